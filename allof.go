@@ -1,0 +1,154 @@
+package ratekit
+
+import "time"
+
+// All is a set of limiters that admit a request together or not at all: a
+// user-defined daily quota and a system per-minute ceiling on one token, or
+// per-org, per-token and per-IP tiers on one HTTP request. Whichever member
+// is hit first decides, and a request that one member refuses counts against
+// none of the others.
+//
+// Build it with AllOf. *All is itself a Holder, so composites nest. It is
+// safe for concurrent use if its members are; its member list is fixed.
+type All struct {
+	members []Limiter
+}
+
+var _ Holder = (*All)(nil)
+
+// AllOf returns a limiter that admits n units only when every member admits
+// them, all or none (see TakeAll). The members slice is copied. Nil members
+// are skipped. AllOf() with no members admits every request of n >= 0.
+func AllOf(members ...Limiter) *All {
+	ms := make([]Limiter, 0, len(members))
+	for _, m := range members {
+		if m != nil {
+			ms = append(ms, m)
+		}
+	}
+	return &All{members: ms}
+}
+
+// Members returns a copy of the member list, in order.
+func (a *All) Members() []Limiter {
+	return append([]Limiter(nil), a.members...)
+}
+
+// Take is TakeAll(now, n, members...).
+func (a *All) Take(now time.Time, n int) Decision { return TakeAll(now, n, a.members...) }
+
+// Peek is PeekAll(now, n, members...).
+func (a *All) Peek(now time.Time, n int) Decision { return PeekAll(now, n, a.members...) }
+
+// Refund refunds n units at `at` to every member: the inverse of an allowed
+// Take. Holders among the members are released.
+func (a *All) Refund(at time.Time, n int) {
+	for _, m := range a.members {
+		m.Refund(at, n)
+	}
+}
+
+// Release releases n units from the Holders among the members, for a request
+// that was admitted by Take and has finished. Rate members keep what was
+// taken: their units come back with time.
+func (a *All) Release(n int) { ReleaseAll(n, a.members...) }
+
+// TakeAll takes n units at now from every member, or from none.
+//
+// Members are asked in order. If all admit, the units stay taken and the
+// Decision describes the binding member: the one with the least Remaining
+// (ties: the longest ResetAfter). If a member denies, every member that had
+// already admitted is refunded at now, the members after it are asked with
+// Peek, and the Decision is the denial with the longest RetryAfter among all
+// that would deny, so a client that waits that long is not refused again by
+// another member.
+//
+// All or none holds under any interleaving of concurrent callers: units are
+// only ever taken by a member's own atomic Take and given back by its exact
+// Refund, so a denied TakeAll never leaves units taken and never lets more
+// in than each member admits on its own. While a TakeAll is between a Take
+// and its rollback, a concurrent caller may see those units as taken and be
+// denied; it is never wrongly admitted. Put the member most likely to deny
+// first: it makes the rollback rare.
+//
+// TakeAll does not allocate and asks each member once when all admit. With
+// no members it admits n >= 0 and denies n < 0 with RetryAfter Never.
+func TakeAll(now time.Time, n int, members ...Limiter) Decision {
+	if len(members) == 0 {
+		return emptyDecision(n)
+	}
+	var bind Decision
+	for i, m := range members {
+		d := m.Take(now, n)
+		if !d.Allowed {
+			for _, taken := range members[:i] {
+				taken.Refund(now, n)
+			}
+			return longestDenial(d, now, n, members[i+1:])
+		}
+		if i == 0 || binds(d, bind) {
+			bind = d
+		}
+	}
+	return bind
+}
+
+// PeekAll reports what TakeAll(now, n, members...) would decide, taking
+// nothing. It does not allocate.
+func PeekAll(now time.Time, n int, members ...Limiter) Decision {
+	if len(members) == 0 {
+		return emptyDecision(n)
+	}
+	var bind Decision
+	for i, m := range members {
+		d := m.Peek(now, n)
+		if !d.Allowed {
+			return longestDenial(d, now, n, members[i+1:])
+		}
+		if i == 0 || binds(d, bind) {
+			bind = d
+		}
+	}
+	return bind
+}
+
+// ReleaseAll releases n units from every Holder among members (rate limiters
+// are skipped: their units come back with time). Call it when a request
+// admitted by TakeAll over the same members has finished.
+func ReleaseAll(n int, members ...Limiter) {
+	for _, m := range members {
+		if h, ok := m.(Holder); ok {
+			h.Release(n)
+		}
+	}
+}
+
+// binds reports whether the allowed decision d binds more tightly than cur:
+// less Remaining, or as much and a longer ResetAfter.
+func binds(d, cur Decision) bool {
+	if d.Remaining != cur.Remaining {
+		return d.Remaining < cur.Remaining
+	}
+	return d.ResetAfter > cur.ResetAfter
+}
+
+// longestDenial returns, of the denial d and the denials that Peek reports
+// for rest, the one with the longest RetryAfter (ties: the first).
+func longestDenial(d Decision, now time.Time, n int, rest []Limiter) Decision {
+	for _, m := range rest {
+		if d.RetryAfter == Never {
+			break
+		}
+		if p := m.Peek(now, n); !p.Allowed && p.RetryAfter > d.RetryAfter {
+			d = p
+		}
+	}
+	return d
+}
+
+func emptyDecision(n int) Decision {
+	if n < 0 {
+		return Decision{RetryAfter: Never}
+	}
+	return Decision{Allowed: true}
+}

@@ -1,0 +1,72 @@
+// Package ratekit is an embedded library of rate limiters for Go services
+// that enforce quotas on their own API and for Go clients that must live
+// within other services' quotas.
+//
+// # Algorithms
+//
+// Every algorithm answers one question through the Limiter interface: may n
+// units pass at this instant? Each lives in its own package, configured by a
+// Config with Validate and built by New, which returns an error wrapping
+// ErrInvalidConfig for bad values:
+//
+//   - tokenbucket: GCRA token bucket, Limit units per Window with bursts up to Burst.
+//   - fixedwindow: windows aligned to the clock (Sender's 60 per minute, reset at :00).
+//   - rolling: windows that open at the first event and last Window (Rollbar).
+//   - slidingwindow: an exact sliding log, and an O(1) approximate sliding counter
+//     (Sanity's 25 mutations per second per IP, an org's 600 per minute).
+//   - concurrency: semaphores whose units are held until released (100 concurrent
+//     mutations per dataset); its Limiter is a Holder.
+//
+// A denial is a Decision with Allowed false, never an error. A Decision
+// carries what HTTP rate-limit headers need: Limit, Remaining, Window,
+// ResetAfter, RetryAfter and the Policy's name.
+//
+// Every limiter keeps the same rules: a denied Take changes no state; n == 0
+// is allowed and takes nothing; n < 0 and n larger than the limiter can ever
+// admit are denied with RetryAfter Never; Peek reports exactly what Take
+// would; Refund gives back what an allowed Take took. Take, Peek and Refund
+// are lock-free and allocate nothing.
+//
+// # Time
+//
+// Methods that touch state take the time explicitly (Take(now, n)), as
+// golang.org/x/time/rate's AllowN does: tests drive limiters at fixed
+// instants, and the hot path never reads a clock. The convenience methods
+// Allow, AllowN and Wait of each algorithm read the Config's Clock (a
+// github.com/benbjohnson/clock.Clock; nil is the real clock), so a
+// clock.Mock drives them under test.
+//
+// Time passed in may be stale or go backwards, as it does when goroutines
+// read the clock before contending for a limiter: a limiter never admits more
+// because of it. Internally time is integer nanoseconds from an epoch; no
+// floating point is involved. Durations between two times that both carry a
+// monotonic reading use it; windows aligned to the clock and saved state use
+// wall-clock time.
+//
+// # Composition
+//
+// Real quotas come in layers: a user-defined daily quota and a system
+// per-minute ceiling on one token (Rollbar), an org, a token and an IP on
+// one HTTP request. TakeAll and AllOf admit a request only if every member
+// admits it, all or none: a request that one member refuses counts against
+// none of the others, under any interleaving of concurrent callers. The
+// Decision describes the binding member: the one with the least Remaining
+// when allowed, the one with the longest RetryAfter when denied.
+//
+// Wait blocks until a limiter admits a request, honouring the context's
+// deadline on the clock passed in.
+//
+// # Keys
+//
+// Keyed limiters, one per user, org, token or IP with bounded memory, are
+// NewKeyed's job; they are not written yet.
+//
+// # Persistence
+//
+// Every algorithm limiter marshals its state in wall-clock terms
+// (MarshalBinary/UnmarshalBinary), so a 30-day quota survives a restart and
+// downtime counts as elapsed time. Restoring a bad or foreign state fails with
+// an error wrapping ErrInvalidState and leaves the limiter unchanged. The
+// persist package, which will checkpoint keyed limiters to a bbolt file, is
+// not written yet.
+package ratekit
