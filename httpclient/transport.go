@@ -1,0 +1,505 @@
+package httpclient
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/benbjohnson/clock"
+
+	"github.com/ratekit/ratekit"
+	"github.com/ratekit/ratekit/internal/core"
+)
+
+// Config configures a Transport. The zero Config is valid: every field has
+// a default, listed with it.
+type Config struct {
+	// Base sends the requests; nil is http.DefaultTransport.
+	Base http.RoundTripper
+
+	// Clock is read for every wait and every response's arrival, and its
+	// timers do the waiting; nil is the real clock. A clock.Mock, or the
+	// real clock inside a testing/synctest bubble, makes tests never sleep.
+	Clock clock.Clock
+
+	// Rand is the source of backoff jitter; nil is math/rand/v2's global
+	// source. A seeded source (rand.NewPCG) makes waits deterministic. The
+	// Transport serialises its calls, so it need not be safe for concurrent
+	// use.
+	Rand rand.Source
+
+	// MaxAttempts is how many times a request is sent at most, the first
+	// time included; 0 is 5. 1 disables retries (pacing still applies).
+	MaxAttempts int
+
+	// BaseDelay is the backoff before the first retry; each further retry
+	// doubles it, up to MaxWait. 0 is 1 second.
+	BaseDelay time.Duration
+
+	// MaxWait caps every single wait the transport makes; 0 is 60 seconds.
+	// When the server asks for longer (a Retry-After, or a quota that resets
+	// later), the transport gives up at once with ErrWaitTooLong rather than
+	// sleep that long or retry sooner than asked. At most 10 years.
+	MaxWait time.Duration
+
+	// RetryNonIdempotent allows retrying POST, PATCH and other methods that
+	// are not idempotent. Without it they are retried only when the request
+	// has an Idempotency-Key (or X-Idempotency-Key) header; otherwise a 429
+	// is returned as is. GET, HEAD, OPTIONS, TRACE, PUT and DELETE are
+	// always retried.
+	RetryNonIdempotent bool
+
+	// PaceBelow is the share of the limit, in percent (0 to 100), at or
+	// below which the remaining quota is spread evenly over the time to its
+	// reset, instead of sent as fast as callers ask; 0 is 20. A negative
+	// value never spreads: requests still stop when nothing remains. When
+	// the server gives no limit, the remaining quota is always spread.
+	PaceBelow int
+
+	// MaxHosts bounds the number of hosts whose pacing state is kept; 0 is
+	// 1024. Beyond it, idle states (nothing in flight, no wait ahead) are
+	// dropped first, then arbitrary ones, which only loses pacing history.
+	MaxHosts int
+
+	// Key returns the key under which a request's pacing state is shared;
+	// nil is the request's URL.Host, lower-cased. Return, say, an API
+	// token's name when the quota is per token rather than per host. It
+	// must be safe for concurrent use.
+	Key func(req *http.Request) string
+
+	// OnWait, if set, is called when a request is about to wait: why, and
+	// for how long (0 for ReasonInFlight, whose length is unknown). It is
+	// called on the request's goroutine, after the wait's timer has been
+	// armed on Clock; it must be safe for concurrent use.
+	OnWait func(req *http.Request, reason Reason, d time.Duration)
+
+	// OnResponse, if set, is called with every response the base transport
+	// returns, retried ones included, before the transport reads or closes
+	// its body: for metrics and logs. attempt counts from 1. It must not
+	// read or close the body, and must be safe for concurrent use.
+	OnResponse func(req *http.Request, resp *http.Response, attempt int)
+}
+
+// Config defaults.
+const (
+	DefaultMaxAttempts = 5
+	DefaultBaseDelay   = time.Second
+	DefaultMaxWait     = 60 * time.Second
+	DefaultPaceBelow   = 20
+	DefaultMaxHosts    = 1024
+
+	maxMaxWait = 10 * 365 * 24 * time.Hour
+)
+
+// Validate reports whether c is usable: no negative counts or durations,
+// MaxWait at most 10 years, PaceBelow at most 100. The error wraps
+// ratekit.ErrInvalidConfig.
+func (c Config) Validate() error {
+	switch {
+	case c.MaxAttempts < 0:
+		return core.Invalid("httpclient", "MaxAttempts %d is negative", c.MaxAttempts)
+	case c.BaseDelay < 0:
+		return core.Invalid("httpclient", "BaseDelay %s is negative", c.BaseDelay)
+	case c.MaxWait < 0 || c.MaxWait > maxMaxWait:
+		return core.Invalid("httpclient", "MaxWait %s is outside [0, %s]", c.MaxWait, maxMaxWait)
+	case c.PaceBelow > 100:
+		return core.Invalid("httpclient", "PaceBelow %d is over 100 percent", c.PaceBelow)
+	case c.MaxHosts < 0:
+		return core.Invalid("httpclient", "MaxHosts %d is negative", c.MaxHosts)
+	}
+	return nil
+}
+
+// Transport is an http.RoundTripper that lives within other services' rate
+// limits. It reads their rate-limit headers in every common dialect (see
+// ParseQuotas), paces requests to each host before the quota runs out,
+// holds every request to a host off while the host has said to wait, and
+// retries 429s (and 503s with Retry-After) no sooner than the server asked.
+//
+// # Retries
+//
+// A response is retried if it is a 429, or a 503 with Retry-After, and the
+// method may be retried (see Config.RetryNonIdempotent). 401, 403 and every
+// other status are returned as they are: a client that retries 401s gets its
+// IP blocked. Network errors are returned as they are, too: retrying them is
+// a different policy, for a transport under this one.
+//
+// The wait before retry k (k = 1, 2, ...) uses "equal jitter": with
+// e = min(MaxWait, BaseDelay·2^(k-1)), the backoff is e/2 plus a uniform
+// random duration in [0, e/2], so waits still grow with k while clients
+// spread out. If the response had a Retry-After, that is a floor and the
+// backoff is added on top: wait = min(Retry-After + backoff, MaxWait), never
+// less than Retry-After, so clients told the same Retry-After do not all
+// return at the same instant, and repeated refusals wait longer. A
+// Retry-After longer than MaxWait ends the request at once with a
+// *RetryError wrapping ErrWaitTooLong.
+//
+// The request's body is replayed with GetBody. A request whose body cannot
+// be replayed (Body set, GetBody nil) that gets a retryable response ends
+// with a *RetryError wrapping ErrBodyNotReplayable: the transport cannot
+// honour the retry policy for it, and says so rather than hand back a 429
+// the caller may not expect to handle.
+//
+// When the transport gives up, it returns a *RetryError carrying the last
+// response's status, header, Retry-After, the first MaxErrorBody bytes of
+// its body, and the number of attempts. Every response it does not return,
+// retried or given up on, is drained (up to 64 KiB, so the connection can
+// be reused) and closed.
+//
+// # Pacing
+//
+// State is shared per host (Config.Key) by every goroutine using the
+// Transport. A 429 or 503 with Retry-After makes every request to that host
+// hold off until the Retry-After has passed, including requests that were
+// not refused. The binding policy of each response (ParseQuota: least
+// Remaining) sets a budget: at most Remaining more requests until its
+// Reset, less the requests still in flight that the server may not have
+// counted yet. When the budget is at or below PaceBelow percent of the
+// limit, requests are spread evenly over the time to the reset; when it is
+// empty, they wait for the reset. After a reset the transport assumes the
+// full limit, less what is in flight, until responses say more.
+//
+// # Waiting and contexts
+//
+// Every wait is on Config.Clock and ends early when the request's context
+// does. A wait that would outlast the context's deadline is not begun: the
+// request fails at once with an error for which
+// errors.Is(err, context.DeadlineExceeded) holds (it wraps
+// ratekit.ErrWaitExceedsDeadline). A wait longer than MaxWait fails at once
+// with ErrWaitTooLong. Before the first attempt these errors come in a
+// *WaitError, after it in a *RetryError.
+//
+// A Transport is safe for concurrent use. Build it with New.
+type Transport struct {
+	base        http.RoundTripper
+	clk         clock.Clock
+	maxAttempts int
+	baseDelay   time.Duration
+	maxWait     time.Duration
+	retryAll    bool
+	paceBelow   int
+	maxHosts    int
+	key         func(*http.Request) string
+	onWait      func(*http.Request, Reason, time.Duration)
+	onResponse  func(*http.Request, *http.Response, int)
+
+	randMu sync.Mutex
+	rand   *rand.Rand // nil: the global source
+
+	mu    sync.Mutex
+	hosts map[string]*host
+}
+
+var _ http.RoundTripper = (*Transport)(nil)
+
+// New returns a Transport configured by cfg, or an error wrapping
+// ratekit.ErrInvalidConfig if cfg.Validate fails.
+func New(cfg Config) (*Transport, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	t := &Transport{
+		base:        cfg.Base,
+		clk:         core.Clock(cfg.Clock),
+		maxAttempts: orDefault(cfg.MaxAttempts, DefaultMaxAttempts),
+		baseDelay:   orDefault(cfg.BaseDelay, DefaultBaseDelay),
+		maxWait:     orDefault(cfg.MaxWait, DefaultMaxWait),
+		retryAll:    cfg.RetryNonIdempotent,
+		paceBelow:   orDefault(cfg.PaceBelow, DefaultPaceBelow),
+		maxHosts:    orDefault(cfg.MaxHosts, DefaultMaxHosts),
+		key:         cfg.Key,
+		onWait:      cfg.OnWait,
+		onResponse:  cfg.OnResponse,
+		hosts:       make(map[string]*host),
+	}
+	if t.base == nil {
+		t.base = http.DefaultTransport
+	}
+	if cfg.Rand != nil {
+		t.rand = rand.New(cfg.Rand)
+	}
+	return t, nil
+}
+
+// orDefault returns v, or def if v is the zero value.
+func orDefault[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+// Client returns an http.Client that sends through t.
+func (t *Transport) Client() *http.Client { return &http.Client{Transport: t} }
+
+// hostFor returns the pacing state for req, creating it if needed.
+func (t *Transport) hostFor(req *http.Request) (string, *host) {
+	var key string
+	switch {
+	case t.key != nil:
+		key = t.key(req)
+	case req.URL != nil:
+		key = strings.ToLower(req.URL.Host)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if h, ok := t.hosts[key]; ok {
+		return key, h
+	}
+	if len(t.hosts) >= t.maxHosts {
+		t.evict()
+	}
+	h := &host{}
+	t.hosts[key] = h
+	return key, h
+}
+
+// evict makes room for one more host: it drops every idle state, and if
+// none was idle, one arbitrary state (requests holding it finish on it
+// unharmed; only its history is lost). t.mu is held.
+func (t *Transport) evict() {
+	now := t.clk.Now()
+	for k, h := range t.hosts {
+		if h.idle(now) {
+			delete(t.hosts, k)
+		}
+	}
+	if len(t.hosts) < t.maxHosts {
+		return
+	}
+	for k := range t.hosts {
+		delete(t.hosts, k)
+		if len(t.hosts) < t.maxHosts {
+			return
+		}
+	}
+}
+
+// mayRetry reports whether the method policy allows retrying req.
+func (t *Transport) mayRetry(req *http.Request) bool {
+	switch req.Method {
+	case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace,
+		http.MethodPut, http.MethodDelete:
+		return true
+	}
+	if t.retryAll {
+		return true
+	}
+	// As net/http.Transport does: the header's presence marks the request
+	// as idempotent, whatever its value.
+	_, ok := req.Header["Idempotency-Key"]
+	_, xok := req.Header["X-Idempotency-Key"]
+	return ok || xok
+}
+
+// RoundTrip sends req, pacing and retrying it as the Transport's doc says.
+// It returns either a response (any status the transport does not retry, or
+// a retryable one it may not retry) or an error; never both.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	key, h := t.hostFor(req)
+	replayable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
+	var last *RetryError // the last retryable response, once there is one
+	for attempt := 1; ; attempt++ {
+		seq, err := t.admit(ctx, req, key, h)
+		if err != nil {
+			if attempt == 1 {
+				if req.Body != nil {
+					req.Body.Close() // RoundTrip must close it, even on error
+				}
+				return nil, err
+			}
+			last.Err = err
+			return nil, last
+		}
+		send := req
+		if attempt > 1 && req.Body != nil && req.Body != http.NoBody {
+			body, err := req.GetBody()
+			if err != nil {
+				h.cancel(seq)
+				last.Err = fmt.Errorf("httpclient: GetBody: %w", err)
+				return nil, last
+			}
+			send = new(http.Request)
+			*send = *req
+			send.Body = body
+		}
+		resp, err := t.base.RoundTrip(send)
+		now := t.clk.Now()
+		if err != nil {
+			h.record(seq, now, -1, Quota{}, false)
+			return nil, err
+		}
+		q, hasQuota := ParseQuota(resp.Header, now)
+		retryAfter, hasRA := ParseRetryAfter(resp.Header, now)
+		retryable := resp.StatusCode == http.StatusTooManyRequests ||
+			(resp.StatusCode == http.StatusServiceUnavailable && hasRA)
+		holdOff := time.Duration(-1)
+		if retryable && hasRA {
+			holdOff = retryAfter
+		}
+		h.record(seq, now, holdOff, q, hasQuota)
+		if t.onResponse != nil {
+			t.onResponse(req, resp, attempt)
+		}
+		if !retryable || !t.mayRetry(req) {
+			return resp, nil
+		}
+
+		last = &RetryError{
+			Method: req.Method, StatusCode: resp.StatusCode, Status: resp.Status,
+			Header: resp.Header, RetryAfter: retryAfter, Attempts: attempt,
+		}
+		if req.URL != nil {
+			last.URL = req.URL.Redacted()
+		}
+		wait, reason := t.backoff(attempt, retryAfter, hasRA)
+		switch {
+		case attempt >= t.maxAttempts:
+			last.Err = ErrRetriesExhausted
+		case !replayable:
+			last.Err = ErrBodyNotReplayable
+		case hasRA && retryAfter > t.maxWait:
+			last.Err = ErrWaitTooLong
+		case exceedsDeadline(ctx, now, wait):
+			last.Err = ratekit.ErrWaitExceedsDeadline
+		}
+		last.Body = drain(resp.Body, last.Err != nil)
+		if last.Err != nil {
+			return nil, last
+		}
+		if err := t.sleep(ctx, req, reason, wait); err != nil {
+			last.Err = err
+			return nil, last
+		}
+	}
+}
+
+// exceedsDeadline reports whether a wait of d from now ends after ctx's
+// deadline, both read on the transport's clock.
+func exceedsDeadline(ctx context.Context, now time.Time, d time.Duration) bool {
+	deadline, ok := ctx.Deadline()
+	return ok && deadline.Sub(now) < d
+}
+
+// drainLimit bounds how much of a retried response's body is read so its
+// connection can be reused; a longer body is closed unread.
+const drainLimit = 64 << 10
+
+// drain reads and closes a response body that will not be returned. If keep
+// is set it returns the first MaxErrorBody bytes, for a RetryError.
+func drain(body io.ReadCloser, keep bool) []byte {
+	if body == nil {
+		return nil
+	}
+	defer body.Close()
+	var kept []byte
+	if keep {
+		kept, _ = io.ReadAll(io.LimitReader(body, MaxErrorBody))
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(body, drainLimit))
+	return kept
+}
+
+// backoff returns the wait before retry number attempt (the attempt that
+// just failed) and its reason. See Transport: equal jitter, Retry-After as
+// a floor.
+func (t *Transport) backoff(attempt int, retryAfter time.Duration, hasRA bool) (time.Duration, Reason) {
+	e := t.baseDelay
+	for i := 1; i < attempt && e < t.maxWait; i++ {
+		e *= 2 // e < maxWait <= 10 years before doubling: no overflow
+	}
+	e = min(e, t.maxWait)
+	wait := e/2 + t.jitter(e/2)
+	if !hasRA {
+		return wait, ReasonBackoff
+	}
+	// retryAfter <= maxWait here when the wait is used; both are at most 10
+	// years, so the sum cannot overflow.
+	return max(min(retryAfter+wait, t.maxWait), retryAfter), ReasonRetryAfter
+}
+
+// jitter returns a uniform random duration in [0, n].
+func (t *Transport) jitter(n time.Duration) time.Duration {
+	if n <= 0 {
+		return 0
+	}
+	if t.rand == nil {
+		return time.Duration(rand.Int64N(int64(n) + 1))
+	}
+	t.randMu.Lock()
+	defer t.randMu.Unlock()
+	return time.Duration(t.rand.Int64N(int64(n) + 1))
+}
+
+// admit waits until h lets req go and returns its sequence number. Every
+// wait it makes is one the server asked for: a hold-off, a reset, a pacing
+// slot, or a response to a request in flight.
+func (t *Transport) admit(ctx context.Context, req *http.Request, key string, h *host) (uint64, error) {
+	for {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		now := t.clk.Now()
+		// The longest wait this request may make: MaxWait, or less if the
+		// context's deadline comes first.
+		limit := t.maxWait
+		if deadline, ok := ctx.Deadline(); ok {
+			limit = min(limit, deadline.Sub(now))
+		}
+		v := h.admit(now, t.paceBelow, max(limit, 0))
+		if v.reason == ReasonInFlight && !v.admitted {
+			if t.onWait != nil {
+				t.onWait(req, ReasonInFlight, 0)
+			}
+			select {
+			case <-ctx.Done():
+				return 0, &WaitError{Host: key, Reason: ReasonInFlight, Err: ctx.Err()}
+			case <-v.changed:
+			}
+			continue
+		}
+		if v.wait > limit || v.wait > t.maxWait {
+			err := ErrWaitTooLong
+			if v.wait <= t.maxWait {
+				err = ratekit.ErrWaitExceedsDeadline
+			}
+			if v.admitted {
+				h.cancel(v.seq)
+			}
+			return 0, &WaitError{Host: key, Reason: v.reason, Wait: v.wait, Err: err}
+		}
+		if v.wait > 0 {
+			if err := t.sleep(ctx, req, v.reason, v.wait); err != nil {
+				if v.admitted {
+					h.cancel(v.seq)
+				}
+				return 0, &WaitError{Host: key, Reason: v.reason, Wait: v.wait, Err: err}
+			}
+		}
+		if v.admitted {
+			return v.seq, nil
+		}
+	}
+}
+
+// sleep waits d on the transport's clock, or until ctx ends.
+func (t *Transport) sleep(ctx context.Context, req *http.Request, reason Reason, d time.Duration) error {
+	timer := t.clk.Timer(d)
+	defer timer.Stop()
+	if t.onWait != nil {
+		t.onWait(req, reason, d)
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-timer.C:
+		return nil
+	}
+}
