@@ -9,48 +9,90 @@ import (
 // Config.Key). It is a slow path next to a network round trip, so it is a
 // plain mutex over plain fields, kept obviously correct rather than clever.
 //
-// It keeps two things the server said:
+// It keeps what the server said:
 //
 //   - notBefore: a 429 or 503 said Retry-After. Every request to the host,
 //     not only the one refused, holds off until then, so that no request
-//     reaches the server during a wait it announced.
-//   - a budget: the binding policy's Remaining, less the requests this
-//     transport sent that the response could not have counted yet, valid
-//     until the policy's Reset. At most budget more requests go before the
-//     reset; when little is left they are spread evenly over the time to it.
+//     reaches the server during a wait it announced. That includes requests
+//     given a pacing slot before the Retry-After was known: they check
+//     again when their slot comes.
+//   - bounds: "at most budget more requests before resetAt", one from each
+//     recent response. Every one of them must allow a request for it to go,
+//     and a request that goes counts against all of them. When little is
+//     left, requests are spread evenly over the time to resetAt; when
+//     nothing is, they wait for it.
 //
-// In-flight accounting. Each admitted request gets a sequence number. A
-// response to request s is applied only if no response to a later request
-// was applied before it (responses can arrive out of order, and an older one
-// describes an older state). The server may not have counted the requests
-// admitted after s when it answered s, so the budget is Remaining minus all
-// of them. That over-counts the ones the server had already seen, which
-// errs on the side of sending less: a few unused requests per window rather
-// than 429s.
+// # Bounds
+//
+// A response saying Remaining r and Reset d, received at now, yields the
+// bound
+//
+//	budget = r - (requests in flight, other than this one) - pending
+//	resetAt = now + d
+//
+// The server may not have counted the requests still on their way, and
+// cannot have counted those waiting for a pacing slot (pending). Subtracting
+// every request in flight over-counts those the server had already seen,
+// which errs on the side of sending less.
+//
+// Each bound is a true statement whatever order responses arrive in:
+// responses can overtake each other, so the latest to arrive is not the
+// latest the server wrote, and a stale one must not loosen a newer one. So
+// no response replaces another: all are enforced together. They are not
+// merged into one either: a response from the next window (the server has
+// reset before the transport's resetAt, which headers in whole seconds round
+// up) gives a fresh bound that must not be lost under the old window's
+// exhausted one, or a whole window would go unused. A bound lapses at its
+// resetAt; one without a reset (the response gave none) lasts until the
+// next response. At most maxBounds are kept: a bound made redundant by
+// another (no more budget and no later reset) is dropped, and past the cap
+// the two with the nearest resets merge into one that is stricter than both
+// (the smaller budget, the later reset).
+//
+// When every bound has lapsed, the transport assumes the last policy's whole
+// Limit, less what is in flight or pending, until a response says more.
 type host struct {
-	mu sync.Mutex
+	mu   sync.Mutex
+	pace int // Config.PaceBelow
 
 	notBefore time.Time // no request before this (Retry-After)
 
-	known    bool      // a budget is being tracked
-	budget   int       // requests still allowed while known (never negative)
-	limit    int       // the binding policy's Limit, 0 if unknown
-	resetAt  time.Time // when the budget's policy is back at full capacity; zero: unknown
+	bounds   [maxBounds]bound
+	n        int       // bounds in use: bounds[:n]
+	limit    int       // the last response's Limit, 0 if unknown
 	nextSlot time.Time // pacing: the earliest time of the next spread request
 
-	seq      uint64 // requests admitted so far
-	applied  uint64 // sequence number of the newest response applied
-	inflight int    // admitted and not yet answered (or cancelled)
+	inflight int // sent and not yet answered
+	pending  int // admitted to a pacing slot and not yet sent
 
 	changed chan struct{} // closed when a response is recorded; nil if nobody waits
 }
 
+// maxBounds caps the bounds a host keeps. Two suffice for a window and the
+// next; a few more absorb responses from several policies and reorderings.
+const maxBounds = 4
+
+// bound is "at most budget more requests before resetAt".
+type bound struct {
+	budget  int       // never negative
+	resetAt time.Time // zero: until the next response
+	limit   int       // the policy's Limit, 0 if unknown (for PaceBelow)
+}
+
+// low reports whether b's budget is low enough to spread: at or below pace
+// percent of its limit, or always when the limit is unknown. budget*100
+// cannot overflow: counts are bounded by maxCount (2^40).
+func (b *bound) low(pace int) bool {
+	return b.budget > 0 && !b.resetAt.IsZero() && pace >= 0 &&
+		(b.limit == 0 || b.budget*100 <= b.limit*pace)
+}
+
 // verdict is admit's answer.
 type verdict struct {
-	// admitted: the request may go at now+wait (wait is 0 unless it has a
-	// pacing slot); seq identifies it for record or cancel.
+	// admitted: the request may go at now+wait. If wait is 0 it has been
+	// counted as sent; otherwise it holds a pacing slot and must call send
+	// (or cancel) when the wait is over.
 	admitted bool
-	seq      uint64
 	// wait is how long to wait: before sending if admitted, else before
 	// asking again. It is 0 with reason ReasonInFlight: wait on changed.
 	wait    time.Duration
@@ -58,87 +100,131 @@ type verdict struct {
 	changed <-chan struct{}
 }
 
-// admit decides whether a request may go at now. pace is the percentage of
-// the limit at or below which the budget is spread (negative: never).
-// maxWait bounds a pacing slot: a request whose slot would be later is not
-// admitted and takes nothing, and the verdict reports the wait it would have
-// had, so the caller can fail it at once.
-func (h *host) admit(now time.Time, pace int, maxWait time.Duration) verdict {
+// lapse drops the bounds whose reset has come. If that leaves none, it
+// assumes the last Limit, less what is in flight or pending, until the next
+// response.
+func (h *host) lapse(now time.Time) {
+	had := h.n
+	j := 0
+	for _, b := range h.bounds[:h.n] {
+		if b.resetAt.IsZero() || now.Before(b.resetAt) {
+			h.bounds[j] = b
+			j++
+		}
+	}
+	h.n = j
+	if h.n < had {
+		h.nextSlot = time.Time{}
+		if h.n == 0 && h.limit > 0 {
+			h.bounds[0] = bound{budget: max(h.limit-h.inflight-h.pending, 0), limit: h.limit}
+			h.n = 1
+		}
+	}
+}
+
+// admit decides whether a request may go at now. maxWait bounds a pacing
+// slot: a request whose slot would be later is not admitted and takes
+// nothing, and the verdict reports the wait it would have had, so that the
+// caller can fail it at once.
+func (h *host) admit(now time.Time, maxWait time.Duration) verdict {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if now.Before(h.notBefore) {
 		return verdict{wait: h.notBefore.Sub(now), reason: ReasonHoldOff}
 	}
-	if !h.resetAt.IsZero() && !now.Before(h.resetAt) {
-		// The policy is back at full capacity. Assume its whole Limit less
-		// what is in flight, until a response says otherwise; with no Limit
-		// known, stop tracking.
-		h.resetAt, h.nextSlot = time.Time{}, time.Time{}
-		h.known = h.limit > 0
-		h.budget = max(h.limit-h.inflight, 0)
-	}
-	if h.known && h.budget == 0 {
-		if !h.resetAt.IsZero() {
-			return verdict{wait: h.resetAt.Sub(now), reason: ReasonExhausted}
+	h.lapse(now)
+	var exhausted time.Duration
+	untilResponse, spread := false, false
+	for _, b := range h.bounds[:h.n] {
+		switch {
+		case b.budget > 0:
+			spread = spread || b.low(h.pace)
+		case b.resetAt.IsZero():
+			untilResponse = true
+		default:
+			exhausted = max(exhausted, b.resetAt.Sub(now))
 		}
-		if h.inflight > 0 {
-			// No reset is known, but a response is on its way and will
-			// say how much is left.
+	}
+	if exhausted > 0 {
+		return verdict{wait: exhausted, reason: ReasonExhausted}
+	}
+	probe := false
+	if untilResponse {
+		if h.inflight+h.pending > 0 {
+			// A response is on its way and will say how much is left.
 			if h.changed == nil {
 				h.changed = make(chan struct{})
 			}
 			return verdict{reason: ReasonInFlight, changed: h.changed}
 		}
-		// Nothing in flight and nothing known: send one request as a probe
-		// rather than wait forever. The budget stays 0.
+		// Nothing in flight and no reset known: send one request as a
+		// probe rather than wait forever.
+		probe = true
 	}
 	var wait time.Duration
-	if h.known && h.budget > 0 && !h.resetAt.IsZero() && pace >= 0 &&
-		(h.limit == 0 || h.budget*100 <= h.limit*pace) {
-		// Spread the budget evenly over the time to the reset: this request
-		// takes the next free slot, and the one after it is
-		// (resetAt-slot)/budget later, so the budget's last request goes
-		// strictly before resetAt. budget*100 cannot overflow: counts are
-		// bounded by maxCount (2^40).
+	if spread && !probe {
+		// Spread each low budget evenly over the time to its reset: this
+		// request takes the next free slot, and the one after it is
+		// (resetAt-slot)/budget later for the bound that needs the widest
+		// spacing, so each budget's last request goes strictly before its
+		// reset.
 		slot := now
 		if h.nextSlot.After(slot) {
 			slot = h.nextSlot
 		}
-		wait = slot.Sub(now)
-		if wait > maxWait {
+		if wait = slot.Sub(now); wait > maxWait {
 			return verdict{wait: wait, reason: ReasonPacing}
 		}
-		if slot.Before(h.resetAt) {
-			h.nextSlot = slot.Add(h.resetAt.Sub(slot) / time.Duration(h.budget))
+		var gap time.Duration
+		for _, b := range h.bounds[:h.n] {
+			if b.low(h.pace) {
+				gap = max(gap, max(b.resetAt.Sub(slot), 0)/time.Duration(b.budget))
+			}
 		}
+		h.nextSlot = slot.Add(gap)
 	}
-	if h.known && h.budget > 0 {
-		h.budget--
+	for i := range h.bounds[:h.n] {
+		h.bounds[i].budget = max(h.bounds[i].budget-1, 0)
 	}
-	h.seq++
+	if wait > 0 {
+		h.pending++
+		return verdict{admitted: true, wait: wait, reason: ReasonPacing}
+	}
 	h.inflight++
-	return verdict{admitted: true, seq: h.seq, wait: wait, reason: ReasonPacing}
+	return verdict{admitted: true}
 }
 
-// cancel undoes admit for request seq, which was never sent (its context
-// ended during its pacing wait). Its unit goes back to the budget only if
-// the budget counted it: it was taken from this budget, or subtracted as
-// uncounted by a response to an earlier request. A budget from a response
-// to a later request never counted it, as the server never saw it.
-func (h *host) cancel(seq uint64) {
+// send is called by a request whose pacing slot has come. It returns 0 and
+// counts the request as sent, or, if a Retry-After arrived since the slot
+// was given, how long it must still hold off (it stays pending).
+func (h *host) send(now time.Time) time.Duration {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.inflight--
-	if h.known && seq > h.applied && h.budget < maxCount {
-		h.budget++
+	if now.Before(h.notBefore) {
+		return h.notBefore.Sub(now)
+	}
+	h.pending--
+	h.inflight++
+	return 0
+}
+
+// cancel gives back the slot of a pending request that will never be sent
+// (its context ended while it waited). Every bound made or charged since it
+// was admitted counted it, so its unit goes back to each.
+func (h *host) cancel() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.pending--
+	for i := range h.bounds[:h.n] {
+		h.bounds[i].budget = min(h.bounds[i].budget+1, maxCount)
 	}
 	h.notify()
 }
 
-// record applies what the response to request seq said, received at now.
-// holdOff is the Retry-After of a 429 or 503 (negative: none); q is the
-// binding quota if ok. A failed round trip records with neither.
-func (h *host) record(seq uint64, now time.Time, holdOff time.Duration, q Quota, ok bool) {
+// record applies what the response to a request that was sent said,
+// received at now. holdOff is the Retry-After of a 429 or 503 (negative:
+// none); q is the binding quota if ok. A failed round trip records neither.
+func (h *host) record(now time.Time, holdOff time.Duration, q Quota, ok bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.inflight--
@@ -147,25 +233,78 @@ func (h *host) record(seq uint64, now time.Time, holdOff time.Duration, q Quota,
 			h.notBefore = nb
 		}
 	}
-	if ok && seq > h.applied {
-		h.applied = seq
-		// Requests admitted after seq may not have been counted; see host.
-		// h.seq-seq is at most the number of admissions, far below maxCount
-		// in any real run, and is clamped anyway.
-		uncounted := min(h.seq-seq, uint64(maxCount))
-		h.known = true
-		h.budget = max(q.Remaining-int(uncounted), 0)
-		h.limit = q.Limit
-		h.resetAt = time.Time{}
+	if ok {
+		// See host for the arithmetic. inflight no longer counts this
+		// request; both counts are bounded by the number of goroutines.
+		nb := bound{budget: max(q.Remaining-h.inflight-h.pending, 0), limit: q.Limit}
 		if q.Reset > 0 {
-			h.resetAt = now.Add(q.Reset)
+			nb.resetAt = now.Add(q.Reset)
 		}
-		if !h.nextSlot.Before(h.resetAt) {
-			// A slot past the new reset belonged to an older window.
+		h.add(now, nb)
+		h.limit = q.Limit
+		spread := false
+		for _, b := range h.bounds[:h.n] {
+			spread = spread || b.low(h.pace)
+		}
+		if !spread {
+			// Spreading starts afresh the next time it is needed; while it
+			// lasts, slots already given keep their order.
 			h.nextSlot = time.Time{}
 		}
 	}
 	h.notify()
+}
+
+// covers reports whether a makes b redundant: a allows no more than b, for
+// at least as long. A bound without a reset lasts only until the next
+// response, so it covers nothing and everything covers it.
+func covers(a, b bound) bool {
+	if b.resetAt.IsZero() {
+		return true
+	}
+	return !a.resetAt.IsZero() && a.budget <= b.budget && !a.resetAt.Before(b.resetAt)
+}
+
+// add adds nb to the bounds, dropping lapsed and redundant ones.
+func (h *host) add(now time.Time, nb bound) {
+	j := 0
+	for _, b := range h.bounds[:h.n] {
+		if !b.resetAt.IsZero() && now.Before(b.resetAt) && !covers(nb, b) {
+			if covers(b, nb) {
+				return // nb adds nothing; bounds[:h.n] are all still valid
+			}
+			h.bounds[j] = b
+			j++
+		}
+	}
+	h.n = j
+	if h.n == maxBounds {
+		// Merge the two bounds whose resets are nearest into one stricter
+		// than both, to make room.
+		bi, bj := 0, 1
+		var best time.Duration = -1
+		for i := 0; i < h.n; i++ {
+			for k := i + 1; k < h.n; k++ {
+				d := h.bounds[i].resetAt.Sub(h.bounds[k].resetAt)
+				if d < 0 {
+					d = -d
+				}
+				if best < 0 || d < best {
+					bi, bj, best = i, k, d
+				}
+			}
+		}
+		a, b := h.bounds[bi], h.bounds[bj]
+		m := bound{budget: min(a.budget, b.budget), resetAt: a.resetAt, limit: max(a.limit, b.limit)}
+		if b.resetAt.After(m.resetAt) {
+			m.resetAt = b.resetAt
+		}
+		h.bounds[bi] = m
+		h.bounds[bj] = h.bounds[h.n-1]
+		h.n--
+	}
+	h.bounds[h.n] = nb
+	h.n++
 }
 
 // notify wakes the requests waiting for a response (ReasonInFlight).
@@ -181,5 +320,13 @@ func (h *host) notify() {
 func (h *host) idle(now time.Time) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.inflight == 0 && !now.Before(h.notBefore) && (h.resetAt.IsZero() || !now.Before(h.resetAt))
+	if h.inflight+h.pending > 0 || now.Before(h.notBefore) {
+		return false
+	}
+	for _, b := range h.bounds[:h.n] {
+		if !b.resetAt.IsZero() && now.Before(b.resetAt) {
+			return false
+		}
+	}
+	return true
 }

@@ -255,7 +255,7 @@ func (t *Transport) hostFor(req *http.Request) (string, *host) {
 	if len(t.hosts) >= t.maxHosts {
 		t.evict()
 	}
-	h := &host{}
+	h := &host{pace: t.paceBelow}
 	t.hosts[key] = h
 	return key, h
 }
@@ -307,7 +307,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	replayable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
 	var last *RetryError // the last retryable response, once there is one
 	for attempt := 1; ; attempt++ {
-		seq, err := t.admit(ctx, req, key, h)
+		err := t.admit(ctx, req, key, h)
 		if err != nil {
 			if attempt == 1 {
 				if req.Body != nil {
@@ -322,7 +322,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if attempt > 1 && req.Body != nil && req.Body != http.NoBody {
 			body, err := req.GetBody()
 			if err != nil {
-				h.cancel(seq)
+				h.record(t.clk.Now(), -1, Quota{}, false)
 				last.Err = fmt.Errorf("httpclient: GetBody: %w", err)
 				return nil, last
 			}
@@ -333,7 +333,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		resp, err := t.base.RoundTrip(send)
 		now := t.clk.Now()
 		if err != nil {
-			h.record(seq, now, -1, Quota{}, false)
+			h.record(now, -1, Quota{}, false)
 			return nil, err
 		}
 		q, hasQuota := ParseQuota(resp.Header, now)
@@ -344,7 +344,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if retryable && hasRA {
 			holdOff = retryAfter
 		}
-		h.record(seq, now, holdOff, q, hasQuota)
+		h.record(now, holdOff, q, hasQuota)
 		if t.onResponse != nil {
 			t.onResponse(req, resp, attempt)
 		}
@@ -438,53 +438,70 @@ func (t *Transport) jitter(n time.Duration) time.Duration {
 	return time.Duration(t.rand.Int64N(int64(n) + 1))
 }
 
-// admit waits until h lets req go and returns its sequence number. Every
-// wait it makes is one the server asked for: a hold-off, a reset, a pacing
-// slot, or a response to a request in flight.
-func (t *Transport) admit(ctx context.Context, req *http.Request, key string, h *host) (uint64, error) {
+// admit waits until h lets req go, and counts it as sent. Every wait it
+// makes is one the server asked for: a hold-off, a reset, a pacing slot, or
+// a response to a request in flight.
+func (t *Transport) admit(ctx context.Context, req *http.Request, key string, h *host) error {
+	pending := false // holding a pacing slot
 	for {
 		if err := ctx.Err(); err != nil {
-			return 0, err
+			if pending {
+				h.cancel()
+			}
+			return err
 		}
 		now := t.clk.Now()
 		// The longest wait this request may make: MaxWait, or less if the
 		// context's deadline comes first.
 		limit := t.maxWait
 		if deadline, ok := ctx.Deadline(); ok {
-			limit = min(limit, deadline.Sub(now))
+			limit = max(min(limit, deadline.Sub(now)), 0)
 		}
-		v := h.admit(now, t.paceBelow, max(limit, 0))
+		var v verdict
+		if pending {
+			// The slot has come; a Retry-After may have arrived meanwhile.
+			v = verdict{admitted: true, wait: h.send(now), reason: ReasonHoldOff}
+			if v.wait == 0 {
+				return nil
+			}
+		} else {
+			v = h.admit(now, limit)
+		}
 		if v.reason == ReasonInFlight && !v.admitted {
 			if t.onWait != nil {
 				t.onWait(req, ReasonInFlight, 0)
 			}
 			select {
 			case <-ctx.Done():
-				return 0, &WaitError{Host: key, Reason: ReasonInFlight, Err: ctx.Err()}
+				return &WaitError{Host: key, Reason: ReasonInFlight, Err: ctx.Err()}
 			case <-v.changed:
 			}
 			continue
 		}
-		if v.wait > limit || v.wait > t.maxWait {
+		if v.wait > limit {
+			// admit gives no slot it would refuse here; a request already
+			// pending gives its slot back.
+			if pending {
+				h.cancel()
+			}
 			err := ErrWaitTooLong
 			if v.wait <= t.maxWait {
 				err = ratekit.ErrWaitExceedsDeadline
 			}
+			return &WaitError{Host: key, Reason: v.reason, Wait: v.wait, Err: err}
+		}
+		if v.wait == 0 {
 			if v.admitted {
-				h.cancel(v.seq)
+				return nil
 			}
-			return 0, &WaitError{Host: key, Reason: v.reason, Wait: v.wait, Err: err}
+			continue
 		}
-		if v.wait > 0 {
-			if err := t.sleep(ctx, req, v.reason, v.wait); err != nil {
-				if v.admitted {
-					h.cancel(v.seq)
-				}
-				return 0, &WaitError{Host: key, Reason: v.reason, Wait: v.wait, Err: err}
+		pending = v.admitted
+		if err := t.sleep(ctx, req, v.reason, v.wait); err != nil {
+			if pending {
+				h.cancel()
 			}
-		}
-		if v.admitted {
-			return v.seq, nil
+			return &WaitError{Host: key, Reason: v.reason, Wait: v.wait, Err: err}
 		}
 	}
 }

@@ -716,4 +716,3 @@ func TestConfigValidate(t *testing.T) {
 	require.NoError(t, err)
 	require.NotNil(t, tr.Client())
 }
-
