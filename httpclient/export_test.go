@@ -1,9 +1,36 @@
 package httpclient
 
+import "time"
+
 // Hosts returns how many hosts' pacing states t keeps, for tests of the
 // MaxHosts bound.
 func (t *Transport) Hosts() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return len(t.hosts)
+}
+
+// TestHost exposes a host's pacing decisions to the fuzz test, which drives
+// it beside the reference model in internal/model.
+type TestHost struct{ h *host }
+
+func NewTestHost(pace int) *TestHost { return &TestHost{h: &host{pace: pace}} }
+
+func (t *TestHost) Admit(now time.Time, maxWait time.Duration) (admitted bool, wait time.Duration, reason Reason) {
+	v := t.h.admit(now, maxWait)
+	return v.admitted, v.wait, v.reason
+}
+
+func (t *TestHost) Send(now time.Time) time.Duration { return t.h.send(now) }
+func (t *TestHost) Cancel()                          { t.h.cancel() }
+func (t *TestHost) Record(now time.Time, holdOff time.Duration, q Quota, ok bool) {
+	t.h.record(now, holdOff, q, ok)
+}
+
+// Merges reports how many times the host merged bounds to stay within its
+// cap; the model never does.
+func (t *TestHost) Merges() int {
+	t.h.mu.Lock()
+	defer t.h.mu.Unlock()
+	return t.h.merges
 }

@@ -14,8 +14,8 @@ const (
 	// maxCount bounds a Limit or Remaining. 2^40 requests is more than any
 	// quota, and count*100 (the PaceBelow test) stays far from overflow.
 	maxCount = 1 << 40
-	// maxSeconds bounds a delay in whole seconds: about 292 years, the range
-	// of time.Duration. Larger delays saturate at maxDuration.
+	// maxSeconds is the most whole seconds a time.Duration holds (about 292
+	// years). Longer delays saturate at maxDuration.
 	maxSeconds  = int64(math.MaxInt64 / int64(time.Second))
 	maxDuration = time.Duration(math.MaxInt64)
 
@@ -31,8 +31,9 @@ func clampCount(n int64) int {
 	return int(n)
 }
 
+// secondsDuration converts non-negative whole seconds, saturating.
 func secondsDuration(n int64) time.Duration {
-	if n >= maxSeconds {
+	if n > maxSeconds {
 		return maxDuration
 	}
 	return time.Duration(n) * time.Second
@@ -103,7 +104,7 @@ func parseSeconds(v string) (time.Duration, bool) {
 	if !ok {
 		return 0, false
 	}
-	if whole >= maxSeconds {
+	if whole > (math.MaxInt64-nanos)/int64(time.Second) {
 		return maxDuration, true
 	}
 	return time.Duration(whole)*time.Second + time.Duration(nanos), true

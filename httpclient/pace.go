@@ -66,6 +66,8 @@ type host struct {
 	pending  int // admitted to a pacing slot and not yet sent
 
 	changed chan struct{} // closed when a response is recorded; nil if nobody waits
+
+	merges int // how many times bounds were merged (for tests)
 }
 
 // maxBounds caps the bounds a host keeps. Two suffice for a window and the
@@ -80,10 +82,13 @@ type bound struct {
 }
 
 // low reports whether b's budget is low enough to spread: at or below pace
-// percent of its limit, or always when the limit is unknown. budget*100
-// cannot overflow: counts are bounded by maxCount (2^40).
+// percent of its limit, or always when the limit is unknown; never without
+// a reset to spread it over. An empty budget is low too, so that "low" only
+// grows as the budget shrinks, which makes dropping a covered bound change
+// no decision (see covers). budget*100 cannot overflow: counts are bounded
+// by maxCount (2^40).
 func (b *bound) low(pace int) bool {
-	return b.budget > 0 && !b.resetAt.IsZero() && pace >= 0 &&
+	return !b.resetAt.IsZero() && pace >= 0 &&
 		(b.limit == 0 || b.budget*100 <= b.limit*pace)
 }
 
@@ -114,12 +119,24 @@ func (h *host) lapse(now time.Time) {
 	}
 	h.n = j
 	if h.n < had {
-		h.nextSlot = time.Time{}
 		if h.n == 0 && h.limit > 0 {
 			h.bounds[0] = bound{budget: max(h.limit-h.inflight-h.pending, 0), limit: h.limit}
 			h.n = 1
 		}
+		h.endSpread()
 	}
+}
+
+// endSpread forgets the pacing slots once no bound is low any more, so that
+// spreading starts afresh the next time it is needed; while one is, slots
+// already given keep their order.
+func (h *host) endSpread() {
+	for _, b := range h.bounds[:h.n] {
+		if b.low(h.pace) {
+			return
+		}
+	}
+	h.nextSlot = time.Time{}
 }
 
 // admit decides whether a request may go at now. maxWait bounds a pacing
@@ -138,7 +155,7 @@ func (h *host) admit(now time.Time, maxWait time.Duration) verdict {
 	for _, b := range h.bounds[:h.n] {
 		switch {
 		case b.budget > 0:
-			spread = spread || b.low(h.pace)
+			spread = spread || b.low(h.pace) // empty bounds have returned by then
 		case b.resetAt.IsZero():
 			untilResponse = true
 		default:
@@ -177,7 +194,7 @@ func (h *host) admit(now time.Time, maxWait time.Duration) verdict {
 		}
 		var gap time.Duration
 		for _, b := range h.bounds[:h.n] {
-			if b.low(h.pace) {
+			if b.budget > 0 && b.low(h.pace) {
 				gap = max(gap, max(b.resetAt.Sub(slot), 0)/time.Duration(b.budget))
 			}
 		}
@@ -242,42 +259,39 @@ func (h *host) record(now time.Time, holdOff time.Duration, q Quota, ok bool) {
 		}
 		h.add(now, nb)
 		h.limit = q.Limit
-		spread := false
-		for _, b := range h.bounds[:h.n] {
-			spread = spread || b.low(h.pace)
-		}
-		if !spread {
-			// Spreading starts afresh the next time it is needed; while it
-			// lasts, slots already given keep their order.
-			h.nextSlot = time.Time{}
-		}
+		h.endSpread()
 	}
 	h.notify()
 }
 
-// covers reports whether a makes b redundant: a allows no more than b, for
-// at least as long. A bound without a reset lasts only until the next
-// response, so it covers nothing and everything covers it.
+// covers reports whether a makes b redundant: both have a reset, and a
+// allows no more than b, for at least as long, and spreads whenever b would
+// (the same limit), so that dropping b changes no decision. A bound without
+// a reset lasts until the next response, and so neither covers nor is
+// covered by one with a reset.
 func covers(a, b bound) bool {
-	if b.resetAt.IsZero() {
-		return true
-	}
-	return !a.resetAt.IsZero() && a.budget <= b.budget && !a.resetAt.Before(b.resetAt)
+	return !a.resetAt.IsZero() && !b.resetAt.IsZero() &&
+		a.limit == b.limit && a.budget <= b.budget && !a.resetAt.Before(b.resetAt)
 }
 
-// add adds nb to the bounds, dropping lapsed and redundant ones.
+// add adds nb, from a response received at now, to the bounds, dropping
+// those that have lapsed (their reset has come, or they had none and so
+// lasted until this response) and those nb makes redundant. nb itself is
+// not added if a bound already makes it redundant.
 func (h *host) add(now time.Time, nb bound) {
 	j := 0
+	redundant := false
 	for _, b := range h.bounds[:h.n] {
 		if !b.resetAt.IsZero() && now.Before(b.resetAt) && !covers(nb, b) {
-			if covers(b, nb) {
-				return // nb adds nothing; bounds[:h.n] are all still valid
-			}
+			redundant = redundant || covers(b, nb)
 			h.bounds[j] = b
 			j++
 		}
 	}
 	h.n = j
+	if redundant {
+		return
+	}
 	if h.n == maxBounds {
 		// Merge the two bounds whose resets are nearest into one stricter
 		// than both, to make room.
@@ -302,6 +316,7 @@ func (h *host) add(now time.Time, nb bound) {
 		h.bounds[bi] = m
 		h.bounds[bj] = h.bounds[h.n-1]
 		h.n--
+		h.merges++
 	}
 	h.bounds[h.n] = nb
 	h.n++

@@ -1,0 +1,232 @@
+package model
+
+// This file is the reference model of httpclient's per-host pacing (the
+// host type in httpclient/pace.go). It keeps every bound a response gave in
+// a plain slice, with no cap and no merging, and decides the same way the
+// package documents; the fuzz test in httpclient drives both with the same
+// operations and requires the same decisions as long as the real host has
+// not had to merge bounds to stay within its cap.
+
+import (
+	"math"
+	"math/big"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// PaceReason mirrors httpclient.Reason for the decisions the model makes.
+type PaceReason string
+
+// The reasons a Pacer gives; "" when a request goes at once.
+const (
+	HoldOff   PaceReason = "hold-off"
+	Exhausted PaceReason = "quota-exhausted"
+	Pacing    PaceReason = "pacing"
+	InFlight  PaceReason = "in-flight"
+)
+
+// PaceBound is "at most Budget more requests before ResetAt" (no ResetAt:
+// until the next response).
+type PaceBound struct {
+	Budget  int
+	ResetAt time.Time
+	Limit   int
+}
+
+// Pacer is the model of one host's pacing state.
+type Pacer struct {
+	Pace      int // Config.PaceBelow
+	MaxCount  int // the cap on a budget (httpclient's maxCount)
+	NotBefore time.Time
+	Bounds    []PaceBound
+	Limit     int
+	NextSlot  time.Time
+	InFlight  int
+	Pending   int
+}
+
+// low: the bound's budget is at most Pace percent of its limit (any budget
+// when the limit is unknown), and it has a reset to spread over.
+func (p *Pacer) low(b PaceBound) bool {
+	return !b.ResetAt.IsZero() && p.Pace >= 0 && (b.Limit == 0 || b.Budget*100 <= b.Limit*p.Pace)
+}
+
+// Admit returns whether a request may go at now, how long to wait (before
+// sending if admitted, before asking again if not) and why.
+func (p *Pacer) Admit(now time.Time, maxWait time.Duration) (bool, time.Duration, PaceReason) {
+	if now.Before(p.NotBefore) {
+		return false, p.NotBefore.Sub(now), HoldOff
+	}
+	// Bounds whose reset has come lapse; if none is left, assume the
+	// whole Limit less what is in flight or pending.
+	var kept []PaceBound
+	for _, b := range p.Bounds {
+		if b.ResetAt.IsZero() || now.Before(b.ResetAt) {
+			kept = append(kept, b)
+		}
+	}
+	lapsed := len(kept) < len(p.Bounds)
+	if lapsed && len(kept) == 0 && p.Limit > 0 {
+		kept = []PaceBound{{Budget: max(p.Limit-p.InFlight-p.Pending, 0), Limit: p.Limit}}
+	}
+	p.Bounds = kept
+	if lapsed {
+		p.endSpread()
+	}
+
+	// A bound with nothing left and a reset: wait for the latest such reset.
+	var exhausted time.Duration
+	for _, b := range p.Bounds {
+		if b.Budget == 0 && !b.ResetAt.IsZero() && b.ResetAt.Sub(now) > exhausted {
+			exhausted = b.ResetAt.Sub(now)
+		}
+	}
+	if exhausted > 0 {
+		return false, exhausted, Exhausted
+	}
+	// A bound with nothing left and no reset: wait for a response, or
+	// probe with one request if none is coming.
+	probe := false
+	for _, b := range p.Bounds {
+		if b.Budget == 0 && b.ResetAt.IsZero() {
+			if p.InFlight+p.Pending > 0 {
+				return false, 0, InFlight
+			}
+			probe = true
+		}
+	}
+	var wait time.Duration
+	spread := false
+	for _, b := range p.Bounds {
+		if p.low(b) {
+			spread = true
+		}
+	}
+	if spread && !probe {
+		slot := now
+		if p.NextSlot.After(now) {
+			slot = p.NextSlot
+		}
+		wait = slot.Sub(now)
+		if wait > maxWait {
+			return false, wait, Pacing
+		}
+		var gap time.Duration
+		for _, b := range p.Bounds {
+			if b.Budget > 0 && p.low(b) {
+				g := b.ResetAt.Sub(slot)
+				if g < 0 {
+					g = 0
+				}
+				if g/time.Duration(b.Budget) > gap {
+					gap = g / time.Duration(b.Budget)
+				}
+			}
+		}
+		p.NextSlot = slot.Add(gap)
+	}
+	for i := range p.Bounds {
+		if p.Bounds[i].Budget > 0 {
+			p.Bounds[i].Budget--
+		}
+	}
+	if wait > 0 {
+		p.Pending++
+		return true, wait, Pacing
+	}
+	p.InFlight++
+	return true, 0, ""
+}
+
+// Send is called when a pending request's slot has come: 0 if it goes, else
+// the hold-off still ahead.
+func (p *Pacer) Send(now time.Time) time.Duration {
+	if now.Before(p.NotBefore) {
+		return p.NotBefore.Sub(now)
+	}
+	p.Pending--
+	p.InFlight++
+	return 0
+}
+
+// Cancel gives a pending request's unit back to every bound.
+func (p *Pacer) Cancel() {
+	p.Pending--
+	for i := range p.Bounds {
+		if p.Bounds[i].Budget < p.MaxCount {
+			p.Bounds[i].Budget++
+		}
+	}
+}
+
+// Record applies a response received at now: a hold-off (negative: none)
+// and, if ok, Remaining, Limit and Reset (0: none).
+func (p *Pacer) Record(now time.Time, holdOff time.Duration, remaining, limit int, reset time.Duration, ok bool) {
+	p.InFlight--
+	if holdOff >= 0 && now.Add(holdOff).After(p.NotBefore) {
+		p.NotBefore = now.Add(holdOff)
+	}
+	if !ok {
+		return
+	}
+	nb := PaceBound{Budget: max(remaining-p.InFlight-p.Pending, 0), Limit: limit}
+	if reset > 0 {
+		nb.ResetAt = now.Add(reset)
+	}
+	// Keep every bound still running that has a reset; bounds without one
+	// last only until this response.
+	var kept []PaceBound
+	for _, b := range p.Bounds {
+		if !b.ResetAt.IsZero() && now.Before(b.ResetAt) {
+			kept = append(kept, b)
+		}
+	}
+	p.Bounds = append(kept, nb)
+	p.Limit = limit
+	p.endSpread()
+}
+
+// endSpread forgets the pacing slots when no bound is low.
+func (p *Pacer) endSpread() {
+	for _, b := range p.Bounds {
+		if p.low(b) {
+			return
+		}
+	}
+	p.NextSlot = time.Time{}
+}
+
+// RetryAfter is the reference reading of a Retry-After value: delta seconds,
+// whole or decimal, computed exactly with big rationals, floored to the
+// nanosecond and saturated at the largest time.Duration; or an HTTP-date,
+// whose delay from ref is never negative.
+func RetryAfter(v string, ref time.Time) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	if decimal.MatchString(v) {
+		r, ok := new(big.Rat).SetString(v)
+		if !ok {
+			return 0, false
+		}
+		r.Mul(r, big.NewRat(int64(time.Second), 1))
+		n := new(big.Int).Quo(r.Num(), r.Denom()) // floor: both are positive
+		if !n.IsInt64() {
+			return time.Duration(math.MaxInt64), true
+		}
+		return time.Duration(n.Int64()), true
+	}
+	t, err := http.ParseTime(v)
+	if err != nil {
+		return 0, false
+	}
+	if d := t.Sub(ref); d > 0 {
+		return d, true
+	}
+	return 0, true
+}
+
+var decimal = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?$`)
