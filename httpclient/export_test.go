@@ -16,13 +16,13 @@ type TestHost struct{ h *host }
 
 func NewTestHost(pace int) *TestHost { return &TestHost{h: &host{pace: pace}} }
 
-func (t *TestHost) Admit(now time.Time, maxWait time.Duration) (admitted bool, wait time.Duration, reason Reason) {
+func (t *TestHost) Admit(now time.Time, maxWait time.Duration) (admitted bool, wait time.Duration, reason Reason, slot, next time.Time) {
 	v := t.h.admit(now, maxWait)
-	return v.admitted, v.wait, v.reason
+	return v.admitted, v.wait, v.reason, v.slot, v.next
 }
 
 func (t *TestHost) Send(now time.Time) time.Duration { return t.h.send(now) }
-func (t *TestHost) Cancel()                          { t.h.cancel() }
+func (t *TestHost) Cancel(slot, next time.Time)      { t.h.cancel(slot, next) }
 func (t *TestHost) Record(now time.Time, holdOff time.Duration, q Quota, ok bool) {
 	t.h.record(now, holdOff, q, ok)
 }

@@ -103,6 +103,9 @@ type verdict struct {
 	wait    time.Duration
 	reason  Reason
 	changed <-chan struct{}
+	// slot and next are, for a request given a pacing slot, its slot and
+	// the next free slot after it, for cancel.
+	slot, next time.Time
 }
 
 // lapse drops the bounds whose reset has come. If that leaves none, it
@@ -179,13 +182,14 @@ func (h *host) admit(now time.Time, maxWait time.Duration) verdict {
 		probe = true
 	}
 	var wait time.Duration
+	var slot time.Time
 	if spread && !probe {
 		// Spread each low budget evenly over the time to its reset: this
 		// request takes the next free slot, and the one after it is
 		// (resetAt-slot)/budget later for the bound that needs the widest
 		// spacing, so each budget's last request goes strictly before its
 		// reset.
-		slot := now
+		slot = now
 		if h.nextSlot.After(slot) {
 			slot = h.nextSlot
 		}
@@ -205,7 +209,7 @@ func (h *host) admit(now time.Time, maxWait time.Duration) verdict {
 	}
 	if wait > 0 {
 		h.pending++
-		return verdict{admitted: true, wait: wait, reason: ReasonPacing}
+		return verdict{admitted: true, wait: wait, reason: ReasonPacing, slot: slot, next: h.nextSlot}
 	}
 	h.inflight++
 	return verdict{admitted: true}
@@ -226,12 +230,18 @@ func (h *host) send(now time.Time) time.Duration {
 }
 
 // cancel gives back the slot of a pending request that will never be sent
-// (its context ended while it waited). Every bound made or charged since it
-// was admitted counted it, so its unit goes back to each.
-func (h *host) cancel() {
+// (its context ended while it waited); slot and next are its verdict's.
+// Every bound made or charged since it was admitted counted it, so its unit
+// goes back to each. If no later slot has been given since, its slot is
+// free again for the next request; otherwise a gap stays in the spacing,
+// which only sends less.
+func (h *host) cancel(slot, next time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.pending--
+	if h.nextSlot.Equal(next) {
+		h.nextSlot = slot
+	}
 	for i := range h.bounds[:h.n] {
 		h.bounds[i].budget = min(h.bounds[i].budget+1, maxCount)
 	}

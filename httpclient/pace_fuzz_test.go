@@ -29,7 +29,8 @@ func fuzzPacing(t *testing.T, ops []byte, pace int) {
 	real := httpclient.NewTestHost(pace)
 	m := &model.Pacer{Pace: pace, MaxCount: 1 << 40}
 	now := time.Date(2026, 3, 18, 13, 1, 7, 0, time.UTC)
-	var slots []time.Time // pending requests' slot times
+	type slotted struct{ slot, next time.Time }
+	var slots []slotted // pending requests' slots and the next after each
 	inflight := 0
 	arg := func(i int) byte {
 		if i < len(ops) {
@@ -46,7 +47,7 @@ func fuzzPacing(t *testing.T, ops []byte, pace int) {
 		case 1: // a request asks to go
 			i++
 			maxWait := time.Duration(arg(i)) * 250 * time.Millisecond
-			ok, wait, why := real.Admit(now, maxWait)
+			ok, wait, why, slot, next := real.Admit(now, maxWait)
 			mok, mwait, mwhy := m.Admit(now, maxWait)
 			if ok && now.Before(m.NotBefore) {
 				t.Fatalf("op %d: admitted at %v during a hold-off until %v", i, now, m.NotBefore)
@@ -63,7 +64,10 @@ func fuzzPacing(t *testing.T, ops []byte, pace int) {
 			}
 			switch {
 			case ok && wait > 0:
-				slots = append(slots, now.Add(wait))
+				if !slot.Equal(now.Add(wait)) {
+					t.Fatalf("op %d: slot %v, wait %v from %v", i, slot, wait, now)
+				}
+				slots = append(slots, slotted{slot, next})
 			case ok:
 				inflight++
 			}
@@ -71,7 +75,7 @@ func fuzzPacing(t *testing.T, ops []byte, pace int) {
 				return // the two have diverged (after a merge); stop
 			}
 		case 2: // a pending request's slot comes
-			if len(slots) == 0 || now.Before(slots[0]) {
+			if len(slots) == 0 || now.Before(slots[0].slot) {
 				continue
 			}
 			w, mw := real.Send(now), m.Send(now)
@@ -89,8 +93,9 @@ func fuzzPacing(t *testing.T, ops []byte, pace int) {
 			if len(slots) == 0 {
 				continue
 			}
-			real.Cancel()
-			m.Cancel()
+			c := slots[len(slots)-1]
+			real.Cancel(c.slot, c.next)
+			m.Cancel(c.slot, c.next)
 			slots = slots[:len(slots)-1]
 		case 4: // a response arrives
 			if inflight == 0 {

@@ -443,10 +443,12 @@ func (t *Transport) jitter(n time.Duration) time.Duration {
 // a response to a request in flight.
 func (t *Transport) admit(ctx context.Context, req *http.Request, key string, h *host) error {
 	pending := false // holding a pacing slot
+	var slot, next time.Time
+	cancel := func() { h.cancel(slot, next) }
 	for {
 		if err := ctx.Err(); err != nil {
 			if pending {
-				h.cancel()
+				cancel()
 			}
 			return err
 		}
@@ -482,7 +484,7 @@ func (t *Transport) admit(ctx context.Context, req *http.Request, key string, h 
 			// admit gives no slot it would refuse here; a request already
 			// pending gives its slot back.
 			if pending {
-				h.cancel()
+				cancel()
 			}
 			err := ErrWaitTooLong
 			if v.wait <= t.maxWait {
@@ -496,10 +498,12 @@ func (t *Transport) admit(ctx context.Context, req *http.Request, key string, h 
 			}
 			continue
 		}
-		pending = v.admitted
+		if v.admitted && !pending {
+			pending, slot, next = true, v.slot, v.next
+		}
 		if err := t.sleep(ctx, req, v.reason, v.wait); err != nil {
 			if pending {
-				h.cancel()
+				cancel()
 			}
 			return &WaitError{Host: key, Reason: v.reason, Wait: v.wait, Err: err}
 		}

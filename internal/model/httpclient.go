@@ -151,9 +151,14 @@ func (p *Pacer) Send(now time.Time) time.Duration {
 	return 0
 }
 
-// Cancel gives a pending request's unit back to every bound.
-func (p *Pacer) Cancel() {
+// Cancel gives a pending request's unit back to every bound, and its slot
+// back if no later slot was given since it got it (NextSlot is still next,
+// the slot after its own).
+func (p *Pacer) Cancel(slot, next time.Time) {
 	p.Pending--
+	if p.NextSlot.Equal(next) {
+		p.NextSlot = slot
+	}
 	for i := range p.Bounds {
 		if p.Bounds[i].Budget < p.MaxCount {
 			p.Bounds[i].Budget++
