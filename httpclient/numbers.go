@@ -42,8 +42,11 @@ func secondsDuration(n int64) time.Duration {
 // firstElement returns the part of a header value before any list (",") or
 // parameter (";") separator, trimmed: "100, 100;w=60" (draft-03) is 100.
 func firstElement(v string) string {
-	if i := strings.IndexAny(v, ",;"); i >= 0 {
-		v = v[:i]
+	for i := 0; i < len(v); i++ {
+		if v[i] == ',' || v[i] == ';' {
+			v = v[:i]
+			break
+		}
 	}
 	return strings.TrimSpace(v)
 }

@@ -65,7 +65,12 @@ func (m *sfMember) param(key string) (sfValue, bool) {
 // parseSFList parses the field lines vs as one list (RFC 8941 joins lines
 // with commas).
 func parseSFList(vs []string) ([]sfMember, bool) {
-	p := sfParser{s: strings.Join(vs, ",")}
+	p := sfParser{}
+	if len(vs) == 1 {
+		p.s = vs[0] // the usual case, without Join's copy
+	} else {
+		p.s = strings.Join(vs, ",")
+	}
 	p.ows()
 	var out []sfMember
 	if p.done() {
@@ -314,6 +319,18 @@ func (p *sfParser) number() (sfValue, bool) {
 }
 
 func (p *sfParser) str() (sfValue, bool) {
+	// Fast path: no escapes, so the value is a substring of the field.
+	for i := p.i + 1; i < len(p.s); i++ {
+		c := p.s[i]
+		if c == '"' {
+			v := sfValue{kind: sfString, str: p.s[p.i+1 : i]}
+			p.i = i + 1
+			return v, true
+		}
+		if c == '\\' || c < 0x20 || c > 0x7e {
+			break
+		}
+	}
 	var b strings.Builder
 	for p.i++; !p.done(); p.i++ {
 		c := p.s[p.i]
