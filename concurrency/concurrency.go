@@ -73,10 +73,10 @@ type Config struct {
 	Limit int
 	// Name is the policy name reported in every Decision.
 	Name string
-	// Clock is read by Allow, AllowN and Acquire, and when a Release or a
-	// cancelled Acquire hands units to queued Acquire callers (to time the
-	// hold-time estimate); nil is the real clock. Take, Peek, Refund and the
-	// fast path of Release never read it.
+	// Clock is read by Allow, AllowN and Acquire, and when a Release, a
+	// cancelled Acquire or a Reconfigure hands units to queued Acquire
+	// callers (to time the hold-time estimate); nil is the real clock.
+	// Take, Peek, Refund and Release with nobody queued never read it.
 	Clock clock.Clock
 }
 
