@@ -33,8 +33,9 @@ type waiter struct {
 //   - A ctx already done (a deadline already past, say) returns ctx.Err()
 //     at once, even if the units were free.
 //   - If ctx is done while it waits, Acquire returns ctx.Err() holding
-//     nothing: units granted to it in the same instant are given back and
-//     handed to the callers behind it.
+//     nothing. When the grant and the cancellation race, either outcome
+//     may come back, never a mix: units granted to a caller that then
+//     returns ctx.Err() are given back and handed to the callers behind it.
 //
 // The queue is strictly FIFO: a caller is served only when all before it
 // have been, even if it would fit sooner, so large requests do not starve.

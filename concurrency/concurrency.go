@@ -244,16 +244,28 @@ func pack(held, limit int, waiting bool) state {
 func (l *Limiter) Take(now time.Time, n int) ratekit.Decision {
 	for {
 		s := state(l.state.Load())
-		d := l.decide(s, n)
-		if !d.Allowed || n == 0 {
-			return d
+		// The estimate is read before the CAS and the Decision built from
+		// it after, so that this Take's own sample does not change its
+		// answer: Peek just before it says the same.
+		hold := l.hold.Load()
+		if n <= 0 || s.waiting() || s.held()+n > s.limit() {
+			return l.decide(s, n, hold) // n == 0 or a denial: nothing to write
 		}
-		// d.Allowed with n > 0 means held+n ≤ limit and no waiting bit:
-		// adding n to the word adds it to held alone.
+		// held+n ≤ limit ≤ MaxLimit: adding n to the word adds it to held
+		// alone.
 		if l.state.CompareAndSwap(uint64(s), uint64(s)+uint64(n)) {
 			l.admitted.Add(uint64(n))
 			l.sample(now, s.held(), n)
-			return d
+			// decide's allowed case, spelled out here because a Decision
+			// returned by a call and held across the sample call is
+			// spilled and copied back with wide loads that stall on the
+			// narrow stores just made: that copy cost as much as the rest
+			// of Take+Release together. FuzzModel holds the two to the
+			// same answers.
+			return ratekit.Decision{
+				Allowed: true, Limit: s.limit(), Remaining: s.limit() - s.held() - n,
+				ResetAfter: estimate(hold, 1, 1), Policy: l.policy(),
+			}
 		}
 	}
 }
@@ -261,45 +273,51 @@ func (l *Limiter) Take(now time.Time, n int) ratekit.Decision {
 // Peek reports exactly what Take(now, n) would decide, Remaining included,
 // and takes nothing. It is lock-free and allocates nothing.
 func (l *Limiter) Peek(now time.Time, n int) ratekit.Decision {
-	return l.decide(state(l.state.Load()), n)
+	return l.decide(state(l.state.Load()), n, l.hold.Load())
 }
 
-// decide is the decision on n units given the snapshot s. It reads the
-// hold estimate and queue size without synchronising them with s: they only
-// shape the estimates, never whether a request is allowed.
-func (l *Limiter) decide(s state, n int) ratekit.Decision {
-	held, limit := s.held(), s.limit()
+// decide is the decision on n units given the snapshot s and the hold
+// estimate hold. It reads the queue size without synchronising it with s:
+// like hold, it only shapes the estimates, never whether a request is
+// allowed.
+//
+// The fields are kept in locals and the Decision built in the return
+// statement: filling a local Decision field by field and returning it made
+// the compiler copy it through memory (see Take).
+func (l *Limiter) decide(s state, n int, hold int64) ratekit.Decision {
+	held, limit, waiting := s.held(), s.limit(), s.waiting()
 	var queued int
-	if s.waiting() {
+	if waiting {
 		queued = int(l.queued.Load())
 	}
-	d := ratekit.Decision{Limit: limit}
-	if m := l.meta.Load(); m != nil {
-		d.Policy = m.name
+	policy := l.policy()
+	remaining := 0
+	if !waiting && held < limit {
+		remaining = limit - held
 	}
-	if !s.waiting() && held < limit {
-		d.Remaining = limit - held
-	}
-	hold := l.hold.Load()
+	allowed, retry, reset := false, time.Duration(0), time.Duration(0)
 	switch {
 	case n < 0 || n > limit:
-		d.RetryAfter = ratekit.Never
+		retry = ratekit.Never
 	case n == 0:
-		d.Allowed = true
-	case s.waiting() || held+n > limit:
+		allowed = true
+	case waiting || held+n > limit:
 		// Units that must come back first: the excess of everything
 		// wanted (held, the queue ahead, then n) over the limit. It is at
 		// least 1 when the word and the queue agree; estimate clamps it.
-		d.RetryAfter = estimate(hold, held+queued+n-limit, held)
+		retry = estimate(hold, held+queued+n-limit, held)
 	default:
-		d.Allowed = true
-		d.Remaining -= n
+		allowed = true
+		remaining -= n
 		held += n
 	}
 	if held > 0 {
-		d.ResetAfter = estimate(hold, held+queued, held)
+		reset = estimate(hold, held+queued, held)
 	}
-	return d
+	return ratekit.Decision{
+		Allowed: allowed, Limit: limit, Remaining: remaining,
+		ResetAfter: reset, RetryAfter: retry, Policy: policy,
+	}
 }
 
 // Refund is Release(n): on a Holder, giving back units for work that did not
@@ -356,6 +374,13 @@ func (l *Limiter) Allow() bool { return l.AllowN(1) }
 // Config's clock. The caller must Release(n) when an allowed AllowN's work
 // is done.
 func (l *Limiter) AllowN(n int) bool { return l.Take(l.clock().Now(), n).Allowed }
+
+func (l *Limiter) policy() string {
+	if m := l.meta.Load(); m != nil {
+		return m.name
+	}
+	return ""
+}
 
 func (l *Limiter) clock() clock.Clock {
 	if m := l.meta.Load(); m != nil {
