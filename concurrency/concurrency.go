@@ -240,7 +240,9 @@ func pack(held, limit int, waiting bool) state {
 // the units still free after it (0 while callers are queued), Window 0,
 // ResetAfter and a denial's RetryAfter are estimates (see Limiter).
 //
-// Take is lock-free, allocates nothing and never reads the Config's clock.
+// Take is lock-free (an admission that samples the hold time try-locks the
+// estimator's mutex, and skips the sample rather than wait for it),
+// allocates nothing and never reads the Config's clock.
 func (l *Limiter) Take(now time.Time, n int) ratekit.Decision {
 	for {
 		s := state(l.state.Load())

@@ -112,9 +112,9 @@ func holdSample(h int, dt, units uint64) int64 {
 // a non-positive answer. The result is clamped to [ratekit.MinRetry,
 // maxEstimate]: positive, finite and never ratekit.Never.
 //
-// hold < 2⁴⁷ and k < 2³³ (held, queued and n are each below 2³¹), so
-// hold·k fits in 128 bits; the division is formed only when the quotient
-// fits in 64 bits (hi < h).
+// hold < 2⁴⁷ and k < 2⁶³, so hold·k fits in 128 bits whatever the queue's
+// length; the division is formed only when the quotient fits in 64 bits
+// (hi < h), which is when Div64 cannot panic.
 func estimate(hold int64, k, h int) time.Duration {
 	if hold <= 0 {
 		hold = defaultHold
