@@ -168,7 +168,12 @@ func TestRaceWithCellTurnover(t *testing.T) {
 			const limit = 1 << 40
 			cfg := rolling.Config{Limit: limit, Window: window}
 			l := mustNew(t, cfg)
-			r := race(t, l, 10000, 3*time.Microsecond, 50*time.Microsecond, limit/4, func(stop <-chan struct{}) {
+			// The reach-edge case needs many windows to catch a missing seal.
+			perTaker := 2000
+			if window == reach-20*time.Microsecond {
+				perTaker = 10000
+			}
+			r := race(t, l, perTaker, 3*time.Microsecond, 50*time.Microsecond, limit/4, func(stop <-chan struct{}) {
 				for {
 					select {
 					case <-stop:
