@@ -200,6 +200,22 @@ func TestCenturiesApart(t *testing.T) {
 	require.False(t, l.Take(times[3].Add(time.Hour*24*365), 1).Allowed)
 }
 
+func TestLongestWindow(t *testing.T) {
+	// A window of 292 years: a denial still waits a finite time, never Never,
+	// which is for requests that can never be admitted.
+	l := mustNew(t, rolling.Config{Limit: 1, Window: math.MaxInt64})
+	d := l.Take(t0, 1)
+	require.True(t, d.Allowed)
+	require.Less(t, d.ResetAfter, ratekit.Never)
+	d = l.Take(t0, 1)
+	require.False(t, d.Allowed)
+	require.Equal(t, ratekit.Never-1, d.RetryAfter)
+	d = l.Take(t0.Add(-time.Hour), 1) // stale: start+window-now exceeds int64
+	require.False(t, d.Allowed)
+	require.Equal(t, ratekit.Never-1, d.RetryAfter)
+	require.Equal(t, ratekit.Never-1, l.Take(time.Time{}, 1).RetryAfter)
+}
+
 func TestOnLimitReachedOncePerWindow(t *testing.T) {
 	var got []ratekit.Decision
 	l := mustNew(t, rolling.Config{Limit: 2, Window: time.Minute, Name: "min",

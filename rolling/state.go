@@ -37,8 +37,9 @@ import (
 //
 // cb is the bit length of the largest count the cell can hold (its Limit,
 // or a larger count carried over from before a Reconfigure), so at most
-// 49 bits and the offset keeps at least 13: a reach of 8 µs at MaxLimit,
-// 2 ms at Limit 2^40, 36 years at Limit 1000. A word whose count is 0 means
+// 49 bits and the offset keeps at least 13: a reach of 2^(62-cb) ns, which
+// is 8 µs at MaxLimit, 2 ms at Limit 2^40, 73 minutes at Limit 10^6, 52
+// days at Limit 1000 and 9 years at Limit 10. A word whose count is 0 means
 // no window is open; it is always the word 0.
 //
 // Replacing a cell (the protocol that keeps every admission in the right
@@ -126,19 +127,23 @@ func closed(start, t, window int64) bool {
 	return t >= start && uint64(t)-uint64(start) >= uint64(window)
 }
 
-// untilEnd is start+window-t for a window open at t, saturated at maxRetry.
+// untilEnd is start+window-t for a window open at t, capped at maxRetry.
 // If t >= start, t-start < window (it is open), so the result is in
 // (0, window]. If t < start (a stale time), start-t is exact in uint64 and
-// the sum may exceed int64: saturate.
+// adding window may overflow even uint64: the sum is checked. The cap
+// matters only for times or windows of centuries.
 func untilEnd(start, t, window int64) time.Duration {
+	var d uint64
 	if t >= start {
-		return time.Duration(window - (t - start))
+		d = uint64(window) - (uint64(t) - uint64(start))
+	} else {
+		gap := uint64(start) - uint64(t)
+		d = gap + uint64(window)
+		if d < gap {
+			return maxRetry
+		}
 	}
-	gap := uint64(start) - uint64(t)
-	if gap > maxRetry-uint64(window) {
-		return maxRetry
-	}
-	return time.Duration(gap + uint64(window))
+	return time.Duration(min(d, maxRetry))
 }
 
 // action says what an operation does to the state.
@@ -183,7 +188,7 @@ func (s *settings) take(st state, t int64, n int) (ratekit.Decision, state, acti
 		// The first event while no window is open opens one at t.
 		d.Allowed = true
 		d.Remaining = int(s.limit - n64)
-		d.ResetAfter = time.Duration(s.window)
+		d.ResetAfter = untilEnd(t, t, s.window)
 		return d, state{start: t, count: n64}, write
 	case n64 <= remaining:
 		d.Allowed = true
