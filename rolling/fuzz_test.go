@@ -1,6 +1,8 @@
 package rolling_test
 
 import (
+	"errors"
+	"math"
 	"testing"
 	"time"
 
@@ -149,6 +151,50 @@ func FuzzRolling(f *testing.F) {
 			if calls != m.Notified {
 				t.Fatalf("op %d: OnLimitReached called %d times; model %d", i, calls, m.Notified)
 			}
+		}
+	})
+}
+
+// FuzzUnmarshal feeds UnmarshalBinary arbitrary bytes: it never panics,
+// rejects with ErrInvalidState leaving the limiter unchanged, and a state it
+// accepts is usable at any time and marshals to a fixed point.
+func FuzzUnmarshal(f *testing.F) {
+	l := mustNew(f, rolling.Config{Limit: 3, Window: time.Hour})
+	fresh, _ := l.MarshalBinary()
+	l.Take(t0, 2)
+	used, _ := l.MarshalBinary()
+	f.Add(fresh)
+	f.Add(used)
+	f.Add(append(used[:4:4], 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x40, 0x01, 0x00)) // MaxLimit
+	f.Fuzz(func(t *testing.T, b []byte) {
+		l := mustNew(t, rolling.Config{Limit: 3, Window: time.Hour})
+		l.Take(t0, 1)
+		before := l.Peek(t0, 1)
+		if err := l.UnmarshalBinary(b); err != nil {
+			if !errors.Is(err, ratekit.ErrInvalidState) {
+				t.Fatalf("error %v does not wrap ErrInvalidState", err)
+			}
+			if after := l.Peek(t0, 1); after != before {
+				t.Fatalf("a rejected state changed the limiter: %v, then %v", before, after)
+			}
+			return
+		}
+		for _, now := range []time.Time{{}, t0, t0.Add(100 * 365 * 24 * time.Hour), time.Unix(0, math.MinInt64), time.Unix(0, math.MaxInt64)} {
+			for _, n := range []int{0, 1, 3} {
+				if d := l.Take(now, n); d.RetryAfter < 0 || d.ResetAfter < 0 || d.Remaining < 0 || d.Remaining > 3 {
+					t.Fatalf("after restoring % x: Take(%v, %d) = %v", b, now, n, d)
+				}
+			}
+			l.Refund(now, 1)
+			l.Idle(now)
+		}
+		once, _ := l.MarshalBinary()
+		r := mustNew(t, rolling.Config{Limit: 3, Window: time.Hour})
+		if err := r.UnmarshalBinary(once); err != nil {
+			t.Fatalf("MarshalBinary's own output % x rejected: %v", once, err)
+		}
+		if twice, _ := r.MarshalBinary(); string(twice) != string(once) {
+			t.Fatalf("marshal is not a fixed point: % x, then % x", once, twice)
 		}
 	})
 }
