@@ -1,6 +1,3 @@
-// Package model holds the reference models of ratekit's algorithms: slow,
-// plain, obviously correct implementations that the fuzz tests compare the
-// real limiters with, decision by decision. It is not API.
 package model
 
 import (
