@@ -14,7 +14,15 @@ import (
 
 	"github.com/ratekit/ratekit"
 	"github.com/ratekit/ratekit/httpclient"
+	"github.com/ratekit/ratekit/rolling"
 )
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
 
 // This file drives the transport end to end against a server that enforces
 // a real limit and says so in real headers, inside a testing/synctest
@@ -184,6 +192,13 @@ func TestBurstAgainstLimitingServer(t *testing.T) {
 		{"fixed window 100 per 10s", func(start time.Time) ratekit.Limiter {
 			return &testWindow{start: start, limit: 100, window: 10 * time.Second}
 		}, false, 0},
+		// Rollbar's windows: opened by the first request, 100 per 10 s.
+		{"rolling 100 per 10s", func(time.Time) ratekit.Limiter {
+			return must(rolling.New(rolling.Config{Limit: 100, Window: 10 * time.Second}))
+		}, false, 0},
+		{"rolling 100 per 10s, 25ms latency", func(time.Time) ratekit.Limiter {
+			return must(rolling.New(rolling.Config{Limit: 100, Window: 10 * time.Second}))
+		}, false, 25 * time.Millisecond},
 		// Fewer per window than there are workers: the first burst, sent
 		// before any header is known, draws 429s, and the hold-off they
 		// announce must be kept by every goroutine.
