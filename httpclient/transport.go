@@ -156,13 +156,20 @@ func (c Config) Validate() error {
 // State is shared per host (Config.Key) by every goroutine using the
 // Transport. A 429 or 503 with Retry-After makes every request to that host
 // hold off until the Retry-After has passed, including requests that were
-// not refused. The binding policy of each response (ParseQuota: least
-// Remaining) sets a budget: at most Remaining more requests until its
-// Reset, less the requests still in flight that the server may not have
-// counted yet. When the budget is at or below PaceBelow percent of the
-// limit, requests are spread evenly over the time to the reset; when it is
-// empty, they wait for the reset. After a reset the transport assumes the
-// full limit, less what is in flight, until responses say more.
+// not refused and requests already waiting for a pacing slot.
+//
+// The binding policy of each response (ParseQuota: least Remaining) gives a
+// bound: at most Remaining more requests until its Reset, less the requests
+// still in flight that the server may not have counted yet. Responses can
+// overtake each other, so none replaces another: every bound still running
+// applies, and each request counts against all of them. When a budget is at
+// or below PaceBelow percent of its limit, requests are spread evenly over
+// the time to its reset; when one is empty, they wait for its reset. Once
+// every reset has passed, the transport assumes the last limit, less what is
+// in flight, until a response says more. The transport thus never sends
+// more than the server said it would accept, whatever the server's algorithm
+// (fixed, rolling or sliding windows, token buckets), at the price of using
+// a little less than it could when a server refills before its reset.
 //
 // # Waiting and contexts
 //
@@ -174,8 +181,12 @@ func (c Config) Validate() error {
 // with ErrWaitTooLong. Before the first attempt these errors come in a
 // *WaitError, after it in a *RetryError.
 //
-// A Transport is safe for concurrent use. Build it with New.
+// A Transport is safe for concurrent use. Build it with New; the zero
+// Transport works too, with the zero Config's defaults. It must not be
+// copied after first use.
 type Transport struct {
+	once sync.Once // runs configure: in New, or at first use of a zero Transport
+
 	base        http.RoundTripper
 	clk         clock.Clock
 	maxAttempts int
@@ -203,27 +214,31 @@ func New(cfg Config) (*Transport, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	t := &Transport{
-		base:        cfg.Base,
-		clk:         core.Clock(cfg.Clock),
-		maxAttempts: orDefault(cfg.MaxAttempts, DefaultMaxAttempts),
-		baseDelay:   orDefault(cfg.BaseDelay, DefaultBaseDelay),
-		maxWait:     orDefault(cfg.MaxWait, DefaultMaxWait),
-		retryAll:    cfg.RetryNonIdempotent,
-		paceBelow:   orDefault(cfg.PaceBelow, DefaultPaceBelow),
-		maxHosts:    orDefault(cfg.MaxHosts, DefaultMaxHosts),
-		key:         cfg.Key,
-		onWait:      cfg.OnWait,
-		onResponse:  cfg.OnResponse,
-		hosts:       make(map[string]*host),
-	}
+	t := new(Transport)
+	t.once.Do(func() { t.configure(cfg) })
+	return t, nil
+}
+
+// configure sets t up from a valid cfg.
+func (t *Transport) configure(cfg Config) {
+	t.base = cfg.Base
 	if t.base == nil {
 		t.base = http.DefaultTransport
 	}
+	t.clk = core.Clock(cfg.Clock)
+	t.maxAttempts = orDefault(cfg.MaxAttempts, DefaultMaxAttempts)
+	t.baseDelay = orDefault(cfg.BaseDelay, DefaultBaseDelay)
+	t.maxWait = orDefault(cfg.MaxWait, DefaultMaxWait)
+	t.retryAll = cfg.RetryNonIdempotent
+	t.paceBelow = orDefault(cfg.PaceBelow, DefaultPaceBelow)
+	t.maxHosts = orDefault(cfg.MaxHosts, DefaultMaxHosts)
+	t.key = cfg.Key
+	t.onWait = cfg.OnWait
+	t.onResponse = cfg.OnResponse
 	if cfg.Rand != nil {
 		t.rand = rand.New(cfg.Rand)
 	}
-	return t, nil
+	t.hosts = make(map[string]*host)
 }
 
 // orDefault returns v, or def if v is the zero value.
@@ -302,6 +317,7 @@ func (t *Transport) mayRetry(req *http.Request) bool {
 // It returns either a response (any status the transport does not retry, or
 // a retryable one it may not retry) or an error; never both.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	t.once.Do(func() { t.configure(Config{}) }) // a zero Transport: the defaults
 	ctx := req.Context()
 	key, h := t.hostFor(req)
 	replayable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
@@ -420,8 +436,10 @@ func (t *Transport) backoff(attempt int, retryAfter time.Duration, hasRA bool) (
 	if !hasRA {
 		return wait, ReasonBackoff
 	}
-	// retryAfter <= maxWait here when the wait is used; both are at most 10
-	// years, so the sum cannot overflow.
+	if retryAfter > t.maxWait {
+		return retryAfter, ReasonRetryAfter // the caller gives up: ErrWaitTooLong
+	}
+	// Both terms are at most maxWait, itself at most 10 years: no overflow.
 	return max(min(retryAfter+wait, t.maxWait), retryAfter), ReasonRetryAfter
 }
 

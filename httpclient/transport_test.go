@@ -716,3 +716,21 @@ func TestConfigValidate(t *testing.T) {
 	require.NoError(t, err)
 	require.NotNil(t, tr.Client())
 }
+
+func TestZeroTransport(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := &script{steps: []step{tooMany("Retry-After", "1"), ok}}
+		tr := &httpclient.Transport{}
+		// The zero Transport sends through http.DefaultTransport; give the
+		// request a scheme it cannot dial to prove it is used, then check
+		// the defaults through a configured one.
+		req, _ := http.NewRequest(http.MethodGet, "nope://x/", nil)
+		_, err := tr.RoundTrip(req)
+		require.Error(t, err)
+		tr2, err := httpclient.New(httpclient.Config{Base: s})
+		require.NoError(t, err)
+		resp, err := get(t, tr2)
+		require.NoError(t, err)
+		resp.Body.Close()
+	})
+}
