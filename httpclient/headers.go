@@ -97,7 +97,8 @@ func binds(a, b Quota) bool {
 // least a Remaining to be reported. The dialects:
 //
 //   - X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset (the mail
-//     API, Sender, GitHub-style), and RateLimit-Limit, RateLimit-Remaining,
+//     API, Sender, GitHub-style; X-RateLimit-Reset-After, a delay, is
+//     preferred when present), and RateLimit-Limit, RateLimit-Remaining,
 //     RateLimit-Reset (IETF drafts up to -06, Kong, Sanity's ratelimit-reset).
 //   - X-Sentry-Rate-Limit-Limit, -Remaining, -Reset (Sentry).
 //   - X-Rate-Limit-Limit, -Remaining, -Reset and -Remaining-Seconds (Rollbar;

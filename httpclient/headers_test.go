@@ -61,6 +61,10 @@ func TestParseQuotaDialects(t *testing.T) {
 		{"mail API: reset in delta seconds", header(
 			"X-RateLimit-Limit", "600", "X-RateLimit-Remaining", "412", "X-RateLimit-Reset", "37"),
 			httpclient.Quota{Limit: 600, Remaining: 412, Reset: 37 * time.Second}},
+		{"Reset-After preferred to Reset", header(
+			"X-RateLimit-Limit", "5", "X-RateLimit-Remaining", "4", "X-RateLimit-Reset", "1773838927",
+			"X-RateLimit-Reset-After", "2.5"),
+			httpclient.Quota{Limit: 5, Remaining: 4, Reset: 2500 * time.Millisecond}},
 		{"Sender: reset as RFC 3339", header(
 			"X-RateLimit-Limit", "60", "X-RateLimit-Remaining", "45", "X-RateLimit-Reset", "2026-03-18T13:02:00Z"),
 			httpclient.Quota{Limit: 60, Remaining: 45, Reset: 53 * time.Second}},
