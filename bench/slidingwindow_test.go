@@ -12,8 +12,9 @@ package bench
 // decision are compared: x/time/rate and juju, one in-memory limiter each,
 // O(1) per decision under a mutex, configured to the same long-run rate
 // (Limit per Window) and burst (Limit). The Log does more per decision
-// than any of them (a binary search over its log, O(log Limit) loads); the
-// Counter about as much. ulule is added where it reads the real clock, as
+// than any of them (a search of its log, O(log Limit) loads at worst, and a
+// store per unit admitted); the Counter about as much (a CAS, 128-bit
+// products, a division when it must weigh the previous window). ulule is added where it reads the real clock, as
 // the one peer with a window; it also looks its key up in a map.
 
 import (

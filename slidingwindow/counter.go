@@ -403,7 +403,8 @@ func (c *Counter) Idle(now time.Time) bool {
 func (c *Counter) Allow() bool { return c.AllowN(1) }
 
 // AllowN reports whether n units may pass now, reading Config.Clock, and
-// takes them if so: Take(clock.Now(), n).Allowed.
+// takes them if so: Take(clock.Now(), n).Allowed. It is false for n < 0 and
+// n > Limit.
 func (c *Counter) AllowN(n int) bool {
 	return c.Take(c.cur.Load().clock.Now(), n).Allowed
 }

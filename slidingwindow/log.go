@@ -333,20 +333,32 @@ func (l *Log) Peek(now time.Time, n int) ratekit.Decision {
 	}
 }
 
-// Refund removes up to n units recorded at `at`, for work that an allowed
-// Take(at, n) admitted and that did not happen: the log then holds exactly
-// what it would hold had that Take not happened. n <= 0 does nothing.
+// Refund gives back n units that an allowed Take(at, n) recorded, for work
+// that did not happen. n <= 0 does nothing. It removes the n oldest units
+// recorded at or after `at`:
 //
-// Refund matches units by their recorded instant, so it gives back nothing
-// (rather than someone else's newer units) when there is no unit at `at`:
-// when the units have already been overwritten (they had expired), when they
-// were already refunded, and when the Take's now was older than the log's
-// newest instant, so that its units were recorded at that newest instant
-// instead (see Take). A Refund therefore never mints capacity, whatever its
-// arguments and whatever runs concurrently; removing units recorded at the
-// same instant by another caller is the same as removing one's own.
+//   - Take(at, n) recorded its units at at, or later if at was stale (see
+//     Take), so the units removed are never newer than the Take's own. When
+//     they are not its own, they are older ones, which expire sooner: the
+//     log then holds units at least as new as it would had the Take not
+//     happened, so it never admits more than it would have. A Refund never
+//     mints capacity, whatever runs concurrently.
+//   - That argument needs the Take's units to be in the log still. Once
+//     Limit newer units have overwritten them (they had expired), the
+//     oldest units at or after at are someone else's newer ones. So Refund
+//     looks past the units recorded exactly at `at` only if the log still
+//     holds a unit recorded before at: units are overwritten oldest first,
+//     so then every unit recorded since is still there. Otherwise (a log
+//     that holds only units recorded at or after at) it removes only units
+//     recorded exactly at `at`, the same as the Take's own or older.
 //
-// A Refund moves the units newer than the removed ones, O(units after at).
+// So a Refund gives back exactly what the Take took, except when the Take's
+// now was stale and the log holds nothing older than it; then it gives back
+// what was recorded at that now, possibly nothing. Refunding more than was
+// taken, or twice, may take back other callers' units: do not.
+//
+// A Refund moves the units newer than the removed ones back, O(units
+// recorded since at).
 func (l *Log) Refund(at time.Time, n int) {
 	if n <= 0 {
 		return
@@ -360,19 +372,24 @@ func (l *Log) Refund(at time.Time, n int) {
 			continue
 		}
 		head := headOf(w)
-		// Units p..q-1 (from the newest) are those recorded at a.
-		// a-1 >= minTime-1 does not overflow.
-		p, q := s.above(head, a), s.above(head, a-1)
-		if p == q {
+		// Units 0..q-1 (from the newest) are recorded at or after a; unit
+		// q, if it holds one, before. a-1 >= minTime-1 does not overflow.
+		q := s.above(head, a-1)
+		from := 0
+		if q == s.limit || s.slot(head, q).Load() == 0 {
+			from = s.above(head, a) // nothing older: only units at a
+		}
+		k := min(n, q-from)
+		if k == 0 {
 			if s.word.Load() == w {
-				return // nothing recorded at a
+				return // nothing to give back
 			}
 			continue
 		}
 		if !s.word.CompareAndSwap(w, w|lockedBit) {
 			continue
 		}
-		s.word.Store(released(w, s.remove(head, p, min(n, q-p))))
+		s.word.Store(released(w, s.remove(head, q-k, k)))
 		return
 	}
 }
@@ -454,7 +471,8 @@ func (l *Log) Idle(now time.Time) bool {
 func (l *Log) Allow() bool { return l.AllowN(1) }
 
 // AllowN reports whether n units may pass now, reading Config.Clock, and
-// takes them if so: Take(clock.Now(), n).Allowed.
+// takes them if so: Take(clock.Now(), n).Allowed. It is false for n < 0 and
+// n > Limit.
 func (l *Log) AllowN(n int) bool {
 	return l.Take(l.cur.Load().clock.Now(), n).Allowed
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
+	"math/rand/v2"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -184,33 +185,56 @@ func TestLogExtremeTimes(t *testing.T) {
 	}
 }
 
-func TestLogRefundNeverMints(t *testing.T) {
+func TestLogRefund(t *testing.T) {
 	l := mustLog(t, slidingwindow.Config{Limit: 3, Window: 10 * s})
 	l.Take(t0, 1)
-	// A Take whose now is stale is recorded at the log's newest instant,
-	// not at its own: refunding at its own now finds nothing.
 	l.Take(t0.Add(5*s), 1)
+	// A Take whose now is stale is recorded at the log's newest instant,
+	// 5s. Its Refund at its own now removes the oldest unit recorded at or
+	// after 2s: one at 5s, exactly what the Take took.
 	if d := l.Take(t0.Add(2*s), 1); !d.Allowed {
 		t.Fatalf("stale Take = %v", d)
 	}
 	l.Refund(t0.Add(2*s), 1)
-	if d := l.Peek(t0.Add(5*s), 1); d.Allowed {
-		t.Fatalf("after refunding a stale Take at its own now, Peek = %v; want denied (nothing refunded)", d)
-	}
-	// Refunding at 5s gives one back (either unit at 5s: they are alike).
-	l.Refund(t0.Add(5*s), 1)
 	if d := l.Peek(t0.Add(5*s), 1); !d.Allowed || d.Remaining != 0 {
-		t.Fatalf("after refunding one unit at 5s, Peek = %v", d)
+		t.Fatalf("after refunding a stale Take, Peek = %v; want allowed with 0 left", d)
 	}
-	// Refunding more than was taken gives back only what was: the unit at
-	// t0, once.
-	l.Refund(t0, 10)
+	// Refunding more than was taken at t0: the log holds nothing older
+	// than t0, so only what was recorded at t0 goes, not the unit at 5s.
 	l.Refund(t0, 10)
 	if d := l.Peek(t0.Add(5*s), 2); !d.Allowed || d.Remaining != 0 {
-		t.Fatalf("after refunds at t0, Peek(2) = %v; want allowed with nothing left", d)
+		t.Fatalf("after Refund(t0, 10), Peek(2) = %v; want allowed with 0 left", d)
 	}
 	if d := l.Peek(t0.Add(5*s), 3); d.Allowed {
-		t.Fatalf("after refunds at t0, Peek(3) = %v; the unit at 5s still counts", d)
+		t.Fatalf("after Refund(t0, 10), Peek(3) = %v; the unit at 5s still counts", d)
+	}
+
+	// A log that holds nothing older than the stale now cannot tell the
+	// Take's units from newer ones: only units recorded exactly at that
+	// now are given back, here none.
+	l = mustLog(t, slidingwindow.Config{Limit: 3, Window: 10 * s})
+	l.Take(t0.Add(5*s), 1)
+	l.Take(t0.Add(2*s), 1) // recorded at 5s
+	l.Refund(t0.Add(2*s), 1)
+	if d := l.Peek(t0.Add(5*s), 2); d.Allowed {
+		t.Fatalf("young log: after refunding a stale Take, Peek(2) = %v; want denied (nothing given back)", d)
+	}
+
+	// The Take's units were overwritten by newer ones once they expired:
+	// its late Refund gives nothing back, rather than a newer unit.
+	l = mustLog(t, slidingwindow.Config{Limit: 2, Window: 10 * s})
+	l.Take(t0, 1)
+	l.Take(t0.Add(10*s), 2)
+	l.Refund(t0, 1)
+	if d := l.Peek(t0.Add(10*s), 1); d.Allowed {
+		t.Fatalf("after a late Refund of overwritten units, Peek = %v; want denied", d)
+	}
+
+	// Refunds of units never taken change nothing.
+	l = mustLog(t, slidingwindow.Config{Limit: 2, Window: 10 * s})
+	l.Refund(t0, 2)
+	if got := drainAt(l, t0, 10); got != 2 {
+		t.Fatalf("after refunding what was never taken, drained %d; want 2", got)
 	}
 }
 
@@ -471,6 +495,59 @@ func TestLogCountEveryBoundary(t *testing.T) {
 				at := base.Add(window + time.Duration(k-1)*s)
 				if d := l.Peek(at, 0); d.Remaining != k {
 					t.Fatalf("limit %d, head offset %d: %d units expired, Remaining = %d", limit, offset, k, d.Remaining)
+				}
+			}
+		}
+	}
+}
+
+// TestLogRefundNeverMints checks the Log's refund rule against the truth:
+// Takes at random, often stale, times, each refunded at most once, at its
+// own now, at a random later point. At every step, the log must count at
+// least the units the exact history holds (every recorded unit, minus each
+// refunded Take's own): a Refund may give back less than its Take took,
+// never more.
+func TestLogRefundNeverMints(t *testing.T) {
+	const window = 10 * s
+	for seed := range uint64(200) {
+		rng := rand.New(rand.NewPCG(seed, 7))
+		limit := 1 + rng.IntN(6)
+		l := mustLog(t, slidingwindow.Config{Limit: limit, Window: window})
+		type take struct {
+			at, recorded time.Duration
+			n            int
+			refunded     bool
+		}
+		var takes []*take
+		clock, now := time.Duration(-1<<62), time.Duration(0)
+		for step := range 60 {
+			now += time.Duration(rng.IntN(8)) * s / 2
+			if rng.IntN(3) == 0 && len(takes) > 0 {
+				tk := takes[rng.IntN(len(takes))]
+				if !tk.refunded {
+					tk.refunded = true
+					l.Refund(t0.Add(tk.at), tk.n)
+				}
+			} else {
+				at := now - time.Duration(rng.IntN(3))*s // often stale
+				n := 1 + rng.IntN(limit)
+				if l.Take(t0.Add(at), n).Allowed {
+					clock = max(clock, at)
+					takes = append(takes, &take{at: at, recorded: clock, n: n})
+				}
+			}
+			// The log's count at its clock and later must be at least the
+			// exact history's.
+			for _, later := range []time.Duration{0, s, 5 * s, window - 1, window} {
+				at := max(clock, now) + later
+				exact := 0
+				for _, tk := range takes {
+					if !tk.refunded && at-tk.recorded < window {
+						exact += tk.n
+					}
+				}
+				if got := limit - l.Peek(t0.Add(at), 0).Remaining; got < min(exact, limit) {
+					t.Fatalf("seed %d step %d: at +%v the log counts %d units; the exact history holds %d", seed, step, at, got, exact)
 				}
 			}
 		}

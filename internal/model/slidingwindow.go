@@ -52,12 +52,17 @@ func (m *SlidingLog) Peek(now time.Duration, n int) ratekit.Decision {
 	return d
 }
 
-// Refund removes up to n units recorded at exactly `at`.
+// Refund removes the n oldest units recorded at or after `at`, or, if no
+// unit recorded before `at` is remembered, the n oldest recorded exactly at
+// `at`.
 func (m *SlidingLog) Refund(at time.Duration, n int) {
-	for i := len(m.units) - 1; i >= 0 && n > 0; i-- {
-		if m.units[i] == at {
+	older := len(m.units) > 0 && m.units[0] < at
+	for i := 0; i < len(m.units) && n > 0; {
+		if e := m.units[i]; e == at || e > at && older {
 			m.units = append(m.units[:i], m.units[i+1:]...)
 			n--
+		} else {
+			i++
 		}
 	}
 }
