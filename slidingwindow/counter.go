@@ -165,26 +165,27 @@ type view struct {
 // at returns the view of word w from instant x. The start of window rel,
 // (base+rel)·window in Unix nanoseconds, lies in [epochUnix+minTime-window,
 // epochUnix+maxTime], well inside int64.
-func (s *counterState) at(w uint64, x, epochUnix int64) view {
+func (s *counterState) at(w uint64, x, epochUnix int64) (v view) {
 	rel, cur, prev := s.unpack(w)
 	start := (s.base+int64(rel))*s.window - epochUnix
 	switch d := x - start; {
 	case d < 0:
 		// A stale instant, before the word's window: evaluated at that
 		// window's start, where the previous window weighs most.
-		return view{rel: rel, start: start, cur: cur, prev: prev, stale: true}
+		v = view{rel: rel, start: start, cur: cur, prev: prev, stale: true}
 	case d < s.window:
-		return view{rel: rel, start: start, e: d, cur: cur, prev: prev}
+		v = view{rel: rel, start: start, e: d, cur: cur, prev: prev}
 	case d < 2*s.window:
 		// The next window: the word's current count is now the previous.
-		return view{rel: rel + 1, start: start + s.window, e: d - s.window, prev: cur}
+		v = view{rel: rel + 1, start: start + s.window, e: d - s.window, prev: cur}
 	default:
 		// Two or more windows on: nothing counts. The only division on
 		// the hot path, once per window at most.
 		k := floorDiv(epochUnix+x, s.window)
 		ks := k*s.window - epochUnix
-		return view{rel: uint64(k - s.base), start: ks, e: x - ks}
+		v = view{rel: uint64(k - s.base), start: ks, e: x - ks}
 	}
+	return v
 }
 
 // mulLE reports whether a·b <= c·d, in 128 bits.
@@ -204,7 +205,7 @@ func mulDiv(a, b, c uint64) (q uint64, inexact bool) {
 
 // weighted returns the previous window's weight prev·(window-e)/window
 // rounded up: the number of units it takes from what remains.
-func (s *counterState) weighted(v view) uint64 {
+func (s *counterState) weighted(v *view) uint64 {
 	if v.prev == 0 || v.e == 0 {
 		return v.prev
 	}
@@ -215,21 +216,24 @@ func (s *counterState) weighted(v view) uint64 {
 	return q
 }
 
-// decide returns what Take(now, n) decides from word w, with x the instant
-// of now, and the word to store if it is allowed.
+// decide sets *d to what Take(now, n) decides from word w, with x the
+// instant of now, and returns the word to store if it is allowed. (It fills
+// the caller's Decision rather than returning one: the 64-byte struct and
+// the view are then not copied through each call.)
 //
 // The estimate at e is cur + prev·(W-e)/W, and n units are admitted iff
 // cur + n + prev·(W-e)/W <= L, that is prev·(W-e) <= (L-cur-n)·W in
 // integers: both sides are below 2^31·2^59, compared in 128 bits. Remaining
 // is the largest m admitted next, L - cur - ceil(prev·(W-e)/W).
-func (s *counterState) decide(w uint64, x, epochUnix int64, n int) (ratekit.Decision, uint64) {
+func (s *counterState) decide(d *ratekit.Decision, w uint64, x, epochUnix int64, n int) uint64 {
 	v := s.at(w, x, epochUnix)
 	lim := uint64(s.limit)
 	if n < 0 || n > s.limit {
-		return core.Impossible(s.limit, s.remaining(v, v.cur), time.Duration(s.window),
-			s.reset(v, v.cur, x), s.name), 0
+		*d = core.Impossible(s.limit, s.remaining(&v, v.cur), time.Duration(s.window),
+			s.reset(&v, v.cur, x), s.name)
+		return 0
 	}
-	d := ratekit.Decision{Limit: s.limit, Window: time.Duration(s.window), Policy: s.name}
+	*d = ratekit.Decision{Limit: s.limit, Window: time.Duration(s.window), Policy: s.name}
 	un := uint64(n)
 	cur := v.cur
 	var next uint64
@@ -238,16 +242,16 @@ func (s *counterState) decide(w uint64, x, epochUnix int64, n int) (ratekit.Deci
 		cur += un
 		next = s.pack(v.rel, cur, v.prev)
 	} else {
-		d.RetryAfter = time.Duration(s.admitAt(v, un) - x)
+		d.RetryAfter = time.Duration(s.admitAt(&v, un) - x)
 	}
-	d.Remaining = s.remaining(v, cur)
-	d.ResetAfter = s.reset(v, cur, x)
-	return d, next
+	d.Remaining = s.remaining(&v, cur)
+	d.ResetAfter = s.reset(&v, cur, x)
+	return next
 }
 
 // remaining is how many units would be admitted at v with cur units in the
 // current window.
-func (s *counterState) remaining(v view, cur uint64) int {
+func (s *counterState) remaining(v *view, cur uint64) int {
 	lim := uint64(s.limit)
 	if cur >= lim {
 		return 0
@@ -262,7 +266,7 @@ func (s *counterState) remaining(v view, cur uint64) int {
 // reset is how long from x until the estimate is zero if nothing more is
 // taken: until the window after next if the current window holds units (they
 // weigh on the next one), until the next window if only the previous does.
-func (s *counterState) reset(v view, cur uint64, x int64) time.Duration {
+func (s *counterState) reset(v *view, cur uint64, x int64) time.Duration {
 	switch {
 	case cur > 0:
 		return time.Duration(v.start + 2*s.window - x)
@@ -290,7 +294,7 @@ func (s *counterState) reset(v view, cur uint64, x int64) time.Duration {
 // it meets at most two fixed windows, each admits at most L, and when the
 // earlier one holds any unit the later one admits at most L-1 before its
 // end, since prev·(W-e') >= 1 for every e' < W.
-func (s *counterState) admitAt(v view, n uint64) int64 {
+func (s *counterState) admitAt(v *view, n uint64) int64 {
 	lim, w := uint64(s.limit), uint64(s.window)
 	if v.cur+n <= lim && v.prev > 0 { // denied with cur+n <= L means prev > 0
 		r := lim - v.cur - n
@@ -314,7 +318,7 @@ func (s *counterState) admitAt(v view, n uint64) int64 {
 // Counter). A denial's RetryAfter is the exact wait until the estimate
 // admits n, if nothing more is taken; n < 0 or n > Limit is denied with
 // RetryAfter ratekit.Never; n == 0 is allowed and counts nothing.
-func (c *Counter) Take(now time.Time, n int) ratekit.Decision {
+func (c *Counter) Take(now time.Time, n int) (d ratekit.Decision) {
 	x := since(now, c.epoch)
 	for i := 0; ; i++ {
 		s := c.cur.Load()
@@ -323,7 +327,7 @@ func (c *Counter) Take(now time.Time, n int) ratekit.Decision {
 			backoff(i)
 			continue
 		}
-		d, next := s.decide(w, x, c.epochUnix, n)
+		next := s.decide(&d, w, x, c.epochUnix, n)
 		if !d.Allowed || n == 0 || s.word.CompareAndSwap(w, next) {
 			return d
 		}
@@ -332,12 +336,12 @@ func (c *Counter) Take(now time.Time, n int) ratekit.Decision {
 
 // Peek reports exactly what Take(now, n) would decide, Remaining included,
 // and counts nothing. It never writes.
-func (c *Counter) Peek(now time.Time, n int) ratekit.Decision {
+func (c *Counter) Peek(now time.Time, n int) (d ratekit.Decision) {
 	x := since(now, c.epoch)
 	for i := 0; ; i++ {
 		s := c.cur.Load()
 		if w := s.word.Load(); w != retired {
-			d, _ := s.decide(w, x, c.epochUnix, n)
+			s.decide(&d, w, x, c.epochUnix, n)
 			return d
 		}
 		backoff(i)

@@ -224,12 +224,12 @@ func (s *logState) above(head int, v int64) int {
 	return lo
 }
 
-// decide returns what Take(now, n) decides in the state read from word w,
-// and the instant t at which the units would be recorded. x is now as an
-// instant. decide only reads; under a concurrent write it may compute from
+// decide sets *d to what Take(now, n) decides in the state read from word
+// w, and returns the instant t at which the units would be recorded. x is
+// now as an instant. decide only reads; under a concurrent write it may compute from
 // a torn state, which the caller's recheck of word then discards (it cannot
 // fault: every index is reduced mod limit).
-func (s *logState) decide(w uint64, x int64, n int) (ratekit.Decision, int64) {
+func (s *logState) decide(d *ratekit.Decision, w uint64, x int64, n int) int64 {
 	head := headOf(w)
 	newest := s.unit(head, 0)
 	// The log's clock t never goes back: a stale now is evaluated at the
@@ -242,7 +242,7 @@ func (s *logState) decide(w uint64, x int64, n int) (ratekit.Decision, int64) {
 	// t-window >= minTime-MaxWindow does not overflow.
 	count := s.above(head, t-s.window)
 
-	d := ratekit.Decision{Limit: s.limit, Window: time.Duration(s.window), Policy: s.name}
+	*d = ratekit.Decision{Limit: s.limit, Window: time.Duration(s.window), Policy: s.name}
 	// Until the log is at full capacity again: until the newest live unit
 	// expires. It is live, so newest+window-x lies in (0, window+(t-x)],
 	// under 2^63 (see minTime).
@@ -252,7 +252,7 @@ func (s *logState) decide(w uint64, x int64, n int) (ratekit.Decision, int64) {
 	}
 	switch {
 	case n < 0 || n > s.limit:
-		return core.Impossible(s.limit, s.limit-count, d.Window, reset, s.name), t
+		*d = core.Impossible(s.limit, s.limit-count, d.Window, reset, s.name)
 	case count+n <= s.limit:
 		d.Allowed = true
 		d.Remaining = s.limit - count - n
@@ -269,7 +269,7 @@ func (s *logState) decide(w uint64, x int64, n int) (ratekit.Decision, int64) {
 		d.ResetAfter = reset
 		d.RetryAfter = time.Duration(s.unit(head, s.limit-n) + s.window - x)
 	}
-	return d, t
+	return t
 }
 
 // Take admits n units at now and records them, or records nothing and
@@ -281,7 +281,7 @@ func (s *logState) decide(w uint64, x int64, n int) (ratekit.Decision, int64) {
 //
 // An allowed Take of n units stores n instants, O(n); deciding costs
 // O(log Limit) loads.
-func (l *Log) Take(now time.Time, n int) ratekit.Decision {
+func (l *Log) Take(now time.Time, n int) (d ratekit.Decision) {
 	x := since(now, l.epoch)
 	for i := 0; ; i++ {
 		s := l.cur.Load()
@@ -290,7 +290,7 @@ func (l *Log) Take(now time.Time, n int) ratekit.Decision {
 			backoff(i)
 			continue
 		}
-		d, t := s.decide(w, x, n)
+		t := s.decide(&d, w, x, n)
 		if !d.Allowed || n == 0 {
 			// Nothing to write: the decision stands if no write began or
 			// ended while it was read.
@@ -317,7 +317,7 @@ func (l *Log) Take(now time.Time, n int) ratekit.Decision {
 
 // Peek reports exactly what Take(now, n) would decide, Remaining included,
 // and records nothing. It never writes shared memory.
-func (l *Log) Peek(now time.Time, n int) ratekit.Decision {
+func (l *Log) Peek(now time.Time, n int) (d ratekit.Decision) {
 	x := since(now, l.epoch)
 	for i := 0; ; i++ {
 		s := l.cur.Load()
@@ -326,7 +326,7 @@ func (l *Log) Peek(now time.Time, n int) ratekit.Decision {
 			backoff(i)
 			continue
 		}
-		d, _ := s.decide(w, x, n)
+		s.decide(&d, w, x, n)
 		if s.word.Load() == w {
 			return d
 		}
