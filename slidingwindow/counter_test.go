@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math/rand/v2"
+	"sync"
 	"testing"
 	"time"
 
@@ -375,5 +376,50 @@ func TestCounterZeroAllocs(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Fatalf("Take/Refund/Peek/Idle allocate %v times per run", allocs)
+	}
+}
+
+// TestCounterConcurrentReconfigure races every method against Reconfigures
+// that change the word's layout (Limit 4 and 300 need 3 and 9 bits a count):
+// a caller that decoded a retired word must start again on the new state.
+func TestCounterConcurrentReconfigure(t *testing.T) {
+	c := mustCounter(t, slidingwindow.Config{Limit: 4, Window: time.Minute})
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				at := minute0.Add(time.Duration(i%3) * time.Millisecond)
+				if g == 3 {
+					if _, err := c.MarshalBinary(); err != nil {
+						t.Error(err)
+					}
+					c.Idle(at)
+					continue
+				}
+				if d := c.Take(at, 1+g%2); d.Allowed && i%2 == 0 {
+					c.Refund(at, 1+g%2)
+				}
+				c.Peek(at, 1)
+			}
+		}()
+	}
+	for i := range 300 {
+		if err := c.Reconfigure(slidingwindow.Config{Limit: 4 + 296*(i%2), Window: time.Minute}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	at := minute0.Add(2 * time.Millisecond)
+	if left, got := c.Peek(at, 0).Remaining, drainAt(c, at, 1000); got != left {
+		t.Fatalf("Peek said %d remain; drained %d", left, got)
 	}
 }

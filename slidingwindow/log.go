@@ -31,8 +31,9 @@ import (
 // that is denied, only read: they write no shared memory and never wait on a
 // writer that is not mid-write. Allowed Takes and Refunds are serialised by a
 // seqlock, a CAS on one packed word, held for the few stores of the write
-// itself (see the comment on logState); see BenchmarkLog and the package
-// README for what that costs against the lock-free Counter.
+// itself (see the comment on logState). BenchmarkTake, and
+// bench/slidingwindow_test.go against other libraries, measure what that
+// costs: a Log decides as fast as the lock-free Counter.
 type Log struct {
 	epoch     time.Time // instants are nanoseconds from here
 	epochUnix int64     // epoch in Unix nanoseconds, for MarshalBinary
@@ -72,8 +73,9 @@ var _ ratekit.Limiter = (*Log)(nil)
 //
 // Why not lock-free: a Take of n units writes n slots and must be seen whole
 // or not at all, and a Refund moves units within the ring; neither fits one
-// CAS. The writer's critical section is a bounded run of stores with no
-// allocation, call or wait in it, and readers never block writers. A caller
+// CAS. The writer's critical section is a bounded run of stores (n for a
+// Take, the units recorded since `at` for a Refund) that never allocates or
+// blocks, and readers never block writers. A caller
 // that finds the word locked rereads it a few times and then yields its
 // thread (runtime.Gosched), so a writer that was preempted mid-write is
 // rescheduled rather than spun against.
@@ -425,9 +427,11 @@ func (s *logState) remove(head, p, k int) int {
 
 // snapshot returns a consistent copy of the units live at the log's clock,
 // oldest first, and the clock itself (the newest instant recorded; noFloor
-// for a log that never recorded one).
-func (s *logState) snapshot() (units []int64, clk int64) {
+// for a log that never recorded one). Like every reader, it rereads cur on
+// each attempt: a state retired by Reconfigure stays locked for good.
+func (l *Log) snapshot() (units []int64, clk int64) {
 	for i := 0; ; i++ {
+		s := l.cur.Load()
 		w := s.word.Load()
 		if w&lockedBit != 0 {
 			backoff(i)
@@ -572,7 +576,7 @@ const logFormat = 1
 // varint Unix instant and each next as a uvarint delta from the previous.
 // The configuration is not included.
 func (l *Log) MarshalBinary() ([]byte, error) {
-	units, clk := l.cur.Load().snapshot()
+	units, clk := l.snapshot()
 	b := core.AppendHeader(make([]byte, 0, 16+3*len(units)), core.SlidingLog, logFormat)
 	b = binary.AppendUvarint(b, uint64(len(units)))
 	if clk == noFloor {

@@ -298,9 +298,10 @@ func TestLogReconfigure(t *testing.T) {
 	}
 }
 
-// TestLogConcurrentReconfigure races Takes, Refunds and Peeks at one
-// instant against Reconfigures between two limits: with -race, it checks the
-// retirement of replaced states; at the end, the log must be consistent.
+// TestLogConcurrentReconfigure races Takes, Refunds, Peeks, Idles and
+// MarshalBinarys at one instant against Reconfigures between two limits:
+// with -race, it checks the retirement of replaced states (a caller holding
+// one must move on to the new one); at the end, the log must be consistent.
 func TestLogConcurrentReconfigure(t *testing.T) {
 	l := mustLog(t, slidingwindow.Config{Limit: 8, Window: time.Minute})
 	var wg sync.WaitGroup
@@ -316,6 +317,14 @@ func TestLogConcurrentReconfigure(t *testing.T) {
 				default:
 				}
 				at := t0.Add(time.Duration(i%3) * time.Millisecond)
+				if g == 3 {
+					// The slow paths that read a whole state.
+					if _, err := l.MarshalBinary(); err != nil {
+						t.Error(err)
+					}
+					l.Idle(at)
+					continue
+				}
 				if d := l.Take(at, 1+g%2); d.Allowed && i%2 == 0 {
 					l.Refund(at, 1+g%2)
 				}
