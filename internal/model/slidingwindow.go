@@ -1,6 +1,3 @@
-// Package model holds reference models of the ratekit algorithms: the plain
-// definition of each, written for obviousness, not speed, against which the
-// real limiters are fuzzed. Not safe for concurrent use.
 package model
 
 import (
