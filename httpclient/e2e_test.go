@@ -15,6 +15,7 @@ import (
 	"github.com/ratekit/ratekit"
 	"github.com/ratekit/ratekit/httpclient"
 	"github.com/ratekit/ratekit/rolling"
+	"github.com/ratekit/ratekit/slidingwindow"
 )
 
 func must[T any](v T, err error) T {
@@ -199,6 +200,13 @@ func TestBurstAgainstLimitingServer(t *testing.T) {
 		{"rolling 100 per 10s, 25ms latency", func(time.Time) ratekit.Limiter {
 			return must(rolling.New(rolling.Config{Limit: 100, Window: 10 * time.Second}))
 		}, false, 25 * time.Millisecond},
+		// The mail API's sliding minute, scaled down: 100 in any 10 s.
+		{"sliding log 100 per 10s, 25ms latency", func(time.Time) ratekit.Limiter {
+			return must(slidingwindow.NewLog(slidingwindow.Config{Limit: 100, Window: 10 * time.Second}))
+		}, false, 25 * time.Millisecond},
+		{"sliding counter 100 per 10s", func(time.Time) ratekit.Limiter {
+			return must(slidingwindow.NewCounter(slidingwindow.Config{Limit: 100, Window: 10 * time.Second}))
+		}, false, 0},
 		// Fewer per window than there are workers: the first burst, sent
 		// before any header is known, draws 429s, and the hold-off they
 		// announce must be kept by every goroutine.

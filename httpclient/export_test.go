@@ -16,15 +16,15 @@ type TestHost struct{ h *host }
 
 func NewTestHost(pace int) *TestHost { return &TestHost{h: &host{pace: pace}} }
 
-func (t *TestHost) Admit(now time.Time, maxWait time.Duration) (admitted bool, wait time.Duration, reason Reason, slot, next time.Time) {
+func (t *TestHost) Admit(now time.Time, maxWait time.Duration) (admitted bool, epoch uint64, wait time.Duration, reason Reason, slot, next time.Time) {
 	v := t.h.admit(now, maxWait)
-	return v.admitted, v.wait, v.reason, v.slot, v.next
+	return v.admitted, v.epoch, v.wait, v.reason, v.slot, v.next
 }
 
-func (t *TestHost) Send(now time.Time) time.Duration { return t.h.send(now) }
+func (t *TestHost) Send(now time.Time) (time.Duration, uint64) { return t.h.send(now) }
 func (t *TestHost) Cancel(slot, next time.Time)      { t.h.cancel(slot, next) }
-func (t *TestHost) Record(now time.Time, holdOff time.Duration, q Quota, ok bool) {
-	t.h.record(now, holdOff, q, ok)
+func (t *TestHost) Record(sent uint64, now time.Time, holdOff time.Duration, q Quota, ok bool) {
+	t.h.record(sent, now, holdOff, q, ok)
 }
 
 // Merges reports how many times the host merged bounds to stay within its

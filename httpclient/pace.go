@@ -16,11 +16,11 @@ import (
 //     reaches the server during a wait it announced. That includes requests
 //     given a pacing slot before the Retry-After was known: they check
 //     again when their slot comes.
-//   - bounds: "at most budget more requests before resetAt", one from each
-//     recent response. Every one of them must allow a request for it to go,
-//     and a request that goes counts against all of them. When little is
-//     left, requests are spread evenly over the time to resetAt; when
-//     nothing is, they wait for it.
+//   - bounds: "at most budget more requests before resetAt", from recent
+//     responses. Every one of them must allow a request for it to go, and a
+//     request that goes counts against all of them. When a budget is low,
+//     requests are spread over the time to its reset; when one is empty,
+//     they wait.
 //
 // # Bounds
 //
@@ -35,32 +35,41 @@ import (
 // every request in flight over-counts those the server had already seen,
 // which errs on the side of sending less.
 //
-// Each bound is a true statement whatever order responses arrive in:
-// responses can overtake each other, so the latest to arrive is not the
-// latest the server wrote, and a stale one must not loosen a newer one. So
-// no response replaces another: all are enforced together. They are not
-// merged into one either: a response from the next window (the server has
-// reset before the transport's resetAt, which headers in whole seconds round
-// up) gives a fresh bound that must not be lost under the old window's
-// exhausted one, or a whole window would go unused. A bound lapses at its
-// resetAt; one without a reset (the response gave none) lasts until the
-// next response. At most maxBounds are kept: a bound made redundant by
-// another (no more budget and no later reset) is dropped, and past the cap
-// the two with the nearest resets merge into one that is stricter than both
-// (the smaller budget, the later reset).
+// Responses overtake each other, so the last to arrive is not necessarily
+// the last the server wrote, and a stale response must not loosen what a
+// newer one said. A response supersedes only the bounds it is causally newer
+// than: those recorded before its request was sent. The server answered
+// those requests before this one reached it, so this Remaining already
+// accounts for everything they did, and for anything since (a window that
+// reset, a log whose old entries slid out, a bucket that refilled). Every
+// other bound stays, and all are enforced together. Causality is tracked
+// with a counter, epoch, that each recorded response advances: a bound
+// carries the epoch it was recorded at, a request the epoch it was sent at.
 //
-// When every bound has lapsed, the transport assumes the last policy's whole
-// Limit, less what is in flight or pending, until a response says more.
+// A bound also lapses at its resetAt; one without a reset (the response
+// gave none) lasts until the next response. When every bound has lapsed,
+// the transport assumes the last policy's whole Limit, less what is in
+// flight or pending, until a response says more.
+//
+// At most maxBounds are kept. A bound made redundant by another (no more
+// budget, no earlier reset, the same limit, and recorded no earlier, so that
+// nothing supersedes it sooner) is dropped; past the cap the two with the
+// nearest resets merge into one stricter than both (the smaller budget, the
+// later reset, the later epoch).
 type host struct {
 	mu   sync.Mutex
-	pace int // Config.PaceBelow
+	pace int // Config.PaceBelow; 0: never spread
 
 	notBefore time.Time // no request before this (Retry-After)
 
-	bounds   [maxBounds]bound
-	n        int       // bounds in use: bounds[:n]
-	limit    int       // the last response's Limit, 0 if unknown
+	bounds [maxBounds]bound
+	n      int    // bounds in use: bounds[:n]
+	limit  int    // the last response's Limit, 0 if unknown
+	epoch  uint64 // responses recorded so far
+
 	nextSlot time.Time // pacing: the earliest time of the next spread request
+	horizon  time.Time // pacing: when the spreading under way ends (zero: none under way)
+	probeDue bool      // pacing: a horizon has passed with no response since
 
 	inflight int // sent and not yet answered
 	pending  int // admitted to a pacing slot and not yet sent
@@ -70,8 +79,10 @@ type host struct {
 	merges int // how many times bounds were merged (for tests)
 }
 
-// maxBounds caps the bounds a host keeps. Two suffice for a window and the
-// next; a few more absorb responses from several policies and reorderings.
+// maxBounds caps the bounds a host keeps. A few suffice: each response
+// supersedes every bound recorded before its request was sent, so only the
+// bounds of responses that overtook it, one per request in flight at most,
+// are ever live together, and merging beyond the cap is only stricter.
 const maxBounds = 4
 
 // bound is "at most budget more requests before resetAt".
@@ -79,25 +90,27 @@ type bound struct {
 	budget  int       // never negative
 	resetAt time.Time // zero: until the next response
 	limit   int       // the policy's Limit, 0 if unknown (for PaceBelow)
+	epoch   uint64    // host.epoch when it was recorded
 }
 
 // low reports whether b's budget is low enough to spread: at or below pace
 // percent of its limit, or always when the limit is unknown; never without
-// a reset to spread it over. An empty budget is low too, so that "low" only
-// grows as the budget shrinks, which makes dropping a covered bound change
-// no decision (see covers). budget*100 cannot overflow: counts are bounded
-// by maxCount (2^40).
+// a reset to spread it over, nor when pacing is off. An empty budget is low
+// too, so that "low" only grows as the budget shrinks, which makes dropping
+// a covered bound change no decision (see covers). budget*100 cannot
+// overflow: counts are bounded by maxCount (2^40).
 func (b *bound) low(pace int) bool {
-	return !b.resetAt.IsZero() && pace >= 0 &&
+	return !b.resetAt.IsZero() && pace > 0 &&
 		(b.limit == 0 || b.budget*100 <= b.limit*pace)
 }
 
 // verdict is admit's answer.
 type verdict struct {
 	// admitted: the request may go at now+wait. If wait is 0 it has been
-	// counted as sent; otherwise it holds a pacing slot and must call send
-	// (or cancel) when the wait is over.
+	// counted as sent, at epoch; otherwise it holds a pacing slot and must
+	// call send (or cancel) when the wait is over.
 	admitted bool
+	epoch    uint64
 	// wait is how long to wait: before sending if admitted, else before
 	// asking again. It is 0 with reason ReasonInFlight: wait on changed.
 	wait    time.Duration
@@ -123,7 +136,7 @@ func (h *host) lapse(now time.Time) {
 	h.n = j
 	if h.n < had {
 		if h.n == 0 && h.limit > 0 {
-			h.bounds[0] = bound{budget: max(h.limit-h.inflight-h.pending, 0), limit: h.limit}
+			h.bounds[0] = bound{budget: max(h.limit-h.inflight-h.pending, 0), limit: h.limit, epoch: h.epoch}
 			h.n = 1
 		}
 		h.endSpread()
@@ -139,7 +152,7 @@ func (h *host) endSpread() {
 			return
 		}
 	}
-	h.nextSlot = time.Time{}
+	h.nextSlot, h.horizon = time.Time{}, time.Time{}
 }
 
 // admit decides whether a request may go at now. maxWait bounds a pacing
@@ -153,20 +166,43 @@ func (h *host) admit(now time.Time, maxWait time.Duration) verdict {
 		return verdict{wait: h.notBefore.Sub(now), reason: ReasonHoldOff}
 	}
 	h.lapse(now)
+	if !h.horizon.IsZero() && !now.Before(h.horizon) {
+		// The spreading under way has reached its horizon: the reset the
+		// first low bound announced. Whatever the server's algorithm, it
+		// has at least Limit-b units again by then, where b (at most
+		// PaceBelow percent of Limit) is what the spreading sent: a fixed
+		// window has reset, and a sliding window or a token bucket would
+		// have been full had nothing been sent since. Against the last two
+		// the bounds still say otherwise, since each request sent pushed
+		// their "back at full capacity" later; so one request may go now
+		// regardless, and its response, newer than every bound, says how
+		// much came back and supersedes them. Spreading, if still needed,
+		// starts afresh.
+		h.horizon, h.nextSlot = time.Time{}, time.Time{}
+		h.probeDue = true
+	}
 	var exhausted time.Duration
-	untilResponse, spread := false, false
+	untilResponse, spread, limitless := false, false, false
 	for _, b := range h.bounds[:h.n] {
 		switch {
 		case b.budget > 0:
-			spread = spread || b.low(h.pace) // empty bounds have returned by then
+			spread = spread || b.low(h.pace)
 		case b.resetAt.IsZero():
 			untilResponse = true
 		default:
 			exhausted = max(exhausted, b.resetAt.Sub(now))
+			limitless = limitless || b.limit == 0
 		}
 	}
 	if exhausted > 0 {
-		return verdict{wait: exhausted, reason: ReasonExhausted}
+		if !h.probeDue || limitless {
+			// Without a Limit, Limit-b is unknown: no probe.
+			return verdict{wait: exhausted, reason: ReasonExhausted}
+		}
+		h.probeDue = false
+		h.charge()
+		h.inflight++
+		return verdict{admitted: true, epoch: h.epoch}
 	}
 	probe := false
 	if untilResponse {
@@ -184,49 +220,82 @@ func (h *host) admit(now time.Time, maxWait time.Duration) verdict {
 	var wait time.Duration
 	var slot time.Time
 	if spread && !probe {
-		// Spread each low budget evenly over the time to its reset: this
-		// request takes the next free slot, and the one after it is
-		// (resetAt-slot)/budget later for the bound that needs the widest
-		// spacing, so each budget's last request goes strictly before its
-		// reset.
-		slot = now
-		if h.nextSlot.After(slot) {
-			slot = h.nextSlot
-		}
+		var next time.Time
+		slot, next = h.spreadSlot(now)
 		if wait = slot.Sub(now); wait > maxWait {
 			return verdict{wait: wait, reason: ReasonPacing}
 		}
-		var gap time.Duration
-		for _, b := range h.bounds[:h.n] {
-			if b.budget > 0 && b.low(h.pace) {
-				gap = max(gap, max(b.resetAt.Sub(slot), 0)/time.Duration(b.budget))
-			}
-		}
-		h.nextSlot = slot.Add(gap)
+		h.nextSlot = next
 	}
-	for i := range h.bounds[:h.n] {
-		h.bounds[i].budget = max(h.bounds[i].budget-1, 0)
-	}
+	h.charge()
 	if wait > 0 {
 		h.pending++
 		return verdict{admitted: true, wait: wait, reason: ReasonPacing, slot: slot, next: h.nextSlot}
 	}
 	h.inflight++
-	return verdict{admitted: true}
+	return verdict{admitted: true, epoch: h.epoch}
+}
+
+// charge counts a request against every bound.
+func (h *host) charge() {
+	for i := range h.bounds[:h.n] {
+		h.bounds[i].budget = max(h.bounds[i].budget-1, 0)
+	}
+}
+
+// spreadSlot returns the next request's pacing slot and the free slot after
+// it, which becomes nextSlot if the request takes its slot.
+//
+// Each low budget is spread evenly over the time to its reset, capped at
+// the horizon: this request takes the next free slot, and the one after it
+// is (end-slot)/budget later for the bound that needs the widest spacing,
+// so each budget's last request goes strictly before its end.
+//
+// The horizon is fixed when the spreading begins, at the latest reset among
+// the low bounds (the latest, so that dropping a bound another covers, with
+// an earlier reset, does not change it). Fixed, because against a sliding
+// window or a token bucket every request sent pushes "back at full
+// capacity" later: spacing by the time to a reset that recedes with each
+// request would space them by t/b, t/(b-1), ..., t, a harmonic series,
+// about ln(b) times longer than the reset first announced. What happens at
+// the horizon is admit's business (see probeDue).
+func (h *host) spreadSlot(now time.Time) (slot, next time.Time) {
+	if h.horizon.IsZero() {
+		for _, b := range h.bounds[:h.n] {
+			if b.budget > 0 && b.low(h.pace) && b.resetAt.After(h.horizon) {
+				h.horizon = b.resetAt
+			}
+		}
+	}
+	slot = now
+	if h.nextSlot.After(slot) {
+		slot = h.nextSlot
+	}
+	var gap time.Duration
+	for _, b := range h.bounds[:h.n] {
+		if b.budget > 0 && b.low(h.pace) {
+			end := b.resetAt
+			if h.horizon.Before(end) {
+				end = h.horizon
+			}
+			gap = max(gap, max(end.Sub(slot), 0)/time.Duration(b.budget))
+		}
+	}
+	return slot, slot.Add(gap)
 }
 
 // send is called by a request whose pacing slot has come. It returns 0 and
-// counts the request as sent, or, if a Retry-After arrived since the slot
-// was given, how long it must still hold off (it stays pending).
-func (h *host) send(now time.Time) time.Duration {
+// the epoch the request is sent at, or, if a Retry-After arrived since the
+// slot was given, how long it must still hold off (it stays pending).
+func (h *host) send(now time.Time) (time.Duration, uint64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if now.Before(h.notBefore) {
-		return h.notBefore.Sub(now)
+		return h.notBefore.Sub(now), 0
 	}
 	h.pending--
 	h.inflight++
-	return 0
+	return 0, h.epoch
 }
 
 // cancel gives back the slot of a pending request that will never be sent
@@ -248,60 +317,58 @@ func (h *host) cancel(slot, next time.Time) {
 	h.notify()
 }
 
-// record applies what the response to a request that was sent said,
+// record applies what the response to a request sent at epoch sent said,
 // received at now. holdOff is the Retry-After of a 429 or 503 (negative:
 // none); q is the binding quota if ok. A failed round trip records neither.
-func (h *host) record(now time.Time, holdOff time.Duration, q Quota, ok bool) {
+func (h *host) record(sent uint64, now time.Time, holdOff time.Duration, q Quota, ok bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.inflight--
+	h.epoch++
 	if holdOff >= 0 {
 		if nb := now.Add(holdOff); nb.After(h.notBefore) {
 			h.notBefore = nb
 		}
 	}
+	h.probeDue = false // a response has come: nothing left to probe for
 	if ok {
 		// See host for the arithmetic. inflight no longer counts this
 		// request; both counts are bounded by the number of goroutines.
-		nb := bound{budget: max(q.Remaining-h.inflight-h.pending, 0), limit: q.Limit}
+		nb := bound{budget: max(q.Remaining-h.inflight-h.pending, 0), limit: q.Limit, epoch: h.epoch}
 		if q.Reset > 0 {
 			nb.resetAt = now.Add(q.Reset)
 		}
-		h.add(now, nb)
+		h.add(sent, now, nb)
 		h.limit = q.Limit
 		h.endSpread()
 	}
 	h.notify()
 }
 
-// covers reports whether a makes b redundant: both have a reset, and a
-// allows no more than b, for at least as long, and spreads whenever b would
-// (the same limit), so that dropping b changes no decision. A bound without
-// a reset lasts until the next response, and so neither covers nor is
-// covered by one with a reset.
+// covers reports whether a makes b redundant: both have a reset; a allows
+// no more than b, for at least as long, and spreads whenever b would (the
+// same limit); and a was recorded no earlier, so that any response that
+// supersedes a supersedes b too. Dropping b then changes no decision. A
+// bound without a reset lasts until the next response, so it neither covers
+// nor is covered.
 func covers(a, b bound) bool {
-	return !a.resetAt.IsZero() && !b.resetAt.IsZero() &&
-		a.limit == b.limit && a.budget <= b.budget && !a.resetAt.Before(b.resetAt)
+	return !a.resetAt.IsZero() && !b.resetAt.IsZero() && a.limit == b.limit &&
+		a.budget <= b.budget && !a.resetAt.Before(b.resetAt) && a.epoch >= b.epoch
 }
 
-// add adds nb, from a response received at now, to the bounds, dropping
-// those that have lapsed (their reset has come, or they had none and so
-// lasted until this response) and those nb makes redundant. nb itself is
-// not added if a bound already makes it redundant.
-func (h *host) add(now time.Time, nb bound) {
+// add adds nb, from the response to a request sent at epoch sent and
+// received at now, dropping the bounds it supersedes (recorded at or before
+// sent), those that have lapsed (their reset has come, or they had none and
+// so lasted until this response) and those nb covers.
+func (h *host) add(sent uint64, now time.Time, nb bound) {
 	j := 0
-	redundant := false
 	for _, b := range h.bounds[:h.n] {
-		if !b.resetAt.IsZero() && now.Before(b.resetAt) && !covers(nb, b) {
-			redundant = redundant || covers(b, nb)
+		if b.epoch > sent && !b.resetAt.IsZero() && now.Before(b.resetAt) && !covers(nb, b) {
 			h.bounds[j] = b
 			j++
 		}
 	}
 	h.n = j
-	if redundant {
-		return
-	}
 	if h.n == maxBounds {
 		// Merge the two bounds whose resets are nearest into one stricter
 		// than both, to make room.
@@ -319,7 +386,7 @@ func (h *host) add(now time.Time, nb bound) {
 			}
 		}
 		a, b := h.bounds[bi], h.bounds[bj]
-		m := bound{budget: min(a.budget, b.budget), resetAt: a.resetAt, limit: max(a.limit, b.limit)}
+		m := bound{budget: min(a.budget, b.budget), resetAt: a.resetAt, limit: max(a.limit, b.limit), epoch: max(a.epoch, b.epoch)}
 		if b.resetAt.After(m.resetAt) {
 			m.resetAt = b.resetAt
 		}

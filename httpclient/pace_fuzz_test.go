@@ -19,7 +19,7 @@ func FuzzPacing(f *testing.F) {
 	f.Add([]byte{1, 0, 1, 0, 4, 2, 2, 3, 50, 1, 1, 10, 1, 10, 0, 50, 2, 0, 3, 0, 4, 10, 0, 0, 0, 0})
 	f.Add([]byte{1, 0, 1, 0, 1, 0, 4, 0, 5, 10, 5, 1, 4, 0, 0, 10, 200, 1, 1, 0, 0, 200, 1, 0, 5, 0})
 	f.Fuzz(func(t *testing.T, ops []byte) {
-		for _, pace := range []int{20, -1, 100} {
+		for _, pace := range []int{20, 0, 100} {
 			fuzzPacing(t, ops, pace)
 		}
 	})
@@ -28,15 +28,24 @@ func FuzzPacing(f *testing.F) {
 func fuzzPacing(t *testing.T, ops []byte, pace int) {
 	real := httpclient.NewTestHost(pace)
 	m := &model.Pacer{Pace: pace, MaxCount: 1 << 40}
-	now := time.Date(2026, 3, 18, 13, 1, 7, 0, time.UTC)
+	start := time.Date(2026, 3, 18, 13, 1, 7, 0, time.UTC)
+	now := start
 	type slotted struct{ slot, next time.Time }
-	var slots []slotted // pending requests' slots and the next after each
-	inflight := 0
+	var slots []slotted   // pending requests' slots and the next after each
+	var inflight []uint64 // the epochs in-flight requests were sent at
 	arg := func(i int) byte {
 		if i < len(ops) {
 			return ops[i]
 		}
 		return 0
+	}
+	// pick removes and returns the in-flight request chosen by a: responses
+	// arrive in any order.
+	pick := func(a byte) uint64 {
+		k := int(a) % len(inflight)
+		e := inflight[k]
+		inflight = append(inflight[:k], inflight[k+1:]...)
+		return e
 	}
 	for i := 0; i < len(ops); i++ {
 		comparing := real.Merges() == 0
@@ -47,8 +56,8 @@ func fuzzPacing(t *testing.T, ops []byte, pace int) {
 		case 1: // a request asks to go
 			i++
 			maxWait := time.Duration(arg(i)) * 250 * time.Millisecond
-			ok, wait, why, slot, next := real.Admit(now, maxWait)
-			mok, mwait, mwhy := m.Admit(now, maxWait)
+			ok, epoch, wait, why, slot, next := real.Admit(now, maxWait)
+			mok, mepoch, mwait, mwhy := m.Admit(now, maxWait)
 			if ok && now.Before(m.NotBefore) {
 				t.Fatalf("op %d: admitted at %v during a hold-off until %v", i, now, m.NotBefore)
 			}
@@ -57,10 +66,13 @@ func fuzzPacing(t *testing.T, ops []byte, pace int) {
 				if !ok || wait > 0 {
 					reason = model.PaceReason(why.String())
 				}
-				if ok != mok || wait != mwait || reason != mwhy {
-					t.Fatalf("op %d at +%v: admit = %v %v %q, model %v %v %q",
-						i, now.Sub(time.Date(2026, 3, 18, 13, 1, 7, 0, time.UTC)), ok, wait, reason, mok, mwait, mwhy)
+				if ok != mok || epoch != mepoch || wait != mwait || reason != mwhy {
+					t.Fatalf("op %d at +%v: admit = %v %d %v %q, model %v %d %v %q",
+						i, now.Sub(start), ok, epoch, wait, reason, mok, mepoch, mwait, mwhy)
 				}
+			}
+			if ok != mok || (ok && (wait > 0) != (mwait > 0)) {
+				return // the two have diverged (after a merge); stop
 			}
 			switch {
 			case ok && wait > 0:
@@ -69,25 +81,23 @@ func fuzzPacing(t *testing.T, ops []byte, pace int) {
 				}
 				slots = append(slots, slotted{slot, next})
 			case ok:
-				inflight++
-			}
-			if ok != mok || (ok && (wait > 0) != (mwait > 0)) {
-				return // the two have diverged (after a merge); stop
+				inflight = append(inflight, epoch)
 			}
 		case 2: // a pending request's slot comes
 			if len(slots) == 0 || now.Before(slots[0].slot) {
 				continue
 			}
-			w, mw := real.Send(now), m.Send(now)
-			if comparing && w != mw {
-				t.Fatalf("op %d: send = %v, model %v", i, w, mw)
+			w, e := real.Send(now)
+			mw, me := m.Send(now)
+			if comparing && (w != mw || e != me) {
+				t.Fatalf("op %d: send = %v %d, model %v %d", i, w, e, mw, me)
 			}
 			if (w == 0) != (mw == 0) {
 				return
 			}
 			if w == 0 {
 				slots = slots[1:]
-				inflight++
+				inflight = append(inflight, e)
 			}
 		case 3: // a pending request is cancelled
 			if len(slots) == 0 {
@@ -98,31 +108,33 @@ func fuzzPacing(t *testing.T, ops []byte, pace int) {
 			m.Cancel(c.slot, c.next)
 			slots = slots[:len(slots)-1]
 		case 4: // a response arrives
-			if inflight == 0 {
-				i += 5
+			if len(inflight) == 0 {
+				i += 6
 				continue
 			}
+			sent := pick(arg(i + 1))
 			holdOff := time.Duration(-1)
-			if a := arg(i + 1); a < 200 {
+			if a := arg(i + 2); a < 200 {
 				holdOff = time.Duration(a) * 100 * time.Millisecond
 			}
 			q := httpclient.Quota{
-				Remaining: int(arg(i + 2)),
-				Limit:     int(arg(i + 3)),
-				Reset:     time.Duration(arg(i+4)) * 100 * time.Millisecond,
+				Remaining: int(arg(i + 3)),
+				Limit:     int(arg(i + 4)),
+				Reset:     time.Duration(arg(i+5)) * 100 * time.Millisecond,
 			}
-			ok := arg(i+5)%2 == 1
-			i += 5
-			real.Record(now, holdOff, q, ok)
-			m.Record(now, holdOff, q.Remaining, q.Limit, q.Reset, ok)
-			inflight--
+			ok := arg(i+6)%2 == 1
+			i += 6
+			real.Record(sent, now, holdOff, q, ok)
+			m.Record(sent, now, holdOff, q.Remaining, q.Limit, q.Reset, ok)
 		case 5: // a round trip fails
-			if inflight == 0 {
+			if len(inflight) == 0 {
+				i++
 				continue
 			}
-			real.Record(now, -1, httpclient.Quota{}, false)
-			m.Record(now, -1, 0, 0, 0, false)
-			inflight--
+			sent := pick(arg(i + 1))
+			i++
+			real.Record(sent, now, -1, httpclient.Quota{}, false)
+			m.Record(sent, now, -1, 0, 0, 0, false)
 		}
 	}
 }

@@ -323,7 +323,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	replayable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
 	var last *RetryError // the last retryable response, once there is one
 	for attempt := 1; ; attempt++ {
-		err := t.admit(ctx, req, key, h)
+		sent, err := t.admit(ctx, req, key, h)
 		if err != nil {
 			if attempt == 1 {
 				if req.Body != nil {
@@ -338,7 +338,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if attempt > 1 && req.Body != nil && req.Body != http.NoBody {
 			body, err := req.GetBody()
 			if err != nil {
-				h.record(t.clk.Now(), -1, Quota{}, false)
+				h.record(sent, t.clk.Now(), -1, Quota{}, false)
 				last.Err = fmt.Errorf("httpclient: GetBody: %w", err)
 				return nil, last
 			}
@@ -349,7 +349,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		resp, err := t.base.RoundTrip(send)
 		now := t.clk.Now()
 		if err != nil {
-			h.record(now, -1, Quota{}, false)
+			h.record(sent, now, -1, Quota{}, false)
 			return nil, err
 		}
 		q, hasQuota := ParseQuota(resp.Header, now)
@@ -360,7 +360,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if retryable && hasRA {
 			holdOff = retryAfter
 		}
-		h.record(now, holdOff, q, hasQuota)
+		h.record(sent, now, holdOff, q, hasQuota)
 		if t.onResponse != nil {
 			t.onResponse(req, resp, attempt)
 		}
@@ -456,10 +456,10 @@ func (t *Transport) jitter(n time.Duration) time.Duration {
 	return time.Duration(t.rand.Int64N(int64(n) + 1))
 }
 
-// admit waits until h lets req go, and counts it as sent. Every wait it
-// makes is one the server asked for: a hold-off, a reset, a pacing slot, or
-// a response to a request in flight.
-func (t *Transport) admit(ctx context.Context, req *http.Request, key string, h *host) error {
+// admit waits until h lets req go, counts it as sent and returns the epoch
+// it was sent at. Every wait it makes is one the server asked for: a
+// hold-off, a reset, a pacing slot, or a response to a request in flight.
+func (t *Transport) admit(ctx context.Context, req *http.Request, key string, h *host) (uint64, error) {
 	pending := false // holding a pacing slot
 	var slot, next time.Time
 	cancel := func() { h.cancel(slot, next) }
@@ -468,7 +468,7 @@ func (t *Transport) admit(ctx context.Context, req *http.Request, key string, h 
 			if pending {
 				cancel()
 			}
-			return err
+			return 0, err
 		}
 		now := t.clk.Now()
 		// The longest wait this request may make: MaxWait, or less if the
@@ -480,10 +480,11 @@ func (t *Transport) admit(ctx context.Context, req *http.Request, key string, h 
 		var v verdict
 		if pending {
 			// The slot has come; a Retry-After may have arrived meanwhile.
-			v = verdict{admitted: true, wait: h.send(now), reason: ReasonHoldOff}
-			if v.wait == 0 {
-				return nil
+			wait, epoch := h.send(now)
+			if wait == 0 {
+				return epoch, nil
 			}
+			v = verdict{admitted: true, wait: wait, reason: ReasonHoldOff}
 		} else {
 			v = h.admit(now, limit)
 		}
@@ -493,7 +494,7 @@ func (t *Transport) admit(ctx context.Context, req *http.Request, key string, h 
 			}
 			select {
 			case <-ctx.Done():
-				return &WaitError{Host: key, Reason: ReasonInFlight, Err: ctx.Err()}
+				return 0, &WaitError{Host: key, Reason: ReasonInFlight, Err: ctx.Err()}
 			case <-v.changed:
 			}
 			continue
@@ -508,11 +509,11 @@ func (t *Transport) admit(ctx context.Context, req *http.Request, key string, h 
 			if v.wait <= t.maxWait {
 				err = ratekit.ErrWaitExceedsDeadline
 			}
-			return &WaitError{Host: key, Reason: v.reason, Wait: v.wait, Err: err}
+			return 0, &WaitError{Host: key, Reason: v.reason, Wait: v.wait, Err: err}
 		}
 		if v.wait == 0 {
 			if v.admitted {
-				return nil
+				return v.epoch, nil
 			}
 			continue
 		}
@@ -523,7 +524,7 @@ func (t *Transport) admit(ctx context.Context, req *http.Request, key string, h 
 			if pending {
 				cancel()
 			}
-			return &WaitError{Host: key, Reason: v.reason, Wait: v.wait, Err: err}
+			return 0, &WaitError{Host: key, Reason: v.reason, Wait: v.wait, Err: err}
 		}
 	}
 }

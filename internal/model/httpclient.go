@@ -28,36 +28,42 @@ const (
 )
 
 // PaceBound is "at most Budget more requests before ResetAt" (no ResetAt:
-// until the next response).
+// until the next response), recorded at Epoch.
 type PaceBound struct {
 	Budget  int
 	ResetAt time.Time
 	Limit   int
+	Epoch   uint64
 }
 
 // Pacer is the model of one host's pacing state.
 type Pacer struct {
-	Pace      int // Config.PaceBelow
+	Pace      int // Config.PaceBelow; 0 or less: never spread
 	MaxCount  int // the cap on a budget (httpclient's maxCount)
 	NotBefore time.Time
 	Bounds    []PaceBound
 	Limit     int
+	Epoch     uint64 // responses recorded so far
 	NextSlot  time.Time
+	Horizon   time.Time // when the spreading under way ends
+	ProbeDue  bool      // a horizon has passed with no response since
 	InFlight  int
 	Pending   int
 }
 
-// low: the bound's budget is at most Pace percent of its limit (any budget
-// when the limit is unknown), and it has a reset to spread over.
+// low: the bound has a reset to spread over, pacing is on, and its budget
+// is at most Pace percent of its limit (any budget when the limit is
+// unknown).
 func (p *Pacer) low(b PaceBound) bool {
-	return !b.ResetAt.IsZero() && p.Pace >= 0 && (b.Limit == 0 || b.Budget*100 <= b.Limit*p.Pace)
+	return !b.ResetAt.IsZero() && p.Pace > 0 && (b.Limit == 0 || b.Budget*100 <= b.Limit*p.Pace)
 }
 
-// Admit returns whether a request may go at now, how long to wait (before
-// sending if admitted, before asking again if not) and why.
-func (p *Pacer) Admit(now time.Time, maxWait time.Duration) (bool, time.Duration, PaceReason) {
+// Admit returns whether a request may go at now, the epoch it goes at (if
+// at once), how long to wait (before sending if admitted, before asking
+// again if not) and why.
+func (p *Pacer) Admit(now time.Time, maxWait time.Duration) (bool, uint64, time.Duration, PaceReason) {
 	if now.Before(p.NotBefore) {
-		return false, p.NotBefore.Sub(now), HoldOff
+		return false, 0, p.NotBefore.Sub(now), HoldOff
 	}
 	// Bounds whose reset has come lapse; if none is left, assume the
 	// whole Limit less what is in flight or pending.
@@ -69,22 +75,44 @@ func (p *Pacer) Admit(now time.Time, maxWait time.Duration) (bool, time.Duration
 	}
 	lapsed := len(kept) < len(p.Bounds)
 	if lapsed && len(kept) == 0 && p.Limit > 0 {
-		kept = []PaceBound{{Budget: max(p.Limit-p.InFlight-p.Pending, 0), Limit: p.Limit}}
+		kept = []PaceBound{{Budget: max(p.Limit-p.InFlight-p.Pending, 0), Limit: p.Limit, Epoch: p.Epoch}}
 	}
 	p.Bounds = kept
 	if lapsed {
 		p.endSpread()
 	}
+	// The spreading under way reached its horizon: one probe is due.
+	if !p.Horizon.IsZero() && !now.Before(p.Horizon) {
+		p.Horizon, p.NextSlot = time.Time{}, time.Time{}
+		p.ProbeDue = true
+	}
 
-	// A bound with nothing left and a reset: wait for the latest such reset.
+	// A bound with nothing left and a reset: wait for the latest such
+	// reset, unless a probe is due and every such bound has a limit.
 	var exhausted time.Duration
+	limitless := false
 	for _, b := range p.Bounds {
-		if b.Budget == 0 && !b.ResetAt.IsZero() && b.ResetAt.Sub(now) > exhausted {
-			exhausted = b.ResetAt.Sub(now)
+		if b.Budget == 0 && !b.ResetAt.IsZero() {
+			if b.ResetAt.Sub(now) > exhausted {
+				exhausted = b.ResetAt.Sub(now)
+			}
+			if b.Limit == 0 {
+				limitless = true
+			}
 		}
 	}
 	if exhausted > 0 {
-		return false, exhausted, Exhausted
+		if !p.ProbeDue || limitless {
+			return false, 0, exhausted, Exhausted
+		}
+		p.ProbeDue = false
+		for i := range p.Bounds {
+			if p.Bounds[i].Budget > 0 {
+				p.Bounds[i].Budget--
+			}
+		}
+		p.InFlight++
+		return true, p.Epoch, 0, ""
 	}
 	// A bound with nothing left and no reset: wait for a response, or
 	// probe with one request if none is coming.
@@ -92,7 +120,7 @@ func (p *Pacer) Admit(now time.Time, maxWait time.Duration) (bool, time.Duration
 	for _, b := range p.Bounds {
 		if b.Budget == 0 && b.ResetAt.IsZero() {
 			if p.InFlight+p.Pending > 0 {
-				return false, 0, InFlight
+				return false, 0, 0, InFlight
 			}
 			probe = true
 		}
@@ -100,23 +128,36 @@ func (p *Pacer) Admit(now time.Time, maxWait time.Duration) (bool, time.Duration
 	var wait time.Duration
 	spread := false
 	for _, b := range p.Bounds {
-		if p.low(b) {
+		if b.Budget > 0 && p.low(b) {
 			spread = true
 		}
 	}
 	if spread && !probe {
+		// Spreading begins: it ends by the latest reset among the low
+		// bounds, however the resets move while it lasts.
+		if p.Horizon.IsZero() {
+			for _, b := range p.Bounds {
+				if b.Budget > 0 && p.low(b) && b.ResetAt.After(p.Horizon) {
+					p.Horizon = b.ResetAt
+				}
+			}
+		}
 		slot := now
 		if p.NextSlot.After(now) {
 			slot = p.NextSlot
 		}
 		wait = slot.Sub(now)
 		if wait > maxWait {
-			return false, wait, Pacing
+			return false, 0, wait, Pacing
 		}
 		var gap time.Duration
 		for _, b := range p.Bounds {
 			if b.Budget > 0 && p.low(b) {
-				g := b.ResetAt.Sub(slot)
+				end := b.ResetAt
+				if p.Horizon.Before(end) {
+					end = p.Horizon
+				}
+				g := end.Sub(slot)
 				if g < 0 {
 					g = 0
 				}
@@ -134,21 +175,21 @@ func (p *Pacer) Admit(now time.Time, maxWait time.Duration) (bool, time.Duration
 	}
 	if wait > 0 {
 		p.Pending++
-		return true, wait, Pacing
+		return true, 0, wait, Pacing
 	}
 	p.InFlight++
-	return true, 0, ""
+	return true, p.Epoch, 0, ""
 }
 
-// Send is called when a pending request's slot has come: 0 if it goes, else
-// the hold-off still ahead.
-func (p *Pacer) Send(now time.Time) time.Duration {
+// Send is called when a pending request's slot has come: 0 and the epoch
+// it goes at, else the hold-off still ahead.
+func (p *Pacer) Send(now time.Time) (time.Duration, uint64) {
 	if now.Before(p.NotBefore) {
-		return p.NotBefore.Sub(now)
+		return p.NotBefore.Sub(now), 0
 	}
 	p.Pending--
 	p.InFlight++
-	return 0
+	return 0, p.Epoch
 }
 
 // Cancel gives a pending request's unit back to every bound, and its slot
@@ -166,25 +207,29 @@ func (p *Pacer) Cancel(slot, next time.Time) {
 	}
 }
 
-// Record applies a response received at now: a hold-off (negative: none)
-// and, if ok, Remaining, Limit and Reset (0: none).
-func (p *Pacer) Record(now time.Time, holdOff time.Duration, remaining, limit int, reset time.Duration, ok bool) {
+// Record applies the response to a request sent at epoch sent, received at
+// now: a hold-off (negative: none) and, if ok, Remaining, Limit and Reset
+// (0: none).
+func (p *Pacer) Record(sent uint64, now time.Time, holdOff time.Duration, remaining, limit int, reset time.Duration, ok bool) {
 	p.InFlight--
+	p.Epoch++
 	if holdOff >= 0 && now.Add(holdOff).After(p.NotBefore) {
 		p.NotBefore = now.Add(holdOff)
 	}
+	p.ProbeDue = false
 	if !ok {
 		return
 	}
-	nb := PaceBound{Budget: max(remaining-p.InFlight-p.Pending, 0), Limit: limit}
+	nb := PaceBound{Budget: max(remaining-p.InFlight-p.Pending, 0), Limit: limit, Epoch: p.Epoch}
 	if reset > 0 {
 		nb.ResetAt = now.Add(reset)
 	}
-	// Keep every bound still running that has a reset; bounds without one
-	// last only until this response.
+	// Keep every bound recorded after the request was sent (this response
+	// may be older than it) that has a reset still ahead; bounds without
+	// one last only until this response.
 	var kept []PaceBound
 	for _, b := range p.Bounds {
-		if !b.ResetAt.IsZero() && now.Before(b.ResetAt) {
+		if b.Epoch > sent && !b.ResetAt.IsZero() && now.Before(b.ResetAt) {
 			kept = append(kept, b)
 		}
 	}
@@ -200,7 +245,7 @@ func (p *Pacer) endSpread() {
 			return
 		}
 	}
-	p.NextSlot = time.Time{}
+	p.NextSlot, p.Horizon = time.Time{}, time.Time{}
 }
 
 // RetryAfter is the reference reading of a Retry-After value: delta seconds,
