@@ -22,7 +22,7 @@ func (t *TestHost) Admit(now time.Time, maxWait time.Duration) (admitted bool, e
 }
 
 func (t *TestHost) Send(now time.Time) (time.Duration, uint64) { return t.h.send(now) }
-func (t *TestHost) Cancel(slot, next time.Time)      { t.h.cancel(slot, next) }
+func (t *TestHost) Cancel(slot, next time.Time)                { t.h.cancel(slot, next) }
 func (t *TestHost) Record(sent uint64, now time.Time, holdOff time.Duration, q Quota, ok bool) {
 	t.h.record(sent, now, holdOff, q, ok)
 }
