@@ -57,8 +57,9 @@ type Config struct {
 	// PaceBelow is the share of the limit, in percent (0 to 100), at or
 	// below which the remaining quota is spread evenly over the time to its
 	// reset, instead of sent as fast as callers ask; 0 is 20. A negative
-	// value never spreads: requests still stop when nothing remains. When
-	// the server gives no limit, the remaining quota is always spread.
+	// value never spreads: requests still stop when nothing remains, and
+	// wait for the reset. When the server gives no limit, the remaining
+	// quota is always spread.
 	PaceBelow int
 
 	// MaxHosts bounds the number of hosts whose pacing state is kept; 0 is
@@ -161,15 +162,18 @@ func (c Config) Validate() error {
 // The binding policy of each response (ParseQuota: least Remaining) gives a
 // bound: at most Remaining more requests until its Reset, less the requests
 // still in flight that the server may not have counted yet. Responses can
-// overtake each other, so none replaces another: every bound still running
-// applies, and each request counts against all of them. When a budget is at
-// or below PaceBelow percent of its limit, requests are spread evenly over
-// the time to its reset; when one is empty, they wait for its reset. Once
-// every reset has passed, the transport assumes the last limit, less what is
-// in flight, until a response says more. The transport thus never sends
-// more than the server said it would accept, whatever the server's algorithm
-// (fixed, rolling or sliding windows, token buckets), at the price of using
-// a little less than it could when a server refills before its reset.
+// overtake each other: a response replaces only the bounds recorded before
+// its request was sent, which the server had answered first; all other
+// bounds still running apply too, and each request counts against all of
+// them. When a budget is at or below PaceBelow percent of its limit,
+// requests are spread evenly over the time to its reset, and one more goes
+// at that reset to learn what came back; when a budget is empty, requests
+// wait for its reset. Once every reset has passed, the transport assumes
+// the last limit, less what is in flight, until a response says more. The
+// transport thus never sends more than the server said it would accept,
+// whatever the server's algorithm (fixed, rolling or sliding windows, token
+// buckets), at the price of sending somewhat less than it could against one
+// that refills before it is back at full capacity.
 //
 // # Waiting and contexts
 //
@@ -270,7 +274,7 @@ func (t *Transport) hostFor(req *http.Request) (string, *host) {
 	if len(t.hosts) >= t.maxHosts {
 		t.evict()
 	}
-	h := &host{pace: t.paceBelow}
+	h := &host{pace: max(t.paceBelow, 0)}
 	t.hosts[key] = h
 	return key, h
 }
