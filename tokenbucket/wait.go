@@ -1,0 +1,143 @@
+package tokenbucket
+
+import (
+	"context"
+	"time"
+
+	"github.com/ratekit/ratekit"
+)
+
+// Wait blocks until n units are available and takes them, reading the time
+// on the Config's Clock and sleeping on its timers. It returns the Decision a
+// Take at the instant it returns would have reported, and nil.
+//
+// Unlike ratekit.Wait, which retries, Wait reserves: it moves the TAT forward
+// by n units at once, claiming capacity that will exist only in the future,
+// and sleeps until then, as golang.org/x/time/rate's Wait does. Waiters are
+// therefore served in the order they called Wait, each at the exact instant
+// its units become available, and a later Take finds the reserved units
+// gone. It returns at once, having reserved nothing, with the denial a Take
+// would have met:
+//   - ratekit.ErrExceedsLimit if n < 0 or n > Burst;
+//   - ratekit.ErrWaitExceedsDeadline (errors.Is(err, context.DeadlineExceeded)
+//     holds) if the units would become available after ctx's deadline, read
+//     on the Config's Clock;
+//   - ctx.Err() if ctx is already done (then with a zero Decision).
+//
+// If ctx is done while Wait sleeps, it returns ctx.Err() and gives the
+// reservation back, as much of it as no later caller has claimed in turn
+// (x/time/rate's Reservation.CancelAt rule): with E the time, in units,
+// that the TAT has moved past this reservation's end since it was made,
+// n*p - E units of time are given back, if positive. Capacity that later
+// reservations were stacked on stays taken, because they sleep until times
+// computed with it taken; giving it back would let a newcomer in ahead of
+// them, at the same instants. Nothing is given back once the reservation's
+// time has come, or if Reconfigure or UnmarshalBinary ran since.
+//
+// This is safe (never admits more than GCRA would) provided every Take that
+// followed the reservation was stamped no later than the cancellation, as it
+// is when all callers read the same clock.
+func (l *Limiter) Wait(ctx context.Context, n int) (ratekit.Decision, error) {
+	if err := ctx.Err(); err != nil {
+		return ratekit.Decision{}, err
+	}
+	for {
+		p, tat := l.load()
+		now := p.clk.Now()
+		ns := p.since(now)
+		if n < 0 || int64(n) > p.burst {
+			dec, _, _ := p.decide(tat, ns, n)
+			return dec, ratekit.ErrExceedsLimit
+		}
+		if ns > p.rng && n > 0 {
+			l.rebase(p, now)
+			continue
+		}
+		dec, next, store := p.decide(tat, ns, n)
+		if dec.Allowed { // available now: a plain Take
+			if !store || p.tat.CompareAndSwap(tat, next) {
+				return dec, nil
+			}
+			continue
+		}
+		// Denied: reserve. The new TAT is max(TAT, s) + n*p as for a Take,
+		// but past s + tau by the time to wait.
+		s, _ := p.clamp(ns)
+		next = max(tat, s) + int64(n)*p.p
+		if next > maxTAT {
+			// The queue of reservations is longer than the state can hold
+			// (2^62 units, 146 years at q = 1). Wait for it to shorten.
+			if err := p.sleep(ctx, max(p.after(next-maxTAT, 0), ratekit.MinRetry)); err != nil {
+				return dec, err
+			}
+			continue
+		}
+		wait := dec.RetryAfter
+		if deadline, ok := ctx.Deadline(); ok && deadline.Sub(now) < wait {
+			return dec, ratekit.ErrWaitExceedsDeadline
+		}
+		if !p.tat.CompareAndSwap(tat, next) {
+			continue
+		}
+		// What a Take at the reserved instant would report, ignoring
+		// reservations made after this one: wait ns from now, the empty part
+		// of the bucket is next - s - wait*q (at most tau).
+		granted := dec
+		granted.Allowed, granted.RetryAfter = true, 0
+		nd := next - s // > tau, <= 2^62 + 2^60
+		dd := max(nd-p.divQ.ceil(nd-p.tau)*p.q, 0)
+		granted.Remaining = p.holds(dd)
+		granted.ResetAfter = p.after(dd, 0)
+		if err := p.sleep(ctx, wait); err != nil {
+			l.cancel(p, next, n)
+			return dec, err
+		}
+		return granted, nil
+	}
+}
+
+// sleep sleeps for d on the clock of p, or until ctx is done.
+func (p *params) sleep(ctx context.Context, d time.Duration) error {
+	t := p.clk.Timer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// cancel gives back the reservation of n units that moved the TAT of rp to
+// end (see Wait for the rule and why it is safe).
+func (l *Limiter) cancel(rp *params, end int64, n int) {
+	for {
+		p, tat := l.load()
+		if p != rp {
+			// Replaced since: a rebase (same gen) keeps the rate and moves
+			// the epoch by whole ns, so the reservation's end moves with it;
+			// Reconfigure and UnmarshalBinary make it meaningless.
+			if p.gen != rp.gen || p.off < rp.off {
+				return
+			}
+			end = shiftTAT(end, p.off-rp.off, p.q)
+			if end == minTAT {
+				return
+			}
+			rp = p
+		}
+		s, _ := p.clamp(p.since(p.clk.Now()))
+		if s >= end-p.tau {
+			return // the reserved instant has come: the units are in use
+		}
+		e := max(tat-end, 0)
+		give := int64(n)*p.p - e
+		if give <= 0 {
+			return
+		}
+		next := max(tat-give, min(tat, s))
+		if next == tat || p.tat.CompareAndSwap(tat, next) {
+			return
+		}
+	}
+}
