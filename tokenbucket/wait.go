@@ -45,15 +45,16 @@ func (l *Limiter) Wait(ctx context.Context, n int) (ratekit.Decision, error) {
 		p, tat := l.load()
 		now := p.clk.Now()
 		ns := p.since(now)
+		var dec ratekit.Decision
 		if n < 0 || int64(n) > p.burst {
-			dec, _, _ := p.decide(tat, ns, n)
+			p.decide(&dec, tat, ns, n)
 			return dec, ratekit.ErrExceedsLimit
 		}
 		if ns > p.rng && n > 0 {
 			l.rebase(p, now)
 			continue
 		}
-		dec, next, store := p.decide(tat, ns, n)
+		next, store := p.decide(&dec, tat, ns, n)
 		if dec.Allowed { // available now: a plain Take
 			if !store || p.tat.CompareAndSwap(tat, next) {
 				return dec, nil
