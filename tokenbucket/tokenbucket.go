@@ -15,10 +15,10 @@
 //		// d.RetryAfter is exactly how long until one unit is available.
 //	}
 //
-// Take, Peek and Refund take the time explicitly and are lock-free: one
-// atomic load and, when a Take is admitted, one compare-and-swap. A denial
-// writes nothing. They allocate nothing. Allow, AllowN and Wait read the
-// Config's Clock.
+// Take, Peek and Refund take the time explicitly and are lock-free: two
+// atomic loads (the parameters, the state) and, when a Take is admitted, one
+// compare-and-swap. A denial writes nothing. They allocate nothing. Allow,
+// AllowN and Wait read the Config's Clock.
 //
 // # Exact arithmetic
 //
@@ -201,6 +201,7 @@ type params struct {
 
 	_   [64]byte // keep tat off the cache line of the fields above, which every core reads
 	tat atomic.Int64
+	_   [56]byte // and off the line of whatever the allocator places next
 }
 
 func newParams(cfg Config, epoch time.Time, off int64) (*params, error) {
@@ -264,8 +265,7 @@ func (p *params) clamp(ns int64) (s, behind int64) {
 //
 // It fills in *dec and returns the TAT to store and whether a store is
 // needed (an admitted Take of n > 0). (The Decision is 64 bytes: filling the
-// caller's in place rather than returning it saves two copies, a third of
-// Take's time.) The bounds: d <= 2^62 + 2^60, n*p <= tau <= 2^60, so every
+// caller's in place rather than returning it saves copies.) The bounds: d <= 2^62 + 2^60, n*p <= tau <= 2^60, so every
 // sum below fits an int64 and every dividend passed to divider.ceil is below
 // 2^63 minus the divisor.
 func (p *params) decide(dec *ratekit.Decision, tat, ns int64, n int) (int64, bool) {
@@ -274,13 +274,15 @@ func (p *params) decide(dec *ratekit.Decision, tat, ns int64, n int) (int64, boo
 	if d < 0 {
 		d = 0
 	}
-	*dec = ratekit.Decision{Limit: p.limit, Window: p.window, Policy: p.name}
+	// Every field is set on every path, one by one: a composite literal
+	// here costs a zeroed template and two more copies of the 64 bytes.
+	dec.Limit, dec.Window, dec.Policy = p.limit, p.window, p.name
 	if n <= 0 || int64(n) > p.burst {
+		dec.Allowed = n == 0
 		dec.Remaining = p.holds(d)
 		dec.ResetAfter = p.after(d, behind)
-		if n == 0 {
-			dec.Allowed = true
-		} else {
+		dec.RetryAfter = 0
+		if n != 0 {
 			dec.RetryAfter = ratekit.Never
 		}
 		return tat, false
@@ -290,8 +292,10 @@ func (p *params) decide(dec *ratekit.Decision, tat, ns int64, n int) (int64, boo
 		dec.Allowed = true
 		dec.Remaining = int(p.burst - p.divP.ceil(nd))
 		dec.ResetAfter = p.after(nd, behind)
+		dec.RetryAfter = 0
 		return s + nd, true
 	}
+	dec.Allowed = false
 	dec.Remaining = p.holds(d)
 	dec.ResetAfter = p.after(d, behind)
 	dec.RetryAfter = p.after(nd-p.tau, behind)
@@ -363,25 +367,57 @@ func (l *Limiter) Take(now time.Time, n int) (dec ratekit.Decision) {
 			p, tat = l.loadSealed()
 		}
 		ns := p.since(now)
-		if ns > p.rng && n > 0 && int64(n) <= p.burst {
+		if p.fast(ns, n) {
+			// The common case, an admission on the fast path, spelled out:
+			// decide would reach the same result with more branches.
+			nd, next := p.admit(tat, ns, n)
+			if nd <= p.tau {
+				if !p.tat.CompareAndSwap(tat, next) {
+					continue
+				}
+				dec.Allowed, dec.Limit, dec.Window, dec.Policy = true, p.limit, p.window, p.name
+				dec.Remaining = int(p.burst - p.divP.ceil(nd))
+				dec.ResetAfter = time.Duration(p.divQ.ceil(nd))
+				return dec
+			}
+		} else if ns > p.rng && n > 0 && int64(n) <= p.burst {
 			l.rebase(p, now)
 			continue
 		}
-		next, store := p.decide(&dec, tat, ns, n)
+		var slow ratekit.Decision
+		next, store := p.decide(&slow, tat, ns, n)
 		if !store || p.tat.CompareAndSwap(tat, next) {
-			return dec
+			return slow
 		}
 	}
 }
 
+// fast reports whether 1 <= n <= Burst and |ns| <= rng, the case in which
+// admit needs no clamping and its results no checks for overflow. The
+// unsigned comparisons fold each two-sided test into one: a value below the
+// range wraps around to above it.
+func (p *params) fast(ns int64, n int) bool {
+	return uint64(int64(n)-1) < uint64(p.burst) && uint64(ns+p.rng) <= uint64(2*p.rng)
+}
+
+// admit is decide's admission test for the fast case: the new empty part
+// nd = max(TAT - s, 0) + n*p (admitted if nd <= tau) and the TAT to store,
+// s + nd. With |s| <= 2^60 and TAT <= 2^62, nd <= 2^62 + 2^61.
+func (p *params) admit(tat, ns int64, n int) (nd, next int64) {
+	s := ns * p.q
+	nd = max(tat-s, 0) + int64(n)*p.p
+	return nd, s + nd
+}
+
 // Peek reports exactly what Take(now, n) would decide, Remaining included,
 // and takes nothing. It is lock-free and does not allocate.
-func (l *Limiter) Peek(now time.Time, n int) (dec ratekit.Decision) {
+func (l *Limiter) Peek(now time.Time, n int) ratekit.Decision {
 	p := l.p.Load()
 	tat := p.tat.Load()
 	if tat == sealed {
 		p, tat = l.loadSealed()
 	}
+	var dec ratekit.Decision
 	p.decide(&dec, tat, p.since(now), n)
 	return dec
 }
@@ -392,9 +428,14 @@ func (l *Limiter) Peek(now time.Time, n int) (dec ratekit.Decision) {
 // never forward. n is capped at Burst, the most one Take can take; n <= 0 does
 // nothing. It is lock-free and does not allocate.
 //
-// A refund is exact, restoring the state the Take found, when no Take since
-// `at` found the bucket full: the state is one number and cannot remember
-// when the bucket refilled. Refund promptly (as TakeAll's rollback does).
+// A refund restores exactly the state the Take found when nothing else was
+// taken in between, and gives back no more than the exact inverse would
+// when everything taken in between was stamped no later than `at` (as in
+// TakeAll's rollback at one instant). A Take stamped later, at t, may have
+// been admitted partly on refill that the refunded units' removal makes
+// redundant: the state is one number and cannot tell, so the refund can
+// then give back up to t - `at` of refill time more than the exact inverse
+// (never more than n units, never past full at `at`). Refund promptly.
 // Refunding twice, or refunding what was never taken, stops at full at `at`.
 func (l *Limiter) Refund(at time.Time, n int) {
 	if n <= 0 {
@@ -429,13 +470,33 @@ func (l *Limiter) Idle(now time.Time) bool {
 }
 
 // Allow reports whether one unit is admitted now, reading the Config's
-// Clock; it is shorthand for Take(clock.Now(), 1).Allowed.
+// Clock, and takes it if so; it is shorthand for Take(clock.Now(), 1).Allowed.
 func (l *Limiter) Allow() bool { return l.AllowN(1) }
 
 // AllowN reports whether n units are admitted now, reading the Config's
-// Clock; it is shorthand for Take(clock.Now(), n).Allowed.
+// Clock, and takes them if so; it is shorthand for
+// Take(clock.Now(), n).Allowed. It reads the clock once, and skips building
+// the Decision.
 func (l *Limiter) AllowN(n int) bool {
-	return l.Take(l.p.Load().now(), n).Allowed
+	now := l.p.Load().now()
+	for {
+		p := l.p.Load()
+		tat := p.tat.Load()
+		if tat == sealed {
+			p, tat = l.loadSealed()
+		}
+		ns := p.since(now)
+		if !p.fast(ns, n) {
+			return l.Take(now, n).Allowed
+		}
+		nd, next := p.admit(tat, ns, n)
+		if nd > p.tau {
+			return false
+		}
+		if p.tat.CompareAndSwap(tat, next) {
+			return true
+		}
+	}
 }
 
 // now reads the clock, calling time.Now directly for the real clock to save
