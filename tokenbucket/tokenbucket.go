@@ -45,16 +45,36 @@
 //     1<<40 units at 1 per 30 days (a refill of 9e10 years) do not.
 //
 // Rates from 1 per 30 days to 1e9 per second and beyond, and bursts up to
-// 1<<40 at rates that refill them in under 36 years, are exact.
+// 1<<40 at rates that refill them in under 36 years, are exact. Nothing
+// overflows for any time, n or state: sums are bounded as the comments in
+// the code show, and the rare products that could exceed 64 bits use
+// math/bits or math/big.
 //
-// The limiter measures time from an epoch, the instant it was created, and
-// keeps |now - epoch| * q within 2^60 units on its fast path. When a Take
-// arrives later than that (after 36 years at q = 1, after 2^60/q ns in
-// general), the limiter moves its epoch forward once, under a mutex, which
-// allocates; decisions are unchanged by it. A time more than 2^60/q ns before
-// the epoch is decided as at that bound: it is never admitted more than the
-// bucket held at the bound, RetryAfter and ResetAfter are still measured from
-// the time passed in, and the bucket's TAT only ever moves forward for it.
+// # Time
+//
+// The limiter measures time from an epoch, the instant it was created (read
+// on the Config's Clock), with time.Time.Sub: the monotonic clock when both
+// times carry a reading, the wall clock otherwise. It keeps |now - epoch| * q
+// within 2^60 units on its fast path. When a Take arrives later than that
+// (after 36 years at q = 1; after 1.15 s at q = 999999937, whose interval is
+// 1.00000006 ns), the limiter moves its epoch forward, under a mutex, which
+// allocates; decisions are unchanged by it.
+//
+// Times passed in may be stale, go backwards, or be the zero time.Time. A
+// time earlier than the TAT finds the bucket emptier, not fuller, and an
+// admitted Take moves the TAT forward from the TAT, never from the time, so
+// no ordering of stale times admits more than Burst plus what refilled up
+// to the latest time seen (the bug behind golang/go#71360 in x/time/rate
+// cannot occur). A time more than 2^60/q ns before the epoch is decided as at
+// that bound, so it is admitted at most what the bucket held then;
+// RetryAfter and ResetAfter are still measured from the time passed in.
+//
+// # Waiting
+//
+// Wait reserves: it claims the next n units even if they exist only in the
+// future and sleeps until they do, so waiters are served in the order they
+// arrive, each at the exact instant its units refill; a cancelled Wait gives
+// back what no later caller built on. See Limiter.Wait.
 package tokenbucket
 
 import (
@@ -131,6 +151,11 @@ func (c Config) scale() (q, p, tau int64, err error) {
 		return 0, 0, 0, core.Invalid(pkg,
 			"%d per %v needs a time scale of 1/%d ns, finer than the 2^-32 ns the state can hold; "+
 				"choose a Limit that shares more factors with Window", c.Limit, c.Window, uq)
+	}
+	if up > fastBound {
+		return 0, 0, 0, core.Invalid(pkg,
+			"%d per %v takes over 2^60/%d ns (%v), the bound on refilling Burst from empty, to refill one unit",
+			c.Limit, c.Window, uq, time.Duration(fastBound/uq))
 	}
 	hi, lo := bits.Mul64(uint64(c.Burst), up)
 	if hi != 0 || lo > fastBound {

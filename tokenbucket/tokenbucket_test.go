@@ -147,6 +147,8 @@ func TestValidate(t *testing.T) {
 		{tokenbucket.Config{Limit: 1, Window: 30 * day, Burst: 445}, "must be at most 2^60/1 ns"},
 		{tokenbucket.Config{Limit: 1, Window: time.Second, Burst: 1 << 40}, "Burst at most 1152921504 at this rate"},
 		{tokenbucket.Config{Limit: math.MaxInt64, Window: math.MaxInt64, Burst: math.MaxInt64}, "Burst at most 1152921504606846976"},
+		{tokenbucket.Config{Limit: 1, Window: math.MaxInt64, Burst: 1}, "takes over 2^60/1 ns"},
+		{tokenbucket.Config{Limit: 1, Window: 1 << 60, Burst: 1}, ""},
 		// The time scale: Window/Limit = 1/2^32 ns fits, 1/(2^32+1) does not.
 		{tokenbucket.Config{Limit: 1 << 32, Window: 1, Burst: 1 << 40}, ""},
 		{tokenbucket.Config{Limit: 1<<32 + 1, Window: 1, Burst: 1}, "time scale of 1/4294967297 ns"},
