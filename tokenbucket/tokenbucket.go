@@ -393,19 +393,27 @@ func (l *Limiter) Take(now time.Time, n int) (dec ratekit.Decision) {
 		}
 		ns := p.since(now)
 		if p.fast(ns, n) {
-			// The common case, an admission on the fast path, spelled out:
-			// decide would reach the same result with more branches.
+			// The common cases, spelled out: decide reaches the same results
+			// with more branches, and through a pointer.
 			nd, next := p.admit(tat, ns, n)
+			dec.Limit, dec.Window, dec.Policy = p.limit, p.window, p.name
 			if nd <= p.tau {
 				if !p.tat.CompareAndSwap(tat, next) {
 					continue
 				}
-				dec.Allowed, dec.Limit, dec.Window, dec.Policy = true, p.limit, p.window, p.name
+				dec.Allowed = true
 				dec.Remaining = int(p.burst - p.divP.ceil(nd))
 				dec.ResetAfter = time.Duration(p.divQ.ceil(nd))
 				return dec
 			}
-		} else if ns > p.rng && n > 0 && int64(n) <= p.burst {
+			// Denied: nd = d + n*p > tau >= n*p, so the empty part d > 0.
+			d := nd - int64(n)*p.p
+			dec.Remaining = p.holds(d)
+			dec.ResetAfter = time.Duration(p.divQ.ceil(d))
+			dec.RetryAfter = time.Duration(p.divQ.ceil(nd - p.tau))
+			return dec
+		}
+		if ns > p.rng && n > 0 && int64(n) <= p.burst {
 			l.rebase(p, now)
 			continue
 		}
