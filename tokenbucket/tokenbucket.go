@@ -119,10 +119,11 @@ const (
 	// now, relative to the epoch) on the fast path. With both within 2^60,
 	// an admitted TAT (s + at most tau) stays within 2^61.
 	fastBound = 1 << 60
-	// maxTAT bounds a stored TAT from above. Only Wait's reservations go past
-	// s + tau; they may queue up to maxTAT. A TAT difference d = TAT - s is
-	// then within [-2^62 - 2^60, 2^62 + 2^60], well inside an int64, and so
-	// are d + n*p and the dividends of divider.ceil.
+	// maxTAT bounds a stored TAT from above. Only Wait's reservations (and
+	// a debt carried by Reconfigure) go past s + tau; they may reach maxTAT.
+	// With s within [-2^60, 2^62] (clamp), a TAT difference d = TAT - s is
+	// within [-2^63, 2^62 + 2^60] and only used once clamped to d >= 0, so
+	// d + n*p and the dividends of divider.ceil stay below 2^62 + 2^61.
 	maxTAT = 1 << 62
 	// minTAT is the TAT of a bucket that has been full since forever: a new
 	// limiter. Every stored TAT is minTAT or within [-fastBound, maxTAT]; a
@@ -414,7 +415,7 @@ func (l *Limiter) Take(now time.Time, n int) (dec ratekit.Decision) {
 			return dec
 		}
 		if ns > p.rng && n > 0 && int64(n) <= p.burst {
-			l.rebase(p, now)
+			l.rebase(p, now, p.rng)
 			continue
 		}
 		var slow ratekit.Decision
@@ -541,18 +542,20 @@ func (p *params) now() time.Time {
 	return p.clk.Now()
 }
 
-// rebase moves the epoch of p forward to now, for a Take at a time beyond
-// the fast path's range. It keeps every decision as it was: the TAT moves by
-// exactly the epoch's shift, except that a TAT left below -fastBound becomes
-// minTAT, which decides the same (see minTAT).
-func (l *Limiter) rebase(p *params, now time.Time) {
+// rebase moves the epoch of p forward to now, if now is more than over ns
+// past it: for a Take at a time beyond the fast path's range (over = rng),
+// or a Wait whose reservation does not fit under maxTAT (over = 0). It keeps
+// every decision as it was: the TAT moves by exactly the epoch's shift,
+// except that a TAT left below -fastBound becomes minTAT, which decides the
+// same (see minTAT).
+func (l *Limiter) rebase(p *params, now time.Time, over int64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.p.Load() != p {
 		return // replaced meanwhile; the caller retries with the new set
 	}
 	shift := p.since(now)
-	if shift <= p.rng {
+	if shift <= over {
 		return
 	}
 	epoch := p.epoch.Add(time.Duration(shift))

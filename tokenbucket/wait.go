@@ -9,7 +9,8 @@ import (
 
 // Wait blocks until n units are available and takes them, reading the time
 // on the Config's Clock and sleeping on its timers. It returns the Decision a
-// Take at the instant it returns would have reported, and nil.
+// Take at the instant it returns would have reported (reservations made
+// after it aside), and nil. It is safe for concurrent use.
 //
 // Unlike ratekit.Wait, which retries, Wait reserves: it moves the TAT forward
 // by n units at once, claiming capacity that will exist only in the future,
@@ -26,9 +27,9 @@ import (
 //
 // If ctx is done while Wait sleeps, it returns ctx.Err() and gives the
 // reservation back, as much of it as no later caller has claimed in turn
-// (x/time/rate's Reservation.CancelAt rule): with E the time, in units,
-// that the TAT has moved past this reservation's end since it was made,
-// n*p - E units of time are given back, if positive. Capacity that later
+// (x/time/rate's Reservation.CancelAt rule): with E how far the TAT has
+// moved past this reservation's end since it was made, n emission intervals
+// less E are given back, if that is positive. Capacity that later
 // reservations were stacked on stays taken, because they sleep until times
 // computed with it taken; giving it back would let a newcomer in ahead of
 // them, at the same instants. Nothing is given back once the reservation's
@@ -51,7 +52,7 @@ func (l *Limiter) Wait(ctx context.Context, n int) (ratekit.Decision, error) {
 			return dec, ratekit.ErrExceedsLimit
 		}
 		if ns > p.rng && n > 0 {
-			l.rebase(p, now)
+			l.rebase(p, now, p.rng)
 			continue
 		}
 		next, store := p.decide(&dec, tat, ns, n)
@@ -63,19 +64,24 @@ func (l *Limiter) Wait(ctx context.Context, n int) (ratekit.Decision, error) {
 		}
 		// Denied: reserve. The new TAT is max(TAT, s) + n*p as for a Take,
 		// but past s + tau by the time to wait.
-		s, _ := p.clamp(ns)
-		next = max(tat, s) + int64(n)*p.p
-		if next > maxTAT {
-			// The queue of reservations is longer than the state can hold
-			// (2^62 units, 146 years at q = 1). Wait for it to shorten.
-			if err := p.sleep(ctx, max(p.after(next-maxTAT, 0), ratekit.MinRetry)); err != nil {
-				return dec, err
-			}
-			continue
-		}
 		wait := dec.RetryAfter
 		if deadline, ok := ctx.Deadline(); ok && deadline.Sub(now) < wait {
 			return dec, ratekit.ErrWaitExceedsDeadline
+		}
+		s, _ := p.clamp(ns)
+		next = max(tat, s) + int64(n)*p.p
+		if next > maxTAT {
+			// The queue of reservations reaches further past the epoch than
+			// the state can hold (2^62 units: 146 years at q = 1, 1.07 s at
+			// q = 2^32). Move the epoch up to now if it is behind; if it is
+			// not, sleep until the queue has drained enough, then ask again
+			// (a newcomer may get in first in that case alone).
+			if ns > 0 {
+				l.rebase(p, now, 0)
+			} else if err := p.sleep(ctx, max(p.after(next-maxTAT, 0), ratekit.MinRetry)); err != nil {
+				return dec, err
+			}
+			continue
 		}
 		if !p.tat.CompareAndSwap(tat, next) {
 			continue
@@ -110,7 +116,20 @@ func (p *params) sleep(ctx context.Context, d time.Duration) error {
 }
 
 // cancel gives back the reservation of n units that moved the TAT of rp to
-// end (see Wait for the rule and why it is safe).
+// end, at the time c read from the clock, by the rule Wait documents.
+//
+// Why it never admits more than GCRA: compare a history in which this
+// reservation was never made and every later claim j (of m_j units, moving
+// the TAT to T_j) arrived at the instant it acts. A later Wait acts at
+// T_j - tau; a later Take, stamped no later than c, before this
+// reservation's instant end - tau. Replaying them from end - n*p (where the
+// TAT stood before this reservation, or later), GCRA admits each, and ends
+// at a TAT of at most max(TAT - n*p, TAT - tau + max m_j*p) <= TAT - n*p + E,
+// since n*p <= tau and each m_j*p <= E. Giving back n*p - E leaves the TAT at
+// TAT - n*p + E: no lower than that history's, so every decision from now on
+// is one GCRA could have made. The floor at min(TAT, c) keeps the bucket from
+// being fuller than full at c.
+
 func (l *Limiter) cancel(rp *params, end int64, n int) {
 	for {
 		p, tat := l.load()
