@@ -396,3 +396,21 @@ func TestErrorsAreSentinels(t *testing.T) {
 	_, err := tokenbucket.New(tokenbucket.Config{})
 	require.True(t, errors.Is(err, ratekit.ErrInvalidConfig))
 }
+
+func TestZeroAllocs(t *testing.T) {
+	l := mustNew(t, tokenbucket.Config{Limit: 7, Window: 10 * time.Millisecond, Burst: 3, Name: "odd"})
+	now := time.Now()
+	for name, f := range map[string]func(){
+		"Take":   func() { now = now.Add(time.Millisecond); l.Take(now, 1) },
+		"Denied": func() { l.Take(now, 3) },
+		"Peek":   func() { l.Peek(now, 2) },
+		"Refund": func() { l.Refund(now, 1) },
+		"Idle":   func() { l.Idle(now) },
+		"Allow":  func() { l.Allow() },
+		"AllowN": func() { l.AllowN(2) },
+	} {
+		if allocs := testing.AllocsPerRun(100, f); allocs != 0 {
+			t.Errorf("%s allocates %v times per call; want 0", name, allocs)
+		}
+	}
+}
