@@ -77,7 +77,7 @@ func BenchmarkTokenBucketFloorTimeNow(b *testing.B) {
 func BenchmarkTokenBucketTakeAt(b *testing.B) {
 	for _, bc := range bucketCases {
 		for _, impl := range buckets {
-			b.Run(bc.name+"/"+impl.name, func(b *testing.B) {
+			b.Run("load="+bc.name+"/impl="+impl.name, func(b *testing.B) {
 				take, _ := impl.new(b, bc.perSecond, bc.burst)
 				now := time.Now()
 				if bc.drain {
@@ -97,7 +97,7 @@ func BenchmarkTokenBucketTakeAt(b *testing.B) {
 // BenchmarkTokenBucketAllow is Allow() on the real clock.
 func BenchmarkTokenBucketAllow(b *testing.B) {
 	for _, impl := range buckets {
-		b.Run(impl.name, func(b *testing.B) {
+		b.Run("impl="+impl.name, func(b *testing.B) {
 			_, allow := impl.new(b, 1e9, 1<<20)
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {
@@ -111,7 +111,7 @@ func BenchmarkTokenBucketAllow(b *testing.B) {
 func BenchmarkTokenBucketTakeAtParallel(b *testing.B) {
 	for _, bc := range bucketCases {
 		for _, impl := range buckets {
-			b.Run(bc.name+"/"+impl.name, func(b *testing.B) {
+			b.Run("load="+bc.name+"/impl="+impl.name, func(b *testing.B) {
 				take, _ := impl.new(b, bc.perSecond, bc.burst)
 				start := time.Now()
 				if bc.drain {
