@@ -1,6 +1,3 @@
-// Package model holds reference models of ratekit's algorithms: slow,
-// obviously correct implementations that the fuzz tests drive side by side
-// with the real limiters and require to decide identically.
 package model
 
 import (
