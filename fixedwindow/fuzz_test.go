@@ -1,6 +1,7 @@
 package fixedwindow_test
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -165,4 +166,51 @@ func fuzzFixedWindow(t *testing.T, data []byte) {
 			t.Fatalf("op %d: OnLimitReached called %d times, the model says %d", op, calls, m.Notices())
 		}
 	}
+}
+
+// FuzzUnmarshalBinary feeds arbitrary bytes to UnmarshalBinary. Whatever it
+// accepts must leave a limiter whose Decisions are well-formed, and whose
+// own encoding restores to the same decisions; whatever it rejects must
+// wrap ratekit.ErrInvalidState and change nothing.
+func FuzzUnmarshalBinary(f *testing.F) {
+	f.Add(state(3, 1773838860, 0, uint64(time.Minute), 60))
+	f.Add(state(1, -62135596800, 5, 1, 1<<31))
+	f.Add(state(0, 0, 0, 0, 0))
+	f.Add(state(1, 1<<62, 999999999, 1<<63-1, 1<<62))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		cfg := fixedwindow.Config{Limit: 60, Window: time.Minute, OnLimitReached: func(ratekit.Decision) {}}
+		l := mustNew(t, cfg)
+		l.Take(t0, 7)
+		if err := l.UnmarshalBinary(b); err != nil {
+			if !errors.Is(err, ratekit.ErrInvalidState) {
+				t.Fatalf("error %v does not wrap ErrInvalidState", err)
+			}
+			if d := l.Peek(t0, 0); d.Remaining != 53 {
+				t.Fatalf("a rejected state changed the limiter: %v", d)
+			}
+			return
+		}
+		again, err := l.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := mustNew(t, cfg)
+		if err := r.UnmarshalBinary(again); err != nil {
+			t.Fatalf("own encoding % x of accepted % x rejected: %v", again, b, err)
+		}
+		for _, at := range []time.Time{{}, t0.Add(-time.Hour), t0, t0.Add(time.Minute), t0.Add(1e6 * time.Hour)} {
+			for _, n := range []int{0, 1, 60} {
+				d, e := l.Peek(at, n), r.Peek(at, n)
+				if d != e {
+					t.Fatalf("Peek(%v, %d): %v, after a second round trip %v", at, n, d, e)
+				}
+				if d.Remaining < 0 || d.Remaining > 60 || d.Allowed != (d.RetryAfter == 0) || d.ResetAfter < 0 || d.RetryAfter < 0 {
+					t.Fatalf("Peek(%v, %d): malformed %v", at, n, d)
+				}
+			}
+			l.Take(at, 1)
+			l.Refund(at, 1)
+			l.Idle(at)
+		}
+	})
 }
