@@ -653,3 +653,30 @@ func TestUnmarshalRejects(t *testing.T) {
 		require.NoError(t, err)
 	}
 }
+
+func TestZeroLimiter(t *testing.T) {
+	var l fixedwindow.Limiter
+	d := l.Take(t0, 1)
+	require.False(t, d.Allowed)
+	require.Equal(t, ratekit.Never, d.RetryAfter)
+	require.Equal(t, 0, d.Limit)
+	require.True(t, l.Take(t0, 0).Allowed)
+	require.Equal(t, d, l.Peek(t0, 1))
+	l.Refund(t0, 1)
+	require.True(t, l.Idle(t0))
+	require.False(t, l.Allow())
+	_, err := l.Wait(context.Background(), 1)
+	require.ErrorIs(t, err, ratekit.ErrExceedsLimit)
+	require.Equal(t, fixedwindow.Config{}, l.Config())
+	b, err := l.MarshalBinary()
+	require.NoError(t, err)
+	require.ErrorIs(t, l.UnmarshalBinary(b), ratekit.ErrInvalidState)
+	require.ErrorIs(t, l.Reconfigure(fixedwindow.Config{}), ratekit.ErrInvalidConfig)
+
+	require.NoError(t, l.Reconfigure(fixedwindow.Config{Limit: 2, Window: time.Minute, Clock: atT0}))
+	require.Equal(t, 1, l.Take(t0, 1).Remaining)
+	require.Equal(t, time.Date(2026, 3, 18, 13, 2, 0, 0, time.UTC), t0.Add(l.Take(t0, 1).ResetAfter))
+	require.False(t, l.Take(t0, 1).Allowed)
+	require.NoError(t, l.UnmarshalBinary(b))
+	require.True(t, l.Take(t0, 2).Allowed, "restored the fresh state")
+}

@@ -14,7 +14,9 @@ import (
 )
 
 // Limiter admits at most Limit units per window, in windows aligned to the
-// clock. Create it with New; the zero Limiter is not usable.
+// clock. Create it with New. The zero Limiter has a Limit of 0: it admits
+// only n == 0, denies everything else with RetryAfter ratekit.Never, and
+// comes to life when Reconfigure gives it a configuration.
 //
 // Take, Peek and Refund are lock-free and allocate nothing; they never read
 // the Config's clock. All methods are safe for concurrent use.
@@ -271,6 +273,9 @@ func (p *params) stale(s, ahead uint64, toEnd time.Duration, n int) ratekit.Deci
 func (l *Limiter) load() (*shard, uint64) {
 	for {
 		sh := l.cur.Load()
+		if sh == nil {
+			return zeroShard, 0
+		}
 		if s := sh.state.Load(); s != sealed {
 			return sh, s
 		}
@@ -395,4 +400,17 @@ func (l *Limiter) Config() Config {
 	return sh.p.cfg
 }
 
-func (l *Limiter) clock() clock.Clock { return l.cur.Load().p.clk }
+func (l *Limiter) clock() clock.Clock {
+	sh, _ := l.load()
+	return sh.p.clk
+}
+
+// zeroShard is the shard of the zero Limiter: Limit 0, so that every Take
+// of n > 0 is impossible and nothing is ever written to it, which is what
+// lets every zero Limiter share it. Its Config is the zero Config; its
+// arithmetic uses a 1ns window.
+var zeroShard = func() *shard {
+	sh := newShard(time.Time{}, Config{Window: 1}, 0)
+	sh.p.cfg = Config{}
+	return sh
+}()

@@ -96,14 +96,23 @@ func (l *Limiter) Reconfigure(cfg Config) error {
 // without a lock.
 func (l *Limiter) install(cfg Config, sv *saved) {
 	old := l.cur.Load()
-	carry := old.p.save(old.state.Swap(sealed))
+	var carry saved
+	if old == nil {
+		// The zero Limiter, configured for the first time: place its epoch
+		// as New would have.
+		l.center = core.Clock(cfg.Clock).Now().Round(0)
+	} else {
+		carry = old.p.save(old.state.Swap(sealed))
+	}
 	if sv != nil {
 		carry = *sv
 	}
 	sh := newShard(l.center, cfg, carry.count)
 	sh.state.Store(sh.p.restore(carry))
 	l.cur.Store(sh)
-	close(old.replaced)
+	if old != nil {
+		close(old.replaced)
+	}
 }
 
 // The state format. Never change what a version means: bump the version.
@@ -163,6 +172,9 @@ func (l *Limiter) UnmarshalBinary(b []byte) error {
 	payload, err := core.ParseHeader(b, core.FixedWindow, version)
 	if err != nil {
 		return err
+	}
+	if l.cur.Load() == nil {
+		return core.InvalidState(pkg, "the zero Limiter has no configuration to restore a state into; create it with New")
 	}
 	r := core.NewReader(core.FixedWindow, payload)
 	var sv saved
