@@ -55,8 +55,9 @@ func alignDown(t time.Time, w, off int64) time.Time {
 }
 
 // far returns q = floor((now - epoch) / w) and r = (now - epoch) mod w for
-// instants more than 292 years apart, where time.Time.Sub saturates. It
-// forms now - epoch exactly in 128 bits from Unix seconds and nanoseconds.
+// instants 2^33 seconds (272 years) or more apart, whose difference in
+// nanoseconds may not fit in int64 (time.Time.Sub would saturate). It forms
+// now - epoch exactly in 128 bits from Unix seconds and nanoseconds.
 // A q beyond int64 (only for windows shorter than the distance divided by
 // 2^63) is saturated to math.MinInt64 or math.MaxInt64, which every span
 // clamps; r is then meaningless and 0.

@@ -240,12 +240,13 @@ func (p *params) eval(s, idx uint64, toEnd time.Duration, n int) (d ratekit.Deci
 	return d, 0, false, false
 }
 
-// stale decides a request stamped ahead windows before the state's window:
-// a Take whose clock reading is older than one already counted. That
-// earlier window's count is gone, so nothing can be admitted in it without
-// risking admitting more than Limit; the request is denied (n == 0 is
-// still allowed), with RetryAfter the time until the state's window begins,
-// or until it ends if the state's window cannot take n either.
+// stale decides a request stamped `ahead` (>= 1) windows before the
+// state's window: a Take whose clock reading is older than one already
+// counted. That earlier window's count is gone, so nothing can be admitted
+// in it without risking admitting more than Limit; the request is denied
+// (n == 0 is still allowed), with RetryAfter the time until the state's
+// window begins, or until it ends if the state's window cannot take n
+// either. Remaining is 0: nothing can be admitted at that instant.
 func (p *params) stale(s, ahead uint64, toEnd time.Duration, n int) ratekit.Decision {
 	untilStart := satAdd(toEnd, satMul(ahead-1, p.w))
 	count := s & p.cmask

@@ -58,8 +58,8 @@ func (p *params) restore(sv saved) uint64 {
 // wrapping ratekit.ErrInvalidConfig and changes nothing. It is safe to call
 // while other goroutines use the limiter: every call decides entirely under
 // the old configuration or entirely under the new one. Calls that arrive
-// while it runs wait for it (a few hundred nanoseconds); Reconfigure does
-// not call OnLimitReached.
+// while it runs wait for it, briefly: it only repacks one word. It does not
+// call OnLimitReached.
 //
 // What was taken in the current window carries over:
 //   - If Window and Offset are unchanged, the count stands and the new Limit
