@@ -112,7 +112,7 @@ func BenchmarkFixedWindow(b *testing.B) {
 		{"parallel-deny", 1, true, false},
 	} {
 		for _, p := range fixedWindowPeers {
-			b.Run(sc.name+"/"+p.name, func(b *testing.B) {
+			b.Run("case="+sc.name+"/peer="+p.name, func(b *testing.B) {
 				allow := p.new(b, sc.limit)
 				if sc.limit == 1 {
 					allow() // use up the window

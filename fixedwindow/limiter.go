@@ -191,14 +191,18 @@ func (p *params) locate(now time.Time) (idx uint64, toEnd time.Duration) {
 }
 
 // eval decides a request for n units in the window idx (which ends toEnd
-// from now) against the state word s. If Take should write a new state it
-// returns it with write set; Peek ignores it, which is what makes Peek
-// report exactly what Take would. notify asks the caller to run
-// OnLimitReached with d once the new state is written.
-func (p *params) eval(s, idx uint64, toEnd time.Duration, n int) (d ratekit.Decision, next uint64, write, notify bool) {
+// from now) against the state word s, and writes the Decision to *d. If
+// Take should write a new state it returns it with write set; Peek ignores
+// it, which is what makes Peek report exactly what Take would. notify asks
+// the caller to run OnLimitReached with *d once the new state is written.
+// (The Decision goes through a pointer because it is nine words: returned
+// by value through eval, Take and AllowN it was copied on the stack at each
+// step, a measurable part of a Take.)
+func (p *params) eval(d *ratekit.Decision, s, idx uint64, toEnd time.Duration, n int) (next uint64, write, notify bool) {
 	sidx := s >> p.ishift
 	if idx < sidx {
-		return p.stale(s, sidx-idx, toEnd, n), 0, false, false
+		p.stale(d, s, sidx-idx, toEnd, n)
+		return 0, false, false
 	}
 	// In the state's window the count stands; in a later window nothing has
 	// been taken yet, and its flag is clear.
@@ -214,19 +218,21 @@ func (p *params) eval(s, idx uint64, toEnd time.Duration, n int) (d ratekit.Deci
 	if base > 0 {
 		reset = toEnd
 	}
-	d = ratekit.Decision{Limit: p.cfg.Limit, Remaining: rem, Window: p.cfg.Window, ResetAfter: reset, Policy: p.cfg.Name}
+	if n < 0 || n > p.cfg.Limit {
+		*d = core.Impossible(p.cfg.Limit, rem, p.cfg.Window, reset, p.cfg.Name)
+		return 0, false, false
+	}
+	*d = ratekit.Decision{Limit: p.cfg.Limit, Remaining: rem, Window: p.cfg.Window, ResetAfter: reset, Policy: p.cfg.Name}
 	switch {
-	case n < 0 || n > p.cfg.Limit:
-		return core.Impossible(p.cfg.Limit, rem, p.cfg.Window, reset, p.cfg.Name), 0, false, false
 	case n == 0:
 		d.Allowed = true
-		return d, 0, false, false
+		return 0, false, false
 	case base+uint64(n) <= p.limit:
 		// base <= maxc < 2^62 and n <= limit < 2^62: the sum cannot wrap.
 		d.Allowed = true
 		d.Remaining = rem - n
 		d.ResetAfter = toEnd
-		return d, idx<<p.ishift | flag | (base + uint64(n)), true, false
+		return idx<<p.ishift | flag | (base + uint64(n)), true, false
 	}
 	// Denied because the window's quota is used up. base > 0 here (n <=
 	// limit), so idx == sidx and the window is the state's own. The first
@@ -235,9 +241,9 @@ func (p *params) eval(s, idx uint64, toEnd time.Duration, n int) (d ratekit.Deci
 	d.RetryAfter = toEnd
 	d.ResetAfter = toEnd
 	if flag == 0 && p.cfg.OnLimitReached != nil {
-		return d, s | p.flag, true, true
+		return s | p.flag, true, true
 	}
-	return d, 0, false, false
+	return 0, false, false
 }
 
 // stale decides a request stamped `ahead` (>= 1) windows before the
@@ -247,24 +253,26 @@ func (p *params) eval(s, idx uint64, toEnd time.Duration, n int) (d ratekit.Deci
 // (n == 0 is still allowed), with RetryAfter the time until the state's
 // window begins, or until it ends if the state's window cannot take n
 // either. Remaining is 0: nothing can be admitted at that instant.
-func (p *params) stale(s, ahead uint64, toEnd time.Duration, n int) ratekit.Decision {
+func (p *params) stale(d *ratekit.Decision, s, ahead uint64, toEnd time.Duration, n int) {
 	untilStart := satAdd(toEnd, satMul(ahead-1, p.w))
 	count := s & p.cmask
 	reset := untilStart
 	if count > 0 {
 		reset = satAdd(untilStart, p.w)
 	}
+	if n < 0 || n > p.cfg.Limit {
+		*d = core.Impossible(p.cfg.Limit, 0, p.cfg.Window, reset, p.cfg.Name)
+		return
+	}
+	*d = ratekit.Decision{Limit: p.cfg.Limit, Window: p.cfg.Window, ResetAfter: reset, Policy: p.cfg.Name}
 	switch {
-	case n < 0 || n > p.cfg.Limit:
-		return core.Impossible(p.cfg.Limit, 0, p.cfg.Window, reset, p.cfg.Name)
 	case n == 0:
-		return ratekit.Decision{Allowed: true, Limit: p.cfg.Limit, Window: p.cfg.Window, ResetAfter: reset, Policy: p.cfg.Name}
+		d.Allowed = true
+	case count+uint64(n) > p.limit:
+		d.RetryAfter = satAdd(untilStart, p.w)
+	default:
+		d.RetryAfter = untilStart
 	}
-	retry := untilStart
-	if count+uint64(n) > p.limit {
-		retry = satAdd(untilStart, p.w)
-	}
-	return ratekit.Decision{Limit: p.cfg.Limit, Window: p.cfg.Window, ResetAfter: reset, RetryAfter: retry, Policy: p.cfg.Name}
 }
 
 // load returns the current shard and its state word. If a Reconfigure has
@@ -297,11 +305,11 @@ func (l *Limiter) load() (*shard, uint64) {
 //
 // The first Take of a window that is denied because the window is full
 // calls Config.OnLimitReached, on the calling goroutine, before returning.
-func (l *Limiter) Take(now time.Time, n int) ratekit.Decision {
+func (l *Limiter) Take(now time.Time, n int) (d ratekit.Decision) {
 	sh, s := l.load()
 	idx, toEnd := sh.p.locate(now)
 	for {
-		d, next, write, notify := sh.p.eval(s, idx, toEnd, n)
+		next, write, notify := sh.p.eval(&d, s, idx, toEnd, n)
 		if !write {
 			return d
 		}
@@ -326,10 +334,10 @@ func (l *Limiter) Take(now time.Time, n int) ratekit.Decision {
 
 // Peek reports exactly what Take(now, n) would decide, Remaining included,
 // and takes nothing. It never calls OnLimitReached and never writes.
-func (l *Limiter) Peek(now time.Time, n int) ratekit.Decision {
+func (l *Limiter) Peek(now time.Time, n int) (d ratekit.Decision) {
 	sh, s := l.load()
 	idx, toEnd := sh.p.locate(now)
-	d, _, _, _ := sh.p.eval(s, idx, toEnd, n)
+	sh.p.eval(&d, s, idx, toEnd, n)
 	return d
 }
 
