@@ -1,6 +1,10 @@
 package httpclient
 
-import "time"
+import (
+	"time"
+
+	"github.com/benbjohnson/clock"
+)
 
 // Hosts returns how many hosts' pacing states t keeps, for tests of the
 // MaxHosts bound.
@@ -14,17 +18,26 @@ func (t *Transport) Hosts() int {
 // it beside the reference model in internal/model.
 type TestHost struct{ h *host }
 
-func NewTestHost(pace int) *TestHost { return &TestHost{h: &host{pace: pace}} }
+func NewTestHost(pace int) *TestHost { return &TestHost{h: &host{pace: pace, clk: clock.NewMock()}} }
 
-func (t *TestHost) Admit(now time.Time, maxWait time.Duration) (admitted bool, epoch uint64, wait time.Duration, reason Reason, slot, next time.Time) {
-	v := t.h.admit(now, maxWait)
-	return v.admitted, v.epoch, v.wait, v.reason, v.slot, v.next
+// Admit returns admit's verdict at now; a paced request is pending until
+// Send or Cancel.
+func (t *TestHost) Admit(now time.Time) (admitted, paced bool, epoch uint64, wait time.Duration, reason Reason) {
+	v := t.h.admit(now)
+	return v.admitted, v.paced, v.epoch, v.wait, v.reason
 }
 
 func (t *TestHost) Send(now time.Time) (time.Duration, uint64) { return t.h.send(now) }
-func (t *TestHost) Cancel(slot, next time.Time)                { t.h.cancel(slot, next) }
+func (t *TestHost) Cancel()                                    { t.h.cancel() }
 func (t *TestHost) Record(sent uint64, now time.Time, holdOff time.Duration, q Quota, ok bool) {
 	t.h.record(sent, now, holdOff, q, ok)
+}
+
+// Interval returns the pacer's interval (0 if there is no pacer).
+func (t *TestHost) Interval() time.Duration {
+	t.h.mu.Lock()
+	defer t.h.mu.Unlock()
+	return t.h.interval
 }
 
 // Merges reports how many times the host merged bounds to stay within its

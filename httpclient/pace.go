@@ -3,6 +3,10 @@ package httpclient
 import (
 	"sync"
 	"time"
+
+	"github.com/benbjohnson/clock"
+
+	"github.com/ratekit/ratekit/tokenbucket"
 )
 
 // host is the pacing state shared by every request to one host (one key of
@@ -19,7 +23,9 @@ import (
 //   - bounds: "at most budget more requests before resetAt", from recent
 //     responses. Every one of them must allow a request for it to go, and a
 //     request that goes counts against all of them. When a budget is low,
-//     requests are spread over the time to its reset; when one is empty,
+//     requests are spread over the time to its reset by a token bucket
+//     (ratekit's tokenbucket, one unit of burst) reconfigured from the
+//     bounds, the local limiter that paces them; when a budget is empty,
 //     they wait.
 //
 // # Bounds
@@ -58,7 +64,8 @@ import (
 // later reset, the later epoch).
 type host struct {
 	mu   sync.Mutex
-	pace int // Config.PaceBelow; 0: never spread
+	pace int         // Config.PaceBelow; 0: never spread
+	clk  clock.Clock // the transport's, for the pacer
 
 	notBefore time.Time // no request before this (Retry-After)
 
@@ -67,9 +74,10 @@ type host struct {
 	limit  int    // the last response's Limit, 0 if unknown
 	epoch  uint64 // responses recorded so far
 
-	nextSlot time.Time // pacing: the earliest time of the next spread request
-	horizon  time.Time // pacing: when the spreading under way ends (zero: none under way)
-	probeDue bool      // pacing: a horizon has passed with no response since
+	pacer    *tokenbucket.Limiter // pacing: spreads requests; nil until first needed
+	interval time.Duration        // pacing: the pacer's emission interval
+	horizon  time.Time            // pacing: when the spreading under way ends (zero: none under way)
+	probeDue bool                 // pacing: a horizon has passed with no response since
 
 	inflight int // sent and not yet answered
 	pending  int // admitted to a pacing slot and not yet sent
@@ -106,19 +114,18 @@ func (b *bound) low(pace int) bool {
 
 // verdict is admit's answer.
 type verdict struct {
-	// admitted: the request may go at now+wait. If wait is 0 it has been
-	// counted as sent, at epoch; otherwise it holds a pacing slot and must
-	// call send (or cancel) when the wait is over.
+	// admitted: the request may go. Unless paced, it has been counted as
+	// sent, at epoch; if paced, it must first take a unit of pacer (its
+	// slot), then call send, or cancel if it gives up.
 	admitted bool
 	epoch    uint64
-	// wait is how long to wait: before sending if admitted, else before
-	// asking again. It is 0 with reason ReasonInFlight: wait on changed.
+	paced    bool
+	pacer    *tokenbucket.Limiter
+	// wait is how long to wait before asking again. It is 0 with reason
+	// ReasonInFlight: wait on changed.
 	wait    time.Duration
 	reason  Reason
 	changed <-chan struct{}
-	// slot and next are, for a request given a pacing slot, its slot and
-	// the next free slot after it, for cancel.
-	slot, next time.Time
 }
 
 // lapse drops the bounds whose reset has come. If that leaves none, it
@@ -143,23 +150,21 @@ func (h *host) lapse(now time.Time) {
 	}
 }
 
-// endSpread forgets the pacing slots once no bound is low any more, so that
-// spreading starts afresh the next time it is needed; while one is, slots
-// already given keep their order.
+// endSpread ends the spreading under way once no bound is low any more, so
+// that it starts afresh, with a new horizon, the next time it is needed.
+// Slots already reserved in the pacer are kept.
 func (h *host) endSpread() {
 	for _, b := range h.bounds[:h.n] {
 		if b.low(h.pace) {
 			return
 		}
 	}
-	h.nextSlot, h.horizon = time.Time{}, time.Time{}
+	h.horizon = time.Time{}
 }
 
-// admit decides whether a request may go at now. maxWait bounds a pacing
-// slot: a request whose slot would be later is not admitted and takes
-// nothing, and the verdict reports the wait it would have had, so that the
-// caller can fail it at once.
-func (h *host) admit(now time.Time, maxWait time.Duration) verdict {
+// admit decides whether a request may go at now, or must first take a
+// pacing slot, or must wait and ask again.
+func (h *host) admit(now time.Time) verdict {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if now.Before(h.notBefore) {
@@ -178,7 +183,7 @@ func (h *host) admit(now time.Time, maxWait time.Duration) verdict {
 		// regardless, and its response, newer than every bound, says how
 		// much came back and supersedes them. Spreading, if still needed,
 		// starts afresh.
-		h.horizon, h.nextSlot = time.Time{}, time.Time{}
+		h.horizon = time.Time{}
 		h.probeDue = true
 	}
 	var exhausted time.Duration
@@ -217,21 +222,20 @@ func (h *host) admit(now time.Time, maxWait time.Duration) verdict {
 		// probe rather than wait forever.
 		probe = true
 	}
-	var wait time.Duration
-	var slot time.Time
 	if spread && !probe {
-		var next time.Time
-		slot, next = h.spreadSlot(now)
-		if wait = slot.Sub(now); wait > maxWait {
-			return verdict{wait: wait, reason: ReasonPacing}
+		starting := h.horizon.IsZero()
+		if g := h.spacing(now); g > 0 {
+			if starting || h.pacer == nil {
+				h.setPacer(g)
+			}
+			if h.pacer != nil {
+				h.charge()
+				h.pending++
+				return verdict{admitted: true, paced: true, pacer: h.pacer, reason: ReasonPacing}
+			}
 		}
-		h.nextSlot = next
 	}
 	h.charge()
-	if wait > 0 {
-		h.pending++
-		return verdict{admitted: true, wait: wait, reason: ReasonPacing, slot: slot, next: h.nextSlot}
-	}
 	h.inflight++
 	return verdict{admitted: true, epoch: h.epoch}
 }
@@ -243,13 +247,11 @@ func (h *host) charge() {
 	}
 }
 
-// spreadSlot returns the next request's pacing slot and the free slot after
-// it, which becomes nextSlot if the request takes its slot.
-//
-// Each low budget is spread evenly over the time to its reset, capped at
-// the horizon: this request takes the next free slot, and the one after it
-// is (end-slot)/budget later for the bound that needs the widest spacing,
-// so each budget's last request goes strictly before its end.
+// spacing returns the interval at which requests must go from now for each
+// low budget to last until its reset, capped at the horizon: the widest,
+// over the low bounds, of (end-now)/budget. Spaced so, a budget's last
+// request goes strictly before its end. A spreading that begins fixes its
+// horizon, and its interval with it (see setPacer).
 //
 // The horizon is fixed when the spreading begins, at the latest reset among
 // the low bounds (the latest, so that dropping a bound another covers, with
@@ -259,17 +261,13 @@ func (h *host) charge() {
 // request would space them by t/b, t/(b-1), ..., t, a harmonic series,
 // about ln(b) times longer than the reset first announced. What happens at
 // the horizon is admit's business (see probeDue).
-func (h *host) spreadSlot(now time.Time) (slot, next time.Time) {
+func (h *host) spacing(now time.Time) time.Duration {
 	if h.horizon.IsZero() {
 		for _, b := range h.bounds[:h.n] {
 			if b.budget > 0 && b.low(h.pace) && b.resetAt.After(h.horizon) {
 				h.horizon = b.resetAt
 			}
 		}
-	}
-	slot = now
-	if h.nextSlot.After(slot) {
-		slot = h.nextSlot
 	}
 	var gap time.Duration
 	for _, b := range h.bounds[:h.n] {
@@ -278,10 +276,47 @@ func (h *host) spreadSlot(now time.Time) (slot, next time.Time) {
 			if h.horizon.Before(end) {
 				end = h.horizon
 			}
-			gap = max(gap, max(end.Sub(slot), 0)/time.Duration(b.budget))
+			gap = max(gap, max(end.Sub(now), 0)/time.Duration(b.budget))
 		}
 	}
-	return slot, slot.Add(gap)
+	return min(gap, maxInterval)
+}
+
+// maxInterval caps the pacing interval below the longest a token bucket of
+// Burst 1 accepts (2^60 ns, 36 years): a reset centuries away in a header
+// is spread no thinner than that.
+const maxInterval = 1 << 60
+
+// setPacer makes the pacer hand out one slot every g (> 0), for a spreading
+// that begins: a token bucket of Limit 1 per Window g and Burst 1, so the
+// first request goes at once and each next one g after the slot before it.
+// Whole nanoseconds keep the bucket's time scale at 1.
+//
+// The interval is set once per spreading, when it begins, not at every
+// response: the horizon is fixed then, the budget only shrinks by the
+// requests it spaces, so the interval still fits; and a token bucket keeps a
+// debt of reservations in units across a Reconfigure, so changing the
+// interval under requests already queued would re-price their slots (19
+// queued at 0.5 s become 95 s of debt at 5 s) and push newcomers far past
+// the horizon. If requests from an earlier spreading still wait on the
+// pacer, a fresh bucket is made for this one and they finish on the old.
+// The pacer reads the transport's clock.
+func (h *host) setPacer(g time.Duration) {
+	cfg := tokenbucket.Config{Limit: 1, Window: g, Burst: 1, Name: "httpclient pacing", Clock: h.clk}
+	// g is positive and at most maxInterval (spacing caps it), so the
+	// bucket's time scale is 1 and Burst*p = g is within its 2^60 bound:
+	// neither New nor Reconfigure can fail. Were one to, the requests would
+	// be paced on the old pacer, or if there is none go unspread (see
+	// admit); the bounds would still cap how many go.
+	if h.pacer != nil && h.pending == 0 {
+		if h.pacer.Reconfigure(cfg) == nil {
+			h.interval = g
+		}
+		return
+	}
+	if p, err := tokenbucket.New(cfg); err == nil {
+		h.pacer, h.interval = p, g
+	}
 }
 
 // send is called by a request whose pacing slot has come. It returns 0 and
@@ -298,19 +333,14 @@ func (h *host) send(now time.Time) (time.Duration, uint64) {
 	return 0, h.epoch
 }
 
-// cancel gives back the slot of a pending request that will never be sent
-// (its context ended while it waited); slot and next are its verdict's.
-// Every bound made or charged since it was admitted counted it, so its unit
-// goes back to each. If no later slot has been given since, its slot is
-// free again for the next request; otherwise a gap stays in the spacing,
-// which only sends less.
-func (h *host) cancel(slot, next time.Time) {
+// cancel is called by a paced request that will never be sent (its context
+// ended, or its slot would come too late). Every bound made or charged since
+// it was admitted counted it, so its unit goes back to each. (Its slot goes
+// back to the pacer by the pacer's own rule.)
+func (h *host) cancel() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.pending--
-	if h.nextSlot.Equal(next) {
-		h.nextSlot = slot
-	}
 	for i := range h.bounds[:h.n] {
 		h.bounds[i].budget = min(h.bounds[i].budget+1, maxCount)
 	}

@@ -30,8 +30,7 @@ func fuzzPacing(t *testing.T, ops []byte, pace int) {
 	m := &model.Pacer{Pace: pace, MaxCount: 1 << 40}
 	start := time.Date(2026, 3, 18, 13, 1, 7, 0, time.UTC)
 	now := start
-	type slotted struct{ slot, next time.Time }
-	var slots []slotted   // pending requests' slots and the next after each
+	pending := 0          // paced requests not yet sent
 	var inflight []uint64 // the epochs in-flight requests were sent at
 	arg := func(i int) byte {
 		if i < len(ops) {
@@ -54,37 +53,35 @@ func fuzzPacing(t *testing.T, ops []byte, pace int) {
 			i++
 			now = now.Add(time.Duration(arg(i)) * 37 * time.Millisecond)
 		case 1: // a request asks to go
-			i++
-			maxWait := time.Duration(arg(i)) * 250 * time.Millisecond
-			ok, epoch, wait, why, slot, next := real.Admit(now, maxWait)
-			mok, mepoch, mwait, mwhy := m.Admit(now, maxWait)
+			ok, paced, epoch, wait, why := real.Admit(now)
+			mok, mpaced, mepoch, mwait, mwhy := m.Admit(now)
 			if ok && now.Before(m.NotBefore) {
 				t.Fatalf("op %d: admitted at %v during a hold-off until %v", i, now, m.NotBefore)
 			}
 			if comparing {
 				reason := model.PaceReason("")
-				if !ok || wait > 0 {
+				if !ok || paced {
 					reason = model.PaceReason(why.String())
 				}
-				if ok != mok || epoch != mepoch || wait != mwait || reason != mwhy {
-					t.Fatalf("op %d at +%v: admit = %v %d %v %q, model %v %d %v %q",
-						i, now.Sub(start), ok, epoch, wait, reason, mok, mepoch, mwait, mwhy)
+				if ok != mok || paced != mpaced || epoch != mepoch || wait != mwait || reason != mwhy {
+					t.Fatalf("op %d at +%v: admit = %v %v %d %v %q, model %v %v %d %v %q",
+						i, now.Sub(start), ok, paced, epoch, wait, reason, mok, mpaced, mepoch, mwait, mwhy)
+				}
+				if paced && real.Interval() != m.Interval {
+					t.Fatalf("op %d: pacer interval %v, model %v", i, real.Interval(), m.Interval)
 				}
 			}
-			if ok != mok || (ok && (wait > 0) != (mwait > 0)) {
+			if ok != mok || paced != mpaced {
 				return // the two have diverged (after a merge); stop
 			}
 			switch {
-			case ok && wait > 0:
-				if !slot.Equal(now.Add(wait)) {
-					t.Fatalf("op %d: slot %v, wait %v from %v", i, slot, wait, now)
-				}
-				slots = append(slots, slotted{slot, next})
+			case paced:
+				pending++
 			case ok:
 				inflight = append(inflight, epoch)
 			}
-		case 2: // a pending request's slot comes
-			if len(slots) == 0 || now.Before(slots[0].slot) {
+		case 2: // a paced request's slot comes
+			if pending == 0 {
 				continue
 			}
 			w, e := real.Send(now)
@@ -96,17 +93,16 @@ func fuzzPacing(t *testing.T, ops []byte, pace int) {
 				return
 			}
 			if w == 0 {
-				slots = slots[1:]
+				pending--
 				inflight = append(inflight, e)
 			}
-		case 3: // a pending request is cancelled
-			if len(slots) == 0 {
+		case 3: // a paced request gives up
+			if pending == 0 {
 				continue
 			}
-			c := slots[len(slots)-1]
-			real.Cancel(c.slot, c.next)
-			m.Cancel(c.slot, c.next)
-			slots = slots[:len(slots)-1]
+			real.Cancel()
+			m.Cancel()
+			pending--
 		case 4: // a response arrives
 			if len(inflight) == 0 {
 				i += 6

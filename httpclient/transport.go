@@ -2,6 +2,7 @@ package httpclient
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/ratekit/ratekit"
 	"github.com/ratekit/ratekit/internal/core"
+	"github.com/ratekit/ratekit/tokenbucket"
 )
 
 // Config configures a Transport. The zero Config is valid: every field has
@@ -76,7 +78,9 @@ type Config struct {
 	// OnWait, if set, is called when a request is about to wait: why, and
 	// for how long (0 for ReasonInFlight, whose length is unknown). It is
 	// called on the request's goroutine, after the wait's timer has been
-	// armed on Clock; it must be safe for concurrent use.
+	// armed on Clock, except for ReasonPacing: the pacer (a token bucket)
+	// arms its own timer, so the hook is called just before, with the wait
+	// the pacer then foresaw. It must be safe for concurrent use.
 	OnWait func(req *http.Request, reason Reason, d time.Duration)
 
 	// OnResponse, if set, is called with every response the base transport
@@ -274,7 +278,7 @@ func (t *Transport) hostFor(req *http.Request) (string, *host) {
 	if len(t.hosts) >= t.maxHosts {
 		t.evict()
 	}
-	h := &host{pace: max(t.paceBelow, 0)}
+	h := &host{pace: max(t.paceBelow, 0), clk: t.clk}
 	t.hosts[key] = h
 	return key, h
 }
@@ -464,13 +468,11 @@ func (t *Transport) jitter(n time.Duration) time.Duration {
 // it was sent at. Every wait it makes is one the server asked for: a
 // hold-off, a reset, a pacing slot, or a response to a request in flight.
 func (t *Transport) admit(ctx context.Context, req *http.Request, key string, h *host) (uint64, error) {
-	pending := false // holding a pacing slot
-	var slot, next time.Time
-	cancel := func() { h.cancel(slot, next) }
+	pending := false // took a pacing slot; the request must send or cancel
 	for {
 		if err := ctx.Err(); err != nil {
 			if pending {
-				cancel()
+				h.cancel()
 			}
 			return 0, err
 		}
@@ -478,7 +480,8 @@ func (t *Transport) admit(ctx context.Context, req *http.Request, key string, h 
 		// The longest wait this request may make: MaxWait, or less if the
 		// context's deadline comes first.
 		limit := t.maxWait
-		if deadline, ok := ctx.Deadline(); ok {
+		deadline, hasDeadline := ctx.Deadline()
+		if hasDeadline {
 			limit = max(min(limit, deadline.Sub(now)), 0)
 		}
 		var v verdict
@@ -488,11 +491,21 @@ func (t *Transport) admit(ctx context.Context, req *http.Request, key string, h 
 			if wait == 0 {
 				return epoch, nil
 			}
-			v = verdict{admitted: true, wait: wait, reason: ReasonHoldOff}
+			v = verdict{wait: wait, reason: ReasonHoldOff}
 		} else {
-			v = h.admit(now, limit)
+			v = h.admit(now)
 		}
-		if v.reason == ReasonInFlight && !v.admitted {
+		switch {
+		case v.paced:
+			pending = true
+			if err := t.pace(ctx, req, now, limit, v.pacer); err != nil {
+				h.cancel()
+				return 0, &WaitError{Host: key, Reason: ReasonPacing, Wait: err.wait, Err: err.err}
+			}
+			continue
+		case v.admitted:
+			return v.epoch, nil
+		case v.reason == ReasonInFlight:
 			if t.onWait != nil {
 				t.onWait(req, ReasonInFlight, 0)
 			}
@@ -502,12 +515,9 @@ func (t *Transport) admit(ctx context.Context, req *http.Request, key string, h 
 			case <-v.changed:
 			}
 			continue
-		}
-		if v.wait > limit {
-			// admit gives no slot it would refuse here; a request already
-			// pending gives its slot back.
+		case v.wait > limit:
 			if pending {
-				cancel()
+				h.cancel()
 			}
 			err := ErrWaitTooLong
 			if v.wait <= t.maxWait {
@@ -515,22 +525,61 @@ func (t *Transport) admit(ctx context.Context, req *http.Request, key string, h 
 			}
 			return 0, &WaitError{Host: key, Reason: v.reason, Wait: v.wait, Err: err}
 		}
-		if v.wait == 0 {
-			if v.admitted {
-				return v.epoch, nil
-			}
-			continue
-		}
-		if v.admitted && !pending {
-			pending, slot, next = true, v.slot, v.next
-		}
 		if err := t.sleep(ctx, req, v.reason, v.wait); err != nil {
 			if pending {
-				cancel()
+				h.cancel()
 			}
 			return 0, &WaitError{Host: key, Reason: v.reason, Wait: v.wait, Err: err}
 		}
 	}
+}
+
+// paceError is why pace failed, and the wait it would have made.
+type paceError struct {
+	wait time.Duration
+	err  error
+}
+
+// pace takes a slot from the host's pacer, sleeping until it comes, for at
+// most limit (MaxWait, or less if ctx's deadline is sooner). The pacer's
+// Wait reserves slots in the order requests ask and refuses at once, taking
+// nothing, a slot past its context's deadline; the deadline it is given is
+// the sooner of ctx's and now+MaxWait, and a refusal is reported as
+// ErrWaitTooLong if MaxWait was the sooner.
+func (t *Transport) pace(ctx context.Context, req *http.Request, now time.Time, limit time.Duration, pacer *tokenbucket.Limiter) *paceError {
+	d := pacer.Peek(now, 1).RetryAfter // what the wait will be, unless others reserve first
+	if d > limit {
+		return &paceError{d, t.tooLong(ctx, now)}
+	}
+	if d > 0 && t.onWait != nil {
+		t.onWait(req, ReasonPacing, d)
+	}
+	wctx := ctx
+	if deadline, ok := ctx.Deadline(); !ok || deadline.Sub(now) > t.maxWait {
+		var cancel context.CancelFunc
+		wctx, cancel = t.clk.WithDeadline(ctx, now.Add(t.maxWait))
+		defer cancel()
+	}
+	if _, err := pacer.Wait(wctx, 1); err != nil {
+		if errors.Is(err, ratekit.ErrWaitExceedsDeadline) {
+			return &paceError{d, t.tooLong(ctx, now)}
+		}
+		if ctx.Err() == nil && wctx.Err() != nil {
+			err = ErrWaitTooLong // only the MaxWait deadline ended the wait
+		}
+		return &paceError{d, err}
+	}
+	return nil
+}
+
+// tooLong returns the error for a wait that outlasts the limit at now:
+// ErrWaitExceedsDeadline if ctx's deadline is what it outlasts, else
+// ErrWaitTooLong.
+func (t *Transport) tooLong(ctx context.Context, now time.Time) error {
+	if deadline, ok := ctx.Deadline(); ok && deadline.Sub(now) <= t.maxWait {
+		return ratekit.ErrWaitExceedsDeadline
+	}
+	return ErrWaitTooLong
 }
 
 // sleep waits d on the transport's clock, or until ctx ends.

@@ -43,12 +43,15 @@ type Pacer struct {
 	NotBefore time.Time
 	Bounds    []PaceBound
 	Limit     int
-	Epoch     uint64 // responses recorded so far
-	NextSlot  time.Time
+	Epoch     uint64    // responses recorded so far
 	Horizon   time.Time // when the spreading under way ends
 	ProbeDue  bool      // a horizon has passed with no response since
-	InFlight  int
-	Pending   int
+	// Interval is the pacer's interval: the spacing when the spreading
+	// under way began (or when the first paced request came, if later).
+	Interval time.Duration
+	HasPacer bool
+	InFlight int
+	Pending  int
 }
 
 // low: the bound has a reset to spread over, pacing is on, and its budget
@@ -58,12 +61,15 @@ func (p *Pacer) low(b PaceBound) bool {
 	return !b.ResetAt.IsZero() && p.Pace > 0 && (b.Limit == 0 || b.Budget*100 <= b.Limit*p.Pace)
 }
 
-// Admit returns whether a request may go at now, the epoch it goes at (if
-// at once), how long to wait (before sending if admitted, before asking
-// again if not) and why.
-func (p *Pacer) Admit(now time.Time, maxWait time.Duration) (bool, uint64, time.Duration, PaceReason) {
+// Admit returns whether a request may go at now; whether it must first be
+// paced (then it is pending until Send or Cancel); the epoch it goes at, if
+// at once; how long to wait before asking again, if not admitted; and why.
+// The model decides whether pacing is needed, and at what interval
+// (Spacing), not when each slot comes: that is the pacer's (tokenbucket's)
+// business, tested there.
+func (p *Pacer) Admit(now time.Time) (admitted, paced bool, epoch uint64, wait time.Duration, why PaceReason) {
 	if now.Before(p.NotBefore) {
-		return false, 0, p.NotBefore.Sub(now), HoldOff
+		return false, false, 0, p.NotBefore.Sub(now), HoldOff
 	}
 	// Bounds whose reset has come lapse; if none is left, assume the
 	// whole Limit less what is in flight or pending.
@@ -83,7 +89,7 @@ func (p *Pacer) Admit(now time.Time, maxWait time.Duration) (bool, uint64, time.
 	}
 	// The spreading under way reached its horizon: one probe is due.
 	if !p.Horizon.IsZero() && !now.Before(p.Horizon) {
-		p.Horizon, p.NextSlot = time.Time{}, time.Time{}
+		p.Horizon = time.Time{}
 		p.ProbeDue = true
 	}
 
@@ -103,7 +109,7 @@ func (p *Pacer) Admit(now time.Time, maxWait time.Duration) (bool, uint64, time.
 	}
 	if exhausted > 0 {
 		if !p.ProbeDue || limitless {
-			return false, 0, exhausted, Exhausted
+			return false, false, 0, exhausted, Exhausted
 		}
 		p.ProbeDue = false
 		for i := range p.Bounds {
@@ -112,7 +118,7 @@ func (p *Pacer) Admit(now time.Time, maxWait time.Duration) (bool, uint64, time.
 			}
 		}
 		p.InFlight++
-		return true, p.Epoch, 0, ""
+		return true, false, p.Epoch, 0, ""
 	}
 	// A bound with nothing left and no reset: wait for a response, or
 	// probe with one request if none is coming.
@@ -120,12 +126,11 @@ func (p *Pacer) Admit(now time.Time, maxWait time.Duration) (bool, uint64, time.
 	for _, b := range p.Bounds {
 		if b.Budget == 0 && b.ResetAt.IsZero() {
 			if p.InFlight+p.Pending > 0 {
-				return false, 0, 0, InFlight
+				return false, false, 0, 0, InFlight
 			}
 			probe = true
 		}
 	}
-	var wait time.Duration
 	spread := false
 	for _, b := range p.Bounds {
 		if b.Budget > 0 && p.low(b) {
@@ -133,52 +138,58 @@ func (p *Pacer) Admit(now time.Time, maxWait time.Duration) (bool, uint64, time.
 		}
 	}
 	if spread && !probe {
-		// Spreading begins: it ends by the latest reset among the low
-		// bounds, however the resets move while it lasts.
-		if p.Horizon.IsZero() {
-			for _, b := range p.Bounds {
-				if b.Budget > 0 && p.low(b) && b.ResetAt.After(p.Horizon) {
-					p.Horizon = b.ResetAt
-				}
-			}
+		starting := p.Horizon.IsZero()
+		g := p.Spacing(now)
+		paced = g > 0
+		if paced && (starting || !p.HasPacer) {
+			p.Interval, p.HasPacer = g, true
 		}
-		slot := now
-		if p.NextSlot.After(now) {
-			slot = p.NextSlot
-		}
-		wait = slot.Sub(now)
-		if wait > maxWait {
-			return false, 0, wait, Pacing
-		}
-		var gap time.Duration
-		for _, b := range p.Bounds {
-			if b.Budget > 0 && p.low(b) {
-				end := b.ResetAt
-				if p.Horizon.Before(end) {
-					end = p.Horizon
-				}
-				g := end.Sub(slot)
-				if g < 0 {
-					g = 0
-				}
-				if g/time.Duration(b.Budget) > gap {
-					gap = g / time.Duration(b.Budget)
-				}
-			}
-		}
-		p.NextSlot = slot.Add(gap)
 	}
 	for i := range p.Bounds {
 		if p.Bounds[i].Budget > 0 {
 			p.Bounds[i].Budget--
 		}
 	}
-	if wait > 0 {
+	if paced {
 		p.Pending++
-		return true, 0, wait, Pacing
+		return true, true, 0, 0, Pacing
 	}
 	p.InFlight++
-	return true, p.Epoch, 0, ""
+	return true, false, p.Epoch, 0, ""
+}
+
+// Spacing returns the interval at which requests must go from now for each
+// low budget to last until its end (its reset, or the horizon if sooner),
+// the widest over the low bounds; a spreading that begins fixes its horizon
+// at the latest reset among them.
+func (p *Pacer) Spacing(now time.Time) time.Duration {
+	if p.Horizon.IsZero() {
+		for _, b := range p.Bounds {
+			if b.Budget > 0 && p.low(b) && b.ResetAt.After(p.Horizon) {
+				p.Horizon = b.ResetAt
+			}
+		}
+	}
+	var gap time.Duration
+	for _, b := range p.Bounds {
+		if b.Budget > 0 && p.low(b) {
+			end := b.ResetAt
+			if p.Horizon.Before(end) {
+				end = p.Horizon
+			}
+			g := end.Sub(now)
+			if g < 0 {
+				g = 0
+			}
+			if g/time.Duration(b.Budget) > gap {
+				gap = g / time.Duration(b.Budget)
+			}
+		}
+	}
+	if gap > 1<<60 { // the longest interval a token bucket of Burst 1 takes
+		gap = 1 << 60
+	}
+	return gap
 }
 
 // Send is called when a pending request's slot has come: 0 and the epoch
@@ -192,14 +203,9 @@ func (p *Pacer) Send(now time.Time) (time.Duration, uint64) {
 	return 0, p.Epoch
 }
 
-// Cancel gives a pending request's unit back to every bound, and its slot
-// back if no later slot was given since it got it (NextSlot is still next,
-// the slot after its own).
-func (p *Pacer) Cancel(slot, next time.Time) {
+// Cancel gives a pending request's unit back to every bound.
+func (p *Pacer) Cancel() {
 	p.Pending--
-	if p.NextSlot.Equal(next) {
-		p.NextSlot = slot
-	}
 	for i := range p.Bounds {
 		if p.Bounds[i].Budget < p.MaxCount {
 			p.Bounds[i].Budget++
@@ -238,14 +244,14 @@ func (p *Pacer) Record(sent uint64, now time.Time, holdOff time.Duration, remain
 	p.endSpread()
 }
 
-// endSpread forgets the pacing slots when no bound is low.
+// endSpread ends the spreading (its horizon) when no bound is low.
 func (p *Pacer) endSpread() {
 	for _, b := range p.Bounds {
 		if p.low(b) {
 			return
 		}
 	}
-	p.NextSlot, p.Horizon = time.Time{}, time.Time{}
+	p.Horizon = time.Time{}
 }
 
 // RetryAfter is the reference reading of a Retry-After value: delta seconds,
