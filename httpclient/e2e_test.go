@@ -13,9 +13,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ratekit/ratekit"
+	"github.com/ratekit/ratekit/fixedwindow"
 	"github.com/ratekit/ratekit/httpclient"
 	"github.com/ratekit/ratekit/rolling"
 	"github.com/ratekit/ratekit/slidingwindow"
+	"github.com/ratekit/ratekit/tokenbucket"
 )
 
 func must[T any](v T, err error) T {
@@ -186,60 +188,64 @@ func TestBurstAgainstLimitingServer(t *testing.T) {
 	const workers, total = 20, 1000
 	for _, lim := range []struct {
 		name           string
-		new            func(start time.Time) ratekit.Limiter
+		new            func() ratekit.Limiter
 		retryAfterOnly bool
 		latency        time.Duration
 	}{
-		{"fixed window 100 per 10s", func(start time.Time) ratekit.Limiter {
-			return &testWindow{start: start, limit: 100, window: 10 * time.Second}
+		{"fixed window 100 per 10s", func() ratekit.Limiter {
+			return must(fixedwindow.New(fixedwindow.Config{Limit: 100, Window: 10 * time.Second}))
 		}, false, 0},
 		// Rollbar's windows: opened by the first request, 100 per 10 s.
-		{"rolling 100 per 10s", func(time.Time) ratekit.Limiter {
+		{"rolling 100 per 10s", func() ratekit.Limiter {
 			return must(rolling.New(rolling.Config{Limit: 100, Window: 10 * time.Second}))
 		}, false, 0},
-		{"rolling 100 per 10s, 25ms latency", func(time.Time) ratekit.Limiter {
+		{"rolling 100 per 10s, 25ms latency", func() ratekit.Limiter {
 			return must(rolling.New(rolling.Config{Limit: 100, Window: 10 * time.Second}))
 		}, false, 25 * time.Millisecond},
+		// A token bucket: 10 per second, 50 at once.
+		{"token bucket 10/s burst 50, 25ms latency", func() ratekit.Limiter {
+			return must(tokenbucket.New(tokenbucket.Config{Limit: 10, Window: time.Second, Burst: 50}))
+		}, false, 25 * time.Millisecond},
 		// The mail API's sliding minute, scaled down: 100 in any 10 s.
-		{"sliding log 100 per 10s, 25ms latency", func(time.Time) ratekit.Limiter {
+		{"sliding log 100 per 10s, 25ms latency", func() ratekit.Limiter {
 			return must(slidingwindow.NewLog(slidingwindow.Config{Limit: 100, Window: 10 * time.Second}))
 		}, false, 25 * time.Millisecond},
-		{"sliding counter 100 per 10s", func(time.Time) ratekit.Limiter {
+		{"sliding counter 100 per 10s", func() ratekit.Limiter {
 			return must(slidingwindow.NewCounter(slidingwindow.Config{Limit: 100, Window: 10 * time.Second}))
 		}, false, 0},
 		// Fewer per window than there are workers: the first burst, sent
 		// before any header is known, draws 429s, and the hold-off they
 		// announce must be kept by every goroutine.
-		{"fixed window 10 per 1s", func(start time.Time) ratekit.Limiter {
-			return &testWindow{start: start, limit: 10, window: time.Second}
+		{"fixed window 10 per 1s", func() ratekit.Limiter {
+			return must(fixedwindow.New(fixedwindow.Config{Limit: 10, Window: time.Second}))
 		}, false, 0},
-		{"fixed window 100 per 10s, Retry-After only", func(start time.Time) ratekit.Limiter {
-			return &testWindow{start: start, limit: 100, window: 10 * time.Second}
+		{"fixed window 100 per 10s, Retry-After only", func() ratekit.Limiter {
+			return must(fixedwindow.New(fixedwindow.Config{Limit: 100, Window: 10 * time.Second}))
 		}, true, 0},
 		// With a network latency, requests overlap: responses describe the
 		// server before requests still on their way, which the transport
 		// must count against the budget itself.
-		{"fixed window 100 per 10s, 25ms latency", func(start time.Time) ratekit.Limiter {
-			return &testWindow{start: start, limit: 100, window: 10 * time.Second}
+		{"fixed window 100 per 10s, 25ms latency", func() ratekit.Limiter {
+			return must(fixedwindow.New(fixedwindow.Config{Limit: 100, Window: 10 * time.Second}))
 		}, false, 25 * time.Millisecond},
-		{"fixed window 10 per 1s, 25ms latency", func(start time.Time) ratekit.Limiter {
-			return &testWindow{start: start, limit: 10, window: time.Second}
+		{"fixed window 10 per 1s, 25ms latency", func() ratekit.Limiter {
+			return must(fixedwindow.New(fixedwindow.Config{Limit: 10, Window: time.Second}))
 		}, false, 25 * time.Millisecond},
-		{"fixed window 100 per 10s, Retry-After only, 25ms latency", func(start time.Time) ratekit.Limiter {
-			return &testWindow{start: start, limit: 100, window: 10 * time.Second}
+		{"fixed window 100 per 10s, Retry-After only, 25ms latency", func() ratekit.Limiter {
+			return must(fixedwindow.New(fixedwindow.Config{Limit: 100, Window: 10 * time.Second}))
 		}, true, 25 * time.Millisecond},
 	} {
 		t.Run(lim.name, func(t *testing.T) {
 			var naive429, ours429 int
 			var naiveTime, oursTime time.Duration
 			synctest.Test(t, func(t *testing.T) {
-				srv := &limitServer{l: lim.new(time.Now()), retryAfterOnly: lim.retryAfterOnly}
+				srv := &limitServer{l: lim.new(), retryAfterOnly: lim.retryAfterOnly}
 				start := time.Now()
 				require.Equal(t, total, burst(t, naive{inProcess{srv, lim.latency}}, workers, total))
 				naive429, naiveTime = srv.refused, time.Since(start)
 			})
 			synctest.Test(t, func(t *testing.T) {
-				srv := &limitServer{l: lim.new(time.Now()), retryAfterOnly: lim.retryAfterOnly}
+				srv := &limitServer{l: lim.new(), retryAfterOnly: lim.retryAfterOnly}
 				tr, err := httpclient.New(httpclient.Config{Base: inProcess{srv, lim.latency}, MaxWait: time.Minute})
 				require.NoError(t, err)
 				start := time.Now()
@@ -253,48 +259,3 @@ func TestBurstAgainstLimitingServer(t *testing.T) {
 		})
 	}
 }
-
-// testWindow is a minimal fixed-window ratekit.Limiter for the end-to-end
-// test (limit per window, windows aligned to start).
-// TODO: use ratekit/fixedwindow once it is on main.
-type testWindow struct {
-	mu     sync.Mutex
-	start  time.Time
-	limit  int
-	window time.Duration
-	cur    int64
-	used   int
-}
-
-func (w *testWindow) at(now time.Time) (idx int64, reset time.Duration) {
-	idx = int64(now.Sub(w.start) / w.window)
-	if idx > w.cur {
-		w.cur, w.used = idx, 0
-	}
-	return idx, w.start.Add(time.Duration(idx+1) * w.window).Sub(now)
-}
-
-func (w *testWindow) decide(now time.Time, n int, take bool) ratekit.Decision {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	_, reset := w.at(now)
-	d := ratekit.Decision{Limit: w.limit, Window: w.window, ResetAfter: reset}
-	if w.used+n <= w.limit {
-		d.Allowed = true
-		if take {
-			w.used += n
-		}
-		d.Remaining = w.limit - w.used
-		if !take {
-			d.Remaining -= n
-		}
-		return d
-	}
-	d.Remaining = w.limit - w.used
-	d.RetryAfter = reset
-	return d
-}
-
-func (w *testWindow) Take(now time.Time, n int) ratekit.Decision { return w.decide(now, n, true) }
-func (w *testWindow) Peek(now time.Time, n int) ratekit.Decision { return w.decide(now, n, false) }
-func (w *testWindow) Refund(time.Time, int)                      {}
