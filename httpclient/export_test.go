@@ -11,7 +11,7 @@ import (
 func (t *Transport) Hosts() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return len(t.hosts)
+	return t.nhosts
 }
 
 // TestHost exposes a host's pacing decisions to the fuzz test, which drives

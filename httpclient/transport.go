@@ -210,8 +210,12 @@ type Transport struct {
 	randMu sync.Mutex
 	rand   *rand.Rand // nil: the global source
 
-	mu    sync.Mutex
-	hosts map[string]*host
+	// hosts maps a key to its *host. Lookups, one per request, are
+	// lock-free (sync.Map suits keys written once and read many times);
+	// mu serialises insertions and evictions, and nhosts counts the keys.
+	hosts  sync.Map
+	mu     sync.Mutex
+	nhosts int
 }
 
 var _ http.RoundTripper = (*Transport)(nil)
@@ -246,7 +250,6 @@ func (t *Transport) configure(cfg Config) {
 	if cfg.Rand != nil {
 		t.rand = rand.New(cfg.Rand)
 	}
-	t.hosts = make(map[string]*host)
 }
 
 // orDefault returns v, or def if v is the zero value.
@@ -270,38 +273,43 @@ func (t *Transport) hostFor(req *http.Request) (string, *host) {
 	case req.URL != nil:
 		key = strings.ToLower(req.URL.Host)
 	}
+	if h, ok := t.hosts.Load(key); ok {
+		return key, h.(*host)
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if h, ok := t.hosts[key]; ok {
-		return key, h
+	if h, ok := t.hosts.Load(key); ok {
+		return key, h.(*host)
 	}
-	if len(t.hosts) >= t.maxHosts {
+	if t.nhosts >= t.maxHosts {
 		t.evict()
 	}
 	h := &host{pace: max(t.paceBelow, 0), clk: t.clk}
-	t.hosts[key] = h
+	t.hosts.Store(key, h)
+	t.nhosts++
 	return key, h
 }
 
 // evict makes room for one more host: it drops every idle state, and if
-// none was idle, one arbitrary state (requests holding it finish on it
+// none was idle, arbitrary states (requests holding one finish on it
 // unharmed; only its history is lost). t.mu is held.
 func (t *Transport) evict() {
 	now := t.clk.Now()
-	for k, h := range t.hosts {
-		if h.idle(now) {
-			delete(t.hosts, k)
+	t.hosts.Range(func(k, h any) bool {
+		if h.(*host).idle(now) {
+			t.hosts.Delete(k)
+			t.nhosts--
 		}
-	}
-	if len(t.hosts) < t.maxHosts {
-		return
-	}
-	for k := range t.hosts {
-		delete(t.hosts, k)
-		if len(t.hosts) < t.maxHosts {
-			return
+		return true
+	})
+	t.hosts.Range(func(k, _ any) bool {
+		if t.nhosts < t.maxHosts {
+			return false
 		}
-	}
+		t.hosts.Delete(k)
+		t.nhosts--
+		return true
+	})
 }
 
 // mayRetry reports whether the method policy allows retrying req.
