@@ -103,7 +103,7 @@ func (e *WaitError) Error() string {
 func (e *WaitError) Unwrap() error { return e.Err }
 
 // Reason says why the transport waits before sending a request; the
-// OnWait hook and WaitError report it.
+// OnWait hook and WaitError report it. The zero Reason is none of them.
 type Reason uint8
 
 const (
