@@ -51,10 +51,10 @@ const MinSweepInterval = time.Second
 // limiter's own lock-free Take. Readers share no counter and no lock, so
 // they scale with cores. A new key costs its limiter's allocation, the lock
 // of one of up to 256 shards, and a slot: an 8-byte metadata word, the key
-// and the limiter (a pointer). Tables are 3/8 to 3/4 full and grow by
-// doubling, so a key costs about twice its slot besides its limiter (about
-// 55 bytes for an 8- or 16-byte key), and the growth allocations come to a
-// small fraction of one per key. Keys are hashed with a random per-Keyed
+// and the limiter (a pointer). Tables are 1/2 to 3/4 full and grow by 4/3
+// or 3/2, so a key costs about 1.6 slots besides its limiter (about 40
+// bytes for an 8-byte key, 50 for a string), and the growth allocations come
+// to a small fraction of one per key. Keys are hashed with a random per-Keyed
 // seed (hash/maphash), so a flood of chosen keys cannot be aimed at one
 // shard or one probe sequence.
 //
@@ -396,17 +396,20 @@ func (k *Keyed[K, L]) evictFrom(i uint64, now time.Time) bool {
 		return false
 	}
 	victim, oldest, oldestAge := -1, -1, uint32(0)
-	j := uint64(sh.cursor) & t.mask
-	for step, seen := uint64(0), 0; step <= t.mask && seen < evictWindow; step++ {
-		s := &t.slots[j]
-		j = (j + 1) & t.mask
+	j := uint64(sh.cursor) % t.size
+	for step, seen := uint64(0), 0; step < t.size && seen < evictWindow; step++ {
+		si := j
+		if j++; j == t.size {
+			j = 0
+		}
+		s := &t.slots[si]
 		m := s.meta.Load()
 		if m&metaState != metaLive {
 			continue
 		}
 		seen++
 		if k.isIdle(s.lim, now) {
-			victim = int((j - 1) & t.mask)
+			victim = int(si)
 			break
 		}
 		age := (sh.epoch - stampOf(m)) & 0xff
@@ -418,7 +421,7 @@ func (k *Keyed[K, L]) evictFrom(i uint64, now time.Time) bool {
 			}
 		}
 		if oldest < 0 || age > oldestAge {
-			oldest, oldestAge = int((j-1)&t.mask), age
+			oldest, oldestAge = int(si), age
 		}
 	}
 	sh.cursor = int(j)

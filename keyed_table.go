@@ -1,6 +1,7 @@
 package ratekit
 
 import (
+	"math/bits"
 	"sync"
 	"sync/atomic"
 )
@@ -58,12 +59,15 @@ type slot[K comparable, L any] struct {
 // table is immutable except for the meta words and the writing of empty
 // slots, both under the shard's mutex.
 //
-// A key's probe starts at the slot given by the high bits of its hash (the
-// low bits choose the shard), so a rebuild places a slot from its meta word
-// alone, without hashing the key again.
+// A key's probe starts at slot hash*size/2^64 (the multiply-shift of Lemire's
+// "fastrange"), so any size works, not only powers of two, and tables grow
+// by 4/3 or 3/2 rather than doubling: they stay between 1/2 and 3/4 full,
+// where doubling would leave them between 3/8 and 3/4, which costs a fifth
+// more memory for the same longest probes. The start uses the high bits of
+// the hash (the low bits choose the shard), the ones meta keeps, so a rebuild
+// places a slot from its meta word alone, without hashing the key again.
 type table[K comparable, L any] struct {
-	shift uint   // 64 - log2(len(slots)): hash >> shift is a key's first slot
-	mask  uint64 // len(slots)-1; len(slots) is a power of two
+	size  uint64 // len(slots)
 	slots []slot[K, L]
 	// epoch is the shard's eviction epoch (shard.epoch), here for readers to
 	// stamp the keys they use. It changes every few dozen evictions of the
@@ -76,19 +80,31 @@ type table[K comparable, L any] struct {
 // holds a key.
 const minTableSize = 8
 
-// tableSize is the size of a table built to hold live keys: the smallest
-// power of two at least twice live, so the load is at most 1/2 after a
-// rebuild and a table is rebuilt again after about a quarter of its size in
-// inserts (see shard.full). 0 live keys need no table at all.
+// tableSize is the size of a table built to hold live keys: the least of 8,
+// 12, 16, 24, 32, 48, ... (each 4/3 or 3/2 of the one before) that is at
+// least 8/5 of live, so the load is at most 5/8 after a rebuild, and a table
+// grows (see shard.full) at 3/4 to 1/2 or 9/16 full. 0 live keys need no
+// table at all.
 func tableSize(live int) int {
 	if live <= 0 {
 		return 0
 	}
 	n := minTableSize
-	for n < 2*live {
-		n <<= 1
+	for 5*n < 8*live {
+		if n&(n-1) == 0 {
+			n = n / 2 * 3
+		} else {
+			n = n / 3 * 4
+		}
 	}
 	return n
+}
+
+// home is the slot where the probe for a key with hash (or meta word) h
+// starts.
+func (t *table[K, L]) home(h uint64) uint64 {
+	i, _ := bits.Mul64(h&metaHash, t.size)
+	return i
 }
 
 // find returns the live slot holding key, or nil. It takes no lock and
@@ -98,7 +114,7 @@ func tableSize(live int) int {
 // has an empty slot (see shard.full), so the probe ends.
 func (t *table[K, L]) find(h uint64, key K, stamp bool) *slot[K, L] {
 	want := h&metaHash | metaLive
-	for i := h >> t.shift; ; i = (i + 1) & t.mask {
+	for i := t.home(h); ; {
 		s := &t.slots[i]
 		m := s.meta.Load()
 		if m == metaEmpty {
@@ -114,6 +130,9 @@ func (t *table[K, L]) find(h uint64, key K, stamp bool) *slot[K, L] {
 			}
 			return s
 		}
+		if i++; i == t.size {
+			i = 0
+		}
 	}
 }
 
@@ -121,12 +140,15 @@ func (t *table[K, L]) find(h uint64, key K, stamp bool) *slot[K, L] {
 // publishes it with meta. The caller holds the shard's mutex, knows key is
 // absent and that the table has room.
 func (t *table[K, L]) put(meta uint64, key K, l L) {
-	for i := meta >> t.shift; ; i = (i + 1) & t.mask {
+	for i := t.home(meta); ; {
 		s := &t.slots[i]
 		if s.meta.Load() == metaEmpty {
 			s.key, s.lim = key, l
 			s.meta.Store(meta) // publishes key and lim to readers
 			return
+		}
+		if i++; i == t.size {
+			i = 0
 		}
 	}
 }
@@ -137,10 +159,7 @@ func newTable[K comparable, L any](old *table[K, L], size int) *table[K, L] {
 	if size == 0 {
 		return nil
 	}
-	t := &table[K, L]{shift: 64, mask: uint64(size - 1), slots: make([]slot[K, L], size)}
-	for n := size; n > 1; n >>= 1 {
-		t.shift--
-	}
+	t := &table[K, L]{size: uint64(size), slots: make([]slot[K, L], size)}
 	if old != nil {
 		for i := range old.slots {
 			s := &old.slots[i]
@@ -178,8 +197,8 @@ func (sh *shard) full(size int) bool { return sh.used+1 > size/4*3 }
 // worth a rebuild: more than half as many as live keys, and at least 4.
 // Tombstones keep their limiters reachable until the rebuild, so this bounds
 // that memory at half the live keys' (plus 4 per shard). A rebuild costs
-// O(table size); a table holds more than a quarter of its size in live keys
-// when built, so at least a twelfth of its size in removals (or a quarter in
+// O(table size); a table holds at least 5/12 of its size in live keys when
+// built, so at least a seventh of its size in removals (or an eighth in
 // inserts, see full) come before the next one: a small constant per change.
 func (sh *shard) compactable() bool {
 	return sh.deleted >= 4 && 2*sh.deleted > int(sh.live.Load())
