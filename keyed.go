@@ -40,8 +40,10 @@ type KeyedConfig struct {
 const MinSweepInterval = time.Second
 
 // Keyed is a set of limiters, one per key (an org, a token, an IP address),
-// each made by a factory on the key's first use. It is safe for concurrent
-// use; its zero value is not usable: make one with NewKeyed.
+// each made by a factory on the key's first use. Make one with NewKeyed. It
+// is safe for concurrent use. The zero Keyed has no factory: it holds no
+// keys, its Take denies with RetryAfter Never, and its Get returns the zero
+// L.
 //
 // # Speed and memory
 //
@@ -134,12 +136,14 @@ const MinSweepInterval = time.Second
 // and an interface key holding an uncomparable value panics.
 type Keyed[K comparable, L Limiter] struct {
 	// Read on every lookup, written only at construction (tabs' elements
-	// change on rebuilds, rarely).
-	tabs   []atomic.Pointer[table[K, L]]
-	seed   maphash.Seed
-	smask  uint64 // key hash & smask is the shard index
-	stamp  bool   // MaxKeys set: stamp keys with their last use
-	shards []shard
+	// change on rebuilds, rarely). Arrays rather than slices: a lookup loads
+	// no slice header and needs no bounds check, and the zero Keyed works.
+	tabs  [maxShards]atomic.Pointer[table[K, L]]
+	seed  maphash.Seed
+	smask uint64 // key hash & smask is the shard index; smask+1 shards are used
+	stamp bool   // MaxKeys set: stamp keys with their last use
+
+	shards [maxShards]shard
 
 	newLimiter func(K) L
 	max        int64
@@ -171,9 +175,9 @@ type idler interface {
 	Idle(now time.Time) bool
 }
 
-// maxShards bounds the shards of a Keyed: 256 shards of 64 bytes, and their
-// table pointers, cost 18 KiB, and make insert contention negligible on any
-// machine a single process runs on.
+// maxShards bounds the shards of a Keyed: 256 shards of 64 bytes and their
+// table pointers, 18 KiB in every Keyed, make insert contention negligible
+// on any machine a single process runs on.
 const maxShards = 256
 
 // evictWindow is how many keys eviction looks at (see Keyed.evictFrom).
@@ -218,8 +222,6 @@ func NewKeyed[K comparable, L Limiter](newLimiter func(K) L, cfg KeyedConfig) *K
 			n <<= 1
 		}
 	}
-	k.tabs = make([]atomic.Pointer[table[K, L]], n)
-	k.shards = make([]shard, n)
 	k.smask = uint64(n - 1)
 
 	var zero L
@@ -246,7 +248,7 @@ func NewKeyed[K comparable, L Limiter](newLimiter func(K) L, cfg KeyedConfig) *K
 // been swept or evicted no longer speaks for the key (see Keyed).
 func (k *Keyed[K, L]) Get(key K) L {
 	h := maphash.Comparable(k.seed, key)
-	if t := k.tabs[h&k.smask].Load(); t != nil {
+	if t := k.tabs[h&k.smask%maxShards].Load(); t != nil {
 		if s := t.find(h, key, k.stamp); s != nil {
 			return s.lim
 		}
@@ -261,7 +263,7 @@ func (k *Keyed[K, L]) Get(key K) L {
 // a clock.
 func (k *Keyed[K, L]) Take(now time.Time, key K, n int) Decision {
 	h := maphash.Comparable(k.seed, key)
-	if t := k.tabs[h&k.smask].Load(); t != nil {
+	if t := k.tabs[h&k.smask%maxShards].Load(); t != nil {
 		if s := t.find(h, key, k.stamp); s != nil {
 			return s.lim.Take(now, n)
 		}
@@ -283,7 +285,7 @@ func (k *Keyed[K, L]) insert(h uint64, key K, now time.Time, haveNow bool) L {
 	// and neither may run under this lock (no lock is ever held while
 	// another is taken).
 	l := k.newLimiter(key)
-	i := h & k.smask
+	i := h & k.smask % maxShards
 	k.reserve(i, now, haveNow)
 
 	sh := &k.shards[i]
@@ -354,9 +356,8 @@ func (k *Keyed[K, L]) reserve(i uint64, now time.Time, haveNow bool) {
 // each shard keeps its size: an insert into it evicts from it), else from the
 // next shard that has, and reports whether it found one.
 func (k *Keyed[K, L]) evictOne(i uint64, now time.Time) bool {
-	n := uint64(len(k.shards))
-	for j := uint64(0); j < n; j++ {
-		s := (i + j) & (n - 1)
+	for j := uint64(0); j <= k.smask; j++ {
+		s := (i + j) & k.smask
 		if k.shards[s].live.Load() == 0 {
 			continue
 		}
@@ -482,7 +483,7 @@ func (k *Keyed[K, L]) isIdle(l L, now time.Time) bool {
 // this changes decisions as an eviction does (see Keyed).
 func (k *Keyed[K, L]) Delete(key K) bool {
 	h := maphash.Comparable(k.seed, key)
-	i := h & k.smask
+	i := h & k.smask % maxShards
 	sh := &k.shards[i]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -531,10 +532,10 @@ func (k *Keyed[K, L]) sweep(now time.Time, stop <-chan struct{}) int {
 		return 0
 	}
 	dropped := 0
-	for i := range k.shards {
+	for i := uint64(0); i <= k.smask; i++ {
 		for pos := 0; pos >= 0; {
 			var n int
-			n, pos = k.sweepBatch(uint64(i), pos, now)
+			n, pos = k.sweepBatch(i, pos, now)
 			dropped += n
 			if stop != nil {
 				runtime.Gosched()
@@ -603,8 +604,8 @@ func (k *Keyed[K, L]) sweepBatch(i uint64, pos int, now time.Time) (dropped, nex
 func (k *Keyed[K, L]) All() iter.Seq2[K, L] {
 	return func(yield func(K, L) bool) {
 		var buf []entry[K, L]
-		for i := range k.shards {
-			buf = k.snapshot(uint64(i), buf[:0])
+		for i := uint64(0); i <= k.smask; i++ {
+			buf = k.snapshot(i, buf[:0])
 			for _, e := range buf {
 				if !yield(e.key, e.lim) {
 					return

@@ -237,6 +237,72 @@ func (p plain) Take(now time.Time, n int) ratekit.Decision { return p.g.Take(now
 func (p plain) Peek(now time.Time, n int) ratekit.Decision { return p.g.Peek(now, n) }
 func (p plain) Refund(at time.Time, n int)                 { p.g.Refund(at, n) }
 
+// racyIdle is a gcra whose first Idle call reports what it sees and then
+// takes a unit, as a Take that found the limiter before Sweep unlinked it
+// and lands right after Sweep's first check would.
+type racyIdle struct {
+	*gcra
+	calls int
+}
+
+func (r *racyIdle) Idle(now time.Time) bool {
+	idle := r.gcra.Idle(now)
+	if r.calls++; r.calls == 1 {
+		r.gcra.Take(now, 1)
+	}
+	return idle
+}
+
+func TestKeyedDropRacingATake(t *testing.T) {
+	t.Run("SweepPutsBack", func(t *testing.T) {
+		k := ratekit.NewKeyed(func(string) *racyIdle { return &racyIdle{gcra: newGCRA(t0, 5, time.Second)} },
+			ratekit.KeyedConfig{})
+		l := k.Get("tok")
+		require.Zero(t, k.Sweep(t0), "a Take between the two checks keeps the limiter")
+		require.Same(t, l, k.Get("tok"))
+		require.Equal(t, 4, k.Take(t0, "tok", 0).Remaining, "the racing Take counts")
+		require.Equal(t, 1, k.Len())
+		require.Zero(t, k.Stats().Swept)
+	})
+	t.Run("EvictionCountsItBusy", func(t *testing.T) {
+		k := ratekit.NewKeyed(func(string) *racyIdle { return &racyIdle{gcra: newGCRA(t0, 5, time.Second)} },
+			ratekit.KeyedConfig{MaxKeys: 1})
+		k.Get("a")
+		k.Take(t0, "b", 1)
+		require.Equal(t, ratekit.KeyedStats{Keys: 1, EvictedBusy: 1}, k.Stats(),
+			"idle when chosen, busy once unlinked: the eviction changed a decision")
+	})
+}
+
+// TestKeyedDropWhileInUse drops one busy key again and again while
+// goroutines take from it at one instant (nothing refills): each drop may
+// let the key admit one more window's worth, never more, and the key never
+// has two limiters at once from racing inserts.
+func TestKeyedDropWhileInUse(t *testing.T) {
+	const capacity = 10
+	k := ratekit.NewKeyed(func(string) *gcra { return newGCRA(t0, capacity, time.Hour) }, ratekit.KeyedConfig{})
+	var admitted, drops atomic.Int64
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 5000; i++ {
+				if k.Take(t0, "org", 1).Allowed {
+					admitted.Add(1)
+				}
+				if g == 0 && i%100 == 0 && k.Delete("org") {
+					drops.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	require.Positive(t, drops.Load())
+	require.LessOrEqual(t, admitted.Load(), capacity*(1+drops.Load()))
+	t.Logf("%d drops, %d admitted", drops.Load(), admitted.Load())
+}
+
 func TestKeyedLimitersWithoutIdle(t *testing.T) {
 	k := ratekit.NewKeyed(func(int) plain { return plain{newGCRA(t0, 1, time.Second)} },
 		ratekit.KeyedConfig{MaxKeys: 10})
@@ -273,6 +339,17 @@ func TestKeyedBadConfig(t *testing.T) {
 		require.Zero(t, k.Len())
 		require.Zero(t, k.Sweep(t0))
 		require.False(t, k.Delete("a"))
+	})
+	t.Run("ZeroKeyed", func(t *testing.T) {
+		var k ratekit.Keyed[string, *gcra]
+		require.Equal(t, ratekit.Decision{RetryAfter: ratekit.Never}, k.Take(t0, "a", 1))
+		require.Nil(t, k.Get("a"))
+		require.Zero(t, k.Len())
+		require.Zero(t, k.Sweep(t0))
+		require.False(t, k.Delete("a"))
+		require.Empty(t, keysOf(&k))
+		require.Equal(t, ratekit.KeyedStats{}, k.Stats())
+		require.NoError(t, k.Close())
 	})
 	t.Run("NegativeMaxKeysIsNoCap", func(t *testing.T) {
 		k := ratekit.NewKeyed(perSecond[int](1), ratekit.KeyedConfig{MaxKeys: -5})
