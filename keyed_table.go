@@ -8,7 +8,7 @@ import (
 
 // The hash table behind Keyed.
 //
-// Keys are split over shards by the top bits of their hash. Each shard has a
+// Keys are split over shards by the low bits of their hash. Each shard has a
 // mutex that only writers take (inserting a key, dropping one, rebuilding the
 // table) and an atomic pointer to its current table, which readers load
 // without any lock. A table is an open-addressing array of slots, probed
@@ -29,9 +29,8 @@ import (
 
 // A slot's meta word: the state in the low two bits, the key's last-use
 // stamp (see Keyed.evictFrom) in the next eight, and the key's hash from bit
-// 10 up, compared before the key itself so that a probe rarely touches a key
-// it does not want. (The low bits of the hash choose the shard and are the
-// same for all keys of a table: 46 bits or more are left to tell keys apart.)
+// 10 up (54 bits; the shard is chosen by bits below 8), compared before the
+// key itself so that a probe rarely touches a key it does not want.
 const (
 	metaEmpty   uint64 = 0 // never used in this table; ends a probe
 	metaLive    uint64 = 1
