@@ -7,12 +7,17 @@ import (
 	"time"
 
 	"github.com/ratekit/ratekit"
+	"github.com/ratekit/ratekit/tokenbucket"
 )
 
-// tokenBucket stands in, in these examples, for tokenbucket.New, which the
-// root package cannot import: limit units per window, at most limit at once.
-func tokenBucket(limit int, window time.Duration) *gcra {
-	return newGCRA(time.Unix(0, 0), limit, window)
+// tokenBucket returns a token bucket of limit units per window, at most
+// limit at once. The configs here are valid, so New cannot fail.
+func tokenBucket(limit int, window time.Duration) *tokenbucket.Limiter {
+	l, err := tokenbucket.New(tokenbucket.Config{Limit: limit, Window: window, Burst: limit})
+	if err != nil {
+		panic(err)
+	}
+	return l
 }
 
 // A mail API limits each org to 600 requests a minute with its live keys and
@@ -24,7 +29,7 @@ func ExampleNewKeyed() {
 		org  string
 		test bool
 	}
-	perOrg := ratekit.NewKeyed(func(b budget) *gcra {
+	perOrg := ratekit.NewKeyed(func(b budget) *tokenbucket.Limiter {
 		if b.test {
 			return tokenBucket(60, time.Minute)
 		}
@@ -58,13 +63,13 @@ func ExampleNewKeyed() {
 // the user's daily quota.
 func ExampleNewKeyed_userDefinedLimits() {
 	userLimits := map[string]int{"tok_prod": 100_000, "tok_staging": 2} // per day, set in the UI
-	userDefined := ratekit.NewKeyed(func(token string) *gcra {
+	userDefined := ratekit.NewKeyed(func(token string) *tokenbucket.Limiter {
 		if limit, ok := userLimits[token]; ok {
 			return tokenBucket(limit, 24*time.Hour)
 		}
 		return tokenBucket(1<<40, 24*time.Hour) // no user-defined limit
 	}, ratekit.KeyedConfig{})
-	system := ratekit.NewKeyed(func(string) *gcra {
+	system := ratekit.NewKeyed(func(string) *tokenbucket.Limiter {
 		return tokenBucket(1000, time.Minute)
 	}, ratekit.KeyedConfig{})
 
@@ -95,7 +100,7 @@ func ExampleNewKeyed_userDefinedLimits() {
 // capacity, which changes no decision, and MaxKeys bounds the memory that a
 // flood of new addresses can take.
 func ExampleKeyed_Sweep() {
-	perIP := ratekit.NewKeyed(func(netip.Addr) *gcra {
+	perIP := ratekit.NewKeyed(func(netip.Addr) *tokenbucket.Limiter {
 		return tokenBucket(25, time.Second)
 	}, ratekit.KeyedConfig{MaxKeys: 500_000})
 
@@ -118,7 +123,7 @@ func ExampleKeyed_Sweep() {
 // All visits every key and its limiter, here to report the tokens close to
 // their limit.
 func ExampleKeyed_All() {
-	perToken := ratekit.NewKeyed(func(string) *gcra {
+	perToken := ratekit.NewKeyed(func(string) *tokenbucket.Limiter {
 		return tokenBucket(60, time.Minute)
 	}, ratekit.KeyedConfig{})
 	now := time.Date(2026, 3, 18, 13, 1, 0, 0, time.UTC)
