@@ -1,0 +1,430 @@
+package persist
+
+import (
+	"bytes"
+	"fmt"
+	"iter"
+	"slices"
+	"strconv"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/ratekit/ratekit/internal/core"
+)
+
+// Keyed is what AttachKeyed needs of a keyed set of limiters. A
+// *ratekit.Keyed[K, L] is one.
+type Keyed[K comparable, L Limiter] interface {
+	// Get returns key's limiter, making it if the set has none. Restoring
+	// calls it once per saved key. A nil result means the set has no
+	// limiter for key: its saved state is skipped.
+	Get(key K) L
+	// All yields the set's keys and limiters. Every checkpoint reads them
+	// all; it must not hold locks that Takes need while it yields.
+	All() iter.Seq2[K, L]
+}
+
+// AttachKeyed attaches a keyed set of limiters under name, restores the
+// saved state of each of its keys (making their limiters with set.Get), and
+// saves the set at every checkpoint from now on. codec turns keys into
+// bytes and back (StringKey, IntKey, AddrKey, or your own). Attach the set
+// before it is used: restored states replace those of keys already present.
+//
+// # Restoring
+//
+// AttachKeyed reads the set's saved states in one bbolt read transaction,
+// in two passes. The first reads every saved key and state and changes
+// nothing; if the file's pages are damaged, AttachKeyed returns an error
+// wrapping ErrCorrupt with nothing restored and the set not attached. The
+// second restores each key in turn. A state that cannot be restored is
+// skipped, never half-applied: its key's limiter stays as set.Get made it
+// (fresh), and AttachKeyed, having attached the set and restored every
+// other key, returns a *SkipError that counts the skipped states and names
+// the first few (see SkipError). The next checkpoint overwrites each
+// skipped state with its key's current one, or deletes it if the key is
+// gone. Other errors are as for Attach. A set whose saved keys outnumber
+// the set's capacity (ratekit.KeyedConfig.MaxKeys) loses the excess to the
+// set's eviction as it restores.
+//
+// # Memory and time
+//
+// To write only what changed, the store keeps a side table, a map from each
+// saved key to a 63-bit hash of the state last written for it (and a bit
+// that marks the keys a checkpoint has seen). It costs a map entry of the
+// key and 8 bytes per saved key, about 50 bytes for a string key (whose
+// bytes the map shares with the set's own copy), measured by the
+// benchmarks. A checkpoint marshals every key's state (allocation-free for
+// limiters with AppendBinary), hashes it and looks it up, so its cost grows
+// with the number of keys; only changed states cost a write. Two different
+// states have the same hash with probability 2^-63, in which case the
+// change is not saved until the state changes again.
+//
+// The table holds the keys themselves: with a key type holding pointers,
+// a key that left the set is kept alive until the next checkpoint deletes
+// its saved state.
+func AttachKeyed[K comparable, L Limiter](s *Store, name string, set Keyed[K, L], codec KeyCodec[K]) error {
+	if isNil(set) || isNil(codec) {
+		return core.Invalid("persist", "AttachKeyed(%q) with a nil set or codec", name)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.claim(name); err != nil {
+		return err
+	}
+	a := &keyed[K, L]{name: name, bname: []byte(name), set: set, codec: codec, mark: 1}
+	skipped, err := a.restore(s)
+	if err != nil {
+		delete(s.names, name)
+		return fmt.Errorf("persist: restore %q: %w", name, err)
+	}
+	if a.side == nil {
+		a.side = map[K]uint64{}
+	}
+	s.sets = append(s.sets, a)
+	if skipped != nil {
+		return skipped
+	}
+	return nil
+}
+
+// keyed is an attached keyed set.
+//
+// Its side table maps each key with a saved state to a side value: the
+// 63-bit hash of that state (Store.hash) with the low bit used as a mark.
+// The mark tells which keys the checkpoint in progress has seen: a key has
+// been seen when its bit equals mark. Between checkpoints every key's bit
+// differs from mark; a checkpoint sets the bit of each key the set yields
+// and then deletes the saved state of every key whose bit it did not set,
+// since those left the set. Only a checkpoint that completes flips mark,
+// which makes every bit differ from it again. A checkpoint that fails
+// leaves mark as it was, and the one that retries sees as already seen the
+// keys the failed one saw: a key that left the set in between is deleted
+// one checkpoint late.
+type keyed[K comparable, L Limiter] struct {
+	name  string
+	bname []byte
+	set   Keyed[K, L]
+	codec KeyCodec[K]
+
+	side map[K]uint64
+	mark uint64
+	// purge holds saved keys that decode to no key of the set (the codec
+	// rejected them), for the next checkpoint to delete.
+	purge [][]byte
+
+	// The batch being built: states and encoded keys in arena, one op per
+	// write or deletion. Reused from batch to batch.
+	arena []byte
+	ops   []op[K]
+}
+
+// op is one write or deletion of a batch.
+type op[K any] struct {
+	key    K
+	hash   uint64 // the side value once committed
+	k0, k1 int    // the encoded key, in arena
+	v0, v1 int    // the state, in arena; v0 < 0: a deletion
+	raw    bool   // a purge of undecodable bytes: key is unset
+}
+
+func (a *keyed[K, L]) checkpoint(s *Store) error {
+	mark := a.mark
+	var errs errList
+	a.arena, a.ops = a.arena[:0], a.ops[:0]
+	for _, raw := range a.purge {
+		k0 := len(a.arena)
+		a.arena = append(a.arena, raw...)
+		a.ops = append(a.ops, op[K]{k0: k0, k1: len(a.arena), v0: -1, raw: true})
+	}
+
+	// Write the states that changed.
+	for k, l := range a.set.All() {
+		if isNil(l) {
+			// The set has no limiter for k (its Get made none): nothing to
+			// save, and the deletion pass below deletes what was saved.
+			continue
+		}
+		v0 := len(a.arena)
+		var err error
+		a.arena, err = appendState(a.arena, l)
+		if err != nil {
+			a.arena = a.arena[:v0]
+			errs.add(fmt.Errorf("key %s: marshal: %w", keyString(k), err))
+			if old, ok := a.side[k]; ok {
+				a.side[k] = old&^1 | mark // keep its saved state
+			}
+			continue
+		}
+		h := s.hash(a.arena[v0:]) | mark
+		old, ok := a.side[k]
+		if ok && sameState(old, h) {
+			a.arena = a.arena[:v0]
+			if old != h {
+				a.side[k] = h
+			}
+			continue
+		}
+		if ok {
+			// Seen; the new hash goes in once the write commits.
+			a.side[k] = old&^1 | mark
+		}
+		// The arena gets the state, then its checksum, then the key; the
+		// checksum covers the key, so it is written last.
+		v1 := len(a.arena) + sumLen
+		a.arena = append(a.arena, make([]byte, sumLen)...)
+		a.arena = append(a.arena, entryPrefix)
+		a.arena = a.codec.AppendKey(a.arena, k)
+		if n := len(a.arena) - v1; n > bolt.MaxKeySize {
+			a.arena = a.arena[:v0]
+			errs.add(fmt.Errorf("key %s: encoded in %d bytes, more than bbolt's %d", keyString(k), n, bolt.MaxKeySize))
+			continue
+		}
+		appendSum(a.arena[:v1-sumLen], v0, a.arena[v1:])
+		a.ops = append(a.ops, op[K]{key: k, hash: h, k0: v1, k1: len(a.arena), v0: v0, v1: v1})
+		if len(a.ops) >= s.batchSize || len(a.arena) >= maxBatchBytes {
+			if err := a.flush(s); err != nil {
+				return a.fail(err, &errs)
+			}
+		}
+	}
+
+	// Delete the saved states of keys that left the set. (Committing a
+	// batch while ranging over the side table deletes entries, and may
+	// insert some for keys written above, which is allowed during a range;
+	// inserted entries carry mark and are skipped.)
+	for k, v := range a.side {
+		if v&1 == mark {
+			continue
+		}
+		k0 := len(a.arena)
+		a.arena = append(a.arena, entryPrefix)
+		a.arena = a.codec.AppendKey(a.arena, k)
+		a.ops = append(a.ops, op[K]{key: k, k0: k0, k1: len(a.arena), v0: -1})
+		if len(a.ops) >= s.batchSize || len(a.arena) >= maxBatchBytes {
+			if err := a.flush(s); err != nil {
+				return a.fail(err, &errs)
+			}
+		}
+	}
+	if err := a.flush(s); err != nil {
+		return a.fail(err, &errs)
+	}
+	a.mark ^= 1
+	a.purge = nil
+	if err := errs.err(); err != nil {
+		return fmt.Errorf("persist: checkpoint of %q: %w", a.name, err)
+	}
+	return nil
+}
+
+// fail ends a checkpoint that could not commit a batch.
+func (a *keyed[K, L]) fail(err error, errs *errList) error {
+	clear(a.ops) // drop the keys
+	a.arena, a.ops = a.arena[:0], a.ops[:0]
+	errs.add(err)
+	return fmt.Errorf("persist: checkpoint of %q: %w", a.name, errs.err())
+}
+
+// flush writes the batch in one transaction and, once it commits, records
+// it in the side table.
+func (a *keyed[K, L]) flush(s *Store) error {
+	if len(a.ops) == 0 {
+		return nil
+	}
+	arena, ops := a.arena, a.ops
+	// In key order, bbolt's B+tree is walked once from left to right
+	// rather than at random, and the pages a batch touches are touched
+	// together. The sort is stable: a purge of a record, which comes first,
+	// stays before a write of the same key.
+	slices.SortStableFunc(ops, func(x, y op[K]) int {
+		return bytes.Compare(arena[x.k0:x.k1], arena[y.k0:y.k1])
+	})
+	err := s.update(func(tx *bolt.Tx) error {
+		b, err := tx.Bucket(bucketRoot).Bucket(bucketKeyed).CreateBucketIfNotExists(a.bname)
+		if err != nil {
+			return err
+		}
+		for i := range ops {
+			o := &ops[i]
+			if o.v0 < 0 {
+				err = b.Delete(arena[o.k0:o.k1])
+			} else {
+				err = b.Put(arena[o.k0:o.k1], arena[o.v0:o.v1])
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	var written, deleted uint64
+	for i := range ops {
+		switch o := &ops[i]; {
+		case o.raw:
+			deleted++
+		case o.v0 < 0:
+			delete(a.side, o.key)
+			deleted++
+		default:
+			a.side[o.key] = o.hash
+			written++
+		}
+	}
+	clear(ops)
+	a.arena, a.ops = arena[:0], ops[:0]
+	s.written.Add(written)
+	s.deleted.Add(deleted)
+	s.committed()
+	return nil
+}
+
+// restore restores the saved states into the set and fills the side table.
+// It returns the skipped states, or an error if nothing was restored.
+func (a *keyed[K, L]) restore(s *Store) (*SkipError, error) {
+	var skip *SkipError
+	err := s.db.View(func(tx *bolt.Tx) error {
+		// Pass one reads every key and state, so that a damaged page stops
+		// the restore before it has changed anything.
+		var b *bolt.Bucket
+		n := 0
+		err := guard(func() error {
+			b = tx.Bucket(bucketRoot).Bucket(bucketKeyed).Bucket(a.bname)
+			if b == nil {
+				return nil
+			}
+			c := b.Cursor()
+			for k, v := c.First(); k != nil; k, v = c.Next() {
+				if v == nil {
+					return fmt.Errorf("%w: a bucket %q inside keyed set %q", ErrFormat, k, a.name)
+				}
+				splitValue(k, v) // reads every byte: a fault happens here, guarded
+				n++
+			}
+			return nil
+		})
+		if err != nil || b == nil {
+			return err
+		}
+
+		// Pass two restores. It reads what pass one read, so bbolt cannot
+		// fail here; errors are the set's and the codec's, one key each.
+		a.side = make(map[K]uint64, n)
+		unseen := a.mark ^ 1
+		add := func(err error) {
+			if skip == nil {
+				skip = &SkipError{Name: a.name}
+			}
+			skip.Skipped++
+			if len(skip.Errs) < maxSkipErrs {
+				skip.Errs = append(skip.Errs, err)
+			}
+		}
+		c := b.Cursor()
+		for kb, v := c.First(); kb != nil; kb, v = c.Next() {
+			if len(kb) == 0 || kb[0] != entryPrefix {
+				add(fmt.Errorf("record %.64q: not a key of format %d", kb, formatVersion))
+				a.purge = append(a.purge, bytes.Clone(kb))
+				continue
+			}
+			state, err := splitValue(kb, v)
+			if err != nil {
+				// The key's bytes may be what is damaged: make no limiter
+				// for them. If the key is live after all, the next
+				// checkpoint deletes the record and then writes it anew.
+				add(fmt.Errorf("record %.64q: %w", kb[1:], err))
+				a.purge = append(a.purge, bytes.Clone(kb))
+				continue
+			}
+			key, err := a.codec.ParseKey(kb[1:])
+			if err != nil {
+				add(fmt.Errorf("key %.64q: %w", kb[1:], err))
+				a.purge = append(a.purge, bytes.Clone(kb))
+				continue
+			}
+			// Whatever follows, the record is in the file and the side
+			// table knows it, so the next checkpoint keeps it, overwrites
+			// it or deletes it.
+			a.side[key] = s.hash(state) | unseen
+			l := a.set.Get(key)
+			if isNil(l) {
+				add(fmt.Errorf("key %s: the set has no limiter for it", keyString(key)))
+				continue
+			}
+			if err := l.UnmarshalBinary(state); err != nil {
+				add(fmt.Errorf("key %s: %w", keyString(key), err))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		a.side, a.purge = nil, nil
+		return nil, err
+	}
+	return skip, nil
+}
+
+// errList collects a checkpoint's per-key errors, keeping the first few.
+type errList struct {
+	n    int
+	errs []error
+}
+
+func (l *errList) add(err error) {
+	l.n++
+	if len(l.errs) < maxSkipErrs {
+		l.errs = append(l.errs, err)
+	}
+}
+
+func (l *errList) err() error {
+	if l.n == 0 {
+		return nil
+	}
+	return joinMore(l.errs, l.n-len(l.errs))
+}
+
+// joinMore joins errs, noting how many more were left out.
+func joinMore(errs []error, more int) error {
+	if more > 0 {
+		errs = append(errs, fmt.Errorf("and %d more", more))
+	}
+	if len(errs) == 1 {
+		return errs[0]
+	}
+	return joinedErr(errs)
+}
+
+// joinedErr is errors.Join's result with "; " between the errors rather than
+// newlines, for log lines.
+type joinedErr []error
+
+func (e joinedErr) Error() string {
+	var b bytes.Buffer
+	for i, err := range e {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(err.Error())
+	}
+	return b.String()
+}
+
+func (e joinedErr) Unwrap() []error { return e }
+
+// keyString formats a key for an error message: strings quoted, anything
+// cut to 64 bytes.
+func keyString(k any) string {
+	var s string
+	if str, ok := k.(string); ok {
+		s = strconv.Quote(str)
+	} else {
+		s = fmt.Sprint(k)
+	}
+	if len(s) > 64 {
+		s = s[:64] + "..."
+	}
+	return s
+}
