@@ -112,12 +112,15 @@ func tempPath(tb testing.TB) string {
 }
 
 // mustOpen opens a store at path with periodic checkpoints off, and closes
-// it when the test ends.
+// it when the test ends. It skips fsync (the tests' crashes are process
+// crashes, which lose nothing committed without it), since fsync on a
+// shared machine's disk costs milliseconds: TestDurable covers it.
 func mustOpen(tb testing.TB, path string, opts persist.Options) *persist.Store {
 	tb.Helper()
 	if opts.CheckpointInterval == 0 {
 		opts.CheckpointInterval = -1
 	}
+	opts.NoSync = true
 	s, err := persist.Open(path, opts)
 	if err != nil {
 		tb.Fatalf("Open(%s): %v", path, err)

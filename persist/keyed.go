@@ -2,10 +2,12 @@ package persist
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"iter"
 	"slices"
 	"strconv"
+	"unsafe"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -71,7 +73,7 @@ func AttachKeyed[K comparable, L Limiter](s *Store, name string, set Keyed[K, L]
 	if err := s.claim(name); err != nil {
 		return err
 	}
-	a := &keyed[K, L]{name: name, bname: []byte(name), set: set, codec: codec, mark: 1}
+	a := &keyed[K, L]{store: s, name: name, bname: []byte(name), set: set, codec: codec, mark: 1}
 	skipped, err := a.restore(s)
 	if err != nil {
 		delete(s.names, name)
@@ -101,6 +103,7 @@ func AttachKeyed[K comparable, L Limiter](s *Store, name string, set Keyed[K, L]
 // keys the failed one saw: a key that left the set in between is deleted
 // one checkpoint late.
 type keyed[K comparable, L Limiter] struct {
+	store *Store
 	name  string
 	bname []byte
 	set   Keyed[K, L]
@@ -112,53 +115,95 @@ type keyed[K comparable, L Limiter] struct {
 	// rejected them), for the next checkpoint to delete.
 	purge [][]byte
 
-	// The batch being built: states and encoded keys in arena, one op per
-	// write or deletion. Reused from batch to batch.
-	arena []byte
-	ops   []op[K]
+	// A checkpoint's work, reused from one to the next (see checkpoint):
+	// an op per changed or deleted state, their encoded keys in keys, and
+	// the states of the batch being written in vals, ending at ends.
+	ops     []op[K, L]
+	keys    []byte
+	vals    []byte
+	ends    []int
+	scratch []byte // one state, to hash
+	// The sizes of the last chunk, to size ops and keys when release freed
+	// them: one allocation each rather than a dozen as they grow.
+	hintOps, hintKeys int
 }
 
-// op is one write or deletion of a batch.
-type op[K any] struct {
+// op is one write or deletion of a checkpoint.
+type op[K comparable, L Limiter] struct {
 	key    K
-	hash   uint64 // the side value once committed
-	k0, k1 int    // the encoded key, in arena
-	v0, v1 int    // the state, in arena; v0 < 0: a deletion
-	raw    bool   // a purge of undecodable bytes: key is unset
+	lim    L      // opPut: the limiter whose state to write
+	hash   uint64 // opPut: the side value of the state written
+	k0, k1 int32  // the encoded key, in keys
+	kind   opKind
 }
 
-func (a *keyed[K, L]) checkpoint(s *Store) error {
-	mark := a.mark
+type opKind uint8
+
+// The kinds of op, in the order of ops on equal keys (see writeChunk).
+const (
+	opPurge  opKind = iota // a record that is no key: key is unset
+	opPut                  // a changed state
+	opDelete               // a key that left the set
+	opSkip                 // a put whose state could not be marshalled
+)
+
+// Bounds of a checkpoint's work held at once (a chunk; see checkpoint).
+const (
+	chunkOps  = 1 << 20
+	chunkKeys = 64 << 20 // bytes of encoded keys
+	keepBytes = 4 << 20  // buffers larger than this are freed after a checkpoint
+)
+
+// checkpoint writes what changed in the set since the last checkpoint.
+//
+// It reads every key and limiter, marshals the state and compares its hash
+// with the side table's. It collects an op for each changed state, then
+// one for each key the side table has and the set no longer does, sorts the
+// ops by encoded key and writes them in batches, one transaction each. The
+// sort is what makes batches cheap: a batch of keys in random order would
+// touch most of bbolt's leaf pages, and every batch would rewrite the whole
+// tree; in key order each page is rewritten once per checkpoint. A changed
+// state is marshalled again when its batch is written (so the ops hold a
+// pointer to the limiter rather than its state, whose size varies), and the
+// side table gets the hash of what was written.
+//
+// The ops are written when all are collected, or earlier when they reach
+// chunkOps or chunkKeys, which bounds the memory a checkpoint holds; each
+// chunk is sorted and written on its own, so a checkpoint of more changes
+// than a chunk rewrites pages once per chunk.
+func (a *keyed[K, L]) checkpoint() error {
+	s, mark := a.store, a.mark
 	var errs errList
-	a.arena, a.ops = a.arena[:0], a.ops[:0]
+	if a.ops == nil && a.hintOps > 0 {
+		a.ops = make([]op[K, L], 0, a.hintOps+a.hintOps/8)
+		a.keys = make([]byte, 0, a.hintKeys+a.hintKeys/8)
+	}
+	defer a.release()
 	for _, raw := range a.purge {
-		k0 := len(a.arena)
-		a.arena = append(a.arena, raw...)
-		a.ops = append(a.ops, op[K]{k0: k0, k1: len(a.arena), v0: -1, raw: true})
+		if err := a.add(raw, op[K, L]{kind: opPurge}, &errs); err != nil {
+			return a.fail(err, &errs)
+		}
 	}
 
-	// Write the states that changed.
+	// Collect the states that changed.
 	for k, l := range a.set.All() {
 		if isNil(l) {
 			// The set has no limiter for k (its Get made none): nothing to
 			// save, and the deletion pass below deletes what was saved.
 			continue
 		}
-		v0 := len(a.arena)
 		var err error
-		a.arena, err = appendState(a.arena, l)
+		a.scratch, err = appendState(a.scratch[:0], l)
 		if err != nil {
-			a.arena = a.arena[:v0]
 			errs.add(fmt.Errorf("key %s: marshal: %w", keyString(k), err))
 			if old, ok := a.side[k]; ok {
 				a.side[k] = old&^1 | mark // keep its saved state
 			}
 			continue
 		}
-		h := s.hash(a.arena[v0:]) | mark
+		h := s.hash(a.scratch) | mark
 		old, ok := a.side[k]
 		if ok && sameState(old, h) {
-			a.arena = a.arena[:v0]
 			if old != h {
 				a.side[k] = h
 			}
@@ -168,45 +213,24 @@ func (a *keyed[K, L]) checkpoint(s *Store) error {
 			// Seen; the new hash goes in once the write commits.
 			a.side[k] = old&^1 | mark
 		}
-		// The arena gets the state, then its checksum, then the key; the
-		// checksum covers the key, so it is written last.
-		v1 := len(a.arena) + sumLen
-		a.arena = append(a.arena, make([]byte, sumLen)...)
-		a.arena = append(a.arena, entryPrefix)
-		a.arena = a.codec.AppendKey(a.arena, k)
-		if n := len(a.arena) - v1; n > bolt.MaxKeySize {
-			a.arena = a.arena[:v0]
-			errs.add(fmt.Errorf("key %s: encoded in %d bytes, more than bbolt's %d", keyString(k), n, bolt.MaxKeySize))
-			continue
-		}
-		appendSum(a.arena[:v1-sumLen], v0, a.arena[v1:])
-		a.ops = append(a.ops, op[K]{key: k, hash: h, k0: v1, k1: len(a.arena), v0: v0, v1: v1})
-		if len(a.ops) >= s.batchSize || len(a.arena) >= maxBatchBytes {
-			if err := a.flush(s); err != nil {
-				return a.fail(err, &errs)
-			}
+		if err := a.add(nil, op[K, L]{key: k, lim: l, kind: opPut}, &errs); err != nil {
+			return a.fail(err, &errs)
 		}
 	}
 
-	// Delete the saved states of keys that left the set. (Committing a
-	// batch while ranging over the side table deletes entries, and may
-	// insert some for keys written above, which is allowed during a range;
+	// Delete the saved states of keys that left the set. (Writing a chunk
+	// while ranging over the side table deletes entries, and may insert
+	// entries for keys written above, which is allowed during a range; the
 	// inserted entries carry mark and are skipped.)
 	for k, v := range a.side {
 		if v&1 == mark {
 			continue
 		}
-		k0 := len(a.arena)
-		a.arena = append(a.arena, entryPrefix)
-		a.arena = a.codec.AppendKey(a.arena, k)
-		a.ops = append(a.ops, op[K]{key: k, k0: k0, k1: len(a.arena), v0: -1})
-		if len(a.ops) >= s.batchSize || len(a.arena) >= maxBatchBytes {
-			if err := a.flush(s); err != nil {
-				return a.fail(err, &errs)
-			}
+		if err := a.add(nil, op[K, L]{key: k, kind: opDelete}, &errs); err != nil {
+			return a.fail(err, &errs)
 		}
 	}
-	if err := a.flush(s); err != nil {
+	if err := a.writeChunk(s, mark, &errs); err != nil {
 		return a.fail(err, &errs)
 	}
 	a.mark ^= 1
@@ -217,68 +241,130 @@ func (a *keyed[K, L]) checkpoint(s *Store) error {
 	return nil
 }
 
+// add adds an op, with raw as its encoded key for a purge or else o.key
+// encoded, and writes the chunk if it is full.
+func (a *keyed[K, L]) add(raw []byte, o op[K, L], errs *errList) error {
+	k0 := len(a.keys)
+	if o.kind == opPurge {
+		a.keys = append(a.keys, raw...)
+	} else {
+		a.keys = append(a.keys, entryPrefix)
+		a.keys = a.codec.AppendKey(a.keys, o.key)
+		if n := len(a.keys) - k0; n > bolt.MaxKeySize {
+			a.keys = a.keys[:k0]
+			errs.add(fmt.Errorf("key %s: encoded in %d bytes, more than bbolt's %d", keyString(o.key), n, bolt.MaxKeySize))
+			return nil
+		}
+	}
+	o.k0, o.k1 = int32(k0), int32(len(a.keys))
+	a.ops = append(a.ops, o)
+	if len(a.ops) >= chunkOps || len(a.keys) >= chunkKeys {
+		return a.writeChunk(a.store, a.mark, errs)
+	}
+	return nil
+}
+
+// writeChunk sorts the ops collected and writes them in batches.
+func (a *keyed[K, L]) writeChunk(s *Store, mark uint64, errs *errList) error {
+	keys, ops := a.keys, a.ops
+	a.hintOps, a.hintKeys = len(ops), len(keys)
+	// On equal keys a purge (of a record that failed its checksum) goes
+	// before the write of the key's state.
+	slices.SortFunc(ops, func(x, y op[K, L]) int {
+		if c := bytes.Compare(keys[x.k0:x.k1], keys[y.k0:y.k1]); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.kind, y.kind)
+	})
+	for len(ops) > 0 {
+		// Marshal the batch's states before the transaction: MarshalBinary
+		// is the caller's code, and must not run inside bbolt's.
+		vals, ends := a.vals[:0], a.ends[:0]
+		n := 0
+		for ; n < len(ops) && n < s.batchSize && len(vals) < maxBatchBytes; n++ {
+			o := &ops[n]
+			if o.kind == opPut {
+				v0 := len(vals)
+				var err error
+				vals, err = appendState(vals, o.lim)
+				if err != nil {
+					vals = vals[:v0]
+					o.kind = opSkip
+					errs.add(fmt.Errorf("key %s: marshal: %w", keyString(o.key), err))
+				} else {
+					o.hash = s.hash(vals[v0:]) | mark
+					vals = appendSum(vals, v0, keys[o.k0:o.k1])
+				}
+			}
+			ends = append(ends, len(vals))
+		}
+		a.vals, a.ends = vals, ends
+		batch := ops[:n]
+		err := s.update(func(tx *bolt.Tx) error {
+			b, err := tx.Bucket(bucketRoot).Bucket(bucketKeyed).CreateBucketIfNotExists(a.bname)
+			if err != nil {
+				return err
+			}
+			v0 := 0
+			for i := range batch {
+				o := &batch[i]
+				key := keys[o.k0:o.k1]
+				switch o.kind {
+				case opPut:
+					err = b.Put(key, vals[v0:ends[i]])
+				case opDelete, opPurge:
+					err = b.Delete(key)
+				}
+				if err != nil {
+					return err
+				}
+				v0 = ends[i]
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		var written, deleted uint64
+		for i := range batch {
+			switch o := &batch[i]; o.kind {
+			case opPut:
+				a.side[o.key] = o.hash
+				written++
+			case opDelete:
+				delete(a.side, o.key)
+				deleted++
+			case opPurge:
+				deleted++
+			}
+		}
+		s.written.Add(written)
+		s.deleted.Add(deleted)
+		s.committed()
+		ops = ops[n:]
+	}
+	clear(a.ops) // drop the keys and limiters
+	a.ops, a.keys = a.ops[:0], a.keys[:0]
+	return nil
+}
+
 // fail ends a checkpoint that could not commit a batch.
 func (a *keyed[K, L]) fail(err error, errs *errList) error {
-	clear(a.ops) // drop the keys
-	a.arena, a.ops = a.arena[:0], a.ops[:0]
+	clear(a.ops)
+	a.ops, a.keys = a.ops[:0], a.keys[:0]
 	errs.add(err)
 	return fmt.Errorf("persist: checkpoint of %q: %w", a.name, errs.err())
 }
 
-// flush writes the batch in one transaction and, once it commits, records
-// it in the side table.
-func (a *keyed[K, L]) flush(s *Store) error {
-	if len(a.ops) == 0 {
-		return nil
+// release frees the checkpoint's buffers if they grew large (a checkpoint
+// of many changes), and keeps them for the next one otherwise.
+func (a *keyed[K, L]) release() {
+	if cap(a.ops)*int(unsafe.Sizeof(op[K, L]{}))+cap(a.keys) > keepBytes {
+		a.ops, a.keys = nil, nil
 	}
-	arena, ops := a.arena, a.ops
-	// In key order, bbolt's B+tree is walked once from left to right
-	// rather than at random, and the pages a batch touches are touched
-	// together. The sort is stable: a purge of a record, which comes first,
-	// stays before a write of the same key.
-	slices.SortStableFunc(ops, func(x, y op[K]) int {
-		return bytes.Compare(arena[x.k0:x.k1], arena[y.k0:y.k1])
-	})
-	err := s.update(func(tx *bolt.Tx) error {
-		b, err := tx.Bucket(bucketRoot).Bucket(bucketKeyed).CreateBucketIfNotExists(a.bname)
-		if err != nil {
-			return err
-		}
-		for i := range ops {
-			o := &ops[i]
-			if o.v0 < 0 {
-				err = b.Delete(arena[o.k0:o.k1])
-			} else {
-				err = b.Put(arena[o.k0:o.k1], arena[o.v0:o.v1])
-			}
-			if err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return err
+	if cap(a.vals) > keepBytes {
+		a.vals, a.ends = nil, nil
 	}
-	var written, deleted uint64
-	for i := range ops {
-		switch o := &ops[i]; {
-		case o.raw:
-			deleted++
-		case o.v0 < 0:
-			delete(a.side, o.key)
-			deleted++
-		default:
-			a.side[o.key] = o.hash
-			written++
-		}
-	}
-	clear(ops)
-	a.arena, a.ops = arena[:0], ops[:0]
-	s.written.Add(written)
-	s.deleted.Add(deleted)
-	s.committed()
-	return nil
 }
 
 // restore restores the saved states into the set and fills the side table.

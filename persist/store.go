@@ -207,7 +207,7 @@ type Store struct {
 // keyedSet is what a Store needs of an attached keyed set; *keyed[K, L]
 // implements it.
 type keyedSet interface {
-	checkpoint(s *Store) error
+	checkpoint() error
 }
 
 // single is an attached single limiter.
@@ -472,7 +472,7 @@ func (s *Store) checkpoint() error {
 		errs = append(errs, err)
 	}
 	for _, a := range s.sets {
-		if err := a.checkpoint(s); err != nil {
+		if err := a.checkpoint(); err != nil {
 			errs = append(errs, err)
 		}
 	}
