@@ -2,11 +2,14 @@ package persist_test
 
 import (
 	"bytes"
+	"errors"
 	"testing"
 	"time"
 
+	"github.com/ratekit/ratekit"
 	"github.com/ratekit/ratekit/concurrency"
 	"github.com/ratekit/ratekit/persist"
+	"github.com/ratekit/ratekit/slidingwindow"
 )
 
 // algorithm is a ratekit algorithm as the round-trip tests use it.
@@ -31,6 +34,38 @@ var algorithms = []algorithm{
 		exercise: func(l persist.Limiter) {
 			l.Take(t0, 3)
 			l.Take(t0.Add(time.Second), 4)
+		},
+		timed: true,
+	},
+	{
+		name: "slidingwindow.Log",
+		new: func(tb testing.TB, w time.Duration) persist.Limiter {
+			l, err := slidingwindow.NewLog(slidingwindow.Config{Limit: 10, Window: w, Name: "log"})
+			if err != nil {
+				tb.Fatal(err)
+			}
+			return l
+		},
+		exercise: func(l persist.Limiter) {
+			for i := range 7 {
+				l.Take(t0.Add(time.Duration(i)*7*time.Minute), 1)
+			}
+		},
+		timed: true,
+	},
+	{
+		name: "slidingwindow.Counter",
+		new: func(tb testing.TB, w time.Duration) persist.Limiter {
+			l, err := slidingwindow.NewCounter(slidingwindow.Config{Limit: 10, Window: w, Name: "counter"})
+			if err != nil {
+				tb.Fatal(err)
+			}
+			return l
+		},
+		exercise: func(l persist.Limiter) {
+			l.Take(t0, 4)
+			l.Take(t0.Add(50*time.Minute), 3)
+			l.Take(t0.Add(70*time.Minute), 2)
 		},
 		timed: true,
 	},
@@ -118,5 +153,38 @@ func TestAlgorithmsRoundTrip(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The state of one algorithm, restored into another (the program changed a
+// name's algorithm between runs), is skipped with an error wrapping
+// ratekit.ErrInvalidState, and the limiter is left fresh.
+func TestAlgorithmsRejectForeignStates(t *testing.T) {
+	for _, from := range algorithms {
+		for _, to := range algorithms {
+			if from.name == to.name {
+				continue
+			}
+			t.Run(from.name+"→"+to.name, func(t *testing.T) {
+				path := tempPath(t)
+				s := mustOpen(t, path, persist.Options{})
+				l := from.new(t, time.Hour)
+				s.Attach("x", l)
+				from.exercise(l)
+				mustClose(t, s)
+
+				s = mustOpen(t, path, persist.Options{})
+				l = to.new(t, time.Hour)
+				err := s.Attach("x", l)
+				if !errors.Is(err, persist.ErrSkipped) || !errors.Is(err, ratekit.ErrInvalidState) {
+					t.Fatalf("Attach: %v, want an error wrapping ErrSkipped and ErrInvalidState", err)
+				}
+				got, _ := l.MarshalBinary()
+				fresh, _ := to.new(t, time.Hour).MarshalBinary()
+				if !bytes.Equal(got, fresh) {
+					t.Errorf("the limiter changed: %x, fresh %x", got, fresh)
+				}
+			})
+		}
 	}
 }
