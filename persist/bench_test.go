@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/ratekit/ratekit/persist"
 	"github.com/ratekit/ratekit/rolling"
 )
@@ -39,13 +41,26 @@ func heap() uint64 {
 	return m.HeapAlloc
 }
 
-// fileSize returns the size of the file at path.
-func fileSize(b *testing.B, path string) float64 {
+// reportDisk reports the size of the store file at path, which bbolt grows
+// in steps of up to 16 MiB, and the bytes of its pages in use per key. The
+// store must be closed.
+func reportDisk(b *testing.B, path string, keys int) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		b.Fatal(err)
 	}
-	return float64(fi.Size())
+	db, err := bolt.Open(path, 0, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	var used int64
+	db.View(func(tx *bolt.Tx) error {
+		used = tx.Size()
+		return nil
+	})
+	b.ReportMetric(float64(fi.Size()), "B-file")
+	b.ReportMetric(float64(used)/float64(keys), "B-used/key")
 }
 
 // BenchmarkCheckpoint measures a checkpoint of a set whose keys all changed
@@ -106,8 +121,9 @@ func BenchmarkCheckpoint(b *testing.B) {
 				}
 			}
 			b.StopTimer()
-			b.ReportMetric(fileSize(b, path), "B-on-disk")
 			b.ReportMetric(side, "side-B/key")
+			s.Close()
+			reportDisk(b, path, bc.keys)
 		})
 	}
 }
@@ -142,7 +158,7 @@ func BenchmarkRestore(b *testing.B) {
 				b.StartTimer()
 			}
 			b.StopTimer()
-			b.ReportMetric(fileSize(b, path), "B-on-disk")
+			reportDisk(b, path, keys)
 		})
 	}
 }

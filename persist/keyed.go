@@ -53,17 +53,23 @@ type Keyed[K comparable, L Limiter] interface {
 // To write only what changed, the store keeps a side table, a map from each
 // saved key to a 63-bit hash of the state last written for it (and a bit
 // that marks the keys a checkpoint has seen). It costs a map entry of the
-// key and 8 bytes per saved key, about 50 bytes for a string key (whose
-// bytes the map shares with the set's own copy), measured by the
-// benchmarks. A checkpoint marshals every key's state (allocation-free for
-// limiters with AppendBinary), hashes it and looks it up, so its cost grows
-// with the number of keys; only changed states cost a write. Two different
+// key and 8 bytes per saved key: 45 to 60 bytes for a string key, whose
+// bytes the map shares with the set's own copy (the benchmarks measure it).
+// The table holds the keys themselves: with a key type holding pointers, a
+// key that left the set is kept alive until the next checkpoint deletes its
+// saved state.
+//
+// A checkpoint marshals every key's state (without allocating, for limiters
+// with AppendBinary), hashes it and looks it up, so its cost grows with the
+// number of keys; only changed states cost a write. While it runs it holds,
+// per changed key, the record to write and about 40 bytes, up to 64 MiB of
+// records (more changes are written in several rounds). Two different
 // states have the same hash with probability 2^-63, in which case the
 // change is not saved until the state changes again.
 //
-// The table holds the keys themselves: with a key type holding pointers,
-// a key that left the set is kept alive until the next checkpoint deletes
-// its saved state.
+// On disk a key costs its encoded key, its state, 4 bytes of checksum and
+// bbolt's 16 bytes, in pages about half full: about 100 bytes for a rolling
+// window under a 12-byte key.
 func AttachKeyed[K comparable, L Limiter](s *Store, name string, set Keyed[K, L], codec KeyCodec[K]) error {
 	if isNil(set) || isNil(codec) {
 		return core.Invalid("persist", "AttachKeyed(%q) with a nil set or codec", name)
@@ -116,25 +122,23 @@ type keyed[K comparable, L Limiter] struct {
 	purge [][]byte
 
 	// A checkpoint's work, reused from one to the next (see checkpoint):
-	// an op per changed or deleted state, their encoded keys in keys, and
-	// the states of the batch being written in vals, ending at ends.
-	ops     []op[K, L]
-	keys    []byte
-	vals    []byte
-	ends    []int
-	scratch []byte // one state, to hash
-	// The sizes of the last chunk, to size ops and keys when release freed
+	// an op per changed or deleted state, and the records they write in
+	// arena.
+	ops   []op[K]
+	arena []byte
+	// The sizes of the last chunk, to size ops and arena when release freed
 	// them: one allocation each rather than a dozen as they grow.
-	hintOps, hintKeys int
+	hintOps, hintArena int
 }
 
-// op is one write or deletion of a checkpoint.
-type op[K comparable, L Limiter] struct {
-	key    K
-	lim    L      // opPut: the limiter whose state to write
-	hash   uint64 // opPut: the side value of the state written
-	k0, k1 int32  // the encoded key, in keys
-	kind   opKind
+// op is one write or deletion of a checkpoint. Its record is in the arena:
+// for a write, the value (state and checksum) at [v0, k0) and the encoded
+// key at [k0, k1); for a deletion, the key at [k0, k1).
+type op[K comparable] struct {
+	key        K
+	hash       uint64 // opPut: the side value of the state
+	v0, k0, k1 int32
+	kind       opKind
 }
 
 type opKind uint8
@@ -144,43 +148,46 @@ const (
 	opPurge  opKind = iota // a record that is no key: key is unset
 	opPut                  // a changed state
 	opDelete               // a key that left the set
-	opSkip                 // a put whose state could not be marshalled
 )
 
 // Bounds of a checkpoint's work held at once (a chunk; see checkpoint).
 const (
-	chunkOps  = 1 << 20
-	chunkKeys = 64 << 20 // bytes of encoded keys
-	keepBytes = 4 << 20  // buffers larger than this are freed after a checkpoint
+	chunkOps   = 1 << 20
+	chunkBytes = 64 << 20 // of records in the arena
+	keepBytes  = 4 << 20  // buffers larger than this are freed after a checkpoint
+	// maxStateLen bounds a state, so that arena offsets fit in an int32.
+	// (A ratekit state is at most a sliding log's 2^24 timestamps.)
+	maxStateLen = 1 << 30
 )
 
 // checkpoint writes what changed in the set since the last checkpoint.
 //
-// It reads every key and limiter, marshals the state and compares its hash
-// with the side table's. It collects an op for each changed state, then
-// one for each key the side table has and the set no longer does, sorts the
-// ops by encoded key and writes them in batches, one transaction each. The
-// sort is what makes batches cheap: a batch of keys in random order would
-// touch most of bbolt's leaf pages, and every batch would rewrite the whole
-// tree; in key order each page is rewritten once per checkpoint. A changed
-// state is marshalled again when its batch is written (so the ops hold a
-// pointer to the limiter rather than its state, whose size varies), and the
-// side table gets the hash of what was written.
+// It reads every key and limiter, marshals the state into the arena and
+// compares its hash with the side table's. For each changed state it keeps
+// the record (state, checksum and encoded key) and an op; then it adds an
+// op for each key the side table has and the set no longer does. It sorts
+// the ops by encoded key and writes them in batches, one transaction each.
+// The sort is what makes batches cheap: a batch of keys in random order
+// would touch most of bbolt's leaf pages, and every batch would rewrite the
+// whole tree; in key order each page is rewritten once per checkpoint.
 //
 // The ops are written when all are collected, or earlier when they reach
-// chunkOps or chunkKeys, which bounds the memory a checkpoint holds; each
-// chunk is sorted and written on its own, so a checkpoint of more changes
-// than a chunk rewrites pages once per chunk.
+// chunkOps or chunkBytes, which bounds the memory a checkpoint holds (about
+// 40 bytes per op for a string key, plus the records); each chunk is sorted
+// and written on its own, so a checkpoint of more changes than a chunk
+// rewrites pages once per chunk.
 func (a *keyed[K, L]) checkpoint() error {
 	s, mark := a.store, a.mark
 	var errs errList
 	if a.ops == nil && a.hintOps > 0 {
-		a.ops = make([]op[K, L], 0, a.hintOps+a.hintOps/8)
-		a.keys = make([]byte, 0, a.hintKeys+a.hintKeys/8)
+		a.ops = make([]op[K], 0, a.hintOps+a.hintOps/8)
+		a.arena = make([]byte, 0, a.hintArena+a.hintArena/8)
 	}
 	defer a.release()
 	for _, raw := range a.purge {
-		if err := a.add(raw, op[K, L]{kind: opPurge}, &errs); err != nil {
+		k0 := len(a.arena)
+		a.arena = append(a.arena, raw...)
+		if err := a.add(op[K]{kind: opPurge, k0: int32(k0), k1: int32(len(a.arena))}, &errs); err != nil {
 			return a.fail(err, &errs)
 		}
 	}
@@ -192,18 +199,24 @@ func (a *keyed[K, L]) checkpoint() error {
 			// save, and the deletion pass below deletes what was saved.
 			continue
 		}
+		v0 := len(a.arena)
 		var err error
-		a.scratch, err = appendState(a.scratch[:0], l)
+		a.arena, err = appendState(a.arena, l)
+		if err == nil && len(a.arena)-v0 > maxStateLen {
+			err = fmt.Errorf("a state of %d bytes, more than %d", len(a.arena)-v0, maxStateLen)
+		}
 		if err != nil {
+			a.arena = a.arena[:v0]
 			errs.add(fmt.Errorf("key %s: marshal: %w", keyString(k), err))
 			if old, ok := a.side[k]; ok {
 				a.side[k] = old&^1 | mark // keep its saved state
 			}
 			continue
 		}
-		h := s.hash(a.scratch) | mark
+		h := s.hash(a.arena[v0:]) | mark
 		old, ok := a.side[k]
 		if ok && sameState(old, h) {
+			a.arena = a.arena[:v0]
 			if old != h {
 				a.side[k] = h
 			}
@@ -213,7 +226,20 @@ func (a *keyed[K, L]) checkpoint() error {
 			// Seen; the new hash goes in once the write commits.
 			a.side[k] = old&^1 | mark
 		}
-		if err := a.add(nil, op[K, L]{key: k, lim: l, kind: opPut}, &errs); err != nil {
+		// The checksum covers the key, which follows it: make room for it,
+		// append the key, then fill it in.
+		k0 := len(a.arena) + sumLen
+		a.arena = append(a.arena, make([]byte, sumLen)...)
+		a.arena = append(a.arena, entryPrefix)
+		a.arena = a.codec.AppendKey(a.arena, k)
+		if n := len(a.arena) - k0; n > bolt.MaxKeySize {
+			a.arena = a.arena[:v0]
+			errs.add(fmt.Errorf("key %s: encoded in %d bytes, more than bbolt's %d", keyString(k), n, bolt.MaxKeySize))
+			continue
+		}
+		appendSum(a.arena[:k0-sumLen], v0, a.arena[k0:]) // in place
+		o := op[K]{key: k, hash: h, v0: int32(v0), k0: int32(k0), k1: int32(len(a.arena)), kind: opPut}
+		if err := a.add(o, &errs); err != nil {
 			return a.fail(err, &errs)
 		}
 	}
@@ -226,11 +252,14 @@ func (a *keyed[K, L]) checkpoint() error {
 		if v&1 == mark {
 			continue
 		}
-		if err := a.add(nil, op[K, L]{key: k, kind: opDelete}, &errs); err != nil {
+		k0 := len(a.arena)
+		a.arena = append(a.arena, entryPrefix)
+		a.arena = a.codec.AppendKey(a.arena, k)
+		if err := a.add(op[K]{key: k, k0: int32(k0), k1: int32(len(a.arena)), kind: opDelete}, &errs); err != nil {
 			return a.fail(err, &errs)
 		}
 	}
-	if err := a.writeChunk(s, mark, &errs); err != nil {
+	if err := a.writeChunk(&errs); err != nil {
 		return a.fail(err, &errs)
 	}
 	a.mark ^= 1
@@ -241,84 +270,50 @@ func (a *keyed[K, L]) checkpoint() error {
 	return nil
 }
 
-// add adds an op, with raw as its encoded key for a purge or else o.key
-// encoded, and writes the chunk if it is full.
-func (a *keyed[K, L]) add(raw []byte, o op[K, L], errs *errList) error {
-	k0 := len(a.keys)
-	if o.kind == opPurge {
-		a.keys = append(a.keys, raw...)
-	} else {
-		a.keys = append(a.keys, entryPrefix)
-		a.keys = a.codec.AppendKey(a.keys, o.key)
-		if n := len(a.keys) - k0; n > bolt.MaxKeySize {
-			a.keys = a.keys[:k0]
-			errs.add(fmt.Errorf("key %s: encoded in %d bytes, more than bbolt's %d", keyString(o.key), n, bolt.MaxKeySize))
-			return nil
-		}
-	}
-	o.k0, o.k1 = int32(k0), int32(len(a.keys))
+// add adds an op whose record is in the arena, and writes the chunk if it
+// is full.
+func (a *keyed[K, L]) add(o op[K], errs *errList) error {
 	a.ops = append(a.ops, o)
-	if len(a.ops) >= chunkOps || len(a.keys) >= chunkKeys {
-		return a.writeChunk(a.store, a.mark, errs)
+	if len(a.ops) >= chunkOps || len(a.arena) >= chunkBytes {
+		return a.writeChunk(errs)
 	}
 	return nil
 }
 
 // writeChunk sorts the ops collected and writes them in batches.
-func (a *keyed[K, L]) writeChunk(s *Store, mark uint64, errs *errList) error {
-	keys, ops := a.keys, a.ops
-	a.hintOps, a.hintKeys = len(ops), len(keys)
+func (a *keyed[K, L]) writeChunk(errs *errList) error {
+	s, arena, ops := a.store, a.arena, a.ops
+	a.hintOps, a.hintArena = len(ops), len(arena)
 	// On equal keys a purge (of a record that failed its checksum) goes
 	// before the write of the key's state.
-	slices.SortFunc(ops, func(x, y op[K, L]) int {
-		if c := bytes.Compare(keys[x.k0:x.k1], keys[y.k0:y.k1]); c != 0 {
+	slices.SortFunc(ops, func(x, y op[K]) int {
+		if c := bytes.Compare(arena[x.k0:x.k1], arena[y.k0:y.k1]); c != 0 {
 			return c
 		}
 		return cmp.Compare(x.kind, y.kind)
 	})
 	for len(ops) > 0 {
-		// Marshal the batch's states before the transaction: MarshalBinary
-		// is the caller's code, and must not run inside bbolt's.
-		vals, ends := a.vals[:0], a.ends[:0]
-		n := 0
-		for ; n < len(ops) && n < s.batchSize && len(vals) < maxBatchBytes; n++ {
-			o := &ops[n]
-			if o.kind == opPut {
-				v0 := len(vals)
-				var err error
-				vals, err = appendState(vals, o.lim)
-				if err != nil {
-					vals = vals[:v0]
-					o.kind = opSkip
-					errs.add(fmt.Errorf("key %s: marshal: %w", keyString(o.key), err))
-				} else {
-					o.hash = s.hash(vals[v0:]) | mark
-					vals = appendSum(vals, v0, keys[o.k0:o.k1])
-				}
-			}
-			ends = append(ends, len(vals))
+		n, size := 0, 0
+		for n < len(ops) && n < s.batchSize && size < maxBatchBytes {
+			size += int(ops[n].k1 - ops[n].v0)
+			n++
 		}
-		a.vals, a.ends = vals, ends
 		batch := ops[:n]
 		err := s.update(func(tx *bolt.Tx) error {
 			b, err := tx.Bucket(bucketRoot).Bucket(bucketKeyed).CreateBucketIfNotExists(a.bname)
 			if err != nil {
 				return err
 			}
-			v0 := 0
 			for i := range batch {
 				o := &batch[i]
-				key := keys[o.k0:o.k1]
-				switch o.kind {
-				case opPut:
-					err = b.Put(key, vals[v0:ends[i]])
-				case opDelete, opPurge:
-					err = b.Delete(key)
+				if o.kind == opPut {
+					err = b.Put(arena[o.k0:o.k1], arena[o.v0:o.k0])
+				} else {
+					err = b.Delete(arena[o.k0:o.k1])
 				}
 				if err != nil {
 					return err
 				}
-				v0 = ends[i]
 			}
 			return nil
 		})
@@ -343,15 +338,15 @@ func (a *keyed[K, L]) writeChunk(s *Store, mark uint64, errs *errList) error {
 		s.committed()
 		ops = ops[n:]
 	}
-	clear(a.ops) // drop the keys and limiters
-	a.ops, a.keys = a.ops[:0], a.keys[:0]
+	clear(a.ops) // drop the keys
+	a.ops, a.arena = a.ops[:0], a.arena[:0]
 	return nil
 }
 
 // fail ends a checkpoint that could not commit a batch.
 func (a *keyed[K, L]) fail(err error, errs *errList) error {
 	clear(a.ops)
-	a.ops, a.keys = a.ops[:0], a.keys[:0]
+	a.ops, a.arena = a.ops[:0], a.arena[:0]
 	errs.add(err)
 	return fmt.Errorf("persist: checkpoint of %q: %w", a.name, errs.err())
 }
@@ -359,11 +354,8 @@ func (a *keyed[K, L]) fail(err error, errs *errList) error {
 // release frees the checkpoint's buffers if they grew large (a checkpoint
 // of many changes), and keeps them for the next one otherwise.
 func (a *keyed[K, L]) release() {
-	if cap(a.ops)*int(unsafe.Sizeof(op[K, L]{}))+cap(a.keys) > keepBytes {
-		a.ops, a.keys = nil, nil
-	}
-	if cap(a.vals) > keepBytes {
-		a.vals, a.ends = nil, nil
+	if cap(a.ops)*int(unsafe.Sizeof(op[K]{}))+cap(a.arena) > keepBytes {
+		a.ops, a.arena = nil, nil
 	}
 }
 
