@@ -10,6 +10,7 @@ import (
 	"github.com/ratekit/ratekit/concurrency"
 	"github.com/ratekit/ratekit/persist"
 	"github.com/ratekit/ratekit/slidingwindow"
+	"github.com/ratekit/ratekit/tokenbucket"
 )
 
 // algorithm is a ratekit algorithm as the round-trip tests use it.
@@ -34,6 +35,21 @@ var algorithms = []algorithm{
 		exercise: func(l persist.Limiter) {
 			l.Take(t0, 3)
 			l.Take(t0.Add(time.Second), 4)
+		},
+		timed: true,
+	},
+	{
+		name: "tokenbucket",
+		new: func(tb testing.TB, w time.Duration) persist.Limiter {
+			l, err := tokenbucket.New(tokenbucket.Config{Limit: 10, Window: w, Burst: 5, Name: "bucket"})
+			if err != nil {
+				tb.Fatal(err)
+			}
+			return l
+		},
+		exercise: func(l persist.Limiter) {
+			l.Take(t0, 4)
+			l.Take(t0.Add(6*time.Minute), 2)
 		},
 		timed: true,
 	},

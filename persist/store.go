@@ -76,7 +76,7 @@ const (
 	DefaultCheckpointInterval = 10 * time.Second
 	// DefaultBatchSize is the number of saved states a checkpoint writes
 	// per bbolt transaction when Options.BatchSize is 0.
-	DefaultBatchSize = 10_000
+	DefaultBatchSize = 50_000
 	// DefaultFileMode is the permission of a store file Open creates.
 	DefaultFileMode os.FileMode = 0o600
 )
