@@ -469,14 +469,28 @@ func joinMore(errs []error, more int) error {
 	if more > 0 {
 		errs = append(errs, fmt.Errorf("and %d more", more))
 	}
-	if len(errs) == 1 {
-		return errs[0]
-	}
-	return joinedErr(errs)
+	return join(errs...)
 }
 
-// joinedErr is errors.Join's result with "; " between the errors rather than
-// newlines, for log lines.
+// join is errors.Join with "; " between the errors rather than newlines,
+// for log lines: nil if every err is nil, the one error if there is one.
+func join(errs ...error) error {
+	var nonNil joinedErr
+	for _, err := range errs {
+		if err != nil {
+			nonNil = append(nonNil, err)
+		}
+	}
+	switch len(nonNil) {
+	case 0:
+		return nil
+	case 1:
+		return nonNil[0]
+	}
+	return nonNil
+}
+
+// joinedErr is join's result.
 type joinedErr []error
 
 func (e joinedErr) Error() string {

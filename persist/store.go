@@ -35,15 +35,18 @@ var (
 	// ratekit), or lacks parts every version has.
 	ErrFormat = errors.New("ratekit: persist: unsupported store format")
 
-	// ErrCorrupt is wrapped when bbolt cannot read a page of the file: Open
-	// or a restore met a damaged page. Nothing is restored from a set whose
-	// pages are damaged.
+	// ErrCorrupt is wrapped when the file is damaged: by Open's error when
+	// bbolt cannot read its first pages, by Attach's and AttachKeyed's when
+	// it cannot read the pages of what they restore (nothing is restored
+	// then), by a SkipError's reason when a record fails its checksum, and
+	// by every checkpoint's error once bbolt has failed writing to it (the
+	// store stops writing the file then; see Checkpoint).
 	ErrCorrupt = errors.New("ratekit: persist: corrupt store file")
 
 	// ErrLocked is wrapped by Open's error when another process (or another
 	// Store in this one) has the file open and did not close it within
 	// Options.LockTimeout.
-	ErrLocked = errors.New("ratekit: persist: store file is locked by another user")
+	ErrLocked = errors.New("ratekit: persist: store file is locked by another process")
 
 	// ErrClosed is returned by the methods of a closed Store.
 	ErrClosed = errors.New("ratekit: persist: store is closed")
@@ -129,8 +132,9 @@ type Options struct {
 	// BatchSize is the number of saved states (writes and deletions) per
 	// bbolt transaction of a checkpoint; each transaction also holds at most
 	// 16 MiB of states. 0 or negative means DefaultBatchSize. Smaller
-	// batches bound the memory a checkpoint holds, larger ones spend fewer
-	// fsyncs; see Store for what either means in a crash.
+	// batches bound the memory bbolt holds for a transaction, larger ones
+	// spend fewer fsyncs (two per transaction); see Store for what either
+	// means in a crash.
 	BatchSize int
 
 	// FileMode is the permission of the file if Open creates it. 0 means
@@ -145,7 +149,7 @@ type Options struct {
 // # Checkpoints
 //
 // A checkpoint marshals every attached limiter and writes those whose state
-// changed since the state last written (it compares a 64-bit hash of the
+// changed since the state last written (it compares a 63-bit hash of the
 // bytes, see AttachKeyed), and deletes the saved state of keys that left
 // their keyed set (swept, evicted or deleted), so the file mirrors the
 // limiters in memory. The writes go in batches of Options.BatchSize, one
@@ -167,8 +171,9 @@ type Options struct {
 //
 // Each key therefore loses at most the admissions it made after the last
 // completed checkpoint read its state: about one CheckpointInterval plus the
-// time a checkpoint takes. Lost admissions err toward admitting more after
-// the restart, by at most that many, never toward admitting less. A clean
+// time a checkpoint takes. The limiters admit that many more after the
+// restart, at most. (A key whose deletion was lost comes back as it was at
+// the last completed checkpoint, as if it had not left its set.) A clean
 // Close loses nothing.
 //
 // # Downtime
@@ -214,8 +219,8 @@ type keyedSet interface {
 type single struct {
 	name string
 	l    Limiter
-	// hash is the side-table entry for the saved state (see sideValue); ok
-	// reports whether there is one.
+	// hash is the hash of the saved state (Store.hash); ok reports whether
+	// there is one.
 	hash uint64
 	ok   bool
 }
@@ -224,7 +229,7 @@ type single struct {
 // one top-level bucket, so the store could share a file with other data:
 //
 //	"ratekit"                        bucket
-//	    "format"                     uvarint 1
+//	    "format"                     one byte: 1
 //	    "limiters"                   bucket: name -> state (single limiters)
 //	    "keyed"                      bucket of buckets, one per keyed set:
 //	        <name>                   bucket: 'k' + encoded key -> state
@@ -293,7 +298,7 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	if err := initStore(db); err != nil {
-		_ = db.Close()
+		_ = guard(db.Close)
 		return nil, fmt.Errorf("persist: open %s: %w", path, err)
 	}
 	s := &Store{
@@ -400,26 +405,31 @@ func initStore(db *bolt.DB) error {
 	if err != nil || !empty {
 		return err
 	}
-	return db.Update(func(tx *bolt.Tx) error {
-		root, err := tx.CreateBucket(bucketRoot)
-		if err != nil {
-			return err
-		}
-		if err := root.Put(keyFormat, []byte{formatVersion}); err != nil {
-			return err
-		}
-		if _, err := root.CreateBucket(bucketLimiters); err != nil {
-			return err
-		}
-		_, err = root.CreateBucket(bucketKeyed)
+	return guard(func() error { return db.Update(initBuckets) })
+}
+
+// initBuckets makes the buckets of an empty store.
+func initBuckets(tx *bolt.Tx) error {
+	root, err := tx.CreateBucket(bucketRoot)
+	if err != nil {
 		return err
-	})
+	}
+	if err := root.Put(keyFormat, []byte{formatVersion}); err != nil {
+		return err
+	}
+	if _, err := root.CreateBucket(bucketLimiters); err != nil {
+		return err
+	}
+	_, err = root.CreateBucket(bucketKeyed)
+	return err
 }
 
 // guard runs f, turning a panic or a memory fault in it into an error
-// wrapping ErrCorrupt. It is only for code that reads the file through
-// bbolt: bbolt trusts page headers, so a damaged page can send it out of a
-// slice's bounds or past the end of its memory map.
+// wrapping ErrCorrupt. It is only for calls into bbolt, never around the
+// caller's code (a limiter's or a codec's), whose panics are bugs to
+// propagate: bbolt trusts page headers, so a damaged page can send it out
+// of a slice's bounds or past the end of its memory map, and it panics
+// when it finds its free-page list inconsistent.
 func guard(f func() error) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
@@ -455,7 +465,10 @@ func (s *Store) run(t *clock.Ticker) {
 // Checkpoint writes the state of every attached limiter that changed since
 // the last checkpoint, as the periodic checkpoints do, and returns when it
 // is on disk. It returns the errors it met, joined; the sets and keys they
-// name were not saved, the others were. After Close it returns ErrClosed.
+// name were not saved, the others were, and the next checkpoint tries the
+// failed ones again. Once bbolt has failed writing to a damaged file, every
+// checkpoint returns that error, wrapping ErrCorrupt, and writes nothing:
+// restore what you can into a new file. After Close it returns ErrClosed.
 func (s *Store) Checkpoint() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -478,7 +491,7 @@ func (s *Store) checkpoint() error {
 	}
 	if len(errs) > 0 {
 		s.failures.Add(1)
-		return errors.Join(errs...)
+		return join(errs...)
 	}
 	s.checkpoints.Add(1)
 	return nil
@@ -524,7 +537,7 @@ func (s *Store) checkpointSingles() error {
 			return nil
 		})
 		if err != nil {
-			return errors.Join(append(errs, fmt.Errorf("persist: checkpoint of single limiters: %w", err))...)
+			return join(append(errs, fmt.Errorf("persist: checkpoint of single limiters: %w", err))...)
 		}
 		for _, p := range puts {
 			p.a.hash, p.a.ok = p.hash, true
@@ -532,7 +545,7 @@ func (s *Store) checkpointSingles() error {
 		s.written.Add(uint64(len(puts)))
 		s.committed()
 	}
-	return errors.Join(errs...)
+	return join(errs...)
 }
 
 // update runs fn in a write transaction. bbolt panics when it finds the
@@ -690,7 +703,7 @@ func (s *Store) Close() error {
 	}
 	err := s.checkpoint()
 	s.closed = true
-	return errors.Join(err, guard(s.db.Close))
+	return join(err, guard(s.db.Close))
 }
 
 // Stats counts what a Store has done since Open.
