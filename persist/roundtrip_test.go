@@ -8,6 +8,7 @@ import (
 
 	"github.com/ratekit/ratekit"
 	"github.com/ratekit/ratekit/concurrency"
+	"github.com/ratekit/ratekit/fixedwindow"
 	"github.com/ratekit/ratekit/persist"
 	"github.com/ratekit/ratekit/slidingwindow"
 	"github.com/ratekit/ratekit/tokenbucket"
@@ -35,6 +36,21 @@ var algorithms = []algorithm{
 		exercise: func(l persist.Limiter) {
 			l.Take(t0, 3)
 			l.Take(t0.Add(time.Second), 4)
+		},
+		timed: true,
+	},
+	{
+		name: "fixedwindow",
+		new: func(tb testing.TB, w time.Duration) persist.Limiter {
+			l, err := fixedwindow.New(fixedwindow.Config{Limit: 10, Window: w, Name: "window"})
+			if err != nil {
+				tb.Fatal(err)
+			}
+			return l
+		},
+		exercise: func(l persist.Limiter) {
+			l.Take(t0, 4)
+			l.Take(t0.Add(20*time.Minute), 3)
 		},
 		timed: true,
 	},
