@@ -46,7 +46,8 @@ type Keyed[K comparable, L Limiter] interface {
 // skipped state with its key's current one, or deletes it if the key is
 // gone. Other errors are as for Attach. A set whose saved keys outnumber
 // the set's capacity (ratekit.KeyedConfig.MaxKeys) loses the excess to the
-// set's eviction as it restores.
+// set's eviction as it restores. Checkpoints wait while AttachKeyed
+// restores, and the set's Get and the codec must not use the Store.
 //
 // # Memory and time
 //

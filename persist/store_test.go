@@ -345,3 +345,54 @@ func TestDrop(t *testing.T) {
 		t.Errorf("after Drop: single used %d, set has %d keys", used(old, t0), oldSet.Len())
 	}
 }
+
+// The durability options change how commits reach the disk, never what a
+// reopened store holds.
+func TestOptions(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts persist.Options
+	}{
+		{"NoFreelistSync", persist.Options{NoFreelistSync: true}},
+		{"NoSync", persist.Options{NoSync: true, NoFreelistSync: true}},
+		{"BatchSize1", persist.Options{NoSync: true, BatchSize: 1}},
+		{"FileMode", persist.Options{FileMode: 0o640}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := tc.opts
+			path := tempPath(t)
+			opts.CheckpointInterval = -1
+			s, err := persist.Open(path, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			set := rollingSet(t, 10, time.Hour)
+			persist.AttachKeyed(s, "set", set, persist.StringKey{})
+			for i := range 20 {
+				set.Take(t0, key(i), 2)
+			}
+			if err := s.Checkpoint(); err != nil {
+				t.Fatal(err)
+			}
+			persist.Abandon(s) // a crash
+
+			if opts.FileMode != 0 {
+				fi, err := os.Stat(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if fi.Mode().Perm()&^opts.FileMode != 0 {
+					t.Errorf("file mode %v, want at most %v", fi.Mode().Perm(), opts.FileMode)
+				}
+			}
+			s = mustOpen(t, path, persist.Options{})
+			set = rollingSet(t, 10, time.Hour)
+			if err := persist.AttachKeyed(s, "set", set, persist.StringKey{}); err != nil {
+				t.Fatal(err)
+			}
+			if set.Len() != 20 || used(set.Get(key(7)), t0) != 2 {
+				t.Errorf("restored %d keys, key 7 used %d", set.Len(), used(set.Get(key(7)), t0))
+			}
+		})
+	}
+}
