@@ -177,3 +177,39 @@ func TestCheckpointsDuringTakes(t *testing.T) {
 		}
 	}
 }
+
+// Takes never wait for a checkpoint: with a checkpoint stopped between two
+// of its transactions, Takes on every limiter it saves go on.
+func TestTakesDoNotWaitForCheckpoints(t *testing.T) {
+	s := mustOpen(t, tempPath(t), persist.Options{BatchSize: 10})
+	set := rollingSet(t, 1_000_000, time.Hour)
+	single := mustRolling(t, 1_000_000, time.Hour)
+	persist.AttachKeyed(s, "set", set, persist.StringKey{})
+	s.Attach("single", single)
+	for i := range 100 {
+		set.Take(t0, key(i), 1)
+	}
+	single.Take(t0, 1)
+
+	inside, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	persist.SetOnCommit(s, func() {
+		once.Do(func() {
+			close(inside)
+			<-release
+		})
+	})
+	done := make(chan error)
+	go func() { done <- s.Checkpoint() }()
+	<-inside
+	for i := range 1000 {
+		if d := set.Take(t0, key(i%200), 1); !d.Allowed {
+			t.Fatalf("Take during a checkpoint: %v", d)
+		}
+		single.Take(t0, 1)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
