@@ -2,11 +2,9 @@ package persist_test
 
 import (
 	"flag"
-	"iter"
 	"math/rand/v2"
 	"net/netip"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,7 +16,7 @@ import (
 // t0 is the instant the tests start at.
 var t0 = time.Date(2026, 3, 18, 13, 1, 7, 250_000_000, time.UTC)
 
-// set is what the tests need of a keyed set.
+// set is what the tests need of a keyed set: a *ratekit.Keyed.
 type set[K comparable, L persist.Limiter] interface {
 	persist.Keyed[K, L]
 	Take(now time.Time, key K, n int) ratekit.Decision
@@ -26,63 +24,9 @@ type set[K comparable, L persist.Limiter] interface {
 	Len() int
 }
 
-// newSet returns a keyed set of the limiters newL makes.
+// newSet returns a ratekit.Keyed of the limiters newL makes.
 func newSet[K comparable, L persist.Limiter](newL func(K) L) set[K, L] {
-	return &mapSet[K, L]{m: map[K]L{}, newL: newL}
-}
-
-// mapSet is a stand-in for ratekit.Keyed: a map under a mutex.
-type mapSet[K comparable, L persist.Limiter] struct {
-	mu   sync.Mutex
-	m    map[K]L
-	newL func(K) L
-}
-
-func (s *mapSet[K, L]) Get(key K) L {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	l, ok := s.m[key]
-	if !ok {
-		l = s.newL(key)
-		s.m[key] = l
-	}
-	return l
-}
-
-func (s *mapSet[K, L]) Take(now time.Time, key K, n int) ratekit.Decision {
-	return s.Get(key).Take(now, n)
-}
-
-func (s *mapSet[K, L]) Delete(key K) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	_, ok := s.m[key]
-	delete(s.m, key)
-	return ok
-}
-
-func (s *mapSet[K, L]) Len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.m)
-}
-
-func (s *mapSet[K, L]) All() iter.Seq2[K, L] {
-	return func(yield func(K, L) bool) {
-		s.mu.Lock()
-		keys := make([]K, 0, len(s.m))
-		lims := make([]L, 0, len(s.m))
-		for k, l := range s.m {
-			keys = append(keys, k)
-			lims = append(lims, l)
-		}
-		s.mu.Unlock()
-		for i := range keys {
-			if !yield(keys[i], lims[i]) {
-				return
-			}
-		}
-	}
+	return ratekit.NewKeyed(newL, ratekit.KeyedConfig{})
 }
 
 // mustRolling returns a rolling limiter of limit per window.

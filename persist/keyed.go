@@ -11,6 +11,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/ratekit/ratekit"
 	"github.com/ratekit/ratekit/internal/core"
 )
 
@@ -25,6 +26,8 @@ type Keyed[K comparable, L Limiter] interface {
 	// all; it must not hold locks that Takes need while it yields.
 	All() iter.Seq2[K, L]
 }
+
+var _ Keyed[string, Limiter] = (*ratekit.Keyed[string, Limiter])(nil)
 
 // AttachKeyed attaches a keyed set of limiters under name, restores the
 // saved state of each of its keys (making their limiters with set.Get), and

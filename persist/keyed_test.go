@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/benbjohnson/clock"
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/ratekit/ratekit"
@@ -338,5 +339,82 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Keys that a sweep drops (idle: their state equals a fresh one's) leave
+// the file at the next checkpoint, which loses nothing.
+func TestKeyedSweptKeysLeaveTheFile(t *testing.T) {
+	path := tempPath(t)
+	s := mustOpen(t, path, persist.Options{})
+	orgs := ratekit.NewKeyed(func(string) *rolling.Limiter { return mustRolling(t, 10, time.Minute) }, ratekit.KeyedConfig{})
+	persist.AttachKeyed(s, "orgs", orgs, persist.StringKey{})
+	for i := range 100 {
+		orgs.Take(t0.Add(time.Duration(i)*time.Second), key(i), 1)
+	}
+	if err := s.Checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	// At t0+89.5s the windows of the first 30 keys (opened in t0..t0+29s)
+	// have closed.
+	if n := orgs.Sweep(t0.Add(89500 * time.Millisecond)); n != 30 {
+		t.Fatalf("swept %d, want 30", n)
+	}
+	before := s.Stats()
+	if err := s.Checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Stats(); st.Deleted-before.Deleted != 30 || st.Written != before.Written {
+		t.Errorf("the checkpoint after the sweep deleted %d and wrote %d, want 30 and 0",
+			st.Deleted-before.Deleted, st.Written-before.Written)
+	}
+	mustClose(t, s)
+
+	s = mustOpen(t, path, persist.Options{})
+	orgs = ratekit.NewKeyed(func(string) *rolling.Limiter { return mustRolling(t, 10, time.Minute) }, ratekit.KeyedConfig{})
+	if err := persist.AttachKeyed(s, "orgs", orgs, persist.StringKey{}); err != nil {
+		t.Fatal(err)
+	}
+	if orgs.Len() != 70 {
+		t.Errorf("restored %d keys, want 70", orgs.Len())
+	}
+	for i := 30; i < 100; i++ {
+		if got := used(orgs.Get(key(i)), t0.Add(89500*time.Millisecond)); got != 1 {
+			t.Errorf("key %d: used %d, want 1", i, got)
+		}
+	}
+}
+
+// A file with more keys than the set's MaxKeys restores into the set
+// without error; the set keeps at most MaxKeys.
+func TestKeyedRestoreOverMaxKeys(t *testing.T) {
+	path := tempPath(t)
+	s := mustOpen(t, path, persist.Options{})
+	big := rollingSet(t, 10, time.Hour)
+	persist.AttachKeyed(s, "orgs", big, persist.StringKey{})
+	for i := range 300 {
+		big.Take(t0, key(i), 1)
+	}
+	mustClose(t, s)
+
+	s = mustOpen(t, path, persist.Options{})
+	small := ratekit.NewKeyed(func(string) *rolling.Limiter { return mustRolling(t, 10, time.Hour) },
+		ratekit.KeyedConfig{MaxKeys: 100, Clock: clock.NewMock()})
+	if err := persist.AttachKeyed(s, "orgs", small, persist.StringKey{}); err != nil {
+		t.Fatal(err)
+	}
+	if small.Len() != 100 {
+		t.Errorf("the set holds %d keys, want 100", small.Len())
+	}
+	for k, l := range small.All() {
+		if used(l, t0) != 1 {
+			t.Errorf("key %s: used %d, want 1", k, used(l, t0))
+		}
+	}
+	if err := s.Checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Stats(); st.Deleted != 200 {
+		t.Errorf("the checkpoint deleted %d evicted keys, want 200", st.Deleted)
 	}
 }
