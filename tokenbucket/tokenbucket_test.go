@@ -414,3 +414,19 @@ func TestZeroAllocs(t *testing.T) {
 		}
 	}
 }
+
+func TestAllowRealClock(t *testing.T) {
+	l := mustNew(t, tokenbucket.Config{Limit: 1, Window: time.Hour, Burst: 2})
+	require.True(t, l.AllowN(0))
+	require.True(t, l.Allow())
+	require.False(t, l.AllowN(2))
+	require.True(t, l.AllowN(1))
+	require.False(t, l.Allow())
+	require.False(t, l.AllowN(3), "more than Burst")
+	require.False(t, l.AllowN(-1))
+	d := l.Take(time.Now(), 1)
+	require.False(t, d.Allowed)
+	// The Take reads the clock after the Allows did: an hour at most.
+	require.Positive(t, d.RetryAfter)
+	require.LessOrEqual(t, d.RetryAfter, time.Hour, "Allow reads the real clock")
+}
