@@ -3,6 +3,7 @@ package httplimit_test
 import (
 	"errors"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/ratekit/ratekit"
@@ -161,4 +162,61 @@ func TestClientIPAllocs(t *testing.T) {
 	if a := testing.AllocsPerRun(100, func() { httplimit.Bearer(r) }); a != 0 {
 		t.Errorf("Bearer: %v allocations per call, want 0", a)
 	}
+}
+
+// FuzzClientIP feeds arbitrary peers and forwarding headers to ClientIP. It
+// must never panic, must ignore the header from an untrusted peer, and must
+// take the nearest hop (the one the trusted proxy itself wrote) whenever
+// that hop is a valid untrusted address, whatever the client put before it.
+func FuzzClientIP(f *testing.F) {
+	f.Add("10.0.0.2:80", "6.6.6.6, 198.51.100.1", false)
+	f.Add("10.0.0.2:80", "for=6.6.6.6, for=\"[2001:db8::1]:80\"", true)
+	f.Add("203.0.113.9:1", "10.0.0.1", false)
+	f.Add("[::ffff:10.0.0.2]:80", "10.1.1.1,,", false)
+	f.Add("[fe80::1%eth0]:80", "for=unknown;proto=http", true)
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	xff, err := httplimit.ClientIP(httplimit.IPConfig{TrustedProxies: trusted, IPv6Prefix: 128})
+	if err != nil {
+		f.Fatal(err)
+	}
+	fwd, err := httplimit.ClientIP(httplimit.IPConfig{TrustedProxies: trusted, IPv6Prefix: 128, Header: "Forwarded"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, remote, header string, forwarded bool) {
+		k, name := xff, "X-Forwarded-For"
+		if forwarded {
+			k, name = fwd, "Forwarded"
+		}
+		r := newReq(remote)
+		r.Header.Set(name, header)
+		key, ok := k(r)
+
+		peer, err := netip.ParseAddrPort(remote)
+		if err != nil {
+			return // other RemoteAddr forms are covered by the table test
+		}
+		if !ok {
+			t.Fatalf("peer %q parses but no key", remote)
+		}
+		if _, err := netip.ParseAddr(key); err != nil {
+			t.Fatalf("key %q is not an address", key)
+		}
+		pa := peer.Addr().Unmap().WithZone("")
+		if !trusted[0].Contains(pa) {
+			if key != pa.String() {
+				t.Fatalf("untrusted peer %q: key %q, want the peer", remote, key)
+			}
+			return
+		}
+		if forwarded {
+			return
+		}
+		last := header[strings.LastIndexByte(header, ',')+1:]
+		if a, err := netip.ParseAddr(strings.Trim(last, " \t")); err == nil && !trusted[0].Contains(a.Unmap()) {
+			if want := a.Unmap().WithZone("").String(); key != want {
+				t.Fatalf("header %q behind trusted %q: key %q, want the nearest hop %q", header, remote, key, want)
+			}
+		}
+	})
 }
