@@ -20,8 +20,11 @@ import (
 // capacity (Decision.ResetAfter), or, on a refusal, when the request can be
 // retried (Decision.RetryAfter), as the mail API's docs promise; durations
 // are rounded up to whole seconds and instants to the next whole second, so a
-// client that obeys them is never early. The per-policy dialects (Sanity,
-// IETF) describe every tier that applied to the request.
+// client that obeys them is never early. A concurrency tier can be the
+// binding policy when it has the least Remaining; its Reset is then 0, as its
+// units come back when requests finish rather than with time. The
+// per-policy dialects (Sanity, IETF) describe every tier that applied to the
+// request.
 type Dialect uint16
 
 // The header dialects.

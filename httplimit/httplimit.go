@@ -117,6 +117,7 @@ type Config struct {
 	// number of events in a batch, the size of an upload. nil: 1. A cost of
 	// 0 is admitted and takes nothing; a negative cost, like a cost larger
 	// than a tier admits at once, can never be admitted and is answered 413.
+	// Return 0 for requests that should not count, such as CORS preflights.
 	Cost func(r *http.Request) int
 
 	// Headers selects the rate-limit header dialects (see Dialect). The zero
