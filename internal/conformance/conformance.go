@@ -513,6 +513,21 @@ func (s Subject) idle(t *testing.T) {
 		}
 		return
 	}
+	// A limiter whose every unit was refunded may call itself Idle only if it
+	// then decides exactly as a fresh one would.
+	r := s.New(t)
+	r.Take(s.Start, 1)
+	r.Refund(s.Start, 1)
+	for _, d := range []time.Duration{0, time.Second, time.Hour} {
+		now := s.Start.Add(d)
+		if r.(Idler).Idle(now) {
+			for _, n := range []int{1, s.Capacity} {
+				if got, want := r.Peek(now, n), fresh.Peek(now, n); got != want {
+					t.Fatalf("Idle at +%v after Take(1) and Refund(1) but Peek(%d) = %v; a fresh limiter says %v", d, n, got, want)
+				}
+			}
+		}
+	}
 	drain(l, s.Start, s.Capacity)
 	// Wherever Idle holds, the limiter must decide as a fresh one would, so
 	// that dropping it changes no decision.

@@ -1,0 +1,211 @@
+package concurrency
+
+import (
+	"context"
+	"sync/atomic"
+
+	"github.com/ratekit/ratekit"
+)
+
+// waiter is an Acquire caller in the queue, a node of an intrusive doubly
+// linked list so that a cancelled caller leaves from the middle in O(1)
+// without another allocation. Its fields other than n and ready are
+// guarded by Limiter.mu; ready is closed, under mu, when the waiter leaves
+// the queue with its units (granted) or an error (err).
+type waiter struct {
+	n          int
+	ready      chan struct{}
+	granted    bool
+	err        error
+	prev, next *waiter
+}
+
+// Acquire blocks until n units fit and takes them, in FIFO order with the
+// other Acquire callers, or until ctx is done. It returns a release func
+// that gives the units back; release is idempotent (calls after the first
+// do nothing) and safe to call from any goroutine. It is never nil: after
+// an error it does nothing, so `defer release()` is safe either way.
+//
+//   - n == 0 returns at once with nil error.
+//   - n < 0, or n > Limit, returns at once an error wrapping
+//     ratekit.ErrExceedsLimit; so does a queued caller whose n a
+//     Reconfigure puts above the new Limit.
+//   - A ctx already done (a deadline already past, say) returns ctx.Err()
+//     at once, even if the units were free.
+//   - If ctx is done while it waits, Acquire returns ctx.Err() holding
+//     nothing. When the grant and the cancellation race, either outcome
+//     may come back, never a mix: units granted to a caller that then
+//     returns ctx.Err() are given back and handed to the callers behind it.
+//
+// The queue is strictly FIFO: a caller is served only when all before it
+// have been, even if it would fit sooner, so large requests do not starve.
+// While anyone is queued, Take denies (see the package doc).
+//
+// Acquire reads the Config's clock once to time the hold-time estimate.
+// Unlike Take it allocates: the release func (two small objects), and when
+// it has to wait, its queue entry and channel.
+func (l *Limiter) Acquire(ctx context.Context, n int) (release func(), err error) {
+	if n == 0 {
+		return noop, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return noop, err
+	}
+	if d := l.Take(l.clock().Now(), n); d.Allowed {
+		return l.releaser(n), nil
+	} else if d.RetryAfter == ratekit.Never {
+		return noop, exceeds(n, d.Limit)
+	}
+	return l.wait(ctx, n)
+}
+
+func noop() {}
+
+// releaser returns the idempotent release func of n held units.
+func (l *Limiter) releaser(n int) func() {
+	var done atomic.Bool
+	return func() {
+		if done.CompareAndSwap(false, true) {
+			l.Release(n)
+		}
+	}
+}
+
+// wait is Acquire's slow path: under mu, take the units if they fit and
+// nobody is queued (a Release may have come in since Take), or else queue,
+// then block.
+func (l *Limiter) wait(ctx context.Context, n int) (func(), error) {
+	w := &waiter{n: n, ready: make(chan struct{})}
+	l.mu.Lock()
+	for {
+		s := state(l.state.Load())
+		if n > s.limit() { // a Reconfigure since Take
+			l.mu.Unlock()
+			return noop, exceeds(n, s.limit())
+		}
+		if !s.waiting() && s.held()+n <= s.limit() {
+			if l.state.CompareAndSwap(uint64(s), uint64(s)+uint64(n)) {
+				l.mu.Unlock()
+				l.admitted.Add(uint64(n))
+				l.sample(l.clock().Now(), s.held(), n)
+				return l.releaser(n), nil
+			}
+			continue
+		}
+		// Setting the waiting bit must be one CAS with the observation that
+		// n does not fit: if a Release lands in between, the CAS fails and
+		// the loop sees the freed units. Once the bit is set, fast-path
+		// Releases and Takes fail their CAS and come to mu or deny.
+		if s.waiting() || l.state.CompareAndSwap(uint64(s), uint64(s|waitingBit)) {
+			break
+		}
+	}
+	l.push(w)
+	l.mu.Unlock()
+
+	select {
+	case <-w.ready:
+		// granted and err were written before ready was closed.
+		if w.err != nil {
+			return noop, w.err
+		}
+		return l.releaser(n), nil
+	case <-ctx.Done():
+		l.mu.Lock()
+		switch {
+		case w.granted:
+			// Granted as ctx was cancelled: give the units back, which
+			// also serves whoever is now at the head.
+			l.settle(n, -1)
+		case w.err != nil:
+			// Failed by Reconfigure; nothing held.
+		default:
+			l.unlink(w)
+			// If w was the head, the callers behind it may fit now.
+			l.settle(0, -1)
+		}
+		l.mu.Unlock()
+		return noop, ctx.Err()
+	}
+}
+
+// releaseQueued is Release(n) when the waiting bit is set: the units go
+// back and to the queue under mu.
+func (l *Limiter) releaseQueued(n int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if held := state(l.state.Load()).held(); n > held {
+		misuse(n, held) // the deferred Unlock runs as it panics
+	}
+	l.settle(n, -1)
+}
+
+// settle releases n units, sets the limit to limit (-1: keep it), grants
+// units to the queue's head and those after it while they fit, and sets the
+// waiting bit to whether anyone is still queued, all in one CAS. Called
+// with mu held and n ≤ held.
+//
+// When the waiting bit was set nobody but mu's holder can change the word,
+// so the CAS succeeds at the first try; when it was clear (the queue was
+// empty), fast-path Takes and Releases race it and the loop recomputes.
+func (l *Limiter) settle(n, limit int) {
+	for {
+		s := state(l.state.Load())
+		lim := limit
+		if lim < 0 {
+			lim = s.limit()
+		}
+		held := s.held() - n
+		before := held
+		w := l.head
+		for w != nil && held+w.n <= lim {
+			held += w.n
+			w = w.next
+		}
+		if !l.state.CompareAndSwap(uint64(s), uint64(pack(held, lim, w != nil))) {
+			continue
+		}
+		if granted := held - before; granted > 0 {
+			for l.head != w {
+				g := l.head
+				l.unlink(g)
+				g.granted = true
+				close(g.ready)
+			}
+			l.admitted.Add(uint64(granted))
+			l.sample(l.clock().Now(), before, granted)
+		}
+		return
+	}
+}
+
+// push appends w to the queue. Called with mu held and the waiting bit set.
+func (l *Limiter) push(w *waiter) {
+	w.prev = l.tail
+	if l.tail != nil {
+		l.tail.next = w
+	} else {
+		l.head = w
+	}
+	l.tail = w
+	l.queued.Add(int64(w.n))
+	l.nqueued.Add(1)
+}
+
+// unlink removes w from the queue. Called with mu held. It leaves the
+// waiting bit alone: the caller settles.
+func (l *Limiter) unlink(w *waiter) {
+	if w.prev != nil {
+		w.prev.next = w.next
+	} else {
+		l.head = w.next
+	}
+	if w.next != nil {
+		w.next.prev = w.prev
+	} else {
+		l.tail = w.prev
+	}
+	w.prev, w.next = nil, nil
+	l.queued.Add(-int64(w.n))
+	l.nqueued.Add(-1)
+}

@@ -1,0 +1,479 @@
+// Package concurrency limits how many units are in use at once: a semaphore
+// whose units stay taken until they are released, for quotas such as
+// Sanity's "at most 100 concurrent mutations and 500 concurrent queries per
+// dataset".
+//
+// # Basics
+//
+// A Limiter is a ratekit.Holder. Take(now, n) admits n units if they fit
+// under Limit and keeps them taken until Release(n); Refund is the same as
+// Release. Take never blocks: a denial is a Decision whose RetryAfter is an
+// estimate of when enough units will have come back (see Estimates). Acquire
+// blocks instead, in first-come first-served order, until the units fit or
+// its context is done.
+//
+// Because a Limiter is a ratekit.Limiter it composes with rate limits:
+// ratekit.AllOf(perSecond, concurrent) admits a request only if both admit
+// it, and ratekit.ReleaseAll gives the concurrency units back when the
+// request finishes (rate units come back with time).
+//
+// # Fairness
+//
+// Acquire callers wait in one FIFO queue. The head of the queue is served
+// first even when a smaller request behind it would fit, so a large request
+// is never starved by a stream of small ones. For the same reason Take and
+// Peek deny every n > 0 while anyone is queued: a non-blocking Take that
+// slipped into capacity freed for the head would starve it just the same.
+//
+// # Estimates
+//
+// Units come back when holders release them, not with time, so RetryAfter
+// and ResetAfter are estimates built from an estimate of the mean hold time
+// (see the Limiter doc for the estimator). They are always positive and
+// finite (between ratekit.MinRetry and 24 hours) and RetryAfter is never
+// Never except for requests that can never fit (n < 0 or n > Limit).
+//
+// # Misuse
+//
+// Releasing more units than are held (including releasing twice) panics
+// with a message naming the call, e.g. "concurrency: Release(5) with 3
+// held", and leaves the Limiter unchanged. A Limiter that had carried on
+// would no longer know how many units are really in use, and would silently
+// admit more than Limit; this is the choice sync.WaitGroup and
+// golang.org/x/sync/semaphore make too.
+//
+// # Persistence
+//
+// Held units belong to the process that holds them and are never saved:
+// MarshalBinary saves only the hold-time estimate, so that a restarted
+// process gives sensible RetryAfter estimates from its first denial.
+package concurrency
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/benbjohnson/clock"
+
+	"github.com/ratekit/ratekit"
+	"github.com/ratekit/ratekit/internal/core"
+)
+
+// MaxLimit is the largest Limit a Config may set: 2³¹−1 units. Held and
+// Limit share one 64-bit atomic word (see state), 32 and 31 bits wide.
+const MaxLimit = 1<<31 - 1
+
+// Config configures a Limiter.
+type Config struct {
+	// Limit is how many units may be held at once, 1 to MaxLimit.
+	Limit int
+	// Name is the policy name reported in every Decision.
+	Name string
+	// Clock is read by Allow, AllowN and Acquire, and when a Release, a
+	// cancelled Acquire or a Reconfigure hands units to queued Acquire
+	// callers (to time the hold-time estimate); nil is the real clock.
+	// Take, Peek, Refund and Release with nobody queued never read it.
+	Clock clock.Clock
+}
+
+// Validate reports whether c is usable: an error wrapping
+// ratekit.ErrInvalidConfig if Limit is not in 1..MaxLimit.
+func (c Config) Validate() error {
+	if c.Limit < 1 {
+		return core.Invalid("concurrency", "Limit must be positive, got %d", c.Limit)
+	}
+	if c.Limit > MaxLimit {
+		return core.Invalid("concurrency", "Limit %d is above MaxLimit %d", c.Limit, MaxLimit)
+	}
+	return nil
+}
+
+// Limiter is a counting semaphore of Limit units that is also a
+// ratekit.Holder: units taken by Take, AllowN or Acquire stay taken until
+// Release (or Refund) gives them back.
+//
+// All methods are safe for concurrent use. Take, Peek, Refund and Release
+// are lock-free and allocate nothing while no Acquire caller is queued; with
+// callers queued, Take and Peek still take no lock (they deny at once) and
+// Release takes a mutex to hand the units to the queue.
+//
+// The zero Limiter has Limit 0 and admits only n == 0; use New.
+//
+// # Hold-time estimate
+//
+// A denial's RetryAfter and every ResetAfter derive from hold, an estimate
+// of how long a unit stays taken. Release carries no time, so hold is
+// measured from the times of admissions alone, by Little's law: over an
+// interval, the mean time a unit is held is the area under the held count
+// (unit-nanoseconds) divided by the units admitted in it. Precisely:
+//
+//   - An admission (an allowed Take of n > 0, a fast Acquire, or a grant to
+//     queued Acquire callers, timed by Config.Clock) at t, finding h units
+//     held before it, closes the interval opened by the last sampled
+//     admission at t₁ that left h₁ held. The held count moves in between
+//     (down with each Release, up with admissions that did not sample);
+//     the interval's area is taken as min(h₁, h)·(t−t₁), a cautious
+//     stand-in that is close to the truth while the limiter is busy, which
+//     is when estimates are asked for. The sample is that area divided by
+//     the units admitted in (t₁, t], rounded down and capped at 24h.
+//   - An interval with nothing held at one end (min(h₁, h) = 0) samples
+//     nothing: it only says that holds were shorter than it (an idle gap,
+//     or a light load whose units come back before the next admission).
+//     Nor does one that runs backwards (t ≤ t₁) or lasts over 24h (a jump
+//     in the time passed in, the zero time.Time, say). Either way a new
+//     interval opens at t.
+//   - hold moves an eighth of the way to each sample (an exponentially
+//     weighted moving average in integer nanoseconds); the first sample
+//     sets it.
+//   - Only admissions at least max(hold/4, 100µs) after the last sampled
+//     one sample, so between samples the estimator costs an admission one
+//     atomic load; under contention an admission that finds another one
+//     sampling skips its turn.
+//
+// Until the first sample, hold is 1ms. With k units that must be released
+// before a request fits (held + queued + n − Limit) and h held, RetryAfter
+// is hold·k/h rounded up: the time k units take to come back at the rate
+// Little's law predicts, h/hold. ResetAfter is hold·(h+queued)/h, 0 when
+// nothing is held. Both are clamped to [ratekit.MinRetry, 24h], so they
+// are positive and finite; the arithmetic is 128-bit and cannot overflow.
+// The estimate is only as good as the load is steady: it is a hint for
+// Retry-After headers and back-off, and Acquire, which needs none, is the
+// way to wait for units.
+type Limiter struct {
+	// state is the packed atomic word (see the state type). Every decision
+	// is made on one snapshot of it and every change is one CAS on it.
+	state atomic.Uint64
+	// admitted counts units ever admitted, mod 2⁶⁴: the divisor of a hold
+	// sample. It sits next to state so that the Add after a successful CAS
+	// hits a cache line the CAS has just made exclusive.
+	admitted atomic.Uint64
+	// next is the earliest time (ns since epoch) at which an admission
+	// samples the hold time; math.MinInt64 samples the next one.
+	next atomic.Int64
+	// hold is the hold-time estimate in ns; 0 before the first sample.
+	hold atomic.Int64
+	// queued is the sum of n over queued Acquire callers, nqueued their
+	// number. Written under mu, read lock-free by decisions and Waiting.
+	queued, nqueued atomic.Int64
+
+	meta  atomic.Pointer[meta]
+	epoch time.Time // time origin of the estimator; fixed at New
+
+	// mu guards the queue. While the state's waiting bit is set only mu's
+	// holder changes state (see Release), so the queue and the word change
+	// together.
+	mu         sync.Mutex
+	head, tail *waiter
+
+	// smu guards smp. Admissions only TryLock it: they never wait for it.
+	smu sync.Mutex
+	smp sampler
+}
+
+// meta is what Reconfigure can change besides Limit, swapped as a whole.
+type meta struct {
+	name  string
+	clock clock.Clock
+}
+
+var (
+	_ ratekit.Holder  = (*Limiter)(nil)
+	_ ratekit.Limiter = (*Limiter)(nil)
+)
+
+// New returns a Limiter of cfg.Limit units with none held, or an error
+// wrapping ratekit.ErrInvalidConfig.
+func New(cfg Config) (*Limiter, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	clk := core.Clock(cfg.Clock)
+	l := &Limiter{epoch: clk.Now()}
+	l.state.Store(uint64(pack(0, cfg.Limit, false)))
+	l.meta.Store(&meta{name: cfg.Name, clock: clk})
+	l.next.Store(math.MinInt64)
+	return l, nil
+}
+
+// state is the limiter's packed atomic word:
+//
+//	bits  0..31  held: units taken and not released, 0..MaxLimit
+//	bits 32..62  limit: the configured capacity, 1..MaxLimit
+//	bit  63      waiting: Acquire callers are queued
+//
+// Packing limit with held makes Reconfigure exact: a Take decided on the
+// old limit cannot succeed after the new one is in place, because its CAS
+// compares the whole word. Take adds n to the word directly: held+n ≤ limit
+// ≤ 2³¹−1 leaves held's 32 bits, so no carry reaches limit.
+type state uint64
+
+const (
+	heldMask   = 1<<32 - 1
+	limitShift = 32
+	waitingBit = 1 << 63
+)
+
+func (s state) held() int     { return int(s & heldMask) }
+func (s state) limit() int    { return int(s >> limitShift & MaxLimit) }
+func (s state) waiting() bool { return s&waitingBit != 0 }
+
+func pack(held, limit int, waiting bool) state {
+	s := state(held) | state(limit)<<limitShift
+	if waiting {
+		s |= waitingBit
+	}
+	return s
+}
+
+// Take takes n units at now if they fit under Limit and nobody is queued in
+// Acquire, and reports the decision; a denial takes nothing and changes no
+// state. The units stay taken until Release(n). now only times the
+// hold-time estimate: a concurrency limit admits the same whatever the
+// time, so stale or backward times cannot admit more.
+//
+// n == 0 is allowed and takes nothing. n < 0 and n > Limit are denied with
+// RetryAfter ratekit.Never. The Decision's Limit is the capacity, Remaining
+// the units still free after it (0 while callers are queued), Window 0,
+// ResetAfter and a denial's RetryAfter are estimates (see Limiter).
+//
+// Take is lock-free (an admission that samples the hold time try-locks the
+// estimator's mutex, and skips the sample rather than wait for it),
+// allocates nothing and never reads the Config's clock.
+func (l *Limiter) Take(now time.Time, n int) ratekit.Decision {
+	for {
+		s := state(l.state.Load())
+		// The estimate is read before the CAS and the Decision built from
+		// it after, so that this Take's own sample does not change its
+		// answer: Peek just before it says the same.
+		hold := l.hold.Load()
+		if n <= 0 || s.waiting() || s.held()+n > s.limit() {
+			return l.decide(s, n, hold) // n == 0 or a denial: nothing to write
+		}
+		// held+n ≤ limit ≤ MaxLimit: adding n to the word adds it to held
+		// alone.
+		if l.state.CompareAndSwap(uint64(s), uint64(s)+uint64(n)) {
+			l.admitted.Add(uint64(n))
+			l.sample(now, s.held(), n)
+			// decide's allowed case, spelled out here because a Decision
+			// returned by a call and held across the sample call is
+			// spilled and copied back with wide loads that stall on the
+			// narrow stores just made: that copy cost as much as the rest
+			// of Take+Release together. FuzzModel holds the two to the
+			// same answers.
+			return ratekit.Decision{
+				Allowed: true, Limit: s.limit(), Remaining: s.limit() - s.held() - n,
+				ResetAfter: estimate(hold, 1, 1), Policy: l.policy(),
+			}
+		}
+	}
+}
+
+// Peek reports exactly what Take(now, n) would decide, Remaining included,
+// and takes nothing. It is lock-free and allocates nothing.
+func (l *Limiter) Peek(now time.Time, n int) ratekit.Decision {
+	return l.decide(state(l.state.Load()), n, l.hold.Load())
+}
+
+// decide is the decision on n units given the snapshot s and the hold
+// estimate hold. It reads the queue size without synchronising it with s:
+// like hold, it only shapes the estimates, never whether a request is
+// allowed.
+//
+// The fields are kept in locals and the Decision built in the return
+// statement: filling a local Decision field by field and returning it made
+// the compiler copy it through memory (see Take).
+func (l *Limiter) decide(s state, n int, hold int64) ratekit.Decision {
+	held, limit, waiting := s.held(), s.limit(), s.waiting()
+	var queued int
+	if waiting {
+		queued = int(l.queued.Load())
+	}
+	policy := l.policy()
+	remaining := 0
+	if !waiting && held < limit {
+		remaining = limit - held
+	}
+	allowed, retry, reset := false, time.Duration(0), time.Duration(0)
+	switch {
+	case n < 0 || n > limit:
+		retry = ratekit.Never
+	case n == 0:
+		allowed = true
+	case waiting || held+n > limit:
+		// Units that must come back first: the excess of everything
+		// wanted (held, the queue ahead, then n) over the limit. It is at
+		// least 1 when the word and the queue agree; estimate clamps it.
+		retry = estimate(hold, held+queued+n-limit, held)
+	default:
+		allowed = true
+		remaining -= n
+		held += n
+	}
+	if held > 0 {
+		reset = estimate(hold, held+queued, held)
+	}
+	return ratekit.Decision{
+		Allowed: allowed, Limit: limit, Remaining: remaining,
+		ResetAfter: reset, RetryAfter: retry, Policy: policy,
+	}
+}
+
+// Refund is Release(n): on a Holder, giving back units for work that did not
+// happen and for work that finished are the same. at is ignored. It is what
+// ratekit.TakeAll uses to roll back a composite Take one member denied.
+func (l *Limiter) Refund(_ time.Time, n int) { l.Release(n) }
+
+// Release gives back n units taken by an allowed Take, AllowN or Acquire,
+// and hands them to queued Acquire callers in FIFO order. Release(0) does
+// nothing.
+//
+// Release panics, leaving the Limiter unchanged, if n is negative or more
+// than the units held (for instance a second Release of the same units):
+// past that point the Limiter could no longer guarantee Limit, so it stops
+// the caller rather than carry on silently.
+//
+// It is lock-free while nobody is queued; otherwise it takes the queue's
+// mutex and reads the Config's clock to time the hand-over.
+func (l *Limiter) Release(n int) {
+	if n == 0 {
+		return
+	}
+	for {
+		s := state(l.state.Load())
+		if n < 0 || n > s.held() {
+			misuse(n, s.held())
+		}
+		if s.waiting() {
+			l.releaseQueued(n)
+			return
+		}
+		// n ≤ held: subtracting n from the word only lowers held.
+		if l.state.CompareAndSwap(uint64(s), uint64(s)-uint64(n)) {
+			return
+		}
+	}
+}
+
+// misuse panics for a Release(n) with held units held. It is out of line so
+// that the formatting costs Release nothing.
+//
+//go:noinline
+func misuse(n, held int) {
+	if n < 0 {
+		panic(fmt.Sprintf("concurrency: Release(%d): negative count", n))
+	}
+	panic(fmt.Sprintf("concurrency: Release(%d) with %d held", n, held))
+}
+
+// Allow is AllowN(1).
+func (l *Limiter) Allow() bool { return l.AllowN(1) }
+
+// AllowN is shorthand for Take(clock.Now(), n).Allowed, reading the
+// Config's clock. The caller must Release(n) when an allowed AllowN's work
+// is done.
+func (l *Limiter) AllowN(n int) bool { return l.Take(l.clock().Now(), n).Allowed }
+
+func (l *Limiter) policy() string {
+	if m := l.meta.Load(); m != nil {
+		return m.name
+	}
+	return ""
+}
+
+func (l *Limiter) clock() clock.Clock {
+	if m := l.meta.Load(); m != nil {
+		return m.clock
+	}
+	return clock.New()
+}
+
+// Held returns the units held now, for metrics. After a Reconfigure to a
+// lower Limit it may exceed Limit until enough are released.
+func (l *Limiter) Held() int { return state(l.state.Load()).held() }
+
+// Waiting returns how many Acquire callers are queued now.
+func (l *Limiter) Waiting() int { return int(l.nqueued.Load()) }
+
+// Idle reports whether nothing is held and nobody is queued, so that
+// dropping the Limiter (from a ratekit.Keyed, say) loses only its hold-time
+// estimate, which shapes RetryAfter but no admission. now is ignored.
+func (l *Limiter) Idle(time.Time) bool {
+	s := state(l.state.Load())
+	return s.held() == 0 && !s.waiting()
+}
+
+// Reconfigure applies cfg at once: Limit, Name and Clock. It returns an
+// error wrapping ratekit.ErrInvalidConfig, changing nothing, if cfg is
+// invalid.
+//
+// Units already held count against the new Limit: after lowering it below
+// Held, nothing more is admitted until enough are released. Queued Acquire
+// callers asking for more than the new Limit fail with an error wrapping
+// ratekit.ErrExceedsLimit; raising it admits the queue's head and those
+// after it that now fit, in order. Safe for concurrent use.
+func (l *Limiter) Reconfigure(cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.meta.Store(&meta{name: cfg.Name, clock: core.Clock(cfg.Clock)})
+	for w := l.head; w != nil; {
+		next := w.next
+		if w.n > cfg.Limit {
+			l.unlink(w)
+			w.err = exceeds(w.n, cfg.Limit)
+			close(w.ready)
+		}
+		w = next
+	}
+	l.settle(0, cfg.Limit)
+	return nil
+}
+
+// exceeds is the error of an Acquire of n units that Limit can never admit.
+func exceeds(n, limit int) error {
+	return fmt.Errorf("concurrency: Acquire(%d) with Limit %d: %w", n, limit, ratekit.ErrExceedsLimit)
+}
+
+// stateVersion is the format version of MarshalBinary's output.
+const stateVersion = 1
+
+// MarshalBinary saves the hold-time estimate, the only state that outlives
+// the process: the 4-byte ratekit header (algorithm concurrency, version 1)
+// then the estimate in nanoseconds as an unsigned varint (0: none yet).
+// Held units and queued callers belong to this process and are not saved.
+func (l *Limiter) MarshalBinary() ([]byte, error) {
+	b := core.AppendHeader(make([]byte, 0, core.HeaderLen+binary.MaxVarintLen64), core.Concurrency, stateVersion)
+	return binary.AppendUvarint(b, uint64(l.hold.Load())), nil
+}
+
+// UnmarshalBinary restores a hold-time estimate saved by MarshalBinary and
+// starts a new measuring interval. Held units, the queue and the
+// configuration are left as they are. Bytes that are truncated, of another
+// algorithm or version, or hold an estimate above 24h are rejected with an
+// error wrapping ratekit.ErrInvalidState, and the Limiter is unchanged.
+func (l *Limiter) UnmarshalBinary(b []byte) error {
+	payload, err := core.ParseHeader(b, core.Concurrency, stateVersion)
+	if err != nil {
+		return err
+	}
+	r := core.NewReader(core.Concurrency, payload)
+	hold := r.Uint64()
+	if hold > maxEstimate {
+		r.Fail("hold estimate %dns is above %v", hold, time.Duration(maxEstimate))
+	}
+	if err := r.Err(); err != nil {
+		return err
+	}
+	l.smu.Lock()
+	defer l.smu.Unlock()
+	l.hold.Store(int64(hold))
+	l.smp = sampler{}
+	l.next.Store(math.MinInt64)
+	return nil
+}

@@ -1,0 +1,117 @@
+package model
+
+import (
+	"sync"
+	"time"
+
+	"github.com/ratekit/ratekit"
+)
+
+// Rolling is the reference model of rolling.Limiter, written in time.Time
+// with a mutex and plain fields.
+//
+// A window opens at the first admitted unit while none is open and stays
+// open until start+Window. A window whose count is zero is not open. A time
+// before an open window's start is counted into it. Refunds are accepted
+// for times within [start, start+Window). OnLimitReached fires once per
+// window, at its first denial (Notified counts the calls).
+type Rolling struct {
+	mu sync.Mutex
+
+	limit  int
+	window time.Duration
+	name   string
+	hooked bool // an OnLimitReached is configured
+
+	start    time.Time
+	count    int
+	notified bool
+
+	// Notified counts the denials that would call OnLimitReached.
+	Notified int
+}
+
+// NewRolling returns a model with no window open. hooked says whether an
+// OnLimitReached callback is configured (its calls are counted in Notified).
+func NewRolling(limit int, window time.Duration, name string, hooked bool) *Rolling {
+	return &Rolling{limit: limit, window: window, name: name, hooked: hooked}
+}
+
+// Reconfigure changes the limit, window, name and hook at once; the open
+// window keeps its start, count and notified mark.
+func (m *Rolling) Reconfigure(limit int, window time.Duration, name string, hooked bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.limit, m.window, m.name, m.hooked = limit, window, name, hooked
+}
+
+// open reports whether a window is open at now.
+func (m *Rolling) open(now time.Time) bool {
+	return m.count > 0 && now.Before(m.start.Add(m.window))
+}
+
+// Take decides and applies Take(now, n).
+func (m *Rolling) Take(now time.Time, n int) ratekit.Decision {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.decide(now, n, true)
+}
+
+// Peek decides Take(now, n) without applying it.
+func (m *Rolling) Peek(now time.Time, n int) ratekit.Decision {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.decide(now, n, false)
+}
+
+func (m *Rolling) decide(now time.Time, n int, take bool) ratekit.Decision {
+	d := ratekit.Decision{Limit: m.limit, Window: m.window, Policy: m.name, Remaining: m.limit}
+	open := m.open(now)
+	if open {
+		d.Remaining = max(0, m.limit-m.count)
+		d.ResetAfter = m.start.Add(m.window).Sub(now)
+	}
+	switch {
+	case n < 0 || n > m.limit:
+		d.RetryAfter = ratekit.Never
+	case n == 0:
+		d.Allowed = true
+	case !open:
+		d.Allowed = true
+		d.Remaining = m.limit - n
+		d.ResetAfter = m.window
+		if take {
+			m.start, m.count, m.notified = now, n, false
+		}
+	case n <= d.Remaining:
+		d.Allowed = true
+		d.Remaining -= n
+		if take {
+			m.count += n
+		}
+	default:
+		d.RetryAfter = d.ResetAfter
+		if take && m.hooked && !m.notified {
+			m.notified = true
+			m.Notified++
+		}
+	}
+	return d
+}
+
+// Refund gives back up to n units if at is within the open window.
+func (m *Rolling) Refund(at time.Time, n int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if n <= 0 || m.count == 0 || at.Before(m.start) || !at.Before(m.start.Add(m.window)) {
+		return
+	}
+	m.count -= min(n, m.count)
+}
+
+// Idle reports whether no window is open at now.
+func (m *Rolling) Idle(now time.Time) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return !m.open(now)
+}

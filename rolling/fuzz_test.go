@@ -1,0 +1,200 @@
+package rolling_test
+
+import (
+	"errors"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/ratekit/ratekit"
+	"github.com/ratekit/ratekit/internal/model"
+	"github.com/ratekit/ratekit/rolling"
+)
+
+// The values the fuzzer picks from, by index: small limits to reach
+// denials often, and 2^40 to make the count field wide and the cell's reach
+// short (2 ms), so that windows open in new cells as well as in place.
+var (
+	fuzzLimits  = []int{1, 2, 3, 5, 8, 1 << 40}
+	fuzzWindows = []time.Duration{1, time.Microsecond, time.Millisecond, time.Second, time.Minute, 30 * 24 * time.Hour}
+)
+
+// fuzzStep moves the fuzzer's clock, as a fraction of the window around its
+// edges, and sometimes backwards (stale times).
+func fuzzStep(b byte, window time.Duration) time.Duration {
+	switch b % 16 {
+	case 0, 1, 2:
+		return 0
+	case 3:
+		return 1
+	case 4:
+		return window - 1
+	case 5:
+		return window
+	case 6:
+		return window + 1
+	case 7:
+		return window / 2
+	case 8:
+		return window / 3
+	case 9:
+		return 2*window + 7
+	case 10:
+		return -1
+	case 11:
+		return -window / 2
+	case 12:
+		return -window - 1
+	case 13:
+		return time.Millisecond
+	case 14:
+		return time.Duration(b) * time.Microsecond
+	}
+	return 1 << 21 // the reach of a cell at Limit 2^40
+}
+
+// fuzzUnits picks n relative to the limit: zero, one, a few, all, too many,
+// negative.
+func fuzzUnits(b byte, limit int) int {
+	switch b % 8 {
+	case 0:
+		return 0
+	case 1, 2:
+		return 1
+	case 3:
+		return 2
+	case 4:
+		return limit
+	case 5:
+		return limit + 1
+	case 6:
+		return -1
+	}
+	return max(1, limit/2)
+}
+
+// FuzzRolling drives a Limiter and the reference model with the same
+// operations, three bytes each, and requires identical Decisions, Idle
+// answers and OnLimitReached calls.
+func FuzzRolling(f *testing.F) {
+	f.Add([]byte{0, 1, 4, 0, 0, 1, 0, 5, 1, 1, 0, 0})
+	f.Add([]byte{0x30, 5, 4, 0, 0, 4, 0, 0, 1, 2, 6, 4, 0, 5, 1, 3, 0, 1})
+	f.Add([]byte{0x25, 0, 7, 0, 15, 4, 0, 0, 4, 0, 15, 4, 0, 10, 1, 0, 12, 1})
+	f.Add([]byte{0, 2, 4, 0, 0, 4, 2, 0, 1, 4, 0, 0, 0, 12, 1, 0, 0, 4})
+	f.Fuzz(func(t *testing.T, ops []byte) {
+		if len(ops) < 1 {
+			return
+		}
+		calls := 0
+		hook := func(ratekit.Decision) { calls++ }
+		cfgFor := func(b byte) rolling.Config {
+			cfg := rolling.Config{
+				Limit:  fuzzLimits[int(b&0x0f)%len(fuzzLimits)],
+				Window: fuzzWindows[int(b>>4)%len(fuzzWindows)],
+				Name:   "fuzz",
+			}
+			if b&0x80 == 0 {
+				cfg.OnLimitReached = hook
+			}
+			return cfg
+		}
+		cfg := cfgFor(ops[0])
+		l := mustNew(t, cfg)
+		m := model.NewRolling(cfg.Limit, cfg.Window, cfg.Name, cfg.OnLimitReached != nil)
+		now := t0
+		var taken []time.Time // instants of allowed Takes, for refunds
+		for i := 1; i+2 < len(ops); i += 3 {
+			op, a, b := ops[i], ops[i+1], ops[i+2]
+			now = now.Add(fuzzStep(a, cfg.Window))
+			n := fuzzUnits(b, cfg.Limit)
+			switch op % 8 {
+			case 0, 1, 2:
+				got, want := l.Take(now, n), m.Take(now, n)
+				if got != want {
+					t.Fatalf("op %d: Take(+%v, %d) = %v; model %v", i, now.Sub(t0), n, got, want)
+				}
+				if got.Allowed && n > 0 {
+					taken = append(taken, now)
+				}
+			case 3:
+				if got, want := l.Peek(now, n), m.Peek(now, n); got != want {
+					t.Fatalf("op %d: Peek(+%v, %d) = %v; model %v", i, now.Sub(t0), n, got, want)
+				}
+			case 4:
+				at := now
+				if len(taken) > 0 && b&1 == 0 {
+					at = taken[int(b>>1)%len(taken)]
+				}
+				l.Refund(at, n)
+				m.Refund(at, n)
+			case 5:
+				if got, want := l.Idle(now), m.Idle(now); got != want {
+					t.Fatalf("op %d: Idle(+%v) = %v; model %v", i, now.Sub(t0), got, want)
+				}
+			case 6:
+				cfg = cfgFor(b)
+				if err := l.Reconfigure(cfg); err != nil {
+					t.Fatal(err)
+				}
+				m.Reconfigure(cfg.Limit, cfg.Window, cfg.Name, cfg.OnLimitReached != nil)
+			case 7:
+				// A restart: the state moves to a new Limiter (another epoch).
+				state, err := l.MarshalBinary()
+				if err != nil {
+					t.Fatal(err)
+				}
+				l = mustNew(t, cfg)
+				if err := l.UnmarshalBinary(state); err != nil {
+					t.Fatalf("op %d: UnmarshalBinary of MarshalBinary's output: %v", i, err)
+				}
+			}
+			if calls != m.Notified {
+				t.Fatalf("op %d: OnLimitReached called %d times; model %d", i, calls, m.Notified)
+			}
+		}
+	})
+}
+
+// FuzzUnmarshal feeds UnmarshalBinary arbitrary bytes: it never panics,
+// rejects with ErrInvalidState leaving the limiter unchanged, and a state it
+// accepts is usable at any time and marshals to a fixed point.
+func FuzzUnmarshal(f *testing.F) {
+	l := mustNew(f, rolling.Config{Limit: 3, Window: time.Hour})
+	fresh, _ := l.MarshalBinary()
+	l.Take(t0, 2)
+	used, _ := l.MarshalBinary()
+	f.Add(fresh)
+	f.Add(used)
+	f.Add(append(used[:4:4], 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x40, 0x01, 0x00)) // MaxLimit
+	f.Fuzz(func(t *testing.T, b []byte) {
+		l := mustNew(t, rolling.Config{Limit: 3, Window: time.Hour})
+		l.Take(t0, 1)
+		before := l.Peek(t0, 1)
+		if err := l.UnmarshalBinary(b); err != nil {
+			if !errors.Is(err, ratekit.ErrInvalidState) {
+				t.Fatalf("error %v does not wrap ErrInvalidState", err)
+			}
+			if after := l.Peek(t0, 1); after != before {
+				t.Fatalf("a rejected state changed the limiter: %v, then %v", before, after)
+			}
+			return
+		}
+		for _, now := range []time.Time{{}, t0, t0.Add(100 * 365 * 24 * time.Hour), time.Unix(0, math.MinInt64), time.Unix(0, math.MaxInt64)} {
+			for _, n := range []int{0, 1, 3} {
+				if d := l.Take(now, n); d.RetryAfter < 0 || d.ResetAfter < 0 || d.Remaining < 0 || d.Remaining > 3 {
+					t.Fatalf("after restoring % x: Take(%v, %d) = %v", b, now, n, d)
+				}
+			}
+			l.Refund(now, 1)
+			l.Idle(now)
+		}
+		once, _ := l.MarshalBinary()
+		r := mustNew(t, rolling.Config{Limit: 3, Window: time.Hour})
+		if err := r.UnmarshalBinary(once); err != nil {
+			t.Fatalf("MarshalBinary's own output % x rejected: %v", once, err)
+		}
+		if twice, _ := r.MarshalBinary(); string(twice) != string(once) {
+			t.Fatalf("marshal is not a fixed point: % x, then % x", once, twice)
+		}
+	})
+}

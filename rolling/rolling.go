@@ -1,0 +1,316 @@
+// Package rolling limits events to Limit per window of Window, where a window
+// opens at the first event admitted while none is open and closes Window
+// later; the next event after that opens a new window. This is Rollbar's
+// model ("we start the rate limit counter when we first receive an
+// occurrence, and it resets after however long the rate limit is"), and it
+// differs from fixedwindow, whose windows are aligned to the clock, and from
+// slidingwindow, which looks back Window from every instant.
+//
+// # Basics
+//
+//	daily, err := rolling.New(rolling.Config{Limit: 100_000, Window: 24 * time.Hour, Name: "user"})
+//	...
+//	d := daily.Take(now, 1) // d.Allowed, d.Remaining, d.ResetAfter (until the window closes)
+//
+// A window is identified by its start, the instant of the event that opened
+// it, and its count of units taken. While it is open (start <= now <
+// start+Window) a request of n units is admitted if count+n <= Limit. When
+// now >= start+Window the window is closed and a request of n <= Limit opens
+// a new one at now. ResetAfter, and RetryAfter on a denial, are the time
+// until the open window closes: start+Window-now. With no window open the
+// limiter is at full capacity: Peek(now, 0) reports ResetAfter 0, and
+// Peek(now, n) for n > 0 reports what Take would, a window opened at now
+// (ResetAfter Window).
+//
+// # Edge cases, decided
+//
+//   - n == 0 is allowed and opens no window; a denied Take opens no window
+//     and writes nothing except the once-per-window OnLimitReached mark.
+//   - A window whose count falls back to zero through Refund is no longer
+//     open: every event that opened it was given back, so, as with a denied
+//     TakeAll, it never happened, and the next event opens a fresh window.
+//   - A Take stamped before the open window's start (a stale time from a
+//     goroutine that read the clock before another opened the window) is
+//     counted into the open window, which then reports a ResetAfter longer
+//     than Window. It is never admitted into a window of its own, so stale
+//     times never admit more.
+//   - Refund(at, n) gives back units only if at is within the open window
+//     ([start, start+Window)), and never below zero. Units taken in a window
+//     that has since closed are not given to the next one; units a stale
+//     Take counted into the window from before its start cannot be refunded
+//     (that errs toward admitting less). A window keeps its start while any
+//     of its units are taken: if a TakeAll rolls back the event that opened
+//     it after another event joined it, the window still dates from the
+//     first.
+//   - OnLimitReached is called once per window, by the first denied Take of
+//     that window (not by Peek, nor by a request of n < 0 or n > Limit,
+//     which can never be admitted), on the caller's goroutine after the
+//     state is updated and with no lock held.
+//
+// # Concurrency
+//
+// Every method is safe for concurrent use, and concurrent Takes behave as
+// if they ran one at a time in some order consistent with real time. At a
+// window's end no interleaving lets more than Limit into either window: a
+// Take decides on the exact state word it then replaces by compare-and-swap,
+// so one that decided on a window another Take has since closed fails its
+// swap and decides again on the new window; a closed window's state, once
+// replaced, is sealed and accepts nothing more. The tests race goroutines
+// with stale, out-of-order times across hundreds of window ends to check it.
+//
+// # Persistence
+//
+// MarshalBinary saves the open window's start in Unix nanoseconds and its
+// count; UnmarshalBinary restores them in another process, where downtime
+// counts as elapsed time: a 30-day window survives a restart, and one that
+// closed while the process was down is closed.
+//
+// # Performance
+//
+// Take, Peek and Refund are lock-free and do not allocate on the paths that
+// add to an open window, refund, or deny. The state lives in one 64-bit
+// word that packs the count with the window's start as an exact nanosecond
+// offset from a base instant; opening a new window rewrites it in place
+// while the new start is within 2^(62-b) ns of the base, where b is the bit
+// length of Limit. Otherwise (and on Reconfigure and UnmarshalBinary) it
+// allocates one 48-byte state cell with a new base: one allocation per new
+// window at most, never one per event. The reach is 9 years at Limit 10,
+// 52 days at Limit 1000, 73 minutes at Limit 10^6 (a limiter opening
+// windows continuously allocates that rarely), and 2 ms at Limit 2^40, so
+// there each new window costs one allocation. (Takes racing to open the same
+// window out of reach may each allocate a cell; one is kept.)
+package rolling
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+
+	"github.com/benbjohnson/clock"
+
+	"github.com/ratekit/ratekit"
+	"github.com/ratekit/ratekit/internal/core"
+)
+
+const pkg = "rolling"
+
+// MaxLimit is the largest Limit a Config may set: 2^48 units per window,
+// 100 million events a second for a month. It bounds the bits the count
+// takes in the packed state word (see cell).
+const MaxLimit = 1 << 48
+
+// Config configures a Limiter. The zero Config is invalid: Limit and Window
+// must be set.
+type Config struct {
+	// Limit is the number of units a window admits: 1 to MaxLimit.
+	Limit int
+	// Window is how long a window stays open after the event that opened it.
+	// It must be positive; one second to 30 days are the usual values, and
+	// any positive duration works.
+	Window time.Duration
+	// Name is reported as the Policy of every Decision ("" is allowed).
+	Name string
+	// Clock is read by Allow, AllowN and Wait only; nil is the real clock.
+	Clock clock.Clock
+	// OnLimitReached, if not nil, is called with the denial once per window,
+	// by the first denied Take of that window (its RetryAfter is the time
+	// until the window closes). It runs on the goroutine of that Take, after
+	// the state is updated and with no lock held; it may call the Limiter.
+	// It should return quickly: calls for successive windows are not
+	// serialized and may overlap.
+	OnLimitReached func(ratekit.Decision)
+}
+
+// Validate returns nil if c is usable, or an error wrapping
+// ratekit.ErrInvalidConfig that says which field is wrong.
+func (c Config) Validate() error {
+	switch {
+	case c.Limit < 1:
+		return core.Invalid(pkg, "Limit %d must be at least 1", c.Limit)
+	case int64(c.Limit) > MaxLimit:
+		return core.Invalid(pkg, "Limit %d exceeds MaxLimit %d", c.Limit, int64(MaxLimit))
+	case c.Window <= 0:
+		return core.Invalid(pkg, "Window %v must be positive", c.Window)
+	}
+	return nil
+}
+
+// Limiter is a rolling-window limiter: Limit units per window of Window,
+// each window opened by the first event admitted while none is open.
+//
+// Create it with New; the zero Limiter is not usable. It is safe for
+// concurrent use by any number of goroutines: Take, Peek and Refund are
+// lock-free and allocation-free (see the package documentation for the one
+// allocation a new window may cost), and Reconfigure and UnmarshalBinary
+// may run concurrently with them.
+type Limiter struct {
+	// cur is the current state cell. It only ever moves forward along the
+	// cells' next links (see cell for the protocol).
+	cur atomic.Pointer[cell]
+	// epoch is the instant internal time counts from: time.Now() at New, so
+	// that times carrying a monotonic reading are compared on it.
+	epoch time.Time
+	// epochUnix is epoch in Unix nanoseconds, to marshal in wall-clock terms.
+	epochUnix int64
+}
+
+var _ ratekit.Limiter = (*Limiter)(nil)
+
+// New returns a Limiter with no window open, or an error wrapping
+// ratekit.ErrInvalidConfig if cfg is invalid.
+func New(cfg Config) (*Limiter, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	epoch := time.Now()
+	l := &Limiter{epoch: epoch, epochUnix: epoch.UnixNano()}
+	l.cur.Store(newCell(newSettings(cfg), state{}, 0))
+	return l, nil
+}
+
+// since converts now to nanoseconds from the epoch. time.Time.Sub saturates
+// at ±292 years, so the zero time and absurd times become the extreme int64
+// values rather than overflowing; the arithmetic below is written to be
+// exact for any int64 (see closed and untilEnd).
+func (l *Limiter) since(now time.Time) int64 { return int64(now.Sub(l.epoch)) }
+
+// Take admits n units at now and takes them, or takes nothing and denies.
+//
+// With no window open at now, n <= Limit is admitted and opens a window at
+// now. With one open, n is admitted if it fits in what is left of Limit.
+// A denial has RetryAfter equal to the time until the window closes, or
+// Never if n < 0 or n > Limit. n == 0 is allowed, takes nothing and opens
+// no window. Take is lock-free and does not allocate except, sometimes,
+// when it opens a window (see the package documentation).
+func (l *Limiter) Take(now time.Time, n int) ratekit.Decision {
+	t := l.since(now)
+	c := l.cur.Load()
+	for {
+		w := c.word.Load()
+		if w&sealedBit != 0 {
+			if nx := c.next.Load(); nx != nil {
+				// c is retired and has a successor: help move cur on, and
+				// decide on the successor instead.
+				l.cur.CompareAndSwap(c, nx)
+				c = nx
+				continue
+			}
+			// c is sealed but its successor is not yet published: c's state
+			// is final and is the limiter's state; decide on it below and,
+			// if that changes it, compete to publish the successor.
+		}
+		d, next, act := c.cfg.take(c.decode(w), t, n)
+		if act == keep {
+			return d
+		}
+		if l.publish(c, w, next, t) {
+			if act == notify {
+				c.cfg.onLimit(d)
+			}
+			return d
+		}
+		// Someone else changed c's word or published its successor first:
+		// decide again on what they left.
+		c = l.cur.Load()
+	}
+}
+
+// Peek reports what Take(now, n) would decide, Remaining included, taking
+// nothing. It never calls OnLimitReached. It is lock-free and writes nothing.
+func (l *Limiter) Peek(now time.Time, n int) ratekit.Decision {
+	c, w := l.load()
+	d, _, _ := c.cfg.take(c.decode(w), l.since(now), n)
+	return d
+}
+
+// Refund gives back n units that an allowed Take at `at` took, for work that
+// did not happen. Only units of the open window are given back: `at` must be
+// within it (start <= at < start+Window), and the count never goes below
+// zero. A window whose count returns to zero is no longer open, so the next
+// event opens a fresh one. n <= 0 does nothing. Refund is lock-free.
+func (l *Limiter) Refund(at time.Time, n int) {
+	if n <= 0 {
+		return
+	}
+	t := l.since(at)
+	c := l.cur.Load()
+	for {
+		w := c.word.Load()
+		if w&sealedBit != 0 {
+			if nx := c.next.Load(); nx != nil {
+				l.cur.CompareAndSwap(c, nx)
+				c = nx
+				continue
+			}
+		}
+		next, ok := c.cfg.refund(c.decode(w), t, n)
+		if !ok || l.publish(c, w, next, t) {
+			return
+		}
+		c = l.cur.Load()
+	}
+}
+
+// Idle reports whether no window is open at now (none was opened, it has
+// closed, or all its units were refunded), so that the Limiter decides
+// exactly as a fresh one would and can be dropped. It is lock-free.
+func (l *Limiter) Idle(now time.Time) bool {
+	c, w := l.load()
+	return !c.decode(w).open(l.since(now), c.cfg.window)
+}
+
+// Allow is shorthand for AllowN(1).
+func (l *Limiter) Allow() bool { return l.AllowN(1) }
+
+// AllowN reports whether n units may pass now, reading the time from the
+// Config's Clock, and takes them if so: Take(clock.Now(), n).Allowed.
+func (l *Limiter) AllowN(n int) bool {
+	return l.Take(l.cur.Load().cfg.clock.Now(), n).Allowed
+}
+
+// Wait blocks until n units are admitted and takes them, reading the time
+// from the Config's Clock and sleeping on its timers. It is
+// ratekit.Wait(ctx, clock, l, n): it returns ratekit.ErrExceedsLimit at once
+// for n < 0 or n > Limit, and an error matching context.DeadlineExceeded at
+// once if the window would close after ctx's deadline.
+func (l *Limiter) Wait(ctx context.Context, n int) (ratekit.Decision, error) {
+	return ratekit.Wait(ctx, l.cur.Load().cfg.clock, l, n)
+}
+
+// Reconfigure replaces the Limiter's Config at once, every field of it
+// (Clock and OnLimitReached included), safely under concurrent use, or
+// returns an error wrapping ratekit.ErrInvalidConfig and changes nothing.
+// Takes in flight finish under either the old Config or the new one, never
+// a mix. An open window keeps its start and its count: its end moves to
+// start + the new Window (so a shorter Window may close it at once), and the
+// new Limit applies to the units it has already taken (a lower Limit may
+// leave it full, or over-full, until it closes). Whether OnLimitReached has
+// fired for the open window carries over too. Reconfigure allocates and may
+// be slow; it is meant for occasional changes of policy.
+func (l *Limiter) Reconfigure(cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	s := newSettings(cfg)
+	l.replace(func(c *cell, st state) (*settings, state) { return s, st })
+	return nil
+}
+
+// load returns the current cell and its word, following any published
+// successor, without writing. If the word is sealed, it is the final state
+// of a cell whose successor is not published yet, which is still the
+// limiter's state.
+func (l *Limiter) load() (*cell, uint64) {
+	c := l.cur.Load()
+	for {
+		w := c.word.Load()
+		if w&sealedBit == 0 {
+			return c, w
+		}
+		nx := c.next.Load()
+		if nx == nil {
+			return c, w
+		}
+		c = nx
+	}
+}
