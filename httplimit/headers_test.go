@@ -190,7 +190,7 @@ func TestPerPolicyDialects(t *testing.T) {
 		tiers := []httplimit.Tier{
 			orgTier(org),
 			{Name: "mutations", Key: ipKey, Limiter: httplimit.Per(ips.Get)},
-			{Name: "concurrent", Limiter: httplimit.Shared(newHolder("conc", 100))},
+			{Name: "concurrent", Limiter: httplimit.Shared(newConc(t, 100))},
 		}
 		h := mustNew(t, httplimit.Config{Tiers: tiers, Headers: tt.dialect, Clock: mockAt(now)}).Wrap(ok)
 		wantHeaders(t, serve(h, newReq("198.51.100.7:1234")).Header(), tt.want)

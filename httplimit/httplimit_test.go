@@ -256,7 +256,7 @@ func TestFailureTier(t *testing.T) {
 // caller (net/http's server recovers it).
 func TestPanicReleases(t *testing.T) {
 	ipKey, _ := httplimit.ClientIP(httplimit.IPConfig{})
-	conc := newHolder("conc", 1)
+	conc := newConc(t, 1)
 	fails := newWindow("fail", 1, time.Minute)
 	m := mustNew(t, httplimit.Config{
 		Tiers:   []httplimit.Tier{{Name: "conc", Limiter: httplimit.Shared(conc)}},
@@ -310,7 +310,7 @@ func TestPanicReleases(t *testing.T) {
 // TestCancelledRequest checks that a request whose client goes away while
 // the handler runs gives its concurrency unit back when the handler returns.
 func TestCancelledRequest(t *testing.T) {
-	conc := newHolder("conc", 1)
+	conc := newConc(t, 1)
 	entered := make(chan struct{})
 	h := mustNew(t, httplimit.Config{
 		Tiers: []httplimit.Tier{{Name: "conc", Limiter: httplimit.Shared(conc)}},
@@ -529,7 +529,7 @@ func TestRecorderPassesThrough(t *testing.T) {
 // and every concurrency unit comes back.
 func TestConcurrentRequests(t *testing.T) {
 	org := newWindow("org", 50, time.Minute)
-	conc := newHolder("conc", 8)
+	conc := newConc(t, 8)
 	tok := newWindow("token", 1000, time.Minute)
 	h := mustNew(t, httplimit.Config{
 		Tiers: []httplimit.Tier{

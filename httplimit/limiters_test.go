@@ -2,9 +2,11 @@ package httplimit_test
 
 import (
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/ratekit/ratekit"
+	"github.com/ratekit/ratekit/concurrency"
 )
 
 // window is a test limiter: Limit units per Window, windows aligned to the
@@ -75,53 +77,14 @@ func (l *window) Used() int {
 	return l.used
 }
 
-// holder is a test concurrency limit: Limit units held until released.
-type holder struct {
-	mu    sync.Mutex
-	name  string
-	limit int
-	held  int
-}
-
-var _ ratekit.Holder = (*holder)(nil)
-
-func newHolder(name string, limit int) *holder { return &holder{name: name, limit: limit} }
-
-func (h *holder) decide(n int, take bool) ratekit.Decision {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	d := ratekit.Decision{Limit: h.limit, Policy: h.name, Remaining: h.limit - h.held}
-	switch {
-	case n < 0 || n > h.limit:
-		d.RetryAfter = ratekit.Never
-	case h.held+n > h.limit:
-		d.RetryAfter = 500 * time.Millisecond
-	default:
-		d.Allowed = true
-		d.Remaining -= n
-		if take {
-			h.held += n
-		}
+// newConc returns a concurrency limit of the concurrency package.
+func newConc(tb testing.TB, limit int) *concurrency.Limiter {
+	tb.Helper()
+	l, err := concurrency.New(concurrency.Config{Name: "conc", Limit: limit})
+	if err != nil {
+		tb.Fatal(err)
 	}
-	return d
-}
-
-func (h *holder) Take(_ time.Time, n int) ratekit.Decision { return h.decide(n, true) }
-func (h *holder) Peek(_ time.Time, n int) ratekit.Decision { return h.decide(n, false) }
-func (h *holder) Refund(_ time.Time, n int)                { h.Release(n) }
-
-func (h *holder) Release(n int) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if n > 0 {
-		h.held = max(0, h.held-n)
-	}
-}
-
-func (h *holder) Held() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.held
+	return l
 }
 
 // keyed is a minimal keyed store for tests: one limiter per key, made on
