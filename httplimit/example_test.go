@@ -4,19 +4,22 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"time"
 
 	"github.com/benbjohnson/clock"
 
 	"github.com/ratekit/ratekit"
 	"github.com/ratekit/ratekit/httplimit"
+	"github.com/ratekit/ratekit/rolling"
+	"github.com/ratekit/ratekit/slidingwindow"
 )
 
 // Example wraps a mail API in three tiers, as the mail API's docs describe
 // them: 600 requests per minute per org, shared by all the org's keys (test
 // keys at 10% of that), 100 per minute per key, and 25 per second per client
 // IP; plus an IP block after 3 failed authentications per minute. A mock
-// clock stands still at 13:01:23 so the output is fixed.
+// clock drives it from 13:01:23, so the output is fixed.
 func Example() {
 	clk := clock.NewMock()
 	clk.Set(time.Date(2026, 3, 18, 13, 1, 23, 0, time.UTC))
@@ -51,15 +54,32 @@ func Example() {
 		panic(err)
 	}
 
-	orgs := newKeyed(func(org string) ratekit.Limiter {
-		if len(org) > 5 && org[len(org)-5:] == "/test" {
-			return newWindow("org", 60, time.Minute)
+	// One limiter per key: the org's sliding minute (an exact log, as the
+	// mail API's limit slides), the key's Rollbar-style rolling minute, the
+	// IP's sliding second (Sanity's 25 mutations per second per IP), and a
+	// rolling minute of authentication failures per IP.
+	must := func(l ratekit.Limiter, err error) ratekit.Limiter {
+		if err != nil {
+			panic(err)
 		}
-		return newWindow("org", 600, time.Minute)
+		return l
+	}
+	orgs := newKeyed(func(org string) ratekit.Limiter {
+		limit := 600
+		if strings.HasSuffix(org, "/test") {
+			limit = 60 // test keys run at 10% of the live limit
+		}
+		return must(slidingwindow.NewLog(slidingwindow.Config{Limit: limit, Window: time.Minute, Name: "org"}))
 	})
-	tokens := newKeyed(func(string) ratekit.Limiter { return newWindow("token", 100, time.Minute) })
-	ips := newKeyed(func(string) ratekit.Limiter { return newWindow("ip", 25, time.Second) })
-	failures := newKeyed(func(string) ratekit.Limiter { return newWindow("auth", 3, time.Minute) })
+	tokens := newKeyed(func(string) ratekit.Limiter {
+		return must(rolling.New(rolling.Config{Limit: 100, Window: time.Minute, Name: "token"}))
+	})
+	ips := newKeyed(func(string) ratekit.Limiter {
+		return must(slidingwindow.NewLog(slidingwindow.Config{Limit: 25, Window: time.Second, Name: "ip"}))
+	})
+	failures := newKeyed(func(string) ratekit.Limiter {
+		return must(rolling.New(rolling.Config{Limit: 3, Window: time.Minute, Name: "auth"}))
+	})
 
 	m, err := httplimit.New(httplimit.Config{
 		Tiers: []httplimit.Tier{
@@ -103,6 +123,7 @@ func Example() {
 	for range 3 {
 		send("198.51.100.66", "sk_live_typo")
 	}
+	clk.Add(27 * time.Second) // 13:01:50
 	w = send("198.51.100.66", "sk_live_1")
 	fmt.Println(w.Code, "Retry-After:", w.Header().Get("Retry-After"))
 	fmt.Print(w.Body)
@@ -113,9 +134,9 @@ func Example() {
 
 	// Output:
 	// 200 X-RateLimit-Remaining: 24
-	// RateLimit: "org";r=599;t=37, "token";r=99;t=37, "ip";r=24;t=1
-	// 200 RateLimit: "org";r=59;t=37, "token";r=99;t=37, "ip";r=23;t=1
-	// 429 Retry-After: 37
-	// {"type":"https://api.sendops.dev/errors/rate_limit","title":"Rate limit exceeded","status":429,"detail":"Too many failed requests from this client. Retry in 37 seconds.","retry_after":37,"violated-policies":["auth"]}
-	// 200 RateLimit: "org";r=598;t=37, "token";r=98;t=37, "ip";r=22;t=1
+	// RateLimit: "org";r=599;t=60, "token";r=99;t=60, "ip";r=24;t=1
+	// 200 RateLimit: "org";r=59;t=60, "token";r=99;t=60, "ip";r=23;t=1
+	// 429 Retry-After: 33
+	// {"type":"https://api.sendops.dev/errors/rate_limit","title":"Rate limit exceeded","status":429,"detail":"Too many failed requests from this client. Retry in 33 seconds.","retry_after":33,"violated-policies":["auth"]}
+	// 200 RateLimit: "org";r=598;t=60, "token";r=98;t=33, "ip";r=24;t=1
 }
