@@ -16,7 +16,7 @@ import (
 
 	"github.com/ratekit/ratekit"
 	"github.com/ratekit/ratekit/httplimit"
-	"github.com/ratekit/ratekit/rolling"
+	"github.com/ratekit/ratekit/tokenbucket"
 )
 
 // discardWriter is a ResponseWriter that keeps nothing, reused across
@@ -63,7 +63,7 @@ var middlewareCases = []middlewareCase{
 			b.Fatal(err)
 		}
 		ips := &syncMapKeyed{new: func() ratekit.Limiter {
-			l, err := rolling.New(rolling.Config{Limit: hugeLimit, Window: time.Hour, Name: "ip"})
+			l, err := tokenbucket.New(tokenbucket.Config{Limit: hugeRate, Window: time.Second, Burst: hugeRate, Name: "ip"})
 			if err != nil {
 				b.Fatal(err)
 			}

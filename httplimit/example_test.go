@@ -13,6 +13,7 @@ import (
 	"github.com/ratekit/ratekit/httplimit"
 	"github.com/ratekit/ratekit/rolling"
 	"github.com/ratekit/ratekit/slidingwindow"
+	"github.com/ratekit/ratekit/tokenbucket"
 )
 
 // Example wraps a mail API in three tiers, as the mail API's docs describe
@@ -55,8 +56,8 @@ func Example() {
 	}
 
 	// One limiter per key: the org's sliding minute (an exact log, as the
-	// mail API's limit slides), the key's Rollbar-style rolling minute, the
-	// IP's sliding second (Sanity's 25 mutations per second per IP), and a
+	// mail API's limit slides), a token bucket per API key, the IP's sliding
+	// second (Sanity's 25 mutations per second per IP), and a
 	// rolling minute of authentication failures per IP.
 	must := func(l ratekit.Limiter, err error) ratekit.Limiter {
 		if err != nil {
@@ -72,7 +73,7 @@ func Example() {
 		return must(slidingwindow.NewLog(slidingwindow.Config{Limit: limit, Window: time.Minute, Name: "org"}))
 	})
 	tokens := newKeyed(func(string) ratekit.Limiter {
-		return must(rolling.New(rolling.Config{Limit: 100, Window: time.Minute, Name: "token"}))
+		return must(tokenbucket.New(tokenbucket.Config{Limit: 100, Window: time.Minute, Burst: 100, Name: "token"}))
 	})
 	ips := newKeyed(func(string) ratekit.Limiter {
 		return must(slidingwindow.NewLog(slidingwindow.Config{Limit: 25, Window: time.Second, Name: "ip"}))
@@ -114,6 +115,7 @@ func Example() {
 
 	w := send("203.0.113.5", "sk_live_1")
 	fmt.Println(w.Code, "X-RateLimit-Remaining:", w.Header().Get("X-RateLimit-Remaining"))
+	fmt.Println("RateLimit-Policy:", w.Header().Get("RateLimit-Policy"))
 	fmt.Println("RateLimit:", w.Header().Get("RateLimit"))
 
 	w = send("203.0.113.5", "sk_test_1")
@@ -134,9 +136,10 @@ func Example() {
 
 	// Output:
 	// 200 X-RateLimit-Remaining: 24
-	// RateLimit: "org";r=599;t=60, "token";r=99;t=60, "ip";r=24;t=1
-	// 200 RateLimit: "org";r=59;t=60, "token";r=99;t=60, "ip";r=23;t=1
+	// RateLimit-Policy: "org";q=600;w=60, "token";q=100;w=60, "ip";q=25;w=1
+	// RateLimit: "org";r=599;t=60, "token";r=99;t=1, "ip";r=24;t=1
+	// 200 RateLimit: "org";r=59;t=60, "token";r=99;t=1, "ip";r=23;t=1
 	// 429 Retry-After: 33
 	// {"type":"https://api.sendops.dev/errors/rate_limit","title":"Rate limit exceeded","status":429,"detail":"Too many failed requests from this client. Retry in 33 seconds.","retry_after":33,"violated-policies":["auth"]}
-	// 200 RateLimit: "org";r=598;t=60, "token";r=98;t=33, "ip";r=24;t=1
+	// 200 RateLimit: "org";r=598;t=60, "token";r=99;t=1, "ip";r=24;t=1
 }
