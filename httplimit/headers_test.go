@@ -224,7 +224,7 @@ func TestIETFRefusal(t *testing.T) {
 		"RateLimit":         `"hour";r=4900;t=3517, "minute";r=0;t=37`,
 		"X-RateLimit-Limit": "600", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "37",
 	})
-	if got := hour.Used(); got != 100 {
+	if got := used(hour, now); got != 100 {
 		t.Errorf("the admitting tier was charged for a refused request: used %d, want 100", got)
 	}
 	p := decodeProblem(t, w)

@@ -7,74 +7,26 @@ import (
 
 	"github.com/ratekit/ratekit"
 	"github.com/ratekit/ratekit/concurrency"
+	"github.com/ratekit/ratekit/fixedwindow"
 )
 
-// window is a test limiter: Limit units per Window, windows aligned to the
-// Unix epoch, as fixedwindow's are. It is deliberately simple (a mutex, plain
-// fields) so that what the middleware does with it is easy to predict.
-type window struct {
-	mu     sync.Mutex
-	name   string
-	limit  int
-	window time.Duration
-	start  int64 // current window's start, Unix nanoseconds
-	used   int
-}
-
-var _ ratekit.Limiter = (*window)(nil)
+// window is the fixed-window limiter of the fixedwindow package: windows
+// aligned to Unix time, which make the seed docs' headers (a reset at the
+// minute) easy to predict.
+type window = fixedwindow.Limiter
 
 func newWindow(name string, limit int, w time.Duration) *window {
-	return &window{name: name, limit: limit, window: w}
+	l, err := fixedwindow.New(fixedwindow.Config{Name: name, Limit: limit, Window: w})
+	if err != nil {
+		panic(err)
+	}
+	return l
 }
 
-func (l *window) decide(now time.Time, n int, take bool) ratekit.Decision {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	t := now.UnixNano()
-	start := t - t%int64(l.window)
-	used := l.used
-	if start > l.start {
-		used = 0
-	}
-	end := time.Duration(start + int64(l.window) - t)
-	d := ratekit.Decision{Limit: l.limit, Window: l.window, Policy: l.name, Remaining: l.limit - used}
-	if used > 0 {
-		d.ResetAfter = end
-	}
-	switch {
-	case n < 0 || n > l.limit:
-		d.RetryAfter = ratekit.Never
-	case used+n > l.limit:
-		d.RetryAfter = end
-	default:
-		d.Allowed = true
-		d.Remaining -= n
-		if n > 0 {
-			d.ResetAfter = end
-			if take {
-				l.start, l.used = start, used+n
-			}
-		}
-	}
-	return d
-}
-
-func (l *window) Take(now time.Time, n int) ratekit.Decision { return l.decide(now, n, true) }
-func (l *window) Peek(now time.Time, n int) ratekit.Decision { return l.decide(now, n, false) }
-
-func (l *window) Refund(at time.Time, n int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	t := at.UnixNano()
-	if t-t%int64(l.window) == l.start && n > 0 {
-		l.used = max(0, l.used-n)
-	}
-}
-
-func (l *window) Used() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.used
+// used is how many units l has taken in its current window at now.
+func used(l ratekit.Limiter, now time.Time) int {
+	d := l.Peek(now, 0)
+	return d.Limit - d.Remaining
 }
 
 // newConc returns a concurrency limit of the concurrency package.
