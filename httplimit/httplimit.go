@@ -156,13 +156,15 @@ type Config struct {
 	// metrics. d is the binding decision (zero when no tier applied, or on a
 	// 401 for a missing key when there is no FailureTier); tiers has an entry
 	// per Tier in order, then one for the FailureTier if configured. tiers
-	// is reused: it is valid only during the call.
+	// is reused: it is valid only during the call. It is called from the
+	// request's goroutine, concurrently for concurrent requests.
 	OnDecision func(r *http.Request, d ratekit.Decision, tiers []TierDecision)
 
 	// OnLimitReached, if set, is called when a key of a tier is first
 	// refused: once per tier and key per episode, an episode lasting until
 	// the key's limit is expected back at full capacity. It is called from
-	// the request's goroutine, synchronously; hand slow work off. Requests
+	// the request's goroutine, synchronously (hand slow work off), and
+	// concurrently for different keys. Requests
 	// that can never be admitted (413) are not limits being reached and are
 	// not reported. Deduplication uses a fixed table of 1024 slots, so
 	// memory does not grow with keys; when more keys than that are refused
