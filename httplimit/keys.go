@@ -25,12 +25,16 @@ type KeyFunc func(r *http.Request) (key string, ok bool)
 // client sends, valid or not, so bound the tier's keyed store (KeyedConfig's
 // MaxKeys) and put a FailureTier on the IP to stop a client guessing tokens.
 func Bearer(r *http.Request) (string, bool) {
-	v := r.Header.Get("Authorization")
+	vs := r.Header["Authorization"] // canonical already: skip Get's canonicalization
+	if len(vs) == 0 {
+		return "", false
+	}
+	v := vs[0]
 	const scheme = "bearer"
 	if len(v) <= len(scheme) || !strings.EqualFold(v[:len(scheme)], scheme) || (v[len(scheme)] != ' ' && v[len(scheme)] != '\t') {
 		return "", false
 	}
-	tok := strings.Trim(v[len(scheme):], " \t")
+	tok := trimOWS(v[len(scheme):])
 	return tok, tok != ""
 }
 
@@ -45,7 +49,7 @@ func Header(name string) KeyFunc {
 		if len(vs) == 0 {
 			return "", false
 		}
-		v := strings.Trim(vs[0], " \t")
+		v := trimOWS(vs[0])
 		return v, v != ""
 	}
 }
@@ -177,7 +181,7 @@ func (k *ipKey) isTrusted(a netip.Addr) bool {
 
 // parseHop parses one element of the forwarding header.
 func (k *ipKey) parseHop(elem string) (string, netip.Addr, bool) {
-	elem = strings.Trim(elem, " \t")
+	elem = trimOWS(elem)
 	if !k.forwarded {
 		// X-Forwarded-For holds bare addresses; some proxies add a port.
 		if a, err := netip.ParseAddr(elem); err == nil {
@@ -194,7 +198,7 @@ func (k *ipKey) parseHop(elem string) (string, netip.Addr, bool) {
 		} else {
 			pair, elem = elem, ""
 		}
-		pair = strings.Trim(pair, " \t")
+		pair = trimOWS(pair)
 		if len(pair) < 4 || !strings.EqualFold(pair[:4], "for=") {
 			continue
 		}
@@ -246,4 +250,16 @@ func (k *ipKey) format(text string, a netip.Addr) string {
 	}
 	p, _ := a.Prefix(k.bits)
 	return p.String()
+}
+
+// trimOWS trims HTTP's optional whitespace (spaces and tabs) from both ends
+// of s. strings.Trim with a cutset would build the set on every call.
+func trimOWS(s string) string {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
 }
