@@ -2,7 +2,6 @@ package bench
 
 import (
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 
@@ -41,35 +40,20 @@ type middlewareCase struct {
 	wrap func(b testing.TB) func(http.Handler) http.Handler
 }
 
-// syncMapKeyed is a stand-in keyed store (sync.Map, one limiter per key,
-// never swept) until ratekit.NewKeyed is on main.
-type syncMapKeyed struct {
-	m   sync.Map
-	new func() ratekit.Limiter
-}
-
-func (k *syncMapKeyed) Get(key string) ratekit.Limiter {
-	if l, ok := k.m.Load(key); ok {
-		return l.(ratekit.Limiter)
-	}
-	l, _ := k.m.LoadOrStore(key, k.new())
-	return l.(ratekit.Limiter)
-}
-
 var middlewareCases = []middlewareCase{
 	{"ratekit", func(b testing.TB) func(http.Handler) http.Handler {
 		ip, err := httplimit.ClientIP(httplimit.IPConfig{})
 		if err != nil {
 			b.Fatal(err)
 		}
-		ips := &syncMapKeyed{new: func() ratekit.Limiter {
+		ips := ratekit.NewKeyed(func(string) *tokenbucket.Limiter {
 			l, err := tokenbucket.New(tokenbucket.Config{Limit: hugeRate, Window: time.Second, Burst: hugeRate, Name: "ip"})
 			if err != nil {
 				b.Fatal(err)
 			}
 			return l
-		}}
-		m, err := httplimit.New(httplimit.Config{Tiers: []httplimit.Tier{{Name: "ip", Key: ip, Limiter: ips.Get}}})
+		}, ratekit.KeyedConfig{})
+		m, err := httplimit.New(httplimit.Config{Tiers: []httplimit.Tier{{Name: "ip", Key: ip, Limiter: httplimit.Per(ips.Get)}}})
 		if err != nil {
 			b.Fatal(err)
 		}

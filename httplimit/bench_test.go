@@ -38,17 +38,22 @@ func benchCases(tb testing.TB) []benchCase {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	// Every tier looks its key up in a ratekit.Keyed, as a service would.
+	keyed := func(name string) func(string) ratekit.Limiter {
+		k := ratekit.NewKeyed(func(string) ratekit.Limiter { return benchLimiter(name) }, ratekit.KeyedConfig{})
+		return k.Get
+	}
 	three := func() []httplimit.Tier {
 		return []httplimit.Tier{
-			{Name: "org", Key: httplimit.Header("X-Org"), Limiter: httplimit.Shared(benchLimiter("org"))},
-			{Name: "token", Key: httplimit.Bearer, Limiter: httplimit.Shared(benchLimiter("token"))},
-			{Name: "ip", Key: ipKey, Limiter: httplimit.Shared(benchLimiter("ip"))},
+			{Name: "org", Key: httplimit.Header("X-Org"), Limiter: keyed("org")},
+			{Name: "token", Key: httplimit.Bearer, Limiter: keyed("token")},
+			{Name: "ip", Key: ipKey, Limiter: keyed("ip")},
 		}
 	}
 	return []benchCase{
 		{"bare", nil},
 		{"1tier", func() *httplimit.Config {
-			return &httplimit.Config{Tiers: []httplimit.Tier{{Name: "ip", Key: ipKey, Limiter: httplimit.Shared(benchLimiter("ip"))}}}
+			return &httplimit.Config{Tiers: []httplimit.Tier{{Name: "ip", Key: ipKey, Limiter: keyed("ip")}}}
 		}},
 		{"3tiers", func() *httplimit.Config { return &httplimit.Config{Tiers: three()} }},
 		{"3tiers-IETF", func() *httplimit.Config {
@@ -56,7 +61,7 @@ func benchCases(tb testing.TB) []benchCase {
 		}},
 		{"3tiers-failure", func() *httplimit.Config {
 			return &httplimit.Config{Tiers: three(), Failure: &httplimit.FailureTier{
-				Name: "auth", Key: ipKey, Limiter: httplimit.Shared(benchLimiter("auth"))}}
+				Name: "auth", Key: ipKey, Limiter: keyed("auth")}}
 		}},
 	}
 }

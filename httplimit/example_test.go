@@ -55,40 +55,36 @@ func Example() {
 		panic(err)
 	}
 
-	// One limiter per key: the org's sliding minute (an exact log, as the
-	// mail API's limit slides), a token bucket per API key, the IP's sliding
-	// second (Sanity's 25 mutations per second per IP), and a
-	// rolling minute of authentication failures per IP.
-	must := func(l ratekit.Limiter, err error) ratekit.Limiter {
-		if err != nil {
-			panic(err)
-		}
-		return l
-	}
-	orgs := newKeyed(func(org string) ratekit.Limiter {
+	// One limiter per key, in ratekit.Keyed stores: the org's sliding minute
+	// (an exact log, as the mail API's limit slides), a token bucket per API
+	// key, the IP's sliding second (Sanity's 25 mutations per second per
+	// IP), and a rolling minute of authentication failures per IP. MaxKeys
+	// bounds memory under a flood of new keys (random addresses, say).
+	keyed := ratekit.KeyedConfig{MaxKeys: 100_000}
+	orgs := ratekit.NewKeyed(func(org string) *slidingwindow.Log {
 		limit := 600
 		if strings.HasSuffix(org, "/test") {
 			limit = 60 // test keys run at 10% of the live limit
 		}
 		return must(slidingwindow.NewLog(slidingwindow.Config{Limit: limit, Window: time.Minute, Name: "org"}))
-	})
-	tokens := newKeyed(func(string) ratekit.Limiter {
+	}, keyed)
+	tokens := ratekit.NewKeyed(func(string) *tokenbucket.Limiter {
 		return must(tokenbucket.New(tokenbucket.Config{Limit: 100, Window: time.Minute, Burst: 100, Name: "token"}))
-	})
-	ips := newKeyed(func(string) ratekit.Limiter {
+	}, keyed)
+	ips := ratekit.NewKeyed(func(string) *slidingwindow.Log {
 		return must(slidingwindow.NewLog(slidingwindow.Config{Limit: 25, Window: time.Second, Name: "ip"}))
-	})
-	failures := newKeyed(func(string) ratekit.Limiter {
+	}, keyed)
+	failures := ratekit.NewKeyed(func(string) *rolling.Limiter {
 		return must(rolling.New(rolling.Config{Limit: 3, Window: time.Minute, Name: "auth"}))
-	})
+	}, keyed)
 
 	m, err := httplimit.New(httplimit.Config{
 		Tiers: []httplimit.Tier{
-			{Name: "org", Key: orgOf, Limiter: orgs.Get, Detail: "Too many requests for this organization."},
-			{Name: "token", Key: tokenOf, Limiter: tokens.Get},
-			{Name: "ip", Key: ipOf, Limiter: ips.Get},
+			{Name: "org", Key: orgOf, Limiter: httplimit.Per(orgs.Get), Detail: "Too many requests for this organization."},
+			{Name: "token", Key: tokenOf, Limiter: httplimit.Per(tokens.Get)},
+			{Name: "ip", Key: ipOf, Limiter: httplimit.Per(ips.Get)},
 		},
-		Failure:     &httplimit.FailureTier{Name: "auth", Key: ipOf, Limiter: failures.Get},
+		Failure:     &httplimit.FailureTier{Name: "auth", Key: ipOf, Limiter: httplimit.Per(failures.Get)},
 		Headers:     httplimit.XRateLimit | httplimit.IETF,
 		Clock:       clk,
 		ProblemType: "https://api.sendops.dev/errors/rate_limit",
@@ -142,4 +138,12 @@ func Example() {
 	// 429 Retry-After: 33
 	// {"type":"https://api.sendops.dev/errors/rate_limit","title":"Rate limit exceeded","status":429,"detail":"Too many failed requests from this client. Retry in 33 seconds.","retry_after":33,"violated-policies":["auth"]}
 	// 200 RateLimit: "org";r=598;t=60, "token";r=99;t=1, "ip";r=24;t=1
+}
+
+// must returns v, or panics with err: for the Example's constructors.
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

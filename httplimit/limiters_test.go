@@ -1,7 +1,7 @@
 package httplimit_test
 
 import (
-	"sync"
+	"slices"
 	"testing"
 	"time"
 
@@ -39,35 +39,17 @@ func newConc(tb testing.TB, limit int) *concurrency.Limiter {
 	return l
 }
 
-// keyed is a minimal keyed store for tests: one limiter per key, made on
-// first use.
-type keyed[L ratekit.Limiter] struct {
-	mu  sync.Mutex
-	m   map[string]L
-	new func(key string) L
+// newKeyed returns a ratekit.Keyed of limiters made by fn, without a cap.
+func newKeyed[L ratekit.Limiter](fn func(key string) L) *ratekit.Keyed[string, L] {
+	return ratekit.NewKeyed(fn, ratekit.KeyedConfig{})
 }
 
-func newKeyed[L ratekit.Limiter](fn func(key string) L) *keyed[L] {
-	return &keyed[L]{m: make(map[string]L), new: fn}
-}
-
-func (k *keyed[L]) Get(key string) L {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	l, ok := k.m[key]
-	if !ok {
-		l = k.new(key)
-		k.m[key] = l
-	}
-	return l
-}
-
-func (k *keyed[L]) Keys() []string {
-	k.mu.Lock()
-	defer k.mu.Unlock()
+// keysOf lists the keys k holds, sorted.
+func keysOf[L ratekit.Limiter](k *ratekit.Keyed[string, L]) []string {
 	var keys []string
-	for key := range k.m {
+	for key := range k.All() {
 		keys = append(keys, key)
 	}
+	slices.Sort(keys)
 	return keys
 }
