@@ -7,7 +7,8 @@
 //
 // A Middleware is built from a Config whose Tiers each pair a KeyFunc (how
 // to find the key in a request) with a source of limiters (which
-// ratekit.Limiter limits that key). Wrap puts it in front of a handler:
+// ratekit.Limiter limits that key, usually from a ratekit.Keyed store,
+// adapted by Per). Wrap puts it in front of a handler:
 //
 //	m, err := httplimit.New(httplimit.Config{
 //		Tiers: []httplimit.Tier{

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"sync"
+	"time"
 
 	"github.com/benbjohnson/clock"
 
@@ -366,11 +367,14 @@ func isAlnum(c byte) bool {
 // Per adapts a function from key to a concrete limiter type, typically the
 // Get method of a ratekit.Keyed store, to Tier.Limiter:
 //
-//	Limiter: httplimit.Per(orgs.Get)
+//	orgs := ratekit.NewKeyed(newOrgLimiter, ratekit.KeyedConfig{MaxKeys: 100_000})
+//	tier := httplimit.Tier{Name: "org", Key: orgOf, Limiter: httplimit.Per(orgs.Get)}
 //
-// get must not return a nil pointer: wrapped in the interface it would not
-// be nil, and calling it would panic. (Return a nil ratekit.Limiter from a
-// func of your own to exempt a key.)
+// The middleware looks each key up once per request, as Keyed asks, and
+// uses the limiter only while the request lasts (to release a concurrency
+// tier's units, or refund). get must not return a nil pointer: wrapped in
+// the interface it would not be nil, and calling it would panic. (Return a
+// nil ratekit.Limiter from a func of your own to exempt a key.)
 func Per[L ratekit.Limiter](get func(key string) L) func(key string) ratekit.Limiter {
 	return func(key string) ratekit.Limiter { return get(key) }
 }
@@ -563,7 +567,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p := m.newProblem(out, n, d, tds, bind)
 		m.problem(w, r, p)
 		if out == refuseKey && fl != nil && m.failCounts(http.StatusUnauthorized) {
-			fl.Take(now, 1)
+			m.chargeFailure(fl, now, tds[len(m.tiers)].Key)
 		}
 		m.pool.Put(s)
 		return
@@ -594,12 +598,24 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		if done && fl != nil && m.failCounts(rec.code()) {
-			fl.Take(now, 1)
+			m.chargeFailure(fl, now, tds[len(m.tiers)].Key)
 		}
 		m.pool.Put(s)
 	}()
 	h.next.ServeHTTP(rw, r)
 	done = true
+}
+
+// chargeFailure takes one unit from the FailureTier's limiter of key, as it
+// is now: the limiter found when the request arrived (fl) may since have
+// been dropped from a keyed store (ratekit.Keyed's advice is to look a key up
+// again rather than keep its limiter), and a failure charged to it would be
+// lost. The lookup costs only requests that failed.
+func (m *Middleware) chargeFailure(fl ratekit.Limiter, now time.Time, key string) {
+	if l := m.failure.Limiter(key); l != nil {
+		fl = l
+	}
+	fl.Take(now, 1)
 }
 
 // newProblem builds the problem detail of a refusal. bind is the index of
