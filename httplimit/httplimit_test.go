@@ -556,3 +556,22 @@ func TestConcurrentRequests(t *testing.T) {
 			admitted.Load(), used(org, t0), used(tok, t0), conc.Held())
 	}
 }
+
+// TestFailureChargedToCurrentLimiter checks that a failure is charged to
+// the limiter its key has when the response is known, even if the one found
+// when the request arrived was dropped from the store meanwhile.
+func TestFailureChargedToCurrentLimiter(t *testing.T) {
+	ipKey, _ := httplimit.ClientIP(httplimit.IPConfig{})
+	fails := newKeyed(func(string) *window { return newWindow("auth", 5, time.Minute) })
+	h := mustNew(t, httplimit.Config{
+		Failure: &httplimit.FailureTier{Name: "auth", Key: ipKey, Limiter: httplimit.Per(fails.Get)},
+		Clock:   mockAt(t0),
+	}).Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fails.Delete("192.0.2.1") // swept or evicted while the handler ran
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+	serve(h, newReq("192.0.2.1:1"))
+	if got := used(fails.Get("192.0.2.1"), t0); got != 1 {
+		t.Errorf("the key's limiter has %d failures, want 1", got)
+	}
+}
