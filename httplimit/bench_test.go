@@ -56,6 +56,11 @@ func benchCases(tb testing.TB) []benchCase {
 			return &httplimit.Config{Tiers: []httplimit.Tier{{Name: "ip", Key: ipKey, Limiter: keyed("ip")}}}
 		}},
 		{"3tiers", func() *httplimit.Config { return &httplimit.Config{Tiers: three()} }},
+		// OnDecision needs every tier's own Decision: a Peek per tier after
+		// TakeAll, without the IETF dialect's formatting.
+		{"3tiers-OnDecision", func() *httplimit.Config {
+			return &httplimit.Config{Tiers: three(), OnDecision: func(*http.Request, ratekit.Decision, []httplimit.TierDecision) {}}
+		}},
 		{"3tiers-IETF", func() *httplimit.Config {
 			return &httplimit.Config{Tiers: three(), Headers: httplimit.XRateLimit | httplimit.IETF}
 		}},
@@ -123,7 +128,7 @@ func TestAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts are meaningless under -race")
 	}
-	want := map[string]float64{"bare": 0, "1tier": 2, "3tiers": 2, "3tiers-IETF": 2, "3tiers-failure": 3}
+	want := map[string]float64{"bare": 0, "1tier": 2, "3tiers": 2, "3tiers-OnDecision": 2, "3tiers-IETF": 2, "3tiers-failure": 3}
 	for _, c := range benchCases(t) {
 		h := benchHandler(t, c)
 		r := newReq("203.0.113.9:4711", "Authorization", "Bearer sk_live_1", "X-Org", "acme")
