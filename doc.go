@@ -78,6 +78,17 @@
 // (MarshalBinary/UnmarshalBinary), so a 30-day quota survives a restart and
 // downtime counts as elapsed time. Restoring a bad or foreign state fails with
 // an error wrapping ErrInvalidState and leaves the limiter unchanged. The
-// persist package, which will checkpoint keyed limiters to a bbolt file, is
-// not written yet.
+// persist package keeps single and keyed limiters in an embedded bbolt file:
+// it restores them when they are attached, and checkpoints what changed
+// periodically and on Close, so a crash loses at most the admissions since
+// the last checkpoint. Takes never wait on disk.
+//
+// # HTTP
+//
+// The httplimit package is net/http middleware that keys requests (token,
+// header, client IP behind trusted proxies), takes every tier all or none,
+// writes rate-limit headers in several dialects and answers 429 with
+// application/problem+json. The httpclient package is an http.RoundTripper
+// that honours Retry-After, backs off with jitter and paces itself from the
+// headers other services send.
 package ratekit
