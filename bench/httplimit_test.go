@@ -1,0 +1,152 @@
+package bench
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	golimiter "github.com/sethvargo/go-limiter/httplimit"
+	"github.com/sethvargo/go-limiter/memorystore"
+	"github.com/throttled/throttled/v2"
+	throttledstore "github.com/throttled/throttled/v2/store/memstore"
+	"github.com/ulule/limiter/v3"
+	"github.com/ulule/limiter/v3/drivers/middleware/stdlib"
+	ulule "github.com/ulule/limiter/v3/drivers/store/memory"
+
+	"github.com/ratekit/ratekit"
+	"github.com/ratekit/ratekit/httplimit"
+	"github.com/ratekit/ratekit/tokenbucket"
+)
+
+// discardWriter is a ResponseWriter that keeps nothing, reused across
+// requests so that the benchmarks measure the middleware, not a recorder.
+type discardWriter struct{ h http.Header }
+
+func (d *discardWriter) Header() http.Header         { return d.h }
+func (d *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (d *discardWriter) WriteHeader(int)             {}
+
+var noopHandler = http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
+
+// A limit no benchmark reaches: every request takes the admitted path.
+const (
+	hugeLimit = 1 << 40
+	hugeRate  = 1_000_000_000 // per second
+)
+
+// middlewareCase is one per-IP rate-limiting middleware, built fresh.
+type middlewareCase struct {
+	name string
+	wrap func(b testing.TB) func(http.Handler) http.Handler
+}
+
+var middlewareCases = []middlewareCase{
+	{"ratekit", func(b testing.TB) func(http.Handler) http.Handler {
+		ip, err := httplimit.ClientIP(httplimit.IPConfig{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ips := ratekit.NewKeyed(func(string) *tokenbucket.Limiter {
+			l, err := tokenbucket.New(tokenbucket.Config{Limit: hugeRate, Window: time.Second, Burst: hugeRate, Name: "ip"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			return l
+		}, ratekit.KeyedConfig{})
+		m, err := httplimit.New(httplimit.Config{Tiers: []httplimit.Tier{{Name: "ip", Key: ip, Limiter: httplimit.Per(ips.Get)}}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return m.Wrap
+	}},
+	{"sethvargo-go-limiter", func(b testing.TB) func(http.Handler) http.Handler {
+		store, err := memorystore.New(&memorystore.Config{Tokens: hugeLimit, Interval: time.Hour})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = store.Close(b.Context()) })
+		m, err := golimiter.NewMiddleware(store, golimiter.IPKeyFunc())
+		if err != nil {
+			b.Fatal(err)
+		}
+		return m.Handle
+	}},
+	{"ulule-limiter", func(b testing.TB) func(http.Handler) http.Handler {
+		l := limiter.New(ulule.NewStore(), limiter.Rate{Period: time.Hour, Limit: hugeLimit})
+		return stdlib.NewMiddleware(l).Handler
+	}},
+	{"throttled", func(b testing.TB) func(http.Handler) http.Handler {
+		store, err := throttledstore.NewCtx(65536)
+		if err != nil {
+			b.Fatal(err)
+		}
+		rl, err := throttled.NewGCRARateLimiterCtx(store, throttled.RateQuota{MaxRate: throttled.PerSec(hugeRate), MaxBurst: hugeRate})
+		if err != nil {
+			b.Fatal(err)
+		}
+		h := &throttled.HTTPRateLimiterCtx{RateLimiter: rl, VaryBy: &throttled.VaryBy{RemoteAddr: true}}
+		return h.RateLimit
+	}},
+}
+
+func newIPRequest() *http.Request {
+	r, _ := http.NewRequest(http.MethodGet, "http://api.example/v1/messages", nil)
+	r.RemoteAddr = "203.0.113.9:4711"
+	return r
+}
+
+// BenchmarkHTTPMiddleware is one admitted request through a per-IP rate
+// limit middleware, from one client address, into a handler that does
+// nothing: the middleware's whole overhead, headers included. Every
+// middleware sets X-RateLimit-Limit, -Remaining and -Reset on the response.
+// "serial" runs on one goroutine; "parallel" on GOMAXPROCS goroutines, all
+// from the same address, so all contend for one key.
+func BenchmarkHTTPMiddleware(b *testing.B) {
+	for _, c := range middlewareCases {
+		b.Run("serial/"+c.name, func(b *testing.B) {
+			h := c.wrap(b)(noopHandler)
+			r := newIPRequest()
+			w := &discardWriter{h: make(http.Header)}
+			b.ReportAllocs()
+			for b.Loop() {
+				clear(w.h)
+				h.ServeHTTP(w, r)
+			}
+		})
+	}
+	for _, c := range middlewareCases {
+		b.Run("parallel/"+c.name, func(b *testing.B) {
+			h := c.wrap(b)(noopHandler)
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				r := newIPRequest()
+				w := &discardWriter{h: make(http.Header)}
+				for pb.Next() {
+					clear(w.h)
+					h.ServeHTTP(w, r)
+				}
+			})
+		})
+	}
+}
+
+// TestHTTPMiddlewareAdmits checks that every case admits the benchmark's
+// requests, so that no benchmark measures a refusal.
+func TestHTTPMiddlewareAdmits(t *testing.T) {
+	for _, c := range middlewareCases {
+		t.Run(c.name, func(t *testing.T) {
+			var served int
+			h := c.wrap(t)(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { served++ }))
+			for range 100 {
+				w := &discardWriter{h: make(http.Header)}
+				h.ServeHTTP(w, newIPRequest())
+				if w.h.Get("X-Ratelimit-Remaining") == "" {
+					t.Fatalf("no X-RateLimit-Remaining header: %v", w.h)
+				}
+			}
+			if served != 100 {
+				t.Errorf("served %d of 100", served)
+			}
+		})
+	}
+}

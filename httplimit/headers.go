@@ -1,0 +1,264 @@
+package httplimit
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/ratekit/ratekit"
+)
+
+// Dialect is a set of rate-limit header styles to put on every response,
+// allowed or refused. Combine them with |, e.g. XRateLimit|IETF. The zero
+// value means XRateLimit; NoHeaders turns headers off (Retry-After is still
+// sent on a 429).
+//
+// The single-policy dialects (XRateLimit, XRateLimitUnix, XRateLimitRFC3339,
+// Sentry, Rollbar) describe the binding policy: on an admitted request the
+// tier with the least Remaining, on a refused one the tier that refused it
+// (the longest RetryAfter). Their "Reset" is when that policy is back at full
+// capacity (Decision.ResetAfter), or, on a refusal, when the request can be
+// retried (Decision.RetryAfter), as the mail API's docs promise; durations
+// are rounded up to whole seconds and instants to the next whole second, so a
+// client that obeys them is never early. A concurrency tier can be the
+// binding policy when it has the least Remaining; its Reset is then 0, as its
+// units come back when requests finish rather than with time. The
+// per-policy dialects (Sanity, IETF) describe every tier that applied to the
+// request.
+type Dialect uint16
+
+// The header dialects.
+const (
+	// XRateLimit: X-RateLimit-Limit, X-RateLimit-Remaining and
+	// X-RateLimit-Reset in delta seconds (the mail API: "X-RateLimit-Reset: 37").
+	XRateLimit Dialect = 1 << iota
+	// XRateLimitUnix: the same fields, X-RateLimit-Reset as a Unix time in
+	// seconds (GitHub's convention).
+	XRateLimitUnix
+	// XRateLimitRFC3339: the same fields, X-RateLimit-Reset as an RFC 3339
+	// UTC time (Sender: "X-RateLimit-Reset: 2026-03-18T13:02:00Z").
+	XRateLimitRFC3339
+	// Sentry: X-Sentry-Rate-Limit-Limit, -Remaining, and -Reset as a Unix
+	// time in seconds.
+	Sentry
+	// Rollbar: X-Rate-Limit-Limit, X-Rate-Limit-Remaining,
+	// X-Rate-Limit-Remaining-Seconds (delta seconds until reset) and
+	// X-Rate-Limit-Reset (the same instant as a Unix time in seconds).
+	Rollbar
+	// Sanity: X-RateLimit-Limit-<tier> and X-RateLimit-Remaining-<tier> for
+	// every tier that applied, and RateLimit-Reset, the binding policy's
+	// reset in delta seconds.
+	Sanity
+	// IETF: the RateLimit-Policy and RateLimit fields of
+	// draft-ietf-httpapi-ratelimit-headers-11 (23 May 2026), one list item per
+	// tier that applied:
+	//
+	//	RateLimit-Policy: "org";q=600;w=60, "ip";q=25;w=1
+	//	RateLimit: "org";r=412;t=37, "ip";r=24;t=1
+	//
+	// q is the tier's Limit, w its Window in seconds rounded up (omitted, and
+	// qu="concurrent-requests" sent instead, for a concurrency limit, whose
+	// Window is 0), r the Remaining and t the Reset as for the other
+	// dialects. A Tier's Unit is sent as qu. The optional pk (partition key)
+	// parameter is not sent: keys are API tokens and addresses, which the
+	// draft says not to disclose.
+	IETF
+
+	// NoHeaders sends no rate-limit headers. It cannot be combined with
+	// another dialect.
+	NoHeaders Dialect = 1 << 15
+)
+
+const (
+	xrlMask     = XRateLimit | XRateLimitUnix | XRateLimitRFC3339
+	allDialects = xrlMask | Sentry | Rollbar | Sanity | IETF
+	perPolicy   = Sanity | IETF
+)
+
+// Canonical header keys, so that values can be stored into http.Header
+// directly and found again by Header.Get.
+const (
+	hRetryAfter     = "Retry-After"
+	hXRLLimit       = "X-Ratelimit-Limit"
+	hXRLRemaining   = "X-Ratelimit-Remaining"
+	hXRLReset       = "X-Ratelimit-Reset"
+	hSentryLimit    = "X-Sentry-Rate-Limit-Limit"
+	hSentryRemain   = "X-Sentry-Rate-Limit-Remaining"
+	hSentryReset    = "X-Sentry-Rate-Limit-Reset"
+	hRollbarLimit   = "X-Rate-Limit-Limit"
+	hRollbarRemain  = "X-Rate-Limit-Remaining"
+	hRollbarSeconds = "X-Rate-Limit-Remaining-Seconds"
+	hRollbarReset   = "X-Rate-Limit-Reset"
+	hSanityReset    = "Ratelimit-Reset"
+	hIETFPolicy     = "Ratelimit-Policy"
+	hIETF           = "Ratelimit"
+)
+
+// headerBuf collects the header values of one response in one byte buffer,
+// so that they cost two allocations in all (the string and the []string
+// backing the values) however many headers the dialects set.
+type headerBuf struct {
+	buf  []byte
+	keys []string
+	ends []int
+}
+
+func (b *headerBuf) reset() {
+	b.buf, b.keys, b.ends = b.buf[:0], b.keys[:0], b.ends[:0]
+}
+
+func (b *headerBuf) end(key string) {
+	b.keys = append(b.keys, key)
+	b.ends = append(b.ends, len(b.buf))
+}
+
+func (b *headerBuf) int(key string, v int64) {
+	b.buf = strconv.AppendInt(b.buf, v, 10)
+	b.end(key)
+}
+
+// flush stores the collected values into h, replacing any values there.
+func (b *headerBuf) flush(h http.Header) {
+	if len(b.keys) == 0 {
+		return
+	}
+	s := string(b.buf)
+	vals := make([]string, len(b.keys))
+	start := 0
+	for i, k := range b.keys {
+		vals[i] = s[start:b.ends[i]]
+		start = b.ends[i]
+		h[k] = vals[i : i+1 : i+1]
+	}
+}
+
+// seconds rounds d up to whole seconds; negative d is 0. It does not
+// overflow for any d.
+func seconds(d time.Duration) int64 {
+	if d <= 0 {
+		return 0
+	}
+	s := int64(d / time.Second)
+	if d%time.Second != 0 {
+		s++
+	}
+	return s
+}
+
+// retrySeconds is the Retry-After value of a denial: whole seconds rounded
+// up, and at least 1, so that a client never retries at once.
+func retrySeconds(d time.Duration) int64 { return max(1, seconds(d)) }
+
+// unixCeil is now+d as Unix seconds, rounded up to the next whole second.
+func unixCeil(now time.Time, d time.Duration) int64 {
+	// Split now into whole seconds and nanoseconds, so that d (which may be
+	// up to ~292 years) is never added to a nanosecond count that would
+	// overflow.
+	return now.Unix() + seconds(time.Duration(now.Nanosecond())+min(d, time.Duration(1<<62)))
+}
+
+// resetOf is what the dialects report as the reset of d: on a denial that
+// waiting can cure, when to retry; otherwise when the policy is back at full
+// capacity.
+func resetOf(d ratekit.Decision) time.Duration {
+	if !d.Allowed && d.RetryAfter != ratekit.Never {
+		return d.RetryAfter
+	}
+	return d.ResetAfter
+}
+
+// writeHeaders appends the headers of the binding decision d and the tiers
+// that applied to b.
+func (m *Middleware) writeHeaders(b *headerBuf, now time.Time, d ratekit.Decision, tiers []TierDecision, refused bool) {
+	reset := resetOf(d)
+	if refused && d.RetryAfter != ratekit.Never {
+		b.int(hRetryAfter, retrySeconds(d.RetryAfter))
+	}
+	dl := m.dialect
+	if dl&xrlMask != 0 {
+		b.int(hXRLLimit, int64(d.Limit))
+		b.int(hXRLRemaining, int64(d.Remaining))
+		switch {
+		case dl&XRateLimit != 0:
+			b.int(hXRLReset, seconds(reset))
+		case dl&XRateLimitUnix != 0:
+			b.int(hXRLReset, unixCeil(now, reset))
+		default:
+			b.buf = time.Unix(unixCeil(now, reset), 0).UTC().AppendFormat(b.buf, time.RFC3339)
+			b.end(hXRLReset)
+		}
+	}
+	if dl&Sentry != 0 {
+		b.int(hSentryLimit, int64(d.Limit))
+		b.int(hSentryRemain, int64(d.Remaining))
+		b.int(hSentryReset, unixCeil(now, reset))
+	}
+	if dl&Rollbar != 0 {
+		b.int(hRollbarLimit, int64(d.Limit))
+		b.int(hRollbarRemain, int64(d.Remaining))
+		b.int(hRollbarSeconds, seconds(reset))
+		b.int(hRollbarReset, unixCeil(now, reset))
+	}
+	if dl&Sanity != 0 {
+		for i := range tiers {
+			if td := &tiers[i]; td.report {
+				h := m.tierHeaders[td.index]
+				b.int(h.limit, int64(td.Decision.Limit))
+				b.int(h.remaining, int64(td.Decision.Remaining))
+			}
+		}
+		b.int(hSanityReset, seconds(reset))
+	}
+	if dl&IETF != 0 {
+		n := 0
+		for i := range tiers {
+			td := &tiers[i]
+			if !td.report {
+				continue
+			}
+			if n > 0 {
+				b.buf = append(b.buf, ", "...)
+			}
+			n++
+			b.buf = append(b.buf, '"')
+			b.buf = append(b.buf, td.Tier...)
+			b.buf = append(b.buf, `";q=`...)
+			b.buf = strconv.AppendInt(b.buf, int64(td.Decision.Limit), 10)
+			unit := m.tierHeaders[td.index].unit
+			if unit == "" && td.Decision.Window == 0 {
+				unit = "concurrent-requests"
+			}
+			if unit != "" {
+				b.buf = append(b.buf, `;qu="`...)
+				b.buf = append(b.buf, unit...)
+				b.buf = append(b.buf, '"')
+			}
+			if td.Decision.Window > 0 {
+				b.buf = append(b.buf, ";w="...)
+				b.buf = strconv.AppendInt(b.buf, seconds(td.Decision.Window), 10)
+			}
+		}
+		if n > 0 {
+			b.end(hIETFPolicy)
+			for i, k := 0, 0; i < len(tiers); i++ {
+				td := &tiers[i]
+				if !td.report {
+					continue
+				}
+				if k > 0 {
+					b.buf = append(b.buf, ", "...)
+				}
+				k++
+				b.buf = append(b.buf, '"')
+				b.buf = append(b.buf, td.Tier...)
+				b.buf = append(b.buf, `";r=`...)
+				b.buf = strconv.AppendInt(b.buf, int64(td.Decision.Remaining), 10)
+				if td.Decision.Window > 0 {
+					b.buf = append(b.buf, ";t="...)
+					b.buf = strconv.AppendInt(b.buf, seconds(resetOf(td.Decision)), 10)
+				}
+			}
+			b.end(hIETF)
+		}
+	}
+}
