@@ -1,0 +1,520 @@
+-- ratekit's one script: every algorithm, every operation, one or several
+-- members, decided atomically in one round trip. See doc.go for the key
+-- layout and the semantics; this file is the arithmetic.
+--
+-- KEYS[i]   the state key of member i
+-- ARGV[1]   op: 't' take, 'p' peek, 'r' refund, 'x' extend (concurrency lease)
+-- ARGV[2]   n, the units asked for (refund: given back)
+-- ARGV[3]   now in Unix microseconds, or '' to read the server's TIME
+-- ARGV[4]   slack (µs) added to every TTL
+-- ARGV[4+5(i-1)+1 .. +5]  member i: alg, limit, window (µs), p3, p4
+--             tb: limit, window, burst          fw: limit, window, offset
+--             rw: limit, window                 sl: limit, window
+--             sc: limit, window                 cc: limit, lease, -, lease member
+--
+-- Returns 4 integers per member, then now:
+--   allowed (1/0), remaining, resetAfter (µs), retryAfter (µs; -1 is Never)
+--
+-- Numbers. Lua numbers are IEEE doubles: integers are exact below 2^53.
+-- Times are microseconds (now is about 1.8e15 < 2^53), and the Go side
+-- validates every config so that the products formed below stay under 2^53
+-- (see Config.Validate): nothing here rounds. Numbers are written back with
+-- string.format('%d'), which prints all their digits (tostring would print
+-- 14 significant digits and lose the rest).
+--
+-- All or none. Each member decides on a cached copy of its key's state and,
+-- on a take, updates the copy. Only if every member admits are the copies
+-- written back; a denial writes nothing at all.
+
+local op = ARGV[1]
+local n = tonumber(ARGV[2])
+local now
+if ARGV[3] == '' then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+else
+  now = tonumber(ARGV[3])
+end
+local slack = tonumber(ARGV[4])
+local NEVER = -1
+
+-- fdiv is floor division of integers, exact for |a|, b < 2^52: the float
+-- quotient may be off by one either way, and the remainder corrects it.
+local function fdiv(a, b)
+  local q = math.floor(a / b)
+  local r = a - q * b
+  if r < 0 then
+    q = q - 1
+    r = r + b
+  elseif r >= b then
+    q = q + 1
+    r = r - b
+  end
+  return q, r
+end
+
+local function cdiv(a, b)
+  local q, r = fdiv(a, b)
+  if r > 0 then q = q + 1 end
+  return q
+end
+
+local function fmt(x) return string.format('%d', x) end
+
+-- ttl is the PX for state that matters for us more µs: rounded up to whole
+-- milliseconds, at least 1, so a key never expires before its state is
+-- back to a fresh one's.
+local function ttl(us)
+  local m = cdiv(us + slack, 1000)
+  if m < 1 then m = 1 end
+  return m
+end
+
+local function split2(v)
+  local a, b = string.match(v, '^(%-?%d+) (%-?%d+)$')
+  return tonumber(a), tonumber(b)
+end
+
+-- ---------------------------------------------------------------------
+-- Token bucket (GCRA). The theoretical arrival time tat is kept exactly as
+-- q + r/L µs (0 <= r < L), since the emission interval W/L is rarely a
+-- whole number of µs. The debt D = (tat-now)·L, in units of 1/L µs, is how
+-- far the bucket is from full; a request of n adds n·W to it and is
+-- admitted if the result is at most B·W (burst B). D is formed only when
+-- tat-now <= B·W/L + 1 µs, so D <= B·W + 2L < 2^53 (validated); a tat
+-- further ahead (a stale now) is a denial computed without D.
+local tb = {}
+
+function tb.load(key)
+  local v = redis.call('GET', key)
+  if not v then return {} end
+  local q, r = split2(v)
+  return {q = q, r = r}
+end
+
+-- debt returns e, r: tat = now + e + r/L with e, r >= 0 (0, 0 when full).
+local function tbdebt(st, at)
+  if st.q and (st.q > at or (st.q == at and st.r > 0)) then
+    return st.q - at, st.r
+  end
+  return 0, 0
+end
+
+function tb.decide(st, p, n, take)
+  local L, W, B = p.limit, p.window, p.p3
+  local BW = B * W
+  local e, r = tbdebt(st, now)
+  local big = e > fdiv(BW, L) + 1
+  local D = 0
+  local remaining = 0
+  if not big then
+    D = e * L + r
+    if D <= BW then remaining = fdiv(BW - D, W) end
+  end
+  local reset = e + cdiv(r, L)
+  if n < 0 or n > B then return 0, remaining, reset, NEVER end
+  if n == 0 then return 1, remaining, reset, 0 end
+  if not big and D + n * W <= BW then
+    local D2 = D + n * W
+    if take then
+      local q2, r2 = fdiv(D2, L)
+      st.q, st.r, st.dirty = now + q2, r2, true
+    end
+    return 1, fdiv(BW - D2, W), cdiv(D2, L), 0
+  end
+  -- Admissible once tat + n·W/L - now' <= B·W/L.
+  return 0, remaining, reset, e + cdiv(r + n * W - BW, L)
+end
+
+-- refund at `at`: tat moves back by n·W/L but not before at; a tat at or
+-- before at is a full bucket, so the key is deleted (a fresh one).
+function tb.refund(st, p, n, at)
+  local L, W, B = p.limit, p.window, p.p3
+  if n > B then n = B end
+  local e, r = tbdebt(st, at)
+  if e == 0 and r == 0 then return end
+  local q2, r2 = fdiv(r - n * W, L)
+  e = e + q2
+  if e < 0 or (e == 0 and r2 == 0) then
+    st.del, st.dirty = true, true
+  else
+    st.q, st.r, st.dirty = at + e, r2, true
+  end
+end
+
+function tb.save(key, st, p)
+  if st.del then redis.call('DEL', key) return end
+  redis.call('SET', key, fmt(st.q) .. ' ' .. fmt(st.r), 'PX', ttl(st.q - now + 1))
+end
+
+-- ---------------------------------------------------------------------
+-- Windows with a start and a count: fixed (aligned to Unix time + offset)
+-- and rolling (opened by the first event). The state is "start count"; the
+-- window is open at t while count > 0 and t < start + W. A t before start
+-- (a stale time) counts into the open window, so stale times never admit
+-- more; a Reconfigure to another window length cannot strand a window
+-- either: it ends at most W after a start that was once a real now.
+local win = {}
+
+function win.load(key)
+  local v = redis.call('GET', key)
+  if not v then return {c = 0} end
+  local s, c = split2(v)
+  return {s = s, c = c}
+end
+
+local function winopen(st, W, t) return st.c > 0 and t < st.s + W end
+
+-- start of a new window at now: aligned for fw, now itself for rw.
+local function winstart(p)
+  if p.alg == 'fw' then
+    local k = fdiv(now - p.p3, p.window)
+    return k * p.window + p.p3
+  end
+  return now
+end
+
+function win.decide(st, p, n, take)
+  local L, W = p.limit, p.window
+  local s, c = st.s, st.c
+  if not winopen(st, W, now) then
+    s, c = winstart(p), 0
+  end
+  local span = s + W - now -- > 0: until the window ends
+  local remaining = L - c
+  if remaining < 0 then remaining = 0 end
+  local reset = 0
+  if c > 0 then reset = span end
+  if n < 0 or n > L then return 0, remaining, reset, NEVER end
+  if n == 0 then return 1, remaining, reset, 0 end
+  if c + n <= L then
+    if take then st.s, st.c, st.dirty = s, c + n, true end
+    return 1, L - c - n, span, 0
+  end
+  return 0, remaining, span, span
+end
+
+-- refund gives back units of the window open at `at`, never below zero; a
+-- window whose count returns to zero is deleted (closed).
+function win.refund(st, p, n, at)
+  if st.c == 0 or at < st.s or not winopen(st, p.window, at) then return end
+  st.c = st.c - math.min(n, st.c)
+  st.dirty = true
+  if st.c == 0 then st.del = true end
+end
+
+function win.save(key, st, p)
+  if st.del then redis.call('DEL', key) return end
+  redis.call('SET', key, fmt(st.s) .. ' ' .. fmt(st.c), 'PX', ttl(st.s + p.window - now))
+end
+
+-- ---------------------------------------------------------------------
+-- Sliding log (exact). A sorted set of entries, score = time (µs), member
+-- "time:units"; units admitted at one instant share one entry. An entry at
+-- e counts at t while t - e < W. Times are clamped up to the newest entry
+-- (t = max(now, newest)), so a stale Take is logged as if it came with the
+-- newest one and never admits more. Work is O(live entries) <= O(Limit).
+local sl = {}
+
+function sl.load(key)
+  local st = {list = {}}
+  local newest = redis.call('ZREVRANGE', key, 0, 0, 'WITHSCORES')
+  if #newest == 0 then return st end
+  st.newest = tonumber(newest[2])
+  return st
+end
+
+-- live reads the entries live at t, oldest first, once per script.
+local function sllive(key, st, W, t)
+  if st.loaded then return end
+  st.loaded = true
+  local es = redis.call('ZRANGEBYSCORE', key, '(' .. fmt(t - W), '+inf', 'WITHSCORES')
+  for i = 1, #es, 2 do
+    local _, units = string.match(es[i], '^(%-?%d+):(%d+)$')
+    table.insert(st.list, {t = tonumber(es[i + 1]), u = tonumber(units), m = es[i]})
+  end
+end
+
+local function slsum(st)
+  local c = 0
+  for _, e in ipairs(st.list) do c = c + e.u end
+  return c
+end
+
+function sl.decide(st, p, n, take, key)
+  local L, W = p.limit, p.window
+  local t = now
+  if st.newest and st.newest > t then t = st.newest end
+  sllive(key, st, W, t)
+  local c = slsum(st)
+  local remaining = L - c
+  if remaining < 0 then remaining = 0 end
+  local reset = 0
+  if c > 0 then reset = st.list[#st.list].t + W - now end
+  if n < 0 or n > L then return 0, remaining, reset, NEVER end
+  if n == 0 then return 1, remaining, reset, 0 end
+  if c + n <= L then
+    if take then
+      local last = st.list[#st.list]
+      if last and last.t == t then
+        last.u = last.u + n
+      else
+        table.insert(st.list, {t = t, u = n})
+      end
+      st.newest, st.cut, st.dirty = t, t - W, true
+      st.touched = st.list[#st.list]
+    end
+    return 1, L - c - n, t + W - now, 0
+  end
+  -- Wait until enough of the oldest entries have expired.
+  local acc = 0
+  for _, e in ipairs(st.list) do
+    acc = acc + e.u
+    if c - acc + n <= L then return 0, remaining, reset, e.t + W - now end
+  end
+  return 0, remaining, reset, NEVER -- unreachable: n <= L
+end
+
+-- refund takes n units back from the entry at exactly `at`, then from the
+-- newest entries: those expire last, so giving them back never frees
+-- capacity sooner than giving back the true ones would.
+function sl.refund(st, p, n, at, key)
+  local t = now
+  if st.newest and st.newest > t then t = st.newest end
+  sllive(key, st, p.window, t)
+  st.changed = {}
+  local function take(e)
+    local k = math.min(n, e.u)
+    if k == 0 then return end
+    e.u, n = e.u - k, n - k
+    table.insert(st.changed, e)
+    st.dirty = true
+  end
+  for _, e in ipairs(st.list) do
+    if e.t == at then take(e) end
+  end
+  for i = #st.list, 1, -1 do
+    if n == 0 then break end
+    take(st.list[i])
+  end
+end
+
+function sl.save(key, st, p)
+  if st.changed then -- a refund
+    for _, e in ipairs(st.changed) do
+      redis.call('ZREM', key, e.m)
+      if e.u > 0 then redis.call('ZADD', key, e.t, fmt(e.t) .. ':' .. fmt(e.u)) end
+    end
+  else
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', fmt(st.cut))
+    local e = st.touched
+    if e.m then redis.call('ZREM', key, e.m) end
+    redis.call('ZADD', key, e.t, fmt(e.t) .. ':' .. fmt(e.u))
+  end
+  local newest = redis.call('ZREVRANGE', key, 0, 0, 'WITHSCORES')
+  if #newest > 0 then
+    redis.call('PEXPIRE', key, ttl(tonumber(newest[2]) + p.window - now))
+  end
+end
+
+-- ---------------------------------------------------------------------
+-- Sliding counter. Two fixed windows aligned to Unix time: the count of the
+-- current one (cur) and of the one before (prev). At el µs into the
+-- current window the estimate is prev·(W-el)/W + cur; a request of n is
+-- admitted if prev·(W-el) + (cur+n)·W <= L·W, exactly, in integers
+-- (L·W < 2^52 is validated). State "start cur prev" in one string.
+local sc = {}
+
+function sc.load(key)
+  local v = redis.call('GET', key)
+  if not v then return {} end
+  local s, c, pr = string.match(v, '^(%-?%d+) (%d+) (%d+)$')
+  return {s = tonumber(s), c = tonumber(c), pr = tonumber(pr)}
+end
+
+-- view returns the current window's start, el, cur and prev at now. A now
+-- before the stored window (stale) is taken as that window's start, where
+-- prev weighs most: never more admitted.
+local function scview(st, W)
+  local t = now
+  if st.s and st.s > t then t = st.s end
+  local s = fdiv(t, W) * W
+  local c, pr = 0, 0
+  if st.s then
+    if st.s > s - W then
+      c, pr = st.c, st.pr
+    elseif st.s > s - 2 * W then
+      pr = st.c
+    end
+  end
+  return s, t - s, c, pr
+end
+
+function sc.decide(st, p, n, take)
+  local L, W = p.limit, p.window
+  local s, el, c, pr = scview(st, W)
+  local budget = L * W - pr * (W - el) -- what cur may use, in units·µs
+  local function rem(cc)
+    local r = fdiv(budget - cc * W, W)
+    if r < 0 then r = 0 end
+    return r
+  end
+  local function resetOf(cc)
+    if cc > 0 then return s + 2 * W - now end
+    if pr > 0 then return s + W - now end
+    return 0
+  end
+  if n < 0 or n > L then return 0, rem(c), resetOf(c), NEVER end
+  if n == 0 then return 1, rem(c), resetOf(c), 0 end
+  if (c + n) * W <= budget then
+    if take then st.s, st.c, st.pr, st.dirty = s, c + n, pr, true end
+    return 1, rem(c + n), resetOf(c + n), 0
+  end
+  local x
+  if c + n <= L then
+    -- In this window, once pr·(W-x) <= (L-c-n)·W.
+    x = s + W - fdiv((L - c - n) * W, pr)
+  else
+    -- In the next, where prev is c: once c·(W-y) <= (L-n)·W.
+    x = s + 2 * W - fdiv((L - n) * W, c)
+  end
+  return 0, rem(c), resetOf(c), x - now
+end
+
+function sc.refund(st, p, n, at)
+  if not st.s then return end
+  local W = p.window
+  if at >= st.s and at < st.s + W then
+    st.c = st.c - math.min(n, st.c)
+  elseif at >= st.s - W and at < st.s then
+    st.pr = st.pr - math.min(n, st.pr)
+  else
+    return
+  end
+  st.dirty = true
+end
+
+function sc.save(key, st, p)
+  if st.c == 0 and st.pr == 0 then redis.call('DEL', key) return end
+  redis.call('SET', key, fmt(st.s) .. ' ' .. fmt(st.c) .. ' ' .. fmt(st.pr), 'PX', ttl(st.s + 2 * p.window - now))
+end
+
+-- ---------------------------------------------------------------------
+-- Concurrency leases. A sorted set of leases, score = expiry (µs), member
+-- "id:units". A lease counts while its expiry is after now; a holder that
+-- dies stops renewing and its units come back when the lease expires.
+local cc = {}
+
+function cc.load(key)
+  local st = {list = {}}
+  local es = redis.call('ZRANGEBYSCORE', key, '(' .. fmt(now), '+inf', 'WITHSCORES')
+  for i = 1, #es, 2 do
+    local units = string.match(es[i], ':(%d+)$')
+    table.insert(st.list, {x = tonumber(es[i + 1]), u = tonumber(units)})
+  end
+  return st
+end
+
+function cc.decide(st, p, n, take)
+  local L = p.limit
+  local held = 0
+  local last = now
+  for _, e in ipairs(st.list) do
+    held = held + e.u
+    if e.x > last then last = e.x end
+  end
+  local remaining = L - held
+  if remaining < 0 then remaining = 0 end
+  local reset = last - now
+  if n < 0 or n > L then return 0, remaining, reset, NEVER end
+  if n == 0 then return 1, remaining, reset, 0 end
+  if held + n <= L then
+    if take then st.add, st.dirty = now + p.window, true end
+    local r = reset
+    if p.window > r then r = p.window end
+    return 1, L - held - n, r, 0
+  end
+  -- Until enough leases expire, if their holders neither release nor renew.
+  table.sort(st.list, function(a, b) return a.x < b.x end)
+  local acc = 0
+  for _, e in ipairs(st.list) do
+    acc = acc + e.u
+    if held - acc + n <= L then return 0, remaining, reset, e.x - now end
+  end
+  return 0, remaining, reset, NEVER
+end
+
+function cc.refund(st, p, n, at, key)
+  -- A release: remove the lease (units are its own).
+  redis.call('ZREM', key, p.p4)
+end
+
+function cc.save(key, st, p)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', fmt(now))
+  if st.add then redis.call('ZADD', key, st.add, p.p4) end
+  local last = redis.call('ZREVRANGE', key, 0, 0, 'WITHSCORES')
+  if #last > 0 then redis.call('PEXPIRE', key, ttl(tonumber(last[2]) - now)) end
+end
+
+-- ---------------------------------------------------------------------
+
+local algs = {tb = tb, fw = win, rw = win, sl = sl, sc = sc, cc = cc}
+local members, cache = {}, {}
+for i = 1, #KEYS do
+  local a = 4 + 5 * (i - 1)
+  local p = {
+    alg = ARGV[a + 1], limit = tonumber(ARGV[a + 2]), window = tonumber(ARGV[a + 3]),
+    p3 = tonumber(ARGV[a + 4]), p4 = ARGV[a + 5],
+  }
+  local m = algs[p.alg]
+  if not m then return redis.error_reply('ratekit: unknown algorithm ' .. tostring(p.alg)) end
+  local key = KEYS[i]
+  if not cache[key] then cache[key] = m.load(key) end
+  members[i] = {key = key, p = p, m = m, st = cache[key]}
+end
+
+local out = {}
+if op == 'x' then
+  -- Extend a lease: only one that is still live, to now + lease.
+  for i, mb in ipairs(members) do
+    local score = redis.call('ZSCORE', mb.key, mb.p.p4)
+    local ok = 0
+    if score and tonumber(score) > now then
+      redis.call('ZADD', mb.key, 'XX', now + mb.p.window, mb.p.p4)
+      local last = redis.call('ZREVRANGE', mb.key, 0, 0, 'WITHSCORES')
+      redis.call('PEXPIRE', mb.key, ttl(tonumber(last[2]) - now))
+      ok = 1
+    end
+    for _, v in ipairs({ok, 0, 0, 0}) do table.insert(out, v) end
+  end
+elseif op == 'r' then
+  -- Refund at now: the injected time is the Take's, or the server's now.
+  for _, mb in ipairs(members) do
+    if n > 0 then mb.m.refund(mb.st, mb.p, n, now, mb.key) end
+    for _, v in ipairs({1, 0, 0, 0}) do table.insert(out, v) end
+  end
+  for _, mb in ipairs(members) do
+    if mb.st.dirty then
+      mb.st.dirty = false
+      mb.m.save(mb.key, mb.st, mb.p)
+    end
+  end
+else
+  local take = op == 't'
+  local all = true
+  for _, mb in ipairs(members) do
+    local ok, rem, reset, retry = mb.m.decide(mb.st, mb.p, n, take, mb.key)
+    if ok == 0 then all = false end
+    for _, v in ipairs({ok, rem, reset, retry}) do table.insert(out, v) end
+  end
+  if take and all then
+    for _, mb in ipairs(members) do
+      if mb.st.dirty then
+        mb.st.dirty = false
+        mb.m.save(mb.key, mb.st, mb.p)
+      end
+    end
+  end
+end
+table.insert(out, now)
+return out

@@ -1,0 +1,221 @@
+package redisstore
+
+import (
+	"context"
+	_ "embed"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ratekit/ratekit"
+)
+
+//go:embed ratekit.lua
+var scriptSource string
+
+// script is every algorithm and operation in one Lua script, run by
+// EVALSHA (one round trip) with a fallback to EVAL when the server does not
+// have it cached, as after a restart.
+var script = redis.NewScript(scriptSource)
+
+// DefaultPrefix is the key prefix of a Store whose Options set none.
+const DefaultPrefix = "ratekit:"
+
+// Options configures a Store. The zero Options is usable.
+type Options struct {
+	// Prefix starts every key the Store writes ("" is DefaultPrefix). It
+	// must not contain '{' or '}', which would make it a Redis Cluster hash
+	// tag: the hash tag belongs to the caller's keys (see the package doc).
+	Prefix string
+	// TTLSlack is added to the TTL of every key, which is otherwise exactly
+	// how long its state differs from a fresh key's. It matters only with
+	// injected times (TakeAt and friends), whose TTLs are still counted on
+	// the server's clock: set it to the most the injected clocks may lag
+	// the server's. Zero is right for server time; negative is invalid.
+	TTLSlack time.Duration
+}
+
+// Store runs ratekit's limiters in Redis, so that every replica of a
+// service shares one state per key. It holds a Redis client and a key
+// prefix and nothing else: build limiters from it with Limiter and
+// Semaphore. A Store is safe for concurrent use; its zero value is not
+// usable.
+type Store struct {
+	rdb    redis.UniversalClient
+	prefix string
+	slack  int64 // µs
+}
+
+// New returns a Store over rdb (a *redis.Client, *redis.ClusterClient or
+// *redis.Ring), or an error wrapping ratekit.ErrInvalidConfig if rdb is nil
+// or opts.Prefix holds a brace.
+func New(rdb redis.UniversalClient, opts Options) (*Store, error) {
+	if rdb == nil {
+		return nil, invalid("nil Redis client")
+	}
+	p := opts.Prefix
+	if p == "" {
+		p = DefaultPrefix
+	}
+	if strings.ContainsAny(p, "{}") {
+		return nil, invalid("Prefix %q holds a brace; hash tags belong in keys", p)
+	}
+	if opts.TTLSlack < 0 || opts.TTLSlack > MaxWindow {
+		return nil, invalid("TTLSlack %v is outside [0, %v]", opts.TTLSlack, MaxWindow)
+	}
+	return &Store{rdb: rdb, prefix: p, slack: opts.TTLSlack.Microseconds()}, nil
+}
+
+// maxMicros is the largest time, in Unix microseconds, passed to the
+// script: 2^52 µs is the year 2112, and keeps every sum the script forms
+// exact in a Lua double.
+const maxMicros = 1 << 52
+
+// micros converts an injected time to the script's clock: Unix
+// microseconds, truncated, clamped to [0, maxMicros]. The clamp moves only
+// absurd times (the zero time.Time, times before 1970), and only later or
+// earlier, never in a way that admits more than the true time would: a
+// limiter treats an earlier time as stale.
+func micros(t time.Time) string {
+	us := t.UnixMicro()
+	us = min(max(us, 0), maxMicros)
+	return strconv.FormatInt(us, 10)
+}
+
+// member is one limiter and key in a script call.
+type member struct {
+	l   *Limiter // or nil for a semaphore
+	key string   // the full Redis key
+	// the five script parameters: alg, limit, window, p3, p4
+	alg              string
+	limit, window, p int64
+	p4               string
+}
+
+// result is one member's answer from the script.
+type result struct {
+	allowed                 bool
+	remaining, reset, retry int64 // µs; retry -1 is Never
+}
+
+// run calls the script with op, n and now ("" for the server's TIME) on
+// members, and returns one result per member and the time the script used.
+func (s *Store) run(ctx context.Context, op string, n int, now string, ms []member) ([]result, int64, error) {
+	keys := make([]string, len(ms))
+	args := make([]any, 0, 4+5*len(ms))
+	args = append(args, op, n, now, s.slack)
+	for i, m := range ms {
+		keys[i] = m.key
+		args = append(args, m.alg, m.limit, m.window, m.p, m.p4)
+	}
+	v, err := script.Run(ctx, s.rdb, keys, args...).Int64Slice()
+	if err != nil {
+		return nil, 0, fmt.Errorf("redisstore: %w", err)
+	}
+	if len(v) != 4*len(ms)+1 {
+		return nil, 0, fmt.Errorf("redisstore: script returned %d values for %d keys", len(v), len(ms))
+	}
+	rs := make([]result, len(ms))
+	for i := range rs {
+		r := v[4*i:]
+		rs[i] = result{allowed: r[0] == 1, remaining: r[1], reset: r[2], retry: r[3]}
+	}
+	return rs, v[len(v)-1], nil
+}
+
+// dur converts µs to a Duration, capped below Never, which is reserved for
+// requests that can never be admitted.
+func dur(us int64) time.Duration {
+	if us >= (math.MaxInt64-1)/int64(time.Microsecond) {
+		return ratekit.Never - 1
+	}
+	return time.Duration(us) * time.Microsecond
+}
+
+// Member names one limiter and one key for TakeAll. Build it with
+// Limiter.On.
+type Member struct {
+	l   *Limiter
+	key string
+}
+
+// TakeAll takes n units for every member, all or none, in one script: one
+// round trip, atomic on the server, so no interleaving of replicas
+// over-admits and a request one member denies counts against none. The
+// Decision describes the binding member as ratekit.TakeAll's does: when
+// allowed, the one with the least Remaining (ties: the longest
+// ResetAfter); when denied, the one with the longest RetryAfter. Time is
+// the server's (TIME).
+//
+// Members may belong to several limiters and keys; on Redis Cluster all
+// their keys must hash to one slot (put the same hash tag in each key, see
+// the package doc), or Redis answers with a CROSSSLOT error. A key named
+// twice is taken from twice. With no members TakeAll admits n >= 0 and
+// denies n < 0 with RetryAfter Never, without a round trip.
+func (s *Store) TakeAll(ctx context.Context, n int, members ...Member) (ratekit.Decision, error) {
+	return s.all(ctx, "t", n, "", members)
+}
+
+// PeekAll reports what TakeAll would decide, taking nothing.
+func (s *Store) PeekAll(ctx context.Context, n int, members ...Member) (ratekit.Decision, error) {
+	return s.all(ctx, "p", n, "", members)
+}
+
+// TakeAllAt is TakeAll at an injected time instead of the server's (see
+// Limiter.TakeAt).
+func (s *Store) TakeAllAt(ctx context.Context, now time.Time, n int, members ...Member) (ratekit.Decision, error) {
+	return s.all(ctx, "t", n, micros(now), members)
+}
+
+// RefundAll gives n units back to every member, at the server's time (see
+// Limiter.Refund). It is the inverse of an allowed TakeAll.
+func (s *Store) RefundAll(ctx context.Context, n int, members ...Member) error {
+	_, err := s.all(ctx, "r", n, "", members)
+	return err
+}
+
+func (s *Store) all(ctx context.Context, op string, n int, now string, members []Member) (ratekit.Decision, error) {
+	if len(members) == 0 {
+		if n < 0 {
+			return ratekit.Decision{RetryAfter: ratekit.Never}, nil
+		}
+		return ratekit.Decision{Allowed: true}, nil
+	}
+	ms := make([]member, len(members))
+	for i, m := range members {
+		if m.l == nil {
+			return ratekit.Decision{}, invalid("TakeAll: member %d has no limiter (build members with Limiter.On)", i)
+		}
+		if m.l.store != s {
+			return ratekit.Decision{}, invalid("TakeAll: member %d belongs to another Store", i)
+		}
+		ms[i] = m.l.member(m.key)
+	}
+	rs, _, err := s.run(ctx, op, n, now, ms)
+	if err != nil {
+		return ratekit.Decision{}, err
+	}
+	var bind ratekit.Decision
+	for i, r := range rs {
+		d := members[i].l.decision(r)
+		switch {
+		case i == 0:
+			bind = d
+		case bind.Allowed && !d.Allowed:
+			bind = d
+		case !bind.Allowed && !d.Allowed:
+			if d.RetryAfter > bind.RetryAfter {
+				bind = d
+			}
+		case bind.Allowed && d.Allowed:
+			if d.Remaining < bind.Remaining || d.Remaining == bind.Remaining && d.ResetAfter > bind.ResetAfter {
+				bind = d
+			}
+		}
+	}
+	return bind, nil
+}
