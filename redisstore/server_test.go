@@ -29,7 +29,14 @@ func TestMain(m *testing.M) {
 	os.Exit(run(m))
 }
 
+// quiet discards go-redis's log lines: the tests break connections on
+// purpose.
+type quiet struct{}
+
+func (quiet) Printf(context.Context, string, ...any) {}
+
 func run(m *testing.M) int {
+	redis.SetLogger(quiet{})
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		if os.Getenv("CI") == "true" {

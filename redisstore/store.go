@@ -7,6 +7,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -48,6 +49,9 @@ type Store struct {
 	rdb    redis.UniversalClient
 	prefix string
 	slack  int64 // µs
+	// downUntil is when an Adapter's cooldown ends (see
+	// AdapterConfig.Cooldown), on sinceStart's clock.
+	downUntil atomic.Int64
 }
 
 // New returns a Store over rdb (a *redis.Client, *redis.ClusterClient or
@@ -88,8 +92,7 @@ func micros(t time.Time) string {
 
 // member is one limiter and key in a script call.
 type member struct {
-	l   *Limiter // or nil for a semaphore
-	key string   // the full Redis key
+	key string // the full Redis key
 	// the five script parameters: alg, limit, window, p3, p4
 	alg              string
 	limit, window, p int64
@@ -169,6 +172,11 @@ func (s *Store) PeekAll(ctx context.Context, n int, members ...Member) (ratekit.
 // Limiter.TakeAt).
 func (s *Store) TakeAllAt(ctx context.Context, now time.Time, n int, members ...Member) (ratekit.Decision, error) {
 	return s.all(ctx, "t", n, micros(now), members)
+}
+
+// PeekAllAt is PeekAll at an injected time (see Limiter.TakeAt).
+func (s *Store) PeekAllAt(ctx context.Context, now time.Time, n int, members ...Member) (ratekit.Decision, error) {
+	return s.all(ctx, "p", n, micros(now), members)
 }
 
 // RefundAll gives n units back to every member, at the server's time (see
