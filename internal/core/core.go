@@ -151,6 +151,11 @@ func (r *Reader) Fail(format string, args ...any) {
 	}
 }
 
+// Failed reports whether a read has failed so far. Unlike Err it does not
+// count unread bytes, so it can be checked mid-payload, before a decoded
+// count is trusted to bound a loop or an allocation.
+func (r *Reader) Failed() bool { return r.err != nil }
+
 // Err returns the first error, or an error if bytes are left unread.
 func (r *Reader) Err() error {
 	if r.err == nil && len(r.b) != 0 {

@@ -1,0 +1,276 @@
+package model
+
+import (
+	"math/big"
+	"time"
+
+	"github.com/ratekit/ratekit"
+)
+
+// SlidingLog is the definition of slidingwindow.Log. Times are durations
+// from any fixed instant; the model never clamps them, so drive it and the
+// real Log with times within a few centuries of each other.
+//
+// The log remembers the instants of the newest Limit units, oldest first,
+// and its clock: the newest instant it ever recorded. A stale now is
+// evaluated, and recorded, at the clock. A unit at e counts at t while
+// t-e < Window. Older units need not be remembered: a unit is only dropped
+// when Limit newer ones are recorded, and the admission of the last of
+// those saw at most Limit-n units count, so the dropped one had expired,
+// and the clock never goes back.
+type SlidingLog struct {
+	Limit  int
+	Window time.Duration
+	Name   string
+
+	units    []time.Duration // oldest first, at most Limit
+	clock    time.Duration
+	hasClock bool
+}
+
+// Take is slidingwindow.Log.Take.
+func (m *SlidingLog) Take(now time.Duration, n int) ratekit.Decision {
+	d, t := m.decide(now, n)
+	if d.Allowed && n > 0 {
+		for range n {
+			m.units = append(m.units, t)
+		}
+		if len(m.units) > m.Limit {
+			m.units = m.units[len(m.units)-m.Limit:]
+		}
+		m.clock, m.hasClock = t, true
+	}
+	return d
+}
+
+// Peek is slidingwindow.Log.Peek.
+func (m *SlidingLog) Peek(now time.Duration, n int) ratekit.Decision {
+	d, _ := m.decide(now, n)
+	return d
+}
+
+// Refund removes the n oldest units recorded at or after `at`, or, if no
+// unit recorded before `at` is remembered, the n oldest recorded exactly at
+// `at`.
+func (m *SlidingLog) Refund(at time.Duration, n int) {
+	older := len(m.units) > 0 && m.units[0] < at
+	for i := 0; i < len(m.units) && n > 0; {
+		if e := m.units[i]; e == at || e > at && older {
+			m.units = append(m.units[:i], m.units[i+1:]...)
+			n--
+		} else {
+			i++
+		}
+	}
+}
+
+// Idle is slidingwindow.Log.Idle.
+func (m *SlidingLog) Idle(now time.Duration) bool {
+	if m.hasClock && now < m.clock {
+		return false
+	}
+	return len(m.live(now)) == 0
+}
+
+// Persist keeps what slidingwindow.Log.MarshalBinary saves: the units that
+// count at the clock, and the clock.
+func (m *SlidingLog) Persist() {
+	if m.hasClock {
+		m.units = m.live(m.clock)
+	}
+}
+
+// Reconfigure keeps the newest units up to the new Limit.
+func (m *SlidingLog) Reconfigure(limit int, window time.Duration) {
+	m.Limit, m.Window = limit, window
+	if len(m.units) > limit {
+		m.units = m.units[len(m.units)-limit:]
+	}
+}
+
+// live returns the units that count at t, oldest first.
+func (m *SlidingLog) live(t time.Duration) []time.Duration {
+	var live []time.Duration
+	for _, e := range m.units {
+		if t-e < m.Window {
+			live = append(live, e)
+		}
+	}
+	return live
+}
+
+func (m *SlidingLog) decide(now time.Duration, n int) (ratekit.Decision, time.Duration) {
+	t := now
+	if m.hasClock && m.clock > t {
+		t = m.clock
+	}
+	live := m.live(t)
+	count := len(live)
+	d := ratekit.Decision{Limit: m.Limit, Window: m.Window, Policy: m.Name, Remaining: m.Limit - count}
+	// Until every unit that counts has expired.
+	if count > 0 {
+		d.ResetAfter = live[count-1] + m.Window - now
+	}
+	switch {
+	case n < 0 || n > m.Limit:
+		d.RetryAfter = ratekit.Never
+	case count+n <= m.Limit:
+		d.Allowed = true
+		d.Remaining -= n
+		if n > 0 {
+			d.ResetAfter = t + m.Window - now
+		}
+	default:
+		// The first count+n-Limit units, oldest first, must expire.
+		d.RetryAfter = live[count+n-m.Limit-1] + m.Window - now
+	}
+	return d, t
+}
+
+// SlidingCounter is the definition of slidingwindow.Counter, in exact
+// rational arithmetic (math/big), with fixed windows aligned to Unix time.
+type SlidingCounter struct {
+	Limit  int
+	Window time.Duration
+	Name   string
+
+	started   bool
+	k         int64 // Unix index of the current fixed window
+	cur, prev int   // units in window k and in window k-1
+}
+
+// view is the counter as seen from now: the fixed window of evaluation, the
+// offset into it, and the counts of it and the one before.
+func (m *SlidingCounter) view(now time.Time) (k int64, e time.Duration, cur, prev int) {
+	k = m.window(now)
+	e = time.Duration(now.UnixNano() - k*int64(m.Window))
+	switch {
+	case !m.started || k >= m.k+2:
+		return k, e, 0, 0
+	case k == m.k+1:
+		return k, e, 0, m.cur
+	case k == m.k:
+		return k, e, m.cur, m.prev
+	}
+	// A stale time: at the start of the counter's window.
+	return m.k, 0, m.cur, m.prev
+}
+
+// window returns the Unix index of the fixed window holding t.
+func (m *SlidingCounter) window(t time.Time) int64 {
+	w, u := int64(m.Window), t.UnixNano()
+	k := u / w
+	if u%w < 0 {
+		k--
+	}
+	return k
+}
+
+// estimate is cur + prev·(Window-e)/Window.
+func (m *SlidingCounter) estimate(e time.Duration, cur, prev int) *big.Rat {
+	r := new(big.Rat).SetFrac(big.NewInt(int64(m.Window-e)), big.NewInt(int64(m.Window)))
+	r.Mul(r, big.NewRat(int64(prev), 1))
+	return r.Add(r, big.NewRat(int64(cur), 1))
+}
+
+// admits reports whether n more units pass at offset e with these counts.
+func (m *SlidingCounter) admits(e time.Duration, cur, prev, n int) bool {
+	est := m.estimate(e, cur, prev)
+	return est.Add(est, big.NewRat(int64(n), 1)).Cmp(big.NewRat(int64(m.Limit), 1)) <= 0
+}
+
+// Take is slidingwindow.Counter.Take.
+func (m *SlidingCounter) Take(now time.Time, n int) ratekit.Decision {
+	d := m.Peek(now, n)
+	if d.Allowed && n > 0 {
+		k, _, cur, prev := m.view(now)
+		m.started, m.k, m.cur, m.prev = true, k, cur+n, prev
+	}
+	return d
+}
+
+// Peek is slidingwindow.Counter.Peek.
+func (m *SlidingCounter) Peek(now time.Time, n int) ratekit.Decision {
+	k, e, cur, prev := m.view(now)
+	d := ratekit.Decision{Limit: m.Limit, Window: m.Window, Policy: m.Name}
+	switch {
+	case n < 0 || n > m.Limit:
+		d.RetryAfter = ratekit.Never
+	case m.admits(e, cur, prev, n):
+		d.Allowed = true
+		cur += n
+	default:
+		d.RetryAfter = m.admitAt(k, e, cur, prev, n).Sub(now)
+	}
+	// Remaining: the most units admitted next, found by counting down.
+	for r := m.Limit; r >= 0; r-- {
+		if m.admits(e, cur, prev, r) {
+			d.Remaining = r
+			break
+		}
+	}
+	start := time.Unix(0, k*int64(m.Window))
+	switch {
+	case cur > 0:
+		d.ResetAfter = start.Add(2 * m.Window).Sub(now)
+	case prev > 0:
+		d.ResetAfter = start.Add(m.Window).Sub(now)
+	}
+	return d
+}
+
+// admitAt is the first instant at which n units pass if nothing more is
+// taken: the smallest offset in window k, k+1 or k+2 where they do, found
+// by bisection on the (monotone) admission test.
+func (m *SlidingCounter) admitAt(k int64, e time.Duration, cur, prev, n int) time.Time {
+	start := time.Unix(0, k*int64(m.Window))
+	windows := []struct {
+		from      time.Duration
+		cur, prev int
+		start     time.Time
+	}{
+		{e, cur, prev, start},
+		{0, 0, cur, start.Add(m.Window)},
+		{0, 0, 0, start.Add(2 * m.Window)},
+	}
+	for _, w := range windows {
+		if !m.admits(m.Window-1, w.cur, w.prev, n) {
+			continue
+		}
+		lo, hi := w.from, m.Window-1 // admitted at hi
+		for lo < hi {
+			mid := lo + (hi-lo)/2
+			if m.admits(mid, w.cur, w.prev, n) {
+				hi = mid
+			} else {
+				lo = mid + 1
+			}
+		}
+		return w.start.Add(lo)
+	}
+	panic("unreachable: nothing counts two windows on")
+}
+
+// Refund takes n units off the count of the window `at` falls in, if it is
+// the counter's current or previous window. n <= 0 does nothing.
+func (m *SlidingCounter) Refund(at time.Time, n int) {
+	if n <= 0 {
+		return
+	}
+	switch k := m.window(at); {
+	case !m.started:
+	case k == m.k:
+		m.cur = max(0, m.cur-n)
+	case k == m.k-1:
+		m.prev = max(0, m.prev-n)
+	}
+}
+
+// Idle is slidingwindow.Counter.Idle.
+func (m *SlidingCounter) Idle(now time.Time) bool {
+	if !m.started {
+		return true
+	}
+	_, _, cur, prev := m.view(now)
+	return m.window(now) >= m.k && cur == 0 && prev == 0
+}

@@ -1,0 +1,119 @@
+package slidingwindow
+
+import (
+	"math/bits"
+	"time"
+
+	"github.com/benbjohnson/clock"
+
+	"github.com/ratekit/ratekit/internal/core"
+)
+
+const pkg = "slidingwindow"
+
+// MaxWindow is the longest Window a Config may have: ten years. The bound
+// keeps every sum of instants and windows inside int64 nanoseconds with room
+// to spare (see minTime).
+const MaxWindow = 10 * 365 * 24 * time.Hour
+
+// MaxLogLimit is the largest Limit of a Log: 2^24 units, whose log takes
+// 128 MiB. Larger quotas belong in a Counter.
+const MaxLogLimit = 1 << 24
+
+// Config configures a Log or a Counter. The zero Config is invalid: Limit and
+// Window must be set.
+type Config struct {
+	// Limit is the most units admitted in any interval of length Window
+	// (for a Counter, in any one of its fixed windows). It must be positive,
+	// at most MaxLogLimit for a Log and at most MaxCounterLimit(Window) for
+	// a Counter.
+	Limit int
+	// Window is the length of the sliding interval. It must be positive and
+	// at most MaxWindow.
+	Window time.Duration
+	// Name is the policy name reported in every Decision (Decision.Policy).
+	Name string
+	// Clock is read by the convenience methods Allow, AllowN and Wait, and by
+	// nothing else; nil is the real clock. Use a clock.Mock in tests.
+	Clock clock.Clock
+}
+
+// Validate reports whether c is a valid configuration for both a Log and a
+// Counter, with an error wrapping ratekit.ErrInvalidConfig that says what is
+// wrong. NewLog and NewCounter also check their own bound on Limit.
+func (c Config) Validate() error {
+	switch {
+	case c.Limit <= 0:
+		return core.Invalid(pkg, "Limit is %d; it must be positive", c.Limit)
+	case c.Window <= 0:
+		return core.Invalid(pkg, "Window is %v; it must be positive", c.Window)
+	case c.Window > MaxWindow:
+		return core.Invalid(pkg, "Window is %v; it must be at most %v", c.Window, MaxWindow)
+	}
+	return nil
+}
+
+func (c Config) validateLog() error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	if c.Limit > MaxLogLimit {
+		return core.Invalid(pkg, "Log Limit is %d; it must be at most %d (the log keeps 8 bytes per unit): use a Counter", c.Limit, MaxLogLimit)
+	}
+	return nil
+}
+
+func (c Config) validateCounter() error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	if m := MaxCounterLimit(c.Window); c.Limit > m {
+		return core.Invalid(pkg, "Counter Limit is %d; with a Window of %v it must be at most %d (its state is one 64-bit word): use a longer Window or a Log", c.Limit, c.Window, m)
+	}
+	return nil
+}
+
+// MaxCounterLimit returns the largest Limit a Counter with the given Window
+// accepts, or 0 if window is not a valid Window. A Counter packs the index of
+// its current fixed window and two counts into one 64-bit word; the index
+// needs more bits the shorter the window, which leaves fewer for the counts.
+// Examples: 32,767 for a second, 262,143 for a minute, 2,097,151 for an hour,
+// 16,777,215 for a day.
+func MaxCounterLimit(window time.Duration) int {
+	if window <= 0 || window > MaxWindow {
+		return 0
+	}
+	cb := (64 - indexBits(int64(window))) / 2
+	return 1<<cb - 1
+}
+
+// indexBits is how many bits a Counter needs for the index of a fixed window
+// of length w relative to the window holding minTime: every instant in
+// [minTime, maxTime] lies in one of at most (maxTime-minTime)/w + 2 windows,
+// and one more value is kept free so that the all-ones word can never be a
+// state (it marks a retired state; see Counter).
+func indexBits(w int64) int {
+	windows := uint64(maxTime-minTime)/uint64(w) + 2
+	return bits.Len64(windows)
+}
+
+// Internally an instant is int64 nanoseconds from the limiter's epoch, the
+// time.Now() of its construction, computed with now.Sub(epoch) so that the
+// monotonic clock is used when now carries a reading. Instants are clamped to
+// [minTime, maxTime], 73 years either side of the epoch: the zero time.Time,
+// whose Sub saturates at -292 years, becomes minTime. With a Window of at
+// most MaxWindow (2^58.2 ns), every sum below stays under 2^62.6 in
+// magnitude: t-x and e+W-x (both at most 2^62 + 2^58.2), and a Counter's
+// window starts in Unix nanoseconds (epoch ± 2^61, plus 2·Window).
+const (
+	minTime = -1 << 61
+	maxTime = 1<<61 - 1
+)
+
+// since returns now as a clamped instant relative to epoch.
+func since(now, epoch time.Time) int64 {
+	return min(max(int64(now.Sub(epoch)), minTime), maxTime)
+}
+
+// Unix nanoseconds of epoch. time.Now() is always representable.
+func unixOf(epoch time.Time) int64 { return epoch.UnixNano() }

@@ -1,0 +1,671 @@
+package slidingwindow
+
+import (
+	"context"
+	"encoding/binary"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/benbjohnson/clock"
+
+	"github.com/ratekit/ratekit"
+	"github.com/ratekit/ratekit/internal/core"
+)
+
+// Log is an exact sliding-window limiter: in every interval of length
+// Window it admits at most Limit units, and a unit admitted at e counts at
+// now while now-e < Window.
+//
+// It keeps the instant of each of the last Limit units in a ring (8 bytes
+// per unit of Limit); a Take of n units writes n slots. A Take is admitted
+// iff (units with now-e < Window) + n <= Limit; a denial's RetryAfter is
+// exactly when enough of the oldest units will have expired. A Take whose
+// now is older than the newest instant the log has recorded is evaluated,
+// and its units recorded, at that newest instant, so a stale time never
+// admits more.
+//
+// Build a Log with NewLog; the zero Log is not usable. A Log is safe for
+// concurrent use. Take, Peek and Refund allocate nothing. Peek, and a Take
+// that is denied, only read: they write no shared memory and never wait on a
+// writer that is not mid-write. Allowed Takes and Refunds are serialised by a
+// seqlock, a CAS on one packed word, held for the few stores of the write
+// itself (see the comment on logState). BenchmarkTake, and
+// bench/slidingwindow_test.go against other libraries, measure what that
+// costs: a Log decides as fast as the lock-free Counter.
+type Log struct {
+	epoch     time.Time // instants are nanoseconds from here
+	epochUnix int64     // epoch in Unix nanoseconds, for MarshalBinary
+	cur       atomic.Pointer[logState]
+	// mu serialises the slow paths that replace cur (Reconfigure and
+	// UnmarshalBinary), so that each retires exactly the state it read.
+	mu sync.Mutex
+}
+
+var _ ratekit.Limiter = (*Log)(nil)
+
+// logState is one configuration of a Log and its ring of instants. A
+// Reconfigure or UnmarshalBinary replaces it whole; the state it replaces is
+// retired by leaving its seqlock held forever, so that a caller still holding
+// a pointer to it fails its CAS, rereads Log.cur and starts again.
+//
+// The seqlock. word packs three fields:
+//
+//	bit 0      locked: a writer is between its CAS and its final Store
+//	bits 1-24  head: the slot the next unit goes to (< limit <= 2^24)
+//	bits 25-63 version: +1 on every completed write
+//
+// A reader loads word, and if it is unlocked reads the slots and floor it
+// needs and loads word again: if word is unchanged, no write began or ended
+// in between, so what it read is one consistent state. (Go's atomics are
+// sequentially consistent, so the slot loads cannot move outside the two
+// word loads, and a writer's slot stores cannot move outside its CAS and
+// Store.) A writer does the same read, then CASes word from the value it
+// read to that value with the locked bit set: success means the state is
+// still the one it decided on, so it writes without deciding again, and
+// stores the new head with the version advanced and the bit clear.
+//
+// The version makes the CAS and the recheck immune to ABA: the word could
+// only return to a value a reader saw after 2^39 writes, which at one write
+// per 10ns takes an hour and a half, between two adjacent loads of one
+// goroutine.
+//
+// Why not lock-free: a Take of n units writes n slots and must be seen whole
+// or not at all, and a Refund moves units within the ring; neither fits one
+// CAS. The writer's critical section is a bounded run of stores (n for a
+// Take, the units recorded since `at` for a Refund) that never allocates or
+// blocks, and readers never block writers. A caller
+// that finds the word locked rereads it a few times and then yields its
+// thread (runtime.Gosched), so a writer that was preempted mid-write is
+// rescheduled rather than spun against.
+type logState struct {
+	limit  int
+	window int64
+	name   string
+	clock  clock.Clock
+
+	word atomic.Uint64
+	// floor is the newest instant ever recorded that is no longer in the
+	// ring, because a Refund removed it; minTime-1 if none. With the newest
+	// instant in the ring it makes the log's clock, which never goes back:
+	// see (*logState).decide.
+	floor atomic.Int64
+	// slots holds the instants of the last limit units. Unit j, counted
+	// from the newest (j = 0) to the oldest (j = limit-1), is in slot
+	// head-1-j (mod limit), so instants never decrease from oldest to newest.
+	// An instant e is stored as enc(e) = e-minTime+1, in [1, 2^62], so that
+	// a slot holding no unit holds 0: a new ring needs no initialising, and
+	// empty slots compare older than every instant (see after).
+	slots []atomic.Int64
+}
+
+const (
+	lockedBit    = 1
+	headShift    = 1
+	headMask     = MaxLogLimit - 1
+	versionShift = 25
+
+	// noFloor is the floor of a log that never had a unit refunded, and
+	// what an empty slot decodes to: older than every instant.
+	noFloor = minTime - 1
+)
+
+func headOf(w uint64) int { return int(w >> headShift & headMask) }
+
+// released returns the word that ends a write begun from w: the version
+// advanced (wrapping after 2^39), the new head, the locked bit clear.
+func released(w uint64, head int) uint64 {
+	return (w>>versionShift+1)<<versionShift | uint64(head)<<headShift
+}
+
+// NewLog returns an exact sliding log, or an error wrapping
+// ratekit.ErrInvalidConfig if cfg is invalid (see Config.Validate; a Log's
+// Limit must also be at most MaxLogLimit). It allocates the ring of
+// cfg.Limit instants at once.
+func NewLog(cfg Config) (*Log, error) {
+	if err := cfg.validateLog(); err != nil {
+		return nil, err
+	}
+	epoch := time.Now()
+	l := &Log{epoch: epoch, epochUnix: unixOf(epoch)}
+	l.cur.Store(newLogState(cfg))
+	return l, nil
+}
+
+func newLogState(cfg Config) *logState {
+	s := &logState{
+		limit:  cfg.Limit,
+		window: int64(cfg.Window),
+		name:   cfg.Name,
+		clock:  core.Clock(cfg.Clock),
+		slots:  make([]atomic.Int64, cfg.Limit), // all empty
+	}
+	s.floor.Store(noFloor)
+	return s
+}
+
+// backoff is what a caller does after its i-th failed attempt to read or
+// lock a state: retry at once a few times (a write holds the lock for tens
+// of nanoseconds), then yield the thread so that a preempted writer can run.
+func backoff(i int) {
+	if i >= 4 {
+		runtime.Gosched()
+	}
+}
+
+// slot returns the slot of unit j (0: the newest) when the head is head.
+// j is in [0, limit), so one conditional add replaces a modulo.
+func (s *logState) slot(head, j int) *atomic.Int64 {
+	i := head - 1 - j
+	if i < 0 {
+		i += s.limit
+	}
+	return &s.slots[i]
+}
+
+// enc is how an instant is stored in a slot; dec undoes it (and decodes an
+// empty slot as noFloor).
+func enc(e int64) int64 { return e - minTime + 1 }
+func dec(v int64) int64 { return v + minTime - 1 }
+
+// after returns the stored value that slots holding instants after v
+// exceed: enc(v), or 0 when v is before minTime (every unit is after it, no
+// empty slot is). v >= minTime-MaxWindow-1, so nothing overflows.
+func after(v int64) int64 { return max(enc(v), 0) }
+
+// unit returns the instant of unit j (0: the newest); noFloor if none.
+func (s *logState) unit(head, j int) int64 { return dec(s.slot(head, j).Load()) }
+
+// above returns how many units, counting from the newest, are stamped after
+// v. Instants never decrease from oldest to newest, so those units are a
+// prefix of the newest-first order, and the boundary is searched for.
+//
+// The search gallops from both ends at once, doubling its step, then
+// bisects the bracket it found: O(log min(count, limit-count)) loads rather
+// than O(log limit). The common cases are at the ends: sparse traffic, with
+// few units live, and a log at its limit, where a Take finds all units but
+// the oldest one or two live. A log of 10,000 at its limit costs about 4
+// loads instead of 15.
+func (s *logState) above(head int, v int64) int {
+	c := after(v)
+	if s.slot(head, 0).Load() <= c {
+		return 0
+	}
+	if s.slot(head, s.limit-1).Load() > c {
+		return s.limit
+	}
+	// Units before lo are after v; units from hi on are not.
+	lo, hi := 1, s.limit-1
+	for step := 1; lo < hi; step <<= 1 {
+		if i := lo + step - 1; i >= hi {
+			break
+		} else if s.slot(head, i).Load() > c {
+			lo = i + 1
+		} else {
+			hi = i
+			break
+		}
+		if j := hi - step; j < lo {
+			break
+		} else if s.slot(head, j).Load() > c {
+			lo = j + 1
+			break
+		} else {
+			hi = j
+		}
+	}
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		if s.slot(head, mid).Load() > c {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	return lo
+}
+
+// decide sets *d to what Take(now, n) decides in the state read from word
+// w, and returns the instant t at which the units would be recorded. x is
+// now as an instant. decide only reads; under a concurrent write it may compute from
+// a torn state, which the caller's recheck of word then discards (it cannot
+// fault: every index is reduced mod limit).
+func (s *logState) decide(d *ratekit.Decision, w uint64, x int64, n int) int64 {
+	head := headOf(w)
+	newest := s.unit(head, 0)
+	// The log's clock t never goes back: a stale now is evaluated at the
+	// newest instant ever recorded (in the ring, or refunded since), so a
+	// time that goes backwards can never see a unit as expired that a
+	// later time saw as live. Units are recorded at t too, which keeps the
+	// ring sorted.
+	t := max(x, newest, s.floor.Load())
+	// A unit at e counts at t while t-e < window, that is e > t-window.
+	// t-window >= minTime-MaxWindow does not overflow.
+	count := s.above(head, t-s.window)
+
+	*d = ratekit.Decision{Limit: s.limit, Window: time.Duration(s.window), Policy: s.name}
+	// Until the log is at full capacity again: until the newest live unit
+	// expires. It is live, so newest+window-x lies in (0, window+(t-x)],
+	// under 2^63 (see minTime).
+	reset := time.Duration(0)
+	if count > 0 {
+		reset = time.Duration(newest + s.window - x)
+	}
+	switch {
+	case n < 0 || n > s.limit:
+		*d = core.Impossible(s.limit, s.limit-count, d.Window, reset, s.name)
+	case count+n <= s.limit:
+		d.Allowed = true
+		d.Remaining = s.limit - count - n
+		d.ResetAfter = reset
+		if n > 0 {
+			d.ResetAfter = time.Duration(t + s.window - x)
+		}
+	default:
+		// Denied: count+n-limit units must expire first, the oldest ones.
+		// The newest of those is unit limit-n (counting from the newest):
+		// when it expires, at most limit-n units remain. It is live (count
+		// > limit-n), so the wait is positive and bounded like reset.
+		d.Remaining = s.limit - count
+		d.ResetAfter = reset
+		d.RetryAfter = time.Duration(s.unit(head, s.limit-n) + s.window - x)
+	}
+	return t
+}
+
+// Take admits n units at now and records them, or records nothing and
+// denies. It is admitted iff the units with now-e < Window, plus n, are at
+// most Limit. A denial's RetryAfter is the exact wait until enough units
+// have expired; n < 0 or n > Limit is denied with RetryAfter ratekit.Never.
+// n == 0 is allowed and records nothing. A stale now is evaluated, and its
+// units recorded, at the newest instant the log has recorded.
+//
+// An allowed Take of n units stores n instants, O(n); deciding costs
+// O(log Limit) loads.
+func (l *Log) Take(now time.Time, n int) (d ratekit.Decision) {
+	x := since(now, l.epoch)
+	for i := 0; ; i++ {
+		s := l.cur.Load()
+		w := s.word.Load()
+		if w&lockedBit != 0 {
+			backoff(i)
+			continue
+		}
+		t := s.decide(&d, w, x, n)
+		if !d.Allowed || n == 0 {
+			// Nothing to write: the decision stands if no write began or
+			// ended while it was read.
+			if s.word.Load() == w {
+				return d
+			}
+			continue
+		}
+		if !s.word.CompareAndSwap(w, w|lockedBit) {
+			continue
+		}
+		// The lock is ours and the state is the one decide read.
+		next, v := headOf(w), enc(t)
+		for range n {
+			s.slots[next].Store(v)
+			if next++; next == s.limit {
+				next = 0
+			}
+		}
+		s.word.Store(released(w, next))
+		return d
+	}
+}
+
+// Peek reports exactly what Take(now, n) would decide, Remaining included,
+// and records nothing. It never writes shared memory.
+func (l *Log) Peek(now time.Time, n int) (d ratekit.Decision) {
+	x := since(now, l.epoch)
+	for i := 0; ; i++ {
+		s := l.cur.Load()
+		w := s.word.Load()
+		if w&lockedBit != 0 {
+			backoff(i)
+			continue
+		}
+		s.decide(&d, w, x, n)
+		if s.word.Load() == w {
+			return d
+		}
+	}
+}
+
+// Refund gives back n units that an allowed Take(at, n) recorded, for work
+// that did not happen. n <= 0 does nothing. It removes the n oldest units
+// recorded at or after `at`:
+//
+//   - Take(at, n) recorded its units at at, or later if at was stale (see
+//     Take), so the units removed are never newer than the Take's own. When
+//     they are not its own, they are older ones, which expire sooner: the
+//     log then holds units at least as new as it would had the Take not
+//     happened, so it never admits more than it would have. A Refund never
+//     mints capacity, whatever runs concurrently.
+//   - That argument needs the Take's units to be in the log still. Once
+//     Limit newer units have overwritten them (they had expired), the
+//     oldest units at or after at are someone else's newer ones. So Refund
+//     looks past the units recorded exactly at `at` only if the log still
+//     holds a unit recorded before at: units are overwritten oldest first,
+//     so then every unit recorded since is still there. Otherwise (a log
+//     that holds only units recorded at or after at) it removes only units
+//     recorded exactly at `at`, the same as the Take's own or older.
+//
+// So a Refund gives back exactly what the Take took, except when the Take's
+// now was stale and the log holds nothing older than it; then it gives back
+// what was recorded at that now, possibly nothing. Refunding more than was
+// taken, or twice, may take back other callers' units: do not.
+//
+// A Refund moves the units newer than the removed ones back, O(units
+// recorded since at).
+func (l *Log) Refund(at time.Time, n int) {
+	if n <= 0 {
+		return
+	}
+	a := since(at, l.epoch)
+	for i := 0; ; i++ {
+		s := l.cur.Load()
+		w := s.word.Load()
+		if w&lockedBit != 0 {
+			backoff(i)
+			continue
+		}
+		head := headOf(w)
+		// Units 0..q-1 (from the newest) are recorded at or after a; unit
+		// q, if it holds one, before. a-1 >= minTime-1 does not overflow.
+		q := s.above(head, a-1)
+		from := 0
+		if q == s.limit || s.slot(head, q).Load() == 0 {
+			from = s.above(head, a) // nothing older: only units at a
+		}
+		k := min(n, q-from)
+		if k == 0 {
+			if s.word.Load() == w {
+				return // nothing to give back
+			}
+			continue
+		}
+		if !s.word.CompareAndSwap(w, w|lockedBit) {
+			continue
+		}
+		s.word.Store(released(w, s.remove(head, q-k, k)))
+		return
+	}
+}
+
+// remove removes units p..p+k-1 (counted from the newest) and returns the
+// new head. The caller holds the lock.
+//
+// The units newer than the removed ones move k slots back, onto them, and
+// the head moves back by k: the units older than the removed ones stay where
+// they are, so the work is O(p+k), and the ring stays sorted. The k slots
+// freed at the top become, under the new head, the k oldest positions of the
+// ring; they held units overwritten by the last k units recorded, and an
+// overwritten unit had expired by the time it was overwritten (an admission
+// of n units checks that unit limit-n has expired), so it is exact to leave
+// them empty, since the log's clock never goes back. That is why the newest
+// instant is kept in floor before it can leave the ring.
+func (s *logState) remove(head, p, k int) int {
+	if newest := s.unit(head, 0); p == 0 && newest > s.floor.Load() {
+		s.floor.Store(newest) // the newest unit leaves the ring
+	}
+	for j := p - 1; j >= 0; j-- {
+		s.slot(head, j+k).Store(s.slot(head, j).Load())
+	}
+	for j := range k {
+		s.slot(head, j).Store(0) // empty
+	}
+	head -= k
+	if head < 0 {
+		head += s.limit
+	}
+	return head
+}
+
+// snapshot returns a consistent copy of the units live at the log's clock,
+// oldest first, and the clock itself (the newest instant recorded; noFloor
+// for a log that never recorded one). Like every reader, it rereads cur on
+// each attempt: a state retired by Reconfigure stays locked for good.
+func (l *Log) snapshot() (units []int64, clk int64) {
+	for i := 0; ; i++ {
+		s := l.cur.Load()
+		w := s.word.Load()
+		if w&lockedBit != 0 {
+			backoff(i)
+			continue
+		}
+		head := headOf(w)
+		clk = max(s.unit(head, 0), s.floor.Load())
+		count := s.above(head, clk-s.window)
+		units = units[:0]
+		for j := count - 1; j >= 0; j-- {
+			units = append(units, s.unit(head, j))
+		}
+		if s.word.Load() == w {
+			return units, clk
+		}
+	}
+}
+
+// Idle reports whether the log is as good as a fresh one from now on: now
+// is not older than the newest instant it has recorded, and no unit counts
+// at now (every unit has now-e >= Window). Dropping an idle log and making a
+// fresh one changes no decision at now or later.
+func (l *Log) Idle(now time.Time) bool {
+	x := since(now, l.epoch)
+	for i := 0; ; i++ {
+		s := l.cur.Load()
+		w := s.word.Load()
+		if w&lockedBit != 0 {
+			backoff(i)
+			continue
+		}
+		head := headOf(w)
+		idle := x >= s.floor.Load() && s.slot(head, 0).Load() <= after(x-s.window)
+		if s.word.Load() == w {
+			return idle
+		}
+	}
+}
+
+// Allow is shorthand for AllowN(1).
+func (l *Log) Allow() bool { return l.AllowN(1) }
+
+// AllowN reports whether n units may pass now, reading Config.Clock, and
+// takes them if so: Take(clock.Now(), n).Allowed. It is false for n < 0 and
+// n > Limit.
+func (l *Log) AllowN(n int) bool {
+	return l.Take(l.cur.Load().clock.Now(), n).Allowed
+}
+
+// Wait blocks until n units are admitted, and takes them, reading and
+// sleeping on Config.Clock: ratekit.Wait(ctx, clock, l, n). It returns
+// ratekit.ErrExceedsLimit at once for n > Limit or n < 0, and an error
+// matching context.DeadlineExceeded at once if the wait would outlast ctx's
+// deadline; nothing is taken when it returns an error.
+func (l *Log) Wait(ctx context.Context, n int) (ratekit.Decision, error) {
+	return ratekit.Wait(ctx, l.cur.Load().clock, l, n)
+}
+
+// Config returns the configuration in effect.
+func (l *Log) Config() Config {
+	s := l.cur.Load()
+	return Config{Limit: s.limit, Window: time.Duration(s.window), Name: s.name, Clock: s.clock}
+}
+
+// lock takes the seqlock of the current state for good and returns the
+// state: it is about to be replaced. The caller holds l.mu.
+func (l *Log) lock() *logState {
+	for i := 0; ; i++ {
+		s := l.cur.Load()
+		w := s.word.Load()
+		if w&lockedBit == 0 && s.word.CompareAndSwap(w, w|lockedBit) {
+			return s
+		}
+		backoff(i)
+	}
+}
+
+// install fills next, a state no one else can see yet, with units (oldest
+// first, at most next.limit) and the clock clk, and publishes it in place of
+// old, whose lock the caller holds and never releases.
+func (l *Log) install(next *logState, units []int64, clk int64) {
+	for i, e := range units {
+		next.slots[i].Store(enc(e))
+	}
+	head := len(units)
+	if head == next.limit {
+		head = 0
+	}
+	next.word.Store(uint64(head) << headShift)
+	// The clock is kept whole: the newest unit, when it is one of units,
+	// counts towards it anyway.
+	next.floor.Store(clk)
+	l.cur.Store(next)
+}
+
+// Reconfigure changes the configuration at once, keeping the units
+// recorded so far, or returns an error wrapping ratekit.ErrInvalidConfig and
+// changes nothing.
+//
+// The units that count from now on are judged against the new Window. If
+// the new Limit is smaller, only the newest Limit units are kept: those are
+// all that any decision under the new Limit can depend on. A longer Window
+// does not bring back units the log had already forgotten (it keeps the last
+// Limit units, and overwrites a unit only once it has expired). The new ring is
+// allocated before the log is locked; copying the units into it holds the
+// seqlock for O(Limit) stores, during which concurrent Takes, Refunds and
+// Peeks wait (they yield the thread), and then carry on under the new
+// configuration.
+func (l *Log) Reconfigure(cfg Config) error {
+	if err := cfg.validateLog(); err != nil {
+		return err
+	}
+	next := newLogState(cfg)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	old := l.lock()
+	// The old state is locked, so this read is consistent: headOf works
+	// with the locked bit set.
+	w := old.word.Load()
+	head := headOf(w)
+	newest := old.unit(head, 0)
+	clk := max(newest, old.floor.Load())
+	keep := min(old.limit, next.limit)
+	units := make([]int64, 0, keep)
+	for j := keep - 1; j >= 0; j-- {
+		if v := old.slot(head, j).Load(); v != 0 {
+			units = append(units, dec(v))
+		}
+	}
+	l.install(next, units, clk)
+	return nil
+}
+
+// logFormat is the version of the Log's MarshalBinary format.
+const logFormat = 1
+
+// MarshalBinary returns the log's state in wall-clock terms: the units that
+// still count at the newest instant it has recorded, and that instant, as
+// Unix nanoseconds. The format, after the 4-byte ratekit header, is: uvarint
+// unit count, uvarint 1 and a varint Unix instant if the log has recorded
+// any unit (else uvarint 0), then the units oldest first, the first as a
+// varint Unix instant and each next as a uvarint delta from the previous.
+// The configuration is not included.
+func (l *Log) MarshalBinary() ([]byte, error) {
+	units, clk := l.snapshot()
+	b := core.AppendHeader(make([]byte, 0, 16+3*len(units)), core.SlidingLog, logFormat)
+	b = binary.AppendUvarint(b, uint64(len(units)))
+	if clk == noFloor {
+		return binary.AppendUvarint(b, 0), nil
+	}
+	b = binary.AppendUvarint(b, 1)
+	b = binary.AppendVarint(b, l.epochUnix+clk)
+	prev := int64(0)
+	for i, e := range units {
+		if i == 0 {
+			b = binary.AppendVarint(b, l.epochUnix+e)
+		} else {
+			b = binary.AppendUvarint(b, uint64(e-prev))
+		}
+		prev = e
+	}
+	return b, nil
+}
+
+// UnmarshalBinary replaces the log's state with one from MarshalBinary, so
+// that the time between the two counts as elapsed. It returns an error
+// wrapping ratekit.ErrInvalidState, and leaves the log unchanged, if b is
+// truncated, corrupt, of another algorithm or version, holds more units than
+// the log's Limit (restore it with the Limit it was saved with, then
+// Reconfigure), or holds instants out of order or more than 73 years after
+// this log was made. Instants more than 73 years before it are moved up to
+// that bound, which only makes them count longer.
+func (l *Log) UnmarshalBinary(b []byte) error {
+	payload, err := core.ParseHeader(b, core.SlidingLog, logFormat)
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	cfg := l.Config()
+	r := core.NewReader(core.SlidingLog, payload)
+	k := r.Uint64()
+	hasClock := r.Uint64()
+	// Instants are checked in Unix nanoseconds, where the bounds are
+	// epochUnix+minTime and epochUnix+maxTime (both well inside int64).
+	lo, hi := l.epochUnix+minTime, l.epochUnix+maxTime
+	var c int64 // the clock, in Unix nanoseconds
+	// r.Err also reports unread bytes, so it is checked once, at the end;
+	// until then ok says whether the units may be read (k is bounded).
+	ok := false
+	switch {
+	case hasClock > 1:
+		r.Fail("bad clock flag %d", hasClock)
+	case k > uint64(cfg.Limit):
+		r.Fail("state holds %d units, more than the Limit of %d", k, cfg.Limit)
+	case hasClock == 0 && k > 0:
+		r.Fail("state holds %d units and no clock", k)
+	case hasClock == 1:
+		if c = r.Int64(); c > hi {
+			r.Fail("clock %d is more than 73 years after this log was made", c)
+		}
+		ok = true
+	}
+	var units []int64
+	if ok && k > 0 {
+		units = make([]int64, 0, k)
+		u := r.Int64()
+		if u > c {
+			r.Fail("unit 0 is after the clock")
+			k = 0
+		}
+		for i := uint64(0); i < k; i++ {
+			if i > 0 {
+				// u <= c, so c-u fits a uint64 whatever their signs,
+				// and u+delta <= c cannot overflow.
+				delta := r.Uint64()
+				if delta > uint64(c)-uint64(u) {
+					r.Fail("unit %d is after the clock", i)
+					break
+				}
+				u += int64(delta)
+			}
+			units = append(units, max(u, lo)-l.epochUnix)
+		}
+	}
+	if err := r.Err(); err != nil {
+		return err
+	}
+	clk := int64(noFloor)
+	if hasClock == 1 {
+		clk = max(c, lo) - l.epochUnix
+	}
+	next := newLogState(cfg)
+	l.lock()
+	l.install(next, units, clk)
+	return nil
+}
