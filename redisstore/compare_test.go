@@ -13,6 +13,7 @@ import (
 	"github.com/ratekit/ratekit/internal/conformance"
 	"github.com/ratekit/ratekit/redisstore"
 	"github.com/ratekit/ratekit/rolling"
+	"github.com/ratekit/ratekit/slidingwindow"
 )
 
 var start = conformance.DefaultStart // on the µs grid, aligned to no window
@@ -123,61 +124,107 @@ func check(t *testing.T, seed uint64, round, step int, op string, n int, now tim
 	}
 }
 
-// TestMatchesEmbeddedRolling runs the same script of events through the
-// Redis Rolling limiter and the embedded rolling.Limiter.
-func TestMatchesEmbeddedRolling(t *testing.T) {
+// TestMatchesEmbedded runs the same script of events through each Redis
+// limiter and the embedded limiter of the same algorithm.
+func TestMatchesEmbedded(t *testing.T) {
 	s, _ := newStore(t)
 	sd := seed(t)
-	for _, w := range []time.Duration{time.Second, time.Minute, 24 * time.Hour} {
-		cfg := redisstore.Config{Algorithm: redisstore.Rolling, Name: "user", Limit: 7, Window: w}
-		r := mustLimiter(t, s, cfg)
-		compareEmbedded(t, sd, r, cfg, func() ratekit.Limiter {
-			l, err := rolling.New(rolling.Config{Name: "user", Limit: cfg.Limit, Window: w})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return l
-		})
+	type maker func(cfg redisstore.Config) (ratekit.Limiter, error)
+	algs := []struct {
+		alg   redisstore.Algorithm
+		limit int
+		make  maker
+	}{
+		{redisstore.Rolling, 7, func(c redisstore.Config) (ratekit.Limiter, error) {
+			return rolling.New(rolling.Config{Name: c.Name, Limit: c.Limit, Window: c.Window})
+		}},
+		{redisstore.SlidingLog, 7, func(c redisstore.Config) (ratekit.Limiter, error) {
+			return slidingwindow.NewLog(slidingwindow.Config{Name: c.Name, Limit: c.Limit, Window: c.Window})
+		}},
+		{redisstore.SlidingCounter, 7, func(c redisstore.Config) (ratekit.Limiter, error) {
+			return slidingwindow.NewCounter(slidingwindow.Config{Name: c.Name, Limit: c.Limit, Window: c.Window})
+		}},
+		{redisstore.SlidingCounter, 600, func(c redisstore.Config) (ratekit.Limiter, error) {
+			return slidingwindow.NewCounter(slidingwindow.Config{Name: c.Name, Limit: c.Limit, Window: c.Window})
+		}},
+	}
+	for _, a := range algs {
+		for _, w := range []time.Duration{time.Second, time.Minute, 24 * time.Hour} {
+			cfg := redisstore.Config{Algorithm: a.alg, Name: "user", Limit: a.limit, Window: w}
+			t.Run(fmt.Sprintf("%v/%d/%v", a.alg, a.limit, w), func(t *testing.T) {
+				r := mustLimiter(t, s, cfg)
+				compareEmbedded(t, sd, r, cfg, func() ratekit.Limiter {
+					l, err := a.make(cfg)
+					if err != nil {
+						t.Fatal(err)
+					}
+					return l
+				})
+			})
+		}
 	}
 }
 
 // compareEmbedded drives r (in Redis) and fresh embedded limiters with the
 // same random events, at instants on the microsecond grid, and requires
-// identical Decisions. Times only go forward: stale times are compared in
-// TestScriptMatchesModel, where the semantics are this package's own.
+// identical Decisions. Takes go forward in time (stale times are compared
+// in TestScriptMatchesModel, where the semantics are this package's own).
+// Refunds are legitimate: each gives back one earlier allowed Take, at its
+// instant, once (the embedded packages document refunding more as misuse).
 func compareEmbedded(t *testing.T, sd uint64, r *redisstore.Limiter, cfg redisstore.Config, fresh func() ratekit.Limiter) {
 	t.Helper()
-	rng := rand.New(rand.NewPCG(sd, uint64(cfg.Window)))
+	rng := rand.New(rand.NewPCG(sd, uint64(cfg.Window)+uint64(cfg.Algorithm)))
 	st := steps(cfg.Window)
 	capacity := cfg.Limit
 	if cfg.Burst > 0 {
 		capacity = cfg.Burst
 	}
+	type take struct {
+		at time.Time
+		n  int
+	}
 	for round := range 4 {
-		key := fmt.Sprintf("%v-%d", cfg.Window, round)
+		key := fmt.Sprintf("%v-%d-%d", cfg.Window, cfg.Limit, round)
 		e := fresh()
 		now := start
+		var taken []take
 		for i := range 120 {
 			if d := st[rng.IntN(len(st))]; d > 0 {
 				now = now.Add(d).Truncate(time.Microsecond)
 			}
-			n := rng.IntN(capacity + 2)
+			n := rng.IntN(min(capacity, 10) + 2)
 			if rng.IntN(3) == 0 {
 				n = 1
 			}
-			switch rng.IntN(5) {
-			case 0:
+			switch op := rng.IntN(5); {
+			case op == 0:
 				got, err := r.PeekAt(context.Background(), key, now, n)
-				check(t, sd, round, i, "Peek", n, now, got, e.Peek(now, n), err)
-			case 1:
-				e.Refund(now, n)
-				if err := r.RefundAt(context.Background(), key, now, n); err != nil {
+				check(t, sd, round, i, "Peek", n, now, got, onGrid(e.Peek(now, n)), err)
+			case op == 1 && len(taken) > 0:
+				j := rng.IntN(len(taken))
+				tk := taken[j]
+				taken = append(taken[:j], taken[j+1:]...)
+				e.Refund(tk.at, tk.n)
+				if err := r.RefundAt(context.Background(), key, tk.at, tk.n); err != nil {
 					t.Fatal(err)
 				}
 			default:
 				got, err := r.TakeAt(context.Background(), key, now, n)
-				check(t, sd, round, i, "Take", n, now, got, e.Take(now, n), err)
+				check(t, sd, round, i, "Take", n, now, got, onGrid(e.Take(now, n)), err)
+				if got.Allowed && n > 0 {
+					taken = append(taken, take{now, n})
+				}
 			}
 		}
 	}
+}
+
+// onGrid rounds an embedded limiter's RetryAfter up to the microsecond, the
+// script's resolution: on the microsecond grid the first instant at which
+// a request is admitted is then the same (see the package doc).
+func onGrid(d ratekit.Decision) ratekit.Decision {
+	if r := d.RetryAfter; r != ratekit.Never && r%time.Microsecond != 0 {
+		d.RetryAfter = r - r%time.Microsecond + time.Microsecond
+	}
+	return d
 }

@@ -168,19 +168,22 @@ func (m *winModel) refund(at int64, n int) {
 }
 
 // logModel is the exact sliding log: entries of (time, units); an entry at
-// e counts at t while t - e < w; t is clamped up to the newest entry.
+// e counts at t while t - e < w. Its clock t is the newest instant it has
+// recorded or refunded at (floor), and a stale now is evaluated at it.
 type logModel struct {
 	base
-	es []logEntry
+	es    []logEntry
+	floor int64
 }
 
 type logEntry struct{ t, u int64 }
 
 func (m *logModel) clamp(now int64) int64 {
-	if len(m.es) > 0 && m.es[len(m.es)-1].t > now {
-		return m.es[len(m.es)-1].t
+	t := max(now, m.floor)
+	if len(m.es) > 0 {
+		t = max(t, m.es[len(m.es)-1].t)
 	}
-	return now
+	return t
 }
 
 func (m *logModel) live(t int64) []logEntry {
@@ -230,35 +233,27 @@ func (m *logModel) decide(now int64, n int, take bool) ratekit.Decision {
 	panic("unreachable")
 }
 
+// refund removes the n oldest live units recorded at or after at.
 func (m *logModel) refund(at int64, n int) {
-	if n <= 0 {
+	t := m.clamp(at)
+	if n <= 0 || at <= t-m.w {
 		return
 	}
-	t := m.clamp(at)
 	left := int64(n)
-	give := func(i int) {
-		if t-m.es[i].t >= m.w {
-			return // not live
-		}
-		k := min(left, m.es[i].u)
-		m.es[i].u -= k
-		left -= k
-	}
-	for i := range m.es {
-		if m.es[i].t == at {
-			give(i)
-		}
-	}
-	for i := len(m.es) - 1; i >= 0 && left > 0; i-- {
-		give(i)
-	}
 	var kept []logEntry
-	for _, e := range m.es {
+	for _, e := range m.live(t) {
+		if e.t >= at {
+			k := min(left, e.u)
+			e.u -= k
+			left -= k
+		}
 		if e.u > 0 {
 			kept = append(kept, e)
 		}
 	}
-	m.es = kept
+	if left < int64(n) {
+		m.es, m.floor = kept, t
+	}
 }
 
 // counterModel is the sliding counter: windows aligned to Unix time, the

@@ -211,9 +211,12 @@ end
 -- ---------------------------------------------------------------------
 -- Sliding log (exact). A sorted set of entries, score = time (µs), member
 -- "time:units"; units admitted at one instant share one entry. An entry at
--- e counts at t while t - e < W. Times are clamped up to the newest entry
--- (t = max(now, newest)), so a stale Take is logged as if it came with the
--- newest one and never admits more. Work is O(live entries) <= O(Limit).
+-- e counts at t while t - e < W. The log's clock t never goes back: a
+-- stale now is evaluated, and its units recorded, at the newest instant
+-- recorded (t = max(now, newest)), so a stale time never admits more. The
+-- member "f" holds the clock itself when a Refund has removed the newest
+-- entry (score: that instant), so the clock does not go back then either.
+-- Work is O(live entries) <= O(Limit).
 local sl = {}
 
 function sl.load(key)
@@ -224,6 +227,11 @@ function sl.load(key)
   return st
 end
 
+local function slclock(st, at)
+  if st.newest and st.newest > at then return st.newest end
+  return at
+end
+
 -- live reads the entries live at t, oldest first, once per script.
 local function sllive(key, st, W, t)
   if st.loaded then return end
@@ -231,7 +239,9 @@ local function sllive(key, st, W, t)
   local es = redis.call('ZRANGEBYSCORE', key, '(' .. fmt(t - W), '+inf', 'WITHSCORES')
   for i = 1, #es, 2 do
     local _, units = string.match(es[i], '^(%-?%d+):(%d+)$')
-    table.insert(st.list, {t = tonumber(es[i + 1]), u = tonumber(units), m = es[i]})
+    if units then
+      table.insert(st.list, {t = tonumber(es[i + 1]), u = tonumber(units), m = es[i]})
+    end
   end
 end
 
@@ -243,8 +253,7 @@ end
 
 function sl.decide(st, p, n, take, key)
   local L, W = p.limit, p.window
-  local t = now
-  if st.newest and st.newest > t then t = st.newest end
+  local t = slclock(st, now)
   sllive(key, st, W, t)
   local c = slsum(st)
   local remaining = L - c
@@ -266,7 +275,7 @@ function sl.decide(st, p, n, take, key)
     end
     return 1, L - c - n, t + W - now, 0
   end
-  -- Wait until enough of the oldest entries have expired.
+  -- Wait until the oldest c+n-L units have expired.
   local acc = 0
   for _, e in ipairs(st.list) do
     acc = acc + e.u
@@ -275,27 +284,25 @@ function sl.decide(st, p, n, take, key)
   return 0, remaining, reset, NEVER -- unreachable: n <= L
 end
 
--- refund takes n units back from the entry at exactly `at`, then from the
--- newest entries: those expire last, so giving them back never frees
--- capacity sooner than giving back the true ones would.
+-- refund removes the n oldest live units recorded at or after `at`. A
+-- Take at `at` recorded its units at at, or later if at was stale, so the
+-- units removed are never newer than its own; older ones expire sooner, so
+-- a Refund never mints capacity. If at is no longer live, the Take's units
+-- have expired and nothing is given back.
 function sl.refund(st, p, n, at, key)
-  local t = now
-  if st.newest and st.newest > t then t = st.newest end
-  sllive(key, st, p.window, t)
-  st.changed = {}
-  local function take(e)
-    local k = math.min(n, e.u)
-    if k == 0 then return end
-    e.u, n = e.u - k, n - k
-    table.insert(st.changed, e)
-    st.dirty = true
-  end
+  local W = p.window
+  local t = slclock(st, at)
+  if at <= t - W then return end
+  sllive(key, st, W, t)
+  st.changed, st.floor = {}, t
   for _, e in ipairs(st.list) do
-    if e.t == at then take(e) end
-  end
-  for i = #st.list, 1, -1 do
     if n == 0 then break end
-    take(st.list[i])
+    if e.t >= at and e.u > 0 then
+      local k = math.min(n, e.u)
+      e.u, n = e.u - k, n - k
+      table.insert(st.changed, e)
+      st.dirty = true
+    end
   end
 end
 
@@ -305,6 +312,7 @@ function sl.save(key, st, p)
       redis.call('ZREM', key, e.m)
       if e.u > 0 then redis.call('ZADD', key, e.t, fmt(e.t) .. ':' .. fmt(e.u)) end
     end
+    redis.call('ZADD', key, st.floor, 'f')
   else
     redis.call('ZREMRANGEBYSCORE', key, '-inf', fmt(st.cut))
     local e = st.touched
