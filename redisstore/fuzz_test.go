@@ -12,9 +12,9 @@ import (
 // and requires identical Decisions. Each input runs on a key of its own.
 //
 // Bytes, after the first (which picks the config), come in threes: the
-// operation (low 2 bits: Take, Take, Peek, Refund) and the size of the
-// time step (the next bits, an index into steps, which include steps
-// back), then n. Each input makes hundreds of round trips, so minimise
+// operation (low 2 bits: Take, Take, Peek, Refund) and the time step (the
+// next bits, an index into steps, which include steps back); n (a signed
+// byte); and a flag that makes n the capacity or one below it. Each input makes hundreds of round trips, so minimise
 // briefly: go test -run '^$' -fuzz FuzzScript -fuzztime 90s -fuzzminimizetime 3s
 func FuzzScript(f *testing.F) {
 	f.Add([]byte{0, 0, 0, 5, 0, 1, 5, 0, 3, 1, 2, 4, 2})

@@ -12,6 +12,7 @@
 --             rw: limit, window                 sl: limit, window
 --             sc: limit, window                 cc: limit, lease, -, lease member
 --
+-- The file defines run(KEYS, ARGV); the Go side appends the call to it.
 -- Returns 4 integers per member, then now:
 --   allowed (1/0), remaining, resetAfter (µs), retryAfter (µs; -1 is Never)
 --
@@ -26,16 +27,8 @@
 -- on a take, updates the copy. Only if every member admits are the copies
 -- written back; a denial writes nothing at all.
 
-local op = ARGV[1]
-local n = tonumber(ARGV[2])
-local now
-if ARGV[3] == '' then
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-else
-  now = tonumber(ARGV[3])
-end
-local slack = tonumber(ARGV[4])
+-- The arguments of the call being run (set by run, read by everything).
+local op, n, now, slack
 local NEVER = -1
 
 -- fdiv is floor division of integers, exact for |a|, b < 2^52: the float
@@ -467,62 +460,75 @@ end
 -- ---------------------------------------------------------------------
 
 local algs = {tb = tb, fw = win, rw = win, sl = sl, sc = sc, cc = cc}
-local members, cache = {}, {}
-for i = 1, #KEYS do
-  local a = 4 + 5 * (i - 1)
-  local p = {
-    alg = ARGV[a + 1], limit = tonumber(ARGV[a + 2]), window = tonumber(ARGV[a + 3]),
-    p3 = tonumber(ARGV[a + 4]), p4 = ARGV[a + 5],
-  }
-  local m = algs[p.alg]
-  if not m then return redis.error_reply('ratekit: unknown algorithm ' .. tostring(p.alg)) end
-  local key = KEYS[i]
-  if not cache[key] then cache[key] = m.load(key) end
-  members[i] = {key = key, p = p, m = m, st = cache[key]}
-end
 
-local out = {}
-if op == 'x' then
-  -- Extend a lease: only one that is still live, to now + lease.
-  for i, mb in ipairs(members) do
-    local score = redis.call('ZSCORE', mb.key, mb.p.p4)
-    local ok = 0
-    if score and tonumber(score) > now then
-      redis.call('ZADD', mb.key, 'XX', now + mb.p.window, mb.p.p4)
-      local last = redis.call('ZREVRANGE', mb.key, 0, 0, 'WITHSCORES')
-      redis.call('PEXPIRE', mb.key, ttl(tonumber(last[2]) - now))
-      ok = 1
+-- run decides one call: the script's entry point (see the top).
+local function run(KEYS, ARGV)
+  op = ARGV[1]
+  n = tonumber(ARGV[2])
+  if ARGV[3] == '' then
+    local t = redis.call('TIME')
+    now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  else
+    now = tonumber(ARGV[3])
+  end
+  slack = tonumber(ARGV[4])
+  local members, cache = {}, {}
+  for i = 1, #KEYS do
+    local a = 4 + 5 * (i - 1)
+    local p = {
+      alg = ARGV[a + 1], limit = tonumber(ARGV[a + 2]), window = tonumber(ARGV[a + 3]),
+      p3 = tonumber(ARGV[a + 4]), p4 = ARGV[a + 5],
+    }
+    local m = algs[p.alg]
+    if not m then return redis.error_reply('ratekit: unknown algorithm ' .. tostring(p.alg)) end
+    local key = KEYS[i]
+    if not cache[key] then cache[key] = m.load(key) end
+    members[i] = {key = key, p = p, m = m, st = cache[key]}
+  end
+
+  local out = {}
+  if op == 'x' then
+    -- Extend a lease: only one that is still live, to now + lease.
+    for i, mb in ipairs(members) do
+      local score = redis.call('ZSCORE', mb.key, mb.p.p4)
+      local ok = 0
+      if score and tonumber(score) > now then
+        redis.call('ZADD', mb.key, 'XX', now + mb.p.window, mb.p.p4)
+        local last = redis.call('ZREVRANGE', mb.key, 0, 0, 'WITHSCORES')
+        redis.call('PEXPIRE', mb.key, ttl(tonumber(last[2]) - now))
+        ok = 1
+      end
+      for _, v in ipairs({ok, 0, 0, 0}) do table.insert(out, v) end
     end
-    for _, v in ipairs({ok, 0, 0, 0}) do table.insert(out, v) end
-  end
-elseif op == 'r' then
-  -- Refund at now: the injected time is the Take's, or the server's now.
-  for _, mb in ipairs(members) do
-    if n > 0 then mb.m.refund(mb.st, mb.p, n, now, mb.key) end
-    for _, v in ipairs({1, 0, 0, 0}) do table.insert(out, v) end
-  end
-  for _, mb in ipairs(members) do
-    if mb.st.dirty then
-      mb.st.dirty = false
-      mb.m.save(mb.key, mb.st, mb.p)
+  elseif op == 'r' then
+    -- Refund at now: the injected time is the Take's, or the server's now.
+    for _, mb in ipairs(members) do
+      if n > 0 then mb.m.refund(mb.st, mb.p, n, now, mb.key) end
+      for _, v in ipairs({1, 0, 0, 0}) do table.insert(out, v) end
     end
-  end
-else
-  local take = op == 't'
-  local all = true
-  for _, mb in ipairs(members) do
-    local ok, rem, reset, retry = mb.m.decide(mb.st, mb.p, n, take, mb.key)
-    if ok == 0 then all = false end
-    for _, v in ipairs({ok, rem, reset, retry}) do table.insert(out, v) end
-  end
-  if take and all then
     for _, mb in ipairs(members) do
       if mb.st.dirty then
         mb.st.dirty = false
         mb.m.save(mb.key, mb.st, mb.p)
       end
     end
+  else
+    local take = op == 't'
+    local all = true
+    for _, mb in ipairs(members) do
+      local ok, rem, reset, retry = mb.m.decide(mb.st, mb.p, n, take, mb.key)
+      if ok == 0 then all = false end
+      for _, v in ipairs({ok, rem, reset, retry}) do table.insert(out, v) end
+    end
+    if take and all then
+      for _, mb in ipairs(members) do
+        if mb.st.dirty then
+          mb.st.dirty = false
+          mb.m.save(mb.key, mb.st, mb.p)
+        end
+      end
+    end
   end
+  table.insert(out, now)
+  return out
 end
-table.insert(out, now)
-return out

@@ -21,7 +21,7 @@ var scriptSource string
 // script is every algorithm and operation in one Lua script, run by
 // EVALSHA (one round trip) with a fallback to EVAL when the server does not
 // have it cached, as after a restart.
-var script = redis.NewScript(scriptSource)
+var script = redis.NewScript(scriptSource + "\nreturn run(KEYS, ARGV)\n")
 
 // DefaultPrefix is the key prefix of a Store whose Options set none.
 const DefaultPrefix = "ratekit:"
