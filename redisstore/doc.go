@@ -44,9 +44,11 @@
 // doubles, exact for integers below 2^53, and a Unix time in nanoseconds
 // (about 1.8e18) is not. Windows, offsets and leases must be whole
 // microseconds (Validate says so); injected times are truncated to the
-// microsecond; durations in Decisions are whole microseconds, rounded up
-// where they are waits. On that grid decisions are exactly the embedded
-// packages'. Config.Validate also bounds the products the script forms:
+// microsecond; ResetAfter and RetryAfter are whole microseconds, waits
+// rounded up. On that grid decisions are exactly the embedded packages'
+// (a wait the embedded package computes to the nanosecond is the same
+// one rounded up to the microsecond: the same first instant on the grid).
+// Config.Validate also bounds the products the script forms:
 // Burst·Window (token bucket) and Limit·Window (sliding counter) below 2^52
 // unit·µs, which is a burst of 50,000 over a day.
 //

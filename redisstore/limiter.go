@@ -241,10 +241,12 @@ func (l *Limiter) Peek(ctx context.Context, key string, n int) (ratekit.Decision
 // time: for work that did not happen. It never raises capacity above what
 // the key would have had without the Take; n <= 0 does nothing.
 //
-// A window algorithm gives units back only to the window open at the
-// server's now. If the Take counted in a window that has closed since, and
-// the key has opened another, that window gets them: use RefundAt with the
-// time of the Take (from TakeAt) where that matters.
+// Refund does not know when the Take was. A window algorithm gives units
+// back to the window open at the server's now: if the Take counted in a
+// window that has closed since, and the key has opened another, that
+// window gets them. The sliding log gives back its oldest live units,
+// which frees capacity no sooner than the Take's own would. Use RefundAt
+// with the Take's time (from TakeAt) where that matters.
 func (l *Limiter) Refund(ctx context.Context, key string, n int) error {
 	_, err := l.one(ctx, "r", key, n, "")
 	return err

@@ -145,6 +145,19 @@ func TestServerTime(t *testing.T) {
 	if d, _ := l.Peek(ctx, "k", 3); !d.Allowed {
 		t.Fatalf("after Reset, Peek(3) = %v; want allowed", d)
 	}
+	// A server-time Refund of the sliding log gives back the oldest units.
+	log := mustLimiter(t, s, redisstore.Config{Algorithm: redisstore.SlidingLog, Name: "log", Limit: 5, Window: time.Hour})
+	for range 5 {
+		if d, err := log.Take(ctx, "k", 1); err != nil || !d.Allowed {
+			t.Fatalf("log Take = %v, %v", d, err)
+		}
+	}
+	if err := log.Refund(ctx, "k", 2); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := log.Peek(ctx, "k", 2); !d.Allowed || d.Remaining != 0 {
+		t.Fatalf("after Refund(2), log Peek(2) = %v; want allowed", d)
+	}
 	if l.Config().Name != "api" || l.Key("k") == "k" {
 		t.Fatal("Config or Key")
 	}

@@ -28,7 +28,8 @@
 -- written back; a denial writes nothing at all.
 
 -- The arguments of the call being run (set by run, read by everything).
-local op, n, now, slack
+-- servertime: now is the server's TIME, not an injected time.
+local op, n, now, slack, servertime
 local NEVER = -1
 
 -- fdiv is floor division of integers, exact for |a|, b < 2^52: the float
@@ -281,10 +282,14 @@ end
 -- Take at `at` recorded its units at at, or later if at was stale, so the
 -- units removed are never newer than its own; older ones expire sooner, so
 -- a Refund never mints capacity. If at is no longer live, the Take's units
--- have expired and nothing is given back.
+-- have expired and nothing is given back. A refund at the server's time
+-- does not know when its Take was: it gives back the oldest live units,
+-- which is never more capacity than the Take's own would give, and may be
+-- less.
 function sl.refund(st, p, n, at, key)
   local W = p.window
   local t = slclock(st, at)
+  if servertime then at = t - W + 1 end
   if at <= t - W then return end
   sllive(key, st, W, t)
   st.changed, st.floor = {}, t
@@ -465,7 +470,8 @@ local algs = {tb = tb, fw = win, rw = win, sl = sl, sc = sc, cc = cc}
 local function run(KEYS, ARGV)
   op = ARGV[1]
   n = tonumber(ARGV[2])
-  if ARGV[3] == '' then
+  servertime = ARGV[3] == ''
+  if servertime then
     local t = redis.call('TIME')
     now = tonumber(t[1]) * 1000000 + tonumber(t[2])
   else
