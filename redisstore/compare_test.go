@@ -14,6 +14,7 @@ import (
 	"github.com/ratekit/ratekit/redisstore"
 	"github.com/ratekit/ratekit/rolling"
 	"github.com/ratekit/ratekit/slidingwindow"
+	"github.com/ratekit/ratekit/tokenbucket"
 )
 
 var start = conformance.DefaultStart // on the µs grid, aligned to no window
@@ -131,26 +132,32 @@ func TestMatchesEmbedded(t *testing.T) {
 	sd := seed(t)
 	type maker func(cfg redisstore.Config) (ratekit.Limiter, error)
 	algs := []struct {
-		alg   redisstore.Algorithm
-		limit int
-		make  maker
+		alg          redisstore.Algorithm
+		limit, burst int
+		make         maker
 	}{
-		{redisstore.Rolling, 7, func(c redisstore.Config) (ratekit.Limiter, error) {
+		{redisstore.TokenBucket, 10, 10, func(c redisstore.Config) (ratekit.Limiter, error) {
+			return tokenbucket.New(tokenbucket.Config{Name: c.Name, Limit: c.Limit, Window: c.Window, Burst: c.Burst})
+		}},
+		{redisstore.TokenBucket, 7, 3, func(c redisstore.Config) (ratekit.Limiter, error) {
+			return tokenbucket.New(tokenbucket.Config{Name: c.Name, Limit: c.Limit, Window: c.Window, Burst: c.Burst})
+		}},
+		{redisstore.Rolling, 7, 0, func(c redisstore.Config) (ratekit.Limiter, error) {
 			return rolling.New(rolling.Config{Name: c.Name, Limit: c.Limit, Window: c.Window})
 		}},
-		{redisstore.SlidingLog, 7, func(c redisstore.Config) (ratekit.Limiter, error) {
+		{redisstore.SlidingLog, 7, 0, func(c redisstore.Config) (ratekit.Limiter, error) {
 			return slidingwindow.NewLog(slidingwindow.Config{Name: c.Name, Limit: c.Limit, Window: c.Window})
 		}},
-		{redisstore.SlidingCounter, 7, func(c redisstore.Config) (ratekit.Limiter, error) {
+		{redisstore.SlidingCounter, 7, 0, func(c redisstore.Config) (ratekit.Limiter, error) {
 			return slidingwindow.NewCounter(slidingwindow.Config{Name: c.Name, Limit: c.Limit, Window: c.Window})
 		}},
-		{redisstore.SlidingCounter, 600, func(c redisstore.Config) (ratekit.Limiter, error) {
+		{redisstore.SlidingCounter, 600, 0, func(c redisstore.Config) (ratekit.Limiter, error) {
 			return slidingwindow.NewCounter(slidingwindow.Config{Name: c.Name, Limit: c.Limit, Window: c.Window})
 		}},
 	}
 	for _, a := range algs {
 		for _, w := range []time.Duration{time.Second, time.Minute, 24 * time.Hour} {
-			cfg := redisstore.Config{Algorithm: a.alg, Name: "user", Limit: a.limit, Window: w}
+			cfg := redisstore.Config{Algorithm: a.alg, Name: "user", Limit: a.limit, Window: w, Burst: a.burst}
 			t.Run(fmt.Sprintf("%v/%d/%v", a.alg, a.limit, w), func(t *testing.T) {
 				r := mustLimiter(t, s, cfg)
 				compareEmbedded(t, sd, r, cfg, func() ratekit.Limiter {
@@ -219,12 +226,17 @@ func compareEmbedded(t *testing.T, sd uint64, r *redisstore.Limiter, cfg redisst
 	}
 }
 
-// onGrid rounds an embedded limiter's RetryAfter up to the microsecond, the
-// script's resolution: on the microsecond grid the first instant at which
-// a request is admitted is then the same (see the package doc).
+// onGrid rounds an embedded limiter's RetryAfter and ResetAfter up to the
+// microsecond, the script's resolution: on the microsecond grid the first
+// instant at which a request is admitted is then the same (see the package
+// doc).
 func onGrid(d ratekit.Decision) ratekit.Decision {
-	if r := d.RetryAfter; r != ratekit.Never && r%time.Microsecond != 0 {
-		d.RetryAfter = r - r%time.Microsecond + time.Microsecond
+	up := func(r time.Duration) time.Duration {
+		if r == ratekit.Never || r%time.Microsecond == 0 {
+			return r
+		}
+		return r - r%time.Microsecond + time.Microsecond
 	}
+	d.RetryAfter, d.ResetAfter = up(d.RetryAfter), up(d.ResetAfter)
 	return d
 }

@@ -91,7 +91,7 @@
 // fresh key's: until the bucket is full again, the window ends, the newest
 // log entry or lease expires. An idle key is deleted by Redis, and a key
 // that was never admitted is never written, so memory is bounded by the
-// keys active within a window. A key refunded back to fresh is deleted.
+// keys active within a window. A window refunded back to empty is deleted.
 //
 // # When Redis is unreachable
 //

@@ -168,9 +168,7 @@ func (s *Store) Limiter(cfg Config) (*Limiter, error) {
 	case TokenBucket:
 		l.p3 = int64(cfg.Burst)
 		l.capacity = cfg.Burst
-		// Burst·Window/Limit: the validated Burst·Window < 2^52 µs is below
-		// 2^62 ns, so the product does not overflow.
-		l.dwindow = time.Duration(int64(cfg.Burst) * int64(cfg.Window) / int64(cfg.Limit))
+		l.dwindow = refill(cfg)
 	case FixedWindow:
 		l.p3 = ((cfg.Offset.Microseconds() % l.window) + l.window) % l.window
 	}
@@ -281,4 +279,13 @@ func (l *Limiter) Reset(ctx context.Context, key string) error {
 		return fmt.Errorf("redisstore: %w", err)
 	}
 	return nil
+}
+
+// refill is a token bucket's Decision.Window, the time to refill Burst from
+// empty, Burst·Window/Limit rounded up to the nanosecond as
+// tokenbucket.Limiter reports it. The validated Burst·Window < 2^52 µs is
+// below 2^62 ns, so the product does not overflow.
+func refill(cfg Config) time.Duration {
+	bw, l := int64(cfg.Burst)*int64(cfg.Window), int64(cfg.Limit)
+	return time.Duration((bw + l - 1) / l)
 }

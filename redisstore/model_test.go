@@ -24,7 +24,7 @@ func newModel(cfg redisstore.Config) model {
 	switch cfg.Algorithm {
 	case redisstore.TokenBucket:
 		b.limit = int64(cfg.Burst)
-		b.dwindow = time.Duration(int64(cfg.Burst) * int64(cfg.Window) / int64(cfg.Limit))
+		b.dwindow = time.Duration(ceil(frac(int64(cfg.Burst)*int64(cfg.Window), int64(cfg.Limit))))
 		return &tbModel{base: b, rate: int64(cfg.Limit), burst: int64(cfg.Burst)}
 	case redisstore.FixedWindow:
 		w := cfg.Window.Microseconds()
@@ -113,12 +113,7 @@ func (m *tbModel) refund(at int64, n int) {
 	if n <= 0 || m.tat == nil || m.tat.Cmp(rat(at)) <= 0 {
 		return
 	}
-	back := sub(m.tat, mul(rat(min(int64(n), m.burst)), frac(m.w, m.rate)))
-	if back.Cmp(rat(at)) <= 0 {
-		m.tat = nil
-		return
-	}
-	m.tat = back
+	m.tat = maxr(sub(m.tat, mul(rat(min(int64(n), m.burst)), frac(m.w, m.rate))), rat(at))
 }
 
 // winModel is a fixed (aligned) or rolling window: start s, count c; open

@@ -120,8 +120,10 @@ function tb.decide(st, p, n, take)
   return 0, remaining, reset, e + cdiv(r + n * W - BW, L)
 end
 
--- refund at `at`: tat moves back by n·W/L but not before at; a tat at or
--- before at is a full bucket, so the key is deleted (a fresh one).
+-- refund at `at`: tat moves back by n·W/L (n capped at Burst) but never
+-- before at, nor forward (a tat at or before at is left alone), as
+-- tokenbucket.Limiter.Refund does. A tat moved back to at is a bucket full
+-- from at on, and still one that a stale time before at finds emptier.
 function tb.refund(st, p, n, at)
   local L, W, B = p.limit, p.window, p.p3
   if n > B then n = B end
@@ -129,15 +131,11 @@ function tb.refund(st, p, n, at)
   if e == 0 and r == 0 then return end
   local q2, r2 = fdiv(r - n * W, L)
   e = e + q2
-  if e < 0 or (e == 0 and r2 == 0) then
-    st.del, st.dirty = true, true
-  else
-    st.q, st.r, st.dirty = at + e, r2, true
-  end
+  if e < 0 then e, r2 = 0, 0 end
+  st.q, st.r, st.dirty = at + e, r2, true
 end
 
 function tb.save(key, st, p)
-  if st.del then redis.call('DEL', key) return end
   redis.call('SET', key, fmt(st.q) .. ' ' .. fmt(st.r), 'PX', ttl(st.q - now + 1))
 end
 
