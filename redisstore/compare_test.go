@@ -63,8 +63,18 @@ func steps(w time.Duration) []time.Duration {
 // same random Take, Peek and Refund calls at injected instants and requires
 // identical Decisions.
 func TestScriptMatchesModel(t *testing.T) {
-	s, _ := newStore(t)
+	c := newClient(t)
 	sd := seed(t)
+	for _, evalOnly := range []bool{false, true} {
+		s, err := redisstore.New(c, redisstore.Options{Prefix: fmt.Sprintf("model%d:", prefixes.Add(1)), TTLSlack: time.Hour, EvalOnly: evalOnly})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Run(fmt.Sprint("EvalOnly=", evalOnly), func(t *testing.T) { matchModels(t, s, sd) })
+	}
+}
+
+func matchModels(t *testing.T, s *redisstore.Store, sd uint64) {
 	for _, cfg := range modelConfigs {
 		t.Run(cfg.Name, func(t *testing.T) {
 			l := mustLimiter(t, s, cfg)

@@ -27,6 +27,10 @@
 -- on a take, updates the copy. Only if every member admits are the copies
 -- written back; a denial writes nothing at all.
 
+-- Library functions as locals: a global lookup per call costs more. They
+-- are bound by run, since a function library may not touch them at load.
+local floor, format, match, insert, call
+
 -- The arguments of the call being run (set by run, read by everything).
 -- servertime: now is the server's TIME, not an injected time.
 local op, n, now, slack, servertime
@@ -35,7 +39,7 @@ local NEVER = -1
 -- fdiv is floor division of integers, exact for |a|, b < 2^52: the float
 -- quotient may be off by one either way, and the remainder corrects it.
 local function fdiv(a, b)
-  local q = math.floor(a / b)
+  local q = floor(a / b)
   local r = a - q * b
   if r < 0 then
     q = q - 1
@@ -53,7 +57,7 @@ local function cdiv(a, b)
   return q
 end
 
-local function fmt(x) return string.format('%d', x) end
+local function fmt(x) return format('%d', x) end
 
 -- ttl is the PX for state that matters for us more µs: rounded up to whole
 -- milliseconds, at least 1, so a key never expires before its state is
@@ -65,7 +69,7 @@ local function ttl(us)
 end
 
 local function split2(v)
-  local a, b = string.match(v, '^(%-?%d+) (%-?%d+)$')
+  local a, b = match(v, '^(%-?%d+) (%-?%d+)$')
   return tonumber(a), tonumber(b)
 end
 
@@ -80,7 +84,7 @@ end
 local tb = {}
 
 function tb.load(key)
-  local v = redis.call('GET', key)
+  local v = call('GET', key)
   if not v then return {} end
   local q, r = split2(v)
   return {q = q, r = r}
@@ -136,7 +140,7 @@ function tb.refund(st, p, n, at)
 end
 
 function tb.save(key, st, p)
-  redis.call('SET', key, fmt(st.q) .. ' ' .. fmt(st.r), 'PX', ttl(st.q - now + 1))
+  call('SET', key, fmt(st.q) .. ' ' .. fmt(st.r), 'PX', ttl(st.q - now + 1))
 end
 
 -- ---------------------------------------------------------------------
@@ -149,7 +153,7 @@ end
 local win = {}
 
 function win.load(key)
-  local v = redis.call('GET', key)
+  local v = call('GET', key)
   if not v then return {c = 0} end
   local s, c = split2(v)
   return {s = s, c = c}
@@ -196,8 +200,8 @@ function win.refund(st, p, n, at)
 end
 
 function win.save(key, st, p)
-  if st.del then redis.call('DEL', key) return end
-  redis.call('SET', key, fmt(st.s) .. ' ' .. fmt(st.c), 'PX', ttl(st.s + p.window - now))
+  if st.del then call('DEL', key) return end
+  call('SET', key, fmt(st.s) .. ' ' .. fmt(st.c), 'PX', ttl(st.s + p.window - now))
 end
 
 -- ---------------------------------------------------------------------
@@ -213,7 +217,7 @@ local sl = {}
 
 function sl.load(key)
   local st = {list = {}}
-  local newest = redis.call('ZREVRANGE', key, 0, 0, 'WITHSCORES')
+  local newest = call('ZREVRANGE', key, 0, 0, 'WITHSCORES')
   if #newest == 0 then return st end
   st.newest = tonumber(newest[2])
   return st
@@ -228,11 +232,11 @@ end
 local function sllive(key, st, W, t)
   if st.loaded then return end
   st.loaded = true
-  local es = redis.call('ZRANGEBYSCORE', key, '(' .. fmt(t - W), '+inf', 'WITHSCORES')
+  local es = call('ZRANGEBYSCORE', key, '(' .. fmt(t - W), '+inf', 'WITHSCORES')
   for i = 1, #es, 2 do
-    local _, units = string.match(es[i], '^(%-?%d+):(%d+)$')
+    local _, units = match(es[i], '^(%-?%d+):(%d+)$')
     if units then
-      table.insert(st.list, {t = tonumber(es[i + 1]), u = tonumber(units), m = es[i]})
+      insert(st.list, {t = tonumber(es[i + 1]), u = tonumber(units), m = es[i]})
     end
   end
 end
@@ -260,7 +264,7 @@ function sl.decide(st, p, n, take, key)
       if last and last.t == t then
         last.u = last.u + n
       else
-        table.insert(st.list, {t = t, u = n})
+        insert(st.list, {t = t, u = n})
       end
       st.newest, st.cut, st.dirty = t, t - W, true
       st.touched = st.list[#st.list]
@@ -296,7 +300,7 @@ function sl.refund(st, p, n, at, key)
     if e.t >= at and e.u > 0 then
       local k = math.min(n, e.u)
       e.u, n = e.u - k, n - k
-      table.insert(st.changed, e)
+      insert(st.changed, e)
       st.dirty = true
     end
   end
@@ -305,19 +309,19 @@ end
 function sl.save(key, st, p)
   if st.changed then -- a refund
     for _, e in ipairs(st.changed) do
-      redis.call('ZREM', key, e.m)
-      if e.u > 0 then redis.call('ZADD', key, e.t, fmt(e.t) .. ':' .. fmt(e.u)) end
+      call('ZREM', key, e.m)
+      if e.u > 0 then call('ZADD', key, e.t, fmt(e.t) .. ':' .. fmt(e.u)) end
     end
-    redis.call('ZADD', key, st.floor, 'f')
+    call('ZADD', key, st.floor, 'f')
   else
-    redis.call('ZREMRANGEBYSCORE', key, '-inf', fmt(st.cut))
+    call('ZREMRANGEBYSCORE', key, '-inf', fmt(st.cut))
     local e = st.touched
-    if e.m then redis.call('ZREM', key, e.m) end
-    redis.call('ZADD', key, e.t, fmt(e.t) .. ':' .. fmt(e.u))
+    if e.m then call('ZREM', key, e.m) end
+    call('ZADD', key, e.t, fmt(e.t) .. ':' .. fmt(e.u))
   end
-  local newest = redis.call('ZREVRANGE', key, 0, 0, 'WITHSCORES')
+  local newest = call('ZREVRANGE', key, 0, 0, 'WITHSCORES')
   if #newest > 0 then
-    redis.call('PEXPIRE', key, ttl(tonumber(newest[2]) + p.window - now))
+    call('PEXPIRE', key, ttl(tonumber(newest[2]) + p.window - now))
   end
 end
 
@@ -330,9 +334,9 @@ end
 local sc = {}
 
 function sc.load(key)
-  local v = redis.call('GET', key)
+  local v = call('GET', key)
   if not v then return {} end
-  local s, c, pr = string.match(v, '^(%-?%d+) (%d+) (%d+)$')
+  local s, c, pr = match(v, '^(%-?%d+) (%d+) (%d+)$')
   return {s = tonumber(s), c = tonumber(c), pr = tonumber(pr)}
 end
 
@@ -399,8 +403,8 @@ function sc.refund(st, p, n, at)
 end
 
 function sc.save(key, st, p)
-  if st.c == 0 and st.pr == 0 then redis.call('DEL', key) return end
-  redis.call('SET', key, fmt(st.s) .. ' ' .. fmt(st.c) .. ' ' .. fmt(st.pr), 'PX', ttl(st.s + 2 * p.window - now))
+  if st.c == 0 and st.pr == 0 then call('DEL', key) return end
+  call('SET', key, fmt(st.s) .. ' ' .. fmt(st.c) .. ' ' .. fmt(st.pr), 'PX', ttl(st.s + 2 * p.window - now))
 end
 
 -- ---------------------------------------------------------------------
@@ -411,10 +415,10 @@ local cc = {}
 
 function cc.load(key)
   local st = {list = {}}
-  local es = redis.call('ZRANGEBYSCORE', key, '(' .. fmt(now), '+inf', 'WITHSCORES')
+  local es = call('ZRANGEBYSCORE', key, '(' .. fmt(now), '+inf', 'WITHSCORES')
   for i = 1, #es, 2 do
-    local units = string.match(es[i], ':(%d+)$')
-    table.insert(st.list, {x = tonumber(es[i + 1]), u = tonumber(units)})
+    local units = match(es[i], ':(%d+)$')
+    insert(st.list, {x = tonumber(es[i + 1]), u = tonumber(units)})
   end
   return st
 end
@@ -450,14 +454,14 @@ end
 
 function cc.refund(st, p, n, at, key)
   -- A release: remove the lease (units are its own).
-  redis.call('ZREM', key, p.p4)
+  call('ZREM', key, p.p4)
 end
 
 function cc.save(key, st, p)
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', fmt(now))
-  if st.add then redis.call('ZADD', key, st.add, p.p4) end
-  local last = redis.call('ZREVRANGE', key, 0, 0, 'WITHSCORES')
-  if #last > 0 then redis.call('PEXPIRE', key, ttl(tonumber(last[2]) - now)) end
+  call('ZREMRANGEBYSCORE', key, '-inf', fmt(now))
+  if st.add then call('ZADD', key, st.add, p.p4) end
+  local last = call('ZREVRANGE', key, 0, 0, 'WITHSCORES')
+  if #last > 0 then call('PEXPIRE', key, ttl(tonumber(last[2]) - now)) end
 end
 
 -- ---------------------------------------------------------------------
@@ -466,11 +470,15 @@ local algs = {tb = tb, fw = win, rw = win, sl = sl, sc = sc, cc = cc}
 
 -- run decides one call: the script's entry point (see the top).
 local function run(KEYS, ARGV)
+  if not floor then
+    floor, format, match, insert = math.floor, string.format, string.match, table.insert
+    call = redis.call
+  end
   op = ARGV[1]
   n = tonumber(ARGV[2])
   servertime = ARGV[3] == ''
   if servertime then
-    local t = redis.call('TIME')
+    local t = call('TIME')
     now = tonumber(t[1]) * 1000000 + tonumber(t[2])
   else
     now = tonumber(ARGV[3])
@@ -494,21 +502,23 @@ local function run(KEYS, ARGV)
   if op == 'x' then
     -- Extend a lease: only one that is still live, to now + lease.
     for i, mb in ipairs(members) do
-      local score = redis.call('ZSCORE', mb.key, mb.p.p4)
+      local score = call('ZSCORE', mb.key, mb.p.p4)
       local ok = 0
       if score and tonumber(score) > now then
-        redis.call('ZADD', mb.key, 'XX', now + mb.p.window, mb.p.p4)
-        local last = redis.call('ZREVRANGE', mb.key, 0, 0, 'WITHSCORES')
-        redis.call('PEXPIRE', mb.key, ttl(tonumber(last[2]) - now))
+        call('ZADD', mb.key, 'XX', now + mb.p.window, mb.p.p4)
+        local last = call('ZREVRANGE', mb.key, 0, 0, 'WITHSCORES')
+        call('PEXPIRE', mb.key, ttl(tonumber(last[2]) - now))
         ok = 1
       end
-      for _, v in ipairs({ok, 0, 0, 0}) do table.insert(out, v) end
+      local k = #out
+      out[k + 1], out[k + 2], out[k + 3], out[k + 4] = ok, 0, 0, 0
     end
   elseif op == 'r' then
     -- Refund at now: the injected time is the Take's, or the server's now.
     for _, mb in ipairs(members) do
       if n > 0 then mb.m.refund(mb.st, mb.p, n, now, mb.key) end
-      for _, v in ipairs({1, 0, 0, 0}) do table.insert(out, v) end
+      local k = #out
+      out[k + 1], out[k + 2], out[k + 3], out[k + 4] = 1, 0, 0, 0
     end
     for _, mb in ipairs(members) do
       if mb.st.dirty then
@@ -522,7 +532,8 @@ local function run(KEYS, ARGV)
     for _, mb in ipairs(members) do
       local ok, rem, reset, retry = mb.m.decide(mb.st, mb.p, n, take, mb.key)
       if ok == 0 then all = false end
-      for _, v in ipairs({ok, rem, reset, retry}) do table.insert(out, v) end
+      local k = #out
+      out[k + 1], out[k + 2], out[k + 3], out[k + 4] = ok, rem, reset, retry
     end
     if take and all then
       for _, mb in ipairs(members) do
@@ -533,6 +544,6 @@ local function run(KEYS, ARGV)
       end
     end
   end
-  table.insert(out, now)
+  insert(out, now)
   return out
 end

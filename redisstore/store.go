@@ -2,7 +2,9 @@ package redisstore
 
 import (
 	"context"
+	"crypto/sha1"
 	_ "embed"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -20,8 +22,21 @@ var scriptSource string
 
 // script is every algorithm and operation in one Lua script, run by
 // EVALSHA (one round trip) with a fallback to EVAL when the server does not
-// have it cached, as after a restart.
+// have it cached, as after a restart. It is used where Redis functions are
+// not (Options.EvalOnly, or a server before Redis 7).
 var script = redis.NewScript(scriptSource + "\nreturn run(KEYS, ARGV)\n")
+
+// The same source as a Redis 7 function library, loaded once per server:
+// the script's function definitions then run at load, not on every call,
+// which halves the server's work per decision. The names carry the
+// source's hash, so that processes running different versions of this
+// package side by side (a rolling deploy) each call their own.
+var (
+	libHash  = fmt.Sprintf("%x", sha1.Sum([]byte(scriptSource)))[:16]
+	funcName = "ratekit_" + libHash
+	library  = "#!lua name=ratekit_" + libHash + "\n" + scriptSource +
+		"\nredis.register_function('" + funcName + "', function(keys, args) return run(keys, args) end)\n"
+)
 
 // DefaultPrefix is the key prefix of a Store whose Options set none.
 const DefaultPrefix = "ratekit:"
@@ -38,6 +53,12 @@ type Options struct {
 	// the server's clock: set it to the most the injected clocks may lag
 	// the server's. Zero is right for server time; negative is invalid.
 	TTLSlack time.Duration
+	// EvalOnly runs the script with EVALSHA instead of as a Redis function
+	// (FUNCTION LOAD once, then FCALL). Functions do less work per call;
+	// a Store falls back to EVALSHA by itself when the server has no
+	// functions (Redis before 7), so this is for servers that forbid
+	// FUNCTION LOAD by ACL, and for tests of the fallback.
+	EvalOnly bool
 }
 
 // Store runs ratekit's limiters in Redis, so that every replica of a
@@ -49,6 +70,8 @@ type Store struct {
 	rdb    redis.UniversalClient
 	prefix string
 	slack  int64 // µs
+	// eval is set when the Store runs the script with EVALSHA.
+	eval atomic.Bool
 	// downUntil is when an Adapter's cooldown ends (see
 	// AdapterConfig.Cooldown), on sinceStart's clock.
 	downUntil atomic.Int64
@@ -71,7 +94,9 @@ func New(rdb redis.UniversalClient, opts Options) (*Store, error) {
 	if opts.TTLSlack < 0 || opts.TTLSlack > MaxWindow {
 		return nil, invalid("TTLSlack %v is outside [0, %v]", opts.TTLSlack, MaxWindow)
 	}
-	return &Store{rdb: rdb, prefix: p, slack: opts.TTLSlack.Microseconds()}, nil
+	s := &Store{rdb: rdb, prefix: p, slack: opts.TTLSlack.Microseconds()}
+	s.eval.Store(opts.EvalOnly)
+	return s, nil
 }
 
 // maxMicros is the largest time, in Unix microseconds, passed to the
@@ -115,7 +140,7 @@ func (s *Store) run(ctx context.Context, op string, n int, now string, ms []memb
 		keys[i] = m.key
 		args = append(args, m.alg, m.limit, m.window, m.p, m.p4)
 	}
-	v, err := script.Run(ctx, s.rdb, keys, args...).Int64Slice()
+	v, err := s.call(ctx, keys, args)
 	if err != nil {
 		return nil, 0, fmt.Errorf("redisstore: %w", err)
 	}
@@ -128,6 +153,62 @@ func (s *Store) run(ctx context.Context, op string, n int, now string, ms []memb
 		rs[i] = result{allowed: r[0] == 1, remaining: r[1], reset: r[2], retry: r[3]}
 	}
 	return rs, v[len(v)-1], nil
+}
+
+// call runs the script once: FCALL of the library's function, loading the
+// library first if the server does not have it (a new server, or one that
+// restarted), or EVALSHA if the server has no functions.
+func (s *Store) call(ctx context.Context, keys []string, args []any) ([]int64, error) {
+	if s.eval.Load() {
+		return script.Run(ctx, s.rdb, keys, args...).Int64Slice()
+	}
+	v, err := s.rdb.FCall(ctx, funcName, keys, args...).Int64Slice()
+	if err == nil || !isRedisError(err) {
+		return v, err
+	}
+	switch msg := err.Error(); {
+	case strings.Contains(msg, "unknown command"):
+		// Redis before 7: no functions. Use scripts from now on.
+		s.eval.Store(true)
+		return script.Run(ctx, s.rdb, keys, args...).Int64Slice()
+	case !strings.Contains(msg, "Function not found"):
+		return nil, err
+	}
+	if err := s.load(ctx); err != nil {
+		return nil, err
+	}
+	return s.rdb.FCall(ctx, funcName, keys, args...).Int64Slice()
+}
+
+// load loads the library: on every shard of a cluster, since a function
+// lives on the node that loaded it. "already exists" is another process
+// having loaded the same version first.
+func (s *Store) load(ctx context.Context) error {
+	one := func(ctx context.Context, c *redis.Client) error {
+		err := c.FunctionLoad(ctx, library).Err()
+		if err != nil && strings.Contains(err.Error(), "already exists") {
+			return nil
+		}
+		return err
+	}
+	switch c := s.rdb.(type) {
+	case *redis.ClusterClient:
+		return c.ForEachShard(ctx, one)
+	case *redis.Client:
+		return one(ctx, c)
+	}
+	err := s.rdb.FunctionLoad(ctx, library).Err()
+	if err != nil && strings.Contains(err.Error(), "already exists") {
+		return nil
+	}
+	return err
+}
+
+// isRedisError reports whether err is an error reply from the server, as
+// opposed to a network error or a timeout.
+func isRedisError(err error) bool {
+	var re redis.Error
+	return errors.As(err, &re) && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled)
 }
 
 // dur converts µs to a Duration, capped below Never, which is reserved for
