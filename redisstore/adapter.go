@@ -163,16 +163,23 @@ func (a *Adapter) Refund(at time.Time, n int) {
 // the calls it decides by policy without trying Redis, after a failure.
 var ErrCoolingDown = errors.New("redisstore: Redis failed recently; deciding by policy during the cooldown")
 
-// call runs op on the Adapter's key within the Timeout, honouring and
-// setting the Store's cooldown.
+// call runs op on the Adapter's key (see guard).
 func (a *Adapter) call(op string, n int, now string) (ratekit.Decision, error) {
+	return a.guard(func(ctx context.Context) (ratekit.Decision, error) {
+		return a.l.one(ctx, op, a.key, n, now)
+	})
+}
+
+// guard runs f within the Timeout, honouring and setting the Store's
+// cooldown.
+func (a *Adapter) guard(f func(ctx context.Context) (ratekit.Decision, error)) (ratekit.Decision, error) {
 	s := a.l.store
 	if a.cfg.Cooldown > 0 && sinceStart() < s.downUntil.Load() {
 		return ratekit.Decision{}, ErrCoolingDown
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.Timeout)
 	defer cancel()
-	d, err := a.l.one(ctx, op, a.key, n, now)
+	d, err := f(ctx)
 	if err != nil && a.cfg.Cooldown > 0 {
 		s.downUntil.Store(sinceStart() + int64(a.cfg.Cooldown))
 	}
@@ -193,6 +200,11 @@ func (a *Adapter) decide(op string, now time.Time, n int) ratekit.Decision {
 	if err == nil {
 		return d
 	}
+	return a.failed(err, op, now, n)
+}
+
+// failed reports err and returns the policy's decision on op ("t" or "p").
+func (a *Adapter) failed(err error, op string, now time.Time, n int) ratekit.Decision {
 	a.report(err)
 	if a.cfg.OnFailure == FailFallback {
 		if op == "t" {
@@ -200,7 +212,7 @@ func (a *Adapter) decide(op string, now time.Time, n int) ratekit.Decision {
 		}
 		return a.cfg.Fallback.Peek(now, n)
 	}
-	d = ratekit.Decision{Limit: a.l.capacity, Window: a.l.dwindow, Policy: a.l.cfg.Name}
+	d := ratekit.Decision{Limit: a.l.capacity, Window: a.l.dwindow, Policy: a.l.cfg.Name}
 	switch {
 	case n < 0 || n > a.l.capacity:
 		d.RetryAfter = ratekit.Never

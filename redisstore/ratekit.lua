@@ -3,7 +3,8 @@
 -- layout and the semantics; this file is the arithmetic.
 --
 -- KEYS[i]   the state key of member i
--- ARGV[1]   op: 't' take, 'p' peek, 'r' refund, 'x' extend (concurrency lease)
+-- ARGV[1]   op: 't' take, 'p' peek, 'r' refund; for a concurrency lease
+--           also 'x' extend and 's' shrink (give back n of its units)
 -- ARGV[2]   n, the units asked for (refund: given back)
 -- ARGV[3]   now in Unix microseconds, or '' to read the server's TIME
 -- ARGV[4]   slack (µs) added to every TTL
@@ -508,6 +509,22 @@ local function run(KEYS, ARGV)
         call('ZADD', mb.key, 'XX', now + mb.p.window, mb.p.p4)
         local last = call('ZREVRANGE', mb.key, 0, 0, 'WITHSCORES')
         call('PEXPIRE', mb.key, ttl(tonumber(last[2]) - now))
+        ok = 1
+      end
+      local k = #out
+      out[k + 1], out[k + 2], out[k + 3], out[k + 4] = ok, 0, 0, 0
+    end
+  elseif op == 's' then
+    -- Shrink a live lease "id:units" by n units (a partial release).
+    for _, mb in ipairs(members) do
+      local score = call('ZSCORE', mb.key, mb.p.p4)
+      local id, units = match(mb.p.p4, '^(.*):(%d+)$')
+      local ok = 0
+      if score and tonumber(score) > now and units then
+        call('ZREM', mb.key, mb.p.p4)
+        if tonumber(units) > n then
+          call('ZADD', mb.key, score, id .. ':' .. format('%d', tonumber(units) - n))
+        end
         ok = 1
       end
       local k = #out
