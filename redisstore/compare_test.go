@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ratekit/ratekit"
+	"github.com/ratekit/ratekit/fixedwindow"
 	"github.com/ratekit/ratekit/internal/conformance"
 	"github.com/ratekit/ratekit/redisstore"
 	"github.com/ratekit/ratekit/rolling"
@@ -141,34 +142,41 @@ func TestMatchesEmbedded(t *testing.T) {
 	s, _ := newStore(t)
 	sd := seed(t)
 	type maker func(cfg redisstore.Config) (ratekit.Limiter, error)
+	fixed := func(c redisstore.Config) (ratekit.Limiter, error) {
+		return fixedwindow.New(fixedwindow.Config{Name: c.Name, Limit: c.Limit, Window: c.Window, Offset: c.Offset})
+	}
 	algs := []struct {
 		alg          redisstore.Algorithm
 		limit, burst int
+		offset       time.Duration
 		make         maker
 	}{
-		{redisstore.TokenBucket, 10, 10, func(c redisstore.Config) (ratekit.Limiter, error) {
+		{redisstore.FixedWindow, 7, 0, 0, fixed},
+		{redisstore.FixedWindow, 60, 0, -5 * time.Hour, fixed},
+		{redisstore.FixedWindow, 5, 0, 90 * time.Minute, fixed},
+		{redisstore.TokenBucket, 10, 10, 0, func(c redisstore.Config) (ratekit.Limiter, error) {
 			return tokenbucket.New(tokenbucket.Config{Name: c.Name, Limit: c.Limit, Window: c.Window, Burst: c.Burst})
 		}},
-		{redisstore.TokenBucket, 7, 3, func(c redisstore.Config) (ratekit.Limiter, error) {
+		{redisstore.TokenBucket, 7, 3, 0, func(c redisstore.Config) (ratekit.Limiter, error) {
 			return tokenbucket.New(tokenbucket.Config{Name: c.Name, Limit: c.Limit, Window: c.Window, Burst: c.Burst})
 		}},
-		{redisstore.Rolling, 7, 0, func(c redisstore.Config) (ratekit.Limiter, error) {
+		{redisstore.Rolling, 7, 0, 0, func(c redisstore.Config) (ratekit.Limiter, error) {
 			return rolling.New(rolling.Config{Name: c.Name, Limit: c.Limit, Window: c.Window})
 		}},
-		{redisstore.SlidingLog, 7, 0, func(c redisstore.Config) (ratekit.Limiter, error) {
+		{redisstore.SlidingLog, 7, 0, 0, func(c redisstore.Config) (ratekit.Limiter, error) {
 			return slidingwindow.NewLog(slidingwindow.Config{Name: c.Name, Limit: c.Limit, Window: c.Window})
 		}},
-		{redisstore.SlidingCounter, 7, 0, func(c redisstore.Config) (ratekit.Limiter, error) {
+		{redisstore.SlidingCounter, 7, 0, 0, func(c redisstore.Config) (ratekit.Limiter, error) {
 			return slidingwindow.NewCounter(slidingwindow.Config{Name: c.Name, Limit: c.Limit, Window: c.Window})
 		}},
-		{redisstore.SlidingCounter, 600, 0, func(c redisstore.Config) (ratekit.Limiter, error) {
+		{redisstore.SlidingCounter, 600, 0, 0, func(c redisstore.Config) (ratekit.Limiter, error) {
 			return slidingwindow.NewCounter(slidingwindow.Config{Name: c.Name, Limit: c.Limit, Window: c.Window})
 		}},
 	}
 	for _, a := range algs {
 		for _, w := range []time.Duration{time.Second, time.Minute, 24 * time.Hour} {
-			cfg := redisstore.Config{Algorithm: a.alg, Name: "user", Limit: a.limit, Window: w, Burst: a.burst}
-			t.Run(fmt.Sprintf("%v/%d/%v", a.alg, a.limit, w), func(t *testing.T) {
+			cfg := redisstore.Config{Algorithm: a.alg, Name: "user", Limit: a.limit, Window: w, Burst: a.burst, Offset: a.offset}
+			t.Run(fmt.Sprintf("%v/%d/%v/%v", a.alg, a.limit, w, a.offset), func(t *testing.T) {
 				r := mustLimiter(t, s, cfg)
 				compareEmbedded(t, sd, r, cfg, func() ratekit.Limiter {
 					l, err := a.make(cfg)

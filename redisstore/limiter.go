@@ -86,8 +86,12 @@ type Config struct {
 	// below 2^52 unit·µs (a burst of 50,000 over a day); other algorithms
 	// must leave it 0.
 	Burst int
-	// Offset shifts FixedWindow's windows from Unix time (a whole number of
-	// microseconds; any value, taken modulo Window); others must leave it 0.
+	// Offset is, for FixedWindow, the UTC offset of the zone whose clock the
+	// windows follow, east positive, as fixedwindow.Config.Offset: windows
+	// start where Unix time plus Offset is a multiple of Window, so a daily
+	// window with Offset -5h runs from midnight in New York (in winter). A
+	// whole number of microseconds; only Offset modulo Window matters.
+	// Other algorithms must leave it 0.
 	Offset time.Duration
 }
 
@@ -170,7 +174,8 @@ func (s *Store) Limiter(cfg Config) (*Limiter, error) {
 		l.capacity = cfg.Burst
 		l.dwindow = refill(cfg)
 	case FixedWindow:
-		l.p3 = ((cfg.Offset.Microseconds() % l.window) + l.window) % l.window
+		// The phase of the window starts: -Offset mod Window.
+		l.p3 = ((-cfg.Offset.Microseconds() % l.window) + l.window) % l.window
 	}
 	return l, nil
 }

@@ -28,7 +28,7 @@ func newModel(cfg redisstore.Config) model {
 		return &tbModel{base: b, rate: int64(cfg.Limit), burst: int64(cfg.Burst)}
 	case redisstore.FixedWindow:
 		w := cfg.Window.Microseconds()
-		return &winModel{base: b.withWindow(cfg.Window), aligned: true, offset: ((cfg.Offset.Microseconds() % w) + w) % w}
+		return &winModel{base: b.withWindow(cfg.Window), aligned: true, offset: ((-cfg.Offset.Microseconds() % w) + w) % w}
 	case redisstore.Rolling:
 		return &winModel{base: b.withWindow(cfg.Window)}
 	case redisstore.SlidingLog:
@@ -117,17 +117,35 @@ func (m *tbModel) refund(at int64, n int) {
 }
 
 // winModel is a fixed (aligned) or rolling window: start s, count c; open
-// at t while c > 0 and t < s + w. A stale t counts into the open window.
+// at t while c > 0 and t < s + w. A stale t (before s) counts into the
+// open rolling window; a fixed window denies it.
 type winModel struct {
 	base
 	aligned bool
-	offset  int64
+	offset  int64 // the phase of window starts, for aligned windows
 	s, c    int64
+	set     bool // a fixed window has been counted in (s is its start)
 }
 
 func (m *winModel) open(t int64) bool { return m.c > 0 && t < m.s+m.w }
 
 func (m *winModel) decide(now int64, n int, take bool) ratekit.Decision {
+	if m.aligned && m.set && now < m.s {
+		until := m.s - now
+		reset := until
+		if m.c > 0 {
+			reset += m.w
+		}
+		switch {
+		case n < 0 || int64(n) > m.limit:
+			return m.d(false, 0, reset, -1)
+		case n == 0:
+			return m.d(true, 0, reset, 0)
+		case m.c+int64(n) > m.limit:
+			return m.d(false, 0, reset, until+m.w)
+		}
+		return m.d(false, 0, reset, until)
+	}
 	s, c := m.s, m.c
 	if !m.open(now) {
 		s, c = now, 0
@@ -148,7 +166,7 @@ func (m *winModel) decide(now int64, n int, take bool) ratekit.Decision {
 		return m.d(true, m.limit-c, reset, 0)
 	case c+int64(n) <= m.limit:
 		if take {
-			m.s, m.c = s, c+int64(n)
+			m.s, m.c, m.set = s, c+int64(n), true
 		}
 		return m.d(true, m.limit-c-int64(n), span, 0)
 	}

@@ -20,7 +20,7 @@ const racers = 16
 // straddles its end.
 func raceConfigs() []redisstore.Config {
 	day := 24 * time.Hour
-	off := time.Duration(time.Now().Add(-time.Hour).UnixMicro()%day.Microseconds()) * time.Microsecond
+	off := -time.Duration(time.Now().Add(-time.Hour).UnixMicro()%day.Microseconds()) * time.Microsecond
 	return []redisstore.Config{
 		{Algorithm: redisstore.TokenBucket, Name: "tb", Limit: 200, Window: day, Burst: 200},
 		{Algorithm: redisstore.FixedWindow, Name: "fw", Limit: 200, Window: day, Offset: off},

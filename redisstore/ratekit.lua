@@ -147,10 +147,15 @@ end
 -- ---------------------------------------------------------------------
 -- Windows with a start and a count: fixed (aligned to Unix time + offset)
 -- and rolling (opened by the first event). The state is "start count"; the
--- window is open at t while count > 0 and t < start + W. A t before start
--- (a stale time) counts into the open window, so stale times never admit
--- more; a Reconfigure to another window length cannot strand a window
--- either: it ends at most W after a start that was once a real now.
+-- window is open at t while count > 0 and t < start + W.
+--
+-- Stale times (before the stored window's start) differ, as in the
+-- embedded packages. Rolling counts them into the open window. A fixed
+-- window denies them: the earlier window's count is gone, so nothing can
+-- be admitted in it safely (fixedwindow.Limiter's rule); they may retry
+-- when the stored window begins. Either way stale times never admit more,
+-- and a Reconfigure to another window length cannot strand a window: it
+-- ends at most W after a start that was once a real now.
 local win = {}
 
 function win.load(key)
@@ -162,7 +167,8 @@ end
 
 local function winopen(st, W, t) return st.c > 0 and t < st.s + W end
 
--- start of a new window at now: aligned for fw, now itself for rw.
+-- start of a new window at now: aligned for fw (p3 is the phase, -Offset
+-- mod W), now itself for rw.
 local function winstart(p)
   if p.alg == 'fw' then
     local k = fdiv(now - p.p3, p.window)
@@ -173,6 +179,15 @@ end
 
 function win.decide(st, p, n, take)
   local L, W = p.limit, p.window
+  if p.alg == 'fw' and st.s and now < st.s then
+    local until_ = st.s - now
+    local reset = until_
+    if st.c > 0 then reset = until_ + W end
+    if n < 0 or n > L then return 0, 0, reset, NEVER end
+    if n == 0 then return 1, 0, reset, 0 end
+    if st.c + n > L then return 0, 0, reset, until_ + W end
+    return 0, 0, reset, until_
+  end
   local s, c = st.s, st.c
   if not winopen(st, W, now) then
     s, c = winstart(p), 0
@@ -191,13 +206,14 @@ function win.decide(st, p, n, take)
   return 0, remaining, span, span
 end
 
--- refund gives back units of the window open at `at`, never below zero; a
--- window whose count returns to zero is deleted (closed).
+-- refund gives back units of the window open at `at`, never below zero. A
+-- rolling window whose count returns to zero is closed (deleted); a fixed
+-- window keeps its start, so that stale times before it are still denied.
 function win.refund(st, p, n, at)
   if st.c == 0 or at < st.s or not winopen(st, p.window, at) then return end
   st.c = st.c - math.min(n, st.c)
   st.dirty = true
-  if st.c == 0 then st.del = true end
+  if st.c == 0 and p.alg == 'rw' then st.del = true end
 end
 
 function win.save(key, st, p)
