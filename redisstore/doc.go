@@ -62,7 +62,9 @@
 // Store.TakeAll takes n units from several limiters and keys (an org's
 // quota, a token's, an IP's) all or none, in one script: a request that
 // one member denies counts against none of the others. The Decision
-// describes the binding member, as ratekit.TakeAll's does.
+// describes the binding member, as ratekit.TakeAll's does. Store.Hold
+// does the same with Semaphores among the members (a per-IP rate and a
+// per-dataset concurrency limit) and returns their leases.
 //
 // # Key layout
 //

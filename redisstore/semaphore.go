@@ -79,6 +79,9 @@ func (s *Store) Semaphore(cfg SemaphoreConfig) (*Semaphore, error) {
 	return &Semaphore{store: s, cfg: cfg, prefix: s.prefix + "cc:" + cfg.Name + ":", lease: cfg.Lease.Microseconds()}, nil
 }
 
+// On names key of this Semaphore as a member of Store.Hold and PeekAll.
+func (m *Semaphore) On(key string) Member { return Member{sem: m, key: key} }
+
 // Key returns the Redis key that holds key's leases.
 func (m *Semaphore) Key(key string) string { return m.prefix + key }
 

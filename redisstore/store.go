@@ -220,10 +220,11 @@ func dur(us int64) time.Duration {
 	return time.Duration(us) * time.Microsecond
 }
 
-// Member names one limiter and one key for TakeAll. Build it with
-// Limiter.On.
+// Member names one limiter, or one Semaphore, and one key for TakeAll,
+// Hold and PeekAll. Build it with Limiter.On or Semaphore.On.
 type Member struct {
 	l   *Limiter
+	sem *Semaphore
 	key string
 }
 
@@ -239,58 +240,92 @@ type Member struct {
 // their keys must hash to one slot (put the same hash tag in each key, see
 // the package doc), or Redis answers with a CROSSSLOT error. A key named
 // twice is taken from twice. With no members TakeAll admits n >= 0 and
-// denies n < 0 with RetryAfter Never, without a round trip.
+// denies n < 0 with RetryAfter Never, without a round trip. Members that
+// are Semaphores need Hold, which returns their leases.
 func (s *Store) TakeAll(ctx context.Context, n int, members ...Member) (ratekit.Decision, error) {
-	return s.all(ctx, "t", n, "", members)
+	d, _, err := s.all(ctx, "t", n, "", members, false)
+	return d, err
 }
 
-// PeekAll reports what TakeAll would decide, taking nothing.
+// Hold is TakeAll for members that may include Semaphores (a per-IP rate
+// and a per-dataset concurrency limit on one request): when allowed, it
+// also returns one Lease per Semaphore member, in the members' order, to
+// Release when the work is done. Rate members keep what was taken.
+func (s *Store) Hold(ctx context.Context, n int, members ...Member) (ratekit.Decision, []Lease, error) {
+	return s.all(ctx, "t", n, "", members, true)
+}
+
+// HoldAt is Hold at an injected time (see Limiter.TakeAt).
+func (s *Store) HoldAt(ctx context.Context, now time.Time, n int, members ...Member) (ratekit.Decision, []Lease, error) {
+	return s.all(ctx, "t", n, micros(now), members, true)
+}
+
+// PeekAll reports what TakeAll (or Hold) would decide, taking nothing.
 func (s *Store) PeekAll(ctx context.Context, n int, members ...Member) (ratekit.Decision, error) {
-	return s.all(ctx, "p", n, "", members)
+	d, _, err := s.all(ctx, "p", n, "", members, true)
+	return d, err
 }
 
 // TakeAllAt is TakeAll at an injected time instead of the server's (see
 // Limiter.TakeAt).
 func (s *Store) TakeAllAt(ctx context.Context, now time.Time, n int, members ...Member) (ratekit.Decision, error) {
-	return s.all(ctx, "t", n, micros(now), members)
+	d, _, err := s.all(ctx, "t", n, micros(now), members, false)
+	return d, err
 }
 
 // PeekAllAt is PeekAll at an injected time (see Limiter.TakeAt).
 func (s *Store) PeekAllAt(ctx context.Context, now time.Time, n int, members ...Member) (ratekit.Decision, error) {
-	return s.all(ctx, "p", n, micros(now), members)
+	d, _, err := s.all(ctx, "p", n, micros(now), members, true)
+	return d, err
 }
 
 // RefundAll gives n units back to every member, at the server's time (see
-// Limiter.Refund). It is the inverse of an allowed TakeAll.
+// Limiter.Refund). It is the inverse of an allowed TakeAll. Semaphore
+// members are released with Semaphore.Release and their Lease instead.
 func (s *Store) RefundAll(ctx context.Context, n int, members ...Member) error {
-	_, err := s.all(ctx, "r", n, "", members)
+	_, _, err := s.all(ctx, "r", n, "", members, false)
 	return err
 }
 
-func (s *Store) all(ctx context.Context, op string, n int, now string, members []Member) (ratekit.Decision, error) {
+func (s *Store) all(ctx context.Context, op string, n int, now string, members []Member, sems bool) (ratekit.Decision, []Lease, error) {
 	if len(members) == 0 {
 		if n < 0 {
-			return ratekit.Decision{RetryAfter: ratekit.Never}, nil
+			return ratekit.Decision{RetryAfter: ratekit.Never}, nil, nil
 		}
-		return ratekit.Decision{Allowed: true}, nil
+		return ratekit.Decision{Allowed: true}, nil, nil
 	}
 	ms := make([]member, len(members))
+	var ids []string // per member: the lease ID of a Semaphore member
 	for i, m := range members {
-		if m.l == nil {
-			return ratekit.Decision{}, invalid("TakeAll: member %d has no limiter (build members with Limiter.On)", i)
+		switch {
+		case m.l != nil && m.l.store == s:
+			ms[i] = m.l.member(m.key)
+		case m.sem != nil && m.sem.store == s && !sems:
+			return ratekit.Decision{}, nil, invalid("member %d is a Semaphore: use Hold, which returns its lease", i)
+		case m.sem != nil && m.sem.store == s:
+			if ids == nil {
+				ids = make([]string, len(members))
+			}
+			ids[i] = newID()
+			ms[i] = m.sem.member(m.key, ids[i]+":"+strconv.Itoa(max(n, 0)))
+		case m.l == nil && m.sem == nil:
+			return ratekit.Decision{}, nil, invalid("member %d has no limiter (build members with Limiter.On or Semaphore.On)", i)
+		default:
+			return ratekit.Decision{}, nil, invalid("member %d belongs to another Store", i)
 		}
-		if m.l.store != s {
-			return ratekit.Decision{}, invalid("TakeAll: member %d belongs to another Store", i)
-		}
-		ms[i] = m.l.member(m.key)
 	}
 	rs, _, err := s.run(ctx, op, n, now, ms)
 	if err != nil {
-		return ratekit.Decision{}, err
+		return ratekit.Decision{}, nil, err
 	}
 	var bind ratekit.Decision
 	for i, r := range rs {
-		d := members[i].l.decision(r)
+		var d ratekit.Decision
+		if m := members[i]; m.l != nil {
+			d = m.l.decision(r)
+		} else {
+			d = m.sem.decision(r)
+		}
 		switch {
 		case i == 0:
 			bind = d
@@ -306,5 +341,13 @@ func (s *Store) all(ctx context.Context, op string, n int, now string, members [
 			}
 		}
 	}
-	return bind, nil
+	var leases []Lease
+	if op == "t" && bind.Allowed && n > 0 {
+		for i, id := range ids {
+			if id != "" {
+				leases = append(leases, Lease{Key: members[i].key, ID: id, N: n})
+			}
+		}
+	}
+	return bind, leases, nil
 }

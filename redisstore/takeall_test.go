@@ -2,6 +2,7 @@ package redisstore_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -121,5 +122,49 @@ func TestTakeAllEdgeCases(t *testing.T) {
 	}
 	if _, err := s.TakeAll(ctx, 1, redisstore.Member{}); err == nil {
 		t.Fatal("TakeAll with a zero Member: want an error")
+	}
+}
+
+// TestHoldRateAndConcurrency: a per-IP rate and a per-dataset concurrency
+// limit on one request, all or none, with the Semaphore's leases returned.
+func TestHoldRateAndConcurrency(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	rate := mustLimiter(t, s, redisstore.Config{Algorithm: redisstore.SlidingLog, Name: "ip", Limit: 25, Window: time.Second})
+	sem := mustSemaphore(t, s, redisstore.SemaphoreConfig{Name: "mutations", Limit: 3, Lease: time.Minute})
+	ip, ds := rate.On("{ds1}:10.0.0.1"), sem.On("{ds1}")
+	var leases []redisstore.Lease
+	for i := range 3 {
+		d, ls, err := s.HoldAt(ctx, start, 1, ip, ds)
+		if err != nil || !d.Allowed || len(ls) != 1 || ls[0].N != 1 || ls[0].Key != "{ds1}" {
+			t.Fatalf("Hold %d = %v, %v, %v", i, d, ls, err)
+		}
+		leases = append(leases, ls...)
+	}
+	d, ls, err := s.HoldAt(ctx, start, 1, ip, ds)
+	if err != nil || d.Allowed || d.Policy != "mutations" || ls != nil {
+		t.Fatalf("Hold with 3 of 3 held = %v, %v, %v; want the semaphore's denial", d, ls, err)
+	}
+	if d, _ := rate.PeekAt(ctx, "{ds1}:10.0.0.1", start, 0); d.Remaining != 22 {
+		t.Fatalf("the denied Hold used the rate limit: %v", d)
+	}
+	if err := sem.Release(ctx, leases[0]); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := s.PeekAllAt(ctx, start, 1, ip, ds); err != nil || !d.Allowed {
+		t.Fatalf("after a release, PeekAll = %v, %v", d, err)
+	}
+	if _, err := s.TakeAll(ctx, 1, ip, ds); !errors.Is(err, ratekit.ErrInvalidConfig) {
+		t.Fatalf("TakeAll with a Semaphore member: %v; want ErrInvalidConfig (use Hold)", err)
+	}
+	// The rate limit denies: the Semaphore is left as it was.
+	for range 22 {
+		rate.TakeAt(ctx, "{ds1}:10.0.0.1", start, 1)
+	}
+	if d, ls, _ := s.HoldAt(ctx, start, 1, ip, ds); d.Allowed || d.Policy != "ip" || ls != nil {
+		t.Fatalf("Hold past the rate limit = %v, %v", d, ls)
+	}
+	if d, _ := sem.PeekAt(ctx, "{ds1}", start, 0); d.Remaining != 1 {
+		t.Fatalf("a Hold denied by the rate limit changed the semaphore: %v", d)
 	}
 }
