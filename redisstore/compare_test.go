@@ -34,6 +34,7 @@ var modelConfigs = []redisstore.Config{
 	{Algorithm: redisstore.Rolling, Name: "rw-day", Limit: 100_000, Window: 24 * time.Hour},
 	{Algorithm: redisstore.SlidingLog, Name: "sl", Limit: 5, Window: time.Second},
 	{Algorithm: redisstore.SlidingLog, Name: "sl-25", Limit: 25, Window: time.Second},
+	{Algorithm: redisstore.SlidingLog, Name: "sl-300", Limit: 300, Window: 10 * time.Second}, // walks in batches
 	{Algorithm: redisstore.SlidingCounter, Name: "sc", Limit: 5, Window: time.Second},
 	{Algorithm: redisstore.SlidingCounter, Name: "sc-600", Limit: 600, Window: time.Minute},
 	{Algorithm: redisstore.SlidingCounter, Name: "sc-big", Limit: 50_000, Window: 24 * time.Hour},
@@ -257,4 +258,34 @@ func onGrid(d ratekit.Decision) ratekit.Decision {
 	}
 	d.RetryAfter, d.ResetAfter = up(d.RetryAfter), up(d.ResetAfter)
 	return d
+}
+
+// TestSlidingLogLongWalk fills a log with units at distinct instants, so
+// that a denial and a refund walk many entries (in batches), and compares
+// with the embedded Log.
+func TestSlidingLogLongWalk(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	cfg := redisstore.Config{Algorithm: redisstore.SlidingLog, Name: "org", Limit: 600, Window: time.Minute}
+	r := mustLimiter(t, s, cfg)
+	e, _ := slidingwindow.NewLog(slidingwindow.Config{Name: "org", Limit: 600, Window: time.Minute})
+	now := start
+	for i := range 600 {
+		now = start.Add(time.Duration(i) * 50 * time.Millisecond)
+		got, err := r.TakeAt(ctx, "k", now, 1)
+		check(t, 0, 0, i, "Take", 1, now, got, e.Take(now, 1), err)
+	}
+	for i, n := range []int{1, 150, 599, 600} {
+		got, err := r.PeekAt(ctx, "k", now, n)
+		check(t, 0, 1, i, "Peek", n, now, got, e.Peek(now, n), err)
+	}
+	at := start.Add(100 * 50 * time.Millisecond)
+	e.Refund(at, 200)
+	if err := r.RefundAt(ctx, "k", at, 200); err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range []int{1, 200, 201} {
+		got, err := r.PeekAt(ctx, "k", now, n)
+		check(t, 0, 2, i, "Peek", n, now, got, e.Peek(now, n), err)
+	}
 }

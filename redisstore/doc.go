@@ -83,9 +83,10 @@
 //
 // The token bucket, windows and sliding counter keep a short string per
 // key; the sliding log a sorted set of admission times (one entry per
-// distinct microsecond, at most Limit live entries, read on every call:
-// prefer SlidingCounter for limits of thousands); the semaphore a sorted
-// set of leases.
+// distinct microsecond, at most Limit live ones, and a running total, so
+// that a call reads only the entries that have expired and, on a denial,
+// the oldest that must: its memory grows with Limit, its work per call
+// does not); the semaphore a sorted set of leases, all read by every Take.
 //
 // # Memory
 //

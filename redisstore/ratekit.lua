@@ -224,77 +224,110 @@ end
 -- ---------------------------------------------------------------------
 -- Sliding log (exact). A sorted set of entries, score = time (µs), member
 -- "time:units"; units admitted at one instant share one entry. An entry at
--- e counts at t while t - e < W. The log's clock t never goes back: a
--- stale now is evaluated, and its units recorded, at the newest instant
--- recorded (t = max(now, newest)), so a stale time never admits more. The
--- member "f" holds the clock itself when a Refund has removed the newest
--- entry (score: that instant), so the clock does not go back then either.
--- Work is O(live entries) <= O(Limit).
+-- e counts at t while t - e < W. Two more members keep the work per call
+-- independent of Limit:
+--   "#N" (score +inf) is N, the units in all the entries in the set, so
+--        the live count is N less the units of the expired entries, which
+--        are read (and, on a write, removed) instead of every live one;
+--   "f"  (score: an instant) is the log's clock when a Refund has removed
+--        the newest entry.
+-- The log's clock t never goes back: a stale now is evaluated, and its
+-- units recorded, at the newest instant recorded (t = max(now, newest)),
+-- so a stale time never admits more. A denial walks the oldest live
+-- entries only as far as the units that must expire; a Refund the entries
+-- from its instant on, as far as the units it gives back.
 local sl = {}
 
+-- entry parses a member "time:units"; nil for "#N" and "f".
+local function slentry(m, score)
+  local _, units = match(m, '^(%-?%d+):(%d+)$')
+  if units then return {t = tonumber(score), u = tonumber(units), m = m} end
+end
+
 function sl.load(key)
-  local st = {list = {}}
-  local newest = call('ZREVRANGE', key, 0, 0, 'WITHSCORES')
-  if #newest == 0 then return st end
-  st.newest = tonumber(newest[2])
+  local st = {total = 0}
+  local top = call('ZREVRANGEBYSCORE', key, '(+inf', '-inf', 'WITHSCORES', 'LIMIT', 0, 2)
+  for i = 1, #top, 2 do
+    local score = tonumber(top[i + 1])
+    if not st.clock or score > st.clock then st.clock = score end
+    if not st.last then st.last = slentry(top[i], score) end
+  end
+  local tot = call('ZRANGEBYSCORE', key, '+inf', '+inf')
+  if #tot > 0 then
+    st.totalm = tot[1]
+    st.total = tonumber(string.sub(tot[1], 2))
+  end
   return st
 end
 
 local function slclock(st, at)
-  if st.newest and st.newest > at then return st.newest end
+  if st.clock and st.clock > at then return st.clock end
   return at
 end
 
--- live reads the entries live at t, oldest first, once per script.
-local function sllive(key, st, W, t)
-  if st.loaded then return end
-  st.loaded = true
-  local es = call('ZRANGEBYSCORE', key, '(' .. fmt(t - W), '+inf', 'WITHSCORES')
+-- count returns the live units at t (once per script): the total less the
+-- units of the entries that have expired by t.
+local function slcount(key, st, W, t)
+  if st.count then return st.count end
+  local dead = 0
+  local es = call('ZRANGEBYSCORE', key, '-inf', format('%d', t - W), 'WITHSCORES')
   for i = 1, #es, 2 do
-    local _, units = match(es[i], '^(%-?%d+):(%d+)$')
-    if units then
-      insert(st.list, {t = tonumber(es[i + 1]), u = tonumber(units), m = es[i]})
-    end
+    local e = slentry(es[i], es[i + 1])
+    if e then dead = dead + e.u end
   end
+  st.count, st.cut = st.total - dead, t - W
+  if st.last and st.last.t <= t - W then st.last = nil end
+  return st.count
 end
 
-local function slsum(st)
-  local c = 0
-  for _, e in ipairs(st.list) do c = c + e.u end
-  return c
+-- walk calls f on the live entries from `from` (inclusive) on, oldest
+-- first, in batches, until f returns true.
+local function slwalk(key, from, f)
+  local off = 0
+  while true do
+    local es = call('ZRANGEBYSCORE', key, format('%d', from), '(+inf', 'WITHSCORES', 'LIMIT', off, 64)
+    for i = 1, #es, 2 do
+      local e = slentry(es[i], es[i + 1])
+      if e and f(e) then return end
+    end
+    if #es < 128 then return end
+    off = off + 64
+  end
 end
 
 function sl.decide(st, p, n, take, key)
   local L, W = p.limit, p.window
   local t = slclock(st, now)
-  sllive(key, st, W, t)
-  local c = slsum(st)
+  local c = slcount(key, st, W, t)
   local remaining = L - c
   if remaining < 0 then remaining = 0 end
   local reset = 0
-  if c > 0 then reset = st.list[#st.list].t + W - now end
+  if c > 0 then reset = st.last.t + W - now end
   if n < 0 or n > L then return 0, remaining, reset, NEVER end
   if n == 0 then return 1, remaining, reset, 0 end
   if c + n <= L then
     if take then
-      local last = st.list[#st.list]
-      if last and last.t == t then
-        last.u = last.u + n
+      if st.last and st.last.t == t then
+        st.last.u = st.last.u + n
       else
-        insert(st.list, {t = t, u = n})
+        st.last = {t = t, u = n}
       end
-      st.newest, st.cut, st.dirty = t, t - W, true
-      st.touched = st.list[#st.list]
+      st.clock, st.count, st.dirty, st.took = t, c + n, true, true
     end
     return 1, L - c - n, t + W - now, 0
   end
   -- Wait until the oldest c+n-L units have expired.
-  local acc = 0
-  for _, e in ipairs(st.list) do
-    acc = acc + e.u
-    if c - acc + n <= L then return 0, remaining, reset, e.t + W - now end
+  local need, retry = c + n - L, NEVER
+  slwalk(key, t - W + 1, function(e)
+    need = need - e.u
+    if need <= 0 then retry = e.t + W - now return true end
+  end)
+  if need > 0 and st.took then
+    -- The key was taken from earlier in this script (named twice in one
+    -- TakeAll): that entry, at t, is not in Redis yet.
+    retry = t + W - now
   end
-  return 0, remaining, reset, NEVER -- unreachable: n <= L
+  return 0, remaining, reset, retry
 end
 
 -- refund removes the n oldest live units recorded at or after `at`. A
@@ -310,36 +343,38 @@ function sl.refund(st, p, n, at, key)
   local t = slclock(st, at)
   if servertime then at = t - W + 1 end
   if at <= t - W then return end
-  sllive(key, st, W, t)
-  st.changed, st.floor = {}, t
-  for _, e in ipairs(st.list) do
-    if n == 0 then break end
-    if e.t >= at and e.u > 0 then
-      local k = math.min(n, e.u)
-      e.u, n = e.u - k, n - k
-      insert(st.changed, e)
-      st.dirty = true
-    end
-  end
+  local c = slcount(key, st, W, t)
+  st.changed = {}
+  slwalk(key, at, function(e)
+    local k = math.min(n, e.u)
+    e.u, n, c = e.u - k, n - k, c - k
+    insert(st.changed, e)
+    return n == 0
+  end)
+  if #st.changed > 0 then st.count, st.clock, st.dirty = c, t, true end
 end
 
+-- save writes the entries changed, the total (the live count: expired
+-- entries are removed) and the clock, and the TTL: until the newest entry
+-- expires, or the clock if a refund removed every entry.
 function sl.save(key, st, p)
-  if st.changed then -- a refund
+  call('ZREMRANGEBYSCORE', key, '-inf', format('%d', st.cut))
+  if st.took then
+    local e = st.last
+    if e.m then call('ZREM', key, e.m) end
+    call('ZADD', key, e.t, format('%d', e.t) .. ':' .. format('%d', e.u))
+  else
     for _, e in ipairs(st.changed) do
       call('ZREM', key, e.m)
-      if e.u > 0 then call('ZADD', key, e.t, fmt(e.t) .. ':' .. fmt(e.u)) end
+      if e.u > 0 then call('ZADD', key, e.t, format('%d', e.t) .. ':' .. format('%d', e.u)) end
     end
-    call('ZADD', key, st.floor, 'f')
-  else
-    call('ZREMRANGEBYSCORE', key, '-inf', fmt(st.cut))
-    local e = st.touched
-    if e.m then call('ZREM', key, e.m) end
-    call('ZADD', key, e.t, fmt(e.t) .. ':' .. fmt(e.u))
+    call('ZADD', key, st.clock, 'f')
   end
-  local newest = call('ZREVRANGE', key, 0, 0, 'WITHSCORES')
-  if #newest > 0 then
-    call('PEXPIRE', key, ttl(tonumber(newest[2]) + p.window - now))
+  if st.totalm then call('ZREM', key, st.totalm) end
+  if st.count > 0 then
+    call('ZADD', key, '+inf', '#' .. format('%d', st.count))
   end
+  call('PEXPIRE', key, ttl(st.clock + p.window - now))
 end
 
 -- ---------------------------------------------------------------------
