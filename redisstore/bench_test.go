@@ -22,9 +22,9 @@ import (
 type decider func(ctx context.Context, key string) error
 
 // benchCases are ratekit's algorithms and the peers that use Redis, each
-// with a quota large enough that the steady state is admitting (the sliding
-// log excepted: its work grows with the entries in its window, so it runs
-// a realistic 100 per second and mostly denies).
+// with a quota large enough that the steady state is admitting, except the
+// sliding log, which runs a realistic 100 per second and mostly denies, so
+// that its denials' walk of the oldest entries is measured too.
 var benchCases = []struct {
 	name string
 	make func(b *testing.B, c *redis.Client, prefix string) decider

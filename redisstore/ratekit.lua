@@ -280,18 +280,20 @@ local function slcount(key, st, W, t)
   return st.count
 end
 
--- walk calls f on the live entries from `from` (inclusive) on, oldest
--- first, in batches, until f returns true.
-local function slwalk(key, from, f)
-  local off = 0
+-- walk calls f on the entries from `from` (inclusive) on, oldest first,
+-- until f returns true. units is how many units f wants: as every entry
+-- holds at least one, it reads that many entries at most (and "f"), in
+-- batches of up to 128.
+local function slwalk(key, from, units, f)
+  local off, batch = 0, math.min(math.max(units, 1) + 1, 128)
   while true do
-    local es = call('ZRANGEBYSCORE', key, format('%d', from), '(+inf', 'WITHSCORES', 'LIMIT', off, 64)
+    local es = call('ZRANGEBYSCORE', key, format('%d', from), '(+inf', 'WITHSCORES', 'LIMIT', off, batch)
     for i = 1, #es, 2 do
       local e = slentry(es[i], es[i + 1])
       if e and f(e) then return end
     end
-    if #es < 128 then return end
-    off = off + 64
+    if #es < 2 * batch then return end
+    off = off + batch
   end
 end
 
@@ -318,7 +320,7 @@ function sl.decide(st, p, n, take, key)
   end
   -- Wait until the oldest c+n-L units have expired.
   local need, retry = c + n - L, NEVER
-  slwalk(key, t - W + 1, function(e)
+  slwalk(key, t - W + 1, need, function(e)
     need = need - e.u
     if need <= 0 then retry = e.t + W - now return true end
   end)
@@ -345,7 +347,7 @@ function sl.refund(st, p, n, at, key)
   if at <= t - W then return end
   local c = slcount(key, st, W, t)
   st.changed = {}
-  slwalk(key, at, function(e)
+  slwalk(key, at, n, function(e)
     local k = math.min(n, e.u)
     e.u, n, c = e.u - k, n - k, c - k
     insert(st.changed, e)
