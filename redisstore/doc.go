@@ -86,7 +86,8 @@
 // distinct microsecond, at most Limit live ones, and a running total, so
 // that a call reads only the entries that have expired and, on a denial,
 // the oldest that must: its memory grows with Limit, its work per call
-// does not); the semaphore a sorted set of leases, all read by every Take.
+// does not); the semaphore a sorted set of leases and their total, read in
+// the same way.
 //
 // # Memory
 //

@@ -464,58 +464,92 @@ end
 -- ---------------------------------------------------------------------
 -- Concurrency leases. A sorted set of leases, score = expiry (µs), member
 -- "id:units". A lease counts while its expiry is after now; a holder that
--- dies stops renewing and its units come back when the lease expires.
+-- dies stops renewing and its units come back when the lease expires. The
+-- member "#N" (score +inf) is N, the units of all the leases in the set,
+-- so that a call reads only the leases that have expired (and, on a
+-- denial, the first to expire) rather than every one held.
 local cc = {}
 
+local function cctotal(key)
+  local tot = call('ZRANGEBYSCORE', key, '+inf', '+inf')
+  if #tot > 0 then return tonumber(string.sub(tot[1], 2)), tot[1] end
+  return 0, nil
+end
+
+local function ccsettotal(key, old, v)
+  if old then call('ZREM', key, old) end
+  if v > 0 then call('ZADD', key, '+inf', '#' .. fmt(v)) end
+end
+
+local function ccunits(m) return tonumber(match(m, ':(%d+)$')) end
+
+-- ccexpire sets the key's TTL to the last lease's expiry.
+local function ccexpire(key)
+  local last = call('ZREVRANGEBYSCORE', key, '(+inf', '-inf', 'WITHSCORES', 'LIMIT', 0, 1)
+  if #last > 0 then call('PEXPIRE', key, ttl(tonumber(last[2]) - now)) end
+end
+
 function cc.load(key)
-  local st = {list = {}}
-  local es = call('ZRANGEBYSCORE', key, '(' .. fmt(now), '+inf', 'WITHSCORES')
-  for i = 1, #es, 2 do
-    local units = match(es[i], ':(%d+)$')
-    insert(st.list, {x = tonumber(es[i + 1]), u = tonumber(units)})
-  end
+  local st = {adds = {}}
+  st.total, st.totalm = cctotal(key)
+  local dead = 0
+  local es = call('ZRANGEBYSCORE', key, '-inf', fmt(now))
+  for _, m in ipairs(es) do dead = dead + (ccunits(m) or 0) end
+  st.held = st.total - dead
+  local last = call('ZREVRANGEBYSCORE', key, '(+inf', '(' .. fmt(now), 'WITHSCORES', 'LIMIT', 0, 1)
+  st.last = now
+  if #last > 0 then st.last = tonumber(last[2]) end
   return st
 end
 
-function cc.decide(st, p, n, take)
-  local L = p.limit
-  local held = 0
-  local last = now
-  for _, e in ipairs(st.list) do
-    held = held + e.u
-    if e.x > last then last = e.x end
-  end
+function cc.decide(st, p, n, take, key)
+  local L, held = p.limit, st.held
   local remaining = L - held
   if remaining < 0 then remaining = 0 end
-  local reset = last - now
+  local reset = st.last - now
   if n < 0 or n > L then return 0, remaining, reset, NEVER end
   if n == 0 then return 1, remaining, reset, 0 end
   if held + n <= L then
-    if take then st.add, st.dirty = now + p.window, true end
+    if take then
+      insert(st.adds, {x = now + p.window, m = p.p4})
+      st.held, st.dirty = held + n, true
+      if now + p.window > st.last then st.last = now + p.window end
+    end
     local r = reset
     if p.window > r then r = p.window end
     return 1, L - held - n, r, 0
   end
-  -- Until enough leases expire, if their holders neither release nor renew.
-  table.sort(st.list, function(a, b) return a.x < b.x end)
-  local acc = 0
-  for _, e in ipairs(st.list) do
-    acc = acc + e.u
-    if held - acc + n <= L then return 0, remaining, reset, e.x - now end
+  -- Until enough leases expire, if their holders neither release nor
+  -- renew: walk them by expiry, as far as the units needed.
+  local need, retry = held + n - L, NEVER
+  local off, batch = 0, math.min(need + 1, 128)
+  while retry == NEVER do
+    local es = call('ZRANGEBYSCORE', key, '(' .. fmt(now), '(+inf', 'WITHSCORES', 'LIMIT', off, batch)
+    for i = 1, #es, 2 do
+      need = need - (ccunits(es[i]) or 0)
+      if need <= 0 then retry = tonumber(es[i + 1]) - now break end
+    end
+    if #es < 2 * batch then break end
+    off = off + batch
   end
-  return 0, remaining, reset, NEVER
+  if retry == NEVER and #st.adds > 0 then
+    retry = st.adds[#st.adds].x - now -- leases taken earlier in this script
+  end
+  return 0, remaining, reset, retry
 end
 
+-- refund is a release: it removes the lease p4 (its units are its own).
 function cc.refund(st, p, n, at, key)
-  -- A release: remove the lease (units are its own).
-  call('ZREM', key, p.p4)
+  if call('ZREM', key, p.p4) == 1 then
+    ccsettotal(key, st.totalm, st.total - ccunits(p.p4))
+  end
 end
 
 function cc.save(key, st, p)
   call('ZREMRANGEBYSCORE', key, '-inf', fmt(now))
-  if st.add then call('ZADD', key, st.add, p.p4) end
-  local last = call('ZREVRANGE', key, 0, 0, 'WITHSCORES')
-  if #last > 0 then call('PEXPIRE', key, ttl(tonumber(last[2]) - now)) end
+  for _, a in ipairs(st.adds) do call('ZADD', key, a.x, a.m) end
+  ccsettotal(key, st.totalm, st.held)
+  ccexpire(key)
 end
 
 -- ---------------------------------------------------------------------
@@ -560,8 +594,7 @@ local function run(KEYS, ARGV)
       local ok = 0
       if score and tonumber(score) > now then
         call('ZADD', mb.key, 'XX', now + mb.p.window, mb.p.p4)
-        local last = call('ZREVRANGE', mb.key, 0, 0, 'WITHSCORES')
-        call('PEXPIRE', mb.key, ttl(tonumber(last[2]) - now))
+        ccexpire(mb.key)
         ok = 1
       end
       local k = #out
@@ -575,9 +608,12 @@ local function run(KEYS, ARGV)
       local ok = 0
       if score and tonumber(score) > now and units then
         call('ZREM', mb.key, mb.p.p4)
-        if tonumber(units) > n then
-          call('ZADD', mb.key, score, id .. ':' .. format('%d', tonumber(units) - n))
+        local k = math.min(n, tonumber(units))
+        if tonumber(units) > k then
+          call('ZADD', mb.key, score, id .. ':' .. format('%d', tonumber(units) - k))
         end
+        local total, totalm = cctotal(mb.key)
+        ccsettotal(mb.key, totalm, total - k)
         ok = 1
       end
       local k = #out

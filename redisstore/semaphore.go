@@ -48,8 +48,9 @@ func (c SemaphoreConfig) Validate() error {
 //
 // Build it with Store.Semaphore; the zero Semaphore is not usable. It is
 // safe for concurrent use. Each method is one round trip. The state of a
-// key is a sorted set of leases (score: expiry in µs, member "id:units");
-// Take counts the live ones, so its work grows with the leases held.
+// key is a sorted set of leases (score: expiry in µs, member "id:units")
+// with a running total of their units, so a Take reads only the leases
+// that have expired and, on a denial, the first that will.
 type Semaphore struct {
 	store  *Store
 	cfg    SemaphoreConfig

@@ -155,3 +155,48 @@ func TestSemaphoreMatchesEmbedded(t *testing.T) {
 		}
 	}
 }
+
+// TestSemaphoreManyLeases holds hundreds of leases of distinct expiries:
+// RetryAfter is when enough of the first to expire have, and releases and
+// expiries keep the running total right.
+func TestSemaphoreManyLeases(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	m := mustSemaphore(t, s, redisstore.SemaphoreConfig{Name: "queries", Limit: 500, Lease: time.Minute})
+	var leases []redisstore.Lease
+	for i := range 500 {
+		l, d, err := m.TakeAt(ctx, "ds", start.Add(time.Duration(i)*time.Millisecond), 1)
+		if err != nil || !d.Allowed {
+			t.Fatalf("Take %d = %v, %v", i, d, err)
+		}
+		leases = append(leases, l)
+	}
+	now := start.Add(time.Second)
+	for _, n := range []int{1, 150, 500} {
+		// The n-th lease to expire was taken at (n-1) ms.
+		want := time.Minute + time.Duration(n-1)*time.Millisecond - time.Second
+		if d, _ := m.PeekAt(ctx, "ds", now, n); d.Allowed || d.RetryAfter != want || d.Remaining != 0 {
+			t.Fatalf("Peek(%d) with 500 of 500 held = %v; want RetryAfter %v", n, d, want)
+		}
+	}
+	for _, l := range leases[100:300] {
+		if err := m.Release(ctx, l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d, _ := m.PeekAt(ctx, "ds", now, 200); !d.Allowed || d.Remaining != 0 {
+		t.Fatalf("after 200 releases, Peek(200) = %v; want allowed", d)
+	}
+	// A minute and 100 ms on, the first 100 leases (taken at 0..99 ms) have
+	// expired too.
+	later := start.Add(time.Minute + 100*time.Millisecond)
+	if d, _ := m.PeekAt(ctx, "ds", later, 0); d.Remaining != 300 {
+		t.Fatalf("after 100 leases expired, Peek(0) = %v; want 300 free", d)
+	}
+	if _, d, _ := m.TakeAt(ctx, "ds", later, 300); !d.Allowed || d.Remaining != 0 {
+		t.Fatalf("Take(300) = %v; want allowed", d)
+	}
+	if _, d, _ := m.TakeAt(ctx, "ds", later, 1); d.Allowed {
+		t.Fatalf("Take(1) at capacity = %v", d)
+	}
+}
