@@ -130,6 +130,12 @@ func (l *Limiter) For(key string, cfg AdapterConfig) (*Adapter, error) {
 // Key returns the key the Adapter limits.
 func (a *Adapter) Key() string { return a.key }
 
+// Idle reports true: the key's state is in Redis, which expires it, and
+// the Adapter keeps none in the process, so a ratekit.Keyed of Adapters
+// may drop any of them at any time without changing a decision. (A
+// FailFallback Adapter's fallback limiter loses its state with it.)
+func (a *Adapter) Idle(time.Time) bool { return true }
+
 // Take is Limiter.Take for the Adapter's key, or, if Redis does not answer
 // within the Timeout, the FailurePolicy's decision.
 func (a *Adapter) Take(now time.Time, n int) ratekit.Decision {

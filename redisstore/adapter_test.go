@@ -243,3 +243,32 @@ func TestAdapterConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestAdapterInKeyed: Adapters in a ratekit.Keyed, one per org, share the
+// Redis state with every replica; Sweep drops them all, as their state is
+// in Redis.
+func TestAdapterInKeyed(t *testing.T) {
+	s, _ := newStore(t)
+	l := mustLimiter(t, s, perMinute)
+	orgs := ratekit.NewKeyed(func(org string) *redisstore.Adapter {
+		a, err := l.For(org, redisstore.AdapterConfig{CallerTime: true})
+		if err != nil {
+			panic(err) // the config is constant and valid
+		}
+		return a
+	}, ratekit.KeyedConfig{MaxKeys: 1000})
+	for range 5 {
+		if d := orgs.Take(start, "org1", 1); !d.Allowed {
+			t.Fatalf("Take = %v", d)
+		}
+	}
+	if d := orgs.Take(start, "org1", 1); d.Allowed {
+		t.Fatalf("sixth Take of 5 per minute = %v", d)
+	}
+	if n := orgs.Sweep(start); n != 1 || orgs.Len() != 0 {
+		t.Fatalf("Sweep dropped %d, Len %d; want the one Adapter dropped", n, orgs.Len())
+	}
+	if d := orgs.Take(start, "org1", 1); d.Allowed {
+		t.Fatalf("after Sweep, Take = %v; the quota is in Redis and still used up", d)
+	}
+}

@@ -149,6 +149,11 @@ func (h *Holder) Release(n int) {
 	}
 }
 
+// Idle reports whether the Holder holds no lease, so that a ratekit.Keyed
+// may drop it (the key's state is in Redis) without losing units it must
+// release.
+func (h *Holder) Idle(time.Time) bool { return h.Held() == 0 }
+
 // Held returns the units this Holder holds through its leases (some may
 // have expired in Redis if they were not extended).
 func (h *Holder) Held() int {
