@@ -56,6 +56,14 @@
 // for tests, which compare decisions at fixed instants, and for callers
 // that keep one clock themselves. TTLs are still counted on the server's
 // clock; Options.TTLSlack lengthens them when injected clocks may lag it.
+// A key that has expired has forgotten the newest time it saw, so an
+// injected time older than that is then decided as on a fresh key.
+//
+// Changing a policy is making a Limiter with the same Algorithm and Name
+// and a new Limit, Window, Burst or Offset: the keys' state carries over,
+// read under the new parameters (an open window keeps its start and ends
+// at start + the new Window; a count above a lowered Limit admits nothing
+// until its window ends).
 //
 // # Several limits at once
 //
