@@ -1,0 +1,181 @@
+package redisstore_test
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-redis/redis_rate/v10"
+	"github.com/redis/go-redis/v9"
+	"github.com/ulule/limiter/v3"
+	ulredis "github.com/ulule/limiter/v3/drivers/store/redis"
+
+	"github.com/ratekit/ratekit/redisstore"
+)
+
+// decider is one decision against Redis, as each library makes it.
+type decider func(ctx context.Context, key string) error
+
+// benchCases are ratekit's algorithms and the peers that use Redis, each
+// with a quota large enough that the steady state is admitting, except the
+// sliding log, which runs a realistic 100 per second and mostly denies, so
+// that its denials' walk of the oldest entries is measured too.
+var benchCases = []struct {
+	name string
+	make func(b *testing.B, c *redis.Client, prefix string) decider
+}{
+	{"ratekit/tokenbucket", ratekitCase(redisstore.Config{Algorithm: redisstore.TokenBucket, Name: "b", Limit: 1 << 30, Window: time.Hour, Burst: 1 << 20})},
+	{"ratekit/tokenbucket-evalsha", func(b *testing.B, c *redis.Client, prefix string) decider {
+		s, err := redisstore.New(c, redisstore.Options{Prefix: prefix, EvalOnly: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		l := mustLimiter(b, s, redisstore.Config{Algorithm: redisstore.TokenBucket, Name: "b", Limit: 1 << 30, Window: time.Hour, Burst: 1 << 20})
+		return func(ctx context.Context, key string) error {
+			_, err := l.Take(ctx, key, 1)
+			return err
+		}
+	}},
+	{"ratekit/fixedwindow", ratekitCase(redisstore.Config{Algorithm: redisstore.FixedWindow, Name: "b", Limit: 1 << 30, Window: time.Hour})},
+	{"ratekit/rolling", ratekitCase(redisstore.Config{Algorithm: redisstore.Rolling, Name: "b", Limit: 1 << 30, Window: time.Hour})},
+	{"ratekit/slidingcounter", ratekitCase(redisstore.Config{Algorithm: redisstore.SlidingCounter, Name: "b", Limit: 1 << 20, Window: time.Hour})},
+	{"ratekit/slidinglog", ratekitCase(redisstore.Config{Algorithm: redisstore.SlidingLog, Name: "b", Limit: 100, Window: time.Second})},
+	{"ratekit/takeall3", func(b *testing.B, c *redis.Client, prefix string) decider {
+		s := benchStore(b, c, prefix)
+		org := mustLimiter(b, s, redisstore.Config{Algorithm: redisstore.FixedWindow, Name: "org", Limit: 1 << 30, Window: time.Hour})
+		tok := mustLimiter(b, s, redisstore.Config{Algorithm: redisstore.TokenBucket, Name: "tok", Limit: 1 << 30, Window: time.Hour, Burst: 1 << 20})
+		ip := mustLimiter(b, s, redisstore.Config{Algorithm: redisstore.Rolling, Name: "ip", Limit: 1 << 30, Window: time.Hour})
+		return func(ctx context.Context, key string) error {
+			_, err := s.TakeAll(ctx, 1, org.On(key), tok.On(key+":t"), ip.On(key+":ip"))
+			return err
+		}
+	}},
+	{"peer/redis_rate-gcra", func(b *testing.B, c *redis.Client, prefix string) decider {
+		l := redis_rate.NewLimiter(c)
+		lim := redis_rate.Limit{Rate: 1 << 30, Burst: 1 << 20, Period: time.Hour}
+		return func(ctx context.Context, key string) error {
+			_, err := l.Allow(ctx, prefix+key, lim)
+			return err
+		}
+	}},
+	{"peer/ulule-fixedwindow", func(b *testing.B, c *redis.Client, prefix string) decider {
+		st, err := ulredis.NewStoreWithOptions(c, limiter.StoreOptions{Prefix: prefix})
+		if err != nil {
+			b.Fatal(err)
+		}
+		l := limiter.New(st, limiter.Rate{Period: time.Hour, Limit: 1 << 30})
+		return func(ctx context.Context, key string) error {
+			_, err := l.Get(ctx, key)
+			return err
+		}
+	}},
+}
+
+func benchStore(b *testing.B, c *redis.Client, prefix string) *redisstore.Store {
+	s, err := redisstore.New(c, redisstore.Options{Prefix: prefix})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s
+}
+
+func ratekitCase(cfg redisstore.Config) func(*testing.B, *redis.Client, string) decider {
+	return func(b *testing.B, c *redis.Client, prefix string) decider {
+		l := mustLimiter(b, benchStore(b, c, prefix), cfg)
+		return func(ctx context.Context, key string) error {
+			_, err := l.Take(ctx, key, 1)
+			return err
+		}
+	}
+}
+
+// roundTrips counts the commands a client sends.
+type roundTrips struct{ n *atomic.Int64 }
+
+func (roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		h.n.Add(1)
+		return next(ctx, cmd)
+	}
+}
+func (h roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		h.n.Add(1)
+		return next(ctx, cmds)
+	}
+}
+
+// serverMicros is the CPU time the server has spent in commands, in µs,
+// from INFO commandstats: a measure of a decision's cost on the server
+// that the loopback's and the scheduler's noise do not blur.
+func serverMicros(b *testing.B, c *redis.Client) float64 {
+	info, err := c.Info(context.Background(), "commandstats").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	total := 0.0
+	for _, line := range strings.Split(info, "\n") {
+		if i := strings.Index(line, "usec="); i >= 0 && strings.HasPrefix(line, "cmdstat_") && !strings.HasPrefix(line, "cmdstat_info:") {
+			f := strings.SplitN(line[i+len("usec="):], ",", 2)[0]
+			v, err := strconv.ParseFloat(f, 64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			total += v
+		}
+	}
+	return total
+}
+
+// BenchmarkDecision measures decisions per second against the shared
+// loopback redis-server, with 1 and 16 concurrent clients on one key, and
+// reports round trips per decision (rt/op, not counting the INFO the
+// benchmark itself sends) and the server's CPU time per decision
+// (server-µs/op). Run with -count 6 and compare
+// with benchstat; the ratios between cases in one run are what matter, as
+// the absolute numbers are the loopback's and this machine's.
+func BenchmarkDecision(b *testing.B) {
+	needRedis(b)
+	for _, bc := range benchCases {
+		for _, clients := range []int{1, 16} {
+			b.Run(fmt.Sprintf("%s/clients=%d", bc.name, clients), func(b *testing.B) {
+				c := redis.NewClient(&redis.Options{Addr: sharedAddr, PoolSize: clients})
+				defer c.Close()
+				var rts atomic.Int64
+				prefix := fmt.Sprintf("bench%d:", prefixes.Add(1))
+				decide := bc.make(b, c, prefix)
+				ctx := context.Background()
+				if err := decide(ctx, "warm"); err != nil { // loads scripts
+					b.Fatal(err)
+				}
+				c.AddHook(roundTrips{&rts})
+				before := serverMicros(b, c)
+				b.ReportAllocs()
+				b.ResetTimer()
+				var next atomic.Int64
+				var wg sync.WaitGroup
+				for range clients {
+					wg.Go(func() {
+						for next.Add(1) <= int64(b.N) {
+							if err := decide(ctx, "org42"); err != nil {
+								b.Error(err)
+								return
+							}
+						}
+					})
+				}
+				wg.Wait()
+				b.StopTimer()
+				b.ReportMetric((serverMicros(b, c)-before)/float64(b.N), "server-µs/op")
+				b.ReportMetric(float64(rts.Load()-1)/float64(b.N), "rt/op")
+				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "decisions/s")
+			})
+		}
+	}
+}

@@ -1,0 +1,69 @@
+package redisstore_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+)
+
+// FuzzScript drives the script and the reference model of one of
+// modelConfigs with the same operations, decoded from the fuzzer's bytes,
+// and requires identical Decisions. Each input runs on a key of its own.
+//
+// Bytes, after the first (which picks the config), come in threes: the
+// operation (low 2 bits: Take, Take, Peek, Refund) and the time step (the
+// next bits, an index into steps, which include steps back); n (a signed
+// byte); and a flag that makes n the capacity or one below it. Each input makes hundreds of round trips, so minimise
+// briefly: go test -run '^$' -fuzz FuzzScript -fuzztime 90s -fuzzminimizetime 3s
+func FuzzScript(f *testing.F) {
+	f.Add([]byte{0, 0, 0, 5, 0, 1, 5, 0, 3, 1, 2, 4, 2})
+	f.Add([]byte{3, 0, 0, 1, 0, 0, 1, 0, 0, 3, 0x20, 0, 1})
+	f.Add([]byte{8, 0, 0, 5, 4, 0, 1, 0x13, 9, 2, 0, 0, 1})
+	f.Add([]byte{10, 0, 0, 5, 0x28, 0, 2, 0x1c, 0, 4, 0x33, 5, 1})
+	f.Add([]byte{12, 0, 0, 0xff, 0, 0, 0x80, 0x2c, 7, 1})
+	s, _ := newStore(f)
+	var inputs int
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) < 1 {
+			return
+		}
+		cfg := modelConfigs[int(data[0])%len(modelConfigs)]
+		l := mustLimiter(t, s, cfg)
+		m := newModel(cfg)
+		inputs++
+		key := fmt.Sprint("fuzz", inputs)
+		capacity := cfg.Limit
+		if cfg.Burst > 0 {
+			capacity = cfg.Burst
+		}
+		st := steps(cfg.Window)
+		now := start
+		ctx := context.Background()
+		for i := 1; i+2 < len(data) && i < 3*200; i += 3 {
+			op, step := data[i]&3, int(data[i]>>2)%len(st)
+			now = now.Add(st[step]).Truncate(time.Microsecond)
+			n := int(int8(data[i+1]))
+			if n > capacity+1 {
+				n = n % (capacity + 2)
+			}
+			if data[i+2]&1 == 1 && n >= 0 {
+				n = capacity - n%2
+			}
+			us := now.UnixMicro()
+			switch op {
+			case 2:
+				got, err := l.PeekAt(ctx, key, now, n)
+				check(t, 0, 0, i, "Peek", n, now, got, m.decide(us, n, false), err)
+			case 3:
+				m.refund(us, n)
+				if err := l.RefundAt(ctx, key, now, n); err != nil {
+					t.Fatal(err)
+				}
+			default:
+				got, err := l.TakeAt(ctx, key, now, n)
+				check(t, 0, 0, i, "Take", n, now, got, m.decide(us, n, true), err)
+			}
+		}
+	})
+}

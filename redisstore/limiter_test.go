@@ -1,0 +1,164 @@
+package redisstore_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ratekit/ratekit"
+	"github.com/ratekit/ratekit/redisstore"
+)
+
+func TestConfigValidate(t *testing.T) {
+	ok := redisstore.Config{Algorithm: redisstore.TokenBucket, Name: "api", Limit: 10, Window: time.Second, Burst: 5}
+	if err := ok.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	bad := map[string]func(c *redisstore.Config){
+		"no algorithm":      func(c *redisstore.Config) { c.Algorithm = 0 },
+		"unknown algorithm": func(c *redisstore.Config) { c.Algorithm = 99 },
+		"no name":           func(c *redisstore.Config) { c.Name = "" },
+		"brace in name":     func(c *redisstore.Config) { c.Name = "a{b}" },
+		"colon in name":     func(c *redisstore.Config) { c.Name = "a:b" },
+		"zero limit":        func(c *redisstore.Config) { c.Limit = 0 },
+		"huge limit":        func(c *redisstore.Config) { c.Limit = redisstore.MaxLimit + 1 },
+		"zero window":       func(c *redisstore.Config) { c.Window = 0 },
+		"sub-µs window":     func(c *redisstore.Config) { c.Window = time.Second + 1 },
+		"long window":       func(c *redisstore.Config) { c.Window = redisstore.MaxWindow + time.Second },
+		"zero burst":        func(c *redisstore.Config) { c.Burst = 0 },
+		"burst × window":    func(c *redisstore.Config) { c.Burst, c.Window = 100_000, 24*time.Hour },
+		"offset on tb":      func(c *redisstore.Config) { c.Offset = time.Second },
+		"burst on fixed":    func(c *redisstore.Config) { c.Algorithm = redisstore.FixedWindow },
+		"sub-µs offset":     func(c *redisstore.Config) { c.Algorithm, c.Burst, c.Offset = redisstore.FixedWindow, 0, 1 },
+		"counter limit × w.": func(c *redisstore.Config) {
+			c.Algorithm, c.Burst, c.Limit, c.Window = redisstore.SlidingCounter, 0, 1e6, 24*time.Hour
+		},
+	}
+	for name, f := range bad {
+		c := ok
+		f(&c)
+		if err := c.Validate(); !errors.Is(err, ratekit.ErrInvalidConfig) {
+			t.Errorf("%s: Validate = %v; want ErrInvalidConfig", name, err)
+		}
+		s, _ := redisstore.New(redis.NewClient(&redis.Options{}), redisstore.Options{})
+		if _, err := s.Limiter(c); !errors.Is(err, ratekit.ErrInvalidConfig) {
+			t.Errorf("%s: Limiter = %v; want ErrInvalidConfig", name, err)
+		}
+	}
+	if _, err := redisstore.New(nil, redisstore.Options{}); !errors.Is(err, ratekit.ErrInvalidConfig) {
+		t.Errorf("New(nil) = %v; want ErrInvalidConfig", err)
+	}
+	if _, err := redisstore.New(redis.NewClient(&redis.Options{}), redisstore.Options{Prefix: "{x}"}); !errors.Is(err, ratekit.ErrInvalidConfig) {
+		t.Errorf("New with a braced prefix = %v; want ErrInvalidConfig", err)
+	}
+}
+
+// TestKeysExpireWhenIdle checks each key's TTL right after a Take at the
+// server's time: it is how long the state differs from a fresh key's, so
+// Redis memory stays bounded by the keys active within a window.
+func TestKeysExpireWhenIdle(t *testing.T) {
+	c := newClient(t)
+	s, err := redisstore.New(c, redisstore.Options{Prefix: "ttl:"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	hour := time.Hour
+	cases := []struct {
+		cfg redisstore.Config
+		n   int
+		ttl time.Duration // expected, up to the time the test takes
+	}{
+		{redisstore.Config{Algorithm: redisstore.TokenBucket, Name: "tb", Limit: 60, Window: hour, Burst: 60}, 30, 30 * time.Minute},
+		{redisstore.Config{Algorithm: redisstore.Rolling, Name: "rw", Limit: 60, Window: hour}, 1, hour},
+		{redisstore.Config{Algorithm: redisstore.SlidingLog, Name: "sl", Limit: 60, Window: hour}, 1, hour},
+		{redisstore.Config{Algorithm: redisstore.SlidingCounter, Name: "sc", Limit: 60, Window: 400 * 24 * hour}, 1, -1},
+		{redisstore.Config{Algorithm: redisstore.FixedWindow, Name: "fw", Limit: 60, Window: 400 * 24 * hour}, 1, -1},
+	}
+	for _, tc := range cases {
+		l := mustLimiter(t, s, tc.cfg)
+		before := time.Now()
+		if d, err := l.Take(ctx, "k", tc.n); err != nil || !d.Allowed {
+			t.Fatalf("%s: Take = %v, %v", tc.cfg.Name, d, err)
+		}
+		ttl, err := c.PTTL(ctx, l.Key("k")).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := tc.ttl
+		if want < 0 { // aligned windows: until the window's end (2 windows for the counter)
+			w := tc.cfg.Window
+			us := w.Microseconds()
+			want = time.UnixMicro(before.UnixMicro()/us*us + us).Sub(before)
+			if tc.cfg.Algorithm == redisstore.SlidingCounter {
+				want += w
+			}
+		}
+		if ttl <= 0 || ttl > want+2*time.Millisecond || ttl < want-time.Minute {
+			t.Errorf("%s: TTL %v after a Take; want about %v", tc.cfg.Name, ttl, want)
+		}
+	}
+	// A refund that empties a key deletes it.
+	l := mustLimiter(t, s, redisstore.Config{Algorithm: redisstore.Rolling, Name: "gone", Limit: 5, Window: hour})
+	if _, err := l.Take(ctx, "k", 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Refund(ctx, "k", 2); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := c.Exists(ctx, l.Key("k")).Result(); n != 0 {
+		t.Errorf("a window refunded to zero is still stored")
+	}
+	// A denial writes nothing, not even a TTL on a fresh key.
+	if d, _ := l.Take(ctx, "other", 6); d.Allowed {
+		t.Fatal("Take(6) of 5 allowed")
+	}
+	if n, _ := c.Exists(ctx, l.Key("other")).Result(); n != 0 {
+		t.Errorf("a denial created a key")
+	}
+}
+
+// TestServerTime: without an injected time, decisions use the server's
+// TIME; Reset empties a key.
+func TestServerTime(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	l := mustLimiter(t, s, redisstore.Config{Algorithm: redisstore.TokenBucket, Name: "api", Limit: 10, Window: time.Hour, Burst: 3})
+	for i := range 3 {
+		if d, err := l.Take(ctx, "k", 1); err != nil || !d.Allowed || d.Remaining != 2-i || d.Window != 18*time.Minute {
+			t.Fatalf("Take %d = %v, %v", i, d, err)
+		}
+	}
+	d, err := l.Take(ctx, "k", 1)
+	if err != nil || d.Allowed || d.RetryAfter <= 5*time.Minute || d.RetryAfter > 6*time.Minute {
+		t.Fatalf("Take on an empty bucket = %v, %v; want denied for about 6m", d, err)
+	}
+	if d, _ := l.Peek(ctx, "k", 4); d.RetryAfter != ratekit.Never {
+		t.Fatalf("Peek(4) with Burst 3 = %v; want Never", d)
+	}
+	if err := l.Reset(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := l.Peek(ctx, "k", 3); !d.Allowed {
+		t.Fatalf("after Reset, Peek(3) = %v; want allowed", d)
+	}
+	// A server-time Refund of the sliding log gives back the oldest units.
+	log := mustLimiter(t, s, redisstore.Config{Algorithm: redisstore.SlidingLog, Name: "log", Limit: 5, Window: time.Hour})
+	for range 5 {
+		if d, err := log.Take(ctx, "k", 1); err != nil || !d.Allowed {
+			t.Fatalf("log Take = %v, %v", d, err)
+		}
+	}
+	if err := log.Refund(ctx, "k", 2); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := log.Peek(ctx, "k", 2); !d.Allowed || d.Remaining != 0 {
+		t.Fatalf("after Refund(2), log Peek(2) = %v; want allowed", d)
+	}
+	if l.Config().Name != "api" || l.Key("k") == "k" {
+		t.Fatal("Config or Key")
+	}
+}

@@ -1,0 +1,366 @@
+package redisstore_test
+
+import (
+	"math/big"
+	"time"
+
+	"github.com/ratekit/ratekit"
+	"github.com/ratekit/ratekit/redisstore"
+)
+
+// Reference models of the script's algorithms: plain Go, times in int64
+// microseconds, exact rationals (math/big) where the script divides, no
+// cleverness. They decide what DESIGN.md and the package doc say, and the
+// tests hold the script to the same Decisions. (They live here rather than
+// in internal/model because this module owns only redisstore/.)
+
+type model interface {
+	decide(now int64, n int, take bool) ratekit.Decision
+	refund(at int64, n int)
+}
+
+func newModel(cfg redisstore.Config) model {
+	b := base{limit: int64(cfg.Limit), w: cfg.Window.Microseconds(), name: cfg.Name}
+	switch cfg.Algorithm {
+	case redisstore.TokenBucket:
+		b.limit = int64(cfg.Burst)
+		b.dwindow = time.Duration(ceil(frac(int64(cfg.Burst)*int64(cfg.Window), int64(cfg.Limit))))
+		return &tbModel{base: b, rate: int64(cfg.Limit), burst: int64(cfg.Burst)}
+	case redisstore.FixedWindow:
+		w := cfg.Window.Microseconds()
+		return &winModel{base: b.withWindow(cfg.Window), aligned: true, offset: ((-cfg.Offset.Microseconds() % w) + w) % w}
+	case redisstore.Rolling:
+		return &winModel{base: b.withWindow(cfg.Window)}
+	case redisstore.SlidingLog:
+		return &logModel{base: b.withWindow(cfg.Window)}
+	case redisstore.SlidingCounter:
+		return &counterModel{base: b.withWindow(cfg.Window)}
+	}
+	panic("unknown algorithm")
+}
+
+type base struct {
+	limit   int64 // capacity: Decision.Limit
+	w       int64 // µs
+	name    string
+	dwindow time.Duration
+}
+
+func (b base) withWindow(w time.Duration) base { b.dwindow = w; return b }
+
+func (b base) d(allowed bool, remaining, reset, retry int64) ratekit.Decision {
+	d := ratekit.Decision{Allowed: allowed, Limit: int(b.limit), Remaining: int(max(remaining, 0)),
+		Window: b.dwindow, ResetAfter: time.Duration(reset) * time.Microsecond,
+		RetryAfter: time.Duration(retry) * time.Microsecond, Policy: b.name}
+	if retry < 0 {
+		d.RetryAfter = ratekit.Never
+	}
+	return d
+}
+
+func rat(a int64) *big.Rat        { return new(big.Rat).SetInt64(a) }
+func frac(a, b int64) *big.Rat    { return big.NewRat(a, b) }
+func add(a, b *big.Rat) *big.Rat  { return new(big.Rat).Add(a, b) }
+func sub(a, b *big.Rat) *big.Rat  { return new(big.Rat).Sub(a, b) }
+func mul(a, b *big.Rat) *big.Rat  { return new(big.Rat).Mul(a, b) }
+func quo(a, b *big.Rat) *big.Rat  { return new(big.Rat).Quo(a, b) }
+func maxr(a, b *big.Rat) *big.Rat { return map[bool]*big.Rat{true: a, false: b}[a.Cmp(b) >= 0] }
+
+func floor(r *big.Rat) int64 {
+	q := new(big.Int).Div(r.Num(), r.Denom()) // Euclidean: floor for a positive denominator
+	return q.Int64()
+}
+
+func ceil(r *big.Rat) int64 { return -floor(new(big.Rat).Neg(r)) }
+
+// tbModel is GCRA with the theoretical arrival time tat as an exact
+// rational number of µs (nil: the bucket is full).
+type tbModel struct {
+	base
+	rate, burst int64
+	tat         *big.Rat
+}
+
+func (m *tbModel) decide(now int64, n int, take bool) ratekit.Decision {
+	T := frac(m.w, m.rate)
+	capacity := mul(rat(m.burst), T)
+	debt := rat(0)
+	if m.tat != nil {
+		debt = maxr(sub(m.tat, rat(now)), rat(0))
+	}
+	remaining := int64(0)
+	if debt.Cmp(capacity) <= 0 {
+		remaining = floor(quo(sub(capacity, debt), T))
+	}
+	reset := ceil(debt)
+	switch {
+	case n < 0 || int64(n) > m.burst:
+		return m.d(false, remaining, reset, -1)
+	case n == 0:
+		return m.d(true, remaining, reset, 0)
+	}
+	after := add(debt, mul(rat(int64(n)), T))
+	if after.Cmp(capacity) <= 0 {
+		if take {
+			m.tat = add(rat(now), after)
+		}
+		return m.d(true, floor(quo(sub(capacity, after), T)), ceil(after), 0)
+	}
+	return m.d(false, remaining, reset, ceil(sub(after, capacity)))
+}
+
+func (m *tbModel) refund(at int64, n int) {
+	if n <= 0 || m.tat == nil || m.tat.Cmp(rat(at)) <= 0 {
+		return
+	}
+	m.tat = maxr(sub(m.tat, mul(rat(min(int64(n), m.burst)), frac(m.w, m.rate))), rat(at))
+}
+
+// winModel is a fixed (aligned) or rolling window: start s, count c; open
+// at t while c > 0 and t < s + w. A stale t (before s) counts into the
+// open rolling window; a fixed window denies it.
+type winModel struct {
+	base
+	aligned bool
+	offset  int64 // the phase of window starts, for aligned windows
+	s, c    int64
+	set     bool // a fixed window has been counted in (s is its start)
+}
+
+func (m *winModel) open(t int64) bool { return m.c > 0 && t < m.s+m.w }
+
+func (m *winModel) decide(now int64, n int, take bool) ratekit.Decision {
+	if m.aligned && m.set && now < m.s {
+		until := m.s - now
+		reset := until
+		if m.c > 0 {
+			reset += m.w
+		}
+		switch {
+		case n < 0 || int64(n) > m.limit:
+			return m.d(false, 0, reset, -1)
+		case n == 0:
+			return m.d(true, 0, reset, 0)
+		case m.c+int64(n) > m.limit:
+			return m.d(false, 0, reset, until+m.w)
+		}
+		return m.d(false, 0, reset, until)
+	}
+	s, c := m.s, m.c
+	if !m.open(now) {
+		s, c = now, 0
+		if m.aligned {
+			k := new(big.Int).Div(big.NewInt(now-m.offset), big.NewInt(m.w)).Int64()
+			s = k*m.w + m.offset
+		}
+	}
+	span := s + m.w - now
+	reset := int64(0)
+	if c > 0 {
+		reset = span
+	}
+	switch {
+	case n < 0 || int64(n) > m.limit:
+		return m.d(false, m.limit-c, reset, -1)
+	case n == 0:
+		return m.d(true, m.limit-c, reset, 0)
+	case c+int64(n) <= m.limit:
+		if take {
+			m.s, m.c, m.set = s, c+int64(n), true
+		}
+		return m.d(true, m.limit-c-int64(n), span, 0)
+	}
+	return m.d(false, m.limit-c, span, span)
+}
+
+func (m *winModel) refund(at int64, n int) {
+	if n <= 0 || m.c == 0 || at < m.s || !m.open(at) {
+		return
+	}
+	m.c -= min(int64(n), m.c)
+}
+
+// logModel is the exact sliding log: entries of (time, units); an entry at
+// e counts at t while t - e < w. Its clock t is the newest instant it has
+// recorded or refunded at (floor), and a stale now is evaluated at it.
+type logModel struct {
+	base
+	es    []logEntry
+	floor int64
+}
+
+type logEntry struct{ t, u int64 }
+
+func (m *logModel) clamp(now int64) int64 {
+	t := max(now, m.floor)
+	if len(m.es) > 0 {
+		t = max(t, m.es[len(m.es)-1].t)
+	}
+	return t
+}
+
+func (m *logModel) live(t int64) []logEntry {
+	var out []logEntry
+	for _, e := range m.es {
+		if t-e.t < m.w {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func (m *logModel) decide(now int64, n int, take bool) ratekit.Decision {
+	t := m.clamp(now)
+	live := m.live(t)
+	c := int64(0)
+	for _, e := range live {
+		c += e.u
+	}
+	reset := int64(0)
+	if c > 0 {
+		reset = live[len(live)-1].t + m.w - now
+	}
+	switch {
+	case n < 0 || int64(n) > m.limit:
+		return m.d(false, m.limit-c, reset, -1)
+	case n == 0:
+		return m.d(true, m.limit-c, reset, 0)
+	case c+int64(n) <= m.limit:
+		if take {
+			if len(live) > 0 && live[len(live)-1].t == t {
+				live[len(live)-1].u += int64(n)
+			} else {
+				live = append(live, logEntry{t, int64(n)})
+			}
+			m.es = live
+		}
+		return m.d(true, m.limit-c-int64(n), t+m.w-now, 0)
+	}
+	acc := int64(0)
+	for _, e := range live {
+		acc += e.u
+		if c-acc+int64(n) <= m.limit {
+			return m.d(false, m.limit-c, reset, e.t+m.w-now)
+		}
+	}
+	panic("unreachable")
+}
+
+// refund removes the n oldest live units recorded at or after at.
+func (m *logModel) refund(at int64, n int) {
+	t := m.clamp(at)
+	if n <= 0 || at <= t-m.w {
+		return
+	}
+	left := int64(n)
+	var kept []logEntry
+	for _, e := range m.live(t) {
+		if e.t >= at {
+			k := min(left, e.u)
+			e.u -= k
+			left -= k
+		}
+		if e.u > 0 {
+			kept = append(kept, e)
+		}
+	}
+	if left < int64(n) {
+		m.es, m.floor = kept, t
+	}
+}
+
+// counterModel is the sliding counter: windows aligned to Unix time, the
+// current count c of the window starting at s and the previous count pr;
+// the estimate at t is pr·(w - (t-s))/w + c. Its RetryAfter is found by
+// bisection over time, independently of the script's closed form.
+type counterModel struct {
+	base
+	s, c, pr int64
+	set      bool
+}
+
+// view is the state seen at now: window start, elapsed, cur, prev.
+func (m *counterModel) view(now int64) (s, el, c, pr int64) {
+	t := now
+	if m.set && m.s > t {
+		t = m.s
+	}
+	s = new(big.Int).Div(big.NewInt(t), big.NewInt(m.w)).Int64() * m.w
+	if m.set {
+		switch {
+		case m.s > s-m.w:
+			c, pr = m.c, m.pr
+		case m.s > s-2*m.w:
+			pr = m.c
+		}
+	}
+	return s, t - s, c, pr
+}
+
+// estimate is pr·(w-el)/w + c + n.
+func (m *counterModel) fits(now int64, n int64) bool {
+	_, el, c, pr := m.view(now)
+	est := add(quo(mul(rat(pr), rat(m.w-el)), rat(m.w)), rat(c+n))
+	return est.Cmp(rat(m.limit)) <= 0
+}
+
+func (m *counterModel) remaining(now, extra int64) int64 {
+	_, el, c, pr := m.view(now)
+	free := sub(rat(m.limit), add(quo(mul(rat(pr), rat(m.w-el)), rat(m.w)), rat(c+extra)))
+	return max(floor(free), 0)
+}
+
+func (m *counterModel) reset(now, extra int64) int64 {
+	s, _, c, pr := m.view(now)
+	switch {
+	case c+extra > 0:
+		return s + 2*m.w - now
+	case pr > 0:
+		return s + m.w - now
+	}
+	return 0
+}
+
+func (m *counterModel) decide(now int64, n int, take bool) ratekit.Decision {
+	switch {
+	case n < 0 || int64(n) > m.limit:
+		return m.d(false, m.remaining(now, 0), m.reset(now, 0), -1)
+	case n == 0:
+		return m.d(true, m.remaining(now, 0), m.reset(now, 0), 0)
+	case m.fits(now, int64(n)):
+		d := m.d(true, m.remaining(now, int64(n)), m.reset(now, int64(n)), 0)
+		if take {
+			s, _, c, pr := m.view(now)
+			m.s, m.c, m.pr, m.set = s, c+int64(n), pr, true
+		}
+		return d
+	}
+	// Bisection: the first instant at which n fits. Admission only gets
+	// easier as time passes, and by two windows on everything has expired.
+	s, _, _, _ := m.view(now)
+	lo, hi := now, s+2*m.w
+	for lo+1 < hi {
+		mid := lo + (hi-lo)/2
+		if m.fits(mid, int64(n)) {
+			hi = mid
+		} else {
+			lo = mid
+		}
+	}
+	return m.d(false, m.remaining(now, 0), m.reset(now, 0), hi-now)
+}
+
+func (m *counterModel) refund(at int64, n int) {
+	if n <= 0 || !m.set {
+		return
+	}
+	switch {
+	case at >= m.s && at < m.s+m.w:
+		m.c -= min(int64(n), m.c)
+	case at >= m.s-m.w && at < m.s:
+		m.pr -= min(int64(n), m.pr)
+	}
+	if m.c == 0 && m.pr == 0 {
+		m.set = false
+	}
+}

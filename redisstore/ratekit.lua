@@ -1,0 +1,655 @@
+-- ratekit's one script: every algorithm, every operation, one or several
+-- members, decided atomically in one round trip. See doc.go for the key
+-- layout and the semantics; this file is the arithmetic.
+--
+-- KEYS[i]   the state key of member i
+-- ARGV[1]   op: 't' take, 'p' peek, 'r' refund; for a concurrency lease
+--           also 'x' extend and 's' shrink (give back n of its units)
+-- ARGV[2]   n, the units asked for (refund: given back)
+-- ARGV[3]   now in Unix microseconds, or '' to read the server's TIME
+-- ARGV[4]   slack (µs) added to every TTL
+-- ARGV[4+5(i-1)+1 .. +5]  member i: alg, limit, window (µs), p3, p4
+--             tb: limit, window, burst          fw: limit, window, offset
+--             rw: limit, window                 sl: limit, window
+--             sc: limit, window                 cc: limit, lease, -, lease member
+--
+-- The file defines run(KEYS, ARGV); the Go side appends the call to it.
+-- Returns 4 integers per member, then now:
+--   allowed (1/0), remaining, resetAfter (µs), retryAfter (µs; -1 is Never)
+--
+-- Numbers. Lua numbers are IEEE doubles: integers are exact below 2^53.
+-- Times are microseconds (now is about 1.8e15 < 2^53), and the Go side
+-- validates every config so that the products formed below stay under 2^53
+-- (see Config.Validate): nothing here rounds. Numbers are written back with
+-- string.format('%d'), which prints all their digits (tostring would print
+-- 14 significant digits and lose the rest).
+--
+-- All or none. Each member decides on a cached copy of its key's state and,
+-- on a take, updates the copy. Only if every member admits are the copies
+-- written back; a denial writes nothing at all.
+
+-- Library functions as locals: a global lookup per call costs more. They
+-- are bound by run, since a function library may not touch them at load.
+local floor, format, match, insert, call
+
+-- The arguments of the call being run (set by run, read by everything).
+-- servertime: now is the server's TIME, not an injected time.
+local op, n, now, slack, servertime
+local NEVER = -1
+
+-- fdiv is floor division of integers, exact for |a|, b < 2^52: the float
+-- quotient may be off by one either way, and the remainder corrects it.
+local function fdiv(a, b)
+  local q = floor(a / b)
+  local r = a - q * b
+  if r < 0 then
+    q = q - 1
+    r = r + b
+  elseif r >= b then
+    q = q + 1
+    r = r - b
+  end
+  return q, r
+end
+
+local function cdiv(a, b)
+  local q, r = fdiv(a, b)
+  if r > 0 then q = q + 1 end
+  return q
+end
+
+local function fmt(x) return format('%d', x) end
+
+-- ttl is the PX for state that matters for us more µs: rounded up to whole
+-- milliseconds, at least 1, so a key never expires before its state is
+-- back to a fresh one's.
+local function ttl(us)
+  local m = cdiv(us + slack, 1000)
+  if m < 1 then m = 1 end
+  return m
+end
+
+local function split2(v)
+  local a, b = match(v, '^(%-?%d+) (%-?%d+)$')
+  return tonumber(a), tonumber(b)
+end
+
+-- ---------------------------------------------------------------------
+-- Token bucket (GCRA). The theoretical arrival time tat is kept exactly as
+-- q + r/L µs (0 <= r < L), since the emission interval W/L is rarely a
+-- whole number of µs. The debt D = (tat-now)·L, in units of 1/L µs, is how
+-- far the bucket is from full; a request of n adds n·W to it and is
+-- admitted if the result is at most B·W (burst B). D is formed only when
+-- tat-now <= B·W/L + 1 µs, so D <= B·W + 2L < 2^53 (validated); a tat
+-- further ahead (a stale now) is a denial computed without D.
+local tb = {}
+
+function tb.load(key)
+  local v = call('GET', key)
+  if not v then return {} end
+  local q, r = split2(v)
+  return {q = q, r = r}
+end
+
+-- debt returns e, r: tat = now + e + r/L with e, r >= 0 (0, 0 when full).
+local function tbdebt(st, at)
+  if st.q and (st.q > at or (st.q == at and st.r > 0)) then
+    return st.q - at, st.r
+  end
+  return 0, 0
+end
+
+function tb.decide(st, p, n, take)
+  local L, W, B = p.limit, p.window, p.p3
+  local BW = B * W
+  local e, r = tbdebt(st, now)
+  local big = e > fdiv(BW, L) + 1
+  local D = 0
+  local remaining = 0
+  if not big then
+    D = e * L + r
+    if D <= BW then remaining = fdiv(BW - D, W) end
+  end
+  local reset = e + cdiv(r, L)
+  if n < 0 or n > B then return 0, remaining, reset, NEVER end
+  if n == 0 then return 1, remaining, reset, 0 end
+  if not big and D + n * W <= BW then
+    local D2 = D + n * W
+    if take then
+      local q2, r2 = fdiv(D2, L)
+      st.q, st.r, st.dirty = now + q2, r2, true
+    end
+    return 1, fdiv(BW - D2, W), cdiv(D2, L), 0
+  end
+  -- Admissible once tat + n·W/L - now' <= B·W/L.
+  return 0, remaining, reset, e + cdiv(r + n * W - BW, L)
+end
+
+-- refund at `at`: tat moves back by n·W/L (n capped at Burst) but never
+-- before at, nor forward (a tat at or before at is left alone), as
+-- tokenbucket.Limiter.Refund does. A tat moved back to at is a bucket full
+-- from at on, and still one that a stale time before at finds emptier.
+function tb.refund(st, p, n, at)
+  local L, W, B = p.limit, p.window, p.p3
+  if n > B then n = B end
+  local e, r = tbdebt(st, at)
+  if e == 0 and r == 0 then return end
+  local q2, r2 = fdiv(r - n * W, L)
+  e = e + q2
+  if e < 0 then e, r2 = 0, 0 end
+  st.q, st.r, st.dirty = at + e, r2, true
+end
+
+function tb.save(key, st, p)
+  call('SET', key, fmt(st.q) .. ' ' .. fmt(st.r), 'PX', ttl(st.q - now + 1))
+end
+
+-- ---------------------------------------------------------------------
+-- Windows with a start and a count: fixed (aligned to Unix time + offset)
+-- and rolling (opened by the first event). The state is "start count"; the
+-- window is open at t while count > 0 and t < start + W.
+--
+-- Stale times (before the stored window's start) differ, as in the
+-- embedded packages. Rolling counts them into the open window. A fixed
+-- window denies them: the earlier window's count is gone, so nothing can
+-- be admitted in it safely (fixedwindow.Limiter's rule); they may retry
+-- when the stored window begins. Either way stale times never admit more,
+-- and a Reconfigure to another window length cannot strand a window: it
+-- ends at most W after a start that was once a real now.
+local win = {}
+
+function win.load(key)
+  local v = call('GET', key)
+  if not v then return {c = 0} end
+  local s, c = split2(v)
+  return {s = s, c = c}
+end
+
+local function winopen(st, W, t) return st.c > 0 and t < st.s + W end
+
+-- start of a new window at now: aligned for fw (p3 is the phase, -Offset
+-- mod W), now itself for rw.
+local function winstart(p)
+  if p.alg == 'fw' then
+    local k = fdiv(now - p.p3, p.window)
+    return k * p.window + p.p3
+  end
+  return now
+end
+
+function win.decide(st, p, n, take)
+  local L, W = p.limit, p.window
+  if p.alg == 'fw' and st.s and now < st.s then
+    local until_ = st.s - now
+    local reset = until_
+    if st.c > 0 then reset = until_ + W end
+    if n < 0 or n > L then return 0, 0, reset, NEVER end
+    if n == 0 then return 1, 0, reset, 0 end
+    if st.c + n > L then return 0, 0, reset, until_ + W end
+    return 0, 0, reset, until_
+  end
+  local s, c = st.s, st.c
+  if not winopen(st, W, now) then
+    s, c = winstart(p), 0
+  end
+  local span = s + W - now -- > 0: until the window ends
+  local remaining = L - c
+  if remaining < 0 then remaining = 0 end
+  local reset = 0
+  if c > 0 then reset = span end
+  if n < 0 or n > L then return 0, remaining, reset, NEVER end
+  if n == 0 then return 1, remaining, reset, 0 end
+  if c + n <= L then
+    if take then st.s, st.c, st.dirty = s, c + n, true end
+    return 1, L - c - n, span, 0
+  end
+  return 0, remaining, span, span
+end
+
+-- refund gives back units of the window open at `at`, never below zero. A
+-- rolling window whose count returns to zero is closed (deleted); a fixed
+-- window keeps its start, so that stale times before it are still denied.
+function win.refund(st, p, n, at)
+  if st.c == 0 or at < st.s or not winopen(st, p.window, at) then return end
+  st.c = st.c - math.min(n, st.c)
+  st.dirty = true
+  if st.c == 0 and p.alg == 'rw' then st.del = true end
+end
+
+function win.save(key, st, p)
+  if st.del then call('DEL', key) return end
+  call('SET', key, fmt(st.s) .. ' ' .. fmt(st.c), 'PX', ttl(st.s + p.window - now))
+end
+
+-- ---------------------------------------------------------------------
+-- Sliding log (exact). A sorted set of entries, score = time (µs), member
+-- "time:units"; units admitted at one instant share one entry. An entry at
+-- e counts at t while t - e < W. Two more members keep the work per call
+-- independent of Limit:
+--   "#N" (score +inf) is N, the units in all the entries in the set, so
+--        the live count is N less the units of the expired entries, which
+--        are read (and, on a write, removed) instead of every live one;
+--   "f"  (score: an instant) is the log's clock when a Refund has removed
+--        the newest entry.
+-- The log's clock t never goes back: a stale now is evaluated, and its
+-- units recorded, at the newest instant recorded (t = max(now, newest)),
+-- so a stale time never admits more. A denial walks the oldest live
+-- entries only as far as the units that must expire; a Refund the entries
+-- from its instant on, as far as the units it gives back.
+local sl = {}
+
+-- entry parses a member "time:units"; nil for "#N" and "f".
+local function slentry(m, score)
+  local _, units = match(m, '^(%-?%d+):(%d+)$')
+  if units then return {t = tonumber(score), u = tonumber(units), m = m} end
+end
+
+function sl.load(key)
+  local st = {total = 0}
+  local top = call('ZREVRANGEBYSCORE', key, '(+inf', '-inf', 'WITHSCORES', 'LIMIT', 0, 2)
+  for i = 1, #top, 2 do
+    local score = tonumber(top[i + 1])
+    if not st.clock or score > st.clock then st.clock = score end
+    if not st.last then st.last = slentry(top[i], score) end
+  end
+  local tot = call('ZRANGEBYSCORE', key, '+inf', '+inf')
+  if #tot > 0 then
+    st.totalm = tot[1]
+    st.total = tonumber(string.sub(tot[1], 2))
+  end
+  return st
+end
+
+local function slclock(st, at)
+  if st.clock and st.clock > at then return st.clock end
+  return at
+end
+
+-- count returns the live units at t (once per script): the total less the
+-- units of the entries that have expired by t.
+local function slcount(key, st, W, t)
+  if st.count then return st.count end
+  local dead = 0
+  local es = call('ZRANGEBYSCORE', key, '-inf', format('%d', t - W), 'WITHSCORES')
+  for i = 1, #es, 2 do
+    local e = slentry(es[i], es[i + 1])
+    if e then dead = dead + e.u end
+  end
+  st.count, st.cut = st.total - dead, t - W
+  if st.last and st.last.t <= t - W then st.last = nil end
+  return st.count
+end
+
+-- walk calls f on the entries from `from` (inclusive) on, oldest first,
+-- until f returns true. units is how many units f wants: as every entry
+-- holds at least one, it reads that many entries at most (and "f"), in
+-- batches of up to 128.
+local function slwalk(key, from, units, f)
+  local off, batch = 0, math.min(math.max(units, 1) + 1, 128)
+  while true do
+    local es = call('ZRANGEBYSCORE', key, format('%d', from), '(+inf', 'WITHSCORES', 'LIMIT', off, batch)
+    for i = 1, #es, 2 do
+      local e = slentry(es[i], es[i + 1])
+      if e and f(e) then return end
+    end
+    if #es < 2 * batch then return end
+    off = off + batch
+  end
+end
+
+function sl.decide(st, p, n, take, key)
+  local L, W = p.limit, p.window
+  local t = slclock(st, now)
+  local c = slcount(key, st, W, t)
+  local remaining = L - c
+  if remaining < 0 then remaining = 0 end
+  local reset = 0
+  if c > 0 then reset = st.last.t + W - now end
+  if n < 0 or n > L then return 0, remaining, reset, NEVER end
+  if n == 0 then return 1, remaining, reset, 0 end
+  if c + n <= L then
+    if take then
+      if st.last and st.last.t == t then
+        st.last.u = st.last.u + n
+      else
+        st.last = {t = t, u = n}
+      end
+      st.clock, st.count, st.dirty, st.took = t, c + n, true, true
+    end
+    return 1, L - c - n, t + W - now, 0
+  end
+  -- Wait until the oldest c+n-L units have expired.
+  local need, retry = c + n - L, NEVER
+  slwalk(key, t - W + 1, need, function(e)
+    need = need - e.u
+    if need <= 0 then retry = e.t + W - now return true end
+  end)
+  if need > 0 and st.took then
+    -- The key was taken from earlier in this script (named twice in one
+    -- TakeAll): that entry, at t, is not in Redis yet.
+    retry = t + W - now
+  end
+  return 0, remaining, reset, retry
+end
+
+-- refund removes the n oldest live units recorded at or after `at`. A
+-- Take at `at` recorded its units at at, or later if at was stale, so the
+-- units removed are never newer than its own; older ones expire sooner, so
+-- a Refund never mints capacity. If at is no longer live, the Take's units
+-- have expired and nothing is given back. A refund at the server's time
+-- does not know when its Take was: it gives back the oldest live units,
+-- which is never more capacity than the Take's own would give, and may be
+-- less.
+function sl.refund(st, p, n, at, key)
+  local W = p.window
+  local t = slclock(st, at)
+  if servertime then at = t - W + 1 end
+  if at <= t - W then return end
+  local c = slcount(key, st, W, t)
+  st.changed = {}
+  slwalk(key, at, n, function(e)
+    local k = math.min(n, e.u)
+    e.u, n, c = e.u - k, n - k, c - k
+    insert(st.changed, e)
+    return n == 0
+  end)
+  if #st.changed > 0 then st.count, st.clock, st.dirty = c, t, true end
+end
+
+-- save writes the entries changed, the total (the live count: expired
+-- entries are removed) and the clock, and the TTL: until the newest entry
+-- expires, or the clock if a refund removed every entry.
+function sl.save(key, st, p)
+  call('ZREMRANGEBYSCORE', key, '-inf', format('%d', st.cut))
+  if st.took then
+    local e = st.last
+    if e.m then call('ZREM', key, e.m) end
+    call('ZADD', key, e.t, format('%d', e.t) .. ':' .. format('%d', e.u))
+  else
+    for _, e in ipairs(st.changed) do
+      call('ZREM', key, e.m)
+      if e.u > 0 then call('ZADD', key, e.t, format('%d', e.t) .. ':' .. format('%d', e.u)) end
+    end
+    call('ZADD', key, st.clock, 'f')
+  end
+  if st.totalm then call('ZREM', key, st.totalm) end
+  if st.count > 0 then
+    call('ZADD', key, '+inf', '#' .. format('%d', st.count))
+  end
+  call('PEXPIRE', key, ttl(st.clock + p.window - now))
+end
+
+-- ---------------------------------------------------------------------
+-- Sliding counter. Two fixed windows aligned to Unix time: the count of the
+-- current one (cur) and of the one before (prev). At el µs into the
+-- current window the estimate is prev·(W-el)/W + cur; a request of n is
+-- admitted if prev·(W-el) + (cur+n)·W <= L·W, exactly, in integers
+-- (L·W < 2^52 is validated). State "start cur prev" in one string.
+local sc = {}
+
+function sc.load(key)
+  local v = call('GET', key)
+  if not v then return {} end
+  local s, c, pr = match(v, '^(%-?%d+) (%d+) (%d+)$')
+  return {s = tonumber(s), c = tonumber(c), pr = tonumber(pr)}
+end
+
+-- view returns the current window's start, el, cur and prev at now. A now
+-- before the stored window (stale) is taken as that window's start, where
+-- prev weighs most: never more admitted.
+local function scview(st, W)
+  local t = now
+  if st.s and st.s > t then t = st.s end
+  local s = fdiv(t, W) * W
+  local c, pr = 0, 0
+  if st.s then
+    if st.s > s - W then
+      c, pr = st.c, st.pr
+    elseif st.s > s - 2 * W then
+      pr = st.c
+    end
+  end
+  return s, t - s, c, pr
+end
+
+function sc.decide(st, p, n, take)
+  local L, W = p.limit, p.window
+  local s, el, c, pr = scview(st, W)
+  local budget = L * W - pr * (W - el) -- what cur may use, in units·µs
+  local function rem(cc)
+    local r = fdiv(budget - cc * W, W)
+    if r < 0 then r = 0 end
+    return r
+  end
+  local function resetOf(cc)
+    if cc > 0 then return s + 2 * W - now end
+    if pr > 0 then return s + W - now end
+    return 0
+  end
+  if n < 0 or n > L then return 0, rem(c), resetOf(c), NEVER end
+  if n == 0 then return 1, rem(c), resetOf(c), 0 end
+  if (c + n) * W <= budget then
+    if take then st.s, st.c, st.pr, st.dirty = s, c + n, pr, true end
+    return 1, rem(c + n), resetOf(c + n), 0
+  end
+  local x
+  if c + n <= L then
+    -- In this window, once pr·(W-x) <= (L-c-n)·W.
+    x = s + W - fdiv((L - c - n) * W, pr)
+  else
+    -- In the next, where prev is c: once c·(W-y) <= (L-n)·W.
+    x = s + 2 * W - fdiv((L - n) * W, c)
+  end
+  return 0, rem(c), resetOf(c), x - now
+end
+
+function sc.refund(st, p, n, at)
+  if not st.s then return end
+  local W = p.window
+  if at >= st.s and at < st.s + W then
+    st.c = st.c - math.min(n, st.c)
+  elseif at >= st.s - W and at < st.s then
+    st.pr = st.pr - math.min(n, st.pr)
+  else
+    return
+  end
+  st.dirty = true
+end
+
+function sc.save(key, st, p)
+  if st.c == 0 and st.pr == 0 then call('DEL', key) return end
+  call('SET', key, fmt(st.s) .. ' ' .. fmt(st.c) .. ' ' .. fmt(st.pr), 'PX', ttl(st.s + 2 * p.window - now))
+end
+
+-- ---------------------------------------------------------------------
+-- Concurrency leases. A sorted set of leases, score = expiry (µs), member
+-- "id:units". A lease counts while its expiry is after now; a holder that
+-- dies stops renewing and its units come back when the lease expires. The
+-- member "#N" (score +inf) is N, the units of all the leases in the set,
+-- so that a call reads only the leases that have expired (and, on a
+-- denial, the first to expire) rather than every one held.
+local cc = {}
+
+local function cctotal(key)
+  local tot = call('ZRANGEBYSCORE', key, '+inf', '+inf')
+  if #tot > 0 then return tonumber(string.sub(tot[1], 2)), tot[1] end
+  return 0, nil
+end
+
+local function ccsettotal(key, old, v)
+  if old then call('ZREM', key, old) end
+  if v > 0 then call('ZADD', key, '+inf', '#' .. fmt(v)) end
+end
+
+local function ccunits(m) return tonumber(match(m, ':(%d+)$')) end
+
+-- ccexpire sets the key's TTL to the last lease's expiry.
+local function ccexpire(key)
+  local last = call('ZREVRANGEBYSCORE', key, '(+inf', '-inf', 'WITHSCORES', 'LIMIT', 0, 1)
+  if #last > 0 then call('PEXPIRE', key, ttl(tonumber(last[2]) - now)) end
+end
+
+function cc.load(key)
+  local st = {adds = {}}
+  st.total, st.totalm = cctotal(key)
+  local dead = 0
+  local es = call('ZRANGEBYSCORE', key, '-inf', fmt(now))
+  for _, m in ipairs(es) do dead = dead + (ccunits(m) or 0) end
+  st.held = st.total - dead
+  local last = call('ZREVRANGEBYSCORE', key, '(+inf', '(' .. fmt(now), 'WITHSCORES', 'LIMIT', 0, 1)
+  st.last = now
+  if #last > 0 then st.last = tonumber(last[2]) end
+  return st
+end
+
+function cc.decide(st, p, n, take, key)
+  local L, held = p.limit, st.held
+  local remaining = L - held
+  if remaining < 0 then remaining = 0 end
+  local reset = st.last - now
+  if n < 0 or n > L then return 0, remaining, reset, NEVER end
+  if n == 0 then return 1, remaining, reset, 0 end
+  if held + n <= L then
+    if take then
+      insert(st.adds, {x = now + p.window, m = p.p4})
+      st.held, st.dirty = held + n, true
+      if now + p.window > st.last then st.last = now + p.window end
+    end
+    local r = reset
+    if p.window > r then r = p.window end
+    return 1, L - held - n, r, 0
+  end
+  -- Until enough leases expire, if their holders neither release nor
+  -- renew: walk them by expiry, as far as the units needed.
+  local need, retry = held + n - L, NEVER
+  local off, batch = 0, math.min(need + 1, 128)
+  while retry == NEVER do
+    local es = call('ZRANGEBYSCORE', key, '(' .. fmt(now), '(+inf', 'WITHSCORES', 'LIMIT', off, batch)
+    for i = 1, #es, 2 do
+      need = need - (ccunits(es[i]) or 0)
+      if need <= 0 then retry = tonumber(es[i + 1]) - now break end
+    end
+    if #es < 2 * batch then break end
+    off = off + batch
+  end
+  if retry == NEVER and #st.adds > 0 then
+    retry = st.adds[#st.adds].x - now -- leases taken earlier in this script
+  end
+  return 0, remaining, reset, retry
+end
+
+-- refund is a release: it removes the lease p4 (its units are its own).
+function cc.refund(st, p, n, at, key)
+  if call('ZREM', key, p.p4) == 1 then
+    ccsettotal(key, st.totalm, st.total - ccunits(p.p4))
+  end
+end
+
+function cc.save(key, st, p)
+  call('ZREMRANGEBYSCORE', key, '-inf', fmt(now))
+  for _, a in ipairs(st.adds) do call('ZADD', key, a.x, a.m) end
+  ccsettotal(key, st.totalm, st.held)
+  ccexpire(key)
+end
+
+-- ---------------------------------------------------------------------
+
+local algs = {tb = tb, fw = win, rw = win, sl = sl, sc = sc, cc = cc}
+
+-- run decides one call: the script's entry point (see the top).
+local function run(KEYS, ARGV)
+  if not floor then
+    floor, format, match, insert = math.floor, string.format, string.match, table.insert
+    call = redis.call
+  end
+  op = ARGV[1]
+  n = tonumber(ARGV[2])
+  servertime = ARGV[3] == ''
+  if servertime then
+    local t = call('TIME')
+    now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  else
+    now = tonumber(ARGV[3])
+  end
+  slack = tonumber(ARGV[4])
+  local members, cache = {}, {}
+  for i = 1, #KEYS do
+    local a = 4 + 5 * (i - 1)
+    local p = {
+      alg = ARGV[a + 1], limit = tonumber(ARGV[a + 2]), window = tonumber(ARGV[a + 3]),
+      p3 = tonumber(ARGV[a + 4]), p4 = ARGV[a + 5],
+    }
+    local m = algs[p.alg]
+    if not m then return redis.error_reply('ratekit: unknown algorithm ' .. tostring(p.alg)) end
+    local key = KEYS[i]
+    if not cache[key] then cache[key] = m.load(key) end
+    members[i] = {key = key, p = p, m = m, st = cache[key]}
+  end
+
+  local out = {}
+  if op == 'x' then
+    -- Extend a lease: only one that is still live, to now + lease.
+    for i, mb in ipairs(members) do
+      local score = call('ZSCORE', mb.key, mb.p.p4)
+      local ok = 0
+      if score and tonumber(score) > now then
+        call('ZADD', mb.key, 'XX', now + mb.p.window, mb.p.p4)
+        ccexpire(mb.key)
+        ok = 1
+      end
+      local k = #out
+      out[k + 1], out[k + 2], out[k + 3], out[k + 4] = ok, 0, 0, 0
+    end
+  elseif op == 's' then
+    -- Shrink a live lease "id:units" by n units (a partial release).
+    for _, mb in ipairs(members) do
+      local score = call('ZSCORE', mb.key, mb.p.p4)
+      local id, units = match(mb.p.p4, '^(.*):(%d+)$')
+      local ok = 0
+      if score and tonumber(score) > now and units then
+        call('ZREM', mb.key, mb.p.p4)
+        local k = math.min(n, tonumber(units))
+        if tonumber(units) > k then
+          call('ZADD', mb.key, score, id .. ':' .. format('%d', tonumber(units) - k))
+        end
+        local total, totalm = cctotal(mb.key)
+        ccsettotal(mb.key, totalm, total - k)
+        ok = 1
+      end
+      local k = #out
+      out[k + 1], out[k + 2], out[k + 3], out[k + 4] = ok, 0, 0, 0
+    end
+  elseif op == 'r' then
+    -- Refund at now: the injected time is the Take's, or the server's now.
+    for _, mb in ipairs(members) do
+      if n > 0 then mb.m.refund(mb.st, mb.p, n, now, mb.key) end
+      local k = #out
+      out[k + 1], out[k + 2], out[k + 3], out[k + 4] = 1, 0, 0, 0
+    end
+    for _, mb in ipairs(members) do
+      if mb.st.dirty then
+        mb.st.dirty = false
+        mb.m.save(mb.key, mb.st, mb.p)
+      end
+    end
+  else
+    local take = op == 't'
+    local all = true
+    for _, mb in ipairs(members) do
+      local ok, rem, reset, retry = mb.m.decide(mb.st, mb.p, n, take, mb.key)
+      if ok == 0 then all = false end
+      local k = #out
+      out[k + 1], out[k + 2], out[k + 3], out[k + 4] = ok, rem, reset, retry
+    end
+    if take and all then
+      for _, mb in ipairs(members) do
+        if mb.st.dirty then
+          mb.st.dirty = false
+          mb.m.save(mb.key, mb.st, mb.p)
+        end
+      end
+    end
+  end
+  insert(out, now)
+  return out
+end
