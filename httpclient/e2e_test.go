@@ -5,16 +5,19 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/benbjohnson/clock"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ratekit/ratekit"
 	"github.com/ratekit/ratekit/fixedwindow"
 	"github.com/ratekit/ratekit/httpclient"
+	"github.com/ratekit/ratekit/httplimit"
 	"github.com/ratekit/ratekit/rolling"
 	"github.com/ratekit/ratekit/slidingwindow"
 	"github.com/ratekit/ratekit/tokenbucket"
@@ -28,18 +31,14 @@ func must[T any](v T, err error) T {
 }
 
 // This file drives the transport end to end against a server that enforces
-// a real limit and says so in real headers, inside a testing/synctest
-// bubble so that no test sleeps.
+// a real limit with httplimit's middleware (real headers, real 429s),
+// inside a testing/synctest bubble so that no test sleeps: the middleware's
+// clock.New() reads time.Now, which is the bubble's fake clock.
 //
 // The server is an http.Handler called in memory (inProcess, below) rather
 // than an httptest.Server: a server on a real socket blocks in network I/O,
 // which is not durably blocking, so a bubble's fake clock could not advance
 // while requests are in flight.
-//
-// TODO(httplimit): the handler below writes the headers that
-// httplimit's middleware writes (X-RateLimit-*, Retry-After, 429
-// application/problem+json), driven by a ratekit.Limiter. Once httplimit is
-// on main, wrap the handler with it instead.
 
 // inProcess is a RoundTripper that serves each request with a handler,
 // in memory, after a one-way latency each way (fake time in a bubble), so
@@ -64,55 +63,65 @@ func (p inProcess) RoundTrip(r *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
-// ceilSeconds rounds d up to whole seconds, as delta-seconds headers are.
-func ceilSeconds(d time.Duration) int64 {
-	return int64((d + time.Second - 1) / time.Second)
-}
-
-// limitServer enforces l on every request and logs arrivals and every wait
-// it announced.
+// limitServer enforces l on every request with httplimit, writing the
+// headers of the given dialects, and logs arrivals, the requests that
+// reached the handler, and every wait it announced in a Retry-After.
 type limitServer struct {
-	l ratekit.Limiter
-	// retryAfterOnly: send Retry-After on 429s and no quota headers, as
-	// servers that only react do.
-	retryAfterOnly bool
+	h http.Handler // the middleware around the handler
 
 	mu       sync.Mutex
 	arrivals []time.Time
 	holds    []hold // every Retry-After it sent
-	served   int
-	refused  int
+	served   int    // requests that reached the handler
+	refused  int    // 429s
 }
 
 type hold struct{ from, until time.Time }
 
-func (s *limitServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	now := time.Now()
-	d := s.l.Take(now, 1)
-	s.mu.Lock()
-	s.arrivals = append(s.arrivals, now)
-	if d.Allowed {
+func newLimitServer(t *testing.T, l ratekit.Limiter, headers httplimit.Dialect) *limitServer {
+	t.Helper()
+	s := &limitServer{}
+	m, err := httplimit.New(httplimit.Config{
+		Tiers:   []httplimit.Tier{{Name: "api", Limiter: httplimit.Shared(l)}},
+		Headers: headers,
+		Clock:   clock.New(), // fake time in the bubble
+	})
+	require.NoError(t, err)
+	s.h = m.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
 		s.served++
-	} else {
-		s.refused++
-		s.holds = append(s.holds, hold{now, now.Add(time.Duration(ceilSeconds(d.RetryAfter)) * time.Second)})
-	}
-	s.mu.Unlock()
-	h := w.Header()
-	if !s.retryAfterOnly {
-		h.Set("X-RateLimit-Limit", fmt.Sprint(d.Limit))
-		h.Set("X-RateLimit-Remaining", fmt.Sprint(d.Remaining))
-		h.Set("X-RateLimit-Reset", fmt.Sprint(ceilSeconds(d.ResetAfter)))
-	}
-	if d.Allowed {
+		s.mu.Unlock()
 		_, _ = io.WriteString(w, "ok")
-		return
+	}))
+	return s
+}
+
+// statusWriter remembers the status a handler wrote.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(status int) {
+	w.status = status
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (s *limitServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	now := time.Now() // the instant the middleware judges the request at
+	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+	s.h.ServeHTTP(sw, r)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.arrivals = append(s.arrivals, now)
+	if sw.status == http.StatusTooManyRequests {
+		s.refused++
+		secs, err := strconv.ParseInt(w.Header().Get("Retry-After"), 10, 64)
+		if err != nil || secs <= 0 {
+			panic(fmt.Sprintf("429 with Retry-After %q", w.Header().Get("Retry-After")))
+		}
+		s.holds = append(s.holds, hold{now, now.Add(time.Duration(secs) * time.Second)})
 	}
-	retry := ceilSeconds(d.RetryAfter)
-	h.Set("Retry-After", fmt.Sprint(retry))
-	h.Set("Content-Type", "application/problem+json")
-	w.WriteHeader(http.StatusTooManyRequests)
-	fmt.Fprintf(w, `{"type":"about:blank","title":"Too Many Requests","status":429,"detail":"Retry in %d seconds.","retry_after":%d}`, retry, retry)
 }
 
 // requireNoArrivalDuringHold checks that no request reached the server
@@ -180,6 +189,14 @@ func burst(t *testing.T, rt http.RoundTripper, workers, total int) int {
 	return okCount
 }
 
+// skipTo2026 moves a bubble's fake clock, which starts at 2000-01-01 UTC,
+// to 2026: httpclient reads a reset below 1e9 (2001-09-09 as a Unix time)
+// as delta seconds, so the Unix-time resets of the XRateLimitUnix and
+// Sentry dialects need a date no real server precedes.
+func skipTo2026() {
+	time.Sleep(time.Until(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)))
+}
+
 // TestBurstAgainstLimitingServer: 1,000 requests over 20 goroutines against
 // a server that admits 100 per 10 seconds. Every request succeeds, none
 // reaches the server during a wait it announced, and the transport draws
@@ -187,65 +204,89 @@ func burst(t *testing.T, rt http.RoundTripper, workers, total int) int {
 func TestBurstAgainstLimitingServer(t *testing.T) {
 	const workers, total = 20, 1000
 	for _, lim := range []struct {
-		name           string
-		new            func() ratekit.Limiter
-		retryAfterOnly bool
-		latency        time.Duration
+		name    string
+		new     func() ratekit.Limiter
+		headers httplimit.Dialect // NoHeaders: Retry-After on 429s only
+		latency time.Duration
 	}{
 		{"fixed window 100 per 10s", func() ratekit.Limiter {
 			return must(fixedwindow.New(fixedwindow.Config{Limit: 100, Window: 10 * time.Second}))
-		}, false, 0},
+		}, httplimit.XRateLimit, 0},
 		// Rollbar's windows: opened by the first request, 100 per 10 s.
 		{"rolling 100 per 10s", func() ratekit.Limiter {
 			return must(rolling.New(rolling.Config{Limit: 100, Window: 10 * time.Second}))
-		}, false, 0},
+		}, httplimit.XRateLimit, 0},
 		{"rolling 100 per 10s, 25ms latency", func() ratekit.Limiter {
 			return must(rolling.New(rolling.Config{Limit: 100, Window: 10 * time.Second}))
-		}, false, 25 * time.Millisecond},
+		}, httplimit.XRateLimit, 25 * time.Millisecond},
 		// A token bucket: 10 per second, 50 at once.
 		{"token bucket 10/s burst 50, 25ms latency", func() ratekit.Limiter {
 			return must(tokenbucket.New(tokenbucket.Config{Limit: 10, Window: time.Second, Burst: 50}))
-		}, false, 25 * time.Millisecond},
+		}, httplimit.XRateLimit, 25 * time.Millisecond},
 		// The mail API's sliding minute, scaled down: 100 in any 10 s.
 		{"sliding log 100 per 10s, 25ms latency", func() ratekit.Limiter {
 			return must(slidingwindow.NewLog(slidingwindow.Config{Limit: 100, Window: 10 * time.Second}))
-		}, false, 25 * time.Millisecond},
+		}, httplimit.XRateLimit, 25 * time.Millisecond},
 		{"sliding counter 100 per 10s", func() ratekit.Limiter {
 			return must(slidingwindow.NewCounter(slidingwindow.Config{Limit: 100, Window: 10 * time.Second}))
-		}, false, 0},
+		}, httplimit.XRateLimit, 0},
 		// Fewer per window than there are workers: the first burst, sent
 		// before any header is known, draws 429s, and the hold-off they
 		// announce must be kept by every goroutine.
 		{"fixed window 10 per 1s", func() ratekit.Limiter {
 			return must(fixedwindow.New(fixedwindow.Config{Limit: 10, Window: time.Second}))
-		}, false, 0},
+		}, httplimit.XRateLimit, 0},
 		{"fixed window 100 per 10s, Retry-After only", func() ratekit.Limiter {
 			return must(fixedwindow.New(fixedwindow.Config{Limit: 100, Window: 10 * time.Second}))
-		}, true, 0},
+		}, httplimit.NoHeaders, 0},
 		// With a network latency, requests overlap: responses describe the
 		// server before requests still on their way, which the transport
 		// must count against the budget itself.
 		{"fixed window 100 per 10s, 25ms latency", func() ratekit.Limiter {
 			return must(fixedwindow.New(fixedwindow.Config{Limit: 100, Window: 10 * time.Second}))
-		}, false, 25 * time.Millisecond},
+		}, httplimit.XRateLimit, 25 * time.Millisecond},
 		{"fixed window 10 per 1s, 25ms latency", func() ratekit.Limiter {
 			return must(fixedwindow.New(fixedwindow.Config{Limit: 10, Window: time.Second}))
-		}, false, 25 * time.Millisecond},
+		}, httplimit.XRateLimit, 25 * time.Millisecond},
 		{"fixed window 100 per 10s, Retry-After only, 25ms latency", func() ratekit.Limiter {
 			return must(fixedwindow.New(fixedwindow.Config{Limit: 100, Window: 10 * time.Second}))
-		}, true, 25 * time.Millisecond},
+		}, httplimit.NoHeaders, 25 * time.Millisecond},
+		// Every other dialect httplimit writes and httpclient reads.
+		{"fixed window 100 per 10s, X-RateLimit-Reset as Unix time", func() ratekit.Limiter {
+			return must(fixedwindow.New(fixedwindow.Config{Limit: 100, Window: 10 * time.Second}))
+		}, httplimit.XRateLimitUnix, 25 * time.Millisecond},
+		{"fixed window 100 per 10s, X-RateLimit-Reset as RFC 3339", func() ratekit.Limiter {
+			return must(fixedwindow.New(fixedwindow.Config{Limit: 100, Window: 10 * time.Second}))
+		}, httplimit.XRateLimitRFC3339, 25 * time.Millisecond},
+		{"fixed window 100 per 10s, Sentry headers", func() ratekit.Limiter {
+			return must(fixedwindow.New(fixedwindow.Config{Limit: 100, Window: 10 * time.Second}))
+		}, httplimit.Sentry, 25 * time.Millisecond},
+		{"rolling 100 per 10s, Rollbar headers", func() ratekit.Limiter {
+			return must(rolling.New(rolling.Config{Limit: 100, Window: 10 * time.Second}))
+		}, httplimit.Rollbar, 25 * time.Millisecond},
+		{"sliding counter 100 per 10s, Sanity headers", func() ratekit.Limiter {
+			return must(slidingwindow.NewCounter(slidingwindow.Config{Limit: 100, Window: 10 * time.Second}))
+		}, httplimit.Sanity, 25 * time.Millisecond},
+		{"token bucket 10/s burst 50, IETF headers", func() ratekit.Limiter {
+			return must(tokenbucket.New(tokenbucket.Config{Limit: 10, Window: time.Second, Burst: 50}))
+		}, httplimit.IETF, 25 * time.Millisecond},
+		{"fixed window 10 per 1s, IETF headers", func() ratekit.Limiter {
+			return must(fixedwindow.New(fixedwindow.Config{Limit: 10, Window: time.Second}))
+		}, httplimit.IETF, 0},
 	} {
 		t.Run(lim.name, func(t *testing.T) {
 			var naive429, ours429 int
 			var naiveTime, oursTime time.Duration
 			synctest.Test(t, func(t *testing.T) {
-				srv := &limitServer{l: lim.new(), retryAfterOnly: lim.retryAfterOnly}
+				skipTo2026()
+				srv := newLimitServer(t, lim.new(), lim.headers)
 				start := time.Now()
 				require.Equal(t, total, burst(t, naive{inProcess{srv, lim.latency}}, workers, total))
 				naive429, naiveTime = srv.refused, time.Since(start)
 			})
 			synctest.Test(t, func(t *testing.T) {
-				srv := &limitServer{l: lim.new(), retryAfterOnly: lim.retryAfterOnly}
+				skipTo2026()
+				srv := newLimitServer(t, lim.new(), lim.headers)
 				tr, err := httpclient.New(httpclient.Config{Base: inProcess{srv, lim.latency}, MaxWait: time.Minute})
 				require.NoError(t, err)
 				start := time.Now()
