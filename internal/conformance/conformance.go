@@ -1,8 +1,8 @@
 // Package conformance is the test suite every ratekit algorithm runs from its
 // own tests: the semantics that the ratekit package documentation says every
-// Limiter keeps, checked
-// the same way for each. An algorithm package calls Run with a Subject that
-// makes fresh limiters, and RunScript for its own scripts at fixed instants.
+// Limiter keeps, checked the same way for each. An algorithm package calls
+// Run with a Subject that makes fresh limiters, and RunScript for its own
+// scripts at fixed instants.
 //
 // It imports testing, so only _test files may import it.
 package conformance
