@@ -369,3 +369,18 @@ func stepOf(e explicit, deny bool) time.Duration {
 	}
 	return e.step
 }
+
+var sinkTime time.Time
+
+// BenchmarkClockRead is the floor under every real-clock case: time.Now()
+// alone, which every implementation there calls at least once per
+// decision. It has no ratekit row; its one "peer", stdlib, is the
+// reference the "now" rows are read against.
+func BenchmarkClockRead(b *testing.B) {
+	b.Run("time.Now/stdlib", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			sinkTime = time.Now()
+		}
+	})
+}

@@ -26,9 +26,12 @@ import (
 // Neither can be configured like the others to admit every call (a huge
 // limit): the Log keeps 8 bytes per unit of Limit, and the Counter packs its
 // counts into one word (MaxCounterLimit). So when allowing at an explicit
-// time each runs at half its limit (the time advances by 2·Window/Limit per
-// call) and their parallel goroutines share one advancing time (see
-// explicit.ordered), so that together they still run at half the limit.
+// time the Log runs at half its limit (the time advances by 2·Window/Limit
+// per call) and the Counter at a quarter (4·Window/Limit: a time that a
+// preempted goroutine brings back late is evaluated at the start of the
+// Counter's window, where the previous window counts in full, so half would
+// sometimes deny), and their parallel goroutines share one advancing time
+// (see explicit.ordered), so that together they still run at that load.
 // On the real clock the Log gets 2^20 per 10 ms, more than any loop asks;
 // the Counter's highest rate, 31 per µs, is below what a loop asks on one
 // core, so it sits out the real-clock allowing cases.
@@ -80,7 +83,7 @@ var slidingCounterImpl = oneKey{
 		}
 		return explicit{
 			take:    func(t time.Time) bool { return c.Take(t, 1).Allowed },
-			step:    2 * cfg.Window / time.Duration(cfg.Limit),
+			step:    4 * cfg.Window / time.Duration(cfg.Limit),
 			ordered: true,
 		}
 	},
