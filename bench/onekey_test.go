@@ -166,9 +166,14 @@ func newJuju(deny bool, clk ratelimit.Clock) *ratelimit.Bucket {
 var sethvargoImpl = oneKey{
 	name: "sethvargo",
 	now: func(tb testing.TB, deny bool) func() bool {
-		// Tokens per Interval: memorystore refills at Interval ticks from
-		// a key's first request, so within the hour of a benchmark an
-		// allowing store never refills (and never needs to).
+		// Tokens per Interval, refilled at Interval ticks from a key's
+		// first request: within the hour of a benchmark an allowing store
+		// never refills and never needs to. It could not refill a huge
+		// number per short interval: v0.7.1 sets the bucket at a tick to
+		// min(ticks·Interval/Tokens, Tokens), with Interval in ns (its
+		// fillRate, documented as tokens per ns, is ns per token), which
+		// is a full bucket only while Tokens² <= Interval: 100,000 per
+		// second refills 10,000 a second.
 		tokens := uint64(1) << 62
 		if deny {
 			tokens = 1
@@ -247,14 +252,16 @@ var throttledImpl = oneKey{
 }
 
 // newThrottled returns a throttled GCRA limiter's decision for one key, at
-// 1e9 per second with a burst of 2^30 or at one an hour (MaxBurst 0 admits
-// one at once); clk nil is the real clock.
+// 1e9 per second with a burst of 2^40 or at one an hour (MaxBurst 0 admits
+// one at once); clk nil is the real clock. The burst is as large as
+// ratekit's (see newTokenBucket) though throttled reads its time just
+// before its CAS.
 func newThrottled(tb testing.TB, deny bool, clk *fakeClock) func() bool {
 	st := must(memstore.New(0))
 	if clk != nil {
 		st.SetTimeNow(clk.Now)
 	}
-	quota := throttled.RateQuota{MaxRate: throttled.PerSec(1e9), MaxBurst: 1 << 30}
+	quota := throttled.RateQuota{MaxRate: throttled.PerSec(1e9), MaxBurst: 1 << 40}
 	if deny {
 		quota = throttled.RateQuota{MaxRate: throttled.PerHour(1), MaxBurst: 0}
 	}
