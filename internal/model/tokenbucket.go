@@ -1,0 +1,172 @@
+package model
+
+import (
+	"math/big"
+	"sync"
+	"time"
+
+	"github.com/ratekit/ratekit"
+)
+
+// TokenBucket is the reference model of tokenbucket.Limiter: GCRA in exact
+// rational nanoseconds (math/big), under a mutex, with no bounds and no
+// cleverness. Its time is now.Sub(Epoch) in ns; it knows nothing of the real
+// limiter's fast-path range, so drive both with times within 2^60/q ns of the
+// epoch (where q is the denominator of Window/Limit in lowest terms).
+type TokenBucket struct {
+	mu     sync.Mutex
+	burst  int
+	name   string
+	t      *big.Rat // the emission interval, Window/Limit ns
+	tau    *big.Rat // Burst*t: the time to refill Burst from empty
+	tat    *big.Rat // when the bucket is full again; nil: full since forever
+	epoch  time.Time
+	window time.Duration
+}
+
+// NewTokenBucket returns a full bucket. Limit, window and burst must be
+// positive.
+func NewTokenBucket(limit int, window time.Duration, burst int, name string, epoch time.Time) *TokenBucket {
+	m := &TokenBucket{epoch: epoch}
+	m.set(limit, window, burst, name)
+	return m
+}
+
+func (m *TokenBucket) set(limit int, window time.Duration, burst int, name string) {
+	m.burst, m.name = burst, name
+	m.t = big.NewRat(int64(window), int64(limit))
+	m.tau = new(big.Rat).Mul(m.t, ratInt(int64(burst)))
+	m.window = time.Duration(ceil(m.tau))
+}
+
+func ratInt(v int64) *big.Rat { return new(big.Rat).SetInt64(v) }
+
+func (m *TokenBucket) at(now time.Time) *big.Rat { return ratInt(int64(now.Sub(m.epoch))) }
+
+// ceil rounds x up to an integer.
+func ceil(x *big.Rat) int64 {
+	q, r := new(big.Int).DivMod(x.Num(), x.Denom(), new(big.Int))
+	if r.Sign() != 0 {
+		q.Add(q, big.NewInt(1))
+	}
+	return q.Int64()
+}
+
+// floor rounds x down to an integer.
+func floor(x *big.Rat) int64 {
+	q, _ := new(big.Int).DivMod(x.Num(), x.Denom(), new(big.Int))
+	return q.Int64()
+}
+
+// empty returns d = max(TAT - now, 0): how long until the bucket is full.
+func (m *TokenBucket) empty(now *big.Rat) *big.Rat {
+	if m.tat == nil || m.tat.Cmp(now) <= 0 {
+		return new(big.Rat)
+	}
+	return new(big.Rat).Sub(m.tat, now)
+}
+
+// holds returns how many whole units the bucket holds when d of it is empty.
+func (m *TokenBucket) holds(d *big.Rat) int {
+	if d.Cmp(m.tau) > 0 {
+		return 0
+	}
+	return int(floor(new(big.Rat).Quo(new(big.Rat).Sub(m.tau, d), m.t)))
+}
+
+// Take decides a request for n units at now and, if admitted, takes them.
+func (m *TokenBucket) Take(now time.Time, n int) ratekit.Decision {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.decide(now, n, true)
+}
+
+// Peek decides as Take would, taking nothing.
+func (m *TokenBucket) Peek(now time.Time, n int) ratekit.Decision {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.decide(now, n, false)
+}
+
+func (m *TokenBucket) decide(nowT time.Time, n int, take bool) ratekit.Decision {
+	now := m.at(nowT)
+	d := m.empty(now)
+	dec := ratekit.Decision{Limit: m.burst, Window: m.window, Policy: m.name}
+	dec.Remaining = m.holds(d)
+	dec.ResetAfter = time.Duration(ceil(d))
+	switch {
+	case n == 0:
+		dec.Allowed = true
+		return dec
+	case n < 0 || n > m.burst:
+		dec.RetryAfter = ratekit.Never
+		return dec
+	}
+	nd := new(big.Rat).Add(d, new(big.Rat).Mul(m.t, ratInt(int64(n))))
+	if nd.Cmp(m.tau) > 0 {
+		dec.RetryAfter = time.Duration(ceil(new(big.Rat).Sub(nd, m.tau)))
+		return dec
+	}
+	dec.Allowed = true
+	dec.Remaining = m.holds(nd)
+	dec.ResetAfter = time.Duration(ceil(nd))
+	if take {
+		m.tat = new(big.Rat).Add(now, nd)
+	}
+	return dec
+}
+
+// Refund moves the TAT back by n emission intervals (n capped at Burst), but
+// not to before `at` and never forward.
+func (m *TokenBucket) Refund(at time.Time, n int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if n <= 0 || m.tat == nil {
+		return
+	}
+	n = min(n, m.burst)
+	next := new(big.Rat).Sub(m.tat, new(big.Rat).Mul(m.t, ratInt(int64(n))))
+	floor := m.at(at)
+	if m.tat.Cmp(floor) < 0 {
+		floor = m.tat
+	}
+	if next.Cmp(floor) < 0 {
+		next = floor
+	}
+	m.tat = next
+}
+
+// Idle reports whether the bucket is full at now.
+func (m *TokenBucket) Idle(now time.Time) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.empty(m.at(now)).Sign() == 0
+}
+
+// Reconfigure changes the rate and burst at now, keeping the units the
+// bucket holds (a fraction, or a debt), capped at the new burst. The new
+// empty part is rounded up to the new rate's resolution, 1/q ns, where q is
+// the denominator of the new Window/Limit in lowest terms, and capped at
+// 2^62 of those units (a debt beyond that is forgiven, as in the real one).
+func (m *TokenBucket) Reconfigure(now time.Time, limit int, window time.Duration, burst int, name string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	at := m.at(now)
+	held := new(big.Rat).Sub(ratInt(int64(m.burst)), new(big.Rat).Quo(m.empty(at), m.t))
+	m.set(limit, window, burst, name)
+	deficit := new(big.Rat).Sub(ratInt(int64(burst)), held)
+	if deficit.Sign() < 0 {
+		deficit.SetInt64(0)
+	}
+	d2 := new(big.Rat).Mul(deficit, m.t)
+	q := m.t.Denom()
+	units, r := new(big.Int).DivMod(new(big.Int).Mul(d2.Num(), q), d2.Denom(), new(big.Int))
+	if r.Sign() != 0 {
+		units.Add(units, big.NewInt(1))
+	}
+	if limit := big.NewInt(1 << 62); units.Cmp(limit) > 0 {
+		units = limit // the real state holds at most 2^62 units ahead
+	}
+	d2.SetFrac(units, q)
+	m.tat = new(big.Rat).Add(at, d2)
+}

@@ -1,0 +1,8 @@
+package tokenbucket
+
+// DivCeil exposes the multiply-shift divider to the black-box tests:
+// ceil(x/d) computed as Take computes it.
+func DivCeil(d uint64, x int64) int64 { return newDivider(d).ceil(x) }
+
+// DivFloor is floor(x/d) computed as Take computes it.
+func DivFloor(d uint64, x uint64) uint64 { return newDivider(d).div(x) }

@@ -1,0 +1,178 @@
+package tokenbucket_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/benbjohnson/clock"
+
+	"github.com/ratekit/ratekit/internal/model"
+	"github.com/ratekit/ratekit/tokenbucket"
+)
+
+// fuzzClasses are the configurations the fuzz test switches between, in
+// classes of like time scale q. A class's span keeps every time the test
+// uses within 2^59/q ns of the start, so that it stays within the fast path's
+// 2^60/q ns of any epoch the limiter moves to: the model knows no bounds.
+var fuzzClasses = []struct {
+	span time.Duration
+	cfgs []tokenbucket.Config
+}{
+	{ // q <= 7
+		span: 1 << 59 / 7,
+		cfgs: []tokenbucket.Config{
+			{Limit: 10, Window: time.Second, Burst: 10},
+			{Limit: 7, Window: 10 * time.Second, Burst: 3},
+			{Limit: 3, Window: 10, Burst: 2}, // 3 per 10 ns: an interval of 3.33 ns
+			{Limit: 1, Window: 30 * day, Burst: 4},
+			{Limit: 1e9, Window: time.Second, Burst: 1 << 40},
+			{Limit: 7, Window: time.Minute, Burst: 1},
+			{Limit: 60, Window: time.Minute, Burst: 60},
+		},
+	},
+	{ // q near 2^30: the fast path covers about a second
+		span: 1 << 59 / 999_999_937,
+		cfgs: []tokenbucket.Config{
+			{Limit: 999_999_937, Window: time.Second, Burst: 5},
+			{Limit: 999_999_937, Window: 3 * time.Second, Burst: 1000},
+			{Limit: 1 << 29, Window: 7, Burst: 1 << 20}, // 2^29 per 7 ns
+			{Limit: 2, Window: time.Millisecond, Burst: 3},
+		},
+	},
+}
+
+var fuzzSteps = []time.Duration{0, 0, 1, 2, 3, 7, 999, time.Microsecond, 1428571428, 1428571429,
+	time.Millisecond, 100 * time.Millisecond, time.Second, time.Minute, time.Hour, 30 * day}
+
+// setClock is a clock.Clock whose Now is set by the test (clock.Mock.Set
+// sleeps a millisecond, which would slow the fuzzer down a hundredfold). Only
+// Now is implemented: New and Reconfigure read nothing else.
+type setClock struct {
+	clock.Clock
+	now time.Time
+}
+
+func (c *setClock) Now() time.Time { return c.now }
+
+// FuzzTokenBucket drives a Limiter and the exact model with the same
+// operations, decoded from the input, and requires identical Decisions from
+// Take and Peek and identical answers from Idle. Reconfigure and a
+// MarshalBinary/UnmarshalBinary round trip into a new limiter are among the
+// operations; they read the clock, which the test sets to the latest time it
+// has used (a clock does not run backwards, though the times passed to Take
+// may).
+func FuzzTokenBucket(f *testing.F) {
+	f.Add([]byte{0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 4, 5, 0, 3})
+	f.Add([]byte{0, 2, 0, 1, 0, 1, 2, 4, 9, 0, 0, 5, 6, 1, 3, 7, 0, 2})
+	f.Add([]byte{1, 0, 0, 3, 4, 2, 0, 1, 5, 1, 6, 2, 0, 3, 7, 0})
+	f.Add([]byte{0, 4, 0, 4, 0, 1, 4, 1, 0, 5, 2, 4, 8, 0, 3, 6, 4, 7})
+	f.Add([]byte{1, 2, 0, 3, 4, 3, 0, 5, 4, 6, 1, 0, 2, 4, 12, 0, 1})
+	f.Fuzz(checkTokenBucket)
+}
+
+// checkTokenBucket is FuzzTokenBucket's body: data decodes to a class, a
+// configuration and up to 200 operations.
+func checkTokenBucket(t *testing.T, data []byte) {
+	next := func() int {
+		if len(data) == 0 {
+			return 0
+		}
+		b := data[0]
+		data = data[1:]
+		return int(b)
+	}
+	class := fuzzClasses[next()%len(fuzzClasses)]
+	cfg := class.cfgs[next()%len(class.cfgs)]
+	mock := &setClock{now: t0}
+	cfg.Clock = mock
+	l, err := tokenbucket.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := model.NewTokenBucket(cfg.Limit, cfg.Window, cfg.Burst, cfg.Name, t0)
+	now, latest := t0, t0 // latest: the clock, which never runs backwards
+	units := func() int {
+		switch v := next(); v % 8 {
+		case 0:
+			return 0
+		case 1, 2:
+			return 1
+		case 3:
+			return cfg.Burst
+		case 4:
+			return cfg.Burst + 1
+		case 5:
+			return -1
+		case 6:
+			return 1 + v%max(1, min(cfg.Burst, 9))
+		default:
+			return cfg.Burst - 1
+		}
+	}
+	for steps := 0; len(data) > 0 && steps < 200; steps++ {
+		op := next() % 9
+		d := fuzzSteps[next()%len(fuzzSteps)]
+		switch op {
+		case 0, 1: // later
+			now = now.Add(d)
+		case 2: // earlier: a stale time
+			now = now.Add(-d)
+		}
+		if now.Sub(t0) > class.span {
+			now = t0.Add(class.span)
+		} else if now.Sub(t0) < -class.span {
+			now = t0.Add(-class.span)
+		}
+		if now.After(latest) {
+			latest = now
+		}
+		switch op {
+		case 0, 2, 3:
+			n := units()
+			if got, want := l.Take(now, n), m.Take(now, n); got != want {
+				t.Fatalf("%+v: Take(%v, %d)\n got  %v\n want %v", cfg, now.Sub(t0), n, got, want)
+			}
+		case 1, 4:
+			n := units()
+			if got, want := l.Peek(now, n), m.Peek(now, n); got != want {
+				t.Fatalf("%+v: Peek(%v, %d)\n got  %v\n want %v", cfg, now.Sub(t0), n, got, want)
+			}
+		case 5:
+			n := units()
+			at := now.Add(-fuzzSteps[next()%len(fuzzSteps)] / 4)
+			if at.Sub(t0) < -class.span {
+				at = t0.Add(-class.span)
+			}
+			l.Refund(at, n)
+			m.Refund(at, n)
+		case 6:
+			if got, want := l.Idle(now), m.Idle(now); got != want {
+				t.Fatalf("%+v: Idle(%v) = %v; the model says %v", cfg, now.Sub(t0), got, want)
+			}
+		case 7:
+			nc := class.cfgs[next()%len(class.cfgs)]
+			nc.Name = string(rune('a' + next()%3))
+			nc.Clock = mock
+			mock.now = latest
+			if err := l.Reconfigure(nc); err != nil {
+				t.Fatal(err)
+			}
+			m.Reconfigure(latest, nc.Limit, nc.Window, nc.Burst, nc.Name)
+			cfg = nc
+		case 8:
+			b, err := l.MarshalBinary()
+			if err != nil {
+				t.Fatal(err)
+			}
+			mock.now = latest // a restart: the new process's epoch
+			r, err := tokenbucket.New(l.Config())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := r.UnmarshalBinary(b); err != nil {
+				t.Fatalf("UnmarshalBinary of MarshalBinary's output: %v", err)
+			}
+			l = r
+		}
+	}
+}

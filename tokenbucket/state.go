@@ -1,0 +1,215 @@
+package tokenbucket
+
+import (
+	"encoding/binary"
+	"math"
+	"math/big"
+	"time"
+
+	"github.com/ratekit/ratekit/internal/core"
+)
+
+// Reconfigure changes the rate and the burst at once, taking effect for
+// every call that starts after it returns; it is safe while other goroutines
+// take. It returns an error wrapping ratekit.ErrInvalidConfig, and changes
+// nothing, if cfg is invalid.
+//
+// Capacity carries over as a number of units: the units the bucket holds at
+// the instant of the change (read on cfg.Clock) are kept, capped at the new
+// Burst, and from then on refill at the new rate. A full bucket of Burst 10
+// raised to Burst 100 holds 10; an empty one stays empty; a bucket 3 units in
+// debt to Wait's reservations stays 3 units in debt. Fractions of a unit are
+// kept exactly where the new time scale can hold them and otherwise rounded
+// towards less capacity, never more. Waiters already asleep keep the times
+// they reserved; cancelling one of them after a Reconfigure gives nothing back.
+func (l *Limiter) Reconfigure(cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	p := l.p.Load()
+	ns := max(p.since(core.Clock(cfg.Clock).Now()), -p.rng) // the instant decisions would read
+	np, err := newParams(cfg, p.epoch.Add(time.Duration(ns)), satAdd(p.off, ns))
+	if err != nil {
+		return err
+	}
+	np.gen = p.gen + 1
+	old := p.tat.Swap(sealed)
+	np.tat.Store(carry(old, ns, p, np))
+	l.p.Store(np)
+	return nil
+}
+
+// carry converts the TAT old of p, read at ns (relative to p's epoch), into
+// a TAT of np, whose epoch is that same instant. With d = max(old - s, 0) the
+// empty part of the bucket in p's units, the bucket holds Burst1 - d/p1 units
+// (a fraction, or negative for a debt). Keeping that many, capped at Burst2,
+// leaves empty
+//
+//	d2 = max(0, Burst2 - (Burst1 - d/p1)) * p2 = max(0, ((Burst2-Burst1)*p1*p2 + d*p2) / p1)
+//
+// units of np, rounded up. The products reach 2^124, hence math/big: this is
+// a slow path.
+func carry(old, ns int64, p, np *params) int64 {
+	var d int64
+	if old != minTAT {
+		s, _ := p.clamp(ns)
+		d = max(old-s, 0)
+	}
+	num := new(big.Int).SetInt64(np.burst - p.burst)
+	num.Mul(num, big.NewInt(p.p))
+	num.Mul(num, big.NewInt(np.p))
+	num.Add(num, new(big.Int).Mul(big.NewInt(d), big.NewInt(np.p)))
+	if num.Sign() <= 0 {
+		return 0
+	}
+	d2 := ceilDiv(num, big.NewInt(p.p))
+	if !d2.IsInt64() || d2.Int64() > maxTAT {
+		return maxTAT
+	}
+	return d2.Int64()
+}
+
+// ceilDiv returns ceil(a/b) for b > 0.
+func ceilDiv(a, b *big.Int) *big.Int {
+	q, m := new(big.Int).DivMod(a, b, new(big.Int)) // Euclidean: m >= 0
+	if m.Sign() != 0 {
+		q.Add(q, big.NewInt(1))
+	}
+	return q
+}
+
+// stateVersion is the format version of MarshalBinary's output. Version 1:
+//
+//	header  "rk", core.TokenBucket, 1
+//	uvarint kind: 0 = full since forever (a new limiter); 1 = a TAT follows
+//	varint  the TAT's whole Unix nanoseconds (wall clock), rounded down
+//	uvarint its fraction's numerator r, 0 <= r < den
+//	uvarint the fraction's denominator den, 1 <= den <= 2^32 (the time scale q)
+const stateVersion = 1
+
+// MarshalBinary encodes the bucket's state in wall-clock terms: the Unix
+// time, exact to the time scale, at which the bucket will be full. A limiter
+// restored from it after downtime has refilled by the time that passed. The
+// configuration is not included: restore into a limiter built from the same
+// Config (UnmarshalBinary into another rate keeps the instant at which the
+// bucket is full). That instant is saturated to the years 1678 to 2262,
+// which int64 Unix nanoseconds cover: a bucket full only after 2262 (it
+// takes a Take stamped then) restores as full in 2262. It never fails.
+func (l *Limiter) MarshalBinary() ([]byte, error) {
+	p, tat := l.load()
+	b := core.AppendHeader(make([]byte, 0, 32), core.TokenBucket, stateVersion)
+	if tat == minTAT {
+		return binary.AppendUvarint(b, 0), nil
+	}
+	whole, r := floorDivMod(tat, p.q)
+	unix := unixNano(p.epoch)
+	unix.Add(unix, big.NewInt(whole))
+	switch {
+	case unix.IsInt64():
+	case unix.Sign() > 0:
+		unix.SetInt64(math.MaxInt64) // after 2262: saturated, see the doc comment
+		r = 0
+	default:
+		unix.SetInt64(math.MinInt64)
+		r = 0
+	}
+	b = binary.AppendUvarint(b, 1)
+	b = binary.AppendVarint(b, unix.Int64())
+	b = binary.AppendUvarint(b, uint64(r))
+	return binary.AppendUvarint(b, uint64(p.q)), nil
+}
+
+// unixNano returns t's wall clock in Unix ns, for any year.
+func unixNano(t time.Time) *big.Int {
+	v := big.NewInt(t.Unix())
+	v.Mul(v, big.NewInt(int64(time.Second)))
+	return v.Add(v, big.NewInt(int64(t.Nanosecond())))
+}
+
+// UnmarshalBinary restores a state written by MarshalBinary. Truncated,
+// corrupt or foreign bytes, and decoded values out of range, return an error
+// wrapping ratekit.ErrInvalidState and leave the limiter unchanged. It is
+// safe while other goroutines take.
+//
+// The instant at which the bucket is full is kept exactly when the state's
+// time scale divides this limiter's (as it does for the same Config), and
+// otherwise rounded later (less capacity). An instant more than 2^62/q ns
+// past the limiter's epoch (146 years at q = 1) moves the epoch forward;
+// one more than 2^62 ns past it is clamped to that bound.
+func (l *Limiter) UnmarshalBinary(b []byte) error {
+	payload, err := core.ParseHeader(b, core.TokenBucket, stateVersion)
+	if err != nil {
+		return err
+	}
+	r := core.NewReader(core.TokenBucket, payload)
+	kind := r.Uint64()
+	var unix int64
+	var num, den uint64
+	switch kind {
+	case 0:
+	case 1:
+		unix, num, den = r.Int64(), r.Uint64(), r.Uint64()
+		if den == 0 || den > maxScale {
+			r.Fail("time scale %d outside [1, 2^32]", den)
+		} else if num >= den {
+			r.Fail("fraction %d/%d is not below 1", num, den)
+		}
+	default:
+		r.Fail("unknown state kind %d", kind)
+	}
+	if err := r.Err(); err != nil {
+		return err
+	}
+
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	p := l.p.Load()
+	epoch, off, tat := p.epoch, p.off, int64(minTAT)
+	if kind == 1 {
+		// v = ceil(((unix - epoch) + num/den) * q), in this limiter's units.
+		q := big.NewInt(p.q)
+		v := new(big.Int).Sub(big.NewInt(unix), unixNano(p.epoch))
+		v.Mul(v, q)
+		v.Add(v, ceilDiv(new(big.Int).Mul(new(big.Int).SetUint64(num), q), new(big.Int).SetUint64(den)))
+		switch {
+		case v.Cmp(big.NewInt(-fastBound)) < 0:
+			tat = minTAT // full at every time this limiter reads
+		case v.Cmp(big.NewInt(maxTAT)) <= 0:
+			tat = v.Int64()
+		default:
+			// Further ahead than the state holds: move the epoch forward by
+			// whole ns until the TAT is at most fastBound past it. (Times
+			// near the TAT are then read exactly; times near the old epoch
+			// may be read at the fast path's bound, which only denies.)
+			shift, rem := new(big.Int).DivMod(new(big.Int).Sub(v, big.NewInt(fastBound)), q, new(big.Int))
+			shift.Add(shift, big.NewInt(1))
+			if !shift.IsInt64() || shift.Int64() > maxTAT {
+				shift.SetInt64(maxTAT) // clamped: see the doc comment
+				rem.SetInt64(0)
+			}
+			epoch = p.epoch.Add(time.Duration(shift.Int64()))
+			off = satAdd(p.off, shift.Int64())
+			tat = fastBound - (p.q - rem.Int64()) // v - shift*q
+		}
+	}
+	np, err := newParams(p.cfg, epoch, off)
+	if err != nil {
+		return core.InvalidState(pkg, "%v", err) // cannot happen: p.cfg was validated
+	}
+	np.gen = p.gen + 1
+	p.tat.Swap(sealed)
+	np.tat.Store(tat)
+	l.p.Store(np)
+	return nil
+}
+
+// floorDivMod returns a = whole*b + r with 0 <= r < b, for b > 0.
+func floorDivMod(a, b int64) (whole, r int64) {
+	whole, r = a/b, a%b
+	if r < 0 {
+		whole, r = whole-1, r+b
+	}
+	return whole, r
+}

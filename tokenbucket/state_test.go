@@ -1,0 +1,177 @@
+package tokenbucket_test
+
+import (
+	"encoding/binary"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ratekit/ratekit"
+	"github.com/ratekit/ratekit/internal/core"
+	"github.com/ratekit/ratekit/tokenbucket"
+)
+
+func TestReconfigureCarriesUnits(t *testing.T) {
+	mock := mockAt(t0)
+	cfg := tokenbucket.Config{Limit: 10, Window: time.Second, Burst: 10, Clock: mock}
+	l := mustNew(t, cfg)
+	require.True(t, l.Take(t0, 4).Allowed)
+
+	// A bigger bucket keeps the 6 units held, and refills the rest.
+	cfg.Burst = 20
+	require.NoError(t, l.Reconfigure(cfg))
+	d := l.Peek(t0, 0)
+	require.Equal(t, 6, d.Remaining)
+	require.Equal(t, 20, d.Limit)
+	require.Equal(t, 1400*time.Millisecond, d.ResetAfter)
+
+	// A smaller one is capped at its burst.
+	cfg.Burst = 3
+	require.NoError(t, l.Reconfigure(cfg))
+	require.Equal(t, 3, l.Peek(t0, 0).Remaining)
+	require.True(t, l.Idle(t0))
+
+	// A new rate: 3 units held, empty at once, then 7 per 10 s.
+	cfg.Limit, cfg.Window = 7, 10*time.Second
+	cfg.Name = "slow"
+	require.NoError(t, l.Reconfigure(cfg))
+	require.True(t, l.Take(t0, 3).Allowed)
+	d = l.Take(t0, 1)
+	require.Equal(t, ratekit.Decision{Limit: 3, Window: 4285714286, ResetAfter: 4285714286, RetryAfter: 1428571429, Policy: "slow"}, d)
+
+	// A fraction of a unit carries over exactly: 0.5 of the next unit at
+	// 10 per second is 0.5 unit at 7 per 10 s too.
+	l = mustNew(t, tokenbucket.Config{Limit: 10, Window: time.Second, Burst: 1, Clock: mock})
+	require.True(t, l.Take(t0, 1).Allowed)
+	mock.Add(50 * time.Millisecond) // half a unit back
+	require.NoError(t, l.Reconfigure(tokenbucket.Config{Limit: 7, Window: 10 * time.Second, Burst: 1, Clock: mock}))
+	require.Equal(t, time.Duration(714285715), l.Peek(mock.Now(), 1).RetryAfter) // ceil(0.5 * 10s/7)
+
+	// Invalid: an error, and nothing changes.
+	before := l.Peek(mock.Now(), 1)
+	require.ErrorIs(t, l.Reconfigure(tokenbucket.Config{Limit: 0, Window: time.Second, Burst: 1}), ratekit.ErrInvalidConfig)
+	require.Equal(t, before, l.Peek(mock.Now(), 1))
+}
+
+// TestReconfigureUnderTakes races Takes at one instant against Reconfigures
+// that switch the burst between 10 and 20: the units held are kept and
+// capped at each switch, never raised, so no more than the 10 the bucket
+// held at the start are ever admitted at that instant.
+func TestReconfigureUnderTakes(t *testing.T) {
+	mock := mockAt(t0)
+	cfg := tokenbucket.Config{Limit: 1, Window: time.Hour, Burst: 10, Clock: mock}
+	for rep := 0; rep < 20; rep++ {
+		l := mustNew(t, cfg)
+		var admitted atomic.Int64
+		var wg sync.WaitGroup
+		stop := make(chan struct{})
+		for g := 0; g < 4; g++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < 50; i++ {
+					if l.Take(t0, 1).Allowed {
+						admitted.Add(1)
+					}
+				}
+			}()
+		}
+		go func() {
+			c := cfg
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				c.Burst = 10 + 10*(i%2)
+				if err := l.Reconfigure(c); err != nil {
+					panic(err)
+				}
+			}
+		}()
+		wg.Wait()
+		close(stop)
+		require.LessOrEqual(t, admitted.Load(), int64(10))
+		require.Equal(t, 0, l.Peek(t0, 0).Remaining)
+	}
+}
+
+func TestMarshalWallClock(t *testing.T) {
+	cfg := tokenbucket.Config{Limit: 7, Window: 10 * time.Second, Burst: 3, Clock: atT0()}
+	l := mustNew(t, cfg)
+	require.True(t, l.Take(t0, 3).Allowed)
+	require.True(t, l.Take(t0.Add(2*time.Second), 1).Allowed) // 1.4 units back, one taken
+	b, err := l.MarshalBinary()
+	require.NoError(t, err)
+
+	// A process that starts an hour later restores the state: downtime
+	// counts as elapsed time, to the fraction of a nanosecond.
+	later := mockAt(t0.Add(time.Hour))
+	r := mustNew(t, tokenbucket.Config{Limit: 7, Window: 10 * time.Second, Burst: 3, Clock: later})
+	require.NoError(t, r.UnmarshalBinary(b))
+	for _, at := range []time.Duration{2 * time.Second, 3 * time.Second, 4285714285, 4285714286, time.Hour} {
+		for _, n := range []int{1, 2, 3} {
+			require.Equal(t, l.Peek(t0.Add(at), n), r.Peek(t0.Add(at), n), "+%v n=%d", at, n)
+		}
+	}
+	require.True(t, r.Idle(t0.Add(time.Hour)))
+
+	// A fresh state restores a fresh bucket.
+	fb, err := mustNew(t, cfg).MarshalBinary()
+	require.NoError(t, err)
+	require.Equal(t, []byte{'r', 'k', byte(core.TokenBucket), 1, 0}, fb)
+	require.NoError(t, l.UnmarshalBinary(fb))
+	require.True(t, l.Idle(t0))
+}
+
+func TestUnmarshalRejects(t *testing.T) {
+	l := mustNew(t, tokenbucket.Config{Limit: 1, Window: time.Second, Burst: 2, Clock: atT0()})
+	require.True(t, l.Take(t0, 1).Allowed)
+	before := l.Peek(t0, 1)
+	state := func(kind uint64, fields ...int64) []byte {
+		b := core.AppendHeader(nil, core.TokenBucket, 1)
+		b = binary.AppendUvarint(b, kind)
+		for i, f := range fields {
+			if i == 0 {
+				b = binary.AppendVarint(b, f)
+			} else {
+				b = binary.AppendUvarint(b, uint64(f))
+			}
+		}
+		return b
+	}
+	for name, b := range map[string][]byte{
+		"unknown kind":    state(2),
+		"zero scale":      state(1, 0, 0, 0),
+		"scale too fine":  state(1, 0, 0, 1<<32+1),
+		"fraction >= 1":   state(1, 0, 5, 5),
+		"missing fields":  state(1, 0),
+		"trailing bytes":  append(state(0), 0),
+		"other algorithm": core.AppendHeader(nil, core.FixedWindow, 1),
+		"newer version":   core.AppendHeader(nil, core.TokenBucket, 2),
+	} {
+		err := l.UnmarshalBinary(b)
+		require.ErrorIs(t, err, ratekit.ErrInvalidState, name)
+		require.Equal(t, before, l.Peek(t0, 1), name)
+	}
+	// Extreme but well-formed instants decode without overflow.
+	for _, unix := range []int64{-1 << 63, 1<<63 - 1, 0, t0.UnixNano() + 1<<62} {
+		l := mustNew(t, tokenbucket.Config{Limit: 1, Window: time.Second, Burst: 2, Clock: atT0()})
+		require.NoError(t, l.UnmarshalBinary(state(1, unix, 1<<32-1, 1<<32)))
+		for _, at := range []time.Time{{}, t0, t0.AddDate(300, 0, 0)} {
+			d := l.Take(at, 1)
+			require.GreaterOrEqual(t, d.Remaining, 0)
+			require.GreaterOrEqual(t, d.RetryAfter, time.Duration(0))
+		}
+		b, err := l.MarshalBinary() // after a rebase to 2326: saturated, not an error
+		require.NoError(t, err)
+		require.NoError(t, l.UnmarshalBinary(b))
+	}
+	// An instant 100 years ahead denies for 100 years, to the nanosecond.
+	require.NoError(t, l.UnmarshalBinary(state(1, t0.Add(100*365*day).UnixNano(), 0, 1)))
+	require.Equal(t, 100*365*day-time.Second, l.Peek(t0, 1).RetryAfter)
+}

@@ -1,0 +1,605 @@
+// Package tokenbucket is a token bucket limiter: Limit units refill evenly
+// over Window, and at most Burst are available at once. It implements the
+// generic cell rate algorithm (GCRA), which keeps the whole bucket in one
+// number, the theoretical arrival time (TAT): the instant at which the bucket
+// will be full again if nothing more is taken.
+//
+// # Basics
+//
+// A bucket of Burst 10 refilling 60 per minute admits 10 requests at once,
+// then one a second:
+//
+//	l, err := tokenbucket.New(tokenbucket.Config{Limit: 60, Window: time.Minute, Burst: 10, Name: "api"})
+//	d := l.Take(time.Now(), 1)
+//	if !d.Allowed {
+//		// d.RetryAfter is exactly how long until one unit is available.
+//	}
+//
+// Take, Peek and Refund take the time explicitly and are lock-free: two
+// atomic loads (the parameters, the state) and, when a Take is admitted, one
+// compare-and-swap. A denial writes nothing. They allocate nothing. Allow,
+// AllowN and Wait read the Config's Clock.
+//
+// # Exact arithmetic
+//
+// The emission interval Window/Limit is rarely a whole number of nanoseconds
+// (7 per 10 seconds is one every 1428571428.57... ns). Rounding it would
+// drift: rounded up, a 30-day quota admits fewer than Limit; rounded down,
+// more. Instead the limiter reduces the fraction Window/Limit to p/q and
+// measures time in units of 1/q ns, where the interval is exactly p units.
+// Every quantity in the state and the arithmetic is an integer in those
+// units, so the limiter admits exactly Limit per Window in the long run. The
+// durations it reports (RetryAfter, ResetAfter, Window) are rounded up to
+// whole nanoseconds: waiting that long is always enough and never more than
+// a nanosecond too much.
+//
+// # Bounds
+//
+// The state is one int64, so the units bound what a Config may ask for. New
+// and Reconfigure reject (with an error wrapping ratekit.ErrInvalidConfig
+// that names the bound):
+//   - a time scale q above 2^32, that is a Limit sharing so few factors with
+//     Window that 1/q ns would be finer than 2^-32 ns;
+//   - Burst*p above 2^60 units: refilling Burst from empty must take at most
+//     2^60/q ns, about 36 years at q = 1. 1<<40 units at 1e9 per second fit;
+//     1<<40 units at 1 per 30 days (a refill of 9e10 years) do not.
+//
+// Rates from 1 per 30 days to 1e9 per second and beyond, and bursts up to
+// 1<<40 at rates that refill them in under 36 years, are exact. Nothing
+// overflows for any time, n or state: sums are bounded as the comments in
+// the code show, and the rare products that could exceed 64 bits use
+// math/bits or math/big.
+//
+// # Time
+//
+// The limiter measures time from an epoch, the instant it was created (read
+// on the Config's Clock), with time.Time.Sub: the monotonic clock when both
+// times carry a reading, the wall clock otherwise. It keeps |now - epoch| * q
+// within 2^60 units on its fast path. When a Take arrives later than that
+// (after 36 years at q = 1; after 1.15 s at q = 999999937, whose interval is
+// 1.00000006 ns), the limiter moves its epoch forward, under a mutex, which
+// allocates; decisions are unchanged by it.
+//
+// Times passed in may be stale, go backwards, or be the zero time.Time. A
+// time earlier than the TAT finds the bucket emptier, not fuller, and an
+// admitted Take moves the TAT forward from the TAT, never from the time, so
+// no ordering of stale times admits more than Burst plus what refilled up
+// to the latest time seen (the bug behind golang/go#71360 in x/time/rate
+// cannot occur). A time more than 2^60/q ns before the epoch is decided as at
+// that bound, so it is admitted at most what the bucket held then;
+// RetryAfter and ResetAfter are still measured from the time passed in.
+//
+// # Waiting
+//
+// Wait reserves: it claims the next n units even if they exist only in the
+// future and sleeps until they do, so waiters are served in the order they
+// arrive, each at the exact instant its units refill; a cancelled Wait gives
+// back what no later caller built on. See Limiter.Wait.
+package tokenbucket
+
+import (
+	"math"
+	"math/bits"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/benbjohnson/clock"
+
+	"github.com/ratekit/ratekit"
+	"github.com/ratekit/ratekit/internal/core"
+)
+
+const pkg = "tokenbucket"
+
+// Config configures a Limiter. The zero Config is invalid: Limit, Window and
+// Burst must be set.
+type Config struct {
+	// Limit is how many units refill over Window, evenly spread: 60 per
+	// minute is one unit a second. It must be positive.
+	Limit int
+	// Window is the time over which Limit units refill. It must be positive.
+	Window time.Duration
+	// Burst is the bucket's capacity: the most units admitted at one
+	// instant, and the Decision's Limit. It must be positive.
+	Burst int
+	// Name is reported as the Decision's Policy.
+	Name string
+	// Clock is read by Allow, AllowN, Wait and Reconfigure and sleeps Wait;
+	// nil is the real clock. Take, Peek and Refund never read it.
+	Clock clock.Clock
+}
+
+// The bounds of the state and the arithmetic, in units of 1/q ns.
+const (
+	// maxScale bounds q, the units per nanosecond.
+	maxScale = 1 << 32
+	// fastBound bounds tau (the time to refill Burst) and |s| (the time
+	// now, relative to the epoch) on the fast path. With both within 2^60,
+	// an admitted TAT (s + at most tau) stays within 2^61.
+	fastBound = 1 << 60
+	// maxTAT bounds a stored TAT from above. Only Wait's reservations (and
+	// a debt carried by Reconfigure) go past s + tau; they may reach maxTAT.
+	// With s within [-2^60, 2^62] (clamp), a TAT difference d = TAT - s is
+	// within [-2^63, 2^62 + 2^60] and only used once clamped to d >= 0, so
+	// d + n*p and the dividends of divider.ceil stay below 2^62 + 2^61.
+	maxTAT = 1 << 62
+	// minTAT is the TAT of a bucket that has been full since forever: a new
+	// limiter. Every stored TAT is minTAT or within [-fastBound, maxTAT]; a
+	// TAT below -fastBound is replaced by minTAT, which decides the same
+	// since no time is ever read as earlier than -fastBound.
+	minTAT = -(1 << 62)
+	// sealed marks the TAT word of a retired parameter set (see params). It
+	// is below minTAT, so no real TAT is ever equal to it.
+	sealed = math.MinInt64
+)
+
+// scale reduces Window/Limit to p/q and checks the bounds; tau = Burst*p.
+func (c Config) scale() (q, p, tau int64, err error) {
+	if c.Limit <= 0 {
+		return 0, 0, 0, core.Invalid(pkg, "Limit must be positive, got %d", c.Limit)
+	}
+	if c.Window <= 0 {
+		return 0, 0, 0, core.Invalid(pkg, "Window must be positive, got %v", c.Window)
+	}
+	if c.Burst <= 0 {
+		return 0, 0, 0, core.Invalid(pkg, "Burst must be positive, got %d", c.Burst)
+	}
+	g := gcd(uint64(c.Limit), uint64(c.Window))
+	uq, up := uint64(c.Limit)/g, uint64(c.Window)/g
+	if uq > maxScale {
+		return 0, 0, 0, core.Invalid(pkg,
+			"%d per %v needs a time scale of 1/%d ns, finer than the 2^-32 ns the state can hold; "+
+				"choose a Limit that shares more factors with Window", c.Limit, c.Window, uq)
+	}
+	if up > fastBound {
+		return 0, 0, 0, core.Invalid(pkg,
+			"%d per %v takes over 2^60/%d ns (%v), the bound on refilling Burst from empty, to refill one unit",
+			c.Limit, c.Window, uq, time.Duration(fastBound/uq))
+	}
+	hi, lo := bits.Mul64(uint64(c.Burst), up)
+	if hi != 0 || lo > fastBound {
+		return 0, 0, 0, core.Invalid(pkg,
+			"Burst %d at %d per %v takes too long to refill from empty: Burst*Window/Limit must be at most 2^60/%d ns (%v), "+
+				"so Burst at most %d at this rate", c.Burst, c.Limit, c.Window, uq, time.Duration(fastBound/uq), fastBound/up)
+	}
+	return int64(uq), int64(up), int64(lo), nil
+}
+
+func gcd(a, b uint64) uint64 {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}
+
+// Validate reports whether c can configure a Limiter: an error wrapping
+// ratekit.ErrInvalidConfig that says what is wrong, or nil.
+func (c Config) Validate() error {
+	_, _, _, err := c.scale()
+	return err
+}
+
+// Limiter is a GCRA token bucket. Create it with New; the zero Limiter is not
+// usable. It is safe for concurrent use: Take, Peek and Refund are lock-free,
+// and Reconfigure and UnmarshalBinary may run while other goroutines take.
+type Limiter struct {
+	p  atomic.Pointer[params]
+	mu sync.Mutex // serialises the replacement of p: Reconfigure, UnmarshalBinary, rebase
+}
+
+var _ ratekit.Limiter = (*Limiter)(nil)
+
+// params is one immutable parameter set together with the state word it
+// governs. Keeping the TAT inside the parameter set is what makes changing
+// the parameters safe without a lock on the hot path: the TAT's units (1/q
+// ns) and origin (the epoch) belong to the parameters, so a TAT must never be
+// read with one set and written back under another.
+//
+// To replace a set, the replacer (holding Limiter.mu) first swaps the old
+// set's TAT to sealed, which makes every compare-and-swap still in flight on
+// it fail; converts the value it swapped out into the new units; and then
+// publishes the new set with Limiter.p.Store. A goroutine that loads sealed
+// reloads Limiter.p, yielding the processor until the new set is published.
+// A sealed word is never unsealed, so an in-flight CAS can never succeed on a
+// retired set (no ABA). Go's atomics are sequentially consistent, so a
+// goroutine that observes sealed and then reloads Limiter.p sees a set
+// published no earlier than the seal.
+type params struct {
+	epoch time.Time // time zero of the TAT; carries a monotonic reading if the clock gave one
+	off   int64     // ns from the first epoch to this one (epochs only move by whole ns)
+	gen   uint64    // bumped by Reconfigure and UnmarshalBinary, kept by rebase
+	q     int64     // units per ns
+	p     int64     // the emission interval: units per unit of capacity
+	tau   int64     // Burst*p: the time to refill Burst from empty
+	burst int64
+	rng   int64 // fastBound/q: the ns either side of epoch on the fast path
+	divP  divider
+	divQ  divider
+
+	limit  int           // Decision.Limit: Burst
+	window time.Duration // Decision.Window: tau rounded up to ns
+	name   string
+	cfg    Config
+	clk    clock.Clock
+	real   bool // cfg.Clock is nil: Allow calls time.Now directly
+
+	_   [64]byte // keep tat off the cache line of the fields above, which every core reads
+	tat atomic.Int64
+	_   [56]byte // and off the line of whatever the allocator places next
+}
+
+func newParams(cfg Config, epoch time.Time, off int64) (*params, error) {
+	q, p, tau, err := cfg.scale()
+	if err != nil {
+		return nil, err
+	}
+	return &params{
+		epoch: epoch, off: off,
+		q: q, p: p, tau: tau, burst: int64(cfg.Burst), rng: fastBound / q,
+		divP: newDivider(uint64(p)), divQ: newDivider(uint64(q)),
+		limit: cfg.Burst, window: time.Duration(newDivider(uint64(q)).ceil(tau)),
+		name: cfg.Name, cfg: cfg, clk: core.Clock(cfg.Clock), real: cfg.Clock == nil,
+	}, nil
+}
+
+// New returns a full token bucket configured by cfg, or an error wrapping
+// ratekit.ErrInvalidConfig if cfg is invalid (see Config.Validate). It reads
+// cfg.Clock once, for the epoch from which it measures time.
+func New(cfg Config) (*Limiter, error) {
+	p, err := newParams(cfg, core.Clock(cfg.Clock).Now(), 0)
+	if err != nil {
+		return nil, err
+	}
+	p.tat.Store(minTAT)
+	l := &Limiter{}
+	l.p.Store(p)
+	return l, nil
+}
+
+// Config returns the configuration in force.
+func (l *Limiter) Config() Config { return l.p.Load().cfg }
+
+// clamp converts ns, a time relative to the epoch, to units. A time more than
+// rng before the epoch is read as -rng, and behind is how far before that it
+// was (0 otherwise); the caller adds behind to the durations it reports,
+// which are then still measured from the time passed in. A time beyond +rng
+// is computed exactly while it fits under maxTAT and saturates there: any
+// later time sees every TAT, all being at most maxTAT, as past. Callers that
+// would store a TAT computed from a time beyond rng rebase first.
+func (p *params) clamp(ns int64) (s, behind int64) {
+	switch {
+	case ns < -p.rng:
+		return -p.rng * p.q, -p.rng - ns // ns >= MinInt64 so this cannot overflow
+	case ns <= maxTAT/p.q: // rng < maxTAT/q: the fast path is the first part of this case
+		return ns * p.q, 0
+	}
+	return maxTAT, 0
+}
+
+// decide is GCRA. With d = max(TAT - s, 0), the part of the bucket that is
+// empty, in units:
+//
+//   - the bucket holds floor((tau - d)/p) = Burst - ceil(d/p) units, or none
+//     if d > tau (a stale time, or a queue of Wait reservations);
+//   - n units fit if d + n*p <= tau, and the new TAT is s + d + n*p, which is
+//     max(TAT, s) + n*p: a time earlier than the TAT moves it forward from
+//     the TAT, never back, so a stale time cannot mint capacity;
+//   - a denied request fits after ceil((d + n*p - tau)/q) ns (the time for
+//     the excess to drain), and the bucket is full after ceil(d/q) ns.
+//
+// It fills in *dec and returns the TAT to store and whether a store is
+// needed (an admitted Take of n > 0). (The Decision is 64 bytes: filling the
+// caller's in place rather than returning it saves copies.) The bounds: d <= 2^62 + 2^60, n*p <= tau <= 2^60, so every
+// sum below fits an int64 and every dividend passed to divider.ceil is below
+// 2^63 minus the divisor.
+func (p *params) decide(dec *ratekit.Decision, tat, ns int64, n int) (int64, bool) {
+	s, behind := p.clamp(ns)
+	d := tat - s
+	if d < 0 {
+		d = 0
+	}
+	// Every field is set on every path, one by one: a composite literal
+	// here costs a zeroed template and two more copies of the 64 bytes.
+	dec.Limit, dec.Window, dec.Policy = p.limit, p.window, p.name
+	if n <= 0 || int64(n) > p.burst {
+		dec.Allowed = n == 0
+		dec.Remaining = p.holds(d)
+		dec.ResetAfter = p.after(d, behind)
+		dec.RetryAfter = 0
+		if n != 0 {
+			dec.RetryAfter = ratekit.Never
+		}
+		return tat, false
+	}
+	nd := d + int64(n)*p.p
+	if nd <= p.tau {
+		dec.Allowed = true
+		dec.Remaining = int(p.burst - p.divP.ceil(nd))
+		dec.ResetAfter = p.after(nd, behind)
+		dec.RetryAfter = 0
+		return s + nd, true
+	}
+	dec.Allowed = false
+	dec.Remaining = p.holds(d)
+	dec.ResetAfter = p.after(d, behind)
+	dec.RetryAfter = p.after(nd-p.tau, behind)
+	return tat, false
+}
+
+// holds is how many units the bucket holds when d units of it are empty.
+func (p *params) holds(d int64) int {
+	if d > p.tau {
+		return 0
+	}
+	return int(p.burst - p.divP.ceil(d))
+}
+
+// after converts x units to whole ns, rounded up, plus behind; it saturates
+// below Never, which is reserved for requests that can never be admitted.
+func (p *params) after(x, behind int64) time.Duration {
+	if x <= 0 {
+		return 0
+	}
+	ns := p.divQ.ceil(x)
+	if behind > math.MaxInt64-1-ns {
+		return ratekit.Never - 1
+	}
+	return time.Duration(ns + behind)
+}
+
+// since returns now - epoch in ns; time.Time.Sub uses the monotonic reading
+// when both carry one and saturates at ±292 years, so the zero time.Time is
+// merely a time long ago.
+func (p *params) since(now time.Time) int64 { return int64(now.Sub(p.epoch)) }
+
+// load returns the parameters in force and their TAT, waiting out a
+// replacement in progress. (Take and Peek spell its first three lines out:
+// the compiler will not inline it, and the call is a tenth of a Take.)
+func (l *Limiter) load() (*params, int64) {
+	p := l.p.Load()
+	if tat := p.tat.Load(); tat != sealed {
+		return p, tat
+	}
+	return l.loadSealed()
+}
+
+// loadSealed is load after it found the TAT sealed.
+func (l *Limiter) loadSealed() (*params, int64) {
+	for {
+		runtime.Gosched() // a replacement is between seal and publish
+		p := l.p.Load()
+		if tat := p.tat.Load(); tat != sealed {
+			return p, tat
+		}
+	}
+}
+
+// Take admits n units at now and takes them, or takes nothing and denies.
+// n == 0 is always allowed and takes nothing; n < 0 and n > Burst are denied
+// with RetryAfter ratekit.Never. A denial reports in RetryAfter exactly how
+// long until n units are available. now may be stale, go backwards or be the
+// zero time: a time earlier than the last one seen finds the bucket no
+// fuller than it was then, so it never admits more.
+//
+// Take is lock-free and does not allocate, except when now is more than
+// 2^60/q ns past the epoch (see Bounds in the package documentation).
+func (l *Limiter) Take(now time.Time, n int) (dec ratekit.Decision) {
+	for {
+		p := l.p.Load()
+		tat := p.tat.Load()
+		if tat == sealed {
+			p, tat = l.loadSealed()
+		}
+		ns := p.since(now)
+		if p.fast(ns, n) {
+			// The common cases, spelled out: decide reaches the same results
+			// with more branches, and through a pointer.
+			nd, next := p.admit(tat, ns, n)
+			dec.Limit, dec.Window, dec.Policy = p.limit, p.window, p.name
+			if nd <= p.tau {
+				if !p.tat.CompareAndSwap(tat, next) {
+					continue
+				}
+				dec.Allowed = true
+				dec.Remaining = int(p.burst - p.divP.ceil(nd))
+				dec.ResetAfter = time.Duration(p.divQ.ceil(nd))
+				return dec
+			}
+			// Denied: nd = d + n*p > tau >= n*p, so the empty part d > 0.
+			d := nd - int64(n)*p.p
+			dec.Remaining = p.holds(d)
+			dec.ResetAfter = time.Duration(p.divQ.ceil(d))
+			dec.RetryAfter = time.Duration(p.divQ.ceil(nd - p.tau))
+			return dec
+		}
+		if ns > p.rng && n > 0 && int64(n) <= p.burst {
+			l.rebase(p, now, p.rng)
+			continue
+		}
+		var slow ratekit.Decision
+		next, store := p.decide(&slow, tat, ns, n)
+		if !store || p.tat.CompareAndSwap(tat, next) {
+			return slow
+		}
+	}
+}
+
+// fast reports whether 1 <= n <= Burst and |ns| <= rng, the case in which
+// admit needs no clamping and its results no checks for overflow. The
+// unsigned comparisons fold each two-sided test into one: a value below the
+// range wraps around to above it.
+func (p *params) fast(ns int64, n int) bool {
+	return uint64(int64(n)-1) < uint64(p.burst) && uint64(ns+p.rng) <= uint64(2*p.rng)
+}
+
+// admit is decide's admission test for the fast case: the new empty part
+// nd = max(TAT - s, 0) + n*p (admitted if nd <= tau) and the TAT to store,
+// s + nd. With |s| <= 2^60 and TAT <= 2^62, nd <= 2^62 + 2^61.
+func (p *params) admit(tat, ns int64, n int) (nd, next int64) {
+	s := ns * p.q
+	nd = max(tat-s, 0) + int64(n)*p.p
+	return nd, s + nd
+}
+
+// Peek reports exactly what Take(now, n) would decide, Remaining included,
+// and takes nothing. It is lock-free and does not allocate.
+func (l *Limiter) Peek(now time.Time, n int) ratekit.Decision {
+	p := l.p.Load()
+	tat := p.tat.Load()
+	if tat == sealed {
+		p, tat = l.loadSealed()
+	}
+	var dec ratekit.Decision
+	p.decide(&dec, tat, p.since(now), n)
+	return dec
+}
+
+// Refund gives back n units that an allowed Take at `at` took, for work that
+// did not happen: it moves the TAT back by n emission intervals, but never to
+// before `at` (a refund cannot make the bucket fuller than full at `at`) and
+// never forward. n is capped at Burst, the most one Take can take; n <= 0 does
+// nothing. It is lock-free and does not allocate.
+//
+// A refund restores exactly the state the Take found when nothing else was
+// taken in between, and gives back no more than the exact inverse would
+// when everything taken in between was stamped no later than `at` (as in
+// TakeAll's rollback at one instant). A Take stamped later, at t, may have
+// been admitted partly on refill that the refunded units' removal makes
+// redundant: the state is one number and cannot tell, so the refund can
+// then give back up to t - `at` of refill time more than the exact inverse
+// (never more than n units, never past full at `at`). Refund promptly.
+// Refunding twice, or refunding what was never taken, stops at full at `at`.
+func (l *Limiter) Refund(at time.Time, n int) {
+	if n <= 0 {
+		return
+	}
+	for {
+		p, tat := l.load()
+		if tat == minTAT {
+			return // full since forever: nothing was taken
+		}
+		k := min(int64(n), p.burst)
+		s, _ := p.clamp(p.since(at))
+		// tat >= -2^60 and k*p <= 2^60, so no overflow; the result is at
+		// least min(tat, s) >= -2^60, inside the stored range.
+		next := max(tat-k*p.p, min(tat, s))
+		if next == tat || p.tat.CompareAndSwap(tat, next) {
+			return
+		}
+	}
+}
+
+// Idle reports whether the bucket is full at now, so that dropping the
+// limiter and creating a fresh one in its place would change no decision
+// at now or later. It is lock-free and does not allocate.
+func (l *Limiter) Idle(now time.Time) bool {
+	p, tat := l.load()
+	if tat == minTAT {
+		return true
+	}
+	s, _ := p.clamp(p.since(now))
+	return tat <= s
+}
+
+// Allow reports whether one unit is admitted now, reading the Config's
+// Clock, and takes it if so; it is shorthand for Take(clock.Now(), 1).Allowed.
+func (l *Limiter) Allow() bool { return l.AllowN(1) }
+
+// AllowN reports whether n units are admitted now, reading the Config's
+// Clock, and takes them if so; it is shorthand for
+// Take(clock.Now(), n).Allowed. It reads the clock once, and skips building
+// the Decision.
+func (l *Limiter) AllowN(n int) bool {
+	now := l.p.Load().now()
+	for {
+		p := l.p.Load()
+		tat := p.tat.Load()
+		if tat == sealed {
+			p, tat = l.loadSealed()
+		}
+		ns := p.since(now)
+		if !p.fast(ns, n) {
+			return l.Take(now, n).Allowed
+		}
+		nd, next := p.admit(tat, ns, n)
+		if nd > p.tau {
+			return false
+		}
+		if p.tat.CompareAndSwap(tat, next) {
+			return true
+		}
+	}
+}
+
+// now reads the clock, calling time.Now directly for the real clock to save
+// an interface call on Allow's path.
+func (p *params) now() time.Time {
+	if p.real {
+		return time.Now()
+	}
+	return p.clk.Now()
+}
+
+// rebase moves the epoch of p forward to now, if now is more than over ns
+// past it: for a Take at a time beyond the fast path's range (over = rng),
+// or a Wait whose reservation does not fit under maxTAT (over = 0). It keeps
+// every decision as it was: the TAT moves by exactly the epoch's shift,
+// except that a TAT left below -fastBound becomes minTAT, which decides the
+// same (see minTAT).
+func (l *Limiter) rebase(p *params, now time.Time, over int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.p.Load() != p {
+		return // replaced meanwhile; the caller retries with the new set
+	}
+	shift := p.since(now)
+	if shift <= over {
+		return
+	}
+	epoch := p.epoch.Add(time.Duration(shift))
+	if shift == math.MaxInt64 {
+		// now is more than 292 years on and Sub saturated: epoch.Add would
+		// fall short of now and the caller would rebase again, 292 years at
+		// a time. Start from now itself; the TAT, at least 2^63-1 ns behind,
+		// becomes minTAT in shiftTAT.
+		epoch = now
+	}
+	np, err := newParams(p.cfg, epoch, satAdd(p.off, shift))
+	if err != nil {
+		return // cannot happen: p.cfg was validated
+	}
+	np.gen = p.gen
+	old := p.tat.Swap(sealed)
+	np.tat.Store(shiftTAT(old, shift, p.q))
+	l.p.Store(np)
+}
+
+// shiftTAT expresses tat, in units of 1/q ns from an epoch, relative to an
+// epoch shift ns later.
+func shiftTAT(tat, shift, q int64) int64 {
+	if tat == minTAT {
+		return minTAT
+	}
+	hi, lo := bits.Mul64(uint64(shift), uint64(q))
+	if hi != 0 || lo > maxTAT+fastBound {
+		return minTAT // shifted below -fastBound: tat <= maxTAT
+	}
+	v := tat - int64(lo)
+	if v < -fastBound {
+		return minTAT
+	}
+	return v
+}
+
+func satAdd(a, b int64) int64 {
+	s := a + b
+	if (s > a) != (b > 0) {
+		if b > 0 {
+			return math.MaxInt64
+		}
+		return math.MinInt64
+	}
+	return s
+}
