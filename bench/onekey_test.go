@@ -79,6 +79,7 @@ const defaultStep = 100 * time.Nanosecond
 // oneKeyImpls are every implementation of the one-key cases: ratekit's
 // algorithms (each in its own file) and the peers below.
 var oneKeyImpls = []oneKey{
+	tokenbucketImpl,
 	rollingImpl,
 	slidingLogImpl,
 	slidingCounterImpl,
