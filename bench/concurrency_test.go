@@ -133,12 +133,12 @@ func BenchmarkConcurrencyAcquire(b *testing.B) {
 		for _, impl := range semaphoreImpls {
 			b.Run(tc.name+"/"+impl.name, func(b *testing.B) {
 				acquire := impl.acquire(b, tc.limit)
-				b.ReportAllocs()
-				b.RunParallel(func(pb *testing.PB) {
-					for pb.Next() {
+				parallel(b, impl.name, false, func() func() bool {
+					return func() bool {
 						if err := acquire(ctx); err != nil {
 							panic(err)
 						}
+						return true
 					}
 				})
 			})

@@ -34,6 +34,7 @@ func (v *verdicts) check(b *testing.B, impl string, deny bool) {
 func loop(b *testing.B, impl string, deny bool, take func() bool) {
 	var a, d int64
 	b.ReportAllocs()
+	cpu := cpuTime()
 	for b.Loop() {
 		if take() {
 			a++
@@ -41,9 +42,22 @@ func loop(b *testing.B, impl string, deny bool, take func() bool) {
 			d++
 		}
 	}
+	reportCPU(b, cpu)
 	var v verdicts
 	v.add(a, d)
 	v.check(b, impl, deny)
+}
+
+// reportCPU reports the process's CPU time per op since cpu (a cpuTime),
+// as cpu-ns/op. On a machine shared with other work, ns/op (wall time)
+// includes the time the benchmark waited for a core; cpu-ns/op does not,
+// so it is the steadier of the two there. For a parallel benchmark it is
+// the CPU time of all goroutines per op: the cost of an op, not its
+// throughput. It includes the runtime's own threads (GC).
+func reportCPU(b *testing.B, cpu int64) {
+	if now := cpuTime(); cpu >= 0 && now >= 0 && b.N > 0 {
+		b.ReportMetric(float64(now-cpu)/float64(b.N), "cpu-ns/op")
+	}
 }
 
 // parallel runs take b.N times across b.RunParallel's goroutines (vary them
@@ -53,6 +67,7 @@ func parallel(b *testing.B, impl string, deny bool, newTake func() func() bool) 
 	var v verdicts
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := cpuTime()
 	b.RunParallel(func(pb *testing.PB) {
 		take := newTake()
 		var a, d int64
@@ -65,6 +80,7 @@ func parallel(b *testing.B, impl string, deny bool, newTake func() func() bool) 
 		}
 		v.add(a, d)
 	})
+	reportCPU(b, cpu)
 	v.check(b, impl, deny)
 }
 

@@ -386,9 +386,9 @@ var sinkTime time.Time
 // reference the "now" rows are read against.
 func BenchmarkClockRead(b *testing.B) {
 	b.Run("time.Now/stdlib", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
+		loop(b, "stdlib", false, func() bool {
 			sinkTime = time.Now()
-		}
+			return true
+		})
 	})
 }

@@ -53,10 +53,7 @@ func BenchmarkPace(b *testing.B) {
 	for _, impl := range impls {
 		b.Run("never-waits/"+impl.name, func(b *testing.B) {
 			wait := impl.new()
-			b.ReportAllocs()
-			for b.Loop() {
-				wait()
-			}
+			loop(b, impl.name, false, func() bool { wait(); return true })
 		})
 	}
 }

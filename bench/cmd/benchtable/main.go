@@ -16,9 +16,15 @@
 //
 // Usage, from the bench directory:
 //
-//	go run ./cmd/benchtable                 # runs go test -bench . -count 5
+//	go run ./cmd/benchtable                 # runs go test -bench . -count 6
 //	go run ./cmd/benchtable -count 10 -bench 'OneKey'
-//	go test -run '^$' -bench . -count 5 | go run ./cmd/benchtable -in -
+//	go test -run '^$' -bench . -count 6 | go run ./cmd/benchtable -in -
+//	go run ./cmd/benchtable -in raw.txt -metric cpu-ns/op
+//
+// -metric picks what the table compares: ns/op (wall time, the default) or
+// any metric the benchmarks report, such as cpu-ns/op (CPU time per op,
+// which on a machine shared with other work excludes the time spent
+// waiting for a core).
 package main
 
 import (
@@ -36,11 +42,12 @@ import (
 
 func main() {
 	in := flag.String("in", "", "read benchmark output from this file ('-': standard input) instead of running go test")
-	count := flag.Int("count", 5, "runs of each benchmark; cells are medians")
+	count := flag.Int("count", 6, "runs of each benchmark; cells are medians")
 	bench := flag.String("bench", ".", "benchmark regexp, as for go test -bench")
 	benchtime := flag.String("benchtime", "", "as for go test -benchtime (default: go test's)")
 	cpu := flag.String("cpu", "", "as for go test -cpu")
 	raw := flag.String("raw", "", "also write the raw go test output to this file")
+	metric := flag.String("metric", "ns/op", "the metric the table compares: ns/op, or one the benchmarks report (cpu-ns/op)")
 	flag.Parse()
 
 	var out []byte
@@ -74,6 +81,7 @@ func main() {
 		os.Exit(1)
 	}
 	res := parse(bytes.NewReader(out))
+	res.metric = *metric
 	if len(res.cases) == 0 {
 		fmt.Fprintln(os.Stderr, "benchtable: no benchmark results named Benchmark<Case>/<impl> in the input")
 		os.Exit(1)
@@ -89,10 +97,26 @@ type sample struct {
 }
 
 type results struct {
-	cases map[string]map[string]*sample
-	order []string
-	units []string // extra units, in order of first appearance
-	env   []string // goos/goarch/cpu lines
+	cases  map[string]map[string]*sample
+	order  []string
+	units  []string // extra units, in order of first appearance
+	env    []string // goos/goarch/cpu lines
+	metric string   // what the table compares: "ns/op" (or "") or an extra unit
+}
+
+// value returns s's runs of the compared metric.
+func (res *results) value(s *sample) []float64 {
+	if res.metric == "" || res.metric == "ns/op" {
+		return s.ns
+	}
+	return s.extra[res.metric]
+}
+
+func (res *results) metricName() string {
+	if res.metric == "" {
+		return "ns/op"
+	}
+	return res.metric
 }
 
 func parse(r io.Reader) *results {
@@ -209,8 +233,8 @@ func ours(impls []string) []string {
 
 func (res *results) table() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s, %s; medians of each benchmark's runs.\n\n", runtime.Version(), strings.Join(res.env, ", "))
-	b.WriteString("| case | ratekit ns/op | allocs | peers ns/op (allocs) | fastest peer | peer/ratekit | 2x, 0 allocs |\n")
+	fmt.Fprintf(&b, "%s, %s; medians of each benchmark's runs; %s.\n\n", runtime.Version(), strings.Join(res.env, ", "), res.metricName())
+	fmt.Fprintf(&b, "| case | ratekit %s | allocs | peers %s (allocs) | fastest peer | peer/ratekit | 2x, 0 allocs |\n", res.metricName(), res.metricName())
 	b.WriteString("|---|---:|---:|---|---|---:|:---:|\n")
 	for _, cs := range res.order {
 		m := res.cases[cs]
@@ -225,7 +249,10 @@ func (res *results) table() string {
 			if isOurs(impl) {
 				continue
 			}
-			ns, al := median(m[impl].ns), median(m[impl].allocs)
+			ns, al := median(res.value(m[impl])), median(m[impl].allocs)
+			if ns < 0 {
+				continue // the metric was not reported
+			}
 			peers = append(peers, fmt.Sprintf("%s %s (%s)", impl, fmtNs(ns), fmtAllocs(al)))
 			if bestNs < 0 || ns < bestNs {
 				best, bestNs = impl, ns
@@ -243,7 +270,7 @@ func (res *results) table() string {
 			oursNs, oursAllocs := -1.0, -1.0
 			oursCell := "—"
 			if impl != "" {
-				oursNs, oursAllocs = median(m[impl].ns), median(m[impl].allocs)
+				oursNs, oursAllocs = median(res.value(m[impl])), median(m[impl].allocs)
 				oursCell = fmtNs(oursNs)
 				if impl != "ratekit" {
 					oursCell += " (" + impl + ")"
@@ -265,6 +292,9 @@ func (res *results) table() string {
 		}
 	}
 	for _, unit := range res.units {
+		if unit == "cpu-ns/op" || unit == res.metric {
+			continue // a table of its own: -metric cpu-ns/op
+		}
 		fmt.Fprintf(&b, "\n| case | %s: ratekit | %s: peers |\n|---|---|---|\n", unit, unit)
 		for _, cs := range res.order {
 			m := res.cases[cs]

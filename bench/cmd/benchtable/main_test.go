@@ -41,3 +41,23 @@ BenchmarkNotACase-2         100   5 ns/op
 		t.Errorf("a benchmark without /impl made a row:\n%s", got)
 	}
 }
+
+func TestTableMetric(t *testing.T) {
+	in := `BenchmarkOneKey/ratekit-2  100  30.0 ns/op  10.0 cpu-ns/op  0 B/op  0 allocs/op
+BenchmarkOneKey/xrate-2    100  40.0 ns/op  25.0 cpu-ns/op  0 B/op  0 allocs/op
+`
+	res := parse(strings.NewReader(in))
+	res.metric = "cpu-ns/op"
+	got := res.table()
+	for _, want := range []string{
+		"| case | ratekit cpu-ns/op | allocs | peers cpu-ns/op (allocs) |",
+		"| OneKey | 10.0 | 0 | xrate 25.0 (0) | xrate | 2.50x | yes |",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("table lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "| case | cpu-ns/op: ratekit") {
+		t.Errorf("the compared metric has a table of extras too:\n%s", got)
+	}
+}
