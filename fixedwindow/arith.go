@@ -1,0 +1,140 @@
+package fixedwindow
+
+import (
+	"math"
+	"math/bits"
+	"time"
+)
+
+// floorMod returns a mod b in [0, b) for b > 0.
+func floorMod(a, b int64) int64 {
+	r := a % b
+	if r < 0 {
+		r += b
+	}
+	return r
+}
+
+// satAdd returns a + b for a, b >= 0, or math.MaxInt64 (ratekit.Never) if
+// the sum does not fit.
+func satAdd(a time.Duration, b int64) time.Duration {
+	if int64(a) > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + time.Duration(b)
+}
+
+// satMul returns k * w for w > 0, or math.MaxInt64 if the product does not
+// fit.
+func satMul(k uint64, w int64) int64 {
+	if k > uint64(math.MaxInt64/w) {
+		return math.MaxInt64
+	}
+	return int64(k) * w
+}
+
+// alignDown returns the start of the window that contains t: the latest
+// instant s <= t such that s's Unix time in nanoseconds, minus off, is a
+// multiple of w (w > 0, 0 <= off < w). t must carry no monotonic reading.
+//
+// It is exact for every time.Time, the zero time included. t.UnixNano()
+// is not (it overflows outside 1678-2262), so it works on t's Unix seconds
+// and nanoseconds modulo w instead:
+//
+//	(sec*1e9 + nsec - off) mod w = ((sec mod w)*(1e9 mod w) + (nsec-off) mod w) mod w
+//
+// where the product of two residues below 2^63 is formed in 128 bits, and
+// the sum of two residues below 2^63 fits in a uint64.
+func alignDown(t time.Time, w, off int64) time.Time {
+	uw := uint64(w)
+	hi, lo := bits.Mul64(uint64(floorMod(t.Unix(), w)), 1e9%uw)
+	secPart := bits.Rem64(hi, lo, uw)
+	nsecPart := uint64(floorMod(int64(t.Nanosecond())-off, w)) // nsec-off is in (-w, 1e9)
+	r := (secPart + nsecPart) % uw
+	return t.Add(-time.Duration(r))
+}
+
+// far returns q = floor((now - epoch) / w) and r = (now - epoch) mod w for
+// instants 2^33 seconds (272 years) or more apart, whose difference in
+// nanoseconds may not fit in int64 (time.Time.Sub would saturate). It forms
+// now - epoch exactly in 128 bits from Unix seconds and nanoseconds.
+// A q beyond int64 (only for windows shorter than the distance divided by
+// 2^63) is saturated to math.MinInt64 or math.MaxInt64, which every span
+// clamps; r is then meaningless and 0.
+func far(now, epoch time.Time, w int64) (q, r int64) {
+	a, b := now.Unix(), epoch.Unix()
+	s := a - b
+	n := int64(now.Nanosecond()) - int64(epoch.Nanosecond())
+	if n < 0 {
+		s, n = s-1, n+1e9
+	}
+	// Now now - epoch = s*1e9 + n with 0 <= n < 1e9, unless the seconds
+	// overflowed: a and b are int64s, so a-b (or a-b-1) wraps only when its
+	// true value is beyond int64, i.e. when its sign disagrees with a >= b.
+	if (a >= b) != (s >= 0) && !(a == b && s == -1) {
+		if a >= b {
+			return math.MaxInt64, 0
+		}
+		return math.MinInt64, 0
+	}
+	uw := uint64(w)
+	if s >= 0 {
+		hi, lo := bits.Mul64(uint64(s), 1e9)
+		var c uint64
+		lo, c = bits.Add64(lo, uint64(n), 0)
+		hi += c
+		if hi >= uw { // the quotient needs more than 64 bits
+			return math.MaxInt64, 0
+		}
+		uq, ur := bits.Div64(hi, lo, uw)
+		if uq > math.MaxInt64 {
+			return math.MaxInt64, 0
+		}
+		return int64(uq), int64(ur)
+	}
+	// now - epoch = -m with m = -s*1e9 - n > 0; floor(-m/w) = -ceil(m/w).
+	hi, lo := bits.Mul64(-uint64(s), 1e9)
+	var bo uint64
+	lo, bo = bits.Sub64(lo, uint64(n), 0)
+	hi -= bo
+	if hi >= uw {
+		return math.MinInt64, 0
+	}
+	uq, ur := bits.Div64(hi, lo, uw)
+	if uq >= 1<<63 {
+		return math.MinInt64, 0
+	}
+	if ur != 0 {
+		uq, ur = uq+1, uw-ur
+	}
+	return int64(-uq), int64(ur) // -uq wraps to the right int64, -2^63 included
+}
+
+// span returns the instant epoch + q*w, exactly for any q whose result
+// has Unix seconds within ±(2^62-1), and the nearest such instant for the
+// rest (which lie far beyond any real window, and which UnmarshalBinary
+// accepts back).
+func span(epoch time.Time, q, w int64) time.Time {
+	const lim = 1<<62 - 1
+	m := uint64(q)
+	if q < 0 {
+		m = -m
+	}
+	hi, lo := bits.Mul64(m, uint64(w))
+	sec, nsec := uint64(lim), uint64(0)
+	if hi < 1e9 {
+		sec, nsec = bits.Div64(hi, lo, 1e9)
+		sec = min(sec, lim)
+	}
+	// es in [-lim, lim] and sec in [0, lim]: es±sec stays within int64.
+	es, en := max(min(epoch.Unix(), lim), -lim), int64(epoch.Nanosecond())
+	if q < 0 {
+		es, en = es-int64(sec), en-int64(nsec)
+	} else {
+		es, en = es+int64(sec), en+int64(nsec)
+	}
+	if es <= -lim || es >= lim {
+		return time.Unix(max(min(es, lim), -lim), 0)
+	}
+	return time.Unix(es, en) // time.Unix carries en outside [0, 1e9) into the seconds
+}

@@ -1,0 +1,59 @@
+// Package fixedwindow limits units per window, in windows aligned to the
+// clock: a per-minute window runs from :00 to :00 and a daily window from
+// midnight to midnight, whoever the caller is and whenever the limiter was
+// created. This is the quota of Sender's API (60 requests per minute,
+// X-RateLimit-Reset: 2026-03-18T13:02:00Z) and of Rollbar's user-defined
+// limits (per 1m, 5m, 30m, 1h, 1d, 1w or 30d).
+//
+//	l, err := fixedwindow.New(fixedwindow.Config{Limit: 60, Window: time.Minute, Name: "api"})
+//	...
+//	d := l.Take(time.Now(), 1)
+//	// d.Remaining, and the window's end: time.Now().Add(d.ResetAfter)
+//
+// # Basics
+//
+// A window admits n units if the units it has admitted, plus n, are at most
+// Limit. The count starts from zero at every window boundary, whatever was
+// taken before. A Decision reports Remaining (Limit minus the window's count
+// after the call), ResetAfter (the time to the window's end; 0 when nothing
+// is taken in the window) and, on a denial, RetryAfter (also the time to
+// the window's end, or ratekit.Never for n > Limit).
+//
+// Fixed windows are simple and cheap, and their counts and reset times are
+// what clients expect to see in headers. Their known weakness is the
+// boundary: up to 2*Limit units can pass within a short time around one
+// boundary, Limit at the end of one window and Limit at the start of the
+// next. Where that matters, use slidingwindow, or compose a fixed window
+// with a tokenbucket of a shorter period (ratekit.AllOf).
+//
+// # Time
+//
+// Windows are aligned to wall-clock Unix time, plus Config.Offset: a
+// window's index is floor((now.UnixNano() - Offset) / Window), computed
+// exactly for every time.Time, the zero time included. Wall-clock time is
+// the point of aligned windows, so a step of the system clock moves the
+// windows with it.
+//
+// Take, Peek and Refund take the time as an argument. Times may be stale or
+// go backwards: a Take stamped in a window earlier than one the limiter has
+// already counted in is denied, because that earlier window's count is no
+// longer known (a Take whose time was read just before a boundary, and which
+// lost a race with one read just after it, is denied and can retry at once
+// with a fresh time). Times within the same window may come in any order.
+//
+// # Concurrency
+//
+// The state is one 64-bit word, the window's index and its count packed
+// together, updated by compare-and-swap: Take, Peek and Refund take no lock
+// and allocate nothing, and a denial writes nothing, except that the first
+// denial of a window sets a flag in the word when Config.OnLimitReached is
+// set. That flag makes OnLimitReached run exactly once per window however
+// many goroutines are denied at once. See MinSpan for the layout's bounds.
+//
+// # Persistence
+//
+// MarshalBinary encodes the state in wall-clock terms (the window's start
+// and length, its count), so a restarted process restores it and downtime
+// counts as elapsed time: restored after its window ended, a state leaves
+// the limiter fresh.
+package fixedwindow

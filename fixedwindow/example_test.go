@@ -1,0 +1,149 @@
+package fixedwindow_test
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/ratekit/ratekit"
+	"github.com/ratekit/ratekit/fixedwindow"
+)
+
+// Sender's API allows 60 requests per minute, and its windows reset at :00.
+// A Decision carries what its X-RateLimit-* and Retry-After headers say.
+func Example() {
+	l, err := fixedwindow.New(fixedwindow.Config{Limit: 60, Window: time.Minute, Name: "sender"})
+	if err != nil {
+		panic(err)
+	}
+	headers := func(now time.Time, d ratekit.Decision) {
+		if !d.Allowed {
+			fmt.Println("HTTP/1.1 429 Too Many Requests")
+			fmt.Println("Retry-After:", d.RetryAfter.Round(time.Second).Seconds())
+		}
+		fmt.Println("X-RateLimit-Limit:", d.Limit)
+		fmt.Println("X-RateLimit-Remaining:", d.Remaining)
+		fmt.Println("X-RateLimit-Reset:", now.Add(d.ResetAfter).Format(time.RFC3339))
+	}
+
+	now := time.Date(2026, 3, 18, 13, 1, 7, 0, time.UTC)
+	headers(now, l.Take(now, 1))
+	l.Take(now.Add(time.Second), 59)
+	now = time.Date(2026, 3, 18, 13, 1, 30, 0, time.UTC)
+	headers(now, l.Take(now, 1))
+	// Output:
+	// X-RateLimit-Limit: 60
+	// X-RateLimit-Remaining: 59
+	// X-RateLimit-Reset: 2026-03-18T13:02:00Z
+	// HTTP/1.1 429 Too Many Requests
+	// Retry-After: 30
+	// X-RateLimit-Limit: 60
+	// X-RateLimit-Remaining: 0
+	// X-RateLimit-Reset: 2026-03-18T13:02:00Z
+}
+
+// Rollbar tracks a user-defined limit (here 100,000 per day) and a system
+// limit per minute on one token; whichever is hit first takes effect, and
+// events refused by the system limit do not count against the daily quota.
+// When a limit is reached Rollbar posts a notice, once.
+//
+// At 1,000 events per second the system limit is hit 5.5 seconds into
+// every minute, until the daily quota runs out in the 19th minute.
+func ExampleConfig_onLimitReached() {
+	notices := map[string]int{}
+	notice := func(d ratekit.Decision) {
+		if notices[d.Policy]++; d.Policy == "user-daily" {
+			fmt.Printf("Your rate limit has been reached for access_token %s; retry in %v\n", d.Policy, d.RetryAfter)
+		}
+	}
+	daily, err := fixedwindow.New(fixedwindow.Config{Limit: 100_000, Window: 24 * time.Hour,
+		Name: "user-daily", OnLimitReached: notice})
+	if err != nil {
+		panic(err)
+	}
+	system, err := fixedwindow.New(fixedwindow.Config{Limit: 5_500, Window: time.Minute,
+		Name: "system", OnLimitReached: notice})
+	if err != nil {
+		panic(err)
+	}
+	token := ratekit.AllOf(system, daily)
+
+	start := time.Date(2026, 3, 18, 0, 0, 0, 0, time.UTC)
+	admitted := 0
+	for ms := 0; ms < 20*60*1000; ms++ { // 20 minutes, one event per millisecond
+		if token.Take(start.Add(time.Duration(ms)*time.Millisecond), 1).Allowed {
+			admitted++
+		}
+	}
+	fmt.Println("admitted:", admitted)
+	fmt.Println("system limit notices:", notices["system"])
+	fmt.Println("daily limit notices:", notices["user-daily"])
+	// Output:
+	// Your rate limit has been reached for access_token user-daily; retry in 23h41m59s
+	// admitted: 100000
+	// system limit notices: 18
+	// daily limit notices: 1
+}
+
+// A daily quota that resets at midnight in New York (UTC-5 in winter): the
+// windows start at 05:00 UTC, so Offset is 5h.
+func ExampleConfig_offset() {
+	newYork := time.FixedZone("EST", -5*60*60)
+	l, err := fixedwindow.New(fixedwindow.Config{Limit: 1000, Window: 24 * time.Hour, Offset: 5 * time.Hour})
+	if err != nil {
+		panic(err)
+	}
+	now := time.Date(2026, 1, 14, 3, 0, 0, 0, time.UTC) // 22:00 on the 13th in New York
+	d := l.Take(now, 1)
+	fmt.Println("resets at", now.Add(d.ResetAfter).In(newYork))
+	// Output:
+	// resets at 2026-01-14 00:00:00 -0500 EST
+}
+
+// Lowering a limit applies to what the window has already taken (Rollbar:
+// changes to rate limits take effect immediately).
+func ExampleLimiter_Reconfigure() {
+	l, err := fixedwindow.New(fixedwindow.Config{Limit: 60, Window: time.Minute})
+	if err != nil {
+		panic(err)
+	}
+	now := time.Date(2026, 3, 18, 13, 1, 7, 0, time.UTC)
+	l.Take(now, 50)
+	if err := l.Reconfigure(fixedwindow.Config{Limit: 10, Window: time.Minute}); err != nil {
+		panic(err)
+	}
+	fmt.Println(l.Take(now, 1))
+	fmt.Println(l.Take(now.Add(time.Minute), 1))
+	// Output:
+	// denied policy="" limit=10 remaining=0 window=1m0s reset=53s retry=53s
+	// allowed policy="" limit=10 remaining=9 window=1m0s reset=53s retry=0s
+}
+
+// A 30-day quota survives a restart: the state is saved in wall-clock terms,
+// and restored after its window ended, it leaves the limiter fresh.
+func ExampleLimiter_MarshalBinary() {
+	cfg := fixedwindow.Config{Limit: 10_000, Window: 30 * 24 * time.Hour, Name: "monthly"}
+	before, err := fixedwindow.New(cfg)
+	if err != nil {
+		panic(err)
+	}
+	now := time.Date(2026, 3, 18, 13, 1, 7, 0, time.UTC)
+	before.Take(now, 2_500)
+	saved, err := before.MarshalBinary()
+	if err != nil {
+		panic(err)
+	}
+
+	after, err := fixedwindow.New(cfg) // in the restarted process
+	if err != nil {
+		panic(err)
+	}
+	if err := after.UnmarshalBinary(saved); err != nil {
+		panic(err)
+	}
+	d := after.Peek(now.Add(time.Hour), 0)
+	fmt.Println("remaining after an hour's downtime:", d.Remaining, "until", now.Add(time.Hour).Add(d.ResetAfter).Format(time.DateOnly))
+	fmt.Println("remaining after the window ended:", after.Peek(now.Add(30*24*time.Hour), 0).Remaining)
+	// Output:
+	// remaining after an hour's downtime: 7500 until 2026-04-07
+	// remaining after the window ended: 10000
+}

@@ -1,0 +1,212 @@
+package fixedwindow
+
+import (
+	"encoding/binary"
+	"time"
+
+	"github.com/ratekit/ratekit/internal/core"
+)
+
+// saved is a state in wall-clock terms, independent of any shard's layout
+// and epoch: what MarshalBinary writes, and what Reconfigure carries from
+// one shard to the next.
+type saved struct {
+	has      bool // false: the fresh state, nothing counted anywhere
+	start    time.Time
+	window   time.Duration
+	count    uint64
+	notified bool
+}
+
+// save unpacks the state word s.
+func (p *params) save(s uint64) saved {
+	if s == 0 {
+		return saved{}
+	}
+	return saved{
+		has:      true,
+		start:    p.start(int64(s>>p.ishift) - p.bias),
+		window:   p.cfg.Window,
+		count:    s & p.cmask,
+		notified: s&p.flag != 0,
+	}
+}
+
+// start returns the start of window q, relative to the epoch window.
+func (p *params) start(q int64) time.Time {
+	return span(p.epoch, q, p.w)
+}
+
+// restore packs sv into a state word for p. The state's window is the one
+// of p's windows that contains sv's start; its count and flag carry over.
+// A count above what p's field holds (possible only for a count carried
+// from a higher limit, see newShard) is saturated to maxc, which is above
+// p's limit, so the window stays closed.
+func (p *params) restore(sv saved) uint64 {
+	if !sv.has {
+		return 0
+	}
+	idx, _ := p.locate(sv.start)
+	s := idx<<p.ishift | min(sv.count, p.maxc)
+	if sv.notified {
+		s |= p.flag
+	}
+	return s
+}
+
+// Reconfigure switches the limiter to cfg at once, or returns an error
+// wrapping ratekit.ErrInvalidConfig and changes nothing. It is safe to call
+// while other goroutines use the limiter: every call decides entirely under
+// the old configuration or entirely under the new one. Calls that arrive
+// while it runs wait for it, briefly: it only repacks one word. It does not
+// call OnLimitReached.
+//
+// What was taken in the current window carries over:
+//   - If Window and Offset are unchanged, the count stands and the new Limit
+//     applies to it at once: lowering Limit below the count denies every
+//     Take until the window ends, and raising it admits the difference.
+//   - If Window or Offset change, the count moves to the new window that
+//     contains the start of the old one, and counts there. When the new
+//     windows are longer (a minute becomes an hour), that is the current
+//     window, and the count carries over. When they are shorter (an hour
+//     becomes a minute), the count carries over if the change happens in
+//     the first new window, and otherwise the next window begins empty:
+//     the new policy takes effect at once.
+//
+// Whether OnLimitReached has been called for the window carries over with
+// the count. Name, Clock and OnLimitReached take effect at once too.
+func (l *Limiter) Reconfigure(cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.install(cfg, nil)
+	return nil
+}
+
+// install replaces the current shard with one for cfg whose state is sv,
+// or the current state carried over if sv is nil. l.mu must be held.
+//
+// It seals the old shard first (an atomic swap), so that no Take can
+// update it any more: every update that got in before the swap is in the
+// state it carries over, and every later one fails its CAS, finds the shard
+// sealed and waits on replaced for the new shard. Publishing the new shard
+// with an atomic store after it is fully built is what lets readers use it
+// without a lock.
+func (l *Limiter) install(cfg Config, sv *saved) {
+	old := l.cur.Load()
+	var carry saved
+	if old == nil {
+		// The zero Limiter, configured for the first time: place its epoch
+		// as New would have.
+		l.center = core.Clock(cfg.Clock).Now().Round(0)
+	} else {
+		carry = old.p.save(old.state.Swap(sealed))
+	}
+	if sv != nil {
+		carry = *sv
+	}
+	sh := newShard(l.center, cfg, carry.count)
+	sh.state.Store(sh.p.restore(carry))
+	l.cur.Store(sh)
+	if old != nil {
+		close(old.replaced)
+	}
+}
+
+// The state format. Never change what a version means: bump the version.
+const (
+	version      = 1
+	flagWindow   = 1 << 0 // a window follows
+	flagNotified = 1 << 1 // OnLimitReached was called for it
+	maxSavedSec  = 1 << 62
+	maxSavedCnt  = 1 << 62
+)
+
+// MarshalBinary encodes the limiter's state in wall-clock terms, so that it
+// can be restored into a limiter in another process, after any downtime.
+// It implements encoding.BinaryMarshaler and never fails.
+//
+// The encoding is the ratekit state header (fixedwindow, version 1)
+// followed by varints: flags (1: a window follows, 2: OnLimitReached was
+// called for it) and, if a window follows, its start as Unix seconds and
+// nanoseconds, its length in nanoseconds, and its count. A fresh limiter
+// encodes no window.
+func (l *Limiter) MarshalBinary() ([]byte, error) {
+	sh, s := l.load()
+	sv := sh.p.save(s)
+	b := core.AppendHeader(make([]byte, 0, 40), core.FixedWindow, version)
+	if !sv.has {
+		return binary.AppendUvarint(b, 0), nil
+	}
+	flags := uint64(flagWindow)
+	if sv.notified {
+		flags |= flagNotified
+	}
+	b = binary.AppendUvarint(b, flags)
+	b = binary.AppendVarint(b, sv.start.Unix())
+	b = binary.AppendUvarint(b, uint64(sv.start.Nanosecond()))
+	b = binary.AppendUvarint(b, uint64(sv.window))
+	b = binary.AppendUvarint(b, sv.count)
+	return b, nil
+}
+
+// UnmarshalBinary replaces the limiter's state with one that MarshalBinary
+// encoded, keeping the limiter's configuration. It implements
+// encoding.BinaryUnmarshaler.
+//
+// The saved window is placed as Reconfigure places a window: its count goes
+// to the limiter's window that contains the saved window's start. So a
+// state restored after its window ended leaves the limiter fresh for the
+// current window, and a state saved under another Window or Offset counts
+// where Reconfigure would count it. The count stands against the current
+// Limit even if it is higher (a lower limit applies to what was taken).
+// A state whose window is later than the times the limiter is then asked
+// about denies them, as a stale clock would be (see Take).
+//
+// Bytes that are truncated, corrupt, of another algorithm or of another
+// format version return an error wrapping ratekit.ErrInvalidState and leave
+// the limiter unchanged. Safe for concurrent use with every other method.
+func (l *Limiter) UnmarshalBinary(b []byte) error {
+	payload, err := core.ParseHeader(b, core.FixedWindow, version)
+	if err != nil {
+		return err
+	}
+	if l.cur.Load() == nil {
+		return core.InvalidState(pkg, "the zero Limiter has no configuration to restore a state into; create it with New")
+	}
+	r := core.NewReader(core.FixedWindow, payload)
+	var sv saved
+	flags := r.Uint64()
+	if flags&^(flagWindow|flagNotified) != 0 || flags == flagNotified {
+		r.Fail("unknown flags %#x", flags)
+	}
+	if flags&flagWindow != 0 {
+		sec, nsec, window, count := r.Int64(), r.Uint64(), r.Uint64(), r.Uint64()
+		switch {
+		case sec < -maxSavedSec || sec > maxSavedSec:
+			r.Fail("window start %d s out of range", sec)
+		case nsec >= 1e9:
+			r.Fail("window start nanoseconds %d out of range", nsec)
+		case window < 1 || window > uint64(1<<63-1):
+			r.Fail("window length %d ns out of range", window)
+		case count > maxSavedCnt:
+			r.Fail("count %d out of range", count)
+		}
+		sv = saved{
+			has:      true,
+			start:    time.Unix(sec, int64(nsec)),
+			window:   time.Duration(window),
+			count:    count,
+			notified: flags&flagNotified != 0,
+		}
+	}
+	if err := r.Err(); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.install(l.cur.Load().p.cfg, &sv)
+	return nil
+}
