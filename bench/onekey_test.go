@@ -80,6 +80,7 @@ const defaultStep = 100 * time.Nanosecond
 // algorithms (each in its own file) and the peers below.
 var oneKeyImpls = []oneKey{
 	tokenbucketImpl,
+	fixedwindowImpl,
 	rollingImpl,
 	slidingLogImpl,
 	slidingCounterImpl,
