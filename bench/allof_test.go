@@ -67,7 +67,7 @@ var allOfImpls = []allOfImpl{
 		day := must(rolling.New(rolling.Config{Limit: rolling.MaxLimit, Window: 24 * time.Hour}))
 		conc := must(concurrency.New(concurrency.Config{Limit: 100, Name: "concurrent"}))
 		if full {
-			conc.Take(start, 100)
+			conc.Take(time.Now(), 100)
 		}
 		all := ratekit.AllOf(sec, day, conc)
 		return func(t time.Time) bool {
@@ -157,7 +157,7 @@ func BenchmarkAllOf(b *testing.B) {
 					req := impl.new(p.full, &byRate)
 					take := func() bool { return req(time.Now()) }
 					if clk == "explicit" {
-						now := start
+						now := time.Now()
 						take = func() bool {
 							now = now.Add(defaultStep)
 							return req(now)

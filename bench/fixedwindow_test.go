@@ -40,10 +40,10 @@ import (
 // one an hour.
 var fixedwindowImpl = oneKey{
 	name: "ratekit-fixedwindow",
-	at: func(_ testing.TB, deny bool) explicit {
+	at: func(_ testing.TB, deny bool, t0 time.Time) explicit {
 		l := newFixedWindow(deny)
 		if deny {
-			l.Take(start, 1)
+			l.Take(t0, 1)
 		}
 		return explicit{take: func(t time.Time) bool { return l.Take(t, 1).Allowed }}
 	},

@@ -6,10 +6,6 @@ import (
 	"time"
 )
 
-// start is the first instant of every explicit-time case. It carries no
-// monotonic reading, as a time decoded from a request or a log does not.
-var start = time.Date(2026, 3, 18, 13, 1, 7, 0, time.UTC)
-
 // verdicts counts the decisions of one benchmark, so that it can check, once
 // after its loop, that it measured the path it is named for. Goroutines count
 // locally and add once, so the check costs the loop nothing.
@@ -87,10 +83,13 @@ func parallel(b *testing.B, impl string, deny bool, newTake func() func() bool) 
 // fakeClock is the time source that juju's bucket and throttled's store read
 // in the explicit-time cases: the benchmark stores the time of each call in
 // it just before the call, as ratekit and x/time/rate are passed it.
-type fakeClock struct{ ns atomic.Int64 }
+type fakeClock struct {
+	base time.Time
+	ns   atomic.Int64 // since base
+}
 
-func (c *fakeClock) set(t time.Time)       { c.ns.Store(int64(t.Sub(start))) }
-func (c *fakeClock) Now() time.Time        { return start.Add(time.Duration(c.ns.Load())) }
+func (c *fakeClock) set(t time.Time)       { c.ns.Store(int64(t.Sub(c.base))) }
+func (c *fakeClock) Now() time.Time        { return c.base.Add(time.Duration(c.ns.Load())) }
 func (c *fakeClock) Sleep(d time.Duration) { c.ns.Add(int64(d)) }
 
 // must returns v, and panics on err: every configuration here is a

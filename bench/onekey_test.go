@@ -27,7 +27,11 @@ import (
 //
 //   - explicit: the caller passes the time (ratekit's Take(now, n), x/time/rate's
 //     AllowN(t, n)), advancing by a fixed step per call when allowing and
-//     fixed when denying. juju's bucket and throttled's store take no time
+//     fixed when denying. It starts from a time.Now() read as the
+//     benchmark starts, so it carries a monotonic reading, as the time a
+//     server reads once per request and passes to its limiters does (Sub
+//     of two such times is a subtraction; of wall times, a longer path
+//     with overflow checks). juju's bucket and throttled's store take no time
 //     per call, but read an injectable clock (juju's NewBucketWithClock,
 //     throttled's MemStore.SetTimeNow, both documented for tests); here that
 //     clock returns the time the benchmark stored just before the call, so
@@ -52,9 +56,9 @@ import (
 type oneKey struct {
 	name string
 	// at builds a limiter that admits (deny false) or denies every call
-	// and returns its decision at an explicit time. nil: no explicit-time
-	// form.
-	at func(tb testing.TB, deny bool) explicit
+	// and returns its decision at an explicit time; the calls' times start
+	// at t0. nil: no explicit-time form.
+	at func(tb testing.TB, deny bool, t0 time.Time) explicit
 	// now builds the same limiter and returns its decision reading the
 	// real clock. nil: the implementation cannot do the case (see its file).
 	now func(tb testing.TB, deny bool) func() bool
@@ -98,10 +102,10 @@ var oneKeyImpls = []oneKey{
 // under a mutex. AllowN(t, n) is its explicit-time form.
 var xrateImpl = oneKey{
 	name: "xrate",
-	at: func(_ testing.TB, deny bool) explicit {
+	at: func(_ testing.TB, deny bool, t0 time.Time) explicit {
 		l := newXrate(deny)
 		if deny {
-			l.AllowN(start, 1)
+			l.AllowN(t0, 1)
 		}
 		return explicit{take: func(t time.Time) bool { return l.AllowN(t, 1) }}
 	},
@@ -128,11 +132,11 @@ func newXrate(deny bool) *rate.Limiter {
 // non-blocking take.
 var jujuImpl = oneKey{
 	name: "juju",
-	at: func(_ testing.TB, deny bool) explicit {
-		clk := &fakeClock{}
+	at: func(_ testing.TB, deny bool, t0 time.Time) explicit {
+		clk := &fakeClock{base: t0}
 		b := newJuju(deny, clk)
 		if deny {
-			clk.set(start)
+			clk.set(t0)
 			b.TakeAvailable(1)
 		}
 		return explicit{take: func(t time.Time) bool {
@@ -232,11 +236,11 @@ var ululeImpl = oneKey{
 // SetMaxCASAttemptsLimit so parallel cases measure contention, not errors.
 var throttledImpl = oneKey{
 	name: "throttled",
-	at: func(tb testing.TB, deny bool) explicit {
-		clk := &fakeClock{}
+	at: func(tb testing.TB, deny bool, t0 time.Time) explicit {
+		clk := &fakeClock{base: t0}
 		take := newThrottled(tb, deny, clk)
 		if deny {
-			clk.set(start)
+			clk.set(t0)
 			take()
 		}
 		return explicit{take: func(t time.Time) bool {
@@ -293,9 +297,10 @@ func BenchmarkOneKey(b *testing.B) {
 				continue
 			}
 			b.Run("explicit-"+p.name+"/"+impl.name, func(b *testing.B) {
-				e := impl.at(b, p.deny)
+				t0 := time.Now()
+				e := impl.at(b, p.deny, t0)
 				step := stepOf(e, p.deny)
-				now := start
+				now := t0
 				loop(b, impl.name, p.deny, func() bool {
 					now = now.Add(step)
 					return e.take(now)
@@ -333,17 +338,18 @@ func BenchmarkOneKeyParallel(b *testing.B) {
 				continue
 			}
 			b.Run("explicit-"+p.name+"/"+impl.name, func(b *testing.B) {
-				e := impl.at(b, p.deny)
+				t0 := time.Now()
+				e := impl.at(b, p.deny, t0)
 				step := stepOf(e, p.deny)
 				if e.ordered && step != 0 {
 					var tick atomic.Int64
 					parallel(b, impl.name, p.deny, func() func() bool {
-						return func() bool { return e.take(start.Add(time.Duration(tick.Add(int64(step))))) }
+						return func() bool { return e.take(t0.Add(time.Duration(tick.Add(int64(step))))) }
 					})
 					return
 				}
 				parallel(b, impl.name, p.deny, func() func() bool {
-					now := start
+					now := t0
 					return func() bool {
 						now = now.Add(step)
 						return e.take(now)

@@ -22,10 +22,10 @@ import (
 // fastest of all of them, not only against ulule.
 var rollingImpl = oneKey{
 	name: "ratekit-rolling",
-	at: func(tb testing.TB, deny bool) explicit {
+	at: func(tb testing.TB, deny bool, t0 time.Time) explicit {
 		l := newRolling(tb, deny)
 		if deny {
-			l.Take(start, 1)
+			l.Take(t0, 1)
 		}
 		return explicit{take: func(t time.Time) bool { return l.Take(t, 1).Allowed }}
 	},

@@ -40,14 +40,14 @@ import (
 // explicit time.
 var slidingLogImpl = oneKey{
 	name: "ratekit-slidinglog",
-	at: func(tb testing.TB, deny bool) explicit {
+	at: func(tb testing.TB, deny bool, t0 time.Time) explicit {
 		cfg := slidingwindow.Config{Limit: 600, Window: time.Minute}
 		if deny {
 			cfg = slidingwindow.Config{Limit: 1, Window: time.Hour}
 		}
 		l := must(slidingwindow.NewLog(cfg))
 		if deny {
-			l.Take(start, 1)
+			l.Take(t0, 1)
 		}
 		return explicit{
 			take:    func(t time.Time) bool { return l.Take(t, 1).Allowed },
@@ -72,14 +72,14 @@ var slidingLogImpl = oneKey{
 // when allowing at an explicit time.
 var slidingCounterImpl = oneKey{
 	name: "ratekit-slidingcounter",
-	at: func(tb testing.TB, deny bool) explicit {
+	at: func(tb testing.TB, deny bool, t0 time.Time) explicit {
 		cfg := slidingwindow.Config{Limit: slidingwindow.MaxCounterLimit(time.Second), Window: time.Second}
 		if deny {
 			cfg = slidingwindow.Config{Limit: 1, Window: time.Hour}
 		}
 		c := must(slidingwindow.NewCounter(cfg))
 		if deny {
-			c.Take(start, 1)
+			c.Take(t0, 1)
 		}
 		return explicit{
 			take:    func(t time.Time) bool { return c.Take(t, 1).Allowed },

@@ -14,10 +14,10 @@ import (
 // denying.
 var tokenbucketImpl = oneKey{
 	name: "ratekit",
-	at: func(_ testing.TB, deny bool) explicit {
+	at: func(_ testing.TB, deny bool, t0 time.Time) explicit {
 		l := newTokenBucket(deny)
 		if deny {
-			l.Take(start, 1)
+			l.Take(t0, 1)
 		}
 		return explicit{take: func(t time.Time) bool { return l.Take(t, 1).Allowed }}
 	},
