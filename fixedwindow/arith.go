@@ -33,23 +33,38 @@ func satMul(k uint64, w int64) int64 {
 	return int64(k) * w
 }
 
+// phase returns where, modulo w (w > 0), the windows of Offset off start:
+// the residue in [0, w) of the Unix nanoseconds of every window start.
+//
+// Windows are windows of local time, Unix time + off (off is the zone's
+// offset east of UTC), so a window starts where unix + off is a multiple
+// of w, that is where unix = -off (mod w). -off itself would overflow for
+// off = math.MinInt64, so it is taken modulo w first: with m = off mod w
+// in [0, w), -off mod w is w - m, or 0 when m is 0; w - m is in (0, w] and
+// cannot overflow. For a daily w, off = -5h (New York) gives 5h: windows
+// start at 05:00 UTC, midnight in New York; off = +1h gives 23h.
+func phase(off time.Duration, w int64) int64 {
+	return (w - floorMod(int64(off), w)) % w
+}
+
 // alignDown returns the start of the window that contains t: the latest
-// instant s <= t such that s's Unix time in nanoseconds, minus off, is a
-// multiple of w (w > 0, 0 <= off < w). t must carry no monotonic reading.
+// instant s <= t such that s's Unix time in nanoseconds, minus ph, is a
+// multiple of w (w > 0, 0 <= ph < w; ph is the phase of the windows, see
+// phase). t must carry no monotonic reading.
 //
 // It is exact for every time.Time, the zero time included. t.UnixNano()
 // is not (it overflows outside 1678-2262), so it works on t's Unix seconds
 // and nanoseconds modulo w instead:
 //
-//	(sec*1e9 + nsec - off) mod w = ((sec mod w)*(1e9 mod w) + (nsec-off) mod w) mod w
+//	(sec*1e9 + nsec - ph) mod w = ((sec mod w)*(1e9 mod w) + (nsec-ph) mod w) mod w
 //
 // where the product of two residues below 2^63 is formed in 128 bits, and
 // the sum of two residues below 2^63 fits in a uint64.
-func alignDown(t time.Time, w, off int64) time.Time {
+func alignDown(t time.Time, w, ph int64) time.Time {
 	uw := uint64(w)
 	hi, lo := bits.Mul64(uint64(floorMod(t.Unix(), w)), 1e9%uw)
 	secPart := bits.Rem64(hi, lo, uw)
-	nsecPart := uint64(floorMod(int64(t.Nanosecond())-off, w)) // nsec-off is in (-w, 1e9)
+	nsecPart := uint64(floorMod(int64(t.Nanosecond())-ph, w)) // nsec-ph is in (-w, 1e9)
 	r := (secPart + nsecPart) % uw
 	return t.Add(-time.Duration(r))
 }

@@ -22,20 +22,30 @@ type Config struct {
 	// are the usual values (Rollbar offers 1m, 5m, 30m, 1h, 1d, 1w and 30d).
 	// Windows are aligned to Unix time, not to the limiter's creation: a
 	// window of a minute runs from :00 to :00, a window of a day from
-	// midnight UTC to midnight UTC (shifted by Offset). Windows are counted
-	// from the Unix epoch, a Thursday, so a week runs from Thursday 00:00 UTC
-	// unless Offset moves it (Offset 96h: from Monday), and a window of 30
-	// days is not a calendar month.
+	// midnight UTC to midnight UTC (midnight of Offset's zone with Offset).
+	// Windows are counted from the Unix epoch, a Thursday, so a week runs
+	// from Thursday 00:00 unless Offset moves it (Offset -96h, or 72h: from
+	// Monday 00:00 UTC), and a window of 30 days is not a calendar month.
 	Window time.Duration
 
-	// Offset moves every window boundary later by Offset: windows start at
-	// the instants whose Unix time in nanoseconds, minus Offset, is a
-	// multiple of Window. Only Offset modulo Window matters, and negative
-	// values are fine: a daily Window with Offset 5h (or -19h) runs from
-	// 05:00 UTC, midnight in UTC-5; with Offset -1h (or 23h) from 23:00 UTC,
-	// midnight in UTC+1. That is, for midnight in a zone whose UTC offset is
-	// z, use Offset -z. Offsets are fixed durations: a zone's daylight-saving
-	// changes are not followed.
+	// Offset is the UTC offset of the zone whose clock the windows follow,
+	// east positive, as time.Time.Zone reports it (Zone reports seconds:
+	// multiply by time.Second). Windows are windows of that zone's local
+	// time, which is Unix time plus Offset: they start at the instants whose
+	// Unix time in nanoseconds, plus Offset, is a multiple of Window. The zero Offset is UTC. A daily
+	// Window with Offset -5h runs from midnight in New York (UTC-5), 05:00
+	// UTC, to the next; with Offset 1h, from midnight in Paris in winter
+	// (UTC+1), 23:00 UTC. To follow a time.Location:
+	//
+	//	_, off := time.Now().In(loc).Zone()
+	//	cfg.Offset = time.Duration(off) * time.Second
+	//
+	// Only Offset modulo Window matters, so every value is valid, negative
+	// ones included (for a daily Window, -5h and 19h are the same; for a
+	// minute, any whole number of minutes is 0). Offset is fixed: daylight
+	// saving is not followed, so a limiter set up for New York in winter
+	// resets at 01:00 New York time in summer, until Reconfigure gives it the
+	// summer offset.
 	Offset time.Duration
 
 	// Name is the policy name reported in every Decision ("" if unnamed).

@@ -28,11 +28,13 @@
 //
 // # Time
 //
-// Windows are aligned to wall-clock Unix time, plus Config.Offset: a
-// window's index is floor((now.UnixNano() - Offset) / Window), computed
-// exactly for every time.Time, the zero time included. Wall-clock time is
-// the point of aligned windows, so a step of the system clock moves the
-// windows with it.
+// Windows are aligned to wall-clock Unix time plus Config.Offset, the local
+// time of a zone Offset east of UTC: a window's index is
+// floor((now.UnixNano() + Offset) / Window), computed exactly for every
+// time.Time, the zero time included. So a daily window resets at midnight
+// of Offset's zone (Offset -5h: midnight in New York in winter, 05:00
+// UTC). Wall-clock time is the point of aligned windows, so a step of the
+// system clock moves the windows with it.
 //
 // Take, Peek and Refund take the time as an argument. Times may be stale or
 // go backwards: a Take stamped in a window earlier than one the limiter has

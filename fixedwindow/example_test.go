@@ -3,6 +3,7 @@ package fixedwindow_test
 import (
 	"fmt"
 	"time"
+	_ "time/tzdata" // Europe/Paris, where the system has no zone database
 
 	"github.com/ratekit/ratekit"
 	"github.com/ratekit/ratekit/fixedwindow"
@@ -85,10 +86,11 @@ func ExampleConfig_onLimitReached() {
 }
 
 // A daily quota that resets at midnight in New York (UTC-5 in winter): the
-// windows start at 05:00 UTC, so Offset is 5h.
+// windows are days of New York time, Unix time - 5h, so Offset is -5h, and
+// they start at 05:00 UTC.
 func ExampleConfig_offset() {
 	newYork := time.FixedZone("EST", -5*60*60)
-	l, err := fixedwindow.New(fixedwindow.Config{Limit: 1000, Window: 24 * time.Hour, Offset: 5 * time.Hour})
+	l, err := fixedwindow.New(fixedwindow.Config{Limit: 1000, Window: 24 * time.Hour, Offset: -5 * time.Hour})
 	if err != nil {
 		panic(err)
 	}
@@ -97,6 +99,35 @@ func ExampleConfig_offset() {
 	fmt.Println("resets at", now.Add(d.ResetAfter).In(newYork))
 	// Output:
 	// resets at 2026-01-14 00:00:00 -0500 EST
+}
+
+// A daily quota of a user in Paris, reset at midnight Paris time. Offset is
+// the zone's offset that time.Time.Zone reports, in seconds: +1h in winter.
+// It is fixed: for the summer's +2h, Reconfigure the limiter in March.
+func ExampleConfig_location() {
+	paris, err := time.LoadLocation("Europe/Paris")
+	if err != nil {
+		panic(err)
+	}
+	now := time.Date(2026, 1, 14, 22, 30, 0, 0, time.UTC) // 23:30 in Paris
+	_, off := now.In(paris).Zone()
+	cfg := fixedwindow.Config{Limit: 2, Window: 24 * time.Hour, Offset: time.Duration(off) * time.Second}
+	l, err := fixedwindow.New(cfg)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println("Offset:", cfg.Offset)
+	d := l.Take(now, 2)
+	fmt.Println("resets at", now.Add(d.ResetAfter).In(paris))
+	for _, at := range []time.Time{now.Add(29*time.Minute + 59*time.Second), now.Add(30 * time.Minute)} {
+		d := l.Take(at, 1)
+		fmt.Printf("%s: allowed %v, remaining %d\n", at.In(paris).Format(time.DateTime), d.Allowed, d.Remaining)
+	}
+	// Output:
+	// Offset: 1h0m0s
+	// resets at 2026-01-15 00:00:00 +0100 CET
+	// 2026-01-14 23:59:59: allowed false, remaining 0
+	// 2026-01-15 00:00:00: allowed true, remaining 1
 }
 
 // Lowering a limit applies to what the window has already taken (Rollbar:

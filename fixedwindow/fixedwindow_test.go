@@ -50,8 +50,10 @@ func TestConformance(t *testing.T) {
 		cfg  fixedwindow.Config
 	}{
 		{"60PerMinute", fixedwindow.Config{Limit: 60, Window: time.Minute, Name: "api"}},
-		{"2PerSecondOffset", fixedwindow.Config{Limit: 2, Window: time.Second, Offset: 250 * time.Millisecond}},
-		{"10PerDayWithHook", fixedwindow.Config{Limit: 10, Window: 24 * time.Hour, Offset: 5 * time.Hour,
+		// Offset -250ms starts the windows at .250, where t0 is.
+		{"2PerSecondOffset", fixedwindow.Config{Limit: 2, Window: time.Second, Offset: -250 * time.Millisecond}},
+		// Days from midnight in New York (UTC-5).
+		{"10PerDayWithHook", fixedwindow.Config{Limit: 10, Window: 24 * time.Hour, Offset: -5 * time.Hour,
 			Name: "daily", OnLimitReached: func(ratekit.Decision) {}}},
 		{"RealClockEpoch", fixedwindow.Config{Limit: 5, Window: 30 * 24 * time.Hour, Clock: clock.New()}},
 	} {
@@ -93,8 +95,8 @@ func TestScriptSenderPerMinute(t *testing.T) {
 	})
 }
 
-// Windows are aligned to Unix time plus Offset, not to the first Take or
-// the limiter's creation.
+// Windows are aligned to Unix time plus Offset (the local time of a zone
+// Offset east of UTC), not to the first Take or the limiter's creation.
 func TestAlignment(t *testing.T) {
 	day := 24 * time.Hour
 	for _, tc := range []struct {
@@ -105,18 +107,34 @@ func TestAlignment(t *testing.T) {
 	}{
 		{"Second", time.Second, 0, time.Date(2026, 3, 18, 13, 1, 8, 0, time.UTC)},
 		{"SecondOffset", time.Second, 500 * time.Millisecond, time.Date(2026, 3, 18, 13, 1, 7, 500e6, time.UTC)},
+		// Windows start where Unix time + 250ms is a whole second: at .750.
+		{"SecondOffsetQuarter", time.Second, 250 * time.Millisecond, time.Date(2026, 3, 18, 13, 1, 7, 750e6, time.UTC)},
+		{"SecondOffsetMinusQuarter", time.Second, -250 * time.Millisecond, time.Date(2026, 3, 18, 13, 1, 8, 250e6, time.UTC)},
 		{"Minute", time.Minute, 0, time.Date(2026, 3, 18, 13, 2, 0, 0, time.UTC)},
 		{"FiveMinutes", 5 * time.Minute, 0, time.Date(2026, 3, 18, 13, 5, 0, 0, time.UTC)},
 		{"HalfHour", 30 * time.Minute, 0, time.Date(2026, 3, 18, 13, 30, 0, 0, time.UTC)},
 		{"Hour", time.Hour, 0, time.Date(2026, 3, 18, 14, 0, 0, 0, time.UTC)},
 		{"DayUTC", day, 0, time.Date(2026, 3, 19, 0, 0, 0, 0, time.UTC)},
-		{"DayUTCMinus5", day, 5 * time.Hour, time.Date(2026, 3, 19, 5, 0, 0, 0, time.UTC)},
-		{"DayUTCMinus5Negative", day, -19 * time.Hour, time.Date(2026, 3, 19, 5, 0, 0, 0, time.UTC)},
-		{"DayUTCPlus1", day, -time.Hour, time.Date(2026, 3, 18, 23, 0, 0, 0, time.UTC)},
-		{"DayOffsetBeyondWindow", day, 3*day + 5*time.Hour, time.Date(2026, 3, 19, 5, 0, 0, 0, time.UTC)},
-		// The Unix epoch was a Thursday; 2026-03-18 is a Wednesday.
+		// Midnight in UTC-5 is 05:00 UTC; -5h and 19h are the same modulo a day.
+		{"DayUTCMinus5", day, -5 * time.Hour, time.Date(2026, 3, 19, 5, 0, 0, 0, time.UTC)},
+		{"DayUTCMinus5Positive", day, 19 * time.Hour, time.Date(2026, 3, 19, 5, 0, 0, 0, time.UTC)},
+		// Midnight in UTC+1 is 23:00 UTC, in UTC+5 19:00 UTC.
+		{"DayUTCPlus1", day, time.Hour, time.Date(2026, 3, 18, 23, 0, 0, 0, time.UTC)},
+		{"DayUTCPlus5", day, 5 * time.Hour, time.Date(2026, 3, 18, 19, 0, 0, 0, time.UTC)},
+		// Only Offset modulo Window matters: 3 days + 5h is UTC+5, and
+		// -(3 days + 5h) is UTC-5.
+		{"DayOffsetBeyondWindow", day, 3*day + 5*time.Hour, time.Date(2026, 3, 18, 19, 0, 0, 0, time.UTC)},
+		{"DayOffsetBeyondWindowNegative", day, -3*day - 5*time.Hour, time.Date(2026, 3, 19, 5, 0, 0, 0, time.UTC)},
+		// -math.MinInt64 = 2^63 ns = 106751 days + 23:47:16.854775808: the
+		// phase is computed without negating Offset.
+		{"DayMinOffset", day, math.MinInt64, time.Date(2026, 3, 18, 23, 47, 16, 854775808, time.UTC)},
+		// The Unix epoch was a Thursday; 2026-03-18 is a Wednesday. Monday
+		// 00:00 UTC is 4 days after a Thursday: Offset -4 days (or 3), and
+		// Offset 4 days (or -3) moves the start to Sunday.
 		{"WeekFromThursday", 7 * day, 0, time.Date(2026, 3, 19, 0, 0, 0, 0, time.UTC)},
-		{"WeekFromMonday", 7 * day, 4 * day, time.Date(2026, 3, 23, 0, 0, 0, 0, time.UTC)},
+		{"WeekFromMonday", 7 * day, -4 * day, time.Date(2026, 3, 23, 0, 0, 0, 0, time.UTC)},
+		{"WeekFromMondayPositive", 7 * day, 3 * day, time.Date(2026, 3, 23, 0, 0, 0, 0, time.UTC)},
+		{"WeekFromSunday", 7 * day, 4 * day, time.Date(2026, 3, 22, 0, 0, 0, 0, time.UTC)},
 		// 30 days from the Unix epoch: 20530 days = 684 windows + 10 days.
 		{"ThirtyDays", 30 * day, 0, time.Date(2026, 4, 7, 0, 0, 0, 0, time.UTC)},
 	} {
@@ -396,7 +414,7 @@ func TestReconfigureWindow(t *testing.T) {
 	// the new day containing the old day's start is the current one.
 	l = mustNew(t, fixedwindow.Config{Limit: 100, Window: 24 * hour})
 	l.Take(at(13, 0, 0), 40)
-	require.NoError(t, l.Reconfigure(fixedwindow.Config{Limit: 100, Window: 24 * hour, Offset: -hour}))
+	require.NoError(t, l.Reconfigure(fixedwindow.Config{Limit: 100, Window: 24 * hour, Offset: hour}))
 	d = l.Take(at(14, 0, 0), 1)
 	require.Equal(t, 59, d.Remaining)
 	require.Equal(t, at(23, 0, 0), at(14, 0, 0).Add(d.ResetAfter))
@@ -404,7 +422,7 @@ func TestReconfigureWindow(t *testing.T) {
 	// UTC ended at 05:00, so today's starts empty.
 	l = mustNew(t, fixedwindow.Config{Limit: 100, Window: 24 * hour})
 	l.Take(at(13, 0, 0), 40)
-	require.NoError(t, l.Reconfigure(fixedwindow.Config{Limit: 100, Window: 24 * hour, Offset: 5 * hour}))
+	require.NoError(t, l.Reconfigure(fixedwindow.Config{Limit: 100, Window: 24 * hour, Offset: -5 * hour}))
 	require.Equal(t, 99, l.Take(at(14, 0, 0), 1).Remaining)
 
 	// The OnLimitReached flag carries with the count.

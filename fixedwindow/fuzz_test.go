@@ -2,6 +2,7 @@ package fixedwindow_test
 
 import (
 	"errors"
+	"math"
 	"testing"
 	"time"
 
@@ -52,8 +53,11 @@ var (
 	// windows, so a millisecond Window goes too.
 	farLimits  = []int{1, 2, 3, 5, 60, 1000}
 	farWindows = append([]time.Duration{time.Millisecond}, nearWindows...)
-	offsets    = []time.Duration{0, 0, time.Second, 250 * time.Millisecond, 5 * time.Hour, -time.Hour,
-		-19 * time.Hour, 3*day + 5*time.Hour, 59 * time.Second, -1}
+	// Offsets of both signs (the zone's offset east of UTC), beyond the
+	// Window, and the extremes, whose negation the phase must not compute.
+	offsets = []time.Duration{0, 0, time.Second, 250 * time.Millisecond, 5 * time.Hour, -time.Hour,
+		-19 * time.Hour, 3*day + 5*time.Hour, 59 * time.Second, -1, -5 * time.Hour, -250 * time.Millisecond,
+		math.MinInt64, math.MaxInt64}
 	steps = []time.Duration{0, 0, 0, 1, time.Millisecond, 250 * time.Millisecond, 999 * time.Millisecond,
 		time.Second, 7 * time.Second, 59 * time.Second, time.Minute, time.Hour, day, 7 * day, 30 * day, 400 * day,
 		-1, -time.Millisecond, -time.Second, -time.Minute, -time.Hour, -day, -40 * day, -3 * 8766 * time.Hour}
@@ -68,6 +72,11 @@ func FuzzFixedWindow(f *testing.F) {
 	f.Add([]byte{1, 3, 2, 2, 1, 1, 0, 0, 0, 7, 0, 0, 1, 0, 7, 0, 16, 1, 0, 17, 7, 5, 4, 4, 4, 6, 12, 1})
 	f.Add([]byte{0, 6, 6, 4, 1, 0, 0, 6, 0, 7, 0, 8, 0, 5, 1, 1, 6, 0, 2, 1, 18, 6, 0, 21, 2, 4, 22, 0, 0, 23, 7})
 	f.Add([]byte{1, 1, 0, 9, 0, 0, 0, 1, 0, 1, 1, 0, 19, 3, 5, 0, 0, 6, 5, 0, 1, 7, 2, 9, 1, 0, 4, 7})
+	// Daily windows of UTC+5 (Offset 5h, from 19:00 UTC) and UTC-5 (Offset
+	// -5h, from 05:00 UTC), two units a day, one Take an hour: the sign of
+	// Offset decides every ResetAfter.
+	f.Add([]byte{0, 1, 6, 4, 1, 0, 0, 1, 0, 11, 1, 0, 11, 1, 0, 11, 1, 0, 11, 1, 0, 11, 1, 0, 11, 1, 0, 11, 1})
+	f.Add([]byte{0, 1, 6, 10, 0, 0, 0, 1, 0, 12, 1, 0, 11, 1, 0, 11, 1, 0, 11, 1, 2, 11, 1, 0, 11, 1, 0, 11, 1})
 	f.Fuzz(fuzzFixedWindow)
 }
 

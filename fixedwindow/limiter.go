@@ -127,7 +127,9 @@ func newShard(center time.Time, cfg Config, carry uint64) *shard {
 	p.clk = core.Clock(cfg.Clock)
 	p.limit = uint64(cfg.Limit)
 	p.w = int64(cfg.Window)
-	p.epoch = alignDown(center, p.w, floorMod(int64(cfg.Offset), p.w))
+	// Windows start where Unix time + Offset is a multiple of Window: at
+	// the phase -Offset mod Window (see phase).
+	p.epoch = alignDown(center, p.w, phase(cfg.Offset, p.w))
 	p.esec, p.ensec = p.epoch.Unix(), int64(p.epoch.Nanosecond())
 
 	// The count field must hold every count this shard can see: up to the

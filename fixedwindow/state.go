@@ -71,7 +71,10 @@ func (p *params) restore(sv saved) uint64 {
 //     window, and the count carries over. When they are shorter (an hour
 //     becomes a minute), the count carries over if the change happens in
 //     the first new window, and otherwise the next window begins empty:
-//     the new policy takes effect at once.
+//     the new policy takes effect at once. Moving a daily window from UTC
+//     (Offset 0) to Paris in winter (Offset 1h, days from 23:00 UTC), the
+//     count carries over until 23:00 UTC; moving it to New York (Offset
+//     -5h, days from 05:00 UTC) after 05:00 UTC, today's window is empty.
 //
 // Whether OnLimitReached has been called for the window carries over with
 // the count. Name, Clock and OnLimitReached take effect at once too.

@@ -10,10 +10,11 @@ import (
 
 // FixedWindow is the reference model of fixedwindow.Limiter.
 //
-// A window's number is floor((unix nanoseconds - Offset) / Window), worked
-// out with big integers from the definition. The state is the number of the
-// last window anything was counted in, its count, and whether the limit was
-// reported reached in it. It is exact for every time, but the real limiter
+// A window's number is floor((unix nanoseconds + Offset) / Window), worked
+// out with big integers from the definition: windows of the local time of a
+// zone Offset east of UTC. The state is the number of the last window
+// anything was counted in, its count, and whether the limit was reported
+// reached in it. It is exact for every time, but the real limiter
 // merges windows far from its epoch (fixedwindow.MinSpan), so compare them
 // within a few decades of it.
 type FixedWindow struct {
@@ -42,16 +43,16 @@ func NewFixedWindow(limit int, window, offset time.Duration, name string, hook b
 func (m *FixedWindow) number(t time.Time) *big.Int {
 	ns := new(big.Int).Mul(big.NewInt(t.Unix()), big.NewInt(1e9))
 	ns.Add(ns, big.NewInt(int64(t.Nanosecond())))
-	ns.Sub(ns, big.NewInt(int64(m.offset)))
+	ns.Add(ns, big.NewInt(int64(m.offset)))
 	// big.Int.Div rounds toward negative infinity for a positive divisor.
 	return ns.Div(ns, big.NewInt(int64(m.window)))
 }
 
-// startOf returns the instant window w begins: w*Window + Offset after the
+// startOf returns the instant window w begins: w*Window - Offset after the
 // Unix epoch.
 func (m *FixedWindow) startOf(w *big.Int) time.Time {
 	ns := new(big.Int).Mul(w, big.NewInt(int64(m.window)))
-	ns.Add(ns, big.NewInt(int64(m.offset)))
+	ns.Sub(ns, big.NewInt(int64(m.offset)))
 	sec, nsec := new(big.Int).DivMod(ns, big.NewInt(1e9), new(big.Int))
 	return time.Unix(sec.Int64(), nsec.Int64())
 }
