@@ -58,8 +58,19 @@
 //
 // # Keys
 //
-// Keyed limiters, one per user, org, token or IP with bounded memory, are
-// NewKeyed's job; they are not written yet.
+// Services limit per org, per token, per IP: NewKeyed makes a Keyed, one
+// limiter per key, made by a factory on the key's first use. The factory
+// receives the key, so each key may have its own limits (a token's
+// user-defined quota, test keys at a tenth of live keys'). Get and Take of a
+// known key take no lock and allocate nothing.
+//
+// Memory stays bounded. Sweep, or a background sweeper, drops the limiters
+// that are idle (back at full capacity, so that dropping them changes no
+// decision). KeyedConfig.MaxKeys is a hard cap that holds under a flood of
+// new keys (random IPv6 addresses): past it, a new key evicts an idle key if
+// it finds one, else the least recently used of a sample; evicting a busy
+// key lets it admit at most one window's worth more. Keyed's documentation
+// says exactly what holds for a limiter still in use when its key goes.
 //
 // # Persistence
 //

@@ -367,9 +367,9 @@ func TestFarStaleDenialIsExact(t *testing.T) {
 	require.Equal(t, ratekit.Never-1, d.RetryAfter, "saturates below Never")
 }
 
-// TestConcurrentTakeExact races Takes at spread instants; the total admitted
-// is what a serial run of the same bucket admits at the latest instant.
-func TestConcurrentTakeExact(t *testing.T) {
+// TestConcurrentTakeBounded races Takes at spread instants; the total admitted
+// stays within what 100 ms of refill allows, and the bucket ends drained.
+func TestConcurrentTakeBounded(t *testing.T) {
 	l := mustNew(t, tokenbucket.Config{Limit: 1000, Window: time.Second, Burst: 100, Clock: atT0()})
 	var admitted atomic.Int64
 	var wg sync.WaitGroup
@@ -413,4 +413,20 @@ func TestZeroAllocs(t *testing.T) {
 			t.Errorf("%s allocates %v times per call; want 0", name, allocs)
 		}
 	}
+}
+
+func TestAllowRealClock(t *testing.T) {
+	l := mustNew(t, tokenbucket.Config{Limit: 1, Window: time.Hour, Burst: 2})
+	require.True(t, l.AllowN(0))
+	require.True(t, l.Allow())
+	require.False(t, l.AllowN(2))
+	require.True(t, l.AllowN(1))
+	require.False(t, l.Allow())
+	require.False(t, l.AllowN(3), "more than Burst")
+	require.False(t, l.AllowN(-1))
+	d := l.Take(time.Now(), 1)
+	require.False(t, d.Allowed)
+	// The Take reads the clock after the Allows did: an hour at most.
+	require.Positive(t, d.RetryAfter)
+	require.LessOrEqual(t, d.RetryAfter, time.Hour, "Allow reads the real clock")
 }
