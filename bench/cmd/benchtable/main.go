@@ -47,6 +47,7 @@ func main() {
 	benchtime := flag.String("benchtime", "", "as for go test -benchtime (default: go test's)")
 	cpu := flag.String("cpu", "", "as for go test -cpu")
 	raw := flag.String("raw", "", "also write the raw go test output to this file")
+	verbose := flag.Bool("v", false, "echo go test's output to standard error as it runs")
 	metric := flag.String("metric", "ns/op", "the metric the table compares: ns/op, or one the benchmarks report (cpu-ns/op)")
 	flag.Parse()
 
@@ -63,9 +64,15 @@ func main() {
 		}
 		args = append(args, "./...")
 		cmd := exec.Command("go", args...)
+		var buf bytes.Buffer
+		cmd.Stdout = &buf
+		if *verbose {
+			cmd.Stdout = io.MultiWriter(&buf, os.Stderr)
+		}
 		cmd.Stderr = os.Stderr
 		fmt.Fprintf(os.Stderr, "running go %s\n", strings.Join(args, " "))
-		out, err = cmd.Output()
+		err = cmd.Run()
+		out = buf.Bytes()
 	case "-":
 		out, err = io.ReadAll(os.Stdin)
 	default:
