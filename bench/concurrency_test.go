@@ -10,73 +10,67 @@ import (
 	"github.com/ratekit/ratekit/concurrency"
 )
 
-// semaphoreCase is one semaphore under test, built fresh with limit units.
-type semaphoreCase struct {
+// Concurrency limits side by side: ratekit's concurrency.Limiter against
+// golang.org/x/sync/semaphore, the only peer that holds units until they
+// are released (the others are rate limiters). Neither reads a clock:
+// ratekit's Take is passed one time read before the loop, as a server
+// passes the time it already read for the request (the time only feeds
+// the hold-time estimate behind a denial's RetryAfter).
+
+// semaphoreImpl is one semaphore under test.
+type semaphoreImpl struct {
 	name string
-	// try takes one unit without blocking and gives it back, reporting
-	// whether it was taken.
-	newTry func(b *testing.B, limit int) func() bool
-	// acquire blocks for one unit and gives it back.
-	newAcquire func(b *testing.B, limit int) func(context.Context) error
+	// try returns a non-blocking take of one unit of a semaphore of limit
+	// units that releases it again when taken, and fill, which takes every
+	// unit so that try is refused.
+	try func(tb testing.TB, limit int) (try func() bool, fill func())
+	// acquire returns a blocking take of one unit and its release.
+	acquire func(tb testing.TB, limit int) func(context.Context) error
 }
 
-func newConcurrency(b *testing.B, limit int) *concurrency.Limiter {
-	l, err := concurrency.New(concurrency.Config{Limit: limit, Name: "bench"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	return l
-}
-
-var semaphoreCases = []semaphoreCase{
+var semaphoreImpls = []semaphoreImpl{
 	{
 		name: "ratekit",
-		newTry: func(b *testing.B, limit int) func() bool {
-			l := newConcurrency(b, limit)
-			now := time.Now() // a caller that passes the time it already has
+		try: func(tb testing.TB, limit int) (func() bool, func()) {
+			l := must(concurrency.New(concurrency.Config{Limit: limit}))
+			now := time.Now()
 			return func() bool {
-				if !l.Take(now, 1).Allowed {
-					return false
+					if !l.Take(now, 1).Allowed {
+						return false
+					}
+					l.Release(1)
+					return true
+				}, func() {
+					l.Take(now, limit)
 				}
-				l.Release(1)
-				return true
-			}
 		},
-		newAcquire: func(b *testing.B, limit int) func(context.Context) error {
-			l := newConcurrency(b, limit)
+		acquire: func(tb testing.TB, limit int) func(context.Context) error {
+			l := must(concurrency.New(concurrency.Config{Limit: limit}))
 			return func(ctx context.Context) error {
 				release, err := l.Acquire(ctx, 1)
-				release()
-				return err
-			}
-		},
-	},
-	{
-		name: "ratekit-AllowN", // reads the real clock on every call
-		newTry: func(b *testing.B, limit int) func() bool {
-			l := newConcurrency(b, limit)
-			return func() bool {
-				if !l.AllowN(1) {
-					return false
+				if err != nil {
+					return err
 				}
-				l.Release(1)
-				return true
+				release()
+				return nil
 			}
 		},
 	},
 	{
-		name: "x-sync-semaphore",
-		newTry: func(b *testing.B, limit int) func() bool {
+		name: "xsync",
+		try: func(_ testing.TB, limit int) (func() bool, func()) {
 			s := semaphore.NewWeighted(int64(limit))
 			return func() bool {
-				if !s.TryAcquire(1) {
-					return false
+					if !s.TryAcquire(1) {
+						return false
+					}
+					s.Release(1)
+					return true
+				}, func() {
+					s.TryAcquire(int64(limit))
 				}
-				s.Release(1)
-				return true
-			}
 		},
-		newAcquire: func(b *testing.B, limit int) func(context.Context) error {
+		acquire: func(_ testing.TB, limit int) func(context.Context) error {
 			s := semaphore.NewWeighted(int64(limit))
 			return func(ctx context.Context) error {
 				if err := s.Acquire(ctx, 1); err != nil {
@@ -89,59 +83,62 @@ var semaphoreCases = []semaphoreCase{
 	},
 }
 
-// BenchmarkSemaphoreTryRelease is a non-blocking take of one unit and its
-// release: ratekit's Take+Release against x/sync's TryAcquire+Release.
-// "uncontended" runs on one goroutine; "parallel" on GOMAXPROCS goroutines
-// sharing one semaphore of 100 units (Sanity's concurrent mutations), so
-// all contend for one word or mutex but none is ever refused.
-func BenchmarkSemaphoreTryRelease(b *testing.B) {
-	for _, c := range semaphoreCases {
-		b.Run("uncontended/"+c.name, func(b *testing.B) {
-			try := c.newTry(b, 100)
-			b.ReportAllocs()
-			for b.Loop() {
-				if !try() {
-					b.Fatal("refused")
+// BenchmarkConcurrency is a non-blocking take of one unit and its release,
+// on a semaphore of 100 units (Sanity's concurrent mutations per dataset):
+// ratekit's Take+Release against x/sync's TryAcquire+Release. Allowing,
+// nobody holds more than one unit, so none is refused; denying, the
+// semaphore is full before the loop and every take is refused.
+func BenchmarkConcurrency(b *testing.B) {
+	for _, p := range paths {
+		for _, impl := range semaphoreImpls {
+			b.Run(p.name+"/"+impl.name, func(b *testing.B) {
+				try, fill := impl.try(b, 100)
+				if p.deny {
+					fill()
 				}
-			}
-		})
-	}
-	for _, c := range semaphoreCases {
-		b.Run("parallel/"+c.name, func(b *testing.B) {
-			try := c.newTry(b, 100)
-			b.ReportAllocs()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					try()
-				}
+				loop(b, impl.name, p.deny, try)
 			})
-		})
+		}
 	}
 }
 
-// BenchmarkSemaphoreAcquireRelease is the blocking API: Acquire and release
-// one unit. With 100 units nobody waits ("free"); with 1 unit and parallel
-// callers, every Acquire but one waits and is handed the unit ("handoff").
-// ratekit's Acquire allocates its release func; x/sync's returns none.
-func BenchmarkSemaphoreAcquireRelease(b *testing.B) {
+// BenchmarkConcurrencyParallel is BenchmarkConcurrency from every
+// goroutine of b.RunParallel on one semaphore: all contend for one word
+// (ratekit) or one mutex (x/sync).
+func BenchmarkConcurrencyParallel(b *testing.B) {
+	for _, p := range paths {
+		for _, impl := range semaphoreImpls {
+			b.Run(p.name+"/"+impl.name, func(b *testing.B) {
+				try, fill := impl.try(b, 100)
+				if p.deny {
+					fill()
+				}
+				parallel(b, impl.name, p.deny, func() func() bool { return try })
+			})
+		}
+	}
+}
+
+// BenchmarkConcurrencyAcquire is the blocking API from every goroutine of
+// b.RunParallel: acquire one unit and release it. With 100 units nobody
+// waits ("free"); with 1 unit, every Acquire but one waits and is handed
+// the unit ("handoff"). ratekit's Acquire returns a release func, which
+// allocates; x/sync's Release is a method.
+func BenchmarkConcurrencyAcquire(b *testing.B) {
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name  string
 		limit int
 	}{{"free", 100}, {"handoff", 1}} {
-		for _, c := range semaphoreCases {
-			if c.newAcquire == nil {
-				continue
-			}
-			b.Run(tc.name+"/"+c.name, func(b *testing.B) {
-				acquire := c.newAcquire(b, tc.limit)
-				b.ReportAllocs()
-				b.RunParallel(func(pb *testing.PB) {
-					for pb.Next() {
+		for _, impl := range semaphoreImpls {
+			b.Run(tc.name+"/"+impl.name, func(b *testing.B) {
+				acquire := impl.acquire(b, tc.limit)
+				parallel(b, impl.name, false, func() func() bool {
+					return func() bool {
 						if err := acquire(ctx); err != nil {
-							b.Error(err)
-							return
+							panic(err)
 						}
+						return true
 					}
 				})
 			})

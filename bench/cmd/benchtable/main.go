@@ -7,11 +7,24 @@
 // name. Each cell is the median of -count runs, which is what makes numbers
 // from a shared, noisy machine worth quoting.
 //
+// A case gets one row per ratekit implementation ("ratekit" first, then its
+// variants, each against the same peers), and the column "2x, 0 allocs"
+// says whether that row meets the project's goal: at least twice as fast as
+// the fastest peer, allocating nothing. A case no peer can do says so.
+// Metrics a benchmark reports with b.ReportMetric (other than ns/op, B/op
+// and allocs/op), such as bytes per key, follow in a second table.
+//
 // Usage, from the bench directory:
 //
-//	go run ./cmd/benchtable                 # runs go test -bench . -count 5
+//	go run ./cmd/benchtable                 # runs go test -bench . -count 6
 //	go run ./cmd/benchtable -count 10 -bench 'OneKey'
-//	go test -run '^$' -bench . -count 5 | go run ./cmd/benchtable -in -
+//	go test -run '^$' -bench . -count 6 | go run ./cmd/benchtable -in -
+//	go run ./cmd/benchtable -in raw.txt -metric cpu-ns/op
+//
+// -metric picks what the table compares: ns/op (wall time, the default) or
+// any metric the benchmarks report, such as cpu-ns/op (CPU time per op,
+// which on a machine shared with other work excludes the time spent
+// waiting for a core).
 package main
 
 import (
@@ -29,11 +42,13 @@ import (
 
 func main() {
 	in := flag.String("in", "", "read benchmark output from this file ('-': standard input) instead of running go test")
-	count := flag.Int("count", 5, "runs of each benchmark; cells are medians")
+	count := flag.Int("count", 6, "runs of each benchmark; cells are medians")
 	bench := flag.String("bench", ".", "benchmark regexp, as for go test -bench")
 	benchtime := flag.String("benchtime", "", "as for go test -benchtime (default: go test's)")
 	cpu := flag.String("cpu", "", "as for go test -cpu")
 	raw := flag.String("raw", "", "also write the raw go test output to this file")
+	verbose := flag.Bool("v", false, "echo go test's output to standard error as it runs")
+	metric := flag.String("metric", "ns/op", "the metric the table compares: ns/op, or one the benchmarks report (cpu-ns/op)")
 	flag.Parse()
 
 	var out []byte
@@ -49,9 +64,15 @@ func main() {
 		}
 		args = append(args, "./...")
 		cmd := exec.Command("go", args...)
+		var buf bytes.Buffer
+		cmd.Stdout = &buf
+		if *verbose {
+			cmd.Stdout = io.MultiWriter(&buf, os.Stderr)
+		}
 		cmd.Stderr = os.Stderr
 		fmt.Fprintf(os.Stderr, "running go %s\n", strings.Join(args, " "))
-		out, err = cmd.Output()
+		err = cmd.Run()
+		out = buf.Bytes()
 	case "-":
 		out, err = io.ReadAll(os.Stdin)
 	default:
@@ -62,28 +83,52 @@ func main() {
 			fmt.Fprintln(os.Stderr, "benchtable:", werr)
 		}
 	}
+	// A failed benchmark (one that measured another path than its name
+	// says) fails go test but leaves the others' results: print what there
+	// is, and still exit non-zero.
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "benchtable:", err)
-		os.Exit(1)
 	}
 	res := parse(bytes.NewReader(out))
+	res.metric = *metric
 	if len(res.cases) == 0 {
 		fmt.Fprintln(os.Stderr, "benchtable: no benchmark results named Benchmark<Case>/<impl> in the input")
 		os.Exit(1)
 	}
 	fmt.Print(res.table())
+	if err != nil {
+		os.Exit(1)
+	}
 }
 
 // sample is one impl's runs in one case.
 type sample struct {
 	ns     []float64
 	allocs []float64
+	extra  map[string][]float64 // by unit, for units other than ns/op, B/op, allocs/op
 }
 
 type results struct {
-	cases map[string]map[string]*sample
-	order []string
-	env   []string // goos/goarch/cpu lines
+	cases  map[string]map[string]*sample
+	order  []string
+	units  []string // extra units, in order of first appearance
+	env    []string // goos/goarch/cpu lines
+	metric string   // what the table compares: "ns/op" (or "") or an extra unit
+}
+
+// value returns s's runs of the compared metric.
+func (res *results) value(s *sample) []float64 {
+	if res.metric == "" || res.metric == "ns/op" {
+		return s.ns
+	}
+	return s.extra[res.metric]
+}
+
+func (res *results) metricName() string {
+	if res.metric == "" {
+		return "ns/op"
+	}
+	return res.metric
 }
 
 func parse(r io.Reader) *results {
@@ -111,9 +156,21 @@ func parse(r io.Reader) *results {
 		var ns, allocs float64
 		fmt.Sscan(f[2], &ns)
 		allocs = -1
-		for j := 4; j+1 < len(f); j++ {
-			if f[j+1] == "allocs/op" {
-				fmt.Sscan(f[j], &allocs)
+		extra := map[string]float64{}
+		for j := 4; j+1 < len(f); j += 2 {
+			var v float64
+			if _, err := fmt.Sscan(f[j], &v); err != nil {
+				continue
+			}
+			switch unit := f[j+1]; unit {
+			case "allocs/op":
+				allocs = v
+			case "B/op", "ns/op", "MB/s":
+			default:
+				extra[unit] = v
+				if !contains(res.units, unit) {
+					res.units = append(res.units, unit)
+				}
 			}
 		}
 		m := res.cases[cs]
@@ -130,6 +187,12 @@ func parse(r io.Reader) *results {
 		s.ns = append(s.ns, ns)
 		if allocs >= 0 {
 			s.allocs = append(s.allocs, allocs)
+		}
+		for unit, v := range extra {
+			if s.extra == nil {
+				s.extra = map[string][]float64{}
+			}
+			s.extra[unit] = append(s.extra[unit], v)
 		}
 	}
 	return res
@@ -163,11 +226,28 @@ func median(xs []float64) float64 {
 
 func isOurs(impl string) bool { return impl == "ratekit" || strings.HasPrefix(impl, "ratekit-") }
 
+// ours sorts ratekit's impls: "ratekit" first, then its variants by name.
+func ours(impls []string) []string {
+	var out []string
+	for _, impl := range impls {
+		if isOurs(impl) {
+			out = append(out, impl)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if (out[i] == "ratekit") != (out[j] == "ratekit") {
+			return out[i] == "ratekit"
+		}
+		return out[i] < out[j]
+	})
+	return out
+}
+
 func (res *results) table() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s, %s; medians of each benchmark's runs.\n\n", runtime.Version(), strings.Join(res.env, ", "))
-	b.WriteString("| case | ratekit ns/op | allocs | peers ns/op (allocs) | fastest peer | peer/ratekit |\n")
-	b.WriteString("|---|---:|---:|---|---|---:|\n")
+	fmt.Fprintf(&b, "%s, %s; medians of each benchmark's runs; %s.\n\n", runtime.Version(), strings.Join(res.env, ", "), res.metricName())
+	fmt.Fprintf(&b, "| case | ratekit %s | allocs | peers %s (allocs) | fastest peer | peer/ratekit | 2x, 0 allocs |\n", res.metricName(), res.metricName())
+	b.WriteString("|---|---:|---:|---|---|---:|:---:|\n")
 	for _, cs := range res.order {
 		m := res.cases[cs]
 		impls := make([]string, 0, len(m))
@@ -175,39 +255,91 @@ func (res *results) table() string {
 			impls = append(impls, impl)
 		}
 		sort.Strings(impls)
-		ours, oursNs, oursAllocs := "", -1.0, -1.0
 		var peers []string
-		best, bestNs := "", -1.0
+		best, bestNs := "—", -1.0
 		for _, impl := range impls {
-			ns, al := median(m[impl].ns), median(m[impl].allocs)
 			if isOurs(impl) {
-				if oursNs < 0 || ns < oursNs {
-					ours, oursNs, oursAllocs = impl, ns, al
-				}
 				continue
+			}
+			ns, al := median(res.value(m[impl])), median(m[impl].allocs)
+			if ns < 0 {
+				continue // the metric was not reported
 			}
 			peers = append(peers, fmt.Sprintf("%s %s (%s)", impl, fmtNs(ns), fmtAllocs(al)))
 			if bestNs < 0 || ns < bestNs {
 				best, bestNs = impl, ns
 			}
 		}
-		oursCell, ratio := "—", "—"
-		if oursNs >= 0 {
-			oursCell = fmtNs(oursNs)
-			if ours != "ratekit" {
-				oursCell += " (" + ours + ")"
-			}
-		}
-		if oursNs > 0 && bestNs > 0 {
-			ratio = fmt.Sprintf("%.2fx", bestNs/oursNs)
-		}
 		peerCell := strings.Join(peers, "; ")
 		if peerCell == "" {
-			peerCell, best = "no peer does this", "—"
+			peerCell = "no peer does this"
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", cs, oursCell, fmtAllocs(oursAllocs), peerCell, best, ratio)
+		rows := ours(impls)
+		if len(rows) == 0 {
+			rows = []string{""} // peers only: ratekit cannot do this case
+		}
+		for i, impl := range rows {
+			oursNs, oursAllocs := -1.0, -1.0
+			oursCell := "—"
+			if impl != "" {
+				oursNs, oursAllocs = median(res.value(m[impl])), median(m[impl].allocs)
+				oursCell = fmtNs(oursNs)
+				if impl != "ratekit" {
+					oursCell += " (" + impl + ")"
+				}
+			}
+			ratio, goal := "—", "—"
+			if oursNs > 0 && bestNs > 0 {
+				ratio = fmt.Sprintf("%.2fx", bestNs/oursNs)
+				goal = "no"
+				if bestNs/oursNs >= 2 && oursAllocs == 0 {
+					goal = "yes"
+				}
+			}
+			pc := peerCell
+			if i > 0 && len(peers) > 0 {
+				pc = "same peers"
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s |\n", cs, oursCell, fmtAllocs(oursAllocs), pc, best, ratio, goal)
+		}
+	}
+	for _, unit := range res.units {
+		if unit == "cpu-ns/op" || unit == res.metric {
+			continue // a table of its own: -metric cpu-ns/op
+		}
+		fmt.Fprintf(&b, "\n| case | %s: ratekit | %s: peers |\n|---|---|---|\n", unit, unit)
+		for _, cs := range res.order {
+			m := res.cases[cs]
+			impls := make([]string, 0, len(m))
+			for impl := range m {
+				if len(m[impl].extra[unit]) > 0 {
+					impls = append(impls, impl)
+				}
+			}
+			if len(impls) == 0 {
+				continue
+			}
+			sort.Strings(impls)
+			var our, their []string
+			for _, impl := range impls {
+				cell := fmt.Sprintf("%s %s", impl, fmtNs(median(m[impl].extra[unit])))
+				if isOurs(impl) {
+					our = append(our, cell)
+				} else {
+					their = append(their, cell)
+				}
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s |\n", cs, orDash(strings.Join(our, "; ")), orDash(strings.Join(their, "; ")))
+		}
 	}
 	return b.String()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "—"
+	}
+	return s
 }
 
 func fmtNs(ns float64) string {

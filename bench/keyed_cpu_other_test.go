@@ -1,8 +1,0 @@
-//go:build !unix
-
-package bench
-
-import "time"
-
-// cpuTime returns -1: this system has no getrusage.
-func cpuTime() time.Duration { return -1 }
