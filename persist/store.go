@@ -107,8 +107,9 @@ type Options struct {
 	Clock clock.Clock
 
 	// OnError, if set, receives the error of each periodic checkpoint that
-	// fails, on the checkpointing goroutine. Checkpoint and Close return
-	// their errors instead. Stats counts failures either way.
+	// fails, on the checkpointing goroutine; it must not call Close, which
+	// waits for that goroutine. Checkpoint and Close return their errors
+	// instead. Stats counts failures either way.
 	OnError func(error)
 
 	// LockTimeout is how long Open waits for another process to close the
