@@ -36,6 +36,8 @@ func (x xrateTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return x.base.RoundTrip(r)
 }
 
+// BenchmarkClientRoundTrip is one request through the pacing transport,
+// on one goroutine ("serial") or all ("parallel"). Both read the real clock.
 func BenchmarkClientRoundTrip(b *testing.B) {
 	h := http.Header{}
 	h.Set("X-RateLimit-Limit", "1000000000")
@@ -57,25 +59,19 @@ func BenchmarkClientRoundTrip(b *testing.B) {
 	for _, mode := range []string{"serial", "parallel"} {
 		for _, impl := range impls {
 			b.Run(mode+"/"+impl.name, func(b *testing.B) {
-				b.ReportAllocs()
-				do := func() {
+				do := func() bool {
 					resp, err := impl.rt.RoundTrip(req)
 					if err != nil {
-						b.Fatal(err)
+						panic(err)
 					}
 					resp.Body.Close()
+					return true
 				}
 				if mode == "serial" {
-					for b.Loop() {
-						do()
-					}
+					loop(b, impl.name, false, do)
 					return
 				}
-				b.RunParallel(func(pb *testing.PB) {
-					for pb.Next() {
-						do()
-					}
-				})
+				parallel(b, impl.name, false, func() func() bool { return do })
 			})
 		}
 	}
