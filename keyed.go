@@ -288,7 +288,9 @@ func (k *Keyed[K, L]) insert(h uint64, key K, now time.Time, haveNow bool) L {
 	// another is taken).
 	l := k.newLimiter(key)
 	i := h & k.smask % maxShards
-	k.reserve(i, now, haveNow)
+	if old, found := k.reserve(i, h, key, now, haveNow); found {
+		return old
+	}
 
 	sh := &k.shards[i]
 	sh.mu.Lock()
@@ -329,7 +331,15 @@ func (k *Keyed[K, L]) rebuild(i uint64, sh *shard, t *table[K, L], live int) *ta
 // reserve counts one more key for shard i, first evicting keys until the
 // count is below MaxKeys. The count never exceeds MaxKeys: a place is taken
 // by a CAS from below the cap, never by an unconditional add.
-func (k *Keyed[K, L]) reserve(i uint64, now time.Time, haveNow bool) {
+//
+// Eviction never picks key itself: when goroutines race on a new key's first
+// use at the cap, the one that inserts it first must not have its limiter
+// (and the Takes it admitted) evicted by the others, which would otherwise
+// each install a fresh limiter and admit a window's worth more apiece. So at
+// the cap reserve looks key up before each eviction, and if another
+// goroutine has inserted it, returns that limiter and found, reserving
+// nothing.
+func (k *Keyed[K, L]) reserve(i, h uint64, key K, now time.Time, haveNow bool) (_ L, found bool) {
 	if k.max == 0 {
 		k.count.Add(1)
 		return
@@ -342,36 +352,43 @@ func (k *Keyed[K, L]) reserve(i uint64, now time.Time, haveNow bool) {
 			}
 			continue
 		}
+		if t := k.tabs[i].Load(); t != nil {
+			if s := t.find(h, key, false); s != nil {
+				return s.lim, true
+			}
+		}
 		if !haveNow {
 			now, haveNow = k.clock.Now(), true
 		}
-		if !k.evictOne(i, now) {
-			// Every counted key is a reservation whose insert is in progress
-			// (MaxKeys is below the number of goroutines inserting at once):
-			// let them finish, and evict one of them.
+		if !k.evictOne(i, h, key, now) {
+			// Every counted key is key itself, about to be found above, or a
+			// reservation whose insert is in progress (MaxKeys is below the
+			// number of goroutines inserting at once): let them finish, and
+			// evict one of them.
 			runtime.Gosched()
 		}
 	}
 }
 
-// evictOne evicts one key, from shard i if it has any (so that at the cap
-// each shard keeps its size: an insert into it evicts from it), else from the
-// next shard that has, and reports whether it found one.
-func (k *Keyed[K, L]) evictOne(i uint64, now time.Time) bool {
+// evictOne evicts one key other than key (whose hash is h), from shard i if
+// it has one (so that at the cap each shard keeps its size: an insert into it
+// evicts from it), else from the next shard that has, and reports whether it
+// found one.
+func (k *Keyed[K, L]) evictOne(i, h uint64, key K, now time.Time) bool {
 	for j := uint64(0); j <= k.smask; j++ {
 		s := (i + j) & k.smask
 		if k.shards[s].live.Load() == 0 {
 			continue
 		}
-		if k.evictFrom(s, now) {
+		if k.evictFrom(s, h, key, now) {
 			return true
 		}
 	}
 	return false
 }
 
-// evictFrom evicts one key of shard i (see Keyed) and reports whether the
-// shard had one.
+// evictFrom evicts one key of shard i other than key (whose hash is h; see
+// Keyed) and reports whether the shard had one.
 //
 // It samples: it looks at the next evictWindow live keys from the shard's
 // cursor and evicts the first idle one or, if none is idle, the least
@@ -389,7 +406,7 @@ func (k *Keyed[K, L]) evictOne(i uint64, now time.Time) bool {
 //
 // Nothing here depends on where keys sit in the table, so rebuilds, which
 // move every key, do not disturb it.
-func (k *Keyed[K, L]) evictFrom(i uint64, now time.Time) bool {
+func (k *Keyed[K, L]) evictFrom(i, h uint64, key K, now time.Time) bool {
 	sh := &k.shards[i]
 	sh.mu.Lock()
 	defer sh.mu.Unlock() // Idle is the caller's code: unlock even if it panics
@@ -409,6 +426,9 @@ func (k *Keyed[K, L]) evictFrom(i uint64, now time.Time) bool {
 		m := s.meta.Load()
 		if m&metaState != metaLive {
 			continue
+		}
+		if m&metaHash == h&metaHash && s.key == key {
+			continue // the key being inserted: never its own victim
 		}
 		seen++
 		if k.isIdle(s.lim, now) {
@@ -430,6 +450,9 @@ func (k *Keyed[K, L]) evictFrom(i uint64, now time.Time) bool {
 	sh.cursor = int(j)
 	idle := victim >= 0
 	if !idle {
+		if oldest < 0 {
+			return false // the shard's only live key is key
+		}
 		victim = oldest
 	}
 	s := &t.slots[victim]

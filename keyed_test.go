@@ -528,6 +528,41 @@ func TestKeyedMaxKeysUnderConcurrentInserts(t *testing.T) {
 	}
 }
 
+func TestKeyedFirstUseRaceAtTheCapKeepsOneLimiter(t *testing.T) {
+	// Goroutines racing on a new key's first use when Keyed is at MaxKeys
+	// must not evict each other's limiter for that key: the first insert
+	// wins and the others use it, so the key admits its limit once, and no
+	// busy limiter is evicted. (With MaxKeys 1 this failed: each racer
+	// evicted the key and installed its own fresh limiter.)
+	for _, maxKeys := range []int{1, 2} {
+		for rep := 0; rep < 50; rep++ {
+			k := ratekit.NewKeyed(perSecond[string](10), ratekit.KeyedConfig{MaxKeys: maxKeys})
+			for i := 1; i < maxKeys; i++ {
+				k.Take(t0, fmt.Sprint("other-", i), 1) // fill all but one place
+			}
+			var admitted atomic.Int64
+			var wg sync.WaitGroup
+			for g := 0; g < 8; g++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := 0; i < 11; i++ {
+						if k.Take(t0, "org-1", 1).Allowed {
+							admitted.Add(1)
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			require.EqualValues(t, 10, admitted.Load(), "MaxKeys %d rep %d", maxKeys, rep)
+			require.LessOrEqual(t, k.Len(), maxKeys)
+			if maxKeys == 1 {
+				require.Zero(t, k.Stats().EvictedBusy, "rep %d: the key was evicted by its own racers", rep)
+			}
+		}
+	}
+}
+
 // TestKeyedStress runs Take, Get, Sweep, Delete, All and MaxKeys eviction
 // together, for the race detector and for the invariants that must hold
 // under any interleaving.
