@@ -119,7 +119,9 @@ const (
 	// off until it has.
 	ReasonHoldOff
 	// ReasonExhausted: the host's binding policy has nothing remaining
-	// until its reset.
+	// until its reset. If a response to another request is on its way, the
+	// wait ends when it arrives, if that is sooner, and the request asks
+	// again: the response may say the quota is back.
 	ReasonExhausted
 	// ReasonPacing: little remains of the host's quota, so requests are
 	// spread evenly over the time until its reset.

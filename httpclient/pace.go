@@ -122,7 +122,9 @@ type verdict struct {
 	paced    bool
 	pacer    *tokenbucket.Limiter
 	// wait is how long to wait before asking again. It is 0 with reason
-	// ReasonInFlight: wait on changed.
+	// ReasonInFlight: wait on changed. With ReasonExhausted, changed may be
+	// set too: ask again at the end of wait or when it is closed, whichever
+	// comes first.
 	wait    time.Duration
 	reason  Reason
 	changed <-chan struct{}
@@ -201,8 +203,14 @@ func (h *host) admit(now time.Time) verdict {
 	}
 	if exhausted > 0 {
 		if !h.probeDue || limitless {
-			// Without a Limit, Limit-b is unknown: no probe.
-			return verdict{wait: exhausted, reason: ReasonExhausted}
+			// Without a Limit, Limit-b is unknown: no probe. A response on
+			// its way (a probe's, above all) may say that the quota came
+			// back sooner: wait for it too, not only for the reset.
+			v := verdict{wait: exhausted, reason: ReasonExhausted}
+			if h.inflight > 0 {
+				v.changed = h.waitChange()
+			}
+			return v
 		}
 		h.probeDue = false
 		h.charge()
@@ -213,10 +221,7 @@ func (h *host) admit(now time.Time) verdict {
 	if untilResponse {
 		if h.inflight+h.pending > 0 {
 			// A response is on its way and will say how much is left.
-			if h.changed == nil {
-				h.changed = make(chan struct{})
-			}
-			return verdict{reason: ReasonInFlight, changed: h.changed}
+			return verdict{reason: ReasonInFlight, changed: h.waitChange()}
 		}
 		// Nothing in flight and no reset known: send one request as a
 		// probe rather than wait forever.
@@ -429,7 +434,17 @@ func (h *host) add(sent uint64, now time.Time, nb bound) {
 	h.n++
 }
 
-// notify wakes the requests waiting for a response (ReasonInFlight).
+// waitChange returns a channel that the next recorded response (or cancel)
+// closes. The caller holds h.mu.
+func (h *host) waitChange() <-chan struct{} {
+	if h.changed == nil {
+		h.changed = make(chan struct{})
+	}
+	return h.changed
+}
+
+// notify wakes the requests waiting for a response (ReasonInFlight, and
+// ReasonExhausted with a response on its way).
 func (h *host) notify() {
 	if h.changed != nil {
 		close(h.changed)

@@ -98,6 +98,40 @@ func TestAfterResetAssumesTheLimit(t *testing.T) {
 	})
 }
 
+// TestExhaustedWaitEndsAtAResponse: a request waiting for the reset of an
+// exhausted budget while another is in flight asks again when that response
+// comes, since it may say the quota is back (a window that reset early, a
+// raised limit, a probe's answer) rather than sleep to the announced reset.
+func TestExhaustedWaitEndsAtAResponse(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := &gate{}
+		var log waitLog
+		tr := newTransport(t, g, httpclient.Config{PaceBelow: -1, OnWait: log.hook})
+		ctx := context.Background()
+		start := time.Now()
+		first := goGet(t, tr, ctx)
+		synctest.Wait()
+		g.answer(quota(200, "X-RateLimit-Limit", "10", "X-RateLimit-Remaining", "1", "X-RateLimit-Reset", "10"))
+		require.NoError(t, <-first)
+
+		a := goGet(t, tr, ctx) // the last of the budget: in flight
+		synctest.Wait()
+		b := goGet(t, tr, ctx) // nothing left: waits for the reset, or a's response
+		synctest.Wait()
+		require.Equal(t, 2, g.count())
+		require.Equal(t, []string{"quota-exhausted 10s"}, log.get())
+
+		time.Sleep(time.Second)
+		g.answer(quota(200, "X-RateLimit-Limit", "10", "X-RateLimit-Remaining", "5", "X-RateLimit-Reset", "9"))
+		require.NoError(t, <-a)
+		synctest.Wait()
+		require.Equal(t, 3, g.count(), "b went on a's response, not at the reset")
+		require.Equal(t, start.Add(time.Second), g.arrivals[2])
+		g.answer(ok)
+		require.NoError(t, <-b)
+	})
+}
+
 // TestProbe: a response with nothing remaining and no reset leaves nothing
 // to wait for once nothing is in flight: one request goes as a probe.
 func TestProbe(t *testing.T) {

@@ -76,7 +76,8 @@ type Config struct {
 	Key func(req *http.Request) string
 
 	// OnWait, if set, is called when a request is about to wait: why, and
-	// for how long (0 for ReasonInFlight, whose length is unknown). It is
+	// for how long at most (0 for ReasonInFlight, whose length is unknown;
+	// a ReasonExhausted wait may end sooner, see Reason). It is
 	// called on the request's goroutine, after the wait's timer has been
 	// armed on Clock, except for ReasonPacing: the pacer (a token bucket)
 	// arms its own timer, so the hook is called just before, with the wait
@@ -406,7 +407,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if last.Err != nil {
 			return nil, last
 		}
-		if err := t.sleep(ctx, req, reason, wait); err != nil {
+		if err := t.sleep(ctx, req, reason, wait, nil); err != nil {
 			last.Err = err
 			return nil, last
 		}
@@ -533,7 +534,7 @@ func (t *Transport) admit(ctx context.Context, req *http.Request, key string, h 
 			}
 			return 0, &WaitError{Host: key, Reason: v.reason, Wait: v.wait, Err: err}
 		}
-		if err := t.sleep(ctx, req, v.reason, v.wait); err != nil {
+		if err := t.sleep(ctx, req, v.reason, v.wait, v.changed); err != nil {
 			if pending {
 				h.cancel()
 			}
@@ -590,8 +591,9 @@ func (t *Transport) tooLong(ctx context.Context, now time.Time) error {
 	return ErrWaitTooLong
 }
 
-// sleep waits d on the transport's clock, or until ctx ends.
-func (t *Transport) sleep(ctx context.Context, req *http.Request, reason Reason, d time.Duration) error {
+// sleep waits d on the transport's clock, or until ctx ends, or until
+// changed (if not nil) is closed.
+func (t *Transport) sleep(ctx context.Context, req *http.Request, reason Reason, d time.Duration, changed <-chan struct{}) error {
 	timer := t.clk.Timer(d)
 	defer timer.Stop()
 	if t.onWait != nil {
@@ -601,6 +603,8 @@ func (t *Transport) sleep(ctx context.Context, req *http.Request, reason Reason,
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-timer.C:
+		return nil
+	case <-changed:
 		return nil
 	}
 }
