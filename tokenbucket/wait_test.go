@@ -195,35 +195,44 @@ func TestWaitExceedsLimitAndZero(t *testing.T) {
 }
 
 // TestWaitOnMockClock checks that Wait reads and sleeps on the Config's
-// Clock, and judges the deadline on it.
+// Clock, and judges the deadline on it. It runs in a synctest bubble only so
+// that synctest.Wait can tell when the waiter is asleep on the mock's timer:
+// the limiter reads nothing but the mock.
 func TestWaitOnMockClock(t *testing.T) {
-	mock := clock.NewMock()
-	mock.Set(t0)
-	l := mustNew(t, tokenbucket.Config{Limit: 60, Window: time.Minute, Burst: 1, Clock: mock})
-	require.True(t, l.Allow())
-	require.False(t, l.Allow())
+	synctest.Test(t, func(t *testing.T) {
+		mock := clock.NewMock()
+		mock.Set(t0)
+		l := mustNew(t, tokenbucket.Config{Limit: 60, Window: time.Minute, Burst: 1, Clock: mock})
+		require.True(t, l.Allow())
+		require.False(t, l.Allow())
 
-	ctx, cancel := mock.WithTimeout(context.Background(), 500*time.Millisecond)
-	defer cancel()
-	_, err := l.Wait(ctx, 1)
-	require.ErrorIs(t, err, ratekit.ErrWaitExceedsDeadline, "deadline read on the mock clock")
+		ctx, cancel := mock.WithTimeout(context.Background(), 500*time.Millisecond)
+		defer cancel()
+		_, err := l.Wait(ctx, 1)
+		require.ErrorIs(t, err, ratekit.ErrWaitExceedsDeadline, "deadline read on the mock clock")
 
-	done := make(chan error, 1)
-	go func() {
-		_, err := l.Wait(context.Background(), 1)
-		done <- err
-	}()
-	for elapsed := time.Duration(0); ; elapsed += 100 * time.Millisecond {
+		done := make(chan error, 1)
+		go func() {
+			_, err := l.Wait(context.Background(), 1)
+			done <- err
+		}()
+		synctest.Wait() // the waiter sleeps on the mock's timer
+		mock.Add(999 * time.Millisecond)
+		synctest.Wait()
+		select {
+		case <-done:
+			t.Fatal("woke before its unit was due on the mock clock")
+		default:
+		}
+		mock.Add(time.Millisecond)
+		synctest.Wait()
 		select {
 		case err := <-done:
 			require.NoError(t, err)
-			require.Equal(t, time.Second, elapsed, "woke exactly when its unit was due on the mock clock")
-			return
 		default:
+			t.Fatal("did not wake when its unit was due on the mock clock")
 		}
-		require.Less(t, elapsed, 2*time.Second, "waiter did not wake")
-		mock.Add(100 * time.Millisecond) // also yields to the waiter
-	}
+	})
 }
 
 // TestWaitRacesTakes runs Waits and Takes together on the real clock of a
