@@ -67,6 +67,8 @@ func FuzzTokenBucket(f *testing.F) {
 	f.Add([]byte{1, 0, 0, 3, 4, 2, 0, 1, 5, 1, 6, 2, 0, 3, 7, 0})
 	f.Add([]byte{0, 4, 0, 4, 0, 1, 4, 1, 0, 5, 2, 4, 8, 0, 3, 6, 4, 7})
 	f.Add([]byte{1, 2, 0, 3, 4, 3, 0, 5, 4, 6, 1, 0, 2, 4, 12, 0, 1})
+	f.Add([]byte{0x81, 2, 0, 3, 4, 3, 0, 5, 4, 6, 1, 0, 2, 4, 12, 0, 1}) // the same, from a Template
+	f.Add([]byte{0x80, 4, 0, 4, 0, 1, 4, 1, 0, 5, 2, 4, 8, 0, 3, 6, 4, 7})
 	f.Fuzz(checkTokenBucket)
 }
 
@@ -81,13 +83,29 @@ func checkTokenBucket(t *testing.T, data []byte) {
 		data = data[1:]
 		return int(b)
 	}
-	class := fuzzClasses[next()%len(fuzzClasses)]
+	first := next()
+	class := fuzzClasses[first%len(fuzzClasses)]
 	cfg := class.cfgs[next()%len(class.cfgs)]
 	mock := &setClock{now: t0}
 	cfg.Clock = mock
-	l, err := tokenbucket.New(cfg)
-	if err != nil {
-		t.Fatal(err)
+	var l *tokenbucket.Limiter
+	if first&0x80 == 0 {
+		var err error
+		if l, err = tokenbucket.New(cfg); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		// The high bit of the first byte: a Template's limiter, made after
+		// a sibling that has taken all it can, which must not show in l's
+		// decisions (the model knows nothing of it).
+		tmpl, err := tokenbucket.NewTemplate(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !tmpl.New().Take(t0, cfg.Burst).Allowed {
+			t.Fatal("a new limiter of the Template was not full")
+		}
+		l = tmpl.New()
 	}
 	m := model.NewTokenBucket(cfg.Limit, cfg.Window, cfg.Burst, cfg.Name, t0)
 	now, latest := t0, t0 // latest: the clock, which never runs backwards

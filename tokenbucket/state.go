@@ -26,19 +26,23 @@ func (l *Limiter) Reconfigure(cfg Config) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	p := l.p.Load()
-	ns := max(p.since(core.Clock(cfg.Clock).Now()), -p.rng) // the instant decisions would read
-	np, err := newParams(cfg, p.epoch.Add(time.Duration(ns)), satAdd(p.off, ns))
-	if err != nil {
-		return err
+	clk := core.Clock(cfg.Clock)
+	for {
+		st := l.s.Load()
+		p := st.p
+		ns := max(p.since(clk.Now()), -p.rng) // the instant decisions would read
+		np, err := newParams(cfg, p.epoch.Add(time.Duration(ns)))
+		if err != nil {
+			return err
+		}
+		old := st.tat.Swap(sealed)
+		if old == sealed {
+			l.loadSealed() // another replacement is under way: wait, start again
+			continue
+		}
+		l.s.Store(newState(np, carry(old, ns, p, np)))
+		return nil
 	}
-	np.gen = p.gen + 1
-	old := p.tat.Swap(sealed)
-	np.tat.Store(carry(old, ns, p, np))
-	l.p.Store(np)
-	return nil
 }
 
 // carry converts the TAT old of p, read at ns (relative to p's epoch), into
@@ -98,7 +102,8 @@ const stateVersion = 1
 // which int64 Unix nanoseconds cover: a bucket full only after 2262 (it
 // takes a Take stamped then) restores as full in 2262. It never fails.
 func (l *Limiter) MarshalBinary() ([]byte, error) {
-	p, tat := l.load()
+	st, tat := l.load()
+	p := st.p
 	b := core.AppendHeader(make([]byte, 0, 32), core.TokenBucket, stateVersion)
 	if tat == minTAT {
 		return binary.AppendUvarint(b, 0), nil
@@ -163,10 +168,24 @@ func (l *Limiter) UnmarshalBinary(b []byte) error {
 		return err
 	}
 
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	p := l.p.Load()
-	epoch, off, tat := p.epoch, p.off, int64(minTAT)
+	for {
+		st := l.s.Load()
+		if st.tat.Load() == sealed {
+			l.loadSealed()
+			continue
+		}
+		if done, err := l.restore(st, kind, unix, num, den); done || err != nil {
+			return err
+		}
+	}
+}
+
+// restore replaces st, the state in force, by the state UnmarshalBinary
+// decoded, and reports whether it did (false: another replacement sealed st
+// first; the caller starts again).
+func (l *Limiter) restore(st *state, kind uint64, unix int64, num, den uint64) (bool, error) {
+	p := st.p
+	np, tat := p, int64(minTAT) // the same epoch keeps the parameters, which may be a Template's
 	if kind == 1 {
 		// v = ceil(((unix - epoch) + num/den) * q), in this limiter's units.
 		q := big.NewInt(p.q)
@@ -189,20 +208,19 @@ func (l *Limiter) UnmarshalBinary(b []byte) error {
 				shift.SetInt64(maxTAT) // clamped: see the doc comment
 				rem.SetInt64(0)
 			}
-			epoch = p.epoch.Add(time.Duration(shift.Int64()))
-			off = satAdd(p.off, shift.Int64())
+			var err error
+			np, err = newParams(p.cfg, p.epoch.Add(time.Duration(shift.Int64())))
+			if err != nil {
+				return false, core.InvalidState(pkg, "%v", err) // cannot happen: p.cfg was validated
+			}
 			tat = fastBound - (p.q - rem.Int64()) // v - shift*q
 		}
 	}
-	np, err := newParams(p.cfg, epoch, off)
-	if err != nil {
-		return core.InvalidState(pkg, "%v", err) // cannot happen: p.cfg was validated
+	if st.tat.Swap(sealed) == sealed {
+		return false, nil
 	}
-	np.gen = p.gen + 1
-	p.tat.Swap(sealed)
-	np.tat.Store(tat)
-	l.p.Store(np)
-	return nil
+	l.s.Store(newState(np, tat))
+	return true, nil
 }
 
 // floorDivMod returns a = whole*b + r with 0 <= r < b, for b > 0.

@@ -16,9 +16,15 @@
 //	}
 //
 // Take, Peek and Refund take the time explicitly and are lock-free: two
-// atomic loads (the parameters, the state) and, when a Take is admitted, one
-// compare-and-swap. A denial writes nothing. They allocate nothing. Allow,
-// AllowN and Wait read the Config's Clock.
+// atomic loads (the state in force, its TAT) and, when a Take is admitted,
+// one compare-and-swap. A denial writes nothing. They allocate nothing.
+// Allow, AllowN and Wait read the Config's Clock.
+//
+// # Many keys
+//
+// For a bucket per user, token or IP address (ratekit.Keyed), make the
+// limiters with a Template: its limiters share one immutable parameter set,
+// so each is 32 bytes, where New's carry about 350 bytes of their own.
 //
 // # Exact arithmetic
 //
@@ -81,9 +87,9 @@ import (
 	"math"
 	"math/bits"
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/benbjohnson/clock"
 
@@ -181,35 +187,76 @@ func (c Config) Validate() error {
 	return err
 }
 
-// Limiter is a GCRA token bucket. Create it with New; the zero Limiter is not
-// usable. It is safe for concurrent use: Take, Peek and Refund are lock-free,
-// and Reconfigure and UnmarshalBinary may run while other goroutines take.
+// Limiter is a GCRA token bucket. Create it with New, or with a Template's
+// New; the zero Limiter is not usable (its methods panic). It is safe for
+// concurrent use: Take, Peek and Refund are lock-free, and Reconfigure and
+// UnmarshalBinary may run while other goroutines take.
+//
+// A Limiter made by a Template's New is 32 bytes, one allocation: the
+// Template's limiters share their parameters. One made by New has about 200
+// bytes of parameters of its own, and is 128 bytes, two cache lines: one
+// read by every Take, written only when the parameters change, and one for
+// the TAT, the target of every core's compare-and-swap when the limiter is
+// shared by a whole process. So a Take's reads of the parameters do not wait
+// for the contended line, and no other object's writes invalidate either.
 type Limiter struct {
-	p  atomic.Pointer[params]
-	mu sync.Mutex // serialises the replacement of p: Reconfigure, UnmarshalBinary, rebase
+	s  atomic.Pointer[state]
+	s0 state        // the first state, inline: a new Limiter is one allocation
+	w  atomic.Int64 // the first state's TAT, unless the Limiter is padded
 }
 
 var _ ratekit.Limiter = (*Limiter)(nil)
 
-// params is one immutable parameter set together with the state word it
-// governs. Keeping the TAT inside the parameter set is what makes changing
-// the parameters safe without a lock on the hot path: the TAT's units (1/q
-// ns) and origin (the epoch) belong to the parameters, so a TAT must never be
-// read with one set and written back under another.
+// state is a Limiter's TAT together with the parameters it is expressed in.
+// Keeping them together is what makes changing the parameters safe without
+// a lock on the hot path: the TAT's units (1/q ns) and origin (the epoch)
+// belong to the parameters, so a TAT must never be read with one set and
+// written back under another.
 //
-// To replace a set, the replacer (holding Limiter.mu) first swaps the old
-// set's TAT to sealed, which makes every compare-and-swap still in flight on
-// it fail; converts the value it swapped out into the new units; and then
-// publishes the new set with Limiter.p.Store. A goroutine that loads sealed
-// reloads Limiter.p, yielding the processor until the new set is published.
-// A sealed word is never unsealed, so an in-flight CAS can never succeed on a
-// retired set (no ABA). Go's atomics are sequentially consistent, so a
-// goroutine that observes sealed and then reloads Limiter.p sees a set
-// published no earlier than the seal.
+// To replace a state (Reconfigure, UnmarshalBinary, rebase), the replacer
+// swaps the old state's TAT to sealed, which makes every compare-and-swap
+// still in flight on it fail; converts the value it swapped out; and then
+// publishes the new state with Limiter.s.Store. Sealing is also the lock
+// between replacers: only the one whose swap returned a TAT rather than
+// sealed may publish, and the others wait for it and start again. A
+// goroutine that loads sealed reloads Limiter.s, yielding the processor
+// until the new state is published. A sealed word is never unsealed, so an
+// in-flight CAS can never succeed on a retired state (no ABA). Go's atomics
+// are sequentially consistent, so a goroutine that observes sealed and then
+// reloads Limiter.s sees a state published no earlier than the seal.
+type state struct {
+	p   *params       // immutable, and shared by every Limiter of a Template
+	tat *atomic.Int64 // the state's own word: never shared, never reused
+}
+
+// newState returns a state of p with the TAT tat, compact if p is a
+// Template's, else with its TAT in a cache line of its own (see Limiter).
+func newState(p *params, tat int64) *state {
+	if p.shared {
+		c := &struct {
+			st state
+			w  atomic.Int64
+		}{}
+		c.st = state{p: p, tat: &c.w}
+		c.w.Store(tat)
+		return &c.st
+	}
+	c := &struct {
+		st state
+		_  [64 - unsafe.Sizeof(state{})]byte
+		w  atomic.Int64
+		_  [56]byte
+	}{}
+	c.st = state{p: p, tat: &c.w}
+	c.w.Store(tat)
+	return &c.st
+}
+
+// params is one immutable parameter set. The limiters of a Template share
+// one; New, Reconfigure, rebase and UnmarshalBinary (when it moves the
+// epoch) make one for a single limiter.
 type params struct {
 	epoch time.Time // time zero of the TAT; carries a monotonic reading if the clock gave one
-	off   int64     // ns from the first epoch to this one (epochs only move by whole ns)
-	gen   uint64    // bumped by Reconfigure and UnmarshalBinary, kept by rebase
 	q     int64     // units per ns
 	p     int64     // the emission interval: units per unit of capacity
 	tau   int64     // Burst*p: the time to refill Burst from empty
@@ -224,20 +271,17 @@ type params struct {
 	cfg    Config
 	clk    clock.Clock
 	real   bool // cfg.Clock is nil: Allow calls time.Now directly
-
-	_   [64]byte // keep tat off the cache line of the fields above, which every core reads
-	tat atomic.Int64
-	_   [56]byte // and off the line of whatever the allocator places next
+	shared bool // a Template's: its limiters are compact, not padded
 }
 
-func newParams(cfg Config, epoch time.Time, off int64) (*params, error) {
+func newParams(cfg Config, epoch time.Time) (*params, error) {
 	q, p, tau, err := cfg.scale()
 	if err != nil {
 		return nil, err
 	}
 	return &params{
-		epoch: epoch, off: off,
-		q: q, p: p, tau: tau, burst: int64(cfg.Burst), rng: fastBound / q,
+		epoch: epoch,
+		q:     q, p: p, tau: tau, burst: int64(cfg.Burst), rng: fastBound / q,
 		divP: newDivider(uint64(p)), divQ: newDivider(uint64(q)),
 		limit: cfg.Burst, window: time.Duration(newDivider(uint64(q)).ceil(tau)),
 		name: cfg.Name, cfg: cfg, clk: core.Clock(cfg.Clock), real: cfg.Clock == nil,
@@ -246,20 +290,97 @@ func newParams(cfg Config, epoch time.Time, off int64) (*params, error) {
 
 // New returns a full token bucket configured by cfg, or an error wrapping
 // ratekit.ErrInvalidConfig if cfg is invalid (see Config.Validate). It reads
-// cfg.Clock once, for the epoch from which it measures time.
+// cfg.Clock once, for the epoch from which it measures time. To make many
+// limiters of one Config (one per key), make a Template once and use its
+// New: its limiters share their parameters.
 func New(cfg Config) (*Limiter, error) {
-	p, err := newParams(cfg, core.Clock(cfg.Clock).Now(), 0)
+	p, err := newParams(cfg, core.Clock(cfg.Clock).Now())
 	if err != nil {
 		return nil, err
 	}
-	p.tat.Store(minTAT)
-	l := &Limiter{}
-	l.p.Store(p)
-	return l, nil
+	// Two cache lines (Go's 128-byte size class is line-aligned): the
+	// Limiter, read by every Take, and the TAT, written by every admission.
+	c := &struct {
+		l Limiter
+		_ [64 - unsafe.Sizeof(Limiter{})]byte
+		w atomic.Int64
+		_ [56]byte
+	}{}
+	c.l.init(p, &c.w)
+	return &c.l, nil
 }
 
+// init makes l a full Limiter with parameters p and its TAT in w.
+func (l *Limiter) init(p *params, w *atomic.Int64) {
+	l.s0 = state{p: p, tat: w}
+	w.Store(minTAT)
+	l.s.Store(&l.s0)
+}
+
+// Template makes full Limiters of one Config that share their parameters,
+// so that each costs 32 bytes: for a ratekit.Keyed of a bucket per key
+// (per user, per token, per IP), where New's 200 bytes of parameters per
+// key would dominate. Validate the Config once, with NewTemplate, and the
+// factory cannot fail:
+//
+//	t, err := tokenbucket.NewTemplate(cfg)
+//	...
+//	perIP := ratekit.NewKeyed(func(netip.Addr) *tokenbucket.Limiter { return t.New() }, ratekit.KeyedConfig{})
+//
+// A Limiter made by a Template is in every way a Limiter made by New with
+// the Template's Config: Reconfigure, UnmarshalBinary and the rest act on
+// that Limiter alone (Reconfigure gives it parameters of its own). A
+// Template is safe for concurrent use.
+type Template struct {
+	cfg Config
+	p   atomic.Pointer[params]
+}
+
+// NewTemplate returns a Template of cfg, or an error wrapping
+// ratekit.ErrInvalidConfig if cfg is invalid (see Config.Validate). It reads
+// cfg.Clock once, for the epoch its limiters measure time from.
+func NewTemplate(cfg Config) (*Template, error) {
+	p, err := newParams(cfg, core.Clock(cfg.Clock).Now())
+	if err != nil {
+		return nil, err
+	}
+	p.shared = true
+	t := &Template{cfg: cfg}
+	t.p.Store(p)
+	return t, nil
+}
+
+// New returns a full Limiter of the Template's Config. It allocates only
+// the 32-byte Limiter.
+//
+// Limiters measure time from an epoch, and keep their fast path within
+// 2^60/q ns of it (see Bounds in the package documentation): 36 years at
+// q = 1, the time scale of any rate whose interval is a whole number of
+// nanoseconds. For a finer time scale, New reads the Config's Clock and,
+// once the Template's epoch is over half that range behind, moves it to the
+// present for the limiters made from then on, so that a long-lived
+// Template's new limiters do not each need parameters of their own.
+func (t *Template) New() *Limiter {
+	p := t.p.Load()
+	if p.q > 1 {
+		if now := p.clk.Now(); p.since(now) > p.rng/2 {
+			if np, err := newParams(t.cfg, now); err == nil { // cannot fail: cfg was validated
+				np.shared = true
+				t.p.CompareAndSwap(p, np)
+			}
+			p = t.p.Load()
+		}
+	}
+	l := &Limiter{}
+	l.init(p, &l.w)
+	return l
+}
+
+// Config returns the Template's configuration.
+func (t *Template) Config() Config { return t.cfg }
+
 // Config returns the configuration in force.
-func (l *Limiter) Config() Config { return l.p.Load().cfg }
+func (l *Limiter) Config() Config { return l.s.Load().p.cfg }
 
 // clamp converts ns, a time relative to the epoch, to units. A time more than
 // rng before the epoch is read as -rng, and behind is how far before that it
@@ -354,24 +475,24 @@ func (p *params) after(x, behind int64) time.Duration {
 // merely a time long ago.
 func (p *params) since(now time.Time) int64 { return int64(now.Sub(p.epoch)) }
 
-// load returns the parameters in force and their TAT, waiting out a
-// replacement in progress. (Take and Peek spell its first three lines out:
-// the compiler will not inline it, and the call is a tenth of a Take.)
-func (l *Limiter) load() (*params, int64) {
-	p := l.p.Load()
-	if tat := p.tat.Load(); tat != sealed {
-		return p, tat
+// load returns the state in force and its TAT, waiting out a replacement in
+// progress. (Take and Peek spell its first four lines out: the compiler
+// will not inline it, and the call is a tenth of a Take.)
+func (l *Limiter) load() (*state, int64) {
+	st := l.s.Load()
+	if tat := st.tat.Load(); tat != sealed {
+		return st, tat
 	}
 	return l.loadSealed()
 }
 
 // loadSealed is load after it found the TAT sealed.
-func (l *Limiter) loadSealed() (*params, int64) {
+func (l *Limiter) loadSealed() (*state, int64) {
 	for {
 		runtime.Gosched() // a replacement is between seal and publish
-		p := l.p.Load()
-		if tat := p.tat.Load(); tat != sealed {
-			return p, tat
+		st := l.s.Load()
+		if tat := st.tat.Load(); tat != sealed {
+			return st, tat
 		}
 	}
 }
@@ -387,11 +508,12 @@ func (l *Limiter) loadSealed() (*params, int64) {
 // 2^60/q ns past the epoch (see Bounds in the package documentation).
 func (l *Limiter) Take(now time.Time, n int) (dec ratekit.Decision) {
 	for {
-		p := l.p.Load()
-		tat := p.tat.Load()
+		st := l.s.Load()
+		tat := st.tat.Load()
 		if tat == sealed {
-			p, tat = l.loadSealed()
+			st, tat = l.loadSealed()
 		}
+		p := st.p
 		ns := p.since(now)
 		if p.fast(ns, n) {
 			// The common cases, spelled out: decide reaches the same results
@@ -399,7 +521,7 @@ func (l *Limiter) Take(now time.Time, n int) (dec ratekit.Decision) {
 			nd, next := p.admit(tat, ns, n)
 			dec.Limit, dec.Window, dec.Policy = p.limit, p.window, p.name
 			if nd <= p.tau {
-				if !p.tat.CompareAndSwap(tat, next) {
+				if !st.tat.CompareAndSwap(tat, next) {
 					continue
 				}
 				dec.Allowed = true
@@ -415,12 +537,12 @@ func (l *Limiter) Take(now time.Time, n int) (dec ratekit.Decision) {
 			return dec
 		}
 		if ns > p.rng && n > 0 && int64(n) <= p.burst {
-			l.rebase(p, now, p.rng)
+			l.rebase(st, now, p.rng)
 			continue
 		}
 		var slow ratekit.Decision
 		next, store := p.decide(&slow, tat, ns, n)
-		if !store || p.tat.CompareAndSwap(tat, next) {
+		if !store || st.tat.CompareAndSwap(tat, next) {
 			return slow
 		}
 	}
@@ -446,13 +568,13 @@ func (p *params) admit(tat, ns int64, n int) (nd, next int64) {
 // Peek reports exactly what Take(now, n) would decide, Remaining included,
 // and takes nothing. It is lock-free and does not allocate.
 func (l *Limiter) Peek(now time.Time, n int) ratekit.Decision {
-	p := l.p.Load()
-	tat := p.tat.Load()
+	st := l.s.Load()
+	tat := st.tat.Load()
 	if tat == sealed {
-		p, tat = l.loadSealed()
+		st, tat = l.loadSealed()
 	}
 	var dec ratekit.Decision
-	p.decide(&dec, tat, p.since(now), n)
+	st.p.decide(&dec, tat, st.p.since(now), n)
 	return dec
 }
 
@@ -476,7 +598,8 @@ func (l *Limiter) Refund(at time.Time, n int) {
 		return
 	}
 	for {
-		p, tat := l.load()
+		st, tat := l.load()
+		p := st.p
 		if tat == minTAT {
 			return // full since forever: nothing was taken
 		}
@@ -485,7 +608,7 @@ func (l *Limiter) Refund(at time.Time, n int) {
 		// tat >= -2^60 and k*p <= 2^60, so no overflow; the result is at
 		// least min(tat, s) >= -2^60, inside the stored range.
 		next := max(tat-k*p.p, min(tat, s))
-		if next == tat || p.tat.CompareAndSwap(tat, next) {
+		if next == tat || st.tat.CompareAndSwap(tat, next) {
 			return
 		}
 	}
@@ -495,11 +618,11 @@ func (l *Limiter) Refund(at time.Time, n int) {
 // limiter and creating a fresh one in its place would change no decision
 // at now or later. It is lock-free and does not allocate.
 func (l *Limiter) Idle(now time.Time) bool {
-	p, tat := l.load()
+	st, tat := l.load()
 	if tat == minTAT {
 		return true
 	}
-	s, _ := p.clamp(p.since(now))
+	s, _ := st.p.clamp(st.p.since(now))
 	return tat <= s
 }
 
@@ -512,11 +635,12 @@ func (l *Limiter) Allow() bool { return l.AllowN(1) }
 // Take(clock.Now(), n).Allowed, and skips building the Decision.
 func (l *Limiter) AllowN(n int) bool {
 	for {
-		p := l.p.Load()
-		tat := p.tat.Load()
+		st := l.s.Load()
+		tat := st.tat.Load()
 		if tat == sealed {
-			p, tat = l.loadSealed()
+			st, tat = l.loadSealed()
 		}
+		p := st.p
 		var ns int64
 		if p.real {
 			// time.Since(epoch) is time.Now().Sub(epoch), but when the epoch
@@ -533,7 +657,7 @@ func (l *Limiter) AllowN(n int) bool {
 		if nd > p.tau {
 			return false
 		}
-		if p.tat.CompareAndSwap(tat, next) {
+		if st.tat.CompareAndSwap(tat, next) {
 			return true
 		}
 	}
@@ -548,18 +672,15 @@ func (p *params) now() time.Time {
 	return p.clk.Now()
 }
 
-// rebase moves the epoch of p forward to now, if now is more than over ns
+// rebase moves the epoch of st forward to now, if now is more than over ns
 // past it: for a Take at a time beyond the fast path's range (over = rng),
 // or a Wait whose reservation does not fit under maxTAT (over = 0). It keeps
 // every decision as it was: the TAT moves by exactly the epoch's shift,
 // except that a TAT left below -fastBound becomes minTAT, which decides the
-// same (see minTAT).
-func (l *Limiter) rebase(p *params, now time.Time, over int64) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.p.Load() != p {
-		return // replaced meanwhile; the caller retries with the new set
-	}
+// same (see minTAT). If st has been replaced meanwhile it does nothing; the
+// caller, which loops, then finds the new state.
+func (l *Limiter) rebase(st *state, now time.Time, over int64) {
+	p := st.p
 	shift := p.since(now)
 	if shift <= over {
 		return
@@ -572,14 +693,16 @@ func (l *Limiter) rebase(p *params, now time.Time, over int64) {
 		// becomes minTAT in shiftTAT.
 		epoch = now
 	}
-	np, err := newParams(p.cfg, epoch, satAdd(p.off, shift))
+	np, err := newParams(p.cfg, epoch)
 	if err != nil {
 		return // cannot happen: p.cfg was validated
 	}
-	np.gen = p.gen
-	old := p.tat.Swap(sealed)
-	np.tat.Store(shiftTAT(old, shift, p.q))
-	l.p.Store(np)
+	old := st.tat.Swap(sealed)
+	if old == sealed {
+		l.loadSealed() // another replacement won; wait for it to publish
+		return
+	}
+	l.s.Store(newState(np, shiftTAT(old, shift, p.q)))
 }
 
 // shiftTAT expresses tat, in units of 1/q ns from an epoch, relative to an
@@ -597,15 +720,4 @@ func shiftTAT(tat, shift, q int64) int64 {
 		return minTAT
 	}
 	return v
-}
-
-func satAdd(a, b int64) int64 {
-	s := a + b
-	if (s > a) != (b > 0) {
-		if b > 0 {
-			return math.MaxInt64
-		}
-		return math.MinInt64
-	}
-	return s
 }

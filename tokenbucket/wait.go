@@ -33,7 +33,9 @@ import (
 // reservations were stacked on stays taken, because they sleep until times
 // computed with it taken; giving it back would let a newcomer in ahead of
 // them, at the same instants. Nothing is given back once the reservation's
-// time has come, or if Reconfigure or UnmarshalBinary ran since.
+// time has come, or if Reconfigure or UnmarshalBinary ran since, or the
+// limiter moved its epoch since (see Bounds in the package documentation:
+// at time scales finer than 1 ns, after a second or more).
 //
 // This is safe (never admits more than GCRA would) provided every Take that
 // followed the reservation was stamped no later than the cancellation, as it
@@ -43,7 +45,8 @@ func (l *Limiter) Wait(ctx context.Context, n int) (ratekit.Decision, error) {
 		return ratekit.Decision{}, err
 	}
 	for {
-		p, tat := l.load()
+		st, tat := l.load()
+		p := st.p
 		now := p.clk.Now()
 		ns := p.since(now)
 		var dec ratekit.Decision
@@ -52,12 +55,12 @@ func (l *Limiter) Wait(ctx context.Context, n int) (ratekit.Decision, error) {
 			return dec, ratekit.ErrExceedsLimit
 		}
 		if ns > p.rng && n > 0 {
-			l.rebase(p, now, p.rng)
+			l.rebase(st, now, p.rng)
 			continue
 		}
 		next, store := p.decide(&dec, tat, ns, n)
 		if dec.Allowed { // available now: a plain Take
-			if !store || p.tat.CompareAndSwap(tat, next) {
+			if !store || st.tat.CompareAndSwap(tat, next) {
 				return dec, nil
 			}
 			continue
@@ -77,13 +80,13 @@ func (l *Limiter) Wait(ctx context.Context, n int) (ratekit.Decision, error) {
 			// not, sleep until the queue has drained enough, then ask again
 			// (a newcomer may get in first in that case alone).
 			if ns > 0 {
-				l.rebase(p, now, 0)
+				l.rebase(st, now, 0)
 			} else if err := p.sleep(ctx, max(p.after(next-maxTAT, 0), ratekit.MinRetry)); err != nil {
 				return dec, err
 			}
 			continue
 		}
-		if !p.tat.CompareAndSwap(tat, next) {
+		if !st.tat.CompareAndSwap(tat, next) {
 			continue
 		}
 		// What a Take at the reserved instant would report, ignoring
@@ -96,7 +99,7 @@ func (l *Limiter) Wait(ctx context.Context, n int) (ratekit.Decision, error) {
 		granted.Remaining = p.holds(dd)
 		granted.ResetAfter = p.after(dd, 0)
 		if err := p.sleep(ctx, wait); err != nil {
-			l.cancel(p, next, n)
+			l.cancel(st, next, n)
 			return dec, err
 		}
 		return granted, nil
@@ -115,7 +118,7 @@ func (p *params) sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// cancel gives back the reservation of n units that moved the TAT of rp to
+// cancel gives back the reservation of n units that moved the TAT of rs to
 // end, at the time c read from the clock, by the rule Wait documents.
 //
 // Why it never admits more than GCRA: compare a history in which this
@@ -129,23 +132,15 @@ func (p *params) sleep(ctx context.Context, d time.Duration) error {
 // TAT - n*p + E: no lower than that history's, so every decision from now on
 // is one GCRA could have made. The floor at min(TAT, c) keeps the bucket from
 // being fuller than full at c.
-
-func (l *Limiter) cancel(rp *params, end int64, n int) {
+func (l *Limiter) cancel(rs *state, end int64, n int) {
 	for {
-		p, tat := l.load()
-		if p != rp {
-			// Replaced since: a rebase (same gen) keeps the rate and moves
-			// the epoch by whole ns, so the reservation's end moves with it;
-			// Reconfigure and UnmarshalBinary make it meaningless.
-			if p.gen != rp.gen || p.off < rp.off {
-				return
-			}
-			end = shiftTAT(end, p.off-rp.off, p.q)
-			if end == minTAT {
-				return
-			}
-			rp = p
+		st, tat := l.load()
+		if st != rs {
+			// Replaced since (Reconfigure, UnmarshalBinary, or a move of the
+			// epoch): the reservation is not expressed in the state in force.
+			return
 		}
+		p := st.p
 		s, _ := p.clamp(p.since(p.clk.Now()))
 		if s >= end-p.tau {
 			return // the reserved instant has come: the units are in use
@@ -156,7 +151,7 @@ func (l *Limiter) cancel(rp *params, end int64, n int) {
 			return
 		}
 		next := max(tat-give, min(tat, s))
-		if next == tat || p.tat.CompareAndSwap(tat, next) {
+		if next == tat || st.tat.CompareAndSwap(tat, next) {
 			return
 		}
 	}

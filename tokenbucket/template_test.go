@@ -1,0 +1,147 @@
+package tokenbucket_test
+
+import (
+	"runtime"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ratekit/ratekit"
+	"github.com/ratekit/ratekit/internal/conformance"
+	"github.com/ratekit/ratekit/tokenbucket"
+)
+
+func mustTemplate(tb testing.TB, cfg tokenbucket.Config) *tokenbucket.Template {
+	tb.Helper()
+	tmpl, err := tokenbucket.NewTemplate(cfg)
+	require.NoError(tb, err)
+	return tmpl
+}
+
+func TestTemplateConforms(t *testing.T) {
+	for _, cfg := range []tokenbucket.Config{
+		{Limit: 10, Window: time.Second, Burst: 10, Name: "api"},
+		{Limit: 7, Window: 10 * time.Second, Burst: 5, Name: "odd"},
+		{Limit: 999_999_937, Window: time.Second, Burst: 50, Name: "fine"},
+	} {
+		t.Run(cfg.Name, func(t *testing.T) {
+			cfg.Clock = atT0()
+			tmpl := mustTemplate(t, cfg)
+			conformance.Run(t, conformance.Subject{
+				New: func(testing.TB) ratekit.Limiter {
+					// A sibling drained first: what it took must not show.
+					require.True(t, tmpl.New().Take(t0, cfg.Burst).Allowed)
+					return tmpl.New()
+				},
+				Capacity: cfg.Burst,
+				Policy:   cfg.Name,
+			})
+		})
+	}
+}
+
+func TestTemplateBadConfig(t *testing.T) {
+	tmpl, err := tokenbucket.NewTemplate(tokenbucket.Config{Limit: 1, Window: time.Second})
+	require.ErrorIs(t, err, ratekit.ErrInvalidConfig)
+	require.ErrorContains(t, err, "Burst")
+	require.Nil(t, tmpl)
+}
+
+// TestTemplateLimitersAreIndependent: limiters of one Template share their
+// parameters and nothing else, and Reconfigure or UnmarshalBinary of one
+// leaves the others, and the Template, as they were.
+func TestTemplateLimitersAreIndependent(t *testing.T) {
+	cfg := tokenbucket.Config{Limit: 60, Window: time.Minute, Burst: 3, Name: "per-ip", Clock: atT0()}
+	tmpl := mustTemplate(t, cfg)
+	a, b := tmpl.New(), tmpl.New()
+	require.NotSame(t, a, b)
+	require.True(t, tokenbucket.SameParams(a, b))
+	require.Equal(t, cfg, a.Config())
+
+	require.True(t, a.Take(t0, 3).Allowed)
+	require.False(t, a.Take(t0, 1).Allowed)
+	require.Equal(t, 3, b.Peek(t0, 0).Remaining, "b is full")
+
+	require.NoError(t, a.Reconfigure(tokenbucket.Config{Limit: 120, Window: time.Minute, Burst: 6, Clock: atT0()}))
+	require.False(t, tokenbucket.SameParams(a, b), "a has parameters of its own")
+	require.Equal(t, 3, b.Peek(t0, 0).Limit)
+	require.Equal(t, cfg, b.Config())
+	require.Equal(t, cfg, tmpl.Config())
+	c := tmpl.New()
+	require.True(t, tokenbucket.SameParams(b, c))
+	require.Equal(t, 3, c.Peek(t0, 0).Remaining)
+
+	// Restoring a state keeps the shared parameters (no new epoch needed).
+	require.True(t, b.Take(t0, 2).Allowed)
+	state, err := b.MarshalBinary()
+	require.NoError(t, err)
+	require.NoError(t, c.UnmarshalBinary(state))
+	require.True(t, tokenbucket.SameParams(b, c))
+	require.Equal(t, b.Peek(t0, 1), c.Peek(t0, 1))
+	require.True(t, c.Take(t0, 1).Allowed)
+	require.Equal(t, 1, b.Peek(t0, 0).Remaining, "b is unchanged by c")
+}
+
+// TestTemplateFineScaleMovesItsEpoch: at q = 999999937 the fast path covers
+// 1.15 s either side of the epoch. Limiters made once the Template's epoch
+// is over half that behind share fresh parameters, not the stale ones, and
+// every limiter decides correctly either way.
+func TestTemplateFineScaleMovesItsEpoch(t *testing.T) {
+	mock := mockAt(t0)
+	cfg := tokenbucket.Config{Limit: 999_999_937, Window: time.Second, Burst: 10, Clock: mock}
+	tmpl := mustTemplate(t, cfg)
+	a := tmpl.New()
+	mock.Add(500 * time.Millisecond) // under half the range: the epoch stays
+	b := tmpl.New()
+	require.True(t, tokenbucket.SameParams(a, b))
+	mock.Add(200 * time.Millisecond) // 0.7 s: over half
+	c, d := tmpl.New(), tmpl.New()
+	require.False(t, tokenbucket.SameParams(a, c))
+	require.True(t, tokenbucket.SameParams(c, d))
+
+	later := t0.Add(time.Hour)
+	for _, l := range []*tokenbucket.Limiter{a, b, c, d} {
+		require.True(t, l.Take(later, 10).Allowed)
+		dec := l.Take(later, 1)
+		require.False(t, dec.Allowed)
+		require.Equal(t, time.Duration(2), dec.RetryAfter, "one unit every 1.00000006 ns, rounded up")
+	}
+
+	// At q = 1 (any rate whose interval is whole nanoseconds) the range is
+	// 36 years: New reads no clock and never moves the epoch.
+	coarse := mustTemplate(t, tokenbucket.Config{Limit: 10, Window: time.Second, Burst: 10, Clock: mock})
+	e := coarse.New()
+	mock.Add(time.Hour)
+	require.True(t, tokenbucket.SameParams(e, coarse.New()))
+}
+
+func TestTemplateMemory(t *testing.T) {
+	require.EqualValues(t, 32, unsafe.Sizeof(tokenbucket.Limiter{}))
+	tmpl := mustTemplate(t, tokenbucket.Config{Limit: 600, Window: time.Minute, Burst: 600})
+	require.EqualValues(t, 1, testing.AllocsPerRun(100, func() { tmpl.New() }))
+
+	const n = 100_000
+	keep := make([]*tokenbucket.Limiter, n)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for i := range keep {
+		keep[i] = tmpl.New()
+	}
+	runtime.ReadMemStats(&after)
+	perLimiter := float64(after.TotalAlloc-before.TotalAlloc) / n
+	t.Logf("%.1f bytes per Template limiter", perLimiter)
+	require.LessOrEqual(t, perLimiter, 33.0)
+	runtime.KeepAlive(keep)
+
+	// New's limiters carry parameters of their own.
+	runtime.ReadMemStats(&before)
+	for i := range keep[:1000] {
+		keep[i], _ = tokenbucket.New(tmpl.Config())
+	}
+	runtime.ReadMemStats(&after)
+	t.Logf("%.1f bytes per New limiter", float64(after.TotalAlloc-before.TotalAlloc)/1000)
+	runtime.KeepAlive(keep)
+}
