@@ -45,10 +45,12 @@ var benchCases = []struct {
 	cfg   tokenbucket.Config
 	step  time.Duration
 	drain bool
+	wall  bool // times without a monotonic reading, as time.Date or a parsed time
 }{
-	{"Allow", tokenbucket.Config{Limit: 1e9, Window: time.Second, Burst: 1 << 20}, time.Microsecond, false},
-	{"AllowOddRate", tokenbucket.Config{Limit: 7, Window: 10 * time.Nanosecond, Burst: 1 << 20}, time.Microsecond, false},
-	{"Deny", tokenbucket.Config{Limit: 1, Window: time.Hour, Burst: 1}, 0, true},
+	{"Allow", tokenbucket.Config{Limit: 1e9, Window: time.Second, Burst: 1 << 20}, time.Microsecond, false, false},
+	{"AllowWallTime", tokenbucket.Config{Limit: 1e9, Window: time.Second, Burst: 1 << 20}, time.Microsecond, false, true},
+	{"AllowOddRate", tokenbucket.Config{Limit: 7, Window: 10 * time.Nanosecond, Burst: 1 << 20}, time.Microsecond, false, false},
+	{"Deny", tokenbucket.Config{Limit: 1, Window: time.Hour, Burst: 1}, 0, true, false},
 }
 
 func BenchmarkTake(b *testing.B) {
@@ -56,6 +58,9 @@ func BenchmarkTake(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			l := mustNew(b, bc.cfg)
 			now := time.Now()
+			if bc.wall {
+				now = now.Round(0)
+			}
 			if bc.drain {
 				l.Take(now, bc.cfg.Burst)
 			}
