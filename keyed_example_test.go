@@ -11,13 +11,25 @@ import (
 )
 
 // tokenBucket returns a token bucket of limit units per window, at most
-// limit at once. The configs here are valid, so New cannot fail.
+// limit at once, for a limit that differs per key. The configs here are
+// valid, so New cannot fail.
 func tokenBucket(limit int, window time.Duration) *tokenbucket.Limiter {
 	l, err := tokenbucket.New(tokenbucket.Config{Limit: limit, Window: window, Burst: limit})
 	if err != nil {
 		panic(err)
 	}
 	return l
+}
+
+// bucketTemplate returns a Template of token buckets of limit units per
+// window, at most limit at once, for many keys of one limit: they share
+// their parameters (32 bytes a key).
+func bucketTemplate(limit int, window time.Duration) *tokenbucket.Template {
+	t, err := tokenbucket.NewTemplate(tokenbucket.Config{Limit: limit, Window: window, Burst: limit})
+	if err != nil {
+		panic(err)
+	}
+	return t
 }
 
 // A mail API limits each org to 600 requests a minute with its live keys and
@@ -29,11 +41,12 @@ func ExampleNewKeyed() {
 		org  string
 		test bool
 	}
+	live, test := bucketTemplate(600, time.Minute), bucketTemplate(60, time.Minute)
 	perOrg := ratekit.NewKeyed(func(b budget) *tokenbucket.Limiter {
 		if b.test {
-			return tokenBucket(60, time.Minute)
+			return test.New()
 		}
-		return tokenBucket(600, time.Minute)
+		return live.New()
 	}, ratekit.KeyedConfig{MaxKeys: 1_000_000})
 
 	// The API keys of each org, as the auth layer resolves them.
@@ -69,9 +82,9 @@ func ExampleNewKeyed_userDefinedLimits() {
 		}
 		return tokenBucket(1<<40, 24*time.Hour) // no user-defined limit
 	}, ratekit.KeyedConfig{})
-	system := ratekit.NewKeyed(func(string) *tokenbucket.Limiter {
-		return tokenBucket(1000, time.Minute)
-	}, ratekit.KeyedConfig{})
+	perMinute := bucketTemplate(1000, time.Minute)
+	system := ratekit.NewKeyed(func(string) *tokenbucket.Limiter { return perMinute.New() },
+		ratekit.KeyedConfig{})
 
 	now := time.Date(2026, 3, 18, 13, 1, 0, 0, time.UTC)
 	post := func(token string) ratekit.Decision {
@@ -100,9 +113,9 @@ func ExampleNewKeyed_userDefinedLimits() {
 // capacity, which changes no decision, and MaxKeys bounds the memory that a
 // flood of new addresses can take.
 func ExampleKeyed_Sweep() {
-	perIP := ratekit.NewKeyed(func(netip.Addr) *tokenbucket.Limiter {
-		return tokenBucket(25, time.Second)
-	}, ratekit.KeyedConfig{MaxKeys: 500_000})
+	mutations := bucketTemplate(25, time.Second)
+	perIP := ratekit.NewKeyed(func(netip.Addr) *tokenbucket.Limiter { return mutations.New() },
+		ratekit.KeyedConfig{MaxKeys: 500_000})
 
 	now := time.Date(2026, 3, 18, 13, 1, 0, 0, time.UTC)
 	for _, ip := range []string{"192.0.2.1", "192.0.2.2", "2001:db8::7"} {
@@ -123,9 +136,9 @@ func ExampleKeyed_Sweep() {
 // All visits every key and its limiter, here to report the tokens close to
 // their limit.
 func ExampleKeyed_All() {
-	perToken := ratekit.NewKeyed(func(string) *tokenbucket.Limiter {
-		return tokenBucket(60, time.Minute)
-	}, ratekit.KeyedConfig{})
+	perMinute := bucketTemplate(60, time.Minute)
+	perToken := ratekit.NewKeyed(func(string) *tokenbucket.Limiter { return perMinute.New() },
+		ratekit.KeyedConfig{})
 	now := time.Date(2026, 3, 18, 13, 1, 0, 0, time.UTC)
 	perToken.Take(now, "tok_1", 58)
 	perToken.Take(now, "tok_2", 10)

@@ -68,9 +68,8 @@ func Example() {
 		}
 		return must(slidingwindow.NewLog(slidingwindow.Config{Limit: limit, Window: time.Minute, Name: "org"}))
 	}, keyed)
-	tokens := ratekit.NewKeyed(func(string) *tokenbucket.Limiter {
-		return must(tokenbucket.New(tokenbucket.Config{Limit: 100, Window: time.Minute, Burst: 100, Name: "token"}))
-	}, keyed)
+	perToken := must(tokenbucket.NewTemplate(tokenbucket.Config{Limit: 100, Window: time.Minute, Burst: 100, Name: "token"}))
+	tokens := ratekit.NewKeyed(func(string) *tokenbucket.Limiter { return perToken.New() }, keyed)
 	ips := ratekit.NewKeyed(func(string) *slidingwindow.Log {
 		return must(slidingwindow.NewLog(slidingwindow.Config{Limit: 25, Window: time.Second, Name: "ip"}))
 	}, keyed)

@@ -55,9 +55,9 @@ func run(w io.Writer, path string, events int, now time.Time) error {
 	daily := ratekit.NewKeyed(func(string) *rolling.Limiter {
 		return must(rolling.New(rolling.Config{Limit: dailyLimit, Window: 24 * time.Hour, Name: "daily"}))
 	}, ratekit.KeyedConfig{MaxKeys: 10_000})
-	system := ratekit.NewKeyed(func(string) *tokenbucket.Limiter {
-		return must(tokenbucket.New(tokenbucket.Config{Limit: systemRate, Window: time.Minute, Burst: systemBurst, Name: "system"}))
-	}, ratekit.KeyedConfig{MaxKeys: 10_000})
+	systemBucket := must(tokenbucket.NewTemplate(tokenbucket.Config{Limit: systemRate, Window: time.Minute, Burst: systemBurst, Name: "system"}))
+	system := ratekit.NewKeyed(func(string) *tokenbucket.Limiter { return systemBucket.New() },
+		ratekit.KeyedConfig{MaxKeys: 10_000})
 
 	// Attaching restores what the last run saved; downtime counts as time.
 	for name, attach := range map[string]func() error{
