@@ -3,6 +3,7 @@ package ratekit
 import (
 	"hash/maphash"
 	"iter"
+	"reflect"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -195,10 +196,14 @@ const evictWindow = 16
 // its first use; one result is kept and the others are dropped unused, so it
 // must be safe for concurrent use and should not have side effects beyond
 // making the limiter. It is called without any lock of k held, so it may be
-// slow (a database lookup of the key's limits) or use k itself. It must
-// return a usable limiter. A nil newLimiter makes a Keyed with no keys:
-// Take denies every request with RetryAfter Never and Get returns the zero
-// L.
+// slow (a database lookup of the key's limits) or use k itself.
+//
+// newLimiter may refuse a key by returning nil (a nil pointer, or a nil
+// interface if L is an interface type): an API token it does not know,
+// say. Nothing is stored for the key then: Take denies with RetryAfter
+// Never, Get returns that nil, and the key's next use asks newLimiter
+// again. A nil newLimiter makes a Keyed with no keys: Take denies every
+// request with RetryAfter Never and Get returns the zero L.
 //
 // If cfg.SweepInterval is positive, NewKeyed starts the background sweeper;
 // Close stops it (and so does the garbage collector, once k is
@@ -256,7 +261,8 @@ func (k *Keyed[K, L]) Get(key K) L {
 			return s.lim
 		}
 	}
-	return k.insert(h, key, time.Time{}, false)
+	l, _ := k.insert(h, key, time.Time{}, false)
+	return l
 }
 
 // Take takes n units at now from key's limiter, making the limiter if key has
@@ -276,23 +282,32 @@ func (k *Keyed[K, L]) Take(now time.Time, key K, n int) Decision {
 	if k.newLimiter == nil {
 		return Decision{RetryAfter: Never}
 	}
-	return k.insert(h, key, now, true).Take(now, n)
+	l, ok := k.insert(h, key, now, true)
+	if !ok {
+		return Decision{RetryAfter: Never}
+	}
+	return l.Take(now, n)
 }
 
-// insert is the slow path of Get and Take: key was not found without the lock.
-func (k *Keyed[K, L]) insert(h uint64, key K, now time.Time, haveNow bool) L {
+// insert is the slow path of Get and Take: key was not found without the
+// lock. It returns key's limiter, or what the factory returned and false if
+// that was nil (see NewKeyed).
+func (k *Keyed[K, L]) insert(h uint64, key K, now time.Time, haveNow bool) (L, bool) {
 	if k.newLimiter == nil {
 		var zero L
-		return zero
+		return zero, false
 	}
 	// Make the limiter, then reserve a place, both before taking the shard's
 	// lock: the factory is the caller's code and eviction locks other shards,
 	// and neither may run under this lock (no lock is ever held while
 	// another is taken).
 	l := k.newLimiter(key)
+	if isNil(l) {
+		return l, false
+	}
 	i := h & k.smask % maxShards
 	if old, found := k.reserve(i, h, key, now, haveNow); found {
-		return old
+		return old, true
 	}
 
 	sh := &k.shards[i]
@@ -304,7 +319,7 @@ func (k *Keyed[K, L]) insert(h uint64, key K, now time.Time, haveNow bool) L {
 			old := s.lim
 			sh.mu.Unlock()
 			k.count.Add(-1)
-			return old
+			return old, true
 		}
 	}
 	if t == nil || sh.full(len(t.slots)) {
@@ -314,7 +329,20 @@ func (k *Keyed[K, L]) insert(h uint64, key K, now time.Time, haveNow bool) L {
 	sh.used++
 	sh.live.Add(1)
 	sh.mu.Unlock()
-	return l
+	return l, true
+}
+
+// isNil reports whether l is a nil pointer, or a nil interface, map, slice,
+// func or channel: a factory's refusal. Only new keys pay for the reflection.
+func isNil[L any](l L) bool {
+	v := reflect.ValueOf(any(l))
+	switch v.Kind() {
+	case reflect.Invalid:
+		return true // a nil interface
+	case reflect.Pointer, reflect.Interface, reflect.Map, reflect.Slice, reflect.Func, reflect.Chan, reflect.UnsafePointer:
+		return v.IsNil()
+	}
+	return false
 }
 
 // rebuild replaces shard i's table t with a table sized for live keys,

@@ -331,6 +331,44 @@ func TestKeyedInterfaceLimiters(t *testing.T) {
 	require.Equal(t, []string{"plain"}, slices.Collect(maps.Keys(maps.Collect(k.All()))))
 }
 
+func TestKeyedFactoryRefusesKeys(t *testing.T) {
+	// A factory that knows only some tokens returns nil for the others:
+	// they are denied for ever, nothing is stored, and each use asks again
+	// (the token may have been created since).
+	var asked atomic.Int64
+	known := map[string]bool{"tok_ok": true}
+	k := ratekit.NewKeyed(func(token string) *gcra {
+		asked.Add(1)
+		if !known[token] {
+			return nil
+		}
+		return newGCRA(t0, 2, time.Second)
+	}, ratekit.KeyedConfig{MaxKeys: 1})
+	for range 3 {
+		d := k.Take(t0, "tok_unknown", 1)
+		require.False(t, d.Allowed)
+		require.Equal(t, ratekit.Never, d.RetryAfter)
+		require.Nil(t, k.Get("tok_unknown"))
+	}
+	require.EqualValues(t, 6, asked.Load(), "every use asks the factory again")
+	require.Zero(t, k.Len())
+	require.Equal(t, 0, k.Sweep(t0))
+
+	require.True(t, k.Take(t0, "tok_ok", 1).Allowed)
+	require.Equal(t, 1, k.Len())
+	require.False(t, k.Take(t0, "tok_unknown", 1).Allowed)
+	require.Equal(t, 0, k.Take(t0, "tok_ok", 1).Remaining, "tok_ok kept its state: the refusal at the cap evicted nothing")
+	require.Zero(t, k.Stats().EvictedBusy)
+
+	known["tok_new"] = true
+	require.True(t, k.Take(t0, "tok_new", 1).Allowed, "a refused key is asked about again")
+
+	// With an interface type for L, a nil interface is a refusal too.
+	ki := ratekit.NewKeyed(func(string) ratekit.Limiter { return nil }, ratekit.KeyedConfig{})
+	require.Equal(t, ratekit.Never, ki.Take(t0, "x", 1).RetryAfter)
+	require.Zero(t, ki.Len())
+}
+
 func TestKeyedBadConfig(t *testing.T) {
 	t.Run("NilFactory", func(t *testing.T) {
 		k := ratekit.NewKeyed[string, *gcra](nil, ratekit.KeyedConfig{MaxKeys: 3})
