@@ -17,24 +17,32 @@ import (
 //   - deny-hook: the same with OnLimitReached set (it ran once, at the
 //     first denial; later denials find the flag set and write nothing).
 //   - peek, take-refund: the other hot-path calls.
+//   - allow-template, deny-template: allow and deny on a Template's
+//     limiter, the compact layout of a per-key limiter.
 func BenchmarkTake(b *testing.B) {
 	for _, bc := range []struct {
 		name string
 		cfg  fixedwindow.Config
 		run  func(l *fixedwindow.Limiter, now time.Time)
 		step time.Duration
+		tmpl bool
 	}{
-		{"allow", fixedwindow.Config{Limit: 1 << 20, Window: time.Second}, func(l *fixedwindow.Limiter, now time.Time) { l.Take(now, 1) }, time.Microsecond},
-		{"deny", fixedwindow.Config{Limit: 1, Window: 24 * time.Hour}, func(l *fixedwindow.Limiter, now time.Time) { l.Take(now, 1) }, 0},
-		{"deny-hook", fixedwindow.Config{Limit: 1, Window: 24 * time.Hour, OnLimitReached: func(ratekit.Decision) {}}, func(l *fixedwindow.Limiter, now time.Time) { l.Take(now, 1) }, 0},
-		{"peek", fixedwindow.Config{Limit: 1 << 20, Window: time.Second}, func(l *fixedwindow.Limiter, now time.Time) { l.Peek(now, 1) }, time.Microsecond},
+		{"allow", fixedwindow.Config{Limit: 1 << 20, Window: time.Second}, func(l *fixedwindow.Limiter, now time.Time) { l.Take(now, 1) }, time.Microsecond, false},
+		{"deny", fixedwindow.Config{Limit: 1, Window: 24 * time.Hour}, func(l *fixedwindow.Limiter, now time.Time) { l.Take(now, 1) }, 0, false},
+		{"deny-hook", fixedwindow.Config{Limit: 1, Window: 24 * time.Hour, OnLimitReached: func(ratekit.Decision) {}}, func(l *fixedwindow.Limiter, now time.Time) { l.Take(now, 1) }, 0, false},
+		{"peek", fixedwindow.Config{Limit: 1 << 20, Window: time.Second}, func(l *fixedwindow.Limiter, now time.Time) { l.Peek(now, 1) }, time.Microsecond, false},
 		{"take-refund", fixedwindow.Config{Limit: 1 << 20, Window: time.Second}, func(l *fixedwindow.Limiter, now time.Time) {
 			l.Take(now, 1)
 			l.Refund(now, 1)
-		}, time.Microsecond},
+		}, time.Microsecond, false},
+		{"allow-template", fixedwindow.Config{Limit: 1 << 20, Window: time.Second}, func(l *fixedwindow.Limiter, now time.Time) { l.Take(now, 1) }, time.Microsecond, true},
+		{"deny-template", fixedwindow.Config{Limit: 1, Window: 24 * time.Hour}, func(l *fixedwindow.Limiter, now time.Time) { l.Take(now, 1) }, 0, true},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			l := mustNew(b, bc.cfg)
+			if bc.tmpl {
+				l = mustTemplate(b, bc.cfg).New()
+			}
 			now := t0
 			l.Take(now, 1)
 			b.ReportAllocs()

@@ -110,7 +110,7 @@ const pkg = "fixedwindow"
 // countBits is the width of a count field that holds every count up to max
 // and still has its all-ones value free: the state word with every bit set
 // then decodes to a count no window can hold, and serves as the "sealed"
-// marker that Reconfigure leaves behind (see shard).
+// marker that Reconfigure leaves behind (see state).
 func countBits(max uint64) uint {
 	return uint(bits.Len64(max + 1)) // max <= 1<<63 - 1, so max+1 does not wrap
 }

@@ -178,3 +178,31 @@ func ExampleLimiter_MarshalBinary() {
 	// remaining after an hour's downtime: 7500 until 2026-04-07
 	// remaining after the window ended: 10000
 }
+
+// Sender's API allows 60 requests per minute per API key, in windows that
+// reset at :00. A Keyed holds a window per key, all made by one Template:
+// the Config is validated once, and each key costs a 24-byte limiter. Each
+// key's count, and the notice when it runs out, are its own.
+func ExampleTemplate() {
+	perKey, err := fixedwindow.NewTemplate(fixedwindow.Config{Limit: 60, Window: time.Minute, Name: "api-key",
+		OnLimitReached: func(d ratekit.Decision) { fmt.Println("limit reached; retry in", d.RetryAfter) }})
+	if err != nil {
+		panic(err)
+	}
+	keys := ratekit.NewKeyed(func(string) *fixedwindow.Limiter { return perKey.New() },
+		ratekit.KeyedConfig{MaxKeys: 1_000_000})
+
+	now := time.Date(2026, 3, 18, 13, 1, 7, 0, time.UTC)
+	keys.Take(now, "key-a", 60)
+	fmt.Println("key-a:", keys.Take(now.Add(20*time.Second), "key-a", 1))
+	fmt.Println("key-a:", keys.Take(now.Add(30*time.Second), "key-a", 1))
+	fmt.Println("key-b:", keys.Take(now.Add(30*time.Second), "key-b", 1))
+	now = time.Date(2026, 3, 18, 13, 2, 0, 0, time.UTC)
+	fmt.Println("key-a:", keys.Take(now, "key-a", 1))
+	// Output:
+	// limit reached; retry in 33s
+	// key-a: denied policy="api-key" limit=60 remaining=0 window=1m0s reset=33s retry=33s
+	// key-a: denied policy="api-key" limit=60 remaining=0 window=1m0s reset=23s retry=23s
+	// key-b: allowed policy="api-key" limit=60 remaining=59 window=1m0s reset=23s retry=0s
+	// key-a: allowed policy="api-key" limit=60 remaining=59 window=1m0s reset=1m0s retry=0s
+}

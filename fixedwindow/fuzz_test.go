@@ -77,6 +77,11 @@ func FuzzFixedWindow(f *testing.F) {
 	// Offset decides every ResetAfter.
 	f.Add([]byte{0, 1, 6, 4, 1, 0, 0, 1, 0, 11, 1, 0, 11, 1, 0, 11, 1, 0, 11, 1, 0, 11, 1, 0, 11, 1, 0, 11, 1})
 	f.Add([]byte{0, 1, 6, 10, 0, 0, 0, 1, 0, 12, 1, 0, 11, 1, 0, 11, 1, 0, 11, 1, 2, 11, 1, 0, 11, 1, 0, 11, 1})
+	// The first and third again, from a Template (the high bit of the
+	// first byte), and a far one that restores into a Template's limiter.
+	f.Add([]byte{0x80, 4, 1, 1, 0, 0, 1, 1, 0, 7, 0, 8, 2, 0, 7, 3, 0, 1, 0, 9, 8, 5, 2, 3, 4, 6, 0, 0, 1, 10, 7})
+	f.Add([]byte{0x80, 6, 6, 4, 1, 0, 0, 6, 0, 7, 0, 8, 0, 5, 1, 1, 6, 0, 2, 1, 18, 6, 0, 21, 2, 4, 22, 0, 0, 23, 7})
+	f.Add([]byte{0x81, 1, 0, 9, 0, 0, 0, 1, 0, 1, 1, 0, 19, 3, 5, 0, 0, 6, 5, 0, 1, 7, 2, 9, 1, 0, 4, 7})
 	f.Fuzz(fuzzFixedWindow)
 }
 
@@ -88,7 +93,12 @@ func fuzzFixedWindow(t *testing.T, data []byte) {
 		logf = t.Logf
 	}
 	in := &fuzzInput{b: data}
-	far := in.byte()%2 == 1
+	first := in.byte()
+	far := first%2 == 1
+	// The high bit of the first byte: the limiter is a Template's, made
+	// after a sibling that has used up its window and had OnLimitReached
+	// called, none of which may show in l's decisions or notices.
+	fromTemplate := first&0x80 != 0
 	limits, windows, epoch := nearLimits, nearWindows, fuzzEpochs[0]
 	if far {
 		limits, windows, epoch = farLimits, farWindows, pick(in, fuzzEpochs)
@@ -102,11 +112,27 @@ func fuzzFixedWindow(t *testing.T, data []byte) {
 		}
 		return cfg
 	}
-	cfg := config()
-	l, err := fixedwindow.New(cfg)
-	if err != nil {
-		t.Fatalf("New(%+v): %v", cfg, err)
+	newLimiter := func(cfg fixedwindow.Config) *fixedwindow.Limiter {
+		if !fromTemplate {
+			l, err := fixedwindow.New(cfg)
+			if err != nil {
+				t.Fatalf("New(%+v): %v", cfg, err)
+			}
+			return l
+		}
+		tmpl, err := fixedwindow.NewTemplate(cfg)
+		if err != nil {
+			t.Fatalf("NewTemplate(%+v): %v", cfg, err)
+		}
+		sibling := tmpl.New()
+		if !sibling.Take(t0, cfg.Limit).Allowed || sibling.Take(t0, 1).Allowed {
+			t.Fatal("a new limiter of the Template was not fresh")
+		}
+		calls = 0 // the sibling's notice, which the model knows nothing of
+		return tmpl.New()
 	}
+	cfg := config()
+	l := newLimiter(cfg)
 	m := model.NewFixedWindow(cfg.Limit, cfg.Window, cfg.Offset, cfg.Name, cfg.OnLimitReached != nil)
 	logf("%+v, epoch %v", cfg, epoch.Now())
 
@@ -155,9 +181,9 @@ func fuzzFixedWindow(t *testing.T, data []byte) {
 			if !far {
 				restored.Clock = fuzzEpochs[0]
 			}
-			if l, err = fixedwindow.New(restored); err != nil {
-				t.Fatal(err)
-			}
+			notices := calls
+			l = newLimiter(restored)
+			calls = notices
 			if err := l.UnmarshalBinary(b); err != nil {
 				t.Fatalf("op %d: UnmarshalBinary(% x): %v", op, b, err)
 			}
@@ -186,8 +212,11 @@ func FuzzUnmarshalBinary(f *testing.F) {
 	f.Add(state(1, -62135596800, 5, 1, 1<<31))
 	f.Add(state(0, 0, 0, 0, 0))
 	f.Add(state(1, 1<<62, 999999999, 1<<63-1, 1<<62))
+	cfg := fixedwindow.Config{Limit: 60, Window: time.Minute, OnLimitReached: func(ratekit.Decision) {}}
+	// The second round trip restores into a Template's limiter, which
+	// keeps the shared parameters when the count fits them.
+	tmpl := mustTemplate(f, cfg)
 	f.Fuzz(func(t *testing.T, b []byte) {
-		cfg := fixedwindow.Config{Limit: 60, Window: time.Minute, OnLimitReached: func(ratekit.Decision) {}}
 		l := mustNew(t, cfg)
 		l.Take(t0, 7)
 		if err := l.UnmarshalBinary(b); err != nil {
@@ -203,7 +232,7 @@ func FuzzUnmarshalBinary(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r := mustNew(t, cfg)
+		r := tmpl.New()
 		if err := r.UnmarshalBinary(again); err != nil {
 			t.Fatalf("own encoding % x of accepted % x rejected: %v", again, b, err)
 		}

@@ -3,9 +3,10 @@ package fixedwindow
 import (
 	"context"
 	"math"
-	"sync"
+	"runtime"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/benbjohnson/clock"
 
@@ -14,72 +15,170 @@ import (
 )
 
 // Limiter admits at most Limit units per window, in windows aligned to the
-// clock. Create it with New. The zero Limiter has a Limit of 0: it admits
-// only n == 0, denies everything else with RetryAfter ratekit.Never, and
-// comes to life when Reconfigure gives it a configuration.
+// clock. Create it with New, or with a Template's New. The zero Limiter has
+// a Limit of 0: it admits only n == 0, denies everything else with
+// RetryAfter ratekit.Never, and comes to life when Reconfigure gives it a
+// configuration.
 //
 // Take, Peek and Refund are lock-free and allocate nothing; they never read
 // the Config's clock. All methods are safe for concurrent use.
+//
+// A Limiter made by a Template's New is 24 bytes, one allocation: the
+// Template's limiters share their parameters. One made by New has about 240
+// bytes of parameters of its own, and is laid out in 128 bytes, two cache
+// lines: one read by every Take and written only when the parameters
+// change, and one for the state word, the target of every core's
+// compare-and-swap when the limiter is shared by a whole process. So a
+// Take's reads of the parameters do not wait for the contended line, and
+// no other object's writes invalidate either.
 type Limiter struct {
-	// cur is the current shard: the configuration and the state word that
-	// belongs to it. Reconfigure and UnmarshalBinary replace the shard
-	// whole, so that a state word is only ever read with the parameters it
-	// was packed with (see shard).
-	cur atomic.Pointer[shard]
-
-	// mu serialises Reconfigure and UnmarshalBinary, the only writers of
-	// cur. The hot path never takes it.
-	mu sync.Mutex
-
-	// center is the wall-clock instant New read from the Config's clock. The
-	// epoch of every shard is the start of its window that contains center,
-	// so the span of representable windows stays centred on it (MinSpan).
-	center time.Time
+	// cur is the state in force: the parameters and the state word that
+	// belongs to them. Reconfigure and UnmarshalBinary replace it whole, so
+	// that a state word is only ever read with the parameters it was packed
+	// with (see state). Nil in the zero Limiter, which reads as zeroState.
+	cur atomic.Pointer[state]
+	s0  state // the first state, inline: a new Limiter is one allocation
 }
 
 var _ ratekit.Limiter = (*Limiter)(nil)
 
 // New returns a Limiter for cfg, or an error wrapping ratekit.ErrInvalidConfig
 // if cfg.Validate rejects it. It reads cfg.Clock once, to place the
-// limiter's epoch (see MinSpan).
+// limiter's epoch (see MinSpan). To make many limiters of one Config (one
+// per key), make a Template once and use its New: its limiters share their
+// parameters.
 func New(cfg Config) (*Limiter, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	l := &Limiter{center: core.Clock(cfg.Clock).Now().Round(0)}
-	l.cur.Store(newShard(l.center, cfg, 0))
-	return l, nil
+	p := newParams(core.Clock(cfg.Clock).Now().Round(0), cfg, 0)
+	// 128 bytes, two cache lines (Go's 128-byte size class is
+	// line-aligned), with the Limiter placed so that its first state's
+	// word begins the second line: the first holds cur and the parameters'
+	// pointer, read by every Take, and the second the word, written by
+	// every admission.
+	c := &struct {
+		_ [64 - unsafe.Offsetof(Limiter{}.s0) - unsafe.Offsetof(state{}.word)]byte
+		l Limiter
+		_ [64 - unsafe.Sizeof(Limiter{}) + unsafe.Offsetof(Limiter{}.s0) + unsafe.Offsetof(state{}.word)]byte
+	}{}
+	c.l.init(p)
+	return &c.l, nil
 }
 
-// sealed is the state word Reconfigure leaves in a shard it replaces. Its
-// count field is all ones, a count no shard can hold (see countBits), so no
-// live state ever equals it: a CAS that expects a live state fails on it,
-// and a reader that loads it waits for the replacement shard.
+// init makes l a fresh Limiter with parameters p.
+func (l *Limiter) init(p *params) {
+	l.s0.p = p // s0.word is 0, the fresh state
+	l.cur.Store(&l.s0)
+}
+
+// Template makes fresh Limiters of one Config that share their parameters,
+// so that each costs 24 bytes (measured: 24 bytes and one allocation per
+// New, against 368 bytes in two allocations for the package's New): for a
+// ratekit.Keyed of a window per key (per user, per API key, per IP), where
+// the parameters would otherwise dominate. Validate the Config once, with
+// NewTemplate, and the factory cannot fail:
+//
+//	t, err := fixedwindow.NewTemplate(cfg)
+//	...
+//	perKey := ratekit.NewKeyed(func(string) *fixedwindow.Limiter { return t.New() }, ratekit.KeyedConfig{})
+//
+// A Limiter made by a Template is in every way a Limiter made by New with
+// the Template's Config: its count and whether OnLimitReached has been
+// called for its window are its own, and Reconfigure, UnmarshalBinary and
+// the rest act on that Limiter alone (Reconfigure gives it parameters of
+// its own; UnmarshalBinary keeps the shared ones unless the restored count
+// is too wide for them). The one difference is where its span of windows is
+// centred (see MinSpan): on the instant NewTemplate read from the Config's
+// clock, rather than the instant of the limiter's New. So a Template's
+// limiters tell windows apart for at least MinSpan, 30 years, after
+// NewTemplate. A Template is safe for concurrent use; the zero Template is
+// not usable.
+type Template struct {
+	p *params
+}
+
+// NewTemplate returns a Template of cfg, or an error wrapping
+// ratekit.ErrInvalidConfig if cfg.Validate rejects it. It reads cfg.Clock
+// once, to place the epoch of every limiter it makes (see MinSpan).
+func NewTemplate(cfg Config) (*Template, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	p := newParams(core.Clock(cfg.Clock).Now().Round(0), cfg, 0)
+	p.shared = true
+	return &Template{p: p}, nil
+}
+
+// New returns a fresh Limiter of the Template's Config, nothing counted in
+// any window. It reads no clock, cannot fail, and allocates only the
+// 24-byte Limiter.
+func (t *Template) New() *Limiter {
+	l := &Limiter{}
+	l.init(t.p)
+	return l
+}
+
+// Config returns the Template's configuration, as given to NewTemplate.
+func (t *Template) Config() Config { return t.p.cfg }
+
+// sealed is the state word a replacement (Reconfigure, UnmarshalBinary)
+// leaves in the state it replaces. Its count field is all ones, a count no
+// parameter set can hold (see countBits), so no live state ever equals it: a
+// CAS that expects a live state fails on it, and a reader that loads it
+// waits for the replacement state.
 const sealed = math.MaxUint64
 
-// shard is a configuration and the state packed for it. It is immutable but
-// for state; a replaced shard is sealed and dropped.
+// state is a limiter's state word together with the parameters it is
+// packed with. Both are immutable but for the word; a replaced state is
+// sealed and dropped.
 //
-// Keeping both in one object is what makes Reconfigure safe without a lock
-// on the hot path. If the parameters lived apart from the state word, a Take
-// could read the old parameters, a Reconfigure could then repack the word,
-// and the Take's CAS could still succeed whenever the repacked word happened
-// to equal the old one bitwise (ABA), storing a state computed with the old
-// window length into the new layout. A sealed shard accepts no CAS at all.
-type shard struct {
-	// state packs the window index and count (see params). It is the
-	// only field written after construction.
-	state atomic.Uint64
-	// The parameters, read on every call, are kept off the cache line that
-	// every allowed Take writes.
-	_ [56]byte
-	p params
-	// replaced is closed when Reconfigure has installed this shard's
-	// successor; readers that find this shard sealed wait on it.
-	replaced chan struct{}
+// Keeping them together is what makes Reconfigure safe without a lock on
+// the hot path. If a limiter's parameters could change under its word, a
+// Take could read the old parameters, a Reconfigure could then repack the
+// word, and the Take's CAS could still succeed whenever the repacked word
+// happened to equal the old one bitwise (ABA), storing a state computed
+// with the old window length into the new layout. A sealed word accepts no
+// CAS at all, and is never unsealed: a replacement always brings a word of
+// its own.
+//
+// To replace a state, the replacer swaps its word to sealed, which makes
+// every CAS still in flight on it fail; converts the value it swapped out;
+// and then publishes the new state with Limiter.cur.Store. Sealing is also
+// the lock between replacers: only the one whose swap returned a live word
+// may publish, and the others wait for it and start again. A goroutine
+// that loads sealed reloads Limiter.cur, yielding the processor until the
+// new state is published (see loadSlow). Go's atomics are sequentially
+// consistent, so a goroutine that observes sealed and then reloads
+// Limiter.cur sees a state published no earlier than the seal.
+type state struct {
+	p    *params       // immutable, and shared by every Limiter of a Template
+	word atomic.Uint64 // the state's own word: never shared, never reused
 }
 
-// params is the immutable half of a shard.
+// newState returns a state of p whose word holds s: compact (16 bytes) if
+// p is a Template's, else placed in 128 bytes so that p and the word are on
+// cache lines of their own (see Limiter and New).
+func newState(p *params, s uint64) *state {
+	var st *state
+	if p.shared {
+		st = &state{p: p}
+	} else {
+		c := &struct {
+			_  [64 - unsafe.Offsetof(state{}.word)]byte
+			st state
+			_  [64 - unsafe.Sizeof(state{}) + unsafe.Offsetof(state{}.word)]byte
+		}{}
+		st = &c.st
+		st.p = p
+	}
+	st.word.Store(s)
+	return st
+}
+
+// params is one immutable parameter set. The limiters of a Template share
+// one; New, Reconfigure and (when the restored count needs a wider field)
+// UnmarshalBinary make one for a single limiter.
 //
 // The state word is laid out, from the high bits down, as
 //
@@ -97,14 +196,21 @@ type params struct {
 	limit uint64      // cfg.Limit
 	w     int64       // cfg.Window in nanoseconds, >= 1
 
-	// epoch is the start of the window containing the limiter's center, and
-	// esec, ensec its Unix seconds and nanoseconds. Windows are measured
-	// from it in wall-clock time, which is what aligned windows are aligned
-	// to: with the monotonic reading that now.Sub(epoch) would use when both
-	// carry one, a per-minute window would drift away from :00 after the
-	// system clock is stepped.
+	// epoch is the start of the window containing center, and esec, ensec
+	// its Unix seconds and nanoseconds. Windows are measured from it in
+	// wall-clock time, which is what aligned windows are aligned to: with
+	// the monotonic reading that now.Sub(epoch) would use when both carry
+	// one, a per-minute window would drift away from :00 after the system
+	// clock is stepped.
 	epoch       time.Time
 	esec, ensec int64
+
+	// center is the wall-clock instant New (or NewTemplate) read from the
+	// Config's clock. A limiter keeps it across Reconfigure, whose
+	// parameters place their epoch at the start of their window that
+	// contains center, so the span of representable windows stays centred
+	// on it (MinSpan).
+	center time.Time
 
 	cbits  uint   // width of the count field
 	cmask  uint64 // 1<<cbits - 1
@@ -118,12 +224,15 @@ type params struct {
 	// at or above hiQ = bias-1 (see MinSpan).
 	bias     int64
 	loQ, hiQ int64
+
+	shared bool // a Template's: its limiters' states are compact, not padded
 }
 
-func newShard(center time.Time, cfg Config, carry uint64) *shard {
-	sh := &shard{replaced: make(chan struct{})}
-	p := &sh.p
-	p.cfg = cfg
+// newParams returns the parameters of cfg (valid) for a limiter centred on
+// center, whose count field holds carry, a count carried over from other
+// parameters (see countField).
+func newParams(center time.Time, cfg Config, carry uint64) *params {
+	p := &params{cfg: cfg, center: center}
 	p.clk = core.Clock(cfg.Clock)
 	p.limit = uint64(cfg.Limit)
 	p.w = int64(cfg.Window)
@@ -132,13 +241,7 @@ func newShard(center time.Time, cfg Config, carry uint64) *shard {
 	p.epoch = alignDown(center, p.w, phase(cfg.Offset, p.w))
 	p.esec, p.ensec = p.epoch.Unix(), int64(p.epoch.Nanosecond())
 
-	// The count field must hold every count this shard can see: up to the
-	// limit, or a larger count carried over from before a Reconfigure that
-	// lowered it (Takes never raise a count above the limit, so that bound
-	// holds for the shard's life). Validate made room for the limit; a
-	// carried count that needs more bits than the span allows is saturated
-	// by restore, to maxc, which is still above the limit.
-	p.cbits = min(countBits(max(p.limit, carry)), maxCountBits(p.w))
+	p.cbits = countField(p.limit, p.w, carry)
 	p.cmask = 1<<p.cbits - 1
 	p.flag = 1 << p.cbits
 	p.ishift = p.cbits + 1
@@ -150,7 +253,19 @@ func newShard(center time.Time, cfg Config, carry uint64) *shard {
 	ib := 63 - p.cbits
 	p.bias = 1 << (ib - 1)
 	p.loQ, p.hiQ = -p.bias, p.bias-1
-	return sh
+	return p
+}
+
+// countField returns the width of the count field of parameters with the
+// given limit and window (w ns) that must also hold carry. The field must
+// hold every count its state can see: up to the limit, or a larger count
+// carried over from before a Reconfigure that lowered it, or restored by
+// UnmarshalBinary (Takes never raise a count above the limit, so that bound
+// holds for the parameters' life). Validate made room for the limit; a
+// carried count that needs more bits than the span allows is saturated by
+// restore, to maxc, which is still above the limit.
+func countField(limit uint64, w int64, carry uint64) uint {
+	return min(countBits(max(limit, carry)), maxCountBits(w))
 }
 
 // locate returns the index of now's window and the time from now to that
@@ -277,21 +392,36 @@ func (p *params) stale(d *ratekit.Decision, s, ahead uint64, toEnd time.Duration
 	}
 }
 
-// load returns the current shard and its state word. If a Reconfigure has
-// sealed the shard, it waits for the replacement: the only wait on any path
-// of the limiter, and only while a Reconfigure or UnmarshalBinary is
-// between sealing the old shard and publishing the new one.
-func (l *Limiter) load() (*shard, uint64) {
+// load returns the state in force and its word, waiting out a replacement
+// in progress (see loadSlow). (Take, Peek and Refund spell it out: the
+// compiler will not inline it, and the call is a tenth of a Take.)
+func (l *Limiter) load() (*state, uint64) {
+	st := l.cur.Load()
+	if st == nil {
+		st = zeroState // the zero Limiter's, never written, so never sealed
+	}
+	if s := st.word.Load(); s != sealed {
+		return st, s
+	}
+	return l.loadSlow()
+}
+
+// loadSlow is load after it found the word sealed. It waits, the only wait
+// on any path of the limiter, and only while a Reconfigure or
+// UnmarshalBinary is between sealing the old state and publishing the new
+// one: the time it takes to build a state, in which nothing blocks. It
+// yields the processor rather than blocking on a channel, which would cost
+// every state an allocation.
+func (l *Limiter) loadSlow() (*state, uint64) {
 	for {
-		sh := l.cur.Load()
-		if sh == nil {
-			return zeroShard, 0
+		runtime.Gosched()
+		// cur is not nil: only the zero Limiter's is, and zeroState is
+		// never sealed. The successor may itself be sealed by the time we
+		// look; loop.
+		st := l.cur.Load()
+		if s := st.word.Load(); s != sealed {
+			return st, s
 		}
-		if s := sh.state.Load(); s != sealed {
-			return sh, s
-		}
-		// The successor may itself be sealed by the time we look; loop.
-		<-sh.replaced
 	}
 }
 
@@ -308,28 +438,38 @@ func (l *Limiter) load() (*shard, uint64) {
 // The first Take of a window that is denied because the window is full
 // calls Config.OnLimitReached, on the calling goroutine, before returning.
 func (l *Limiter) Take(now time.Time, n int) (d ratekit.Decision) {
-	sh, s := l.load()
-	idx, toEnd := sh.p.locate(now)
+	st := l.cur.Load()
+	if st == nil {
+		st = zeroState
+	}
+	s := st.word.Load()
+	if s == sealed {
+		st, s = l.loadSlow()
+	}
+	p := st.p
+	idx, toEnd := p.locate(now)
 	for {
-		next, write, notify := sh.p.eval(&d, s, idx, toEnd, n)
+		next, write, notify := p.eval(&d, s, idx, toEnd, n)
 		if !write {
 			return d
 		}
 		// A successful CAS is the Take's linearisation point: the count it
 		// checked is the count it replaced. A failed one means another call
 		// changed the state in between; decide again on what it wrote.
-		if sh.state.CompareAndSwap(s, next) {
+		if st.word.CompareAndSwap(s, next) {
 			if notify {
-				// Outside the loop and after the write: the flag is already
-				// set, so no other Take of this window can notify, and a
-				// callback that calls into the limiter finds it consistent.
-				sh.p.cfg.OnLimitReached(d)
+				// Outside the loop and after the write: the flag, in this
+				// limiter's own word, is already set, so no other Take of
+				// this window can notify, and a callback that calls into
+				// the limiter finds it consistent.
+				p.cfg.OnLimitReached(d)
 			}
 			return d
 		}
-		if s = sh.state.Load(); s == sealed {
-			sh, s = l.load()
-			idx, toEnd = sh.p.locate(now)
+		if s = st.word.Load(); s == sealed {
+			st, s = l.loadSlow()
+			p = st.p
+			idx, toEnd = p.locate(now)
 		}
 	}
 }
@@ -337,9 +477,16 @@ func (l *Limiter) Take(now time.Time, n int) (d ratekit.Decision) {
 // Peek reports exactly what Take(now, n) would decide, Remaining included,
 // and takes nothing. It never calls OnLimitReached and never writes.
 func (l *Limiter) Peek(now time.Time, n int) (d ratekit.Decision) {
-	sh, s := l.load()
-	idx, toEnd := sh.p.locate(now)
-	sh.p.eval(&d, s, idx, toEnd, n)
+	st := l.cur.Load()
+	if st == nil {
+		st = zeroState
+	}
+	s := st.word.Load()
+	if s == sealed {
+		st, s = l.loadSlow()
+	}
+	idx, toEnd := st.p.locate(now)
+	st.p.eval(&d, s, idx, toEnd, n)
 	return d
 }
 
@@ -352,22 +499,31 @@ func (l *Limiter) Refund(at time.Time, n int) {
 	if n <= 0 {
 		return
 	}
-	sh, s := l.load()
-	idx, _ := sh.p.locate(at)
+	st := l.cur.Load()
+	if st == nil {
+		st = zeroState
+	}
+	s := st.word.Load()
+	if s == sealed {
+		st, s = l.loadSlow()
+	}
+	p := st.p
+	idx, _ := p.locate(at)
 	for {
-		count := s & sh.p.cmask
-		if s>>sh.p.ishift != idx || count == 0 {
+		count := s & p.cmask
+		if s>>p.ishift != idx || count == 0 {
 			return
 		}
 		// min(n, count) keeps the count at or above zero; the flag stays,
 		// since OnLimitReached has been called for this window whatever
 		// the count becomes.
-		if sh.state.CompareAndSwap(s, s-min(uint64(n), count)) {
+		if st.word.CompareAndSwap(s, s-min(uint64(n), count)) {
 			return
 		}
-		if s = sh.state.Load(); s == sealed {
-			sh, s = l.load()
-			idx, _ = sh.p.locate(at)
+		if s = st.word.Load(); s == sealed {
+			st, s = l.loadSlow()
+			p = st.p
+			idx, _ = p.locate(at)
 		}
 	}
 }
@@ -378,10 +534,10 @@ func (l *Limiter) Refund(at time.Time, n int) {
 // has not been called for it, or the limiter's window ended before now's.
 // A limiter that has counted in a window after now's is not Idle.
 func (l *Limiter) Idle(now time.Time) bool {
-	sh, s := l.load()
-	idx, _ := sh.p.locate(now)
-	sidx := s >> sh.p.ishift
-	return sidx < idx || sidx == idx && s&(sh.p.cmask|sh.p.flag) == 0
+	st, s := l.load()
+	idx, _ := st.p.locate(now)
+	sidx := s >> st.p.ishift
+	return sidx < idx || sidx == idx && s&(st.p.cmask|st.p.flag) == 0
 }
 
 // Allow is shorthand for AllowN(1).
@@ -407,21 +563,21 @@ func (l *Limiter) Wait(ctx context.Context, n int) (ratekit.Decision, error) {
 // Config returns the limiter's current configuration, as given to New or
 // the last successful Reconfigure.
 func (l *Limiter) Config() Config {
-	sh, _ := l.load()
-	return sh.p.cfg
+	st, _ := l.load()
+	return st.p.cfg
 }
 
 func (l *Limiter) clock() clock.Clock {
-	sh, _ := l.load()
-	return sh.p.clk
+	st, _ := l.load()
+	return st.p.clk
 }
 
-// zeroShard is the shard of the zero Limiter: Limit 0, so that every Take
+// zeroState is the state of the zero Limiter: Limit 0, so that every Take
 // of n > 0 is impossible and nothing is ever written to it, which is what
 // lets every zero Limiter share it. Its Config is the zero Config; its
 // arithmetic uses a 1ns window.
-var zeroShard = func() *shard {
-	sh := newShard(time.Time{}, Config{Window: 1}, 0)
-	sh.p.cfg = Config{}
-	return sh
+var zeroState = func() *state {
+	p := newParams(time.Time{}, Config{Window: 1}, 0)
+	p.cfg = Config{}
+	return newState(p, 0)
 }()

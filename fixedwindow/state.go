@@ -7,9 +7,9 @@ import (
 	"github.com/ratekit/ratekit/internal/core"
 )
 
-// saved is a state in wall-clock terms, independent of any shard's layout
+// saved is a state in wall-clock terms, independent of any parameters' layout
 // and epoch: what MarshalBinary writes, and what Reconfigure carries from
-// one shard to the next.
+// one parameter set to the next.
 type saved struct {
 	has      bool // false: the fresh state, nothing counted anywhere
 	start    time.Time
@@ -78,44 +78,54 @@ func (p *params) restore(sv saved) uint64 {
 //
 // Whether OnLimitReached has been called for the window carries over with
 // the count. Name, Clock and OnLimitReached take effect at once too.
+//
+// A limiter made by a Template gets parameters of its own (about 240
+// bytes): the Template and its other limiters are unchanged.
 func (l *Limiter) Reconfigure(cfg Config) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.install(cfg, nil)
-	return nil
+	for {
+		st := l.cur.Load()
+		if st == nil {
+			// The zero Limiter, configured for the first time: place its
+			// center as New would have. Its state was never sealed, so the
+			// CAS is what orders racing first configurations.
+			p := newParams(core.Clock(cfg.Clock).Now().Round(0), cfg, 0)
+			if l.cur.CompareAndSwap(nil, newState(p, 0)) {
+				return nil
+			}
+			continue
+		}
+		if l.replace(st, func(old saved) (*params, saved) {
+			return newParams(st.p.center, cfg, old.count), old
+		}) {
+			return nil
+		}
+	}
 }
 
-// install replaces the current shard with one for cfg whose state is sv,
-// or the current state carried over if sv is nil. l.mu must be held.
+// replace replaces st, the state in force, by a state of the parameters
+// and saved state that next returns, given st's state; it reports whether
+// it did (false: another replacement sealed st first, and has published
+// its state by the time replace returns; the caller starts again).
 //
-// It seals the old shard first (an atomic swap), so that no Take can
-// update it any more: every update that got in before the swap is in the
-// state it carries over, and every later one fails its CAS, finds the shard
-// sealed and waits on replaced for the new shard. Publishing the new shard
-// with an atomic store after it is fully built is what lets readers use it
-// without a lock.
-func (l *Limiter) install(cfg Config, sv *saved) {
-	old := l.cur.Load()
-	var carry saved
-	if old == nil {
-		// The zero Limiter, configured for the first time: place its epoch
-		// as New would have.
-		l.center = core.Clock(cfg.Clock).Now().Round(0)
-	} else {
-		carry = old.p.save(old.state.Swap(sealed))
+// It seals st first (an atomic swap), so that no Take can update it any
+// more: every update that got in before the swap is in the state next is
+// given, and every later one fails its CAS, finds the word sealed and waits
+// in loadSlow for the new state. Publishing the new state with an atomic
+// store after it is fully built is what lets readers use it without a
+// lock. next must not panic: a panic after the seal would leave the
+// limiter sealed for good.
+func (l *Limiter) replace(st *state, next func(saved) (*params, saved)) bool {
+	s := st.word.Swap(sealed)
+	if s == sealed {
+		l.loadSlow()
+		return false
 	}
-	if sv != nil {
-		carry = *sv
-	}
-	sh := newShard(l.center, cfg, carry.count)
-	sh.state.Store(sh.p.restore(carry))
-	l.cur.Store(sh)
-	if old != nil {
-		close(old.replaced)
-	}
+	np, sv := next(st.p.save(s))
+	l.cur.Store(newState(np, np.restore(sv)))
+	return true
 }
 
 // The state format. Never change what a version means: bump the version.
@@ -168,6 +178,11 @@ func (l *Limiter) MarshalBinary() ([]byte, error) {
 // A state whose window is later than the times the limiter is then asked
 // about denies them, as a stale clock would be (see Take).
 //
+// A limiter made by a Template keeps sharing the Template's parameters,
+// and stays compact, unless the restored count needs a wider field than
+// they have (a count above the Limit, saved under a higher one); then it
+// gets parameters of its own. The Template's other limiters are unchanged.
+//
 // Bytes that are truncated, corrupt, of another algorithm or of another
 // format version return an error wrapping ratekit.ErrInvalidState and leave
 // the limiter unchanged. Safe for concurrent use with every other method.
@@ -208,8 +223,19 @@ func (l *Limiter) UnmarshalBinary(b []byte) error {
 	if err := r.Err(); err != nil {
 		return err
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.install(l.cur.Load().p.cfg, &sv)
-	return nil
+	for {
+		st := l.cur.Load() // not nil: checked above, and never nil again once set
+		if l.replace(st, func(saved) (*params, saved) {
+			// The parameters in force, if their count field holds the
+			// restored count as the limiter's own would: then a Template's
+			// limiter keeps sharing them, and stays compact.
+			p := st.p
+			if countField(p.limit, p.w, sv.count) != p.cbits {
+				p = newParams(p.center, p.cfg, sv.count)
+			}
+			return p, sv
+		}) {
+			return nil
+		}
+	}
 }
