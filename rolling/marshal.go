@@ -56,11 +56,11 @@ func (l *Limiter) MarshalBinary() ([]byte, error) {
 // which never admits more. It is safe under concurrent use.
 //
 // The Limiter keeps its parameters: a Template's Limiter keeps sharing the
-// Template's (unless the count is above Limit, until it is no longer), and
-// stays 32 bytes, the window restored in place, if the window started at
-// most a Window before the Limiter was made (and within half the reach;
-// see Performance in the package documentation): so a Keyed restored at
-// start-up by package persist stays compact.
+// Template's (unless the count is above Limit: then from its next window
+// on), and stays 32 bytes, the window restored in place, if the window
+// started at most a Window before the Limiter was made (and within half
+// the reach; see Performance in the package documentation). So a Keyed
+// restored at start-up by package persist stays compact.
 func (l *Limiter) UnmarshalBinary(b []byte) error {
 	payload, err := core.ParseHeader(b, core.Rolling, stateVersion)
 	if err != nil {

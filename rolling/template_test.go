@@ -112,7 +112,7 @@ func TestTemplateLimitersAreIndependent(t *testing.T) {
 	require.Equal(t, 1, fresh.Peek(now, 0).Remaining, "fresh is unchanged by c")
 
 	// A restored count above Limit needs a wider count field, for that
-	// window only: with the next window c is back on the shared parameters.
+	// window only: with its next window c is back on the shared parameters.
 	big := mustNew(t, rolling.Config{Limit: 1 << 20, Window: time.Minute})
 	require.True(t, big.Take(t0, 1<<20).Allowed)
 	state, err = big.MarshalBinary()
@@ -121,6 +121,9 @@ func TestTemplateLimitersAreIndependent(t *testing.T) {
 	require.False(t, rolling.SameParams(b, c))
 	require.Equal(t, ratekit.Decision{Limit: 3, Window: time.Minute, ResetAfter: 30 * time.Second,
 		RetryAfter: 30 * time.Second, Policy: "token"}, c.Peek(t0.Add(30*time.Second), 1))
+	c.Refund(t0.Add(30*time.Second), 1<<20-2) // down to 2: the same window, no new cell
+	require.False(t, rolling.SameParams(b, c))
+	require.Equal(t, 1, c.Peek(t0.Add(30*time.Second), 0).Remaining)
 	require.True(t, c.Take(t0.Add(time.Minute), 3).Allowed)
 	require.True(t, rolling.SameParams(b, c))
 }
