@@ -102,3 +102,35 @@ func BenchmarkParallel(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkTemplate measures a Template's limiters: making one (a Keyed's
+// new key), and Takes on one from one goroutine and from b.RunParallel's
+// (its 32 bytes share a cache line with the word every admission writes).
+func BenchmarkTemplate(b *testing.B) {
+	tmpl, err := rolling.NewTemplate(rolling.Config{Limit: rolling.MaxLimit, Window: 30 * 24 * time.Hour})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("new", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			tmpl.New()
+		}
+	})
+	b.Run("take-allow", func(b *testing.B) {
+		l := tmpl.New()
+		b.ReportAllocs()
+		for b.Loop() {
+			l.Take(t0, 1)
+		}
+	})
+	b.Run("parallel-allow", func(b *testing.B) {
+		l := tmpl.New()
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				l.Take(t0, 1)
+			}
+		})
+	})
+}

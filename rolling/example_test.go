@@ -110,3 +110,43 @@ func ExampleLimiter_Reconfigure() {
 	// Output:
 	// allowed=false remaining=0 retry in 20m0s
 }
+
+// Rollbar's rate limits are per project access token: each token's window
+// opens at its first occurrence. A Template per limit validates the Config
+// once, and each token then costs a 32-byte limiter, whose window and
+// once-per-window System Message are its own.
+func ExampleTemplate() {
+	perMinute, err := rolling.NewTemplate(rolling.Config{
+		Limit: 100, Window: time.Minute, Name: "100/min",
+		OnLimitReached: func(d ratekit.Decision) {
+			fmt.Printf("System Message: Your rate limit has been reached (%s, resets in %v)\n", d.Policy, d.RetryAfter)
+		},
+	})
+	if err != nil {
+		panic(err)
+	}
+	perMonth, err := rolling.NewTemplate(rolling.Config{Limit: 1_000_000, Window: 30 * 24 * time.Hour, Name: "1M/30d"})
+	if err != nil {
+		panic(err)
+	}
+	minute := ratekit.NewKeyed(func(string) *rolling.Limiter { return perMinute.New() }, ratekit.KeyedConfig{})
+	month := ratekit.NewKeyed(func(string) *rolling.Limiter { return perMonth.New() }, ratekit.KeyedConfig{})
+	post := func(at time.Time, token string) ratekit.Decision {
+		return ratekit.TakeAll(at, 1, minute.Get(token), month.Get(token))
+	}
+
+	first := time.Date(2026, 3, 18, 13, 1, 7, 0, time.UTC) // the web token's first occurrence
+	for i := range 100 {
+		post(first.Add(time.Duration(i)*100*time.Millisecond), "web")
+	}
+	fmt.Println("web ", post(first.Add(20*time.Second), "web"))
+	fmt.Println("web ", post(first.Add(21*time.Second), "web"))
+	fmt.Println("cron", post(first.Add(30*time.Second), "cron"))
+	fmt.Println("web ", post(first.Add(time.Minute), "web"))
+	// Output:
+	// System Message: Your rate limit has been reached (100/min, resets in 40s)
+	// web  denied policy="100/min" limit=100 remaining=0 window=1m0s reset=40s retry=40s
+	// web  denied policy="100/min" limit=100 remaining=0 window=1m0s reset=39s retry=39s
+	// cron allowed policy="100/min" limit=100 remaining=99 window=1m0s reset=1m0s retry=0s
+	// web  allowed policy="100/min" limit=100 remaining=99 window=1m0s reset=1m0s retry=0s
+}

@@ -75,12 +75,17 @@ func fuzzUnits(b byte, limit int) int {
 
 // FuzzRolling drives a Limiter and the reference model with the same
 // operations, three bytes each, and requires identical Decisions, Idle
-// answers and OnLimitReached calls.
+// answers and OnLimitReached calls. The high bit of an operation's first
+// byte, in the first operation, makes the Limiter a Template's, and in a
+// restart (op 7), the Limiter restored into.
 func FuzzRolling(f *testing.F) {
 	f.Add([]byte{0, 1, 4, 0, 0, 1, 0, 5, 1, 1, 0, 0})
 	f.Add([]byte{0x30, 5, 4, 0, 0, 4, 0, 0, 1, 2, 6, 4, 0, 5, 1, 3, 0, 1})
 	f.Add([]byte{0x25, 0, 7, 0, 15, 4, 0, 0, 4, 0, 15, 4, 0, 10, 1, 0, 12, 1})
 	f.Add([]byte{0, 2, 4, 0, 0, 4, 2, 0, 1, 4, 0, 0, 0, 12, 1, 0, 0, 4})
+	// The same two, from a Template, and restored into a Template's limiter.
+	f.Add([]byte{0x25, 0x80, 7, 0, 15, 4, 0, 0, 4, 0, 15, 4, 0x87, 10, 1, 0, 12, 1})
+	f.Add([]byte{0, 0x82, 4, 0, 0, 4, 2, 0, 1, 0x87, 0, 0, 0x86, 12, 1, 0, 0, 4})
 	f.Fuzz(func(t *testing.T, ops []byte) {
 		if len(ops) < 1 {
 			return
@@ -99,7 +104,7 @@ func FuzzRolling(f *testing.F) {
 			return cfg
 		}
 		cfg := cfgFor(ops[0])
-		l := mustNew(t, cfg)
+		l := fuzzLimiter(t, cfg, len(ops) > 1 && ops[1]&0x80 != 0)
 		m := model.NewRolling(cfg.Limit, cfg.Window, cfg.Name, cfg.OnLimitReached != nil)
 		now := t0
 		var taken []time.Time // instants of allowed Takes, for refunds
@@ -143,7 +148,7 @@ func FuzzRolling(f *testing.F) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				l = mustNew(t, cfg)
+				l = fuzzLimiter(t, cfg, op&0x80 != 0)
 				if err := l.UnmarshalBinary(state); err != nil {
 					t.Fatalf("op %d: UnmarshalBinary of MarshalBinary's output: %v", i, err)
 				}
@@ -153,6 +158,20 @@ func FuzzRolling(f *testing.F) {
 			}
 		}
 	})
+}
+
+// fuzzLimiter returns a new Limiter of cfg: New's, or a Template's made
+// after a sibling that has taken all it can, which must not show in the
+// Limiter's decisions (the model knows nothing of it).
+func fuzzLimiter(t *testing.T, cfg rolling.Config, template bool) *rolling.Limiter {
+	if !template {
+		return mustNew(t, cfg)
+	}
+	tmpl := mustTemplate(t, cfg)
+	if !tmpl.New().Take(t0, cfg.Limit).Allowed {
+		t.Fatal("a new limiter of the Template had no room")
+	}
+	return tmpl.New()
 }
 
 // FuzzUnmarshal feeds UnmarshalBinary arbitrary bytes: it never panics,

@@ -32,7 +32,7 @@ func (l *Limiter) MarshalBinary() ([]byte, error) {
 		// Internal times count from the epoch (on the monotonic clock when
 		// the times passed in carry it); the epoch's wall-clock reading turns
 		// them into Unix time.
-		start = addSat(l.epochUnix, st.start)
+		start = addSat(c.p.epochUnix, st.start)
 		if st.notified {
 			flags = 1
 		}
@@ -54,6 +54,13 @@ func (l *Limiter) MarshalBinary() ([]byte, error) {
 // unchanged. A window start in the future (the clock went back, or a
 // crafted state) is accepted: the window stays open until start+Window,
 // which never admits more. It is safe under concurrent use.
+//
+// The Limiter keeps its parameters: a Template's Limiter keeps sharing the
+// Template's (unless the count is above Limit: then from its next window
+// on), and stays 32 bytes, the window restored in place, if the window
+// started at most a Window before the Limiter was made (and within half
+// the reach; see Performance in the package documentation). So a Keyed
+// restored at start-up by package persist stays compact.
 func (l *Limiter) UnmarshalBinary(b []byte) error {
 	payload, err := core.ParseHeader(b, core.Rolling, stateVersion)
 	if err != nil {
@@ -76,9 +83,12 @@ func (l *Limiter) UnmarshalBinary(b []byte) error {
 	}
 	st := state{}
 	if count > 0 {
-		st = state{start: subSat(start, l.epochUnix), count: int64(count), notified: flags == 1}
+		// Every params of l has the same epoch.
+		st = state{start: subSat(start, l.cur.Load().p.epochUnix), count: int64(count), notified: flags == 1}
 	}
-	l.replace(func(c *cell, _ state) (*settings, state) { return c.cfg, st })
+	// The same parameters: a Template's limiter keeps sharing them, and
+	// keeps its first cell if the window fits it.
+	l.replace(func(p *params, _ state) (*params, state) { return p, st })
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package rolling_test
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"sort"
@@ -8,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/ratekit/ratekit"
 	"github.com/ratekit/ratekit/rolling"
@@ -162,12 +165,23 @@ func TestRaceWithCellTurnover(t *testing.T) {
 	// in place and in a new cell at once, which only the seal serializes.
 	// Windows of 1 ms mix the paths too. Meanwhile Reconfigure (to the same
 	// Config) replaces the cell as fast as it can, and readers marshal.
+	// The last case races a Template's limiter (24-byte cells, a first
+	// cell inline) whose sibling has taken all it can.
 	const reach = 1 << 21
-	for _, window := range []time.Duration{time.Millisecond, reach - 20*time.Microsecond, 3 * time.Millisecond} {
-		t.Run(window.String(), func(t *testing.T) {
+	for _, tc := range []struct {
+		window   time.Duration
+		template bool
+	}{{time.Millisecond, false}, {reach - 20*time.Microsecond, false}, {3 * time.Millisecond, false}, {3 * time.Millisecond, true}} {
+		window := tc.window
+		t.Run(fmt.Sprintf("%v/template=%v", window, tc.template), func(t *testing.T) {
 			const limit = 1 << 40
 			cfg := rolling.Config{Limit: limit, Window: window}
 			l := mustNew(t, cfg)
+			if tc.template {
+				tmpl := mustTemplate(t, cfg)
+				require.True(t, tmpl.New().Take(t0, limit).Allowed)
+				l = tmpl.New()
+			}
 			// The reach-edge case needs many windows to catch a missing seal.
 			perTaker := 2000
 			if window == reach-20*time.Microsecond {

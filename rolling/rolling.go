@@ -65,6 +65,13 @@
 // counts as elapsed time: a 30-day window survives a restart, and one that
 // closed while the process was down is closed.
 //
+// # Many keys
+//
+// For a window per access token, user or IP address (ratekit.Keyed), make
+// the limiters with a Template: its limiters share one immutable parameter
+// set, so each is one 32-byte allocation, where New's cost 256 bytes in
+// two. Each keeps its own window, count and OnLimitReached mark.
+//
 // # Performance
 //
 // Take, Peek and Refund are lock-free and do not allocate on the paths that
@@ -72,19 +79,24 @@
 // word that packs the count with the window's start as an exact nanosecond
 // offset from a base instant; opening a new window rewrites it in place
 // while the new start is within 2^(62-b) ns of the base, where b is the bit
-// length of Limit. Otherwise (and on Reconfigure and UnmarshalBinary) it
-// allocates one 48-byte state cell with a new base: one allocation per new
-// window at most, never one per event. The reach is 9 years at Limit 10,
-// 52 days at Limit 1000, 73 minutes at Limit 10^6 (a limiter opening
-// windows continuously allocates that rarely), and 2 ms at Limit 2^40, so
-// there each new window costs one allocation. (Takes racing to open the same
-// window out of reach may each allocate a cell; one is kept.)
+// length of Limit. Otherwise (and on Reconfigure, and on UnmarshalBinary of
+// a window out of reach) it allocates one state cell with a new base (24
+// bytes for a Template's limiter, 128 for New's, which keep the word on a
+// cache line of its own): one allocation per new window at most, never one
+// per event. The reach is 9 years at Limit 10, 52 days at Limit 1000, 73
+// minutes at Limit 10^6 (a limiter opening windows continuously allocates
+// that rarely), and 2 ms at Limit 2^40, so there each new window costs one
+// allocation. A new limiter's base is up to a Window before its creation
+// (half the reach at most), so that its first window opens in place even
+// at a time read a little before it was made. (Takes racing to open the
+// same window out of reach may each allocate a cell; one is kept.)
 package rolling
 
 import (
 	"context"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/benbjohnson/clock"
 
@@ -138,41 +150,101 @@ func (c Config) Validate() error {
 // Limiter is a rolling-window limiter: Limit units per window of Window,
 // each window opened by the first event admitted while none is open.
 //
-// Create it with New; the zero Limiter is not usable. It is safe for
-// concurrent use by any number of goroutines: Take, Peek and Refund are
-// lock-free and allocation-free (see the package documentation for the one
-// allocation a new window may cost), and Reconfigure and UnmarshalBinary
-// may run concurrently with them.
+// Create it with New, or with a Template's New; the zero Limiter is not
+// usable (its methods panic). It is safe for concurrent use by any number
+// of goroutines: Take, Peek and Refund are lock-free and allocation-free
+// (see the package documentation for the one allocation a new window may
+// cost), and Reconfigure and UnmarshalBinary may run concurrently with
+// them.
+//
+// A Limiter made by a Template's New is 32 bytes, one allocation: the
+// Template's limiters share their parameters. One made by New has 128 bytes
+// of parameters of its own, and is 128 bytes, two cache lines: one read by
+// every Take (the Limiter and its first cell's base and parameters), and
+// one holding only the state word, the target of every core's
+// compare-and-swap when the limiter is shared by a whole process. So a
+// Take's reads do not wait for the contended line, and no other object's
+// writes invalidate either.
 type Limiter struct {
-	// cur is the current state cell. It only ever moves forward along the
-	// cells' next links (see cell for the protocol).
+	// cur is the current state cell. It only ever moves forward, to a
+	// successor of the cell it leaves (see cell for the protocol).
 	cur atomic.Pointer[cell]
-	// epoch is the instant internal time counts from: time.Now() at New, so
-	// that times carrying a monotonic reading are compared on it.
-	epoch time.Time
-	// epochUnix is epoch in Unix nanoseconds, to marshal in wall-clock terms.
-	epochUnix int64
+	// c0 is the first cell of a Template's Limiter, inline, so that the
+	// Limiter is one allocation. New's Limiters leave it unused.
+	c0 cell
 }
 
 var _ ratekit.Limiter = (*Limiter)(nil)
 
 // New returns a Limiter with no window open, or an error wrapping
-// ratekit.ErrInvalidConfig if cfg is invalid.
+// ratekit.ErrInvalidConfig if cfg is invalid. It reads time.Now() once,
+// for the epoch from which it measures time. To make many limiters of one
+// Config (one per key), make a Template once and use its New: its
+// limiters share their parameters.
 func New(cfg Config) (*Limiter, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	epoch := time.Now()
-	l := &Limiter{epoch: epoch, epochUnix: epoch.UnixNano()}
-	l.cur.Store(newCell(newSettings(cfg), state{}, 0))
-	return l, nil
+	p := newParams(cfg, time.Now(), false)
+	// The Limiter and its first cell in two cache lines, as newCell lays
+	// out New's cells: cur, base and p in the first, the word in the second.
+	c := &struct {
+		l Limiter
+		_ [64 - unsafe.Sizeof(Limiter{}) - unsafe.Offsetof(cell{}.word)]byte
+		c cell
+		_ [56]byte
+	}{}
+	c.c.p, c.c.base = p, p.freshBase(0)
+	c.l.cur.Store(&c.c)
+	return &c.l, nil
 }
 
-// since converts now to nanoseconds from the epoch. time.Time.Sub saturates
-// at ±292 years, so the zero time and absurd times become the extreme int64
-// values rather than overflowing; the arithmetic below is written to be
-// exact for any int64 (see closed and untilEnd).
-func (l *Limiter) since(now time.Time) int64 { return int64(now.Sub(l.epoch)) }
+// Template makes Limiters of one Config that share their parameters, so
+// that each costs 32 bytes (one allocation), where New's cost 256 (two):
+// for a ratekit.Keyed of a window per key (per access token, per user, per
+// IP). Validate the Config once, with NewTemplate, and the factory cannot
+// fail:
+//
+//	t, err := rolling.NewTemplate(cfg)
+//	...
+//	perToken := ratekit.NewKeyed(func(string) *rolling.Limiter { return t.New() }, ratekit.KeyedConfig{})
+//
+// A Limiter made by a Template is in every way a Limiter made by New with
+// the Template's Config: each has its own window, count and
+// once-per-window OnLimitReached mark, and Reconfigure, UnmarshalBinary and
+// the rest act on that Limiter alone (Reconfigure gives it parameters of
+// its own; UnmarshalBinary keeps the shared ones). A Template is immutable
+// and safe for concurrent use; the zero Template is not usable.
+type Template struct {
+	cfg Config
+	p   *params
+}
+
+// NewTemplate returns a Template of cfg, or an error wrapping
+// ratekit.ErrInvalidConfig if cfg is invalid (see Config.Validate). It
+// reads time.Now() once, for the epoch its limiters measure time from.
+func NewTemplate(cfg Config) (*Template, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Template{cfg: cfg, p: newParams(cfg, time.Now(), true)}, nil
+}
+
+// New returns a Limiter of the Template's Config with no window open. It
+// allocates only the 32-byte Limiter, and reads time.Now() to place the
+// Limiter's time base near the present, so that its windows open in place
+// (see Performance in the package documentation) however long after
+// NewTemplate it is made.
+func (t *Template) New() *Limiter {
+	p := t.p
+	l := &Limiter{}
+	l.c0.p, l.c0.base = p, p.freshBase(p.since(time.Now()))
+	l.cur.Store(&l.c0)
+	return l
+}
+
+// Config returns the Template's configuration.
+func (t *Template) Config() Config { return t.cfg }
 
 // Take admits n units at now and takes them, or takes nothing and denies.
 //
@@ -183,15 +255,13 @@ func (l *Limiter) since(now time.Time) int64 { return int64(now.Sub(l.epoch)) }
 // no window. Take is lock-free and does not allocate except, sometimes,
 // when it opens a window (see the package documentation).
 func (l *Limiter) Take(now time.Time, n int) ratekit.Decision {
-	t := l.since(now)
 	c := l.cur.Load()
+	t := c.p.since(now) // every params of l has the same epoch
 	for {
 		w := c.word.Load()
 		if w&sealedBit != 0 {
-			if nx := c.next.Load(); nx != nil {
-				// c is retired and has a successor: help move cur on, and
-				// decide on the successor instead.
-				l.cur.CompareAndSwap(c, nx)
+			if nx := l.cur.Load(); nx != c {
+				// c is retired and has a successor: decide on it instead.
 				c = nx
 				continue
 			}
@@ -199,13 +269,13 @@ func (l *Limiter) Take(now time.Time, n int) ratekit.Decision {
 			// is final and is the limiter's state; decide on it below and,
 			// if that changes it, compete to publish the successor.
 		}
-		d, next, act := c.cfg.take(c.decode(w), t, n)
+		d, next, act := c.p.take(c.decode(w), t, n)
 		if act == keep {
 			return d
 		}
 		if l.publish(c, w, next, t) {
 			if act == notify {
-				c.cfg.onLimit(d)
+				c.p.onLimit(d)
 			}
 			return d
 		}
@@ -219,7 +289,7 @@ func (l *Limiter) Take(now time.Time, n int) ratekit.Decision {
 // nothing. It never calls OnLimitReached. It is lock-free and writes nothing.
 func (l *Limiter) Peek(now time.Time, n int) ratekit.Decision {
 	c, w := l.load()
-	d, _, _ := c.cfg.take(c.decode(w), l.since(now), n)
+	d, _, _ := c.p.take(c.decode(w), c.p.since(now), n)
 	return d
 }
 
@@ -232,18 +302,17 @@ func (l *Limiter) Refund(at time.Time, n int) {
 	if n <= 0 {
 		return
 	}
-	t := l.since(at)
 	c := l.cur.Load()
+	t := c.p.since(at)
 	for {
 		w := c.word.Load()
 		if w&sealedBit != 0 {
-			if nx := c.next.Load(); nx != nil {
-				l.cur.CompareAndSwap(c, nx)
+			if nx := l.cur.Load(); nx != c {
 				c = nx
 				continue
 			}
 		}
-		next, ok := c.cfg.refund(c.decode(w), t, n)
+		next, ok := c.p.refund(c.decode(w), t, n)
 		if !ok || l.publish(c, w, next, t) {
 			return
 		}
@@ -256,7 +325,7 @@ func (l *Limiter) Refund(at time.Time, n int) {
 // exactly as a fresh one would and can be dropped. It is lock-free.
 func (l *Limiter) Idle(now time.Time) bool {
 	c, w := l.load()
-	return !c.decode(w).open(l.since(now), c.cfg.window)
+	return !c.decode(w).open(c.p.since(now), c.p.window)
 }
 
 // Allow is shorthand for AllowN(1).
@@ -265,7 +334,7 @@ func (l *Limiter) Allow() bool { return l.AllowN(1) }
 // AllowN reports whether n units may pass now, reading the time from the
 // Config's Clock, and takes them if so: Take(clock.Now(), n).Allowed.
 func (l *Limiter) AllowN(n int) bool {
-	return l.Take(l.cur.Load().cfg.clock.Now(), n).Allowed
+	return l.Take(l.cur.Load().p.clock.Now(), n).Allowed
 }
 
 // Wait blocks until n units are admitted and takes them, reading the time
@@ -274,7 +343,7 @@ func (l *Limiter) AllowN(n int) bool {
 // for n < 0 or n > Limit, and an error matching context.DeadlineExceeded at
 // once if the window would close after ctx's deadline.
 func (l *Limiter) Wait(ctx context.Context, n int) (ratekit.Decision, error) {
-	return ratekit.Wait(ctx, l.cur.Load().cfg.clock, l, n)
+	return ratekit.Wait(ctx, l.cur.Load().p.clock, l, n)
 }
 
 // Reconfigure replaces the Limiter's Config at once, every field of it
@@ -286,13 +355,16 @@ func (l *Limiter) Wait(ctx context.Context, n int) (ratekit.Decision, error) {
 // new Limit applies to the units it has already taken (a lower Limit may
 // leave it full, or over-full, until it closes). Whether OnLimitReached has
 // fired for the open window carries over too. Reconfigure allocates and may
-// be slow; it is meant for occasional changes of policy.
+// be slow; it is meant for occasional changes of policy. On a Template's
+// Limiter it changes that Limiter alone, which gets parameters of its own
+// (about 150 bytes more); the Template and its other limiters keep theirs.
 func (l *Limiter) Reconfigure(cfg Config) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	s := newSettings(cfg)
-	l.replace(func(c *cell, st state) (*settings, state) { return s, st })
+	old := l.cur.Load().p
+	p := newParams(cfg, old.epoch, old.compact)
+	l.replace(func(_ *params, st state) (*params, state) { return p, st })
 	return nil
 }
 
@@ -307,8 +379,8 @@ func (l *Limiter) load() (*cell, uint64) {
 		if w&sealedBit == 0 {
 			return c, w
 		}
-		nx := c.next.Load()
-		if nx == nil {
+		nx := l.cur.Load()
+		if nx == c {
 			return c, w
 		}
 		c = nx
