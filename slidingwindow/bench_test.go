@@ -27,12 +27,18 @@ type benchLimiter interface {
 	Allow() bool
 }
 
+// benchAlgs: NewLog's and NewCounter's limiters, and those of templates
+// (compact, as a Keyed holds one per key).
 var benchAlgs = []struct {
 	name string
 	new  func(tb testing.TB, cfg slidingwindow.Config) benchLimiter
 }{
 	{"Log", func(tb testing.TB, cfg slidingwindow.Config) benchLimiter { return mustLog(tb, cfg) }},
 	{"Counter", func(tb testing.TB, cfg slidingwindow.Config) benchLimiter { return mustCounter(tb, cfg) }},
+	{"LogTemplate", func(tb testing.TB, cfg slidingwindow.Config) benchLimiter { return mustLogTemplate(tb, cfg).New() }},
+	{"CounterTemplate", func(tb testing.TB, cfg slidingwindow.Config) benchLimiter {
+		return mustCounterTemplate(tb, cfg).New()
+	}},
 }
 
 // BenchmarkTake measures one decision, each algorithm at each limit:
@@ -100,3 +106,30 @@ func BenchmarkTake(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkNew measures making a limiter, as a Keyed does on a key's first
+// use: B/op is what each limiter costs.
+func BenchmarkNew(b *testing.B) {
+	for _, bl := range benchLimits[:2] {
+		cfg := slidingwindow.Config{Limit: bl.limit, Window: bl.window}
+		ct, lt := mustCounterTemplate(b, cfg), mustLogTemplate(b, cfg)
+		for _, c := range []struct {
+			name string
+			new  func() any
+		}{
+			{"NewCounter", func() any { return mustCounter(b, cfg) }},
+			{"CounterTemplate", func() any { return ct.New() }},
+			{"NewLog", func() any { return mustLog(b, cfg) }},
+			{"LogTemplate", func() any { return lt.New() }},
+		} {
+			b.Run(fmt.Sprintf("%s/limit=%d", c.name, bl.limit), func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					sink = c.new()
+				}
+			})
+		}
+	}
+}
+
+var sink any

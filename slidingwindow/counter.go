@@ -4,9 +4,9 @@ import (
 	"context"
 	"encoding/binary"
 	"math/bits"
-	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/benbjohnson/clock"
 
@@ -57,23 +57,38 @@ import (
 // evaluated at the start of the fixed window the Counter is in, the instant
 // at which the previous window weighs most, so it never admits more.
 //
-// Build a Counter with NewCounter; the zero Counter is not usable. A
-// Counter is safe for concurrent use.
+// # Memory
+//
+// Build a Counter with NewCounter, or with a CounterTemplate's New; the
+// zero Counter is not usable (its methods panic). A Counter is safe for
+// concurrent use.
+//
+// A Counter made by a CounterTemplate is 24 bytes, one allocation: the
+// template's Counters share their parameters. One made by NewCounter has
+// 112 bytes of parameters of its own and is padded to 128 bytes, two cache
+// lines: the word alone at the end of the first, the target of every core's
+// CAS when the Counter is shared by a whole process, and the rest in the
+// second, read by every Take and written only when the parameters change,
+// so that a Take's reads of the parameters do not wait for the contended
+// line.
 type Counter struct {
-	epoch     time.Time
-	epochUnix int64
-	cur       atomic.Pointer[counterState]
-	mu        sync.Mutex // serialises Reconfigure and UnmarshalBinary
+	s0 counterState // the first state, inline: a Counter is one allocation
+	s  atomic.Pointer[counterState]
 }
 
 var _ ratekit.Limiter = (*Counter)(nil)
 
-// counterState is one configuration of a Counter and its word. Reconfigure
-// replaces it whole, because the word's layout depends on Limit and Window:
-// a word of one layout must never be CASed by a caller that decoded it with
-// another. The state it replaces is retired by setting its word to
-// retired, which no layout produces, so that every CAS against it fails
-// and its callers reread Counter.cur.
+// counterState is a Counter's word together with the parameters it is
+// packed by. Reconfigure replaces the state whole, because the word's layout
+// depends on Limit and Window: a word of one layout must never be CASed by
+// a caller that decoded it with another. The state it replaces is retired
+// by setting its word to retired, which no layout produces, so that every
+// CAS against it fails and its callers reread Counter.s. Retiring is also
+// the lock between replacers: only the one whose CAS to retired succeeded
+// may publish; the others wait for it (they see retired) and start again.
+// A retired word is never reused, so no CAS in flight can succeed on it
+// (no ABA); Go's atomics are sequentially consistent, so a caller that sees
+// retired and rereads Counter.s finds a state published no earlier.
 //
 // word packs, from the top:
 //
@@ -86,16 +101,33 @@ var _ ratekit.Limiter = (*Counter)(nil)
 // however stale a time is: that is what bounds Limit (MaxCounterLimit). The
 // zero word (window base, nothing admitted) is a fresh Counter.
 type counterState struct {
-	limit  int
-	window int64
-	name   string
-	clock  clock.Clock
+	w atomic.Uint64  // first, so that padding can give it a line of its own (see wordLine)
+	p *counterParams // immutable, and shared by the Counters of a CounterTemplate
+}
 
-	base  int64  // Unix index (Unix nanoseconds / window, floored) of rel 0: the window of minTime
-	shift uint   // 2·cb: rel's position
-	cb    uint   // bits per count
-	mask  uint64 // 1<<cb - 1
-	word  atomic.Uint64
+// counterParams is one immutable parameter set of a Counter. The Counters
+// of a CounterTemplate share one; NewCounter and Reconfigure make one for a
+// single Counter. Every parameter set of one Counter has the same epoch, so
+// an instant computed from one holds for all.
+type counterParams struct {
+	epoch     time.Time // instants are nanoseconds from here
+	epochUnix int64     // epoch in Unix nanoseconds: windows are aligned to Unix time
+	limit     int
+	window    int64
+	name      string
+	clock     clock.Clock
+
+	base   int64  // Unix index (Unix nanoseconds / window, floored) of rel 0: the window of minTime
+	mask   uint64 // 1<<cb - 1
+	shift  uint8  // 2·cb: rel's position
+	cb     uint8  // bits per count
+	padded bool   // NewCounter's: each state's word gets a cache line of its own
+}
+
+// config returns the Config these parameters were made from, with the
+// Clock that Allow reads.
+func (s *counterParams) config() Config {
+	return Config{Limit: s.limit, Window: time.Duration(s.window), Name: s.name, Clock: s.clock}
 }
 
 // retired is the word of a replaced state. No state has it: rel never has
@@ -105,30 +137,118 @@ const retired = ^uint64(0)
 
 // NewCounter returns an approximate sliding counter, or an error wrapping
 // ratekit.ErrInvalidConfig if cfg is invalid (see Config.Validate; a
-// Counter's Limit must also be at most MaxCounterLimit(cfg.Window)).
+// Counter's Limit must also be at most MaxCounterLimit(cfg.Window)). To make
+// many Counters of one Config (one per key), make a CounterTemplate once and
+// use its New: its Counters share their parameters.
 func NewCounter(cfg Config) (*Counter, error) {
 	if err := cfg.validateCounter(); err != nil {
 		return nil, err
 	}
-	epoch := time.Now()
-	c := &Counter{epoch: epoch, epochUnix: unixOf(epoch)}
-	c.cur.Store(newCounterState(cfg, c.epochUnix))
-	return c, nil
+	// The word alone on the first line, the rest on the second (see Counter).
+	c := &struct {
+		_ [wordLine]byte
+		c Counter
+		_ [128 - wordLine - unsafe.Sizeof(Counter{})]byte
+	}{}
+	c.c.init(newCounterParams(cfg, time.Now(), true))
+	return &c.c, nil
 }
 
-func newCounterState(cfg Config, epochUnix int64) *counterState {
-	cb := uint(bits.Len(uint(cfg.Limit)))
-	return &counterState{
-		limit:  cfg.Limit,
-		window: int64(cfg.Window),
-		name:   cfg.Name,
-		clock:  core.Clock(cfg.Clock),
-		base:   floorDiv(epochUnix+minTime, int64(cfg.Window)),
-		shift:  2 * cb,
-		cb:     cb,
-		mask:   1<<cb - 1,
+// wordLine is the padding before a state (or a limiter, whose first field
+// is its first state) in an allocation of 128 bytes, Go's line-aligned size
+// class, that puts the state's word, its first field, alone at the end of
+// the first cache line, and the rest of the state (and the limiter) in the
+// second.
+const wordLine = 64 - 8
+
+// init makes c a fresh Counter with parameters p.
+func (c *Counter) init(p *counterParams) {
+	c.s0.p = p
+	c.s.Store(&c.s0)
+}
+
+// newCounterState returns a state of p with the word w: compact for a
+// template's Counter, else with the word on a cache line of its own (see
+// Counter).
+func newCounterState(p *counterParams, w uint64) *counterState {
+	var st *counterState
+	if p.padded {
+		c := &struct {
+			_  [wordLine]byte
+			st counterState
+			_  [128 - wordLine - unsafe.Sizeof(counterState{})]byte
+		}{}
+		st = &c.st
+	} else {
+		st = new(counterState)
+	}
+	st.p = p
+	st.w.Store(w)
+	return st
+}
+
+// newCounterParams returns the parameters of cfg, a valid Counter Config,
+// for a Counter with the given epoch.
+func newCounterParams(cfg Config, epoch time.Time, padded bool) *counterParams {
+	cb := uint8(bits.Len(uint(cfg.Limit))) // at most 29: see MaxCounterLimit
+	epochUnix := unixOf(epoch)
+	return &counterParams{
+		epoch:     epoch,
+		epochUnix: epochUnix,
+		limit:     cfg.Limit,
+		window:    int64(cfg.Window),
+		name:      cfg.Name,
+		clock:     core.Clock(cfg.Clock),
+		base:      floorDiv(epochUnix+minTime, int64(cfg.Window)),
+		shift:     2 * cb,
+		cb:        cb,
+		mask:      1<<cb - 1,
+		padded:    padded,
 	}
 }
+
+// CounterTemplate makes fresh Counters of one Config that share their
+// parameters, so that each costs 24 bytes in one allocation (NewCounter's
+// cost 240 in two): for a ratekit.Keyed of a Counter per key (per org, per
+// token, per IP). Validate the Config once, with NewCounterTemplate, and the
+// factory cannot fail:
+//
+//	t, err := slidingwindow.NewCounterTemplate(cfg)
+//	...
+//	perOrg := ratekit.NewKeyed(func(string) *slidingwindow.Counter { return t.New() }, ratekit.KeyedConfig{})
+//
+// A Counter made by a CounterTemplate is in every way a Counter made by
+// NewCounter with the template's Config, except that it measures time from
+// the template's making rather than its own (see the package documentation
+// on time): Reconfigure, UnmarshalBinary and the rest act on that Counter
+// alone (Reconfigure gives it parameters of its own; UnmarshalBinary keeps
+// the shared ones). A CounterTemplate is immutable and safe for concurrent
+// use.
+type CounterTemplate struct {
+	p *counterParams
+}
+
+// NewCounterTemplate returns a CounterTemplate of cfg, or an error wrapping
+// ratekit.ErrInvalidConfig if cfg is invalid for a Counter (as NewCounter
+// would). Its Counters measure time from now (time.Now()).
+func NewCounterTemplate(cfg Config) (*CounterTemplate, error) {
+	if err := cfg.validateCounter(); err != nil {
+		return nil, err
+	}
+	return &CounterTemplate{p: newCounterParams(cfg, time.Now(), false)}, nil
+}
+
+// New returns a fresh Counter of the template's Config. It allocates only
+// the 24-byte Counter, and cannot fail.
+func (t *CounterTemplate) New() *Counter {
+	c := &Counter{}
+	c.init(t.p)
+	return c
+}
+
+// Config returns the configuration of the template's Counters, as their
+// Config method does (Clock is the real clock if the Config had none).
+func (t *CounterTemplate) Config() Config { return t.p.config() }
 
 // floorDiv is a/b rounded towards minus infinity, for b > 0.
 func floorDiv(a, b int64) int64 {
@@ -139,17 +259,17 @@ func floorDiv(a, b int64) int64 {
 	return q
 }
 
-func (s *counterState) pack(rel, cur, prev uint64) uint64 {
+func (s *counterParams) pack(rel, cur, prev uint64) uint64 {
 	return rel<<s.shift | cur<<s.cb | prev
 }
 
-func (s *counterState) unpack(w uint64) (rel, cur, prev uint64) {
+func (s *counterParams) unpack(w uint64) (rel, cur, prev uint64) {
 	return w >> s.shift, w >> s.cb & s.mask, w & s.mask
 }
 
 // maxRel is the largest rel: the window of maxTime.
-func (s *counterState) maxRel(epochUnix int64) uint64 {
-	return uint64(floorDiv(epochUnix+maxTime, s.window) - s.base)
+func (s *counterParams) maxRel() uint64 {
+	return uint64(floorDiv(s.epochUnix+maxTime, s.window) - s.base)
 }
 
 // view is the state as seen from one instant: the fixed window it falls in
@@ -165,9 +285,9 @@ type view struct {
 // at returns the view of word w from instant x. The start of window rel,
 // (base+rel)·window in Unix nanoseconds, lies in [epochUnix+minTime-window,
 // epochUnix+maxTime], well inside int64.
-func (s *counterState) at(w uint64, x, epochUnix int64) (v view) {
+func (s *counterParams) at(w uint64, x int64) (v view) {
 	rel, cur, prev := s.unpack(w)
-	start := (s.base+int64(rel))*s.window - epochUnix
+	start := (s.base+int64(rel))*s.window - s.epochUnix
 	switch d := x - start; {
 	case d < 0:
 		// A stale instant, before the word's window: evaluated at that
@@ -181,8 +301,8 @@ func (s *counterState) at(w uint64, x, epochUnix int64) (v view) {
 	default:
 		// Two or more windows on: nothing counts. The only division on
 		// the hot path, once per window at most.
-		k := floorDiv(epochUnix+x, s.window)
-		ks := k*s.window - epochUnix
+		k := floorDiv(s.epochUnix+x, s.window)
+		ks := k*s.window - s.epochUnix
 		v = view{rel: uint64(k - s.base), start: ks, e: x - ks}
 	}
 	return v
@@ -205,7 +325,7 @@ func mulDiv(a, b, c uint64) (q uint64, inexact bool) {
 
 // weighted returns the previous window's weight prev·(window-e)/window
 // rounded up: the number of units it takes from what remains.
-func (s *counterState) weighted(v *view) uint64 {
+func (s *counterParams) weighted(v *view) uint64 {
 	if v.prev == 0 || v.e == 0 {
 		return v.prev
 	}
@@ -225,8 +345,8 @@ func (s *counterState) weighted(v *view) uint64 {
 // cur + n + prev·(W-e)/W <= L, that is prev·(W-e) <= (L-cur-n)·W in
 // integers: both sides are below 2^31·2^59, compared in 128 bits. Remaining
 // is the largest m admitted next, L - cur - ceil(prev·(W-e)/W).
-func (s *counterState) decide(d *ratekit.Decision, w uint64, x, epochUnix int64, n int) uint64 {
-	v := s.at(w, x, epochUnix)
+func (s *counterParams) decide(d *ratekit.Decision, w uint64, x int64, n int) uint64 {
+	v := s.at(w, x)
 	lim := uint64(s.limit)
 	if n < 0 || n > s.limit {
 		*d = core.Impossible(s.limit, s.remaining(&v, v.cur), time.Duration(s.window),
@@ -251,7 +371,7 @@ func (s *counterState) decide(d *ratekit.Decision, w uint64, x, epochUnix int64,
 
 // remaining is how many units would be admitted at v with cur units in the
 // current window.
-func (s *counterState) remaining(v *view, cur uint64) int {
+func (s *counterParams) remaining(v *view, cur uint64) int {
 	lim := uint64(s.limit)
 	if cur >= lim {
 		return 0
@@ -266,7 +386,7 @@ func (s *counterState) remaining(v *view, cur uint64) int {
 // reset is how long from x until the estimate is zero if nothing more is
 // taken: until the window after next if the current window holds units (they
 // weigh on the next one), until the next window if only the previous does.
-func (s *counterState) reset(v *view, cur uint64, x int64) time.Duration {
+func (s *counterParams) reset(v *view, cur uint64, x int64) time.Duration {
 	switch {
 	case cur > 0:
 		return time.Duration(v.start + 2*s.window - x)
@@ -294,7 +414,7 @@ func (s *counterState) reset(v *view, cur uint64, x int64) time.Duration {
 // it meets at most two fixed windows, each admits at most L, and when the
 // earlier one holds any unit the later one admits at most L-1 before its
 // end, since prev·(W-e') >= 1 for every e' < W.
-func (s *counterState) admitAt(v *view, n uint64) int64 {
+func (s *counterParams) admitAt(v *view, n uint64) int64 {
 	lim, w := uint64(s.limit), uint64(s.window)
 	if v.cur+n <= lim && v.prev > 0 { // denied with cur+n <= L means prev > 0
 		r := lim - v.cur - n
@@ -319,30 +439,50 @@ func (s *counterState) admitAt(v *view, n uint64) int64 {
 // admits n, if nothing more is taken; n < 0 or n > Limit is denied with
 // RetryAfter ratekit.Never; n == 0 is allowed and counts nothing.
 func (c *Counter) Take(now time.Time, n int) (d ratekit.Decision) {
-	x := since(now, c.epoch)
+	x := c.since(now)
+	st := c.s.Load()
 	for i := 0; ; i++ {
-		s := c.cur.Load()
-		w := s.word.Load()
+		w := st.w.Load()
 		if w == retired {
 			backoff(i)
+			st = c.s.Load()
 			continue
 		}
-		next := s.decide(&d, w, x, c.epochUnix, n)
-		if !d.Allowed || n == 0 || s.word.CompareAndSwap(w, next) {
+		next := st.p.decide(&d, w, x, n)
+		if !d.Allowed || n == 0 || st.w.CompareAndSwap(w, next) {
 			return d
 		}
+		st = c.s.Load()
 	}
 }
 
 // Peek reports exactly what Take(now, n) would decide, Remaining included,
 // and counts nothing. It never writes.
 func (c *Counter) Peek(now time.Time, n int) (d ratekit.Decision) {
-	x := since(now, c.epoch)
+	x := c.since(now)
+	st := c.s.Load()
 	for i := 0; ; i++ {
-		s := c.cur.Load()
-		if w := s.word.Load(); w != retired {
-			s.decide(&d, w, x, c.epochUnix, n)
+		if w := st.w.Load(); w != retired {
+			st.p.decide(&d, w, x, n)
 			return d
+		}
+		backoff(i)
+		st = c.s.Load()
+	}
+}
+
+// since returns now as an instant of c. Every state of c has the epoch of
+// its first, whose parameters s0.p are never written after init: reading
+// them needs no atomic load, and does not wait for the state in force.
+func (c *Counter) since(now time.Time) int64 { return since(now, c.s0.p.epoch) }
+
+// load returns the state in force and its word, waiting out a replacement
+// in progress.
+func (c *Counter) load() (*counterState, uint64) {
+	for i := 0; ; i++ {
+		st := c.s.Load()
+		if w := st.w.Load(); w != retired {
+			return st, w
 		}
 		backoff(i)
 	}
@@ -362,16 +502,12 @@ func (c *Counter) Refund(at time.Time, n int) {
 	if n <= 0 {
 		return
 	}
-	a := since(at, c.epoch)
-	for i := 0; ; i++ {
-		s := c.cur.Load()
-		w := s.word.Load()
-		if w == retired {
-			backoff(i)
-			continue
-		}
+	a := c.since(at)
+	for {
+		st, w := c.load()
+		s := st.p
 		rel, cur, prev := s.unpack(w)
-		start := (s.base+int64(rel))*s.window - c.epochUnix
+		start := (s.base+int64(rel))*s.window - s.epochUnix
 		un := uint64(n)
 		switch d := a - start; {
 		case d >= 0 && d < s.window && cur > 0:
@@ -381,7 +517,7 @@ func (c *Counter) Refund(at time.Time, n int) {
 		default:
 			return // nothing counted there
 		}
-		if s.word.CompareAndSwap(w, s.pack(rel, cur, prev)) {
+		if st.w.CompareAndSwap(w, s.pack(rel, cur, prev)) {
 			return
 		}
 	}
@@ -392,15 +528,9 @@ func (c *Counter) Refund(at time.Time, n int) {
 // zero (no unit in now's window or the one before). Dropping an idle Counter
 // and making a fresh one changes no decision at now or later.
 func (c *Counter) Idle(now time.Time) bool {
-	x := since(now, c.epoch)
-	for i := 0; ; i++ {
-		s := c.cur.Load()
-		if w := s.word.Load(); w != retired {
-			v := s.at(w, x, c.epochUnix)
-			return !v.stale && v.cur == 0 && v.prev == 0
-		}
-		backoff(i)
-	}
+	st, w := c.load()
+	v := st.p.at(w, c.since(now))
+	return !v.stale && v.cur == 0 && v.prev == 0
 }
 
 // Allow is shorthand for AllowN(1).
@@ -410,7 +540,7 @@ func (c *Counter) Allow() bool { return c.AllowN(1) }
 // takes them if so: Take(clock.Now(), n).Allowed. It is false for n < 0 and
 // n > Limit.
 func (c *Counter) AllowN(n int) bool {
-	return c.Take(c.cur.Load().clock.Now(), n).Allowed
+	return c.Take(c.s.Load().p.clock.Now(), n).Allowed
 }
 
 // Wait blocks until n units are admitted, and takes them, reading and
@@ -419,17 +549,17 @@ func (c *Counter) AllowN(n int) bool {
 // matching context.DeadlineExceeded at once if the wait would outlast ctx's
 // deadline; nothing is taken when it returns an error.
 func (c *Counter) Wait(ctx context.Context, n int) (ratekit.Decision, error) {
-	return ratekit.Wait(ctx, c.cur.Load().clock, c, n)
+	return ratekit.Wait(ctx, c.s.Load().p.clock, c, n)
 }
 
 // Config returns the configuration in effect.
-func (c *Counter) Config() Config {
-	s := c.cur.Load()
-	return Config{Limit: s.limit, Window: time.Duration(s.window), Name: s.name, Clock: s.clock}
-}
+func (c *Counter) Config() Config { return c.s.Load().p.config() }
 
 // Reconfigure changes the configuration at once, keeping the counts, or
 // returns an error wrapping ratekit.ErrInvalidConfig and changes nothing.
+// The Counter gets parameters of its own: a Counter made by a
+// CounterTemplate no longer shares the template's, and the template and its
+// other Counters are unchanged.
 //
 // Counts above the new Limit are lowered to it (a full window stays full).
 // If the Window changes, the old windows do not map onto the new ones: the
@@ -442,27 +572,37 @@ func (c *Counter) Reconfigure(cfg Config) error {
 	if err := cfg.validateCounter(); err != nil {
 		return err
 	}
-	next := newCounterState(cfg, c.epochUnix)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	old := c.cur.Load()
-	w := old.word.Load()
-	for !old.word.CompareAndSwap(w, retired) {
-		w = old.word.Load()
+	p := c.s.Load().p
+	next := newCounterParams(cfg, p.epoch, p.padded) // the epoch and layout of every state of c
+	for i := 0; ; i++ {
+		old := c.s.Load()
+		w := old.w.Load()
+		if w == retired {
+			backoff(i) // another replacement is under way: wait for it
+			continue
+		}
+		if !old.w.CompareAndSwap(w, retired) {
+			continue
+		}
+		c.s.Store(newCounterState(next, carry(w, old.p, next)))
+		return nil
 	}
+}
+
+// carry converts the word w of old into next's layout (see Reconfigure).
+func carry(w uint64, old, next *counterParams) uint64 {
 	rel, cur, prev := old.unpack(w)
 	lim := uint64(next.limit)
 	switch {
 	case next.window == old.window:
 		// Same windows, same base: only the counts' width may change.
-		next.word.Store(next.pack(rel, min(cur, lim), min(prev, lim)))
+		return next.pack(rel, min(cur, lim), min(prev, lim))
 	case cur+prev > 0:
 		end := (old.base+int64(rel)+1)*old.window - 1 // Unix nanoseconds
-		k := min(max(floorDiv(end, next.window)-next.base, 0), int64(next.maxRel(c.epochUnix)))
-		next.word.Store(next.pack(uint64(k), min(cur+prev, lim), 0))
+		k := min(max(floorDiv(end, next.window)-next.base, 0), int64(next.maxRel()))
+		return next.pack(uint64(k), min(cur+prev, lim), 0)
 	}
-	c.cur.Store(next)
-	return nil
+	return 0
 }
 
 // counterFormat is the version of the Counter's MarshalBinary format.
@@ -473,15 +613,8 @@ const counterFormat = 1
 // start of the current fixed window in Unix nanoseconds, uvarint units
 // counted in it, uvarint units counted in the window before.
 func (c *Counter) MarshalBinary() ([]byte, error) {
-	var s *counterState
-	var w uint64
-	for i := 0; ; i++ {
-		s = c.cur.Load()
-		if w = s.word.Load(); w != retired {
-			break
-		}
-		backoff(i)
-	}
+	st, w := c.load()
+	s := st.p
 	rel, cur, prev := s.unpack(w)
 	b := core.AppendHeader(make([]byte, 0, 32), core.SlidingCounter, counterFormat)
 	b = binary.AppendUvarint(b, uint64(s.window))
@@ -495,41 +628,55 @@ func (c *Counter) MarshalBinary() ([]byte, error) {
 // wrapping ratekit.ErrInvalidState, and leaves the Counter unchanged, if b is
 // truncated, corrupt, of another algorithm or version, saved with another
 // Window, holds a count above the Limit, or a window more than 73 years
-// after this Counter was made. A window more than 73 years before it
-// restores as a fresh state: nothing in it can count any more.
+// after this Counter (or its CounterTemplate) was made. A window more than
+// 73 years before it restores as a fresh state: nothing in it can count any
+// more. A Counter made by a CounterTemplate keeps sharing its parameters.
 func (c *Counter) UnmarshalBinary(b []byte) error {
 	payload, err := core.ParseHeader(b, core.SlidingCounter, counterFormat)
 	if err != nil {
 		return err
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	s := c.cur.Load()
 	r := core.NewReader(core.SlidingCounter, payload)
 	window, start, cur, prev := r.Uint64(), r.Int64(), r.Uint64(), r.Uint64()
+	if err := r.Err(); err != nil {
+		return err
+	}
+	for {
+		st, w := c.load()
+		next, err := st.p.restore(window, start, cur, prev)
+		if err != nil {
+			return err
+		}
+		// The same state, the same layout: a CAS. One that fails lost to
+		// a Take, a Refund or a replacement: start again.
+		if st.w.CompareAndSwap(w, next) {
+			return nil
+		}
+	}
+}
+
+func badCounterState(format string, args ...any) error {
+	return core.InvalidState(core.SlidingCounter.String(), format, args...)
+}
+
+// restore returns the word of a state saved by MarshalBinary, if s can hold
+// it (see UnmarshalBinary).
+func (s *counterParams) restore(window uint64, start int64, cur, prev uint64) (uint64, error) {
 	lim := uint64(s.limit)
 	var rel int64
 	switch {
 	case window != uint64(s.window):
-		r.Fail("state of a %v Window, this Counter's is %v", time.Duration(window), time.Duration(s.window))
+		return 0, badCounterState("state of a %v Window, this Counter's is %v", time.Duration(window), time.Duration(s.window))
 	case start%s.window != 0:
-		r.Fail("window start %d is not a multiple of the Window", start)
+		return 0, badCounterState("window start %d is not a multiple of the Window", start)
 	case cur > lim || prev > lim:
-		r.Fail("counts %d and %d exceed the Limit of %d", cur, prev, lim)
-	default:
-		if rel = start/s.window - s.base; rel > int64(s.maxRel(c.epochUnix)) {
-			r.Fail("window start %d is too far in the future", start)
-		}
+		return 0, badCounterState("counts %d and %d exceed the Limit of %d", cur, prev, lim)
 	}
-	if err := r.Err(); err != nil {
-		return err
+	if rel = start/s.window - s.base; rel > int64(s.maxRel()) {
+		return 0, badCounterState("window start %d is too far in the future", start)
 	}
 	if rel < 0 {
-		rel, cur, prev = 0, 0, 0
+		return 0, nil
 	}
-	// Same layout: a plain store. A concurrent CAS that still expects the
-	// old word fails, and one that finds this very word decided on exactly
-	// this state.
-	s.word.Store(s.pack(uint64(rel), cur, prev))
-	return nil
+	return s.pack(uint64(rel), cur, prev), nil
 }

@@ -2,6 +2,8 @@ package slidingwindow_test
 
 import (
 	"fmt"
+	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/ratekit/ratekit"
@@ -104,4 +106,70 @@ func ExampleNewCounter() {
 	// X-RateLimit-Limit: 600, X-RateLimit-Remaining: 0, X-RateLimit-Reset: 90, Retry-After: 31
 	// X-RateLimit-Limit: 600, X-RateLimit-Remaining: 599, X-RateLimit-Reset: 90
 	// X-RateLimit-Limit: 600, X-RateLimit-Remaining: 0, X-RateLimit-Reset: 90
+}
+
+// Sanity's 25 mutations per second per client IP, exactly, for every IP that
+// calls: a LogTemplate validates the Config once, and its Logs share their
+// parameters, so each IP costs its ring of 25 instants and 64 bytes (272
+// bytes, where NewLog's cost 432).
+func ExampleLogTemplate() {
+	perIP, err := slidingwindow.NewLogTemplate(slidingwindow.Config{Limit: 25, Window: time.Second, Name: "ip"})
+	if err != nil {
+		panic(err)
+	}
+	ips := ratekit.NewKeyed(func(netip.Addr) *slidingwindow.Log { return perIP.New() },
+		ratekit.KeyedConfig{MaxKeys: 1_000_000})
+
+	start := time.Date(2026, 3, 18, 13, 1, 7, 0, time.UTC)
+	a, b := netip.MustParseAddr("203.0.113.7"), netip.MustParseAddr("2001:db8::7")
+	// a sends a mutation every 20ms: the 26th, at 0.5s, is one too many
+	// until the first expires, at 1s.
+	for i := range 25 {
+		ips.Take(start.Add(time.Duration(i)*20*time.Millisecond), a, 1)
+	}
+	fmt.Println(a, ips.Take(start.Add(500*time.Millisecond), a, 1))
+	fmt.Println(b, ips.Take(start.Add(500*time.Millisecond), b, 1))
+	fmt.Println(a, ips.Take(start.Add(time.Second), a, 1))
+	// Output:
+	// 203.0.113.7 denied policy="ip" limit=25 remaining=0 window=1s reset=980ms retry=500ms
+	// 2001:db8::7 allowed policy="ip" limit=25 remaining=24 window=1s reset=1s retry=0s
+	// 203.0.113.7 allowed policy="ip" limit=25 remaining=0 window=1s reset=1s retry=0s
+}
+
+// A mail API limits each org to 600 requests per sliding minute, shared by
+// the org's live API keys, and its test keys to a tenth of that: a Keyed of
+// a Counter per org and per org's test keys, from two CounterTemplates.
+// Each Counter is 24 bytes (NewCounter's are 240).
+func ExampleCounterTemplate() {
+	live, err := slidingwindow.NewCounterTemplate(slidingwindow.Config{Limit: 600, Window: time.Minute, Name: "org"})
+	if err != nil {
+		panic(err)
+	}
+	test, err := slidingwindow.NewCounterTemplate(slidingwindow.Config{Limit: 60, Window: time.Minute, Name: "org-test"})
+	if err != nil {
+		panic(err)
+	}
+	orgs := ratekit.NewKeyed(func(org string) *slidingwindow.Counter {
+		if strings.HasSuffix(org, "/test") {
+			return test.New()
+		}
+		return live.New()
+	}, ratekit.KeyedConfig{})
+	orgOf := map[string]string{"key_live_a": "acme", "key_live_b": "acme", "key_test_a": "acme/test", "key_live_c": "globex"}
+	request := func(key string, at time.Time, n int) ratekit.Decision { return orgs.Take(at, orgOf[key], n) }
+
+	minute := time.Date(2026, 3, 18, 13, 1, 0, 0, time.UTC)
+	fmt.Println(request("key_live_a", minute.Add(10*time.Second), 400))
+	fmt.Println(request("key_live_b", minute.Add(20*time.Second), 200))
+	fmt.Println(request("key_live_a", minute.Add(30*time.Second), 1))
+	fmt.Println(request("key_test_a", minute.Add(30*time.Second), 60))
+	fmt.Println(request("key_test_a", minute.Add(30*time.Second), 1))
+	fmt.Println(request("key_live_c", minute.Add(30*time.Second), 1))
+	// Output:
+	// allowed policy="org" limit=600 remaining=200 window=1m0s reset=1m50s retry=0s
+	// allowed policy="org" limit=600 remaining=0 window=1m0s reset=1m40s retry=0s
+	// denied policy="org" limit=600 remaining=0 window=1m0s reset=1m30s retry=30.1s
+	// allowed policy="org-test" limit=60 remaining=0 window=1m0s reset=1m30s retry=0s
+	// denied policy="org-test" limit=60 remaining=0 window=1m0s reset=1m30s retry=31s
+	// allowed policy="org" limit=600 remaining=599 window=1m0s reset=1m30s retry=0s
 }

@@ -71,17 +71,34 @@ func sameDecision(t *testing.T, i int, op string, got, want ratekit.Decision) {
 // requires identical Decisions (RetryAfter and Remaining included), Idle
 // answers, and state through Reconfigure and a MarshalBinary round trip.
 // Each op is three bytes: what to do, how far to move the time, how many
-// units.
+// units. The high bit of windowByte makes the Log with a LogTemplate.
 func FuzzLog(f *testing.F) {
 	f.Add(byte(3), byte(5), []byte{0, 0, 1, 0, 3, 1, 0, 0, 2, 1, 7, 1, 0, 0, 17})
 	f.Add(byte(1), byte(2), []byte{0, 0, 1, 0, 4, 1, 2, 0, 1, 0, 11, 1, 0, 5, 1})
 	f.Add(byte(25), byte(5), []byte{0, 0, 1, 0, 0, 5, 3, 0, 5, 0, 6, 1, 4, 0, 1, 0, 8, 1, 6, 0, 0})
 	f.Add(byte(8), byte(0), []byte{0, 3, 4, 0, 3, 4, 2, 0, 4, 5, 7, 2, 0, 0, 1, 7, 0, 1, 0, 4, 1})
+	// The same, from a LogTemplate; and a template's Log that is
+	// reconfigured, then restored into a sibling.
+	f.Add(byte(8), byte(0x80), []byte{0, 3, 4, 0, 3, 4, 2, 0, 4, 5, 7, 2, 0, 0, 1, 7, 0, 1, 0, 4, 1})
+	f.Add(byte(3), byte(0x85), []byte{0, 0, 1, 0, 3, 1, 9, 3, 3, 0, 0, 2, 9, 1, 19, 8, 0, 0, 0, 5, 1})
 	f.Fuzz(func(t *testing.T, limitByte, windowByte byte, ops []byte) {
 		limit := int(limitByte)%40 + 1
-		window := fuzzWindows[int(windowByte)%len(fuzzWindows)]
+		window := fuzzWindows[int(windowByte&0x7f)%len(fuzzWindows)]
 		cfg := slidingwindow.Config{Limit: limit, Window: window, Name: "fuzz"}
-		l := mustLog(t, cfg)
+		var tmpl *slidingwindow.LogTemplate
+		var l *slidingwindow.Log
+		if windowByte&0x80 == 0 {
+			l = mustLog(t, cfg)
+		} else {
+			// A template's Log, made after a sibling that took all it
+			// could, which must not show in l's decisions (the model
+			// knows nothing of it).
+			tmpl = mustLogTemplate(t, cfg)
+			if !tmpl.New().Take(fuzzStart, limit).Allowed {
+				t.Fatal("a new Log of the template was not empty")
+			}
+			l = tmpl.New()
+		}
 		m := &model.SlidingLog{Limit: limit, Window: window, Name: "fuzz"}
 		now := time.Duration(0)
 		var taken []time.Duration // instants of allowed Takes, for Refunds
@@ -124,7 +141,20 @@ func FuzzLog(f *testing.F) {
 				if err != nil {
 					t.Fatalf("MarshalBinary: %v", err)
 				}
-				l = mustLog(t, l.Config())
+				if tmpl != nil && l.Config().Limit == limit {
+					// Into a sibling, whatever l's Window now is: the
+					// state holds no Window, and the model's Reconfigure
+					// does what l's does.
+					cfg := l.Config()
+					l = tmpl.New()
+					if cfg.Window != window {
+						if err := l.Reconfigure(cfg); err != nil {
+							t.Fatal(err)
+						}
+					}
+				} else {
+					l = mustLog(t, l.Config())
+				}
 				if err := l.UnmarshalBinary(b); err != nil {
 					t.Fatalf("UnmarshalBinary of MarshalBinary's output: %v", err)
 				}
@@ -148,18 +178,31 @@ func FuzzLog(f *testing.F) {
 
 // FuzzCounter drives a Counter and the reference model (exact rationals,
 // RetryAfter by bisection) with the same operations and requires identical
-// Decisions and Idle answers.
+// Decisions and Idle answers. The high bit of windowByte makes the Counter
+// with a CounterTemplate.
 func FuzzCounter(f *testing.F) {
 	f.Add(byte(3), byte(5), []byte{0, 0, 1, 0, 3, 1, 0, 0, 2, 1, 7, 1, 0, 0, 17})
 	f.Add(byte(10), byte(2), []byte{0, 5, 16, 0, 5, 16, 0, 6, 5, 0, 3, 1, 4, 0, 1, 0, 9, 1})
 	f.Add(byte(25), byte(4), []byte{0, 0, 1, 0, 6, 5, 3, 0, 5, 0, 6, 1, 4, 0, 1, 0, 8, 1, 6, 0, 0})
+	f.Add(byte(25), byte(0x84), []byte{0, 0, 1, 0, 6, 5, 3, 0, 5, 0, 6, 1, 4, 0, 1, 0, 8, 1, 6, 0, 0}) // the same, from a template
+	f.Add(byte(10), byte(0x82), []byte{0, 5, 16, 7, 5, 16, 0, 6, 5, 0, 3, 1, 7, 0, 1, 0, 9, 1})
 	f.Fuzz(func(t *testing.T, limitByte, windowByte byte, ops []byte) {
 		// A 1ns window leaves no bits for counts (MaxCounterLimit is 0),
 		// and a 7ns one room for a Limit of 3.
-		window := fuzzWindows[1+int(windowByte)%(len(fuzzWindows)-1)]
+		window := fuzzWindows[1+int(windowByte&0x7f)%(len(fuzzWindows)-1)]
 		limit := min(int(limitByte)%40+1, slidingwindow.MaxCounterLimit(window))
 		cfg := slidingwindow.Config{Limit: limit, Window: window, Name: "fuzz"}
-		c := mustCounter(t, cfg)
+		newCounter := func() *slidingwindow.Counter { return mustCounter(t, cfg) }
+		if windowByte&0x80 != 0 {
+			// A template's Counter, made after a sibling that took all it
+			// could: it must not show.
+			tmpl := mustCounterTemplate(t, cfg)
+			if !tmpl.New().Take(fuzzStart, limit).Allowed {
+				t.Fatal("a new Counter of the template was not empty")
+			}
+			newCounter = tmpl.New
+		}
+		c := newCounter()
 		m := &model.SlidingCounter{Limit: limit, Window: window, Name: "fuzz"}
 		now := time.Duration(0)
 		var taken []time.Duration
@@ -192,7 +235,7 @@ func FuzzCounter(f *testing.F) {
 				if err != nil {
 					t.Fatalf("MarshalBinary: %v", err)
 				}
-				c = mustCounter(t, cfg)
+				c = newCounter()
 				if err := c.UnmarshalBinary(b); err != nil {
 					t.Fatalf("UnmarshalBinary of MarshalBinary's output: %v", err)
 				}

@@ -4,9 +4,9 @@ import (
 	"context"
 	"encoding/binary"
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/benbjohnson/clock"
 
@@ -26,29 +26,44 @@ import (
 // and its units recorded, at that newest instant, so a stale time never
 // admits more.
 //
-// Build a Log with NewLog; the zero Log is not usable. A Log is safe for
-// concurrent use. Take, Peek and Refund allocate nothing. Peek, and a Take
-// that is denied, only read: they write no shared memory and never wait on a
-// writer that is not mid-write. Allowed Takes and Refunds are serialised by a
-// seqlock, a CAS on one packed word, held for the few stores of the write
-// itself (see the comment on logState). BenchmarkTake, and
-// bench/slidingwindow_test.go against other libraries, measure what that
-// costs: a Log decides as fast as the lock-free Counter.
+// Build a Log with NewLog, or with a LogTemplate's New; the zero Log is not
+// usable (its methods panic). A Log is safe for concurrent use. Take, Peek
+// and Refund allocate nothing. Peek, and a Take that is denied, only read:
+// they write no shared memory and never wait on a writer that is not
+// mid-write. Allowed Takes and Refunds are serialised by a seqlock, a CAS on
+// one packed word, held for the few stores of the write itself (see the
+// comment on logState). BenchmarkTake, and bench/slidingwindow_test.go
+// against other libraries, measure what that costs: a Log decides as fast
+// as the lock-free Counter.
+//
+// # Memory
+//
+// The ring is 8·Limit bytes, rounded up to Go's next size class, in an
+// allocation of its own. A Log made by a LogTemplate adds 64 bytes (a
+// 56-byte Log in Go's 64-byte size class), one allocation: the template's
+// Logs share their parameters (272 bytes in all for a Limit of 25). One made
+// by NewLog has 96 bytes of parameters of its own and is padded to 128
+// bytes, two cache lines: the seqlock's word alone at the end of the first,
+// the target of every core's CAS when the Log is shared by a whole process,
+// and the rest in the second, read by every call and written only by
+// Reconfigure, UnmarshalBinary and a Refund that removes the newest unit, so
+// that a call's reads of the parameters do not wait for the contended line.
 type Log struct {
-	epoch     time.Time // instants are nanoseconds from here
-	epochUnix int64     // epoch in Unix nanoseconds, for MarshalBinary
-	cur       atomic.Pointer[logState]
-	// mu serialises the slow paths that replace cur (Reconfigure and
-	// UnmarshalBinary), so that each retires exactly the state it read.
-	mu sync.Mutex
+	s0 logState // the first state, inline
+	s  atomic.Pointer[logState]
 }
 
 var _ ratekit.Limiter = (*Log)(nil)
 
-// logState is one configuration of a Log and its ring of instants. A
-// Reconfigure or UnmarshalBinary replaces it whole; the state it replaces is
-// retired by leaving its seqlock held forever, so that a caller still holding
-// a pointer to it fails its CAS, rereads Log.cur and starts again.
+// logState is a Log's ring of instants, its seqlock and its floor, with the
+// parameters they are read by. Reconfigure replaces it whole, with a ring of
+// the new Limit; the state it replaces is retired by leaving its seqlock
+// held forever, so that a caller still holding a pointer to it fails its
+// CAS, rereads Log.s and starts again. Taking the seqlock is also the lock
+// between replacers (Reconfigure, UnmarshalBinary): each works on the state
+// it locked, and one that finds the lock held for good waits for the state
+// that replaces it. UnmarshalBinary rewrites the ring of the state in force
+// under its seqlock, like any writer, and releases it.
 //
 // The seqlock. word packs three fields:
 //
@@ -80,12 +95,8 @@ var _ ratekit.Limiter = (*Log)(nil)
 // thread (runtime.Gosched), so a writer that was preempted mid-write is
 // rescheduled rather than spun against.
 type logState struct {
-	limit  int
-	window int64
-	name   string
-	clock  clock.Clock
-
-	word atomic.Uint64
+	word atomic.Uint64 // first, so that padding can give it a line of its own (see wordLine)
+	p    *logParams    // immutable, and shared by the Logs of a LogTemplate
 	// floor is the newest instant ever recorded that is no longer in the
 	// ring, because a Refund removed it; minTime-1 if none. With the newest
 	// instant in the ring it makes the log's clock, which never goes back:
@@ -119,31 +130,135 @@ func released(w uint64, head int) uint64 {
 	return (w>>versionShift+1)<<versionShift | uint64(head)<<headShift
 }
 
+// logParams is one immutable parameter set of a Log. The Logs of a
+// LogTemplate share one; NewLog and Reconfigure make one for a single Log.
+// Every parameter set of one Log has the same epoch, so an instant computed
+// from one holds for all.
+type logParams struct {
+	epoch     time.Time // instants are nanoseconds from here
+	epochUnix int64     // epoch in Unix nanoseconds, for MarshalBinary
+	limit     int
+	window    int64
+	name      string
+	clock     clock.Clock
+	padded    bool // NewLog's: each state's word gets a cache line of its own
+}
+
+func newLogParams(cfg Config, epoch time.Time, padded bool) *logParams {
+	return &logParams{
+		epoch:     epoch,
+		epochUnix: unixOf(epoch),
+		limit:     cfg.Limit,
+		window:    int64(cfg.Window),
+		name:      cfg.Name,
+		clock:     core.Clock(cfg.Clock),
+		padded:    padded,
+	}
+}
+
+// config returns the Config these parameters were made from, with the
+// Clock that Allow reads.
+func (p *logParams) config() Config {
+	return Config{Limit: p.limit, Window: time.Duration(p.window), Name: p.name, Clock: p.clock}
+}
+
 // NewLog returns an exact sliding log, or an error wrapping
 // ratekit.ErrInvalidConfig if cfg is invalid (see Config.Validate; a Log's
 // Limit must also be at most MaxLogLimit). It allocates the ring of
-// cfg.Limit instants at once.
+// cfg.Limit instants at once. To make many Logs of one Config (one per key),
+// make a LogTemplate once and use its New: its Logs share their parameters.
 func NewLog(cfg Config) (*Log, error) {
 	if err := cfg.validateLog(); err != nil {
 		return nil, err
 	}
-	epoch := time.Now()
-	l := &Log{epoch: epoch, epochUnix: unixOf(epoch)}
-	l.cur.Store(newLogState(cfg))
-	return l, nil
+	// The word alone on the first line, the rest on the second (see Log).
+	c := &struct {
+		_ [wordLine]byte
+		l Log
+		_ [128 - wordLine - unsafe.Sizeof(Log{})]byte
+	}{}
+	c.l.init(newLogParams(cfg, time.Now(), true))
+	return &c.l, nil
 }
 
-func newLogState(cfg Config) *logState {
-	s := &logState{
-		limit:  cfg.Limit,
-		window: int64(cfg.Window),
-		name:   cfg.Name,
-		clock:  core.Clock(cfg.Clock),
-		slots:  make([]atomic.Int64, cfg.Limit), // all empty
-	}
+// init makes l an empty Log with parameters p.
+func (l *Log) init(p *logParams) {
+	l.s0.init(p)
+	l.s.Store(&l.s0)
+}
+
+// init makes s an empty state of p.
+func (s *logState) init(p *logParams) {
+	s.p = p
 	s.floor.Store(noFloor)
+	s.slots = make([]atomic.Int64, p.limit) // all empty
+}
+
+// newLogState returns an empty state of p: compact for a template's Log,
+// else with its word on a cache line of its own (see Log).
+func newLogState(p *logParams) *logState {
+	var s *logState
+	if p.padded {
+		c := &struct {
+			_  [wordLine]byte
+			st logState
+			_  [128 - wordLine - unsafe.Sizeof(logState{})]byte
+		}{}
+		s = &c.st
+	} else {
+		s = new(logState)
+	}
+	s.init(p)
 	return s
 }
+
+// LogTemplate makes empty Logs of one Config that share their parameters,
+// so that each costs its ring of 8·Limit bytes and 64 bytes more, in two
+// allocations (NewLog's cost the ring and 224 bytes, in three): for a
+// ratekit.Keyed of a Log per key (per IP, per org, per token). Validate the
+// Config once, with NewLogTemplate, and the factory cannot fail:
+//
+//	t, err := slidingwindow.NewLogTemplate(cfg)
+//	...
+//	perIP := ratekit.NewKeyed(func(netip.Addr) *slidingwindow.Log { return t.New() }, ratekit.KeyedConfig{})
+//
+// A Log made by a LogTemplate is in every way a Log made by NewLog with the
+// template's Config, except that it measures time from the template's
+// making rather than its own (see the package documentation on time):
+// Reconfigure, UnmarshalBinary and the rest act on that Log alone
+// (Reconfigure gives it parameters of its own; UnmarshalBinary keeps the
+// shared ones). A LogTemplate is immutable and safe for concurrent use.
+type LogTemplate struct {
+	p *logParams
+}
+
+// NewLogTemplate returns a LogTemplate of cfg, or an error wrapping
+// ratekit.ErrInvalidConfig if cfg is invalid for a Log (as NewLog would).
+// Its Logs measure time from now (time.Now()).
+func NewLogTemplate(cfg Config) (*LogTemplate, error) {
+	if err := cfg.validateLog(); err != nil {
+		return nil, err
+	}
+	return &LogTemplate{p: newLogParams(cfg, time.Now(), false)}, nil
+}
+
+// New returns an empty Log of the template's Config. It allocates the Log
+// (64 bytes) and its ring (8·Limit bytes, rounded up to a size class), and
+// cannot fail.
+func (t *LogTemplate) New() *Log {
+	l := &Log{}
+	l.init(t.p)
+	return l
+}
+
+// Config returns the configuration of the template's Logs, as their Config
+// method does (Clock is the real clock if the Config had none).
+func (t *LogTemplate) Config() Config { return t.p.config() }
+
+// since returns now as an instant of l. Every state of l has the epoch of
+// its first, whose parameters s0.p are never written after init: reading
+// them needs no atomic load, and does not wait for the state in force.
+func (l *Log) since(now time.Time) int64 { return since(now, l.s0.p.epoch) }
 
 // backoff is what a caller does after its i-th failed attempt to read or
 // lock a state: retry at once a few times (a write holds the lock for tens
@@ -159,7 +274,7 @@ func backoff(i int) {
 func (s *logState) slot(head, j int) *atomic.Int64 {
 	i := head - 1 - j
 	if i < 0 {
-		i += s.limit
+		i += len(s.slots)
 	}
 	return &s.slots[i]
 }
@@ -192,11 +307,12 @@ func (s *logState) above(head int, v int64) int {
 	if s.slot(head, 0).Load() <= c {
 		return 0
 	}
-	if s.slot(head, s.limit-1).Load() > c {
-		return s.limit
+	limit := len(s.slots)
+	if s.slot(head, limit-1).Load() > c {
+		return limit
 	}
 	// Units before lo are after v; units from hi on are not.
-	lo, hi := 1, s.limit-1
+	lo, hi := 1, limit-1
 	for step := 1; lo < hi; step <<= 1 {
 		if i := lo + step - 1; i >= hi {
 			break
@@ -232,6 +348,7 @@ func (s *logState) above(head int, v int64) int {
 // a torn state, which the caller's recheck of word then discards (it cannot
 // fault: every index is reduced mod limit).
 func (s *logState) decide(d *ratekit.Decision, w uint64, x int64, n int) int64 {
+	p := s.p
 	head := headOf(w)
 	newest := s.unit(head, 0)
 	// The log's clock t never goes back: a stale now is evaluated at the
@@ -242,34 +359,34 @@ func (s *logState) decide(d *ratekit.Decision, w uint64, x int64, n int) int64 {
 	t := max(x, newest, s.floor.Load())
 	// A unit at e counts at t while t-e < window, that is e > t-window.
 	// t-window >= minTime-MaxWindow does not overflow.
-	count := s.above(head, t-s.window)
+	count := s.above(head, t-p.window)
 
-	*d = ratekit.Decision{Limit: s.limit, Window: time.Duration(s.window), Policy: s.name}
+	*d = ratekit.Decision{Limit: p.limit, Window: time.Duration(p.window), Policy: p.name}
 	// Until the log is at full capacity again: until the newest live unit
 	// expires. It is live, so newest+window-x lies in (0, window+(t-x)],
 	// under 2^63 (see minTime).
 	reset := time.Duration(0)
 	if count > 0 {
-		reset = time.Duration(newest + s.window - x)
+		reset = time.Duration(newest + p.window - x)
 	}
 	switch {
-	case n < 0 || n > s.limit:
-		*d = core.Impossible(s.limit, s.limit-count, d.Window, reset, s.name)
-	case count+n <= s.limit:
+	case n < 0 || n > p.limit:
+		*d = core.Impossible(p.limit, p.limit-count, d.Window, reset, p.name)
+	case count+n <= p.limit:
 		d.Allowed = true
-		d.Remaining = s.limit - count - n
+		d.Remaining = p.limit - count - n
 		d.ResetAfter = reset
 		if n > 0 {
-			d.ResetAfter = time.Duration(t + s.window - x)
+			d.ResetAfter = time.Duration(t + p.window - x)
 		}
 	default:
 		// Denied: count+n-limit units must expire first, the oldest ones.
 		// The newest of those is unit limit-n (counting from the newest):
 		// when it expires, at most limit-n units remain. It is live (count
 		// > limit-n), so the wait is positive and bounded like reset.
-		d.Remaining = s.limit - count
+		d.Remaining = p.limit - count
 		d.ResetAfter = reset
-		d.RetryAfter = time.Duration(s.unit(head, s.limit-n) + s.window - x)
+		d.RetryAfter = time.Duration(s.unit(head, p.limit-n) + p.window - x)
 	}
 	return t
 }
@@ -284,9 +401,9 @@ func (s *logState) decide(d *ratekit.Decision, w uint64, x int64, n int) int64 {
 // An allowed Take of n units stores n instants, O(n); deciding costs
 // O(log Limit) loads.
 func (l *Log) Take(now time.Time, n int) (d ratekit.Decision) {
-	x := since(now, l.epoch)
+	x := l.since(now)
 	for i := 0; ; i++ {
-		s := l.cur.Load()
+		s := l.s.Load()
 		w := s.word.Load()
 		if w&lockedBit != 0 {
 			backoff(i)
@@ -308,7 +425,7 @@ func (l *Log) Take(now time.Time, n int) (d ratekit.Decision) {
 		next, v := headOf(w), enc(t)
 		for range n {
 			s.slots[next].Store(v)
-			if next++; next == s.limit {
+			if next++; next == len(s.slots) {
 				next = 0
 			}
 		}
@@ -320,9 +437,9 @@ func (l *Log) Take(now time.Time, n int) (d ratekit.Decision) {
 // Peek reports exactly what Take(now, n) would decide, Remaining included,
 // and records nothing. It never writes shared memory.
 func (l *Log) Peek(now time.Time, n int) (d ratekit.Decision) {
-	x := since(now, l.epoch)
+	x := l.since(now)
 	for i := 0; ; i++ {
-		s := l.cur.Load()
+		s := l.s.Load()
 		w := s.word.Load()
 		if w&lockedBit != 0 {
 			backoff(i)
@@ -365,9 +482,9 @@ func (l *Log) Refund(at time.Time, n int) {
 	if n <= 0 {
 		return
 	}
-	a := since(at, l.epoch)
+	a := l.since(at)
 	for i := 0; ; i++ {
-		s := l.cur.Load()
+		s := l.s.Load()
 		w := s.word.Load()
 		if w&lockedBit != 0 {
 			backoff(i)
@@ -378,7 +495,7 @@ func (l *Log) Refund(at time.Time, n int) {
 		// q, if it holds one, before. a-1 >= minTime-1 does not overflow.
 		q := s.above(head, a-1)
 		from := 0
-		if q == s.limit || s.slot(head, q).Load() == 0 {
+		if q == len(s.slots) || s.slot(head, q).Load() == 0 {
 			from = s.above(head, a) // nothing older: only units at a
 		}
 		k := min(n, q-from)
@@ -420,18 +537,18 @@ func (s *logState) remove(head, p, k int) int {
 	}
 	head -= k
 	if head < 0 {
-		head += s.limit
+		head += len(s.slots)
 	}
 	return head
 }
 
 // snapshot returns a consistent copy of the units live at the log's clock,
 // oldest first, and the clock itself (the newest instant recorded; noFloor
-// for a log that never recorded one). Like every reader, it rereads cur on
+// for a log that never recorded one). Like every reader, it rereads Log.s on
 // each attempt: a state retired by Reconfigure stays locked for good.
 func (l *Log) snapshot() (units []int64, clk int64) {
 	for i := 0; ; i++ {
-		s := l.cur.Load()
+		s := l.s.Load()
 		w := s.word.Load()
 		if w&lockedBit != 0 {
 			backoff(i)
@@ -439,7 +556,7 @@ func (l *Log) snapshot() (units []int64, clk int64) {
 		}
 		head := headOf(w)
 		clk = max(s.unit(head, 0), s.floor.Load())
-		count := s.above(head, clk-s.window)
+		count := s.above(head, clk-s.p.window)
 		units = units[:0]
 		for j := count - 1; j >= 0; j-- {
 			units = append(units, s.unit(head, j))
@@ -455,16 +572,16 @@ func (l *Log) snapshot() (units []int64, clk int64) {
 // at now (every unit has now-e >= Window). Dropping an idle log and making a
 // fresh one changes no decision at now or later.
 func (l *Log) Idle(now time.Time) bool {
-	x := since(now, l.epoch)
+	x := l.since(now)
 	for i := 0; ; i++ {
-		s := l.cur.Load()
+		s := l.s.Load()
 		w := s.word.Load()
 		if w&lockedBit != 0 {
 			backoff(i)
 			continue
 		}
 		head := headOf(w)
-		idle := x >= s.floor.Load() && s.slot(head, 0).Load() <= after(x-s.window)
+		idle := x >= s.floor.Load() && s.slot(head, 0).Load() <= after(x-s.p.window)
 		if s.word.Load() == w {
 			return idle
 		}
@@ -478,7 +595,7 @@ func (l *Log) Allow() bool { return l.AllowN(1) }
 // takes them if so: Take(clock.Now(), n).Allowed. It is false for n < 0 and
 // n > Limit.
 func (l *Log) AllowN(n int) bool {
-	return l.Take(l.cur.Load().clock.Now(), n).Allowed
+	return l.Take(l.s.Load().p.clock.Now(), n).Allowed
 }
 
 // Wait blocks until n units are admitted, and takes them, reading and
@@ -487,20 +604,18 @@ func (l *Log) AllowN(n int) bool {
 // matching context.DeadlineExceeded at once if the wait would outlast ctx's
 // deadline; nothing is taken when it returns an error.
 func (l *Log) Wait(ctx context.Context, n int) (ratekit.Decision, error) {
-	return ratekit.Wait(ctx, l.cur.Load().clock, l, n)
+	return ratekit.Wait(ctx, l.s.Load().p.clock, l, n)
 }
 
 // Config returns the configuration in effect.
-func (l *Log) Config() Config {
-	s := l.cur.Load()
-	return Config{Limit: s.limit, Window: time.Duration(s.window), Name: s.name, Clock: s.clock}
-}
+func (l *Log) Config() Config { return l.s.Load().p.config() }
 
 // lock takes the seqlock of the current state for good and returns the
-// state: it is about to be replaced. The caller holds l.mu.
+// state: it is about to be replaced. A replacer that comes second waits
+// here until the first has published its state, and then locks that one.
 func (l *Log) lock() *logState {
 	for i := 0; ; i++ {
-		s := l.cur.Load()
+		s := l.s.Load()
 		w := s.word.Load()
 		if w&lockedBit == 0 && s.word.CompareAndSwap(w, w|lockedBit) {
 			return s
@@ -517,14 +632,14 @@ func (l *Log) install(next *logState, units []int64, clk int64) {
 		next.slots[i].Store(enc(e))
 	}
 	head := len(units)
-	if head == next.limit {
+	if head == len(next.slots) {
 		head = 0
 	}
 	next.word.Store(uint64(head) << headShift)
 	// The clock is kept whole: the newest unit, when it is one of units,
 	// counts towards it anyway.
 	next.floor.Store(clk)
-	l.cur.Store(next)
+	l.s.Store(next)
 }
 
 // Reconfigure changes the configuration at once, keeping the units
@@ -539,14 +654,15 @@ func (l *Log) install(next *logState, units []int64, clk int64) {
 // allocated before the log is locked; copying the units into it holds the
 // seqlock for O(Limit) stores, during which concurrent Takes, Refunds and
 // Peeks wait (they yield the thread), and then carry on under the new
-// configuration.
+// configuration. The Log gets parameters of its own: a Log made by a
+// LogTemplate no longer shares the template's, and the template and its
+// other Logs are unchanged.
 func (l *Log) Reconfigure(cfg Config) error {
 	if err := cfg.validateLog(); err != nil {
 		return err
 	}
-	next := newLogState(cfg)
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	p := l.s.Load().p
+	next := newLogState(newLogParams(cfg, p.epoch, p.padded)) // the epoch and layout of every state of l
 	old := l.lock()
 	// The old state is locked, so this read is consistent: headOf works
 	// with the locked bit set.
@@ -554,7 +670,7 @@ func (l *Log) Reconfigure(cfg Config) error {
 	head := headOf(w)
 	newest := old.unit(head, 0)
 	clk := max(newest, old.floor.Load())
-	keep := min(old.limit, next.limit)
+	keep := min(len(old.slots), len(next.slots))
 	units := make([]int64, 0, keep)
 	for j := keep - 1; j >= 0; j-- {
 		if v := old.slot(head, j).Load(); v != 0 {
@@ -577,17 +693,18 @@ const logFormat = 1
 // The configuration is not included.
 func (l *Log) MarshalBinary() ([]byte, error) {
 	units, clk := l.snapshot()
+	epochUnix := l.s0.p.epochUnix // the same for every state of l
 	b := core.AppendHeader(make([]byte, 0, 16+3*len(units)), core.SlidingLog, logFormat)
 	b = binary.AppendUvarint(b, uint64(len(units)))
 	if clk == noFloor {
 		return binary.AppendUvarint(b, 0), nil
 	}
 	b = binary.AppendUvarint(b, 1)
-	b = binary.AppendVarint(b, l.epochUnix+clk)
+	b = binary.AppendVarint(b, epochUnix+clk)
 	prev := int64(0)
 	for i, e := range units {
 		if i == 0 {
-			b = binary.AppendVarint(b, l.epochUnix+e)
+			b = binary.AppendVarint(b, epochUnix+e)
 		} else {
 			b = binary.AppendUvarint(b, uint64(e-prev))
 		}
@@ -602,22 +719,25 @@ func (l *Log) MarshalBinary() ([]byte, error) {
 // truncated, corrupt, of another algorithm or version, holds more units than
 // the log's Limit (restore it with the Limit it was saved with, then
 // Reconfigure), or holds instants out of order or more than 73 years after
-// this log was made. Instants more than 73 years before it are moved up to
-// that bound, which only makes them count longer.
+// this log (or its LogTemplate) was made. Instants more than 73 years before
+// it are moved up to that bound, which only makes them count longer.
+//
+// It rewrites the ring in place, under the seqlock, for O(Limit) stores, as
+// Reconfigure does: it allocates no ring, and a Log made by a LogTemplate
+// keeps sharing its parameters.
 func (l *Log) UnmarshalBinary(b []byte) error {
 	payload, err := core.ParseHeader(b, core.SlidingLog, logFormat)
 	if err != nil {
 		return err
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	cfg := l.Config()
+	p := l.s.Load().p // its epoch is every state's; its limit bounds k until the recheck below
+	epochUnix := p.epochUnix
 	r := core.NewReader(core.SlidingLog, payload)
 	k := r.Uint64()
 	hasClock := r.Uint64()
 	// Instants are checked in Unix nanoseconds, where the bounds are
 	// epochUnix+minTime and epochUnix+maxTime (both well inside int64).
-	lo, hi := l.epochUnix+minTime, l.epochUnix+maxTime
+	lo, hi := epochUnix+minTime, epochUnix+maxTime
 	var c int64 // the clock, in Unix nanoseconds
 	// r.Err also reports unread bytes, so it is checked once, at the end;
 	// until then ok says whether the units may be read (k is bounded).
@@ -625,8 +745,8 @@ func (l *Log) UnmarshalBinary(b []byte) error {
 	switch {
 	case hasClock > 1:
 		r.Fail("bad clock flag %d", hasClock)
-	case k > uint64(cfg.Limit):
-		r.Fail("state holds %d units, more than the Limit of %d", k, cfg.Limit)
+	case k > uint64(p.limit):
+		r.Fail("state holds %d units, more than the Limit of %d", k, p.limit)
 	case hasClock == 0 && k > 0:
 		r.Fail("state holds %d units and no clock", k)
 	case hasClock == 1:
@@ -654,7 +774,7 @@ func (l *Log) UnmarshalBinary(b []byte) error {
 				}
 				u += int64(delta)
 			}
-			units = append(units, max(u, lo)-l.epochUnix)
+			units = append(units, max(u, lo)-epochUnix)
 		}
 	}
 	if err := r.Err(); err != nil {
@@ -662,10 +782,43 @@ func (l *Log) UnmarshalBinary(b []byte) error {
 	}
 	clk := int64(noFloor)
 	if hasClock == 1 {
-		clk = max(c, lo) - l.epochUnix
+		clk = max(c, lo) - epochUnix
 	}
-	next := newLogState(cfg)
-	l.lock()
-	l.install(next, units, clk)
-	return nil
+	for i := 0; ; i++ {
+		s := l.s.Load()
+		w := s.word.Load()
+		if w&lockedBit != 0 {
+			backoff(i)
+			continue
+		}
+		if len(units) > len(s.slots) {
+			// A concurrent Reconfigure lowered the Limit since p was read.
+			return core.InvalidState(core.SlidingLog.String(),
+				"state holds %d units, more than the Limit of %d", len(units), len(s.slots))
+		}
+		if s.word.CompareAndSwap(w, w|lockedBit) {
+			s.rewrite(w, units, clk)
+			return nil
+		}
+	}
+}
+
+// rewrite replaces the units of s by units (oldest first, at most
+// len(s.slots)) and its floor by clk, and releases the lock the caller took
+// from word w. Readers that overlap it see the version move and read again.
+func (s *logState) rewrite(w uint64, units []int64, clk int64) {
+	for i := range s.slots {
+		v := int64(0) // empty
+		if i < len(units) {
+			v = enc(units[i])
+		}
+		s.slots[i].Store(v)
+	}
+	head := len(units)
+	if head == len(s.slots) {
+		head = 0
+	}
+	// As in install, the clock is kept whole.
+	s.floor.Store(clk)
+	s.word.Store(released(w, head))
 }

@@ -1,0 +1,400 @@
+package slidingwindow_test
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/ratekit/ratekit"
+	"github.com/ratekit/ratekit/internal/conformance"
+	"github.com/ratekit/ratekit/slidingwindow"
+)
+
+func mustCounterTemplate(tb testing.TB, cfg slidingwindow.Config) *slidingwindow.CounterTemplate {
+	tb.Helper()
+	tmpl, err := slidingwindow.NewCounterTemplate(cfg)
+	if err != nil {
+		tb.Fatalf("NewCounterTemplate(%+v): %v", cfg, err)
+	}
+	return tmpl
+}
+
+func mustLogTemplate(tb testing.TB, cfg slidingwindow.Config) *slidingwindow.LogTemplate {
+	tb.Helper()
+	tmpl, err := slidingwindow.NewLogTemplate(cfg)
+	if err != nil {
+		tb.Fatalf("NewLogTemplate(%+v): %v", cfg, err)
+	}
+	return tmpl
+}
+
+// TestTemplateConforms runs the suite on limiters made by templates, each
+// made after a sibling of the same template took its whole Limit at the
+// suite's start: what the sibling took must not show.
+func TestTemplateConforms(t *testing.T) {
+	for _, tc := range []struct {
+		limit  int
+		window time.Duration
+	}{
+		{2, time.Second},
+		{25, time.Second},
+		{600, time.Minute},
+	} {
+		cfg := slidingwindow.Config{Limit: tc.limit, Window: tc.window, Name: "template"}
+		t.Run(fmt.Sprintf("Log/%d-per-%v", tc.limit, tc.window), func(t *testing.T) {
+			tmpl := mustLogTemplate(t, cfg)
+			conformance.Run(t, conformance.Subject{
+				New: func(tb testing.TB) ratekit.Limiter {
+					if !tmpl.New().Take(conformance.DefaultStart, tc.limit).Allowed {
+						tb.Fatal("a new Log of the template was not empty")
+					}
+					return tmpl.New()
+				},
+				Capacity: tc.limit,
+				Policy:   cfg.Name,
+			})
+		})
+		t.Run(fmt.Sprintf("Counter/%d-per-%v", tc.limit, tc.window), func(t *testing.T) {
+			tmpl := mustCounterTemplate(t, cfg)
+			conformance.Run(t, conformance.Subject{
+				New: func(tb testing.TB) ratekit.Limiter {
+					if !tmpl.New().Take(conformance.DefaultStart, tc.limit).Allowed {
+						tb.Fatal("a new Counter of the template was not empty")
+					}
+					return tmpl.New()
+				},
+				Capacity: tc.limit,
+				Policy:   cfg.Name,
+			})
+		})
+	}
+}
+
+func TestTemplateBadConfig(t *testing.T) {
+	for _, cfg := range []slidingwindow.Config{
+		{Limit: 0, Window: time.Second},
+		{Limit: 1, Window: 0},
+		{Limit: 1, Window: slidingwindow.MaxWindow + 1},
+		{Limit: slidingwindow.MaxLogLimit + 1, Window: time.Second},
+	} {
+		tmpl, err := slidingwindow.NewLogTemplate(cfg)
+		if !errors.Is(err, ratekit.ErrInvalidConfig) || tmpl != nil {
+			t.Errorf("NewLogTemplate(%+v) = %v, %v; want nil, ErrInvalidConfig", cfg, tmpl, err)
+		}
+	}
+	for _, cfg := range []slidingwindow.Config{
+		{Limit: 0, Window: time.Second},
+		{Limit: 1, Window: -1},
+		{Limit: slidingwindow.MaxCounterLimit(time.Second) + 1, Window: time.Second},
+	} {
+		tmpl, err := slidingwindow.NewCounterTemplate(cfg)
+		if !errors.Is(err, ratekit.ErrInvalidConfig) || tmpl != nil {
+			t.Errorf("NewCounterTemplate(%+v) = %v, %v; want nil, ErrInvalidConfig", cfg, tmpl, err)
+		}
+	}
+}
+
+// templateLimiter is what TestTemplateLimitersAreIndependent drives: a Log
+// or a Counter.
+type templateLimiter interface {
+	ratekit.Limiter
+	Config() slidingwindow.Config
+	Reconfigure(slidingwindow.Config) error
+	MarshalBinary() ([]byte, error)
+	UnmarshalBinary([]byte) error
+}
+
+// TestTemplateLimitersAreIndependent: limiters of one template share their
+// parameters and nothing else, and Reconfigure or UnmarshalBinary of one
+// leaves the others, and the template, as they were. UnmarshalBinary keeps
+// the shared parameters (a Keyed restored by persist stays compact).
+func TestTemplateLimitersAreIndependent(t *testing.T) {
+	cfg := slidingwindow.Config{Limit: 3, Window: time.Minute, Name: "per-ip"}
+	ct := mustCounterTemplate(t, cfg)
+	lt := mustLogTemplate(t, cfg)
+	for _, tc := range []struct {
+		name string
+		new  func() templateLimiter
+		same func(a, b templateLimiter) bool
+		tmpl func() slidingwindow.Config
+	}{
+		{"Counter", func() templateLimiter { return ct.New() }, func(a, b templateLimiter) bool {
+			return slidingwindow.CounterSameParams(a.(*slidingwindow.Counter), b.(*slidingwindow.Counter))
+		}, ct.Config},
+		{"Log", func() templateLimiter { return lt.New() }, func(a, b templateLimiter) bool {
+			return slidingwindow.LogSameParams(a.(*slidingwindow.Log), b.(*slidingwindow.Log))
+		}, lt.Config},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			at := minute0.Add(10 * s)
+			a, b := tc.new(), tc.new()
+			if a == b || !tc.same(a, b) {
+				t.Fatal("two limiters of a template are one, or do not share parameters")
+			}
+			if got := a.Config(); got.Limit != 3 || got.Window != time.Minute || got.Name != "per-ip" || got.Clock == nil {
+				t.Fatalf("Config() = %+v", got)
+			}
+			if got := tc.tmpl(); got != a.Config() {
+				t.Fatalf("the template's Config() = %+v; its limiter's %+v", got, a.Config())
+			}
+			if !a.Take(at, 3).Allowed || a.Take(at, 1).Allowed {
+				t.Fatal("a does not hold 3")
+			}
+			if d := b.Peek(at, 0); d.Remaining != 3 {
+				t.Fatalf("b after a drained: %v; want 3 remaining", d)
+			}
+
+			if err := a.Reconfigure(slidingwindow.Config{Limit: 6, Window: time.Minute, Name: "upgraded"}); err != nil {
+				t.Fatal(err)
+			}
+			if tc.same(a, b) {
+				t.Fatal("a reconfigured still shares b's parameters")
+			}
+			if d := a.Peek(at, 0); d.Limit != 6 || d.Remaining != 3 || d.Policy != "upgraded" {
+				t.Fatalf("a after Reconfigure: %v", d)
+			}
+			c := tc.new()
+			for _, l := range []templateLimiter{b, c} {
+				if d := l.Peek(at, 0); d.Limit != 3 || d.Remaining != 3 || d.Policy != "per-ip" {
+					t.Fatalf("a sibling after a's Reconfigure: %v", d)
+				}
+			}
+			if !tc.same(b, c) || tc.tmpl().Limit != 3 {
+				t.Fatal("a's Reconfigure changed the template")
+			}
+
+			// Restoring a state keeps the shared parameters.
+			if !b.Take(at, 2).Allowed {
+				t.Fatal("b refused 2")
+			}
+			state, err := b.MarshalBinary()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.UnmarshalBinary(state); err != nil {
+				t.Fatal(err)
+			}
+			if !tc.same(b, c) {
+				t.Fatal("UnmarshalBinary gave c parameters of its own")
+			}
+			if got, want := c.Peek(at, 1), b.Peek(at, 1); got != want {
+				t.Fatalf("c restored from b: %v; b: %v", got, want)
+			}
+			if !c.Take(at, 1).Allowed || c.Take(at, 1).Allowed {
+				t.Fatal("c restored from b does not hold 1")
+			}
+			if d := b.Peek(at, 0); d.Remaining != 1 {
+				t.Fatalf("b after c took: %v; want 1 remaining", d)
+			}
+			// A state a template's limiter cannot hold is refused, and
+			// changes nothing.
+			var wide []byte
+			if tc.name == "Counter" {
+				// Saved with another Window.
+				wide, err = mustCounter(t, slidingwindow.Config{Limit: 3, Window: time.Second}).MarshalBinary()
+			} else if a.Take(at, 1).Allowed {
+				// 4 units, where c holds 3.
+				wide, err = a.MarshalBinary()
+			} else {
+				t.Fatal("a refused its 4th unit")
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := c.Peek(at, 0)
+			if err := c.UnmarshalBinary(wide); !errors.Is(err, ratekit.ErrInvalidState) {
+				t.Fatalf("UnmarshalBinary of a state c cannot hold = %v", err)
+			}
+			if after := c.Peek(at, 0); after != before || !tc.same(b, c) {
+				t.Fatalf("a refused UnmarshalBinary changed c: %v, then %v", before, after)
+			}
+		})
+	}
+}
+
+// TestTemplateConcurrentReplace races the Logs and Counters of one template
+// taking against Reconfigures and UnmarshalBinarys of one of them: with
+// -race, it checks that replacers serialise without a mutex and that the
+// siblings see nothing of it.
+func TestTemplateConcurrentReplace(t *testing.T) {
+	cfg := slidingwindow.Config{Limit: 8, Window: time.Minute}
+	lt, ct := mustLogTemplate(t, cfg), mustCounterTemplate(t, cfg)
+	type limiter interface {
+		templateLimiter
+		Idle(time.Time) bool
+	}
+	for _, pair := range [][2]limiter{{lt.New(), lt.New()}, {ct.New(), ct.New()}} {
+		l, sibling := pair[0], pair[1]
+		var wg sync.WaitGroup
+		stop := make(chan struct{})
+		for g := range 3 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; ; i++ {
+					select {
+					case <-stop:
+						if i >= 100 { // each has raced for a while
+							return
+						}
+					default:
+					}
+					at := minute0.Add(time.Duration(i%3) * time.Millisecond)
+					switch g {
+					case 0:
+						if d := l.Take(at, 1); d.Allowed && i%2 == 0 {
+							l.Refund(at, 1)
+						}
+						l.Idle(at)
+					case 1:
+						// Replacers race each other, not just the hot path.
+						b, err := l.MarshalBinary()
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						// It may not fit a Limit lowered since: then it is
+						// refused, and changes nothing.
+						if err := l.UnmarshalBinary(b); err != nil && !errors.Is(err, ratekit.ErrInvalidState) {
+							t.Error(err)
+							return
+						}
+					default:
+						sibling.Take(at, 1)
+					}
+				}
+			}()
+		}
+		for i := range 200 {
+			if err := l.Reconfigure(slidingwindow.Config{Limit: 4 + 8*(i%2), Window: time.Minute}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		close(stop)
+		wg.Wait()
+		at := minute0.Add(2 * time.Millisecond)
+		if left, got := l.Peek(at, 0).Remaining, drainAt(l, at, 100); got != left {
+			t.Fatalf("%T: Peek said %d remain; drained %d", l, left, got)
+		}
+		if d := sibling.Peek(at, 0); d.Limit != 8 || d.Remaining != 0 {
+			t.Fatalf("%T: the sibling, which took all the time: %v", sibling, d)
+		}
+	}
+}
+
+// perLimiter returns the bytes allocated per call of newLimiter, over n
+// calls whose results are all kept.
+func perLimiter(n int, newLimiter func() any) float64 {
+	keep := make([]any, n)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for i := range keep {
+		keep[i] = newLimiter()
+	}
+	runtime.ReadMemStats(&after)
+	runtime.KeepAlive(keep)
+	return float64(after.TotalAlloc-before.TotalAlloc) / float64(n)
+}
+
+// TestTemplateMemory measures what a limiter costs: a template's Counter is
+// one 24-byte allocation, and a template's Log its ring and 64 bytes (a
+// 56-byte Log in Go's 64-byte size class).
+func TestTemplateMemory(t *testing.T) {
+	if got := unsafe.Sizeof(slidingwindow.Counter{}); got != 24 {
+		t.Errorf("a Counter is %d bytes; want 24", got)
+	}
+	if got := unsafe.Sizeof(slidingwindow.Log{}); got != 56 {
+		t.Errorf("a Log is %d bytes; want 56", got)
+	}
+	const n = 20_000
+	for _, tc := range []struct {
+		cfg  slidingwindow.Config
+		ring float64 // the ring's size class: 8·Limit rounded up
+	}{
+		{slidingwindow.Config{Limit: 25, Window: time.Second}, 208},
+		{slidingwindow.Config{Limit: 600, Window: time.Minute}, 4864},
+	} {
+		ct, lt := mustCounterTemplate(t, tc.cfg), mustLogTemplate(t, tc.cfg)
+		if got := testing.AllocsPerRun(100, func() { ct.New() }); got != 1 {
+			t.Errorf("CounterTemplate.New allocates %v times; want 1", got)
+		}
+		if got := testing.AllocsPerRun(100, func() { lt.New() }); got != 2 {
+			t.Errorf("LogTemplate.New allocates %v times; want 2", got)
+		}
+		counter := perLimiter(n, func() any { return ct.New() })
+		log := perLimiter(n, func() any { return lt.New() })
+		t.Logf("Limit %d: %.1f bytes per template Counter, %.1f per template Log", tc.cfg.Limit, counter, log)
+		if counter > 24.5 {
+			t.Errorf("a template's Counter costs %.1f bytes; want 24", counter)
+		}
+		if log > 64+tc.ring+0.5 {
+			t.Errorf("a template's Log of %d costs %.1f bytes; want %v", tc.cfg.Limit, log, 64+tc.ring)
+		}
+		// NewCounter's and NewLog's carry parameters of their own, and
+		// keep their words on a cache line of their own.
+		t.Logf("Limit %d: %.1f bytes per NewCounter, %.1f per NewLog", tc.cfg.Limit,
+			perLimiter(1000, func() any { return mustCounter(t, tc.cfg) }),
+			perLimiter(1000, func() any { return mustLog(t, tc.cfg) }))
+	}
+}
+
+// TestTemplateZeroAllocs: the hot paths of a template's limiters allocate
+// nothing, as those of NewLog's and NewCounter's.
+func TestTemplateZeroAllocs(t *testing.T) {
+	cfg := slidingwindow.Config{Limit: 600, Window: time.Minute}
+	c, l := mustCounterTemplate(t, cfg).New(), mustLogTemplate(t, cfg).New()
+	now := t0
+	allocs := testing.AllocsPerRun(1000, func() {
+		now = now.Add(50 * time.Millisecond)
+		for _, lim := range []interface {
+			ratekit.Limiter
+			Idle(time.Time) bool
+		}{c, l} {
+			if d := lim.Take(now, 3); d.Allowed {
+				lim.Refund(now, 1)
+			}
+			lim.Peek(now, 1)
+			lim.Idle(now)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("Take/Refund/Peek/Idle allocate %v times per run", allocs)
+	}
+}
+
+// TestNewLayout: NewCounter's and NewLog's limiters, and those they become
+// when reconfigured, keep the word that every admission CASes on a cache
+// line that holds nothing every call reads.
+func TestNewLayout(t *testing.T) {
+	check := func(name string, word uintptr, read []uintptr) {
+		t.Helper()
+		for i, l := range read {
+			if l == word {
+				t.Errorf("%s: read-mostly field %d is on the word's line", name, i)
+			}
+		}
+	}
+	cfg := slidingwindow.Config{Limit: 25, Window: time.Second}
+	for range 10 { // whatever the allocator's placement
+		c, l := mustCounter(t, cfg), mustLog(t, cfg)
+		word, read := slidingwindow.CounterLines(c)
+		check("NewCounter", word, read)
+		word, read = slidingwindow.LogLines(l)
+		check("NewLog", word, read)
+		if err := c.Reconfigure(slidingwindow.Config{Limit: 50, Window: time.Second}); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Reconfigure(slidingwindow.Config{Limit: 50, Window: time.Second}); err != nil {
+			t.Fatal(err)
+		}
+		word, read = slidingwindow.CounterLines(c)
+		check("NewCounter reconfigured", word, read)
+		word, read = slidingwindow.LogLines(l)
+		check("NewLog reconfigured", word, read)
+	}
+}
