@@ -58,24 +58,25 @@ func Example() {
 	// One limiter per key, in ratekit.Keyed stores: the org's sliding minute
 	// (an exact log, as the mail API's limit slides), a token bucket per API
 	// key, the IP's sliding second (Sanity's 25 mutations per second per
-	// IP), and a rolling minute of authentication failures per IP. MaxKeys
-	// bounds memory under a flood of new keys (random addresses, say).
+	// IP), and a rolling minute of authentication failures per IP. Each
+	// store's limiters come from templates, which share their parameters,
+	// and MaxKeys bounds memory under a flood of new keys (random
+	// addresses, say).
 	keyed := ratekit.KeyedConfig{MaxKeys: 100_000}
+	liveOrg := must(slidingwindow.NewLogTemplate(slidingwindow.Config{Limit: 600, Window: time.Minute, Name: "org"}))
+	testOrg := must(slidingwindow.NewLogTemplate(slidingwindow.Config{Limit: 60, Window: time.Minute, Name: "org"})) // 10% of live
 	orgs := ratekit.NewKeyed(func(org string) *slidingwindow.Log {
-		limit := 600
 		if strings.HasSuffix(org, "/test") {
-			limit = 60 // test keys run at 10% of the live limit
+			return testOrg.New()
 		}
-		return must(slidingwindow.NewLog(slidingwindow.Config{Limit: limit, Window: time.Minute, Name: "org"}))
+		return liveOrg.New()
 	}, keyed)
 	perToken := must(tokenbucket.NewTemplate(tokenbucket.Config{Limit: 100, Window: time.Minute, Burst: 100, Name: "token"}))
 	tokens := ratekit.NewKeyed(func(string) *tokenbucket.Limiter { return perToken.New() }, keyed)
-	ips := ratekit.NewKeyed(func(string) *slidingwindow.Log {
-		return must(slidingwindow.NewLog(slidingwindow.Config{Limit: 25, Window: time.Second, Name: "ip"}))
-	}, keyed)
-	failures := ratekit.NewKeyed(func(string) *rolling.Limiter {
-		return must(rolling.New(rolling.Config{Limit: 3, Window: time.Minute, Name: "auth"}))
-	}, keyed)
+	perIP := must(slidingwindow.NewLogTemplate(slidingwindow.Config{Limit: 25, Window: time.Second, Name: "ip"}))
+	ips := ratekit.NewKeyed(func(string) *slidingwindow.Log { return perIP.New() }, keyed)
+	authFailures := must(rolling.NewTemplate(rolling.Config{Limit: 3, Window: time.Minute, Name: "auth"}))
+	failures := ratekit.NewKeyed(func(string) *rolling.Limiter { return authFailures.New() }, keyed)
 
 	m, err := httplimit.New(httplimit.Config{
 		Tiers: []httplimit.Tier{
