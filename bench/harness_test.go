@@ -80,6 +80,22 @@ func parallel(b *testing.B, impl string, deny bool, newTake func() func() bool) 
 	v.check(b, impl, deny)
 }
 
+// own returns a pointer to a copy of v alone on its cache lines. State that
+// a parallel case's closure keeps across iterations (a counter, the time)
+// escapes to the heap, and the small objects of two goroutines may share a
+// cache line: its ping-pong, two cores writing it on every call, then costs
+// tens of ns an op, charged to whichever implementation happens to run with
+// that heap layout (it made one case 1.8x slower in one run than in the
+// next). 64 bytes either side keep v off its neighbours' lines.
+func own[T any](v T) *T {
+	p := &struct {
+		_ [64]byte
+		v T
+		_ [64]byte
+	}{v: v}
+	return &p.v
+}
+
 // fakeClock is the time source that juju's bucket and throttled's store read
 // in the explicit-time cases: the benchmark stores the time of each call in
 // it just before the call, as ratekit and x/time/rate are passed it.

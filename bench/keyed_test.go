@@ -240,10 +240,10 @@ func BenchmarkKeyed(b *testing.B) {
 					seq := seqs[dist.zipf]
 					var offset atomic.Int64
 					parallel(b, impl.name, false, func() func() bool {
-						i := offset.Add(seqLen / 8)
+						i := own(offset.Add(seqLen / 8))
 						return func() bool {
-							i++
-							return store.take(seq[i&(seqLen-1)])
+							*i++
+							return store.take(seq[*i&(seqLen-1)])
 						}
 					})
 					if !dist.zipf { // after parallel: ResetTimer drops metrics

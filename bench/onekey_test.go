@@ -349,10 +349,10 @@ func BenchmarkOneKeyParallel(b *testing.B) {
 					return
 				}
 				parallel(b, impl.name, p.deny, func() func() bool {
-					now := t0
+					now := own(t0)
 					return func() bool {
-						now = now.Add(step)
-						return e.take(now)
+						*now = now.Add(step)
+						return e.take(*now)
 					}
 				})
 			})
