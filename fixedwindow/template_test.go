@@ -1,7 +1,6 @@
 package fixedwindow_test
 
 import (
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -253,28 +252,15 @@ func TestTemplateMemory(t *testing.T) {
 		l.Idle(t0)
 	}))
 
-	const n = 100_000
-	keep := make([]*fixedwindow.Limiter, n)
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	for i := range keep {
-		keep[i] = tmpl.New()
-	}
-	runtime.ReadMemStats(&after)
-	perLimiter := float64(after.TotalAlloc-before.TotalAlloc) / n
+	perLimiter := conformance.BytesPer(100_000, tmpl.New)
 	t.Logf("%.1f bytes per Template limiter", perLimiter)
 	require.LessOrEqual(t, perLimiter, 25.0)
-	runtime.KeepAlive(keep)
 
 	// New's limiters carry parameters of their own.
-	runtime.ReadMemStats(&before)
-	for i := range keep[:1000] {
-		keep[i], _ = fixedwindow.New(tmpl.Config())
-	}
-	runtime.ReadMemStats(&after)
-	t.Logf("%.1f bytes per New limiter", float64(after.TotalAlloc-before.TotalAlloc)/1000)
-	runtime.KeepAlive(keep)
+	t.Logf("%.1f bytes per New limiter", conformance.BytesPer(1000, func() *fixedwindow.Limiter {
+		l, _ := fixedwindow.New(tmpl.Config())
+		return l
+	}))
 }
 
 // TestNewLayout: New's limiters, and the states Reconfigure gives them,

@@ -3,7 +3,6 @@ package slidingwindow_test
 import (
 	"errors"
 	"fmt"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -286,21 +285,6 @@ func TestTemplateConcurrentReplace(t *testing.T) {
 	}
 }
 
-// perLimiter returns the bytes allocated per call of newLimiter, over n
-// calls whose results are all kept.
-func perLimiter(n int, newLimiter func() any) float64 {
-	keep := make([]any, n)
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	for i := range keep {
-		keep[i] = newLimiter()
-	}
-	runtime.ReadMemStats(&after)
-	runtime.KeepAlive(keep)
-	return float64(after.TotalAlloc-before.TotalAlloc) / float64(n)
-}
-
 // TestTemplateMemory measures what a limiter costs: a template's Counter is
 // one 24-byte allocation, and a template's Log its ring and 64 bytes (a
 // 56-byte Log in Go's 64-byte size class).
@@ -326,8 +310,8 @@ func TestTemplateMemory(t *testing.T) {
 		if got := testing.AllocsPerRun(100, func() { lt.New() }); got != 2 {
 			t.Errorf("LogTemplate.New allocates %v times; want 2", got)
 		}
-		counter := perLimiter(n, func() any { return ct.New() })
-		log := perLimiter(n, func() any { return lt.New() })
+		counter := conformance.BytesPer(n, ct.New)
+		log := conformance.BytesPer(n, lt.New)
 		t.Logf("Limit %d: %.1f bytes per template Counter, %.1f per template Log", tc.cfg.Limit, counter, log)
 		if counter > 24.5 {
 			t.Errorf("a template's Counter costs %.1f bytes; want 24", counter)
@@ -338,8 +322,8 @@ func TestTemplateMemory(t *testing.T) {
 		// NewCounter's and NewLog's carry parameters of their own, and
 		// keep their words on a cache line of their own.
 		t.Logf("Limit %d: %.1f bytes per NewCounter, %.1f per NewLog", tc.cfg.Limit,
-			perLimiter(1000, func() any { return mustCounter(t, tc.cfg) }),
-			perLimiter(1000, func() any { return mustLog(t, tc.cfg) }))
+			conformance.BytesPer(1000, func() *slidingwindow.Counter { return mustCounter(t, tc.cfg) }),
+			conformance.BytesPer(1000, func() *slidingwindow.Log { return mustLog(t, tc.cfg) }))
 	}
 }
 

@@ -1,7 +1,6 @@
 package tokenbucket_test
 
 import (
-	"runtime"
 	"testing"
 	"time"
 	"unsafe"
@@ -122,26 +121,13 @@ func TestTemplateMemory(t *testing.T) {
 	tmpl := mustTemplate(t, tokenbucket.Config{Limit: 600, Window: time.Minute, Burst: 600})
 	require.EqualValues(t, 1, testing.AllocsPerRun(100, func() { tmpl.New() }))
 
-	const n = 100_000
-	keep := make([]*tokenbucket.Limiter, n)
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	for i := range keep {
-		keep[i] = tmpl.New()
-	}
-	runtime.ReadMemStats(&after)
-	perLimiter := float64(after.TotalAlloc-before.TotalAlloc) / n
+	perLimiter := conformance.BytesPer(100_000, tmpl.New)
 	t.Logf("%.1f bytes per Template limiter", perLimiter)
 	require.LessOrEqual(t, perLimiter, 33.0)
-	runtime.KeepAlive(keep)
 
 	// New's limiters carry parameters of their own.
-	runtime.ReadMemStats(&before)
-	for i := range keep[:1000] {
-		keep[i], _ = tokenbucket.New(tmpl.Config())
-	}
-	runtime.ReadMemStats(&after)
-	t.Logf("%.1f bytes per New limiter", float64(after.TotalAlloc-before.TotalAlloc)/1000)
-	runtime.KeepAlive(keep)
+	t.Logf("%.1f bytes per New limiter", conformance.BytesPer(1000, func() *tokenbucket.Limiter {
+		l, _ := tokenbucket.New(tmpl.Config())
+		return l
+	}))
 }

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -640,4 +641,21 @@ func (s Subject) unmarshalBadState(t *testing.T) {
 		fresh := s.New(t).(marshaler)
 		_ = fresh.UnmarshalBinary(b)
 	}
+}
+
+// BytesPer returns the bytes allocated per call of newLimiter over n calls,
+// all of whose results are kept alive until the count is read: what a
+// limiter costs in a Keyed of n keys. It is for tests of a package's
+// templates, which promise a size per limiter.
+func BytesPer[L any](n int, newLimiter func() L) float64 {
+	keep := make([]L, n)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for i := range keep {
+		keep[i] = newLimiter()
+	}
+	runtime.ReadMemStats(&after)
+	runtime.KeepAlive(keep)
+	return float64(after.TotalAlloc-before.TotalAlloc) / float64(n)
 }
