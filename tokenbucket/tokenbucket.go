@@ -63,8 +63,9 @@
 // times carry a reading, the wall clock otherwise. It keeps |now - epoch| * q
 // within 2^60 units on its fast path. When a Take arrives later than that
 // (after 36 years at q = 1; after 1.15 s at q = 999999937, whose interval is
-// 1.00000006 ns), the limiter moves its epoch forward, under a mutex, which
-// allocates; decisions are unchanged by it.
+// 1.00000006 ns), the limiter moves its epoch forward, sealing its state
+// while it does (other calls wait for it) and allocating new parameters;
+// decisions are unchanged by it.
 //
 // Times passed in may be stale, go backwards, or be the zero time.Time. A
 // time earlier than the TAT finds the bucket emptier, not fuller, and an
