@@ -94,6 +94,16 @@ func (c fixedClock) Timer(d time.Duration) *clock.Timer {
 	return c.Mock.Timer(d)
 }
 
+// waiter is the Wait method of the algorithm limiters that have one.
+type waiter interface {
+	Wait(ctx context.Context, n int) (ratekit.Decision, error)
+}
+
+// acquirer is the blocking Acquire of the Holders that have one.
+type acquirer interface {
+	Acquire(ctx context.Context, n int) (release func(), err error)
+}
+
 // overflow drives partly used limiters (nothing, one unit or all but one
 // taken, at Start or at the instant probed) with counts over the whole int
 // range, at Start and at far past and future instants, through Take, Peek,
@@ -232,6 +242,29 @@ func (sc overflowScenario) unfit(t *testing.T) {
 			t.Fatalf("%s: Wait(%d) = %v, %v; want ErrExceedsLimit at once", sc.name, n, d, err)
 		}
 		check("Wait", d)
+		if w, ok := l.(waiter); ok {
+			// The limiter's own Wait reads its Config clock; for a count
+			// that cannot fit it must not read it at all, but return at
+			// once (a wrong wait hangs here until the test times out).
+			if p := call(func() { d, err = w.Wait(context.Background(), n) }); p != nil {
+				t.Fatalf("%s: %T.Wait(%d) panicked: %v", sc.name, l, n, p)
+			}
+			if !errors.Is(err, ratekit.ErrExceedsLimit) {
+				t.Fatalf("%s: %T.Wait(%d) = %v, %v; want ErrExceedsLimit at once", sc.name, l, n, d, err)
+			}
+			check("Wait method", d)
+		}
+		if a, ok := l.(acquirer); ok {
+			var release func()
+			if p := call(func() { release, err = a.Acquire(context.Background(), n) }); p != nil {
+				t.Fatalf("%s: %T.Acquire(%d) panicked: %v", sc.name, l, n, p)
+			}
+			if !errors.Is(err, ratekit.ErrExceedsLimit) {
+				t.Fatalf("%s: %T.Acquire(%d) = %v; want ErrExceedsLimit at once", sc.name, l, n, err)
+			}
+			release()
+			check("Acquire", l.Peek(sc.at, n))
+		}
 	}
 	got, want := sc.drains(l), sc.drains(twin)
 	if got != want {
