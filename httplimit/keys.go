@@ -184,7 +184,7 @@ func (k *ipKey) parseHop(elem string) (string, netip.Addr, bool) {
 	elem = trimOWS(elem)
 	if !k.forwarded {
 		// X-Forwarded-For holds bare addresses; some proxies add a port.
-		if a, err := netip.ParseAddr(elem); err == nil {
+		if a, ok := parseAddr(elem); ok {
 			return elem, a, true
 		}
 		return parseHostPort(elem)
@@ -206,8 +206,9 @@ func (k *ipKey) parseHop(elem string) (string, netip.Addr, bool) {
 		if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
 			v = v[1 : len(v)-1]
 		}
-		if a, err := netip.ParseAddr(v); err == nil && !strings.Contains(v, ":") {
-			return v, a, true // a bare IPv4 address; IPv6 must be bracketed
+		if !strings.Contains(v, ":") {
+			a, ok := parseAddr(v) // a bare IPv4 address; IPv6 must be bracketed
+			return v, a, ok
 		}
 		return parseHostPort(v)
 	}
@@ -227,11 +228,20 @@ func parseHostPort(s string) (string, netip.Addr, bool) {
 	} else if c := strings.LastIndexByte(s, ':'); c >= 0 {
 		host = s[:c]
 	}
-	a, err := netip.ParseAddr(host)
+	a, ok := parseAddr(host)
+	return host, a, ok
+}
+
+// parseAddr parses an address, from whichever header or field, and unmaps
+// it: every path that reads an address goes through here, so that an IPv4
+// client written as ::ffff:a.b.c.d (as dual-stack sockets and proxies do)
+// has the same key, and the same trust, as when written plainly.
+func parseAddr(s string) (netip.Addr, bool) {
+	a, err := netip.ParseAddr(s)
 	if err != nil {
-		return "", netip.Addr{}, false
+		return netip.Addr{}, false
 	}
-	return host, a.Unmap(), true
+	return a.Unmap(), true
 }
 
 // format returns the key of a: text itself when it is already the canonical
