@@ -54,7 +54,8 @@ type Tier struct {
 
 	// Limiter returns the limiter of a key: usually a keyed store's Get
 	// wrapped by Per, or one limiter for all keys wrapped by Shared. It is
-	// required. It may return nil to exempt a key (an internal token): the
+	// required. It is passed the key's stored form, StoreKey(key): keys
+	// longer than MaxKeyLen arrive as their digest. It may return nil to exempt a key (an internal token): the
 	// tier then does not apply to the request. It is called once per
 	// request; it must be safe for concurrent use and should not allocate.
 	Limiter func(key string) ratekit.Limiter
@@ -180,7 +181,8 @@ type Config struct {
 type TierDecision struct {
 	// Tier is the tier's Name.
 	Tier string
-	// Key is the key found for the tier, "" if none.
+	// Key is the key found for the tier in its stored form (StoreKey: a
+	// digest for a key longer than MaxKeyLen), "" if none.
 	Key string
 	// Fallback reports that Key came from the tier's Fallback.
 	Fallback bool
@@ -428,6 +430,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		td := &tds[len(m.tiers)]
 		td.Tier, td.Failure, td.index = f.Name, true, len(m.tiers)
 		if key, ok := f.Key(r); ok {
+			key = StoreKey(key)
 			td.Key = key
 			if fl = f.Limiter(key); fl != nil {
 				fd = fl.Peek(now, 1)
@@ -463,6 +466,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			continue
 		}
+		key = StoreKey(key)
 		td.Key = key
 		lkey := key
 		if td.Fallback {

@@ -19,7 +19,9 @@ type KeyFunc func(r *http.Request) (key string, ok bool)
 // Bearer is the KeyFunc of the token in an "Authorization: Bearer <token>"
 // header (RFC 6750; the scheme is matched case-insensitively). It finds no
 // key when the header is absent, uses another scheme, or carries an empty
-// token. It does not allocate.
+// token. It does not allocate, unless blanks around the token are longer
+// than MaxKeyLen: the token is then copied, so that a store does not keep
+// the whole header alive.
 //
 // Bearer does not check the token: a per-token tier limits whatever token a
 // client sends, valid or not, so bound the tier's keyed store (KeyedConfig's
@@ -34,14 +36,15 @@ func Bearer(r *http.Request) (string, bool) {
 	if len(v) <= len(scheme) || !strings.EqualFold(v[:len(scheme)], scheme) || (v[len(scheme)] != ' ' && v[len(scheme)] != '\t') {
 		return "", false
 	}
-	tok := trimOWS(v[len(scheme):])
+	tok := ownKey(trimOWS(v[len(scheme):]), v)
 	return tok, tok != ""
 }
 
 // Header returns a KeyFunc that uses the first value of the named request
 // header, trimmed of spaces and tabs (an "X-Org-ID", an "X-API-Key"). It
 // finds no key when the header is absent or empty. The returned func does
-// not allocate.
+// not allocate, unless it trims more than MaxKeyLen bytes of blanks (see
+// Bearer).
 func Header(name string) KeyFunc {
 	name = textproto.CanonicalMIMEHeaderKey(name)
 	return func(r *http.Request) (string, bool) {
@@ -49,7 +52,7 @@ func Header(name string) KeyFunc {
 		if len(vs) == 0 {
 			return "", false
 		}
-		v := trimOWS(vs[0])
+		v := ownKey(trimOWS(vs[0]), vs[0])
 		return v, v != ""
 	}
 }
