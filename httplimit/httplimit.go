@@ -203,8 +203,9 @@ type TierDecision struct {
 	// OnDecision needs them, and on every refusal.
 	Decision ratekit.Decision
 
-	index  int  // into Middleware.tierHeaders
-	report bool // listed in per-policy headers
+	index   int  // into Middleware.tierHeaders
+	report  bool // listed in per-policy headers
+	refused bool // this tier refused the request: Decision is its refusal
 }
 
 // Middleware is net/http middleware that enforces the limits of its Config
@@ -523,7 +524,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			k++
 			if out == refuseRate || out == refuseNever {
 				if p := l.Peek(now, n); !p.Allowed {
-					td.Decision = p
+					td.Decision, td.refused = p, true
 					if bind < 0 || p.RetryAfter > tds[bind].Decision.RetryAfter {
 						bind = i
 					}
@@ -540,7 +541,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		switch out {
 		case refuseRate:
 			for i := range m.tiers {
-				if td := &tds[i]; td.Applied && !td.Decision.Allowed && td.Decision.RetryAfter > 0 {
+				if td := &tds[i]; td.refused {
 					m.notifier.limitReached(now, i, td.Tier, td.Key, td.Decision)
 				}
 			}
@@ -645,7 +646,7 @@ func (m *Middleware) newProblem(out outcome, n int, d ratekit.Decision, tds []Ti
 			name, limit = tds[bind].Tier, tds[bind].Decision.Limit
 		}
 		for i := range m.tiers {
-			if td := &tds[i]; td.Applied && !td.Decision.Allowed && td.Decision.RetryAfter == ratekit.Never {
+			if td := &tds[i]; td.refused && td.Decision.RetryAfter == ratekit.Never {
 				p.ViolatedPolicies = append(p.ViolatedPolicies, td.Tier)
 			}
 		}
@@ -668,7 +669,7 @@ func (m *Middleware) newProblem(out outcome, n int, d ratekit.Decision, tds []Ti
 		}
 	} else {
 		for i := range m.tiers {
-			if td := &tds[i]; td.Applied && !td.Decision.Allowed {
+			if td := &tds[i]; td.refused {
 				p.ViolatedPolicies = append(p.ViolatedPolicies, td.Tier)
 			}
 		}
