@@ -2,8 +2,8 @@ package httplimit
 
 import (
 	"fmt"
-	"strconv"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/ratekit/ratekit"
