@@ -109,9 +109,9 @@
 // An admitted request costs one clock reading, a key lookup and a Take per
 // tier (each Take's answer is the tier's state, so no dialect needs more),
 // two allocations for the header values (one string holding all of them
-// and the []string around it) whatever the number of tiers and dialects,
-// and two for the context that carries it to an inner Middleware; a
-// FailureTier or Config.Refund adds one for the status recorder. A request
+// and the []string around it) whatever the number of tiers and dialects;
+// the writer it hands the handler (which records the status and links an
+// inner Middleware) is pooled. A request
 // refused by tier k costs a Take of tiers 1..k, the rollback of tiers
 // before k and a Peek of the tiers after it, plus, for the Sanity and IETF
 // dialects and OnDecision, a Peek of each tier that did not refuse; its

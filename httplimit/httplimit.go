@@ -267,6 +267,8 @@ type scratch struct {
 	detail  []byte
 	body    []byte
 	pk      pkState
+	rec     recorder
+	link    link
 }
 
 // New returns a Middleware for cfg, or an error wrapping

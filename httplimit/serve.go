@@ -1,7 +1,6 @@
 package httplimit
 
 import (
-	"context"
 	"net/http"
 	"sync"
 
@@ -18,9 +17,12 @@ import (
 // them, its single-policy headers (X-RateLimit-* and the like) describe
 // the binding policy of both, and a request it refuses is charged to no
 // tier of the outer one either: the outer's units are given back, as if it
-// had refused too. The outer one finds the inner through the request's
-// context, which costs an admitted request two allocations (the context
-// and the request copy that carries it).
+// had refused too. The inner one finds the outer through the
+// ResponseWriter it is handed: the middleware passes its handler a pooled
+// writer that records the status and implements Flush and Unwrap (so
+// http.ResponseController reaches the original's Hijack, deadlines and
+// the like). Place ratekit middlewares so that any writer wrapping between
+// them implements Unwrap.
 func (m *Middleware) Wrap(next http.Handler) http.Handler {
 	return &handler{m: m, next: next}
 }
@@ -37,7 +39,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	m := h.m
 	s := m.pool.Get().(*scratch)
 	m.pol.reset(s.rep)
-	outer, _ := r.Context().Value(linkKey{}).(*link)
+	outer := outerLink(w)
 	m.findKeys(r, s.rep)
 	m.pol.Decide(m.clock.Now(), s.rep, m.perTier) // the one reading of the clock
 	refused := s.rep.Outcome != Admitted && !m.shadow
@@ -50,7 +52,8 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		m.pool.Put(s)
 		return
 	}
-	m.serve(w, r, s, &link{Context: r.Context(), pol: m.pol, rep: s.rep, outer: outer, bind: bind, hasBind: hasBind}, h.next)
+	s.link = link{pol: m.pol, rep: s.rep, outer: outer, bind: bind, hasBind: hasBind}
+	m.serve(w, r, s, &s.link, h.next)
 }
 
 // findKeys fills each tier's key and cost, and the FailureTier's key.
@@ -147,12 +150,8 @@ func (m *Middleware) refuse(w http.ResponseWriter, r *http.Request, s *scratch) 
 // as a failure.
 func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, s *scratch, lk *link, next http.Handler) {
 	rep := s.rep
-	var rec *recorder
-	rw := w
-	if rep.fail != nil || m.refund != nil && rep.taken {
-		rec = &recorder{ResponseWriter: w, m: m, s: s, lk: lk}
-		rw = rec
-	}
+	rec := &s.rec
+	*rec = recorder{ResponseWriter: w, m: m, s: s, lk: lk}
 	done := false
 	defer func() {
 		lk.mu.Lock()
@@ -160,24 +159,37 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, s *scratch, l
 		refund := done && m.refund != nil && rep.taken && m.refund(rec.code())
 		m.pol.Settle(rep, refund)
 		lk.mu.Unlock()
-		if done && rec != nil {
+		if done {
 			m.pol.Fail(rep, rec.code())
 		}
 		m.pool.Put(s)
 	}()
-	next.ServeHTTP(rw, r.WithContext(lk))
+	next.ServeHTTP(rec, r)
 	done = true
 }
 
-// linkKey is the context key of the link an outer middleware leaves for an
-// inner one.
-type linkKey struct{}
+// outerLink returns the link of the middleware serving w, if w is (or
+// wraps, through Unwrap) the recorder of a Middleware.
+func outerLink(w http.ResponseWriter) *link {
+	for w != nil {
+		if rec, ok := w.(*recorder); ok {
+			return rec.lk
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return nil
+		}
+		w = u.Unwrap()
+	}
+	return nil
+}
 
-// link is the context a middleware passes to the handler it serves: the
-// context itself (one allocation, not two) and what an inner middleware
-// needs to act with it as one.
+// link is what an inner middleware needs to act with the one serving it
+// as one. It lives in the serving middleware's pooled scratch, reached
+// through the recorder it passes to the handler, so it costs no
+// allocation; like the ResponseWriter, it must not be used after the
+// handler returns (done guards the rollback against that).
 type link struct {
-	context.Context
 	pol     *Policy
 	rep     *Report
 	outer   *link
@@ -186,13 +198,6 @@ type link struct {
 
 	mu   sync.Mutex // guards done and the rollback against settling
 	done bool       // the serving middleware has settled: rep is no longer its
-}
-
-func (l *link) Value(key any) any {
-	if key == (linkKey{}) {
-		return l
-	}
-	return l.Context.Value(key)
 }
 
 // rollback gives back what this and every outer middleware took for the
