@@ -30,6 +30,17 @@ func mustCounter(tb testing.TB, cfg slidingwindow.Config) *slidingwindow.Counter
 	return c
 }
 
+// reconfigureLimit is a conformance Subject's Reconfigure for a Log or a
+// Counter: cfg with the given Limit.
+func reconfigureLimit(cfg slidingwindow.Config) func(ratekit.Limiter, int) error {
+	return func(l ratekit.Limiter, limit int) error {
+		cfg.Limit = limit
+		return l.(interface {
+			Reconfigure(slidingwindow.Config) error
+		}).Reconfigure(cfg)
+	}
+}
+
 func TestConformance(t *testing.T) {
 	for _, tc := range []struct {
 		limit  int
@@ -43,16 +54,18 @@ func TestConformance(t *testing.T) {
 		cfg := slidingwindow.Config{Limit: tc.limit, Window: tc.window, Name: "sliding"}
 		t.Run(fmt.Sprintf("Log/%d-per-%v", tc.limit, tc.window), func(t *testing.T) {
 			conformance.Run(t, conformance.Subject{
-				New:      func(tb testing.TB) ratekit.Limiter { return mustLog(tb, cfg) },
-				Capacity: tc.limit,
-				Policy:   cfg.Name,
+				New:         func(tb testing.TB) ratekit.Limiter { return mustLog(tb, cfg) },
+				Capacity:    tc.limit,
+				Policy:      cfg.Name,
+				Reconfigure: reconfigureLimit(cfg),
 			})
 		})
 		t.Run(fmt.Sprintf("Counter/%d-per-%v", tc.limit, tc.window), func(t *testing.T) {
 			conformance.Run(t, conformance.Subject{
-				New:      func(tb testing.TB) ratekit.Limiter { return mustCounter(tb, cfg) },
-				Capacity: tc.limit,
-				Policy:   cfg.Name,
+				New:         func(tb testing.TB) ratekit.Limiter { return mustCounter(tb, cfg) },
+				Capacity:    tc.limit,
+				Policy:      cfg.Name,
+				Reconfigure: reconfigureLimit(cfg),
 			})
 		})
 	}

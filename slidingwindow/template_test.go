@@ -53,8 +53,9 @@ func TestTemplateConforms(t *testing.T) {
 					}
 					return tmpl.New()
 				},
-				Capacity: tc.limit,
-				Policy:   cfg.Name,
+				Capacity:    tc.limit,
+				Policy:      cfg.Name,
+				Reconfigure: reconfigureLimit(cfg),
 			})
 		})
 		t.Run(fmt.Sprintf("Counter/%d-per-%v", tc.limit, tc.window), func(t *testing.T) {
@@ -66,8 +67,9 @@ func TestTemplateConforms(t *testing.T) {
 					}
 					return tmpl.New()
 				},
-				Capacity: tc.limit,
-				Policy:   cfg.Name,
+				Capacity:    tc.limit,
+				Policy:      cfg.Name,
+				Reconfigure: reconfigureLimit(cfg),
 			})
 		})
 	}

@@ -43,6 +43,18 @@ func mustNew(tb testing.TB, cfg tokenbucket.Config) *tokenbucket.Limiter {
 	return l
 }
 
+// reconfigureBurst is a conformance Subject's Reconfigure: cfg with the
+// given Burst, on a clock at t0 if mock.
+func reconfigureBurst(cfg tokenbucket.Config, mock bool) func(ratekit.Limiter, int) error {
+	return func(l ratekit.Limiter, burst int) error {
+		cfg.Burst = burst
+		if mock {
+			cfg.Clock = atT0()
+		}
+		return l.(*tokenbucket.Limiter).Reconfigure(cfg)
+	}
+}
+
 func TestConformance(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -68,8 +80,9 @@ func TestConformance(t *testing.T) {
 					}
 					return mustNew(tb, cfg)
 				},
-				Capacity: tc.cfg.Burst,
-				Policy:   tc.cfg.Name,
+				Capacity:    tc.cfg.Burst,
+				Policy:      tc.cfg.Name,
+				Reconfigure: reconfigureBurst(tc.cfg, tc.name != "RealClockEpoch"),
 			})
 		})
 	}
