@@ -116,8 +116,8 @@ func TestReconfigureDownUpKeepsUnits(t *testing.T) {
 			if d := l.Peek(end, 100); !d.Allowed {
 				t.Fatalf("at +%v, Peek(100) = %v; want allowed", end.Sub(t0), d)
 			}
-			if d := l.Peek(end.Add(-1), 1); d.Allowed {
-				t.Fatalf("at +%v, Peek(1) = %v; want denied", end.Add(-1).Sub(t0), d)
+			if d := l.Peek(end.Add(-1), 100); d.Allowed {
+				t.Fatalf("at +%v, Peek(100) = %v; want denied", end.Add(-1).Sub(t0), d)
 			}
 		})
 	}
