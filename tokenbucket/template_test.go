@@ -36,7 +36,7 @@ func TestTemplateConforms(t *testing.T) {
 				},
 				Capacity:    cfg.Burst,
 				Policy:      cfg.Name,
-				Reconfigure: reconfigureBurst(cfg, true),
+				Reconfigure: reconfigureBurst(cfg),
 			})
 		})
 	}
