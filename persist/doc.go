@@ -43,8 +43,14 @@
 // # Bad input
 //
 // Open refuses a file that is not a ratekit store (ErrNotAStore), a store of
-// an unknown format version (ErrFormat), and a file another process has open
-// (ErrLocked), without changing it. A state that cannot be restored (of
+// an unknown format version (ErrFormat), a file another process has open
+// (ErrLocked), and a damaged one (ErrCorrupt), without changing it. An
+// empty (0-byte) or truncated file is damaged, not a new store: reading it
+// as one would silently reset every quota it held. A program that would
+// rather start afresh than fail sets Options.ReplaceCorrupt, which keeps
+// the damaged file beside the new one and reports it through
+// Options.OnError. Open creates a missing file whole (written beside it,
+// then linked into place), so a crash never leaves an empty file. A state that cannot be restored (of
 // another algorithm, of an older format, damaged on disk, under a key the
 // codec rejects or that the set has no limiter for) is skipped, whole, and
 // reported in a *SkipError; every other state is restored, and the next
