@@ -28,7 +28,10 @@
 // States are saved in wall-clock terms, so downtime counts as elapsed time:
 // a window that ended while no process ran is over when the state is
 // restored, and a token bucket has refilled for the time it was down.
-// Checkpoints read no clock.
+// Checkpoints read no clock, and save what the limiters were given: a Take
+// stamped a hundred years ahead is saved as such, until the state is
+// replaced (see "Time" in package ratekit: Keyed.Delete, or UnmarshalBinary
+// of a fresh state), which the next checkpoint saves in its place.
 //
 // # Checkpoints and crashes
 //
