@@ -11,7 +11,7 @@
 //     client IP (an exact sliding window) and 100 mutations in flight per
 //     dataset (a concurrency limit, released when the handler returns).
 //     Headers X-RateLimit-Limit-<policy>, X-RateLimit-Remaining-<policy> and
-//     RateLimit-Reset. No key.
+//     RateLimit-Reset. Datasets: production, staging. No key.
 //   - A mail API, POST /mail/v1/messages: 600 requests per sliding minute per
 //     org, shared by all the org's live keys, and 60 (10%) shared by its test
 //     keys. A missing or unknown key gets 401 and counts against the client
@@ -102,7 +102,8 @@ func main() {
 // routes is the service's map, printed by -help and served at /.
 const routes = `ratekit's demo service: five public APIs' rate limits.
 
-  POST /sanity/data/mutate/{dataset}  25/s per IP (sliding), 100 in flight per dataset; no key
+  POST /sanity/data/mutate/{dataset}  25/s per IP (sliding), 100 in flight per dataset;
+                                      dataset: production or staging; no key
   POST /mail/v1/messages              600/sliding minute per org (test keys 60); 10 failed auths
                                       per minute per IP, then 429. Authorization: Bearer KEY,
                                       KEY: sk_live_acme_1, sk_live_acme_2, sk_test_acme_1,

@@ -313,8 +313,12 @@ func checkRollbar(t *testing.T, tr *inProcess, rep *report, svc *service, out st
 			wantTally(t, rep, s, "rollbar-backend", 0, 40, 0)
 			wantTally(t, rep, s, "rollbar-frontend", 0, 20, 0)
 		}
-		backend += rep.tallyOf(s, "rollbar-backend").Admitted
-		frontend += rep.tallyOf(s, "rollbar-frontend").Admitted
+		b, f := rep.tallyOf(s, "rollbar-backend"), rep.tallyOf(s, "rollbar-frontend")
+		backend += b.Admitted
+		frontend += f.Admitted
+		if b.RefusedBy["system"] != b.Refused || f.RefusedBy["user"] != f.Refused {
+			t.Errorf("second %d: tok_backend refused by %v, tok_frontend by %v; want by system and by user", s, b.RefusedBy, f.RefusedBy)
+		}
 	}
 	// The 429s name the binding limit: the system's 100 for tok_backend,
 	// the user's 50 for tok_frontend.
@@ -450,5 +454,58 @@ func checkOutput(t *testing.T, out string) {
 	}
 	if t.Failed() {
 		t.Log(out)
+	}
+}
+
+// TestEdges checks the answers the drive does not provoke: a dataset the
+// project does not have, a Sentry token used for another org, Rollbar's
+// token without a user limit, and the route map at /.
+func TestEdges(t *testing.T) {
+	clk := clock.NewMock()
+	clk.Set(time.Date(2026, 3, 18, 13, 1, 23, 0, time.UTC))
+	svc, err := newService(clk, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(method, path string, header ...string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest(method, path, nil)
+		r.RemoteAddr = "192.0.2.1:4711"
+		for i := 0; i+1 < len(header); i += 2 {
+			r.Header.Set(header[i], header[i+1])
+		}
+		w := httptest.NewRecorder()
+		svc.ServeHTTP(w, r)
+		return w
+	}
+
+	// An unknown dataset has no concurrency limit, but the mutation counts
+	// against the IP.
+	w := send("POST", "/sanity/data/mutate/nosuch")
+	if w.Code != http.StatusNotFound || w.Header().Get("X-Ratelimit-Remaining-Ip") != "24" ||
+		w.Header().Get("X-Ratelimit-Limit-Dataset") != "" {
+		t.Errorf("unknown dataset: %d %v", w.Code, w.Header())
+	}
+	if len(svc.gauges) != 2 {
+		t.Errorf("%d gauges after an unknown dataset, want 2", len(svc.gauges))
+	}
+
+	if w := send("GET", "/sentry/api/0/organizations/globex/issues/", "Authorization", "Bearer sntrys_acme"); w.Code != http.StatusUnauthorized {
+		t.Errorf("acme's Sentry token on globex: %d, want 401", w.Code)
+	}
+
+	// tok_worker has only the system limit: its 101st event in a minute is
+	// refused by it.
+	for i := range rollbarSystem + 1 {
+		w := send("POST", "/rollbar/api/1/item/", "X-Rollbar-Access-Token", "tok_worker")
+		if want := i < rollbarSystem; (w.Code == http.StatusOK) != want {
+			t.Fatalf("tok_worker event %d: %d, want admitted %v", i+1, w.Code, want)
+		}
+	}
+	if n := svc.Notices(); len(n) != 1 || n[0].Token != "tok_worker" || n[0].Policy != "system" {
+		t.Errorf("notices %v, want tok_worker's system limit", n)
+	}
+
+	if w := send("GET", "/"); w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "sk_live_acme_1") {
+		t.Errorf("GET /: %d %q", w.Code, w.Body)
 	}
 }

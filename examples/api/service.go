@@ -76,6 +76,9 @@ var (
 	}
 )
 
+// maxNotices is how many Rollbar notices the service keeps.
+const maxNotices = 100
+
 // notice is a Rollbar "System Message": a token's limit was first reached.
 type notice struct {
 	At     time.Time
@@ -96,12 +99,13 @@ type service struct {
 	mux *http.ServeMux
 	log io.Writer // Rollbar notices go here, one line each
 
-	// Kept for tests and the report: the Rollbar user limits, the Sanity
-	// datasets' in-flight gauges and the notices.
+	// Kept for tests: the Rollbar user limits, the Sanity datasets'
+	// in-flight gauges (read-only after newService: the datasets are
+	// fixed) and the last maxNotices notices.
 	rollbarUsers map[string]*rolling.Limiter
+	gauges       map[string]*gauge
 
-	mu       sync.Mutex
-	gauges   map[string]*gauge
+	mu       sync.Mutex // guards notices
 	notices  []notice
 	logMutex *sync.Mutex // shared with whoever else writes to log
 }
@@ -132,7 +136,8 @@ func newService(clk clock.Clock, log io.Writer, logMu *sync.Mutex) (*service, er
 		logMu = new(sync.Mutex)
 	}
 	s := &service{clk: clk, mux: http.NewServeMux(), log: log, logMutex: logMu,
-		gauges: map[string]*gauge{}, rollbarUsers: map[string]*rolling.Limiter{}}
+		gauges:       map[string]*gauge{"production": new(gauge), "staging": new(gauge)},
+		rollbarUsers: map[string]*rolling.Limiter{}}
 
 	// The demo trusts X-Forwarded-For from loopback, as if a reverse proxy
 	// ran in front of it, so that -drive can play many clients from one
@@ -183,9 +188,12 @@ func (s *service) sanity(ipOf httplimit.KeyFunc) error {
 	datasets := ratekit.NewKeyed(func(string) *concurrency.Limiter {
 		return must(concurrency.New(concurrency.Config{Limit: sanityConcurrent, Name: "dataset"}))
 	}, keyed)
+	// Only the project's datasets have a concurrency limit (and a gauge),
+	// so that clients naming datasets cannot grow either; a mutation of any
+	// other is charged to its IP and answered 404.
 	datasetOf := func(r *http.Request) (string, bool) {
 		ds := r.PathValue("dataset")
-		return ds, ds != ""
+		return ds, s.gauges[ds] != nil
 	}
 	m, err := httplimit.New(httplimit.Config{
 		Tiers: []httplimit.Tier{
@@ -205,7 +213,11 @@ func (s *service) sanity(ipOf httplimit.KeyFunc) error {
 // mutate is Sanity's mutation endpoint: it holds its dataset's unit for
 // sanityMutation and reports how many mutations were in flight with it.
 func (s *service) mutate(w http.ResponseWriter, r *http.Request) {
-	g := s.gauge(r.PathValue("dataset"))
+	g := s.gauges[r.PathValue("dataset")]
+	if g == nil {
+		http.Error(w, "no such dataset", http.StatusNotFound)
+		return
+	}
 	n := g.enter()
 	defer g.leave()
 	s.clk.Sleep(sanityMutation)
@@ -213,20 +225,9 @@ func (s *service) mutate(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(w, "{\"results\":[],\"inFlight\":%d}\n", n)
 }
 
-func (s *service) gauge(dataset string) *gauge {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	g := s.gauges[dataset]
-	if g == nil {
-		g = new(gauge)
-		s.gauges[dataset] = g
-	}
-	return g
-}
-
 // maxInFlight is the most mutations of dataset the handler ever saw at once.
 func (s *service) maxInFlight(dataset string) int {
-	return int(s.gauge(dataset).max.Load())
+	return int(s.gauges[dataset].max.Load())
 }
 
 // mail: 600 requests per sliding minute per org, shared by every live key of
@@ -349,6 +350,9 @@ func (s *service) rollbar(httplimit.KeyFunc) error {
 
 func (s *service) notice(n notice) {
 	s.mu.Lock()
+	if len(s.notices) == maxNotices {
+		s.notices = append(s.notices[:0], s.notices[1:]...)
+	}
 	s.notices = append(s.notices, n)
 	s.mu.Unlock()
 	s.logMutex.Lock()
