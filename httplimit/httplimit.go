@@ -161,6 +161,13 @@ type Config struct {
 	// request's goroutine, concurrently for concurrent requests.
 	OnDecision func(r *http.Request, d ratekit.Decision, tiers []TierDecision)
 
+	// TierDecisionsOnRefusal spares OnDecision the Peek per tier that fills
+	// TierDecision.Decision on admitted requests: with it set, an admitted
+	// request's tiers carry a zero Decision unless a dialect needs them
+	// (Sanity, IETF). Refused requests are reported in full either way. Set
+	// it when OnDecision only counts outcomes, as metrics do.
+	TierDecisionsOnRefusal bool
+
 	// OnLimitReached, if set, is called when a key of a tier is first
 	// refused: once per tier and key per episode, an episode lasting until
 	// the key's limit is expected back at full capacity. It is called from
@@ -198,7 +205,8 @@ type TierDecision struct {
 	// Peek of one more failure. Peeks run after the all-or-none take, so
 	// under concurrent requests they may reflect others' takes too.
 	// Per-tier values are computed only when the Sanity or IETF dialect or
-	// OnDecision needs them, and on every refusal.
+	// OnDecision needs them (see Config.TierDecisionsOnRefusal), and on every
+	// refusal.
 	Decision ratekit.Decision
 
 	index  int  // into Middleware.tierHeaders
@@ -320,7 +328,7 @@ func New(cfg Config) (*Middleware, error) {
 	if cfg.OnLimitReached != nil {
 		m.notifier = newNotifier(cfg.OnLimitReached, m.clock.Now())
 	}
-	m.perTier = m.dialect&perPolicy != 0 || m.onDecision != nil
+	m.perTier = m.dialect&perPolicy != 0 || m.onDecision != nil && !cfg.TierDecisionsOnRefusal
 	nt := len(m.tiers)
 	m.pool.New = func() any {
 		return &scratch{
