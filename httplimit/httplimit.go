@@ -162,10 +162,10 @@ type Config struct {
 	OnDecision func(r *http.Request, d ratekit.Decision, tiers []TierDecision)
 
 	// TierDecisionsOnRefusal spares OnDecision the Peek per tier that fills
-	// TierDecision.Decision on admitted requests: with it set, an admitted
-	// request's tiers carry a zero Decision unless a dialect needs them
-	// (Sanity, IETF). Refused requests are reported in full either way. Set
-	// it when OnDecision only counts outcomes, as metrics do.
+	// TierDecision.Decision when the tier did not refuse: with it set, only
+	// the tiers that refused a request carry a Decision (their refusal), and
+	// the others a zero one, unless a dialect needs them all (Sanity, IETF).
+	// Set it when OnDecision only counts outcomes, as metrics do.
 	TierDecisionsOnRefusal bool
 
 	// OnLimitReached, if set, is called when a key of a tier is first
