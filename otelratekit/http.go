@@ -2,9 +2,12 @@ package otelratekit
 
 import (
 	"context"
+	"math/bits"
 	"net/http"
+	"runtime"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -35,6 +38,10 @@ const (
 	nReqOutcomes
 )
 
+// maxMaskTiers is the most tiers (the FailureTier included) whose admitted
+// requests are counted by mask: 2^6 counters, 512 bytes, per stripe.
+const maxMaskTiers = 6
+
 var reqOutcomes = [nReqOutcomes]string{OutcomeAllowed, OutcomeRefused, OutcomeNever, OutcomeShadow, OutcomeUnauthorized, OutcomeUnlimited}
 
 // counter is an atomic count alone on its cache line, so that the counts of
@@ -56,8 +63,16 @@ type httpSource struct {
 	hasFailure bool
 	shadow     bool
 
-	counts   [][nTierOutcomes]counter // per tier
-	requests [nReqOutcomes]counter
+	counts   [][nTierOutcomes]counter // per tier; tierAllowed only via allowed
+	requests [nReqOutcomes]counter    // reqAllowed (and reqUnlimited if byMask) only via allowed
+
+	// allowed counts admitted requests in stripes of stride counters,
+	// each stripe starting on a cache line of its own: by mask of applied
+	// tiers if byMask, else the request's count then one per tier.
+	allowed     []atomic.Int64
+	byMask      bool
+	stride      int
+	stripeShift uint
 
 	retryOpts   []metric.RecordOption // per tier: ratekit.retry_after's attributes
 	reachedOpts map[string]metric.AddOption
@@ -100,6 +115,23 @@ func (m *Metrics) InstrumentHTTP(cfg *httplimit.Config) {
 		s.hasFailure = true
 	}
 	s.counts = make([][nTierOutcomes]counter, len(s.tiers))
+	s.byMask = len(s.tiers) <= maxMaskTiers
+	s.stride = len(s.tiers) + 1
+	if s.byMask {
+		s.stride = 1 << len(s.tiers)
+	}
+	s.stride = (s.stride + 7) &^ 7 // whole cache lines
+	stripes := 1
+	for stripes < 4*runtime.GOMAXPROCS(0) && stripes < 256 {
+		stripes *= 2
+	}
+	s.stripeShift = uint(64 - bits.TrailingZeros(uint(stripes)))
+	// One spare line in front, so that stripe 0 starts on a line of its
+	// own whatever the allocation's alignment.
+	s.allowed = make([]atomic.Int64, stripes*s.stride+8)
+	if off := int(uintptr(unsafe.Pointer(&s.allowed[0])) % 64 / 8); off != 0 {
+		s.allowed = s.allowed[8-off:]
+	}
 	for _, name := range s.tiers {
 		set := attribute.NewSet(AttrPolicy.String(name))
 		s.retryOpts = append(s.retryOpts, metric.WithAttributeSet(set))
@@ -132,15 +164,52 @@ func (m *Metrics) InstrumentHTTP(cfg *httplimit.Config) {
 // onDecision is the middleware's OnDecision: the hot path.
 func (s *httpSource) onDecision(r *http.Request, d ratekit.Decision, tds []httplimit.TierDecision) {
 	if d.Allowed && !s.rejected(tds) {
-		s.requests[reqAllowed].Add(1)
-		for i := range tds {
-			if tds[i].Applied {
-				s.counts[i][tierAllowed].Add(1)
-			}
-		}
+		s.admitted(r, tds)
 		return
 	}
 	s.notAllowed(r, d, tds)
+}
+
+// admitted counts a request that no tier refused: the tiers that applied
+// to it, none when no tier did (unlimited).
+//
+// This is the path of nearly every request, so it makes one atomic add, on
+// a counter no other core is likely to touch: the counters are striped (by
+// the request's address, which differs between concurrent requests) so that
+// cores do not pass one cache line back and forth, and within a stripe
+// there is one counter per set of applied tiers (a bit mask), from which
+// collect derives the per-tier and per-request counts. With more than
+// maxMaskTiers tiers it adds once for the request and once per applied tier.
+func (s *httpSource) admitted(r *http.Request, tds []httplimit.TierDecision) {
+	base := s.stripe(r) * s.stride
+	if s.byMask {
+		mask := 0
+		for i := range tds {
+			if tds[i].Applied {
+				mask |= 1 << i
+			}
+		}
+		s.allowed[base+mask].Add(1)
+		return
+	}
+	applied := false
+	for i := range tds {
+		if tds[i].Applied {
+			applied = true
+			s.allowed[base+1+i].Add(1)
+		}
+	}
+	if applied {
+		s.allowed[base].Add(1) // the request
+	} else {
+		s.requests[reqUnlimited].Add(1)
+	}
+}
+
+// stripe picks the stripe of a request's counters from its address.
+func (s *httpSource) stripe(r *http.Request) int {
+	p := uint64(uintptr(unsafe.Pointer(r)))
+	return int((p * 0x9e3779b97f4a7c15) >> s.stripeShift)
 }
 
 // rejected reports a 401 for a missing key: a MissingReject tier found no
@@ -182,14 +251,7 @@ func (s *httpSource) notAllowed(r *http.Request, d ratekit.Decision, tds []httpl
 	default:
 		// No tier was charged: the binding Decision is zero. The FailureTier
 		// may still have checked (and admitted) the request.
-		out := reqUnlimited
-		for i := range tds {
-			if tds[i].Applied {
-				out = reqAllowed
-				s.counts[i][tierAllowed].Add(1)
-			}
-		}
-		s.requests[out].Add(1)
+		s.admitted(r, tds)
 		return
 	}
 	bind := -1
@@ -256,14 +318,46 @@ func (s *httpSource) onLimitReached(policy, key string, _ ratekit.Decision) {
 
 // collect reports s's counts (at collection time).
 func (s *httpSource) collect(m *Metrics, emit func(metric.Int64Observable, attribute.Set, int64)) {
+	var requests [nReqOutcomes]int64
 	for i := range s.requests {
-		if v := s.requests[i].Load(); v > 0 {
+		requests[i] = s.requests[i].Load()
+	}
+	tiers := make([][nTierOutcomes]int64, len(s.tiers))
+	for t := range s.tiers {
+		for o := range s.counts[t] {
+			tiers[t][o] = s.counts[t][o].Load()
+		}
+	}
+	for base := 0; base+s.stride <= len(s.allowed); base += s.stride {
+		if !s.byMask {
+			requests[reqAllowed] += s.allowed[base].Load()
+			for t := range s.tiers {
+				tiers[t][tierAllowed] += s.allowed[base+1+t].Load()
+			}
+			continue
+		}
+		for mask := range 1 << len(s.tiers) {
+			v := s.allowed[base+mask].Load()
+			if mask == 0 {
+				requests[reqUnlimited] += v
+				continue
+			}
+			requests[reqAllowed] += v
+			for t := range s.tiers {
+				if mask&(1<<t) != 0 {
+					tiers[t][tierAllowed] += v
+				}
+			}
+		}
+	}
+	for i, v := range requests {
+		if v > 0 {
 			emit(m.requests, attribute.NewSet(AttrOutcome.String(reqOutcomes[i])), v)
 		}
 	}
 	for t, name := range s.tiers {
-		for o := range s.counts[t] {
-			if v := s.counts[t][o].Load(); v > 0 {
+		for o, v := range tiers[t] {
+			if v > 0 {
 				emit(m.decisions, attribute.NewSet(AttrPolicy.String(name), AttrOutcome.String(tierOutcomes[o])), v)
 			}
 		}

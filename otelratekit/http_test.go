@@ -207,3 +207,41 @@ func TestHTTPAllocs(t *testing.T) {
 		}
 	}
 }
+
+// With more tiers than fit a mask of counters, admitted requests are
+// counted per tier instead, to the same totals.
+func TestHTTPManyTiers(t *testing.T) {
+	for _, n := range []int{6, 7, 9} {
+		m, r := newMetrics(t, otelratekit.Config{})
+		var tiers []httplimit.Tier
+		for i := range n {
+			name := "t" + strconv.Itoa(i)
+			// Odd tiers apply to requests with an X-Odd header, even ones
+			// to those with X-Even.
+			key := httplimit.Header("X-Even")
+			if i%2 == 1 {
+				key = httplimit.Header("X-Odd")
+			}
+			tiers = append(tiers, httplimit.Tier{Name: name, Key: key, Limiter: httplimit.Shared(window(name, 100))})
+		}
+		cfg := httplimit.Config{Tiers: tiers, Clock: mockAt(t0)}
+		m.InstrumentHTTP(&cfg)
+		h := mustWrap(t, cfg)
+		for range 3 {
+			get(h, "X-Odd", "1", "X-Even", "1")
+		}
+		get(h, "X-Even", "1")
+		get(h) // no tier applies
+		s := collect(t, r)
+		s.want(t, "ratekit.requests", map[string]int64{"ratekit.outcome=allowed": 4, "ratekit.outcome=unlimited": 1})
+		want := map[string]int64{}
+		for i := range n {
+			v := int64(4)
+			if i%2 == 1 {
+				v = 3
+			}
+			want["ratekit.outcome=allowed,ratekit.policy=t"+strconv.Itoa(i)] = v
+		}
+		s.want(t, "ratekit.decisions", want)
+	}
+}
