@@ -3,6 +3,7 @@ package otelratekit_test
 import (
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"testing"
 	"time"
 
@@ -123,4 +124,52 @@ func reportCPU(b *testing.B, start time.Duration) {
 	if start > 0 && b.N > 0 {
 		b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op")
 	}
+}
+
+// BenchmarkHTTPOverhead measures the metrics' cost as a paired comparison,
+// which a busy shared machine blurs far less than two separate benchmarks:
+// it serves blocks of requests through the middleware without and with
+// metrics in turn (alternating which goes first), times each block, and
+// reports the median per-request time of each (off-ns/op, on-ns/op) and the
+// median of the blocks' ratios as overhead-%.
+func BenchmarkHTTPOverhead(b *testing.B) {
+	const block = 256
+	for _, c := range benchCases() {
+		b.Run(c.name, func(b *testing.B) {
+			off, on := benchHandlers(b, c, false), benchHandlers(b, c, true)
+			r, w := benchRequest()
+			run := func(h http.Handler) time.Duration {
+				start := time.Now()
+				for range block {
+					clear(w.h)
+					h.ServeHTTP(w, r)
+				}
+				return time.Since(start)
+			}
+			var offs, ons, ratios []float64
+			b.ResetTimer()
+			for k := 0; k < max(1, b.N/block); k++ {
+				var a, o time.Duration
+				if k%2 == 0 {
+					a, o = run(off), run(on)
+				} else {
+					o, a = run(on), run(off)
+				}
+				offs = append(offs, float64(a)/block)
+				ons = append(ons, float64(o)/block)
+				ratios = append(ratios, float64(o)/float64(a))
+			}
+			b.ReportMetric(median(offs), "off-ns/op")
+			b.ReportMetric(median(ons), "on-ns/op")
+			b.ReportMetric(100*(median(ratios)-1), "overhead-%")
+		})
+	}
+}
+
+func median(v []float64) float64 {
+	slices.Sort(v)
+	if len(v)%2 == 1 {
+		return v[len(v)/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
 }
