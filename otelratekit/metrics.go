@@ -41,14 +41,18 @@ const (
 	OutcomeFailed       = "failed"       // a checkpoint returned an error
 )
 
-// DefaultRetryAfterBuckets are the histogram boundaries, in seconds, of
+// defaultRetryAfterBuckets are the histogram boundaries, in seconds, of
 // ratekit.retry_after: from a token bucket's sub-second refill to a daily
 // quota's reset.
-var DefaultRetryAfterBuckets = []float64{0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600, 21600, 86400}
+func defaultRetryAfterBuckets() []float64 {
+	return []float64{0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600, 21600, 86400}
+}
 
-// DefaultDurationBuckets are the histogram boundaries, in seconds, of
-// ratekit.wait.duration and ratekit.persist.checkpoint.duration.
-var DefaultDurationBuckets = []float64{0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300}
+// defaultDurationBuckets are those of ratekit.wait.duration and
+// ratekit.persist.checkpoint.duration.
+func defaultDurationBuckets() []float64 {
+	return []float64{0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300}
+}
 
 // Config configures New. The zero value is usable.
 type Config struct {
@@ -57,11 +61,13 @@ type Config struct {
 	MeterProvider metric.MeterProvider
 
 	// RetryAfterBuckets are the explicit bucket boundaries, in seconds, of
-	// ratekit.retry_after. nil: DefaultRetryAfterBuckets.
+	// ratekit.retry_after, increasing. nil: 0.1, 0.5, 1, 2, 5, 10, 30, 60,
+	// 300, 900, 3600, 21600 and 86400 (a day). Bad boundaries make New fail.
 	RetryAfterBuckets []float64
 
 	// DurationBuckets are those of ratekit.wait.duration and
-	// ratekit.persist.checkpoint.duration. nil: DefaultDurationBuckets.
+	// ratekit.persist.checkpoint.duration. nil: 0.001, 0.005, 0.01, 0.05,
+	// 0.1, 0.5, 1, 5, 10, 30, 60 and 300.
 	DurationBuckets []float64
 
 	// KeyAttribute adds the key (a token, an IP address) as AttrKey to
@@ -70,7 +76,8 @@ type Config struct {
 	// series that a cumulative exporter (Prometheus) keeps for the life of
 	// the process, so a flood of random IP addresses grows the exporter's
 	// memory and the scrape without bound, until the SDK's cardinality limit
-	// folds the rest into one overflow series. Each report also allocates
+	// (2000 series per instrument by default) folds the rest into one
+	// overflow series, which names no key. Each report also allocates
 	// its attribute set. Prefer logging the key from httplimit's
 	// OnLimitReached.
 	KeyAttribute bool
@@ -130,10 +137,10 @@ func New(cfg Config) (*Metrics, error) {
 		mp = otel.GetMeterProvider()
 	}
 	if cfg.RetryAfterBuckets == nil {
-		cfg.RetryAfterBuckets = DefaultRetryAfterBuckets
+		cfg.RetryAfterBuckets = defaultRetryAfterBuckets()
 	}
 	if cfg.DurationBuckets == nil {
-		cfg.DurationBuckets = DefaultDurationBuckets
+		cfg.DurationBuckets = defaultDurationBuckets()
 	}
 	meter := mp.Meter(ScopeName)
 	m := &Metrics{

@@ -9,6 +9,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+
 	"github.com/ratekit/ratekit"
 	"github.com/ratekit/ratekit/otelratekit"
 	"github.com/ratekit/ratekit/persist"
@@ -185,4 +187,16 @@ func TestWait(t *testing.T) {
 			}
 		}
 	})
+}
+
+// Bucket boundaries that do not increase are the provider's error, from New.
+func TestBadBuckets(t *testing.T) {
+	r := sdkmetric.NewManualReader()
+	_, err := otelratekit.New(otelratekit.Config{
+		MeterProvider:     sdkmetric.NewMeterProvider(sdkmetric.WithReader(r)),
+		RetryAfterBuckets: []float64{5, 1},
+	})
+	if err == nil {
+		t.Fatal("New accepted decreasing bucket boundaries")
+	}
 }
