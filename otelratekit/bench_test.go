@@ -131,7 +131,9 @@ func reportCPU(b *testing.B, start time.Duration) {
 // it serves blocks of requests through the middleware without and with
 // metrics in turn (alternating which goes first), times each block, and
 // reports the median per-request time of each (off-ns/op, on-ns/op) and the
-// median of the blocks' ratios as overhead-%.
+// median of the blocks' ratios as overhead-%. Its ns/op column is the
+// harness's (both variants, and the time other processes held the cores):
+// ignore it.
 func BenchmarkHTTPOverhead(b *testing.B) {
 	const block = 256
 	for _, c := range benchCases() {

@@ -98,9 +98,9 @@ type httpSource struct {
 // waiting can cure records its RetryAfter in ratekit.retry_after, under the
 // binding tier: the refusing one with the longest RetryAfter.
 //
-// Tiers of different middlewares with the same Name add up. The cost on the
-// request's path is an atomic add per applied tier and one per request, and
-// no allocation (BenchmarkHTTP).
+// Tiers of different middlewares with the same Name add up; instrumenting
+// one Config twice counts its requests twice. An admitted request costs one
+// atomic add and no allocation (see admitted).
 func (m *Metrics) InstrumentHTTP(cfg *httplimit.Config) {
 	s := &httpSource{shadow: cfg.Shadow, m: m, reachedOpts: make(map[string]metric.AddOption)}
 	for _, t := range cfg.Tiers {

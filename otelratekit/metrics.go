@@ -83,9 +83,10 @@ type Config struct {
 	KeyAttribute bool
 }
 
-// Metrics records ratekit's instruments. Make one with New, then wire it in
-// with its adapters: InstrumentHTTP, Wait, ObserveKeyed, InstrumentPersist,
-// ObserveStore and OnStoreError. It is safe for concurrent use.
+// Metrics records ratekit's instruments. Make one with New (the zero
+// Metrics is not usable), then wire it in with its adapters: InstrumentHTTP,
+// Wait, ObserveKeyed, InstrumentPersist, ObserveStore and OnStoreError. It
+// is safe for concurrent use.
 //
 // The instruments, all in the scope ScopeName:
 //
