@@ -100,8 +100,11 @@ type httpSource struct {
 //
 // Tiers of different middlewares with the same Name add up; instrumenting
 // one Config twice counts its requests twice. An admitted request costs one
-// atomic add and no allocation (see admitted).
+// atomic add and no allocation (see admitted). A nil cfg is left alone.
 func (m *Metrics) InstrumentHTTP(cfg *httplimit.Config) {
+	if cfg == nil {
+		return
+	}
 	s := &httpSource{shadow: cfg.Shadow, m: m, reachedOpts: make(map[string]metric.AddOption)}
 	for _, t := range cfg.Tiers {
 		s.tiers = append(s.tiers, t.Name)

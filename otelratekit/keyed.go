@@ -1,6 +1,8 @@
 package otelratekit
 
 import (
+	"reflect"
+
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
@@ -23,8 +25,12 @@ type keyedSource struct {
 // "idle" or "busy" (a rising busy count says MaxKeys is too small), and
 // ratekit.keyed.swept. It costs k nothing between collections. Keyeds
 // observed under the same name add up. It returns a func that stops
-// observing k; calling it again does nothing.
+// observing k; calling it again does nothing. A nil k (or a nil *Keyed) is
+// not observed.
 func (m *Metrics) ObserveKeyed(name string, k KeyedStatser) (stop func()) {
+	if isNil(k) {
+		return func() {}
+	}
 	s := &keyedSource{
 		k:      k,
 		keyed:  attribute.NewSet(AttrKeyed.String(name)),
@@ -47,4 +53,13 @@ func (s *keyedSource) collect(m *Metrics, emit func(metric.Int64Observable, attr
 	emit(m.evictions, s.evIdle, int64(st.EvictedIdle))
 	emit(m.evictions, s.evBusy, int64(st.EvictedBusy))
 	emit(m.swept, s.keyed, int64(st.Swept))
+}
+
+// isNil reports whether v is nil or a nil pointer in an interface.
+func isNil(v any) bool {
+	if v == nil {
+		return true
+	}
+	rv := reflect.ValueOf(v)
+	return rv.Kind() == reflect.Pointer && rv.IsNil()
 }

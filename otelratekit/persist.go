@@ -15,7 +15,11 @@ import (
 // to record every checkpoint's duration in
 // ratekit.persist.checkpoint.duration, under AttrStore = name and
 // AttrOutcome "ok" or "failed". Pair it with ObserveStore for the counts.
+// A nil opts is left alone.
 func (m *Metrics) InstrumentPersist(name string, opts *persist.Options) {
+	if opts == nil {
+		return
+	}
 	ok := metric.WithAttributeSet(attribute.NewSet(AttrStore.String(name), AttrOutcome.String(OutcomeOK)))
 	failed := metric.WithAttributeSet(attribute.NewSet(AttrStore.String(name), AttrOutcome.String(OutcomeFailed)))
 	user := opts.OnCheckpoint
@@ -46,8 +50,11 @@ type storeSource struct {
 // ratekit.persist.states.written and ratekit.persist.states.deleted. A
 // rising failed count means states are not being saved: a crash would lose
 // more than one checkpoint interval. It returns a func that stops observing
-// s.
+// s. A nil s (or a nil *persist.Store) is not observed.
 func (m *Metrics) ObserveStore(name string, s StoreStatser) (stop func()) {
+	if isNil(s) {
+		return func() {}
+	}
 	src := &storeSource{
 		s:      s,
 		store:  attribute.NewSet(AttrStore.String(name)),

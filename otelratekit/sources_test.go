@@ -200,3 +200,19 @@ func TestBadBuckets(t *testing.T) {
 		t.Fatal("New accepted decreasing bucket boundaries")
 	}
 }
+
+// Nil arguments are left alone rather than failing at collection.
+func TestNils(t *testing.T) {
+	m, r := newMetrics(t, otelratekit.Config{})
+	m.InstrumentHTTP(nil)
+	m.InstrumentPersist("p", nil)
+	m.ObserveKeyed("k", nil)()
+	var keyed *ratekit.Keyed[string, *tokenbucket.Limiter]
+	m.ObserveKeyed("k", keyed)
+	var store *persist.Store
+	m.ObserveStore("s", store)
+	s := collect(t, r)
+	if len(s.values) != 0 {
+		t.Errorf("series %v from nil sources", s.values)
+	}
+}
