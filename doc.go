@@ -106,4 +106,11 @@
 // application/problem+json. The httpclient package is an http.RoundTripper
 // that honours Retry-After, backs off with jitter and paces itself from the
 // headers other services send.
+//
+// # Metrics
+//
+// The nested module github.com/ratekit/ratekit/otelratekit records
+// OpenTelemetry metrics from the hooks of httplimit, Keyed, Wait and persist,
+// with no key as an attribute; it is a module of its own, so this one
+// downloads no OpenTelemetry.
 package ratekit

@@ -174,6 +174,15 @@ type Config struct {
 	// request's goroutine, concurrently for concurrent requests.
 	OnDecision func(r *http.Request, d ratekit.Decision, tiers []TierDecision)
 
+	// TierDecisionsOnRefusal spares OnDecision the Peek of 0 units that
+	// fills TierDecision.Decision, on a refused request, for each tier that
+	// did not refuse it: with it set, those tiers carry what the all-or-none
+	// take already knew (their Take before the rollback, or a Peek of their
+	// Cost), unless a dialect needs their state (Sanity, IETF). Admitted
+	// requests cost no Peek either way. Set it when OnDecision only counts
+	// outcomes, as metrics do.
+	TierDecisionsOnRefusal bool
+
 	// OnLimitReached, if set, is called when a key of a tier is first
 	// refused: once per tier and key per episode, an episode lasting until
 	// the key's limit is expected back at full capacity. It is called from
@@ -223,7 +232,8 @@ type TierDecision struct {
 	// Decision is the tier's state: for an admitted request, its Take
 	// (what remains after it). For a refused one, the tier's denial if it
 	// refused (Refused reports it), and for the others, when per-tier
-	// state is needed (the Sanity or IETF dialect, OnDecision), a Peek of
+	// state is needed (the Sanity or IETF dialect, or OnDecision without
+	// Config.TierDecisionsOnRefusal), a Peek of
 	// 0 units; otherwise their Take before the rollback (Allowed) or a
 	// Peek of their Cost. For the FailureTier, its Peek of one more
 	// failure.
@@ -314,7 +324,7 @@ func New(cfg Config) (*Middleware, error) {
 			return nil, err
 		}
 	}
-	m.perTier = m.dialect&perPolicy != 0 || m.onDecision != nil
+	m.perTier = m.dialect&perPolicy != 0 || m.onDecision != nil && !cfg.TierDecisionsOnRefusal
 	m.pool.New = func() any { return &scratch{rep: pol.NewReport()} }
 	return m, nil
 }

@@ -110,8 +110,8 @@ type Options struct {
 	CheckpointInterval time.Duration
 
 	// Clock drives the periodic checkpoints (its Ticker). nil: the real
-	// clock. The store reads no other time: saved states carry the times
-	// the limiters were given.
+	// clock. The store reads no other time (but OnCheckpoint's durations):
+	// saved states carry the times the limiters were given.
 	Clock clock.Clock
 
 	// OnError, if set, receives the error of each periodic checkpoint that
@@ -119,6 +119,14 @@ type Options struct {
 	// waits for that goroutine. Checkpoint and Close return their errors
 	// instead. Stats counts failures either way.
 	OnError func(error)
+
+	// OnCheckpoint, if set, is called after every checkpoint, periodic or
+	// by Checkpoint or Close, with how long it took (on the process's
+	// monotonic clock, read only when OnCheckpoint is set) and its error,
+	// nil if it completed: for metrics. It is called with the store's lock
+	// held, so it must be quick and must not call Attach, Checkpoint, Drop
+	// or Close (Stats is fine).
+	OnCheckpoint func(took time.Duration, err error)
 
 	// LockTimeout is how long Open waits for another process to close the
 	// file (bbolt allows one writer per file, enforced by flock). 0 or
@@ -209,8 +217,9 @@ type Store struct {
 	db   *bolt.DB
 	seed maphash.Seed // hashes states to tell changed ones, stable for the process
 
-	batchSize int
-	onError   func(error)
+	batchSize    int
+	onError      func(error)
+	onCheckpoint func(time.Duration, error)
 
 	// mu serialises Attach, Checkpoint, Drop and Close, and guards the fields
 	// below it.
@@ -338,11 +347,12 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("persist: open %s: %w", path, err)
 	}
 	s := &Store{
-		db:        db,
-		seed:      maphash.MakeSeed(),
-		batchSize: opts.BatchSize,
-		onError:   opts.OnError,
-		names:     map[string]bool{},
+		db:           db,
+		seed:         maphash.MakeSeed(),
+		batchSize:    opts.BatchSize,
+		onError:      opts.OnError,
+		onCheckpoint: opts.OnCheckpoint,
+		names:        map[string]bool{},
 	}
 	if s.batchSize <= 0 {
 		s.batchSize = DefaultBatchSize
@@ -655,6 +665,18 @@ func (s *Store) Checkpoint() error {
 
 // checkpoint is Checkpoint with s.mu held.
 func (s *Store) checkpoint() error {
+	if s.onCheckpoint == nil {
+		return s.checkpointAll()
+	}
+	start := time.Now()
+	err := s.checkpointAll()
+	s.onCheckpoint(time.Since(start), err)
+	return err
+}
+
+// checkpointAll writes every attached limiter's changed state and counts the
+// checkpoint.
+func (s *Store) checkpointAll() error {
 	var errs []error
 	if err := s.checkpointSingles(); err != nil {
 		errs = append(errs, err)
