@@ -197,3 +197,5 @@ func wantMD(tb testing.TB, what string, md metadata.MD, want map[string]string) 
 }
 
 var _ = fmt.Sprint
+
+func errorsIs(err, target error) bool { return errors.Is(err, target) }
