@@ -53,12 +53,12 @@ func TestBothInterceptors(t *testing.T) {
 		grpc.WithChainUnaryInterceptor(rt.Unary()))
 	ctx := withToken(context.Background(), "sk_test_1")
 	for i := range 60 {
-		if err, _, _ := unary(ctx, c, nil); err != nil {
+		if _, _, err := unary(ctx, c, nil); err != nil {
 			t.Fatalf("call %d: %v", i+1, err)
 		}
 		clk.Add(100 * time.Millisecond)
 	}
-	if err, _, _ := unary(ctx, c, nil); err != nil {
+	if _, _, err := unary(ctx, c, nil); err != nil {
 		t.Fatalf("61st call through the Retrier: %v", err)
 	}
 	if len(w.got) != 1 || w.got[0] < 54*time.Second || w.got[0] > 54*time.Second+time.Second {
@@ -102,13 +102,13 @@ func TestDeadlineShorterThanRetryInfo(t *testing.T) {
 		grpc.WithChainUnaryInterceptor(rt.Unary()))
 	ctx := withToken(context.Background(), "sk_test_1")
 	for range 60 {
-		if err, _, _ := unary(ctx, c, nil); err != nil {
+		if _, _, err := unary(ctx, c, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second) // RetryInfo will say 60 s
 	defer cancel()
-	err, _, _ := unary(dctx, c, nil)
+	_, _, err := unary(dctx, c, nil)
 	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, ratekit.ErrWaitExceedsDeadline) {
 		t.Errorf("error %v, want one wrapping ErrWaitExceedsDeadline", err)
 	}

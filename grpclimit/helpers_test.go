@@ -149,13 +149,12 @@ func withToken(ctx context.Context, tok string) context.Context {
 }
 
 // unary makes a UnaryCall and returns its error, header and trailer.
-func unary(ctx context.Context, c testpb.TestServiceClient, req *testpb.SimpleRequest, opts ...grpc.CallOption) (error, metadata.MD, metadata.MD) {
-	var hdr, trl metadata.MD
+func unary(ctx context.Context, c testpb.TestServiceClient, req *testpb.SimpleRequest, opts ...grpc.CallOption) (hdr, trl metadata.MD, err error) {
 	if req == nil {
 		req = &testpb.SimpleRequest{}
 	}
-	_, err := c.UnaryCall(ctx, req, append(opts, grpc.Header(&hdr), grpc.Trailer(&trl))...)
-	return err, hdr, trl
+	_, err = c.UnaryCall(ctx, req, append(opts, grpc.Header(&hdr), grpc.Trailer(&trl))...)
+	return hdr, trl, err
 }
 
 // details returns the RetryInfo and QuotaFailure details of err's status.

@@ -21,14 +21,9 @@ import (
 	"github.com/ratekit/ratekit/slidingwindow"
 )
 
-// mailAPI is the mail API's per-org limit over gRPC: 600 calls per sliding
-// minute per org, shared by all its keys, test keys at 10% (60).
-type mailAPI struct {
-	clk  interface{ Add(time.Duration) }
-	orgs *ratekit.Keyed[string, *slidingwindow.Log]
-	ic   *grpclimit.Interceptor
-}
-
+// apiKeys are the mail API's keys and the org each belongs to: the org's
+// 600 calls per sliding minute are shared by all its keys, test keys at
+// 10% (60).
 var apiKeys = map[string]struct {
 	org  string
 	test bool
@@ -74,7 +69,7 @@ func TestMailAPI(t *testing.T) {
 
 	test := withToken(ctx, "sk_test_1")
 	for i := range 60 {
-		err, hdr, _ := unary(test, c, nil)
+		hdr, _, err := unary(test, c, nil)
 		if err != nil {
 			t.Fatalf("test call %d: %v", i+1, err)
 		}
@@ -85,7 +80,7 @@ func TestMailAPI(t *testing.T) {
 		clk.Add(100 * time.Millisecond)
 	}
 	// 6 s after the first call: it leaves the window 54 s from now.
-	err, hdr, trl := unary(test, c, nil)
+	hdr, trl, err := unary(test, c, nil)
 	if status.Code(err) != codes.ResourceExhausted {
 		t.Fatalf("61st test call: %v, want ResourceExhausted", err)
 	}
@@ -116,25 +111,25 @@ func TestMailAPI(t *testing.T) {
 		if i%2 == 1 {
 			tok = "sk_live_2"
 		}
-		if err, _, _ := unary(withToken(ctx, tok), c, nil); err != nil {
+		if _, _, err := unary(withToken(ctx, tok), c, nil); err != nil {
 			t.Fatalf("live call %d: %v", i+1, err)
 		}
 	}
-	if err, _, _ := unary(withToken(ctx, "sk_live_2"), c, nil); status.Code(err) != codes.ResourceExhausted {
+	if _, _, err := unary(withToken(ctx, "sk_live_2"), c, nil); status.Code(err) != codes.ResourceExhausted {
 		t.Fatalf("601st live call: %v, want ResourceExhausted", err)
 	}
 
 	// The test key's window slides: 54 s on, one call leaves it.
 	clk.Add(54 * time.Second)
-	if err, _, _ := unary(test, c, nil); err != nil {
+	if _, _, err := unary(test, c, nil); err != nil {
 		t.Errorf("test call after the first left the window: %v", err)
 	}
-	if err, _, _ := unary(test, c, nil); status.Code(err) != codes.ResourceExhausted {
+	if _, _, err := unary(test, c, nil); status.Code(err) != codes.ResourceExhausted {
 		t.Errorf("second test call after one left: %v, want ResourceExhausted", err)
 	}
 
 	// No key at all: Unauthenticated, before any tier is charged.
-	if err, _, _ := unary(ctx, c, nil); status.Code(err) != codes.Unauthenticated {
+	if _, _, err := unary(ctx, c, nil); status.Code(err) != codes.Unauthenticated {
 		t.Errorf("call without a token: %v, want Unauthenticated", err)
 	}
 }

@@ -30,7 +30,7 @@ func TestPanicReleases(t *testing.T) {
 	})
 	ctx := metadata.AppendToOutgoingContext(context.Background(), "panic", "1")
 	for i := range 5 { // more panics than units: each must be released
-		if err, _, _ := unary(ctx, c, nil); status.Code(err) != codes.Internal {
+		if _, _, err := unary(ctx, c, nil); status.Code(err) != codes.Internal {
 			t.Fatalf("unary call %d: %v, want Internal from the recovered panic", i, err)
 		}
 		s, err := c.FullDuplexCall(ctx)
@@ -62,7 +62,7 @@ func TestNeverFits(t *testing.T) {
 	}))
 	svc := &testService{}
 	c := serveTCP(t, svc, []grpc.ServerOption{grpc.ChainUnaryInterceptor(ic.Unary())})
-	err, _, trl := unary(context.Background(), c, nil)
+	_, trl, err := unary(context.Background(), c, nil)
 	if status.Code(err) != codes.InvalidArgument {
 		t.Fatalf("call costing 11 of 10: %v, want InvalidArgument", err)
 	}
@@ -100,7 +100,7 @@ func TestShadow(t *testing.T) {
 	svc := &testService{}
 	c := serveBuf(t, svc, []grpc.ServerOption{grpc.ChainUnaryInterceptor(ic.Unary())})
 	for i := range 3 {
-		err, hdr, _ := unary(context.Background(), c, nil)
+		hdr, _, err := unary(context.Background(), c, nil)
 		if err != nil {
 			t.Fatalf("shadow call %d: %v", i, err)
 		}
@@ -151,11 +151,11 @@ func TestFailureTier(t *testing.T) {
 	c := serveTCP(t, svc, []grpc.ServerOption{grpc.ChainUnaryInterceptor(ic.Unary())})
 	bad := &testpb.SimpleRequest{ResponseStatus: &testpb.EchoStatus{Code: int32(codes.Unauthenticated)}}
 	for i := range 3 {
-		if err, _, _ := unary(context.Background(), c, bad); status.Code(err) != codes.Unauthenticated {
+		if _, _, err := unary(context.Background(), c, bad); status.Code(err) != codes.Unauthenticated {
 			t.Fatalf("bad call %d: %v", i, err)
 		}
 	}
-	err, _, _ := unary(context.Background(), c, nil)
+	_, _, err := unary(context.Background(), c, nil)
 	if status.Code(err) != codes.ResourceExhausted {
 		t.Fatalf("call after 3 failures: %v, want ResourceExhausted", err)
 	}
