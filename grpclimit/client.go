@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -291,5 +292,79 @@ func (r *Retrier) sleep(ctx context.Context, method string, attempt int, d time.
 		return ctx.Err()
 	case <-timer.C:
 		return nil
+	}
+}
+
+// Stream returns the stream client interceptor. It retries server-streaming
+// calls (one request, then a stream of responses) whose stream is refused
+// before any response arrives, under the same rules as Unary: it keeps the
+// request the caller sent, and on a refusal seen by the first RecvMsg it
+// opens the stream again, sends the request and closes the sending side,
+// as the generated client does. Streams that the client sends on more than
+// once (client-streaming and bidirectional) are passed through as they are:
+// replaying them would mean keeping every message sent.
+func (r *Retrier) Stream() grpc.StreamClientInterceptor {
+	return func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+		cs, err := streamer(ctx, desc, cc, method, opts...)
+		if err != nil || desc.ClientStreams || !r.idempotent(method) {
+			return cs, err
+		}
+		return &retryStream{ClientStream: cs, r: r, ctx: ctx, desc: desc, cc: cc, method: method, streamer: streamer, opts: opts}, nil
+	}
+}
+
+// retryStream is a server-streaming call that may be opened again until
+// its first response arrives.
+type retryStream struct {
+	grpc.ClientStream
+	r        *Retrier
+	ctx      context.Context
+	desc     *grpc.StreamDesc
+	cc       *grpc.ClientConn
+	method   string
+	streamer grpc.Streamer
+	opts     []grpc.CallOption
+
+	req      any  // the request sent, for a replay
+	sent     bool // req was sent
+	closed   bool // the sending side was closed
+	received bool // a response arrived: no more retries
+	attempt  int
+}
+
+func (s *retryStream) SendMsg(m any) error {
+	s.req, s.sent = m, true
+	return s.ClientStream.SendMsg(m)
+}
+
+func (s *retryStream) CloseSend() error {
+	s.closed = true
+	return s.ClientStream.CloseSend()
+}
+
+func (s *retryStream) RecvMsg(m any) error {
+	for {
+		err := s.ClientStream.RecvMsg(m)
+		if err == nil || s.received || !s.sent {
+			s.received = s.received || err == nil
+			return err
+		}
+		s.attempt++
+		if stop := s.r.retry(s.ctx, s.method, s.attempt, err); stop != nil {
+			return stop
+		}
+		cs, err := s.streamer(s.ctx, s.desc, s.cc, s.method, s.opts...)
+		if err != nil {
+			return err
+		}
+		s.ClientStream = cs
+		if err := cs.SendMsg(s.req); err != nil && !errors.Is(err, io.EOF) {
+			return err
+		}
+		if s.closed {
+			if err := cs.CloseSend(); err != nil {
+				return err
+			}
+		}
 	}
 }

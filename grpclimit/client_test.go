@@ -3,6 +3,7 @@ package grpclimit_test
 import (
 	"context"
 	"errors"
+	"io"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -18,6 +19,8 @@ import (
 
 	"github.com/ratekit/ratekit"
 	"github.com/ratekit/ratekit/grpclimit"
+	"github.com/ratekit/ratekit/httplimit"
+	"github.com/ratekit/ratekit/tokenbucket"
 )
 
 // waits records a Retrier's waits and passes each on the mock clock that
@@ -231,5 +234,55 @@ func TestNewRetrierErrors(t *testing.T) {
 		if _, err := grpclimit.NewRetrier(cfg); !errors.Is(err, ratekit.ErrInvalidConfig) {
 			t.Errorf("NewRetrier(%+v) = %v, want ErrInvalidConfig", cfg, err)
 		}
+	}
+}
+
+// TestRetrierStream: a server-streaming call refused when it opens is
+// opened again after the RetryInfo delay, its request replayed, and the
+// caller reads every response; a bidirectional stream is not retried.
+func TestRetrierStream(t *testing.T) {
+	clk := mockAt(time.Now())
+	tb := must(tokenbucket.New(tokenbucket.Config{Limit: 1, Window: time.Minute, Burst: 1}))
+	ic := must(grpclimit.New(grpclimit.Config{Tiers: []grpclimit.Tier{{Name: "t", Limiter: httplimit.Shared(tb)}}, Clock: clk}))
+	w := &waits{clk: clk}
+	rt := must(grpclimit.NewRetrier(grpclimit.RetryConfig{
+		Idempotent: []string{testpb.TestService_StreamingOutputCall_FullMethodName, testpb.TestService_FullDuplexCall_FullMethodName},
+		Clock:      clk, Rand: rand.NewPCG(1, 1), OnWait: w.onWait,
+	}))
+	svc := &testService{}
+	c := serveTCP(t, svc, []grpc.ServerOption{grpc.ChainStreamInterceptor(ic.Stream())}, grpc.WithChainStreamInterceptor(rt.Stream()))
+	req := &testpb.StreamingOutputCallRequest{ResponseParameters: make([]*testpb.ResponseParameters, 3)}
+	read := func() (int, error) {
+		s, err := c.StreamingOutputCall(context.Background(), req)
+		if err != nil {
+			return 0, err
+		}
+		n := 0
+		for {
+			if _, err := s.Recv(); err != nil {
+				if errors.Is(err, io.EOF) {
+					return n, nil
+				}
+				return n, err
+			}
+			n++
+		}
+	}
+	for i := range 2 {
+		if n, err := read(); n != 3 || err != nil {
+			t.Fatalf("stream %d: %d responses, %v; want 3, nil", i+1, n, err)
+		}
+	}
+	if len(w.got) != 1 || w.got[0] < time.Minute || svc.calls.Load() != 2 {
+		t.Errorf("waits %v, %d streams served; want one wait of at least 1m, 2", w.got, svc.calls.Load())
+	}
+
+	s, err := c.FullDuplexCall(context.Background())
+	if err == nil {
+		_ = s.Send(&testpb.StreamingOutputCallRequest{})
+		_, err = s.Recv()
+	}
+	if status.Code(err) != codes.ResourceExhausted || len(w.got) != 1 {
+		t.Errorf("refused bidi stream: %v after %d waits, want ResourceExhausted and no retry", err, len(w.got)-1)
 	}
 }

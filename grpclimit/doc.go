@@ -66,7 +66,9 @@
 // ResourceExhausted (or Unavailable with a RetryInfo) if its method is
 // marked idempotent, never sooner than the RetryInfo delay, backing off
 // with equal jitter, up to MaxAttempts; a wait that would outlast the
-// call's deadline fails at once, as httpclient's does. See Retrier.
+// call's deadline fails at once, as httpclient's does. Its Stream
+// interceptor does the same for server-streaming calls refused before
+// their first response. See Retrier.
 //
 // # Observing
 //

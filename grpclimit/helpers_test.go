@@ -198,3 +198,14 @@ func wantMD(tb testing.TB, what string, md metadata.MD, want map[string]string) 
 var _ = fmt.Sprint
 
 func errorsIs(err, target error) bool { return errors.Is(err, target) }
+
+// StreamingOutputCall sends one response per ResponseParameters.
+func (s *testService) StreamingOutputCall(req *testpb.StreamingOutputCallRequest, stream testpb.TestService_StreamingOutputCallServer) error {
+	s.calls.Add(1)
+	for range req.GetResponseParameters() {
+		if err := stream.Send(&testpb.StreamingOutputCallResponse{}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
