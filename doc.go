@@ -107,6 +107,12 @@
 // that honours Retry-After, backs off with jitter and paces itself from the
 // headers other services send.
 //
+// # gRPC
+//
+// The grpclimit module (github.com/ratekit/ratekit/grpclimit, on grpc-go)
+// has server interceptors over httplimit's tiers and a client interceptor
+// that honours google.rpc.RetryInfo.
+//
 // # Metrics
 //
 // The nested module github.com/ratekit/ratekit/otelratekit records
