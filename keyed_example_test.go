@@ -163,25 +163,29 @@ func ExampleKeyed_Sweep() {
 	// keys: 1
 }
 
-// All visits every key and its limiter, here to report the API keys close
+// All visits every key and its limiter, here to report the accounts close
 // to Sender's limit of 60 requests a minute, in windows that reset at :00.
+// Sender counts per account, whichever of its API tokens a request uses,
+// so the keys are accounts.
 func ExampleKeyed_All() {
 	perMinute := must(fixedwindow.NewTemplate(fixedwindow.Config{Limit: 60, Window: time.Minute}))
-	perToken := ratekit.NewKeyed(func(string) *fixedwindow.Limiter { return perMinute.New() },
+	perAccount := ratekit.NewKeyed(func(string) *fixedwindow.Limiter { return perMinute.New() },
 		ratekit.KeyedConfig{})
+	accountOf := map[string]string{"tok_1": "acme", "tok_2": "acme", "tok_3": "globex", "tok_4": "initech"}
 	now := time.Date(2026, 3, 18, 13, 1, 20, 0, time.UTC)
-	perToken.Take(now, "tok_1", 58)
-	perToken.Take(now, "tok_2", 10)
-	perToken.Take(now, "tok_3", 55)
+	perAccount.Take(now, accountOf["tok_1"], 30)
+	perAccount.Take(now, accountOf["tok_2"], 28)
+	perAccount.Take(now, accountOf["tok_3"], 10)
+	perAccount.Take(now, accountOf["tok_4"], 55)
 
 	var hot []string
-	for token, l := range perToken.All() {
+	for account, l := range perAccount.All() {
 		if left := l.Peek(now, 0).Remaining; left < 10 {
-			hot = append(hot, fmt.Sprintf("%s (%d left)", token, left))
+			hot = append(hot, fmt.Sprintf("%s (%d left)", account, left))
 		}
 	}
 	slices.Sort(hot)
 	fmt.Println(hot)
 	// Output:
-	// [tok_1 (2 left) tok_3 (5 left)]
+	// [acme (2 left) initech (5 left)]
 }

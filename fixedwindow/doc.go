@@ -1,9 +1,10 @@
 // Package fixedwindow limits units per window, in windows aligned to the
 // clock: a per-minute window runs from :00 to :00 and a daily window from
 // midnight to midnight, whoever the caller is and whenever the limiter was
-// created. This is the quota of Sender's API (60 requests per minute,
-// X-RateLimit-Reset: 2026-03-18T13:02:00Z) and of Rollbar's user-defined
-// limits (per 1m, 5m, 30m, 1h, 1d, 1w or 30d).
+// created. This is the quota of Sender's API: 60 requests per minute per
+// account, in windows that end at :00 (X-RateLimit-Reset:
+// 2026-03-18T13:02:00Z). Windows that open at a key's first event instead,
+// as Rollbar's do, are the rolling package's.
 //
 //	l, err := fixedwindow.New(fixedwindow.Config{Limit: 60, Window: time.Minute, Name: "api"})
 //	...

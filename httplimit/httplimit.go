@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/textproto"
+	"reflect"
 	"sync"
+	"unsafe"
 
 	"github.com/benbjohnson/clock"
 
@@ -383,11 +385,52 @@ func isAlnum(c byte) bool {
 //
 // The middleware looks each key up once per request, as Keyed asks, and
 // uses the limiter only while the request lasts (to release a concurrency
-// tier's units, or refund). get must not return a nil pointer: wrapped in
-// the interface it would not be nil, and calling it would panic. (Return a
-// nil ratekit.Limiter from a func of your own to exempt a key.)
+// tier's units, or refund). A nil that get returns, typed or not (a Keyed
+// whose factory returns nil for a key it does not know; a ratekit.Limiter
+// holding a nil pointer), becomes a nil ratekit.Limiter: the tier does not
+// apply to that key. The check allocates nothing, and for a pointer L, the
+// usual case, it is one comparison.
 func Per[L ratekit.Limiter](get func(key string) L) func(key string) ratekit.Limiter {
+	switch reflect.TypeFor[L]().Kind() {
+	case reflect.Pointer, reflect.Chan, reflect.Map, reflect.Func, reflect.UnsafePointer:
+		// A value of these kinds is one pointer word, nil when the word
+		// is: reading it is one load and compare. (Comparing any(l) with
+		// any of the zero L is as exact but calls runtime.efaceeq, which
+		// measured slower, and panics for maps and funcs.)
+		return func(key string) ratekit.Limiter {
+			l := get(key)
+			if *(*unsafe.Pointer)(unsafe.Pointer(&l)) == nil {
+				return nil
+			}
+			return l
+		}
+	case reflect.Interface, reflect.Slice:
+		// An interface may hold a nil of any kind, and a slice is three
+		// words: ask reflect. Nothing allocates for an interface L (a
+		// slice allocates to become a ratekit.Limiter in any case).
+		return func(key string) ratekit.Limiter {
+			l := ratekit.Limiter(get(key))
+			if isNil(l) {
+				return nil
+			}
+			return l
+		}
+	}
+	// A struct, array or other value kind is never nil.
 	return func(key string) ratekit.Limiter { return get(key) }
+}
+
+// isNil reports whether l is nil or holds a nil pointer, map, func, slice
+// or chan. It allocates nothing: l is already an interface.
+func isNil(l ratekit.Limiter) bool {
+	if l == nil {
+		return true
+	}
+	switch v := reflect.ValueOf(l); v.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Func, reflect.Slice, reflect.Chan, reflect.UnsafePointer:
+		return v.IsNil()
+	}
+	return false
 }
 
 // Shared returns a Tier.Limiter that gives every key the same limiter l: a
