@@ -123,7 +123,7 @@ type Metrics struct {
 	reg metric.Registration
 
 	mu      sync.Mutex
-	https   map[*httpSource]struct{}
+	sources map[*source]struct{} // InstrumentHTTP's and GRPCHooks' counts
 	keyeds  map[*keyedSource]struct{}
 	stores  map[*storeSource]struct{}
 	waitOpt sync.Map // waitKey -> metric.RecordOption
@@ -145,10 +145,10 @@ func New(cfg Config) (*Metrics, error) {
 	}
 	meter := mp.Meter(ScopeName)
 	m := &Metrics{
-		cfg:    cfg,
-		https:  make(map[*httpSource]struct{}),
-		keyeds: make(map[*keyedSource]struct{}),
-		stores: make(map[*storeSource]struct{}),
+		cfg:     cfg,
+		sources: make(map[*source]struct{}),
+		keyeds:  make(map[*keyedSource]struct{}),
+		stores:  make(map[*storeSource]struct{}),
 	}
 	var errs []error
 	add := func(err error) {
@@ -235,7 +235,7 @@ func (m *Metrics) observe(_ context.Context, o metric.Observer) error {
 		sets[k.set] = set
 	}
 	m.mu.Lock()
-	for s := range m.https {
+	for s := range m.sources {
 		s.collect(m, emit)
 	}
 	for s := range m.keyeds {
