@@ -61,7 +61,7 @@ type Config struct {
 	MeterProvider metric.MeterProvider
 
 	// RetryAfterBuckets are the explicit bucket boundaries, in seconds, of
-	// ratekit.retry_after, increasing. nil: 0.1, 0.5, 1, 2, 5, 10, 30, 60,
+	// ratekit.retry_after and ratekit.rpc.client.retry_wait, increasing. nil: 0.1, 0.5, 1, 2, 5, 10, 30, 60,
 	// 300, 900, 3600, 21600 and 86400 (a day). Bad boundaries make New fail.
 	RetryAfterBuckets []float64
 
@@ -85,15 +85,15 @@ type Config struct {
 
 // Metrics records ratekit's instruments. Make one with New (the zero
 // Metrics is not usable), then wire it in with its adapters: InstrumentHTTP,
-// Wait, ObserveKeyed, InstrumentPersist, ObserveStore and OnStoreError. It
-// is safe for concurrent use.
+// GRPCHooks, Wait, ObserveKeyed, InstrumentPersist, ObserveStore and
+// OnStoreError. It is safe for concurrent use.
 //
 // The instruments, all in the scope ScopeName:
 //
-//	ratekit.requests                     counter   requests by outcome (httplimit)
+//	ratekit.requests                     counter   requests (and gRPC calls) by outcome (httplimit, grpclimit)
 //	ratekit.decisions                    counter   per tier: requests it admitted, refused, could never admit, or would have refused (shadow)
 //	ratekit.retry_after                  histogram s, refusals' RetryAfter, by the binding tier
-//	ratekit.limit_reached                counter   keys that reached a tier's limit (httplimit's OnLimitReached episodes)
+//	ratekit.limit_reached                counter   keys that reached a tier's limit (httplimit's and grpclimit's OnLimitReached episodes)
 //	ratekit.wait.duration                histogram s, time spent in Wait, by policy and outcome
 //	ratekit.keyed.keys                   gauge     keys held by a Keyed
 //	ratekit.keyed.evictions              counter   keys evicted at MaxKeys, idle or busy
@@ -103,6 +103,7 @@ type Config struct {
 //	ratekit.persist.states.written       counter   states written by checkpoints
 //	ratekit.persist.states.deleted       counter   saved states deleted
 //	ratekit.store.errors                 counter   calls a shared store (Redis) did not answer
+//	ratekit.rpc.client.retry_wait        histogram s, waits of a gRPC client's Retrier before retrying, by method and code
 type Metrics struct {
 	cfg Config
 
@@ -119,6 +120,7 @@ type Metrics struct {
 	written      metric.Int64ObservableCounter
 	deleted      metric.Int64ObservableCounter
 	storeErrors  metric.Int64Counter
+	retryWait    metric.Float64Histogram
 
 	reg metric.Registration
 
@@ -198,6 +200,10 @@ func New(cfg Config) (*Metrics, error) {
 	add(err)
 	m.storeErrors, err = meter.Int64Counter("ratekit.store.errors", metric.WithUnit("{call}"),
 		metric.WithDescription("Calls a shared store did not answer, each decided by its failure policy."))
+	add(err)
+	m.retryWait, err = meter.Float64Histogram("ratekit.rpc.client.retry_wait", metric.WithUnit("s"),
+		metric.WithDescription("Waits of a gRPC client's retrier before retrying a refused call, by method and code."),
+		metric.WithExplicitBucketBoundaries(cfg.RetryAfterBuckets...))
 	add(err)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
