@@ -30,11 +30,11 @@ const (
 // Outcomes, the values of AttrOutcome.
 const (
 	OutcomeAllowed      = "allowed"      // admitted (charged)
-	OutcomeRefused      = "refused"      // refused for now: 429, with a RetryAfter
-	OutcomeNever        = "never"        // can never be admitted: 413 (RetryAfter ratekit.Never)
+	OutcomeRefused      = "refused"      // refused for now: 429 (gRPC ResourceExhausted), with a RetryAfter
+	OutcomeNever        = "never"        // can never be admitted: 413, gRPC InvalidArgument (RetryAfter ratekit.Never)
 	OutcomeShadow       = "shadow"       // would have been refused, served in shadow mode
-	OutcomeUnauthorized = "unauthorized" // 401: a MissingReject tier found no key
-	OutcomeUnlimited    = "unlimited"    // no tier applied to the request
+	OutcomeUnauthorized = "unauthorized" // 401 (gRPC Unauthenticated): a MissingReject tier found no key
+	OutcomeUnlimited    = "unlimited"    // no tier applied to the request (or call)
 	OutcomeDeadline     = "deadline"     // Wait: the wait would outlast the context's deadline
 	OutcomeCanceled     = "canceled"     // Wait: the context ended first
 	OutcomeOK           = "ok"           // a checkpoint completed
