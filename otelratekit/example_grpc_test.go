@@ -60,13 +60,13 @@ func ExampleMetrics_GRPCHooks() {
 				outcome, _ := dp.Attributes.Value(otelratekit.AttrOutcome)
 				system, _ := dp.Attributes.Value(otelratekit.AttrRPCSystem)
 				if md.Name == "ratekit.decisions" {
-					fmt.Println(md.Name, policy.Emit(), outcome.Emit(), system.Emit(), dp.Value)
+					fmt.Println(md.Name, policy.String(), outcome.String(), system.String(), dp.Value)
 				}
 			}
 		case metricdata.Histogram[float64]:
 			for _, dp := range data.DataPoints {
 				method, _ := dp.Attributes.Value(otelratekit.AttrRPCMethod)
-				fmt.Println(md.Name, method.Emit(), dp.Count, dp.Sum)
+				fmt.Println(md.Name, method.String(), dp.Count, dp.Sum)
 			}
 		}
 	}
