@@ -76,7 +76,7 @@
 // each tier's part in it, with httplimit's types, so that one metrics
 // adapter serves both transports; OnLimitReached is told once when a key
 // of a tier is first refused. Shadow mode judges and reports every call
-// but refuses none.
+// but refuses none. OpenTelemetry metrics: otelratekit's Metrics.GRPCHooks.
 //
 // # Time
 //

@@ -14,6 +14,8 @@
 //	cfg := httplimit.Config{Tiers: tiers}
 //	m.InstrumentHTTP(&cfg)              // sets OnDecision and OnLimitReached
 //	mw, err := httplimit.New(cfg)
+//	h := m.GRPCHooks(otelratekit.GRPCConfig{Shadow: gcfg.Shadow})
+//	gcfg.OnDecision, gcfg.OnLimitReached = h.OnDecision, h.OnLimitReached // a grpclimit.Config
 //	stop := m.ObserveKeyed("orgs", orgs) // a *ratekit.Keyed: keys held, evictions
 //	d, err := m.Wait(ctx, clk, l, n)     // ratekit.Wait, timed
 //	opts := persist.Options{}
@@ -24,12 +26,18 @@
 //
 // Metrics lists the instruments. Hooks that already exist in a config are
 // kept: InstrumentHTTP and InstrumentPersist call them after their own.
+// GRPCHooks returns funcs typed without gRPC packages, so that neither this
+// module nor grpclimit depends on the other; a Retrier's OnWait passes its
+// status's code on (see GRPCHooks).
 //
 // # What is measured
 //
-// Per request through httplimit: its outcome (allowed, refused, never,
-// shadow, unauthorized, unlimited); per tier, what the tier decided; the
-// RetryAfter of refusals as a histogram; keys reaching a tier's limit. Per
+// Per request through httplimit, and per call through grpclimit's
+// interceptors: its outcome (allowed, refused, never, shadow, unauthorized,
+// unlimited); per tier, what the tier decided; the RetryAfter of refusals
+// as a histogram; keys reaching a tier's limit. Both transports count
+// through the same code. Per gRPC client Retrier: its waits before
+// retrying. Per
 // Keyed: the keys it holds and its evictions, idle (harmless) and busy (a
 // key's state lost: MaxKeys is too small). Per persist store: each
 // checkpoint's duration and outcome, and the states written and deleted.
@@ -45,6 +53,11 @@
 // addresses would grow the exporter without bound. Config.KeyAttribute
 // adds the key to ratekit.limit_reached alone, with that cost spelled out;
 // prefer logging keys from the hooks.
+//
+// Series from grpclimit carry rpc.system="grpc" and so double at most those
+// of the same tiers over HTTP; the server's counts carry no method. Only
+// ratekit.rpc.client.retry_wait carries the full method name and the
+// status code: a client calls the methods of its own code, a bounded set.
 //
 // # Cost
 //

@@ -30,11 +30,11 @@ const (
 // Outcomes, the values of AttrOutcome.
 const (
 	OutcomeAllowed      = "allowed"      // admitted (charged)
-	OutcomeRefused      = "refused"      // refused for now: 429, with a RetryAfter
-	OutcomeNever        = "never"        // can never be admitted: 413 (RetryAfter ratekit.Never)
+	OutcomeRefused      = "refused"      // refused for now: 429 (gRPC ResourceExhausted), with a RetryAfter
+	OutcomeNever        = "never"        // can never be admitted: 413, gRPC InvalidArgument (RetryAfter ratekit.Never)
 	OutcomeShadow       = "shadow"       // would have been refused, served in shadow mode
-	OutcomeUnauthorized = "unauthorized" // 401: a MissingReject tier found no key
-	OutcomeUnlimited    = "unlimited"    // no tier applied to the request
+	OutcomeUnauthorized = "unauthorized" // 401 (gRPC Unauthenticated): a MissingReject tier found no key
+	OutcomeUnlimited    = "unlimited"    // no tier applied to the request (or call)
 	OutcomeDeadline     = "deadline"     // Wait: the wait would outlast the context's deadline
 	OutcomeCanceled     = "canceled"     // Wait: the context ended first
 	OutcomeOK           = "ok"           // a checkpoint completed
@@ -61,7 +61,7 @@ type Config struct {
 	MeterProvider metric.MeterProvider
 
 	// RetryAfterBuckets are the explicit bucket boundaries, in seconds, of
-	// ratekit.retry_after, increasing. nil: 0.1, 0.5, 1, 2, 5, 10, 30, 60,
+	// ratekit.retry_after and ratekit.rpc.client.retry_wait, increasing. nil: 0.1, 0.5, 1, 2, 5, 10, 30, 60,
 	// 300, 900, 3600, 21600 and 86400 (a day). Bad boundaries make New fail.
 	RetryAfterBuckets []float64
 
@@ -85,15 +85,15 @@ type Config struct {
 
 // Metrics records ratekit's instruments. Make one with New (the zero
 // Metrics is not usable), then wire it in with its adapters: InstrumentHTTP,
-// Wait, ObserveKeyed, InstrumentPersist, ObserveStore and OnStoreError. It
-// is safe for concurrent use.
+// GRPCHooks, Wait, ObserveKeyed, InstrumentPersist, ObserveStore and
+// OnStoreError. It is safe for concurrent use.
 //
 // The instruments, all in the scope ScopeName:
 //
-//	ratekit.requests                     counter   requests by outcome (httplimit)
+//	ratekit.requests                     counter   requests (and gRPC calls) by outcome (httplimit, grpclimit)
 //	ratekit.decisions                    counter   per tier: requests it admitted, refused, could never admit, or would have refused (shadow)
 //	ratekit.retry_after                  histogram s, refusals' RetryAfter, by the binding tier
-//	ratekit.limit_reached                counter   keys that reached a tier's limit (httplimit's OnLimitReached episodes)
+//	ratekit.limit_reached                counter   keys that reached a tier's limit (httplimit's and grpclimit's OnLimitReached episodes)
 //	ratekit.wait.duration                histogram s, time spent in Wait, by policy and outcome
 //	ratekit.keyed.keys                   gauge     keys held by a Keyed
 //	ratekit.keyed.evictions              counter   keys evicted at MaxKeys, idle or busy
@@ -103,6 +103,7 @@ type Config struct {
 //	ratekit.persist.states.written       counter   states written by checkpoints
 //	ratekit.persist.states.deleted       counter   saved states deleted
 //	ratekit.store.errors                 counter   calls a shared store (Redis) did not answer
+//	ratekit.rpc.client.retry_wait        histogram s, waits of a gRPC client's Retrier before retrying, by method and code
 type Metrics struct {
 	cfg Config
 
@@ -119,11 +120,12 @@ type Metrics struct {
 	written      metric.Int64ObservableCounter
 	deleted      metric.Int64ObservableCounter
 	storeErrors  metric.Int64Counter
+	retryWait    metric.Float64Histogram
 
 	reg metric.Registration
 
 	mu      sync.Mutex
-	https   map[*httpSource]struct{}
+	sources map[*source]struct{} // InstrumentHTTP's and GRPCHooks' counts
 	keyeds  map[*keyedSource]struct{}
 	stores  map[*storeSource]struct{}
 	waitOpt sync.Map // waitKey -> metric.RecordOption
@@ -145,10 +147,10 @@ func New(cfg Config) (*Metrics, error) {
 	}
 	meter := mp.Meter(ScopeName)
 	m := &Metrics{
-		cfg:    cfg,
-		https:  make(map[*httpSource]struct{}),
-		keyeds: make(map[*keyedSource]struct{}),
-		stores: make(map[*storeSource]struct{}),
+		cfg:     cfg,
+		sources: make(map[*source]struct{}),
+		keyeds:  make(map[*keyedSource]struct{}),
+		stores:  make(map[*storeSource]struct{}),
 	}
 	var errs []error
 	add := func(err error) {
@@ -199,6 +201,10 @@ func New(cfg Config) (*Metrics, error) {
 	m.storeErrors, err = meter.Int64Counter("ratekit.store.errors", metric.WithUnit("{call}"),
 		metric.WithDescription("Calls a shared store did not answer, each decided by its failure policy."))
 	add(err)
+	m.retryWait, err = meter.Float64Histogram("ratekit.rpc.client.retry_wait", metric.WithUnit("s"),
+		metric.WithDescription("Waits of a gRPC client's retrier before retrying a refused call, by method and code."),
+		metric.WithExplicitBucketBoundaries(cfg.RetryAfterBuckets...))
+	add(err)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -235,7 +241,7 @@ func (m *Metrics) observe(_ context.Context, o metric.Observer) error {
 		sets[k.set] = set
 	}
 	m.mu.Lock()
-	for s := range m.https {
+	for s := range m.sources {
 		s.collect(m, emit)
 	}
 	for s := range m.keyeds {
