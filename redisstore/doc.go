@@ -48,9 +48,15 @@
 // rounded up. On that grid decisions are exactly the embedded packages'
 // (a wait the embedded package computes to the nanosecond is the same
 // one rounded up to the microsecond: the same first instant on the grid).
-// Config.Validate also bounds the products the script forms:
-// Burst·Window (token bucket) and Limit·Window (sliding counter) below 2^52
-// unit·µs, which is a burst of 50,000 over a day.
+// The script never forms a product of a count and a time (10^9 units a
+// day is 8.64e19 unit·µs, beyond a double's 2^53): it divides such
+// products exactly, by long multiplication, and keeps the token bucket's
+// fractions of a µs in a word of their own. So every algorithm takes any
+// Limit up to MaxLimit (2^31-1) over any Window up to MaxWindow (400
+// days): 10^9 a day, or over 30 days, and Rollbar's 100,000 a day as a
+// token bucket. The one joint bound is a TokenBucket's refill time,
+// Burst·Window/Limit, at most MaxRefill (about 35 years); Validate names
+// the largest Burst that fits when it is not.
 //
 // TakeAt, PeekAt and RefundAt take an injected time instead of TIME: a hook
 // for tests, which compare decisions at fixed instants, and for callers

@@ -18,9 +18,12 @@
 --   allowed (1/0), remaining, resetAfter (µs), retryAfter (µs; -1 is Never)
 --
 -- Numbers. Lua numbers are IEEE doubles: integers are exact below 2^53.
--- Times are microseconds (now is about 1.8e15 < 2^53), and the Go side
--- validates every config so that the products formed below stay under 2^53
--- (see Config.Validate): nothing here rounds. Numbers are written back with
+-- Times are microseconds (now is about 1.8e15 < 2^53). Products of a count
+-- and a time are not: 10^9 units a day is 8.64e19 unit·µs. They are never
+-- formed; muldiv computes their quotient and remainder exactly, and the
+-- token bucket keeps fractions of a µs as a separate word (see tb). Every
+-- number stored or compared stays below 2^53 (Config.Validate bounds
+-- Limit, Window and the bucket's refill time): nothing here rounds. Numbers are written back with
 -- string.format('%d'), which prints all their digits (tostring would print
 -- 14 significant digits and lose the rest).
 --
@@ -60,6 +63,28 @@ end
 
 local function fmt(x) return format('%d', x) end
 
+-- muldiv returns q, r with a·b = q·c + r and 0 <= r < c, exactly, for
+-- integers 0 <= a, b < 2^53 and 0 < c < 2^47 whose quotient q is below
+-- 2^53, however far a·b itself is beyond 2^53. It reduces b modulo c and
+-- multiplies the remainder by a one hex digit of a at a time (long
+-- multiplication), so that every partial sum stays below 31c < 2^52.
+local function muldiv(a, b, c)
+  local bq, br = fdiv(b, c)
+  local q, r = 0, 0
+  if br > 0 then
+    local p = 1
+    while p * 16 <= a do p = p * 16 end
+    while p >= 1 do
+      local d = floor(a / p) % 16
+      local dq
+      dq, r = fdiv(r * 16 + d * br, c)
+      q = q * 16 + dq
+      p = p / 16
+    end
+  end
+  return a * bq + q, r
+end
+
 -- ttl is the PX for state that matters for us more µs: rounded up to whole
 -- milliseconds, at least 1, so a key never expires before its state is
 -- back to a fresh one's.
@@ -76,12 +101,14 @@ end
 
 -- ---------------------------------------------------------------------
 -- Token bucket (GCRA). The theoretical arrival time tat is kept exactly as
--- q + r/L µs (0 <= r < L), since the emission interval W/L is rarely a
--- whole number of µs. The debt D = (tat-now)·L, in units of 1/L µs, is how
--- far the bucket is from full; a request of n adds n·W to it and is
--- admitted if the result is at most B·W (burst B). D is formed only when
--- tat-now <= B·W/L + 1 µs, so D <= B·W + 2L < 2^53 (validated); a tat
--- further ahead (a stale now) is a denial computed without D.
+-- q + r/L µs (0 <= r < L), since the emission interval T = W/L is rarely a
+-- whole number of µs. Every duration the bucket works with is a pair
+-- (q, r) meaning q + r/L µs: the debt tat-now (how far the bucket is from
+-- full), a request's cost n·T and the capacity B·T are pairs, added,
+-- subtracted and compared with a carry, and formed by muldiv. A request of
+-- n is admitted if debt + n·T <= B·T. No product such as B·W (8.64e19 for
+-- 10^9 a day) is ever formed; the largest number is tat, below 2^53 since
+-- the refill time B·T is at most 2^50 µs (validated).
 local tb = {}
 
 function tb.load(key)
@@ -91,7 +118,7 @@ function tb.load(key)
   return {q = q, r = r}
 end
 
--- debt returns e, r: tat = now + e + r/L with e, r >= 0 (0, 0 when full).
+-- debt returns e, r: tat = at + e + r/L with e, r >= 0 (0, 0 when full).
 local function tbdebt(st, at)
   if st.q and (st.q > at or (st.q == at and st.r > 0)) then
     return st.q - at, st.r
@@ -99,33 +126,59 @@ local function tbdebt(st, at)
   return 0, 0
 end
 
-function tb.decide(st, p, n, take)
-  local L, W, B = p.limit, p.window, p.p3
-  local BW = B * W
-  local e, r = tbdebt(st, now)
-  local big = e > fdiv(BW, L) + 1
-  local D = 0
-  local remaining = 0
-  if not big then
-    D = e * L + r
-    if D <= BW then remaining = fdiv(BW - D, W) end
-  end
-  local reset = e + cdiv(r, L)
-  if n < 0 or n > B then return 0, remaining, reset, NEVER end
-  if n == 0 then return 1, remaining, reset, 0 end
-  if not big and D + n * W <= BW then
-    local D2 = D + n * W
-    if take then
-      local q2, r2 = fdiv(D2, L)
-      st.q, st.r, st.dirty = now + q2, r2, true
-    end
-    return 1, fdiv(BW - D2, W), cdiv(D2, L), 0
-  end
-  -- Admissible once tat + n·W/L - now' <= B·W/L.
-  return 0, remaining, reset, e + cdiv(r + n * W - BW, L)
+-- Pairs (q, r) are q + r/L µs with 0 <= r < L; q may be negative after a
+-- subtraction.
+local function padd(aq, ar, bq, br, L)
+  local r = ar + br
+  if r >= L then return aq + bq + 1, r - L end
+  return aq + bq, r
 end
 
--- refund at `at`: tat moves back by n·W/L (n capped at Burst) but never
+local function psub(aq, ar, bq, br, L)
+  local r = ar - br
+  if r < 0 then return aq - bq - 1, r + L end
+  return aq - bq, r
+end
+
+local function ple(aq, ar, bq, br) return aq < bq or (aq == bq and ar <= br) end
+
+-- ceiling of a pair, in whole µs.
+local function pceil(q, r)
+  if r > 0 then return q + 1 end
+  return q
+end
+
+-- units is how many whole emission intervals T = W/L fit in the pair
+-- (q, r) >= 0: floor((q·L + r)/W).
+local function tbunits(q, r, p)
+  local q1, r1 = muldiv(q, p.limit, p.window)
+  return q1 + fdiv(r1 + r, p.window)
+end
+
+function tb.decide(st, p, n, take)
+  local L, W, B = p.limit, p.window, p.p3
+  local Cq, Cr = muldiv(B, W, L) -- capacity B·T
+  local e, r = tbdebt(st, now)
+  local remaining = 0
+  if ple(e, r, Cq, Cr) then
+    local uq, ur = psub(Cq, Cr, e, r, L)
+    remaining = tbunits(uq, ur, p)
+  end
+  local reset = pceil(e, r)
+  if n < 0 or n > B then return 0, remaining, reset, NEVER end
+  if n == 0 then return 1, remaining, reset, 0 end
+  local nq, nr = muldiv(n, W, L)
+  local aq, ar = padd(e, r, nq, nr, L) -- the debt after: debt + n·T
+  if ple(aq, ar, Cq, Cr) then
+    if take then st.q, st.r, st.dirty = now + aq, ar, true end
+    local uq, ur = psub(Cq, Cr, aq, ar, L)
+    return 1, tbunits(uq, ur, p), pceil(aq, ar), 0
+  end
+  -- Admissible once tat + n·T - now' <= B·T.
+  return 0, remaining, reset, pceil(psub(aq, ar, Cq, Cr, L))
+end
+
+-- refund at `at`: tat moves back by n·T (n capped at Burst) but never
 -- before at, nor forward (a tat at or before at is left alone), as
 -- tokenbucket.Limiter.Refund does. A tat moved back to at is a bucket full
 -- from at on, and still one that a stale time before at finds emptier.
@@ -134,10 +187,10 @@ function tb.refund(st, p, n, at)
   if n > B then n = B end
   local e, r = tbdebt(st, at)
   if e == 0 and r == 0 then return end
-  local q2, r2 = fdiv(r - n * W, L)
-  e = e + q2
-  if e < 0 then e, r2 = 0, 0 end
-  st.q, st.r, st.dirty = at + e, r2, true
+  local nq, nr = muldiv(n, W, L)
+  local q2, r2 = psub(e, r, nq, nr, L)
+  if q2 < 0 then q2, r2 = 0, 0 end
+  st.q, st.r, st.dirty = at + q2, r2, true
 end
 
 function tb.save(key, st, p)
@@ -383,8 +436,11 @@ end
 -- Sliding counter. Two fixed windows aligned to Unix time: the count of the
 -- current one (cur) and of the one before (prev). At el µs into the
 -- current window the estimate is prev·(W-el)/W + cur; a request of n is
--- admitted if prev·(W-el) + (cur+n)·W <= L·W, exactly, in integers
--- (L·W < 2^52 is validated). State "start cur prev" in one string.
+-- admitted if prev·(W-el) + (cur+n)·W <= L·W, exactly. Divided by W, as
+-- L - cur - n is a whole number, that is used + cur + n <= L, where used =
+-- ceil(prev·(W-el)/W) = prev - floor(prev·el/W) is prev's weighted share,
+-- computed by muldiv: no product of a count and a time is formed, so any
+-- Limit and Window work. State "start cur prev" in one string.
 local sc = {}
 
 function sc.load(key)
@@ -412,12 +468,19 @@ local function scview(st, W)
   return s, t - s, c, pr
 end
 
+-- scused is ceil(pr·(W-el)/W), the previous window's weighted count.
+local function scused(pr, el, W)
+  if pr == 0 or el == 0 then return pr end
+  local q = muldiv(pr, el, W)
+  return pr - q
+end
+
 function sc.decide(st, p, n, take)
   local L, W = p.limit, p.window
   local s, el, c, pr = scview(st, W)
-  local budget = L * W - pr * (W - el) -- what cur may use, in units·µs
+  local used = scused(pr, el, W)
   local function rem(cc)
-    local r = fdiv(budget - cc * W, W)
+    local r = L - cc - used
     if r < 0 then r = 0 end
     return r
   end
@@ -428,17 +491,18 @@ function sc.decide(st, p, n, take)
   end
   if n < 0 or n > L then return 0, rem(c), resetOf(c), NEVER end
   if n == 0 then return 1, rem(c), resetOf(c), 0 end
-  if (c + n) * W <= budget then
+  if used + c + n <= L then
     if take then st.s, st.c, st.pr, st.dirty = s, c + n, pr, true end
     return 1, rem(c + n), resetOf(c + n), 0
   end
   local x
   if c + n <= L then
-    -- In this window, once pr·(W-x) <= (L-c-n)·W.
-    x = s + W - fdiv((L - c - n) * W, pr)
+    -- In this window, once pr·(W-x) <= (L-c-n)·W (pr > 0, or n would
+    -- fit; the quotient is below W, or n would fit now).
+    x = s + W - muldiv(L - c - n, W, pr)
   else
-    -- In the next, where prev is c: once c·(W-y) <= (L-n)·W.
-    x = s + 2 * W - fdiv((L - n) * W, c)
+    -- In the next, where prev is c: once c·(W-y) <= (L-n)·W (c > L-n >= 0).
+    x = s + 2 * W - muldiv(L - n, W, c)
   end
   return 0, rem(c), resetOf(c), x - now
 end
