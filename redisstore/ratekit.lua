@@ -4,7 +4,8 @@
 --
 -- KEYS[i]   the state key of member i
 -- ARGV[1]   op: 't' take, 'p' peek, 'r' refund; for a concurrency lease
---           also 'x' extend and 's' shrink (give back n of its units)
+--           also 'x' extend and 's' shrink (give back n of its units);
+--           'l' quota lease (one member; see the section "Quota leases")
 -- ARGV[2]   n, the units asked for (refund: given back)
 -- ARGV[3]   now in Unix microseconds, or '' to read the server's TIME
 -- ARGV[4]   slack (µs) added to every TTL
@@ -16,6 +17,7 @@
 -- The file defines run(KEYS, ARGV); the Go side appends the call to it.
 -- Returns 4 integers per member, then now:
 --   allowed (1/0), remaining, resetAfter (µs), retryAfter (µs; -1 is Never)
+-- ('l' returns 4 more before now: see lease).
 --
 -- Numbers. Lua numbers are IEEE doubles: integers are exact below 2^53.
 -- Times are microseconds (now is about 1.8e15 < 2^53). Products of a count
@@ -270,7 +272,8 @@ function win.refund(st, p, n, at)
 end
 
 function win.save(key, st, p)
-  if st.del then call('DEL', key) return end
+  -- (A lease may refund a window to zero and take from a new one.)
+  if st.del and st.c == 0 then call('DEL', key) return end
   call('SET', key, fmt(st.s) .. ' ' .. fmt(st.c), 'PX', ttl(st.s + p.window - now))
 end
 
@@ -617,6 +620,96 @@ function cc.save(key, st, p)
 end
 
 -- ---------------------------------------------------------------------
+-- Quota leases (op 'l', one member). A replica takes k >= n units in one
+-- call and spends them itself until the lease ends; this section decides
+-- how many, and takes back the unspent units of the replica's last lease.
+-- Units are taken here before they are spent, so the replica's spending
+-- is counted in Redis no later than it happens:
+--   fw, rw, sc  a lease ends at the end of the window it counts in (its
+--               units must not be spent in the next), or after its life;
+--   tb          a unit spent at any time up to the lease's end e is
+--               conformant if the units are taken as at e: tat becomes
+--               max(tat, e) + k·T, admitted if that is within B·T of now
+--               (the proof: the theoretical arrival time so computed is
+--               never below the one of the actual spending times);
+--   sl          no lease: an exact log must log each unit at the instant
+--               it is admitted, which the server does not see. k = n.
+-- Extra arguments after the member: want (k sought, >= n), life (µs), and
+-- the last lease's refund: units, its take time (µs), and for tb its tat
+-- word "q r" just after it was taken.
+
+-- leasefree returns what a lease at now could take and when its window
+-- ends, or nil for no lease (sl, tb, a stale time before the window).
+local function leasefree(mb)
+  local st, p = mb.st, mb.p
+  local L, W = p.limit, p.window
+  if p.alg == 'fw' or p.alg == 'rw' then
+    if st.s and now < st.s then return nil end
+    if winopen(st, W, now) then return L - st.c, st.s + W end
+    return L, winstart(p) + W
+  elseif p.alg == 'sc' then
+    if st.s and st.s > now then return nil end
+    local s, el, c, pr = scview(st, W)
+    return L - c - scused(pr, el, W), s + W
+  end
+  return nil
+end
+
+-- grant is the units a lease takes: what is sought, but at most half of
+-- what is free (so that one replica does not take all the rest), and at
+-- least n; 0 if n does not fit.
+local function grant(free, n, want)
+  if free < n then return 0 end
+  local k = math.min(want, math.max(n, free - fdiv(free, 2)))
+  return k
+end
+
+-- leaserefund gives back the last lease's unspent units: a window's at the
+-- lease's time (only into the window it counted in), a bucket's only if
+-- the bucket is still as that lease left it (then exactly as if the lease
+-- had been smaller; after another take, the bucket cannot tell which
+-- units to give back, and the refund is forfeit).
+local function leaserefund(mb, rn, rat, rtok)
+  local st, p = mb.st, mb.p
+  if p.alg == 'tb' then
+    if not st.q or rtok ~= fmt(st.q) .. ' ' .. fmt(st.r) then return end
+    local nq, nr = muldiv(math.min(rn, p.p3), p.window, p.limit)
+    st.q, st.r = psub(st.q, st.r, nq, nr, p.limit)
+    st.dirty = true
+  elseif p.alg ~= 'sl' then
+    mb.m.refund(st, p, rn, rat, mb.key)
+  end
+end
+
+-- lease returns the decision on n and the units k taken (0 if denied)
+-- and when the lease ends (µs, server time).
+local function lease(mb, n, want, life)
+  local st, p = mb.st, mb.p
+  if want > n and p.alg == 'tb' then
+    local q0, r0 = st.q, st.r
+    local e = now + life
+    if not st.q or st.q < e then st.q, st.r = e, 0 end
+    local _, free = tb.decide(st, p, 0, false)
+    local k = grant(free, n, want)
+    if k > n then
+      local ok, rem, reset, retry = tb.decide(st, p, k, true)
+      if ok == 1 then return ok, rem, reset, retry, k, e end
+    end
+    st.q, st.r = q0, r0
+  elseif want > n then
+    local free, stop = leasefree(mb)
+    local k = free and grant(free, n, want) or 0
+    if k > n then
+      local ok, rem, reset, retry = mb.m.decide(st, p, k, true, mb.key)
+      if ok == 1 then return ok, rem, reset, retry, k, math.min(now + life, stop) end
+    end
+  end
+  local ok, rem, reset, retry = mb.m.decide(st, p, n, true, mb.key)
+  if ok == 1 then return ok, rem, reset, retry, n, now end
+  return ok, rem, reset, retry, 0, now
+end
+
+-- ---------------------------------------------------------------------
 
 local algs = {tb = tb, fw = win, rw = win, sl = sl, sc = sc, cc = cc}
 
@@ -683,6 +776,25 @@ local function run(KEYS, ARGV)
       local k = #out
       out[k + 1], out[k + 2], out[k + 3], out[k + 4] = ok, 0, 0, 0
     end
+  elseif op == 'l' then
+    -- A quota lease: give back the last lease's unspent units, then (if
+    -- n > 0) decide n and take a lease of k >= n units. Returns allowed,
+    -- remaining, reset, retry, then k, the lease's end less now (µs), and
+    -- the tat word "q r" after it (tb; else 0 0).
+    local mb = members[1]
+    local a = 4 + 5 * #KEYS
+    local want, life = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+    local rn, rat, rtok = tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4]), ARGV[a + 5]
+    if rn > 0 then leaserefund(mb, rn, rat, rtok) end
+    local ok, rem, reset, retry, k, stop = 1, 0, 0, 0, 0, now
+    if n > 0 then ok, rem, reset, retry, k, stop = lease(mb, n, want, life) end
+    if mb.st.dirty then
+      mb.st.dirty = false
+      mb.m.save(mb.key, mb.st, mb.p)
+    end
+    local tq, tr = 0, 0
+    if mb.p.alg == 'tb' and mb.st.q then tq, tr = mb.st.q, mb.st.r end
+    out = {ok, rem, reset, retry, k, stop - now, tq, tr}
   elseif op == 'r' then
     -- Refund at now: the injected time is the Take's, or the server's now.
     for _, mb in ipairs(members) do
