@@ -316,7 +316,7 @@ func (q *Local) lease(ctx context.Context, key string, n, want int, now string, 
 	v, err := q.l.store.call(ctx, []string{m.key}, []any{"l", n, now, q.l.store.slack,
 		m.alg, m.limit, m.window, m.p, m.p4, want, q.life / int64(time.Microsecond), rn, rat, tok})
 	if err != nil {
-		return leaseResult{}, fmt.Errorf("redisstore: %w", err)
+		return leaseResult{}, wrap(err)
 	}
 	if len(v) != 9 {
 		return leaseResult{}, fmt.Errorf("redisstore: lease returned %d values", len(v))
