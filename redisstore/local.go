@@ -225,16 +225,31 @@ func (q *Local) take(ctx context.Context, key string, n int, now string, t int64
 		}
 		k.mu.Unlock()
 	}
-	defer k.mu.Unlock()
 	if d, ok := q.local(k, n, t); ok {
 		if d.Allowed {
 			k.left -= n
 			k.used += n
 			d.Remaining -= n
 		}
+		k.mu.Unlock()
 		return d, nil
 	}
-	return q.renew(ctx, k, key, n, now, t)
+	if q.cfg.Lease {
+		// One lease at a time per key: the others wait for it.
+		defer k.mu.Unlock()
+		return q.renew(ctx, k, key, n, now, t)
+	}
+	// The deny cache alone: round trips for one key run side by side.
+	k.mu.Unlock()
+	d, err := q.l.one(ctx, "t", key, n, now)
+	if err == nil && !d.Allowed && d.RetryAfter != ratekit.Never {
+		k.mu.Lock()
+		if until := t + int64(d.RetryAfter); until > k.denyUntil || n < k.denyN {
+			k.denyN, k.denyUntil, k.deny, k.since = n, until, d, t
+		}
+		k.mu.Unlock()
+	}
+	return d, err
 }
 
 // local is the decision the process can make for n at t from k, if any.
