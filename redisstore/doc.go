@@ -134,8 +134,9 @@
 // the lease plus the lease's unspent units (other replicas may have taken
 // some since); ResetAfter is Redis's at the lease, less the time since.
 // Leases are timed on the process's monotonic clock from before the round
-// trip, so a lease never outlives its end on the server's clock (if the
-// two clocks run at the same rate).
+// trip, so a lease never outlives its end on the server's clock, less a
+// margin (0.1% and 200µs) for clocks whose rates differ, as NTP's slewing
+// makes them.
 //
 // Deny cache (LocalConfig.DenyCache). After Redis refuses n units for a
 // key with RetryAfter r, Takes of n or more for that key are refused in the

@@ -96,6 +96,9 @@ type localKey struct {
 	// which took a lease of prev units.
 	used, prev int
 	last       int64
+	// denied is set when the key's last lease round trip was refused: it
+	// then decides in Redis, without leases, until a Take is admitted.
+	denied bool
 	// The deny cache: Takes of denyN or more are refused until denyUntil
 	// (local ns), with the Decision deny, as of since.
 	denyN     int
@@ -234,17 +237,21 @@ func (q *Local) take(ctx context.Context, key string, n int, now string, t int64
 		k.mu.Unlock()
 		return d, nil
 	}
-	if q.cfg.Lease {
+	if q.cfg.Lease && !k.denied {
 		// One lease at a time per key: the others wait for it.
 		defer k.mu.Unlock()
 		return q.renew(ctx, k, key, n, now, t)
 	}
-	// The deny cache alone: round trips for one key run side by side.
+	// The deny cache alone, or a leased key at its limit (its last round
+	// trip was refused: there is nothing to lease): round trips for one
+	// key run side by side, each deciding only its own request.
 	k.mu.Unlock()
 	d, err := q.l.one(ctx, "t", key, n, now)
-	if err == nil && !d.Allowed && d.RetryAfter != ratekit.Never {
+	if err == nil && (d.Allowed || d.RetryAfter != ratekit.Never) {
 		k.mu.Lock()
-		if until := t + int64(d.RetryAfter); until > k.denyUntil || n < k.denyN {
+		if d.Allowed {
+			k.denied = false
+		} else if until := t + int64(d.RetryAfter); q.cfg.DenyCache && (until > k.denyUntil || n < k.denyN) {
 			k.denyN, k.denyUntil, k.deny, k.since = n, until, d, t
 		}
 		k.mu.Unlock()
@@ -295,6 +302,7 @@ func (q *Local) renew(ctx context.Context, k *localKey, key string, n int, now s
 	}
 	k.used, k.last, k.since, k.prev = n, t, t, max(r.k, n)
 	d := q.l.decision(r.result)
+	k.denied = !d.Allowed
 	if !d.Allowed {
 		if q.cfg.DenyCache && d.RetryAfter != ratekit.Never {
 			k.denyN, k.denyUntil, k.deny = n, t+int64(d.RetryAfter), d
@@ -304,12 +312,22 @@ func (q *Local) renew(ctx context.Context, k *localKey, key string, n int, now s
 	k.denyUntil = 0
 	if r.k > n {
 		k.left, k.granted = r.k-n, r.k
-		k.until = t + r.life*int64(time.Microsecond)
+		k.until = t + localLife(r.life)
 		k.at, k.tok = r.now, r.tok
 		k.remaining, k.reset = d.Remaining, d.ResetAfter
 		d.Remaining += k.left
 	}
 	return d, nil
+}
+
+// localLife is how long, on the process's clock, a lease the server
+// granted for life µs may be spent: the process times it from before the
+// round trip (so never past the server's end at equal clock rates), less
+// a margin for rates that differ (NTP slews a wall clock by up to 0.05%):
+// 0.1% and 200µs.
+func localLife(life int64) int64 {
+	ns := life * int64(time.Microsecond)
+	return ns - ns/1024 - int64(200*time.Microsecond)
 }
 
 type leaseResult struct {
@@ -380,7 +398,8 @@ func (q *Local) SweepAt(ctx context.Context, now time.Time) (int, error) {
 }
 
 // Close gives back the unspent units of every lease, live or not, and
-// forgets every key. The Local stays usable.
+// forgets every key; call it once the Local's last Take has returned (keys
+// busy in a call are skipped). The Local stays usable.
 func (q *Local) Close(ctx context.Context) error {
 	_, err := q.sweep(ctx, 0, "", true)
 	return err

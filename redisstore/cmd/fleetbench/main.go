@@ -146,14 +146,22 @@ func work() error {
 					return
 				}
 				c.Decisions++
-				// The window is the one ending ResetAfter after the call
-				// (server and workers share this machine's clock).
-				w := (t0.UnixNano() + int64(d.ResetAfter) + int64(time.Second)/2) / int64(time.Second)
+				// The window is the one whose end E is the first at or
+				// after t0 + ResetAfter (RetryAfter for a refusal, which
+				// a FixedWindow sets to the window's end too): the server
+				// decided at S >= t0 with ResetAfter = E - S, and a lease's
+				// or a cached refusal's is aged from before its round trip,
+				// so t0 + ResetAfter = E - (S - t0) <= E, and a call's
+				// stall S - t0 below a window keeps E the next end. Server
+				// and workers share this machine's clock.
+				r := d.ResetAfter
+				if !d.Allowed {
+					r = d.RetryAfter
+				}
+				w := (t0.UnixNano() + int64(r) + int64(time.Second) - 1) / int64(time.Second)
 				if d.Allowed {
 					c.Admitted[key+"/"+strconv.FormatInt(w, 10)]++
 				} else {
-					// A refusal's RetryAfter is the window's end too.
-					w = (t0.UnixNano() + int64(d.RetryAfter) + int64(time.Second)/2) / int64(time.Second)
 					c.Refused[key+"/"+strconv.FormatInt(w, 10)]++
 				}
 			}
