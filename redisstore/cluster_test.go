@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -92,16 +93,16 @@ func startCluster(t *testing.T) *redis.ClusterClient {
 	// The client's view of the slots is loaded lazily: wait until it
 	// reaches every master.
 	for {
-		n := 0
+		var n atomic.Int32 // ForEachMaster calls concurrently
 		err := cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
-			n++
+			n.Add(1)
 			return c.Ping(ctx).Err()
 		})
-		if err == nil && n == 3 {
+		if err == nil && n.Load() == 3 {
 			break
 		}
 		if ctx.Err() != nil {
-			t.Fatalf("cluster client: %d masters, %v", n, err)
+			t.Fatalf("cluster client: %d masters, %v", n.Load(), err)
 		}
 		cc.ReloadState(ctx)
 		time.Sleep(20 * time.Millisecond) // polling start-up
