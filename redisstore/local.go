@@ -405,6 +405,13 @@ func (q *Local) Close(ctx context.Context) error {
 	return err
 }
 
+// CloseAt is Close at an injected time, for a Local used with TakeAt: the
+// refunds' writes (their TTLs) are timed at now.
+func (q *Local) CloseAt(ctx context.Context, now time.Time) error {
+	_, err := q.sweep(ctx, 0, micros(now), true)
+	return err
+}
+
 func (q *Local) sweep(ctx context.Context, t int64, now string, all bool) (int, error) {
 	var dropped int
 	var first error

@@ -246,7 +246,7 @@ func TestLeaseUnspentGoBack(t *testing.T) {
 			if ld, _ := q.PeekAt(ctx, "k", now, 0); ld.Remaining != capacity-spent && cfg.Algorithm != redisstore.TokenBucket {
 				t.Errorf("Local Peek Remaining %d; want %d", ld.Remaining, capacity-spent)
 			}
-			if err := q.Close(ctx); err != nil {
+			if err := q.CloseAt(ctx, now); err != nil {
 				t.Fatal(err)
 			}
 			d, _ = l.PeekAt(ctx, "k", now, 0)
