@@ -106,3 +106,36 @@ func ExampleLimiter_For() {
 	// Output:
 	// true burst 9
 }
+
+// An org's 600 requests a minute, decided by two replicas with quota
+// leases and the deny cache: a hot org costs a few round trips a second
+// instead of one per request, and the two admit exactly 600 together.
+// Times are injected to make the output exact.
+func ExampleLimiter_Local() {
+	rdb := exampleClient()
+	defer rdb.Close()
+	store, _ := redisstore.New(rdb, redisstore.Options{Prefix: "example:"})
+	perOrg, _ := store.Limiter(redisstore.Config{Algorithm: redisstore.FixedWindow, Name: "org", Limit: 600, Window: time.Minute})
+	ctx := context.Background()
+	defer perOrg.Reset(ctx, "org42")
+	a, _ := perOrg.Local(redisstore.LocalConfig{Lease: true, DenyCache: true})
+	b, _ := perOrg.Local(redisstore.LocalConfig{Lease: true, DenyCache: true})
+	defer a.Close(ctx)
+	defer b.Close(ctx)
+
+	minute := time.Date(2026, 3, 18, 13, 1, 0, 0, time.UTC)
+	admitted := 0
+	for i := range 2000 { // 1000 requests a second, alternating replicas
+		now := minute.Add(time.Duration(i) * time.Millisecond)
+		q := []*redisstore.Local{a, b}[i%2]
+		if d, err := q.TakeAt(ctx, "org42", now, 1); err == nil && d.Allowed {
+			admitted++
+		}
+	}
+	d, _ := a.TakeAt(ctx, "org42", minute.Add(2*time.Second), 1)
+	fmt.Println("admitted:", admitted)
+	fmt.Println(d)
+	// Output:
+	// admitted: 600
+	// denied policy="org" limit=600 remaining=0 window=1m0s reset=58s retry=58s
+}
