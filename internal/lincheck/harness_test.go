@@ -238,6 +238,13 @@ func passSettings(t *testing.T) settings {
 		}
 		s.goroutines = g
 	}
+	if v := os.Getenv("RATEKIT_LINCHECK_OPS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			t.Fatalf("RATEKIT_LINCHECK_OPS=%q: want a positive number", v)
+		}
+		s.opsPer = n
+	}
 	s.seed = rand.Uint64()
 	if v := os.Getenv("RATEKIT_LINCHECK_SEED"); v != "" {
 		seed, err := strconv.ParseUint(v, 0, 64)
@@ -285,62 +292,57 @@ func record(h *history, seed uint64, goroutines, opsPer int, step time.Duration)
 }
 
 // check runs histories made by newHistory until the pass's budget is
-// spent, and checks each for linearizability. It returns how many were
-// checked and how many were not linearizable; on the first that is not, it
-// reports it through report (t.Errorf for a correct limiter).
+// spent, or until one is not linearizable, and checks each with porcupine.
+// It reports the first that is not through report (t.Errorf for a correct
+// limiter), and returns how many histories it checked and the path of the
+// visualization it wrote ("" if none).
 func check(t *testing.T, step time.Duration, newHistory func(t *testing.T, r *rand.Rand) *history,
-	report func(format string, args ...any)) (runs, bad int) {
+	report func(format string, args ...any)) (runs int, visualization string) {
 	s := passSettings(t)
 	t.Logf("seed %#x (replay: RATEKIT_LINCHECK_SEED=%#x); %d goroutines x %d ops a history", s.seed, s.seed, s.goroutines, s.opsPer)
 	begin := time.Now()
-	for runs = 0; runs < s.minRuns || time.Since(begin) < s.budget; runs++ {
-		if s.fixedSeed && runs > 0 && runs >= s.minRuns {
+	defer func() { t.Logf("%d histories checked in %v", runs, time.Since(begin).Round(time.Millisecond)) }()
+	for runs = 0; runs < s.minRuns || time.Since(begin) < s.budget; {
+		if s.fixedSeed && runs >= s.minRuns {
 			break
 		}
 		seed := s.seed + uint64(runs)
 		h := newHistory(t, rand.New(rand.NewPCG(seed, 0x6c696e)))
 		ops := record(h, seed, s.goroutines, s.opsPer, step)
 		res, info := porcupine.CheckOperationsVerbose(h.model, ops, s.timeout)
+		runs++
 		switch res {
 		case porcupine.Ok:
 			continue
 		case porcupine.Unknown:
-			t.Errorf("history %d (seed %#x): porcupine timed out after %v", runs, seed, s.timeout)
-			return runs + 1, bad
-		}
-		bad++
-		if bad > 1 {
-			continue
+			t.Errorf("history %d (seed %#x): porcupine timed out after %v", runs-1, seed, s.timeout)
+			return runs, ""
 		}
 		f, err := os.CreateTemp("", "ratekit-lincheck-*.html")
-		path := "(not written: " + errText(err) + ")"
+		visualization = "(not written: " + errText(err) + ")"
 		if err == nil {
 			f.Close()
 			if err := porcupine.VisualizePath(h.model, info, f.Name()); err != nil {
-				path = "(not written: " + err.Error() + ")"
+				visualization = "(not written: " + err.Error() + ")"
 			} else {
-				path = f.Name()
+				visualization = f.Name()
 			}
 		}
-		if s.goroutines == 1 {
-			st := h.model.Init().(state)
+		if st, ok := h.model.Init().(state); ok && s.goroutines == 1 {
 			for i, op := range ops {
 				next, want := st.step(op.Input.(input))
 				if want != op.Output.(output) {
 					t.Logf("sequential mismatch at op %d: %v\n got  %v\n want %v\n state before: %s", i, op.Input, op.Output, want, st.key())
 					break
 				}
-				if os.Getenv("LINCHECK_DEBUG") != "" {
-					t.Logf("op %d %v -> %v; state %s", i, op.Input, op.Output, next.key())
-				}
 				st = next
 			}
 		}
-		report("history %d (seed %#x, RATEKIT_LINCHECK_SEED=%#x replays its operations) is not linearizable; visualization: %s\n%s",
-			runs, seed, s.seed, path, describe(ops))
+		report("history %d (seed %#x; RATEKIT_LINCHECK_SEED=%#x replays the pass) is not linearizable; visualization: %s\n%s",
+			runs-1, seed, s.seed, visualization, describe(ops))
+		return runs, visualization
 	}
-	t.Logf("%d histories checked in %v", runs, time.Since(begin).Round(time.Millisecond))
-	return runs, bad
+	return runs, ""
 }
 
 // describe lists a history in call order.
