@@ -167,6 +167,13 @@ type history struct {
 	do    func(in input) output // on the real limiter; safe for concurrent use
 	model porcupine.Model
 	next  func(g *goroutine) input // the goroutine's next operation
+	// maxOps, if positive, caps the operations per goroutine: the checker's
+	// search grows fast with the overlap of a nondeterministic model's
+	// operations.
+	maxOps int
+	// background, if set, runs beside the recording goroutines until stop
+	// is closed, its operations unrecorded.
+	background func(stop <-chan struct{})
 }
 
 // goroutine is one recording goroutine's generator state.
@@ -286,8 +293,20 @@ func record(h *history, seed uint64, goroutines, opsPer int, step time.Duration)
 			}
 		})
 	}
+	stop, done := make(chan struct{}), make(chan struct{})
+	if h.background != nil {
+		go func() {
+			defer close(done)
+			<-start
+			h.background(stop)
+		}()
+	} else {
+		close(done)
+	}
 	close(start)
 	wg.Wait()
+	close(stop)
+	<-done
 	return slices.Concat(ops...)
 }
 
@@ -308,7 +327,11 @@ func check(t *testing.T, step time.Duration, newHistory func(t *testing.T, r *ra
 		}
 		seed := s.seed + uint64(runs)
 		h := newHistory(t, rand.New(rand.NewPCG(seed, 0x6c696e)))
-		ops := record(h, seed, s.goroutines, s.opsPer, step)
+		opsPer := s.opsPer
+		if h.maxOps > 0 {
+			opsPer = min(opsPer, h.maxOps)
+		}
+		ops := record(h, seed, s.goroutines, opsPer, step)
 		res, info := porcupine.CheckOperationsVerbose(h.model, ops, s.timeout)
 		runs++
 		switch res {

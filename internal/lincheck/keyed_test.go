@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -132,6 +133,12 @@ func keyedModel(evict bool) porcupine.Model {
 }
 
 func keyedHistory(t *testing.T, maxKeys int) *history {
+	h, _ := keyedHistoryWith(t, maxKeys)
+	return h
+}
+
+// keyedHistoryWith is keyedHistory, and the Keyed it drives.
+func keyedHistoryWith(t *testing.T, maxKeys int) (*history, *ratekit.Keyed[int, *tokenbucket.Limiter]) {
 	cfg := keyedConfig
 	cfg.Clock = fixedClock{t: t0}
 	tmpl, err := tokenbucket.NewTemplate(cfg)
@@ -154,7 +161,23 @@ func keyedHistory(t *testing.T, maxKeys int) *history {
 			}
 			return output{}
 		},
-		model: keyedModel(maxKeys > 0),
+		model:  keyedModel(maxKeys > 0),
+		maxOps: 60,
+		// New keys, unrecorded, inserting slots and growing the tables
+		// under the recorded Takes.
+		background: func(stop <-chan struct{}) {
+			for key := 1 << 40; ; key++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				k.Take(t0, key, 1)
+				if key%16 == 0 {
+					runtime.Gosched()
+				}
+			}
+		},
 		next: func(g *goroutine) input {
 			in := input{Now: g.now(), N: g.units(), Key: 1 + g.r.IntN(hotKeys)}
 			switch x := g.r.IntN(20); {
@@ -164,7 +187,7 @@ func keyedHistory(t *testing.T, maxKeys int) *history {
 				in.Kind = opPeek
 			case x < 12:
 				in.Kind, in.At = opRefund, g.refundAt(in.Now)
-			case x < 14:
+			case x < 13:
 				in.Kind, in.Key = opSweep, 0
 			default:
 				// A burst of new keys: each its own Take, inserting a slot
@@ -173,7 +196,7 @@ func keyedHistory(t *testing.T, maxKeys int) *history {
 			}
 			return in
 		},
-	}
+	}, k
 }
 
 // TestKeyed checks Takes, Peeks and Refunds by key while new keys are
