@@ -3,6 +3,7 @@ package lincheck
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 	"time"
 
@@ -99,6 +100,10 @@ func wordNext(configs, snaps int) func(g *goroutine) input {
 
 const nSnapshots = 3
 
+// yieldHook is an OnLimitReached that yields, so that other operations run
+// while a denied Take is in flight.
+func yieldHook(ratekit.Decision) { runtime.Gosched() }
+
 // tokenbucket: rates whose time scales divide one another (q = 1 or 3), so
 // that a state restored under another of them is kept exactly.
 var bucketConfigs = []tokenbucket.Config{
@@ -175,9 +180,9 @@ func tokenBucketHistory(t *testing.T, r *rand.Rand, wrap func(*tokenbucket.Limit
 // OnLimitReached (its calls are not observed, but its mark is state).
 var windowConfigs = []fixedwindow.Config{
 	{Limit: 5, Window: time.Second, Name: "a"},
-	{Limit: 3, Window: time.Second, Name: "b", OnLimitReached: func(ratekit.Decision) {}},
+	{Limit: 3, Window: time.Second, Name: "b", OnLimitReached: yieldHook},
 	{Limit: 8, Window: time.Second, Offset: 250 * time.Millisecond, Name: "a"},
-	{Limit: 4, Window: 2 * time.Second, Name: "c", OnLimitReached: func(ratekit.Decision) {}},
+	{Limit: 4, Window: 2 * time.Second, Name: "c", OnLimitReached: yieldHook},
 }
 
 func newWindowModel(c fixedwindow.Config) *model.FixedWindow {
@@ -230,9 +235,9 @@ func TestFixedWindow(t *testing.T) {
 
 var rollingConfigs = []rolling.Config{
 	{Limit: 5, Window: time.Second, Name: "a"},
-	{Limit: 3, Window: time.Second, Name: "b", OnLimitReached: func(ratekit.Decision) {}},
+	{Limit: 3, Window: time.Second, Name: "b", OnLimitReached: yieldHook},
 	{Limit: 8, Window: 500 * time.Millisecond, Name: "a"},
-	{Limit: 4, Window: 2 * time.Second, Name: "c", OnLimitReached: func(ratekit.Decision) {}},
+	{Limit: 4, Window: 2 * time.Second, Name: "c", OnLimitReached: yieldHook},
 }
 
 func newRollingModel(c rolling.Config) *model.Rolling {

@@ -20,9 +20,13 @@
 //
 //	cd internal/lincheck && RATEKIT_LINCHECK=long go test -timeout 30m ./...
 //
-// RATEKIT_LINCHECK_TIME=5m sets the time per algorithm instead. Each test
-// logs its seed; RATEKIT_LINCHECK_SEED=<seed> replays the same operations
-// (the interleaving is the scheduler's and is not replayed). A history that
-// is not linearizable fails the test, which prints it and writes porcupine's
-// HTML visualization to a temporary file whose path it prints.
+// RATEKIT_LINCHECK_TIME=5m sets the time per algorithm instead,
+// RATEKIT_LINCHECK_GOROUTINES and RATEKIT_LINCHECK_OPS the goroutines of a
+// history and the operations of each (one goroutine makes a sequential
+// history, and a failure then names the first operation the model decides
+// otherwise). Each test logs its seed; RATEKIT_LINCHECK_SEED=<seed> replays
+// the same operations (the interleaving is the scheduler's and is not
+// replayed). A history that is not linearizable fails the test, which
+// prints it and writes porcupine's HTML visualization to a temporary file
+// whose path it prints.
 package lincheck

@@ -108,7 +108,13 @@ type fixedClock struct {
 	t time.Time
 }
 
-func (c fixedClock) Now() time.Time { return c.t }
+// Now yields before it returns: Reconfigure reads the clock between
+// loading the state and replacing it, and the yield lets other operations
+// run in that window.
+func (c fixedClock) Now() time.Time {
+	runtime.Gosched()
+	return c.t
+}
 
 // state is a model state as porcupine keeps it: immutable. step returns the
 // next state and what the model says the operation returns.
@@ -266,7 +272,20 @@ func passSettings(t *testing.T) settings {
 // record runs a history: goroutines goroutines of opsPer operations each,
 // generated from seed, timed by an atomic sequence.
 func record(h *history, seed uint64, goroutines, opsPer int, step time.Duration) []porcupine.Operation {
-	var seq, clk atomic.Int64
+	// More Ps than cores: the kernel then preempts the threads running
+	// goroutines at any instruction, in the middle of operations too.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(max(2*goroutines, runtime.NumCPU())))
+	var seq, clk, arrived atomic.Int64
+	// barrier lines the goroutines up, every few operations, so that they
+	// run their next ones at once: an operation takes well under the time
+	// a goroutine takes to start or be rescheduled, so without it each
+	// could run its whole share alone.
+	barrier := func(round int64) {
+		arrived.Add(1)
+		for arrived.Load() < round*int64(goroutines) {
+			runtime.Gosched()
+		}
+	}
 	ops := make([][]porcupine.Operation, goroutines)
 	var wg sync.WaitGroup
 	start := make(chan struct{})
@@ -274,7 +293,10 @@ func record(h *history, seed uint64, goroutines, opsPer int, step time.Duration)
 		g := &goroutine{r: rand.New(rand.NewPCG(seed, uint64(id))), clk: &clk, step: step}
 		wg.Go(func() {
 			<-start
-			for range opsPer {
+			for i := range opsPer {
+				if i%8 == 0 {
+					barrier(int64(i/8 + 1))
+				}
 				in := h.next(g)
 				call := seq.Add(1)
 				out := h.do(in)
@@ -320,7 +342,11 @@ func check(t *testing.T, step time.Duration, newHistory func(t *testing.T, r *ra
 	s := passSettings(t)
 	t.Logf("seed %#x (replay: RATEKIT_LINCHECK_SEED=%#x); %d goroutines x %d ops a history", s.seed, s.seed, s.goroutines, s.opsPer)
 	begin := time.Now()
-	defer func() { t.Logf("%d histories checked in %v", runs, time.Since(begin).Round(time.Millisecond)) }()
+	var total, overlapping int
+	defer func() {
+		t.Logf("%d histories checked in %v; %d of their %d operations overlapped another goroutine's",
+			runs, time.Since(begin).Round(time.Millisecond), overlapping, total)
+	}()
 	for runs = 0; runs < s.minRuns || time.Since(begin) < s.budget; {
 		if s.fixedSeed && runs >= s.minRuns {
 			break
@@ -332,6 +358,8 @@ func check(t *testing.T, step time.Duration, newHistory func(t *testing.T, r *ra
 			opsPer = min(opsPer, h.maxOps)
 		}
 		ops := record(h, seed, s.goroutines, opsPer, step)
+		total += len(ops)
+		overlapping += overlaps(ops)
 		res, info := porcupine.CheckOperationsVerbose(h.model, ops, s.timeout)
 		runs++
 		switch res {
@@ -361,11 +389,36 @@ func check(t *testing.T, step time.Duration, newHistory func(t *testing.T, r *ra
 				st = next
 			}
 		}
-		report("history %d (seed %#x; RATEKIT_LINCHECK_SEED=%#x replays the pass) is not linearizable; visualization: %s\n%s",
-			runs-1, seed, s.seed, visualization, describe(ops))
+		report("history %d is not linearizable (RATEKIT_LINCHECK_SEED=%#x replays its operations; the interleaving is the scheduler's); visualization: %s\n%s",
+			runs-1, seed, visualization, describe(ops))
 		return runs, visualization
 	}
 	return runs, ""
+}
+
+// overlaps counts the operations during which another goroutine's
+// operation was called or returned.
+func overlaps(ops []porcupine.Operation) int {
+	type event struct {
+		at     int64
+		client int
+	}
+	var events []event
+	for _, op := range ops {
+		events = append(events, event{op.Call, op.ClientId}, event{op.Return, op.ClientId})
+	}
+	slices.SortFunc(events, func(a, b event) int { return int(a.at - b.at) })
+	n := 0
+	for _, op := range ops {
+		i, _ := slices.BinarySearchFunc(events, op.Call, func(e event, at int64) int { return int(e.at - at) })
+		for ; i < len(events) && events[i].at <= op.Return; i++ {
+			if events[i].client != op.ClientId {
+				n++
+				break
+			}
+		}
+	}
+	return n
 }
 
 // describe lists a history in call order.

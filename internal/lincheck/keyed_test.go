@@ -145,7 +145,10 @@ func keyedHistoryWith(t *testing.T, maxKeys int) (*history, *ratekit.Keyed[int, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	k := ratekit.NewKeyed(func(int) *tokenbucket.Limiter { return tmpl.New() },
+	k := ratekit.NewKeyed(func(int) *tokenbucket.Limiter {
+		runtime.Gosched() // other operations run while a key is inserted
+		return tmpl.New()
+	},
 		ratekit.KeyedConfig{MaxKeys: maxKeys, Clock: fixedClock{t: t0}})
 	return &history{
 		do: func(in input) output {
