@@ -17,7 +17,9 @@
 //
 // Take, Peek and Refund take the time explicitly and are lock-free: two
 // atomic loads (the state in force, its TAT) and, when a Take is admitted,
-// one compare-and-swap. A denial writes nothing. They allocate nothing.
+// one compare-and-swap, after raising the latest stamp seen (another load,
+// and a compare-and-swap when the stamp is new; Refund reads it). A denial
+// writes nothing. They allocate nothing.
 // Allow, AllowN and Wait read the Config's Clock.
 //
 // # Many keys
