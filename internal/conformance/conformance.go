@@ -75,6 +75,7 @@ func Run(t *testing.T, s Subject) {
 	t.Run("Idle", s.idle)
 	t.Run("MarshalRoundTrip", s.marshalRoundTrip)
 	t.Run("UnmarshalRejectsBadState", s.unmarshalBadState)
+	t.Run("Overflow", s.overflow)
 }
 
 // Op is what a script Step does.
