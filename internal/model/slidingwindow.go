@@ -12,12 +12,15 @@ import (
 // real Log with times within a few centuries of each other.
 //
 // The log remembers the instants of the newest Limit units, oldest first,
-// and its clock: the newest instant it ever recorded. A stale now is
-// evaluated, and recorded, at the clock. A unit at e counts at t while
-// t-e < Window. Older units need not be remembered: a unit is only dropped
-// when Limit newer ones are recorded, and the admission of the last of
-// those saw at most Limit-n units count, so the dropped one had expired,
-// and the clock never goes back.
+// and its clock: the newest instant it ever recorded. A unit at e counts at
+// now while now-e < Window, units after now included: every time, stale or
+// not, is judged by itself. A Take records its units at the clock (at now,
+// unless now is stale). A unit is dropped when Limit newer ones are
+// recorded; the admission that drops it saw it expired at its now, so it
+// could still count at a staler time. A Refund on a full log leaves, for
+// each unit it removes, a placeholder for a dropped unit: an instant no
+// later than the oldest unit left and than clock-Window (see
+// slidingwindow's remove).
 type SlidingLog struct {
 	Limit  int
 	Window time.Duration
@@ -53,15 +56,30 @@ func (m *SlidingLog) Peek(now time.Duration, n int) ratekit.Decision {
 // unit recorded before `at` is remembered, the n oldest recorded exactly at
 // `at`.
 func (m *SlidingLog) Refund(at time.Duration, n int) {
+	full := len(m.units) == m.Limit
 	older := len(m.units) > 0 && m.units[0] < at
+	k := 0
 	for i := 0; i < len(m.units) && n > 0; {
 		if e := m.units[i]; e == at || e > at && older {
 			m.units = append(m.units[:i], m.units[i+1:]...)
 			n--
+			k++
 		} else {
 			i++
 		}
 	}
+	if !full || k == 0 {
+		return
+	}
+	bound := m.clock - m.Window
+	if len(m.units) > 0 {
+		bound = min(bound, m.units[0])
+	}
+	placeholders := make([]time.Duration, k, k+len(m.units))
+	for i := range placeholders {
+		placeholders[i] = bound
+	}
+	m.units = append(placeholders, m.units...)
 }
 
 // Idle is slidingwindow.Log.Idle.
@@ -104,7 +122,7 @@ func (m *SlidingLog) decide(now time.Duration, n int) (ratekit.Decision, time.Du
 	if m.hasClock && m.clock > t {
 		t = m.clock
 	}
-	live := m.live(t)
+	live := m.live(now)
 	count := len(live)
 	d := ratekit.Decision{Limit: m.Limit, Window: m.Window, Policy: m.Name, Remaining: m.Limit - count}
 	// Until every unit that counts has expired.
