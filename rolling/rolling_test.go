@@ -43,6 +43,7 @@ func TestConformance(t *testing.T) {
 				},
 				Capacity: tc.limit,
 				Policy:   "api",
+				Anchored: true,
 			})
 		})
 	}
@@ -57,6 +58,7 @@ func TestConformanceWithHook(t *testing.T) {
 		},
 		Capacity: 4,
 		Policy:   "h",
+		Anchored: true,
 	})
 }
 

@@ -38,6 +38,15 @@ type Subject struct {
 	// Holder marks limiters whose units come back only by Release or Refund,
 	// never with time (concurrency limits).
 	Holder bool
+	// Anchored marks limiters whose windows open at the first event
+	// (rolling). An admitted Take moves every later window, and once a
+	// window has opened on it no refund can move that back; nor can a
+	// refund restore what an older, forgotten window counted at stale
+	// times. RefundInterleaved then holds such a limiter to its twin only
+	// where a refund can: at instants from the refunded Take's stamp on,
+	// in histories where no other Take is stamped a Window or more after
+	// it (see refund_interleave.go).
+	Anchored bool
 }
 
 // DefaultStart is the Start of a Subject that sets none: a Wednesday in 2026,

@@ -65,6 +65,23 @@ func (s Subject) capacity(l ratekit.Limiter, now time.Time) int {
 //
 // It runs twice: with Take and Refund called directly (Refund), and with
 // both made by ratekit.TakeAll's rollback (TakeAll, below).
+//
+// For an Anchored subject (windows opened by the first event), the
+// comparison is made only at instants from t1 on, and only in histories
+// where no other Take is stamped a Window or more after t1. Outside that no
+// refund can keep the promise, because the refunded Take's effect has
+// already been built on before the refund arrives:
+//
+//   - Take(t1) opens a window [t1, t1+W); a Take at t1+W/2 joins it; a Take
+//     at t1+W opens the next window [t1+W, t1+2W). The twin's first window
+//     opened at t1+W/2 and the Take at t1+W joined it, so at t1+W the twin
+//     is full where the limiter has room, and the refund, whose window is
+//     gone, cannot know how full the twin's would be.
+//   - A window [S0, S0+W) holding units closes before t1; Take(t1) opens a
+//     new one and the old count is forgotten. At stale times before t1 the
+//     limiter judges by the new window (a stale Take joins the open
+//     window), the twin by the old one, which may be full: a refund cannot
+//     restore a count that was dropped when the window opened.
 func (s Subject) refundInterleaved(t *testing.T) {
 	t.Run("Refund", func(t *testing.T) { s.interleave(t, false) })
 	t.Run("TakeAll", s.takeAllRollbackInterleaved)
@@ -167,6 +184,9 @@ func (s Subject) interleave(t *testing.T, viaTakeAll bool) {
 		var admitted []timedOp
 		for i := 1 + rng.IntN(5); i > 0; i-- {
 			at := offset(false)
+			if s.Anchored && at >= w {
+				at %= w // no later window may open on the refunded Take's
+			}
 			if rng.IntN(2) == 0 {
 				for k := 0; k <= c && l.Take(t1.Add(at), 1).Allowed; k++ {
 					admitted = append(admitted, timedOp{"Take", at, 1, true})
@@ -202,6 +222,9 @@ func (s Subject) interleave(t *testing.T, viaTakeAll bool) {
 			qs = append(qs, o.at-1, o.at, o.at+1, o.at+w-1, o.at+w, o.at+w+1)
 		}
 		for _, q := range qs {
+			if s.Anchored && q < 0 {
+				continue // the forgotten window's count (see above)
+			}
 			now := t1.Add(q)
 			if got, want := s.capacity(l, now), s.capacity(twin, now); got > want {
 				t.Fatalf("round %d: at t1%s the limiter admits %d, but %d had the refunded Take never happened\n"+
