@@ -34,6 +34,7 @@ type gcra struct {
 	per   int64 // nanoseconds per unit
 	burst int64
 	tat   atomic.Int64
+	seen  atomic.Int64 // the latest time of an admitted Take, for Refund
 }
 
 var _ ratekit.Limiter = (*gcra)(nil)
@@ -77,14 +78,21 @@ func (g *gcra) decide(now time.Time, n int, take bool) ratekit.Decision {
 		d.Allowed = true
 		d.Remaining = int((g.burst*g.per - (next - at)) / g.per)
 		d.ResetAfter = time.Duration(next - at)
-		if !take || g.tat.CompareAndSwap(tat, next) {
+		if !take {
+			return d
+		}
+		for z := g.seen.Load(); at > z && !g.seen.CompareAndSwap(z, at); z = g.seen.Load() {
+		}
+		if g.tat.CompareAndSwap(tat, next) {
 			return d
 		}
 	}
 }
 
-// Refund moves TAT back by n units, never before `at`: a refund cannot raise
-// capacity above a fresh limiter's.
+// Refund moves TAT back by n units less the time by which the latest Take
+// was stamped after `at` (tokenbucket.Limiter.Refund's rule), never before
+// `at`: a refund cannot raise capacity above a fresh limiter's, nor give
+// back refill that later-stamped Takes used.
 func (g *gcra) Refund(at time.Time, n int) {
 	if n <= 0 || int64(n) > g.burst {
 		return
@@ -92,7 +100,11 @@ func (g *gcra) Refund(at time.Time, n int) {
 	floor := g.at(at)
 	for {
 		tat := g.tat.Load()
-		next := max(tat-int64(n)*g.per, floor)
+		give := int64(n)*g.per - max(g.seen.Load()-floor, 0)
+		if give <= 0 {
+			return
+		}
+		next := max(tat-give, min(tat, floor))
 		if next >= tat || g.tat.CompareAndSwap(tat, next) {
 			return
 		}

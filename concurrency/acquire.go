@@ -134,16 +134,15 @@ func (l *Limiter) wait(ctx context.Context, n int) (func(), error) {
 func (l *Limiter) releaseQueued(n int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if held := state(l.state.Load()).held(); n > held {
-		misuse(n, held) // the deferred Unlock runs as it panics
-	}
 	l.settle(n, -1)
 }
 
 // settle releases n units, sets the limit to limit (-1: keep it), grants
 // units to the queue's head and those after it while they fit, and sets the
 // waiting bit to whether anyone is still queued, all in one CAS. Called
-// with mu held and n ≤ held.
+// with mu held. A Release of n > held (misuse; see Release) changes nothing
+// and is counted: it is checked on the word the CAS compares against,
+// because once the queue has emptied fast-path Releases race this one.
 //
 // When the waiting bit was set nobody but mu's holder can change the word,
 // so the CAS succeeds at the first try; when it was clear (the queue was
@@ -154,6 +153,10 @@ func (l *Limiter) settle(n, limit int) {
 		lim := limit
 		if lim < 0 {
 			lim = s.limit()
+		}
+		if n > s.held() {
+			l.rejected.Add(1)
+			return
 		}
 		held := s.held() - n
 		before := held

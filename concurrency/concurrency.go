@@ -35,12 +35,13 @@
 //
 // # Misuse
 //
-// Releasing more units than are held (including releasing twice) panics
-// with a message naming the call, e.g. "concurrency: Release(5) with 3
-// held", and leaves the Limiter unchanged. A Limiter that had carried on
-// would no longer know how many units are really in use, and would silently
-// admit more than Limit; this is the choice sync.WaitGroup and
-// golang.org/x/sync/semaphore make too.
+// A Release (or Refund) of more units than are held, a second Release of
+// the same units included, or of a negative count, is refused: it changes
+// nothing and does not panic, and Limiter.RejectedReleases counts it. Taking
+// the units that are held would be no safer: the Limiter cannot tell whose
+// units the bad call meant, and giving back units still in use would let it
+// admit more than Limit. A count that keeps growing is a bug in the caller
+// (a double release, or a release without a Take) worth an alert.
 //
 // # Persistence
 //
@@ -156,6 +157,8 @@ type Limiter struct {
 	next atomic.Int64
 	// hold is the hold-time estimate in ns; 0 before the first sample.
 	hold atomic.Int64
+	// rejected counts the Releases refused as misuse (RejectedReleases).
+	rejected atomic.Uint64
 	// queued is the sum of n over queued Acquire callers, nqueued their
 	// number. Written under mu, read lock-free by decisions and Waiting.
 	queued, nqueued atomic.Int64
@@ -334,10 +337,11 @@ func (l *Limiter) Refund(_ time.Time, n int) { l.Release(n) }
 // and hands them to queued Acquire callers in FIFO order. Release(0) does
 // nothing.
 //
-// Release panics, leaving the Limiter unchanged, if n is negative or more
-// than the units held (for instance a second Release of the same units):
-// past that point the Limiter could no longer guarantee Limit, so it stops
-// the caller rather than carry on silently.
+// A Release of a negative count or of more units than are held (a second
+// Release of the same units, say) is misuse: it changes nothing, adds one
+// to RejectedReleases and returns. Giving back what is held instead would
+// free units that other callers still use, and the Limiter would admit
+// more than Limit.
 //
 // It is lock-free while nobody is queued; otherwise it takes the queue's
 // mutex and reads the Config's clock to time the hand-over.
@@ -348,7 +352,8 @@ func (l *Limiter) Release(n int) {
 	for {
 		s := state(l.state.Load())
 		if n < 0 || n > s.held() {
-			misuse(n, s.held())
+			l.rejected.Add(1)
+			return
 		}
 		if s.waiting() {
 			l.releaseQueued(n)
@@ -361,16 +366,11 @@ func (l *Limiter) Release(n int) {
 	}
 }
 
-// misuse panics for a Release(n) with held units held. It is out of line so
-// that the formatting costs Release nothing.
-//
-//go:noinline
-func misuse(n, held int) {
-	if n < 0 {
-		panic(fmt.Sprintf("concurrency: Release(%d): negative count", n))
-	}
-	panic(fmt.Sprintf("concurrency: Release(%d) with %d held", n, held))
-}
+// RejectedReleases returns how many Release and Refund calls since New were
+// refused as misuse (a negative count, or more units than were held) and
+// changed nothing. It is safe for concurrent use; a count above zero means
+// a caller releases units it does not hold.
+func (l *Limiter) RejectedReleases() uint64 { return l.rejected.Load() }
 
 // Allow is AllowN(1).
 func (l *Limiter) Allow() bool { return l.AllowN(1) }

@@ -149,7 +149,7 @@ func runModel(t *testing.T, limit int, ops []byte, wide int64) {
 			require.True(t, ok, desc)
 			direct -= n
 			granted(i/3, ids)
-		case 3: // Release more than held: a panic, no change
+		case 3: // Release more than held: refused, counted, no change
 			n := m.Held + 1 + int(a)%3
 			if a%5 == 0 {
 				n = -1 - int(a)%3
@@ -157,11 +157,13 @@ func runModel(t *testing.T, limit int, ops []byte, wide int64) {
 			if w := fuzzN(a, wide, m.Limit); a >= 0xe0 && (w < 0 || w > m.Held) {
 				n = w
 			}
-			before := l.Peek(at, 1)
-			require.Panics(t, func() { l.Release(n) }, desc)
+			before, rejected := l.Peek(at, 1), l.RejectedReleases()
+			require.NotPanics(t, func() { l.Release(n) }, desc)
+			synctest.Wait()
 			_, ok := m.Release(clk.Now(), n)
 			require.False(t, ok, desc)
 			require.Equal(t, before, l.Peek(at, 1), desc)
+			require.Equal(t, rejected+1, l.RejectedReleases(), desc)
 		case 4: // Acquire
 			if len(callers) >= 40 {
 				continue

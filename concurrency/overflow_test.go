@@ -60,15 +60,17 @@ func TestAcquireHugeNWithUnitsHeld(t *testing.T) {
 	}
 }
 
-// TestReleaseHugeNPanicsAndChangesNothing: a Release or Refund of a count
-// no Take could have taken is misuse (a panic), whatever its size, and
-// leaves the held count alone.
-func TestReleaseHugeNPanicsAndChangesNothing(t *testing.T) {
+// TestReleaseHugeNChangesNothing: a Release or Refund of a count no Take
+// could have taken is misuse, whatever its size: it changes nothing, does
+// not panic, and is counted by RejectedReleases.
+func TestReleaseHugeNChangesNothing(t *testing.T) {
 	for _, n := range hugeN {
 		l, _ := mustNew(t, 10, "")
 		require.True(t, l.Take(t0, 3).Allowed)
-		require.Panics(t, func() { l.Release(n) }, "Release(%d)", n)
-		require.Panics(t, func() { l.Refund(t0, n) }, "Refund(%d)", n)
+		require.NotPanics(t, func() { l.Release(n) }, "Release(%d)", n)
+		require.NotPanics(t, func() { l.Refund(t0, n) }, "Refund(%d)", n)
+		require.NotPanics(t, func() { ratekit.ReleaseAll(n, l) }, "ReleaseAll(%d)", n)
+		require.Equal(t, uint64(3), l.RejectedReleases(), "n %d", n)
 		require.Equal(t, 3, l.Held())
 		require.True(t, l.Take(t0, 7).Allowed)
 		require.False(t, l.Take(t0, 1).Allowed)

@@ -152,6 +152,7 @@ func FuzzRolling(f *testing.F) {
 				if err := l.UnmarshalBinary(state); err != nil {
 					t.Fatalf("op %d: UnmarshalBinary of MarshalBinary's output: %v", i, err)
 				}
+				m.Restored()
 			}
 			if calls != m.Notified {
 				t.Fatalf("op %d: OnLimitReached called %d times; model %d", i, calls, m.Notified)

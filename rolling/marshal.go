@@ -84,7 +84,10 @@ func (l *Limiter) UnmarshalBinary(b []byte) error {
 	st := state{}
 	if count > 0 {
 		// Every params of l has the same epoch.
-		st = state{start: subSat(start, l.cur.Load().p.epochUnix), count: int64(count), notified: flags == 1}
+		// Whether units joined after the start is not saved: assume they
+		// did, which only makes a Refund at the start move the window's
+		// start (see refund), never give back more.
+		st = state{start: subSat(start, l.cur.Load().p.epochUnix), count: int64(count), notified: flags == 1, later: true}
 	}
 	// The same parameters: a Template's limiter keeps sharing them, and
 	// keeps its first cell if the window fits it.

@@ -38,10 +38,16 @@
 //     ([start, start+Window)), and never below zero. Units taken in a window
 //     that has since closed are not given to the next one; units a stale
 //     Take counted into the window from before its start cannot be refunded
-//     (that errs toward admitting less). A window keeps its start while any
-//     of its units are taken: if a TakeAll rolls back the event that opened
-//     it after another event joined it, the window still dates from the
-//     first.
+//     (that errs toward admitting less). A refund at the window's start,
+//     when units taken after the start remain, is of an event that may have
+//     opened the window: had it never happened, a later event would have
+//     opened it, and it would close later. So the window's start moves to
+//     start+Window-1ns, the last instant those events can be (their
+//     instants are not kept), and it closes no sooner than it would have.
+//     A refund cannot undo what the refunded event did to windows after its
+//     own (the next window opened at start+Window on the assumption it had
+//     happened), nor bring back an older window's count that its window
+//     replaced (which a stale time would have been judged by): see Refund.
 //   - OnLimitReached is called once per window, by the first denied Take of
 //     that window (not by Peek, nor by a request of n < 0 or n > Limit,
 //     which can never be admitted), on the caller's goroutine after the
@@ -78,14 +84,14 @@
 // add to an open window, refund, or deny. The state lives in one 64-bit
 // word that packs the count with the window's start as an exact nanosecond
 // offset from a base instant; opening a new window rewrites it in place
-// while the new start is within 2^(62-b) ns of the base, where b is the bit
+// while the new start is within 2^(61-b) ns of the base, where b is the bit
 // length of Limit. Otherwise (and on Reconfigure, and on UnmarshalBinary of
 // a window out of reach) it allocates one state cell with a new base (24
 // bytes for a Template's limiter, 128 for New's, which keep the word on a
 // cache line of its own): one allocation per new window at most, never one
-// per event. The reach is 9 years at Limit 10, 52 days at Limit 1000, 73
+// per event. The reach is 4.5 years at Limit 10, 26 days at Limit 1000, 36
 // minutes at Limit 10^6 (a limiter opening windows continuously allocates
-// that rarely), and 2 ms at Limit 2^40, so there each new window costs one
+// that rarely), and 1 ms at Limit 2^40, so there each new window costs one
 // allocation. A new limiter's base is up to a Window before its creation
 // (half the reach at most), so that its first window opens in place even
 // at a time read a little before it was made. (Takes racing to open the
@@ -303,6 +309,25 @@ func (l *Limiter) Peek(now time.Time, n int) ratekit.Decision {
 // within it (start <= at < start+Window), and the count never goes below
 // zero. A window whose count returns to zero is no longer open, so the next
 // event opens a fresh one. n <= 0 does nothing. Refund is lock-free.
+//
+// What it gives back: with `at` after the window's start, the n units, and
+// the window keeps its start, exactly as if the Take had not happened. With
+// `at` at the start, the n units too; but if units taken after the start
+// remain, the refunded Take may have opened the window that they joined,
+// so the window's start moves to start+Window-1ns (the latest any of them
+// can be stamped) and it closes up to a Window later than before: never
+// sooner than had the refunded Take not happened. A rolled-back TakeAll
+// with no later event in between changes nothing.
+//
+// What it cannot give back, for a Take that opened a window: once an event
+// stamped at or after start+Window has opened the next window, that window
+// dates from an instant that assumed the refunded Take (without it, the
+// event might have joined a window opened later), and the refund, too late
+// for the window it was taken in, gives nothing and cannot move the new one;
+// and a count that an older window held when the Take opened a new one is
+// forgotten, so stale times before the Take are judged by the new window
+// (see Edge cases in the package documentation). Moving a window's start may
+// cost the allocation a window out of reach costs (see Performance).
 func (l *Limiter) Refund(at time.Time, n int) {
 	if n <= 0 {
 		return

@@ -53,6 +53,7 @@ func TestConformance(t *testing.T) {
 				Capacity:    tc.limit,
 				Policy:      "api",
 				Reconfigure: reconfigureLimit(rolling.Config{Limit: tc.limit, Window: tc.window, Name: "api"}),
+				Anchored:    true,
 			})
 		})
 	}
@@ -68,6 +69,7 @@ func TestConformanceWithHook(t *testing.T) {
 		Capacity:    4,
 		Policy:      "h",
 		Reconfigure: reconfigureLimit(rolling.Config{Limit: 4, Window: time.Hour, Name: "h", OnLimitReached: func(ratekit.Decision) {}}),
+		Anchored:    true,
 	})
 }
 

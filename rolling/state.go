@@ -33,14 +33,16 @@ import (
 //
 //	bit 63         sealed: the cell is retired and its word is final
 //	bit 62         notified: OnLimitReached has fired for this window
-//	bits 62-1..cb  offset: start - base, in nanoseconds (62-cb bits)
+//	bit 61         later: a unit stamped after start joined the window
+//	bits 61-1..cb  offset: start - base, in nanoseconds (61-cb bits)
 //	bits cb-1..0   count: units taken in the window
 //
 // cb is the bit length of the largest count the cell can hold (its Limit,
 // or a larger count carried over from before a Reconfigure), so at most
-// 49 bits and the offset keeps at least 13: a reach of 2^(62-cb) ns, which
-// is 8 µs at MaxLimit, 2 ms at Limit 2^40, 73 minutes at Limit 10^6, 52
-// days at Limit 1000 and 9 years at Limit 10. A word whose count is 0 means
+// 49 bits and the offset keeps at least 12: a reach of 2^(61-cb) ns, which
+// is 4 µs at MaxLimit, 1 ms at Limit 2^40, 36 minutes at Limit 10^6, 26
+// days at Limit 1000 and 4.5 years at Limit 10. (The later bit, which
+// Refund needs, took one bit of reach.) A word whose count is 0 means
 // no window is open; it is always the word 0.
 //
 // Replacing a cell (the protocol that keeps every admission in the right
@@ -83,7 +85,8 @@ import (
 const (
 	sealedBit   = 1 << 63
 	notifiedBit = 1 << 62
-	flagBits    = 2
+	laterBit    = 1 << 61
+	flagBits    = 3
 	// maxRetry caps the durations a Decision reports, one below Never, which
 	// is reserved for requests that can never be admitted. Only times near
 	// the ±292-year saturation of time.Time.Sub come near it.
@@ -110,7 +113,7 @@ type params struct {
 	epochUnix int64
 
 	// cb is the width of a cell's count field in bits, and offMax the
-	// largest offset the remaining 62-cb bits hold.
+	// largest offset the remaining 61-cb bits hold.
 	cb     uint
 	offMax uint64
 	// natural is the params whose cb fits limit: p itself, unless p was
@@ -179,11 +182,14 @@ func (p *params) freshBase(t int64) int64 {
 }
 
 // state is the logical state, unpacked: count 0 means no window is open
-// (start and notified are then meaningless and zero).
+// (start, notified and later are then meaningless and zero).
 type state struct {
 	start    int64
 	count    int64
 	notified bool
+	// later: some unit in the window was taken with a stamp after start
+	// (see refund). Stale units, stamped before start, do not set it.
+	later bool
 }
 
 // open reports whether the window is open at t: it has units and t is
@@ -267,6 +273,7 @@ func (s *params) take(st state, t int64, n int) (ratekit.Decision, state, action
 		d.Allowed = true
 		d.Remaining = int(remaining - n64)
 		st.count += n64
+		st.later = st.later || t > st.start
 		return d, st, write
 	}
 	// Denied until the window closes, when n <= limit opens a new one.
@@ -281,11 +288,40 @@ func (s *params) take(st state, t int64, n int) (ratekit.Decision, state, action
 // refund decides Refund(at=t, n) on st, for n > 0: the state after it, and
 // whether it changes anything. Only the window open at t, with t not before
 // its start, gets units back; a count that reaches zero closes the window.
+//
+// A refund at the window's start, with units left over that some caller
+// took with a stamp after the start (st.later), is of a Take that may have
+// opened the window: had it never happened, one of those later units (or
+// an earlier, stale one) would have opened the window instead, and it
+// would close later than this one does. Their stamps are not kept, but
+// each is before start+window (it joined this window), so the window's
+// start moves to start+window-1ns, the last instant any of them can be: it
+// then closes no sooner than it would have, holding the units left. Without
+// st.later every unit left was stamped at the start or before it, so the
+// window would have opened at the start or earlier: it stays as it is, and
+// a TakeAll rolled back at the instant of the Takes before it leaves the
+// limiter exactly as it was.
+//
+// Proof that this never admits more, at any instant from the refunded
+// Take's stamp t on, than a twin that never saw the refunded Take, as long
+// as no Take stamped at or after start+window has opened another window
+// (see the package documentation for what a refund cannot undo): the
+// twin's window at t or later holds at most the units left (the other
+// callers' units, where it admitted them), and opened at one of their
+// stamps s <= start+window-1ns, or at t or before; so wherever it is open
+// at or after t, the window here is open, with at least as many units.
+// Every refund at an instant after the start takes units off a window the
+// refunded Take joined, which closes when it would have: exact.
 func (s *params) refund(st state, t int64, n int) (state, bool) {
 	if st.count == 0 || t < st.start || closed(st.start, t, s.window) {
 		return st, false
 	}
-	st.count -= min(int64(n), st.count)
+	n64 := min(int64(n), st.count)
+	if t == st.start && st.later && n64 < st.count {
+		// Every unit left is now stamped at or before the new start.
+		st.start, st.later = addSat(st.start, s.window-1), false
+	}
+	st.count -= n64
 	if st.count == 0 {
 		st = state{}
 	}
@@ -347,9 +383,9 @@ func (c *cell) decode(w uint64) state {
 	if count == 0 {
 		return state{}
 	}
-	off := (w &^ (sealedBit | notifiedBit)) >> cb
+	off := (w &^ (sealedBit | notifiedBit | laterBit)) >> cb
 	// base+off is the start that encode packed: no overflow.
-	return state{start: c.base + int64(off), count: count, notified: w&notifiedBit != 0}
+	return state{start: c.base + int64(off), count: count, notified: w&notifiedBit != 0, later: w&laterBit != 0}
 }
 
 // encode packs st, or reports false if it does not fit this cell: the start
@@ -369,6 +405,9 @@ func (c *cell) encode(st state) (uint64, bool) {
 	w := off<<p.cb | uint64(st.count)
 	if st.notified {
 		w |= notifiedBit
+	}
+	if st.later {
+		w |= laterBit
 	}
 	return w, true
 }

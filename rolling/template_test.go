@@ -39,6 +39,7 @@ func TestTemplateConforms(t *testing.T) {
 				Capacity:    cfg.Limit,
 				Policy:      cfg.Name,
 				Reconfigure: reconfigureLimit(cfg),
+				Anchored:    true,
 			})
 		})
 	}
@@ -131,7 +132,7 @@ func TestTemplateLimitersAreIndependent(t *testing.T) {
 // TestTemplateFirstWindowInPlace: a Template's limiter opens its first
 // window in place, at a time read just before it was made (as a Keyed's
 // Take reads it before making the key's limiter), however long after the
-// Template it is made, even at a Limit whose cells reach only 73 minutes.
+// Template it is made, even at a Limit whose cells reach only 36 minutes.
 func TestTemplateFirstWindowInPlace(t *testing.T) {
 	tmpl := mustTemplate(t, rolling.Config{Limit: 1_000_000, Window: time.Hour})
 	allocs := testing.AllocsPerRun(100, func() {

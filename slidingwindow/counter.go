@@ -53,9 +53,12 @@ import (
 // # Concurrency
 //
 // The state is one word, updated by a CAS loop: Take, Peek and Refund are
-// lock-free, allocate nothing, and a denial writes nothing. A stale now is
-// evaluated at the start of the fixed window the Counter is in, the instant
-// at which the previous window weighs most, so it never admits more.
+// lock-free, allocate nothing, and a denial writes nothing. A stale now,
+// before the fixed window the Counter is in, is judged by its own fixed
+// window: the units of the Counter's two windows count in full, and the
+// window before them, which the Counter no longer knows, counts as full
+// (see decideStale). So it never admits more than a later time would, nor
+// more because other Takes moved the Counter's window ahead.
 //
 // # Memory
 //
@@ -295,8 +298,8 @@ func (s *counterParams) at(w uint64, x int64) (v view) {
 	start := (s.base+int64(rel))*s.window - s.epochUnix
 	switch d := x - start; {
 	case d < 0:
-		// A stale instant, before the word's window: evaluated at that
-		// window's start, where the previous window weighs most.
+		// A stale instant, before the word's window: the word as it is,
+		// for decideStale to judge x by x's own window.
 		v = view{rel: rel, start: start, cur: cur, prev: prev, stale: true}
 	case d < s.window:
 		v = view{rel: rel, start: start, e: d, cur: cur, prev: prev}
@@ -352,6 +355,9 @@ func (s *counterParams) weighted(v *view) uint64 {
 // is the largest m admitted next, L - cur - ceil(prev·(W-e)/W).
 func (s *counterParams) decide(d *ratekit.Decision, w uint64, x int64, n int) uint64 {
 	v := s.at(w, x)
+	if v.stale {
+		return s.decideStale(d, &v, x, n)
+	}
 	lim := uint64(s.limit)
 	if n < 0 || n > s.limit {
 		*d = core.Impossible(s.limit, s.remaining(&v, v.cur), time.Duration(s.window),
@@ -372,6 +378,85 @@ func (s *counterParams) decide(d *ratekit.Decision, w uint64, x int64, n int) ui
 	d.Remaining = s.remaining(&v, cur)
 	d.ResetAfter = s.reset(&v, cur, x)
 	return next
+}
+
+// decideStale is decide for an instant x before the word's window (v, which
+// at returned for x: the word's window, cur and prev as they are). A stale
+// time is judged by its own fixed window, not by the word's, so that how
+// far other Takes have moved the word ahead (a Take that was refunded, say)
+// cannot make it admit more:
+//
+//   - x in the window before the word's (the word's prev window): the units
+//     of both the word's windows count in full (those of the word's window
+//     were admitted after x, and would count at x were they stamped at
+//     it), and the window before that, which the word no longer knows,
+//     counts as full, Limit units, weighted as the previous window is:
+//     cur + prev + Limit·(W-e)/W, e being x's offset into its window.
+//   - x earlier still, in windows the word knows nothing of: judged as the
+//     start of the word's prev window, where that estimate is cur + prev +
+//     Limit, so every n > 0 is denied.
+//
+// That is never less than what the word's window start counts (cur + prev,
+// where today's stale times were judged), and tends to it as x nears that
+// start. n == 0 is allowed and takes nothing, as everywhere. An admitted
+// stale Take is counted in the word's window, as before: its units count
+// no sooner than a fresh Take's.
+func (s *counterParams) decideStale(d *ratekit.Decision, v *view, x int64, n int) uint64 {
+	lim := uint64(s.limit)
+	wv := view{rel: v.rel, start: v.start, cur: v.cur, prev: v.prev} // the word's window, at its start
+	sv := view{rel: v.rel - 1, start: v.start - s.window, cur: v.cur + v.prev, prev: lim, stale: true}
+	if e := x - sv.start; e > 0 {
+		sv.e = e // in (0, window): x is before v.start
+	}
+	*d = ratekit.Decision{Limit: s.limit, Window: time.Duration(s.window), Policy: s.name}
+	if n < 0 || n > s.limit {
+		*d = core.Impossible(s.limit, s.remaining(&sv, sv.cur), time.Duration(s.window),
+			s.staleReset(&wv, v.cur, x), s.name)
+		return 0
+	}
+	un := uint64(n)
+	var next uint64
+	switch {
+	case n == 0:
+		d.Allowed = true
+	case sv.cur+un <= lim && mulLE(sv.prev, uint64(s.window-sv.e), lim-sv.cur-un, uint64(s.window)):
+		d.Allowed = true
+		next = s.pack(v.rel, v.cur+un, v.prev)
+	default:
+		d.RetryAfter = time.Duration(s.staleAdmitAt(&sv, &wv, un) - x)
+	}
+	cur := v.cur
+	if d.Allowed {
+		cur += un
+	}
+	d.Remaining = s.remaining(&sv, sv.cur+cur-v.cur)
+	d.ResetAfter = s.staleReset(&wv, cur, x)
+	return next
+}
+
+// staleAdmitAt is admitAt for a stale view sv (see decideStale) whose word's
+// window, seen from its start, is wv: the first instant at which n units
+// pass. In sv's window they pass at e' >= W - floor(r·W/Limit), r =
+// Limit-cur-n, if that is before its end; otherwise from the word's window
+// on, as admitAt finds for wv (at its start if they pass there).
+func (s *counterParams) staleAdmitAt(sv, wv *view, n uint64) int64 {
+	lim, w := uint64(s.limit), uint64(s.window)
+	if sv.cur+n <= lim {
+		if m, _ := mulDiv(lim-sv.cur-n, w, lim); m > 0 {
+			return sv.start + int64(w-m)
+		}
+	}
+	if wv.cur+n <= lim && mulLE(wv.prev, w, lim-wv.cur-n, w) {
+		return wv.start
+	}
+	return s.admitAt(wv, n)
+}
+
+// staleReset is reset for a stale instant x: from x until the estimate is
+// zero, which is no sooner than the start of the word's window (wv),
+// since until then the unknown window before counts.
+func (s *counterParams) staleReset(wv *view, cur uint64, x int64) time.Duration {
+	return max(s.reset(wv, cur, x), time.Duration(wv.start-x))
 }
 
 // remaining is how many units would be admitted at v with cur units in the
@@ -440,7 +525,10 @@ func (s *counterParams) admitAt(v *view, n uint64) int64 {
 
 // Take admits n units at now and counts them, or counts nothing and denies:
 // admitted iff the estimated sliding count plus n is at most Limit (see
-// Counter). A denial's RetryAfter is the exact wait until the estimate
+// Counter). A now before the Counter's fixed window is judged by its own
+// window, the Counter's units in full and older windows it no longer knows
+// as full, and admitted units count in the Counter's window (see
+// Concurrency in the Counter documentation). A denial's RetryAfter is the exact wait until the estimate
 // admits n, if nothing more is taken; n < 0 or n > Limit is denied with
 // RetryAfter ratekit.Never; n == 0 is allowed and counts nothing.
 func (c *Counter) Take(now time.Time, n int) (d ratekit.Decision) {
@@ -503,6 +591,14 @@ func (c *Counter) load() (*counterState, uint64) {
 // its `at` falls in the previous window, Refund takes the units off the
 // previous window's count instead, which weighs less: it gives back less
 // than the Take took, never more.
+//
+// What it gives back counts at every time in and after the Counter's
+// previous window. At a time before the Counter's window, judged with both
+// windows' units in full and the forgotten window before them as full (see
+// Take), a refund gives back the units themselves, never the forgotten
+// window's: when the refunded Take moved the Counter's window ahead, the
+// counts it dropped stay counted as full at those stale times, so no time
+// admits more than it would had the refunded Take never happened.
 func (c *Counter) Refund(at time.Time, n int) {
 	if n <= 0 {
 		return

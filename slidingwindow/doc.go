@@ -57,10 +57,15 @@
 // # Time and state
 //
 // Both take the time explicitly (Take(now, n)); Allow, AllowN and Wait read
-// Config.Clock. Times may be stale or go backwards: a limiter evaluates a
-// stale time at the newest time it has recorded (the Log) or at the start of
-// its current fixed window (the Counter), so it never admits more because of
-// it. Instants are kept as nanoseconds from the limiter's making (or its
+// Config.Clock. Times may be stale or go backwards: a limiter judges a
+// stale time by that time itself, counting every unit that could count
+// there, those admitted after it included (the Log: every unit with
+// now-e < Window; the Counter: the units of its two fixed windows in full,
+// and older windows it no longer knows as full). So a stale time never
+// admits more than a later one, nor more because other Takes, refunded ones
+// included, moved the limiter ahead. Units of a stale Take are recorded at
+// the newest time recorded (the Log) or in the current fixed window (the
+// Counter). Instants are kept as nanoseconds from the limiter's making (or its
 // template's), clamped to 73 years either way. Both marshal their state in
 // Unix nanoseconds (MarshalBinary), so that a restart loses no units and
 // downtime counts as elapsed time, and both can be reconfigured at once

@@ -22,9 +22,10 @@ import (
 // per unit of Limit); a Take of n units writes n slots. A Take is admitted
 // iff (units with now-e < Window) + n <= Limit; a denial's RetryAfter is
 // exactly when enough of the oldest units will have expired. A Take whose
-// now is older than the newest instant the log has recorded is evaluated,
-// and its units recorded, at that newest instant, so a stale time never
-// admits more.
+// now is older than the newest instant the log has recorded counts every
+// unit with now-e < Window, those recorded after now included, and its
+// units are recorded at that newest instant, so a stale time never admits
+// more.
 //
 // Build a Log with NewLog, or with a LogTemplate's New; the zero Log is not
 // usable (its methods panic). A Log is safe for concurrent use. Take, Peek
@@ -356,15 +357,18 @@ func (s *logState) decide(d *ratekit.Decision, w uint64, x int64, n int) int64 {
 	p := s.p
 	head := headOf(w)
 	newest := s.unit(head, 0)
-	// The log's clock t never goes back: a stale now is evaluated at the
-	// newest instant ever recorded (in the ring, or refunded since), so a
-	// time that goes backwards can never see a unit as expired that a
-	// later time saw as live. Units are recorded at t too, which keeps the
-	// ring sorted.
+	// Units are recorded at the log's clock t, which never goes back: now,
+	// or the newest instant ever recorded (in the ring, or refunded since)
+	// if now is stale. That keeps the ring sorted.
 	t := max(x, newest, s.floor.Load())
-	// A unit at e counts at t while t-e < window, that is e > t-window.
-	// t-window >= minTime-MaxWindow does not overflow.
-	count := s.above(head, t-p.window)
+	// Every time is judged by itself: a unit at e counts at x while
+	// x-e < window, that is e > x-window, units stamped after x included.
+	// So a stale x counts every unit a later time counts and more: it never
+	// admits more because it is stale, and what it admits does not depend
+	// on how far the clock has run ahead (a Take that was refunded may have
+	// moved it; see Refund). x-window >= minTime-MaxWindow does not
+	// overflow.
+	count := s.above(head, x-p.window)
 
 	*d = ratekit.Decision{Limit: p.limit, Window: time.Duration(p.window), Policy: p.name}
 	// Until the log is at full capacity again: until the newest live unit
@@ -403,8 +407,10 @@ func (s *logState) decide(d *ratekit.Decision, w uint64, x int64, n int) int64 {
 // denies. It is admitted iff the units with now-e < Window, plus n, are at
 // most Limit. A denial's RetryAfter is the exact wait until enough units
 // have expired; n < 0 or n > Limit is denied with RetryAfter ratekit.Never.
-// n == 0 is allowed and records nothing. A stale now is evaluated, and its
-// units recorded, at the newest instant the log has recorded.
+// n == 0 is allowed and records nothing. A stale now is judged by itself
+// (every unit with now-e < Window counts, units recorded after now
+// included), and its units are recorded at the newest instant the log has
+// recorded, so that they expire no sooner than a fresh Take's.
 //
 // An allowed Take of n units stores n instants, O(n); deciding costs
 // O(log Limit) loads.
@@ -484,6 +490,15 @@ func (l *Log) Peek(now time.Time, n int) (d ratekit.Decision) {
 // what was recorded at that now, possibly nothing. Refunding more than was
 // taken, or twice, may take back other callers' units: do not.
 //
+// What it gives back counts at the log's clock (the newest instant it has
+// recorded) and later. At staler times a full log gives back only what no
+// unit it has forgotten could fill: the refunded Take's units overwrote
+// older ones, which had expired at the clock but may count at a stale time
+// (see Take), so each unit removed from a full log leaves a placeholder
+// no later than the oldest unit left and than the clock minus Window (see
+// remove). A stale time is then judged no less strictly than if the
+// refunded Take had never happened.
+//
 // A Refund moves the units newer than the removed ones back, O(units
 // recorded since at).
 func (l *Log) Refund(at time.Time, n int) {
@@ -528,24 +543,47 @@ func (l *Log) Refund(at time.Time, n int) {
 // the head moves back by k: the units older than the removed ones stay where
 // they are, so the work is O(p+k), and the ring stays sorted. The k slots
 // freed at the top become, under the new head, the k oldest positions of the
-// ring; they held units overwritten by the last k units recorded, and an
-// overwritten unit had expired by the time it was overwritten (an admission
-// of n units checks that unit limit-n has expired), so it is exact to leave
-// them empty, since the log's clock never goes back. That is why the newest
-// instant is kept in floor before it can leave the ring.
+// ring. If the ring was full, they stand for units that the last k units
+// recorded overwrote: the log no longer knows their instants, but an
+// admission of n units overwrites only units that no longer count at its
+// now (unit limit-n has expired), so each was at most clk-window, clk being
+// the newest instant ever recorded, and at most the oldest unit left. The
+// freed slots get that bound, min(oldest left, clk-window): such a
+// placeholder never counts at clk or later, where the overwritten units had
+// expired, and counts at a stale time whenever they could have, so that a
+// stale time is judged no less strictly after a Refund than before it (see
+// decide). If the ring was not full nothing was overwritten, and the slots
+// are left empty. That is also why the newest instant is kept in floor
+// before it can leave the ring.
 func (s *logState) remove(head, p, k int) int {
-	if newest := s.unit(head, 0); p == 0 && newest > s.floor.Load() {
+	limit := len(s.slots)
+	newest := s.unit(head, 0)
+	clk := max(newest, s.floor.Load())
+	if p == 0 && newest > s.floor.Load() {
 		s.floor.Store(newest) // the newest unit leaves the ring
+	}
+	var fill int64 // what the freed slots get: empty, or the bound above
+	if s.slot(head, limit-1).Load() != 0 {
+		// clk-window >= minTime-MaxWindow-1 does not overflow. A bound
+		// before minTime is before every instant ever recorded: nothing was
+		// overwritten then, and the slots stay empty.
+		bound := clk - s.p.window
+		if oldest := limit - 1; p+k < limit {
+			bound = min(bound, s.unit(head, oldest))
+		} else if p > 0 {
+			bound = min(bound, s.unit(head, p-1))
+		}
+		fill = max(enc(bound), 0)
 	}
 	for j := p - 1; j >= 0; j-- {
 		s.slot(head, j+k).Store(s.slot(head, j).Load())
 	}
 	for j := range k {
-		s.slot(head, j).Store(0) // empty
+		s.slot(head, j).Store(fill)
 	}
 	head -= k
 	if head < 0 {
-		head += len(s.slots)
+		head += limit
 	}
 	return head
 }

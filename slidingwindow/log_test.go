@@ -81,15 +81,19 @@ func TestLogScript(t *testing.T) {
 		take(2*s, 2, false, 0, 9*s, 9*s),
 		peek(10*s-1, 1, false, 0, 1, 1*s+1),
 		take(10*s, 1, true, 0, 0, 10*s), // the unit at 0 expires at 10s exactly
-		// A stale now is evaluated at the newest instant, 10s: units at
-		// 1, 1, 10 count. The wait is measured from the stale now.
+		// A stale now is judged by itself: at 5s the units at 1, 1 and
+		// 10 count. The wait is measured from the stale now.
 		take(5*s, 1, false, 0, 6*s, 15*s),
 		peek(11*s, 2, true, 0, 0, 10*s),
 		// Refund the Take at 10s: the log is as if it had not happened.
 		refund(10*s, 1),
 		peek(10*s, 1, true, 0, 0, 10*s),
-		// But the log's clock stays at 10s: a stale Peek is still judged there.
-		peek(3*s, 1, true, 0, 0, 17*s),
+		// A stale Peek is judged by itself, and at 3s the unit at 0 that
+		// the refunded Take overwrote would count: the log holds its place
+		// with an instant no later than it (0, here), and denies, as it
+		// would had the Take at 10s not happened. Before issue #16 the
+		// stale time was judged at the log's clock, 10s, and admitted.
+		peek(3*s, 1, false, 0, 7*s, 8*s),
 		// Refund both units at 1s, asking for more than there are.
 		refund(1*s, 5),
 		peek(10*s, 3, true, 0, 0, 10*s),
@@ -186,7 +190,10 @@ func TestLogExtremeTimes(t *testing.T) {
 }
 
 func TestLogRefund(t *testing.T) {
-	l := mustLog(t, slidingwindow.Config{Limit: 3, Window: 10 * s})
+	// Limit 4: the ring is never full here, so no Refund leaves a
+	// placeholder for an overwritten unit (see remove in log.go), which
+	// would count as a unit older than t0 below.
+	l := mustLog(t, slidingwindow.Config{Limit: 4, Window: 10 * s})
 	l.Take(t0, 1)
 	l.Take(t0.Add(5*s), 1)
 	// A Take whose now is stale is recorded at the log's newest instant,
@@ -196,17 +203,17 @@ func TestLogRefund(t *testing.T) {
 		t.Fatalf("stale Take = %v", d)
 	}
 	l.Refund(t0.Add(2*s), 1)
-	if d := l.Peek(t0.Add(5*s), 1); !d.Allowed || d.Remaining != 0 {
-		t.Fatalf("after refunding a stale Take, Peek = %v; want allowed with 0 left", d)
+	if d := l.Peek(t0.Add(5*s), 2); !d.Allowed || d.Remaining != 0 {
+		t.Fatalf("after refunding a stale Take, Peek(2) = %v; want allowed with 0 left", d)
 	}
 	// Refunding more than was taken at t0: the log holds nothing older
 	// than t0, so only what was recorded at t0 goes, not the unit at 5s.
 	l.Refund(t0, 10)
-	if d := l.Peek(t0.Add(5*s), 2); !d.Allowed || d.Remaining != 0 {
-		t.Fatalf("after Refund(t0, 10), Peek(2) = %v; want allowed with 0 left", d)
+	if d := l.Peek(t0.Add(5*s), 3); !d.Allowed || d.Remaining != 0 {
+		t.Fatalf("after Refund(t0, 10), Peek(3) = %v; want allowed with 0 left", d)
 	}
-	if d := l.Peek(t0.Add(5*s), 3); d.Allowed {
-		t.Fatalf("after Refund(t0, 10), Peek(3) = %v; the unit at 5s still counts", d)
+	if d := l.Peek(t0.Add(5*s), 4); d.Allowed {
+		t.Fatalf("after Refund(t0, 10), Peek(4) = %v; the unit at 5s still counts", d)
 	}
 
 	// A log that holds nothing older than the stale now cannot tell the

@@ -43,7 +43,7 @@ func (l *Limiter) Reconfigure(cfg Config) error {
 			l.loadSealed() // another replacement is under way: wait, start again
 			continue
 		}
-		l.s.Store(newState(np, carry(old, ns, p, np)))
+		l.s.Store(newState(np, carry(old, ns, p, np), carrySeen(st.seen.Load(), ns, p, np)))
 		return nil
 	}
 }
@@ -73,6 +73,26 @@ func carry(old, ns int64, p, np *params) int64 {
 		return maxTAT
 	}
 	return d2.Int64()
+}
+
+// carrySeen converts seen, a bound on the stamps of admitted Takes in units
+// of p, into units of np, whose epoch is ns after p's, rounding up (a higher
+// bound only makes refunds give back less). A bound before np's fast range
+// reads as minTAT, as shiftTAT's does, and one past maxTAT as maxTAT.
+func carrySeen(seen, ns int64, p, np *params) int64 {
+	if seen == minTAT {
+		return minTAT
+	}
+	// ceil((seen/q1 - ns) * q2) = ceil((seen - ns*q1) * q2 / q1)
+	v := new(big.Int).Sub(big.NewInt(seen), new(big.Int).Mul(big.NewInt(ns), big.NewInt(p.q)))
+	v = ceilDiv(v.Mul(v, big.NewInt(np.q)), big.NewInt(p.q))
+	switch {
+	case v.Cmp(big.NewInt(-fastBound)) < 0:
+		return minTAT
+	case v.Cmp(big.NewInt(maxTAT)) > 0:
+		return maxTAT
+	}
+	return v.Int64()
 }
 
 // ceilDiv returns ceil(a/b) for b > 0.
@@ -219,7 +239,10 @@ func (l *Limiter) restore(st *state, kind uint64, unix int64, num, den uint64) (
 	if st.tat.Swap(sealed) == sealed {
 		return false, nil
 	}
-	l.s.Store(newState(np, tat))
+	// The Takes counted in the restored TAT were stamped before it; those
+	// counted in the replaced state are no longer counted. So the restored
+	// TAT bounds the stamps a refund can concern (see Refund).
+	l.s.Store(newState(np, tat, tat))
 	return true, nil
 }
 

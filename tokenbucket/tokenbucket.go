@@ -17,7 +17,9 @@
 //
 // Take, Peek and Refund take the time explicitly and are lock-free: two
 // atomic loads (the state in force, its TAT) and, when a Take is admitted,
-// one compare-and-swap. A denial writes nothing. They allocate nothing.
+// one compare-and-swap, after raising the latest stamp seen (another load,
+// and a compare-and-swap when the stamp is new; Refund reads it). A denial
+// writes nothing. They allocate nothing.
 // Allow, AllowN and Wait read the Config's Clock.
 //
 // # Many keys
@@ -204,13 +206,12 @@ func (c Config) Validate() error {
 // Template's limiters share their parameters. One made by New has about 200
 // bytes of parameters of its own, and is 128 bytes, two cache lines: one
 // read by every Take, written only when the parameters change, and one for
-// the TAT, the target of every core's compare-and-swap when the limiter is
-// shared by a whole process. So a Take's reads of the parameters do not wait
-// for the contended line, and no other object's writes invalidate either.
+// the state's words, the target of every core's compare-and-swap when the
+// limiter is shared by a whole process, so no other object's writes
+// invalidate either.
 type Limiter struct {
 	s  atomic.Pointer[state]
-	s0 state        // the first state, inline: a new Limiter is one allocation
-	w  atomic.Int64 // the first state's TAT, unless the Limiter is padded
+	s0 state // the first state, inline: a new Limiter is one allocation (unused if padded)
 }
 
 var _ ratekit.Limiter = (*Limiter)(nil)
@@ -232,32 +233,47 @@ var _ ratekit.Limiter = (*Limiter)(nil)
 // in-flight CAS can never succeed on a retired state (no ABA). Go's atomics
 // are sequentially consistent, so a goroutine that observes sealed and then
 // reloads Limiter.s sees a state published no earlier than the seal.
+//
+// The second word, seen, bounds the stamps of the Takes admitted so far: see
+// Refund, which reads it. It is raised before the TAT a Take stores, so a
+// Refund that loads a TAT and then seen sees every stamp that TAT reflects.
+// It is not sealed: it is only ever raised, and a replacer copies it into
+// the new state after the seal, when no Take can store on the old one.
 type state struct {
-	p   *params       // immutable, and shared by every Limiter of a Template
-	tat *atomic.Int64 // the state's own word: never shared, never reused
+	p    *params      // immutable, and shared by every Limiter of a Template
+	tat  atomic.Int64 // the state's TAT: never shared, never reused
+	seen atomic.Int64 // at least every admitted Take's time, in units; minTAT if none
 }
 
-// newState returns a state of p with the TAT tat, compact if p is a
-// Template's, else with its TAT in a cache line of its own (see Limiter).
-func newState(p *params, tat int64) *state {
+// newState returns a state of p with the TAT tat and the stamp bound seen,
+// compact if p is a Template's, else in a cache line of its own (see
+// Limiter).
+func newState(p *params, tat, seen int64) *state {
+	var st *state
 	if p.shared {
+		st = &state{}
+	} else {
 		c := &struct {
 			st state
-			w  atomic.Int64
+			_  [64 - unsafe.Sizeof(state{})]byte
 		}{}
-		c.st = state{p: p, tat: &c.w}
-		c.w.Store(tat)
-		return &c.st
+		st = &c.st
 	}
-	c := &struct {
-		st state
-		_  [64 - unsafe.Sizeof(state{})]byte
-		w  atomic.Int64
-		_  [56]byte
-	}{}
-	c.st = state{p: p, tat: &c.w}
-	c.w.Store(tat)
-	return &c.st
+	st.p = p
+	st.tat.Store(tat)
+	st.seen.Store(seen)
+	return st
+}
+
+// see raises st's bound on the stamps of admitted Takes to s, before a Take
+// at s stores its TAT. It writes only when s is a new latest stamp.
+func (st *state) see(s int64) {
+	for {
+		z := st.seen.Load()
+		if s <= z || st.seen.CompareAndSwap(z, s) {
+			return
+		}
+	}
 }
 
 // params is one immutable parameter set. The limiters of a Template share
@@ -307,22 +323,23 @@ func New(cfg Config) (*Limiter, error) {
 		return nil, err
 	}
 	// Two cache lines (Go's 128-byte size class is line-aligned): the
-	// Limiter, read by every Take, and the TAT, written by every admission.
+	// Limiter, read by every Take, and the state, written by every admission.
 	c := &struct {
-		l Limiter
-		_ [64 - unsafe.Sizeof(Limiter{})]byte
-		w atomic.Int64
-		_ [56]byte
+		l  Limiter
+		_  [64 - unsafe.Sizeof(Limiter{})]byte
+		st state
+		_  [64 - unsafe.Sizeof(state{})]byte
 	}{}
-	c.l.init(p, &c.w)
+	c.l.init(p, &c.st)
 	return &c.l, nil
 }
 
-// init makes l a full Limiter with parameters p and its TAT in w.
-func (l *Limiter) init(p *params, w *atomic.Int64) {
-	l.s0 = state{p: p, tat: w}
-	w.Store(minTAT)
-	l.s.Store(&l.s0)
+// init makes l a full Limiter with parameters p and its state in st.
+func (l *Limiter) init(p *params, st *state) {
+	st.p = p
+	st.tat.Store(minTAT)
+	st.seen.Store(minTAT)
+	l.s.Store(st)
 }
 
 // Template makes full Limiters of one Config that share their parameters,
@@ -380,7 +397,7 @@ func (t *Template) New() *Limiter {
 		}
 	}
 	l := &Limiter{}
-	l.init(p, &l.w)
+	l.init(p, &l.s0)
 	return l
 }
 
@@ -529,6 +546,7 @@ func (l *Limiter) Take(now time.Time, n int) (dec ratekit.Decision) {
 			nd, next := p.admit(tat, ns, n)
 			dec.Limit, dec.Window, dec.Policy = p.limit, p.window, p.name
 			if nd <= p.tau {
+				st.see(next - nd) // the time, s
 				if !st.tat.CompareAndSwap(tat, next) {
 					continue
 				}
@@ -550,7 +568,12 @@ func (l *Limiter) Take(now time.Time, n int) (dec ratekit.Decision) {
 		}
 		var slow ratekit.Decision
 		next, store := p.decide(&slow, tat, ns, n)
-		if !store || st.tat.CompareAndSwap(tat, next) {
+		if !store {
+			return slow
+		}
+		s, _ := p.clamp(ns)
+		st.see(s)
+		if st.tat.CompareAndSwap(tat, next) {
 			return slow
 		}
 	}
@@ -587,20 +610,41 @@ func (l *Limiter) Peek(now time.Time, n int) ratekit.Decision {
 }
 
 // Refund gives back n units that an allowed Take at `at` took, for work that
-// did not happen: it moves the TAT back by n emission intervals, but never to
-// before `at` (a refund cannot make the bucket fuller than full at `at`) and
-// never forward. n is capped at Burst, the most one Take can take; n <= 0 does
-// nothing. It is lock-free and does not allocate.
+// did not happen. n is capped at Burst, the most one Take can take; n <= 0
+// does nothing. It is lock-free and does not allocate.
 //
-// A refund restores exactly the state the Take found when nothing else was
-// taken in between, and gives back no more than the exact inverse would
-// when everything taken in between was stamped no later than `at` (as in
-// TakeAll's rollback at one instant). A Take stamped later, at t, may have
-// been admitted partly on refill that the refunded units' removal makes
-// redundant: the state is one number and cannot tell, so the refund can
-// then give back up to t - `at` of refill time more than the exact inverse
-// (never more than n units, never past full at `at`). Refund promptly.
+// What it gives back: with Z the latest time any admitted Take was stamped
+// with (the Limiter keeps it), it moves the TAT back by n emission intervals
+// less Z - at (if Z is later than at), never to before `at` (a refund cannot
+// make the bucket fuller than full at `at`) and never forward. So:
+//   - if no Take stamped later than `at` has been admitted, as when a Take
+//     is refunded at once or TakeAll rolls back at one instant, it restores
+//     exactly the bucket that Take found, from `at` on;
+//   - else it gives back Z - at of refill time less: nothing once Z is n
+//     intervals past `at`. It cannot tell whether the later-stamped Takes
+//     came before or after the refunded one, nor what they left, so it gives
+//     back only what no history of those stamps can have used (the proof is
+//     below). A Take refunded promptly loses at most the time between its
+//     stamp and the latest stamp seen.
+//
 // Refunding twice, or refunding what was never taken, stops at full at `at`.
+//
+// Why it never leaves the bucket able to admit more, at any time, than it
+// would had the refunded Take never happened. Say that Take at s0 found the
+// TAT T0 and left T1 = max(T0, s0) + n*p, and then Takes (s_i, m_i) were
+// admitted; each maps the TAT x to f_i(x) = max(x, s_i) + m_i*p, so the
+// composition is F(x) = max(x + M, B) with M = sum m_i*p and
+// B = max_j (s_j + sum_{i>=j} m_i*p), the TAT those Takes alone would leave.
+// The TAT is now T = F(T1) and would be F(T0) without the refunded Take.
+// Every decision is monotone in the TAT (a later TAT never admits more at
+// any query time, stale or not), so it suffices that the new TAT
+// T' >= F(T0) = max(T0 + M, B). First, T0 + M <= T1 - n*p + M <= T - n*p.
+// Second, B <= Z + M (each s_j <= Z), and M <= T - T1 <= T - s0 - n*p, so
+// B <= T - n*p + (Z - s0). T' = max(T - n*p + max(Z - s0, 0), min(T, s0)),
+// capped at T (and T >= F(T0), F being monotone), meets both. Z only ever
+// grows (a Take raises it before it stores its TAT), so it bounds the
+// stamps of the Takes after the refunded one, whichever they were. A plain
+// floor at Z would not do: the Takes stamped Z also took units.
 func (l *Limiter) Refund(at time.Time, n int) {
 	if n <= 0 {
 		return
@@ -613,10 +657,18 @@ func (l *Limiter) Refund(at time.Time, n int) {
 		}
 		k := min(int64(n), p.burst)
 		s, _ := p.clamp(p.since(at))
-		// tat >= -2^60 and k*p <= 2^60, so no overflow; the result is at
+		// Loaded after the TAT: it bounds the stamps of every Take that TAT
+		// reflects. z - s is within [-2^63, 2^62 + 2^60], so max(z-s, 0)
+		// and k*p - that (k*p <= 2^60) do not overflow.
+		z := st.seen.Load()
+		give := k*p.p - max(z-s, 0)
+		if give <= 0 {
+			return
+		}
+		// tat >= -2^60 and give <= 2^60, so no overflow; the result is at
 		// least min(tat, s) >= -2^60, inside the stored range.
-		next := max(tat-k*p.p, min(tat, s))
-		if next == tat || st.tat.CompareAndSwap(tat, next) {
+		next := max(tat-give, min(tat, s))
+		if next >= tat || st.tat.CompareAndSwap(tat, next) {
 			return
 		}
 	}
@@ -665,6 +717,7 @@ func (l *Limiter) AllowN(n int) bool {
 		if nd > p.tau {
 			return false
 		}
+		st.see(next - nd)
 		if st.tat.CompareAndSwap(tat, next) {
 			return true
 		}
@@ -710,7 +763,7 @@ func (l *Limiter) rebase(st *state, now time.Time, over int64) {
 		l.loadSealed() // another replacement won; wait for it to publish
 		return
 	}
-	l.s.Store(newState(np, shiftTAT(old, shift, p.q)))
+	l.s.Store(newState(np, shiftTAT(old, shift, p.q), shiftTAT(st.seen.Load(), shift, p.q)))
 }
 
 // shiftTAT expresses tat, in units of 1/q ns from an epoch, relative to an

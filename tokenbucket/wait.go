@@ -60,7 +60,12 @@ func (l *Limiter) Wait(ctx context.Context, n int) (ratekit.Decision, error) {
 		}
 		next, store := p.decide(&dec, tat, ns, n)
 		if dec.Allowed { // available now: a plain Take
-			if !store || st.tat.CompareAndSwap(tat, next) {
+			if !store {
+				return dec, nil
+			}
+			s, _ := p.clamp(ns)
+			st.see(s)
+			if st.tat.CompareAndSwap(tat, next) {
 				return dec, nil
 			}
 			continue
@@ -86,6 +91,7 @@ func (l *Limiter) Wait(ctx context.Context, n int) (ratekit.Decision, error) {
 			}
 			continue
 		}
+		st.see(s)
 		if !st.tat.CompareAndSwap(tat, next) {
 			continue
 		}

@@ -48,6 +48,15 @@ type Subject struct {
 	// whose members are reconfigured each on its own); with it set and
 	// Reconfigure nil, the Reconfigure checks are skipped with that reason.
 	NoReconfigure string
+	// Anchored marks limiters whose windows open at the first event
+	// (rolling). An admitted Take moves every later window, and once a
+	// window has opened on it no refund can move that back; nor can a
+	// refund restore what an older, forgotten window counted at stale
+	// times. RefundInterleaved then holds such a limiter to its twin only
+	// where a refund can: at instants from the refunded Take's stamp on,
+	// in histories where no other Take is stamped a Window or more after
+	// it (see refund_interleave.go).
+	Anchored bool
 }
 
 // DefaultStart is the Start of a Subject that sets none: a Wednesday in 2026,
@@ -76,6 +85,7 @@ func Run(t *testing.T, s Subject) {
 	t.Run("StaleAndBackwardTime", s.staleAndBackwardTime)
 	t.Run("RefundRestores", s.refundRestores)
 	t.Run("RefundNeverMints", s.refundNeverMints)
+	t.Run("RefundInterleaved", s.refundInterleaved)
 	t.Run("ConcurrentTakeAtOneInstant", s.concurrentTake)
 	t.Run("ConcurrentTakeRefund", s.concurrentTakeRefund)
 	t.Run("TakeAllRollbackUnderContention", s.takeAllRollback)

@@ -112,7 +112,7 @@ func (m *Concurrency) Take(now time.Time, n int) ratekit.Decision {
 
 // Release gives back n units and grants the queue, timing any grant at
 // now. ok is false, and nothing changes, for the misuse the real limiter
-// panics on: n < 0 or n > Held.
+// refuses and counts: n < 0 or n > Held.
 func (m *Concurrency) Release(now time.Time, n int) (granted []int, ok bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

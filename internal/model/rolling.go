@@ -13,8 +13,10 @@ import (
 // A window opens at the first admitted unit while none is open and stays
 // open until start+Window. A window whose count is zero is not open. A time
 // before an open window's start is counted into it. Refunds are accepted
-// for times within [start, start+Window). OnLimitReached fires once per
-// window, at its first denial (Notified counts the calls).
+// for times within [start, start+Window); one at start itself, with units
+// left that were taken at times after start, moves start to
+// start+Window-1ns. OnLimitReached fires once per window, at its first
+// denial (Notified counts the calls).
 type Rolling struct {
 	mu sync.Mutex
 
@@ -26,6 +28,7 @@ type Rolling struct {
 	start    time.Time
 	count    int
 	notified bool
+	later    bool // a unit taken at a time after start is in the window
 
 	// Notified counts the denials that would call OnLimitReached.
 	Notified int
@@ -81,13 +84,14 @@ func (m *Rolling) decide(now time.Time, n int, take bool) ratekit.Decision {
 		d.Remaining = m.limit - n
 		d.ResetAfter = m.window
 		if take {
-			m.start, m.count, m.notified = now, n, false
+			m.start, m.count, m.notified, m.later = now, n, false, false
 		}
 	case n <= d.Remaining:
 		d.Allowed = true
 		d.Remaining -= n
 		if take {
 			m.count += n
+			m.later = m.later || now.After(m.start)
 		}
 	default:
 		d.RetryAfter = d.ResetAfter
@@ -106,7 +110,19 @@ func (m *Rolling) Refund(at time.Time, n int) {
 	if n <= 0 || m.count == 0 || at.Before(m.start) || !at.Before(m.start.Add(m.window)) {
 		return
 	}
+	if at.Equal(m.start) && m.later && n < m.count {
+		m.start, m.later = m.start.Add(m.window-1), false
+	}
 	m.count -= min(n, m.count)
+}
+
+// Restored is what rolling.Limiter's MarshalBinary and UnmarshalBinary do
+// to the state: everything is kept but whether units were taken after the
+// start, which is assumed.
+func (m *Rolling) Restored() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.later = m.count > 0
 }
 
 // Idle reports whether no window is open at now.

@@ -12,13 +12,16 @@ import (
 // real Log with times within a few centuries of each other.
 //
 // The log remembers the instants of the newest units up to its ring size,
-// oldest first, and its clock: the newest instant it ever recorded. A stale
-// now is evaluated, and recorded, at the clock. A unit at e counts at t while
-// t-e < Window. The ring size is Limit, or more when Reconfigure lowered the
-// Limit below the units that count, which are all kept. Older units need
-// not be remembered: a unit is only dropped when ring-size newer ones are
-// recorded, and the admission of the last of those saw at most Limit-n units
-// count, so the dropped one had expired, and the clock never goes back.
+// oldest first, and its clock: the newest instant it ever recorded. The
+// ring size is Limit, or more when Reconfigure lowered the Limit below the
+// units that count, which are all kept. A unit at e counts at now while
+// now-e < Window, units after now included: every time, stale or not, is
+// judged by itself. A Take records its units at the clock (at now, unless
+// now is stale). A unit is dropped when ring-size newer ones are recorded;
+// the admission that drops it saw it expired at its now, so it could still
+// count at a staler time. A Refund on a full log leaves, for each unit it
+// removes, a placeholder for a dropped unit: an instant no later than the
+// oldest unit left and than clock-Window (see slidingwindow's remove).
 type SlidingLog struct {
 	Limit  int
 	Window time.Duration
@@ -58,15 +61,30 @@ func (m *SlidingLog) Peek(now time.Duration, n int) ratekit.Decision {
 // unit recorded before `at` is remembered, the n oldest recorded exactly at
 // `at`.
 func (m *SlidingLog) Refund(at time.Duration, n int) {
+	full := len(m.units) == m.Limit
 	older := len(m.units) > 0 && m.units[0] < at
+	k := 0
 	for i := 0; i < len(m.units) && n > 0; {
 		if e := m.units[i]; e == at || e > at && older {
 			m.units = append(m.units[:i], m.units[i+1:]...)
 			n--
+			k++
 		} else {
 			i++
 		}
 	}
+	if !full || k == 0 {
+		return
+	}
+	bound := m.clock - m.Window
+	if len(m.units) > 0 {
+		bound = min(bound, m.units[0])
+	}
+	placeholders := make([]time.Duration, k, k+len(m.units))
+	for i := range placeholders {
+		placeholders[i] = bound
+	}
+	m.units = append(placeholders, m.units...)
 }
 
 // Idle is slidingwindow.Log.Idle.
@@ -122,7 +140,7 @@ func (m *SlidingLog) decide(now time.Duration, n int) (ratekit.Decision, time.Du
 	if m.hasClock && m.clock > t {
 		t = m.clock
 	}
-	live := m.live(t)
+	live := m.live(now)
 	count := len(live)
 	d := ratekit.Decision{Limit: m.Limit, Window: m.Window, Policy: m.Name, Remaining: max(m.Limit-count, 0)}
 	// Until every unit that counts has expired.
@@ -170,8 +188,13 @@ func (m *SlidingCounter) view(now time.Time) (k int64, e time.Duration, cur, pre
 	case k == m.k:
 		return k, e, m.cur, m.prev
 	}
-	// A stale time: at the start of the counter's window.
+	// A stale time: the counter's window as it is, judged by staleDecision.
 	return m.k, 0, m.cur, m.prev
+}
+
+// stale reports whether now is before the counter's window.
+func (m *SlidingCounter) stale(now time.Time) bool {
+	return m.started && m.window(now) < m.k
 }
 
 // window returns the Unix index of the fixed window holding t.
@@ -209,6 +232,9 @@ func (m *SlidingCounter) Take(now time.Time, n int) ratekit.Decision {
 
 // Peek is slidingwindow.Counter.Peek.
 func (m *SlidingCounter) Peek(now time.Time, n int) ratekit.Decision {
+	if m.stale(now) {
+		return m.staleDecision(now, n)
+	}
 	k, e, cur, prev := m.view(now)
 	d := ratekit.Decision{Limit: m.Limit, Window: m.Window, Policy: m.Name}
 	switch {
@@ -237,21 +263,61 @@ func (m *SlidingCounter) Peek(now time.Time, n int) ratekit.Decision {
 	return d
 }
 
-// admitAt is the first instant at which n units pass if nothing more is
-// taken: the smallest offset in window k, k+1 or k+2 where they do, found
-// by bisection on the (monotone) admission test.
-func (m *SlidingCounter) admitAt(k int64, e time.Duration, cur, prev, n int) time.Time {
-	start := time.Unix(0, k*int64(m.Window))
-	windows := []struct {
-		from      time.Duration
-		cur, prev int
-		start     time.Time
-	}{
-		{e, cur, prev, start},
-		{0, 0, cur, start.Add(m.Window)},
-		{0, 0, 0, start.Add(2 * m.Window)},
+// staleDecision is Peek at a time before the counter's window k: judged
+// by its own window. In window k-1 the units of windows k and k-1 count in
+// full and window k-2, which the counter no longer knows, counts as Limit
+// units, weighted as a previous window is; a time before window k-1 is
+// judged as the start of k-1. n == 0 is allowed. An admitted stale Take
+// counts in window k.
+func (m *SlidingCounter) staleDecision(now time.Time, n int) ratekit.Decision {
+	start := time.Unix(0, m.k*int64(m.Window))
+	sStart := start.Add(-m.Window)
+	e := max(now.Sub(sStart), 0)
+	cur, prev := m.cur+m.prev, m.Limit
+	d := ratekit.Decision{Limit: m.Limit, Window: m.Window, Policy: m.Name}
+	added := 0
+	switch {
+	case n < 0 || n > m.Limit:
+		d.RetryAfter = ratekit.Never
+	case n == 0 || m.admits(e, cur, prev, n):
+		d.Allowed = true
+		added = max(n, 0)
+	default:
+		d.RetryAfter = m.firstAdmitted([]span{
+			{e, cur, prev, sStart},
+			{0, m.cur, m.prev, start},
+			{0, 0, m.cur, start.Add(m.Window)},
+			{0, 0, 0, start.Add(2 * m.Window)},
+		}, n).Sub(now)
 	}
-	for _, w := range windows {
+	for r := m.Limit; r >= 0; r-- {
+		if m.admits(e, cur+added, prev, r) {
+			d.Remaining = r
+			break
+		}
+	}
+	switch {
+	case m.cur+added > 0:
+		d.ResetAfter = start.Add(2 * m.Window).Sub(now)
+	case m.prev > 0:
+		d.ResetAfter = start.Add(m.Window).Sub(now)
+	default:
+		d.ResetAfter = start.Sub(now)
+	}
+	return d
+}
+
+// span is a stretch of one fixed window, from an offset on, with its counts.
+type span struct {
+	from      time.Duration
+	cur, prev int
+	start     time.Time
+}
+
+// firstAdmitted is the first instant in spans, in order, at which n units
+// pass, found by bisection on the (monotone) admission test.
+func (m *SlidingCounter) firstAdmitted(spans []span, n int) time.Time {
+	for _, w := range spans {
 		if !m.admits(m.Window-1, w.cur, w.prev, n) {
 			continue
 		}
@@ -267,6 +333,18 @@ func (m *SlidingCounter) admitAt(k int64, e time.Duration, cur, prev, n int) tim
 		return w.start.Add(lo)
 	}
 	panic("unreachable: nothing counts two windows on")
+}
+
+// admitAt is the first instant at which n units pass if nothing more is
+// taken: the smallest offset in window k, k+1 or k+2 where they do, found
+// by bisection on the (monotone) admission test.
+func (m *SlidingCounter) admitAt(k int64, e time.Duration, cur, prev, n int) time.Time {
+	start := time.Unix(0, k*int64(m.Window))
+	return m.firstAdmitted([]span{
+		{e, cur, prev, start},
+		{0, 0, cur, start.Add(m.Window)},
+		{0, 0, 0, start.Add(2 * m.Window)},
+	}, n)
 }
 
 // Refund takes n units off the count of the window `at` falls in, if it is

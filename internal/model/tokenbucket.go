@@ -20,6 +20,7 @@ type TokenBucket struct {
 	t      *big.Rat // the emission interval, Window/Limit ns
 	tau    *big.Rat // Burst*t: the time to refill Burst from empty
 	tat    *big.Rat // when the bucket is full again; nil: full since forever
+	seen   *big.Rat // the latest time an admitted Take was stamped; nil: none
 	epoch  time.Time
 	window time.Duration
 }
@@ -112,12 +113,16 @@ func (m *TokenBucket) decide(nowT time.Time, n int, take bool) ratekit.Decision 
 	dec.ResetAfter = time.Duration(ceil(nd))
 	if take {
 		m.tat = new(big.Rat).Add(now, nd)
+		if m.seen == nil || now.Cmp(m.seen) > 0 {
+			m.seen = now
+		}
 	}
 	return dec
 }
 
-// Refund moves the TAT back by n emission intervals (n capped at Burst), but
-// not to before `at` and never forward.
+// Refund moves the TAT back by n emission intervals (n capped at Burst),
+// less the time by which the latest stamp of an admitted Take is later than
+// `at`, but not to before `at` and never forward.
 func (m *TokenBucket) Refund(at time.Time, n int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -125,8 +130,16 @@ func (m *TokenBucket) Refund(at time.Time, n int) {
 		return
 	}
 	n = min(n, m.burst)
-	next := new(big.Rat).Sub(m.tat, new(big.Rat).Mul(m.t, ratInt(int64(n))))
-	floor := m.at(at)
+	a := m.at(at)
+	give := new(big.Rat).Mul(m.t, ratInt(int64(n)))
+	if m.seen != nil && m.seen.Cmp(a) > 0 {
+		give.Sub(give, new(big.Rat).Sub(m.seen, a))
+	}
+	if give.Sign() <= 0 {
+		return
+	}
+	next := new(big.Rat).Sub(m.tat, give)
+	floor := a
 	if m.tat.Cmp(floor) < 0 {
 		floor = m.tat
 	}
@@ -165,4 +178,13 @@ func (m *TokenBucket) Reconfigure(now time.Time, limit int, window time.Duration
 	}
 	d2.SetFrac(units, q)
 	m.tat = new(big.Rat).Add(at, d2)
+	if m.seen != nil {
+		// Kept at the new resolution, rounded up.
+		s := new(big.Rat).Mul(m.seen, new(big.Rat).SetInt(q))
+		v, r := new(big.Int).DivMod(s.Num(), s.Denom(), new(big.Int))
+		if r.Sign() != 0 {
+			v.Add(v, big.NewInt(1))
+		}
+		m.seen = new(big.Rat).SetFrac(v, q)
+	}
 }
