@@ -19,10 +19,13 @@ import (
 // tier of the outer one either: the outer's units are given back, as if it
 // had refused too. The inner one finds the outer through the
 // ResponseWriter it is handed: the middleware passes its handler a pooled
-// writer that records the status and implements Flush and Unwrap (so
-// http.ResponseController reaches the original's Hijack, deadlines and
-// the like). Place ratekit middlewares so that any writer wrapping between
-// them implements Unwrap.
+// writer that records the status, implements Unwrap (so
+// http.ResponseController reaches the original's deadlines and the like)
+// and has exactly the optional interfaces of the writer it wraps among
+// http.Flusher, http.Hijacker, io.ReaderFrom and http.Pusher, so a
+// handler's w.(http.Hijacker) works behind the middleware as without it.
+// Place ratekit middlewares so that any writer wrapping between them
+// implements Unwrap.
 func (m *Middleware) Wrap(next http.Handler) http.Handler {
 	return &handler{m: m, next: next}
 }
@@ -151,7 +154,7 @@ func (m *Middleware) refuse(w http.ResponseWriter, r *http.Request, s *scratch) 
 func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, s *scratch, lk *link, next http.Handler) {
 	rep := s.rep
 	rec := &s.rec
-	*rec = recorder{ResponseWriter: w, m: m, s: s, lk: lk}
+	*rec = recorder{w: w, m: m, s: s, lk: lk}
 	done := false
 	defer func() {
 		lk.mu.Lock()
@@ -164,7 +167,7 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, s *scratch, l
 		}
 		m.pool.Put(s)
 	}()
-	next.ServeHTTP(rec, r)
+	next.ServeHTTP(rec.wrap(), r)
 	done = true
 }
 
@@ -172,8 +175,8 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, s *scratch, l
 // wraps, through Unwrap) the recorder of a Middleware.
 func outerLink(w http.ResponseWriter) *link {
 	for w != nil {
-		if rec, ok := w.(*recorder); ok {
-			return rec.lk
+		if rec, ok := w.(interface{ rec() *recorder }); ok {
+			return rec.rec().lk
 		}
 		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
 		if !ok {
