@@ -10,6 +10,13 @@ import "time"
 //
 // Build it with AllOf. *All is itself a Holder, so composites nest. It is
 // safe for concurrent use if its members are; its member list is fixed.
+//
+// Nil members mean "no limit", the same in AllOf, TakeAll, PeekAll and
+// ReleaseAll: a nil Limiter interface, or one holding a nil pointer (a
+// typed nil, such as a nil *tokenbucket.Limiter from a lookup that found
+// no limit for a user), is skipped, never called, so it admits everything
+// and holds nothing. A composite whose members are all nil admits as
+// AllOf() does.
 type All struct {
 	members []Limiter
 }
@@ -17,12 +24,13 @@ type All struct {
 var _ Holder = (*All)(nil)
 
 // AllOf returns a limiter that admits n units only when every member admits
-// them, all or none (see TakeAll). The members slice is copied. Nil members
-// are skipped. AllOf() with no members admits every request of n >= 0.
+// them, all or none (see TakeAll). The members slice is copied, without its
+// nil members (see All). AllOf() with no members admits every request of
+// n >= 0.
 func AllOf(members ...Limiter) *All {
 	ms := make([]Limiter, 0, len(members))
 	for _, m := range members {
-		if m != nil {
+		if !isNil[Limiter](m) {
 			ms = append(ms, m)
 		}
 	}
@@ -71,53 +79,65 @@ func (a *All) Release(n int) { ReleaseAll(n, a.members...) }
 // denied; it is never wrongly admitted. Put the member most likely to deny
 // first: it makes the rollback rare.
 //
-// TakeAll does not allocate and asks each member once when all admit. With
-// no members it admits n >= 0 and denies n < 0 with RetryAfter Never.
+// TakeAll does not allocate and asks each member once when all admit. Nil
+// members are skipped (see All). With no members other than nil ones it
+// admits n >= 0 and denies n < 0 with RetryAfter Never.
 func TakeAll(now time.Time, n int, members ...Limiter) Decision {
-	if len(members) == 0 {
-		return emptyDecision(n)
-	}
 	var bind Decision
+	found := false
 	for i, m := range members {
+		if isNil[Limiter](m) {
+			continue
+		}
 		d := m.Take(now, n)
 		if !d.Allowed {
 			for _, taken := range members[:i] {
-				taken.Refund(now, n)
+				if !isNil[Limiter](taken) {
+					taken.Refund(now, n)
+				}
 			}
 			return longestDenial(d, now, n, members[i+1:])
 		}
-		if i == 0 || binds(d, bind) {
-			bind = d
+		if !found || binds(d, bind) {
+			bind, found = d, true
 		}
+	}
+	if !found {
+		return emptyDecision(n)
 	}
 	return bind
 }
 
 // PeekAll reports what TakeAll(now, n, members...) would decide, taking
-// nothing. It does not allocate.
+// nothing. It does not allocate. Nil members are skipped (see All).
 func PeekAll(now time.Time, n int, members ...Limiter) Decision {
-	if len(members) == 0 {
-		return emptyDecision(n)
-	}
 	var bind Decision
+	found := false
 	for i, m := range members {
+		if isNil[Limiter](m) {
+			continue
+		}
 		d := m.Peek(now, n)
 		if !d.Allowed {
 			return longestDenial(d, now, n, members[i+1:])
 		}
-		if i == 0 || binds(d, bind) {
-			bind = d
+		if !found || binds(d, bind) {
+			bind, found = d, true
 		}
+	}
+	if !found {
+		return emptyDecision(n)
 	}
 	return bind
 }
 
 // ReleaseAll releases n units from every Holder among members (rate limiters
-// are skipped: their units come back with time). Call it when a request
-// admitted by TakeAll over the same members has finished.
+// are skipped: their units come back with time; so are nil members, see
+// All). Call it when a request admitted by TakeAll over the same members has
+// finished.
 func ReleaseAll(n int, members ...Limiter) {
 	for _, m := range members {
-		if h, ok := m.(Holder); ok {
+		if h, ok := m.(Holder); ok && !isNil[Limiter](m) {
 			h.Release(n)
 		}
 	}
@@ -138,6 +158,9 @@ func longestDenial(d Decision, now time.Time, n int, rest []Limiter) Decision {
 	for _, m := range rest {
 		if d.RetryAfter == Never {
 			break
+		}
+		if isNil[Limiter](m) {
+			continue
 		}
 		if p := m.Peek(now, n); !p.Allowed && p.RetryAfter > d.RetryAfter {
 			d = p

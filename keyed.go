@@ -333,7 +333,8 @@ func (k *Keyed[K, L]) insert(h uint64, key K, now time.Time, haveNow bool) (L, b
 }
 
 // isNil reports whether l is a nil pointer, or a nil interface, map, slice,
-// func or channel: a factory's refusal. Only new keys pay for the reflection.
+// func or channel: a factory's refusal, or a nil member of a composite (see
+// All). Only new keys, and composites, pay for the reflection.
 func isNil[L any](l L) bool {
 	v := reflect.ValueOf(any(l))
 	switch v.Kind() {

@@ -1,0 +1,61 @@
+package ratekit_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ratekit/ratekit"
+)
+
+// Issue 16, item 4: one rule for nil members everywhere. A nil interface
+// and a typed nil pointer are both "no limit": skipped by AllOf, TakeAll,
+// PeekAll, ReleaseAll and All's methods, never called, never a panic.
+func TestNilMembersAreSkipped(t *testing.T) {
+	var typedNil *counter
+	nils := map[string]ratekit.Limiter{"nil interface": nil, "typed nil": typedNil}
+	for name, nilMember := range nils {
+		t.Run(name, func(t *testing.T) {
+			a := newCounter("a", 3, time.Second, time.Minute)
+			for _, members := range [][]ratekit.Limiter{
+				{nilMember}, {nilMember, a}, {a, nilMember}, {nilMember, a, nilMember},
+			} {
+				require.NotPanics(t, func() {
+					all := ratekit.AllOf(members...)
+					hasA := len(all.Members()) == 1
+					require.LessOrEqual(t, len(all.Members()), 1, "AllOf keeps only the non-nil members")
+					for _, take := range []func() ratekit.Decision{
+						func() ratekit.Decision { return ratekit.TakeAll(t0, 2, members...) },
+						func() ratekit.Decision { return all.Take(t0, 2) },
+					} {
+						require.Equal(t, ratekit.PeekAll(t0, 2, members...), all.Peek(t0, 2))
+						d := take()
+						require.True(t, d.Allowed, "%v", d)
+						if hasA {
+							require.Equal(t, 2, a.Used())
+							require.Equal(t, "a", d.Policy)
+						}
+						ratekit.ReleaseAll(2, members...)
+						require.Zero(t, a.Used())
+						all.Take(t0, 1)
+						all.Refund(t0, 1)
+						all.Release(0)
+						require.Zero(t, a.Used())
+					}
+					require.False(t, ratekit.TakeAll(t0, -1, members...).Allowed)
+					require.Zero(t, a.Used())
+				})
+			}
+			// A denial by a later member rolls back the earlier ones, past nils.
+			full := newCounter("full", 1, time.Second, time.Minute)
+			full.Take(t0, 1)
+			require.NotPanics(t, func() {
+				d := ratekit.TakeAll(t0, 1, a, nilMember, full, nilMember)
+				require.False(t, d.Allowed)
+				require.Equal(t, "full", d.Policy)
+			})
+			require.Zero(t, a.Used())
+		})
+	}
+}
