@@ -160,9 +160,10 @@ type Config struct {
 	ProblemType string
 
 	// Problem writes a refusal (429, 413, or 401 for a missing key). The
-	// rate-limit headers and Retry-After are already set. p is reused
-	// after the call returns: copy what must outlive it. nil: the same
-	// output as WriteProblem, written from pooled buffers.
+	// rate-limit headers and Retry-After are already set. p is the
+	// refusal's own (a new Problem each call), so the func may keep it.
+	// nil: the same output as WriteProblem, written from pooled buffers
+	// without a Problem.
 	Problem func(w http.ResponseWriter, r *http.Request, p *Problem)
 
 	// OnDecision, if set, is called once per request after the decision,
@@ -247,6 +248,7 @@ type Middleware struct {
 	problem     func(http.ResponseWriter, *http.Request, *Problem) // nil: the built-in writer
 	onDecision  func(*http.Request, ratekit.Decision, []TierDecision)
 	tierHeaders []tierHeader // per tier, then the failure tier
+	rateProblem [][]byte     // per tier, then the failure tier: its 429's rateProblemPrefix
 	perTier     bool         // per-tier Decisions are needed on every request
 	pk          *pkHasher    // nil: no partition keys
 	pool        sync.Pool    // *scratch
@@ -308,6 +310,9 @@ func New(cfg Config) (*Middleware, error) {
 	}
 	if f := pol.failure; f != nil {
 		m.tierHeaders = append(m.tierHeaders, newTierHeader(f.Name, ""))
+	}
+	if m.problem == nil {
+		m.rateProblem = pol.rateProblemPrefixes()
 	}
 	if cfg.PartitionKeys {
 		if m.pk, err = newPKHasher(cfg.PartitionKeySecret); err != nil {

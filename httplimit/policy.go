@@ -399,11 +399,7 @@ func (p *Policy) problem(rep *Report, pr *Problem, detail *[]byte) {
 				pr.Type = ProblemAbnormalUsage
 			}
 			pr.ViolatedPolicies = append(pr.ViolatedPolicies, p.failure.Name)
-			if p.failure.Detail != "" {
-				b = append(b, p.failure.Detail...)
-			} else {
-				b = append(b, "Too many failed requests from this client."...)
-			}
+			b = p.appendRateDetail(b, rep.bind)
 		} else {
 			if pr.Type == "" {
 				pr.Type = ProblemQuotaExceeded
@@ -413,13 +409,7 @@ func (p *Policy) problem(rep *Report, pr *Problem, detail *[]byte) {
 					pr.ViolatedPolicies = append(pr.ViolatedPolicies, rep.Tiers[i].Tier)
 				}
 			}
-			if t := &p.tiers[rep.bind]; t.Detail != "" {
-				b = append(b, t.Detail...)
-			} else {
-				b = append(b, "Too many requests for policy "...)
-				b = appendQuoted(b, t.Name)
-				b = append(b, '.')
-			}
+			b = p.appendRateDetail(b, rep.bind)
 		}
 		b = append(b, " Retry in "...)
 		b = strconv.AppendInt(b, retry, 10)
@@ -430,6 +420,44 @@ func (p *Policy) problem(rep *Report, pr *Problem, detail *[]byte) {
 		}
 	}
 	*detail = b
+}
+
+// appendRateDetail appends the first sentence of the detail of a 429
+// bound by tier i (len(p.tiers): the FailureTier).
+func (p *Policy) appendRateDetail(b []byte, i int) []byte {
+	switch {
+	case i == len(p.tiers) && p.failure.Detail != "":
+		return append(b, p.failure.Detail...)
+	case i == len(p.tiers):
+		return append(b, "Too many failed requests from this client."...)
+	case p.tiers[i].Detail != "":
+		return append(b, p.tiers[i].Detail...)
+	}
+	b = append(b, "Too many requests for policy "...)
+	b = appendQuoted(b, p.tiers[i].Name)
+	return append(b, '.')
+}
+
+// rateProblemPrefixes returns the rateProblemPrefix of a 429 bound by
+// each tier, then by the FailureTier.
+func (p *Policy) rateProblemPrefixes() [][]byte {
+	n := len(p.tiers)
+	if p.failure != nil {
+		n++
+	}
+	out := make([][]byte, n)
+	for i := range out {
+		typ := p.problemType
+		switch {
+		case typ != "":
+		case i == len(p.tiers):
+			typ = ProblemAbnormalUsage
+		default:
+			typ = ProblemQuotaExceeded
+		}
+		out[i] = rateProblemPrefix(typ, string(p.appendRateDetail(nil, i)))
+	}
+	return out
 }
 
 // appendQuoted appends s in double quotes, as %q would for a tier name

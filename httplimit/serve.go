@@ -129,15 +129,20 @@ func binds(a, b ratekit.Decision) bool {
 	return a.ResetAfter > b.ResetAfter
 }
 
-// refuse writes the refusal and charges a 401's failure.
+// refuse writes the refusal and charges a 401's failure. A 429 is written
+// from its pre-rendered start (rateProblemPrefix); a custom Config.Problem
+// is handed a Problem of its own, which it may keep.
 func (m *Middleware) refuse(w http.ResponseWriter, r *http.Request, s *scratch) {
 	rep := s.rep
-	p := &s.problem
-	m.pol.problem(rep, p, &s.detail)
-	if m.problem != nil {
-		p.Detail = string(s.detail)
-		m.problem(w, r, p)
-	} else {
+	switch {
+	case m.problem != nil:
+		m.problem(w, r, m.pol.Problem(rep))
+	case rep.Outcome == RefusedRate || rep.Outcome == RefusedFailure:
+		s.body = m.pol.appendRateProblem(s.body[:0], m.rateProblem[rep.bind], rep)
+		writeProblemBody(w, http.StatusTooManyRequests, s.body)
+	default:
+		p := &s.problem
+		m.pol.problem(rep, p, &s.detail)
 		s.body = appendProblem(s.body[:0], p, s.detail)
 		writeProblemBody(w, p.Status, s.body)
 	}
