@@ -18,12 +18,12 @@ import (
 // with NewPolicy, finds a request's keys and costs in its own way, and
 // calls Decide, then Settle and Fail when the work is done:
 //
-//	rep := pol.NewReport() // or one from a sync.Pool, after rep.Reset()
+//	rep := pol.NewReport() // or one from a sync.Pool, after pol.Reset(rep)
 //	for i := range tiers {
 //		rep.Tiers[i].Key, rep.Tiers[i].Missing = keyFromMetadata(md, i)
 //		rep.Tiers[i].Cost = 1
 //	}
-//	pol.Decide(now, rep)
+//	pol.Decide(now, rep, false) // true: every tier's state, for per-tier reports
 //	if rep.Outcome != httplimit.Admitted {
 //		return nil, toStatus(pol.Problem(rep)) // e.g. ResourceExhausted
 //	}
@@ -164,7 +164,6 @@ func (p *Policy) reset(rep *Report) {
 		f := &rep.Tiers[len(p.tiers)]
 		f.Tier, f.Failure, f.index, f.Cost = p.failure.Name, true, len(p.tiers), 1
 	}
-	clear(rep.asks)
 	rep.Outcome, rep.Decision, rep.Now, rep.bind = Admitted, ratekit.Decision{}, time.Time{}, -1
 	rep.asks, rep.askTier, rep.fail, rep.taken, rep.missing = rep.asks[:0], rep.askTier[:0], nil, false, -1
 }
@@ -244,7 +243,10 @@ func (p *Policy) lookup(rep *Report) {
 			continue
 		}
 		td.Applied, td.report = true, true
-		rep.asks = append(rep.asks, ratekit.Ask{Limiter: l, N: td.Cost})
+		// In place: TakeEach sets the Verdict, so it is not cleared first.
+		k := len(rep.asks)
+		rep.asks = rep.asks[:k+1]
+		rep.asks[k].Limiter, rep.asks[k].N = l, td.Cost
 		rep.askTier = append(rep.askTier, i)
 	}
 }

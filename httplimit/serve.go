@@ -2,7 +2,7 @@ package httplimit
 
 import (
 	"net/http"
-	"sync"
+	"sync/atomic"
 
 	"github.com/ratekit/ratekit"
 )
@@ -46,7 +46,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	m.findKeys(r, s.rep)
 	m.pol.Decide(m.clock.Now(), s.rep, m.perTier) // the one reading of the clock
 	refused := s.rep.Outcome != Admitted && !m.shadow
-	bind, hasBind := m.report(w, r, s, outer, refused)
+	m.report(w, r, s, outer, refused)
 	if refused {
 		if outer != nil {
 			outer.rollback()
@@ -55,8 +55,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		m.pool.Put(s)
 		return
 	}
-	s.link = link{pol: m.pol, rep: s.rep, outer: outer, bind: bind, hasBind: hasBind}
-	m.serve(w, r, s, &s.link, h.next)
+	lk := &s.link
+	lk.pol, lk.rep, lk.outer = m.pol, s.rep, outer
+	lk.settled.Store(false)
+	m.serve(w, r, s, lk, h.next)
 }
 
 // findKeys fills each tier's key and cost, and the FailureTier's key.
@@ -90,24 +92,23 @@ func (m *Middleware) findKeys(r *http.Request, rep *Report) {
 	}
 }
 
-// report sets the rate-limit headers and calls OnDecision. It returns the
-// binding decision the headers describe, for an inner middleware to
-// combine with its own.
-func (m *Middleware) report(w http.ResponseWriter, r *http.Request, s *scratch, outer *link, refused bool) (ratekit.Decision, bool) {
-	rep := s.rep
-	d, has := rep.Decision, m.hasPolicy(rep)
-	if outer != nil && outer.hasBind && !refused && (!has || binds(outer.bind, d)) {
-		d, has = outer.bind, true
+// report sets the rate-limit headers and calls OnDecision. It keeps the
+// binding decision the headers describe in s.link, for an inner
+// middleware to combine with its own.
+func (m *Middleware) report(w http.ResponseWriter, r *http.Request, s *scratch, outer *link, refused bool) {
+	rep, lk := s.rep, &s.link
+	lk.bind, lk.hasBind = rep.Decision, m.hasPolicy(rep)
+	if outer != nil && outer.hasBind && !refused && (!lk.hasBind || binds(outer.bind, lk.bind)) {
+		lk.bind, lk.hasBind = outer.bind, true
 	}
-	if has {
+	if lk.hasBind {
 		s.hdr.reset()
-		m.writeHeaders(&s.hdr, s, d, refused && (rep.Outcome == RefusedRate || rep.Outcome == RefusedFailure))
+		m.writeHeaders(&s.hdr, s, lk.bind, refused && (rep.Outcome == RefusedRate || rep.Outcome == RefusedFailure))
 		s.hdr.flush(w.Header(), outer != nil)
 	}
 	if m.onDecision != nil {
 		m.onDecision(r, rep.Decision, rep.Tiers)
 	}
-	return d, has
 }
 
 // hasPolicy reports whether a limit applied to the request, so that its
@@ -162,11 +163,10 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, s *scratch, l
 	*rec = recorder{w: w, m: m, s: s, lk: lk}
 	done := false
 	defer func() {
-		lk.mu.Lock()
-		lk.done = true
 		refund := done && m.refund != nil && rep.taken && m.refund(rec.code())
-		m.pol.Settle(rep, refund)
-		lk.mu.Unlock()
+		if lk.settled.CompareAndSwap(false, true) { // else an inner middleware's refusal rolled it back
+			m.pol.Settle(rep, refund)
+		}
 		if done {
 			m.pol.Fail(rep, rec.code())
 		}
@@ -196,7 +196,7 @@ func outerLink(w http.ResponseWriter) *link {
 // as one. It lives in the serving middleware's pooled scratch, reached
 // through the recorder it passes to the handler, so it costs no
 // allocation; like the ResponseWriter, it must not be used after the
-// handler returns (done guards the rollback against that).
+// handler returns (settled keeps a late rollback from settling twice).
 type link struct {
 	pol     *Policy
 	rep     *Report
@@ -204,18 +204,19 @@ type link struct {
 	bind    ratekit.Decision // the binding decision reported so far
 	hasBind bool
 
-	mu   sync.Mutex // guards done and the rollback against settling
-	done bool       // the serving middleware has settled: rep is no longer its
+	// settled is set by whichever settles rep first: the serving
+	// middleware when its handler returns, or an inner one's rollback.
+	// The other then leaves rep alone. (An atomic rather than a lock: it
+	// costs an admitted request one CAS.)
+	settled atomic.Bool
 }
 
 // rollback gives back what this and every outer middleware took for the
 // request: an inner one refused it.
 func (l *link) rollback() {
 	for ; l != nil; l = l.outer {
-		l.mu.Lock()
-		if !l.done {
+		if l.settled.CompareAndSwap(false, true) {
 			l.pol.Settle(l.rep, true)
 		}
-		l.mu.Unlock()
 	}
 }
