@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"sync"
+	"sync/atomic"
 
 	"github.com/benbjohnson/clock"
 
@@ -247,11 +248,12 @@ type Middleware struct {
 	clock       clock.Clock
 	problem     func(http.ResponseWriter, *http.Request, *Problem) // nil: the built-in writer
 	onDecision  func(*http.Request, ratekit.Decision, []TierDecision)
-	tierHeaders []tierHeader // per tier, then the failure tier
-	rateProblem [][]byte     // per tier, then the failure tier: its 429's rateProblemPrefix
-	perTier     bool         // per-tier Decisions are needed on every request
-	pk          *pkHasher    // nil: no partition keys
-	pool        sync.Pool    // *scratch
+	tierHeaders []tierHeader              // per tier, then the failure tier
+	rateProblem [][]byte                  // per tier, then the failure tier: its 429's rateProblemPrefix
+	refusals    []atomic.Pointer[refusal] // per tier, then the failure tier: its last 429; nil: not cached
+	perTier     bool                      // per-tier Decisions are needed on every request
+	pk          *pkHasher                 // nil: no partition keys
+	pool        sync.Pool                 // *scratch
 }
 
 type tierHeader struct {
@@ -271,6 +273,9 @@ type scratch struct {
 	pk      pkState
 	rec     recorder
 	link    link
+	hit     *refusal // the cached 429 this request is refused with
+	keep    bool     // cache the 429 this request is refused with, under rkey
+	rkey    refusalKey
 }
 
 // New returns a Middleware for cfg, or an error wrapping
@@ -313,6 +318,9 @@ func New(cfg Config) (*Middleware, error) {
 	}
 	if m.problem == nil {
 		m.rateProblem = pol.rateProblemPrefixes()
+	}
+	if m.cacheableRefusal() {
+		m.refusals = make([]atomic.Pointer[refusal], len(m.tierHeaders))
 	}
 	if cfg.PartitionKeys {
 		if m.pk, err = newPKHasher(cfg.PartitionKeySecret); err != nil {

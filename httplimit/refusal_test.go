@@ -2,6 +2,7 @@ package httplimit_test
 
 import (
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 
@@ -62,35 +63,46 @@ func refusalConfigs(t *testing.T) map[string]func() (httplimit.Config, *http.Req
 }
 
 // TestRefusalBodyMatchesWriteProblem holds the middleware's own refusal
-// writer, which renders parts of a 429 ahead of time, to exactly what
-// WriteProblem writes for the same refusal: headers and body, byte for
-// byte.
+// writer, which renders parts of a 429 ahead of time and keeps the last
+// one of each tier to write again, to exactly what WriteProblem writes for
+// the same refusal: headers and body, byte for byte. Each case is refused
+// again at the same instant (a repeat: the kept 429), and later, when the
+// Retry-After differs (the kept one must not be used), in each dialect.
 func TestRefusalBodyMatchesWriteProblem(t *testing.T) {
-	for name, mk := range refusalConfigs(t) {
-		t.Run(name, func(t *testing.T) {
-			cfg, r := mk()
-			cfg.Clock = mockAt(t0)
-			own := serve(mustNew(t, cfg).Wrap(ok), r)
-			cfg, r = mk()
-			cfg.Clock = mockAt(t0)
-			cfg.Problem = httplimit.WriteProblem
-			want := serve(mustNew(t, cfg).Wrap(ok), r)
-			if own.Code == http.StatusOK || own.Code != want.Code {
-				t.Fatalf("status %d, WriteProblem's %d", own.Code, want.Code)
-			}
-			decodeProblem(t, own) // valid JSON
-			if own.Body.String() != want.Body.String() {
-				t.Errorf("body\n%s\nWriteProblem's\n%s", own.Body, want.Body)
-			}
-			for k, v := range want.Header() {
-				if got := own.Header()[k]; len(got) != len(v) || len(v) > 0 && got[0] != v[0] {
-					t.Errorf("header %s = %q, WriteProblem's %q", k, got, v)
+	for _, dialect := range []httplimit.Dialect{httplimit.XRateLimit, httplimit.XRateLimitUnix | httplimit.Rollbar, httplimit.XRateLimitRFC3339 | httplimit.Sentry, httplimit.Sanity | httplimit.IETF} {
+		for name, mk := range refusalConfigs(t) {
+			t.Run(name, func(t *testing.T) {
+				cfg, r := mk()
+				ownClock := mockAt(t0)
+				cfg.Clock, cfg.Headers = ownClock, dialect
+				own := mustNew(t, cfg).Wrap(ok)
+				cfg, _ = mk()
+				wantClock := mockAt(t0)
+				cfg.Clock, cfg.Headers = wantClock, dialect
+				cfg.Problem = httplimit.WriteProblem
+				want := mustNew(t, cfg).Wrap(ok)
+				for _, at := range []time.Duration{0, 0, 300 * time.Millisecond, 1500 * time.Millisecond, 1500 * time.Millisecond} {
+					ownClock.Set(t0.Add(at))
+					wantClock.Set(t0.Add(at))
+					o, w := serve(own, r.Clone(r.Context())), serve(want, r.Clone(r.Context()))
+					if o.Code == http.StatusOK || o.Code != w.Code {
+						t.Fatalf("at +%v: status %d, WriteProblem's %d", at, o.Code, w.Code)
+					}
+					decodeProblem(t, o) // valid JSON
+					if o.Body.String() != w.Body.String() {
+						t.Errorf("at +%v: body\n%s\nWriteProblem's\n%s", at, o.Body, w.Body)
+					}
+					for k, v := range w.Header() {
+						if got := o.Header()[k]; !slices.Equal(got, v) {
+							t.Errorf("at +%v: header %s = %q, WriteProblem's %q", at, k, got, v)
+						}
+					}
+					if len(o.Header()) != len(w.Header()) {
+						t.Errorf("at +%v: headers %v, WriteProblem's %v", at, o.Header(), w.Header())
+					}
 				}
-			}
-			if len(own.Header()) != len(want.Header()) {
-				t.Errorf("headers %v, WriteProblem's %v", own.Header(), want.Header())
-			}
-		})
+			})
+		}
 	}
 }
 
@@ -132,5 +144,26 @@ func TestCustomProblemNotReused(t *testing.T) {
 				t.Fatalf("refusal %d's violated-policies changed after its call: %q, was %q", i, p.ViolatedPolicies, snap[i].ViolatedPolicies)
 			}
 		}
+	}
+}
+
+// TestRefusalAllocs pins a repeated 429 (a flood of refusals, the same
+// tier and Retry-After) at no allocation: its headers and body are the
+// ones the tier kept.
+func TestRefusalAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under -race")
+	}
+	cfg, r := refusalConfigs(t)["one tier"]()
+	cfg.Clock = mockAt(t0)
+	h := mustNew(t, cfg).Wrap(ok)
+	w := &discard{h: make(http.Header)}
+	h.ServeHTTP(w, r) // the first refusal is rendered, and kept
+	got := testing.AllocsPerRun(200, func() {
+		clear(w.h)
+		h.ServeHTTP(w, r)
+	})
+	if got != 0 || w.h.Get("Retry-After") != "12" {
+		t.Errorf("%v allocations per refusal (Retry-After %q), want 0", got, w.h.Get("Retry-After"))
 	}
 }

@@ -101,9 +101,18 @@ func (m *Middleware) report(w http.ResponseWriter, r *http.Request, s *scratch, 
 	if outer != nil && outer.hasBind && !refused && (!lk.hasBind || binds(outer.bind, lk.bind)) {
 		lk.bind, lk.hasBind = outer.bind, true
 	}
-	if lk.hasBind {
+	s.hit, s.keep = nil, false
+	rate := refused && (rep.Outcome == RefusedRate || rep.Outcome == RefusedFailure)
+	if rate && m.refusals != nil {
+		s.rkey = refusalKeyOf(rep)
+		s.hit = m.cachedRefusal(rep, s.rkey)
+		s.keep = s.hit == nil
+	}
+	if s.hit != nil {
+		writeRefusalHeaders(w.Header(), s.hit)
+	} else if lk.hasBind {
 		s.hdr.reset()
-		m.writeHeaders(&s.hdr, s, lk.bind, refused && (rep.Outcome == RefusedRate || rep.Outcome == RefusedFailure))
+		m.writeHeaders(&s.hdr, s, lk.bind, rate)
 		s.hdr.flush(w.Header(), outer != nil)
 	}
 	if m.onDecision != nil {
@@ -138,9 +147,14 @@ func (m *Middleware) refuse(w http.ResponseWriter, r *http.Request, s *scratch) 
 	switch {
 	case m.problem != nil:
 		m.problem(w, r, m.pol.Problem(rep))
+	case s.hit != nil:
+		writeProblemBody(w, http.StatusTooManyRequests, s.hit.body)
 	case rep.Outcome == RefusedRate || rep.Outcome == RefusedFailure:
 		s.body = m.pol.appendRateProblem(s.body[:0], m.rateProblem[rep.bind], rep)
 		writeProblemBody(w, http.StatusTooManyRequests, s.body)
+		if s.keep {
+			m.keepRefusal(s, s.rkey)
+		}
 	default:
 		p := &s.problem
 		m.pol.problem(rep, p, &s.detail)
