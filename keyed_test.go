@@ -134,8 +134,9 @@ func (v keyView) UnmarshalBinary(b []byte) error             { return v.k.Get(v.
 func TestGCRAConforms(t *testing.T) {
 	// The test limiter itself, so that the tests below stand on solid ground.
 	conformance.Run(t, conformance.Subject{
-		New:      func(testing.TB) ratekit.Limiter { return newGCRA(t0, 10, time.Second) },
-		Capacity: 10,
+		New:           func(testing.TB) ratekit.Limiter { return newGCRA(t0, 10, time.Second) },
+		Capacity:      10,
+		NoReconfigure: "a stand-in GCRA for Keyed's tests, not an algorithm of the library",
 	})
 }
 
@@ -148,7 +149,8 @@ func TestKeyedKeyConforms(t *testing.T) {
 						ratekit.KeyedConfig{MaxKeys: maxKeys})
 					return keyView{k, "org-1"}
 				},
-				Capacity: 10,
+				Capacity:      10,
+				NoReconfigure: "a view of one key of a Keyed, whose limiters are reconfigured each on its own",
 			})
 		})
 	}

@@ -15,9 +15,11 @@ import (
 )
 
 // Three limits on one request, all or none: a per-second rate, a per-day
-// quota and a concurrency limit (Sanity's 25 per second and 100 concurrent,
-// Rollbar's daily quota), where a request that one of them refuses must
-// count against none of the others.
+// quota and a concurrency limit (shaped after Sanity's 25 per second and
+// 100 concurrent and Rollbar's daily quota), where a request that one of
+// them refuses must count against none of the others. The per-second rate
+// is a token bucket, the one rate limiter every peer has; Sanity's own 25
+// per second slides (slidingwindow), which this benchmark does not model.
 //
 // ratekit: ratekit.AllOf(tokenbucket per second, rolling per day,
 // concurrency), Take then Release.

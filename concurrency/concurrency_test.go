@@ -13,6 +13,7 @@ import (
 	"github.com/ratekit/ratekit"
 	"github.com/ratekit/ratekit/concurrency"
 	"github.com/ratekit/ratekit/internal/conformance"
+	"github.com/ratekit/ratekit/slidingwindow"
 )
 
 var t0 = conformance.DefaultStart
@@ -52,6 +53,9 @@ func TestConformance(t *testing.T) {
 				Capacity: limit,
 				Policy:   "dataset-mutations",
 				Holder:   true,
+				Reconfigure: func(l ratekit.Limiter, limit int) error {
+					return l.(*concurrency.Limiter).Reconfigure(concurrency.Config{Limit: limit, Name: "dataset-mutations"})
+				},
 			})
 		})
 	}
@@ -242,14 +246,15 @@ func TestMarshalKeepsEstimateNotHeld(t *testing.T) {
 
 func TestAllOfRateAndConcurrency(t *testing.T) {
 	conc, _ := mustNew(t, 2, "concurrent")
-	rate := &perSecond{limit: 3, name: "per-second"}
+	rate, err := slidingwindow.NewLog(slidingwindow.Config{Limit: 3, Window: time.Second, Name: "per-second"})
+	require.NoError(t, err)
 	all := ratekit.AllOf(rate, conc)
 	require.True(t, all.Take(t0, 1).Allowed)
 	require.True(t, all.Take(t0, 1).Allowed)
 	d := all.Take(t0, 1)
 	require.False(t, d.Allowed)
 	require.Equal(t, "concurrent", d.Policy)
-	require.Equal(t, 2, rate.used, "the denied request did not count against the rate")
+	require.Equal(t, 1, rate.Peek(t0, 0).Remaining, "the denied request did not count against the rate")
 	all.Release(1)
 	require.Equal(t, 1, conc.Held())
 	require.True(t, all.Take(t0, 1).Allowed)

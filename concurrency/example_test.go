@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"sync"
 	"time"
 
 	"github.com/ratekit/ratekit"
 	"github.com/ratekit/ratekit/concurrency"
+	"github.com/ratekit/ratekit/slidingwindow"
 )
 
 // Sanity allows at most 100 concurrent mutations per dataset. A mutation
@@ -79,39 +79,42 @@ func ExampleLimiter_Acquire() {
 	// true 0
 }
 
-// A mutation passes only if both Sanity's per-IP mutation rate (25 a
-// second) and the dataset's ceiling of 100 concurrent mutations admit it.
-// Rate units come back with time; concurrency units come back when the
-// request finishes, by ratekit.ReleaseAll (or All.Release).
+// A mutation passes only if both Sanity's per-IP mutation rate (25 in any
+// second: a sliding log) and the dataset's ceiling of 100 concurrent
+// mutations admit it. Rate units come back with time; concurrency units
+// come back when the request finishes, by ratekit.ReleaseAll (or
+// All.Release). The burst at +600ms falls in the next second of the clock,
+// but within a second of the first burst, so the IP's limit refuses it all.
 func Example_allOf() {
-	perIP := &perSecond{limit: 25, name: "ip-mutations"} // any rate ratekit.Limiter
+	perIP, _ := slidingwindow.NewLog(slidingwindow.Config{Limit: 25, Window: time.Second, Name: "ip-mutations"})
 	dataset, _ := concurrency.New(concurrency.Config{Limit: 100, Name: "dataset-mutations"})
 	limit := ratekit.AllOf(perIP, dataset)
 
-	start := time.Date(2026, 3, 18, 13, 1, 7, 0, time.UTC)
-	// burst sends 30 long-running mutations in one second.
-	burst := func(now time.Time) {
+	start := time.Date(2026, 3, 18, 13, 1, 7, 600_000_000, time.UTC)
+	// burst sends 30 long-running mutations at once.
+	burst := func(after time.Duration) {
 		admitted, last := 0, ratekit.Decision{}
 		for i := 0; i < 30; i++ {
-			if d := limit.Take(now, 1); d.Allowed {
+			if d := limit.Take(start.Add(after), 1); d.Allowed {
 				admitted++
 			} else {
 				last = d
 			}
 		}
 		fmt.Printf("+%v: %d admitted, %d in flight, %s refused the rest\n",
-			now.Sub(start), admitted, dataset.Held(), last.Policy)
+			after, admitted, dataset.Held(), last.Policy)
 	}
-	for s := 0; s < 5; s++ {
-		burst(start.Add(time.Duration(s) * time.Second))
+	for _, after := range []time.Duration{0, 600 * time.Millisecond, time.Second, 2 * time.Second, 3 * time.Second, 4 * time.Second} {
+		burst(after)
 	}
 	// Ten mutations finish.
 	for i := 0; i < 10; i++ {
 		ratekit.ReleaseAll(1, limit)
 	}
-	burst(start.Add(5 * time.Second))
+	burst(5 * time.Second)
 	// Output:
 	// +0s: 25 admitted, 25 in flight, ip-mutations refused the rest
+	// +600ms: 0 admitted, 25 in flight, ip-mutations refused the rest
 	// +1s: 25 admitted, 50 in flight, ip-mutations refused the rest
 	// +2s: 25 admitted, 75 in flight, ip-mutations refused the rest
 	// +3s: 25 admitted, 100 in flight, ip-mutations refused the rest
@@ -132,55 +135,4 @@ func ExampleLimiter_Reconfigure() {
 	// Output:
 	// false 8
 	// true 5
-}
-
-// perSecond stands in for a rate limiter from the sibling packages
-// (fixedwindow, slidingwindow): limit units per second, windows aligned to
-// the second. It is deliberately simple, with a mutex.
-type perSecond struct {
-	mu     sync.Mutex
-	limit  int
-	name   string
-	window int64 // Unix second of the current window
-	used   int
-}
-
-func (p *perSecond) decide(now time.Time, n int, take bool) ratekit.Decision {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if sec := now.Unix(); sec != p.window {
-		p.window, p.used = sec, 0
-	}
-	untilNext := time.Unix(p.window+1, 0).Sub(now)
-	d := ratekit.Decision{Limit: p.limit, Window: time.Second, Policy: p.name}
-	switch {
-	case n < 0 || n > p.limit:
-		d.RetryAfter = ratekit.Never
-	case p.used+n > p.limit:
-		d.RetryAfter = untilNext
-	default:
-		d.Allowed = true
-		if take {
-			p.used += n
-		} else {
-			d.Remaining = p.limit - p.used - n
-		}
-	}
-	if take || !d.Allowed {
-		d.Remaining = p.limit - p.used
-	}
-	if p.used > 0 {
-		d.ResetAfter = untilNext
-	}
-	return d
-}
-
-func (p *perSecond) Take(now time.Time, n int) ratekit.Decision { return p.decide(now, n, true) }
-func (p *perSecond) Peek(now time.Time, n int) ratekit.Decision { return p.decide(now, n, false) }
-func (p *perSecond) Refund(at time.Time, n int) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if at.Unix() == p.window && n > 0 {
-		p.used = max(0, p.used-n)
-	}
 }

@@ -19,7 +19,7 @@ type Config struct {
 	Limit int
 
 	// Window is the length of a window, at least 1ns; a second to 30 days
-	// are the usual values (Rollbar offers 1m, 5m, 30m, 1h, 1d, 1w and 30d).
+	// are the usual values (Sender's is a minute).
 	// Windows are aligned to Unix time, not to the limiter's creation: a
 	// window of a minute runs from :00 to :00, a window of a day from
 	// midnight UTC to midnight UTC (midnight of Offset's zone with Offset).

@@ -1,9 +1,10 @@
 // Package fixedwindow limits units per window, in windows aligned to the
 // clock: a per-minute window runs from :00 to :00 and a daily window from
 // midnight to midnight, whoever the caller is and whenever the limiter was
-// created. This is the quota of Sender's API (60 requests per minute,
-// X-RateLimit-Reset: 2026-03-18T13:02:00Z) and of Rollbar's user-defined
-// limits (per 1m, 5m, 30m, 1h, 1d, 1w or 30d).
+// created. This is the quota of Sender's API: 60 requests per minute per
+// account, in windows that end at :00 (X-RateLimit-Reset:
+// 2026-03-18T13:02:00Z). Windows that open at a key's first event instead,
+// as Rollbar's do, are the rolling package's.
 //
 //	l, err := fixedwindow.New(fixedwindow.Config{Limit: 60, Window: time.Minute, Name: "api"})
 //	...
@@ -67,4 +68,11 @@
 // and length, its count), so a restarted process restores it and downtime
 // counts as elapsed time: restored after its window ended, a state leaves
 // the limiter fresh.
+//
+// # Caps
+//
+// Validate refuses a Limit whose count cannot share the state word with
+// MinSpan worth of windows (Config.Validate, MinSpan): for a Window of a
+// second or longer, any Limit up to 2^31 fits, so 10^9 a day and 10^9 per
+// 30 days do.
 package fixedwindow

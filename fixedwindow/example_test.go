@@ -42,47 +42,34 @@ func Example() {
 	// X-RateLimit-Reset: 2026-03-18T13:02:00Z
 }
 
-// Rollbar tracks a user-defined limit (here 100,000 per day) and a system
-// limit per minute on one token; whichever is hit first takes effect, and
-// events refused by the system limit do not count against the daily quota.
-// When a limit is reached Rollbar posts a notice, once.
-//
-// At 1,000 events per second the system limit is hit 5.5 seconds into
-// every minute, until the daily quota runs out in the 19th minute.
+// A service with Sender's limit, 60 requests per minute per account,
+// logs when an account runs out: OnLimitReached runs once per window, by the
+// first refused request, however many are refused after it. An account
+// sending two requests a second from 13:01:00 runs out at :30 of every
+// minute.
 func ExampleConfig_onLimitReached() {
-	notices := map[string]int{}
-	notice := func(d ratekit.Decision) {
-		if notices[d.Policy]++; d.Policy == "user-daily" {
-			fmt.Printf("Your rate limit has been reached for access_token %s; retry in %v\n", d.Policy, d.RetryAfter)
-		}
-	}
-	daily, err := fixedwindow.New(fixedwindow.Config{Limit: 100_000, Window: 24 * time.Hour,
-		Name: "user-daily", OnLimitReached: notice})
+	acme, err := fixedwindow.New(fixedwindow.Config{Limit: 60, Window: time.Minute, Name: "acme",
+		OnLimitReached: func(d ratekit.Decision) {
+			fmt.Printf("account %s: limit of %d reached, resets in %v\n", d.Policy, d.Limit, d.RetryAfter)
+		}})
 	if err != nil {
 		panic(err)
 	}
-	system, err := fixedwindow.New(fixedwindow.Config{Limit: 5_500, Window: time.Minute,
-		Name: "system", OnLimitReached: notice})
-	if err != nil {
-		panic(err)
-	}
-	token := ratekit.AllOf(system, daily)
-
-	start := time.Date(2026, 3, 18, 0, 0, 0, 0, time.UTC)
-	admitted := 0
-	for ms := 0; ms < 20*60*1000; ms++ { // 20 minutes, one event per millisecond
-		if token.Take(start.Add(time.Duration(ms)*time.Millisecond), 1).Allowed {
+	start := time.Date(2026, 3, 18, 13, 1, 0, 0, time.UTC)
+	admitted, refused := 0, 0
+	for at := start; at.Before(start.Add(3 * time.Minute)); at = at.Add(500 * time.Millisecond) {
+		if acme.Take(at, 1).Allowed {
 			admitted++
+		} else {
+			refused++
 		}
 	}
-	fmt.Println("admitted:", admitted)
-	fmt.Println("system limit notices:", notices["system"])
-	fmt.Println("daily limit notices:", notices["user-daily"])
+	fmt.Println("admitted:", admitted, "refused:", refused)
 	// Output:
-	// Your rate limit has been reached for access_token user-daily; retry in 23h41m59s
-	// admitted: 100000
-	// system limit notices: 18
-	// daily limit notices: 1
+	// account acme: limit of 60 reached, resets in 30s
+	// account acme: limit of 60 reached, resets in 30s
+	// account acme: limit of 60 reached, resets in 30s
+	// admitted: 180 refused: 180
 }
 
 // A daily quota that resets at midnight in New York (UTC-5 in winter): the
@@ -130,8 +117,8 @@ func ExampleConfig_location() {
 	// 2026-01-15 00:00:00: allowed true, remaining 1
 }
 
-// Lowering a limit applies to what the window has already taken (Rollbar:
-// changes to rate limits take effect immediately).
+// Lowering a limit takes effect at once, and applies to what the window
+// has already taken.
 func ExampleLimiter_Reconfigure() {
 	l, err := fixedwindow.New(fixedwindow.Config{Limit: 60, Window: time.Minute})
 	if err != nil {
@@ -179,30 +166,36 @@ func ExampleLimiter_MarshalBinary() {
 	// remaining after the window ended: 10000
 }
 
-// Sender's API allows 60 requests per minute per API key, in windows that
-// reset at :00. A Keyed holds a window per key, all made by one Template:
-// the Config is validated once, and each key costs a 24-byte limiter. Each
-// key's count, and the notice when it runs out, are its own.
+// Sender's API allows 60 requests per minute per account, in windows that
+// reset at :00, and every API token of an account shares the account's
+// window. A Keyed holds a window per account, all made by one Template: the
+// Config is validated once, and each account costs a 24-byte limiter. Each
+// account's count, and the notice when it runs out, are its own.
 func ExampleTemplate() {
-	perKey, err := fixedwindow.NewTemplate(fixedwindow.Config{Limit: 60, Window: time.Minute, Name: "api-key",
+	perAccount, err := fixedwindow.NewTemplate(fixedwindow.Config{Limit: 60, Window: time.Minute, Name: "account",
 		OnLimitReached: func(d ratekit.Decision) { fmt.Println("limit reached; retry in", d.RetryAfter) }})
 	if err != nil {
 		panic(err)
 	}
-	keys := ratekit.NewKeyed(func(string) *fixedwindow.Limiter { return perKey.New() },
+	accounts := ratekit.NewKeyed(func(string) *fixedwindow.Limiter { return perAccount.New() },
 		ratekit.KeyedConfig{MaxKeys: 1_000_000})
+	accountOf := map[string]string{"tok_a1": "acme", "tok_a2": "acme", "tok_g1": "globex"} // API token to account
+	take := func(at time.Time, token string, n int) ratekit.Decision {
+		return accounts.Take(at, accountOf[token], n)
+	}
 
 	now := time.Date(2026, 3, 18, 13, 1, 7, 0, time.UTC)
-	keys.Take(now, "key-a", 60)
-	fmt.Println("key-a:", keys.Take(now.Add(20*time.Second), "key-a", 1))
-	fmt.Println("key-a:", keys.Take(now.Add(30*time.Second), "key-a", 1))
-	fmt.Println("key-b:", keys.Take(now.Add(30*time.Second), "key-b", 1))
+	take(now, "tok_a1", 40)
+	take(now, "tok_a2", 20)
+	fmt.Println("tok_a1:", take(now.Add(20*time.Second), "tok_a1", 1))
+	fmt.Println("tok_a2:", take(now.Add(30*time.Second), "tok_a2", 1))
+	fmt.Println("tok_g1:", take(now.Add(30*time.Second), "tok_g1", 1))
 	now = time.Date(2026, 3, 18, 13, 2, 0, 0, time.UTC)
-	fmt.Println("key-a:", keys.Take(now, "key-a", 1))
+	fmt.Println("tok_a2:", take(now, "tok_a2", 1))
 	// Output:
 	// limit reached; retry in 33s
-	// key-a: denied policy="api-key" limit=60 remaining=0 window=1m0s reset=33s retry=33s
-	// key-a: denied policy="api-key" limit=60 remaining=0 window=1m0s reset=23s retry=23s
-	// key-b: allowed policy="api-key" limit=60 remaining=59 window=1m0s reset=23s retry=0s
-	// key-a: allowed policy="api-key" limit=60 remaining=59 window=1m0s reset=1m0s retry=0s
+	// tok_a1: denied policy="account" limit=60 remaining=0 window=1m0s reset=33s retry=33s
+	// tok_a2: denied policy="account" limit=60 remaining=0 window=1m0s reset=23s retry=23s
+	// tok_g1: allowed policy="account" limit=60 remaining=59 window=1m0s reset=23s retry=0s
+	// tok_a2: allowed policy="account" limit=60 remaining=59 window=1m0s reset=1m0s retry=0s
 }

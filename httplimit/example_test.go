@@ -16,11 +16,14 @@ import (
 	"github.com/ratekit/ratekit/tokenbucket"
 )
 
-// Example wraps a mail API in three tiers, as the mail API's docs describe
-// them: 600 requests per minute per org, shared by all the org's keys (test
-// keys at 10% of that), 100 per minute per key, and 25 per second per client
-// IP; plus an IP block after 3 failed authentications per minute. A mock
-// clock drives it from 13:01:23, so the output is fixed.
+// Example wraps a mail API in three tiers. Two limits are the mail API's
+// docs: 600 requests per sliding minute per org, shared by all the org's
+// keys (test keys at 10% of that), and a per-IP block of clients that keep
+// failing authentication (here after 3 failures in a minute opened by the
+// first). Two are this service's own: a token bucket per key (bursts of
+// 100, refilled at 100 a minute), and 25 requests in any second per client
+// IP, as Sanity limits mutations. A mock clock drives it from 13:01:23, so
+// the output is fixed.
 func Example() {
 	clk := clock.NewMock()
 	clk.Set(time.Date(2026, 3, 18, 13, 1, 23, 0, time.UTC))
@@ -57,8 +60,8 @@ func Example() {
 
 	// One limiter per key, in ratekit.Keyed stores: the org's sliding minute
 	// (an exact log, as the mail API's limit slides), a token bucket per API
-	// key, the IP's sliding second (Sanity's 25 mutations per second per
-	// IP), and a rolling minute of authentication failures per IP. Each
+	// key, the IP's sliding second (as Sanity's 25 mutations per second per
+	// IP slide), and a rolling minute of authentication failures per IP. Each
 	// store's limiters come from templates, which share their parameters,
 	// and MaxKeys bounds memory under a flood of new keys (random
 	// addresses, say).

@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"net/http"
 	"net/textproto"
+	"reflect"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/benbjohnson/clock"
 
@@ -176,6 +178,15 @@ type Config struct {
 	// request's goroutine, concurrently for concurrent requests.
 	OnDecision func(r *http.Request, d ratekit.Decision, tiers []TierDecision)
 
+	// TierDecisionsOnRefusal spares OnDecision the Peek of 0 units that
+	// fills TierDecision.Decision, on a refused request, for each tier that
+	// did not refuse it: with it set, those tiers carry what the all-or-none
+	// take already knew (their Take before the rollback, or a Peek of their
+	// Cost), unless a dialect needs their state (Sanity, IETF). Admitted
+	// requests cost no Peek either way. Set it when OnDecision only counts
+	// outcomes, as metrics do.
+	TierDecisionsOnRefusal bool
+
 	// OnLimitReached, if set, is called when a key of a tier is first
 	// refused: once per tier and key per episode, an episode lasting until
 	// the key's limit is expected back at full capacity. It is called from
@@ -225,7 +236,8 @@ type TierDecision struct {
 	// Decision is the tier's state: for an admitted request, its Take
 	// (what remains after it). For a refused one, the tier's denial if it
 	// refused (Refused reports it), and for the others, when per-tier
-	// state is needed (the Sanity or IETF dialect, OnDecision), a Peek of
+	// state is needed (the Sanity or IETF dialect, or OnDecision without
+	// Config.TierDecisionsOnRefusal), a Peek of
 	// 0 units; otherwise their Take before the rollback (Allowed) or a
 	// Peek of their Cost. For the FailureTier, its Peek of one more
 	// failure.
@@ -327,7 +339,7 @@ func New(cfg Config) (*Middleware, error) {
 			return nil, err
 		}
 	}
-	m.perTier = m.dialect&perPolicy != 0 || m.onDecision != nil
+	m.perTier = m.dialect&perPolicy != 0 || m.onDecision != nil && !cfg.TierDecisionsOnRefusal
 	m.pool.New = func() any { return &scratch{rep: pol.NewReport()} }
 	return m, nil
 }
@@ -386,11 +398,52 @@ func isAlnum(c byte) bool {
 //
 // The middleware looks each key up once per request, as Keyed asks, and
 // uses the limiter only while the request lasts (to release a concurrency
-// tier's units, or refund). get must not return a nil pointer: wrapped in
-// the interface it would not be nil, and calling it would panic. (Return a
-// nil ratekit.Limiter from a func of your own to exempt a key.)
+// tier's units, or refund). A nil that get returns, typed or not (a Keyed
+// whose factory returns nil for a key it does not know; a ratekit.Limiter
+// holding a nil pointer), becomes a nil ratekit.Limiter: the tier does not
+// apply to that key. The check allocates nothing, and for a pointer L, the
+// usual case, it is one comparison.
 func Per[L ratekit.Limiter](get func(key string) L) func(key string) ratekit.Limiter {
+	switch reflect.TypeFor[L]().Kind() {
+	case reflect.Pointer, reflect.Chan, reflect.Map, reflect.Func, reflect.UnsafePointer:
+		// A value of these kinds is one pointer word, nil when the word
+		// is: reading it is one load and compare. (Comparing any(l) with
+		// any of the zero L is as exact but calls runtime.efaceeq, which
+		// measured slower, and panics for maps and funcs.)
+		return func(key string) ratekit.Limiter {
+			l := get(key)
+			if *(*unsafe.Pointer)(unsafe.Pointer(&l)) == nil {
+				return nil
+			}
+			return l
+		}
+	case reflect.Interface, reflect.Slice:
+		// An interface may hold a nil of any kind, and a slice is three
+		// words: ask reflect. Nothing allocates for an interface L (a
+		// slice allocates to become a ratekit.Limiter in any case).
+		return func(key string) ratekit.Limiter {
+			l := ratekit.Limiter(get(key))
+			if isNil(l) {
+				return nil
+			}
+			return l
+		}
+	}
+	// A struct, array or other value kind is never nil.
 	return func(key string) ratekit.Limiter { return get(key) }
+}
+
+// isNil reports whether l is nil or holds a nil pointer, map, func, slice
+// or chan. It allocates nothing: l is already an interface.
+func isNil(l ratekit.Limiter) bool {
+	if l == nil {
+		return true
+	}
+	switch v := reflect.ValueOf(l); v.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Func, reflect.Slice, reflect.Chan, reflect.UnsafePointer:
+		return v.IsNil()
+	}
+	return false
 }
 
 // Shared returns a Tier.Limiter that gives every key the same limiter l: a

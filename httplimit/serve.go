@@ -234,3 +234,27 @@ func (l *link) rollback() {
 		}
 	}
 }
+
+// WriteHeaders sets in h the rate-limit fields m would put on the response
+// to the request rep describes: rep is a Report of m.Policy() that Decide
+// has judged (with perTier true for the Sanity and IETF dialects to
+// describe every tier of a refusal). It is for transports other than
+// net/http that report the same fields, such as a gRPC interceptor's
+// response metadata. Retry-After is set on a refusal that waiting cures
+// unless m is in Shadow mode; nothing is set when no limit applied. Values
+// of the keys it sets are replaced. It is safe for concurrent use; rep
+// must not be in use by another goroutine.
+func (m *Middleware) WriteHeaders(h http.Header, rep *Report) {
+	if !m.hasPolicy(rep) {
+		return
+	}
+	s := m.pool.Get().(*scratch)
+	own := s.rep
+	s.rep = rep
+	s.hdr.reset()
+	refused := rep.Outcome != Admitted && !m.shadow
+	m.writeHeaders(&s.hdr, s, rep.Decision, refused && (rep.Outcome == RefusedRate || rep.Outcome == RefusedFailure))
+	s.hdr.flush(h, false)
+	s.rep = own
+	m.pool.Put(s)
+}

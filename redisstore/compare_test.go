@@ -38,6 +38,18 @@ var modelConfigs = []redisstore.Config{
 	{Algorithm: redisstore.SlidingCounter, Name: "sc", Limit: 5, Window: time.Second},
 	{Algorithm: redisstore.SlidingCounter, Name: "sc-600", Limit: 600, Window: time.Minute},
 	{Algorithm: redisstore.SlidingCounter, Name: "sc-big", Limit: 50_000, Window: 24 * time.Hour},
+	// Real quotas beyond 2^53 unit·µs (issue #20): Rollbar's 100,000 a day
+	// as a token bucket, 10^9 a day and 30-day windows on every algorithm.
+	{Algorithm: redisstore.TokenBucket, Name: "tb-rollbar", Limit: 100_000, Window: 24 * time.Hour, Burst: 100_000},
+	{Algorithm: redisstore.TokenBucket, Name: "tb-1e9-day", Limit: 1_000_000_000, Window: 24 * time.Hour, Burst: 1_000_000_000},
+	{Algorithm: redisstore.TokenBucket, Name: "tb-1e9-30d", Limit: 1_000_000_000, Window: 30 * 24 * time.Hour, Burst: 999_999_937},
+	{Algorithm: redisstore.TokenBucket, Name: "tb-max", Limit: redisstore.MaxLimit, Window: redisstore.MaxWindow, Burst: redisstore.MaxLimit},
+	{Algorithm: redisstore.FixedWindow, Name: "fw-1e9-30d", Limit: 1_000_000_000, Window: 30 * 24 * time.Hour, Offset: -5 * time.Hour},
+	{Algorithm: redisstore.Rolling, Name: "rw-1e9-30d", Limit: 1_000_000_000, Window: 30 * 24 * time.Hour},
+	{Algorithm: redisstore.SlidingLog, Name: "sl-1e9-30d", Limit: 1_000_000_000, Window: 30 * 24 * time.Hour},
+	{Algorithm: redisstore.SlidingCounter, Name: "sc-1e9-day", Limit: 1_000_000_000, Window: 24 * time.Hour},
+	{Algorithm: redisstore.SlidingCounter, Name: "sc-1e9-30d", Limit: 1_000_000_000, Window: 30 * 24 * time.Hour},
+	{Algorithm: redisstore.SlidingCounter, Name: "sc-max", Limit: redisstore.MaxLimit, Window: redisstore.MaxWindow},
 }
 
 // seed is the random seed of the randomized tests: RATEKIT_SEED replays one.

@@ -48,9 +48,15 @@
 // rounded up. On that grid decisions are exactly the embedded packages'
 // (a wait the embedded package computes to the nanosecond is the same
 // one rounded up to the microsecond: the same first instant on the grid).
-// Config.Validate also bounds the products the script forms:
-// Burst·Window (token bucket) and Limit·Window (sliding counter) below 2^52
-// unit·µs, which is a burst of 50,000 over a day.
+// The script never forms a product of a count and a time (10^9 units a
+// day is 8.64e19 unit·µs, beyond a double's 2^53): it divides such
+// products exactly, by long multiplication, and keeps the token bucket's
+// fractions of a µs in a word of their own. So every algorithm takes any
+// Limit up to MaxLimit (2^31-1) over any Window up to MaxWindow (400
+// days): 10^9 a day, or over 30 days, and Rollbar's 100,000 a day as a
+// token bucket. The one joint bound is a TokenBucket's refill time,
+// Burst·Window/Limit, at most MaxRefill (about 35 years); Validate names
+// the largest Burst that fits when it is not.
 //
 // TakeAt, PeekAt and RefundAt take an injected time instead of TIME: a hook
 // for tests, which compare decisions at fixed instants, and for callers
@@ -73,6 +79,89 @@
 // describes the binding member, as ratekit.TakeAll's does. Store.Hold
 // does the same with Semaphores among the members (a per-IP rate and a
 // per-dataset concurrency limit) and returns their leases.
+//
+// # Modes: what each promises
+//
+// A Limiter decides every call in Redis: one round trip per decision, and
+// the fleet admits exactly what the algorithm admits, as if one process
+// decided every request at the server's time. Limiter.Local adds state in
+// the replica, for a hot key's decisions to be made without a round trip;
+// LocalConfig turns on either mode or both. Neither ever admits more than
+// the Limiter would; what they give up is named below.
+//
+// Quota leases (LocalConfig.Lease). A Take that goes to Redis may take k
+// units, the request's n and more, in the same round trip, and later Takes
+// of the key in that process spend the rest with no round trip until the
+// lease ends (LeaseLife; and for FixedWindow, Rolling and SlidingCounter,
+// the end of the window the units count in). Units are taken in Redis
+// before they are spent, so every unit the fleet admits was counted there
+// first: the fleet never admits more than the Limit. For a TokenBucket the
+// units are taken as at the lease's end (the bucket's theoretical arrival
+// time becomes max(tat, end) + k·Window/Limit), so that spending them at
+// any time during the lease is conformant: a lease costs the bucket the
+// refill of its own life when the bucket is near full, and a bucket that
+// refills in less than LeaseLife takes no leases. SlidingLog takes none:
+// an exact log records each unit at the instant it is admitted, which the
+// server does not see; a leased SlidingLog decides every Take in Redis.
+//
+// Lease size follows the key's rate: about the units the key used in the
+// last LeaseLife (extrapolated from those since its last round trip), at
+// most twice the last lease plus n, at most LocalConfig.MaxLease, at most
+// half of what the key has free. A key used less than once per LeaseLife
+// leases nothing: each Take is one round trip, as without leases.
+//
+// Unspent units go back: at the key's next round trip (the lease ran out
+// or ended; one call gives them back and takes the next lease), at
+// Local.Sweep once the lease has ended, and at Local.Close. A window's
+// units go back to the window they were counted in, if it is still open,
+// exactly; a bucket's only if no other Take has touched the key since the
+// lease (the bucket cannot otherwise tell which units to give back), else
+// they are forfeit. If a replica dies, its lease's unspent units are never
+// given back: they stay counted as taken until the key's state forgets
+// them, as units taken and not used would, and the key's TTL expires them
+// with the state. So the fleet under-admits by at most one lease per dead
+// replica per key (at most MaxLease units), for at most the lease's life
+// (FixedWindow, Rolling: the lease ends with the window that counts them),
+// the next window's weight of them (SlidingCounter, which counts the
+// previous window's units at a weight falling to zero over one Window),
+// or their refill time, k·Window/Limit after the lease's end
+// (TokenBucket). A live lease's unspent units are out of the other
+// replicas' reach until it ends: near the limit one replica may refuse
+// while another still holds units (under-admission, never over).
+//
+// A leased Decision made in the process reports the lease's view: Limit,
+// Window and Policy as always; Remaining is what Redis had left after
+// the lease plus the lease's unspent units (other replicas may have taken
+// some since); ResetAfter is Redis's at the lease, less the time since.
+// Leases are timed on the process's monotonic clock from before the round
+// trip, so a lease never outlives its end on the server's clock, less a
+// margin (0.1% and 200µs) for clocks whose rates differ, as NTP's slewing
+// makes them.
+//
+// Deny cache (LocalConfig.DenyCache). After Redis refuses n units for a
+// key with RetryAfter r, Takes of n or more for that key are refused in the
+// process, without a round trip, until r has passed (timed from before the
+// round trip, so never past the server's r); smaller Takes still ask
+// Redis. A refusal with RetryAfter r means the same request cannot be
+// admitted before r unless units come back, so the cache is conservative:
+// it can only under-admit, and only when a Refund (in another process: a
+// Refund through the same Local clears the key's cached denial), a lease
+// given back, or a Limiter with a larger Limit made capacity come back
+// elsewhere before r. Its RetryAfter is what is left of Redis's; Remaining
+// and ResetAfter are Redis's at the refusal.
+//
+// A Local keeps at most LocalConfig.MaxKeys keys; Sweep forgets keys with
+// no live lease or denial. Measured throughput and admission errors of
+// each mode are in bench/RESULTS.md (redisstore/cmd/fleetbench).
+//
+// # Redis Cluster
+//
+// A Store works over a *redis.ClusterClient. Every call of one key goes to
+// that key's slot; the keys of one TakeAll, Hold or PeekAll must share a
+// slot (give them one hash tag), or the call fails with ErrCrossSlot and
+// decides nothing. Leases work per key, as on one server. The function
+// library is loaded on every master. The tests run every algorithm,
+// TakeAll, Hold and leases on a real three-master cluster.
 //
 // # Key layout
 //

@@ -19,33 +19,37 @@ func exampleClient() *redis.Client {
 }
 
 // Rollbar's limits, shared by every replica: a user-defined 100,000 per day
-// per token (a window opened by the first event) and the system's 5,500 per
-// minute, all or none, so events the system limit refuses do not use up
-// the daily quota. Times are injected here to make the output exact; a
-// service calls TakeAll and Redis's clock decides.
+// per token and the system's 5,500 per minute, each a window that the
+// token's first event opens (Rollbar starts the counter at the first
+// occurrence: the Rolling algorithm), taken all or none, so events the
+// system limit refuses do not use up the daily quota. Times are injected
+// here to make the output exact; a service calls TakeAll and Redis's clock
+// decides.
 func Example() {
 	rdb := exampleClient()
 	defer rdb.Close()
 	store, _ := redisstore.New(rdb, redisstore.Options{Prefix: "example:"})
 	daily, _ := store.Limiter(redisstore.Config{Algorithm: redisstore.Rolling, Name: "user", Limit: 100_000, Window: 24 * time.Hour})
-	system, _ := store.Limiter(redisstore.Config{Algorithm: redisstore.FixedWindow, Name: "system", Limit: 5_500, Window: time.Minute})
+	system, _ := store.Limiter(redisstore.Config{Algorithm: redisstore.Rolling, Name: "system", Limit: 5_500, Window: time.Minute})
 	ctx := context.Background()
 	tok := "{tok1}" // one hash tag: both keys in one Redis Cluster slot
 	defer daily.Reset(ctx, tok)
 	defer system.Reset(ctx, tok)
 
-	minute := time.Date(2026, 3, 18, 13, 1, 0, 0, time.UTC)
+	first := time.Date(2026, 3, 18, 13, 1, 7, 0, time.UTC) // the token's first event
 	admitted := 0
 	for i := range 6000 { // 1000 events a second for 6 seconds
-		now := minute.Add(time.Duration(i) * time.Millisecond)
+		now := first.Add(time.Duration(i) * time.Millisecond)
 		if d, err := store.TakeAllAt(ctx, now, 1, daily.On(tok), system.On(tok)); err == nil && d.Allowed {
 			admitted++
 		}
 	}
-	d, _ := store.PeekAllAt(ctx, minute.Add(6*time.Second), 1, daily.On(tok), system.On(tok))
+	// The system window closes a minute after the first event, at
+	// 13:02:07: 54 s after the last event, not at 13:02:00.
+	d, _ := store.PeekAllAt(ctx, first.Add(6*time.Second), 1, daily.On(tok), system.On(tok))
 	fmt.Println("admitted:", admitted)
 	fmt.Println(d)
-	u, _ := daily.PeekAt(ctx, tok, minute.Add(6*time.Second), 0)
+	u, _ := daily.PeekAt(ctx, tok, first.Add(6*time.Second), 0)
 	fmt.Println("daily remaining:", u.Remaining)
 	// Output:
 	// admitted: 5500
@@ -101,4 +105,37 @@ func ExampleLimiter_For() {
 	fmt.Println(d.Allowed, d.Policy, d.Remaining)
 	// Output:
 	// true burst 9
+}
+
+// An org's 600 requests a minute, decided by two replicas with quota
+// leases and the deny cache: a hot org costs a few round trips a second
+// instead of one per request, and the two admit exactly 600 together.
+// Times are injected to make the output exact.
+func ExampleLimiter_Local() {
+	rdb := exampleClient()
+	defer rdb.Close()
+	store, _ := redisstore.New(rdb, redisstore.Options{Prefix: "example:"})
+	perOrg, _ := store.Limiter(redisstore.Config{Algorithm: redisstore.FixedWindow, Name: "org", Limit: 600, Window: time.Minute})
+	ctx := context.Background()
+	defer perOrg.Reset(ctx, "org42")
+	a, _ := perOrg.Local(redisstore.LocalConfig{Lease: true, DenyCache: true})
+	b, _ := perOrg.Local(redisstore.LocalConfig{Lease: true, DenyCache: true})
+	defer a.Close(ctx)
+	defer b.Close(ctx)
+
+	minute := time.Date(2026, 3, 18, 13, 1, 0, 0, time.UTC)
+	admitted := 0
+	for i := range 2000 { // 1000 requests a second, alternating replicas
+		now := minute.Add(time.Duration(i) * time.Millisecond)
+		q := []*redisstore.Local{a, b}[i%2]
+		if d, err := q.TakeAt(ctx, "org42", now, 1); err == nil && d.Allowed {
+			admitted++
+		}
+	}
+	d, _ := a.TakeAt(ctx, "org42", minute.Add(2*time.Second), 1)
+	fmt.Println("admitted:", admitted)
+	fmt.Println(d)
+	// Output:
+	// admitted: 600
+	// denied policy="org" limit=600 remaining=0 window=1m0s reset=58s retry=58s
 }

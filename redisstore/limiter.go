@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"fmt"
+	"math/bits"
 	"strings"
 	"time"
 
@@ -54,16 +55,20 @@ func (a Algorithm) code() string {
 }
 
 // Bounds of a Config. Redis runs Lua, whose numbers are doubles, exact for
-// integers below 2^53; the script works in microseconds and the bounds keep
-// every product it forms below 2^52.
+// integers below 2^53; the script works in microseconds, never forms a
+// product of a count and a time (see ratekit.lua), and these bounds keep
+// every number it does form below 2^53. 10^9 units a day, or over 30 days,
+// work on every algorithm.
 const (
 	// MaxLimit is the largest Limit (and Burst): 2^31-1 units.
 	MaxLimit = 1<<31 - 1
 	// MaxWindow is the longest Window: 400 days.
 	MaxWindow = 400 * 24 * time.Hour
-	// maxProduct bounds Burst·Window (token bucket) and Limit·Window
-	// (sliding counter) in units·µs.
-	maxProduct = 1 << 52
+	// MaxRefill is the longest time a TokenBucket may take to refill its
+	// Burst (Burst·Window/Limit): 2^50 µs, about 35 years. It keeps the
+	// bucket's theoretical arrival time, a Unix time in µs plus at most
+	// this, below 2^53.
+	MaxRefill = (1 << 50) * time.Microsecond
 )
 
 // Config configures a Limiter. The zero Config is invalid: Algorithm, Name,
@@ -82,9 +87,10 @@ type Config struct {
 	// to refill): a positive whole number of microseconds, at most
 	// MaxWindow. Redis keeps time in microseconds (see the package doc).
 	Window time.Duration
-	// Burst is TokenBucket's capacity, 1 to MaxLimit, with Burst·Window
-	// below 2^52 unit·µs (a burst of 50,000 over a day); other algorithms
-	// must leave it 0.
+	// Burst is TokenBucket's capacity, 1 to MaxLimit, refilled in
+	// Burst·Window/Limit, which must be at most MaxRefill (any Burst up to
+	// 12,000 times Limit for a daily Window); other algorithms must leave
+	// it 0.
 	Burst int
 	// Offset is, for FixedWindow, the UTC offset of the zone whose clock the
 	// windows follow, east positive, as fixedwindow.Config.Offset: windows
@@ -124,12 +130,14 @@ func (c Config) Validate() error {
 		if c.Burst < 1 || c.Burst > MaxLimit {
 			return invalid("TokenBucket Burst %d is outside [1, %d]", c.Burst, MaxLimit)
 		}
-		if int64(c.Burst) > (maxProduct-2*int64(c.Limit))/w {
-			return invalid("TokenBucket Burst %d × Window %v exceeds 2^52 unit·µs", c.Burst, c.Window)
-		}
-	case SlidingCounter:
-		if int64(c.Limit) > maxProduct/w {
-			return invalid("SlidingCounter Limit %d × Window %v exceeds 2^52 unit·µs", c.Limit, c.Window)
+		// Burst·w/Limit <= 2^50 µs, in 128 bits.
+		hi, lo := bits.Mul64(uint64(c.Burst), uint64(w))
+		mhi, mlo := bits.Mul64(uint64(MaxRefill/time.Microsecond), uint64(c.Limit))
+		if hi > mhi || hi == mhi && lo > mlo {
+			q, _ := bits.Div64(mhi, mlo, uint64(w)) // < 2^50·2^31/1 fits
+			return invalid("TokenBucket Burst %d refills in over %v (MaxRefill) at Limit %d per %v: "+
+				"the largest Burst a TokenBucket takes with that Limit and Window is %d",
+				c.Burst, MaxRefill, c.Limit, c.Window, min(q, MaxLimit))
 		}
 	}
 	return nil
@@ -288,9 +296,13 @@ func (l *Limiter) Reset(ctx context.Context, key string) error {
 
 // refill is a token bucket's Decision.Window, the time to refill Burst from
 // empty, Burst·Window/Limit rounded up to the nanosecond as
-// tokenbucket.Limiter reports it. The validated Burst·Window < 2^52 µs is
-// below 2^62 ns, so the product does not overflow.
+// tokenbucket.Limiter reports it. The product is formed in 128 bits; the
+// quotient is at most MaxRefill, far below 2^63 ns.
 func refill(cfg Config) time.Duration {
-	bw, l := int64(cfg.Burst)*int64(cfg.Window), int64(cfg.Limit)
-	return time.Duration((bw + l - 1) / l)
+	hi, lo := bits.Mul64(uint64(cfg.Burst), uint64(cfg.Window))
+	q, r := bits.Div64(hi, lo, uint64(cfg.Limit))
+	if r > 0 {
+		q++
+	}
+	return time.Duration(q)
 }

@@ -3,6 +3,7 @@ package redisstore_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,24 +19,21 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatal(err)
 	}
 	bad := map[string]func(c *redisstore.Config){
-		"no algorithm":      func(c *redisstore.Config) { c.Algorithm = 0 },
-		"unknown algorithm": func(c *redisstore.Config) { c.Algorithm = 99 },
-		"no name":           func(c *redisstore.Config) { c.Name = "" },
-		"brace in name":     func(c *redisstore.Config) { c.Name = "a{b}" },
-		"colon in name":     func(c *redisstore.Config) { c.Name = "a:b" },
-		"zero limit":        func(c *redisstore.Config) { c.Limit = 0 },
-		"huge limit":        func(c *redisstore.Config) { c.Limit = redisstore.MaxLimit + 1 },
-		"zero window":       func(c *redisstore.Config) { c.Window = 0 },
-		"sub-µs window":     func(c *redisstore.Config) { c.Window = time.Second + 1 },
-		"long window":       func(c *redisstore.Config) { c.Window = redisstore.MaxWindow + time.Second },
-		"zero burst":        func(c *redisstore.Config) { c.Burst = 0 },
-		"burst × window":    func(c *redisstore.Config) { c.Burst, c.Window = 100_000, 24*time.Hour },
-		"offset on tb":      func(c *redisstore.Config) { c.Offset = time.Second },
-		"burst on fixed":    func(c *redisstore.Config) { c.Algorithm = redisstore.FixedWindow },
-		"sub-µs offset":     func(c *redisstore.Config) { c.Algorithm, c.Burst, c.Offset = redisstore.FixedWindow, 0, 1 },
-		"counter limit × w.": func(c *redisstore.Config) {
-			c.Algorithm, c.Burst, c.Limit, c.Window = redisstore.SlidingCounter, 0, 1e6, 24*time.Hour
-		},
+		"no algorithm":       func(c *redisstore.Config) { c.Algorithm = 0 },
+		"unknown algorithm":  func(c *redisstore.Config) { c.Algorithm = 99 },
+		"no name":            func(c *redisstore.Config) { c.Name = "" },
+		"brace in name":      func(c *redisstore.Config) { c.Name = "a{b}" },
+		"colon in name":      func(c *redisstore.Config) { c.Name = "a:b" },
+		"zero limit":         func(c *redisstore.Config) { c.Limit = 0 },
+		"huge limit":         func(c *redisstore.Config) { c.Limit = redisstore.MaxLimit + 1 },
+		"zero window":        func(c *redisstore.Config) { c.Window = 0 },
+		"sub-µs window":      func(c *redisstore.Config) { c.Window = time.Second + 1 },
+		"long window":        func(c *redisstore.Config) { c.Window = redisstore.MaxWindow + time.Second },
+		"zero burst":         func(c *redisstore.Config) { c.Burst = 0 },
+		"refill > MaxRefill": func(c *redisstore.Config) { c.Limit, c.Burst, c.Window = 1, 1_000_000, 24*time.Hour },
+		"offset on tb":       func(c *redisstore.Config) { c.Offset = time.Second },
+		"burst on fixed":     func(c *redisstore.Config) { c.Algorithm = redisstore.FixedWindow },
+		"sub-µs offset":      func(c *redisstore.Config) { c.Algorithm, c.Burst, c.Offset = redisstore.FixedWindow, 0, 1 },
 	}
 	for name, f := range bad {
 		c := ok
@@ -47,6 +45,32 @@ func TestConfigValidate(t *testing.T) {
 		if _, err := s.Limiter(c); !errors.Is(err, ratekit.ErrInvalidConfig) {
 			t.Errorf("%s: Limiter = %v; want ErrInvalidConfig", name, err)
 		}
+	}
+	// Real quotas validate (issue #20): Rollbar's 100,000 a day as a token
+	// bucket, 10^9 a day and 30-day windows on every algorithm.
+	for _, alg := range []redisstore.Algorithm{redisstore.TokenBucket, redisstore.FixedWindow,
+		redisstore.Rolling, redisstore.SlidingLog, redisstore.SlidingCounter} {
+		for _, q := range []struct {
+			limit  int
+			window time.Duration
+		}{{100_000, 24 * time.Hour}, {1e9, 24 * time.Hour}, {1e9, 30 * 24 * time.Hour}, {redisstore.MaxLimit, redisstore.MaxWindow}} {
+			c := redisstore.Config{Algorithm: alg, Name: "q", Limit: q.limit, Window: q.window}
+			if alg == redisstore.TokenBucket {
+				c.Burst = q.limit
+			}
+			if err := c.Validate(); err != nil {
+				t.Errorf("%v %d per %v: %v", alg, q.limit, q.window, err)
+			}
+		}
+	}
+	// What does not fit names the largest value that does: 2^50 µs over
+	// 400 days is 32.6.
+	c := redisstore.Config{Algorithm: redisstore.TokenBucket, Name: "q", Limit: 1, Window: redisstore.MaxWindow, Burst: 33}
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "largest Burst a TokenBucket takes with that Limit and Window is 32") {
+		t.Errorf("Burst 33 per 400 days: %v; want the largest Burst, 32, named", err)
+	}
+	if c.Burst = 32; c.Validate() != nil {
+		t.Errorf("Burst 32 per 400 days: %v", c.Validate())
 	}
 	if _, err := redisstore.New(nil, redisstore.Options{}); !errors.Is(err, ratekit.ErrInvalidConfig) {
 		t.Errorf("New(nil) = %v; want ErrInvalidConfig", err)

@@ -24,7 +24,7 @@ func newModel(cfg redisstore.Config) model {
 	switch cfg.Algorithm {
 	case redisstore.TokenBucket:
 		b.limit = int64(cfg.Burst)
-		b.dwindow = time.Duration(ceil(frac(int64(cfg.Burst)*int64(cfg.Window), int64(cfg.Limit))))
+		b.dwindow = time.Duration(ceil(quo(mul(rat(int64(cfg.Burst)), rat(int64(cfg.Window))), rat(int64(cfg.Limit)))))
 		return &tbModel{base: b, rate: int64(cfg.Limit), burst: int64(cfg.Burst)}
 	case redisstore.FixedWindow:
 		w := cfg.Window.Microseconds()

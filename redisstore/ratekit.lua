@@ -4,7 +4,8 @@
 --
 -- KEYS[i]   the state key of member i
 -- ARGV[1]   op: 't' take, 'p' peek, 'r' refund; for a concurrency lease
---           also 'x' extend and 's' shrink (give back n of its units)
+--           also 'x' extend and 's' shrink (give back n of its units);
+--           'l' quota lease (one member; see the section "Quota leases")
 -- ARGV[2]   n, the units asked for (refund: given back)
 -- ARGV[3]   now in Unix microseconds, or '' to read the server's TIME
 -- ARGV[4]   slack (µs) added to every TTL
@@ -16,11 +17,15 @@
 -- The file defines run(KEYS, ARGV); the Go side appends the call to it.
 -- Returns 4 integers per member, then now:
 --   allowed (1/0), remaining, resetAfter (µs), retryAfter (µs; -1 is Never)
+-- ('l' returns 4 more before now: see lease).
 --
 -- Numbers. Lua numbers are IEEE doubles: integers are exact below 2^53.
--- Times are microseconds (now is about 1.8e15 < 2^53), and the Go side
--- validates every config so that the products formed below stay under 2^53
--- (see Config.Validate): nothing here rounds. Numbers are written back with
+-- Times are microseconds (now is about 1.8e15 < 2^53). Products of a count
+-- and a time are not: 10^9 units a day is 8.64e19 unit·µs. They are never
+-- formed; muldiv computes their quotient and remainder exactly, and the
+-- token bucket keeps fractions of a µs as a separate word (see tb). Every
+-- number stored or compared stays below 2^53 (Config.Validate bounds
+-- Limit, Window and the bucket's refill time): nothing here rounds. Numbers are written back with
 -- string.format('%d'), which prints all their digits (tostring would print
 -- 14 significant digits and lose the rest).
 --
@@ -60,6 +65,28 @@ end
 
 local function fmt(x) return format('%d', x) end
 
+-- muldiv returns q, r with a·b = q·c + r and 0 <= r < c, exactly, for
+-- integers 0 <= a, b < 2^53 and 0 < c < 2^47 whose quotient q is below
+-- 2^53, however far a·b itself is beyond 2^53. It reduces b modulo c and
+-- multiplies the remainder by a one hex digit of a at a time (long
+-- multiplication), so that every partial sum stays below 31c < 2^52.
+local function muldiv(a, b, c)
+  local bq, br = fdiv(b, c)
+  local q, r = 0, 0
+  if br > 0 then
+    local p = 1
+    while p * 16 <= a do p = p * 16 end
+    while p >= 1 do
+      local d = floor(a / p) % 16
+      local dq
+      dq, r = fdiv(r * 16 + d * br, c)
+      q = q * 16 + dq
+      p = p / 16
+    end
+  end
+  return a * bq + q, r
+end
+
 -- ttl is the PX for state that matters for us more µs: rounded up to whole
 -- milliseconds, at least 1, so a key never expires before its state is
 -- back to a fresh one's.
@@ -76,12 +103,14 @@ end
 
 -- ---------------------------------------------------------------------
 -- Token bucket (GCRA). The theoretical arrival time tat is kept exactly as
--- q + r/L µs (0 <= r < L), since the emission interval W/L is rarely a
--- whole number of µs. The debt D = (tat-now)·L, in units of 1/L µs, is how
--- far the bucket is from full; a request of n adds n·W to it and is
--- admitted if the result is at most B·W (burst B). D is formed only when
--- tat-now <= B·W/L + 1 µs, so D <= B·W + 2L < 2^53 (validated); a tat
--- further ahead (a stale now) is a denial computed without D.
+-- q + r/L µs (0 <= r < L), since the emission interval T = W/L is rarely a
+-- whole number of µs. Every duration the bucket works with is a pair
+-- (q, r) meaning q + r/L µs: the debt tat-now (how far the bucket is from
+-- full), a request's cost n·T and the capacity B·T are pairs, added,
+-- subtracted and compared with a carry, and formed by muldiv. A request of
+-- n is admitted if debt + n·T <= B·T. No product such as B·W (8.64e19 for
+-- 10^9 a day) is ever formed; the largest number is tat, below 2^53 since
+-- the refill time B·T is at most 2^50 µs (validated).
 local tb = {}
 
 function tb.load(key)
@@ -91,7 +120,7 @@ function tb.load(key)
   return {q = q, r = r}
 end
 
--- debt returns e, r: tat = now + e + r/L with e, r >= 0 (0, 0 when full).
+-- debt returns e, r: tat = at + e + r/L with e, r >= 0 (0, 0 when full).
 local function tbdebt(st, at)
   if st.q and (st.q > at or (st.q == at and st.r > 0)) then
     return st.q - at, st.r
@@ -99,33 +128,59 @@ local function tbdebt(st, at)
   return 0, 0
 end
 
-function tb.decide(st, p, n, take)
-  local L, W, B = p.limit, p.window, p.p3
-  local BW = B * W
-  local e, r = tbdebt(st, now)
-  local big = e > fdiv(BW, L) + 1
-  local D = 0
-  local remaining = 0
-  if not big then
-    D = e * L + r
-    if D <= BW then remaining = fdiv(BW - D, W) end
-  end
-  local reset = e + cdiv(r, L)
-  if n < 0 or n > B then return 0, remaining, reset, NEVER end
-  if n == 0 then return 1, remaining, reset, 0 end
-  if not big and D + n * W <= BW then
-    local D2 = D + n * W
-    if take then
-      local q2, r2 = fdiv(D2, L)
-      st.q, st.r, st.dirty = now + q2, r2, true
-    end
-    return 1, fdiv(BW - D2, W), cdiv(D2, L), 0
-  end
-  -- Admissible once tat + n·W/L - now' <= B·W/L.
-  return 0, remaining, reset, e + cdiv(r + n * W - BW, L)
+-- Pairs (q, r) are q + r/L µs with 0 <= r < L; q may be negative after a
+-- subtraction.
+local function padd(aq, ar, bq, br, L)
+  local r = ar + br
+  if r >= L then return aq + bq + 1, r - L end
+  return aq + bq, r
 end
 
--- refund at `at`: tat moves back by n·W/L (n capped at Burst) but never
+local function psub(aq, ar, bq, br, L)
+  local r = ar - br
+  if r < 0 then return aq - bq - 1, r + L end
+  return aq - bq, r
+end
+
+local function ple(aq, ar, bq, br) return aq < bq or (aq == bq and ar <= br) end
+
+-- ceiling of a pair, in whole µs.
+local function pceil(q, r)
+  if r > 0 then return q + 1 end
+  return q
+end
+
+-- units is how many whole emission intervals T = W/L fit in the pair
+-- (q, r) >= 0: floor((q·L + r)/W).
+local function tbunits(q, r, p)
+  local q1, r1 = muldiv(q, p.limit, p.window)
+  return q1 + fdiv(r1 + r, p.window)
+end
+
+function tb.decide(st, p, n, take)
+  local L, W, B = p.limit, p.window, p.p3
+  local Cq, Cr = muldiv(B, W, L) -- capacity B·T
+  local e, r = tbdebt(st, now)
+  local remaining = 0
+  if ple(e, r, Cq, Cr) then
+    local uq, ur = psub(Cq, Cr, e, r, L)
+    remaining = tbunits(uq, ur, p)
+  end
+  local reset = pceil(e, r)
+  if n < 0 or n > B then return 0, remaining, reset, NEVER end
+  if n == 0 then return 1, remaining, reset, 0 end
+  local nq, nr = muldiv(n, W, L)
+  local aq, ar = padd(e, r, nq, nr, L) -- the debt after: debt + n·T
+  if ple(aq, ar, Cq, Cr) then
+    if take then st.q, st.r, st.dirty = now + aq, ar, true end
+    local uq, ur = psub(Cq, Cr, aq, ar, L)
+    return 1, tbunits(uq, ur, p), pceil(aq, ar), 0
+  end
+  -- Admissible once tat + n·T - now' <= B·T.
+  return 0, remaining, reset, pceil(psub(aq, ar, Cq, Cr, L))
+end
+
+-- refund at `at`: tat moves back by n·T (n capped at Burst) but never
 -- before at, nor forward (a tat at or before at is left alone), as
 -- tokenbucket.Limiter.Refund does. A tat moved back to at is a bucket full
 -- from at on, and still one that a stale time before at finds emptier.
@@ -134,10 +189,10 @@ function tb.refund(st, p, n, at)
   if n > B then n = B end
   local e, r = tbdebt(st, at)
   if e == 0 and r == 0 then return end
-  local q2, r2 = fdiv(r - n * W, L)
-  e = e + q2
-  if e < 0 then e, r2 = 0, 0 end
-  st.q, st.r, st.dirty = at + e, r2, true
+  local nq, nr = muldiv(n, W, L)
+  local q2, r2 = psub(e, r, nq, nr, L)
+  if q2 < 0 then q2, r2 = 0, 0 end
+  st.q, st.r, st.dirty = at + q2, r2, true
 end
 
 function tb.save(key, st, p)
@@ -217,7 +272,8 @@ function win.refund(st, p, n, at)
 end
 
 function win.save(key, st, p)
-  if st.del then call('DEL', key) return end
+  -- (A lease may refund a window to zero and take from a new one.)
+  if st.del and st.c == 0 then call('DEL', key) return end
   call('SET', key, fmt(st.s) .. ' ' .. fmt(st.c), 'PX', ttl(st.s + p.window - now))
 end
 
@@ -383,8 +439,11 @@ end
 -- Sliding counter. Two fixed windows aligned to Unix time: the count of the
 -- current one (cur) and of the one before (prev). At el µs into the
 -- current window the estimate is prev·(W-el)/W + cur; a request of n is
--- admitted if prev·(W-el) + (cur+n)·W <= L·W, exactly, in integers
--- (L·W < 2^52 is validated). State "start cur prev" in one string.
+-- admitted if prev·(W-el) + (cur+n)·W <= L·W, exactly. Divided by W, as
+-- L - cur - n is a whole number, that is used + cur + n <= L, where used =
+-- ceil(prev·(W-el)/W) = prev - floor(prev·el/W) is prev's weighted share,
+-- computed by muldiv: no product of a count and a time is formed, so any
+-- Limit and Window work. State "start cur prev" in one string.
 local sc = {}
 
 function sc.load(key)
@@ -412,12 +471,19 @@ local function scview(st, W)
   return s, t - s, c, pr
 end
 
+-- scused is ceil(pr·(W-el)/W), the previous window's weighted count.
+local function scused(pr, el, W)
+  if pr == 0 or el == 0 then return pr end
+  local q = muldiv(pr, el, W)
+  return pr - q
+end
+
 function sc.decide(st, p, n, take)
   local L, W = p.limit, p.window
   local s, el, c, pr = scview(st, W)
-  local budget = L * W - pr * (W - el) -- what cur may use, in units·µs
+  local used = scused(pr, el, W)
   local function rem(cc)
-    local r = fdiv(budget - cc * W, W)
+    local r = L - cc - used
     if r < 0 then r = 0 end
     return r
   end
@@ -428,17 +494,18 @@ function sc.decide(st, p, n, take)
   end
   if n < 0 or n > L then return 0, rem(c), resetOf(c), NEVER end
   if n == 0 then return 1, rem(c), resetOf(c), 0 end
-  if (c + n) * W <= budget then
+  if used + c + n <= L then
     if take then st.s, st.c, st.pr, st.dirty = s, c + n, pr, true end
     return 1, rem(c + n), resetOf(c + n), 0
   end
   local x
   if c + n <= L then
-    -- In this window, once pr·(W-x) <= (L-c-n)·W.
-    x = s + W - fdiv((L - c - n) * W, pr)
+    -- In this window, once pr·(W-x) <= (L-c-n)·W (pr > 0, or n would
+    -- fit; the quotient is below W, or n would fit now).
+    x = s + W - muldiv(L - c - n, W, pr)
   else
-    -- In the next, where prev is c: once c·(W-y) <= (L-n)·W.
-    x = s + 2 * W - fdiv((L - n) * W, c)
+    -- In the next, where prev is c: once c·(W-y) <= (L-n)·W (c > L-n >= 0).
+    x = s + 2 * W - muldiv(L - n, W, c)
   end
   return 0, rem(c), resetOf(c), x - now
 end
@@ -553,6 +620,96 @@ function cc.save(key, st, p)
 end
 
 -- ---------------------------------------------------------------------
+-- Quota leases (op 'l', one member). A replica takes k >= n units in one
+-- call and spends them itself until the lease ends; this section decides
+-- how many, and takes back the unspent units of the replica's last lease.
+-- Units are taken here before they are spent, so the replica's spending
+-- is counted in Redis no later than it happens:
+--   fw, rw, sc  a lease ends at the end of the window it counts in (its
+--               units must not be spent in the next), or after its life;
+--   tb          a unit spent at any time up to the lease's end e is
+--               conformant if the units are taken as at e: tat becomes
+--               max(tat, e) + k·T, admitted if that is within B·T of now
+--               (the proof: the theoretical arrival time so computed is
+--               never below the one of the actual spending times);
+--   sl          no lease: an exact log must log each unit at the instant
+--               it is admitted, which the server does not see. k = n.
+-- Extra arguments after the member: want (k sought, >= n), life (µs), and
+-- the last lease's refund: units, its take time (µs), and for tb its tat
+-- word "q r" just after it was taken.
+
+-- leasefree returns what a lease at now could take and when its window
+-- ends, or nil for no lease (sl, tb, a stale time before the window).
+local function leasefree(mb)
+  local st, p = mb.st, mb.p
+  local L, W = p.limit, p.window
+  if p.alg == 'fw' or p.alg == 'rw' then
+    if st.s and now < st.s then return nil end
+    if winopen(st, W, now) then return L - st.c, st.s + W end
+    return L, winstart(p) + W
+  elseif p.alg == 'sc' then
+    if st.s and st.s > now then return nil end
+    local s, el, c, pr = scview(st, W)
+    return L - c - scused(pr, el, W), s + W
+  end
+  return nil
+end
+
+-- grant is the units a lease takes: what is sought, but at most half of
+-- what is free (so that one replica does not take all the rest), and at
+-- least n; 0 if n does not fit.
+local function grant(free, n, want)
+  if free < n then return 0 end
+  local k = math.min(want, math.max(n, free - fdiv(free, 2)))
+  return k
+end
+
+-- leaserefund gives back the last lease's unspent units: a window's at the
+-- lease's time (only into the window it counted in), a bucket's only if
+-- the bucket is still as that lease left it (then exactly as if the lease
+-- had been smaller; after another take, the bucket cannot tell which
+-- units to give back, and the refund is forfeit).
+local function leaserefund(mb, rn, rat, rtok)
+  local st, p = mb.st, mb.p
+  if p.alg == 'tb' then
+    if not st.q or rtok ~= fmt(st.q) .. ' ' .. fmt(st.r) then return end
+    local nq, nr = muldiv(math.min(rn, p.p3), p.window, p.limit)
+    st.q, st.r = psub(st.q, st.r, nq, nr, p.limit)
+    st.dirty = true
+  elseif p.alg ~= 'sl' then
+    mb.m.refund(st, p, rn, rat, mb.key)
+  end
+end
+
+-- lease returns the decision on n and the units k taken (0 if denied)
+-- and when the lease ends (µs, server time).
+local function lease(mb, n, want, life)
+  local st, p = mb.st, mb.p
+  if want > n and p.alg == 'tb' then
+    local q0, r0 = st.q, st.r
+    local e = now + life
+    if not st.q or st.q < e then st.q, st.r = e, 0 end
+    local _, free = tb.decide(st, p, 0, false)
+    local k = grant(free, n, want)
+    if k > n then
+      local ok, rem, reset, retry = tb.decide(st, p, k, true)
+      if ok == 1 then return ok, rem, reset, retry, k, e end
+    end
+    st.q, st.r = q0, r0
+  elseif want > n then
+    local free, stop = leasefree(mb)
+    local k = free and grant(free, n, want) or 0
+    if k > n then
+      local ok, rem, reset, retry = mb.m.decide(st, p, k, true, mb.key)
+      if ok == 1 then return ok, rem, reset, retry, k, math.min(now + life, stop) end
+    end
+  end
+  local ok, rem, reset, retry = mb.m.decide(st, p, n, true, mb.key)
+  if ok == 1 then return ok, rem, reset, retry, n, now end
+  return ok, rem, reset, retry, 0, now
+end
+
+-- ---------------------------------------------------------------------
 
 local algs = {tb = tb, fw = win, rw = win, sl = sl, sc = sc, cc = cc}
 
@@ -619,6 +776,25 @@ local function run(KEYS, ARGV)
       local k = #out
       out[k + 1], out[k + 2], out[k + 3], out[k + 4] = ok, 0, 0, 0
     end
+  elseif op == 'l' then
+    -- A quota lease: give back the last lease's unspent units, then (if
+    -- n > 0) decide n and take a lease of k >= n units. Returns allowed,
+    -- remaining, reset, retry, then k, the lease's end less now (µs), and
+    -- the tat word "q r" after it (tb; else 0 0).
+    local mb = members[1]
+    local a = 4 + 5 * #KEYS
+    local want, life = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+    local rn, rat, rtok = tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4]), ARGV[a + 5]
+    if rn > 0 then leaserefund(mb, rn, rat, rtok) end
+    local ok, rem, reset, retry, k, stop = 1, 0, 0, 0, 0, now
+    if n > 0 then ok, rem, reset, retry, k, stop = lease(mb, n, want, life) end
+    if mb.st.dirty then
+      mb.st.dirty = false
+      mb.m.save(mb.key, mb.st, mb.p)
+    end
+    local tq, tr = 0, 0
+    if mb.p.alg == 'tb' and mb.st.q then tq, tr = mb.st.q, mb.st.r end
+    out = {ok, rem, reset, retry, k, stop - now, tq, tr}
   elseif op == 'r' then
     -- Refund at now: the injected time is the Take's, or the server's now.
     for _, mb in ipairs(members) do

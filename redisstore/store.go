@@ -142,7 +142,7 @@ func (s *Store) run(ctx context.Context, op string, n int, now string, ms []memb
 	}
 	v, err := s.call(ctx, keys, args)
 	if err != nil {
-		return nil, 0, fmt.Errorf("redisstore: %w", err)
+		return nil, 0, wrap(err)
 	}
 	if len(v) != 4*len(ms)+1 {
 		return nil, 0, fmt.Errorf("redisstore: script returned %d values for %d keys", len(v), len(ms))
@@ -202,6 +202,20 @@ func (s *Store) load(ctx context.Context) error {
 		return nil
 	}
 	return err
+}
+
+// ErrCrossSlot is the error, matched with errors.Is, of a TakeAll, Hold
+// or PeekAll on Redis Cluster whose members' keys hash to different slots
+// (Redis's CROSSSLOT): nothing was decided or taken. Give the keys of one
+// call one hash tag, as "{org42}" and "{org42}:tok7".
+var ErrCrossSlot = errors.New("redisstore: the members' keys hash to different Redis Cluster slots; give the keys of one call one hash tag, as {org42} and {org42}:tok7")
+
+// wrap returns err from Redis as this package's error.
+func wrap(err error) error {
+	if isRedisError(err) && strings.HasPrefix(err.Error(), "CROSSSLOT") {
+		return fmt.Errorf("%w (%v)", ErrCrossSlot, err)
+	}
+	return fmt.Errorf("redisstore: %w", err)
 }
 
 // isRedisError reports whether err is an error reply from the server, as

@@ -29,7 +29,12 @@ func (l modelLimiter) Refund(at time.Time, n int) { l.m.refund(at.UnixMicro(), n
 // their reference models: the Decisions, binding member included, agree.
 func TestTakeAllMatchesEmbeddedTakeAll(t *testing.T) {
 	s, _ := newStore(t)
-	sd := seed(t)
+	takeAllMatches(t, s, seed(t))
+}
+
+// takeAllMatches is TestTakeAllMatchesEmbeddedTakeAll on s. The members of
+// each round share a hash tag, so that it runs on Redis Cluster too.
+func takeAllMatches(t *testing.T, s *redisstore.Store, sd uint64) {
 	rng := rand.New(rand.NewPCG(sd, 3))
 	for round := range 12 {
 		// Three distinct configs, by name, in random order.

@@ -139,7 +139,10 @@ func ExampleLogTemplate() {
 // A mail API limits each org to 600 requests per sliding minute, shared by
 // the org's live API keys, and its test keys to a tenth of that: a Keyed of
 // a Counter per org and per org's test keys, from two CounterTemplates.
-// Each Counter is 24 bytes (NewCounter's are 240).
+// Each Counter is 24 bytes (NewCounter's are 240), and approximates the
+// sliding minute: never more than 600 in one minute of the clock, but up
+// to 1,199 in a minute that straddles two (see Counter). Where a client
+// may hold the API to 600 in any minute, use a Log (ExampleLogTemplate).
 func ExampleCounterTemplate() {
 	live, err := slidingwindow.NewCounterTemplate(slidingwindow.Config{Limit: 600, Window: time.Minute, Name: "org"})
 	if err != nil {

@@ -5,42 +5,75 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net/netip"
 	"strings"
 	"time"
 
 	"github.com/benbjohnson/clock"
 
 	"github.com/ratekit/ratekit"
+	"github.com/ratekit/ratekit/slidingwindow"
 	"github.com/ratekit/ratekit/tokenbucket"
 )
 
-// Sanity allows 25 mutations per second per IP. A bucket of 25 refilling
-// 25 per second admits a burst of 25, then one every 40 ms, and says exactly
-// when the next one fits.
+// A client paces its own requests. Sanity refuses more than 25 mutations
+// per second from one IP, in any second (a sliding window, enforced by the
+// server), and advises clients to stay under it by spacing requests out. A
+// bucket of 20 per second with a burst of 5 lets 5 go at once, then one
+// every 50 ms, and says exactly when the next may go; in no second does it
+// send more than 5 + 20 = 25.
 func ExampleLimiter_Take() {
-	l, err := tokenbucket.New(tokenbucket.Config{Limit: 25, Window: time.Second, Burst: 25, Name: "mutations"})
+	pace, err := tokenbucket.New(tokenbucket.Config{Limit: 20, Window: time.Second, Burst: 5, Name: "mutations"})
 	if err != nil {
 		panic(err)
 	}
 	now := time.Date(2026, 3, 18, 13, 1, 7, 0, time.UTC)
-	for i := 0; i < 25; i++ {
-		l.Take(now, 1)
+	for range 5 {
+		pace.Take(now, 1)
 	}
-	fmt.Println(l.Take(now, 1))
-	fmt.Println(l.Take(now.Add(40*time.Millisecond), 1))
+	fmt.Println(pace.Take(now, 1))
+	fmt.Println(pace.Take(now.Add(50*time.Millisecond), 1))
 	// Output:
-	// denied policy="mutations" limit=25 remaining=0 window=1s reset=1s retry=40ms
-	// allowed policy="mutations" limit=25 remaining=0 window=1s reset=1s retry=0s
+	// denied policy="mutations" limit=5 remaining=0 window=250ms reset=250ms retry=50ms
+	// allowed policy="mutations" limit=5 remaining=0 window=250ms reset=250ms retry=0s
 }
 
-// A Decision carries what rate-limit headers need. Here a mail API's 600
-// requests per minute per org, as a bucket that refills one request every
-// 100 ms.
+// The pacing of ExampleLimiter_Take held against the server's limit: a
+// client that sends as fast as its bucket allows for ten seconds, checked
+// by a sliding log of 25 per second (Sanity's limit). With a burst of 5 no
+// mutation is refused; with a burst of 10 the first second sends 29, and
+// the server refuses 4.
+func ExampleLimiter_Take_pacing() {
+	start := time.Date(2026, 3, 18, 13, 1, 7, 0, time.UTC)
+	for _, burst := range []int{5, 10} {
+		pace, _ := tokenbucket.New(tokenbucket.Config{Limit: 20, Window: time.Second, Burst: burst})
+		server, _ := slidingwindow.NewLog(slidingwindow.Config{Limit: 25, Window: time.Second})
+		sent, refused := 0, 0
+		for now := start; now.Before(start.Add(10 * time.Second)); {
+			d := pace.Take(now, 1)
+			if !d.Allowed {
+				now = now.Add(d.RetryAfter) // wait exactly as long as the bucket says
+				continue
+			}
+			sent++
+			if !server.Take(now, 1).Allowed {
+				refused++
+			}
+		}
+		fmt.Printf("burst %d: sent %d, refused %d\n", burst, sent, refused)
+	}
+	// Output:
+	// burst 5: sent 204, refused 0
+	// burst 10: sent 209, refused 4
+}
+
+// A Decision carries what rate-limit headers need. Here an API that
+// documents its limit as bursts of up to 100 requests per key, refilled at
+// 10 per second: X-RateLimit-Limit is the burst, and Reset the seconds
+// until the bucket is full again.
 func ExampleLimiter_Take_headers() {
-	l, _ := tokenbucket.New(tokenbucket.Config{Limit: 600, Window: time.Minute, Burst: 600, Name: "org"})
+	l, _ := tokenbucket.New(tokenbucket.Config{Limit: 10, Window: time.Second, Burst: 100, Name: "key"})
 	now := time.Date(2026, 3, 18, 13, 1, 7, 0, time.UTC)
-	l.Take(now, 588)
+	l.Take(now, 90)
 	d := l.Take(now.Add(200*time.Millisecond), 1)
 	seconds := func(d time.Duration) int64 { return int64(math.Ceil(d.Seconds())) }
 	fmt.Println("X-RateLimit-Limit:", d.Limit)
@@ -49,10 +82,10 @@ func ExampleLimiter_Take_headers() {
 	d = l.Take(now.Add(200*time.Millisecond), 20)
 	fmt.Println("429 Retry-After:", seconds(d.RetryAfter), "exactly", d.RetryAfter)
 	// Output:
-	// X-RateLimit-Limit: 600
-	// X-RateLimit-Remaining: 13
-	// X-RateLimit-Reset: 59
-	// 429 Retry-After: 1 exactly 700ms
+	// X-RateLimit-Limit: 100
+	// X-RateLimit-Remaining: 11
+	// X-RateLimit-Reset: 9
+	// 429 Retry-After: 1 exactly 900ms
 }
 
 // 7 per 10 seconds is one unit every 1428571428.571... ns. The limiter keeps
@@ -81,26 +114,33 @@ func Example_exactRate() {
 	// unit 7 at 10s
 }
 
-// Rollbar tracks a user-defined limit and a system limit on one token
-// independently, and events refused by one count against neither. AllOf
-// composes two buckets that way.
+// A client of Sanity's API paces itself under two of its per-IP limits: 25
+// mutations per second and 500 API calls per second of any kind, each with
+// a bucket that sends at most that many in any second (20 a second with a
+// burst of 5; 400 a second with a burst of 100). A mutation takes from both
+// buckets, a query from the API-call bucket only. AllOf takes all or none,
+// so mutations the mutation bucket refuses use up none of the API-call
+// budget the queries need.
 func Example_composed() {
-	daily, _ := tokenbucket.New(tokenbucket.Config{Limit: 100_000, Window: 24 * time.Hour, Burst: 100_000, Name: "user-daily"})
-	system, _ := tokenbucket.New(tokenbucket.Config{Limit: 1000, Window: time.Second, Burst: 1000, Name: "system"})
-	token := ratekit.AllOf(daily, system)
+	calls, _ := tokenbucket.New(tokenbucket.Config{Limit: 400, Window: time.Second, Burst: 100, Name: "api-calls"})
+	mutationRate, _ := tokenbucket.New(tokenbucket.Config{Limit: 20, Window: time.Second, Burst: 5, Name: "mutations"})
+	mutation := ratekit.AllOf(calls, mutationRate)
 	now := time.Date(2026, 3, 18, 13, 1, 7, 0, time.UTC)
-	admitted := 0
-	for i := 0; i < 1500; i++ { // 1500 events at one instant
-		if token.Take(now, 1).Allowed {
-			admitted++
+	count := func(l ratekit.Limiter, tries int) (admitted int, last ratekit.Decision) {
+		for range tries {
+			if last = l.Take(now, 1); last.Allowed {
+				admitted++
+			}
 		}
+		return admitted, last
 	}
-	d := token.Take(now, 1)
-	fmt.Println("admitted", admitted, "then", d.Policy, "retry", d.RetryAfter)
-	fmt.Println("daily remaining", daily.Peek(now, 0).Remaining)
+	n, d := count(mutation, 30) // 30 mutations at one instant
+	fmt.Println("mutations sent", n, "then", d.Policy, "retry", d.RetryAfter)
+	n, d = count(calls, 100) // then 100 queries
+	fmt.Println("queries sent", n, "then", d.Policy, "retry", d.RetryAfter)
 	// Output:
-	// admitted 1000 then system retry 1ms
-	// daily remaining 99000
+	// mutations sent 5 then mutations retry 50ms
+	// queries sent 95 then api-calls retry 2.5ms
 }
 
 // Wait reserves capacity and sleeps until it is due, on the Config's Clock.
@@ -135,8 +175,8 @@ func ExampleLimiter_MarshalBinary() {
 	// 4
 }
 
-// Reconfigure changes the rate and burst at once; the units held carry over,
-// capped at the new burst.
+// Reconfigure changes the rate and burst at once; the units taken stay
+// counted, and refill at the new rate.
 func ExampleLimiter_Reconfigure() {
 	mock := clock.NewMock()
 	l, _ := tokenbucket.New(tokenbucket.Config{Limit: 10, Window: time.Second, Burst: 10, Clock: mock})
@@ -144,46 +184,42 @@ func ExampleLimiter_Reconfigure() {
 	_ = l.Reconfigure(tokenbucket.Config{Limit: 100, Window: time.Second, Burst: 50, Name: "upgraded", Clock: mock})
 	fmt.Println(l.Peek(mock.Now(), 0))
 	// Output:
-	// allowed policy="upgraded" limit=50 remaining=6 window=500ms reset=440ms retry=0s
+	// allowed policy="upgraded" limit=50 remaining=46 window=500ms reset=40ms retry=0s
 }
 
-// Sanity's 25 mutations per second per client IP, for every IP that calls:
-// a Template validates the Config once, and its limiters share their
-// parameters, so each IP costs 32 bytes of bucket. Test keys of a mail API
-// get a tenth of the live rate from a second Template.
+// A bucket per API key, for every key that calls: a Template validates the
+// Config once, and its limiters share their parameters, so each key costs
+// 32 bytes of bucket. Keys on a free plan get their buckets from a second
+// Template: a tenth of the rate and of the burst.
 func ExampleTemplate() {
-	perIP, err := tokenbucket.NewTemplate(tokenbucket.Config{Limit: 25, Window: time.Second, Burst: 25, Name: "ip"})
+	paid, err := tokenbucket.NewTemplate(tokenbucket.Config{Limit: 10, Window: time.Second, Burst: 100, Name: "key"})
 	if err != nil {
 		panic(err)
 	}
-	ips := ratekit.NewKeyed(func(netip.Addr) *tokenbucket.Limiter { return perIP.New() },
-		ratekit.KeyedConfig{MaxKeys: 1_000_000})
-
-	live, err := tokenbucket.NewTemplate(tokenbucket.Config{Limit: 600, Window: time.Minute, Burst: 600, Name: "org"})
+	free, err := tokenbucket.NewTemplate(tokenbucket.Config{Limit: 1, Window: time.Second, Burst: 10, Name: "key-free"})
 	if err != nil {
 		panic(err)
 	}
-	test, err := tokenbucket.NewTemplate(tokenbucket.Config{Limit: 60, Window: time.Minute, Burst: 60, Name: "org-test"})
-	if err != nil {
-		panic(err)
-	}
-	orgs := ratekit.NewKeyed(func(org string) *tokenbucket.Limiter {
-		if strings.HasSuffix(org, "/test") {
-			return test.New()
+	keys := ratekit.NewKeyed(func(key string) *tokenbucket.Limiter {
+		if strings.HasPrefix(key, "free_") {
+			return free.New()
 		}
-		return live.New()
-	}, ratekit.KeyedConfig{})
+		return paid.New()
+	}, ratekit.KeyedConfig{MaxKeys: 1_000_000})
 
 	now := time.Date(2026, 3, 18, 13, 1, 7, 0, time.UTC)
-	a, b := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("2001:db8::7")
-	ips.Take(now, a, 25)
-	fmt.Println(a, ips.Take(now, a, 1))
-	fmt.Println(b, ips.Take(now, b, 1))
-	fmt.Println(orgs.Take(now, "acme", 1))
-	fmt.Println(orgs.Take(now, "acme/test", 1))
+	take := func(key string, n int) {
+		fmt.Printf("%-12s %3d: %v\n", key, n, keys.Take(now, key, n))
+	}
+	take("key_acme", 100)
+	take("key_acme", 1)
+	take("key_globex", 1)
+	take("free_initech", 10)
+	take("free_initech", 1)
 	// Output:
-	// 192.0.2.1 denied policy="ip" limit=25 remaining=0 window=1s reset=1s retry=40ms
-	// 2001:db8::7 allowed policy="ip" limit=25 remaining=24 window=1s reset=40ms retry=0s
-	// allowed policy="org" limit=600 remaining=599 window=1m0s reset=100ms retry=0s
-	// allowed policy="org-test" limit=60 remaining=59 window=1m0s reset=1s retry=0s
+	// key_acme     100: allowed policy="key" limit=100 remaining=0 window=10s reset=10s retry=0s
+	// key_acme       1: denied policy="key" limit=100 remaining=0 window=10s reset=10s retry=100ms
+	// key_globex     1: allowed policy="key" limit=100 remaining=99 window=10s reset=100ms retry=0s
+	// free_initech  10: allowed policy="key-free" limit=10 remaining=0 window=10s reset=10s retry=0s
+	// free_initech   1: denied policy="key-free" limit=10 remaining=0 window=10s reset=10s retry=1s
 }

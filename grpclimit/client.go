@@ -1,0 +1,370 @@
+package grpclimit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/benbjohnson/clock"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/ratekit/ratekit"
+	"github.com/ratekit/ratekit/internal/core"
+)
+
+// RetryConfig configures a Retrier. The zero RetryConfig is valid, and
+// retries nothing: no method is idempotent until Idempotent or
+// IsIdempotent says so.
+type RetryConfig struct {
+	// Idempotent lists the full method names ("/pkg.Service/Method") that
+	// may be sent again: a retried call may have had effects the first
+	// time only if the server refused it after acting, which a ratekit
+	// server never does, but another server might.
+	Idempotent []string
+	// IsIdempotent, if set, reports whether a method may be retried, for
+	// methods not in Idempotent.
+	IsIdempotent func(fullMethod string) bool
+
+	// MaxAttempts is how many times a call is made at most, the first
+	// included; 0 is 5. 1 disables retries.
+	MaxAttempts int
+	// BaseDelay is the backoff before the first retry; each further retry
+	// doubles it, up to MaxWait. 0 is 1 second.
+	BaseDelay time.Duration
+	// MaxWait caps every single wait; 0 is 60 seconds. A RetryInfo delay
+	// longer than MaxWait ends the call at once with ErrWaitTooLong. At
+	// most 10 years.
+	MaxWait time.Duration
+
+	// Clock is read for the deadline check and its timers do the waiting;
+	// nil is the real clock. Tests pass a *clock.Mock.
+	Clock clock.Clock
+	// Rand is the source of backoff jitter; nil is math/rand/v2's global
+	// source. The Retrier serialises its calls to it.
+	Rand rand.Source
+	// OnWait, if set, is called before each wait, after its timer is armed
+	// on Clock: the method, the attempt that was refused (from 1), the wait
+	// and the refusal's status. It is called from the calling goroutine,
+	// concurrently for concurrent calls.
+	OnWait func(fullMethod string, attempt int, wait time.Duration, st *status.Status)
+}
+
+// Defaults of RetryConfig.
+const (
+	DefaultMaxAttempts = 5
+	DefaultBaseDelay   = time.Second
+	DefaultMaxWait     = 60 * time.Second
+
+	maxMaxWait = 10 * 365 * 24 * time.Hour
+)
+
+// Errors a Retrier gives up with, inside a *RetryError. Match them with
+// errors.Is.
+var (
+	// ErrRetriesExhausted: every one of MaxAttempts attempts was refused.
+	ErrRetriesExhausted = errors.New("grpclimit: attempts exhausted")
+	// ErrWaitTooLong: the server's RetryInfo asked for a wait longer than
+	// MaxWait; rather than wait that long or retry sooner, the Retrier
+	// gives up at once.
+	ErrWaitTooLong = errors.New("grpclimit: the server asked for a wait longer than MaxWait")
+)
+
+// RetryError is the error a Retrier returns when it gives up on a call it
+// could have retried. GRPCStatus returns the last refusal's status, so
+// status.Code(err) is still codes.ResourceExhausted (or Unavailable) and
+// status.FromError(err) finds its details; Unwrap returns Err, the cause,
+// so errors.Is(err, context.DeadlineExceeded) holds when the wait would
+// have outlasted the call's deadline (Err wraps
+// ratekit.ErrWaitExceedsDeadline).
+type RetryError struct {
+	// FullMethod names the call.
+	FullMethod string
+	// Attempts is how many times the call was made.
+	Attempts int
+	// RetryDelay is the last refusal's RetryInfo delay, 0 if it had none.
+	RetryDelay time.Duration
+	// Status is the last refusal's status.
+	Status *status.Status
+	// Err is why the Retrier stopped: ErrRetriesExhausted, ErrWaitTooLong,
+	// ratekit.ErrWaitExceedsDeadline, or the context's error.
+	Err error
+}
+
+func (e *RetryError) Error() string {
+	return fmt.Sprintf("grpclimit: %s: %s after %d attempt(s): %v", e.FullMethod, e.Status.Err(), e.Attempts, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *RetryError) Unwrap() error { return e.Err }
+
+// GRPCStatus returns the last refusal's status.
+func (e *RetryError) GRPCStatus() *status.Status { return e.Status }
+
+// Retrier is a gRPC client interceptor that retries calls a server
+// refused for rate: build it with NewRetrier, install Unary with
+// grpc.WithChainUnaryInterceptor and Stream with
+// grpc.WithChainStreamInterceptor. It is safe for concurrent use.
+//
+// A call is retried when it ends with codes.ResourceExhausted, or with
+// codes.Unavailable carrying a google.rpc.RetryInfo, and its method is
+// idempotent (RetryConfig.Idempotent, IsIdempotent); every other outcome,
+// and every refusal of a method not marked idempotent, is returned as it
+// is. (gRPC also uses ResourceExhausted for a message over its size limit:
+// such a call is retried to no avail until the attempts run out.)
+//
+// The wait before retry k (k = 1, 2, ...) is httpclient's: "equal
+// jitter" with e = min(MaxWait, BaseDelay·2^(k-1)), a backoff of e/2 plus
+// a uniform random duration in [0, e/2]. A RetryInfo delay is a floor
+// with the backoff on top: wait = max(delay, min(delay+backoff, MaxWait)).
+// A wait that would end after the call's deadline (read on Clock) is not
+// begun: the call fails at once with a *RetryError whose Err wraps
+// ratekit.ErrWaitExceedsDeadline. So does a delay over MaxWait
+// (ErrWaitTooLong) and the last refused attempt (ErrRetriesExhausted).
+type Retrier struct {
+	idem        map[string]bool
+	isIdem      func(string) bool
+	maxAttempts int
+	baseDelay   time.Duration
+	maxWait     time.Duration
+	clk         clock.Clock
+	onWait      func(string, int, time.Duration, *status.Status)
+
+	randMu sync.Mutex
+	rand   *rand.Rand // nil: the global source
+}
+
+// NewRetrier returns a Retrier for cfg, or an error wrapping
+// ratekit.ErrInvalidConfig for a negative count or duration, or a MaxWait
+// over 10 years.
+func NewRetrier(cfg RetryConfig) (*Retrier, error) {
+	switch {
+	case cfg.MaxAttempts < 0:
+		return nil, core.Invalid("grpclimit", "MaxAttempts %d is negative", cfg.MaxAttempts)
+	case cfg.BaseDelay < 0:
+		return nil, core.Invalid("grpclimit", "BaseDelay %s is negative", cfg.BaseDelay)
+	case cfg.MaxWait < 0 || cfg.MaxWait > maxMaxWait:
+		return nil, core.Invalid("grpclimit", "MaxWait %s is outside [0, %s]", cfg.MaxWait, maxMaxWait)
+	}
+	r := &Retrier{
+		idem: make(map[string]bool, len(cfg.Idempotent)), isIdem: cfg.IsIdempotent,
+		maxAttempts: orDefault(cfg.MaxAttempts, DefaultMaxAttempts),
+		baseDelay:   orDefault(cfg.BaseDelay, DefaultBaseDelay),
+		maxWait:     orDefault(cfg.MaxWait, DefaultMaxWait),
+		clk:         core.Clock(cfg.Clock),
+		onWait:      cfg.OnWait,
+	}
+	for _, m := range cfg.Idempotent {
+		r.idem[m] = true
+	}
+	if cfg.Rand != nil {
+		r.rand = rand.New(cfg.Rand)
+	}
+	return r, nil
+}
+
+func orDefault[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+// Unary returns the unary client interceptor.
+func (r *Retrier) Unary() grpc.UnaryClientInterceptor {
+	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		for attempt := 1; ; attempt++ {
+			err := invoker(ctx, method, req, reply, cc, opts...)
+			if err == nil {
+				return nil
+			}
+			if stop := r.retry(ctx, method, attempt, err); stop != nil {
+				return stop
+			}
+		}
+	}
+}
+
+// retry decides what follows attempt's error err: it returns the error
+// to end the call with, or waits and returns nil for another attempt.
+func (r *Retrier) retry(ctx context.Context, method string, attempt int, err error) error {
+	st, ok := status.FromError(err)
+	if !ok {
+		return err
+	}
+	delay, hasDelay := retryInfo(st)
+	retryable := st.Code() == codes.ResourceExhausted || (st.Code() == codes.Unavailable && hasDelay)
+	if !retryable || !r.idempotent(method) {
+		return err
+	}
+	re := &RetryError{FullMethod: method, Attempts: attempt, RetryDelay: delay, Status: st}
+	wait := r.backoff(attempt, delay, hasDelay)
+	switch {
+	case attempt >= r.maxAttempts:
+		re.Err = ErrRetriesExhausted
+	case hasDelay && delay > r.maxWait:
+		re.Err = ErrWaitTooLong
+	case exceedsDeadline(ctx, r.clk.Now(), wait):
+		re.Err = ratekit.ErrWaitExceedsDeadline
+	}
+	if re.Err != nil {
+		return re
+	}
+	if err := r.sleep(ctx, method, attempt, wait, st); err != nil {
+		re.Err = err
+		return re
+	}
+	return nil
+}
+
+func (r *Retrier) idempotent(method string) bool {
+	return r.idem[method] || (r.isIdem != nil && r.isIdem(method))
+}
+
+// retryInfo returns the delay of st's google.rpc.RetryInfo detail, if it
+// has a valid, non-negative one.
+func retryInfo(st *status.Status) (time.Duration, bool) {
+	for _, d := range st.Details() {
+		if ri, ok := d.(*errdetails.RetryInfo); ok && ri.GetRetryDelay() != nil {
+			pd := ri.GetRetryDelay()
+			if pd.CheckValid() != nil || pd.GetSeconds() < 0 || pd.GetNanos() < 0 {
+				return 0, false
+			}
+			return pd.AsDuration(), true // saturates past ~292 years
+		}
+	}
+	return 0, false
+}
+
+// backoff returns the wait before retry number attempt.
+func (r *Retrier) backoff(attempt int, delay time.Duration, hasDelay bool) time.Duration {
+	e := r.baseDelay
+	for i := 1; i < attempt && e < r.maxWait; i++ {
+		e *= 2 // e < maxWait <= 10 years before doubling: no overflow
+	}
+	e = min(e, r.maxWait)
+	wait := e/2 + r.jitter(e/2)
+	if !hasDelay {
+		return wait
+	}
+	if delay > r.maxWait {
+		return delay // the caller gives up: ErrWaitTooLong
+	}
+	return max(min(delay+wait, r.maxWait), delay) // both at most 10 years: no overflow
+}
+
+// jitter returns a uniform random duration in [0, n].
+func (r *Retrier) jitter(n time.Duration) time.Duration {
+	if n <= 0 {
+		return 0
+	}
+	if r.rand == nil {
+		return time.Duration(rand.Int64N(int64(n) + 1))
+	}
+	r.randMu.Lock()
+	defer r.randMu.Unlock()
+	return time.Duration(r.rand.Int64N(int64(n) + 1))
+}
+
+// exceedsDeadline reports whether a wait of d from now ends after ctx's
+// deadline.
+func exceedsDeadline(ctx context.Context, now time.Time, d time.Duration) bool {
+	deadline, ok := ctx.Deadline()
+	return ok && deadline.Sub(now) < d
+}
+
+// sleep waits d on the Retrier's clock, or until ctx ends.
+func (r *Retrier) sleep(ctx context.Context, method string, attempt int, d time.Duration, st *status.Status) error {
+	timer := r.clk.Timer(d)
+	defer timer.Stop()
+	if r.onWait != nil {
+		r.onWait(method, attempt, d, st)
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-timer.C:
+		return nil
+	}
+}
+
+// Stream returns the stream client interceptor. It retries server-streaming
+// calls (one request, then a stream of responses) whose stream is refused
+// before any response arrives, under the same rules as Unary: it keeps the
+// request the caller sent, and on a refusal seen by the first RecvMsg it
+// opens the stream again, sends the request and closes the sending side,
+// as the generated client does. Streams that the client sends on more than
+// once (client-streaming and bidirectional) are passed through as they are:
+// replaying them would mean keeping every message sent.
+func (r *Retrier) Stream() grpc.StreamClientInterceptor {
+	return func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+		cs, err := streamer(ctx, desc, cc, method, opts...)
+		if err != nil || desc.ClientStreams || !r.idempotent(method) {
+			return cs, err
+		}
+		return &retryStream{ClientStream: cs, r: r, ctx: ctx, desc: desc, cc: cc, method: method, streamer: streamer, opts: opts}, nil
+	}
+}
+
+// retryStream is a server-streaming call that may be opened again until
+// its first response arrives.
+type retryStream struct {
+	grpc.ClientStream
+	r        *Retrier
+	ctx      context.Context
+	desc     *grpc.StreamDesc
+	cc       *grpc.ClientConn
+	method   string
+	streamer grpc.Streamer
+	opts     []grpc.CallOption
+
+	req      any  // the request sent, for a replay
+	sent     bool // req was sent
+	closed   bool // the sending side was closed
+	received bool // a response arrived: no more retries
+	attempt  int
+}
+
+func (s *retryStream) SendMsg(m any) error {
+	s.req, s.sent = m, true
+	return s.ClientStream.SendMsg(m)
+}
+
+func (s *retryStream) CloseSend() error {
+	s.closed = true
+	return s.ClientStream.CloseSend()
+}
+
+func (s *retryStream) RecvMsg(m any) error {
+	for {
+		err := s.ClientStream.RecvMsg(m)
+		if err == nil || s.received || !s.sent {
+			s.received = s.received || err == nil
+			return err
+		}
+		s.attempt++
+		if stop := s.r.retry(s.ctx, s.method, s.attempt, err); stop != nil {
+			return stop
+		}
+		cs, err := s.streamer(s.ctx, s.desc, s.cc, s.method, s.opts...)
+		if err != nil {
+			return err
+		}
+		s.ClientStream = cs
+		if err := cs.SendMsg(s.req); err != nil && !errors.Is(err, io.EOF) {
+			return err
+		}
+		if s.closed {
+			if err := cs.CloseSend(); err != nil {
+				return err
+			}
+		}
+	}
+}

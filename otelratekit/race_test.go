@@ -1,0 +1,5 @@
+//go:build race
+
+package otelratekit_test
+
+const raceEnabled = true
