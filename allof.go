@@ -83,52 +83,15 @@ func (a *All) Release(n int) { ReleaseAll(n, a.members...) }
 // members are skipped (see All). With no members other than nil ones it
 // admits n >= 0 and denies n < 0 with RetryAfter Never.
 func TakeAll(now time.Time, n int, members ...Limiter) Decision {
-	var bind Decision
-	found := false
-	for i, m := range members {
-		if isNil[Limiter](m) {
-			continue
-		}
-		d := m.Take(now, n)
-		if !d.Allowed {
-			for _, taken := range members[:i] {
-				if !isNil[Limiter](taken) {
-					taken.Refund(now, n)
-				}
-			}
-			return longestDenial(d, now, n, members[i+1:])
-		}
-		if !found || binds(d, bind) {
-			bind, found = d, true
-		}
-	}
-	if !found {
-		return emptyDecision(n)
-	}
-	return bind
+	d, _ := decideEach(now, members, n, nil, false)
+	return d
 }
 
 // PeekAll reports what TakeAll(now, n, members...) would decide, taking
 // nothing. It does not allocate. Nil members are skipped (see All).
 func PeekAll(now time.Time, n int, members ...Limiter) Decision {
-	var bind Decision
-	found := false
-	for i, m := range members {
-		if isNil[Limiter](m) {
-			continue
-		}
-		d := m.Peek(now, n)
-		if !d.Allowed {
-			return longestDenial(d, now, n, members[i+1:])
-		}
-		if !found || binds(d, bind) {
-			bind, found = d, true
-		}
-	}
-	if !found {
-		return emptyDecision(n)
-	}
-	return bind
+	d, _ := decideEach(now, members, n, nil, true)
+	return d
 }
 
 // ReleaseAll releases n units from every Holder among members (rate limiters
@@ -150,23 +113,6 @@ func binds(d, cur Decision) bool {
 		return d.Remaining < cur.Remaining
 	}
 	return d.ResetAfter > cur.ResetAfter
-}
-
-// longestDenial returns, of the denial d and the denials that Peek reports
-// for rest, the one with the longest RetryAfter (ties: the first).
-func longestDenial(d Decision, now time.Time, n int, rest []Limiter) Decision {
-	for _, m := range rest {
-		if d.RetryAfter == Never {
-			break
-		}
-		if isNil[Limiter](m) {
-			continue
-		}
-		if p := m.Peek(now, n); !p.Allowed && p.RetryAfter > d.RetryAfter {
-			d = p
-		}
-	}
-	return d
 }
 
 func emptyDecision(n int) Decision {

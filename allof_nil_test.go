@@ -59,3 +59,40 @@ func TestNilMembersAreSkipped(t *testing.T) {
 		})
 	}
 }
+
+// TakeEach follows the same rule: a nil or typed-nil member is skipped,
+// never called, admits any N >= 0 in its Verdict and never binds an
+// admission; a denial rolls back the others past it.
+func TestTakeEachNilMembers(t *testing.T) {
+	var typedNil *counter
+	for name, nilMember := range map[string]ratekit.Limiter{"nil interface": nil, "typed nil": typedNil} {
+		t.Run(name, func(t *testing.T) {
+			a := newCounter("a", 3, time.Second, time.Minute)
+			require.NotPanics(t, func() {
+				asks := []ratekit.Ask{{Limiter: nilMember, N: 1}, {Limiter: a, N: 2}, {Limiter: nilMember, N: 5}}
+				d, i := ratekit.TakeEach(t0, asks)
+				require.True(t, d.Allowed)
+				require.Equal(t, 1, i)
+				require.Equal(t, "a", d.Policy)
+				require.Equal(t, 2, a.Used())
+				require.True(t, asks[0].Verdict.Allowed)
+				require.True(t, asks[2].Verdict.Allowed)
+				a.Refund(t0, 2)
+
+				d, i = ratekit.TakeEach(t0, []ratekit.Ask{{Limiter: nilMember, N: 1}})
+				require.True(t, d.Allowed)
+				require.Equal(t, -1, i, "only nil members: nothing binds")
+
+				full := newCounter("full", 1, time.Second, time.Minute)
+				full.Take(t0, 1)
+				asks = []ratekit.Ask{{Limiter: a, N: 1}, {Limiter: nilMember, N: 1}, {Limiter: full, N: 1}, {Limiter: nilMember, N: 1}}
+				d, i = ratekit.TakeEach(t0, asks)
+				require.False(t, d.Allowed)
+				require.Equal(t, 2, i)
+				require.Equal(t, "full", d.Policy)
+				require.True(t, asks[3].Verdict.Allowed)
+			})
+			require.Zero(t, a.Used())
+		})
+	}
+}

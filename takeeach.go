@@ -1,12 +1,16 @@
 package ratekit
 
-import "time"
+import (
+	"time"
+	"unsafe"
+)
 
 // Ask is one member of a TakeEach: a limiter, the units asked of it, and,
 // once TakeEach returns, that member's own answer.
 type Ask struct {
-	// Limiter is the member. nil admits any N >= 0 and takes nothing, as
-	// AllOf's nil members do.
+	// Limiter is the member. A nil member (a nil interface, or a typed nil
+	// such as a nil *tokenbucket.Limiter: see All) is never called: its
+	// Verdict admits any N >= 0 and denies a negative N with Never.
 	Limiter Limiter
 	// N is the units asked of this member (members may be asked for
 	// different amounts: bytes of one, requests of another).
@@ -35,49 +39,125 @@ type Ask struct {
 // request costs one Take per member up to the refusing one, a Refund per
 // member before it and a Peek per member after it.
 //
-// All or none holds as for TakeAll, under any interleaving. TakeEach
-// allocates nothing; the caller owns asks and may reuse it. Nil members
-// never bind an admission; with no asks, or only nil ones asked for N >= 0,
-// it admits with index -1.
+// All or none holds as for TakeAll, under any interleaving; TakeAll is
+// TakeEach with the same N for every member (one implementation serves
+// both). TakeEach allocates nothing; the caller owns asks and may reuse it.
+// Nil members never bind an admission; with no asks, or only nil ones
+// asked for N >= 0, it admits with index -1.
 func TakeEach(now time.Time, asks []Ask) (Decision, int) {
-	bind, bi := emptyDecision(0), -1
-	for i := range asks {
-		a := &asks[i]
-		d := take(a.Limiter, now, a.N)
-		a.Verdict = d
+	if asks == nil {
+		return emptyDecision(0), -1
+	}
+	return decideEach(now, nil, 0, asks, false)
+}
+
+// decideEach is the one implementation of TakeAll, PeekAll and TakeEach:
+// it asks members[i] for n units each, or, when asks is not nil, each
+// asks[i].Limiter for its asks[i].N, setting its Verdict. With peek it
+// asks with Peek and takes nothing; otherwise with Take, and on a denial
+// it refunds the members that admitted. It returns the composite Decision
+// and the index of the member it describes (-1: none did).
+//
+// Nil members (see All) are never called: TakeAll and PeekAll skip them;
+// TakeEach gives them the Verdict of AllOf() (admitting any N >= 0, so a
+// negative N is still refused).
+func decideEach(now time.Time, members []Limiter, n int, asks []Ask, peek bool) (Decision, int) {
+	count := len(members)
+	if asks != nil {
+		count = len(asks)
+	}
+	var bind Decision
+	bi := -1
+	for i := range count {
+		l, k := member(members, n, asks, i)
+		var d Decision
+		isNil := isNilLimiter(l)
+		switch {
+		case !isNil && peek:
+			d = l.Peek(now, k)
+		case !isNil:
+			d = l.Take(now, k)
+		case asks == nil:
+			continue
+		default:
+			d = emptyDecision(k)
+		}
+		if asks != nil {
+			asks[i].Verdict = d
+		}
 		if !d.Allowed {
-			for j := range asks[:i] {
-				if l := asks[j].Limiter; l != nil {
-					l.Refund(now, asks[j].N)
+			if !peek {
+				for j := range i {
+					if l, k := member(members, n, asks, j); !isNilLimiter(l) {
+						l.Refund(now, k)
+					}
 				}
 			}
-			bind, bi = d, i
-			for j := i + 1; j < len(asks); j++ {
-				p := peek(asks[j].Limiter, now, asks[j].N)
-				asks[j].Verdict = p
-				if !p.Allowed && p.RetryAfter > bind.RetryAfter {
-					bind, bi = p, j
-				}
-			}
-			return bind, bi
+			return longestDenial(now, members, n, asks, i, d)
 		}
-		if a.Limiter != nil && (bi < 0 || binds(d, bind)) {
+		if !isNil && (bi < 0 || binds(d, bind)) {
 			bind, bi = d, i
 		}
+	}
+	if bi < 0 {
+		return emptyDecision(n), -1
 	}
 	return bind, bi
 }
 
-func take(l Limiter, now time.Time, n int) Decision {
-	if l == nil {
-		return emptyDecision(n)
+// member returns the limiter and units of member i of decideEach's list.
+func member(members []Limiter, n int, asks []Ask, i int) (Limiter, int) {
+	if asks != nil {
+		return asks[i].Limiter, asks[i].N
 	}
-	return l.Take(now, n)
+	return members[i], n
 }
 
-func peek(l Limiter, now time.Time, n int) Decision {
-	if l == nil {
-		return emptyDecision(n)
+// longestDenial returns, of member i's denial d and the denials that Peek
+// reports for the members after it, the one with the longest RetryAfter
+// (ties: the first) and its index. TakeEach's members are all asked, to
+// fill every Verdict; TakeAll's and PeekAll's only until a denial says
+// Never, which no other can exceed.
+func longestDenial(now time.Time, members []Limiter, n int, asks []Ask, i int, d Decision) (Decision, int) {
+	bi := i
+	count := len(members)
+	if asks != nil {
+		count = len(asks)
 	}
-	return l.Peek(now, n)
+	for j := i + 1; j < count; j++ {
+		if asks == nil && d.RetryAfter == Never {
+			break
+		}
+		l, k := member(members, n, asks, j)
+		var p Decision
+		switch {
+		case !isNilLimiter(l):
+			p = l.Peek(now, k)
+		case asks == nil:
+			continue
+		default:
+			p = emptyDecision(k)
+		}
+		if asks != nil {
+			asks[j].Verdict = p
+		}
+		if !p.Allowed && p.RetryAfter > d.RetryAfter {
+			d, bi = p, j
+		}
+	}
+	return d, bi
+}
+
+// isNilLimiter reports whether l is a nil member (see All): a nil
+// interface, or a nil pointer (map, func, chan) in one.
+//
+// It runs for every member of every composite call, so it reflects only
+// when it must. An interface value is two words, a type and a data word;
+// the data word of a non-nil pointer (map, func, chan) is that pointer,
+// and of any other value a pointer to a copy of it, never nil. Only a nil
+// data word can therefore belong to a typed nil, and isNil tells which
+// (a struct holding one nil pointer has a nil data word too, but is not
+// nil).
+func isNilLimiter(l Limiter) bool {
+	return l == nil || (*[2]unsafe.Pointer)(unsafe.Pointer(&l))[1] == nil && isNil(l)
 }

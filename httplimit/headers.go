@@ -149,11 +149,12 @@ func (b *headerBuf) flush(h http.Header, chained bool) {
 	for i, k := range b.keys {
 		vals[i] = s[start:b.ends[i]]
 		start = b.ends[i]
-		old := h[k]
-		if chained && (k == hIETF || k == hIETFPolicy) && len(old) > 0 {
-			b.prev = append(b.prev, len(old))
-			h[k] = append(old[:len(old):len(old)], vals[i])
-			continue
+		if chained && (k == hIETF || k == hIETFPolicy) {
+			if old := h[k]; len(old) > 0 {
+				b.prev = append(b.prev, len(old))
+				h[k] = append(old[:len(old):len(old)], vals[i])
+				continue
+			}
 		}
 		b.prev = append(b.prev, 0)
 		h[k] = vals[i : i+1 : i+1]

@@ -6,6 +6,7 @@ import (
 	"net/textproto"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/benbjohnson/clock"
@@ -162,9 +163,10 @@ type Config struct {
 	ProblemType string
 
 	// Problem writes a refusal (429, 413, or 401 for a missing key). The
-	// rate-limit headers and Retry-After are already set. p is reused
-	// after the call returns: copy what must outlive it. nil: the same
-	// output as WriteProblem, written from pooled buffers.
+	// rate-limit headers and Retry-After are already set. p is the
+	// refusal's own (a new Problem each call), so the func may keep it.
+	// nil: the same output as WriteProblem, written from pooled buffers
+	// without a Problem.
 	Problem func(w http.ResponseWriter, r *http.Request, p *Problem)
 
 	// OnDecision, if set, is called once per request after the decision,
@@ -258,10 +260,12 @@ type Middleware struct {
 	clock       clock.Clock
 	problem     func(http.ResponseWriter, *http.Request, *Problem) // nil: the built-in writer
 	onDecision  func(*http.Request, ratekit.Decision, []TierDecision)
-	tierHeaders []tierHeader // per tier, then the failure tier
-	perTier     bool         // per-tier Decisions are needed on every request
-	pk          *pkHasher    // nil: no partition keys
-	pool        sync.Pool    // *scratch
+	tierHeaders []tierHeader              // per tier, then the failure tier
+	rateProblem [][]byte                  // per tier, then the failure tier: its 429's rateProblemPrefix
+	refusals    []atomic.Pointer[refusal] // per tier, then the failure tier: its last 429; nil: not cached
+	perTier     bool                      // per-tier Decisions are needed on every request
+	pk          *pkHasher                 // nil: no partition keys
+	pool        sync.Pool                 // *scratch
 }
 
 type tierHeader struct {
@@ -281,6 +285,9 @@ type scratch struct {
 	pk      pkState
 	rec     recorder
 	link    link
+	hit     *refusal // the cached 429 this request is refused with
+	keep    bool     // cache the 429 this request is refused with, under rkey
+	rkey    refusalKey
 }
 
 // New returns a Middleware for cfg, or an error wrapping
@@ -320,6 +327,12 @@ func New(cfg Config) (*Middleware, error) {
 	}
 	if f := pol.failure; f != nil {
 		m.tierHeaders = append(m.tierHeaders, newTierHeader(f.Name, ""))
+	}
+	if m.problem == nil {
+		m.rateProblem = pol.rateProblemPrefixes()
+	}
+	if m.cacheableRefusal() {
+		m.refusals = make([]atomic.Pointer[refusal], len(m.tierHeaders))
 	}
 	if cfg.PartitionKeys {
 		if m.pk, err = newPKHasher(cfg.PartitionKeySecret); err != nil {

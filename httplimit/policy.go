@@ -18,12 +18,12 @@ import (
 // with NewPolicy, finds a request's keys and costs in its own way, and
 // calls Decide, then Settle and Fail when the work is done:
 //
-//	rep := pol.NewReport() // or one from a sync.Pool, after rep.Reset()
+//	rep := pol.NewReport() // or one from a sync.Pool, after pol.Reset(rep)
 //	for i := range tiers {
 //		rep.Tiers[i].Key, rep.Tiers[i].Missing = keyFromMetadata(md, i)
 //		rep.Tiers[i].Cost = 1
 //	}
-//	pol.Decide(now, rep)
+//	pol.Decide(now, rep, false) // true: every tier's state, for per-tier reports
 //	if rep.Outcome != httplimit.Admitted {
 //		return nil, toStatus(pol.Problem(rep)) // e.g. ResourceExhausted
 //	}
@@ -164,7 +164,6 @@ func (p *Policy) reset(rep *Report) {
 		f := &rep.Tiers[len(p.tiers)]
 		f.Tier, f.Failure, f.index, f.Cost = p.failure.Name, true, len(p.tiers), 1
 	}
-	clear(rep.asks)
 	rep.Outcome, rep.Decision, rep.Now, rep.bind = Admitted, ratekit.Decision{}, time.Time{}, -1
 	rep.asks, rep.askTier, rep.fail, rep.taken, rep.missing = rep.asks[:0], rep.askTier[:0], nil, false, -1
 }
@@ -244,7 +243,10 @@ func (p *Policy) lookup(rep *Report) {
 			continue
 		}
 		td.Applied, td.report = true, true
-		rep.asks = append(rep.asks, ratekit.Ask{Limiter: l, N: td.Cost})
+		// In place: TakeEach sets the Verdict, so it is not cleared first.
+		k := len(rep.asks)
+		rep.asks = rep.asks[:k+1]
+		rep.asks[k].Limiter, rep.asks[k].N = l, td.Cost
 		rep.askTier = append(rep.askTier, i)
 	}
 }
@@ -399,11 +401,7 @@ func (p *Policy) problem(rep *Report, pr *Problem, detail *[]byte) {
 				pr.Type = ProblemAbnormalUsage
 			}
 			pr.ViolatedPolicies = append(pr.ViolatedPolicies, p.failure.Name)
-			if p.failure.Detail != "" {
-				b = append(b, p.failure.Detail...)
-			} else {
-				b = append(b, "Too many failed requests from this client."...)
-			}
+			b = p.appendRateDetail(b, rep.bind)
 		} else {
 			if pr.Type == "" {
 				pr.Type = ProblemQuotaExceeded
@@ -413,13 +411,7 @@ func (p *Policy) problem(rep *Report, pr *Problem, detail *[]byte) {
 					pr.ViolatedPolicies = append(pr.ViolatedPolicies, rep.Tiers[i].Tier)
 				}
 			}
-			if t := &p.tiers[rep.bind]; t.Detail != "" {
-				b = append(b, t.Detail...)
-			} else {
-				b = append(b, "Too many requests for policy "...)
-				b = appendQuoted(b, t.Name)
-				b = append(b, '.')
-			}
+			b = p.appendRateDetail(b, rep.bind)
 		}
 		b = append(b, " Retry in "...)
 		b = strconv.AppendInt(b, retry, 10)
@@ -430,6 +422,44 @@ func (p *Policy) problem(rep *Report, pr *Problem, detail *[]byte) {
 		}
 	}
 	*detail = b
+}
+
+// appendRateDetail appends the first sentence of the detail of a 429
+// bound by tier i (len(p.tiers): the FailureTier).
+func (p *Policy) appendRateDetail(b []byte, i int) []byte {
+	switch {
+	case i == len(p.tiers) && p.failure.Detail != "":
+		return append(b, p.failure.Detail...)
+	case i == len(p.tiers):
+		return append(b, "Too many failed requests from this client."...)
+	case p.tiers[i].Detail != "":
+		return append(b, p.tiers[i].Detail...)
+	}
+	b = append(b, "Too many requests for policy "...)
+	b = appendQuoted(b, p.tiers[i].Name)
+	return append(b, '.')
+}
+
+// rateProblemPrefixes returns the rateProblemPrefix of a 429 bound by
+// each tier, then by the FailureTier.
+func (p *Policy) rateProblemPrefixes() [][]byte {
+	n := len(p.tiers)
+	if p.failure != nil {
+		n++
+	}
+	out := make([][]byte, n)
+	for i := range out {
+		typ := p.problemType
+		switch {
+		case typ != "":
+		case i == len(p.tiers):
+			typ = ProblemAbnormalUsage
+		default:
+			typ = ProblemQuotaExceeded
+		}
+		out[i] = rateProblemPrefix(typ, string(p.appendRateDetail(nil, i)))
+	}
+	return out
 }
 
 // appendQuoted appends s in double quotes, as %q would for a tier name

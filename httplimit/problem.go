@@ -99,7 +99,7 @@ func appendProblem(b []byte, p *Problem, detail []byte) []byte {
 	if detail != nil || p.Detail != "" {
 		b = append(b, `,"detail":`...)
 		if detail != nil {
-			b = appendJSONString(b, string(detail)) // no copy: converted for the call only
+			b = appendJSONString(b, detail)
 		} else {
 			b = appendJSONString(b, p.Detail)
 		}
@@ -123,7 +123,7 @@ func appendProblem(b []byte, p *Problem, detail []byte) []byte {
 
 // appendJSONString appends s as a JSON string, escaping quotes,
 // backslashes, control characters and, as encoding/json does, <, > and &.
-func appendJSONString(b []byte, s string) []byte {
+func appendJSONString[S string | []byte](b []byte, s S) []byte {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')
 	for i := 0; i < len(s); i++ {
@@ -138,4 +138,50 @@ func appendJSONString(b []byte, s string) []byte {
 		}
 	}
 	return append(b, '"')
+}
+
+// A 429's problem document, rendered ahead of time as far as it is known
+// before the request: everything up to the number of seconds in its
+// detail. The rest is numbers and tier names (which need no escaping), so
+// a refusal is written without scanning its text for characters to
+// escape, and without building a Problem.
+//
+//	{"type":"…","title":"Rate limit exceeded","status":429,"detail":"Too many requests for policy \"org\". Retry in
+func rateProblemPrefix(typ, detail string) []byte {
+	b := append([]byte(nil), `{"type":`...)
+	b = appendJSONString(b, typ)
+	b = append(b, `,"title":"Rate limit exceeded","status":429,"detail":`...)
+	b = appendJSONString(b, detail+" Retry in ")
+	return b[:len(b)-1] // the detail's closing quote comes after the seconds
+}
+
+// appendRateProblem appends the problem document of rep's 429 (a tier or
+// the FailureTier refused) to b, from prefix, the bound tier's
+// rateProblemPrefix: the same bytes as appendProblem of Policy.Problem.
+func (p *Policy) appendRateProblem(b, prefix []byte, rep *Report) []byte {
+	retry := retrySeconds(rep.Decision.RetryAfter)
+	b = append(b, prefix...)
+	b = strconv.AppendInt(b, retry, 10)
+	if retry == 1 {
+		b = append(b, ` second.","retry_after":`...)
+	} else {
+		b = append(b, ` seconds.","retry_after":`...)
+	}
+	b = strconv.AppendInt(b, retry, 10)
+	b = append(b, `,"violated-policies":[`...)
+	if rep.Outcome == RefusedFailure {
+		b = appendQuoted(b, p.failure.Name)
+	} else {
+		n := 0
+		for i := range p.tiers {
+			if rep.Tiers[i].refused {
+				if n > 0 {
+					b = append(b, ',')
+				}
+				n++
+				b = appendQuoted(b, rep.Tiers[i].Tier)
+			}
+		}
+	}
+	return append(b, "]}\n"...)
 }

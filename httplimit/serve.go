@@ -2,7 +2,7 @@ package httplimit
 
 import (
 	"net/http"
-	"sync"
+	"sync/atomic"
 
 	"github.com/ratekit/ratekit"
 )
@@ -19,10 +19,13 @@ import (
 // tier of the outer one either: the outer's units are given back, as if it
 // had refused too. The inner one finds the outer through the
 // ResponseWriter it is handed: the middleware passes its handler a pooled
-// writer that records the status and implements Flush and Unwrap (so
-// http.ResponseController reaches the original's Hijack, deadlines and
-// the like). Place ratekit middlewares so that any writer wrapping between
-// them implements Unwrap.
+// writer that records the status, implements Unwrap (so
+// http.ResponseController reaches the original's deadlines and the like)
+// and has exactly the optional interfaces of the writer it wraps among
+// http.Flusher, http.Hijacker, io.ReaderFrom and http.Pusher, so a
+// handler's w.(http.Hijacker) works behind the middleware as without it.
+// Place ratekit middlewares so that any writer wrapping between them
+// implements Unwrap.
 func (m *Middleware) Wrap(next http.Handler) http.Handler {
 	return &handler{m: m, next: next}
 }
@@ -43,7 +46,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	m.findKeys(r, s.rep)
 	m.pol.Decide(m.clock.Now(), s.rep, m.perTier) // the one reading of the clock
 	refused := s.rep.Outcome != Admitted && !m.shadow
-	bind, hasBind := m.report(w, r, s, outer, refused)
+	m.report(w, r, s, outer, refused)
 	if refused {
 		if outer != nil {
 			outer.rollback()
@@ -52,8 +55,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		m.pool.Put(s)
 		return
 	}
-	s.link = link{pol: m.pol, rep: s.rep, outer: outer, bind: bind, hasBind: hasBind}
-	m.serve(w, r, s, &s.link, h.next)
+	lk := &s.link
+	lk.pol, lk.rep, lk.outer = m.pol, s.rep, outer
+	lk.settled.Store(false)
+	m.serve(w, r, s, lk, h.next)
 }
 
 // findKeys fills each tier's key and cost, and the FailureTier's key.
@@ -87,24 +92,32 @@ func (m *Middleware) findKeys(r *http.Request, rep *Report) {
 	}
 }
 
-// report sets the rate-limit headers and calls OnDecision. It returns the
-// binding decision the headers describe, for an inner middleware to
-// combine with its own.
-func (m *Middleware) report(w http.ResponseWriter, r *http.Request, s *scratch, outer *link, refused bool) (ratekit.Decision, bool) {
-	rep := s.rep
-	d, has := rep.Decision, m.hasPolicy(rep)
-	if outer != nil && outer.hasBind && !refused && (!has || binds(outer.bind, d)) {
-		d, has = outer.bind, true
+// report sets the rate-limit headers and calls OnDecision. It keeps the
+// binding decision the headers describe in s.link, for an inner
+// middleware to combine with its own.
+func (m *Middleware) report(w http.ResponseWriter, r *http.Request, s *scratch, outer *link, refused bool) {
+	rep, lk := s.rep, &s.link
+	lk.bind, lk.hasBind = rep.Decision, m.hasPolicy(rep)
+	if outer != nil && outer.hasBind && !refused && (!lk.hasBind || binds(outer.bind, lk.bind)) {
+		lk.bind, lk.hasBind = outer.bind, true
 	}
-	if has {
+	s.hit, s.keep = nil, false
+	rate := refused && (rep.Outcome == RefusedRate || rep.Outcome == RefusedFailure)
+	if rate && m.refusals != nil {
+		s.rkey = refusalKeyOf(rep)
+		s.hit = m.cachedRefusal(rep, s.rkey)
+		s.keep = s.hit == nil
+	}
+	if s.hit != nil {
+		writeRefusalHeaders(w.Header(), s.hit)
+	} else if lk.hasBind {
 		s.hdr.reset()
-		m.writeHeaders(&s.hdr, s, d, refused && (rep.Outcome == RefusedRate || rep.Outcome == RefusedFailure))
+		m.writeHeaders(&s.hdr, s, lk.bind, rate)
 		s.hdr.flush(w.Header(), outer != nil)
 	}
 	if m.onDecision != nil {
 		m.onDecision(r, rep.Decision, rep.Tiers)
 	}
-	return d, has
 }
 
 // hasPolicy reports whether a limit applied to the request, so that its
@@ -126,15 +139,25 @@ func binds(a, b ratekit.Decision) bool {
 	return a.ResetAfter > b.ResetAfter
 }
 
-// refuse writes the refusal and charges a 401's failure.
+// refuse writes the refusal and charges a 401's failure. A 429 is written
+// from its pre-rendered start (rateProblemPrefix); a custom Config.Problem
+// is handed a Problem of its own, which it may keep.
 func (m *Middleware) refuse(w http.ResponseWriter, r *http.Request, s *scratch) {
 	rep := s.rep
-	p := &s.problem
-	m.pol.problem(rep, p, &s.detail)
-	if m.problem != nil {
-		p.Detail = string(s.detail)
-		m.problem(w, r, p)
-	} else {
+	switch {
+	case m.problem != nil:
+		m.problem(w, r, m.pol.Problem(rep))
+	case s.hit != nil:
+		writeProblemBody(w, http.StatusTooManyRequests, s.hit.body)
+	case rep.Outcome == RefusedRate || rep.Outcome == RefusedFailure:
+		s.body = m.pol.appendRateProblem(s.body[:0], m.rateProblem[rep.bind], rep)
+		writeProblemBody(w, http.StatusTooManyRequests, s.body)
+		if s.keep {
+			m.keepRefusal(s, s.rkey)
+		}
+	default:
+		p := &s.problem
+		m.pol.problem(rep, p, &s.detail)
 		s.body = appendProblem(s.body[:0], p, s.detail)
 		writeProblemBody(w, p.Status, s.body)
 	}
@@ -151,20 +174,19 @@ func (m *Middleware) refuse(w http.ResponseWriter, r *http.Request, s *scratch) 
 func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, s *scratch, lk *link, next http.Handler) {
 	rep := s.rep
 	rec := &s.rec
-	*rec = recorder{ResponseWriter: w, m: m, s: s, lk: lk}
+	*rec = recorder{w: w, m: m, s: s, lk: lk}
 	done := false
 	defer func() {
-		lk.mu.Lock()
-		lk.done = true
 		refund := done && m.refund != nil && rep.taken && m.refund(rec.code())
-		m.pol.Settle(rep, refund)
-		lk.mu.Unlock()
+		if lk.settled.CompareAndSwap(false, true) { // else an inner middleware's refusal rolled it back
+			m.pol.Settle(rep, refund)
+		}
 		if done {
 			m.pol.Fail(rep, rec.code())
 		}
 		m.pool.Put(s)
 	}()
-	next.ServeHTTP(rec, r)
+	next.ServeHTTP(rec.wrap(), r)
 	done = true
 }
 
@@ -172,8 +194,8 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, s *scratch, l
 // wraps, through Unwrap) the recorder of a Middleware.
 func outerLink(w http.ResponseWriter) *link {
 	for w != nil {
-		if rec, ok := w.(*recorder); ok {
-			return rec.lk
+		if rec, ok := w.(interface{ rec() *recorder }); ok {
+			return rec.rec().lk
 		}
 		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
 		if !ok {
@@ -188,7 +210,7 @@ func outerLink(w http.ResponseWriter) *link {
 // as one. It lives in the serving middleware's pooled scratch, reached
 // through the recorder it passes to the handler, so it costs no
 // allocation; like the ResponseWriter, it must not be used after the
-// handler returns (done guards the rollback against that).
+// handler returns (settled keeps a late rollback from settling twice).
 type link struct {
 	pol     *Policy
 	rep     *Report
@@ -196,19 +218,20 @@ type link struct {
 	bind    ratekit.Decision // the binding decision reported so far
 	hasBind bool
 
-	mu   sync.Mutex // guards done and the rollback against settling
-	done bool       // the serving middleware has settled: rep is no longer its
+	// settled is set by whichever settles rep first: the serving
+	// middleware when its handler returns, or an inner one's rollback.
+	// The other then leaves rep alone. (An atomic rather than a lock: it
+	// costs an admitted request one CAS.)
+	settled atomic.Bool
 }
 
 // rollback gives back what this and every outer middleware took for the
 // request: an inner one refused it.
 func (l *link) rollback() {
 	for ; l != nil; l = l.outer {
-		l.mu.Lock()
-		if !l.done {
+		if l.settled.CompareAndSwap(false, true) {
 			l.pol.Settle(l.rep, true)
 		}
-		l.mu.Unlock()
 	}
 }
 
