@@ -73,6 +73,32 @@ type Local struct {
 	max   int
 	keys  sync.Map // string -> *localKey
 	nkeys atomic.Int64
+	// clock, if set (by tests), replaces the server's time and the
+	// process's clock: it returns the injected server time (µs, as
+	// micros) and the process's time (ns) of one instant.
+	clock func() (string, int64)
+}
+
+// when is the time of a call: injected (TakeAt, PeekAt), or the server's
+// and the process's clock, read by stamp.
+type when struct {
+	now      string
+	t        int64
+	injected bool
+}
+
+func at(now time.Time) when { return when{micros(now), now.UnixMicro() * 1000, true} }
+
+// stamp returns the server time to pass to the script ("" for TIME) and
+// the process's time, in ns, for w.
+func (q *Local) stamp(w when) (string, int64) {
+	switch {
+	case w.injected:
+		return w.now, w.t
+	case q.clock != nil:
+		return q.clock()
+	}
+	return "", sinceStart()
 }
 
 // localKey is a key's state in the process.
@@ -141,25 +167,25 @@ func (q *Local) Limiter() *Limiter { return q.l }
 // lease's unspent units, ResetAfter is Redis's at the lease less the time
 // since; a cached denial's RetryAfter is what is left of Redis's.
 func (q *Local) Take(ctx context.Context, key string, n int) (ratekit.Decision, error) {
-	return q.take(ctx, key, n, "", sinceStart())
+	return q.take(ctx, key, n, when{})
 }
 
 // TakeAt is Take at an injected time (see Limiter.TakeAt): Redis decides
 // at now, and the Local times its leases and denials on now's clock.
 func (q *Local) TakeAt(ctx context.Context, key string, now time.Time, n int) (ratekit.Decision, error) {
-	return q.take(ctx, key, n, micros(now), now.UnixMicro()*1000)
+	return q.take(ctx, key, n, at(now))
 }
 
 // Peek reports what Take(ctx, key, n) would decide, taking nothing: from
 // the lease or the deny cache when they decide, else Redis's Peek, whose
 // Remaining then counts the lease's unspent units too.
 func (q *Local) Peek(ctx context.Context, key string, n int) (ratekit.Decision, error) {
-	return q.peek(ctx, key, n, "", sinceStart())
+	return q.peek(ctx, key, n, when{})
 }
 
 // PeekAt is Peek at an injected time (see TakeAt).
 func (q *Local) PeekAt(ctx context.Context, key string, now time.Time, n int) (ratekit.Decision, error) {
-	return q.peek(ctx, key, n, micros(now), now.UnixMicro()*1000)
+	return q.peek(ctx, key, n, at(now))
 }
 
 // Refund gives back n units that an allowed Take took for key: into the
@@ -213,7 +239,8 @@ func (q *Local) get(key string) *localKey {
 	return v.(*localKey)
 }
 
-func (q *Local) take(ctx context.Context, key string, n int, now string, t int64) (ratekit.Decision, error) {
+func (q *Local) take(ctx context.Context, key string, n int, w when) (ratekit.Decision, error) {
+	now, t := q.stamp(w)
 	if n <= 0 || n > q.l.capacity || !q.cfg.Lease && !q.cfg.DenyCache {
 		return q.l.one(ctx, "t", key, n, now)
 	}
@@ -361,7 +388,8 @@ func (q *Local) lease(ctx context.Context, key string, n, want int, now string, 
 	}, nil
 }
 
-func (q *Local) peek(ctx context.Context, key string, n int, now string, t int64) (ratekit.Decision, error) {
+func (q *Local) peek(ctx context.Context, key string, n int, w when) (ratekit.Decision, error) {
+	now, t := q.stamp(w)
 	v, ok := q.keys.Load(key)
 	if !ok || n < 0 || n > q.l.capacity {
 		return q.l.one(ctx, "p", key, n, now)
@@ -389,7 +417,8 @@ func (q *Local) peek(ctx context.Context, key string, n int, now string, t int64
 // wait for the key's next Take to go back. Keys busy in another call are
 // skipped.
 func (q *Local) Sweep(ctx context.Context) (int, error) {
-	return q.sweep(ctx, sinceStart(), "", false)
+	now, t := q.stamp(when{})
+	return q.sweep(ctx, t, now, false)
 }
 
 // SweepAt is Sweep at an injected time, for a Local used with TakeAt.
