@@ -319,3 +319,76 @@ func TestLeaseTimeReadUnderTheKeyLock(t *testing.T) {
 	}
 	conforms(t, cfg, adm)
 }
+
+// TestLeaseClockRateBound: at the server's time a lease is timed on the
+// process's clock, from before its round trip, less LeaseLife/512. A
+// process clock that runs slower than Redis's by ρ <= 1/512 never spends
+// a lease past its window's end; one slower by more spends it at most
+// (ρ-1/512)/(1-ρ) of the lease's life past the end, at most the lease's
+// unspent units (the package doc, "Modes"). Fake clocks: the server's
+// time S, and the process's (S-S0)·(1-ρ).
+func TestLeaseClockRateBound(t *testing.T) {
+	ctx := context.Background()
+	cfg := redisstore.Config{Algorithm: redisstore.FixedWindow, Name: "fw", Limit: 100, Window: time.Second}
+	w0 := start.Truncate(time.Second).Add(time.Second)
+	w1 := w0.Add(time.Second)
+	for _, rho := range []float64{0, 1.0 / 1000, 1.0 / 513, 1.0 / 64} {
+		t.Run(strconv.FormatFloat(rho, 'g', 4, 64), func(t *testing.T) {
+			s, _ := newStore(t)
+			l := mustLimiter(t, s, cfg)
+			a := mustLocal(t, l, redisstore.LocalConfig{Lease: true, LeaseLife: time.Second, MaxLease: 8})
+			var mu sync.Mutex
+			srv := w0
+			redisstore.SetClock(a, func() (string, int64) {
+				mu.Lock()
+				defer mu.Unlock()
+				return strconv.FormatInt(srv.UnixMicro(), 10), int64(float64(srv.Sub(w0)) * (1 - rho))
+			})
+			take := func(at time.Time, n int) bool {
+				mu.Lock()
+				srv = at
+				mu.Unlock()
+				d, err := a.Take(ctx, "k", n)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return d.Allowed
+			}
+			// A hot start 100ms before w0's end: a lease of 7, 6 unspent,
+			// whose server end is the window's.
+			now := w0.Add(900 * time.Millisecond)
+			var adm []admission
+			for range 5 {
+				now = now.Add(time.Microsecond)
+				if !take(now, 1) {
+					t.Fatal("hot start denied")
+				}
+				adm = append(adm, admission{now, 1})
+			}
+			// Another replica takes all of the next window at its start.
+			for range cfg.Limit {
+				if d, _ := l.TakeAt(ctx, "k", w1, 1); d.Allowed {
+					adm = append(adm, admission{w1, 1})
+				}
+			}
+			// a goes on taking, every 10µs of server time, for 5ms.
+			over, last := 0, time.Duration(0)
+			for x := time.Duration(0); x < 5*time.Millisecond; x += 10 * time.Microsecond {
+				if take(w1.Add(x), 1) {
+					adm = append(adm, admission{w1.Add(x), 1})
+					over, last = over+1, x
+				}
+			}
+			if rho <= 1.0/512 {
+				conforms(t, cfg, adm)
+				return
+			}
+			// Past the assumption: over, but within the bound.
+			life := 100 * time.Millisecond
+			bound := time.Duration((rho - 1.0/512) / (1 - rho) * float64(life))
+			if over == 0 || over > 6 || last >= bound {
+				t.Fatalf("ρ=%g: %d over in the next window, the last %v after its start; want 1 to 6 (the lease's unspent units) within %v", rho, over, last, bound)
+			}
+		})
+	}
+}

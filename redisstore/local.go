@@ -371,12 +371,12 @@ func (q *Local) renew(ctx context.Context, k *localKey, key string, n int, now s
 // localMargin is how much sooner than the server's end, on the process's
 // clock, a lease granted for life µs at the server's time ends: the
 // process times it from before the round trip (so never past the server's
-// end at equal clock rates), less life/1024 for clock rates that differ
+// end at equal clock rates), less life/512 for clock rates that differ
 // (NTP keeps each clock's rate within 500 ppm of true time, so two clocks
-// within 1000 ppm of each other: just under 1/1024). Injected times are
-// one clock, and take no margin. See the package doc, "Modes".
+// within 1000 ppm of each other, under 1/512). Injected times are one
+// clock, and take no margin. See the package doc, "Modes".
 func localMargin(life int64) int64 {
-	return life * int64(time.Microsecond) / 1024
+	return life * int64(time.Microsecond) / 512
 }
 
 type leaseResult struct {
