@@ -228,7 +228,8 @@
 // # When Redis is unreachable
 //
 // Limiter.For adapts one key to a ratekit.Limiter, usable with
-// ratekit.TakeAll, AllOf, Wait and the HTTP middleware; Semaphore.For
+// ratekit.TakeAll, AllOf, Wait and the HTTP middleware (Local.For does
+// the same through a Local's leases and deny cache); Semaphore.For
 // adapts one to a ratekit.Holder, which keeps its leases in the process. Its interface has
 // no error, so its AdapterConfig says what a failed call decides:
 // FailOpen admits (as a fresh key would), FailClosed denies with a

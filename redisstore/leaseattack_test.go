@@ -2,6 +2,7 @@ package redisstore_test
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 	"runtime"
 	"strconv"
@@ -12,7 +13,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/ratekit/ratekit"
 	"github.com/ratekit/ratekit/redisstore"
+	"github.com/ratekit/ratekit/rolling"
 )
 
 // Attacks on quota leases: each test runs replicas (Locals, and plain
@@ -390,5 +393,73 @@ func TestLeaseClockRateBound(t *testing.T) {
 				t.Fatalf("ρ=%g: %d over in the next window, the last %v after its start; want 1 to 6 (the lease's unspent units) within %v", rho, over, last, bound)
 			}
 		})
+	}
+}
+
+// TestLocalForTakeAll: a leased Local's key as a ratekit.Limiter, first
+// member of ratekit.TakeAll with an embedded limit that denies most
+// calls: each denied TakeAll's unit goes back (into the lease, its Take's
+// time being within it), so the window still admits exactly its Limit.
+func TestLocalForTakeAll(t *testing.T) {
+	s, _ := newStore(t)
+	cfg := redisstore.Config{Algorithm: redisstore.FixedWindow, Name: "fw", Limit: 10, Window: time.Second}
+	l := mustLimiter(t, s, cfg)
+	q := mustLocal(t, l, smallLease)
+	a, err := q.For("k", redisstore.AdapterConfig{CallerTime: true, OnFailure: redisstore.FailClosed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.For("k", redisstore.AdapterConfig{OnFailure: redisstore.FailFallback}); !errors.Is(err, ratekit.ErrInvalidConfig) {
+		t.Fatalf("For(FailFallback without a Fallback) = %v; want ErrInvalidConfig", err)
+	}
+	burst, err := rolling.New(rolling.Config{Name: "burst", Limit: 3, Window: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := start.Truncate(time.Second).Add(time.Second)
+	var adm []admission
+	for range 40 {
+		now = now.Add(time.Microsecond)
+		d := ratekit.TakeAll(now, 1, a, burst)
+		if d.Allowed {
+			adm = append(adm, admission{now, 1})
+		} else if d.Policy != "burst" {
+			t.Fatalf("TakeAll = %v; want burst's denial", d)
+		}
+	}
+	if len(adm) != 3 {
+		t.Fatalf("TakeAll admitted %d; want burst's 3", len(adm))
+	}
+	for range 20 {
+		now = now.Add(time.Microsecond)
+		if d := a.Take(now, 1); d.Allowed {
+			adm = append(adm, admission{now, 1})
+		}
+	}
+	if len(adm) != cfg.Limit {
+		t.Fatalf("the window admitted %d; want its Limit, %d: a denied TakeAll's units came back", len(adm), cfg.Limit)
+	}
+	conforms(t, cfg, adm)
+	if d := a.Peek(now, 1); d.Allowed {
+		t.Fatalf("Peek with the window full = %v", d)
+	}
+}
+
+// TestLocalForFailurePolicy: when Redis does not answer, a Local's
+// Adapter decides by its FailurePolicy and reports the error, as the
+// Limiter's does.
+func TestLocalForFailurePolicy(t *testing.T) {
+	needRedis(t)
+	l := mustLimiter(t, mustStore(t, deadClient(t)), redisstore.Config{Algorithm: redisstore.FixedWindow, Name: "fw", Limit: 10, Window: time.Second})
+	var log errorLog
+	a, err := mustLocal(t, l, smallLease).For("k", redisstore.AdapterConfig{OnFailure: redisstore.FailClosed, OnError: log.hook})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := a.Take(start, 1); d.Allowed || d.RetryAfter != redisstore.DefaultRetryAfter {
+		t.Fatalf("FailClosed Take with Redis down = %v", d)
+	}
+	if log.count() != 1 {
+		t.Fatalf("OnError called %d times; want 1", log.count())
 	}
 }
