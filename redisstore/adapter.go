@@ -92,9 +92,11 @@ type AdapterConfig struct {
 // decision: Redis decides at its own time, the one all replicas share (see
 // AdapterConfig.CallerTime); it is passed to the fallback limiter.
 //
-// Build it with Limiter.For. It is safe for concurrent use.
+// Build it with Limiter.For, or Local.For to decide through a Local's
+// leases and deny cache. It is safe for concurrent use.
 type Adapter struct {
 	l   *Limiter
+	q   *Local // nil: every call is the Limiter's
 	key string
 	cfg AdapterConfig
 }
@@ -127,6 +129,22 @@ func (l *Limiter) For(key string, cfg AdapterConfig) (*Adapter, error) {
 	return &Adapter{l: l, key: key, cfg: cfg}, nil
 }
 
+// For returns key of q as a ratekit.Limiter, as Limiter.For does, whose
+// Take, Peek and Refund are the Local's (TakeAt, PeekAt and RefundAt with
+// AdapterConfig.CallerTime): decided from the replica's lease or deny
+// cache when they can, else in Redis, and by cfg's FailurePolicy when
+// Redis fails. The Adapter keeps no state of its own (Idle reports true);
+// the key's lease and denial are the Local's, given back by its Sweep and
+// Close. Errors wrap ratekit.ErrInvalidConfig, as Limiter.For's.
+func (q *Local) For(key string, cfg AdapterConfig) (*Adapter, error) {
+	a, err := q.l.For(key, cfg)
+	if err != nil {
+		return nil, err
+	}
+	a.q = q
+	return a, nil
+}
+
 // Key returns the key the Adapter limits.
 func (a *Adapter) Key() string { return a.key }
 
@@ -153,11 +171,7 @@ func (a *Adapter) Peek(now time.Time, n int) ratekit.Decision {
 // with FailFallback, the units go back to the fallback: the Take may have
 // been its, and a refund never mints capacity there either.
 func (a *Adapter) Refund(at time.Time, n int) {
-	now := ""
-	if a.cfg.CallerTime {
-		now = micros(at)
-	}
-	if _, err := a.call("r", n, now); err != nil {
+	if _, err := a.call("r", n, at); err != nil {
 		a.report(err)
 		if a.cfg.OnFailure == FailFallback {
 			a.cfg.Fallback.Refund(at, n)
@@ -169,10 +183,23 @@ func (a *Adapter) Refund(at time.Time, n int) {
 // the calls it decides by policy without trying Redis, after a failure.
 var ErrCoolingDown = errors.New("redisstore: Redis failed recently; deciding by policy during the cooldown")
 
-// call runs op on the Adapter's key (see guard).
-func (a *Adapter) call(op string, n int, now string) (ratekit.Decision, error) {
+// call runs op on the Adapter's key at now if CallerTime, else at the
+// server's time (see guard), through the Local if there is one.
+func (a *Adapter) call(op string, n int, now time.Time) (ratekit.Decision, error) {
+	w := when{}
+	if a.cfg.CallerTime {
+		w = whenAt(now)
+	}
 	return a.guard(func(ctx context.Context) (ratekit.Decision, error) {
-		return a.l.one(ctx, op, a.key, n, now)
+		switch {
+		case a.q == nil:
+			return a.l.one(ctx, op, a.key, n, w.now)
+		case op == "t":
+			return a.q.take(ctx, a.key, n, w)
+		case op == "p":
+			return a.q.peek(ctx, a.key, n, w)
+		}
+		return ratekit.Decision{}, a.q.refund(ctx, a.key, n, w)
 	})
 }
 
@@ -198,11 +225,7 @@ var processStart = time.Now()
 func sinceStart() int64 { return int64(time.Since(processStart)) }
 
 func (a *Adapter) decide(op string, now time.Time, n int) ratekit.Decision {
-	at := ""
-	if a.cfg.CallerTime {
-		at = micros(now)
-	}
-	d, err := a.call(op, n, at)
+	d, err := a.call(op, n, now)
 	if err == nil {
 		return d
 	}

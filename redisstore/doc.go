@@ -133,10 +133,41 @@
 // Window and Policy as always; Remaining is what Redis had left after
 // the lease plus the lease's unspent units (other replicas may have taken
 // some since); ResetAfter is Redis's at the lease, less the time since.
-// Leases are timed on the process's monotonic clock from before the round
-// trip, so a lease never outlives its end on the server's clock, less a
-// margin (0.1% and 200µs) for clocks whose rates differ, as NTP's slewing
-// makes them.
+//
+// Leases and time. At the server's time (Take) every unit is counted at
+// Redis's TIME, so the replicas' clocks may disagree by any offset. A
+// lease is timed on the process's monotonic clock, from before its round
+// trip, and ends 1/512 of its life sooner than on the server's clock; a
+// Take reads the clock once it has the key (one that waited for the key
+// decides at the time it decides). So the fleet never admits more than
+// the Limit while each replica's clock runs within 1/512 of the rate of
+// Redis's (NTP keeps a clock's rate within 500 ppm of true time, two
+// clocks within 1000 ppm). Past that assumption the over-admission is
+// bounded: a replica whose clock runs slower than Redis's by ρ > 1/512
+// may spend a lease up to (ρ-1/512)/(1-ρ) of its life after the lease's
+// window (or bucket reservation) has ended on the server, so at most that
+// lease's unspent units (at most MaxLease) per replica and key are
+// admitted beyond the Limit in the next window, within that time of its
+// start. A step of Redis's clock forward by s is the same: leases live at
+// that instant may be spent up to s into the next window. At injected
+// times (TakeAt) a Local times its leases on the injected clock, which
+// the replicas must share, as with Limiter.TakeAt (a skew of d between
+// replicas shifts their windows by d, with or without leases); a time
+// before the replica's live lease was taken (stale) is decided in Redis,
+// never from the lease, so a stale time never admits more.
+//
+// Refunds. Local.RefundAt puts units back into the lease only if the
+// Take's time is within the lease's life (it was spent from it), else
+// gives them to Redis at that time, as Limiter.RefundAt does; Local.Refund
+// does not know the Take's time and, as Limiter.Refund, gives them to the
+// lease of now. A lease's unspent units go back only into the window they
+// were counted in (a refund never reaches a window opened since), and a
+// bucket's only if no other Take has touched the bucket since the lease.
+//
+// A Local decides under the Config of the Limiter it was made from. A new
+// policy (a Limiter with a new Limit or Window) needs a new Local; Close
+// the old one, or its live leases, taken under the old Limit, are spent
+// (or, unspent, stay counted) until they end, at most LeaseLife.
 //
 // Deny cache (LocalConfig.DenyCache). After Redis refuses n units for a
 // key with RetryAfter r, Takes of n or more for that key are refused in the
@@ -197,7 +228,8 @@
 // # When Redis is unreachable
 //
 // Limiter.For adapts one key to a ratekit.Limiter, usable with
-// ratekit.TakeAll, AllOf, Wait and the HTTP middleware; Semaphore.For
+// ratekit.TakeAll, AllOf, Wait and the HTTP middleware (Local.For does
+// the same through a Local's leases and deny cache); Semaphore.For
 // adapts one to a ratekit.Holder, which keeps its leases in the process. Its interface has
 // no error, so its AdapterConfig says what a failed call decides:
 // FailOpen admits (as a fresh key would), FailClosed denies with a

@@ -73,6 +73,32 @@ type Local struct {
 	max   int
 	keys  sync.Map // string -> *localKey
 	nkeys atomic.Int64
+	// clock, if set (by tests), replaces the server's time and the
+	// process's clock: it returns the injected server time (µs, as
+	// micros) and the process's time (ns) of one instant.
+	clock func() (string, int64)
+}
+
+// when is the time of a call: injected (TakeAt, PeekAt), or the server's
+// and the process's clock, read by stamp.
+type when struct {
+	now      string
+	t        int64
+	injected bool
+}
+
+func whenAt(now time.Time) when { return when{micros(now), now.UnixMicro() * 1000, true} }
+
+// stamp returns the server time to pass to the script ("" for TIME) and
+// the process's time, in ns, for w.
+func (q *Local) stamp(w when) (string, int64) {
+	switch {
+	case w.injected:
+		return w.now, w.t
+	case q.clock != nil:
+		return q.clock()
+	}
+	return "", sinceStart()
 }
 
 // localKey is a key's state in the process.
@@ -87,8 +113,9 @@ type localKey struct {
 	// dead is set when Sweep has dropped the key: a caller that was
 	// waiting for it looks the key up again.
 	dead bool
-	// What the lease's Decision said, at local time `since`: Remaining
-	// (not counting left) and ResetAfter.
+	// What the lease's Decision said, at local time `since` (the lease's
+	// start: it is spent at no time before it): Remaining (not counting
+	// left) and ResetAfter.
 	remaining int
 	reset     time.Duration
 	since     int64
@@ -100,10 +127,10 @@ type localKey struct {
 	// then decides in Redis, without leases, until a Take is admitted.
 	denied bool
 	// The deny cache: Takes of denyN or more are refused until denyUntil
-	// (local ns), with the Decision deny, as of since.
-	denyN     int
-	denyUntil int64
-	deny      ratekit.Decision
+	// (local ns), with the Decision deny, as of denySince.
+	denyN                int
+	denyUntil, denySince int64
+	deny                 ratekit.Decision
 }
 
 // Local returns a Local over l, or an error wrapping
@@ -141,25 +168,25 @@ func (q *Local) Limiter() *Limiter { return q.l }
 // lease's unspent units, ResetAfter is Redis's at the lease less the time
 // since; a cached denial's RetryAfter is what is left of Redis's.
 func (q *Local) Take(ctx context.Context, key string, n int) (ratekit.Decision, error) {
-	return q.take(ctx, key, n, "", sinceStart())
+	return q.take(ctx, key, n, when{})
 }
 
 // TakeAt is Take at an injected time (see Limiter.TakeAt): Redis decides
 // at now, and the Local times its leases and denials on now's clock.
 func (q *Local) TakeAt(ctx context.Context, key string, now time.Time, n int) (ratekit.Decision, error) {
-	return q.take(ctx, key, n, micros(now), now.UnixMicro()*1000)
+	return q.take(ctx, key, n, whenAt(now))
 }
 
 // Peek reports what Take(ctx, key, n) would decide, taking nothing: from
 // the lease or the deny cache when they decide, else Redis's Peek, whose
 // Remaining then counts the lease's unspent units too.
 func (q *Local) Peek(ctx context.Context, key string, n int) (ratekit.Decision, error) {
-	return q.peek(ctx, key, n, "", sinceStart())
+	return q.peek(ctx, key, n, when{})
 }
 
 // PeekAt is Peek at an injected time (see TakeAt).
 func (q *Local) PeekAt(ctx context.Context, key string, now time.Time, n int) (ratekit.Decision, error) {
-	return q.peek(ctx, key, n, micros(now), now.UnixMicro()*1000)
+	return q.peek(ctx, key, n, whenAt(now))
 }
 
 // Refund gives back n units that an allowed Take took for key: into the
@@ -169,16 +196,18 @@ func (q *Local) PeekAt(ctx context.Context, key string, now time.Time, n int) (r
 // was: the units go to the lease of now. It clears the key's cached
 // denial.
 func (q *Local) Refund(ctx context.Context, key string, n int) error {
-	return q.refund(ctx, key, n, "")
+	return q.refund(ctx, key, n, when{})
 }
 
-// RefundAt is Refund for a Take at `at` (see Limiter.RefundAt): units that
-// do not go back into the lease go to Redis at that time.
+// RefundAt is Refund for a Take at `at` (see Limiter.RefundAt): the units
+// go back into the key's last lease only if `at` is within that lease's
+// life (the Take spent from it); else to Redis at that time, which gives
+// them back to the window (or bucket) the Take counted in, if any.
 func (q *Local) RefundAt(ctx context.Context, key string, at time.Time, n int) error {
-	return q.refund(ctx, key, n, micros(at))
+	return q.refund(ctx, key, n, whenAt(at))
 }
 
-func (q *Local) refund(ctx context.Context, key string, n int, at string) error {
+func (q *Local) refund(ctx context.Context, key string, n int, w when) error {
 	if n <= 0 {
 		return nil
 	}
@@ -188,14 +217,17 @@ func (q *Local) refund(ctx context.Context, key string, n int, at string) error 
 		k.denyUntil = 0
 		// Into the lease, live or ended: an ended lease's unspent units go
 		// back to Redis at its next round trip or Sweep, at its own time.
-		if !k.dead && k.granted > 0 && k.left+n <= k.granted {
+		// A Take at a known time outside the lease's life was not spent
+		// from it: its units count in another window, not the lease's.
+		if !k.dead && k.granted > 0 && k.left+n <= k.granted &&
+			(!w.injected || k.since <= w.t && w.t < k.until) {
 			k.left += n
 			k.mu.Unlock()
 			return nil
 		}
 		k.mu.Unlock()
 	}
-	_, err := q.l.one(ctx, "r", key, n, at)
+	_, err := q.l.one(ctx, "r", key, n, w.now)
 	return err
 }
 
@@ -213,13 +245,15 @@ func (q *Local) get(key string) *localKey {
 	return v.(*localKey)
 }
 
-func (q *Local) take(ctx context.Context, key string, n int, now string, t int64) (ratekit.Decision, error) {
+func (q *Local) take(ctx context.Context, key string, n int, w when) (ratekit.Decision, error) {
 	if n <= 0 || n > q.l.capacity || !q.cfg.Lease && !q.cfg.DenyCache {
+		now, _ := q.stamp(w)
 		return q.l.one(ctx, "t", key, n, now)
 	}
 	var k *localKey
 	for {
 		if k = q.get(key); k == nil {
+			now, _ := q.stamp(w)
 			return q.l.one(ctx, "t", key, n, now)
 		}
 		k.mu.Lock()
@@ -228,6 +262,11 @@ func (q *Local) take(ctx context.Context, key string, n int, now string, t int64
 		}
 		k.mu.Unlock()
 	}
+	// The clock is read once the key is this call's: a Take that waited
+	// for it (another call of the key was in Redis) decides at the time it
+	// decides, not at the time it was called, when the lease it would
+	// spend may have ended with its window.
+	now, t := q.stamp(w)
 	if d, ok := q.local(k, n, t); ok {
 		if d.Allowed {
 			k.left -= n
@@ -237,10 +276,17 @@ func (q *Local) take(ctx context.Context, key string, n int, now string, t int64
 		k.mu.Unlock()
 		return d, nil
 	}
+	if k.granted > 0 && t < k.since {
+		// A stale time (injected, before the lease): not the lease's to
+		// decide, whose units count from its start on. Redis decides it,
+		// as Limiter.TakeAt would, and the lease stays.
+		k.mu.Unlock()
+		return q.l.one(ctx, "t", key, n, now)
+	}
 	if q.cfg.Lease && !k.denied {
 		// One lease at a time per key: the others wait for it.
 		defer k.mu.Unlock()
-		return q.renew(ctx, k, key, n, now, t)
+		return q.renew(ctx, k, key, n, now, t, w.injected)
 	}
 	// The deny cache alone, or a leased key at its limit (its last round
 	// trip was refused: there is nothing to lease): round trips for one
@@ -252,7 +298,7 @@ func (q *Local) take(ctx context.Context, key string, n int, now string, t int64
 		if d.Allowed {
 			k.denied = false
 		} else if until := t + int64(d.RetryAfter); q.cfg.DenyCache && (until > k.denyUntil || n < k.denyN) {
-			k.denyN, k.denyUntil, k.deny, k.since = n, until, d, t
+			k.denyN, k.denyUntil, k.deny, k.denySince = n, until, d, t
 		}
 		k.mu.Unlock()
 	}
@@ -261,16 +307,15 @@ func (q *Local) take(ctx context.Context, key string, n int, now string, t int64
 
 // local is the decision the process can make for n at t from k, if any.
 func (q *Local) local(k *localKey, n int, t int64) (ratekit.Decision, bool) {
-	age := time.Duration(t - k.since)
 	if q.cfg.DenyCache && n >= k.denyN && t < k.denyUntil {
 		d := k.deny
 		d.RetryAfter = time.Duration(k.denyUntil - t)
-		d.ResetAfter = max(d.ResetAfter-age, 0)
+		d.ResetAfter = max(d.ResetAfter-time.Duration(t-k.denySince), 0)
 		return d, true
 	}
-	if k.left >= n && t < k.until {
+	if k.left >= n && k.since <= t && t < k.until {
 		return ratekit.Decision{Allowed: true, Limit: q.l.capacity, Window: q.l.dwindow, Policy: q.l.cfg.Name,
-			Remaining: k.remaining + k.left, ResetAfter: max(k.reset-age, 0)}, true
+			Remaining: k.remaining + k.left, ResetAfter: max(k.reset-time.Duration(t-k.since), 0)}, true
 	}
 	return ratekit.Decision{}, false
 }
@@ -291,7 +336,7 @@ func (q *Local) want(k *localKey, n int, t int64) int {
 
 // renew makes the round trip: gives back the lease's unspent units, decides
 // n and takes the next lease.
-func (q *Local) renew(ctx context.Context, k *localKey, key string, n int, now string, t int64) (ratekit.Decision, error) {
+func (q *Local) renew(ctx context.Context, k *localKey, key string, n int, now string, t int64, injected bool) (ratekit.Decision, error) {
 	want := q.want(k, n, t)
 	r, err := q.lease(ctx, key, n, want, now, k)
 	// The lease is over either way: if the call failed, whether Redis took
@@ -305,14 +350,17 @@ func (q *Local) renew(ctx context.Context, k *localKey, key string, n int, now s
 	k.denied = !d.Allowed
 	if !d.Allowed {
 		if q.cfg.DenyCache && d.RetryAfter != ratekit.Never {
-			k.denyN, k.denyUntil, k.deny = n, t+int64(d.RetryAfter), d
+			k.denyN, k.denyUntil, k.deny, k.denySince = n, t+int64(d.RetryAfter), d, t
 		}
 		return d, nil
 	}
 	k.denyUntil = 0
 	if r.k > n {
 		k.left, k.granted = r.k-n, r.k
-		k.until = t + localLife(r.life)
+		k.until = t + r.life*int64(time.Microsecond)
+		if !injected {
+			k.until -= localMargin(r.life)
+		}
 		k.at, k.tok = r.now, r.tok
 		k.remaining, k.reset = d.Remaining, d.ResetAfter
 		d.Remaining += k.left
@@ -320,14 +368,15 @@ func (q *Local) renew(ctx context.Context, k *localKey, key string, n int, now s
 	return d, nil
 }
 
-// localLife is how long, on the process's clock, a lease the server
-// granted for life µs may be spent: the process times it from before the
-// round trip (so never past the server's end at equal clock rates), less
-// a margin for rates that differ (NTP slews a wall clock by up to 0.05%):
-// 0.1% and 200µs.
-func localLife(life int64) int64 {
-	ns := life * int64(time.Microsecond)
-	return ns - ns/1024 - int64(200*time.Microsecond)
+// localMargin is how much sooner than the server's end, on the process's
+// clock, a lease granted for life µs at the server's time ends: the
+// process times it from before the round trip (so never past the server's
+// end at equal clock rates), less life/512 for clock rates that differ
+// (NTP keeps each clock's rate within 500 ppm of true time, so two clocks
+// within 1000 ppm of each other, under 1/512). Injected times are one
+// clock, and take no margin. See the package doc, "Modes".
+func localMargin(life int64) int64 {
+	return life * int64(time.Microsecond) / 512
 }
 
 type leaseResult struct {
@@ -361,14 +410,16 @@ func (q *Local) lease(ctx context.Context, key string, n, want int, now string, 
 	}, nil
 }
 
-func (q *Local) peek(ctx context.Context, key string, n int, now string, t int64) (ratekit.Decision, error) {
+func (q *Local) peek(ctx context.Context, key string, n int, w when) (ratekit.Decision, error) {
 	v, ok := q.keys.Load(key)
 	if !ok || n < 0 || n > q.l.capacity {
+		now, _ := q.stamp(w)
 		return q.l.one(ctx, "p", key, n, now)
 	}
 	k := v.(*localKey)
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	now, t := q.stamp(w)
 	if d, ok := q.local(k, n, t); ok {
 		if d.Allowed {
 			d.Remaining -= n
@@ -389,7 +440,8 @@ func (q *Local) peek(ctx context.Context, key string, n int, now string, t int64
 // wait for the key's next Take to go back. Keys busy in another call are
 // skipped.
 func (q *Local) Sweep(ctx context.Context) (int, error) {
-	return q.sweep(ctx, sinceStart(), "", false)
+	now, t := q.stamp(when{})
+	return q.sweep(ctx, t, now, false)
 }
 
 // SweepAt is Sweep at an injected time, for a Local used with TakeAt.
