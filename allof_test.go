@@ -21,6 +21,8 @@ func TestCounterConforms(t *testing.T) {
 		Capacity: 10,
 		Policy:   "ctr",
 		Holder:   true,
+		// AllOf has no Reconfigure: each member is reconfigured on its own.
+		NoReconfigure: "a composite: its members are reconfigured each on its own",
 	})
 }
 

@@ -43,6 +43,16 @@
 // monotonic reading use it; windows aligned to the clock and saved state use
 // wall-clock time.
 //
+// A time far ahead (a clock glitch of a hundred years) is taken at its word:
+// what it takes stays counted until then, so the limiter, or the key, stays
+// blocked, which errs on the safe side. Reconfigure does not undo it (units
+// taken stay counted whatever limits it sets). The way out is to replace
+// the state: Keyed.Delete(key) drops a key's limiter, and its next use makes
+// a fresh one; a single limiter takes a fresh limiter's state with
+// UnmarshalBinary (the MarshalBinary of a New of the same Config). A
+// persist.Store deletes or overwrites the saved state at its next
+// checkpoint, so a restart does not bring the glitch back.
+//
 // # Composition
 //
 // Real quotas come in layers: a user-defined daily quota and a system

@@ -7,42 +7,34 @@ import (
 	"time"
 
 	"github.com/ratekit/ratekit"
-	"github.com/ratekit/ratekit/tokenbucket"
+	"github.com/ratekit/ratekit/fixedwindow"
+	"github.com/ratekit/ratekit/rolling"
+	"github.com/ratekit/ratekit/slidingwindow"
 )
 
-// tokenBucket returns a token bucket of limit units per window, at most
-// limit at once, for a limit that differs per key. The configs here are
-// valid, so New cannot fail.
-func tokenBucket(limit int, window time.Duration) *tokenbucket.Limiter {
-	l, err := tokenbucket.New(tokenbucket.Config{Limit: limit, Window: window, Burst: limit})
+// must returns v, or panics with err: the configs of these examples are
+// valid.
+func must[T any](v T, err error) T {
 	if err != nil {
 		panic(err)
 	}
-	return l
+	return v
 }
 
-// bucketTemplate returns a Template of token buckets of limit units per
-// window, at most limit at once, for many keys of one limit: they share
-// their parameters (32 bytes a key).
-func bucketTemplate(limit int, window time.Duration) *tokenbucket.Template {
-	t, err := tokenbucket.NewTemplate(tokenbucket.Config{Limit: limit, Window: window, Burst: limit})
-	if err != nil {
-		panic(err)
-	}
-	return t
-}
-
-// A mail API limits each org to 600 requests a minute with its live keys and
-// to 60 with its test keys, a tenth; all the keys of an org share one
-// budget. The key of the Keyed is what shares a budget (the org and the
-// environment), not the API key, and the factory gives each its limit.
+// A mail API limits each org to 600 requests per sliding minute with its
+// live keys and to 60 with its test keys, a tenth; all the keys of an org
+// share one budget. The key of the Keyed is what shares a budget (the org
+// and the environment), not the API key, and the factory gives each its
+// limit: a sliding window, so no minute-long interval, wherever it starts,
+// holds more than 600.
 func ExampleNewKeyed() {
 	type budget struct {
 		org  string
 		test bool
 	}
-	live, test := bucketTemplate(600, time.Minute), bucketTemplate(60, time.Minute)
-	perOrg := ratekit.NewKeyed(func(b budget) *tokenbucket.Limiter {
+	live := must(slidingwindow.NewLogTemplate(slidingwindow.Config{Limit: 600, Window: time.Minute, Name: "org"}))
+	test := must(slidingwindow.NewLogTemplate(slidingwindow.Config{Limit: 60, Window: time.Minute, Name: "org-test"}))
+	perOrg := ratekit.NewKeyed(func(b budget) *slidingwindow.Log {
 		if b.test {
 			return test.New()
 		}
@@ -55,66 +47,104 @@ func ExampleNewKeyed() {
 		"sk_live_a2": {"acme", false},
 		"sk_test_a3": {"acme", true},
 	}
-	now := time.Date(2026, 3, 18, 13, 1, 0, 0, time.UTC)
+	start := time.Date(2026, 3, 18, 13, 1, 0, 0, time.UTC)
+	// Two live keys send 300 each in the first ten seconds: the org's
+	// budget is spent, for both keys, until the first request is a minute
+	// old (the two sent at 13:01:00 then count no more). The test key has its
+	// own budget.
 	for i := 0; i < 300; i++ {
-		perOrg.Take(now, apiKeys["sk_live_a1"], 1)
-		perOrg.Take(now, apiKeys["sk_live_a2"], 1)
+		at := start.Add(time.Duration(i) * 30 * time.Millisecond)
+		perOrg.Take(at, apiKeys["sk_live_a1"], 1)
+		perOrg.Take(at, apiKeys["sk_live_a2"], 1)
 	}
+	now := start.Add(30 * time.Second)
 	fmt.Println("sk_live_a1:", perOrg.Take(now, apiKeys["sk_live_a1"], 1))
 	fmt.Println("sk_test_a3:", perOrg.Take(now, apiKeys["sk_test_a3"], 1))
+	fmt.Println("sk_live_a2 a minute on:", perOrg.Take(start.Add(time.Minute), apiKeys["sk_live_a2"], 1))
 	fmt.Println("budgets:", perOrg.Len())
 	// Output:
-	// sk_live_a1: denied policy="" limit=600 remaining=0 window=1m0s reset=1m0s retry=100ms
-	// sk_test_a3: allowed policy="" limit=60 remaining=59 window=1m0s reset=1s retry=0s
+	// sk_live_a1: denied policy="org" limit=600 remaining=0 window=1m0s reset=38.97s retry=30s
+	// sk_test_a3: allowed policy="org-test" limit=60 remaining=59 window=1m0s reset=1m0s retry=0s
+	// sk_live_a2 a minute on: allowed policy="org" limit=600 remaining=1 window=1m0s reset=1m0s retry=0s
 	// budgets: 2
 }
 
 // Rollbar lets each project access token have its own user-defined limit,
 // tracked apart from the system limit that every token has; whichever is
-// hit first decides. The factory looks the token's limit up, and TakeAll
-// applies both, all or none: events the system limit refuses do not use up
-// the user's daily quota.
+// hit first decides. Both count from a token's first event: a window opens
+// then and lasts its length (the rolling package), so the system's 5,500 a
+// minute admits 5,500 and then nothing until that minute ends, however
+// fast events come.
+//
+// The factory looks the token's limit up and returns nil for a token
+// without one: Keyed stores nothing for it, and only the system limit
+// applies. TakeAll applies both, all or none: events the system limit
+// refuses do not use up the user's daily quota.
 func ExampleNewKeyed_userDefinedLimits() {
 	userLimits := map[string]int{"tok_prod": 100_000, "tok_staging": 2} // per day, set in the UI
-	userDefined := ratekit.NewKeyed(func(token string) *tokenbucket.Limiter {
-		if limit, ok := userLimits[token]; ok {
-			return tokenBucket(limit, 24*time.Hour)
+	userDefined := ratekit.NewKeyed(func(token string) *rolling.Limiter {
+		limit, ok := userLimits[token]
+		if !ok {
+			return nil // no user-defined limit
 		}
-		return tokenBucket(1<<40, 24*time.Hour) // no user-defined limit
+		return must(rolling.New(rolling.Config{Limit: limit, Window: 24 * time.Hour, Name: "user"}))
 	}, ratekit.KeyedConfig{})
-	perMinute := bucketTemplate(1000, time.Minute)
-	system := ratekit.NewKeyed(func(string) *tokenbucket.Limiter { return perMinute.New() },
+	perMinute := must(rolling.NewTemplate(rolling.Config{Limit: 5_500, Window: time.Minute, Name: "system"}))
+	system := ratekit.NewKeyed(func(string) *rolling.Limiter { return perMinute.New() },
 		ratekit.KeyedConfig{})
 
-	now := time.Date(2026, 3, 18, 13, 1, 0, 0, time.UTC)
-	post := func(token string) ratekit.Decision {
-		return ratekit.TakeAll(now, 1, userDefined.Get(token), system.Get(token))
+	post := func(token string, at time.Time) ratekit.Decision {
+		if user := userDefined.Get(token); user != nil {
+			return ratekit.TakeAll(at, 1, system.Get(token), user)
+		}
+		return system.Get(token).Take(at, 1)
 	}
+	start := time.Date(2026, 3, 18, 13, 1, 0, 0, time.UTC)
 	for i := 1; i <= 3; i++ {
-		d := post("tok_staging")
-		fmt.Printf("tok_staging #%d: allowed=%v limit=%d\n", i, d.Allowed, d.Limit)
+		d := post("tok_staging", start)
+		fmt.Printf("tok_staging #%d: allowed=%v policy=%s\n", i, d.Allowed, d.Policy)
 	}
-	for i := 0; i < 1000; i++ {
-		post("tok_prod")
+
+	// Rollbar's worked example: 1,000 events a second on a token with a
+	// user-defined 100,000 a day. The system limit is hit 5.5 seconds into
+	// each minute; in the 19th minute the daily quota runs out.
+	perMinuteAdmitted := map[int]int{}
+	var last ratekit.Decision
+	for ms := 0; ms < 20*60*1000; ms++ {
+		at := start.Add(time.Duration(ms) * time.Millisecond)
+		if last = post("tok_prod", at); last.Allowed {
+			perMinuteAdmitted[ms/60_000]++
+		}
 	}
-	d := post("tok_prod")
-	fmt.Printf("tok_prod #1001: allowed=%v limit=%d retry=%v\n", d.Allowed, d.Limit, d.RetryAfter)
-	fmt.Println("tok_prod daily remaining:", userDefined.Get("tok_prod").Peek(now, 0).Remaining)
+	fmt.Println("tok_prod admitted in minutes 1, 2, 18, 19, 20:", perMinuteAdmitted[0], perMinuteAdmitted[1],
+		perMinuteAdmitted[17], perMinuteAdmitted[18], perMinuteAdmitted[19])
+	fmt.Printf("tok_prod then: refused by %s, retry in %v\n", last.Policy, last.RetryAfter)
+
+	// A token with no user-defined limit has only the system limit.
+	for i := 0; i < 5_500; i++ {
+		post("tok_dev", start)
+	}
+	d := post("tok_dev", start.Add(59*time.Second))
+	fmt.Printf("tok_dev #5501: allowed=%v policy=%s retry=%v\n", d.Allowed, d.Policy, d.RetryAfter)
+	fmt.Println("user-defined limiters:", userDefined.Len())
 	// Output:
-	// tok_staging #1: allowed=true limit=2
-	// tok_staging #2: allowed=true limit=2
-	// tok_staging #3: allowed=false limit=2
-	// tok_prod #1001: allowed=false limit=1000 retry=60ms
-	// tok_prod daily remaining: 99000
+	// tok_staging #1: allowed=true policy=user
+	// tok_staging #2: allowed=true policy=user
+	// tok_staging #3: allowed=false policy=user
+	// tok_prod admitted in minutes 1, 2, 18, 19, 20: 5500 5500 5500 1000 0
+	// tok_prod then: refused by user, retry in 23h40m0.001s
+	// tok_dev #5501: allowed=false policy=system retry=1s
+	// user-defined limiters: 2
 }
 
-// Sanity allows 25 mutations a second per client IP. Keys of idle clients
-// cost memory for nothing: Sweep drops the limiters that are back at full
-// capacity, which changes no decision, and MaxKeys bounds the memory that a
-// flood of new addresses can take.
+// Sanity allows 25 mutations per second per client IP, in any second: a
+// sliding log per IP. Keys of idle clients cost memory for nothing: Sweep
+// drops the limiters that are back at full capacity (no mutation in the
+// last second), which changes no decision, and MaxKeys bounds the memory
+// that a flood of new addresses can take.
 func ExampleKeyed_Sweep() {
-	mutations := bucketTemplate(25, time.Second)
-	perIP := ratekit.NewKeyed(func(netip.Addr) *tokenbucket.Limiter { return mutations.New() },
+	mutations := must(slidingwindow.NewLogTemplate(slidingwindow.Config{Limit: 25, Window: time.Second, Name: "ip"}))
+	perIP := ratekit.NewKeyed(func(netip.Addr) *slidingwindow.Log { return mutations.New() },
 		ratekit.KeyedConfig{MaxKeys: 500_000})
 
 	now := time.Date(2026, 3, 18, 13, 1, 0, 0, time.UTC)
@@ -123,23 +153,23 @@ func ExampleKeyed_Sweep() {
 	}
 	fmt.Println("keys:", perIP.Len())
 	fmt.Println("swept at once:", perIP.Sweep(now))
-	perIP.Take(now.Add(150*time.Millisecond), netip.MustParseAddr("192.0.2.1"), 5)
-	fmt.Println("swept 200ms later:", perIP.Sweep(now.Add(200*time.Millisecond)))
+	perIP.Take(now.Add(500*time.Millisecond), netip.MustParseAddr("192.0.2.1"), 5)
+	fmt.Println("swept a second later:", perIP.Sweep(now.Add(time.Second)))
 	fmt.Println("keys:", perIP.Len())
 	// Output:
 	// keys: 3
 	// swept at once: 0
-	// swept 200ms later: 2
+	// swept a second later: 2
 	// keys: 1
 }
 
-// All visits every key and its limiter, here to report the tokens close to
-// their limit.
+// All visits every key and its limiter, here to report the API keys close
+// to Sender's limit of 60 requests a minute, in windows that reset at :00.
 func ExampleKeyed_All() {
-	perMinute := bucketTemplate(60, time.Minute)
-	perToken := ratekit.NewKeyed(func(string) *tokenbucket.Limiter { return perMinute.New() },
+	perMinute := must(fixedwindow.NewTemplate(fixedwindow.Config{Limit: 60, Window: time.Minute}))
+	perToken := ratekit.NewKeyed(func(string) *fixedwindow.Limiter { return perMinute.New() },
 		ratekit.KeyedConfig{})
-	now := time.Date(2026, 3, 18, 13, 1, 0, 0, time.UTC)
+	now := time.Date(2026, 3, 18, 13, 1, 20, 0, time.UTC)
 	perToken.Take(now, "tok_1", 58)
 	perToken.Take(now, "tok_2", 10)
 	perToken.Take(now, "tok_3", 55)

@@ -26,7 +26,9 @@ import (
 // atomic word, the theoretical arrival time (TAT) of GCRA in nanoseconds
 // from the epoch, updated by CAS, and an Idle method. It admits limit units
 // per window, at most limit at once. Times before the epoch count as the
-// epoch, which never admits more (TAT is never below 0).
+// epoch, which never admits more (TAT is never below 0); times more than
+// maxGCRA after it count as maxGCRA, so that TAT plus a window cannot
+// overflow int64 (the conformance Overflow check probes year 9999).
 type gcra struct {
 	epoch time.Time
 	per   int64 // nanoseconds per unit
@@ -41,7 +43,10 @@ func newGCRA(epoch time.Time, limit int, window time.Duration) *gcra {
 	return &gcra{epoch: epoch, per: int64(window) / int64(limit), burst: int64(limit)}
 }
 
-func (g *gcra) at(now time.Time) int64 { return max(int64(now.Sub(g.epoch)), 0) }
+// maxGCRA is the latest time gcra tells apart: about 146 years.
+const maxGCRA = 1 << 62
+
+func (g *gcra) at(now time.Time) int64 { return min(max(int64(now.Sub(g.epoch)), 0), maxGCRA) }
 
 func (g *gcra) Take(now time.Time, n int) ratekit.Decision { return g.decide(now, n, true) }
 func (g *gcra) Peek(now time.Time, n int) ratekit.Decision { return g.decide(now, n, false) }
@@ -141,8 +146,9 @@ func (v keyView) UnmarshalBinary(b []byte) error             { return v.k.Get(v.
 func TestGCRAConforms(t *testing.T) {
 	// The test limiter itself, so that the tests below stand on solid ground.
 	conformance.Run(t, conformance.Subject{
-		New:      func(testing.TB) ratekit.Limiter { return newGCRA(t0, 10, time.Second) },
-		Capacity: 10,
+		New:           func(testing.TB) ratekit.Limiter { return newGCRA(t0, 10, time.Second) },
+		Capacity:      10,
+		NoReconfigure: "a stand-in GCRA for Keyed's tests, not an algorithm of the library",
 	})
 }
 
@@ -155,7 +161,8 @@ func TestKeyedKeyConforms(t *testing.T) {
 						ratekit.KeyedConfig{MaxKeys: maxKeys})
 					return keyView{k, "org-1"}
 				},
-				Capacity: 10,
+				Capacity:      10,
+				NoReconfigure: "a view of one key of a Keyed, whose limiters are reconfigured each on its own",
 			})
 		})
 	}

@@ -155,3 +155,71 @@ func TestHTTPMiddlewareAdmits(t *testing.T) {
 		})
 	}
 }
+
+// statusWriter is a discardWriter that remembers the last status written.
+type statusWriter struct {
+	discardWriter
+	code int
+}
+
+func (s *statusWriter) WriteHeader(code int) { s.code = code }
+
+// threeTiers returns ratekit's middleware with three keyed tiers (org from
+// a header, token from Authorization, client IP), each a token bucket; the
+// token tier's buckets have tokenBurst, the others a limit no benchmark
+// reaches.
+func threeTiers(b testing.TB, tokenBurst int) func(http.Handler) http.Handler {
+	ip, err := httplimit.ClientIP(httplimit.IPConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	keyed := func(name string, burst int) func(string) ratekit.Limiter {
+		k := ratekit.NewKeyed(func(string) *tokenbucket.Limiter {
+			l, err := tokenbucket.New(tokenbucket.Config{Limit: burst, Window: time.Hour, Burst: burst, Name: name})
+			if err != nil {
+				b.Fatal(err)
+			}
+			return l
+		}, ratekit.KeyedConfig{})
+		return httplimit.Per(k.Get)
+	}
+	m, err := httplimit.New(httplimit.Config{Tiers: []httplimit.Tier{
+		{Name: "org", Key: httplimit.Header("X-Org"), Limiter: keyed("org", hugeRate)},
+		{Name: "token", Key: httplimit.Bearer, Limiter: keyed("token", tokenBurst)},
+		{Name: "ip", Key: ip, Limiter: keyed("ip", hugeRate)},
+	}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return m.Wrap
+}
+
+// BenchmarkHTTPMiddlewareRefusal compares ratekit's admitted and refused
+// paths through three tiers (org, token, ip), default headers, serially:
+// "admitted" is charged to all three; "refused-by-2" is refused by the
+// token tier (its bucket of 1 was emptied before the loop), so the org
+// tier's unit is rolled back and a 429 problem+json body is written. A
+// refusal must cost less than an admission: a flood of refused requests is
+// what a limiter exists to absorb.
+func BenchmarkHTTPMiddlewareRefusal(b *testing.B) {
+	for _, c := range []struct {
+		name  string
+		burst int
+		code  int
+	}{{"admitted", hugeRate, http.StatusOK}, {"refused-by-2", 1, http.StatusTooManyRequests}} {
+		b.Run(c.name, func(b *testing.B) {
+			h := threeTiers(b, c.burst)(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+			r := newIPRequest()
+			r.Header.Set("Authorization", "Bearer sk_live_1")
+			r.Header.Set("X-Org", "acme")
+			w := &statusWriter{discardWriter: discardWriter{h: make(http.Header)}}
+			h.ServeHTTP(w, r) // the refused case's token bucket is now empty
+			loop(b, "ratekit", c.code != http.StatusOK, func() bool {
+				clear(w.h)
+				w.code = http.StatusOK
+				h.ServeHTTP(w, r)
+				return w.code == http.StatusOK
+			})
+		})
+	}
+}

@@ -83,7 +83,7 @@ func (l *Limiter) wait(ctx context.Context, n int) (func(), error) {
 			l.mu.Unlock()
 			return noop, exceeds(n, s.limit())
 		}
-		if !s.waiting() && s.held()+n <= s.limit() {
+		if !s.waiting() && n <= s.limit()-s.held() { // held+n could wrap: see Take
 			if l.state.CompareAndSwap(uint64(s), uint64(s)+uint64(n)) {
 				l.mu.Unlock()
 				l.admitted.Add(uint64(n))
@@ -158,7 +158,7 @@ func (l *Limiter) settle(n, limit int) {
 		held := s.held() - n
 		before := held
 		w := l.head
-		for w != nil && held+w.n <= lim {
+		for w != nil && w.n <= lim-held {
 			held += w.n
 			w = w.next
 		}

@@ -250,11 +250,14 @@ func (l *Limiter) Take(now time.Time, n int) ratekit.Decision {
 		// it after, so that this Take's own sample does not change its
 		// answer: Peek just before it says the same.
 		hold := l.hold.Load()
-		if n <= 0 || s.waiting() || s.held()+n > s.limit() {
+		// n > limit−held, not held+n > limit: n is any int, and held+n
+		// wraps for n near MaxInt (issue #16). limit−held cannot wrap,
+		// both being in 0..2³²−1; it is negative while a Reconfigure has
+		// put held above limit, which denies every n > 0.
+		if n <= 0 || s.waiting() || n > s.limit()-s.held() {
 			return l.decide(s, n, hold) // n == 0 or a denial: nothing to write
 		}
-		// held+n ≤ limit ≤ MaxLimit: adding n to the word adds it to held
-		// alone.
+		// 0 < n ≤ limit−held: adding n to the word adds it to held alone.
 		if l.state.CompareAndSwap(uint64(s), uint64(s)+uint64(n)) {
 			l.admitted.Add(uint64(n))
 			l.sample(now, s.held(), n)
@@ -303,7 +306,7 @@ func (l *Limiter) decide(s state, n int, hold int64) ratekit.Decision {
 		retry = ratekit.Never
 	case n == 0:
 		allowed = true
-	case waiting || held+n > limit:
+	case waiting || n > limit-held: // as in Take: held+n could wrap
 		// Units that must come back first: the excess of everything
 		// wanted (held, the queue ahead, then n) over the limit. It is at
 		// least 1 when the word and the queue agree; estimate clamps it.

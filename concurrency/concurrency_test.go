@@ -52,6 +52,9 @@ func TestConformance(t *testing.T) {
 				Capacity: limit,
 				Policy:   "dataset-mutations",
 				Holder:   true,
+				Reconfigure: func(l ratekit.Limiter, limit int) error {
+					return l.(*concurrency.Limiter).Reconfigure(concurrency.Config{Limit: limit, Name: "dataset-mutations"})
+				},
 			})
 		})
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"math"
+	"math/bits"
 	"slices"
 	"testing"
 	"testing/synctest"
@@ -34,16 +36,35 @@ var fuzzSteps = []time.Duration{
 // has reached its select (or returned) before the next operation, and the
 // bubble fails the input if one is left behind.
 func FuzzModel(f *testing.F) {
-	f.Add(byte(9), []byte{0, 5, 1, 4, 8, 0, 4, 3, 0, 2, 4, 9, 6, 0, 3, 1, 0, 2, 5, 1, 0, 8, 0, 5})
-	f.Add(byte(2), []byte{4, 1, 7, 4, 2, 0, 4, 1, 0, 7, 9, 0, 6, 0, 0, 6, 1, 0, 7, 0, 4})
-	f.Add(byte(15), []byte{0, 15, 0, 2, 3, 9, 0, 1, 10, 0, 1, 12, 1, 3, 0, 3, 1, 0, 0, 200, 255})
-	f.Add(byte(4), []byte{4, 2, 0, 4, 9, 0, 4, 1, 0, 5, 1, 0, 6, 0, 3, 7, 2, 5, 6, 1, 0, 8, 0, 0, 0, 3, 4})
-	f.Fuzz(func(t *testing.T, limitByte byte, ops []byte) {
+	f.Add(byte(9), []byte{0, 5, 1, 4, 8, 0, 4, 3, 0, 2, 4, 9, 6, 0, 3, 1, 0, 2, 5, 1, 0, 8, 0, 5}, int64(0))
+	f.Add(byte(2), []byte{4, 1, 7, 4, 2, 0, 4, 1, 0, 7, 9, 0, 6, 0, 0, 6, 1, 0, 7, 0, 4}, int64(0))
+	f.Add(byte(15), []byte{0, 15, 0, 2, 3, 9, 0, 1, 10, 0, 1, 12, 1, 3, 0, 3, 1, 0, 0, 200, 255}, int64(0))
+	f.Add(byte(4), []byte{4, 2, 0, 4, 9, 0, 4, 1, 0, 5, 1, 0, 6, 0, 3, 7, 2, 5, 6, 1, 0, 8, 0, 0, 0, 3, 4}, int64(0))
+	f.Fuzz(func(t *testing.T, limitByte byte, ops []byte, wide int64) {
 		if len(ops) > 600 {
 			ops = ops[:600]
 		}
-		synctest.Test(t, func(t *testing.T) { runModel(t, 1+int(limitByte%16), ops) })
+		synctest.Test(t, func(t *testing.T) { runModel(t, 1+int(limitByte%16), ops, wide) })
 	})
+}
+
+// fuzzN decodes the count of a Take, Peek or Acquire from its op's byte
+// a: below 0xe0 a small count around the limit (-1 to limit+1); the top 32
+// values count over the whole int range (issue #16: n near MaxInt wrapped
+// held+n), first edge values, then wide rotated, so that one fuzzed int64
+// yields counts of every magnitude.
+func fuzzN(a byte, wide int64, limit int) int {
+	if a < 0xe0 {
+		return int(a)%(limit+3) - 1
+	}
+	edges := [...]int{math.MaxInt, math.MaxInt - 1, math.MaxInt/2 + 1, math.MaxInt - limit,
+		math.MaxInt - limit + 1, math.MinInt, math.MinInt + 1, 1 << 31, 1<<31 - 1,
+		1 << 32, 1<<32 - 1, -limit, math.MinInt + limit}
+	k := int(a - 0xe0)
+	if k < len(edges) {
+		return edges[k]
+	}
+	return int(bits.RotateLeft64(uint64(wide), 3*(k-len(edges))))
 }
 
 // fuzzCaller is an Acquire call in FuzzModel.
@@ -54,7 +75,7 @@ type fuzzCaller struct {
 	ended   bool // returned with an error, or released
 }
 
-func runModel(t *testing.T, limit int, ops []byte) {
+func runModel(t *testing.T, limit int, ops []byte, wide int64) {
 	clk := &testClock{}
 	l, err := concurrency.New(concurrency.Config{Limit: limit, Name: "fz", Clock: clk})
 	require.NoError(t, err)
@@ -104,7 +125,7 @@ func runModel(t *testing.T, limit int, ops []byte) {
 		desc := fmt.Sprintf("step %d op %d a %d at +%v", i/3, op, a, at.Sub(t0))
 		switch op {
 		case 0, 1: // Take, Peek
-			n := int(a)%(m.Limit+3) - 1
+			n := fuzzN(a, wide, m.Limit)
 			var got, want ratekit.Decision
 			if op == 0 {
 				got, want = l.Take(at, n), m.Take(at, n)
@@ -133,6 +154,9 @@ func runModel(t *testing.T, limit int, ops []byte) {
 			if a%5 == 0 {
 				n = -1 - int(a)%3
 			}
+			if w := fuzzN(a, wide, m.Limit); a >= 0xe0 && (w < 0 || w > m.Held) {
+				n = w
+			}
 			before := l.Peek(at, 1)
 			require.Panics(t, func() { l.Release(n) }, desc)
 			_, ok := m.Release(clk.Now(), n)
@@ -142,7 +166,7 @@ func runModel(t *testing.T, limit int, ops []byte) {
 			if len(callers) >= 40 {
 				continue
 			}
-			n := int(a)%(m.Limit+3) - 1
+			n := fuzzN(a, wide, m.Limit)
 			c := &fuzzCaller{acquirer: goAcquire(l, t.Context(), n), id: len(callers)}
 			callers = append(callers, c)
 			took, fail := m.Enqueue(clk.Now(), c.id, n)

@@ -67,4 +67,11 @@
 // and length, its count), so a restarted process restores it and downtime
 // counts as elapsed time: restored after its window ended, a state leaves
 // the limiter fresh.
+//
+// # Caps
+//
+// Validate refuses a Limit whose count cannot share the state word with
+// MinSpan worth of windows (Config.Validate, MinSpan): for a Window of a
+// second or longer, any Limit up to 2^31 fits, so 10^9 a day and 10^9 per
+// 30 days do.
 package fixedwindow

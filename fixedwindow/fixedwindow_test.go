@@ -44,6 +44,15 @@ func mustNew(tb testing.TB, cfg fixedwindow.Config) *fixedwindow.Limiter {
 	return l
 }
 
+// reconfigureLimit is a conformance Subject's Reconfigure: cfg with the
+// given Limit.
+func reconfigureLimit(cfg fixedwindow.Config) func(ratekit.Limiter, int) error {
+	return func(l ratekit.Limiter, limit int) error {
+		cfg.Limit = limit
+		return l.(*fixedwindow.Limiter).Reconfigure(cfg)
+	}
+}
+
 func TestConformance(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -59,9 +68,10 @@ func TestConformance(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			conformance.Run(t, conformance.Subject{
-				New:      func(tb testing.TB) ratekit.Limiter { return mustNew(tb, tc.cfg) },
-				Capacity: tc.cfg.Limit,
-				Policy:   tc.cfg.Name,
+				New:         func(tb testing.TB) ratekit.Limiter { return mustNew(tb, tc.cfg) },
+				Capacity:    tc.cfg.Limit,
+				Policy:      tc.cfg.Name,
+				Reconfigure: reconfigureLimit(tc.cfg),
 			})
 		})
 	}

@@ -52,8 +52,9 @@ func TestTemplateConforms(t *testing.T) {
 					drain(tb, tmpl.New())
 					return tmpl.New()
 				},
-				Capacity: tc.cfg.Limit,
-				Policy:   tc.cfg.Name,
+				Capacity:    tc.cfg.Limit,
+				Policy:      tc.cfg.Name,
+				Reconfigure: reconfigureLimit(tc.cfg),
 			})
 		})
 	}

@@ -21,8 +21,10 @@
 //	http.ListenAndServe(addr, m.Wrap(api))
 //
 // Every request is charged to every tier that applies, all or none
-// (ratekit.TakeAll): a request that one tier refuses is charged to none of
-// the others. Cost weighs requests (a batch of events, an upload's size).
+// (ratekit.TakeEach): a request that one tier refuses is charged to none of
+// the others. Cost weighs requests (a batch of events, an upload's size),
+// for every tier or, with Tier.Cost, per tier: an upload tier in bytes
+// beside a request tier, charged together or not at all.
 // Units of concurrency limits (ratekit.Holder) are released when the
 // handler returns, also when it panics; the panic then carries on to
 // net/http's server, which recovers it.
@@ -35,7 +37,12 @@
 // proxies wrote, so a client cannot spoof its way out of a per-IP limit.
 // When a tier finds no key, its Missing setting skips the tier or refuses the
 // request with 401, and its Fallback can supply another key (the client IP
-// for an anonymous request).
+// for an anonymous request). ClientIP unmaps IPv4-mapped addresses
+// (::ffff:a.b.c.d) wherever they appear, so an IPv4 client has one key.
+//
+// A key is handed to a tier's limiter as it is up to MaxKeyLen (128) bytes,
+// and as its SHA-256 digest beyond (StoreKey), so a keyed store bounded by
+// MaxKeys is bounded in memory too, whatever tokens clients send.
 //
 // # Refusals
 //
@@ -58,8 +65,32 @@
 // Dialects: the X-RateLimit-* trio with Reset in delta seconds, Unix time or
 // RFC 3339; Sentry's X-Sentry-Rate-Limit-*; Rollbar's X-Rate-Limit-*;
 // Sanity's per-policy X-RateLimit-Limit-<tier>; and the RateLimit-Policy and
-// RateLimit fields of draft-ietf-httpapi-ratelimit-headers-11, one item per
-// tier.
+// RateLimit fields of draft-ietf-httpapi-ratelimit-headers, one item per
+// tier. A 401 that the FailureTier counts carries the FailureTier's budget.
+//
+// The IETF dialect follows the newest revision whose text could be read:
+// draft-12 (20 November 2026) is published, but only its front matter was
+// available, so field syntax, the quota-unit registry (requests,
+// content-bytes, concurrent-requests), the pk partition key (a Byte
+// Sequence) and the problem types (quota-exceeded, abnormal-usage-detected)
+// were checked against draft-11 (23 May 2026) and the working group's
+// editor's copy. Units outside the registry are sent as ratekit-unit, never
+// as qu. Config.PartitionKeys adds pk as a truncated HMAC-SHA256 of the
+// key, which never discloses it.
+//
+// # Composition
+//
+// Two Middlewares in a chain (a global one, then a per-route one) act as
+// one: the inner one's IETF items are added to the outer's, the
+// single-policy headers describe the binding policy of both, and a request
+// the inner one refuses is charged to no tier of the outer one.
+//
+// # Other transports
+//
+// Policy is the middleware without HTTP: tiers, all-or-none charging, the
+// decision Report and the Problem document. A gRPC interceptor (or any
+// other transport) builds one with NewPolicy, fills each tier's key and
+// cost from its own request, and calls Decide, Settle and Fail.
 //
 // # Time
 //
@@ -76,9 +107,14 @@
 // # Cost
 //
 // An admitted request costs one clock reading, a key lookup and a Take per
-// tier, and two allocations for the header values (one string holding all
-// of them and the []string around it), whatever the number of tiers and
-// dialects; a FailureTier or Config.Refund adds one for the status recorder.
-// The Sanity and IETF dialects and OnDecision need each tier's own state
-// and add a Peek per tier. See BenchmarkMiddleware.
+// tier (each Take's answer is the tier's state, so no dialect needs more),
+// two allocations for the header values (one string holding all of them
+// and the []string around it) whatever the number of tiers and dialects;
+// the writer it hands the handler (which records the status and links an
+// inner Middleware) is pooled. A request
+// refused by tier k costs a Take of tiers 1..k, the rollback of tiers
+// before k and a Peek of the tiers after it, plus, for the Sanity and IETF
+// dialects and OnDecision, a Peek of each tier that did not refuse; its
+// problem document is written from pooled buffers. See BenchmarkMiddleware
+// here and BenchmarkHTTPMiddlewareRefusal in bench/.
 package httplimit

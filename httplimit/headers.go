@@ -50,8 +50,9 @@ const (
 	// reset in delta seconds.
 	Sanity
 	// IETF: the RateLimit-Policy and RateLimit fields of
-	// draft-ietf-httpapi-ratelimit-headers-11 (23 May 2026), one list item per
-	// tier that applied:
+	// draft-ietf-httpapi-ratelimit-headers (draft-12 of 20 November 2026;
+	// see the package doc for what was checked against it), one list item
+	// per tier that applied:
 	//
 	//	RateLimit-Policy: "org";q=600;w=60, "ip";q=25;w=1
 	//	RateLimit: "org";r=412;t=37, "ip";r=24;t=1
@@ -59,9 +60,13 @@ const (
 	// q is the tier's Limit, w its Window in seconds rounded up (omitted, and
 	// qu="concurrent-requests" sent instead, for a concurrency limit, whose
 	// Window is 0), r the Remaining and t the Reset as for the other
-	// dialects. A Tier's Unit is sent as qu. The optional pk (partition key)
-	// parameter is not sent: keys are API tokens and addresses, which the
-	// draft says not to disclose.
+	// dialects. A Tier's Unit is sent as qu when the draft's registry has
+	// it (requests, content-bytes, concurrent-requests), and otherwise as
+	// the vendor parameter ratekit-unit, since qu admits only registered
+	// units. The optional pk (partition key) is sent only with
+	// Config.PartitionKeys, as a keyed hash that never discloses the key
+	// (an API token, an address). Behind an outer Middleware the items are
+	// added to the outer's as further field lines of the same lists.
 	IETF
 
 	// NoHeaders sends no rate-limit headers. It cannot be combined with
@@ -101,10 +106,23 @@ type headerBuf struct {
 	buf  []byte
 	keys []string
 	ends []int
+	prev []int // after a flush: how many values each key had before it
 }
 
 func (b *headerBuf) reset() {
 	b.buf, b.keys, b.ends = b.buf[:0], b.keys[:0], b.ends[:0]
+}
+
+// undo takes the values of the last flush back out of h, so that a new
+// set can be flushed in their place (the FailureTier's budget on a 401).
+func (b *headerBuf) undo(h http.Header) {
+	for i, k := range b.keys {
+		if i < len(b.prev) && b.prev[i] > 0 {
+			h[k] = h[k][:b.prev[i]:b.prev[i]]
+		} else {
+			delete(h, k)
+		}
+	}
 }
 
 func (b *headerBuf) end(key string) {
@@ -117,8 +135,11 @@ func (b *headerBuf) int(key string, v int64) {
 	b.end(key)
 }
 
-// flush stores the collected values into h, replacing any values there.
-func (b *headerBuf) flush(h http.Header) {
+// flush stores the collected values into h, replacing any values there,
+// except that with chained (an outer middleware wrote its own first) the
+// IETF fields are added as further field lines of the outer's lists.
+func (b *headerBuf) flush(h http.Header, chained bool) {
+	b.prev = b.prev[:0]
 	if len(b.keys) == 0 {
 		return
 	}
@@ -128,6 +149,13 @@ func (b *headerBuf) flush(h http.Header) {
 	for i, k := range b.keys {
 		vals[i] = s[start:b.ends[i]]
 		start = b.ends[i]
+		old := h[k]
+		if chained && (k == hIETF || k == hIETFPolicy) && len(old) > 0 {
+			b.prev = append(b.prev, len(old))
+			h[k] = append(old[:len(old):len(old)], vals[i])
+			continue
+		}
+		b.prev = append(b.prev, 0)
 		h[k] = vals[i : i+1 : i+1]
 	}
 }
@@ -169,7 +197,8 @@ func resetOf(d ratekit.Decision) time.Duration {
 
 // writeHeaders appends the headers of the binding decision d and the tiers
 // that applied to b.
-func (m *Middleware) writeHeaders(b *headerBuf, now time.Time, d ratekit.Decision, tiers []TierDecision, refused bool) {
+func (m *Middleware) writeHeaders(b *headerBuf, s *scratch, d ratekit.Decision, refused bool) {
+	now, tiers := s.rep.Now, s.rep.Tiers
 	reset := resetOf(d)
 	if refused && d.RetryAfter != ratekit.Never {
 		b.int(hRetryAfter, retrySeconds(d.RetryAfter))
@@ -224,8 +253,9 @@ func (m *Middleware) writeHeaders(b *headerBuf, now time.Time, d ratekit.Decisio
 			b.buf = append(b.buf, td.Tier...)
 			b.buf = append(b.buf, `";q=`...)
 			b.buf = strconv.AppendInt(b.buf, int64(td.Decision.Limit), 10)
-			unit := m.tierHeaders[td.index].unit
-			if unit == "" && td.Decision.Window == 0 {
+			th := &m.tierHeaders[td.index]
+			unit := th.qu
+			if unit == "" && th.vendorUnit == "" && td.Decision.Window == 0 {
 				unit = "concurrent-requests"
 			}
 			if unit != "" {
@@ -236,6 +266,12 @@ func (m *Middleware) writeHeaders(b *headerBuf, now time.Time, d ratekit.Decisio
 			if td.Decision.Window > 0 {
 				b.buf = append(b.buf, ";w="...)
 				b.buf = strconv.AppendInt(b.buf, seconds(td.Decision.Window), 10)
+			}
+			b.buf = m.appendPK(b.buf, s, td)
+			if th.vendorUnit != "" {
+				b.buf = append(b.buf, `;ratekit-unit="`...)
+				b.buf = append(b.buf, th.vendorUnit...)
+				b.buf = append(b.buf, '"')
 			}
 		}
 		if n > 0 {
@@ -257,6 +293,7 @@ func (m *Middleware) writeHeaders(b *headerBuf, now time.Time, d ratekit.Decisio
 					b.buf = append(b.buf, ";t="...)
 					b.buf = strconv.AppendInt(b.buf, seconds(resetOf(td.Decision)), 10)
 				}
+				b.buf = m.appendPK(b.buf, s, td)
 			}
 			b.end(hIETF)
 		}

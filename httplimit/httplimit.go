@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/textproto"
 	"sync"
-	"time"
 
 	"github.com/benbjohnson/clock"
 
@@ -54,7 +53,8 @@ type Tier struct {
 
 	// Limiter returns the limiter of a key: usually a keyed store's Get
 	// wrapped by Per, or one limiter for all keys wrapped by Shared. It is
-	// required. It may return nil to exempt a key (an internal token): the
+	// required. It is passed the key's stored form, StoreKey(key): keys
+	// longer than MaxKeyLen arrive as their digest. It may return nil to exempt a key (an internal token): the
 	// tier then does not apply to the request. It is called once per
 	// request; it must be safe for concurrent use and should not allocate.
 	Limiter func(key string) ratekit.Limiter
@@ -65,11 +65,20 @@ type Tier struct {
 	// tier.
 	Detail string
 
-	// Unit is the IETF quota unit of the tier's limits, sent as qu when not
-	// empty: "content-bytes" for a tier whose Cost is the body size.
-	// Empty: requests ("concurrent-requests" for a concurrency limit). It
-	// must be a token of letters, digits and '-'.
+	// Unit is the quota unit of the tier's limits: "content-bytes" for a
+	// tier whose Cost is the body size. Empty: requests
+	// ("concurrent-requests" for a concurrency limit). It must be a token
+	// of letters, digits and '-'. The IETF dialect sends a unit of the
+	// draft's registry (requests, content-bytes, concurrent-requests) as
+	// qu, and any other ("events") as the vendor parameter ratekit-unit,
+	// since qu admits only registered units.
 	Unit string
+
+	// Cost returns how many units a request takes from this tier: the
+	// size of an upload for a bytes tier beside a request tier that costs
+	// 1. nil: Config.Cost. Costs are taken all or none across tiers, with
+	// the rules of Config.Cost.
+	Cost func(r *http.Request) int
 }
 
 // FailureTier is a limit charged by responses rather than requests: every
@@ -114,8 +123,9 @@ type Config struct {
 	// FailureTier).
 	Failure *FailureTier
 
-	// Cost returns how many units a request takes from every tier: the
-	// number of events in a batch, the size of an upload. nil: 1. A cost of
+	// Cost returns how many units a request takes from every tier without
+	// a Cost of its own: the number of events in a batch, the size of an
+	// upload. nil: 1. A cost of
 	// 0 is admitted and takes nothing; a negative cost, like a cost larger
 	// than a tier admits at once, can never be admitted and is answered 413.
 	// Return 0 for requests that should not count, such as CORS preflights.
@@ -145,11 +155,14 @@ type Config struct {
 	Clock clock.Clock
 
 	// ProblemType is the problem "type" URI of a 429. Empty:
-	// ProblemQuotaExceeded.
+	// ProblemQuotaExceeded for a tier's refusal, ProblemAbnormalUsage for
+	// the FailureTier's.
 	ProblemType string
 
 	// Problem writes a refusal (429, 413, or 401 for a missing key). The
-	// rate-limit headers and Retry-After are already set. nil: WriteProblem.
+	// rate-limit headers and Retry-After are already set. p is reused
+	// after the call returns: copy what must outlive it. nil: the same
+	// output as WriteProblem, written from pooled buffers.
 	Problem func(w http.ResponseWriter, r *http.Request, p *Problem)
 
 	// OnDecision, if set, is called once per request after the decision,
@@ -173,6 +186,18 @@ type Config struct {
 	// the OnLimitReached of the fixedwindow and rolling packages, which know
 	// the window but not the key.
 	OnLimitReached func(policy, key string, d ratekit.Decision)
+
+	// PartitionKeys adds the IETF pk parameter (a Byte Sequence) to each
+	// tier's RateLimit-Policy and RateLimit items, so that a client can tell
+	// the partitions of one policy apart. It never discloses a key: pk is
+	// the first 12 bytes of HMAC-SHA256(PartitionKeySecret, tier name, 0,
+	// StoreKey(key)). Off by default.
+	PartitionKeys bool
+
+	// PartitionKeySecret keys the pk hash; at least 16 bytes. nil: 32
+	// random bytes drawn by New, so pk values differ between processes
+	// (and restarts); set it to make them agree across a fleet.
+	PartitionKeySecret []byte
 }
 
 // TierDecision is what one tier decided about a request, as passed to
@@ -180,7 +205,8 @@ type Config struct {
 type TierDecision struct {
 	// Tier is the tier's Name.
 	Tier string
-	// Key is the key found for the tier, "" if none.
+	// Key is the key found for the tier in its stored form (StoreKey: a
+	// digest for a key longer than MaxKeyLen), "" if none.
 	Key string
 	// Fallback reports that Key came from the tier's Fallback.
 	Fallback bool
@@ -191,52 +217,58 @@ type TierDecision struct {
 	Applied bool
 	// Failure marks the FailureTier's entry.
 	Failure bool
-	// Decision is the tier's state after the request: for an admitted
-	// request, a Peek of 0 units after the take (what remains); for a
-	// refused one, the tier's refusal if it refused (a Peek of the request's
-	// cost), or a Peek of 0 units if it did not. For the FailureTier, its
-	// Peek of one more failure. Peeks run after the all-or-none take, so
-	// under concurrent requests they may reflect others' takes too.
-	// Per-tier values are computed only when the Sanity or IETF dialect or
-	// OnDecision needs them, and on every refusal.
+	// Cost is the units asked of the tier: set by the transport before
+	// Policy.Decide (the middleware sets Tier.Cost's, Config.Cost's or 1).
+	Cost int
+	// Decision is the tier's state: for an admitted request, its Take
+	// (what remains after it). For a refused one, the tier's denial if it
+	// refused (Refused reports it), and for the others, when per-tier
+	// state is needed (the Sanity or IETF dialect, OnDecision), a Peek of
+	// 0 units; otherwise their Take before the rollback (Allowed) or a
+	// Peek of their Cost. For the FailureTier, its Peek of one more
+	// failure.
 	Decision ratekit.Decision
 
-	index  int  // into Middleware.tierHeaders
-	report bool // listed in per-policy headers
+	index   int  // into Middleware.tierHeaders
+	report  bool // listed in per-policy headers
+	refused bool // this tier refused the request: Decision is its refusal
 }
 
 // Middleware is net/http middleware that enforces the limits of its Config
 // on every request and reports them in response headers. Build it with New
 // and wrap handlers with Wrap. It is safe for concurrent use.
 type Middleware struct {
-	tiers       []Tier
-	failure     *FailureTier
-	failCounts  func(int) bool
-	cost        func(*http.Request) int
+	pol         *Policy
+	cost        func(*http.Request) int // Config.Cost, for tiers without their own
 	dialect     Dialect
 	shadow      bool
 	refund      func(int) bool
 	clock       clock.Clock
-	problemType string
-	problem     func(http.ResponseWriter, *http.Request, *Problem)
+	problem     func(http.ResponseWriter, *http.Request, *Problem) // nil: the built-in writer
 	onDecision  func(*http.Request, ratekit.Decision, []TierDecision)
-	notifier    *notifier
 	tierHeaders []tierHeader // per tier, then the failure tier
 	perTier     bool         // per-tier Decisions are needed on every request
+	pk          *pkHasher    // nil: no partition keys
 	pool        sync.Pool    // *scratch
 }
 
 type tierHeader struct {
 	limit, remaining string // Sanity header keys
-	unit             string
+	qu               string // the IETF qu parameter, "" for requests or none
+	vendorUnit       string // a unit outside the draft's registry, sent as ratekit-unit
 }
 
 // scratch is the per-request working memory, pooled so that a request
 // allocates none of it.
 type scratch struct {
-	members []ratekit.Limiter
-	tiers   []TierDecision
+	rep     *Report
 	hdr     headerBuf
+	problem Problem
+	detail  []byte
+	body    []byte
+	pk      pkState
+	rec     recorder
+	link    link
 }
 
 // New returns a Middleware for cfg, or an error wrapping
@@ -245,19 +277,19 @@ type scratch struct {
 // Key or Limiter, an unknown Missing value, or an unknown or contradictory
 // Dialect.
 func New(cfg Config) (*Middleware, error) {
-	if len(cfg.Tiers) == 0 && cfg.Failure == nil {
-		return nil, core.Invalid("httplimit", "no tiers")
+	pol, err := NewPolicy(cfg)
+	if err != nil {
+		return nil, err
 	}
 	m := &Middleware{
-		failure:     cfg.Failure,
-		cost:        cfg.Cost,
-		dialect:     cfg.Headers,
-		shadow:      cfg.Shadow,
-		refund:      cfg.Refund,
-		clock:       core.Clock(cfg.Clock),
-		problemType: cfg.ProblemType,
-		problem:     cfg.Problem,
-		onDecision:  cfg.OnDecision,
+		pol:        pol,
+		cost:       cfg.Cost,
+		dialect:    cfg.Headers,
+		shadow:     cfg.Shadow,
+		refund:     cfg.Refund,
+		clock:      core.Clock(cfg.Clock),
+		problem:    cfg.Problem,
+		onDecision: cfg.OnDecision,
 	}
 	if m.dialect == 0 {
 		m.dialect = XRateLimit
@@ -271,72 +303,41 @@ func New(cfg Config) (*Middleware, error) {
 	if x := m.dialect & xrlMask; x&(x-1) != 0 {
 		return nil, core.Invalid("httplimit", "more than one of XRateLimit, XRateLimitUnix, XRateLimitRFC3339: they share header names")
 	}
-	if m.problemType == "" {
-		m.problemType = ProblemQuotaExceeded
-	}
-	if m.problem == nil {
-		m.problem = WriteProblem
-	}
-	seen := make(map[string]bool)
-	checkName := func(name string) error {
-		if err := validName(name); err != nil {
-			return err
-		}
-		if seen[name] {
-			return core.Invalid("httplimit", "duplicate tier name %q", name)
-		}
-		seen[name] = true
-		return nil
-	}
-	for i, t := range cfg.Tiers {
-		if err := checkName(t.Name); err != nil {
-			return nil, err
-		}
-		if t.Limiter == nil {
-			return nil, core.Invalid("httplimit", "tier %q has no Limiter", t.Name)
-		}
-		if t.Missing != MissingSkip && t.Missing != MissingReject {
-			return nil, core.Invalid("httplimit", "tier %q: unknown Missing value %d", t.Name, t.Missing)
-		}
-		if err := validUnit(t.Unit); err != nil {
-			return nil, core.Invalid("httplimit", "tier %q: %v", t.Name, err)
-		}
-		m.tiers = append(m.tiers, cfg.Tiers[i])
+	for _, t := range pol.tiers {
 		m.tierHeaders = append(m.tierHeaders, newTierHeader(t.Name, t.Unit))
 	}
-	if f := cfg.Failure; f != nil {
-		if err := checkName(f.Name); err != nil {
-			return nil, fmt.Errorf("%w (failure tier)", err)
-		}
-		if f.Key == nil || f.Limiter == nil {
-			return nil, core.Invalid("httplimit", "failure tier %q needs Key and Limiter", f.Name)
-		}
-		m.failCounts = f.Counts
-		if m.failCounts == nil {
-			m.failCounts = func(status int) bool { return status == http.StatusUnauthorized }
-		}
+	if f := pol.failure; f != nil {
 		m.tierHeaders = append(m.tierHeaders, newTierHeader(f.Name, ""))
 	}
-	if cfg.OnLimitReached != nil {
-		m.notifier = newNotifier(cfg.OnLimitReached, m.clock.Now())
-	}
-	m.perTier = m.dialect&perPolicy != 0 || m.onDecision != nil
-	nt := len(m.tiers)
-	m.pool.New = func() any {
-		return &scratch{
-			members: make([]ratekit.Limiter, 0, nt),
-			tiers:   make([]TierDecision, len(m.tierHeaders)),
+	if cfg.PartitionKeys {
+		if m.pk, err = newPKHasher(cfg.PartitionKeySecret); err != nil {
+			return nil, err
 		}
 	}
+	m.perTier = m.dialect&perPolicy != 0 || m.onDecision != nil
+	m.pool.New = func() any { return &scratch{rep: pol.NewReport()} }
 	return m, nil
 }
 
+// Policy returns the transport-neutral core of m.
+func (m *Middleware) Policy() *Policy { return m.pol }
+
+// Refused reports whether this tier refused the request.
+func (td *TierDecision) Refused() bool { return td.refused }
+
 func newTierHeader(name, unit string) tierHeader {
-	return tierHeader{
+	h := tierHeader{
 		limit:     textproto.CanonicalMIMEHeaderKey("X-RateLimit-Limit-" + name),
 		remaining: textproto.CanonicalMIMEHeaderKey("X-RateLimit-Remaining-" + name),
-		unit:      unit,
 	}
+	switch unit {
+	case "", "requests":
+	case "content-bytes", "concurrent-requests":
+		h.qu = unit
+	default:
+		h.vendorUnit = unit
+	}
+	return h
 }
 
 func validName(name string) error {
@@ -383,304 +384,4 @@ func Per[L ratekit.Limiter](get func(key string) L) func(key string) ratekit.Lim
 // system-wide ceiling.
 func Shared(l ratekit.Limiter) func(key string) ratekit.Limiter {
 	return func(string) ratekit.Limiter { return l }
-}
-
-// Wrap returns next wrapped in the middleware. m.Wrap is a
-// func(http.Handler) http.Handler, as routers take.
-func (m *Middleware) Wrap(next http.Handler) http.Handler {
-	return &handler{m: m, next: next}
-}
-
-type handler struct {
-	m    *Middleware
-	next http.Handler
-}
-
-// outcome is what the middleware does with a request.
-type outcome int
-
-const (
-	serve       outcome = iota
-	refuseRate          // 429: a tier refused
-	refuseFail          // 429: the FailureTier refused
-	refuseNever         // 413: a tier can never admit the request
-	refuseKey           // 401: a MissingReject tier found no key
-)
-
-func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	m := h.m
-	now := m.clock.Now() // the one reading of the clock for this request
-	n := 1
-	if m.cost != nil {
-		n = m.cost(r)
-	}
-	s := m.pool.Get().(*scratch)
-	s.members = s.members[:0]
-	tds := s.tiers
-	clear(tds)
-
-	// The FailureTier is checked first: a blocked client is refused before
-	// its keys are even looked up.
-	var fl ratekit.Limiter
-	var fd ratekit.Decision
-	out := serve
-	if f := m.failure; f != nil {
-		td := &tds[len(m.tiers)]
-		td.Tier, td.Failure, td.index = f.Name, true, len(m.tiers)
-		if key, ok := f.Key(r); ok {
-			td.Key = key
-			if fl = f.Limiter(key); fl != nil {
-				fd = fl.Peek(now, 1)
-				td.Applied, td.Decision = true, fd
-				if !fd.Allowed {
-					out, td.report = refuseFail, true
-				}
-			}
-		} else {
-			td.Missing = true
-		}
-	}
-
-	// Find every tier's key and limiter.
-	missing := -1
-	for i := range m.tiers {
-		t := &m.tiers[i]
-		td := &tds[i]
-		td.Tier, td.index = t.Name, i
-		key, ok := "", true
-		if t.Key != nil {
-			key, ok = t.Key(r)
-		}
-		if !ok && t.Fallback != nil {
-			if key, ok = t.Fallback(r); ok {
-				td.Fallback = true
-			}
-		}
-		if !ok {
-			td.Missing = true
-			if t.Missing == MissingReject && missing < 0 {
-				missing = i
-			}
-			continue
-		}
-		td.Key = key
-		lkey := key
-		if td.Fallback {
-			lkey = "\x00" + key
-		}
-		l := t.Limiter(lkey)
-		if l == nil {
-			continue
-		}
-		td.Applied, td.report = true, true
-		s.members = append(s.members, l)
-	}
-	if out == serve && missing >= 0 {
-		out = refuseKey
-	}
-
-	// Decide. Only a request that nothing refused so far is charged.
-	var d ratekit.Decision
-	taken := false
-	switch out {
-	case refuseFail:
-		d = fd
-	case refuseKey:
-		if fl != nil {
-			d = fd
-			tds[len(m.tiers)].report = true
-		}
-	default:
-		if len(s.members) > 0 {
-			d = ratekit.TakeAll(now, n, s.members...)
-			taken = d.Allowed
-			if !d.Allowed {
-				out = refuseRate
-				if d.RetryAfter == ratekit.Never {
-					out = refuseNever
-				}
-			}
-		} else if n < 0 {
-			out, d = refuseNever, ratekit.Decision{RetryAfter: ratekit.Never}
-		}
-	}
-
-	// Per-tier decisions: for reporting when asked, and on a refusal to find
-	// which tiers refused.
-	bind := -1 // the refusing tier with the longest RetryAfter
-	if m.perTier || out == refuseRate || out == refuseNever {
-		k := 0
-		for i := range m.tiers {
-			td := &tds[i]
-			if !td.Applied {
-				continue
-			}
-			l := s.members[k]
-			k++
-			if out == refuseRate || out == refuseNever {
-				if p := l.Peek(now, n); !p.Allowed {
-					td.Decision = p
-					if bind < 0 || p.RetryAfter > tds[bind].Decision.RetryAfter {
-						bind = i
-					}
-					continue
-				}
-			}
-			if m.perTier {
-				td.Decision = l.Peek(now, 0)
-			}
-		}
-	}
-
-	if m.notifier != nil {
-		switch out {
-		case refuseRate:
-			for i := range m.tiers {
-				if td := &tds[i]; td.Applied && !td.Decision.Allowed && td.Decision.RetryAfter > 0 {
-					m.notifier.limitReached(now, i, td.Tier, td.Key, td.Decision)
-				}
-			}
-		case refuseFail:
-			td := &tds[len(m.tiers)]
-			m.notifier.limitReached(now, len(m.tiers), td.Tier, td.Key, td.Decision)
-		}
-	}
-
-	// Headers describe the binding decision: the tiers' when they were
-	// asked, the FailureTier's when it refused or when a 401 for a missing
-	// key is all there is to say. A request that no limit applied to gets
-	// none.
-	refused := out != serve && !m.shadow
-	hasPolicy := len(s.members) > 0 && out != refuseFail && out != refuseKey ||
-		fl != nil && (out == refuseFail || out == refuseKey)
-	if hasPolicy {
-		s.hdr.reset()
-		m.writeHeaders(&s.hdr, now, d, tds, refused && (out == refuseRate || out == refuseFail))
-		s.hdr.flush(w.Header())
-	}
-
-	if m.onDecision != nil {
-		m.onDecision(r, d, tds)
-	}
-
-	if refused {
-		p := m.newProblem(out, n, d, tds, bind)
-		m.problem(w, r, p)
-		if out == refuseKey && fl != nil && m.failCounts(http.StatusUnauthorized) {
-			m.chargeFailure(fl, now, tds[len(m.tiers)].Key)
-		}
-		m.pool.Put(s)
-		return
-	}
-
-	// Serve. A recorder captures the status only when something needs it.
-	var rec *recorder
-	rw := w
-	if fl != nil || m.refund != nil && taken {
-		rec = &recorder{ResponseWriter: w}
-		rw = rec
-	}
-	done := false
-	defer func() {
-		// Runs on panic too: concurrency units go back, but a request whose
-		// handler panicked is neither refunded nor counted as a failure.
-		if taken {
-			if done && m.refund != nil && m.refund(rec.code()) {
-				for _, l := range s.members {
-					if h, ok := l.(ratekit.Holder); ok {
-						h.Release(n)
-					} else {
-						l.Refund(now, n)
-					}
-				}
-			} else {
-				ratekit.ReleaseAll(n, s.members...)
-			}
-		}
-		if done && fl != nil && m.failCounts(rec.code()) {
-			m.chargeFailure(fl, now, tds[len(m.tiers)].Key)
-		}
-		m.pool.Put(s)
-	}()
-	h.next.ServeHTTP(rw, r)
-	done = true
-}
-
-// chargeFailure takes one unit from the FailureTier's limiter of key, as it
-// is now: the limiter found when the request arrived (fl) may since have
-// been dropped from a keyed store (ratekit.Keyed's advice is to look a key up
-// again rather than keep its limiter), and a failure charged to it would be
-// lost. The lookup costs only requests that failed.
-func (m *Middleware) chargeFailure(fl ratekit.Limiter, now time.Time, key string) {
-	if l := m.failure.Limiter(key); l != nil {
-		fl = l
-	}
-	fl.Take(now, 1)
-}
-
-// newProblem builds the problem detail of a refusal. bind is the index of
-// the refusing tier with the longest RetryAfter, or -1.
-func (m *Middleware) newProblem(out outcome, n int, d ratekit.Decision, tds []TierDecision, bind int) *Problem {
-	switch out {
-	case refuseKey:
-		name := ""
-		for i := range m.tiers {
-			if tds[i].Missing && m.tiers[i].Missing == MissingReject {
-				name = m.tiers[i].Name
-				break
-			}
-		}
-		return &Problem{
-			Type: ProblemMissingKey, Title: "Unauthorized", Status: http.StatusUnauthorized,
-			Detail: fmt.Sprintf("The request carries no key for policy %q.", name),
-		}
-	case refuseNever:
-		p := &Problem{Type: ProblemExceedsLimit, Title: "Request exceeds the rate limit", Status: http.StatusRequestEntityTooLarge}
-		name, limit := d.Policy, d.Limit
-		if bind >= 0 {
-			name, limit = tds[bind].Tier, tds[bind].Decision.Limit
-		}
-		for i := range m.tiers {
-			if td := &tds[i]; td.Applied && !td.Decision.Allowed && td.Decision.RetryAfter == ratekit.Never {
-				p.ViolatedPolicies = append(p.ViolatedPolicies, td.Tier)
-			}
-		}
-		if n < 0 {
-			p.Detail = fmt.Sprintf("The request has a negative cost (%d).", n)
-		} else {
-			p.Detail = fmt.Sprintf("The request costs %d units; policy %q admits at most %d at once.", n, name, limit)
-		}
-		return p
-	}
-	retry := retrySeconds(d.RetryAfter)
-	p := &Problem{Type: m.problemType, Title: "Rate limit exceeded", Status: http.StatusTooManyRequests, RetryAfter: retry}
-	detail := ""
-	if out == refuseFail {
-		f := &tds[len(m.tiers)]
-		p.ViolatedPolicies = []string{f.Tier}
-		detail = m.failure.Detail
-		if detail == "" {
-			detail = "Too many failed requests from this client."
-		}
-	} else {
-		for i := range m.tiers {
-			if td := &tds[i]; td.Applied && !td.Decision.Allowed {
-				p.ViolatedPolicies = append(p.ViolatedPolicies, td.Tier)
-			}
-		}
-		if bind >= 0 {
-			detail = m.tiers[bind].Detail
-			if detail == "" {
-				detail = fmt.Sprintf("Too many requests for policy %q.", m.tiers[bind].Name)
-			}
-		} else {
-			detail = "Too many requests."
-		}
-	}
-	unit := "seconds"
-	if retry == 1 {
-		unit = "second"
-	}
-	p.Detail = fmt.Sprintf("%s Retry in %d %s.", detail, retry, unit)
-	return p
 }

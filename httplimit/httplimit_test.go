@@ -98,7 +98,7 @@ func TestCost(t *testing.T) {
 		t.Fatalf("cost 50 with 40 left: %d, Retry-After %q", w.Code, w.Header().Get("Retry-After"))
 	}
 	wantHeaders(t, w.Header(), map[string]string{
-		"RateLimit-Policy": `"events";q=100;qu="events";w=60`, "RateLimit": `"events";r=40;t=12`,
+		"RateLimit-Policy": `"events";q=100;w=60;ratekit-unit="events"`, "RateLimit": `"events";r=40;t=12`,
 	})
 
 	// More than the tier admits at once: 413, no Retry-After, its own

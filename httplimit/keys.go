@@ -19,7 +19,9 @@ type KeyFunc func(r *http.Request) (key string, ok bool)
 // Bearer is the KeyFunc of the token in an "Authorization: Bearer <token>"
 // header (RFC 6750; the scheme is matched case-insensitively). It finds no
 // key when the header is absent, uses another scheme, or carries an empty
-// token. It does not allocate.
+// token. It does not allocate, unless blanks around the token are longer
+// than MaxKeyLen: the token is then copied, so that a store does not keep
+// the whole header alive.
 //
 // Bearer does not check the token: a per-token tier limits whatever token a
 // client sends, valid or not, so bound the tier's keyed store (KeyedConfig's
@@ -34,14 +36,15 @@ func Bearer(r *http.Request) (string, bool) {
 	if len(v) <= len(scheme) || !strings.EqualFold(v[:len(scheme)], scheme) || (v[len(scheme)] != ' ' && v[len(scheme)] != '\t') {
 		return "", false
 	}
-	tok := trimOWS(v[len(scheme):])
+	tok := ownKey(trimOWS(v[len(scheme):]), v)
 	return tok, tok != ""
 }
 
 // Header returns a KeyFunc that uses the first value of the named request
 // header, trimmed of spaces and tabs (an "X-Org-ID", an "X-API-Key"). It
 // finds no key when the header is absent or empty. The returned func does
-// not allocate.
+// not allocate, unless it trims more than MaxKeyLen bytes of blanks (see
+// Bearer).
 func Header(name string) KeyFunc {
 	name = textproto.CanonicalMIMEHeaderKey(name)
 	return func(r *http.Request) (string, bool) {
@@ -49,7 +52,7 @@ func Header(name string) KeyFunc {
 		if len(vs) == 0 {
 			return "", false
 		}
-		v := trimOWS(vs[0])
+		v := ownKey(trimOWS(vs[0]), vs[0])
 		return v, v != ""
 	}
 }
@@ -184,7 +187,7 @@ func (k *ipKey) parseHop(elem string) (string, netip.Addr, bool) {
 	elem = trimOWS(elem)
 	if !k.forwarded {
 		// X-Forwarded-For holds bare addresses; some proxies add a port.
-		if a, err := netip.ParseAddr(elem); err == nil {
+		if a, ok := parseAddr(elem); ok {
 			return elem, a, true
 		}
 		return parseHostPort(elem)
@@ -206,8 +209,9 @@ func (k *ipKey) parseHop(elem string) (string, netip.Addr, bool) {
 		if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
 			v = v[1 : len(v)-1]
 		}
-		if a, err := netip.ParseAddr(v); err == nil && !strings.Contains(v, ":") {
-			return v, a, true // a bare IPv4 address; IPv6 must be bracketed
+		if !strings.Contains(v, ":") {
+			a, ok := parseAddr(v) // a bare IPv4 address; IPv6 must be bracketed
+			return v, a, ok
 		}
 		return parseHostPort(v)
 	}
@@ -227,11 +231,20 @@ func parseHostPort(s string) (string, netip.Addr, bool) {
 	} else if c := strings.LastIndexByte(s, ':'); c >= 0 {
 		host = s[:c]
 	}
-	a, err := netip.ParseAddr(host)
+	a, ok := parseAddr(host)
+	return host, a, ok
+}
+
+// parseAddr parses an address, from whichever header or field, and unmaps
+// it: every path that reads an address goes through here, so that an IPv4
+// client written as ::ffff:a.b.c.d (as dual-stack sockets and proxies do)
+// has the same key, and the same trust, as when written plainly.
+func parseAddr(s string) (netip.Addr, bool) {
+	a, err := netip.ParseAddr(s)
 	if err != nil {
-		return "", netip.Addr{}, false
+		return netip.Addr{}, false
 	}
-	return host, a.Unmap(), true
+	return a.Unmap(), true
 }
 
 // format returns the key of a: text itself when it is already the canonical

@@ -2,6 +2,7 @@ package httplimit_test
 
 import (
 	"errors"
+	"net/http"
 	"net/netip"
 	"strings"
 	"testing"
@@ -131,6 +132,47 @@ func TestClientIPSpoofing(t *testing.T) {
 				t.Errorf("got (%q, %v), want (%q, %v)", key, ok, tt.want, tt.ok)
 			}
 		})
+	}
+}
+
+// TestClientIPMappedAgree checks that an IPv4 client gets one key however
+// its address is written: plain or IPv4-mapped (::ffff:a.b.c.d), in
+// RemoteAddr, X-Forwarded-For (bare or with a port) or Forwarded, whatever
+// IPv6Prefix is; and that a trusted proxy written in mapped form in the
+// header is recognised as trusted. Before, a mapped X-Forwarded-For entry
+// was kept mapped: every IPv4 client behind a dual-stack proxy got the key
+// "::/64", and with IPv6Prefix 128 a key unlike its plain one.
+func TestClientIPMappedAgree(t *testing.T) {
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	for _, bits := range []int{0, 64, 96, 128} {
+		xff, err := httplimit.ClientIP(httplimit.IPConfig{TrustedProxies: trusted, IPv6Prefix: bits})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fwd, err := httplimit.ClientIP(httplimit.IPConfig{TrustedProxies: trusted, IPv6Prefix: bits, Header: "Forwarded"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			name string
+			k    httplimit.KeyFunc
+			r    *http.Request
+		}{
+			{"RemoteAddr", xff, newReq("198.51.100.9:1")},
+			{"mapped RemoteAddr", xff, newReq("[::ffff:198.51.100.9]:1")},
+			{"XFF", xff, newReq("10.0.0.2:80", "X-Forwarded-For", "198.51.100.9")},
+			{"mapped XFF", xff, newReq("10.0.0.2:80", "X-Forwarded-For", "::ffff:198.51.100.9")},
+			{"mapped XFF with a port", xff, newReq("10.0.0.2:80", "X-Forwarded-For", "[::ffff:198.51.100.9]:5555")},
+			{"mapped XFF behind a mapped trusted hop", xff, newReq("10.0.0.2:80", "X-Forwarded-For", "6.6.6.6, ::ffff:198.51.100.9, ::ffff:10.0.0.3")},
+			{"mapped XFF behind a mapped proxy peer", xff, newReq("[::ffff:10.0.0.2]:80", "X-Forwarded-For", "::ffff:198.51.100.9")},
+			{"Forwarded", fwd, newReq("10.0.0.2:80", "Forwarded", "for=198.51.100.9")},
+			{"mapped Forwarded", fwd, newReq("10.0.0.2:80", "Forwarded", `for="[::ffff:198.51.100.9]"`)},
+			{"mapped Forwarded behind a mapped trusted hop", fwd, newReq("10.0.0.2:80", "Forwarded", `for="[::ffff:198.51.100.9]", for="[::ffff:10.0.0.3]:80"`)},
+		} {
+			if key, ok := tc.k(tc.r); key != "198.51.100.9" || !ok {
+				t.Errorf("IPv6Prefix %d, %s: got (%q, %v), want (198.51.100.9, true)", bits, tc.name, key, ok)
+			}
+		}
 	}
 }
 

@@ -1,7 +1,6 @@
 package httplimit
 
 import (
-	"encoding/json"
 	"net/http"
 	"strconv"
 )
@@ -12,8 +11,8 @@ import (
 const (
 	// ProblemQuotaExceeded is the type of a 429: a tier (or the FailureTier)
 	// refused the request and it can be retried after Retry-After. It is the
-	// quota-exceeded type of draft-ietf-httpapi-ratelimit-headers-11,
-	// section 5.1.
+	// quota-exceeded type of draft-ietf-httpapi-ratelimit-headers' Problem
+	// Types section.
 	ProblemQuotaExceeded = "https://iana.org/assignments/http-problem-types#quota-exceeded"
 
 	// ProblemExceedsLimit is the type of a 413: the request costs more units
@@ -23,6 +22,12 @@ const (
 	// clients retry 429s, and retrying this request can only fail again; the
 	// client has to make it smaller (a smaller batch, a narrower query).
 	ProblemExceedsLimit = "https://pkg.go.dev/github.com/ratekit/ratekit/httplimit#ProblemExceedsLimit"
+
+	// ProblemAbnormalUsage is the type of a 429 from the FailureTier: the
+	// client's failures (401s) suggest unintended or malicious use. It is
+	// the abnormal-usage-detected type of the draft's Problem Types
+	// section.
+	ProblemAbnormalUsage = "https://iana.org/assignments/http-problem-types#abnormal-usage-detected"
 
 	// ProblemMissingKey is the type of a 401 written for a tier whose Missing
 	// is MissingReject, when the request carries no key for it.
@@ -52,22 +57,85 @@ type Problem struct {
 // WriteProblem writes p as the response: Content-Type
 // application/problem+json, status p.Status and p as JSON. For a 401 it also
 // sets "WWW-Authenticate: Bearer" unless the header is already set, as
-// RFC 9110 requires a challenge on every 401. It is the default of
-// Config.Problem, and what a custom one can call after adjusting p.
+// RFC 9110 requires a challenge on every 401. It is what the middleware
+// writes when Config.Problem is nil, and what a custom one can call after
+// adjusting p.
 func WriteProblem(w http.ResponseWriter, _ *http.Request, p *Problem) {
-	body, err := json.Marshal(p)
-	if err != nil {
-		// A Problem holds only strings and ints: Marshal cannot fail.
-		http.Error(w, http.StatusText(p.Status), p.Status)
-		return
-	}
+	writeProblemBody(w, p.Status, appendProblem(nil, p, nil))
+}
+
+// Header values shared by every problem response. Their capacity is their
+// length, so that a handler's Add copies rather than writes into them.
+var (
+	hvProblemJSON = []string{"application/problem+json"}
+	hvNosniff     = []string{"nosniff"}
+	hvBearer      = []string{"Bearer"}
+)
+
+// writeProblemBody writes body, a problem+json document ending in a
+// newline, with status.
+func writeProblemBody(w http.ResponseWriter, status int, body []byte) {
 	h := w.Header()
-	h.Set("Content-Type", "application/problem+json")
-	h.Set("Content-Length", strconv.Itoa(len(body)+1))
-	h.Set("X-Content-Type-Options", "nosniff")
-	if p.Status == http.StatusUnauthorized && h.Get("WWW-Authenticate") == "" {
-		h.Set("WWW-Authenticate", "Bearer")
+	h["Content-Type"] = hvProblemJSON[:1:1]
+	h["X-Content-Type-Options"] = hvNosniff[:1:1]
+	delete(h, "Content-Length") // net/http sets it for a body this small
+	if status == http.StatusUnauthorized && len(h["Www-Authenticate"]) == 0 {
+		h["Www-Authenticate"] = hvBearer[:1:1]
 	}
-	w.WriteHeader(p.Status)
-	_, _ = w.Write(append(body, '\n'))
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// appendProblem appends p as JSON and a newline to b, in json.Marshal's
+// field order. detail, if not nil, is written in place of p.Detail, so
+// that the middleware need not make a string of it.
+func appendProblem(b []byte, p *Problem, detail []byte) []byte {
+	b = append(b, `{"type":`...)
+	b = appendJSONString(b, p.Type)
+	b = append(b, `,"title":`...)
+	b = appendJSONString(b, p.Title)
+	b = append(b, `,"status":`...)
+	b = strconv.AppendInt(b, int64(p.Status), 10)
+	if detail != nil || p.Detail != "" {
+		b = append(b, `,"detail":`...)
+		if detail != nil {
+			b = appendJSONString(b, string(detail)) // no copy: converted for the call only
+		} else {
+			b = appendJSONString(b, p.Detail)
+		}
+	}
+	if p.RetryAfter != 0 {
+		b = append(b, `,"retry_after":`...)
+		b = strconv.AppendInt(b, p.RetryAfter, 10)
+	}
+	if len(p.ViolatedPolicies) > 0 {
+		b = append(b, `,"violated-policies":[`...)
+		for i, v := range p.ViolatedPolicies {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, v)
+		}
+		b = append(b, ']')
+	}
+	return append(b, "}\n"...)
+}
+
+// appendJSONString appends s as a JSON string, escaping quotes,
+// backslashes, control characters and, as encoding/json does, <, > and &.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c < 0x20 || c == '<' || c == '>' || c == '&':
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		default:
+			b = append(b, c)
+		}
+	}
+	return append(b, '"')
 }

@@ -14,6 +14,9 @@ import (
 type recorder struct {
 	http.ResponseWriter
 	status int
+	m      *Middleware
+	s      *scratch
+	lk     *link
 }
 
 func (w *recorder) WriteHeader(code int) {
@@ -21,13 +24,14 @@ func (w *recorder) WriteHeader(code int) {
 	// Protocols ends the exchange.
 	if w.status == 0 && (code >= 200 || code == http.StatusSwitchingProtocols) {
 		w.status = code
+		w.m.reportFailure(w.ResponseWriter.Header(), w.s, w.lk, code)
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *recorder) Write(b []byte) (int, error) {
 	if w.status == 0 {
-		w.status = http.StatusOK
+		w.WriteHeader(http.StatusOK)
 	}
 	return w.ResponseWriter.Write(b)
 }
@@ -35,7 +39,7 @@ func (w *recorder) Write(b []byte) (int, error) {
 // Flush flushes the underlying writer if it can.
 func (w *recorder) Flush() {
 	if w.status == 0 {
-		w.status = http.StatusOK
+		w.WriteHeader(http.StatusOK)
 	}
 	_ = http.NewResponseController(w.ResponseWriter).Flush()
 }
@@ -50,4 +54,21 @@ func (w *recorder) code() int {
 		return http.StatusOK
 	}
 	return w.status
+}
+
+// reportFailure makes a response that will be charged to the FailureTier
+// carry the FailureTier's budget (every response carries the budget that
+// applies to it): the single-policy headers then describe the FailureTier
+// after this failure, and the per-policy ones list it beside the tiers.
+func (m *Middleware) reportFailure(h http.Header, s *scratch, lk *link, status int) {
+	rep := s.rep
+	if rep.fail == nil || !m.pol.failCounts(status) {
+		return
+	}
+	td := &rep.Tiers[len(m.pol.tiers)]
+	td.report = true
+	s.hdr.undo(h)
+	s.hdr.reset()
+	m.writeHeaders(&s.hdr, s, td.Decision, false)
+	s.hdr.flush(h, lk.outer != nil)
 }

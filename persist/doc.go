@@ -28,7 +28,10 @@
 // States are saved in wall-clock terms, so downtime counts as elapsed time:
 // a window that ended while no process ran is over when the state is
 // restored, and a token bucket has refilled for the time it was down.
-// Checkpoints read no clock.
+// Checkpoints read no clock, and save what the limiters were given: a Take
+// stamped a hundred years ahead is saved as such, until the state is
+// replaced (see "Time" in package ratekit: Keyed.Delete, or UnmarshalBinary
+// of a fresh state), which the next checkpoint saves in its place.
 //
 // # Checkpoints and crashes
 //
@@ -43,8 +46,14 @@
 // # Bad input
 //
 // Open refuses a file that is not a ratekit store (ErrNotAStore), a store of
-// an unknown format version (ErrFormat), and a file another process has open
-// (ErrLocked), without changing it. A state that cannot be restored (of
+// an unknown format version (ErrFormat), a file another process has open
+// (ErrLocked), and a damaged one (ErrCorrupt), without changing it. An
+// empty (0-byte) or truncated file is damaged, not a new store: reading it
+// as one would silently reset every quota it held. A program that would
+// rather start afresh than fail sets Options.ReplaceCorrupt, which keeps
+// the damaged file beside the new one and reports it through
+// Options.OnError. Open creates a missing file whole (written beside it,
+// then linked into place), so a crash never leaves an empty file. A state that cannot be restored (of
 // another algorithm, of an older format, damaged on disk, under a key the
 // codec rejects or that the set has no limiter for) is skipped, whole, and
 // reported in a *SkipError; every other state is restored, and the next

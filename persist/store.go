@@ -7,9 +7,14 @@ import (
 	"fmt"
 	"hash/crc32"
 	"hash/maphash"
+	"io/fs"
+	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"reflect"
 	"runtime/debug"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,12 +40,15 @@ var (
 	// ratekit), or lacks parts every version has.
 	ErrFormat = errors.New("ratekit: persist: unsupported store format")
 
-	// ErrCorrupt is wrapped when the file is damaged: by Open's error when
-	// bbolt cannot read its first pages, by Attach's and AttachKeyed's when
-	// it cannot read the pages of what they restore (nothing is restored
-	// then), by a SkipError's reason when a record fails its checksum, and
-	// by every checkpoint's error once bbolt has failed writing to it (the
-	// store stops writing the file then; see Checkpoint).
+	// ErrCorrupt is wrapped when the file is damaged: by Open's error for an
+	// empty (0-byte) file, a file shorter than the pages its store uses (a
+	// truncated copy, a full disk) or one whose first pages bbolt cannot
+	// read (see Options.ReplaceCorrupt to start afresh instead), by
+	// Attach's and AttachKeyed's when bbolt cannot read the pages of what
+	// they restore (nothing is restored then), by a SkipError's reason when
+	// a record fails its checksum, and by every checkpoint's error once
+	// bbolt has failed writing to it (the store stops writing the file
+	// then; see Checkpoint).
 	ErrCorrupt = errors.New("ratekit: persist: corrupt store file")
 
 	// ErrLocked is wrapped by Open's error when another process (or another
@@ -141,6 +149,18 @@ type Options struct {
 	// FileMode is the permission of the file if Open creates it. 0 means
 	// DefaultFileMode.
 	FileMode os.FileMode
+
+	// ReplaceCorrupt makes Open start a new, empty store when the file is
+	// damaged (Open would return an error wrapping ErrCorrupt: an empty
+	// file, a truncated one, unreadable first pages), for a program that
+	// would rather lose its saved quotas than not start. Open renames the
+	// damaged file to path + ".corrupt" (replacing an older one), so that it
+	// can be inspected, and passes the error it would have returned to
+	// OnError, if set. Every limiter then starts fresh. Files Open refuses
+	// for other reasons (ErrNotAStore, ErrFormat, ErrLocked, file system
+	// errors) are still refused and left as they are. false (the default):
+	// Open returns the error and changes nothing.
+	ReplaceCorrupt bool
 }
 
 // Store keeps the state of attached limiters in a bbolt file, so that
@@ -281,25 +301,40 @@ func splitValue(key, v []byte) ([]byte, error) {
 	return state, nil
 }
 
-// Open opens the store file at path, creating it if it does not exist, and
-// starts periodic checkpoints unless opts turns them off.
+// Open opens the store file at path and starts periodic checkpoints unless
+// opts turns them off. If there is no file at path, Open creates the store
+// whole: it writes a new empty store to a file beside path (path +
+// ".new-" and a number) and links it to path, so that path never names an
+// empty or partial store, even after a crash; such a crash may leave the
+// ".new-" file behind, which may be deleted.
 //
-// It returns an error wrapping ErrNotAStore for a file that is not a ratekit
-// store (not a bbolt file, or another program's bbolt database), ErrFormat
-// for a store of an unknown format version, ErrLocked when another process
-// holds the file past opts.LockTimeout, and ErrCorrupt when bbolt cannot read
-// the file's first pages. It never modifies a file it rejects.
+// Open reads nothing as an empty store that could be a damaged one: its
+// error wraps ErrCorrupt for an empty (0-byte) file, a file shorter than
+// the pages its store uses, or one whose first pages bbolt cannot read
+// (unless opts.ReplaceCorrupt); ErrNotAStore for a file that is not a
+// ratekit store (not a bbolt file, or another program's bbolt database);
+// ErrFormat for a store of an unknown format version; and ErrLocked when
+// another process holds the file past opts.LockTimeout. Errors of the file
+// system (a missing directory, a permission) wrap the *fs.PathError. It
+// never modifies a file it rejects. A bbolt file with no buckets at all
+// (no data to lose) is made an empty store.
 func Open(path string, opts Options) (*Store, error) {
 	mode := opts.FileMode
 	if mode == 0 {
 		mode = DefaultFileMode
 	}
-	db, err := openBolt(path, mode, opts)
-	if err != nil {
-		return nil, err
+	before, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		err = create(path, mode)
 	}
-	if err := initStore(db); err != nil {
-		_ = guard(db.Close)
+	var db *bolt.DB
+	if err == nil {
+		db, err = openStore(path, mode, opts)
+	}
+	if errors.Is(err, ErrCorrupt) && opts.ReplaceCorrupt {
+		db, err = replace(path, before, mode, opts, err)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("persist: open %s: %w", path, err)
 	}
 	s := &Store{
@@ -327,7 +362,112 @@ func Open(path string, opts Options) (*Store, error) {
 	return s, nil
 }
 
-// openBolt opens the bbolt file and maps its errors to persist's.
+// openStore opens the store file at path, which exists, and checks that it
+// holds a ratekit store.
+func openStore(path string, mode os.FileMode, opts Options) (*bolt.DB, error) {
+	db, err := openBolt(path, mode, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := initStore(db); err != nil {
+		_ = guard(db.Close)
+		return nil, err
+	}
+	return db, nil
+}
+
+// replace sets the damaged file at path aside as path + ".corrupt" and opens
+// a new store in its place, for Options.ReplaceCorrupt; cause is the error
+// that found the file damaged, and before what Open found at path before
+// reading it.
+func replace(path string, before os.FileInfo, mode os.FileMode, opts Options, cause error) (*bolt.DB, error) {
+	// Set aside only the file that was judged: if another process replaced
+	// it meanwhile (say, started afresh itself), that one is its to use.
+	now, err := os.Stat(path)
+	if err != nil || before == nil || !os.SameFile(before, now) {
+		return nil, cause
+	}
+	if opts.OnError != nil {
+		opts.OnError(fmt.Errorf("persist: open %s: %w; starting a new store, the damaged file is kept as %s.corrupt",
+			path, cause, filepath.Base(path)))
+	}
+	if err := os.Rename(path, path+".corrupt"); err != nil {
+		return nil, fmt.Errorf("setting the damaged file aside: %w (the file is damaged: %w)", err, cause)
+	}
+	if err := create(path, mode); err != nil {
+		return nil, err
+	}
+	return openStore(path, mode, opts)
+}
+
+// create writes a new, empty store to path, whole: bbolt initialises a new
+// file in several writes, and an empty or partial file left at path by a
+// crash would be refused by the next Open. The store is written to a
+// temporary file beside path, synced, and then linked to path, which fails
+// if another process created path meanwhile (that store is then used).
+func create(path string, mode os.FileMode) error {
+	tmp, err := createTemp(path, mode)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp)
+	db, err := bolt.Open(tmp, mode, &bolt.Options{Timeout: time.Nanosecond, FreelistType: bolt.FreelistMapType})
+	if err != nil {
+		return err
+	}
+	err = db.Update(initBuckets) // synced
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	switch err := os.Link(tmp, path); {
+	case err == nil, errors.Is(err, fs.ErrExist):
+	default:
+		// A file system without hard links: rename, which would replace
+		// a store created at path by another process in the last
+		// microseconds.
+		if err := os.Rename(tmp, path); err != nil {
+			return err
+		}
+	}
+	syncDir(filepath.Dir(path))
+	return nil
+}
+
+// createTemp creates an empty file of mode beside path, with a name no
+// other file has, and returns its name.
+func createTemp(path string, mode os.FileMode) (string, error) {
+	for {
+		name := path + ".new-" + strconv.FormatUint(uint64(rand.Uint32()), 10)
+		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, mode)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		return name, f.Close()
+	}
+}
+
+// syncDir makes the directory entries of dir durable, where the system
+// allows it (not on Windows); a crash may otherwise lose a new store's
+// name, which costs nothing but the empty store.
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		_ = d.Close()
+	}
+}
+
+// errEmpty is the error of an empty store file.
+var errEmpty = fmt.Errorf("%w: an empty file (0 bytes)", ErrCorrupt)
+
+// openBolt opens the bbolt file at path, which exists, and maps its errors
+// to persist's. It never creates or initialises a file: bbolt would write
+// a new database into an empty file.
 func openBolt(path string, mode os.FileMode, opts Options) (db *bolt.DB, err error) {
 	timeout := opts.LockTimeout
 	if timeout <= 0 {
@@ -348,31 +488,65 @@ func openBolt(path string, mode os.FileMode, opts Options) (db *bolt.DB, err err
 		// pages.
 		FreelistType: bolt.FreelistMapType,
 		OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
-			f, err := os.OpenFile(name, flag, perm)
+			f, err := os.OpenFile(name, flag&^os.O_CREATE, perm)
+			if err != nil {
+				return nil, err
+			}
+			if fi, err := f.Stat(); err != nil || fi.Size() == 0 {
+				_ = f.Close()
+				if err == nil {
+					err = errEmpty
+				}
+				return nil, err
+			}
 			file = f
-			return f, err
+			return f, nil
 		},
 	}
+	var used int64
 	err = guard(func() error {
 		var err error
 		db, err = bolt.Open(path, mode, bopts)
-		return err
+		if err != nil {
+			return err
+		}
+		return db.View(func(tx *bolt.Tx) error { used = tx.Size(); return nil })
 	})
+	if err == nil {
+		// A file shorter than its store's pages was truncated: bbolt
+		// would fault reading the missing ones, or not notice if they
+		// are free.
+		fi, serr := file.Stat()
+		switch {
+		case serr != nil:
+			err = serr
+		case fi.Size() < used:
+			err = fmt.Errorf("%w: truncated: the store uses %d bytes, the file has %d", ErrCorrupt, used, fi.Size())
+		default:
+			return db, nil
+		}
+		_ = guard(db.Close)
+		return nil, err
+	}
 	switch {
-	case err == nil:
-		return db, nil
 	case errors.Is(err, ErrCorrupt):
-		if file != nil {
+		if db != nil {
+			_ = guard(db.Close)
+		} else if file != nil {
 			_ = file.Close()
 		}
-		return nil, fmt.Errorf("persist: open %s: %w", path, err)
+		return nil, err
 	case errors.Is(err, bolterrors.ErrTimeout):
-		return nil, fmt.Errorf("persist: open %s: %w (%w)", path, ErrLocked, err)
+		return nil, fmt.Errorf("%w (%w)", ErrLocked, err)
 	case errors.Is(err, bolterrors.ErrInvalid), errors.Is(err, bolterrors.ErrVersionMismatch),
 		errors.Is(err, bolterrors.ErrChecksum):
-		return nil, fmt.Errorf("persist: open %s: %w (bbolt: %w)", path, ErrNotAStore, err)
+		return nil, fmt.Errorf("%w (bbolt: %w)", ErrNotAStore, err)
+	case strings.HasPrefix(err.Error(), "file size too small"):
+		// bbolt has no error value for a file shorter than its two meta
+		// pages (TestOpenUnreadable holds this match to bbolt's message).
+		return nil, fmt.Errorf("%w: truncated (bbolt: %w)", ErrCorrupt, err)
 	}
-	return nil, fmt.Errorf("persist: open %s: %w", path, err)
+	return nil, err
 }
 
 // initStore checks that db holds a ratekit store of a known version, or

@@ -192,13 +192,6 @@ func TestOpenRejects(t *testing.T) {
 			t.Error("Open of a directory succeeded")
 		}
 	})
-	t.Run("empty file", func(t *testing.T) {
-		s, err := persist.Open(write("empty.db", nil), persist.Options{})
-		if err != nil {
-			t.Fatalf("Open of an empty file: %v", err)
-		}
-		mustClose(t, s)
-	})
 	t.Run("empty bbolt file", func(t *testing.T) {
 		p := boltFile("emptybolt.db", func(*bolt.Tx) error { return nil })
 		s, err := persist.Open(p, persist.Options{})

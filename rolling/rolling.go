@@ -90,6 +90,11 @@
 // (half the reach at most), so that its first window opens in place even
 // at a time read a little before it was made. (Takes racing to open the
 // same window out of reach may each allocate a cell; one is kept.)
+//
+// # Caps
+//
+// Limit is at most MaxLimit (2^48), whatever the Window: 10^9 a day and
+// 10^9 per 30 days fit.
 package rolling
 
 import (

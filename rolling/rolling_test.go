@@ -26,6 +26,15 @@ func mustNew(tb testing.TB, cfg rolling.Config) *rolling.Limiter {
 	return l
 }
 
+// reconfigureLimit is a conformance Subject's Reconfigure: cfg with the
+// given Limit.
+func reconfigureLimit(cfg rolling.Config) func(ratekit.Limiter, int) error {
+	return func(l ratekit.Limiter, limit int) error {
+		cfg.Limit = limit
+		return l.(*rolling.Limiter).Reconfigure(cfg)
+	}
+}
+
 func TestConformance(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
@@ -41,8 +50,9 @@ func TestConformance(t *testing.T) {
 				New: func(tb testing.TB) ratekit.Limiter {
 					return mustNew(tb, rolling.Config{Limit: tc.limit, Window: tc.window, Name: "api"})
 				},
-				Capacity: tc.limit,
-				Policy:   "api",
+				Capacity:    tc.limit,
+				Policy:      "api",
+				Reconfigure: reconfigureLimit(rolling.Config{Limit: tc.limit, Window: tc.window, Name: "api"}),
 			})
 		})
 	}
@@ -55,8 +65,9 @@ func TestConformanceWithHook(t *testing.T) {
 		New: func(tb testing.TB) ratekit.Limiter {
 			return mustNew(tb, rolling.Config{Limit: 4, Window: time.Hour, Name: "h", OnLimitReached: func(ratekit.Decision) {}})
 		},
-		Capacity: 4,
-		Policy:   "h",
+		Capacity:    4,
+		Policy:      "h",
+		Reconfigure: reconfigureLimit(rolling.Config{Limit: 4, Window: time.Hour, Name: "h", OnLimitReached: func(ratekit.Decision) {}}),
 	})
 }
 

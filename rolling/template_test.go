@@ -36,8 +36,9 @@ func TestTemplateConforms(t *testing.T) {
 					require.False(tb, sibling.Take(conformance.DefaultStart, 1).Allowed)
 					return tmpl.New()
 				},
-				Capacity: cfg.Limit,
-				Policy:   cfg.Name,
+				Capacity:    cfg.Limit,
+				Policy:      cfg.Name,
+				Reconfigure: reconfigureLimit(cfg),
 			})
 		})
 	}

@@ -1,6 +1,7 @@
 package slidingwindow
 
 import (
+	"fmt"
 	"math/bits"
 	"time"
 
@@ -58,9 +59,22 @@ func (c Config) validateLog() error {
 		return err
 	}
 	if c.Limit > MaxLogLimit {
-		return core.Invalid(pkg, "Log Limit is %d; it must be at most %d (the log keeps 8 bytes per unit): use a Counter", c.Limit, MaxLogLimit)
+		return core.Invalid(pkg, "Log Limit is %d; it must be at most %d, MaxLogLimit (the log keeps 8 bytes per unit): %s",
+			c.Limit, MaxLogLimit, c.instead(false))
 	}
 	return nil
+}
+
+// instead names the algorithms that take c's quota, for the error of a Log
+// (counter false) or a Counter that cannot.
+func (c Config) instead(counter bool) string {
+	switch {
+	case !counter && c.Limit <= MaxCounterLimit(c.Window):
+		return fmt.Sprintf("a Counter takes it (up to %d with a Window of %v), or fixedwindow, rolling or tokenbucket", MaxCounterLimit(c.Window), c.Window)
+	case counter && c.Limit <= MaxLogLimit:
+		return fmt.Sprintf("a Log takes it exactly (up to %d), or fixedwindow, rolling or tokenbucket", MaxLogLimit)
+	}
+	return "fixedwindow (the same fixed windows, without the sliding estimate), rolling or tokenbucket takes it"
 }
 
 func (c Config) validateCounter() error {
@@ -68,7 +82,8 @@ func (c Config) validateCounter() error {
 		return err
 	}
 	if m := MaxCounterLimit(c.Window); c.Limit > m {
-		return core.Invalid(pkg, "Counter Limit is %d; with a Window of %v it must be at most %d (its state is one 64-bit word): use a longer Window or a Log", c.Limit, c.Window, m)
+		return core.Invalid(pkg, "Counter Limit is %d; with a Window of %v it must be at most %d, MaxCounterLimit(Window) (its state is one 64-bit word): %s",
+			c.Limit, c.Window, m, c.instead(true))
 	}
 	return nil
 }

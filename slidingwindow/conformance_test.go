@@ -30,6 +30,17 @@ func mustCounter(tb testing.TB, cfg slidingwindow.Config) *slidingwindow.Counter
 	return c
 }
 
+// reconfigureLimit is a conformance Subject's Reconfigure for a Log or a
+// Counter: cfg with the given Limit.
+func reconfigureLimit(cfg slidingwindow.Config) func(ratekit.Limiter, int) error {
+	return func(l ratekit.Limiter, limit int) error {
+		cfg.Limit = limit
+		return l.(interface {
+			Reconfigure(slidingwindow.Config) error
+		}).Reconfigure(cfg)
+	}
+}
+
 func TestConformance(t *testing.T) {
 	for _, tc := range []struct {
 		limit  int
@@ -43,17 +54,71 @@ func TestConformance(t *testing.T) {
 		cfg := slidingwindow.Config{Limit: tc.limit, Window: tc.window, Name: "sliding"}
 		t.Run(fmt.Sprintf("Log/%d-per-%v", tc.limit, tc.window), func(t *testing.T) {
 			conformance.Run(t, conformance.Subject{
-				New:      func(tb testing.TB) ratekit.Limiter { return mustLog(tb, cfg) },
-				Capacity: tc.limit,
-				Policy:   cfg.Name,
+				New:         func(tb testing.TB) ratekit.Limiter { return mustLog(tb, cfg) },
+				Capacity:    tc.limit,
+				Policy:      cfg.Name,
+				Reconfigure: reconfigureLimit(cfg),
 			})
 		})
 		t.Run(fmt.Sprintf("Counter/%d-per-%v", tc.limit, tc.window), func(t *testing.T) {
 			conformance.Run(t, conformance.Subject{
-				New:      func(tb testing.TB) ratekit.Limiter { return mustCounter(tb, cfg) },
-				Capacity: tc.limit,
-				Policy:   cfg.Name,
+				New:         func(tb testing.TB) ratekit.Limiter { return mustCounter(tb, cfg) },
+				Capacity:    tc.limit,
+				Policy:      cfg.Name,
+				Reconfigure: reconfigureLimit(cfg),
 			})
+		})
+	}
+}
+
+// TestReconfigureDownUpKeepsUnits is issue #16's attack: Limit 100, 100
+// taken at t0, then ten cycles of Reconfigure(60), Reconfigure(100) and a
+// drain at t0. Lowering the Limit dropped the units above it, and raising
+// it again let 100 more pass: 500 in one window. Units taken stay counted.
+func TestReconfigureDownUpKeepsUnits(t *testing.T) {
+	for _, kind := range []string{"Log", "Counter"} {
+		t.Run(kind, func(t *testing.T) {
+			cfg := slidingwindow.Config{Limit: 100, Window: time.Minute}
+			var l interface {
+				ratekit.Limiter
+				Reconfigure(slidingwindow.Config) error
+			}
+			if kind == "Log" {
+				l = mustLog(t, cfg)
+			} else {
+				l = mustCounter(t, cfg)
+			}
+			t0 := conformance.DefaultStart
+			admitted := 0
+			if l.Take(t0, 100).Allowed {
+				admitted += 100
+			}
+			for range 10 {
+				for _, limit := range []int{60, 100} {
+					cfg.Limit = limit
+					if err := l.Reconfigure(cfg); err != nil {
+						t.Fatal(err)
+					}
+					for l.Take(t0, 1).Allowed {
+						admitted++
+					}
+				}
+			}
+			if admitted != 100 {
+				t.Fatalf("admitted %d at one instant; want 100", admitted)
+			}
+			// The units still expire when they would have: a Window on
+			// for the Log, two fixed windows on for the Counter.
+			end := t0.Add(time.Minute)
+			if kind == "Counter" {
+				end = t0.Truncate(time.Minute).Add(2 * time.Minute)
+			}
+			if d := l.Peek(end, 100); !d.Allowed {
+				t.Fatalf("at +%v, Peek(100) = %v; want allowed", end.Sub(t0), d)
+			}
+			if d := l.Peek(end.Add(-1), 100); d.Allowed {
+				t.Fatalf("at +%v, Peek(100) = %v; want denied", end.Add(-1).Sub(t0), d)
+			}
 		})
 	}
 }

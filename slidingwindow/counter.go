@@ -93,10 +93,15 @@ var _ ratekit.Limiter = (*Counter)(nil)
 // word packs, from the top:
 //
 //	rel  (64-2·cb bits) index of the current fixed window, relative to base
-//	cur  (cb bits)      units admitted in that window, at most limit
-//	prev (cb bits)      units admitted in the window before it, at most limit
+//	cur  (cb bits)      units admitted in that window
+//	prev (cb bits)      units admitted in the window before it
 //
-// where cb = bits.Len(limit). rel is the full index, not a tag, so a word
+// where cb = (64-indexBits(window))/2, all the bits rel leaves, whatever the
+// Limit: a count is at most the Limit, or more when Reconfigure lowered the
+// Limit below the units already counted, which stay counted (the window is
+// then over-full; raising the Limit again gives nothing back). Since the
+// layout depends on the Window alone, a Reconfigure that keeps the Window
+// keeps every count. rel is the full index, not a tag, so a word
 // never aliases another window however long the Counter sat unused or
 // however stale a time is: that is what bounds Limit (MaxCounterLimit). The
 // zero word (window base, nothing admitted) is a fresh Counter.
@@ -190,7 +195,7 @@ func newCounterState(p *counterParams, w uint64) *counterState {
 // newCounterParams returns the parameters of cfg, a valid Counter Config,
 // for a Counter with the given epoch.
 func newCounterParams(cfg Config, epoch time.Time, padded bool) *counterParams {
-	cb := uint8(bits.Len(uint(cfg.Limit))) // at most 29: see MaxCounterLimit
+	cb := uint8((64 - indexBits(int64(cfg.Window))) / 2) // see counterState; MaxCounterLimit is 1<<cb - 1
 	epochUnix := unixOf(epoch)
 	return &counterParams{
 		epoch:     epoch,
@@ -561,11 +566,14 @@ func (c *Counter) Config() Config { return c.s.Load().p.config() }
 // CounterTemplate no longer shares the template's, and the template and its
 // other Counters are unchanged.
 //
-// Counts above the new Limit are lowered to it (a full window stays full).
-// If the Window changes, the old windows do not map onto the new ones: the
-// units of the old current and previous windows are all counted in the new
-// window that holds the last instant of the old current one, where they
-// count at least as long as they did. Concurrent calls wait (yielding the
+// Units taken stay counted whatever limits come and go: counts above a
+// lowered Limit are kept, and the Counter admits nothing until they weigh
+// less than it; raising the Limit again gives none back. If the Window
+// changes, the old windows do not map onto the new ones: the units of the
+// old current and previous windows are all counted in the new window that
+// holds the last instant of the old current one, where they count at least
+// as long as they did (capped at MaxCounterLimit of the new Window, which
+// keeps that window full under any Limit it allows). Concurrent calls wait (yielding the
 // thread) for the few instructions the swap takes, then carry on under the
 // new configuration.
 func (c *Counter) Reconfigure(cfg Config) error {
@@ -592,15 +600,14 @@ func (c *Counter) Reconfigure(cfg Config) error {
 // carry converts the word w of old into next's layout (see Reconfigure).
 func carry(w uint64, old, next *counterParams) uint64 {
 	rel, cur, prev := old.unpack(w)
-	lim := uint64(next.limit)
 	switch {
 	case next.window == old.window:
-		// Same windows, same base: only the counts' width may change.
-		return next.pack(rel, min(cur, lim), min(prev, lim))
+		// Same windows, same base, same layout: the word carries over.
+		return w
 	case cur+prev > 0:
 		end := (old.base+int64(rel)+1)*old.window - 1 // Unix nanoseconds
 		k := min(max(floorDiv(end, next.window)-next.base, 0), int64(next.maxRel()))
-		return next.pack(uint64(k), min(cur+prev, lim), 0)
+		return next.pack(uint64(k), min(cur+prev, next.mask), 0)
 	}
 	return 0
 }
@@ -627,7 +634,7 @@ func (c *Counter) MarshalBinary() ([]byte, error) {
 // so that the time between the two counts as elapsed. It returns an error
 // wrapping ratekit.ErrInvalidState, and leaves the Counter unchanged, if b is
 // truncated, corrupt, of another algorithm or version, saved with another
-// Window, holds a count above the Limit, or a window more than 73 years
+// Window, holds a count above MaxCounterLimit(Window), or a window more than 73 years
 // after this Counter (or its CounterTemplate) was made. A window more than
 // 73 years before it restores as a fresh state: nothing in it can count any
 // more. A Counter made by a CounterTemplate keeps sharing its parameters.
@@ -662,15 +669,16 @@ func badCounterState(format string, args ...any) error {
 // restore returns the word of a state saved by MarshalBinary, if s can hold
 // it (see UnmarshalBinary).
 func (s *counterParams) restore(window uint64, start int64, cur, prev uint64) (uint64, error) {
-	lim := uint64(s.limit)
 	var rel int64
 	switch {
 	case window != uint64(s.window):
 		return 0, badCounterState("state of a %v Window, this Counter's is %v", time.Duration(window), time.Duration(s.window))
 	case start%s.window != 0:
 		return 0, badCounterState("window start %d is not a multiple of the Window", start)
-	case cur > lim || prev > lim:
-		return 0, badCounterState("counts %d and %d exceed the Limit of %d", cur, prev, lim)
+	case cur > s.mask || prev > s.mask:
+		// Counts above the Limit are a state saved after Reconfigure
+		// lowered it: restored whole. Above the layout's bound, corrupt.
+		return 0, badCounterState("counts %d and %d exceed %d, the most a Counter of a %v Window counts", cur, prev, s.mask, time.Duration(s.window))
 	}
 	if rel = start/s.window - s.base; rel > int64(s.maxRel()) {
 		return 0, badCounterState("window start %d is too far in the future", start)

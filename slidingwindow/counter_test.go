@@ -270,24 +270,30 @@ func TestCounterReconfigure(t *testing.T) {
 	c := mustCounter(t, slidingwindow.Config{Limit: 10, Window: time.Minute, Name: "a"})
 	c.Take(minute0.Add(10*s), 8)
 	c.Take(minute0.Add(70*s), 3)
-	// A smaller limit caps the counts: the current window is full.
+	// A smaller limit keeps the counts: the current window is over-full.
 	if err := c.Reconfigure(slidingwindow.Config{Limit: 3, Window: time.Minute, Name: "b"}); err != nil {
 		t.Fatal(err)
 	}
 	if d := c.Peek(minute0.Add(70*s), 0); d.Remaining != 0 || d.Limit != 3 || d.Policy != "b" {
 		t.Fatalf("after shrinking to 3, Peek(0) = %v", d)
 	}
-	// The next window: the previous one (capped at 3) weighs 3·(60-e)/60.
+	// The next window: the previous one (3 units) weighs 3·(60-e)/60.
 	if d := c.Peek(minute0.Add(140*s), 1); !d.Allowed || d.Remaining != 0 {
 		t.Fatalf("after shrinking to 3, Peek(1) at 140s = %v; want allowed, 0 left", d)
 	}
-	// A new window length: the 3+3 units count in the new window that
+	// A new window length: the 3+8 units count in the new window that
 	// holds the end of the old one, [90s, 120s) for a 30s window.
 	if err := c.Reconfigure(slidingwindow.Config{Limit: 10, Window: 30 * s}); err != nil {
 		t.Fatal(err)
 	}
+	if d := c.Peek(minute0.Add(100*s), 0); d.Remaining != 0 {
+		t.Fatalf("after a 30s window, Peek(0) at 100s = %v; want 0 left (11 counted)", d)
+	}
+	if err := c.Reconfigure(slidingwindow.Config{Limit: 15, Window: 30 * s}); err != nil {
+		t.Fatal(err)
+	}
 	if d := c.Peek(minute0.Add(100*s), 0); d.Remaining != 4 {
-		t.Fatalf("after a 30s window, Peek(0) at 100s = %v; want 4 left (6 weighted at 1)", d)
+		t.Fatalf("Limit 15, Peek(0) at 100s = %v; want 4 left (11 counted)", d)
 	}
 	if d := c.Peek(minute0.Add(150*s), 10); !d.Allowed {
 		t.Fatalf("after a 30s window, Peek(10) two windows on = %v", d)
@@ -320,8 +326,8 @@ func TestCounterUnmarshal(t *testing.T) {
 	far := time.Now().Add(100 * 365 * 24 * time.Hour).Truncate(time.Minute).UnixNano()
 	for name, b := range map[string][]byte{
 		"other window":      counterState(time.Second, start, 1, 0),
-		"count over limit":  counterState(time.Minute, start, 11, 0),
-		"prev over limit":   counterState(time.Minute, start, 0, 1<<40),
+		"count over max":    counterState(time.Minute, start, uint64(slidingwindow.MaxCounterLimit(time.Minute))+1, 0),
+		"prev over max":     counterState(time.Minute, start, 0, 1<<40),
 		"misaligned":        counterState(time.Minute, start+1, 1, 0),
 		"window in 100 yrs": counterState(time.Minute, far, 1, 0),
 	} {
@@ -331,6 +337,14 @@ func TestCounterUnmarshal(t *testing.T) {
 		if after := c.Peek(minute0, 1); after != before {
 			t.Fatalf("a rejected UnmarshalBinary(%s) changed state: %v, then %v", name, before, after)
 		}
+	}
+	// A count over the Limit is a state saved before Reconfigure lowered
+	// it: restored whole, over-full.
+	if err := c.UnmarshalBinary(counterState(time.Minute, start, 11, 0)); err != nil {
+		t.Fatalf("UnmarshalBinary(11 units, Limit 10): %v", err)
+	}
+	if d := c.Peek(minute0, 1); d.Allowed || d.Remaining != 0 {
+		t.Fatalf("after restoring 11 units into a Limit of 10, Peek(1) = %v; want denied", d)
 	}
 	if err := c.UnmarshalBinary(counterState(time.Minute, start, 7, 2)); err != nil {
 		t.Fatal(err)

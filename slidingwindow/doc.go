@@ -25,6 +25,15 @@
 // whatever the Limit, so it suits large quotas and millions of keys, up to
 // MaxCounterLimit(Window).
 //
+// # Caps
+//
+// A Log's Limit is at most MaxLogLimit (2^24: its ring is 8 bytes per
+// unit), so a quota of 10^9 a day cannot be a Log. A Counter's is at most
+// MaxCounterLimit(Window): 16,777,215 for a day, 67,108,863 for 30 days. New
+// refuses a larger Limit with an error that names the bound and the
+// algorithms that take the quota (fixedwindow, rolling and tokenbucket take
+// 10^9 a day and 10^9 per 30 days).
+//
 // # Many keys
 //
 // For a limiter per IP address, org or token (ratekit.Keyed), make the

@@ -39,7 +39,9 @@ import (
 // # Memory
 //
 // The ring is 8·Limit bytes, rounded up to Go's next size class, in an
-// allocation of its own. A Log made by a LogTemplate adds 64 bytes (a
+// allocation of its own; after a Reconfigure that lowered the Limit below
+// the units that still count, it keeps a slot for each of them until a
+// later Reconfigure finds them expired. A Log made by a LogTemplate adds 64 bytes (a
 // 56-byte Log in Go's 64-byte size class), one allocation: the template's
 // Logs share their parameters (272 bytes in all for a Limit of 25). One made
 // by NewLog has 96 bytes of parameters of its own and is padded to 128
@@ -183,20 +185,23 @@ func NewLog(cfg Config) (*Log, error) {
 
 // init makes l an empty Log with parameters p.
 func (l *Log) init(p *logParams) {
-	l.s0.init(p)
+	l.s0.init(p, p.limit)
 	l.s.Store(&l.s0)
 }
 
-// init makes s an empty state of p.
-func (s *logState) init(p *logParams) {
+// init makes s an empty state of p with a ring of size slots, at least
+// p.limit (more when Reconfigure or UnmarshalBinary must keep more units
+// than the Limit: see Reconfigure).
+func (s *logState) init(p *logParams, size int) {
 	s.p = p
 	s.floor.Store(noFloor)
-	s.slots = make([]atomic.Int64, p.limit) // all empty
+	s.slots = make([]atomic.Int64, size) // all empty
 }
 
-// newLogState returns an empty state of p: compact for a template's Log,
-// else with its word on a cache line of its own (see Log).
-func newLogState(p *logParams) *logState {
+// newLogState returns an empty state of p with a ring of size slots:
+// compact for a template's Log, else with its word on a cache line of its
+// own (see Log).
+func newLogState(p *logParams, size int) *logState {
 	var s *logState
 	if p.padded {
 		c := &struct {
@@ -208,7 +213,7 @@ func newLogState(p *logParams) *logState {
 	} else {
 		s = new(logState)
 	}
-	s.init(p)
+	s.init(p, size)
 	return s
 }
 
@@ -369,9 +374,12 @@ func (s *logState) decide(d *ratekit.Decision, w uint64, x int64, n int) int64 {
 	if count > 0 {
 		reset = time.Duration(newest + p.window - x)
 	}
+	// count may exceed the Limit after Reconfigure lowered it (the ring
+	// then holds more than Limit slots): the log is over-full, and admits
+	// nothing until enough units expire.
 	switch {
 	case n < 0 || n > p.limit:
-		*d = core.Impossible(p.limit, p.limit-count, d.Window, reset, p.name)
+		*d = core.Impossible(p.limit, max(p.limit-count, 0), d.Window, reset, p.name)
 	case count+n <= p.limit:
 		d.Allowed = true
 		d.Remaining = p.limit - count - n
@@ -384,7 +392,7 @@ func (s *logState) decide(d *ratekit.Decision, w uint64, x int64, n int) int64 {
 		// The newest of those is unit limit-n (counting from the newest):
 		// when it expires, at most limit-n units remain. It is live (count
 		// > limit-n), so the wait is positive and bounded like reset.
-		d.Remaining = p.limit - count
+		d.Remaining = max(p.limit-count, 0)
 		d.ResetAfter = reset
 		d.RetryAfter = time.Duration(s.unit(head, p.limit-n) + p.window - x)
 	}
@@ -646,23 +654,28 @@ func (l *Log) install(next *logState, units []int64, clk int64) {
 // recorded so far, or returns an error wrapping ratekit.ErrInvalidConfig and
 // changes nothing.
 //
-// The units that count from now on are judged against the new Window. If
-// the new Limit is smaller, only the newest Limit units are kept: those are
-// all that any decision under the new Limit can depend on. A longer Window
-// does not bring back units the log had already forgotten (it keeps the last
-// Limit units, and overwrites a unit only once it has expired). The new ring is
-// allocated before the log is locked; copying the units into it holds the
-// seqlock for O(Limit) stores, during which concurrent Takes, Refunds and
-// Peeks wait (they yield the thread), and then carry on under the new
-// configuration. The Log gets parameters of its own: a Log made by a
-// LogTemplate no longer shares the template's, and the template and its
-// other Logs are unchanged.
+// Units taken stay counted whatever limits come and go: every unit that
+// still counts is kept, and judged against the new Limit and Window. A
+// Limit lowered below the units that count leaves the log over-full: it
+// admits nothing until enough of them expire, and raising the Limit again
+// gives none back. To keep them, the ring holds max(Limit, units that
+// count) slots, the units that count being judged by the longer of the old
+// and the new Window; it shrinks back to Limit at a Reconfigure after they
+// have expired. A longer Window does not bring back units the log had
+// already forgotten (it overwrites a unit only once it has expired).
+//
+// The new ring is allocated with the log locked (its size depends on the
+// units) and the units copied into it: the seqlock is held for O(ring)
+// stores, during which concurrent Takes, Refunds and Peeks wait (they yield
+// the thread), and then carry on under the new configuration. The Log gets
+// parameters of its own: a Log made by a LogTemplate no longer shares the
+// template's, and the template and its other Logs are unchanged.
 func (l *Log) Reconfigure(cfg Config) error {
 	if err := cfg.validateLog(); err != nil {
 		return err
 	}
 	p := l.s.Load().p
-	next := newLogState(newLogParams(cfg, p.epoch, p.padded)) // the epoch and layout of every state of l
+	np := newLogParams(cfg, p.epoch, p.padded) // the epoch and layout of every state of l
 	old := l.lock()
 	// The old state is locked, so this read is consistent: headOf works
 	// with the locked bit set.
@@ -670,6 +683,9 @@ func (l *Log) Reconfigure(cfg Config) error {
 	head := headOf(w)
 	newest := old.unit(head, 0)
 	clk := max(newest, old.floor.Load())
+	// clk-window >= minTime-MaxWindow does not overflow.
+	live := old.above(head, clk-max(old.p.window, np.window))
+	next := newLogState(np, max(np.limit, live))
 	keep := min(len(old.slots), len(next.slots))
 	units := make([]int64, 0, keep)
 	for j := keep - 1; j >= 0; j-- {
@@ -716,15 +732,18 @@ func (l *Log) MarshalBinary() ([]byte, error) {
 // UnmarshalBinary replaces the log's state with one from MarshalBinary, so
 // that the time between the two counts as elapsed. It returns an error
 // wrapping ratekit.ErrInvalidState, and leaves the log unchanged, if b is
-// truncated, corrupt, of another algorithm or version, holds more units than
-// the log's Limit (restore it with the Limit it was saved with, then
-// Reconfigure), or holds instants out of order or more than 73 years after
-// this log (or its LogTemplate) was made. Instants more than 73 years before
-// it are moved up to that bound, which only makes them count longer.
+// truncated, corrupt, of another algorithm or version, holds more than
+// MaxLogLimit units, or holds instants out of order or more than 73 years
+// after this log (or its LogTemplate) was made. Instants more than 73 years
+// before it are moved up to that bound, which only makes them count longer.
+// A state with more units than the log's Limit (saved before the Limit was
+// lowered, or with a higher one) is restored whole: the log is over-full
+// until enough of them expire, as after a Reconfigure that lowered the Limit.
 //
-// It rewrites the ring in place, under the seqlock, for O(Limit) stores, as
-// Reconfigure does: it allocates no ring, and a Log made by a LogTemplate
-// keeps sharing its parameters.
+// It rewrites the ring in place, under the seqlock, for O(ring) stores, as
+// Reconfigure does; only a state with more units than the ring has slots
+// allocates a ring that holds them. A Log made by a LogTemplate keeps
+// sharing its parameters.
 func (l *Log) UnmarshalBinary(b []byte) error {
 	payload, err := core.ParseHeader(b, core.SlidingLog, logFormat)
 	if err != nil {
@@ -745,8 +764,10 @@ func (l *Log) UnmarshalBinary(b []byte) error {
 	switch {
 	case hasClock > 1:
 		r.Fail("bad clock flag %d", hasClock)
-	case k > uint64(p.limit):
-		r.Fail("state holds %d units, more than the Limit of %d", k, p.limit)
+	case k > MaxLogLimit || k > uint64(len(payload)):
+		// Each unit takes a byte at least: a count the payload cannot
+		// hold is corrupt, and is refused before anything is allocated.
+		r.Fail("state holds %d units, more than a Log can (%d) or the state's %d bytes do", k, MaxLogLimit, len(payload))
 	case hasClock == 0 && k > 0:
 		r.Fail("state holds %d units and no clock", k)
 	case hasClock == 1:
@@ -792,9 +813,12 @@ func (l *Log) UnmarshalBinary(b []byte) error {
 			continue
 		}
 		if len(units) > len(s.slots) {
-			// A concurrent Reconfigure lowered the Limit since p was read.
-			return core.InvalidState(core.SlidingLog.String(),
-				"state holds %d units, more than the Limit of %d", len(units), len(s.slots))
+			// More units than the ring holds (saved by a Log whose Limit
+			// was lowered, or is higher): a ring that keeps them all, as
+			// Reconfigure makes, replaces this one.
+			old := l.lock()
+			l.install(newLogState(old.p, len(units)), units, clk)
+			return nil
 		}
 		if s.word.CompareAndSwap(w, w|lockedBit) {
 			s.rewrite(w, units, clk)

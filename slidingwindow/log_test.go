@@ -387,7 +387,7 @@ func TestLogUnmarshal(t *testing.T) {
 	c := t0.UnixNano()
 	far := time.Now().Add(100 * 365 * 24 * time.Hour).UnixNano()
 	for name, b := range map[string][]byte{
-		"more units than Limit": logState(4, &c, uint64(c), 0, 0, 0),
+		"more units than bytes": logState(40, &c, uint64(c), 0, 0, 0),
 		"units and no clock":    logState(1, nil),
 		"bad clock flag":        append(logState(0, nil)[:5], 2),
 		"unit after the clock":  logState(1, &c, uint64(c+1)),
@@ -403,6 +403,23 @@ func TestLogUnmarshal(t *testing.T) {
 		if after := l.Peek(t0, 1); after != before {
 			t.Fatalf("a rejected UnmarshalBinary(%s) changed state: %v, then %v", name, before, after)
 		}
+	}
+	// More units than the Limit, saved before it was lowered: restored
+	// whole, over-full until they expire.
+	if err := l.UnmarshalBinary(logState(4, &c, uint64(c), 0, 0, 0)); err != nil {
+		t.Fatalf("UnmarshalBinary(4 units, Limit 3): %v", err)
+	}
+	if d := l.Peek(t0, 1); d.Allowed || d.Remaining != 0 || d.RetryAfter != 10*s {
+		t.Fatalf("after restoring 4 units into a Limit of 3, Peek(1) = %v; want denied for 10s", d)
+	}
+	if err := l.Reconfigure(slidingwindow.Config{Limit: 5, Window: 10 * s}); err != nil {
+		t.Fatal(err)
+	}
+	if d := l.Peek(t0, 1); !d.Allowed || d.Remaining != 0 {
+		t.Fatalf("restored 4 units, Limit raised to 5: Peek(1) = %v; want allowed, 0 left", d)
+	}
+	if err := l.Reconfigure(slidingwindow.Config{Limit: 3, Window: 10 * s}); err != nil {
+		t.Fatal(err)
 	}
 	// A well-formed state from elsewhere: two units at t0 and t0+1s.
 	if err := l.UnmarshalBinary(logState(2, &c, uint64(c), uint64(s))); err == nil {

@@ -53,8 +53,9 @@ func TestTemplateConforms(t *testing.T) {
 					}
 					return tmpl.New()
 				},
-				Capacity: tc.limit,
-				Policy:   cfg.Name,
+				Capacity:    tc.limit,
+				Policy:      cfg.Name,
+				Reconfigure: reconfigureLimit(cfg),
 			})
 		})
 		t.Run(fmt.Sprintf("Counter/%d-per-%v", tc.limit, tc.window), func(t *testing.T) {
@@ -66,8 +67,9 @@ func TestTemplateConforms(t *testing.T) {
 					}
 					return tmpl.New()
 				},
-				Capacity: tc.limit,
-				Policy:   cfg.Name,
+				Capacity:    tc.limit,
+				Policy:      cfg.Name,
+				Reconfigure: reconfigureLimit(cfg),
 			})
 		})
 	}
@@ -195,11 +197,11 @@ func TestTemplateLimitersAreIndependent(t *testing.T) {
 			if tc.name == "Counter" {
 				// Saved with another Window.
 				wide, err = mustCounter(t, slidingwindow.Config{Limit: 3, Window: time.Second}).MarshalBinary()
-			} else if a.Take(at, 1).Allowed {
-				// 4 units, where c holds 3.
-				wide, err = a.MarshalBinary()
 			} else {
-				t.Fatal("a refused its 4th unit")
+				// A Log restores any number of units (over-full if
+				// more than its Limit): a trailing byte is refused.
+				wide, err = a.MarshalBinary()
+				wide = append(wide, 0)
 			}
 			if err != nil {
 				t.Fatal(err)

@@ -135,8 +135,8 @@ func ExampleLimiter_MarshalBinary() {
 	// 4
 }
 
-// Reconfigure changes the rate and burst at once; the units held carry over,
-// capped at the new burst.
+// Reconfigure changes the rate and burst at once; the units taken stay
+// counted, and refill at the new rate.
 func ExampleLimiter_Reconfigure() {
 	mock := clock.NewMock()
 	l, _ := tokenbucket.New(tokenbucket.Config{Limit: 10, Window: time.Second, Burst: 10, Clock: mock})
@@ -144,7 +144,7 @@ func ExampleLimiter_Reconfigure() {
 	_ = l.Reconfigure(tokenbucket.Config{Limit: 100, Window: time.Second, Burst: 50, Name: "upgraded", Clock: mock})
 	fmt.Println(l.Peek(mock.Now(), 0))
 	// Output:
-	// allowed policy="upgraded" limit=50 remaining=6 window=500ms reset=440ms retry=0s
+	// allowed policy="upgraded" limit=50 remaining=46 window=500ms reset=40ms retry=0s
 }
 
 // Sanity's 25 mutations per second per client IP, for every IP that calls:

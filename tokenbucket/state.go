@@ -14,13 +14,16 @@ import (
 // take. It returns an error wrapping ratekit.ErrInvalidConfig, and changes
 // nothing, if cfg is invalid.
 //
-// Capacity carries over as a number of units: the units the bucket holds at
-// the instant of the change (read on cfg.Clock) are kept, capped at the new
-// Burst, and from then on refill at the new rate. A full bucket of Burst 10
-// raised to Burst 100 holds 10; an empty one stays empty; a bucket 3 units in
-// debt to Wait's reservations stays 3 units in debt. Fractions of a unit are
-// kept exactly where the new time scale can hold them and otherwise rounded
-// towards less capacity, never more. Waiters already asleep keep the times
+// Units taken stay counted whatever limits come and go: the units taken and
+// not yet refilled at the instant of the change (read on cfg.Clock), the
+// bucket's empty part, carry over as a number of units and from then on
+// refill at the new rate. A bucket of Burst 10 with 4 taken, raised to Burst
+// 20, holds 16; lowered to Burst 3 it is 1 unit in debt, and admits nothing
+// until that unit and the next have refilled; raised back to 10 it holds 6,
+// as if it had never been lowered. A full bucket stays full, an empty one
+// empty, and a bucket 3 units in debt to Wait's reservations stays 3 units
+// in debt. Fractions of a unit are kept exactly where the new time scale can
+// hold them and otherwise rounded towards less capacity, never more. Waiters already asleep keep the times
 // they reserved; cancelling one of them after a Reconfigure gives nothing back.
 func (l *Limiter) Reconfigure(cfg Config) error {
 	if err := cfg.Validate(); err != nil {
@@ -47,24 +50,21 @@ func (l *Limiter) Reconfigure(cfg Config) error {
 
 // carry converts the TAT old of p, read at ns (relative to p's epoch), into
 // a TAT of np, whose epoch is that same instant. With d = max(old - s, 0) the
-// empty part of the bucket in p's units, the bucket holds Burst1 - d/p1 units
-// (a fraction, or negative for a debt). Keeping that many, capped at Burst2,
-// leaves empty
+// empty part of the bucket in p's units, d/p1 units are taken and not yet
+// refilled (more than Burst1 for a debt). Keeping that many leaves empty
 //
-//	d2 = max(0, Burst2 - (Burst1 - d/p1)) * p2 = max(0, ((Burst2-Burst1)*p1*p2 + d*p2) / p1)
+//	d2 = d/p1 * p2 = d*p2 / p1
 //
-// units of np, rounded up. The products reach 2^124, hence math/big: this is
-// a slow path.
+// units of np, rounded up: beyond np's tau (Burst2*p2) when Burst2 is below
+// the units taken, a debt that refills before anything is admitted. The
+// product reaches 2^94, hence math/big: this is a slow path.
 func carry(old, ns int64, p, np *params) int64 {
 	var d int64
 	if old != minTAT {
 		s, _ := p.clamp(ns)
 		d = max(old-s, 0)
 	}
-	num := new(big.Int).SetInt64(np.burst - p.burst)
-	num.Mul(num, big.NewInt(p.p))
-	num.Mul(num, big.NewInt(np.p))
-	num.Add(num, new(big.Int).Mul(big.NewInt(d), big.NewInt(np.p)))
+	num := new(big.Int).Mul(big.NewInt(d), big.NewInt(np.p))
 	if num.Sign() <= 0 {
 		return 0
 	}

@@ -20,27 +20,37 @@ func TestReconfigureCarriesUnits(t *testing.T) {
 	l := mustNew(t, cfg)
 	require.True(t, l.Take(t0, 4).Allowed)
 
-	// A bigger bucket keeps the 6 units held, and refills the rest.
+	// The 4 units taken stay counted: a bigger bucket holds 16, and
+	// refills the 4 at the same rate.
 	cfg.Burst = 20
 	require.NoError(t, l.Reconfigure(cfg))
 	d := l.Peek(t0, 0)
-	require.Equal(t, 6, d.Remaining)
+	require.Equal(t, 16, d.Remaining)
 	require.Equal(t, 20, d.Limit)
-	require.Equal(t, 1400*time.Millisecond, d.ResetAfter)
+	require.Equal(t, 400*time.Millisecond, d.ResetAfter)
 
-	// A smaller one is capped at its burst.
+	// A smaller one than the units taken is 1 unit in debt: the next unit
+	// waits for two to refill.
 	cfg.Burst = 3
 	require.NoError(t, l.Reconfigure(cfg))
-	require.Equal(t, 3, l.Peek(t0, 0).Remaining)
-	require.True(t, l.Idle(t0))
+	d = l.Peek(t0, 1)
+	require.False(t, d.Allowed)
+	require.Equal(t, 0, d.Remaining)
+	require.Equal(t, 200*time.Millisecond, d.RetryAfter)
+	require.False(t, l.Idle(t0))
 
-	// A new rate: 3 units held, empty at once, then 7 per 10 s.
-	cfg.Limit, cfg.Window = 7, 10*time.Second
+	// Back to 10: as if it had never been lowered.
+	cfg.Burst = 10
+	require.NoError(t, l.Reconfigure(cfg))
+	require.Equal(t, 6, l.Peek(t0, 0).Remaining)
+
+	// A new rate: the 4 units taken refill at 7 per 10 s.
+	cfg.Limit, cfg.Window, cfg.Burst = 7, 10*time.Second, 5
 	cfg.Name = "slow"
 	require.NoError(t, l.Reconfigure(cfg))
-	require.True(t, l.Take(t0, 3).Allowed)
+	require.True(t, l.Take(t0, 1).Allowed)
 	d = l.Take(t0, 1)
-	require.Equal(t, ratekit.Decision{Limit: 3, Window: 4285714286, ResetAfter: 4285714286, RetryAfter: 1428571429, Policy: "slow"}, d)
+	require.Equal(t, ratekit.Decision{Limit: 5, Window: 7142857143, ResetAfter: 7142857143, RetryAfter: 1428571429, Policy: "slow"}, d)
 
 	// A fraction of a unit carries over exactly: 0.5 of the next unit at
 	// 10 per second is 0.5 unit at 7 per 10 s too.
@@ -57,9 +67,9 @@ func TestReconfigureCarriesUnits(t *testing.T) {
 }
 
 // TestReconfigureUnderTakes races Takes at one instant against Reconfigures
-// that switch the burst between 10 and 20: the units held are kept and
-// capped at each switch, never raised, so no more than the 10 the bucket
-// held at the start are ever admitted at that instant.
+// that switch the burst between 10 and 20: the units taken stay counted at
+// each switch, so no more than 20 are ever admitted at that instant, and
+// exactly 20 once the burst ends at 20.
 func TestReconfigureUnderTakes(t *testing.T) {
 	mock := mockAt(t0)
 	cfg := tokenbucket.Config{Limit: 1, Window: time.Hour, Burst: 10, Clock: mock}
@@ -95,8 +105,11 @@ func TestReconfigureUnderTakes(t *testing.T) {
 		}()
 		wg.Wait()
 		close(stop)
-		require.LessOrEqual(t, admitted.Load(), int64(10))
-		require.Equal(t, 0, l.Peek(t0, 0).Remaining)
+		require.LessOrEqual(t, admitted.Load(), int64(20))
+		c := cfg
+		c.Burst = 20
+		require.NoError(t, l.Reconfigure(c))
+		require.Equal(t, 20-int(admitted.Load()), l.Peek(t0, 0).Remaining)
 	}
 }
 

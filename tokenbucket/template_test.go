@@ -34,8 +34,9 @@ func TestTemplateConforms(t *testing.T) {
 					require.True(t, tmpl.New().Take(t0, cfg.Burst).Allowed)
 					return tmpl.New()
 				},
-				Capacity: cfg.Burst,
-				Policy:   cfg.Name,
+				Capacity:    cfg.Burst,
+				Policy:      cfg.Name,
+				Reconfigure: reconfigureBurst(cfg),
 			})
 		})
 	}

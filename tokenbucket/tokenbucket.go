@@ -84,6 +84,13 @@
 // future and sleeps until they do, so waiters are served in the order they
 // arrive, each at the exact instant its units refill; a cancelled Wait gives
 // back what no later caller built on. See Limiter.Wait.
+//
+// # Caps
+//
+// A Config is refused (Validate says which bound and the largest Burst that
+// fits) only when Window/Limit in lowest terms needs a time scale finer than
+// 2^-32 ns, or refilling Burst from empty takes more than 2^60 time units:
+// 10^9 a day and 10^9 per 30 days, with a Burst of the whole quota, fit.
 package tokenbucket
 
 import (

@@ -43,6 +43,15 @@ func mustNew(tb testing.TB, cfg tokenbucket.Config) *tokenbucket.Limiter {
 	return l
 }
 
+// reconfigureBurst is a conformance Subject's Reconfigure: cfg with the
+// given Burst, read at t0 (the suite's Start) whatever clock New used.
+func reconfigureBurst(cfg tokenbucket.Config) func(ratekit.Limiter, int) error {
+	return func(l ratekit.Limiter, burst int) error {
+		cfg.Burst, cfg.Clock = burst, atT0()
+		return l.(*tokenbucket.Limiter).Reconfigure(cfg)
+	}
+}
+
 func TestConformance(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -68,8 +77,9 @@ func TestConformance(t *testing.T) {
 					}
 					return mustNew(tb, cfg)
 				},
-				Capacity: tc.cfg.Burst,
-				Policy:   tc.cfg.Name,
+				Capacity:    tc.cfg.Burst,
+				Policy:      tc.cfg.Name,
+				Reconfigure: reconfigureBurst(tc.cfg),
 			})
 		})
 	}

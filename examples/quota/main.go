@@ -1,10 +1,12 @@
 // Command quota is ratekit's demo: Rollbar-style quotas on two API tokens,
 // kept in a bbolt file so that they survive a restart.
 //
-// Each token has a user-defined daily quota (a rolling window that opens at
-// the token's first event) and a system ceiling per minute (a token bucket).
-// Both apply to every event, all or none: an event the system ceiling
-// refuses does not use up the daily quota. Run it twice in a row and the
+// Each token has a user-defined daily quota and a system ceiling per minute,
+// both counted as Rollbar counts them: a window opens at the token's first
+// event and lasts its length (the rolling package), so the ceiling admits
+// its 25 and then nothing until that minute is over. Both apply to every
+// event, all or none: an event the system ceiling refuses does not use up
+// the daily quota. Run it twice in a row and the
 // second run starts where the first stopped:
 //
 //	go run ./examples/quota
@@ -27,7 +29,6 @@ import (
 	"github.com/ratekit/ratekit"
 	"github.com/ratekit/ratekit/persist"
 	"github.com/ratekit/ratekit/rolling"
-	"github.com/ratekit/ratekit/tokenbucket"
 )
 
 func main() {
@@ -43,8 +44,7 @@ func main() {
 // Quotas of the demo: small, so that a few runs show them binding.
 const (
 	dailyLimit  = 100 // events per token per day (the user-defined limit)
-	systemBurst = 25  // events per token at once (the system limit)
-	systemRate  = 60  // events per token per minute, refilling the burst
+	systemLimit = 25  // events per token per minute (the system limit)
 )
 
 func run(w io.Writer, path string, events int, now time.Time) error {
@@ -52,11 +52,11 @@ func run(w io.Writer, path string, events int, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	daily := ratekit.NewKeyed(func(string) *rolling.Limiter {
-		return must(rolling.New(rolling.Config{Limit: dailyLimit, Window: 24 * time.Hour, Name: "daily"}))
-	}, ratekit.KeyedConfig{MaxKeys: 10_000})
-	systemBucket := must(tokenbucket.NewTemplate(tokenbucket.Config{Limit: systemRate, Window: time.Minute, Burst: systemBurst, Name: "system"}))
-	system := ratekit.NewKeyed(func(string) *tokenbucket.Limiter { return systemBucket.New() },
+	perDay := must(rolling.NewTemplate(rolling.Config{Limit: dailyLimit, Window: 24 * time.Hour, Name: "daily"}))
+	daily := ratekit.NewKeyed(func(string) *rolling.Limiter { return perDay.New() },
+		ratekit.KeyedConfig{MaxKeys: 10_000})
+	perMinute := must(rolling.NewTemplate(rolling.Config{Limit: systemLimit, Window: time.Minute, Name: "system"}))
+	system := ratekit.NewKeyed(func(string) *rolling.Limiter { return perMinute.New() },
 		ratekit.KeyedConfig{MaxKeys: 10_000})
 
 	// Attaching restores what the last run saved; downtime counts as time.
@@ -69,8 +69,8 @@ func run(w io.Writer, path string, events int, now time.Time) error {
 			return fmt.Errorf("restoring %s: %w", name, err)
 		}
 	}
-	fmt.Fprintf(w, "quotas per token: %d a day (opens at the first event), %d a minute with bursts of %d\n",
-		dailyLimit, systemRate, systemBurst)
+	fmt.Fprintf(w, "quotas per token: %d a day and %d a minute, each a window opened by the token's first event\n",
+		dailyLimit, systemLimit)
 	fmt.Fprintf(w, "state: %s\n\n", path)
 
 	for _, token := range []string{"tok_prod", "tok_staging"} {
@@ -102,9 +102,10 @@ func run(w io.Writer, path string, events int, now time.Time) error {
 	if err := store.Close(); err != nil {
 		return err
 	}
-	fmt.Fprintln(w, "\nsaved. Run it again now: the system limit has not refilled, because its state survived\n"+
-		"the restart (a limiter kept only in memory would admit 25 again). Run it a minute later:\n"+
-		"the system limit has refilled and the daily quota goes on shrinking.")
+	fmt.Fprintln(w, "\nsaved. Run it again within the minute: the system window this run opened is still\n"+
+		"open and admits nothing, because its state survived the restart (a limiter kept only in\n"+
+		"memory would admit 25 again). Run it a minute later: a new system window opens, and the\n"+
+		"daily quota goes on shrinking.")
 	return nil
 }
 

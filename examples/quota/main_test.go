@@ -29,7 +29,24 @@ func TestQuotaSurvivesRestart(t *testing.T) {
 		}
 	}
 
-	// A restart a minute later: the system bucket has refilled, the daily
+	// A restart within the minute: the system window opened by the first
+	// run's first event is still open and admits nothing more (a token
+	// bucket would have refilled), and refused events use no daily quota.
+	out.Reset()
+	if err := run(&out, db, 30, t0.Add(59*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"tok_prod     admitted  0 of 30, refused by system: 30",
+		"daily quota left 75, resets in 23h59m1s",
+		"last refusal: system, Retry-After 710ms", // the window closes at t0+1m
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Fatalf("run within the minute lacks %q:\n%s", want, out.String())
+		}
+	}
+
+	// A restart a minute later: a new system window opens, the daily
 	// window is the same one, 25 events further on.
 	out.Reset()
 	if err := run(&out, db, 30, t0.Add(time.Minute)); err != nil {

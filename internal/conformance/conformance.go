@@ -38,6 +38,16 @@ type Subject struct {
 	// Holder marks limiters whose units come back only by Release or Refund,
 	// never with time (concurrency limits).
 	Holder bool
+	// Reconfigure sets l's capacity (what Capacity says of a fresh
+	// limiter: a window's Limit, a token bucket's Burst) to limit, keeping
+	// every other parameter, with the limiter's own Reconfigure; it reads
+	// the time, if it must, at Start. Run fails the Reconfigure checks of
+	// a Subject without it unless NoReconfigure is set.
+	Reconfigure func(l ratekit.Limiter, limit int) error
+	// NoReconfigure says why the limiter has no Reconfigure (a composite,
+	// whose members are reconfigured each on its own); with it set and
+	// Reconfigure nil, the Reconfigure checks are skipped with that reason.
+	NoReconfigure string
 }
 
 // DefaultStart is the Start of a Subject that sets none: a Wednesday in 2026,
@@ -75,6 +85,8 @@ func Run(t *testing.T, s Subject) {
 	t.Run("Idle", s.idle)
 	t.Run("MarshalRoundTrip", s.marshalRoundTrip)
 	t.Run("UnmarshalRejectsBadState", s.unmarshalBadState)
+	t.Run("Overflow", s.overflow)
+	t.Run("Reconfigure", s.reconfigureChecks)
 }
 
 // Op is what a script Step does.

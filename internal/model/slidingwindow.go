@@ -11,22 +11,27 @@ import (
 // from any fixed instant; the model never clamps them, so drive it and the
 // real Log with times within a few centuries of each other.
 //
-// The log remembers the instants of the newest Limit units, oldest first,
-// and its clock: the newest instant it ever recorded. A stale now is
-// evaluated, and recorded, at the clock. A unit at e counts at t while
-// t-e < Window. Older units need not be remembered: a unit is only dropped
-// when Limit newer ones are recorded, and the admission of the last of
-// those saw at most Limit-n units count, so the dropped one had expired,
-// and the clock never goes back.
+// The log remembers the instants of the newest units up to its ring size,
+// oldest first, and its clock: the newest instant it ever recorded. A stale
+// now is evaluated, and recorded, at the clock. A unit at e counts at t while
+// t-e < Window. The ring size is Limit, or more when Reconfigure lowered the
+// Limit below the units that count, which are all kept. Older units need
+// not be remembered: a unit is only dropped when ring-size newer ones are
+// recorded, and the admission of the last of those saw at most Limit-n units
+// count, so the dropped one had expired, and the clock never goes back.
 type SlidingLog struct {
 	Limit  int
 	Window time.Duration
 	Name   string
 
-	units    []time.Duration // oldest first, at most Limit
+	ring     int             // 0: Limit
+	units    []time.Duration // oldest first, at most size()
 	clock    time.Duration
 	hasClock bool
 }
+
+// size is how many units the log remembers.
+func (m *SlidingLog) size() int { return max(m.Limit, m.ring) }
 
 // Take is slidingwindow.Log.Take.
 func (m *SlidingLog) Take(now time.Duration, n int) ratekit.Decision {
@@ -35,8 +40,8 @@ func (m *SlidingLog) Take(now time.Duration, n int) ratekit.Decision {
 		for range n {
 			m.units = append(m.units, t)
 		}
-		if len(m.units) > m.Limit {
-			m.units = m.units[len(m.units)-m.Limit:]
+		if len(m.units) > m.size() {
+			m.units = m.units[len(m.units)-m.size():]
 		}
 		m.clock, m.hasClock = t, true
 	}
@@ -72,19 +77,32 @@ func (m *SlidingLog) Idle(now time.Duration) bool {
 	return len(m.live(now)) == 0
 }
 
-// Persist keeps what slidingwindow.Log.MarshalBinary saves: the units that
-// count at the clock, and the clock.
+// Persist keeps what slidingwindow.Log.MarshalBinary saves, the units that
+// count at the clock and the clock, restored into a new Log of the same
+// Config, whose ring grows to hold them all.
 func (m *SlidingLog) Persist() {
 	if m.hasClock {
 		m.units = m.live(m.clock)
 	}
+	m.ring = len(m.units)
 }
 
-// Reconfigure keeps the newest units up to the new Limit.
+// Reconfigure keeps every unit that counts at the clock under the longer of
+// the old and new Window: the ring becomes max(limit, those units), and
+// keeps the newest units up to that size.
 func (m *SlidingLog) Reconfigure(limit int, window time.Duration) {
-	m.Limit, m.Window = limit, window
-	if len(m.units) > limit {
-		m.units = m.units[len(m.units)-limit:]
+	live := 0
+	if m.hasClock {
+		w := max(m.Window, window)
+		for _, e := range m.units {
+			if m.clock-e < w {
+				live++
+			}
+		}
+	}
+	m.Limit, m.Window, m.ring = limit, window, live
+	if len(m.units) > m.size() {
+		m.units = m.units[len(m.units)-m.size():]
 	}
 }
 
@@ -106,7 +124,7 @@ func (m *SlidingLog) decide(now time.Duration, n int) (ratekit.Decision, time.Du
 	}
 	live := m.live(t)
 	count := len(live)
-	d := ratekit.Decision{Limit: m.Limit, Window: m.Window, Policy: m.Name, Remaining: m.Limit - count}
+	d := ratekit.Decision{Limit: m.Limit, Window: m.Window, Policy: m.Name, Remaining: max(m.Limit-count, 0)}
 	// Until every unit that counts has expired.
 	if count > 0 {
 		d.ResetAfter = live[count-1] + m.Window - now

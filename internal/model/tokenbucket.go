@@ -156,8 +156,8 @@ func (m *TokenBucket) Idle(now time.Time) bool {
 	return m.empty(m.at(now)).Sign() == 0
 }
 
-// Reconfigure changes the rate and burst at now, keeping the units the
-// bucket holds (a fraction, or a debt), capped at the new burst. The new
+// Reconfigure changes the rate and burst at now, keeping the units taken
+// and not yet refilled (the empty part, a fraction, or a debt). The new
 // empty part is rounded up to the new rate's resolution, 1/q ns, where q is
 // the denominator of the new Window/Limit in lowest terms, and capped at
 // 2^62 of those units (a debt beyond that is forgiven, as in the real one).
@@ -165,12 +165,8 @@ func (m *TokenBucket) Reconfigure(now time.Time, limit int, window time.Duration
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	at := m.at(now)
-	held := new(big.Rat).Sub(ratInt(int64(m.burst)), new(big.Rat).Quo(m.empty(at), m.t))
+	deficit := new(big.Rat).Quo(m.empty(at), m.t) // units taken, not yet refilled
 	m.set(limit, window, burst, name)
-	deficit := new(big.Rat).Sub(ratInt(int64(burst)), held)
-	if deficit.Sign() < 0 {
-		deficit.SetInt64(0)
-	}
 	d2 := new(big.Rat).Mul(deficit, m.t)
 	q := m.t.Denom()
 	units, r := new(big.Int).DivMod(new(big.Int).Mul(d2.Num(), q), d2.Denom(), new(big.Int))
