@@ -3,37 +3,12 @@ package conformance
 import (
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ratekit/ratekit"
 )
-
-// SeedEnv names the environment variable that fixes the seed of the
-// randomized checks in this file: a failure prints its seed, and
-//
-//	RATEKIT_CONFORMANCE_SEED=<seed> go test -run 'Conform.*/RefundInterleaved' ./pkg/
-//
-// replays it.
-const SeedEnv = "RATEKIT_CONFORMANCE_SEED"
-
-// seed returns the seed of a randomized check, from SeedEnv if set, and logs it.
-func seed(t *testing.T) uint64 {
-	t.Helper()
-	v := uint64(time.Now().UnixNano())
-	if env := os.Getenv(SeedEnv); env != "" {
-		s, err := strconv.ParseUint(env, 10, 64)
-		if err != nil {
-			t.Fatalf("%s=%q: not a uint64: %v", SeedEnv, env, err)
-		}
-		v = s
-	}
-	t.Logf("seed %d (replay with %s=%d)", v, SeedEnv, v)
-	return v
-}
 
 // timedOp is one Take or Refund of the interleaving, kept to print a failing
 // history.
