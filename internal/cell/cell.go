@@ -107,6 +107,19 @@
 // as methods of the params; intern the params by Config; spell out the hot
 // path above in Take; route Reconfigure, UnmarshalBinary and any epoch move
 // through Replace.
+//
+// For the algorithms still on copies of this protocol: fixedwindow's and
+// slidingwindow Counter's sentinel (^0) becomes Sealed, so their packed
+// words must never be exactly 1<<63 as a bit pattern (keep the top bit of
+// the window index clear); their state/cell/counterState become Block,
+// load/loadSlow/loadSealed become Cur+Wait or Load, replace becomes
+// Replace, and their padded/compact/shared split goes (params are interned;
+// the first block is inline). rolling moves a block per new window out of
+// its offset's reach, which can be frequent, and today lets any goroutine
+// publish a sealed cell's successor (lock-free, no waiting): it needs a
+// second, helping mode here (seal by a bit that keeps the final word
+// readable, publish by a CAS on the Ref), added to this package and this
+// explanation, not a private copy.
 package cell
 
 import (
