@@ -134,11 +134,12 @@ func TestReconfigureRacingTakes(t *testing.T) {
 		l := mustNew(t, slow)
 		var admitted atomic.Int64
 		var wg sync.WaitGroup
-		stop := make(chan struct{})
+		stop, started := make(chan struct{}), make(chan struct{})
 		for range 3 {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				<-started // after the first replacement, so that Takes race the later ones
 				for {
 					select {
 					case <-stop:
@@ -165,6 +166,9 @@ func TestReconfigureRacingTakes(t *testing.T) {
 				}
 				if err := l.Reconfigure(cfg); err != nil {
 					t.Error(err)
+				}
+				if i == 0 {
+					close(started)
 				}
 			}
 		}()
