@@ -63,6 +63,38 @@ func BenchmarkKeyedMemory(b *testing.B) {
 	}
 }
 
+// BenchmarkKeyedMemoryNew is BenchmarkKeyedMemory with the factory a
+// service writes first: tokenbucket.New per key, with one Config.
+func BenchmarkKeyedMemoryNew(b *testing.B) {
+	cfg := bucket().Config()
+	newPerKey := func(uint64) *tokenbucket.Limiter {
+		l, err := tokenbucket.New(cfg)
+		if err != nil {
+			panic(err)
+		}
+		return l
+	}
+	for _, n := range []int{1_000, 1_000_000} {
+		b.Run(fmt.Sprintf("keys=%d", n), func(b *testing.B) {
+			var perKey float64
+			for b.Loop() {
+				var before, after runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&before)
+				k := ratekit.NewKeyed(newPerKey, ratekit.KeyedConfig{})
+				for i := 0; i < n; i++ {
+					k.Get(uint64(i))
+				}
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				runtime.KeepAlive(k)
+				perKey = float64(after.HeapAlloc-before.HeapAlloc) / float64(n)
+			}
+			b.ReportMetric(perKey, "B/key")
+		})
+	}
+}
+
 // reportCPU reports the CPU time the process used per operation since
 // start (from cpuTime), as cpu-ns/op, summed over the goroutines of a
 // parallel benchmark. On a machine shared with other work, wall time

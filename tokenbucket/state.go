@@ -29,63 +29,90 @@ func (l *Limiter) Reconfigure(cfg Config) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	clk := core.Clock(cfg.Clock)
+	now := core.Clock(cfg.Clock).Now()
+	np, err := paramsAt(cfg, now)
+	if err != nil {
+		return err
+	}
 	for {
-		st := l.s.Load()
-		p := st.p
-		ns := max(p.since(clk.Now()), -p.rng) // the instant decisions would read
-		np, err := newParams(cfg, p.epoch.Add(time.Duration(ns)))
-		if err != nil {
-			return err
+		b, _ := l.c.Load()
+		p := b.P
+		ns := p.since(now)
+		exact := ns >= -p.rng
+		ns = max(ns, -p.rng) // the instant decisions would read
+		ns2 := np.since(now) // now in np's terms: within np.rng/2
+		if l.c.Replace(b, func(tat, seen int64) (*params, int64, int64) {
+			return np, carry(tat, ns, ns2, p, np), carrySeen(seen, ns, ns2, exact, p, np)
+		}) {
+			return nil
 		}
-		old := st.tat.Swap(sealed)
-		if old == sealed {
-			l.loadSealed() // another replacement is under way: wait, start again
-			continue
-		}
-		l.s.Store(newState(np, carry(old, ns, p, np), carrySeen(st.seen.Load(), ns, p, np)))
-		return nil
 	}
 }
 
+// paramsAt returns parameters of cfg (valid) whose epoch is within half
+// their fast range of now: the interned ones if they are (always, at q = 1),
+// else new ones, private, with their epoch at now.
+func paramsAt(cfg Config, now time.Time) (*params, error) {
+	p, err := shared(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if ns := p.since(now); -p.rng/2 <= ns && ns <= p.rng/2 {
+		return p, nil
+	}
+	return newParams(cfg, now)
+}
+
 // carry converts the TAT old of p, read at ns (relative to p's epoch), into
-// a TAT of np, whose epoch is that same instant. With d = max(old - s, 0) the
-// empty part of the bucket in p's units, d/p1 units are taken and not yet
-// refilled (more than Burst1 for a debt). Keeping that many leaves empty
+// a TAT of np read at ns2, the same instant relative to np's epoch. With
+// d = max(old - s, 0) the empty part of the bucket in p's units, d/p1 units
+// are taken and not yet refilled (more than Burst1 for a debt). Keeping that
+// many leaves empty
 //
 //	d2 = d/p1 * p2 = d*p2 / p1
 //
 // units of np, rounded up: beyond np's tau (Burst2*p2) when Burst2 is below
 // the units taken, a debt that refills before anything is admitted. The
-// product reaches 2^94, hence math/big: this is a slow path.
-func carry(old, ns int64, p, np *params) int64 {
+// product reaches 2^94, hence math/big: this is a slow path. |ns2*q2| is at
+// most 2^59 (paramsAt), so the sum is bounded as a TAT, and saturated at
+// maxTAT.
+func carry(old, ns, ns2 int64, p, np *params) int64 {
 	var d int64
 	if old != minTAT {
 		s, _ := p.clamp(ns)
 		d = max(old-s, 0)
 	}
+	s2 := ns2 * np.q
 	num := new(big.Int).Mul(big.NewInt(d), big.NewInt(np.p))
 	if num.Sign() <= 0 {
-		return 0
+		return s2
 	}
 	d2 := ceilDiv(num, big.NewInt(p.p))
-	if !d2.IsInt64() || d2.Int64() > maxTAT {
+	if !d2.IsInt64() || d2.Int64() > maxTAT-s2 {
 		return maxTAT
 	}
-	return d2.Int64()
+	return s2 + d2.Int64()
 }
 
 // carrySeen converts seen, a bound on the stamps of admitted Takes in units
-// of p, into units of np, whose epoch is ns after p's, rounding up (a higher
-// bound only makes refunds give back less). A bound before np's fast range
-// reads as minTAT, as shiftTAT's does, and one past maxTAT as maxTAT.
-func carrySeen(seen, ns int64, p, np *params) int64 {
-	if seen == minTAT {
+// of p, into units of np, read at the instant ns of p and ns2 of np,
+// rounding up (a higher bound only makes refunds give back less). A bound
+// before np's fast range reads as minTAT, as shiftTAT's does, and one past
+// maxTAT as maxTAT. Unless exact (now was more than rng before p's epoch,
+// and ns is that bound, not now), the bound cannot be placed relative to
+// now: it becomes maxTAT, so that refunds of what came before give nothing
+// back.
+func carrySeen(seen, ns, ns2 int64, exact bool, p, np *params) int64 {
+	switch {
+	case seen == minTAT:
 		return minTAT
+	case !exact:
+		return maxTAT
 	}
-	// ceil((seen/q1 - ns) * q2) = ceil((seen - ns*q1) * q2 / q1)
+	// ceil((seen/q1 - ns) * q2) + ns2*q2 = ceil((seen - ns*q1) * q2 / q1) + ns2*q2
 	v := new(big.Int).Sub(big.NewInt(seen), new(big.Int).Mul(big.NewInt(ns), big.NewInt(p.q)))
 	v = ceilDiv(v.Mul(v, big.NewInt(np.q)), big.NewInt(p.q))
+	v.Add(v, big.NewInt(ns2*np.q))
 	switch {
 	case v.Cmp(big.NewInt(-fastBound)) < 0:
 		return minTAT
@@ -122,8 +149,8 @@ const stateVersion = 1
 // which int64 Unix nanoseconds cover: a bucket full only after 2262 (it
 // takes a Take stamped then) restores as full in 2262. It never fails.
 func (l *Limiter) MarshalBinary() ([]byte, error) {
-	st, tat := l.load()
-	p := st.p
+	blk, tat := l.c.Load()
+	p := blk.P
 	b := core.AppendHeader(make([]byte, 0, 32), core.TokenBucket, stateVersion)
 	if tat == minTAT {
 		return binary.AppendUvarint(b, 0), nil
@@ -189,23 +216,19 @@ func (l *Limiter) UnmarshalBinary(b []byte) error {
 	}
 
 	for {
-		st := l.s.Load()
-		if st.tat.Load() == sealed {
-			l.loadSealed()
-			continue
-		}
-		if done, err := l.restore(st, kind, unix, num, den); done || err != nil {
+		b, _ := l.c.Load()
+		if done, err := l.restore(b, kind, unix, num, den); done || err != nil {
 			return err
 		}
 	}
 }
 
-// restore replaces st, the state in force, by the state UnmarshalBinary
-// decoded, and reports whether it did (false: another replacement sealed st
+// restore replaces b, the block in force, by the state UnmarshalBinary
+// decoded, and reports whether it did (false: another replacement sealed b
 // first; the caller starts again).
-func (l *Limiter) restore(st *state, kind uint64, unix int64, num, den uint64) (bool, error) {
-	p := st.p
-	np, tat := p, int64(minTAT) // the same epoch keeps the parameters, which may be a Template's
+func (l *Limiter) restore(b *block, kind uint64, unix int64, num, den uint64) (bool, error) {
+	p := b.P
+	np, tat := p, int64(minTAT) // the same epoch keeps the parameters, which may be shared
 	if kind == 1 {
 		// v = ceil(((unix - epoch) + num/den) * q), in this limiter's units.
 		q := big.NewInt(p.q)
@@ -236,14 +259,10 @@ func (l *Limiter) restore(st *state, kind uint64, unix int64, num, den uint64) (
 			tat = fastBound - (p.q - rem.Int64()) // v - shift*q
 		}
 	}
-	if st.tat.Swap(sealed) == sealed {
-		return false, nil
-	}
 	// The Takes counted in the restored TAT were stamped before it; those
 	// counted in the replaced state are no longer counted. So the restored
 	// TAT bounds the stamps a refund can concern (see Refund).
-	l.s.Store(newState(np, tat, tat))
-	return true, nil
+	return l.c.Replace(b, func(int64, int64) (*params, int64, int64) { return np, tat, tat }), nil
 }
 
 // floorDivMod returns a = whole*b + r with 0 <= r < b, for b > 0.

@@ -24,9 +24,11 @@
 //
 // # Many keys
 //
-// For a bucket per user, token or IP address (ratekit.Keyed), make the
-// limiters with a Template: its limiters share one immutable parameter set,
-// so each is 32 bytes, where New's carry about 350 bytes of their own.
+// For a bucket per user, token or IP address (ratekit.Keyed), call New in
+// the factory: limiters of equal Configs share one immutable parameter set,
+// so each is 32 bytes, its state inline, one memory access from the table's
+// slot. The factory still decides per key (live keys 600 a minute, test
+// keys 60); each distinct Config costs one parameter set, about 250 bytes.
 //
 // # Exact arithmetic
 //
@@ -96,14 +98,12 @@ package tokenbucket
 import (
 	"math"
 	"math/bits"
-	"runtime"
-	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"github.com/benbjohnson/clock"
 
 	"github.com/ratekit/ratekit"
+	"github.com/ratekit/ratekit/internal/cell"
 	"github.com/ratekit/ratekit/internal/core"
 )
 
@@ -146,9 +146,8 @@ const (
 	// TAT below -fastBound is replaced by minTAT, which decides the same
 	// since no time is ever read as earlier than -fastBound.
 	minTAT = -(1 << 62)
-	// sealed marks the TAT word of a retired parameter set (see params). It
-	// is below minTAT, so no real TAT is ever equal to it.
-	sealed = math.MinInt64
+	// (cell.Sealed, math.MinInt64, marks a retired block's TAT: it is below
+	// minTAT, so no real TAT is ever equal to it.)
 )
 
 // scale reduces Window/Limit to p/q and checks the bounds; tau = Burst*p.
@@ -197,88 +196,30 @@ func (c Config) Validate() error {
 	return err
 }
 
-// Limiter is a GCRA token bucket. Create it with New, or with a Template's
-// New; the zero Limiter is not usable (its methods panic). It is safe for
+// Limiter is a GCRA token bucket. Create it with New (or a Template's New);
+// the zero Limiter is not usable (its methods panic). It is safe for
 // concurrent use: Take, Peek and Refund are lock-free, and Reconfigure and
 // UnmarshalBinary may run while other goroutines take.
 //
-// A Limiter made by a Template's New is 32 bytes, one allocation: the
-// Template's limiters share their parameters. One made by New has about 200
-// bytes of parameters of its own, and is 128 bytes, two cache lines: one
-// read by every Take, written only when the parameters change, and one for
-// the state's words, the target of every core's compare-and-swap when the
-// limiter is shared by a whole process, so no other object's writes
-// invalidate either.
+// A Limiter is 32 bytes, one allocation, holding its state inline (see
+// internal/cell): the limiters of equal Configs share one set of
+// parameters, so a bucket per key costs 32 bytes a key however it is made.
 type Limiter struct {
-	s  atomic.Pointer[state]
-	s0 state // the first state, inline: a new Limiter is one allocation (unused if padded)
+	c cell.Ref[params] // W: the TAT; Aux: the latest admitted stamp (see Refund)
 }
 
 var _ ratekit.Limiter = (*Limiter)(nil)
 
-// state is a Limiter's TAT together with the parameters it is expressed in.
-// Keeping them together is what makes changing the parameters safe without
-// a lock on the hot path: the TAT's units (1/q ns) and origin (the epoch)
-// belong to the parameters, so a TAT must never be read with one set and
-// written back under another.
-//
-// To replace a state (Reconfigure, UnmarshalBinary, rebase), the replacer
-// swaps the old state's TAT to sealed, which makes every compare-and-swap
-// still in flight on it fail; converts the value it swapped out; and then
-// publishes the new state with Limiter.s.Store. Sealing is also the lock
-// between replacers: only the one whose swap returned a TAT rather than
-// sealed may publish, and the others wait for it and start again. A
-// goroutine that loads sealed reloads Limiter.s, yielding the processor
-// until the new state is published. A sealed word is never unsealed, so an
-// in-flight CAS can never succeed on a retired state (no ABA). Go's atomics
-// are sequentially consistent, so a goroutine that observes sealed and then
-// reloads Limiter.s sees a state published no earlier than the seal.
-//
-// The second word, seen, bounds the stamps of the Takes admitted so far: see
-// Refund, which reads it. It is raised before the TAT a Take stores, so a
-// Refund that loads a TAT and then seen sees every stamp that TAT reflects.
-// It is not sealed: it is only ever raised, and a replacer copies it into
-// the new state after the seal, when no Take can store on the old one.
-type state struct {
-	p    *params      // immutable, and shared by every Limiter of a Template
-	tat  atomic.Int64 // the state's TAT: never shared, never reused
-	seen atomic.Int64 // at least every admitted Take's time, in units; minTAT if none
-}
+// The state words, in the block's parameters' units (1/q ns from the
+// epoch): W is the TAT, within [-fastBound, maxTAT] or minTAT, never
+// cell.Sealed; Aux bounds the stamps of the Takes admitted so far (minTAT if
+// none), raised before the TAT a Take stores, so a Refund that loads the TAT
+// and then Aux sees every stamp that TAT reflects (see Refund).
+type block = cell.Block[params]
 
-// newState returns a state of p with the TAT tat and the stamp bound seen,
-// compact if p is a Template's, else in a cache line of its own (see
-// Limiter).
-func newState(p *params, tat, seen int64) *state {
-	var st *state
-	if p.shared {
-		st = &state{}
-	} else {
-		c := &struct {
-			st state
-			_  [64 - unsafe.Sizeof(state{})]byte
-		}{}
-		st = &c.st
-	}
-	st.p = p
-	st.tat.Store(tat)
-	st.seen.Store(seen)
-	return st
-}
-
-// see raises st's bound on the stamps of admitted Takes to s, before a Take
-// at s stores its TAT. It writes only when s is a new latest stamp.
-func (st *state) see(s int64) {
-	for {
-		z := st.seen.Load()
-		if s <= z || st.seen.CompareAndSwap(z, s) {
-			return
-		}
-	}
-}
-
-// params is one immutable parameter set. The limiters of a Template share
-// one; New, Reconfigure, rebase and UnmarshalBinary (when it moves the
-// epoch) make one for a single limiter.
+// params is one immutable parameter set, shared by every Limiter of an
+// equal Config (see intern) until one is reconfigured; a rebase or
+// UnmarshalBinary that moves the epoch makes one for a single limiter.
 type params struct {
 	epoch time.Time // time zero of the TAT; carries a monotonic reading if the clock gave one
 	q     int64     // units per ns
@@ -286,6 +227,7 @@ type params struct {
 	tau   int64     // Burst*p: the time to refill Burst from empty
 	burst int64
 	rng   int64 // fastBound/q: the ns either side of epoch on the fast path
+	maxNs int64 // maxTAT/q: the latest ns clamp computes exactly
 	divP  divider
 	divQ  divider
 
@@ -295,7 +237,6 @@ type params struct {
 	cfg    Config
 	clk    clock.Clock
 	real   bool // cfg.Clock is nil: Allow calls time.Now directly
-	shared bool // a Template's: its limiters are compact, not padded
 }
 
 func newParams(cfg Config, epoch time.Time) (*params, error) {
@@ -305,99 +246,89 @@ func newParams(cfg Config, epoch time.Time) (*params, error) {
 	}
 	return &params{
 		epoch: epoch,
-		q:     q, p: p, tau: tau, burst: int64(cfg.Burst), rng: fastBound / q,
+		q:     q, p: p, tau: tau, burst: int64(cfg.Burst), rng: fastBound / q, maxNs: maxTAT / q,
 		divP: newDivider(uint64(p)), divQ: newDivider(uint64(q)),
 		limit: cfg.Burst, window: time.Duration(newDivider(uint64(q)).ceil(tau)),
 		name: cfg.Name, cfg: cfg, clk: core.Clock(cfg.Clock), real: cfg.Clock == nil,
 	}, nil
 }
 
+// interned holds the parameters New shares between limiters of equal
+// Configs.
+var interned cell.Interner[Config, params]
+
+// shared returns the interned parameters of cfg, making them if there are
+// none, or if their epoch is too far from now to serve a new limiter:
+// limiters keep their fast path within rng ns of the epoch (see Bounds in
+// the package documentation), 36 years at q = 1, where shared parameters
+// never go stale and the clock is not read; at finer time scales, once the
+// epoch is over half that range from cfg.Clock's time, the next New makes
+// fresh parameters for the limiters made from then on.
+func shared(cfg Config) (*params, error) {
+	return interned.Get(cfg, fresh, func() (*params, error) {
+		return newParams(cfg, core.Clock(cfg.Clock).Now())
+	})
+}
+
+// fresh reports whether p, interned, may serve a new limiter now.
+func fresh(p *params) bool {
+	if p.q == 1 {
+		return true
+	}
+	ns := p.since(p.clk.Now())
+	return -p.rng/2 <= ns && ns <= p.rng/2
+}
+
 // New returns a full token bucket configured by cfg, or an error wrapping
-// ratekit.ErrInvalidConfig if cfg is invalid (see Config.Validate). It reads
-// cfg.Clock once, for the epoch from which it measures time. To make many
-// limiters of one Config (one per key), make a Template once and use its
-// New: its limiters share their parameters.
+// ratekit.ErrInvalidConfig if cfg is invalid (see Config.Validate). Limiters
+// of equal Configs (Clock compared as an interface value) share their
+// parameters, so calling New per key in a ratekit.Keyed factory costs 32
+// bytes a key; at time scales finer than 1 ns (see Bounds) New reads
+// cfg.Clock to keep the shared epoch recent. It is safe for concurrent use.
 func New(cfg Config) (*Limiter, error) {
-	p, err := newParams(cfg, core.Clock(cfg.Clock).Now())
+	p, err := shared(cfg)
 	if err != nil {
 		return nil, err
 	}
-	// Two cache lines (Go's 128-byte size class is line-aligned): the
-	// Limiter, read by every Take, and the state, written by every admission.
-	c := &struct {
-		l  Limiter
-		_  [64 - unsafe.Sizeof(Limiter{})]byte
-		st state
-		_  [64 - unsafe.Sizeof(state{})]byte
-	}{}
-	c.l.init(p, &c.st)
-	return &c.l, nil
+	l := &Limiter{}
+	l.c.Init(p, minTAT, minTAT)
+	return l, nil
 }
 
-// init makes l a full Limiter with parameters p and its state in st.
-func (l *Limiter) init(p *params, st *state) {
-	st.p = p
-	st.tat.Store(minTAT)
-	st.seen.Store(minTAT)
-	l.s.Store(st)
-}
-
-// Template makes full Limiters of one Config that share their parameters,
-// so that each costs 32 bytes: for a ratekit.Keyed of a bucket per key
-// (per user, per token, per IP), where New's 200 bytes of parameters per
-// key would dominate. Validate the Config once, with NewTemplate, and the
-// factory cannot fail:
+// Template makes Limiters of one Config validated once, so that its New
+// cannot fail, for a ratekit.Keyed factory:
 //
 //	t, err := tokenbucket.NewTemplate(cfg)
 //	...
 //	perIP := ratekit.NewKeyed(func(netip.Addr) *tokenbucket.Limiter { return t.New() }, ratekit.KeyedConfig{})
 //
-// A Limiter made by a Template is in every way a Limiter made by New with
-// the Template's Config: Reconfigure, UnmarshalBinary and the rest act on
-// that Limiter alone (Reconfigure gives it parameters of its own). A
-// Template is safe for concurrent use.
+// Its limiters are exactly New's: they share the parameters of every
+// limiter of the Config, and cost no less and no more. (Before New shared
+// parameters, a Template was the way to get 32-byte limiters; New is now
+// the obvious way, and a Template only saves the error check.) A Template
+// is safe for concurrent use.
 type Template struct {
 	cfg Config
-	p   atomic.Pointer[params]
 }
 
 // NewTemplate returns a Template of cfg, or an error wrapping
-// ratekit.ErrInvalidConfig if cfg is invalid (see Config.Validate). It reads
-// cfg.Clock once, for the epoch its limiters measure time from.
+// ratekit.ErrInvalidConfig if cfg is invalid (see Config.Validate).
 func NewTemplate(cfg Config) (*Template, error) {
-	p, err := newParams(cfg, core.Clock(cfg.Clock).Now())
-	if err != nil {
+	if _, err := shared(cfg); err != nil {
 		return nil, err
 	}
-	p.shared = true
-	t := &Template{cfg: cfg}
-	t.p.Store(p)
-	return t, nil
+	return &Template{cfg: cfg}, nil
 }
 
-// New returns a full Limiter of the Template's Config. It allocates only
-// the 32-byte Limiter.
-//
-// Limiters measure time from an epoch, and keep their fast path within
-// 2^60/q ns of it (see Bounds in the package documentation): 36 years at
-// q = 1, the time scale of any rate whose interval is a whole number of
-// nanoseconds. For a finer time scale, New reads the Config's Clock and,
-// once the Template's epoch is over half that range behind, moves it to the
-// present for the limiters made from then on, so that a long-lived
-// Template's new limiters do not each need parameters of their own.
+// New returns New(cfg) of the Template's Config; it allocates only the
+// 32-byte Limiter.
 func (t *Template) New() *Limiter {
-	p := t.p.Load()
-	if p.q > 1 {
-		if now := p.clk.Now(); p.since(now) > p.rng/2 {
-			if np, err := newParams(t.cfg, now); err == nil { // cannot fail: cfg was validated
-				np.shared = true
-				t.p.CompareAndSwap(p, np)
-			}
-			p = t.p.Load()
-		}
+	p, err := shared(t.cfg)
+	if err != nil {
+		panic("tokenbucket: a validated Config failed: " + err.Error()) // cannot happen
 	}
 	l := &Limiter{}
-	l.init(p, &l.s0)
+	l.c.Init(p, minTAT, minTAT)
 	return l
 }
 
@@ -405,7 +336,7 @@ func (t *Template) New() *Limiter {
 func (t *Template) Config() Config { return t.cfg }
 
 // Config returns the configuration in force.
-func (l *Limiter) Config() Config { return l.s.Load().p.cfg }
+func (l *Limiter) Config() Config { return l.c.Cur().P.cfg }
 
 // clamp converts ns, a time relative to the epoch, to units. A time more than
 // rng before the epoch is read as -rng, and behind is how far before that it
@@ -418,14 +349,38 @@ func (p *params) clamp(ns int64) (s, behind int64) {
 	switch {
 	case ns < -p.rng:
 		return -p.rng * p.q, -p.rng - ns // ns >= MinInt64 so this cannot overflow
-	case ns <= maxTAT/p.q: // rng < maxTAT/q: the fast path is the first part of this case
+	case ns <= p.maxNs: // rng < maxTAT/q: the fast path is the first part of this case
 		return ns * p.q, 0
 	}
 	return maxTAT, 0
 }
 
-// decide is GCRA. With d = max(TAT - s, 0), the part of the bucket that is
-// empty, in units:
+// verdict is a decision without the parameters' constant fields (Limit,
+// Window, Policy): four words, passed between the library's functions in
+// registers, where a 64-byte Decision would be copied through memory at
+// every level. fill makes it a Decision, once, in the caller's.
+type verdict struct {
+	remaining int
+	reset     time.Duration
+	retry     time.Duration
+	ok        bool
+}
+
+// fill writes the Decision of v into *dec, field by field: a composite
+// literal would build a temporary and copy its 64 bytes.
+func (p *params) fill(dec *ratekit.Decision, v verdict) {
+	dec.Allowed = v.ok
+	dec.Limit = p.limit
+	dec.Remaining = v.remaining
+	dec.Window = p.window
+	dec.ResetAfter = v.reset
+	dec.RetryAfter = v.retry
+	dec.Policy = p.name
+}
+
+// decide is GCRA, a pure function of the parameters, the TAT, the time ns
+// (relative to the epoch) and n. With d = max(TAT - s, 0), the part of the
+// bucket that is empty, in units:
 //
 //   - the bucket holds floor((tau - d)/p) = Burst - ceil(d/p) units, or none
 //     if d > tau (a stale time, or a queue of Wait reservations);
@@ -435,43 +390,26 @@ func (p *params) clamp(ns int64) (s, behind int64) {
 //   - a denied request fits after ceil((d + n*p - tau)/q) ns (the time for
 //     the excess to drain), and the bucket is full after ceil(d/q) ns.
 //
-// It fills in *dec and returns the TAT to store and whether a store is
-// needed (an admitted Take of n > 0). (The Decision is 64 bytes: filling the
-// caller's in place rather than returning it saves copies.) The bounds: d <= 2^62 + 2^60, n*p <= tau <= 2^60, so every
-// sum below fits an int64 and every dividend passed to divider.ceil is below
-// 2^63 minus the divisor.
-func (p *params) decide(dec *ratekit.Decision, tat, ns int64, n int) (int64, bool) {
+// It returns the TAT to store and whether a store is needed (an admitted
+// Take of n > 0), and the verdict. The bounds: d <= 2^62 + 2^60, n*p <= tau
+// <= 2^60, so every sum below fits an int64 and every dividend passed to
+// divider.ceil is below 2^63 minus the divisor. No path divides in
+// hardware: the dividers multiply.
+func (p *params) decide(tat, ns int64, n int) (next int64, store bool, v verdict) {
 	s, behind := p.clamp(ns)
-	d := tat - s
-	if d < 0 {
-		d = 0
-	}
-	// Every field is set on every path, one by one: a composite literal
-	// here costs a zeroed template and two more copies of the 64 bytes.
-	dec.Limit, dec.Window, dec.Policy = p.limit, p.window, p.name
+	d := max(tat-s, 0)
 	if n <= 0 || int64(n) > p.burst {
-		dec.Allowed = n == 0
-		dec.Remaining = p.holds(d)
-		dec.ResetAfter = p.after(d, behind)
-		dec.RetryAfter = 0
+		v = verdict{ok: n == 0, remaining: p.holds(d), reset: p.after(d, behind)}
 		if n != 0 {
-			dec.RetryAfter = ratekit.Never
+			v.retry = ratekit.Never
 		}
-		return tat, false
+		return tat, false, v
 	}
 	nd := d + int64(n)*p.p
 	if nd <= p.tau {
-		dec.Allowed = true
-		dec.Remaining = int(p.burst - p.divP.ceil(nd))
-		dec.ResetAfter = p.after(nd, behind)
-		dec.RetryAfter = 0
-		return s + nd, true
+		return s + nd, true, verdict{ok: true, remaining: int(p.burst - p.divP.ceil(nd)), reset: p.after(nd, behind)}
 	}
-	dec.Allowed = false
-	dec.Remaining = p.holds(d)
-	dec.ResetAfter = p.after(d, behind)
-	dec.RetryAfter = p.after(nd-p.tau, behind)
-	return tat, false
+	return tat, false, verdict{remaining: p.holds(d), reset: p.after(d, behind), retry: p.after(nd-p.tau, behind)}
 }
 
 // holds is how many units the bucket holds when d units of it are empty.
@@ -500,28 +438,6 @@ func (p *params) after(x, behind int64) time.Duration {
 // merely a time long ago.
 func (p *params) since(now time.Time) int64 { return int64(now.Sub(p.epoch)) }
 
-// load returns the state in force and its TAT, waiting out a replacement in
-// progress. (Take and Peek spell its first four lines out: the compiler
-// will not inline it, and the call is a tenth of a Take.)
-func (l *Limiter) load() (*state, int64) {
-	st := l.s.Load()
-	if tat := st.tat.Load(); tat != sealed {
-		return st, tat
-	}
-	return l.loadSealed()
-}
-
-// loadSealed is load after it found the TAT sealed.
-func (l *Limiter) loadSealed() (*state, int64) {
-	for {
-		runtime.Gosched() // a replacement is between seal and publish
-		st := l.s.Load()
-		if tat := st.tat.Load(); tat != sealed {
-			return st, tat
-		}
-	}
-}
-
 // Take admits n units at now and takes them, or takes nothing and denies.
 // n == 0 is always allowed and takes nothing; n < 0 and n > Burst are denied
 // with RetryAfter ratekit.Never. A denial reports in RetryAfter exactly how
@@ -533,49 +449,47 @@ func (l *Limiter) loadSealed() (*state, int64) {
 // 2^60/q ns past the epoch (see Bounds in the package documentation).
 func (l *Limiter) Take(now time.Time, n int) (dec ratekit.Decision) {
 	for {
-		st := l.s.Load()
-		tat := st.tat.Load()
-		if tat == sealed {
-			st, tat = l.loadSealed()
+		// The hot path of internal/cell, spelled out.
+		b := l.c.Cur()
+		tat := b.W.Load()
+		if tat == cell.Sealed {
+			b, tat = l.c.Wait()
 		}
-		p := st.p
+		p := b.P
 		ns := p.since(now)
+		var v verdict
 		if p.fast(ns, n) {
 			// The common cases, spelled out: decide reaches the same results
-			// with more branches, and through a pointer.
+			// with more branches.
 			nd, next := p.admit(tat, ns, n)
-			dec.Limit, dec.Window, dec.Policy = p.limit, p.window, p.name
 			if nd <= p.tau {
-				st.see(next - nd) // the time, s
-				if !st.tat.CompareAndSwap(tat, next) {
+				cell.Raise(&b.Aux, next-nd) // the time, s
+				if !b.W.CompareAndSwap(tat, next) {
 					continue
 				}
-				dec.Allowed = true
-				dec.Remaining = int(p.burst - p.divP.ceil(nd))
-				dec.ResetAfter = time.Duration(p.divQ.ceil(nd))
-				return dec
+				v = verdict{ok: true, remaining: int(p.burst - p.divP.ceil(nd)), reset: time.Duration(p.divQ.ceil(nd))}
+			} else {
+				// Denied: nd = d + n*p > tau >= n*p, so the empty part d > 0.
+				d := nd - int64(n)*p.p
+				v = verdict{remaining: p.holds(d), reset: time.Duration(p.divQ.ceil(d)), retry: time.Duration(p.divQ.ceil(nd - p.tau))}
 			}
-			// Denied: nd = d + n*p > tau >= n*p, so the empty part d > 0.
-			d := nd - int64(n)*p.p
-			dec.Remaining = p.holds(d)
-			dec.ResetAfter = time.Duration(p.divQ.ceil(d))
-			dec.RetryAfter = time.Duration(p.divQ.ceil(nd - p.tau))
-			return dec
+		} else {
+			if ns > p.rng && n > 0 && int64(n) <= p.burst {
+				l.rebase(b, now, p.rng)
+				continue
+			}
+			next, store, sv := p.decide(tat, ns, n)
+			if store {
+				s, _ := p.clamp(ns)
+				cell.Raise(&b.Aux, s)
+				if !b.W.CompareAndSwap(tat, next) {
+					continue
+				}
+			}
+			v = sv
 		}
-		if ns > p.rng && n > 0 && int64(n) <= p.burst {
-			l.rebase(st, now, p.rng)
-			continue
-		}
-		var slow ratekit.Decision
-		next, store := p.decide(&slow, tat, ns, n)
-		if !store {
-			return slow
-		}
-		s, _ := p.clamp(ns)
-		st.see(s)
-		if st.tat.CompareAndSwap(tat, next) {
-			return slow
-		}
+		p.fill(&dec, v)
+		return dec
 	}
 }
 
@@ -598,14 +512,15 @@ func (p *params) admit(tat, ns int64, n int) (nd, next int64) {
 
 // Peek reports exactly what Take(now, n) would decide, Remaining included,
 // and takes nothing. It is lock-free and does not allocate.
-func (l *Limiter) Peek(now time.Time, n int) ratekit.Decision {
-	st := l.s.Load()
-	tat := st.tat.Load()
-	if tat == sealed {
-		st, tat = l.loadSealed()
+func (l *Limiter) Peek(now time.Time, n int) (dec ratekit.Decision) {
+	b := l.c.Cur()
+	tat := b.W.Load()
+	if tat == cell.Sealed {
+		b, tat = l.c.Wait()
 	}
-	var dec ratekit.Decision
-	st.p.decide(&dec, tat, st.p.since(now), n)
+	p := b.P
+	_, _, v := p.decide(tat, p.since(now), n)
+	p.fill(&dec, v)
 	return dec
 }
 
@@ -650,39 +565,49 @@ func (l *Limiter) Refund(at time.Time, n int) {
 		return
 	}
 	for {
-		st, tat := l.load()
-		p := st.p
+		b, tat := l.c.Load()
+		p := b.P
 		if tat == minTAT {
 			return // full since forever: nothing was taken
 		}
-		k := min(int64(n), p.burst)
-		s, _ := p.clamp(p.since(at))
-		// Loaded after the TAT: it bounds the stamps of every Take that TAT
-		// reflects. z - s is within [-2^63, 2^62 + 2^60], so max(z-s, 0)
-		// and k*p - that (k*p <= 2^60) do not overflow.
-		z := st.seen.Load()
-		give := k*p.p - max(z-s, 0)
-		if give <= 0 {
-			return
-		}
-		// tat >= -2^60 and give <= 2^60, so no overflow; the result is at
-		// least min(tat, s) >= -2^60, inside the stored range.
-		next := max(tat-give, min(tat, s))
-		if next >= tat || st.tat.CompareAndSwap(tat, next) {
+		next, ok := p.refund(tat, b.Aux.Load(), p.since(at), n)
+		if !ok || b.W.CompareAndSwap(tat, next) {
 			return
 		}
 	}
+}
+
+// refund is Refund's pure step: the TAT that giving back n units taken at
+// ns leaves, given the TAT and z, the bound on admitted stamps loaded after
+// it, and whether that differs from tat. z - s is within
+// [-2^63, 2^62 + 2^60], so max(z-s, 0) and k*p - that (k*p <= 2^60) do not
+// overflow; tat >= -2^60 and give <= 2^60, so neither does tat - give, and
+// the result is at least min(tat, s) >= -2^60, inside the stored range.
+func (p *params) refund(tat, z, ns int64, n int) (int64, bool) {
+	k := min(int64(n), p.burst)
+	s, _ := p.clamp(ns)
+	give := k*p.p - max(z-s, 0)
+	if give <= 0 {
+		return tat, false
+	}
+	next := max(tat-give, min(tat, s))
+	return next, next < tat
 }
 
 // Idle reports whether the bucket is full at now, so that dropping the
 // limiter and creating a fresh one in its place would change no decision
 // at now or later. It is lock-free and does not allocate.
 func (l *Limiter) Idle(now time.Time) bool {
-	st, tat := l.load()
+	b, tat := l.c.Load()
+	return b.P.idle(tat, b.P.since(now))
+}
+
+// idle is Idle's pure step: whether the TAT is at or before ns.
+func (p *params) idle(tat, ns int64) bool {
 	if tat == minTAT {
 		return true
 	}
-	s, _ := st.p.clamp(st.p.since(now))
+	s, _ := p.clamp(ns)
 	return tat <= s
 }
 
@@ -692,23 +617,28 @@ func (l *Limiter) Allow() bool { return l.AllowN(1) }
 
 // AllowN reports whether n units are admitted now, reading the Config's
 // Clock, and takes them if so; it is shorthand for
-// Take(clock.Now(), n).Allowed, and skips building the Decision.
+// Take(clock.Now(), n).Allowed, and skips building the Decision. It reads
+// the clock once per call, not once per retry of its compare-and-swap.
 func (l *Limiter) AllowN(n int) bool {
+	b := l.c.Cur()
+	p := b.P
+	var ns int64
+	if p.real {
+		// time.Since(epoch) is time.Now().Sub(epoch), but when the epoch
+		// carries a monotonic reading (it does, from time.Now) it reads
+		// only the monotonic clock: half the cost of time.Now.
+		ns = int64(time.Since(p.epoch))
+	} else {
+		ns = p.since(p.clk.Now())
+	}
 	for {
-		st := l.s.Load()
-		tat := st.tat.Load()
-		if tat == sealed {
-			st, tat = l.loadSealed()
-		}
-		p := st.p
-		var ns int64
-		if p.real {
-			// time.Since(epoch) is time.Now().Sub(epoch), but when the epoch
-			// carries a monotonic reading (it does, from time.Now) it reads
-			// only the monotonic clock: half the cost of time.Now.
-			ns = int64(time.Since(p.epoch))
-		} else {
-			ns = p.since(p.clk.Now())
+		tat := b.W.Load()
+		if tat == cell.Sealed {
+			// Replaced: the time read is relative to the old epoch.
+			b, _ = l.c.Wait()
+			ns = int64(p.epoch.Add(time.Duration(ns)).Sub(b.P.epoch))
+			p = b.P
+			continue
 		}
 		if !p.fast(ns, n) {
 			return l.Take(p.now(), n).Allowed
@@ -717,8 +647,8 @@ func (l *Limiter) AllowN(n int) bool {
 		if nd > p.tau {
 			return false
 		}
-		st.see(next - nd)
-		if st.tat.CompareAndSwap(tat, next) {
+		cell.Raise(&b.Aux, next-nd)
+		if b.W.CompareAndSwap(tat, next) {
 			return true
 		}
 	}
@@ -733,15 +663,15 @@ func (p *params) now() time.Time {
 	return p.clk.Now()
 }
 
-// rebase moves the epoch of st forward to now, if now is more than over ns
+// rebase moves the epoch of b forward to now, if now is more than over ns
 // past it: for a Take at a time beyond the fast path's range (over = rng),
 // or a Wait whose reservation does not fit under maxTAT (over = 0). It keeps
 // every decision as it was: the TAT moves by exactly the epoch's shift,
 // except that a TAT left below -fastBound becomes minTAT, which decides the
-// same (see minTAT). If st has been replaced meanwhile it does nothing; the
-// caller, which loops, then finds the new state.
-func (l *Limiter) rebase(st *state, now time.Time, over int64) {
-	p := st.p
+// same (see minTAT). If b has been replaced meanwhile it does nothing; the
+// caller, which loops, then finds the new block.
+func (l *Limiter) rebase(b *block, now time.Time, over int64) {
+	p := b.P
 	shift := p.since(now)
 	if shift <= over {
 		return
@@ -758,12 +688,9 @@ func (l *Limiter) rebase(st *state, now time.Time, over int64) {
 	if err != nil {
 		return // cannot happen: p.cfg was validated
 	}
-	old := st.tat.Swap(sealed)
-	if old == sealed {
-		l.loadSealed() // another replacement won; wait for it to publish
-		return
-	}
-	l.s.Store(newState(np, shiftTAT(old, shift, p.q), shiftTAT(st.seen.Load(), shift, p.q)))
+	l.c.Replace(b, func(tat, seen int64) (*params, int64, int64) {
+		return np, shiftTAT(tat, shift, p.q), shiftTAT(seen, shift, p.q)
+	})
 }
 
 // shiftTAT expresses tat, in units of 1/q ns from an epoch, relative to an

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/ratekit/ratekit"
+	"github.com/ratekit/ratekit/internal/cell"
 )
 
 // Wait blocks until n units are available and takes them, reading the time
@@ -45,27 +46,29 @@ func (l *Limiter) Wait(ctx context.Context, n int) (ratekit.Decision, error) {
 		return ratekit.Decision{}, err
 	}
 	for {
-		st, tat := l.load()
-		p := st.p
+		b, tat := l.c.Load()
+		p := b.P
 		now := p.clk.Now()
 		ns := p.since(now)
 		var dec ratekit.Decision
 		if n < 0 || int64(n) > p.burst {
-			p.decide(&dec, tat, ns, n)
+			_, _, v := p.decide(tat, ns, n)
+			p.fill(&dec, v)
 			return dec, ratekit.ErrExceedsLimit
 		}
 		if ns > p.rng && n > 0 {
-			l.rebase(st, now, p.rng)
+			l.rebase(b, now, p.rng)
 			continue
 		}
-		next, store := p.decide(&dec, tat, ns, n)
+		next, store, v := p.decide(tat, ns, n)
+		p.fill(&dec, v)
 		if dec.Allowed { // available now: a plain Take
 			if !store {
 				return dec, nil
 			}
 			s, _ := p.clamp(ns)
-			st.see(s)
-			if st.tat.CompareAndSwap(tat, next) {
+			cell.Raise(&b.Aux, s)
+			if b.W.CompareAndSwap(tat, next) {
 				return dec, nil
 			}
 			continue
@@ -85,14 +88,14 @@ func (l *Limiter) Wait(ctx context.Context, n int) (ratekit.Decision, error) {
 			// not, sleep until the queue has drained enough, then ask again
 			// (a newcomer may get in first in that case alone).
 			if ns > 0 {
-				l.rebase(st, now, 0)
+				l.rebase(b, now, 0)
 			} else if err := p.sleep(ctx, max(p.after(next-maxTAT, 0), ratekit.MinRetry)); err != nil {
 				return dec, err
 			}
 			continue
 		}
-		st.see(s)
-		if !st.tat.CompareAndSwap(tat, next) {
+		cell.Raise(&b.Aux, s)
+		if !b.W.CompareAndSwap(tat, next) {
 			continue
 		}
 		// What a Take at the reserved instant would report, ignoring
@@ -105,7 +108,7 @@ func (l *Limiter) Wait(ctx context.Context, n int) (ratekit.Decision, error) {
 		granted.Remaining = p.holds(dd)
 		granted.ResetAfter = p.after(dd, 0)
 		if err := p.sleep(ctx, wait); err != nil {
-			l.cancel(st, next, n)
+			l.cancel(b, next, n)
 			return dec, err
 		}
 		return granted, nil
@@ -138,15 +141,15 @@ func (p *params) sleep(ctx context.Context, d time.Duration) error {
 // TAT - n*p + E: no lower than that history's, so every decision from now on
 // is one GCRA could have made. The floor at min(TAT, c) keeps the bucket from
 // being fuller than full at c.
-func (l *Limiter) cancel(rs *state, end int64, n int) {
+func (l *Limiter) cancel(rs *block, end int64, n int) {
 	for {
-		st, tat := l.load()
-		if st != rs {
+		b, tat := l.c.Load()
+		if b != rs {
 			// Replaced since (Reconfigure, UnmarshalBinary, or a move of the
 			// epoch): the reservation is not expressed in the state in force.
 			return
 		}
-		p := st.p
+		p := b.P
 		s, _ := p.clamp(p.since(p.clk.Now()))
 		if s >= end-p.tau {
 			return // the reserved instant has come: the units are in use
@@ -157,7 +160,7 @@ func (l *Limiter) cancel(rs *state, end int64, n int) {
 			return
 		}
 		next := max(tat-give, min(tat, s))
-		if next == tat || st.tat.CompareAndSwap(tat, next) {
+		if next == tat || b.W.CompareAndSwap(tat, next) {
 			return
 		}
 	}

@@ -1,0 +1,240 @@
+// Package cell is the state seam of ratekit's word-state algorithms: the one
+// protocol by which a limiter loads, replaces (seals, converts, publishes)
+// and stores its state. It is not API.
+//
+// # The split
+//
+// An algorithm is a set of immutable parameters P (a Config digested into
+// the numbers its arithmetic needs, and the epoch its time counts from) and
+// pure functions of (params, word, time, n): decide (the new word and a
+// verdict), refund, idle, marshal. The state those functions read and write
+// is one 64-bit word, W, plus, where an algorithm needs it, one auxiliary
+// word, Aux, that is only ever raised (tokenbucket keeps in it the latest
+// stamp it admitted, which Refund reads). governor's StateStore and its pure
+// GCRA step are the model: the store owns the word and the protocol, the
+// algorithm owns the arithmetic.
+//
+// A Block is one state: the parameters P, which never change once the
+// block is published, and the words W and Aux, expressed in P's units and
+// from P's epoch. A Ref is what a limiter holds: a pointer to the Block in
+// force, and the limiter's first Block inline, which that pointer starts
+// at. So a new limiter is one allocation, and from whatever points at the
+// limiter (a variable, or the slot of a ratekit.Keyed table) to its words
+// is one dependent memory access: the Ref and its inline Block share the
+// limiter's cache line. The parameters are shared by every limiter of an
+// equal Config (each algorithm interns them), so for many keys they stay in
+// cache, and a key costs the 32 bytes of its Ref.
+//
+// # The hot path
+//
+// Take, Peek and Refund do, spelled out in each (a closure would stop the
+// compiler inlining them, and the call would be a tenth of a Take):
+//
+//	b := r.Cur()
+//	w := b.W.Load()
+//	if w == cell.Sealed {
+//		b, w = r.Wait()
+//	}
+//	next, verdict := decide(b.P, w, now, n)   // pure
+//	cell.Raise(&b.Aux, stamp)                 // only if the algorithm keeps Aux
+//	if !b.W.CompareAndSwap(w, next) { retry }
+//
+// A denial, and a Take of nothing, store nothing. The CAS is the
+// linearization point of a Take: it succeeds only if W still holds the
+// value the decision was made on, in the block the decision read P from.
+//
+// # Replacing a block
+//
+// Changing the parameters (Reconfigure), the epoch (a rebase when time runs
+// past the arithmetic's range) or the whole state (UnmarshalBinary) replaces
+// the block, with Replace:
+//
+//  1. Seal: swap the old block's W to Sealed. Every CAS still in flight on
+//     it fails from then on, so the value the swap returned is final: every
+//     update that got in before the swap is in it, and none gets in after.
+//  2. Convert: the caller's function turns the final words, in the old
+//     parameters' terms, into words of the new parameters.
+//  3. Publish: store the new block, fully built, in the Ref. A goroutine
+//     that found W sealed waits in Wait (yielding the processor) until the
+//     Ref points at a block whose W is not sealed, and decides afresh there.
+//
+// The seal is also the lock between replacers: only the one whose swap
+// returned a word rather than Sealed publishes; a replacer that finds the
+// block sealed waits for the publication and starts again from the new
+// block. A replacement holds that lock for the conversion of two words and
+// never blocks inside it; Take, Peek and Refund take no lock, but do wait
+// for a replacement in progress.
+//
+// Aux is not sealed: it is only ever raised, and a raise that lands on an
+// old block after its seal belongs to a Take whose CAS will fail and which
+// then raises the new block's Aux before it stores there. So Aux read after
+// W, on a block, bounds every stamp that W reflects; that is all Refund
+// needs of it, and all an algorithm may assume.
+//
+// # Why no CAS can succeed against changed parameters (no ABA)
+//
+// A CAS on W compares one word, not the parameters it was computed with;
+// the protocol makes the parameters part of the word's identity instead:
+//
+//   - a block's P is written before the block is published and never after,
+//     so W of a block is always in the units of that block's P;
+//   - a sealed W is never unsealed and a retired block is never reused, not
+//     even the inline first block: a Ref that has left it never returns to
+//     it (the inline block is then 24 dead bytes for the limiter's life);
+//   - a goroutine that holds a pointer to a retired block keeps it alive,
+//     so the garbage collector cannot recycle its memory into a new block
+//     that the goroutine's CAS could then hit.
+//
+// So a CAS computed under parameters P compares against a W that is either
+// still in P's units, or Sealed, which no decision produces and every CAS
+// from a decision fails on. Go's atomics are sequentially consistent: a
+// goroutine that sees Sealed and reloads the Ref sees a block published no
+// earlier than the seal, with its P and words in place.
+//
+// # Keyed tables and persistence
+//
+// A ratekit.Keyed table stores the limiter pointer in its slot, so a table
+// rebuild moves pointers, never words, and a key's state never changes
+// place because its table did. Persistence reads the words with Load (a
+// marshal is a pure function of the block) and restores with Replace, so a
+// restore racing Takes is a replacement like any other.
+//
+// # Using it for a new algorithm
+//
+// Choose the encoding of W so that no state is math.MinInt64 (Sealed):
+// tokenbucket's TAT stays within ±2^62; a packed word can keep its top bit
+// clear, or never be exactly 1<<63. Write decide, refund, idle and marshal
+// as methods of the params; intern the params by Config; spell out the hot
+// path above in Take; route Reconfigure, UnmarshalBinary and any epoch move
+// through Replace.
+//
+// For the algorithms still on copies of this protocol: fixedwindow's and
+// slidingwindow Counter's sentinel (^0) becomes Sealed, so their packed
+// words must never be exactly 1<<63 as a bit pattern (keep the top bit of
+// the window index clear); their state/cell/counterState become Block,
+// load/loadSlow/loadSealed become Cur+Wait or Load, replace becomes
+// Replace, and their padded/compact/shared split goes (params are interned;
+// the first block is inline). rolling moves a block per new window out of
+// its offset's reach, which can be frequent, and today lets any goroutine
+// publish a sealed cell's successor (lock-free, no waiting): it needs a
+// second, helping mode here (seal by a bit that keeps the final word
+// readable, publish by a CAS on the Ref), added to this package and this
+// explanation, not a private copy.
+package cell
+
+import (
+	"math"
+	"runtime"
+	"sync/atomic"
+)
+
+// Sealed is the W of a retired block. No algorithm's state may be equal to
+// it (see the package documentation).
+const Sealed = math.MinInt64
+
+// Block is one state: immutable parameters and the words in their terms.
+// Fields are exported for the hot path to spell out; only this package and
+// a block's builder write P.
+type Block[P any] struct {
+	// P is the parameters. Set before the block is published; never after.
+	P *P
+	// W is the state word, or Sealed once the block is retired.
+	W atomic.Int64
+	// Aux is the algorithm's auxiliary word: only ever raised (Raise),
+	// never sealed. Unused by algorithms that need no second word.
+	Aux atomic.Int64
+}
+
+// Raise raises a block's Aux (a) to v if v is greater: an atomic maximum,
+// called as cell.Raise(&b.Aux, v). It writes only when v is a new maximum,
+// so a word raised by every Take of a limiter is written only when the
+// stamps move forward. (A function, not a method of the generic Block: the
+// compiler inlines it into Take, where it would call a generic method.)
+func Raise(a *atomic.Int64, v int64) {
+	for {
+		x := a.Load()
+		if v <= x || a.CompareAndSwap(x, v) {
+			return
+		}
+	}
+}
+
+// Ref is a limiter's handle on its state: the block in force, and the
+// limiter's first block inline. The zero Ref is not usable: call Init. A
+// Ref must not be copied once initialized (it points into itself).
+type Ref[P any] struct {
+	cur atomic.Pointer[Block[P]]
+	b0  Block[P]
+}
+
+// Init makes r's first block, inline, of parameters p and the words w and
+// aux, and publishes it. Call it once, before r is shared.
+func (r *Ref[P]) Init(p *P, w, aux int64) {
+	r.b0.P = p
+	r.b0.W.Store(w)
+	r.b0.Aux.Store(aux)
+	r.cur.Store(&r.b0)
+}
+
+// Cur returns the block in force, whose W may be Sealed: the first line of
+// the hot path (see the package documentation).
+func (r *Ref[P]) Cur() *Block[P] { return r.cur.Load() }
+
+// Load returns the block in force and its W, not Sealed, waiting out a
+// replacement in progress.
+func (r *Ref[P]) Load() (*Block[P], int64) {
+	b := r.cur.Load()
+	if w := b.W.Load(); w != Sealed {
+		return b, w
+	}
+	return r.Wait()
+}
+
+// Wait is Load after W was found Sealed: it yields the processor until the
+// replacement in progress has published its block, and returns that block
+// and its W.
+func (r *Ref[P]) Wait() (*Block[P], int64) {
+	for {
+		runtime.Gosched() // a replacement is between seal and publish
+		b := r.cur.Load()
+		if w := b.W.Load(); w != Sealed {
+			return b, w
+		}
+	}
+}
+
+// Replace replaces b, a block loaded from r, by a new block: it seals b,
+// calls next with b's final W and Aux (never Sealed), and publishes the
+// block of the parameters and words next returns. It reports whether it did;
+// false means another replacement sealed b first, and has published by the
+// time Replace returns: the caller reloads and starts again (the new block
+// may call for other new parameters).
+//
+// next runs while every other goroutine on r waits: it must be quick, must
+// not panic (r would stay sealed) and must not use r. Compute anything slow
+// (new parameters) before calling Replace. New blocks are out of line, each
+// in a cache line of its own (64 bytes): a replacement is rare, and a block
+// shared by a whole process must not share its line with other objects'
+// writes.
+func (r *Ref[P]) Replace(b *Block[P], next func(w, aux int64) (np *P, nw, naux int64)) bool {
+	w := b.W.Swap(Sealed)
+	if w == Sealed {
+		r.Wait()
+		return false
+	}
+	np, nw, naux := next(w, b.Aux.Load())
+	line := &struct {
+		b Block[P]
+		_ [64 - 24]byte
+	}{}
+	nb := &line.b
+	nb.P = np
+	nb.W.Store(nw)
+	nb.Aux.Store(naux)
+	r.cur.Store(nb)
+	return true
+}
+
+// First returns r's inline first block, for tests: r.Cur() == r.First()
+// until the first replacement, and never after.
+func (r *Ref[P]) First() *Block[P] { return &r.b0 }
