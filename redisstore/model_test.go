@@ -79,6 +79,7 @@ type tbModel struct {
 	base
 	rate, burst int64
 	tat         *big.Rat
+	z           int64 // the latest stamp of an admitted Take (valid once tat != nil)
 }
 
 func (m *tbModel) decide(now int64, n int, take bool) ratekit.Decision {
@@ -102,6 +103,9 @@ func (m *tbModel) decide(now int64, n int, take bool) ratekit.Decision {
 	after := add(debt, mul(rat(int64(n)), T))
 	if after.Cmp(capacity) <= 0 {
 		if take {
+			if m.tat == nil || now > m.z {
+				m.z = now
+			}
 			m.tat = add(rat(now), after)
 		}
 		return m.d(true, floor(quo(sub(capacity, after), T)), ceil(after), 0)
@@ -113,7 +117,13 @@ func (m *tbModel) refund(at int64, n int) {
 	if n <= 0 || m.tat == nil || m.tat.Cmp(rat(at)) <= 0 {
 		return
 	}
-	m.tat = maxr(sub(m.tat, mul(rat(min(int64(n), m.burst)), frac(m.w, m.rate))), rat(at))
+	// Give back n·T less the refill since at that Takes stamped up to z may
+	// have used; never to before at (tokenbucket.Limiter.Refund's rule).
+	give := sub(mul(rat(min(int64(n), m.burst)), frac(m.w, m.rate)), rat(max(m.z-at, 0)))
+	if give.Sign() <= 0 {
+		return
+	}
+	m.tat = maxr(sub(m.tat, give), rat(at))
 }
 
 // winModel is a fixed (aligned) or rolling window: start s, count c; open

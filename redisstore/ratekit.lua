@@ -113,11 +113,24 @@ end
 -- the refill time B·T is at most 2^50 µs (validated).
 local tb = {}
 
+-- The state is "q r z": the tat (q + r/L µs) and z, the latest stamp (µs)
+-- of any Take admitted so far, which refund reads (see there). A key
+-- written before z was kept ("q r") reads z as q: every admitted stamp is
+-- before the tat, so that bounds them, and only makes a refund give less.
 function tb.load(key)
   local v = call('GET', key)
   if not v then return {} end
-  local q, r = split2(v)
-  return {q = q, r = r}
+  local q, r, z = match(v, '^(%-?%d+) (%-?%d+) (%-?%d+)$')
+  if not q then
+    q, r = split2(v)
+    return {q = q, r = r, z = q}
+  end
+  return {q = tonumber(q), r = tonumber(r), z = tonumber(z)}
+end
+
+-- stamp raises z to at least t, the stamp of a Take being admitted.
+local function tbstamp(st, t)
+  if not st.z or st.z < t then st.z = t end
 end
 
 -- debt returns e, r: tat = at + e + r/L with e, r >= 0 (0, 0 when full).
@@ -172,7 +185,10 @@ function tb.decide(st, p, n, take)
   local nq, nr = muldiv(n, W, L)
   local aq, ar = padd(e, r, nq, nr, L) -- the debt after: debt + n·T
   if ple(aq, ar, Cq, Cr) then
-    if take then st.q, st.r, st.dirty = now + aq, ar, true end
+    if take then
+      st.q, st.r, st.dirty = now + aq, ar, true
+      tbstamp(st, now)
+    end
     local uq, ur = psub(Cq, Cr, aq, ar, L)
     return 1, tbunits(uq, ur, p), pceil(aq, ar), 0
   end
@@ -180,23 +196,30 @@ function tb.decide(st, p, n, take)
   return 0, remaining, reset, pceil(psub(aq, ar, Cq, Cr, L))
 end
 
--- refund at `at`: tat moves back by n·T (n capped at Burst) but never
--- before at, nor forward (a tat at or before at is left alone), as
--- tokenbucket.Limiter.Refund does. A tat moved back to at is a bucket full
--- from at on, and still one that a stale time before at finds emptier.
+-- refund at `at` gives back n·T (n capped at Burst) less z - at, the
+-- refill time since `at` that Takes stamped up to z may have used (if z is
+-- later than at): the tat moves back by that, never to before at, nor
+-- forward (a tat at or before at is left alone). It is
+-- tokenbucket.Limiter.Refund's rule, whose doc has the proof that a key so
+-- refunded never admits more, at any time, than had the refunded Take never
+-- happened, whatever the stamps of the Takes in between: without z (the
+-- old rule) a Take at t1 refunded after others stamped t1 + Burst·T had
+-- taken the whole refilled bucket gave those units back a second time.
 function tb.refund(st, p, n, at)
   local L, W, B = p.limit, p.window, p.p3
   if n > B then n = B end
   local e, r = tbdebt(st, at)
   if e == 0 and r == 0 then return end
-  local nq, nr = muldiv(n, W, L)
-  local q2, r2 = psub(e, r, nq, nr, L)
+  local gq, gr = muldiv(n, W, L) -- the give: n·T - max(z - at, 0)
+  if st.z and st.z > at then gq = gq - (st.z - at) end
+  if gq < 0 or (gq == 0 and gr == 0) then return end
+  local q2, r2 = psub(e, r, gq, gr, L)
   if q2 < 0 then q2, r2 = 0, 0 end
   st.q, st.r, st.dirty = at + q2, r2, true
 end
 
 function tb.save(key, st, p)
-  call('SET', key, fmt(st.q) .. ' ' .. fmt(st.r), 'PX', ttl(st.q - now + 1))
+  call('SET', key, fmt(st.q) .. ' ' .. fmt(st.r) .. ' ' .. fmt(st.z or st.q), 'PX', ttl(st.q - now + 1))
 end
 
 -- ---------------------------------------------------------------------
@@ -686,16 +709,19 @@ end
 local function lease(mb, n, want, life)
   local st, p = mb.st, mb.p
   if want > n and p.alg == 'tb' then
-    local q0, r0 = st.q, st.r
+    local q0, r0, z0 = st.q, st.r, st.z
     local e = now + life
     if not st.q or st.q < e then st.q, st.r = e, 0 end
     local _, free = tb.decide(st, p, 0, false)
     local k = grant(free, n, want)
     if k > n then
       local ok, rem, reset, retry = tb.decide(st, p, k, true)
-      if ok == 1 then return ok, rem, reset, retry, k, e end
+      if ok == 1 then
+        tbstamp(st, e) -- its units are taken as at e (see above)
+        return ok, rem, reset, retry, k, e
+      end
     end
-    st.q, st.r = q0, r0
+    st.q, st.r, st.z = q0, r0, z0
   elseif want > n then
     local free, stop = leasefree(mb)
     local k = free and grant(free, n, want) or 0
