@@ -135,6 +135,9 @@ type winModel struct {
 	offset  int64 // the phase of window starts, for aligned windows
 	s, c    int64
 	set     bool // a fixed window has been counted in (s is its start)
+	// later: a unit of the rolling window was taken after its start;
+	// moved: a refund at the start moved it (then refunds are plain).
+	later, moved bool
 }
 
 func (m *winModel) open(t int64) bool { return m.c > 0 && t < m.s+m.w }
@@ -156,9 +159,9 @@ func (m *winModel) decide(now int64, n int, take bool) ratekit.Decision {
 		}
 		return m.d(false, 0, reset, until)
 	}
-	s, c := m.s, m.c
+	s, c, later, moved := m.s, m.c, m.later, m.moved
 	if !m.open(now) {
-		s, c = now, 0
+		s, c, later, moved = now, 0, false, false
 		if m.aligned {
 			k := new(big.Int).Div(big.NewInt(now-m.offset), big.NewInt(m.w)).Int64()
 			s = k*m.w + m.offset
@@ -177,6 +180,7 @@ func (m *winModel) decide(now int64, n int, take bool) ratekit.Decision {
 	case c+int64(n) <= m.limit:
 		if take {
 			m.s, m.c, m.set = s, c+int64(n), true
+			m.later, m.moved = later || now > s, moved
 		}
 		return m.d(true, m.limit-c-int64(n), span, 0)
 	}
@@ -187,7 +191,15 @@ func (m *winModel) refund(at int64, n int) {
 	if n <= 0 || m.c == 0 || at < m.s || !m.open(at) {
 		return
 	}
-	m.c -= min(int64(n), m.c)
+	k := min(int64(n), m.c)
+	if !m.aligned && at == m.s && m.later && !m.moved && k < m.c {
+		// The refunded Take may have opened the window the later units
+		// joined: without it, the window would open by s+w-1µs at the
+		// latest; s+w closes it no sooner (and as the embedded limiter's
+		// s+w-1ns does on the µs grid).
+		m.s, m.moved = m.s+m.w, true
+	}
+	m.c -= k
 }
 
 // logModel is the exact sliding log: entries of (time, units); an entry at

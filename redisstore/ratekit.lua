@@ -236,11 +236,20 @@ end
 -- ends at most W after a start that was once a real now.
 local win = {}
 
+-- A rolling window's state has a third word, f, for Refund (see there): 0
+-- while every unit in it was taken at its start (or before: stale), 1 once
+-- a unit was taken after it, 2 once a refund at the start has moved the
+-- start. A rolling key written without it reads as 1, which only makes a
+-- refund at the start move the start, never give back more.
 function win.load(key)
   local v = call('GET', key)
-  if not v then return {c = 0} end
-  local s, c = split2(v)
-  return {s = s, c = c}
+  if not v then return {c = 0, f = 0} end
+  local s, c, f = match(v, '^(%-?%d+) (%-?%d+) ([012])$')
+  if not s then
+    s, c = split2(v)
+    return {s = s, c = c, f = 1}
+  end
+  return {s = tonumber(s), c = tonumber(c), f = tonumber(f)}
 end
 
 local function winopen(st, W, t) return st.c > 0 and t < st.s + W end
@@ -266,10 +275,11 @@ function win.decide(st, p, n, take)
     if st.c + n > L then return 0, 0, reset, until_ + W end
     return 0, 0, reset, until_
   end
-  local s, c = st.s, st.c
+  local s, c, f = st.s, st.c, st.f
   if not winopen(st, W, now) then
-    s, c = winstart(p), 0
+    s, c, f = winstart(p), 0, 0
   end
+  if f == 0 and now > s then f = 1 end
   local span = s + W - now -- > 0: until the window ends
   local remaining = L - c
   if remaining < 0 then remaining = 0 end
@@ -278,7 +288,7 @@ function win.decide(st, p, n, take)
   if n < 0 or n > L then return 0, remaining, reset, NEVER end
   if n == 0 then return 1, remaining, reset, 0 end
   if c + n <= L then
-    if take then st.s, st.c, st.dirty = s, c + n, true end
+    if take then st.s, st.c, st.f, st.dirty = s, c + n, f, true end
     return 1, L - c - n, span, 0
   end
   return 0, remaining, span, span
@@ -287,9 +297,22 @@ end
 -- refund gives back units of the window open at `at`, never below zero. A
 -- rolling window whose count returns to zero is closed (deleted); a fixed
 -- window keeps its start, so that stale times before it are still denied.
-function win.refund(st, p, n, at)
+--
+-- A rolling window refunded at its start while units taken after the start
+-- remain (f == 1) is rolling.Limiter.Refund's case: the refunded Take may
+-- have opened the window those units joined, and without it the window
+-- would have opened later, at the latest just before start + W. The start
+-- moves to start + W (f = 2: the window closes at start + 2W, as the
+-- embedded limiter's, moved to start + W - 1ns, does on the µs grid), so it
+-- closes no sooner than it would have. After that a refund at the start is
+-- a plain one, as the embedded limiter's start is never on the µs grid.
+function win.refund(st, p, n, at, _, plain)
   if st.c == 0 or at < st.s or not winopen(st, p.window, at) then return end
-  st.c = st.c - math.min(n, st.c)
+  local k = math.min(n, st.c)
+  if p.alg == 'rw' and not plain and at == st.s and st.f == 1 and k < st.c then
+    st.s, st.f = st.s + p.window, 2
+  end
+  st.c = st.c - k
   st.dirty = true
   if st.c == 0 and p.alg == 'rw' then st.del = true end
 end
@@ -297,7 +320,9 @@ end
 function win.save(key, st, p)
   -- (A lease may refund a window to zero and take from a new one.)
   if st.del and st.c == 0 then call('DEL', key) return end
-  call('SET', key, fmt(st.s) .. ' ' .. fmt(st.c), 'PX', ttl(st.s + p.window - now))
+  local v = fmt(st.s) .. ' ' .. fmt(st.c)
+  if p.alg == 'rw' then v = v .. ' ' .. fmt(st.f or 1) end
+  call('SET', key, v, 'PX', ttl(st.s + p.window - now))
 end
 
 -- ---------------------------------------------------------------------
@@ -700,7 +725,9 @@ local function leaserefund(mb, rn, rat, rtok)
     st.q, st.r = psub(st.q, st.r, nq, nr, p.limit)
     st.dirty = true
   elseif p.alg ~= 'sl' then
-    mb.m.refund(st, p, rn, rat, mb.key)
+    -- (A lease's first n units were spent at its take time, so a window
+    -- it opened was opened by a real event: the refund is plain.)
+    mb.m.refund(st, p, rn, rat, mb.key, true)
   end
 end
 
