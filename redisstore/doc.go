@@ -71,6 +71,38 @@
 // at start + the new Window; a count above a lowered Limit admits nothing
 // until its window ends).
 //
+// # Refunds
+//
+// RefundAt(key, at, n) gives back n units an allowed Take stamped at took,
+// by the embedded packages' rules, so that a refund never leaves a key
+// able to admit more, at any time, than had the refunded Take never
+// happened, whatever stamps other callers used in between (ratekit.TakeAll
+// rolls back through it):
+//   - TokenBucket: the key keeps z, the latest stamp of any admitted Take.
+//     The theoretical arrival time moves back by n emission intervals less
+//     z - at (if z is later), never to before at and never forward: a Take
+//     refunded before any later-stamped one is restored exactly, one
+//     refunded after callers stamped later took the refill is given back
+//     only what they cannot have used (tokenbucket.Limiter.Refund has the
+//     proof).
+//   - FixedWindow: the units come off the window at falls in, if it is
+//     still the key's window.
+//   - Rolling: the units come off the open window if at is within it. A
+//     refund at the window's start while units taken after the start
+//     remain moves the start a Window on (the refunded Take may have
+//     opened the window, which then would have opened later), so the
+//     window closes no sooner than it would have. A lease's refund of its
+//     unspent units is plain: its first units opened the window.
+//   - SlidingLog: the n oldest live units logged at or after at are removed.
+//   - SlidingCounter: the units come off the count of the window at falls
+//     in, the current or the previous one.
+//
+// Stale times. The sliding log and counter still judge a time before the
+// one the refunded Take moved them to by their newer state, which may have
+// forgotten older units: after such a refund a stale time can admit more
+// than it would have without the Take (the embedded Counter counts the
+// forgotten window as full; the script does not yet).
+//
 // # Several limits at once
 //
 // Store.TakeAll takes n units from several limiters and keys (an org's

@@ -79,6 +79,7 @@ type tbModel struct {
 	base
 	rate, burst int64
 	tat         *big.Rat
+	z           int64 // the latest stamp of an admitted Take (valid once tat != nil)
 }
 
 func (m *tbModel) decide(now int64, n int, take bool) ratekit.Decision {
@@ -102,6 +103,9 @@ func (m *tbModel) decide(now int64, n int, take bool) ratekit.Decision {
 	after := add(debt, mul(rat(int64(n)), T))
 	if after.Cmp(capacity) <= 0 {
 		if take {
+			if m.tat == nil || now > m.z {
+				m.z = now
+			}
 			m.tat = add(rat(now), after)
 		}
 		return m.d(true, floor(quo(sub(capacity, after), T)), ceil(after), 0)
@@ -113,7 +117,13 @@ func (m *tbModel) refund(at int64, n int) {
 	if n <= 0 || m.tat == nil || m.tat.Cmp(rat(at)) <= 0 {
 		return
 	}
-	m.tat = maxr(sub(m.tat, mul(rat(min(int64(n), m.burst)), frac(m.w, m.rate))), rat(at))
+	// Give back n·T less the refill since at that Takes stamped up to z may
+	// have used; never to before at (tokenbucket.Limiter.Refund's rule).
+	give := sub(mul(rat(min(int64(n), m.burst)), frac(m.w, m.rate)), rat(max(m.z-at, 0)))
+	if give.Sign() <= 0 {
+		return
+	}
+	m.tat = maxr(sub(m.tat, give), rat(at))
 }
 
 // winModel is a fixed (aligned) or rolling window: start s, count c; open
@@ -125,6 +135,9 @@ type winModel struct {
 	offset  int64 // the phase of window starts, for aligned windows
 	s, c    int64
 	set     bool // a fixed window has been counted in (s is its start)
+	// later: a unit of the rolling window was taken after its start;
+	// moved: a refund at the start moved it (then refunds are plain).
+	later, moved bool
 }
 
 func (m *winModel) open(t int64) bool { return m.c > 0 && t < m.s+m.w }
@@ -146,9 +159,9 @@ func (m *winModel) decide(now int64, n int, take bool) ratekit.Decision {
 		}
 		return m.d(false, 0, reset, until)
 	}
-	s, c := m.s, m.c
+	s, c, later, moved := m.s, m.c, m.later, m.moved
 	if !m.open(now) {
-		s, c = now, 0
+		s, c, later, moved = now, 0, false, false
 		if m.aligned {
 			k := new(big.Int).Div(big.NewInt(now-m.offset), big.NewInt(m.w)).Int64()
 			s = k*m.w + m.offset
@@ -167,6 +180,7 @@ func (m *winModel) decide(now int64, n int, take bool) ratekit.Decision {
 	case c+int64(n) <= m.limit:
 		if take {
 			m.s, m.c, m.set = s, c+int64(n), true
+			m.later, m.moved = later || now > s, moved
 		}
 		return m.d(true, m.limit-c-int64(n), span, 0)
 	}
@@ -177,7 +191,15 @@ func (m *winModel) refund(at int64, n int) {
 	if n <= 0 || m.c == 0 || at < m.s || !m.open(at) {
 		return
 	}
-	m.c -= min(int64(n), m.c)
+	k := min(int64(n), m.c)
+	if !m.aligned && at == m.s && m.later && !m.moved && k < m.c {
+		// The refunded Take may have opened the window the later units
+		// joined: without it, the window would open by s+w-1µs at the
+		// latest; s+w closes it no sooner (and as the embedded limiter's
+		// s+w-1ns does on the µs grid).
+		m.s, m.moved = m.s+m.w, true
+	}
+	m.c -= k
 }
 
 // logModel is the exact sliding log: entries of (time, units); an entry at

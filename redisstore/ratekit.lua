@@ -113,11 +113,24 @@ end
 -- the refill time B·T is at most 2^50 µs (validated).
 local tb = {}
 
+-- The state is "q r z": the tat (q + r/L µs) and z, the latest stamp (µs)
+-- of any Take admitted so far, which refund reads (see there). A key
+-- written before z was kept ("q r") reads z as q: every admitted stamp is
+-- before the tat, so that bounds them, and only makes a refund give less.
 function tb.load(key)
   local v = call('GET', key)
   if not v then return {} end
-  local q, r = split2(v)
-  return {q = q, r = r}
+  local q, r, z = match(v, '^(%-?%d+) (%-?%d+) (%-?%d+)$')
+  if not q then
+    q, r = split2(v)
+    return {q = q, r = r, z = q}
+  end
+  return {q = tonumber(q), r = tonumber(r), z = tonumber(z)}
+end
+
+-- stamp raises z to at least t, the stamp of a Take being admitted.
+local function tbstamp(st, t)
+  if not st.z or st.z < t then st.z = t end
 end
 
 -- debt returns e, r: tat = at + e + r/L with e, r >= 0 (0, 0 when full).
@@ -172,7 +185,10 @@ function tb.decide(st, p, n, take)
   local nq, nr = muldiv(n, W, L)
   local aq, ar = padd(e, r, nq, nr, L) -- the debt after: debt + n·T
   if ple(aq, ar, Cq, Cr) then
-    if take then st.q, st.r, st.dirty = now + aq, ar, true end
+    if take then
+      st.q, st.r, st.dirty = now + aq, ar, true
+      tbstamp(st, now)
+    end
     local uq, ur = psub(Cq, Cr, aq, ar, L)
     return 1, tbunits(uq, ur, p), pceil(aq, ar), 0
   end
@@ -180,23 +196,30 @@ function tb.decide(st, p, n, take)
   return 0, remaining, reset, pceil(psub(aq, ar, Cq, Cr, L))
 end
 
--- refund at `at`: tat moves back by n·T (n capped at Burst) but never
--- before at, nor forward (a tat at or before at is left alone), as
--- tokenbucket.Limiter.Refund does. A tat moved back to at is a bucket full
--- from at on, and still one that a stale time before at finds emptier.
+-- refund at `at` gives back n·T (n capped at Burst) less z - at, the
+-- refill time since `at` that Takes stamped up to z may have used (if z is
+-- later than at): the tat moves back by that, never to before at, nor
+-- forward (a tat at or before at is left alone). It is
+-- tokenbucket.Limiter.Refund's rule, whose doc has the proof that a key so
+-- refunded never admits more, at any time, than had the refunded Take never
+-- happened, whatever the stamps of the Takes in between: without z (the
+-- old rule) a Take at t1 refunded after others stamped t1 + Burst·T had
+-- taken the whole refilled bucket gave those units back a second time.
 function tb.refund(st, p, n, at)
   local L, W, B = p.limit, p.window, p.p3
   if n > B then n = B end
   local e, r = tbdebt(st, at)
   if e == 0 and r == 0 then return end
-  local nq, nr = muldiv(n, W, L)
-  local q2, r2 = psub(e, r, nq, nr, L)
+  local gq, gr = muldiv(n, W, L) -- the give: n·T - max(z - at, 0)
+  if st.z and st.z > at then gq = gq - (st.z - at) end
+  if gq < 0 or (gq == 0 and gr == 0) then return end
+  local q2, r2 = psub(e, r, gq, gr, L)
   if q2 < 0 then q2, r2 = 0, 0 end
   st.q, st.r, st.dirty = at + q2, r2, true
 end
 
 function tb.save(key, st, p)
-  call('SET', key, fmt(st.q) .. ' ' .. fmt(st.r), 'PX', ttl(st.q - now + 1))
+  call('SET', key, fmt(st.q) .. ' ' .. fmt(st.r) .. ' ' .. fmt(st.z or st.q), 'PX', ttl(st.q - now + 1))
 end
 
 -- ---------------------------------------------------------------------
@@ -213,11 +236,20 @@ end
 -- ends at most W after a start that was once a real now.
 local win = {}
 
+-- A rolling window's state has a third word, f, for Refund (see there): 0
+-- while every unit in it was taken at its start (or before: stale), 1 once
+-- a unit was taken after it, 2 once a refund at the start has moved the
+-- start. A rolling key written without it reads as 1, which only makes a
+-- refund at the start move the start, never give back more.
 function win.load(key)
   local v = call('GET', key)
-  if not v then return {c = 0} end
-  local s, c = split2(v)
-  return {s = s, c = c}
+  if not v then return {c = 0, f = 0} end
+  local s, c, f = match(v, '^(%-?%d+) (%-?%d+) ([012])$')
+  if not s then
+    s, c = split2(v)
+    return {s = s, c = c, f = 1}
+  end
+  return {s = tonumber(s), c = tonumber(c), f = tonumber(f)}
 end
 
 local function winopen(st, W, t) return st.c > 0 and t < st.s + W end
@@ -243,10 +275,11 @@ function win.decide(st, p, n, take)
     if st.c + n > L then return 0, 0, reset, until_ + W end
     return 0, 0, reset, until_
   end
-  local s, c = st.s, st.c
+  local s, c, f = st.s, st.c, st.f
   if not winopen(st, W, now) then
-    s, c = winstart(p), 0
+    s, c, f = winstart(p), 0, 0
   end
+  if f == 0 and now > s then f = 1 end
   local span = s + W - now -- > 0: until the window ends
   local remaining = L - c
   if remaining < 0 then remaining = 0 end
@@ -255,7 +288,7 @@ function win.decide(st, p, n, take)
   if n < 0 or n > L then return 0, remaining, reset, NEVER end
   if n == 0 then return 1, remaining, reset, 0 end
   if c + n <= L then
-    if take then st.s, st.c, st.dirty = s, c + n, true end
+    if take then st.s, st.c, st.f, st.dirty = s, c + n, f, true end
     return 1, L - c - n, span, 0
   end
   return 0, remaining, span, span
@@ -264,9 +297,22 @@ end
 -- refund gives back units of the window open at `at`, never below zero. A
 -- rolling window whose count returns to zero is closed (deleted); a fixed
 -- window keeps its start, so that stale times before it are still denied.
-function win.refund(st, p, n, at)
+--
+-- A rolling window refunded at its start while units taken after the start
+-- remain (f == 1) is rolling.Limiter.Refund's case: the refunded Take may
+-- have opened the window those units joined, and without it the window
+-- would have opened later, at the latest just before start + W. The start
+-- moves to start + W (f = 2: the window closes at start + 2W, as the
+-- embedded limiter's, moved to start + W - 1ns, does on the µs grid), so it
+-- closes no sooner than it would have. After that a refund at the start is
+-- a plain one, as the embedded limiter's start is never on the µs grid.
+function win.refund(st, p, n, at, _, plain)
   if st.c == 0 or at < st.s or not winopen(st, p.window, at) then return end
-  st.c = st.c - math.min(n, st.c)
+  local k = math.min(n, st.c)
+  if p.alg == 'rw' and not plain and at == st.s and st.f == 1 and k < st.c then
+    st.s, st.f = st.s + p.window, 2
+  end
+  st.c = st.c - k
   st.dirty = true
   if st.c == 0 and p.alg == 'rw' then st.del = true end
 end
@@ -274,7 +320,9 @@ end
 function win.save(key, st, p)
   -- (A lease may refund a window to zero and take from a new one.)
   if st.del and st.c == 0 then call('DEL', key) return end
-  call('SET', key, fmt(st.s) .. ' ' .. fmt(st.c), 'PX', ttl(st.s + p.window - now))
+  local v = fmt(st.s) .. ' ' .. fmt(st.c)
+  if p.alg == 'rw' then v = v .. ' ' .. fmt(st.f or 1) end
+  call('SET', key, v, 'PX', ttl(st.s + p.window - now))
 end
 
 -- ---------------------------------------------------------------------
@@ -677,7 +725,9 @@ local function leaserefund(mb, rn, rat, rtok)
     st.q, st.r = psub(st.q, st.r, nq, nr, p.limit)
     st.dirty = true
   elseif p.alg ~= 'sl' then
-    mb.m.refund(st, p, rn, rat, mb.key)
+    -- (A lease's first n units were spent at its take time, so a window
+    -- it opened was opened by a real event: the refund is plain.)
+    mb.m.refund(st, p, rn, rat, mb.key, true)
   end
 end
 
@@ -686,16 +736,19 @@ end
 local function lease(mb, n, want, life)
   local st, p = mb.st, mb.p
   if want > n and p.alg == 'tb' then
-    local q0, r0 = st.q, st.r
+    local q0, r0, z0 = st.q, st.r, st.z
     local e = now + life
     if not st.q or st.q < e then st.q, st.r = e, 0 end
     local _, free = tb.decide(st, p, 0, false)
     local k = grant(free, n, want)
     if k > n then
       local ok, rem, reset, retry = tb.decide(st, p, k, true)
-      if ok == 1 then return ok, rem, reset, retry, k, e end
+      if ok == 1 then
+        tbstamp(st, e) -- its units are taken as at e (see above)
+        return ok, rem, reset, retry, k, e
+      end
     end
-    st.q, st.r = q0, r0
+    st.q, st.r, st.z = q0, r0, z0
   elseif want > n then
     local free, stop = leasefree(mb)
     local k = free and grant(free, n, want) or 0
