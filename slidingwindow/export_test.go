@@ -3,22 +3,30 @@ package slidingwindow
 import "unsafe"
 
 // CounterSameParams reports whether a and b decide with one parameter set,
-// as the Counters of a CounterTemplate do until one is reconfigured.
-func CounterSameParams(a, b *Counter) bool { return a.s.Load().p == b.s.Load().p }
+// as Counters of equal Configs do until one is reconfigured.
+func CounterSameParams(a, b *Counter) bool { return a.c.Cur().P == b.c.Cur().P }
+
+// CounterInline reports whether c's state is still in its first, inline
+// block.
+func CounterInline(c *Counter) bool { return c.c.Cur() == c.c.First() }
+
+// CounterInterned returns how many parameter sets NewCounter shares.
+func CounterInterned() int { return interned.Len() }
+
+// CounterWord returns c's word in force, as stored.
+func CounterWord(c *Counter) int64 { _, w := c.c.Load(); return w }
+
+// DivMod is the quotient and remainder of hi·2^64+lo by d, computed as a
+// Counter's Take computes them.
+func DivMod(d, hi, lo uint64) (q, r uint64) { return newRecip(d).divmod(hi, lo) }
 
 // LogSameParams reports whether a and b decide with one parameter set, as
 // the Logs of a LogTemplate do until one is reconfigured.
 func LogSameParams(a, b *Log) bool { return a.s.Load().p == b.s.Load().p }
 
-// CounterLines returns the cache lines (address/64) of c's word in force
-// and of the rest that every Take reads: c.s, the state's parameter pointer.
-func CounterLines(c *Counter) (word uintptr, read []uintptr) {
-	st := c.s.Load()
-	return line(&st.w), []uintptr{line(&c.s), line(&st.p), line(&c.s0.p)}
-}
-
-// LogLines is CounterLines for a Log: its read-mostly fields are l.s and
-// the state's parameters, floor and ring header.
+// LogLines returns the cache lines (address/64) of l's word in force and
+// of the rest that every Take reads: l.s and the state's parameters, floor
+// and ring header.
 func LogLines(l *Log) (word uintptr, read []uintptr) {
 	st := l.s.Load()
 	return line(&st.word), []uintptr{line(&l.s), line(&st.p), line(&st.floor), line(&st.slots), line(&l.s0.p)}
