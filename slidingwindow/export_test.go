@@ -1,6 +1,9 @@
 package slidingwindow
 
-import "unsafe"
+import (
+	"time"
+	"unsafe"
+)
 
 // CounterSameParams reports whether a and b decide with one parameter set,
 // as Counters of equal Configs do until one is reconfigured.
@@ -33,3 +36,13 @@ func LogLines(l *Log) (word uintptr, read []uintptr) {
 }
 
 func line[T any](p *T) uintptr { return uintptr(unsafe.Pointer(p)) / 64 }
+
+// CounterSealRisk returns, for a Counter, the instant at which the window
+// starts whose index is the top bit of the word's index field alone (the
+// window whose empty word a plain packing would make cell.Sealed), and
+// whether that window is within the Counter's range.
+func CounterSealRisk(c *Counter) (time.Time, bool) {
+	p := c.c.Cur().P
+	rel := uint64(1) << (63 - p.shift)
+	return p.epoch.Add(time.Duration(p.start0 + int64(rel)*p.window)), rel <= p.maxRel()
+}
