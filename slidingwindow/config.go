@@ -105,8 +105,8 @@ func MaxCounterLimit(window time.Duration) int {
 // indexBits is how many bits a Counter needs for the index of a fixed window
 // of length w relative to the window holding minTime: every instant in
 // [minTime, maxTime] lies in one of at most (maxTime-minTime)/w + 2 windows,
-// and one more value is kept free so that the all-ones word can never be a
-// state (it marks a retired state; see Counter).
+// and one more value is kept free, the largest index of that width, so that
+// a word can never be cell.Sealed (see counterParams.pack).
 func indexBits(w int64) int {
 	windows := uint64(maxTime-minTime)/uint64(w) + 2
 	return bits.Len64(windows)

@@ -4,13 +4,12 @@ import (
 	"context"
 	"encoding/binary"
 	"math/bits"
-	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"github.com/benbjohnson/clock"
 
 	"github.com/ratekit/ratekit"
+	"github.com/ratekit/ratekit/internal/cell"
 	"github.com/ratekit/ratekit/internal/core"
 )
 
@@ -52,48 +51,36 @@ import (
 //
 // # Concurrency
 //
-// The state is one word, updated by a CAS loop: Take, Peek and Refund are
-// lock-free, allocate nothing, and a denial writes nothing. A stale now,
-// before the fixed window the Counter is in, is judged by its own fixed
-// window: the units of the Counter's two windows count in full, and the
-// window before them, which the Counter no longer knows, counts as full
-// (see decideStale). So it never admits more than a later time would, nor
-// more because other Takes moved the Counter's window ahead.
+// The state is one word on internal/cell's seam, updated by a CAS loop:
+// Take, Peek and Refund are lock-free, allocate nothing, and a denial
+// writes nothing. A stale now, before the fixed window the Counter is in,
+// is judged by its own fixed window: the units of the Counter's two windows
+// count in full, and the window before them, which the Counter no longer
+// knows, counts as full (see decideStale). So it never admits more than a
+// later time would, nor more because other Takes moved the Counter's window
+// ahead.
 //
 // # Memory
 //
-// Build a Counter with NewCounter, or with a CounterTemplate's New; the
-// zero Counter is not usable (its methods panic). A Counter is safe for
-// concurrent use.
-//
-// A Counter made by a CounterTemplate is 24 bytes, one allocation: the
-// template's Counters share their parameters. One made by NewCounter has
-// 112 bytes of parameters of its own and is padded to 128 bytes, two cache
-// lines: the word alone at the end of the first, the target of every core's
-// CAS when the Counter is shared by a whole process, and the rest in the
-// second, read by every Take and written only when the parameters change,
-// so that a Take's reads of the parameters do not wait for the contended
-// line.
+// Build a Counter with NewCounter (or a CounterTemplate's New); the zero
+// Counter is not usable (its methods panic). A Counter is safe for
+// concurrent use. Counters of equal Configs share one immutable parameter
+// set, so a Counter is 32 bytes, one allocation, its word inline, however
+// it is made: NewCounter per key in a ratekit.Keyed factory is the obvious
+// way and costs no more than a template.
 type Counter struct {
-	s0 counterState // the first state, inline: a Counter is one allocation
-	s  atomic.Pointer[counterState]
+	c cell.Ref[counterParams] // W: the packed word (see counterParams.pack); Aux unused
 }
 
 var _ ratekit.Limiter = (*Counter)(nil)
 
-// counterState is a Counter's word together with the parameters it is
-// packed by. Reconfigure replaces the state whole, because the word's layout
-// depends on Limit and Window: a word of one layout must never be CASed by
-// a caller that decoded it with another. The state it replaces is retired
-// by setting its word to retired, which no layout produces, so that every
-// CAS against it fails and its callers reread Counter.s. Retiring is also
-// the lock between replacers: only the one whose CAS to retired succeeded
-// may publish; the others wait for it (they see retired) and start again.
-// A retired word is never reused, so no CAS in flight can succeed on it
-// (no ABA); Go's atomics are sequentially consistent, so a caller that sees
-// retired and rereads Counter.s finds a state published no earlier.
+// counterParams is one immutable parameter set of Counters: shared by every
+// Counter of an equal Config (see interned), and replaced whole, through
+// internal/cell, when a Counter is reconfigured, because the word's layout
+// depends on the Window: a word of one layout must never be CASed by a
+// caller that decoded it with another (the seam guarantees it).
 //
-// word packs, from the top:
+// The word packs, from the top, before the XOR with flip (see pack):
 //
 //	rel  (64-2·cb bits) index of the current fixed window, relative to base
 //	cur  (cb bits)      units admitted in that window
@@ -104,19 +91,10 @@ var _ ratekit.Limiter = (*Counter)(nil)
 // Limit below the units already counted, which stay counted (the window is
 // then over-full; raising the Limit again gives nothing back). Since the
 // layout depends on the Window alone, a Reconfigure that keeps the Window
-// keeps every count. rel is the full index, not a tag, so a word
-// never aliases another window however long the Counter sat unused or
-// however stale a time is: that is what bounds Limit (MaxCounterLimit). The
-// zero word (window base, nothing admitted) is a fresh Counter.
-type counterState struct {
-	w atomic.Uint64  // first, so that padding can give it a line of its own (see wordLine)
-	p *counterParams // immutable, and shared by the Counters of a CounterTemplate
-}
-
-// counterParams is one immutable parameter set of a Counter. The Counters
-// of a CounterTemplate share one; NewCounter and Reconfigure make one for a
-// single Counter. Every parameter set of one Counter has the same epoch, so
-// an instant computed from one holds for all.
+// keeps every count. rel is the full index, not a tag, so a word never
+// aliases another window however long the Counter sat unused or however
+// stale a time is: that is what bounds Limit (MaxCounterLimit). The word of
+// window base with nothing admitted is a fresh Counter.
 type counterParams struct {
 	epoch     time.Time // instants are nanoseconds from here
 	epochUnix int64     // epoch in Unix nanoseconds: windows are aligned to Unix time
@@ -126,80 +104,54 @@ type counterParams struct {
 	clock     clock.Clock
 
 	base   int64  // Unix index (Unix nanoseconds / window, floored) of rel 0: the window of minTime
+	start0 int64  // the instant at which window rel 0 starts: base·window - epochUnix <= minTime
 	mask   uint64 // 1<<cb - 1
+	flip   uint64 // the bits of rel's field below its top one (see pack)
 	shift  uint8  // 2·cb: rel's position
 	cb     uint8  // bits per count
-	padded bool   // NewCounter's: each state's word gets a cache line of its own
+	divW   recip  // divides by window without a hardware division
 }
 
-// config returns the Config these parameters were made from, with the
-// Clock that Allow reads.
-func (s *counterParams) config() Config {
-	return Config{Limit: s.limit, Window: time.Duration(s.window), Name: s.name, Clock: s.clock}
-}
+// interned holds the parameters NewCounter shares between Counters of equal
+// Configs.
+var interned cell.Interner[Config, counterParams]
 
-// retired is the word of a replaced state. No state has it: rel never has
-// all its bits set (indexBits keeps one value free) and when rel has fewer
-// than 64-2·cb bits, the top bits are zero.
-const retired = ^uint64(0)
+// shared returns the interned parameters of cfg, a Config that may be
+// invalid, making them if there are none. Their epoch is the time.Now() of
+// their making: the instants of every Counter of the Config are measured
+// from there, and stay exact for 73 years either side of it.
+func shared(cfg Config) (*counterParams, error) {
+	return interned.Get(cfg, nil, func() (*counterParams, error) {
+		if err := cfg.validateCounter(); err != nil {
+			return nil, err
+		}
+		return newCounterParams(cfg, time.Now()), nil
+	})
+}
 
 // NewCounter returns an approximate sliding counter, or an error wrapping
 // ratekit.ErrInvalidConfig if cfg is invalid (see Config.Validate; a
-// Counter's Limit must also be at most MaxCounterLimit(cfg.Window)). To make
-// many Counters of one Config (one per key), make a CounterTemplate once and
-// use its New: its Counters share their parameters.
+// Counter's Limit must also be at most MaxCounterLimit(cfg.Window)).
+// Counters of equal Configs (Clock compared as an interface value) share
+// their parameters, so calling NewCounter per key in a ratekit.Keyed
+// factory costs one 32-byte allocation a key. It is safe for concurrent
+// use.
 func NewCounter(cfg Config) (*Counter, error) {
-	if err := cfg.validateCounter(); err != nil {
+	p, err := shared(cfg)
+	if err != nil {
 		return nil, err
 	}
-	// The word alone on the first line, the rest on the second (see Counter).
-	c := &struct {
-		_ [wordLine]byte
-		c Counter
-		_ [128 - wordLine - unsafe.Sizeof(Counter{})]byte
-	}{}
-	c.c.init(newCounterParams(cfg, time.Now(), true))
-	return &c.c, nil
-}
-
-// wordLine is the padding before a state (or a limiter, whose first field
-// is its first state) in an allocation of 128 bytes, Go's line-aligned size
-// class, that puts the state's word, its first field, alone at the end of
-// the first cache line, and the rest of the state (and the limiter) in the
-// second.
-const wordLine = 64 - 8
-
-// init makes c a fresh Counter with parameters p.
-func (c *Counter) init(p *counterParams) {
-	c.s0.p = p
-	c.s.Store(&c.s0)
-}
-
-// newCounterState returns a state of p with the word w: compact for a
-// template's Counter, else with the word on a cache line of its own (see
-// Counter).
-func newCounterState(p *counterParams, w uint64) *counterState {
-	var st *counterState
-	if p.padded {
-		c := &struct {
-			_  [wordLine]byte
-			st counterState
-			_  [128 - wordLine - unsafe.Sizeof(counterState{})]byte
-		}{}
-		st = &c.st
-	} else {
-		st = new(counterState)
-	}
-	st.p = p
-	st.w.Store(w)
-	return st
+	c := &Counter{}
+	c.c.Init(p, int64(p.pack(0, 0, 0)), 0)
+	return c, nil
 }
 
 // newCounterParams returns the parameters of cfg, a valid Counter Config,
-// for a Counter with the given epoch.
-func newCounterParams(cfg Config, epoch time.Time, padded bool) *counterParams {
-	cb := uint8((64 - indexBits(int64(cfg.Window))) / 2) // see counterState; MaxCounterLimit is 1<<cb - 1
+// with the given epoch.
+func newCounterParams(cfg Config, epoch time.Time) *counterParams {
+	cb := uint8((64 - indexBits(int64(cfg.Window))) / 2) // see counterParams; MaxCounterLimit is 1<<cb - 1
 	epochUnix := unixOf(epoch)
+	base := floorDiv(epochUnix+minTime, int64(cfg.Window))
 	return &counterParams{
 		epoch:     epoch,
 		epochUnix: epochUnix,
@@ -207,56 +159,65 @@ func newCounterParams(cfg Config, epoch time.Time, padded bool) *counterParams {
 		window:    int64(cfg.Window),
 		name:      cfg.Name,
 		clock:     core.Clock(cfg.Clock),
-		base:      floorDiv(epochUnix+minTime, int64(cfg.Window)),
+		base:      base,
+		start0:    base*int64(cfg.Window) - epochUnix,
 		shift:     2 * cb,
 		cb:        cb,
 		mask:      1<<cb - 1,
-		padded:    padded,
+		flip:      (1<<63 - 1) >> (2 * cb) << (2 * cb),
+		divW:      newRecip(uint64(cfg.Window)),
 	}
 }
 
-// CounterTemplate makes fresh Counters of one Config that share their
-// parameters, so that each costs 24 bytes in one allocation (NewCounter's
-// cost 240 in two): for a ratekit.Keyed of a Counter per key (per org, per
-// token, per IP). Validate the Config once, with NewCounterTemplate, and the
-// factory cannot fail:
+// CounterTemplate makes fresh Counters of one Config validated once, so
+// that its New cannot fail, for a ratekit.Keyed factory:
 //
 //	t, err := slidingwindow.NewCounterTemplate(cfg)
 //	...
 //	perOrg := ratekit.NewKeyed(func(string) *slidingwindow.Counter { return t.New() }, ratekit.KeyedConfig{})
 //
-// A Counter made by a CounterTemplate is in every way a Counter made by
-// NewCounter with the template's Config, except that it measures time from
-// the template's making rather than its own (see the package documentation
-// on time): Reconfigure, UnmarshalBinary and the rest act on that Counter
-// alone (Reconfigure gives it parameters of its own; UnmarshalBinary keeps
-// the shared ones). A CounterTemplate is immutable and safe for concurrent
-// use.
+// Its Counters are exactly NewCounter's: they share the parameters of every
+// Counter of the Config, and cost no less and no more. (Before NewCounter
+// shared parameters, a template was the way to get compact Counters;
+// NewCounter is now the obvious way, and a template only saves the error
+// check.) A CounterTemplate is immutable and safe for concurrent use.
 type CounterTemplate struct {
-	p *counterParams
+	cfg Config
 }
 
 // NewCounterTemplate returns a CounterTemplate of cfg, or an error wrapping
 // ratekit.ErrInvalidConfig if cfg is invalid for a Counter (as NewCounter
-// would). Its Counters measure time from now (time.Now()).
+// would).
 func NewCounterTemplate(cfg Config) (*CounterTemplate, error) {
-	if err := cfg.validateCounter(); err != nil {
+	if _, err := shared(cfg); err != nil {
 		return nil, err
 	}
-	return &CounterTemplate{p: newCounterParams(cfg, time.Now(), false)}, nil
+	return &CounterTemplate{cfg: cfg}, nil
 }
 
-// New returns a fresh Counter of the template's Config. It allocates only
-// the 24-byte Counter, and cannot fail.
+// New returns NewCounter of the template's Config; it allocates only the
+// 32-byte Counter.
 func (t *CounterTemplate) New() *Counter {
-	c := &Counter{}
-	c.init(t.p)
+	c, err := NewCounter(t.cfg)
+	if err != nil {
+		panic("slidingwindow: a validated Config failed: " + err.Error()) // cannot happen
+	}
 	return c
 }
 
 // Config returns the configuration of the template's Counters, as their
 // Config method does (Clock is the real clock if the Config had none).
-func (t *CounterTemplate) Config() Config { return t.p.config() }
+func (t *CounterTemplate) Config() Config {
+	c := t.cfg
+	c.Clock = core.Clock(c.Clock)
+	return c
+}
+
+// config returns the Config these parameters were made from, with the
+// Clock that Allow reads.
+func (p *counterParams) config() Config {
+	return Config{Limit: p.limit, Window: time.Duration(p.window), Name: p.name, Clock: p.clock}
+}
 
 // floorDiv is a/b rounded towards minus infinity, for b > 0.
 func floorDiv(a, b int64) int64 {
@@ -267,17 +228,31 @@ func floorDiv(a, b int64) int64 {
 	return q
 }
 
-func (s *counterParams) pack(rel, cur, prev uint64) uint64 {
-	return rel<<s.shift | cur<<s.cb | prev
+// pack returns the word of window rel with the counts cur and prev.
+//
+// The word must never be cell.Sealed, the bit pattern 1<<63, which marks a
+// retired block; a plain packing can be: when 64-indexBits is even (a day's
+// Window), rel's field is exactly indexBits wide and its top bit, bit 63,
+// is set for the later windows, so window 1<<(indexBits-1) with nothing
+// counted would be 1<<63. So the word is the packing XOR flip, which
+// inverts rel's field below its top bit: the word is 1<<63 only for the
+// field's all-ones value, the index 2^(64-2·cb)-1, which no window has
+// (indexBits keeps the largest index of its width free, and when rel's
+// field is wider than indexBits its top bit is never set). The XOR costs
+// one instruction each way and keeps every bound (MaxCounterLimit) as it
+// was; keeping rel's top bit clear instead would halve a day's Limit.
+func (p *counterParams) pack(rel, cur, prev uint64) uint64 {
+	return (rel<<p.shift | cur<<p.cb | prev) ^ p.flip
 }
 
-func (s *counterParams) unpack(w uint64) (rel, cur, prev uint64) {
-	return w >> s.shift, w >> s.cb & s.mask, w & s.mask
+func (p *counterParams) unpack(w uint64) (rel, cur, prev uint64) {
+	w ^= p.flip
+	return w >> p.shift, w >> p.cb & p.mask, w & p.mask
 }
 
 // maxRel is the largest rel: the window of maxTime.
-func (s *counterParams) maxRel() uint64 {
-	return uint64(floorDiv(s.epochUnix+maxTime, s.window) - s.base)
+func (p *counterParams) maxRel() uint64 {
+	return uint64(floorDiv(p.epochUnix+maxTime, p.window) - p.base)
 }
 
 // view is the state as seen from one instant: the fixed window it falls in
@@ -291,27 +266,26 @@ type view struct {
 }
 
 // at returns the view of word w from instant x. The start of window rel,
-// (base+rel)·window in Unix nanoseconds, lies in [epochUnix+minTime-window,
-// epochUnix+maxTime], well inside int64.
-func (s *counterParams) at(w uint64, x int64) (v view) {
-	rel, cur, prev := s.unpack(w)
-	start := (s.base+int64(rel))*s.window - s.epochUnix
+// start0 + rel·window, lies in [minTime-window, maxTime], well inside int64.
+func (p *counterParams) at(w uint64, x int64) (v view) {
+	rel, cur, prev := p.unpack(w)
+	start := p.start0 + int64(rel)*p.window
 	switch d := x - start; {
 	case d < 0:
 		// A stale instant, before the word's window: the word as it is,
 		// for decideStale to judge x by x's own window.
 		v = view{rel: rel, start: start, cur: cur, prev: prev, stale: true}
-	case d < s.window:
+	case d < p.window:
 		v = view{rel: rel, start: start, e: d, cur: cur, prev: prev}
-	case d < 2*s.window:
+	case d < 2*p.window:
 		// The next window: the word's current count is now the previous.
-		v = view{rel: rel + 1, start: start + s.window, e: d - s.window, prev: cur}
+		v = view{rel: rel + 1, start: start + p.window, e: d - p.window, prev: cur}
 	default:
-		// Two or more windows on: nothing counts. The only division on
-		// the hot path, once per window at most.
-		k := floorDiv(s.epochUnix+x, s.window)
-		ks := k*s.window - s.epochUnix
-		v = view{rel: uint64(k - s.base), start: ks, e: x - ks}
+		// Two or more windows on: nothing counts. x's window is
+		// floor((x - start0)/window), x - start0 being in [0, 2^62.6).
+		k := p.divW.div(uint64(x - p.start0))
+		ks := p.start0 + int64(k)*p.window
+		v = view{rel: k, start: ks, e: x - ks}
 	}
 	return v
 }
@@ -323,61 +297,87 @@ func mulLE(a, b, c, d uint64) bool {
 	return h1 < h2 || h1 == h2 && l1 <= l2
 }
 
-// mulDiv returns floor(a·b/c) and whether it had a remainder. The caller
+// mulDiv returns floor(a·b/c), for a denial's RetryAfter. The caller
 // guarantees a·b < c·2^64 (so the quotient fits): here a·b < c·window.
-func mulDiv(a, b, c uint64) (q uint64, inexact bool) {
+func mulDiv(a, b, c uint64) uint64 {
 	hi, lo := bits.Mul64(a, b)
-	q, r := bits.Div64(hi, lo, c)
-	return q, r != 0
+	q, _ := bits.Div64(hi, lo, c)
+	return q
 }
 
-// weighted returns the previous window's weight prev·(window-e)/window
-// rounded up: the number of units it takes from what remains.
-func (s *counterParams) weighted(v *view) uint64 {
-	if v.prev == 0 || v.e == 0 {
-		return v.prev
+// weighted returns the previous window's weight at offset e,
+// prev·(window-e)/window, rounded up (towards fewer admissions): the units
+// it takes from what remains. prev < 2^31 and window-e <= window < 2^59, so
+// the product and the quotient (at most prev) fit divmod.
+func (p *counterParams) weighted(prev uint64, e int64) uint64 {
+	if prev == 0 {
+		return 0
 	}
-	q, inexact := mulDiv(v.prev, uint64(s.window-v.e), uint64(s.window))
-	if inexact {
+	hi, lo := bits.Mul64(prev, uint64(p.window-e))
+	q, r := p.divW.divmod(hi, lo)
+	if r != 0 {
 		q++
 	}
 	return q
 }
 
-// decide sets *d to what Take(now, n) decides from word w, with x the
-// instant of now, and returns the word to store if it is allowed. (It fills
-// the caller's Decision rather than returning one: the 64-byte struct and
-// the view are then not copied through each call.)
+// verdict is a decision without the parameters' constant fields (Limit,
+// Window, Policy): four words, passed between the library's functions in
+// registers, where a 64-byte Decision would be copied through memory at
+// every level. fill makes it a Decision, once, in the caller's.
+type verdict struct {
+	remaining int
+	reset     time.Duration
+	retry     time.Duration
+	ok        bool
+}
+
+// fill writes the Decision of v into *d, field by field: a composite
+// literal would build a temporary and copy its 64 bytes.
+func (p *counterParams) fill(d *ratekit.Decision, v verdict) {
+	d.Allowed = v.ok
+	d.Limit = p.limit
+	d.Remaining = v.remaining
+	d.Window = time.Duration(p.window)
+	d.ResetAfter = v.reset
+	d.RetryAfter = v.retry
+	d.Policy = p.name
+}
+
+// decide is what Take(now, n) decides from word w, with x the instant of
+// now: the word to store and whether to store it (an admitted Take of
+// n > 0), and the verdict. It is pure.
 //
 // The estimate at e is cur + prev·(W-e)/W, and n units are admitted iff
-// cur + n + prev·(W-e)/W <= L, that is prev·(W-e) <= (L-cur-n)·W in
-// integers: both sides are below 2^31·2^59, compared in 128 bits. Remaining
-// is the largest m admitted next, L - cur - ceil(prev·(W-e)/W).
-func (s *counterParams) decide(d *ratekit.Decision, w uint64, x int64, n int) uint64 {
-	v := s.at(w, x)
-	if v.stale {
-		return s.decideStale(d, &v, x, n)
+// cur + n + prev·(W-e)/W <= L: cur, n and L being integers, iff
+// cur + n + ceil(prev·(W-e)/W) <= L, the weight rounded up (weighted).
+// Remaining is the largest m admitted next, L - cur - that weight. Every
+// sum is below 2^33: counts are below 2^31, the weight at most prev.
+func (p *counterParams) decide(w uint64, x int64, n int) (next uint64, store bool, v verdict) {
+	vw := p.at(w, x)
+	if vw.stale {
+		return p.decideStale(&vw, x, n)
 	}
-	lim := uint64(s.limit)
-	if n < 0 || n > s.limit {
-		*d = core.Impossible(s.limit, s.remaining(&v, v.cur), time.Duration(s.window),
-			s.reset(&v, v.cur, x), s.name)
-		return 0
+	wp := p.weighted(vw.prev, vw.e)
+	if uint(n) > uint(p.limit) { // n < 0 or n > Limit
+		return 0, false, verdict{remaining: p.left(vw.cur, wp), reset: p.reset(&vw, vw.cur, x), retry: ratekit.Never}
 	}
-	*d = ratekit.Decision{Limit: s.limit, Window: time.Duration(s.window), Policy: s.name}
-	un := uint64(n)
-	cur := v.cur
-	var next uint64
-	if v.cur+un <= lim && mulLE(v.prev, uint64(s.window-v.e), lim-v.cur-un, uint64(s.window)) {
-		d.Allowed = true
-		cur += un
-		next = s.pack(v.rel, cur, v.prev)
-	} else {
-		d.RetryAfter = time.Duration(s.admitAt(&v, un) - x)
+	un, lim := uint64(n), uint64(p.limit)
+	if cur := vw.cur + un; cur+wp <= lim {
+		return p.pack(vw.rel, cur, vw.prev), n > 0,
+			verdict{ok: true, remaining: int(lim - cur - wp), reset: p.reset(&vw, cur, x)}
 	}
-	d.Remaining = s.remaining(&v, cur)
-	d.ResetAfter = s.reset(&v, cur, x)
-	return next
+	return 0, false, verdict{remaining: p.left(vw.cur, wp), reset: p.reset(&vw, vw.cur, x),
+		retry: time.Duration(p.admitAt(&vw, un) - x)}
+}
+
+// left is how many units would be admitted with cur units in the current
+// window and the previous window's weight wp: L - cur - wp, or 0.
+func (p *counterParams) left(cur, wp uint64) int {
+	if lim := uint64(p.limit); cur+wp < lim {
+		return int(lim - cur - wp)
+	}
+	return 0
 }
 
 // decideStale is decide for an instant x before the word's window (v, which
@@ -401,37 +401,33 @@ func (s *counterParams) decide(d *ratekit.Decision, w uint64, x int64, n int) ui
 // start. n == 0 is allowed and takes nothing, as everywhere. An admitted
 // stale Take is counted in the word's window, as before: its units count
 // no sooner than a fresh Take's.
-func (s *counterParams) decideStale(d *ratekit.Decision, v *view, x int64, n int) uint64 {
-	lim := uint64(s.limit)
+func (p *counterParams) decideStale(v *view, x int64, n int) (next uint64, store bool, vd verdict) {
+	lim := uint64(p.limit)
 	wv := view{rel: v.rel, start: v.start, cur: v.cur, prev: v.prev} // the word's window, at its start
-	sv := view{rel: v.rel - 1, start: v.start - s.window, cur: v.cur + v.prev, prev: lim, stale: true}
+	sv := view{rel: v.rel - 1, start: v.start - p.window, cur: v.cur + v.prev, prev: lim, stale: true}
 	if e := x - sv.start; e > 0 {
 		sv.e = e // in (0, window): x is before v.start
 	}
-	*d = ratekit.Decision{Limit: s.limit, Window: time.Duration(s.window), Policy: s.name}
-	if n < 0 || n > s.limit {
-		*d = core.Impossible(s.limit, s.remaining(&sv, sv.cur), time.Duration(s.window),
-			s.staleReset(&wv, v.cur, x), s.name)
-		return 0
+	wp := p.weighted(sv.prev, sv.e)
+	if uint(n) > uint(p.limit) {
+		return 0, false, verdict{remaining: p.left(sv.cur, wp), reset: p.staleReset(&wv, v.cur, x), retry: ratekit.Never}
 	}
 	un := uint64(n)
-	var next uint64
 	switch {
 	case n == 0:
-		d.Allowed = true
-	case sv.cur+un <= lim && mulLE(sv.prev, uint64(s.window-sv.e), lim-sv.cur-un, uint64(s.window)):
-		d.Allowed = true
-		next = s.pack(v.rel, v.cur+un, v.prev)
+		vd.ok = true
+	case sv.cur+un+wp <= lim:
+		vd.ok, next, store = true, p.pack(v.rel, v.cur+un, v.prev), true
 	default:
-		d.RetryAfter = time.Duration(s.staleAdmitAt(&sv, &wv, un) - x)
+		vd.retry = time.Duration(p.staleAdmitAt(&sv, &wv, un) - x)
 	}
 	cur := v.cur
-	if d.Allowed {
+	if vd.ok {
 		cur += un
 	}
-	d.Remaining = s.remaining(&sv, sv.cur+cur-v.cur)
-	d.ResetAfter = s.staleReset(&wv, cur, x)
-	return next
+	vd.remaining = p.left(sv.cur+cur-v.cur, wp)
+	vd.reset = p.staleReset(&wv, cur, x)
+	return next, store, vd
 }
 
 // staleAdmitAt is admitAt for a stale view sv (see decideStale) whose word's
@@ -439,55 +435,42 @@ func (s *counterParams) decideStale(d *ratekit.Decision, v *view, x int64, n int
 // pass. In sv's window they pass at e' >= W - floor(r·W/Limit), r =
 // Limit-cur-n, if that is before its end; otherwise from the word's window
 // on, as admitAt finds for wv (at its start if they pass there).
-func (s *counterParams) staleAdmitAt(sv, wv *view, n uint64) int64 {
-	lim, w := uint64(s.limit), uint64(s.window)
+func (p *counterParams) staleAdmitAt(sv, wv *view, n uint64) int64 {
+	lim, w := uint64(p.limit), uint64(p.window)
 	if sv.cur+n <= lim {
-		if m, _ := mulDiv(lim-sv.cur-n, w, lim); m > 0 {
+		if m := mulDiv(lim-sv.cur-n, w, lim); m > 0 {
 			return sv.start + int64(w-m)
 		}
 	}
 	if wv.cur+n <= lim && mulLE(wv.prev, w, lim-wv.cur-n, w) {
 		return wv.start
 	}
-	return s.admitAt(wv, n)
+	return p.admitAt(wv, n)
 }
 
 // staleReset is reset for a stale instant x: from x until the estimate is
 // zero, which is no sooner than the start of the word's window (wv),
 // since until then the unknown window before counts.
-func (s *counterParams) staleReset(wv *view, cur uint64, x int64) time.Duration {
-	return max(s.reset(wv, cur, x), time.Duration(wv.start-x))
-}
-
-// remaining is how many units would be admitted at v with cur units in the
-// current window.
-func (s *counterParams) remaining(v *view, cur uint64) int {
-	lim := uint64(s.limit)
-	if cur >= lim {
-		return 0
-	}
-	wp := s.weighted(v)
-	if wp >= lim-cur {
-		return 0
-	}
-	return int(lim - cur - wp)
+func (p *counterParams) staleReset(wv *view, cur uint64, x int64) time.Duration {
+	return max(p.reset(wv, cur, x), time.Duration(wv.start-x))
 }
 
 // reset is how long from x until the estimate is zero if nothing more is
 // taken: until the window after next if the current window holds units (they
 // weigh on the next one), until the next window if only the previous does.
-func (s *counterParams) reset(v *view, cur uint64, x int64) time.Duration {
+func (p *counterParams) reset(v *view, cur uint64, x int64) time.Duration {
 	switch {
 	case cur > 0:
-		return time.Duration(v.start + 2*s.window - x)
+		return time.Duration(v.start + 2*p.window - x)
 	case v.prev > 0:
-		return time.Duration(v.start + s.window - x)
+		return time.Duration(v.start + p.window - x)
 	}
 	return 0
 }
 
-// admitAt returns the first instant at which n units (0 < n <= limit) would
-// be admitted if nothing more were taken, for a view at which they are not.
+// admitAt returns the first instant at which n units (0 <= n <= limit)
+// would be admitted if nothing more were taken, for a view at which they
+// are not.
 //
 // In the current window, at e' >= e, they are admitted iff cur+n <= L and
 // prev·(W-e') <= r·W with r = L-cur-n, that is e' >= W - floor(r·W/prev).
@@ -504,81 +487,61 @@ func (s *counterParams) reset(v *view, cur uint64, x int64) time.Duration {
 // it meets at most two fixed windows, each admits at most L, and when the
 // earlier one holds any unit the later one admits at most L-1 before its
 // end, since prev·(W-e') >= 1 for every e' < W.
-func (s *counterParams) admitAt(v *view, n uint64) int64 {
-	lim, w := uint64(s.limit), uint64(s.window)
+func (p *counterParams) admitAt(v *view, n uint64) int64 {
+	lim, w := uint64(p.limit), uint64(p.window)
 	if v.cur+n <= lim && v.prev > 0 { // denied with cur+n <= L means prev > 0
-		r := lim - v.cur - n
-		m, _ := mulDiv(r, w, v.prev)
-		if m > 0 {
+		if m := mulDiv(lim-v.cur-n, w, v.prev); m > 0 {
 			return v.start + int64(w-m)
 		}
 	}
 	if v.cur <= lim-n {
-		return v.start + s.window
+		return v.start + p.window
 	}
-	m, _ := mulDiv(lim-n, w, v.cur)
-	if m > 0 {
-		return v.start + 2*s.window - int64(m)
+	if m := mulDiv(lim-n, w, v.cur); m > 0 {
+		return v.start + 2*p.window - int64(m)
 	}
-	return v.start + 2*s.window
+	return v.start + 2*p.window
 }
+
+// since returns now as a clamped instant of these parameters.
+func (p *counterParams) since(now time.Time) int64 { return since(now, p.epoch) }
 
 // Take admits n units at now and counts them, or counts nothing and denies:
 // admitted iff the estimated sliding count plus n is at most Limit (see
 // Counter). A now before the Counter's fixed window is judged by its own
 // window, the Counter's units in full and older windows it no longer knows
 // as full, and admitted units count in the Counter's window (see
-// Concurrency in the Counter documentation). A denial's RetryAfter is the exact wait until the estimate
-// admits n, if nothing more is taken; n < 0 or n > Limit is denied with
-// RetryAfter ratekit.Never; n == 0 is allowed and counts nothing.
+// Concurrency in the Counter documentation). A denial's RetryAfter is the
+// exact wait until the estimate admits n, if nothing more is taken; n < 0
+// or n > Limit is denied with RetryAfter ratekit.Never; n == 0 counts
+// nothing, and is denied only in a window over-full since Reconfigure
+// lowered the Limit.
 func (c *Counter) Take(now time.Time, n int) (d ratekit.Decision) {
-	x := c.since(now)
-	st := c.s.Load()
-	for i := 0; ; i++ {
-		w := st.w.Load()
-		if w == retired {
-			backoff(i)
-			st = c.s.Load()
+	for {
+		// The hot path of internal/cell, spelled out.
+		b := c.c.Cur()
+		w := b.W.Load()
+		if w == cell.Sealed {
+			b, w = c.c.Wait()
+		}
+		p := b.P
+		next, store, v := p.decide(uint64(w), p.since(now), n)
+		if store && !b.W.CompareAndSwap(w, int64(next)) {
 			continue
 		}
-		next := st.p.decide(&d, w, x, n)
-		if !d.Allowed || n == 0 || st.w.CompareAndSwap(w, next) {
-			return d
-		}
-		st = c.s.Load()
+		p.fill(&d, v)
+		return d
 	}
 }
 
 // Peek reports exactly what Take(now, n) would decide, Remaining included,
 // and counts nothing. It never writes.
 func (c *Counter) Peek(now time.Time, n int) (d ratekit.Decision) {
-	x := c.since(now)
-	st := c.s.Load()
-	for i := 0; ; i++ {
-		if w := st.w.Load(); w != retired {
-			st.p.decide(&d, w, x, n)
-			return d
-		}
-		backoff(i)
-		st = c.s.Load()
-	}
-}
-
-// since returns now as an instant of c. Every state of c has the epoch of
-// its first, whose parameters s0.p are never written after init: reading
-// them needs no atomic load, and does not wait for the state in force.
-func (c *Counter) since(now time.Time) int64 { return since(now, c.s0.p.epoch) }
-
-// load returns the state in force and its word, waiting out a replacement
-// in progress.
-func (c *Counter) load() (*counterState, uint64) {
-	for i := 0; ; i++ {
-		st := c.s.Load()
-		if w := st.w.Load(); w != retired {
-			return st, w
-		}
-		backoff(i)
-	}
+	b, w := c.c.Load()
+	p := b.P
+	_, _, v := p.decide(uint64(w), p.since(now), n)
+	p.fill(&d, v)
+	return d
 }
 
 // Refund gives back n units counted by an allowed Take(at, n): they are
@@ -603,25 +566,28 @@ func (c *Counter) Refund(at time.Time, n int) {
 	if n <= 0 {
 		return
 	}
-	a := c.since(at)
 	for {
-		st, w := c.load()
-		s := st.p
-		rel, cur, prev := s.unpack(w)
-		start := (s.base+int64(rel))*s.window - s.epochUnix
-		un := uint64(n)
-		switch d := a - start; {
-		case d >= 0 && d < s.window && cur > 0:
-			cur -= min(cur, un)
-		case d < 0 && d >= -s.window && prev > 0:
-			prev -= min(prev, un)
-		default:
-			return // nothing counted there
-		}
-		if st.w.CompareAndSwap(w, s.pack(rel, cur, prev)) {
+		b, w := c.c.Load()
+		next, ok := b.P.refund(uint64(w), b.P.since(at), uint64(n))
+		if !ok || b.W.CompareAndSwap(w, int64(next)) {
 			return
 		}
 	}
+}
+
+// refund is Refund's pure step: the word that giving back n units taken at
+// instant a leaves, and whether there is anything to give back.
+func (p *counterParams) refund(w uint64, a int64, n uint64) (uint64, bool) {
+	rel, cur, prev := p.unpack(w)
+	switch d := a - (p.start0 + int64(rel)*p.window); {
+	case d >= 0 && d < p.window && cur > 0:
+		cur -= min(cur, n)
+	case d < 0 && d >= -p.window && prev > 0:
+		prev -= min(prev, n)
+	default:
+		return w, false // nothing counted there
+	}
+	return p.pack(rel, cur, prev), true
 }
 
 // Idle reports whether the Counter is as good as a fresh one from now on:
@@ -629,8 +595,13 @@ func (c *Counter) Refund(at time.Time, n int) {
 // zero (no unit in now's window or the one before). Dropping an idle Counter
 // and making a fresh one changes no decision at now or later.
 func (c *Counter) Idle(now time.Time) bool {
-	st, w := c.load()
-	v := st.p.at(w, c.since(now))
+	b, w := c.c.Load()
+	return b.P.idle(uint64(w), b.P.since(now))
+}
+
+// idle is Idle's pure step.
+func (p *counterParams) idle(w uint64, x int64) bool {
+	v := p.at(w, x)
 	return !v.stale && v.cur == 0 && v.prev == 0
 }
 
@@ -641,7 +612,7 @@ func (c *Counter) Allow() bool { return c.AllowN(1) }
 // takes them if so: Take(clock.Now(), n).Allowed. It is false for n < 0 and
 // n > Limit.
 func (c *Counter) AllowN(n int) bool {
-	return c.Take(c.s.Load().p.clock.Now(), n).Allowed
+	return c.Take(c.c.Cur().P.clock.Now(), n).Allowed
 }
 
 // Wait blocks until n units are admitted, and takes them, reading and
@@ -650,17 +621,17 @@ func (c *Counter) AllowN(n int) bool {
 // matching context.DeadlineExceeded at once if the wait would outlast ctx's
 // deadline; nothing is taken when it returns an error.
 func (c *Counter) Wait(ctx context.Context, n int) (ratekit.Decision, error) {
-	return ratekit.Wait(ctx, c.s.Load().p.clock, c, n)
+	return ratekit.Wait(ctx, c.c.Cur().P.clock, c, n)
 }
 
 // Config returns the configuration in effect.
-func (c *Counter) Config() Config { return c.s.Load().p.config() }
+func (c *Counter) Config() Config { return c.c.Cur().P.config() }
 
 // Reconfigure changes the configuration at once, keeping the counts, or
 // returns an error wrapping ratekit.ErrInvalidConfig and changes nothing.
-// The Counter gets parameters of its own: a Counter made by a
-// CounterTemplate no longer shares the template's, and the template and its
-// other Counters are unchanged.
+// The Counter takes the parameters of its new Config, shared with every
+// Counter of that Config; those it shared before, and the Counters sharing
+// them, are unchanged.
 //
 // Units taken stay counted whatever limits come and go: counts above a
 // lowered Limit are kept, and the Counter admits nothing until they weigh
@@ -669,43 +640,43 @@ func (c *Counter) Config() Config { return c.s.Load().p.config() }
 // old current and previous windows are all counted in the new window that
 // holds the last instant of the old current one, where they count at least
 // as long as they did (capped at MaxCounterLimit of the new Window, which
-// keeps that window full under any Limit it allows). Concurrent calls wait (yielding the
-// thread) for the few instructions the swap takes, then carry on under the
-// new configuration.
+// keeps that window full under any Limit it allows). Concurrent calls wait
+// (yielding the thread) for the few instructions the swap takes, then
+// carry on under the new configuration.
 func (c *Counter) Reconfigure(cfg Config) error {
-	if err := cfg.validateCounter(); err != nil {
+	np, err := shared(cfg)
+	if err != nil {
 		return err
 	}
-	p := c.s.Load().p
-	next := newCounterParams(cfg, p.epoch, p.padded) // the epoch and layout of every state of c
-	for i := 0; ; i++ {
-		old := c.s.Load()
-		w := old.w.Load()
-		if w == retired {
-			backoff(i) // another replacement is under way: wait for it
-			continue
+	for {
+		b, _ := c.c.Load()
+		if c.c.Replace(b, func(w, _ int64) (*counterParams, int64, int64) {
+			return np, int64(np.carry(uint64(w), b.P)), 0
+		}) {
+			return nil
 		}
-		if !old.w.CompareAndSwap(w, retired) {
-			continue
-		}
-		c.s.Store(newCounterState(next, carry(w, old.p, next)))
-		return nil
 	}
 }
 
-// carry converts the word w of old into next's layout (see Reconfigure).
-func carry(w uint64, old, next *counterParams) uint64 {
+// carry converts the word w of old into a word of p (see Reconfigure).
+// Windows are aligned to Unix time, so a window is the same whatever the
+// epoch its index counts from.
+func (p *counterParams) carry(w uint64, old *counterParams) uint64 {
 	rel, cur, prev := old.unpack(w)
-	switch {
-	case next.window == old.window:
-		// Same windows, same base, same layout: the word carries over.
-		return w
-	case cur+prev > 0:
-		end := (old.base+int64(rel)+1)*old.window - 1 // Unix nanoseconds
-		k := min(max(floorDiv(end, next.window)-next.base, 0), int64(next.maxRel()))
-		return next.pack(uint64(k), min(cur+prev, next.mask), 0)
+	k := old.base + int64(rel) // the Unix index of old's current window
+	if p.window == old.window {
+		// Same windows, same layout: the counts carry over, to the same
+		// window counted from p's base.
+		if r := k - p.base; r >= 0 && uint64(r) <= p.maxRel() {
+			return p.pack(uint64(r), cur, prev)
+		}
 	}
-	return 0
+	if cur+prev == 0 {
+		return p.pack(0, 0, 0)
+	}
+	end := (k+1)*old.window - 1 // Unix nanoseconds
+	r := min(max(floorDiv(end, p.window)-p.base, 0), int64(p.maxRel()))
+	return p.pack(uint64(r), min(cur+prev, p.mask), 0)
 }
 
 // counterFormat is the version of the Counter's MarshalBinary format.
@@ -716,24 +687,31 @@ const counterFormat = 1
 // start of the current fixed window in Unix nanoseconds, uvarint units
 // counted in it, uvarint units counted in the window before.
 func (c *Counter) MarshalBinary() ([]byte, error) {
-	st, w := c.load()
-	s := st.p
-	rel, cur, prev := s.unpack(w)
+	b, w := c.c.Load()
+	return b.P.marshal(uint64(w)), nil
+}
+
+// marshal is MarshalBinary's pure step.
+func (p *counterParams) marshal(w uint64) []byte {
+	rel, cur, prev := p.unpack(w)
 	b := core.AppendHeader(make([]byte, 0, 32), core.SlidingCounter, counterFormat)
-	b = binary.AppendUvarint(b, uint64(s.window))
-	b = binary.AppendVarint(b, (s.base+int64(rel))*s.window)
+	b = binary.AppendUvarint(b, uint64(p.window))
+	b = binary.AppendVarint(b, (p.base+int64(rel))*p.window)
 	b = binary.AppendUvarint(b, cur)
-	return binary.AppendUvarint(b, prev), nil
+	return binary.AppendUvarint(b, prev)
 }
 
 // UnmarshalBinary replaces the Counter's state with one from MarshalBinary,
 // so that the time between the two counts as elapsed. It returns an error
 // wrapping ratekit.ErrInvalidState, and leaves the Counter unchanged, if b is
 // truncated, corrupt, of another algorithm or version, saved with another
-// Window, holds a count above MaxCounterLimit(Window), or a window more than 73 years
-// after this Counter (or its CounterTemplate) was made. A window more than
-// 73 years before it restores as a fresh state: nothing in it can count any
-// more. A Counter made by a CounterTemplate keeps sharing its parameters.
+// Window, holds a count above MaxCounterLimit(Window), or a window more than
+// 73 years after the epoch of the Counter's parameters (the making of the
+// first Counter of its Config). A window more than 73 years before it
+// restores as a fresh state: nothing in it can count any more. The Counter
+// keeps its parameters, shared or not: the restored word is in their
+// layout, so it is stored with one CAS on the word in force, as a Take
+// stores, and no block is replaced.
 func (c *Counter) UnmarshalBinary(b []byte) error {
 	payload, err := core.ParseHeader(b, core.SlidingCounter, counterFormat)
 	if err != nil {
@@ -745,14 +723,14 @@ func (c *Counter) UnmarshalBinary(b []byte) error {
 		return err
 	}
 	for {
-		st, w := c.load()
-		next, err := st.p.restore(window, start, cur, prev)
+		blk, w := c.c.Load()
+		next, err := blk.P.restore(window, start, cur, prev)
 		if err != nil {
 			return err
 		}
-		// The same state, the same layout: a CAS. One that fails lost to
-		// a Take, a Refund or a replacement: start again.
-		if st.w.CompareAndSwap(w, next) {
+		// One that fails lost to a Take, a Refund or a replacement: start
+		// again.
+		if blk.W.CompareAndSwap(w, int64(next)) {
 			return nil
 		}
 	}
@@ -762,25 +740,25 @@ func badCounterState(format string, args ...any) error {
 	return core.InvalidState(core.SlidingCounter.String(), format, args...)
 }
 
-// restore returns the word of a state saved by MarshalBinary, if s can hold
+// restore returns the word of a state saved by MarshalBinary, if p can hold
 // it (see UnmarshalBinary).
-func (s *counterParams) restore(window uint64, start int64, cur, prev uint64) (uint64, error) {
-	var rel int64
+func (p *counterParams) restore(window uint64, start int64, cur, prev uint64) (uint64, error) {
 	switch {
-	case window != uint64(s.window):
-		return 0, badCounterState("state of a %v Window, this Counter's is %v", time.Duration(window), time.Duration(s.window))
-	case start%s.window != 0:
+	case window != uint64(p.window):
+		return 0, badCounterState("state of a %v Window, this Counter's is %v", time.Duration(window), time.Duration(p.window))
+	case start%p.window != 0:
 		return 0, badCounterState("window start %d is not a multiple of the Window", start)
-	case cur > s.mask || prev > s.mask:
+	case cur > p.mask || prev > p.mask:
 		// Counts above the Limit are a state saved after Reconfigure
 		// lowered it: restored whole. Above the layout's bound, corrupt.
-		return 0, badCounterState("counts %d and %d exceed %d, the most a Counter of a %v Window counts", cur, prev, s.mask, time.Duration(s.window))
+		return 0, badCounterState("counts %d and %d exceed %d, the most a Counter of a %v Window counts", cur, prev, p.mask, time.Duration(p.window))
 	}
-	if rel = start/s.window - s.base; rel > int64(s.maxRel()) {
+	rel := start/p.window - p.base
+	if rel > int64(p.maxRel()) {
 		return 0, badCounterState("window start %d is too far in the future", start)
 	}
 	if rel < 0 {
-		return 0, nil
+		return p.pack(0, 0, 0), nil
 	}
-	return s.pack(uint64(rel), cur, prev), nil
+	return p.pack(uint64(rel), cur, prev), nil
 }

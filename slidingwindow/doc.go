@@ -36,20 +36,25 @@
 //
 // # Many keys
 //
-// For a limiter per IP address, org or token (ratekit.Keyed), make the
-// limiters with a template, NewCounterTemplate or NewLogTemplate: it
-// validates the Config once, its New cannot fail, and its limiters share
-// one immutable parameter set. A template's Counter is then one 24-byte
-// allocation, where NewCounter's cost 240 bytes in two; a template's Log is
-// its ring of 8 bytes per unit of Limit plus 64 bytes, where NewLog's cost
-// the ring plus 224 (272 bytes against 432 for a Limit of 25). In all else
-// they are the limiters NewCounter and NewLog make: Reconfigure gives one
-// limiter parameters of its own, and UnmarshalBinary keeps the shared ones.
+// For a limiter per IP address, org or token (ratekit.Keyed), call
+// NewCounter in the factory: Counters of equal Configs share one immutable
+// parameter set, so each is one 32-byte allocation, its state inline. A
+// CounterTemplate makes the same Counters and only saves the error check.
+// A Log keeps its own ring, so make Logs with a LogTemplate
+// (NewLogTemplate): it validates the Config once, its New cannot fail, and
+// its Logs share one parameter set, each its ring of 8 bytes per unit of
+// Limit plus 64 bytes, where NewLog's cost the ring plus 224 (272 bytes
+// against 432 for a Limit of 25). Reconfigure gives one limiter the
+// parameters of its new Config, and UnmarshalBinary keeps those it has.
 //
 // # Concurrency
 //
 // Both are safe for concurrent use and allocate nothing in Take, Peek and
-// Refund. The Counter is lock-free: one CAS on its word. The Log's writes
+// Refund. The Counter is lock-free: one CAS on its word, on the state seam
+// every word-state algorithm shares (internal/cell). The Log stays outside
+// that seam: its state is a ring of up to MaxLogLimit instants, not a
+// word, and a Take of n units writes n slots that must be seen whole or not
+// at all, which no single CAS can publish. The Log's writes
 // (an allowed Take, a Refund) are serialised by a seqlock held for the few
 // stores of the write; its reads (Peek, a denied Take) never write shared
 // memory. A denied Take changes nothing in either.

@@ -1,27 +1,48 @@
 package slidingwindow
 
-import "unsafe"
+import (
+	"time"
+	"unsafe"
+)
 
 // CounterSameParams reports whether a and b decide with one parameter set,
-// as the Counters of a CounterTemplate do until one is reconfigured.
-func CounterSameParams(a, b *Counter) bool { return a.s.Load().p == b.s.Load().p }
+// as Counters of equal Configs do until one is reconfigured.
+func CounterSameParams(a, b *Counter) bool { return a.c.Cur().P == b.c.Cur().P }
+
+// CounterInline reports whether c's state is still in its first, inline
+// block.
+func CounterInline(c *Counter) bool { return c.c.Cur() == c.c.First() }
+
+// CounterInterned returns how many parameter sets NewCounter shares.
+func CounterInterned() int { return interned.Len() }
+
+// CounterWord returns c's word in force, as stored.
+func CounterWord(c *Counter) int64 { _, w := c.c.Load(); return w }
+
+// DivMod is the quotient and remainder of hi·2^64+lo by d, computed as a
+// Counter's Take computes them.
+func DivMod(d, hi, lo uint64) (q, r uint64) { return newRecip(d).divmod(hi, lo) }
 
 // LogSameParams reports whether a and b decide with one parameter set, as
 // the Logs of a LogTemplate do until one is reconfigured.
 func LogSameParams(a, b *Log) bool { return a.s.Load().p == b.s.Load().p }
 
-// CounterLines returns the cache lines (address/64) of c's word in force
-// and of the rest that every Take reads: c.s, the state's parameter pointer.
-func CounterLines(c *Counter) (word uintptr, read []uintptr) {
-	st := c.s.Load()
-	return line(&st.w), []uintptr{line(&c.s), line(&st.p), line(&c.s0.p)}
-}
-
-// LogLines is CounterLines for a Log: its read-mostly fields are l.s and
-// the state's parameters, floor and ring header.
+// LogLines returns the cache lines (address/64) of l's word in force and
+// of the rest that every Take reads: l.s and the state's parameters, floor
+// and ring header.
 func LogLines(l *Log) (word uintptr, read []uintptr) {
 	st := l.s.Load()
 	return line(&st.word), []uintptr{line(&l.s), line(&st.p), line(&st.floor), line(&st.slots), line(&l.s0.p)}
 }
 
 func line[T any](p *T) uintptr { return uintptr(unsafe.Pointer(p)) / 64 }
+
+// CounterSealRisk returns, for a Counter, the instant at which the window
+// starts whose index is the top bit of the word's index field alone (the
+// window whose empty word a plain packing would make cell.Sealed), and
+// whether that window is within the Counter's range.
+func CounterSealRisk(c *Counter) (time.Time, bool) {
+	p := c.c.Cur().P
+	rel := uint64(1) << (63 - p.shift)
+	return p.epoch.Add(time.Duration(p.start0 + int64(rel)*p.window)), rel <= p.maxRel()
+}

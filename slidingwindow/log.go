@@ -184,6 +184,13 @@ func NewLog(cfg Config) (*Log, error) {
 	return &c.l, nil
 }
 
+// wordLine is the padding before a state (or a Log, whose first field is
+// its first state) in an allocation of 128 bytes, Go's line-aligned size
+// class, that puts the state's word, its first field, alone at the end of
+// the first cache line, and the rest of the state (and the Log) in the
+// second.
+const wordLine = 64 - 8
+
 // init makes l an empty Log with parameters p.
 func (l *Log) init(p *logParams) {
 	l.s0.init(p, p.limit)

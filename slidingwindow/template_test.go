@@ -287,12 +287,13 @@ func TestTemplateConcurrentReplace(t *testing.T) {
 	}
 }
 
-// TestTemplateMemory measures what a limiter costs: a template's Counter is
-// one 24-byte allocation, and a template's Log its ring and 64 bytes (a
-// 56-byte Log in Go's 64-byte size class).
+// TestTemplateMemory measures what a limiter costs: a Counter, a template's
+// or NewCounter's, is one 32-byte allocation (a cell.Ref: the pointer to
+// the block in force and the first block inline), and a template's Log its
+// ring and 64 bytes (a 56-byte Log in Go's 64-byte size class).
 func TestTemplateMemory(t *testing.T) {
-	if got := unsafe.Sizeof(slidingwindow.Counter{}); got != 24 {
-		t.Errorf("a Counter is %d bytes; want 24", got)
+	if got := unsafe.Sizeof(slidingwindow.Counter{}); got != 32 {
+		t.Errorf("a Counter is %d bytes; want 32", got)
 	}
 	if got := unsafe.Sizeof(slidingwindow.Log{}); got != 56 {
 		t.Errorf("a Log is %d bytes; want 56", got)
@@ -315,16 +316,24 @@ func TestTemplateMemory(t *testing.T) {
 		counter := conformance.BytesPer(n, ct.New)
 		log := conformance.BytesPer(n, lt.New)
 		t.Logf("Limit %d: %.1f bytes per template Counter, %.1f per template Log", tc.cfg.Limit, counter, log)
-		if counter > 24.5 {
-			t.Errorf("a template's Counter costs %.1f bytes; want 24", counter)
+		if counter > 32.5 {
+			t.Errorf("a template's Counter costs %.1f bytes; want 32", counter)
+		}
+		// NewCounter's are the same: they share the parameters too.
+		if got := testing.AllocsPerRun(100, func() { _, _ = slidingwindow.NewCounter(tc.cfg) }); got != 1 {
+			t.Errorf("NewCounter allocates %v times; want 1", got)
+		}
+		perNew := conformance.BytesPer(n, func() *slidingwindow.Counter { return mustCounter(t, tc.cfg) })
+		t.Logf("Limit %d: %.1f bytes per NewCounter", tc.cfg.Limit, perNew)
+		if perNew > 32.5 {
+			t.Errorf("NewCounter's Counter costs %.1f bytes; want 32", perNew)
 		}
 		if log > 64+tc.ring+0.5 {
 			t.Errorf("a template's Log of %d costs %.1f bytes; want %v", tc.cfg.Limit, log, 64+tc.ring)
 		}
-		// NewCounter's and NewLog's carry parameters of their own, and
-		// keep their words on a cache line of their own.
-		t.Logf("Limit %d: %.1f bytes per NewCounter, %.1f per NewLog", tc.cfg.Limit,
-			conformance.BytesPer(1000, func() *slidingwindow.Counter { return mustCounter(t, tc.cfg) }),
+		// NewLog's carry parameters of their own, and keep their words on
+		// a cache line of their own.
+		t.Logf("Limit %d: %.1f bytes per NewLog", tc.cfg.Limit,
 			conformance.BytesPer(1000, func() *slidingwindow.Log { return mustLog(t, tc.cfg) }))
 	}
 }
@@ -353,9 +362,11 @@ func TestTemplateZeroAllocs(t *testing.T) {
 	}
 }
 
-// TestNewLayout: NewCounter's and NewLog's limiters, and those they become
-// when reconfigured, keep the word that every admission CASes on a cache
-// line that holds nothing every call reads.
+// TestNewLayout: NewLog's limiters, and those they become when
+// reconfigured, keep the word that every admission CASes on a cache line
+// that holds nothing every call reads. (A Counter no longer does: its word
+// is inline, beside the pointer every call reads, so that a Counter is 32
+// bytes and one memory access from a Keyed slot; see internal/cell.)
 func TestNewLayout(t *testing.T) {
 	check := func(name string, word uintptr, read []uintptr) {
 		t.Helper()
@@ -367,19 +378,12 @@ func TestNewLayout(t *testing.T) {
 	}
 	cfg := slidingwindow.Config{Limit: 25, Window: time.Second}
 	for range 10 { // whatever the allocator's placement
-		c, l := mustCounter(t, cfg), mustLog(t, cfg)
-		word, read := slidingwindow.CounterLines(c)
-		check("NewCounter", word, read)
-		word, read = slidingwindow.LogLines(l)
+		l := mustLog(t, cfg)
+		word, read := slidingwindow.LogLines(l)
 		check("NewLog", word, read)
-		if err := c.Reconfigure(slidingwindow.Config{Limit: 50, Window: time.Second}); err != nil {
-			t.Fatal(err)
-		}
 		if err := l.Reconfigure(slidingwindow.Config{Limit: 50, Window: time.Second}); err != nil {
 			t.Fatal(err)
 		}
-		word, read = slidingwindow.CounterLines(c)
-		check("NewCounter reconfigured", word, read)
 		word, read = slidingwindow.LogLines(l)
 		check("NewLog reconfigured", word, read)
 	}

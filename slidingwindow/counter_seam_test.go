@@ -1,0 +1,141 @@
+package slidingwindow_test
+
+import (
+	"fmt"
+	"math"
+	"math/bits"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ratekit/ratekit/internal/cell"
+	"github.com/ratekit/ratekit/internal/conformance"
+	"github.com/ratekit/ratekit/slidingwindow"
+)
+
+// TestDivMod: the reciprocal division Take uses agrees with a hardware
+// division on every dividend whose quotient fits 64 bits, at the edges of
+// the divisors a Counter has (a Window, 1 ns to MaxWindow) and beyond.
+func TestDivMod(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	if v := os.Getenv(conformance.SeedEnv); v != "" {
+		var err error
+		seed, err = strconv.ParseUint(v, 10, 64)
+		require.NoError(t, err)
+	}
+	t.Logf("%s=%d", conformance.SeedEnv, seed)
+	rng := rand.New(rand.NewPCG(seed, seed))
+	divisors := []uint64{1, 2, 3, 7, 1 << 20, 1<<20 + 1, uint64(time.Second), uint64(time.Minute),
+		uint64(24 * time.Hour), uint64(slidingwindow.MaxWindow), 1<<63 - 1, 1 << 63, math.MaxUint64}
+	for range 200 {
+		divisors = append(divisors, rng.Uint64N(uint64(slidingwindow.MaxWindow))+1, rng.Uint64()|1)
+	}
+	for _, d := range divisors {
+		dividends := [][2]uint64{{0, 0}, {0, 1}, {0, d - 1}, {0, math.MaxUint64}, {d - 1, math.MaxUint64}, {d - 1, 0}}
+		for range 200 {
+			hi := rng.Uint64N(d) // quotient fits
+			if rng.IntN(2) == 0 {
+				hi = 0
+			}
+			dividends = append(dividends, [2]uint64{hi, rng.Uint64()})
+			// prev·(Window-e), as weighted divides it.
+			prev, a := rng.Uint64N(1<<31), rng.Uint64N(d)+1
+			h, l := bits.Mul64(prev, a)
+			dividends = append(dividends, [2]uint64{h, l})
+		}
+		for _, u := range dividends {
+			wq, wr := bits.Div64(u[0], u[1], d)
+			q, r := slidingwindow.DivMod(d, u[0], u[1])
+			if q != wq || r != wr {
+				t.Fatalf("seed %d: (%d·2^64+%d)/%d = %d rem %d; want %d rem %d", seed, u[0], u[1], d, q, r, wq, wr)
+			}
+		}
+	}
+}
+
+// TestCounterWordNeverSealed: a Counter's word is never cell.Sealed, the
+// mark of a retired block, on which every call would wait for ever. A
+// plain packing made it so for an empty window whose index is the top bit
+// of the index field alone, in the range of a day's Window (about 16 years
+// after the epoch) and of every Window whose index field has no spare top
+// bit: reached here by a Take and its Refund in that window.
+func TestCounterWordNeverSealed(t *testing.T) {
+	reached := 0
+	for _, w := range []time.Duration{time.Second, time.Minute, time.Hour, 24 * time.Hour, 30 * 24 * time.Hour,
+		7 * 24 * time.Hour, 1000 * time.Hour, slidingwindow.MaxWindow, 3 * time.Nanosecond, 1717 * time.Millisecond} {
+		c := mustCounter(t, slidingwindow.Config{Limit: 1, Window: w})
+		at, ok := slidingwindow.CounterSealRisk(c)
+		if !ok {
+			continue
+		}
+		reached++
+		require.True(t, c.Take(at, 1).Allowed, "window %v", w)
+		c.Refund(at, 1)
+		require.NotEqual(t, int64(cell.Sealed), slidingwindow.CounterWord(c), "window %v", w)
+		require.True(t, c.Peek(at, 1).Allowed, "window %v", w)
+		require.True(t, c.Idle(at.Add(2*w)), "window %v", w)
+	}
+	require.NotZero(t, reached, "no Window reaches the risky index")
+}
+
+// TestCounterNewSharesParams: NewCounter with equal Configs shares one
+// parameter set, so a factory calling it per key costs what a template's
+// Counter does; Configs that differ in anything do not share; sharing
+// parameters is sharing nothing else.
+func TestCounterNewSharesParams(t *testing.T) {
+	cfg := slidingwindow.Config{Limit: 10, Window: time.Minute, Name: "per-key"}
+	a, b := mustCounter(t, cfg), mustCounter(t, cfg)
+	require.NotSame(t, a, b)
+	require.True(t, slidingwindow.CounterSameParams(a, b))
+	require.True(t, slidingwindow.CounterSameParams(a, mustCounterTemplate(t, cfg).New()))
+	for _, other := range []slidingwindow.Config{
+		{Limit: 11, Window: time.Minute, Name: "per-key"},
+		{Limit: 10, Window: time.Hour, Name: "per-key"},
+		{Limit: 10, Window: time.Minute, Name: "other"},
+	} {
+		require.False(t, slidingwindow.CounterSameParams(a, mustCounter(t, other)), "%+v", other)
+	}
+	require.True(t, a.Take(minute0, 10).Allowed)
+	require.False(t, a.Take(minute0, 1).Allowed)
+	require.Equal(t, 10, b.Peek(minute0, 0).Remaining)
+}
+
+// TestCounterReconfigureLeavesSiblings: Reconfigure moves one Counter's
+// state out of its inline block to its new Config's shared parameters,
+// keeping its counts; its siblings keep theirs.
+func TestCounterReconfigureLeavesSiblings(t *testing.T) {
+	cfg := slidingwindow.Config{Limit: 6, Window: time.Minute, Name: "a"}
+	cfg2 := slidingwindow.Config{Limit: 12, Window: time.Minute, Name: "b"}
+	a, b := mustCounter(t, cfg), mustCounter(t, cfg)
+	require.True(t, a.Take(minute0, 4).Allowed)
+	require.True(t, b.Take(minute0, 1).Allowed)
+	require.True(t, slidingwindow.CounterInline(a))
+	require.NoError(t, a.Reconfigure(cfg2))
+	require.False(t, slidingwindow.CounterInline(a))
+	require.True(t, slidingwindow.CounterInline(b))
+	require.True(t, slidingwindow.CounterSameParams(a, mustCounter(t, cfg2)))
+	require.Equal(t, 12-4, a.Peek(minute0, 0).Remaining)
+	require.Equal(t, 6-1, b.Peek(minute0, 0).Remaining)
+	require.NoError(t, a.Reconfigure(cfg))
+	require.True(t, slidingwindow.CounterSameParams(a, b))
+	require.Equal(t, 6-4, a.Peek(minute0, 0).Remaining)
+}
+
+// TestCounterInternBounded: Configs beyond the intern table's bound do not
+// grow it without end, and every Counter decides by its own Config.
+func TestCounterInternBounded(t *testing.T) {
+	var cs []*slidingwindow.Counter
+	for i := range cell.MaxInterned + 100 {
+		cs = append(cs, mustCounter(t, slidingwindow.Config{Limit: 1 + i%7, Window: time.Second, Name: fmt.Sprint(i)}))
+	}
+	require.LessOrEqual(t, slidingwindow.CounterInterned(), cell.MaxInterned)
+	for i, c := range cs {
+		d := c.Peek(minute0, 0)
+		require.Equal(t, 1+i%7, d.Limit)
+		require.Equal(t, fmt.Sprint(i), d.Policy)
+	}
+}
