@@ -1,5 +1,7 @@
 package fixedwindow
 
+import "github.com/ratekit/ratekit/internal/cell"
+
 // SameParams reports whether a and b decide with one parameter set, as the
 // limiters of equal Configs do until one of them is reconfigured.
 func SameParams(a, b *Limiter) bool { return a.c.Cur().P == b.c.Cur().P }
@@ -9,3 +11,6 @@ func Inline(l *Limiter) bool { return l.c.Cur() == l.c.First() }
 
 // Interned returns how many parameter sets New shares.
 func Interned() int { return interned.Len() }
+
+// IsSealed reports whether l's block in force reads as sealed.
+func IsSealed(l *Limiter) bool { return l.c.Cur().W.Load() == cell.Sealed }
