@@ -77,8 +77,11 @@ type Config struct {
 // A limiter packs its window's index and count into one 64-bit word. The
 // count takes c = bits.Len(Limit+1) bits and a flag for OnLimitReached one,
 // so 63-c bits are left for the index: 2^(62-c) windows either side of the
-// epoch, which is the start of the window containing the instant New read
-// from Config.Clock. For Limit up to 1<<31 (c <= 32) that is at least 2^30
+// epoch. The epoch is the start of the window containing the instant the
+// limiter's parameters were made, read from Config.Clock: by the first New
+// (or Reconfigure) of its Config, whose parameters later News share only
+// while their span still reaches MinSpan either side of the present, and
+// otherwise make anew. For Limit up to 1<<31 (c <= 32) that is at least 2^30
 // windows, 34 years of one-second windows, 2,000 years of one-minute
 // windows; for Limit up to 1<<24 it is 2^38 windows, 8,700 years of
 // one-second windows. Within the span every instant, the zero time.Time
@@ -108,9 +111,8 @@ func (c Config) Validate() error {
 const pkg = "fixedwindow"
 
 // countBits is the width of a count field that holds every count up to max
-// and still has its all-ones value free: the state word with every bit set
-// then decodes to a count no window can hold, and serves as the "sealed"
-// marker that Reconfigure leaves behind (see state).
+// plus one: the field holds count+1, so that it is never 0 and no state is
+// cell.Sealed (see fresh).
 func countBits(max uint64) uint {
 	return uint(bits.Len64(max + 1)) // max <= 1<<63 - 1, so max+1 does not wrap
 }

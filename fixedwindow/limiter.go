@@ -2,199 +2,129 @@ package fixedwindow
 
 import (
 	"context"
-	"math"
-	"runtime"
-	"sync/atomic"
 	"time"
 	"unsafe"
 
 	"github.com/benbjohnson/clock"
 
 	"github.com/ratekit/ratekit"
+	"github.com/ratekit/ratekit/internal/cell"
 	"github.com/ratekit/ratekit/internal/core"
 )
 
 // Limiter admits at most Limit units per window, in windows aligned to the
-// clock. Create it with New, or with a Template's New. The zero Limiter has
-// a Limit of 0: it admits only n == 0, denies everything else with
-// RetryAfter ratekit.Never, and comes to life when Reconfigure gives it a
-// configuration.
+// clock. Create it with New. The zero Limiter has a Limit of 0: it admits
+// only n == 0, denies everything else with RetryAfter ratekit.Never, and
+// comes to life when Reconfigure gives it a configuration.
 //
 // Take, Peek and Refund are lock-free and allocate nothing; they never read
 // the Config's clock. All methods are safe for concurrent use.
 //
-// A Limiter made by a Template's New is 24 bytes, one allocation: the
-// Template's limiters share their parameters. One made by New has about 240
-// bytes of parameters of its own, and is laid out in 128 bytes, two cache
-// lines: one read by every Take and written only when the parameters
-// change, and one for the state word, the target of every core's
-// compare-and-swap when the limiter is shared by a whole process. So a
-// Take's reads of the parameters do not wait for the contended line, and
-// no other object's writes invalidate either.
+// A Limiter is 32 bytes, one allocation, holding its state inline (see
+// internal/cell): the limiters of equal Configs share one set of
+// parameters, so a window per key costs 32 bytes a key.
 type Limiter struct {
-	// cur is the state in force: the parameters and the state word that
-	// belongs to them. Reconfigure and UnmarshalBinary replace it whole, so
-	// that a state word is only ever read with the parameters it was packed
-	// with (see state). Nil in the zero Limiter, which reads as zeroState.
-	cur atomic.Pointer[state]
-	s0  state // the first state, inline: a new Limiter is one allocation
+	// c is the state in force: the parameters and the word packed with
+	// them (see params). A zero Limiter's c has no block; it reads as
+	// zeroBlock until Reconfigure adopts one.
+	c cell.Ref[params]
 }
 
 var _ ratekit.Limiter = (*Limiter)(nil)
 
-// New returns a Limiter for cfg, or an error wrapping ratekit.ErrInvalidConfig
-// if cfg.Validate rejects it. It reads cfg.Clock once, to place the
-// limiter's epoch (see MinSpan). To make many limiters of one Config (one
-// per key), make a Template once and use its New: its limiters share their
-// parameters.
+// block is a state: parameters and the word packed with them; Aux is
+// unused.
+type block = cell.Block[params]
+
+// New returns a Limiter for cfg, or an error wrapping
+// ratekit.ErrInvalidConfig if cfg.Validate rejects it. Limiters of equal
+// Configs (Clock compared as an interface value, OnLimitReached as the same
+// function value: one closure, not two closures of the same code) share
+// their parameters, so calling New per key in a ratekit.Keyed factory costs
+// 32 bytes a key. New reads cfg.Clock once, to keep the shared parameters'
+// span of windows (see MinSpan) around the present. It is safe for
+// concurrent use.
 func New(cfg Config) (*Limiter, error) {
-	if err := cfg.Validate(); err != nil {
+	p, err := shared(cfg)
+	if err != nil {
 		return nil, err
 	}
-	p := newParams(core.Clock(cfg.Clock).Now().Round(0), cfg, 0)
-	// 128 bytes, two cache lines (Go's 128-byte size class is
-	// line-aligned), with the Limiter placed so that its first state's
-	// word begins the second line: the first holds cur and the parameters'
-	// pointer, read by every Take, and the second the word, written by
-	// every admission.
-	c := &struct {
-		_ [64 - unsafe.Offsetof(Limiter{}.s0) - unsafe.Offsetof(state{}.word)]byte
-		l Limiter
-		_ [64 - unsafe.Sizeof(Limiter{}) + unsafe.Offsetof(Limiter{}.s0) + unsafe.Offsetof(state{}.word)]byte
-	}{}
-	c.l.init(p)
-	return &c.l, nil
+	l := &Limiter{}
+	l.c.Init(p, fresh, 0)
+	return l, nil
 }
 
-// init makes l a fresh Limiter with parameters p.
-func (l *Limiter) init(p *params) {
-	l.s0.p = p // s0.word is 0, the fresh state
-	l.cur.Store(&l.s0)
-}
-
-// Template makes fresh Limiters of one Config that share their parameters,
-// so that each costs 24 bytes (measured: 24 bytes and one allocation per
-// New, against 368 bytes in two allocations for the package's New): for a
-// ratekit.Keyed of a window per key (per user, per API key, per IP), where
-// the parameters would otherwise dominate. Validate the Config once, with
-// NewTemplate, and the factory cannot fail:
+// Template makes Limiters of one Config validated once, so that its New
+// cannot fail, for a ratekit.Keyed factory:
 //
 //	t, err := fixedwindow.NewTemplate(cfg)
 //	...
 //	perKey := ratekit.NewKeyed(func(string) *fixedwindow.Limiter { return t.New() }, ratekit.KeyedConfig{})
 //
-// A Limiter made by a Template is in every way a Limiter made by New with
-// the Template's Config: its count and whether OnLimitReached has been
-// called for its window are its own, and Reconfigure, UnmarshalBinary and
-// the rest act on that Limiter alone (Reconfigure gives it parameters of
-// its own; UnmarshalBinary keeps the shared ones unless the restored count
-// is too wide for them). The one difference is where its span of windows is
-// centred (see MinSpan): on the instant NewTemplate read from the Config's
-// clock, rather than the instant of the limiter's New. So a Template's
-// limiters tell windows apart for at least MinSpan, 30 years, after
-// NewTemplate. A Template is safe for concurrent use; the zero Template is
-// not usable.
+// Its limiters are exactly New's: they share the parameters of every
+// limiter of the Config, and cost no less and no more. (Before New shared
+// parameters, a Template was the way to get small limiters; New is now the
+// obvious way, and a Template only saves the error check.) A Template is
+// safe for concurrent use; the zero Template is not usable.
 type Template struct {
-	p *params
+	cfg Config
 }
 
 // NewTemplate returns a Template of cfg, or an error wrapping
-// ratekit.ErrInvalidConfig if cfg.Validate rejects it. It reads cfg.Clock
-// once, to place the epoch of every limiter it makes (see MinSpan).
+// ratekit.ErrInvalidConfig if cfg.Validate rejects it.
 func NewTemplate(cfg Config) (*Template, error) {
-	if err := cfg.Validate(); err != nil {
+	if _, err := shared(cfg); err != nil {
 		return nil, err
 	}
-	p := newParams(core.Clock(cfg.Clock).Now().Round(0), cfg, 0)
-	p.shared = true
-	return &Template{p: p}, nil
+	return &Template{cfg: cfg}, nil
 }
 
-// New returns a fresh Limiter of the Template's Config, nothing counted in
-// any window. It reads no clock, cannot fail, and allocates only the
-// 24-byte Limiter.
+// New returns New(cfg) of the Template's Config: a fresh Limiter, nothing
+// counted in any window. It cannot fail, and allocates only the 32-byte
+// Limiter.
 func (t *Template) New() *Limiter {
+	p, err := shared(t.cfg)
+	if err != nil {
+		panic("fixedwindow: a validated Config failed: " + err.Error()) // cannot happen
+	}
 	l := &Limiter{}
-	l.init(t.p)
+	l.c.Init(p, fresh, 0)
 	return l
 }
 
 // Config returns the Template's configuration, as given to NewTemplate.
-func (t *Template) Config() Config { return t.p.cfg }
+func (t *Template) Config() Config { return t.cfg }
 
-// sealed is the state word a replacement (Reconfigure, UnmarshalBinary)
-// leaves in the state it replaces. Its count field is all ones, a count no
-// parameter set can hold (see countBits), so no live state ever equals it: a
-// CAS that expects a live state fails on it, and a reader that loads it
-// waits for the replacement state.
-const sealed = math.MaxUint64
-
-// state is a limiter's state word together with the parameters it is
-// packed with. Both are immutable but for the word; a replaced state is
-// sealed and dropped.
+// The state word, from the high bits down:
 //
-// Keeping them together is what makes Reconfigure safe without a lock on
-// the hot path. If a limiter's parameters could change under its word, a
-// Take could read the old parameters, a Reconfigure could then repack the
-// word, and the Take's CAS could still succeed whenever the repacked word
-// happened to equal the old one bitwise (ABA), storing a state computed
-// with the old window length into the new layout. A sealed word accepts no
-// CAS at all, and is never unsealed: a replacement always brings a word of
-// its own.
-//
-// To replace a state, the replacer swaps its word to sealed, which makes
-// every CAS still in flight on it fail; converts the value it swapped out;
-// and then publishes the new state with Limiter.cur.Store. Sealing is also
-// the lock between replacers: only the one whose swap returned a live word
-// may publish, and the others wait for it and start again. A goroutine
-// that loads sealed reloads Limiter.cur, yielding the processor until the
-// new state is published (see loadSlow). Go's atomics are sequentially
-// consistent, so a goroutine that observes sealed and then reloads
-// Limiter.cur sees a state published no earlier than the seal.
-type state struct {
-	p    *params       // immutable, and shared by every Limiter of a Template
-	word atomic.Uint64 // the state's own word: never shared, never reused
-}
-
-// newState returns a state of p whose word holds s: compact (16 bytes) if
-// p is a Template's, else placed in 128 bytes so that p and the word are on
-// cache lines of their own (see Limiter and New).
-func newState(p *params, s uint64) *state {
-	var st *state
-	if p.shared {
-		st = &state{p: p}
-	} else {
-		c := &struct {
-			_  [64 - unsafe.Offsetof(state{}.word)]byte
-			st state
-			_  [64 - unsafe.Sizeof(state{}) + unsafe.Offsetof(state{}.word)]byte
-		}{}
-		st = &c.st
-		st.p = p
-	}
-	st.word.Store(s)
-	return st
-}
-
-// params is one immutable parameter set. The limiters of a Template share
-// one; New, Reconfigure and (when the restored count needs a wider field)
-// UnmarshalBinary make one for a single limiter.
-//
-// The state word is laid out, from the high bits down, as
-//
-//	index (63-cbits bits) | flag (1 bit) | count (cbits bits)
+//	index (63-cbits bits) | flag (1 bit) | count+1 (cbits bits)
 //
 // count is the units taken in the state's window; flag records that
 // OnLimitReached has been called for that window; index is the window's
 // number relative to the epoch window, plus bias, so that windows before
-// the epoch are representable in an unsigned field. The fresh state is the
-// word 0: index 0 is the lowest window, never later than a request's, with
-// count 0, so it decides as if nothing had been taken.
+// the epoch are representable in an unsigned field.
+//
+// The low field holds count+1, in [1, maxc+1], never 0, and that is why no
+// state is cell.Sealed, whose bit pattern is 1<<63: its low field is 0.
+// (The index field takes the top bit, and every index is in use: MinSpan
+// needs all 63-cbits bits, so the top bit cannot be kept clear instead.)
+// An admission in the state's window is then the word plus n.
+//
+// The fresh state, fresh, is index 0, the lowest window, never later than
+// a request's, with count 0: it decides as if nothing had been taken.
+const fresh = 1
+
+// params is one immutable parameter set, shared by every Limiter of an
+// equal Config (see shared); Reconfigure and UnmarshalBinary give a limiter
+// parameters of its own only when a carried count needs a wider field.
 type params struct {
 	cfg   Config
 	clk   clock.Clock // cfg.Clock, or the real clock
 	limit uint64      // cfg.Limit
+	lim1  uint64      // limit+1: the highest low field an admission may leave
 	w     int64       // cfg.Window in nanoseconds, >= 1
+	divW  core.Divider
+	hook  bool // cfg.OnLimitReached != nil
 
 	// epoch is the start of the window containing center, and esec, ensec
 	// its Unix seconds and nanoseconds. Windows are measured from it in
@@ -205,14 +135,13 @@ type params struct {
 	epoch       time.Time
 	esec, ensec int64
 
-	// center is the wall-clock instant New (or NewTemplate) read from the
-	// Config's clock. A limiter keeps it across Reconfigure, whose
-	// parameters place their epoch at the start of their window that
-	// contains center, so the span of representable windows stays centred
-	// on it (MinSpan).
+	// center is the wall-clock instant whose window is the epoch window:
+	// the instant New (or Reconfigure) read from the Config's clock when it
+	// made these parameters. The span of distinct windows is centred on it
+	// (MinSpan).
 	center time.Time
 
-	cbits  uint   // width of the count field
+	cbits  uint   // width of the low field
 	cmask  uint64 // 1<<cbits - 1
 	flag   uint64 // 1<<cbits, the OnLimitReached flag
 	ishift uint   // cbits+1, the shift of the index field
@@ -221,11 +150,12 @@ type params struct {
 	// bias is added to a window's number relative to the epoch window (q) to
 	// make its index: half the index range lies before the epoch, half
 	// after. Windows at or below loQ = -bias merge into one, as do windows
-	// at or above hiQ = bias-1 (see MinSpan).
+	// at or above hiQ = bias-1 (see MinSpan). slack is how far from the
+	// epoch window the present may be for the parameters to still cover
+	// MinSpan either side of it (see near).
 	bias     int64
 	loQ, hiQ int64
-
-	shared bool // a Template's: its limiters' states are compact, not padded
+	slack    int64
 }
 
 // newParams returns the parameters of cfg (valid) for a limiter centred on
@@ -235,7 +165,10 @@ func newParams(center time.Time, cfg Config, carry uint64) *params {
 	p := &params{cfg: cfg, center: center}
 	p.clk = core.Clock(cfg.Clock)
 	p.limit = uint64(cfg.Limit)
+	p.lim1 = p.limit + 1
 	p.w = int64(cfg.Window)
+	p.divW = core.NewDivider(uint64(p.w))
+	p.hook = cfg.OnLimitReached != nil
 	// Windows start where Unix time + Offset is a multiple of Window: at
 	// the phase -Offset mod Window (see phase).
 	p.epoch = alignDown(center, p.w, phase(cfg.Offset, p.w))
@@ -253,7 +186,19 @@ func newParams(center time.Time, cfg Config, carry uint64) *params {
 	ib := 63 - p.cbits
 	p.bias = 1 << (ib - 1)
 	p.loQ, p.hiQ = -p.bias, p.bias-1
+	// bias*w >= MinSpan (Validate), so slack >= 0; the zero Limiter's
+	// parameters (a 1ns window) have none to spare and get 0.
+	p.slack = max(p.bias-(int64(MinSpan)+p.w-1)/p.w, 0)
 	return p
+}
+
+// near reports whether p, made at another instant, serves a limiter made
+// at now as well as parameters centred on now would: now's window is
+// within slack windows of the epoch window, so the span still reaches
+// MinSpan either side of now.
+func (p *params) near(now time.Time) bool {
+	idx, _ := p.locate(now)
+	return uint64(int64(idx)-p.bias+p.slack) <= uint64(2*p.slack)
 }
 
 // countField returns the width of the count field of parameters with the
@@ -268,17 +213,54 @@ func countField(limit uint64, w int64, carry uint64) uint {
 	return min(countBits(max(limit, carry)), maxCountBits(w))
 }
 
+// key is a Config made comparable, for interning: OnLimitReached by its
+// function value's identity.
+type key struct {
+	limit          int
+	window, offset time.Duration
+	name           string
+	clock          clock.Clock
+	hook           unsafe.Pointer
+}
+
+func keyOf(c Config) key {
+	return key{limit: c.Limit, window: c.Window, offset: c.Offset, name: c.Name, clock: c.Clock,
+		// A func value is a pointer to its closure: equal pointers are one
+		// closure, which behaves as itself.
+		hook: *(*unsafe.Pointer)(unsafe.Pointer(&c.OnLimitReached))}
+}
+
+// interned holds the parameters New shares between limiters of equal
+// Configs.
+var interned cell.Interner[key, params]
+
+// shared returns the interned parameters of cfg, making them (centred on
+// cfg.Clock's time) if there are none, or if their span no longer reaches
+// MinSpan either side of that time (see near): the first New of a Config
+// centres the span for every limiter of it made in the next decades. It
+// returns an error wrapping ratekit.ErrInvalidConfig for an invalid cfg.
+func shared(cfg Config) (*params, error) {
+	return interned.Get(keyOf(cfg), func(p *params) bool { return p.near(p.clk.Now()) }, func() (*params, error) {
+		if err := cfg.Validate(); err != nil {
+			return nil, err
+		}
+		return newParams(core.Clock(cfg.Clock).Now().Round(0), cfg, 0), nil
+	})
+}
+
 // locate returns the index of now's window and the time from now to that
 // window's end.
 //
 // It computes q = floor((now - epoch) / w), the window's number relative to
 // the epoch window, from Unix seconds and nanoseconds: within 2^33 seconds
-// (272 years) of the epoch the difference fits int64 nanoseconds, and
-// beyond, far works q out exactly in 128 bits, so the zero time.Time and
-// the year 9999 land in their true windows. (This is also cheaper than
-// now.Sub(epoch), whose overflow check costs an Add and an Equal.) Windows
-// beyond the span merge into its first or last window (see MinSpan), the
-// only windows whose end is not simply w - (d mod w) away.
+// (272 years) of the epoch the difference fits int64 nanoseconds, and after
+// the epoch (the common case) it is divided by multiplying (core.Divider);
+// before it, it is divided in hardware, and beyond 272 years, far works q
+// out exactly in 128 bits, so the zero time.Time and the year 9999 land in
+// their true windows. (This is also cheaper than now.Sub(epoch), whose
+// overflow check costs an Add and an Equal.) Windows beyond the span merge
+// into its first or last window (see MinSpan), the only windows whose end
+// is not simply w - (d mod w) away.
 func (p *params) locate(now time.Time) (idx uint64, toEnd time.Duration) {
 	a := now.Unix()
 	sec := a - p.esec
@@ -287,9 +269,14 @@ func (p *params) locate(now time.Time) (idx uint64, toEnd time.Duration) {
 	// sign differs from a's.
 	if (a^p.esec)&(a^sec) >= 0 && sec > -1<<33 && sec < 1<<33 {
 		d := sec*1e9 + int64(now.Nanosecond()) - p.ensec
-		q, r = d/p.w, d%p.w // Go truncates toward zero; make it a floor
-		if r < 0 {
-			q, r = q-1, r+p.w
+		if d >= 0 {
+			q = int64(p.divW.Div(uint64(d))) // d < 2^63
+			r = d - q*p.w
+		} else {
+			q, r = d/p.w, d%p.w // Go truncates toward zero; make it a floor
+			if r < 0 {
+				q, r = q-1, r+p.w
+			}
 		}
 	} else {
 		q, r = far(now, p.epoch, p.w)
@@ -307,60 +294,73 @@ func (p *params) locate(now time.Time) (idx uint64, toEnd time.Duration) {
 	return uint64(q + p.bias), time.Duration(p.w - r)
 }
 
-// eval decides a request for n units in the window idx (which ends toEnd
-// from now) against the state word s, and writes the Decision to *d. If
-// Take should write a new state it returns it with write set; Peek ignores
-// it, which is what makes Peek report exactly what Take would. notify asks
-// the caller to run OnLimitReached with *d once the new state is written.
-// (The Decision goes through a pointer because it is nine words: returned
-// by value through eval, Take and AllowN it was copied on the stack at each
-// step, a measurable part of a Take.)
-func (p *params) eval(d *ratekit.Decision, s, idx uint64, toEnd time.Duration, n int) (next uint64, write, notify bool) {
+// verdict is a decision without the parameters' constant fields (Limit,
+// Window, Policy): four words, passed between the library's functions in
+// registers. fill makes it a Decision, once, in the caller's.
+type verdict struct {
+	remaining int
+	reset     time.Duration
+	retry     time.Duration
+	ok        bool
+}
+
+// fill writes the Decision of v into *dec, field by field: a composite
+// literal would build a temporary and copy its 64 bytes.
+func (p *params) fill(dec *ratekit.Decision, v verdict) {
+	dec.Allowed = v.ok
+	dec.Limit = p.cfg.Limit
+	dec.Remaining = v.remaining
+	dec.Window = p.cfg.Window
+	dec.ResetAfter = v.reset
+	dec.RetryAfter = v.retry
+	dec.Policy = p.cfg.Name
+}
+
+// decide is a pure function of the parameters, the state word s, the
+// window idx of the request (which ends toEnd from now) and n: the word to
+// store, whether a store is needed, and the verdict. Peek ignores the
+// store, which is what makes Peek report exactly what Take would. A store
+// with a denial is the first denial of a full window setting the flag: the
+// Take that stores it calls OnLimitReached.
+func (p *params) decide(s, idx uint64, toEnd time.Duration, n int) (next uint64, store bool, v verdict) {
 	sidx := s >> p.ishift
 	if idx < sidx {
-		p.stale(d, s, sidx-idx, toEnd, n)
-		return 0, false, false
+		return 0, false, p.stale(s, sidx-idx, toEnd, n)
 	}
-	// In the state's window the count stands; in a later window nothing has
-	// been taken yet, and its flag is clear.
-	var base, flag uint64
-	if idx == sidx {
-		base, flag = s&p.cmask, s&p.flag
+	// In the state's window the count stands (f is count+1); in a later
+	// window nothing has been taken yet, and its flag is clear.
+	base, f := s, s&p.cmask
+	if idx != sidx {
+		base, f = idx<<p.ishift|1, 1
 	}
-	rem := 0
-	if base < p.limit {
-		rem = int(p.limit - base)
+	if uint64(n)-1 < p.limit { // 1 <= n <= Limit
+		// f <= maxc+1 < 2^62 and n <= limit < 2^62: the sum cannot wrap,
+		// and an admitted one stays within the field (lim1 <= cmask).
+		if f+uint64(n) <= p.lim1 {
+			return base + uint64(n), true, verdict{ok: true, remaining: int(p.lim1 - f - uint64(n)), reset: toEnd}
+		}
+		// Denied because the window's quota is used up. f > 1 here (n <=
+		// limit), so idx == sidx and the window is the state's own. The
+		// first such denial sets the flag, by CAS; no other denial writes.
+		v = verdict{remaining: p.left(f), reset: toEnd, retry: toEnd}
+		return base | p.flag, p.hook && base&p.flag == 0, v
 	}
-	reset := time.Duration(0) // nothing taken in this window: full capacity now
-	if base > 0 {
-		reset = toEnd
+	v = verdict{ok: n == 0, remaining: p.left(f)}
+	if f > 1 {
+		v.reset = toEnd // else nothing taken in this window: full capacity now
 	}
-	if n < 0 || n > p.cfg.Limit {
-		*d = core.Impossible(p.cfg.Limit, rem, p.cfg.Window, reset, p.cfg.Name)
-		return 0, false, false
+	if n != 0 {
+		v.retry = ratekit.Never
 	}
-	*d = ratekit.Decision{Limit: p.cfg.Limit, Remaining: rem, Window: p.cfg.Window, ResetAfter: reset, Policy: p.cfg.Name}
-	switch {
-	case n == 0:
-		d.Allowed = true
-		return 0, false, false
-	case base+uint64(n) <= p.limit:
-		// base <= maxc < 2^62 and n <= limit < 2^62: the sum cannot wrap.
-		d.Allowed = true
-		d.Remaining = rem - n
-		d.ResetAfter = toEnd
-		return idx<<p.ishift | flag | (base + uint64(n)), true, false
+	return 0, false, v
+}
+
+// left is Remaining for a low field of f: Limit minus the count, or 0.
+func (p *params) left(f uint64) int {
+	if f < p.lim1 {
+		return int(p.lim1 - f)
 	}
-	// Denied because the window's quota is used up. base > 0 here (n <=
-	// limit), so idx == sidx and the window is the state's own. The first
-	// such denial sets the flag, by CAS, and is the one that calls
-	// OnLimitReached; no other denial writes.
-	d.RetryAfter = toEnd
-	d.ResetAfter = toEnd
-	if flag == 0 && p.cfg.OnLimitReached != nil {
-		return s | p.flag, true, true
-	}
-	return 0, false, false
+	return 0
 }
 
 // stale decides a request stamped `ahead` (>= 1) windows before the
@@ -370,59 +370,56 @@ func (p *params) eval(d *ratekit.Decision, s, idx uint64, toEnd time.Duration, n
 // (n == 0 is still allowed), with RetryAfter the time until the state's
 // window begins, or until it ends if the state's window cannot take n
 // either. Remaining is 0: nothing can be admitted at that instant.
-func (p *params) stale(d *ratekit.Decision, s, ahead uint64, toEnd time.Duration, n int) {
+func (p *params) stale(s, ahead uint64, toEnd time.Duration, n int) verdict {
 	untilStart := satAdd(toEnd, satMul(ahead-1, p.w))
-	count := s & p.cmask
-	reset := untilStart
+	count := s&p.cmask - 1
+	v := verdict{reset: untilStart}
 	if count > 0 {
-		reset = satAdd(untilStart, p.w)
+		v.reset = satAdd(untilStart, p.w)
 	}
-	if n < 0 || n > p.cfg.Limit {
-		*d = core.Impossible(p.cfg.Limit, 0, p.cfg.Window, reset, p.cfg.Name)
-		return
-	}
-	*d = ratekit.Decision{Limit: p.cfg.Limit, Window: p.cfg.Window, ResetAfter: reset, Policy: p.cfg.Name}
 	switch {
+	case n < 0 || n > p.cfg.Limit:
+		v.retry = ratekit.Never
 	case n == 0:
-		d.Allowed = true
+		v.ok = true
 	case count+uint64(n) > p.limit:
-		d.RetryAfter = satAdd(untilStart, p.w)
+		v.retry = satAdd(untilStart, p.w)
 	default:
-		d.RetryAfter = untilStart
+		v.retry = untilStart
 	}
+	return v
 }
 
-// load returns the state in force and its word, waiting out a replacement
-// in progress (see loadSlow). (Take, Peek and Refund spell it out: the
-// compiler will not inline it, and the call is a tenth of a Take.)
-func (l *Limiter) load() (*state, uint64) {
-	st := l.cur.Load()
-	if st == nil {
-		st = zeroState // the zero Limiter's, never written, so never sealed
+// refund is Refund's pure step: the word after giving back n (> 0) units
+// taken in window idx, and whether that differs from s. The count never
+// goes below zero; the flag stays, since OnLimitReached has been called
+// for this window whatever the count becomes.
+func (p *params) refund(s, idx uint64, n int) (uint64, bool) {
+	f := s & p.cmask
+	if s>>p.ishift != idx || f <= 1 {
+		return s, false
 	}
-	if s := st.word.Load(); s != sealed {
-		return st, s
-	}
-	return l.loadSlow()
+	return s - min(uint64(n), f-1), true
 }
 
-// loadSlow is load after it found the word sealed. It waits, the only wait
-// on any path of the limiter, and only while a Reconfigure or
-// UnmarshalBinary is between sealing the old state and publishing the new
-// one: the time it takes to build a state, in which nothing blocks. It
-// yields the processor rather than blocking on a channel, which would cost
-// every state an allocation.
-func (l *Limiter) loadSlow() (*state, uint64) {
-	for {
-		runtime.Gosched()
-		// cur is not nil: only the zero Limiter's is, and zeroState is
-		// never sealed. The successor may itself be sealed by the time we
-		// look; loop.
-		st := l.cur.Load()
-		if s := st.word.Load(); s != sealed {
-			return st, s
-		}
+// idle is Idle's pure step: whether the state in s decides as a fresh one
+// would from window idx on.
+func (p *params) idle(s, idx uint64) bool {
+	sidx := s >> p.ishift
+	return sidx < idx || sidx == idx && s&(p.cmask|p.flag) == 1
+}
+
+// load returns the block in force and its word, waiting out a replacement
+// in progress; the zero Limiter's is zeroBlock.
+func (l *Limiter) load() (*block, int64) {
+	b := l.c.Cur()
+	if b == nil {
+		return zeroBlock, fresh
 	}
+	if w := b.W.Load(); w != cell.Sealed {
+		return b, w
+	}
+	return l.c.Wait()
 }
 
 // Take admits n units at now and takes them, or takes nothing and denies.
@@ -437,57 +434,54 @@ func (l *Limiter) loadSlow() (*state, uint64) {
 //
 // The first Take of a window that is denied because the window is full
 // calls Config.OnLimitReached, on the calling goroutine, before returning.
-func (l *Limiter) Take(now time.Time, n int) (d ratekit.Decision) {
-	st := l.cur.Load()
-	if st == nil {
-		st = zeroState
+func (l *Limiter) Take(now time.Time, n int) (dec ratekit.Decision) {
+	// The hot path of internal/cell, spelled out, with the zero Limiter's
+	// nil block.
+	b := l.c.Cur()
+	if b == nil {
+		b = zeroBlock
 	}
-	s := st.word.Load()
-	if s == sealed {
-		st, s = l.loadSlow()
+	w := b.W.Load()
+	if w == cell.Sealed {
+		b, w = l.c.Wait()
 	}
-	p := st.p
-	idx, toEnd := p.locate(now)
 	for {
-		next, write, notify := p.eval(&d, s, idx, toEnd, n)
-		if !write {
-			return d
-		}
-		// A successful CAS is the Take's linearisation point: the count it
-		// checked is the count it replaced. A failed one means another call
-		// changed the state in between; decide again on what it wrote.
-		if st.word.CompareAndSwap(s, next) {
-			if notify {
-				// Outside the loop and after the write: the flag, in this
-				// limiter's own word, is already set, so no other Take of
-				// this window can notify, and a callback that calls into
-				// the limiter finds it consistent.
-				p.cfg.OnLimitReached(d)
+		p := b.P
+		idx, toEnd := p.locate(now)
+		for {
+			next, store, v := p.decide(uint64(w), idx, toEnd, n)
+			// A successful CAS is the Take's linearisation point: the count
+			// it checked is the count it replaced.
+			if !store || b.W.CompareAndSwap(w, int64(next)) {
+				p.fill(&dec, v)
+				if store && !v.ok {
+					// After the write: the flag, in this limiter's own word,
+					// is set, so no other Take of this window can notify,
+					// and a callback that calls into the limiter finds it
+					// consistent.
+					p.cfg.OnLimitReached(dec)
+				}
+				return dec
 			}
-			return d
+			// Another call changed the word: decide again on what it wrote,
+			// in the same window, unless a replacement sealed the block.
+			if w = b.W.Load(); w == cell.Sealed {
+				break
+			}
 		}
-		if s = st.word.Load(); s == sealed {
-			st, s = l.loadSlow()
-			p = st.p
-			idx, toEnd = p.locate(now)
-		}
+		b, w = l.c.Wait()
 	}
 }
 
 // Peek reports exactly what Take(now, n) would decide, Remaining included,
 // and takes nothing. It never calls OnLimitReached and never writes.
-func (l *Limiter) Peek(now time.Time, n int) (d ratekit.Decision) {
-	st := l.cur.Load()
-	if st == nil {
-		st = zeroState
-	}
-	s := st.word.Load()
-	if s == sealed {
-		st, s = l.loadSlow()
-	}
-	idx, toEnd := st.p.locate(now)
-	st.p.eval(&d, s, idx, toEnd, n)
-	return d
+func (l *Limiter) Peek(now time.Time, n int) (dec ratekit.Decision) {
+	b, w := l.load()
+	p := b.P
+	idx, toEnd := p.locate(now)
+	_, _, v := p.decide(uint64(w), idx, toEnd, n)
+	p.fill(&dec, v)
+	return dec
 }
 
 // Refund gives back n units that an allowed Take at `at` took, for work that
@@ -499,32 +493,20 @@ func (l *Limiter) Refund(at time.Time, n int) {
 	if n <= 0 {
 		return
 	}
-	st := l.cur.Load()
-	if st == nil {
-		st = zeroState
-	}
-	s := st.word.Load()
-	if s == sealed {
-		st, s = l.loadSlow()
-	}
-	p := st.p
-	idx, _ := p.locate(at)
+	b, w := l.load()
 	for {
-		count := s & p.cmask
-		if s>>p.ishift != idx || count == 0 {
-			return
+		p := b.P
+		idx, _ := p.locate(at)
+		for {
+			next, ok := p.refund(uint64(w), idx, n)
+			if !ok || b.W.CompareAndSwap(w, int64(next)) {
+				return
+			}
+			if w = b.W.Load(); w == cell.Sealed {
+				break
+			}
 		}
-		// min(n, count) keeps the count at or above zero; the flag stays,
-		// since OnLimitReached has been called for this window whatever
-		// the count becomes.
-		if st.word.CompareAndSwap(s, s-min(uint64(n), count)) {
-			return
-		}
-		if s = st.word.Load(); s == sealed {
-			st, s = l.loadSlow()
-			p = st.p
-			idx, _ = p.locate(at)
-		}
+		b, w = l.c.Wait()
 	}
 }
 
@@ -534,10 +516,9 @@ func (l *Limiter) Refund(at time.Time, n int) {
 // has not been called for it, or the limiter's window ended before now's.
 // A limiter that has counted in a window after now's is not Idle.
 func (l *Limiter) Idle(now time.Time) bool {
-	st, s := l.load()
-	idx, _ := st.p.locate(now)
-	sidx := s >> st.p.ishift
-	return sidx < idx || sidx == idx && s&(st.p.cmask|st.p.flag) == 0
+	b, w := l.load()
+	idx, _ := b.P.locate(now)
+	return b.P.idle(uint64(w), idx)
 }
 
 // Allow is shorthand for AllowN(1).
@@ -563,21 +544,23 @@ func (l *Limiter) Wait(ctx context.Context, n int) (ratekit.Decision, error) {
 // Config returns the limiter's current configuration, as given to New or
 // the last successful Reconfigure.
 func (l *Limiter) Config() Config {
-	st, _ := l.load()
-	return st.p.cfg
+	b, _ := l.load()
+	return b.P.cfg
 }
 
 func (l *Limiter) clock() clock.Clock {
-	st, _ := l.load()
-	return st.p.clk
+	b, _ := l.load()
+	return b.P.clk
 }
 
-// zeroState is the state of the zero Limiter: Limit 0, so that every Take
+// zeroBlock is the state of the zero Limiter: Limit 0, so that every Take
 // of n > 0 is impossible and nothing is ever written to it, which is what
 // lets every zero Limiter share it. Its Config is the zero Config; its
 // arithmetic uses a 1ns window.
-var zeroState = func() *state {
+var zeroBlock = func() *block {
 	p := newParams(time.Time{}, Config{Window: 1}, 0)
 	p.cfg = Config{}
-	return newState(p, 0)
+	b := &block{P: p}
+	b.W.Store(fresh)
+	return b
 }()

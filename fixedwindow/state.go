@@ -20,14 +20,14 @@ type saved struct {
 
 // save unpacks the state word s.
 func (p *params) save(s uint64) saved {
-	if s == 0 {
+	if s == fresh {
 		return saved{}
 	}
 	return saved{
 		has:      true,
 		start:    p.start(int64(s>>p.ishift) - p.bias),
 		window:   p.cfg.Window,
-		count:    s & p.cmask,
+		count:    s&p.cmask - 1,
 		notified: s&p.flag != 0,
 	}
 }
@@ -40,18 +40,39 @@ func (p *params) start(q int64) time.Time {
 // restore packs sv into a state word for p. The state's window is the one
 // of p's windows that contains sv's start; its count and flag carry over.
 // A count above what p's field holds (possible only for a count carried
-// from a higher limit, see newShard) is saturated to maxc, which is above
+// from a higher limit, see countField) is saturated to maxc, which is above
 // p's limit, so the window stays closed.
 func (p *params) restore(sv saved) uint64 {
 	if !sv.has {
-		return 0
+		return fresh
 	}
 	idx, _ := p.locate(sv.start)
-	s := idx<<p.ishift | min(sv.count, p.maxc)
+	s := idx<<p.ishift | (min(sv.count, p.maxc) + 1)
 	if sv.notified {
 		s |= p.flag
 	}
 	return s
+}
+
+// fit returns p if its count field holds count as parameters of p's Config
+// made for it would, else such parameters, of the same center: a count
+// carried from a higher Limit may need a wider field than p has.
+func (p *params) fit(count uint64) *params {
+	if countField(p.limit, p.w, count) == p.cbits {
+		return p
+	}
+	return newParams(p.center, p.cfg, count)
+}
+
+// replace replaces b, the block in force, by a block of np (or of wider
+// parameters of np's Config, see fit) holding the saved state that conv
+// makes of b's; it reports whether it did (see cell.Ref.Replace).
+func (l *Limiter) replace(b *block, np *params, conv func(saved) saved) bool {
+	return l.c.Replace(b, func(w, _ int64) (*params, int64, int64) {
+		sv := conv(b.P.save(uint64(w)))
+		np := np.fit(sv.count)
+		return np, int64(np.restore(sv)), 0
+	})
 }
 
 // Reconfigure switches the limiter to cfg at once, or returns an error
@@ -79,53 +100,32 @@ func (p *params) restore(sv saved) uint64 {
 // Whether OnLimitReached has been called for the window carries over with
 // the count. Name, Clock and OnLimitReached take effect at once too.
 //
-// A limiter made by a Template gets parameters of its own (about 240
-// bytes): the Template and its other limiters are unchanged.
+// It reads cfg.Clock once, and takes the parameters New(cfg) would share
+// (the limiter's span of windows, MinSpan, is then centred no further from
+// that instant than New's would be), or parameters of its own when the
+// carried count needs a wider field than they have. Other limiters of the
+// old Config are unchanged.
 func (l *Limiter) Reconfigure(cfg Config) error {
-	if err := cfg.Validate(); err != nil {
+	np, err := shared(cfg) // validates cfg
+	if err != nil {
 		return err
 	}
 	for {
-		st := l.cur.Load()
-		if st == nil {
-			// The zero Limiter, configured for the first time: place its
-			// center as New would have. Its state was never sealed, so the
-			// CAS is what orders racing first configurations.
-			p := newParams(core.Clock(cfg.Clock).Now().Round(0), cfg, 0)
-			if l.cur.CompareAndSwap(nil, newState(p, 0)) {
+		b := l.c.Cur()
+		if b == nil {
+			// The zero Limiter, configured for the first time. Its nil
+			// block is never written, so there is nothing to seal: the
+			// CAS in Adopt is what orders racing first configurations.
+			if l.c.Adopt(np, fresh, 0) {
 				return nil
 			}
 			continue
 		}
-		if l.replace(st, func(old saved) (*params, saved) {
-			return newParams(st.p.center, cfg, old.count), old
-		}) {
+		b, _ = l.c.Load()
+		if l.replace(b, np, func(old saved) saved { return old }) {
 			return nil
 		}
 	}
-}
-
-// replace replaces st, the state in force, by a state of the parameters
-// and saved state that next returns, given st's state; it reports whether
-// it did (false: another replacement sealed st first, and has published
-// its state by the time replace returns; the caller starts again).
-//
-// It seals st first (an atomic swap), so that no Take can update it any
-// more: every update that got in before the swap is in the state next is
-// given, and every later one fails its CAS, finds the word sealed and waits
-// in loadSlow for the new state. Publishing the new state with an atomic
-// store after it is fully built is what lets readers use it without a
-// lock. next must not panic: a panic after the seal would leave the
-// limiter sealed for good.
-func (l *Limiter) replace(st *state, next func(saved) (*params, saved)) bool {
-	s := st.word.Swap(sealed)
-	if s == sealed {
-		l.loadSlow()
-		return false
-	}
-	np, sv := next(st.p.save(s))
-	l.cur.Store(newState(np, np.restore(sv)))
-	return true
 }
 
 // The state format. Never change what a version means: bump the version.
@@ -147,8 +147,8 @@ const (
 // nanoseconds, its length in nanoseconds, and its count. A fresh limiter
 // encodes no window.
 func (l *Limiter) MarshalBinary() ([]byte, error) {
-	sh, s := l.load()
-	sv := sh.p.save(s)
+	blk, w := l.load()
+	sv := blk.P.save(uint64(w))
 	b := core.AppendHeader(make([]byte, 0, 40), core.FixedWindow, version)
 	if !sv.has {
 		return binary.AppendUvarint(b, 0), nil
@@ -178,10 +178,10 @@ func (l *Limiter) MarshalBinary() ([]byte, error) {
 // A state whose window is later than the times the limiter is then asked
 // about denies them, as a stale clock would be (see Take).
 //
-// A limiter made by a Template keeps sharing the Template's parameters,
-// and stays compact, unless the restored count needs a wider field than
-// they have (a count above the Limit, saved under a higher one); then it
-// gets parameters of its own. The Template's other limiters are unchanged.
+// The limiter keeps the parameters it shares with other limiters of its
+// Config unless the restored count needs a wider field than they have (a
+// count above the Limit, saved under a higher one); then it gets
+// parameters of its own. The other limiters are unchanged.
 //
 // Bytes that are truncated, corrupt, of another algorithm or of another
 // format version return an error wrapping ratekit.ErrInvalidState and leave
@@ -191,7 +191,7 @@ func (l *Limiter) UnmarshalBinary(b []byte) error {
 	if err != nil {
 		return err
 	}
-	if l.cur.Load() == nil {
+	if l.c.Cur() == nil {
 		return core.InvalidState(pkg, "the zero Limiter has no configuration to restore a state into; create it with New")
 	}
 	r := core.NewReader(core.FixedWindow, payload)
@@ -224,17 +224,10 @@ func (l *Limiter) UnmarshalBinary(b []byte) error {
 		return err
 	}
 	for {
-		st := l.cur.Load() // not nil: checked above, and never nil again once set
-		if l.replace(st, func(saved) (*params, saved) {
-			// The parameters in force, if their count field holds the
-			// restored count as the limiter's own would: then a Template's
-			// limiter keeps sharing them, and stays compact.
-			p := st.p
-			if countField(p.limit, p.w, sv.count) != p.cbits {
-				p = newParams(p.center, p.cfg, sv.count)
-			}
-			return p, sv
-		}) {
+		b, _ := l.c.Load() // not sealed; not nil: checked above, and never nil again once set
+		// The parameters in force, unless the restored count needs a
+		// wider field (see fit): then parameters of their own.
+		if l.replace(b, b.P, func(saved) saved { return sv }) {
 			return nil
 		}
 	}

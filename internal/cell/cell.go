@@ -176,6 +176,17 @@ func (r *Ref[P]) Init(p *P, w, aux int64) {
 	r.cur.Store(&r.b0)
 }
 
+// Adopt publishes the first block of a Ref on which Init was never called,
+// for an algorithm whose zero limiter is usable: one that reads a nil Cur
+// as a block of its own that nothing ever writes (fixedwindow's, of Limit
+// 0). The block, of parameters p and words w and aux, is out of line, as
+// Replace's are. Adopt reports false, publishing nothing, if r already has
+// a block: Init was called, or another Adopt won. It is safe for
+// concurrent use, and needs no seal, since the nil block is never written.
+func (r *Ref[P]) Adopt(p *P, w, aux int64) bool {
+	return r.cur.CompareAndSwap(nil, newBlock(p, w, aux))
+}
+
 // Cur returns the block in force, whose W may be Sealed: the first line of
 // the hot path (see the package documentation).
 func (r *Ref[P]) Cur() *Block[P] { return r.cur.Load() }
@@ -223,16 +234,21 @@ func (r *Ref[P]) Replace(b *Block[P], next func(w, aux int64) (np *P, nw, naux i
 		return false
 	}
 	np, nw, naux := next(w, b.Aux.Load())
+	r.cur.Store(newBlock(np, nw, naux))
+	return true
+}
+
+// newBlock returns a block out of line, in a cache line of its own.
+func newBlock[P any](p *P, w, aux int64) *Block[P] {
 	line := &struct {
 		b Block[P]
 		_ [64 - 24]byte
 	}{}
 	nb := &line.b
-	nb.P = np
-	nb.W.Store(nw)
-	nb.Aux.Store(naux)
-	r.cur.Store(nb)
-	return true
+	nb.P = p
+	nb.W.Store(w)
+	nb.Aux.Store(aux)
+	return nb
 }
 
 // First returns r's inline first block, for tests: r.Cur() == r.First()
