@@ -139,7 +139,7 @@ const (
 	// a debt carried by Reconfigure) go past s + tau; they may reach maxTAT.
 	// With s within [-2^60, 2^62] (clamp), a TAT difference d = TAT - s is
 	// within [-2^63, 2^62 + 2^60] and only used once clamped to d >= 0, so
-	// d + n*p and the dividends of divider.ceil stay below 2^62 + 2^61.
+	// d + n*p and the dividends of core.Divider.Ceil stay below 2^62 + 2^61.
 	maxTAT = 1 << 62
 	// minTAT is the TAT of a bucket that has been full since forever: a new
 	// limiter. Every stored TAT is minTAT or within [-fastBound, maxTAT]; a
@@ -228,8 +228,8 @@ type params struct {
 	burst int64
 	rng   int64 // fastBound/q: the ns either side of epoch on the fast path
 	maxNs int64 // maxTAT/q: the latest ns clamp computes exactly
-	divP  divider
-	divQ  divider
+	divP  core.Divider
+	divQ  core.Divider
 
 	limit  int           // Decision.Limit: Burst
 	window time.Duration // Decision.Window: tau rounded up to ns
@@ -247,8 +247,8 @@ func newParams(cfg Config, epoch time.Time) (*params, error) {
 	return &params{
 		epoch: epoch,
 		q:     q, p: p, tau: tau, burst: int64(cfg.Burst), rng: fastBound / q, maxNs: maxTAT / q,
-		divP: newDivider(uint64(p)), divQ: newDivider(uint64(q)),
-		limit: cfg.Burst, window: time.Duration(newDivider(uint64(q)).ceil(tau)),
+		divP: core.NewDivider(uint64(p)), divQ: core.NewDivider(uint64(q)),
+		limit: cfg.Burst, window: time.Duration(core.NewDivider(uint64(q)).Ceil(tau)),
 		name: cfg.Name, cfg: cfg, clk: core.Clock(cfg.Clock), real: cfg.Clock == nil,
 	}, nil
 }
@@ -393,7 +393,7 @@ func (p *params) fill(dec *ratekit.Decision, v verdict) {
 // It returns the TAT to store and whether a store is needed (an admitted
 // Take of n > 0), and the verdict. The bounds: d <= 2^62 + 2^60, n*p <= tau
 // <= 2^60, so every sum below fits an int64 and every dividend passed to
-// divider.ceil is below 2^63 minus the divisor. No path divides in
+// core.Divider.Ceil is below 2^63 minus the divisor. No path divides in
 // hardware: the dividers multiply.
 func (p *params) decide(tat, ns int64, n int) (next int64, store bool, v verdict) {
 	s, behind := p.clamp(ns)
@@ -407,7 +407,7 @@ func (p *params) decide(tat, ns int64, n int) (next int64, store bool, v verdict
 	}
 	nd := d + int64(n)*p.p
 	if nd <= p.tau {
-		return s + nd, true, verdict{ok: true, remaining: int(p.burst - p.divP.ceil(nd)), reset: p.after(nd, behind)}
+		return s + nd, true, verdict{ok: true, remaining: int(p.burst - p.divP.Ceil(nd)), reset: p.after(nd, behind)}
 	}
 	return tat, false, verdict{remaining: p.holds(d), reset: p.after(d, behind), retry: p.after(nd-p.tau, behind)}
 }
@@ -417,7 +417,7 @@ func (p *params) holds(d int64) int {
 	if d > p.tau {
 		return 0
 	}
-	return int(p.burst - p.divP.ceil(d))
+	return int(p.burst - p.divP.Ceil(d))
 }
 
 // after converts x units to whole ns, rounded up, plus behind; it saturates
@@ -426,7 +426,7 @@ func (p *params) after(x, behind int64) time.Duration {
 	if x <= 0 {
 		return 0
 	}
-	ns := p.divQ.ceil(x)
+	ns := p.divQ.Ceil(x)
 	if behind > math.MaxInt64-1-ns {
 		return ratekit.Never - 1
 	}
@@ -467,11 +467,11 @@ func (l *Limiter) Take(now time.Time, n int) (dec ratekit.Decision) {
 				if !b.W.CompareAndSwap(tat, next) {
 					continue
 				}
-				v = verdict{ok: true, remaining: int(p.burst - p.divP.ceil(nd)), reset: time.Duration(p.divQ.ceil(nd))}
+				v = verdict{ok: true, remaining: int(p.burst - p.divP.Ceil(nd)), reset: time.Duration(p.divQ.Ceil(nd))}
 			} else {
 				// Denied: nd = d + n*p > tau >= n*p, so the empty part d > 0.
 				d := nd - int64(n)*p.p
-				v = verdict{remaining: p.holds(d), reset: time.Duration(p.divQ.ceil(d)), retry: time.Duration(p.divQ.ceil(nd - p.tau))}
+				v = verdict{remaining: p.holds(d), reset: time.Duration(p.divQ.Ceil(d)), retry: time.Duration(p.divQ.Ceil(nd - p.tau))}
 			}
 		} else {
 			if ns > p.rng && n > 0 && int64(n) <= p.burst {

@@ -303,36 +303,6 @@ func TestIdle(t *testing.T) {
 	require.False(t, l.Idle(t0.Add(-time.Hour)), "full at a later time only")
 }
 
-func TestDivider(t *testing.T) {
-	rng := rand.New(rand.NewPCG(3, 4))
-	divisors := []uint64{1, 2, 3, 5, 7, 10, 1 << 20, 1<<20 + 1, 999_999_937, 1e9, 1 << 32, 1<<32 - 1,
-		1 << 59, 1<<60 - 1, 1 << 60, 2_592_000_000_000_000}
-	for i := 0; i < 200; i++ {
-		divisors = append(divisors, 1+rng.Uint64N(1<<60))
-		divisors = append(divisors, 1+rng.Uint64N(1<<33))
-	}
-	for _, d := range divisors {
-		xs := []uint64{0, 1, d - 1, d, d + 1, 1<<63 - 1, 1<<63 - d, 1 << 62, 3 * d}
-		for i := 0; i < 100; i++ {
-			xs = append(xs, rng.Uint64N(1<<63), rng.Uint64N(4*d))
-		}
-		for _, x := range xs {
-			if x >= 1<<63 {
-				continue
-			}
-			if got := tokenbucket.DivFloor(d, x); got != x/d {
-				t.Fatalf("floor(%d/%d) = %d; want %d", x, d, got, x/d)
-			}
-			if x+d-1 < 1<<63 {
-				want := (x + d - 1) / d
-				if got := tokenbucket.DivCeil(d, int64(x)); uint64(got) != want {
-					t.Fatalf("ceil(%d/%d) = %d; want %d", x, d, got, want)
-				}
-			}
-		}
-	}
-}
-
 // TestRebaseKeepsDecisions drives a limiter whose fast path covers only
 // 1.15 s either side of its epoch through hours of traffic, side by side with
 // the exact model: moving the epoch changes no decision.

@@ -104,7 +104,7 @@ func (l *Limiter) Wait(ctx context.Context, n int) (ratekit.Decision, error) {
 		granted := dec
 		granted.Allowed, granted.RetryAfter = true, 0
 		nd := next - s // > tau, <= 2^62 + 2^60
-		dd := max(nd-p.divQ.ceil(nd-p.tau)*p.q, 0)
+		dd := max(nd-p.divQ.Ceil(nd-p.tau)*p.q, 0)
 		granted.Remaining = p.holds(dd)
 		granted.ResetAfter = p.after(dd, 0)
 		if err := p.sleep(ctx, wait); err != nil {
