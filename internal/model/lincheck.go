@@ -3,7 +3,6 @@ package model
 import (
 	"fmt"
 	"math/big"
-	"slices"
 	"time"
 )
 
@@ -13,40 +12,44 @@ import (
 // canonical description of everything a later decision depends on, for the
 // checker's state equality and its visualisation; Restore, the model of
 // UnmarshalBinary of a state another limiter of the model saved.
+//
+// Clone and State are derived from the struct's fields by reflection
+// (fields.go), not listed by hand: a field added to a model is copied and
+// described without anyone remembering to, and a checker comparing States
+// cannot merge two states that differ in it. Fields no decision depends on
+// are left out of State by name, and TestFieldsCovered checks every other
+// field changes the State and survives Clone.
 
 // Clone returns an independent copy of the model.
 func (m *TokenBucket) Clone() *TokenBucket {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	c := &TokenBucket{burst: m.burst, name: m.name, epoch: m.epoch, window: m.window,
-		t: new(big.Rat).Set(m.t), tau: new(big.Rat).Set(m.tau)}
-	if m.tat != nil {
-		c.tat = new(big.Rat).Set(m.tat)
-	}
+	c := new(TokenBucket)
+	copyFields(c, m)
 	return c
 }
 
-// State describes the configuration and the TAT (ns from the epoch).
+// State describes every field: the configuration, the TAT and the latest
+// admitted stamp (rational ns from the epoch; nil: full since forever, and
+// no stamp).
 func (m *TokenBucket) State() string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	tat := "full"
-	if m.tat != nil {
-		tat = "tat=" + m.tat.RatString()
-	}
-	return fmt.Sprintf("T=%s burst=%d %q %s", m.t.RatString(), m.burst, m.name, tat)
+	return describeFields(m)
 }
 
 // Restore is UnmarshalBinary of the state from saved: the instant at which
 // the bucket is full is kept, rounded up to this bucket's time scale (1/q ns,
 // q the denominator of Window/Limit in lowest terms), so exactly when
-// saved's scale divides it. Both must share the epoch.
+// saved's scale divides it. Both must share the epoch. The restored instant
+// also becomes the bound on admitted stamps: the Takes it counts were
+// stamped before it, and those of the replaced state no longer count.
 func (m *TokenBucket) Restore(saved *TokenBucket) {
 	s := saved.Clone()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if s.tat == nil {
-		m.tat = nil
+		m.tat, m.seen = nil, nil
 		return
 	}
 	q := m.t.Denom()
@@ -55,17 +58,15 @@ func (m *TokenBucket) Restore(saved *TokenBucket) {
 		units.Add(units, big.NewInt(1))
 	}
 	m.tat = new(big.Rat).SetFrac(units, q)
+	m.seen = new(big.Rat).Set(m.tat)
 }
 
 // Clone returns an independent copy of the model.
 func (m *FixedWindow) Clone() *FixedWindow {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	c := &FixedWindow{limit: m.limit, window: m.window, offset: m.offset, name: m.name, hook: m.hook,
-		has: m.has, count: m.count, notified: m.notified, notices: m.notices}
-	if m.win != nil {
-		c.win = new(big.Int).Set(m.win)
-	}
+	c := new(FixedWindow)
+	copyFields(c, m)
 	return c
 }
 
@@ -74,11 +75,7 @@ func (m *FixedWindow) Clone() *FixedWindow {
 func (m *FixedWindow) State() string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	w := "none"
-	if m.has {
-		w = fmt.Sprintf("win=%v count=%d notified=%v", m.win, m.count, m.notified)
-	}
-	return fmt.Sprintf("%d/%v+%v %q hook=%v %s", m.limit, m.window, m.offset, m.name, m.hook, w)
+	return describeFields(m, "notices")
 }
 
 // Restore is UnmarshalBinary of the state from saved: its counted window is
@@ -98,44 +95,44 @@ func (m *FixedWindow) Restore(saved *FixedWindow) {
 func (m *Rolling) Clone() *Rolling {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return &Rolling{limit: m.limit, window: m.window, name: m.name, hooked: m.hooked,
-		start: m.start, count: m.count, notified: m.notified, Notified: m.Notified}
+	c := new(Rolling)
+	copyFields(c, m)
+	return c
 }
 
-// State describes the configuration and the window (start as Unix ns).
+// State describes the configuration and the window. Notified, a count of
+// calls, is left out: no decision depends on it.
 func (m *Rolling) State() string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	w := "none"
-	if m.count > 0 {
-		w = fmt.Sprintf("start=%d count=%d notified=%v", m.start.UnixNano(), m.count, m.notified)
-	}
-	return fmt.Sprintf("%d/%v %q hook=%v %s", m.limit, m.window, m.name, m.hooked, w)
+	return describeFields(m, "Notified")
 }
 
 // Restore is UnmarshalBinary of the state from saved: its window's start,
-// count and notified mark, under this model's configuration.
+// count and notified mark, under this model's configuration; whether units
+// were taken after the start is not saved, and is assumed (Restored).
 func (m *Rolling) Restore(saved *Rolling) {
 	s := saved.Clone()
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	m.start, m.count, m.notified = s.start, s.count, s.notified
 	if m.count == 0 {
 		m.start, m.notified = time.Time{}, false
 	}
+	m.mu.Unlock()
+	m.Restored()
 }
 
 // Clone returns an independent copy of the model.
 func (m *SlidingLog) Clone() *SlidingLog {
-	c := *m
-	c.units = slices.Clone(m.units)
-	return &c
+	c := new(SlidingLog)
+	copyFields(c, m)
+	return c
 }
 
-// State describes the configuration, the ring size and the units
-// remembered.
+// State describes the configuration, the ring size, the units remembered
+// (placeholders included) and the clock.
 func (m *SlidingLog) State() string {
-	return fmt.Sprintf("%d/%v %q size=%d clock=%v/%v units=%v", m.Limit, m.Window, m.Name, m.size(), m.hasClock, m.clock, m.units)
+	return fmt.Sprintf("size=%d %s", m.size(), describeFields(m))
 }
 
 // Restore is UnmarshalBinary of the state saved (Persist's view of it: the
@@ -151,13 +148,14 @@ func (m *SlidingLog) Restore(saved *SlidingLog) {
 
 // Clone returns an independent copy of the model.
 func (m *SlidingCounter) Clone() *SlidingCounter {
-	c := *m
-	return &c
+	c := new(SlidingCounter)
+	copyFields(c, m)
+	return c
 }
 
 // State describes the configuration and the two counts.
 func (m *SlidingCounter) State() string {
-	return fmt.Sprintf("%d/%v %q started=%v k=%d cur=%d prev=%d", m.Limit, m.Window, m.Name, m.started, m.k, m.cur, m.prev)
+	return describeFields(m)
 }
 
 // Reconfigure is slidingwindow.Counter.Reconfigure to a Config of the same
@@ -177,15 +175,15 @@ func (m *SlidingCounter) Restore(saved *SlidingCounter) {
 func (m *Concurrency) Clone() *Concurrency {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return &Concurrency{Limit: m.Limit, Name: m.Name, Held: m.Held, Queue: slices.Clone(m.Queue),
-		Epoch: m.Epoch, Hold: m.Hold, Admitted: m.Admitted, Open: m.Open,
-		T1: m.T1, H1: m.H1, C1: m.C1, Next: m.Next}
+	c := new(Concurrency)
+	copyFields(c, m)
+	return c
 }
 
 // State describes the limit, what is held and queued, and the estimator.
+// Epoch, fixed at construction, is left out.
 func (m *Concurrency) State() string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return fmt.Sprintf("%d %q held=%d queue=%v hold=%d admitted=%d open=%v t1=%d h1=%d c1=%d next=%d",
-		m.Limit, m.Name, m.Held, m.Queue, m.Hold, m.Admitted, m.Open, m.T1, m.H1, m.C1, m.Next)
+	return describeFields(m, "Epoch")
 }

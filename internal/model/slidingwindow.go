@@ -19,9 +19,10 @@ import (
 // judged by itself. A Take records its units at the clock (at now, unless
 // now is stale). A unit is dropped when ring-size newer ones are recorded;
 // the admission that drops it saw it expired at its now, so it could still
-// count at a staler time. A Refund on a full log leaves, for each unit it
-// removes, a placeholder for a dropped unit: an instant no later than the
-// oldest unit left and than clock-Window (see slidingwindow's remove).
+// count at a staler time. A Refund on a full ring (as many units as its
+// size, which may be above the Limit) leaves, for each unit it removes, a
+// placeholder for a dropped unit: an instant no later than the oldest unit
+// left and than clock-Window (see slidingwindow's remove).
 type SlidingLog struct {
 	Limit  int
 	Window time.Duration
@@ -59,9 +60,10 @@ func (m *SlidingLog) Peek(now time.Duration, n int) ratekit.Decision {
 
 // Refund removes the n oldest units recorded at or after `at`, or, if no
 // unit recorded before `at` is remembered, the n oldest recorded exactly at
-// `at`.
+// `at`. If the ring was full (at its size, which may be above the Limit),
+// each unit removed leaves a placeholder (see SlidingLog).
 func (m *SlidingLog) Refund(at time.Duration, n int) {
-	full := len(m.units) == m.Limit
+	full := len(m.units) == m.size() // the ring's size, above the Limit after Reconfigure lowered it
 	older := len(m.units) > 0 && m.units[0] < at
 	k := 0
 	for i := 0; i < len(m.units) && n > 0; {
