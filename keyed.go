@@ -58,11 +58,11 @@ const MinSweepInterval = time.Second
 // or 3/2, so a key costs about 1.6 slots besides its limiter (measured: 38
 // to 45 bytes with a uint64 or string key, the string's bytes aside), and
 // the growth allocations come to a small fraction of one per key. Make the
-// limiters small too: a token bucket from a tokenbucket.Template is 32
-// bytes, so a million uint64 keys of them take 70 bytes a key in all
-// (BenchmarkKeyedMemory). Keys are hashed with a random per-Keyed seed
-// (hash/maphash), so a flood of chosen keys cannot be aimed at one shard or
-// one probe sequence.
+// limiters small too: a token bucket from tokenbucket.New is 32 bytes
+// (limiters of equal Configs share their parameters), so a million uint64
+// keys of them take 70 bytes a key in all (BenchmarkKeyedMemory). Keys are
+// hashed with a random per-Keyed seed (hash/maphash), so a flood of chosen
+// keys cannot be aimed at one shard or one probe sequence.
 //
 // # Idle keys and Sweep
 //
