@@ -425,6 +425,9 @@ func (l *Limiter) Reconfigure(cfg Config) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.meta.Store(&meta{name: cfg.Name, clock: core.Clock(cfg.Clock)})
+	if h := reconfigureHook; h != nil {
+		h()
+	}
 	for w := l.head; w != nil; {
 		next := w.next
 		if w.n > cfg.Limit {
@@ -437,6 +440,10 @@ func (l *Limiter) Reconfigure(cfg Config) error {
 	l.settle(0, cfg.Limit)
 	return nil
 }
+
+// reconfigureHook, when set (by tests only), is called by Reconfigure
+// midway, with mu held: see SetReconfigureHook.
+var reconfigureHook func()
 
 // exceeds is the error of an Acquire of n units that Limit can never admit.
 func exceeds(n, limit int) error {
