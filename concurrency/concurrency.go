@@ -64,8 +64,8 @@ import (
 	"github.com/ratekit/ratekit/internal/core"
 )
 
-// MaxLimit is the largest Limit a Config may set: 2³¹−1 units. Held and
-// Limit share one 64-bit atomic word (see state), 32 and 31 bits wide.
+// MaxLimit is the largest Limit a Config may set: 2³¹−1 units, so that
+// held plus any n that fits stays within the state word's 32 bits of held.
 const MaxLimit = 1<<31 - 1
 
 // Config configures a Limiter.
@@ -163,7 +163,9 @@ type Limiter struct {
 	// number. Written under mu, read lock-free by decisions and Waiting.
 	queued, nqueued atomic.Int64
 
-	meta  atomic.Pointer[meta]
+	// cfg holds the configurations in effect for the state word's last two
+	// gens, the one of gen g at cfg[g&1] (see config).
+	cfg   [2]atomic.Pointer[params]
 	epoch time.Time // time origin of the estimator; fixed at New
 
 	// mu guards the queue. While the state's waiting bit is set only mu's
@@ -177,11 +179,17 @@ type Limiter struct {
 	smp sampler
 }
 
-// meta is what Reconfigure can change besides Limit, swapped as a whole.
-type meta struct {
+// params is one configuration, immutable once published. Limit and Name
+// travel together, so that every Decision is of one configuration.
+type params struct {
+	limit int
 	name  string
-	clock clock.Clock
+	clock clock.Clock // nil: the real clock (the zero Limiter)
+	gen   uint32      // the state word's gen while this config is in effect
 }
+
+// zeroParams is the zero Limiter's configuration: Limit 0, gen 0.
+var zeroParams params
 
 var (
 	_ ratekit.Holder  = (*Limiter)(nil)
@@ -196,8 +204,7 @@ func New(cfg Config) (*Limiter, error) {
 	}
 	clk := core.Clock(cfg.Clock)
 	l := &Limiter{epoch: clk.Now()}
-	l.state.Store(uint64(pack(0, cfg.Limit, false)))
-	l.meta.Store(&meta{name: cfg.Name, clock: clk})
+	l.cfg[0].Store(&params{limit: cfg.Limit, name: cfg.Name, clock: clk})
 	l.next.Store(math.MinInt64)
 	return l, nil
 }
@@ -205,31 +212,58 @@ func New(cfg Config) (*Limiter, error) {
 // state is the limiter's packed atomic word:
 //
 //	bits  0..31  held: units taken and not released, 0..MaxLimit
-//	bits 32..62  limit: the configured capacity, 1..MaxLimit
+//	bits 32..62  gen: the configuration's generation, mod 2³¹
 //	bit  63      waiting: Acquire callers are queued
 //
-// Packing limit with held makes Reconfigure exact: a Take decided on the
-// old limit cannot succeed after the new one is in place, because its CAS
-// compares the whole word. Take adds n to the word directly: held+n ≤ limit
-// ≤ 2³¹−1 leaves held's 32 bits, so no carry reaches limit.
+// The configuration of gen g (Limit, Name, Clock) is the immutable params
+// at cfg[g&1]. Reconfigure, under mu, publishes the next gen's params in
+// the other slot, then moves the word to that gen in one CAS: that CAS is
+// the instant the new configuration takes effect. A decision is made on a
+// word s and the params of s's gen (config), so its Limit and Policy are
+// of one configuration, and a Take decided on one gen cannot succeed after
+// the next is in place, because its CAS compares the whole word. The slot
+// being filled is never the one in effect, so no reader waits for
+// Reconfigure; a reader whose word is two or more gens old finds another
+// gen's params in its slot and reloads the word. (A reader would have to
+// be stalled across 2³¹ Reconfigures for its gen to come round again.)
+//
+// Take adds n to the word directly: held+n ≤ limit ≤ 2³¹−1 leaves held's
+// 32 bits, so no carry reaches gen.
 type state uint64
 
 const (
 	heldMask   = 1<<32 - 1
-	limitShift = 32
+	genShift   = 32
+	genMask    = 1<<31 - 1
 	waitingBit = 1 << 63
 )
 
 func (s state) held() int     { return int(s & heldMask) }
-func (s state) limit() int    { return int(s >> limitShift & MaxLimit) }
+func (s state) gen() uint32   { return uint32(s>>genShift) & genMask }
 func (s state) waiting() bool { return s&waitingBit != 0 }
 
-func pack(held, limit int, waiting bool) state {
-	s := state(held) | state(limit)<<limitShift
+func pack(held int, gen uint32, waiting bool) state {
+	s := state(held) | state(gen&genMask)<<genShift
 	if waiting {
 		s |= waitingBit
 	}
 	return s
+}
+
+// config returns the configuration in effect while the word is s, or nil if
+// s is stale: the word has moved on by two or more gens since it was read,
+// and the caller must reload it. The zero Limiter's is zeroParams.
+func (l *Limiter) config(s state) *params {
+	p := l.cfg[s.gen()&1].Load()
+	if p == nil {
+		// Only the zero Limiter has an empty slot for its gen: New fills
+		// gen 0's, Reconfigure fills a gen's before the word reaches it.
+		return &zeroParams
+	}
+	if p.gen != s.gen() {
+		return nil
+	}
+	return p
 }
 
 // Take takes n units at now if they fit under Limit and nobody is queued in
@@ -249,6 +283,10 @@ func pack(held, limit int, waiting bool) state {
 func (l *Limiter) Take(now time.Time, n int) ratekit.Decision {
 	for {
 		s := state(l.state.Load())
+		p := l.config(s)
+		if p == nil {
+			continue // s is two Reconfigures old
+		}
 		// The estimate is read before the CAS and the Decision built from
 		// it after, so that this Take's own sample does not change its
 		// answer: Peek just before it says the same.
@@ -257,8 +295,8 @@ func (l *Limiter) Take(now time.Time, n int) ratekit.Decision {
 		// wraps for n near MaxInt (issue #16). limit−held cannot wrap,
 		// both being in 0..2³²−1; it is negative while a Reconfigure has
 		// put held above limit, which denies every n > 0.
-		if n <= 0 || s.waiting() || n > s.limit()-s.held() {
-			return l.decide(s, n, hold) // n == 0 or a denial: nothing to write
+		if n <= 0 || s.waiting() || n > p.limit-s.held() {
+			return l.decide(s, p, n, hold) // n == 0 or a denial: nothing to write
 		}
 		// 0 < n ≤ limit−held: adding n to the word adds it to held alone.
 		if l.state.CompareAndSwap(uint64(s), uint64(s)+uint64(n)) {
@@ -271,8 +309,8 @@ func (l *Limiter) Take(now time.Time, n int) ratekit.Decision {
 			// of Take+Release together. FuzzModel holds the two to the
 			// same answers.
 			return ratekit.Decision{
-				Allowed: true, Limit: s.limit(), Remaining: s.limit() - s.held() - n,
-				ResetAfter: estimate(hold, 1, 1), Policy: l.policy(),
+				Allowed: true, Limit: p.limit, Remaining: p.limit - s.held() - n,
+				ResetAfter: estimate(hold, 1, 1), Policy: p.name,
 			}
 		}
 	}
@@ -281,24 +319,29 @@ func (l *Limiter) Take(now time.Time, n int) ratekit.Decision {
 // Peek reports exactly what Take(now, n) would decide, Remaining included,
 // and takes nothing. It is lock-free and allocates nothing.
 func (l *Limiter) Peek(now time.Time, n int) ratekit.Decision {
-	return l.decide(state(l.state.Load()), n, l.hold.Load())
+	for {
+		s := state(l.state.Load())
+		if p := l.config(s); p != nil {
+			return l.decide(s, p, n, l.hold.Load())
+		}
+	}
 }
 
-// decide is the decision on n units given the snapshot s and the hold
-// estimate hold. It reads the queue size without synchronising it with s:
+// decide is the decision on n units given the snapshot s, its
+// configuration p and the hold estimate hold. It reads the queue size without synchronising it with s:
 // like hold, it only shapes the estimates, never whether a request is
 // allowed.
 //
 // The fields are kept in locals and the Decision built in the return
 // statement: filling a local Decision field by field and returning it made
 // the compiler copy it through memory (see Take).
-func (l *Limiter) decide(s state, n int, hold int64) ratekit.Decision {
-	held, limit, waiting := s.held(), s.limit(), s.waiting()
+func (l *Limiter) decide(s state, p *params, n int, hold int64) ratekit.Decision {
+	held, limit, waiting := s.held(), p.limit, s.waiting()
 	var queued int
 	if waiting {
 		queued = int(l.queued.Load())
 	}
-	policy := l.policy()
+	policy := p.name
 	remaining := 0
 	if !waiting && held < limit {
 		remaining = limit - held
@@ -380,18 +423,16 @@ func (l *Limiter) Allow() bool { return l.AllowN(1) }
 // is done.
 func (l *Limiter) AllowN(n int) bool { return l.Take(l.clock().Now(), n).Allowed }
 
-func (l *Limiter) policy() string {
-	if m := l.meta.Load(); m != nil {
-		return m.name
-	}
-	return ""
-}
-
+// clock returns the Config's clock in effect now.
 func (l *Limiter) clock() clock.Clock {
-	if m := l.meta.Load(); m != nil {
-		return m.clock
+	for {
+		if p := l.config(state(l.state.Load())); p != nil {
+			if p.clock == nil {
+				return clock.New()
+			}
+			return p.clock
+		}
 	}
-	return clock.New()
 }
 
 // Held returns the units held now, for metrics. After a Reconfigure to a
@@ -424,7 +465,11 @@ func (l *Limiter) Reconfigure(cfg Config) error {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.meta.Store(&meta{name: cfg.Name, clock: core.Clock(cfg.Clock)})
+	// Only mu's holder changes gen, so the word's gen is the one in effect
+	// until settle below moves it on.
+	g := (state(l.state.Load()).gen() + 1) & genMask
+	p := &params{limit: cfg.Limit, name: cfg.Name, clock: core.Clock(cfg.Clock), gen: g}
+	l.cfg[g&1].Store(p) // the slot of gen g−1 stays as it is
 	if h := reconfigureHook; h != nil {
 		h()
 	}
@@ -437,7 +482,7 @@ func (l *Limiter) Reconfigure(cfg Config) error {
 		}
 		w = next
 	}
-	l.settle(0, cfg.Limit)
+	l.settle(0, p)
 	return nil
 }
 
