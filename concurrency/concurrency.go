@@ -150,7 +150,9 @@ type Limiter struct {
 	state atomic.Uint64
 	// admitted counts units ever admitted, mod 2⁶⁴: the divisor of a hold
 	// sample. It sits next to state so that the Add after a successful CAS
-	// hits a cache line the CAS has just made exclusive.
+	// hits a cache line the CAS has just made exclusive. (A plain load and
+	// store instead of the locked Add, losing counts under contention,
+	// measured no faster in bench/, so the count stays exact.)
 	admitted atomic.Uint64
 	// next is the earliest time (ns since epoch) at which an admission
 	// samples the hold time; math.MinInt64 samples the next one.
@@ -282,6 +284,7 @@ func (l *Limiter) config(s state) *params {
 // allocates nothing and never reads the Config's clock.
 func (l *Limiter) Take(now time.Time, n int) ratekit.Decision {
 	for {
+
 		s := state(l.state.Load())
 		p := l.config(s)
 		if p == nil {
@@ -296,18 +299,19 @@ func (l *Limiter) Take(now time.Time, n int) ratekit.Decision {
 		// both being in 0..2³²−1; it is negative while a Reconfigure has
 		// put held above limit, which denies every n > 0.
 		if n <= 0 || s.waiting() || n > p.limit-s.held() {
-			return l.decide(s, p, n, hold) // n == 0 or a denial: nothing to write
+			// n == 0 or a denial: nothing to write.
+			v := l.decide(s, p, n, hold)
+			return ratekit.Decision{
+				Allowed: v.retry == 0, Limit: p.limit, Remaining: v.remaining,
+				ResetAfter: v.reset, RetryAfter: v.retry, Policy: p.name,
+			}
 		}
 		// 0 < n ≤ limit−held: adding n to the word adds it to held alone.
 		if l.state.CompareAndSwap(uint64(s), uint64(s)+uint64(n)) {
 			l.admitted.Add(uint64(n))
 			l.sample(now, s.held(), n)
-			// decide's allowed case, spelled out here because a Decision
-			// returned by a call and held across the sample call is
-			// spilled and copied back with wide loads that stall on the
-			// narrow stores just made: that copy cost as much as the rest
-			// of Take+Release together. FuzzModel holds the two to the
-			// same answers.
+			// decide's allowed case, spelled out; FuzzModel holds the two
+			// to the same answers.
 			return ratekit.Decision{
 				Allowed: true, Limit: p.limit, Remaining: p.limit - s.held() - n,
 				ResetAfter: estimate(hold, 1, 1), Policy: p.name,
@@ -322,53 +326,65 @@ func (l *Limiter) Peek(now time.Time, n int) ratekit.Decision {
 	for {
 		s := state(l.state.Load())
 		if p := l.config(s); p != nil {
-			return l.decide(s, p, n, l.hold.Load())
+			v := l.decide(s, p, n, l.hold.Load())
+			return ratekit.Decision{
+				Allowed: v.retry == 0, Limit: p.limit, Remaining: v.remaining,
+				ResetAfter: v.reset, RetryAfter: v.retry, Policy: p.name,
+			}
 		}
 	}
 }
 
-// decide is the decision on n units given the snapshot s, its
-// configuration p and the hold estimate hold. It reads the queue size without synchronising it with s:
-// like hold, it only shapes the estimates, never whether a request is
-// allowed.
+// verdict is decide's answer in four words, so that it comes back in
+// registers: the configuration it was made under (Limit and Policy), and
+// the rest of the Decision. It is allowed exactly when retry is 0: every
+// denial's RetryAfter is positive (an estimate of at least
+// ratekit.MinRetry, or ratekit.Never).
 //
-// The fields are kept in locals and the Decision built in the return
-// statement: filling a local Decision field by field and returning it made
-// the compiler copy it through memory (see Take).
-func (l *Limiter) decide(s state, p *params, n int, hold int64) ratekit.Decision {
+// Take and Peek build their Decision from it in their return statements:
+// built there from values in registers, a Decision goes back in registers;
+// built anywhere else (in a helper, even an inlined one) it goes through a
+// temporary filled with narrow stores and copied with wide loads, which
+// stall on store forwarding. That stall cost more than the two CASes of a
+// Take and its Release together.
+type verdict struct {
+	p            *params
+	remaining    int
+	reset, retry time.Duration
+}
+
+// decide is the decision on n units given the snapshot s, its
+// configuration p and the hold estimate hold. It reads the queue size
+// without synchronising it with s: like hold, it only shapes the
+// estimates, never whether a request is allowed.
+func (l *Limiter) decide(s state, p *params, n int, hold int64) verdict {
 	held, limit, waiting := s.held(), p.limit, s.waiting()
 	var queued int
 	if waiting {
 		queued = int(l.queued.Load())
 	}
-	policy := p.name
 	remaining := 0
 	if !waiting && held < limit {
 		remaining = limit - held
 	}
-	allowed, retry, reset := false, time.Duration(0), time.Duration(0)
+	retry, reset := time.Duration(0), time.Duration(0) // retry 0: allowed
 	switch {
 	case n < 0 || n > limit:
 		retry = ratekit.Never
 	case n == 0:
-		allowed = true
 	case waiting || n > limit-held: // as in Take: held+n could wrap
 		// Units that must come back first: the excess of everything
 		// wanted (held, the queue ahead, then n) over the limit. It is at
 		// least 1 when the word and the queue agree; estimate clamps it.
 		retry = estimate(hold, held+queued+n-limit, held)
 	default:
-		allowed = true
 		remaining -= n
 		held += n
 	}
 	if held > 0 {
 		reset = estimate(hold, held+queued, held)
 	}
-	return ratekit.Decision{
-		Allowed: allowed, Limit: limit, Remaining: remaining,
-		ResetAfter: reset, RetryAfter: retry, Policy: policy,
-	}
+	return verdict{p: p, remaining: remaining, reset: reset, retry: retry}
 }
 
 // Refund is Release(n): on a Holder, giving back units for work that did not
