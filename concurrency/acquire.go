@@ -79,11 +79,15 @@ func (l *Limiter) wait(ctx context.Context, n int) (func(), error) {
 	l.mu.Lock()
 	for {
 		s := state(l.state.Load())
-		if n > s.limit() { // a Reconfigure since Take
-			l.mu.Unlock()
-			return noop, exceeds(n, s.limit())
+		p := l.config(s) // never nil: with mu held, gen cannot move on
+		if p == nil {
+			continue
 		}
-		if !s.waiting() && n <= s.limit()-s.held() { // held+n could wrap: see Take
+		if n > p.limit { // a Reconfigure since Take
+			l.mu.Unlock()
+			return noop, exceeds(n, p.limit)
+		}
+		if !s.waiting() && n <= p.limit-s.held() { // held+n could wrap: see Take
 			if l.state.CompareAndSwap(uint64(s), uint64(s)+uint64(n)) {
 				l.mu.Unlock()
 				l.admitted.Add(uint64(n))
@@ -116,13 +120,13 @@ func (l *Limiter) wait(ctx context.Context, n int) (func(), error) {
 		case w.granted:
 			// Granted as ctx was cancelled: give the units back, which
 			// also serves whoever is now at the head.
-			l.settle(n, -1)
+			l.settle(n, nil)
 		case w.err != nil:
 			// Failed by Reconfigure; nothing held.
 		default:
 			l.unlink(w)
 			// If w was the head, the callers behind it may fit now.
-			l.settle(0, -1)
+			l.settle(0, nil)
 		}
 		l.mu.Unlock()
 		return noop, ctx.Err()
@@ -134,12 +138,13 @@ func (l *Limiter) wait(ctx context.Context, n int) (func(), error) {
 func (l *Limiter) releaseQueued(n int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.settle(n, -1)
+	l.settle(n, nil)
 }
 
-// settle releases n units, sets the limit to limit (-1: keep it), grants
-// units to the queue's head and those after it while they fit, and sets the
-// waiting bit to whether anyone is still queued, all in one CAS. Called
+// settle releases n units, puts the configuration to (nil: keep the one in
+// effect) in effect, grants units to the queue's head and those after it
+// while they fit under its limit, and sets the waiting bit to whether
+// anyone is still queued, all in one CAS. Called
 // with mu held. A Release of n > held (misuse; see Release) changes nothing
 // and is counted: it is checked on the word the CAS compares against,
 // because once the queue has emptied fast-path Releases race this one.
@@ -147,13 +152,16 @@ func (l *Limiter) releaseQueued(n int) {
 // When the waiting bit was set nobody but mu's holder can change the word,
 // so the CAS succeeds at the first try; when it was clear (the queue was
 // empty), fast-path Takes and Releases race it and the loop recomputes.
-func (l *Limiter) settle(n, limit int) {
+func (l *Limiter) settle(n int, to *params) {
 	for {
 		s := state(l.state.Load())
-		lim := limit
-		if lim < 0 {
-			lim = s.limit()
+		p := to
+		if p == nil {
+			if p = l.config(s); p == nil {
+				continue
+			}
 		}
+		lim := p.limit
 		if n > s.held() {
 			l.rejected.Add(1)
 			return
@@ -165,7 +173,7 @@ func (l *Limiter) settle(n, limit int) {
 			held += w.n
 			w = w.next
 		}
-		if !l.state.CompareAndSwap(uint64(s), uint64(pack(held, lim, w != nil))) {
+		if !l.state.CompareAndSwap(uint64(s), uint64(pack(held, p.gen, w != nil))) {
 			continue
 		}
 		if granted := held - before; granted > 0 {

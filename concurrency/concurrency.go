@@ -64,8 +64,8 @@ import (
 	"github.com/ratekit/ratekit/internal/core"
 )
 
-// MaxLimit is the largest Limit a Config may set: 2³¹−1 units. Held and
-// Limit share one 64-bit atomic word (see state), 32 and 31 bits wide.
+// MaxLimit is the largest Limit a Config may set: 2³¹−1 units, so that
+// held plus any n that fits stays within the state word's 32 bits of held.
 const MaxLimit = 1<<31 - 1
 
 // Config configures a Limiter.
@@ -150,7 +150,9 @@ type Limiter struct {
 	state atomic.Uint64
 	// admitted counts units ever admitted, mod 2⁶⁴: the divisor of a hold
 	// sample. It sits next to state so that the Add after a successful CAS
-	// hits a cache line the CAS has just made exclusive.
+	// hits a cache line the CAS has just made exclusive. (A plain load and
+	// store instead of the locked Add, losing counts under contention,
+	// measured no faster in bench/, so the count stays exact.)
 	admitted atomic.Uint64
 	// next is the earliest time (ns since epoch) at which an admission
 	// samples the hold time; math.MinInt64 samples the next one.
@@ -163,7 +165,9 @@ type Limiter struct {
 	// number. Written under mu, read lock-free by decisions and Waiting.
 	queued, nqueued atomic.Int64
 
-	meta  atomic.Pointer[meta]
+	// cfg holds the configurations in effect for the state word's last two
+	// gens, the one of gen g at cfg[g&1] (see config).
+	cfg   [2]atomic.Pointer[params]
 	epoch time.Time // time origin of the estimator; fixed at New
 
 	// mu guards the queue. While the state's waiting bit is set only mu's
@@ -177,11 +181,17 @@ type Limiter struct {
 	smp sampler
 }
 
-// meta is what Reconfigure can change besides Limit, swapped as a whole.
-type meta struct {
+// params is one configuration, immutable once published. Limit and Name
+// travel together, so that every Decision is of one configuration.
+type params struct {
+	limit int
 	name  string
-	clock clock.Clock
+	clock clock.Clock // nil: the real clock (the zero Limiter)
+	gen   uint32      // the state word's gen while this config is in effect
 }
+
+// zeroParams is the zero Limiter's configuration: Limit 0, gen 0.
+var zeroParams params
 
 var (
 	_ ratekit.Holder  = (*Limiter)(nil)
@@ -196,8 +206,7 @@ func New(cfg Config) (*Limiter, error) {
 	}
 	clk := core.Clock(cfg.Clock)
 	l := &Limiter{epoch: clk.Now()}
-	l.state.Store(uint64(pack(0, cfg.Limit, false)))
-	l.meta.Store(&meta{name: cfg.Name, clock: clk})
+	l.cfg[0].Store(&params{limit: cfg.Limit, name: cfg.Name, clock: clk})
 	l.next.Store(math.MinInt64)
 	return l, nil
 }
@@ -205,31 +214,58 @@ func New(cfg Config) (*Limiter, error) {
 // state is the limiter's packed atomic word:
 //
 //	bits  0..31  held: units taken and not released, 0..MaxLimit
-//	bits 32..62  limit: the configured capacity, 1..MaxLimit
+//	bits 32..62  gen: the configuration's generation, mod 2³¹
 //	bit  63      waiting: Acquire callers are queued
 //
-// Packing limit with held makes Reconfigure exact: a Take decided on the
-// old limit cannot succeed after the new one is in place, because its CAS
-// compares the whole word. Take adds n to the word directly: held+n ≤ limit
-// ≤ 2³¹−1 leaves held's 32 bits, so no carry reaches limit.
+// The configuration of gen g (Limit, Name, Clock) is the immutable params
+// at cfg[g&1]. Reconfigure, under mu, publishes the next gen's params in
+// the other slot, then moves the word to that gen in one CAS: that CAS is
+// the instant the new configuration takes effect. A decision is made on a
+// word s and the params of s's gen (config), so its Limit and Policy are
+// of one configuration, and a Take decided on one gen cannot succeed after
+// the next is in place, because its CAS compares the whole word. The slot
+// being filled is never the one in effect, so no reader waits for
+// Reconfigure; a reader whose word is two or more gens old finds another
+// gen's params in its slot and reloads the word. (A reader would have to
+// be stalled across 2³¹ Reconfigures for its gen to come round again.)
+//
+// Take adds n to the word directly: held+n ≤ limit ≤ 2³¹−1 leaves held's
+// 32 bits, so no carry reaches gen.
 type state uint64
 
 const (
 	heldMask   = 1<<32 - 1
-	limitShift = 32
+	genShift   = 32
+	genMask    = 1<<31 - 1
 	waitingBit = 1 << 63
 )
 
 func (s state) held() int     { return int(s & heldMask) }
-func (s state) limit() int    { return int(s >> limitShift & MaxLimit) }
+func (s state) gen() uint32   { return uint32(s>>genShift) & genMask }
 func (s state) waiting() bool { return s&waitingBit != 0 }
 
-func pack(held, limit int, waiting bool) state {
-	s := state(held) | state(limit)<<limitShift
+func pack(held int, gen uint32, waiting bool) state {
+	s := state(held) | state(gen&genMask)<<genShift
 	if waiting {
 		s |= waitingBit
 	}
 	return s
+}
+
+// config returns the configuration in effect while the word is s, or nil if
+// s is stale: the word has moved on by two or more gens since it was read,
+// and the caller must reload it. The zero Limiter's is zeroParams.
+func (l *Limiter) config(s state) *params {
+	p := l.cfg[s.gen()&1].Load()
+	if p == nil {
+		// Only the zero Limiter has an empty slot for its gen: New fills
+		// gen 0's, Reconfigure fills a gen's before the word reaches it.
+		return &zeroParams
+	}
+	if p.gen != s.gen() {
+		return nil
+	}
+	return p
 }
 
 // Take takes n units at now if they fit under Limit and nobody is queued in
@@ -248,7 +284,12 @@ func pack(held, limit int, waiting bool) state {
 // allocates nothing and never reads the Config's clock.
 func (l *Limiter) Take(now time.Time, n int) ratekit.Decision {
 	for {
+
 		s := state(l.state.Load())
+		p := l.config(s)
+		if p == nil {
+			continue // s is two Reconfigures old
+		}
 		// The estimate is read before the CAS and the Decision built from
 		// it after, so that this Take's own sample does not change its
 		// answer: Peek just before it says the same.
@@ -257,22 +298,23 @@ func (l *Limiter) Take(now time.Time, n int) ratekit.Decision {
 		// wraps for n near MaxInt (issue #16). limit−held cannot wrap,
 		// both being in 0..2³²−1; it is negative while a Reconfigure has
 		// put held above limit, which denies every n > 0.
-		if n <= 0 || s.waiting() || n > s.limit()-s.held() {
-			return l.decide(s, n, hold) // n == 0 or a denial: nothing to write
+		if n <= 0 || s.waiting() || n > p.limit-s.held() {
+			// n == 0 or a denial: nothing to write.
+			v := l.decide(s, p, n, hold)
+			return ratekit.Decision{
+				Allowed: v.retry == 0, Limit: p.limit, Remaining: v.remaining,
+				ResetAfter: v.reset, RetryAfter: v.retry, Policy: p.name,
+			}
 		}
 		// 0 < n ≤ limit−held: adding n to the word adds it to held alone.
 		if l.state.CompareAndSwap(uint64(s), uint64(s)+uint64(n)) {
 			l.admitted.Add(uint64(n))
 			l.sample(now, s.held(), n)
-			// decide's allowed case, spelled out here because a Decision
-			// returned by a call and held across the sample call is
-			// spilled and copied back with wide loads that stall on the
-			// narrow stores just made: that copy cost as much as the rest
-			// of Take+Release together. FuzzModel holds the two to the
-			// same answers.
+			// decide's allowed case, spelled out; FuzzModel holds the two
+			// to the same answers.
 			return ratekit.Decision{
-				Allowed: true, Limit: s.limit(), Remaining: s.limit() - s.held() - n,
-				ResetAfter: estimate(hold, 1, 1), Policy: l.policy(),
+				Allowed: true, Limit: p.limit, Remaining: p.limit - s.held() - n,
+				ResetAfter: estimate(hold, 1, 1), Policy: p.name,
 			}
 		}
 	}
@@ -281,51 +323,68 @@ func (l *Limiter) Take(now time.Time, n int) ratekit.Decision {
 // Peek reports exactly what Take(now, n) would decide, Remaining included,
 // and takes nothing. It is lock-free and allocates nothing.
 func (l *Limiter) Peek(now time.Time, n int) ratekit.Decision {
-	return l.decide(state(l.state.Load()), n, l.hold.Load())
+	for {
+		s := state(l.state.Load())
+		if p := l.config(s); p != nil {
+			v := l.decide(s, p, n, l.hold.Load())
+			return ratekit.Decision{
+				Allowed: v.retry == 0, Limit: p.limit, Remaining: v.remaining,
+				ResetAfter: v.reset, RetryAfter: v.retry, Policy: p.name,
+			}
+		}
+	}
 }
 
-// decide is the decision on n units given the snapshot s and the hold
-// estimate hold. It reads the queue size without synchronising it with s:
-// like hold, it only shapes the estimates, never whether a request is
-// allowed.
+// verdict is decide's answer in four words, so that it comes back in
+// registers: the configuration it was made under (Limit and Policy), and
+// the rest of the Decision. It is allowed exactly when retry is 0: every
+// denial's RetryAfter is positive (an estimate of at least
+// ratekit.MinRetry, or ratekit.Never).
 //
-// The fields are kept in locals and the Decision built in the return
-// statement: filling a local Decision field by field and returning it made
-// the compiler copy it through memory (see Take).
-func (l *Limiter) decide(s state, n int, hold int64) ratekit.Decision {
-	held, limit, waiting := s.held(), s.limit(), s.waiting()
+// Take and Peek build their Decision from it in their return statements:
+// built there from values in registers, a Decision goes back in registers;
+// built anywhere else (in a helper, even an inlined one) it goes through a
+// temporary filled with narrow stores and copied with wide loads, which
+// stall on store forwarding. That stall cost more than the two CASes of a
+// Take and its Release together.
+type verdict struct {
+	p            *params
+	remaining    int
+	reset, retry time.Duration
+}
+
+// decide is the decision on n units given the snapshot s, its
+// configuration p and the hold estimate hold. It reads the queue size
+// without synchronising it with s: like hold, it only shapes the
+// estimates, never whether a request is allowed.
+func (l *Limiter) decide(s state, p *params, n int, hold int64) verdict {
+	held, limit, waiting := s.held(), p.limit, s.waiting()
 	var queued int
 	if waiting {
 		queued = int(l.queued.Load())
 	}
-	policy := l.policy()
 	remaining := 0
 	if !waiting && held < limit {
 		remaining = limit - held
 	}
-	allowed, retry, reset := false, time.Duration(0), time.Duration(0)
+	retry, reset := time.Duration(0), time.Duration(0) // retry 0: allowed
 	switch {
 	case n < 0 || n > limit:
 		retry = ratekit.Never
 	case n == 0:
-		allowed = true
 	case waiting || n > limit-held: // as in Take: held+n could wrap
 		// Units that must come back first: the excess of everything
 		// wanted (held, the queue ahead, then n) over the limit. It is at
 		// least 1 when the word and the queue agree; estimate clamps it.
 		retry = estimate(hold, held+queued+n-limit, held)
 	default:
-		allowed = true
 		remaining -= n
 		held += n
 	}
 	if held > 0 {
 		reset = estimate(hold, held+queued, held)
 	}
-	return ratekit.Decision{
-		Allowed: allowed, Limit: limit, Remaining: remaining,
-		ResetAfter: reset, RetryAfter: retry, Policy: policy,
-	}
+	return verdict{p: p, remaining: remaining, reset: reset, retry: retry}
 }
 
 // Refund is Release(n): on a Holder, giving back units for work that did not
@@ -380,18 +439,16 @@ func (l *Limiter) Allow() bool { return l.AllowN(1) }
 // is done.
 func (l *Limiter) AllowN(n int) bool { return l.Take(l.clock().Now(), n).Allowed }
 
-func (l *Limiter) policy() string {
-	if m := l.meta.Load(); m != nil {
-		return m.name
-	}
-	return ""
-}
-
+// clock returns the Config's clock in effect now.
 func (l *Limiter) clock() clock.Clock {
-	if m := l.meta.Load(); m != nil {
-		return m.clock
+	for {
+		if p := l.config(state(l.state.Load())); p != nil {
+			if p.clock == nil {
+				return clock.New()
+			}
+			return p.clock
+		}
 	}
-	return clock.New()
 }
 
 // Held returns the units held now, for metrics. After a Reconfigure to a
@@ -424,7 +481,14 @@ func (l *Limiter) Reconfigure(cfg Config) error {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.meta.Store(&meta{name: cfg.Name, clock: core.Clock(cfg.Clock)})
+	// Only mu's holder changes gen, so the word's gen is the one in effect
+	// until settle below moves it on.
+	g := (state(l.state.Load()).gen() + 1) & genMask
+	p := &params{limit: cfg.Limit, name: cfg.Name, clock: core.Clock(cfg.Clock), gen: g}
+	l.cfg[g&1].Store(p) // the slot of gen g−1 stays as it is
+	if h := reconfigureHook; h != nil {
+		h()
+	}
 	for w := l.head; w != nil; {
 		next := w.next
 		if w.n > cfg.Limit {
@@ -434,9 +498,13 @@ func (l *Limiter) Reconfigure(cfg Config) error {
 		}
 		w = next
 	}
-	l.settle(0, cfg.Limit)
+	l.settle(0, p)
 	return nil
 }
+
+// reconfigureHook, when set (by tests only), is called by Reconfigure
+// midway, with mu held: see SetReconfigureHook.
+var reconfigureHook func()
 
 // exceeds is the error of an Acquire of n units that Limit can never admit.
 func exceeds(n, limit int) error {

@@ -40,10 +40,10 @@ type sampler struct {
 }
 
 // sample records an admission of n units at now that found before units
-// held, for the hold-time estimate. It is the only estimator work on the
-// hot path: in the common case one clock subtraction and one atomic load,
-// then nothing. It never blocks: if another goroutine is sampling, this
-// admission skips its turn.
+// held, for the hold-time estimate. Besides the Add to admitted, it is
+// the only estimator work on the hot path: in the common case one clock
+// subtraction and one atomic load, then nothing. It never blocks: if
+// another goroutine is sampling, this admission skips its turn.
 func (l *Limiter) sample(now time.Time, before, n int) {
 	// now.Sub saturates at ±292 years, so t is always defined; any value is
 	// safe below (differences are taken in uint64 after ordering checks).

@@ -397,15 +397,13 @@ func TestSlidingCounter(t *testing.T) {
 // checked only for their class (0, a positive estimate, Never) and the
 // estimator is left out of the state.
 //
-// The configurations share one Name: a Take racing a Reconfigure can report
-// the old Limit with the new Name (Take reads the Name apart from the state
-// word that holds the Limit; see TestConcurrencyTornPolicy), which
-// linearizes no sequence of calls. Until that is fixed this check holds
-// everything else: admission, Remaining and Limit.
+// The configurations have distinct Names, so a Decision that mixed the Limit
+// of one with the Name of another (as a Take racing a Reconfigure once did:
+// concurrency's TestReconfigureTornPolicy) linearizes no sequence of calls.
 var concConfigs = []concurrency.Config{
 	{Limit: 5, Name: "a"},
-	{Limit: 3, Name: "a"},
-	{Limit: 8, Name: "a"},
+	{Limit: 3, Name: "b"},
+	{Limit: 8, Name: "c"},
 }
 
 func coarse(d ratekit.Decision) ratekit.Decision {
