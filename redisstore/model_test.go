@@ -319,28 +319,45 @@ func (m *counterModel) view(now int64) (s, el, c, pr int64) {
 	return s, t - s, c, pr
 }
 
-// estimate is pr·(w-el)/w + c + n.
-func (m *counterModel) fits(now int64, n int64) bool {
+// stale reports whether now is before the stored window.
+func (m *counterModel) stale(now int64) bool { return m.set && now < m.s }
+
+// estimate is pr·(w-el)/w + c + extra. A stale now (before the stored
+// window s) is judged by its own window: both stored windows count in
+// full and the window before them as full, Limit·(w-e)/w with e now's
+// offset into the window before s (0 if earlier still).
+func (m *counterModel) estimate(now, extra int64) *big.Rat {
+	if m.stale(now) {
+		e := max(now-(m.s-m.w), 0)
+		return add(quo(mul(rat(m.limit), rat(m.w-e)), rat(m.w)), rat(m.c+m.pr+extra))
+	}
 	_, el, c, pr := m.view(now)
-	est := add(quo(mul(rat(pr), rat(m.w-el)), rat(m.w)), rat(c+n))
-	return est.Cmp(rat(m.limit)) <= 0
+	return add(quo(mul(rat(pr), rat(m.w-el)), rat(m.w)), rat(c+extra))
+}
+
+func (m *counterModel) fits(now int64, n int64) bool {
+	return m.estimate(now, n).Cmp(rat(m.limit)) <= 0
 }
 
 func (m *counterModel) remaining(now, extra int64) int64 {
-	_, el, c, pr := m.view(now)
-	free := sub(rat(m.limit), add(quo(mul(rat(pr), rat(m.w-el)), rat(m.w)), rat(c+extra)))
-	return max(floor(free), 0)
+	return max(floor(sub(rat(m.limit), m.estimate(now, extra))), 0)
 }
 
+// reset is until the estimate is zero: for a stale now no sooner than the
+// stored window's start, until which the forgotten window counts.
 func (m *counterModel) reset(now, extra int64) int64 {
 	s, _, c, pr := m.view(now)
+	r := int64(0)
 	switch {
 	case c+extra > 0:
-		return s + 2*m.w - now
+		r = s + 2*m.w - now
 	case pr > 0:
-		return s + m.w - now
+		r = s + m.w - now
 	}
-	return 0
+	if m.stale(now) {
+		r = max(r, m.s-now)
+	}
+	return r
 }
 
 func (m *counterModel) decide(now int64, n int, take bool) ratekit.Decision {
@@ -352,7 +369,7 @@ func (m *counterModel) decide(now int64, n int, take bool) ratekit.Decision {
 	case m.fits(now, int64(n)):
 		d := m.d(true, m.remaining(now, int64(n)), m.reset(now, int64(n)), 0)
 		if take {
-			s, _, c, pr := m.view(now)
+			s, _, c, pr := m.view(now) // a stale now: the stored window
 			m.s, m.c, m.pr, m.set = s, c+int64(n), pr, true
 		}
 		return d
@@ -382,7 +399,6 @@ func (m *counterModel) refund(at int64, n int) {
 	case at >= m.s-m.w && at < m.s:
 		m.pr -= min(int64(n), m.pr)
 	}
-	if m.c == 0 && m.pr == 0 {
-		m.set = false
-	}
+	// An emptied key keeps its window (stale times before it stay judged
+	// against it).
 }

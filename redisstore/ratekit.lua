@@ -502,8 +502,8 @@ function sc.load(key)
 end
 
 -- view returns the current window's start, el, cur and prev at now. A now
--- before the stored window (stale) is taken as that window's start, where
--- prev weighs most: never more admitted.
+-- before the stored window (stale) is taken as that window's start (only
+-- leasefree's callers see one; decide judges it by scstale).
 local function scview(st, W)
   local t = now
   if st.s and st.s > t then t = st.s end
@@ -526,8 +526,64 @@ local function scused(pr, el, W)
   return pr - q
 end
 
+-- stale decides a now before the stored window (start s), as
+-- slidingwindow.Counter's decideStale: a stale time is judged by its own
+-- window, not by how far other Takes (a refunded one, say) moved the key
+-- ahead. In the window before s, the units of both stored windows count in
+-- full (those of s's window were admitted after now) and the window before
+-- them, which the key no longer knows, counts as full, Limit units weighted
+-- as a previous window is: cur + prev + ceil(Limit·(W-e)/W), e being now's
+-- offset into its window. Earlier still it is judged at that window's
+-- start, where the estimate is cur + prev + Limit: every n > 0 is denied.
+-- An admitted stale Take is counted in s's window.
+local function scstale(st, p, n, take)
+  local L, W = p.limit, p.window
+  local s, c, pr = st.s, st.c, st.pr
+  local C = c + pr
+  local e = now - (s - W)
+  if e < 0 then e = 0 end
+  local used = scused(L, e, W)
+  local function rem(cc)
+    local r = L - cc - used
+    if r < 0 then r = 0 end
+    return r
+  end
+  -- Until the estimate is zero: no sooner than s, as until then the
+  -- unknown window counts.
+  local function resetOf(cur)
+    local r = 0
+    if cur > 0 then r = s + 2 * W - now elseif pr > 0 then r = s + W - now end
+    if r < s - now then r = s - now end
+    return r
+  end
+  if n < 0 or n > L then return 0, rem(C), resetOf(c), NEVER end
+  if n == 0 then return 1, rem(C), resetOf(c), 0 end
+  if used + C + n <= L then
+    if take then st.c, st.dirty = c + n, true end
+    return 1, rem(C + n), resetOf(c + n), 0
+  end
+  -- In now's window once Limit·(W-e') <= (L-C-n)·W, at e' = W - m with m
+  -- = floor((L-C-n)·W/L), if m > 0; else from s on, as a fresh time there.
+  local x
+  if C + n <= L then
+    local m = muldiv(L - C - n, W, L)
+    if m > 0 then x = s - m end
+  end
+  if not x then
+    if c + n <= L and pr <= L - c - n then
+      x = s
+    elseif c + n <= L then
+      x = s + W - muldiv(L - c - n, W, pr)
+    else
+      x = s + 2 * W - muldiv(L - n, W, c)
+    end
+  end
+  return 0, rem(C), resetOf(c), x - now
+end
+
 function sc.decide(st, p, n, take)
   local L, W = p.limit, p.window
+  if st.s and now < st.s then return scstale(st, p, n, take) end
   local s, el, c, pr = scview(st, W)
   local used = scused(pr, el, W)
   local function rem(cc)
@@ -558,6 +614,11 @@ function sc.decide(st, p, n, take)
   return 0, rem(c), resetOf(c), x - now
 end
 
+-- refund gives back units of the window `at` falls in, if it is the
+-- stored one or the one before, never below zero. A key emptied by a
+-- refund is kept, not deleted: its start still makes stale times before it
+-- count the window it forgot as full (see scstale), as they did before the
+-- refunded Take; a deleted key would read as fresh.
 function sc.refund(st, p, n, at)
   if not st.s then return end
   local W = p.window
@@ -572,7 +633,6 @@ function sc.refund(st, p, n, at)
 end
 
 function sc.save(key, st, p)
-  if st.c == 0 and st.pr == 0 then call('DEL', key) return end
   call('SET', key, fmt(st.s) .. ' ' .. fmt(st.c) .. ' ' .. fmt(st.pr), 'PX', ttl(st.s + 2 * p.window - now))
 end
 
