@@ -203,12 +203,18 @@ func (m *winModel) refund(at int64, n int) {
 }
 
 // logModel is the exact sliding log: entries of (time, units); an entry at
-// e counts at t while t - e < w. Its clock t is the newest instant it has
-// recorded or refunded at (floor), and a stale now is evaluated at it.
+// e counts at x while x - e < w, whatever x (a stale x counts entries
+// recorded after it too). Its clock t is the newest instant it has
+// recorded or refunded at (floor); units are recorded at max(now, clock).
+// It keeps expired entries, dropping the oldest on each write only while
+// Limit newer units are kept and the entry has expired at the clock; once
+// it has dropped one (forgot), a refund re-files the units it removes at
+// min(clock - w, the oldest entry), standing for the forgotten ones.
 type logModel struct {
 	base
-	es    []logEntry
-	floor int64
+	es     []logEntry // oldest first
+	floor  int64
+	forgot bool
 }
 
 type logEntry struct{ t, u int64 }
@@ -221,19 +227,34 @@ func (m *logModel) clamp(now int64) int64 {
 	return t
 }
 
-func (m *logModel) live(t int64) []logEntry {
+// live is the entries that count at x.
+func (m *logModel) live(x int64) []logEntry {
 	var out []logEntry
 	for _, e := range m.es {
-		if t-e.t < m.w {
+		if x-e.t < m.w {
 			out = append(out, e)
 		}
 	}
 	return out
 }
 
+// trim drops the oldest entries expired at the clock t while Limit newer
+// units remain.
+func (m *logModel) trim(t int64) {
+	total := int64(0)
+	for _, e := range m.es {
+		total += e.u
+	}
+	for len(m.es) > 0 && m.es[0].t <= t-m.w && total-m.es[0].u >= m.limit {
+		total -= m.es[0].u
+		m.es = m.es[1:]
+		m.forgot = true
+	}
+}
+
 func (m *logModel) decide(now int64, n int, take bool) ratekit.Decision {
 	t := m.clamp(now)
-	live := m.live(t)
+	live := m.live(now)
 	c := int64(0)
 	for _, e := range live {
 		c += e.u
@@ -249,12 +270,12 @@ func (m *logModel) decide(now int64, n int, take bool) ratekit.Decision {
 		return m.d(true, m.limit-c, reset, 0)
 	case c+int64(n) <= m.limit:
 		if take {
-			if len(live) > 0 && live[len(live)-1].t == t {
-				live[len(live)-1].u += int64(n)
+			if k := len(m.es) - 1; k >= 0 && m.es[k].t == t {
+				m.es[k].u += int64(n)
 			} else {
-				live = append(live, logEntry{t, int64(n)})
+				m.es = append(m.es, logEntry{t, int64(n)})
 			}
-			m.es = live
+			m.trim(t)
 		}
 		return m.d(true, m.limit-c-int64(n), t+m.w-now, 0)
 	}
@@ -276,8 +297,8 @@ func (m *logModel) refund(at int64, n int) {
 	}
 	left := int64(n)
 	var kept []logEntry
-	for _, e := range m.live(t) {
-		if e.t >= at {
+	for _, e := range m.es {
+		if e.t >= at && t-e.t < m.w {
 			k := min(left, e.u)
 			e.u -= k
 			left -= k
@@ -286,9 +307,22 @@ func (m *logModel) refund(at int64, n int) {
 			kept = append(kept, e)
 		}
 	}
-	if left < int64(n) {
-		m.es, m.floor = kept, t
+	if left == int64(n) {
+		return
 	}
+	if m.forgot {
+		bound := t - m.w
+		if len(m.es) > 0 {
+			bound = min(bound, m.es[0].t)
+		}
+		if len(kept) > 0 && kept[0].t == bound {
+			kept[0].u += int64(n) - left
+		} else {
+			kept = append([]logEntry{{bound, int64(n) - left}}, kept...)
+		}
+	}
+	m.es, m.floor = kept, t
+	m.trim(t)
 }
 
 // counterModel is the sliding counter: windows aligned to Unix time, the
