@@ -94,14 +94,27 @@
 //     window closes no sooner than it would have. A lease's refund of its
 //     unspent units is plain: its first units opened the window.
 //   - SlidingLog: the n oldest live units logged at or after at are removed.
+//     Once the log has forgotten units (see Stale times), the units removed
+//     are filed again at min(its clock - Window, its oldest entry), where
+//     they count at stale times only, standing for the forgotten ones
+//     (slidingwindow.Log's placeholders).
 //   - SlidingCounter: the units come off the count of the window at falls
-//     in, the current or the previous one.
+//     in, the current or the previous one. A key a refund empties is kept,
+//     not deleted: deleted, it would read as fresh at stale times.
 //
-// Stale times. The sliding log and counter still judge a time before the
-// one the refunded Take moved them to by their newer state, which may have
-// forgotten older units: after such a refund a stale time can admit more
-// than it would have without the Take (the embedded Counter counts the
-// forgotten window as full; the script does not yet).
+// Stale times. A time before the key's state (an injected time older than
+// the newest one the key has seen, say that of a refunded Take) is judged
+// by itself, as in package slidingwindow, never by how far other Takes
+// moved the key ahead. The sliding log counts every unit logged within a
+// Window before it, later ones included; it keeps expired entries, oldest
+// dropped first, while Limit newer units are kept, so a unit it forgets
+// counts only where Limit newer ones count too. The sliding counter counts,
+// at a time in the window before its current one, both its windows' units
+// in full and the window before them, which it no longer knows, as Limit
+// units weighted as a previous window is; earlier still, every n > 0 is
+// denied. So no refund lets a stale time admit more than had the refunded
+// Take never happened. A key that has expired (see Memory) has forgotten
+// all of this, and a stale time on it is decided as on a fresh key.
 //
 // # Several limits at once
 //
@@ -243,10 +256,12 @@
 //
 // The token bucket, windows and sliding counter keep a short string per
 // key; the sliding log a sorted set of admission times (one entry per
-// distinct microsecond, at most Limit live ones, and a running total, so
-// that a call reads only the entries that have expired and, on a denial,
-// the oldest that must: its memory grows with Limit, its work per call
-// does not); the semaphore a sorted set of leases and their total, read in
+// distinct microsecond, the live ones and an archive of expired ones that
+// stale times read, at most about Limit units' worth in all, and running
+// totals of both, so that a fresh call reads only the entries that have
+// expired since the last write and, on a denial, the oldest that must: its
+// memory grows with Limit, its work per call does not; a stale call also
+// reads the archived entries of its Window); the semaphore a sorted set of leases and their total, read in
 // the same way.
 //
 // # Memory
@@ -255,7 +270,8 @@
 // fresh key's: until the bucket is full again, the window ends, the newest
 // log entry or lease expires. An idle key is deleted by Redis, and a key
 // that was never admitted is never written, so memory is bounded by the
-// keys active within a window. A window refunded back to empty is deleted.
+// keys active within a window. A rolling window refunded back to empty is
+// deleted; a sliding counter's key is kept until its TTL (see Refunds).
 //
 // # When Redis is unreachable
 //

@@ -22,6 +22,10 @@ func FuzzScript(f *testing.F) {
 	f.Add([]byte{8, 0, 0, 5, 4, 0, 1, 0x13, 9, 2, 0, 0, 1})
 	f.Add([]byte{10, 0, 0, 5, 0x28, 0, 2, 0x1c, 0, 4, 0x33, 5, 1})
 	f.Add([]byte{12, 0, 0, 0xff, 0, 0, 0x80, 0x2c, 7, 1})
+	// Issue #16 item 2: a Take, a later one rolled back, then stale Peeks
+	// and Takes before it (sl, then sc).
+	f.Add([]byte{8, 0, 5, 0, 0x28, 5, 0, 0x03, 5, 0, 0x32, 5, 0, 0x32, 1, 0, 0x32, 5, 0, 0x30, 1, 0, 0x32, 5, 0, 0x30, 1, 0})
+	f.Add([]byte{11, 0, 1, 0, 0x28, 5, 0, 0x03, 5, 0, 0x32, 5, 0, 0x32, 1, 0, 0x32, 5, 0, 0x30, 1, 0, 0x32, 5, 0, 0x30, 1, 0})
 	s, _ := newStore(f)
 	var inputs int
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -203,12 +203,18 @@ func (m *winModel) refund(at int64, n int) {
 }
 
 // logModel is the exact sliding log: entries of (time, units); an entry at
-// e counts at t while t - e < w. Its clock t is the newest instant it has
-// recorded or refunded at (floor), and a stale now is evaluated at it.
+// e counts at x while x - e < w, whatever x (a stale x counts entries
+// recorded after it too). Its clock t is the newest instant it has
+// recorded or refunded at (floor); units are recorded at max(now, clock).
+// It keeps expired entries, dropping the oldest on each write only while
+// Limit newer units are kept and the entry has expired at the clock; once
+// it has dropped one (forgot), a refund re-files the units it removes at
+// min(clock - w, the oldest entry), standing for the forgotten ones.
 type logModel struct {
 	base
-	es    []logEntry
-	floor int64
+	es     []logEntry // oldest first
+	floor  int64
+	forgot bool
 }
 
 type logEntry struct{ t, u int64 }
@@ -221,19 +227,34 @@ func (m *logModel) clamp(now int64) int64 {
 	return t
 }
 
-func (m *logModel) live(t int64) []logEntry {
+// live is the entries that count at x.
+func (m *logModel) live(x int64) []logEntry {
 	var out []logEntry
 	for _, e := range m.es {
-		if t-e.t < m.w {
+		if x-e.t < m.w {
 			out = append(out, e)
 		}
 	}
 	return out
 }
 
+// trim drops the oldest entries expired at the clock t while Limit newer
+// units remain.
+func (m *logModel) trim(t int64) {
+	total := int64(0)
+	for _, e := range m.es {
+		total += e.u
+	}
+	for len(m.es) > 0 && m.es[0].t <= t-m.w && total-m.es[0].u >= m.limit {
+		total -= m.es[0].u
+		m.es = m.es[1:]
+		m.forgot = true
+	}
+}
+
 func (m *logModel) decide(now int64, n int, take bool) ratekit.Decision {
 	t := m.clamp(now)
-	live := m.live(t)
+	live := m.live(now)
 	c := int64(0)
 	for _, e := range live {
 		c += e.u
@@ -249,12 +270,12 @@ func (m *logModel) decide(now int64, n int, take bool) ratekit.Decision {
 		return m.d(true, m.limit-c, reset, 0)
 	case c+int64(n) <= m.limit:
 		if take {
-			if len(live) > 0 && live[len(live)-1].t == t {
-				live[len(live)-1].u += int64(n)
+			if k := len(m.es) - 1; k >= 0 && m.es[k].t == t {
+				m.es[k].u += int64(n)
 			} else {
-				live = append(live, logEntry{t, int64(n)})
+				m.es = append(m.es, logEntry{t, int64(n)})
 			}
-			m.es = live
+			m.trim(t)
 		}
 		return m.d(true, m.limit-c-int64(n), t+m.w-now, 0)
 	}
@@ -276,8 +297,8 @@ func (m *logModel) refund(at int64, n int) {
 	}
 	left := int64(n)
 	var kept []logEntry
-	for _, e := range m.live(t) {
-		if e.t >= at {
+	for _, e := range m.es {
+		if e.t >= at && t-e.t < m.w {
 			k := min(left, e.u)
 			e.u -= k
 			left -= k
@@ -286,9 +307,22 @@ func (m *logModel) refund(at int64, n int) {
 			kept = append(kept, e)
 		}
 	}
-	if left < int64(n) {
-		m.es, m.floor = kept, t
+	if left == int64(n) {
+		return
 	}
+	if m.forgot {
+		bound := t - m.w
+		if len(m.es) > 0 {
+			bound = min(bound, m.es[0].t)
+		}
+		if len(kept) > 0 && kept[0].t == bound {
+			kept[0].u += int64(n) - left
+		} else {
+			kept = append([]logEntry{{bound, int64(n) - left}}, kept...)
+		}
+	}
+	m.es, m.floor = kept, t
+	m.trim(t)
 }
 
 // counterModel is the sliding counter: windows aligned to Unix time, the
@@ -319,28 +353,45 @@ func (m *counterModel) view(now int64) (s, el, c, pr int64) {
 	return s, t - s, c, pr
 }
 
-// estimate is pr·(w-el)/w + c + n.
-func (m *counterModel) fits(now int64, n int64) bool {
+// stale reports whether now is before the stored window.
+func (m *counterModel) stale(now int64) bool { return m.set && now < m.s }
+
+// estimate is pr·(w-el)/w + c + extra. A stale now (before the stored
+// window s) is judged by its own window: both stored windows count in
+// full and the window before them as full, Limit·(w-e)/w with e now's
+// offset into the window before s (0 if earlier still).
+func (m *counterModel) estimate(now, extra int64) *big.Rat {
+	if m.stale(now) {
+		e := max(now-(m.s-m.w), 0)
+		return add(quo(mul(rat(m.limit), rat(m.w-e)), rat(m.w)), rat(m.c+m.pr+extra))
+	}
 	_, el, c, pr := m.view(now)
-	est := add(quo(mul(rat(pr), rat(m.w-el)), rat(m.w)), rat(c+n))
-	return est.Cmp(rat(m.limit)) <= 0
+	return add(quo(mul(rat(pr), rat(m.w-el)), rat(m.w)), rat(c+extra))
+}
+
+func (m *counterModel) fits(now int64, n int64) bool {
+	return m.estimate(now, n).Cmp(rat(m.limit)) <= 0
 }
 
 func (m *counterModel) remaining(now, extra int64) int64 {
-	_, el, c, pr := m.view(now)
-	free := sub(rat(m.limit), add(quo(mul(rat(pr), rat(m.w-el)), rat(m.w)), rat(c+extra)))
-	return max(floor(free), 0)
+	return max(floor(sub(rat(m.limit), m.estimate(now, extra))), 0)
 }
 
+// reset is until the estimate is zero: for a stale now no sooner than the
+// stored window's start, until which the forgotten window counts.
 func (m *counterModel) reset(now, extra int64) int64 {
 	s, _, c, pr := m.view(now)
+	r := int64(0)
 	switch {
 	case c+extra > 0:
-		return s + 2*m.w - now
+		r = s + 2*m.w - now
 	case pr > 0:
-		return s + m.w - now
+		r = s + m.w - now
 	}
-	return 0
+	if m.stale(now) {
+		r = max(r, m.s-now)
+	}
+	return r
 }
 
 func (m *counterModel) decide(now int64, n int, take bool) ratekit.Decision {
@@ -352,7 +403,7 @@ func (m *counterModel) decide(now int64, n int, take bool) ratekit.Decision {
 	case m.fits(now, int64(n)):
 		d := m.d(true, m.remaining(now, int64(n)), m.reset(now, int64(n)), 0)
 		if take {
-			s, _, c, pr := m.view(now)
+			s, _, c, pr := m.view(now) // a stale now: the stored window
 			m.s, m.c, m.pr, m.set = s, c+int64(n), pr, true
 		}
 		return d
@@ -382,7 +433,6 @@ func (m *counterModel) refund(at int64, n int) {
 	case at >= m.s-m.w && at < m.s:
 		m.pr -= min(int64(n), m.pr)
 	}
-	if m.c == 0 && m.pr == 0 {
-		m.set = false
-	}
+	// An emptied key keeps its window (stale times before it stay judged
+	// against it).
 }

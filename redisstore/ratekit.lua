@@ -328,39 +328,57 @@ end
 -- ---------------------------------------------------------------------
 -- Sliding log (exact). A sorted set of entries, score = time (µs), member
 -- "time:units"; units admitted at one instant share one entry. An entry at
--- e counts at t while t - e < W. Two more members keep the work per call
+-- e counts at t while t - e < W. Three more members keep the work per call
 -- independent of Limit:
---   "#N" (score +inf) is N, the units in all the entries in the set, so
---        the live count is N less the units of the expired entries, which
---        are read (and, on a write, removed) instead of every live one;
---   "f"  (score: an instant) is the log's clock when a Refund has removed
---        the newest entry.
--- The log's clock t never goes back: a stale now is evaluated, and its
--- units recorded, at the newest instant recorded (t = max(now, newest)),
--- so a stale time never admits more. A denial walks the oldest live
--- entries only as far as the units that must expire; a Refund the entries
--- from its instant on, as far as the units it gives back.
+--   "#N"     (score +inf) is N, the units of the live entries: those after
+--            the cut, the log's clock less W, when it was last written;
+--   "#A:a:f" (score +inf) is a, the units of the archive, the entries at
+--            or before the cut, and f = 1 once units were forgotten (the
+--            archive trimmed, or the key written by a script without it);
+--   "f"      (score: an instant) is the log's clock when a Refund has
+--            removed the newest entry.
+-- The live count at a fresh t is N less the units of the live entries that
+-- have expired by t, which are read and, on a write, moved to the archive.
+-- The log's clock never goes back: units are recorded at the newest
+-- instant recorded (t = max(now, newest)). A stale now (before the clock)
+-- is judged by itself, as slidingwindow.Log's: every unit with now - W < e
+-- counts, those recorded after now included, so that how far other Takes
+-- (a refunded one, say) moved the clock cannot make it admit more. So
+-- the archive keeps expired entries, oldest trimmed first, while at least
+-- Limit newer units are kept (the Log's ring of Limit units): a forgotten
+-- unit counts only at stale times where the Limit newer ones count too. A
+-- stale now reads the archived entries of its Window. A denial walks the
+-- oldest counting entries only as far as the units that must expire; a
+-- Refund the entries from its instant on, as far as the units it gives
+-- back.
 local sl = {}
 
--- entry parses a member "time:units"; nil for "#N" and "f".
+-- entry parses a member "time:units"; nil for "#N", "#A..." and "f".
 local function slentry(m, score)
   local _, units = match(m, '^(%-?%d+):(%d+)$')
   if units then return {t = tonumber(score), u = tonumber(units), m = m} end
 end
 
 function sl.load(key)
-  local st = {total = 0}
+  local st = {total = 0, arch = 0}
   local top = call('ZREVRANGEBYSCORE', key, '(+inf', '-inf', 'WITHSCORES', 'LIMIT', 0, 2)
   for i = 1, #top, 2 do
     local score = tonumber(top[i + 1])
     if not st.clock or score > st.clock then st.clock = score end
     if not st.last then st.last = slentry(top[i], score) end
   end
+  st.clock0, st.newest = st.clock, st.last
   local tot = call('ZRANGEBYSCORE', key, '+inf', '+inf')
-  if #tot > 0 then
-    st.totalm = tot[1]
-    st.total = tonumber(string.sub(tot[1], 2))
+  for _, m in ipairs(tot) do
+    local a, f = match(m, '^#A:(%d+):([01])$')
+    if a then
+      st.archm, st.arch, st.forgot = m, tonumber(a), f == '1'
+    else
+      st.totalm, st.total = m, tonumber(string.sub(m, 2))
+    end
   end
+  -- A key written without the archive dropped its expired entries.
+  if st.clock and not st.archm then st.forgot = true end
   return st
 end
 
@@ -369,19 +387,42 @@ local function slclock(st, at)
   return at
 end
 
--- count returns the live units at t (once per script): the total less the
--- units of the entries that have expired by t.
+-- cut0 is the loaded cut: the entries at or before it are the archive.
+local function slcut(st, W)
+  if st.clock0 then return st.clock0 - W end
+end
+
+-- count returns the live units at t >= the clock (once per script): N
+-- less the units of the live entries that have expired by t.
 local function slcount(key, st, W, t)
   if st.count then return st.count end
-  local dead = 0
-  local es = call('ZRANGEBYSCORE', key, '-inf', format('%d', t - W), 'WITHSCORES')
-  for i = 1, #es, 2 do
-    local e = slentry(es[i], es[i + 1])
-    if e then dead = dead + e.u end
+  local dead, lo = 0, '-inf'
+  local c0 = slcut(st, W)
+  if c0 then lo = '(' .. format('%d', c0) end
+  if not c0 or t - W > c0 then
+    local es = call('ZRANGEBYSCORE', key, lo, format('%d', t - W), 'WITHSCORES')
+    for i = 1, #es, 2 do
+      local e = slentry(es[i], es[i + 1])
+      if e then dead = dead + e.u end
+    end
   end
-  st.count, st.cut = st.total - dead, t - W
+  st.count, st.dead = st.total - dead, dead
   if st.last and st.last.t <= t - W then st.last = nil end
   return st.count
+end
+
+-- archived returns the archive's units that count at a stale x: those
+-- after x - W (every live one counts at x).
+local function slarchived(key, st, W, x)
+  local c0 = slcut(st, W)
+  if st.arch == 0 or x - W >= c0 then return 0 end
+  local k = 0
+  local es = call('ZRANGEBYSCORE', key, '(' .. format('%d', x - W), format('%d', c0), 'WITHSCORES')
+  for i = 1, #es, 2 do
+    local e = slentry(es[i], es[i + 1])
+    if e then k = k + e.u end
+  end
+  return k
 end
 
 -- walk calls f on the entries from `from` (inclusive) on, oldest first,
@@ -405,10 +446,11 @@ function sl.decide(st, p, n, take, key)
   local L, W = p.limit, p.window
   local t = slclock(st, now)
   local c = slcount(key, st, W, t)
+  if st.clock0 and now < st.clock0 then c = c + slarchived(key, st, W, now) end
   local remaining = L - c
   if remaining < 0 then remaining = 0 end
   local reset = 0
-  if c > 0 then reset = st.last.t + W - now end
+  if c > 0 then reset = (st.last or st.newest).t + W - now end
   if n < 0 or n > L then return 0, remaining, reset, NEVER end
   if n == 0 then return 1, remaining, reset, 0 end
   if c + n <= L then
@@ -418,13 +460,14 @@ function sl.decide(st, p, n, take, key)
       else
         st.last = {t = t, u = n}
       end
-      st.clock, st.count, st.dirty, st.took = t, c + n, true, true
+      st.newest = st.last
+      st.clock, st.count, st.dirty, st.took = t, st.count + n, true, true
     end
     return 1, L - c - n, t + W - now, 0
   end
-  -- Wait until the oldest c+n-L units have expired.
+  -- Wait until the oldest c+n-L units counting at now have expired.
   local need, retry = c + n - L, NEVER
-  slwalk(key, t - W + 1, need, function(e)
+  slwalk(key, now - W + 1, need, function(e)
     need = need - e.u
     if need <= 0 then retry = e.t + W - now return true end
   end)
@@ -444,12 +487,20 @@ end
 -- does not know when its Take was: it gives back the oldest live units,
 -- which is never more capacity than the Take's own would give, and may be
 -- less.
+--
+-- Once the log has forgotten units, they stand behind the Limit newer ones
+-- kept; removing units would let a stale time count fewer than Limit where
+-- the forgotten ones count. So, as slidingwindow.Log leaves placeholders,
+-- the units removed are archived again at min(clock - W, the oldest entry):
+-- they never count at the clock or later, and count at a stale time
+-- whenever the forgotten ones could.
 function sl.refund(st, p, n, at, key)
   local W = p.window
   local t = slclock(st, at)
   if servertime then at = t - W + 1 end
   if at <= t - W then return end
   local c = slcount(key, st, W, t)
+  local n0 = n
   st.changed = {}
   slwalk(key, at, n, function(e)
     local k = math.min(n, e.u)
@@ -457,14 +508,28 @@ function sl.refund(st, p, n, at, key)
     insert(st.changed, e)
     return n == 0
   end)
-  if #st.changed > 0 then st.count, st.clock, st.dirty = c, t, true end
+  if #st.changed == 0 then return end
+  st.count, st.clock, st.dirty = c, t, true
+  if st.forgot and n0 > n then
+    local ph = {t = t - W, u = n0 - n}
+    local first = call('ZRANGEBYSCORE', key, '-inf', '(+inf', 'WITHSCORES', 'LIMIT', 0, 2)
+    for i = 1, #first, 2 do
+      local e = slentry(first[i], first[i + 1])
+      if e then
+        if e.t <= ph.t then ph.t, ph.m, ph.u = e.t, e.m, ph.u + e.u end
+        break
+      end
+    end
+    st.ph, st.arch = ph, st.arch + n0 - n
+  end
 end
 
--- save writes the entries changed, the total (the live count: expired
--- entries are removed) and the clock, and the TTL: until the newest entry
--- expires, or the clock if a refund removed every entry.
+-- save writes the entries changed, N, the archive's units (trimmed, oldest
+-- first, while Limit newer units are kept) and the clock, and the TTL:
+-- until the newest entry expires, or the clock if a refund removed every
+-- entry. Stale times after the key expires find a fresh log.
 function sl.save(key, st, p)
-  call('ZREMRANGEBYSCORE', key, '-inf', format('%d', st.cut))
+  local W = p.window
   if st.took then
     local e = st.last
     if e.m then call('ZREM', key, e.m) end
@@ -474,13 +539,39 @@ function sl.save(key, st, p)
       call('ZREM', key, e.m)
       if e.u > 0 then call('ZADD', key, e.t, format('%d', e.t) .. ':' .. format('%d', e.u)) end
     end
+    local ph = st.ph
+    if ph then
+      if ph.m then call('ZREM', key, ph.m) end
+      call('ZADD', key, ph.t, format('%d', ph.t) .. ':' .. format('%d', ph.u))
+    end
     call('ZADD', key, st.clock, 'f')
+  end
+  local arch, forgot = st.arch + (st.dead or 0), st.forgot
+  local spare = st.count + arch - p.limit -- units the archive may drop
+  while arch > 0 and spare > 0 do
+    -- Entries hold a unit at least: spare + 1 of them decide (and "f").
+    local batch = math.min(spare + 2, 128)
+    local es = call('ZRANGEBYSCORE', key, '-inf', format('%d', st.clock - W), 'WITHSCORES', 'LIMIT', 0, batch)
+    local removed, stop = false, false
+    for i = 1, #es, 2 do
+      local e = slentry(es[i], es[i + 1])
+      if e then
+        if e.u > spare then stop = true break end
+        call('ZREM', key, e.m)
+        spare, arch, forgot, removed = spare - e.u, arch - e.u, true, true
+      end
+    end
+    if stop or not removed or #es < 2 * batch then break end
   end
   if st.totalm then call('ZREM', key, st.totalm) end
   if st.count > 0 then
     call('ZADD', key, '+inf', '#' .. format('%d', st.count))
   end
-  call('PEXPIRE', key, ttl(st.clock + p.window - now))
+  if st.archm then call('ZREM', key, st.archm) end
+  local f = 0
+  if forgot then f = 1 end
+  call('ZADD', key, '+inf', '#A:' .. format('%d', arch) .. ':' .. format('%d', f))
+  call('PEXPIRE', key, ttl(st.clock + W - now))
 end
 
 -- ---------------------------------------------------------------------
@@ -502,8 +593,8 @@ function sc.load(key)
 end
 
 -- view returns the current window's start, el, cur and prev at now. A now
--- before the stored window (stale) is taken as that window's start, where
--- prev weighs most: never more admitted.
+-- before the stored window (stale) is taken as that window's start (only
+-- leasefree's callers see one; decide judges it by scstale).
 local function scview(st, W)
   local t = now
   if st.s and st.s > t then t = st.s end
@@ -526,8 +617,64 @@ local function scused(pr, el, W)
   return pr - q
 end
 
+-- stale decides a now before the stored window (start s), as
+-- slidingwindow.Counter's decideStale: a stale time is judged by its own
+-- window, not by how far other Takes (a refunded one, say) moved the key
+-- ahead. In the window before s, the units of both stored windows count in
+-- full (those of s's window were admitted after now) and the window before
+-- them, which the key no longer knows, counts as full, Limit units weighted
+-- as a previous window is: cur + prev + ceil(Limit·(W-e)/W), e being now's
+-- offset into its window. Earlier still it is judged at that window's
+-- start, where the estimate is cur + prev + Limit: every n > 0 is denied.
+-- An admitted stale Take is counted in s's window.
+local function scstale(st, p, n, take)
+  local L, W = p.limit, p.window
+  local s, c, pr = st.s, st.c, st.pr
+  local C = c + pr
+  local e = now - (s - W)
+  if e < 0 then e = 0 end
+  local used = scused(L, e, W)
+  local function rem(cc)
+    local r = L - cc - used
+    if r < 0 then r = 0 end
+    return r
+  end
+  -- Until the estimate is zero: no sooner than s, as until then the
+  -- unknown window counts.
+  local function resetOf(cur)
+    local r = 0
+    if cur > 0 then r = s + 2 * W - now elseif pr > 0 then r = s + W - now end
+    if r < s - now then r = s - now end
+    return r
+  end
+  if n < 0 or n > L then return 0, rem(C), resetOf(c), NEVER end
+  if n == 0 then return 1, rem(C), resetOf(c), 0 end
+  if used + C + n <= L then
+    if take then st.c, st.dirty = c + n, true end
+    return 1, rem(C + n), resetOf(c + n), 0
+  end
+  -- In now's window once Limit·(W-e') <= (L-C-n)·W, at e' = W - m with m
+  -- = floor((L-C-n)·W/L), if m > 0; else from s on, as a fresh time there.
+  local x
+  if C + n <= L then
+    local m = muldiv(L - C - n, W, L)
+    if m > 0 then x = s - m end
+  end
+  if not x then
+    if c + n <= L and pr <= L - c - n then
+      x = s
+    elseif c + n <= L then
+      x = s + W - muldiv(L - c - n, W, pr)
+    else
+      x = s + 2 * W - muldiv(L - n, W, c)
+    end
+  end
+  return 0, rem(C), resetOf(c), x - now
+end
+
 function sc.decide(st, p, n, take)
   local L, W = p.limit, p.window
+  if st.s and now < st.s then return scstale(st, p, n, take) end
   local s, el, c, pr = scview(st, W)
   local used = scused(pr, el, W)
   local function rem(cc)
@@ -558,6 +705,11 @@ function sc.decide(st, p, n, take)
   return 0, rem(c), resetOf(c), x - now
 end
 
+-- refund gives back units of the window `at` falls in, if it is the
+-- stored one or the one before, never below zero. A key emptied by a
+-- refund is kept, not deleted: its start still makes stale times before it
+-- count the window it forgot as full (see scstale), as they did before the
+-- refunded Take; a deleted key would read as fresh.
 function sc.refund(st, p, n, at)
   if not st.s then return end
   local W = p.window
@@ -572,7 +724,6 @@ function sc.refund(st, p, n, at)
 end
 
 function sc.save(key, st, p)
-  if st.c == 0 and st.pr == 0 then call('DEL', key) return end
   call('SET', key, fmt(st.s) .. ' ' .. fmt(st.c) .. ' ' .. fmt(st.pr), 'PX', ttl(st.s + 2 * p.window - now))
 end
 
