@@ -264,8 +264,11 @@ type Middleware struct {
 	rateProblem [][]byte                  // per tier, then the failure tier: its 429's rateProblemPrefix
 	refusals    []atomic.Pointer[refusal] // per tier, then the failure tier: its last 429; nil: not cached
 	perTier     bool                      // per-tier Decisions are needed on every request
-	pk          *pkHasher                 // nil: no partition keys
-	pool        sync.Pool                 // *scratch
+	// tierDecisions: something reads the tiers' Decisions of an admitted
+	// request (OnDecision, the per-policy dialects)
+	tierDecisions bool
+	pk            *pkHasher // nil: no partition keys
+	pool          sync.Pool // *scratch
 }
 
 type tierHeader struct {
@@ -340,6 +343,7 @@ func New(cfg Config) (*Middleware, error) {
 		}
 	}
 	m.perTier = m.dialect&perPolicy != 0 || m.onDecision != nil && !cfg.TierDecisionsOnRefusal
+	m.tierDecisions = m.dialect&perPolicy != 0 || m.onDecision != nil
 	m.pool.New = func() any { return &scratch{rep: pol.NewReport()} }
 	return m, nil
 }

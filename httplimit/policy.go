@@ -164,7 +164,13 @@ func (p *Policy) reset(rep *Report) {
 		f := &rep.Tiers[len(p.tiers)]
 		f.Tier, f.Failure, f.index, f.Cost = p.failure.Name, true, len(p.tiers), 1
 	}
-	rep.Outcome, rep.Decision, rep.Now, rep.bind = Admitted, ratekit.Decision{}, time.Time{}, -1
+	rep.Now = time.Time{}
+	rep.begin()
+}
+
+// begin resets what Decide reads of rep besides the tiers' keys and costs.
+func (rep *Report) begin() {
+	rep.Outcome, rep.Decision, rep.bind = Admitted, ratekit.Decision{}, -1
 	rep.asks, rep.askTier, rep.fail, rep.taken, rep.missing = rep.asks[:0], rep.askTier[:0], nil, false, -1
 }
 
@@ -176,9 +182,21 @@ func (p *Policy) reset(rep *Report) {
 // is not known without asking again (tiers rolled back by a refusal, tiers
 // not charged because of a 401 or the FailureTier): a Peek of 0 each.
 func (p *Policy) Decide(now time.Time, rep *Report, perTier bool) {
+	p.decide(now, rep, perTier, true)
+}
+
+// decide is Decide; with tiers false it may leave the Decision of a tier
+// that admitted the request as it was (the middleware's own Reports, when
+// nothing reads them: no OnDecision, no per-policy dialect). A refusal
+// fills them as Decide does, and a tier not asked gets a zero Decision.
+func (p *Policy) decide(now time.Time, rep *Report, perTier, tiers bool) {
 	rep.Now = now
 	tds := rep.Tiers
-	fd, failed := p.checkFailure(now, rep)
+	var fd ratekit.Decision
+	failed := false
+	if p.failure != nil {
+		fd, failed = p.checkFailure(now, rep)
+	}
 	p.lookup(rep)
 	switch {
 	case failed:
@@ -190,7 +208,7 @@ func (p *Policy) Decide(now time.Time, rep *Report, perTier bool) {
 			tds[len(p.tiers)].report = true
 		}
 	default:
-		p.take(rep)
+		p.take(rep, tiers)
 	}
 	if perTier {
 		p.peekUnknown(now, rep)
@@ -200,11 +218,8 @@ func (p *Policy) Decide(now time.Time, rep *Report, perTier bool) {
 	}
 }
 
-// checkFailure peeks the FailureTier for one more failure.
+// checkFailure peeks the FailureTier, which p has, for one more failure.
 func (p *Policy) checkFailure(now time.Time, rep *Report) (ratekit.Decision, bool) {
-	if p.failure == nil {
-		return ratekit.Decision{}, false
-	}
 	td := &rep.Tiers[len(p.tiers)]
 	if td.Missing {
 		return ratekit.Decision{}, false
@@ -228,6 +243,7 @@ func (p *Policy) lookup(rep *Report) {
 	for i := range p.tiers {
 		t, td := &p.tiers[i], &rep.Tiers[i]
 		if td.Missing {
+			td.Decision = ratekit.Decision{}
 			if t.Missing == MissingReject && rep.missing < 0 {
 				rep.missing = i
 			}
@@ -240,6 +256,7 @@ func (p *Policy) lookup(rep *Report) {
 		}
 		l := t.Limiter(lkey)
 		if l == nil {
+			td.Decision = ratekit.Decision{}
 			continue
 		}
 		td.Applied, td.report = true, true
@@ -252,8 +269,8 @@ func (p *Policy) lookup(rep *Report) {
 }
 
 // take charges the tiers that apply, all or none, and records each tier's
-// verdict.
-func (p *Policy) take(rep *Report) {
+// verdict (on an admission only with tiers).
+func (p *Policy) take(rep *Report, tiers bool) {
 	if len(rep.asks) == 0 {
 		for i := range p.tiers {
 			if td := &rep.Tiers[i]; !td.Missing && td.Cost < 0 {
@@ -266,15 +283,25 @@ func (p *Policy) take(rep *Report) {
 		return
 	}
 	d, bi := ratekit.TakeEach(rep.Now, rep.asks)
-	rep.Decision, rep.bind = d, rep.askTier[bi]
+	rep.Decision = d
+	if bi >= 0 { // else every limiter asked was a typed nil: nothing binds
+		rep.bind = rep.askTier[bi]
+	}
+	if d.Allowed {
+		rep.taken = true
+		if tiers {
+			for k := range rep.asks {
+				rep.Tiers[rep.askTier[k]].Decision = rep.asks[k].Verdict
+			}
+		}
+		return
+	}
 	for k := range rep.asks {
 		td := &rep.Tiers[rep.askTier[k]]
 		td.Decision = rep.asks[k].Verdict
 		td.refused = !td.Decision.Allowed
 	}
 	switch {
-	case d.Allowed:
-		rep.taken = true
 	case d.RetryAfter == ratekit.Never:
 		rep.Outcome = RefusedNever
 	default:
@@ -322,7 +349,8 @@ func (p *Policy) Settle(rep *Report, refund bool) {
 		return
 	}
 	rep.taken = false
-	for _, a := range rep.asks {
+	for i := range rep.asks {
+		a := &rep.asks[i] // an Ask is 10 words: not copied
 		if h, ok := a.Limiter.(ratekit.Holder); ok {
 			h.Release(a.N)
 		} else if refund {

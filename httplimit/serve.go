@@ -41,10 +41,13 @@ type handler struct {
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	m := h.m
 	s := m.pool.Get().(*scratch)
-	m.pol.reset(s.rep)
-	outer := outerLink(w)
+	wk := kindOf(w)
+	var outer *link
+	if wk.chain {
+		outer = outerLink(w)
+	}
 	m.findKeys(r, s.rep)
-	m.pol.Decide(m.clock.Now(), s.rep, m.perTier) // the one reading of the clock
+	m.pol.decide(m.clock.Now(), s.rep, m.perTier, m.tierDecisions) // the one reading of the clock
 	refused := s.rep.Outcome != Admitted && !m.shadow
 	m.report(w, r, s, outer, refused)
 	if refused {
@@ -58,37 +61,44 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	lk := &s.link
 	lk.pol, lk.rep, lk.outer = m.pol, s.rep, outer
 	lk.settled.Store(false)
-	m.serve(w, r, s, lk, h.next)
+	m.serve(w, r, s, lk, h.next, wk.opts)
 }
 
-// findKeys fills each tier's key and cost, and the FailureTier's key.
+// findKeys readies rep, a Report of m's Policy, for r: it fills each
+// tier's key and cost, and the FailureTier's key, and resets the rest of
+// what Decide reads. (Policy.Reset does more: it also clears what Decide
+// overwrites, and sets the names, which the middleware never changes.)
 func (m *Middleware) findKeys(r *http.Request, rep *Report) {
+	rep.begin()
 	shared, haveShared := 1, false
 	for i := range m.pol.tiers {
 		t, td := &m.pol.tiers[i], &rep.Tiers[i]
-		key, ok := "", true
+		key, ok, fb := "", true, false
 		if t.Key != nil {
 			key, ok = t.Key(r)
 		}
 		if !ok && t.Fallback != nil {
 			key, ok = t.Fallback(r)
-			td.Fallback = ok
+			fb = ok
 		}
-		td.Key, td.Missing = key, !ok
+		cost := 1
 		switch {
 		case t.Cost != nil:
-			td.Cost = t.Cost(r)
+			cost = t.Cost(r)
 		case m.cost != nil:
 			if !haveShared {
 				shared, haveShared = m.cost(r), true
 			}
-			td.Cost = shared
+			cost = shared
 		}
+		td.Key, td.Missing, td.Fallback, td.Cost = key, !ok, fb, cost
+		td.Applied, td.report, td.refused = false, false, false
 	}
 	if f := m.pol.failure; f != nil {
 		td := &rep.Tiers[len(m.pol.tiers)]
 		key, ok := f.Key(r)
 		td.Key, td.Missing = key, !ok
+		td.Applied, td.report, td.refused, td.Decision = false, false, false, ratekit.Decision{}
 	}
 }
 
@@ -171,23 +181,27 @@ func (m *Middleware) refuse(w http.ResponseWriter, r *http.Request, s *scratch) 
 // failed response is charged to the FailureTier. The settling runs on a
 // panic too, but a handler that panicked is neither refunded nor counted
 // as a failure.
-func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, s *scratch, lk *link, next http.Handler) {
-	rep := s.rep
+func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, s *scratch, lk *link, next http.Handler, opts uint8) {
 	rec := &s.rec
 	*rec = recorder{w: w, m: m, s: s, lk: lk}
 	done := false
-	defer func() {
-		refund := done && m.refund != nil && rep.taken && m.refund(rec.code())
-		if lk.settled.CompareAndSwap(false, true) { // else an inner middleware's refusal rolled it back
-			m.pol.Settle(rep, refund)
-		}
-		if done {
-			m.pol.Fail(rep, rec.code())
-		}
-		m.pool.Put(s)
-	}()
-	next.ServeHTTP(rec.wrap(), r)
+	defer m.settle(s, &done)
+	next.ServeHTTP(rec.variant(int(opts)), r)
 	done = true
+}
+
+// settle is serve's deferred end; *done reports that the handler returned
+// rather than panicked.
+func (m *Middleware) settle(s *scratch, done *bool) {
+	rep, rec := s.rep, &s.rec
+	refund := *done && m.refund != nil && rep.taken && m.refund(rec.code())
+	if s.link.settled.CompareAndSwap(false, true) { // else an inner middleware's refusal rolled it back
+		m.pol.Settle(rep, refund)
+	}
+	if *done && rep.fail != nil {
+		m.pol.Fail(rep, rec.code())
+	}
+	m.pool.Put(s)
 }
 
 // outerLink returns the link of the middleware serving w, if w is (or
