@@ -437,6 +437,13 @@ func Per[L ratekit.Limiter](get func(key string) L) func(key string) ratekit.Lim
 	return func(key string) ratekit.Limiter { return get(key) }
 }
 
+// typedNil reports whether l, not nil, holds a nil pointer, map, func,
+// slice or chan, as isNil does, reflecting only when the interface's data
+// word is nil (as for every typed nil; see ratekit.All).
+func typedNil(l ratekit.Limiter) bool {
+	return (*[2]unsafe.Pointer)(unsafe.Pointer(&l))[1] == nil && isNil(l)
+}
+
 // isNil reports whether l is nil or holds a nil pointer, map, func, slice
 // or chan. It allocates nothing: l is already an interface.
 func isNil(l ratekit.Limiter) bool {

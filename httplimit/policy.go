@@ -282,10 +282,26 @@ func (p *Policy) take(rep *Report, tiers bool) {
 		}
 		return
 	}
-	d, bi := ratekit.TakeEach(rep.Now, rep.asks)
-	rep.Decision = d
-	if bi >= 0 { // else every limiter asked was a typed nil: nothing binds
-		rep.bind = rep.askTier[bi]
+	var d ratekit.Decision
+	if a := &rep.asks[0]; len(rep.asks) == 1 && !typedNil(a.Limiter) {
+		// TakeEach of one member, written out: its Take is the answer.
+		rep.Decision = a.Limiter.Take(rep.Now, a.N)
+		rep.bind, d = rep.askTier[0], rep.Decision
+		if d.Allowed {
+			rep.taken = true
+			if tiers {
+				rep.Tiers[rep.bind].Decision = d
+			}
+			return
+		}
+		a.Verdict = d
+	} else {
+		var bi int
+		d, bi = ratekit.TakeEach(rep.Now, rep.asks)
+		rep.Decision = d
+		if bi >= 0 { // else every limiter asked was a typed nil: nothing binds
+			rep.bind = rep.askTier[bi]
+		}
 	}
 	if d.Allowed {
 		rep.taken = true

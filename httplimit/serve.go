@@ -107,9 +107,12 @@ func (m *Middleware) findKeys(r *http.Request, rep *Report) {
 // middleware to combine with its own.
 func (m *Middleware) report(w http.ResponseWriter, r *http.Request, s *scratch, outer *link, refused bool) {
 	rep, lk := s.rep, &s.link
-	lk.bind, lk.hasBind = rep.Decision, m.hasPolicy(rep)
-	if outer != nil && outer.hasBind && !refused && (!lk.hasBind || binds(outer.bind, lk.bind)) {
-		lk.bind, lk.hasBind = outer.bind, true
+	lk.bind = nil
+	if m.hasPolicy(rep) {
+		lk.bind = &rep.Decision
+	}
+	if outer != nil && outer.bind != nil && !refused && (lk.bind == nil || binds(*outer.bind, *lk.bind)) {
+		lk.bind = outer.bind
 	}
 	s.hit, s.keep = nil, false
 	rate := refused && (rep.Outcome == RefusedRate || rep.Outcome == RefusedFailure)
@@ -120,7 +123,7 @@ func (m *Middleware) report(w http.ResponseWriter, r *http.Request, s *scratch, 
 	}
 	if s.hit != nil {
 		writeRefusalHeaders(w.Header(), s.hit)
-	} else if lk.hasBind {
+	} else if lk.bind != nil {
 		s.hdr.reset()
 		m.writeHeaders(&s.hdr, s, lk.bind, rate)
 		s.hdr.flush(w.Header(), outer != nil)
@@ -226,11 +229,12 @@ func outerLink(w http.ResponseWriter) *link {
 // allocation; like the ResponseWriter, it must not be used after the
 // handler returns (settled keeps a late rollback from settling twice).
 type link struct {
-	pol     *Policy
-	rep     *Report
-	outer   *link
-	bind    ratekit.Decision // the binding decision reported so far
-	hasBind bool
+	pol   *Policy
+	rep   *Report
+	outer *link
+	// bind is the binding decision reported so far, nil if none: this
+	// request's (its Report's) or an outer one's, which outlives it.
+	bind *ratekit.Decision
 
 	// settled is set by whichever settles rep first: the serving
 	// middleware when its handler returns, or an inner one's rollback.
@@ -267,7 +271,7 @@ func (m *Middleware) WriteHeaders(h http.Header, rep *Report) {
 	s.rep = rep
 	s.hdr.reset()
 	refused := rep.Outcome != Admitted && !m.shadow
-	m.writeHeaders(&s.hdr, s, rep.Decision, refused && (rep.Outcome == RefusedRate || rep.Outcome == RefusedFailure))
+	m.writeHeaders(&s.hdr, s, &rep.Decision, refused && (rep.Outcome == RefusedRate || rep.Outcome == RefusedFailure))
 	s.hdr.flush(h, false)
 	s.rep = own
 	m.pool.Put(s)
