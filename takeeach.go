@@ -53,6 +53,8 @@ func TakeEach(now time.Time, asks []Ask) (Decision, int) {
 	// into its Verdict, and the binding one is kept as an index, so that an
 	// admission copies no Decision but the one it returns.
 	bi := -1
+	var rem int // the binding member's Remaining and ResetAfter, as binds compares
+	var reset time.Duration
 	for i := range asks {
 		a := &asks[i]
 		if isNilLimiter(a.Limiter) {
@@ -64,8 +66,8 @@ func TakeEach(now time.Time, asks []Ask) (Decision, int) {
 		if a.Verdict = a.Limiter.Take(now, a.N); !a.Verdict.Allowed {
 			return refuseAt(now, nil, 0, asks, i, a.Verdict)
 		}
-		if bi < 0 || binds(a.Verdict, asks[bi].Verdict) {
-			bi = i
+		if v := &a.Verdict; bi < 0 || v.Remaining < rem || v.Remaining == rem && v.ResetAfter > reset {
+			bi, rem, reset = i, v.Remaining, v.ResetAfter
 		}
 	}
 	if bi < 0 {

@@ -190,6 +190,15 @@ func (p *Policy) Decide(now time.Time, rep *Report, perTier bool) {
 // nothing reads them: no OnDecision, no per-policy dialect). A refusal
 // fills them as Decide does, and a tier not asked gets a zero Decision.
 func (p *Policy) decide(now time.Time, rep *Report, perTier, tiers bool) {
+	for i := range p.tiers {
+		rep.lookup(&p.tiers[i], &rep.Tiers[i], i)
+	}
+	p.judge(now, rep, perTier, tiers)
+}
+
+// judge is decide once every tier is looked up (the middleware looks each
+// up as it finds its key, in one pass over the tiers).
+func (p *Policy) judge(now time.Time, rep *Report, perTier, tiers bool) {
 	rep.Now = now
 	tds := rep.Tiers
 	var fd ratekit.Decision
@@ -197,7 +206,6 @@ func (p *Policy) decide(now time.Time, rep *Report, perTier, tiers bool) {
 	if p.failure != nil {
 		fd, failed = p.checkFailure(now, rep)
 	}
-	p.lookup(rep)
 	switch {
 	case failed:
 		rep.Outcome, rep.Decision, rep.bind = RefusedFailure, fd, len(p.tiers)
@@ -237,35 +245,33 @@ func (p *Policy) checkFailure(now time.Time, rep *Report) (ratekit.Decision, boo
 	return fd, false
 }
 
-// lookup finds each tier's limiter and notes the first MissingReject tier
-// without a key.
-func (p *Policy) lookup(rep *Report) {
-	for i := range p.tiers {
-		t, td := &p.tiers[i], &rep.Tiers[i]
-		if td.Missing {
-			td.Decision = ratekit.Decision{}
-			if t.Missing == MissingReject && rep.missing < 0 {
-				rep.missing = i
-			}
-			continue
+// lookup finds the limiter of tier i (t), whose entry td has its key and
+// cost, and asks it for the cost if it applies; a MissingReject tier
+// without a key is noted if it is the first.
+func (rep *Report) lookup(t *Tier, td *TierDecision, i int) {
+	if td.Missing {
+		td.Decision = ratekit.Decision{}
+		if t.Missing == MissingReject && rep.missing < 0 {
+			rep.missing = i
 		}
-		td.Key = StoreKey(td.Key)
-		lkey := td.Key
-		if td.Fallback {
-			lkey = "\x00" + lkey
-		}
-		l := t.Limiter(lkey)
-		if l == nil {
-			td.Decision = ratekit.Decision{}
-			continue
-		}
-		td.Applied, td.report = true, true
-		// In place: TakeEach sets the Verdict, so it is not cleared first.
-		k := len(rep.asks)
-		rep.asks = rep.asks[:k+1]
-		rep.asks[k].Limiter, rep.asks[k].N = l, td.Cost
-		rep.askTier = append(rep.askTier, i)
+		return
 	}
+	td.Key = StoreKey(td.Key)
+	lkey := td.Key
+	if td.Fallback {
+		lkey = "\x00" + lkey
+	}
+	l := t.Limiter(lkey)
+	if l == nil {
+		td.Decision = ratekit.Decision{}
+		return
+	}
+	td.Applied, td.report = true, true
+	// In place: TakeEach sets the Verdict, so it is not cleared first.
+	k := len(rep.asks)
+	rep.asks = rep.asks[:k+1]
+	rep.asks[k].Limiter, rep.asks[k].N = l, td.Cost
+	rep.askTier = append(rep.askTier, i)
 }
 
 // take charges the tiers that apply, all or none, and records each tier's

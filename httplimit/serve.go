@@ -47,7 +47,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		outer = outerLink(w)
 	}
 	m.findKeys(r, s.rep)
-	m.pol.decide(m.clock.Now(), s.rep, m.perTier, m.tierDecisions) // the one reading of the clock
+	m.pol.judge(m.clock.Now(), s.rep, m.perTier, m.tierDecisions) // the one reading of the clock
 	refused := s.rep.Outcome != Admitted && !m.shadow
 	m.report(w, r, s, outer, refused)
 	if refused {
@@ -65,14 +65,17 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // findKeys readies rep, a Report of m's Policy, for r: it fills each
-// tier's key and cost, and the FailureTier's key, and resets the rest of
-// what Decide reads. (Policy.Reset does more: it also clears what Decide
+// tier's key and cost and looks its limiter up (the part of Decide before
+// Policy.judge), fills the FailureTier's key, and resets the rest of what
+// Decide reads. (Policy.Reset does more: it also clears what Decide
 // overwrites, and sets the names, which the middleware never changes.)
 func (m *Middleware) findKeys(r *http.Request, rep *Report) {
 	rep.begin()
 	shared, haveShared := 1, false
-	for i := range m.pol.tiers {
-		t, td := &m.pol.tiers[i], &rep.Tiers[i]
+	tiers := m.pol.tiers
+	tds := rep.Tiers[:len(tiers)]
+	for i := range tiers {
+		t, td := &tiers[i], &tds[i]
 		key, ok, fb := "", true, false
 		if t.Key != nil {
 			key, ok = t.Key(r)
@@ -93,6 +96,7 @@ func (m *Middleware) findKeys(r *http.Request, rep *Report) {
 		}
 		td.Key, td.Missing, td.Fallback, td.Cost = key, !ok, fb, cost
 		td.Applied, td.report, td.refused = false, false, false
+		rep.lookup(t, td, i)
 	}
 	if f := m.pol.failure; f != nil {
 		td := &rep.Tiers[len(m.pol.tiers)]
