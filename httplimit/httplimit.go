@@ -58,7 +58,8 @@ type Tier struct {
 	// wrapped by Per, or one limiter for all keys wrapped by Shared. It is
 	// required. It is passed the key's stored form, StoreKey(key): keys
 	// longer than MaxKeyLen arrive as their digest. It may return nil to exempt a key (an internal token): the
-	// tier then does not apply to the request. It is called once per
+	// tier then does not apply to the request. A typed nil (a nil
+	// pointer in a ratekit.Limiter) exempts it too. It is called once per
 	// request; it must be safe for concurrent use and should not allocate.
 	Limiter func(key string) ratekit.Limiter
 

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+	"unsafe"
 
 	"github.com/ratekit/ratekit"
 	"github.com/ratekit/ratekit/internal/core"
@@ -191,7 +192,9 @@ func (p *Policy) Decide(now time.Time, rep *Report, perTier bool) {
 // fills them as Decide does, and a tier not asked gets a zero Decision.
 func (p *Policy) decide(now time.Time, rep *Report, perTier, tiers bool) {
 	for i := range p.tiers {
-		rep.lookup(&p.tiers[i], &rep.Tiers[i], i)
+		td := &rep.Tiers[i]
+		td.Key = StoreKey(td.Key)
+		rep.lookup(&p.tiers[i], td, i)
 	}
 	p.judge(now, rep, perTier, tiers)
 }
@@ -245,9 +248,9 @@ func (p *Policy) checkFailure(now time.Time, rep *Report) (ratekit.Decision, boo
 	return fd, false
 }
 
-// lookup finds the limiter of tier i (t), whose entry td has its key and
-// cost, and asks it for the cost if it applies; a MissingReject tier
-// without a key is noted if it is the first.
+// lookup finds the limiter of tier i (t), whose entry td has its key (in
+// its stored form) and cost, and asks it for the cost if it applies; a
+// MissingReject tier without a key is noted if it is the first.
 func (rep *Report) lookup(t *Tier, td *TierDecision, i int) {
 	if td.Missing {
 		td.Decision = ratekit.Decision{}
@@ -256,13 +259,12 @@ func (rep *Report) lookup(t *Tier, td *TierDecision, i int) {
 		}
 		return
 	}
-	td.Key = StoreKey(td.Key)
 	lkey := td.Key
 	if td.Fallback {
 		lkey = "\x00" + lkey
 	}
 	l := t.Limiter(lkey)
-	if l == nil {
+	if l == nil || typedNil(l) { // a typed nil exempts the key too, as Per's nil does
 		td.Decision = ratekit.Decision{}
 		return
 	}
@@ -289,7 +291,7 @@ func (p *Policy) take(rep *Report, tiers bool) {
 		return
 	}
 	var d ratekit.Decision
-	if a := &rep.asks[0]; len(rep.asks) == 1 && !typedNil(a.Limiter) {
+	if a := &rep.asks[0]; len(rep.asks) == 1 {
 		// TakeEach of one member, written out: its Take is the answer.
 		rep.Decision = a.Limiter.Take(rep.Now, a.N)
 		rep.bind, d = rep.askTier[0], rep.Decision
@@ -305,7 +307,7 @@ func (p *Policy) take(rep *Report, tiers bool) {
 		var bi int
 		d, bi = ratekit.TakeEach(rep.Now, rep.asks)
 		rep.Decision = d
-		if bi >= 0 { // else every limiter asked was a typed nil: nothing binds
+		if bi >= 0 { // else no member binds (lookup asks no nil, typed or not, so never)
 			rep.bind = rep.askTier[bi]
 		}
 	}
@@ -373,12 +375,34 @@ func (p *Policy) Settle(rep *Report, refund bool) {
 	rep.taken = false
 	for i := range rep.asks {
 		a := &rep.asks[i] // an Ask is 10 words: not copied
-		if h, ok := a.Limiter.(ratekit.Holder); ok {
+		if h, ok := asHolder(a.Limiter); ok {
 			h.Release(a.N)
 		} else if refund {
 			a.Limiter.Refund(rep.Now, a.N)
 		}
 	}
+}
+
+// holderKinds caches per limiter type whether it is a ratekit.Holder.
+var holderKinds typeCache
+
+// asHolder is l.(ratekit.Holder), answered from holderKinds for the
+// limiters that are not.
+func asHolder(l ratekit.Limiter) (ratekit.Holder, bool) {
+	t := typeWord(unsafe.Pointer(&l))
+	if is, ok := holderKinds.find(t); ok && is == 0 {
+		return nil, false
+	} else if ok {
+		h, ok := l.(ratekit.Holder)
+		return h, ok
+	}
+	h, ok := l.(ratekit.Holder)
+	var is uint8
+	if ok {
+		is = 1
+	}
+	holderKinds.add(t, is)
+	return h, ok
 }
 
 // Fail charges the FailureTier one failure for rep's request, if it

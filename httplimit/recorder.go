@@ -5,7 +5,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"sync/atomic"
 	"unsafe"
 )
 
@@ -41,80 +40,45 @@ const (
 	optPusher
 )
 
-// writerKind is what the middleware needs to know of a type of
-// ResponseWriter: the optional interfaces it has (opt* bits), and whether
-// it may lead to an outer Middleware (it is a recorder's variant, or
-// implements Unwrap).
-type writerKind struct {
-	itab  unsafe.Pointer // the type word of an http.ResponseWriter holding the type
-	opts  uint8
-	chain bool
-}
+// writerKinds caches kindOf per writer type.
+var writerKinds typeCache
 
-// writerKinds caches the kinds of the writer types seen, so that a request
-// costs one comparison rather than six interface checks. A process sees
-// few writer types (net/http's HTTP/1 and HTTP/2 writers, a test's, a
-// wrapper's or two); entries are added, never replaced, allocating once
-// per type, and types beyond the table are checked every time.
-var writerKinds [8]atomic.Pointer[writerKind]
+// optChain, beside the opt* bits of a writer kind: the writer may lead to
+// an outer Middleware (it is a recorder's variant, or implements Unwrap).
+const optChain = 1 << 4
 
-// kindOf returns the kind of w's type.
-func kindOf(w http.ResponseWriter) writerKind {
-	// The type word of a non-empty interface is its itab, one per pair of
-	// interface and dynamic type: equal words, the same type.
-	t := (*[2]unsafe.Pointer)(unsafe.Pointer(&w))[0]
-	for i := range writerKinds {
-		e := writerKinds[i].Load()
-		if e == nil {
-			break
-		}
-		if e.itab == t {
-			return *e
-		}
+// kindOf returns the opt* bits of the optional interfaces w has, and
+// optChain if outerLink must look at it.
+func kindOf(w http.ResponseWriter) uint8 {
+	t := typeWord(unsafe.Pointer(&w))
+	if k, ok := writerKinds.find(t); ok {
+		return k
 	}
-	return newKind(w, t)
-}
-
-// newKind finds the kind of w's type, whose type word is t, and caches it
-// in the first free entry of writerKinds, if any.
-func newKind(w http.ResponseWriter, t unsafe.Pointer) writerKind {
-	k := writerKind{itab: t}
+	var k uint8
 	if _, ok := w.(http.Flusher); ok {
-		k.opts |= optFlusher
+		k |= optFlusher
 	}
 	if _, ok := w.(http.Hijacker); ok {
-		k.opts |= optHijacker
+		k |= optHijacker
 	}
 	if _, ok := w.(io.ReaderFrom); ok {
-		k.opts |= optReaderFrom
+		k |= optReaderFrom
 	}
 	if _, ok := w.(http.Pusher); ok {
-		k.opts |= optPusher
+		k |= optPusher
 	}
 	_, isRec := w.(interface{ rec() *recorder })
 	_, unwraps := w.(interface{ Unwrap() http.ResponseWriter })
-	k.chain = isRec || unwraps
-	for i := range writerKinds {
-		e := writerKinds[i].Load()
-		if e == nil {
-			e = new(writerKind)
-			*e = k
-			if writerKinds[i].CompareAndSwap(nil, e) {
-				return k
-			}
-			e = writerKinds[i].Load() // another request took the entry
-		}
-		if e.itab == t {
-			return k
-		}
+	if isRec || unwraps {
+		k |= optChain
 	}
-	return k
+	return writerKinds.add(t, k)
 }
 
 // wrap returns the variant of rec that implements the optional interfaces
 // of the writer it records.
 func (rec *recorder) wrap() http.ResponseWriter {
-	return rec.variant(int(kindOf(rec.w).opts))
+	return rec.variant(int(kindOf(rec.w) &^ optChain))
 }
 
 // variant returns the variant of rec with the optional interfaces of k, a

@@ -43,7 +43,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s := m.pool.Get().(*scratch)
 	wk := kindOf(w)
 	var outer *link
-	if wk.chain {
+	if wk&optChain != 0 {
 		outer = outerLink(w)
 	}
 	m.findKeys(r, s.rep)
@@ -61,7 +61,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	lk := &s.link
 	lk.pol, lk.rep, lk.outer = m.pol, s.rep, outer
 	lk.settled.Store(false)
-	m.serve(w, r, s, lk, h.next, wk.opts)
+	m.serve(w, r, s, lk, h.next, wk&^optChain)
 }
 
 // findKeys readies rep, a Report of m's Policy, for r: it fills each
@@ -94,7 +94,7 @@ func (m *Middleware) findKeys(r *http.Request, rep *Report) {
 			}
 			cost = shared
 		}
-		td.Key, td.Missing, td.Fallback, td.Cost = key, !ok, fb, cost
+		td.Key, td.Missing, td.Fallback, td.Cost = StoreKey(key), !ok, fb, cost
 		td.Applied, td.report, td.refused = false, false, false
 		rep.lookup(t, td, i)
 	}
