@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"strconv"
 	"time"
-	"unsafe"
 
 	"github.com/ratekit/ratekit"
 	"github.com/ratekit/ratekit/internal/core"
@@ -375,34 +374,12 @@ func (p *Policy) Settle(rep *Report, refund bool) {
 	rep.taken = false
 	for i := range rep.asks {
 		a := &rep.asks[i] // an Ask is 10 words: not copied
-		if h, ok := asHolder(a.Limiter); ok {
+		if h, ok := a.Limiter.(ratekit.Holder); ok {
 			h.Release(a.N)
 		} else if refund {
 			a.Limiter.Refund(rep.Now, a.N)
 		}
 	}
-}
-
-// holderKinds caches per limiter type whether it is a ratekit.Holder.
-var holderKinds typeCache
-
-// asHolder is l.(ratekit.Holder), answered from holderKinds for the
-// limiters that are not.
-func asHolder(l ratekit.Limiter) (ratekit.Holder, bool) {
-	t := typeWord(unsafe.Pointer(&l))
-	if is, ok := holderKinds.find(t); ok && is == 0 {
-		return nil, false
-	} else if ok {
-		h, ok := l.(ratekit.Holder)
-		return h, ok
-	}
-	h, ok := l.(ratekit.Holder)
-	var is uint8
-	if ok {
-		is = 1
-	}
-	holderKinds.add(t, is)
-	return h, ok
 }
 
 // Fail charges the FailureTier one failure for rep's request, if it

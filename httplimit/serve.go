@@ -71,7 +71,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // overwrites, and sets the names, which the middleware never changes.)
 func (m *Middleware) findKeys(r *http.Request, rep *Report) {
 	rep.begin()
-	shared, haveShared := 1, false
+	shared, haveShared, sharedCost := 1, false, m.cost
 	tiers := m.pol.tiers
 	tds := rep.Tiers[:len(tiers)]
 	for i := range tiers {
@@ -88,9 +88,9 @@ func (m *Middleware) findKeys(r *http.Request, rep *Report) {
 		switch {
 		case t.Cost != nil:
 			cost = t.Cost(r)
-		case m.cost != nil:
+		case sharedCost != nil:
 			if !haveShared {
-				shared, haveShared = m.cost(r), true
+				shared, haveShared = sharedCost(r), true
 			}
 			cost = shared
 		}

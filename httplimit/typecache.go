@@ -8,10 +8,9 @@ import (
 // typeCache remembers a few bits about each of the dynamic types an
 // interface has held, found by its type word, so that a request pays one
 // comparison instead of interface checks that it would repeat with the
-// same answers: which optional interfaces a ResponseWriter has, whether a
-// limiter is a ratekit.Holder. A process sees few such types (net/http's
-// HTTP/1 and HTTP/2 writers, a wrapper or two; a limiter type per
-// algorithm), so the table is small; entries are added, never replaced,
+// same answers (which optional interfaces a ResponseWriter has). A
+// process sees few such types (net/http's HTTP/1 and HTTP/2 writers, a
+// wrapper or two), so the table is small; entries are added, never replaced,
 // allocating once per type, and a type beyond the table is checked every
 // time.
 type typeCache [8]atomic.Pointer[typeBits]
