@@ -174,9 +174,10 @@ func (rep *Report) begin() {
 	rep.asks, rep.askTier, rep.fail, rep.taken, rep.missing = rep.asks[:0], rep.askTier[:0], nil, false, -1
 }
 
-// Decide judges the request rep describes at now: it checks the
-// FailureTier, looks up each tier's limiter (by StoreKey of its Key) and
-// charges every tier that applies with its Cost, all or none
+// Decide judges the request rep describes at now: it looks up each tier's
+// limiter (by StoreKey of its Key; a nil or typed nil exempts the key),
+// checks the FailureTier, and charges every tier that applies with its
+// Cost, all or none
 // (ratekit.TakeEach). It fills rep's Outcome, Decision and each tier's
 // Applied and Decision. perTier asks for every tier's own state where it
 // is not known without asking again (tiers rolled back by a refusal, tiers
