@@ -83,14 +83,14 @@ func (a *All) Release(n int) { ReleaseAll(n, a.members...) }
 // members are skipped (see All). With no members other than nil ones it
 // admits n >= 0 and denies n < 0 with RetryAfter Never.
 func TakeAll(now time.Time, n int, members ...Limiter) Decision {
-	d, _ := decideEach(now, members, n, nil, false)
+	d, _ := decideEach(now, members, n, false)
 	return d
 }
 
 // PeekAll reports what TakeAll(now, n, members...) would decide, taking
 // nothing. It does not allocate. Nil members are skipped (see All).
 func PeekAll(now time.Time, n int, members ...Limiter) Decision {
-	d, _ := decideEach(now, members, n, nil, true)
+	d, _ := decideEach(now, members, n, true)
 	return d
 }
 

@@ -40,62 +40,68 @@ type Ask struct {
 // member before it and a Peek per member after it.
 //
 // All or none holds as for TakeAll, under any interleaving; TakeAll is
-// TakeEach with the same N for every member (one implementation serves
-// both). TakeEach allocates nothing; the caller owns asks and may reuse it.
+// TakeEach with the same N for every member (the two loops differ only in
+// where they keep their answers, and share the refusal path). TakeEach
+// allocates nothing; the caller owns asks and may reuse it.
 // Nil members never bind an admission; with no asks, or only nil ones
 // asked for N >= 0, it admits with index -1.
 func TakeEach(now time.Time, asks []Ask) (Decision, int) {
 	if asks == nil {
 		return emptyDecision(0), -1
 	}
-	return decideEach(now, nil, 0, asks, false)
+	// The admitting members, written out for asks: each Take goes straight
+	// into its Verdict, and the binding one is kept as an index, so that an
+	// admission copies no Decision but the one it returns.
+	bi := -1
+	var rem int // the binding member's Remaining and ResetAfter, as binds compares
+	var reset time.Duration
+	for i := range asks {
+		a := &asks[i]
+		if isNilLimiter(a.Limiter) {
+			if a.Verdict = emptyDecision(a.N); !a.Verdict.Allowed {
+				return refuseAt(now, nil, 0, asks, i, a.Verdict)
+			}
+			continue
+		}
+		if a.Verdict = a.Limiter.Take(now, a.N); !a.Verdict.Allowed {
+			return refuseAt(now, nil, 0, asks, i, a.Verdict)
+		}
+		if v := &a.Verdict; bi < 0 || v.Remaining < rem || v.Remaining == rem && v.ResetAfter > reset {
+			bi, rem, reset = i, v.Remaining, v.ResetAfter
+		}
+	}
+	if bi < 0 {
+		return emptyDecision(0), -1
+	}
+	return asks[bi].Verdict, bi
 }
 
-// decideEach is the one implementation of TakeAll, PeekAll and TakeEach:
-// it asks members[i] for n units each, or, when asks is not nil, each
-// asks[i].Limiter for its asks[i].N, setting its Verdict. With peek it
-// asks with Peek and takes nothing; otherwise with Take, and on a denial
-// it refunds the members that admitted. It returns the composite Decision
-// and the index of the member it describes (-1: none did).
-//
-// Nil members (see All) are never called: TakeAll and PeekAll skip them;
-// TakeEach gives them the Verdict of AllOf() (admitting any N >= 0, so a
-// negative N is still refused).
-func decideEach(now time.Time, members []Limiter, n int, asks []Ask, peek bool) (Decision, int) {
-	count := len(members)
-	if asks != nil {
-		count = len(asks)
-	}
+// decideEach is the one implementation of TakeAll and PeekAll: it asks
+// members[i] for n units each, with Peek (taking nothing) when peek is set
+// and otherwise with Take. It returns the composite Decision and the index
+// of the member it describes (-1: none did). Nil members (see All) are
+// never called, and skipped. TakeEach is the same loop over its asks; all
+// three refuse through refuseAt.
+func decideEach(now time.Time, members []Limiter, n int, peek bool) (Decision, int) {
 	var bind Decision
 	bi := -1
-	for i := range count {
-		l, k := member(members, n, asks, i)
-		var d Decision
-		isNil := isNilLimiter(l)
-		switch {
-		case !isNil && peek:
-			d = l.Peek(now, k)
-		case !isNil:
-			d = l.Take(now, k)
-		case asks == nil:
+	for i, l := range members {
+		if isNilLimiter(l) {
 			continue
-		default:
-			d = emptyDecision(k)
 		}
-		if asks != nil {
-			asks[i].Verdict = d
+		var d Decision
+		if peek {
+			d = l.Peek(now, n)
+		} else {
+			d = l.Take(now, n)
 		}
 		if !d.Allowed {
-			if !peek {
-				for j := range i {
-					if l, k := member(members, n, asks, j); !isNilLimiter(l) {
-						l.Refund(now, k)
-					}
-				}
+			if peek {
+				return longestDenial(now, members, n, nil, i, d)
 			}
-			return longestDenial(now, members, n, asks, i, d)
+			return refuseAt(now, members, n, nil, i, d)
 		}
-		if !isNil && (bi < 0 || binds(d, bind)) {
+		if bi < 0 || binds(d, bind) {
 			bind, bi = d, i
 		}
 	}
@@ -105,7 +111,20 @@ func decideEach(now time.Time, members []Limiter, n int, asks []Ask, peek bool) 
 	return bind, bi
 }
 
-// member returns the limiter and units of member i of decideEach's list.
+// refuseAt ends a take that member i denied with d: the members before it
+// are refunded (those that admitted; nil ones took nothing), and the
+// answer is longestDenial's.
+func refuseAt(now time.Time, members []Limiter, n int, asks []Ask, i int, d Decision) (Decision, int) {
+	for j := range i {
+		if l, k := member(members, n, asks, j); !isNilLimiter(l) {
+			l.Refund(now, k)
+		}
+	}
+	return longestDenial(now, members, n, asks, i, d)
+}
+
+// member returns the limiter and units of member i of a list: asks when
+// it is not nil, else members, each asked for n.
 func member(members []Limiter, n int, asks []Ask, i int) (Limiter, int) {
 	if asks != nil {
 		return asks[i].Limiter, asks[i].N

@@ -139,26 +139,38 @@ func (b *headerBuf) int(key string, v int64) {
 // except that with chained (an outer middleware wrote its own first) the
 // IETF fields are added as further field lines of the outer's lists.
 func (b *headerBuf) flush(h http.Header, chained bool) {
-	b.prev = b.prev[:0]
+	b.prev = b.prev[:0] // none: undo deletes every key
 	if len(b.keys) == 0 {
 		return
 	}
 	s := string(b.buf)
 	vals := make([]string, len(b.keys))
+	ends := b.ends[:len(b.keys)]
 	start := 0
 	for i, k := range b.keys {
-		vals[i] = s[start:b.ends[i]]
-		start = b.ends[i]
-		if chained && (k == hIETF || k == hIETFPolicy) {
-			if old := h[k]; len(old) > 0 {
-				b.prev = append(b.prev, len(old))
-				h[k] = append(old[:len(old):len(old)], vals[i])
-				continue
-			}
+		vals[i] = s[start:ends[i]]
+		start = ends[i]
+		if chained {
+			b.chain(h, k, vals[i:i+1:i+1])
+			continue
 		}
-		b.prev = append(b.prev, 0)
 		h[k] = vals[i : i+1 : i+1]
 	}
+}
+
+// chain stores v, one value, under k behind an outer middleware: an IETF
+// field's value is added as a further field line of the outer's list, and
+// b.prev records how many lines the outer had, for undo.
+func (b *headerBuf) chain(h http.Header, k string, v []string) {
+	if k == hIETF || k == hIETFPolicy {
+		if old := h[k]; len(old) > 0 {
+			b.prev = append(b.prev, len(old))
+			h[k] = append(old[:len(old):len(old)], v[0])
+			return
+		}
+	}
+	b.prev = append(b.prev, 0)
+	h[k] = v
 }
 
 // seconds rounds d up to whole seconds; negative d is 0. It does not
@@ -196,11 +208,11 @@ func resetOf(d ratekit.Decision) time.Duration {
 	return d.ResetAfter
 }
 
-// writeHeaders appends the headers of the binding decision d and the tiers
-// that applied to b.
-func (m *Middleware) writeHeaders(b *headerBuf, s *scratch, d ratekit.Decision, refused bool) {
+// writeHeaders appends the headers of the binding decision *d and the
+// tiers that applied to b.
+func (m *Middleware) writeHeaders(b *headerBuf, s *scratch, d *ratekit.Decision, refused bool) {
 	now, tiers := s.rep.Now, s.rep.Tiers
-	reset := resetOf(d)
+	reset := resetOf(*d)
 	if refused && d.RetryAfter != ratekit.Never {
 		b.int(hRetryAfter, retrySeconds(d.RetryAfter))
 	}

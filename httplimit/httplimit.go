@@ -58,7 +58,8 @@ type Tier struct {
 	// wrapped by Per, or one limiter for all keys wrapped by Shared. It is
 	// required. It is passed the key's stored form, StoreKey(key): keys
 	// longer than MaxKeyLen arrive as their digest. It may return nil to exempt a key (an internal token): the
-	// tier then does not apply to the request. It is called once per
+	// tier then does not apply to the request. A typed nil (a nil
+	// pointer in a ratekit.Limiter) exempts it too. It is called once per
 	// request; it must be safe for concurrent use and should not allocate.
 	Limiter func(key string) ratekit.Limiter
 
@@ -264,8 +265,11 @@ type Middleware struct {
 	rateProblem [][]byte                  // per tier, then the failure tier: its 429's rateProblemPrefix
 	refusals    []atomic.Pointer[refusal] // per tier, then the failure tier: its last 429; nil: not cached
 	perTier     bool                      // per-tier Decisions are needed on every request
-	pk          *pkHasher                 // nil: no partition keys
-	pool        sync.Pool                 // *scratch
+	// tierDecisions: something reads the tiers' Decisions of an admitted
+	// request (OnDecision, the per-policy dialects)
+	tierDecisions bool
+	pk            *pkHasher // nil: no partition keys
+	pool          sync.Pool // *scratch
 }
 
 type tierHeader struct {
@@ -340,6 +344,7 @@ func New(cfg Config) (*Middleware, error) {
 		}
 	}
 	m.perTier = m.dialect&perPolicy != 0 || m.onDecision != nil && !cfg.TierDecisionsOnRefusal
+	m.tierDecisions = m.dialect&perPolicy != 0 || m.onDecision != nil
 	m.pool.New = func() any { return &scratch{rep: pol.NewReport()} }
 	return m, nil
 }
@@ -431,6 +436,13 @@ func Per[L ratekit.Limiter](get func(key string) L) func(key string) ratekit.Lim
 	}
 	// A struct, array or other value kind is never nil.
 	return func(key string) ratekit.Limiter { return get(key) }
+}
+
+// typedNil reports whether l, not nil, holds a nil pointer, map, func,
+// slice or chan, as isNil does, reflecting only when the interface's data
+// word is nil (as for every typed nil; see ratekit.All).
+func typedNil(l ratekit.Limiter) bool {
+	return (*[2]unsafe.Pointer)(unsafe.Pointer(&l))[1] == nil && isNil(l)
 }
 
 // isNil reports whether l is nil or holds a nil pointer, map, func, slice

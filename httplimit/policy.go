@@ -164,22 +164,51 @@ func (p *Policy) reset(rep *Report) {
 		f := &rep.Tiers[len(p.tiers)]
 		f.Tier, f.Failure, f.index, f.Cost = p.failure.Name, true, len(p.tiers), 1
 	}
-	rep.Outcome, rep.Decision, rep.Now, rep.bind = Admitted, ratekit.Decision{}, time.Time{}, -1
+	rep.Now = time.Time{}
+	rep.begin()
+}
+
+// begin resets what Decide reads of rep besides the tiers' keys and costs.
+func (rep *Report) begin() {
+	rep.Outcome, rep.Decision, rep.bind = Admitted, ratekit.Decision{}, -1
 	rep.asks, rep.askTier, rep.fail, rep.taken, rep.missing = rep.asks[:0], rep.askTier[:0], nil, false, -1
 }
 
-// Decide judges the request rep describes at now: it checks the
-// FailureTier, looks up each tier's limiter (by StoreKey of its Key) and
-// charges every tier that applies with its Cost, all or none
+// Decide judges the request rep describes at now: it looks up each tier's
+// limiter (by StoreKey of its Key; a nil or typed nil exempts the key),
+// checks the FailureTier, and charges every tier that applies with its
+// Cost, all or none
 // (ratekit.TakeEach). It fills rep's Outcome, Decision and each tier's
 // Applied and Decision. perTier asks for every tier's own state where it
 // is not known without asking again (tiers rolled back by a refusal, tiers
 // not charged because of a 401 or the FailureTier): a Peek of 0 each.
 func (p *Policy) Decide(now time.Time, rep *Report, perTier bool) {
+	p.decide(now, rep, perTier, true)
+}
+
+// decide is Decide; with tiers false it may leave the Decision of a tier
+// that admitted the request as it was (the middleware's own Reports, when
+// nothing reads them: no OnDecision, no per-policy dialect). A refusal
+// fills them as Decide does, and a tier not asked gets a zero Decision.
+func (p *Policy) decide(now time.Time, rep *Report, perTier, tiers bool) {
+	for i := range p.tiers {
+		td := &rep.Tiers[i]
+		td.Key = StoreKey(td.Key)
+		rep.lookup(&p.tiers[i], td, i)
+	}
+	p.judge(now, rep, perTier, tiers)
+}
+
+// judge is decide once every tier is looked up (the middleware looks each
+// up as it finds its key, in one pass over the tiers).
+func (p *Policy) judge(now time.Time, rep *Report, perTier, tiers bool) {
 	rep.Now = now
 	tds := rep.Tiers
-	fd, failed := p.checkFailure(now, rep)
-	p.lookup(rep)
+	var fd ratekit.Decision
+	failed := false
+	if p.failure != nil {
+		fd, failed = p.checkFailure(now, rep)
+	}
 	switch {
 	case failed:
 		rep.Outcome, rep.Decision, rep.bind = RefusedFailure, fd, len(p.tiers)
@@ -190,7 +219,7 @@ func (p *Policy) Decide(now time.Time, rep *Report, perTier bool) {
 			tds[len(p.tiers)].report = true
 		}
 	default:
-		p.take(rep)
+		p.take(rep, tiers)
 	}
 	if perTier {
 		p.peekUnknown(now, rep)
@@ -200,11 +229,8 @@ func (p *Policy) Decide(now time.Time, rep *Report, perTier bool) {
 	}
 }
 
-// checkFailure peeks the FailureTier for one more failure.
+// checkFailure peeks the FailureTier, which p has, for one more failure.
 func (p *Policy) checkFailure(now time.Time, rep *Report) (ratekit.Decision, bool) {
-	if p.failure == nil {
-		return ratekit.Decision{}, false
-	}
 	td := &rep.Tiers[len(p.tiers)]
 	if td.Missing {
 		return ratekit.Decision{}, false
@@ -222,38 +248,37 @@ func (p *Policy) checkFailure(now time.Time, rep *Report) (ratekit.Decision, boo
 	return fd, false
 }
 
-// lookup finds each tier's limiter and notes the first MissingReject tier
-// without a key.
-func (p *Policy) lookup(rep *Report) {
-	for i := range p.tiers {
-		t, td := &p.tiers[i], &rep.Tiers[i]
-		if td.Missing {
-			if t.Missing == MissingReject && rep.missing < 0 {
-				rep.missing = i
-			}
-			continue
+// lookup finds the limiter of tier i (t), whose entry td has its key (in
+// its stored form) and cost, and asks it for the cost if it applies; a
+// MissingReject tier without a key is noted if it is the first.
+func (rep *Report) lookup(t *Tier, td *TierDecision, i int) {
+	if td.Missing {
+		td.Decision = ratekit.Decision{}
+		if t.Missing == MissingReject && rep.missing < 0 {
+			rep.missing = i
 		}
-		td.Key = StoreKey(td.Key)
-		lkey := td.Key
-		if td.Fallback {
-			lkey = "\x00" + lkey
-		}
-		l := t.Limiter(lkey)
-		if l == nil {
-			continue
-		}
-		td.Applied, td.report = true, true
-		// In place: TakeEach sets the Verdict, so it is not cleared first.
-		k := len(rep.asks)
-		rep.asks = rep.asks[:k+1]
-		rep.asks[k].Limiter, rep.asks[k].N = l, td.Cost
-		rep.askTier = append(rep.askTier, i)
+		return
 	}
+	lkey := td.Key
+	if td.Fallback {
+		lkey = "\x00" + lkey
+	}
+	l := t.Limiter(lkey)
+	if l == nil || typedNil(l) { // a typed nil exempts the key too, as Per's nil does
+		td.Decision = ratekit.Decision{}
+		return
+	}
+	td.Applied, td.report = true, true
+	// In place: TakeEach sets the Verdict, so it is not cleared first.
+	k := len(rep.asks)
+	rep.asks = rep.asks[:k+1]
+	rep.asks[k].Limiter, rep.asks[k].N = l, td.Cost
+	rep.askTier = append(rep.askTier, i)
 }
 
 // take charges the tiers that apply, all or none, and records each tier's
-// verdict.
-func (p *Policy) take(rep *Report) {
+// verdict (on an admission only with tiers).
+func (p *Policy) take(rep *Report, tiers bool) {
 	if len(rep.asks) == 0 {
 		for i := range p.tiers {
 			if td := &rep.Tiers[i]; !td.Missing && td.Cost < 0 {
@@ -265,16 +290,42 @@ func (p *Policy) take(rep *Report) {
 		}
 		return
 	}
-	d, bi := ratekit.TakeEach(rep.Now, rep.asks)
-	rep.Decision, rep.bind = d, rep.askTier[bi]
+	var d ratekit.Decision
+	if a := &rep.asks[0]; len(rep.asks) == 1 {
+		// TakeEach of one member, written out: its Take is the answer.
+		rep.Decision = a.Limiter.Take(rep.Now, a.N)
+		rep.bind, d = rep.askTier[0], rep.Decision
+		if d.Allowed {
+			rep.taken = true
+			if tiers {
+				rep.Tiers[rep.bind].Decision = d
+			}
+			return
+		}
+		a.Verdict = d
+	} else {
+		var bi int
+		d, bi = ratekit.TakeEach(rep.Now, rep.asks)
+		rep.Decision = d
+		if bi >= 0 { // else no member binds (lookup asks no nil, typed or not, so never)
+			rep.bind = rep.askTier[bi]
+		}
+	}
+	if d.Allowed {
+		rep.taken = true
+		if tiers {
+			for k := range rep.asks {
+				rep.Tiers[rep.askTier[k]].Decision = rep.asks[k].Verdict
+			}
+		}
+		return
+	}
 	for k := range rep.asks {
 		td := &rep.Tiers[rep.askTier[k]]
 		td.Decision = rep.asks[k].Verdict
 		td.refused = !td.Decision.Allowed
 	}
 	switch {
-	case d.Allowed:
-		rep.taken = true
 	case d.RetryAfter == ratekit.Never:
 		rep.Outcome = RefusedNever
 	default:
@@ -322,7 +373,8 @@ func (p *Policy) Settle(rep *Report, refund bool) {
 		return
 	}
 	rep.taken = false
-	for _, a := range rep.asks {
+	for i := range rep.asks {
+		a := &rep.asks[i] // an Ask is 10 words: not copied
 		if h, ok := a.Limiter.(ratekit.Holder); ok {
 			h.Release(a.N)
 		} else if refund {

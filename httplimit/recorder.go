@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"unsafe"
 )
 
 // recorder is the middleware's side of the ResponseWriter its handler is
@@ -39,23 +40,45 @@ const (
 	optPusher
 )
 
+// writerKinds caches kindOf per writer type.
+var writerKinds typeCache
+
+// optChain, beside the opt* bits of a writer kind: the writer may lead to
+// an outer Middleware (it is a recorder's variant, or implements Unwrap).
+const optChain = 1 << 4
+
+// kindOf returns the opt* bits of the optional interfaces w has, and
+// optChain if outerLink must look at it.
+func kindOf(w http.ResponseWriter) uint8 {
+	t := typeWord(unsafe.Pointer(&w))
+	if k, ok := writerKinds.find(t); ok {
+		return k
+	}
+	var k uint8
+	if _, ok := w.(http.Flusher); ok {
+		k |= optFlusher
+	}
+	if _, ok := w.(http.Hijacker); ok {
+		k |= optHijacker
+	}
+	if _, ok := w.(io.ReaderFrom); ok {
+		k |= optReaderFrom
+	}
+	if _, ok := w.(http.Pusher); ok {
+		k |= optPusher
+	}
+	_, isRec := w.(interface{ rec() *recorder })
+	_, unwraps := w.(interface{ Unwrap() http.ResponseWriter })
+	if isRec || unwraps {
+		k |= optChain
+	}
+	return writerKinds.add(t, k)
+}
+
 // wrap returns the variant of rec that implements the optional interfaces
 // of the writer it records.
 func (rec *recorder) wrap() http.ResponseWriter {
-	var k int
-	if _, ok := rec.w.(http.Flusher); ok {
-		k |= optFlusher
-	}
-	if _, ok := rec.w.(http.Hijacker); ok {
-		k |= optHijacker
-	}
-	if _, ok := rec.w.(io.ReaderFrom); ok {
-		k |= optReaderFrom
-	}
-	if _, ok := rec.w.(http.Pusher); ok {
-		k |= optPusher
-	}
-	return rec.variant(k)
+	return rec.variant(int(kindOf(rec.w) &^ optChain))
 }
 
 // variant returns the variant of rec with the optional interfaces of k, a
@@ -237,6 +260,6 @@ func (m *Middleware) reportFailure(h http.Header, s *scratch, lk *link, status i
 	td.report = true
 	s.hdr.undo(h)
 	s.hdr.reset()
-	m.writeHeaders(&s.hdr, s, td.Decision, false)
+	m.writeHeaders(&s.hdr, s, &td.Decision, false)
 	s.hdr.flush(h, lk.outer != nil)
 }

@@ -41,10 +41,13 @@ type handler struct {
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	m := h.m
 	s := m.pool.Get().(*scratch)
-	m.pol.reset(s.rep)
-	outer := outerLink(w)
+	wk := kindOf(w)
+	var outer *link
+	if wk&optChain != 0 {
+		outer = outerLink(w)
+	}
 	m.findKeys(r, s.rep)
-	m.pol.Decide(m.clock.Now(), s.rep, m.perTier) // the one reading of the clock
+	m.pol.judge(m.clock.Now(), s.rep, m.perTier, m.tierDecisions) // the one reading of the clock
 	refused := s.rep.Outcome != Admitted && !m.shadow
 	m.report(w, r, s, outer, refused)
 	if refused {
@@ -58,37 +61,48 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	lk := &s.link
 	lk.pol, lk.rep, lk.outer = m.pol, s.rep, outer
 	lk.settled.Store(false)
-	m.serve(w, r, s, lk, h.next)
+	m.serve(w, r, s, lk, h.next, wk&^optChain)
 }
 
-// findKeys fills each tier's key and cost, and the FailureTier's key.
+// findKeys readies rep, a Report of m's Policy, for r: it fills each
+// tier's key and cost and looks its limiter up (the part of Decide before
+// Policy.judge), fills the FailureTier's key, and resets the rest of what
+// Decide reads. (Policy.Reset does more: it also clears what Decide
+// overwrites, and sets the names, which the middleware never changes.)
 func (m *Middleware) findKeys(r *http.Request, rep *Report) {
-	shared, haveShared := 1, false
-	for i := range m.pol.tiers {
-		t, td := &m.pol.tiers[i], &rep.Tiers[i]
-		key, ok := "", true
+	rep.begin()
+	shared, haveShared, sharedCost := 1, false, m.cost
+	tiers := m.pol.tiers
+	tds := rep.Tiers[:len(tiers)]
+	for i := range tiers {
+		t, td := &tiers[i], &tds[i]
+		key, ok, fb := "", true, false
 		if t.Key != nil {
 			key, ok = t.Key(r)
 		}
 		if !ok && t.Fallback != nil {
 			key, ok = t.Fallback(r)
-			td.Fallback = ok
+			fb = ok
 		}
-		td.Key, td.Missing = key, !ok
+		cost := 1
 		switch {
 		case t.Cost != nil:
-			td.Cost = t.Cost(r)
-		case m.cost != nil:
+			cost = t.Cost(r)
+		case sharedCost != nil:
 			if !haveShared {
-				shared, haveShared = m.cost(r), true
+				shared, haveShared = sharedCost(r), true
 			}
-			td.Cost = shared
+			cost = shared
 		}
+		td.Key, td.Missing, td.Fallback, td.Cost = StoreKey(key), !ok, fb, cost
+		td.Applied, td.report, td.refused = false, false, false
+		rep.lookup(t, td, i)
 	}
 	if f := m.pol.failure; f != nil {
 		td := &rep.Tiers[len(m.pol.tiers)]
 		key, ok := f.Key(r)
 		td.Key, td.Missing = key, !ok
+		td.Applied, td.report, td.refused, td.Decision = false, false, false, ratekit.Decision{}
 	}
 }
 
@@ -97,9 +111,12 @@ func (m *Middleware) findKeys(r *http.Request, rep *Report) {
 // middleware to combine with its own.
 func (m *Middleware) report(w http.ResponseWriter, r *http.Request, s *scratch, outer *link, refused bool) {
 	rep, lk := s.rep, &s.link
-	lk.bind, lk.hasBind = rep.Decision, m.hasPolicy(rep)
-	if outer != nil && outer.hasBind && !refused && (!lk.hasBind || binds(outer.bind, lk.bind)) {
-		lk.bind, lk.hasBind = outer.bind, true
+	lk.bind = nil
+	if m.hasPolicy(rep) {
+		lk.bind = &rep.Decision
+	}
+	if outer != nil && outer.bind != nil && !refused && (lk.bind == nil || binds(*outer.bind, *lk.bind)) {
+		lk.bind = outer.bind
 	}
 	s.hit, s.keep = nil, false
 	rate := refused && (rep.Outcome == RefusedRate || rep.Outcome == RefusedFailure)
@@ -110,7 +127,7 @@ func (m *Middleware) report(w http.ResponseWriter, r *http.Request, s *scratch, 
 	}
 	if s.hit != nil {
 		writeRefusalHeaders(w.Header(), s.hit)
-	} else if lk.hasBind {
+	} else if lk.bind != nil {
 		s.hdr.reset()
 		m.writeHeaders(&s.hdr, s, lk.bind, rate)
 		s.hdr.flush(w.Header(), outer != nil)
@@ -171,23 +188,27 @@ func (m *Middleware) refuse(w http.ResponseWriter, r *http.Request, s *scratch) 
 // failed response is charged to the FailureTier. The settling runs on a
 // panic too, but a handler that panicked is neither refunded nor counted
 // as a failure.
-func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, s *scratch, lk *link, next http.Handler) {
-	rep := s.rep
+func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, s *scratch, lk *link, next http.Handler, opts uint8) {
 	rec := &s.rec
 	*rec = recorder{w: w, m: m, s: s, lk: lk}
 	done := false
-	defer func() {
-		refund := done && m.refund != nil && rep.taken && m.refund(rec.code())
-		if lk.settled.CompareAndSwap(false, true) { // else an inner middleware's refusal rolled it back
-			m.pol.Settle(rep, refund)
-		}
-		if done {
-			m.pol.Fail(rep, rec.code())
-		}
-		m.pool.Put(s)
-	}()
-	next.ServeHTTP(rec.wrap(), r)
+	defer m.settle(s, &done)
+	next.ServeHTTP(rec.variant(int(opts)), r)
 	done = true
+}
+
+// settle is serve's deferred end; *done reports that the handler returned
+// rather than panicked.
+func (m *Middleware) settle(s *scratch, done *bool) {
+	rep, rec := s.rep, &s.rec
+	refund := *done && m.refund != nil && rep.taken && m.refund(rec.code())
+	if s.link.settled.CompareAndSwap(false, true) { // else an inner middleware's refusal rolled it back
+		m.pol.Settle(rep, refund)
+	}
+	if *done && rep.fail != nil {
+		m.pol.Fail(rep, rec.code())
+	}
+	m.pool.Put(s)
 }
 
 // outerLink returns the link of the middleware serving w, if w is (or
@@ -212,11 +233,12 @@ func outerLink(w http.ResponseWriter) *link {
 // allocation; like the ResponseWriter, it must not be used after the
 // handler returns (settled keeps a late rollback from settling twice).
 type link struct {
-	pol     *Policy
-	rep     *Report
-	outer   *link
-	bind    ratekit.Decision // the binding decision reported so far
-	hasBind bool
+	pol   *Policy
+	rep   *Report
+	outer *link
+	// bind is the binding decision reported so far, nil if none: this
+	// request's (its Report's) or an outer one's, which outlives it.
+	bind *ratekit.Decision
 
 	// settled is set by whichever settles rep first: the serving
 	// middleware when its handler returns, or an inner one's rollback.
@@ -253,7 +275,7 @@ func (m *Middleware) WriteHeaders(h http.Header, rep *Report) {
 	s.rep = rep
 	s.hdr.reset()
 	refused := rep.Outcome != Admitted && !m.shadow
-	m.writeHeaders(&s.hdr, s, rep.Decision, refused && (rep.Outcome == RefusedRate || rep.Outcome == RefusedFailure))
+	m.writeHeaders(&s.hdr, s, &rep.Decision, refused && (rep.Outcome == RefusedRate || rep.Outcome == RefusedFailure))
 	s.hdr.flush(h, false)
 	s.rep = own
 	m.pool.Put(s)

@@ -30,9 +30,15 @@ const digestPrefix = "sha256:"
 // length, so no client can send a key that reads as the digest of another.
 // It allocates only for keys it digests.
 func StoreKey(key string) string {
-	if len(key) <= MaxKeyLen && !strings.HasPrefix(key, digestPrefix) {
+	if len(key) <= MaxKeyLen && (len(key) < len(digestPrefix) || key[:len(digestPrefix)] != digestPrefix) {
 		return key
 	}
+	return digestKey(key)
+}
+
+// digestKey is StoreKey of a key it digests, apart so that StoreKey
+// inlines.
+func digestKey(key string) string {
 	sum := sha256.Sum256([]byte(key))
 	b := make([]byte, len(digestPrefix)+base64.RawURLEncoding.EncodedLen(len(sum)))
 	copy(b, digestPrefix)
