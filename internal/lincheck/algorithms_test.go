@@ -2,10 +2,14 @@ package lincheck
 
 import (
 	"fmt"
+	"hash/fnv"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
+
+	"github.com/anishathalye/porcupine"
 
 	"github.com/ratekit/ratekit"
 	"github.com/ratekit/ratekit/concurrency"
@@ -132,6 +136,56 @@ var bucketModel = &modelOf[*model.TokenBucket]{
 	desc:  (*model.TokenBucket).State,
 }
 
+// bucketMaxBurst is the largest Burst of bucketConfigs: a Take may find
+// the state of one config, raise the stamp bound, and then, its CAS lost to
+// a Reconfigure, be denied under another config with a smaller Burst.
+var bucketMaxBurst = slices.MaxFunc(bucketConfigs, func(a, b tokenbucket.Config) int { return a.Burst - b.Burst }).Burst
+
+// raced reports whether a Take with this outcome may have left its stamp in
+// the bound on stamps without being admitted (see tokenbucket's Refund): it
+// was denied, and its n could have been admitted against an earlier state,
+// 0 < n <= the largest Burst the limiter can have had (maxBurst). A Take of
+// n <= 0 or n above every Burst never raises the bound.
+func raced(in input, out output, maxBurst int) bool {
+	return in.Kind == opTake && !out.D.Allowed && 0 < in.N && in.N <= maxBurst
+}
+
+// bucketChecker is the porcupine model of a token bucket starting at init,
+// whose operations apply decides. It is deterministic but for one choice: a
+// denied Take that raced (see raced) leaves the bound on stamps unchanged,
+// or raised to its time, as the Take that raised it before losing its
+// compare-and-swap does. maxBurst 0 makes it deterministic.
+func bucketChecker(init func() *model.TokenBucket, apply func(*model.TokenBucket, input) output, maxBurst int) porcupine.Model {
+	a := *bucketModel
+	a.apply = apply
+	nm := porcupine.NondeterministicModel{
+		Init: func() []any { return []any{a.state(init())} },
+		Step: func(s, inAny, outAny any) []any {
+			st, in, out := s.(*mstate[*model.TokenBucket]), inAny.(input), outAny.(output)
+			next, want := st.step(in)
+			if want != out {
+				return nil
+			}
+			if !raced(in, out, maxBurst) {
+				return []any{next}
+			}
+			m := st.m.Clone()
+			a.apply(m, in)
+			m.Stamp(t0.Add(in.Now))
+			return []any{next, a.state(m)}
+		},
+		Equal: func(a, b any) bool { return a.(state).key() == b.(state).key() },
+		Hash: func(s any) uint64 {
+			h := fnv.New64a()
+			h.Write([]byte(s.(state).key()))
+			return h.Sum64()
+		},
+		DescribeOperation: func(in, out any) string { return fmt.Sprintf("%v -> %v", in, out) },
+		DescribeState:     func(s any) string { return s.(state).key() },
+	}
+	return nm.ToModel()
+}
+
 func TestTokenBucket(t *testing.T) {
 	mustCheck(t, 150*time.Millisecond, func(t *testing.T, r *rand.Rand) *history {
 		return tokenBucketHistory(t, r, func(l *tokenbucket.Limiter) stateful { return l })
@@ -171,7 +225,7 @@ func tokenBucketHistory(t *testing.T, r *rand.Rand, wrap func(*tokenbucket.Limit
 			c.Clock = fixedClock{t: t0.Add(in.Now)}
 			return l.Reconfigure(c)
 		}),
-		model: porcupineModel(func() state { return a.state(newBucketModel(bucketConfigs[0])) }),
+		model: bucketChecker(func() *model.TokenBucket { return newBucketModel(bucketConfigs[0]) }, a.apply, bucketMaxBurst),
 		next:  wordNext(len(bucketConfigs), nSnapshots),
 	}
 }

@@ -100,7 +100,21 @@ func keyedModel(evict bool) porcupine.Model {
 				if onGhost {
 					target = ghost
 				}
-				if applyBucket(target, in) == out {
+				if applyBucket(target, in) != out {
+					return
+				}
+				next = append(next, newKeyState(live, ghost))
+				if raced(in, out, keyedConfig.Burst) {
+					// The Take left its stamp behind (see bucketChecker).
+					live = live.Clone()
+					if ghost != nil {
+						ghost = ghost.Clone()
+					}
+					target = live
+					if onGhost {
+						target = ghost
+					}
+					target.Stamp(t0.Add(in.Now))
 					next = append(next, newKeyState(live, ghost))
 				}
 			}

@@ -20,7 +20,7 @@ type TokenBucket struct {
 	t      *big.Rat // the emission interval, Window/Limit ns
 	tau    *big.Rat // Burst*t: the time to refill Burst from empty
 	tat    *big.Rat // when the bucket is full again; nil: full since forever
-	seen   *big.Rat // the latest time an admitted Take was stamped; nil: none
+	seen   *big.Rat // the latest stamp of a Take admitted or raced (see Stamp); nil: none
 	epoch  time.Time
 	window time.Duration
 }
@@ -120,9 +120,24 @@ func (m *TokenBucket) decide(nowT time.Time, n int, take bool) ratekit.Decision 
 	return dec
 }
 
+// Stamp raises the bound on stamps to now, if later: what a Take stamped now
+// leaves behind when it found a state that admitted it, raised the bound,
+// lost its compare-and-swap to another call and was then denied on retry
+// (see tokenbucket.Limiter.Refund). The model's Take never does this itself;
+// a checker allows it, nondeterministically, for a denied Take of
+// 0 < n <= Burst.
+func (m *TokenBucket) Stamp(now time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if a := m.at(now); m.seen == nil || a.Cmp(m.seen) > 0 {
+		m.seen = a
+	}
+}
+
 // Refund moves the TAT back by n emission intervals (n capped at Burst),
-// less the time by which the latest stamp of an admitted Take is later than
-// `at`, but not to before `at` and never forward.
+// less the time by which the bound on stamps (those of admitted Takes, and
+// of denied ones given to Stamp) is later than `at`, but not to before `at`
+// and never forward.
 func (m *TokenBucket) Refund(at time.Time, n int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
