@@ -141,38 +141,27 @@ var bucketModel = &modelOf[*model.TokenBucket]{
 // a Reconfigure, be denied under another config with a smaller Burst.
 var bucketMaxBurst = slices.MaxFunc(bucketConfigs, func(a, b tokenbucket.Config) int { return a.Burst - b.Burst }).Burst
 
-// raced reports whether a Take with this outcome may have left its stamp in
-// the bound on stamps without being admitted (see tokenbucket's Refund): it
-// was denied, and its n could have been admitted against an earlier state,
-// 0 < n <= the largest Burst the limiter can have had (maxBurst). A Take of
-// n <= 0 or n above every Burst never raises the bound.
-func raced(in input, out output, maxBurst int) bool {
-	return in.Kind == opTake && !out.D.Allowed && 0 < in.N && in.N <= maxBurst
-}
-
 // bucketChecker is the porcupine model of a token bucket starting at init,
-// whose operations apply decides. It is deterministic but for one choice: a
-// denied Take that raced (see raced) leaves the bound on stamps unchanged,
-// or raised to its time, as the Take that raised it before losing its
-// compare-and-swap does. maxBurst 0 makes it deterministic.
-func bucketChecker(init func() *model.TokenBucket, apply func(*model.TokenBucket, input) output, maxBurst int) porcupine.Model {
+// whose operations apply decides, for histories passed through withStamps:
+// it is deterministic but for the Stamps, which raise the bound on stamps to
+// their time or leave it.
+func bucketChecker(init func() *model.TokenBucket, apply func(*model.TokenBucket, input) output) porcupine.Model {
 	a := *bucketModel
 	a.apply = apply
 	nm := porcupine.NondeterministicModel{
 		Init: func() []any { return []any{a.state(init())} },
 		Step: func(s, inAny, outAny any) []any {
 			st, in, out := s.(*mstate[*model.TokenBucket]), inAny.(input), outAny.(output)
+			if in.Kind == opStamp {
+				m := st.m.Clone()
+				m.Stamp(t0.Add(in.Now))
+				return []any{st, a.state(m)}
+			}
 			next, want := st.step(in)
 			if want != out {
 				return nil
 			}
-			if !raced(in, out, maxBurst) {
-				return []any{next}
-			}
-			m := st.m.Clone()
-			a.apply(m, in)
-			m.Stamp(t0.Add(in.Now))
-			return []any{next, a.state(m)}
+			return []any{next}
 		},
 		Equal: func(a, b any) bool { return a.(state).key() == b.(state).key() },
 		Hash: func(s any) uint64 {
@@ -225,8 +214,9 @@ func tokenBucketHistory(t *testing.T, r *rand.Rand, wrap func(*tokenbucket.Limit
 			c.Clock = fixedClock{t: t0.Add(in.Now)}
 			return l.Reconfigure(c)
 		}),
-		model: bucketChecker(func() *model.TokenBucket { return newBucketModel(bucketConfigs[0]) }, a.apply, bucketMaxBurst),
-		next:  wordNext(len(bucketConfigs), nSnapshots),
+		model:      bucketChecker(func() *model.TokenBucket { return newBucketModel(bucketConfigs[0]) }, a.apply),
+		stampBurst: bucketMaxBurst,
+		next:       wordNext(len(bucketConfigs), nSnapshots),
 	}
 }
 
