@@ -121,11 +121,12 @@ func (m *TokenBucket) decide(nowT time.Time, n int, take bool) ratekit.Decision 
 }
 
 // Stamp raises the bound on stamps to now, if later: what a Take stamped now
-// leaves behind when it found a state that admitted it, raised the bound,
-// lost its compare-and-swap to another call and was then denied on retry
-// (see tokenbucket.Limiter.Refund). The model's Take never does this itself;
-// a checker allows it, nondeterministically, for a denied Take of
-// 0 < n <= Burst.
+// does when it finds a state that admits it, before it tries to store its
+// TAT. If it then loses the race to another call, a Refund may see the
+// raise before the Take is decided, and a Take denied on retry leaves it
+// (see tokenbucket.Limiter.Refund). The model's Take only raises the bound
+// when admitted; a checker adds a Stamp, which it may take or not,
+// anywhere in the call of each Take of 0 < n <= Burst.
 func (m *TokenBucket) Stamp(now time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
