@@ -363,9 +363,10 @@ func check(t *testing.T, step time.Duration, newHistory func(t *testing.T, r *ra
 		if h.maxOps > 0 {
 			opsPer = min(opsPer, h.maxOps)
 		}
-		ops := withStamps(record(h, seed, s.goroutines, opsPer, step), h.stampBurst)
+		ops := record(h, seed, s.goroutines, opsPer, step)
 		total += len(ops)
 		overlapping += overlaps(ops)
+		ops = withStamps(ops, h.stampBurst)
 		res, info := porcupine.CheckOperationsVerbose(h.model, ops, s.timeout)
 		runs++
 		switch res {
@@ -405,7 +406,9 @@ func check(t *testing.T, step time.Duration, newHistory func(t *testing.T, r *ra
 // withStamps returns ops with, for each Take of 0 < n <= maxBurst, an
 // operation Stamp of its time and n, called after the Take was called and
 // returning before it returned (times are scaled by 4 to make room), and
-// ops itself if maxBurst <= 0.
+// ops itself if maxBurst <= 0. A Take that no other goroutine's operation
+// overlapped gets none: it cannot have lost its compare-and-swap, there
+// being no other writer, so it raised the bound only if admitted.
 //
 // tokenbucket's Take raises the bound on stamps before its compare-and-swap
 // (see its Refund): a Take that loses the CAS raises it at one instant and
@@ -420,15 +423,27 @@ func withStamps(ops []porcupine.Operation, maxBurst int) []porcupine.Operation {
 		return ops
 	}
 	out := make([]porcupine.Operation, 0, len(ops)+len(ops)/2)
-	for _, op := range ops {
+	for i, op := range ops {
 		op.Call, op.Return = 4*op.Call, 4*op.Return
 		out = append(out, op)
-		if in := op.Input.(input); in.Kind == opTake && 0 < in.N && in.N <= maxBurst {
+		if in := op.Input.(input); in.Kind == opTake && 0 < in.N && in.N <= maxBurst && overlapped(ops, i) {
 			in.Kind = opStamp
 			out = append(out, porcupine.Operation{ClientId: op.ClientId, Input: in, Output: output{}, Call: op.Call + 1, Return: op.Return - 1})
 		}
 	}
 	return out
+}
+
+// overlapped reports whether another goroutine's operation overlapped
+// ops[i] in time.
+func overlapped(ops []porcupine.Operation, i int) bool {
+	op := ops[i]
+	for _, o := range ops {
+		if o.ClientId != op.ClientId && o.Call < op.Return && op.Call < o.Return {
+			return true
+		}
+	}
+	return false
 }
 
 // overlaps counts the operations during which another goroutine's
