@@ -19,7 +19,9 @@
 // atomic loads (the state in force, its TAT) and, when a Take is admitted,
 // one compare-and-swap, after raising the latest stamp seen (another load,
 // and a compare-and-swap when the stamp is new; Refund reads it). A denial
-// writes nothing. They allocate nothing.
+// writes nothing, unless the Take first found room and lost its
+// compare-and-swap: its stamp then stays (see Limiter.Refund). They
+// allocate nothing.
 // Allow, AllowN and Wait read the Config's Clock.
 //
 // # Many keys
@@ -205,16 +207,18 @@ func (c Config) Validate() error {
 // internal/cell): the limiters of equal Configs share one set of
 // parameters, so a bucket per key costs 32 bytes a key however it is made.
 type Limiter struct {
-	c cell.Ref[params] // W: the TAT; Aux: the latest admitted stamp (see Refund)
+	c cell.Ref[params] // W: the TAT; Aux: the bound on stamps (see Refund)
 }
 
 var _ ratekit.Limiter = (*Limiter)(nil)
 
 // The state words, in the block's parameters' units (1/q ns from the
 // epoch): W is the TAT, within [-fastBound, maxTAT] or minTAT, never
-// cell.Sealed; Aux bounds the stamps of the Takes admitted so far (minTAT if
-// none), raised before the TAT a Take stores, so a Refund that loads the TAT
-// and then Aux sees every stamp that TAT reflects (see Refund).
+// cell.Sealed; Aux bounds the stamps of the Takes admitted so far, and of
+// those that found a state admitting them and then lost their
+// compare-and-swap (minTAT if none). A Take raises it before the TAT it
+// stores, so a Refund that loads the TAT and then Aux sees every stamp that
+// TAT reflects (see Refund).
 type block = cell.Block[params]
 
 // params is one immutable parameter set, shared by every Limiter of an
@@ -528,19 +532,25 @@ func (l *Limiter) Peek(now time.Time, n int) (dec ratekit.Decision) {
 // did not happen. n is capped at Burst, the most one Take can take; n <= 0
 // does nothing. It is lock-free and does not allocate.
 //
-// What it gives back: with Z the latest time any admitted Take was stamped
-// with (the Limiter keeps it), it moves the TAT back by n emission intervals
-// less Z - at (if Z is later than at), never to before `at` (a refund cannot
-// make the bucket fuller than full at `at`) and never forward. So:
-//   - if no Take stamped later than `at` has been admitted, as when a Take
-//     is refunded at once or TakeAll rolls back at one instant, it restores
-//     exactly the bucket that Take found, from `at` on;
+// What it gives back: with Z the latest stamp the Limiter has seen on a Take
+// (the Limiter keeps it; see below for which Takes count), it moves the TAT
+// back by n emission intervals less Z - at (if Z is later than at), never
+// to before `at` (a refund cannot make the bucket fuller than full at `at`)
+// and never forward. The Takes that count are those admitted, and those that
+// raced: a Take of 0 < n <= Burst that found a state admitting it records
+// its stamp before it tries to store, and keeps it there if it then loses
+// the race to another call and is denied on retry. So:
+//   - if no Take stamped later than `at` has run since (admitted or
+//     racing), as when a Take is refunded at once or TakeAll rolls back at
+//     one instant with no other caller, it restores exactly the bucket that
+//     Take found, from `at` on;
 //   - else it gives back Z - at of refill time less: nothing once Z is n
 //     intervals past `at`. It cannot tell whether the later-stamped Takes
-//     came before or after the refunded one, nor what they left, so it gives
-//     back only what no history of those stamps can have used (the proof is
-//     below). A Take refunded promptly loses at most the time between its
-//     stamp and the latest stamp seen.
+//     came before or after the refunded one, nor what they left, nor
+//     whether a racing Take was admitted, so it gives back only what no
+//     history of those stamps can have used (the proof is below). A Take
+//     refunded promptly loses at most the time between its stamp and the
+//     latest stamp seen.
 //
 // Refunding twice, or refunding what was never taken, stops at full at `at`.
 //
@@ -560,6 +570,14 @@ func (l *Limiter) Peek(now time.Time, n int) (dec ratekit.Decision) {
 // grows (a Take raises it before it stores its TAT), so it bounds the
 // stamps of the Takes after the refunded one, whichever they were. A plain
 // floor at Z would not do: the Takes stamped Z also took units.
+//
+// The proof needs only Z >= s_j for every admitted Take; a larger Z gives
+// back less, which is safe. A Take cannot raise Z after its CAS: a Refund
+// could then load the new TAT with the old Z and give back too much. So it
+// raises Z first, and a Take that then loses its CAS and is denied on
+// retry leaves its stamp in Z, admitted or not: Z cannot be lowered, since
+// another Take may have raised it to the same value. That stamp costs a
+// later refund at most Z - at, as any later stamp does.
 func (l *Limiter) Refund(at time.Time, n int) {
 	if n <= 0 {
 		return

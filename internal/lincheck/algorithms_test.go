@@ -2,10 +2,14 @@ package lincheck
 
 import (
 	"fmt"
+	"hash/fnv"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
+
+	"github.com/anishathalye/porcupine"
 
 	"github.com/ratekit/ratekit"
 	"github.com/ratekit/ratekit/concurrency"
@@ -132,6 +136,45 @@ var bucketModel = &modelOf[*model.TokenBucket]{
 	desc:  (*model.TokenBucket).State,
 }
 
+// bucketMaxBurst is the largest Burst of bucketConfigs: a Take may find
+// the state of one config, raise the stamp bound, and then, its CAS lost to
+// a Reconfigure, be denied under another config with a smaller Burst.
+var bucketMaxBurst = slices.MaxFunc(bucketConfigs, func(a, b tokenbucket.Config) int { return a.Burst - b.Burst }).Burst
+
+// bucketChecker is the porcupine model of a token bucket starting at init,
+// whose operations apply decides, for histories passed through withStamps:
+// it is deterministic but for the Stamps, which raise the bound on stamps to
+// their time or leave it.
+func bucketChecker(init func() *model.TokenBucket, apply func(*model.TokenBucket, input) output) porcupine.Model {
+	a := *bucketModel
+	a.apply = apply
+	nm := porcupine.NondeterministicModel{
+		Init: func() []any { return []any{a.state(init())} },
+		Step: func(s, inAny, outAny any) []any {
+			st, in, out := s.(*mstate[*model.TokenBucket]), inAny.(input), outAny.(output)
+			if in.Kind == opStamp {
+				m := st.m.Clone()
+				m.Stamp(t0.Add(in.Now))
+				return []any{st, a.state(m)}
+			}
+			next, want := st.step(in)
+			if want != out {
+				return nil
+			}
+			return []any{next}
+		},
+		Equal: func(a, b any) bool { return a.(state).key() == b.(state).key() },
+		Hash: func(s any) uint64 {
+			h := fnv.New64a()
+			h.Write([]byte(s.(state).key()))
+			return h.Sum64()
+		},
+		DescribeOperation: func(in, out any) string { return fmt.Sprintf("%v -> %v", in, out) },
+		DescribeState:     func(s any) string { return s.(state).key() },
+	}
+	return nm.ToModel()
+}
+
 func TestTokenBucket(t *testing.T) {
 	mustCheck(t, 150*time.Millisecond, func(t *testing.T, r *rand.Rand) *history {
 		return tokenBucketHistory(t, r, func(l *tokenbucket.Limiter) stateful { return l })
@@ -171,8 +214,9 @@ func tokenBucketHistory(t *testing.T, r *rand.Rand, wrap func(*tokenbucket.Limit
 			c.Clock = fixedClock{t: t0.Add(in.Now)}
 			return l.Reconfigure(c)
 		}),
-		model: porcupineModel(func() state { return a.state(newBucketModel(bucketConfigs[0])) }),
-		next:  wordNext(len(bucketConfigs), nSnapshots),
+		model:      bucketChecker(func() *model.TokenBucket { return newBucketModel(bucketConfigs[0]) }, a.apply),
+		stampBurst: bucketMaxBurst,
+		next:       wordNext(len(bucketConfigs), nSnapshots),
 	}
 }
 

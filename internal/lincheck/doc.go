@@ -9,7 +9,10 @@
 // Every operation carries an explicit time, drawn from a logical clock the
 // goroutines share and advance (some stamps stale), so the models, which are
 // deterministic given the operation, its time and n, decide exactly what the
-// limiter must. Real-time order comes from an atomic sequence counter read
+// limiter must. The token bucket's one exception is the bound on stamps its
+// Refund reads, which a Take may raise and then lose its race: a Take is
+// checked as itself and a Stamp in its interval, which the model may take
+// or not (withStamps). Real-time order comes from an atomic sequence counter read
 // before each call and after its return.
 //
 // The short pass runs in CI, a couple of seconds per algorithm:

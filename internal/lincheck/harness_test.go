@@ -35,9 +35,10 @@ const (
 	opRestore // UnmarshalBinary of a snapshot's MarshalBinary
 	opRelease // concurrency only
 	opSweep   // Keyed only: the part of a Sweep that judges one key
+	opStamp   // token bucket only: a Take's raise of the bound on stamps (see withStamps)
 )
 
-var kindNames = [...]string{"Take", "Peek", "Refund", "Reconfigure", "Unmarshal", "Release", "Sweep"}
+var kindNames = [...]string{"Take", "Peek", "Refund", "Reconfigure", "Unmarshal", "Release", "Sweep", "Stamp"}
 
 // input is one operation as called. Times are offsets from t0.
 type input struct {
@@ -68,6 +69,8 @@ func (in input) String() string {
 		fmt.Fprintf(&b, "(%d)", in.N)
 	case opSweep:
 		fmt.Fprintf(&b, "(+%v)", in.Now)
+	case opStamp:
+		fmt.Fprintf(&b, "(+%v) of Take(+%v, %d)", in.Now, in.Now, in.N)
 	}
 	return b.String()
 }
@@ -177,6 +180,9 @@ type history struct {
 	// search grows fast with the overlap of a nondeterministic model's
 	// operations.
 	maxOps int
+	// stampBurst, if positive, checks each Take of 0 < n <= stampBurst as
+	// two operations (see withStamps).
+	stampBurst int
 	// background, if set, runs beside the recording goroutines until stop
 	// is closed, its operations unrecorded.
 	background func(stop <-chan struct{})
@@ -360,6 +366,7 @@ func check(t *testing.T, step time.Duration, newHistory func(t *testing.T, r *ra
 		ops := record(h, seed, s.goroutines, opsPer, step)
 		total += len(ops)
 		overlapping += overlaps(ops)
+		ops = withStamps(ops, h.stampBurst)
 		res, info := porcupine.CheckOperationsVerbose(h.model, ops, s.timeout)
 		runs++
 		switch res {
@@ -394,6 +401,49 @@ func check(t *testing.T, step time.Duration, newHistory func(t *testing.T, r *ra
 		return runs, visualization
 	}
 	return runs, ""
+}
+
+// withStamps returns ops with, for each Take of 0 < n <= maxBurst, an
+// operation Stamp of its time and n, called after the Take was called and
+// returning before it returned (times are scaled by 4 to make room), and
+// ops itself if maxBurst <= 0. A Take that no other goroutine's operation
+// overlapped gets none: it cannot have lost its compare-and-swap, there
+// being no other writer, so it raised the bound only if admitted.
+//
+// tokenbucket's Take raises the bound on stamps before its compare-and-swap
+// (see its Refund): a Take that loses the CAS raises it at one instant and
+// is decided at a later one, when it retries, and a Refund between the two
+// sees the raise. The Take may then be admitted or denied; a denied one
+// leaves the raise in place. So the raise is an event of its own, somewhere
+// in the Take's interval, which the model may take or not (a Take whose n
+// no Burst admits never raises; one that never found room does not either,
+// but the history cannot tell it from one that did).
+func withStamps(ops []porcupine.Operation, maxBurst int) []porcupine.Operation {
+	if maxBurst <= 0 {
+		return ops
+	}
+	out := make([]porcupine.Operation, 0, len(ops)+len(ops)/2)
+	for i, op := range ops {
+		op.Call, op.Return = 4*op.Call, 4*op.Return
+		out = append(out, op)
+		if in := op.Input.(input); in.Kind == opTake && 0 < in.N && in.N <= maxBurst && overlapped(ops, i) {
+			in.Kind = opStamp
+			out = append(out, porcupine.Operation{ClientId: op.ClientId, Input: in, Output: output{}, Call: op.Call + 1, Return: op.Return - 1})
+		}
+	}
+	return out
+}
+
+// overlapped reports whether another goroutine's operation overlapped
+// ops[i] in time.
+func overlapped(ops []porcupine.Operation, i int) bool {
+	op := ops[i]
+	for _, o := range ops {
+		if o.ClientId != op.ClientId && o.Call < op.Return && op.Call < o.Return {
+			return true
+		}
+	}
+	return false
 }
 
 // overlaps counts the operations during which another goroutine's

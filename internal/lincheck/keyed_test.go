@@ -57,6 +57,8 @@ func applyBucket(m *model.TokenBucket, in input) output {
 		return output{D: m.Peek(t0.Add(in.Now), in.N)}
 	case opRefund:
 		m.Refund(t0.Add(in.At), in.N)
+	case opStamp:
+		m.Stamp(t0.Add(in.Now))
 	}
 	return output{}
 }
@@ -100,11 +102,17 @@ func keyedModel(evict bool) porcupine.Model {
 				if onGhost {
 					target = ghost
 				}
-				if applyBucket(target, in) == out {
-					next = append(next, newKeyState(live, ghost))
+				if applyBucket(target, in) != out {
+					return
 				}
+				next = append(next, newKeyState(live, ghost))
 			}
-			if in.Kind == opSweep {
+			switch in.Kind {
+			case opStamp:
+				// A Take's raise of its limiter's bound on stamps (see
+				// withStamps): or none.
+				next = append(next, st)
+			case opSweep:
 				next = append(next, st)
 				if st.live.Idle(t0.Add(in.Now)) {
 					next = append(next, newKeyState(freshBucket(), st.live))
@@ -164,8 +172,9 @@ func keyedHistoryWith(t *testing.T, maxKeys int) (*history, *ratekit.Keyed[int, 
 			}
 			return output{}
 		},
-		model:  keyedModel(maxKeys > 0),
-		maxOps: 60,
+		model:      keyedModel(maxKeys > 0),
+		stampBurst: keyedConfig.Burst,
+		maxOps:     60,
 		// New keys, unrecorded, inserting slots and growing the tables
 		// under the recorded Takes.
 		background: func(stop <-chan struct{}) {

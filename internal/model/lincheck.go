@@ -29,9 +29,9 @@ func (m *TokenBucket) Clone() *TokenBucket {
 	return c
 }
 
-// State describes every field: the configuration, the TAT and the latest
-// admitted stamp (rational ns from the epoch; nil: full since forever, and
-// no stamp).
+// State describes every field: the configuration, the TAT and the bound on
+// stamps (rational ns from the epoch; nil: full since forever, and no
+// stamp).
 func (m *TokenBucket) State() string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -42,7 +42,7 @@ func (m *TokenBucket) State() string {
 // the bucket is full is kept, rounded up to this bucket's time scale (1/q ns,
 // q the denominator of Window/Limit in lowest terms), so exactly when
 // saved's scale divides it. Both must share the epoch. The restored instant
-// also becomes the bound on admitted stamps: the Takes it counts were
+// also becomes the bound on stamps: the Takes it counts were
 // stamped before it, and those of the replaced state no longer count.
 func (m *TokenBucket) Restore(saved *TokenBucket) {
 	s := saved.Clone()

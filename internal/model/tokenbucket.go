@@ -20,7 +20,7 @@ type TokenBucket struct {
 	t      *big.Rat // the emission interval, Window/Limit ns
 	tau    *big.Rat // Burst*t: the time to refill Burst from empty
 	tat    *big.Rat // when the bucket is full again; nil: full since forever
-	seen   *big.Rat // the latest time an admitted Take was stamped; nil: none
+	seen   *big.Rat // the latest stamp of a Take admitted or raced (see Stamp); nil: none
 	epoch  time.Time
 	window time.Duration
 }
@@ -120,9 +120,25 @@ func (m *TokenBucket) decide(nowT time.Time, n int, take bool) ratekit.Decision 
 	return dec
 }
 
+// Stamp raises the bound on stamps to now, if later: what a Take stamped now
+// does when it finds a state that admits it, before it tries to store its
+// TAT. If it then loses the race to another call, a Refund may see the
+// raise before the Take is decided, and a Take denied on retry leaves it
+// (see tokenbucket.Limiter.Refund). The model's Take only raises the bound
+// when admitted; a checker adds a Stamp, which it may take or not,
+// anywhere in the call of each Take of 0 < n <= Burst.
+func (m *TokenBucket) Stamp(now time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if a := m.at(now); m.seen == nil || a.Cmp(m.seen) > 0 {
+		m.seen = a
+	}
+}
+
 // Refund moves the TAT back by n emission intervals (n capped at Burst),
-// less the time by which the latest stamp of an admitted Take is later than
-// `at`, but not to before `at` and never forward.
+// less the time by which the bound on stamps (those of admitted Takes, and
+// of denied ones given to Stamp) is later than `at`, but not to before `at`
+// and never forward.
 func (m *TokenBucket) Refund(at time.Time, n int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
