@@ -111,7 +111,7 @@ type unhashableClock struct {
 // TestNewUnhashableClock: a Config whose Clock cannot be hashed is not
 // interned, and New neither panics nor fails.
 func TestNewUnhashableClock(t *testing.T) {
-	cfg := tokenbucket.Config{Limit: 1, Window: time.Second, Burst: 2, Clock: unhashableClock{Clock: atT0()}}
+	cfg := tokenbucket.Config{Limit: 1, Window: time.Second, Burst: 2, Clock: unhashableClock{Clock: atT0(), tags: []string{"unhashable"}}}
 	a, b := mustNew(t, cfg), mustNew(t, cfg)
 	require.False(t, tokenbucket.SameParams(a, b))
 	require.True(t, a.Take(t0, 2).Allowed)
