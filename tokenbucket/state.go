@@ -23,8 +23,12 @@ import (
 // as if it had never been lowered. A full bucket stays full, an empty one
 // empty, and a bucket 3 units in debt to Wait's reservations stays 3 units
 // in debt. Fractions of a unit are kept exactly where the new time scale can
-// hold them and otherwise rounded towards less capacity, never more. Waiters already asleep keep the times
-// they reserved; cancelling one of them after a Reconfigure gives nothing back.
+// hold them and otherwise rounded towards less capacity, never more. A debt
+// longer than 3*2^60/q ns at the new rate (q the denominator of the new
+// Window/Limit in ns, in lowest terms: about 110 years at q = 1) is cut to
+// that; nothing shorter is forgiven. Waiters already asleep keep the times
+// they reserved; cancelling one of them after a Reconfigure gives nothing
+// back.
 func (l *Limiter) Reconfigure(cfg Config) error {
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -74,8 +78,8 @@ func paramsAt(cfg Config, now time.Time) (*params, error) {
 // units of np, rounded up: beyond np's tau (Burst2*p2) when Burst2 is below
 // the units taken, a debt that refills before anything is admitted. The
 // product reaches 2^94, hence math/big: this is a slow path. |ns2*q2| is at
-// most 2^59 (paramsAt), so the sum is bounded as a TAT, and saturated at
-// maxTAT.
+// most 2^59 (paramsAt), and d2 is capped at maxCarry, so the sum is a TAT
+// in range.
 func carry(old, ns, ns2 int64, p, np *params) int64 {
 	var d int64
 	if old != minTAT {
@@ -88,11 +92,18 @@ func carry(old, ns, ns2 int64, p, np *params) int64 {
 		return s2
 	}
 	d2 := ceilDiv(num, big.NewInt(p.p))
-	if !d2.IsInt64() || d2.Int64() > maxTAT-s2 {
-		return maxTAT
+	if !d2.IsInt64() || d2.Int64() > maxCarry {
+		return s2 + maxCarry // a debt beyond maxCarry is forgiven
 	}
 	return s2 + d2.Int64()
 }
+
+// maxCarry is the most a Reconfigure keeps of the empty part (and debt) of a
+// bucket, in units of the new scale: a bound relative to the instant of the
+// change, not to the parameters' epoch, so that what is forgiven does not
+// depend on when the parameters were made. s2 is within ±2^59 (paramsAt),
+// so s2 + maxCarry stays below maxTAT.
+const maxCarry = maxTAT - fastBound
 
 // carrySeen converts seen, a bound on the stamps of admitted Takes in units
 // of p, into units of np, read at the instant ns of p and ns2 of np,
@@ -189,7 +200,10 @@ func unixNano(t time.Time) *big.Int {
 // time scale divides this limiter's (as it does for the same Config), and
 // otherwise rounded later (less capacity). An instant more than 2^62/q ns
 // past the limiter's epoch (146 years at q = 1) moves the epoch forward;
-// one more than 2^62 ns past it is clamped to that bound.
+// one more than 2^62 ns past it is clamped to that bound. The state holds no
+// stamps, so a Refund after a restore, of a Take stamped before the instant
+// at which the restored bucket is full, gives back less (see Refund): never
+// more than if that Take had not happened.
 func (l *Limiter) UnmarshalBinary(b []byte) error {
 	payload, err := core.ParseHeader(b, core.TokenBucket, stateVersion)
 	if err != nil {

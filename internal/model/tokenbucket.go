@@ -176,7 +176,7 @@ func (m *TokenBucket) Idle(now time.Time) bool {
 // and not yet refilled (the empty part, a fraction, or a debt). The new
 // empty part is rounded up to the new rate's resolution, 1/q ns, where q is
 // the denominator of the new Window/Limit in lowest terms, and capped at
-// 2^62 of those units (a debt beyond that is forgiven, as in the real one).
+// 3*2^60 of those units (a debt beyond that is forgiven, as in the real one).
 func (m *TokenBucket) Reconfigure(now time.Time, limit int, window time.Duration, burst int, name string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -189,8 +189,8 @@ func (m *TokenBucket) Reconfigure(now time.Time, limit int, window time.Duration
 	if r.Sign() != 0 {
 		units.Add(units, big.NewInt(1))
 	}
-	if limit := big.NewInt(1 << 62); units.Cmp(limit) > 0 {
-		units = limit // the real state holds at most 2^62 units ahead
+	if limit := big.NewInt(1<<62 - 1<<60); units.Cmp(limit) > 0 {
+		units = limit // the real one keeps at most 3*2^60 units (its maxCarry)
 	}
 	d2.SetFrac(units, q)
 	m.tat = new(big.Rat).Add(at, d2)
