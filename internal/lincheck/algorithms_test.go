@@ -233,48 +233,84 @@ func newWindowModel(c fixedwindow.Config) *model.FixedWindow {
 	return model.NewFixedWindow(c.Limit, c.Window, c.Offset, c.Name, c.OnLimitReached != nil)
 }
 
-func TestFixedWindow(t *testing.T) {
+// wordAlg is a word-state algorithm as the histories drive it: its
+// limiter, its model (at times relative to t0), and what Reconfigure to
+// configuration arg does to each.
+type wordAlg[L stateful, M any] struct {
+	configs          int
+	newLimiter       func() (L, error)
+	newModel         func() M
+	take, peek       func(m M, now time.Duration, n int) ratekit.Decision
+	refund           func(m M, at time.Duration, n int)
+	restore          func(m, saved M)
+	clone            func(M) M
+	desc             func(M) string
+	reconfigure      func(l L, arg int, now time.Duration) error
+	reconfigureModel func(m M, arg int)
+}
+
+// check runs the linearizability check of w's histories.
+func (w wordAlg[L, M]) check(t *testing.T) {
 	mustCheck(t, 300*time.Millisecond, func(t *testing.T, r *rand.Rand) *history {
-		newL := func() *fixedwindow.Limiter {
-			c := windowConfigs[0]
-			c.Clock = fixedClock{t: t0}
-			l, err := fixedwindow.New(c)
+		newL := func() L {
+			l, err := w.newLimiter()
 			if err != nil {
 				t.Fatal(err)
 			}
 			return l
 		}
 		snaps := snapshots(t, r, nSnapshots, 300*time.Millisecond,
-			func() (*fixedwindow.Limiter, *model.FixedWindow) { return newL(), newWindowModel(windowConfigs[0]) },
-			func(m *model.FixedWindow, now time.Duration, n int) ratekit.Decision { return m.Take(t0.Add(now), n) })
+			func() (L, M) { return newL(), w.newModel() }, w.take)
 		l := newL()
-		a := &modelOf[*model.FixedWindow]{clone: (*model.FixedWindow).Clone, desc: (*model.FixedWindow).State}
-		a.apply = func(m *model.FixedWindow, in input) output {
+		a := &modelOf[M]{clone: w.clone, desc: w.desc}
+		a.apply = func(m M, in input) output {
 			switch in.Kind {
 			case opTake:
-				return output{D: m.Take(t0.Add(in.Now), in.N)}
+				return output{D: w.take(m, in.Now, in.N)}
 			case opPeek:
-				return output{D: m.Peek(t0.Add(in.Now), in.N)}
+				return output{D: w.peek(m, in.Now, in.N)}
 			case opRefund:
-				m.Refund(t0.Add(in.At), in.N)
+				w.refund(m, in.At, in.N)
 			case opReconfigure:
-				c := windowConfigs[in.Arg]
-				m.Reconfigure(c.Limit, c.Window, c.Offset, c.Name, c.OnLimitReached != nil)
+				w.reconfigureModel(m, in.Arg)
 			case opRestore:
-				m.Restore(snaps[in.Arg].m)
+				w.restore(m, snaps[in.Arg].m)
 			}
 			return output{}
 		}
 		return &history{
-			do: wordOps(l, snaps, func(in input) error {
-				c := windowConfigs[in.Arg]
-				c.Clock = fixedClock{t: t0.Add(in.Now)}
-				return l.Reconfigure(c)
-			}),
-			model: porcupineModel(func() state { return a.state(newWindowModel(windowConfigs[0])) }),
-			next:  wordNext(len(windowConfigs), nSnapshots),
+			do:    wordOps(l, snaps, func(in input) error { return w.reconfigure(l, in.Arg, in.Now) }),
+			model: porcupineModel(func() state { return a.state(w.newModel()) }),
+			next:  wordNext(w.configs, nSnapshots),
 		}
 	})
+}
+
+func TestFixedWindow(t *testing.T) {
+	wordAlg[*fixedwindow.Limiter, *model.FixedWindow]{
+		configs: len(windowConfigs),
+		newLimiter: func() (*fixedwindow.Limiter, error) {
+			c := windowConfigs[0]
+			c.Clock = fixedClock{t: t0}
+			return fixedwindow.New(c)
+		},
+		newModel: func() *model.FixedWindow { return newWindowModel(windowConfigs[0]) },
+		take:     func(m *model.FixedWindow, now time.Duration, n int) ratekit.Decision { return m.Take(t0.Add(now), n) },
+		peek:     func(m *model.FixedWindow, now time.Duration, n int) ratekit.Decision { return m.Peek(t0.Add(now), n) },
+		refund:   func(m *model.FixedWindow, at time.Duration, n int) { m.Refund(t0.Add(at), n) },
+		restore:  (*model.FixedWindow).Restore,
+		clone:    (*model.FixedWindow).Clone,
+		desc:     (*model.FixedWindow).State,
+		reconfigure: func(l *fixedwindow.Limiter, arg int, now time.Duration) error {
+			c := windowConfigs[arg]
+			c.Clock = fixedClock{t: t0.Add(now)}
+			return l.Reconfigure(c)
+		},
+		reconfigureModel: func(m *model.FixedWindow, arg int) {
+			c := windowConfigs[arg]
+			m.Reconfigure(c.Limit, c.Window, c.Offset, c.Name, c.OnLimitReached != nil)
+		},
+	}.check(t)
 }
 
 var rollingConfigs = []rolling.Config{
@@ -289,47 +325,30 @@ func newRollingModel(c rolling.Config) *model.Rolling {
 }
 
 func TestRolling(t *testing.T) {
-	mustCheck(t, 300*time.Millisecond, func(t *testing.T, r *rand.Rand) *history {
-		newL := func() *rolling.Limiter {
+	wordAlg[*rolling.Limiter, *model.Rolling]{
+		configs: len(rollingConfigs),
+		newLimiter: func() (*rolling.Limiter, error) {
 			c := rollingConfigs[0]
 			c.Clock = fixedClock{t: t0}
-			l, err := rolling.New(c)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return l
-		}
-		snaps := snapshots(t, r, nSnapshots, 300*time.Millisecond,
-			func() (*rolling.Limiter, *model.Rolling) { return newL(), newRollingModel(rollingConfigs[0]) },
-			func(m *model.Rolling, now time.Duration, n int) ratekit.Decision { return m.Take(t0.Add(now), n) })
-		l := newL()
-		a := &modelOf[*model.Rolling]{clone: (*model.Rolling).Clone, desc: (*model.Rolling).State}
-		a.apply = func(m *model.Rolling, in input) output {
-			switch in.Kind {
-			case opTake:
-				return output{D: m.Take(t0.Add(in.Now), in.N)}
-			case opPeek:
-				return output{D: m.Peek(t0.Add(in.Now), in.N)}
-			case opRefund:
-				m.Refund(t0.Add(in.At), in.N)
-			case opReconfigure:
-				c := rollingConfigs[in.Arg]
-				m.Reconfigure(c.Limit, c.Window, c.Name, c.OnLimitReached != nil)
-			case opRestore:
-				m.Restore(snaps[in.Arg].m)
-			}
-			return output{}
-		}
-		return &history{
-			do: wordOps(l, snaps, func(in input) error {
-				c := rollingConfigs[in.Arg]
-				c.Clock = fixedClock{t: t0.Add(in.Now)}
-				return l.Reconfigure(c)
-			}),
-			model: porcupineModel(func() state { return a.state(newRollingModel(rollingConfigs[0])) }),
-			next:  wordNext(len(rollingConfigs), nSnapshots),
-		}
-	})
+			return rolling.New(c)
+		},
+		newModel: func() *model.Rolling { return newRollingModel(rollingConfigs[0]) },
+		take:     func(m *model.Rolling, now time.Duration, n int) ratekit.Decision { return m.Take(t0.Add(now), n) },
+		peek:     func(m *model.Rolling, now time.Duration, n int) ratekit.Decision { return m.Peek(t0.Add(now), n) },
+		refund:   func(m *model.Rolling, at time.Duration, n int) { m.Refund(t0.Add(at), n) },
+		restore:  (*model.Rolling).Restore,
+		clone:    (*model.Rolling).Clone,
+		desc:     (*model.Rolling).State,
+		reconfigure: func(l *rolling.Limiter, arg int, now time.Duration) error {
+			c := rollingConfigs[arg]
+			c.Clock = fixedClock{t: t0.Add(now)}
+			return l.Reconfigure(c)
+		},
+		reconfigureModel: func(m *model.Rolling, arg int) {
+			c := rollingConfigs[arg]
+			m.Reconfigure(c.Limit, c.Window, c.Name, c.OnLimitReached != nil)
+		},
+	}.check(t)
 }
 
 var logConfigs = []slidingwindow.Config{
@@ -340,46 +359,28 @@ var logConfigs = []slidingwindow.Config{
 }
 
 func TestSlidingLog(t *testing.T) {
-	mustCheck(t, 300*time.Millisecond, func(t *testing.T, r *rand.Rand) *history {
-		newL := func() *slidingwindow.Log {
-			l, err := slidingwindow.NewLog(logConfigs[0])
-			if err != nil {
-				t.Fatal(err)
-			}
-			return l
-		}
-		newM := func() *model.SlidingLog {
+	wordAlg[*slidingwindow.Log, *model.SlidingLog]{
+		configs:    len(logConfigs),
+		newLimiter: func() (*slidingwindow.Log, error) { return slidingwindow.NewLog(logConfigs[0]) },
+		newModel: func() *model.SlidingLog {
 			c := logConfigs[0]
 			return &model.SlidingLog{Limit: c.Limit, Window: c.Window, Name: c.Name}
-		}
-		snaps := snapshots(t, r, nSnapshots, 300*time.Millisecond,
-			func() (*slidingwindow.Log, *model.SlidingLog) { return newL(), newM() },
-			func(m *model.SlidingLog, now time.Duration, n int) ratekit.Decision { return m.Take(now, n) })
-		l := newL()
-		a := &modelOf[*model.SlidingLog]{clone: (*model.SlidingLog).Clone, desc: (*model.SlidingLog).State}
-		a.apply = func(m *model.SlidingLog, in input) output {
-			switch in.Kind {
-			case opTake:
-				return output{D: m.Take(in.Now, in.N)}
-			case opPeek:
-				return output{D: m.Peek(in.Now, in.N)}
-			case opRefund:
-				m.Refund(in.At, in.N)
-			case opReconfigure:
-				c := logConfigs[in.Arg]
-				m.Reconfigure(c.Limit, c.Window)
-				m.Name = c.Name
-			case opRestore:
-				m.Restore(snaps[in.Arg].m)
-			}
-			return output{}
-		}
-		return &history{
-			do:    wordOps(l, snaps, func(in input) error { return l.Reconfigure(logConfigs[in.Arg]) }),
-			model: porcupineModel(func() state { return a.state(newM()) }),
-			next:  wordNext(len(logConfigs), nSnapshots),
-		}
-	})
+		},
+		take:    (*model.SlidingLog).Take,
+		peek:    (*model.SlidingLog).Peek,
+		refund:  (*model.SlidingLog).Refund,
+		restore: (*model.SlidingLog).Restore,
+		clone:   (*model.SlidingLog).Clone,
+		desc:    (*model.SlidingLog).State,
+		reconfigure: func(l *slidingwindow.Log, arg int, _ time.Duration) error {
+			return l.Reconfigure(logConfigs[arg])
+		},
+		reconfigureModel: func(m *model.SlidingLog, arg int) {
+			c := logConfigs[arg]
+			m.Reconfigure(c.Limit, c.Window)
+			m.Name = c.Name
+		},
+	}.check(t)
 }
 
 // The Counter's Reconfigure keeps the Window (a change of Window is not
@@ -392,47 +393,31 @@ var counterConfigs = []slidingwindow.Config{
 }
 
 func TestSlidingCounter(t *testing.T) {
-	mustCheck(t, 300*time.Millisecond, func(t *testing.T, r *rand.Rand) *history {
-		newL := func() *slidingwindow.Counter {
-			l, err := slidingwindow.NewCounter(counterConfigs[0])
-			if err != nil {
-				t.Fatal(err)
-			}
-			return l
-		}
-		newM := func() *model.SlidingCounter {
+	wordAlg[*slidingwindow.Counter, *model.SlidingCounter]{
+		configs:    len(counterConfigs),
+		newLimiter: func() (*slidingwindow.Counter, error) { return slidingwindow.NewCounter(counterConfigs[0]) },
+		newModel: func() *model.SlidingCounter {
 			c := counterConfigs[0]
 			return &model.SlidingCounter{Limit: c.Limit, Window: c.Window, Name: c.Name}
-		}
-		snaps := snapshots(t, r, nSnapshots, 300*time.Millisecond,
-			func() (*slidingwindow.Counter, *model.SlidingCounter) { return newL(), newM() },
-			func(m *model.SlidingCounter, now time.Duration, n int) ratekit.Decision {
-				return m.Take(t0.Add(now), n)
-			})
-		l := newL()
-		a := &modelOf[*model.SlidingCounter]{clone: (*model.SlidingCounter).Clone, desc: (*model.SlidingCounter).State}
-		a.apply = func(m *model.SlidingCounter, in input) output {
-			switch in.Kind {
-			case opTake:
-				return output{D: m.Take(t0.Add(in.Now), in.N)}
-			case opPeek:
-				return output{D: m.Peek(t0.Add(in.Now), in.N)}
-			case opRefund:
-				m.Refund(t0.Add(in.At), in.N)
-			case opReconfigure:
-				c := counterConfigs[in.Arg]
-				m.Reconfigure(c.Limit, c.Name)
-			case opRestore:
-				m.Restore(snaps[in.Arg].m)
-			}
-			return output{}
-		}
-		return &history{
-			do:    wordOps(l, snaps, func(in input) error { return l.Reconfigure(counterConfigs[in.Arg]) }),
-			model: porcupineModel(func() state { return a.state(newM()) }),
-			next:  wordNext(len(counterConfigs), nSnapshots),
-		}
-	})
+		},
+		take: func(m *model.SlidingCounter, now time.Duration, n int) ratekit.Decision {
+			return m.Take(t0.Add(now), n)
+		},
+		peek: func(m *model.SlidingCounter, now time.Duration, n int) ratekit.Decision {
+			return m.Peek(t0.Add(now), n)
+		},
+		refund:  func(m *model.SlidingCounter, at time.Duration, n int) { m.Refund(t0.Add(at), n) },
+		restore: (*model.SlidingCounter).Restore,
+		clone:   (*model.SlidingCounter).Clone,
+		desc:    (*model.SlidingCounter).State,
+		reconfigure: func(l *slidingwindow.Counter, arg int, _ time.Duration) error {
+			return l.Reconfigure(counterConfigs[arg])
+		},
+		reconfigureModel: func(m *model.SlidingCounter, arg int) {
+			c := counterConfigs[arg]
+			m.Reconfigure(c.Limit, c.Name)
+		},
+	}.check(t)
 }
 
 // concurrency: the semaphore's decisions are checked exactly; the hold-time
