@@ -112,8 +112,8 @@ func indexBits(w int64) int {
 	return bits.Len64(windows)
 }
 
-// Internally an instant is int64 nanoseconds from the limiter's epoch, the
-// time.Now() of its construction, computed with now.Sub(epoch) so that the
+// Internally an instant is int64 nanoseconds from the limiter's epoch,
+// Config.Clock's time at the making of its parameters, computed with now.Sub(epoch) so that the
 // monotonic clock is used when now carries a reading. Instants are clamped to
 // [minTime, maxTime], 73 years either side of the epoch: the zero time.Time,
 // whose Sub saturates at -292 years, becomes minTime. With a Window of at
@@ -130,5 +130,23 @@ func since(now, epoch time.Time) int64 {
 	return min(max(int64(now.Sub(epoch)), minTime), maxTime)
 }
 
-// Unix nanoseconds of epoch. time.Now() is always representable.
+// Unix nanoseconds of epoch, an epochAt.
 func unixOf(epoch time.Time) int64 { return epoch.UnixNano() }
+
+// maxEpoch bounds an epoch's Unix nanoseconds either way (about 146 years
+// from 1970), so that every window start, epoch ± 2^61 plus two Windows,
+// stays under 2^62.6 in magnitude.
+const maxEpoch = 1 << 62
+
+// epochAt returns the epoch of parameters made when the Config's clock
+// read now: now itself, or, for a (mock) clock set more than 146 years from
+// 1970, the nearest instant within that bound.
+func epochAt(now time.Time) time.Time {
+	switch s := now.Unix(); {
+	case s >= maxEpoch/1_000_000_000:
+		return time.Unix(0, maxEpoch)
+	case s <= -maxEpoch/1_000_000_000:
+		return time.Unix(0, -maxEpoch)
+	}
+	return now
+}

@@ -117,16 +117,27 @@ type counterParams struct {
 var interned cell.Interner[Config, counterParams]
 
 // shared returns the interned parameters of cfg, a Config that may be
-// invalid, making them if there are none. Their epoch is the time.Now() of
-// their making: the instants of every Counter of the Config are measured
-// from there, and stay exact for 73 years either side of it.
+// invalid, making them if there are none, or if cfg.Clock now reads a time
+// more than half their range from their epoch (see near). Their epoch is
+// cfg.Clock's time at their making: the instants of every Counter of the
+// Config are measured from there, and stay exact for 73 years either side
+// of it, so a Counter on a mock clock set to 2200 is as exact as one on the
+// real clock.
 func shared(cfg Config) (*counterParams, error) {
-	return interned.Get(cfg, nil, func() (*counterParams, error) {
+	return interned.Get(cfg, (*counterParams).near, func() (*counterParams, error) {
 		if err := cfg.validateCounter(); err != nil {
 			return nil, err
 		}
-		return newCounterParams(cfg, time.Now()), nil
+		return newCounterParams(cfg, epochAt(core.Clock(cfg.Clock).Now())), nil
 	})
+}
+
+// near reports whether p's clock reads a time within half p's range of its
+// epoch, so that a Counter made now with p still has 36 years of exact
+// instants either way.
+func (p *counterParams) near() bool {
+	x := p.since(p.clock.Now())
+	return x > minTime/2 && x < maxTime/2
 }
 
 // NewCounter returns an approximate sliding counter, or an error wrapping

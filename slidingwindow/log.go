@@ -180,7 +180,7 @@ func NewLog(cfg Config) (*Log, error) {
 		l Log
 		_ [128 - wordLine - unsafe.Sizeof(Log{})]byte
 	}{}
-	c.l.init(newLogParams(cfg, time.Now(), true))
+	c.l.init(newLogParams(cfg, epochAt(core.Clock(cfg.Clock).Now()), true))
 	return &c.l, nil
 }
 
@@ -247,12 +247,12 @@ type LogTemplate struct {
 
 // NewLogTemplate returns a LogTemplate of cfg, or an error wrapping
 // ratekit.ErrInvalidConfig if cfg is invalid for a Log (as NewLog would).
-// Its Logs measure time from now (time.Now()).
+// Its Logs measure time from now, as cfg.Clock reads it.
 func NewLogTemplate(cfg Config) (*LogTemplate, error) {
 	if err := cfg.validateLog(); err != nil {
 		return nil, err
 	}
-	return &LogTemplate{p: newLogParams(cfg, time.Now(), false)}, nil
+	return &LogTemplate{p: newLogParams(cfg, epochAt(core.Clock(cfg.Clock).Now()), false)}, nil
 }
 
 // New returns an empty Log of the template's Config. It allocates the Log
