@@ -72,6 +72,11 @@ func TestConformance(t *testing.T) {
 				Capacity:    tc.cfg.Limit,
 				Policy:      tc.cfg.Name,
 				Reconfigure: reconfigureLimit(tc.cfg),
+				NewWithHook: func(tb testing.TB, hook func(ratekit.Decision)) ratekit.Limiter {
+					c := tc.cfg
+					c.OnLimitReached = hook
+					return mustNew(tb, c)
+				},
 			})
 		})
 	}

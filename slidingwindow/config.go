@@ -7,6 +7,7 @@ import (
 
 	"github.com/benbjohnson/clock"
 
+	"github.com/ratekit/ratekit"
 	"github.com/ratekit/ratekit/internal/core"
 )
 
@@ -34,9 +35,27 @@ type Config struct {
 	Window time.Duration
 	// Name is the policy name reported in every Decision (Decision.Policy).
 	Name string
-	// Clock is read by the convenience methods Allow, AllowN and Wait, and by
-	// nothing else; nil is the real clock. Use a clock.Mock in tests.
+	// Clock is read by the convenience methods Allow, AllowN and Wait, and
+	// when the limiter's parameters are made, for the epoch its instants
+	// count from; nil is the real clock. Use a clock.Mock in tests.
 	Clock clock.Clock
+	// OnLimitReached, if not nil, is called once per run of denials: by the
+	// first Take denied because the limit is reached (not for n < 0 or
+	// n > Limit, nor for a now before the limiter's newest recorded time
+	// or fixed window), with that Take's denial. A sliding window has no
+	// windows to count calls by, so a run is what stands for one: it lasts
+	// from that denial until the limiter's counts change, by an admitted
+	// Take of n > 0, a Refund, Reconfigure or UnmarshalBinary. Denials in
+	// between, however much time passes, do not call it again; the first
+	// denial after a change does.
+	//
+	// It runs on the goroutine of that Take, after the limiter's state is
+	// updated and with no lock held, so it may call back into the limiter;
+	// that Take returns when it does, so keep it short. Setting it keeps a
+	// bit of the limiter's state word for the mark, so a Counter's Limit
+	// is then at most MaxCounterLimitWithHook(Window). With it nil, a
+	// denial writes nothing.
+	OnLimitReached func(ratekit.Decision)
 }
 
 // Validate reports whether c is a valid configuration for both a Log and a
@@ -81,6 +100,13 @@ func (c Config) validateCounter() error {
 	if err := c.Validate(); err != nil {
 		return err
 	}
+	if c.OnLimitReached != nil {
+		if m := MaxCounterLimitWithHook(c.Window); c.Limit > m {
+			return core.Invalid(pkg, "Counter Limit is %d; with a Window of %v and OnLimitReached it must be at most %d, MaxCounterLimitWithHook(Window) (its state is one 64-bit word, one bit of it the hook's mark): %s",
+				c.Limit, c.Window, m, c.instead(true))
+		}
+		return nil
+	}
 	if m := MaxCounterLimit(c.Window); c.Limit > m {
 		return core.Invalid(pkg, "Counter Limit is %d; with a Window of %v it must be at most %d, MaxCounterLimit(Window) (its state is one 64-bit word): %s",
 			c.Limit, c.Window, m, c.instead(true))
@@ -98,8 +124,30 @@ func MaxCounterLimit(window time.Duration) int {
 	if window <= 0 || window > MaxWindow {
 		return 0
 	}
-	cb := (64 - indexBits(int64(window))) / 2
-	return 1<<cb - 1
+	return 1<<countBits(int64(window), false) - 1
+}
+
+// MaxCounterLimitWithHook is MaxCounterLimit for a Counter with
+// OnLimitReached set, whose word keeps a bit for the hook's mark: the same
+// for most Windows (a second, a minute, an hour, 30 days), half of it,
+// rounded down, where the index and the two counts fill the word exactly
+// (8,388,607 for a day).
+func MaxCounterLimitWithHook(window time.Duration) int {
+	if window <= 0 || window > MaxWindow {
+		return 0
+	}
+	return 1<<countBits(int64(window), true) - 1
+}
+
+// countBits is how many bits each count of a Counter's word takes, with a
+// window of w ns and, if hook, a bit kept for OnLimitReached's mark: half
+// of what the index leaves.
+func countBits(w int64, hook bool) int {
+	free := 64 - indexBits(w)
+	if hook {
+		free--
+	}
+	return free / 2
 }
 
 // indexBits is how many bits a Counter needs for the index of a fixed window

@@ -58,6 +58,11 @@ func TestConformance(t *testing.T) {
 				Capacity:    tc.limit,
 				Policy:      cfg.Name,
 				Reconfigure: reconfigureLimit(cfg),
+				NewWithHook: func(tb testing.TB, hook func(ratekit.Decision)) ratekit.Limiter {
+					c := cfg
+					c.OnLimitReached = hook
+					return mustLog(tb, c)
+				},
 			})
 		})
 		t.Run(fmt.Sprintf("Counter/%d-per-%v", tc.limit, tc.window), func(t *testing.T) {
@@ -66,6 +71,11 @@ func TestConformance(t *testing.T) {
 				Capacity:    tc.limit,
 				Policy:      cfg.Name,
 				Reconfigure: reconfigureLimit(cfg),
+				NewWithHook: func(tb testing.TB, hook func(ratekit.Decision)) ratekit.Limiter {
+					c := cfg
+					c.OnLimitReached = hook
+					return mustCounter(tb, c)
+				},
 			})
 		})
 	}

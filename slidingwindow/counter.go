@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"math/bits"
 	"time"
+	"unsafe"
 
 	"github.com/benbjohnson/clock"
 
@@ -82,16 +83,19 @@ var _ ratekit.Limiter = (*Counter)(nil)
 //
 // The word packs, from the top, before the XOR with flip (see pack):
 //
-//	rel  (64-2·cb bits) index of the current fixed window, relative to base
-//	cur  (cb bits)      units admitted in that window
-//	prev (cb bits)      units admitted in the window before it
+//	rel  (64-shift bits) index of the current fixed window, relative to base
+//	mark (1 bit)         OnLimitReached was called for this word: only if set
+//	cur  (cb bits)       units admitted in that window
+//	prev (cb bits)       units admitted in the window before it
 //
-// where cb = (64-indexBits(window))/2, all the bits rel leaves, whatever the
-// Limit: a count is at most the Limit, or more when Reconfigure lowered the
-// Limit below the units already counted, which stay counted (the window is
-// then over-full; raising the Limit again gives nothing back). Since the
-// layout depends on the Window alone, a Reconfigure that keeps the Window
-// keeps every count. rel is the full index, not a tag, so a word never
+// where cb = countBits(window, hook), half the bits rel (and the mark)
+// leave, whatever the Limit: a count is at most the Limit, or more when
+// Reconfigure lowered the Limit below the units already counted, which stay
+// counted (the window is then over-full; raising the Limit again gives
+// nothing back). Since the layout depends on the Window (and the hook)
+// alone, a Reconfigure that keeps them keeps every count. The mark is set
+// by the first denial of a run (see Config.OnLimitReached), by CAS, and
+// every word a write packs has it clear, which is what ends the run. rel is the full index, not a tag, so a word never
 // aliases another window however long the Counter sat unused or however
 // stale a time is: that is what bounds Limit (MaxCounterLimit). The word of
 // window base with nothing admitted is a fresh Counter.
@@ -102,19 +106,37 @@ type counterParams struct {
 	window    int64
 	name      string
 	clock     clock.Clock
+	hook      func(ratekit.Decision) // Config.OnLimitReached
 
 	base   int64  // Unix index (Unix nanoseconds / window, floored) of rel 0: the window of minTime
 	start0 int64  // the instant at which window rel 0 starts: base·window - epochUnix <= minTime
 	mask   uint64 // 1<<cb - 1
 	flip   uint64 // the bits of rel's field below its top one (see pack)
-	shift  uint8  // 2·cb: rel's position
+	fbit   uint64 // 1<<(2·cb), the OnLimitReached mark, if hook is set; else 0
+	shift  uint8  // 2·cb, plus 1 if hook is set: rel's position
 	cb     uint8  // bits per count
 	divW   recip  // divides by window without a hardware division
 }
 
 // interned holds the parameters NewCounter shares between Counters of equal
 // Configs.
-var interned cell.Interner[Config, counterParams]
+var interned cell.Interner[counterKey, counterParams]
+
+// counterKey is a Config made comparable, for interning: OnLimitReached by
+// its function value's identity (one closure, not two closures of the same
+// code).
+type counterKey struct {
+	limit  int
+	window time.Duration
+	name   string
+	clock  clock.Clock
+	hook   unsafe.Pointer
+}
+
+func keyOf(c Config) counterKey {
+	return counterKey{limit: c.Limit, window: c.Window, name: c.Name, clock: c.Clock,
+		hook: *(*unsafe.Pointer)(unsafe.Pointer(&c.OnLimitReached))}
+}
 
 // shared returns the interned parameters of cfg, a Config that may be
 // invalid, making them if there are none, or if cfg.Clock now reads a time
@@ -124,7 +146,7 @@ var interned cell.Interner[Config, counterParams]
 // of it, so a Counter on a mock clock set to 2200 is as exact as one on the
 // real clock.
 func shared(cfg Config) (*counterParams, error) {
-	return interned.Get(cfg, (*counterParams).near, func() (*counterParams, error) {
+	return interned.Get(keyOf(cfg), (*counterParams).near, func() (*counterParams, error) {
 		if err := cfg.validateCounter(); err != nil {
 			return nil, err
 		}
@@ -160,7 +182,14 @@ func NewCounter(cfg Config) (*Counter, error) {
 // newCounterParams returns the parameters of cfg, a valid Counter Config,
 // with the given epoch.
 func newCounterParams(cfg Config, epoch time.Time) *counterParams {
-	cb := uint8((64 - indexBits(int64(cfg.Window))) / 2) // see counterParams; MaxCounterLimit is 1<<cb - 1
+	hook := cfg.OnLimitReached != nil
+	cb := uint8(countBits(int64(cfg.Window), hook)) // see counterParams; MaxCounterLimit is 1<<cb - 1
+	shift := 2 * cb
+	var fbit uint64
+	if hook {
+		fbit = 1 << shift
+		shift++
+	}
 	epochUnix := unixOf(epoch)
 	base := floorDiv(epochUnix+minTime, int64(cfg.Window))
 	return &counterParams{
@@ -170,28 +199,26 @@ func newCounterParams(cfg Config, epoch time.Time) *counterParams {
 		window:    int64(cfg.Window),
 		name:      cfg.Name,
 		clock:     core.Clock(cfg.Clock),
+		hook:      cfg.OnLimitReached,
 		base:      base,
 		start0:    base*int64(cfg.Window) - epochUnix,
-		shift:     2 * cb,
+		fbit:      fbit,
+		shift:     shift,
 		cb:        cb,
 		mask:      1<<cb - 1,
-		flip:      (1<<63 - 1) >> (2 * cb) << (2 * cb),
+		flip:      (1<<63 - 1) >> shift << shift,
 		divW:      newRecip(uint64(cfg.Window)),
 	}
 }
 
 // CounterTemplate makes fresh Counters of one Config validated once, so
-// that its New cannot fail, for a ratekit.Keyed factory:
+// that its New cannot fail. Its Counters are exactly NewCounter's: they
+// share the parameters of every Counter of the Config, and cost no less
+// and no more.
 //
-//	t, err := slidingwindow.NewCounterTemplate(cfg)
-//	...
-//	perOrg := ratekit.NewKeyed(func(string) *slidingwindow.Counter { return t.New() }, ratekit.KeyedConfig{})
-//
-// Its Counters are exactly NewCounter's: they share the parameters of every
-// Counter of the Config, and cost no less and no more. (Before NewCounter
-// shared parameters, a template was the way to get compact Counters;
-// NewCounter is now the obvious way, and a template only saves the error
-// check.) A CounterTemplate is immutable and safe for concurrent use.
+// Deprecated: call NewCounter in the ratekit.Keyed factory: Counters of
+// equal Configs share their parameters, so NewCounter per key costs what a
+// CounterTemplate's New did.
 type CounterTemplate struct {
 	cfg Config
 }
@@ -199,6 +226,8 @@ type CounterTemplate struct {
 // NewCounterTemplate returns a CounterTemplate of cfg, or an error wrapping
 // ratekit.ErrInvalidConfig if cfg is invalid for a Counter (as NewCounter
 // would).
+//
+// Deprecated: call NewCounter (see CounterTemplate).
 func NewCounterTemplate(cfg Config) (*CounterTemplate, error) {
 	if _, err := shared(cfg); err != nil {
 		return nil, err
@@ -206,8 +235,9 @@ func NewCounterTemplate(cfg Config) (*CounterTemplate, error) {
 	return &CounterTemplate{cfg: cfg}, nil
 }
 
-// New returns NewCounter of the template's Config; it allocates only the
-// 32-byte Counter.
+// New returns NewCounter of the template's Config. It cannot fail.
+//
+// Deprecated: call NewCounter (see CounterTemplate).
 func (t *CounterTemplate) New() *Counter {
 	c, err := NewCounter(t.cfg)
 	if err != nil {
@@ -218,6 +248,9 @@ func (t *CounterTemplate) New() *Counter {
 
 // Config returns the configuration of the template's Counters, as their
 // Config method does (Clock is the real clock if the Config had none).
+//
+// Deprecated: call NewCounter (see CounterTemplate), and the Counter's
+// Config.
 func (t *CounterTemplate) Config() Config {
 	c := t.cfg
 	c.Clock = core.Clock(c.Clock)
@@ -227,7 +260,7 @@ func (t *CounterTemplate) Config() Config {
 // config returns the Config these parameters were made from, with the
 // Clock that Allow reads.
 func (p *counterParams) config() Config {
-	return Config{Limit: p.limit, Window: time.Duration(p.window), Name: p.name, Clock: p.clock}
+	return Config{Limit: p.limit, Window: time.Duration(p.window), Name: p.name, Clock: p.clock, OnLimitReached: p.hook}
 }
 
 // floorDiv is a/b rounded towards minus infinity, for b > 0.
@@ -378,8 +411,12 @@ func (p *counterParams) decide(w uint64, x int64, n int) (next uint64, store boo
 		return p.pack(vw.rel, cur, vw.prev), n > 0,
 			verdict{ok: true, remaining: int(lim - cur - wp), reset: p.reset(&vw, cur, x)}
 	}
-	return 0, false, verdict{remaining: p.left(vw.cur, wp), reset: p.reset(&vw, vw.cur, x),
-		retry: time.Duration(p.admitAt(&vw, un) - x)}
+	// Denied because the limit is reached. The first such denial of a run
+	// marks the word, by CAS; no other denial writes (see
+	// Config.OnLimitReached). n > 0 here.
+	return w | p.fbit, w&p.fbit == 0 && p.fbit != 0,
+		verdict{remaining: p.left(vw.cur, wp), reset: p.reset(&vw, vw.cur, x),
+			retry: time.Duration(p.admitAt(&vw, un) - x)}
 }
 
 // left is how many units would be admitted with cur units in the current
@@ -536,11 +573,38 @@ func (c *Counter) Take(now time.Time, n int) (d ratekit.Decision) {
 			b, w = c.c.Wait()
 		}
 		p := b.P
-		next, store, v := p.decide(uint64(w), p.since(now), n)
+		x := p.since(now)
+		// The common case, spelled out: 1 <= n <= Limit admitted at an
+		// instant in the word's own window (decide reaches the same result
+		// through the view, with more branches and copies).
+		rel, cur, prev := p.unpack(uint64(w))
+		start := p.start0 + int64(rel)*p.window
+		if e := x - start; uint64(e) < uint64(p.window) && uint(n)-1 < uint(p.limit) {
+			// The previous window's weight, weighted(prev, e), computed as
+			// prev - floor(prev·e/W) (the same integer, since prev is one)
+			// with a quotient-only division that inlines. e < W, so e
+			// shifted by the divisor's shift still fits 64 bits, and the
+			// product is the dividend divW divides, already normalised.
+			hi, lo := bits.Mul64(prev, uint64(e)<<p.divW.s)
+			lim, wp := uint64(p.limit), prev-p.divW.quo(hi, lo)
+			if cur += uint64(n); cur+wp <= lim {
+				if !b.W.CompareAndSwap(w, int64(p.pack(rel, cur, prev))) {
+					continue
+				}
+				// cur > 0: the estimate is zero two windows on.
+				p.fill(&d, verdict{ok: true, remaining: int(lim - cur - wp), reset: time.Duration(start + 2*p.window - x)})
+				return d
+			}
+		}
+		next, store, v := p.decide(uint64(w), x, n)
 		if store && !b.W.CompareAndSwap(w, int64(next)) {
 			continue
 		}
 		p.fill(&d, v)
+		if store && !v.ok {
+			// This Take marked the word: the first denial of a run.
+			p.hook(d)
+		}
 		return d
 	}
 }
@@ -676,10 +740,11 @@ func (p *counterParams) carry(w uint64, old *counterParams) uint64 {
 	rel, cur, prev := old.unpack(w)
 	k := old.base + int64(rel) // the Unix index of old's current window
 	if p.window == old.window {
-		// Same windows, same layout: the counts carry over, to the same
-		// window counted from p's base.
+		// Same windows: the counts carry over, to the same window counted
+		// from p's base (capped at p's field, still above any Limit p
+		// allows, if p keeps a bit for the hook that old did not).
 		if r := k - p.base; r >= 0 && uint64(r) <= p.maxRel() {
-			return p.pack(uint64(r), cur, prev)
+			return p.pack(uint64(r), min(cur, p.mask), min(prev, p.mask))
 		}
 	}
 	if cur+prev == 0 {

@@ -1,9 +1,6 @@
 package slidingwindow
 
-import (
-	"time"
-	"unsafe"
-)
+import "time"
 
 // CounterSameParams reports whether a and b decide with one parameter set,
 // as Counters of equal Configs do until one is reconfigured.
@@ -24,18 +21,8 @@ func CounterWord(c *Counter) int64 { _, w := c.c.Load(); return w }
 func DivMod(d, hi, lo uint64) (q, r uint64) { return newRecip(d).divmod(hi, lo) }
 
 // LogSameParams reports whether a and b decide with one parameter set, as
-// the Logs of a LogTemplate do until one is reconfigured.
+// Logs of equal Configs do until one is reconfigured.
 func LogSameParams(a, b *Log) bool { return a.s.Load().p == b.s.Load().p }
-
-// LogLines returns the cache lines (address/64) of l's word in force and
-// of the rest that every Take reads: l.s and the state's parameters, floor
-// and ring header.
-func LogLines(l *Log) (word uintptr, read []uintptr) {
-	st := l.s.Load()
-	return line(&st.word), []uintptr{line(&l.s), line(&st.p), line(&st.floor), line(&st.slots), line(&l.s0.p)}
-}
-
-func line[T any](p *T) uintptr { return uintptr(unsafe.Pointer(p)) / 64 }
 
 // CounterSealRisk returns, for a Counter, the instant at which the window
 // starts whose index is the top bit of the word's index field alone (the

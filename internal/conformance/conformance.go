@@ -57,6 +57,10 @@ type Subject struct {
 	// in histories where no other Take is stamped a Window or more after
 	// it (see refund_interleave.go).
 	Anchored bool
+	// NewWithHook, for an algorithm with OnLimitReached, returns a fresh
+	// limiter as New does, with hook as its OnLimitReached; nil skips the
+	// OnLimitReached checks (see hook.go).
+	NewWithHook func(tb testing.TB, hook func(ratekit.Decision)) ratekit.Limiter
 }
 
 // DefaultStart is the Start of a Subject that sets none: a Wednesday in 2026,
@@ -96,6 +100,7 @@ func Run(t *testing.T, s Subject) {
 	t.Run("UnmarshalRejectsBadState", s.unmarshalBadState)
 	t.Run("Overflow", s.overflow)
 	t.Run("Reconfigure", s.reconfigureChecks)
+	t.Run("OnLimitReached", s.onLimitReached)
 }
 
 // Op is what a script Step does.
