@@ -210,22 +210,19 @@ func New(cfg Config) (*Limiter, error) {
 	return &c.l, nil
 }
 
-// Template makes Limiters of one Config that share their parameters, so
-// that each costs 32 bytes (one allocation), where New's cost 256 (two):
-// for a ratekit.Keyed of a window per key (per access token, per user, per
-// IP). Validate the Config once, with NewTemplate, and the factory cannot
-// fail:
-//
-//	t, err := rolling.NewTemplate(cfg)
-//	...
-//	perToken := ratekit.NewKeyed(func(string) *rolling.Limiter { return t.New() }, ratekit.KeyedConfig{})
-//
+// Template makes Limiters of one Config that share their parameters, for a
+// ratekit.Keyed of a window per key (per access token, per user, per IP).
 // A Limiter made by a Template is in every way a Limiter made by New with
 // the Template's Config: each has its own window, count and
 // once-per-window OnLimitReached mark, and Reconfigure, UnmarshalBinary and
-// the rest act on that Limiter alone (Reconfigure gives it parameters of
-// its own; UnmarshalBinary keeps the shared ones). A Template is immutable
-// and safe for concurrent use; the zero Template is not usable.
+// the rest act on that Limiter alone. A Template is immutable and safe for
+// concurrent use; the zero Template is not usable.
+//
+// Deprecated: call New in the ratekit.Keyed factory: limiters of equal
+// Configs share their parameters (once rolling is on internal/cell's seam,
+// as the other window algorithms are), so New per key costs what a
+// Template's New does. Validate the Config once beforehand
+// (Config.Validate) if the factory must not handle an error.
 type Template struct {
 	cfg Config
 	p   *params
@@ -234,6 +231,8 @@ type Template struct {
 // NewTemplate returns a Template of cfg, or an error wrapping
 // ratekit.ErrInvalidConfig if cfg is invalid (see Config.Validate). It
 // reads time.Now() once, for the epoch its limiters measure time from.
+//
+// Deprecated: call New (see Template).
 func NewTemplate(cfg Config) (*Template, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -246,6 +245,8 @@ func NewTemplate(cfg Config) (*Template, error) {
 // Limiter's time base near the present, so that its windows open in place
 // (see Performance in the package documentation) however long after
 // NewTemplate it is made.
+//
+// Deprecated: call New (see Template).
 func (t *Template) New() *Limiter {
 	p := t.p
 	l := &Limiter{}
@@ -255,6 +256,8 @@ func (t *Template) New() *Limiter {
 }
 
 // Config returns the Template's configuration.
+//
+// Deprecated: call New (see Template), and the Limiter's Config.
 func (t *Template) Config() Config { return t.cfg }
 
 // Take admits n units at now and takes them, or takes nothing and denies.
