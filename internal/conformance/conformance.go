@@ -101,6 +101,7 @@ func Run(t *testing.T, s Subject) {
 	t.Run("Overflow", s.overflow)
 	t.Run("Reconfigure", s.reconfigureChecks)
 	t.Run("OnLimitReached", s.onLimitReached)
+	t.Run("ReconfigureUntorn", s.reconfigureUntorn)
 }
 
 // Op is what a script Step does.
