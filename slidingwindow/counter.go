@@ -39,22 +39,16 @@ import (
 // Limit. Conversely, it can deny a unit when no unit at all was admitted in
 // the last Window (the previous window's units all came at its start).
 //
-// TestCounterError measures it on an hour of requests against 600 per
-// minute (go test -run CounterError -v prints the table). With Poisson
-// arrivals at 0.9 times the limit, the estimate was off by 1.2% of Limit on
-// average, 1.1% of requests were admitted although what the Counter had
-// admitted in the last Window already made Limit, 0.02% were refused
-// although it had not, and the most admitted in any sliding minute was
-// 1.05·Limit. Traffic always at or over the limit fares worse: at 1.5 times
-// the limit, 1.02·Limit at most but 10% of requests admitted and 20% refused
-// wrongly; bursts of up to 2·Limit, 1.94·Limit in one minute; on/off, 1.11.
-// Where that matters, use a Log.
+// TestCounterError measures the error on several traffic shapes (go test
+// -run CounterError -v prints the table; bench/RESULTS.md, "Sliding counter
+// error", keeps the figures): small under steady traffic below the limit,
+// larger for traffic always at or over it, and for bursts. Where that
+// matters, use a Log.
 //
 // # Concurrency
 //
-// The state is one word on internal/cell's seam, updated by a CAS loop:
-// Take, Peek and Refund are lock-free, allocate nothing, and a denial
-// writes nothing. A stale now, before the fixed window the Counter is in,
+// The state is one word on internal/cell's seam, updated by a CAS loop; a
+// denial writes nothing but OnLimitReached's mark. A stale now, before the fixed window the Counter is in,
 // is judged by its own fixed window: the units of the Counter's two windows
 // count in full, and the window before them, which the Counter no longer
 // knows, counts as full (see decideStale). So it never admits more than a
@@ -63,12 +57,9 @@ import (
 //
 // # Memory
 //
-// Build a Counter with NewCounter (or a CounterTemplate's New); the zero
-// Counter is not usable (its methods panic). A Counter is safe for
-// concurrent use. Counters of equal Configs share one immutable parameter
-// set, so a Counter is 32 bytes, one allocation, its word inline, however
-// it is made: NewCounter per key in a ratekit.Keyed factory is the obvious
-// way and costs no more than a template.
+// Build a Counter with NewCounter; the zero Counter is not usable (its
+// methods panic). Counters of equal Configs share one immutable parameter
+// set, so a Counter is 32 bytes, one allocation, its word inline.
 type Counter struct {
 	c cell.Ref[counterParams] // W: the packed word (see counterParams.pack); Aux unused
 }
@@ -165,10 +156,9 @@ func (p *counterParams) near() bool {
 // NewCounter returns an approximate sliding counter, or an error wrapping
 // ratekit.ErrInvalidConfig if cfg is invalid (see Config.Validate; a
 // Counter's Limit must also be at most MaxCounterLimit(cfg.Window)).
-// Counters of equal Configs (Clock compared as an interface value) share
-// their parameters, so calling NewCounter per key in a ratekit.Keyed
-// factory costs one 32-byte allocation a key. It is safe for concurrent
-// use.
+// Counters of equal Configs (Clock compared as an interface value,
+// OnLimitReached as the same function value) share their parameters, so
+// NewCounter is the way to make a Counter per key.
 func NewCounter(cfg Config) (*Counter, error) {
 	p, err := shared(cfg)
 	if err != nil {
@@ -554,16 +544,14 @@ func (p *counterParams) admitAt(v *view, n uint64) int64 {
 // since returns now as a clamped instant of these parameters.
 func (p *counterParams) since(now time.Time) int64 { return since(now, p.epoch) }
 
-// Take admits n units at now and counts them, or counts nothing and denies:
-// admitted iff the estimated sliding count plus n is at most Limit (see
-// Counter). A now before the Counter's fixed window is judged by its own
-// window, the Counter's units in full and older windows it no longer knows
-// as full, and admitted units count in the Counter's window (see
-// Concurrency in the Counter documentation). A denial's RetryAfter is the
-// exact wait until the estimate admits n, if nothing more is taken; n < 0
-// or n > Limit is denied with RetryAfter ratekit.Never; n == 0 counts
-// nothing, and is denied only in a window over-full since Reconfigure
-// lowered the Limit.
+// Take admits n units iff the estimated sliding count plus n is at most
+// Limit (see Counter). A now before the Counter's fixed window is judged by
+// its own window, the Counter's units in full and older windows it no
+// longer knows as full, and admitted units count in the Counter's window
+// (see Concurrency in the Counter documentation). A denial's RetryAfter is
+// the exact wait until the estimate admits n, if nothing more is taken.
+// Unlike ratekit.Limiter's rule, n == 0 is denied in a window over-full
+// since Reconfigure lowered the Limit (it counts nothing either way).
 func (c *Counter) Take(now time.Time, n int) (d ratekit.Decision) {
 	for {
 		// The hot path of internal/cell, spelled out.
@@ -574,9 +562,9 @@ func (c *Counter) Take(now time.Time, n int) (d ratekit.Decision) {
 		}
 		p := b.P
 		x := p.since(now)
-		// The common case, spelled out: 1 <= n <= Limit admitted at an
-		// instant in the word's own window (decide reaches the same result
-		// through the view, with more branches and copies).
+		// The common cases, spelled out: 1 <= n <= Limit at an instant in
+		// the word's own window (decide reaches the same results through
+		// at and weighted, with more branches and copies).
 		rel, cur, prev := p.unpack(uint64(w))
 		start := p.start0 + int64(rel)*p.window
 		if e := x - start; uint64(e) < uint64(p.window) && uint(n)-1 < uint(p.limit) {
@@ -586,15 +574,30 @@ func (c *Counter) Take(now time.Time, n int) (d ratekit.Decision) {
 			// shifted by the divisor's shift still fits 64 bits, and the
 			// product is the dividend divW divides, already normalised.
 			hi, lo := bits.Mul64(prev, uint64(e)<<p.divW.s)
-			lim, wp := uint64(p.limit), prev-p.divW.quo(hi, lo)
-			if cur += uint64(n); cur+wp <= lim {
-				if !b.W.CompareAndSwap(w, int64(p.pack(rel, cur, prev))) {
+			lim, wp, un := uint64(p.limit), prev-p.divW.quo(hi, lo), uint64(n)
+			if cur+un+wp <= lim {
+				if !b.W.CompareAndSwap(w, int64(p.pack(rel, cur+un, prev))) {
 					continue
 				}
-				// cur > 0: the estimate is zero two windows on.
-				p.fill(&d, verdict{ok: true, remaining: int(lim - cur - wp), reset: time.Duration(start + 2*p.window - x)})
+				// cur+un > 0: the estimate is zero two windows on.
+				p.fill(&d, verdict{ok: true, remaining: int(lim - cur - un - wp), reset: time.Duration(start + 2*p.window - x)})
 				return d
 			}
+			// Denied because the limit is reached: decide's verdict, from
+			// the view it would make.
+			vw := view{rel: rel, start: start, e: e, cur: cur, prev: prev}
+			v := verdict{remaining: p.left(cur, wp), reset: p.reset(&vw, cur, x), retry: time.Duration(p.admitAt(&vw, un) - x)}
+			if mark := uint64(w) | p.fbit; mark != uint64(w) {
+				// The first denial of a run, with OnLimitReached set.
+				if !b.W.CompareAndSwap(w, int64(mark)) {
+					continue
+				}
+				p.fill(&d, v)
+				p.hook(d)
+				return d
+			}
+			p.fill(&d, v)
+			return d
 		}
 		next, store, v := p.decide(uint64(w), x, n)
 		if store && !b.W.CompareAndSwap(w, int64(next)) {
@@ -609,8 +612,7 @@ func (c *Counter) Take(now time.Time, n int) (d ratekit.Decision) {
 	}
 }
 
-// Peek reports exactly what Take(now, n) would decide, Remaining included,
-// and counts nothing. It never writes.
+// Peek is ratekit.Limiter's Peek. It never writes.
 func (c *Counter) Peek(now time.Time, n int) (d ratekit.Decision) {
 	b, w := c.c.Load()
 	p := b.P

@@ -1,6 +1,9 @@
 package slidingwindow
 
-import "time"
+import (
+	"math/bits"
+	"time"
+)
 
 // CounterSameParams reports whether a and b decide with one parameter set,
 // as Counters of equal Configs do until one is reconfigured.
@@ -32,4 +35,12 @@ func CounterSealRisk(c *Counter) (time.Time, bool) {
 	p := c.c.Cur().P
 	rel := uint64(1) << (63 - p.shift)
 	return p.epoch.Add(time.Duration(p.start0 + int64(rel)*p.window)), rel <= p.maxRel()
+}
+
+// WeightQuo is floor(prev·e/d), computed as a Counter's Take computes it
+// for the previous window's weight (e < d).
+func WeightQuo(d, prev, e uint64) uint64 {
+	r := newRecip(d)
+	hi, lo := bits.Mul64(prev, e<<r.s)
+	return r.quo(hi, lo)
 }
