@@ -28,8 +28,8 @@ import (
 // more.
 //
 // Build a Log with NewLog; the zero Log is not usable (its methods panic).
-// A Log is safe for concurrent use. Take, Peek and Refund allocate nothing.
-// Peek, and a Take that is denied, only read: they write no shared memory
+// Take, Peek and Refund allocate nothing. Peek, and a Take that is denied,
+// only read: they write no shared memory
 // (but for OnLimitReached's mark) and never wait on a writer that is not
 // mid-write. Allowed Takes and Refunds are serialised by a seqlock, a CAS
 // on one packed word, held for the few stores of the write itself (see the
@@ -403,11 +403,9 @@ func (s *logState) decide(d *ratekit.Decision, w uint64, x int64, n int) int64 {
 	return t
 }
 
-// Take admits n units at now and records them, or records nothing and
-// denies. It is admitted iff the units with now-e < Window, plus n, are at
+// Take admits n units iff the units with now-e < Window, plus n, are at
 // most Limit. A denial's RetryAfter is the exact wait until enough units
-// have expired; n < 0 or n > Limit is denied with RetryAfter ratekit.Never.
-// n == 0 is allowed and records nothing. A stale now is judged by itself
+// have expired. A stale now is judged by itself
 // (every unit with now-e < Window counts, units recorded after now
 // included), and its units are recorded at the newest instant the log has
 // recorded, so that they expire no sooner than a fresh Take's.
@@ -459,8 +457,7 @@ func (l *Log) Take(now time.Time, n int) (d ratekit.Decision) {
 	}
 }
 
-// Peek reports exactly what Take(now, n) would decide, Remaining included,
-// and records nothing. It never writes shared memory.
+// Peek is ratekit.Limiter's Peek. It never writes shared memory.
 func (l *Log) Peek(now time.Time, n int) (d ratekit.Decision) {
 	x := l.since(now)
 	for i := 0; ; i++ {
