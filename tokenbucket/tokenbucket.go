@@ -659,7 +659,9 @@ func (l *Limiter) AllowN(n int) bool {
 			continue
 		}
 		if !p.fast(ns, n) {
-			return l.Take(p.now(), n).Allowed
+			// The time already read, not a second reading: epoch+ns keeps
+			// the epoch's monotonic reading, so Take's since gives ns back.
+			return l.Take(p.epoch.Add(time.Duration(ns)), n).Allowed
 		}
 		nd, next := p.admit(tat, ns, n)
 		if nd > p.tau {
@@ -670,15 +672,6 @@ func (l *Limiter) AllowN(n int) bool {
 			return true
 		}
 	}
-}
-
-// now reads the clock, calling time.Now directly for the real clock to save
-// an interface call on Allow's path.
-func (p *params) now() time.Time {
-	if p.real {
-		return time.Now()
-	}
-	return p.clk.Now()
 }
 
 // rebase moves the epoch of b forward to now, if now is more than over ns
