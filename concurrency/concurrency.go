@@ -96,8 +96,8 @@ func (c Config) Validate() error {
 }
 
 // Limiter is a counting semaphore of Limit units that is also a
-// ratekit.Holder: units taken by Take, AllowN or Acquire stay taken until
-// Release (or Refund) gives them back.
+// ratekit.Holder: units taken by Take, AllowN, TryAcquire or Acquire stay
+// taken until Release (or Refund) gives them back.
 //
 // All methods are safe for concurrent use. Take, TryAcquire, Peek, Refund
 // and Release are lock-free and allocate nothing while no Acquire caller is
@@ -115,10 +115,10 @@ func (c Config) Validate() error {
 // interval, the mean time a unit is held is the area under the held count
 // (unit-nanoseconds) divided by the units admitted in it. Precisely:
 //
-//   - An admission (an allowed Take of n > 0, a fast Acquire, or a grant to
-//     queued Acquire callers, timed by Config.Clock; a TryAcquire only when
-//     it takes the units ever admitted across a multiple of 64, also timed
-//     by Config.Clock, the others counting their units) at t, finding h units
+//   - An admission (an allowed Take of n > 0, a fast Acquire, a grant to
+//     queued Acquire callers, or the TryAcquire that takes the count of
+//     units ever admitted across a multiple of 64; all but Take timed by
+//     Config.Clock, and every admission counted) at t, finding h units
 //     held before it, closes the interval opened by the last sampled
 //     admission at t₁ that left h₁ held. The held count moves in between
 //     (down with each Release, up with admissions that did not sample);
