@@ -5,6 +5,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/benbjohnson/clock"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ratekit/ratekit"
@@ -40,6 +41,7 @@ func TestTemplateConforms(t *testing.T) {
 				Policy:      cfg.Name,
 				Reconfigure: reconfigureLimit(cfg),
 				Anchored:    true,
+				WithClock:   func(tb testing.TB, c clock.Clock) ratekit.Limiter { return mustTemplate(tb, withClock(cfg, c)).New() },
 			})
 		})
 	}
