@@ -66,7 +66,9 @@ func TestHelpRacingUpdates(t *testing.T) {
 	var done atomic.Bool
 	for range adders {
 		wg.Go(func() {
-			for !done.Load() {
+			// Bounded: Renew is lock-free, not wait-free, and on a loaded
+			// machine endless adders could hold the renewers off a long time.
+			for i := 0; i < 20_000 && !done.Load(); i++ {
 				helpIncr(&r)
 				added.Add(1)
 			}
