@@ -267,7 +267,26 @@ func (l *Limiter) Take(now time.Time, n int) (dec ratekit.Decision) {
 				continue
 			}
 		}
-		v, next, act := p.take(p.decode(w, b.Aux.Load()), t, n)
+		base := b.Aux.Load()
+		if count := w & p.cmask; count != 0 && w >= 0 {
+			// The common case, spelled out: n (1 to Limit) joins the window
+			// open at t (not stale), with room. take reaches the same
+			// result through the unpacked state; here it is one add.
+			start := base + int64(uint64(w&(laterBit-1))>>p.cb)
+			if n64 := int64(n); t >= start && !closed(start, t, p.window) &&
+				uint64(n64-1) < uint64(p.limit) && count+n64 <= p.limit {
+				next := w + n64
+				if t > start {
+					next |= laterBit
+				}
+				if b.W.CompareAndSwap(w, next) {
+					p.fill(&dec, verdict{ok: true, remaining: int(p.limit - count - n64), reset: untilEnd(start, t, p.window)})
+					return dec
+				}
+				continue
+			}
+		}
+		v, next, act := p.take(p.decode(w, base), t, n)
 		if act == keep || l.publish(b, w, next, t) {
 			p.fill(&dec, v)
 			if act == notify {
