@@ -22,6 +22,9 @@ import (
 //
 //   - slot: the probe, comparing the hash bits in the slots' meta words
 //     only (ratekit.KeyedSlotOnly): the table slot.
+//   - slot+cas: the same, then a compare-and-swap on the slot's meta word
+//     (ratekit.KeyedSlotCAS): what a Take would cost if the key's state
+//     word sat in its slot and the key compared without leaving it.
 //   - slot+key: Get, which compares the stored key and returns the limiter
 //     pointer without following it: the slot, then the key's bytes.
 //   - slot+limiter: the hash-only probe, then the limiter's Take: the slot,
@@ -50,6 +53,7 @@ func BenchmarkKeyedMisses(b *testing.B) {
 				_, ok := ratekit.KeyedSlotOnly(k, key)
 				return ok
 			}},
+			{"slot+cas", func(key string) bool { return ratekit.KeyedSlotCAS(k, key) }},
 			{"slot+key", func(key string) bool { return k.Get(key) != nil }},
 			{"slot+limiter", func(key string) bool {
 				l, ok := ratekit.KeyedSlotOnly(k, key)
