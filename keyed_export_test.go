@@ -31,6 +31,24 @@ func KeyedSlotCAS[K comparable, L Limiter](k *Keyed[K, L], key K) bool {
 	return s.meta.CompareAndSwap(m, m)
 }
 
+// KeyedFindCAS is Get's lookup, the key compared, followed by the same
+// compare-and-swap of the found slot's meta word with itself: what a Take
+// would touch if the key's state word sat in its slot but its bytes did
+// not. For BenchmarkKeyedMisses only.
+func KeyedFindCAS[K comparable, L Limiter](k *Keyed[K, L], key K) bool {
+	h := maphash.Comparable(k.seed, key)
+	t := k.tabs[h&k.smask%maxShards].Load()
+	if t == nil {
+		return false
+	}
+	s := t.find(h, key, false)
+	if s == nil {
+		return false
+	}
+	m := s.meta.Load()
+	return s.meta.CompareAndSwap(m, m)
+}
+
 func slotOnly[K comparable, L Limiter](k *Keyed[K, L], key K) *slot[K, L] {
 	h := maphash.Comparable(k.seed, key)
 	t := k.tabs[h&k.smask%maxShards].Load()

@@ -27,6 +27,9 @@ import (
 //     word sat in its slot and the key compared without leaving it.
 //   - slot+key: Get, which compares the stored key and returns the limiter
 //     pointer without following it: the slot, then the key's bytes.
+//   - slot+key+cas: Get's lookup, then the compare-and-swap of slot+cas
+//     (ratekit.KeyedFindCAS): a state word in the slot, the key's bytes
+//     still out of line.
 //   - slot+limiter: the hash-only probe, then the limiter's Take: the slot,
 //     then the limiter (its state is inline, one line).
 //   - take: Keyed.Take: the slot, then the key's bytes and the limiter,
@@ -55,6 +58,7 @@ func BenchmarkKeyedMisses(b *testing.B) {
 			}},
 			{"slot+cas", func(key string) bool { return ratekit.KeyedSlotCAS(k, key) }},
 			{"slot+key", func(key string) bool { return k.Get(key) != nil }},
+			{"slot+key+cas", func(key string) bool { return ratekit.KeyedFindCAS(k, key) }},
 			{"slot+limiter", func(key string) bool {
 				l, ok := ratekit.KeyedSlotOnly(k, key)
 				return ok && l.Take(now, 1).Allowed
