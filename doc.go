@@ -75,8 +75,9 @@
 // returning nil (an unknown token). Get and Take of a known key take no lock
 // and allocate nothing. Limiters of equal Configs share their parameters,
 // so a factory that calls New per key is the one obvious way, and the
-// cheap one (a token bucket, a fixed window or a sliding counter per key
-// is one 32-byte allocation). The packages' Templates are deprecated.
+// cheap one: a key's token bucket, fixed window, rolling window or sliding
+// counter is one 32-byte allocation, about 70 bytes with its place in the
+// Keyed. The packages' Templates are deprecated.
 //
 // Memory stays bounded. Sweep, or a background sweeper, drops the limiters
 // that are idle (back at full capacity, so that dropping them changes no

@@ -77,6 +77,7 @@ func TestConformance(t *testing.T) {
 					c.OnLimitReached = hook
 					return mustNew(tb, c)
 				},
+				WithClock: func(tb testing.TB, c clock.Clock) ratekit.Limiter { return mustNew(tb, withClock(tc.cfg, c)) },
 			})
 		})
 	}

@@ -57,6 +57,9 @@ func TestConformance(t *testing.T) {
 				NewWithHook: func(tb testing.TB, hook func(ratekit.Decision)) ratekit.Limiter {
 					return mustNew(tb, rolling.Config{Limit: tc.limit, Window: tc.window, Name: "api", OnLimitReached: hook})
 				},
+				WithClock: func(tb testing.TB, c clock.Clock) ratekit.Limiter {
+					return mustNew(tb, rolling.Config{Limit: tc.limit, Window: tc.window, Name: "api", Clock: c})
+				},
 			})
 		})
 	}
@@ -73,6 +76,9 @@ func TestConformanceWithHook(t *testing.T) {
 		Policy:      "h",
 		Reconfigure: reconfigureLimit(rolling.Config{Limit: 4, Window: time.Hour, Name: "h", OnLimitReached: func(ratekit.Decision) {}}),
 		Anchored:    true,
+		WithClock: func(tb testing.TB, c clock.Clock) ratekit.Limiter {
+			return mustNew(tb, rolling.Config{Limit: 4, Window: time.Hour, Name: "h", OnLimitReached: func(ratekit.Decision) {}, Clock: c})
+		},
 	})
 }
 

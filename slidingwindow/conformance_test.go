@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/benbjohnson/clock"
 	"github.com/ratekit/ratekit"
 	"github.com/ratekit/ratekit/internal/conformance"
 	"github.com/ratekit/ratekit/slidingwindow"
@@ -63,6 +64,7 @@ func TestConformance(t *testing.T) {
 					c.OnLimitReached = hook
 					return mustLog(tb, c)
 				},
+				WithClock: func(tb testing.TB, c clock.Clock) ratekit.Limiter { return mustLog(tb, withClock(cfg, c)) },
 			})
 		})
 		t.Run(fmt.Sprintf("Counter/%d-per-%v", tc.limit, tc.window), func(t *testing.T) {
@@ -76,6 +78,7 @@ func TestConformance(t *testing.T) {
 					c.OnLimitReached = hook
 					return mustCounter(tb, c)
 				},
+				WithClock: func(tb testing.TB, c clock.Clock) ratekit.Limiter { return mustCounter(tb, withClock(cfg, c)) },
 			})
 		})
 	}

@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/benbjohnson/clock"
+
 	"github.com/ratekit/ratekit"
 )
 
@@ -61,6 +63,11 @@ type Subject struct {
 	// limiter as New does, with hook as its OnLimitReached; nil skips the
 	// OnLimitReached checks (see hook.go).
 	NewWithHook func(tb testing.TB, hook func(ratekit.Decision)) ratekit.Limiter
+	// WithClock returns a fresh limiter like New's whose Config reads clk,
+	// for the check that Allow and AllowN read it once per call. It must be
+	// set for a limiter that has Allow and AllowN; nil for one that reads
+	// no clock of its own (a composite).
+	WithClock func(tb testing.TB, clk clock.Clock) ratekit.Limiter
 }
 
 // DefaultStart is the Start of a Subject that sets none: a Wednesday in 2026,
@@ -102,6 +109,7 @@ func Run(t *testing.T, s Subject) {
 	t.Run("Reconfigure", s.reconfigureChecks)
 	t.Run("OnLimitReached", s.onLimitReached)
 	t.Run("ReconfigureUntorn", s.reconfigureUntorn)
+	t.Run("AllowReadsClockOnce", s.allowReadsClockOnce)
 }
 
 // Op is what a script Step does.
