@@ -401,10 +401,11 @@ func (p *counterParams) decide(w uint64, x int64, n int) (next uint64, store boo
 		return p.pack(vw.rel, cur, vw.prev), n > 0,
 			verdict{ok: true, remaining: int(lim - cur - wp), reset: p.reset(&vw, cur, x)}
 	}
-	// Denied because the limit is reached. The first such denial of a run
-	// marks the word, by CAS; no other denial writes (see
-	// Config.OnLimitReached). n > 0 here.
-	return w | p.fbit, w&p.fbit == 0 && p.fbit != 0,
+	// Denied because the limit is reached (n > 0: a Take of nothing is
+	// denied only in a window over-full since Reconfigure lowered the
+	// Limit). The first such denial of a run marks the word, by CAS; no
+	// other denial writes (see Config.OnLimitReached).
+	return w | p.fbit, n > 0 && w&p.fbit == 0 && p.fbit != 0,
 		verdict{remaining: p.left(vw.cur, wp), reset: p.reset(&vw, vw.cur, x),
 			retry: time.Duration(p.admitAt(&vw, un) - x)}
 }

@@ -116,3 +116,38 @@ func TestCounterHookBound(t *testing.T) {
 		t.Fatalf("after Reconfigure to a hook: Take(1) = %v with %d calls; want denied, one call", d, calls)
 	}
 }
+
+// TestOnLimitReachedNotForZero: a Take of nothing denied in a window left
+// over-full by a Reconfigure that lowered the Limit is not a denial
+// because the limit is reached: it neither calls the hook nor marks the
+// state, so the next real denial calls it.
+func TestOnLimitReachedNotForZero(t *testing.T) {
+	for _, kind := range []string{"Log", "Counter"} {
+		t.Run(kind, func(t *testing.T) {
+			calls := 0
+			cfg := slidingwindow.Config{Limit: 4, Window: time.Minute,
+				OnLimitReached: func(ratekit.Decision) { calls++ }}
+			var l hookedLimiter
+			if kind == "Log" {
+				l = mustLog(t, cfg)
+			} else {
+				l = mustCounter(t, cfg)
+			}
+			at := minute0.Add(10 * time.Second)
+			if !l.Take(at, 4).Allowed {
+				t.Fatal("Take(4) on a fresh limiter denied")
+			}
+			cfg.Limit = 2
+			if err := l.Reconfigure(cfg); err != nil {
+				t.Fatal(err)
+			}
+			d := l.Take(at, 0)
+			if calls != 0 {
+				t.Fatalf("Take(0) in an over-full window (%v) called OnLimitReached", d)
+			}
+			if d := l.Take(at, 1); d.Allowed || calls != 1 {
+				t.Fatalf("Take(1) after it = %v with %d calls; want denied, one call", d, calls)
+			}
+		})
+	}
+}
