@@ -30,7 +30,7 @@
 // the factory: limiters of equal Configs share one immutable parameter set,
 // so each is 32 bytes, its state inline, one memory access from the table's
 // slot. The factory still decides per key (live keys 600 a minute, test
-// keys 60); each distinct Config costs one parameter set, about 250 bytes.
+// keys 60); each distinct Config costs one parameter set.
 //
 // # Exact arithmetic
 //
