@@ -15,9 +15,12 @@ import (
 
 // The values the fuzzer picks from, by index: small limits to reach
 // denials often, and 2^40 to make the count field wide and the cell's reach
-// short (2 ms), so that windows open in new cells as well as in place.
+// short (2 ms), so that windows open in new cells as well as in place;
+// MaxLimit makes it shortest (4 µs: a count field of 49 bits), where a
+// stale Take, a window of a microsecond, or a Reconfigure down that carries
+// a count above the new Limit into widened parameters leaves the reach.
 var (
-	fuzzLimits  = []int{1, 2, 3, 5, 8, 1 << 40}
+	fuzzLimits  = []int{1, 2, 3, 5, 8, 1 << 40, rolling.MaxLimit}
 	fuzzWindows = []time.Duration{1, time.Microsecond, time.Millisecond, time.Second, time.Minute, 30 * 24 * time.Hour}
 )
 
