@@ -1,6 +1,7 @@
 package rolling_test
 
 import (
+	"encoding/binary"
 	"errors"
 	"math"
 	"testing"
@@ -215,6 +216,9 @@ func FuzzUnmarshal(f *testing.F) {
 	f.Add(fresh)
 	f.Add(used)
 	f.Add(append(used[:4:4], 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x40, 0x01, 0x00)) // MaxLimit
+	// Version 2: count 1, a start of 2263-01-01 in Unix seconds, 5 ns, flags 1.
+	f.Add(binary.AppendUvarint(binary.AppendUvarint(binary.AppendVarint(binary.AppendUvarint(
+		[]byte{used[0], used[1], used[2], 2}, 1), time.Date(2263, 1, 1, 0, 0, 0, 0, time.UTC).Unix()), 5), 1))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		l := mustNew(t, rolling.Config{Limit: 3, Window: time.Hour})
 		l.Take(t0, 1)

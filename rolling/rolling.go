@@ -440,7 +440,7 @@ func (p *params) onEpochOf(old *params, at time.Time) *params {
 		return p
 	}
 	q := *p
-	q.epoch, q.epochUnix = old.epoch, old.epochUnix
+	q.epoch = old.epoch
 	q.natural = &q
 	return &q
 }
