@@ -25,6 +25,11 @@ const (
 	wideVersion  = 2
 )
 
+// maxUnixSec is the last Unix second time.Time holds: it counts seconds
+// from the year 1 in an int64, and the year 1 is 62,135,596,800 s before
+// 1970.
+const maxUnixSec = math.MaxInt64 - 62_135_596_800
+
 // MarshalBinary encodes the Limiter's state in wall-clock terms: the open
 // window's start as Unix nanoseconds and its count (format version 1; a
 // start outside 1678 to 2262, which int64 nanoseconds cannot hold, as Unix
@@ -100,8 +105,11 @@ func (l *Limiter) UnmarshalBinary(b []byte) error {
 	var set bool        // version 1: a start other than 0
 	if wide {
 		sec, nsec := r.Int64(), r.Uint64()
-		if nsec >= uint64(time.Second) {
+		switch {
+		case nsec >= uint64(time.Second):
 			r.Fail("start's nanoseconds %d are not below a second", nsec)
+		case sec > maxUnixSec:
+			r.Fail("start %d s is past the last instant time.Time holds", sec)
 		}
 		start = time.Unix(sec, int64(nsec))
 	} else {

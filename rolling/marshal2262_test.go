@@ -1,12 +1,15 @@
 package rolling_test
 
 import (
+	"encoding/binary"
+	"math"
 	"testing"
 	"time"
 
 	"github.com/benbjohnson/clock"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ratekit/ratekit"
 	"github.com/ratekit/ratekit/rolling"
 )
 
@@ -51,4 +54,29 @@ func TestMarshalAcrossUnixNanoRange(t *testing.T) {
 			require.Equal(t, b, again, "a restored state marshals as it was saved")
 		})
 	}
+}
+
+// TestUnmarshalRejectsStartPastTime: a version 2 start past the last
+// second time.Time holds is out of range (time.Unix would wrap it into the
+// distant past, and the window would be read as long closed).
+func TestUnmarshalRejectsStartPastTime(t *testing.T) {
+	l := mustNew(t, rolling.Config{Limit: 3, Window: time.Hour})
+	require.True(t, l.Take(t0, 3).Allowed)
+	fresh, err := l.MarshalBinary()
+	require.NoError(t, err)
+	state := func(sec int64) []byte {
+		b := append([]byte{}, fresh[:3]...)
+		b = append(b, 2)                  // version 2
+		b = binary.AppendUvarint(b, 3)    // count
+		b = binary.AppendVarint(b, sec)   // start, Unix seconds
+		b = binary.AppendUvarint(b, 0)    // nanoseconds
+		return binary.AppendUvarint(b, 0) // flags
+	}
+	for _, sec := range []int64{math.MaxInt64, math.MaxInt64 - 62_135_596_800 + 1} {
+		err := l.UnmarshalBinary(state(sec))
+		require.ErrorIs(t, err, ratekit.ErrInvalidState, "start %d s", sec)
+	}
+	require.False(t, l.Peek(t0, 1).Allowed, "a rejected state changes nothing")
+	require.NoError(t, l.UnmarshalBinary(state(math.MaxInt64-62_135_596_800)))
+	require.False(t, l.Peek(t0, 1).Allowed, "a window opened in the far future is open now")
 }
