@@ -48,3 +48,41 @@ func TestEpochFromConfigClock(t *testing.T) {
 		require.False(t, l.Allow())
 	}
 }
+
+// readCounter is a clock.Mock that counts its Now calls.
+type readCounter struct {
+	*clock.Mock
+	reads int
+}
+
+func (c *readCounter) Now() time.Time {
+	c.reads++
+	return c.Mock.Now()
+}
+
+// TestNewAndReconfigureReadClockOnce: New and Reconfigure read the
+// Config's Clock once each, as they say: the epoch and the present they
+// place the state by are one reading. Reconfigure read it twice, once to
+// find the interned parameters and once more to keep the limiter's epoch.
+func TestNewAndReconfigureReadClockOnce(t *testing.T) {
+	clk := &readCounter{Mock: clock.NewMock()}
+	clk.Set(t0)
+	cfg := rolling.Config{Limit: 3, Window: time.Minute, Name: "once", Clock: clk}
+	next := cfg
+	next.Limit, next.Name = 5, "next"
+	// The first time round each Config is new; the second, interned.
+	for _, round := range []string{"first", "second"} {
+		clk.reads = 0
+		l := mustNew(t, cfg)
+		require.Equal(t, 1, clk.reads, "New, %s time", round)
+		require.True(t, l.Take(t0, 2).Allowed)
+		clk.reads = 0
+		require.NoError(t, l.Reconfigure(next))
+		require.Equal(t, 1, clk.reads, "Reconfigure, %s time", round)
+		require.Equal(t, 3, l.Take(t0, 0).Remaining, "the window's count carries over")
+		clk.reads = 0
+		require.NoError(t, l.Reconfigure(next))
+		require.Equal(t, 1, clk.reads, "Reconfigure to the Config in force, %s time", round)
+		require.Equal(t, 3, l.Take(t0, 0).Remaining)
+	}
+}

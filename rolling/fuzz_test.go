@@ -1,6 +1,7 @@
 package rolling_test
 
 import (
+	"encoding/binary"
 	"errors"
 	"math"
 	"testing"
@@ -15,9 +16,12 @@ import (
 
 // The values the fuzzer picks from, by index: small limits to reach
 // denials often, and 2^40 to make the count field wide and the cell's reach
-// short (2 ms), so that windows open in new cells as well as in place.
+// short (2 ms), so that windows open in new cells as well as in place;
+// MaxLimit makes it shortest (4 µs: a count field of 49 bits), where a
+// stale Take, a window of a microsecond, or a Reconfigure down that carries
+// a count above the new Limit into widened parameters leaves the reach.
 var (
-	fuzzLimits  = []int{1, 2, 3, 5, 8, 1 << 40}
+	fuzzLimits  = []int{1, 2, 3, 5, 8, 1 << 40, rolling.MaxLimit}
 	fuzzWindows = []time.Duration{1, time.Microsecond, time.Millisecond, time.Second, time.Minute, 30 * 24 * time.Hour}
 )
 
@@ -212,6 +216,9 @@ func FuzzUnmarshal(f *testing.F) {
 	f.Add(fresh)
 	f.Add(used)
 	f.Add(append(used[:4:4], 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x40, 0x01, 0x00)) // MaxLimit
+	// Version 2: count 1, a start of 2263-01-01 in Unix seconds, 5 ns, flags 1.
+	f.Add(binary.AppendUvarint(binary.AppendUvarint(binary.AppendVarint(binary.AppendUvarint(
+		[]byte{used[0], used[1], used[2], 2}, 1), time.Date(2263, 1, 1, 0, 0, 0, 0, time.UTC).Unix()), 5), 1))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		l := mustNew(t, rolling.Config{Limit: 3, Window: time.Hour})
 		l.Take(t0, 1)

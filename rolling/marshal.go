@@ -3,6 +3,7 @@ package rolling
 import (
 	"encoding/binary"
 	"math"
+	"time"
 
 	"github.com/ratekit/ratekit/internal/core"
 )
@@ -13,10 +14,26 @@ import (
 //	count     uvarint  units taken in the open window; 0: no window
 //	start     varint   the window's start in Unix nanoseconds (0 if none)
 //	flags     uvarint  1: OnLimitReached has fired for this window
-const stateVersion = 1
+//
+// Version 2 (wideVersion) is written only for a window whose start int64
+// Unix nanoseconds cannot hold (before 1678 or after 2262-04-11, which a
+// Config.Clock may read): the start is two varints instead, Unix seconds
+// and a nanosecond within the second (0 to 999,999,999), and count is at
+// least 1. Every other state is version 1, as before version 2 existed.
+const (
+	stateVersion = 1
+	wideVersion  = 2
+)
+
+// maxUnixSec is the last Unix second time.Time holds: it counts seconds
+// from the year 1 in an int64, and the year 1 is 62,135,596,800 s before
+// 1970.
+const maxUnixSec = math.MaxInt64 - 62_135_596_800
 
 // MarshalBinary encodes the Limiter's state in wall-clock terms: the open
-// window's start as Unix nanoseconds and its count. Restored by
+// window's start as Unix nanoseconds and its count (format version 1; a
+// start outside 1678 to 2262, which int64 nanoseconds cannot hold, as Unix
+// seconds and nanoseconds: version 2, see stateVersion). Restored by
 // UnmarshalBinary in another process, the window closes at the same
 // wall-clock instant, so downtime counts as elapsed time and a 30-day
 // window survives a restart. The Config is not part of the state. It never
@@ -25,22 +42,31 @@ func (l *Limiter) MarshalBinary() ([]byte, error) {
 	blk, w := l.c.Final()
 	p := blk.P
 	st := p.decode(w, blk.Aux.Load())
-	b := core.AppendHeader(make([]byte, 0, core.HeaderLen+3*binary.MaxVarintLen64), core.Rolling, stateVersion)
-	b = binary.AppendUvarint(b, uint64(st.count))
-	var start int64
-	var flags uint64
-	if st.count > 0 {
-		// Internal times count from the epoch (on the monotonic clock when
-		// the times passed in carry it); the epoch's wall-clock reading turns
-		// them into Unix time.
-		start = addSat(p.epochUnix, st.start)
-		if st.notified {
-			flags = 1
-		}
+	if st.count == 0 {
+		b := core.AppendHeader(make([]byte, 0, core.HeaderLen+3), core.Rolling, stateVersion)
+		return append(b, 0, 0, 0), nil // count, start and flags 0
 	}
-	b = binary.AppendVarint(b, start)
-	b = binary.AppendUvarint(b, flags)
-	return b, nil
+	// Internal times count from the epoch (on the monotonic clock when the
+	// times passed in carry it); the epoch's wall-clock reading, advanced
+	// by the start, is the start's wall-clock instant. time.Time holds it
+	// in any year; int64 Unix nanoseconds only from 1678 to 2262.
+	start := p.epoch.Add(time.Duration(st.start))
+	var flags uint64
+	if st.notified {
+		flags = 1
+	}
+	b := make([]byte, 0, core.HeaderLen+4*binary.MaxVarintLen64)
+	if ns := start.UnixNano(); time.Unix(0, ns).Equal(start) {
+		b = core.AppendHeader(b, core.Rolling, stateVersion)
+		b = binary.AppendUvarint(b, uint64(st.count))
+		b = binary.AppendVarint(b, ns)
+	} else {
+		b = core.AppendHeader(b, core.Rolling, wideVersion)
+		b = binary.AppendUvarint(b, uint64(st.count))
+		b = binary.AppendVarint(b, start.Unix())
+		b = binary.AppendUvarint(b, uint64(start.Nanosecond()))
+	}
+	return binary.AppendUvarint(b, flags), nil
 }
 
 // UnmarshalBinary replaces the Limiter's state with one that MarshalBinary
@@ -49,8 +75,8 @@ func (l *Limiter) MarshalBinary() ([]byte, error) {
 // its count, to which the current Limit applies (a count above it leaves
 // the window full until it closes).
 //
-// Bytes that are truncated, corrupt, of another algorithm or format
-// version, or whose values are out of range (a count above MaxLimit) give
+// It reads format versions 1 and 2. Bytes that are truncated, corrupt, of
+// another algorithm or format version, or whose values are out of range (a count above MaxLimit) give
 // an error wrapping ratekit.ErrInvalidState and leave the Limiter
 // unchanged. A window start in the future (the clock went back, or a
 // crafted state) is accepted: the window stays open until start+Window,
@@ -64,20 +90,42 @@ func (l *Limiter) MarshalBinary() ([]byte, error) {
 // start-up by package persist stays compact.
 func (l *Limiter) UnmarshalBinary(b []byte) error {
 	payload, err := core.ParseHeader(b, core.Rolling, stateVersion)
+	wide := false
+	if err != nil {
+		if p2, err2 := core.ParseHeader(b, core.Rolling, wideVersion); err2 == nil {
+			payload, wide, err = p2, true, nil
+		}
+	}
 	if err != nil {
 		return err
 	}
 	r := core.NewReader(core.Rolling, payload)
 	count := r.Uint64()
-	start := r.Int64()
+	var start time.Time // the window's start, if count > 0
+	var set bool        // version 1: a start other than 0
+	if wide {
+		sec, nsec := r.Int64(), r.Uint64()
+		switch {
+		case nsec >= uint64(time.Second):
+			r.Fail("start's nanoseconds %d are not below a second", nsec)
+		case sec > maxUnixSec:
+			r.Fail("start %d s is past the last instant time.Time holds", sec)
+		}
+		start = time.Unix(sec, int64(nsec))
+	} else {
+		ns := r.Int64()
+		start, set = time.Unix(0, ns), ns != 0
+	}
 	flags := r.Uint64()
 	switch {
 	case count > MaxLimit:
 		r.Fail("count %d exceeds MaxLimit", count)
 	case flags > 1:
 		r.Fail("unknown flags %#x", flags)
-	case count == 0 && (start != 0 || flags != 0):
-		r.Fail("no window open but start %d and flags %#x set", start, flags)
+	case count == 0 && wide:
+		r.Fail("no window open in a version %d state", wideVersion)
+	case count == 0 && (set || flags != 0):
+		r.Fail("no window open but start %d and flags %#x set", start.UnixNano(), flags)
 	}
 	if err := r.Err(); err != nil {
 		return err
@@ -87,10 +135,12 @@ func (l *Limiter) UnmarshalBinary(b []byte) error {
 	l.c.Renew(func(p *params, _, base int64) (*params, int64, int64) {
 		st := state{}
 		if count > 0 {
+			// The start relative to the epoch, on the wall clock (start has
+			// no monotonic reading), saturated 292 years either side.
 			// Whether units joined after the start is not saved: assume
 			// they did, which only makes a Refund at the start move the
 			// window's start (see refund), never give back more.
-			st = state{start: subSat(start, p.epochUnix), count: int64(count), notified: flags == 1, later: true}
+			st = state{start: p.since(start), count: int64(count), notified: flags == 1, later: true}
 		}
 		return p.place(st, base)
 	})

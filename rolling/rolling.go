@@ -140,7 +140,10 @@ type Config struct {
 	Window time.Duration
 	// Name is reported as the Policy of every Decision ("" is allowed).
 	Name string
-	// Clock is read by Allow, AllowN and Wait only; nil is the real clock.
+	// Clock is read by Allow, AllowN and Wait, and once by New and by
+	// Reconfigure for the epoch internal time counts from (see Time in the
+	// package documentation); nil is the real clock. Take, Peek and Refund
+	// never read it.
 	Clock clock.Clock
 	// OnLimitReached, if not nil, is called with the denial once per window,
 	// by the first denied Take of that window (its RetryAfter is the time
@@ -405,11 +408,13 @@ func (l *Limiter) Wait(ctx context.Context, n int) (ratekit.Decision, error) {
 // on the epoch it measures time from); the limiters that shared its old
 // parameters keep them. Reconfigure reads the new Config's Clock once.
 func (l *Limiter) Reconfigure(cfg Config) error {
-	np, _, err := shared(cfg)
+	np, now, err := shared(cfg)
 	if err != nil {
 		return err
 	}
-	at := np.clock.Now()
+	// The present shared read on cfg.Clock, as an instant: the clock is
+	// read once.
+	at := np.epoch.Add(time.Duration(now))
 	l.c.Renew(func(p *params, w, base int64) (*params, int64, int64) {
 		if np == p.natural {
 			// The same Config: a widened p stays as it is.
@@ -438,7 +443,7 @@ func (p *params) onEpochOf(old *params, at time.Time) *params {
 		return p
 	}
 	q := *p
-	q.epoch, q.epochUnix = old.epoch, old.epochUnix
+	q.epoch = old.epoch
 	q.natural = &q
 	return &q
 }

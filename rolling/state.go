@@ -86,10 +86,10 @@ type params struct {
 	// epoch is the instant internal time counts from: cfg.Clock's time when
 	// the parameters were made, so that times carrying a monotonic reading
 	// are compared on it, and a clock set far from the wall clock (a mock)
-	// measures from near its own present. epochUnix is epoch in Unix
-	// nanoseconds, to marshal in wall-clock terms.
-	epoch     time.Time
-	epochUnix int64
+	// measures from near its own present. Its wall-clock reading turns
+	// internal times into wall-clock instants, to marshal (in any year:
+	// int64 Unix nanoseconds would wrap after 2262).
+	epoch time.Time
 
 	// cb is the width of a block's count field in bits, cmask its mask,
 	// and offMax the largest offset the remaining 61-cb bits hold.
@@ -103,12 +103,11 @@ type params struct {
 
 func newParams(cfg Config, epoch time.Time) *params {
 	p := &params{
-		cfg:       cfg,
-		limit:     int64(cfg.Limit),
-		window:    int64(cfg.Window),
-		clock:     core.Clock(cfg.Clock),
-		epoch:     epoch,
-		epochUnix: epoch.UnixNano(),
+		cfg:    cfg,
+		limit:  int64(cfg.Limit),
+		window: int64(cfg.Window),
+		clock:  core.Clock(cfg.Clock),
+		epoch:  epoch,
 	}
 	p.setWidth(p.limit)
 	p.natural = p

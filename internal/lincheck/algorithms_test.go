@@ -313,11 +313,20 @@ func TestFixedWindow(t *testing.T) {
 	}.check(t)
 }
 
+// rollingConfigs: small Limits, whose block reaches years past its base, so
+// that only Reconfigure and UnmarshalBinary replace it; and MaxLimit and
+// 2^40, whose blocks reach 4 µs and 2 ms, so that nearly every window a
+// Take opens (the steps are 300 ms) needs a new block: Takes and Refunds
+// seal and help publish successors (internal/cell's helping mode) under
+// each other, and a Reconfigure down from them carries a count above the
+// new Limit into widened parameters.
 var rollingConfigs = []rolling.Config{
 	{Limit: 5, Window: time.Second, Name: "a"},
 	{Limit: 3, Window: time.Second, Name: "b", OnLimitReached: yieldHook},
 	{Limit: 8, Window: 500 * time.Millisecond, Name: "a"},
 	{Limit: 4, Window: 2 * time.Second, Name: "c", OnLimitReached: yieldHook},
+	{Limit: rolling.MaxLimit, Window: time.Second, Name: "d"},
+	{Limit: 1 << 40, Window: 700 * time.Millisecond, Name: "a", OnLimitReached: yieldHook},
 }
 
 func newRollingModel(c rolling.Config) *model.Rolling {
