@@ -94,6 +94,11 @@ func (l *Limiter) UnmarshalBinary(b []byte) error {
 	if err != nil {
 		if p2, err2 := core.ParseHeader(b, core.Rolling, wideVersion); err2 == nil {
 			payload, wide, err = p2, true, nil
+		} else if len(b) >= core.HeaderLen {
+			if _, err3 := core.ParseHeader(b, core.Rolling, b[3]); err3 == nil {
+				// A rolling state of a version this build does not read.
+				err = core.InvalidState(core.Rolling.String(), "format version %d, this build reads %d and %d", b[3], stateVersion, wideVersion)
+			}
 		}
 	}
 	if err != nil {

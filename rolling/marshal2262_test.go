@@ -2,7 +2,9 @@ package rolling_test
 
 import (
 	"encoding/binary"
+	"errors"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -79,4 +81,21 @@ func TestUnmarshalRejectsStartPastTime(t *testing.T) {
 	require.False(t, l.Peek(t0, 1).Allowed, "a rejected state changes nothing")
 	require.NoError(t, l.UnmarshalBinary(state(math.MaxInt64-62_135_596_800)))
 	require.False(t, l.Peek(t0, 1).Allowed, "a window opened in the far future is open now")
+}
+
+// An unknown format version names both versions this build reads.
+func TestUnmarshalUnknownVersionNamesBoth(t *testing.T) {
+	l, err := rolling.New(rolling.Config{Limit: 1, Window: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := l.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[3] = 9
+	err = l.UnmarshalBinary(b)
+	if !errors.Is(err, ratekit.ErrInvalidState) || !strings.Contains(err.Error(), "reads 1 and 2") {
+		t.Fatalf("UnmarshalBinary of version 9: %v", err)
+	}
 }
