@@ -1,0 +1,92 @@
+package ratekit_test
+
+import (
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ratekit/ratekit"
+	"github.com/ratekit/ratekit/fixedwindow"
+	"github.com/ratekit/ratekit/slidingwindow"
+	"github.com/ratekit/ratekit/tokenbucket"
+)
+
+// general hides a member's Joint method, so that TakeAll decides it on the
+// general path, Take by Take with refunds.
+type general struct{ ratekit.Limiter }
+
+// jointSet returns a token bucket, a fixed window and a sliding Counter,
+// small enough that random TakeAlls deny often, and Rollbar's case: a
+// second fixed window on the same subject.
+func jointSet(t *testing.T) []ratekit.Limiter {
+	tb, err := tokenbucket.New(tokenbucket.Config{Limit: 5, Window: time.Second, Burst: 4, Name: "tb"})
+	require.NoError(t, err)
+	fw, err := fixedwindow.New(fixedwindow.Config{Limit: 7, Window: 2 * time.Second, Name: "fw"})
+	require.NoError(t, err)
+	sc, err := slidingwindow.NewCounter(slidingwindow.Config{Limit: 6, Window: time.Second, Name: "sc"})
+	require.NoError(t, err)
+	day, err := fixedwindow.New(fixedwindow.Config{Limit: 20, Window: 24 * time.Hour, Name: "day"})
+	require.NoError(t, err)
+	return []ratekit.Limiter{tb, fw, sc, day}
+}
+
+// TestTakeAllJointMatchesGeneral runs the same random TakeAlls (member
+// subsets and orders, a member listed twice, n from -1 to 5, times that
+// advance or stand still) on two sets of twins: one decided together under
+// locks, one on the general path. Every Decision, and every member's state
+// after it (Peek), must be the same: the joint path is an implementation of
+// TakeAll, not a new semantics. (Times do not go back here: after a stale
+// time a general-path rollback may give back less than it took, which the
+// joint path, having taken nothing, never has to.)
+func TestTakeAllJointMatchesGeneral(t *testing.T) {
+	seed := rand.Uint64()
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 17))
+	joint, gen := jointSet(t), jointSet(t)
+	now := t0
+	for i := range 3000 {
+		now = now.Add(time.Duration(max(rng.IntN(400)-100, 0)) * time.Millisecond)
+		k := 2 + rng.IntN(3)
+		var js, gs []ratekit.Limiter
+		for range k {
+			m := rng.IntN(len(joint))
+			js = append(js, joint[m])
+			gs = append(gs, general{gen[m]})
+		}
+		n := rng.IntN(7) - 1
+		dj, dg := ratekit.TakeAll(now, n, js...), ratekit.TakeAll(now, n, gs...)
+		require.Equal(t, dg, dj, "call %d: TakeAll(+%v, %d) over %v", i, now.Sub(t0), n, policies(js))
+		for m := range joint {
+			require.Equal(t, gen[m].Peek(now, 1), joint[m].Peek(now, 1), "call %d: member %d after", i, m)
+		}
+	}
+}
+
+func policies(ls []ratekit.Limiter) []string {
+	var ps []string
+	for _, l := range ls {
+		ps = append(ps, l.Peek(time.Time{}, 0).Policy)
+	}
+	return ps
+}
+
+// TestTakeAllJointDenialLeavesAll: Rollbar's case, a user's daily quota
+// and a system limit on one token; events the system limit refuses use up
+// none of the user's quota, and no refund was needed to get there.
+func TestTakeAllJointDenialLeavesAll(t *testing.T) {
+	ls := jointSet(t)
+	tb, day := ls[0], ls[3]
+	for tb.Take(t0, 1).Allowed {
+	}
+	before := day.Peek(t0, 1)
+	for range 5 {
+		d := ratekit.TakeAll(t0, 1, day, tb)
+		require.False(t, d.Allowed)
+		require.Equal(t, "tb", d.Policy)
+		require.Equal(t, time.Second/5, d.RetryAfter)
+	}
+	require.Equal(t, before, day.Peek(t0, 1))
+	require.Zero(t, testing.AllocsPerRun(100, func() { ratekit.TakeAll(t0, 1, day, ls[1], ls[2]) }))
+}
