@@ -19,6 +19,7 @@ import "time"
 // AllOf() does.
 type All struct {
 	members []Limiter
+	joint   jointPlan // members decided together (see TakeAll), planned once
 }
 
 var _ Holder = (*All)(nil)
@@ -34,7 +35,11 @@ func AllOf(members ...Limiter) *All {
 			ms = append(ms, m)
 		}
 	}
-	return &All{members: ms}
+	a := &All{members: ms}
+	if !a.joint.plan(ms) {
+		a.joint = jointPlan{}
+	}
+	return a
 }
 
 // Members returns a copy of the member list, in order.
@@ -43,7 +48,13 @@ func (a *All) Members() []Limiter {
 }
 
 // Take is TakeAll(now, n, members...).
-func (a *All) Take(now time.Time, n int) Decision { return TakeAll(now, n, a.members...) }
+func (a *All) Take(now time.Time, n int) (d Decision) {
+	if a.joint.k != 0 && a.joint.take(&d, now, n) {
+		return d
+	}
+	d, _ = decideEach(now, a.members, n, false)
+	return d
+}
 
 // Peek is PeekAll(now, n, members...).
 func (a *All) Peek(now time.Time, n int) Decision { return PeekAll(now, n, a.members...) }
@@ -80,7 +91,8 @@ func (a *All) Release(n int) { ReleaseAll(n, a.members...) }
 // first: it makes the rollback rare.
 //
 // Members that all keep their state in one word (token buckets, fixed
-// windows and sliding Counters, two to eight of them) are decided together
+// windows and sliding Counters, two to four of them, none listed twice) are
+// decided together
 // instead, with no rollback: TakeAll locks each member's word, decides every
 // member on it, and stores all the new words or none, so a concurrent caller
 // never sees units that a denied TakeAll took. Other members, and mixes,

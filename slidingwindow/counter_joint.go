@@ -7,29 +7,24 @@ import (
 )
 
 // Joint is internal to ratekit, not for use: ratekit.TakeAll decides the
-// limiters it returns it for together, all or none, with no refund (see
-// internal/cell). Its result's type is internal and may change.
-func (c *Counter) Joint() cell.Joint { return (*counterJoint)(c) }
-
-// counterJoint is a Counter as a cell.Joint. (The Log keeps more than a
-// word and takes the general path.)
-type counterJoint Counter
-
-func (j *counterJoint) Lock() (cell.Hold, bool) {
-	return cell.LockHold(&j.c), true
-}
-
-// Decide is Take's decision on a locked word.
-func (j *counterJoint) Decide(e cell.Erased, w int64, now time.Time, n int) (int64, int64, cell.Verdict, bool) {
-	p := cell.ParamsOf[counterParams](e)
-	next, store, v := p.decide(uint64(w), p.since(now), n)
+// limiters that have it together, all or none, with no refund (see
+// internal/cell). Its result's type is internal and may change. (The Log
+// keeps more than a word and has none.)
+func (c *Counter) Joint(lock bool, now time.Time, n int) (s cell.Step) {
+	s.Hold = cell.HoldOf(&c.c, lock)
+	s.Policy = counterPolicy
+	p := cell.ParamsOf[counterParams](s.P)
+	next, store, v := p.decide(uint64(s.Word), p.since(now), n)
 	if !store {
-		next = uint64(w)
+		next = uint64(s.Word)
 	}
-	return int64(next), cell.NoStamp, cell.Verdict{Remaining: v.remaining, Reset: v.reset, Retry: v.retry, OK: v.ok}, false
+	s.Next, s.Stamp = int64(next), cell.NoStamp
+	s.V = cell.Verdict{Remaining: v.remaining, Reset: v.reset, Retry: v.retry, OK: v.ok}
+	return s
 }
 
-func (j *counterJoint) Policy(e cell.Erased) (int, time.Duration, string) {
+// counterPolicy is a cell.Step's Policy.
+func counterPolicy(e cell.Erased) (int, time.Duration, string) {
 	p := cell.ParamsOf[counterParams](e)
 	return p.limit, time.Duration(p.window), p.name
 }

@@ -96,9 +96,12 @@
 // # Joint decisions
 //
 // ratekit.TakeAll over members that all keep their state here decides them
-// together, all or none, with no refund: it locks every member, decides
-// each on its locked word, and stores either every new word or every old
-// one (lock.go; the members implement Joint).
+// together, all or none, with no refund: in one canonical order it locks
+// every member but the last and loads the last, decides each on its word,
+// and then either CASes the last member's new word in (retrying it alone
+// if that fails) and stores the others' into their locked blocks, or, if
+// one denies, stores the locked words back (lock.go; the members implement
+// Member).
 //
 // A lock is a replacement that publishes nothing: Lock swaps the W of the
 // block in force to Sealed, and Unlock stores a word, the old one or a new
@@ -120,29 +123,32 @@
 //     word of the same P. If it succeeds (the lock stored back an equal
 //     word) it decided on exactly the state in force: the word is the whole
 //     state, so the Take is one that ran after the unlock.
-//   - Aux: Commit raises Aux before it stores W, as a Take raises it before
-//     its CAS, so Aux read after W bounds every stamp W reflects. Raises
-//     from Takes in flight on the locked block are raises by Takes whose
-//     CAS will fail or that decided on the stored-back word: allowed, as
-//     before (a higher bound only makes a refund give back less).
-//   - Atomicity: the composite decides while it holds every member, so its
-//     linearization point is any instant when all are locked; a caller
-//     that meets a member already unlocked sees its new word, one that
-//     meets a member still locked waits for it, so no one observes part of
-//     it.
+//   - Aux: a commit raises Aux before it stores W, as a Take raises it
+//     before its CAS, so Aux read after W bounds every stamp W reflects.
+//     Raises from Takes in flight on the locked block are raises by Takes
+//     whose CAS will fail or that decided on the stored-back word:
+//     allowed, as before (a higher bound only makes a refund give back
+//     less).
+//   - Atomicity: the last member's CAS succeeds only if its word is still
+//     the one decided on, while every other member is locked, so at that
+//     instant every decision holds: it is the composite's linearization
+//     point. A caller that meets a locked member afterwards waits for its
+//     new word; none sees the new word of one member and the old of
+//     another. A denial writes only the locked words back: no caller sees
+//     anything of it.
 //   - No deadlock: members are locked in one canonical order, by address
-//     (a member listed twice is locked once, and decided twice on its word
-//     in turn); a Lock waits only for a replacement, which never waits, or
-//     for a lock on a member later in that order. Nothing waits while
-//     holding a lock but for one later in the order, and a holder never
-//     blocks: a decision that must replace a block (a token bucket's
-//     rebase) or call out (OnLimitReached) unlocks everything and takes
-//     the general path, Take by Take with refunds.
+//     (a composite listing a member twice takes the general path); a Lock
+//     waits only for a replacement, which never waits, or for a lock on a
+//     member earlier in no one's order than its own, and the last member's
+//     load waits only as a Take does. A holder never blocks: a decision
+//     that must replace a block (a token bucket's rebase) or call out
+//     (OnLimitReached) unlocks everything and takes the general path, Take
+//     by Take with refunds.
 //   - A Keyed table rebuild moves limiter pointers, never words, so a lock
 //     on a key's limiter holds across one.
 //
 // rolling, whose successor blocks any goroutine may publish (a second,
-// helping mode of this package), is not a Joint until that mode says how
+// helping mode of this package), is not a Member until that mode says how
 // a lock excludes its helpers; the slidingwindow Log and the concurrency
 // semaphore keep more than a word and stay on the general path.
 //

@@ -40,67 +40,88 @@ type Verdict struct {
 	OK        bool
 }
 
-// Joint is a limiter whose state is one word of a Ref, decided together
+// Member is a limiter whose state is one word of a Ref, decided together
 // with other such limiters by ratekit.TakeAll: locked, decided on the
 // locked words, and stored all or none (see Joint decisions in the package
-// documentation). Each algorithm implements it on an unexported type and
-// hands it out through its Limiter's Joint method, which is exported only
-// because ratekit's composites live in another package (see Jointer).
+// documentation). The algorithms' Limiter types implement it with one
+// method, exported only because ratekit's composites live in another
+// package, and documented in every package the same way, as not API.
 //
-// Its methods pass values, not pointers to the caller's stack: a pointer
+// A composite asks each member once, so the one method locks (or loads)
+// and decides: an interface call costs about what a small decision does.
+// It passes values, not pointers to the caller's stack, since a pointer
 // passed to an interface method escapes, and a composite must not
 // allocate.
-type Joint interface {
-	// Lock locks the limiter's state (with LockHold) and reports whether
-	// it did; false (the zero fixedwindow Limiter, which has no block to
-	// lock) sends the caller to the general path.
-	Lock() (Hold, bool)
-	// Decide is the limiter's Take of n at now, on w, a word of the locked
-	// block of parameters p (the locked word, or what earlier decisions of
-	// the same composite made of it): the word that taking leaves (w
-	// itself when nothing is taken), the stamp to raise Aux to before that
-	// word is stored (NoStamp: none), and the verdict. It writes nothing.
-	// slow reports a Take this path must not decide: one that must replace
-	// the block (a token bucket's rebase) or write on a denial
-	// (fixedwindow's first full-window denial, which calls
-	// OnLimitReached); the caller unlocks and takes the general path.
-	Decide(p Erased, w int64, now time.Time, n int) (next, stamp int64, v Verdict, slow bool)
-	// Policy returns the constant fields of a Decision of parameters p.
-	Policy(p Erased) (limit int, window time.Duration, name string)
+type Member interface {
+	// Joint locks the limiter's state (lock; else it loads it, for the
+	// member a composite stores by CAS, see Hold.CompareAndCommit) and
+	// decides a Take of n at now on the word it found: the Step.
+	Joint(lock bool, now time.Time, n int) Step
+}
+
+// Step is a Member's answer: the hold of its state, and its decision.
+type Step struct {
+	Hold
+	// Next is the word that taking leaves (Word itself when nothing is
+	// taken), and Stamp what to raise Aux to before storing it (NoStamp:
+	// nothing), as the algorithm's Take raises Aux before its CAS.
+	Next, Stamp int64
+	// V is the verdict.
+	V Verdict
+	// Policy returns the constant fields of a Decision of parameters P.
+	Policy func(p Erased) (limit int, window time.Duration, name string)
+	// Slow reports a Take this path must not decide, with nothing held
+	// (a lock taken is released): the zero fixedwindow Limiter, which has
+	// no block to lock, a decision that must replace the block (a token
+	// bucket's rebase), or one that writes on a denial (fixedwindow's
+	// first full-window denial, which calls OnLimitReached). The caller
+	// releases what it holds and takes the general path.
+	Slow bool
 }
 
 // NoStamp is the stamp of a decision that raises no Aux.
 const NoStamp = math.MinInt64
 
-// Jointer is what ratekit's composites look for in a member: the Joint
-// view of a limiter. The algorithms' Limiter types implement it with an
-// exported method that every package documents the same way, as not API.
-type Jointer interface {
-	Joint() Joint
-}
-
 // Erased is a block's *P out of its generic type, so that a composite can
 // hold limiters of different algorithms; ParamsOf gives it back its type.
 type Erased struct{ p unsafe.Pointer }
 
-// ParamsOf returns the parameters in e, which a Joint of parameters P made.
+// ParamsOf returns the parameters in e, which a Member of parameters P made.
 func ParamsOf[P any](e Erased) *P { return (*P)(e.p) }
 
-// Hold is one locked state: the block Lock returned, out of its generic
+// Hold is one locked (or loaded) state: the block, out of its generic
 // type.
 type Hold struct {
 	w, aux *atomic.Int64
 	// P is the block's parameters.
 	P Erased
-	// Word is W when the lock was taken: what Release stores back.
+	// Word is W when the lock was taken (or the word loaded): what Release
+	// stores back.
 	Word int64
 }
 
-// LockHold is a Joint's Lock: it locks r and returns the hold of the
-// block.
-func LockHold[P any](r *Ref[P]) Hold {
-	b, w := r.Lock()
+// HoldOf locks r (lock) or loads it, waiting out a replacement or a lock
+// in progress, and returns the hold of the block in force: a Member's
+// first line.
+func HoldOf[P any](r *Ref[P], lock bool) Hold {
+	var b *Block[P]
+	var w int64
+	if lock {
+		b, w = r.Lock()
+	} else {
+		b, w = r.Load()
+	}
 	return Hold{w: &b.W, aux: &b.Aux, P: Erased{unsafe.Pointer(b.P)}, Word: w}
+}
+
+// CompareAndCommit stores w in the unlocked block of h (HoldOf without
+// lock) if its W is still h.Word, after raising Aux to stamp (unless it is
+// NoStamp), as a Take does before its CAS; it reports whether it stored.
+func (h *Hold) CompareAndCommit(w, stamp int64) bool {
+	if stamp != NoStamp {
+		Raise(h.aux, stamp)
+	}
+	return h.w.CompareAndSwap(h.Word, w)
 }
 
 // Commit ends the lock in h storing w, after raising Aux to stamp (unless
