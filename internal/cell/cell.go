@@ -137,10 +137,11 @@
 //     another. A denial writes only the locked words back: no caller sees
 //     anything of it.
 //   - No deadlock: members are locked in one canonical order, by address
-//     (a composite listing a member twice takes the general path); a Lock
-//     waits only for a replacement, which never waits, or for a lock on a
-//     member earlier in no one's order than its own, and the last member's
-//     load waits only as a Take does. A holder never blocks: a decision
+//     (a composite listing a member twice takes the general path): a
+//     composite waits, in a Lock or the last member's load, only for a
+//     replacement, which never waits, or for a member later in the order
+//     than every member it holds, whose holder waits for none it holds.
+//     A holder never blocks: a decision
 //     that must replace a block (a token bucket's rebase) or call out
 //     (OnLimitReached) unlocks everything and takes the general path, Take
 //     by Take with refunds.
