@@ -49,8 +49,10 @@ func (a *All) Members() []Limiter {
 
 // Take is TakeAll(now, n, members...).
 func (a *All) Take(now time.Time, n int) (d Decision) {
-	if a.joint.k != 0 && a.joint.take(&d, now, n) {
-		return d
+	if a.joint.k != 0 {
+		if _, ok := a.joint.take(&d, now, n, nil); ok {
+			return d
+		}
 	}
 	d, _ = decideEach(now, a.members, n, false)
 	return d

@@ -28,33 +28,47 @@ type jointPlan struct {
 // cell.Member and none listed twice (its decisions would depend on the
 // order it is asked in). Nil members are skipped.
 func (p *jointPlan) plan(members []Limiter) bool {
-	var addr [maxJoint]uintptr // each member's address: the lock order
-	k := 0
+	var addr [maxJoint]uintptr
 	for _, m := range members {
-		if isNilLimiter(m) {
-			continue
-		}
-		jm, ok := m.(cell.Member)
-		if !ok || k == maxJoint {
+		if !isNilLimiter(m) && !p.add(&addr, m) {
 			return false
 		}
-		p.ms[k] = jm
-		a := uintptr((*[2]unsafe.Pointer)(unsafe.Pointer(&m))[1])
-		// Insertion sort by address (k <= maxJoint).
-		j := k
-		for ; j > 0 && addr[p.order[j-1]] > a; j-- {
-			p.order[j] = p.order[j-1]
-		}
-		if j > 0 && addr[p.order[j-1]] == a {
-			return false // listed twice
-		}
-		p.order[j], addr[k] = uint8(k), a
-		k++
 	}
-	if k < 2 {
-		return false // one member's own Take is cheaper than a lock
+	return p.k >= 2 // one member's own Take is cheaper than a lock
+}
+
+// planAsks is plan for TakeEach's asks, none of which may be nil (a nil
+// member's Verdict is TakeEach's to fill).
+func (p *jointPlan) planAsks(asks []Ask) bool {
+	var addr [maxJoint]uintptr
+	for i := range asks {
+		if m := asks[i].Limiter; isNilLimiter(m) || !p.add(&addr, m) {
+			return false
+		}
 	}
-	p.k = k
+	return p.k >= 2
+}
+
+// add appends m to the plan, keeping order sorted by address (insertion
+// sort: k <= maxJoint), and reports whether it could: false for a member
+// that is not a cell.Member, one listed twice, or one too many.
+func (p *jointPlan) add(addr *[maxJoint]uintptr, m Limiter) bool {
+	jm, ok := m.(cell.Member)
+	if !ok || p.k == maxJoint {
+		return false
+	}
+	k := p.k
+	p.ms[k] = jm
+	a := uintptr((*[2]unsafe.Pointer)(unsafe.Pointer(&m))[1])
+	j := k
+	for ; j > 0 && addr[p.order[j-1]] > a; j-- {
+		p.order[j] = p.order[j-1]
+	}
+	if j > 0 && addr[p.order[j-1]] == a {
+		return false // listed twice
+	}
+	p.order[j], addr[k] = uint8(k), a
+	p.k++
 	return true
 }
 
@@ -63,7 +77,22 @@ func (p *jointPlan) plan(members []Limiter) bool {
 // nothing, for the general path.
 func takeJoint(dec *Decision, now time.Time, n int, members []Limiter) bool {
 	var p jointPlan
-	return p.plan(members) && p.take(dec, now, n)
+	if !p.plan(members) {
+		return false
+	}
+	_, ok := p.take(dec, now, n, nil)
+	return ok
+}
+
+// takeEachJoint is TakeEach for asks whose members can be decided together
+// (see planAsks): it fills every Verdict and returns the index of the one
+// that decides, or false, having changed nothing, for the general path.
+func takeEachJoint(now time.Time, asks []Ask) (int, bool) {
+	var p jointPlan
+	if !p.planAsks(asks) {
+		return -1, false
+	}
+	return p.take(nil, now, 0, asks)
 }
 
 // take decides the planned members together, into *dec. In lock order it
@@ -75,27 +104,36 @@ func takeJoint(dec *Decision, now time.Time, n int, members []Limiter) bool {
 // caller ever sees units a denied TakeAll took (see Joint decisions in
 // internal/cell's documentation, which argues why it is exact).
 //
-// It reports false, having changed nothing, when a member's decision is
-// one this path leaves to the general one (see cell.Step's Slow). The
-// Decision is decideEach's: of the admissions, the least Remaining, ties
-// to the longest ResetAfter and then to the first; of the denials, the
-// longest RetryAfter, ties to the first. It is filled once, for that
-// member.
-func (p *jointPlan) take(dec *Decision, now time.Time, n int) bool {
+// Each member is asked for n units, or, for TakeEach, for its ask's N.
+// The member that decides is decideEach's: of the admissions, the least
+// Remaining, ties to the longest ResetAfter and then to the first; of the
+// denials, the longest RetryAfter, ties to the first. take returns its
+// index and fills its Decision once, into *dec, or, for TakeEach, every
+// member's Verdict, as TakeEach's general path would (the members before
+// a denial with what their Take would have said). It reports false,
+// having changed nothing, when a member's decision is one this path leaves
+// to the general one (see cell.Step's Slow).
+func (p *jointPlan) take(dec *Decision, now time.Time, n int, asks []Ask) (int, bool) {
 	var steps [maxJoint]cell.Step
 	k, last := p.k, p.k-1
 	for x := range last {
 		i := p.order[x]
+		if asks != nil {
+			n = asks[i].N
+		}
 		if steps[i] = p.ms[i].Joint(true, now, n); steps[i].Slow {
 			release(&steps, p.order[:x])
-			return false
+			return -1, false
 		}
 	}
 	il := p.order[last]
+	if asks != nil {
+		n = asks[il].N
+	}
 	for {
 		if steps[il] = p.ms[il].Joint(false, now, n); steps[il].Slow {
 			release(&steps, p.order[:last])
-			return false
+			return -1, false
 		}
 		bi, di := -1, -1 // the binding admission, the longest denial
 		for i := range k {
@@ -123,14 +161,24 @@ func (p *jointPlan) take(dec *Decision, now time.Time, n int) bool {
 				s.Commit(s.Next, s.Stamp)
 			}
 		}
-		s := &steps[bi]
-		dec.Allowed = s.V.OK
-		dec.Limit, dec.Window, dec.Policy = s.Policy(s.P)
-		dec.Remaining = s.V.Remaining
-		dec.ResetAfter = s.V.Reset
-		dec.RetryAfter = s.V.Retry
-		return true
+		if asks == nil {
+			fill(dec, &steps[bi])
+			return bi, true
+		}
+		for i := range k {
+			fill(&asks[i].Verdict, &steps[i])
+		}
+		return bi, true
 	}
+}
+
+// fill writes the Decision of s into *d, field by field.
+func fill(d *Decision, s *cell.Step) {
+	d.Allowed = s.V.OK
+	d.Limit, d.Window, d.Policy = s.Policy(s.P)
+	d.Remaining = s.V.Remaining
+	d.ResetAfter = s.V.Reset
+	d.RetryAfter = s.V.Retry
 }
 
 // release unlocks the members in locked, storing back their words.

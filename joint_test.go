@@ -64,6 +64,35 @@ func TestTakeAllJointMatchesGeneral(t *testing.T) {
 	}
 }
 
+// TestTakeEachJointMatchesGeneral is TestTakeAllJointMatchesGeneral for
+// TakeEach, with a cost per member: the same Verdicts, index and states.
+func TestTakeEachJointMatchesGeneral(t *testing.T) {
+	seed := rand.Uint64()
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 18))
+	joint, gen := jointSet(t), jointSet(t)
+	now := t0
+	for i := range 3000 {
+		now = now.Add(time.Duration(max(rng.IntN(400)-100, 0)) * time.Millisecond)
+		var ja, ga []ratekit.Ask
+		for _, m := range rng.Perm(len(joint))[:2+rng.IntN(3)] {
+			n := rng.IntN(7) - 1
+			ja = append(ja, ratekit.Ask{Limiter: joint[m], N: n})
+			ga = append(ga, ratekit.Ask{Limiter: general{gen[m]}, N: n})
+		}
+		dj, ij := ratekit.TakeEach(now, ja)
+		dg, ig := ratekit.TakeEach(now, ga)
+		require.Equal(t, dg, dj, "call %d", i)
+		require.Equal(t, ig, ij, "call %d", i)
+		for k := range ja {
+			require.Equal(t, ga[k].Verdict, ja[k].Verdict, "call %d: verdict %d", i, k)
+		}
+		for m := range joint {
+			require.Equal(t, gen[m].Peek(now, 1), joint[m].Peek(now, 1), "call %d: member %d after", i, m)
+		}
+	}
+}
+
 func policies(ls []ratekit.Limiter) []string {
 	var ps []string
 	for _, l := range ls {

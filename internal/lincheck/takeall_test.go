@@ -145,4 +145,3 @@ func TestTakeAllJoint(t *testing.T) {
 		}
 	})
 }
-
