@@ -16,7 +16,12 @@ func (l *Limiter) Joint(lock bool, now time.Time, n int) (s cell.Step) {
 		s.Slow = true
 		return s
 	}
-	s.Hold = cell.HoldOf(&l.c, lock)
+	b := l.c.Cur() // the hot path of internal/cell, as in Take
+	w := cell.Grab(&b.W, lock)
+	if w == cell.Sealed {
+		b, w = l.c.Regrab(b, lock)
+	}
+	s.Hold = cell.HoldOf(b, w)
 	s.Policy = policy
 	p := cell.ParamsOf[params](s.P)
 	idx, toEnd := p.locate(now)

@@ -11,7 +11,12 @@ import (
 // internal/cell). Its result's type is internal and may change. (The Log
 // keeps more than a word and has none.)
 func (c *Counter) Joint(lock bool, now time.Time, n int) (s cell.Step) {
-	s.Hold = cell.HoldOf(&c.c, lock)
+	b := c.c.Cur() // the hot path of internal/cell, as in Take
+	w := cell.Grab(&b.W, lock)
+	if w == cell.Sealed {
+		b, w = c.c.Regrab(b, lock)
+	}
+	s.Hold = cell.HoldOf(b, w)
 	s.Policy = counterPolicy
 	p := cell.ParamsOf[counterParams](s.P)
 	next, store, v := p.decide(uint64(s.Word), p.since(now), n)

@@ -10,7 +10,12 @@ import (
 // limiters that have it together, all or none, with no refund (see
 // internal/cell). Its result's type is internal and may change.
 func (l *Limiter) Joint(lock bool, now time.Time, n int) (s cell.Step) {
-	s.Hold = cell.HoldOf(&l.c, lock)
+	b := l.c.Cur() // the hot path of internal/cell, as in Take
+	w := cell.Grab(&b.W, lock)
+	if w == cell.Sealed {
+		b, w = l.c.Regrab(b, lock)
+	}
+	s.Hold = cell.HoldOf(b, w)
 	s.Policy = policy
 	p := cell.ParamsOf[params](s.P)
 	tat := s.Word

@@ -15,6 +15,15 @@ import (
 // must not block, must not use r, and must Unlock the same block.
 func (r *Ref[P]) Lock() (*Block[P], int64) {
 	b := r.cur.Load()
+	if w := b.W.Swap(Sealed); w != Sealed {
+		return b, w
+	}
+	return r.lockSlow(b)
+}
+
+// lockSlow is Lock after its first swap found b sealed: out of line, so
+// that Lock inlines.
+func (r *Ref[P]) lockSlow(b *Block[P]) (*Block[P], int64) {
 	for {
 		if w := b.W.Swap(Sealed); w != Sealed {
 			return b, w
@@ -54,8 +63,9 @@ type Verdict struct {
 // allocate.
 type Member interface {
 	// Joint locks the limiter's state (lock; else it loads it, for the
-	// member a composite stores by CAS, see Hold.CompareAndCommit) and
-	// decides a Take of n at now on the word it found: the Step.
+	// member a composite stores by CAS, see Hold.CompareAndCommit), with
+	// Grab, Regrab and HoldOf, and decides a Take of n at now on the word
+	// it found: the Step.
 	Joint(lock bool, now time.Time, n int) Step
 }
 
@@ -100,17 +110,29 @@ type Hold struct {
 	Word int64
 }
 
-// HoldOf locks r (lock) or loads it, waiting out a replacement or a lock
-// in progress, and returns the hold of the block in force: a Member's
-// first line.
-func HoldOf[P any](r *Ref[P], lock bool) Hold {
-	var b *Block[P]
-	var w int64
+// Grab is a Member's first step, spelled out in each (a generic helper
+// taking the Ref would not inline there): it locks (lock) or loads w, the
+// W of the block r.Cur() returned, and returns the word; Sealed means a
+// replacement or another lock is in progress, and then Regrab waits it
+// out.
+func Grab(w *atomic.Int64, lock bool) int64 {
 	if lock {
-		b, w = r.Lock()
-	} else {
-		b, w = r.Load()
+		return w.Swap(Sealed)
 	}
+	return w.Load()
+}
+
+// Regrab is Grab after it returned Sealed for b: it waits until the block
+// in force is open, and locks (lock) or loads it.
+func (r *Ref[P]) Regrab(b *Block[P], lock bool) (*Block[P], int64) {
+	if lock {
+		return r.lockSlow(b)
+	}
+	return r.Wait()
+}
+
+// HoldOf returns the hold of block b and its word w, from Grab or Regrab.
+func HoldOf[P any](b *Block[P], w int64) Hold {
 	return Hold{w: &b.W, aux: &b.Aux, P: Erased{unsafe.Pointer(b.P)}, Word: w}
 }
 
