@@ -119,3 +119,41 @@ func TestTakeAllJointDenialLeavesAll(t *testing.T) {
 	require.Equal(t, before, day.Peek(t0, 1))
 	require.Zero(t, testing.AllocsPerRun(100, func() { ratekit.TakeAll(t0, 1, day, ls[1], ls[2]) }))
 }
+
+// FuzzTakeAllJoint is TestTakeAllJointMatchesGeneral driven by the fuzzer:
+// each three bytes are a call, the time step in tens of milliseconds, which
+// members in which order (two to four of them, distinct, so that the joint
+// path decides), and n from -1 to 6. Joint and general twins must return
+// the same Decisions and be left in the same states.
+func FuzzTakeAllJoint(f *testing.F) {
+	f.Add([]byte{0, 0x1b, 1, 0, 0x1b, 5, 3, 0xe4, 2})
+	f.Add([]byte{0, 0x4e, 7, 0, 0x4e, 7, 100, 0x93, 0, 1, 0x39, 4})
+	f.Fuzz(func(t *testing.T, ops []byte) {
+		joint, gen := jointSet(t), jointSet(t)
+		now := t0
+		for len(ops) >= 3 {
+			step, sel, nb := ops[0], ops[1], ops[2]
+			ops = ops[3:]
+			now = now.Add(time.Duration(step) * 10 * time.Millisecond)
+			// sel: the top two bits say how many members (2 to 4 wrap to
+			// 2..4), the rest a permutation's seed.
+			perm := rand.New(rand.NewPCG(uint64(sel), 0)).Perm(len(joint))
+			k := 2 + int(sel>>6)%3
+			var js, gs []ratekit.Limiter
+			for _, m := range perm[:k] {
+				js = append(js, joint[m])
+				gs = append(gs, general{gen[m]})
+			}
+			n := int(nb%8) - 1
+			dj, dg := ratekit.TakeAll(now, n, js...), ratekit.TakeAll(now, n, gs...)
+			if dj != dg {
+				t.Fatalf("TakeAll(+%v, %d) over %v: joint %v, general %v", now.Sub(t0), n, policies(js), dj, dg)
+			}
+			for m := range joint {
+				if pj, pg := joint[m].Peek(now, 1), gen[m].Peek(now, 1); pj != pg {
+					t.Fatalf("after TakeAll(+%v, %d): member %d joint %v, general %v", now.Sub(t0), n, m, pj, pg)
+				}
+			}
+		}
+	})
+}
