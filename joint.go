@@ -19,6 +19,7 @@ const maxJoint = 4
 // TakeAll on the stack for each call.
 type jointPlan struct {
 	ms    [maxJoint]cell.Member
+	self  [maxJoint]any   // each member as the composite holds it (see cell.Member)
 	order [maxJoint]uint8 // the members in lock order
 	k     int             // how many; 0: the general path
 }
@@ -59,6 +60,7 @@ func (p *jointPlan) add(addr *[maxJoint]uintptr, m Limiter) bool {
 	}
 	k := p.k
 	p.ms[k] = jm
+	p.self[k] = m
 	a := uintptr((*[2]unsafe.Pointer)(unsafe.Pointer(&m))[1])
 	j := k
 	for ; j > 0 && addr[p.order[j-1]] > a; j-- {
@@ -121,7 +123,7 @@ func (p *jointPlan) take(dec *Decision, now time.Time, n int, asks []Ask) (int, 
 		if asks != nil {
 			n = asks[i].N
 		}
-		if steps[i] = p.ms[i].Joint(true, now, n); steps[i].Slow {
+		if steps[i] = p.ms[i].Joint(p.self[i], true, now, n); steps[i].Slow {
 			release(&steps, p.order[:x])
 			return -1, false
 		}
@@ -131,7 +133,7 @@ func (p *jointPlan) take(dec *Decision, now time.Time, n int, asks []Ask) (int, 
 		n = asks[il].N
 	}
 	for {
-		if steps[il] = p.ms[il].Joint(false, now, n); steps[il].Slow {
+		if steps[il] = p.ms[il].Joint(p.self[il], false, now, n); steps[il].Slow {
 			release(&steps, p.order[:last])
 			return -1, false
 		}

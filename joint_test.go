@@ -157,3 +157,32 @@ func FuzzTakeAllJoint(f *testing.F) {
 		}
 	})
 }
+
+// refusing embeds a token bucket and overrides its Take: it refuses
+// everything. TakeAll must ask it, not decide the bucket inside it on its
+// own: the embedded Joint method is promoted to refusing, and must send
+// TakeAll to the general path, which calls refusing's Take.
+type refusing struct{ *tokenbucket.Limiter }
+
+func (refusing) Take(time.Time, int) ratekit.Decision {
+	return ratekit.Decision{RetryAfter: time.Hour, Policy: "refusing"}
+}
+
+func TestTakeAllAsksAnEmbeddingMember(t *testing.T) {
+	ls := jointSet(t)
+	tb, fw := ls[0].(*tokenbucket.Limiter), ls[1]
+	before := fw.Peek(t0, 1)
+	for _, m := range []ratekit.Limiter{refusing{tb}, &refusing{tb}} {
+		d := ratekit.TakeAll(t0, 1, fw, m)
+		require.False(t, d.Allowed)
+		require.Equal(t, "refusing", d.Policy)
+		d = ratekit.AllOf(m, fw).Take(t0, 1)
+		require.False(t, d.Allowed)
+		require.Equal(t, "refusing", d.Policy)
+		d, i := ratekit.TakeEach(t0, []ratekit.Ask{{Limiter: fw, N: 1}, {Limiter: m, N: 1}})
+		require.False(t, d.Allowed)
+		require.Equal(t, 1, i)
+	}
+	require.Equal(t, before, fw.Peek(t0, 1), "refused, the window took nothing")
+	require.Equal(t, 4, tb.Peek(t0, 0).Remaining, "the bucket was never taken from")
+}

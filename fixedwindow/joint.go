@@ -9,14 +9,18 @@ import (
 // Joint is internal to ratekit, not for use: ratekit.TakeAll decides the
 // limiters that have it together, all or none, with no refund (see
 // internal/cell). Its result's type is internal and may change.
-func (l *Limiter) Joint(lock bool, now time.Time, n int) (s cell.Step) {
-	if l.c.Cur() == nil {
+func (l *Limiter) Joint(self any, lock bool, now time.Time, n int) (s cell.Step) {
+	if self != any(l) {
+		s.Slow = true // a type embedding l, whose Take may differ: see cell.Member
+		return s
+	}
+	b := l.c.Cur() // the hot path of internal/cell, as in Take
+	if b == nil {
 		// The zero Limiter decides on the shared zeroBlock, which must
 		// never be locked: the general path.
 		s.Slow = true
 		return s
 	}
-	b := l.c.Cur() // the hot path of internal/cell, as in Take
 	w := cell.Grab(&b.W, lock)
 	if w == cell.Sealed {
 		b, w = l.c.Regrab(b, lock)

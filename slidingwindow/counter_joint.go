@@ -10,7 +10,11 @@ import (
 // limiters that have it together, all or none, with no refund (see
 // internal/cell). Its result's type is internal and may change. (The Log
 // keeps more than a word and has none.)
-func (c *Counter) Joint(lock bool, now time.Time, n int) (s cell.Step) {
+func (c *Counter) Joint(self any, lock bool, now time.Time, n int) (s cell.Step) {
+	if self != any(c) {
+		s.Slow = true // a type embedding c, whose Take may differ: see cell.Member
+		return s
+	}
 	b := c.c.Cur() // the hot path of internal/cell, as in Take
 	w := cell.Grab(&b.W, lock)
 	if w == cell.Sealed {

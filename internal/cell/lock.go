@@ -39,7 +39,7 @@ func (r *Ref[P]) lockSlow(b *Block[P]) (*Block[P], int64) {
 func Unlock[P any](b *Block[P], w int64) { b.W.Store(w) }
 
 // Verdict is a decision without its policy's constant fields (Limit,
-// Window, Policy): four words, what a Joint's Decide returns and a
+// Window, Policy): four words, what a Member's Step carries and a
 // composite compares, filling a ratekit.Decision once, for the member that
 // binds.
 type Verdict struct {
@@ -66,7 +66,14 @@ type Member interface {
 	// member a composite stores by CAS, see Hold.CompareAndCommit), with
 	// Grab, Regrab and HoldOf, and decides a Take of n at now on the word
 	// it found: the Step.
-	Joint(lock bool, now time.Time, n int) Step
+	//
+	// self is the member as the composite holds it. If it is not the
+	// limiter itself (its dynamic type differs), the member is another
+	// type that embeds the limiter and may override its Take: the Step is
+	// Slow, and the general path calls that Take. (Comparing the data word
+	// alone would not do: a struct of one pointer is stored in an
+	// interface as that pointer.)
+	Joint(self any, lock bool, now time.Time, n int) Step
 }
 
 // Step is a Member's answer: the hold of its state, and its decision.
@@ -81,7 +88,8 @@ type Step struct {
 	// Policy returns the constant fields of a Decision of parameters P.
 	Policy func(p Erased) (limit int, window time.Duration, name string)
 	// Slow reports a Take this path must not decide, with nothing held
-	// (a lock taken is released): the zero fixedwindow Limiter, which has
+	// (a lock taken is released): a member that embeds the limiter (see
+	// Joint), the zero fixedwindow Limiter, which has
 	// no block to lock, a decision that must replace the block (a token
 	// bucket's rebase), or one that writes on a denial (fixedwindow's
 	// first full-window denial, which calls OnLimitReached). The caller
