@@ -55,14 +55,23 @@ const MinSweepInterval = time.Second
 // they scale with cores. A new key costs its limiter's allocation, the lock
 // of one of up to 256 shards, and a slot: an 8-byte metadata word, the key
 // and the limiter (a pointer). Tables are 1/2 to 3/4 full and grow by 4/3
-// or 3/2, so a key costs about 1.6 slots besides its limiter (measured: 38
-// to 45 bytes with a uint64 or string key, the string's bytes aside), and
-// the growth allocations come to a small fraction of one per key. Make the
+// or 3/2, so a key costs about 1.6 slots besides its limiter, and the
+// growth allocations come to a small fraction of one per key. Make the
 // limiters small too: a token bucket from tokenbucket.New is 32 bytes
-// (limiters of equal Configs share their parameters), so a million uint64
-// keys of them take 70 bytes a key in all (BenchmarkKeyedMemory). Keys are
-// hashed with a random per-Keyed seed (hash/maphash), so a flood of chosen
-// keys cannot be aimed at one shard or one probe sequence.
+// (limiters of equal Configs share their parameters). bench/RESULTS.md has
+// the measured bytes per key (BenchmarkKeyedMemory).
+//
+// With more keys than the caches hold, a Take of a present key is bound by
+// memory latency: it reads the key's slot, then, both addressed from the
+// slot, the limiter (its state inline, one cache line) and, for a key that
+// is or holds a string or an interface, the stored key's bytes, to compare
+// them. Those two reads overlap, but the limiter's compare-and-swap waits
+// for both: two dependent cache misses. Other keys (integers, netip.Addr,
+// structs of them) compare inside the slot. BenchmarkKeyedMisses times
+// each access.
+//
+// Keys are hashed with a random per-Keyed seed (hash/maphash), so a flood
+// of chosen keys cannot be aimed at one shard or one probe sequence.
 //
 // # Idle keys and Sweep
 //

@@ -24,7 +24,8 @@ type semaphoreImpl struct {
 	// units that releases it again when taken, and fill, which takes every
 	// unit so that try is refused.
 	try func(tb testing.TB, limit int) (try func() bool, fill func())
-	// acquire returns a blocking take of one unit and its release.
+	// acquire returns a blocking take of one unit and its release; nil for
+	// a row of the non-blocking call only.
 	acquire func(tb testing.TB, limit int) func(context.Context) error
 }
 
@@ -57,6 +58,23 @@ var semaphoreImpls = []semaphoreImpl{
 		},
 	},
 	{
+		// TryAcquire+Release: the call of x/sync's shape, a bool and no
+		// Decision (the blocking form is the ratekit row's Acquire).
+		name: "ratekit-try",
+		try: func(tb testing.TB, limit int) (func() bool, func()) {
+			l := must(concurrency.New(concurrency.Config{Limit: limit}))
+			return func() bool {
+					if !l.TryAcquire(1) {
+						return false
+					}
+					l.Release(1)
+					return true
+				}, func() {
+					l.TryAcquire(limit)
+				}
+		},
+	},
+	{
 		name: "xsync",
 		try: func(_ testing.TB, limit int) (func() bool, func()) {
 			s := semaphore.NewWeighted(int64(limit))
@@ -85,7 +103,8 @@ var semaphoreImpls = []semaphoreImpl{
 
 // BenchmarkConcurrency is a non-blocking take of one unit and its release,
 // on a semaphore of 100 units (Sanity's concurrent mutations per dataset):
-// ratekit's Take+Release against x/sync's TryAcquire+Release. Allowing,
+// ratekit's Take+Release and TryAcquire+Release against x/sync's
+// TryAcquire+Release. Allowing,
 // nobody holds more than one unit, so none is refused; denying, the
 // semaphore is full before the loop and every take is refused.
 func BenchmarkConcurrency(b *testing.B) {
@@ -131,6 +150,9 @@ func BenchmarkConcurrencyAcquire(b *testing.B) {
 		limit int
 	}{{"free", 100}, {"handoff", 1}} {
 		for _, impl := range semaphoreImpls {
+			if impl.acquire == nil {
+				continue
+			}
 			b.Run(tc.name+"/"+impl.name, func(b *testing.B) {
 				acquire := impl.acquire(b, tc.limit)
 				parallel(b, impl.name, false, func() func() bool {

@@ -61,6 +61,51 @@ func (l *Limiter) Acquire(ctx context.Context, n int) (release func(), err error
 
 func noop() {}
 
+// TryAcquire takes n units if they fit under Limit and nobody is queued in
+// Acquire, and reports whether it did; it never blocks. It is
+// Take(clock.Now(), n).Allowed without the Decision and, mostly, without
+// the clock: the call of golang.org/x/sync/semaphore's shape, for a caller
+// that needs a yes or a no and will Release(n) when its work is done.
+//
+// n == 0 reports true and takes nothing; n < 0 and n > Limit report false.
+// It decides exactly as Take does: one compare-and-swap on the state word
+// is the instant it takes effect, and false changes nothing.
+//
+// TryAcquire is lock-free and allocates nothing. It is passed no time for
+// the hold-time estimate, so it reads the Config's clock only on an
+// admission that takes the count of units ever admitted across a multiple
+// of 64, and samples there: the estimator is fed by sampling, one clock
+// read per 64 units (see Limiter for what a sample is). Its other
+// admissions cost the estimator one atomic add, which keeps the count that
+// every sample divides by exact.
+func (l *Limiter) TryAcquire(n int) bool {
+	for {
+		s := state(l.state.Load())
+		p := l.config(s)
+		if p == nil {
+			continue // s is two Reconfigures old
+		}
+		// As in Take: n > limit−held, which cannot wrap.
+		if n <= 0 || s.waiting() || n > p.limit-s.held() {
+			return n == 0
+		}
+		if l.state.CompareAndSwap(uint64(s), uint64(s)+uint64(n)) {
+			// c crossed a multiple of trySampleEvery iff its remainder is
+			// below n (for any n: n ≥ trySampleEvery always crosses one).
+			if c := l.admitted.Add(uint64(n)); c%trySampleEvery < uint64(n) {
+				l.sample(l.clock().Now(), s.held(), n)
+			}
+			return true
+		}
+	}
+}
+
+// trySampleEvery is how many units TryAcquire admits per clock read for the
+// hold-time estimate: a read of the clock costs more than the rest of a
+// TryAcquire and its Release together, so it is spread over many calls,
+// and a busy semaphore still samples every 64 units.
+const trySampleEvery = 64
+
 // releaser returns the idempotent release func of n held units.
 func (l *Limiter) releaser(n int) func() {
 	var done atomic.Bool

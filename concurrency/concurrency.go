@@ -10,7 +10,8 @@
 // Release. Take never blocks: a denial is a Decision whose RetryAfter is an
 // estimate of when enough units will have come back (see Estimates). Acquire
 // blocks instead, in first-come first-served order, until the units fit or
-// its context is done.
+// its context is done. TryAcquire(n) is Take's yes or no alone, the call of
+// golang.org/x/sync/semaphore's shape, for a caller that needs no Decision.
 //
 // Because a Limiter is a ratekit.Limiter it composes with rate limits:
 // ratekit.AllOf(perSecond, concurrent) admits a request only if both admit
@@ -74,9 +75,10 @@ type Config struct {
 	Limit int
 	// Name is the policy name reported in every Decision.
 	Name string
-	// Clock is read by Allow, AllowN and Acquire, and when a Release, a
-	// cancelled Acquire or a Reconfigure hands units to queued Acquire
-	// callers (to time the hold-time estimate); nil is the real clock.
+	// Clock is read by Allow, AllowN and Acquire, by TryAcquire once per
+	// 64 units it admits, and when a Release, a cancelled Acquire or a
+	// Reconfigure hands units to queued Acquire callers (to time the
+	// hold-time estimate); nil is the real clock.
 	// Take, Peek, Refund and Release with nobody queued never read it.
 	Clock clock.Clock
 }
@@ -94,13 +96,14 @@ func (c Config) Validate() error {
 }
 
 // Limiter is a counting semaphore of Limit units that is also a
-// ratekit.Holder: units taken by Take, AllowN or Acquire stay taken until
-// Release (or Refund) gives them back.
+// ratekit.Holder: units taken by Take, AllowN, TryAcquire or Acquire stay
+// taken until Release (or Refund) gives them back.
 //
-// All methods are safe for concurrent use. Take, Peek, Refund and Release
-// are lock-free and allocate nothing while no Acquire caller is queued; with
-// callers queued, Take and Peek still take no lock (they deny at once) and
-// Release takes a mutex to hand the units to the queue.
+// All methods are safe for concurrent use. Take, TryAcquire, Peek, Refund
+// and Release are lock-free and allocate nothing while no Acquire caller is
+// queued; with callers queued, Take, TryAcquire and Peek still take no lock
+// (they deny at once) and Release takes a mutex to hand the units to the
+// queue.
 //
 // The zero Limiter has Limit 0 and admits only n == 0; use New.
 //
@@ -112,8 +115,10 @@ func (c Config) Validate() error {
 // interval, the mean time a unit is held is the area under the held count
 // (unit-nanoseconds) divided by the units admitted in it. Precisely:
 //
-//   - An admission (an allowed Take of n > 0, a fast Acquire, or a grant to
-//     queued Acquire callers, timed by Config.Clock) at t, finding h units
+//   - An admission (an allowed Take of n > 0, a fast Acquire, a grant to
+//     queued Acquire callers, or the TryAcquire that takes the count of
+//     units ever admitted across a multiple of 64; all but Take timed by
+//     Config.Clock, and every admission counted) at t, finding h units
 //     held before it, closes the interval opened by the last sampled
 //     admission at t₁ that left h₁ held. The held count moves in between
 //     (down with each Release, up with admissions that did not sample);

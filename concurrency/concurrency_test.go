@@ -53,6 +53,11 @@ func TestConformance(t *testing.T) {
 				Capacity: limit,
 				Policy:   "dataset-mutations",
 				Holder:   true,
+				WithClock: func(tb testing.TB, c clock.Clock) ratekit.Limiter {
+					l, err := concurrency.New(concurrency.Config{Limit: limit, Name: "dataset-mutations", Clock: c})
+					require.NoError(tb, err)
+					return l
+				},
 				Reconfigure: func(l ratekit.Limiter, limit int) error {
 					return l.(*concurrency.Limiter).Reconfigure(concurrency.Config{Limit: limit, Name: "dataset-mutations"})
 				},

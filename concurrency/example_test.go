@@ -42,6 +42,28 @@ func Example() {
 	// denied policy="dataset-mutations" limit=100 remaining=0 window=0s reset=4.94205815s retry=49.420582ms
 }
 
+// TryAcquire is the yes or no of x/sync/semaphore's TryAcquire, for a
+// caller that needs no Decision: a worker pool that sheds what it cannot
+// start at once.
+func ExampleLimiter_TryAcquire() {
+	workers, _ := concurrency.New(concurrency.Config{Limit: 2, Name: "workers"})
+	for job := 1; job <= 3; job++ {
+		if !workers.TryAcquire(1) {
+			fmt.Println("job", job, "shed")
+			continue
+		}
+		fmt.Println("job", job, "started")
+		// The job's goroutine calls workers.Release(1) when it finishes.
+	}
+	workers.Release(1)
+	fmt.Println(workers.TryAcquire(1), workers.Held())
+	// Output:
+	// job 1 started
+	// job 2 started
+	// job 3 shed
+	// true 2
+}
+
 // Acquire waits for units instead of refusing, first come first served.
 func ExampleLimiter_Acquire() {
 	queries, _ := concurrency.New(concurrency.Config{Limit: 2, Name: "queries"})

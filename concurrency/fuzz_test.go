@@ -40,6 +40,18 @@ func FuzzModel(f *testing.F) {
 	f.Add(byte(2), []byte{4, 1, 7, 4, 2, 0, 4, 1, 0, 7, 9, 0, 6, 0, 0, 6, 1, 0, 7, 0, 4}, int64(0))
 	f.Add(byte(15), []byte{0, 15, 0, 2, 3, 9, 0, 1, 10, 0, 1, 12, 1, 3, 0, 3, 1, 0, 0, 200, 255}, int64(0))
 	f.Add(byte(4), []byte{4, 2, 0, 4, 9, 0, 4, 1, 0, 5, 1, 0, 6, 0, 3, 7, 2, 5, 6, 1, 0, 8, 0, 0, 0, 3, 4}, int64(0))
+	// 5 units taken, then TryAcquire(2) and Release(2) 36 times 7ms apart
+	// (op 0 with b/17 odd is TryAcquire): the count crosses 64 with units
+	// held, so TryAcquire samples the hold time, and Peek's estimates
+	// after it are checked against the model's.
+	f.Add(byte(9), []byte{0, 6, 0, 0, 3, 24, 2, 1, 0, 0, 3, 24, 2, 1, 0, 0, 3, 24, 2, 1, 0, 0, 3, 24, 2, 1, 0, 0, 3, 24, 2, 1,
+		0, 0, 3, 24, 2, 1, 0, 0, 3, 24, 2, 1, 0, 0, 3, 24, 2, 1, 0, 0, 3, 24, 2, 1, 0, 0, 3, 24, 2, 1, 0, 0,
+		3, 24, 2, 1, 0, 0, 3, 24, 2, 1, 0, 0, 3, 24, 2, 1, 0, 0, 3, 24, 2, 1, 0, 0, 3, 24, 2, 1, 0, 0, 3,
+		24, 2, 1, 0, 0, 3, 24, 2, 1, 0, 0, 3, 24, 2, 1, 0, 0, 3, 24, 2, 1, 0, 0, 3, 24, 2, 1, 0, 0, 3, 24,
+		2, 1, 0, 0, 3, 24, 2, 1, 0, 0, 3, 24, 2, 1, 0, 0, 3, 24, 2, 1, 0, 0, 3, 24, 2, 1, 0, 0, 3, 24, 2, 1,
+		0, 0, 3, 24, 2, 1, 0, 0, 3, 24, 2, 1, 0, 0, 3, 24, 2, 1, 0, 0, 3, 24, 2, 1, 0, 0, 3, 24, 2, 1, 0, 0,
+		3, 24, 2, 1, 0, 0, 3, 24, 2, 1, 0, 0, 3, 24, 2, 1, 0, 0, 3, 24, 2, 1, 0, 0, 3, 24, 2, 1, 0, 1, 1, 0,
+		1, 10, 0}, int64(0))
 	f.Fuzz(func(t *testing.T, limitByte byte, ops []byte, wide int64) {
 		if len(ops) > 600 {
 			ops = ops[:600]
@@ -127,6 +139,15 @@ func runModel(t *testing.T, limit int, ops []byte, wide int64) {
 		case 0, 1: // Take, Peek
 			n := fuzzN(a, wide, m.Limit)
 			var got, want ratekit.Decision
+			if op == 0 && b != 255 && b/17%2 == 1 {
+				// TryAcquire, timed by the clock: Take's Allowed.
+				ok := l.TryAcquire(n)
+				require.Equal(t, m.TryAcquire(clk.Now(), n), ok, "%s: TryAcquire(%d)", desc, n)
+				if ok && n > 0 {
+					direct += n
+				}
+				break
+			}
 			if op == 0 {
 				got, want = l.Take(at, n), m.Take(at, n)
 				if got.Allowed && n > 0 {

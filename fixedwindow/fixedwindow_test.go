@@ -72,6 +72,7 @@ func TestConformance(t *testing.T) {
 				Capacity:    tc.cfg.Limit,
 				Policy:      tc.cfg.Name,
 				Reconfigure: reconfigureLimit(tc.cfg),
+				WithClock:   func(tb testing.TB, c clock.Clock) ratekit.Limiter { return mustNew(tb, withClock(tc.cfg, c)) },
 			})
 		})
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/benbjohnson/clock"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ratekit/ratekit"
@@ -55,6 +56,9 @@ func TestTemplateConforms(t *testing.T) {
 				Capacity:    tc.cfg.Limit,
 				Policy:      tc.cfg.Name,
 				Reconfigure: reconfigureLimit(tc.cfg),
+				WithClock: func(tb testing.TB, c clock.Clock) ratekit.Limiter {
+					return mustTemplate(tb, withClock(tc.cfg, c)).New()
+				},
 			})
 		})
 	}

@@ -1,9 +1,12 @@
 package rolling
 
 // SameParams reports whether a and b decide with one parameter set, as the
-// limiters of a Template do until one of them is reconfigured.
-func SameParams(a, b *Limiter) bool { return a.cur.Load().p == b.cur.Load().p }
+// limiters of equal Configs do until one of them is reconfigured.
+func SameParams(a, b *Limiter) bool { return a.c.Cur().P == b.c.Cur().P }
 
-// InFirstCell reports whether l, made by a Template, still has its state in
-// the cell it was made with: nothing since has allocated a new one.
-func InFirstCell(l *Limiter) bool { return l.cur.Load() == &l.c0 }
+// InFirstCell reports whether l still has its state in the block it was
+// made with, inline: nothing since has allocated a new one.
+func InFirstCell(l *Limiter) bool { return l.c.Cur() == l.c.First() }
+
+// Interned returns how many parameter sets New shares.
+func Interned() int { return interned.Len() }

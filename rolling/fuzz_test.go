@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/benbjohnson/clock"
+
 	"github.com/ratekit/ratekit"
 	"github.com/ratekit/ratekit/internal/model"
 	"github.com/ratekit/ratekit/rolling"
@@ -77,7 +79,8 @@ func fuzzUnits(b byte, limit int) int {
 // operations, three bytes each, and requires identical Decisions, Idle
 // answers and OnLimitReached calls. The high bit of an operation's first
 // byte, in the first operation, makes the Limiter a Template's, and in a
-// restart (op 7), the Limiter restored into.
+// restart (op 7), the Limiter restored into; in a Reconfigure (op 6) and a
+// restart, its bits 3-6 pick the new Config's Clock (fuzzClock).
 func FuzzRolling(f *testing.F) {
 	f.Add([]byte{0, 1, 4, 0, 0, 1, 0, 5, 1, 1, 0, 0})
 	f.Add([]byte{0x30, 5, 4, 0, 0, 4, 0, 0, 1, 2, 6, 4, 0, 5, 1, 3, 0, 1})
@@ -138,16 +141,19 @@ func FuzzRolling(f *testing.F) {
 				}
 			case 6:
 				cfg = cfgFor(b)
+				cfg.Clock = fuzzClock(op>>3, now)
 				if err := l.Reconfigure(cfg); err != nil {
 					t.Fatal(err)
 				}
 				m.Reconfigure(cfg.Limit, cfg.Window, cfg.Name, cfg.OnLimitReached != nil)
 			case 7:
-				// A restart: the state moves to a new Limiter (another epoch).
+				// A restart: the state moves to a new Limiter, of another
+				// epoch if its clock is another.
 				state, err := l.MarshalBinary()
 				if err != nil {
 					t.Fatal(err)
 				}
+				cfg.Clock = fuzzClock(op>>3, now)
 				l = fuzzLimiter(t, cfg, op&0x80 != 0)
 				if err := l.UnmarshalBinary(state); err != nil {
 					t.Fatalf("op %d: UnmarshalBinary of MarshalBinary's output: %v", i, err)
@@ -159,6 +165,26 @@ func FuzzRolling(f *testing.F) {
 			}
 		}
 	})
+}
+
+// fuzzClock returns the Clock a limiter reads its epoch from, by c: the
+// real clock, or a mock set a century before the fuzzer's times or two
+// after them. Decisions depend only on the times passed in, so they must
+// not change with the epoch; two centuries is more than the 146 years a
+// Reconfigure keeps the limiter's epoch across, so the state's times are
+// then converted to the new epoch.
+func fuzzClock(c byte, now time.Time) clock.Clock {
+	switch c % 3 {
+	case 1:
+		m := clock.NewMock()
+		m.Set(now.AddDate(-100, 0, 0))
+		return m
+	case 2:
+		m := clock.NewMock()
+		m.Set(now.AddDate(200, 0, 0))
+		return m
+	}
+	return nil
 }
 
 // fuzzLimiter returns a new Limiter of cfg: New's, or a Template's made

@@ -22,8 +22,9 @@ const stateVersion = 1
 // window survives a restart. The Config is not part of the state. It never
 // returns an error.
 func (l *Limiter) MarshalBinary() ([]byte, error) {
-	c, w := l.load()
-	st := c.decode(w)
+	blk, w := l.c.Final()
+	p := blk.P
+	st := p.decode(w, blk.Aux.Load())
 	b := core.AppendHeader(make([]byte, 0, core.HeaderLen+3*binary.MaxVarintLen64), core.Rolling, stateVersion)
 	b = binary.AppendUvarint(b, uint64(st.count))
 	var start int64
@@ -32,7 +33,7 @@ func (l *Limiter) MarshalBinary() ([]byte, error) {
 		// Internal times count from the epoch (on the monotonic clock when
 		// the times passed in carry it); the epoch's wall-clock reading turns
 		// them into Unix time.
-		start = addSat(c.p.epochUnix, st.start)
+		start = addSat(p.epochUnix, st.start)
 		if st.notified {
 			flags = 1
 		}
@@ -55,12 +56,12 @@ func (l *Limiter) MarshalBinary() ([]byte, error) {
 // crafted state) is accepted: the window stays open until start+Window,
 // which never admits more. It is safe under concurrent use.
 //
-// The Limiter keeps its parameters: a Template's Limiter keeps sharing the
-// Template's (unless the count is above Limit: then from its next window
-// on), and stays 32 bytes, the window restored in place, if the window
-// started at most a Window before the Limiter was made (and within half
-// the reach; see Performance in the package documentation). So a Keyed
-// restored at start-up by package persist stays compact.
+// The Limiter keeps its parameters, shared with the limiters of its Config
+// (unless the count is above Limit: then from its next window on), and
+// stays 32 bytes, the window restored in place, if the window started at
+// most a Window before the Limiter was made (and within half the reach;
+// see Performance in the package documentation). So a Keyed restored at
+// start-up by package persist stays compact.
 func (l *Limiter) UnmarshalBinary(b []byte) error {
 	payload, err := core.ParseHeader(b, core.Rolling, stateVersion)
 	if err != nil {
@@ -81,17 +82,18 @@ func (l *Limiter) UnmarshalBinary(b []byte) error {
 	if err := r.Err(); err != nil {
 		return err
 	}
-	st := state{}
-	if count > 0 {
-		// Every params of l has the same epoch.
-		// Whether units joined after the start is not saved: assume they
-		// did, which only makes a Refund at the start move the window's
-		// start (see refund), never give back more.
-		st = state{start: subSat(start, l.cur.Load().p.epochUnix), count: int64(count), notified: flags == 1, later: true}
-	}
-	// The same parameters: a Template's limiter keeps sharing them, and
-	// keeps its first cell if the window fits it.
-	l.replace(func(p *params, _ state) (*params, state) { return p, st })
+	// The same parameters: the limiter keeps sharing them, and keeps its
+	// block if the window fits it.
+	l.c.Renew(func(p *params, _, base int64) (*params, int64, int64) {
+		st := state{}
+		if count > 0 {
+			// Whether units joined after the start is not saved: assume
+			// they did, which only makes a Refund at the start move the
+			// window's start (see refund), never give back more.
+			st = state{start: subSat(start, p.epochUnix), count: int64(count), notified: flags == 1, later: true}
+		}
+		return p.place(st, base)
+	})
 	return nil
 }
 

@@ -164,7 +164,9 @@ func TestRaceWithCellTurnover(t *testing.T) {
 	// racing Takes stamped on either side of the reach open the next window
 	// in place and in a new cell at once, which only the seal serializes.
 	// Windows of 1 ms mix the paths too. Meanwhile Reconfigure (to the same
-	// Config) replaces the cell as fast as it can, and readers marshal.
+	// limits under another Name, so that each call replaces the block:
+	// one to the Config in force is a CAS in place) replaces the cell as
+	// fast as it can, and readers marshal.
 	// The last case races a Template's limiter (24-byte cells, a first
 	// cell inline) whose sibling has taken all it can.
 	const reach = 1 << 21
@@ -187,14 +189,20 @@ func TestRaceWithCellTurnover(t *testing.T) {
 			if window == reach-20*time.Microsecond {
 				perTaker = 10000
 			}
+			renamed := cfg
+			renamed.Name = "renamed"
 			r := race(t, l, perTaker, 3*time.Microsecond, 50*time.Microsecond, limit/4, func(stop <-chan struct{}) {
-				for {
+				for i := 0; ; i++ {
 					select {
 					case <-stop:
 						return
 					default:
 					}
-					if err := l.Reconfigure(cfg); err != nil {
+					c := cfg
+					if i%2 == 1 {
+						c = renamed
+					}
+					if err := l.Reconfigure(c); err != nil {
 						panic(err)
 					}
 					if _, err := l.MarshalBinary(); err != nil {

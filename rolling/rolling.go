@@ -73,10 +73,18 @@
 //
 // # Many keys
 //
-// For a window per access token, user or IP address (ratekit.Keyed), make
-// the limiters with a Template: its limiters share one immutable parameter
-// set, so each is one 32-byte allocation, where New's cost 256 bytes in
-// two. Each keeps its own window, count and OnLimitReached mark.
+// For a window per access token, user or IP address (ratekit.Keyed), call
+// New in the factory: limiters of equal Configs share one immutable
+// parameter set, so each is one 32-byte allocation. Each keeps its own
+// window, count and OnLimitReached mark.
+//
+// # Time
+//
+// Internal times are int64 nanoseconds from an epoch that New reads from
+// Config.Clock (shared by the limiters of a Config), on the monotonic
+// clock when both times carry a reading. A clock set far from the wall
+// clock, a mock in a test or a simulation, works as the real one does.
+// Times more than 292 years from the epoch saturate.
 //
 // # Performance
 //
@@ -86,16 +94,16 @@
 // offset from a base instant; opening a new window rewrites it in place
 // while the new start is within 2^(61-b) ns of the base, where b is the bit
 // length of Limit. Otherwise (and on Reconfigure, and on UnmarshalBinary of
-// a window out of reach) it allocates one state cell with a new base (24
-// bytes for a Template's limiter, 128 for New's, which keep the word on a
-// cache line of its own): one allocation per new window at most, never one
-// per event. The reach is 4.5 years at Limit 10, 26 days at Limit 1000, 36
-// minutes at Limit 10^6 (a limiter opening windows continuously allocates
-// that rarely), and 1 ms at Limit 2^40, so there each new window costs one
-// allocation. A new limiter's base is up to a Window before its creation
-// (half the reach at most), so that its first window opens in place even
-// at a time read a little before it was made. (Takes racing to open the
-// same window out of reach may each allocate a cell; one is kept.)
+// a window out of reach) it allocates one state block with a new base (64
+// bytes, a cache line of its own): one allocation per new window at most,
+// never one per event. The reach is 4.5 years at Limit 10, 26 days at
+// Limit 1000, 36 minutes at Limit 10^6 (a limiter opening windows
+// continuously allocates that rarely), and 1 ms at Limit 2^40, so there
+// each new window costs one allocation. A new limiter's base is up to a
+// Window before its creation (half the reach at most), so that its first
+// window opens in place even at a time read a little before it was made.
+// (Takes racing to open the same window out of reach may each allocate a
+// block; one is kept.)
 //
 // # Caps
 //
@@ -105,13 +113,12 @@ package rolling
 
 import (
 	"context"
-	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"github.com/benbjohnson/clock"
 
 	"github.com/ratekit/ratekit"
+	"github.com/ratekit/ratekit/internal/cell"
 	"github.com/ratekit/ratekit/internal/core"
 )
 
@@ -119,7 +126,7 @@ const pkg = "rolling"
 
 // MaxLimit is the largest Limit a Config may set: 2^48 units per window,
 // 100 million events a second for a month. It bounds the bits the count
-// takes in the packed state word (see cell).
+// takes in the packed state word (see state.go).
 const MaxLimit = 1 << 48
 
 // Config configures a Limiter. The zero Config is invalid: Limit and Window
@@ -161,96 +168,74 @@ func (c Config) Validate() error {
 // Limiter is a rolling-window limiter: Limit units per window of Window,
 // each window opened by the first event admitted while none is open.
 //
-// Create it with New, or with a Template's New; the zero Limiter is not
-// usable (its methods panic). It is safe for concurrent use by any number
-// of goroutines: Take, Peek and Refund are lock-free and allocation-free
-// (see the package documentation for the one allocation a new window may
-// cost), and Reconfigure and UnmarshalBinary may run concurrently with
-// them.
+// Create it with New; the zero Limiter is not usable (its methods panic).
+// It is safe for concurrent use by any number of goroutines: Take, Peek
+// and Refund are lock-free and allocation-free (see the package
+// documentation for the one allocation a new window may cost), and
+// Reconfigure and UnmarshalBinary may run concurrently with them.
 //
-// A Limiter made by a Template's New is 32 bytes, one allocation: the
-// Template's limiters share their parameters. One made by New has 128 bytes
-// of parameters of its own, and is 128 bytes, two cache lines: one read by
-// every Take (the Limiter and its first cell's base and parameters), and
-// one holding only the state word, the target of every core's
-// compare-and-swap when the limiter is shared by a whole process. So a
-// Take's reads do not wait for the contended line, and no other object's
-// writes invalidate either.
+// A Limiter is 32 bytes, one allocation, holding its state inline (see
+// internal/cell): the limiters of equal Configs share one set of
+// parameters, so a window per key costs 32 bytes a key.
 type Limiter struct {
-	// cur is the current state cell. It only ever moves forward, to a
-	// successor of the cell it leaves (see cell for the protocol).
-	cur atomic.Pointer[cell]
-	// c0 is the first cell of a Template's Limiter, inline, so that the
-	// Limiter is one allocation. New's Limiters leave it unused.
-	c0 cell
+	// c is the state in force: parameters, base and word (see state.go),
+	// in internal/cell's helping mode.
+	c cell.Ref[params]
 }
 
 var _ ratekit.Limiter = (*Limiter)(nil)
 
 // New returns a Limiter with no window open, or an error wrapping
-// ratekit.ErrInvalidConfig if cfg is invalid. It reads time.Now() once,
-// for the epoch from which it measures time. To make many limiters of one
-// Config (one per key), make a Template once and use its New: its
-// limiters share their parameters.
+// ratekit.ErrInvalidConfig if cfg is invalid. Limiters of equal Configs
+// (Clock compared as an interface value, OnLimitReached as the same
+// function value: one closure, not two closures of the same code) share
+// their parameters, so calling New per key in a ratekit.Keyed factory
+// costs 32 bytes a key. New reads cfg.Clock once: the limiter measures
+// time from an epoch that clock gave, and places its first state near the
+// clock's present, so that its windows open in place (see Performance in
+// the package documentation). It is safe for concurrent use.
 func New(cfg Config) (*Limiter, error) {
-	if err := cfg.Validate(); err != nil {
+	p, now, err := shared(cfg)
+	if err != nil {
 		return nil, err
 	}
-	p := newParams(cfg, time.Now(), false)
-	// The Limiter and its first cell in two cache lines, as newCell lays
-	// out New's cells: cur, base and p in the first, the word in the second.
-	c := &struct {
-		l Limiter
-		_ [64 - unsafe.Sizeof(Limiter{}) - unsafe.Offsetof(cell{}.word)]byte
-		c cell
-		_ [56]byte
-	}{}
-	c.c.p, c.c.base = p, p.freshBase(0)
-	c.l.cur.Store(&c.c)
-	return &c.l, nil
+	l := &Limiter{}
+	l.c.Init(p, 0, p.freshBase(now))
+	return l, nil
 }
 
-// Template makes Limiters of one Config that share their parameters, so
-// that each costs 32 bytes (one allocation), where New's cost 256 (two):
-// for a ratekit.Keyed of a window per key (per access token, per user, per
-// IP). Validate the Config once, with NewTemplate, and the factory cannot
-// fail:
+// Template makes Limiters of one Config validated once, so that its New
+// cannot fail, for a ratekit.Keyed factory:
 //
 //	t, err := rolling.NewTemplate(cfg)
 //	...
 //	perToken := ratekit.NewKeyed(func(string) *rolling.Limiter { return t.New() }, ratekit.KeyedConfig{})
 //
-// A Limiter made by a Template is in every way a Limiter made by New with
-// the Template's Config: each has its own window, count and
-// once-per-window OnLimitReached mark, and Reconfigure, UnmarshalBinary and
-// the rest act on that Limiter alone (Reconfigure gives it parameters of
-// its own; UnmarshalBinary keeps the shared ones). A Template is immutable
-// and safe for concurrent use; the zero Template is not usable.
+// Its limiters are exactly New's: they share the parameters of every
+// limiter of the Config, and cost no less and no more. (Before New shared
+// parameters, a Template was the way to get small limiters; New is now the
+// obvious way, and a Template only saves the error check.) A Template is
+// immutable and safe for concurrent use; the zero Template is not usable.
 type Template struct {
 	cfg Config
-	p   *params
 }
 
 // NewTemplate returns a Template of cfg, or an error wrapping
-// ratekit.ErrInvalidConfig if cfg is invalid (see Config.Validate). It
-// reads time.Now() once, for the epoch its limiters measure time from.
+// ratekit.ErrInvalidConfig if cfg is invalid (see Config.Validate).
 func NewTemplate(cfg Config) (*Template, error) {
-	if err := cfg.Validate(); err != nil {
+	if _, _, err := shared(cfg); err != nil {
 		return nil, err
 	}
-	return &Template{cfg: cfg, p: newParams(cfg, time.Now(), true)}, nil
+	return &Template{cfg: cfg}, nil
 }
 
-// New returns a Limiter of the Template's Config with no window open. It
-// allocates only the 32-byte Limiter, and reads time.Now() to place the
-// Limiter's time base near the present, so that its windows open in place
-// (see Performance in the package documentation) however long after
-// NewTemplate it is made.
+// New returns New(cfg) of the Template's Config: a Limiter with no window
+// open. It cannot fail, and allocates only the 32-byte Limiter.
 func (t *Template) New() *Limiter {
-	p := t.p
-	l := &Limiter{}
-	l.c0.p, l.c0.base = p, p.freshBase(p.since(time.Now()))
-	l.cur.Store(&l.c0)
+	l, err := New(t.cfg)
+	if err != nil {
+		panic("rolling: a validated Config failed: " + err.Error()) // cannot happen
+	}
 	return l
 }
 
@@ -265,43 +250,67 @@ func (t *Template) Config() Config { return t.cfg }
 // Never if n < 0 or n > Limit. n == 0 is allowed, takes nothing and opens
 // no window. Take is lock-free and does not allocate except, sometimes,
 // when it opens a window (see the package documentation).
-func (l *Limiter) Take(now time.Time, n int) ratekit.Decision {
-	c := l.cur.Load()
-	t := c.p.since(now) // every params of l has the same epoch
+func (l *Limiter) Take(now time.Time, n int) (dec ratekit.Decision) {
+	// The hot path of internal/cell's helping mode, spelled out.
+	b := l.c.Cur()
+	p := b.P
+	t := p.since(now)
 	for {
-		w := c.word.Load()
-		if w&sealedBit != 0 {
-			if nx := l.cur.Load(); nx != c {
-				// c is retired and has a successor: decide on it instead.
-				c = nx
+		w := b.W.Load()
+		if w < 0 {
+			// Sealed. If it has a successor, decide on that instead;
+			// if not, its final word is the limiter's state: decide on it
+			// below and, if that changes it, compete to publish the
+			// successor.
+			if nb := l.c.Cur(); nb != b {
+				b, p, t = nb, nb.P, p.rebaseTime(nb.P, t, now)
 				continue
 			}
-			// c is sealed but its successor is not yet published: c's state
-			// is final and is the limiter's state; decide on it below and,
-			// if that changes it, compete to publish the successor.
 		}
-		d, next, act := c.p.take(c.decode(w), t, n)
-		if act == keep {
-			return d
-		}
-		if l.publish(c, w, next, t) {
-			if act == notify {
-				c.p.onLimit(d)
+		base := b.Aux.Load()
+		if count := w & p.cmask; count != 0 && w >= 0 {
+			// The common case, spelled out: n (1 to Limit) joins the window
+			// open at t (not stale), with room. take reaches the same
+			// result through the unpacked state; here it is one add.
+			start := base + int64(uint64(w&(laterBit-1))>>p.cb)
+			if n64 := int64(n); t >= start && !closed(start, t, p.window) &&
+				uint64(n64-1) < uint64(p.limit) && count+n64 <= p.limit {
+				next := w + n64
+				if t > start {
+					next |= laterBit
+				}
+				if b.W.CompareAndSwap(w, next) {
+					p.fill(&dec, verdict{ok: true, remaining: int(p.limit - count - n64), reset: untilEnd(start, t, p.window)})
+					return dec
+				}
+				continue
 			}
-			return d
 		}
-		// Someone else changed c's word or published its successor first:
+		v, next, act := p.take(p.decode(w, base), t, n)
+		if act == keep || l.publish(b, w, next, t) {
+			p.fill(&dec, v)
+			if act == notify {
+				// After the write: the mark, in this limiter's word, is set,
+				// so no other Take of this window notifies.
+				p.cfg.OnLimitReached(dec)
+			}
+			return dec
+		}
+		// Someone else changed b's word or published its successor first:
 		// decide again on what they left.
-		c = l.cur.Load()
+		nb := l.c.Cur()
+		b, p, t = nb, nb.P, p.rebaseTime(nb.P, t, now)
 	}
 }
 
 // Peek reports what Take(now, n) would decide, Remaining included, taking
 // nothing. It never calls OnLimitReached. It is lock-free and writes nothing.
-func (l *Limiter) Peek(now time.Time, n int) ratekit.Decision {
-	c, w := l.load()
-	d, _, _ := c.p.take(c.decode(w), c.p.since(now), n)
-	return d
+func (l *Limiter) Peek(now time.Time, n int) (dec ratekit.Decision) {
+	b, w := l.c.Final()
+	p := b.P
+	v, _, _ := p.take(p.decode(w, b.Aux.Load()), p.since(now), n)
+	p.fill(&dec, v)
+	return dec
 }
 
 // Refund gives back n units that an allowed Take at `at` took, for work that
@@ -332,21 +341,23 @@ func (l *Limiter) Refund(at time.Time, n int) {
 	if n <= 0 {
 		return
 	}
-	c := l.cur.Load()
-	t := c.p.since(at)
+	b := l.c.Cur()
+	p := b.P
+	t := p.since(at)
 	for {
-		w := c.word.Load()
-		if w&sealedBit != 0 {
-			if nx := l.cur.Load(); nx != c {
-				c = nx
+		w := b.W.Load()
+		if w < 0 {
+			if nb := l.c.Cur(); nb != b {
+				b, p, t = nb, nb.P, p.rebaseTime(nb.P, t, at)
 				continue
 			}
 		}
-		next, ok := c.p.refund(c.decode(w), t, n)
-		if !ok || l.publish(c, w, next, t) {
+		next, ok := p.refund(p.decode(w, b.Aux.Load()), t, n)
+		if !ok || l.publish(b, w, next, t) {
 			return
 		}
-		c = l.cur.Load()
+		nb := l.c.Cur()
+		b, p, t = nb, nb.P, p.rebaseTime(nb.P, t, at)
 	}
 }
 
@@ -354,8 +365,9 @@ func (l *Limiter) Refund(at time.Time, n int) {
 // closed, or all its units were refunded), so that the Limiter decides
 // exactly as a fresh one would and can be dropped. It is lock-free.
 func (l *Limiter) Idle(now time.Time) bool {
-	c, w := l.load()
-	return !c.decode(w).open(c.p.since(now), c.p.window)
+	b, w := l.c.Final()
+	p := b.P
+	return !p.decode(w, b.Aux.Load()).open(p.since(now), p.window)
 }
 
 // Allow is shorthand for AllowN(1).
@@ -364,7 +376,7 @@ func (l *Limiter) Allow() bool { return l.AllowN(1) }
 // AllowN reports whether n units may pass now, reading the time from the
 // Config's Clock, and takes them if so: Take(clock.Now(), n).Allowed.
 func (l *Limiter) AllowN(n int) bool {
-	return l.Take(l.cur.Load().p.clock.Now(), n).Allowed
+	return l.Take(l.clock().Now(), n).Allowed
 }
 
 // Wait blocks until n units are admitted and takes them, reading the time
@@ -373,7 +385,7 @@ func (l *Limiter) AllowN(n int) bool {
 // for n < 0 or n > Limit, and an error matching context.DeadlineExceeded at
 // once if the window would close after ctx's deadline.
 func (l *Limiter) Wait(ctx context.Context, n int) (ratekit.Decision, error) {
-	return ratekit.Wait(ctx, l.cur.Load().p.clock, l, n)
+	return ratekit.Wait(ctx, l.clock(), l, n)
 }
 
 // Reconfigure replaces the Limiter's Config at once, every field of it
@@ -385,34 +397,68 @@ func (l *Limiter) Wait(ctx context.Context, n int) (ratekit.Decision, error) {
 // new Limit applies to the units it has already taken (a lower Limit may
 // leave it full, or over-full, until it closes). Whether OnLimitReached has
 // fired for the open window carries over too. Reconfigure allocates and may
-// be slow; it is meant for occasional changes of policy. On a Template's
-// Limiter it changes that Limiter alone, which gets parameters of its own
-// (about 150 bytes more); the Template and its other limiters keep theirs.
+// be slow; it is meant for occasional changes of policy. It changes this
+// Limiter alone, which gets parameters of its own (about 150 bytes, kept
+// on the epoch it measures time from); the limiters that shared its old
+// parameters keep them. Reconfigure reads the new Config's Clock once.
 func (l *Limiter) Reconfigure(cfg Config) error {
-	if err := cfg.Validate(); err != nil {
+	np, _, err := shared(cfg)
+	if err != nil {
 		return err
 	}
-	old := l.cur.Load().p
-	p := newParams(cfg, old.epoch, old.compact)
-	l.replace(func(_ *params, st state) (*params, state) { return p, st })
+	at := np.clock.Now()
+	l.c.Renew(func(p *params, w, base int64) (*params, int64, int64) {
+		if np == p.natural {
+			// The same Config: a widened p stays as it is.
+			return p.place(p.decode(w, base), base)
+		}
+		q := np.onEpochOf(p, at)
+		st, base := rebase(p.decode(w, base), base, p, q)
+		return q.place(st, base)
+	})
 	return nil
 }
 
-// load returns the current cell and its word, following any published
-// successor, without writing. If the word is sealed, it is the final state
-// of a cell whose successor is not published yet, which is still the
-// limiter's state.
-func (l *Limiter) load() (*cell, uint64) {
-	c := l.cur.Load()
-	for {
-		w := c.word.Load()
-		if w&sealedBit == 0 {
-			return c, w
-		}
-		nx := l.cur.Load()
-		if nx == c {
-			return c, w
-		}
-		c = nx
+// onEpochOf returns p, or a private copy of p, whose epoch is old's, so
+// that the times of a limiter moving from old's parameters to p's carry
+// over exactly: converting them from one epoch to another would be exact
+// only for times that carry a monotonic reading or only for times that do
+// not. It is p itself when the epochs are one, and when at, p's clock's
+// present, is more than epochReach from old's epoch (Reconfigure to a clock
+// that reads centuries away): then p's epoch serves, and the times are
+// converted (see rebase).
+func (p *params) onEpochOf(old *params, at time.Time) *params {
+	if p.epoch == old.epoch {
+		return p
 	}
+	if t := old.since(at); t < -epochReach || t > epochReach {
+		return p
+	}
+	q := *p
+	q.epoch, q.epochUnix = old.epoch, old.epochUnix
+	q.natural = &q
+	return &q
+}
+
+// Config returns the limiter's current configuration, as given to New or
+// the last successful Reconfigure.
+func (l *Limiter) Config() Config {
+	b, _ := l.c.Final()
+	return b.P.cfg
+}
+
+func (l *Limiter) clock() clock.Clock {
+	b, _ := l.c.Final()
+	return b.P.clock
+}
+
+// rebaseTime converts t, the time now relative to p's epoch, to a time
+// relative to np's: the same t if their epoch is one (it is, but after a
+// Reconfigure to a clock centuries away: see onEpochOf), else now read
+// afresh on np's epoch.
+func (p *params) rebaseTime(np *params, t int64, now time.Time) int64 {
+	if np.epoch == p.epoch {
+		return t
+	}
+	return np.since(now)
 }

@@ -54,6 +54,9 @@ func TestConformance(t *testing.T) {
 				Policy:      "api",
 				Reconfigure: reconfigureLimit(rolling.Config{Limit: tc.limit, Window: tc.window, Name: "api"}),
 				Anchored:    true,
+				WithClock: func(tb testing.TB, c clock.Clock) ratekit.Limiter {
+					return mustNew(tb, rolling.Config{Limit: tc.limit, Window: tc.window, Name: "api", Clock: c})
+				},
 			})
 		})
 	}
@@ -70,6 +73,9 @@ func TestConformanceWithHook(t *testing.T) {
 		Policy:      "h",
 		Reconfigure: reconfigureLimit(rolling.Config{Limit: 4, Window: time.Hour, Name: "h", OnLimitReached: func(ratekit.Decision) {}}),
 		Anchored:    true,
+		WithClock: func(tb testing.TB, c clock.Clock) ratekit.Limiter {
+			return mustNew(tb, rolling.Config{Limit: 4, Window: time.Hour, Name: "h", OnLimitReached: func(ratekit.Decision) {}, Clock: c})
+		},
 	})
 }
 

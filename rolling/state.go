@@ -3,13 +3,13 @@ package rolling
 import (
 	"math"
 	"math/bits"
-	"sync/atomic"
 	"time"
 	"unsafe"
 
 	"github.com/benbjohnson/clock"
 
 	"github.com/ratekit/ratekit"
+	"github.com/ratekit/ratekit/internal/cell"
 	"github.com/ratekit/ratekit/internal/core"
 )
 
@@ -21,23 +21,24 @@ import (
 //     start, which cannot span centuries at any unit that keeps ResetAfter
 //     meaningful, and rounding the start changes when windows close.
 //   - An immutable {start, count} cell per event: one allocation per Take.
-//   - What is done here: an immutable cell holds a base time and the
-//     parameters, and its one mutable word packs the start as an exact
-//     nanosecond offset from base together with the count. Adding to an open
-//     window, refunding and opening a window within reach of base are one
-//     CAS on that word; only a window whose start is out of reach of base
-//     (or a Reconfigure, or a restore that does not fit) needs a new cell:
-//     one allocation per new window at most, never one per event.
+//   - What is done here: a block of internal/cell holds the parameters and,
+//     in its Aux, a base time, both immutable, and its one mutable word
+//     packs the start as an exact nanosecond offset from base together
+//     with the count. Adding to an open window, refunding and opening a
+//     window within reach of base are one CAS on that word; only a window
+//     whose start is out of reach of base (or a Reconfigure, or a restore
+//     that does not fit) needs a new block: one allocation per new window
+//     at most, never one per event.
 //
-// The word, for a cell whose count field is cb bits wide:
+// The word, for a block whose count field is cb bits wide:
 //
-//	bit 63         sealed: the cell is retired and its word is final
+//	bit 63         sealed (cell.SealBit): the block is retired, the rest final
 //	bit 62         notified: OnLimitReached has fired for this window
 //	bit 61         later: a unit stamped after start joined the window
 //	bits 61-1..cb  offset: start - base, in nanoseconds (61-cb bits)
 //	bits cb-1..0   count: units taken in the window
 //
-// cb is the bit length of the largest count the cell can hold (its Limit,
+// cb is the bit length of the largest count the block can hold (its Limit,
 // or a larger count carried over from before a Reconfigure), so at most
 // 49 bits and the offset keeps at least 12: a reach of 2^(61-cb) ns, which
 // is 4 µs at MaxLimit, 1 ms at Limit 2^40, 36 minutes at Limit 10^6, 26
@@ -45,116 +46,90 @@ import (
 // Refund needs, took one bit of reach.) A word whose count is 0 means
 // no window is open; it is always the word 0.
 //
-// Replacing a cell (the protocol that keeps every admission in the right
-// window when cells change):
-//
-//  1. Seal: CAS the word w -> w|sealed, from the very w the decision was
-//     made on. After it no CAS on the word can succeed, so nobody adds to
-//     the old window afterwards, and the state w is final.
-//  2. Publish: CAS Limiter.cur old -> successor, a new cell holding the
-//     state that results from applying the operation to w. Exactly one
-//     successor wins: cur never returns to a cell it has left (a retired
-//     cell is never reused, and whoever compares against it holds it, so
-//     its memory cannot be recycled: no ABA).
-//
-// So a sealed cell that cur still points to has no successor yet, and one
-// that cur has left has one: cur is the only link, and a cell needs no
-// pointer to its successor (which keeps a Template's Limiter at 32 bytes).
-// The limiter's logical state is therefore always well defined: the word of
-// the current cell, sealed (final) or not. Every operation that changes it
-// does so by exactly one successful CAS, either on an unsealed word (the
-// common in-place path) or on cur from a sealed cell (step 2), and every
-// decision is made on the value that CAS compares against. That is the
-// linearization point, and since each decision is a pure function of the
-// state value and the caller's time, every interleaving of Takes is
-// equivalent to some sequential order of them: no window ever admits more
-// than Limit, a Take that decided on the old window fails its CAS if the
-// window was replaced (the word differs: a new window has a new offset; a
-// sealed word takes no CAS, and a new cell has a new word), and nothing is
-// added to a sealed word. ABA on the word is harmless for the same reason:
-// a decision depends on the value only.
-//
-// Lock freedom: a caller retries only when another caller's CAS succeeded,
-// and a sealed cell without a successor does not wait for the caller that
-// sealed it: anyone who finds it may publish a successor computed from its
-// final state (step 2), so a goroutine preempted between steps 1 and 2
-// stalls nobody. Go's sync/atomic operations are sequentially consistent,
-// and a successor's fields are written before the CAS that publishes it, so
-// whoever loads it sees them.
+// Since a block is replaced in the course of ordinary Takes (a window out
+// of reach), the Limiter uses its cell.Ref in helping mode: the seal is the
+// sign bit, which keeps the final word readable, and whoever finds a block
+// sealed decides on its final word and may publish the successor (see
+// internal/cell, where the protocol and its argument live). A Take's
+// linearization point is its one successful CAS: on the word in place, or
+// on the Ref from a sealed block.
 
 const (
-	sealedBit   = 1 << 63
 	notifiedBit = 1 << 62
 	laterBit    = 1 << 61
-	flagBits    = 3
+	flagBits    = 3 // sealed, notified, later
 	// maxRetry caps the durations a Decision reports, one below Never, which
 	// is reserved for requests that can never be admitted. Only times near
 	// the ±292-year saturation of time.Time.Sub come near it.
 	maxRetry = math.MaxInt64 - 1
+	// epochReach is how far from the present, either way, interned
+	// parameters' epoch may be for a new limiter to share them (146 years):
+	// internal times are int64 ns from the epoch, and time.Time.Sub
+	// saturates at 292 years.
+	epochReach = 1 << 62
 )
 
-// params is one immutable parameter set: a Config's values, the epoch that
-// internal times count from, and the width of a cell's count field. The
-// limiters of a Template share one; New and Reconfigure make one for a
-// single limiter. All the params of one Limiter have the same epoch, so a
-// time converted with one of them is valid with any other.
-type params struct {
-	limit   int64
-	window  int64
-	name    string
-	clock   clock.Clock
-	onLimit func(ratekit.Decision)
+// block is a state: the parameters, the base in Aux, and the word.
+type block = cell.Block[params]
 
-	// epoch is the instant internal time counts from: time.Now() at New or
-	// NewTemplate, so that times carrying a monotonic reading are compared
-	// on it. epochUnix is epoch in Unix nanoseconds, to marshal in
-	// wall-clock terms.
+// params is one immutable parameter set: a Config's values, the epoch that
+// internal times count from, and the width of a block's count field. The
+// limiters of equal Configs share one (see shared). Internal times are
+// relative to a params' epoch, so a Limiter whose block changes to params
+// of another epoch (a Reconfigure) converts them (see rebase).
+type params struct {
+	cfg    Config
+	limit  int64
+	window int64
+	clock  clock.Clock // cfg.Clock, or the real clock
+
+	// epoch is the instant internal time counts from: cfg.Clock's time when
+	// the parameters were made, so that times carrying a monotonic reading
+	// are compared on it, and a clock set far from the wall clock (a mock)
+	// measures from near its own present. epochUnix is epoch in Unix
+	// nanoseconds, to marshal in wall-clock terms.
 	epoch     time.Time
 	epochUnix int64
 
-	// cb is the width of a cell's count field in bits, and offMax the
-	// largest offset the remaining 61-cb bits hold.
+	// cb is the width of a block's count field in bits, cmask its mask,
+	// and offMax the largest offset the remaining 61-cb bits hold.
 	cb     uint
+	cmask  int64
 	offMax uint64
 	// natural is the params whose cb fits limit: p itself, unless p was
 	// widened (see fit) for a count carried over above limit.
 	natural *params
-	// compact: the limiter was made by a Template, and its cells are 24
-	// bytes, not padded to put the word on a cache line of its own.
-	compact bool
 }
 
-func newParams(cfg Config, epoch time.Time, compact bool) *params {
+func newParams(cfg Config, epoch time.Time) *params {
 	p := &params{
+		cfg:       cfg,
 		limit:     int64(cfg.Limit),
 		window:    int64(cfg.Window),
-		name:      cfg.Name,
 		clock:     core.Clock(cfg.Clock),
-		onLimit:   cfg.OnLimitReached,
 		epoch:     epoch,
 		epochUnix: epoch.UnixNano(),
-		compact:   compact,
 	}
-	p.cb, p.offMax = width(p.limit)
+	p.setWidth(p.limit)
 	p.natural = p
 	return p
 }
 
-// width returns the count field's width for counts up to most, and the
-// largest offset the bits left over hold.
-func width(most int64) (cb uint, offMax uint64) {
-	cb = uint(bits.Len64(uint64(most)))
-	return cb, 1<<(64-flagBits-cb) - 1
+// setWidth sizes the count field for counts up to most, and the offset in
+// the bits left over.
+func (p *params) setWidth(most int64) {
+	p.cb = uint(bits.Len64(uint64(most)))
+	p.cmask = 1<<p.cb - 1
+	p.offMax = 1<<(64-flagBits-p.cb) - 1
 }
 
 // fit returns params of p's Config whose count field holds count: p, or
 // its natural params, or a copy widened for count (after a Reconfigure to
 // a lower Limit, or the restore of an over-full window). publish keeps
-// widened params for that window only, so a Template's limiter that
-// restores an over-full window is back on the shared parameters with its
-// next window.
+// widened params for that window only, so a limiter that restores an
+// over-full window is back on the shared parameters with its next window.
 func (p *params) fit(count int64) *params {
-	cb, offMax := width(max(p.limit, count))
+	cb := uint(bits.Len64(uint64(max(p.limit, count))))
 	switch cb {
 	case p.cb:
 		return p
@@ -162,8 +137,49 @@ func (p *params) fit(count int64) *params {
 		return p.natural
 	}
 	w := *p.natural
-	w.cb, w.offMax = cb, offMax
+	w.setWidth(max(p.limit, count))
 	return &w
+}
+
+// key is a Config made comparable, for interning: OnLimitReached by its
+// function value's identity.
+type key struct {
+	limit  int
+	window time.Duration
+	name   string
+	clock  clock.Clock
+	hook   unsafe.Pointer
+}
+
+func keyOf(c Config) key {
+	return key{limit: c.Limit, window: c.Window, name: c.Name, clock: c.Clock,
+		// A func value is a pointer to its closure: equal pointers are one
+		// closure, which behaves as itself.
+		hook: *(*unsafe.Pointer)(unsafe.Pointer(&c.OnLimitReached))}
+}
+
+// interned holds the parameters New shares between limiters of equal
+// Configs.
+var interned cell.Interner[key, params]
+
+// shared returns the interned parameters of cfg, making them (their epoch
+// cfg.Clock's present) if there are none or if their epoch is more than
+// epochReach from the present, and the present relative to their epoch;
+// or an error wrapping ratekit.ErrInvalidConfig for an invalid cfg. It
+// reads cfg.Clock once.
+func shared(cfg Config) (p *params, now int64, err error) {
+	at := core.Clock(cfg.Clock).Now()
+	p, err = interned.Get(keyOf(cfg), func(p *params) bool {
+		now = p.since(at)
+		return -epochReach <= now && now <= epochReach
+	}, func() (*params, error) {
+		if err := cfg.Validate(); err != nil {
+			return nil, err
+		}
+		now = 0
+		return newParams(cfg, at), nil
+	})
+	return p, now, err
 }
 
 // since converts now to nanoseconds from the epoch. time.Time.Sub saturates
@@ -172,7 +188,7 @@ func (p *params) fit(count int64) *params {
 // exact for any int64 (see closed and untilEnd).
 func (p *params) since(now time.Time) int64 { return int64(now.Sub(p.epoch)) }
 
-// freshBase is the base of a cell made at t with no window open: a Window
+// freshBase is the base of a block made at t with no window open: a Window
 // before t (so that a Take stamped up to a Window before t, or a window
 // restored from before a restart that is still open at t, fits), but at
 // most half the reach before it, which leaves the rest ahead of t for the
@@ -234,55 +250,69 @@ const (
 	notify               // write the new state (the notified mark), then call OnLimitReached
 )
 
-// take decides Take(t, n) on st: the Decision, the state after it, and what
+// verdict is a decision without the parameters' constant fields (Limit,
+// Window, Policy): four words, passed between the package's functions in
+// registers. fill makes it a Decision, once, in the caller's.
+type verdict struct {
+	remaining int
+	reset     time.Duration
+	retry     time.Duration
+	ok        bool
+}
+
+// fill writes the Decision of v into *dec, field by field: a composite
+// literal would build a temporary and copy its 64 bytes.
+func (p *params) fill(dec *ratekit.Decision, v verdict) {
+	dec.Allowed = v.ok
+	dec.Limit = p.cfg.Limit
+	dec.Remaining = v.remaining
+	dec.Window = p.cfg.Window
+	dec.ResetAfter = v.reset
+	dec.RetryAfter = v.retry
+	dec.Policy = p.cfg.Name
+}
+
+// take decides Take(t, n) on st: the verdict, the state after it, and what
 // to write. It is a pure function of its arguments, so Peek is take without
 // the write.
-func (s *params) take(st state, t int64, n int) (ratekit.Decision, state, action) {
-	open := st.open(t, s.window)
-	// What is left now, and when the window ends. A Reconfigure may have
-	// lowered Limit below the count: nothing is left then.
-	remaining, reset := s.limit, time.Duration(0)
-	if open {
-		remaining = max(0, s.limit-st.count)
-		reset = untilEnd(st.start, t, s.window)
-	}
-	d := ratekit.Decision{
-		Limit:      int(s.limit),
-		Remaining:  int(remaining),
-		Window:     time.Duration(s.window),
-		ResetAfter: reset,
-		Policy:     s.name,
-	}
+func (p *params) take(st state, t int64, n int) (verdict, state, action) {
 	// n is compared as int64 with values of at most MaxLimit: no sum below
 	// can overflow, since n <= limit is checked first.
 	n64 := int64(n)
+	if !st.open(t, p.window) {
+		// Full capacity; the first event opens a window at t.
+		switch {
+		case uint64(n64-1) < uint64(p.limit): // 1 <= n <= limit
+			return verdict{ok: true, remaining: int(p.limit - n64), reset: untilEnd(t, t, p.window)}, state{start: t, count: n64}, write
+		case n == 0:
+			return verdict{ok: true, remaining: int(p.limit)}, st, keep
+		}
+		return verdict{remaining: int(p.limit), retry: ratekit.Never}, st, keep
+	}
+	// What is left now, and when the window ends. A Reconfigure may have
+	// lowered Limit below the count: nothing is left then.
+	remaining := max(0, p.limit-st.count)
+	v := verdict{remaining: int(remaining), reset: untilEnd(st.start, t, p.window)}
 	switch {
-	case n64 < 0 || n64 > s.limit:
-		return core.Impossible(d.Limit, d.Remaining, d.Window, d.ResetAfter, d.Policy), st, keep
-	case n == 0:
-		// Takes nothing, opens no window.
-		d.Allowed = true
-		return d, st, keep
-	case !open:
-		// The first event while no window is open opens one at t.
-		d.Allowed = true
-		d.Remaining = int(s.limit - n64)
-		d.ResetAfter = untilEnd(t, t, s.window)
-		return d, state{start: t, count: n64}, write
-	case n64 <= remaining:
-		d.Allowed = true
-		d.Remaining = int(remaining - n64)
+	case uint64(n64-1) < uint64(remaining): // 1 <= n <= remaining
+		v.ok, v.remaining = true, int(remaining-n64)
 		st.count += n64
 		st.later = st.later || t > st.start
-		return d, st, write
+		return v, st, write
+	case n == 0:
+		v.ok = true
+		return v, st, keep
+	case n64 < 0 || n64 > p.limit:
+		v.retry = ratekit.Never
+		return v, st, keep
 	}
 	// Denied until the window closes, when n <= limit opens a new one.
-	d.RetryAfter = reset
-	if s.onLimit == nil || st.notified {
-		return d, st, keep // a denial writes nothing
+	v.retry = v.reset
+	if p.cfg.OnLimitReached == nil || st.notified {
+		return v, st, keep // a denial writes nothing
 	}
 	st.notified = true
-	return d, st, notify
+	return v, st, notify
 }
 
 // refund decides Refund(at=t, n) on st, for n > 0: the state after it, and
@@ -312,14 +342,14 @@ func (s *params) take(st state, t int64, n int) (ratekit.Decision, state, action
 // at or after t, the window here is open, with at least as many units.
 // Every refund at an instant after the start takes units off a window the
 // refunded Take joined, which closes when it would have: exact.
-func (s *params) refund(st state, t int64, n int) (state, bool) {
-	if st.count == 0 || t < st.start || closed(st.start, t, s.window) {
+func (p *params) refund(st state, t int64, n int) (state, bool) {
+	if st.count == 0 || t < st.start || closed(st.start, t, p.window) {
 		return st, false
 	}
 	n64 := min(int64(n), st.count)
 	if t == st.start && st.later && n64 < st.count {
 		// Every unit left is now stamped at or before the new start.
-		st.start, st.later = addSat(st.start, s.window-1), false
+		st.start, st.later = addSat(st.start, p.window-1), false
 	}
 	st.count -= n64
 	if st.count == 0 {
@@ -328,81 +358,33 @@ func (s *params) refund(st state, t int64, n int) (state, bool) {
 	return st, true
 }
 
-// cell is one immutable configuration of the limiter plus its mutable word:
-// the base the window start is an offset from, and the parameters. See the
-// comment at the top of this file. The word comes last, so that New's
-// padded layouts can put base and p on one cache line and the word alone on
-// the next (see newCell).
-type cell struct {
-	base int64
-	p    *params
-	word atomic.Uint64
-}
-
-// newCell returns an unpublished cell holding st under params of p (see
-// fit). Its base is st's start when a window is open, so the word's offset
-// is 0 and fits, and base otherwise.
-//
-// A Template's limiters get a 24-byte cell. New's get one padded to 128
-// bytes (Go's 128-byte size class is cache-line aligned): base and p at
-// the end of one line, which every Take reads, and the word alone on the
-// next, which every admission writes. When a process-wide limiter is
-// shared by all cores, their compare-and-swaps take the word's line from
-// each other; the reads of base and p then do not wait for it. Measured on
-// two cores (BenchmarkParallel/allow-heavy-2, against this layout): 26%
-// slower with 24-byte cells, 60% with New's Limiter laid out as a
-// Template's (cur on the word's line).
-// The price is 128 bytes for each cell New's limiters allocate: one per
-// window out of reach, never per event.
-func newCell(p *params, st state, base int64) *cell {
-	p = p.fit(st.count)
-	var c *cell
-	if p.compact {
-		c = &cell{}
-	} else {
-		pc := &struct {
-			_ [64 - unsafe.Offsetof(cell{}.word)]byte
-			c cell
-			_ [56]byte
-		}{}
-		c = &pc.c
-	}
-	c.p, c.base = p, base
-	if st.count > 0 {
-		c.base = st.start
-	}
-	w, _ := c.encode(st) // fits: offset 0, count within cb bits
-	c.word.Store(w)
-	return c
-}
-
-// decode unpacks w (sealed or not).
-func (c *cell) decode(w uint64) state {
-	cb := c.p.cb
-	count := int64(w & (1<<cb - 1))
+// decode unpacks w, a word of a block of p with base base (sealed or
+// not).
+func (p *params) decode(w, base int64) state {
+	count := w & p.cmask
 	if count == 0 {
 		return state{}
 	}
-	off := (w &^ (sealedBit | notifiedBit | laterBit)) >> cb
+	off := uint64(w&^(cell.SealBit|notifiedBit|laterBit)) >> p.cb
 	// base+off is the start that encode packed: no overflow.
-	return state{start: c.base + int64(off), count: count, notified: w&notifiedBit != 0, later: w&laterBit != 0}
+	return state{start: base + int64(off), count: count, notified: w&notifiedBit != 0, later: w&laterBit != 0}
 }
 
-// encode packs st, or reports false if it does not fit this cell: the start
-// is before base or more than offMax after it, or the count is too wide.
-func (c *cell) encode(st state) (uint64, bool) {
+// encode packs st for a block of p with base base, or reports false if it
+// does not fit: the start is before base or more than offMax after it, or
+// the count is too wide.
+func (p *params) encode(st state, base int64) (int64, bool) {
 	if st.count == 0 {
 		return 0, true
 	}
-	p := c.p
-	if st.start < c.base || uint64(st.count) >= 1<<p.cb {
+	if st.start < base || st.count > p.cmask {
 		return 0, false
 	}
-	off := uint64(st.start) - uint64(c.base) // exact: start >= base
+	off := uint64(st.start) - uint64(base) // exact: start >= base
 	if off > p.offMax {
 		return 0, false
 	}
-	w := off<<p.cb | uint64(st.count)
+	w := int64(off<<p.cb) | st.count
 	if st.notified {
 		w |= notifiedBit
 	}
@@ -412,28 +394,56 @@ func (c *cell) encode(st state) (uint64, bool) {
 	return w, true
 }
 
-// publish makes next the limiter's state in place of c's state w, which the
-// caller's decision was made on. It reports false, having changed nothing,
-// if the state is no longer w; the caller must then decide again.
-//
-// In place when it can (one CAS on an unsealed word); otherwise c is sealed
-// at w and a successor cell holding next is published, which allocates.
-// t is the caller's time, near which the successor's base goes if next has
-// no window.
-func (l *Limiter) publish(c *cell, w uint64, next state, t int64) bool {
-	if w&sealedBit == 0 {
-		// Widened parameters (see fit) serve only the window they were
-		// widened for: a new window goes to a cell of the natural ones.
-		p := c.p
-		if nw, ok := c.encode(next); ok && (p == p.natural || !opens(c.decode(w), next)) {
-			return c.word.CompareAndSwap(w, nw)
+// place returns the parameters, word and base of a block of p's Config
+// that holds st, preferring p and base themselves: the block in force
+// keeps its place when st fits it. Otherwise it is p's successor.
+func (p *params) place(st state, base int64) (*params, int64, int64) {
+	if p.fit(st.count) == p {
+		if w, ok := p.encode(st, base); ok {
+			return p, w, base
 		}
-		if !c.word.CompareAndSwap(w, w|sealedBit) {
+	}
+	return p.successor(st, base)
+}
+
+// successor returns the parameters, word and base of a new block of p's
+// Config holding st: the params are p.fit(st.count), and the base is the
+// window's start (offset 0, which fits, and the whole reach ahead of it),
+// or, with no window open, base.
+func (p *params) successor(st state, base int64) (*params, int64, int64) {
+	np := p.fit(st.count)
+	if st.count > 0 {
+		base = st.start
+	}
+	w, _ := np.encode(st, base) // fits: offset 0, count within cb bits
+	return np, w, base
+}
+
+// publish makes next the limiter's state in place of b's state w (as
+// loaded: sealed or not), on which the caller's decision was made. It
+// reports false, having changed nothing, if the state is no longer w; the
+// caller must then decide again.
+//
+// In place when it can (one CAS on an unsealed word); otherwise b is sealed
+// at w and a successor block holding next is published (internal/cell's
+// helping mode), which allocates. t is the caller's time, near which the
+// successor's base goes if next has no window open.
+func (l *Limiter) publish(b *block, w int64, next state, t int64) bool {
+	p := b.P
+	if w >= 0 {
+		// Widened parameters (see fit) serve only the window they were
+		// widened for: a new window goes to a block of the natural ones.
+		base := b.Aux.Load()
+		if nw, ok := p.encode(next, base); ok && (p == p.natural || !opens(p.decode(w, base), next)) {
+			return b.W.CompareAndSwap(w, nw)
+		}
+		if !cell.Seal(&b.W, w) {
 			return false
 		}
 	}
-	// c is sealed and its final state is w.
-	return l.cur.CompareAndSwap(c, newCell(c.p, next, c.p.freshBase(t)))
+	// b is sealed and its final state is w.
+	np, nw, base := p.successor(next, p.freshBase(t))
+	return l.c.Help(b, np, nw, base)
 }
 
 // opens reports whether next is a window other than prev's: one that a
@@ -442,36 +452,16 @@ func opens(prev, next state) bool {
 	return next.count > 0 && (prev.count == 0 || prev.start != next.start)
 }
 
-// replace installs the parameters and state that f returns for the current
-// ones: the slow path of Reconfigure and UnmarshalBinary. With the same
-// parameters and a state that fits the current cell, it is one CAS on the
-// word (so a restored Template limiter keeps its 32 bytes); otherwise it
-// follows the same seal-and-publish protocol as Take. Either way it is safe
-// under any concurrent use and never loses a Take.
-func (l *Limiter) replace(f func(p *params, st state) (*params, state)) {
-	for {
-		c := l.cur.Load()
-		w := c.word.Load()
-		if w&sealedBit != 0 && l.cur.Load() != c {
-			continue // c has a successor: start again from it
-		}
-		p, st := f(c.p, c.decode(w))
-		p = p.fit(st.count)
-		if w&sealedBit == 0 {
-			if p == c.p {
-				if nw, ok := c.encode(st); ok {
-					if c.word.CompareAndSwap(w, nw) {
-						return
-					}
-					continue
-				}
-			}
-			if !c.word.CompareAndSwap(w, w|sealedBit) {
-				continue
-			}
-		}
-		if l.cur.CompareAndSwap(c, newCell(p, st, c.base)) {
-			return
-		}
+// rebase converts st and base, times relative to from's epoch, to times
+// relative to to's, through the instants they stand for (so exactly, with
+// epochs centuries apart too, unless an instant is more than 292 years
+// from to's epoch: then it saturates, as since does).
+func rebase(st state, base int64, from, to *params) (state, int64) {
+	if from.epoch == to.epoch {
+		return st, base
 	}
+	if st.count > 0 {
+		st.start = to.since(from.epoch.Add(time.Duration(st.start)))
+	}
+	return st, to.since(from.epoch.Add(time.Duration(base)))
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/benbjohnson/clock"
 	"github.com/ratekit/ratekit"
 	"github.com/ratekit/ratekit/internal/conformance"
 	"github.com/ratekit/ratekit/slidingwindow"
@@ -58,6 +59,7 @@ func TestConformance(t *testing.T) {
 				Capacity:    tc.limit,
 				Policy:      cfg.Name,
 				Reconfigure: reconfigureLimit(cfg),
+				WithClock:   func(tb testing.TB, c clock.Clock) ratekit.Limiter { return mustLog(tb, withClock(cfg, c)) },
 			})
 		})
 		t.Run(fmt.Sprintf("Counter/%d-per-%v", tc.limit, tc.window), func(t *testing.T) {
@@ -66,6 +68,7 @@ func TestConformance(t *testing.T) {
 				Capacity:    tc.limit,
 				Policy:      cfg.Name,
 				Reconfigure: reconfigureLimit(cfg),
+				WithClock:   func(tb testing.TB, c clock.Clock) ratekit.Limiter { return mustCounter(tb, withClock(cfg, c)) },
 			})
 		})
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/benbjohnson/clock"
 	"github.com/ratekit/ratekit"
 	"github.com/ratekit/ratekit/internal/conformance"
 	"github.com/ratekit/ratekit/slidingwindow"
@@ -56,6 +57,9 @@ func TestTemplateConforms(t *testing.T) {
 				Capacity:    tc.limit,
 				Policy:      cfg.Name,
 				Reconfigure: reconfigureLimit(cfg),
+				WithClock: func(tb testing.TB, c clock.Clock) ratekit.Limiter {
+					return mustLogTemplate(tb, withClock(cfg, c)).New()
+				},
 			})
 		})
 		t.Run(fmt.Sprintf("Counter/%d-per-%v", tc.limit, tc.window), func(t *testing.T) {
@@ -70,6 +74,9 @@ func TestTemplateConforms(t *testing.T) {
 				Capacity:    tc.limit,
 				Policy:      cfg.Name,
 				Reconfigure: reconfigureLimit(cfg),
+				WithClock: func(tb testing.TB, c clock.Clock) ratekit.Limiter {
+					return mustCounterTemplate(tb, withClock(cfg, c)).New()
+				},
 			})
 		})
 	}

@@ -5,6 +5,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/benbjohnson/clock"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ratekit/ratekit"
@@ -37,6 +38,7 @@ func TestTemplateConforms(t *testing.T) {
 				Capacity:    cfg.Burst,
 				Policy:      cfg.Name,
 				Reconfigure: reconfigureBurst(cfg),
+				WithClock:   func(tb testing.TB, c clock.Clock) ratekit.Limiter { return mustTemplate(tb, withClock(cfg, c)).New() },
 			})
 		})
 	}

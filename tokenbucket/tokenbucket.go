@@ -461,36 +461,42 @@ func (l *Limiter) Take(now time.Time, n int) (dec ratekit.Decision) {
 		}
 		p := b.P
 		ns := p.since(now)
-		var v verdict
 		if p.fast(ns, n) {
 			// The common cases, spelled out: decide reaches the same results
-			// with more branches.
+			// with more branches. They write the Decision's fields straight
+			// from registers: a verdict filled in afterwards, as the slow
+			// path does, costs about 16 more instructions a Take (moves into
+			// the verdict and out again, measured with callgrind).
 			nd, next := p.admit(tat, ns, n)
+			dec.Limit, dec.Window, dec.Policy = p.limit, p.window, p.name
 			if nd <= p.tau {
 				cell.Raise(&b.Aux, next-nd) // the time, s
 				if !b.W.CompareAndSwap(tat, next) {
 					continue
 				}
-				v = verdict{ok: true, remaining: int(p.burst - p.divP.Ceil(nd)), reset: time.Duration(p.divQ.Ceil(nd))}
-			} else {
-				// Denied: nd = d + n*p > tau >= n*p, so the empty part d > 0.
-				d := nd - int64(n)*p.p
-				v = verdict{remaining: p.holds(d), reset: time.Duration(p.divQ.Ceil(d)), retry: time.Duration(p.divQ.Ceil(nd - p.tau))}
+				dec.Allowed = true
+				dec.Remaining = int(p.burst - p.divP.Ceil(nd))
+				dec.ResetAfter = time.Duration(p.divQ.Ceil(nd))
+				return dec
 			}
-		} else {
-			if ns > p.rng && n > 0 && int64(n) <= p.burst {
-				l.rebase(b, now, p.rng)
+			// Denied: nd = d + n*p > tau >= n*p, so the empty part d > 0.
+			d := nd - int64(n)*p.p
+			dec.Remaining = p.holds(d)
+			dec.ResetAfter = time.Duration(p.divQ.Ceil(d))
+			dec.RetryAfter = time.Duration(p.divQ.Ceil(nd - p.tau))
+			return dec
+		}
+		if ns > p.rng && n > 0 && int64(n) <= p.burst {
+			l.rebase(b, now, p.rng)
+			continue
+		}
+		next, store, v := p.decide(tat, ns, n)
+		if store {
+			s, _ := p.clamp(ns)
+			cell.Raise(&b.Aux, s)
+			if !b.W.CompareAndSwap(tat, next) {
 				continue
 			}
-			next, store, sv := p.decide(tat, ns, n)
-			if store {
-				s, _ := p.clamp(ns)
-				cell.Raise(&b.Aux, s)
-				if !b.W.CompareAndSwap(tat, next) {
-					continue
-				}
-			}
-			v = sv
 		}
 		p.fill(&dec, v)
 		return dec
@@ -659,7 +665,9 @@ func (l *Limiter) AllowN(n int) bool {
 			continue
 		}
 		if !p.fast(ns, n) {
-			return l.Take(p.now(), n).Allowed
+			// The time already read, not a second reading: epoch+ns keeps
+			// the epoch's monotonic reading, so Take's since gives ns back.
+			return l.Take(p.epoch.Add(time.Duration(ns)), n).Allowed
 		}
 		nd, next := p.admit(tat, ns, n)
 		if nd > p.tau {
@@ -670,15 +678,6 @@ func (l *Limiter) AllowN(n int) bool {
 			return true
 		}
 	}
-}
-
-// now reads the clock, calling time.Now directly for the real clock to save
-// an interface call on Allow's path.
-func (p *params) now() time.Time {
-	if p.real {
-		return time.Now()
-	}
-	return p.clk.Now()
 }
 
 // rebase moves the epoch of b forward to now, if now is more than over ns

@@ -80,6 +80,7 @@ func TestConformance(t *testing.T) {
 				Capacity:    tc.cfg.Burst,
 				Policy:      tc.cfg.Name,
 				Reconfigure: reconfigureBurst(tc.cfg),
+				WithClock:   func(tb testing.TB, c clock.Clock) ratekit.Limiter { return mustNew(tb, withClock(tc.cfg, c)) },
 			})
 		})
 	}

@@ -176,12 +176,44 @@
 // the window index clear); their state/cell/counterState become Block,
 // load/loadSlow/loadSealed become Cur+Wait or Load, replace becomes
 // Replace, and their padded/compact/shared split goes (params are interned;
-// the first block is inline). rolling moves a block per new window out of
-// its offset's reach, which can be frequent, and today lets any goroutine
-// publish a sealed cell's successor (lock-free, no waiting): it needs a
-// second, helping mode here (seal by a bit that keeps the final word
-// readable, publish by a CAS on the Ref), added to this package and this
-// explanation, not a private copy.
+// the first block is inline).
+//
+// # Helping mode
+//
+// Replace makes every other goroutine on the Ref wait from seal to publish.
+// That suits a rare replacement, not an algorithm that replaces its block
+// in the course of ordinary Takes: rolling packs a window's start as an
+// offset from a base, and a window that opens out of the offset's reach
+// needs a block with a new base, which at large Limits is often. Such an
+// algorithm uses the Ref in helping mode instead (help.go), for its life,
+// and never calls Replace or Wait on it:
+//
+//  1. Seal: set SealBit, the word's sign bit, by CAS (Seal). The word the
+//     CAS replaced, w, is final, as Replace's swap makes it, and it stays
+//     readable: a sealed W is w|SealBit, so the algorithm's states keep
+//     the sign bit clear, and a sealed word is a negative one.
+//  2. Publish: any goroutine that finds a block sealed, and still in force,
+//     decides on its final word as on any state, and publishes a successor
+//     holding the result by one CAS on the Ref (Help); the first CAS wins,
+//     and the others decide again on the winner's block. The sealer is one
+//     of them: if it is preempted after its seal, the next Take publishes,
+//     so nobody waits for anybody (lock-free).
+//
+// Final reads the state without waiting (the final word of a sealed block
+// whose successor is not out yet is the state), and Renew is Replace's
+// counterpart for Reconfigure and UnmarshalBinary: seal, then publish as
+// any helper does, or, when the parameters and Aux stay, one CAS in place.
+// Aux, in this mode, is a second immutable word of the block, set when it
+// is built and never written after (rolling's base); it is not raised.
+//
+// The argument against ABA above holds unchanged: a block's P and Aux never
+// change once it is published, a sealed word is never unsealed (every CAS
+// on W expects an unsealed word, and Seal only sets the bit), and a retired
+// block is never published again (Help publishes a new one). A successor
+// is built from a final word, which no later update can change, so every
+// helper's successor carries every update that got in before the seal, and
+// the one that is published carries its own update too; the others' CASes
+// on the Ref fail and they decide again.
 package cell
 
 import (
@@ -203,7 +235,8 @@ type Block[P any] struct {
 	// W is the state word, or Sealed once the block is retired.
 	W atomic.Int64
 	// Aux is the algorithm's auxiliary word: only ever raised (Raise),
-	// never sealed. Unused by algorithms that need no second word.
+	// never sealed. Unused by algorithms that need no second word. In
+	// helping mode (help.go) it is immutable instead, like P.
 	Aux atomic.Int64
 }
 

@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/benbjohnson/clock"
+
 	"github.com/ratekit/ratekit"
 )
 
@@ -57,6 +59,11 @@ type Subject struct {
 	// in histories where no other Take is stamped a Window or more after
 	// it (see refund_interleave.go).
 	Anchored bool
+	// WithClock returns a fresh limiter like New's whose Config reads clk,
+	// for the check that Allow and AllowN read it once per call. It must be
+	// set for a limiter that has Allow and AllowN; nil for one that reads
+	// no clock of its own (a composite).
+	WithClock func(tb testing.TB, clk clock.Clock) ratekit.Limiter
 }
 
 // DefaultStart is the Start of a Subject that sets none: a Wednesday in 2026,
@@ -97,6 +104,7 @@ func Run(t *testing.T, s Subject) {
 	t.Run("UnmarshalRejectsBadState", s.unmarshalBadState)
 	t.Run("Overflow", s.overflow)
 	t.Run("Reconfigure", s.reconfigureChecks)
+	t.Run("AllowReadsClockOnce", s.allowReadsClockOnce)
 }
 
 // Op is what a script Step does.

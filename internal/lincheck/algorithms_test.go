@@ -488,6 +488,8 @@ func TestConcurrency(t *testing.T) {
 				return output{D: coarse(m.Take(t0.Add(in.Now), in.N))}
 			case opPeek:
 				return output{D: coarse(m.Peek(t0.Add(in.Now), in.N))}
+			case opTryAcquire:
+				return output{D: ratekit.Decision{Allowed: m.TryAcquire(t0, in.N)}}
 			case opRelease:
 				m.Release(t0.Add(in.Now), in.N)
 			case opReconfigure:
@@ -505,6 +507,8 @@ func TestConcurrency(t *testing.T) {
 					return output{D: coarse(l.Take(t0.Add(in.Now), in.N))}
 				case opPeek:
 					return output{D: coarse(l.Peek(t0.Add(in.Now), in.N))}
+				case opTryAcquire:
+					return output{D: ratekit.Decision{Allowed: l.TryAcquire(in.N)}}
 				case opRelease:
 					l.Release(in.N)
 				case opReconfigure:
@@ -519,18 +523,20 @@ func TestConcurrency(t *testing.T) {
 			model: porcupineModel(func() state { return a.state(model.NewConcurrency(c0.Limit, c0.Name, t0)) }),
 			next: func(g *goroutine) input {
 				in := input{Now: g.now(), N: g.units()}
-				switch k := g.r.IntN(20); {
+				switch k := g.r.IntN(24); {
 				case k < 8:
 					in.Kind = opTake
-				case k < 11:
+				case k < 12:
+					in.Kind = opTryAcquire // x/sync's call: Take's Allowed
+				case k < 15:
 					in.Kind = opPeek
-				case k < 17:
+				case k < 21:
 					// Release what this goroutine holds, or part of it.
 					in.Kind, in.N = opRelease, 0
 					if g.held > 0 {
 						in.N = 1 + g.r.IntN(g.held)
 					}
-				case k < 19:
+				case k < 23:
 					in.Kind, in.Arg = opReconfigure, g.r.IntN(len(concConfigs))
 				default:
 					in.Kind, in.Arg = opRestore, g.r.IntN(len(snaps))

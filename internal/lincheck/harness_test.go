@@ -32,13 +32,14 @@ const (
 	opPeek
 	opRefund
 	opReconfigure
-	opRestore // UnmarshalBinary of a snapshot's MarshalBinary
-	opRelease // concurrency only
-	opSweep   // Keyed only: the part of a Sweep that judges one key
-	opStamp   // token bucket only: a Take's raise of the bound on stamps (see withStamps)
+	opRestore    // UnmarshalBinary of a snapshot's MarshalBinary
+	opRelease    // concurrency only
+	opSweep      // Keyed only: the part of a Sweep that judges one key
+	opStamp      // token bucket only: a Take's raise of the bound on stamps (see withStamps)
+	opTryAcquire // concurrency only
 )
 
-var kindNames = [...]string{"Take", "Peek", "Refund", "Reconfigure", "Unmarshal", "Release", "Sweep", "Stamp"}
+var kindNames = [...]string{"Take", "Peek", "Refund", "Reconfigure", "Unmarshal", "Release", "Sweep", "Stamp", "TryAcquire"}
 
 // input is one operation as called. Times are offsets from t0.
 type input struct {
@@ -65,7 +66,7 @@ func (in input) String() string {
 		fmt.Fprintf(&b, "(cfg %d at +%v)", in.Arg, in.Now)
 	case opRestore:
 		fmt.Fprintf(&b, "(snapshot %d)", in.Arg)
-	case opRelease:
+	case opRelease, opTryAcquire:
 		fmt.Fprintf(&b, "(%d)", in.N)
 	case opSweep:
 		fmt.Fprintf(&b, "(+%v)", in.Now)
@@ -311,6 +312,8 @@ func record(h *history, seed uint64, goroutines, opsPer int, step time.Duration)
 				switch {
 				case in.Kind == opTake && out.D.Allowed && in.N > 0:
 					g.taken = append(g.taken, in.Now)
+					g.held += in.N
+				case in.Kind == opTryAcquire && out.D.Allowed && in.N > 0:
 					g.held += in.N
 				case in.Kind == opRelease:
 					g.held -= in.N

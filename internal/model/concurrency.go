@@ -110,6 +110,26 @@ func (m *Concurrency) Take(now time.Time, n int) ratekit.Decision {
 	return d
 }
 
+// TryAcquire is concurrency.Limiter.TryAcquire(n) with the Config's clock
+// reading now: Take's admission without the Decision, which samples the
+// hold time only when the units ever admitted cross a multiple of 64.
+func (m *Concurrency) TryAcquire(now time.Time, n int) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	d, h := m.decide(n)
+	if !d.Allowed || n == 0 {
+		return d.Allowed
+	}
+	before := m.Held
+	m.Held = h
+	if (m.Admitted+uint64(n))%64 < uint64(n) {
+		m.admit(now, before, n)
+	} else {
+		m.Admitted += uint64(n)
+	}
+	return true
+}
+
 // Release gives back n units and grants the queue, timing any grant at
 // now. ok is false, and nothing changes, for the misuse the real limiter
 // refuses and counts: n < 0 or n > Held.
