@@ -76,12 +76,11 @@
 // receives the key, so each key may have its own limits (a token's
 // user-defined quota, test keys at a tenth of live keys'), or refuse it by
 // returning nil (an unknown token). Get and Take of a known key take no lock
-// and allocate nothing. Limiters of equal Configs share their parameters
-// (tokenbucket.New, fixedwindow.New, rolling.New and
-// slidingwindow.NewCounter intern them), so a factory that calls New per
-// key is the cheap way: a key's token bucket costs 32 bytes, about 70 with
-// its place in the Keyed. slidingwindow.NewLogTemplate gives sliding logs
-// the same sharing, and a factory built on a template cannot fail.
+// and allocate nothing. Limiters of equal Configs share their parameters,
+// so a factory that calls New per key is the one obvious way, and the
+// cheap one: a key's token bucket, fixed window, rolling window or sliding
+// counter is one 32-byte allocation, about 70 bytes with its place in the
+// Keyed. The packages' Templates are deprecated.
 //
 // Memory stays bounded. Sweep, or a background sweeper, drops the limiters
 // that are idle (back at full capacity, so that dropping them changes no

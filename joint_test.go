@@ -186,3 +186,35 @@ func TestTakeAllAsksAnEmbeddingMember(t *testing.T) {
 	require.Equal(t, before, fw.Peek(t0, 1), "refused, the window took nothing")
 	require.Equal(t, 4, tb.Peek(t0, 0).Remaining, "the bucket was never taken from")
 }
+
+// TestTakeAllJointCallsOnLimitReached: the first denial of a full window
+// (fixed) or run (sliding Counter) calls its OnLimitReached once, whether
+// TakeAll decides the members together or not: the joint path leaves that
+// denial, which writes, to the general one.
+func TestTakeAllJointCallsOnLimitReached(t *testing.T) {
+	var fwCalls, scCalls int
+	fw, err := fixedwindow.New(fixedwindow.Config{Limit: 2, Window: time.Minute, Name: "fw",
+		OnLimitReached: func(ratekit.Decision) { fwCalls++ }})
+	require.NoError(t, err)
+	sc, err := slidingwindow.NewCounter(slidingwindow.Config{Limit: 3, Window: time.Minute, Name: "sc",
+		OnLimitReached: func(ratekit.Decision) { scCalls++ }})
+	require.NoError(t, err)
+	tb, err := tokenbucket.New(tokenbucket.Config{Limit: 100, Window: time.Second, Burst: 100})
+	require.NoError(t, err)
+	all := ratekit.AllOf(tb, fw)
+	for range 2 {
+		require.True(t, all.Take(t0, 1).Allowed)
+	}
+	for range 3 {
+		require.False(t, all.Take(t0, 1).Allowed)
+	}
+	require.Equal(t, 1, fwCalls, "fixed window: one call for the window's first denial")
+	for range 3 {
+		require.True(t, ratekit.TakeAll(t0, 1, tb, sc).Allowed)
+	}
+	for range 3 {
+		require.False(t, ratekit.TakeAll(t0, 1, sc, tb).Allowed)
+	}
+	require.Equal(t, 1, scCalls, "sliding Counter: one call for the run's first denial")
+	require.Equal(t, 95, tb.Peek(t0, 0).Remaining, "denied TakeAlls took nothing from the bucket")
+}

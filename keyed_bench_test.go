@@ -13,19 +13,13 @@ import (
 	"github.com/ratekit/ratekit/tokenbucket"
 )
 
-// The Keyed benchmarks use token buckets made by a tokenbucket.Template, as
+// The Keyed benchmarks use token buckets made by tokenbucket.New per key, as
 // a service would: 32 bytes a key, sharing their parameters. The rate, 1e9
 // per second with a burst of 2^40, is high enough that every Take is
 // allowed, so every Take writes (a CAS).
 
-// bucket is the Template of the benchmarks' limiters.
-var bucket = sync.OnceValue(func() *tokenbucket.Template {
-	t, err := tokenbucket.NewTemplate(tokenbucket.Config{Limit: 1e9, Window: time.Second, Burst: 1 << 40})
-	if err != nil {
-		panic(err)
-	}
-	return t
-})
+// bucket is the Config of the benchmarks' limiters.
+var bucket = tokenbucket.Config{Limit: 1e9, Window: time.Second, Burst: 1 << 40}
 
 // benchStart is the time the benchmarks pass to Take: a reading of the real
 // clock, with its monotonic reading, as a server's time.Now() is. (The
@@ -34,7 +28,13 @@ var bucket = sync.OnceValue(func() *tokenbucket.Template {
 var benchStart = time.Now()
 
 // newBucket is the benchmarks' factory.
-func newBucket[K any](K) *tokenbucket.Limiter { return bucket().New() }
+func newBucket[K any](K) *tokenbucket.Limiter {
+	l, err := tokenbucket.New(bucket)
+	if err != nil {
+		panic(err)
+	}
+	return l
+}
 
 // BenchmarkKeyedMemory reports the heap a key costs: its 32-byte token
 // bucket and its share of the table (overhead-B/key). Keys are uint64,
@@ -66,7 +66,7 @@ func BenchmarkKeyedMemory(b *testing.B) {
 // BenchmarkKeyedMemoryNew is BenchmarkKeyedMemory with the factory a
 // service writes first: tokenbucket.New per key, with one Config.
 func BenchmarkKeyedMemoryNew(b *testing.B) {
-	cfg := bucket().Config()
+	cfg := bucket
 	newPerKey := func(uint64) *tokenbucket.Limiter {
 		l, err := tokenbucket.New(cfg)
 		if err != nil {

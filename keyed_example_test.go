@@ -32,13 +32,15 @@ func ExampleNewKeyed() {
 		org  string
 		test bool
 	}
-	live := must(slidingwindow.NewLogTemplate(slidingwindow.Config{Limit: 600, Window: time.Minute, Name: "org"}))
-	test := must(slidingwindow.NewLogTemplate(slidingwindow.Config{Limit: 60, Window: time.Minute, Name: "org-test"}))
+	live := slidingwindow.Config{Limit: 600, Window: time.Minute, Name: "org"}
+	test := slidingwindow.Config{Limit: 60, Window: time.Minute, Name: "org-test"}
+	// New in the factory, which decides per key: Logs of one Config share
+	// its parameters.
 	perOrg := ratekit.NewKeyed(func(b budget) *slidingwindow.Log {
 		if b.test {
-			return test.New()
+			return must(slidingwindow.NewLog(test))
 		}
-		return live.New()
+		return must(slidingwindow.NewLog(live))
 	}, ratekit.KeyedConfig{MaxKeys: 1_000_000})
 
 	// The API keys of each org, as the auth layer resolves them.
@@ -89,8 +91,8 @@ func ExampleNewKeyed_userDefinedLimits() {
 		}
 		return must(rolling.New(rolling.Config{Limit: limit, Window: 24 * time.Hour, Name: "user"}))
 	}, ratekit.KeyedConfig{})
-	perMinute := must(rolling.NewTemplate(rolling.Config{Limit: 5_500, Window: time.Minute, Name: "system"}))
-	system := ratekit.NewKeyed(func(string) *rolling.Limiter { return perMinute.New() },
+	perMinute := rolling.Config{Limit: 5_500, Window: time.Minute, Name: "system"}
+	system := ratekit.NewKeyed(func(string) *rolling.Limiter { return must(rolling.New(perMinute)) },
 		ratekit.KeyedConfig{})
 
 	post := func(token string, at time.Time) ratekit.Decision {
@@ -143,8 +145,8 @@ func ExampleNewKeyed_userDefinedLimits() {
 // last second), which changes no decision, and MaxKeys bounds the memory
 // that a flood of new addresses can take.
 func ExampleKeyed_Sweep() {
-	mutations := must(slidingwindow.NewLogTemplate(slidingwindow.Config{Limit: 25, Window: time.Second, Name: "ip"}))
-	perIP := ratekit.NewKeyed(func(netip.Addr) *slidingwindow.Log { return mutations.New() },
+	mutations := slidingwindow.Config{Limit: 25, Window: time.Second, Name: "ip"}
+	perIP := ratekit.NewKeyed(func(netip.Addr) *slidingwindow.Log { return must(slidingwindow.NewLog(mutations)) },
 		ratekit.KeyedConfig{MaxKeys: 500_000})
 
 	now := time.Date(2026, 3, 18, 13, 1, 0, 0, time.UTC)
@@ -168,8 +170,8 @@ func ExampleKeyed_Sweep() {
 // Sender counts per account, whichever of its API tokens a request uses,
 // so the keys are accounts.
 func ExampleKeyed_All() {
-	perMinute := must(fixedwindow.NewTemplate(fixedwindow.Config{Limit: 60, Window: time.Minute}))
-	perAccount := ratekit.NewKeyed(func(string) *fixedwindow.Limiter { return perMinute.New() },
+	perMinute := fixedwindow.Config{Limit: 60, Window: time.Minute}
+	perAccount := ratekit.NewKeyed(func(string) *fixedwindow.Limiter { return must(fixedwindow.New(perMinute)) },
 		ratekit.KeyedConfig{})
 	accountOf := map[string]string{"tok_1": "acme", "tok_2": "acme", "tok_3": "globex", "tok_4": "initech"}
 	now := time.Date(2026, 3, 18, 13, 1, 20, 0, time.UTC)

@@ -63,9 +63,9 @@ type keyedImpl struct {
 
 var keyedImpls = []keyedImpl{
 	{"ratekit", func() (func(string) bool, func()) {
-		// A Template's limiters share their parameters: 32 bytes a key.
-		tmpl := must(tokenbucket.NewTemplate(tokenBucketConfig))
-		k := ratekit.NewKeyed(func(string) *tokenbucket.Limiter { return tmpl.New() }, ratekit.KeyedConfig{})
+		// New per key: limiters of one Config share its parameters, 32
+		// bytes a key.
+		k := ratekit.NewKeyed(func(string) *tokenbucket.Limiter { return must(tokenbucket.New(tokenBucketConfig)) }, ratekit.KeyedConfig{})
 		return func(key string) bool { return k.Take(time.Now(), key, 1).Allowed }, func() { _ = k.Close() }
 	}},
 	// Get(key).Allow(): the key's limiter reads the clock itself, and a
@@ -73,8 +73,7 @@ var keyedImpls = []keyedImpl{
 	// epoch), half the cost of the time.Now() that Keyed.Take is passed.
 	// Keyed documents Get with its result used at once as safe.
 	{"ratekit-get-allow", func() (func(string) bool, func()) {
-		tmpl := must(tokenbucket.NewTemplate(tokenBucketConfig))
-		k := ratekit.NewKeyed(func(string) *tokenbucket.Limiter { return tmpl.New() }, ratekit.KeyedConfig{})
+		k := ratekit.NewKeyed(func(string) *tokenbucket.Limiter { return must(tokenbucket.New(tokenBucketConfig)) }, ratekit.KeyedConfig{})
 		return func(key string) bool { return k.Get(key).Allow() }, func() { _ = k.Close() }
 	}},
 	{"sethvargo", func() (func(string) bool, func()) {

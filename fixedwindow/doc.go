@@ -18,7 +18,7 @@
 // taken before. A Decision reports Remaining (Limit minus the window's count
 // after the call), ResetAfter (the time to the window's end; 0 when nothing
 // is taken in the window) and, on a denial, RetryAfter (also the time to
-// the window's end, or ratekit.Never for n > Limit).
+// the window's end).
 //
 // Fixed windows are simple and cheap, and their counts and reset times are
 // what clients expect to see in headers. Their known weakness is the
@@ -47,11 +47,11 @@
 // # Concurrency
 //
 // The state is one 64-bit word, the window's index and its count packed
-// together, updated by compare-and-swap: Take, Peek and Refund take no lock
-// and allocate nothing, and a denial writes nothing, except that the first
-// denial of a window sets a flag in the word when Config.OnLimitReached is
-// set. That flag makes OnLimitReached run exactly once per window however
-// many goroutines are denied at once. See MinSpan for the layout's bounds.
+// together, updated by compare-and-swap on internal/cell's seam. A denial
+// writes nothing, except that the first denial of a window sets a flag in
+// the word when Config.OnLimitReached is set: that flag makes
+// OnLimitReached run exactly once per window however many goroutines are
+// denied at once. See MinSpan for the layout's bounds.
 //
 // # Many keys
 //

@@ -168,17 +168,22 @@ func ExampleLimiter_MarshalBinary() {
 
 // Sender's API allows 60 requests per minute per account, in windows that
 // reset at :00, and every API token of an account shares the account's
-// window. A Keyed holds a window per account, all made by one Template: the
-// Config is validated once, and each account costs a 24-byte limiter. Each
-// account's count, and the notice when it runs out, are its own.
-func ExampleTemplate() {
-	perAccount, err := fixedwindow.NewTemplate(fixedwindow.Config{Limit: 60, Window: time.Minute, Name: "account",
-		OnLimitReached: func(d ratekit.Decision) { fmt.Println("limit reached; retry in", d.RetryAfter) }})
-	if err != nil {
+// window. A Keyed holds a window per account, each made by New in the
+// factory: the limiters of one Config share its parameters, so each
+// account costs a 32-byte limiter. (The Config, OnLimitReached included, is
+// made once, outside the factory: two closures of the same code are two
+// Configs.) Each account's count, and the notice when it runs out, are its
+// own.
+func ExampleNew_perKey() {
+	cfg := fixedwindow.Config{Limit: 60, Window: time.Minute, Name: "account",
+		OnLimitReached: func(d ratekit.Decision) { fmt.Println("limit reached; retry in", d.RetryAfter) }}
+	if err := cfg.Validate(); err != nil {
 		panic(err)
 	}
-	accounts := ratekit.NewKeyed(func(string) *fixedwindow.Limiter { return perAccount.New() },
-		ratekit.KeyedConfig{MaxKeys: 1_000_000})
+	accounts := ratekit.NewKeyed(func(string) *fixedwindow.Limiter {
+		l, _ := fixedwindow.New(cfg) // cfg is valid: New cannot fail
+		return l
+	}, ratekit.KeyedConfig{MaxKeys: 1_000_000})
 	accountOf := map[string]string{"tok_a1": "acme", "tok_a2": "acme", "tok_g1": "globex"} // API token to account
 	take := func(at time.Time, token string, n int) ratekit.Decision {
 		return accounts.Take(at, accountOf[token], n)

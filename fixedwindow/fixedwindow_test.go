@@ -72,7 +72,12 @@ func TestConformance(t *testing.T) {
 				Capacity:    tc.cfg.Limit,
 				Policy:      tc.cfg.Name,
 				Reconfigure: reconfigureLimit(tc.cfg),
-				WithClock:   func(tb testing.TB, c clock.Clock) ratekit.Limiter { return mustNew(tb, withClock(tc.cfg, c)) },
+				NewWithHook: func(tb testing.TB, hook func(ratekit.Decision)) ratekit.Limiter {
+					c := tc.cfg
+					c.OnLimitReached = hook
+					return mustNew(tb, c)
+				},
+				WithClock: func(tb testing.TB, c clock.Clock) ratekit.Limiter { return mustNew(tb, withClock(tc.cfg, c)) },
 			})
 		})
 	}

@@ -15,14 +15,9 @@ import (
 // Limiter admits at most Limit units per window, in windows aligned to the
 // clock. Create it with New. The zero Limiter has a Limit of 0: it admits
 // only n == 0, denies everything else with RetryAfter ratekit.Never, and
-// comes to life when Reconfigure gives it a configuration.
-//
-// Take, Peek and Refund are lock-free and allocate nothing; they never read
-// the Config's clock. All methods are safe for concurrent use.
-//
-// A Limiter is 32 bytes, one allocation, holding its state inline (see
-// internal/cell): the limiters of equal Configs share one set of
-// parameters, so a window per key costs 32 bytes a key.
+// comes to life when Reconfigure gives it a configuration. Its state is
+// one word, inline (see Concurrency and Many keys in the package
+// documentation).
 type Limiter struct {
 	// c is the state in force: the parameters and the word packed with
 	// them (see params). A zero Limiter's c has no block; it reads as
@@ -40,10 +35,9 @@ type block = cell.Block[params]
 // ratekit.ErrInvalidConfig if cfg.Validate rejects it. Limiters of equal
 // Configs (Clock compared as an interface value, OnLimitReached as the same
 // function value: one closure, not two closures of the same code) share
-// their parameters, so calling New per key in a ratekit.Keyed factory costs
-// 32 bytes a key. New reads cfg.Clock once, to keep the shared parameters'
-// span of windows (see MinSpan) around the present. It is safe for
-// concurrent use.
+// their parameters (see Many keys in the package documentation). New reads
+// cfg.Clock once, to keep the shared parameters' span of windows (see
+// MinSpan) around the present.
 func New(cfg Config) (*Limiter, error) {
 	p, err := shared(cfg)
 	if err != nil {
@@ -55,23 +49,21 @@ func New(cfg Config) (*Limiter, error) {
 }
 
 // Template makes Limiters of one Config validated once, so that its New
-// cannot fail, for a ratekit.Keyed factory:
+// cannot fail. Its limiters are exactly New's: they share the parameters of
+// every limiter of the Config, and cost no less and no more.
 //
-//	t, err := fixedwindow.NewTemplate(cfg)
-//	...
-//	perKey := ratekit.NewKeyed(func(string) *fixedwindow.Limiter { return t.New() }, ratekit.KeyedConfig{})
-//
-// Its limiters are exactly New's: they share the parameters of every
-// limiter of the Config, and cost no less and no more. (Before New shared
-// parameters, a Template was the way to get small limiters; New is now the
-// obvious way, and a Template only saves the error check.) A Template is
-// safe for concurrent use; the zero Template is not usable.
+// Deprecated: call New in the ratekit.Keyed factory: limiters of equal
+// Configs share their parameters, so New per key costs what a Template's
+// New did. Validate the Config once beforehand (Config.Validate) if the
+// factory must not handle an error.
 type Template struct {
 	cfg Config
 }
 
 // NewTemplate returns a Template of cfg, or an error wrapping
 // ratekit.ErrInvalidConfig if cfg.Validate rejects it.
+//
+// Deprecated: call New (see Template).
 func NewTemplate(cfg Config) (*Template, error) {
 	if _, err := shared(cfg); err != nil {
 		return nil, err
@@ -80,8 +72,9 @@ func NewTemplate(cfg Config) (*Template, error) {
 }
 
 // New returns New(cfg) of the Template's Config: a fresh Limiter, nothing
-// counted in any window. It cannot fail, and allocates only the 32-byte
-// Limiter.
+// counted in any window. It cannot fail.
+//
+// Deprecated: call New (see Template).
 func (t *Template) New() *Limiter {
 	p, err := shared(t.cfg)
 	if err != nil {
@@ -93,6 +86,8 @@ func (t *Template) New() *Limiter {
 }
 
 // Config returns the Template's configuration, as given to NewTemplate.
+//
+// Deprecated: call New (see Template), and the Limiter's Config.
 func (t *Template) Config() Config { return t.cfg }
 
 // The state word, from the high bits down:
@@ -422,15 +417,12 @@ func (l *Limiter) load() (*block, int64) {
 	return l.c.Wait()
 }
 
-// Take admits n units at now and takes them, or takes nothing and denies.
-//
-// n is admitted if the count of now's window plus n is at most Limit. The
-// Decision's Remaining is Limit minus the count after this Take; ResetAfter
-// and, on a denial, RetryAfter are the time until now's window ends
-// (ResetAfter is 0 when nothing is taken in the window). n == 0 is always
-// allowed; n < 0 and n > Limit are denied with RetryAfter ratekit.Never.
-// A Take stamped in a window earlier than one the limiter has already
-// counted in is denied (see the package documentation on time).
+// Take admits n units if the count of now's window plus n is at most Limit.
+// The Decision's Remaining is Limit minus the count after this Take;
+// ResetAfter and, on a denial, RetryAfter are the time until now's window
+// ends (ResetAfter is 0 when nothing is taken in the window). A Take
+// stamped in a window earlier than one the limiter has already counted in
+// is denied (see the package documentation on time).
 //
 // The first Take of a window that is denied because the window is full
 // calls Config.OnLimitReached, on the calling goroutine, before returning.
@@ -473,8 +465,8 @@ func (l *Limiter) Take(now time.Time, n int) (dec ratekit.Decision) {
 	}
 }
 
-// Peek reports exactly what Take(now, n) would decide, Remaining included,
-// and takes nothing. It never calls OnLimitReached and never writes.
+// Peek is ratekit.Limiter's Peek. It never calls OnLimitReached and never
+// writes.
 func (l *Limiter) Peek(now time.Time, n int) (dec ratekit.Decision) {
 	b, w := l.load()
 	p := b.P

@@ -29,8 +29,11 @@ import (
 func Example() {
 	clk := clock.NewMock()
 	clk.Set(time.Date(2026, 3, 18, 13, 1, 23, 0, time.UTC))
-	perToken, _ := tokenbucket.NewTemplate(tokenbucket.Config{Limit: 2, Window: time.Minute, Burst: 2})
-	tokens := ratekit.NewKeyed(func(string) *tokenbucket.Limiter { return perToken.New() }, ratekit.KeyedConfig{MaxKeys: 100_000})
+	perToken := tokenbucket.Config{Limit: 2, Window: time.Minute, Burst: 2}
+	tokens := ratekit.NewKeyed(func(string) *tokenbucket.Limiter {
+		l, _ := tokenbucket.New(perToken) // a valid constant: New cannot fail
+		return l
+	}, ratekit.KeyedConfig{MaxKeys: 100_000})
 	ic, err := grpclimit.New(grpclimit.Config{
 		Tiers: []grpclimit.Tier{{Name: "token", Key: grpclimit.Bearer, Limiter: httplimit.Per(tokens.Get)}},
 		Clock: clk,

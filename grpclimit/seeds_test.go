@@ -34,13 +34,13 @@ var apiKeys = map[string]struct {
 
 func newMailAPI(tb testing.TB, cfg grpclimit.Config) *grpclimit.Interceptor {
 	tb.Helper()
-	live := must(slidingwindow.NewLogTemplate(slidingwindow.Config{Limit: 600, Window: time.Minute, Name: "org"}))
-	test := must(slidingwindow.NewLogTemplate(slidingwindow.Config{Limit: 60, Window: time.Minute, Name: "org"}))
+	live := slidingwindow.Config{Limit: 600, Window: time.Minute, Name: "org"}
+	test := slidingwindow.Config{Limit: 60, Window: time.Minute, Name: "org"}
 	orgs := ratekit.NewKeyed(func(org string) *slidingwindow.Log {
 		if strings.HasSuffix(org, "/test") {
-			return test.New()
+			return must(slidingwindow.NewLog(test))
 		}
-		return live.New()
+		return must(slidingwindow.NewLog(live))
 	}, ratekit.KeyedConfig{MaxKeys: 1000})
 	orgOf := func(ctx context.Context, method string) (string, bool) {
 		tok, _ := grpclimit.Bearer(ctx, method)
@@ -141,8 +141,8 @@ func TestMailAPI(t *testing.T) {
 // unit, all or none: a refusal by one tier charges the other nothing.
 func TestSanity(t *testing.T) {
 	clk := mockAt(t0)
-	perIP := must(slidingwindow.NewLogTemplate(slidingwindow.Config{Limit: 25, Window: time.Second, Name: "ip"}))
-	ips := ratekit.NewKeyed(func(string) *slidingwindow.Log { return perIP.New() }, ratekit.KeyedConfig{MaxKeys: 1000})
+	perIP := slidingwindow.Config{Limit: 25, Window: time.Second, Name: "ip"}
+	ips := ratekit.NewKeyed(func(string) *slidingwindow.Log { return must(slidingwindow.NewLog(perIP)) }, ratekit.KeyedConfig{MaxKeys: 1000})
 	datasets := ratekit.NewKeyed(func(string) *concurrency.Limiter {
 		return must(concurrency.New(concurrency.Config{Limit: 100, Name: "dataset"}))
 	}, ratekit.KeyedConfig{MaxKeys: 1000})

@@ -140,8 +140,8 @@ func TestRefund(t *testing.T) {
 // refused with ResourceExhausted before the handler, naming the tier.
 func TestFailureTier(t *testing.T) {
 	clk := mockAt(t0)
-	auth := must(rolling.NewTemplate(rolling.Config{Limit: 3, Window: time.Minute}))
-	fails := ratekit.NewKeyed(func(string) *rolling.Limiter { return auth.New() }, ratekit.KeyedConfig{})
+	auth := rolling.Config{Limit: 3, Window: time.Minute}
+	fails := ratekit.NewKeyed(func(string) *rolling.Limiter { return must(rolling.New(auth)) }, ratekit.KeyedConfig{})
 	ipOf := must(grpclimit.PeerIP(httplimit.IPConfig{}))
 	ic := must(grpclimit.New(grpclimit.Config{
 		Failure: &grpclimit.FailureTier{Name: "auth", Key: ipOf, Limiter: httplimit.Per(fails.Get)},

@@ -66,20 +66,20 @@ func Example() {
 	// and MaxKeys bounds memory under a flood of new keys (random
 	// addresses, say).
 	keyed := ratekit.KeyedConfig{MaxKeys: 100_000}
-	liveOrg := must(slidingwindow.NewLogTemplate(slidingwindow.Config{Limit: 600, Window: time.Minute, Name: "org"}))
-	testOrg := must(slidingwindow.NewLogTemplate(slidingwindow.Config{Limit: 60, Window: time.Minute, Name: "org"})) // 10% of live
+	liveOrg := slidingwindow.Config{Limit: 600, Window: time.Minute, Name: "org"}
+	testOrg := slidingwindow.Config{Limit: 60, Window: time.Minute, Name: "org"} // 10% of live
 	orgs := ratekit.NewKeyed(func(org string) *slidingwindow.Log {
 		if strings.HasSuffix(org, "/test") {
-			return testOrg.New()
+			return must(slidingwindow.NewLog(testOrg))
 		}
-		return liveOrg.New()
+		return must(slidingwindow.NewLog(liveOrg))
 	}, keyed)
-	perToken := must(tokenbucket.NewTemplate(tokenbucket.Config{Limit: 100, Window: time.Minute, Burst: 100, Name: "token"}))
-	tokens := ratekit.NewKeyed(func(string) *tokenbucket.Limiter { return perToken.New() }, keyed)
-	perIP := must(slidingwindow.NewLogTemplate(slidingwindow.Config{Limit: 25, Window: time.Second, Name: "ip"}))
-	ips := ratekit.NewKeyed(func(string) *slidingwindow.Log { return perIP.New() }, keyed)
-	authFailures := must(rolling.NewTemplate(rolling.Config{Limit: 3, Window: time.Minute, Name: "auth"}))
-	failures := ratekit.NewKeyed(func(string) *rolling.Limiter { return authFailures.New() }, keyed)
+	perToken := tokenbucket.Config{Limit: 100, Window: time.Minute, Burst: 100, Name: "token"}
+	tokens := ratekit.NewKeyed(func(string) *tokenbucket.Limiter { return must(tokenbucket.New(perToken)) }, keyed)
+	perIP := slidingwindow.Config{Limit: 25, Window: time.Second, Name: "ip"}
+	ips := ratekit.NewKeyed(func(string) *slidingwindow.Log { return must(slidingwindow.NewLog(perIP)) }, keyed)
+	authFailures := rolling.Config{Limit: 3, Window: time.Minute, Name: "auth"}
+	failures := ratekit.NewKeyed(func(string) *rolling.Limiter { return must(rolling.New(authFailures)) }, keyed)
 
 	m, err := httplimit.New(httplimit.Config{
 		Tiers: []httplimit.Tier{

@@ -21,12 +21,12 @@ import (
 // stopped; two Keyeds under one name add up.
 func TestObserveKeyed(t *testing.T) {
 	m, r := newMetrics(t, otelratekit.Config{})
-	tmpl, err := tokenbucket.NewTemplate(tokenbucket.Config{Limit: 10, Window: time.Second, Burst: 10})
-	if err != nil {
+	cfg := tokenbucket.Config{Limit: 10, Window: time.Second, Burst: 10}
+	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	newKeyed := func() *ratekit.Keyed[int, *tokenbucket.Limiter] {
-		return ratekit.NewKeyed(func(int) *tokenbucket.Limiter { return tmpl.New() },
+		return ratekit.NewKeyed(func(int) *tokenbucket.Limiter { l, _ := tokenbucket.New(cfg); return l },
 			ratekit.KeyedConfig{MaxKeys: 2, Clock: mockAt(t0)})
 	}
 	a, b := newKeyed(), newKeyed()

@@ -112,25 +112,24 @@ func ExampleLimiter_Reconfigure() {
 }
 
 // Rollbar's rate limits are per project access token: each token's window
-// opens at its first occurrence. A Template per limit validates the Config
-// once, and each token then costs a 32-byte limiter, whose window and
-// once-per-window System Message are its own.
-func ExampleTemplate() {
-	perMinute, err := rolling.NewTemplate(rolling.Config{
+// opens at its first occurrence. New in each factory: limiters of equal
+// Configs share their parameters, so each token costs one small limiter,
+// whose window and once-per-window System Message are its own.
+func ExampleNew_perKey() {
+	perMinute := rolling.Config{
 		Limit: 100, Window: time.Minute, Name: "100/min",
 		OnLimitReached: func(d ratekit.Decision) {
 			fmt.Printf("System Message: Your rate limit has been reached (%s, resets in %v)\n", d.Policy, d.RetryAfter)
 		},
-	})
-	if err != nil {
-		panic(err)
 	}
-	perMonth, err := rolling.NewTemplate(rolling.Config{Limit: 1_000_000, Window: 30 * 24 * time.Hour, Name: "1M/30d"})
-	if err != nil {
-		panic(err)
+	perMonth := rolling.Config{Limit: 1_000_000, Window: 30 * 24 * time.Hour, Name: "1M/30d"}
+	for _, cfg := range []rolling.Config{perMinute, perMonth} {
+		if err := cfg.Validate(); err != nil {
+			panic(err)
+		}
 	}
-	minute := ratekit.NewKeyed(func(string) *rolling.Limiter { return perMinute.New() }, ratekit.KeyedConfig{})
-	month := ratekit.NewKeyed(func(string) *rolling.Limiter { return perMonth.New() }, ratekit.KeyedConfig{})
+	minute := ratekit.NewKeyed(func(string) *rolling.Limiter { l, _ := rolling.New(perMinute); return l }, ratekit.KeyedConfig{})
+	month := ratekit.NewKeyed(func(string) *rolling.Limiter { l, _ := rolling.New(perMonth); return l }, ratekit.KeyedConfig{})
 	post := func(at time.Time, token string) ratekit.Decision {
 		return ratekit.TakeAll(at, 1, minute.Get(token), month.Get(token))
 	}

@@ -205,23 +205,22 @@ func New(cfg Config) (*Limiter, error) {
 }
 
 // Template makes Limiters of one Config validated once, so that its New
-// cannot fail, for a ratekit.Keyed factory:
-//
-//	t, err := rolling.NewTemplate(cfg)
-//	...
-//	perToken := ratekit.NewKeyed(func(string) *rolling.Limiter { return t.New() }, ratekit.KeyedConfig{})
-//
-// Its limiters are exactly New's: they share the parameters of every
-// limiter of the Config, and cost no less and no more. (Before New shared
-// parameters, a Template was the way to get small limiters; New is now the
-// obvious way, and a Template only saves the error check.) A Template is
+// cannot fail. Its limiters are exactly New's: they share the parameters of
+// every limiter of the Config, and cost no less and no more. A Template is
 // immutable and safe for concurrent use; the zero Template is not usable.
+//
+// Deprecated: call New in the ratekit.Keyed factory: limiters of equal
+// Configs share their parameters, so New per key costs what a Template's
+// New did. Validate the Config once beforehand (Config.Validate) if the
+// factory must not handle an error.
 type Template struct {
 	cfg Config
 }
 
 // NewTemplate returns a Template of cfg, or an error wrapping
 // ratekit.ErrInvalidConfig if cfg is invalid (see Config.Validate).
+//
+// Deprecated: call New (see Template).
 func NewTemplate(cfg Config) (*Template, error) {
 	if _, _, err := shared(cfg); err != nil {
 		return nil, err
@@ -231,6 +230,8 @@ func NewTemplate(cfg Config) (*Template, error) {
 
 // New returns New(cfg) of the Template's Config: a Limiter with no window
 // open. It cannot fail, and allocates only the 32-byte Limiter.
+//
+// Deprecated: call New (see Template).
 func (t *Template) New() *Limiter {
 	l, err := New(t.cfg)
 	if err != nil {
@@ -240,6 +241,8 @@ func (t *Template) New() *Limiter {
 }
 
 // Config returns the Template's configuration.
+//
+// Deprecated: call New (see Template), and the Limiter's Config.
 func (t *Template) Config() Config { return t.cfg }
 
 // Take admits n units at now and takes them, or takes nothing and denies.

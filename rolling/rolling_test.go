@@ -54,6 +54,9 @@ func TestConformance(t *testing.T) {
 				Policy:      "api",
 				Reconfigure: reconfigureLimit(rolling.Config{Limit: tc.limit, Window: tc.window, Name: "api"}),
 				Anchored:    true,
+				NewWithHook: func(tb testing.TB, hook func(ratekit.Decision)) ratekit.Limiter {
+					return mustNew(tb, rolling.Config{Limit: tc.limit, Window: tc.window, Name: "api", OnLimitReached: hook})
+				},
 				WithClock: func(tb testing.TB, c clock.Clock) ratekit.Limiter {
 					return mustNew(tb, rolling.Config{Limit: tc.limit, Window: tc.window, Name: "api", Clock: c})
 				},

@@ -7,6 +7,7 @@ import (
 
 	"github.com/benbjohnson/clock"
 
+	"github.com/ratekit/ratekit"
 	"github.com/ratekit/ratekit/internal/core"
 )
 
@@ -34,9 +35,27 @@ type Config struct {
 	Window time.Duration
 	// Name is the policy name reported in every Decision (Decision.Policy).
 	Name string
-	// Clock is read by the convenience methods Allow, AllowN and Wait, and by
-	// nothing else; nil is the real clock. Use a clock.Mock in tests.
+	// Clock is read by the convenience methods Allow, AllowN and Wait, and
+	// when the limiter's parameters are made, for the epoch its instants
+	// count from; nil is the real clock. Use a clock.Mock in tests.
 	Clock clock.Clock
+	// OnLimitReached, if not nil, is called once per run of denials: by the
+	// first Take denied because the limit is reached (not for n < 0 or
+	// n > Limit, nor for a now before the limiter's newest recorded time
+	// or fixed window), with that Take's denial. A sliding window has no
+	// windows to count calls by, so a run is what stands for one: it lasts
+	// from that denial until the limiter's counts change, by an admitted
+	// Take of n > 0, a Refund, Reconfigure or UnmarshalBinary. Denials in
+	// between, however much time passes, do not call it again; the first
+	// denial after a change does.
+	//
+	// It runs on the goroutine of that Take, after the limiter's state is
+	// updated and with no lock held, so it may call back into the limiter;
+	// that Take returns when it does, so keep it short. Setting it keeps a
+	// bit of the limiter's state word for the mark, so a Counter's Limit
+	// is then at most MaxCounterLimitWithHook(Window). With it nil, a
+	// denial writes nothing.
+	OnLimitReached func(ratekit.Decision)
 }
 
 // Validate reports whether c is a valid configuration for both a Log and a
@@ -81,6 +100,13 @@ func (c Config) validateCounter() error {
 	if err := c.Validate(); err != nil {
 		return err
 	}
+	if c.OnLimitReached != nil {
+		if m := MaxCounterLimitWithHook(c.Window); c.Limit > m {
+			return core.Invalid(pkg, "Counter Limit is %d; with a Window of %v and OnLimitReached it must be at most %d, MaxCounterLimitWithHook(Window) (its state is one 64-bit word, one bit of it the hook's mark): %s",
+				c.Limit, c.Window, m, c.instead(true))
+		}
+		return nil
+	}
 	if m := MaxCounterLimit(c.Window); c.Limit > m {
 		return core.Invalid(pkg, "Counter Limit is %d; with a Window of %v it must be at most %d, MaxCounterLimit(Window) (its state is one 64-bit word): %s",
 			c.Limit, c.Window, m, c.instead(true))
@@ -98,8 +124,30 @@ func MaxCounterLimit(window time.Duration) int {
 	if window <= 0 || window > MaxWindow {
 		return 0
 	}
-	cb := (64 - indexBits(int64(window))) / 2
-	return 1<<cb - 1
+	return 1<<countBits(int64(window), false) - 1
+}
+
+// MaxCounterLimitWithHook is MaxCounterLimit for a Counter with
+// OnLimitReached set, whose word keeps a bit for the hook's mark: the same
+// for most Windows (a second, a minute, an hour, 30 days), half of it,
+// rounded down, where the index and the two counts fill the word exactly
+// (8,388,607 for a day).
+func MaxCounterLimitWithHook(window time.Duration) int {
+	if window <= 0 || window > MaxWindow {
+		return 0
+	}
+	return 1<<countBits(int64(window), true) - 1
+}
+
+// countBits is how many bits each count of a Counter's word takes, with a
+// window of w ns and, if hook, a bit kept for OnLimitReached's mark: half
+// of what the index leaves.
+func countBits(w int64, hook bool) int {
+	free := 64 - indexBits(w)
+	if hook {
+		free--
+	}
+	return free / 2
 }
 
 // indexBits is how many bits a Counter needs for the index of a fixed window
@@ -112,8 +160,8 @@ func indexBits(w int64) int {
 	return bits.Len64(windows)
 }
 
-// Internally an instant is int64 nanoseconds from the limiter's epoch, the
-// time.Now() of its construction, computed with now.Sub(epoch) so that the
+// Internally an instant is int64 nanoseconds from the limiter's epoch,
+// Config.Clock's time at the making of its parameters, computed with now.Sub(epoch) so that the
 // monotonic clock is used when now carries a reading. Instants are clamped to
 // [minTime, maxTime], 73 years either side of the epoch: the zero time.Time,
 // whose Sub saturates at -292 years, becomes minTime. With a Window of at
@@ -130,5 +178,23 @@ func since(now, epoch time.Time) int64 {
 	return min(max(int64(now.Sub(epoch)), minTime), maxTime)
 }
 
-// Unix nanoseconds of epoch. time.Now() is always representable.
+// Unix nanoseconds of epoch, an epochAt.
 func unixOf(epoch time.Time) int64 { return epoch.UnixNano() }
+
+// maxEpoch bounds an epoch's Unix nanoseconds either way (about 146 years
+// from 1970), so that every window start, epoch ± 2^61 plus two Windows,
+// stays under 2^62.6 in magnitude.
+const maxEpoch = 1 << 62
+
+// epochAt returns the epoch of parameters made when the Config's clock
+// read now: now itself, or, for a (mock) clock set more than 146 years from
+// 1970, the nearest instant within that bound.
+func epochAt(now time.Time) time.Time {
+	switch s := now.Unix(); {
+	case s >= maxEpoch/1_000_000_000:
+		return time.Unix(0, maxEpoch)
+	case s <= -maxEpoch/1_000_000_000:
+		return time.Unix(0, -maxEpoch)
+	}
+	return now
+}

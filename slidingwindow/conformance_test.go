@@ -59,7 +59,12 @@ func TestConformance(t *testing.T) {
 				Capacity:    tc.limit,
 				Policy:      cfg.Name,
 				Reconfigure: reconfigureLimit(cfg),
-				WithClock:   func(tb testing.TB, c clock.Clock) ratekit.Limiter { return mustLog(tb, withClock(cfg, c)) },
+				NewWithHook: func(tb testing.TB, hook func(ratekit.Decision)) ratekit.Limiter {
+					c := cfg
+					c.OnLimitReached = hook
+					return mustLog(tb, c)
+				},
+				WithClock: func(tb testing.TB, c clock.Clock) ratekit.Limiter { return mustLog(tb, withClock(cfg, c)) },
 			})
 		})
 		t.Run(fmt.Sprintf("Counter/%d-per-%v", tc.limit, tc.window), func(t *testing.T) {
@@ -68,7 +73,12 @@ func TestConformance(t *testing.T) {
 				Capacity:    tc.limit,
 				Policy:      cfg.Name,
 				Reconfigure: reconfigureLimit(cfg),
-				WithClock:   func(tb testing.TB, c clock.Clock) ratekit.Limiter { return mustCounter(tb, withClock(cfg, c)) },
+				NewWithHook: func(tb testing.TB, hook func(ratekit.Decision)) ratekit.Limiter {
+					c := cfg
+					c.OnLimitReached = hook
+					return mustCounter(tb, c)
+				},
+				WithClock: func(tb testing.TB, c clock.Clock) ratekit.Limiter { return mustCounter(tb, withClock(cfg, c)) },
 			})
 		})
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"math/bits"
 	"time"
+	"unsafe"
 
 	"github.com/benbjohnson/clock"
 
@@ -38,22 +39,16 @@ import (
 // Limit. Conversely, it can deny a unit when no unit at all was admitted in
 // the last Window (the previous window's units all came at its start).
 //
-// TestCounterError measures it on an hour of requests against 600 per
-// minute (go test -run CounterError -v prints the table). With Poisson
-// arrivals at 0.9 times the limit, the estimate was off by 1.2% of Limit on
-// average, 1.1% of requests were admitted although what the Counter had
-// admitted in the last Window already made Limit, 0.02% were refused
-// although it had not, and the most admitted in any sliding minute was
-// 1.05·Limit. Traffic always at or over the limit fares worse: at 1.5 times
-// the limit, 1.02·Limit at most but 10% of requests admitted and 20% refused
-// wrongly; bursts of up to 2·Limit, 1.94·Limit in one minute; on/off, 1.11.
-// Where that matters, use a Log.
+// TestCounterError measures the error on several traffic shapes (go test
+// -run CounterError -v prints the table; bench/RESULTS.md, "Sliding counter
+// error", keeps the figures): small under steady traffic below the limit,
+// larger for traffic always at or over it, and for bursts. Where that
+// matters, use a Log.
 //
 // # Concurrency
 //
-// The state is one word on internal/cell's seam, updated by a CAS loop:
-// Take, Peek and Refund are lock-free, allocate nothing, and a denial
-// writes nothing. A stale now, before the fixed window the Counter is in,
+// The state is one word on internal/cell's seam, updated by a CAS loop; a
+// denial writes nothing but OnLimitReached's mark. A stale now, before the fixed window the Counter is in,
 // is judged by its own fixed window: the units of the Counter's two windows
 // count in full, and the window before them, which the Counter no longer
 // knows, counts as full (see decideStale). So it never admits more than a
@@ -62,12 +57,9 @@ import (
 //
 // # Memory
 //
-// Build a Counter with NewCounter (or a CounterTemplate's New); the zero
-// Counter is not usable (its methods panic). A Counter is safe for
-// concurrent use. Counters of equal Configs share one immutable parameter
-// set, so a Counter is 32 bytes, one allocation, its word inline, however
-// it is made: NewCounter per key in a ratekit.Keyed factory is the obvious
-// way and costs no more than a template.
+// Build a Counter with NewCounter; the zero Counter is not usable (its
+// methods panic). Counters of equal Configs share one immutable parameter
+// set, so a Counter is 32 bytes, one allocation, its word inline.
 type Counter struct {
 	c cell.Ref[counterParams] // W: the packed word (see counterParams.pack); Aux unused
 }
@@ -82,16 +74,19 @@ var _ ratekit.Limiter = (*Counter)(nil)
 //
 // The word packs, from the top, before the XOR with flip (see pack):
 //
-//	rel  (64-2·cb bits) index of the current fixed window, relative to base
-//	cur  (cb bits)      units admitted in that window
-//	prev (cb bits)      units admitted in the window before it
+//	rel  (64-shift bits) index of the current fixed window, relative to base
+//	mark (1 bit)         OnLimitReached was called for this word: only if set
+//	cur  (cb bits)       units admitted in that window
+//	prev (cb bits)       units admitted in the window before it
 //
-// where cb = (64-indexBits(window))/2, all the bits rel leaves, whatever the
-// Limit: a count is at most the Limit, or more when Reconfigure lowered the
-// Limit below the units already counted, which stay counted (the window is
-// then over-full; raising the Limit again gives nothing back). Since the
-// layout depends on the Window alone, a Reconfigure that keeps the Window
-// keeps every count. rel is the full index, not a tag, so a word never
+// where cb = countBits(window, hook), half the bits rel (and the mark)
+// leave, whatever the Limit: a count is at most the Limit, or more when
+// Reconfigure lowered the Limit below the units already counted, which stay
+// counted (the window is then over-full; raising the Limit again gives
+// nothing back). Since the layout depends on the Window (and the hook)
+// alone, a Reconfigure that keeps them keeps every count. The mark is set
+// by the first denial of a run (see Config.OnLimitReached), by CAS, and
+// every word a write packs has it clear, which is what ends the run. rel is the full index, not a tag, so a word never
 // aliases another window however long the Counter sat unused or however
 // stale a time is: that is what bounds Limit (MaxCounterLimit). The word of
 // window base with nothing admitted is a fresh Counter.
@@ -102,40 +97,68 @@ type counterParams struct {
 	window    int64
 	name      string
 	clock     clock.Clock
+	hook      func(ratekit.Decision) // Config.OnLimitReached
 
 	base   int64  // Unix index (Unix nanoseconds / window, floored) of rel 0: the window of minTime
 	start0 int64  // the instant at which window rel 0 starts: base·window - epochUnix <= minTime
 	mask   uint64 // 1<<cb - 1
 	flip   uint64 // the bits of rel's field below its top one (see pack)
-	shift  uint8  // 2·cb: rel's position
+	fbit   uint64 // 1<<(2·cb), the OnLimitReached mark, if hook is set; else 0
+	shift  uint8  // 2·cb, plus 1 if hook is set: rel's position
 	cb     uint8  // bits per count
 	divW   recip  // divides by window without a hardware division
 }
 
 // interned holds the parameters NewCounter shares between Counters of equal
 // Configs.
-var interned cell.Interner[Config, counterParams]
+var interned cell.Interner[counterKey, counterParams]
+
+// counterKey is a Config made comparable, for interning: OnLimitReached by
+// its function value's identity (one closure, not two closures of the same
+// code).
+type counterKey struct {
+	limit  int
+	window time.Duration
+	name   string
+	clock  clock.Clock
+	hook   unsafe.Pointer
+}
+
+func keyOf(c Config) counterKey {
+	return counterKey{limit: c.Limit, window: c.Window, name: c.Name, clock: c.Clock,
+		hook: *(*unsafe.Pointer)(unsafe.Pointer(&c.OnLimitReached))}
+}
 
 // shared returns the interned parameters of cfg, a Config that may be
-// invalid, making them if there are none. Their epoch is the time.Now() of
-// their making: the instants of every Counter of the Config are measured
-// from there, and stay exact for 73 years either side of it.
+// invalid, making them if there are none, or if cfg.Clock now reads a time
+// more than half their range from their epoch (see near). Their epoch is
+// cfg.Clock's time at their making: the instants of every Counter of the
+// Config are measured from there, and stay exact for 73 years either side
+// of it, so a Counter on a mock clock set to 2200 is as exact as one on the
+// real clock.
 func shared(cfg Config) (*counterParams, error) {
-	return interned.Get(cfg, nil, func() (*counterParams, error) {
+	return interned.Get(keyOf(cfg), (*counterParams).near, func() (*counterParams, error) {
 		if err := cfg.validateCounter(); err != nil {
 			return nil, err
 		}
-		return newCounterParams(cfg, time.Now()), nil
+		return newCounterParams(cfg, epochAt(core.Clock(cfg.Clock).Now())), nil
 	})
+}
+
+// near reports whether p's clock reads a time within half p's range of its
+// epoch, so that a Counter made now with p still has 36 years of exact
+// instants either way.
+func (p *counterParams) near() bool {
+	x := p.since(p.clock.Now())
+	return x > minTime/2 && x < maxTime/2
 }
 
 // NewCounter returns an approximate sliding counter, or an error wrapping
 // ratekit.ErrInvalidConfig if cfg is invalid (see Config.Validate; a
 // Counter's Limit must also be at most MaxCounterLimit(cfg.Window)).
-// Counters of equal Configs (Clock compared as an interface value) share
-// their parameters, so calling NewCounter per key in a ratekit.Keyed
-// factory costs one 32-byte allocation a key. It is safe for concurrent
-// use.
+// Counters of equal Configs (Clock compared as an interface value,
+// OnLimitReached as the same function value) share their parameters, so
+// NewCounter is the way to make a Counter per key.
 func NewCounter(cfg Config) (*Counter, error) {
 	p, err := shared(cfg)
 	if err != nil {
@@ -149,7 +172,14 @@ func NewCounter(cfg Config) (*Counter, error) {
 // newCounterParams returns the parameters of cfg, a valid Counter Config,
 // with the given epoch.
 func newCounterParams(cfg Config, epoch time.Time) *counterParams {
-	cb := uint8((64 - indexBits(int64(cfg.Window))) / 2) // see counterParams; MaxCounterLimit is 1<<cb - 1
+	hook := cfg.OnLimitReached != nil
+	cb := uint8(countBits(int64(cfg.Window), hook)) // see counterParams; MaxCounterLimit is 1<<cb - 1
+	shift := 2 * cb
+	var fbit uint64
+	if hook {
+		fbit = 1 << shift
+		shift++
+	}
 	epochUnix := unixOf(epoch)
 	base := floorDiv(epochUnix+minTime, int64(cfg.Window))
 	return &counterParams{
@@ -159,28 +189,26 @@ func newCounterParams(cfg Config, epoch time.Time) *counterParams {
 		window:    int64(cfg.Window),
 		name:      cfg.Name,
 		clock:     core.Clock(cfg.Clock),
+		hook:      cfg.OnLimitReached,
 		base:      base,
 		start0:    base*int64(cfg.Window) - epochUnix,
-		shift:     2 * cb,
+		fbit:      fbit,
+		shift:     shift,
 		cb:        cb,
 		mask:      1<<cb - 1,
-		flip:      (1<<63 - 1) >> (2 * cb) << (2 * cb),
+		flip:      (1<<63 - 1) >> shift << shift,
 		divW:      newRecip(uint64(cfg.Window)),
 	}
 }
 
 // CounterTemplate makes fresh Counters of one Config validated once, so
-// that its New cannot fail, for a ratekit.Keyed factory:
+// that its New cannot fail. Its Counters are exactly NewCounter's: they
+// share the parameters of every Counter of the Config, and cost no less
+// and no more.
 //
-//	t, err := slidingwindow.NewCounterTemplate(cfg)
-//	...
-//	perOrg := ratekit.NewKeyed(func(string) *slidingwindow.Counter { return t.New() }, ratekit.KeyedConfig{})
-//
-// Its Counters are exactly NewCounter's: they share the parameters of every
-// Counter of the Config, and cost no less and no more. (Before NewCounter
-// shared parameters, a template was the way to get compact Counters;
-// NewCounter is now the obvious way, and a template only saves the error
-// check.) A CounterTemplate is immutable and safe for concurrent use.
+// Deprecated: call NewCounter in the ratekit.Keyed factory: Counters of
+// equal Configs share their parameters, so NewCounter per key costs what a
+// CounterTemplate's New did.
 type CounterTemplate struct {
 	cfg Config
 }
@@ -188,6 +216,8 @@ type CounterTemplate struct {
 // NewCounterTemplate returns a CounterTemplate of cfg, or an error wrapping
 // ratekit.ErrInvalidConfig if cfg is invalid for a Counter (as NewCounter
 // would).
+//
+// Deprecated: call NewCounter (see CounterTemplate).
 func NewCounterTemplate(cfg Config) (*CounterTemplate, error) {
 	if _, err := shared(cfg); err != nil {
 		return nil, err
@@ -195,8 +225,9 @@ func NewCounterTemplate(cfg Config) (*CounterTemplate, error) {
 	return &CounterTemplate{cfg: cfg}, nil
 }
 
-// New returns NewCounter of the template's Config; it allocates only the
-// 32-byte Counter.
+// New returns NewCounter of the template's Config. It cannot fail.
+//
+// Deprecated: call NewCounter (see CounterTemplate).
 func (t *CounterTemplate) New() *Counter {
 	c, err := NewCounter(t.cfg)
 	if err != nil {
@@ -207,6 +238,9 @@ func (t *CounterTemplate) New() *Counter {
 
 // Config returns the configuration of the template's Counters, as their
 // Config method does (Clock is the real clock if the Config had none).
+//
+// Deprecated: call NewCounter (see CounterTemplate), and the Counter's
+// Config.
 func (t *CounterTemplate) Config() Config {
 	c := t.cfg
 	c.Clock = core.Clock(c.Clock)
@@ -216,7 +250,7 @@ func (t *CounterTemplate) Config() Config {
 // config returns the Config these parameters were made from, with the
 // Clock that Allow reads.
 func (p *counterParams) config() Config {
-	return Config{Limit: p.limit, Window: time.Duration(p.window), Name: p.name, Clock: p.clock}
+	return Config{Limit: p.limit, Window: time.Duration(p.window), Name: p.name, Clock: p.clock, OnLimitReached: p.hook}
 }
 
 // floorDiv is a/b rounded towards minus infinity, for b > 0.
@@ -367,8 +401,13 @@ func (p *counterParams) decide(w uint64, x int64, n int) (next uint64, store boo
 		return p.pack(vw.rel, cur, vw.prev), n > 0,
 			verdict{ok: true, remaining: int(lim - cur - wp), reset: p.reset(&vw, cur, x)}
 	}
-	return 0, false, verdict{remaining: p.left(vw.cur, wp), reset: p.reset(&vw, vw.cur, x),
-		retry: time.Duration(p.admitAt(&vw, un) - x)}
+	// Denied because the limit is reached (n > 0: a Take of nothing is
+	// denied only in a window over-full since Reconfigure lowered the
+	// Limit). The first such denial of a run marks the word, by CAS; no
+	// other denial writes (see Config.OnLimitReached).
+	return w | p.fbit, n > 0 && w&p.fbit == 0 && p.fbit != 0,
+		verdict{remaining: p.left(vw.cur, wp), reset: p.reset(&vw, vw.cur, x),
+			retry: time.Duration(p.admitAt(&vw, un) - x)}
 }
 
 // left is how many units would be admitted with cur units in the current
@@ -506,16 +545,14 @@ func (p *counterParams) admitAt(v *view, n uint64) int64 {
 // since returns now as a clamped instant of these parameters.
 func (p *counterParams) since(now time.Time) int64 { return since(now, p.epoch) }
 
-// Take admits n units at now and counts them, or counts nothing and denies:
-// admitted iff the estimated sliding count plus n is at most Limit (see
-// Counter). A now before the Counter's fixed window is judged by its own
-// window, the Counter's units in full and older windows it no longer knows
-// as full, and admitted units count in the Counter's window (see
-// Concurrency in the Counter documentation). A denial's RetryAfter is the
-// exact wait until the estimate admits n, if nothing more is taken; n < 0
-// or n > Limit is denied with RetryAfter ratekit.Never; n == 0 counts
-// nothing, and is denied only in a window over-full since Reconfigure
-// lowered the Limit.
+// Take admits n units iff the estimated sliding count plus n is at most
+// Limit (see Counter). A now before the Counter's fixed window is judged by
+// its own window, the Counter's units in full and older windows it no
+// longer knows as full, and admitted units count in the Counter's window
+// (see Concurrency in the Counter documentation). A denial's RetryAfter is
+// the exact wait until the estimate admits n, if nothing more is taken.
+// Unlike ratekit.Limiter's rule, n == 0 is denied in a window over-full
+// since Reconfigure lowered the Limit (it counts nothing either way).
 func (c *Counter) Take(now time.Time, n int) (d ratekit.Decision) {
 	for {
 		// The hot path of internal/cell, spelled out.
@@ -525,17 +562,58 @@ func (c *Counter) Take(now time.Time, n int) (d ratekit.Decision) {
 			b, w = c.c.Wait()
 		}
 		p := b.P
-		next, store, v := p.decide(uint64(w), p.since(now), n)
+		x := p.since(now)
+		// The common cases, spelled out: 1 <= n <= Limit at an instant in
+		// the word's own window (decide reaches the same results through
+		// at and weighted, with more branches and copies).
+		rel, cur, prev := p.unpack(uint64(w))
+		start := p.start0 + int64(rel)*p.window
+		if e := x - start; uint64(e) < uint64(p.window) && uint(n)-1 < uint(p.limit) {
+			// The previous window's weight, weighted(prev, e), computed as
+			// prev - floor(prev·e/W) (the same integer, since prev is one)
+			// with a quotient-only division that inlines. e < W, so e
+			// shifted by the divisor's shift still fits 64 bits, and the
+			// product is the dividend divW divides, already normalised.
+			hi, lo := bits.Mul64(prev, uint64(e)<<p.divW.s)
+			lim, wp, un := uint64(p.limit), prev-p.divW.quo(hi, lo), uint64(n)
+			if cur+un+wp <= lim {
+				if !b.W.CompareAndSwap(w, int64(p.pack(rel, cur+un, prev))) {
+					continue
+				}
+				// cur+un > 0: the estimate is zero two windows on.
+				p.fill(&d, verdict{ok: true, remaining: int(lim - cur - un - wp), reset: time.Duration(start + 2*p.window - x)})
+				return d
+			}
+			// Denied because the limit is reached: decide's verdict, from
+			// the view it would make.
+			vw := view{rel: rel, start: start, e: e, cur: cur, prev: prev}
+			v := verdict{remaining: p.left(cur, wp), reset: p.reset(&vw, cur, x), retry: time.Duration(p.admitAt(&vw, un) - x)}
+			if mark := uint64(w) | p.fbit; mark != uint64(w) {
+				// The first denial of a run, with OnLimitReached set.
+				if !b.W.CompareAndSwap(w, int64(mark)) {
+					continue
+				}
+				p.fill(&d, v)
+				p.hook(d)
+				return d
+			}
+			p.fill(&d, v)
+			return d
+		}
+		next, store, v := p.decide(uint64(w), x, n)
 		if store && !b.W.CompareAndSwap(w, int64(next)) {
 			continue
 		}
 		p.fill(&d, v)
+		if store && !v.ok {
+			// This Take marked the word: the first denial of a run.
+			p.hook(d)
+		}
 		return d
 	}
 }
 
-// Peek reports exactly what Take(now, n) would decide, Remaining included,
-// and counts nothing. It never writes.
+// Peek is ratekit.Limiter's Peek. It never writes.
 func (c *Counter) Peek(now time.Time, n int) (d ratekit.Decision) {
 	b, w := c.c.Load()
 	p := b.P
@@ -665,10 +743,11 @@ func (p *counterParams) carry(w uint64, old *counterParams) uint64 {
 	rel, cur, prev := old.unpack(w)
 	k := old.base + int64(rel) // the Unix index of old's current window
 	if p.window == old.window {
-		// Same windows, same layout: the counts carry over, to the same
-		// window counted from p's base.
+		// Same windows: the counts carry over, to the same window counted
+		// from p's base (capped at p's field, still above any Limit p
+		// allows, if p keeps a bit for the hook that old did not).
 		if r := k - p.base; r >= 0 && uint64(r) <= p.maxRel() {
-			return p.pack(uint64(r), cur, prev)
+			return p.pack(uint64(r), min(cur, p.mask), min(prev, p.mask))
 		}
 	}
 	if cur+prev == 0 {

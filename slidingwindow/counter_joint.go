@@ -24,8 +24,17 @@ func (c *Counter) Joint(self any, lock bool, now time.Time, n int) (s cell.Step)
 	s.Policy = counterPolicy
 	p := cell.ParamsOf[counterParams](s.P)
 	next, store, v := p.decide(uint64(s.Word), p.since(now), n)
-	if !store {
+	switch {
+	case !store:
 		next = uint64(s.Word)
+	case !v.ok:
+		// The first denial of a run marks the word and calls
+		// OnLimitReached: the general path's Take does both.
+		if lock {
+			s.Release()
+		}
+		s.Slow = true
+		return s
 	}
 	s.Next, s.Stamp = int64(next), cell.NoStamp
 	s.V = cell.Verdict{Remaining: v.remaining, Reset: v.reset, Retry: v.retry, OK: v.ok}

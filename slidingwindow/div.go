@@ -57,3 +57,22 @@ func (r recip) div(x uint64) uint64 {
 	q, _ := r.divmod(0, x)
 	return q
 }
+
+// quo is divmod's quotient alone, for the hot path, of a dividend
+// already shifted left by the divisor's shift (u1·2^64+u0, u1 < d): small
+// enough to inline. A caller multiplying into the dividend shifts a factor
+// instead, which is free when it has room (weight's e < Window).
+func (r recip) quo(u1, u0 uint64) uint64 {
+	q1, q0 := bits.Mul64(r.v, u1)
+	q0, c := bits.Add64(q0, u0, 0)
+	q1 += u1 + c + 1
+	rem := u0 - q1*r.d
+	if rem > q0 {
+		q1--
+		rem += r.d
+	}
+	if rem >= r.d { // rare
+		q1++
+	}
+	return q1
+}

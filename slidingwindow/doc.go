@@ -37,41 +37,46 @@
 // # Many keys
 //
 // For a limiter per IP address, org or token (ratekit.Keyed), call
-// NewCounter in the factory: Counters of equal Configs share one immutable
-// parameter set, so each is one 32-byte allocation, its state inline. A
-// CounterTemplate makes the same Counters and only saves the error check.
-// A Log keeps its own ring, so make Logs with a LogTemplate
-// (NewLogTemplate): it validates the Config once, its New cannot fail, and
-// its Logs share one parameter set, each its ring of 8 bytes per unit of
-// Limit plus 64 bytes, where NewLog's cost the ring plus 224 (272 bytes
-// against 432 for a Limit of 25). Reconfigure gives one limiter the
-// parameters of its new Config, and UnmarshalBinary keeps those it has.
+// NewCounter or NewLog in the factory: limiters of equal Configs share one
+// immutable parameter set, so a Counter is one 32-byte allocation, its
+// state inline, and a Log its ring and 64 bytes. (The templates,
+// CounterTemplate and LogTemplate, are deprecated: they make the same
+// limiters.) Reconfigure gives one limiter the parameters of its new
+// Config, and UnmarshalBinary keeps those it has.
+//
+// # OnLimitReached
+//
+// Config.OnLimitReached is called once per run of denials (see Config): the
+// sliding windows' stand-in for fixedwindow's and rolling's once per
+// window. Its mark is a bit of the state word, set by CAS with the first
+// denial of a run, so it is called once however many goroutines are denied
+// at once, and a denial writes nothing else.
 //
 // # Concurrency
 //
-// Both are safe for concurrent use and allocate nothing in Take, Peek and
-// Refund. The Counter is lock-free: one CAS on its word, on the state seam
+// Both allocate nothing in Take, Peek and Refund. The Counter is
+// lock-free: one CAS on its word, on the state seam
 // every word-state algorithm shares (internal/cell). The Log stays outside
 // that seam: its state is a ring of up to MaxLogLimit instants, not a
 // word, and a Take of n units writes n slots that must be seen whole or not
 // at all, which no single CAS can publish. The Log's writes
 // (an allowed Take, a Refund) are serialised by a seqlock held for the few
 // stores of the write; its reads (Peek, a denied Take) never write shared
-// memory. A denied Take changes nothing in either.
+// memory (but for OnLimitReached's mark).
 //
 // # Time and state
 //
 // Both take the time explicitly (Take(now, n)); Allow, AllowN and Wait read
-// Config.Clock. Times may be stale or go backwards: a limiter judges a
-// stale time by that time itself, counting every unit that could count
+// Config.Clock. A limiter judges a stale time by that time itself, counting every unit that could count
 // there, those admitted after it included (the Log: every unit with
 // now-e < Window; the Counter: the units of its two fixed windows in full,
 // and older windows it no longer knows as full). So a stale time never
 // admits more than a later one, nor more because other Takes, refunded ones
 // included, moved the limiter ahead. Units of a stale Take are recorded at
 // the newest time recorded (the Log) or in the current fixed window (the
-// Counter). Instants are kept as nanoseconds from the limiter's making (or its
-// template's), clamped to 73 years either way. Both marshal their state in
+// Counter). Instants are kept as nanoseconds from the epoch of the
+// limiter's parameters (Config.Clock's time when the first limiter of its
+// Config was made), clamped to 73 years either way. Both marshal their state in
 // Unix nanoseconds (MarshalBinary), so that a restart loses no units and
 // downtime counts as elapsed time, and both can be reconfigured at once
 // (Reconfigure).

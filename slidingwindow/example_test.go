@@ -109,16 +109,17 @@ func ExampleNewCounter() {
 }
 
 // Sanity's 25 mutations per second per client IP, exactly, for every IP that
-// calls: a LogTemplate validates the Config once, and its Logs share their
-// parameters, so each IP costs its ring of 25 instants and 64 bytes (272
-// bytes, where NewLog's cost 432).
-func ExampleLogTemplate() {
-	perIP, err := slidingwindow.NewLogTemplate(slidingwindow.Config{Limit: 25, Window: time.Second, Name: "ip"})
-	if err != nil {
-		panic(err)
-	}
-	ips := ratekit.NewKeyed(func(netip.Addr) *slidingwindow.Log { return perIP.New() },
-		ratekit.KeyedConfig{MaxKeys: 1_000_000})
+// calls: NewLog in the factory. Logs of one Config share their parameters,
+// so each IP costs its ring of 25 instants and 64 bytes (272 bytes).
+func ExampleNewLog_perKey() {
+	cfg := slidingwindow.Config{Limit: 25, Window: time.Second, Name: "ip"}
+	ips := ratekit.NewKeyed(func(netip.Addr) *slidingwindow.Log {
+		l, err := slidingwindow.NewLog(cfg)
+		if err != nil {
+			panic(err) // cannot happen: cfg is a valid constant
+		}
+		return l
+	}, ratekit.KeyedConfig{MaxKeys: 1_000_000})
 
 	start := time.Date(2026, 3, 18, 13, 1, 7, 0, time.UTC)
 	a, b := netip.MustParseAddr("203.0.113.7"), netip.MustParseAddr("2001:db8::7")
@@ -138,25 +139,25 @@ func ExampleLogTemplate() {
 
 // A mail API limits each org to 600 requests per sliding minute, shared by
 // the org's live API keys, and its test keys to a tenth of that: a Keyed of
-// a Counter per org and per org's test keys, from two CounterTemplates.
-// Each Counter is 24 bytes (NewCounter's are 240), and approximates the
-// sliding minute: never more than 600 in one minute of the clock, but up
-// to 1,199 in a minute that straddles two (see Counter). Where a client
-// may hold the API to 600 in any minute, use a Log (ExampleLogTemplate).
-func ExampleCounterTemplate() {
-	live, err := slidingwindow.NewCounterTemplate(slidingwindow.Config{Limit: 600, Window: time.Minute, Name: "org"})
-	if err != nil {
-		panic(err)
-	}
-	test, err := slidingwindow.NewCounterTemplate(slidingwindow.Config{Limit: 60, Window: time.Minute, Name: "org-test"})
-	if err != nil {
-		panic(err)
-	}
+// a Counter per org and per org's test keys, each made by NewCounter in the
+// factory, which decides the Config per key. Counters of one Config share
+// their parameters, so each is 32 bytes, and approximates the sliding
+// minute: never more than 600 in one minute of the clock, but up to 1,199
+// in a minute that straddles two (see Counter). Where a client may hold the
+// API to 600 in any minute, use a Log (ExampleNewLog_perKey).
+func ExampleNewCounter_perKey() {
+	live := slidingwindow.Config{Limit: 600, Window: time.Minute, Name: "org"}
+	test := slidingwindow.Config{Limit: 60, Window: time.Minute, Name: "org-test"}
 	orgs := ratekit.NewKeyed(func(org string) *slidingwindow.Counter {
+		cfg := live
 		if strings.HasSuffix(org, "/test") {
-			return test.New()
+			cfg = test
 		}
-		return live.New()
+		c, err := slidingwindow.NewCounter(cfg)
+		if err != nil {
+			panic(err) // cannot happen: both Configs are valid constants
+		}
+		return c
 	}, ratekit.KeyedConfig{})
 	orgOf := map[string]string{"key_live_a": "acme", "key_live_b": "acme", "key_test_a": "acme/test", "key_live_c": "globex"}
 	request := func(key string, at time.Time, n int) ratekit.Decision { return orgs.Take(at, orgOf[key], n) }

@@ -1,8 +1,8 @@
 package slidingwindow
 
 import (
+	"math/bits"
 	"time"
-	"unsafe"
 )
 
 // CounterSameParams reports whether a and b decide with one parameter set,
@@ -24,18 +24,8 @@ func CounterWord(c *Counter) int64 { _, w := c.c.Load(); return w }
 func DivMod(d, hi, lo uint64) (q, r uint64) { return newRecip(d).divmod(hi, lo) }
 
 // LogSameParams reports whether a and b decide with one parameter set, as
-// the Logs of a LogTemplate do until one is reconfigured.
+// Logs of equal Configs do until one is reconfigured.
 func LogSameParams(a, b *Log) bool { return a.s.Load().p == b.s.Load().p }
-
-// LogLines returns the cache lines (address/64) of l's word in force and
-// of the rest that every Take reads: l.s and the state's parameters, floor
-// and ring header.
-func LogLines(l *Log) (word uintptr, read []uintptr) {
-	st := l.s.Load()
-	return line(&st.word), []uintptr{line(&l.s), line(&st.p), line(&st.floor), line(&st.slots), line(&l.s0.p)}
-}
-
-func line[T any](p *T) uintptr { return uintptr(unsafe.Pointer(p)) / 64 }
 
 // CounterSealRisk returns, for a Counter, the instant at which the window
 // starts whose index is the top bit of the word's index field alone (the
@@ -45,4 +35,12 @@ func CounterSealRisk(c *Counter) (time.Time, bool) {
 	p := c.c.Cur().P
 	rel := uint64(1) << (63 - p.shift)
 	return p.epoch.Add(time.Duration(p.start0 + int64(rel)*p.window)), rel <= p.maxRel()
+}
+
+// WeightQuo is floor(prev·e/d), computed as a Counter's Take computes it
+// for the previous window's weight (e < d).
+func WeightQuo(d, prev, e uint64) uint64 {
+	r := newRecip(d)
+	hi, lo := bits.Mul64(prev, e<<r.s)
+	return r.quo(hi, lo)
 }

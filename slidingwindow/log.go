@@ -6,11 +6,11 @@ import (
 	"runtime"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"github.com/benbjohnson/clock"
 
 	"github.com/ratekit/ratekit"
+	"github.com/ratekit/ratekit/internal/cell"
 	"github.com/ratekit/ratekit/internal/core"
 )
 
@@ -27,30 +27,23 @@ import (
 // units are recorded at that newest instant, so a stale time never admits
 // more.
 //
-// Build a Log with NewLog, or with a LogTemplate's New; the zero Log is not
-// usable (its methods panic). A Log is safe for concurrent use. Take, Peek
-// and Refund allocate nothing. Peek, and a Take that is denied, only read:
-// they write no shared memory and never wait on a writer that is not
-// mid-write. Allowed Takes and Refunds are serialised by a seqlock, a CAS on
-// one packed word, held for the few stores of the write itself (see the
-// comment on logState). BenchmarkTake, and bench/slidingwindow_test.go
-// against other libraries, measure what that costs: a Log decides as fast
-// as the lock-free Counter.
+// Build a Log with NewLog; the zero Log is not usable (its methods panic).
+// Take, Peek and Refund allocate nothing. Peek, and a Take that is denied,
+// only read: they write no shared memory
+// (but for OnLimitReached's mark) and never wait on a writer that is not
+// mid-write. Allowed Takes and Refunds are serialised by a seqlock, a CAS
+// on one packed word, held for the few stores of the write itself (see the
+// comment on logState).
 //
 // # Memory
 //
 // The ring is 8·Limit bytes, rounded up to Go's next size class, in an
 // allocation of its own; after a Reconfigure that lowered the Limit below
 // the units that still count, it keeps a slot for each of them until a
-// later Reconfigure finds them expired. A Log made by a LogTemplate adds 64 bytes (a
-// 56-byte Log in Go's 64-byte size class), one allocation: the template's
-// Logs share their parameters (272 bytes in all for a Limit of 25). One made
-// by NewLog has 96 bytes of parameters of its own and is padded to 128
-// bytes, two cache lines: the seqlock's word alone at the end of the first,
-// the target of every core's CAS when the Log is shared by a whole process,
-// and the rest in the second, read by every call and written only by
-// Reconfigure, UnmarshalBinary and a Refund that removes the newest unit, so
-// that a call's reads of the parameters do not wait for the contended line.
+// later Reconfigure finds them expired. The Log itself is 56 bytes, in Go's
+// 64-byte size class: Logs of equal Configs share one immutable parameter
+// set, so NewLog per key in a ratekit.Keyed factory costs the ring and 64
+// bytes a key, in two allocations.
 type Log struct {
 	s0 logState // the first state, inline
 	s  atomic.Pointer[logState]
@@ -68,11 +61,12 @@ var _ ratekit.Limiter = (*Log)(nil)
 // that replaces it. UnmarshalBinary rewrites the ring of the state in force
 // under its seqlock, like any writer, and releases it.
 //
-// The seqlock. word packs three fields:
+// The seqlock. word packs four fields:
 //
 //	bit 0      locked: a writer is between its CAS and its final Store
 //	bits 1-24  head: the slot the next unit goes to (< limit <= 2^24)
-//	bits 25-63 version: +1 on every completed write
+//	bit 25     mark: OnLimitReached was called for this state (see Take)
+//	bits 26-63 version: +1 on every completed write
 //
 // A reader loads word, and if it is unlocked reads the slots and floor it
 // needs and loads word again: if word is unchanged, no write began or ended
@@ -85,8 +79,8 @@ var _ ratekit.Limiter = (*Log)(nil)
 // stores the new head with the version advanced and the bit clear.
 //
 // The version makes the CAS and the recheck immune to ABA: the word could
-// only return to a value a reader saw after 2^39 writes, which at one write
-// per 10ns takes an hour and a half, between two adjacent loads of one
+// only return to a value a reader saw after 2^38 writes, which at one write
+// per 10ns takes 45 minutes, between two adjacent loads of one
 // goroutine.
 //
 // Why not lock-free: a Take of n units writes n slots and must be seen whole
@@ -98,8 +92,8 @@ var _ ratekit.Limiter = (*Log)(nil)
 // thread (runtime.Gosched), so a writer that was preempted mid-write is
 // rescheduled rather than spun against.
 type logState struct {
-	word atomic.Uint64 // first, so that padding can give it a line of its own (see wordLine)
-	p    *logParams    // immutable, and shared by the Logs of a LogTemplate
+	word atomic.Uint64
+	p    *logParams // immutable, and shared by the Logs of an equal Config
 	// floor is the newest instant ever recorded that is no longer in the
 	// ring, because a Refund removed it; minTime-1 if none. With the newest
 	// instant in the ring it makes the log's clock, which never goes back:
@@ -118,7 +112,8 @@ const (
 	lockedBit    = 1
 	headShift    = 1
 	headMask     = MaxLogLimit - 1
-	versionShift = 25
+	markBit      = 1 << 25
+	versionShift = 26
 
 	// noFloor is the floor of a log that never had a unit refunded, and
 	// what an empty slot decodes to: older than every instant.
@@ -128,13 +123,14 @@ const (
 func headOf(w uint64) int { return int(w >> headShift & headMask) }
 
 // released returns the word that ends a write begun from w: the version
-// advanced (wrapping after 2^39), the new head, the locked bit clear.
+// advanced (wrapping after 2^38), the new head, the locked bit and the mark
+// clear: every write ends a run of denials (see Config.OnLimitReached).
 func released(w uint64, head int) uint64 {
 	return (w>>versionShift+1)<<versionShift | uint64(head)<<headShift
 }
 
-// logParams is one immutable parameter set of a Log. The Logs of a
-// LogTemplate share one; NewLog and Reconfigure make one for a single Log.
+// logParams is one immutable parameter set of a Log: shared by the Logs of
+// an equal Config (see sharedLog); Reconfigure makes one for a single Log.
 // Every parameter set of one Log has the same epoch, so an instant computed
 // from one holds for all.
 type logParams struct {
@@ -144,10 +140,10 @@ type logParams struct {
 	window    int64
 	name      string
 	clock     clock.Clock
-	padded    bool // NewLog's: each state's word gets a cache line of its own
+	hook      func(ratekit.Decision) // Config.OnLimitReached
 }
 
-func newLogParams(cfg Config, epoch time.Time, padded bool) *logParams {
+func newLogParams(cfg Config, epoch time.Time) *logParams {
 	return &logParams{
 		epoch:     epoch,
 		epochUnix: unixOf(epoch),
@@ -155,41 +151,51 @@ func newLogParams(cfg Config, epoch time.Time, padded bool) *logParams {
 		window:    int64(cfg.Window),
 		name:      cfg.Name,
 		clock:     core.Clock(cfg.Clock),
-		padded:    padded,
+		hook:      cfg.OnLimitReached,
 	}
 }
 
 // config returns the Config these parameters were made from, with the
 // Clock that Allow reads.
 func (p *logParams) config() Config {
-	return Config{Limit: p.limit, Window: time.Duration(p.window), Name: p.name, Clock: p.clock}
+	return Config{Limit: p.limit, Window: time.Duration(p.window), Name: p.name, Clock: p.clock, OnLimitReached: p.hook}
+}
+
+// internedLogs holds the parameters NewLog shares between Logs of equal
+// Configs.
+var internedLogs cell.Interner[counterKey, logParams]
+
+// sharedLog returns the interned parameters of cfg, a Config that may be
+// invalid, as shared does a Counter's: made, with their epoch at
+// cfg.Clock's time, if there are none or if that clock has moved more than
+// half their range from their epoch.
+func sharedLog(cfg Config) (*logParams, error) {
+	return internedLogs.Get(keyOf(cfg), func(p *logParams) bool {
+		x := since(p.clock.Now(), p.epoch)
+		return x > minTime/2 && x < maxTime/2
+	}, func() (*logParams, error) {
+		if err := cfg.validateLog(); err != nil {
+			return nil, err
+		}
+		return newLogParams(cfg, epochAt(core.Clock(cfg.Clock).Now())), nil
+	})
 }
 
 // NewLog returns an exact sliding log, or an error wrapping
 // ratekit.ErrInvalidConfig if cfg is invalid (see Config.Validate; a Log's
-// Limit must also be at most MaxLogLimit). It allocates the ring of
-// cfg.Limit instants at once. To make many Logs of one Config (one per key),
-// make a LogTemplate once and use its New: its Logs share their parameters.
+// Limit must also be at most MaxLogLimit). It allocates the 64-byte Log and
+// its ring of cfg.Limit instants; Logs of equal Configs (Clock compared as
+// an interface value, OnLimitReached as the same function value) share
+// their parameters, so NewLog is the way to make a Log per key.
 func NewLog(cfg Config) (*Log, error) {
-	if err := cfg.validateLog(); err != nil {
+	p, err := sharedLog(cfg)
+	if err != nil {
 		return nil, err
 	}
-	// The word alone on the first line, the rest on the second (see Log).
-	c := &struct {
-		_ [wordLine]byte
-		l Log
-		_ [128 - wordLine - unsafe.Sizeof(Log{})]byte
-	}{}
-	c.l.init(newLogParams(cfg, time.Now(), true))
-	return &c.l, nil
+	l := &Log{}
+	l.init(p)
+	return l, nil
 }
-
-// wordLine is the padding before a state (or a Log, whose first field is
-// its first state) in an allocation of 128 bytes, Go's line-aligned size
-// class, that puts the state's word, its first field, alone at the end of
-// the first cache line, and the rest of the state (and the Log) in the
-// second.
-const wordLine = 64 - 8
 
 // init makes l an empty Log with parameters p.
 func (l *Log) init(p *logParams) {
@@ -206,67 +212,54 @@ func (s *logState) init(p *logParams, size int) {
 	s.slots = make([]atomic.Int64, size) // all empty
 }
 
-// newLogState returns an empty state of p with a ring of size slots:
-// compact for a template's Log, else with its word on a cache line of its
-// own (see Log).
+// newLogState returns an empty state of p with a ring of size slots.
 func newLogState(p *logParams, size int) *logState {
-	var s *logState
-	if p.padded {
-		c := &struct {
-			_  [wordLine]byte
-			st logState
-			_  [128 - wordLine - unsafe.Sizeof(logState{})]byte
-		}{}
-		s = &c.st
-	} else {
-		s = new(logState)
-	}
+	s := new(logState)
 	s.init(p, size)
 	return s
 }
 
-// LogTemplate makes empty Logs of one Config that share their parameters,
-// so that each costs its ring of 8·Limit bytes and 64 bytes more, in two
-// allocations (NewLog's cost the ring and 224 bytes, in three): for a
-// ratekit.Keyed of a Log per key (per IP, per org, per token). Validate the
-// Config once, with NewLogTemplate, and the factory cannot fail:
+// LogTemplate makes empty Logs of one Config validated once, so that its
+// New cannot fail. Its Logs are exactly NewLog's: they share the parameters
+// of every Log of the Config, and cost no less and no more.
 //
-//	t, err := slidingwindow.NewLogTemplate(cfg)
-//	...
-//	perIP := ratekit.NewKeyed(func(netip.Addr) *slidingwindow.Log { return t.New() }, ratekit.KeyedConfig{})
-//
-// A Log made by a LogTemplate is in every way a Log made by NewLog with the
-// template's Config, except that it measures time from the template's
-// making rather than its own (see the package documentation on time):
-// Reconfigure, UnmarshalBinary and the rest act on that Log alone
-// (Reconfigure gives it parameters of its own; UnmarshalBinary keeps the
-// shared ones). A LogTemplate is immutable and safe for concurrent use.
+// Deprecated: call NewLog, in a ratekit.Keyed factory too: it shares
+// parameters between Logs of equal Configs, as a LogTemplate did.
 type LogTemplate struct {
-	p *logParams
+	cfg Config
 }
 
 // NewLogTemplate returns a LogTemplate of cfg, or an error wrapping
 // ratekit.ErrInvalidConfig if cfg is invalid for a Log (as NewLog would).
-// Its Logs measure time from now (time.Now()).
+//
+// Deprecated: call NewLog.
 func NewLogTemplate(cfg Config) (*LogTemplate, error) {
-	if err := cfg.validateLog(); err != nil {
+	if _, err := sharedLog(cfg); err != nil {
 		return nil, err
 	}
-	return &LogTemplate{p: newLogParams(cfg, time.Now(), false)}, nil
+	return &LogTemplate{cfg: cfg}, nil
 }
 
-// New returns an empty Log of the template's Config. It allocates the Log
-// (64 bytes) and its ring (8·Limit bytes, rounded up to a size class), and
-// cannot fail.
+// New returns NewLog of the template's Config: an empty Log. It cannot fail.
+//
+// Deprecated: call NewLog.
 func (t *LogTemplate) New() *Log {
-	l := &Log{}
-	l.init(t.p)
+	l, err := NewLog(t.cfg)
+	if err != nil {
+		panic("slidingwindow: a validated Config failed: " + err.Error()) // cannot happen
+	}
 	return l
 }
 
 // Config returns the configuration of the template's Logs, as their Config
 // method does (Clock is the real clock if the Config had none).
-func (t *LogTemplate) Config() Config { return t.p.config() }
+//
+// Deprecated: call NewLog, and the Log's Config.
+func (t *LogTemplate) Config() Config {
+	c := t.cfg
+	c.Clock = core.Clock(c.Clock)
+	return c
+}
 
 // since returns now as an instant of l. Every state of l has the epoch of
 // its first, whose parameters s0.p are never written after init: reading
@@ -410,11 +403,9 @@ func (s *logState) decide(d *ratekit.Decision, w uint64, x int64, n int) int64 {
 	return t
 }
 
-// Take admits n units at now and records them, or records nothing and
-// denies. It is admitted iff the units with now-e < Window, plus n, are at
+// Take admits n units iff the units with now-e < Window, plus n, are at
 // most Limit. A denial's RetryAfter is the exact wait until enough units
-// have expired; n < 0 or n > Limit is denied with RetryAfter ratekit.Never.
-// n == 0 is allowed and records nothing. A stale now is judged by itself
+// have expired. A stale now is judged by itself
 // (every unit with now-e < Window counts, units recorded after now
 // included), and its units are recorded at the newest instant the log has
 // recorded, so that they expire no sooner than a fresh Take's.
@@ -432,6 +423,17 @@ func (l *Log) Take(now time.Time, n int) (d ratekit.Decision) {
 		}
 		t := s.decide(&d, w, x, n)
 		if !d.Allowed || n == 0 {
+			if s.p.hook != nil && !d.Allowed && w&markBit == 0 && n > 0 && n <= s.p.limit && x >= t {
+				// The first denial of a run, because the limit is reached,
+				// at a now that is not stale: mark the state, by a CAS that
+				// also confirms no write began or ended since it was read,
+				// and call the hook (see Config.OnLimitReached).
+				if !s.word.CompareAndSwap(w, w|markBit) {
+					continue
+				}
+				s.p.hook(d)
+				return d
+			}
 			// Nothing to write: the decision stands if no write began or
 			// ended while it was read.
 			if s.word.Load() == w {
@@ -455,8 +457,7 @@ func (l *Log) Take(now time.Time, n int) (d ratekit.Decision) {
 	}
 }
 
-// Peek reports exactly what Take(now, n) would decide, Remaining included,
-// and records nothing. It never writes shared memory.
+// Peek is ratekit.Limiter's Peek. It never writes shared memory.
 func (l *Log) Peek(now time.Time, n int) (d ratekit.Decision) {
 	x := l.since(now)
 	for i := 0; ; i++ {
@@ -713,14 +714,13 @@ func (l *Log) install(next *logState, units []int64, clk int64) {
 // units) and the units copied into it: the seqlock is held for O(ring)
 // stores, during which concurrent Takes, Refunds and Peeks wait (they yield
 // the thread), and then carry on under the new configuration. The Log gets
-// parameters of its own: a Log made by a LogTemplate no longer shares the
-// template's, and the template and its other Logs are unchanged.
+// parameters of its own; the Logs that shared its old ones are unchanged.
 func (l *Log) Reconfigure(cfg Config) error {
 	if err := cfg.validateLog(); err != nil {
 		return err
 	}
 	p := l.s.Load().p
-	np := newLogParams(cfg, p.epoch, p.padded) // the epoch and layout of every state of l
+	np := newLogParams(cfg, p.epoch) // the epoch of every state of l
 	old := l.lock()
 	// The old state is locked, so this read is consistent: headOf works
 	// with the locked bit set.
@@ -779,7 +779,8 @@ func (l *Log) MarshalBinary() ([]byte, error) {
 // wrapping ratekit.ErrInvalidState, and leaves the log unchanged, if b is
 // truncated, corrupt, of another algorithm or version, holds more than
 // MaxLogLimit units, or holds instants out of order or more than 73 years
-// after this log (or its LogTemplate) was made. Instants more than 73 years
+// after the epoch of its parameters (the making of the first Log of
+// its Config). Instants more than 73 years
 // before it are moved up to that bound, which only makes them count longer.
 // A state with more units than the log's Limit (saved before the Limit was
 // lowered, or with a higher one) is restored whole: the log is over-full
@@ -787,8 +788,8 @@ func (l *Log) MarshalBinary() ([]byte, error) {
 //
 // It rewrites the ring in place, under the seqlock, for O(ring) stores, as
 // Reconfigure does; only a state with more units than the ring has slots
-// allocates a ring that holds them. A Log made by a LogTemplate keeps
-// sharing its parameters.
+// allocates a ring that holds them. The Log keeps its parameters, shared
+// or not.
 func (l *Log) UnmarshalBinary(b []byte) error {
 	payload, err := core.ParseHeader(b, core.SlidingLog, logFormat)
 	if err != nil {

@@ -187,24 +187,26 @@ func ExampleLimiter_Reconfigure() {
 	// allowed policy="upgraded" limit=50 remaining=46 window=500ms reset=40ms retry=0s
 }
 
-// A bucket per API key, for every key that calls: a Template validates the
-// Config once, and its limiters share their parameters, so each key costs
-// 32 bytes of bucket. Keys on a free plan get their buckets from a second
-// Template: a tenth of the rate and of the burst.
-func ExampleTemplate() {
-	paid, err := tokenbucket.NewTemplate(tokenbucket.Config{Limit: 10, Window: time.Second, Burst: 100, Name: "key"})
-	if err != nil {
-		panic(err)
-	}
-	free, err := tokenbucket.NewTemplate(tokenbucket.Config{Limit: 1, Window: time.Second, Burst: 10, Name: "key-free"})
-	if err != nil {
-		panic(err)
+// A bucket per API key, for every key that calls: New in the factory.
+// Buckets of equal Configs share their parameters, so each key costs one
+// small allocation; the factory still decides per key, and keys on a free
+// plan get a tenth of the rate and of the burst. (The Configs are validated
+// once, so New in the factory cannot fail.)
+func ExampleNew_perKey() {
+	paid := tokenbucket.Config{Limit: 10, Window: time.Second, Burst: 100, Name: "key"}
+	free := tokenbucket.Config{Limit: 1, Window: time.Second, Burst: 10, Name: "key-free"}
+	for _, cfg := range []tokenbucket.Config{paid, free} {
+		if err := cfg.Validate(); err != nil {
+			panic(err)
+		}
 	}
 	keys := ratekit.NewKeyed(func(key string) *tokenbucket.Limiter {
 		if strings.HasPrefix(key, "free_") {
-			return free.New()
+			l, _ := tokenbucket.New(free)
+			return l
 		}
-		return paid.New()
+		l, _ := tokenbucket.New(paid)
+		return l
 	}, ratekit.KeyedConfig{MaxKeys: 1_000_000})
 
 	now := time.Date(2026, 3, 18, 13, 1, 7, 0, time.UTC)

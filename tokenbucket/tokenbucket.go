@@ -30,7 +30,7 @@
 // the factory: limiters of equal Configs share one immutable parameter set,
 // so each is 32 bytes, its state inline, one memory access from the table's
 // slot. The factory still decides per key (live keys 600 a minute, test
-// keys 60); each distinct Config costs one parameter set, about 250 bytes.
+// keys 60); each distinct Config costs one parameter set.
 //
 // # Exact arithmetic
 //
@@ -300,23 +300,21 @@ func New(cfg Config) (*Limiter, error) {
 }
 
 // Template makes Limiters of one Config validated once, so that its New
-// cannot fail, for a ratekit.Keyed factory:
+// cannot fail. Its limiters are exactly New's: they share the parameters
+// of every limiter of the Config, and cost no less and no more.
 //
-//	t, err := tokenbucket.NewTemplate(cfg)
-//	...
-//	perIP := ratekit.NewKeyed(func(netip.Addr) *tokenbucket.Limiter { return t.New() }, ratekit.KeyedConfig{})
-//
-// Its limiters are exactly New's: they share the parameters of every
-// limiter of the Config, and cost no less and no more. (Before New shared
-// parameters, a Template was the way to get 32-byte limiters; New is now
-// the obvious way, and a Template only saves the error check.) A Template
-// is safe for concurrent use.
+// Deprecated: call New in the ratekit.Keyed factory: limiters of equal
+// Configs share their parameters, so New per key costs what a Template's
+// New did. Validate the Config once beforehand (Config.Validate) if the
+// factory must not handle an error.
 type Template struct {
 	cfg Config
 }
 
 // NewTemplate returns a Template of cfg, or an error wrapping
 // ratekit.ErrInvalidConfig if cfg is invalid (see Config.Validate).
+//
+// Deprecated: call New (see Template).
 func NewTemplate(cfg Config) (*Template, error) {
 	if _, err := shared(cfg); err != nil {
 		return nil, err
@@ -326,6 +324,8 @@ func NewTemplate(cfg Config) (*Template, error) {
 
 // New returns New(cfg) of the Template's Config; it allocates only the
 // 32-byte Limiter.
+//
+// Deprecated: call New (see Template).
 func (t *Template) New() *Limiter {
 	p, err := shared(t.cfg)
 	if err != nil {
@@ -337,6 +337,8 @@ func (t *Template) New() *Limiter {
 }
 
 // Config returns the Template's configuration.
+//
+// Deprecated: call New (see Template), and the Limiter's Config.
 func (t *Template) Config() Config { return t.cfg }
 
 // Config returns the configuration in force.

@@ -180,11 +180,12 @@ var keyed = ratekit.KeyedConfig{MaxKeys: 100_000}
 // X-RateLimit-Limit-<policy>, X-RateLimit-Remaining-<policy> and
 // RateLimit-Reset.
 func (s *service) sanity(ipOf httplimit.KeyFunc) error {
-	perIP, err := slidingwindow.NewLogTemplate(slidingwindow.Config{Limit: sanityPerIP, Window: time.Second, Name: "ip"})
-	if err != nil {
+	perIP := slidingwindow.Config{Limit: sanityPerIP, Window: time.Second, Name: "ip"}
+	if _, err := slidingwindow.NewLog(perIP); err != nil {
 		return err
 	}
-	ips := ratekit.NewKeyed(func(string) *slidingwindow.Log { return perIP.New() }, keyed)
+	// New in the factory: the Logs of one Config share its parameters.
+	ips := ratekit.NewKeyed(func(string) *slidingwindow.Log { return must(slidingwindow.NewLog(perIP)) }, keyed)
 	datasets := ratekit.NewKeyed(func(string) *concurrency.Limiter {
 		return must(concurrency.New(concurrency.Config{Limit: sanityConcurrent, Name: "dataset"}))
 	}, keyed)
@@ -237,25 +238,21 @@ func (s *service) maxInFlight(dataset string) int {
 // Every response, 401 included, carries X-RateLimit-* (Reset in delta
 // seconds) and the IETF RateLimit-Policy and RateLimit fields.
 func (s *service) mail(ipOf httplimit.KeyFunc) error {
-	live, err := slidingwindow.NewLogTemplate(slidingwindow.Config{Limit: mailLive, Window: mailWindow, Name: "org"})
-	if err != nil {
-		return err
-	}
-	test, err := slidingwindow.NewLogTemplate(slidingwindow.Config{Limit: mailTest, Window: mailWindow, Name: "org"})
-	if err != nil {
-		return err
+	live := slidingwindow.Config{Limit: mailLive, Window: mailWindow, Name: "org"}
+	test := slidingwindow.Config{Limit: mailTest, Window: mailWindow, Name: "org"}
+	fails := slidingwindow.Config{Limit: mailFailures, Window: mailWindow, Name: "auth"}
+	for _, cfg := range []slidingwindow.Config{live, test, fails} {
+		if _, err := slidingwindow.NewLog(cfg); err != nil {
+			return err
+		}
 	}
 	orgs := ratekit.NewKeyed(func(org string) *slidingwindow.Log {
 		if strings.HasSuffix(org, "/test") {
-			return test.New()
+			return must(slidingwindow.NewLog(test))
 		}
-		return live.New()
+		return must(slidingwindow.NewLog(live))
 	}, keyed)
-	fails, err := slidingwindow.NewLogTemplate(slidingwindow.Config{Limit: mailFailures, Window: mailWindow, Name: "auth"})
-	if err != nil {
-		return err
-	}
-	failures := ratekit.NewKeyed(func(string) *slidingwindow.Log { return fails.New() }, keyed)
+	failures := ratekit.NewKeyed(func(string) *slidingwindow.Log { return must(slidingwindow.NewLog(fails)) }, keyed)
 
 	// orgOf finds only known keys, so a missing or unknown one is refused
 	// by the tier (MissingReject) with a 401 that carries the failure
@@ -304,14 +301,15 @@ func (s *service) mail(ipOf httplimit.KeyFunc) error {
 // do not count against the other. The first refusal of a window is noticed
 // once, as Rollbar posts its "System Message". Headers: X-Rate-Limit-*.
 func (s *service) rollbar(httplimit.KeyFunc) error {
-	system, err := rolling.NewTemplate(rolling.Config{Limit: rollbarSystem, Window: rollbarSystemWindow, Name: "system"})
-	if err != nil {
-		return err
-	}
+	system := rolling.Config{Limit: rollbarSystem, Window: rollbarSystemWindow, Name: "system"}
 	systems := map[string]ratekit.Limiter{}
 	users := map[string]ratekit.Limiter{}
 	for tok, cfg := range rollbarUser {
-		systems[tok] = system.New()
+		l, err := rolling.New(system)
+		if err != nil {
+			return err
+		}
+		systems[tok] = l
 		if cfg.Limit > 0 {
 			l, err := rolling.New(cfg)
 			if err != nil {
@@ -371,11 +369,11 @@ func (s *service) Notices() []notice {
 // tokens, in windows that reset at the top of each minute. Headers:
 // X-RateLimit-* with Reset as an RFC 3339 instant, as Sender sends it.
 func (s *service) sender(httplimit.KeyFunc) error {
-	minute, err := fixedwindow.NewTemplate(fixedwindow.Config{Limit: senderLimit, Window: time.Minute, Name: "account", Clock: s.clk})
-	if err != nil {
+	minute := fixedwindow.Config{Limit: senderLimit, Window: time.Minute, Name: "account", Clock: s.clk}
+	if err := minute.Validate(); err != nil {
 		return err
 	}
-	accounts := ratekit.NewKeyed(func(string) *fixedwindow.Limiter { return minute.New() }, keyed)
+	accounts := ratekit.NewKeyed(func(string) *fixedwindow.Limiter { return must(fixedwindow.New(minute)) }, keyed)
 	accountOf := func(r *http.Request) (string, bool) {
 		tok, _ := httplimit.Bearer(r)
 		acct, ok := senderAccounts[tok]
@@ -402,11 +400,11 @@ func (s *service) sender(httplimit.KeyFunc) error {
 // sentry: 40 requests per 10 seconds per org, in windows aligned to the
 // clock. Headers: X-Sentry-Rate-Limit-* with Reset as a Unix time.
 func (s *service) sentry(httplimit.KeyFunc) error {
-	window, err := fixedwindow.NewTemplate(fixedwindow.Config{Limit: sentryLimit, Window: sentryWindow, Name: "org", Clock: s.clk})
-	if err != nil {
+	window := fixedwindow.Config{Limit: sentryLimit, Window: sentryWindow, Name: "org", Clock: s.clk}
+	if err := window.Validate(); err != nil {
 		return err
 	}
-	orgs := ratekit.NewKeyed(func(string) *fixedwindow.Limiter { return window.New() }, keyed)
+	orgs := ratekit.NewKeyed(func(string) *fixedwindow.Limiter { return must(fixedwindow.New(window)) }, keyed)
 	orgOf := func(r *http.Request) (string, bool) {
 		tok, _ := httplimit.Bearer(r)
 		org, ok := sentryOrgs[tok]

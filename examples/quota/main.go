@@ -52,11 +52,11 @@ func run(w io.Writer, path string, events int, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	perDay := must(rolling.NewTemplate(rolling.Config{Limit: dailyLimit, Window: 24 * time.Hour, Name: "daily"}))
-	daily := ratekit.NewKeyed(func(string) *rolling.Limiter { return perDay.New() },
+	perDay := rolling.Config{Limit: dailyLimit, Window: 24 * time.Hour, Name: "daily"}
+	daily := ratekit.NewKeyed(func(string) *rolling.Limiter { return must(rolling.New(perDay)) },
 		ratekit.KeyedConfig{MaxKeys: 10_000})
-	perMinute := must(rolling.NewTemplate(rolling.Config{Limit: systemLimit, Window: time.Minute, Name: "system"}))
-	system := ratekit.NewKeyed(func(string) *rolling.Limiter { return perMinute.New() },
+	perMinute := rolling.Config{Limit: systemLimit, Window: time.Minute, Name: "system"}
+	system := ratekit.NewKeyed(func(string) *rolling.Limiter { return must(rolling.New(perMinute)) },
 		ratekit.KeyedConfig{MaxKeys: 10_000})
 
 	// Attaching restores what the last run saved; downtime counts as time.

@@ -59,6 +59,10 @@ type Subject struct {
 	// in histories where no other Take is stamped a Window or more after
 	// it (see refund_interleave.go).
 	Anchored bool
+	// NewWithHook, for an algorithm with OnLimitReached, returns a fresh
+	// limiter as New does, with hook as its OnLimitReached; nil skips the
+	// OnLimitReached checks (see hook.go).
+	NewWithHook func(tb testing.TB, hook func(ratekit.Decision)) ratekit.Limiter
 	// WithClock returns a fresh limiter like New's whose Config reads clk,
 	// for the check that Allow and AllowN read it once per call. It must be
 	// set for a limiter that has Allow and AllowN; nil for one that reads
@@ -104,6 +108,8 @@ func Run(t *testing.T, s Subject) {
 	t.Run("UnmarshalRejectsBadState", s.unmarshalBadState)
 	t.Run("Overflow", s.overflow)
 	t.Run("Reconfigure", s.reconfigureChecks)
+	t.Run("OnLimitReached", s.onLimitReached)
+	t.Run("ReconfigureUntorn", s.reconfigureUntorn)
 	t.Run("AllowReadsClockOnce", s.allowReadsClockOnce)
 }
 

@@ -149,13 +149,13 @@ func keyedHistory(t *testing.T, maxKeys int) *history {
 func keyedHistoryWith(t *testing.T, maxKeys int) (*history, *ratekit.Keyed[int, *tokenbucket.Limiter]) {
 	cfg := keyedConfig
 	cfg.Clock = fixedClock{t: t0}
-	tmpl, err := tokenbucket.NewTemplate(cfg)
-	if err != nil {
+	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	k := ratekit.NewKeyed(func(int) *tokenbucket.Limiter {
-		runtime.Gosched() // other operations run while a key is inserted
-		return tmpl.New()
+		runtime.Gosched()            // other operations run while a key is inserted
+		l, _ := tokenbucket.New(cfg) // validated: New cannot fail
+		return l
 	},
 		ratekit.KeyedConfig{MaxKeys: maxKeys, Clock: fixedClock{t: t0}})
 	return &history{

@@ -55,11 +55,15 @@ func newServer(clk clock.Clock) (http.Handler, error) {
 	}
 
 	// 3 requests an hour per client IP, in a bounded keyed set.
-	tmpl, err := tokenbucket.NewTemplate(tokenbucket.Config{Limit: 3, Window: time.Hour, Burst: 3, Name: "ip"})
-	if err != nil {
+	perIP := tokenbucket.Config{Limit: 3, Window: time.Hour, Burst: 3, Name: "ip"}
+	if err := perIP.Validate(); err != nil {
 		return nil, err
 	}
-	ips := ratekit.NewKeyed(func(string) *tokenbucket.Limiter { return tmpl.New() }, ratekit.KeyedConfig{MaxKeys: 100_000})
+	// New in the factory: the limiters of one Config share its parameters.
+	ips := ratekit.NewKeyed(func(string) *tokenbucket.Limiter {
+		l, _ := tokenbucket.New(perIP) // validated above: New cannot fail
+		return l
+	}, ratekit.KeyedConfig{MaxKeys: 100_000})
 	metrics.ObserveKeyed("ips", ips)
 	clientIP, err := httplimit.ClientIP(httplimit.IPConfig{})
 	if err != nil {
