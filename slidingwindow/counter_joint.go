@@ -1,6 +1,7 @@
 package slidingwindow
 
 import (
+	"math/bits"
 	"time"
 
 	"github.com/ratekit/ratekit/internal/cell"
@@ -23,7 +24,21 @@ func (c *Counter) Joint(self any, lock bool, now time.Time, n int) (s cell.Step)
 	s.Hold = cell.HoldOf(b, w)
 	s.Policy = counterPolicy
 	p := cell.ParamsOf[counterParams](s.P)
-	next, store, v := p.decide(uint64(s.Word), p.since(now), n)
+	x := p.since(now)
+	rel, cur, prev := p.unpack(uint64(w))
+	start := p.start0 + int64(rel)*p.window
+	if e := x - start; uint64(e) < uint64(p.window) && uint(n)-1 < uint(p.limit) {
+		// Take's admitted fast case, spelled out as there (see Take for
+		// why the weight is computed this way).
+		hi, lo := bits.Mul64(prev, uint64(e)<<p.divW.s)
+		lim, wp, un := uint64(p.limit), prev-p.divW.quo(hi, lo), uint64(n)
+		if cur+un+wp <= lim {
+			s.Next, s.Stamp = int64(p.pack(rel, cur+un, prev)), cell.NoStamp
+			s.V = cell.Verdict{OK: true, Remaining: int(lim - cur - un - wp), Reset: time.Duration(start + 2*p.window - x)}
+			return s
+		}
+	}
+	next, store, v := p.decide(uint64(w), x, n)
 	switch {
 	case !store:
 		next = uint64(s.Word)
