@@ -59,9 +59,12 @@
 // per-minute ceiling on one token (Rollbar), an org, a token and an IP on
 // one HTTP request. TakeAll and AllOf admit a request only if every member
 // admits it, all or none: a request that one member refuses counts against
-// none of the others, under any interleaving of concurrent callers. The
-// Decision describes the binding member: the one with the least Remaining
-// when allowed, the one with the longest RetryAfter when denied.
+// none of the others, under any interleaving of concurrent callers. Token
+// buckets, fixed windows and sliding Counters are decided together, in one
+// atomic step that takes from all or none; other members are taken one by
+// one and given back on a refusal. The Decision describes the binding
+// member: the one with the least Remaining when allowed, the one with the
+// longest RetryAfter when denied.
 //
 // Wait blocks until a limiter admits a request, honouring the context's
 // deadline on the clock passed in.

@@ -42,12 +42,17 @@ type Ask struct {
 // All or none holds as for TakeAll, under any interleaving; TakeAll is
 // TakeEach with the same N for every member (the two loops differ only in
 // where they keep their answers, and share the refusal path). TakeEach
-// allocates nothing; the caller owns asks and may reuse it.
+// allocates nothing; the caller owns asks and may reuse it. Asks that
+// TakeAll would decide together (none nil, none listed twice) are decided
+// together here too, with no refund, and the Verdicts are the same.
 // Nil members never bind an admission; with no asks, or only nil ones
 // asked for N >= 0, it admits with index -1.
 func TakeEach(now time.Time, asks []Ask) (Decision, int) {
 	if asks == nil {
 		return emptyDecision(0), -1
+	}
+	if bi, ok := takeEachJoint(now, asks); ok {
+		return asks[bi].Verdict, bi // decided together, as TakeAll's members are
 	}
 	// The admitting members, written out for asks: each Take goes straight
 	// into its Verdict, and the binding one is kept as an index, so that an

@@ -78,9 +78,11 @@
 //
 //   - a block's P is written before the block is published and never after,
 //     so W of a block is always in the units of that block's P;
-//   - a sealed W is never unsealed and a retired block is never reused, not
-//     even the inline first block: a Ref that has left it never returns to
-//     it (the inline block is then 24 dead bytes for the limiter's life);
+//   - a retired block's W is never unsealed and a retired block is never
+//     reused, not even the inline first block: a Ref that has left it never
+//     returns to it (the inline block is then 24 dead bytes for the
+//     limiter's life); only a Lock unseals, and only the block in force
+//     (see Joint decisions);
 //   - a goroutine that holds a pointer to a retired block keeps it alive,
 //     so the garbage collector cannot recycle its memory into a new block
 //     that the goroutine's CAS could then hit.
@@ -90,6 +92,66 @@
 // from a decision fails on. Go's atomics are sequentially consistent: a
 // goroutine that sees Sealed and reloads the Ref sees a block published no
 // earlier than the seal, with its P and words in place.
+//
+// # Joint decisions
+//
+// ratekit.TakeAll over members that all keep their state here decides them
+// together, all or none, with no refund: in one canonical order it locks
+// every member but the last and loads the last, decides each on its word,
+// and then either CASes the last member's new word in (retrying it alone
+// if that fails) and stores the others' into their locked blocks, or, if
+// one denies, stores the locked words back (lock.go; the members implement
+// Member).
+//
+// A lock is a replacement that publishes nothing: Lock swaps the W of the
+// block in force to Sealed, and Unlock stores a word, the old one or a new
+// one in the same parameters' terms, back into the same block. So a Take,
+// Peek, Refund or Replace that meets a locked word waits in Wait as it
+// would for a replacement (Wait returns once the block in force is not
+// Sealed), and the hot path is unchanged. Why that is exact:
+//
+//   - An unsealed W is always in the block in force. Replace seals a block
+//     before it publishes its successor and never unseals it; a Lock
+//     unseals only a block whose W it swapped from a word, and while it
+//     holds it every Replace of that block finds Sealed and waits, so the
+//     block is still in force when it is unlocked.
+//   - Mutual exclusion: the swap that returns a word, not Sealed, owns the
+//     block until it stores a word again, whether the owner is a Lock or a
+//     Replace; every other swap returns Sealed and waits.
+//   - No ABA: the block, hence P, is the same before and after the lock, so
+//     a CAS computed on a word loaded before the lock compares against a
+//     word of the same P. If it succeeds (the lock stored back an equal
+//     word) it decided on exactly the state in force: the word is the whole
+//     state, so the Take is one that ran after the unlock.
+//   - Aux: a commit raises Aux before it stores W, as a Take raises it
+//     before its CAS, so Aux read after W bounds every stamp W reflects.
+//     Raises from Takes in flight on the locked block are raises by Takes
+//     whose CAS will fail or that decided on the stored-back word:
+//     allowed, as before (a higher bound only makes a refund give back
+//     less).
+//   - Atomicity: the last member's CAS succeeds only if its word is still
+//     the one decided on, while every other member is locked, so at that
+//     instant every decision holds: it is the composite's linearization
+//     point. A caller that meets a locked member afterwards waits for its
+//     new word; none sees the new word of one member and the old of
+//     another. A denial writes only the locked words back: no caller sees
+//     anything of it.
+//   - No deadlock: members are locked in one canonical order, by address
+//     (a composite listing a member twice takes the general path): a
+//     composite waits, in a Lock or the last member's load, only for a
+//     replacement, which never waits, or for a member later in the order
+//     than every member it holds, whose holder waits for none it holds.
+//     A holder never blocks: a decision
+//     that must replace a block (a token bucket's rebase) or call out
+//     (OnLimitReached) unlocks everything and takes the general path, Take
+//     by Take with refunds.
+//   - A Keyed table rebuild moves limiter pointers, never words, so a lock
+//     on a key's limiter holds across one.
+//
+// rolling, whose successor blocks any goroutine may publish (a second,
+// helping mode of this package), is not a Member until that mode says how
+// a lock excludes its helpers; the slidingwindow Log and the concurrency
+// semaphore keep more than a word and stay on the general path.
 //
 // # Keyed tables and persistence
 //

@@ -101,6 +101,7 @@ func Run(t *testing.T, s Subject) {
 	t.Run("ConcurrentTakeRefund", s.concurrentTakeRefund)
 	t.Run("TakeAllRollbackUnderContention", s.takeAllRollback)
 	t.Run("TakeAllDeniedLeavesMemberUnchanged", s.takeAllDenied)
+	t.Run("TakeAllHammer", s.takeAllHammer)
 	t.Run("ZeroAllocs", s.zeroAllocs)
 	t.Run("Idle", s.idle)
 	t.Run("MarshalRoundTrip", s.marshalRoundTrip)

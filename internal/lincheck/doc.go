@@ -1,7 +1,8 @@
 // Package lincheck checks ratekit's limiters for linearizability: its tests
 // record random concurrent histories of Take, Peek, Refund, Reconfigure and
 // UnmarshalBinary (and, for Keyed, Takes by key while keys are inserted,
-// swept, evicted and the tables grow), and check each history with
+// swept, evicted and the tables grow; for TakeAll, composites of two
+// limiters decided together beside direct calls), and check each history with
 // github.com/anishathalye/porcupine against the algorithm's sequential
 // reference model in internal/model. The package has no API; it is a nested
 // module so that porcupine stays out of the root go.mod.
