@@ -36,12 +36,19 @@ import (
 // the Counter's highest rate, 31 per µs, is below what a loop asks on one
 // core, so it sits out the real-clock allowing cases.
 
+var (
+	slidingLogAllow     = slidingwindow.Config{Limit: 600, Window: time.Minute}
+	slidingLogStep      = 2 * slidingLogAllow.Window / time.Duration(slidingLogAllow.Limit)
+	slidingCounterAllow = slidingwindow.Config{Limit: slidingwindow.MaxCounterLimit(time.Second), Window: time.Second}
+	slidingCounterStep  = 4 * slidingCounterAllow.Window / time.Duration(slidingCounterAllow.Limit)
+)
+
 // slidingLogImpl: the mail API's 600 per minute when allowing at an
 // explicit time.
 var slidingLogImpl = oneKey{
 	name: "ratekit-slidinglog",
 	at: func(tb testing.TB, deny bool, t0 time.Time) explicit {
-		cfg := slidingwindow.Config{Limit: 600, Window: time.Minute}
+		cfg := slidingLogAllow
 		if deny {
 			cfg = slidingwindow.Config{Limit: 1, Window: time.Hour}
 		}
@@ -51,7 +58,7 @@ var slidingLogImpl = oneKey{
 		}
 		return explicit{
 			take:    func(t time.Time) bool { return l.Take(t, 1).Allowed },
-			step:    2 * cfg.Window / time.Duration(cfg.Limit),
+			step:    slidingLogStep,
 			ordered: true,
 		}
 	},
@@ -73,7 +80,7 @@ var slidingLogImpl = oneKey{
 var slidingCounterImpl = oneKey{
 	name: "ratekit-slidingcounter",
 	at: func(tb testing.TB, deny bool, t0 time.Time) explicit {
-		cfg := slidingwindow.Config{Limit: slidingwindow.MaxCounterLimit(time.Second), Window: time.Second}
+		cfg := slidingCounterAllow
 		if deny {
 			cfg = slidingwindow.Config{Limit: 1, Window: time.Hour}
 		}
@@ -83,7 +90,7 @@ var slidingCounterImpl = oneKey{
 		}
 		return explicit{
 			take:    func(t time.Time) bool { return c.Take(t, 1).Allowed },
-			step:    4 * cfg.Window / time.Duration(cfg.Limit),
+			step:    slidingCounterStep,
 			ordered: true,
 		}
 	},

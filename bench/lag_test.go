@@ -1,0 +1,57 @@
+package bench
+
+import (
+	"testing"
+	"time"
+)
+
+// lagCalls is the lag, in calls, that the allowing parallel explicit cases
+// of the sliding windows must absorb without a denial. Their goroutines share
+// one advancing time (explicit.ordered): one that takes its time and is then
+// descheduled before its Take runs arrives with a time that is stale by every
+// call the other goroutines made meanwhile. Measured on the shared 2-core
+// machine (issue 17's runs), a goroutine came back up to 43,000 calls late
+// (a few ms off its core); 2^19 calls is 50 ms at 100 ns a call.
+const lagCalls = 1 << 19
+
+// TestOrderedLagHeadroom holds the configurations of the allowing explicit
+// cases that share one advancing time to admitting a time that lags the
+// newest by lagCalls calls, at the phase where that costs them most: after
+// a full window of calls at the case's pace, with the newest time just past
+// a fixed-window boundary (the Counter's windows are aligned to Unix time;
+// the Log has no phase). A stale time is judged by itself (slidingwindow's
+// doc, "Time and state"), counting the units admitted after it too, so the
+// lag a configuration absorbs is set by its Limit and load, not by its
+// step.
+func TestOrderedLagHeadroom(t *testing.T) {
+	for _, c := range []struct {
+		impl   oneKey
+		window time.Duration
+	}{
+		{slidingLogImpl, slidingLogAllow.Window},
+		{slidingCounterImpl, slidingCounterAllow.Window},
+	} {
+		t.Run(c.impl.name, func(t *testing.T) {
+			// A boundary of every window a Counter may have that divides a
+			// day, and of this one: Unix time 0 plus a multiple of window.
+			boundary := time.Unix(0, 0).Add(time.Duration(time.Now().UnixNano()) / c.window * c.window)
+			e := c.impl.at(t, false, boundary) // t0 only seeds deny cases
+			if !e.ordered {
+				t.Fatalf("%s: not an ordered case", c.impl.name)
+			}
+			step := stepOf(e, false)
+			k := int64(c.window/step) + lagCalls + 2
+			// Calls 1..k at the case's pace, the k-th just past boundary.
+			t0 := boundary.Add(-time.Duration(k-1)*step - 1)
+			for i := int64(1); i <= k; i++ {
+				if !e.take(t0.Add(time.Duration(i) * step)) {
+					t.Fatalf("call %d of %d at the case's pace denied", i, k)
+				}
+			}
+			stale := t0.Add(time.Duration(k-lagCalls) * step)
+			if !e.take(stale) {
+				t.Fatalf("a time %d calls (%v) behind the newest was denied: a goroutine descheduled that long makes the allowing case fail", lagCalls, time.Duration(lagCalls)*step)
+			}
+		})
+	}
+}
