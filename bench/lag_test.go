@@ -10,9 +10,9 @@ import (
 // one advancing time (explicit.ordered): one that takes its time and is then
 // descheduled before its Take runs arrives with a time that is stale by every
 // call the other goroutines made meanwhile. Measured on the shared 2-core
-// machine (issue 17's runs), a goroutine came back up to 43,000 calls late
-// (a few ms off its core); 2^19 calls is 50 ms at 100 ns a call.
-const lagCalls = 1 << 19
+// machine (issue 17's runs, load 7), a goroutine came back up to 960,000
+// calls late (120 ms off its core); 2^23 calls is about 1 s at 120 ns a call.
+const lagCalls = 1 << 23
 
 // TestOrderedLagHeadroom holds the configurations of the allowing explicit
 // cases that share one advancing time to admitting a time that lags the
@@ -35,14 +35,14 @@ func TestOrderedLagHeadroom(t *testing.T) {
 			// A boundary of every window a Counter may have that divides a
 			// day, and of this one: Unix time 0 plus a multiple of window.
 			boundary := time.Unix(0, 0).Add(time.Duration(time.Now().UnixNano()) / c.window * c.window)
-			e := c.impl.at(t, false, boundary) // t0 only seeds deny cases
+			// Calls 1..k at the case's pace, the k-th just past boundary.
+			step := stepOf(c.impl.at(t, false, boundary), false)
+			k := int64(c.window/step) + lagCalls + 2
+			t0 := boundary.Add(-time.Duration(k-1)*step - 1)
+			e := c.impl.at(t, false, t0)
 			if !e.ordered {
 				t.Fatalf("%s: not an ordered case", c.impl.name)
 			}
-			step := stepOf(e, false)
-			k := int64(c.window/step) + lagCalls + 2
-			// Calls 1..k at the case's pace, the k-th just past boundary.
-			t0 := boundary.Add(-time.Duration(k-1)*step - 1)
 			for i := int64(1); i <= k; i++ {
 				if !e.take(t0.Add(time.Duration(i) * step)) {
 					t.Fatalf("call %d of %d at the case's pace denied", i, k)
