@@ -14,8 +14,9 @@ import (
 // calls late (120 ms off its core); 2^23 calls is about 1 s at 120 ns a call.
 const lagCalls = 1 << 23
 
-// TestOrderedLagHeadroom holds the configurations of the allowing explicit
-// cases that share one advancing time to admitting a time that lags the
+// TestOrderedLagHeadroom holds the configurations of the allowing parallel
+// explicit cases whose goroutines share one advancing time (oneKey.shared,
+// explicit.ordered) to admitting a time that lags the
 // newest by lagCalls calls, at the phase where that costs them most: after
 // a full window of calls at the case's pace, with the newest time just past
 // a fixed-window boundary (the Counter's windows are aligned to Unix time;
@@ -28,18 +29,18 @@ func TestOrderedLagHeadroom(t *testing.T) {
 		impl   oneKey
 		window time.Duration
 	}{
-		{slidingLogImpl, slidingLogAllow.Window},
-		{slidingCounterImpl, slidingCounterAllow.Window},
+		{slidingLogImpl, slidingLogShared.Window},
+		{slidingCounterImpl, slidingCounterShared.Window},
 	} {
 		t.Run(c.impl.name, func(t *testing.T) {
 			// A boundary of every window a Counter may have that divides a
 			// day, and of this one: Unix time 0 plus a multiple of window.
 			boundary := time.Unix(0, 0).Add(time.Duration(time.Now().UnixNano()) / c.window * c.window)
 			// Calls 1..k at the case's pace, the k-th just past boundary.
-			step := stepOf(c.impl.at(t, false, boundary), false)
+			step := stepOf(c.impl.shared(t, false, boundary), false)
 			k := int64(c.window/step) + lagCalls + 2
 			t0 := boundary.Add(-time.Duration(k-1)*step - 1)
-			e := c.impl.at(t, false, t0)
+			e := c.impl.shared(t, false, t0)
 			if !e.ordered {
 				t.Fatalf("%s: not an ordered case", c.impl.name)
 			}
