@@ -56,3 +56,40 @@ func TestOrderedLagHeadroom(t *testing.T) {
 		})
 	}
 }
+
+// TestOwnTimeLagHeadroom is TestOrderedLagHeadroom for the other allowing
+// parallel explicit cases, whose goroutines each advance a time of their own
+// from the same start: one that is descheduled falls behind the others by
+// every call they make meanwhile, and its next time is stale by that many
+// steps. Each must admit a time lagCalls steps behind the newest with a
+// Unix day's end between them (every Unix hour and minute ends there too):
+// the phase that would cost a window aligned to the clock most, were the
+// case's limiter configured so that a run could reach its window's end.
+func TestOwnTimeLagHeadroom(t *testing.T) {
+	for _, impl := range oneKeyImpls {
+		if impl.at == nil || impl.shared != nil {
+			continue // no explicit case, or TestOrderedLagHeadroom's
+		}
+		t.Run(impl.name, func(t *testing.T) {
+			day := 24 * time.Hour
+			end := time.Unix(0, 0).Add(time.Duration(time.Now().UnixNano()) / day * day)
+			step := stepOf(impl.at(t, false, end), false)
+			t0 := end.Add(-lagCalls / 2 * step)
+			e := impl.at(t, false, t0)
+			if e.ordered {
+				t.Fatalf("%s: an ordered case without shared", impl.name)
+			}
+			// One goroutine makes lagCalls calls, past the window end,
+			// while the other, descheduled, makes none; then it makes its
+			// first, at t0 plus one step.
+			for i := int64(1); i <= lagCalls; i++ {
+				if !e.take(t0.Add(time.Duration(i) * step)) {
+					t.Fatalf("call %d of %d at the case's pace denied", i, lagCalls)
+				}
+			}
+			if !e.take(t0.Add(step)) {
+				t.Fatalf("a time %d calls (%v) behind the newest, across a window end, was denied: a goroutine descheduled that long makes the allowing parallel case fail", lagCalls, time.Duration(lagCalls)*step)
+			}
+		})
+	}
+}
