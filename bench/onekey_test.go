@@ -59,6 +59,11 @@ type oneKey struct {
 	// and returns its decision at an explicit time; the calls' times start
 	// at t0. nil: no explicit-time form.
 	at func(tb testing.TB, deny bool, t0 time.Time) explicit
+	// shared, if not nil, replaces at in BenchmarkOneKeyParallel: the
+	// same algorithm configured for goroutines that share one time (see
+	// explicit.ordered), with room for the lag a descheduled one brings
+	// (see the sliding windows' file).
+	shared func(tb testing.TB, deny bool, t0 time.Time) explicit
 	// now builds the same limiter and returns its decision reading the
 	// real clock. nil: the implementation cannot do the case (see its file).
 	now func(tb testing.TB, deny bool) func() bool
@@ -337,9 +342,13 @@ func BenchmarkOneKeyParallel(b *testing.B) {
 			if impl.at == nil {
 				continue
 			}
+			at := impl.at
+			if impl.shared != nil {
+				at = impl.shared
+			}
 			b.Run("explicit-"+p.name+"/"+impl.name, func(b *testing.B) {
 				t0 := time.Now()
-				e := impl.at(b, p.deny, t0)
+				e := at(b, p.deny, t0)
 				step := stepOf(e, p.deny)
 				if e.ordered && step != 0 {
 					var tick atomic.Int64
