@@ -764,7 +764,10 @@ const counterFormat = 1
 // MarshalBinary returns the Counter's state in wall-clock terms. The format,
 // after the 4-byte ratekit header, is: uvarint Window in nanoseconds, varint
 // start of the current fixed window in Unix nanoseconds, uvarint units
-// counted in it, uvarint units counted in the window before.
+// counted in it, uvarint units counted in the window before. int64 Unix
+// nanoseconds hold every window start a Counter records, whatever year its
+// Config.Clock reads (its epoch is within 146 years of 1970, its windows
+// within 73 years of the epoch), so one format suffices.
 func (c *Counter) MarshalBinary() ([]byte, error) {
 	b, w := c.c.Load()
 	return b.P.marshal(uint64(w)), nil

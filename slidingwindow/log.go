@@ -751,7 +751,11 @@ const logFormat = 1
 // unit count, uvarint 1 and a varint Unix instant if the log has recorded
 // any unit (else uvarint 0), then the units oldest first, the first as a
 // varint Unix instant and each next as a uvarint delta from the previous.
-// The configuration is not included.
+// The configuration is not included. int64 Unix nanoseconds hold every
+// instant a Log records, whatever year its Config.Clock reads: its epoch
+// is within 146 years of 1970 and its times within 73 years of the epoch
+// (see the package documentation), so no instant is saturated and one
+// format suffices.
 func (l *Log) MarshalBinary() ([]byte, error) {
 	units, clk := l.snapshot()
 	epochUnix := l.s0.p.epochUnix // the same for every state of l

@@ -149,37 +149,69 @@ func ceilDiv(a, b *big.Int) *big.Int {
 //	varint  the TAT's whole Unix nanoseconds (wall clock), rounded down
 //	uvarint its fraction's numerator r, 0 <= r < den
 //	uvarint the fraction's denominator den, 1 <= den <= 2^32 (the time scale q)
-const stateVersion = 1
+//
+// Version 2 (wideVersion) is written only for a TAT that int64 Unix
+// nanoseconds cannot hold (before 1678 or after 2262-04-11, which a
+// Config.Clock may read): kind is 1, and the TAT's whole Unix nanoseconds
+// are two varints instead, Unix seconds and a nanosecond within the second
+// (0 to 999,999,999), followed by r and den as in version 1. Every other
+// state is version 1, as before version 2 existed.
+const (
+	stateVersion = 1
+	wideVersion  = 2
+)
+
+// maxUnixSec is the last Unix second time.Time holds: it counts seconds
+// from the year 1 in an int64, and the year 1 is 62,135,596,800 s before
+// 1970.
+const maxUnixSec = math.MaxInt64 - 62_135_596_800
 
 // MarshalBinary encodes the bucket's state in wall-clock terms: the Unix
-// time, exact to the time scale, at which the bucket will be full. A limiter
-// restored from it after downtime has refilled by the time that passed. The
-// configuration is not included: restore into a limiter built from the same
-// Config (UnmarshalBinary into another rate keeps the instant at which the
-// bucket is full). That instant is saturated to the years 1678 to 2262,
-// which int64 Unix nanoseconds cover: a bucket full only after 2262 (it
-// takes a Take stamped then) restores as full in 2262. It never fails.
+// time, exact to the time scale, at which the bucket will be full (format
+// version 1; an instant outside 1678 to 2262, which int64 nanoseconds cannot
+// hold, as Unix seconds and nanoseconds: version 2, see stateVersion). A
+// limiter restored from it after downtime has refilled by the time that
+// passed. The configuration is not included: restore into a limiter built
+// from the same Config (UnmarshalBinary into another rate keeps the instant
+// at which the bucket is full). It never fails.
 func (l *Limiter) MarshalBinary() ([]byte, error) {
 	blk, tat := l.c.Load()
 	p := blk.P
-	b := core.AppendHeader(make([]byte, 0, 32), core.TokenBucket, stateVersion)
 	if tat == minTAT {
+		b := core.AppendHeader(make([]byte, 0, core.HeaderLen+1), core.TokenBucket, stateVersion)
 		return binary.AppendUvarint(b, 0), nil
 	}
 	whole, r := floorDivMod(tat, p.q)
 	unix := unixNano(p.epoch)
 	unix.Add(unix, big.NewInt(whole))
-	switch {
-	case unix.IsInt64():
-	case unix.Sign() > 0:
-		unix.SetInt64(math.MaxInt64) // after 2262: saturated, see the doc comment
-		r = 0
-	default:
-		unix.SetInt64(math.MinInt64)
-		r = 0
+	b := make([]byte, 0, core.HeaderLen+5*binary.MaxVarintLen64)
+	if unix.IsInt64() {
+		b = core.AppendHeader(b, core.TokenBucket, stateVersion)
+		b = binary.AppendUvarint(b, 1)
+		b = binary.AppendVarint(b, unix.Int64())
+	} else {
+		sec, nsec := new(big.Int).DivMod(unix, big.NewInt(int64(time.Second)), new(big.Int)) // Euclidean: nsec >= 0
+		switch {
+		case sec.Cmp(big.NewInt(maxUnixSec)) > 0:
+			// Past the last second time.Time holds: an epoch within 292
+			// years of it. Saturated to the last instant, later than the
+			// TAT: the restored bucket is full later, never sooner.
+			sec.SetInt64(maxUnixSec)
+			nsec.SetInt64(int64(time.Second) - 1)
+			r = p.q - 1
+		case !sec.IsInt64():
+			// Before every Unix second an int64 holds (an epoch within
+			// 292 years of time.Time's first second): the bucket is full
+			// at every time after it, so full at the first.
+			sec.SetInt64(math.MinInt64)
+			nsec.SetInt64(0)
+			r = 0
+		}
+		b = core.AppendHeader(b, core.TokenBucket, wideVersion)
+		b = binary.AppendUvarint(b, 1)
+		b = binary.AppendVarint(b, sec.Int64())
+		b = binary.AppendUvarint(b, nsec.Uint64())
 	}
-	b = binary.AppendUvarint(b, 1)
-	b = binary.AppendVarint(b, unix.Int64())
 	b = binary.AppendUvarint(b, uint64(r))
 	return binary.AppendUvarint(b, uint64(p.q)), nil
 }
@@ -191,39 +223,66 @@ func unixNano(t time.Time) *big.Int {
 	return v.Add(v, big.NewInt(int64(t.Nanosecond())))
 }
 
-// UnmarshalBinary restores a state written by MarshalBinary. Truncated,
-// corrupt or foreign bytes, and decoded values out of range, return an error
-// wrapping ratekit.ErrInvalidState and leave the limiter unchanged. It is
-// safe while other goroutines take.
+// UnmarshalBinary restores a state written by MarshalBinary, of format
+// version 1 or 2. Truncated, corrupt or foreign bytes, and decoded values
+// out of range (a version 2 instant past the last second time.Time holds),
+// return an error wrapping ratekit.ErrInvalidState and leave the limiter
+// unchanged. It is safe while other goroutines take.
 //
 // The instant at which the bucket is full is kept exactly when the state's
 // time scale divides this limiter's (as it does for the same Config), and
 // otherwise rounded later (less capacity). An instant more than 2^62/q ns
-// past the limiter's epoch (146 years at q = 1) moves the epoch forward;
-// one more than 2^62 ns past it is clamped to that bound. The state holds no
-// stamps, so a Refund after a restore, of a Take stamped before the instant
-// at which the restored bucket is full, gives back less (see Refund): never
-// more than if that Take had not happened.
+// past the limiter's epoch (146 years at q = 1) moves the epoch forward, so
+// that the instant is kept in any year. The state holds no stamps, so a
+// Refund after a restore, of a Take stamped before the instant at which the
+// restored bucket is full, gives back less (see Refund): never more than if
+// that Take had not happened.
 func (l *Limiter) UnmarshalBinary(b []byte) error {
 	payload, err := core.ParseHeader(b, core.TokenBucket, stateVersion)
+	wide := false
+	if err != nil {
+		if p2, err2 := core.ParseHeader(b, core.TokenBucket, wideVersion); err2 == nil {
+			payload, wide, err = p2, true, nil
+		} else if len(b) >= core.HeaderLen {
+			if _, err3 := core.ParseHeader(b, core.TokenBucket, b[3]); err3 == nil {
+				// A token bucket state of a version this build does not read.
+				err = core.InvalidState(pkg, "format version %d, this build reads %d and %d", b[3], stateVersion, wideVersion)
+			}
+		}
+	}
 	if err != nil {
 		return err
 	}
 	r := core.NewReader(core.TokenBucket, payload)
 	kind := r.Uint64()
-	var unix int64
+	var unix *big.Int // the TAT's whole Unix nanoseconds, if kind is 1
 	var num, den uint64
-	switch kind {
-	case 0:
-	case 1:
-		unix, num, den = r.Int64(), r.Uint64(), r.Uint64()
+	switch {
+	case kind == 0 && !wide:
+	case kind == 1 && !wide:
+		unix = big.NewInt(r.Int64())
+	case kind == 1:
+		sec, nsec := r.Int64(), r.Uint64()
+		switch {
+		case nsec >= uint64(time.Second):
+			r.Fail("TAT's nanoseconds %d are not below a second", nsec)
+		case sec > maxUnixSec:
+			r.Fail("TAT %d s is past the last instant time.Time holds", sec)
+		}
+		unix = new(big.Int).Mul(big.NewInt(sec), big.NewInt(int64(time.Second)))
+		unix.Add(unix, new(big.Int).SetUint64(nsec))
+	case kind == 0:
+		r.Fail("no TAT in a version %d state", wideVersion)
+	default:
+		r.Fail("unknown state kind %d", kind)
+	}
+	if unix != nil {
+		num, den = r.Uint64(), r.Uint64()
 		if den == 0 || den > maxScale {
 			r.Fail("time scale %d outside [1, 2^32]", den)
 		} else if num >= den {
 			r.Fail("fraction %d/%d is not below 1", num, den)
 		}
-	default:
-		r.Fail("unknown state kind %d", kind)
 	}
 	if err := r.Err(); err != nil {
 		return err
@@ -231,7 +290,7 @@ func (l *Limiter) UnmarshalBinary(b []byte) error {
 
 	for {
 		b, _ := l.c.Load()
-		if done, err := l.restore(b, kind, unix, num, den); done || err != nil {
+		if done, err := l.restore(b, unix, num, den); done || err != nil {
 			return err
 		}
 	}
@@ -240,13 +299,13 @@ func (l *Limiter) UnmarshalBinary(b []byte) error {
 // restore replaces b, the block in force, by the state UnmarshalBinary
 // decoded, and reports whether it did (false: another replacement sealed b
 // first; the caller starts again).
-func (l *Limiter) restore(b *block, kind uint64, unix int64, num, den uint64) (bool, error) {
+func (l *Limiter) restore(b *block, unix *big.Int, num, den uint64) (bool, error) {
 	p := b.P
 	np, tat := p, int64(minTAT) // the same epoch keeps the parameters, which may be shared
-	if kind == 1 {
+	if unix != nil {
 		// v = ceil(((unix - epoch) + num/den) * q), in this limiter's units.
 		q := big.NewInt(p.q)
-		v := new(big.Int).Sub(big.NewInt(unix), unixNano(p.epoch))
+		v := new(big.Int).Sub(unix, unixNano(p.epoch))
 		v.Mul(v, q)
 		v.Add(v, ceilDiv(new(big.Int).Mul(new(big.Int).SetUint64(num), q), new(big.Int).SetUint64(den)))
 		switch {
@@ -261,12 +320,16 @@ func (l *Limiter) restore(b *block, kind uint64, unix int64, num, den uint64) (b
 			// may be read at the fast path's bound, which only denies.)
 			shift, rem := new(big.Int).DivMod(new(big.Int).Sub(v, big.NewInt(fastBound)), q, new(big.Int))
 			shift.Add(shift, big.NewInt(1))
-			if !shift.IsInt64() || shift.Int64() > maxTAT {
-				shift.SetInt64(maxTAT) // clamped: see the doc comment
-				rem.SetInt64(0)
+			epoch := p.epoch.Add(time.Duration(shift.Int64()))
+			if !shift.IsInt64() {
+				// More than 292 years: from the epoch's Unix time (the
+				// TAT is a time.Time's, so the new epoch, before it, is
+				// one too). A monotonic reading cannot span that far.
+				sec, nsec := new(big.Int).DivMod(shift.Add(shift, unixNano(p.epoch)), big.NewInt(int64(time.Second)), new(big.Int))
+				epoch = time.Unix(sec.Int64(), nsec.Int64())
 			}
 			var err error
-			np, err = newParams(p.cfg, p.epoch.Add(time.Duration(shift.Int64())))
+			np, err = newParams(p.cfg, epoch)
 			if err != nil {
 				return false, core.InvalidState(pkg, "%v", err) // cannot happen: p.cfg was validated
 			}

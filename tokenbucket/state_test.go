@@ -165,7 +165,7 @@ func TestUnmarshalRejects(t *testing.T) {
 		"missing fields":  state(1, 0),
 		"trailing bytes":  append(state(0), 0),
 		"other algorithm": core.AppendHeader(nil, core.FixedWindow, 1),
-		"newer version":   core.AppendHeader(nil, core.TokenBucket, 2),
+		"newer version":   core.AppendHeader(nil, core.TokenBucket, 3),
 	} {
 		err := l.UnmarshalBinary(b)
 		require.ErrorIs(t, err, ratekit.ErrInvalidState, name)
@@ -180,7 +180,7 @@ func TestUnmarshalRejects(t *testing.T) {
 			require.GreaterOrEqual(t, d.Remaining, 0)
 			require.GreaterOrEqual(t, d.RetryAfter, time.Duration(0))
 		}
-		b, err := l.MarshalBinary() // after a rebase to 2326: saturated, not an error
+		b, err := l.MarshalBinary() // after a rebase to 2326: version 2, not an error
 		require.NoError(t, err)
 		require.NoError(t, l.UnmarshalBinary(b))
 	}

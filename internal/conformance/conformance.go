@@ -105,6 +105,7 @@ func Run(t *testing.T, s Subject) {
 	t.Run("ZeroAllocs", s.zeroAllocs)
 	t.Run("Idle", s.idle)
 	t.Run("MarshalRoundTrip", s.marshalRoundTrip)
+	t.Run("MarshalFarClock", s.marshalFarClock)
 	t.Run("UnmarshalRejectsBadState", s.unmarshalBadState)
 	t.Run("Overflow", s.overflow)
 	t.Run("Reconfigure", s.reconfigureChecks)
