@@ -80,14 +80,19 @@ func (m *FixedWindow) State() string {
 
 // Restore is UnmarshalBinary of the state from saved: its counted window is
 // placed as Reconfigure places it, in this model's window that contains its
-// start, with its count and notified mark.
+// start, with its count and notified mark; refunds stamped in that window
+// or the replaced one, or earlier, give nothing back from then on.
 func (m *FixedWindow) Restore(saved *FixedWindow) {
 	s := saved.Clone()
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.has {
+		m.raiseMark(m.startOf(m.win))
+	}
 	m.has, m.count, m.notified, m.win = s.has, s.count, s.notified, nil
 	if s.has {
 		m.win = m.number(s.startOf(s.win))
+		m.raiseMark(m.startOf(m.win))
 	}
 }
 
