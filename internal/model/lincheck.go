@@ -171,8 +171,14 @@ func (m *SlidingCounter) Reconfigure(limit int, name string) {
 }
 
 // Restore is UnmarshalBinary of the state saved, which has this counter's
-// Window: its window and counts.
+// Window: its window and counts; refunds stamped in that window or the
+// replaced one, or earlier, give nothing back from then on.
 func (m *SlidingCounter) Restore(saved *SlidingCounter) {
+	for _, c := range []*SlidingCounter{m, saved} {
+		if c.started && (!m.marked || c.k > m.mark) {
+			m.marked, m.mark = true, c.k
+		}
+	}
 	m.started, m.k, m.cur, m.prev = saved.started, saved.k, saved.cur, saved.prev
 }
 

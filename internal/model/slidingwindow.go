@@ -175,6 +175,12 @@ type SlidingCounter struct {
 	started   bool
 	k         int64 // Unix index of the current fixed window
 	cur, prev int   // units in window k and in window k-1
+
+	// marked says a refund stamped in window mark or earlier gives nothing
+	// back: UnmarshalBinary sets it to the later of the replaced and the
+	// restored window (see slidingwindow.Counter.UnmarshalBinary).
+	marked bool
+	mark   int64
 }
 
 // view is the counter as seen from now: the fixed window of evaluation, the
@@ -356,7 +362,7 @@ func (m *SlidingCounter) Refund(at time.Time, n int) {
 		return
 	}
 	switch k := m.window(at); {
-	case !m.started:
+	case !m.started, m.marked && k <= m.mark:
 	case k == m.k:
 		m.cur = max(0, m.cur-n)
 	case k == m.k-1:
