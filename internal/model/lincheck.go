@@ -148,6 +148,11 @@ func (m *SlidingLog) Restore(saved *SlidingLog) {
 	s := saved.Clone()
 	s.Persist()
 	m.ring = max(m.size(), len(s.units))
+	for _, c := range []*SlidingLog{m, s} {
+		if c.hasClock && (!m.marked || c.clock > m.restored) {
+			m.restored, m.marked = c.clock, true
+		}
+	}
 	m.units, m.clock, m.hasClock = s.units, s.clock, s.hasClock
 }
 

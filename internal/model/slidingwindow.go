@@ -32,6 +32,11 @@ type SlidingLog struct {
 	units    []time.Duration // oldest first, at most size()
 	clock    time.Duration
 	hasClock bool
+	// restored, if marked, is the latest instant a refund gives nothing
+	// back at or before: the clock of the state a restore replaced, or of
+	// the restored one (see slidingwindow.Log.UnmarshalBinary).
+	restored time.Duration
+	marked   bool
 }
 
 // size is how many units the log remembers.
@@ -63,6 +68,9 @@ func (m *SlidingLog) Peek(now time.Duration, n int) ratekit.Decision {
 // `at`. If the ring was full (at its size, which may be above the Limit),
 // each unit removed leaves a placeholder (see SlidingLog).
 func (m *SlidingLog) Refund(at time.Duration, n int) {
+	if m.marked && at <= m.restored {
+		return
+	}
 	full := len(m.units) == m.size() // the ring's size, above the Limit after Reconfigure lowered it
 	older := len(m.units) > 0 && m.units[0] < at
 	k := 0
