@@ -482,9 +482,9 @@ func (l *Limiter) Peek(now time.Time, n int) (dec ratekit.Decision) {
 // another one. The count never goes below zero, so refunding what was never
 // taken cannot raise capacity above Limit. n <= 0 does nothing.
 //
-// After UnmarshalBinary, a refund stamped in the restored window or
-// earlier, or in the window the limiter had counted in before the restore,
-// gives nothing back: the Take it refunds may have been counted in the
+// After UnmarshalBinary into a limiter that had counted, a refund stamped
+// in the restored window or earlier, or in the window the limiter had
+// counted in before the restore, gives nothing back: the Take it refunds may have been counted in the
 // replaced state, not the restored one. Takes in later windows are
 // refunded as usual.
 func (l *Limiter) Refund(at time.Time, n int) {

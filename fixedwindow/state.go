@@ -73,7 +73,9 @@ func (p *params) fit(count uint64) *params {
 // in. The mark b has carries over, moved to the np window that holds the
 // end of b's marked window; a restore (restoring true) raises it to cover
 // the windows of b's state and of the restored one, since every Take
-// counted before the restore was stamped in one of them or earlier.
+// counted before the restore was stamped in one of them or earlier; a
+// restore into a fresh, unmarked state (a limiter that never counted, as
+// package persist restores into) has no Take to refund and sets none.
 func (l *Limiter) replace(b *block, np *params, restoring bool, conv func(saved) saved) bool {
 	return l.c.Replace(b, func(w, aux int64) (*params, int64, int64) {
 		old := b.P.save(uint64(w))
@@ -87,7 +89,8 @@ func (l *Limiter) replace(b *block, np *params, restoring bool, conv func(saved)
 		if aux != 0 {
 			cover(b.P.start(aux - 1 - b.P.bias).Add(b.P.cfg.Window - 1))
 		}
-		if restoring {
+		if restoring && (old.has || aux != 0) {
+			// (A limiter that never counted has no Take to refund.)
 			if old.has {
 				cover(old.start)
 			}

@@ -804,8 +804,9 @@ func (p *counterParams) marshal(w uint64) []byte {
 // restores as a fresh state: nothing in it can count any more. The Counter
 // keeps its parameters, shared or not.
 //
-// From then on, a Refund stamped in the restored fixed window or the one
-// the Counter counted in before the restore, or earlier, gives nothing
+// From then on, unless the Counter had never counted, a Refund stamped in
+// the restored fixed window or the one the Counter counted in before the
+// restore, or earlier, gives nothing
 // back: the Take it refunds may have been counted in the replaced state,
 // not the restored one. The restore replaces the block (see internal/cell)
 // to record that window in its Aux, which only Refund reads.
@@ -834,6 +835,11 @@ func (c *Counter) UnmarshalBinary(b []byte) error {
 				// check above: keep the state.
 				err = e
 				return p, w, aux
+			}
+			if aux == 0 && uint64(w) == p.pack(0, 0, 0) {
+				// Never counted (or nothing that still counts): no
+				// Take to refund, and no mark.
+				return p, int64(next), 0
 			}
 			oldRel, _, _ := p.unpack(uint64(w))
 			newRel, _, _ := p.unpack(next)

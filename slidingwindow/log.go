@@ -801,8 +801,9 @@ func (l *Log) MarshalBinary() ([]byte, error) {
 // lowered, or with a higher one) is restored whole: the log is over-full
 // until enough of them expire, as after a Reconfigure that lowered the Limit.
 //
-// From then on, a Refund stamped at or before the newest instant the log
-// had recorded before the restore, or the restored state's, gives nothing
+// From then on, unless the log had never recorded a unit, a Refund stamped
+// at or before the newest instant it had recorded before the restore, or
+// the restored state's, gives nothing
 // back: the Take it refunds may have been recorded in the replaced state,
 // not the restored one.
 //
@@ -899,7 +900,11 @@ func (l *Log) UnmarshalBinary(b []byte) error {
 // every Take recorded in the new state at or before clk.
 func (s *logState) restoreMark(clk int64) int64 {
 	head := headOf(s.word.Load())
-	return max(s.restored.Load(), s.unit(head, 0), s.floor.Load(), clk)
+	old := max(s.restored.Load(), s.unit(head, 0), s.floor.Load())
+	if old == noFloor {
+		return noFloor // never recorded, never restored: no Take to refund
+	}
+	return max(old, clk)
 }
 
 // rewrite replaces the units of s by units (oldest first, at most

@@ -86,13 +86,16 @@ func (m *FixedWindow) Restore(saved *FixedWindow) {
 	s := saved.Clone()
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	marking := m.has || m.mark != nil // a model that never counted has nothing to refund
 	if m.has {
 		m.raiseMark(m.startOf(m.win))
 	}
 	m.has, m.count, m.notified, m.win = s.has, s.count, s.notified, nil
 	if s.has {
 		m.win = m.number(s.startOf(s.win))
-		m.raiseMark(m.startOf(m.win))
+		if marking {
+			m.raiseMark(m.startOf(m.win))
+		}
 	}
 }
 
@@ -158,6 +161,9 @@ func (m *SlidingLog) Restore(saved *SlidingLog) {
 	s.Persist()
 	m.ring = max(m.size(), len(s.units))
 	for _, c := range []*SlidingLog{m, s} {
+		if !m.hasClock && !m.marked {
+			break // never recorded: nothing to refund
+		}
 		if c.hasClock && (!m.marked || c.clock > m.restored) {
 			m.restored, m.marked = c.clock, true
 		}
@@ -189,6 +195,9 @@ func (m *SlidingCounter) Reconfigure(limit int, name string) {
 // replaced one, or earlier, give nothing back from then on.
 func (m *SlidingCounter) Restore(saved *SlidingCounter) {
 	for _, c := range []*SlidingCounter{m, saved} {
+		if !m.started && !m.marked {
+			break // never counted: nothing to refund
+		}
 		if c.started && (!m.marked || c.k > m.mark) {
 			m.marked, m.mark = true, c.k
 		}
