@@ -808,8 +808,10 @@ func (p *counterParams) marshal(w uint64) []byte {
 // the restored fixed window or the one the Counter counted in before the
 // restore, or earlier, gives nothing
 // back: the Take it refunds may have been counted in the replaced state,
-// not the restored one. The restore replaces the block (see internal/cell)
-// to record that window in its Aux, which only Refund reads.
+// not the restored one. Such a restore replaces the block (see
+// internal/cell) to record that window in its Aux, which only Refund
+// reads; a restore into a Counter that never counted stores the word in
+// place, with one CAS.
 func (c *Counter) UnmarshalBinary(b []byte) error {
 	payload, err := core.ParseHeader(b, core.SlidingCounter, counterFormat)
 	if err != nil {
@@ -825,7 +827,22 @@ func (c *Counter) UnmarshalBinary(b []byte) error {
 		return err
 	}
 	for {
-		blk, _ := c.c.Load()
+		blk, w := c.c.Load()
+		if blk.Aux.Load() == 0 && uint64(w) == blk.P.pack(0, 0, 0) {
+			// Never counted, so no Take to refund and no mark: one CAS
+			// in place, as a Take stores, and the Counter keeps its
+			// inline block (as package persist restores, into fresh
+			// Counters). One that fails lost to a Take or a
+			// replacement: start again.
+			next, err := blk.P.restore(window, start, cur, prev)
+			if err != nil {
+				return err
+			}
+			if blk.W.CompareAndSwap(w, int64(next)) {
+				return nil
+			}
+			continue
+		}
 		var err error
 		if c.c.Replace(blk, func(w, aux int64) (*counterParams, int64, int64) {
 			p := blk.P
