@@ -125,6 +125,12 @@ func (g *gcra) UnmarshalBinary(b []byte) error {
 	if n <= 0 || 4+n != len(b) || v < 0 || v > 1<<62 {
 		return fmt.Errorf("%w: gcra: bad payload", ratekit.ErrInvalidState)
 	}
+	// The Takes counted in the restored TAT were stamped before it, and
+	// those of the replaced state no longer count: raising the stamp bound
+	// to it keeps a refund of a Take from before the restore from giving
+	// units back into the restored state (tokenbucket's rule).
+	for z := g.seen.Load(); v > z && !g.seen.CompareAndSwap(z, v); z = g.seen.Load() {
+	}
 	g.tat.Store(v)
 	return nil
 }

@@ -105,7 +105,10 @@ type Limiter interface {
 	// Refund gives back n units that an allowed Take at `at` took, for work
 	// that did not happen. Refunding never raises capacity above what the
 	// limiter would have had if the Take had not happened; units taken in a
-	// window that has since closed are not given back to the new one.
+	// window that has since closed are not given back to the new one, nor
+	// are units taken before an UnmarshalBinary given back to the state it
+	// restored (each algorithm says how it tells them apart; it may give
+	// back less, never more).
 	Refund(at time.Time, n int)
 	// Peek reports exactly what Take(now, n) would decide, Remaining
 	// included, and takes nothing.

@@ -27,8 +27,8 @@ type Limiter struct {
 
 var _ ratekit.Limiter = (*Limiter)(nil)
 
-// block is a state: parameters and the word packed with them; Aux is
-// unused.
+// block is a state: parameters and the word packed with them; Aux is the
+// restore mark Refund reads (see replace).
 type block = cell.Block[params]
 
 // New returns a Limiter for cfg, or an error wrapping
@@ -481,6 +481,12 @@ func (l *Limiter) Peek(now time.Time, n int) (dec ratekit.Decision) {
 // current window: units taken in a window that has ended are not given to
 // another one. The count never goes below zero, so refunding what was never
 // taken cannot raise capacity above Limit. n <= 0 does nothing.
+//
+// After UnmarshalBinary into a limiter that had counted, a refund stamped
+// in the restored window or earlier, or in the window the limiter had
+// counted in before the restore, gives nothing back: the Take it refunds may have been counted in the
+// replaced state, not the restored one. Takes in later windows are
+// refunded as usual.
 func (l *Limiter) Refund(at time.Time, n int) {
 	if n <= 0 {
 		return
@@ -489,6 +495,9 @@ func (l *Limiter) Refund(at time.Time, n int) {
 	for {
 		p := b.P
 		idx, _ := p.locate(at)
+		if m := uint64(b.Aux.Load()); idx < m {
+			return // restored since (see replace)
+		}
 		for {
 			next, ok := p.refund(uint64(w), idx, n)
 			if !ok || b.W.CompareAndSwap(w, int64(next)) {

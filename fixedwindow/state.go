@@ -67,11 +67,38 @@ func (p *params) fit(count uint64) *params {
 // replace replaces b, the block in force, by a block of np (or of wider
 // parameters of np's Config, see fit) holding the saved state that conv
 // makes of b's; it reports whether it did (see cell.Ref.Replace).
-func (l *Limiter) replace(b *block, np *params, conv func(saved) saved) bool {
-	return l.c.Replace(b, func(w, _ int64) (*params, int64, int64) {
-		sv := conv(b.P.save(uint64(w)))
+//
+// The new block's Aux is its restore mark (see Refund): 0, or 1 plus the
+// index of the latest of np's windows a refund may not give units back
+// in. The mark b has carries over, moved to the np window that holds the
+// end of b's marked window; a restore (restoring true) raises it to cover
+// the windows of b's state and of the restored one, since every Take
+// counted before the restore was stamped in one of them or earlier; a
+// restore into a fresh, unmarked state (a limiter that never counted, as
+// package persist restores into) has no Take to refund and sets none.
+func (l *Limiter) replace(b *block, np *params, restoring bool, conv func(saved) saved) bool {
+	return l.c.Replace(b, func(w, aux int64) (*params, int64, int64) {
+		old := b.P.save(uint64(w))
+		sv := conv(old)
 		np := np.fit(sv.count)
-		return np, int64(np.restore(sv)), 0
+		var mark uint64 // 1 + a window index of np, or 0: none
+		cover := func(t time.Time) {
+			idx, _ := np.locate(t)
+			mark = max(mark, idx+1)
+		}
+		if aux != 0 {
+			cover(b.P.start(aux - 1 - b.P.bias).Add(b.P.cfg.Window - 1))
+		}
+		if restoring && (old.has || aux != 0) {
+			// (A limiter that never counted has no Take to refund.)
+			if old.has {
+				cover(old.start)
+			}
+			if sv.has {
+				cover(sv.start)
+			}
+		}
+		return np, int64(np.restore(sv)), int64(mark)
 	})
 }
 
@@ -122,7 +149,7 @@ func (l *Limiter) Reconfigure(cfg Config) error {
 			continue
 		}
 		b, _ = l.c.Load()
-		if l.replace(b, np, func(old saved) saved { return old }) {
+		if l.replace(b, np, false, func(old saved) saved { return old }) {
 			return nil
 		}
 	}
@@ -227,7 +254,7 @@ func (l *Limiter) UnmarshalBinary(b []byte) error {
 		b, _ := l.c.Load() // not sealed; not nil: checked above, and never nil again once set
 		// The parameters in force, unless the restored count needs a
 		// wider field (see fit): then parameters of their own.
-		if l.replace(b, b.P, func(saved) saved { return sv }) {
+		if l.replace(b, b.P, true, func(saved) saved { return sv }) {
 			return nil
 		}
 	}

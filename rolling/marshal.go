@@ -88,6 +88,13 @@ func (l *Limiter) MarshalBinary() ([]byte, error) {
 // most a Window before the Limiter was made (and within half the reach;
 // see Performance in the package documentation). So a Keyed restored at
 // start-up by package persist stays compact.
+//
+// Restoring into a Limiter that has a window open (or was restored before)
+// is the exception: from then on, a Refund stamped at or before the end of
+// that window or of the restored one gives nothing back, since the Take it
+// refunds may have been counted in the replaced state, not the restored
+// one; the Limiter keeps that instant in parameters of its own (a copy of
+// its Config's, about 150 bytes).
 func (l *Limiter) UnmarshalBinary(b []byte) error {
 	payload, err := core.ParseHeader(b, core.Rolling, stateVersion)
 	wide := false
@@ -135,9 +142,9 @@ func (l *Limiter) UnmarshalBinary(b []byte) error {
 	if err := r.Err(); err != nil {
 		return err
 	}
-	// The same parameters: the limiter keeps sharing them, and keeps its
-	// block if the window fits it.
-	l.c.Renew(func(p *params, _, base int64) (*params, int64, int64) {
+	// The same parameters, unless a refund mark must be kept (see Refund):
+	// then a copy of them that carries it.
+	l.c.Renew(func(p *params, w, base int64) (*params, int64, int64) {
 		st := state{}
 		if count > 0 {
 			// The start relative to the epoch, on the wall clock (start has
@@ -147,9 +154,35 @@ func (l *Limiter) UnmarshalBinary(b []byte) error {
 			// window's start (see refund), never give back more.
 			st = state{start: p.since(start), count: int64(count), notified: flags == 1, later: true}
 		}
-		return p.place(st, base)
+		return p.restoreMark(p.decode(w, base), st).place(st, base)
 	})
 	return nil
+}
+
+// restoreMark returns the parameters of a limiter of parameters p whose
+// state old is replaced by the restored state st: p, or a copy of p's
+// natural parameters whose refund mark (see Refund) covers old's window
+// and st's, every instant a Take counted in either can be stamped at (a
+// Take stamped after a window's end opens the next one). A mark p
+// already has is kept. A limiter with no window open and no mark (a fresh
+// one, as a restore after a restart finds) has no Take to refund, and
+// keeps p: restoring into it costs no memory.
+func (p *params) restoreMark(old, st state) *params {
+	if old.count == 0 && !p.marked {
+		return p
+	}
+	m, marked := p.mark, p.marked
+	for _, s := range []state{old, st} {
+		if s.count > 0 {
+			if e := addSat(s.start, p.window-1); !marked || e > m {
+				m, marked = e, true
+			}
+		}
+	}
+	if !marked || p.marked && m == p.mark {
+		return p
+	}
+	return p.withMark(m)
 }
 
 // addSat returns a+b, saturated to the int64 range.

@@ -358,6 +358,9 @@ func (l *Limiter) Refund(at time.Time, n int) {
 				continue
 			}
 		}
+		if p.marked && t <= p.mark {
+			return // restored since: see UnmarshalBinary
+		}
 		next, ok := p.refund(p.decode(w, b.Aux.Load()), t, n)
 		if !ok || l.publish(b, w, next, t) {
 			return
@@ -421,6 +424,10 @@ func (l *Limiter) Reconfigure(cfg Config) error {
 			return p.place(p.decode(w, base), base)
 		}
 		q := np.onEpochOf(p, at)
+		if p.marked {
+			// The refund mark carries over, to q's epoch.
+			q = q.withMark(q.since(p.epoch.Add(time.Duration(p.mark))))
+		}
 		st, base := rebase(p.decode(w, base), base, p, q)
 		return q.place(st, base)
 	})

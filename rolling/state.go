@@ -99,6 +99,22 @@ type params struct {
 	// natural is the params whose cb fits limit: p itself, unless p was
 	// widened (see fit) for a count carried over above limit.
 	natural *params
+
+	// marked says a Refund stamped at or before mark (from epoch) gives
+	// nothing back: set on a limiter's own copy by UnmarshalBinary (see
+	// restoreMark), and carried by every params derived from it (fit,
+	// Reconfigure). Shared parameters are never marked.
+	marked bool
+	mark   int64
+}
+
+// withMark returns a copy of p's natural parameters with the refund mark
+// m; its widened copies (fit) carry the mark too.
+func (p *params) withMark(m int64) *params {
+	q := *p.natural
+	q.marked, q.mark = true, m
+	q.natural = &q
+	return &q
 }
 
 func newParams(cfg Config, epoch time.Time) *params {

@@ -116,10 +116,13 @@ func TestTemplateLimitersAreIndependent(t *testing.T) {
 
 	// A restored count above Limit needs a wider count field, for that
 	// window only: with its next window c is back on the shared parameters.
+	// (c is a fresh limiter: one with a window open gets a refund mark on
+	// parameters of its own, and the Refund below would give nothing back.)
 	big := mustNew(t, rolling.Config{Limit: 1 << 20, Window: time.Minute})
 	require.True(t, big.Take(t0, 1<<20).Allowed)
 	state, err = big.MarshalBinary()
 	require.NoError(t, err)
+	c = tmpl.New()
 	require.NoError(t, c.UnmarshalBinary(state))
 	require.False(t, rolling.SameParams(b, c))
 	require.Equal(t, ratekit.Decision{Limit: 3, Window: time.Minute, ResetAfter: 30 * time.Second,

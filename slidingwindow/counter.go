@@ -646,7 +646,11 @@ func (c *Counter) Refund(at time.Time, n int) {
 	}
 	for {
 		b, w := c.c.Load()
-		next, ok := b.P.refund(uint64(w), b.P.since(at), uint64(n))
+		a := b.P.since(at)
+		if m := b.Aux.Load(); m != 0 && a < b.P.start0+m*b.P.window {
+			return // restored since: see UnmarshalBinary
+		}
+		next, ok := b.P.refund(uint64(w), a, uint64(n))
 		if !ok || b.W.CompareAndSwap(w, int64(next)) {
 			return
 		}
@@ -728,8 +732,8 @@ func (c *Counter) Reconfigure(cfg Config) error {
 	}
 	for {
 		b, _ := c.c.Load()
-		if c.c.Replace(b, func(w, _ int64) (*counterParams, int64, int64) {
-			return np, int64(np.carry(uint64(w), b.P)), 0
+		if c.c.Replace(b, func(w, aux int64) (*counterParams, int64, int64) {
+			return np, int64(np.carry(uint64(w), b.P)), np.carryMark(aux, b.P)
 		}) {
 			return nil
 		}
@@ -756,6 +760,16 @@ func (p *counterParams) carry(w uint64, old *counterParams) uint64 {
 	end := (k+1)*old.window - 1 // Unix nanoseconds
 	r := min(max(floorDiv(end, p.window)-p.base, 0), int64(p.maxRel()))
 	return p.pack(uint64(r), min(cur+prev, p.mask), 0)
+}
+
+// carryMark converts old's restore mark (see UnmarshalBinary) to p's: the
+// window of p that holds the last instant of old's marked window.
+func (p *counterParams) carryMark(aux int64, old *counterParams) int64 {
+	if aux == 0 {
+		return 0
+	}
+	end := (old.base+aux)*old.window - 1 // Unix nanoseconds
+	return min(max(floorDiv(end, p.window)-p.base, 0), int64(p.maxRel())) + 1
 }
 
 // counterFormat is the version of the Counter's MarshalBinary format.
@@ -791,9 +805,16 @@ func (p *counterParams) marshal(w uint64) []byte {
 // 73 years after the epoch of the Counter's parameters (the making of the
 // first Counter of its Config). A window more than 73 years before it
 // restores as a fresh state: nothing in it can count any more. The Counter
-// keeps its parameters, shared or not: the restored word is in their
-// layout, so it is stored with one CAS on the word in force, as a Take
-// stores, and no block is replaced.
+// keeps its parameters, shared or not.
+//
+// From then on, unless the Counter had never counted, a Refund stamped in
+// the restored fixed window or the one the Counter counted in before the
+// restore, or earlier, gives nothing
+// back: the Take it refunds may have been counted in the replaced state,
+// not the restored one. Such a restore replaces the block (see
+// internal/cell) to record that window in its Aux, which only Refund
+// reads; a restore into a Counter that never counted stores the word in
+// place, with one CAS.
 func (c *Counter) UnmarshalBinary(b []byte) error {
 	payload, err := core.ParseHeader(b, core.SlidingCounter, counterFormat)
 	if err != nil {
@@ -804,16 +825,47 @@ func (c *Counter) UnmarshalBinary(b []byte) error {
 	if err := r.Err(); err != nil {
 		return err
 	}
+	blk, _ := c.c.Load()
+	if _, err := blk.P.restore(window, start, cur, prev); err != nil {
+		return err
+	}
 	for {
 		blk, w := c.c.Load()
-		next, err := blk.P.restore(window, start, cur, prev)
-		if err != nil {
-			return err
+		if blk.Aux.Load() == 0 && uint64(w) == blk.P.pack(0, 0, 0) {
+			// Never counted, so no Take to refund and no mark: one CAS
+			// in place, as a Take stores, and the Counter keeps its
+			// inline block (as package persist restores, into fresh
+			// Counters). One that fails lost to a Take or a
+			// replacement: start again.
+			next, err := blk.P.restore(window, start, cur, prev)
+			if err != nil {
+				return err
+			}
+			if blk.W.CompareAndSwap(w, int64(next)) {
+				return nil
+			}
+			continue
 		}
-		// One that fails lost to a Take, a Refund or a replacement: start
-		// again.
-		if blk.W.CompareAndSwap(w, int64(next)) {
-			return nil
+		var err error
+		if c.c.Replace(blk, func(w, aux int64) (*counterParams, int64, int64) {
+			p := blk.P
+			next, e := p.restore(window, start, cur, prev)
+			if e != nil {
+				// Another Reconfigure changed the Window since the
+				// check above: keep the state.
+				err = e
+				return p, w, aux
+			}
+			if aux == 0 && uint64(w) == p.pack(0, 0, 0) {
+				// Never counted (or nothing that still counts): no
+				// Take to refund, and no mark.
+				return p, int64(next), 0
+			}
+			oldRel, _, _ := p.unpack(uint64(w))
+			newRel, _, _ := p.unpack(next)
+			return p, int64(next), max(aux, int64(oldRel)+1, int64(newRel)+1)
+		}) {
+			return err
 		}
 	}
 }

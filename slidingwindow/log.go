@@ -99,6 +99,11 @@ type logState struct {
 	// instant in the ring it makes the log's clock, which never goes back:
 	// see (*logState).decide.
 	floor atomic.Int64
+	// restored is the latest instant a Refund gives nothing back at or
+	// before, because UnmarshalBinary replaced the units a Take then may
+	// have recorded (see UnmarshalBinary); noFloor if never restored.
+	// Written under the seqlock, by a restore and by install.
+	restored atomic.Int64
 	// slots holds the instants of the last limit units. Unit j, counted
 	// from the newest (j = 0) to the oldest (j = limit-1), is in slot
 	// head-1-j (mod limit), so instants never decrease from oldest to newest.
@@ -209,6 +214,7 @@ func (l *Log) init(p *logParams) {
 func (s *logState) init(p *logParams, size int) {
 	s.p = p
 	s.floor.Store(noFloor)
+	s.restored.Store(noFloor)
 	s.slots = make([]atomic.Int64, size) // all empty
 }
 
@@ -522,6 +528,14 @@ func (l *Log) Refund(at time.Time, n int) {
 			continue
 		}
 		head := headOf(w)
+		if a <= s.restored.Load() {
+			// A Take at or before the last restore's mark: its units may
+			// have been in the state the restore replaced.
+			if s.word.Load() == w {
+				return
+			}
+			continue
+		}
 		// Units 0..q-1 (from the newest) are recorded at or after a; unit
 		// q, if it holds one, before. a-1 >= minTime-1 does not overflow.
 		q := s.above(head, a-1)
@@ -681,7 +695,7 @@ func (l *Log) lock() *logState {
 // install fills next, a state no one else can see yet, with units (oldest
 // first, at most next.limit) and the clock clk, and publishes it in place of
 // old, whose lock the caller holds and never releases.
-func (l *Log) install(next *logState, units []int64, clk int64) {
+func (l *Log) install(next *logState, units []int64, clk, restored int64) {
 	for i, e := range units {
 		next.slots[i].Store(enc(e))
 	}
@@ -693,6 +707,7 @@ func (l *Log) install(next *logState, units []int64, clk int64) {
 	// The clock is kept whole: the newest unit, when it is one of units,
 	// counts towards it anyway.
 	next.floor.Store(clk)
+	next.restored.Store(restored)
 	l.s.Store(next)
 }
 
@@ -738,7 +753,7 @@ func (l *Log) Reconfigure(cfg Config) error {
 			units = append(units, dec(v))
 		}
 	}
-	l.install(next, units, clk)
+	l.install(next, units, clk, old.restored.Load())
 	return nil
 }
 
@@ -789,6 +804,12 @@ func (l *Log) MarshalBinary() ([]byte, error) {
 // A state with more units than the log's Limit (saved before the Limit was
 // lowered, or with a higher one) is restored whole: the log is over-full
 // until enough of them expire, as after a Reconfigure that lowered the Limit.
+//
+// From then on, unless the log had never recorded a unit, a Refund stamped
+// at or before the newest instant it had recorded before the restore, or
+// the restored state's, gives nothing
+// back: the Take it refunds may have been recorded in the replaced state,
+// not the restored one.
 //
 // It rewrites the ring in place, under the seqlock, for O(ring) stores, as
 // Reconfigure does; only a state with more units than the ring has slots
@@ -867,20 +888,34 @@ func (l *Log) UnmarshalBinary(b []byte) error {
 			// was lowered, or is higher): a ring that keeps them all, as
 			// Reconfigure makes, replaces this one.
 			old := l.lock()
-			l.install(newLogState(old.p, len(units)), units, clk)
+			l.install(newLogState(old.p, len(units)), units, clk, old.restoreMark(clk))
 			return nil
 		}
 		if s.word.CompareAndSwap(w, w|lockedBit) {
-			s.rewrite(w, units, clk)
+			s.rewrite(w, units, clk, s.restoreMark(clk))
 			return nil
 		}
 	}
 }
 
+// restoreMark returns the restored mark of a state that replaces s, which
+// the caller has locked, with a state of clock clk: every Take recorded in
+// s, or in a state s replaced, was stamped at or before s's clock, and
+// every Take recorded in the new state at or before clk.
+func (s *logState) restoreMark(clk int64) int64 {
+	head := headOf(s.word.Load())
+	old := max(s.restored.Load(), s.unit(head, 0), s.floor.Load())
+	if old == noFloor {
+		return noFloor // never recorded, never restored: no Take to refund
+	}
+	return max(old, clk)
+}
+
 // rewrite replaces the units of s by units (oldest first, at most
-// len(s.slots)) and its floor by clk, and releases the lock the caller took
-// from word w. Readers that overlap it see the version move and read again.
-func (s *logState) rewrite(w uint64, units []int64, clk int64) {
+// len(s.slots)), its floor by clk and its restored mark by restored, and
+// releases the lock the caller took from word w. Readers that overlap it
+// see the version move and read again.
+func (s *logState) rewrite(w uint64, units []int64, clk, restored int64) {
 	for i := range s.slots {
 		v := int64(0) // empty
 		if i < len(units) {
@@ -894,5 +929,6 @@ func (s *logState) rewrite(w uint64, units []int64, clk int64) {
 	}
 	// As in install, the clock is kept whole.
 	s.floor.Store(clk)
+	s.restored.Store(restored)
 	s.word.Store(released(w, head))
 }

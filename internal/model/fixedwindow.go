@@ -29,6 +29,10 @@ type FixedWindow struct {
 	win      *big.Int // its number
 	count    int
 	notified bool
+	// mark is the latest window a refund gives nothing back in (nil:
+	// none): UnmarshalBinary sets it to cover the windows of the replaced
+	// and the restored state (see fixedwindow.Limiter.Refund).
+	mark *big.Int
 
 	notices int
 }
@@ -135,7 +139,7 @@ func (m *FixedWindow) Peek(now time.Time, n int) ratekit.Decision {
 func (m *FixedWindow) Refund(at time.Time, n int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if n > 0 && m.has && m.number(at).Cmp(m.win) == 0 {
+	if n > 0 && m.has && m.number(at).Cmp(m.win) == 0 && (m.mark == nil || m.number(at).Cmp(m.mark) > 0) {
 		m.count = max(m.count-n, 0)
 	}
 }
@@ -156,13 +160,26 @@ func (m *FixedWindow) Idle(now time.Time) bool {
 func (m *FixedWindow) Reconfigure(limit int, window, offset time.Duration, name string, hook bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var start time.Time
+	var start, markEnd time.Time
 	if m.has {
 		start = m.startOf(m.win)
+	}
+	if m.mark != nil {
+		markEnd = m.startOf(new(big.Int).Add(m.mark, big.NewInt(1))).Add(-1)
 	}
 	m.limit, m.window, m.offset, m.name, m.hook = limit, window, offset, name, hook
 	if m.has {
 		m.win = m.number(start)
+	}
+	if m.mark != nil {
+		m.mark = m.number(markEnd)
+	}
+}
+
+// raiseMark raises the refund mark to the window containing t.
+func (m *FixedWindow) raiseMark(t time.Time) {
+	if w := m.number(t); m.mark == nil || w.Cmp(m.mark) > 0 {
+		m.mark = w
 	}
 }
 

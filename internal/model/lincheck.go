@@ -80,14 +80,22 @@ func (m *FixedWindow) State() string {
 
 // Restore is UnmarshalBinary of the state from saved: its counted window is
 // placed as Reconfigure places it, in this model's window that contains its
-// start, with its count and notified mark.
+// start, with its count and notified mark; refunds stamped in that window
+// or the replaced one, or earlier, give nothing back from then on.
 func (m *FixedWindow) Restore(saved *FixedWindow) {
 	s := saved.Clone()
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	marking := m.has || m.mark != nil // a model that never counted has nothing to refund
+	if m.has {
+		m.raiseMark(m.startOf(m.win))
+	}
 	m.has, m.count, m.notified, m.win = s.has, s.count, s.notified, nil
 	if s.has {
 		m.win = m.number(s.startOf(s.win))
+		if marking {
+			m.raiseMark(m.startOf(m.win))
+		}
 	}
 }
 
@@ -114,6 +122,15 @@ func (m *Rolling) State() string {
 func (m *Rolling) Restore(saved *Rolling) {
 	s := saved.Clone()
 	m.mu.Lock()
+	if m.count > 0 || m.marked {
+		// The refund mark: the ends of the replaced and the restored
+		// window, in this model's Window.
+		for _, c := range []*Rolling{m, s} {
+			if e := c.start.Add(m.window - 1); c.count > 0 && (!m.marked || e.After(m.mark)) {
+				m.marked, m.mark = true, e
+			}
+		}
+	}
 	m.start, m.count, m.notified = s.start, s.count, s.notified
 	if m.count == 0 {
 		m.start, m.notified = time.Time{}, false
@@ -143,6 +160,14 @@ func (m *SlidingLog) Restore(saved *SlidingLog) {
 	s := saved.Clone()
 	s.Persist()
 	m.ring = max(m.size(), len(s.units))
+	for _, c := range []*SlidingLog{m, s} {
+		if !m.hasClock && !m.marked {
+			break // never recorded: nothing to refund
+		}
+		if c.hasClock && (!m.marked || c.clock > m.restored) {
+			m.restored, m.marked = c.clock, true
+		}
+	}
 	m.units, m.clock, m.hasClock = s.units, s.clock, s.hasClock
 }
 
@@ -166,8 +191,17 @@ func (m *SlidingCounter) Reconfigure(limit int, name string) {
 }
 
 // Restore is UnmarshalBinary of the state saved, which has this counter's
-// Window: its window and counts.
+// Window: its window and counts; refunds stamped in that window or the
+// replaced one, or earlier, give nothing back from then on.
 func (m *SlidingCounter) Restore(saved *SlidingCounter) {
+	for _, c := range []*SlidingCounter{m, saved} {
+		if !m.started && !m.marked {
+			break // never counted: nothing to refund
+		}
+		if c.started && (!m.marked || c.k > m.mark) {
+			m.marked, m.mark = true, c.k
+		}
+	}
 	m.started, m.k, m.cur, m.prev = saved.started, saved.k, saved.cur, saved.prev
 }
 

@@ -30,6 +30,12 @@ type Rolling struct {
 	notified bool
 	later    bool // a unit taken at a time after start is in the window
 
+	// marked says a refund stamped at or before mark gives nothing back:
+	// set by a restore into a limiter with a window open or a mark (see
+	// rolling.Limiter.UnmarshalBinary).
+	marked bool
+	mark   time.Time
+
 	// Notified counts the denials that would call OnLimitReached.
 	Notified int
 }
@@ -108,6 +114,9 @@ func (m *Rolling) Refund(at time.Time, n int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if n <= 0 || m.count == 0 || at.Before(m.start) || !at.Before(m.start.Add(m.window)) {
+		return
+	}
+	if m.marked && !at.After(m.mark) {
 		return
 	}
 	if at.Equal(m.start) && m.later && n < m.count {

@@ -32,6 +32,11 @@ type SlidingLog struct {
 	units    []time.Duration // oldest first, at most size()
 	clock    time.Duration
 	hasClock bool
+	// restored, if marked, is the latest instant a refund gives nothing
+	// back at or before: the clock of the state a restore replaced, or of
+	// the restored one (see slidingwindow.Log.UnmarshalBinary).
+	restored time.Duration
+	marked   bool
 }
 
 // size is how many units the log remembers.
@@ -63,6 +68,9 @@ func (m *SlidingLog) Peek(now time.Duration, n int) ratekit.Decision {
 // `at`. If the ring was full (at its size, which may be above the Limit),
 // each unit removed leaves a placeholder (see SlidingLog).
 func (m *SlidingLog) Refund(at time.Duration, n int) {
+	if m.marked && at <= m.restored {
+		return
+	}
 	full := len(m.units) == m.size() // the ring's size, above the Limit after Reconfigure lowered it
 	older := len(m.units) > 0 && m.units[0] < at
 	k := 0
@@ -175,6 +183,12 @@ type SlidingCounter struct {
 	started   bool
 	k         int64 // Unix index of the current fixed window
 	cur, prev int   // units in window k and in window k-1
+
+	// marked says a refund stamped in window mark or earlier gives nothing
+	// back: UnmarshalBinary sets it to the later of the replaced and the
+	// restored window (see slidingwindow.Counter.UnmarshalBinary).
+	marked bool
+	mark   int64
 }
 
 // view is the counter as seen from now: the fixed window of evaluation, the
@@ -356,7 +370,7 @@ func (m *SlidingCounter) Refund(at time.Time, n int) {
 		return
 	}
 	switch k := m.window(at); {
-	case !m.started:
+	case !m.started, m.marked && k <= m.mark:
 	case k == m.k:
 		m.cur = max(0, m.cur-n)
 	case k == m.k-1:

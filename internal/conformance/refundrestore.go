@@ -1,0 +1,143 @@
+package conformance
+
+import (
+	"encoding"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ratekit/ratekit"
+)
+
+// refundRestore holds the refund contract of ratekit.Limiter across a
+// restore: a limiter takes at several instants, its state is replaced by
+// UnmarshalBinary, and the Takes made before the restore are refunded.
+// The units they took were counted in a state that is gone; what the
+// limiter counts now is the restored state. So at every later query instant
+// the limiter must admit, in one Take, no more than a twin of the same
+// Config restored from the same bytes and never refunded. (A refund that
+// gives back less is allowed, never more.)
+//
+// The restored state is that of a twin drained at Start, a fresh one, or
+// the limiter's own, marshalled just before the restore; and, under
+// -race, a drained twin's restored concurrently with Takes at Start, all
+// of whose admitted units are then refunded: a Take admitted after the
+// restore would find the drained state, so every admitted Take was made
+// before it. Limiters without MarshalBinary and UnmarshalBinary, and
+// Holders (whose held units are not part of their saved state), are
+// skipped.
+func (s Subject) refundRestore(t *testing.T) {
+	probe := s.New(t)
+	_, mok := probe.(encoding.BinaryMarshaler)
+	_, uok := probe.(encoding.BinaryUnmarshaler)
+	if !mok || !uok || s.Holder {
+		t.Skip("no saved state to restore (not a BinaryMarshaler and BinaryUnmarshaler, or a Holder)")
+	}
+	w := s.window(t)
+	marshal := func(l ratekit.Limiter) []byte {
+		t.Helper()
+		b, err := l.(encoding.BinaryMarshaler).MarshalBinary()
+		if err != nil {
+			t.Fatalf("MarshalBinary: %v", err)
+		}
+		return b
+	}
+	restore := func(l ratekit.Limiter, b []byte) {
+		t.Helper()
+		if err := l.(encoding.BinaryUnmarshaler).UnmarshalBinary(b); err != nil {
+			t.Fatalf("UnmarshalBinary: %v", err)
+		}
+	}
+	drained := s.New(t)
+	drain(drained, s.Start, s.Capacity)
+	drainedState, freshState := marshal(drained), marshal(s.New(t))
+
+	// Takes before the restore, as offsets from Start, and the query
+	// instants after it.
+	histories := [][]time.Duration{
+		{0},
+		{0, 0, w / 3},
+		{-w / 2, 0, w / 4, w + w/3},
+		{2 * w, 2 * w},
+	}
+	queries := []time.Duration{-w, -w / 2, 0, w / 4, w / 3, w / 2, w, w + w/3, 3 * w / 2, 2 * w, 2*w + w/2, 3 * w, 10 * w}
+	sources := []struct {
+		name  string
+		state func(l ratekit.Limiter) []byte
+	}{
+		{"Drained", func(ratekit.Limiter) []byte { return drainedState }},
+		{"Fresh", func(ratekit.Limiter) []byte { return freshState }},
+		{"Own", marshal},
+	}
+	for _, src := range sources {
+		for hi, h := range histories {
+			for _, n := range []int{1, s.Capacity / 2} {
+				l := s.New(t)
+				type take struct {
+					at time.Duration
+					n  int
+				}
+				var taken []take
+				for _, at := range h {
+					if l.Take(s.Start.Add(at), n).Allowed {
+						taken = append(taken, take{at, n})
+					}
+				}
+				state := src.state(l)
+				restore(l, state)
+				twin := s.New(t)
+				restore(twin, state)
+				for _, tk := range taken {
+					l.Refund(s.Start.Add(tk.at), tk.n)
+				}
+				for _, q := range queries {
+					at := s.Start.Add(q)
+					if got, want := s.capacity(l, at), s.capacity(twin, at); got > want {
+						t.Fatalf("%s state, history %d (takes of %d at %v, admitted %v): after the restore and the refunds, "+
+							"the limiter admits %d at Start%s; its twin, restored alike and never refunded, %d",
+							src.name, hi, n, h, taken, got, signed(q), want)
+					}
+				}
+			}
+		}
+	}
+
+	// Concurrently: Takes at Start race a restore of the drained state.
+	for rep := range 5 {
+		l := s.New(t)
+		var admitted atomic.Int64
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for range goroutines {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				for range s.Capacity {
+					if l.Take(s.Start, 1).Allowed {
+						admitted.Add(1)
+					}
+				}
+			}()
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			if err := l.(encoding.BinaryUnmarshaler).UnmarshalBinary(drainedState); err != nil {
+				t.Errorf("UnmarshalBinary: %v", err)
+			}
+		}()
+		close(start)
+		wg.Wait()
+		for range admitted.Load() {
+			l.Refund(s.Start, 1)
+		}
+		if got := drain(l, s.Start, s.Capacity); got != 0 {
+			t.Fatalf("rep %d: %d Takes admitted around a restore of a drained state, all refunded: "+
+				"the limiter then admits %d at Start; a Take after the restore finds it drained, so want 0",
+				rep, admitted.Load(), got)
+		}
+	}
+}
