@@ -174,7 +174,7 @@ func keyedHistoryWith(t *testing.T, maxKeys int) (*history, *ratekit.Keyed[int, 
 		},
 		model:      keyedModel(maxKeys > 0),
 		stampBurst: keyedConfig.Burst,
-		maxOps:     60,
+		maxOps:     40,
 		// New keys, unrecorded, inserting slots and growing the tables
 		// under the recorded Takes.
 		background: func(stop <-chan struct{}) {
