@@ -7,7 +7,6 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/benbjohnson/clock"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ratekit/ratekit"
@@ -34,47 +33,8 @@ func drain(tb testing.TB, l *fixedwindow.Limiter) {
 	require.False(tb, l.Take(t0, 1).Allowed)
 }
 
-func TestTemplateConforms(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		cfg  fixedwindow.Config
-	}{
-		{"60PerMinute", fixedwindow.Config{Limit: 60, Window: time.Minute, Name: "api"}},
-		{"2PerSecondOffset", fixedwindow.Config{Limit: 2, Window: time.Second, Offset: -250 * time.Millisecond}},
-		{"10PerDayWithHook", fixedwindow.Config{Limit: 10, Window: 24 * time.Hour, Offset: -5 * time.Hour,
-			Name: "daily", OnLimitReached: func(ratekit.Decision) {}}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			tmpl := mustTemplate(t, tc.cfg)
-			conformance.Run(t, conformance.Subject{
-				New: func(tb testing.TB) ratekit.Limiter {
-					// A sibling drained first: what it took, and its
-					// OnLimitReached flag, must not show.
-					drain(tb, tmpl.New())
-					return tmpl.New()
-				},
-				Capacity:    tc.cfg.Limit,
-				Policy:      tc.cfg.Name,
-				Reconfigure: reconfigureLimit(tc.cfg),
-				WithClock: func(tb testing.TB, c clock.Clock) ratekit.Limiter {
-					return mustTemplate(tb, withClock(tc.cfg, c)).New()
-				},
-			})
-		})
-	}
-}
-
-func TestTemplateBadConfig(t *testing.T) {
-	tmpl, err := fixedwindow.NewTemplate(fixedwindow.Config{Limit: 1})
-	require.ErrorIs(t, err, ratekit.ErrInvalidConfig)
-	require.ErrorContains(t, err, "Window")
-	require.Nil(t, tmpl)
-	_, err = fixedwindow.NewTemplate(fixedwindow.Config{Limit: 1 << 40, Window: time.Nanosecond})
-	require.ErrorIs(t, err, ratekit.ErrInvalidConfig)
-}
-
-// TestTemplateDecidesAsNew: a Template's limiter and New's, of one Config,
-// agree on every decision, through aligned windows with an Offset.
+// TestTemplateDecidesAsNew: a Template's New is New of its Config (the
+// conformance suite runs on New), so its limiters decide as New's do.
 func TestTemplateDecidesAsNew(t *testing.T) {
 	cfg := fixedwindow.Config{Limit: 3, Window: time.Hour, Offset: -5*time.Hour - 30*time.Minute, Name: "ist"}
 	tmpl := mustTemplate(t, cfg)

@@ -5,7 +5,6 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/benbjohnson/clock"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ratekit/ratekit"
@@ -20,31 +19,35 @@ func mustTemplate(tb testing.TB, cfg rolling.Config) *rolling.Template {
 	return tmpl
 }
 
-func TestTemplateConforms(t *testing.T) {
+// TestTemplateDecidesAsNew: a Template's New is New of its Config (the
+// conformance suite runs on New), so its limiters decide as New's do.
+func TestTemplateDecidesAsNew(t *testing.T) {
 	for _, cfg := range []rolling.Config{
-		{Limit: 10, Window: time.Minute, Name: "10PerMinute"},
 		{Limit: 5, Window: time.Second, Name: "5PerSecond"},
-		{Limit: 1000, Window: 30 * 24 * time.Hour, Name: "1000Per30Days"},
 		{Limit: 4, Window: time.Hour, Name: "hooked", OnLimitReached: func(ratekit.Decision) {}},
 	} {
-		t.Run(cfg.Name, func(t *testing.T) {
-			tmpl := mustTemplate(t, cfg)
-			conformance.Run(t, conformance.Subject{
-				New: func(tb testing.TB) ratekit.Limiter {
-					// A sibling drained first: what it took must not show.
-					sibling := tmpl.New()
-					require.True(tb, sibling.Take(conformance.DefaultStart, cfg.Limit).Allowed)
-					require.False(tb, sibling.Take(conformance.DefaultStart, 1).Allowed)
-					return tmpl.New()
-				},
-				Capacity:    cfg.Limit,
-				Policy:      cfg.Name,
-				Reconfigure: reconfigureLimit(cfg),
-				Anchored:    true,
-				WithClock:   func(tb testing.TB, c clock.Clock) ratekit.Limiter { return mustTemplate(tb, withClock(cfg, c)).New() },
-			})
-		})
+		tmpl := mustTemplate(t, cfg)
+		require.Equal(t, cfg.Limit, tmpl.Config().Limit)
+		a, b := tmpl.New(), mustNewT(t, cfg)
+		for i := range 300 {
+			now := conformance.DefaultStart.Add(time.Duration(i) * 170 * time.Millisecond)
+			n := i % 3
+			require.Equal(t, b.Peek(now, n), a.Peek(now, n), "Peek %d", i)
+			require.Equal(t, b.Take(now, n), a.Take(now, n), "Take %d", i)
+			if i%7 == 0 {
+				a.Refund(now, 1)
+				b.Refund(now, 1)
+			}
+			require.Equal(t, b.Idle(now), a.Idle(now))
+		}
 	}
+}
+
+func mustNewT(tb testing.TB, cfg rolling.Config) *rolling.Limiter {
+	tb.Helper()
+	l, err := rolling.New(cfg)
+	require.NoError(tb, err)
+	return l
 }
 
 func TestTemplateBadConfig(t *testing.T) {

