@@ -128,7 +128,9 @@ func (s Subject) reconfigureConcurrent(t *testing.T) {
 			takers.Add(1)
 			go func() {
 				defer takers.Done()
-				for i := 0; i < 2*c+50; i++ {
+				// Together the takers ask for 2·Capacity+400 units, so
+				// the limit is always reached whatever the interleaving.
+				for i := 0; i < (2*c)/goroutines+50; i++ {
 					if l.Take(s.Start, 1).Allowed {
 						admitted.Add(1)
 					}
