@@ -10,3 +10,7 @@ func InFirstCell(l *Limiter) bool { return l.c.Cur() == l.c.First() }
 
 // Interned returns how many parameter sets New shares.
 func Interned() int { return interned.Len() }
+
+// Block returns the block in force, to tell whether anything published a
+// successor.
+func Block(l *Limiter) any { return l.c.Cur() }

@@ -1,0 +1,64 @@
+package rolling
+
+import (
+	"time"
+
+	"github.com/ratekit/ratekit/internal/cell"
+)
+
+// Joint is internal to ratekit, not for use: ratekit.TakeAll decides the
+// limiters that have it together, all or none, with no refund (see
+// internal/cell). Its result's type is internal and may change.
+func (l *Limiter) Joint(self any, lock bool, now time.Time, n int) (s cell.Step) {
+	if self != any(l) {
+		s.Slow = true // a type embedding l, whose Take may differ: see cell.Member
+		return s
+	}
+	var b *block
+	var w int64
+	var ok bool
+	if lock {
+		b, w, ok = l.c.LockHelping()
+	} else {
+		b, w, ok = l.c.LoadHelping()
+	}
+	if !ok {
+		// Sealed, its successor not yet out: publishing it is a helper's
+		// work, the general path's Take.
+		s.Slow = true
+		return s
+	}
+	s.Hold = cell.HoldOf(b, w)
+	s.Policy = policy
+	p, base := b.P, b.Aux.Load()
+	prev := p.decode(w, base)
+	v, next, act := p.take(prev, p.since(now), n)
+	s.Next, s.Stamp = w, cell.NoStamp
+	switch act {
+	case write:
+		// In place, as publish stores it, or not at all: a window out of
+		// the block's reach (or one that leaves widened parameters) needs
+		// a new block, which only the general path publishes.
+		if nw, fits := p.encode(next, base); fits && (p == p.natural || !opens(prev, next)) {
+			s.Next = nw
+			break
+		}
+		fallthrough
+	case notify:
+		// The first denial of a window sets the mark and calls
+		// OnLimitReached: the general path's Take does both.
+		if lock {
+			s.Release()
+		}
+		s.Slow = true
+		return s
+	}
+	s.V = cell.Verdict{Remaining: v.remaining, Reset: v.reset, Retry: v.retry, OK: v.ok}
+	return s
+}
+
+// policy is a cell.Step's Policy.
+func policy(e cell.Erased) (int, time.Duration, string) {
+	p := cell.ParamsOf[params](e)
+	return p.cfg.Limit, p.cfg.Window, p.cfg.Name
+}
