@@ -95,3 +95,27 @@ func TestLockedWordIsNotHelped(t *testing.T) {
 		})
 	}
 }
+
+// TestUserAndSystemLimitsJoint: Example_userAndSystemLimits, Rollbar's user
+// and system limits on one token, goes through TakeAll's joint path (all
+// or none, no refund): of its 10,000 TakeAlls only those that open a
+// window out of a block's reach (the first of each limiter's, months from
+// the epoch its clock gave) leave the joint path, and every other one is
+// two Steps decided together. The admissions are the example's.
+func TestUserAndSystemLimitsJoint(t *testing.T) {
+	user := mustNew(t, rolling.Config{Limit: 100_000, Window: 24 * time.Hour, Name: "user"})
+	system := mustNew(t, rolling.Config{Limit: 5_500, Window: time.Minute, Name: "system"})
+	start := time.Date(2026, 3, 18, 0, 0, 0, 0, time.UTC)
+	stop := rolling.CountJointSteps()
+	defer stop()
+	admitted := 0
+	for i := range 10_000 {
+		if ratekit.TakeAll(start.Add(time.Duration(i)*time.Millisecond), 1, user, system).Allowed {
+			admitted++
+		}
+	}
+	steps := stop()
+	require.Equal(t, 5_500, admitted)
+	require.Equal(t, 94_500, user.Peek(start.Add(10*time.Second), 0).Remaining)
+	require.GreaterOrEqual(t, steps, int64(2*(10_000-2)), "all but the TakeAlls opening a first window are joint")
+}

@@ -161,7 +161,8 @@
 // and since Seal and every CAS expect an unsealed word, nothing seals or
 // writes a locked one: the block stays in force until the unlock, as
 // above. A member whose block in force is sealed, its successor not yet
-// out, locks nothing and is Slow: the successor is a helper's to compute.
+// out, waits for it (LockHelping), as for a replacement: every seal is
+// followed by its Help, and a sealer waits for no lock.
 // The slidingwindow Log and the concurrency semaphore keep more than a
 // word and stay on the general path.
 //

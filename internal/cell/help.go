@@ -133,52 +133,53 @@ func (r *Ref[P]) WaitLocked(b *Block[P]) (*Block[P], int64) {
 // start and clear it after they end.
 var LockedHook func()
 
-// LockHelping is Lock for a helping-mode Ref: it swaps the unsealed W of
-// the block in force to Locked, waiting out another lock, and returns that
-// block and the word it held (ok). If the block in force is sealed and its
-// successor not yet published, it locks nothing and reports false: the
-// successor is the algorithm's to compute, on its general path. The holder
-// unlocks with Unlock, on the same block.
-func (r *Ref[P]) LockHelping() (b *Block[P], w int64, ok bool) {
-	b = r.cur.Load()
+// LockHelping is Lock for a helping-mode Ref: it CASes the unsealed W of
+// the block in force to Locked and returns that block and the word it
+// held. It waits out another lock, and a seal whose successor is not yet
+// published: the sealer publishes it without waiting for anything (Seal
+// is followed by Help in every path), so, as Wait does for a replacement,
+// it waits for a goroutine that is not waiting. The holder unlocks with
+// Unlock, on the same block.
+func (r *Ref[P]) LockHelping() (*Block[P], int64) {
+	b := r.cur.Load()
 	for {
-		w = b.W.Load()
-		switch {
-		case w >= 0:
+		w := b.W.Load()
+		if w >= 0 {
 			if b.W.CompareAndSwap(w, Locked) {
-				return b, w, true
+				return b, w
 			}
-		case w == Locked:
-			b, _ = r.WaitLocked(b)
-		default:
-			nb := r.cur.Load()
-			if nb == b {
-				return b, w, false
-			}
-			b = nb
+			continue
 		}
+		b = r.waitOpen(b, w)
 	}
 }
 
 // LoadHelping is Load for a helping-mode Ref, for the one member of a joint
 // decision that is loaded, not locked: it returns the block in force and
-// its unsealed W, waiting out a lock; or it reports false if the block in
-// force is sealed and its successor not yet published (see LockHelping).
-func (r *Ref[P]) LoadHelping() (b *Block[P], w int64, ok bool) {
-	b = r.cur.Load()
+// its unsealed W, waiting out a lock or a seal (see LockHelping).
+func (r *Ref[P]) LoadHelping() (*Block[P], int64) {
+	b := r.cur.Load()
 	for {
-		w = b.W.Load()
-		switch {
-		case w >= 0:
-			return b, w, true
-		case w == Locked:
-			b, _ = r.WaitLocked(b)
-		default:
-			nb := r.cur.Load()
-			if nb == b {
-				return b, w, false
-			}
-			b = nb
+		w := b.W.Load()
+		if w >= 0 {
+			return b, w
 		}
+		b = r.waitOpen(b, w)
+	}
+}
+
+// waitOpen waits, after w was loaded from b's W and found sealed or
+// Locked, until the block in force or its word changes, and returns the
+// block in force.
+func (r *Ref[P]) waitOpen(b *Block[P], w int64) *Block[P] {
+	if w == Locked {
+		b, _ = r.WaitLocked(b)
+		return b
+	}
+	for {
+		if nb := r.cur.Load(); nb != b {
+			return nb
+		}
+		runtime.Gosched() // a seal's successor is on its way
 	}
 }
