@@ -9,6 +9,7 @@ import (
 
 	"github.com/ratekit/ratekit"
 	"github.com/ratekit/ratekit/fixedwindow"
+	"github.com/ratekit/ratekit/rolling"
 	"github.com/ratekit/ratekit/slidingwindow"
 	"github.com/ratekit/ratekit/tokenbucket"
 )
@@ -19,7 +20,10 @@ type general struct{ ratekit.Limiter }
 
 // jointSet returns a token bucket, a fixed window and a sliding Counter,
 // small enough that random TakeAlls deny often, and Rollbar's case: a
-// second fixed window on the same subject.
+// second fixed window on the same subject; then Rollbar's user and system
+// limits as rolling windows, and a rolling window of Limit 2^40, whose
+// block reaches 1 ms, so that nearly every window it opens needs a new
+// block, which the joint path leaves to the general one.
 func jointSet(t *testing.T) []ratekit.Limiter {
 	tb, err := tokenbucket.New(tokenbucket.Config{Limit: 5, Window: time.Second, Burst: 4, Name: "tb"})
 	require.NoError(t, err)
@@ -29,7 +33,13 @@ func jointSet(t *testing.T) []ratekit.Limiter {
 	require.NoError(t, err)
 	day, err := fixedwindow.New(fixedwindow.Config{Limit: 20, Window: 24 * time.Hour, Name: "day"})
 	require.NoError(t, err)
-	return []ratekit.Limiter{tb, fw, sc, day}
+	user, err := rolling.New(rolling.Config{Limit: 9, Window: 3 * time.Second, Name: "user"})
+	require.NoError(t, err)
+	system, err := rolling.New(rolling.Config{Limit: 5, Window: time.Second, Name: "system"})
+	require.NoError(t, err)
+	wide, err := rolling.New(rolling.Config{Limit: 1 << 40, Window: 50 * time.Millisecond, Name: "wide"})
+	require.NoError(t, err)
+	return []ratekit.Limiter{tb, fw, sc, day, user, system, wide}
 }
 
 // TestTakeAllJointMatchesGeneral runs the same random TakeAlls (member
@@ -188,7 +198,7 @@ func TestTakeAllAsksAnEmbeddingMember(t *testing.T) {
 }
 
 // TestTakeAllJointCallsOnLimitReached: the first denial of a full window
-// (fixed) or run (sliding Counter) calls its OnLimitReached once, whether
+// (fixed, rolling) or run (sliding Counter) calls its OnLimitReached once, whether
 // TakeAll decides the members together or not: the joint path leaves that
 // denial, which writes, to the general one.
 func TestTakeAllJointCallsOnLimitReached(t *testing.T) {
@@ -216,5 +226,16 @@ func TestTakeAllJointCallsOnLimitReached(t *testing.T) {
 		require.False(t, ratekit.TakeAll(t0, 1, sc, tb).Allowed)
 	}
 	require.Equal(t, 1, scCalls, "sliding Counter: one call for the run's first denial")
-	require.Equal(t, 95, tb.Peek(t0, 0).Remaining, "denied TakeAlls took nothing from the bucket")
+	var rwCalls int
+	rw, err := rolling.New(rolling.Config{Limit: 2, Window: time.Minute, Name: "rw",
+		OnLimitReached: func(ratekit.Decision) { rwCalls++ }})
+	require.NoError(t, err)
+	for range 2 {
+		require.True(t, ratekit.TakeAll(t0, 1, rw, tb).Allowed)
+	}
+	for range 3 {
+		require.False(t, ratekit.TakeAll(t0, 1, tb, rw).Allowed)
+	}
+	require.Equal(t, 1, rwCalls, "rolling window: one call for the window's first denial")
+	require.Equal(t, 93, tb.Peek(t0, 0).Remaining, "denied TakeAlls took nothing from the bucket")
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/ratekit/ratekit"
 	"github.com/ratekit/ratekit/fixedwindow"
+	"github.com/ratekit/ratekit/rolling"
 	"github.com/ratekit/ratekit/slidingwindow"
 )
 
@@ -49,6 +50,38 @@ func BenchmarkTakeAll(b *testing.B) {
 			now := time.Now()
 			loop(b, impl.name, false, func() bool {
 				now = now.Add(step)
+				return take(now)
+			})
+		})
+	}
+}
+
+// BenchmarkTakeAllRolling is Rollbar's case: a user's daily limit and a
+// system limit, both rolling windows, on one token, TakeAll'd at an
+// explicit time, beside one rolling window's Take in the same run
+// ("ratekit-rolling"). Both windows are of MaxLimit, so every call admits
+// and no window closes within a run (2^48 units, an hour of 100 ns steps
+// at least).
+func BenchmarkTakeAllRolling(b *testing.B) {
+	for _, impl := range []struct {
+		name string
+		new  func() func(time.Time) bool
+	}{
+		{"ratekit", func() func(time.Time) bool {
+			user := must(rolling.New(rolling.Config{Limit: rolling.MaxLimit, Window: 24 * time.Hour, Name: "user"}))
+			system := must(rolling.New(rolling.Config{Limit: rolling.MaxLimit, Window: time.Hour, Name: "system"}))
+			return func(t time.Time) bool { return ratekit.TakeAll(t, 1, user, system).Allowed }
+		}},
+		{"ratekit-rolling", func() func(time.Time) bool {
+			l := newRolling(b, false)
+			return func(t time.Time) bool { return l.Take(t, 1).Allowed }
+		}},
+	} {
+		b.Run("explicit-allow/"+impl.name, func(b *testing.B) {
+			take := impl.new()
+			now := time.Now()
+			loop(b, impl.name, false, func() bool {
+				now = now.Add(defaultStep)
 				return take(now)
 			})
 		})

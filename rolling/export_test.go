@@ -1,5 +1,7 @@
 package rolling
 
+import "sync/atomic"
+
 // SameParams reports whether a and b decide with one parameter set, as the
 // limiters of equal Configs do until one of them is reconfigured.
 func SameParams(a, b *Limiter) bool { return a.c.Cur().P == b.c.Cur().P }
@@ -10,3 +12,15 @@ func InFirstCell(l *Limiter) bool { return l.c.Cur() == l.c.First() }
 
 // Interned returns how many parameter sets New shares.
 func Interned() int { return interned.Len() }
+
+// Block returns the block in force, to tell whether anything published a
+// successor.
+func Block(l *Limiter) any { return l.c.Cur() }
+
+// CountJointSteps counts the Steps Joint decides from now on (not Slow),
+// until the returned function stops it and returns the count.
+func CountJointSteps() func() int64 {
+	var n atomic.Int64
+	jointSteps = &n
+	return func() int64 { jointSteps = nil; return n.Load() }
+}

@@ -174,7 +174,9 @@ func (c Config) Validate() error {
 // Create it with New; the zero Limiter is not usable (its methods panic).
 // It is safe for concurrent use by any number of goroutines: Take, Peek
 // and Refund are lock-free and allocation-free (see the package
-// documentation for the one allocation a new window may cost), and
+// documentation for the one allocation a new window may cost), but for a
+// ratekit.TakeAll deciding the Limiter with others, whose few
+// instructions they wait out (see internal/cell), and
 // Reconfigure and UnmarshalBinary may run concurrently with them.
 //
 // A Limiter is 32 bytes, one allocation, holding its state inline (see
@@ -267,7 +269,13 @@ func (l *Limiter) Take(now time.Time, n int) (dec ratekit.Decision) {
 			// Sealed. If it has a successor, decide on that instead;
 			// if not, its final word is the limiter's state: decide on it
 			// below and, if that changes it, compete to publish the
-			// successor.
+			// successor. Locked is no final word: a joint decision holds
+			// it, and Take waits.
+			if w == cell.Locked {
+				nb, _ := l.c.WaitLocked(b)
+				b, p, t = nb, nb.P, p.rebaseTime(nb.P, t, now)
+				continue
+			}
 			if nb := l.c.Cur(); nb != b {
 				b, p, t = nb, nb.P, p.rebaseTime(nb.P, t, now)
 				continue
@@ -353,6 +361,11 @@ func (l *Limiter) Refund(at time.Time, n int) {
 	for {
 		w := b.W.Load()
 		if w < 0 {
+			if w == cell.Locked { // as in Take
+				nb, _ := l.c.WaitLocked(b)
+				b, p, t = nb, nb.P, p.rebaseTime(nb.P, t, at)
+				continue
+			}
 			if nb := l.c.Cur(); nb != b {
 				b, p, t = nb, nb.P, p.rebaseTime(nb.P, t, at)
 				continue

@@ -142,16 +142,29 @@
 //     replacement, which never waits, or for a member later in the order
 //     than every member it holds, whose holder waits for none it holds.
 //     A holder never blocks: a decision
-//     that must replace a block (a token bucket's rebase) or call out
-//     (OnLimitReached) unlocks everything and takes the general path, Take
-//     by Take with refunds.
+//     that must replace a block (a token bucket's rebase, a rolling window
+//     out of its block's reach) or call out (OnLimitReached) unlocks
+//     everything and takes the general path, Take by Take with refunds.
 //   - A Keyed table rebuild moves limiter pointers, never words, so a lock
 //     on a key's limiter holds across one.
 //
-// rolling, whose successor blocks any goroutine may publish (a second,
-// helping mode of this package), is not a Member until that mode says how
-// a lock excludes its helpers; the slidingwindow Log and the concurrency
-// semaphore keep more than a word and stay on the general path.
+// In helping mode (rolling) a sealed word is no lock: any goroutine that
+// finds it decides on the final word beside the seal bit and publishes a
+// successor. So a lock there is Locked, the seal bit with bit 62, the
+// sealed form of the word 1<<62, which the algorithm promises is none of
+// its states (rolling's word of count 0 is always 0, so its notified bit
+// never stands alone): LockHelping CASes an unsealed W of the block in
+// force to Locked, and every helping-mode path that loads Locked (Take,
+// Refund, Final, Renew; LockHelping and LoadHelping themselves) waits in
+// WaitLocked for the word to change instead of deciding on it. Since only
+// a CAS from an unsealed word locks, a lock never holds a sealed block,
+// and since Seal and every CAS expect an unsealed word, nothing seals or
+// writes a locked one: the block stays in force until the unlock, as
+// above. A member whose block in force is sealed, its successor not yet
+// out, waits for it (LockHelping), as for a replacement: every seal is
+// followed by its Help, and a sealer waits for no lock.
+// The slidingwindow Log and the concurrency semaphore keep more than a
+// word and stay on the general path.
 //
 // # Keyed tables and persistence
 //
@@ -197,7 +210,8 @@
 //     holding the result by one CAS on the Ref (Help); the first CAS wins,
 //     and the others decide again on the winner's block. The sealer is one
 //     of them: if it is preempted after its seal, the next Take publishes,
-//     so nobody waits for anybody (lock-free).
+//     so nobody waits for anybody (lock-free), but for a joint decision's
+//     lock (see Joint decisions).
 //
 // Final reads the state without waiting (the final word of a sealed block
 // whose successor is not out yet is the state), and Renew is Replace's
@@ -208,7 +222,8 @@
 //
 // The argument against ABA above holds unchanged: a block's P and Aux never
 // change once it is published, a sealed word is never unsealed (every CAS
-// on W expects an unsealed word, and Seal only sets the bit), and a retired
+// on W expects an unsealed word, and Seal only sets the bit; Locked, which
+// an unlock replaces, seals nothing), and a retired
 // block is never published again (Help publishes a new one). A successor
 // is built from a final word, which no later update can change, so every
 // helper's successor carries every update that got in before the seal, and

@@ -1,6 +1,9 @@
 package cell
 
-import "sync/atomic"
+import (
+	"runtime"
+	"sync/atomic"
+)
 
 // This file is the helping mode of the protocol (see "Helping mode" in the
 // package documentation): a seal that keeps the final word readable, and a
@@ -24,15 +27,19 @@ func Seal(a *atomic.Int64, w int64) bool {
 }
 
 // Final returns the block in force and its state word, unsealed, without
-// waiting: if the block is sealed and its successor not yet published, its
-// final word is still the limiter's state (helping mode). It writes
-// nothing.
+// waiting for a replacement: if the block is sealed and its successor not
+// yet published, its final word is still the limiter's state (helping
+// mode). It waits out a joint decision's lock (Locked). It writes nothing.
 func (r *Ref[P]) Final() (*Block[P], int64) {
 	b := r.cur.Load()
 	for {
 		w := b.W.Load()
 		if w >= 0 {
 			return b, w
+		}
+		if w == Locked {
+			b, _ = r.WaitLocked(b)
+			continue
 		}
 		nb := r.cur.Load()
 		if nb == b {
@@ -67,11 +74,16 @@ func (r *Ref[P]) Help(b *Block[P], p *P, w, aux int64) bool {
 // one CAS (a limiter that keeps its parameters keeps its inline block);
 // otherwise the block is sealed and a successor published by Help. Renew
 // is lock-free: it starts again only when another goroutine's update got
-// in first, and next may be called more than once, so it must be pure.
+// in first, and next may be called more than once, so it must be pure. It
+// waits out a joint decision's lock (Locked).
 func (r *Ref[P]) Renew(next func(p *P, w, aux int64) (np *P, nw, naux int64)) {
 	for {
 		b := r.cur.Load()
 		w := b.W.Load()
+		if w == Locked {
+			r.WaitLocked(b)
+			continue
+		}
 		aux := b.Aux.Load()
 		np, nw, naux := next(b.P, w&^SealBit, aux)
 		if w >= 0 {
@@ -88,5 +100,86 @@ func (r *Ref[P]) Renew(next func(p *P, w, aux int64) (np *P, nw, naux int64)) {
 		if r.Help(b, np, nw, naux) {
 			return
 		}
+	}
+}
+
+// Locked is the W of a helping-mode block locked for a joint decision (see
+// Joint decisions in the package documentation): the seal bit with bit 62,
+// the final word 1<<62 sealed. An algorithm in helping mode that is a
+// Member must never have the state 1<<62, so that no sealed final word is
+// Locked: its goroutines wait on Locked (WaitLocked) instead of deciding on
+// it and helping.
+const Locked int64 = SealBit | 1<<62
+
+// WaitLocked is what a helping-mode path does when it loads Locked from b's
+// W: it yields the processor until the lock is released (the same block's
+// W changes) or another block is in force, and returns the block in force
+// and its W, which may be sealed (not Locked) or locked again.
+func (r *Ref[P]) WaitLocked(b *Block[P]) (*Block[P], int64) {
+	for {
+		if LockedHook != nil {
+			LockedHook()
+		}
+		runtime.Gosched() // a joint decision holds the word
+		nb := r.cur.Load()
+		if w := nb.W.Load(); w != Locked || nb != b {
+			return nb, w
+		}
+	}
+}
+
+// LockedHook, if not nil, is called by WaitLocked each time it finds the
+// word locked: for tests only, which set it before the goroutines they
+// start and clear it after they end.
+var LockedHook func()
+
+// LockHelping is Lock for a helping-mode Ref: it CASes the unsealed W of
+// the block in force to Locked and returns that block and the word it
+// held. It waits out another lock, and a seal whose successor is not yet
+// published: the sealer publishes it without waiting for anything (Seal
+// is followed by Help in every path), so, as Wait does for a replacement,
+// it waits for a goroutine that is not waiting. The holder unlocks with
+// Unlock, on the same block.
+func (r *Ref[P]) LockHelping() (*Block[P], int64) {
+	b := r.cur.Load()
+	for {
+		w := b.W.Load()
+		if w >= 0 {
+			if b.W.CompareAndSwap(w, Locked) {
+				return b, w
+			}
+			continue
+		}
+		b = r.waitOpen(b, w)
+	}
+}
+
+// LoadHelping is Load for a helping-mode Ref, for the one member of a joint
+// decision that is loaded, not locked: it returns the block in force and
+// its unsealed W, waiting out a lock or a seal (see LockHelping).
+func (r *Ref[P]) LoadHelping() (*Block[P], int64) {
+	b := r.cur.Load()
+	for {
+		w := b.W.Load()
+		if w >= 0 {
+			return b, w
+		}
+		b = r.waitOpen(b, w)
+	}
+}
+
+// waitOpen waits, after w was loaded from b's W and found sealed or
+// Locked, until the block in force or its word changes, and returns the
+// block in force.
+func (r *Ref[P]) waitOpen(b *Block[P], w int64) *Block[P] {
+	if w == Locked {
+		b, _ = r.WaitLocked(b)
+		return b
+	}
+	for {
+		if nb := r.cur.Load(); nb != b {
+			return nb
+		}
+		runtime.Gosched() // a seal's successor is on its way
 	}
 }
