@@ -97,8 +97,8 @@ func (a *All) Release(n int) { ReleaseAll(n, a.members...) }
 // listed twice) are decided together instead, with no rollback: TakeAll
 // locks each member's word, decides every member on it, and stores all the
 // new words or none, so a concurrent caller never sees units that a denied
-// TakeAll took, and the TakeAll is one atomic step. Other members, and mixes, take the path
-// above. The Decision is the same either way.
+// TakeAll took, and the TakeAll is one atomic step. Other members, and
+// mixes, take the path above. The Decision is the same either way.
 //
 // TakeAll does not allocate and asks each member once when all admit. Nil
 // members are skipped (see All). With no members other than nil ones it
