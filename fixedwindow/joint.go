@@ -33,7 +33,7 @@ func (l *Limiter) Joint(self any, lock bool, now time.Time, n int) (s cell.Step)
 	switch {
 	case !store:
 		next = uint64(s.Word)
-	case !v.ok:
+	case !v.OK:
 		// The first denial of a full window sets the flag and calls
 		// OnLimitReached: the general path's Take does both.
 		if lock {
@@ -43,7 +43,7 @@ func (l *Limiter) Joint(self any, lock bool, now time.Time, n int) (s cell.Step)
 		return s
 	}
 	s.Next, s.Stamp = int64(next), cell.NoStamp
-	s.V = cell.Verdict{Remaining: v.remaining, Reset: v.reset, Retry: v.retry, OK: v.ok}
+	s.V = v
 	return s
 }
 

@@ -292,23 +292,12 @@ func (p *params) locate(now time.Time) (idx uint64, toEnd time.Duration) {
 // verdict is a decision without the parameters' constant fields (Limit,
 // Window, Policy): four words, passed between the library's functions in
 // registers. fill makes it a Decision, once, in the caller's.
-type verdict struct {
-	remaining int
-	reset     time.Duration
-	retry     time.Duration
-	ok        bool
-}
+type verdict = cell.Verdict
 
 // fill writes the Decision of v into *dec, field by field: a composite
 // literal would build a temporary and copy its 64 bytes.
 func (p *params) fill(dec *ratekit.Decision, v verdict) {
-	dec.Allowed = v.ok
-	dec.Limit = p.cfg.Limit
-	dec.Remaining = v.remaining
-	dec.Window = p.cfg.Window
-	dec.ResetAfter = v.reset
-	dec.RetryAfter = v.retry
-	dec.Policy = p.cfg.Name
+	core.Fill(dec, p.cfg.Limit, p.cfg.Window, p.cfg.Name, v)
 }
 
 // decide is a pure function of the parameters, the state word s, the
@@ -332,20 +321,20 @@ func (p *params) decide(s, idx uint64, toEnd time.Duration, n int) (next uint64,
 		// f <= maxc+1 < 2^62 and n <= limit < 2^62: the sum cannot wrap,
 		// and an admitted one stays within the field (lim1 <= cmask).
 		if f+uint64(n) <= p.lim1 {
-			return base + uint64(n), true, verdict{ok: true, remaining: int(p.lim1 - f - uint64(n)), reset: toEnd}
+			return base + uint64(n), true, verdict{OK: true, Remaining: int(p.lim1 - f - uint64(n)), Reset: toEnd}
 		}
 		// Denied because the window's quota is used up. f > 1 here (n <=
 		// limit), so idx == sidx and the window is the state's own. The
 		// first such denial sets the flag, by CAS; no other denial writes.
-		v = verdict{remaining: p.left(f), reset: toEnd, retry: toEnd}
+		v = verdict{Remaining: p.left(f), Reset: toEnd, Retry: toEnd}
 		return base | p.flag, p.hook && base&p.flag == 0, v
 	}
-	v = verdict{ok: n == 0, remaining: p.left(f)}
+	v = verdict{OK: n == 0, Remaining: p.left(f)}
 	if f > 1 {
-		v.reset = toEnd // else nothing taken in this window: full capacity now
+		v.Reset = toEnd // else nothing taken in this window: full capacity now
 	}
 	if n != 0 {
-		v.retry = ratekit.Never
+		v.Retry = ratekit.Never
 	}
 	return 0, false, v
 }
@@ -368,19 +357,19 @@ func (p *params) left(f uint64) int {
 func (p *params) stale(s, ahead uint64, toEnd time.Duration, n int) verdict {
 	untilStart := satAdd(toEnd, satMul(ahead-1, p.w))
 	count := s&p.cmask - 1
-	v := verdict{reset: untilStart}
+	v := verdict{Reset: untilStart}
 	if count > 0 {
-		v.reset = satAdd(untilStart, p.w)
+		v.Reset = satAdd(untilStart, p.w)
 	}
 	switch {
 	case n < 0 || n > p.cfg.Limit:
-		v.retry = ratekit.Never
+		v.Retry = ratekit.Never
 	case n == 0:
-		v.ok = true
+		v.OK = true
 	case count+uint64(n) > p.limit:
-		v.retry = satAdd(untilStart, p.w)
+		v.Retry = satAdd(untilStart, p.w)
 	default:
-		v.retry = untilStart
+		v.Retry = untilStart
 	}
 	return v
 }
@@ -446,7 +435,7 @@ func (l *Limiter) Take(now time.Time, n int) (dec ratekit.Decision) {
 			// it checked is the count it replaced.
 			if !store || b.W.CompareAndSwap(w, int64(next)) {
 				p.fill(&dec, v)
-				if store && !v.ok {
+				if store && !v.OK {
 					// After the write: the flag, in this limiter's own word,
 					// is set, so no other Take of this window can notify,
 					// and a callback that calls into the limiter finds it

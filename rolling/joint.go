@@ -66,7 +66,7 @@ func (l *Limiter) Joint(self any, lock bool, now time.Time, n int) (s cell.Step)
 		s.Slow = true
 		return s
 	}
-	s.V = cell.Verdict{Remaining: v.remaining, Reset: v.reset, Retry: v.retry, OK: v.ok}
+	s.V = v
 	if jointSteps != nil {
 		jointSteps.Add(1)
 	}

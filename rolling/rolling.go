@@ -294,7 +294,7 @@ func (l *Limiter) Take(now time.Time, n int) (dec ratekit.Decision) {
 					next |= laterBit
 				}
 				if b.W.CompareAndSwap(w, next) {
-					p.fill(&dec, verdict{ok: true, remaining: int(p.limit - count - n64), reset: untilEnd(start, t, p.window)})
+					p.fill(&dec, verdict{OK: true, Remaining: int(p.limit - count - n64), Reset: untilEnd(start, t, p.window)})
 					return dec
 				}
 				continue

@@ -268,23 +268,12 @@ const (
 // verdict is a decision without the parameters' constant fields (Limit,
 // Window, Policy): four words, passed between the package's functions in
 // registers. fill makes it a Decision, once, in the caller's.
-type verdict struct {
-	remaining int
-	reset     time.Duration
-	retry     time.Duration
-	ok        bool
-}
+type verdict = cell.Verdict
 
 // fill writes the Decision of v into *dec, field by field: a composite
 // literal would build a temporary and copy its 64 bytes.
 func (p *params) fill(dec *ratekit.Decision, v verdict) {
-	dec.Allowed = v.ok
-	dec.Limit = p.cfg.Limit
-	dec.Remaining = v.remaining
-	dec.Window = p.cfg.Window
-	dec.ResetAfter = v.reset
-	dec.RetryAfter = v.retry
-	dec.Policy = p.cfg.Name
+	core.Fill(dec, p.cfg.Limit, p.cfg.Window, p.cfg.Name, v)
 }
 
 // take decides Take(t, n) on st: the verdict, the state after it, and what
@@ -298,31 +287,31 @@ func (p *params) take(st state, t int64, n int) (verdict, state, action) {
 		// Full capacity; the first event opens a window at t.
 		switch {
 		case uint64(n64-1) < uint64(p.limit): // 1 <= n <= limit
-			return verdict{ok: true, remaining: int(p.limit - n64), reset: untilEnd(t, t, p.window)}, state{start: t, count: n64}, write
+			return verdict{OK: true, Remaining: int(p.limit - n64), Reset: untilEnd(t, t, p.window)}, state{start: t, count: n64}, write
 		case n == 0:
-			return verdict{ok: true, remaining: int(p.limit)}, st, keep
+			return verdict{OK: true, Remaining: int(p.limit)}, st, keep
 		}
-		return verdict{remaining: int(p.limit), retry: ratekit.Never}, st, keep
+		return verdict{Remaining: int(p.limit), Retry: ratekit.Never}, st, keep
 	}
 	// What is left now, and when the window ends. A Reconfigure may have
 	// lowered Limit below the count: nothing is left then.
 	remaining := max(0, p.limit-st.count)
-	v := verdict{remaining: int(remaining), reset: untilEnd(st.start, t, p.window)}
+	v := verdict{Remaining: int(remaining), Reset: untilEnd(st.start, t, p.window)}
 	switch {
 	case uint64(n64-1) < uint64(remaining): // 1 <= n <= remaining
-		v.ok, v.remaining = true, int(remaining-n64)
+		v.OK, v.Remaining = true, int(remaining-n64)
 		st.count += n64
 		st.later = st.later || t > st.start
 		return v, st, write
 	case n == 0:
-		v.ok = true
+		v.OK = true
 		return v, st, keep
 	case n64 < 0 || n64 > p.limit:
-		v.retry = ratekit.Never
+		v.Retry = ratekit.Never
 		return v, st, keep
 	}
 	// Denied until the window closes, when n <= limit opens a new one.
-	v.retry = v.reset
+	v.Retry = v.Reset
 	if p.cfg.OnLimitReached == nil || st.notified {
 		return v, st, keep // a denial writes nothing
 	}

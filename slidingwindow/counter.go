@@ -359,23 +359,12 @@ func (p *counterParams) weighted(prev uint64, e int64) uint64 {
 // Window, Policy): four words, passed between the library's functions in
 // registers, where a 64-byte Decision would be copied through memory at
 // every level. fill makes it a Decision, once, in the caller's.
-type verdict struct {
-	remaining int
-	reset     time.Duration
-	retry     time.Duration
-	ok        bool
-}
+type verdict = cell.Verdict
 
 // fill writes the Decision of v into *d, field by field: a composite
 // literal would build a temporary and copy its 64 bytes.
 func (p *counterParams) fill(d *ratekit.Decision, v verdict) {
-	d.Allowed = v.ok
-	d.Limit = p.limit
-	d.Remaining = v.remaining
-	d.Window = time.Duration(p.window)
-	d.ResetAfter = v.reset
-	d.RetryAfter = v.retry
-	d.Policy = p.name
+	core.Fill(d, p.limit, time.Duration(p.window), p.name, v)
 }
 
 // decide is what Take(now, n) decides from word w, with x the instant of
@@ -394,20 +383,20 @@ func (p *counterParams) decide(w uint64, x int64, n int) (next uint64, store boo
 	}
 	wp := p.weighted(vw.prev, vw.e)
 	if uint(n) > uint(p.limit) { // n < 0 or n > Limit
-		return 0, false, verdict{remaining: p.left(vw.cur, wp), reset: p.reset(&vw, vw.cur, x), retry: ratekit.Never}
+		return 0, false, verdict{Remaining: p.left(vw.cur, wp), Reset: p.reset(&vw, vw.cur, x), Retry: ratekit.Never}
 	}
 	un, lim := uint64(n), uint64(p.limit)
 	if cur := vw.cur + un; cur+wp <= lim {
 		return p.pack(vw.rel, cur, vw.prev), n > 0,
-			verdict{ok: true, remaining: int(lim - cur - wp), reset: p.reset(&vw, cur, x)}
+			verdict{OK: true, Remaining: int(lim - cur - wp), Reset: p.reset(&vw, cur, x)}
 	}
 	// Denied because the limit is reached (n > 0: a Take of nothing is
 	// denied only in a window over-full since Reconfigure lowered the
 	// Limit). The first such denial of a run marks the word, by CAS; no
 	// other denial writes (see Config.OnLimitReached).
 	return w | p.fbit, n > 0 && w&p.fbit == 0 && p.fbit != 0,
-		verdict{remaining: p.left(vw.cur, wp), reset: p.reset(&vw, vw.cur, x),
-			retry: time.Duration(p.admitAt(&vw, un) - x)}
+		verdict{Remaining: p.left(vw.cur, wp), Reset: p.reset(&vw, vw.cur, x),
+			Retry: time.Duration(p.admitAt(&vw, un) - x)}
 }
 
 // left is how many units would be admitted with cur units in the current
@@ -449,23 +438,23 @@ func (p *counterParams) decideStale(v *view, x int64, n int) (next uint64, store
 	}
 	wp := p.weighted(sv.prev, sv.e)
 	if uint(n) > uint(p.limit) {
-		return 0, false, verdict{remaining: p.left(sv.cur, wp), reset: p.staleReset(&wv, v.cur, x), retry: ratekit.Never}
+		return 0, false, verdict{Remaining: p.left(sv.cur, wp), Reset: p.staleReset(&wv, v.cur, x), Retry: ratekit.Never}
 	}
 	un := uint64(n)
 	switch {
 	case n == 0:
-		vd.ok = true
+		vd.OK = true
 	case sv.cur+un+wp <= lim:
-		vd.ok, next, store = true, p.pack(v.rel, v.cur+un, v.prev), true
+		vd.OK, next, store = true, p.pack(v.rel, v.cur+un, v.prev), true
 	default:
-		vd.retry = time.Duration(p.staleAdmitAt(&sv, &wv, un) - x)
+		vd.Retry = time.Duration(p.staleAdmitAt(&sv, &wv, un) - x)
 	}
 	cur := v.cur
-	if vd.ok {
+	if vd.OK {
 		cur += un
 	}
-	vd.remaining = p.left(sv.cur+cur-v.cur, wp)
-	vd.reset = p.staleReset(&wv, cur, x)
+	vd.Remaining = p.left(sv.cur+cur-v.cur, wp)
+	vd.Reset = p.staleReset(&wv, cur, x)
 	return next, store, vd
 }
 
@@ -581,13 +570,13 @@ func (c *Counter) Take(now time.Time, n int) (d ratekit.Decision) {
 					continue
 				}
 				// cur+un > 0: the estimate is zero two windows on.
-				p.fill(&d, verdict{ok: true, remaining: int(lim - cur - un - wp), reset: time.Duration(start + 2*p.window - x)})
+				p.fill(&d, verdict{OK: true, Remaining: int(lim - cur - un - wp), Reset: time.Duration(start + 2*p.window - x)})
 				return d
 			}
 			// Denied because the limit is reached: decide's verdict, from
 			// the view it would make.
 			vw := view{rel: rel, start: start, e: e, cur: cur, prev: prev}
-			v := verdict{remaining: p.left(cur, wp), reset: p.reset(&vw, cur, x), retry: time.Duration(p.admitAt(&vw, un) - x)}
+			v := verdict{Remaining: p.left(cur, wp), Reset: p.reset(&vw, cur, x), Retry: time.Duration(p.admitAt(&vw, un) - x)}
 			if mark := uint64(w) | p.fbit; mark != uint64(w) {
 				// The first denial of a run, with OnLimitReached set.
 				if !b.W.CompareAndSwap(w, int64(mark)) {
@@ -605,7 +594,7 @@ func (c *Counter) Take(now time.Time, n int) (d ratekit.Decision) {
 			continue
 		}
 		p.fill(&d, v)
-		if store && !v.ok {
+		if store && !v.OK {
 			// This Take marked the word: the first denial of a run.
 			p.hook(d)
 		}

@@ -42,7 +42,7 @@ func (c *Counter) Joint(self any, lock bool, now time.Time, n int) (s cell.Step)
 	switch {
 	case !store:
 		next = uint64(s.Word)
-	case !v.ok:
+	case !v.OK:
 		// The first denial of a run marks the word and calls
 		// OnLimitReached: the general path's Take does both.
 		if lock {
@@ -52,7 +52,7 @@ func (c *Counter) Joint(self any, lock bool, now time.Time, n int) (s cell.Step)
 		return s
 	}
 	s.Next, s.Stamp = int64(next), cell.NoStamp
-	s.V = cell.Verdict{Remaining: v.remaining, Reset: v.reset, Retry: v.retry, OK: v.ok}
+	s.V = v
 	return s
 }
 

@@ -51,7 +51,7 @@ func (l *Limiter) Joint(self any, lock bool, now time.Time, n int) (s cell.Step)
 	if store {
 		s.Stamp, _ = p.clamp(ns)
 	}
-	s.V = cell.Verdict{Remaining: v.remaining, Reset: v.reset, Retry: v.retry, OK: v.ok}
+	s.V = v
 	return s
 }
 

@@ -363,23 +363,12 @@ func (p *params) clamp(ns int64) (s, behind int64) {
 // Window, Policy): four words, passed between the library's functions in
 // registers, where a 64-byte Decision would be copied through memory at
 // every level. fill makes it a Decision, once, in the caller's.
-type verdict struct {
-	remaining int
-	reset     time.Duration
-	retry     time.Duration
-	ok        bool
-}
+type verdict = cell.Verdict
 
 // fill writes the Decision of v into *dec, field by field: a composite
 // literal would build a temporary and copy its 64 bytes.
 func (p *params) fill(dec *ratekit.Decision, v verdict) {
-	dec.Allowed = v.ok
-	dec.Limit = p.limit
-	dec.Remaining = v.remaining
-	dec.Window = p.window
-	dec.ResetAfter = v.reset
-	dec.RetryAfter = v.retry
-	dec.Policy = p.name
+	core.Fill(dec, p.limit, p.window, p.name, v)
 }
 
 // decide is GCRA, a pure function of the parameters, the TAT, the time ns
@@ -403,17 +392,17 @@ func (p *params) decide(tat, ns int64, n int) (next int64, store bool, v verdict
 	s, behind := p.clamp(ns)
 	d := max(tat-s, 0)
 	if n <= 0 || int64(n) > p.burst {
-		v = verdict{ok: n == 0, remaining: p.holds(d), reset: p.after(d, behind)}
+		v = verdict{OK: n == 0, Remaining: p.holds(d), Reset: p.after(d, behind)}
 		if n != 0 {
-			v.retry = ratekit.Never
+			v.Retry = ratekit.Never
 		}
 		return tat, false, v
 	}
 	nd := d + int64(n)*p.p
 	if nd <= p.tau {
-		return s + nd, true, verdict{ok: true, remaining: int(p.burst - p.divP.Ceil(nd)), reset: p.after(nd, behind)}
+		return s + nd, true, verdict{OK: true, Remaining: int(p.burst - p.divP.Ceil(nd)), Reset: p.after(nd, behind)}
 	}
-	return tat, false, verdict{remaining: p.holds(d), reset: p.after(d, behind), retry: p.after(nd-p.tau, behind)}
+	return tat, false, verdict{Remaining: p.holds(d), Reset: p.after(d, behind), Retry: p.after(nd-p.tau, behind)}
 }
 
 // holds is how many units the bucket holds when d units of it are empty.
