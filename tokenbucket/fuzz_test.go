@@ -191,10 +191,12 @@ func checkTokenBucket(t *testing.T, data []byte) {
 				t.Fatalf("UnmarshalBinary of MarshalBinary's output: %v", err)
 			}
 			l = r
-			// The state holds no stamps: a restored bucket bounds them by
-			// the instant it is full at, so a later Refund gives back less
-			// (see UnmarshalBinary). The model does the same.
-			m.Restore(m.Clone())
+			// r never took: its state is the restored one, and no Refund
+			// stamped before a Take of its own is marked. The model is
+			// restored into a new model alike.
+			saved := m.Clone()
+			m = model.NewTokenBucket(cfg.Limit, cfg.Window, cfg.Burst, cfg.Name, t0)
+			m.Restore(saved)
 		}
 	}
 }
