@@ -99,6 +99,7 @@ func Run(t *testing.T, s Subject) {
 	t.Run("RefundInterleaved", s.refundInterleaved)
 	t.Run("RefundAcrossRestore", s.refundRestore)
 	t.Run("RefundAcrossForeignRestore", s.refundForeignRestore)
+	t.Run("NeverOnlyUnfit", s.neverOnlyUnfit)
 	t.Run("ConcurrentTakeAtOneInstant", s.concurrentTake)
 	t.Run("ConcurrentTakeRefund", s.concurrentTakeRefund)
 	t.Run("TakeAllRollbackUnderContention", s.takeAllRollback)
