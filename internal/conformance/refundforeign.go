@@ -48,10 +48,6 @@ func (s Subject) refundForeignRestore(t *testing.T) {
 			t.Fatalf("UnmarshalBinary: %v", err)
 		}
 	}
-	type take struct {
-		at time.Duration // from Start
-		n  int
-	}
 	taken := func(ts ...take) []byte {
 		l := s.New(t)
 		for _, tk := range ts {
@@ -83,38 +79,64 @@ func (s Subject) refundForeignRestore(t *testing.T) {
 		{{w / 4, half}},
 	}
 	queries := []time.Duration{-w / 2, 0, w / 4, w / 2, w, 3 * w / 2, 2 * w}
+	// Limits both are reconfigured to after the restore (0: none): the
+	// restore's mark must survive a new configuration.
+	reconfs := []int{0}
+	if s.Reconfigure != nil {
+		reconfs = append(reconfs, 2*s.Capacity, 1)
+	}
 	for _, src := range sources {
 		for bi, before := range befores {
 			for ai, after := range afters {
-				l, twin := s.New(t), s.New(t)
-				var admitted []take
-				for _, tk := range before {
-					if l.Take(s.Start.Add(tk.at), tk.n).Allowed {
-						admitted = append(admitted, tk)
-					}
-				}
-				restore(l, src.state)
-				restore(twin, src.state)
-				for _, tk := range after {
-					at := s.Start.Add(tk.at)
-					if got, want := l.Take(at, tk.n).Allowed, twin.Take(at, tk.n).Allowed; got != want {
-						t.Fatalf("%s state: after the restore, Take(Start%s, %d) = %v; its twin, restored alike, %v",
-							src.name, signed(tk.at), tk.n, got, want)
-					}
-				}
-				for _, tk := range admitted {
-					l.Refund(s.Start.Add(tk.at), tk.n)
-				}
-				for _, q := range queries {
-					at := s.Start.Add(q)
-					if got, want := s.capacity(l, at), s.capacity(twin, at); got > want {
-						t.Fatalf("%s state restored over takes %v (admitted %v), then takes %v (before %d, after %d), "+
-							"then the admitted takes from before the restore refunded: the limiter admits %d at Start%s; "+
-							"its twin, restored alike, with the same takes after and no refund, %d",
-							src.name, before, admitted, after, bi, ai, got, signed(q), want)
-					}
+				for _, rc := range reconfs {
+					s.foreignRestoreCase(t, src.name, src.state, before, after, rc, bi, ai, queries, restore)
 				}
 			}
+		}
+	}
+}
+
+type take struct {
+	at time.Duration // from Start
+	n  int
+}
+
+// foreignRestoreCase is one case of refundForeignRestore: Takes before,
+// the restore of state, a Reconfigure to limit rc (unless 0), Takes
+// after, then the refunds, checked at queries against a twin.
+func (s Subject) foreignRestoreCase(t *testing.T, name string, state []byte, before, after []take, rc, bi, ai int,
+	queries []time.Duration, restore func(ratekit.Limiter, []byte)) {
+	t.Helper()
+	l, twin := s.New(t), s.New(t)
+	var admitted []take
+	for _, tk := range before {
+		if l.Take(s.Start.Add(tk.at), tk.n).Allowed {
+			admitted = append(admitted, tk)
+		}
+	}
+	restore(l, state)
+	restore(twin, state)
+	if rc != 0 {
+		s.reconfigure(t, l, rc)
+		s.reconfigure(t, twin, rc)
+	}
+	for _, tk := range after {
+		at := s.Start.Add(tk.at)
+		if got, want := l.Take(at, tk.n).Allowed, twin.Take(at, tk.n).Allowed; got != want {
+			t.Fatalf("%s state: after the restore, Take(Start%s, %d) = %v; its twin, restored alike, %v",
+				name, signed(tk.at), tk.n, got, want)
+		}
+	}
+	for _, tk := range admitted {
+		l.Refund(s.Start.Add(tk.at), tk.n)
+	}
+	for _, q := range queries {
+		at := s.Start.Add(q)
+		if got, want := s.capacity(l, at), s.capacity(twin, at); got > want {
+			t.Fatalf("%s state restored over takes %v (admitted %v), reconfigured to %d (0: not), then takes %v "+
+				"(before %d, after %d), then the admitted takes from before the restore refunded: the limiter "+
+				"admits %d at Start%s; its twin, restored alike, with the same takes after and no refund, %d",
+				name, before, admitted, rc, after, bi, ai, got, signed(q), want)
 		}
 	}
 }
