@@ -239,10 +239,14 @@ func unixNano(t time.Time) *big.Int {
 // time scale divides this limiter's (as it does for the same Config), and
 // otherwise rounded later (less capacity). An instant more than 2^62/q ns
 // past the limiter's epoch (146 years at q = 1) moves the epoch forward, so
-// that the instant is kept in any year. The state holds no stamps, so a
-// Refund after a restore, of a Take stamped before the instant at which the
-// restored bucket is full, gives back less (see Refund): never more than if
-// that Take had not happened.
+// that the instant is kept in any year.
+//
+// Restoring into a Limiter that has taken (or was restored before) marks
+// the Takes it admitted: from then on a Refund stamped at or before the
+// latest of their stamps gives nothing back, since the restored state
+// never counted them. The Limiter keeps that mark in parameters of its
+// own (a copy of its Config's, 240 bytes); a restore into a new
+// Limiter, as package persist does, keeps the shared ones.
 func (l *Limiter) UnmarshalBinary(b []byte) error {
 	payload, err := core.ParseHeader(b, core.TokenBucket, stateVersion)
 	wide := false
