@@ -2,6 +2,8 @@ package conformance
 
 import (
 	"encoding"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -92,6 +94,47 @@ func (s Subject) refundForeignRestore(t *testing.T) {
 					s.foreignRestoreCase(t, src.name, src.state, before, after, rc, bi, ai, queries, restore)
 				}
 			}
+		}
+	}
+
+	// Concurrently: Takes at Start race a restore of a state with one unit
+	// taken, and every admitted Take is then refunded. Those admitted
+	// before the restore are not counted in it, and those after it are:
+	// either way, refunded, the limiter admits at most what the restored
+	// state does.
+	state := sources[0].state
+	twin := s.New(t)
+	restore(twin, state)
+	want := s.capacity(twin, s.Start)
+	for rep := range 5 {
+		l := s.New(t)
+		var admitted atomic.Int64
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for range goroutines {
+			wg.Go(func() {
+				<-start
+				for range s.Capacity {
+					if l.Take(s.Start, 1).Allowed {
+						admitted.Add(1)
+					}
+				}
+			})
+		}
+		wg.Go(func() {
+			<-start
+			if err := l.(encoding.BinaryUnmarshaler).UnmarshalBinary(state); err != nil {
+				t.Errorf("UnmarshalBinary: %v", err)
+			}
+		})
+		close(start)
+		wg.Wait()
+		for range admitted.Load() {
+			l.Refund(s.Start, 1)
+		}
+		if got := drain(l, s.Start, s.Capacity); got > want {
+			t.Fatalf("rep %d: %d Takes admitted around a restore of a state with one unit taken, all refunded: "+
+				"the limiter then admits %d at Start; the restored state admits %d", rep, admitted.Load(), got, want)
 		}
 	}
 }
