@@ -15,6 +15,12 @@ func (l *Limiter) Joint(self any, lock bool, now time.Time, n int) (s cell.Step)
 		s.Slow = true // a type embedding l, whose Take may differ: see cell.Member
 		return s
 	}
+	if l.c.Cur() == nil {
+		// The zero Limiter, which is not usable: its Take panics on the
+		// general path, where the composite holds no lock.
+		s.Slow = true
+		return s
+	}
 	var b *block
 	var w int64
 	if lock {

@@ -17,6 +17,12 @@ func (c *Counter) Joint(self any, lock bool, now time.Time, n int) (s cell.Step)
 		return s
 	}
 	b := c.c.Cur() // the hot path of internal/cell, as in Take
+	if b == nil {
+		// The zero Counter, which is not usable: its Take panics on the
+		// general path, where the composite holds no lock.
+		s.Slow = true
+		return s
+	}
 	w := cell.Grab(&b.W, lock)
 	if w == cell.Sealed {
 		b, w = c.c.Regrab(b, lock)

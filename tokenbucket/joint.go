@@ -15,6 +15,12 @@ func (l *Limiter) Joint(self any, lock bool, now time.Time, n int) (s cell.Step)
 		return s
 	}
 	b := l.c.Cur() // the hot path of internal/cell, as in Take
+	if b == nil {
+		// The zero Limiter, which is not usable: its Take panics on the
+		// general path, where the composite holds no lock.
+		s.Slow = true
+		return s
+	}
 	w := cell.Grab(&b.W, lock)
 	if w == cell.Sealed {
 		b, w = l.c.Regrab(b, lock)

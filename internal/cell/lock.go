@@ -89,8 +89,9 @@ type Step struct {
 	Policy func(p Erased) (limit int, window time.Duration, name string)
 	// Slow reports a Take this path must not decide, with nothing held
 	// (a lock taken is released): a member that embeds the limiter (see
-	// Joint), the zero fixedwindow Limiter, which has
-	// no block to lock, a decision that must replace the block (a token
+	// Joint), a zero Limiter, which has no block to lock (fixedwindow's
+	// decides on a shared one; the others' panic, and must not while the
+	// composite holds locks), a decision that must replace the block (a token
 	// bucket's rebase), or one that writes on a denial (fixedwindow's
 	// first full-window denial, which calls OnLimitReached). The caller
 	// releases what it holds and takes the general path.
