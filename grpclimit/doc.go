@@ -67,8 +67,10 @@
 // marked idempotent, never sooner than the RetryInfo delay, backing off
 // with equal jitter, up to MaxAttempts; a wait that would outlast the
 // call's deadline fails at once, as httpclient's does. Its Stream
-// interceptor does the same for server-streaming calls refused before
-// their first response. See Retrier.
+// interceptor does the same for streams of every kind refused before their
+// first response, sending again the messages already sent (up to
+// RetryConfig.MaxReplayBytes; a stream that sent more is not retried, and
+// fails with ErrReplayTooLarge). See Retrier and Retrier.Stream.
 //
 // # Observing
 //
