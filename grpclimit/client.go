@@ -328,9 +328,12 @@ func (r *Retrier) sleep(ctx context.Context, method string, attempt int, d time.
 // grpc-go's ClientStream.SendMsg forbids changing a message once sent),
 // and when the refusal is seen it opens the stream again, sends them again
 // in order, and closes the sending side if the caller had. A server
-// refuses a stream before its handler reads any message (grpclimit's
-// interceptor does), so none of them was acted on, and the caller sees
-// one stream that received every message once.
+// that limits streams refuses them before its handler reads any message
+// (grpclimit's interceptor does), so none of them was acted on, and the
+// server sees one stream that received every message once. A server that
+// refuses later, after its handler read some messages but before any
+// response, sees those again: as for Unary, mark a method idempotent only
+// if that is harmless.
 //
 // That is safe only while the messages can all be sent again. A stream
 // is no longer retried once a response has arrived (the server has acted
@@ -340,14 +343,15 @@ func (r *Retrier) sleep(ctx context.Context, method string, attempt int, d time.
 // refused, the call ends with a *RetryError whose Err is
 // ErrReplayTooLarge, never with a retry that would drop messages.
 //
-// While a refused stream waits to be retried, SendMsg keeps the caller's
-// messages and returns nil, rather than io.EOF, so that a caller that
-// stops sending at io.EOF does not cut the replayed stream short; they are
-// sent when the stream opens again. If the Retrier gives up, RecvMsg
-// returns why, and the messages kept are dropped with the stream, as
-// grpc-go drops messages sent on a stream that has ended. As grpc-go
-// allows, one goroutine may call SendMsg (and then CloseSend) while
-// another calls RecvMsg.
+// Once a stream that still keeps its messages has ended (refused,
+// perhaps), SendMsg keeps the caller's further messages and returns nil,
+// rather than io.EOF, so that a caller that stops sending at io.EOF does
+// not cut a replayed stream short; they are sent if the stream opens
+// again. RecvMsg reports how the stream ended, or retries it; if it does
+// not retry, the messages kept are dropped with the stream, as grpc-go
+// drops messages sent on a stream that has ended. As grpc-go allows, one
+// goroutine may call SendMsg (and then CloseSend) while another calls
+// RecvMsg; Header, Trailer and Context are the current attempt's.
 func (r *Retrier) Stream() grpc.StreamClientInterceptor {
 	return func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
 		cs, err := streamer(ctx, desc, cc, method, opts...)

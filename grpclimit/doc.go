@@ -78,7 +78,9 @@
 // each tier's part in it, with httplimit's types, so that one metrics
 // adapter serves both transports; OnLimitReached is told once when a key
 // of a tier is first refused. Shadow mode judges and reports every call
-// but refuses none. OpenTelemetry metrics: otelratekit's Metrics.GRPCHooks.
+// but refuses none. OpenTelemetry metrics: otelratekit's Metrics.GRPCHooks,
+// with Config.TierDecisionsOnRefusal set from them, so that counting
+// refusals costs no Peek per tier.
 //
 // # Time
 //
