@@ -137,3 +137,89 @@ func TestRetrierReplayTooLarge(t *testing.T) {
 		t.Error("NewRetrier accepted MaxReplayBytes -1")
 	}
 }
+
+// fakeStream is a grpc.ClientStream with a script: each RecvMsg returns
+// the next of recvs (nil: a response), then io.EOF; SendMsg records.
+type fakeStream struct {
+	grpc.ClientStream
+	recvs  []error
+	sent   []any
+	closed bool
+}
+
+func (f *fakeStream) Context() context.Context { return context.Background() }
+func (f *fakeStream) SendMsg(m any) error      { f.sent = append(f.sent, m); return nil }
+func (f *fakeStream) CloseSend() error         { f.closed = true; return nil }
+func (f *fakeStream) RecvMsg(any) error {
+	if len(f.recvs) == 0 {
+		return io.EOF
+	}
+	err := f.recvs[0]
+	f.recvs = f.recvs[1:]
+	return err
+}
+
+// fakeStreamer opens the given streams in turn and counts the opens.
+type fakeStreamer struct {
+	streams []*fakeStream
+	opened  int
+}
+
+func (f *fakeStreamer) open(context.Context, *grpc.StreamDesc, *grpc.ClientConn, string, ...grpc.CallOption) (grpc.ClientStream, error) {
+	s := f.streams[f.opened]
+	f.opened++
+	return s, nil
+}
+
+// TestRetrierStreamScripts: the Retrier's stream rules on scripted
+// streams. A refusal after a response is returned as it is (the server
+// acted on what it read); a message whose size is unknown (not protobuf)
+// is not kept, so its stream's refusal ends the call with
+// ErrReplayTooLarge and no wait; a refused stream is opened again with
+// the messages sent, in order, and closed as the caller closed it.
+func TestRetrierStreamScripts(t *testing.T) {
+	refusal := exhausted(time.Second, codes.ResourceExhausted)
+	desc := &grpc.StreamDesc{ClientStreams: true, ServerStreams: true}
+	newRetrier := func() (*grpclimit.Retrier, *waits) {
+		clk := mockAt(t0)
+		w := &waits{clk: clk}
+		return must(grpclimit.NewRetrier(grpclimit.RetryConfig{Idempotent: []string{method}, Clock: clk, OnWait: w.onWait})), w
+	}
+	ctx := context.Background()
+
+	rt, w := newRetrier()
+	f := &fakeStreamer{streams: []*fakeStream{{recvs: []error{nil, refusal}}}}
+	cs := must(rt.Stream()(ctx, desc, nil, method, f.open))
+	_ = cs.SendMsg(&testpb.Empty{})
+	if err := cs.RecvMsg(nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := cs.RecvMsg(nil); err != refusal || f.opened != 1 || len(w.got) != 0 {
+		t.Errorf("refusal after a response: %v after %d opens and waits %v; want it as is, 1, none", err, f.opened, w.got)
+	}
+
+	rt, w = newRetrier()
+	f = &fakeStreamer{streams: []*fakeStream{{recvs: []error{refusal}}}}
+	cs = must(rt.Stream()(ctx, desc, nil, method, f.open))
+	_ = cs.SendMsg("not a protobuf message")
+	if err := cs.RecvMsg(nil); !errors.Is(err, grpclimit.ErrReplayTooLarge) || f.opened != 1 || len(w.got) != 0 {
+		t.Errorf("refused stream that sent a message of unknown size: %v after %d opens and waits %v; want ErrReplayTooLarge, 1, none", err, f.opened, w.got)
+	}
+
+	rt, w = newRetrier()
+	f = &fakeStreamer{streams: []*fakeStream{{recvs: []error{refusal}}, {recvs: []error{nil}}}}
+	cs = must(rt.Stream()(ctx, desc, nil, method, f.open))
+	m1, m2 := &testpb.Empty{}, &testpb.SimpleRequest{}
+	_ = cs.SendMsg(m1)
+	_ = cs.SendMsg(m2)
+	_ = cs.CloseSend()
+	if err := cs.RecvMsg(nil); err != nil || f.opened != 2 || len(w.got) != 1 {
+		t.Fatalf("refused stream: %v after %d opens and waits %v; want a response after 2 opens and one wait", err, f.opened, w.got)
+	}
+	if again := f.streams[1]; len(again.sent) != 2 || again.sent[0] != m1 || again.sent[1] != m2 || !again.closed {
+		t.Errorf("the stream opened again got %v, closed %v; want both messages in order, closed", again.sent, again.closed)
+	}
+	if err := cs.RecvMsg(nil); err != io.EOF {
+		t.Errorf("after the response: %v, want io.EOF", err)
+	}
+}
