@@ -73,11 +73,13 @@ func noop() {}
 //
 // TryAcquire is lock-free and allocates nothing. It is passed no time for
 // the hold-time estimate, so it reads the Config's clock only on an
-// admission that takes the count of units ever admitted across a multiple
+// admission that takes the units TryAcquire has admitted across a multiple
 // of 64, and samples there: the estimator is fed by sampling, one clock
 // read per 64 units (see Limiter for what a sample is). Its other
-// admissions cost the estimator one atomic add, which keeps the count that
-// every sample divides by exact.
+// admissions cost the estimator nothing: it counts its units, for the
+// divisor of every sample, in the state word's pending bits, in the
+// compare-and-swap that admits them, and adds them to the count of units
+// admitted 64 at a time, on the admission that samples.
 func (l *Limiter) TryAcquire(n int) bool {
 	for {
 		s := state(l.state.Load())
@@ -89,11 +91,16 @@ func (l *Limiter) TryAcquire(n int) bool {
 		if n <= 0 || s.waiting() || n > p.limit-s.held() {
 			return n == 0
 		}
-		if l.state.CompareAndSwap(uint64(s), uint64(s)+uint64(n)) {
-			// c crossed a multiple of trySampleEvery iff its remainder is
-			// below n (for any n: n ≥ trySampleEvery always crosses one).
-			if c := l.admitted.Add(uint64(n)); c%trySampleEvery < uint64(n) {
-				l.sample(l.clock().Now(), s.held(), n)
+		// held+n fits held's bits (see state); pending+n < 2³², and its
+		// multiples of 64 leave the word for admitted.
+		sum := s.pending() + uint64(n)
+		next := s&^(pendMask<<pendShift) + state(n) | state(sum&pendMask)<<pendShift
+		if l.state.CompareAndSwap(uint64(s), uint64(next)) {
+			// sum crossed a multiple of trySampleEvery iff it reached one
+			// (pending was below it).
+			if carry := sum &^ pendMask; carry != 0 {
+				c := l.admitted.Add(carry) + sum&pendMask
+				l.sampleCount(l.clock().Now(), s.held(), n, c)
 			}
 			return true
 		}
@@ -218,7 +225,7 @@ func (l *Limiter) settle(n int, to *params) {
 			held += w.n
 			w = w.next
 		}
-		if !l.state.CompareAndSwap(uint64(s), uint64(pack(held, p.gen, w != nil))) {
+		if !l.state.CompareAndSwap(uint64(s), uint64(pack(held, s.pendingBits(), p.gen, w != nil))) {
 			continue
 		}
 		if granted := held - before; granted > 0 {

@@ -117,7 +117,7 @@ func (c Config) Validate() error {
 //
 //   - An admission (an allowed Take of n > 0, a fast Acquire, a grant to
 //     queued Acquire callers, or the TryAcquire that takes the count of
-//     units ever admitted across a multiple of 64; all but Take timed by
+//     units TryAcquire has admitted across a multiple of 64; all but Take timed by
 //     Config.Clock, and every admission counted) at t, finding h units
 //     held before it, closes the interval opened by the last sampled
 //     admission at t₁ that left h₁ held. The held count moves in between
@@ -153,11 +153,11 @@ type Limiter struct {
 	// state is the packed atomic word (see the state type). Every decision
 	// is made on one snapshot of it and every change is one CAS on it.
 	state atomic.Uint64
-	// admitted counts units ever admitted, mod 2⁶⁴: the divisor of a hold
-	// sample. It sits next to state so that the Add after a successful CAS
-	// hits a cache line the CAS has just made exclusive. (A plain load and
-	// store instead of the locked Add, losing counts under contention,
-	// measured no faster in bench/, so the count stays exact.)
+	// admitted counts units ever admitted, mod 2⁶⁴, but for the state's
+	// pending ones (TryAcquire's, added here 64 at a time): admitted plus
+	// pending is the divisor of a hold sample (see count). It sits next to
+	// state so that the Add after a successful CAS hits a cache line the
+	// CAS has just made exclusive.
 	admitted atomic.Uint64
 	// next is the earliest time (ns since epoch) at which an admission
 	// samples the hold time; math.MinInt64 samples the next one.
@@ -219,7 +219,9 @@ func New(cfg Config) (*Limiter, error) {
 // state is the limiter's packed atomic word:
 //
 //	bits  0..31  held: units taken and not released, 0..MaxLimit
-//	bits 32..62  gen: the configuration's generation, mod 2³¹
+//	bits 32..37  pending: units TryAcquire admitted and has not yet added
+//	             to Limiter.admitted, 0..63 (see TryAcquire)
+//	bits 38..62  gen: the configuration's generation, mod 2²⁵
 //	bit  63      waiting: Acquire callers are queued
 //
 // The configuration of gen g (Limit, Name, Clock) is the immutable params
@@ -232,25 +234,33 @@ func New(cfg Config) (*Limiter, error) {
 // being filled is never the one in effect, so no reader waits for
 // Reconfigure; a reader whose word is two or more gens old finds another
 // gen's params in its slot and reloads the word. (A reader would have to
-// be stalled across 2³¹ Reconfigures for its gen to come round again.)
+// be stalled across 2²⁵ Reconfigures, each taking mu and allocating, for
+// its gen to come round again, and find held and pending as it left them.)
 //
 // Take adds n to the word directly: held+n ≤ limit ≤ 2³¹−1 leaves held's
-// 32 bits, so no carry reaches gen.
+// 32 bits, so no carry reaches pending or gen. Every change but
+// TryAcquire's leaves pending as it is.
 type state uint64
 
 const (
 	heldMask   = 1<<32 - 1
-	genShift   = 32
-	genMask    = 1<<31 - 1
+	pendShift  = 32
+	pendMask   = trySampleEvery - 1 // pending is a count mod trySampleEvery
+	genShift   = 38
+	genMask    = 1<<25 - 1
 	waitingBit = 1 << 63
 )
 
-func (s state) held() int     { return int(s & heldMask) }
-func (s state) gen() uint32   { return uint32(s>>genShift) & genMask }
-func (s state) waiting() bool { return s&waitingBit != 0 }
+func (s state) held() int          { return int(s & heldMask) }
+func (s state) pending() uint64    { return uint64(s>>pendShift) & pendMask }
+func (s state) gen() uint32        { return uint32(s>>genShift) & genMask }
+func (s state) waiting() bool      { return s&waitingBit != 0 }
+func (s state) pendingBits() state { return s & (pendMask << pendShift) }
 
-func pack(held int, gen uint32, waiting bool) state {
-	s := state(held) | state(gen&genMask)<<genShift
+// pack is the word of held units, the pending bits of a word (pendingBits),
+// gen and the waiting bit.
+func pack(held int, pending state, gen uint32, waiting bool) state {
+	s := state(held) | pending | state(gen&genMask)<<genShift
 	if waiting {
 		s |= waitingBit
 	}

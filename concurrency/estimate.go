@@ -51,8 +51,28 @@ func (l *Limiter) sample(now time.Time, before, n int) {
 	if t < l.next.Load() || !l.smu.TryLock() {
 		return
 	}
-	l.sampleLocked(t, before, n, l.admitted.Load())
+	l.sampleLocked(t, before, n, l.count())
 	l.smu.Unlock()
+}
+
+// sampleCount is sample with c, the count of units admitted including this
+// admission, already known.
+func (l *Limiter) sampleCount(now time.Time, before, n int, c uint64) {
+	t := int64(now.Sub(l.epoch))
+	if t < l.next.Load() || !l.smu.TryLock() {
+		return
+	}
+	l.sampleLocked(t, before, n, c)
+	l.smu.Unlock()
+}
+
+// count is the units ever admitted, mod 2⁶⁴: admitted plus the state's
+// pending units. Exact when nothing runs concurrently; under contention a
+// TryAcquire that carries 64 units from the word to admitted between the
+// two loads makes it up to 64 short, an error of the same kind as an
+// admission counted after this one's CAS (see sampleLocked).
+func (l *Limiter) count() uint64 {
+	return l.admitted.Load() + state(l.state.Load()).pending()
 }
 
 // sampleLocked closes the open interval at t, folds its sample into the
