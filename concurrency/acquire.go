@@ -73,13 +73,11 @@ func noop() {}
 //
 // TryAcquire is lock-free and allocates nothing. It is passed no time for
 // the hold-time estimate, so it reads the Config's clock only on an
-// admission that takes the units TryAcquire has admitted across a multiple
+// admission that takes the count of units ever admitted across a multiple
 // of 64, and samples there: the estimator is fed by sampling, one clock
 // read per 64 units (see Limiter for what a sample is). Its other
-// admissions cost the estimator nothing: it counts its units, for the
-// divisor of every sample, in the state word's pending bits, in the
-// compare-and-swap that admits them, and adds them to the count of units
-// admitted 64 at a time, on the admission that samples.
+// admissions cost the estimator nothing: the count is kept in the state
+// word, mod 64, by the compare-and-swap that admits (see state).
 func (l *Limiter) TryAcquire(n int) bool {
 	for {
 		s := state(l.state.Load())
@@ -91,16 +89,12 @@ func (l *Limiter) TryAcquire(n int) bool {
 		if n <= 0 || s.waiting() || n > p.limit-s.held() {
 			return n == 0
 		}
-		// held+n fits held's bits (see state); pending+n < 2³², and its
-		// multiples of 64 leave the word for admitted.
-		sum := s.pending() + uint64(n)
-		next := s&^(pendMask<<pendShift) + state(n) | state(sum&pendMask)<<pendShift
-		if l.state.CompareAndSwap(uint64(s), uint64(next)) {
-			// sum crossed a multiple of trySampleEvery iff it reached one
-			// (pending was below it).
-			if carry := sum &^ pendMask; carry != 0 {
-				c := l.admitted.Add(carry) + sum&pendMask
-				l.sampleCount(l.clock().Now(), s.held(), n, c)
+		// The count crosses a multiple of trySampleEvery iff units carry
+		// out of pending.
+		if next, carry := s.admit(n); l.state.CompareAndSwap(uint64(s), uint64(next)) {
+			if carry != 0 {
+				l.admitted.Add(carry)
+				l.sample(l.clock().Now(), s.held(), n)
 			}
 			return true
 		}
@@ -140,9 +134,11 @@ func (l *Limiter) wait(ctx context.Context, n int) (func(), error) {
 			return noop, exceeds(n, p.limit)
 		}
 		if !s.waiting() && n <= p.limit-s.held() { // held+n could wrap: see Take
-			if l.state.CompareAndSwap(uint64(s), uint64(s)+uint64(n)) {
+			if next, carry := s.admit(n); l.state.CompareAndSwap(uint64(s), uint64(next)) {
 				l.mu.Unlock()
-				l.admitted.Add(uint64(n))
+				if carry != 0 {
+					l.admitted.Add(carry)
+				}
 				l.sample(l.clock().Now(), s.held(), n)
 				return l.releaser(n), nil
 			}
@@ -225,7 +221,10 @@ func (l *Limiter) settle(n int, to *params) {
 			held += w.n
 			w = w.next
 		}
-		if !l.state.CompareAndSwap(uint64(s), uint64(pack(held, s.pendingBits(), p.gen, w != nil))) {
+		// The granted units are counted as admit counts them.
+		sum := s.pending() + uint64(held-before)
+		pend := state(sum&pendMask) << pendShift
+		if !l.state.CompareAndSwap(uint64(s), uint64(pack(held, pend, p.gen, w != nil))) {
 			continue
 		}
 		if granted := held - before; granted > 0 {
@@ -235,7 +234,7 @@ func (l *Limiter) settle(n int, to *params) {
 				g.granted = true
 				close(g.ready)
 			}
-			l.admitted.Add(uint64(granted))
+			l.admitted.Add(sum &^ pendMask)
 			l.sample(l.clock().Now(), before, granted)
 		}
 		return

@@ -117,7 +117,7 @@ func (c Config) Validate() error {
 //
 //   - An admission (an allowed Take of n > 0, a fast Acquire, a grant to
 //     queued Acquire callers, or the TryAcquire that takes the count of
-//     units TryAcquire has admitted across a multiple of 64; all but Take timed by
+//     units ever admitted across a multiple of 64; all but Take timed by
 //     Config.Clock, and every admission counted) at t, finding h units
 //     held before it, closes the interval opened by the last sampled
 //     admission at t₁ that left h₁ held. The held count moves in between
@@ -154,10 +154,10 @@ type Limiter struct {
 	// is made on one snapshot of it and every change is one CAS on it.
 	state atomic.Uint64
 	// admitted counts units ever admitted, mod 2⁶⁴, but for the state's
-	// pending ones (TryAcquire's, added here 64 at a time): admitted plus
-	// pending is the divisor of a hold sample (see count). It sits next to
-	// state so that the Add after a successful CAS hits a cache line the
-	// CAS has just made exclusive.
+	// pending ones (added here 64 at a time): admitted plus pending is the
+	// divisor of a hold sample (see count). It sits next to state so that
+	// the Add after a successful CAS hits a cache line the CAS has just
+	// made exclusive.
 	admitted atomic.Uint64
 	// next is the earliest time (ns since epoch) at which an admission
 	// samples the hold time; math.MinInt64 samples the next one.
@@ -219,8 +219,8 @@ func New(cfg Config) (*Limiter, error) {
 // state is the limiter's packed atomic word:
 //
 //	bits  0..31  held: units taken and not released, 0..MaxLimit
-//	bits 32..37  pending: units TryAcquire admitted and has not yet added
-//	             to Limiter.admitted, 0..63 (see TryAcquire)
+//	bits 32..37  pending: the units ever admitted mod 64, not yet added
+//	             to Limiter.admitted (see admit)
 //	bits 38..62  gen: the configuration's generation, mod 2²⁵
 //	bit  63      waiting: Acquire callers are queued
 //
@@ -237,9 +237,11 @@ func New(cfg Config) (*Limiter, error) {
 // be stalled across 2²⁵ Reconfigures, each taking mu and allocating, for
 // its gen to come round again, and find held and pending as it left them.)
 //
-// Take adds n to the word directly: held+n ≤ limit ≤ 2³¹−1 leaves held's
-// 32 bits, so no carry reaches pending or gen. Every change but
-// TryAcquire's leaves pending as it is.
+// An admission adds n to held and to pending in its compare-and-swap
+// (admit): held+n ≤ limit ≤ 2³¹−1 fits held's 32 bits, and pending keeps
+// the count's remainder mod 64, the multiples of 64 going to admitted
+// after the CAS. So counting units costs an admission a locked add only
+// once per 64 units. A Release changes held alone.
 type state uint64
 
 const (
@@ -251,14 +253,23 @@ const (
 	waitingBit = 1 << 63
 )
 
-func (s state) held() int          { return int(s & heldMask) }
-func (s state) pending() uint64    { return uint64(s>>pendShift) & pendMask }
-func (s state) gen() uint32        { return uint32(s>>genShift) & genMask }
-func (s state) waiting() bool      { return s&waitingBit != 0 }
-func (s state) pendingBits() state { return s & (pendMask << pendShift) }
+func (s state) held() int       { return int(s & heldMask) }
+func (s state) pending() uint64 { return uint64(s>>pendShift) & pendMask }
+func (s state) gen() uint32     { return uint32(s>>genShift) & genMask }
+func (s state) waiting() bool   { return s&waitingBit != 0 }
 
-// pack is the word of held units, the pending bits of a word (pendingBits),
-// gen and the waiting bit.
+// admit returns s with n more units held and counted in pending, and the
+// units carried out of pending (a multiple of 64, usually 0), which the
+// caller adds to Limiter.admitted once its compare-and-swap of next has
+// succeeded. 0 < n ≤ limit−held: held+n fits held's bits, and pending+n
+// < 2³², so nothing carries into gen.
+func (s state) admit(n int) (next state, carry uint64) {
+	sum := s.pending() + uint64(n)
+	return s&^(pendMask<<pendShift) + state(n) | state(sum&pendMask)<<pendShift, sum &^ pendMask
+}
+
+// pack is the word of held units, pending bits (already in place), gen
+// and the waiting bit.
 func pack(held int, pending state, gen uint32, waiting bool) state {
 	s := state(held) | pending | state(gen&genMask)<<genShift
 	if waiting {
@@ -321,9 +332,11 @@ func (l *Limiter) Take(now time.Time, n int) ratekit.Decision {
 				ResetAfter: v.reset, RetryAfter: v.retry, Policy: p.name,
 			}
 		}
-		// 0 < n ≤ limit−held: adding n to the word adds it to held alone.
-		if l.state.CompareAndSwap(uint64(s), uint64(s)+uint64(n)) {
-			l.admitted.Add(uint64(n))
+		// 0 < n ≤ limit−held (see admit).
+		if next, carry := s.admit(n); l.state.CompareAndSwap(uint64(s), uint64(next)) {
+			if carry != 0 {
+				l.admitted.Add(carry)
+			}
 			l.sample(now, s.held(), n)
 			// decide's allowed case, spelled out; FuzzModel holds the two
 			// to the same answers.

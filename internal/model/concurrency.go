@@ -30,7 +30,6 @@ type Concurrency struct {
 	Epoch    time.Time
 	Hold     int64  // ns; 0 before the first nonzero sample
 	Admitted uint64 // units ever admitted
-	Tried    uint64 // units ever admitted by TryAcquire
 	Open     bool   // a measuring interval is open:
 	T1       int64  //   opened at T1 (ns since Epoch)
 	H1       int    //   leaving H1 units held
@@ -113,8 +112,7 @@ func (m *Concurrency) Take(now time.Time, n int) ratekit.Decision {
 
 // TryAcquire is concurrency.Limiter.TryAcquire(n) with the Config's clock
 // reading now: Take's admission without the Decision, which samples the
-// hold time only when the units TryAcquire ever admitted cross a multiple
-// of 64.
+// hold time only when the units ever admitted cross a multiple of 64.
 func (m *Concurrency) TryAcquire(now time.Time, n int) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -124,8 +122,7 @@ func (m *Concurrency) TryAcquire(now time.Time, n int) bool {
 	}
 	before := m.Held
 	m.Held = h
-	m.Tried += uint64(n)
-	if m.Tried%64 < uint64(n) {
+	if (m.Admitted+uint64(n))%64 < uint64(n) {
 		m.admit(now, before, n)
 	} else {
 		m.Admitted += uint64(n)
