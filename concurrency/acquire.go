@@ -76,8 +76,8 @@ func noop() {}
 // admission that takes the count of units ever admitted across a multiple
 // of 64, and samples there: the estimator is fed by sampling, one clock
 // read per 64 units (see Limiter for what a sample is). Its other
-// admissions cost the estimator nothing: the count is kept in the state
-// word, mod 64, by the compare-and-swap that admits (see state).
+// admissions cost the estimator one atomic add, which keeps the count that
+// every sample divides by exact.
 func (l *Limiter) TryAcquire(n int) bool {
 	for {
 		s := state(l.state.Load())
@@ -89,11 +89,10 @@ func (l *Limiter) TryAcquire(n int) bool {
 		if n <= 0 || s.waiting() || n > p.limit-s.held() {
 			return n == 0
 		}
-		// The count crosses a multiple of trySampleEvery iff units carry
-		// out of pending.
-		if next, carry := s.admit(n); l.state.CompareAndSwap(uint64(s), uint64(next)) {
-			if carry != 0 {
-				l.admitted.Add(carry)
+		if l.state.CompareAndSwap(uint64(s), uint64(s)+uint64(n)) {
+			// c crossed a multiple of trySampleEvery iff its remainder is
+			// below n (for any n: n ≥ trySampleEvery always crosses one).
+			if c := l.admitted.Add(uint64(n)); c%trySampleEvery < uint64(n) {
 				l.sample(l.clock().Now(), s.held(), n)
 			}
 			return true
@@ -134,11 +133,9 @@ func (l *Limiter) wait(ctx context.Context, n int) (func(), error) {
 			return noop, exceeds(n, p.limit)
 		}
 		if !s.waiting() && n <= p.limit-s.held() { // held+n could wrap: see Take
-			if next, carry := s.admit(n); l.state.CompareAndSwap(uint64(s), uint64(next)) {
+			if l.state.CompareAndSwap(uint64(s), uint64(s)+uint64(n)) {
 				l.mu.Unlock()
-				if carry != 0 {
-					l.admitted.Add(carry)
-				}
+				l.admitted.Add(uint64(n))
 				l.sample(l.clock().Now(), s.held(), n)
 				return l.releaser(n), nil
 			}
@@ -221,10 +218,7 @@ func (l *Limiter) settle(n int, to *params) {
 			held += w.n
 			w = w.next
 		}
-		// The granted units are counted as admit counts them.
-		sum := s.pending() + uint64(held-before)
-		pend := state(sum&pendMask) << pendShift
-		if !l.state.CompareAndSwap(uint64(s), uint64(pack(held, pend, p.gen, w != nil))) {
+		if !l.state.CompareAndSwap(uint64(s), uint64(pack(held, p.gen, w != nil))) {
 			continue
 		}
 		if granted := held - before; granted > 0 {
@@ -234,7 +228,7 @@ func (l *Limiter) settle(n int, to *params) {
 				g.granted = true
 				close(g.ready)
 			}
-			l.admitted.Add(sum &^ pendMask)
+			l.admitted.Add(uint64(granted))
 			l.sample(l.clock().Now(), before, granted)
 		}
 		return

@@ -153,11 +153,11 @@ type Limiter struct {
 	// state is the packed atomic word (see the state type). Every decision
 	// is made on one snapshot of it and every change is one CAS on it.
 	state atomic.Uint64
-	// admitted counts units ever admitted, mod 2⁶⁴, but for the state's
-	// pending ones (added here 64 at a time): admitted plus pending is the
-	// divisor of a hold sample (see count). It sits next to state so that
-	// the Add after a successful CAS hits a cache line the CAS has just
-	// made exclusive.
+	// admitted counts units ever admitted, mod 2⁶⁴: the divisor of a hold
+	// sample. It sits next to state so that the Add after a successful CAS
+	// hits a cache line the CAS has just made exclusive. (A plain load and
+	// store instead of the locked Add, losing counts under contention,
+	// measured no faster in bench/, so the count stays exact.)
 	admitted atomic.Uint64
 	// next is the earliest time (ns since epoch) at which an admission
 	// samples the hold time; math.MinInt64 samples the next one.
@@ -219,9 +219,7 @@ func New(cfg Config) (*Limiter, error) {
 // state is the limiter's packed atomic word:
 //
 //	bits  0..31  held: units taken and not released, 0..MaxLimit
-//	bits 32..37  pending: the units ever admitted mod 64, not yet added
-//	             to Limiter.admitted (see admit)
-//	bits 38..62  gen: the configuration's generation, mod 2²⁵
+//	bits 32..62  gen: the configuration's generation, mod 2³¹
 //	bit  63      waiting: Acquire callers are queued
 //
 // The configuration of gen g (Limit, Name, Clock) is the immutable params
@@ -234,44 +232,25 @@ func New(cfg Config) (*Limiter, error) {
 // being filled is never the one in effect, so no reader waits for
 // Reconfigure; a reader whose word is two or more gens old finds another
 // gen's params in its slot and reloads the word. (A reader would have to
-// be stalled across 2²⁵ Reconfigures, each taking mu and allocating, for
-// its gen to come round again, and find held and pending as it left them.)
+// be stalled across 2³¹ Reconfigures for its gen to come round again.)
 //
-// An admission adds n to held and to pending in its compare-and-swap
-// (admit): held+n ≤ limit ≤ 2³¹−1 fits held's 32 bits, and pending keeps
-// the count's remainder mod 64, the multiples of 64 going to admitted
-// after the CAS. So counting units costs an admission a locked add only
-// once per 64 units. A Release changes held alone.
+// Take adds n to the word directly: held+n ≤ limit ≤ 2³¹−1 leaves held's
+// 32 bits, so no carry reaches gen.
 type state uint64
 
 const (
 	heldMask   = 1<<32 - 1
-	pendShift  = 32
-	pendMask   = trySampleEvery - 1 // pending is a count mod trySampleEvery
-	genShift   = 38
-	genMask    = 1<<25 - 1
+	genShift   = 32
+	genMask    = 1<<31 - 1
 	waitingBit = 1 << 63
 )
 
-func (s state) held() int       { return int(s & heldMask) }
-func (s state) pending() uint64 { return uint64(s>>pendShift) & pendMask }
-func (s state) gen() uint32     { return uint32(s>>genShift) & genMask }
-func (s state) waiting() bool   { return s&waitingBit != 0 }
+func (s state) held() int     { return int(s & heldMask) }
+func (s state) gen() uint32   { return uint32(s>>genShift) & genMask }
+func (s state) waiting() bool { return s&waitingBit != 0 }
 
-// admit returns s with n more units held and counted in pending, and the
-// units carried out of pending (a multiple of 64, usually 0), which the
-// caller adds to Limiter.admitted once its compare-and-swap of next has
-// succeeded. 0 < n ≤ limit−held: held+n fits held's bits, and pending+n
-// < 2³², so nothing carries into gen.
-func (s state) admit(n int) (next state, carry uint64) {
-	sum := s.pending() + uint64(n)
-	return s&^(pendMask<<pendShift) + state(n) | state(sum&pendMask)<<pendShift, sum &^ pendMask
-}
-
-// pack is the word of held units, pending bits (already in place), gen
-// and the waiting bit.
-func pack(held int, pending state, gen uint32, waiting bool) state {
-	s := state(held) | pending | state(gen&genMask)<<genShift
+func pack(held int, gen uint32, waiting bool) state {
+	s := state(held) | state(gen&genMask)<<genShift
 	if waiting {
 		s |= waitingBit
 	}
@@ -332,11 +311,9 @@ func (l *Limiter) Take(now time.Time, n int) ratekit.Decision {
 				ResetAfter: v.reset, RetryAfter: v.retry, Policy: p.name,
 			}
 		}
-		// 0 < n ≤ limit−held (see admit).
-		if next, carry := s.admit(n); l.state.CompareAndSwap(uint64(s), uint64(next)) {
-			if carry != 0 {
-				l.admitted.Add(carry)
-			}
+		// 0 < n ≤ limit−held: adding n to the word adds it to held alone.
+		if l.state.CompareAndSwap(uint64(s), uint64(s)+uint64(n)) {
+			l.admitted.Add(uint64(n))
 			l.sample(now, s.held(), n)
 			// decide's allowed case, spelled out; FuzzModel holds the two
 			// to the same answers.

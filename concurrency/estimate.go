@@ -40,8 +40,8 @@ type sampler struct {
 }
 
 // sample records an admission of n units at now that found before units
-// held, for the hold-time estimate. It is the only estimator work on the
-// hot path: in the common case one clock
+// held, for the hold-time estimate. Besides the Add to admitted, it is
+// the only estimator work on the hot path: in the common case one clock
 // subtraction and one atomic load, then nothing. It never blocks: if
 // another goroutine is sampling, this admission skips its turn.
 func (l *Limiter) sample(now time.Time, before, n int) {
@@ -51,17 +51,8 @@ func (l *Limiter) sample(now time.Time, before, n int) {
 	if t < l.next.Load() || !l.smu.TryLock() {
 		return
 	}
-	l.sampleLocked(t, before, n, l.count())
+	l.sampleLocked(t, before, n, l.admitted.Load())
 	l.smu.Unlock()
-}
-
-// count is the units ever admitted, mod 2⁶⁴: admitted plus the state's
-// pending units. Exact when nothing runs concurrently; under contention an
-// admission that carries units from the word to admitted between the two
-// loads makes it short by the carry, an error of the same kind as an
-// admission counted after this one's CAS (see sampleLocked).
-func (l *Limiter) count() uint64 {
-	return l.admitted.Load() + state(l.state.Load()).pending()
 }
 
 // sampleLocked closes the open interval at t, folds its sample into the
