@@ -626,12 +626,11 @@ func (p *params) idle(tat, ns int64) bool {
 
 // Allow reports whether one unit is admitted now, reading the Config's
 // Clock, and takes it if so; it is shorthand for Take(clock.Now(), 1).Allowed.
-//
-// It is AllowN(1) with the first attempt spelled out for n = 1: the call
-// to AllowN it saves is about a tenth of an Allow's instructions besides
-// the clock (callgrind). A retry, or anything off the fast path, goes on
-// in allowAt with the time already read.
 func (l *Limiter) Allow() bool {
+	// AllowN(1) with its first attempt spelled out, saving the call to
+	// AllowN (bench/RESULTS.md, "Allow and concurrency against their
+	// floors"); a retry, or anything off the fast path, goes on in allowAt
+	// with the time already read.
 	b := l.c.Cur()
 	p := b.P
 	if !p.real {
