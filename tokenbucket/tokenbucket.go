@@ -638,13 +638,18 @@ func (l *Limiter) Idle(now time.Time) bool {
 	return b.P.idle(tat, b.P.since(now))
 }
 
-// idle is Idle's pure step: whether the TAT is at or before ns.
+// idle is Idle's pure step: whether the TAT is at or before ns, and no
+// restore mark can concern a refund: a fresh limiter in this one's place
+// has no mark, and its Takes at ns or later would let a refund of a Take
+// from before the restore give back up to tau past the mark (a bucket
+// restored full is otherwise idle at once, and Keyed.Sweep dropped it
+// with the mark).
 func (p *params) idle(tat, ns int64) bool {
-	if tat == minTAT {
-		return true
-	}
 	s, _ := p.clamp(ns)
-	return tat <= s
+	if p.mark != minTAT && s-p.tau < p.mark { // s >= -2^60, tau <= 2^60: no overflow
+		return false
+	}
+	return tat == minTAT || tat <= s
 }
 
 // Allow reports whether one unit is admitted now, reading the Config's

@@ -169,11 +169,17 @@ func (m *TokenBucket) Refund(at time.Time, n int) {
 	m.tat = next
 }
 
-// Idle reports whether the bucket is full at now.
+// Idle reports whether the bucket is full at now and its restore mark, if
+// any, is at least tau (a refill of Burst) before now: a new bucket in its
+// place has no mark.
 func (m *TokenBucket) Idle(now time.Time) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.empty(m.at(now)).Sign() == 0
+	a := m.at(now)
+	if m.mark != nil && new(big.Rat).Sub(a, m.tau).Cmp(m.mark) < 0 {
+		return false
+	}
+	return m.empty(a).Sign() == 0
 }
 
 // Reconfigure changes the rate and burst at now, keeping the units taken
