@@ -114,7 +114,7 @@ func takeEachJoint(now time.Time, asks []Ask) (int, bool) {
 // member's Verdict, as TakeEach's general path would (the members before
 // a denial with what their Take would have said). It reports false,
 // having changed nothing, when a member's decision is one this path leaves
-// to the general one (see cell.Step's Slow).
+// to the general one (see cell.Hold's Slow).
 func (p *jointPlan) take(dec *Decision, now time.Time, n int, asks []Ask) (int, bool) {
 	var steps [maxJoint]cell.Step
 	k, last := p.k, p.k-1
@@ -123,20 +123,26 @@ func (p *jointPlan) take(dec *Decision, now time.Time, n int, asks []Ask) (int, 
 		if asks != nil {
 			n = asks[i].N
 		}
-		if steps[i] = p.ms[i].Joint(p.self[i], true, now, n); steps[i].Slow {
+		h, mv, v := p.ms[i].Joint(p.self[i], true, now, n)
+		if h.Slow() {
 			release(&steps, p.order[:x])
 			return -1, false
 		}
+		s := &steps[i]
+		s.Hold, s.Move, s.V = h, mv, v
 	}
 	il := p.order[last]
 	if asks != nil {
 		n = asks[il].N
 	}
 	for {
-		if steps[il] = p.ms[il].Joint(p.self[il], false, now, n); steps[il].Slow {
+		h, mv, v := p.ms[il].Joint(p.self[il], false, now, n)
+		if h.Slow() {
 			release(&steps, p.order[:last])
 			return -1, false
 		}
+		s := &steps[il]
+		s.Hold, s.Move, s.V = h, mv, v
 		bi, di := -1, -1 // the binding admission, the longest denial
 		for i := range k {
 			v := &steps[i].V
@@ -164,20 +170,20 @@ func (p *jointPlan) take(dec *Decision, now time.Time, n int, asks []Ask) (int, 
 			}
 		}
 		if asks == nil {
-			fill(dec, &steps[bi])
+			fill(dec, p.ms[bi], &steps[bi])
 			return bi, true
 		}
 		for i := range k {
-			fill(&asks[i].Verdict, &steps[i])
+			fill(&asks[i].Verdict, p.ms[i], &steps[i])
 		}
 		return bi, true
 	}
 }
 
-// fill writes the Decision of s into *d, field by field.
-func fill(d *Decision, s *cell.Step) {
+// fill writes the Decision of s, m's Step, into *d, field by field.
+func fill(d *Decision, m cell.Member, s *cell.Step) {
 	d.Allowed = s.V.OK
-	d.Limit, d.Window, d.Policy = s.Policy(s.P)
+	d.Limit, d.Window, d.Policy = m.JointPolicy(s.Hold)
 	d.Remaining = s.V.Remaining
 	d.ResetAfter = s.V.Reset
 	d.RetryAfter = s.V.Retry
