@@ -14,14 +14,16 @@ import (
 const maxJoint = 4
 
 // jointPlan is what a joint decision needs to know of its members before
-// it starts: their Member views, in the members' order, and that order
-// sorted by address, the order they are locked in. AllOf makes it once;
-// TakeAll on the stack for each call.
+// it starts: their Member views sorted by address, the order they are
+// locked in, and where each stands in the members' order. AllOf makes it
+// once; TakeAll and TakeEach on the stack for each call. Keeping the
+// members in lock order, not an index into them, saves a dependent load
+// and a bounds check per member on every decision.
 type jointPlan struct {
-	ms    [maxJoint]cell.Member
-	self  [maxJoint]any   // each member as the composite holds it (see cell.Member)
-	order [maxJoint]uint8 // the members in lock order
-	k     int             // how many; 0: the general path
+	ms   [maxJoint]cell.Member // in lock order
+	self [maxJoint]any         // each as the composite holds it (see cell.Member)
+	idx  [maxJoint]uint8       // each one's index in the members' order
+	k    int                   // how many; 0: the general path
 }
 
 // plan fills p for members and reports whether they can be decided
@@ -50,7 +52,7 @@ func (p *jointPlan) planAsks(asks []Ask) bool {
 	return p.k >= 2
 }
 
-// add appends m to the plan, keeping order sorted by address (insertion
+// add appends m to the plan, keeping it sorted by address (insertion
 // sort: k <= maxJoint), and reports whether it could: false for a member
 // that is not a cell.Member, one listed twice, or one too many.
 func (p *jointPlan) add(addr *[maxJoint]uintptr, m Limiter) bool {
@@ -58,18 +60,15 @@ func (p *jointPlan) add(addr *[maxJoint]uintptr, m Limiter) bool {
 	if !ok || p.k == maxJoint {
 		return false
 	}
-	k := p.k
-	p.ms[k] = jm
-	p.self[k] = m
 	a := uintptr((*[2]unsafe.Pointer)(unsafe.Pointer(&m))[1])
-	j := k
-	for ; j > 0 && addr[p.order[j-1]] > a; j-- {
-		p.order[j] = p.order[j-1]
+	j := p.k
+	for ; j > 0 && addr[j-1] > a; j-- {
+		addr[j], p.ms[j], p.self[j], p.idx[j] = addr[j-1], p.ms[j-1], p.self[j-1], p.idx[j-1]
 	}
-	if j > 0 && addr[p.order[j-1]] == a {
+	if j > 0 && addr[j-1] == a {
 		return false // listed twice
 	}
-	p.order[j], addr[k] = uint8(k), a
+	addr[j], p.ms[j], p.self[j], p.idx[j] = a, jm, m, uint8(p.k)
 	p.k++
 	return true
 }
@@ -107,77 +106,90 @@ func takeEachJoint(now time.Time, asks []Ask) (int, bool) {
 // internal/cell's documentation, which argues why it is exact).
 //
 // Each member is asked for n units, or, for TakeEach, for its ask's N.
-// The member that decides is decideEach's: of the admissions, the least
-// Remaining, ties to the longest ResetAfter and then to the first; of the
-// denials, the longest RetryAfter, ties to the first. take returns its
-// index and fills its Decision once, into *dec, or, for TakeEach, every
-// member's Verdict, as TakeEach's general path would (the members before
-// a denial with what their Take would have said). It reports false,
-// having changed nothing, when a member's decision is one this path leaves
-// to the general one (see cell.Hold's Slow).
+// The member that decides is bind's. take returns its index in the
+// members' order and fills its Decision once, into *dec, or, for
+// TakeEach, every member's Verdict, as TakeEach's general path would (the
+// members before a denial with what their Take would have said). It
+// reports false, having changed nothing, when a member's decision is one
+// this path leaves to the general one (see cell.Hold's Slow).
 func (p *jointPlan) take(dec *Decision, now time.Time, n int, asks []Ask) (int, bool) {
 	var steps [maxJoint]cell.Step
-	k, last := p.k, p.k-1
+	k := p.k
+	if k < 2 || k > maxJoint {
+		return -1, false // not planned; and, for the compiler, every x < k below is in range
+	}
+	last := k - 1
 	for x := range last {
-		i := p.order[x]
 		if asks != nil {
-			n = asks[i].N
+			n = asks[p.idx[x]].N
 		}
-		h, mv, v := p.ms[i].Joint(p.self[i], true, now, n)
+		h, mv, v := p.ms[x].Joint(p.self[x], true, now, n)
 		if h.Slow() {
-			release(&steps, p.order[:x])
+			release(&steps, x)
 			return -1, false
 		}
-		s := &steps[i]
+		s := &steps[x]
 		s.Hold, s.Move, s.V = h, mv, v
 	}
-	il := p.order[last]
 	if asks != nil {
-		n = asks[il].N
+		n = asks[p.idx[last]].N
 	}
 	for {
-		h, mv, v := p.ms[il].Joint(p.self[il], false, now, n)
+		h, mv, v := p.ms[last].Joint(p.self[last], false, now, n)
 		if h.Slow() {
-			release(&steps, p.order[:last])
+			release(&steps, last)
 			return -1, false
 		}
-		s := &steps[il]
+		s := &steps[last]
 		s.Hold, s.Move, s.V = h, mv, v
-		bi, di := -1, -1 // the binding admission, the longest denial
-		for i := range k {
-			v := &steps[i].V
-			switch {
-			case !v.OK:
-				if di < 0 || v.Retry > steps[di].V.Retry {
-					di = i
-				}
-			case di >= 0:
-			case bi < 0, v.Remaining < steps[bi].V.Remaining,
-				v.Remaining == steps[bi].V.Remaining && v.Reset > steps[bi].V.Reset:
-				bi = i
-			}
-		}
-		if di >= 0 {
-			release(&steps, p.order[:last])
-			bi = di
+		b := p.bind(&steps)
+		if !steps[b].V.OK {
+			release(&steps, last)
 		} else {
-			if s := &steps[il]; !s.CompareAndCommit(s.Next, s.Stamp) {
+			if !s.CompareAndCommit(s.Next, s.Stamp) {
 				continue // the last member changed since it was loaded: decide it again
 			}
-			for _, i := range p.order[:last] {
-				s := &steps[i]
+			for x := range last {
+				s := &steps[x]
 				s.Commit(s.Next, s.Stamp)
 			}
 		}
 		if asks == nil {
-			fill(dec, p.ms[bi], &steps[bi])
-			return bi, true
+			fill(dec, p.ms[b], &steps[b])
+			return int(p.idx[b]), true
 		}
-		for i := range k {
-			fill(&asks[i].Verdict, p.ms[i], &steps[i])
+		for x := range k {
+			fill(&asks[p.idx[x]].Verdict, p.ms[x], &steps[x])
 		}
-		return bi, true
+		return int(p.idx[b]), true
 	}
+}
+
+// bind returns the lock position of the member that decides, as
+// decideEach would pick it: of the admissions, the least Remaining, ties
+// to the longest ResetAfter and then to the first in the members' order;
+// any denial before an admission, and of the denials the longest
+// RetryAfter, ties to the first.
+func (p *jointPlan) bind(steps *[maxJoint]cell.Step) int {
+	b := 0
+	for x := 1; x < p.k && x < maxJoint; x++ {
+		v, w := &steps[x].V, &steps[b].V
+		first := p.idx[x] < p.idx[b]
+		switch {
+		case v.OK != w.OK:
+			if !v.OK {
+				b = x
+			}
+		case !v.OK:
+			if v.Retry > w.Retry || v.Retry == w.Retry && first {
+				b = x
+			}
+		case v.Remaining < w.Remaining,
+			v.Remaining == w.Remaining && (v.Reset > w.Reset || v.Reset == w.Reset && first):
+			b = x
+		}
+	}
+	return b
 }
 
 // fill writes the Decision of s, m's Step, into *d, field by field.
@@ -189,9 +201,10 @@ func fill(d *Decision, m cell.Member, s *cell.Step) {
 	d.RetryAfter = s.V.Retry
 }
 
-// release unlocks the members in locked, storing back their words.
-func release(steps *[maxJoint]cell.Step, locked []uint8) {
-	for _, i := range locked {
-		steps[i].Release()
+// release unlocks the first locked members (in lock order), storing back
+// their words.
+func release(steps *[maxJoint]cell.Step, locked int) {
+	for x := range locked {
+		steps[x].Release()
 	}
 }
