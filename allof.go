@@ -36,7 +36,7 @@ func AllOf(members ...Limiter) *All {
 		}
 	}
 	a := &All{members: ms}
-	if !a.joint.plan(ms) {
+	if !a.joint.plan(ms, nil) {
 		a.joint = jointPlan{}
 	}
 	return a

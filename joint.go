@@ -26,51 +26,54 @@ type jointPlan struct {
 	k    int                   // how many; 0: the general path
 }
 
-// plan fills p for members and reports whether they can be decided
-// together: two to maxJoint members that are not nil, every one a
-// cell.Member and none listed twice (its decisions would depend on the
-// order it is asked in). Nil members are skipped.
-func (p *jointPlan) plan(members []Limiter) bool {
+// plan fills p for members, or for TakeEach's asks when asks is not nil,
+// and reports whether they can be decided together: two to maxJoint
+// members that are not nil, every one a cell.Member and none listed twice
+// (its decisions would depend on the order it is asked in). Nil members
+// are skipped; nil asks take the general path (a nil member's Verdict is
+// TakeEach's to fill).
+//
+// TakeAll and TakeEach plan on every call, so this is one loop with no
+// call but the type assertion (whose cache the runtime keeps per call
+// site), and it gives up as soon as a member cannot join.
+func (p *jointPlan) plan(members []Limiter, asks []Ask) bool {
+	count := len(members)
+	if asks != nil {
+		count = len(asks)
+	}
 	var addr [maxJoint]uintptr
-	for _, m := range members {
-		if !isNilLimiter(m) && !p.add(&addr, m) {
+	for i := range count {
+		var m Limiter
+		if asks != nil {
+			m = asks[i].Limiter
+		} else {
+			m = members[i]
+		}
+		a := uintptr((*[2]unsafe.Pointer)(unsafe.Pointer(&m))[1])
+		if a == 0 {
+			// A nil data word: a nil member (see isNilLimiter), which
+			// TakeAll skips, or a value of a nil pointer that is not one.
+			if asks == nil && isNilLimiter(m) {
+				continue
+			}
 			return false
 		}
+		jm, ok := m.(cell.Member)
+		if !ok || p.k >= maxJoint {
+			return false
+		}
+		// Insertion by address: k < maxJoint.
+		j := p.k
+		for ; j > 0 && addr[j-1] > a; j-- {
+			addr[j], p.ms[j], p.self[j], p.idx[j] = addr[j-1], p.ms[j-1], p.self[j-1], p.idx[j-1]
+		}
+		if j > 0 && addr[j-1] == a {
+			return false // listed twice
+		}
+		addr[j], p.ms[j], p.self[j], p.idx[j] = a, jm, m, uint8(p.k)
+		p.k++
 	}
 	return p.k >= 2 // one member's own Take is cheaper than a lock
-}
-
-// planAsks is plan for TakeEach's asks, none of which may be nil (a nil
-// member's Verdict is TakeEach's to fill).
-func (p *jointPlan) planAsks(asks []Ask) bool {
-	var addr [maxJoint]uintptr
-	for i := range asks {
-		if m := asks[i].Limiter; isNilLimiter(m) || !p.add(&addr, m) {
-			return false
-		}
-	}
-	return p.k >= 2
-}
-
-// add appends m to the plan, keeping it sorted by address (insertion
-// sort: k <= maxJoint), and reports whether it could: false for a member
-// that is not a cell.Member, one listed twice, or one too many.
-func (p *jointPlan) add(addr *[maxJoint]uintptr, m Limiter) bool {
-	jm, ok := m.(cell.Member)
-	if !ok || p.k == maxJoint {
-		return false
-	}
-	a := uintptr((*[2]unsafe.Pointer)(unsafe.Pointer(&m))[1])
-	j := p.k
-	for ; j > 0 && addr[j-1] > a; j-- {
-		addr[j], p.ms[j], p.self[j], p.idx[j] = addr[j-1], p.ms[j-1], p.self[j-1], p.idx[j-1]
-	}
-	if j > 0 && addr[j-1] == a {
-		return false // listed twice
-	}
-	addr[j], p.ms[j], p.self[j], p.idx[j] = a, jm, m, uint8(p.k)
-	p.k++
-	return true
 }
 
 // takeJoint is TakeAll, into *dec, for members that all keep their state
@@ -78,7 +81,7 @@ func (p *jointPlan) add(addr *[maxJoint]uintptr, m Limiter) bool {
 // nothing, for the general path.
 func takeJoint(dec *Decision, now time.Time, n int, members []Limiter) bool {
 	var p jointPlan
-	if !p.plan(members) {
+	if !p.plan(members, nil) {
 		return false
 	}
 	_, ok := p.take(dec, now, n, nil)
@@ -86,11 +89,11 @@ func takeJoint(dec *Decision, now time.Time, n int, members []Limiter) bool {
 }
 
 // takeEachJoint is TakeEach for asks whose members can be decided together
-// (see planAsks): it fills every Verdict and returns the index of the one
+// (see plan): it fills every Verdict and returns the index of the one
 // that decides, or false, having changed nothing, for the general path.
 func takeEachJoint(now time.Time, asks []Ask) (int, bool) {
 	var p jointPlan
-	if !p.planAsks(asks) {
+	if !p.plan(nil, asks) {
 		return -1, false
 	}
 	return p.take(nil, now, 0, asks)
