@@ -168,6 +168,47 @@ func (p *jointPlan) take(dec *Decision, now time.Time, n int, asks []Ask) (int, 
 	}
 }
 
+// peek is PeekAll for the planned members, into *dec: what take would
+// decide, read at one instant. It locks every member but the last, in lock
+// order, loads the last, decides each on the word it found and stores the
+// locked words back: while the last is loaded none of the others can
+// change, so the words decided on are the members' state at that load
+// (see Joint decisions in internal/cell's documentation). It reports
+// false, having changed nothing, as take does.
+//
+// Reading without the locks cannot promise that: a word read twice, the
+// same both times, may have changed and changed back in between (a Take
+// and its exact Refund), so a lock-free double read of the words can
+// still combine states of two instants. The price is take's: 2(k-1)
+// locked instructions, and Takes of the locked members wait meanwhile.
+func (p *jointPlan) peek(dec *Decision, now time.Time, n int) bool {
+	var steps [maxJoint]cell.Step
+	k := p.k
+	if k < 2 || k > maxJoint {
+		return false
+	}
+	last := k - 1
+	for x := range last {
+		h, mv, v := p.ms[x].Joint(p.self[x], true, now, n)
+		if h.Slow() {
+			release(&steps, x)
+			return false
+		}
+		s := &steps[x]
+		s.Hold, s.Move, s.V = h, mv, v
+	}
+	h, mv, v := p.ms[last].Joint(p.self[last], false, now, n)
+	release(&steps, last)
+	if h.Slow() {
+		return false
+	}
+	s := &steps[last]
+	s.Hold, s.Move, s.V = h, mv, v
+	b := p.bind(&steps)
+	fill(dec, p.ms[b], &steps[b])
+	return true
+}
+
 // bind returns the lock position of the member that decides, as
 // decideEach would pick it: of the admissions, the least Remaining, ties
 // to the longest ResetAfter and then to the first in the members' order;
