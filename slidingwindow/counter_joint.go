@@ -11,7 +11,7 @@ import (
 // limiters that have it together, all or none, with no refund (see
 // internal/cell). Its result's type is internal and may change. (The Log
 // keeps more than a word and has none.)
-func (c *Counter) Joint(self any, lock bool, now time.Time, n int) (cell.Hold, cell.Move, cell.Verdict) {
+func (c *Counter) Joint(self any, lock bool, now time.Time, mono bool, n int) (cell.Hold, cell.Move, cell.Verdict) {
 	if self != any(c) {
 		return cell.Hold{}, cell.Move{}, cell.Verdict{} // Slow: a type embedding c, whose Take may differ (see cell.Member)
 	}
@@ -21,7 +21,7 @@ func (c *Counter) Joint(self any, lock bool, now time.Time, n int) (cell.Hold, c
 		b, w = c.c.Regrab(b, lock)
 	}
 	h, p := cell.HoldOf(b, w), b.P
-	x := p.since(now)
+	x := min(max(cell.Since(now, p.epoch, mono), minTime), maxTime) // p.since(now), as Take counts it
 	rel, cur, prev := p.unpack(uint64(w))
 	start := p.start0 + int64(rel)*p.window
 	if e := x - start; uint64(e) < uint64(p.window) && uint(n)-1 < uint(p.limit) {

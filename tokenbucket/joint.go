@@ -9,7 +9,7 @@ import (
 // Joint is internal to ratekit, not for use: ratekit.TakeAll decides the
 // limiters that have it together, all or none, with no refund (see
 // internal/cell). Its result's type is internal and may change.
-func (l *Limiter) Joint(self any, lock bool, now time.Time, n int) (cell.Hold, cell.Move, cell.Verdict) {
+func (l *Limiter) Joint(self any, lock bool, now time.Time, mono bool, n int) (cell.Hold, cell.Move, cell.Verdict) {
 	if self != any(l) {
 		return cell.Hold{}, cell.Move{}, cell.Verdict{} // Slow: a type embedding l, whose Take may differ (see cell.Member)
 	}
@@ -19,7 +19,7 @@ func (l *Limiter) Joint(self any, lock bool, now time.Time, n int) (cell.Hold, c
 		b, w = l.c.Regrab(b, lock)
 	}
 	h, p, tat := cell.HoldOf(b, w), b.P, w
-	ns := p.since(now)
+	ns := cell.Since(now, p.epoch, mono) // p.since(now), as Take counts it
 	if p.fast(ns, n) {
 		// Take's fast case, spelled out as there.
 		nd, next := p.admit(tat, ns, n)

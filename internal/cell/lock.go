@@ -77,12 +77,43 @@ type Member interface {
 	// Slow, and the general path calls that Take. (Comparing the data word
 	// alone would not do: a struct of one pointer is stored in an
 	// interface as that pointer.)
-	Joint(self any, lock bool, now time.Time, n int) (Hold, Move, Verdict)
+	//
+	// mono is Monotonic(now), which a composite reads once for all its
+	// members: a member whose decision counts time as now.Sub(epoch) uses
+	// Since instead, the same value without Sub's overflow check.
+	Joint(self any, lock bool, now time.Time, mono bool, n int) (Hold, Move, Verdict)
 	// JointPolicy returns the constant fields of a Decision (Limit,
 	// Window, Policy) of the parameters of h's block, h being a Hold this
 	// member's Joint returned: a composite asks it once, for the member
 	// that binds (TakeEach: for each member).
 	JointPolicy(h Hold) (limit int, window time.Duration, name string)
+}
+
+// Monotonic reports whether t carries a monotonic clock reading (as
+// time.Now's do, and times derived from them by Add), the one fact about
+// t that decides which clock t.Sub reads.
+func Monotonic(t time.Time) bool { return t != t.Round(0) }
+
+// Since returns int64(now.Sub(epoch)) exactly, for mono = Monotonic(now).
+// Sub reads the monotonic clocks only when both times carry one; when now
+// carries none it subtracts wall clocks and checks the result for overflow
+// with an Add and an Equal, four times the subtraction's cost. Within 2^33
+// seconds (272 years) of each other the difference of two wall clocks in
+// nanoseconds cannot overflow, so Since returns it with no check, and
+// leaves every other case to Sub. (Unix seconds within ±2^62 are exact:
+// Unix wraps only for times within 2^36 seconds of the ends of int64.)
+// Each member's Joint calls it on its own epoch: one time conversion per
+// member, the cheap one.
+func Since(now, epoch time.Time, mono bool) int64 {
+	if !mono {
+		a, e := now.Unix(), epoch.Unix()
+		if -1<<62 < a && a < 1<<62 && -1<<62 < e && e < 1<<62 {
+			if sec := a - e; -1<<33 < sec && sec < 1<<33 {
+				return sec*1e9 + int64(now.Nanosecond()-epoch.Nanosecond())
+			}
+		}
+	}
+	return int64(now.Sub(epoch))
 }
 
 // Step is a Member's answer as a composite keeps it: the hold of its
