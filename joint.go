@@ -217,21 +217,27 @@ func (p *jointPlan) peek(dec *Decision, now time.Time, n int) bool {
 // any denial before an admission, and of the denials the longest
 // RetryAfter, ties to the first.
 func (p *jointPlan) bind(steps *[maxJoint]cell.Step) int {
-	b := 0
-	for x := 1; x < p.k && x < maxJoint; x++ {
+	b, k := 0, min(p.k, maxJoint)
+	for x := 1; x < k; x++ {
 		v, w := &steps[x].V, &steps[b].V
-		first := p.idx[x] < p.idx[b]
 		switch {
 		case v.OK != w.OK:
 			if !v.OK {
 				b = x
 			}
 		case !v.OK:
-			if v.Retry > w.Retry || v.Retry == w.Retry && first {
+			if v.Retry > w.Retry || v.Retry == w.Retry && p.idx[x] < p.idx[b] {
 				b = x
 			}
-		case v.Remaining < w.Remaining,
-			v.Remaining == w.Remaining && (v.Reset > w.Reset || v.Reset == w.Reset && first):
+		case v.Remaining != w.Remaining:
+			if v.Remaining < w.Remaining {
+				b = x
+			}
+		case v.Reset != w.Reset:
+			if v.Reset > w.Reset {
+				b = x
+			}
+		case p.idx[x] < p.idx[b]:
 			b = x
 		}
 	}
