@@ -23,7 +23,12 @@ func (l *Limiter) Joint(self any, lock bool, now time.Time, mono bool, n int) (c
 	}
 	h := cell.HoldOf(b, w)
 	p, base := b.P, b.Aux.Load()
-	t := cell.Since(now, p.epoch, mono) // p.since(now), as Take counts it
+	var t int64 // p.since(now), as Take counts it (see cell.WallSince)
+	if mono {
+		t = p.since(now)
+	} else {
+		t = cell.WallSince(now, p.epoch)
+	}
 	if count := w & p.cmask; count != 0 {
 		// Take's common case, spelled out as there: n joins the window
 		// open at t, with room.

@@ -21,7 +21,12 @@ func (c *Counter) Joint(self any, lock bool, now time.Time, mono bool, n int) (c
 		b, w = c.c.Regrab(b, lock)
 	}
 	h, p := cell.HoldOf(b, w), b.P
-	x := min(max(cell.Since(now, p.epoch, mono), minTime), maxTime) // p.since(now), as Take counts it
+	var x int64 // p.since(now), as Take counts it (see cell.WallSince)
+	if mono {
+		x = p.since(now)
+	} else {
+		x = min(max(cell.WallSince(now, p.epoch), minTime), maxTime)
+	}
 	rel, cur, prev := p.unpack(uint64(w))
 	start := p.start0 + int64(rel)*p.window
 	if e := x - start; uint64(e) < uint64(p.window) && uint(n)-1 < uint(p.limit) {

@@ -19,7 +19,12 @@ func (l *Limiter) Joint(self any, lock bool, now time.Time, mono bool, n int) (c
 		b, w = l.c.Regrab(b, lock)
 	}
 	h, p, tat := cell.HoldOf(b, w), b.P, w
-	ns := cell.Since(now, p.epoch, mono) // p.since(now), as Take counts it
+	var ns int64 // p.since(now), as Take counts it (see cell.WallSince)
+	if mono {
+		ns = p.since(now)
+	} else {
+		ns = cell.WallSince(now, p.epoch)
+	}
 	if p.fast(ns, n) {
 		// Take's fast case, spelled out as there.
 		nd, next := p.admit(tat, ns, n)

@@ -80,7 +80,8 @@ type Member interface {
 	//
 	// mono is Monotonic(now), which a composite reads once for all its
 	// members: a member whose decision counts time as now.Sub(epoch) uses
-	// Since instead, the same value without Sub's overflow check.
+	// WallSince when it is false, the same value without Sub's overflow
+	// check.
 	Joint(self any, lock bool, now time.Time, mono bool, n int) (Hold, Move, Verdict)
 	// JointPolicy returns the constant fields of a Decision (Limit,
 	// Window, Policy) of the parameters of h's block, h being a Hold this
@@ -94,23 +95,25 @@ type Member interface {
 // t that decides which clock t.Sub reads.
 func Monotonic(t time.Time) bool { return t != t.Round(0) }
 
-// Since returns int64(now.Sub(epoch)) exactly, for mono = Monotonic(now).
-// Sub reads the monotonic clocks only when both times carry one; when now
-// carries none it subtracts wall clocks and checks the result for overflow
-// with an Add and an Equal, four times the subtraction's cost. Within 2^33
-// seconds (272 years) of each other the difference of two wall clocks in
-// nanoseconds cannot overflow, so Since returns it with no check, and
-// leaves every other case to Sub. (Unix seconds within ±2^62 are exact:
-// Unix wraps only for times within 2^36 seconds of the ends of int64.)
-// Each member's Joint calls it on its own epoch: one time conversion per
-// member, the cheap one.
-func Since(now, epoch time.Time, mono bool) int64 {
-	if !mono {
-		a, e := now.Unix(), epoch.Unix()
-		if -1<<62 < a && a < 1<<62 && -1<<62 < e && e < 1<<62 {
-			if sec := a - e; -1<<33 < sec && sec < 1<<33 {
-				return sec*1e9 + int64(now.Nanosecond()-epoch.Nanosecond())
-			}
+// WallSince returns int64(now.Sub(epoch)) exactly, for a now that carries
+// no monotonic reading (Monotonic(now) is false). Sub reads the monotonic
+// clocks only when both times carry one; otherwise it subtracts wall
+// clocks and checks the result for overflow with an Add and an Equal, four
+// times the subtraction's cost. Within 2^33 seconds (272 years) of each
+// other the difference of two wall clocks in nanoseconds cannot overflow,
+// so WallSince returns it with no check, and leaves every other case to
+// Sub. (Unix seconds within ±2^62 are exact: Unix wraps only for times
+// within 2^36 seconds of the ends of int64.)
+//
+// A member's Joint counts time as its Take does, now.Sub(epoch), but
+// spelled out with the composite's Monotonic(now), read once for all the
+// members: Sub itself when now is monotonic (its fast case), else
+// WallSince. (A helper making that choice would not inline: two calls.)
+func WallSince(now, epoch time.Time) int64 {
+	a, e := now.Unix(), epoch.Unix()
+	if -1<<62 < a && a < 1<<62 && -1<<62 < e && e < 1<<62 {
+		if sec := a - e; -1<<33 < sec && sec < 1<<33 {
+			return sec*1e9 + int64(now.Nanosecond()-epoch.Nanosecond())
 		}
 	}
 	return int64(now.Sub(epoch))
