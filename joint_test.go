@@ -147,6 +147,8 @@ func TestTakeAllJointDenialLeavesAll(t *testing.T) {
 	}
 	require.Equal(t, before, day.Peek(t0, 1))
 	require.Zero(t, testing.AllocsPerRun(100, func() { ratekit.TakeAll(t0, 1, day, ls[1], ls[2]) }))
+	all := ratekit.AllOf(day, ls[1], ls[2])
+	require.Zero(t, testing.AllocsPerRun(100, func() { ratekit.PeekAll(t0, 1, day, ls[1], ls[2]); all.Peek(t0, 1) }))
 }
 
 // FuzzTakeAllJoint is TestTakeAllJointMatchesGeneral driven by the fuzzer:
