@@ -36,7 +36,7 @@ func AllOf(members ...Limiter) *All {
 		}
 	}
 	a := &All{members: ms}
-	if !a.joint.plan(ms) {
+	if !a.joint.plan(ms, nil) {
 		a.joint = jointPlan{}
 	}
 	return a
@@ -59,7 +59,13 @@ func (a *All) Take(now time.Time, n int) (d Decision) {
 }
 
 // Peek is PeekAll(now, n, members...).
-func (a *All) Peek(now time.Time, n int) Decision { return PeekAll(now, n, a.members...) }
+func (a *All) Peek(now time.Time, n int) (d Decision) {
+	if a.joint.k != 0 && a.joint.peek(&d, now, n) {
+		return d
+	}
+	d, _ = decideEach(now, a.members, n, true)
+	return d
+}
 
 // Refund refunds n units at `at` to every member: the inverse of an allowed
 // Take. Holders among the members are released.
@@ -113,8 +119,22 @@ func TakeAll(now time.Time, n int, members ...Limiter) (d Decision) {
 
 // PeekAll reports what TakeAll(now, n, members...) would decide, taking
 // nothing. It does not allocate. Nil members are skipped (see All).
-func PeekAll(now time.Time, n int, members ...Limiter) Decision {
-	d, _ := decideEach(now, members, n, true)
+//
+// Members that TakeAll decides together are read together: PeekAll
+// reports what TakeAll would have decided at one instant, holding each
+// member's word but the last for that instant as TakeAll does (a Take of
+// one of them meanwhile waits). A decision that TakeAll leaves to its
+// other path (one a member's Take would write on a refusal, such as the
+// first refusal of a window, which calls OnLimitReached, or a token
+// bucket's at a time far from its epoch) is peeked member by member, as
+// other members and mixes are: each Peek is exact, but under concurrent
+// Takes they may describe different instants.
+func PeekAll(now time.Time, n int, members ...Limiter) (d Decision) {
+	var p jointPlan
+	if p.plan(members, nil) && p.peek(&d, now, n) {
+		return d
+	}
+	d, _ = decideEach(now, members, n, true)
 	return d
 }
 

@@ -61,8 +61,9 @@
 // admits it, all or none: a request that one member refuses counts against
 // none of the others, under any interleaving of concurrent callers. Token
 // buckets, fixed windows, rolling windows and sliding Counters are decided
-// together, in one atomic step that takes from all or none; other members
-// are taken one by one and given back on a refusal. The Decision describes the binding
+// together, in one atomic step that takes from all or none (and PeekAll
+// reads them at one instant); other members are taken one by one and
+// given back on a refusal. The Decision describes the binding
 // member: the one with the least Remaining when allowed, the one with the
 // longest RetryAfter when denied.
 //

@@ -14,64 +14,66 @@ import (
 const maxJoint = 4
 
 // jointPlan is what a joint decision needs to know of its members before
-// it starts: their Member views, in the members' order, and that order
-// sorted by address, the order they are locked in. AllOf makes it once;
-// TakeAll on the stack for each call.
+// it starts: their Member views sorted by address, the order they are
+// locked in, and where each stands in the members' order. AllOf makes it
+// once; TakeAll and TakeEach on the stack for each call. Keeping the
+// members in lock order, not an index into them, saves a dependent load
+// and a bounds check per member on every decision.
 type jointPlan struct {
-	ms    [maxJoint]cell.Member
-	self  [maxJoint]any   // each member as the composite holds it (see cell.Member)
-	order [maxJoint]uint8 // the members in lock order
-	k     int             // how many; 0: the general path
+	ms   [maxJoint]cell.Member // in lock order
+	self [maxJoint]any         // each as the composite holds it (see cell.Member)
+	idx  [maxJoint]uint8       // each one's index in the members' order
+	k    int                   // how many; 0: the general path
 }
 
-// plan fills p for members and reports whether they can be decided
-// together: two to maxJoint members that are not nil, every one a
-// cell.Member and none listed twice (its decisions would depend on the
-// order it is asked in). Nil members are skipped.
-func (p *jointPlan) plan(members []Limiter) bool {
+// plan fills p for members, or for TakeEach's asks when asks is not nil,
+// and reports whether they can be decided together: two to maxJoint
+// members that are not nil, every one a cell.Member and none listed twice
+// (its decisions would depend on the order it is asked in). Nil members
+// are skipped; nil asks take the general path (a nil member's Verdict is
+// TakeEach's to fill).
+//
+// TakeAll and TakeEach plan on every call, so this is one loop with no
+// call but the type assertion (whose cache the runtime keeps per call
+// site), and it gives up as soon as a member cannot join.
+func (p *jointPlan) plan(members []Limiter, asks []Ask) bool {
+	count := len(members)
+	if asks != nil {
+		count = len(asks)
+	}
 	var addr [maxJoint]uintptr
-	for _, m := range members {
-		if !isNilLimiter(m) && !p.add(&addr, m) {
+	for i := range count {
+		var m Limiter
+		if asks != nil {
+			m = asks[i].Limiter
+		} else {
+			m = members[i]
+		}
+		a := uintptr((*[2]unsafe.Pointer)(unsafe.Pointer(&m))[1])
+		if a == 0 {
+			// A nil data word: a nil member (see isNilLimiter), which
+			// TakeAll skips, or a value of a nil pointer that is not one.
+			if asks == nil && isNilLimiter(m) {
+				continue
+			}
 			return false
 		}
+		jm, ok := m.(cell.Member)
+		if !ok || p.k >= maxJoint {
+			return false
+		}
+		// Insertion by address: k < maxJoint.
+		j := p.k
+		for ; j > 0 && addr[j-1] > a; j-- {
+			addr[j], p.ms[j], p.self[j], p.idx[j] = addr[j-1], p.ms[j-1], p.self[j-1], p.idx[j-1]
+		}
+		if j > 0 && addr[j-1] == a {
+			return false // listed twice
+		}
+		addr[j], p.ms[j], p.self[j], p.idx[j] = a, jm, m, uint8(p.k)
+		p.k++
 	}
 	return p.k >= 2 // one member's own Take is cheaper than a lock
-}
-
-// planAsks is plan for TakeEach's asks, none of which may be nil (a nil
-// member's Verdict is TakeEach's to fill).
-func (p *jointPlan) planAsks(asks []Ask) bool {
-	var addr [maxJoint]uintptr
-	for i := range asks {
-		if m := asks[i].Limiter; isNilLimiter(m) || !p.add(&addr, m) {
-			return false
-		}
-	}
-	return p.k >= 2
-}
-
-// add appends m to the plan, keeping order sorted by address (insertion
-// sort: k <= maxJoint), and reports whether it could: false for a member
-// that is not a cell.Member, one listed twice, or one too many.
-func (p *jointPlan) add(addr *[maxJoint]uintptr, m Limiter) bool {
-	jm, ok := m.(cell.Member)
-	if !ok || p.k == maxJoint {
-		return false
-	}
-	k := p.k
-	p.ms[k] = jm
-	p.self[k] = m
-	a := uintptr((*[2]unsafe.Pointer)(unsafe.Pointer(&m))[1])
-	j := k
-	for ; j > 0 && addr[p.order[j-1]] > a; j-- {
-		p.order[j] = p.order[j-1]
-	}
-	if j > 0 && addr[p.order[j-1]] == a {
-		return false // listed twice
-	}
-	p.order[j], addr[k] = uint8(k), a
-	p.k++
-	return true
 }
 
 // takeJoint is TakeAll, into *dec, for members that all keep their state
@@ -79,7 +81,7 @@ func (p *jointPlan) add(addr *[maxJoint]uintptr, m Limiter) bool {
 // nothing, for the general path.
 func takeJoint(dec *Decision, now time.Time, n int, members []Limiter) bool {
 	var p jointPlan
-	if !p.plan(members) {
+	if !p.plan(members, nil) {
 		return false
 	}
 	_, ok := p.take(dec, now, n, nil)
@@ -87,11 +89,11 @@ func takeJoint(dec *Decision, now time.Time, n int, members []Limiter) bool {
 }
 
 // takeEachJoint is TakeEach for asks whose members can be decided together
-// (see planAsks): it fills every Verdict and returns the index of the one
+// (see plan): it fills every Verdict and returns the index of the one
 // that decides, or false, having changed nothing, for the general path.
 func takeEachJoint(now time.Time, asks []Ask) (int, bool) {
 	var p jointPlan
-	if !p.planAsks(asks) {
+	if !p.plan(nil, asks) {
 		return -1, false
 	}
 	return p.take(nil, now, 0, asks)
@@ -107,85 +109,154 @@ func takeEachJoint(now time.Time, asks []Ask) (int, bool) {
 // internal/cell's documentation, which argues why it is exact).
 //
 // Each member is asked for n units, or, for TakeEach, for its ask's N.
-// The member that decides is decideEach's: of the admissions, the least
-// Remaining, ties to the longest ResetAfter and then to the first; of the
-// denials, the longest RetryAfter, ties to the first. take returns its
-// index and fills its Decision once, into *dec, or, for TakeEach, every
-// member's Verdict, as TakeEach's general path would (the members before
-// a denial with what their Take would have said). It reports false,
-// having changed nothing, when a member's decision is one this path leaves
-// to the general one (see cell.Step's Slow).
+// The member that decides is bind's. take returns its index in the
+// members' order and fills its Decision once, into *dec, or, for
+// TakeEach, every member's Verdict, as TakeEach's general path would (the
+// members before a denial with what their Take would have said). It
+// reports false, having changed nothing, when a member's decision is one
+// this path leaves to the general one (see cell.Hold's Slow).
 func (p *jointPlan) take(dec *Decision, now time.Time, n int, asks []Ask) (int, bool) {
 	var steps [maxJoint]cell.Step
-	k, last := p.k, p.k-1
+	k := p.k
+	if k < 2 || k > maxJoint {
+		return -1, false // not planned; and, for the compiler, every x < k below is in range
+	}
+	mono := cell.Monotonic(now) // once for every member (see cell.Since)
+	last := k - 1
 	for x := range last {
-		i := p.order[x]
 		if asks != nil {
-			n = asks[i].N
+			n = asks[p.idx[x]].N
 		}
-		if steps[i] = p.ms[i].Joint(p.self[i], true, now, n); steps[i].Slow {
-			release(&steps, p.order[:x])
+		h, mv, v := p.ms[x].Joint(p.self[x], true, now, mono, n)
+		if h.Slow() {
+			release(&steps, x)
 			return -1, false
 		}
+		s := &steps[x]
+		s.Hold, s.Move, s.V = h, mv, v
 	}
-	il := p.order[last]
 	if asks != nil {
-		n = asks[il].N
+		n = asks[p.idx[last]].N
 	}
 	for {
-		if steps[il] = p.ms[il].Joint(p.self[il], false, now, n); steps[il].Slow {
-			release(&steps, p.order[:last])
+		h, mv, v := p.ms[last].Joint(p.self[last], false, now, mono, n)
+		if h.Slow() {
+			release(&steps, last)
 			return -1, false
 		}
-		bi, di := -1, -1 // the binding admission, the longest denial
-		for i := range k {
-			v := &steps[i].V
-			switch {
-			case !v.OK:
-				if di < 0 || v.Retry > steps[di].V.Retry {
-					di = i
-				}
-			case di >= 0:
-			case bi < 0, v.Remaining < steps[bi].V.Remaining,
-				v.Remaining == steps[bi].V.Remaining && v.Reset > steps[bi].V.Reset:
-				bi = i
-			}
-		}
-		if di >= 0 {
-			release(&steps, p.order[:last])
-			bi = di
+		s := &steps[last]
+		s.Hold, s.Move, s.V = h, mv, v
+		b := p.bind(&steps)
+		if !steps[b].V.OK {
+			release(&steps, last)
 		} else {
-			if s := &steps[il]; !s.CompareAndCommit(s.Next, s.Stamp) {
+			if !s.CompareAndCommit(s.Next, s.Stamp) {
 				continue // the last member changed since it was loaded: decide it again
 			}
-			for _, i := range p.order[:last] {
-				s := &steps[i]
+			for x := range last {
+				s := &steps[x]
 				s.Commit(s.Next, s.Stamp)
 			}
 		}
 		if asks == nil {
-			fill(dec, &steps[bi])
-			return bi, true
+			fill(dec, p.ms[b], &steps[b])
+			return int(p.idx[b]), true
 		}
-		for i := range k {
-			fill(&asks[i].Verdict, &steps[i])
+		for x := range k {
+			fill(&asks[p.idx[x]].Verdict, p.ms[x], &steps[x])
 		}
-		return bi, true
+		return int(p.idx[b]), true
 	}
 }
 
-// fill writes the Decision of s into *d, field by field.
-func fill(d *Decision, s *cell.Step) {
+// peek is PeekAll for the planned members, into *dec: what take would
+// decide, read at one instant. It locks every member but the last, in lock
+// order, loads the last, decides each on the word it found and stores the
+// locked words back: while the last is loaded none of the others can
+// change, so the words decided on are the members' state at that load
+// (see Joint decisions in internal/cell's documentation). It reports
+// false, having changed nothing, as take does.
+//
+// Reading without the locks cannot promise that: a word read twice, the
+// same both times, may have changed and changed back in between (a Take
+// and its exact Refund), so a lock-free double read of the words can
+// still combine states of two instants. The price is take's: 2(k-1)
+// locked instructions, and Takes of the locked members wait meanwhile.
+func (p *jointPlan) peek(dec *Decision, now time.Time, n int) bool {
+	var steps [maxJoint]cell.Step
+	k := p.k
+	if k < 2 || k > maxJoint {
+		return false
+	}
+	mono := cell.Monotonic(now)
+	last := k - 1
+	for x := range last {
+		h, mv, v := p.ms[x].Joint(p.self[x], true, now, mono, n)
+		if h.Slow() {
+			release(&steps, x)
+			return false
+		}
+		s := &steps[x]
+		s.Hold, s.Move, s.V = h, mv, v
+	}
+	h, mv, v := p.ms[last].Joint(p.self[last], false, now, mono, n)
+	release(&steps, last)
+	if h.Slow() {
+		return false
+	}
+	s := &steps[last]
+	s.Hold, s.Move, s.V = h, mv, v
+	b := p.bind(&steps)
+	fill(dec, p.ms[b], &steps[b])
+	return true
+}
+
+// bind returns the lock position of the member that decides, as
+// decideEach would pick it: of the admissions, the least Remaining, ties
+// to the longest ResetAfter and then to the first in the members' order;
+// any denial before an admission, and of the denials the longest
+// RetryAfter, ties to the first.
+func (p *jointPlan) bind(steps *[maxJoint]cell.Step) int {
+	b, k := 0, min(p.k, maxJoint)
+	for x := 1; x < k; x++ {
+		v, w := &steps[x].V, &steps[b].V
+		switch {
+		case v.OK != w.OK:
+			if !v.OK {
+				b = x
+			}
+		case !v.OK:
+			if v.Retry > w.Retry || v.Retry == w.Retry && p.idx[x] < p.idx[b] {
+				b = x
+			}
+		case v.Remaining != w.Remaining:
+			if v.Remaining < w.Remaining {
+				b = x
+			}
+		case v.Reset != w.Reset:
+			if v.Reset > w.Reset {
+				b = x
+			}
+		case p.idx[x] < p.idx[b]:
+			b = x
+		}
+	}
+	return b
+}
+
+// fill writes the Decision of s, m's Step, into *d, field by field.
+func fill(d *Decision, m cell.Member, s *cell.Step) {
 	d.Allowed = s.V.OK
-	d.Limit, d.Window, d.Policy = s.Policy(s.P)
+	d.Limit, d.Window, d.Policy = m.JointPolicy(s.Hold)
 	d.Remaining = s.V.Remaining
 	d.ResetAfter = s.V.Reset
 	d.RetryAfter = s.V.Retry
 }
 
-// release unlocks the members in locked, storing back their words.
-func release(steps *[maxJoint]cell.Step, locked []uint8) {
-	for _, i := range locked {
-		steps[i].Release()
+// release unlocks the first locked members (in lock order), storing back
+// their words.
+func release(steps *[maxJoint]cell.Step, locked int) {
+	for x := range locked {
+		steps[x].Release()
 	}
 }

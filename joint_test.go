@@ -42,7 +42,7 @@ func jointSet(t *testing.T) []ratekit.Limiter {
 	return []ratekit.Limiter{tb, fw, sc, day, user, system, wide}
 }
 
-// TestTakeAllJointMatchesGeneral runs the same random TakeAlls (member
+// TestTakeAllJointMatchesGeneral runs the same random PeekAlls and TakeAlls (member
 // subsets and orders, a member listed twice, n from -1 to 5, times that
 // advance or stand still) on two sets of twins: one decided together under
 // locks, one on the general path. Every Decision, and every member's state
@@ -66,12 +66,31 @@ func TestTakeAllJointMatchesGeneral(t *testing.T) {
 			gs = append(gs, general{gen[m]})
 		}
 		n := rng.IntN(7) - 1
+		pj, pg := ratekit.PeekAll(now, n, js...), ratekit.PeekAll(now, n, gs...)
+		require.Equal(t, pg, pj, "call %d: PeekAll(+%v, %d) over %v", i, now.Sub(t0), n, policies(js))
 		dj, dg := ratekit.TakeAll(now, n, js...), ratekit.TakeAll(now, n, gs...)
 		require.Equal(t, dg, dj, "call %d: TakeAll(+%v, %d) over %v", i, now.Sub(t0), n, policies(js))
+		if distinct(js) {
+			// (A member listed twice is peeked twice, for n each, and
+			// taken twice: there PeekAll may admit what TakeAll refuses.)
+			require.Equal(t, pj, dj, "call %d: PeekAll(+%v, %d) over %v said what TakeAll then did", i, now.Sub(t0), n, policies(js))
+		}
 		for m := range joint {
 			require.Equal(t, gen[m].Peek(now, 1), joint[m].Peek(now, 1), "call %d: member %d after", i, m)
 		}
 	}
+}
+
+// distinct reports whether no limiter is listed twice in ls.
+func distinct(ls []ratekit.Limiter) bool {
+	for i := range ls {
+		for j := range i {
+			if ls[i] == ls[j] {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // TestTakeEachJointMatchesGeneral is TestTakeAllJointMatchesGeneral for
@@ -128,10 +147,12 @@ func TestTakeAllJointDenialLeavesAll(t *testing.T) {
 	}
 	require.Equal(t, before, day.Peek(t0, 1))
 	require.Zero(t, testing.AllocsPerRun(100, func() { ratekit.TakeAll(t0, 1, day, ls[1], ls[2]) }))
+	all := ratekit.AllOf(day, ls[1], ls[2])
+	require.Zero(t, testing.AllocsPerRun(100, func() { ratekit.PeekAll(t0, 1, day, ls[1], ls[2]); all.Peek(t0, 1) }))
 }
 
 // FuzzTakeAllJoint is TestTakeAllJointMatchesGeneral driven by the fuzzer:
-// each three bytes are a call, the time step in tens of milliseconds, which
+// each three bytes are a call (a PeekAll, then a TakeAll), the time step in tens of milliseconds, which
 // members in which order (two to four of them, distinct, so that the joint
 // path decides), and n from -1 to 6. Joint and general twins must return
 // the same Decisions and be left in the same states.
@@ -155,6 +176,9 @@ func FuzzTakeAllJoint(f *testing.F) {
 				gs = append(gs, general{gen[m]})
 			}
 			n := int(nb%8) - 1
+			if pj, pg := ratekit.PeekAll(now, n, js...), ratekit.PeekAll(now, n, gs...); pj != pg {
+				t.Fatalf("PeekAll(+%v, %d) over %v: joint %v, general %v", now.Sub(t0), n, policies(js), pj, pg)
+			}
 			dj, dg := ratekit.TakeAll(now, n, js...), ratekit.TakeAll(now, n, gs...)
 			if dj != dg {
 				t.Fatalf("TakeAll(+%v, %d) over %v: joint %v, general %v", now.Sub(t0), n, policies(js), dj, dg)

@@ -86,7 +86,7 @@ func TakeEach(now time.Time, asks []Ask) (Decision, int) {
 	return asks[bi].Verdict, bi
 }
 
-// decideEach is the one implementation of TakeAll and PeekAll: it asks
+// decideEach is the general path of TakeAll and PeekAll: it asks
 // members[i] for n units each, with Peek (taking nothing) when peek is set
 // and otherwise with Take. It returns the composite Decision and the index
 // of the member it describes (-1: none did). Nil members (see All) are

@@ -10,16 +10,14 @@ import (
 // Joint is internal to ratekit, not for use: ratekit.TakeAll decides the
 // limiters that have it together, all or none, with no refund (see
 // internal/cell). Its result's type is internal and may change.
-func (l *Limiter) Joint(self any, lock bool, now time.Time, n int) (s cell.Step) {
+func (l *Limiter) Joint(self any, lock bool, now time.Time, mono bool, n int) (cell.Hold, cell.Move, cell.Verdict) {
 	if self != any(l) {
-		s.Slow = true // a type embedding l, whose Take may differ: see cell.Member
-		return s
+		return cell.Hold{}, cell.Move{}, cell.Verdict{} // Slow: a type embedding l, whose Take may differ (see cell.Member)
 	}
 	if l.c.Cur() == nil {
 		// The zero Limiter, which is not usable: its Take panics on the
 		// general path, where the composite holds no lock.
-		s.Slow = true
-		return s
+		return cell.Hold{}, cell.Move{}, cell.Verdict{} // Slow
 	}
 	var b *block
 	var w int64
@@ -28,63 +26,59 @@ func (l *Limiter) Joint(self any, lock bool, now time.Time, n int) (s cell.Step)
 	} else {
 		b, w = l.c.LoadHelping()
 	}
-	s.Hold = cell.HoldOf(b, w)
-	s.Policy = policy
+	h := cell.HoldOf(b, w)
 	p, base := b.P, b.Aux.Load()
-	t := p.since(now)
+	var t int64 // p.since(now), as Take counts it (see cell.WallSince)
+	if mono {
+		t = p.since(now)
+	} else {
+		t = cell.WallSince(now, p.epoch)
+	}
 	if count := w & p.cmask; count != 0 {
 		// Take's common case, spelled out as there: n joins the window
 		// open at t, with room.
 		start := base + int64(uint64(w&(laterBit-1))>>p.cb)
 		if n64 := int64(n); t >= start && !closed(start, t, p.window) &&
 			uint64(n64-1) < uint64(p.limit) && count+n64 <= p.limit {
-			s.Next = w + n64
+			next := w + n64
 			if t > start {
-				s.Next |= laterBit
+				next |= laterBit
 			}
-			s.Stamp = cell.NoStamp
-			s.V = cell.Verdict{OK: true, Remaining: int(p.limit - count - n64), Reset: untilEnd(start, t, p.window)}
 			if jointSteps != nil {
 				jointSteps.Add(1)
 			}
-			return s
+			return h.Answer(next, cell.NoStamp, cell.Verdict{OK: true, Remaining: int(p.limit - count - n64), Reset: untilEnd(start, t, p.window)})
 		}
 	}
 	prev := p.decode(w, base)
 	v, next, act := p.take(prev, t, n)
-	s.Next, s.Stamp = w, cell.NoStamp
+	nw := w
 	switch act {
 	case write:
 		// In place, as publish stores it, or not at all: a window out of
 		// the block's reach (or one that leaves widened parameters) needs
 		// a new block, which only the general path publishes.
-		if nw, fits := p.encode(next, base); fits && (p == p.natural || !opens(prev, next)) {
-			s.Next = nw
-			break
+		var fits bool
+		if nw, fits = p.encode(next, base); !fits || p != p.natural && opens(prev, next) {
+			return h.Defer(lock)
 		}
-		fallthrough
 	case notify:
 		// The first denial of a window sets the mark and calls
 		// OnLimitReached: the general path's Take does both.
-		if lock {
-			s.Release()
-		}
-		s.Slow = true
-		return s
+		return h.Defer(lock)
 	}
-	s.V = v
 	if jointSteps != nil {
 		jointSteps.Add(1)
 	}
-	return s
+	return h.Answer(nw, cell.NoStamp, v)
 }
 
 // jointSteps, if not nil, counts the Steps Joint decides (not Slow): for
 // tests, which set it before the goroutines they start.
 var jointSteps *atomic.Int64
 
-// policy is a cell.Step's Policy.
-func policy(e cell.Erased) (int, time.Duration, string) {
-	p := cell.ParamsOf[params](e)
+// JointPolicy is internal to ratekit, not for use (see Joint).
+func (l *Limiter) JointPolicy(h cell.Hold) (int, time.Duration, string) {
+	p := cell.ParamsOf[params](h)
 	return p.cfg.Limit, p.cfg.Window, p.cfg.Name
 }

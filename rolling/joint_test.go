@@ -67,8 +67,8 @@ func TestLockedWordIsNotHelped(t *testing.T) {
 			l := mustNew(t, cfg)
 			require.True(t, l.Take(t0, 2).Allowed)
 			first := rolling.Block(l)
-			s := l.Joint(l, true, at, 0)
-			require.False(t, s.Slow)
+			s, _, _ := l.Joint(l, true, at, cell.Monotonic(at), 0)
+			require.False(t, s.Slow())
 			hooked := make(chan struct{}, 1)
 			cell.LockedHook = func() {
 				select {

@@ -11,26 +11,27 @@ import (
 // limiters that have it together, all or none, with no refund (see
 // internal/cell). Its result's type is internal and may change. (The Log
 // keeps more than a word and has none.)
-func (c *Counter) Joint(self any, lock bool, now time.Time, n int) (s cell.Step) {
+func (c *Counter) Joint(self any, lock bool, now time.Time, mono bool, n int) (cell.Hold, cell.Move, cell.Verdict) {
 	if self != any(c) {
-		s.Slow = true // a type embedding c, whose Take may differ: see cell.Member
-		return s
+		return cell.Hold{}, cell.Move{}, cell.Verdict{} // Slow: a type embedding c, whose Take may differ (see cell.Member)
 	}
 	b := c.c.Cur() // the hot path of internal/cell, as in Take
 	if b == nil {
 		// The zero Counter, which is not usable: its Take panics on the
 		// general path, where the composite holds no lock.
-		s.Slow = true
-		return s
+		return cell.Hold{}, cell.Move{}, cell.Verdict{} // Slow
 	}
 	w := cell.Grab(&b.W, lock)
 	if w == cell.Sealed {
 		b, w = c.c.Regrab(b, lock)
 	}
-	s.Hold = cell.HoldOf(b, w)
-	s.Policy = counterPolicy
-	p := cell.ParamsOf[counterParams](s.P)
-	x := p.since(now)
+	h, p := cell.HoldOf(b, w), b.P
+	var x int64 // p.since(now), as Take counts it (see cell.WallSince)
+	if mono {
+		x = p.since(now)
+	} else {
+		x = min(max(cell.WallSince(now, p.epoch), minTime), maxTime)
+	}
 	rel, cur, prev := p.unpack(uint64(w))
 	start := p.start0 + int64(rel)*p.window
 	if e := x - start; uint64(e) < uint64(p.window) && uint(n)-1 < uint(p.limit) {
@@ -39,31 +40,16 @@ func (c *Counter) Joint(self any, lock bool, now time.Time, n int) (s cell.Step)
 		hi, lo := bits.Mul64(prev, uint64(e)<<p.divW.s)
 		lim, wp, un := uint64(p.limit), prev-p.divW.quo(hi, lo), uint64(n)
 		if cur+un+wp <= lim {
-			s.Next, s.Stamp = int64(p.pack(rel, cur+un, prev)), cell.NoStamp
-			s.V = cell.Verdict{OK: true, Remaining: int(lim - cur - un - wp), Reset: time.Duration(start + 2*p.window - x)}
-			return s
+			return h.Answer(int64(p.pack(rel, cur+un, prev)), cell.NoStamp,
+				cell.Verdict{OK: true, Remaining: int(lim - cur - un - wp), Reset: time.Duration(start + 2*p.window - x)})
 		}
 	}
 	next, store, v := p.decide(uint64(w), x, n)
-	switch {
-	case !store:
-		next = uint64(s.Word)
-	case !v.OK:
-		// The first denial of a run marks the word and calls
-		// OnLimitReached: the general path's Take does both.
-		if lock {
-			s.Release()
-		}
-		s.Slow = true
-		return s
-	}
-	s.Next, s.Stamp = int64(next), cell.NoStamp
-	s.V = v
-	return s
+	return h.Decided(lock, int64(next), store, v)
 }
 
-// counterPolicy is a cell.Step's Policy.
-func counterPolicy(e cell.Erased) (int, time.Duration, string) {
-	p := cell.ParamsOf[counterParams](e)
+// JointPolicy is internal to ratekit, not for use (see Joint).
+func (c *Counter) JointPolicy(h cell.Hold) (int, time.Duration, string) {
+	p := cell.ParamsOf[counterParams](h)
 	return p.limit, time.Duration(p.window), p.name
 }

@@ -101,7 +101,9 @@
 // and then either CASes the last member's new word in (retrying it alone
 // if that fails) and stores the others' into their locked blocks, or, if
 // one denies, stores the locked words back (lock.go; the members implement
-// Member).
+// Member). ratekit.PeekAll does the same and always stores the locked
+// words back: every word it decides on is the member's at the load of the
+// last, an atomic snapshot.
 //
 // A lock is a replacement that publishes nothing: Lock swaps the W of the
 // block in force to Sealed, and Unlock stores a word, the old one or a new

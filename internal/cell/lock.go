@@ -52,72 +52,120 @@ type Verdict struct {
 // Member is a limiter whose state is one word of a Ref, decided together
 // with other such limiters by ratekit.TakeAll: locked, decided on the
 // locked words, and stored all or none (see Joint decisions in the package
-// documentation). The algorithms' Limiter types implement it with one
-// method, exported only because ratekit's composites live in another
-// package, and documented in every package the same way, as not API.
+// documentation). The algorithms' Limiter types implement it, exported
+// only because ratekit's composites live in another package, and
+// documented in every package the same way, as not API.
 //
-// A composite asks each member once, so the one method locks (or loads)
-// and decides: an interface call costs about what a small decision does.
-// It passes values, not pointers to the caller's stack, since a pointer
-// passed to an interface method escapes, and a composite must not
-// allocate.
+// A composite asks each member once, so the one method Joint locks (or
+// loads) and decides: an interface call costs about what a small decision
+// does. It passes values, not pointers to the caller's stack, since a
+// pointer passed to an interface method escapes, and a composite must not
+// allocate. Its answer is three results of at most four words each, not
+// one struct: Go returns them in registers and keeps each in registers in
+// the caller, where a struct of more than four words is copied through
+// the stack twice.
 type Member interface {
 	// Joint locks the limiter's state (lock; else it loads it, for the
 	// member a composite stores by CAS, see Hold.CompareAndCommit), with
 	// Grab, Regrab and HoldOf, and decides a Take of n at now on the word
-	// it found: the Step.
+	// it found: the Hold, what committing stores, and the verdict; or a
+	// Slow Hold (see Hold.Slow).
 	//
 	// self is the member as the composite holds it. If it is not the
 	// limiter itself (its dynamic type differs), the member is another
-	// type that embeds the limiter and may override its Take: the Step is
+	// type that embeds the limiter and may override its Take: the Hold is
 	// Slow, and the general path calls that Take. (Comparing the data word
 	// alone would not do: a struct of one pointer is stored in an
 	// interface as that pointer.)
-	Joint(self any, lock bool, now time.Time, n int) Step
+	//
+	// mono is Monotonic(now), which a composite reads once for all its
+	// members: a member whose decision counts time as now.Sub(epoch) uses
+	// WallSince when it is false, the same value without Sub's overflow
+	// check.
+	Joint(self any, lock bool, now time.Time, mono bool, n int) (Hold, Move, Verdict)
+	// JointPolicy returns the constant fields of a Decision (Limit,
+	// Window, Policy) of the parameters of h's block, h being a Hold this
+	// member's Joint returned: a composite asks it once, for the member
+	// that binds (TakeEach: for each member).
+	JointPolicy(h Hold) (limit int, window time.Duration, name string)
 }
 
-// Step is a Member's answer: the hold of its state, and its decision.
+// Monotonic reports whether t carries a monotonic clock reading (as
+// time.Now's do, and times derived from them by Add), the one fact about
+// t that decides which clock t.Sub reads.
+func Monotonic(t time.Time) bool { return t != t.Round(0) }
+
+// WallSince returns int64(now.Sub(epoch)) exactly, for a now that carries
+// no monotonic reading (Monotonic(now) is false). Sub reads the monotonic
+// clocks only when both times carry one; otherwise it subtracts wall
+// clocks and checks the result for overflow with an Add and an Equal, four
+// times the subtraction's cost. Within 2^33 seconds (272 years) of each
+// other the difference of two wall clocks in nanoseconds cannot overflow,
+// so WallSince returns it with no check, and leaves every other case to
+// Sub. (Unix seconds within ±2^62 are exact: Unix wraps only for times
+// within 2^36 seconds of the ends of int64.)
+//
+// A member's Joint counts time as its Take does, now.Sub(epoch), but
+// spelled out with the composite's Monotonic(now), read once for all the
+// members: Sub itself when now is monotonic (its fast case), else
+// WallSince. (A helper making that choice would not inline: two calls.)
+func WallSince(now, epoch time.Time) int64 {
+	a, e := now.Unix(), epoch.Unix()
+	if -1<<62 < a && a < 1<<62 && -1<<62 < e && e < 1<<62 {
+		if sec := a - e; -1<<33 < sec && sec < 1<<33 {
+			return sec*1e9 + int64(now.Nanosecond()-epoch.Nanosecond())
+		}
+	}
+	return int64(now.Sub(epoch))
+}
+
+// Step is a Member's answer as a composite keeps it: the hold of its
+// state, what committing stores, and its decision.
 type Step struct {
 	Hold
+	Move
+	// V is the verdict.
+	V Verdict
+}
+
+// Move is what a Member's decision stores if the composite commits it.
+type Move struct {
 	// Next is the word that taking leaves (Word itself when nothing is
 	// taken), and Stamp what to raise Aux to before storing it (NoStamp:
 	// nothing), as the algorithm's Take raises Aux before its CAS.
 	Next, Stamp int64
-	// V is the verdict.
-	V Verdict
-	// Policy returns the constant fields of a Decision of parameters P.
-	Policy func(p Erased) (limit int, window time.Duration, name string)
-	// Slow reports a Take this path must not decide, with nothing held
-	// (a lock taken is released): a member that embeds the limiter (see
-	// Joint), a zero Limiter, which has no block to lock (fixedwindow's
-	// decides on a shared one; the others' panic, and must not while the
-	// composite holds locks), a decision that must replace the block (a token
-	// bucket's rebase), or one that writes on a denial (fixedwindow's
-	// first full-window denial, which calls OnLimitReached). The caller
-	// releases what it holds and takes the general path.
-	Slow bool
 }
 
 // NoStamp is the stamp of a decision that raises no Aux.
 const NoStamp = math.MinInt64
 
-// Erased is a block's *P out of its generic type, so that a composite can
-// hold limiters of different algorithms; ParamsOf gives it back its type.
-type Erased struct{ p unsafe.Pointer }
-
-// ParamsOf returns the parameters in e, which a Member of parameters P made.
-func ParamsOf[P any](e Erased) *P { return (*P)(e.p) }
-
-// Hold is one locked (or loaded) state: the block, out of its generic
-// type.
+// Hold is one locked (or loaded) state: its block, and the word found.
+// The zero Hold is Slow.
 type Hold struct {
-	w, aux *atomic.Int64
-	// P is the block's parameters.
-	P Erased
+	// b is the block out of its generic type, so that a composite can
+	// hold limiters of different algorithms: a Block's layout does not
+	// depend on P (P is a pointer), and ParamsOf gives P back its type.
+	// nil in a Slow Hold.
+	b *Block[struct{}]
 	// Word is W when the lock was taken (or the word loaded): what Release
 	// stores back.
 	Word int64
 }
+
+// Slow reports a Take the joint path must not decide, with nothing held
+// (a lock taken was released, see Defer): a member that embeds the
+// limiter (see Member.Joint), a zero Limiter, which has no block to lock
+// (fixedwindow's decides on a shared one; the others' Takes panic, which
+// they must not do while a composite holds locks), a decision that must replace the block (a token bucket's
+// rebase, a rolling window out of its block's reach), or one that writes
+// on a denial (the first denial of a full window or run, which calls
+// OnLimitReached). The caller releases what it holds and takes the general
+// path.
+func (h Hold) Slow() bool { return h.b == nil }
+
+// ParamsOf returns the parameters of h's block, which a Member of
+// parameters P made.
+func ParamsOf[P any](h Hold) *P { return (*P)(unsafe.Pointer(h.b.P)) }
 
 // Grab is a Member's first step, spelled out in each (a generic helper
 // taking the Ref would not inline there): it locks (lock) or loads w, the
@@ -142,7 +190,41 @@ func (r *Ref[P]) Regrab(b *Block[P], lock bool) (*Block[P], int64) {
 
 // HoldOf returns the hold of block b and its word w, from Grab or Regrab.
 func HoldOf[P any](b *Block[P], w int64) Hold {
-	return Hold{w: &b.W, aux: &b.Aux, P: Erased{unsafe.Pointer(b.P)}, Word: w}
+	return Hold{b: (*Block[struct{}])(unsafe.Pointer(b)), Word: w}
+}
+
+// Answer returns a Member's Joint answer on h deciding v, leaving next and
+// raising Aux to stamp (NoStamp: not at all) if the composite commits.
+func (h Hold) Answer(next, stamp int64, v Verdict) (Hold, Move, Verdict) {
+	return h, Move{next, stamp}, v
+}
+
+// Defer ends a Member's Joint that leaves the Take to the general path
+// (see Slow): it releases h if it is locked (lock), storing back its word,
+// and returns the Slow answer. The one place a member's Joint goes slow
+// once it holds its state, whatever the reason.
+func (h Hold) Defer(lock bool) (Hold, Move, Verdict) {
+	if lock {
+		h.Release()
+	}
+	return Hold{}, Move{}, Verdict{}
+}
+
+// Decided ends a Member's Joint with its algorithm's general decision,
+// given as the word-state algorithms' decide returns it: the next word,
+// whether it must be stored, and the verdict. A decision that stores
+// nothing leaves Word; one that stores on a denial is the first denial of
+// a full window or run, which marks the word and calls OnLimitReached, so
+// it is Deferred to the general path's Take, which does both. An admission
+// raises no Aux.
+func (h Hold) Decided(lock bool, next int64, store bool, v Verdict) (Hold, Move, Verdict) {
+	switch {
+	case !store:
+		next = h.Word
+	case !v.OK:
+		return h.Defer(lock)
+	}
+	return h, Move{next, NoStamp}, v
 }
 
 // CompareAndCommit stores w in the unlocked block of h (HoldOf without
@@ -150,19 +232,19 @@ func HoldOf[P any](b *Block[P], w int64) Hold {
 // NoStamp), as a Take does before its CAS; it reports whether it stored.
 func (h *Hold) CompareAndCommit(w, stamp int64) bool {
 	if stamp != NoStamp {
-		Raise(h.aux, stamp)
+		Raise(&h.b.Aux, stamp)
 	}
-	return h.w.CompareAndSwap(h.Word, w)
+	return h.b.W.CompareAndSwap(h.Word, w)
 }
 
 // Commit ends the lock in h storing w, after raising Aux to stamp (unless
 // it is NoStamp), as a Take raises Aux before its CAS.
 func (h *Hold) Commit(w, stamp int64) {
 	if stamp != NoStamp {
-		Raise(h.aux, stamp)
+		Raise(&h.b.Aux, stamp)
 	}
-	h.w.Store(w)
+	h.b.W.Store(w)
 }
 
 // Release ends the lock in h storing back the locked word: nothing changed.
-func (h *Hold) Release() { h.w.Store(h.Word) }
+func (h *Hold) Release() { h.b.W.Store(h.Word) }

@@ -1,10 +1,12 @@
 package cell_test
 
 import (
+	"math/rand/v2"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -103,4 +105,44 @@ func TestLockRacingUpdates(t *testing.T) {
 	wg.Wait()
 	b, w := r.Load()
 	require.Equal(t, added.Load(), w/b.P.scale)
+}
+
+// TestSinceIsSub: WallSince(now, epoch) is int64(now.Sub(epoch)) for every
+// now with no monotonic reading, against epochs with and without one, near
+// and far from each other, and at the ends of what time.Time holds (where
+// Unix wraps and Sub saturates).
+func TestSinceIsSub(t *testing.T) {
+	wall := time.Date(2026, 12, 7, 1, 2, 3, 456789012, time.UTC)
+	mono := time.Now()
+	times := []time.Time{
+		{}, wall, mono, mono.Round(0), mono.Add(-3 * time.Hour), mono.Add(time.Nanosecond).Round(0),
+		wall.Add(-1), wall.Add(999_999_999), wall.AddDate(271, 0, 0), wall.AddDate(273, 0, 0), wall.AddDate(-300, 0, 0),
+		time.Unix(1<<33, 0), time.Unix(-1<<33, 5), time.Unix(1<<33-1, 999_999_999), time.Unix(1<<62-1, 0), time.Unix(1<<62, 0),
+		time.Unix(-1<<62, 0), time.Unix(1<<63-1, 999_999_999), time.Unix(-1<<63, 0), time.Date(9999, 12, 31, 23, 59, 59, 999_999_999, time.UTC),
+		time.Date(1, 1, 1, 0, 0, 0, 1, time.UTC), time.Unix(0, 0).In(time.FixedZone("x", -5*3600)),
+	}
+	// The earliest time.Time (Add saturates there): its Unix seconds wrap
+	// to near the largest int64, a few seconds from another time's.
+	first := time.Unix(-1<<63, 0)
+	for range 8 {
+		first = first.Add(-1 << 63)
+	}
+	times = append(times, first, time.Unix(first.Unix()-5, 0))
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 200 {
+		times = append(times, time.Unix(r.Int64N(1<<35)-1<<34, r.Int64N(1e9)), wall.Add(time.Duration(r.Int64())))
+	}
+	for _, now := range times {
+		for _, epoch := range times {
+			if cell.Monotonic(now) {
+				continue
+			}
+			if got, want := cell.WallSince(now, epoch), int64(now.Sub(epoch)); got != want {
+				t.Fatalf("WallSince(%v, %v) = %d, Sub %d", now, epoch, got, want)
+			}
+		}
+	}
+	require.True(t, cell.Monotonic(mono))
+	require.False(t, cell.Monotonic(wall))
+	require.False(t, cell.Monotonic(mono.Round(0)))
 }

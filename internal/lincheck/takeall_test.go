@@ -18,7 +18,11 @@ import (
 // linearizable against a model that applies a TakeAll at one instant:
 // PeekAll of the members, and if it admits, a Take of each. (TakeAll's
 // general path, Take by Take with refunds, is not: a caller between a
-// member's Take and its refund sees the units taken.)
+// member's Take and its refund sees the units taken.) PeekAll of the two
+// is one atomic read too: it must report what the model's TakeAll would
+// decide at one instant. (Peek by Peek it is not: a PeekAll that peeks the
+// window before a concurrent TakeAll or Take and the Counter after it
+// reports a state that never was.)
 
 // jointWindows are the fixed window's configurations: no OnLimitReached,
 // whose first call TakeAll leaves to the general path.
@@ -84,6 +88,8 @@ func TestTakeAllJoint(t *testing.T) {
 				return output{D: d}
 			case in.Kind == opTake:
 				return output{D: l.Take(now, in.N)}
+			case in.Kind == opPeek && (in.Key == keyTakeAllWC || in.Key == keyTakeAllCW):
+				return output{D: ratekit.PeekAll(now, in.N, p.members(in)...)}
 			case in.Kind == opPeek:
 				return output{D: l.Peek(now, in.N)}
 			case in.Kind == opRefund:
@@ -108,6 +114,10 @@ func TestTakeAllJoint(t *testing.T) {
 					return output{D: ratekit.TakeAll(now, in.N, c, w)}
 				case in.Kind == opTake:
 					return output{D: l.Take(now, in.N)}
+				case in.Kind == opPeek && in.Key == keyTakeAllWC:
+					return output{D: ratekit.PeekAll(now, in.N, w, c)}
+				case in.Kind == opPeek && in.Key == keyTakeAllCW:
+					return output{D: ratekit.PeekAll(now, in.N, c, w)}
 				case in.Kind == opPeek:
 					return output{D: l.Peek(now, in.N)}
 				case in.Kind == opRefund:
@@ -133,7 +143,7 @@ func TestTakeAllJoint(t *testing.T) {
 				case k < 12:
 					in.Kind, in.Key = opTake, pick(g.r, keyWindow, keyCounter)
 				case k < 15:
-					in.Kind, in.Key = opPeek, pick(g.r, keyWindow, keyCounter)
+					in.Kind, in.Key = opPeek, pick(g.r, keyWindow, keyCounter, keyTakeAllWC, keyTakeAllCW)
 				case k < 18:
 					in.Kind, in.Key = opRefund, pick(g.r, keyWindow, keyCounter)
 					in.At = g.refundAt(in.Now)
