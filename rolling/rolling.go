@@ -434,14 +434,14 @@ func (l *Limiter) Reconfigure(cfg Config) error {
 	l.c.Renew(func(p *params, w, base int64) (*params, int64, int64) {
 		if np == p.natural {
 			// The same Config: a widened p stays as it is.
-			return p.place(p.decode(w, base), base)
+			return p.place(p.unpack(w, base), base)
 		}
 		q := np.onEpochOf(p, at)
 		if p.marked {
 			// The refund mark carries over, to q's epoch.
 			q = q.withMark(q.since(p.epoch.Add(time.Duration(p.mark))))
 		}
-		st, base := rebase(p.decode(w, base), base, p, q)
+		st, base := rebase(p.unpack(w, base), base, p, q)
 		return q.place(st, base)
 	})
 	return nil

@@ -44,7 +44,9 @@ import (
 // is 4 µs at MaxLimit, 1 ms at Limit 2^40, 36 minutes at Limit 10^6, 26
 // days at Limit 1000 and 4.5 years at Limit 10. (The later bit, which
 // Refund needs, took one bit of reach.) A word whose count is 0 means
-// no window is open; it is always the word 0.
+// no window is open: it is the word 0 unless Refund took a window's count
+// to zero; then it keeps that window's start and the later bit (a spent
+// window, which a restore reads: see restoreMark).
 //
 // Since a block is replaced in the course of ordinary Takes (a window out
 // of reach), the Limiter uses its cell.Ref in helping mode: the seal is the
@@ -213,15 +215,24 @@ func (p *params) freshBase(t int64) int64 {
 }
 
 // state is the logical state, unpacked: count 0 means no window is open
-// (start, notified and later are then meaningless and zero).
+// (start, notified and later are then zero, but in a spent state).
 type state struct {
 	start    int64
 	count    int64
 	notified bool
 	// later: some unit in the window was taken with a stamp after start
 	// (see refund). Stale units, stamped before start, do not set it.
+	// With count 0 it marks the state spent instead (see spent). (A fifth
+	// field would make take's results one word too many for registers.)
 	later bool
 }
+
+// spent reports whether no window is open because Refund took the window
+// that started at s.start to zero: Takes were made that a Refund may yet
+// concern, so a restore must mark them (see restoreMark). It decides
+// nothing else, and only unpack reports it: decode, on the paths that
+// decide, reads a spent word as the word 0.
+func (s state) spent() bool { return s.count == 0 && s.later }
 
 // open reports whether the window is open at t: it has units and t is
 // before its end. A t before start counts as open (a stale Take is counted
@@ -357,13 +368,24 @@ func (p *params) refund(st state, t int64, n int) (state, bool) {
 	}
 	st.count -= n64
 	if st.count == 0 {
-		st = state{}
+		st = state{start: st.start, later: true} // spent
 	}
 	return st, true
 }
 
+// unpack is decode for the paths that replace the state (Reconfigure,
+// UnmarshalBinary): a spent word is unpacked as a spent state, which they
+// keep or mark.
+func (p *params) unpack(w, base int64) state {
+	if w&p.cmask == 0 && w&laterBit != 0 {
+		off := uint64(w&^(cell.SealBit|laterBit)) >> p.cb
+		return state{start: base + int64(off), later: true}
+	}
+	return p.decode(w, base)
+}
+
 // decode unpacks w, a word of a block of p with base base (sealed or
-// not).
+// not), a spent word as no window (see unpack).
 func (p *params) decode(w, base int64) state {
 	count := w & p.cmask
 	if count == 0 {
@@ -375,10 +397,10 @@ func (p *params) decode(w, base int64) state {
 }
 
 // encode packs st for a block of p with base base, or reports false if it
-// does not fit: the start is before base or more than offMax after it, or
-// the count is too wide.
+// does not fit: the start (of an open or spent window) is before base or
+// more than offMax after it, or the count is too wide.
 func (p *params) encode(st state, base int64) (int64, bool) {
-	if st.count == 0 {
+	if st.count == 0 && !st.later {
 		return 0, true
 	}
 	if st.start < base || st.count > p.cmask {
@@ -412,11 +434,11 @@ func (p *params) place(st state, base int64) (*params, int64, int64) {
 
 // successor returns the parameters, word and base of a new block of p's
 // Config holding st: the params are p.fit(st.count), and the base is the
-// window's start (offset 0, which fits, and the whole reach ahead of it),
-// or, with no window open, base.
+// (open or spent) window's start (offset 0, which fits, and the whole
+// reach ahead of it), or, with none, base.
 func (p *params) successor(st state, base int64) (*params, int64, int64) {
 	np := p.fit(st.count)
-	if st.count > 0 {
+	if st.count > 0 || st.later {
 		base = st.start
 	}
 	w, _ := np.encode(st, base) // fits: offset 0, count within cb bits
@@ -464,7 +486,7 @@ func rebase(st state, base int64, from, to *params) (state, int64) {
 	if from.epoch == to.epoch {
 		return st, base
 	}
-	if st.count > 0 {
+	if st.count > 0 || st.spent() {
 		st.start = to.since(from.epoch.Add(time.Duration(st.start)))
 	}
 	return st, to.since(from.epoch.Add(time.Duration(base)))

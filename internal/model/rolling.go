@@ -29,6 +29,9 @@ type Rolling struct {
 	count    int
 	notified bool
 	later    bool // a unit taken at a time after start is in the window
+	// spent: the window at start was refunded to zero (no window is
+	// open); a restore marks it as it would an open one.
+	spent bool
 
 	// marked says a refund stamped at or before mark gives nothing back:
 	// set by a restore into a limiter with a window open or a mark (see
@@ -90,7 +93,7 @@ func (m *Rolling) decide(now time.Time, n int, take bool) ratekit.Decision {
 		d.Remaining = m.limit - n
 		d.ResetAfter = m.window
 		if take {
-			m.start, m.count, m.notified, m.later = now, n, false, false
+			m.start, m.count, m.notified, m.later, m.spent = now, n, false, false, false
 		}
 	case n <= d.Remaining:
 		d.Allowed = true
@@ -123,6 +126,7 @@ func (m *Rolling) Refund(at time.Time, n int) {
 		m.start, m.later = m.start.Add(m.window-1), false
 	}
 	m.count -= min(n, m.count)
+	m.spent = m.count == 0
 }
 
 // Restored is what rolling.Limiter's MarshalBinary and UnmarshalBinary do
