@@ -155,7 +155,7 @@ func (l *Limiter) UnmarshalBinary(b []byte) error {
 			// window's start (see refund), never give back more.
 			st = state{start: p.since(start), count: int64(count), notified: flags == 1, later: true}
 		}
-		return p.restoreMark(p.unpack(w, base), st).place(st, base)
+		return p.restoreMark(p.decode(w, base), st).place(st, base)
 	})
 	return nil
 }

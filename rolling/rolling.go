@@ -29,6 +29,10 @@
 //   - A window whose count falls back to zero through Refund is no longer
 //     open: every event that opened it was given back, so, as with a denied
 //     TakeAll, it never happened, and the next event opens a fresh window.
+//     But an event stamped before that window's start (a stale time) opens
+//     it at that start, as it would have joined the window: windows never
+//     move back in time, so that a refund of an event from a window before
+//     it cannot give back the units of events taken since at its instant.
 //   - A Take stamped before the open window's start (a stale time from a
 //     goroutine that read the clock before another opened the window) is
 //     counted into the open window, which then reports a ResetAfter longer
@@ -384,12 +388,15 @@ func (l *Limiter) Refund(at time.Time, n int) {
 }
 
 // Idle reports whether no window is open at now (none was opened, it has
-// closed, or all its units were refunded), so that the Limiter decides
-// exactly as a fresh one would and can be dropped. It is lock-free.
+// closed, or all its units were refunded, and now is not before the start
+// of the window refunded: see Edge cases in the package documentation), so
+// that the Limiter decides exactly as a fresh one would and can be
+// dropped. It is lock-free.
 func (l *Limiter) Idle(now time.Time) bool {
 	b, w := l.c.Final()
 	p := b.P
-	return !p.decode(w, b.Aux.Load()).open(p.since(now), p.window)
+	st, t := p.decode(w, b.Aux.Load()), p.since(now)
+	return !st.open(t, p.window) && !(st.spent() && t < st.start)
 }
 
 // Allow is shorthand for AllowN(1).
@@ -434,14 +441,14 @@ func (l *Limiter) Reconfigure(cfg Config) error {
 	l.c.Renew(func(p *params, w, base int64) (*params, int64, int64) {
 		if np == p.natural {
 			// The same Config: a widened p stays as it is.
-			return p.place(p.unpack(w, base), base)
+			return p.place(p.decode(w, base), base)
 		}
 		q := np.onEpochOf(p, at)
 		if p.marked {
 			// The refund mark carries over, to q's epoch.
 			q = q.withMark(q.since(p.epoch.Add(time.Duration(p.mark))))
 		}
-		st, base := rebase(p.unpack(w, base), base, p, q)
+		st, base := rebase(p.decode(w, base), base, p, q)
 		return q.place(st, base)
 	})
 	return nil

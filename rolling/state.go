@@ -46,7 +46,7 @@ import (
 // Refund needs, took one bit of reach.) A word whose count is 0 means
 // no window is open: it is the word 0 unless Refund took a window's count
 // to zero; then it keeps that window's start and the later bit (a spent
-// window, which a restore reads: see restoreMark).
+// window: see state.spent).
 //
 // Since a block is replaced in the course of ordinary Takes (a window out
 // of reach), the Limiter uses its cell.Ref in helping mode: the seal is the
@@ -228,10 +228,12 @@ type state struct {
 }
 
 // spent reports whether no window is open because Refund took the window
-// that started at s.start to zero: Takes were made that a Refund may yet
-// concern, so a restore must mark them (see restoreMark). It decides
-// nothing else, and only unpack reports it: decode, on the paths that
-// decide, reads a spent word as the word 0.
+// that started at s.start to zero. Takes were made before it whose
+// windows it replaced, stamped before s.start, and a Refund may yet
+// concern them: so a Take stamped before s.start opens its window at
+// s.start, as a stale Take joins an open window, not at its own stamp
+// (where a refund of one of them would take its units); and a restore
+// marks them (see restoreMark). Window starts so never move back.
 func (s state) spent() bool { return s.count == 0 && s.later }
 
 // open reports whether the window is open at t: it has units and t is
@@ -295,10 +297,15 @@ func (p *params) take(st state, t int64, n int) (verdict, state, action) {
 	// can overflow, since n <= limit is checked first.
 	n64 := int64(n)
 	if !st.open(t, p.window) {
-		// Full capacity; the first event opens a window at t.
+		// Full capacity; the first event opens a window at t, or, if t is
+		// before a spent window's start, there (see spent).
 		switch {
 		case uint64(n64-1) < uint64(p.limit): // 1 <= n <= limit
-			return verdict{OK: true, Remaining: int(p.limit - n64), Reset: untilEnd(t, t, p.window)}, state{start: t, count: n64}, write
+			v, next := verdict{OK: true, Remaining: int(p.limit - n64), Reset: untilEnd(t, t, p.window)}, state{start: t, count: n64}
+			if st.later && t < st.start { // spent, at a stale time
+				next.start, v.Reset = st.start, untilEnd(st.start, t, p.window)
+			}
+			return v, next, write
 		case n == 0:
 			return verdict{OK: true, Remaining: int(p.limit)}, st, keep
 		}
@@ -373,26 +380,16 @@ func (p *params) refund(st state, t int64, n int) (state, bool) {
 	return st, true
 }
 
-// unpack is decode for the paths that replace the state (Reconfigure,
-// UnmarshalBinary): a spent word is unpacked as a spent state, which they
-// keep or mark.
-func (p *params) unpack(w, base int64) state {
-	if w&p.cmask == 0 && w&laterBit != 0 {
-		off := uint64(w&^(cell.SealBit|laterBit)) >> p.cb
-		return state{start: base + int64(off), later: true}
-	}
-	return p.decode(w, base)
-}
-
 // decode unpacks w, a word of a block of p with base base (sealed or
-// not), a spent word as no window (see unpack).
+// not).
 func (p *params) decode(w, base int64) state {
 	count := w & p.cmask
-	if count == 0 {
+	if count == 0 && w&laterBit == 0 {
 		return state{}
 	}
 	off := uint64(w&^(cell.SealBit|notifiedBit|laterBit)) >> p.cb
-	// base+off is the start that encode packed: no overflow.
+	// base+off is the start that encode packed: no overflow. A spent word
+	// (count 0) has the later bit and no notified mark.
 	return state{start: base + int64(off), count: count, notified: w&notifiedBit != 0, later: w&laterBit != 0}
 }
 
