@@ -113,6 +113,7 @@ func Run(t *testing.T, s Subject) {
 	t.Run("Reconfigure", s.reconfigureChecks)
 	t.Run("OnLimitReached", s.onLimitReached)
 	t.Run("ReconfigureUntorn", s.reconfigureUntorn)
+	t.Run("ReconfigureStale", s.reconfigureStale)
 	t.Run("AllowReadsClockOnce", s.allowReadsClockOnce)
 }
 
