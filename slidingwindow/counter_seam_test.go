@@ -139,3 +139,24 @@ func TestCounterInternBounded(t *testing.T) {
 		require.Equal(t, fmt.Sprint(i), d.Policy)
 	}
 }
+
+// TestCounterRestoreInPlace: a restore into a Counter that has counted sets
+// a refund mark (see UnmarshalBinary) without allocating: the mark is
+// raised in the Aux of the block in force and the word swapped in place,
+// so a restored Counter stays one 64-byte allocation, its block inline.
+func TestCounterRestoreInPlace(t *testing.T) {
+	cfg := slidingwindow.Config{Limit: 10, Window: time.Minute}
+	saved := mustCounter(t, cfg)
+	saved.Take(t0, 10)
+	state, err := saved.MarshalBinary()
+	require.NoError(t, err)
+	c := mustCounter(t, cfg)
+	c.Take(t0, 1)
+	require.EqualValues(t, 0, testing.AllocsPerRun(100, func() {
+		require.NoError(t, c.UnmarshalBinary(state))
+	}))
+	// The mark holds: a refund of the Take before the restore gives
+	// nothing back, and the restored window is drained.
+	c.Refund(t0, 1)
+	require.False(t, c.Peek(t0, 1).Allowed)
+}
