@@ -95,7 +95,8 @@ func (l *Limiter) MarshalBinary() ([]byte, error) {
 // nothing back, since the Take it
 // refunds may have been counted in the replaced state, not the restored
 // one; the Limiter keeps that instant in parameters of its own (a copy of
-// its Config's, about 150 bytes).
+// its Config's, 168 bytes) until a window opens after it, and then
+// shares its Config's again.
 func (l *Limiter) UnmarshalBinary(b []byte) error {
 	payload, err := core.ParseHeader(b, core.Rolling, stateVersion)
 	wide := false

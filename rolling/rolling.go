@@ -427,7 +427,7 @@ func (l *Limiter) Wait(ctx context.Context, n int) (ratekit.Decision, error) {
 // leave it full, or over-full, until it closes). Whether OnLimitReached has
 // fired for the open window carries over too. Reconfigure allocates and may
 // be slow; it is meant for occasional changes of policy. It changes this
-// Limiter alone, which gets parameters of its own (about 150 bytes, kept
+// Limiter alone, which gets parameters of its own (168 bytes, kept
 // on the epoch it measures time from); the limiters that shared its old
 // parameters keep them. Reconfigure reads the new Config's Clock once.
 func (l *Limiter) Reconfigure(cfg Config) error {

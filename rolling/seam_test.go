@@ -123,3 +123,34 @@ func TestReconfigureLeavesSiblings(t *testing.T) {
 	require.True(t, b.Idle(t0))
 	require.Equal(t, 3, b.Peek(t0, 0).Remaining)
 }
+
+// TestRestoreMarkIsDropped: a restore into a limiter with a window open
+// gives it parameters of its own that carry the refund mark (see
+// UnmarshalBinary). Once a window opens after the mark, no Refund can
+// reach the mark any more, and the limiter goes back to the parameters its
+// Config shares: the private copy is not kept for good.
+func TestRestoreMarkIsDropped(t *testing.T) {
+	cfg := rolling.Config{Limit: 10, Window: time.Minute}
+	l, sibling, saved := mustNew(t, cfg), mustNew(t, cfg), mustNew(t, cfg)
+	require.True(t, saved.Take(t0, 10).Allowed)
+	state, err := saved.MarshalBinary()
+	require.NoError(t, err)
+	require.True(t, l.Take(t0.Add(time.Second), 1).Allowed)
+	require.NoError(t, l.UnmarshalBinary(state))
+	require.False(t, rolling.SameParams(l, sibling), "marked: parameters of its own")
+
+	// The mark holds while a window opens at or before it.
+	l.Refund(t0.Add(time.Second), 1)
+	require.False(t, l.Peek(t0.Add(time.Second), 1).Allowed)
+	require.False(t, rolling.SameParams(l, sibling))
+
+	// A window after the mark: shared parameters again, and a refund
+	// stamped at the mark still gives nothing back.
+	next := t0.Add(2 * time.Minute)
+	require.True(t, l.Take(next, 4).Allowed)
+	require.True(t, rolling.SameParams(l, sibling), "back on the shared parameters")
+	l.Refund(t0.Add(time.Minute), 4)
+	require.Equal(t, 6, l.Peek(next, 0).Remaining)
+	l.Refund(next, 4)
+	require.Equal(t, 10, l.Peek(next, 0).Remaining)
+}

@@ -105,15 +105,21 @@ type params struct {
 	// marked says a Refund stamped at or before mark (from epoch) gives
 	// nothing back: set on a limiter's own copy by UnmarshalBinary (see
 	// restoreMark), and carried by every params derived from it (fit,
-	// Reconfigure). Shared parameters are never marked.
-	marked bool
-	mark   int64
+	// Reconfigure) until a window opens after the mark (see successor).
+	// Shared parameters are never marked. unmarked, in marked params, is
+	// the params they are a marked copy of.
+	marked   bool
+	mark     int64
+	unmarked *params
 }
 
 // withMark returns a copy of p's natural parameters with the refund mark
 // m; its widened copies (fit) carry the mark too.
 func (p *params) withMark(m int64) *params {
 	q := *p.natural
+	if !q.marked {
+		q.unmarked = p.natural
+	}
 	q.marked, q.mark = true, m
 	q.natural = &q
 	return &q
@@ -433,7 +439,17 @@ func (p *params) place(st state, base int64) (*params, int64, int64) {
 // Config holding st: the params are p.fit(st.count), and the base is the
 // (open or spent) window's start (offset 0, which fits, and the whole
 // reach ahead of it), or, with none, base.
+//
+// Marked params whose window starts after the mark give way to the params
+// they are a copy of (shared, for a limiter restored with its Config
+// unchanged): a Refund stamped at or before the mark is before the window,
+// and window starts never move back (see state.spent) but by a restore,
+// which marks again. So a restore's private parameters last until the
+// next window after the mark opens.
 func (p *params) successor(st state, base int64) (*params, int64, int64) {
+	if p.marked && st.count > 0 && st.start > p.mark {
+		p = p.unmarked
+	}
 	np := p.fit(st.count)
 	if st.count > 0 || st.later {
 		base = st.start
@@ -455,9 +471,10 @@ func (l *Limiter) publish(b *block, w int64, next state, t int64) bool {
 	p := b.P
 	if w >= 0 {
 		// Widened parameters (see fit) serve only the window they were
-		// widened for: a new window goes to a block of the natural ones.
+		// widened for: a new window goes to a block of the natural ones;
+		// and a marked one after the mark, to the unmarked (successor).
 		base := b.Aux.Load()
-		if nw, ok := p.encode(next, base); ok && (p == p.natural || !opens(p.decode(w, base), next)) {
+		if nw, ok := p.encode(next, base); ok && (p == p.natural && (!p.marked || next.start <= p.mark) || !opens(p.decode(w, base), next)) {
 			return b.W.CompareAndSwap(w, nw)
 		}
 		if !cell.Seal(&b.W, w) {
