@@ -4,7 +4,6 @@ import (
 	"math"
 	"math/bits"
 	"time"
-	"unsafe"
 
 	"github.com/benbjohnson/clock"
 
@@ -164,26 +163,9 @@ func (p *params) fit(count int64) *params {
 	return &w
 }
 
-// key is a Config made comparable, for interning: OnLimitReached by its
-// function value's identity.
-type key struct {
-	limit  int
-	window time.Duration
-	name   string
-	clock  clock.Clock
-	hook   unsafe.Pointer
-}
-
-func keyOf(c Config) key {
-	return key{limit: c.Limit, window: c.Window, name: c.Name, clock: c.Clock,
-		// A func value is a pointer to its closure: equal pointers are one
-		// closure, which behaves as itself.
-		hook: *(*unsafe.Pointer)(unsafe.Pointer(&c.OnLimitReached))}
-}
-
 // interned holds the parameters New shares between limiters of equal
 // Configs.
-var interned cell.Interner[key, params]
+var interned cell.Interner[cell.Key, params]
 
 // shared returns the interned parameters of cfg, making them (their epoch
 // cfg.Clock's present) if there are none or if their epoch is more than
@@ -192,7 +174,7 @@ var interned cell.Interner[key, params]
 // reads cfg.Clock once.
 func shared(cfg Config) (p *params, now int64, err error) {
 	at := core.Clock(cfg.Clock).Now()
-	p, err = interned.Get(keyOf(cfg), func(p *params) bool {
+	p, err = interned.Get(cell.Key{Limit: cfg.Limit, Window: cfg.Window, Name: cfg.Name, Clock: cfg.Clock, Hook: cell.HookOf(cfg.OnLimitReached)}, func(p *params) bool {
 		now = p.since(at)
 		return -epochReach <= now && now <= epochReach
 	}, func() (*params, error) {

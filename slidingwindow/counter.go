@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"math/bits"
 	"time"
-	"unsafe"
 
 	"github.com/benbjohnson/clock"
 
@@ -111,22 +110,11 @@ type counterParams struct {
 
 // interned holds the parameters NewCounter shares between Counters of equal
 // Configs.
-var interned cell.Interner[counterKey, counterParams]
+var interned cell.Interner[cell.Key, counterParams]
 
-// counterKey is a Config made comparable, for interning: OnLimitReached by
-// its function value's identity (one closure, not two closures of the same
-// code).
-type counterKey struct {
-	limit  int
-	window time.Duration
-	name   string
-	clock  clock.Clock
-	hook   unsafe.Pointer
-}
-
-func keyOf(c Config) counterKey {
-	return counterKey{limit: c.Limit, window: c.Window, name: c.Name, clock: c.Clock,
-		hook: *(*unsafe.Pointer)(unsafe.Pointer(&c.OnLimitReached))}
+// keyOf is cfg's key in interned and internedLogs.
+func keyOf(c Config) cell.Key {
+	return cell.Key{Limit: c.Limit, Window: c.Window, Name: c.Name, Clock: c.Clock, Hook: cell.HookOf(c.OnLimitReached)}
 }
 
 // shared returns the interned parameters of cfg, a Config that may be

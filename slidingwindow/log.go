@@ -167,7 +167,7 @@ func (p *logParams) config() Config {
 
 // internedLogs holds the parameters NewLog shares between Logs of equal
 // Configs.
-var internedLogs cell.Interner[counterKey, logParams]
+var internedLogs cell.Interner[cell.Key, logParams]
 
 // sharedLog returns the interned parameters of cfg, a Config that may be
 // invalid, as shared does a Counter's: made, with their epoch at
