@@ -2,11 +2,13 @@ package bench
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"golang.org/x/sync/semaphore"
 
+	"github.com/ratekit/ratekit"
 	"github.com/ratekit/ratekit/concurrency"
 )
 
@@ -164,6 +166,97 @@ func BenchmarkConcurrencyAcquire(b *testing.B) {
 					}
 				})
 			})
+		}
+	}
+}
+
+// BenchmarkConcurrencyFloor is the floor under BenchmarkConcurrency's
+// allow rows: a take of one unit and its release on a bare word of held
+// units (limit 100), nothing else. Run it in the process that runs those
+// rows and read them against it:
+//
+//   - cas+cas: a load and compare-and-swap to take if the unit fits, and
+//     one to give it back: what an exact lock-free semaphore's admission
+//     and release cost at least (concurrency's TryAcquire adds the count
+//     of admitted units the hold-time estimate divides by);
+//   - cas+decision+cas: cas+cas with the take in a function that is not
+//     inlined and returns a ratekit.Decision, as Take does: the caller
+//     stores the Decision's registers and copies them before it reads
+//     Allowed, the call shape's own cost;
+//   - add+add: one atomic add to take (undone when over the limit) and one
+//     to release, the form #17 proposed and that was rejected: between the
+//     add and its undo a concurrent take that fits is refused, which no
+//     sequential order explains. It is here only to show what it would buy.
+//
+// serial/ rows run on one goroutine, parallel/ rows on b.RunParallel's
+// (vary with -cpu), all sharing one word.
+func BenchmarkConcurrencyFloor(b *testing.B) {
+	const limit = 100
+	ops := []struct {
+		name string
+		op   func(w *atomic.Int64) bool
+	}{
+		{"cas+cas", func(w *atomic.Int64) bool {
+			for {
+				h := w.Load()
+				if h >= limit {
+					return false
+				}
+				if w.CompareAndSwap(h, h+1) {
+					break
+				}
+			}
+			for {
+				h := w.Load()
+				if w.CompareAndSwap(h, h-1) {
+					return true
+				}
+			}
+		}},
+		{"cas+decision+cas", func(w *atomic.Int64) bool {
+			if !floorTake(w, limit).Allowed {
+				return false
+			}
+			for {
+				h := w.Load()
+				if w.CompareAndSwap(h, h-1) {
+					return true
+				}
+			}
+		}},
+		{"add+add", func(w *atomic.Int64) bool {
+			if w.Add(1) > limit {
+				w.Add(-1)
+				return false
+			}
+			w.Add(-1)
+			return true
+		}},
+	}
+	for _, o := range ops {
+		b.Run("serial/"+o.name, func(b *testing.B) {
+			w := own(atomic.Int64{})
+			loop(b, o.name, false, func() bool { return o.op(w) })
+		})
+		b.Run("parallel/"+o.name, func(b *testing.B) {
+			w := own(atomic.Int64{})
+			parallel(b, o.name, false, func() func() bool { return func() bool { return o.op(w) } })
+		})
+	}
+}
+
+// floorTake is cas+cas's take returning a Decision, filled from registers
+// as concurrency's Take fills its own.
+//
+//go:noinline
+func floorTake(w *atomic.Int64, limit int) ratekit.Decision {
+	for {
+		h := w.Load()
+		if h >= int64(limit) {
+			return ratekit.Decision{Limit: limit, RetryAfter: time.Millisecond, Policy: "floor"}
+		}
+		if w.CompareAndSwap(h, h+1) {
+			return ratekit.Decision{Allowed: true, Limit: limit, Remaining: limit - int(h) - 1, ResetAfter: time.Millisecond, Policy: "floor"}
 		}
 	}
 }

@@ -408,3 +408,62 @@ func BenchmarkClockRead(b *testing.B) {
 		})
 	})
 }
+
+// BenchmarkAllowFloor is the floor under the token bucket's now-allow
+// rows: what one admission reading the real clock costs with a limiter's
+// arithmetic left out, on this machine. Run it in the process that runs
+// BenchmarkOneKey(Parallel)'s now-allow rows, and read those against it:
+//
+//   - since: time.Since(epoch) alone, the monotonic read tokenbucket's
+//     Allow makes (the cheapest public clock read; time.Now reads the wall
+//     clock too);
+//   - since+cas: that and one load and compare-and-swap of a word, a
+//     one-word GCRA with nothing else;
+//   - since+raise+cas: that and, first, the raise of a second word on the
+//     same cache line (a load, and a compare-and-swap when the stamp is
+//     new), as tokenbucket raises the stamp bound its exact refunds need.
+//
+// serial/ rows run on one goroutine, parallel/ rows on b.RunParallel's
+// (vary with -cpu), all sharing one pair of words.
+func BenchmarkAllowFloor(b *testing.B) {
+	type words struct{ w, z atomic.Int64 }
+	epoch := time.Now()
+	ops := []struct {
+		name string
+		op   func(c *words) bool
+	}{
+		{"since", func(c *words) bool {
+			return time.Since(epoch) != -1
+		}},
+		{"since+cas", func(c *words) bool {
+			s := int64(time.Since(epoch))
+			for {
+				t := c.w.Load()
+				if c.w.CompareAndSwap(t, max(t, s)+1) {
+					return true
+				}
+			}
+		}},
+		{"since+raise+cas", func(c *words) bool {
+			s := int64(time.Since(epoch))
+			for {
+				t := c.w.Load()
+				for z := c.z.Load(); s > z && !c.z.CompareAndSwap(z, s); z = c.z.Load() {
+				}
+				if c.w.CompareAndSwap(t, max(t, s)+1) {
+					return true
+				}
+			}
+		}},
+	}
+	for _, o := range ops {
+		b.Run("serial/"+o.name, func(b *testing.B) {
+			c := own(words{})
+			loop(b, o.name, false, func() bool { return o.op(c) })
+		})
+		b.Run("parallel/"+o.name, func(b *testing.B) {
+			c := own(words{})
+			parallel(b, o.name, false, func() func() bool { return func() bool { return o.op(c) } })
+		})
+	}
+}

@@ -13,7 +13,10 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/protoadapt"
 
 	"github.com/ratekit/ratekit"
 	"github.com/ratekit/ratekit/internal/core"
@@ -54,6 +57,12 @@ type RetryConfig struct {
 	// and the refusal's status. It is called from the calling goroutine,
 	// concurrently for concurrent calls.
 	OnWait func(fullMethod string, attempt int, wait time.Duration, st *status.Status)
+
+	// MaxReplayBytes bounds the messages a stream keeps so that it can
+	// send them again if it is refused (see Retrier.Stream), in bytes of
+	// their protobuf encoding, per stream; 0 is DefaultMaxReplayBytes. A
+	// stream that sends more before its first response is not retried.
+	MaxReplayBytes int
 }
 
 // Defaults of RetryConfig.
@@ -61,6 +70,8 @@ const (
 	DefaultMaxAttempts = 5
 	DefaultBaseDelay   = time.Second
 	DefaultMaxWait     = 60 * time.Second
+	// DefaultMaxReplayBytes is the MaxReplayBytes of 0: 64 KiB.
+	DefaultMaxReplayBytes = 64 << 10
 
 	maxMaxWait = 10 * 365 * 24 * time.Hour
 )
@@ -74,6 +85,11 @@ var (
 	// MaxWait; rather than wait that long or retry sooner, the Retrier
 	// gives up at once.
 	ErrWaitTooLong = errors.New("grpclimit: the server asked for a wait longer than MaxWait")
+	// ErrReplayTooLarge: a refused stream had sent more than
+	// MaxReplayBytes (or a message that is not a protobuf message) before
+	// the refusal was seen, so its messages were not kept and it cannot be
+	// sent again whole.
+	ErrReplayTooLarge = errors.New("grpclimit: the refused stream sent more than the Retrier keeps to replay")
 )
 
 // RetryError is the error a Retrier returns when it gives up on a call it
@@ -93,7 +109,8 @@ type RetryError struct {
 	// Status is the last refusal's status.
 	Status *status.Status
 	// Err is why the Retrier stopped: ErrRetriesExhausted, ErrWaitTooLong,
-	// ratekit.ErrWaitExceedsDeadline, or the context's error.
+	// ErrReplayTooLarge, ratekit.ErrWaitExceedsDeadline, or the context's
+	// error.
 	Err error
 }
 
@@ -135,6 +152,7 @@ type Retrier struct {
 	maxWait     time.Duration
 	clk         clock.Clock
 	onWait      func(string, int, time.Duration, *status.Status)
+	maxReplay   int
 
 	randMu sync.Mutex
 	rand   *rand.Rand // nil: the global source
@@ -151,6 +169,8 @@ func NewRetrier(cfg RetryConfig) (*Retrier, error) {
 		return nil, core.Invalid("grpclimit", "BaseDelay %s is negative", cfg.BaseDelay)
 	case cfg.MaxWait < 0 || cfg.MaxWait > maxMaxWait:
 		return nil, core.Invalid("grpclimit", "MaxWait %s is outside [0, %s]", cfg.MaxWait, maxMaxWait)
+	case cfg.MaxReplayBytes < 0:
+		return nil, core.Invalid("grpclimit", "MaxReplayBytes %d is negative", cfg.MaxReplayBytes)
 	}
 	r := &Retrier{
 		idem: make(map[string]bool, len(cfg.Idempotent)), isIdem: cfg.IsIdempotent,
@@ -159,6 +179,7 @@ func NewRetrier(cfg RetryConfig) (*Retrier, error) {
 		maxWait:     orDefault(cfg.MaxWait, DefaultMaxWait),
 		clk:         core.Clock(cfg.Clock),
 		onWait:      cfg.OnWait,
+		maxReplay:   orDefault(cfg.MaxReplayBytes, DefaultMaxReplayBytes),
 	}
 	for _, m := range cfg.Idempotent {
 		r.idem[m] = true
@@ -185,7 +206,7 @@ func (r *Retrier) Unary() grpc.UnaryClientInterceptor {
 			if err == nil {
 				return nil
 			}
-			if stop := r.retry(ctx, method, attempt, err); stop != nil {
+			if stop := r.retry(ctx, method, attempt, err, true); stop != nil {
 				return stop
 			}
 		}
@@ -194,7 +215,9 @@ func (r *Retrier) Unary() grpc.UnaryClientInterceptor {
 
 // retry decides what follows attempt's error err: it returns the error
 // to end the call with, or waits and returns nil for another attempt.
-func (r *Retrier) retry(ctx context.Context, method string, attempt int, err error) error {
+// replayable false (a stream that no longer keeps its messages) ends a
+// call that would be retried with ErrReplayTooLarge.
+func (r *Retrier) retry(ctx context.Context, method string, attempt int, err error, replayable bool) error {
 	st, ok := status.FromError(err)
 	if !ok {
 		return err
@@ -207,6 +230,8 @@ func (r *Retrier) retry(ctx context.Context, method string, attempt int, err err
 	re := &RetryError{FullMethod: method, Attempts: attempt, RetryDelay: delay, Status: st}
 	wait := r.backoff(attempt, delay, hasDelay)
 	switch {
+	case !replayable:
+		re.Err = ErrReplayTooLarge
 	case attempt >= r.maxAttempts:
 		re.Err = ErrRetriesExhausted
 	case hasDelay && delay > r.maxWait:
@@ -295,28 +320,51 @@ func (r *Retrier) sleep(ctx context.Context, method string, attempt int, d time.
 	}
 }
 
-// Stream returns the stream client interceptor. It retries server-streaming
-// calls (one request, then a stream of responses) whose stream is refused
-// before any response arrives, under the same rules as Unary: it keeps the
-// request the caller sent, and on a refusal seen by the first RecvMsg it
-// opens the stream again, sends the request and closes the sending side,
-// as the generated client does. Streams that the client sends on more than
-// once (client-streaming and bidirectional) are passed through as they are:
-// replaying them would mean keeping every message sent.
+// Stream returns the stream client interceptor. It retries a stream of an
+// idempotent method that is refused before its first response arrives,
+// under the same rules as Unary, whatever its kind: server-streaming,
+// client-streaming or bidirectional. To do so it keeps every message the
+// caller sends until the first response arrives (the messages themselves:
+// grpc-go's ClientStream.SendMsg forbids changing a message once sent),
+// and when the refusal is seen it opens the stream again, sends them again
+// in order, and closes the sending side if the caller had. A server
+// that limits streams refuses them before its handler reads any message
+// (grpclimit's interceptor does), so none of them was acted on, and the
+// server sees one stream that received every message once. A server that
+// refuses later, after its handler read some messages but before any
+// response, sees those again: as for Unary, mark a method idempotent only
+// if that is harmless.
+//
+// That is safe only while the messages can all be sent again. A stream
+// is no longer retried once a response has arrived (the server has acted
+// on what it read), and one that sent more than MaxReplayBytes before
+// its refusal was seen (or a message that is not a protobuf message,
+// whose size is unknown) stops keeping its messages: if it is then
+// refused, the call ends with a *RetryError whose Err is
+// ErrReplayTooLarge, never with a retry that would drop messages.
+//
+// Once a stream that still keeps its messages has ended (refused,
+// perhaps), SendMsg keeps the caller's further messages and returns nil,
+// rather than io.EOF, so that a caller that stops sending at io.EOF does
+// not cut a replayed stream short; they are sent if the stream opens
+// again. RecvMsg reports how the stream ended, or retries it; if it does
+// not retry, the messages kept are dropped with the stream, as grpc-go
+// drops messages sent on a stream that has ended. As grpc-go allows, one
+// goroutine may call SendMsg (and then CloseSend) while another calls
+// RecvMsg; Header, Trailer and Context are the current attempt's.
 func (r *Retrier) Stream() grpc.StreamClientInterceptor {
 	return func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
 		cs, err := streamer(ctx, desc, cc, method, opts...)
-		if err != nil || desc.ClientStreams || !r.idempotent(method) {
+		if err != nil || !r.idempotent(method) {
 			return cs, err
 		}
-		return &retryStream{ClientStream: cs, r: r, ctx: ctx, desc: desc, cc: cc, method: method, streamer: streamer, opts: opts}, nil
+		return &replayStream{cs: cs, r: r, ctx: ctx, desc: desc, cc: cc, method: method, streamer: streamer, opts: opts}, nil
 	}
 }
 
-// retryStream is a server-streaming call that may be opened again until
-// its first response arrives.
-type retryStream struct {
-	grpc.ClientStream
+// replayStream is a stream that may be opened again, its messages sent
+// again, until its first response arrives.
+type replayStream struct {
 	r        *Retrier
 	ctx      context.Context
 	desc     *grpc.StreamDesc
@@ -325,46 +373,146 @@ type retryStream struct {
 	streamer grpc.Streamer
 	opts     []grpc.CallOption
 
-	req      any  // the request sent, for a replay
-	sent     bool // req was sent
-	closed   bool // the sending side was closed
-	received bool // a response arrived: no more retries
+	mu       sync.Mutex
+	cs       grpc.ClientStream // the current attempt's stream
+	kept     []any             // the messages sent, while keeping
+	size     int               // their encoded bytes
+	overflow bool              // they outgrew MaxReplayBytes: none are kept
+	closed   bool              // the caller closed the sending side
+	received bool              // a response arrived: no more retries
+	broken   bool              // the current stream ended: SendMsg only keeps
 	attempt  int
 }
 
-func (s *retryStream) SendMsg(m any) error {
-	s.req, s.sent = m, true
-	return s.ClientStream.SendMsg(m)
+// keeping reports whether s still keeps its messages to replay them.
+func (s *replayStream) keeping() bool { return !s.received && !s.overflow }
+
+// keep adds m to the messages kept, or stops keeping when m would take
+// them over MaxReplayBytes. s.mu is held.
+func (s *replayStream) keep(m any) {
+	if !s.keeping() {
+		return
+	}
+	pm, ok := m.(protoadapt.MessageV1)
+	n := 0
+	if ok {
+		n = proto.Size(protoadapt.MessageV2Of(pm))
+	}
+	if !ok || n > s.r.maxReplay-s.size {
+		s.overflow, s.kept, s.size = true, nil, 0
+		return
+	}
+	s.kept, s.size = append(s.kept, m), s.size+n
 }
 
-func (s *retryStream) CloseSend() error {
+func (s *replayStream) current() grpc.ClientStream {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cs
+}
+
+func (s *replayStream) Header() (metadata.MD, error) { return s.current().Header() }
+func (s *replayStream) Trailer() metadata.MD         { return s.current().Trailer() }
+func (s *replayStream) Context() context.Context     { return s.current().Context() }
+
+func (s *replayStream) SendMsg(m any) error {
+	s.mu.Lock()
+	s.keep(m)
+	if s.broken && s.keeping() {
+		s.mu.Unlock()
+		return nil // sent when the stream opens again
+	}
+	cs := s.cs
+	s.mu.Unlock()
+	err := cs.SendMsg(m)
+	if !errors.Is(err, io.EOF) {
+		return err
+	}
+	// The stream ended (a refusal, perhaps): RecvMsg learns how. Hide the
+	// end while m is kept, so that the caller goes on sending.
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cs != cs || s.keeping() {
+		s.broken = s.broken || s.cs == cs
+		return nil
+	}
+	return err
+}
+
+func (s *replayStream) CloseSend() error {
+	s.mu.Lock()
 	s.closed = true
-	return s.ClientStream.CloseSend()
+	cs, broken := s.cs, s.broken
+	s.mu.Unlock()
+	if broken {
+		return nil // the stream is closed when it opens again
+	}
+	return cs.CloseSend()
 }
 
-func (s *retryStream) RecvMsg(m any) error {
+func (s *replayStream) RecvMsg(m any) error {
 	for {
-		err := s.ClientStream.RecvMsg(m)
-		if err == nil || s.received || !s.sent {
-			s.received = s.received || err == nil
+		cs := s.current()
+		err := cs.RecvMsg(m)
+		s.mu.Lock()
+		if err == nil || s.received {
+			s.received, s.kept = true, nil
+			s.mu.Unlock()
 			return err
 		}
+		s.broken = true
 		s.attempt++
-		if stop := s.r.retry(s.ctx, s.method, s.attempt, err); stop != nil {
+		attempt, overflow := s.attempt, s.overflow
+		s.mu.Unlock()
+		if stop := s.r.retry(s.ctx, s.method, attempt, err, !overflow); stop != nil {
+			s.giveUp()
 			return stop
 		}
-		cs, err := s.streamer(s.ctx, s.desc, s.cc, s.method, s.opts...)
-		if err != nil {
+		if err := s.reopen(attempt, err); err != nil {
+			s.giveUp()
 			return err
-		}
-		s.ClientStream = cs
-		if err := cs.SendMsg(s.req); err != nil && !errors.Is(err, io.EOF) {
-			return err
-		}
-		if s.closed {
-			if err := cs.CloseSend(); err != nil {
-				return err
-			}
 		}
 	}
+}
+
+// giveUp ends the retries: the messages kept are dropped.
+func (s *replayStream) giveUp() {
+	s.mu.Lock()
+	s.received, s.kept = true, nil
+	s.mu.Unlock()
+}
+
+// tooLarge is the error of a stream refused after its messages outgrew
+// what it keeps, which retry would otherwise have retried.
+func (s *replayStream) tooLarge(attempt int, err error) error {
+	st := status.Convert(err)
+	delay, _ := retryInfo(st)
+	return &RetryError{FullMethod: s.method, Attempts: attempt, RetryDelay: delay, Status: st, Err: ErrReplayTooLarge}
+}
+
+// reopen opens the stream again, after retry's wait, and sends the
+// messages kept. A new stream that ends at once is left for RecvMsg to
+// read its status.
+func (s *replayStream) reopen(attempt int, refusal error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.overflow { // the caller sent more during the wait
+		return s.tooLarge(attempt, refusal)
+	}
+	cs, err := s.streamer(s.ctx, s.desc, s.cc, s.method, s.opts...)
+	if err != nil {
+		return err
+	}
+	s.cs, s.broken = cs, false
+	for _, m := range s.kept {
+		if err := cs.SendMsg(m); errors.Is(err, io.EOF) {
+			return nil // ended again: RecvMsg reads why
+		} else if err != nil {
+			return err
+		}
+	}
+	if s.closed {
+		return cs.CloseSend()
+	}
+	return nil
 }

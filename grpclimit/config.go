@@ -115,6 +115,15 @@ type Config struct {
 	// It is called from the call's goroutine, concurrently for concurrent
 	// calls.
 	OnDecision func(ctx context.Context, fullMethod string, d ratekit.Decision, tiers []httplimit.TierDecision)
+	// TierDecisionsOnRefusal spares OnDecision the Peek of 0 units that
+	// fills the Decision of each tier that did not refuse a refused call,
+	// as httplimit.Config.TierDecisionsOnRefusal does (see
+	// httplimit.TierDecision.Decision for what those tiers carry then).
+	// The Sanity and IETF dialects need that state for their metadata, so
+	// it has an effect only when Headers selects neither (the default
+	// selects IETF). Admitted calls cost no Peek either way. Set it when
+	// OnDecision only counts outcomes, as otelratekit's GRPCHooks do.
+	TierDecisionsOnRefusal bool
 	// OnLimitReached, if set, is called when a key of a tier is first
 	// refused, as httplimit.Config.OnLimitReached.
 	OnLimitReached func(policy, key string, d ratekit.Decision)
@@ -188,7 +197,7 @@ func New(cfg Config) (*Interceptor, error) {
 		return nil, err
 	}
 	ic.pol, ic.hdr = m.Policy(), m
-	ic.perTier = hc.Headers&(httplimit.Sanity|httplimit.IETF) != 0 || cfg.OnDecision != nil
+	ic.perTier = hc.Headers&(httplimit.Sanity|httplimit.IETF) != 0 || cfg.OnDecision != nil && !cfg.TierDecisionsOnRefusal
 	ic.lower = make(map[string]string)
 	for _, k := range fieldKeys {
 		ic.lower[k] = strings.ToLower(k)

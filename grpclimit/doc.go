@@ -67,8 +67,10 @@
 // marked idempotent, never sooner than the RetryInfo delay, backing off
 // with equal jitter, up to MaxAttempts; a wait that would outlast the
 // call's deadline fails at once, as httpclient's does. Its Stream
-// interceptor does the same for server-streaming calls refused before
-// their first response. See Retrier.
+// interceptor does the same for streams of every kind refused before their
+// first response, sending again the messages already sent (up to
+// RetryConfig.MaxReplayBytes; a stream that sent more is not retried, and
+// fails with ErrReplayTooLarge). See Retrier and Retrier.Stream.
 //
 // # Observing
 //
@@ -76,7 +78,9 @@
 // each tier's part in it, with httplimit's types, so that one metrics
 // adapter serves both transports; OnLimitReached is told once when a key
 // of a tier is first refused. Shadow mode judges and reports every call
-// but refuses none. OpenTelemetry metrics: otelratekit's Metrics.GRPCHooks.
+// but refuses none. OpenTelemetry metrics: otelratekit's Metrics.GRPCHooks,
+// with Config.TierDecisionsOnRefusal set from them, so that counting
+// refusals costs no Peek per tier.
 //
 // # Time
 //

@@ -209,3 +209,20 @@ func (s *testService) StreamingOutputCall(req *testpb.StreamingOutputCallRequest
 	}
 	return nil
 }
+
+// StreamingInputCall answers with the total size of the payloads it
+// received, once the client closes its side.
+func (s *testService) StreamingInputCall(stream testpb.TestService_StreamingInputCallServer) error {
+	s.calls.Add(1)
+	total := 0
+	for {
+		req, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return stream.SendAndClose(&testpb.StreamingInputCallResponse{AggregatedPayloadSize: int32(total)})
+		}
+		if err != nil {
+			return err
+		}
+		total += len(req.GetPayload().GetBody())
+	}
+}

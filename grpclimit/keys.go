@@ -19,11 +19,9 @@ import (
 // httplimit.Bearer, it does not check the token: bound the tier's keyed
 // store and pair it with a FailureTier.
 func Bearer(ctx context.Context, _ string) (string, bool) {
-	md, ok := metadata.FromIncomingContext(ctx)
-	if !ok {
-		return "", false
-	}
-	vs := md["authorization"]
+	// ValueFromIncomingContext copies the one key's values;
+	// FromIncomingContext would copy every key's, an allocation each.
+	vs := metadata.ValueFromIncomingContext(ctx, "authorization")
 	if len(vs) == 0 {
 		return "", false
 	}
@@ -43,11 +41,7 @@ func Bearer(ctx context.Context, _ string) (string, bool) {
 func Metadata(name string) KeyFunc {
 	name = strings.ToLower(name)
 	return func(ctx context.Context, _ string) (string, bool) {
-		md, ok := metadata.FromIncomingContext(ctx)
-		if !ok {
-			return "", false
-		}
-		vs := md[name]
+		vs := metadata.ValueFromIncomingContext(ctx, name) // as Bearer
 		if len(vs) == 0 {
 			return "", false
 		}
@@ -85,8 +79,8 @@ func PeerIP(cfg httplimit.IPConfig) (KeyFunc, error) {
 		}
 		r := pool.Get().(*http.Request)
 		r.RemoteAddr = p.Addr.String()
-		if md, ok := metadata.FromIncomingContext(ctx); ok && len(md[mdKey]) > 0 {
-			r.Header[hdrKey] = md[mdKey]
+		if vs := metadata.ValueFromIncomingContext(ctx, mdKey); len(vs) > 0 {
+			r.Header[hdrKey] = vs
 		}
 		key, ok := f(r)
 		delete(r.Header, hdrKey)

@@ -85,3 +85,23 @@ func TestPeerIP(t *testing.T) {
 		t.Errorf("PeerIP with a bad prefix: %v", err)
 	}
 }
+
+// TestKeyFuncAllocs: finding a key reads the one metadata key it needs,
+// not a copy of all of the call's metadata (a real call carries a dozen
+// keys; a copy costs an allocation per key, per tier, per call): at most
+// one allocation per lookup, whatever else the call carries.
+func TestKeyFuncAllocs(t *testing.T) {
+	md := metadata.Pairs("authorization", "Bearer sk_live_1", "x-org", "acme",
+		":authority", "bufnet", "content-type", "application/grpc", "user-agent", "grpc-go/1.85.0",
+		"grpc-accept-encoding", "gzip", "te", "trailers", "x-request-id", "r_1")
+	ctx := metadata.NewIncomingContext(context.Background(), md)
+	org := grpclimit.Metadata("X-Org")
+	for name, f := range map[string]grpclimit.KeyFunc{"Bearer": grpclimit.Bearer, "Metadata": org} {
+		if _, ok := f(ctx, "/m"); !ok {
+			t.Fatalf("%s found no key", name)
+		}
+		if n := testing.AllocsPerRun(100, func() { f(ctx, "/m") }); n > 1 {
+			t.Errorf("%s: %.0f allocations per lookup, want at most 1", name, n)
+		}
+	}
+}

@@ -16,6 +16,7 @@
 //	mw, err := httplimit.New(cfg)
 //	h := m.GRPCHooks(otelratekit.GRPCConfig{Shadow: gcfg.Shadow})
 //	gcfg.OnDecision, gcfg.OnLimitReached = h.OnDecision, h.OnLimitReached // a grpclimit.Config
+//	gcfg.TierDecisionsOnRefusal = h.TierDecisionsOnRefusal
 //	stop := m.ObserveKeyed("orgs", orgs) // a *ratekit.Keyed: keys held, evictions
 //	d, err := m.Wait(ctx, clk, l, n)     // ratekit.Wait, timed
 //	opts := persist.Options{}
@@ -63,7 +64,8 @@
 //
 // An admitted request pays one atomic add, on a counter striped so that
 // cores do not share it, allocates nothing, and asks the limiters nothing
-// more (InstrumentHTTP sets httplimit's TierDecisionsOnRefusal). The counts
+// more (InstrumentHTTP sets httplimit's TierDecisionsOnRefusal; GRPCHooks
+// carries the same setting for a grpclimit.Config). The counts
 // reach OpenTelemetry through observable instruments read at collection.
 // Refusals also record a histogram value. BenchmarkHTTPOverhead measures it
 // against the bare middleware; the numbers are in bench/RESULTS.md.

@@ -32,6 +32,7 @@ func ExampleMetrics_GRPCHooks() {
 	//		{Name: "token", Key: grpclimit.Bearer, Missing: httplimit.MissingReject, Limiter: tokens.Get},
 	//	}}
 	//	cfg.OnDecision, cfg.OnLimitReached = h.OnDecision, h.OnLimitReached
+	//	cfg.TierDecisionsOnRefusal = h.TierDecisionsOnRefusal
 	//	ic, err := grpclimit.New(cfg)
 	//
 	// Client side (the status is grpc-go's, so the code is passed on):

@@ -60,6 +60,13 @@ type GRPCHooks struct {
 	// ratekit.rpc.client.retry_wait; code is the refusal's gRPC code
 	// (codes.Code's value).
 	OnRetryWait func(fullMethod string, attempt int, wait time.Duration, code uint32)
+	// TierDecisionsOnRefusal is true: the hooks count outcomes and need no
+	// per-tier state on a refused call, so assign it to the Config's
+	// field of the same name, which spares each refusal a Peek per tier
+	// (when the Config's Headers need no per-tier state either). It is a
+	// field, not set for the caller, because this module does not import
+	// grpclimit; InstrumentHTTP sets httplimit's for the caller.
+	TierDecisionsOnRefusal bool
 }
 
 // GRPCHooks returns the hooks that feed m from one grpclimit.Interceptor
@@ -68,9 +75,12 @@ type GRPCHooks struct {
 //
 //	h := m.GRPCHooks(otelratekit.GRPCConfig{Shadow: cfg.Shadow, RejectMissing: []string{"token"}})
 //	cfg.OnDecision, cfg.OnLimitReached = h.OnDecision, h.OnLimitReached
+//	cfg.TierDecisionsOnRefusal = h.TierDecisionsOnRefusal
 //	ic, err := grpclimit.New(cfg)
 //
-// To keep hooks of one's own, call both from a func of one's own.
+// To keep hooks of one's own, call both from a func of one's own (and
+// leave TierDecisionsOnRefusal false if one's own reads the tiers' state
+// on refusals).
 //
 // A call is counted as InstrumentHTTP counts a request (see it), with the
 // outcomes of grpclimit's status codes: refused is ResourceExhausted,
@@ -88,12 +98,15 @@ type GRPCHooks struct {
 // not counted, which happens only when the hooks are shared by
 // interceptors with different tiers: make one GRPCHooks per Interceptor.
 //
-// grpclimit asks every tier of a refused call for its state (a Peek of 0
-// units) whenever OnDecision is set; an admitted call costs the metrics
-// one atomic add and no allocation, as for HTTP.
+// An admitted call costs the metrics one atomic add and no allocation, as
+// for HTTP. A refused call costs a Peek of 0 units of each tier that did
+// not refuse it unless the Config sets TierDecisionsOnRefusal (as above)
+// and its Headers leave out the IETF and Sanity dialects, whose metadata
+// needs that state.
 func (m *Metrics) GRPCHooks(cfg GRPCConfig) GRPCHooks {
 	g := &grpcSource{m: m, cfg: cfg}
-	return GRPCHooks{OnDecision: g.onDecision, OnLimitReached: g.onLimitReached, OnRetryWait: g.onRetryWait}
+	return GRPCHooks{OnDecision: g.onDecision, OnLimitReached: g.onLimitReached, OnRetryWait: g.onRetryWait,
+		TierDecisionsOnRefusal: true}
 }
 
 // grpcSource is the state behind one GRPCHooks: the source of counts,

@@ -13,14 +13,16 @@ import (
 )
 
 // grpcServer judges calls as grpclimit's Interceptor does (its begin and
-// end): over httplimit's Policy, with per-tier state on refusals (grpclimit
-// peeks whenever OnDecision is set), then OnDecision with the call's
-// context and method. It stands in for the interceptor, which this module
-// cannot import without depending on grpc-go.
+// end): over httplimit's Policy, with per-tier state on refusals unless
+// the hooks' TierDecisionsOnRefusal is wired in (grpclimit's perTier, with
+// Headers that need none), then OnDecision with the call's context and
+// method. It stands in for the interceptor, which this module cannot
+// import without depending on grpc-go.
 type grpcServer struct {
-	pol *httplimit.Policy
-	h   otelratekit.GRPCHooks
-	now time.Time
+	pol     *httplimit.Policy
+	h       otelratekit.GRPCHooks
+	now     time.Time
+	perTier bool
 }
 
 // newGRPCServer builds the Policy grpclimit.New would for tiers (Key is
@@ -37,7 +39,7 @@ func newGRPCServer(tb testing.TB, h otelratekit.GRPCHooks, tiers []httplimit.Tie
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return &grpcServer{pol: pol, h: h, now: t0}
+	return &grpcServer{pol: pol, h: h, now: t0, perTier: !h.TierDecisionsOnRefusal}
 }
 
 // call judges one call to method with the given keys by tier name (a tier
@@ -53,7 +55,7 @@ func (g *grpcServer) call(method string, keys map[string]string, cost int) httpl
 			td.Cost = cost
 		}
 	}
-	g.pol.Decide(g.now, rep, true)
+	g.pol.Decide(g.now, rep, g.perTier)
 	g.h.OnDecision(context.Background(), method, rep.Decision, rep.Tiers)
 	g.pol.Settle(rep, false)
 	return rep.Outcome
@@ -63,14 +65,33 @@ const grpc = "rpc.system=grpc" // the attribute on every series of GRPCHooks
 
 // Two tiers, an org limit of 2 a minute and a roomy per-IP one: counted
 // as TestHTTPDecisions counts the same requests over HTTP, with the
-// rpc.system attribute.
+// rpc.system attribute; the same whether the refusals carry every tier's
+// state (the default IETF metadata needs it) or only what the take knew
+// (the hooks' TierDecisionsOnRefusal), and in the second case the ip tier,
+// which refused nothing, is never peeked: admitted or refused, a call
+// costs the hooks no Peek.
 func TestGRPCDecisions(t *testing.T) {
+	for _, perTier := range []bool{true, false} {
+		t.Run(map[bool]string{true: "per-tier", false: "lazy"}[perTier], func(t *testing.T) {
+			testGRPCDecisions(t, perTier)
+		})
+	}
+}
+
+func testGRPCDecisions(t *testing.T, perTier bool) {
 	m, r := newMetrics(t, otelratekit.Config{})
 	h := m.GRPCHooks(otelratekit.GRPCConfig{})
+	if !h.TierDecisionsOnRefusal {
+		t.Fatal("GRPCHooks().TierDecisionsOnRefusal is false: the metrics would cost a Peek per tier and refusal")
+	}
+	ip := &peekCounter{Limiter: window("ip", 100)}
+	// ip before org, so that the take asks ip first and a refusal by org
+	// rolls ip's Take back: what ip carries then needs no Peek.
 	srv := newGRPCServer(t, h, []httplimit.Tier{
+		{Name: "ip", Limiter: httplimit.Shared(ip)},
 		{Name: "org", Limiter: httplimit.Shared(window("org", 2))},
-		{Name: "ip", Limiter: httplimit.Shared(window("ip", 100))},
 	}, nil)
+	srv.perTier = perTier
 	keys := map[string]string{"org": "acme", "ip": "192.0.2.1"}
 	for i, want := range []httplimit.Outcome{httplimit.Admitted, httplimit.Admitted, httplimit.RefusedRate, httplimit.RefusedRate} {
 		if got := srv.call("/svc.Msgs/Send", keys, 1); got != want {
@@ -95,6 +116,20 @@ func TestGRPCDecisions(t *testing.T) {
 	if got := s.hists["ratekit.retry_after"]; len(got) != 1 || got["ratekit.policy=org,"+grpc] != (hist{2, 24}) {
 		t.Errorf("ratekit.retry_after = %+v, want org: 2 refusals of 12s", got)
 	}
+	if want := map[bool]int{true: 2, false: 0}[perTier]; ip.peeks != want {
+		t.Errorf("ip peeked %d times by 2 refusals, want %d", ip.peeks, want)
+	}
+}
+
+// peekCounter counts the Peeks its limiter receives.
+type peekCounter struct {
+	ratekit.Limiter
+	peeks int
+}
+
+func (p *peekCounter) Peek(now time.Time, n int) ratekit.Decision {
+	p.peeks++
+	return p.Limiter.Peek(now, n)
 }
 
 // A call that can never fit (InvalidArgument), a call no tier applies to,

@@ -157,7 +157,8 @@
 //
 // Unspent units go back: at the key's next round trip (the lease ran out
 // or ended; one call gives them back and takes the next lease), at
-// Local.Sweep once the lease has ended, and at Local.Close. A window's
+// Local.Sweep once the lease has ended (or at the background sweep that
+// LocalConfig.SweepInterval starts), and at Local.Close. A window's
 // units go back to the window they were counted in, if it is still open,
 // exactly; a bucket's only if no other Take has touched the key since the
 // lease (the bucket cannot otherwise tell which units to give back), else
@@ -226,8 +227,9 @@
 // elsewhere before r. Its RetryAfter is what is left of Redis's; Remaining
 // and ResetAfter are Redis's at the refusal.
 //
-// A Local keeps at most LocalConfig.MaxKeys keys; Sweep forgets keys with
-// no live lease or denial. Measured throughput and admission errors of
+// A Local keeps at most LocalConfig.MaxKeys keys; Sweep (by hand, or every
+// LocalConfig.SweepInterval in the background until Close) forgets keys
+// with no live lease or denial. Measured throughput and admission errors of
 // each mode are in bench/RESULTS.md (redisstore/cmd/fleetbench).
 //
 // # Redis Cluster

@@ -4,3 +4,12 @@ package redisstore
 // server time to decide at (µs, as TakeAt passes it) and the process's
 // time (ns) of one instant. Tests use it to run a fleet on fake clocks.
 func SetClock(q *Local, clock func() (now string, local int64)) { q.clock = clock }
+
+// SweeperDone returns the channel q's background sweeper closes when it
+// returns, nil if q has none.
+func SweeperDone(q *Local) <-chan struct{} {
+	if q.sweeper == nil {
+		return nil
+	}
+	return q.sweeper.done
+}

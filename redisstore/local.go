@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/benbjohnson/clock"
+
 	"github.com/ratekit/ratekit"
 )
 
@@ -49,6 +51,26 @@ type LocalConfig struct {
 	// is DefaultMaxKeys; negative is invalid. Past it, new keys are decided
 	// in Redis, call by call, until Sweep drops keys that went idle.
 	MaxKeys int
+
+	// SweepInterval, if positive, starts a goroutine that sweeps the Local
+	// (Sweep, or SweepAt when Clock is set) every SweepInterval until
+	// Close, so that ended leases give their unspent units back and idle
+	// keys are forgotten without the caller's ticker. Values below
+	// LeaseLife are raised to it (a lease lives that long: sweeping more
+	// often finds nothing more to give back). 0: no background sweeping;
+	// call Sweep yourself. Negative is invalid.
+	SweepInterval time.Duration
+	// Clock ticks the background sweeper. nil: the real clock, and the
+	// sweeper sweeps at the server's time, as Sweep does. Set (a
+	// *clock.Mock in tests): the sweeper sweeps at the Clock's time, as
+	// SweepAt does, for a Local used with TakeAt at that Clock's times.
+	Clock clock.Clock
+	// OnSweep, if set, is called by the background sweeper after each
+	// sweep with the keys it forgot and its error (the first of its round
+	// trips that failed; a lease whose units could not be given back is
+	// forfeit, as in Sweep). It is called from the sweeper's goroutine,
+	// one call at a time.
+	OnSweep func(dropped int, err error)
 }
 
 // Local is a Limiter with state in the process of one replica: quota
@@ -77,6 +99,8 @@ type Local struct {
 	// process's clock: it returns the injected server time (µs, as
 	// micros) and the process's time (ns) of one instant.
 	clock func() (string, int64)
+	// sweeper is the background sweeper's, nil without one.
+	sweeper *sweeperControl
 }
 
 // when is the time of a call: injected (TakeAt, PeekAt), or the server's
@@ -145,6 +169,8 @@ func (l *Limiter) Local(cfg LocalConfig) (*Local, error) {
 		return nil, invalid("MaxLease %d is negative", cfg.MaxLease)
 	case cfg.MaxKeys < 0:
 		return nil, invalid("MaxKeys %d is negative", cfg.MaxKeys)
+	case cfg.SweepInterval < 0:
+		return nil, invalid("SweepInterval %v is negative", cfg.SweepInterval)
 	}
 	if cfg.LeaseLife == 0 {
 		cfg.LeaseLife = DefaultLeaseLife
@@ -155,7 +181,11 @@ func (l *Limiter) Local(cfg LocalConfig) (*Local, error) {
 	if cfg.MaxKeys == 0 {
 		cfg.MaxKeys = DefaultMaxKeys
 	}
-	return &Local{l: l, cfg: cfg, life: int64(cfg.LeaseLife), max: cfg.MaxLease}, nil
+	q := &Local{l: l, cfg: cfg, life: int64(cfg.LeaseLife), max: cfg.MaxLease}
+	if cfg.SweepInterval > 0 {
+		q.startSweeper(max(cfg.SweepInterval, cfg.LeaseLife))
+	}
+	return q, nil
 }
 
 // Limiter returns the Limiter the Local decides for.
@@ -436,38 +466,53 @@ func (q *Local) peek(ctx context.Context, key string, n int, w when) (ratekit.De
 // Sweep gives back the unspent units of every lease that has ended, at
 // the server's time, and forgets the keys that hold neither a live lease
 // nor a live denial. It returns how many keys it forgot. Call it every few
-// LeaseLifes (a time.Ticker will do): a lease's unspent units otherwise
-// wait for the key's next Take to go back. Keys busy in another call are
-// skipped.
+// LeaseLifes, or let LocalConfig.SweepInterval do so: a lease's unspent
+// units otherwise wait for the key's next Take to go back. Keys busy in
+// another call are skipped.
 func (q *Local) Sweep(ctx context.Context) (int, error) {
 	now, t := q.stamp(when{})
-	return q.sweep(ctx, t, now, false)
+	return q.sweep(ctx, t, now, false, nil)
 }
 
 // SweepAt is Sweep at an injected time, for a Local used with TakeAt.
 func (q *Local) SweepAt(ctx context.Context, now time.Time) (int, error) {
-	return q.sweep(ctx, now.UnixMicro()*1000, micros(now), false)
+	return q.sweep(ctx, now.UnixMicro()*1000, micros(now), false, nil)
 }
 
-// Close gives back the unspent units of every lease, live or not, and
-// forgets every key; call it once the Local's last Take has returned (keys
-// busy in a call are skipped). The Local stays usable.
+// Close stops the background sweeper, if any (waiting, until ctx ends,
+// for a sweep in progress to stop: it stops between keys), then gives back
+// the unspent units of every lease, live or not, and forgets every key;
+// call it once the Local's last Take has returned (keys busy in a call are
+// skipped). The Local stays usable, without background sweeping.
 func (q *Local) Close(ctx context.Context) error {
-	_, err := q.sweep(ctx, 0, "", true)
+	if err := q.stopSweeper(ctx); err != nil {
+		return err
+	}
+	_, err := q.sweep(ctx, 0, "", true, nil)
 	return err
 }
 
 // CloseAt is Close at an injected time, for a Local used with TakeAt: the
 // refunds' writes (their TTLs) are timed at now.
 func (q *Local) CloseAt(ctx context.Context, now time.Time) error {
-	_, err := q.sweep(ctx, 0, micros(now), true)
+	if err := q.stopSweeper(ctx); err != nil {
+		return err
+	}
+	_, err := q.sweep(ctx, 0, micros(now), true, nil)
 	return err
 }
 
-func (q *Local) sweep(ctx context.Context, t int64, now string, all bool) (int, error) {
+// sweep is Sweep (all false) or Close (all true); with stop non-nil (the
+// background sweeper) it returns early, between keys, once stop is closed.
+func (q *Local) sweep(ctx context.Context, t int64, now string, all bool, stop <-chan struct{}) (int, error) {
 	var dropped int
 	var first error
 	q.keys.Range(func(key, v any) bool {
+		select {
+		case <-stop: // a nil stop never is
+			return false
+		default:
+		}
 		k := v.(*localKey)
 		if !k.mu.TryLock() {
 			return true

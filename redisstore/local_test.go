@@ -421,7 +421,7 @@ func TestLocalConfigErrors(t *testing.T) {
 	s, _ := newStore(t)
 	l := mustLimiter(t, s, leaseConfigs[0])
 	for _, cfg := range []redisstore.LocalConfig{
-		{LeaseLife: -1}, {LeaseLife: time.Nanosecond}, {MaxLease: -1}, {MaxKeys: -1}, {LeaseLife: redisstore.MaxWindow + time.Second},
+		{LeaseLife: -1}, {LeaseLife: time.Nanosecond}, {MaxLease: -1}, {MaxKeys: -1}, {LeaseLife: redisstore.MaxWindow + time.Second}, {SweepInterval: -1},
 	} {
 		if _, err := l.Local(cfg); !errors.Is(err, ratekit.ErrInvalidConfig) {
 			t.Errorf("Local(%+v) = %v; want ErrInvalidConfig", cfg, err)

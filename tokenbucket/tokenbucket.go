@@ -226,6 +226,7 @@ type block = cell.Block[params]
 // UnmarshalBinary that moves the epoch makes one for a single limiter.
 type params struct {
 	epoch time.Time // time zero of the TAT; carries a monotonic reading if the clock gave one
+	real  bool      // cfg.Clock is nil: Allow reads time.Since(epoch); beside epoch, in its cache line
 	q     int64     // units per ns
 	p     int64     // the emission interval: units per unit of capacity
 	tau   int64     // Burst*p: the time to refill Burst from empty
@@ -240,7 +241,6 @@ type params struct {
 	name   string
 	cfg    Config
 	clk    clock.Clock
-	real   bool // cfg.Clock is nil: Allow calls time.Now directly
 }
 
 func newParams(cfg Config, epoch time.Time) (*params, error) {
@@ -626,7 +626,28 @@ func (p *params) idle(tat, ns int64) bool {
 
 // Allow reports whether one unit is admitted now, reading the Config's
 // Clock, and takes it if so; it is shorthand for Take(clock.Now(), 1).Allowed.
-func (l *Limiter) Allow() bool { return l.AllowN(1) }
+func (l *Limiter) Allow() bool {
+	// AllowN(1) with its first attempt spelled out, saving the call to
+	// AllowN (bench/RESULTS.md, "Allow and concurrency against their
+	// floors"); a retry, or anything off the fast path, goes on in allowAt
+	// with the time already read.
+	b := l.c.Cur()
+	p := b.P
+	if !p.real {
+		return l.AllowN(1)
+	}
+	ns := int64(time.Since(p.epoch)) // see AllowN
+	tat := b.W.Load()
+	if tat == cell.Sealed || !p.fast(ns, 1) {
+		return l.allowAt(b, ns, 1)
+	}
+	nd, next := p.admit(tat, ns, 1)
+	if nd > p.tau {
+		return false
+	}
+	cell.Raise(&b.Aux, next-nd)
+	return b.W.CompareAndSwap(tat, next) || l.allowAt(b, ns, 1)
+}
 
 // AllowN reports whether n units are admitted now, reading the Config's
 // Clock, and takes them if so; it is shorthand for
@@ -644,6 +665,13 @@ func (l *Limiter) AllowN(n int) bool {
 	} else {
 		ns = p.since(p.clk.Now())
 	}
+	return l.allowAt(b, ns, n)
+}
+
+// allowAt is AllowN's decision at ns, a time already read relative to the
+// epoch of b, a block loaded from l.
+func (l *Limiter) allowAt(b *block, ns int64, n int) bool {
+	p := b.P
 	for {
 		tat := b.W.Load()
 		if tat == cell.Sealed {

@@ -411,3 +411,51 @@ func TestAllowRealClock(t *testing.T) {
 	require.Positive(t, d.RetryAfter)
 	require.LessOrEqual(t, d.RetryAfter, time.Hour, "Allow reads the real clock")
 }
+
+// TestAllowRealClockConcurrent: goroutines calling Allow and AllowN on the
+// real clock, while Reconfigure keeps replacing the state's block (same
+// rate, so every replacement seals the block and carries the TAT), admit
+// exactly Burst: nothing refills within the test at one unit an hour. It
+// drives Allow's lost compare-and-swaps and sealed blocks into allowAt.
+func TestAllowRealClockConcurrent(t *testing.T) {
+	cfg := tokenbucket.Config{Limit: 1, Window: time.Hour, Burst: 1000}
+	l := mustNew(t, cfg)
+	var admitted, replaced atomic.Int64
+	var wg, rwg sync.WaitGroup
+	stop := make(chan struct{})
+	rwg.Add(1)
+	go func() {
+		defer rwg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				if err := l.Reconfigure(cfg); err != nil {
+					t.Error(err)
+					return
+				}
+				replaced.Add(1)
+			}
+		}
+	}()
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 600 {
+				if g%2 == 0 && l.Allow() {
+					admitted.Add(1)
+				} else if g%2 == 1 && l.AllowN(1) {
+					admitted.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	rwg.Wait()
+	t.Logf("%d replacements", replaced.Load())
+	require.Equal(t, int64(cfg.Burst), admitted.Load())
+	require.False(t, l.Allow())
+}
