@@ -39,10 +39,10 @@ import (
 //
 // The ring is 8·Limit bytes, rounded up to Go's next size class, in an
 // allocation of its own; after a Reconfigure that lowered the Limit, it
-// keeps a slot for each unit it held (see Reconfigure). The Log itself is 56 bytes, in Go's
-// 64-byte size class: Logs of equal Configs share one immutable parameter
-// set, so NewLog per key in a ratekit.Keyed factory costs the ring and 64
-// bytes a key, in two allocations.
+// keeps a slot for each unit it held (see Reconfigure). The Log itself is
+// 56 bytes, in Go's 64-byte size class: Logs of equal Configs share one
+// immutable parameter set, so NewLog per key in a ratekit.Keyed factory
+// costs the ring and 64 bytes a key, in two allocations.
 type Log struct {
 	s0 logState // the first state, inline
 	s  atomic.Pointer[logState]
