@@ -92,11 +92,12 @@ func (l *Limiter) MarshalBinary() ([]byte, error) {
 // Restoring into a Limiter that has a window open, or had one refunded to
 // zero (or was restored before), is the exception: from then on, a Refund
 // stamped at or before the end of that window or of the restored one gives
-// nothing back, since the Take it
-// refunds may have been counted in the replaced state, not the restored
-// one; the Limiter keeps that instant in parameters of its own (a copy of
-// its Config's, 168 bytes) until a window opens after it, and then
-// shares its Config's again.
+// no units back, since the Take it refunds may have been counted in the
+// replaced state, not the restored one (one at the window's start still
+// moves the start, as Refund says, which only admits less). The Limiter
+// keeps that instant in parameters of its own (a copy of its Config's, 168
+// bytes) until a window opens after it, and then shares its Config's
+// again.
 func (l *Limiter) UnmarshalBinary(b []byte) error {
 	payload, err := core.ParseHeader(b, core.Rolling, stateVersion)
 	wide := false

@@ -375,10 +375,15 @@ func (l *Limiter) Refund(at time.Time, n int) {
 				continue
 			}
 		}
+		give := n
 		if p.marked && t <= p.mark {
-			return // restored since: see UnmarshalBinary
+			// Restored since (see UnmarshalBinary): nothing comes back,
+			// but a refund at the window's start still moves the start,
+			// which only admits less, as the refunded Take may have
+			// opened the window (it may be in the restored state).
+			give = 0
 		}
-		next, ok := p.refund(p.decode(w, b.Aux.Load()), t, n)
+		next, ok := p.refund(p.decode(w, b.Aux.Load()), t, give)
 		if !ok || l.publish(b, w, next, t) {
 			return
 		}

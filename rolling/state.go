@@ -325,8 +325,9 @@ func (p *params) take(st state, t int64, n int) (verdict, state, action) {
 	return v, st, notify
 }
 
-// refund decides Refund(at=t, n) on st, for n > 0: the state after it, and
-// whether it changes anything. Only the window open at t, with t not before
+// refund decides Refund(at=t, n) on st, for n >= 0 (0: a refund that
+// gives nothing back, after a restore): the state after it, and whether it
+// changes anything. Only the window open at t, with t not before
 // its start, gets units back; a count that reaches zero closes the window.
 //
 // A refund at the window's start, with units left over that some caller
@@ -360,6 +361,8 @@ func (p *params) refund(st state, t int64, n int) (state, bool) {
 	if t == st.start && st.later && n64 < st.count {
 		// Every unit left is now stamped at or before the new start.
 		st.start, st.later = addSat(st.start, p.window-1), false
+	} else if n64 == 0 {
+		return st, false
 	}
 	st.count -= n64
 	if st.count == 0 {

@@ -127,7 +127,7 @@ func (m *Rolling) Refund(at time.Time, n int) {
 		return
 	}
 	if m.marked && !at.After(m.mark) {
-		return
+		n = 0 // restored since: nothing back, but the start may move
 	}
 	if at.Equal(m.start) && m.later && n < m.count {
 		m.start, m.later = m.start.Add(m.window-1), false
