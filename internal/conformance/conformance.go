@@ -98,6 +98,8 @@ func Run(t *testing.T, s Subject) {
 	t.Run("RefundNeverMints", s.refundNeverMints)
 	t.Run("RefundInterleaved", s.refundInterleaved)
 	t.Run("RefundAcrossRestore", s.refundRestore)
+	t.Run("RefundAfterSpent", s.refundAfterSpent)
+	t.Run("RefundAcrossOwnRestore", s.refundAcrossOwnRestore)
 	t.Run("ConcurrentTakeAtOneInstant", s.concurrentTake)
 	t.Run("ConcurrentTakeRefund", s.concurrentTakeRefund)
 	t.Run("TakeAllRollbackUnderContention", s.takeAllRollback)
@@ -112,6 +114,7 @@ func Run(t *testing.T, s Subject) {
 	t.Run("Reconfigure", s.reconfigureChecks)
 	t.Run("OnLimitReached", s.onLimitReached)
 	t.Run("ReconfigureUntorn", s.reconfigureUntorn)
+	t.Run("ReconfigureStale", s.reconfigureStale)
 	t.Run("AllowReadsClockOnce", s.allowReadsClockOnce)
 }
 
