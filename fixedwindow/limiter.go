@@ -3,7 +3,6 @@ package fixedwindow
 import (
 	"context"
 	"time"
-	"unsafe"
 
 	"github.com/benbjohnson/clock"
 
@@ -208,26 +207,9 @@ func countField(limit uint64, w int64, carry uint64) uint {
 	return min(countBits(max(limit, carry)), maxCountBits(w))
 }
 
-// key is a Config made comparable, for interning: OnLimitReached by its
-// function value's identity.
-type key struct {
-	limit          int
-	window, offset time.Duration
-	name           string
-	clock          clock.Clock
-	hook           unsafe.Pointer
-}
-
-func keyOf(c Config) key {
-	return key{limit: c.Limit, window: c.Window, offset: c.Offset, name: c.Name, clock: c.Clock,
-		// A func value is a pointer to its closure: equal pointers are one
-		// closure, which behaves as itself.
-		hook: *(*unsafe.Pointer)(unsafe.Pointer(&c.OnLimitReached))}
-}
-
 // interned holds the parameters New shares between limiters of equal
 // Configs.
-var interned cell.Interner[key, params]
+var interned cell.Interner[cell.Key, params]
 
 // shared returns the interned parameters of cfg, making them (centred on
 // cfg.Clock's time) if there are none, or if their span no longer reaches
@@ -235,7 +217,8 @@ var interned cell.Interner[key, params]
 // centres the span for every limiter of it made in the next decades. It
 // returns an error wrapping ratekit.ErrInvalidConfig for an invalid cfg.
 func shared(cfg Config) (*params, error) {
-	return interned.Get(keyOf(cfg), func(p *params) bool { return p.near(p.clk.Now()) }, func() (*params, error) {
+	return interned.Get(cell.Key{Limit: cfg.Limit, Window: cfg.Window, Offset: cfg.Offset, Name: cfg.Name, Clock: cfg.Clock,
+		Hook: cell.HookOf(cfg.OnLimitReached)}, func(p *params) bool { return p.near(p.clk.Now()) }, func() (*params, error) {
 		if err := cfg.Validate(); err != nil {
 			return nil, err
 		}

@@ -1,6 +1,7 @@
 package fixedwindow_test
 
 import (
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -10,33 +11,32 @@ import (
 
 	"github.com/ratekit/ratekit"
 	"github.com/ratekit/ratekit/fixedwindow"
-	"github.com/ratekit/ratekit/internal/cell"
+	"github.com/ratekit/ratekit/internal/conformance"
 )
 
-// TestNewSharesParams: New shares parameters between equal Configs, an
-// OnLimitReached compared by identity, and never between Configs that
-// decide or notify differently.
-func TestNewSharesParams(t *testing.T) {
+// TestInterning: New shares parameters between the limiters of equal
+// Configs, an OnLimitReached compared by identity, and never between
+// Configs that decide or notify differently (see conformance.Interning).
+func TestInterning(t *testing.T) {
 	hook := func(ratekit.Decision) {}
 	cfg := fixedwindow.Config{Limit: 7, Window: time.Minute, Name: "share", Clock: atT0, OnLimitReached: hook}
-	a, b := mustNew(t, cfg), mustNew(t, cfg)
-	require.True(t, fixedwindow.SameParams(a, b))
-	tmpl := mustTemplate(t, cfg)
-	require.True(t, fixedwindow.SameParams(a, tmpl.New()), "a Template's limiters are New's")
-
-	other := cfg
-	other.OnLimitReached = func(ratekit.Decision) {} // another closure
-	require.False(t, fixedwindow.SameParams(a, mustNew(t, other)))
-	other.OnLimitReached = nil
-	require.False(t, fixedwindow.SameParams(a, mustNew(t, other)))
-	other = cfg
-	other.Offset = time.Second
-	require.False(t, fixedwindow.SameParams(a, mustNew(t, other)))
-
-	// Shared parameters, separate states.
-	require.True(t, a.Take(t0, 7).Allowed)
-	require.Equal(t, 7, b.Peek(t0, 0).Remaining)
-	require.Equal(t, 7, mustNew(t, cfg).Peek(t0, 0).Remaining)
+	with := func(f func(*fixedwindow.Config)) fixedwindow.Config { c := cfg; f(&c); return c }
+	conformance.Interning[fixedwindow.Config, *fixedwindow.Limiter]{
+		New: fixedwindow.New, SameParams: fixedwindow.SameParams, Interned: fixedwindow.Interned, Start: t0,
+		Config: cfg,
+		Others: map[string]fixedwindow.Config{
+			"Limit":          with(func(c *fixedwindow.Config) { c.Limit = 8 }),
+			"Window":         with(func(c *fixedwindow.Config) { c.Window = time.Hour }),
+			"Offset":         with(func(c *fixedwindow.Config) { c.Offset = time.Second }),
+			"Name":           with(func(c *fixedwindow.Config) { c.Name = "other" }),
+			"OnLimitReached": with(func(c *fixedwindow.Config) { c.OnLimitReached = func(ratekit.Decision) {} }),
+			"no hook":        with(func(c *fixedwindow.Config) { c.OnLimitReached = nil }),
+		},
+		Numbered: func(i int) fixedwindow.Config {
+			return fixedwindow.Config{Limit: 1 + i%7, Window: time.Second, Name: fmt.Sprint(i), Clock: atT0}
+		},
+		Template: func(c fixedwindow.Config) *fixedwindow.Limiter { return mustTemplate(t, c).New() },
+	}.Run(t)
 }
 
 // TestNewRecentres: a New whose clock reads a time too far from the
@@ -60,15 +60,6 @@ func TestNewRecentres(t *testing.T) {
 	late := mock.Now().Add(fixedwindow.MinSpan)
 	require.True(t, c.Take(late, 1).Allowed)
 	require.True(t, c.Take(late.Add(time.Second), 1<<31).Allowed, "the next window is a window of its own")
-}
-
-// TestInternBounded: a Config per key (here a Name per key) does not keep
-// a parameter set per key forever.
-func TestInternBounded(t *testing.T) {
-	for i := range 3 * cell.MaxInterned {
-		mustNew(t, fixedwindow.Config{Limit: 1, Window: time.Second, Name: string(rune(i)), Clock: atT0})
-	}
-	require.LessOrEqual(t, fixedwindow.Interned(), cell.MaxInterned)
 }
 
 // TestNeverSealed: a Take refunded to nothing in the epoch window leaves a

@@ -89,12 +89,15 @@ func (l *Limiter) MarshalBinary() ([]byte, error) {
 // see Performance in the package documentation). So a Keyed restored at
 // start-up by package persist stays compact.
 //
-// Restoring into a Limiter that has a window open (or was restored before)
-// is the exception: from then on, a Refund stamped at or before the end of
-// that window or of the restored one gives nothing back, since the Take it
-// refunds may have been counted in the replaced state, not the restored
-// one; the Limiter keeps that instant in parameters of its own (a copy of
-// its Config's, about 150 bytes).
+// Restoring into a Limiter that has a window open, or had one refunded to
+// zero (or was restored before), is the exception: from then on, a Refund
+// stamped at or before the end of that window or of the restored one gives
+// no units back, since the Take it refunds may have been counted in the
+// replaced state, not the restored one (one at the window's start still
+// moves the start, as Refund says, which only admits less). The Limiter
+// keeps that instant in parameters of its own (a copy of its Config's, 168
+// bytes) until a window opens after it, and then shares its Config's
+// again.
 func (l *Limiter) UnmarshalBinary(b []byte) error {
 	payload, err := core.ParseHeader(b, core.Rolling, stateVersion)
 	wide := false
@@ -164,16 +167,18 @@ func (l *Limiter) UnmarshalBinary(b []byte) error {
 // natural parameters whose refund mark (see Refund) covers old's window
 // and st's, every instant a Take counted in either can be stamped at (a
 // Take stamped after a window's end opens the next one). A mark p
-// already has is kept. A limiter with no window open and no mark (a fresh
-// one, as a restore after a restart finds) has no Take to refund, and
-// keeps p: restoring into it costs no memory.
+// already has is kept. old's window may be spent (refunded to zero): the
+// Takes of the older windows it replaced may be unrefunded, and were
+// stamped before its end. A limiter that never took and has no mark (a
+// fresh one, as a restore after a restart finds) has no Take to refund,
+// and keeps p: restoring into it costs no memory.
 func (p *params) restoreMark(old, st state) *params {
-	if old.count == 0 && !p.marked {
+	if old.count == 0 && !old.spent() && !p.marked {
 		return p
 	}
 	m, marked := p.mark, p.marked
 	for _, s := range []state{old, st} {
-		if s.count > 0 {
+		if s.count > 0 || s.spent() {
 			if e := addSat(s.start, p.window-1); !marked || e > m {
 				m, marked = e, true
 			}

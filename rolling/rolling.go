@@ -29,6 +29,10 @@
 //   - A window whose count falls back to zero through Refund is no longer
 //     open: every event that opened it was given back, so, as with a denied
 //     TakeAll, it never happened, and the next event opens a fresh window.
+//     But an event stamped before that window's start (a stale time) opens
+//     it at that start, as it would have joined the window: windows never
+//     move back in time, so that a refund of an event from a window before
+//     it cannot give back the units of events taken since at its instant.
 //   - A Take stamped before the open window's start (a stale time from a
 //     goroutine that read the clock before another opened the window) is
 //     counted into the open window, which then reports a ResetAfter longer
@@ -371,10 +375,15 @@ func (l *Limiter) Refund(at time.Time, n int) {
 				continue
 			}
 		}
+		give := n
 		if p.marked && t <= p.mark {
-			return // restored since: see UnmarshalBinary
+			// Restored since (see UnmarshalBinary): nothing comes back,
+			// but a refund at the window's start still moves the start,
+			// which only admits less, as the refunded Take may have
+			// opened the window (it may be in the restored state).
+			give = 0
 		}
-		next, ok := p.refund(p.decode(w, b.Aux.Load()), t, n)
+		next, ok := p.refund(p.decode(w, b.Aux.Load()), t, give)
 		if !ok || l.publish(b, w, next, t) {
 			return
 		}
@@ -384,12 +393,15 @@ func (l *Limiter) Refund(at time.Time, n int) {
 }
 
 // Idle reports whether no window is open at now (none was opened, it has
-// closed, or all its units were refunded), so that the Limiter decides
-// exactly as a fresh one would and can be dropped. It is lock-free.
+// closed, or all its units were refunded, and now is not before the start
+// of the window refunded: see Edge cases in the package documentation), so
+// that the Limiter decides exactly as a fresh one would and can be
+// dropped. It is lock-free.
 func (l *Limiter) Idle(now time.Time) bool {
 	b, w := l.c.Final()
 	p := b.P
-	return !p.decode(w, b.Aux.Load()).open(p.since(now), p.window)
+	st, t := p.decode(w, b.Aux.Load()), p.since(now)
+	return !st.open(t, p.window) && !(st.spent() && t < st.start)
 }
 
 // Allow is shorthand for AllowN(1).
@@ -420,7 +432,7 @@ func (l *Limiter) Wait(ctx context.Context, n int) (ratekit.Decision, error) {
 // leave it full, or over-full, until it closes). Whether OnLimitReached has
 // fired for the open window carries over too. Reconfigure allocates and may
 // be slow; it is meant for occasional changes of policy. It changes this
-// Limiter alone, which gets parameters of its own (about 150 bytes, kept
+// Limiter alone, which gets parameters of its own (168 bytes, kept
 // on the epoch it measures time from); the limiters that shared its old
 // parameters keep them. Reconfigure reads the new Config's Clock once.
 func (l *Limiter) Reconfigure(cfg Config) error {

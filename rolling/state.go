@@ -4,7 +4,6 @@ import (
 	"math"
 	"math/bits"
 	"time"
-	"unsafe"
 
 	"github.com/benbjohnson/clock"
 
@@ -44,7 +43,9 @@ import (
 // is 4 µs at MaxLimit, 1 ms at Limit 2^40, 36 minutes at Limit 10^6, 26
 // days at Limit 1000 and 4.5 years at Limit 10. (The later bit, which
 // Refund needs, took one bit of reach.) A word whose count is 0 means
-// no window is open; it is always the word 0.
+// no window is open: it is the word 0 unless Refund took a window's count
+// to zero; then it keeps that window's start and the later bit (a spent
+// window: see state.spent).
 //
 // Since a block is replaced in the course of ordinary Takes (a window out
 // of reach), the Limiter uses its cell.Ref in helping mode: the seal is the
@@ -103,15 +104,21 @@ type params struct {
 	// marked says a Refund stamped at or before mark (from epoch) gives
 	// nothing back: set on a limiter's own copy by UnmarshalBinary (see
 	// restoreMark), and carried by every params derived from it (fit,
-	// Reconfigure). Shared parameters are never marked.
-	marked bool
-	mark   int64
+	// Reconfigure) until a window opens after the mark (see successor).
+	// Shared parameters are never marked. unmarked, in marked params, is
+	// the params they are a marked copy of.
+	marked   bool
+	mark     int64
+	unmarked *params
 }
 
 // withMark returns a copy of p's natural parameters with the refund mark
 // m; its widened copies (fit) carry the mark too.
 func (p *params) withMark(m int64) *params {
 	q := *p.natural
+	if !q.marked {
+		q.unmarked = p.natural
+	}
 	q.marked, q.mark = true, m
 	q.natural = &q
 	return &q
@@ -156,26 +163,9 @@ func (p *params) fit(count int64) *params {
 	return &w
 }
 
-// key is a Config made comparable, for interning: OnLimitReached by its
-// function value's identity.
-type key struct {
-	limit  int
-	window time.Duration
-	name   string
-	clock  clock.Clock
-	hook   unsafe.Pointer
-}
-
-func keyOf(c Config) key {
-	return key{limit: c.Limit, window: c.Window, name: c.Name, clock: c.Clock,
-		// A func value is a pointer to its closure: equal pointers are one
-		// closure, which behaves as itself.
-		hook: *(*unsafe.Pointer)(unsafe.Pointer(&c.OnLimitReached))}
-}
-
 // interned holds the parameters New shares between limiters of equal
 // Configs.
-var interned cell.Interner[key, params]
+var interned cell.Interner[cell.Key, params]
 
 // shared returns the interned parameters of cfg, making them (their epoch
 // cfg.Clock's present) if there are none or if their epoch is more than
@@ -184,7 +174,7 @@ var interned cell.Interner[key, params]
 // reads cfg.Clock once.
 func shared(cfg Config) (p *params, now int64, err error) {
 	at := core.Clock(cfg.Clock).Now()
-	p, err = interned.Get(keyOf(cfg), func(p *params) bool {
+	p, err = interned.Get(cell.Key{Limit: cfg.Limit, Window: cfg.Window, Name: cfg.Name, Clock: cfg.Clock, Hook: cell.HookOf(cfg.OnLimitReached)}, func(p *params) bool {
 		now = p.since(at)
 		return -epochReach <= now && now <= epochReach
 	}, func() (*params, error) {
@@ -213,15 +203,26 @@ func (p *params) freshBase(t int64) int64 {
 }
 
 // state is the logical state, unpacked: count 0 means no window is open
-// (start, notified and later are then meaningless and zero).
+// (start, notified and later are then zero, but in a spent state).
 type state struct {
 	start    int64
 	count    int64
 	notified bool
 	// later: some unit in the window was taken with a stamp after start
 	// (see refund). Stale units, stamped before start, do not set it.
+	// With count 0 it marks the state spent instead (see spent). (A fifth
+	// field would make take's results one word too many for registers.)
 	later bool
 }
+
+// spent reports whether no window is open because Refund took the window
+// that started at s.start to zero. Takes were made before it whose
+// windows it replaced, stamped before s.start, and a Refund may yet
+// concern them: so a Take stamped before s.start opens its window at
+// s.start, as a stale Take joins an open window, not at its own stamp
+// (where a refund of one of them would take its units); and a restore
+// marks them (see restoreMark). Window starts so never move back.
+func (s state) spent() bool { return s.count == 0 && s.later }
 
 // open reports whether the window is open at t: it has units and t is
 // before its end. A t before start counts as open (a stale Take is counted
@@ -284,10 +285,15 @@ func (p *params) take(st state, t int64, n int) (verdict, state, action) {
 	// can overflow, since n <= limit is checked first.
 	n64 := int64(n)
 	if !st.open(t, p.window) {
-		// Full capacity; the first event opens a window at t.
+		// Full capacity; the first event opens a window at t, or, if t is
+		// before a spent window's start, there (see spent).
 		switch {
 		case uint64(n64-1) < uint64(p.limit): // 1 <= n <= limit
-			return verdict{OK: true, Remaining: int(p.limit - n64), Reset: untilEnd(t, t, p.window)}, state{start: t, count: n64}, write
+			v, next := verdict{OK: true, Remaining: int(p.limit - n64), Reset: untilEnd(t, t, p.window)}, state{start: t, count: n64}
+			if st.later && t < st.start { // spent, at a stale time
+				next.start, v.Reset = st.start, untilEnd(st.start, t, p.window)
+			}
+			return v, next, write
 		case n == 0:
 			return verdict{OK: true, Remaining: int(p.limit)}, st, keep
 		}
@@ -319,8 +325,9 @@ func (p *params) take(st state, t int64, n int) (verdict, state, action) {
 	return v, st, notify
 }
 
-// refund decides Refund(at=t, n) on st, for n > 0: the state after it, and
-// whether it changes anything. Only the window open at t, with t not before
+// refund decides Refund(at=t, n) on st, for n >= 0 (0: a refund that
+// gives nothing back, after a restore): the state after it, and whether it
+// changes anything. Only the window open at t, with t not before
 // its start, gets units back; a count that reaches zero closes the window.
 //
 // A refund at the window's start, with units left over that some caller
@@ -354,10 +361,12 @@ func (p *params) refund(st state, t int64, n int) (state, bool) {
 	if t == st.start && st.later && n64 < st.count {
 		// Every unit left is now stamped at or before the new start.
 		st.start, st.later = addSat(st.start, p.window-1), false
+	} else if n64 == 0 {
+		return st, false
 	}
 	st.count -= n64
 	if st.count == 0 {
-		st = state{}
+		st = state{start: st.start, later: true} // spent
 	}
 	return st, true
 }
@@ -366,19 +375,20 @@ func (p *params) refund(st state, t int64, n int) (state, bool) {
 // not).
 func (p *params) decode(w, base int64) state {
 	count := w & p.cmask
-	if count == 0 {
+	if count == 0 && w&laterBit == 0 {
 		return state{}
 	}
 	off := uint64(w&^(cell.SealBit|notifiedBit|laterBit)) >> p.cb
-	// base+off is the start that encode packed: no overflow.
+	// base+off is the start that encode packed: no overflow. A spent word
+	// (count 0) has the later bit and no notified mark.
 	return state{start: base + int64(off), count: count, notified: w&notifiedBit != 0, later: w&laterBit != 0}
 }
 
 // encode packs st for a block of p with base base, or reports false if it
-// does not fit: the start is before base or more than offMax after it, or
-// the count is too wide.
+// does not fit: the start (of an open or spent window) is before base or
+// more than offMax after it, or the count is too wide.
 func (p *params) encode(st state, base int64) (int64, bool) {
-	if st.count == 0 {
+	if st.count == 0 && !st.later {
 		return 0, true
 	}
 	if st.start < base || st.count > p.cmask {
@@ -412,11 +422,21 @@ func (p *params) place(st state, base int64) (*params, int64, int64) {
 
 // successor returns the parameters, word and base of a new block of p's
 // Config holding st: the params are p.fit(st.count), and the base is the
-// window's start (offset 0, which fits, and the whole reach ahead of it),
-// or, with no window open, base.
+// (open or spent) window's start (offset 0, which fits, and the whole
+// reach ahead of it), or, with none, base.
+//
+// Marked params whose window starts after the mark give way to the params
+// they are a copy of (shared, for a limiter restored with its Config
+// unchanged): a Refund stamped at or before the mark is before the window,
+// and window starts never move back (see state.spent) but by a restore,
+// which marks again. So a restore's private parameters last until the
+// next window after the mark opens.
 func (p *params) successor(st state, base int64) (*params, int64, int64) {
+	if p.marked && st.count > 0 && st.start > p.mark {
+		p = p.unmarked
+	}
 	np := p.fit(st.count)
-	if st.count > 0 {
+	if st.count > 0 || st.later {
 		base = st.start
 	}
 	w, _ := np.encode(st, base) // fits: offset 0, count within cb bits
@@ -436,9 +456,10 @@ func (l *Limiter) publish(b *block, w int64, next state, t int64) bool {
 	p := b.P
 	if w >= 0 {
 		// Widened parameters (see fit) serve only the window they were
-		// widened for: a new window goes to a block of the natural ones.
+		// widened for: a new window goes to a block of the natural ones;
+		// and a marked one after the mark, to the unmarked (successor).
 		base := b.Aux.Load()
-		if nw, ok := p.encode(next, base); ok && (p == p.natural || !opens(p.decode(w, base), next)) {
+		if nw, ok := p.encode(next, base); ok && (p == p.natural && (!p.marked || next.start <= p.mark) || !opens(p.decode(w, base), next)) {
 			return b.W.CompareAndSwap(w, nw)
 		}
 		if !cell.Seal(&b.W, w) {
@@ -464,7 +485,7 @@ func rebase(st state, base int64, from, to *params) (state, int64) {
 	if from.epoch == to.epoch {
 		return st, base
 	}
-	if st.count > 0 {
+	if st.count > 0 || st.spent() {
 		st.start = to.since(from.epoch.Add(time.Duration(st.start)))
 	}
 	return st, to.since(from.epoch.Add(time.Duration(base)))

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"math/bits"
 	"time"
-	"unsafe"
 
 	"github.com/benbjohnson/clock"
 
@@ -111,22 +110,11 @@ type counterParams struct {
 
 // interned holds the parameters NewCounter shares between Counters of equal
 // Configs.
-var interned cell.Interner[counterKey, counterParams]
+var interned cell.Interner[cell.Key, counterParams]
 
-// counterKey is a Config made comparable, for interning: OnLimitReached by
-// its function value's identity (one closure, not two closures of the same
-// code).
-type counterKey struct {
-	limit  int
-	window time.Duration
-	name   string
-	clock  clock.Clock
-	hook   unsafe.Pointer
-}
-
-func keyOf(c Config) counterKey {
-	return counterKey{limit: c.Limit, window: c.Window, name: c.Name, clock: c.Clock,
-		hook: *(*unsafe.Pointer)(unsafe.Pointer(&c.OnLimitReached))}
+// keyOf is cfg's key in interned and internedLogs.
+func keyOf(c Config) cell.Key {
+	return cell.Key{Limit: c.Limit, Window: c.Window, Name: c.Name, Clock: c.Clock, Hook: cell.HookOf(c.OnLimitReached)}
 }
 
 // shared returns the interned parameters of cfg, a Config that may be
@@ -824,12 +812,11 @@ func (p *counterParams) marshal(w uint64) []byte {
 //
 // From then on, unless the Counter had never counted, a Refund stamped in
 // the restored fixed window or the one the Counter counted in before the
-// restore, or earlier, gives nothing
-// back: the Take it refunds may have been counted in the replaced state,
-// not the restored one. Such a restore replaces the block (see
-// internal/cell) to record that window in its Aux, which only Refund
-// reads; a restore into a Counter that never counted stores the word in
-// place, with one CAS.
+// restore, or earlier, gives nothing back: the Take it refunds may have
+// been counted in the replaced state, not the restored one. The restore
+// records that window in the Aux of the Counter's block (see
+// internal/cell), which only Refund reads, and stores the word in place
+// with one CAS: it allocates nothing.
 func (c *Counter) UnmarshalBinary(b []byte) error {
 	payload, err := core.ParseHeader(b, core.SlidingCounter, counterFormat)
 	if err != nil {
@@ -840,47 +827,30 @@ func (c *Counter) UnmarshalBinary(b []byte) error {
 	if err := r.Err(); err != nil {
 		return err
 	}
-	blk, _ := c.c.Load()
-	if _, err := blk.P.restore(window, start, cur, prev); err != nil {
-		return err
-	}
 	for {
 		blk, w := c.c.Load()
-		if blk.Aux.Load() == 0 && uint64(w) == blk.P.pack(0, 0, 0) {
-			// Never counted, so no Take to refund and no mark: one CAS
-			// in place, as a Take stores, and the Counter keeps its
-			// inline block (as package persist restores, into fresh
-			// Counters). One that fails lost to a Take or a
-			// replacement: start again.
-			next, err := blk.P.restore(window, start, cur, prev)
-			if err != nil {
-				return err
-			}
-			if blk.W.CompareAndSwap(w, int64(next)) {
-				return nil
-			}
-			continue
+		p := blk.P
+		next, err := p.restore(window, start, cur, prev)
+		if err != nil {
+			return err
 		}
-		var err error
-		if c.c.Replace(blk, func(w, aux int64) (*counterParams, int64, int64) {
-			p := blk.P
-			next, e := p.restore(window, start, cur, prev)
-			if e != nil {
-				// Another Reconfigure changed the Window since the
-				// check above: keep the state.
-				err = e
-				return p, w, aux
-			}
-			if aux == 0 && uint64(w) == p.pack(0, 0, 0) {
-				// Never counted (or nothing that still counts): no
-				// Take to refund, and no mark.
-				return p, int64(next), 0
-			}
+		if aux := blk.Aux.Load(); aux != 0 || uint64(w) != p.pack(0, 0, 0) {
+			// Counted (or restored before): mark the replaced window and
+			// the restored one, in the Aux of the block in force, before
+			// the word changes. Refund reads the Aux after the word, so
+			// one that finds the restored word finds the mark; one that
+			// finds the old word and no mark refunds into the old state
+			// with a CAS that fails if the restore got in first. A mark
+			// raised for a CAS that then fails only gives back less.
 			oldRel, _, _ := p.unpack(uint64(w))
 			newRel, _, _ := p.unpack(next)
-			return p, int64(next), max(aux, int64(oldRel)+1, int64(newRel)+1)
-		}) {
-			return err
+			cell.Raise(&blk.Aux, max(int64(oldRel), int64(newRel))+1)
+		}
+		// One CAS in place, as a Take stores: the Counter keeps its block.
+		// One that fails lost to a Take, a Refund or a replacement: start
+		// again.
+		if blk.W.CompareAndSwap(w, int64(next)) {
+			return nil
 		}
 	}
 }

@@ -82,60 +82,47 @@ func TestCounterWordNeverSealed(t *testing.T) {
 	require.NotZero(t, reached, "no Window reaches the risky index")
 }
 
-// TestCounterNewSharesParams: NewCounter with equal Configs shares one
-// parameter set, so a factory calling it per key costs what a template's
-// Counter does; Configs that differ in anything do not share; sharing
-// parameters is sharing nothing else.
-func TestCounterNewSharesParams(t *testing.T) {
-	cfg := slidingwindow.Config{Limit: 10, Window: time.Minute, Name: "per-key"}
-	a, b := mustCounter(t, cfg), mustCounter(t, cfg)
-	require.NotSame(t, a, b)
-	require.True(t, slidingwindow.CounterSameParams(a, b))
-	require.True(t, slidingwindow.CounterSameParams(a, mustCounterTemplate(t, cfg).New()))
-	for _, other := range []slidingwindow.Config{
-		{Limit: 11, Window: time.Minute, Name: "per-key"},
-		{Limit: 10, Window: time.Hour, Name: "per-key"},
-		{Limit: 10, Window: time.Minute, Name: "other"},
-	} {
-		require.False(t, slidingwindow.CounterSameParams(a, mustCounter(t, other)), "%+v", other)
-	}
-	require.True(t, a.Take(minute0, 10).Allowed)
-	require.False(t, a.Take(minute0, 1).Allowed)
-	require.Equal(t, 10, b.Peek(minute0, 0).Remaining)
-}
-
-// TestCounterReconfigureLeavesSiblings: Reconfigure moves one Counter's
-// state out of its inline block to its new Config's shared parameters,
-// keeping its counts; its siblings keep theirs.
-func TestCounterReconfigureLeavesSiblings(t *testing.T) {
+// TestCounterInterning: NewCounter shares parameters between the Counters
+// of equal Configs, and only theirs (see conformance.Interning).
+func TestCounterInterning(t *testing.T) {
 	cfg := slidingwindow.Config{Limit: 6, Window: time.Minute, Name: "a"}
-	cfg2 := slidingwindow.Config{Limit: 12, Window: time.Minute, Name: "b"}
-	a, b := mustCounter(t, cfg), mustCounter(t, cfg)
-	require.True(t, a.Take(minute0, 4).Allowed)
-	require.True(t, b.Take(minute0, 1).Allowed)
-	require.True(t, slidingwindow.CounterInline(a))
-	require.NoError(t, a.Reconfigure(cfg2))
-	require.False(t, slidingwindow.CounterInline(a))
-	require.True(t, slidingwindow.CounterInline(b))
-	require.True(t, slidingwindow.CounterSameParams(a, mustCounter(t, cfg2)))
-	require.Equal(t, 12-4, a.Peek(minute0, 0).Remaining)
-	require.Equal(t, 6-1, b.Peek(minute0, 0).Remaining)
-	require.NoError(t, a.Reconfigure(cfg))
-	require.True(t, slidingwindow.CounterSameParams(a, b))
-	require.Equal(t, 6-4, a.Peek(minute0, 0).Remaining)
+	with := func(f func(*slidingwindow.Config)) slidingwindow.Config { c := cfg; f(&c); return c }
+	conformance.Interning[slidingwindow.Config, *slidingwindow.Counter]{
+		New: slidingwindow.NewCounter, SameParams: slidingwindow.CounterSameParams, Interned: slidingwindow.CounterInterned,
+		Start:  minute0,
+		Config: cfg,
+		Others: map[string]slidingwindow.Config{
+			"Limit":  with(func(c *slidingwindow.Config) { c.Limit = 7 }),
+			"Window": with(func(c *slidingwindow.Config) { c.Window = time.Hour }),
+			"Name":   with(func(c *slidingwindow.Config) { c.Name = "other" }),
+		},
+		Numbered: func(i int) slidingwindow.Config {
+			return slidingwindow.Config{Limit: 1 + i%7, Window: time.Second, Name: fmt.Sprint(i)}
+		},
+		Template:    func(c slidingwindow.Config) *slidingwindow.Counter { return mustCounterTemplate(t, c).New() },
+		Reconfigure: (*slidingwindow.Counter).Reconfigure,
+		Inline:      slidingwindow.CounterInline,
+		Config2:     slidingwindow.Config{Limit: 12, Window: time.Minute, Name: "b"},
+	}.Run(t)
 }
 
-// TestCounterInternBounded: Configs beyond the intern table's bound do not
-// grow it without end, and every Counter decides by its own Config.
-func TestCounterInternBounded(t *testing.T) {
-	var cs []*slidingwindow.Counter
-	for i := range cell.MaxInterned + 100 {
-		cs = append(cs, mustCounter(t, slidingwindow.Config{Limit: 1 + i%7, Window: time.Second, Name: fmt.Sprint(i)}))
-	}
-	require.LessOrEqual(t, slidingwindow.CounterInterned(), cell.MaxInterned)
-	for i, c := range cs {
-		d := c.Peek(minute0, 0)
-		require.Equal(t, 1+i%7, d.Limit)
-		require.Equal(t, fmt.Sprint(i), d.Policy)
-	}
+// TestCounterRestoreInPlace: a restore into a Counter that has counted sets
+// a refund mark (see UnmarshalBinary) without allocating: the mark is
+// raised in the Aux of the block in force and the word swapped in place,
+// so a restored Counter stays one 64-byte allocation, its block inline.
+func TestCounterRestoreInPlace(t *testing.T) {
+	cfg := slidingwindow.Config{Limit: 10, Window: time.Minute}
+	saved := mustCounter(t, cfg)
+	saved.Take(t0, 10)
+	state, err := saved.MarshalBinary()
+	require.NoError(t, err)
+	c := mustCounter(t, cfg)
+	c.Take(t0, 1)
+	require.EqualValues(t, 0, testing.AllocsPerRun(100, func() {
+		require.NoError(t, c.UnmarshalBinary(state))
+	}))
+	// The mark holds: a refund of the Take before the restore gives
+	// nothing back, and the restored window is drained.
+	c.Refund(t0, 1)
+	require.False(t, c.Peek(t0, 1).Allowed)
 }

@@ -38,12 +38,11 @@ import (
 // # Memory
 //
 // The ring is 8·Limit bytes, rounded up to Go's next size class, in an
-// allocation of its own; after a Reconfigure that lowered the Limit below
-// the units that still count, it keeps a slot for each of them until a
-// later Reconfigure finds them expired. The Log itself is 56 bytes, in Go's
-// 64-byte size class: Logs of equal Configs share one immutable parameter
-// set, so NewLog per key in a ratekit.Keyed factory costs the ring and 64
-// bytes a key, in two allocations.
+// allocation of its own; after a Reconfigure that lowered the Limit, it
+// keeps a slot for each unit it held (see Reconfigure). The Log itself is
+// 56 bytes, in Go's 64-byte size class: Logs of equal Configs share one
+// immutable parameter set, so NewLog per key in a ratekit.Keyed factory
+// costs the ring and 64 bytes a key, in two allocations.
 type Log struct {
 	s0 logState // the first state, inline
 	s  atomic.Pointer[logState]
@@ -168,7 +167,7 @@ func (p *logParams) config() Config {
 
 // internedLogs holds the parameters NewLog shares between Logs of equal
 // Configs.
-var internedLogs cell.Interner[counterKey, logParams]
+var internedLogs cell.Interner[cell.Key, logParams]
 
 // sharedLog returns the interned parameters of cfg, a Config that may be
 // invalid, as shared does a Counter's: made, with their epoch at
@@ -715,15 +714,17 @@ func (l *Log) install(next *logState, units []int64, clk, restored int64) {
 // recorded so far, or returns an error wrapping ratekit.ErrInvalidConfig and
 // changes nothing.
 //
-// Units taken stay counted whatever limits come and go: every unit that
-// still counts is kept, and judged against the new Limit and Window. A
-// Limit lowered below the units that count leaves the log over-full: it
-// admits nothing until enough of them expire, and raising the Limit again
-// gives none back. To keep them, the ring holds max(Limit, units that
-// count) slots, the units that count being judged by the longer of the old
-// and the new Window; it shrinks back to Limit at a Reconfigure after they
-// have expired. A longer Window does not bring back units the log had
-// already forgotten (it overwrites a unit only once it has expired).
+// Units taken stay counted whatever limits come and go: every unit the
+// ring holds is kept, and judged against the new Limit and Window. A Limit
+// lowered below the units that count leaves the log over-full: it admits
+// nothing until enough of them expire, and raising the Limit again gives
+// none back, at stale times too. To keep them, the ring holds max(Limit,
+// units held) slots: a unit that has expired at the log's clock still
+// counts at a stale time (see Take), where a Limit raised again would need
+// it, so lowering the Limit never shrinks the ring. A longer Window or a
+// higher Limit than the ring was sized for does not bring back units the
+// log had already forgotten (it overwrites a unit only once it has
+// expired at the Take's time).
 //
 // The new ring is allocated with the log locked (its size depends on the
 // units) and the units copied into it: the seqlock is held for O(ring)
@@ -741,17 +742,12 @@ func (l *Log) Reconfigure(cfg Config) error {
 	// with the locked bit set.
 	w := old.word.Load()
 	head := headOf(w)
-	newest := old.unit(head, 0)
-	clk := max(newest, old.floor.Load())
-	// clk-window >= minTime-MaxWindow does not overflow.
-	live := old.above(head, clk-max(old.p.window, np.window))
-	next := newLogState(np, max(np.limit, live))
-	keep := min(len(old.slots), len(next.slots))
-	units := make([]int64, 0, keep)
-	for j := keep - 1; j >= 0; j-- {
-		if v := old.slot(head, j).Load(); v != 0 {
-			units = append(units, dec(v))
-		}
+	clk := max(old.unit(head, 0), old.floor.Load())
+	held := old.above(head, noFloor) // every slot that holds a unit
+	next := newLogState(np, max(np.limit, held))
+	units := make([]int64, 0, held)
+	for j := held - 1; j >= 0; j-- {
+		units = append(units, old.unit(head, j))
 	}
 	l.install(next, units, clk, old.restored.Load())
 	return nil

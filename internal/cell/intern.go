@@ -1,6 +1,28 @@
 package cell
 
-import "sync"
+import (
+	"sync"
+	"time"
+	"unsafe"
+
+	"github.com/benbjohnson/clock"
+)
+
+// Key is an algorithm's Config made comparable, the key of its Interner:
+// the fields the algorithm's Config has, the others zero, and its
+// OnLimitReached by identity (see HookOf).
+type Key struct {
+	Limit          int
+	Window, Offset time.Duration
+	Name           string
+	Clock          clock.Clock
+	Hook           unsafe.Pointer
+}
+
+// HookOf returns the identity of f, a func value: the pointer to its
+// closure. Equal pointers are one closure, which behaves as itself; two
+// closures of the same code are not one.
+func HookOf[F any](f F) unsafe.Pointer { return *(*unsafe.Pointer)(unsafe.Pointer(&f)) }
 
 // MaxInterned bounds the parameter sets an Interner keeps: a program with
 // more distinct Configs than this (a Config per key, say by naming each

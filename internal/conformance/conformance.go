@@ -98,6 +98,8 @@ func Run(t *testing.T, s Subject) {
 	t.Run("RefundNeverMints", s.refundNeverMints)
 	t.Run("RefundInterleaved", s.refundInterleaved)
 	t.Run("RefundAcrossRestore", s.refundRestore)
+	t.Run("RefundAfterSpent", s.refundAfterSpent)
+	t.Run("RefundAcrossOwnRestore", s.refundAcrossOwnRestore)
 	t.Run("RefundAcrossForeignRestore", s.refundForeignRestore)
 	t.Run("NeverOnlyUnfit", s.neverOnlyUnfit)
 	t.Run("ConcurrentTakeAtOneInstant", s.concurrentTake)
@@ -114,6 +116,7 @@ func Run(t *testing.T, s Subject) {
 	t.Run("Reconfigure", s.reconfigureChecks)
 	t.Run("OnLimitReached", s.onLimitReached)
 	t.Run("ReconfigureUntorn", s.reconfigureUntorn)
+	t.Run("ReconfigureStale", s.reconfigureStale)
 	t.Run("AllowReadsClockOnce", s.allowReadsClockOnce)
 }
 

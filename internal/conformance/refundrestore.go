@@ -13,6 +13,10 @@ import (
 // refundRestore holds the refund contract of ratekit.Limiter across a
 // restore: a limiter takes at several instants, its state is replaced by
 // UnmarshalBinary, and the Takes made before the restore are refunded.
+// Some are refunded before the restore instead, so that it may find no
+// window open (all refunded to zero) though Takes remain to be refunded:
+// a restore must treat such a limiter as one that took, not as a fresh
+// one.
 // The units they took were counted in a state that is gone; what the
 // limiter counts now is the restored state. So at every later query instant
 // the limiter must admit, in one Take, no more than a twin of the same
@@ -53,15 +57,29 @@ func (s Subject) refundRestore(t *testing.T) {
 	drain(drained, s.Start, s.Capacity)
 	drainedState, freshState := marshal(drained), marshal(s.New(t))
 
-	// Takes before the restore, as offsets from Start, and the query
-	// instants after it.
-	histories := [][]time.Duration{
-		{0},
-		{0, 0, w / 3},
-		{-w / 2, 0, w / 4, w + w/3},
-		{2 * w, 2 * w},
+	// Takes before the restore, as offsets from Start, some of them (pre)
+	// refunded before it, so that the limiter may have no window open when
+	// it is restored (its later window refunded to zero), or an earlier
+	// window refunded to zero; the others are refunded after it. Then the
+	// query instants.
+	type step struct {
+		at  time.Duration
+		pre bool // refunded before the restore
 	}
-	queries := []time.Duration{-w, -w / 2, 0, w / 4, w / 3, w / 2, w, w + w/3, 3 * w / 2, 2 * w, 2*w + w/2, 3 * w, 10 * w}
+	histories := [][]step{
+		{{0, false}},
+		{{0, false}, {0, false}, {w / 3, false}},
+		{{-w / 2, false}, {0, false}, {w / 4, false}, {w + w/3, false}},
+		{{2 * w, false}, {2 * w, false}},
+		// No window open at the restore: the later window refunded to zero.
+		{{0, false}, {w + w/3, true}},
+		{{0, false}, {w / 4, false}, {w + w/3, true}},
+		{{0, false}, {w / 4, true}, {w + w/3, true}},
+		// An earlier window refunded to zero, a later one open.
+		{{0, true}, {w / 4, false}},
+		{{0, false}, {w + w/3, true}, {2 * w, false}},
+	}
+	queries := []time.Duration{-w, -w / 2, 0, w / 4, w / 3, w / 2, 3 * w / 4, w, w + w/3, 3 * w / 2, 2 * w, 2*w + w/2, 3 * w, 10 * w}
 	sources := []struct {
 		name  string
 		state func(l ratekit.Limiter) []byte
@@ -74,28 +92,29 @@ func (s Subject) refundRestore(t *testing.T) {
 		for hi, h := range histories {
 			for _, n := range []int{1, s.Capacity / 2} {
 				l := s.New(t)
-				type take struct {
-					at time.Duration
-					n  int
-				}
-				var taken []take
-				for _, at := range h {
-					if l.Take(s.Start.Add(at), n).Allowed {
-						taken = append(taken, take{at, n})
+				var taken []time.Duration // admitted, not refunded before the restore
+				for _, st := range h {
+					if !l.Take(s.Start.Add(st.at), n).Allowed {
+						continue
+					}
+					if st.pre {
+						l.Refund(s.Start.Add(st.at), n)
+					} else {
+						taken = append(taken, st.at)
 					}
 				}
 				state := src.state(l)
 				restore(l, state)
 				twin := s.New(t)
 				restore(twin, state)
-				for _, tk := range taken {
-					l.Refund(s.Start.Add(tk.at), tk.n)
+				for _, at := range taken {
+					l.Refund(s.Start.Add(at), n)
 				}
 				for _, q := range queries {
 					at := s.Start.Add(q)
 					if got, want := s.capacity(l, at), s.capacity(twin, at); got > want {
-						t.Fatalf("%s state, history %d (takes of %d at %v, admitted %v): after the restore and the refunds, "+
-							"the limiter admits %d at Start%s; its twin, restored alike and never refunded, %d",
+						t.Fatalf("%s state, history %d (takes of %d at %v, pre: refunded before the restore; admitted and kept %v): "+
+							"after the restore and the refunds, the limiter admits %d at Start%s; its twin, restored alike and never refunded, %d",
 							src.name, hi, n, h, taken, got, signed(q), want)
 					}
 				}

@@ -127,16 +127,16 @@ func (m *Rolling) State() string {
 func (m *Rolling) Restore(saved *Rolling) {
 	s := saved.Clone()
 	m.mu.Lock()
-	if m.count > 0 || m.marked {
-		// The refund mark: the ends of the replaced and the restored
-		// window, in this model's Window.
+	if m.count > 0 || m.spent || m.marked {
+		// The refund mark: the ends of the replaced (open or spent) and
+		// the restored window, in this model's Window.
 		for _, c := range []*Rolling{m, s} {
-			if e := c.start.Add(m.window - 1); c.count > 0 && (!m.marked || e.After(m.mark)) {
+			if e := c.start.Add(m.window - 1); (c.count > 0 || c.spent) && (!m.marked || e.After(m.mark)) {
 				m.marked, m.mark = true, e
 			}
 		}
 	}
-	m.start, m.count, m.notified = s.start, s.count, s.notified
+	m.start, m.count, m.notified, m.spent = s.start, s.count, s.notified, false
 	if m.count == 0 {
 		m.start, m.notified = time.Time{}, false
 	}

@@ -11,8 +11,10 @@ import (
 // with a mutex and plain fields.
 //
 // A window opens at the first admitted unit while none is open and stays
-// open until start+Window. A window whose count is zero is not open. A time
-// before an open window's start is counted into it. Refunds are accepted
+// open until start+Window. A window whose count is zero is not open; if
+// refunds took it to zero (spent), a Take stamped before its start opens the
+// next window at that start. A time before an open window's start is
+// counted into it. Refunds are accepted
 // for times within [start, start+Window); one at start itself, with units
 // left that were taken at times after start, moves start to
 // start+Window-1ns. OnLimitReached fires once per window, at its first
@@ -29,6 +31,10 @@ type Rolling struct {
 	count    int
 	notified bool
 	later    bool // a unit taken at a time after start is in the window
+	// spent: the window at start was refunded to zero (no window is
+	// open); a Take stamped before start opens its window at start, and a
+	// restore marks it as it would an open one.
+	spent bool
 
 	// marked says a refund stamped at or before mark gives nothing back:
 	// set by a restore into a limiter with a window open or a mark (see
@@ -86,11 +92,15 @@ func (m *Rolling) decide(now time.Time, n int, take bool) ratekit.Decision {
 	case n == 0:
 		d.Allowed = true
 	case !open:
+		start := now
+		if m.spent && now.Before(m.start) {
+			start = m.start
+		}
 		d.Allowed = true
 		d.Remaining = m.limit - n
-		d.ResetAfter = m.window
+		d.ResetAfter = start.Add(m.window).Sub(now)
 		if take {
-			m.start, m.count, m.notified, m.later = now, n, false, false
+			m.start, m.count, m.notified, m.later, m.spent = start, n, false, false, false
 		}
 	case n <= d.Remaining:
 		d.Allowed = true
@@ -117,12 +127,13 @@ func (m *Rolling) Refund(at time.Time, n int) {
 		return
 	}
 	if m.marked && !at.After(m.mark) {
-		return
+		n = 0 // restored since: nothing back, but the start may move
 	}
 	if at.Equal(m.start) && m.later && n < m.count {
 		m.start, m.later = m.start.Add(m.window-1), false
 	}
 	m.count -= min(n, m.count)
+	m.spent = m.count == 0
 }
 
 // Restored is what rolling.Limiter's MarshalBinary and UnmarshalBinary do
@@ -131,12 +142,13 @@ func (m *Rolling) Refund(at time.Time, n int) {
 func (m *Rolling) Restored() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.later = m.count > 0
+	m.later, m.spent = m.count > 0, false
 }
 
-// Idle reports whether no window is open at now.
+// Idle reports whether no window is open at now, and now is not before a
+// spent window's start.
 func (m *Rolling) Idle(now time.Time) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return !m.open(now)
+	return !m.open(now) && !(m.spent && now.Before(m.start))
 }

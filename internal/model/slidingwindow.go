@@ -14,7 +14,7 @@ import (
 // The log remembers the instants of the newest units up to its ring size,
 // oldest first, and its clock: the newest instant it ever recorded. The
 // ring size is Limit, or more when Reconfigure lowered the Limit below the
-// units that count, which are all kept. A unit at e counts at now while
+// units it remembered, which are all kept. A unit at e counts at now while
 // now-e < Window, units after now included: every time, stale or not, is
 // judged by itself. A Take records its units at the clock (at now, unless
 // now is stale). A unit is dropped when ring-size newer ones are recorded;
@@ -115,23 +115,10 @@ func (m *SlidingLog) Persist() {
 	m.ring = len(m.units)
 }
 
-// Reconfigure keeps every unit that counts at the clock under the longer of
-// the old and new Window: the ring becomes max(limit, those units), and
-// keeps the newest units up to that size.
+// Reconfigure keeps every unit the log remembers (placeholders included):
+// the ring becomes max(limit, those units).
 func (m *SlidingLog) Reconfigure(limit int, window time.Duration) {
-	live := 0
-	if m.hasClock {
-		w := max(m.Window, window)
-		for _, e := range m.units {
-			if m.clock-e < w {
-				live++
-			}
-		}
-	}
-	m.Limit, m.Window, m.ring = limit, window, live
-	if len(m.units) > m.size() {
-		m.units = m.units[len(m.units)-m.size():]
-	}
+	m.Limit, m.Window, m.ring = limit, window, len(m.units)
 }
 
 // live returns the units that count at t, oldest first.
