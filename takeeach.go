@@ -60,6 +60,8 @@ func TakeEach(now time.Time, asks []Ask) (Decision, int) {
 	bi := -1
 	var rem int // the binding member's Remaining and ResetAfter, as binds compares
 	var reset time.Duration
+	asking := -1 // see decideEach
+	defer unwind(now, nil, 0, asks, &asking)
 	for i := range asks {
 		a := &asks[i]
 		if isNilLimiter(a.Limiter) {
@@ -68,7 +70,10 @@ func TakeEach(now time.Time, asks []Ask) (Decision, int) {
 			}
 			continue
 		}
-		if a.Verdict = a.Limiter.Take(now, a.N); !a.Verdict.Allowed {
+		asking = i
+		a.Verdict = a.Limiter.Take(now, a.N)
+		asking = -1
+		if !a.Verdict.Allowed {
 			return refuseAt(now, nil, 0, asks, i, a.Verdict)
 		}
 		if v := &a.Verdict; bi < 0 || v.Remaining < rem || v.Remaining == rem && v.ResetAfter > reset {
@@ -90,6 +95,13 @@ func TakeEach(now time.Time, asks []Ask) (Decision, int) {
 func decideEach(now time.Time, members []Limiter, n int, peek bool) (Decision, int) {
 	var bind Decision
 	bi := -1
+	// A member's Take may panic (an OnLimitReached that panics, called by
+	// the Take that denies): the members before it admitted, and unwinding
+	// gives their units back, as the denial would have (see unwind).
+	asking := -1
+	if !peek {
+		defer unwind(now, members, n, nil, &asking)
+	}
 	for i, l := range members {
 		if isNilLimiter(l) {
 			continue
@@ -98,7 +110,9 @@ func decideEach(now time.Time, members []Limiter, n int, peek bool) (Decision, i
 		if peek {
 			d = l.Peek(now, n)
 		} else {
+			asking = i
 			d = l.Take(now, n)
+			asking = -1
 		}
 		if !d.Allowed {
 			if peek {
@@ -126,6 +140,21 @@ func refuseAt(now time.Time, members []Limiter, n int, asks []Ask, i int, d Deci
 		}
 	}
 	return longestDenial(now, members, n, asks, i, d)
+}
+
+// unwind, deferred by the loops that Take member by member, gives back
+// the units of the members before *asking, the index of the member whose
+// Take was running (-1: none), when that Take panicked: every member
+// before it admitted, so the call, which never returns, counts against
+// none of them, as a denial would not. It does not recover the panic.
+func unwind(now time.Time, members []Limiter, n int, asks []Ask, asking *int) {
+	if *asking >= 0 {
+		for j := range *asking {
+			if l, k := member(members, n, asks, j); !isNilLimiter(l) {
+				l.Refund(now, k)
+			}
+		}
+	}
 }
 
 // member returns the limiter and units of member i of a list: asks when

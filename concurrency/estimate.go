@@ -28,6 +28,9 @@ const (
 	// samples over about eight of them, or two hold times at the spacing
 	// of a quarter hold between samples.
 	ewmaShift = 3
+	// maxSpacing bounds the time between two samples, max(hold/4,
+	// minSpacing): the estimate is at most maxEstimate.
+	maxSpacing = int64(maxEstimate / 4)
 )
 
 // sampler is the open measuring interval, guarded by Limiter.smu. The zero
@@ -48,7 +51,13 @@ func (l *Limiter) sample(now time.Time, before, n int) {
 	// now.Sub saturates at ±292 years, so t is always defined; any value is
 	// safe below (differences are taken in uint64 after ordering checks).
 	t := int64(now.Sub(l.epoch))
-	if t < l.next.Load() || !l.smu.TryLock() {
+	// Too soon is the spacing before next, at most maxSpacing; a time
+	// further before next went back past the open interval (after a Take
+	// stamped far ahead, say: next saturates at the end of time), and is
+	// sampled, which opens a new interval there. (Skipping every t < next
+	// stopped the estimator for good after one Take at year 9999.) d
+	// wraps only for times centuries apart, to a negative value: sampled.
+	if d := l.next.Load() - t; d > 0 && d <= maxSpacing || !l.smu.TryLock() {
 		return
 	}
 	l.sampleLocked(t, before, n, l.admitted.Load())

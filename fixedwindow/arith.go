@@ -15,14 +15,22 @@ func floorMod(a, b int64) int64 {
 	return r
 }
 
-// satAdd returns a + b for a, b >= 0, or math.MaxInt64 (ratekit.Never) if
-// the sum does not fit.
+// satAdd returns a + b for a, b >= 0, saturated at maxWait: a duration of
+// centuries, never ratekit.Never, which is reserved for requests that can
+// never be admitted (the merged last window's locate returns itself).
+// Saturating at math.MaxInt64 told a request stamped in the zero time, or
+// any time 292 years before the state's window, that it could never be
+// admitted, and Wait gave up on it with ErrExceedsLimit.
 func satAdd(a time.Duration, b int64) time.Duration {
-	if int64(a) > math.MaxInt64-b {
-		return math.MaxInt64
+	if int64(a) > maxWait-b {
+		return maxWait
 	}
 	return a + time.Duration(b)
 }
+
+// maxWait is the longest finite wait a Decision reports: one below
+// ratekit.Never (math.MaxInt64).
+const maxWait = math.MaxInt64 - 1
 
 // satMul returns k * w for w > 0, or math.MaxInt64 if the product does not
 // fit.

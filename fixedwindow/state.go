@@ -16,6 +16,10 @@ type saved struct {
 	window   time.Duration
 	count    uint64
 	notified bool
+	// full: count fills the widest field its window allows and is above
+	// the Limit, as a count saturated by restore is; it may stand for
+	// more (see restore).
+	full bool
 }
 
 // save unpacks the state word s.
@@ -23,12 +27,16 @@ func (p *params) save(s uint64) saved {
 	if s == fresh {
 		return saved{}
 	}
+	count := s&p.cmask - 1
 	return saved{
 		has:      true,
 		start:    p.start(int64(s>>p.ishift) - p.bias),
 		window:   p.cfg.Window,
-		count:    s&p.cmask - 1,
+		count:    count,
 		notified: s&p.flag != 0,
+		// Only a field as wide as the window allows saturates (fit
+		// widens any other to hold what it carries).
+		full: count >= p.maxc && count > p.limit && p.cbits == maxCountBits(p.w),
 	}
 }
 
@@ -41,13 +49,22 @@ func (p *params) start(q int64) time.Time {
 // of p's windows that contains sv's start; its count and flag carry over.
 // A count above what p's field holds (possible only for a count carried
 // from a higher limit, see countField) is saturated to maxc, which is above
-// p's limit, so the window stays closed.
+// p's limit, so the window stays closed. A saturated count (sv.full) may
+// stand for more than it says: in a wider field it saturates again, to
+// maxc, rather than count as itself, which would give the units above the
+// narrower field back (a day's window of a terabyte reconfigured to a
+// second's window, whose field holds 2^32, and back admitted 2^32 units
+// again). Fewer admitted until the window ends, never more.
 func (p *params) restore(sv saved) uint64 {
 	if !sv.has {
 		return fresh
 	}
 	idx, _ := p.locate(sv.start)
-	s := idx<<p.ishift | (min(sv.count, p.maxc) + 1)
+	count := min(sv.count, p.maxc)
+	if sv.full {
+		count = p.maxc
+	}
+	s := idx<<p.ishift | (count + 1)
 	if sv.notified {
 		s |= p.flag
 	}

@@ -14,6 +14,11 @@ func (l *Limiter) Joint(self any, lock bool, now time.Time, mono bool, n int) (c
 	if self != any(l) {
 		return cell.Hold{}, cell.Move{}, cell.Verdict{} // Slow: a type embedding l, whose Take may differ (see cell.Member)
 	}
+	if l.c.Cur() == nil {
+		// The zero Limiter, which is not usable: its Take panics on the
+		// general path, where the composite holds no lock.
+		return cell.Hold{}, cell.Move{}, cell.Verdict{} // Slow
+	}
 	var b *block
 	var w int64
 	if lock {

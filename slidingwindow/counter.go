@@ -728,7 +728,7 @@ func (p *counterParams) carry(w uint64, old *counterParams) uint64 {
 		// from p's base (capped at p's field, still above any Limit p
 		// allows, if p keeps a bit for the hook that old did not).
 		if r := k - p.base; r >= 0 && uint64(r) <= p.maxRel() {
-			return p.pack(uint64(r), min(cur, p.mask), min(prev, p.mask))
+			return p.pack(uint64(r), p.capped(cur, old), p.capped(prev, old))
 		}
 	}
 	if cur+prev == 0 {
@@ -736,7 +736,33 @@ func (p *counterParams) carry(w uint64, old *counterParams) uint64 {
 	}
 	end := (k+1)*old.window - 1 // Unix nanoseconds
 	r := min(max(floorDiv(end, p.window)-p.base, 0), int64(p.maxRel()))
-	return p.pack(uint64(r), min(cur+prev, p.mask), 0)
+	sum := min(cur+prev, p.mask)
+	if old.full(cur) || old.full(prev) {
+		sum = p.mask
+	}
+	return p.pack(uint64(r), sum, 0)
+}
+
+// capped is count, a count of old's field, in p's field: capped at p's
+// field, or the whole field if count may stand for more (see full).
+func (p *counterParams) capped(count uint64, old *counterParams) uint64 {
+	if old.full(count) {
+		return p.mask
+	}
+	return min(count, p.mask)
+}
+
+// full reports whether count, in p's field, may stand for more than it
+// says: it fills the field and is above the Limit, as a count capped by a
+// carry into a narrower field is (a Config with OnLimitReached keeps a
+// bit for its mark, and halves a day's field). Read as itself in a wider
+// field, the units above the cap would be admitted again (reconfigured
+// through such a Config and back, a Counter admitted them twice); read as
+// the whole wider field, it counts every unit, and a count that was exact
+// counts more than it was until its window passes: fewer admitted, never
+// more.
+func (p *counterParams) full(count uint64) bool {
+	return count >= p.mask && count > uint64(p.limit)
 }
 
 // carryMark converts old's restore mark (see UnmarshalBinary) to p's: the

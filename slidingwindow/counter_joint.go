@@ -16,6 +16,11 @@ func (c *Counter) Joint(self any, lock bool, now time.Time, mono bool, n int) (c
 		return cell.Hold{}, cell.Move{}, cell.Verdict{} // Slow: a type embedding c, whose Take may differ (see cell.Member)
 	}
 	b := c.c.Cur() // the hot path of internal/cell, as in Take
+	if b == nil {
+		// The zero Counter, which is not usable: its Take panics on the
+		// general path, where the composite holds no lock.
+		return cell.Hold{}, cell.Move{}, cell.Verdict{} // Slow
+	}
 	w := cell.Grab(&b.W, lock)
 	if w == cell.Sealed {
 		b, w = c.c.Regrab(b, lock)

@@ -69,6 +69,9 @@ func FuzzTokenBucket(f *testing.F) {
 	f.Add([]byte{1, 2, 0, 3, 4, 3, 0, 5, 4, 6, 1, 0, 2, 4, 12, 0, 1})
 	f.Add([]byte{0x81, 2, 0, 3, 4, 3, 0, 5, 4, 6, 1, 0, 2, 4, 12, 0, 1}) // the same, from a Template
 	f.Add([]byte{0x80, 4, 0, 4, 0, 1, 4, 1, 0, 5, 2, 4, 8, 0, 3, 6, 4, 7})
+	// Take 1, restore its own state, Take 1, refund 1 at the first Take's
+	// instant (marked: nothing comes back), drain.
+	f.Add([]byte{0, 0, 3, 0, 1, 8, 0, 3, 0, 1, 5, 0, 1, 0, 3, 0, 3})
 	f.Fuzz(checkTokenBucket)
 }
 
@@ -182,6 +185,17 @@ func checkTokenBucket(t *testing.T, data []byte) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if d == 0 {
+				// Restored into itself: the Takes it admitted are marked,
+				// and a Refund stamped at or before the latest of them
+				// gives nothing back (see UnmarshalBinary), in the model
+				// too.
+				if err := l.UnmarshalBinary(b); err != nil {
+					t.Fatalf("UnmarshalBinary of MarshalBinary's output: %v", err)
+				}
+				m.Restore(m.Clone())
+				break
+			}
 			mock.now = latest // a restart: the new process's epoch
 			r, err := tokenbucket.New(l.Config())
 			if err != nil {
@@ -191,10 +205,12 @@ func checkTokenBucket(t *testing.T, data []byte) {
 				t.Fatalf("UnmarshalBinary of MarshalBinary's output: %v", err)
 			}
 			l = r
-			// The state holds no stamps: a restored bucket bounds them by
-			// the instant it is full at, so a later Refund gives back less
-			// (see UnmarshalBinary). The model does the same.
-			m.Restore(m.Clone())
+			// r never took: its state is the restored one, and no Refund
+			// stamped before a Take of its own is marked. The model is
+			// restored into a new model alike.
+			saved := m.Clone()
+			m = model.NewTokenBucket(cfg.Limit, cfg.Window, cfg.Burst, cfg.Name, t0)
+			m.Restore(saved)
 		}
 	}
 }

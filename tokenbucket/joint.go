@@ -14,6 +14,11 @@ func (l *Limiter) Joint(self any, lock bool, now time.Time, mono bool, n int) (c
 		return cell.Hold{}, cell.Move{}, cell.Verdict{} // Slow: a type embedding l, whose Take may differ (see cell.Member)
 	}
 	b := l.c.Cur() // the hot path of internal/cell, as in Take
+	if b == nil {
+		// The zero Limiter, which is not usable: its Take panics on the
+		// general path, where the composite holds no lock.
+		return cell.Hold{}, cell.Move{}, cell.Verdict{} // Slow
+	}
 	w := cell.Grab(&b.W, lock)
 	if w == cell.Sealed {
 		b, w = l.c.Regrab(b, lock)

@@ -45,8 +45,14 @@ func (l *Limiter) Reconfigure(cfg Config) error {
 		exact := ns >= -p.rng
 		ns = max(ns, -p.rng) // the instant decisions would read
 		ns2 := np.since(now) // now in np's terms: within np.rng/2
+		mp := np
+		if p.mark != minTAT {
+			// The restore mark carries over, rounded later as Z is; one
+			// before np's range is kept at its bound (see withMark).
+			mp = np.withMark(max(carrySeen(p.mark, ns, ns2, exact, p, np), -fastBound))
+		}
 		if l.c.Replace(b, func(tat, seen int64) (*params, int64, int64) {
-			return np, carry(tat, ns, ns2, p, np), carrySeen(seen, ns, ns2, exact, p, np)
+			return mp, carry(tat, ns, ns2, p, np), carrySeen(seen, ns, ns2, exact, p, np)
 		}) {
 			return nil
 		}
@@ -233,10 +239,14 @@ func unixNano(t time.Time) *big.Int {
 // time scale divides this limiter's (as it does for the same Config), and
 // otherwise rounded later (less capacity). An instant more than 2^62/q ns
 // past the limiter's epoch (146 years at q = 1) moves the epoch forward, so
-// that the instant is kept in any year. The state holds no stamps, so a
-// Refund after a restore, of a Take stamped before the instant at which the
-// restored bucket is full, gives back less (see Refund): never more than if
-// that Take had not happened.
+// that the instant is kept in any year.
+//
+// Restoring into a Limiter that has taken (or was restored before) marks
+// the Takes it admitted: from then on a Refund stamped at or before the
+// latest of their stamps gives nothing back, since the restored state
+// never counted them. The Limiter keeps that mark in parameters of its
+// own (a copy of its Config's, 240 bytes); a restore into a new
+// Limiter, as package persist does, keeps the shared ones.
 func (l *Limiter) UnmarshalBinary(b []byte) error {
 	payload, err := core.ParseHeader(b, core.TokenBucket, stateVersion)
 	wide := false
@@ -302,6 +312,7 @@ func (l *Limiter) UnmarshalBinary(b []byte) error {
 func (l *Limiter) restore(b *block, unix *big.Int, num, den uint64) (bool, error) {
 	p := b.P
 	np, tat := p, int64(minTAT) // the same epoch keeps the parameters, which may be shared
+	var shift int64             // ns the epoch moves forward by, if it does
 	if unix != nil {
 		// v = ceil(((unix - epoch) + num/den) * q), in this limiter's units.
 		q := big.NewInt(p.q)
@@ -318,14 +329,18 @@ func (l *Limiter) restore(b *block, unix *big.Int, num, den uint64) (bool, error
 			// whole ns until the TAT is at most fastBound past it. (Times
 			// near the TAT are then read exactly; times near the old epoch
 			// may be read at the fast path's bound, which only denies.)
-			shift, rem := new(big.Int).DivMod(new(big.Int).Sub(v, big.NewInt(fastBound)), q, new(big.Int))
-			shift.Add(shift, big.NewInt(1))
-			epoch := p.epoch.Add(time.Duration(shift.Int64()))
-			if !shift.IsInt64() {
+			by, rem := new(big.Int).DivMod(new(big.Int).Sub(v, big.NewInt(fastBound)), q, new(big.Int))
+			by.Add(by, big.NewInt(1))
+			shift = math.MaxInt64 // beyond int64 ns: shiftTAT reads it as past everything
+			if by.IsInt64() {
+				shift = by.Int64()
+			}
+			epoch := p.epoch.Add(time.Duration(shift))
+			if !by.IsInt64() {
 				// More than 292 years: from the epoch's Unix time (the
 				// TAT is a time.Time's, so the new epoch, before it, is
 				// one too). A monotonic reading cannot span that far.
-				sec, nsec := new(big.Int).DivMod(shift.Add(shift, unixNano(p.epoch)), big.NewInt(int64(time.Second)), new(big.Int))
+				sec, nsec := new(big.Int).DivMod(by.Add(by, unixNano(p.epoch)), big.NewInt(int64(time.Second)), new(big.Int))
 				epoch = time.Unix(sec.Int64(), nsec.Int64())
 			}
 			var err error
@@ -336,10 +351,24 @@ func (l *Limiter) restore(b *block, unix *big.Int, num, den uint64) (bool, error
 			tat = fastBound - (p.q - rem.Int64()) // v - shift*q
 		}
 	}
-	// The Takes counted in the restored TAT were stamped before it; those
-	// counted in the replaced state are no longer counted. So the restored
-	// TAT bounds the stamps a refund can concern (see Refund).
-	return l.c.Replace(b, func(int64, int64) (*params, int64, int64) { return np, tat, tat }), nil
+	// The Takes counted in the replaced state are no longer counted, and
+	// none of this limiter's is counted in the restored one: a Refund of
+	// any Take admitted before the restore must give nothing back. Z, the
+	// replaced block's Aux, bounds their stamps (an admitted Take raises
+	// it before its CAS), and the replaced parameters' mark those of the
+	// Takes before an earlier restore: the larger of the two, in np's
+	// units, is the new mark (see params.mark), and the new Z starts
+	// afresh, since the restored TAT reflects no Take of this limiter.
+	// (Bounding Z by the restored TAT instead, as this did before, gave
+	// back units into a restored state with room: a limiter that took 5
+	// of 10, restored a state with 3 taken and refunded its 5 admitted 9.)
+	return l.c.Replace(b, func(_, seen int64) (*params, int64, int64) {
+		m := max(p.mark, seen)
+		if m != minTAT && np != p {
+			m = max(shiftTAT(m, shift, p.q), -fastBound)
+		}
+		return np.withMark(m), tat, minTAT
+	}), nil
 }
 
 // floorDivMod returns a = whole*b + r with 0 <= r < b, for b > 0.

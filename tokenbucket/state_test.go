@@ -138,7 +138,13 @@ func TestMarshalWallClock(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []byte{'r', 'k', byte(core.TokenBucket), 1, 0}, fb)
 	require.NoError(t, l.UnmarshalBinary(fb))
-	require.True(t, l.Idle(t0))
+	require.Equal(t, mustNew(t, cfg).Peek(t0, 3), l.Peek(t0, 3))
+	// Full, but its Takes are marked (a refund of one gives nothing back),
+	// which a new limiter in its place would not be: idle only once the
+	// mark, its latest Take's stamp, is a refill of Burst (4285714286 ns)
+	// behind (see TestSweepKeepsRestoreMark, tag adversary).
+	require.False(t, l.Idle(t0.Add(2*time.Second+4285714285)))
+	require.True(t, l.Idle(t0.Add(2*time.Second+4285714286)))
 }
 
 func TestUnmarshalRejects(t *testing.T) {

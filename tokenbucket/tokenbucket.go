@@ -241,6 +241,25 @@ type params struct {
 	name   string
 	cfg    Config
 	clk    clock.Clock
+
+	// mark is the restore mark: a Refund stamped at or before it (in
+	// units from the epoch) gives nothing back, since the Takes it could
+	// concern were counted in a state that an UnmarshalBinary replaced
+	// (see withMark). minTAT, below every stamp, is none: shared
+	// parameters never have one.
+	mark int64
+}
+
+// withMark returns a private copy of p with the restore mark m (in p's
+// units), or p itself if m is minTAT. A mark before the times p reads is
+// kept at -fastBound, the stamp of every such time (see clamp).
+func (p *params) withMark(m int64) *params {
+	if m == minTAT {
+		return p
+	}
+	q := *p
+	q.mark = max(m, -fastBound)
+	return &q
 }
 
 func newParams(cfg Config, epoch time.Time) (*params, error) {
@@ -254,6 +273,7 @@ func newParams(cfg Config, epoch time.Time) (*params, error) {
 		divP: core.NewDivider(uint64(p)), divQ: core.NewDivider(uint64(q)),
 		limit: cfg.Burst, window: time.Duration(core.NewDivider(uint64(q)).Ceil(tau)),
 		name: cfg.Name, cfg: cfg, clk: core.Clock(cfg.Clock), real: cfg.Clock == nil,
+		mark: minTAT,
 	}, nil
 }
 
@@ -599,6 +619,9 @@ func (l *Limiter) Refund(at time.Time, n int) {
 func (p *params) refund(tat, z, ns int64, n int) (int64, bool) {
 	k := min(int64(n), p.burst)
 	s, _ := p.clamp(ns)
+	if s <= p.mark {
+		return tat, false // a Take from before a restore (see UnmarshalBinary)
+	}
 	give := k*p.p - max(z-s, 0)
 	if give <= 0 {
 		return tat, false
@@ -615,13 +638,18 @@ func (l *Limiter) Idle(now time.Time) bool {
 	return b.P.idle(tat, b.P.since(now))
 }
 
-// idle is Idle's pure step: whether the TAT is at or before ns.
+// idle is Idle's pure step: whether the TAT is at or before ns, and no
+// restore mark can concern a refund: a fresh limiter in this one's place
+// has no mark, and its Takes at ns or later would let a refund of a Take
+// from before the restore give back up to tau past the mark (a bucket
+// restored full is otherwise idle at once, and Keyed.Sweep dropped it
+// with the mark).
 func (p *params) idle(tat, ns int64) bool {
-	if tat == minTAT {
-		return true
-	}
 	s, _ := p.clamp(ns)
-	return tat <= s
+	if p.mark != minTAT && s-p.tau < p.mark { // s >= -2^60, tau <= 2^60: no overflow
+		return false
+	}
+	return tat == minTAT || tat <= s
 }
 
 // Allow reports whether one unit is admitted now, reading the Config's
@@ -721,6 +749,11 @@ func (l *Limiter) rebase(b *block, now time.Time, over int64) {
 	np, err := newParams(p.cfg, epoch)
 	if err != nil {
 		return // cannot happen: p.cfg was validated
+	}
+	if p.mark != minTAT {
+		// shiftTAT's minTAT, a mark shifted before every time np reads,
+		// is kept at -fastBound (see withMark).
+		np = np.withMark(max(shiftTAT(p.mark, shift, p.q), -fastBound))
 	}
 	l.c.Replace(b, func(tat, seen int64) (*params, int64, int64) {
 		return np, shiftTAT(tat, shift, p.q), shiftTAT(seen, shift, p.q)

@@ -154,8 +154,9 @@ type Hold struct {
 
 // Slow reports a Take the joint path must not decide, with nothing held
 // (a lock taken was released, see Defer): a member that embeds the
-// limiter (see Member.Joint), the zero fixedwindow Limiter, which has no
-// block to lock, a decision that must replace the block (a token bucket's
+// limiter (see Member.Joint), a zero Limiter, which has no block to lock
+// (fixedwindow's decides on a shared one; the others' Takes panic, which
+// they must not do while a composite holds locks), a decision that must replace the block (a token bucket's
 // rebase, a rolling window out of its block's reach), or one that writes
 // on a denial (the first denial of a full window or run, which calls
 // OnLimitReached). The caller releases what it holds and takes the general

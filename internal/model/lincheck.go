@@ -41,15 +41,21 @@ func (m *TokenBucket) State() string {
 // Restore is UnmarshalBinary of the state from saved: the instant at which
 // the bucket is full is kept, rounded up to this bucket's time scale (1/q ns,
 // q the denominator of Window/Limit in lowest terms), so exactly when
-// saved's scale divides it. Both must share the epoch. The restored instant
-// also becomes the bound on stamps: the Takes it counts were
-// stamped before it, and those of the replaced state no longer count.
+// saved's scale divides it. Both must share the epoch. The Takes counted
+// in the replaced state no longer count, and none of this bucket's is
+// counted in the restored one: the bound on their stamps (and the mark of
+// an earlier restore) becomes the restore mark, at or before which a Refund
+// gives nothing back, and the bound on stamps starts afresh.
 func (m *TokenBucket) Restore(saved *TokenBucket) {
 	s := saved.Clone()
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.seen != nil && (m.mark == nil || m.seen.Cmp(m.mark) > 0) {
+		m.mark = m.seen
+	}
+	m.seen = nil
 	if s.tat == nil {
-		m.tat, m.seen = nil, nil
+		m.tat = nil
 		return
 	}
 	q := m.t.Denom()
@@ -58,7 +64,6 @@ func (m *TokenBucket) Restore(saved *TokenBucket) {
 		units.Add(units, big.NewInt(1))
 	}
 	m.tat = new(big.Rat).SetFrac(units, q)
-	m.seen = new(big.Rat).Set(m.tat)
 }
 
 // Clone returns an independent copy of the model.

@@ -21,6 +21,7 @@ type TokenBucket struct {
 	tau    *big.Rat // Burst*t: the time to refill Burst from empty
 	tat    *big.Rat // when the bucket is full again; nil: full since forever
 	seen   *big.Rat // the latest stamp of a Take admitted or raced (see Stamp); nil: none
+	mark   *big.Rat // a Refund stamped at or before it gives nothing back (see Restore); nil: none
 	epoch  time.Time
 	window time.Duration
 }
@@ -147,6 +148,9 @@ func (m *TokenBucket) Refund(at time.Time, n int) {
 	}
 	n = min(n, m.burst)
 	a := m.at(at)
+	if m.mark != nil && a.Cmp(m.mark) <= 0 {
+		return // a Take from before a restore
+	}
 	give := new(big.Rat).Mul(m.t, ratInt(int64(n)))
 	if m.seen != nil && m.seen.Cmp(a) > 0 {
 		give.Sub(give, new(big.Rat).Sub(m.seen, a))
@@ -165,11 +169,17 @@ func (m *TokenBucket) Refund(at time.Time, n int) {
 	m.tat = next
 }
 
-// Idle reports whether the bucket is full at now.
+// Idle reports whether the bucket is full at now and its restore mark, if
+// any, is at least tau (a refill of Burst) before now: a new bucket in its
+// place has no mark.
 func (m *TokenBucket) Idle(now time.Time) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.empty(m.at(now)).Sign() == 0
+	a := m.at(now)
+	if m.mark != nil && new(big.Rat).Sub(a, m.tau).Cmp(m.mark) < 0 {
+		return false
+	}
+	return m.empty(a).Sign() == 0
 }
 
 // Reconfigure changes the rate and burst at now, keeping the units taken
@@ -194,13 +204,20 @@ func (m *TokenBucket) Reconfigure(now time.Time, limit int, window time.Duration
 	}
 	d2.SetFrac(units, q)
 	m.tat = new(big.Rat).Add(at, d2)
-	if m.seen != nil {
-		// Kept at the new resolution, rounded up.
-		s := new(big.Rat).Mul(m.seen, new(big.Rat).SetInt(q))
-		v, r := new(big.Int).DivMod(s.Num(), s.Denom(), new(big.Int))
-		if r.Sign() != 0 {
-			v.Add(v, big.NewInt(1))
-		}
-		m.seen = new(big.Rat).SetFrac(v, q)
+	// The bound on stamps and the restore mark are kept at the new
+	// resolution, rounded up.
+	m.seen, m.mark = roundUp(m.seen, q), roundUp(m.mark, q)
+}
+
+// roundUp returns x rounded up to a multiple of 1/q, or nil for nil.
+func roundUp(x *big.Rat, q *big.Int) *big.Rat {
+	if x == nil {
+		return nil
 	}
+	s := new(big.Rat).Mul(x, new(big.Rat).SetInt(q))
+	v, r := new(big.Int).DivMod(s.Num(), s.Denom(), new(big.Int))
+	if r.Sign() != 0 {
+		v.Add(v, big.NewInt(1))
+	}
+	return new(big.Rat).SetFrac(v, q)
 }

@@ -1,0 +1,36 @@
+package fixedwindow_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/benbjohnson/clock"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ratekit/ratekit/fixedwindow"
+)
+
+// TestReconfigureThroughNarrowWindowKeepsUnits: units taken stay counted
+// whatever limits Reconfigure sets and unsets. A day's window counts up to
+// 2^48 (a terabyte a day fits), a second's up to 2^32: its word spends the
+// other bits on windows enough to span MinSpan. Reconfigured to a second's
+// window and back, a day's window that had taken more than a second's
+// field holds must still count all of it. The count was capped at the
+// second's field, and the units above the cap came back, to be admitted
+// again (4,294,967,298 here); now a capped count fills the day's field,
+// until the day ends.
+func TestReconfigureThroughNarrowWindowKeepsUnits(t *testing.T) {
+	mock := clock.NewMock()
+	mock.Set(t0)
+	daily := fixedwindow.Config{Limit: 1 << 40, Window: 24 * time.Hour, Clock: mock}
+	perSecond := fixedwindow.Config{Limit: 10, Window: time.Second, Clock: mock}
+	l := mustNew(t, daily)
+	const taken = 1 << 33 // above a second's field
+	require.True(t, l.Take(t0, taken).Allowed)
+	want := l.Peek(t0, 0).Remaining
+	require.NoError(t, l.Reconfigure(perSecond))
+	require.NoError(t, l.Reconfigure(daily))
+	require.LessOrEqual(t, l.Peek(t0, 0).Remaining, want,
+		"%d units taken in a day's window, reconfigured to a second's and back: Remaining", taken)
+	require.True(t, l.Peek(t0.Add(24*time.Hour), 1<<40).Allowed, "the next day's window is empty")
+}

@@ -1,0 +1,104 @@
+package slidingwindow_test
+
+import (
+	"encoding"
+	"testing"
+	"time"
+
+	"github.com/ratekit/ratekit"
+	"github.com/ratekit/ratekit/slidingwindow"
+)
+
+// restorable is the Log and the Counter as this fuzzer drives them.
+type restorable interface {
+	ratekit.Limiter
+	encoding.BinaryMarshaler
+	encoding.BinaryUnmarshaler
+}
+
+// FuzzUnmarshalCrafted feeds arbitrary bytes to the Log's and the
+// Counter's UnmarshalBinary, in limiters that have taken. A state it
+// accepts must leave a limiter that never panics, reports Remaining in
+// [0, Limit], admits at most Limit units at any one instant (a restored
+// state may be over-full, never more than empty), and whose MarshalBinary
+// is a fixed point: restored into a new limiter and marshalled again, it
+// is the same bytes. (Decisions are not compared across the round trip:
+// MarshalBinary keeps the units that count at the newest instant the
+// state recorded, so a time before an expired unit, which the live state
+// judges with every unit after it, may be judged with fewer after one.)
+// Seeds are real states, which the fuzzer mutates.
+func FuzzUnmarshalCrafted(f *testing.F) {
+	const limit, window = 5, time.Minute
+	cfg := slidingwindow.Config{Limit: limit, Window: window}
+	newLog := func(tb testing.TB) restorable {
+		l, err := slidingwindow.NewLog(cfg)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return l
+	}
+	newCounter := func(tb testing.TB) restorable {
+		c, err := slidingwindow.NewCounter(cfg)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return c
+	}
+	for _, mk := range []func(testing.TB) restorable{newLog, newCounter} {
+		for _, at := range []time.Duration{0, window / 2, 3 * window} {
+			l := mk(f)
+			l.Take(fuzzStart, 2)
+			l.Take(fuzzStart.Add(at), 3)
+			b, err := l.MarshalBinary()
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(b, byte(0))
+			f.Add(b, byte(1))
+		}
+	}
+	instants := []time.Time{
+		fuzzStart, fuzzStart.Add(-window / 2), fuzzStart.Add(window / 3), fuzzStart.Add(2 * window),
+		fuzzStart.AddDate(-80, 0, 0), fuzzStart.AddDate(80, 0, 0), {},
+		time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC),
+	}
+	f.Fuzz(func(t *testing.T, b []byte, which byte) {
+		mk := newLog
+		if which&1 == 1 {
+			mk = newCounter
+		}
+		l := mk(t)
+		l.Take(fuzzStart, 1)
+		if err := l.UnmarshalBinary(b); err != nil {
+			return
+		}
+		saved, err := l.MarshalBinary()
+		if err != nil {
+			t.Fatalf("MarshalBinary after restoring %x: %v", b, err)
+		}
+		twin := mk(t)
+		if err := twin.UnmarshalBinary(saved); err != nil {
+			t.Fatalf("UnmarshalBinary of MarshalBinary's output %x (restored from %x): %v", saved, b, err)
+		}
+		if again, err := twin.MarshalBinary(); err != nil || string(again) != string(saved) {
+			t.Fatalf("restored from %x: MarshalBinary %x; restored from that and marshalled again, %x (%v)", b, saved, again, err)
+		}
+		for _, at := range instants {
+			for n := 0; n <= limit; n++ {
+				d := l.Peek(at, n)
+				if d.Remaining < 0 || d.Remaining > limit {
+					t.Fatalf("restored from %x: Peek(%v, %d) = %v: Remaining outside [0, %d]", b, at, n, d, limit)
+				}
+			}
+		}
+		for _, at := range instants {
+			got := 0
+			for l.Take(at, 1).Allowed {
+				if got++; got > limit {
+					t.Fatalf("restored from %x: more than Limit %d admitted at %v", b, limit, at)
+				}
+			}
+			l.Refund(at, got)
+		}
+	})
+}
