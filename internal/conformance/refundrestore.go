@@ -66,7 +66,18 @@ func (s Subject) refundRestore(t *testing.T) {
 		at  time.Duration
 		pre bool // refunded before the restore
 	}
-	histories := [][]step{
+	type history struct {
+		before []step
+		after  []time.Duration // Takes after the restore, on both
+	}
+	histories := []history{
+		// Takes after the restore, which a refund of an older Take must
+		// not give back.
+		{[]step{{0, false}}, []time.Duration{0, w / 4}},
+		{[]step{{0, false}, {3 * w / 4, false}, {w + w/3, true}}, []time.Duration{3 * w / 4}},
+		{[]step{{0, false}, {3 * w / 4, false}, {w + w/3, true}, {-w / 2, false}}, []time.Duration{3 * w / 4}},
+	}
+	for _, h := range [][]step{
 		{{0, false}},
 		{{0, false}, {0, false}, {w / 3, false}},
 		{{-w / 2, false}, {0, false}, {w / 4, false}, {w + w/3, false}},
@@ -78,6 +89,8 @@ func (s Subject) refundRestore(t *testing.T) {
 		// An earlier window refunded to zero, a later one open.
 		{{0, true}, {w / 4, false}},
 		{{0, false}, {w + w/3, true}, {2 * w, false}},
+	} {
+		histories = append(histories, history{before: h})
 	}
 	queries := []time.Duration{-w, -w / 2, 0, w / 4, w / 3, w / 2, 3 * w / 4, w, w + w/3, 3 * w / 2, 2 * w, 2*w + w/2, 3 * w, 10 * w}
 	sources := []struct {
@@ -93,7 +106,7 @@ func (s Subject) refundRestore(t *testing.T) {
 			for _, n := range []int{1, s.Capacity / 2} {
 				l := s.New(t)
 				var taken []time.Duration // admitted, not refunded before the restore
-				for _, st := range h {
+				for _, st := range h.before {
 					if !l.Take(s.Start.Add(st.at), n).Allowed {
 						continue
 					}
@@ -107,6 +120,11 @@ func (s Subject) refundRestore(t *testing.T) {
 				restore(l, state)
 				twin := s.New(t)
 				restore(twin, state)
+				for _, at := range h.after {
+					if got, want := l.Take(s.Start.Add(at), n).Allowed, twin.Take(s.Start.Add(at), n).Allowed; got != want {
+						t.Fatalf("%s state, history %d: Take(Start%s, %d) after the restore: %v; its twin's %v", src.name, hi, signed(at), n, got, want)
+					}
+				}
 				for _, at := range taken {
 					l.Refund(s.Start.Add(at), n)
 				}
@@ -115,7 +133,7 @@ func (s Subject) refundRestore(t *testing.T) {
 					if got, want := s.capacity(l, at), s.capacity(twin, at); got > want {
 						t.Fatalf("%s state, history %d (takes of %d at %v, pre: refunded before the restore; admitted and kept %v): "+
 							"after the restore and the refunds, the limiter admits %d at Start%s; its twin, restored alike and never refunded, %d",
-							src.name, hi, n, h, taken, got, signed(q), want)
+							src.name, hi, n, h.before, taken, got, signed(q), want)
 					}
 				}
 			}
