@@ -159,6 +159,7 @@ type Keyed[K comparable, L Limiter] struct {
 	shards [maxShards]shard
 
 	newLimiter func(K) L
+	lay        *layout[K, L] // the tables' slots (keyed_slot.go)
 	max        int64
 	idle       idleMode
 	clock      clock.Clock
@@ -228,6 +229,7 @@ func NewKeyed[K comparable, L Limiter](newLimiter func(K) L, cfg KeyedConfig) *K
 		k.clock = clock.New()
 	}
 	k.stamp = k.max > 0
+	k.lay = newLayout[K, L]()
 
 	// Shards: 256, or fewer when MaxKeys is small, one per 64 keys, so that
 	// the 16 keys eviction looks at are a fair sample of a shard of some
@@ -285,6 +287,13 @@ func (k *Keyed[K, L]) Take(now time.Time, key K, n int) Decision {
 	h := maphash.Comparable(k.seed, key)
 	if t := k.tabs[h&k.smask%maxShards].Load(); t != nil {
 		if s := t.find(h, key, k.stamp); s != nil {
+			if t.blk != 0 {
+				// The state in the slot (keyed_slot.go): decide there, or,
+				// if its block is sealed, on the limiter.
+				if d, ok := t.lay.sl.TakeSlot(t.blockOf(s), now, n); ok {
+					return d
+				}
+			}
 			return s.lim.Take(now, n)
 		}
 	}
@@ -331,7 +340,7 @@ func (k *Keyed[K, L]) insert(h uint64, key K, now time.Time, haveNow bool) (L, b
 			return old, true
 		}
 	}
-	if t == nil || sh.full(len(t.slots)) {
+	if t == nil || sh.full(int(t.size)) {
 		t = k.rebuild(i, sh, t, int(sh.live.Load())+1)
 	}
 	t.put(withStamp(h&metaHash|metaLive, sh.epoch-newKeyAge), key, l)
@@ -359,7 +368,7 @@ func isNil[L any](l L) bool {
 // holding t's live slots, and returns it (nil when live is 0). The caller
 // holds sh.mu.
 func (k *Keyed[K, L]) rebuild(i uint64, sh *shard, t *table[K, L], live int) *table[K, L] {
-	nt := newTable(t, tableSize(live))
+	nt := newTable(k.lay, t, tableSize(live))
 	sh.used = int(sh.live.Load())
 	sh.deleted = 0
 	if nt != nil {
@@ -463,7 +472,7 @@ func (k *Keyed[K, L]) evictFrom(i, h uint64, key K, now time.Time) bool {
 		if j++; j == t.size {
 			j = 0
 		}
-		s := &t.slots[si]
+		s := t.at(si)
 		m := s.meta.Load()
 		if m&metaState != metaLive {
 			continue
@@ -496,8 +505,8 @@ func (k *Keyed[K, L]) evictFrom(i, h uint64, key K, now time.Time) bool {
 		}
 		victim = oldest
 	}
-	s := &t.slots[victim]
-	k.unlink(sh, s)
+	s := t.at(uint64(victim))
+	k.unlink(sh, t, s)
 	// Count it idle only if it still is once unlinked: a Take that reached it
 	// in between made this eviction change a decision after all.
 	if idle && k.isIdle(s.lim, now) {
@@ -522,10 +531,12 @@ const (
 	newKeyAge = 64
 )
 
-// unlink turns the live slot s into a tombstone and uncounts it. The caller
-// holds the shard's mutex.
-func (k *Keyed[K, L]) unlink(sh *shard, s *slot[K, L]) {
+// unlink turns the live slot s of t into a tombstone, moves its limiter's
+// state out of the table (keyed_slot.go) and uncounts it. The caller holds
+// the shard's mutex.
+func (k *Keyed[K, L]) unlink(sh *shard, t *table[K, L], s *slot[K, L]) {
 	s.meta.Store(s.meta.Load()&metaHash | metaDeleted)
+	t.moveOut(s)
 	sh.deleted++
 	sh.live.Add(-1)
 	k.count.Add(-1)
@@ -561,7 +572,7 @@ func (k *Keyed[K, L]) Delete(key K) bool {
 	if s == nil {
 		return false
 	}
-	k.unlink(sh, s)
+	k.unlink(sh, t, s)
 	k.deleted.Add(1)
 	if sh.compactable() {
 		k.rebuild(i, sh, t, int(sh.live.Load()))
@@ -629,9 +640,9 @@ func (k *Keyed[K, L]) sweepBatch(i uint64, pos int, now time.Time) (dropped, nex
 	if t == nil {
 		return 0, -1
 	}
-	end := min(pos+sweepBatch, len(t.slots))
+	end := min(pos+sweepBatch, int(t.size))
 	for j := pos; j < end; j++ {
-		s := &t.slots[j]
+		s := t.at(uint64(j))
 		m := s.meta.Load()
 		if m&metaState != metaLive || !k.isIdle(s.lim, now) {
 			continue
@@ -645,6 +656,7 @@ func (k *Keyed[K, L]) sweepBatch(i uint64, pos int, now time.Time) (dropped, nex
 			s.meta.Store(m)
 			continue
 		}
+		t.moveOut(s)
 		sh.deleted++
 		sh.live.Add(-1)
 		k.count.Add(-1)
@@ -653,7 +665,7 @@ func (k *Keyed[K, L]) sweepBatch(i uint64, pos int, now time.Time) (dropped, nex
 	if dropped > 0 {
 		k.swept.Add(uint64(dropped))
 	}
-	if end < len(t.slots) {
+	if end < int(t.size) {
 		return dropped, end
 	}
 	if live := int(sh.live.Load()); (live == 0 && sh.used > 0) || sh.compactable() {
@@ -691,8 +703,8 @@ func (k *Keyed[K, L]) snapshot(i uint64, buf []entry[K, L]) []entry[K, L] {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if t := k.tabs[i].Load(); t != nil {
-		for j := range t.slots {
-			if s := &t.slots[j]; s.meta.Load()&metaState == metaLive {
+		for j := range t.size {
+			if s := t.at(j); s.meta.Load()&metaState == metaLive {
 				buf = append(buf, entry[K, L]{s.key, s.lim})
 			}
 		}
