@@ -50,9 +50,19 @@ func (r *Ref[P]) MoveTo(b, dst *Block[P]) bool {
 	dst.P = b.P
 	dst.Aux.Store(b.Aux.Load())
 	dst.W.Store(w)
+	if MoveHook != nil {
+		MoveHook()
+	}
 	r.cur.Store(dst) // publishes dst: it holds every update that got into b
 	return true
 }
+
+// MoveHook, if set, is called by every move between its copy and its
+// publication, where every other goroutine on the Ref waits. Tests set it
+// (to runtime.Gosched) before they start goroutines, to widen that window:
+// internal/lincheck's Keyed histories, so that a move that failed to seal
+// would be seen losing updates. Nil otherwise.
+var MoveHook func()
 
 // MoveIn moves r's state, wherever it is, into the slot s: it reports false
 // if r has no block yet (a zero limiter that Adopt will give one), and then
