@@ -1,0 +1,193 @@
+package ratekit_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/benbjohnson/clock"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ratekit/ratekit"
+	"github.com/ratekit/ratekit/tokenbucket"
+)
+
+// Keyed state in the table slot (keyed_slot.go): the slot's block is the
+// limiter's own state, so the Keyed's Take, Get's limiter, its Reconfigure
+// and UnmarshalBinary, and a lone limiter given the same calls all agree,
+// through inserts, rebuilds and drops.
+
+var slotBucket = tokenbucket.Config{Limit: 10, Window: time.Second, Burst: 4, Name: "slot"}
+
+func newSlotKeyed[K comparable](t testing.TB) *ratekit.Keyed[K, *tokenbucket.Limiter] {
+	t.Helper()
+	require.NoError(t, slotBucket.Validate())
+	return ratekit.NewKeyed(func(K) *tokenbucket.Limiter {
+		l, _ := tokenbucket.New(slotBucket)
+		return l
+	}, ratekit.KeyedConfig{})
+}
+
+func TestKeyedSlotLayouts(t *testing.T) {
+	type pair struct{ a, b uint32 }
+	type withString struct {
+		s string
+		n int
+	}
+	require.True(t, ratekit.KeyedSlotBytes(newSlotKeyed[string](t)) == 72, "string keys: header, 16 inline bytes, block")
+	require.True(t, ratekit.KeyedSlotBytes(newSlotKeyed[uint64](t)) == 48, "8-byte keys: no inline bytes")
+	require.True(t, ratekit.KeyedSlotBytes(newSlotKeyed[pair](t)) == 48)
+	require.True(t, ratekit.KeyedSlotBytes(newSlotKeyed[withString](t)) == 40, "a key compared outside the slot: the plain slot")
+	require.True(t, ratekit.KeyedSlotBytes(newSlotKeyed[any](t)) == 32, "the plain slot")
+	gen := ratekit.NewKeyed(func(string) ratekit.Limiter {
+		l, _ := tokenbucket.New(slotBucket)
+		return l
+	}, ratekit.KeyedConfig{})
+	require.True(t, ratekit.KeyedSlotBytes(gen) == 40, "an interface L: the plain slot")
+}
+
+func TestKeyedSlotHoldsTheState(t *testing.T) {
+	for _, key := range []string{"", "a", "org_0000000042", strings.Repeat("x", 16), strings.Repeat("y", 17)} {
+		k := newSlotKeyed[string](t)
+		ref, err := tokenbucket.New(slotBucket)
+		require.NoError(t, err)
+		require.Equal(t, ref.Take(t0, 1), k.Take(t0, key, 1))
+		require.True(t, ratekit.KeyedStateInSlot(k, key), "key %q", key)
+		// Get's limiter and the Keyed's Take share one state.
+		require.Equal(t, ref.Take(t0, 3), k.Get(key).Take(t0, 3))
+		d := k.Take(t0, key, 1)
+		require.False(t, d.Allowed, "key %q", key)
+		require.Equal(t, ref.Take(t0, 1), d)
+		ref.Refund(t0, 2)
+		k.Get(key).Refund(t0, 2)
+		require.Equal(t, ref.Take(t0, 1), k.Take(t0, key, 1))
+		require.Equal(t, ref.Peek(t0, 1), k.Get(key).Peek(t0, 1))
+	}
+}
+
+// TestKeyedSlotScript runs random calls on a Keyed's key and on a lone
+// token bucket and requires the same decisions: Takes by the Keyed and by
+// Get's limiter, Refunds, Reconfigures and UnmarshalBinary (which move the
+// state out of the slot, so the Keyed's Take falls back on the limiter), new
+// keys that rebuild the tables (which move it back), Deletes of other keys.
+func TestKeyedSlotScript(t *testing.T) {
+	configs := []tokenbucket.Config{slotBucket,
+		{Limit: 20, Window: time.Second, Burst: 8, Name: "b"},
+		{Limit: 3, Window: time.Second, Burst: 2, Name: "c"}}
+	seed := rand.Uint64()
+	t.Logf("seed %d", seed)
+	r := rand.New(rand.NewPCG(seed, 1))
+	for _, key := range []string{"hot", "a-key-longer-than-16-bytes"} {
+		k := newSlotKeyed[string](t)
+		ref, err := tokenbucket.New(slotBucket)
+		require.NoError(t, err)
+		now, other := t0, 0
+		sawOut, sawBack := false, false
+		for step := range 3000 {
+			now = now.Add(time.Duration(r.IntN(60)) * time.Millisecond)
+			n := r.IntN(4)
+			where := fmt.Sprintf("step %d", step)
+			switch x := r.IntN(20); {
+			case x < 8:
+				require.Equal(t, ref.Take(now, n), k.Take(now, key, n), where)
+			case x < 10:
+				require.Equal(t, ref.Take(now, n), k.Get(key).Take(now, n), where)
+			case x < 12:
+				at := now.Add(-time.Duration(r.IntN(200)) * time.Millisecond)
+				ref.Refund(at, n)
+				k.Get(key).Refund(at, n)
+			case x < 13:
+				c := configs[r.IntN(len(configs))]
+				c.Clock = fixedNow(now)
+				require.NoError(t, ref.Reconfigure(c))
+				require.NoError(t, k.Get(key).Reconfigure(c))
+				sawOut = sawOut || !ratekit.KeyedStateInSlot(k, key)
+			case x < 14:
+				b, err := ref.MarshalBinary()
+				require.NoError(t, err)
+				require.NoError(t, ref.UnmarshalBinary(b))
+				require.NoError(t, k.Get(key).UnmarshalBinary(b))
+				sawOut = sawOut || !ratekit.KeyedStateInSlot(k, key)
+			case x < 18:
+				// New keys: the tables grow, moving the key's state.
+				out := !ratekit.KeyedStateInSlot(k, key)
+				for range 1 + r.IntN(64) {
+					other++
+					k.Take(now, fmt.Sprint("o", other), 1)
+				}
+				sawBack = sawBack || out && ratekit.KeyedStateInSlot(k, key)
+			default:
+				for range r.IntN(8) {
+					k.Delete(fmt.Sprint("o", 1+r.IntN(max(other, 1))))
+				}
+			}
+		}
+		require.True(t, sawOut, "a Reconfigure or Unmarshal replaced the slot's block")
+		if len(key) <= 16 {
+			require.True(t, sawBack, "a rebuild moved a replaced state back into a slot")
+		}
+	}
+}
+
+// fixedNow is a clock for Reconfigure that reads now.
+func fixedNow(now time.Time) clock.Clock {
+	c := clock.NewMock()
+	c.Set(now)
+	return c
+}
+
+// TestKeyedSlotDropFreesTable: a limiter kept from Get after its key is
+// dropped no longer points into the table, so the table can be freed.
+func TestKeyedSlotDropFreesTable(t *testing.T) {
+	for name, drop := range map[string]func(k *ratekit.Keyed[string, *tokenbucket.Limiter]){
+		"Delete": func(k *ratekit.Keyed[string, *tokenbucket.Limiter]) {
+			require.True(t, k.Delete("kept"))
+			k.Sweep(t0.Add(time.Hour)) // frees the emptied shard's table
+		},
+		"Sweep": func(k *ratekit.Keyed[string, *tokenbucket.Limiter]) {
+			require.Equal(t, 1, k.Sweep(t0.Add(time.Hour)))
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			k := newSlotKeyed[string](t)
+			require.True(t, k.Take(t0, "kept", 3).Allowed)
+			l := k.Get("kept")
+			tab := ratekit.KeyedTableOf(k, "kept")
+			require.NotNil(t, tab.Value())
+			drop(k)
+			runtime.GC()
+			runtime.GC()
+			require.Nil(t, tab.Value(), "the kept limiter holds the dropped key's table")
+			// The kept limiter has its state, in a block of its own.
+			require.Equal(t, 1, l.Take(t0.Add(100*time.Millisecond), 1).Remaining)
+			runtime.KeepAlive(k)
+		})
+	}
+}
+
+func TestKeyedSlotAllocations(t *testing.T) {
+	now := t0
+	strs := newSlotKeyed[string](t)
+	long := strings.Repeat("z", 40)
+	ints := newSlotKeyed[int](t)
+	addrs := newSlotKeyed[netip.Addr](t)
+	ip := netip.MustParseAddr("2001:db8::1")
+	strs.Get("org_1")
+	strs.Get(long)
+	ints.Get(7)
+	addrs.Get(ip)
+	require.True(t, ratekit.KeyedStateInSlot(strs, "org_1"))
+	require.True(t, ratekit.KeyedStateInSlot(ints, 7))
+	require.True(t, ratekit.KeyedStateInSlot(addrs, ip))
+	require.Zero(t, testing.AllocsPerRun(200, func() {
+		strs.Take(now, "org_1", 1)
+		strs.Take(now, long, 1)
+		ints.Take(now, 7, 1)
+		addrs.Take(now, ip, 1)
+		strs.Get("org_1").Refund(now, 1)
+	}))
+}
