@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,6 +14,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ratekit/ratekit"
+	"github.com/ratekit/ratekit/fixedwindow"
+	"github.com/ratekit/ratekit/slidingwindow"
 	"github.com/ratekit/ratekit/tokenbucket"
 )
 
@@ -190,4 +193,77 @@ func TestKeyedSlotAllocations(t *testing.T) {
 		addrs.Take(now, ip, 1)
 		strs.Get("org_1").Refund(now, 1)
 	}))
+}
+
+// slotLimiter is what TestKeyedSlotAlgorithms needs of an algorithm.
+type slotLimiter interface {
+	ratekit.Limiter
+	MarshalBinary() ([]byte, error)
+	UnmarshalBinary([]byte) error
+}
+
+// TestKeyedSlotAlgorithms is TestKeyedSlotScript's comparison, without
+// Reconfigure, for every algorithm that keeps its state in the slot, and a
+// zero fixedwindow.Limiter, which has no block to move in (the slot stays
+// sealed and the Keyed's Take uses the limiter).
+func TestKeyedSlotAlgorithms(t *testing.T) {
+	var hooked atomic.Int64
+	fw := fixedwindow.Config{Limit: 5, Window: time.Second, Name: "fw",
+		OnLimitReached: func(ratekit.Decision) { hooked.Add(1) }}
+	sw := slidingwindow.Config{Limit: 5, Window: time.Second, Name: "sw"}
+	t.Run("fixedwindow", func(t *testing.T) {
+		slotScript(t, true, func() *fixedwindow.Limiter { l, _ := fixedwindow.New(fw); return l })
+		require.Positive(t, hooked.Load(), "OnLimitReached")
+	})
+	t.Run("slidingwindow", func(t *testing.T) {
+		slotScript(t, true, func() *slidingwindow.Counter { l, _ := slidingwindow.NewCounter(sw); return l })
+	})
+	t.Run("tokenbucket", func(t *testing.T) {
+		slotScript(t, true, func() *tokenbucket.Limiter { l, _ := tokenbucket.New(slotBucket); return l })
+	})
+	t.Run("zero-fixedwindow", func(t *testing.T) {
+		slotScript(t, false, func() *fixedwindow.Limiter { return &fixedwindow.Limiter{} })
+	})
+}
+
+func slotScript[L slotLimiter](t *testing.T, inSlot bool, mk func() L) {
+	seed := rand.Uint64()
+	t.Logf("seed %d", seed)
+	r := rand.New(rand.NewPCG(seed, 2))
+	k := ratekit.NewKeyed(func(string) L { return mk() }, ratekit.KeyedConfig{})
+	ref := mk()
+	now, other := t0, 0
+	k.Get("hot")
+	require.Equal(t, inSlot, ratekit.KeyedStateInSlot(k, "hot"))
+	for step := range 2000 {
+		now = now.Add(time.Duration(r.IntN(80)) * time.Millisecond)
+		n := r.IntN(4)
+		where := fmt.Sprintf("step %d", step)
+		switch x := r.IntN(20); {
+		case x < 10:
+			require.Equal(t, ref.Take(now, n), k.Take(now, "hot", n), where)
+		case x < 12:
+			require.Equal(t, ref.Take(now, n), k.Get("hot").Take(now, n), where)
+		case x < 14:
+			at := now.Add(-time.Duration(r.IntN(300)) * time.Millisecond)
+			ref.Refund(at, n)
+			k.Get("hot").Refund(at, n)
+		case x < 15:
+			b, err := ref.MarshalBinary()
+			b2, err2 := k.Get("hot").MarshalBinary()
+			require.Equal(t, b, b2, where)
+			require.Equal(t, err, err2, where)
+			if err == nil {
+				require.Equal(t, ref.UnmarshalBinary(b), k.Get("hot").UnmarshalBinary(b), where)
+			}
+		default:
+			for range 1 + r.IntN(64) {
+				other++
+				k.Take(now, fmt.Sprint("o", other), 1)
+				if other%3 == 0 {
+					k.Delete(fmt.Sprint("o", other-1))
+				}
+			}
+		}
+	}
 }
