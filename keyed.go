@@ -53,22 +53,38 @@ const MinSweepInterval = time.Second
 // probe over slots that hold the key and the limiter inline, then the
 // limiter's own lock-free Take. Readers share no counter and no lock, so
 // they scale with cores. A new key costs its limiter's allocation, the lock
-// of one of up to 256 shards, and a slot: an 8-byte metadata word, the key
-// and the limiter (a pointer). Tables are 1/2 to 3/4 full and grow by 4/3
-// or 3/2, so a key costs about 1.6 slots besides its limiter, and the
-// growth allocations come to a small fraction of one per key. Make the
-// limiters small too: a token bucket from tokenbucket.New is 32 bytes
+// of one of up to 256 shards, and a slot. Tables are 1/2 to 3/4 full and
+// grow by 4/3 or 3/2, so a key costs about 1.6 slots besides its limiter,
+// and the growth allocations come to a small fraction of one per key. Make
+// the limiters small too: a token bucket from tokenbucket.New is 32 bytes
 // (limiters of equal Configs share their parameters). bench/RESULTS.md has
 // the measured bytes per key (BenchmarkKeyedMemory).
 //
 // With more keys than the caches hold, a Take of a present key is bound by
-// memory latency: it reads the key's slot, then, both addressed from the
-// slot, the limiter (its state inline, one cache line) and, for a key that
-// is or holds a string or an interface, the stored key's bytes, to compare
-// them. Those two reads overlap, but the limiter's compare-and-swap waits
-// for both: two dependent cache misses. Other keys (integers, netip.Addr,
-// structs of them) compare inside the slot. BenchmarkKeyedMisses times
-// each access.
+// memory latency, and the slot is laid out so that it costs one cache miss
+// where it can. When L is a tokenbucket, fixedwindow or slidingwindow
+// Counter pointer (the limiters whose state is one word) and K is a string
+// or a type whose == reads no memory outside the value (integers,
+// netip.Addr, structs and arrays of them), the slot also holds the key's
+// state, and a string key's bytes when it has at most 16: Take compares the
+// key and decides in the slot, without touching the limiter. The state is
+// the limiter's own, moved into the slot when the key is inserted (Get's
+// limiter and Take act on one state) and moved again, atomically, when a
+// table is rebuilt or the key dropped; a limiter reconfigured or restored
+// through Get takes its state out of the slot until the next rebuild, and
+// Take then goes through the limiter. That slot is 72 bytes for a string
+// key (8 for the hash and state bits, 16 for the key's header, 8 for the
+// limiter pointer, 16 for its bytes, 24 for the state: parameters pointer,
+// state word, auxiliary word), 48 for an 8-byte key; otherwise it is 8
+// bytes, the key and the limiter (32 for a string key and a pointer). For
+// other keys and limiters a Take reads the slot, then the limiter and, for
+// a key that is or holds a string or an interface, the key's bytes: two
+// dependent misses. BenchmarkKeyedMisses times each access.
+//
+// While a live key's state is in its slot, its limiter points into the
+// table: a limiter kept from Get keeps that shard's table allocated after
+// the Keyed is dropped, until the limiter is (dropping its key first, by
+// Delete or Sweep, moves the state out).
 //
 // Keys are hashed with a random per-Keyed seed (hash/maphash), so a flood
 // of chosen keys cannot be aimed at one shard or one probe sequence.
