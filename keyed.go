@@ -309,6 +309,7 @@ func (k *Keyed[K, L]) Take(now time.Time, key K, n int) Decision {
 				if d, ok := t.lay.sl.TakeSlot(t.blockOf(s), now, n); ok {
 					return d
 				}
+				k.outside(h&k.smask%maxShards, t, s)
 			}
 			return s.lim.Take(now, n)
 		}
@@ -387,6 +388,7 @@ func (k *Keyed[K, L]) rebuild(i uint64, sh *shard, t *table[K, L], live int) *ta
 	nt := newTable(k.lay, t, tableSize(live))
 	sh.used = int(sh.live.Load())
 	sh.deleted = 0
+	sh.outside.Store(0)
 	if nt != nil {
 		nt.epoch.Store(sh.epoch)
 	}

@@ -37,7 +37,9 @@ import (
 //     slot into a block of its own (Ref.MoveOut), so that a limiter a caller
 //     kept does not keep the table alive through a pointer into it.
 //   - Reconfigure, UnmarshalBinary and an epoch rebase on the limiter
-//     replace its block by one out of line; the slot's block stays sealed.
+//     replace its block by one out of line; the slot's block stays sealed,
+//     and Takes that find it so are counted until one rebuilds the table
+//     (Keyed.outside), which moves the state back into a slot.
 //
 // Keyed.Take falls back on the limiter's own Take whenever it finds the
 // slot's block sealed (moved, replaced, or locked by a joint decision at
@@ -198,14 +200,35 @@ func (t *table[K, L]) moveOut(s *slot[K, L]) {
 	}
 }
 
-// takeSlot is Keyed.Take's lookup and decision for a layout with blocks:
-// found reports whether the key is present; ok whether the slot's block
-// decided (else the caller uses lim).
-func (t *table[K, L]) takeSlot(h uint64, key K, stamp bool, now time.Time, n int) (d Decision, s *slot[K, L], ok bool) {
-	s = t.find(h, key, stamp)
-	if s == nil {
-		return d, nil, false
+// outsideRebuild is how many Takes of a shard may find their key's state
+// out of its slot (see Keyed.outside) before one rebuilds its table: at
+// least this, and at least an eighth of the shard's keys.
+const outsideRebuild = 16
+
+// outside is Keyed.Take's slow path when the block in slot s of shard i's
+// table t was sealed. If the limiter's state is no longer there (a
+// Reconfigure, an UnmarshalBinary, a persist restore, a rebase moved it out
+// of line), every Take of the key now goes through the limiter, one more
+// miss than before the slot held states, until a rebuild moves the state
+// back into a new slot (a sealed block is never reused). So such Takes are
+// counted, and one of every max(outsideRebuild, live/8) of them rebuilds
+// the shard's table, if it gets the shard's lock without waiting: the
+// rebuild costs O(table size), amortized over that many Takes, so a
+// constant per Take; it allocates the new table. A block sealed only for a
+// moment (a move, a joint decision's lock) is not counted.
+func (k *Keyed[K, L]) outside(i uint64, t *table[K, L], s *slot[K, L]) {
+	if t.lay.sl.Mover(s.lim).Holds(t.blockOf(s)) {
+		return // sealed for a moment: moving, or locked
 	}
-	d, ok = t.lay.sl.TakeSlot(t.blockOf(s), now, n)
-	return d, s, ok
+	sh := &k.shards[i]
+	if c := sh.outside.Add(1); c < outsideRebuild || int64(c) < sh.live.Load()/8 {
+		return
+	}
+	if !sh.mu.TryLock() {
+		return // a writer is at work; a later Take will try again
+	}
+	defer sh.mu.Unlock()
+	if t := k.tabs[i].Load(); t != nil && sh.outside.Load() >= outsideRebuild {
+		k.rebuild(i, sh, t, int(sh.live.Load()))
+	}
 }

@@ -267,3 +267,48 @@ func slotScript[L slotLimiter](t *testing.T, inSlot bool, mk func() L) {
 		}
 	}
 }
+
+// TestKeyedSlotStatesComeBack: states moved out of their slots by
+// UnmarshalBinary (a persist restore) or Reconfigure come back into slots
+// after a few Takes, without new keys, and decide as before.
+func TestKeyedSlotStatesComeBack(t *testing.T) {
+	k := newSlotKeyed[string](t)
+	const n = 2000
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = fmt.Sprint("key-", i)
+		require.True(t, k.Take(t0, keys[i], 3).Allowed)
+	}
+	ref, err := tokenbucket.New(slotBucket)
+	require.NoError(t, err)
+	require.True(t, ref.Take(t0, 3).Allowed)
+	saved, err := ref.MarshalBinary()
+	require.NoError(t, err)
+	for i, key := range keys {
+		if i%2 == 0 {
+			require.NoError(t, k.Get(key).UnmarshalBinary(saved))
+		} else {
+			c := slotBucket
+			c.Clock = fixedNow(t0)
+			require.NoError(t, k.Get(key).Reconfigure(c))
+		}
+		require.False(t, ratekit.KeyedStateInSlot(k, key))
+	}
+	// A few Takes of each key (2000 keys are about 8 in each of 256
+	// shards): every shard sees outsideRebuild (16) Takes outside.
+	now := t0.Add(time.Second)
+	for round := range 5 {
+		want := ref.Take(now, 1)
+		for _, key := range keys {
+			require.Equal(t, want, k.Take(now, key, 1), "round %d key %s", round, key)
+		}
+	}
+	in := 0
+	for _, key := range keys {
+		if ratekit.KeyedStateInSlot(k, key) {
+			in++
+		}
+	}
+	t.Logf("%d of %d states back in their slots after five Takes each", in, n)
+	require.Greater(t, in, n*9/10)
+}

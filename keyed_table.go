@@ -209,7 +209,10 @@ type shard struct {
 	// Keyed.evictFrom. All under mu.
 	used, deleted, cursor, evictions int
 	epoch                            uint32
-	_                                [12]byte // pad to 64 bytes: shards are written by different cores
+	// outside counts Takes that found their key's state out of its slot
+	// since the table was built (see Keyed.outside); written without mu.
+	outside atomic.Int32
+	_       [8]byte // pad to 64 bytes: shards are written by different cores
 }
 
 // full reports whether a table of size slots must be rebuilt before one more

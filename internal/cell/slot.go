@@ -93,10 +93,15 @@ func (r *Ref[P]) MoveOut(s *Slot) {
 	}
 }
 
-// Mover is a Ref as ratekit.Keyed sees it: MoveIn and MoveOut, whatever P.
+// Holds reports whether the slot s is r's block in force.
+func (r *Ref[P]) Holds(s *Slot) bool { return r.cur.Load() == BlockOf[P](s) }
+
+// Mover is a Ref as ratekit.Keyed sees it: MoveIn, MoveOut and Holds,
+// whatever P.
 type Mover interface {
 	MoveIn(s *Slot) bool
 	MoveOut(s *Slot)
+	Holds(s *Slot) bool
 }
 
 var slotters sync.Map // reflect.Type of a limiter pointer -> its Slotter
