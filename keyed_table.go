@@ -26,7 +26,10 @@ import (
 // and readers still holding the old table read a frozen copy until they
 // return. This is the whole memory-ordering argument; everything written
 // before a meta or table-pointer store is visible to a reader that loads it
-// (sync/atomic operations are sequentially consistent in Go).
+// (sync/atomic operations are sequentially consistent in Go). The one part
+// of a slot written after it is published, the state block of the
+// word-state layouts (keyed_slot.go), is written only with atomics, under
+// internal/cell's protocol.
 
 // A slot's meta word: the state in the low two bits, the key's last-use
 // stamp (see Keyed.evictFrom) in the next eight, and the key's hash from bit
