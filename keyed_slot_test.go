@@ -312,3 +312,20 @@ func TestKeyedSlotStatesComeBack(t *testing.T) {
 	t.Logf("%d of %d states back in their slots after five Takes each", in, n)
 	require.Greater(t, in, n*9/10)
 }
+
+// TestKeyedSlotSharedLimiter: a factory returning one limiter for many keys
+// gets one budget for all of them, whichever slot holds the state, through
+// rebuilds and the rebuilds that Takes outside trigger.
+func TestKeyedSlotSharedLimiter(t *testing.T) {
+	shared, err := tokenbucket.New(tokenbucket.Config{Limit: 1, Window: time.Hour, Burst: 1000, Name: "shared"})
+	require.NoError(t, err)
+	k := ratekit.NewKeyed(func(string) *tokenbucket.Limiter { return shared }, ratekit.KeyedConfig{})
+	admitted := 0
+	for i := range 3000 {
+		if k.Take(t0, fmt.Sprint("k", i%700), 1).Allowed {
+			admitted++
+		}
+	}
+	require.Equal(t, 1000, admitted)
+	require.Equal(t, 0, shared.Peek(t0, 1).Remaining)
+}
