@@ -53,22 +53,46 @@ const MinSweepInterval = time.Second
 // probe over slots that hold the key and the limiter inline, then the
 // limiter's own lock-free Take. Readers share no counter and no lock, so
 // they scale with cores. A new key costs its limiter's allocation, the lock
-// of one of up to 256 shards, and a slot: an 8-byte metadata word, the key
-// and the limiter (a pointer). Tables are 1/2 to 3/4 full and grow by 4/3
-// or 3/2, so a key costs about 1.6 slots besides its limiter, and the
-// growth allocations come to a small fraction of one per key. Make the
-// limiters small too: a token bucket from tokenbucket.New is 32 bytes
+// of one of up to 256 shards, and a slot. Tables are 1/2 to 3/4 full and
+// grow by 4/3 or 3/2, so a key costs about 1.6 slots besides its limiter,
+// and the growth allocations come to a small fraction of one per key. Make
+// the limiters small too: a token bucket from tokenbucket.New is 32 bytes
 // (limiters of equal Configs share their parameters). bench/RESULTS.md has
 // the measured bytes per key (BenchmarkKeyedMemory).
 //
 // With more keys than the caches hold, a Take of a present key is bound by
-// memory latency: it reads the key's slot, then, both addressed from the
-// slot, the limiter (its state inline, one cache line) and, for a key that
-// is or holds a string or an interface, the stored key's bytes, to compare
-// them. Those two reads overlap, but the limiter's compare-and-swap waits
-// for both: two dependent cache misses. Other keys (integers, netip.Addr,
-// structs of them) compare inside the slot. BenchmarkKeyedMisses times
-// each access.
+// memory latency, and the slot is laid out so that it costs one cache miss
+// where it can. When L is a tokenbucket, fixedwindow or slidingwindow
+// Counter pointer (the limiters whose state is one word) and K is a string
+// or a type whose == reads no memory outside the value (integers,
+// netip.Addr, structs and arrays of them), the slot also holds the key's
+// state, and a string key's bytes when it has at most 16: Take compares the
+// key and decides in the slot, without touching the limiter. The state is
+// the limiter's own, moved into the slot when the key is inserted (Get's
+// limiter and Take act on one state) and moved again, atomically, when a
+// table is rebuilt or the key dropped; a limiter reconfigured or restored
+// through Get takes its state out of the slot until the next rebuild, and
+// Take then goes through the limiter. That slot is 72 bytes for a string
+// key (8 for the hash and state bits, 16 for the key's header, 8 for the
+// limiter pointer, 16 for its bytes, 24 for the state: parameters pointer,
+// state word, auxiliary word), 48 for an 8-byte key; otherwise it is 8
+// bytes, the key and the limiter (32 for a string key and a pointer). For
+// other keys and limiters a Take reads the slot, then the limiter and, for
+// a key that is or holds a string or an interface, the key's bytes: two
+// dependent misses. BenchmarkKeyedMisses times each access.
+//
+// A state is in one slot at a time: a factory that returns one limiter for
+// several keys (a shared limiter for unknown keys, say) has it moved into
+// the slot of whichever of them was inserted or rebuilt last, and the
+// others' Takes go through the limiter and now and then rebuild their
+// shard's table to bring it back. That is correct but slow; return a
+// ratekit.Limiter interface from such a factory (L an interface type keeps
+// the plain slot).
+//
+// While a live key's state is in its slot, its limiter points into the
+// table: a limiter kept from Get keeps that shard's table allocated after
+// the Keyed is dropped, until the limiter is (dropping its key first, by
+// Delete or Sweep, moves the state out).
 //
 // Keys are hashed with a random per-Keyed seed (hash/maphash), so a flood
 // of chosen keys cannot be aimed at one shard or one probe sequence.
@@ -159,6 +183,7 @@ type Keyed[K comparable, L Limiter] struct {
 	shards [maxShards]shard
 
 	newLimiter func(K) L
+	lay        *layout[K, L] // the tables' slots (keyed_slot.go)
 	max        int64
 	idle       idleMode
 	clock      clock.Clock
@@ -228,6 +253,7 @@ func NewKeyed[K comparable, L Limiter](newLimiter func(K) L, cfg KeyedConfig) *K
 		k.clock = clock.New()
 	}
 	k.stamp = k.max > 0
+	k.lay = newLayout[K, L]()
 
 	// Shards: 256, or fewer when MaxKeys is small, one per 64 keys, so that
 	// the 16 keys eviction looks at are a fair sample of a shard of some
@@ -285,6 +311,14 @@ func (k *Keyed[K, L]) Take(now time.Time, key K, n int) Decision {
 	h := maphash.Comparable(k.seed, key)
 	if t := k.tabs[h&k.smask%maxShards].Load(); t != nil {
 		if s := t.find(h, key, k.stamp); s != nil {
+			if t.blk != 0 {
+				// The state in the slot (keyed_slot.go): decide there, or,
+				// if its block is sealed, on the limiter.
+				if d, ok := t.lay.sl.TakeSlot(t.blockOf(s), now, n); ok {
+					return d
+				}
+				k.outside(h&k.smask%maxShards, t, s)
+			}
 			return s.lim.Take(now, n)
 		}
 	}
@@ -331,7 +365,7 @@ func (k *Keyed[K, L]) insert(h uint64, key K, now time.Time, haveNow bool) (L, b
 			return old, true
 		}
 	}
-	if t == nil || sh.full(len(t.slots)) {
+	if t == nil || sh.full(int(t.size)) {
 		t = k.rebuild(i, sh, t, int(sh.live.Load())+1)
 	}
 	t.put(withStamp(h&metaHash|metaLive, sh.epoch-newKeyAge), key, l)
@@ -359,9 +393,10 @@ func isNil[L any](l L) bool {
 // holding t's live slots, and returns it (nil when live is 0). The caller
 // holds sh.mu.
 func (k *Keyed[K, L]) rebuild(i uint64, sh *shard, t *table[K, L], live int) *table[K, L] {
-	nt := newTable(t, tableSize(live))
+	nt := newTable(k.lay, t, tableSize(live))
 	sh.used = int(sh.live.Load())
 	sh.deleted = 0
+	sh.outside.Store(0)
 	if nt != nil {
 		nt.epoch.Store(sh.epoch)
 	}
@@ -463,7 +498,7 @@ func (k *Keyed[K, L]) evictFrom(i, h uint64, key K, now time.Time) bool {
 		if j++; j == t.size {
 			j = 0
 		}
-		s := &t.slots[si]
+		s := t.at(si)
 		m := s.meta.Load()
 		if m&metaState != metaLive {
 			continue
@@ -496,8 +531,8 @@ func (k *Keyed[K, L]) evictFrom(i, h uint64, key K, now time.Time) bool {
 		}
 		victim = oldest
 	}
-	s := &t.slots[victim]
-	k.unlink(sh, s)
+	s := t.at(uint64(victim))
+	k.unlink(sh, t, s)
 	// Count it idle only if it still is once unlinked: a Take that reached it
 	// in between made this eviction change a decision after all.
 	if idle && k.isIdle(s.lim, now) {
@@ -522,10 +557,12 @@ const (
 	newKeyAge = 64
 )
 
-// unlink turns the live slot s into a tombstone and uncounts it. The caller
-// holds the shard's mutex.
-func (k *Keyed[K, L]) unlink(sh *shard, s *slot[K, L]) {
+// unlink turns the live slot s of t into a tombstone, moves its limiter's
+// state out of the table (keyed_slot.go) and uncounts it. The caller holds
+// the shard's mutex.
+func (k *Keyed[K, L]) unlink(sh *shard, t *table[K, L], s *slot[K, L]) {
 	s.meta.Store(s.meta.Load()&metaHash | metaDeleted)
+	t.moveOut(s)
 	sh.deleted++
 	sh.live.Add(-1)
 	k.count.Add(-1)
@@ -561,7 +598,7 @@ func (k *Keyed[K, L]) Delete(key K) bool {
 	if s == nil {
 		return false
 	}
-	k.unlink(sh, s)
+	k.unlink(sh, t, s)
 	k.deleted.Add(1)
 	if sh.compactable() {
 		k.rebuild(i, sh, t, int(sh.live.Load()))
@@ -629,9 +666,9 @@ func (k *Keyed[K, L]) sweepBatch(i uint64, pos int, now time.Time) (dropped, nex
 	if t == nil {
 		return 0, -1
 	}
-	end := min(pos+sweepBatch, len(t.slots))
+	end := min(pos+sweepBatch, int(t.size))
 	for j := pos; j < end; j++ {
-		s := &t.slots[j]
+		s := t.at(uint64(j))
 		m := s.meta.Load()
 		if m&metaState != metaLive || !k.isIdle(s.lim, now) {
 			continue
@@ -645,6 +682,7 @@ func (k *Keyed[K, L]) sweepBatch(i uint64, pos int, now time.Time) (dropped, nex
 			s.meta.Store(m)
 			continue
 		}
+		t.moveOut(s)
 		sh.deleted++
 		sh.live.Add(-1)
 		k.count.Add(-1)
@@ -653,7 +691,7 @@ func (k *Keyed[K, L]) sweepBatch(i uint64, pos int, now time.Time) (dropped, nex
 	if dropped > 0 {
 		k.swept.Add(uint64(dropped))
 	}
-	if end < len(t.slots) {
+	if end < int(t.size) {
 		return dropped, end
 	}
 	if live := int(sh.live.Load()); (live == 0 && sh.used > 0) || sh.compactable() {
@@ -691,8 +729,8 @@ func (k *Keyed[K, L]) snapshot(i uint64, buf []entry[K, L]) []entry[K, L] {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if t := k.tabs[i].Load(); t != nil {
-		for j := range t.slots {
-			if s := &t.slots[j]; s.meta.Load()&metaState == metaLive {
+		for j := range t.size {
+			if s := t.at(j); s.meta.Load()&metaState == metaLive {
 				buf = append(buf, entry[K, L]{s.key, s.lim})
 			}
 		}

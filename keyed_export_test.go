@@ -57,7 +57,7 @@ func slotOnly[K comparable, L Limiter](k *Keyed[K, L], key K) *slot[K, L] {
 	}
 	want := h&metaHash | metaLive
 	for i := t.home(h); ; {
-		s := &t.slots[i]
+		s := t.at(i)
 		m := s.meta.Load()
 		if m == metaEmpty {
 			return nil

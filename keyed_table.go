@@ -4,6 +4,7 @@ import (
 	"math/bits"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 // The hash table behind Keyed.
@@ -25,7 +26,10 @@ import (
 // and readers still holding the old table read a frozen copy until they
 // return. This is the whole memory-ordering argument; everything written
 // before a meta or table-pointer store is visible to a reader that loads it
-// (sync/atomic operations are sequentially consistent in Go).
+// (sync/atomic operations are sequentially consistent in Go). The one part
+// of a slot written after it is published, the state block of the
+// word-state layouts (keyed_slot.go), is written only with atomics, under
+// internal/cell's protocol.
 
 // A slot's meta word: the state in the low two bits, the key's last-use
 // stamp (see Keyed.evictFrom) in the next eight, and the key's hash from bit
@@ -55,8 +59,9 @@ type slot[K comparable, L any] struct {
 	lim  L
 }
 
-// table is immutable except for the meta words and the writing of empty
-// slots, both under the shard's mutex.
+// table is immutable except for the meta words, the writing of empty slots
+// (both under the shard's mutex) and, in a word-state layout (keyed_slot.go),
+// the state blocks in the slots.
 //
 // A key's probe starts at slot hash*size/2^64 (the multiply-shift of Lemire's
 // "fastrange"), so any size works, not only powers of two, and tables grow
@@ -65,18 +70,33 @@ type slot[K comparable, L any] struct {
 // more memory for the same longest probes. The start uses the high bits of
 // the hash (the low bits choose the shard), the ones meta keeps, so a rebuild
 // places a slot from its meta word alone, without hashing the key again.
+//
+// The slots are an array of one of the layouts of keyed_slot.go, each
+// beginning with a slot[K, L]: base is its first element and stride the
+// size of one, so that a Keyed whose limiters keep no state in the table
+// pays nothing for those that do.
 type table[K comparable, L any] struct {
-	size  uint64 // len(slots)
-	slots []slot[K, L]
+	size   uint64         // number of slots
+	base   unsafe.Pointer // the slots' array (it keeps the array alive)
+	stride uintptr        // bytes from one slot to the next
+	kb     uintptr        // offset of a slot's inline key bytes; 0: none
+	blk    uintptr        // offset of a slot's state block; 0: none
+	lay    *layout[K, L]
 	// epoch is the shard's eviction epoch (shard.epoch), here for readers to
 	// stamp the keys they use. It changes every few dozen evictions of the
 	// shard at most, so it rarely costs readers a cache miss.
 	epoch atomic.Uint32
 }
 
+// at returns slot i of t, i < t.size.
+func (t *table[K, L]) at(i uint64) *slot[K, L] {
+	return (*slot[K, L])(unsafe.Add(t.base, uintptr(i)*t.stride))
+}
+
 // minTableSize is the size of a shard's first table. With 8 slots of 32
 // bytes (a string key and a pointer limiter) a shard costs 256 bytes once it
-// holds a key.
+// holds a key (576 in the 72-byte layout of a string key and a word-state
+// limiter, see keyed_slot.go).
 const minTableSize = 8
 
 // tableSize is the size of a table built to hold live keys: the least of 8,
@@ -113,13 +133,14 @@ func (t *table[K, L]) home(h uint64) uint64 {
 // has an empty slot (see shard.full), so the probe ends.
 func (t *table[K, L]) find(h uint64, key K, stamp bool) *slot[K, L] {
 	want := h&metaHash | metaLive
+	inline := t.kb != 0 && len(*(*string)(unsafe.Pointer(&key))) <= maxInlineKey
 	for i := t.home(h); ; {
-		s := &t.slots[i]
+		s := t.at(i)
 		m := s.meta.Load()
 		if m == metaEmpty {
 			return nil
 		}
-		if m&^stampMask == want && s.key == key {
+		if m&^stampMask == want && (inline && t.inlineEq(s, key) || !inline && s.key == key) {
 			if stamp {
 				if e := t.epoch.Load(); stampOf(m) != e {
 					// A failed CAS means another reader stamped it, or a
@@ -140,10 +161,13 @@ func (t *table[K, L]) find(h uint64, key K, stamp bool) *slot[K, L] {
 // absent and that the table has room.
 func (t *table[K, L]) put(meta uint64, key K, l L) {
 	for i := t.home(meta); ; {
-		s := &t.slots[i]
+		s := t.at(i)
 		if s.meta.Load() == metaEmpty {
 			s.key, s.lim = key, l
-			s.meta.Store(meta) // publishes key and lim to readers
+			if t.blk != 0 || t.kb != 0 {
+				t.fill(s) // the inline key bytes; the state moved in
+			}
+			s.meta.Store(meta) // publishes key, lim (and block) to readers
 			return
 		}
 		if i++; i == t.size {
@@ -152,16 +176,21 @@ func (t *table[K, L]) put(meta uint64, key K, l L) {
 	}
 }
 
-// newTable returns a table of size slots (nil for 0) holding old's live
-// slots, stamps included. It does not modify old.
-func newTable[K comparable, L any](old *table[K, L], size int) *table[K, L] {
+// newTable returns a table of layout lay and size slots (nil for 0) holding
+// old's live slots, stamps included. It does not modify old's keys; in a
+// word-state layout it moves their states into the new slots, sealing the
+// old slots' blocks (keyed_slot.go).
+func newTable[K comparable, L any](lay *layout[K, L], old *table[K, L], size int) *table[K, L] {
 	if size == 0 {
 		return nil
 	}
-	t := &table[K, L]{size: uint64(size), slots: make([]slot[K, L], size)}
+	t := &table[K, L]{
+		size: uint64(size), base: lay.alloc(size), stride: lay.stride,
+		kb: lay.kb, blk: lay.blk, lay: lay,
+	}
 	if old != nil {
-		for i := range old.slots {
-			s := &old.slots[i]
+		for i := range old.size {
+			s := old.at(i)
 			if m := s.meta.Load(); m&metaState == metaLive {
 				t.put(m, s.key, s.lim)
 			}
@@ -183,7 +212,10 @@ type shard struct {
 	// Keyed.evictFrom. All under mu.
 	used, deleted, cursor, evictions int
 	epoch                            uint32
-	_                                [12]byte // pad to 64 bytes: shards are written by different cores
+	// outside counts Takes that found their key's state out of its slot
+	// since the table was built (see Keyed.outside); written without mu.
+	outside atomic.Int32
+	_       [8]byte // pad to 64 bytes: shards are written by different cores
 }
 
 // full reports whether a table of size slots must be rebuilt before one more

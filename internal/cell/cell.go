@@ -147,8 +147,9 @@
 //     that must replace a block (a token bucket's rebase, a rolling window
 //     out of its block's reach) or call out (OnLimitReached) unlocks
 //     everything and takes the general path, Take by Take with refunds.
-//   - A Keyed table rebuild moves limiter pointers, never words, so a lock
-//     on a key's limiter holds across one.
+//   - A move (MoveTo, below) swaps W as a Replace does, so a lock on a
+//     key's limiter holds across a Keyed table's rebuild: the move waits
+//     for the unlock, then seals the unlocked block.
 //
 // In helping mode (rolling) a sealed word is no lock: any goroutine that
 // finds it decides on the final word beside the seal bit and publishes a
@@ -170,11 +171,33 @@
 //
 // # Keyed tables and persistence
 //
-// A ratekit.Keyed table stores the limiter pointer in its slot, so a table
-// rebuild moves pointers, never words, and a key's state never changes
-// place because its table did. Persistence reads the words with Load (a
-// marshal is a pure function of the block) and restores with Replace, so a
-// restore racing Takes is a replacement like any other.
+// A ratekit.Keyed table keeps a word-state limiter's block in the key's
+// table slot, so that a Take there is one memory access (the root
+// package's keyed_slot.go). The block is the limiter's own, reached from
+// its Ref as ever, and it changes place with the one protocol above:
+//
+// # Moving a block
+//
+// MoveTo is a Replace whose new block is at an address the caller gives
+// (a new table slot, or a fresh block) and whose words are the old block's
+// final ones, unchanged: seal the old block (swap W to Sealed), copy P,
+// Aux and the final W into the new block, publish it in the Ref. Everything
+// Replace guarantees holds: a CAS in flight on the old block fails, a
+// goroutine that finds it sealed waits for the publication and decides
+// again on the new block, and two movers, or a mover and a replacer, are
+// ordered by the seal. The one new rule is the destination's: it must
+// never have been published in any Ref, so that no goroutine can hold a
+// pointer to it from an earlier life (a table slot is filled once; a
+// rebuild makes a new table; a sealed slot is never reused). The
+// algorithms register the Ref of their limiter type as a Mover (slot.go);
+// MoveIn moves the state in force into a slot, MoveOut moves it out of a
+// slot, if it is still there, into a fresh block, so that a limiter a
+// caller keeps does not keep a table alive. Helping mode (below) does not
+// move: a block there is replaced by whichever goroutine finds it sealed.
+//
+// Persistence reads the words with Load (a marshal is a pure function of
+// the block) and restores with Replace, so a restore racing Takes is a
+// replacement like any other.
 //
 // # Using it for a new algorithm
 //

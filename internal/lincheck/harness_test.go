@@ -37,9 +37,10 @@ const (
 	opSweep      // Keyed only: the part of a Sweep that judges one key
 	opStamp      // token bucket only: a Take's raise of the bound on stamps (see withStamps)
 	opTryAcquire // concurrency only
+	opDelete     // Keyed only: Delete of the key (keyed_moves_test.go)
 )
 
-var kindNames = [...]string{"Take", "Peek", "Refund", "Reconfigure", "Unmarshal", "Release", "Sweep", "Stamp", "TryAcquire"}
+var kindNames = [...]string{"Take", "Peek", "Refund", "Reconfigure", "Unmarshal", "Release", "Sweep", "Stamp", "TryAcquire", "Delete"}
 
 // input is one operation as called. Times are offsets from t0.
 type input struct {

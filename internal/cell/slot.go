@@ -1,0 +1,121 @@
+package cell
+
+import (
+	"reflect"
+	"sync"
+	"unsafe"
+)
+
+// Slot is the storage of one Block in a ratekit.Keyed table slot, its
+// parameters' type erased so that one table layout serves every algorithm:
+// the same three words as a Block[P] (P, W, Aux), in the same order. The
+// algorithm that owns the slot's Ref views it as its Block with BlockOf.
+// The zero Slot is not a block: a table stores Sealed in W until a Move
+// publishes a block there (see Moving a block).
+type Slot struct {
+	p      unsafe.Pointer
+	w, aux uint64
+}
+
+// The layouts must agree: BlockOf reinterprets a *Slot.
+var _ [unsafe.Sizeof(Slot{}) - unsafe.Sizeof(Block[int]{})]struct{}
+var _ [unsafe.Sizeof(Block[int]{}) - unsafe.Sizeof(Slot{})]struct{}
+
+// BlockOf returns s viewed as a block of parameters P. Only the algorithm
+// whose Ref publishes s (its Slotter) calls it.
+func BlockOf[P any](s *Slot) *Block[P] { return (*Block[P])(unsafe.Pointer(s)) }
+
+// Seal makes the zero Slot s a retired block: W Sealed, P nil. A table
+// seals a slot whose limiter's state it could not adopt, so that a reader
+// of the slot falls back on the limiter.
+func (s *Slot) Seal() { BlockOf[struct{}](s).W.Store(Sealed) }
+
+// Sealed reports whether s's W is Sealed: retired, or locked or being
+// moved away at the instant of the load.
+func (s *Slot) Sealed() bool { return BlockOf[struct{}](s).W.Load() == Sealed }
+
+// MoveTo replaces b, a block loaded from r, by dst, a block the caller
+// provides: a Replace whose new block is at a given address, and whose
+// parameters and words are b's final ones, unchanged (see Moving a block in
+// the package documentation). dst must never have been published in any
+// Ref (a fresh block, or a new table slot). It reports false, publishing
+// nothing, if b was sealed first (replaced, locked, or moved); the caller
+// reloads and starts again.
+func (r *Ref[P]) MoveTo(b, dst *Block[P]) bool {
+	w := b.W.Swap(Sealed)
+	if w == Sealed {
+		r.Wait()
+		return false
+	}
+	dst.P = b.P
+	dst.Aux.Store(b.Aux.Load())
+	dst.W.Store(w)
+	if MoveHook != nil {
+		MoveHook()
+	}
+	r.cur.Store(dst) // publishes dst: it holds every update that got into b
+	return true
+}
+
+// MoveHook, if set, is called by every move between its copy and its
+// publication, where every other goroutine on the Ref waits. Tests set it
+// (to runtime.Gosched) before they start goroutines, to widen that window:
+// internal/lincheck's Keyed histories, so that a move that failed to seal
+// would be seen losing updates. Nil otherwise.
+var MoveHook func()
+
+// MoveIn moves r's state, wherever it is, into the slot s: it reports false
+// if r has no block yet (a zero limiter that Adopt will give one), and then
+// s is left as it was.
+func (r *Ref[P]) MoveIn(s *Slot) bool {
+	dst := BlockOf[P](s)
+	for {
+		b := r.cur.Load()
+		if b == nil {
+			return false
+		}
+		if r.MoveTo(b, dst) {
+			return true
+		}
+	}
+}
+
+// MoveOut moves r's state out of the slot s into a fresh block of its own,
+// if s is the block in force; otherwise (the state was replaced or moved
+// elsewhere since) it does nothing. A table unlinking a key calls it, so
+// that a limiter kept by a caller does not keep the table alive.
+func (r *Ref[P]) MoveOut(s *Slot) {
+	src := BlockOf[P](s)
+	for r.cur.Load() == src {
+		if r.MoveTo(src, newBlock[P](nil, 0, 0)) {
+			return
+		}
+	}
+}
+
+// Holds reports whether the slot s is r's block in force.
+func (r *Ref[P]) Holds(s *Slot) bool { return r.cur.Load() == BlockOf[P](s) }
+
+// Mover is a Ref as ratekit.Keyed sees it: MoveIn, MoveOut and Holds,
+// whatever P.
+type Mover interface {
+	MoveIn(s *Slot) bool
+	MoveOut(s *Slot)
+	Holds(s *Slot) bool
+}
+
+var slotters sync.Map // reflect.Type of a limiter pointer -> its Slotter
+
+// RegisterSlotter records that limiters of type t (a pointer type) can keep
+// their state in a Keyed slot, through slotter, a value of the algorithm's
+// that implements ratekit's internal slot interface (a Take on a Slot, and
+// the limiter's Mover). Algorithm packages call it from init, with a
+// pointer (a value of a pointer type in an interface calls its methods
+// directly; a struct value goes through a wrapper that copies the result).
+func RegisterSlotter(t reflect.Type, slotter any) { slotters.Store(t, slotter) }
+
+// SlotterFor returns what RegisterSlotter recorded for t, or nil.
+func SlotterFor(t reflect.Type) any {
+	v, _ := slotters.Load(t)
+	return v
+}
