@@ -3,8 +3,13 @@ package redisstore_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ratekit/ratekit/redisstore"
 )
 
 // TestRefundAfterSpentTwin is internal/conformance's RefundAfterSpent
@@ -87,5 +92,49 @@ func TestRefundAfterSpentTwin(t *testing.T) {
 				t.Fatal("no history had the other Takes decided alike with and without X: the test compared nothing")
 			}
 		})
+	}
+}
+
+// TestRollingRefundAcrossOldKey is internal/conformance's
+// RefundAcrossOwnRestore where redisstore has something like a restore: a
+// key written by an older script, without the third word (whether a unit
+// was taken after the start), which reads as 1. X opens a window, the key
+// is rewritten so, a Take 45s later joins the window, and X is refunded:
+// the window must not stay anchored at X (closing at 1m, admitting 10
+// where a twin that never saw X admits 9; its window opened at 45s). The
+// script has no restore mark, so the refund moves the start as for any key.
+func TestRollingRefundAcrossOldKey(t *testing.T) {
+	s, c := newStore(t)
+	ctx := context.Background()
+	w := time.Minute
+	l := mustLimiter(t, s, redisstore.Config{Algorithm: redisstore.Rolling, Name: "old", Limit: 10, Window: w})
+	oldFormat := func(key string) {
+		v, err := c.Get(ctx, l.Key(key)).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := strings.Fields(v)
+		if len(f) != 3 {
+			t.Fatalf("rolling key %q: want three words", v)
+		}
+		if err := c.Set(ctx, l.Key(key), f[0]+" "+f[1], redis.KeepTTL).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !takeAt(t, l, "k", start, 1) {
+		t.Fatal("X denied")
+	}
+	oldFormat("k")
+	if !takeAt(t, l, "k", start.Add(45*time.Second), 1) || !takeAt(t, l, "twin", start.Add(45*time.Second), 1) {
+		t.Fatal("Take at +45s denied")
+	}
+	oldFormat("twin")
+	if err := l.RefundAt(ctx, "k", start, 1); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []time.Duration{0, 45 * time.Second, w - time.Microsecond, w, w + 30*time.Second, w + 45*time.Second - time.Microsecond, w + 45*time.Second, 2 * w, 3 * w} {
+		if got, want := capacityAt(t, l, "k", start.Add(q), 10), capacityAt(t, l, "twin", start.Add(q), 10); got > want {
+			t.Fatalf("X refunded after the key was rewritten without its third word: it admits %d at start%s; a twin that never saw X, %d", got, signedDur(q), want)
+		}
 	}
 }
