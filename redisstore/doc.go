@@ -92,7 +92,11 @@
 //     remain moves the start a Window on (the refunded Take may have
 //     opened the window, which then would have opened later), so the
 //     window closes no sooner than it would have. A lease's refund of its
-//     unspent units is plain: its first units opened the window.
+//     unspent units is plain: its first units opened the window. A window
+//     refunded to empty is kept, spent, until it would have ended: a Take
+//     stamped before its start opens the next window at that start, as a
+//     stale Take joins an open window, so window starts never move back
+//     and a refund of an older Take cannot give back a later one's units.
 //   - SlidingLog: the n oldest live units logged at or after at are removed.
 //     Once the log has forgotten units (see Stale times), the units removed
 //     are filed again at min(its clock - Window, its oldest entry), where
@@ -272,8 +276,8 @@
 // fresh key's: until the bucket is full again, the window ends, the newest
 // log entry or lease expires. An idle key is deleted by Redis, and a key
 // that was never admitted is never written, so memory is bounded by the
-// keys active within a window. A rolling window refunded back to empty is
-// deleted; a sliding counter's key is kept until its TTL (see Refunds).
+// keys active within a window. A rolling window refunded back to empty,
+// and a sliding counter's key, are kept until their TTL (see Refunds).
 //
 // # When Redis is unreachable
 //

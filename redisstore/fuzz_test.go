@@ -26,6 +26,9 @@ func FuzzScript(f *testing.F) {
 	// and Takes before it (sl, then sc).
 	f.Add([]byte{8, 0, 5, 0, 0x28, 5, 0, 0x03, 5, 0, 0x32, 5, 0, 0x32, 1, 0, 0x32, 5, 0, 0x30, 1, 0, 0x32, 5, 0, 0x30, 1, 0})
 	f.Add([]byte{11, 0, 1, 0, 0x28, 5, 0, 0x03, 5, 0, 0x32, 5, 0, 0x32, 1, 0, 0x32, 5, 0, 0x30, 1, 0, 0x32, 5, 0, 0x30, 1, 0})
+	// A rolling window refunded to zero (spent), then a stale Take before
+	// its start: it opens its window at the spent start (rw).
+	f.Add([]byte{6, 0x00, 1, 0, 0x24, 1, 0, 0x03, 1, 0, 0x30, 1, 0, 0x02, 1, 0})
 	s, _ := newStore(f)
 	var inputs int
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -125,7 +125,9 @@ func TestKeysExpireWhenIdle(t *testing.T) {
 			t.Errorf("%s: TTL %v after a Take; want about %v", tc.cfg.Name, ttl, want)
 		}
 	}
-	// A refund that empties a key deletes it.
+	// A refund that empties a rolling window keeps it, spent, until the
+	// window would have ended (a stale Take before its start opens the next
+	// window there), and no longer; at the present it decides as fresh.
 	l := mustLimiter(t, s, redisstore.Config{Algorithm: redisstore.Rolling, Name: "gone", Limit: 5, Window: hour})
 	if _, err := l.Take(ctx, "k", 2); err != nil {
 		t.Fatal(err)
@@ -133,8 +135,11 @@ func TestKeysExpireWhenIdle(t *testing.T) {
 	if err := l.Refund(ctx, "k", 2); err != nil {
 		t.Fatal(err)
 	}
-	if n, _ := c.Exists(ctx, l.Key("k")).Result(); n != 0 {
-		t.Errorf("a window refunded to zero is still stored")
+	if ttl, err := c.PTTL(ctx, l.Key("k")).Result(); err != nil || ttl <= 0 || ttl > hour+2*time.Millisecond || ttl < hour-time.Minute {
+		t.Errorf("a window refunded to zero: TTL %v, %v; want about the window's %v", ttl, err, hour)
+	}
+	if d, err := l.Peek(ctx, "k", 5); err != nil || !d.Allowed || d.Remaining != 0 || d.ResetAfter != hour {
+		t.Errorf("Peek(5) on a window refunded to zero = %v, %v; want allowed as on a fresh key", d, err)
 	}
 	// A denial writes nothing, not even a TTL on a fresh key.
 	if d, _ := l.Take(ctx, "other", 6); d.Allowed {

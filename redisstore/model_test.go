@@ -128,13 +128,15 @@ func (m *tbModel) refund(at int64, n int) {
 
 // winModel is a fixed (aligned) or rolling window: start s, count c; open
 // at t while c > 0 and t < s + w. A stale t (before s) counts into the
-// open rolling window; a fixed window denies it.
+// open rolling window; a fixed window denies it. A window refunded to zero
+// keeps its start (set stays true): a rolling one is spent, and a stale t
+// before its start opens the next window at that start.
 type winModel struct {
 	base
 	aligned bool
 	offset  int64 // the phase of window starts, for aligned windows
 	s, c    int64
-	set     bool // a fixed window has been counted in (s is its start)
+	set     bool // a window has been counted in (s is its start)
 	// later: a unit of the rolling window was taken after its start;
 	// moved: a refund at the start moved it (then refunds are plain).
 	later, moved bool
@@ -165,6 +167,10 @@ func (m *winModel) decide(now int64, n int, take bool) ratekit.Decision {
 		if m.aligned {
 			k := new(big.Int).Div(big.NewInt(now-m.offset), big.NewInt(m.w)).Int64()
 			s = k*m.w + m.offset
+		} else if m.set && now < m.s {
+			// Spent (refunded to zero): a stale Take opens its window at
+			// the spent window's start, so starts never move back.
+			s = m.s
 		}
 	}
 	span := s + m.w - now

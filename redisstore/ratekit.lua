@@ -278,6 +278,9 @@ function win.decide(st, p, n, take)
   local s, c, f = st.s, st.c, st.f
   if not winopen(st, W, now) then
     s, c, f = winstart(p), 0, 0
+    -- A rolling key closed with a start kept is spent (see refund): a
+    -- stale Take, before that start, opens its window there.
+    if p.alg == 'rw' and st.s and now < st.s then s = st.s end
   end
   if f == 0 and now > s then f = 1 end
   local span = s + W - now -- > 0: until the window ends
@@ -295,8 +298,14 @@ function win.decide(st, p, n, take)
 end
 
 -- refund gives back units of the window open at `at`, never below zero. A
--- rolling window whose count returns to zero is closed (deleted); a fixed
--- window keeps its start, so that stale times before it are still denied.
+-- window whose count returns to zero is closed but keeps its start: a
+-- fixed window so that stale times before it are still denied; a rolling
+-- one is then spent (rolling's spent word, "start 0 f"). Takes were made
+-- before it, stamped before its start, whose windows it replaced, and a
+-- refund may yet concern them: so a Take stamped before the spent start
+-- opens its window at that start, as a stale Take joins an open window,
+-- not at its own stamp, where a refund of one of those older Takes would
+-- give back its units (see win.decide). Window starts never move back.
 --
 -- A rolling window refunded at its start while units taken after the start
 -- remain (f == 1) is rolling.Limiter.Refund's case: the refunded Take may
@@ -314,12 +323,9 @@ function win.refund(st, p, n, at, _, plain)
   end
   st.c = st.c - k
   st.dirty = true
-  if st.c == 0 and p.alg == 'rw' then st.del = true end
 end
 
 function win.save(key, st, p)
-  -- (A lease may refund a window to zero and take from a new one.)
-  if st.del and st.c == 0 then call('DEL', key) return end
   local v = fmt(st.s) .. ' ' .. fmt(st.c)
   if p.alg == 'rw' then v = v .. ' ' .. fmt(st.f or 1) end
   call('SET', key, v, 'PX', ttl(st.s + p.window - now))
