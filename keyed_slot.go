@@ -200,6 +200,25 @@ func (t *table[K, L]) moveOut(s *slot[K, L]) {
 	}
 }
 
+// movable reports whether a rebuild would move m's state into a slot for
+// good: m has a block, and it is not in a slot of one of k's tables (a
+// limiter that the factory returned for several keys, whose state is in
+// another key's slot, where a rebuild of that key's table would take it
+// back: the two tables would take turns). It reads every shard's table
+// pointer, once every outsideRebuild Takes outside at most.
+func (k *Keyed[K, L]) movable(m cell.Mover) bool {
+	p := uintptr(m.Where())
+	if p == 0 {
+		return false // nothing to move: a zero limiter
+	}
+	for j := uint64(0); j <= k.smask; j++ {
+		if t := k.tabs[j].Load(); t != nil && p-uintptr(t.base) < uintptr(t.size)*t.stride {
+			return false
+		}
+	}
+	return true
+}
+
 // outsideRebuild is how many Takes of a shard may find their key's state
 // out of its slot (see Keyed.outside) before one rebuilds its table: at
 // least this, and at least an eighth of the shard's keys.
@@ -222,6 +241,14 @@ func (k *Keyed[K, L]) outside(i uint64, t *table[K, L], s *slot[K, L]) {
 	}
 	sh := &k.shards[i]
 	if c := sh.outside.Add(1); c < outsideRebuild || int64(c) < sh.live.Load()/8 {
+		return
+	}
+	if !k.movable(t.lay.sl.Mover(s.lim)) {
+		// No rebuild brings this state back: start counting again, so
+		// that such a key's Takes (a zero limiter's, or those of one of
+		// several keys that share a limiter) do not rebuild the table
+		// every few Takes, allocating each time.
+		sh.outside.Store(0)
 		return
 	}
 	if !sh.mu.TryLock() {

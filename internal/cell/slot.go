@@ -96,12 +96,18 @@ func (r *Ref[P]) MoveOut(s *Slot) {
 // Holds reports whether the slot s is r's block in force.
 func (r *Ref[P]) Holds(s *Slot) bool { return r.cur.Load() == BlockOf[P](s) }
 
-// Mover is a Ref as ratekit.Keyed sees it: MoveIn, MoveOut and Holds,
-// whatever P.
+// Where returns the address of r's block in force, or nil if r has none
+// yet: ratekit.Keyed asks whether it is a slot of one of its tables, which a
+// rebuild would not bring back to a key whose slot lost it.
+func (r *Ref[P]) Where() unsafe.Pointer { return unsafe.Pointer(r.cur.Load()) }
+
+// Mover is a Ref as ratekit.Keyed sees it: MoveIn, MoveOut, Holds and
+// Where, whatever P.
 type Mover interface {
 	MoveIn(s *Slot) bool
 	MoveOut(s *Slot)
 	Holds(s *Slot) bool
+	Where() unsafe.Pointer
 }
 
 var slotters sync.Map // reflect.Type of a limiter pointer -> its Slotter

@@ -1,0 +1,174 @@
+package ratekit_test
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ratekit/ratekit"
+	"github.com/ratekit/ratekit/fixedwindow"
+	"github.com/ratekit/ratekit/tokenbucket"
+)
+
+// Adversarial review of the state in Keyed slots (keyed_slot.go): states
+// moved by inserts, rebuilds, Reconfigure, UnmarshalBinary, drops and joint
+// decisions, racing Takes, at one fixed instant, so that every admission is
+// counted against a burst that never refills.
+
+// mallocsOf returns how many heap allocations f made over runs calls.
+// testing.AllocsPerRun rounds down, which hides one allocation every few
+// dozen calls.
+func mallocsOf(runs int, f func()) uint64 {
+	f()
+	var a, b runtime.MemStats
+	runtime.ReadMemStats(&a)
+	for range runs {
+		f()
+	}
+	runtime.ReadMemStats(&b)
+	return b.Mallocs - a.Mallocs
+}
+
+// TestKeyedReviewTakeOutsideAllocatesNothing: Keyed.Take of a present key
+// allocates nothing (its doc), also when the key's limiter can never keep
+// its state in the key's slot: a zero fixedwindow.Limiter (no block to
+// move), or one limiter the factory returns for two keys (its state can be
+// in one slot only). Rebuilding a table for such Takes moves nothing back
+// for good.
+func TestKeyedReviewTakeOutsideAllocatesNothing(t *testing.T) {
+	t.Run("zero fixedwindow", func(t *testing.T) {
+		k := ratekit.NewKeyed(func(string) *fixedwindow.Limiter { return new(fixedwindow.Limiter) }, ratekit.KeyedConfig{})
+		for i := range 40 {
+			k.Get(fmt.Sprint("other-", i))
+		}
+		k.Get("zero")
+		require.Zero(t, mallocsOf(2000, func() { k.Take(t0, "zero", 1) }))
+	})
+	t.Run("shared limiter", func(t *testing.T) {
+		shared, err := tokenbucket.New(slotBucket)
+		require.NoError(t, err)
+		k := ratekit.NewKeyed(func(key string) *tokenbucket.Limiter {
+			if key == "a" || key == "b" {
+				return shared
+			}
+			l, _ := tokenbucket.New(slotBucket)
+			return l
+		}, ratekit.KeyedConfig{})
+		for i := range 40 {
+			k.Get(fmt.Sprint("other-", i))
+		}
+		k.Get("a")
+		k.Get("b")
+		require.Zero(t, mallocsOf(2000, func() {
+			k.Take(t0, "a", 0)
+			k.Take(t0, "b", 0)
+		}))
+	})
+}
+
+// TestKeyedReviewStress races, at one instant, Takes through the Keyed and
+// through Get's limiter, Reconfigures to an equal-rate Config (which move
+// the state out of its slot), joint Takes over two keys' limiters, and
+// inserts of other keys (which rebuild tables and move states back), and
+// requires each key to admit exactly its burst, and the outcome of every
+// joint Take to be all or nothing.
+func TestKeyedReviewStress(t *testing.T) {
+	rounds := 20
+	if testing.Short() {
+		rounds = 4
+	}
+	const (
+		keys    = 8
+		burst   = 64
+		workers = 8
+	)
+	cfg := tokenbucket.Config{Limit: 1, Window: time.Hour, Burst: burst, Clock: fixedNow(t0)}
+	for round := range rounds {
+		var shared []*tokenbucket.Limiter // two keys share each
+		for range keys / 2 {
+			l, err := tokenbucket.New(cfg)
+			require.NoError(t, err)
+			shared = append(shared, l)
+		}
+		k := ratekit.NewKeyed(func(key string) *tokenbucket.Limiter {
+			var i int
+			if _, err := fmt.Sscanf(key, "k%d", &i); err == nil && round%2 == 1 {
+				return shared[i/2]
+			}
+			l, _ := tokenbucket.New(cfg)
+			return l
+		}, ratekit.KeyedConfig{})
+		name := func(i int) string { return fmt.Sprint("k", i) }
+		var admitted [keys]atomic.Int64
+		var wg sync.WaitGroup
+		var stop atomic.Bool
+		for w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				x := uint64(w*7919 + round)
+				for i := 0; !stop.Load(); i++ {
+					x = x*6364136223846793005 + 1442695040888963407
+					key := int(x>>33) % keys
+					switch op := (x >> 50) % 16; {
+					case op < 8:
+						if k.Take(t0, name(key), 1).Allowed {
+							admitted[key].Add(1)
+						}
+					case op < 11:
+						if k.Get(name(key)).Take(t0, 1).Allowed {
+							admitted[key].Add(1)
+						}
+					case op < 12:
+						c := cfg
+						c.Name = fmt.Sprint("n", x%3)
+						require.NoError(t, k.Get(name(key)).Reconfigure(c))
+					case op < 14:
+						other := (key + 1 + int(x>>40)%(keys-1)) % keys
+						a, b := k.Get(name(key)), k.Get(name(other))
+						if a == b {
+							continue
+						}
+						if ratekit.TakeAll(t0, 1, a, b).Allowed {
+							admitted[key].Add(1)
+							admitted[other].Add(1)
+						}
+					default:
+						k.Get(fmt.Sprint("filler-", w, "-", i))
+					}
+				}
+			}()
+		}
+		// Run until every key is exhausted (or long enough).
+		deadline := 200000
+		for spin := 0; spin < deadline; spin++ {
+			done := true
+			for i := range keys {
+				if k.Get(name(i)).Peek(t0, 1).Allowed {
+					done = false
+				}
+			}
+			if done {
+				break
+			}
+			runtime.Gosched()
+		}
+		stop.Store(true)
+		wg.Wait()
+		for i := range keys {
+			got := admitted[i].Load()
+			if round%2 == 1 {
+				// keys i and i^1 draw on one limiter
+				got += admitted[i^1].Load()
+				require.Equal(t, int64(burst), got, "round %d shared keys %d,%d", round, i, i^1)
+				continue
+			}
+			require.Equal(t, int64(burst), got, "round %d key %d", round, i)
+		}
+	}
+}
