@@ -236,14 +236,18 @@ const outsideRebuild = 16
 // constant per Take; it allocates the new table. A block sealed only for a
 // moment (a move, a joint decision's lock) is not counted.
 func (k *Keyed[K, L]) outside(i uint64, t *table[K, L], s *slot[K, L]) {
-	if t.lay.sl.Mover(s.lim).Holds(t.blockOf(s)) {
+	m := t.lay.sl.Mover(s.lim)
+	if m.Holds(t.blockOf(s)) {
 		return // sealed for a moment: moving, or locked
+	}
+	if p := uintptr(m.Where()); p == 0 || p-uintptr(t.base) < uintptr(t.size)*t.stride {
+		return // nothing to move, or in another key's slot here: see movable
 	}
 	sh := &k.shards[i]
 	if c := sh.outside.Add(1); c < outsideRebuild || int64(c) < sh.live.Load()/8 {
 		return
 	}
-	if !k.movable(t.lay.sl.Mover(s.lim)) {
+	if !k.movable(m) {
 		// No rebuild brings this state back: start counting again, so
 		// that such a key's Takes (a zero limiter's, or those of one of
 		// several keys that share a limiter) do not rebuild the table
