@@ -172,3 +172,80 @@ func TestKeyedReviewStress(t *testing.T) {
 		}
 	}
 }
+
+// reviewKey is a named string type: its keys use the inline layout too.
+type reviewKey string
+
+// FuzzKeyedSlotKeys runs a script of Takes, Gets, Deletes, Sweeps and
+// Reconfigures over string keys of 0 to 20 bytes drawn from a few bytes
+// (NUL included, so keys that differ only in a trailing NUL or in length
+// 16 and 17 meet), on a Keyed and on a map of lone limiters, and requires
+// the same decisions: a short key compared wrongly in its slot (inline bytes
+// against a long key, a stale length) shows as a key deciding on another's
+// state.
+func FuzzKeyedSlotKeys(f *testing.F) {
+	f.Add([]byte("\x00\x10aaaaaaaaaaaaaaaa\x00\x11aaaaaaaaaaaaaaaaa\x00\x10aaaaaaaaaaaaaaaa"))
+	f.Add([]byte("\x00\x00\x00\x01\x00\x00\x02a\x00\x00\x01a\x03\x00\x00\x00"))
+	f.Add([]byte("\x00\x03ab\x00\x00\x02ab\x04\x03ab\x00\x00\x03ab\x00\x05\x00"))
+	f.Add([]byte("\x01\x10\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x0f\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"))
+	f.Fuzz(func(t *testing.T, script []byte) {
+		cfgs := []tokenbucket.Config{
+			{Limit: 3, Window: time.Second, Burst: 3, Clock: fixedNow(t0)},
+			{Limit: 3, Window: time.Second, Burst: 3, Name: "other", Clock: fixedNow(t0)},
+		}
+		k := ratekit.NewKeyed(func(reviewKey) *tokenbucket.Limiter {
+			l, _ := tokenbucket.New(cfgs[0])
+			return l
+		}, ratekit.KeyedConfig{})
+		ref := map[reviewKey]*tokenbucket.Limiter{}
+		refOf := func(key reviewKey) *tokenbucket.Limiter {
+			if ref[key] == nil {
+				ref[key], _ = tokenbucket.New(cfgs[0])
+			}
+			return ref[key]
+		}
+		const alphabet = "a\x00b"
+		now := t0
+		for len(script) >= 2 {
+			op, n := script[0], int(script[1])%21
+			script = script[2:]
+			kb := make([]byte, n)
+			for i := range kb {
+				if len(script) > 0 {
+					kb[i] = alphabet[int(script[0])%len(alphabet)]
+					script = script[1:]
+				} else {
+					kb[i] = 'a'
+				}
+			}
+			key := reviewKey(kb)
+			switch op % 8 {
+			case 0, 1, 2:
+				require.Equal(t, refOf(key).Take(now, 1), k.Take(now, key, 1), "Take %q", key)
+			case 3:
+				require.Equal(t, refOf(key).Take(now, 1), k.Get(key).Take(now, 1), "Get(%q).Take", key)
+			case 4:
+				_, had := ref[key]
+				delete(ref, key)
+				require.Equal(t, had, k.Delete(key), "Delete %q", key)
+			case 5:
+				now = now.Add(400 * time.Millisecond)
+			case 6:
+				c := cfgs[int(op>>3)%2]
+				c.Clock = fixedNow(now)
+				require.NoError(t, refOf(key).Reconfigure(c))
+				require.NoError(t, k.Get(key).Reconfigure(c))
+			case 7:
+				dropped := 0
+				for key, l := range ref {
+					if l.Idle(now) {
+						delete(ref, key)
+						dropped++
+					}
+				}
+				require.Equal(t, dropped, k.Sweep(now), "Sweep")
+			}
+		}
+		require.Equal(t, len(ref), k.Len())
+	})
+}
