@@ -249,3 +249,71 @@ func FuzzKeyedSlotKeys(f *testing.F) {
 		require.Equal(t, len(ref), k.Len())
 	})
 }
+
+// TestKeyedReviewChurn races every move a key's state can make (inserts,
+// growth, eviction at MaxKeys, Delete, Sweep, Reconfigure, UnmarshalBinary,
+// joint Takes) with Takes, for a fixed number of operations: it must end
+// (no goroutine waits forever on a sealed block), and afterwards, for every
+// key, a Take through the Keyed and Get's limiter must act on one state.
+func TestKeyedReviewChurn(t *testing.T) {
+	rounds := 6
+	if testing.Short() {
+		rounds = 2
+	}
+	cfg := tokenbucket.Config{Limit: 100, Window: time.Second, Burst: 50, Clock: fixedNow(t0)}
+	saved, err := func() ([]byte, error) {
+		l, err := tokenbucket.New(cfg)
+		if err != nil {
+			return nil, err
+		}
+		l.Take(t0, 7)
+		return l.MarshalBinary()
+	}()
+	require.NoError(t, err)
+	for round := range rounds {
+		k := ratekit.NewKeyed(func(string) *tokenbucket.Limiter {
+			l, _ := tokenbucket.New(cfg)
+			return l
+		}, ratekit.KeyedConfig{MaxKeys: 24 + 40*(round%2)})
+		var wg sync.WaitGroup
+		for w := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				x := uint64(w*104729 + round*31)
+				for range 3000 {
+					x = x*6364136223846793005 + 1442695040888963407
+					key := fmt.Sprint("k", int(x>>33)%48)
+					now := t0.Add(time.Duration(x>>40%1000) * time.Millisecond)
+					switch op := (x >> 52) % 16; {
+					case op < 7:
+						k.Take(now, key, 1)
+					case op < 9:
+						k.Get(key).Take(now, 1)
+					case op < 10:
+						c := cfg
+						c.Name = fmt.Sprint("n", x%2)
+						require.NoError(t, k.Get(key).Reconfigure(c))
+					case op < 11:
+						require.NoError(t, k.Get(key).UnmarshalBinary(saved))
+					case op < 12:
+						k.Delete(key)
+					case op < 13:
+						k.Sweep(now.Add(time.Duration(x>>20%3) * time.Second))
+					case op < 14:
+						ratekit.TakeAll(now, 1, k.Get(key), k.Get(fmt.Sprint("k", int(x>>20)%48)))
+					default:
+						k.Get(fmt.Sprint("f", w, "-", x%500))
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		later := t0.Add(time.Hour)
+		for key := range k.All() {
+			require.True(t, k.Take(later, key, 5).Allowed)
+			require.Equal(t, 50-5-1, k.Get(key).Take(later, 1).Remaining, "round %d key %s", round, key)
+			require.Equal(t, 50-6-2, k.Take(later, key, 2).Remaining, "round %d key %s", round, key)
+		}
+	}
+}
