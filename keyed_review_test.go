@@ -12,6 +12,7 @@ import (
 
 	"github.com/ratekit/ratekit"
 	"github.com/ratekit/ratekit/fixedwindow"
+	"github.com/ratekit/ratekit/slidingwindow"
 	"github.com/ratekit/ratekit/tokenbucket"
 )
 
@@ -316,4 +317,92 @@ func TestKeyedReviewChurn(t *testing.T) {
 			require.Equal(t, 50-6-2, k.Take(later, key, 2).Remaining, "round %d key %s", round, key)
 		}
 	}
+}
+
+// reconfigurable is what stressExact needs of a limiter.
+type reconfigurable[C any] interface {
+	ratekit.Limiter
+	Reconfigure(C) error
+}
+
+// stressExact is TestKeyedReviewStress's exact count for any algorithm
+// with a slotter: at one instant, Takes by the Keyed and by Get's limiter,
+// Reconfigures to a Config of the same rate (cfgs), joint Takes over two
+// keys and inserts of other keys race, and each key admits exactly burst.
+func stressExact[C any, L reconfigurable[C]](t *testing.T, newL func() L, cfgs []C, burst int) {
+	const keys, workers = 8, 8
+	for round := range 6 {
+		k := ratekit.NewKeyed(func(string) L { return newL() }, ratekit.KeyedConfig{})
+		var admitted [keys]atomic.Int64
+		var stop atomic.Bool
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				x := uint64(w*7919 + round)
+				for i := 0; !stop.Load(); i++ {
+					x = x*6364136223846793005 + 1442695040888963407
+					key := int(x>>33) % keys
+					name := fmt.Sprint("k", key)
+					switch op := (x >> 50) % 16; {
+					case op < 8:
+						if k.Take(t0, name, 1).Allowed {
+							admitted[key].Add(1)
+						}
+					case op < 11:
+						if k.Get(name).Take(t0, 1).Allowed {
+							admitted[key].Add(1)
+						}
+					case op < 12:
+						require.NoError(t, k.Get(name).Reconfigure(cfgs[x%uint64(len(cfgs))]))
+					case op < 14:
+						other := (key + 1 + int(x>>40)%(keys-1)) % keys
+						if ratekit.TakeAll(t0, 1, k.Get(name), k.Get(fmt.Sprint("k", other))).Allowed {
+							admitted[key].Add(1)
+							admitted[other].Add(1)
+						}
+					default:
+						k.Get(fmt.Sprint("filler-", w, "-", i))
+					}
+				}
+			}()
+		}
+		for spin := 0; spin < 200000; spin++ {
+			done := true
+			for i := range keys {
+				if k.Get(fmt.Sprint("k", i)).Peek(t0, 1).Allowed {
+					done = false
+				}
+			}
+			if done {
+				break
+			}
+			runtime.Gosched()
+		}
+		stop.Store(true)
+		wg.Wait()
+		for i := range keys {
+			require.Equal(t, int64(burst), admitted[i].Load(), "round %d key %d", round, i)
+		}
+	}
+}
+
+func TestKeyedReviewStressAlgorithms(t *testing.T) {
+	t.Run("fixedwindow", func(t *testing.T) {
+		cfgs := []fixedwindow.Config{{Limit: 64, Window: time.Hour}, {Limit: 64, Window: time.Hour, Name: "b"}}
+		stressExact(t, func() *fixedwindow.Limiter {
+			l, err := fixedwindow.New(cfgs[0])
+			require.NoError(t, err)
+			return l
+		}, cfgs, 64)
+	})
+	t.Run("slidingwindow Counter", func(t *testing.T) {
+		cfgs := []slidingwindow.Config{{Limit: 64, Window: time.Hour}, {Limit: 64, Window: time.Hour, Name: "b"}}
+		stressExact(t, func() *slidingwindow.Counter {
+			l, err := slidingwindow.NewCounter(cfgs[0])
+			require.NoError(t, err)
+			return l
+		}, cfgs, 64)
+	})
 }
