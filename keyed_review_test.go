@@ -12,6 +12,7 @@ import (
 
 	"github.com/ratekit/ratekit"
 	"github.com/ratekit/ratekit/fixedwindow"
+	"github.com/ratekit/ratekit/rolling"
 	"github.com/ratekit/ratekit/slidingwindow"
 	"github.com/ratekit/ratekit/tokenbucket"
 )
@@ -405,4 +406,31 @@ func TestKeyedReviewStressAlgorithms(t *testing.T) {
 			return l
 		}, cfgs, 64)
 	})
+}
+
+// TestKeyedReviewPlainLayouts: limiters with no slotter keep the plain slot
+// (the key and the limiter pointer): rolling, whose Ref is in helping mode
+// and must not move, the sliding Log and concurrency, which keep more than
+// a word.
+func TestKeyedReviewPlainLayouts(t *testing.T) {
+	rk := ratekit.NewKeyed(func(string) *rolling.Limiter {
+		l, _ := rolling.New(rolling.Config{Limit: 10, Window: time.Second})
+		return l
+	}, ratekit.KeyedConfig{})
+	lk := ratekit.NewKeyed(func(string) *slidingwindow.Log {
+		l, _ := slidingwindow.NewLog(slidingwindow.Config{Limit: 10, Window: time.Second})
+		return l
+	}, ratekit.KeyedConfig{})
+	require.True(t, ratekit.KeyedSlotBytes(rk) == 32)
+	require.True(t, ratekit.KeyedSlotBytes(lk) == 32)
+	// Rolling keys through growth: the Keyed's Take and Get's limiter share
+	// one state (Remaining counts down across both).
+	for i := range 200 {
+		key := fmt.Sprint("r", i)
+		require.Equal(t, 9, rk.Take(t0, key, 1).Remaining)
+		require.Equal(t, 8, rk.Get(key).Take(t0, 1).Remaining)
+	}
+	for i := range 200 {
+		require.Equal(t, 7, rk.Take(t0, fmt.Sprint("r", i), 1).Remaining)
+	}
 }
