@@ -39,8 +39,8 @@ func mallocsOf(runs int, f func()) uint64 {
 // TestKeyedReviewTakeOutsideAllocatesNothing: Keyed.Take of a present key
 // allocates nothing (its doc), also when the key's limiter can never keep
 // its state in the key's slot: a zero fixedwindow.Limiter (no block to
-// move), or one limiter the factory returns for two keys (its state can be
-// in one slot only). Rebuilding a table for such Takes moves nothing back
+// move), or one limiter the factory returns for two keys, or two Keyeds
+// (its state can be in one slot only). Rebuilding a table for such Takes moves nothing back
 // for good.
 func TestKeyedReviewTakeOutsideAllocatesNothing(t *testing.T) {
 	t.Run("zero fixedwindow", func(t *testing.T) {
@@ -69,6 +69,19 @@ func TestKeyedReviewTakeOutsideAllocatesNothing(t *testing.T) {
 		require.Zero(t, mallocsOf(2000, func() {
 			k.Take(t0, "a", 0)
 			k.Take(t0, "b", 0)
+		}))
+	})
+	t.Run("limiter shared by two Keyeds", func(t *testing.T) {
+		shared, err := tokenbucket.New(slotBucket)
+		require.NoError(t, err)
+		f := func(string) *tokenbucket.Limiter { return shared }
+		k1 := ratekit.NewKeyed(f, ratekit.KeyedConfig{})
+		k2 := ratekit.NewKeyed(f, ratekit.KeyedConfig{})
+		k1.Get("a")
+		k2.Get("a")
+		require.Zero(t, mallocsOf(2000, func() {
+			k1.Take(t0, "a", 0)
+			k2.Take(t0, "a", 0)
 		}))
 	})
 }

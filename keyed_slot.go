@@ -200,25 +200,6 @@ func (t *table[K, L]) moveOut(s *slot[K, L]) {
 	}
 }
 
-// movable reports whether a rebuild would move m's state into a slot for
-// good: m has a block, and it is not in a slot of one of k's tables (a
-// limiter that the factory returned for several keys, whose state is in
-// another key's slot, where a rebuild of that key's table would take it
-// back: the two tables would take turns). It reads every shard's table
-// pointer, once every outsideRebuild Takes outside at most.
-func (k *Keyed[K, L]) movable(m cell.Mover) bool {
-	p := uintptr(m.Where())
-	if p == 0 {
-		return false // nothing to move: a zero limiter
-	}
-	for j := uint64(0); j <= k.smask; j++ {
-		if t := k.tabs[j].Load(); t != nil && p-uintptr(t.base) < uintptr(t.size)*t.stride {
-			return false
-		}
-	}
-	return true
-}
-
 // outsideRebuild is how many Takes of a shard may find their key's state
 // out of its slot (see Keyed.outside) before one rebuilds its table: at
 // least this, and at least an eighth of the shard's keys.
@@ -233,26 +214,20 @@ const outsideRebuild = 16
 // counted, and one of every max(outsideRebuild, live/8) of them rebuilds
 // the shard's table, if it gets the shard's lock without waiting: the
 // rebuild costs O(table size), amortized over that many Takes, so a
-// constant per Take; it allocates the new table. A block sealed only for a
-// moment (a move, a joint decision's lock) is not counted.
+// constant per Take; it allocates the new table. Only a state out of line
+// (cell.Ref.OutOfLine) is counted: not a block sealed for a moment (a move,
+// a joint decision's lock), nor a state in another key's slot, nor none.
 func (k *Keyed[K, L]) outside(i uint64, t *table[K, L], s *slot[K, L]) {
-	m := t.lay.sl.Mover(s.lim)
-	if m.Holds(t.blockOf(s)) {
-		return // sealed for a moment: moving, or locked
-	}
-	if p := uintptr(m.Where()); p == 0 || p-uintptr(t.base) < uintptr(t.size)*t.stride {
-		return // nothing to move, or in another key's slot here: see movable
+	if !t.lay.sl.Mover(s.lim).OutOfLine() {
+		// Sealed for a moment in this slot (moving, or locked), or in
+		// another key's slot (a limiter shared by keys or Keyeds), or no
+		// block at all (a zero limiter): no rebuild brings it back for
+		// good, and rebuilding for such a key's Takes would allocate a
+		// table every few of them.
+		return
 	}
 	sh := &k.shards[i]
 	if c := sh.outside.Add(1); c < outsideRebuild || int64(c) < sh.live.Load()/8 {
-		return
-	}
-	if !k.movable(m) {
-		// No rebuild brings this state back: start counting again, so
-		// that such a key's Takes (a zero limiter's, or those of one of
-		// several keys that share a limiter) do not rebuild the table
-		// every few Takes, allocating each time.
-		sh.outside.Store(0)
 		return
 	}
 	if !sh.mu.TryLock() {
