@@ -22,18 +22,16 @@ import (
 // decisions, racing Takes, at one fixed instant, so that every admission is
 // counted against a burst that never refills.
 
-// mallocsOf returns how many heap allocations f made over runs calls.
-// testing.AllocsPerRun rounds down, which hides one allocation every few
-// dozen calls.
-func mallocsOf(runs int, f func()) uint64 {
-	f()
-	var a, b runtime.MemStats
-	runtime.ReadMemStats(&a)
-	for range runs {
-		f()
-	}
-	runtime.ReadMemStats(&b)
-	return b.Mallocs - a.Mallocs
+// mallocsOf returns the allocations of 32 calls of f, averaged over runs
+// batches (testing.AllocsPerRun, which rounds down: one allocation every 16
+// calls, a rebuild's, still shows as 2 a batch, while another goroutine's
+// stray allocations do not).
+func mallocsOf(runs int, f func()) float64 {
+	return testing.AllocsPerRun(runs/32, func() {
+		for range 32 {
+			f()
+		}
+	})
 }
 
 // TestKeyedReviewTakeOutsideAllocatesNothing: Keyed.Take of a present key
