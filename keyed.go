@@ -81,6 +81,14 @@ const MinSweepInterval = time.Second
 // a key that is or holds a string or an interface, the key's bytes: two
 // dependent misses. BenchmarkKeyedMisses times each access.
 //
+// A state is in one slot at a time: a factory that returns one limiter for
+// several keys (a shared limiter for unknown keys, say) has it moved into
+// the slot of whichever of them was inserted or rebuilt last, and the
+// others' Takes go through the limiter and now and then rebuild their
+// shard's table to bring it back. That is correct but slow; return a
+// ratekit.Limiter interface from such a factory (L an interface type keeps
+// the plain slot).
+//
 // While a live key's state is in its slot, its limiter points into the
 // table: a limiter kept from Get keeps that shard's table allocated after
 // the Keyed is dropped, until the limiter is (dropping its key first, by

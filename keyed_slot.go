@@ -1,6 +1,7 @@
 package ratekit
 
 import (
+	"encoding/binary"
 	"reflect"
 	"time"
 	"unsafe"
@@ -170,8 +171,20 @@ func (t *table[K, L]) blockOf(s *slot[K, L]) *cell.Slot {
 // inline copy of the bytes: nothing outside the slot. t.kb != 0.
 func (t *table[K, L]) inlineEq(s *slot[K, L], key K) bool {
 	ks := *(*string)(unsafe.Pointer(&key))
-	return len(*(*string)(unsafe.Pointer(&s.key))) == len(ks) &&
-		unsafe.String((*byte)(unsafe.Add(unsafe.Pointer(s), t.kb)), len(ks)) == ks
+	n := len(ks)
+	if len(*(*string)(unsafe.Pointer(&s.key))) != n {
+		return false
+	}
+	kb := unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(s), t.kb)), maxInlineKey)
+	if n >= 8 {
+		// Two 8-byte loads each side, overlapping for n < 16, instead of a
+		// call to the runtime's memequal: most keys (tokens, addresses,
+		// ids) have 8 to 16 bytes.
+		q := unsafe.Slice(unsafe.StringData(ks), n)
+		return binary.LittleEndian.Uint64(kb) == binary.LittleEndian.Uint64(q) &&
+			binary.LittleEndian.Uint64(kb[n-8:]) == binary.LittleEndian.Uint64(q[n-8:])
+	}
+	return string(kb[:n]) == ks
 }
 
 // fill completes slot s of t, before put publishes it: the key's bytes

@@ -89,7 +89,7 @@ func TestKeyedSlotScript(t *testing.T) {
 		ref, err := tokenbucket.New(slotBucket)
 		require.NoError(t, err)
 		now, other := t0, 0
-		sawOut, sawBack := false, false
+		sawOut, sawBack, wasOut := false, false, false
 		for step := range 3000 {
 			now = now.Add(time.Duration(r.IntN(60)) * time.Millisecond)
 			n := r.IntN(4)
@@ -117,17 +117,20 @@ func TestKeyedSlotScript(t *testing.T) {
 				sawOut = sawOut || !ratekit.KeyedStateInSlot(k, key)
 			case x < 18:
 				// New keys: the tables grow, moving the key's state.
-				out := !ratekit.KeyedStateInSlot(k, key)
 				for range 1 + r.IntN(64) {
 					other++
 					k.Take(now, fmt.Sprint("o", other), 1)
 				}
-				sawBack = sawBack || out && ratekit.KeyedStateInSlot(k, key)
 			default:
 				for range r.IntN(8) {
 					k.Delete(fmt.Sprint("o", 1+r.IntN(max(other, 1))))
 				}
 			}
+			// Back in a slot after a rebuild: by new keys, or by Takes that
+			// found the state outside (Keyed.outside).
+			in := ratekit.KeyedStateInSlot(k, key)
+			sawBack = sawBack || wasOut && in
+			wasOut = !in
 		}
 		require.True(t, sawOut, "a Reconfigure or Unmarshal replaced the slot's block")
 		if len(key) <= 16 {
@@ -311,4 +314,21 @@ func TestKeyedSlotStatesComeBack(t *testing.T) {
 	}
 	t.Logf("%d of %d states back in their slots after five Takes each", in, n)
 	require.Greater(t, in, n*9/10)
+}
+
+// TestKeyedSlotSharedLimiter: a factory returning one limiter for many keys
+// gets one budget for all of them, whichever slot holds the state, through
+// rebuilds and the rebuilds that Takes outside trigger.
+func TestKeyedSlotSharedLimiter(t *testing.T) {
+	shared, err := tokenbucket.New(tokenbucket.Config{Limit: 1, Window: time.Hour, Burst: 1000, Name: "shared"})
+	require.NoError(t, err)
+	k := ratekit.NewKeyed(func(string) *tokenbucket.Limiter { return shared }, ratekit.KeyedConfig{})
+	admitted := 0
+	for i := range 3000 {
+		if k.Take(t0, fmt.Sprint("k", i%700), 1).Allowed {
+			admitted++
+		}
+	}
+	require.Equal(t, 1000, admitted)
+	require.Equal(t, 0, shared.Peek(t0, 1).Remaining)
 }

@@ -12,16 +12,16 @@ import (
 // (see keyed_slot.go in the root package). Not API.
 type slotter struct{}
 
-func init() { cell.RegisterSlotter(reflect.TypeFor[*Limiter](), slotter{}) }
+func init() { cell.RegisterSlotter(reflect.TypeFor[*Limiter](), new(slotter)) }
 
 // Mover returns l's Ref; l is a *Limiter. A zero Limiter has no block to
 // move until its first Reconfigure: the Keyed then uses the Limiter.
-func (slotter) Mover(l any) cell.Mover { return &l.(*Limiter).c }
+func (*slotter) Mover(l any) cell.Mover { return &l.(*Limiter).c }
 
 // TakeSlot is Take on the block in s, which a Limiter's Ref published there,
 // without the Limiter; it reports false, deciding nothing, when the block is
 // sealed (moved, replaced or locked: the Limiter's Take waits that out).
-func (slotter) TakeSlot(s *cell.Slot, now time.Time, n int) (dec ratekit.Decision, ok bool) {
+func (*slotter) TakeSlot(s *cell.Slot, now time.Time, n int) (dec ratekit.Decision, ok bool) {
 	b := cell.BlockOf[params](s)
 	w := b.W.Load()
 	if w == cell.Sealed {

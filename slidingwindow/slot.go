@@ -14,16 +14,16 @@ import (
 // than a word and stays out.
 type counterSlotter struct{}
 
-func init() { cell.RegisterSlotter(reflect.TypeFor[*Counter](), counterSlotter{}) }
+func init() { cell.RegisterSlotter(reflect.TypeFor[*Counter](), new(counterSlotter)) }
 
 // Mover returns c's Ref; c is a *Counter.
-func (counterSlotter) Mover(c any) cell.Mover { return &c.(*Counter).c }
+func (*counterSlotter) Mover(c any) cell.Mover { return &c.(*Counter).c }
 
 // TakeSlot is Counter.Take, line for line (keep them in step; the comments
 // are Take's), on the block in s, which a Counter's Ref published there,
 // without the Counter; it reports false, deciding nothing, when the block is
 // sealed (moved, replaced or locked: the Counter's Take waits that out).
-func (counterSlotter) TakeSlot(s *cell.Slot, now time.Time, n int) (d ratekit.Decision, ok bool) {
+func (*counterSlotter) TakeSlot(s *cell.Slot, now time.Time, n int) (d ratekit.Decision, ok bool) {
 	b := cell.BlockOf[counterParams](s)
 	for {
 		w := b.W.Load()

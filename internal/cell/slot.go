@@ -132,7 +132,9 @@ var slotters sync.Map // reflect.Type of a limiter pointer -> its Slotter
 // RegisterSlotter records that limiters of type t (a pointer type) can keep
 // their state in a Keyed slot, through slotter, a value of the algorithm's
 // that implements ratekit's internal slot interface (a Take on a Slot, and
-// the limiter's Mover). Algorithm packages call it from init.
+// the limiter's Mover). Algorithm packages call it from init, with a
+// pointer (a value of a pointer type in an interface calls its methods
+// directly; a struct value goes through a wrapper that copies the result).
 func RegisterSlotter(t reflect.Type, slotter any) { slotters.Store(t, slotter) }
 
 // SlotterFor returns what RegisterSlotter recorded for t, or nil.
