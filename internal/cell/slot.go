@@ -109,7 +109,8 @@ func (r *Ref[P]) Holds(s *Slot) bool { return r.cur.Load() == BlockOf[P](s) }
 // inline key bytes; before the inline block, the Ref's pointer. None of
 // those is lineMark but by a chance of 2^-64 a word (lineMark is random per
 // process, so a key's bytes cannot be chosen to match it), and a mistake
-// costs only a needless rebuild.
+// costs only a needless rebuild. So a Ref that asks must never have been
+// moved into a Slot standing alone, with no word of its object before it.
 func (r *Ref[P]) OutOfLine() bool {
 	b := r.cur.Load()
 	return b != nil && (*atomic.Uint64)(unsafe.Add(unsafe.Pointer(b), -8)).Load() == lineMark
