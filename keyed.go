@@ -84,10 +84,10 @@ const MinSweepInterval = time.Second
 // A state is in one slot at a time: a factory that returns one limiter for
 // several keys (a shared limiter for unknown keys, say) has it moved into
 // the slot of whichever of them was inserted or rebuilt last, and the
-// others' Takes go through the limiter and now and then rebuild their
-// shard's table to bring it back. That is correct but slow; return a
-// ratekit.Limiter interface from such a factory (L an interface type keeps
-// the plain slot).
+// others' Takes go through the limiter, one more miss each (they do not
+// rebuild their tables for it: see Keyed.outside). That is correct but
+// slower; return a ratekit.Limiter interface from such a factory (L an
+// interface type keeps the plain slot).
 //
 // While a live key's state is in its slot, its limiter points into the
 // table: a limiter kept from Get keeps that shard's table allocated after

@@ -227,11 +227,17 @@ const outsideRebuild = 16
 // counted, and one of every max(outsideRebuild, live/8) of them rebuilds
 // the shard's table, if it gets the shard's lock without waiting: the
 // rebuild costs O(table size), amortized over that many Takes, so a
-// constant per Take; it allocates the new table. A block sealed only for a
-// moment (a move, a joint decision's lock) is not counted.
+// constant per Take; it allocates the new table. Only a state out of line
+// (cell.Ref.OutOfLine) is counted: not a block sealed for a moment (a move,
+// a joint decision's lock), nor a state in another key's slot, nor none.
 func (k *Keyed[K, L]) outside(i uint64, t *table[K, L], s *slot[K, L]) {
-	if t.lay.sl.Mover(s.lim).Holds(t.blockOf(s)) {
-		return // sealed for a moment: moving, or locked
+	if !t.lay.sl.Mover(s.lim).OutOfLine() {
+		// Sealed for a moment in this slot (moving, or locked), or in
+		// another key's slot (a limiter shared by keys or Keyeds), or no
+		// block at all (a zero limiter): no rebuild brings it back for
+		// good, and rebuilding for such a key's Takes would allocate a
+		// table every few of them.
+		return
 	}
 	sh := &k.shards[i]
 	if c := sh.outside.Add(1); c < outsideRebuild || int64(c) < sh.live.Load()/8 {

@@ -373,12 +373,15 @@ func (r *Ref[P]) Replace(b *Block[P], next func(w, aux int64) (np *P, nw, naux i
 	return true
 }
 
-// newBlock returns a block out of line, in a cache line of its own.
+// newBlock returns a block out of line, in a cache line of its own, at the
+// line's end, after lineMark (see Ref.OutOfLine).
 func newBlock[P any](p *P, w, aux int64) *Block[P] {
 	line := &struct {
-		b Block[P]
-		_ [64 - 24]byte
+		_    [64 - 24 - 8]byte
+		mark atomic.Uint64
+		b    Block[P]
 	}{}
+	line.mark.Store(lineMark)
 	nb := &line.b
 	nb.P = p
 	nb.W.Store(w)

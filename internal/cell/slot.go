@@ -1,8 +1,10 @@
 package cell
 
 import (
+	"math/rand/v2"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -96,12 +98,34 @@ func (r *Ref[P]) MoveOut(s *Slot) {
 // Holds reports whether the slot s is r's block in force.
 func (r *Ref[P]) Holds(s *Slot) bool { return r.cur.Load() == BlockOf[P](s) }
 
-// Mover is a Ref as ratekit.Keyed sees it: MoveIn, MoveOut and Holds,
-// whatever P.
+// OutOfLine reports whether r's block in force is one that Replace,
+// MoveOut or Adopt made (newBlock), rather than a table slot, r's inline
+// first block, or none: whether a ratekit.Keyed rebuild would move r's state
+// into a slot for good. (A state in another key's slot, of a limiter shared
+// by two keys or two Keyeds, is not: a rebuild would take it from that
+// slot, whose key would then find it missing, and the tables would take
+// turns.) It reads the word before the block: in newBlock's line, lineMark;
+// before a table slot's block, the slot's limiter pointer or the tail of its
+// inline key bytes; before the inline block, the Ref's pointer. None of
+// those is lineMark but by a chance of 2^-64 a word (lineMark is random per
+// process, so a key's bytes cannot be chosen to match it), and a mistake
+// costs only a needless rebuild. So a Ref that asks must never have been
+// moved into a Slot standing alone, with no word of its object before it.
+func (r *Ref[P]) OutOfLine() bool {
+	b := r.cur.Load()
+	return b != nil && (*atomic.Uint64)(unsafe.Add(unsafe.Pointer(b), -8)).Load() == lineMark
+}
+
+// lineMark marks the cache lines of out-of-line blocks (newBlock).
+var lineMark = rand.Uint64() | 1
+
+// Mover is a Ref as ratekit.Keyed sees it: MoveIn, MoveOut, Holds and
+// OutOfLine, whatever P.
 type Mover interface {
 	MoveIn(s *Slot) bool
 	MoveOut(s *Slot)
 	Holds(s *Slot) bool
+	OutOfLine() bool
 }
 
 var slotters sync.Map // reflect.Type of a limiter pointer -> its Slotter
