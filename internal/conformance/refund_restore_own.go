@@ -1,10 +1,11 @@
 package conformance
 
 import (
-	"encoding"
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/ratekit/ratekit"
 )
 
 // refundAcrossOwnRestore holds the refund contract of ratekit.Limiter
@@ -19,19 +20,11 @@ import (
 // later Takes joined, which then closes sooner than the twin's.) Other
 // Takes are stamped less than a Window after X (see Subject.Anchored).
 func (s Subject) refundAcrossOwnRestore(t *testing.T) {
-	if _, ok := s.New(t).(encoding.BinaryUnmarshaler); !ok || s.Holder {
-		t.Skip("no saved state to restore (not a BinaryMarshaler and BinaryUnmarshaler, or a Holder)")
-	}
+	marshal, restore := s.saver(t)
 	w := s.window(t)
-	roundTrip := func(l any) {
+	roundTrip := func(l ratekit.Limiter) {
 		t.Helper()
-		b, err := l.(encoding.BinaryMarshaler).MarshalBinary()
-		if err == nil {
-			err = l.(encoding.BinaryUnmarshaler).UnmarshalBinary(b)
-		}
-		if err != nil {
-			t.Fatalf("a round trip of the limiter's own state: %v", err)
-		}
+		restore(l, marshal(l))
 	}
 	// A step is a Take at an offset from Start (x: X), or, with restore
 	// set, a round trip of each limiter's own state.

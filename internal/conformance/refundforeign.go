@@ -29,27 +29,8 @@ import (
 // into a limiter that took 5, refund those 5, and 9 are admitted where the
 // twin admits 7.
 func (s Subject) refundForeignRestore(t *testing.T) {
-	probe := s.New(t)
-	_, mok := probe.(encoding.BinaryMarshaler)
-	_, uok := probe.(encoding.BinaryUnmarshaler)
-	if !mok || !uok || s.Holder {
-		t.Skip("no saved state to restore (not a BinaryMarshaler and BinaryUnmarshaler, or a Holder)")
-	}
+	marshal, restore := s.saver(t)
 	w := s.window(t)
-	marshal := func(l ratekit.Limiter) []byte {
-		t.Helper()
-		b, err := l.(encoding.BinaryMarshaler).MarshalBinary()
-		if err != nil {
-			t.Fatalf("MarshalBinary: %v", err)
-		}
-		return b
-	}
-	restore := func(l ratekit.Limiter, b []byte) {
-		t.Helper()
-		if err := l.(encoding.BinaryUnmarshaler).UnmarshalBinary(b); err != nil {
-			t.Fatalf("UnmarshalBinary: %v", err)
-		}
-	}
 	taken := func(ts ...take) []byte {
 		l := s.New(t)
 		for _, tk := range ts {

@@ -32,27 +32,8 @@ import (
 // Holders (whose held units are not part of their saved state), are
 // skipped.
 func (s Subject) refundRestore(t *testing.T) {
-	probe := s.New(t)
-	_, mok := probe.(encoding.BinaryMarshaler)
-	_, uok := probe.(encoding.BinaryUnmarshaler)
-	if !mok || !uok || s.Holder {
-		t.Skip("no saved state to restore (not a BinaryMarshaler and BinaryUnmarshaler, or a Holder)")
-	}
+	marshal, restore := s.saver(t)
 	w := s.window(t)
-	marshal := func(l ratekit.Limiter) []byte {
-		t.Helper()
-		b, err := l.(encoding.BinaryMarshaler).MarshalBinary()
-		if err != nil {
-			t.Fatalf("MarshalBinary: %v", err)
-		}
-		return b
-	}
-	restore := func(l ratekit.Limiter, b []byte) {
-		t.Helper()
-		if err := l.(encoding.BinaryUnmarshaler).UnmarshalBinary(b); err != nil {
-			t.Fatalf("UnmarshalBinary: %v", err)
-		}
-	}
 	drained := s.New(t)
 	drain(drained, s.Start, s.Capacity)
 	drainedState, freshState := marshal(drained), marshal(s.New(t))
@@ -177,4 +158,34 @@ func (s Subject) refundRestore(t *testing.T) {
 				rep, admitted.Load(), got)
 		}
 	}
+}
+
+// saver returns MarshalBinary and UnmarshalBinary on s's limiters, each
+// failing the test on an error. It skips the calling check for limiters
+// with no saved state: those that are not both a BinaryMarshaler and a
+// BinaryUnmarshaler, and Holders, whose held units are not part of what
+// they save.
+func (s Subject) saver(t *testing.T) (marshal func(ratekit.Limiter) []byte, restore func(ratekit.Limiter, []byte)) {
+	t.Helper()
+	probe := s.New(t)
+	_, mok := probe.(encoding.BinaryMarshaler)
+	_, uok := probe.(encoding.BinaryUnmarshaler)
+	if !mok || !uok || s.Holder {
+		t.Skip("no saved state to restore (not a BinaryMarshaler and BinaryUnmarshaler, or a Holder)")
+	}
+	marshal = func(l ratekit.Limiter) []byte {
+		t.Helper()
+		b, err := l.(encoding.BinaryMarshaler).MarshalBinary()
+		if err != nil {
+			t.Fatalf("MarshalBinary: %v", err)
+		}
+		return b
+	}
+	restore = func(l ratekit.Limiter, b []byte) {
+		t.Helper()
+		if err := l.(encoding.BinaryUnmarshaler).UnmarshalBinary(b); err != nil {
+			t.Fatalf("UnmarshalBinary: %v", err)
+		}
+	}
+	return marshal, restore
 }
