@@ -651,11 +651,19 @@ func (p *counterParams) refund(w uint64, a int64, n uint64) (uint64, bool) {
 
 // Idle reports whether the Counter is as good as a fresh one from now on:
 // now is not before its current fixed window, and the estimate at now is
-// zero (no unit in now's window or the one before). Dropping an idle Counter
-// and making a fresh one changes no decision at now or later.
+// zero (no unit in now's window or the one before), and now's fixed window
+// is after the restore mark's (a Counter restored by UnmarshalBinary over
+// counted Takes gives nothing back for a refund stamped in the marked
+// window or earlier, which a fresh Counter in its place would give back:
+// see Refund). Dropping an idle Counter and making a fresh one changes no
+// decision at now or later.
 func (c *Counter) Idle(now time.Time) bool {
 	b, w := c.c.Load()
-	return b.P.idle(uint64(w), b.P.since(now))
+	x := b.P.since(now)
+	if m := b.Aux.Load(); m != 0 && x < b.P.start0+m*b.P.window {
+		return false // a refund stamped at now would find the mark
+	}
+	return b.P.idle(uint64(w), x)
 }
 
 // idle is Idle's pure step.
