@@ -115,7 +115,17 @@ func (g *gcra) Refund(at time.Time, n int) {
 	}
 }
 
-func (g *gcra) Idle(now time.Time) bool { return g.tat.Load() <= g.at(now) }
+// Idle is tokenbucket's rule: the TAT is at or before now, and a refund of
+// a Take stamped at or before the mark (which gives nothing back here)
+// would give nothing back on a fresh gcra in this one's place either: a
+// refill of burst has passed since the mark.
+func (g *gcra) Idle(now time.Time) bool {
+	t := g.at(now)
+	if m := g.mark.Load(); m != 0 && t-g.burst*g.per < m-1 {
+		return false
+	}
+	return g.tat.Load() <= t
+}
 
 func (g *gcra) MarshalBinary() ([]byte, error) {
 	return binary.AppendVarint([]byte("gcra"), g.tat.Load()), nil

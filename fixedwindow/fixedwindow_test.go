@@ -637,7 +637,14 @@ func TestMarshal(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []byte{'r', 'k', 2, 1, 0}, fb)
 	require.NoError(t, l.UnmarshalBinary(fb))
-	require.True(t, l.Idle(t0))
+	require.Equal(t, f.Peek(t0, 60), l.Peek(t0, 60))
+	// Fresh, but its Takes are marked (a refund of one gives nothing back),
+	// which a new limiter in its place would not be: Idle only from the
+	// window after the marked one, t0's (13:02:00; see the conformance
+	// check IdleKeepsRestoreMark).
+	require.False(t, l.Idle(t0))
+	require.False(t, l.Idle(t0.Add(52750*time.Millisecond-1)))
+	require.True(t, l.Idle(t0.Add(52750*time.Millisecond)))
 }
 
 // state builds a fixedwindow state: the header, then flags and, if given,

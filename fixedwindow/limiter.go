@@ -487,10 +487,16 @@ func (l *Limiter) Refund(at time.Time, n int) {
 // so that dropping it (as ratekit's keyed limiters do) changes no decision
 // at now or later: nothing is counted in now's window and OnLimitReached
 // has not been called for it, or the limiter's window ended before now's.
-// A limiter that has counted in a window after now's is not Idle.
+// A limiter that has counted in a window after now's is not Idle, nor is
+// one restored (UnmarshalBinary) over counted Takes until its restore mark's
+// window is over: a fresh limiter in its place would give a refund of
+// such a Take back (see Refund).
 func (l *Limiter) Idle(now time.Time) bool {
 	b, w := l.load()
 	idx, _ := b.P.locate(now)
+	if idx < uint64(b.Aux.Load()) {
+		return false // a refund stamped in now's window gives nothing back
+	}
 	return b.P.idle(uint64(w), idx)
 }
 

@@ -34,3 +34,40 @@ func TestReconfigureThroughNarrowWindowKeepsUnits(t *testing.T) {
 		"%d units taken in a day's window, reconfigured to a second's and back: Remaining", taken)
 	require.True(t, l.Peek(t0.Add(24*time.Hour), 1<<40).Allowed, "the next day's window is empty")
 }
+
+// TestMarshalKeepsCutCount: a count cut to a narrower field by Reconfigure
+// (see TestReconfigureThroughNarrowWindowKeepsUnits) may stand for more than
+// it says, and MarshalBinary must not save it as exact. Saved under the
+// second's window and restored into a day's, the count read as itself gave
+// back the units above the second's field, which the live limiter,
+// reconfigured back to the day's window, still counts.
+func TestMarshalKeepsCutCount(t *testing.T) {
+	mock := clock.NewMock()
+	mock.Set(t0)
+	daily := fixedwindow.Config{Limit: 1 << 40, Window: 24 * time.Hour, Clock: mock}
+	perSecond := fixedwindow.Config{Limit: 10, Window: time.Second, Clock: mock}
+	l := mustNew(t, daily)
+	require.True(t, l.Take(t0, 1<<33).Allowed)
+	require.NoError(t, l.Reconfigure(perSecond))
+	b, err := l.MarshalBinary()
+	require.NoError(t, err)
+
+	second := mustNew(t, perSecond)
+	require.NoError(t, second.UnmarshalBinary(b))
+	require.Equal(t, l.Peek(t0, 1), second.Peek(t0, 1), "restored under the Config it was saved under")
+
+	require.NoError(t, l.Reconfigure(daily))
+	day := mustNew(t, daily)
+	require.NoError(t, day.UnmarshalBinary(b))
+	require.LessOrEqual(t, day.Peek(t0, 0).Remaining, l.Peek(t0, 0).Remaining,
+		"restored into a day's window: Remaining, against the live limiter reconfigured back")
+	require.Equal(t, l.Peek(t0, 1).Allowed, day.Peek(t0, 1).Allowed)
+	require.True(t, day.Peek(t0.Add(24*time.Hour), 1<<40).Allowed, "the next day's window is empty")
+
+	// Saved again from the restored limiter, the count is still cut.
+	b2, err := second.MarshalBinary()
+	require.NoError(t, err)
+	again := mustNew(t, daily)
+	require.NoError(t, again.UnmarshalBinary(b2))
+	require.LessOrEqual(t, again.Peek(t0, 0).Remaining, l.Peek(t0, 0).Remaining)
+}

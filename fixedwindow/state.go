@@ -189,7 +189,11 @@ const (
 // followed by varints: flags (1: a window follows, 2: OnLimitReached was
 // called for it) and, if a window follows, its start as Unix seconds and
 // nanoseconds, its length in nanoseconds, and its count. A fresh limiter
-// encodes no window.
+// encodes no window. A count that Reconfigure cut to a narrower field (a
+// day's window of a terabyte reconfigured to a second's), and so may stand
+// for more than it says, is saved as 2^62, the most the format carries:
+// restored under any Config, it fills the count's field, and the window
+// admits nothing more until it ends.
 func (l *Limiter) MarshalBinary() ([]byte, error) {
 	blk, w := l.load()
 	sv := blk.P.save(uint64(w))
@@ -205,7 +209,14 @@ func (l *Limiter) MarshalBinary() ([]byte, error) {
 	b = binary.AppendVarint(b, sv.start.Unix())
 	b = binary.AppendUvarint(b, uint64(sv.start.Nanosecond()))
 	b = binary.AppendUvarint(b, uint64(sv.window))
-	b = binary.AppendUvarint(b, sv.count)
+	count := sv.count
+	if sv.full {
+		// Cut to its field by a Reconfigure to a narrower one: it may
+		// stand for more, so it is saved as the most the format carries,
+		// which every field saturates at (see restore).
+		count = maxSavedCnt
+	}
+	b = binary.AppendUvarint(b, count)
 	return b, nil
 }
 

@@ -394,13 +394,19 @@ func (l *Limiter) Refund(at time.Time, n int) {
 
 // Idle reports whether no window is open at now (none was opened, it has
 // closed, or all its units were refunded, and now is not before the start
-// of the window refunded: see Edge cases in the package documentation), so
-// that the Limiter decides exactly as a fresh one would and can be
-// dropped. It is lock-free.
+// of the window refunded: see Edge cases in the package documentation),
+// and now is after the restore mark (a limiter restored by UnmarshalBinary
+// over counted Takes gives nothing back for a refund stamped at or before
+// the end of the window it had, which a fresh limiter in its place would
+// give back: see Refund), so that the Limiter decides exactly as a fresh
+// one would and can be dropped. It is lock-free.
 func (l *Limiter) Idle(now time.Time) bool {
 	b, w := l.c.Final()
 	p := b.P
 	st, t := p.decode(w, b.Aux.Load()), p.since(now)
+	if p.marked && t <= p.mark {
+		return false // a Take at now, refunded, would find the mark
+	}
 	return !st.open(t, p.window) && !(st.spent() && t < st.start)
 }
 

@@ -651,11 +651,19 @@ func (p *counterParams) refund(w uint64, a int64, n uint64) (uint64, bool) {
 
 // Idle reports whether the Counter is as good as a fresh one from now on:
 // now is not before its current fixed window, and the estimate at now is
-// zero (no unit in now's window or the one before). Dropping an idle Counter
-// and making a fresh one changes no decision at now or later.
+// zero (no unit in now's window or the one before), and now's fixed window
+// is after the restore mark's (a Counter restored by UnmarshalBinary over
+// counted Takes gives nothing back for a refund stamped in the marked
+// window or earlier, which a fresh Counter in its place would give back:
+// see Refund). Dropping an idle Counter and making a fresh one changes no
+// decision at now or later.
 func (c *Counter) Idle(now time.Time) bool {
 	b, w := c.c.Load()
-	return b.P.idle(uint64(w), b.P.since(now))
+	x := b.P.since(now)
+	if m := b.Aux.Load(); m != 0 && x < b.P.start0+m*b.P.window {
+		return false // a refund stamped at now would find the mark
+	}
+	return b.P.idle(uint64(w), x)
 }
 
 // idle is Idle's pure step.
@@ -775,8 +783,19 @@ func (p *counterParams) carryMark(aux int64, old *counterParams) int64 {
 	return min(max(floorDiv(end, p.window)-p.base, 0), int64(p.maxRel())) + 1
 }
 
-// counterFormat is the version of the Counter's MarshalBinary format.
-const counterFormat = 1
+// counterFormat is the version of the Counter's MarshalBinary format;
+// counterCutFormat (2) is written only for a state with a cut count (see
+// full), which version 1 cannot carry.
+const (
+	counterFormat    = 1
+	counterCutFormat = 2
+)
+
+// The bits of a version 2 state's cut flags: which counts are cut.
+const (
+	cutCur  = 1 << 0
+	cutPrev = 1 << 1
+)
 
 // MarshalBinary returns the Counter's state in wall-clock terms. The format,
 // after the 4-byte ratekit header, is: uvarint Window in nanoseconds, varint
@@ -785,6 +804,15 @@ const counterFormat = 1
 // nanoseconds hold every window start a Counter records, whatever year its
 // Config.Clock reads (its epoch is within 146 years of 1970, its windows
 // within 73 years of the epoch), so one format suffices.
+//
+// A count that a Reconfigure cut to a narrower field (a Config with
+// OnLimitReached keeps a bit for its mark, and halves a day's field) may
+// stand for more than it says; version 1 would give a restore into a wider
+// field the units above the cut back. Such a state is version 2: version
+// 1's fields followed by a uvarint of cut flags (1: the current window's
+// count is cut, 2: the previous one's). A cut count restores as a full
+// field, as Reconfigure carries it. Every other state is version 1, as
+// before version 2 existed.
 func (c *Counter) MarshalBinary() ([]byte, error) {
 	b, w := c.c.Load()
 	return b.P.marshal(uint64(w)), nil
@@ -793,11 +821,26 @@ func (c *Counter) MarshalBinary() ([]byte, error) {
 // marshal is MarshalBinary's pure step.
 func (p *counterParams) marshal(w uint64) []byte {
 	rel, cur, prev := p.unpack(w)
-	b := core.AppendHeader(make([]byte, 0, 32), core.SlidingCounter, counterFormat)
+	var cut uint64
+	if p.full(cur) {
+		cut |= cutCur
+	}
+	if p.full(prev) {
+		cut |= cutPrev
+	}
+	version := byte(counterFormat)
+	if cut != 0 {
+		version = counterCutFormat
+	}
+	b := core.AppendHeader(make([]byte, 0, 32), core.SlidingCounter, version)
 	b = binary.AppendUvarint(b, uint64(p.window))
 	b = binary.AppendVarint(b, (p.base+int64(rel))*p.window)
 	b = binary.AppendUvarint(b, cur)
-	return binary.AppendUvarint(b, prev)
+	b = binary.AppendUvarint(b, prev)
+	if cut != 0 {
+		b = binary.AppendUvarint(b, cut)
+	}
+	return b
 }
 
 // UnmarshalBinary replaces the Counter's state with one from MarshalBinary,
@@ -819,18 +862,35 @@ func (p *counterParams) marshal(w uint64) []byte {
 // with one CAS: it allocates nothing.
 func (c *Counter) UnmarshalBinary(b []byte) error {
 	payload, err := core.ParseHeader(b, core.SlidingCounter, counterFormat)
+	cutFormat := false
+	if err != nil {
+		if p2, err2 := core.ParseHeader(b, core.SlidingCounter, counterCutFormat); err2 == nil {
+			payload, cutFormat, err = p2, true, nil
+		} else if len(b) >= core.HeaderLen {
+			if _, err3 := core.ParseHeader(b, core.SlidingCounter, b[3]); err3 == nil {
+				// A Counter state of a version this build does not read.
+				err = badCounterState("format version %d, this build reads %d and %d", b[3], counterFormat, counterCutFormat)
+			}
+		}
+	}
 	if err != nil {
 		return err
 	}
 	r := core.NewReader(core.SlidingCounter, payload)
 	window, start, cur, prev := r.Uint64(), r.Int64(), r.Uint64(), r.Uint64()
+	var cut uint64
+	if cutFormat {
+		if cut = r.Uint64(); cut == 0 || cut&^(cutCur|cutPrev) != 0 {
+			r.Fail("cut flags %#x", cut)
+		}
+	}
 	if err := r.Err(); err != nil {
 		return err
 	}
 	for {
 		blk, w := c.c.Load()
 		p := blk.P
-		next, err := p.restore(window, start, cur, prev)
+		next, err := p.restore(window, start, p.uncut(cur, cut&cutCur != 0), p.uncut(prev, cut&cutPrev != 0))
 		if err != nil {
 			return err
 		}
@@ -853,6 +913,16 @@ func (c *Counter) UnmarshalBinary(b []byte) error {
 			return nil
 		}
 	}
+}
+
+// uncut is a saved count as restore reads it: a cut count (version 2) as
+// the whole of p's field, since it may stand for more than it says and
+// than p's field holds; any other as itself.
+func (p *counterParams) uncut(count uint64, cut bool) uint64 {
+	if cut {
+		return p.mask
+	}
+	return count
 }
 
 func badCounterState(format string, args ...any) error {

@@ -636,8 +636,11 @@ func (l *Log) snapshot() (units []int64, clk int64) {
 
 // Idle reports whether the log is as good as a fresh one from now on: now
 // is not older than the newest instant it has recorded, and no unit counts
-// at now (every unit has now-e >= Window). Dropping an idle log and making a
-// fresh one changes no decision at now or later.
+// at now (every unit has now-e >= Window), and now is after the restore
+// mark (a log restored by UnmarshalBinary over recorded Takes gives
+// nothing back for a refund stamped at or before the mark, which a fresh
+// log in its place would give back: see Refund). Dropping an idle log and
+// making a fresh one changes no decision at now or later.
 func (l *Log) Idle(now time.Time) bool {
 	x := l.since(now)
 	for i := 0; ; i++ {
@@ -648,7 +651,7 @@ func (l *Log) Idle(now time.Time) bool {
 			continue
 		}
 		head := headOf(w)
-		idle := x >= s.floor.Load() && s.slot(head, 0).Load() <= after(x-s.p.window)
+		idle := x >= s.floor.Load() && x > s.restored.Load() && s.slot(head, 0).Load() <= after(x-s.p.window)
 		if s.word.Load() == w {
 			return idle
 		}

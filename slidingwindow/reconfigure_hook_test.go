@@ -42,3 +42,90 @@ func TestCounterReconfigureThroughHookKeepsUnits(t *testing.T) {
 	// than two Windows of under-admission.
 	require.True(t, c.Peek(fuzzStart.Add(2*window), big).Allowed, "two Windows on, the Counter is empty")
 }
+
+// TestCounterMarshalKeepsCutCount: a count cut to a hooked Config's
+// narrower field (see TestCounterReconfigureThroughHookKeepsUnits) may
+// stand for more than it says, and MarshalBinary must not save it as
+// exact. Saved under the hooked Config and restored into a plain one, the
+// count read as itself gave back the units above the hooked field, which
+// the live Counter, reconfigured back, still counts. Version 1 cannot say
+// so (a count above a field is corrupt), so such a state is version 2.
+func TestCounterMarshalKeepsCutCount(t *testing.T) {
+	const window = 24 * time.Hour
+	big, small := slidingwindow.MaxCounterLimit(window), slidingwindow.MaxCounterLimitWithHook(window)
+	clk := clock.NewMock()
+	clk.Set(fuzzStart)
+	plain := slidingwindow.Config{Limit: big, Window: window, Clock: clk}
+	hooked := slidingwindow.Config{Limit: 10, Window: window, Clock: clk, OnLimitReached: func(ratekit.Decision) {}}
+	c, err := slidingwindow.NewCounter(plain)
+	require.NoError(t, err)
+	require.True(t, c.Take(fuzzStart, small+1000).Allowed)
+	require.NoError(t, c.Reconfigure(hooked))
+	b, err := c.MarshalBinary()
+	require.NoError(t, err)
+
+	h, err := slidingwindow.NewCounter(hooked)
+	require.NoError(t, err)
+	require.NoError(t, h.UnmarshalBinary(b))
+	require.Equal(t, c.Peek(fuzzStart, 1), h.Peek(fuzzStart, 1), "restored under the Config it was saved under")
+
+	require.NoError(t, c.Reconfigure(plain))
+	r, err := slidingwindow.NewCounter(plain)
+	require.NoError(t, err)
+	require.NoError(t, r.UnmarshalBinary(b))
+	require.LessOrEqual(t, r.Peek(fuzzStart, 0).Remaining, c.Peek(fuzzStart, 0).Remaining,
+		"restored into the plain Config: Remaining, against the live Counter reconfigured back")
+	require.True(t, r.Peek(fuzzStart.Add(2*window), big).Allowed, "two Windows on, the Counter is empty")
+
+	// Saved again from the hooked restore, the count is still cut.
+	b2, err := h.MarshalBinary()
+	require.NoError(t, err)
+	r2, err := slidingwindow.NewCounter(plain)
+	require.NoError(t, err)
+	require.NoError(t, r2.UnmarshalBinary(b2))
+	require.LessOrEqual(t, r2.Peek(fuzzStart, 0).Remaining, c.Peek(fuzzStart, 0).Remaining)
+
+	// A state with no cut count stays version 1, as before version 2.
+	p, err := slidingwindow.NewCounter(plain)
+	require.NoError(t, err)
+	p.Take(fuzzStart, 5)
+	b3, err := p.MarshalBinary()
+	require.NoError(t, err)
+	require.Equal(t, byte(1), b3[3], "format version of an exact state")
+	require.Equal(t, byte(2), b[3], "format version of a cut state")
+}
+
+// TestCounterUnmarshalRejectsBadCut: a version 2 state must say which
+// counts are cut, with known flags; a version 3 is refused by name.
+func TestCounterUnmarshalRejectsBadCut(t *testing.T) {
+	clk := clock.NewMock()
+	clk.Set(fuzzStart)
+	cfg := slidingwindow.Config{Limit: 10, Window: time.Hour, Clock: clk, OnLimitReached: func(ratekit.Decision) {}}
+	c, err := slidingwindow.NewCounter(cfg)
+	require.NoError(t, err)
+	require.NoError(t, c.Reconfigure(slidingwindow.Config{Limit: 10, Window: time.Hour, Clock: clk}))
+	require.True(t, c.Take(fuzzStart, 3).Allowed)
+	good, err := c.MarshalBinary()
+	require.NoError(t, err)
+	require.Equal(t, byte(1), good[3])
+	for _, tc := range []struct {
+		name string
+		b    []byte
+	}{
+		{"v2 without flags", append([]byte{'r', 'k', good[2], 2}, good[4:]...)},
+		{"v2 flags 0", append(append([]byte{'r', 'k', good[2], 2}, good[4:]...), 0)},
+		{"v2 flags 4", append(append([]byte{'r', 'k', good[2], 2}, good[4:]...), 4)},
+		{"v3", append(append([]byte{'r', 'k', good[2], 3}, good[4:]...), 1)},
+	} {
+		l, err := slidingwindow.NewCounter(cfg)
+		require.NoError(t, err)
+		require.True(t, l.Take(fuzzStart, 1).Allowed)
+		err = l.UnmarshalBinary(tc.b)
+		require.ErrorIs(t, err, ratekit.ErrInvalidState, tc.name)
+		require.Equal(t, 9, l.Peek(fuzzStart, 0).Remaining, "%s: a rejected state changed the Counter", tc.name)
+	}
+	v3 := append(append([]byte{'r', 'k', good[2], 3}, good[4:]...), 1)
+	l, err := slidingwindow.NewCounter(cfg)
+	require.NoError(t, err)
+	require.ErrorContains(t, l.UnmarshalBinary(v3), "format version 3, this build reads 1 and 2")
+}

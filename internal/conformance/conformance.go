@@ -109,6 +109,7 @@ func Run(t *testing.T, s Subject) {
 	t.Run("TakeAllHammer", s.takeAllHammer)
 	t.Run("ZeroAllocs", s.zeroAllocs)
 	t.Run("Idle", s.idle)
+	t.Run("IdleKeepsRestoreMark", s.idleMark)
 	t.Run("MarshalRoundTrip", s.marshalRoundTrip)
 	t.Run("MarshalFarClock", s.marshalFarClock)
 	t.Run("UnmarshalRejectsBadState", s.unmarshalBadState)

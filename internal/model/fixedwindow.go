@@ -148,6 +148,9 @@ func (m *FixedWindow) Refund(at time.Time, n int) {
 func (m *FixedWindow) Idle(now time.Time) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.mark != nil && m.number(now).Cmp(m.mark) <= 0 {
+		return false // a refund in now's window may still find the mark
+	}
 	if !m.has {
 		return true
 	}

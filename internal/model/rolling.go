@@ -145,10 +145,13 @@ func (m *Rolling) Restored() {
 	m.later, m.spent = m.count > 0, false
 }
 
-// Idle reports whether no window is open at now, and now is not before a
-// spent window's start.
+// Idle reports whether no window is open at now, now is not before a
+// spent window's start, and now is after the refund mark.
 func (m *Rolling) Idle(now time.Time) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.marked && !now.After(m.mark) {
+		return false // a refund stamped at now would find the mark
+	}
 	return !m.open(now) && !(m.spent && now.Before(m.start))
 }

@@ -99,7 +99,7 @@ func (m *SlidingLog) Refund(at time.Duration, n int) {
 
 // Idle is slidingwindow.Log.Idle.
 func (m *SlidingLog) Idle(now time.Duration) bool {
-	if m.hasClock && now < m.clock {
+	if m.hasClock && now < m.clock || m.marked && now <= m.restored {
 		return false
 	}
 	return len(m.live(now)) == 0
@@ -367,6 +367,9 @@ func (m *SlidingCounter) Refund(at time.Time, n int) {
 
 // Idle is slidingwindow.Counter.Idle.
 func (m *SlidingCounter) Idle(now time.Time) bool {
+	if m.marked && m.window(now) <= m.mark {
+		return false // a refund stamped at now would find the mark
+	}
 	if !m.started {
 		return true
 	}
