@@ -391,11 +391,8 @@ func (s *logState) decide(d *ratekit.Decision, w uint64, x int64, n int) int64 {
 	// moved it; see Refund). x-window >= minTime-MaxWindow does not
 	// overflow.
 	count := s.above(head, x-p.window)
-	// A unit the ring forgot counts at x: x admits nothing (see lost).
-	lost := s.lost().Load() > after(x-p.window)
-	if lost {
-		count = max(count, p.limit)
-	}
+	lostv := s.lost().Load()
+	lost := lostv > after(x-p.window)
 
 	*d = ratekit.Decision{Limit: p.limit, Window: time.Duration(p.window), Policy: p.name}
 	// Until the log is at full capacity again: until the newest live unit
@@ -404,6 +401,12 @@ func (s *logState) decide(d *ratekit.Decision, w uint64, x int64, n int) int64 {
 	reset := time.Duration(0)
 	if count > 0 {
 		reset = time.Duration(newest + p.window - x)
+	}
+	if lost {
+		// A unit the ring forgot counts at x: x admits nothing until it
+		// expires (see lost); it expires after x, as it counts there.
+		count = max(count, p.limit)
+		reset = max(reset, time.Duration(dec(lostv)+p.window-x))
 	}
 	// count may exceed the Limit after Reconfigure lowered it (the ring
 	// then holds more than Limit slots): the log is over-full, and admits
@@ -428,7 +431,7 @@ func (s *logState) decide(d *ratekit.Decision, w uint64, x int64, n int) int64 {
 		d.RetryAfter = time.Duration(s.unit(head, p.limit-n) + p.window - x)
 		if lost {
 			// Not before the forgotten unit expires: an upper bound.
-			d.RetryAfter = max(d.RetryAfter, time.Duration(dec(s.lost().Load())+p.window-x))
+			d.RetryAfter = max(d.RetryAfter, time.Duration(dec(lostv)+p.window-x))
 		}
 	}
 	return t
