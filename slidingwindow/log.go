@@ -37,9 +37,11 @@ import (
 //
 // # Memory
 //
-// The ring is 8·Limit bytes, rounded up to Go's next size class, in an
+// The ring is 8·(Limit+1) bytes (a slot per unit of Limit and the lost
+// mark, see Reconfigure), rounded up to Go's next size class, in an
 // allocation of its own; after a Reconfigure that lowered the Limit, it
-// keeps a slot for each unit it held (see Reconfigure). The Log itself is
+// keeps a slot for each unit it held (see Reconfigure): at most
+// 8·(max(Limit, units held at the last Reconfigure)+1) bytes. The Log itself is
 // 56 bytes, in Go's 64-byte size class: Logs of equal Configs share one
 // immutable parameter set, so NewLog per key in a ratekit.Keyed factory
 // costs the ring and 64 bytes a key, in two allocations.
@@ -214,7 +216,22 @@ func (s *logState) init(p *logParams, size int) {
 	s.p = p
 	s.floor.Store(noFloor)
 	s.restored.Store(noFloor)
-	s.slots = make([]atomic.Int64, size) // all empty
+	// One element past the ring holds the lost mark (see lost).
+	s.slots = make([]atomic.Int64, size+1)[:size] // all empty
+}
+
+// lost returns the lost mark of s, stored (as enc does) in the element
+// past the end of the ring: the newest instant of a unit a Take overwrote
+// (or a state that s replaced overwrote), 0 if none. A forgotten unit
+// counts at every x with x-window < its instant, where every unit the ring
+// holds counts too; the log does not know how many units it forgot, so
+// such an x admits nothing (see decide). With a ring of at least Limit
+// slots this changes no decision (the ring is full of units that count
+// there); it matters after Reconfigure raised the Limit above the ring a
+// Take overwrote, and then only ever admits less. Written under the
+// seqlock.
+func (s *logState) lost() *atomic.Int64 {
+	return &s.slots[:len(s.slots)+1][len(s.slots)]
 }
 
 // newLogState returns an empty state of p with a ring of size slots.
@@ -374,6 +391,8 @@ func (s *logState) decide(d *ratekit.Decision, w uint64, x int64, n int) int64 {
 	// moved it; see Refund). x-window >= minTime-MaxWindow does not
 	// overflow.
 	count := s.above(head, x-p.window)
+	lostv := s.lost().Load()
+	lost := lostv > after(x-p.window)
 
 	*d = ratekit.Decision{Limit: p.limit, Window: time.Duration(p.window), Policy: p.name}
 	// Until the log is at full capacity again: until the newest live unit
@@ -382,6 +401,12 @@ func (s *logState) decide(d *ratekit.Decision, w uint64, x int64, n int) int64 {
 	reset := time.Duration(0)
 	if count > 0 {
 		reset = time.Duration(newest + p.window - x)
+	}
+	if lost {
+		// A unit the ring forgot counts at x: x admits nothing until it
+		// expires (see lost); it expires after x, as it counts there.
+		count = max(count, p.limit)
+		reset = max(reset, time.Duration(dec(lostv)+p.window-x))
 	}
 	// count may exceed the Limit after Reconfigure lowered it (the ring
 	// then holds more than Limit slots): the log is over-full, and admits
@@ -404,6 +429,10 @@ func (s *logState) decide(d *ratekit.Decision, w uint64, x int64, n int) int64 {
 		d.Remaining = max(p.limit-count, 0)
 		d.ResetAfter = reset
 		d.RetryAfter = time.Duration(s.unit(head, p.limit-n) + p.window - x)
+		if lost {
+			// Not before the forgotten unit expires: an upper bound.
+			d.RetryAfter = max(d.RetryAfter, time.Duration(dec(lostv)+p.window-x))
+		}
 	}
 	return t
 }
@@ -451,6 +480,13 @@ func (l *Log) Take(now time.Time, n int) (d ratekit.Decision) {
 		}
 		// The lock is ours and the state is the one decide read.
 		next, v := headOf(w), enc(t)
+		// The newest unit the write overwrites, if any, is the log's
+		// lost mark from now on (instants never decrease along the ring).
+		if i := next + n - 1; i < len(s.slots) {
+			s.forget(i)
+		} else {
+			s.forget(i - len(s.slots))
+		}
 		for range n {
 			s.slots[next].Store(v)
 			if next++; next == len(s.slots) {
@@ -459,6 +495,14 @@ func (l *Log) Take(now time.Time, n int) (d ratekit.Decision) {
 		}
 		s.word.Store(released(w, next))
 		return d
+	}
+}
+
+// forget raises the lost mark to the unit in slot i, about to be
+// overwritten by the caller, who holds the seqlock.
+func (s *logState) forget(i int) {
+	if v, m := s.slots[i].Load(), s.lost(); v > m.Load() {
+		m.Store(v)
 	}
 }
 
@@ -729,6 +773,14 @@ func (l *Log) install(next *logState, units []int64, clk, restored int64) {
 // log had already forgotten (it overwrites a unit only once it has
 // expired at the Take's time).
 //
+// A Take under a lowered Limit may overwrite a unit that a stale time
+// still counts, and that a Limit raised again would need there. The log
+// remembers the newest instant it so forgot (8 bytes), and a time at which
+// that unit counts admits nothing, until the unit expires: a conservative
+// rule, which only ever admits less than a log that kept every unit, and
+// which changes no decision of a log never reconfigured (there, every
+// slot of its ring of Limit holds a unit that counts at such a time).
+//
 // The new ring is allocated with the log locked (its size depends on the
 // units) and the units copied into it: the seqlock is held for O(ring)
 // stores, during which concurrent Takes, Refunds and Peeks wait (they yield
@@ -748,6 +800,7 @@ func (l *Log) Reconfigure(cfg Config) error {
 	clk := max(old.unit(head, 0), old.floor.Load())
 	held := old.above(head, noFloor) // every slot that holds a unit
 	next := newLogState(np, max(np.limit, held))
+	next.lost().Store(old.lost().Load())
 	units := make([]int64, 0, held)
 	for j := held - 1; j >= 0; j-- {
 		units = append(units, old.unit(head, j))
@@ -926,6 +979,9 @@ func (s *logState) rewrite(w uint64, units []int64, clk, restored int64) {
 	if head == len(s.slots) {
 		head = 0
 	}
+	// The units are replaced whole, lost mark included (a restore keeps
+	// only the units that count at its clock; see MarshalBinary).
+	s.lost().Store(0)
 	// As in install, the clock is kept whole.
 	s.floor.Store(clk)
 	s.restored.Store(restored)

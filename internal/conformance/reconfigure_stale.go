@@ -14,6 +14,10 @@ import (
 // took alike and was never reconfigured. A limiter may forget a unit that
 // no later instant counts, but not, when its limit goes down, one that a
 // stale instant still counts and that a higher limit would need again.
+// Each cycle runs twice: with the limit changes alone, and with a Take of 1
+// under each limit at a later instant than every take before (the twin
+// takes 1 there too if the limiter admitted it): a Take under a lowered
+// limit must not make the limiter forget a unit a stale time counts.
 func (s Subject) reconfigureStale(t *testing.T) {
 	if !s.reconfigureCheck(t) {
 		return
@@ -29,20 +33,34 @@ func (s Subject) reconfigureStale(t *testing.T) {
 	for hi, h := range takes {
 		for _, cy := range cycles {
 			for _, n := range []int{1, max(c/3, 1)} {
-				l, twin := s.New(t), s.New(t)
-				for _, at := range h {
-					if got, want := l.Take(s.Start.Add(at), n).Allowed, twin.Take(s.Start.Add(at), n).Allowed; got != want {
-						t.Fatalf("two fresh limiters decided Take(Start%s, %d) differently: %v and %v", signed(at), n, got, want)
+				for _, write := range []bool{false, true} {
+					l, twin := s.New(t), s.New(t)
+					for _, at := range h {
+						if got, want := l.Take(s.Start.Add(at), n).Allowed, twin.Take(s.Start.Add(at), n).Allowed; got != want {
+							t.Fatalf("two fresh limiters decided Take(Start%s, %d) differently: %v and %v", signed(at), n, got, want)
+						}
 					}
-				}
-				for _, limit := range cy {
-					s.reconfigure(t, l, limit)
-				}
-				for _, q := range queries {
-					at := s.Start.Add(q)
-					if got, want := s.capacity(l, at), s.capacity(twin, at); got > want {
-						t.Fatalf("takes %d of %d at %v, then the limit set to %v: the limiter admits %d at Start%s; "+
-							"a twin never reconfigured, %d", hi, n, fmt.Sprint(h), cy, got, signed(q), want)
+					later := 5 * w
+					for _, limit := range cy {
+						s.reconfigure(t, l, limit)
+						if !write {
+							continue
+						}
+						// The twin takes what the limiter handed out (a
+						// limit above Capacity may admit what the twin
+						// denies: the twin then holds less, and the check
+						// stays sound).
+						if at := s.Start.Add(later); l.Take(at, 1).Allowed {
+							twin.Take(at, 1)
+						}
+						later += 3 * w
+					}
+					for _, q := range queries {
+						at := s.Start.Add(q)
+						if got, want := s.capacity(l, at), s.capacity(twin, at); got > want {
+							t.Fatalf("takes %d of %d at %v, then the limit set to %v (a Take under each: %v): the limiter admits %d at Start%s; "+
+								"a twin never reconfigured, %d", hi, n, fmt.Sprint(h), cy, write, got, signed(q), want)
+						}
 					}
 				}
 			}

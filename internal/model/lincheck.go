@@ -174,6 +174,7 @@ func (m *SlidingLog) Restore(saved *SlidingLog) {
 		}
 	}
 	m.units, m.clock, m.hasClock = s.units, s.clock, s.hasClock
+	m.hasLost = false // the restored units replace the ring whole
 }
 
 // Clone returns an independent copy of the model.

@@ -22,7 +22,9 @@ import (
 // count at a staler time. A Refund on a full ring (as many units as its
 // size, which may be above the Limit) leaves, for each unit it removes, a
 // placeholder for a dropped unit: an instant no later than the oldest unit
-// left and than clock-Window (see slidingwindow's remove).
+// left and than clock-Window (see slidingwindow's remove). The newest
+// unit a Take dropped is the lost mark: at a time it counts at, the log
+// admits nothing until it expires (see slidingwindow's lost).
 type SlidingLog struct {
 	Limit  int
 	Window time.Duration
@@ -37,6 +39,9 @@ type SlidingLog struct {
 	// the restored one (see slidingwindow.Log.UnmarshalBinary).
 	restored time.Duration
 	marked   bool
+	// lost, if hasLost, is the newest unit a Take dropped.
+	lost    time.Duration
+	hasLost bool
 }
 
 // size is how many units the log remembers.
@@ -49,8 +54,11 @@ func (m *SlidingLog) Take(now time.Duration, n int) ratekit.Decision {
 		for range n {
 			m.units = append(m.units, t)
 		}
-		if len(m.units) > m.size() {
-			m.units = m.units[len(m.units)-m.size():]
+		if k := len(m.units) - m.size(); k > 0 {
+			if e := m.units[k-1]; !m.hasLost || e > m.lost {
+				m.lost, m.hasLost = e, true
+			}
+			m.units = m.units[k:]
 		}
 		m.clock, m.hasClock = t, true
 	}
@@ -113,6 +121,7 @@ func (m *SlidingLog) Persist() {
 		m.units = m.live(m.clock)
 	}
 	m.ring = len(m.units)
+	m.hasLost = false // a restored Log starts with no lost mark
 }
 
 // Reconfigure keeps every unit the log remembers (placeholders included):
@@ -144,6 +153,12 @@ func (m *SlidingLog) decide(now time.Duration, n int) (ratekit.Decision, time.Du
 	if count > 0 {
 		d.ResetAfter = live[count-1] + m.Window - now
 	}
+	lost := m.hasLost && now-m.lost < m.Window
+	if lost {
+		count = max(count, m.Limit)
+		d.Remaining = 0
+		d.ResetAfter = max(d.ResetAfter, m.lost+m.Window-now)
+	}
 	switch {
 	case n < 0 || n > m.Limit:
 		d.RetryAfter = ratekit.Never
@@ -154,8 +169,14 @@ func (m *SlidingLog) decide(now time.Duration, n int) (ratekit.Decision, time.Du
 			d.ResetAfter = t + m.Window - now
 		}
 	default:
-		// The first count+n-Limit units, oldest first, must expire.
-		d.RetryAfter = live[count+n-m.Limit-1] + m.Window - now
+		// The first count+n-Limit units, oldest first, must expire: unit
+		// Limit-n counting from the newest (and the lost mark).
+		if j := len(m.units) - 1 - (m.Limit - n); j >= 0 {
+			d.RetryAfter = m.units[j] + m.Window - now
+		}
+		if lost {
+			d.RetryAfter = max(d.RetryAfter, m.lost+m.Window-now)
+		}
 	}
 	return d, t
 }
