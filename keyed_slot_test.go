@@ -41,6 +41,10 @@ func TestKeyedSlotLayouts(t *testing.T) {
 		s string
 		n int
 	}
+	// The fields only shape the keys' layouts; keys of both kinds work.
+	kp, ks := newSlotKeyed[pair](t), newSlotKeyed[withString](t)
+	require.True(t, kp.Take(t0, pair{a: 1, b: 2}, 1).Allowed)
+	require.True(t, ks.Take(t0, withString{s: "org", n: 1}, 1).Allowed)
 	require.True(t, ratekit.KeyedSlotBytes(newSlotKeyed[string](t)) == 72, "string keys: header, 16 inline bytes, block")
 	require.True(t, ratekit.KeyedSlotBytes(newSlotKeyed[uint64](t)) == 48, "8-byte keys: no inline bytes")
 	require.True(t, ratekit.KeyedSlotBytes(newSlotKeyed[pair](t)) == 48)
