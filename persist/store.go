@@ -584,7 +584,7 @@ func initStore(db *bolt.DB) error {
 			if root.Bucket(bucketLimiters) == nil || root.Bucket(bucketKeyed) == nil {
 				return fmt.Errorf("%w: buckets missing", ErrFormat)
 			}
-			return nil
+			return checkPages(tx, root)
 		})
 	})
 	if err != nil || !empty {
@@ -607,6 +607,28 @@ func initBuckets(tx *bolt.Tx) error {
 	}
 	_, err = root.CreateBucket(bucketKeyed)
 	return err
+}
+
+// checkPages reports a file whose tree claims more pages than it has, as
+// corruption. A page's header counts the overflow pages that follow it, and
+// bbolt frees a page with its overflow one page id at a time (an append and
+// a map entry each) whenever a write rewrites it: a few flipped bits in
+// that count made a checkpoint allocate tens of bytes for each of up to
+// 2^32 claimed pages. The tree's pages are disjoint, so in a sound file
+// they number at most the file's pages, less the two meta pages;
+// Bucket.Stats walks them (every bucket in root, nested ones included)
+// reading each page header once, which costs as much as the restores that
+// follow read. The freelist page is not checked: no exported API names it.
+func checkPages(tx *bolt.Tx, root *bolt.Bucket) error {
+	st := root.Stats()
+	claimed := int64(st.BranchPageN) + int64(st.BranchOverflowN) + int64(st.LeafPageN) + int64(st.LeafOverflowN)
+	if st.BranchOverflowN < 0 || st.LeafOverflowN < 0 {
+		claimed = -1 // a sum that wrapped around
+	}
+	if have := tx.Size()/int64(tx.DB().Info().PageSize) - 2; claimed < 0 || claimed > have {
+		return fmt.Errorf("%w: its tree claims %d pages, the file has %d", ErrCorrupt, claimed, have)
+	}
+	return nil
 }
 
 // guard runs f, turning a panic or a memory fault in it into an error
