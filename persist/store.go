@@ -584,7 +584,7 @@ func initStore(db *bolt.DB) error {
 			if root.Bucket(bucketLimiters) == nil || root.Bucket(bucketKeyed) == nil {
 				return fmt.Errorf("%w: buckets missing", ErrFormat)
 			}
-			return nil
+			return checkPages(tx, root)
 		})
 	})
 	if err != nil || !empty {
@@ -607,6 +607,66 @@ func initBuckets(tx *bolt.Tx) error {
 	}
 	_, err = root.CreateBucket(bucketKeyed)
 	return err
+}
+
+// checkPages reports a file whose tree claims more pages than it has, as
+// corruption. A page's header counts the overflow pages that follow it, and
+// bbolt frees a page with its overflow one page id at a time (an append and
+// a map entry each) whenever a write rewrites it: a few flipped bits in
+// that count made a checkpoint allocate tens of bytes for each of up to
+// 2^32 claimed pages. The tree's pages are disjoint, so in a sound file
+// they number at most the file's pages, less the two meta pages;
+// Bucket.Stats walks them (every bucket in root, nested ones included)
+// reading each page header once, which costs as much as the restores that
+// follow read. Every commit frees the freelist page too, so its overflow
+// must end inside the file: no exported API names that page, so
+// checkPages reads its id from the meta page of tx's transaction.
+func checkPages(tx *bolt.Tx, root *bolt.Bucket) error {
+	ps := int64(tx.DB().Info().PageSize)
+	st := root.Stats()
+	claimed := int64(st.BranchPageN) + int64(st.BranchOverflowN) + int64(st.LeafPageN) + int64(st.LeafOverflowN)
+	if st.BranchOverflowN < 0 || st.LeafOverflowN < 0 {
+		claimed = -1 // a sum that wrapped around
+	}
+	have := tx.Size()/ps - 2
+	if claimed < 0 || claimed > have {
+		return fmt.Errorf("%w: its tree claims %d pages, the file has %d", ErrCorrupt, claimed, have)
+	}
+	fl, err := freelistPage(tx, ps)
+	if err != nil || fl == noFreelist {
+		return err
+	}
+	info, err := tx.Page(int(fl))
+	if err != nil || info == nil || int64(fl)+int64(info.OverflowCount) >= tx.Size()/ps {
+		return fmt.Errorf("%w: its freelist page %d overflows the file's %d pages (%v)", ErrCorrupt, fl, tx.Size()/ps, err)
+	}
+	return nil
+}
+
+// noFreelist is bbolt's freelist page id when it keeps no freelist page.
+const noFreelist = ^uint64(0)
+
+// freelistPage returns the freelist page id in the meta page of tx's
+// transaction, one of the file's first two pages (bbolt's meta layout:
+// after the 16-byte page header, the freelist's page id at 32 and the
+// transaction id at 48; bbolt checked the meta's checksum at Open).
+func freelistPage(tx *bolt.Tx, ps int64) (uint64, error) {
+	f, err := os.Open(tx.DB().Path())
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	b := make([]byte, 2*ps)
+	if _, err := f.ReadAt(b, 0); err != nil {
+		return 0, err
+	}
+	for m := range int64(2) {
+		meta := b[m*ps+16:]
+		if binary.LittleEndian.Uint64(meta[48:]) == uint64(tx.ID()) {
+			return binary.LittleEndian.Uint64(meta[32:]), nil
+		}
+	}
+	return 0, fmt.Errorf("%w: no meta page of transaction %d", ErrCorrupt, tx.ID())
 }
 
 // guard runs f, turning a panic or a memory fault in it into an error
