@@ -88,30 +88,11 @@ func TestTakeAllJointRolling(t *testing.T) {
 			return output{}
 		}
 		return &history{
-			do: func(in input) output {
-				now := t0.Add(in.Now)
-				var l ratekit.Limiter = w
-				if in.Key == keyCounter {
-					l = c
-				}
-				switch {
-				case in.Kind == opTake && in.Key == keyTakeAllWC:
-					return output{D: ratekit.TakeAll(now, in.N, w, c)}
-				case in.Kind == opTake && in.Key == keyTakeAllCW:
-					return output{D: ratekit.TakeAll(now, in.N, c, w)}
-				case in.Kind == opTake:
-					return output{D: l.Take(now, in.N)}
-				case in.Kind == opPeek:
-					return output{D: l.Peek(now, in.N)}
-				case in.Kind == opRefund:
-					l.Refund(t0.Add(in.At), in.N)
-				case in.Kind == opReconfigure:
-					cfg := jointRolling[in.Arg]
-					cfg.Clock = fixedClock{t: now}
-					return output{Err: errText(w.Reconfigure(cfg))}
-				}
-				return output{}
-			},
+			do: jointDo(w, c, func(arg int, now time.Time) error {
+				cfg := jointRolling[arg]
+				cfg.Clock = fixedClock{t: now}
+				return w.Reconfigure(cfg)
+			}),
 			model: porcupineModel(func() state {
 				return a.state(rollingPair{
 					model.NewRolling(wcfg.Limit, wcfg.Window, wcfg.Name, false),

@@ -101,34 +101,11 @@ func TestTakeAllJoint(t *testing.T) {
 			return output{}
 		}
 		return &history{
-			do: func(in input) output {
-				now := t0.Add(in.Now)
-				var l ratekit.Limiter = w
-				if in.Key == keyCounter {
-					l = c
-				}
-				switch {
-				case in.Kind == opTake && in.Key == keyTakeAllWC:
-					return output{D: ratekit.TakeAll(now, in.N, w, c)}
-				case in.Kind == opTake && in.Key == keyTakeAllCW:
-					return output{D: ratekit.TakeAll(now, in.N, c, w)}
-				case in.Kind == opTake:
-					return output{D: l.Take(now, in.N)}
-				case in.Kind == opPeek && in.Key == keyTakeAllWC:
-					return output{D: ratekit.PeekAll(now, in.N, w, c)}
-				case in.Kind == opPeek && in.Key == keyTakeAllCW:
-					return output{D: ratekit.PeekAll(now, in.N, c, w)}
-				case in.Kind == opPeek:
-					return output{D: l.Peek(now, in.N)}
-				case in.Kind == opRefund:
-					l.Refund(t0.Add(in.At), in.N)
-				case in.Kind == opReconfigure:
-					cfg := jointWindows[in.Arg]
-					cfg.Clock = fixedClock{t: now}
-					return output{Err: errText(w.Reconfigure(cfg))}
-				}
-				return output{}
-			},
+			do: jointDo(w, c, func(arg int, now time.Time) error {
+				cfg := jointWindows[arg]
+				cfg.Clock = fixedClock{t: now}
+				return w.Reconfigure(cfg)
+			}),
 			model: porcupineModel(func() state {
 				return a.state(pair{
 					model.NewFixedWindow(wcfg.Limit, wcfg.Window, wcfg.Offset, wcfg.Name, false),
@@ -154,4 +131,37 @@ func TestTakeAllJoint(t *testing.T) {
 			},
 		}
 	})
+}
+
+// jointDo runs one operation of a joint history on members w and c: a
+// Take, Peek or Refund of either alone (Key keyCounter is c), TakeAll or
+// PeekAll over both in either order (keyTakeAllWC, keyTakeAllCW), and a
+// Reconfigure of w to the configuration reconfigure picks by Arg.
+func jointDo(w, c ratekit.Limiter, reconfigure func(arg int, now time.Time) error) func(input) output {
+	return func(in input) output {
+		now := t0.Add(in.Now)
+		l := w
+		if in.Key == keyCounter {
+			l = c
+		}
+		switch {
+		case in.Kind == opTake && in.Key == keyTakeAllWC:
+			return output{D: ratekit.TakeAll(now, in.N, w, c)}
+		case in.Kind == opTake && in.Key == keyTakeAllCW:
+			return output{D: ratekit.TakeAll(now, in.N, c, w)}
+		case in.Kind == opTake:
+			return output{D: l.Take(now, in.N)}
+		case in.Kind == opPeek && in.Key == keyTakeAllWC:
+			return output{D: ratekit.PeekAll(now, in.N, w, c)}
+		case in.Kind == opPeek && in.Key == keyTakeAllCW:
+			return output{D: ratekit.PeekAll(now, in.N, c, w)}
+		case in.Kind == opPeek:
+			return output{D: l.Peek(now, in.N)}
+		case in.Kind == opRefund:
+			l.Refund(t0.Add(in.At), in.N)
+		case in.Kind == opReconfigure:
+			return output{Err: errText(reconfigure(in.Arg, now))}
+		}
+		return output{}
+	}
 }
