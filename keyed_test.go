@@ -36,6 +36,11 @@ type gcra struct {
 	tat   atomic.Int64
 	seen  atomic.Int64 // the latest time of an admitted Take, for Refund
 	mark  atomic.Int64 // 1 + the time at or before which a Refund gives nothing back (set by UnmarshalBinary); 0: none
+	// restoring orders UnmarshalBinary against Takes and Refunds, which
+	// share its read side and race each other only by CAS: a restore
+	// reads seen and replaces tat as one step, so that a Take racing it is
+	// either in the mark or counted in the restored state.
+	restoring sync.RWMutex
 }
 
 var _ ratekit.Limiter = (*gcra)(nil)
@@ -54,6 +59,10 @@ func (g *gcra) Peek(now time.Time, n int) ratekit.Decision { return g.decide(now
 
 func (g *gcra) decide(now time.Time, n int, take bool) ratekit.Decision {
 	at := g.at(now)
+	if take {
+		g.restoring.RLock()
+		defer g.restoring.RUnlock()
+	}
 	for {
 		tat := g.tat.Load()
 		base := max(tat, at)
@@ -99,6 +108,8 @@ func (g *gcra) Refund(at time.Time, n int) {
 		return
 	}
 	floor := g.at(at)
+	g.restoring.RLock()
+	defer g.restoring.RUnlock()
 	if m := g.mark.Load(); m != 0 && floor <= m-1 {
 		return // a Take from before a restore
 	}
@@ -142,8 +153,9 @@ func (g *gcra) UnmarshalBinary(b []byte) error {
 	// The Takes of the replaced state no longer count, and none of this
 	// limiter's is counted in the restored one: the bound on their stamps
 	// becomes the mark, at or before which a refund gives nothing back
-	// (tokenbucket's rule). Not atomic with Takes racing it: a test
-	// limiter, restored only while nothing else runs.
+	// (tokenbucket's rule).
+	g.restoring.Lock()
+	defer g.restoring.Unlock()
 	if s := g.seen.Load(); s > 0 || g.tat.Load() > 0 { // something was taken
 		for m := g.mark.Load(); s+1 > m && !g.mark.CompareAndSwap(m, s+1); m = g.mark.Load() {
 		}
