@@ -79,19 +79,46 @@ func noop() {}
 // admissions cost the estimator one atomic add, which keeps the count that
 // every sample divides by exact.
 func (l *Limiter) TryAcquire(n int) bool {
+	// The common case: the word and lim agree on the gen and nobody is
+	// queued (see limWord), 0 < n ≤ Limit−held (as in Take, a difference
+	// that cannot wrap), the CAS succeeds, and the count of admitted units
+	// crosses no multiple of trySampleEvery. Anything else goes to
+	// tryAcquire, which decides from a fresh load with the params if
+	// nothing was taken, and samples if something was.
+	s := l.state.Load()
+	taken := false
+	if c := l.lim.Load(); s>>genShift == c&limGenMask && n > 0 && n <= int(c>>32)-int(s&heldMask) &&
+		l.state.CompareAndSwap(s, s+uint64(n)) {
+		// The count crossed a multiple of trySampleEvery iff its
+		// remainder is below n (for any n: n ≥ trySampleEvery always
+		// crosses one).
+		if l.admitted.Add(uint64(n))%trySampleEvery >= uint64(n) {
+			return true
+		}
+		taken = true
+	}
+	return l.tryAcquire(n, state(s), taken)
+}
+
+// tryAcquire is TryAcquire past its fast path. If taken, the fast path's
+// CAS took n units from the word s and its count crossed a multiple of
+// trySampleEvery: all that is left is the sample. Otherwise nothing was
+// taken, and it decides as Take does, from a fresh load, with the params.
+func (l *Limiter) tryAcquire(n int, s state, taken bool) bool {
+	if taken {
+		l.sample(l.clock().Now(), s.held(), n)
+		return true
+	}
 	for {
 		s := state(l.state.Load())
 		p := l.config(s)
 		if p == nil {
 			continue // s is two Reconfigures old
 		}
-		// As in Take: n > limit−held, which cannot wrap.
 		if n <= 0 || s.waiting() || n > p.limit-s.held() {
 			return n == 0
 		}
 		if l.state.CompareAndSwap(uint64(s), uint64(s)+uint64(n)) {
-			// c crossed a multiple of trySampleEvery iff its remainder is
-			// below n (for any n: n ≥ trySampleEvery always crosses one).
 			if c := l.admitted.Add(uint64(n)); c%trySampleEvery < uint64(n) {
 				l.sample(l.clock().Now(), s.held(), n)
 			}

@@ -153,6 +153,11 @@ type Limiter struct {
 	// state is the packed atomic word (see the state type). Every decision
 	// is made on one snapshot of it and every change is one CAS on it.
 	state atomic.Uint64
+	// lim is the Limit and gen of the newest configuration, packed as
+	// limWord does, so that TryAcquire and Release decide on two loads
+	// from this cache line instead of the params pointer chase (see
+	// limWord). 0, the zero Limiter's, is Limit 0 at gen 0.
+	lim atomic.Uint64
 	// admitted counts units ever admitted, mod 2⁶⁴: the divisor of a hold
 	// sample. It sits next to state so that the Add after a successful CAS
 	// hits a cache line the CAS has just made exclusive. (A plain load and
@@ -212,6 +217,7 @@ func New(cfg Config) (*Limiter, error) {
 	clk := core.Clock(cfg.Clock)
 	l := &Limiter{epoch: clk.Now()}
 	l.cfg[0].Store(&params{limit: cfg.Limit, name: cfg.Name, clock: clk})
+	l.lim.Store(limWord(cfg.Limit, 0))
 	l.next.Store(math.MinInt64)
 	return l, nil
 }
@@ -256,6 +262,30 @@ func pack(held int, gen uint32, waiting bool) state {
 	}
 	return s
 }
+
+// limWord packs a configuration's Limit and gen into Limiter.lim: Limit in
+// bits 32..62, gen in bits 0..30, bit 31 clear. Its low half equals the
+// high half of a state word of that gen whose waiting bit is clear, so
+// one comparison, s>>32 == c&limGenMask, tells a fast path both that
+// nobody is queued and that c's Limit is the one in effect while the word
+// is s.
+//
+// Reconfigure stores the next gen's limWord before the CAS that moves the
+// word to that gen, as it publishes the params first (see state), so a
+// word of gen g is only ever read with a lim of gen g or later. A fast
+// path that finds lim's gen ahead of its word's (a Reconfigure under way,
+// or its word stale) takes the slow path, which reads the params; when
+// the gens agree, lim's Limit is gen g's, and the CAS, comparing the
+// whole word, can succeed only while gen g is still in effect. (Equal
+// gens of different configurations would need the word read before and
+// lim after 2³¹ Reconfigures, as for the params slots.)
+func limWord(limit int, gen uint32) uint64 {
+	return uint64(limit)<<32 | uint64(gen&genMask)
+}
+
+// limGenMask selects the gen of a limWord with the bit that lines up with
+// the state word's waiting bit, which limWord leaves clear.
+const limGenMask = 1<<32 - 1
 
 // config returns the configuration in effect while the word is s, or nil if
 // s is stale: the word has moved on by two or more gens since it was read,
@@ -410,6 +440,18 @@ func (l *Limiter) Refund(_ time.Time, n int) { l.Release(n) }
 // It is lock-free while nobody is queued; otherwise it takes the queue's
 // mutex and reads the Config's clock to time the hand-over.
 func (l *Limiter) Release(n int) {
+	// The common case, inlined into the caller: nobody queued, 0 < n ≤
+	// held, and no other CAS in between. Anything else (n == 0, misuse, a
+	// queue, a lost race) is release's loop from a fresh load.
+	if s := l.state.Load(); s&waitingBit == 0 && n > 0 && n <= int(s&heldMask) &&
+		l.state.CompareAndSwap(s, s-uint64(n)) {
+		return
+	}
+	l.release(n)
+}
+
+// release is Release past its first attempt.
+func (l *Limiter) release(n int) {
 	if n == 0 {
 		return
 	}
@@ -491,6 +533,7 @@ func (l *Limiter) Reconfigure(cfg Config) error {
 	g := (state(l.state.Load()).gen() + 1) & genMask
 	p := &params{limit: cfg.Limit, name: cfg.Name, clock: core.Clock(cfg.Clock), gen: g}
 	l.cfg[g&1].Store(p) // the slot of gen g−1 stays as it is
+	l.lim.Store(limWord(cfg.Limit, g))
 	if h := reconfigureHook; h != nil {
 		h()
 	}
