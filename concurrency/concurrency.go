@@ -158,11 +158,12 @@ type Limiter struct {
 	// from this cache line instead of the params pointer chase (see
 	// limWord). 0, the zero Limiter's, is Limit 0 at gen 0.
 	lim atomic.Uint64
-	// admitted counts units ever admitted, mod 2⁶⁴: the divisor of a hold
-	// sample. It sits next to state so that the Add after a successful CAS
-	// hits a cache line the CAS has just made exclusive. (A plain load and
-	// store instead of the locked Add, losing counts under contention,
-	// measured no faster in bench/, so the count stays exact.)
+	// admitted and the state word's count count units ever admitted, mod
+	// 2⁶⁴: the divisor of a hold sample. The CAS that admits adds n to the
+	// word's count, mod 64, so an admission makes no other write to count
+	// itself; the admission whose CAS carries the count past a multiple of
+	// 64 adds those multiples here (see carry). Their sum is the count
+	// (admittedCount).
 	admitted atomic.Uint64
 	// next is the earliest time (ns since epoch) at which an admission
 	// samples the hold time; math.MinInt64 samples the next one.
@@ -224,9 +225,10 @@ func New(cfg Config) (*Limiter, error) {
 
 // state is the limiter's packed atomic word:
 //
-//	bits  0..31  held: units taken and not released, 0..MaxLimit
-//	bits 32..62  gen: the configuration's generation, mod 2³¹
-//	bit  63      waiting: Acquire callers are queued
+//	bits  0..30  held: units taken and not released, 0..MaxLimit
+//	bits 31..56  gen: the configuration's generation, mod 2²⁶
+//	bit  57      waiting: Acquire callers are queued
+//	bits 58..63  count: units ever admitted, mod 64 (see Limiter.admitted)
 //
 // The configuration of gen g (Limit, Name, Clock) is the immutable params
 // at cfg[g&1]. Reconfigure, under mu, publishes the next gen's params in
@@ -238,37 +240,67 @@ func New(cfg Config) (*Limiter, error) {
 // being filled is never the one in effect, so no reader waits for
 // Reconfigure; a reader whose word is two or more gens old finds another
 // gen's params in its slot and reloads the word. (A reader would have to
-// be stalled across 2³¹ Reconfigures for its gen to come round again.)
+// be stalled across 2²⁶ Reconfigures for its gen to come round again.)
 //
-// Take adds n to the word directly: held+n ≤ limit ≤ 2³¹−1 leaves held's
-// 32 bits, so no carry reaches gen.
+// An admission of n adds n·admitUnit to the word: n to held, where held+n
+// ≤ limit ≤ 2³¹−1 leaves held's 31 bits, so no carry reaches gen; and n to
+// count, whose carry leaves the word's top bit and is lost, so that count
+// is the number of units admitted mod 64 at no cost. A Release subtracts n
+// ≤ held from held alone.
 type state uint64
 
 const (
-	heldMask   = 1<<32 - 1
-	genShift   = 32
-	genMask    = 1<<31 - 1
-	waitingBit = 1 << 63
+	heldMask   = 1<<31 - 1
+	genShift   = 31
+	genMask    = 1<<26 - 1
+	waitingBit = 1 << 57
+	countShift = 58
+	// admitUnit is what an admission of one unit adds to the word.
+	admitUnit = 1 | 1<<countShift
 )
 
 func (s state) held() int     { return int(s & heldMask) }
 func (s state) gen() uint32   { return uint32(s>>genShift) & genMask }
 func (s state) waiting() bool { return s&waitingBit != 0 }
+func (s state) count() uint64 { return uint64(s) >> countShift }
 
-func pack(held int, gen uint32, waiting bool) state {
-	s := state(held) | state(gen&genMask)<<genShift
+// pack is a word of held units, gen and waiting, whose count is count mod
+// 64.
+func pack(held int, gen uint32, waiting bool, count uint64) state {
+	s := state(held) | state(gen&genMask)<<genShift | state(count)<<countShift
 	if waiting {
 		s |= waitingBit
 	}
 	return s
 }
 
+// admit returns the word s with n more units held and counted: n ≤
+// limit−held, so held does not overflow (see state).
+func admit(s state, n int) uint64 { return uint64(s) + uint64(n)*admitUnit }
+
+// carry adds to admitted the multiples of 64 that an admission of n units
+// carried the word's count past, its CAS having found the word s: the
+// count mod 64 is in the word, the rest here.
+func (l *Limiter) carry(s state, n int) {
+	if k := (s.count() + uint64(n)) &^ (1<<(64-countShift) - 1); k != 0 {
+		l.admitted.Add(k)
+	}
+}
+
+// admittedCount returns the units ever admitted, mod 2⁶⁴: admitted and
+// the word's count. Read apart, the two may disagree by the multiples of
+// 64 of an admission between its CAS and its carry; the sampler, which
+// alone reads this, is exact without concurrent admissions and tolerates
+// such skew (see sampleLocked).
+func (l *Limiter) admittedCount() uint64 {
+	return l.admitted.Load() + state(l.state.Load()).count()
+}
+
 // limWord packs a configuration's Limit and gen into Limiter.lim: Limit in
-// bits 32..62, gen in bits 0..30, bit 31 clear. Its low half equals the
-// high half of a state word of that gen whose waiting bit is clear, so
-// one comparison, s>>32 == c&limGenMask, tells a fast path both that
-// nobody is queued and that c's Limit is the one in effect while the word
-// is s.
+// bits 0..30 (held's), gen in the state word's gen bits, everything else
+// clear. So (s^c)&limCheck == 0, on a word s and a lim c, tells a fast
+// path both that nobody is queued and that c's Limit is the one in effect
+// while the word is s.
 //
 // Reconfigure stores the next gen's limWord before the CAS that moves the
 // word to that gen, as it publishes the params first (see state), so a
@@ -278,14 +310,14 @@ func pack(held int, gen uint32, waiting bool) state {
 // the gens agree, lim's Limit is gen g's, and the CAS, comparing the
 // whole word, can succeed only while gen g is still in effect. (Equal
 // gens of different configurations would need the word read before and
-// lim after 2³¹ Reconfigures, as for the params slots.)
+// lim after 2²⁶ Reconfigures, as for the params slots.)
 func limWord(limit int, gen uint32) uint64 {
-	return uint64(limit)<<32 | uint64(gen&genMask)
+	return uint64(limit) | uint64(gen&genMask)<<genShift
 }
 
-// limGenMask selects the gen of a limWord with the bit that lines up with
-// the state word's waiting bit, which limWord leaves clear.
-const limGenMask = 1<<32 - 1
+// limCheck selects the bits in which a word and its lim must agree: gen,
+// and waiting, which limWord leaves clear.
+const limCheck = genMask<<genShift | waitingBit
 
 // config returns the configuration in effect while the word is s, or nil if
 // s is stale: the word has moved on by two or more gens since it was read,
@@ -341,9 +373,9 @@ func (l *Limiter) Take(now time.Time, n int) ratekit.Decision {
 				ResetAfter: v.reset, RetryAfter: v.retry, Policy: p.name,
 			}
 		}
-		// 0 < n ≤ limit−held: adding n to the word adds it to held alone.
-		if l.state.CompareAndSwap(uint64(s), uint64(s)+uint64(n)) {
-			l.admitted.Add(uint64(n))
+		// 0 < n ≤ limit−held: admit adds n to held and to count.
+		if l.state.CompareAndSwap(uint64(s), admit(s, n)) {
+			l.carry(s, n)
 			l.sample(now, s.held(), n)
 			// decide's allowed case, spelled out; FuzzModel holds the two
 			// to the same answers.
