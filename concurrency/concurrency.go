@@ -66,7 +66,7 @@ import (
 )
 
 // MaxLimit is the largest Limit a Config may set: 2³¹−1 units, so that
-// held plus any n that fits stays within the state word's 32 bits of held.
+// held plus any n that fits stays within the state word's 31 bits of held.
 const MaxLimit = 1<<31 - 1
 
 // Config configures a Limiter.
@@ -158,12 +158,12 @@ type Limiter struct {
 	// from this cache line instead of the params pointer chase (see
 	// limWord). 0, the zero Limiter's, is Limit 0 at gen 0.
 	lim atomic.Uint64
-	// admitted and the state word's count count units ever admitted, mod
-	// 2⁶⁴: the divisor of a hold sample. The CAS that admits adds n to the
-	// word's count, mod 64, so an admission makes no other write to count
-	// itself; the admission whose CAS carries the count past a multiple of
-	// 64 adds those multiples here (see carry). Their sum is the count
-	// (admittedCount).
+	// admitted plus the state word's count is the number of units ever
+	// admitted, mod 2⁶⁴ (admittedCount): the divisor of a hold sample. The
+	// CAS that admits n units adds n to the word's count, mod 64, so that
+	// counting costs an admission no write of its own; the admission
+	// whose CAS carries the count past a multiple of 64 adds those
+	// multiples here (see carry).
 	admitted atomic.Uint64
 	// next is the earliest time (ns since epoch) at which an admission
 	// samples the hold time; math.MinInt64 samples the next one.
@@ -472,9 +472,9 @@ func (l *Limiter) Refund(_ time.Time, n int) { l.Release(n) }
 // It is lock-free while nobody is queued; otherwise it takes the queue's
 // mutex and reads the Config's clock to time the hand-over.
 func (l *Limiter) Release(n int) {
-	// The common case, inlined into the caller: nobody queued, 0 < n ≤
-	// held, and no other CAS in between. Anything else (n == 0, misuse, a
-	// queue, a lost race) is release's loop from a fresh load.
+	// The common case: nobody queued, 0 < n ≤ held, and no other CAS in
+	// between. Anything else (n == 0, misuse, a queue, a lost race) is
+	// release's loop from a fresh load.
 	if s := l.state.Load(); s&waitingBit == 0 && n > 0 && n <= int(s&heldMask) &&
 		l.state.CompareAndSwap(s, s-uint64(n)) {
 		return
