@@ -79,22 +79,27 @@ func noop() {}
 // admissions cost the estimator nothing: the count of units that every
 // sample divides by rides in the word its compare-and-swap writes anyway.
 func (l *Limiter) TryAcquire(n int) bool {
-	// The common case: the word and lim agree on the gen and nobody is
-	// queued (see limWord), 0 < n ≤ Limit−held (as in Take, a difference
-	// that cannot wrap), the CAS succeeds, and the count of admitted units
-	// crosses no multiple of trySampleEvery. Anything else goes to
-	// tryAcquire, which decides from a fresh load with the params if
-	// nothing was taken, and samples if something was.
+	// The common cases: the word and lim agree on the gen and nobody is
+	// queued (see limWord), and n > 0. Then n > Limit−held (as in Take, a
+	// difference that cannot wrap) denies on the word s, as Take would;
+	// otherwise the CAS admits, and unless the count of admitted units
+	// crosses a multiple of trySampleEvery, that is all. Anything else
+	// goes to tryAcquire, which decides from a fresh load with the params
+	// if nothing was taken, and samples if something was.
 	s := l.state.Load()
 	taken := false
-	if c := l.lim.Load(); (s^c)&limCheck == 0 && n > 0 && n <= int(c&heldMask)-int(s&heldMask) &&
-		l.state.CompareAndSwap(s, admit(state(s), n)) {
-		// The count crossed a multiple of trySampleEvery, the word's
-		// count's modulus, iff the word's count plus n reaches it.
-		if s>>countShift+uint64(n) < trySampleEvery {
-			return true
+	if c := l.lim.Load(); (s^c)&limCheck == 0 && n > 0 {
+		if n > int(c&heldMask)-int(s&heldMask) {
+			return false
 		}
-		taken = true
+		if l.state.CompareAndSwap(s, admit(state(s), n)) {
+			// The count crossed a multiple of trySampleEvery, the word's
+			// count's modulus, iff the word's count plus n reaches it.
+			if s>>countShift+uint64(n) < trySampleEvery {
+				return true
+			}
+			taken = true
+		}
 	}
 	return l.tryAcquire(n, state(s), taken)
 }
