@@ -179,6 +179,9 @@ func BenchmarkConcurrencyAcquire(b *testing.B) {
 //     one to give it back: what an exact lock-free semaphore's admission
 //     and release cost at least (concurrency's TryAcquire adds the count
 //     of admitted units the hold-time estimate divides by);
+//   - cas+add+cas: cas+cas with an atomic add to a count between the two,
+//     on a line of its own (concurrency's TryAcquire counts admitted units
+//     in a word beside its state): the price of that locked write;
 //   - cas+decision+cas: cas+cas with the take in a function that is not
 //     inlined and returns a ratekit.Decision, as Take does: the caller
 //     stores the Decision's registers and copies them before it reads
@@ -206,6 +209,24 @@ func BenchmarkConcurrencyFloor(b *testing.B) {
 					break
 				}
 			}
+			for {
+				h := w.Load()
+				if w.CompareAndSwap(h, h-1) {
+					return true
+				}
+			}
+		}},
+		{"cas+add+cas", func(w *atomic.Int64) bool {
+			for {
+				h := w.Load()
+				if h >= limit {
+					return false
+				}
+				if w.CompareAndSwap(h, h+1) {
+					break
+				}
+			}
+			floorCount.Add(1)
 			for {
 				h := w.Load()
 				if w.CompareAndSwap(h, h-1) {
@@ -244,6 +265,9 @@ func BenchmarkConcurrencyFloor(b *testing.B) {
 		})
 	}
 }
+
+// floorCount is cas+add+cas's count, on cache lines of its own.
+var floorCount = own(atomic.Uint64{})
 
 // floorTake is cas+cas's take returning a Decision, filled from registers
 // as concurrency's Take fills its own.

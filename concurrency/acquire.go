@@ -76,23 +76,57 @@ func noop() {}
 // admission that takes the count of units ever admitted across a multiple
 // of 64, and samples there: the estimator is fed by sampling, one clock
 // read per 64 units (see Limiter for what a sample is). Its other
-// admissions cost the estimator one atomic add, which keeps the count that
-// every sample divides by exact.
+// admissions cost the estimator nothing: the count of units that every
+// sample divides by rides in the word its compare-and-swap writes anyway.
 func (l *Limiter) TryAcquire(n int) bool {
+	// The common cases: the word and lim agree on the gen and nobody is
+	// queued (see limWord), and n > 0. Then n > Limit−held (as in Take, a
+	// difference that cannot wrap) denies on the word s, as Take would;
+	// otherwise the CAS admits, and unless the count of admitted units
+	// crosses a multiple of trySampleEvery, that is all. Anything else
+	// goes to tryAcquire, which decides from a fresh load with the params
+	// if nothing was taken, and samples if something was.
+	s := l.state.Load()
+	taken := false
+	if c := l.lim.Load(); (s^c)&limCheck == 0 && n > 0 {
+		if n > int(c&heldMask)-int(s&heldMask) {
+			return false
+		}
+		if l.state.CompareAndSwap(s, admit(state(s), n)) {
+			// The count crossed a multiple of trySampleEvery, the word's
+			// count's modulus, iff the word's count plus n reaches it.
+			if s>>countShift+uint64(n) < trySampleEvery {
+				return true
+			}
+			taken = true
+		}
+	}
+	return l.tryAcquire(n, state(s), taken)
+}
+
+// tryAcquire is TryAcquire past its fast path. If taken, the fast path's
+// CAS took n units from the word s and its count crossed a multiple of
+// trySampleEvery: all that is left is the carry and the sample. Otherwise
+// nothing was taken, and it decides as Take does, from a fresh load, with
+// the params.
+func (l *Limiter) tryAcquire(n int, s state, taken bool) bool {
+	if taken {
+		l.carry(s, n)
+		l.sample(l.clock().Now(), s.held(), n)
+		return true
+	}
 	for {
 		s := state(l.state.Load())
 		p := l.config(s)
 		if p == nil {
 			continue // s is two Reconfigures old
 		}
-		// As in Take: n > limit−held, which cannot wrap.
 		if n <= 0 || s.waiting() || n > p.limit-s.held() {
 			return n == 0
 		}
-		if l.state.CompareAndSwap(uint64(s), uint64(s)+uint64(n)) {
-			// c crossed a multiple of trySampleEvery iff its remainder is
-			// below n (for any n: n ≥ trySampleEvery always crosses one).
-			if c := l.admitted.Add(uint64(n)); c%trySampleEvery < uint64(n) {
+		if l.state.CompareAndSwap(uint64(s), admit(s, n)) {
+			if s.count()+uint64(n) >= trySampleEvery {
+				l.carry(s, n)
 				l.sample(l.clock().Now(), s.held(), n)
 			}
 			return true
@@ -104,7 +138,7 @@ func (l *Limiter) TryAcquire(n int) bool {
 // hold-time estimate: a read of the clock costs more than the rest of a
 // TryAcquire and its Release together, so it is spread over many calls,
 // and a busy semaphore still samples every 64 units.
-const trySampleEvery = 64
+const trySampleEvery = 1 << (64 - countShift)
 
 // releaser returns the idempotent release func of n held units.
 func (l *Limiter) releaser(n int) func() {
@@ -133,9 +167,9 @@ func (l *Limiter) wait(ctx context.Context, n int) (func(), error) {
 			return noop, exceeds(n, p.limit)
 		}
 		if !s.waiting() && n <= p.limit-s.held() { // held+n could wrap: see Take
-			if l.state.CompareAndSwap(uint64(s), uint64(s)+uint64(n)) {
+			if l.state.CompareAndSwap(uint64(s), admit(s, n)) {
 				l.mu.Unlock()
-				l.admitted.Add(uint64(n))
+				l.carry(s, n)
 				l.sample(l.clock().Now(), s.held(), n)
 				return l.releaser(n), nil
 			}
@@ -218,7 +252,8 @@ func (l *Limiter) settle(n int, to *params) {
 			held += w.n
 			w = w.next
 		}
-		if !l.state.CompareAndSwap(uint64(s), uint64(pack(held, p.gen, w != nil))) {
+		count := s.count() + uint64(held-before) // held−before: the units granted
+		if !l.state.CompareAndSwap(uint64(s), uint64(pack(held, p.gen, w != nil, count))) {
 			continue
 		}
 		if granted := held - before; granted > 0 {
@@ -228,7 +263,7 @@ func (l *Limiter) settle(n int, to *params) {
 				g.granted = true
 				close(g.ready)
 			}
-			l.admitted.Add(uint64(granted))
+			l.carry(s, granted)
 			l.sample(l.clock().Now(), before, granted)
 		}
 		return

@@ -66,7 +66,7 @@ import (
 )
 
 // MaxLimit is the largest Limit a Config may set: 2³¹−1 units, so that
-// held plus any n that fits stays within the state word's 32 bits of held.
+// held plus any n that fits stays within the state word's 31 bits of held.
 const MaxLimit = 1<<31 - 1
 
 // Config configures a Limiter.
@@ -153,11 +153,17 @@ type Limiter struct {
 	// state is the packed atomic word (see the state type). Every decision
 	// is made on one snapshot of it and every change is one CAS on it.
 	state atomic.Uint64
-	// admitted counts units ever admitted, mod 2⁶⁴: the divisor of a hold
-	// sample. It sits next to state so that the Add after a successful CAS
-	// hits a cache line the CAS has just made exclusive. (A plain load and
-	// store instead of the locked Add, losing counts under contention,
-	// measured no faster in bench/, so the count stays exact.)
+	// lim is the Limit and gen of the newest configuration, packed as
+	// limWord does, so that TryAcquire and Release decide on two loads
+	// from this cache line instead of the params pointer chase (see
+	// limWord). 0, the zero Limiter's, is Limit 0 at gen 0.
+	lim atomic.Uint64
+	// admitted plus the state word's count is the number of units ever
+	// admitted, mod 2⁶⁴ (admittedCount): the divisor of a hold sample. The
+	// CAS that admits n units adds n to the word's count, mod 64, so that
+	// counting costs an admission no write of its own; the admission
+	// whose CAS carries the count past a multiple of 64 adds those
+	// multiples here (see carry).
 	admitted atomic.Uint64
 	// next is the earliest time (ns since epoch) at which an admission
 	// samples the hold time; math.MinInt64 samples the next one.
@@ -212,15 +218,17 @@ func New(cfg Config) (*Limiter, error) {
 	clk := core.Clock(cfg.Clock)
 	l := &Limiter{epoch: clk.Now()}
 	l.cfg[0].Store(&params{limit: cfg.Limit, name: cfg.Name, clock: clk})
+	l.lim.Store(limWord(cfg.Limit, 0))
 	l.next.Store(math.MinInt64)
 	return l, nil
 }
 
 // state is the limiter's packed atomic word:
 //
-//	bits  0..31  held: units taken and not released, 0..MaxLimit
-//	bits 32..62  gen: the configuration's generation, mod 2³¹
-//	bit  63      waiting: Acquire callers are queued
+//	bits  0..30  held: units taken and not released, 0..MaxLimit
+//	bits 31..56  gen: the configuration's generation, mod 2²⁶
+//	bit  57      waiting: Acquire callers are queued
+//	bits 58..63  count: units ever admitted, mod 64 (see Limiter.admitted)
 //
 // The configuration of gen g (Limit, Name, Clock) is the immutable params
 // at cfg[g&1]. Reconfigure, under mu, publishes the next gen's params in
@@ -232,30 +240,84 @@ func New(cfg Config) (*Limiter, error) {
 // being filled is never the one in effect, so no reader waits for
 // Reconfigure; a reader whose word is two or more gens old finds another
 // gen's params in its slot and reloads the word. (A reader would have to
-// be stalled across 2³¹ Reconfigures for its gen to come round again.)
+// be stalled across 2²⁶ Reconfigures for its gen to come round again.)
 //
-// Take adds n to the word directly: held+n ≤ limit ≤ 2³¹−1 leaves held's
-// 32 bits, so no carry reaches gen.
+// An admission of n adds n·admitUnit to the word: n to held, where held+n
+// ≤ limit ≤ 2³¹−1 leaves held's 31 bits, so no carry reaches gen; and n to
+// count, whose carry leaves the word's top bit and is lost, so that count
+// is the number of units admitted mod 64 at no cost. A Release subtracts n
+// ≤ held from held alone.
 type state uint64
 
 const (
-	heldMask   = 1<<32 - 1
-	genShift   = 32
-	genMask    = 1<<31 - 1
-	waitingBit = 1 << 63
+	heldMask   = 1<<31 - 1
+	genShift   = 31
+	genMask    = 1<<26 - 1
+	waitingBit = 1 << 57
+	countShift = 58
+	// admitUnit is what an admission of one unit adds to the word.
+	admitUnit = 1 | 1<<countShift
 )
 
 func (s state) held() int     { return int(s & heldMask) }
 func (s state) gen() uint32   { return uint32(s>>genShift) & genMask }
 func (s state) waiting() bool { return s&waitingBit != 0 }
+func (s state) count() uint64 { return uint64(s) >> countShift }
 
-func pack(held int, gen uint32, waiting bool) state {
-	s := state(held) | state(gen&genMask)<<genShift
+// pack is a word of held units, gen and waiting, whose count is count mod
+// 64.
+func pack(held int, gen uint32, waiting bool, count uint64) state {
+	s := state(held) | state(gen&genMask)<<genShift | state(count)<<countShift
 	if waiting {
 		s |= waitingBit
 	}
 	return s
 }
+
+// admit returns the word s with n more units held and counted: n ≤
+// limit−held, so held does not overflow (see state).
+func admit(s state, n int) uint64 { return uint64(s) + uint64(n)*admitUnit }
+
+// carry adds to admitted the multiples of 64 that an admission of n units
+// carried the word's count past, its CAS having found the word s: the
+// count mod 64 is in the word, the rest here.
+func (l *Limiter) carry(s state, n int) {
+	if k := (s.count() + uint64(n)) &^ (1<<(64-countShift) - 1); k != 0 {
+		l.admitted.Add(k)
+	}
+}
+
+// admittedCount returns the units ever admitted, mod 2⁶⁴: admitted and
+// the word's count. Read apart, the two may disagree by the multiples of
+// 64 of an admission between its CAS and its carry; the sampler, which
+// alone reads this, is exact without concurrent admissions and tolerates
+// such skew (see sampleLocked).
+func (l *Limiter) admittedCount() uint64 {
+	return l.admitted.Load() + state(l.state.Load()).count()
+}
+
+// limWord packs a configuration's Limit and gen into Limiter.lim: Limit in
+// bits 0..30 (held's), gen in the state word's gen bits, everything else
+// clear. So (s^c)&limCheck == 0, on a word s and a lim c, tells a fast
+// path both that nobody is queued and that c's Limit is the one in effect
+// while the word is s.
+//
+// Reconfigure stores the next gen's limWord before the CAS that moves the
+// word to that gen, as it publishes the params first (see state), so a
+// word of gen g is only ever read with a lim of gen g or later. A fast
+// path that finds lim's gen ahead of its word's (a Reconfigure under way,
+// or its word stale) takes the slow path, which reads the params; when
+// the gens agree, lim's Limit is gen g's, and the CAS, comparing the
+// whole word, can succeed only while gen g is still in effect. (Equal
+// gens of different configurations would need the word read before and
+// lim after 2²⁶ Reconfigures, as for the params slots.)
+func limWord(limit int, gen uint32) uint64 {
+	return uint64(limit) | uint64(gen&genMask)<<genShift
+}
+
+// limCheck selects the bits in which a word and its lim must agree: gen,
+// and waiting, which limWord leaves clear.
+const limCheck = genMask<<genShift | waitingBit
 
 // config returns the configuration in effect while the word is s, or nil if
 // s is stale: the word has moved on by two or more gens since it was read,
@@ -311,9 +373,9 @@ func (l *Limiter) Take(now time.Time, n int) ratekit.Decision {
 				ResetAfter: v.reset, RetryAfter: v.retry, Policy: p.name,
 			}
 		}
-		// 0 < n ≤ limit−held: adding n to the word adds it to held alone.
-		if l.state.CompareAndSwap(uint64(s), uint64(s)+uint64(n)) {
-			l.admitted.Add(uint64(n))
+		// 0 < n ≤ limit−held: admit adds n to held and to count.
+		if l.state.CompareAndSwap(uint64(s), admit(s, n)) {
+			l.carry(s, n)
 			l.sample(now, s.held(), n)
 			// decide's allowed case, spelled out; FuzzModel holds the two
 			// to the same answers.
@@ -410,6 +472,18 @@ func (l *Limiter) Refund(_ time.Time, n int) { l.Release(n) }
 // It is lock-free while nobody is queued; otherwise it takes the queue's
 // mutex and reads the Config's clock to time the hand-over.
 func (l *Limiter) Release(n int) {
+	// The common case: nobody queued, 0 < n ≤ held, and no other CAS in
+	// between. Anything else (n == 0, misuse, a queue, a lost race) is
+	// release's loop from a fresh load.
+	if s := l.state.Load(); s&waitingBit == 0 && n > 0 && n <= int(s&heldMask) &&
+		l.state.CompareAndSwap(s, s-uint64(n)) {
+		return
+	}
+	l.release(n)
+}
+
+// release is Release past its first attempt.
+func (l *Limiter) release(n int) {
 	if n == 0 {
 		return
 	}
@@ -491,6 +565,7 @@ func (l *Limiter) Reconfigure(cfg Config) error {
 	g := (state(l.state.Load()).gen() + 1) & genMask
 	p := &params{limit: cfg.Limit, name: cfg.Name, clock: core.Clock(cfg.Clock), gen: g}
 	l.cfg[g&1].Store(p) // the slot of gen g−1 stays as it is
+	l.lim.Store(limWord(cfg.Limit, g))
 	if h := reconfigureHook; h != nil {
 		h()
 	}

@@ -39,11 +39,12 @@ type sampler struct {
 	open bool
 	t    int64  // ns since epoch of the admission that opened it
 	h    int    // units held just after that admission
-	c    uint64 // Limiter.admitted just after that admission
+	c    uint64 // Limiter.admittedCount just after that admission
 }
 
 // sample records an admission of n units at now that found before units
-// held, for the hold-time estimate. Besides the Add to admitted, it is
+// held, for the hold-time estimate. Besides the count in the state word
+// (and the carry of its multiples of 64, once per 64 units), it is
 // the only estimator work on the hot path: in the common case one clock
 // subtraction and one atomic load, then nothing. It never blocks: if
 // another goroutine is sampling, this admission skips its turn.
@@ -60,7 +61,7 @@ func (l *Limiter) sample(now time.Time, before, n int) {
 	if d := l.next.Load() - t; d > 0 && d <= maxSpacing || !l.smu.TryLock() {
 		return
 	}
-	l.sampleLocked(t, before, n, l.admitted.Load())
+	l.sampleLocked(t, before, n, l.admittedCount())
 	l.smu.Unlock()
 }
 
@@ -70,10 +71,12 @@ func (l *Limiter) sample(now time.Time, before, n int) {
 func (l *Limiter) sampleLocked(t int64, before, n int, c uint64) {
 	p := &l.smp
 	hold := l.hold.Load()
-	// Under contention the admitted count read here may be one another
-	// admission bumped after this one's CAS, and intervals may be closed out
-	// of time order; int64(c-p.c) <= 0 and t <= p.t catch the inversions,
-	// which open a new interval without a sample.
+	// Under contention the admitted count read here may include
+	// admissions after this one's CAS, or lack 64 units of one between its
+	// CAS and its carry, and intervals may be closed out of time order;
+	// int64(c-p.c) <= 0 and t <= p.t catch the inversions, which open a
+	// new interval without a sample, and the rest skews one sample, which
+	// the moving average dilutes.
 	//
 	// h == 0 means that at one end of the interval nothing was held: all
 	// that the interval says is that holds were shorter than it (an idle

@@ -52,6 +52,14 @@ func FuzzModel(f *testing.F) {
 		0, 0, 3, 24, 2, 1, 0, 0, 3, 24, 2, 1, 0, 0, 3, 24, 2, 1, 0, 0, 3, 24, 2, 1, 0, 0, 3, 24, 2, 1, 0, 0,
 		3, 24, 2, 1, 0, 0, 3, 24, 2, 1, 0, 0, 3, 24, 2, 1, 0, 0, 3, 24, 2, 1, 0, 0, 3, 24, 2, 1, 0, 1, 1, 0,
 		1, 10, 0}, int64(0))
+	// The same with Take(2), 1ms and 7ms apart by turns (b = 7, 8), so
+	// that samples differ: the Take that carries the count past 64 must
+	// count it, or its interval's sample is lost.
+	takes := []byte{0, 6, 0}
+	for i := range 36 {
+		takes = append(takes, 0, 3, byte(7+i%2), 2, 1, 0)
+	}
+	f.Add(byte(9), append(takes, 1, 1, 0, 1, 10, 0), int64(0))
 	f.Fuzz(func(t *testing.T, limitByte byte, ops []byte, wide int64) {
 		if len(ops) > 600 {
 			ops = ops[:600]

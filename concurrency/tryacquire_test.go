@@ -121,3 +121,51 @@ func TestTryAcquireZeroAllocs(t *testing.T) {
 	})
 	require.Zero(t, allocs)
 }
+
+// TestTryAcquireDuringReconfigure: TryAcquire and Release take their fast
+// path on the Limit and gen packed beside the state word, which
+// Reconfigure publishes before the CAS that puts the new configuration in
+// effect. Run at that point, inside Reconfigure, they must still decide
+// under the old Limit: TryAcquire neither admits over it nor refuses what
+// it admits, and the Limit that Reconfigure then applies counts the units
+// taken meanwhile.
+func TestTryAcquireDuringReconfigure(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		from, to    int
+		held        int
+		during      bool // TryAcquire(1) inside Reconfigure
+		after       bool // TryAcquire(1) once Reconfigure returns
+		heldAtFinal int
+	}{
+		// Raising 3 -> 5 with 3 held: the old Limit 3 is full until the
+		// CAS, then 2 more fit.
+		{"raise", 3, 5, 3, false, true, 4},
+		// Lowering 5 -> 3 with 3 held: the old Limit 5 admits one more,
+		// which the new Limit 3 then counts (4 held, nothing fits).
+		{"lower", 5, 3, 3, true, false, 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l, err := concurrency.New(concurrency.Config{Limit: tc.from, Name: "a"})
+			require.NoError(t, err)
+			require.True(t, l.TryAcquire(tc.held))
+			ran := false
+			defer concurrency.SetReconfigureHook(func() {
+				ran = true
+				require.Equal(t, tc.during, l.Peek(t0, 1).Allowed, "Peek(1) during Reconfigure %d -> %d", tc.from, tc.to)
+				require.Equal(t, tc.during, l.TryAcquire(1), "TryAcquire(1) during Reconfigure %d -> %d", tc.from, tc.to)
+			})()
+			require.NoError(t, l.Reconfigure(concurrency.Config{Limit: tc.to, Name: "b"}))
+			require.True(t, ran, "the hook did not run")
+			require.Equal(t, tc.after, l.TryAcquire(1), "TryAcquire(1) after Reconfigure")
+			require.Equal(t, tc.heldAtFinal, l.Held())
+			// Release's fast path under the new configuration, and its
+			// refusal of more than is held.
+			l.Release(tc.heldAtFinal + 1)
+			require.Equal(t, uint64(1), l.RejectedReleases())
+			l.Release(tc.heldAtFinal)
+			require.Zero(t, l.Held())
+			require.Equal(t, uint64(1), l.RejectedReleases())
+		})
+	}
+}

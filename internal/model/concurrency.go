@@ -244,7 +244,11 @@ func (m *Concurrency) Restore(hold int64) {
 func (m *Concurrency) admit(now time.Time, before, n int) {
 	m.Admitted += uint64(n)
 	t := int64(now.Sub(m.Epoch))
-	if t < m.Next {
+	// Too soon is at most the largest spacing (a quarter of the largest
+	// estimate) before Next; a time further back went back past the open
+	// interval and is sampled, which opens a new interval there (after
+	// one admission stamped far ahead, the estimator still samples).
+	if d := new(big.Int).Sub(big.NewInt(m.Next), big.NewInt(t)); d.Sign() > 0 && d.Cmp(big.NewInt(concMaxEstimate/4)) <= 0 {
 		return
 	}
 	if h := min(m.H1, before); h > 0 && m.Open && t > m.T1 {
