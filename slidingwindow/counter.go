@@ -861,18 +861,7 @@ func (p *counterParams) marshal(w uint64) []byte {
 // internal/cell), which only Refund reads, and stores the word in place
 // with one CAS: it allocates nothing.
 func (c *Counter) UnmarshalBinary(b []byte) error {
-	payload, err := core.ParseHeader(b, core.SlidingCounter, counterFormat)
-	cutFormat := false
-	if err != nil {
-		if p2, err2 := core.ParseHeader(b, core.SlidingCounter, counterCutFormat); err2 == nil {
-			payload, cutFormat, err = p2, true, nil
-		} else if len(b) >= core.HeaderLen {
-			if _, err3 := core.ParseHeader(b, core.SlidingCounter, b[3]); err3 == nil {
-				// A Counter state of a version this build does not read.
-				err = badCounterState("format version %d, this build reads %d and %d", b[3], counterFormat, counterCutFormat)
-			}
-		}
-	}
+	payload, cutFormat, err := core.ParseHeaders(b, core.SlidingCounter, counterFormat, counterCutFormat)
 	if err != nil {
 		return err
 	}
