@@ -75,13 +75,7 @@ func NewTemplate(cfg Config) (*Template, error) {
 //
 // Deprecated: call New (see Template).
 func (t *Template) New() *Limiter {
-	p, err := shared(t.cfg)
-	if err != nil {
-		panic("fixedwindow: a validated Config failed: " + err.Error()) // cannot happen
-	}
-	l := &Limiter{}
-	l.c.Init(p, fresh, 0)
-	return l
+	return core.Must(New(t.cfg))
 }
 
 // Config returns the Template's configuration, as given to NewTemplate.

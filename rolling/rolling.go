@@ -242,11 +242,7 @@ func NewTemplate(cfg Config) (*Template, error) {
 //
 // Deprecated: call New (see Template).
 func (t *Template) New() *Limiter {
-	l, err := New(t.cfg)
-	if err != nil {
-		panic("rolling: a validated Config failed: " + err.Error()) // cannot happen
-	}
-	return l
+	return core.Must(New(t.cfg))
 }
 
 // Config returns the Template's configuration.

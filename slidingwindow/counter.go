@@ -217,11 +217,7 @@ func NewCounterTemplate(cfg Config) (*CounterTemplate, error) {
 //
 // Deprecated: call NewCounter (see CounterTemplate).
 func (t *CounterTemplate) New() *Counter {
-	c, err := NewCounter(t.cfg)
-	if err != nil {
-		panic("slidingwindow: a validated Config failed: " + err.Error()) // cannot happen
-	}
-	return c
+	return core.Must(NewCounter(t.cfg))
 }
 
 // Config returns the configuration of the template's Counters, as their

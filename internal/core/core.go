@@ -22,6 +22,15 @@ func Clock(c clock.Clock) clock.Clock {
 	return c
 }
 
+// Must returns l, made from a Config already validated, which cannot fail:
+// a deprecated Template's New.
+func Must[L any](l L, err error) L {
+	if err != nil {
+		panic("ratekit: a validated Config failed: " + err.Error()) // cannot happen
+	}
+	return l
+}
+
 // Invalid returns an error wrapping ratekit.ErrInvalidConfig, formatted as
 // "ratekit: invalid config: <pkg>: <detail>".
 func Invalid(pkg, format string, args ...any) error {
