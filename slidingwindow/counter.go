@@ -339,14 +339,10 @@ func (p *counterParams) weighted(prev uint64, e int64) uint64 {
 	return q
 }
 
-// verdict is a decision without the parameters' constant fields (Limit,
-// Window, Policy): four words, passed between the library's functions in
-// registers, where a 64-byte Decision would be copied through memory at
-// every level. fill makes it a Decision, once, in the caller's.
+// verdict is cell.Verdict, which fill makes the caller's Decision.
 type verdict = cell.Verdict
 
-// fill writes the Decision of v into *d, field by field: a composite
-// literal would build a temporary and copy its 64 bytes.
+// fill is core.Fill with the parameters' Limit, Window and Name.
 func (p *counterParams) fill(d *ratekit.Decision, v verdict) {
 	core.Fill(d, p.limit, time.Duration(p.window), p.name, v)
 }

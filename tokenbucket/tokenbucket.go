@@ -375,14 +375,10 @@ func (p *params) clamp(ns int64) (s, behind int64) {
 	return maxTAT, 0
 }
 
-// verdict is a decision without the parameters' constant fields (Limit,
-// Window, Policy): four words, passed between the library's functions in
-// registers, where a 64-byte Decision would be copied through memory at
-// every level. fill makes it a Decision, once, in the caller's.
+// verdict is cell.Verdict, which fill makes the caller's Decision.
 type verdict = cell.Verdict
 
-// fill writes the Decision of v into *dec, field by field: a composite
-// literal would build a temporary and copy its 64 bytes.
+// fill is core.Fill with the parameters' Limit, Window and Name.
 func (p *params) fill(dec *ratekit.Decision, v verdict) {
 	core.Fill(dec, p.limit, p.window, p.name, v)
 }

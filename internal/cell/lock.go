@@ -41,7 +41,9 @@ func Unlock[P any](b *Block[P], w int64) { b.W.Store(w) }
 // Verdict is a decision without its policy's constant fields (Limit,
 // Window, Policy): four words, what a Member's Step carries and a
 // composite compares, filling a ratekit.Decision once, for the member that
-// binds.
+// binds. Every algorithm decides into one, passed between its functions in
+// registers where a 64-byte Decision would be copied through memory at
+// every level, and fills the caller's Decision once (core.Fill).
 type Verdict struct {
 	Remaining int
 	Reset     time.Duration
