@@ -500,13 +500,9 @@ func (l *Limiter) AllowN(n int) bool {
 	return l.Take(l.clock().Now(), n).Allowed
 }
 
-// Wait blocks until n units are admitted, and takes them, reading the time
-// from the Config's clock. It is ratekit.Wait(ctx, clock, l, n): it returns
-// ratekit.ErrExceedsLimit at once for n < 0 or n > Limit, an error for
-// which errors.Is(err, context.DeadlineExceeded) holds at once if the window
-// with room ends after ctx's deadline, and ctx.Err() if ctx is done first.
-// Waiters are not queued: all of them wake when the window ends, and the
-// first to Take wins.
+// Wait is ratekit.Wait(ctx, clock, l, n) with the Config's Clock: waiters
+// are not queued; all of them wake when the window ends, and the first to
+// Take wins.
 func (l *Limiter) Wait(ctx context.Context, n int) (ratekit.Decision, error) {
 	return ratekit.Wait(ctx, l.clock(), l, n)
 }

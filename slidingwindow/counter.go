@@ -674,11 +674,7 @@ func (c *Counter) AllowN(n int) bool {
 	return c.Take(c.c.Cur().P.clock.Now(), n).Allowed
 }
 
-// Wait blocks until n units are admitted, and takes them, reading and
-// sleeping on Config.Clock: ratekit.Wait(ctx, clock, c, n). It returns
-// ratekit.ErrExceedsLimit at once for n > Limit or n < 0, and an error
-// matching context.DeadlineExceeded at once if the wait would outlast ctx's
-// deadline; nothing is taken when it returns an error.
+// Wait is ratekit.Wait(ctx, clock, c, n) with Config.Clock.
 func (c *Counter) Wait(ctx context.Context, n int) (ratekit.Decision, error) {
 	return ratekit.Wait(ctx, c.c.Cur().P.clock, c, n)
 }

@@ -443,12 +443,10 @@ func (p *params) after(x, behind int64) time.Duration {
 // merely a time long ago.
 func (p *params) since(now time.Time) int64 { return int64(now.Sub(p.epoch)) }
 
-// Take admits n units at now and takes them, or takes nothing and denies.
-// n == 0 is always allowed and takes nothing; n < 0 and n > Burst are denied
-// with RetryAfter ratekit.Never. A denial reports in RetryAfter exactly how
-// long until n units are available. now may be stale, go backwards or be the
-// zero time: a time earlier than the last one seen finds the bucket no
-// fuller than it was then, so it never admits more.
+// Take is ratekit.Limiter's Take; n > Burst is never admitted. A denial
+// reports in RetryAfter exactly how long until n units are available. A now
+// earlier than the last one seen, the zero time included, finds the bucket
+// no fuller than it was then.
 //
 // Take is lock-free and does not allocate, except when now is more than
 // 2^60/q ns past the epoch (see Bounds in the package documentation).
@@ -521,8 +519,7 @@ func (p *params) admit(tat, ns int64, n int) (nd, next int64) {
 	return nd, s + nd
 }
 
-// Peek reports exactly what Take(now, n) would decide, Remaining included,
-// and takes nothing. It is lock-free and does not allocate.
+// Peek is ratekit.Limiter's Peek. It is lock-free and does not allocate.
 func (l *Limiter) Peek(now time.Time, n int) (dec ratekit.Decision) {
 	b := l.c.Cur()
 	tat := b.W.Load()
