@@ -78,7 +78,8 @@ type Member interface {
 	// type that embeds the limiter and may override its Take: the Hold is
 	// Slow, and the general path calls that Take. (Comparing the data word
 	// alone would not do: a struct of one pointer is stored in an
-	// interface as that pointer.)
+	// interface as that pointer.) So is a zero limiter, with no block: the
+	// general path, where the composite holds no lock, calls its Take.
 	//
 	// mono is Monotonic(now), which a composite reads once for all its
 	// members: a member whose decision counts time as now.Sub(epoch) uses
