@@ -75,13 +75,7 @@ func NewTemplate(cfg Config) (*Template, error) {
 //
 // Deprecated: call New (see Template).
 func (t *Template) New() *Limiter {
-	p, err := shared(t.cfg)
-	if err != nil {
-		panic("fixedwindow: a validated Config failed: " + err.Error()) // cannot happen
-	}
-	l := &Limiter{}
-	l.c.Init(p, fresh, 0)
-	return l
+	return core.Must(New(t.cfg))
 }
 
 // Config returns the Template's configuration, as given to NewTemplate.
@@ -272,13 +266,10 @@ func (p *params) locate(now time.Time) (idx uint64, toEnd time.Duration) {
 	return uint64(q + p.bias), time.Duration(p.w - r)
 }
 
-// verdict is a decision without the parameters' constant fields (Limit,
-// Window, Policy): four words, passed between the library's functions in
-// registers. fill makes it a Decision, once, in the caller's.
+// verdict is cell.Verdict, which fill makes the caller's Decision.
 type verdict = cell.Verdict
 
-// fill writes the Decision of v into *dec, field by field: a composite
-// literal would build a temporary and copy its 64 bytes.
+// fill is core.Fill with the parameters' Limit, Window and Name.
 func (p *params) fill(dec *ratekit.Decision, v verdict) {
 	core.Fill(dec, p.cfg.Limit, p.cfg.Window, p.cfg.Name, v)
 }
@@ -509,13 +500,9 @@ func (l *Limiter) AllowN(n int) bool {
 	return l.Take(l.clock().Now(), n).Allowed
 }
 
-// Wait blocks until n units are admitted, and takes them, reading the time
-// from the Config's clock. It is ratekit.Wait(ctx, clock, l, n): it returns
-// ratekit.ErrExceedsLimit at once for n < 0 or n > Limit, an error for
-// which errors.Is(err, context.DeadlineExceeded) holds at once if the window
-// with room ends after ctx's deadline, and ctx.Err() if ctx is done first.
-// Waiters are not queued: all of them wake when the window ends, and the
-// first to Take wins.
+// Wait is ratekit.Wait(ctx, clock, l, n) with the Config's Clock: waiters
+// are not queued; all of them wake when the window ends, and the first to
+// Take wins.
 func (l *Limiter) Wait(ctx context.Context, n int) (ratekit.Decision, error) {
 	return ratekit.Wait(ctx, l.clock(), l, n)
 }

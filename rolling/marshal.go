@@ -25,11 +25,6 @@ const (
 	wideVersion  = 2
 )
 
-// maxUnixSec is the last Unix second time.Time holds: it counts seconds
-// from the year 1 in an int64, and the year 1 is 62,135,596,800 s before
-// 1970.
-const maxUnixSec = math.MaxInt64 - 62_135_596_800
-
 // MarshalBinary encodes the Limiter's state in wall-clock terms: the open
 // window's start as Unix nanoseconds and its count (format version 1; a
 // start outside 1678 to 2262, which int64 nanoseconds cannot hold, as Unix
@@ -99,18 +94,7 @@ func (l *Limiter) MarshalBinary() ([]byte, error) {
 // bytes) until a window opens after it, and then shares its Config's
 // again.
 func (l *Limiter) UnmarshalBinary(b []byte) error {
-	payload, err := core.ParseHeader(b, core.Rolling, stateVersion)
-	wide := false
-	if err != nil {
-		if p2, err2 := core.ParseHeader(b, core.Rolling, wideVersion); err2 == nil {
-			payload, wide, err = p2, true, nil
-		} else if len(b) >= core.HeaderLen {
-			if _, err3 := core.ParseHeader(b, core.Rolling, b[3]); err3 == nil {
-				// A rolling state of a version this build does not read.
-				err = core.InvalidState(core.Rolling.String(), "format version %d, this build reads %d and %d", b[3], stateVersion, wideVersion)
-			}
-		}
-	}
+	payload, wide, err := core.ParseHeaders(b, core.Rolling, stateVersion, wideVersion)
 	if err != nil {
 		return err
 	}
@@ -119,14 +103,7 @@ func (l *Limiter) UnmarshalBinary(b []byte) error {
 	var start time.Time // the window's start, if count > 0
 	var set bool        // version 1: a start other than 0
 	if wide {
-		sec, nsec := r.Int64(), r.Uint64()
-		switch {
-		case nsec >= uint64(time.Second):
-			r.Fail("start's nanoseconds %d are not below a second", nsec)
-		case sec > maxUnixSec:
-			r.Fail("start %d s is past the last instant time.Time holds", sec)
-		}
-		start = time.Unix(sec, int64(nsec))
+		start = r.Unix("start")
 	} else {
 		ns := r.Int64()
 		start, set = time.Unix(0, ns), ns != 0

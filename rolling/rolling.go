@@ -242,11 +242,7 @@ func NewTemplate(cfg Config) (*Template, error) {
 //
 // Deprecated: call New (see Template).
 func (t *Template) New() *Limiter {
-	l, err := New(t.cfg)
-	if err != nil {
-		panic("rolling: a validated Config failed: " + err.Error()) // cannot happen
-	}
-	return l
+	return core.Must(New(t.cfg))
 }
 
 // Config returns the Template's configuration.
@@ -254,14 +250,12 @@ func (t *Template) New() *Limiter {
 // Deprecated: call New (see Template), and the Limiter's Config.
 func (t *Template) Config() Config { return t.cfg }
 
-// Take admits n units at now and takes them, or takes nothing and denies.
-//
-// With no window open at now, n <= Limit is admitted and opens a window at
-// now. With one open, n is admitted if it fits in what is left of Limit.
-// A denial has RetryAfter equal to the time until the window closes, or
-// Never if n < 0 or n > Limit. n == 0 is allowed, takes nothing and opens
-// no window. Take is lock-free and does not allocate except, sometimes,
-// when it opens a window (see the package documentation).
+// Take is ratekit.Limiter's Take. With no window open at now, n <= Limit
+// is admitted and opens a window at now. With one open, n is admitted if it
+// fits in what is left of Limit. A denial's RetryAfter is the time until
+// the window closes. n == 0 opens no window. Take is lock-free and does not
+// allocate except, sometimes, when it opens a window (see the package
+// documentation).
 func (l *Limiter) Take(now time.Time, n int) (dec ratekit.Decision) {
 	// The hot path of internal/cell's helping mode, spelled out.
 	b := l.c.Cur()
@@ -321,8 +315,8 @@ func (l *Limiter) Take(now time.Time, n int) (dec ratekit.Decision) {
 	}
 }
 
-// Peek reports what Take(now, n) would decide, Remaining included, taking
-// nothing. It never calls OnLimitReached. It is lock-free and writes nothing.
+// Peek is ratekit.Limiter's Peek. It never calls OnLimitReached. It is
+// lock-free and writes nothing.
 func (l *Limiter) Peek(now time.Time, n int) (dec ratekit.Decision) {
 	b, w := l.c.Final()
 	p := b.P
@@ -419,11 +413,7 @@ func (l *Limiter) AllowN(n int) bool {
 	return l.Take(l.clock().Now(), n).Allowed
 }
 
-// Wait blocks until n units are admitted and takes them, reading the time
-// from the Config's Clock and sleeping on its timers. It is
-// ratekit.Wait(ctx, clock, l, n): it returns ratekit.ErrExceedsLimit at once
-// for n < 0 or n > Limit, and an error matching context.DeadlineExceeded at
-// once if the window would close after ctx's deadline.
+// Wait is ratekit.Wait(ctx, clock, l, n) with the Config's Clock.
 func (l *Limiter) Wait(ctx context.Context, n int) (ratekit.Decision, error) {
 	return ratekit.Wait(ctx, l.clock(), l, n)
 }

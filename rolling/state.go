@@ -266,13 +266,10 @@ const (
 	notify               // write the new state (the notified mark), then call OnLimitReached
 )
 
-// verdict is a decision without the parameters' constant fields (Limit,
-// Window, Policy): four words, passed between the package's functions in
-// registers. fill makes it a Decision, once, in the caller's.
+// verdict is cell.Verdict, which fill makes the caller's Decision.
 type verdict = cell.Verdict
 
-// fill writes the Decision of v into *dec, field by field: a composite
-// literal would build a temporary and copy its 64 bytes.
+// fill is core.Fill with the parameters' Limit, Window and Name.
 func (p *params) fill(dec *ratekit.Decision, v verdict) {
 	core.Fill(dec, p.cfg.Limit, p.cfg.Window, p.cfg.Name, v)
 }

@@ -217,11 +217,7 @@ func NewCounterTemplate(cfg Config) (*CounterTemplate, error) {
 //
 // Deprecated: call NewCounter (see CounterTemplate).
 func (t *CounterTemplate) New() *Counter {
-	c, err := NewCounter(t.cfg)
-	if err != nil {
-		panic("slidingwindow: a validated Config failed: " + err.Error()) // cannot happen
-	}
-	return c
+	return core.Must(NewCounter(t.cfg))
 }
 
 // Config returns the configuration of the template's Counters, as their
@@ -343,14 +339,10 @@ func (p *counterParams) weighted(prev uint64, e int64) uint64 {
 	return q
 }
 
-// verdict is a decision without the parameters' constant fields (Limit,
-// Window, Policy): four words, passed between the library's functions in
-// registers, where a 64-byte Decision would be copied through memory at
-// every level. fill makes it a Decision, once, in the caller's.
+// verdict is cell.Verdict, which fill makes the caller's Decision.
 type verdict = cell.Verdict
 
-// fill writes the Decision of v into *d, field by field: a composite
-// literal would build a temporary and copy its 64 bytes.
+// fill is core.Fill with the parameters' Limit, Window and Name.
 func (p *counterParams) fill(d *ratekit.Decision, v verdict) {
 	core.Fill(d, p.limit, time.Duration(p.window), p.name, v)
 }
@@ -682,11 +674,7 @@ func (c *Counter) AllowN(n int) bool {
 	return c.Take(c.c.Cur().P.clock.Now(), n).Allowed
 }
 
-// Wait blocks until n units are admitted, and takes them, reading and
-// sleeping on Config.Clock: ratekit.Wait(ctx, clock, c, n). It returns
-// ratekit.ErrExceedsLimit at once for n > Limit or n < 0, and an error
-// matching context.DeadlineExceeded at once if the wait would outlast ctx's
-// deadline; nothing is taken when it returns an error.
+// Wait is ratekit.Wait(ctx, clock, c, n) with Config.Clock.
 func (c *Counter) Wait(ctx context.Context, n int) (ratekit.Decision, error) {
 	return ratekit.Wait(ctx, c.c.Cur().P.clock, c, n)
 }
@@ -861,18 +849,7 @@ func (p *counterParams) marshal(w uint64) []byte {
 // internal/cell), which only Refund reads, and stores the word in place
 // with one CAS: it allocates nothing.
 func (c *Counter) UnmarshalBinary(b []byte) error {
-	payload, err := core.ParseHeader(b, core.SlidingCounter, counterFormat)
-	cutFormat := false
-	if err != nil {
-		if p2, err2 := core.ParseHeader(b, core.SlidingCounter, counterCutFormat); err2 == nil {
-			payload, cutFormat, err = p2, true, nil
-		} else if len(b) >= core.HeaderLen {
-			if _, err3 := core.ParseHeader(b, core.SlidingCounter, b[3]); err3 == nil {
-				// A Counter state of a version this build does not read.
-				err = badCounterState("format version %d, this build reads %d and %d", b[3], counterFormat, counterCutFormat)
-			}
-		}
-	}
+	payload, cutFormat, err := core.ParseHeaders(b, core.SlidingCounter, counterFormat, counterCutFormat)
 	if err != nil {
 		return err
 	}

@@ -13,13 +13,11 @@ import (
 // keeps more than a word and has none.)
 func (c *Counter) Joint(self any, lock bool, now time.Time, mono bool, n int) (cell.Hold, cell.Move, cell.Verdict) {
 	if self != any(c) {
-		return cell.Hold{}, cell.Move{}, cell.Verdict{} // Slow: a type embedding c, whose Take may differ (see cell.Member)
+		return cell.Hold{}, cell.Move{}, cell.Verdict{} // Slow (see cell.Member)
 	}
 	b := c.c.Cur() // the hot path of internal/cell, as in Take
 	if b == nil {
-		// The zero Counter, which is not usable: its Take panics on the
-		// general path, where the composite holds no lock.
-		return cell.Hold{}, cell.Move{}, cell.Verdict{} // Slow
+		return cell.Hold{}, cell.Move{}, cell.Verdict{} // Slow: the zero Counter (see cell.Member)
 	}
 	w := cell.Grab(&b.W, lock)
 	if w == cell.Sealed {

@@ -11,13 +11,11 @@ import (
 // internal/cell). Its result's type is internal and may change.
 func (l *Limiter) Joint(self any, lock bool, now time.Time, mono bool, n int) (cell.Hold, cell.Move, cell.Verdict) {
 	if self != any(l) {
-		return cell.Hold{}, cell.Move{}, cell.Verdict{} // Slow: a type embedding l, whose Take may differ (see cell.Member)
+		return cell.Hold{}, cell.Move{}, cell.Verdict{} // Slow (see cell.Member)
 	}
 	b := l.c.Cur() // the hot path of internal/cell, as in Take
 	if b == nil {
-		// The zero Limiter, which is not usable: its Take panics on the
-		// general path, where the composite holds no lock.
-		return cell.Hold{}, cell.Move{}, cell.Verdict{} // Slow
+		return cell.Hold{}, cell.Move{}, cell.Verdict{} // Slow: the zero Limiter (see cell.Member)
 	}
 	w := cell.Grab(&b.W, lock)
 	if w == cell.Sealed {

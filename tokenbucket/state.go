@@ -167,11 +167,6 @@ const (
 	wideVersion  = 2
 )
 
-// maxUnixSec is the last Unix second time.Time holds: it counts seconds
-// from the year 1 in an int64, and the year 1 is 62,135,596,800 s before
-// 1970.
-const maxUnixSec = math.MaxInt64 - 62_135_596_800
-
 // MarshalBinary encodes the bucket's state in wall-clock terms: the Unix
 // time, exact to the time scale, at which the bucket will be full (format
 // version 1; an instant outside 1678 to 2262, which int64 nanoseconds cannot
@@ -198,11 +193,11 @@ func (l *Limiter) MarshalBinary() ([]byte, error) {
 	} else {
 		sec, nsec := new(big.Int).DivMod(unix, big.NewInt(int64(time.Second)), new(big.Int)) // Euclidean: nsec >= 0
 		switch {
-		case sec.Cmp(big.NewInt(maxUnixSec)) > 0:
+		case sec.Cmp(big.NewInt(core.MaxUnixSec)) > 0:
 			// Past the last second time.Time holds: an epoch within 292
 			// years of it. Saturated to the last instant, later than the
 			// TAT: the restored bucket is full later, never sooner.
-			sec.SetInt64(maxUnixSec)
+			sec.SetInt64(core.MaxUnixSec)
 			nsec.SetInt64(int64(time.Second) - 1)
 			r = p.q - 1
 		case !sec.IsInt64():
@@ -248,18 +243,7 @@ func unixNano(t time.Time) *big.Int {
 // own (a copy of its Config's, 240 bytes); a restore into a new
 // Limiter, as package persist does, keeps the shared ones.
 func (l *Limiter) UnmarshalBinary(b []byte) error {
-	payload, err := core.ParseHeader(b, core.TokenBucket, stateVersion)
-	wide := false
-	if err != nil {
-		if p2, err2 := core.ParseHeader(b, core.TokenBucket, wideVersion); err2 == nil {
-			payload, wide, err = p2, true, nil
-		} else if len(b) >= core.HeaderLen {
-			if _, err3 := core.ParseHeader(b, core.TokenBucket, b[3]); err3 == nil {
-				// A token bucket state of a version this build does not read.
-				err = core.InvalidState(pkg, "format version %d, this build reads %d and %d", b[3], stateVersion, wideVersion)
-			}
-		}
-	}
+	payload, wide, err := core.ParseHeaders(b, core.TokenBucket, stateVersion, wideVersion)
 	if err != nil {
 		return err
 	}
@@ -272,15 +256,7 @@ func (l *Limiter) UnmarshalBinary(b []byte) error {
 	case kind == 1 && !wide:
 		unix = big.NewInt(r.Int64())
 	case kind == 1:
-		sec, nsec := r.Int64(), r.Uint64()
-		switch {
-		case nsec >= uint64(time.Second):
-			r.Fail("TAT's nanoseconds %d are not below a second", nsec)
-		case sec > maxUnixSec:
-			r.Fail("TAT %d s is past the last instant time.Time holds", sec)
-		}
-		unix = new(big.Int).Mul(big.NewInt(sec), big.NewInt(int64(time.Second)))
-		unix.Add(unix, new(big.Int).SetUint64(nsec))
+		unix = unixNano(r.Unix("TAT"))
 	case kind == 0:
 		r.Fail("no TAT in a version %d state", wideVersion)
 	default:

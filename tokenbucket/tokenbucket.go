@@ -347,11 +347,7 @@ func NewTemplate(cfg Config) (*Template, error) {
 //
 // Deprecated: call New (see Template).
 func (t *Template) New() *Limiter {
-	l, err := New(t.cfg)
-	if err != nil {
-		panic("tokenbucket: a validated Config failed: " + err.Error()) // cannot happen
-	}
-	return l
+	return core.Must(New(t.cfg))
 }
 
 // Config returns the Template's configuration.
@@ -379,14 +375,10 @@ func (p *params) clamp(ns int64) (s, behind int64) {
 	return maxTAT, 0
 }
 
-// verdict is a decision without the parameters' constant fields (Limit,
-// Window, Policy): four words, passed between the library's functions in
-// registers, where a 64-byte Decision would be copied through memory at
-// every level. fill makes it a Decision, once, in the caller's.
+// verdict is cell.Verdict, which fill makes the caller's Decision.
 type verdict = cell.Verdict
 
-// fill writes the Decision of v into *dec, field by field: a composite
-// literal would build a temporary and copy its 64 bytes.
+// fill is core.Fill with the parameters' Limit, Window and Name.
 func (p *params) fill(dec *ratekit.Decision, v verdict) {
 	core.Fill(dec, p.limit, p.window, p.name, v)
 }
@@ -451,12 +443,10 @@ func (p *params) after(x, behind int64) time.Duration {
 // merely a time long ago.
 func (p *params) since(now time.Time) int64 { return int64(now.Sub(p.epoch)) }
 
-// Take admits n units at now and takes them, or takes nothing and denies.
-// n == 0 is always allowed and takes nothing; n < 0 and n > Burst are denied
-// with RetryAfter ratekit.Never. A denial reports in RetryAfter exactly how
-// long until n units are available. now may be stale, go backwards or be the
-// zero time: a time earlier than the last one seen finds the bucket no
-// fuller than it was then, so it never admits more.
+// Take is ratekit.Limiter's Take; n > Burst is never admitted. A denial
+// reports in RetryAfter exactly how long until n units are available. A now
+// earlier than the last one seen, the zero time included, finds the bucket
+// no fuller than it was then.
 //
 // Take is lock-free and does not allocate, except when now is more than
 // 2^60/q ns past the epoch (see Bounds in the package documentation).
@@ -529,8 +519,7 @@ func (p *params) admit(tat, ns int64, n int) (nd, next int64) {
 	return nd, s + nd
 }
 
-// Peek reports exactly what Take(now, n) would decide, Remaining included,
-// and takes nothing. It is lock-free and does not allocate.
+// Peek is ratekit.Limiter's Peek. It is lock-free and does not allocate.
 func (l *Limiter) Peek(now time.Time, n int) (dec ratekit.Decision) {
 	b := l.c.Cur()
 	tat := b.W.Load()

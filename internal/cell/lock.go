@@ -41,7 +41,9 @@ func Unlock[P any](b *Block[P], w int64) { b.W.Store(w) }
 // Verdict is a decision without its policy's constant fields (Limit,
 // Window, Policy): four words, what a Member's Step carries and a
 // composite compares, filling a ratekit.Decision once, for the member that
-// binds.
+// binds. Every algorithm decides into one, passed between its functions in
+// registers where a 64-byte Decision would be copied through memory at
+// every level, and fills the caller's Decision once (core.Fill).
 type Verdict struct {
 	Remaining int
 	Reset     time.Duration
@@ -76,7 +78,8 @@ type Member interface {
 	// type that embeds the limiter and may override its Take: the Hold is
 	// Slow, and the general path calls that Take. (Comparing the data word
 	// alone would not do: a struct of one pointer is stored in an
-	// interface as that pointer.)
+	// interface as that pointer.) So is a zero limiter, with no block: the
+	// general path, where the composite holds no lock, calls its Take.
 	//
 	// mono is Monotonic(now), which a composite reads once for all its
 	// members: a member whose decision counts time as now.Sub(epoch) uses

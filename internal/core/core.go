@@ -6,6 +6,7 @@ package core
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/benbjohnson/clock"
@@ -19,6 +20,15 @@ func Clock(c clock.Clock) clock.Clock {
 		return clock.New()
 	}
 	return c
+}
+
+// Must returns l, made from a Config already validated, which cannot fail:
+// a deprecated Template's New.
+func Must[L any](l L, err error) L {
+	if err != nil {
+		panic("ratekit: a validated Config failed: " + err.Error()) // cannot happen
+	}
+	return l
 }
 
 // Invalid returns an error wrapping ratekit.ErrInvalidConfig, formatted as
@@ -105,6 +115,29 @@ func ParseHeader(b []byte, alg Alg, version byte) ([]byte, error) {
 	return b[HeaderLen:], nil
 }
 
+// ParseHeaders is ParseHeader for an algorithm that reads two format
+// versions, v and alt: it returns the payload and whether it is of version
+// alt. A header of alg with another version is an error that names both.
+func ParseHeaders(b []byte, alg Alg, v, alt byte) (payload []byte, isAlt bool, err error) {
+	if payload, err = ParseHeader(b, alg, v); err == nil {
+		return payload, false, nil
+	}
+	if payload, err2 := ParseHeader(b, alg, alt); err2 == nil {
+		return payload, true, nil
+	}
+	if len(b) >= HeaderLen {
+		if _, err3 := ParseHeader(b, alg, b[3]); err3 == nil {
+			err = InvalidState(alg.String(), "format version %d, this build reads %d and %d", b[3], v, alt)
+		}
+	}
+	return nil, false, err
+}
+
+// MaxUnixSec is the last Unix second time.Time holds: it counts seconds
+// from the year 1 in an int64, and the year 1 is 62,135,596,800 s before
+// 1970.
+const MaxUnixSec = math.MaxInt64 - 62_135_596_800
+
 // Reader decodes the varint fields of a payload. The first error sticks: read
 // every field, then check Err once; values read after an error are zero.
 type Reader struct {
@@ -142,6 +175,20 @@ func (r *Reader) Uint64() uint64 {
 	}
 	r.b = r.b[n:]
 	return v
+}
+
+// Unix reads a wall-clock instant as a varint of Unix seconds and a
+// uvarint of nanoseconds, failing if either is out of time.Time's range;
+// what names the instant in the error.
+func (r *Reader) Unix(what string) time.Time {
+	sec, nsec := r.Int64(), r.Uint64()
+	switch {
+	case nsec >= uint64(time.Second):
+		r.Fail("%s's nanoseconds %d are not below a second", what, nsec)
+	case sec > MaxUnixSec:
+		r.Fail("%s %d s is past the last instant time.Time holds", what, sec)
+	}
+	return time.Unix(sec, int64(nsec))
 }
 
 // Fail records err (if no error is recorded yet), for checks of decoded values.
