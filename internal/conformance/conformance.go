@@ -692,7 +692,21 @@ func (s Subject) unmarshalBadState(t *testing.T) {
 // all of whose results are kept alive until the count is read: what a
 // limiter costs in a Keyed of n keys. It is for tests of a package's
 // templates, which promise a size per limiter.
+//
+// The count is the process's: another goroutine that allocates meanwhile
+// (a parallel test, the runtime's own work under load) can only add to it,
+// never take away. So it is the least of three measurements, each of which
+// is at least the true cost: a limiter that costs more than a bound fails
+// every one of them.
 func BytesPer[L any](n int, newLimiter func() L) float64 {
+	least := math.Inf(1)
+	for range 3 {
+		least = min(least, bytesPer(n, newLimiter))
+	}
+	return least
+}
+
+func bytesPer[L any](n int, newLimiter func() L) float64 {
 	keep := make([]L, n)
 	var before, after runtime.MemStats
 	runtime.GC()
