@@ -43,13 +43,16 @@ func (p *jointPlan) plan(members []Limiter, asks []Ask) bool {
 	}
 	var addr [maxJoint]uintptr
 	for i := range count {
-		var m Limiter
+		// The member where the caller keeps it: its data word is read
+		// there, not from a copy the compiler would spill to the stack.
+		var pm *Limiter
 		if asks != nil {
-			m = asks[i].Limiter
+			pm = &asks[i].Limiter
 		} else {
-			m = members[i]
+			pm = &members[i]
 		}
-		a := uintptr((*[2]unsafe.Pointer)(unsafe.Pointer(&m))[1])
+		a := uintptr((*[2]unsafe.Pointer)(unsafe.Pointer(pm))[1])
+		m := *pm
 		if a == 0 {
 			// A nil data word: a nil member (see isNilLimiter), which
 			// TakeAll skips, or a value of a nil pointer that is not one.
@@ -86,17 +89,6 @@ func takeJoint(dec *Decision, now time.Time, n int, members []Limiter) bool {
 	}
 	_, ok := p.take(dec, now, n, nil)
 	return ok
-}
-
-// takeEachJoint is TakeEach for asks whose members can be decided together
-// (see plan): it fills every Verdict and returns the index of the one
-// that decides, or false, having changed nothing, for the general path.
-func takeEachJoint(now time.Time, asks []Ask) (int, bool) {
-	var p jointPlan
-	if !p.plan(nil, asks) {
-		return -1, false
-	}
-	return p.take(nil, now, 0, asks)
 }
 
 // take decides the planned members together, into *dec. In lock order it
@@ -162,8 +154,15 @@ func (p *jointPlan) take(dec *Decision, now time.Time, n int, asks []Ask) (int, 
 			fill(dec, p.ms[b], &steps[b])
 			return int(p.idx[b]), true
 		}
+		// fill, written out for each member: a call per member costs
+		// more than its stores (callgrind).
 		for x := range k {
-			fill(&asks[p.idx[x]].Verdict, p.ms[x], &steps[x])
+			d, s := &asks[p.idx[x]].Verdict, &steps[x]
+			d.Allowed = s.V.OK
+			d.Limit, d.Window, d.Policy = p.ms[x].JointPolicy(s.Hold)
+			d.Remaining = s.V.Remaining
+			d.ResetAfter = s.V.Reset
+			d.RetryAfter = s.V.Retry
 		}
 		return int(p.idx[b]), true
 	}
