@@ -113,13 +113,13 @@ func (p *jointPlan) take(dec *Decision, now time.Time, n int, asks []Ask) (int, 
 	if k < 2 || k > maxJoint {
 		return -1, false // not planned; and, for the compiler, every x < k below is in range
 	}
-	mono := cell.Monotonic(now) // once for every member (see cell.Since)
+	wall := cell.Wall(now) // once for every member (see cell.Epoch)
 	last := k - 1
 	for x := range last {
 		if asks != nil {
 			n = asks[p.idx[x]].N
 		}
-		h, mv, v := p.ms[x].Joint(p.self[x], true, now, mono, n)
+		h, mv, v := p.ms[x].Joint(p.self[x], true, now, wall, n)
 		if h.Slow() {
 			release(&steps, x)
 			return -1, false
@@ -131,7 +131,7 @@ func (p *jointPlan) take(dec *Decision, now time.Time, n int, asks []Ask) (int, 
 		n = asks[p.idx[last]].N
 	}
 	for {
-		h, mv, v := p.ms[last].Joint(p.self[last], false, now, mono, n)
+		h, mv, v := p.ms[last].Joint(p.self[last], false, now, wall, n)
 		if h.Slow() {
 			release(&steps, last)
 			return -1, false
@@ -187,10 +187,10 @@ func (p *jointPlan) peek(dec *Decision, now time.Time, n int) bool {
 	if k < 2 || k > maxJoint {
 		return false
 	}
-	mono := cell.Monotonic(now)
+	wall := cell.Wall(now)
 	last := k - 1
 	for x := range last {
-		h, mv, v := p.ms[x].Joint(p.self[x], true, now, mono, n)
+		h, mv, v := p.ms[x].Joint(p.self[x], true, now, wall, n)
 		if h.Slow() {
 			release(&steps, x)
 			return false
@@ -198,7 +198,7 @@ func (p *jointPlan) peek(dec *Decision, now time.Time, n int) bool {
 		s := &steps[x]
 		s.Hold, s.Move, s.V = h, mv, v
 	}
-	h, mv, v := p.ms[last].Joint(p.self[last], false, now, mono, n)
+	h, mv, v := p.ms[last].Joint(p.self[last], false, now, wall, n)
 	release(&steps, last)
 	if h.Slow() {
 		return false
