@@ -116,7 +116,10 @@ const wallSec = 1 << 32
 // times it leaves. (Unix seconds near 0 are exact: Unix wraps only for
 // times within 2^36 seconds of the ends of int64, far outside the bound.)
 func Wall(now time.Time) int64 {
-	if e := EpochOf(now); e.ok && !Monotonic(now) {
+	if Monotonic(now) {
+		return NoWall // Sub's fast case: no conversion wasted on it
+	}
+	if e := EpochOf(now); e.ok {
 		return e.ns
 	}
 	return NoWall
