@@ -115,6 +115,7 @@ func (p *jointPlan) take(dec *Decision, now time.Time, n int, asks []Ask) (int, 
 	}
 	wall := cell.Wall(now) // once for every member (see cell.Epoch)
 	last := k - 1
+	bl := 0 // the member that decides among the locked ones (see bind), chosen as they answer
 	for x := range last {
 		if asks != nil {
 			n = asks[p.idx[x]].N
@@ -126,6 +127,9 @@ func (p *jointPlan) take(dec *Decision, now time.Time, n int, asks []Ask) (int, 
 		}
 		s := &steps[x]
 		s.Hold, s.Move, s.V = h, mv, v
+		if x > 0 && verdictBinds(&s.V, &steps[bl].V, p.idx[x], p.idx[bl]) {
+			bl = x
+		}
 	}
 	if asks != nil {
 		n = asks[p.idx[last]].N
@@ -138,7 +142,10 @@ func (p *jointPlan) take(dec *Decision, now time.Time, n int, asks []Ask) (int, 
 		}
 		s := &steps[last]
 		s.Hold, s.Move, s.V = h, mv, v
-		b := p.bind(&steps)
+		b := bl // bind's answer, the last member compared once per decision
+		if verdictBinds(&s.V, &steps[bl].V, p.idx[last], p.idx[bl]) {
+			b = last
+		}
 		if !steps[b].V.OK {
 			release(&steps, last)
 		} else {
@@ -218,29 +225,30 @@ func (p *jointPlan) peek(dec *Decision, now time.Time, n int) bool {
 func (p *jointPlan) bind(steps *[maxJoint]cell.Step) int {
 	b, k := 0, min(p.k, maxJoint)
 	for x := 1; x < k; x++ {
-		v, w := &steps[x].V, &steps[b].V
-		switch {
-		case v.OK != w.OK:
-			if !v.OK {
-				b = x
-			}
-		case !v.OK:
-			if v.Retry > w.Retry || v.Retry == w.Retry && p.idx[x] < p.idx[b] {
-				b = x
-			}
-		case v.Remaining != w.Remaining:
-			if v.Remaining < w.Remaining {
-				b = x
-			}
-		case v.Reset != w.Reset:
-			if v.Reset > w.Reset {
-				b = x
-			}
-		case p.idx[x] < p.idx[b]:
+		if verdictBinds(&steps[x].V, &steps[b].V, p.idx[x], p.idx[b]) {
 			b = x
 		}
 	}
 	return b
+}
+
+// verdictBinds reports whether the verdict v of the member at iv in the members'
+// order decides rather than w, of the member at iw (see bind). It
+// inlines: take asks it as each member's answer comes.
+func verdictBinds(v, w *cell.Verdict, iv, iw uint8) bool {
+	switch {
+	case v.OK != w.OK:
+		return !v.OK
+	case !v.OK:
+		if v.Retry != w.Retry {
+			return v.Retry > w.Retry
+		}
+	case v.Remaining != w.Remaining:
+		return v.Remaining < w.Remaining
+	case v.Reset != w.Reset:
+		return v.Reset > w.Reset
+	}
+	return iv < iw
 }
 
 // fill writes the Decision of s, m's Step, into *d, field by field.
