@@ -43,13 +43,16 @@ func (p *jointPlan) plan(members []Limiter, asks []Ask) bool {
 	}
 	var addr [maxJoint]uintptr
 	for i := range count {
-		var m Limiter
+		// The member where the caller keeps it: its data word is read
+		// there, not from a copy the compiler would spill to the stack.
+		var pm *Limiter
 		if asks != nil {
-			m = asks[i].Limiter
+			pm = &asks[i].Limiter
 		} else {
-			m = members[i]
+			pm = &members[i]
 		}
-		a := uintptr((*[2]unsafe.Pointer)(unsafe.Pointer(&m))[1])
+		a := uintptr((*[2]unsafe.Pointer)(unsafe.Pointer(pm))[1])
+		m := *pm
 		if a == 0 {
 			// A nil data word: a nil member (see isNilLimiter), which
 			// TakeAll skips, or a value of a nil pointer that is not one.
@@ -88,17 +91,6 @@ func takeJoint(dec *Decision, now time.Time, n int, members []Limiter) bool {
 	return ok
 }
 
-// takeEachJoint is TakeEach for asks whose members can be decided together
-// (see plan): it fills every Verdict and returns the index of the one
-// that decides, or false, having changed nothing, for the general path.
-func takeEachJoint(now time.Time, asks []Ask) (int, bool) {
-	var p jointPlan
-	if !p.plan(nil, asks) {
-		return -1, false
-	}
-	return p.take(nil, now, 0, asks)
-}
-
 // take decides the planned members together, into *dec. In lock order it
 // locks every member but the last and loads the last, deciding each on the
 // word it finds; then it either stores every new word, the last by CAS
@@ -121,32 +113,39 @@ func (p *jointPlan) take(dec *Decision, now time.Time, n int, asks []Ask) (int, 
 	if k < 2 || k > maxJoint {
 		return -1, false // not planned; and, for the compiler, every x < k below is in range
 	}
-	mono := cell.Monotonic(now) // once for every member (see cell.Since)
+	wall := cell.Wall(now) // once for every member (see cell.Epoch)
 	last := k - 1
+	bl := 0 // the member that decides among the locked ones (see bind), chosen as they answer
 	for x := range last {
 		if asks != nil {
 			n = asks[p.idx[x]].N
 		}
-		h, mv, v := p.ms[x].Joint(p.self[x], true, now, mono, n)
+		h, mv, v := p.ms[x].Joint(p.self[x], true, now, wall, n)
 		if h.Slow() {
 			release(&steps, x)
 			return -1, false
 		}
 		s := &steps[x]
 		s.Hold, s.Move, s.V = h, mv, v
+		if x > 0 && verdictBinds(&s.V, &steps[bl].V, p.idx[x], p.idx[bl]) {
+			bl = x
+		}
 	}
 	if asks != nil {
 		n = asks[p.idx[last]].N
 	}
 	for {
-		h, mv, v := p.ms[last].Joint(p.self[last], false, now, mono, n)
+		h, mv, v := p.ms[last].Joint(p.self[last], false, now, wall, n)
 		if h.Slow() {
 			release(&steps, last)
 			return -1, false
 		}
 		s := &steps[last]
 		s.Hold, s.Move, s.V = h, mv, v
-		b := p.bind(&steps)
+		b := bl // bind's answer, the last member compared once per decision
+		if verdictBinds(&s.V, &steps[bl].V, p.idx[last], p.idx[bl]) {
+			b = last
+		}
 		if !steps[b].V.OK {
 			release(&steps, last)
 		} else {
@@ -162,8 +161,15 @@ func (p *jointPlan) take(dec *Decision, now time.Time, n int, asks []Ask) (int, 
 			fill(dec, p.ms[b], &steps[b])
 			return int(p.idx[b]), true
 		}
+		// fill, written out for each member: a call per member costs
+		// more than its stores (callgrind).
 		for x := range k {
-			fill(&asks[p.idx[x]].Verdict, p.ms[x], &steps[x])
+			d, s := &asks[p.idx[x]].Verdict, &steps[x]
+			d.Allowed = s.V.OK
+			d.Limit, d.Window, d.Policy = p.ms[x].JointPolicy(s.Hold)
+			d.Remaining = s.V.Remaining
+			d.ResetAfter = s.V.Reset
+			d.RetryAfter = s.V.Retry
 		}
 		return int(p.idx[b]), true
 	}
@@ -188,10 +194,10 @@ func (p *jointPlan) peek(dec *Decision, now time.Time, n int) bool {
 	if k < 2 || k > maxJoint {
 		return false
 	}
-	mono := cell.Monotonic(now)
+	wall := cell.Wall(now)
 	last := k - 1
 	for x := range last {
-		h, mv, v := p.ms[x].Joint(p.self[x], true, now, mono, n)
+		h, mv, v := p.ms[x].Joint(p.self[x], true, now, wall, n)
 		if h.Slow() {
 			release(&steps, x)
 			return false
@@ -199,7 +205,7 @@ func (p *jointPlan) peek(dec *Decision, now time.Time, n int) bool {
 		s := &steps[x]
 		s.Hold, s.Move, s.V = h, mv, v
 	}
-	h, mv, v := p.ms[last].Joint(p.self[last], false, now, mono, n)
+	h, mv, v := p.ms[last].Joint(p.self[last], false, now, wall, n)
 	release(&steps, last)
 	if h.Slow() {
 		return false
@@ -219,29 +225,30 @@ func (p *jointPlan) peek(dec *Decision, now time.Time, n int) bool {
 func (p *jointPlan) bind(steps *[maxJoint]cell.Step) int {
 	b, k := 0, min(p.k, maxJoint)
 	for x := 1; x < k; x++ {
-		v, w := &steps[x].V, &steps[b].V
-		switch {
-		case v.OK != w.OK:
-			if !v.OK {
-				b = x
-			}
-		case !v.OK:
-			if v.Retry > w.Retry || v.Retry == w.Retry && p.idx[x] < p.idx[b] {
-				b = x
-			}
-		case v.Remaining != w.Remaining:
-			if v.Remaining < w.Remaining {
-				b = x
-			}
-		case v.Reset != w.Reset:
-			if v.Reset > w.Reset {
-				b = x
-			}
-		case p.idx[x] < p.idx[b]:
+		if verdictBinds(&steps[x].V, &steps[b].V, p.idx[x], p.idx[b]) {
 			b = x
 		}
 	}
 	return b
+}
+
+// verdictBinds reports whether the verdict v of the member at iv in the members'
+// order decides rather than w, of the member at iw (see bind). It
+// inlines: take asks it as each member's answer comes.
+func verdictBinds(v, w *cell.Verdict, iv, iw uint8) bool {
+	switch {
+	case v.OK != w.OK:
+		return !v.OK
+	case !v.OK:
+		if v.Retry != w.Retry {
+			return v.Retry > w.Retry
+		}
+	case v.Remaining != w.Remaining:
+		return v.Remaining < w.Remaining
+	case v.Reset != w.Reset:
+		return v.Reset > w.Reset
+	}
+	return iv < iw
 }
 
 // fill writes the Decision of s, m's Step, into *d, field by field.

@@ -51,8 +51,15 @@ func TakeEach(now time.Time, asks []Ask) (Decision, int) {
 	if asks == nil {
 		return emptyDecision(0), -1
 	}
-	if bi, ok := takeEachJoint(now, asks); ok {
-		return asks[bi].Verdict, bi // decided together, as TakeAll's members are
+	// Asks whose members can be decided together (see plan): take fills
+	// every Verdict, or changes nothing and leaves them to the loop below.
+	// Planned here rather than in a helper: one call level less is 16
+	// instructions (callgrind).
+	var p jointPlan
+	if p.plan(nil, asks) {
+		if bi, ok := p.take(nil, now, 0, asks); ok {
+			return asks[bi].Verdict, bi // decided together, as TakeAll's members are
+		}
 	}
 	// The admitting members, written out for asks: each Take goes straight
 	// into its Verdict, and the binding one is kept as an index, so that an

@@ -9,7 +9,7 @@ import (
 // Joint is internal to ratekit, not for use: ratekit.TakeAll decides the
 // limiters that have it together, all or none, with no refund (see
 // internal/cell). Its result's type is internal and may change.
-func (l *Limiter) Joint(self any, lock bool, now time.Time, mono bool, n int) (cell.Hold, cell.Move, cell.Verdict) {
+func (l *Limiter) Joint(self any, lock bool, now time.Time, wall int64, n int) (cell.Hold, cell.Move, cell.Verdict) {
 	if self != any(l) {
 		return cell.Hold{}, cell.Move{}, cell.Verdict{} // Slow (see cell.Member)
 	}

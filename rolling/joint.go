@@ -10,7 +10,7 @@ import (
 // Joint is internal to ratekit, not for use: ratekit.TakeAll decides the
 // limiters that have it together, all or none, with no refund (see
 // internal/cell). Its result's type is internal and may change.
-func (l *Limiter) Joint(self any, lock bool, now time.Time, mono bool, n int) (cell.Hold, cell.Move, cell.Verdict) {
+func (l *Limiter) Joint(self any, lock bool, now time.Time, wall int64, n int) (cell.Hold, cell.Move, cell.Verdict) {
 	if self != any(l) {
 		return cell.Hold{}, cell.Move{}, cell.Verdict{} // Slow (see cell.Member)
 	}
@@ -26,11 +26,9 @@ func (l *Limiter) Joint(self any, lock bool, now time.Time, mono bool, n int) (c
 	}
 	h := cell.HoldOf(b, w)
 	p, base := b.P, b.Aux.Load()
-	var t int64 // p.since(now), as Take counts it (see cell.WallSince)
-	if mono {
+	t, ok := p.wall.Since(wall) // p.since(now), as Take counts it
+	if !ok {
 		t = p.since(now)
-	} else {
-		t = cell.WallSince(now, p.epoch)
 	}
 	if count := w & p.cmask; count != 0 {
 		// Take's common case, spelled out as there: n joins the window

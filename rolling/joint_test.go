@@ -67,7 +67,7 @@ func TestLockedWordIsNotHelped(t *testing.T) {
 			l := mustNew(t, cfg)
 			require.True(t, l.Take(t0, 2).Allowed)
 			first := rolling.Block(l)
-			s, _, _ := l.Joint(l, true, at, cell.Monotonic(at), 0)
+			s, _, _ := l.Joint(l, true, at, cell.Wall(at), 0)
 			require.False(t, s.Slow())
 			hooked := make(chan struct{}, 1)
 			cell.LockedHook = func() {

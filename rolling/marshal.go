@@ -90,7 +90,7 @@ func (l *Limiter) MarshalBinary() ([]byte, error) {
 // no units back, since the Take it refunds may have been counted in the
 // replaced state, not the restored one (one at the window's start still
 // moves the start, as Refund says, which only admits less). The Limiter
-// keeps that instant in parameters of its own (a copy of its Config's, 168
+// keeps that instant in parameters of its own (a copy of its Config's, 184
 // bytes) until a window opens after it, and then shares its Config's
 // again.
 func (l *Limiter) UnmarshalBinary(b []byte) error {

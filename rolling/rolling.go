@@ -428,7 +428,7 @@ func (l *Limiter) Wait(ctx context.Context, n int) (ratekit.Decision, error) {
 // leave it full, or over-full, until it closes). Whether OnLimitReached has
 // fired for the open window carries over too. Reconfigure allocates and may
 // be slow; it is meant for occasional changes of policy. It changes this
-// Limiter alone, which gets parameters of its own (168 bytes, kept
+// Limiter alone, which gets parameters of its own (184 bytes, kept
 // on the epoch it measures time from); the limiters that shared its old
 // parameters keep them. Reconfigure reads the new Config's Clock once.
 func (l *Limiter) Reconfigure(cfg Config) error {
@@ -471,7 +471,7 @@ func (p *params) onEpochOf(old *params, at time.Time) *params {
 		return p
 	}
 	q := *p
-	q.epoch = old.epoch
+	q.epoch, q.wall = old.epoch, old.wall
 	q.natural = &q
 	return &q
 }

@@ -91,6 +91,7 @@ type params struct {
 	// internal times into wall-clock instants, to marshal (in any year:
 	// int64 Unix nanoseconds would wrap after 2262).
 	epoch time.Time
+	wall  cell.Epoch // epoch for Joint's count of a time without one (see cell.Wall)
 
 	// cb is the width of a block's count field in bits, cmask its mask,
 	// and offMax the largest offset the remaining 61-cb bits hold.
@@ -131,6 +132,7 @@ func newParams(cfg Config, epoch time.Time) *params {
 		window: int64(cfg.Window),
 		clock:  core.Clock(cfg.Clock),
 		epoch:  epoch,
+		wall:   cell.EpochOf(epoch),
 	}
 	p.setWidth(p.limit)
 	p.natural = p

@@ -90,8 +90,9 @@ var _ ratekit.Limiter = (*Counter)(nil)
 // stale a time is: that is what bounds Limit (MaxCounterLimit). The word of
 // window base with nothing admitted is a fresh Counter.
 type counterParams struct {
-	epoch     time.Time // instants are nanoseconds from here
-	epochUnix int64     // epoch in Unix nanoseconds: windows are aligned to Unix time
+	epoch     time.Time  // instants are nanoseconds from here
+	epochUnix int64      // epoch in Unix nanoseconds: windows are aligned to Unix time
+	wall      cell.Epoch // epoch for Joint's count of a time without one (see cell.Wall)
 	limit     int
 	window    int64
 	name      string
@@ -173,6 +174,7 @@ func newCounterParams(cfg Config, epoch time.Time) *counterParams {
 	return &counterParams{
 		epoch:     epoch,
 		epochUnix: epochUnix,
+		wall:      cell.EpochOf(epoch),
 		limit:     cfg.Limit,
 		window:    int64(cfg.Window),
 		name:      cfg.Name,

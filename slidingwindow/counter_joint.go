@@ -11,7 +11,7 @@ import (
 // limiters that have it together, all or none, with no refund (see
 // internal/cell). Its result's type is internal and may change. (The Log
 // keeps more than a word and has none.)
-func (c *Counter) Joint(self any, lock bool, now time.Time, mono bool, n int) (cell.Hold, cell.Move, cell.Verdict) {
+func (c *Counter) Joint(self any, lock bool, now time.Time, wall int64, n int) (cell.Hold, cell.Move, cell.Verdict) {
 	if self != any(c) {
 		return cell.Hold{}, cell.Move{}, cell.Verdict{} // Slow (see cell.Member)
 	}
@@ -24,11 +24,11 @@ func (c *Counter) Joint(self any, lock bool, now time.Time, mono bool, n int) (c
 		b, w = c.c.Regrab(b, lock)
 	}
 	h, p := cell.HoldOf(b, w), b.P
-	var x int64 // p.since(now), as Take counts it (see cell.WallSince)
-	if mono {
-		x = p.since(now)
+	x, ok := p.wall.Since(wall) // p.since(now), as Take counts it
+	if ok {
+		x = min(max(x, minTime), maxTime)
 	} else {
-		x = min(max(cell.WallSince(now, p.epoch), minTime), maxTime)
+		x = p.since(now)
 	}
 	rel, cur, prev := p.unpack(uint64(w))
 	start := p.start0 + int64(rel)*p.window

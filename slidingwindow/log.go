@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/benbjohnson/clock"
 
@@ -230,8 +231,12 @@ func (s *logState) init(p *logParams, size int) {
 // there); it matters after Reconfigure raised the Limit above the ring a
 // Take overwrote, and then only ever admits less. Written under the
 // seqlock.
+//
+// Its address is computed, not indexed: Take and decide ask for it on
+// every call, and the slice expression's two bounds checks cost more than
+// the load (init allocates the element, so it is always there).
 func (s *logState) lost() *atomic.Int64 {
-	return &s.slots[:len(s.slots)+1][len(s.slots)]
+	return (*atomic.Int64)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(s.slots)), uintptr(len(s.slots))*unsafe.Sizeof(atomic.Int64{})))
 }
 
 // newLogState returns an empty state of p with a ring of size slots.
@@ -330,8 +335,11 @@ func (s *logState) unit(head, j int) int64 { return dec(s.slot(head, j).Load()) 
 // few units live, and a log at its limit, where a Take finds all units but
 // the oldest one or two live. A log of 10,000 at its limit costs about 4
 // loads instead of 15.
-func (s *logState) above(head int, v int64) int {
-	c := after(v)
+func (s *logState) above(head int, v int64) int { return s.exceeding(head, after(v)) }
+
+// exceeding is above for the stored value c = after(v): how many units,
+// counting from the newest, are stored as more than c.
+func (s *logState) exceeding(head int, c int64) int {
 	if s.slot(head, 0).Load() <= c {
 		return 0
 	}
@@ -390,9 +398,8 @@ func (s *logState) decide(d *ratekit.Decision, w uint64, x int64, n int) int64 {
 	// on how far the clock has run ahead (a Take that was refunded may have
 	// moved it; see Refund). x-window >= minTime-MaxWindow does not
 	// overflow.
-	count := s.above(head, x-p.window)
-	lostv := s.lost().Load()
-	lost := lostv > after(x-p.window)
+	c := after(x - p.window) // units stored above c count at x
+	count := s.exceeding(head, c)
 
 	*d = ratekit.Decision{Limit: p.limit, Window: time.Duration(p.window), Policy: p.name}
 	// Until the log is at full capacity again: until the newest live unit
@@ -402,11 +409,14 @@ func (s *logState) decide(d *ratekit.Decision, w uint64, x int64, n int) int64 {
 	if count > 0 {
 		reset = time.Duration(newest + p.window - x)
 	}
-	if lost {
-		// A unit the ring forgot counts at x: x admits nothing until it
-		// expires (see lost); it expires after x, as it counts there.
+	// A unit the ring forgot that counts at x: x admits nothing until it
+	// expires, at lostEnd (see lost), after x as it counts there; 0 if
+	// none.
+	lostEnd := time.Duration(0)
+	if v := s.lost().Load(); v > c {
 		count = max(count, p.limit)
-		reset = max(reset, time.Duration(dec(lostv)+p.window-x))
+		lostEnd = time.Duration(dec(v) + p.window - x)
+		reset = max(reset, lostEnd)
 	}
 	// count may exceed the Limit after Reconfigure lowered it (the ring
 	// then holds more than Limit slots): the log is over-full, and admits
@@ -428,11 +438,8 @@ func (s *logState) decide(d *ratekit.Decision, w uint64, x int64, n int) int64 {
 		// > limit-n), so the wait is positive and bounded like reset.
 		d.Remaining = max(p.limit-count, 0)
 		d.ResetAfter = reset
-		d.RetryAfter = time.Duration(s.unit(head, p.limit-n) + p.window - x)
-		if lost {
-			// Not before the forgotten unit expires: an upper bound.
-			d.RetryAfter = max(d.RetryAfter, time.Duration(dec(lostv)+p.window-x))
-		}
+		// Not before a forgotten unit expires: an upper bound then.
+		d.RetryAfter = max(time.Duration(s.unit(head, p.limit-n)+p.window-x), lostEnd)
 	}
 	return t
 }
@@ -482,11 +489,11 @@ func (l *Log) Take(now time.Time, n int) (d ratekit.Decision) {
 		next, v := headOf(w), enc(t)
 		// The newest unit the write overwrites, if any, is the log's
 		// lost mark from now on (instants never decrease along the ring).
-		if i := next + n - 1; i < len(s.slots) {
-			s.forget(i)
-		} else {
-			s.forget(i - len(s.slots))
+		i := next + n - 1
+		if i >= len(s.slots) {
+			i -= len(s.slots)
 		}
+		s.forget(i)
 		for range n {
 			s.slots[next].Store(v)
 			if next++; next == len(s.slots) {

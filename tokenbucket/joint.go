@@ -9,7 +9,7 @@ import (
 // Joint is internal to ratekit, not for use: ratekit.TakeAll decides the
 // limiters that have it together, all or none, with no refund (see
 // internal/cell). Its result's type is internal and may change.
-func (l *Limiter) Joint(self any, lock bool, now time.Time, mono bool, n int) (cell.Hold, cell.Move, cell.Verdict) {
+func (l *Limiter) Joint(self any, lock bool, now time.Time, wall int64, n int) (cell.Hold, cell.Move, cell.Verdict) {
 	if self != any(l) {
 		return cell.Hold{}, cell.Move{}, cell.Verdict{} // Slow (see cell.Member)
 	}
@@ -22,11 +22,9 @@ func (l *Limiter) Joint(self any, lock bool, now time.Time, mono bool, n int) (c
 		b, w = l.c.Regrab(b, lock)
 	}
 	h, p, tat := cell.HoldOf(b, w), b.P, w
-	var ns int64 // p.since(now), as Take counts it (see cell.WallSince)
-	if mono {
+	ns, ok := p.wall.Since(wall) // p.since(now), as Take counts it
+	if !ok {
 		ns = p.since(now)
-	} else {
-		ns = cell.WallSince(now, p.epoch)
 	}
 	if p.fast(ns, n) {
 		// Take's fast case, spelled out as there.

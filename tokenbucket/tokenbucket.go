@@ -225,11 +225,12 @@ type block = cell.Block[params]
 // equal Config (see intern) until one is reconfigured; a rebase or
 // UnmarshalBinary that moves the epoch makes one for a single limiter.
 type params struct {
-	epoch time.Time // time zero of the TAT; carries a monotonic reading if the clock gave one
-	real  bool      // cfg.Clock is nil: Allow reads time.Since(epoch); beside epoch, in its cache line
-	q     int64     // units per ns
-	p     int64     // the emission interval: units per unit of capacity
-	tau   int64     // Burst*p: the time to refill Burst from empty
+	epoch time.Time  // time zero of the TAT; carries a monotonic reading if the clock gave one
+	wall  cell.Epoch // epoch for Joint's count of a time without one (see cell.Wall)
+	real  bool       // cfg.Clock is nil: Allow reads time.Since(epoch); beside epoch, in its cache line
+	q     int64      // units per ns
+	p     int64      // the emission interval: units per unit of capacity
+	tau   int64      // Burst*p: the time to refill Burst from empty
 	burst int64
 	rng   int64 // fastBound/q: the ns either side of epoch on the fast path
 	maxNs int64 // maxTAT/q: the latest ns clamp computes exactly
@@ -268,8 +269,8 @@ func newParams(cfg Config, epoch time.Time) (*params, error) {
 		return nil, err
 	}
 	return &params{
-		epoch: epoch,
-		q:     q, p: p, tau: tau, burst: int64(cfg.Burst), rng: fastBound / q, maxNs: maxTAT / q,
+		epoch: epoch, wall: cell.EpochOf(epoch),
+		q: q, p: p, tau: tau, burst: int64(cfg.Burst), rng: fastBound / q, maxNs: maxTAT / q,
 		divP: core.NewDivider(uint64(p)), divQ: core.NewDivider(uint64(q)),
 		limit: cfg.Burst, window: time.Duration(core.NewDivider(uint64(q)).Ceil(tau)),
 		name: cfg.Name, cfg: cfg, clk: core.Clock(cfg.Clock), real: cfg.Clock == nil,

@@ -81,11 +81,11 @@ type Member interface {
 	// interface as that pointer.) So is a zero limiter, with no block: the
 	// general path, where the composite holds no lock, calls its Take.
 	//
-	// mono is Monotonic(now), which a composite reads once for all its
-	// members: a member whose decision counts time as now.Sub(epoch) uses
-	// WallSince when it is false, the same value without Sub's overflow
-	// check.
-	Joint(self any, lock bool, now time.Time, mono bool, n int) (Hold, Move, Verdict)
+	// wall is Wall(now), which a composite reads once for all its
+	// members: a member whose decision counts time as now.Sub(epoch) takes
+	// it from its Epoch's Since, and calls Sub only for the times Since
+	// leaves.
+	Joint(self any, lock bool, now time.Time, wall int64, n int) (Hold, Move, Verdict)
 	// JointPolicy returns the constant fields of a Decision (Limit,
 	// Window, Policy) of the parameters of h's block, h being a Hold this
 	// member's Joint returned: a composite asks it once, for the member
@@ -98,28 +98,60 @@ type Member interface {
 // t that decides which clock t.Sub reads.
 func Monotonic(t time.Time) bool { return t != t.Round(0) }
 
-// WallSince returns int64(now.Sub(epoch)) exactly, for a now that carries
-// no monotonic reading (Monotonic(now) is false). Sub reads the monotonic
-// clocks only when both times carry one; otherwise it subtracts wall
-// clocks and checks the result for overflow with an Add and an Equal, four
-// times the subtraction's cost. Within 2^33 seconds (272 years) of each
-// other the difference of two wall clocks in nanoseconds cannot overflow,
-// so WallSince returns it with no check, and leaves every other case to
-// Sub. (Unix seconds within ±2^62 are exact: Unix wraps only for times
-// within 2^36 seconds of the ends of int64.)
+// NoWall is Wall's answer for a time that a member must count with Sub.
+const NoWall = math.MinInt64
+
+// wallSec bounds the Unix seconds of the times Wall and EpochOf serve,
+// either way (136 years from 1970): two such times in ns are under 2^62
+// in magnitude, so their difference cannot overflow.
+const wallSec = 1 << 32
+
+// Wall returns now in Unix ns, which a composite reads once and passes to
+// every member's Joint: NoWall if now carries a monotonic reading (then
+// Sub reads the monotonic clocks, its fast case) or lies 2^32 seconds
+// (136 years) or more from 1970.
 //
-// A member's Joint counts time as its Take does, now.Sub(epoch), but
-// spelled out with the composite's Monotonic(now), read once for all the
-// members: Sub itself when now is monotonic (its fast case), else
-// WallSince. (A helper making that choice would not inline: two calls.)
-func WallSince(now, epoch time.Time) int64 {
-	a, e := now.Unix(), epoch.Unix()
-	if -1<<62 < a && a < 1<<62 && -1<<62 < e && e < 1<<62 {
-		if sec := a - e; -1<<33 < sec && sec < 1<<33 {
-			return sec*1e9 + int64(now.Nanosecond()-epoch.Nanosecond())
-		}
+// Sub reads the monotonic clocks only when both times carry one; otherwise
+// it subtracts wall clocks and checks the result for overflow with an Add
+// and an Equal, four times the subtraction's cost. A member counts time as
+// its Take does, int64(now.Sub(epoch)), as Epoch.Since(Wall(now)): one
+// subtraction per member, exact (see Epoch.Since), and Sub only for the
+// times it leaves. (Unix seconds near 0 are exact: Unix wraps only for
+// times within 2^36 seconds of the ends of int64, far outside the bound.)
+func Wall(now time.Time) int64 {
+	if Monotonic(now) {
+		return NoWall // Sub's fast case: no conversion wasted on it
 	}
-	return int64(now.Sub(epoch))
+	if e := EpochOf(now); e.ok {
+		return e.ns
+	}
+	return NoWall
+}
+
+// Epoch is a member's epoch in Unix ns, read once when its parameters are
+// made (EpochOf), for Since. The zero Epoch serves no time: Since leaves
+// every time to Sub, so parameters made without it are only slower.
+type Epoch struct {
+	ns int64 // the Unix ns of an epoch within wallSec of 1970, if ok
+	ok bool
+}
+
+// EpochOf returns the Epoch of epoch (whether it carries a monotonic
+// reading does not matter: Since serves only times that do not).
+func EpochOf(epoch time.Time) Epoch {
+	if s := epoch.Unix(); -wallSec < s && s < wallSec {
+		return Epoch{s*1e9 + int64(epoch.Nanosecond()), true}
+	}
+	return Epoch{}
+}
+
+// Since returns int64(now.Sub(epoch)) for wall = Wall(now) and e its
+// member's epoch, and true; or false when either is out of its reach (the
+// member then calls Sub). Exact: Sub of a now with no monotonic reading
+// subtracts the wall clocks, which is wall - e.ns, and both are under
+// 2^62 in magnitude, so nothing overflows and Sub does not saturate.
+func (e Epoch) Since(wall int64) (int64, bool) {
+	return wall - e.ns, e.ok && wall != NoWall
 }
 
 // Step is a Member's answer as a composite keeps it: the hold of its

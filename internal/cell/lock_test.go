@@ -107,10 +107,13 @@ func TestLockRacingUpdates(t *testing.T) {
 	require.Equal(t, added.Load(), w/b.P.scale)
 }
 
-// TestSinceIsSub: WallSince(now, epoch) is int64(now.Sub(epoch)) for every
-// now with no monotonic reading, against epochs with and without one, near
-// and far from each other, and at the ends of what time.Time holds (where
-// Unix wraps and Sub saturates).
+// TestSinceIsSub: EpochOf(epoch).Since(Wall(now)) is int64(now.Sub(epoch))
+// whenever it answers, for nows with and without a monotonic reading,
+// against epochs with and without one, near and far from each other, at
+// the edges of Wall's reach (2^32 s either way of 1970, where two times
+// are 2^33 s apart) and at the ends of what time.Time holds (where Unix
+// wraps and Sub saturates); and it answers for every two times within its
+// reach with no monotonic reading on now.
 func TestSinceIsSub(t *testing.T) {
 	wall := time.Date(2026, 12, 7, 1, 2, 3, 456789012, time.UTC)
 	mono := time.Now()
@@ -118,7 +121,8 @@ func TestSinceIsSub(t *testing.T) {
 		{}, wall, mono, mono.Round(0), mono.Add(-3 * time.Hour), mono.Add(time.Nanosecond).Round(0),
 		wall.Add(-1), wall.Add(999_999_999), wall.AddDate(271, 0, 0), wall.AddDate(273, 0, 0), wall.AddDate(-300, 0, 0),
 		time.Unix(1<<33, 0), time.Unix(-1<<33, 5), time.Unix(1<<33-1, 999_999_999), time.Unix(1<<62-1, 0), time.Unix(1<<62, 0),
-		time.Unix(-1<<62, 0), time.Unix(1<<63-1, 999_999_999), time.Unix(-1<<63, 0), time.Date(9999, 12, 31, 23, 59, 59, 999_999_999, time.UTC),
+		time.Unix(-1<<62, 0), time.Unix(1<<63-1, 999_999_999), time.Unix(1<<32-1, 999_999_999), time.Unix(1<<32, 0),
+		time.Unix(-1<<32+1, 0), time.Unix(-1<<32, 999_999_999), time.Unix(-1<<32+1, -1), time.Unix(-1<<63, 0), time.Date(9999, 12, 31, 23, 59, 59, 999_999_999, time.UTC),
 		time.Date(1, 1, 1, 0, 0, 0, 1, time.UTC), time.Unix(0, 0).In(time.FixedZone("x", -5*3600)),
 	}
 	// The earliest time.Time (Add saturates there): its Unix seconds wrap
@@ -132,16 +136,27 @@ func TestSinceIsSub(t *testing.T) {
 	for range 200 {
 		times = append(times, time.Unix(r.Int64N(1<<35)-1<<34, r.Int64N(1e9)), wall.Add(time.Duration(r.Int64())))
 	}
+	within := func(t time.Time) bool { return -1<<32 < t.Unix() && t.Unix() < 1<<32 }
+	answered := 0
 	for _, now := range times {
 		for _, epoch := range times {
-			if cell.Monotonic(now) {
+			got, ok := cell.EpochOf(epoch).Since(cell.Wall(now))
+			if want := within(now) && within(epoch) && !cell.Monotonic(now); ok != want {
+				t.Fatalf("Since(Wall(%v)) of epoch %v answers %v, want %v", now, epoch, ok, want)
+			}
+			if !ok {
 				continue
 			}
-			if got, want := cell.WallSince(now, epoch), int64(now.Sub(epoch)); got != want {
-				t.Fatalf("WallSince(%v, %v) = %d, Sub %d", now, epoch, got, want)
+			answered++
+			if want := int64(now.Sub(epoch)); got != want {
+				t.Fatalf("Since(Wall(%v)) of epoch %v = %d, Sub %d", now, epoch, got, want)
 			}
 		}
 	}
+	require.Greater(t, answered, 10_000) // of 46,010 pairs, most of the random ones out of reach
+	_, ok := cell.Epoch{}.Since(cell.Wall(wall))
+	require.False(t, ok, "the zero Epoch serves no time")
+	require.Equal(t, int64(cell.NoWall), cell.Wall(mono))
 	require.True(t, cell.Monotonic(mono))
 	require.False(t, cell.Monotonic(wall))
 	require.False(t, cell.Monotonic(mono.Round(0)))
