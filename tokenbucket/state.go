@@ -29,9 +29,9 @@ import (
 // that; nothing shorter is forgiven. Waiters already asleep keep the times
 // they reserved; cancelling one of them after a Reconfigure gives nothing
 // back. A Refund of a Take from before the change gives back only what of it
-// was still empty at the change, and nothing at all if the change slowed the
-// rate (then refunds of Takes stamped within the new Burst's refill time
-// after the change give back less, too).
+// was still empty at the change, and nothing at all if the change was to
+// the rate (then refunds of Takes stamped within the new Burst's refill
+// time after the latest stamp seen give back less, too; see carryZ).
 func (l *Limiter) Reconfigure(cfg Config) error {
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -116,32 +116,40 @@ const maxCarry = maxTAT - fastBound
 
 // carryZ is Reconfigure's new Z: carrySeen's, raised so that a Refund of a
 // Take from before the change gives back no more than the carry kept of it.
+//
 // The carry reads the TAT at now, as a Take of 0 units stamped now would
-// (max(TAT, s), the excess over s scaled to np): what had refilled of a
-// Take by now is forgotten, and a refund must not give it back. Refund's
-// proof holds for such a step if Z counts now as a stamp, when the rate
-// stays or rises: the part of a Take kept is at most its units less the
-// time from its stamp to now, and a refund gives back its units less Z
-// minus its stamp. When the rate falls, the carry stretches that time, but
-// a refund reads the stretched part at the old length, and would give back
-// more than was kept (up to Burst units of the old rate's time: a Take of 6
-// from a bucket of 10 at 10/s, stamped 0.5 s before a change to 5/s, keeps
-// 0.2 s of the new rate and would give back 0.7 s). Then Z is set one new
-// Burst's refill past now, so that a Take from before gives back nothing of
-// what it took before now. (TestRefundAcrossRateChange, and conformance's
-// RefundAcrossReconfigure, failed without either raise.) A Z of minTAT (no
-// Take admitted since the last restore) stays.
+// (max(TAT, s)): what had refilled of a Take by now is forgotten, and a
+// refund must not give it back. When the rate stays (only Burst changes),
+// that is all the carry does, and Refund's proof holds for it if Z counts
+// now as a stamp. When the rate changes, the carry also scales the time
+// from now to the TAT, stamps and gaps between them included, which a
+// refund reads unscaled: it would give back more than was kept (a Take of
+// 6 from a bucket of 10 at 10/s, stamped 0.5 s before a change to 5/s,
+// keeps 0.2 s of the new rate and would give back 0.7 s; a Take stamped
+// after now, followed by Takes after the change, is kept shortened by a
+// faster rate). Then Z is set one new Burst's refill past that, so that no
+// Take admitted before the change gets anything back: a refund gives back
+// at most Burst's refill less Z minus its stamp. Refunds of Takes stamped
+// within that time after it give back less, too. (TestRefundAcrossRateChange,
+// TestRefundAcrossRateChangeRandom and conformance's RefundAcrossReconfigure
+// failed without these raises.) A Z of minTAT (no Take admitted since the
+// last restore) stays.
 func carryZ(seen, ns, ns2 int64, exact bool, p, np *params) int64 {
 	z := carrySeen(seen, ns, ns2, exact, p, np)
 	if z == minTAT {
 		return z
 	}
-	s2 := ns2 * np.q // within ±2^59 (paramsAt)
-	// The new emission interval in ns, np.p/np.q, exceeds the old, p.p/p.q.
-	if new(big.Int).Mul(big.NewInt(np.p), big.NewInt(p.q)).Cmp(new(big.Int).Mul(big.NewInt(p.p), big.NewInt(np.q))) > 0 {
-		s2 += np.tau // tau <= 2^60: below maxTAT
+	z = max(z, ns2*np.q) // ns2*q within ±2^59 (paramsAt)
+	if rateChanged(p, np) {
+		z = min(z+np.tau, maxTAT) // z <= maxTAT, tau <= 2^60: no overflow
 	}
-	return max(z, s2)
+	return z
+}
+
+// rateChanged reports whether the emission intervals in ns of p and np,
+// p.p/p.q and np.p/np.q, differ (the products reach 2^120: math/big).
+func rateChanged(p, np *params) bool {
+	return new(big.Int).Mul(big.NewInt(np.p), big.NewInt(p.q)).Cmp(new(big.Int).Mul(big.NewInt(p.p), big.NewInt(np.q))) != 0
 }
 
 // carrySeen converts seen, a bound on the stamps of admitted Takes in units

@@ -208,16 +208,15 @@ func (m *TokenBucket) Reconfigure(now time.Time, limit int, window time.Duration
 	// The bound on stamps and the restore mark are kept at the new
 	// resolution, rounded up.
 	m.seen, m.mark = roundUp(m.seen, q), roundUp(m.mark, q)
-	// The bound on stamps counts now as a stamp, and, when the rate falls,
-	// now plus the new Burst's refill: a refund gives back nothing of what
-	// the carry forgot (tokenbucket's carryZ).
+	// The bound on stamps counts now as a stamp and, when the rate changes,
+	// moves one new Burst's refill past that: a refund gives back nothing of
+	// what the carry forgot or rescaled (tokenbucket's carryZ).
 	if m.seen != nil {
-		z := at
-		if m.t.Cmp(oldT) > 0 {
-			z = new(big.Rat).Add(at, m.tau)
+		if at.Cmp(m.seen) > 0 {
+			m.seen = at
 		}
-		if z.Cmp(m.seen) > 0 {
-			m.seen = z
+		if m.t.Cmp(oldT) != 0 {
+			m.seen = new(big.Rat).Add(m.seen, m.tau)
 		}
 	}
 }
