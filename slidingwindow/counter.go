@@ -107,6 +107,13 @@ type counterParams struct {
 	shift  uint8  // 2·cb, plus 1 if hook is set: rel's position
 	cb     uint8  // bits per count
 	divW   recip  // divides by window without a hardware division
+
+	// forgot is what a window the word no longer knows (the one before its
+	// previous window) is judged to hold at a stale instant (decideStale):
+	// the Limit, which no window holds more of, or, in a private copy that
+	// Reconfigure makes when it lowers the Limit, the most an earlier
+	// Config let a window hold (see forgotFrom). In [limit, mask].
+	forgot uint64
 }
 
 // interned holds the parameters NewCounter shares between Counters of equal
@@ -188,6 +195,7 @@ func newCounterParams(cfg Config, epoch time.Time) *counterParams {
 		mask:      1<<cb - 1,
 		flip:      (1<<63 - 1) >> shift << shift,
 		divW:      newRecip(uint64(cfg.Window)),
+		forgot:    uint64(cfg.Limit),
 	}
 }
 
@@ -400,7 +408,8 @@ func (p *counterParams) left(cur, wp uint64) int {
 //     of both the word's windows count in full (those of the word's window
 //     were admitted after x, and would count at x were they stamped at
 //     it), and the window before that, which the word no longer knows,
-//     counts as full, Limit units, weighted as the previous window is:
+//     counts as full, Limit units (forgot: more, after Reconfigure lowered
+//     the Limit), weighted as the previous window is:
 //     cur + prev + Limit·(W-e)/W, e being x's offset into its window.
 //   - x earlier still, in windows the word knows nothing of: judged as the
 //     start of the word's prev window, where that estimate is cur + prev +
@@ -414,7 +423,7 @@ func (p *counterParams) left(cur, wp uint64) int {
 func (p *counterParams) decideStale(v *view, x int64, n int) (next uint64, store bool, vd verdict) {
 	lim := uint64(p.limit)
 	wv := view{rel: v.rel, start: v.start, cur: v.cur, prev: v.prev} // the word's window, at its start
-	sv := view{rel: v.rel - 1, start: v.start - p.window, cur: v.cur + v.prev, prev: lim, stale: true}
+	sv := view{rel: v.rel - 1, start: v.start - p.window, cur: v.cur + v.prev, prev: p.forgot, stale: true}
 	if e := x - sv.start; e > 0 {
 		sv.e = e // in (0, window): x is before v.start
 	}
@@ -442,13 +451,14 @@ func (p *counterParams) decideStale(v *view, x int64, n int) (next uint64, store
 
 // staleAdmitAt is admitAt for a stale view sv (see decideStale) whose word's
 // window, seen from its start, is wv: the first instant at which n units
-// pass. In sv's window they pass at e' >= W - floor(r·W/Limit), r =
-// Limit-cur-n, if that is before its end; otherwise from the word's window
-// on, as admitAt finds for wv (at its start if they pass there).
+// pass. In sv's window they pass at e' >= W - floor(r·W/F), r =
+// Limit-cur-n and F = sv.prev (forgot), if that is before its end;
+// otherwise from the word's window on, as admitAt finds for wv (at its
+// start if they pass there).
 func (p *counterParams) staleAdmitAt(sv, wv *view, n uint64) int64 {
 	lim, w := uint64(p.limit), uint64(p.window)
 	if sv.cur+n <= lim {
-		if m := mulDiv(lim-sv.cur-n, w, lim); m > 0 {
+		if m := mulDiv(lim-sv.cur-n, w, sv.prev); m > 0 {
 			return sv.start + int64(w-m)
 		}
 	}
@@ -697,7 +707,10 @@ func (c *Counter) Config() Config { return c.c.Cur().P.config() }
 // old current and previous windows are all counted in the new window that
 // holds the last instant of the old current one, where they count at least
 // as long as they did (capped at MaxCounterLimit of the new Window, which
-// keeps that window full under any Limit it allows). Concurrent calls wait
+// keeps that window full under any Limit it allows). At a stale time, a
+// window the Counter no longer knows counts as the most any earlier Limit
+// let it hold, not the lowered one (a Counter reconfigured so keeps
+// parameters of its own). Concurrent calls wait
 // (yielding the thread) for the few instructions the swap takes, then
 // carry on under the new configuration.
 func (c *Counter) Reconfigure(cfg Config) error {
@@ -707,12 +720,38 @@ func (c *Counter) Reconfigure(cfg Config) error {
 	}
 	for {
 		b, _ := c.c.Load()
+		mp := np
+		if f := np.forgotFrom(b.P); f > np.forgot {
+			cp := *np
+			cp.forgot = f
+			mp = &cp
+		}
 		if c.c.Replace(b, func(w, aux int64) (*counterParams, int64, int64) {
-			return np, int64(np.carry(uint64(w), b.P)), np.carryMark(aux, b.P)
+			return mp, int64(mp.carry(uint64(w), b.P)), mp.carryMark(aux, b.P)
 		}) {
 			return nil
 		}
 	}
+}
+
+// forgotFrom is p's forgot for a Counter reconfigured from old: the most a
+// window before the word's previous one may hold, in p's windows. Each
+// window of old held at most old.forgot units (at most its Limit when it
+// was the word's window, or an earlier Config's), and a window of p meets
+// at most ceil(p.window/old.window) of them; capped at p's field. When that
+// is above p's Limit (the Limit was lowered), judging such a window at a
+// stale time as p's Limit would count less than it may have held: a Take
+// that moved the word ahead and was then refunded would leave stale times
+// admitting more than had it never happened (conformance's
+// RefundAcrossReconfigure: 21 of a day's 500 admitted where the twin
+// admits 0).
+func (p *counterParams) forgotFrom(old *counterParams) uint64 {
+	k := uint64((p.window + old.window - 1) / old.window)
+	hi, f := bits.Mul64(old.forgot, k)
+	if hi != 0 || f > p.mask {
+		f = p.mask
+	}
+	return max(f, p.forgot)
 }
 
 // carry converts the word w of old into a word of p (see Reconfigure).

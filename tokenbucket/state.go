@@ -28,7 +28,10 @@ import (
 // Window/Limit in ns, in lowest terms: about 110 years at q = 1) is cut to
 // that; nothing shorter is forgiven. Waiters already asleep keep the times
 // they reserved; cancelling one of them after a Reconfigure gives nothing
-// back.
+// back. A Refund of a Take from before the change gives back only what of it
+// was still empty at the change, and nothing at all if the change was to
+// the rate (then refunds of Takes stamped within the new Burst's refill
+// time after the latest stamp seen give back less, too; see carryZ).
 func (l *Limiter) Reconfigure(cfg Config) error {
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -52,7 +55,7 @@ func (l *Limiter) Reconfigure(cfg Config) error {
 			mp = np.withMark(max(carrySeen(p.mark, ns, ns2, exact, p, np), -fastBound))
 		}
 		if l.c.Replace(b, func(tat, seen int64) (*params, int64, int64) {
-			return mp, carry(tat, ns, ns2, p, np), carrySeen(seen, ns, ns2, exact, p, np)
+			return mp, carry(tat, ns, ns2, p, np), carryZ(seen, ns, ns2, exact, p, np)
 		}) {
 			return nil
 		}
@@ -110,6 +113,44 @@ func carry(old, ns, ns2 int64, p, np *params) int64 {
 // depend on when the parameters were made. s2 is within ±2^59 (paramsAt),
 // so s2 + maxCarry stays below maxTAT.
 const maxCarry = maxTAT - fastBound
+
+// carryZ is Reconfigure's new Z: carrySeen's, raised so that a Refund of a
+// Take from before the change gives back no more than the carry kept of it.
+//
+// The carry reads the TAT at now, as a Take of 0 units stamped now would
+// (max(TAT, s)): what had refilled of a Take by now is forgotten, and a
+// refund must not give it back. When the rate stays (only Burst changes),
+// that is all the carry does, and Refund's proof holds for it if Z counts
+// now as a stamp. When the rate changes, the carry also scales the time
+// from now to the TAT, stamps and gaps between them included, which a
+// refund reads unscaled: it would give back more than was kept (a Take of
+// 6 from a bucket of 10 at 10/s, stamped 0.5 s before a change to 5/s,
+// keeps 0.2 s of the new rate and would give back 0.7 s; a Take stamped
+// after now, followed by Takes after the change, is kept shortened by a
+// faster rate). Then Z is set one new Burst's refill past that, so that no
+// Take admitted before the change gets anything back: a refund gives back
+// at most Burst's refill less Z minus its stamp. Refunds of Takes stamped
+// within that time after it give back less, too. (TestRefundAcrossRateChange,
+// TestRefundAcrossRateChangeRandom and conformance's RefundAcrossReconfigure
+// failed without these raises.) A Z of minTAT (no Take admitted since the
+// last restore) stays.
+func carryZ(seen, ns, ns2 int64, exact bool, p, np *params) int64 {
+	z := carrySeen(seen, ns, ns2, exact, p, np)
+	if z == minTAT {
+		return z
+	}
+	z = max(z, ns2*np.q) // ns2*q within ±2^59 (paramsAt)
+	if rateChanged(p, np) {
+		z = min(z+np.tau, maxTAT) // z <= maxTAT, tau <= 2^60: no overflow
+	}
+	return z
+}
+
+// rateChanged reports whether the emission intervals in ns of p and np,
+// p.p/p.q and np.p/np.q, differ (the products reach 2^120: math/big).
+func rateChanged(p, np *params) bool {
+	return new(big.Int).Mul(big.NewInt(np.p), big.NewInt(p.q)).Cmp(new(big.Int).Mul(big.NewInt(p.p), big.NewInt(np.q))) != 0
+}
 
 // carrySeen converts seen, a bound on the stamps of admitted Takes in units
 // of p, into units of np, read at the instant ns of p and ns2 of np,

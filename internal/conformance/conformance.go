@@ -118,6 +118,7 @@ func Run(t *testing.T, s Subject) {
 	t.Run("OnLimitReached", s.onLimitReached)
 	t.Run("ReconfigureUntorn", s.reconfigureUntorn)
 	t.Run("ReconfigureStale", s.reconfigureStale)
+	t.Run("RefundAcrossReconfigure", s.refundReconfigure)
 	t.Run("AllowReadsClockOnce", s.allowReadsClockOnce)
 }
 

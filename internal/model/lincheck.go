@@ -192,7 +192,10 @@ func (m *SlidingCounter) State() string {
 // Reconfigure is slidingwindow.Counter.Reconfigure to a Config of the same
 // Window: the counts are kept, above a lowered Limit too. (A change of
 // Window, which moves the counts to another window, is not modelled.)
+// A window the counter no longer knows is judged at stale times as holding
+// the most any Limit set so far let it hold (see staleDecision).
 func (m *SlidingCounter) Reconfigure(limit int, name string) {
+	m.forgot = max(m.forgot, m.Limit)
 	m.Limit, m.Name = limit, name
 }
 

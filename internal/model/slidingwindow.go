@@ -197,6 +197,11 @@ type SlidingCounter struct {
 	// restored window (see slidingwindow.Counter.UnmarshalBinary).
 	marked bool
 	mark   int64
+
+	// forgot is the largest Limit set before the current one (0: none):
+	// with the current Limit, the most a window the counter no longer
+	// knows can hold (see staleDecision).
+	forgot int
 }
 
 // view is the counter as seen from now: the fixed window of evaluation, the
@@ -290,14 +295,15 @@ func (m *SlidingCounter) Peek(now time.Time, n int) ratekit.Decision {
 // staleDecision is Peek at a time before the counter's window k: judged
 // by its own window. In window k-1 the units of windows k and k-1 count in
 // full and window k-2, which the counter no longer knows, counts as Limit
-// units, weighted as a previous window is; a time before window k-1 is
+// units (or a larger Limit set before, see Reconfigure), weighted as a
+// previous window is; a time before window k-1 is
 // judged as the start of k-1. n == 0 is allowed. An admitted stale Take
 // counts in window k.
 func (m *SlidingCounter) staleDecision(now time.Time, n int) ratekit.Decision {
 	start := time.Unix(0, m.k*int64(m.Window))
 	sStart := start.Add(-m.Window)
 	e := max(now.Sub(sStart), 0)
-	cur, prev := m.cur+m.prev, m.Limit
+	cur, prev := m.cur+m.prev, max(m.Limit, m.forgot)
 	d := ratekit.Decision{Limit: m.Limit, Window: m.Window, Policy: m.Name}
 	added := 0
 	switch {

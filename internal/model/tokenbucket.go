@@ -192,6 +192,7 @@ func (m *TokenBucket) Reconfigure(now time.Time, limit int, window time.Duration
 	defer m.mu.Unlock()
 	at := m.at(now)
 	deficit := new(big.Rat).Quo(m.empty(at), m.t) // units taken, not yet refilled
+	oldT := m.t
 	m.set(limit, window, burst, name)
 	d2 := new(big.Rat).Mul(deficit, m.t)
 	q := m.t.Denom()
@@ -207,6 +208,17 @@ func (m *TokenBucket) Reconfigure(now time.Time, limit int, window time.Duration
 	// The bound on stamps and the restore mark are kept at the new
 	// resolution, rounded up.
 	m.seen, m.mark = roundUp(m.seen, q), roundUp(m.mark, q)
+	// The bound on stamps counts now as a stamp and, when the rate changes,
+	// moves one new Burst's refill past that: a refund gives back nothing of
+	// what the carry forgot or rescaled (tokenbucket's carryZ).
+	if m.seen != nil {
+		if at.Cmp(m.seen) > 0 {
+			m.seen = at
+		}
+		if m.t.Cmp(oldT) != 0 {
+			m.seen = new(big.Rat).Add(m.seen, m.tau)
+		}
+	}
 }
 
 // roundUp returns x rounded up to a multiple of 1/q, or nil for nil.
