@@ -407,8 +407,8 @@ function sl.load(key)
   return st
 end
 
--- lost returns the lost mark ("!l"), nil if none; read once per script, by
--- a stale time or a trim only.
+-- lost returns the lost mark ("!l"), nil if none; read once per script,
+-- by a stale time only.
 local function sllost(key, st)
   if st.lost == nil then st.lost = tonumber(call('ZSCORE', key, '!l')) or false end
   return st.lost or nil
@@ -614,8 +614,9 @@ function sl.save(key, st, p)
         if e.u > spare then stop = true break end
         call('ZREM', key, e.m)
         spare, arch, forgot, removed = spare - e.u, arch - e.u, true, true
-        local l = sllost(key, st)
-        if not l or e.t > l then st.lost, st.lostw = e.t, true end
+        -- The newest entry trimmed is the lost mark: entries go oldest
+        -- first, and every entry is at or after the mark stored.
+        st.lost, st.lostw = e.t, true
       end
     end
     if stop or not removed or #es < 2 * batch then break end
