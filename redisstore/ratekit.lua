@@ -348,7 +348,7 @@ end
 --            nothing, as slidingwindow.Log's lost mark: after a Limit was
 --            lowered (the archive trimmed to it) and raised again, the
 --            units forgotten are not known, so such a time is full. Every
---            entry kept is newer than it (the archive is trimmed oldest
+--            entry kept is at or after it (the archive is trimmed oldest
 --            first, and a Refund re-files at or after it), so Limit units
 --            count wherever it does unless the Limit was lowered: it
 --            changes no decision of a key whose Limit never changed. It is
