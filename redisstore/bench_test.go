@@ -113,31 +113,47 @@ func (h roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pr
 
 // serverMicros is the CPU time the server has spent in commands, in µs,
 // from INFO commandstats: a measure of a decision's cost on the server
-// that the loopback's and the scheduler's noise do not blur.
-func serverMicros(b *testing.B, c *redis.Client) float64 {
+// that the loopback's and the scheduler's noise do not blur. cmds is how
+// many commands it has run other than the calls of scripts and functions
+// themselves (and INFO): the commands the scripts ran, and the peers'
+// own, a count that load does not change.
+func serverMicros(b *testing.B, c *redis.Client) (usec, cmds float64) {
 	info, err := c.Info(context.Background(), "commandstats").Result()
 	if err != nil {
 		b.Fatal(err)
 	}
-	total := 0.0
+	field := func(line, name string) float64 {
+		i := strings.Index(line, name+"=")
+		if i < 0 {
+			b.Fatalf("no %s in %q", name, line)
+		}
+		v, err := strconv.ParseFloat(strings.SplitN(line[i+len(name)+1:], ",", 2)[0], 64)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return v
+	}
 	for _, line := range strings.Split(info, "\n") {
-		if i := strings.Index(line, "usec="); i >= 0 && strings.HasPrefix(line, "cmdstat_") && !strings.HasPrefix(line, "cmdstat_info:") {
-			f := strings.SplitN(line[i+len("usec="):], ",", 2)[0]
-			v, err := strconv.ParseFloat(f, 64)
-			if err != nil {
-				b.Fatal(err)
-			}
-			total += v
+		line = strings.TrimSpace(line)
+		if !strings.HasPrefix(line, "cmdstat_") || strings.HasPrefix(line, "cmdstat_info:") {
+			continue
+		}
+		usec += field(line, "usec")
+		switch line[:strings.Index(line, ":")] {
+		case "cmdstat_fcall", "cmdstat_evalsha", "cmdstat_eval", "cmdstat_function|load", "cmdstat_script|load":
+		default:
+			cmds += field(line, "calls")
 		}
 	}
-	return total
+	return usec, cmds
 }
 
 // BenchmarkDecision measures decisions per second against the shared
 // loopback redis-server, with 1 and 16 concurrent clients on one key, and
 // reports round trips per decision (rt/op, not counting the INFO the
-// benchmark itself sends) and the server's CPU time per decision
-// (server-µs/op). Run with -count 6 and compare
+// benchmark itself sends), the server's CPU time per decision
+// (server-µs/op) and the commands a decision runs on the server, inside
+// the script or not (cmds/op). Run with -count 6 and compare
 // with benchstat; the ratios between cases in one run are what matter, as
 // the absolute numbers are the loopback's and this machine's.
 func BenchmarkDecision(b *testing.B) {
@@ -155,7 +171,7 @@ func BenchmarkDecision(b *testing.B) {
 					b.Fatal(err)
 				}
 				c.AddHook(roundTrips{&rts})
-				before := serverMicros(b, c)
+				before, cmdsBefore := serverMicros(b, c)
 				b.ReportAllocs()
 				b.ResetTimer()
 				var next atomic.Int64
@@ -172,10 +188,56 @@ func BenchmarkDecision(b *testing.B) {
 				}
 				wg.Wait()
 				b.StopTimer()
-				b.ReportMetric((serverMicros(b, c)-before)/float64(b.N), "server-µs/op")
+				after, cmdsAfter := serverMicros(b, c)
+				b.ReportMetric((after-before)/float64(b.N), "server-µs/op")
+				b.ReportMetric((cmdsAfter-cmdsBefore)/float64(b.N), "cmds/op")
 				b.ReportMetric(float64(rts.Load()-1)/float64(b.N), "rt/op")
 				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "decisions/s")
 			})
 		}
+	}
+}
+
+// BenchmarkSlidingLogScript measures the sliding log's script at injected
+// instants, 100 a second per key, in three steady states: a Take every
+// 20ms (every one admitted, each trimming the oldest entry), every 2ms
+// (four in five denied) and every 2ms with every other one stamped half a
+// Window back (stale: it reads the archive and the lost mark). cmds/op,
+// the commands the script runs per decision, is what the script's version
+// changes, and load does not blur it; server-µs/op is the server's time.
+func BenchmarkSlidingLogScript(b *testing.B) {
+	s, c := newStore(b)
+	ctx := context.Background()
+	l := mustLimiter(b, s, redisstore.Config{Algorithm: redisstore.SlidingLog, Name: "b", Limit: 100, Window: time.Second})
+	for _, bc := range []struct {
+		name  string
+		step  time.Duration
+		stale bool
+	}{{"admitted", 20 * time.Millisecond, false}, {"mostly-denied", 2 * time.Millisecond, false}, {"half-stale", 2 * time.Millisecond, true}} {
+		b.Run(bc.name, func(b *testing.B) {
+			key := fmt.Sprint("script", prefixes.Add(1))
+			now := start
+			for range 200 { // a full log, and an archive
+				if _, err := l.TakeAt(ctx, key, now, 1); err != nil {
+					b.Fatal(err)
+				}
+				now = now.Add(bc.step)
+			}
+			before, cmdsBefore := serverMicros(b, c)
+			b.ResetTimer()
+			for i := range b.N {
+				at := now.Add(time.Duration(i) * bc.step)
+				if bc.stale && i%2 == 1 {
+					at = at.Add(-time.Second / 2)
+				}
+				if _, err := l.TakeAt(ctx, key, at, 1); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			after, cmdsAfter := serverMicros(b, c)
+			b.ReportMetric((after-before)/float64(b.N), "server-µs/op")
+			b.ReportMetric((cmdsAfter-cmdsBefore)/float64(b.N), "cmds/op")
+		})
 	}
 }

@@ -75,7 +75,13 @@ func steps(w time.Duration) []time.Duration {
 
 // TestScriptMatchesModel drives the script and the reference model with the
 // same random Take, Peek and Refund calls at injected instants and requires
-// identical Decisions.
+// identical Decisions. Between calls the policy's Limit changes now and
+// then (down to a third, up to twice, and back), as a Limiter of the same
+// Algorithm and Name with another Limit does to a key, for every algorithm
+// but the token bucket (whose Limit and Burst reshape its state; the
+// reference models have no rule for that). Odd rounds change it more often
+// and also step back by half a Window and a whole one, so that stale times
+// meet units that a lowered Limit trimmed (the sliding log's lost mark).
 func TestScriptMatchesModel(t *testing.T) {
 	c := newClient(t)
 	sd := seed(t)
@@ -97,12 +103,28 @@ func matchModels(t *testing.T, s *redisstore.Store, sd uint64) {
 			if cfg.Algorithm == redisstore.TokenBucket {
 				capacity = cfg.Burst
 			}
+			var limits []*redisstore.Limiter // the policy under each Limit
+			if cfg.Algorithm != redisstore.TokenBucket {
+				for _, limit := range []int{cfg.Limit, max(cfg.Limit/3, 1), min(2*cfg.Limit, redisstore.MaxLimit)} {
+					c := cfg
+					c.Limit = limit
+					limits = append(limits, mustLimiter(t, s, c))
+				}
+			}
 			for round := range 6 {
 				key := fmt.Sprint("k", round)
 				m := newModel(cfg)
+				l := l
 				now := start
 				st := steps(cfg.Window)
+				if len(limits) > 0 && round%2 == 1 {
+					st = append(st, -cfg.Window/2, -cfg.Window)
+				}
 				for i := range 150 {
+					if len(limits) > 0 && rng.IntN(10) < 1+3*(round%2) {
+						l = limits[rng.IntN(len(limits))]
+						m.setLimit(int64(l.Config().Limit))
+					}
 					now = now.Add(st[rng.IntN(len(st))]).Truncate(time.Microsecond)
 					n := rng.IntN(min(capacity, 12) + 2)
 					switch {

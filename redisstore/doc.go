@@ -112,7 +112,13 @@
 // moved the key ahead. The sliding log counts every unit logged within a
 // Window before it, later ones included; it keeps expired entries, oldest
 // dropped first, while Limit newer units are kept, so a unit it forgets
-// counts only where Limit newer ones count too. The sliding counter counts,
+// counts only where Limit newer ones count too. A Limit lowered and raised
+// again breaks that (the units kept were the lower Limit's), so the key
+// also keeps the newest unit it forgot, its lost mark (as
+// slidingwindow.Log does): a time at which that unit counts admits
+// nothing until it expires, and units taken stay counted, at stale times
+// too, whatever Limits come and go. A key stored before the mark was kept
+// has none until its next trim writes one. The sliding counter counts,
 // at a time in the window before its current one, both its windows' units
 // in full and the window before them, which it no longer knows, as Limit
 // units weighted as a previous window is; earlier still, every n > 0 is
@@ -263,8 +269,9 @@
 // The token bucket, windows and sliding counter keep a short string per
 // key; the sliding log a sorted set of admission times (one entry per
 // distinct microsecond, the live ones and an archive of expired ones that
-// stale times read, at most about Limit units' worth in all, and running
-// totals of both, so that a fresh call reads only the entries that have
+// stale times read, at most about Limit units' worth in all (more only
+// while units taken under a higher Limit are live), running totals of
+// both and the lost mark, so that a fresh call reads only the entries that have
 // expired since the last write and, on a denial, the oldest that must: its
 // memory grows with Limit, its work per call does not; a stale call also
 // reads the archived entries of its Window); the semaphore a sorted set of leases and their total, read in

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/ratekit/ratekit/redisstore"
 )
 
 // FuzzScript drives the script and the reference model of one of
@@ -14,7 +16,11 @@ import (
 // Bytes, after the first (which picks the config), come in threes: the
 // operation (low 2 bits: Take, Take, Peek, Refund) and the time step (the
 // next bits, an index into steps, which include steps back); n (a signed
-// byte); and a flag that makes n the capacity or one below it. Each input makes hundreds of round trips, so minimise
+// byte); and a flag that makes n the capacity or one below it (bit 0) and,
+// for the sliding log, changes its Limit before the operation (bits 6-7:
+// 1 the config's, 2 a third of it, 3 twice it), as a Limiter of the same
+// Name with another Limit does; the other algorithms' Limit changes are
+// TestScriptMatchesModel's. Each input makes hundreds of round trips, so minimise
 // briefly: go test -run '^$' -fuzz FuzzScript -fuzztime 90s -fuzzminimizetime 3s
 func FuzzScript(f *testing.F) {
 	f.Add([]byte{0, 0, 0, 5, 0, 1, 5, 0, 3, 1, 2, 4, 2})
@@ -29,6 +35,11 @@ func FuzzScript(f *testing.F) {
 	// A rolling window refunded to zero (spent), then a stale Take before
 	// its start: it opens its window at the spent start (rw).
 	f.Add([]byte{6, 0x00, 1, 0, 0x24, 1, 0, 0x03, 1, 0, 0x30, 1, 0, 0x02, 1, 0})
+	// The lost mark (sl): Takes of 1 at start and start+W under 5, one
+	// under 1 at start+3W that forgets both, then under 5 again Peeks and a
+	// Take stepping back to start+5W/3, where the unit forgotten at
+	// start+W still counts: nothing is admitted there.
+	f.Add([]byte{8, 0x00, 1, 0, 0x24, 1, 0, 0x28, 1, 0x80, 0x32, 1, 0x40, 0x32, 1, 0, 0x32, 1, 0, 0x32, 1, 0, 0x30, 1, 0, 0x02, 5, 0})
 	s, _ := newStore(f)
 	var inputs int
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -37,6 +48,7 @@ func FuzzScript(f *testing.F) {
 		}
 		cfg := modelConfigs[int(data[0])%len(modelConfigs)]
 		l := mustLimiter(t, s, cfg)
+		base := l
 		m := newModel(cfg)
 		inputs++
 		key := fmt.Sprint("fuzz", inputs)
@@ -56,6 +68,15 @@ func FuzzScript(f *testing.F) {
 			}
 			if data[i+2]&1 == 1 && n >= 0 {
 				n = capacity - n%2
+			}
+			if lim := data[i+2] >> 6; lim > 0 && cfg.Algorithm == redisstore.SlidingLog {
+				c := cfg
+				c.Limit = []int{cfg.Limit, max(cfg.Limit/3, 1), min(2*cfg.Limit, redisstore.MaxLimit)}[lim-1]
+				l = mustLimiter(t, s, c)
+				if c.Limit == cfg.Limit {
+					l = base
+				}
+				m.setLimit(int64(c.Limit))
 			}
 			us := now.UnixMicro()
 			switch op {

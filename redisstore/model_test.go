@@ -17,6 +17,9 @@ import (
 type model interface {
 	decide(now int64, n int, take bool) ratekit.Decision
 	refund(at int64, n int)
+	// setLimit changes the Limit from the next call on, as a Limiter of
+	// the same Algorithm and Name with another Limit does.
+	setLimit(limit int64)
 }
 
 func newModel(cfg redisstore.Config) model {
@@ -47,6 +50,8 @@ type base struct {
 }
 
 func (b base) withWindow(w time.Duration) base { b.dwindow = w; return b }
+
+func (b *base) setLimit(limit int64) { b.limit = limit }
 
 func (b base) d(allowed bool, remaining, reset, retry int64) ratekit.Decision {
 	d := ratekit.Decision{Allowed: allowed, Limit: int(b.limit), Remaining: int(max(remaining, 0)),
@@ -215,12 +220,17 @@ func (m *winModel) refund(at int64, n int) {
 // It keeps expired entries, dropping the oldest on each write only while
 // Limit newer units are kept and the entry has expired at the clock; once
 // it has dropped one (forgot), a refund re-files the units it removes at
-// min(clock - w, the oldest entry), standing for the forgotten ones.
+// min(clock - w, the oldest entry), standing for the forgotten ones. The
+// newest entry it dropped is its lost mark: a time that entry counts at
+// admits nothing (as slidingwindow.Log's lost mark), so a Limit lowered
+// and raised again never admits more there than the units it forgot allow.
 type logModel struct {
 	base
-	es     []logEntry // oldest first
-	floor  int64
-	forgot bool
+	es      []logEntry // oldest first
+	floor   int64
+	forgot  bool
+	lost    int64
+	hasLost bool
 }
 
 type logEntry struct{ t, u int64 }
@@ -253,6 +263,7 @@ func (m *logModel) trim(t int64) {
 	}
 	for len(m.es) > 0 && m.es[0].t <= t-m.w && total-m.es[0].u >= m.limit {
 		total -= m.es[0].u
+		m.lost, m.hasLost = max(m.lost, m.es[0].t), true
 		m.es = m.es[1:]
 		m.forgot = true
 	}
@@ -268,6 +279,12 @@ func (m *logModel) decide(now int64, n int, take bool) ratekit.Decision {
 	reset := int64(0)
 	if c > 0 {
 		reset = live[len(live)-1].t + m.w - now
+	}
+	real := c
+	lost := m.hasLost && now-m.lost < m.w
+	if lost {
+		c = max(c, m.limit)
+		reset = max(reset, m.lost+m.w-now)
 	}
 	switch {
 	case n < 0 || int64(n) > m.limit:
@@ -285,14 +302,21 @@ func (m *logModel) decide(now int64, n int, take bool) ratekit.Decision {
 		}
 		return m.d(true, m.limit-c-int64(n), t+m.w-now, 0)
 	}
-	acc := int64(0)
-	for _, e := range live {
-		acc += e.u
-		if c-acc+int64(n) <= m.limit {
-			return m.d(false, m.limit-c, reset, e.t+m.w-now)
+	retry := int64(0)
+	if real+int64(n) > m.limit {
+		acc := int64(0)
+		for _, e := range live {
+			acc += e.u
+			if real-acc+int64(n) <= m.limit {
+				retry = e.t + m.w - now
+				break
+			}
 		}
 	}
-	panic("unreachable")
+	if lost {
+		retry = max(retry, m.lost+m.w-now)
+	}
+	return m.d(false, m.limit-c, reset, retry)
 }
 
 // refund removes the n oldest live units recorded at or after at.

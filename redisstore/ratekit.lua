@@ -342,7 +342,24 @@ end
 --            or before the cut, and f = 1 once units were forgotten (the
 --            archive trimmed, or the key written by a script without it);
 --   "f"      (score: an instant) is the log's clock when a Refund has
---            removed the newest entry.
+--            removed the newest entry;
+--   "!l"     (score: an instant) is the lost mark: the newest entry the
+--            archive trimmed. A time it counts at (now - W < l) admits
+--            nothing, as slidingwindow.Log's lost mark: after a Limit was
+--            lowered (the archive trimmed to it) and raised again, the
+--            units forgotten are not known, so such a time is full. Every
+--            entry kept is at or after it (the archive is trimmed oldest
+--            first, and a Refund re-files at or after it), so Limit units
+--            count wherever it does unless the Limit was lowered: it
+--            changes no decision of a key whose Limit never changed. It is
+--            at most the clock less W, so only a stale time reads it. A key
+--            written before the mark was kept has none, and decides as it
+--            did (no mark) until its next trim writes one.
+-- So the key holds the entries of at most about max(Limit, the units live
+-- at a change of Limit) units, and four more members: "#N", "#A", "f", "!l".
+-- "!l" sorts before every entry of its score (as "f" sorts after), so a
+-- reader of the newest members, this script's or an older one's that does
+-- not know the mark, never takes it for the newest entry.
 -- The live count at a fresh t is N less the units of the live entries that
 -- have expired by t, which are read and, on a write, moved to the archive.
 -- The log's clock never goes back: units are recorded at the newest
@@ -367,6 +384,8 @@ end
 
 function sl.load(key)
   local st = {total = 0, arch = 0}
+  -- The newest entry and "f" (the clock). "!l" is at most the newest
+  -- entry, and before it when they tie.
   local top = call('ZREVRANGEBYSCORE', key, '(+inf', '-inf', 'WITHSCORES', 'LIMIT', 0, 2)
   for i = 1, #top, 2 do
     local score = tonumber(top[i + 1])
@@ -386,6 +405,13 @@ function sl.load(key)
   -- A key written without the archive dropped its expired entries.
   if st.clock and not st.archm then st.forgot = true end
   return st
+end
+
+-- lost returns the lost mark ("!l"), nil if none; read once per script,
+-- by a stale time only.
+local function sllost(key, st)
+  if st.lost == nil then st.lost = tonumber(call('ZSCORE', key, '!l')) or false end
+  return st.lost or nil
 end
 
 local function slclock(st, at)
@@ -452,11 +478,26 @@ function sl.decide(st, p, n, take, key)
   local L, W = p.limit, p.window
   local t = slclock(st, now)
   local c = slcount(key, st, W, t)
-  if st.clock0 and now < st.clock0 then c = c + slarchived(key, st, W, now) end
+  -- lost: the lost mark counts at now (only ever at a stale now, as the
+  -- mark is at most the loaded clock less W).
+  local lost
+  if st.clock0 and now < st.clock0 then
+    c = c + slarchived(key, st, W, now)
+    lost = sllost(key, st)
+    if lost and now - W >= lost then lost = nil end
+  end
   local remaining = L - c
   if remaining < 0 then remaining = 0 end
   local reset = 0
   if c > 0 then reset = (st.last or st.newest).t + W - now end
+  -- A unit forgotten at the mark counts at now, where the log does not
+  -- know how many it forgot: now admits nothing until the mark expires.
+  local real = c
+  if lost then
+    if c < L then c = L end
+    remaining = 0
+    if lost + W - now > reset then reset = lost + W - now end
+  end
   if n < 0 or n > L then return 0, remaining, reset, NEVER end
   if n == 0 then return 1, remaining, reset, 0 end
   if c + n <= L then
@@ -472,11 +513,16 @@ function sl.decide(st, p, n, take, key)
     return 1, L - c - n, t + W - now, 0
   end
   -- Wait until the oldest c+n-L units counting at now have expired.
-  local need, retry = c + n - L, NEVER
-  slwalk(key, now - W + 1, need, function(e)
-    need = need - e.u
-    if need <= 0 then retry = e.t + W - now return true end
-  end)
+  local need, retry = real + n - L, NEVER
+  if need <= 0 then
+    retry = 0
+  else
+    slwalk(key, now - W + 1, need, function(e)
+      need = need - e.u
+      if need <= 0 then retry = e.t + W - now return true end
+    end)
+  end
+  if lost and retry ~= NEVER and lost + W - now > retry then retry = lost + W - now end
   if need > 0 and st.took then
     -- The key was taken from earlier in this script (named twice in one
     -- TakeAll): that entry, at t, is not in Redis yet.
@@ -518,7 +564,9 @@ function sl.refund(st, p, n, at, key)
   st.count, st.clock, st.dirty = c, t, true
   if st.forgot and n0 > n then
     local ph = {t = t - W, u = n0 - n}
-    local first = call('ZRANGEBYSCORE', key, '-inf', '(+inf', 'WITHSCORES', 'LIMIT', 0, 2)
+    -- The oldest entry: among the first three members ("!l" and "f" may
+    -- come before it).
+    local first = call('ZRANGEBYSCORE', key, '-inf', '(+inf', 'WITHSCORES', 'LIMIT', 0, 3)
     for i = 1, #first, 2 do
       local e = slentry(first[i], first[i + 1])
       if e then
@@ -555,8 +603,9 @@ function sl.save(key, st, p)
   local arch, forgot = st.arch + (st.dead or 0), st.forgot
   local spare = st.count + arch - p.limit -- units the archive may drop
   while arch > 0 and spare > 0 do
-    -- Entries hold a unit at least: spare + 1 of them decide (and "f").
-    local batch = math.min(spare + 2, 128)
+    -- Entries hold a unit at least: spare + 1 of them decide (and "f",
+    -- "!l").
+    local batch = math.min(spare + 3, 128)
     local es = call('ZRANGEBYSCORE', key, '-inf', format('%d', st.clock - W), 'WITHSCORES', 'LIMIT', 0, batch)
     local removed, stop = false, false
     for i = 1, #es, 2 do
@@ -565,10 +614,14 @@ function sl.save(key, st, p)
         if e.u > spare then stop = true break end
         call('ZREM', key, e.m)
         spare, arch, forgot, removed = spare - e.u, arch - e.u, true, true
+        -- The newest entry trimmed is the lost mark: entries go oldest
+        -- first, and every entry is at or after the mark stored.
+        st.lost, st.lostw = e.t, true
       end
     end
     if stop or not removed or #es < 2 * batch then break end
   end
+  if st.lostw then call('ZADD', key, format('%d', st.lost), '!l') end
   if st.totalm then call('ZREM', key, st.totalm) end
   if st.count > 0 then
     call('ZADD', key, '+inf', '#' .. format('%d', st.count))
