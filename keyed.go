@@ -624,8 +624,13 @@ func (k *Keyed[K, L]) Len() int { return int(k.count.Load()) }
 const sweepBatch = 256
 
 // Sweep drops every limiter whose Idle(now) holds and returns how many it
-// dropped. Dropping an idle limiter changes no decision (but see Keyed for
-// Takes racing with the sweep). Limiters without an Idle method are never
+// dropped. Dropping an idle limiter changes no decision at now or later (but
+// see Keyed for Takes racing with the sweep). A Take stamped before now, of
+// a key Sweep dropped, is decided by the key's next limiter, which never saw
+// the dropped one's Takes: for a fixed window, say, up to one more Limit in
+// the window that now ended. Sweep with the oldest time a Take may still
+// carry (now minus the longest request latency) where stale times matter.
+// Limiters without an Idle method are never
 // dropped. Shards whose keys are mostly gone are compacted, and a shard with
 // none left frees its table, so memory returns after a flood of keys.
 //
