@@ -511,9 +511,10 @@ func mustCheck(t *testing.T, step time.Duration, newHistory func(t *testing.T, r
 }
 
 // defaultSteps is the search budget of one history, in steps of its
-// model's states (see budgeted): 25 times the longest search seen in the
-// keyed checks' histories (20k steps, the slowest histories there are,
-// which took 2 to 8 seconds on a loaded machine).
+// model's states (see budgeted): 16 times the longest search seen in 525
+// histories of the keyed checks, the slowest there are (31k steps; on a
+// machine at load 24 on 2 cores, such searches took up to 20 seconds, the
+// 20s timeout this budget replaced).
 const defaultSteps = 500_000
 
 // budgeted returns m counting its Step calls in steps; once they pass
