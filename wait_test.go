@@ -55,31 +55,39 @@ func TestWaitDeadlineOnTheClockPassedIn(t *testing.T) {
 }
 
 func TestWaitOnMockClock(t *testing.T) {
-	mock := clock.NewMock()
-	mock.Set(t0)
-	k := &ticker{period: time.Minute}
-	require.True(t, k.Take(mock.Now(), 1).Allowed)
+	// In a bubble, synctest.Wait returns once the waiter is blocked (on its
+	// timer, or done): each mock second below is added only then, so the
+	// test counts mock time alone, however slowly the waiter is scheduled.
+	// (Outside one, a waiter descheduled for the 60 ms of real time that
+	// sixty Adds take would see the mock clock pass two minutes.)
+	synctest.Test(t, func(t *testing.T) {
+		mock := clock.NewMock()
+		mock.Set(t0)
+		k := &ticker{period: time.Minute}
+		require.True(t, k.Take(mock.Now(), 1).Allowed)
 
-	done := make(chan error, 1)
-	go func() {
-		_, err := ratekit.Wait(context.Background(), mock, k, 1)
-		done <- err
-	}()
-	// Advance the mock clock a second at a time until the waiter wakes; it
-	// must not wake before the minute is up.
-	for elapsed := time.Duration(0); ; {
-		select {
-		case err := <-done:
-			require.NoError(t, err)
-			require.GreaterOrEqual(t, elapsed, time.Minute, "woke before RetryAfter had passed on the mock clock")
-			require.Equal(t, 2, k.Takes())
-			return
-		default:
+		done := make(chan error, 1)
+		go func() {
+			_, err := ratekit.Wait(context.Background(), mock, k, 1)
+			done <- err
+		}()
+		// Advance the mock clock a second at a time until the waiter wakes; it
+		// must not wake before the minute is up.
+		for elapsed := time.Duration(0); ; {
+			synctest.Wait()
+			select {
+			case err := <-done:
+				require.NoError(t, err)
+				require.Equal(t, time.Minute, elapsed, "woke at another time than RetryAfter on the mock clock")
+				require.Equal(t, 2, k.Takes())
+				return
+			default:
+			}
+			require.Less(t, elapsed, 2*time.Minute, "waiter did not wake within two mock minutes")
+			mock.Add(time.Second)
+			elapsed += time.Second
 		}
-		require.Less(t, elapsed, 2*time.Minute, "waiter did not wake within two mock minutes")
-		mock.Add(time.Second)
-		elapsed += time.Second
-	}
+	})
 }
 
 func TestWaitCancelledTakesNothing(t *testing.T) {

@@ -38,35 +38,30 @@ func startCluster(t *testing.T) *redis.ClusterClient {
 	t.Cleanup(cancel)
 	var addrs []string
 	for i := range 3 {
-		port, err := clusterPort()
-		if err != nil {
-			t.Fatal(err)
-		}
 		dir := filepath.Join(t.TempDir(), strconv.Itoa(i))
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		cmd := exec.Command(redisBin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-			"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000",
-			"--save", "", "--appendonly", "no", "--dir", dir, "--daemonize", "no", "--loglevel", "warning")
-		cmd.Dir = dir
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		})
-		addr := "127.0.0.1:" + strconv.Itoa(port)
-		c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
-		for c.Ping(ctx).Err() != nil {
-			if ctx.Err() != nil {
-				t.Fatalf("redis-server on %s did not answer", addr)
+		// A port clusterPort found free may be taken before redis-server
+		// binds it (CI may share the machine): the process then exits at
+		// once, and another pair of ports is tried.
+		for attempt := 1; ; attempt++ {
+			port, err := clusterPort()
+			if err != nil {
+				t.Fatal(err)
 			}
-			time.Sleep(10 * time.Millisecond) // polling start-up: the process has no other signal
+			srv, err := tryServer(dir, port, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+				"--cluster-node-timeout", "2000")
+			if err != nil {
+				if attempt < 3 && srv.exitedEarly() {
+					continue
+				}
+				t.Fatalf("cluster node %d: %v", i, err)
+			}
+			t.Cleanup(srv.stop)
+			addrs = append(addrs, srv.addr())
+			break
 		}
-		c.Close()
-		addrs = append(addrs, addr)
 	}
 	args := append([]string{"--cluster", "create"}, addrs...)
 	args = append(args, "--cluster-replicas", "0", "--cluster-yes")

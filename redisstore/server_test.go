@@ -65,9 +65,11 @@ func run(m *testing.M) int {
 
 // server is a redis-server process of the tests' own.
 type server struct {
-	dir  string
-	port int
-	cmd  *exec.Cmd
+	dir    string
+	port   int
+	cmd    *exec.Cmd
+	exited chan struct{} // closed once the process has exited and been waited for
+	killed bool          // by stop
 }
 
 func (s *server) addr() string { return "127.0.0.1:" + strconv.Itoa(s.port) }
@@ -82,22 +84,64 @@ func freePort() (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
+// pickPort is startServer's source of free ports: freePort, but for a test
+// of a port taken in the meantime.
+var pickPort = freePort
+
 // startServer starts redis-server in dir on port (0: a free one) and waits
-// until it answers PING.
+// until it answers PING. A port freePort found free may be taken by
+// another process before redis-server binds it (CI may share the machine):
+// redis-server then exits at once, and with port 0 another free port is
+// tried, up to three in all.
 func startServer(dir string, port int) (*server, error) {
-	var err error
-	if port == 0 {
-		if port, err = freePort(); err != nil {
-			return nil, err
+	for attempt := 1; ; attempt++ {
+		p := port
+		if p == 0 {
+			var err error
+			if p, err = pickPort(); err != nil {
+				return nil, err
+			}
 		}
-	}
-	cmd := exec.Command(redisBin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", dir, "--daemonize", "no", "--loglevel", "warning")
-	cmd.Dir = dir
-	if err := cmd.Start(); err != nil {
+		s, err := tryServer(dir, p)
+		if err == nil {
+			return s, nil
+		}
+		if port == 0 && attempt < 3 && s.exitedEarly() {
+			continue
+		}
 		return nil, err
 	}
-	s := &server{dir: dir, port: port, cmd: cmd}
+}
+
+// exitedEarly reports whether a server tryServer failed to start had
+// exited by itself (a port taken) rather than been stopped for not
+// answering.
+func (s *server) exitedEarly() bool {
+	select {
+	case <-s.exited:
+		return !s.killed
+	default:
+		return false
+	}
+}
+
+// tryServer starts redis-server in dir on port, with extra arguments, and
+// waits until it answers PING, or has exited, or 10 seconds have passed.
+// On an error, the process has exited.
+func tryServer(dir string, port int, extra ...string) (*server, error) {
+	args := append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", dir, "--daemonize", "no", "--loglevel", "warning"}, extra...)
+	cmd := exec.Command(redisBin, args...)
+	cmd.Dir = dir
+	s := &server{dir: dir, port: port, cmd: cmd, exited: make(chan struct{})}
+	if err := cmd.Start(); err != nil {
+		close(s.exited)
+		return s, err
+	}
+	go func() {
+		_ = cmd.Wait()
+		close(s.exited)
+	}()
 	c := redis.NewClient(&redis.Options{Addr: s.addr(), MaxRetries: -1})
 	defer c.Close()
 	// Polling for readiness: the process has no other signal we can wait on.
@@ -109,9 +153,14 @@ func startServer(dir string, port int) (*server, error) {
 		if err == nil {
 			return s, nil
 		}
+		select {
+		case <-s.exited:
+			return s, fmt.Errorf("redis-server on port %d exited before it answered (%v): %w", port, cmd.ProcessState, err)
+		default:
+		}
 		if time.Now().After(deadline) {
 			s.stop()
-			return nil, fmt.Errorf("redis-server on port %d did not answer: %w", port, err)
+			return s, fmt.Errorf("redis-server on port %d did not answer: %w", port, err)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -119,8 +168,9 @@ func startServer(dir string, port int) (*server, error) {
 
 // stop kills the process and waits for it.
 func (s *server) stop() {
+	s.killed = true
 	_ = s.cmd.Process.Kill()
-	_ = s.cmd.Wait()
+	<-s.exited
 }
 
 // needRedis skips t when redis-server is absent (never in CI: TestMain
@@ -171,4 +221,33 @@ func mustLimiter(tb testing.TB, s *redisstore.Store, cfg redisstore.Config) *red
 		tb.Fatal(err)
 	}
 	return l
+}
+
+// TestStartServerPortTaken: a port taken between freePort and redis-server's
+// bind (by another process on a shared machine) costs startServer one more
+// try on another port, not a failed TestMain.
+func TestStartServerPortTaken(t *testing.T) {
+	needRedis(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	taken := ln.Addr().(*net.TCPAddr).Port
+	var picks int
+	pickPort = func() (int, error) {
+		if picks++; picks == 1 {
+			return taken, nil
+		}
+		return freePort()
+	}
+	defer func() { pickPort = freePort }()
+	s, err := startServer(t.TempDir(), 0)
+	if err != nil {
+		t.Fatalf("startServer with its first port taken: %v", err)
+	}
+	defer s.stop()
+	if s.port == taken || picks != 2 {
+		t.Fatalf("server on port %d after %d picks; want another port than the taken %d, at the second", s.port, picks, taken)
+	}
 }

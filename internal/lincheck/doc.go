@@ -32,5 +32,9 @@
 // the same operations (the interleaving is the scheduler's and is not
 // replayed). A history that is not linearizable fails the test, which
 // prints it and writes porcupine's HTML visualization to a temporary file
-// whose path it prints.
+// whose path it prints. The search of one history has a budget of model
+// steps, not of time, so that a loaded machine decides as an idle one does;
+// a history whose search outgrows it gets no verdict (logged, not failed,
+// and another history is checked in its place; a test none of whose
+// histories gets one fails).
 package lincheck
