@@ -9,3 +9,7 @@ func SetReconfigureHook(h func()) (restore func()) {
 	reconfigureHook = h
 	return func() { reconfigureHook = nil }
 }
+
+// AdmittedCount is admittedCount: the units ever admitted, as the
+// hold-time sampler counts them (the word's count mod 64 and its carries).
+func (l *Limiter) AdmittedCount() uint64 { return l.admittedCount() }
