@@ -138,7 +138,8 @@ func (c Config) Validate() error {
 //   - Only admissions at least max(hold/4, 100µs) after the last sampled
 //     one sample, so between samples the estimator costs an admission one
 //     atomic load; under contention an admission that finds another one
-//     sampling skips its turn.
+//     sampling, or one between its compare-and-swap and adding the count
+//     it carried past a multiple of 64, skips its turn.
 //
 // Until the first sample, hold is 1ms. With k units that must be released
 // before a request fits (held + queued + n − Limit) and h held, RetryAfter
@@ -163,7 +164,7 @@ type Limiter struct {
 	// CAS that admits n units adds n to the word's count, mod 64, so that
 	// counting costs an admission no write of its own; the admission
 	// whose CAS carries the count past a multiple of 64 adds those
-	// multiples here (see carry).
+	// multiples here (see carry), marked in carrying meanwhile.
 	admitted atomic.Uint64
 	// carrying counts the admissions whose CAS carries the count past a
 	// multiple of 64 and that have not yet added the carry to admitted:
