@@ -93,9 +93,14 @@ func (l *Limiter) TryAcquire(n int) bool {
 		}
 		// The count crosses a multiple of trySampleEvery, the word's
 		// count's modulus, iff the word's count plus n reaches it: then
-		// tryAcquire admits, marking the carry (see admitCarrying).
-		if s>>countShift+uint64(n) < trySampleEvery &&
-			l.state.CompareAndSwap(s, admit(state(s), n)) {
+		// admitCarrying admits, marking the carry, and the clock is read
+		// for the sample.
+		if s>>countShift+uint64(n) < trySampleEvery {
+			if l.state.CompareAndSwap(s, admit(state(s), n)) {
+				return true
+			}
+		} else if l.admitCarrying(state(s), n) {
+			l.sample(l.clock().Now(), int(s&heldMask), n)
 			return true
 		}
 	}
