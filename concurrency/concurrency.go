@@ -427,20 +427,19 @@ func (l *Limiter) Take(now time.Time, n int) ratekit.Decision {
 		// 0 < n ≤ limit−held: admit adds n to held and to count.
 		// admitCAS, spelled out: it does not inline, and Take is the
 		// hot path (a carry, once per 64 units, is admitCarrying's).
-		var ok bool
 		if s.count()+uint64(n) < trySampleEvery {
-			ok = l.state.CompareAndSwap(uint64(s), admit(s, n))
-		} else {
-			ok = l.admitCarrying(s, n)
-		}
-		if ok {
-			l.sample(now, s.held(), n)
-			// decide's allowed case, spelled out; FuzzModel holds the two
-			// to the same answers.
-			return ratekit.Decision{
-				Allowed: true, Limit: p.limit, Remaining: p.limit - s.held() - n,
-				ResetAfter: estimate(hold, 1, 1), Policy: p.name,
+			if !l.state.CompareAndSwap(uint64(s), admit(s, n)) {
+				continue
 			}
+		} else if !l.admitCarrying(s, n) {
+			continue
+		}
+		l.sample(now, s.held(), n)
+		// decide's allowed case, spelled out; FuzzModel holds the two to
+		// the same answers.
+		return ratekit.Decision{
+			Allowed: true, Limit: p.limit, Remaining: p.limit - s.held() - n,
+			ResetAfter: estimate(hold, 1, 1), Policy: p.name,
 		}
 	}
 }
