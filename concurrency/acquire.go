@@ -83,9 +83,9 @@ func (l *Limiter) TryAcquire(n int) bool {
 	// queued (see limWord), and n > 0. Then n > Limit−held (as in Take, a
 	// difference that cannot wrap) denies on the word s, as Take would;
 	// otherwise the CAS admits, and unless the count of admitted units
-	// crosses a multiple of trySampleEvery, that is all. Anything else
-	// goes to tryAcquire, which decides from a fresh load with the params
-	// if nothing was taken, and samples if something was.
+	// crosses a multiple of trySampleEvery (then it carries and samples),
+	// that is all. Anything else, a lost CAS included, goes to
+	// tryAcquire, which decides from a fresh load with the params.
 	s := l.state.Load()
 	if c := l.lim.Load(); (s^c)&limCheck == 0 && n > 0 {
 		if n > int(c&heldMask)-int(s&heldMask) {
