@@ -83,38 +83,34 @@ func (l *Limiter) TryAcquire(n int) bool {
 	// queued (see limWord), and n > 0. Then n > Limit−held (as in Take, a
 	// difference that cannot wrap) denies on the word s, as Take would;
 	// otherwise the CAS admits, and unless the count of admitted units
-	// crosses a multiple of trySampleEvery, that is all. Anything else
-	// goes to tryAcquire, which decides from a fresh load with the params
-	// if nothing was taken, and samples if something was.
+	// crosses a multiple of trySampleEvery (then it carries and samples),
+	// that is all. Anything else, a lost CAS included, goes to
+	// tryAcquire, which decides from a fresh load with the params.
 	s := l.state.Load()
-	taken := false
 	if c := l.lim.Load(); (s^c)&limCheck == 0 && n > 0 {
 		if n > int(c&heldMask)-int(s&heldMask) {
 			return false
 		}
-		if l.state.CompareAndSwap(s, admit(state(s), n)) {
-			// The count crossed a multiple of trySampleEvery, the word's
-			// count's modulus, iff the word's count plus n reaches it.
-			if s>>countShift+uint64(n) < trySampleEvery {
+		// The count crosses a multiple of trySampleEvery, the word's
+		// count's modulus, iff the word's count plus n reaches it: then
+		// admitCarrying admits, marking the carry, and the clock is read
+		// for the sample.
+		if s>>countShift+uint64(n) < trySampleEvery {
+			if l.state.CompareAndSwap(s, admit(state(s), n)) {
 				return true
 			}
-			taken = true
+		} else if l.admitCarrying(state(s), n) {
+			l.sample(l.clock().Now(), int(s&heldMask), n)
+			return true
 		}
 	}
-	return l.tryAcquire(n, state(s), taken)
+	return l.tryAcquire(n)
 }
 
-// tryAcquire is TryAcquire past its fast path. If taken, the fast path's
-// CAS took n units from the word s and its count crossed a multiple of
-// trySampleEvery: all that is left is the carry and the sample. Otherwise
-// nothing was taken, and it decides as Take does, from a fresh load, with
-// the params.
-func (l *Limiter) tryAcquire(n int, s state, taken bool) bool {
-	if taken {
-		l.carry(s, n)
-		l.sample(l.clock().Now(), s.held(), n)
-		return true
-	}
+// tryAcquire is TryAcquire past its fast path, which took nothing: it
+// decides as Take does, from a fresh load, with the params, and samples
+// if its admission carries the count past a multiple of trySampleEvery.
+func (l *Limiter) tryAcquire(n int) bool {
 	for {
 		s := state(l.state.Load())
 		p := l.config(s)
@@ -124,9 +120,8 @@ func (l *Limiter) tryAcquire(n int, s state, taken bool) bool {
 		if n <= 0 || s.waiting() || n > p.limit-s.held() {
 			return n == 0
 		}
-		if l.state.CompareAndSwap(uint64(s), admit(s, n)) {
+		if l.admitCAS(s, n) {
 			if s.count()+uint64(n) >= trySampleEvery {
-				l.carry(s, n)
 				l.sample(l.clock().Now(), s.held(), n)
 			}
 			return true
@@ -167,9 +162,8 @@ func (l *Limiter) wait(ctx context.Context, n int) (func(), error) {
 			return noop, exceeds(n, p.limit)
 		}
 		if !s.waiting() && n <= p.limit-s.held() { // held+n could wrap: see Take
-			if l.state.CompareAndSwap(uint64(s), admit(s, n)) {
+			if l.admitCAS(s, n) {
 				l.mu.Unlock()
-				l.carry(s, n)
 				l.sample(l.clock().Now(), s.held(), n)
 				return l.releaser(n), nil
 			}
@@ -252,18 +246,30 @@ func (l *Limiter) settle(n int, to *params) {
 			held += w.n
 			w = w.next
 		}
-		count := s.count() + uint64(held-before) // held−before: the units granted
-		if !l.state.CompareAndSwap(uint64(s), uint64(pack(held, p.gen, w != nil, count))) {
+		granted := held - before
+		count := s.count() + uint64(granted)
+		// A grant that carries the count is marked as admitCarrying does.
+		carrying := count >= trySampleEvery
+		if carrying {
+			l.carrying.Add(1)
+		}
+		ok := l.state.CompareAndSwap(uint64(s), uint64(pack(held, p.gen, w != nil, count)))
+		if ok && carrying {
+			l.carry(s, granted)
+		}
+		if carrying {
+			l.carrying.Add(-1)
+		}
+		if !ok {
 			continue
 		}
-		if granted := held - before; granted > 0 {
+		if granted > 0 {
 			for l.head != w {
 				g := l.head
 				l.unlink(g)
 				g.granted = true
 				close(g.ready)
 			}
-			l.carry(s, granted)
 			l.sample(l.clock().Now(), before, granted)
 		}
 		return

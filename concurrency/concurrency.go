@@ -138,7 +138,8 @@ func (c Config) Validate() error {
 //   - Only admissions at least max(hold/4, 100µs) after the last sampled
 //     one sample, so between samples the estimator costs an admission one
 //     atomic load; under contention an admission that finds another one
-//     sampling skips its turn.
+//     sampling, or one between its compare-and-swap and adding the count
+//     it carried past a multiple of 64, skips its turn.
 //
 // Until the first sample, hold is 1ms. With k units that must be released
 // before a request fits (held + queued + n − Limit) and h held, RetryAfter
@@ -163,8 +164,14 @@ type Limiter struct {
 	// CAS that admits n units adds n to the word's count, mod 64, so that
 	// counting costs an admission no write of its own; the admission
 	// whose CAS carries the count past a multiple of 64 adds those
-	// multiples here (see carry).
+	// multiples here (see carry), marked in carrying meanwhile.
 	admitted atomic.Uint64
+	// carrying counts the admissions whose CAS carries the count past a
+	// multiple of 64 and that have not yet added the carry to admitted:
+	// each adds 1 before its CAS and takes it away after its carry (or
+	// its failed CAS), so that the sampler can tell when admitted and the
+	// word's count may disagree (see admittedCount).
+	carrying atomic.Int64
 	// next is the earliest time (ns since epoch) at which an admission
 	// samples the hold time; math.MinInt64 samples the next one.
 	next atomic.Int64
@@ -278,22 +285,66 @@ func pack(held int, gen uint32, waiting bool, count uint64) state {
 // limit−held, so held does not overflow (see state).
 func admit(s state, n int) uint64 { return uint64(s) + uint64(n)*admitUnit }
 
-// carry adds to admitted the multiples of 64 that an admission of n units
-// carried the word's count past, its CAS having found the word s: the
-// count mod 64 is in the word, the rest here.
+// admitCAS admits n units with one CAS from the word s to admit(s, n),
+// and reports whether the CAS succeeded. If the admission carries the
+// word's count past a multiple of 64, admitCarrying does it, with the
+// carry.
+func (l *Limiter) admitCAS(s state, n int) bool {
+	if s.count()+uint64(n) >= trySampleEvery {
+		return l.admitCarrying(s, n)
+	}
+	return l.state.CompareAndSwap(uint64(s), admit(s, n))
+}
+
+// admitCarrying is admitCAS for an admission that carries the count: it
+// marks a carry under way before the CAS, adds to admitted the multiples
+// of 64 the count was carried past (the count mod 64 is in the word) if
+// the CAS succeeded, and then unmarks it.
+func (l *Limiter) admitCarrying(s state, n int) bool {
+	l.carrying.Add(1)
+	ok := l.state.CompareAndSwap(uint64(s), admit(s, n))
+	if ok {
+		l.carry(s, n)
+	}
+	l.carrying.Add(-1)
+	return ok
+}
+
+// carry adds to admitted the multiples of 64 that an admission of n
+// units carried the word's count past, its CAS having found the word s.
+// The admission marks the carry under way (carrying) before its CAS and
+// unmarks it after its carry.
 func (l *Limiter) carry(s state, n int) {
-	if k := (s.count() + uint64(n)) &^ (1<<(64-countShift) - 1); k != 0 {
+	if k := (s.count() + uint64(n)) &^ (trySampleEvery - 1); k != 0 {
+		if h := carryHook; h != nil {
+			h()
+		}
 		l.admitted.Add(k)
 	}
 }
 
-// admittedCount returns the units ever admitted, mod 2⁶⁴: admitted and
-// the word's count. Read apart, the two may disagree by the multiples of
-// 64 of an admission between its CAS and its carry; the sampler, which
-// alone reads this, is exact without concurrent admissions and tolerates
-// such skew (see sampleLocked).
-func (l *Limiter) admittedCount() uint64 {
-	return l.admitted.Load() + state(l.state.Load()).count()
+// carryHook, when set (by tests only), is called by an admission between
+// its CAS and its carry: see SetCarryHook.
+var carryHook func()
+
+// admittedCount returns the units ever admitted, mod 2⁶⁴ (admitted and
+// the word's count), as of its load of the word, and true; or false if it
+// cannot tell. Read apart, the two disagree by 64 or more while an
+// admission is between its CAS and its carry, and a sample dividing by
+// that count would be off by as much (65 times too long, for an interval
+// of 65 units). So it reads admitted around the word and then carrying:
+// an admission that carried before the first read is in both; one whose
+// carry falls between the two reads of admitted changes it; one whose CAS
+// came before the word's load and whose carry comes after the second read
+// was still marked in carrying when it was read. Otherwise the sum is
+// exact at the word's load.
+func (l *Limiter) admittedCount() (uint64, bool) {
+	a := l.admitted.Load()
+	s := state(l.state.Load())
+	if l.admitted.Load() != a || l.carrying.Load() != 0 {
+		return 0, false
+	}
+	return a + s.count(), true
 }
 
 // limWord packs a configuration's Limit and gen into Limiter.lim: Limit in
@@ -374,15 +425,21 @@ func (l *Limiter) Take(now time.Time, n int) ratekit.Decision {
 			}
 		}
 		// 0 < n ≤ limit−held: admit adds n to held and to count.
-		if l.state.CompareAndSwap(uint64(s), admit(s, n)) {
-			l.carry(s, n)
-			l.sample(now, s.held(), n)
-			// decide's allowed case, spelled out; FuzzModel holds the two
-			// to the same answers.
-			return ratekit.Decision{
-				Allowed: true, Limit: p.limit, Remaining: p.limit - s.held() - n,
-				ResetAfter: estimate(hold, 1, 1), Policy: p.name,
+		// admitCAS, spelled out: it does not inline, and Take is the
+		// hot path (a carry, once per 64 units, is admitCarrying's).
+		if s.count()+uint64(n) < trySampleEvery {
+			if !l.state.CompareAndSwap(uint64(s), admit(s, n)) {
+				continue
 			}
+		} else if !l.admitCarrying(s, n) {
+			continue
+		}
+		l.sample(now, s.held(), n)
+		// decide's allowed case, spelled out; FuzzModel holds the two to
+		// the same answers.
+		return ratekit.Decision{
+			Allowed: true, Limit: p.limit, Remaining: p.limit - s.held() - n,
+			ResetAfter: estimate(hold, 1, 1), Policy: p.name,
 		}
 	}
 }

@@ -61,7 +61,11 @@ func (l *Limiter) sample(now time.Time, before, n int) {
 	if d := l.next.Load() - t; d > 0 && d <= maxSpacing || !l.smu.TryLock() {
 		return
 	}
-	l.sampleLocked(t, before, n, l.admittedCount())
+	// While another admission's carry is under way the count is not
+	// known: this one skips its turn, as when another is sampling.
+	if c, ok := l.admittedCount(); ok {
+		l.sampleLocked(t, before, n, c)
+	}
 	l.smu.Unlock()
 }
 
@@ -72,11 +76,11 @@ func (l *Limiter) sampleLocked(t int64, before, n int, c uint64) {
 	p := &l.smp
 	hold := l.hold.Load()
 	// Under contention the admitted count read here may include
-	// admissions after this one's CAS, or lack 64 units of one between its
-	// CAS and its carry, and intervals may be closed out of time order;
-	// int64(c-p.c) <= 0 and t <= p.t catch the inversions, which open a
-	// new interval without a sample, and the rest skews one sample, which
-	// the moving average dilutes.
+	// admissions after this one's CAS (never lack one whose carry is under
+	// way: see admittedCount), and intervals may be closed out of time
+	// order; int64(c-p.c) <= 0 and t <= p.t catch the inversions, which
+	// open a new interval without a sample, and the rest skews one
+	// sample, which the moving average dilutes.
 	//
 	// h == 0 means that at one end of the interval nothing was held: all
 	// that the interval says is that holds were shorter than it (an idle

@@ -9,3 +9,18 @@ func SetReconfigureHook(h func()) (restore func()) {
 	reconfigureHook = h
 	return func() { reconfigureHook = nil }
 }
+
+// AdmittedCount is admittedCount: the units ever admitted, as the
+// hold-time sampler counts them (the word's count mod 64 and its carries),
+// and whether it could tell (no carry under way).
+func (l *Limiter) AdmittedCount() (uint64, bool) { return l.admittedCount() }
+
+// SetCarryHook makes every admission that carries the count of admitted
+// units past a multiple of 64 call h after its CAS and before it adds
+// the carry to Limiter.admitted, so that a test can run another admission
+// in that window. It returns a func that removes the hook. Not safe to
+// call while admissions run.
+func SetCarryHook(h func()) (restore func()) {
+	carryHook = h
+	return func() { carryHook = nil }
+}
