@@ -85,6 +85,24 @@ type tbModel struct {
 	rate, burst int64
 	tat         *big.Rat
 	z           int64 // the latest stamp of an admitted Take (valid once tat != nil)
+	// wrate, ww: the rate (Limit per Window µs) the tat was last written
+	// under (valid once tat != nil).
+	wrate, ww int64
+}
+
+// setRate changes the rate and Burst from the next call on, as a Limiter of
+// the same Algorithm and Name with another Limit, Window or Burst does.
+func (m *tbModel) setRate(rate int64, w time.Duration, burst int64) {
+	m.rate, m.w, m.burst, m.limit = rate, w.Microseconds(), burst, burst
+	m.dwindow = time.Duration(ceil(quo(mul(rat(burst), rat(int64(w))), rat(rate))))
+}
+
+// rerated reports whether the tat was last written under another rate: a
+// refund then gives nothing back, and the next write moves z to max(z, now)
+// plus the new Burst's refill, so that no Take from before it gets anything
+// back later either (the script's tb.refund and tb.save).
+func (m *tbModel) rerated() bool {
+	return m.tat != nil && (m.wrate != m.rate || m.ww != m.w)
 }
 
 func (m *tbModel) decide(now int64, n int, take bool) ratekit.Decision {
@@ -111,7 +129,11 @@ func (m *tbModel) decide(now int64, n int, take bool) ratekit.Decision {
 			if m.tat == nil || now > m.z {
 				m.z = now
 			}
+			if m.rerated() {
+				m.z += ceil(capacity)
+			}
 			m.tat = add(rat(now), after)
+			m.wrate, m.ww = m.rate, m.w
 		}
 		return m.d(true, floor(quo(sub(capacity, after), T)), ceil(after), 0)
 	}
@@ -119,7 +141,7 @@ func (m *tbModel) decide(now int64, n int, take bool) ratekit.Decision {
 }
 
 func (m *tbModel) refund(at int64, n int) {
-	if n <= 0 || m.tat == nil || m.tat.Cmp(rat(at)) <= 0 {
+	if n <= 0 || m.tat == nil || m.tat.Cmp(rat(at)) <= 0 || m.rerated() {
 		return
 	}
 	// Give back n·T less the refill since at that Takes stamped up to z may

@@ -113,19 +113,35 @@ end
 -- the refill time B·T is at most 2^50 µs (validated).
 local tb = {}
 
--- The state is "q r z": the tat (q + r/L µs) and z, the latest stamp (µs)
--- of any Take admitted so far, which refund reads (see there). A key
--- written before z was kept ("q r") reads z as q: every admitted stamp is
--- before the tat, so that bounds them, and only makes a refund give less.
+-- The state is "q r z l w": the tat (q + r/L µs), z, the latest stamp
+-- (µs) of any Take admitted so far, which refund reads (see there), and
+-- the rate it was written under (Limit, Window µs). A key written before z
+-- was kept ("q r") reads z as q: every admitted stamp is before the tat,
+-- so that bounds them, and only makes a refund give less. A key written
+-- before the rate was kept ("q r z" or "q r") reads as written under
+-- another rate: Takes from before its next write get nothing back.
 function tb.load(key)
   local v = call('GET', key)
-  if not v then return {} end
-  local q, r, z = match(v, '^(%-?%d+) (%-?%d+) (%-?%d+)$')
+  if not v then return {fresh = true} end
+  local q, r, z, l, w = match(v, '^(%-?%d+) (%-?%d+) (%-?%d+) (%d+) (%d+)$')
+  if q then
+    return {q = tonumber(q), r = tonumber(r), z = tonumber(z), l = tonumber(l), w = tonumber(w)}
+  end
+  q, r, z = match(v, '^(%-?%d+) (%-?%d+) (%-?%d+)$')
   if not q then
     q, r = split2(v)
     return {q = q, r = r, z = q}
   end
   return {q = tonumber(q), r = tonumber(r), z = tonumber(z)}
+end
+
+-- tbrerated reports whether a bucket with state was last written under
+-- another rate (Limit or Window) than p's. A Take's n·T was its rate's;
+-- a refund at another rate would give back another length of time (after
+-- the rate was halved, twice what the Take added to the tat), so none is
+-- given (see tb.refund and tb.save).
+local function tbrerated(st, p)
+  return st.q ~= nil and (st.l ~= p.limit or st.w ~= p.window)
 end
 
 -- stamp raises z to at least t, the stamp of a Take being admitted.
@@ -205,8 +221,17 @@ end
 -- happened, whatever the stamps of the Takes in between: without z (the
 -- old rule) a Take at t1 refunded after others stamped t1 + Burst·T had
 -- taken the whole refilled bucket gave those units back a second time.
+--
+-- Across a change of rate nothing is given back: a Take stamped before the
+-- change was charged at the old rate (see tbrerated). The first write
+-- under the new rate (tb.save) moves z to max(z, now) plus the new Burst's
+-- refill, so that refunds of those Takes give nothing afterwards too: it
+-- is tokenbucket.Limiter.Reconfigure's rule for a rate change, the change
+-- being seen at that write. A change of Burst alone changes no n·T and
+-- leaves z as it is.
 function tb.refund(st, p, n, at)
   local L, W, B = p.limit, p.window, p.p3
+  if tbrerated(st, p) then return end
   if n > B then n = B end
   local e, r = tbdebt(st, at)
   if e == 0 and r == 0 then return end
@@ -219,7 +244,20 @@ function tb.refund(st, p, n, at)
 end
 
 function tb.save(key, st, p)
-  call('SET', key, fmt(st.q) .. ' ' .. fmt(st.r) .. ' ' .. fmt(st.z or st.q), 'PX', ttl(st.q - now + 1))
+  local z = st.z or st.q
+  if st.l ~= p.limit or st.w ~= p.window then
+    -- The first write under this rate (see tb.refund): no Take admitted
+    -- before it gets anything back, as z - at >= B·T >= n·T for them.
+    -- (A fresh key's z is its first Take's stamp: no earlier Take exists.)
+    if not st.fresh then
+      local bq, br = muldiv(p.p3, p.window, p.limit)
+      if z < now then z = now end
+      z = z + pceil(bq, br)
+    end
+    st.l, st.w, st.fresh = p.limit, p.window, nil
+  end
+  st.z = z
+  call('SET', key, fmt(st.q) .. ' ' .. fmt(st.r) .. ' ' .. fmt(z) .. ' ' .. fmt(p.limit) .. ' ' .. fmt(p.window), 'PX', ttl(st.q - now + 1))
 end
 
 -- ---------------------------------------------------------------------
@@ -930,7 +968,8 @@ end
 local function leaserefund(mb, rn, rat, rtok)
   local st, p = mb.st, mb.p
   if p.alg == 'tb' then
-    if not st.q or rtok ~= fmt(st.q) .. ' ' .. fmt(st.r) then return end
+    -- (Nor across a change of rate: the lease's units cost the old one's.)
+    if not st.q or tbrerated(st, p) or rtok ~= fmt(st.q) .. ' ' .. fmt(st.r) then return end
     local nq, nr = muldiv(math.min(rn, p.p3), p.window, p.limit)
     st.q, st.r = psub(st.q, st.r, nq, nr, p.limit)
     st.dirty = true
