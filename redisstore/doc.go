@@ -84,7 +84,12 @@
 //     refunded before any later-stamped one is restored exactly, one
 //     refunded after callers stamped later took the refill is given back
 //     only what they cannot have used (tokenbucket.Limiter.Refund has the
-//     proof).
+//     proof). The key also keeps the rate (Limit, Window) it was written
+//     under: a refund under another rate gives nothing back, and the first
+//     write under a new rate moves z a new Burst's refill past max(z, now),
+//     so that no Take charged at the old rate gets anything back later
+//     either (tokenbucket.Limiter.Reconfigure's rule). A change of Burst
+//     alone changes no refund.
 //   - FixedWindow: the units come off the window at falls in, if it is
 //     still the key's window.
 //   - Rolling: the units come off the open window if at is within it. A
@@ -171,8 +176,8 @@
 // LocalConfig.SweepInterval starts), and at Local.Close. A window's
 // units go back to the window they were counted in, if it is still open,
 // exactly; a bucket's only if no other Take has touched the key since the
-// lease (the bucket cannot otherwise tell which units to give back), else
-// they are forfeit. If a replica dies, its lease's unspent units are never
+// lease (the bucket cannot otherwise tell which units to give back) and
+// its rate is the lease's, else they are forfeit. If a replica dies, its lease's unspent units are never
 // given back: they stay counted as taken until the key's state forgets
 // them, as units taken and not used would, and the key's TTL expires them
 // with the state. So the fleet under-admits by at most one lease per dead
