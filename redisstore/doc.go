@@ -89,7 +89,9 @@
 //     write under a new rate moves z a new Burst's refill past max(z, now),
 //     so that no Take charged at the old rate gets anything back later
 //     either (tokenbucket.Limiter.Reconfigure's rule). A change of Burst
-//     alone changes no refund.
+//     alone changes no refund. (A Local's lease is given back by its own
+//     Limiter, at the rate it was taken at, into a tat left as the lease
+//     left it: exact whatever other policies did in between.)
 //   - FixedWindow: the units come off the window at falls in, if it is
 //     still the key's window.
 //   - Rolling: the units come off the open window if at is within it. A
@@ -176,8 +178,8 @@
 // LocalConfig.SweepInterval starts), and at Local.Close. A window's
 // units go back to the window they were counted in, if it is still open,
 // exactly; a bucket's only if no other Take has touched the key since the
-// lease (the bucket cannot otherwise tell which units to give back) and
-// its rate is the lease's, else they are forfeit. If a replica dies, its lease's unspent units are never
+// lease (the bucket cannot otherwise tell which units to give back), else
+// they are forfeit. If a replica dies, its lease's unspent units are never
 // given back: they stay counted as taken until the key's state forgets
 // them, as units taken and not used would, and the key's TTL expires them
 // with the state. So the fleet under-admits by at most one lease per dead

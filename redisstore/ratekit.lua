@@ -968,8 +968,7 @@ end
 local function leaserefund(mb, rn, rat, rtok)
   local st, p = mb.st, mb.p
   if p.alg == 'tb' then
-    -- (Nor across a change of rate: the lease's units cost the old one's.)
-    if not st.q or tbrerated(st, p) or rtok ~= fmt(st.q) .. ' ' .. fmt(st.r) then return end
+    if not st.q or rtok ~= fmt(st.q) .. ' ' .. fmt(st.r) then return end
     local nq, nr = muldiv(math.min(rn, p.p3), p.window, p.limit)
     st.q, st.r = psub(st.q, st.r, nq, nr, p.limit)
     st.dirty = true
