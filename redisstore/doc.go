@@ -128,8 +128,10 @@
 // has none until its next trim writes one. The sliding counter counts,
 // at a time in the window before its current one, both its windows' units
 // in full and the window before them, which it no longer knows, as Limit
-// units weighted as a previous window is; earlier still, every n > 0 is
-// denied. So no refund lets a stale time admit more than had the refunded
+// units weighted as a previous window is (the largest Limit a Take on the
+// key was admitted under, if more: after a Limit was lowered that window
+// may hold more than the Limit, as slidingwindow.Counter keeps it);
+// earlier still, every n > 0 is denied. So no refund lets a stale time admit more than had the refunded
 // Take never happened. A key that has expired (see Memory) has forgotten
 // all of this, and a stale time on it is decided as on a fresh key.
 //

@@ -385,7 +385,12 @@ type counterModel struct {
 	base
 	s, c, pr int64
 	set      bool
+	most     int64 // the largest Limit a Take was admitted under
 }
+
+// forgot is the most units the window before the stored ones may hold: the
+// Limit, or the largest one a Take was admitted under if that is more.
+func (m *counterModel) forgot() int64 { return max(m.limit, m.most) }
 
 // view is the state seen at now: window start, elapsed, cur, prev.
 func (m *counterModel) view(now int64) (s, el, c, pr int64) {
@@ -410,12 +415,12 @@ func (m *counterModel) stale(now int64) bool { return m.set && now < m.s }
 
 // estimate is pr·(w-el)/w + c + extra. A stale now (before the stored
 // window s) is judged by its own window: both stored windows count in
-// full and the window before them as full, Limit·(w-e)/w with e now's
+// full and the window before them as full, forgot()·(w-e)/w with e now's
 // offset into the window before s (0 if earlier still).
 func (m *counterModel) estimate(now, extra int64) *big.Rat {
 	if m.stale(now) {
 		e := max(now-(m.s-m.w), 0)
-		return add(quo(mul(rat(m.limit), rat(m.w-e)), rat(m.w)), rat(m.c+m.pr+extra))
+		return add(quo(mul(rat(m.forgot()), rat(m.w-e)), rat(m.w)), rat(m.c+m.pr+extra))
 	}
 	_, el, c, pr := m.view(now)
 	return add(quo(mul(rat(pr), rat(m.w-el)), rat(m.w)), rat(c+extra))
@@ -456,7 +461,7 @@ func (m *counterModel) decide(now int64, n int, take bool) ratekit.Decision {
 		d := m.d(true, m.remaining(now, int64(n)), m.reset(now, int64(n)), 0)
 		if take {
 			s, _, c, pr := m.view(now) // a stale now: the stored window
-			m.s, m.c, m.pr, m.set = s, c+int64(n), pr, true
+			m.s, m.c, m.pr, m.set, m.most = s, c+int64(n), pr, true, m.forgot()
 		}
 		return d
 	}

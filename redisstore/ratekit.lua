@@ -682,11 +682,23 @@ end
 -- Limit and Window work. State "start cur prev" in one string.
 local sc = {}
 
+-- The state is "s c pr m": the stored window's start, its count, the
+-- previous window's count, and m, the largest Limit a Take on the key was
+-- admitted under, which stale times read (see scstale). A key written
+-- before m was kept ("s c pr") reads m as the call's Limit, as it decided.
 function sc.load(key)
   local v = call('GET', key)
   if not v then return {} end
-  local s, c, pr = match(v, '^(%-?%d+) (%d+) (%d+)$')
-  return {s = tonumber(s), c = tonumber(c), pr = tonumber(pr)}
+  local s, c, pr, m = match(v, '^(%-?%d+) (%d+) (%d+) (%d+)$')
+  if not s then s, c, pr = match(v, '^(%-?%d+) (%d+) (%d+)$') end
+  return {s = tonumber(s), c = tonumber(c), pr = tonumber(pr), m = tonumber(m)}
+end
+
+-- scmost is the most units the window before the stored ones may hold:
+-- the largest Limit a Take was admitted under, or the call's if larger.
+local function scmost(st, L)
+  if st.m and st.m > L then return st.m end
+  return L
 end
 
 -- view returns the current window's start, el, cur and prev at now. A now
@@ -719,18 +731,23 @@ end
 -- window, not by how far other Takes (a refunded one, say) moved the key
 -- ahead. In the window before s, the units of both stored windows count in
 -- full (those of s's window were admitted after now) and the window before
--- them, which the key no longer knows, counts as full, Limit units weighted
--- as a previous window is: cur + prev + ceil(Limit·(W-e)/W), e being now's
+-- them, which the key no longer knows, counts as full, F units weighted
+-- as a previous window is: cur + prev + ceil(F·(W-e)/W), e being now's
 -- offset into its window. Earlier still it is judged at that window's
--- start, where the estimate is cur + prev + Limit: every n > 0 is denied.
--- An admitted stale Take is counted in s's window.
+-- start, where the estimate is cur + prev + F: every n > 0 is denied.
+-- An admitted stale Take is counted in s's window. F is the Limit, or the
+-- largest one a Take was admitted under if that is more (scmost), as
+-- slidingwindow.Counter's forgot: after a Limit was lowered, the window
+-- forgotten may hold more than the Limit now (the key moved past it by a
+-- Take since refunded, a twin that never saw that Take still counts it).
 local function scstale(st, p, n, take)
   local L, W = p.limit, p.window
   local s, c, pr = st.s, st.c, st.pr
   local C = c + pr
   local e = now - (s - W)
   if e < 0 then e = 0 end
-  local used = scused(L, e, W)
+  local F = scmost(st, L)
+  local used = scused(F, e, W)
   local function rem(cc)
     local r = L - cc - used
     if r < 0 then r = 0 end
@@ -747,14 +764,14 @@ local function scstale(st, p, n, take)
   if n < 0 or n > L then return 0, rem(C), resetOf(c), NEVER end
   if n == 0 then return 1, rem(C), resetOf(c), 0 end
   if used + C + n <= L then
-    if take then st.c, st.dirty = c + n, true end
+    if take then st.c, st.m, st.dirty = c + n, F, true end
     return 1, rem(C + n), resetOf(c + n), 0
   end
-  -- In now's window once Limit·(W-e') <= (L-C-n)·W, at e' = W - m with m
-  -- = floor((L-C-n)·W/L), if m > 0; else from s on, as a fresh time there.
+  -- In now's window once F·(W-e') <= (L-C-n)·W, at e' = W - m with m =
+  -- floor((L-C-n)·W/F), if m > 0; else from s on, as a fresh time there.
   local x
   if C + n <= L then
-    local m = muldiv(L - C - n, W, L)
+    local m = muldiv(L - C - n, W, F)
     if m > 0 then x = s - m end
   end
   if not x then
@@ -787,7 +804,7 @@ function sc.decide(st, p, n, take)
   if n < 0 or n > L then return 0, rem(c), resetOf(c), NEVER end
   if n == 0 then return 1, rem(c), resetOf(c), 0 end
   if used + c + n <= L then
-    if take then st.s, st.c, st.pr, st.dirty = s, c + n, pr, true end
+    if take then st.s, st.c, st.pr, st.m, st.dirty = s, c + n, pr, scmost(st, L), true end
     return 1, rem(c + n), resetOf(c + n), 0
   end
   local x
@@ -821,7 +838,7 @@ function sc.refund(st, p, n, at)
 end
 
 function sc.save(key, st, p)
-  call('SET', key, fmt(st.s) .. ' ' .. fmt(st.c) .. ' ' .. fmt(st.pr), 'PX', ttl(st.s + 2 * p.window - now))
+  call('SET', key, fmt(st.s) .. ' ' .. fmt(st.c) .. ' ' .. fmt(st.pr) .. ' ' .. fmt(st.m or p.limit), 'PX', ttl(st.s + 2 * p.window - now))
 end
 
 -- ---------------------------------------------------------------------
