@@ -12,8 +12,8 @@ import (
 // TestRefundAcrossReconfigureTwin is internal/conformance's
 // RefundAcrossReconfigure against the script, for every algorithm: a Take
 // X is admitted under one policy, the policy changes (a Limiter of the
-// same Algorithm and Name with another Limit, Window or, for the token
-// bucket, Burst), other Takes may follow under the new one, and X is
+// same Algorithm and Name with another Limit; for the token bucket also
+// another Window or Burst), other Takes may follow under the new one, and X is
 // refunded under the new policy (or under the first again, after the
 // other). A twin key sees every call but X. At every query instant, stale
 // ones included, under either policy, the key must admit in one Take no
@@ -23,7 +23,11 @@ import (
 // The token bucket gave back X's n emission intervals at the refund's
 // rate: after the rate was halved, twice the time X had taken (Limit 10/s,
 // Burst 10: Takes of 5 and 5 (X) at start, Limit 5/s, X refunded: 10
-// admitted at start where the twin admits 7).
+// admitted at start where the twin admits 7). The sliding counter, at a
+// stale time, counted the window its key had forgotten as full at the
+// lowered Limit, though it held the old one (adversary2's case for
+// slidingwindow.Counter: sc 5 -> 2, 1 admitted at start+250ms where the
+// twin admits 0).
 func TestRefundAcrossReconfigureTwin(t *testing.T) {
 	s, _ := newStore(t)
 	ctx := context.Background()
