@@ -84,7 +84,14 @@
 //     refunded before any later-stamped one is restored exactly, one
 //     refunded after callers stamped later took the refill is given back
 //     only what they cannot have used (tokenbucket.Limiter.Refund has the
-//     proof).
+//     proof). The key also keeps the rate (Limit, Window) it was written
+//     under: a refund under another rate gives nothing back, and the first
+//     write under a new rate moves z a new Burst's refill past max(z, now),
+//     so that no Take charged at the old rate gets anything back later
+//     either (tokenbucket.Limiter.Reconfigure's rule). A change of Burst
+//     alone changes no refund. (A Local's lease is given back by its own
+//     Limiter, at the rate it was taken at, into a tat left as the lease
+//     left it: exact whatever other policies did in between.)
 //   - FixedWindow: the units come off the window at falls in, if it is
 //     still the key's window.
 //   - Rolling: the units come off the open window if at is within it. A
@@ -121,8 +128,10 @@
 // has none until its next trim writes one. The sliding counter counts,
 // at a time in the window before its current one, both its windows' units
 // in full and the window before them, which it no longer knows, as Limit
-// units weighted as a previous window is; earlier still, every n > 0 is
-// denied. So no refund lets a stale time admit more than had the refunded
+// units weighted as a previous window is (the largest Limit a Take on the
+// key was admitted under, if more: after a Limit was lowered that window
+// may hold more than the Limit, as slidingwindow.Counter keeps it);
+// earlier still, every n > 0 is denied. So no refund lets a stale time admit more than had the refunded
 // Take never happened. A key that has expired (see Memory) has forgotten
 // all of this, and a stale time on it is decided as on a fresh key.
 //

@@ -17,7 +17,7 @@ import (
 // operation (low 2 bits: Take, Take, Peek, Refund) and the time step (the
 // next bits, an index into steps, which include steps back); n (a signed
 // byte); and a flag that makes n the capacity or one below it (bit 0) and,
-// for the sliding log, changes its Limit before the operation (bits 6-7:
+// for the sliding log and counter, changes its Limit before the operation (bits 6-7:
 // 1 the config's, 2 a third of it, 3 twice it), as a Limiter of the same
 // Name with another Limit does; the other algorithms' Limit changes are
 // TestScriptMatchesModel's. Each input makes hundreds of round trips, so minimise
@@ -40,6 +40,11 @@ func FuzzScript(f *testing.F) {
 	// Take stepping back to start+5W/3, where the unit forgotten at
 	// start+W still counts: nothing is admitted there.
 	f.Add([]byte{8, 0x00, 1, 0, 0x24, 1, 0, 0x28, 1, 0x80, 0x32, 1, 0x40, 0x32, 1, 0, 0x32, 1, 0, 0x32, 1, 0, 0x30, 1, 0, 0x02, 5, 0})
+	// A lowered Limit (sc-600): a full window at start, 600 at
+	// start+2W+3µs (the counter moves past the full window and forgets
+	// it), refunded under Limit 200, then stale Peeks stepping back: the
+	// forgotten window counts as the 600 it held, not the lowered Limit.
+	f.Add([]byte{12, 0x00, 0, 1, 0x28, 0, 1, 0x03, 0, 0x81, 0x32, 1, 0, 0x32, 1, 0, 0x32, 1, 0, 0x32, 1, 0, 0x32, 1, 0, 0x30, 1, 0})
 	s, _ := newStore(f)
 	var inputs int
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -69,7 +74,7 @@ func FuzzScript(f *testing.F) {
 			if data[i+2]&1 == 1 && n >= 0 {
 				n = capacity - n%2
 			}
-			if lim := data[i+2] >> 6; lim > 0 && cfg.Algorithm == redisstore.SlidingLog {
+			if lim := data[i+2] >> 6; lim > 0 && (cfg.Algorithm == redisstore.SlidingLog || cfg.Algorithm == redisstore.SlidingCounter) {
 				c := cfg
 				c.Limit = []int{cfg.Limit, max(cfg.Limit/3, 1), min(2*cfg.Limit, redisstore.MaxLimit)}[lim-1]
 				l = mustLimiter(t, s, c)

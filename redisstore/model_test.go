@@ -85,6 +85,24 @@ type tbModel struct {
 	rate, burst int64
 	tat         *big.Rat
 	z           int64 // the latest stamp of an admitted Take (valid once tat != nil)
+	// wrate, ww: the rate (Limit per Window µs) the tat was last written
+	// under (valid once tat != nil).
+	wrate, ww int64
+}
+
+// setRate changes the rate and Burst from the next call on, as a Limiter of
+// the same Algorithm and Name with another Limit, Window or Burst does.
+func (m *tbModel) setRate(rate int64, w time.Duration, burst int64) {
+	m.rate, m.w, m.burst, m.limit = rate, w.Microseconds(), burst, burst
+	m.dwindow = time.Duration(ceil(quo(mul(rat(burst), rat(int64(w))), rat(rate))))
+}
+
+// rerated reports whether the tat was last written under another rate: a
+// refund then gives nothing back, and the next write moves z to max(z, now)
+// plus the new Burst's refill, so that no Take from before it gets anything
+// back later either (the script's tb.refund and tb.save).
+func (m *tbModel) rerated() bool {
+	return m.tat != nil && (m.wrate != m.rate || m.ww != m.w)
 }
 
 func (m *tbModel) decide(now int64, n int, take bool) ratekit.Decision {
@@ -111,7 +129,11 @@ func (m *tbModel) decide(now int64, n int, take bool) ratekit.Decision {
 			if m.tat == nil || now > m.z {
 				m.z = now
 			}
+			if m.rerated() {
+				m.z += ceil(capacity)
+			}
 			m.tat = add(rat(now), after)
+			m.wrate, m.ww = m.rate, m.w
 		}
 		return m.d(true, floor(quo(sub(capacity, after), T)), ceil(after), 0)
 	}
@@ -119,7 +141,7 @@ func (m *tbModel) decide(now int64, n int, take bool) ratekit.Decision {
 }
 
 func (m *tbModel) refund(at int64, n int) {
-	if n <= 0 || m.tat == nil || m.tat.Cmp(rat(at)) <= 0 {
+	if n <= 0 || m.tat == nil || m.tat.Cmp(rat(at)) <= 0 || m.rerated() {
 		return
 	}
 	// Give back n·T less the refill since at that Takes stamped up to z may
@@ -363,7 +385,12 @@ type counterModel struct {
 	base
 	s, c, pr int64
 	set      bool
+	most     int64 // the largest Limit a Take was admitted under
 }
+
+// forgot is the most units the window before the stored ones may hold: the
+// Limit, or the largest one a Take was admitted under if that is more.
+func (m *counterModel) forgot() int64 { return max(m.limit, m.most) }
 
 // view is the state seen at now: window start, elapsed, cur, prev.
 func (m *counterModel) view(now int64) (s, el, c, pr int64) {
@@ -388,12 +415,12 @@ func (m *counterModel) stale(now int64) bool { return m.set && now < m.s }
 
 // estimate is pr·(w-el)/w + c + extra. A stale now (before the stored
 // window s) is judged by its own window: both stored windows count in
-// full and the window before them as full, Limit·(w-e)/w with e now's
+// full and the window before them as full, forgot()·(w-e)/w with e now's
 // offset into the window before s (0 if earlier still).
 func (m *counterModel) estimate(now, extra int64) *big.Rat {
 	if m.stale(now) {
 		e := max(now-(m.s-m.w), 0)
-		return add(quo(mul(rat(m.limit), rat(m.w-e)), rat(m.w)), rat(m.c+m.pr+extra))
+		return add(quo(mul(rat(m.forgot()), rat(m.w-e)), rat(m.w)), rat(m.c+m.pr+extra))
 	}
 	_, el, c, pr := m.view(now)
 	return add(quo(mul(rat(pr), rat(m.w-el)), rat(m.w)), rat(c+extra))
@@ -434,7 +461,7 @@ func (m *counterModel) decide(now int64, n int, take bool) ratekit.Decision {
 		d := m.d(true, m.remaining(now, int64(n)), m.reset(now, int64(n)), 0)
 		if take {
 			s, _, c, pr := m.view(now) // a stale now: the stored window
-			m.s, m.c, m.pr, m.set = s, c+int64(n), pr, true
+			m.s, m.c, m.pr, m.set, m.most = s, c+int64(n), pr, true, m.forgot()
 		}
 		return d
 	}

@@ -113,19 +113,35 @@ end
 -- the refill time B·T is at most 2^50 µs (validated).
 local tb = {}
 
--- The state is "q r z": the tat (q + r/L µs) and z, the latest stamp (µs)
--- of any Take admitted so far, which refund reads (see there). A key
--- written before z was kept ("q r") reads z as q: every admitted stamp is
--- before the tat, so that bounds them, and only makes a refund give less.
+-- The state is "q r z l w": the tat (q + r/L µs), z, the latest stamp
+-- (µs) of any Take admitted so far, which refund reads (see there), and
+-- the rate it was written under (Limit, Window µs). A key written before z
+-- was kept ("q r") reads z as q: every admitted stamp is before the tat,
+-- so that bounds them, and only makes a refund give less. A key written
+-- before the rate was kept ("q r z" or "q r") reads as written under
+-- another rate: Takes from before its next write get nothing back.
 function tb.load(key)
   local v = call('GET', key)
-  if not v then return {} end
-  local q, r, z = match(v, '^(%-?%d+) (%-?%d+) (%-?%d+)$')
+  if not v then return {fresh = true} end
+  local q, r, z, l, w = match(v, '^(%-?%d+) (%-?%d+) (%-?%d+) (%d+) (%d+)$')
+  if q then
+    return {q = tonumber(q), r = tonumber(r), z = tonumber(z), l = tonumber(l), w = tonumber(w)}
+  end
+  q, r, z = match(v, '^(%-?%d+) (%-?%d+) (%-?%d+)$')
   if not q then
     q, r = split2(v)
     return {q = q, r = r, z = q}
   end
   return {q = tonumber(q), r = tonumber(r), z = tonumber(z)}
+end
+
+-- tbrerated reports whether a bucket with state was last written under
+-- another rate (Limit or Window) than p's. A Take's n·T was its rate's;
+-- a refund at another rate would give back another length of time (after
+-- the rate was halved, twice what the Take added to the tat), so none is
+-- given (see tb.refund and tb.save).
+local function tbrerated(st, p)
+  return st.q ~= nil and (st.l ~= p.limit or st.w ~= p.window)
 end
 
 -- stamp raises z to at least t, the stamp of a Take being admitted.
@@ -205,8 +221,17 @@ end
 -- happened, whatever the stamps of the Takes in between: without z (the
 -- old rule) a Take at t1 refunded after others stamped t1 + Burst·T had
 -- taken the whole refilled bucket gave those units back a second time.
+--
+-- Across a change of rate nothing is given back: a Take stamped before the
+-- change was charged at the old rate (see tbrerated). The first write
+-- under the new rate (tb.save) moves z to max(z, now) plus the new Burst's
+-- refill, so that refunds of those Takes give nothing afterwards too: it
+-- is tokenbucket.Limiter.Reconfigure's rule for a rate change, the change
+-- being seen at that write. A change of Burst alone changes no n·T and
+-- leaves z as it is.
 function tb.refund(st, p, n, at)
   local L, W, B = p.limit, p.window, p.p3
+  if tbrerated(st, p) then return end
   if n > B then n = B end
   local e, r = tbdebt(st, at)
   if e == 0 and r == 0 then return end
@@ -219,7 +244,20 @@ function tb.refund(st, p, n, at)
 end
 
 function tb.save(key, st, p)
-  call('SET', key, fmt(st.q) .. ' ' .. fmt(st.r) .. ' ' .. fmt(st.z or st.q), 'PX', ttl(st.q - now + 1))
+  local z = st.z or st.q
+  if st.l ~= p.limit or st.w ~= p.window then
+    -- The first write under this rate (see tb.refund): no Take admitted
+    -- before it gets anything back, as z - at >= B·T >= n·T for them.
+    -- (A fresh key's z is its first Take's stamp: no earlier Take exists.)
+    if not st.fresh then
+      local bq, br = muldiv(p.p3, p.window, p.limit)
+      if z < now then z = now end
+      z = z + pceil(bq, br)
+    end
+    st.l, st.w, st.fresh = p.limit, p.window, nil
+  end
+  st.z = z
+  call('SET', key, fmt(st.q) .. ' ' .. fmt(st.r) .. ' ' .. fmt(z) .. ' ' .. fmt(p.limit) .. ' ' .. fmt(p.window), 'PX', ttl(st.q - now + 1))
 end
 
 -- ---------------------------------------------------------------------
@@ -644,11 +682,23 @@ end
 -- Limit and Window work. State "start cur prev" in one string.
 local sc = {}
 
+-- The state is "s c pr m": the stored window's start, its count, the
+-- previous window's count, and m, the largest Limit a Take on the key was
+-- admitted under, which stale times read (see scstale). A key written
+-- before m was kept ("s c pr") reads m as the call's Limit, as it decided.
 function sc.load(key)
   local v = call('GET', key)
   if not v then return {} end
-  local s, c, pr = match(v, '^(%-?%d+) (%d+) (%d+)$')
-  return {s = tonumber(s), c = tonumber(c), pr = tonumber(pr)}
+  local s, c, pr, m = match(v, '^(%-?%d+) (%d+) (%d+) (%d+)$')
+  if not s then s, c, pr = match(v, '^(%-?%d+) (%d+) (%d+)$') end
+  return {s = tonumber(s), c = tonumber(c), pr = tonumber(pr), m = tonumber(m)}
+end
+
+-- scmost is the most units the window before the stored ones may hold:
+-- the largest Limit a Take was admitted under, or the call's if larger.
+local function scmost(st, L)
+  if st.m and st.m > L then return st.m end
+  return L
 end
 
 -- view returns the current window's start, el, cur and prev at now. A now
@@ -681,18 +731,23 @@ end
 -- window, not by how far other Takes (a refunded one, say) moved the key
 -- ahead. In the window before s, the units of both stored windows count in
 -- full (those of s's window were admitted after now) and the window before
--- them, which the key no longer knows, counts as full, Limit units weighted
--- as a previous window is: cur + prev + ceil(Limit·(W-e)/W), e being now's
+-- them, which the key no longer knows, counts as full, F units weighted
+-- as a previous window is: cur + prev + ceil(F·(W-e)/W), e being now's
 -- offset into its window. Earlier still it is judged at that window's
--- start, where the estimate is cur + prev + Limit: every n > 0 is denied.
--- An admitted stale Take is counted in s's window.
+-- start, where the estimate is cur + prev + F: every n > 0 is denied.
+-- An admitted stale Take is counted in s's window. F is the Limit, or the
+-- largest one a Take was admitted under if that is more (scmost), as
+-- slidingwindow.Counter's forgot: after a Limit was lowered, the window
+-- forgotten may hold more than the Limit now (the key moved past it by a
+-- Take since refunded, a twin that never saw that Take still counts it).
 local function scstale(st, p, n, take)
   local L, W = p.limit, p.window
   local s, c, pr = st.s, st.c, st.pr
   local C = c + pr
   local e = now - (s - W)
   if e < 0 then e = 0 end
-  local used = scused(L, e, W)
+  local F = scmost(st, L)
+  local used = scused(F, e, W)
   local function rem(cc)
     local r = L - cc - used
     if r < 0 then r = 0 end
@@ -709,14 +764,14 @@ local function scstale(st, p, n, take)
   if n < 0 or n > L then return 0, rem(C), resetOf(c), NEVER end
   if n == 0 then return 1, rem(C), resetOf(c), 0 end
   if used + C + n <= L then
-    if take then st.c, st.dirty = c + n, true end
+    if take then st.c, st.m, st.dirty = c + n, F, true end
     return 1, rem(C + n), resetOf(c + n), 0
   end
-  -- In now's window once Limit·(W-e') <= (L-C-n)·W, at e' = W - m with m
-  -- = floor((L-C-n)·W/L), if m > 0; else from s on, as a fresh time there.
+  -- In now's window once F·(W-e') <= (L-C-n)·W, at e' = W - m with m =
+  -- floor((L-C-n)·W/F), if m > 0; else from s on, as a fresh time there.
   local x
   if C + n <= L then
-    local m = muldiv(L - C - n, W, L)
+    local m = muldiv(L - C - n, W, F)
     if m > 0 then x = s - m end
   end
   if not x then
@@ -749,7 +804,7 @@ function sc.decide(st, p, n, take)
   if n < 0 or n > L then return 0, rem(c), resetOf(c), NEVER end
   if n == 0 then return 1, rem(c), resetOf(c), 0 end
   if used + c + n <= L then
-    if take then st.s, st.c, st.pr, st.dirty = s, c + n, pr, true end
+    if take then st.s, st.c, st.pr, st.m, st.dirty = s, c + n, pr, scmost(st, L), true end
     return 1, rem(c + n), resetOf(c + n), 0
   end
   local x
@@ -783,7 +838,7 @@ function sc.refund(st, p, n, at)
 end
 
 function sc.save(key, st, p)
-  call('SET', key, fmt(st.s) .. ' ' .. fmt(st.c) .. ' ' .. fmt(st.pr), 'PX', ttl(st.s + 2 * p.window - now))
+  call('SET', key, fmt(st.s) .. ' ' .. fmt(st.c) .. ' ' .. fmt(st.pr) .. ' ' .. fmt(st.m or p.limit), 'PX', ttl(st.s + 2 * p.window - now))
 end
 
 -- ---------------------------------------------------------------------
