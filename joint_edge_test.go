@@ -1,6 +1,7 @@
 package ratekit_test
 
 import (
+	"math"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -89,11 +90,64 @@ func TestTakeAllJointEdgeTimes(t *testing.T) {
 				js = append(js, joint[m])
 				gs = append(gs, general{gen[m]})
 			}
-			n := rng.IntN(7) - 1
+			n := edgeN(rng)
 			pj, pg := ratekit.PeekAll(now, n, js...), ratekit.PeekAll(now, n, gs...)
 			require.Equal(t, pg, pj, "base %v call %d: PeekAll(%v, %d) over %v", base, i, now, n, policies(js))
 			dj, dg := ratekit.TakeAll(now, n, js...), ratekit.TakeAll(now, n, gs...)
 			require.Equal(t, dg, dj, "base %v call %d: TakeAll(%v, %d) over %v", base, i, now, n, policies(js))
+			for m := range joint {
+				require.Equal(t, gen[m].Peek(now, 1), joint[m].Peek(now, 1), "base %v call %d: member %d after", base, i, m)
+			}
+		}
+	}
+}
+
+// edgeN returns a unit count for an edge-times call: mostly -1 to 5, and
+// sometimes the ends of int, one past the members' limits, or zero.
+func edgeN(rng *rand.Rand) int {
+	switch rng.IntN(12) {
+	case 0:
+		return math.MinInt
+	case 1:
+		return math.MaxInt
+	case 2:
+		return 8 // over every edgeSet member's Limit and Burst
+	case 3:
+		return 0
+	}
+	return rng.IntN(7) - 1
+}
+
+// TestTakeEachJointEdgeTimes is TestTakeAllJointEdgeTimes for TakeEach,
+// with a cost per member (edgeN's): the same Decision, index, Verdicts and
+// states on the joint path as on the general one.
+func TestTakeEachJointEdgeTimes(t *testing.T) {
+	seed := rand.Uint64()
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 24))
+	epochs := edgeEpochs()
+	mono := time.Now()
+	for _, base := range epochs {
+		var joint, gen []ratekit.Limiter
+		for _, e := range epochs {
+			joint = append(joint, edgeSet(t, e)...)
+			gen = append(gen, edgeSet(t, e)...)
+		}
+		for i := range 400 {
+			now := edgeNow(rng, base, mono, i/2)
+			var ja, ga []ratekit.Ask
+			for _, m := range rng.Perm(len(joint))[:2+rng.IntN(3)] {
+				n := edgeN(rng)
+				ja = append(ja, ratekit.Ask{Limiter: joint[m], N: n})
+				ga = append(ga, ratekit.Ask{Limiter: general{gen[m]}, N: n})
+			}
+			dj, ij := ratekit.TakeEach(now, ja)
+			dg, ig := ratekit.TakeEach(now, ga)
+			require.Equal(t, dg, dj, "base %v call %d at %v", base, i, now)
+			require.Equal(t, ig, ij, "base %v call %d at %v", base, i, now)
+			for k := range ja {
+				require.Equal(t, ga[k].Verdict, ja[k].Verdict, "base %v call %d at %v: verdict %d", base, i, now, k)
+			}
 			for m := range joint {
 				require.Equal(t, gen[m].Peek(now, 1), joint[m].Peek(now, 1), "base %v call %d: member %d after", base, i, m)
 			}
