@@ -1,0 +1,115 @@
+package ratekit_test
+
+import (
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/benbjohnson/clock"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ratekit/ratekit"
+	"github.com/ratekit/ratekit/fixedwindow"
+	"github.com/ratekit/ratekit/rolling"
+	"github.com/ratekit/ratekit/slidingwindow"
+	"github.com/ratekit/ratekit/tokenbucket"
+)
+
+// TestTakeAllJointExactUnderReplacement: TakeAlls at one frozen instant
+// from several goroutines, over a token bucket of Burst 150 and windows
+// with room for 1000, while other goroutines Reconfigure every member to its own
+// Config (a replacement of its block that keeps its count), TakeEach and
+// PeekAll the same members, another takes a unit from each window alone
+// and refunds it, and an AllOf of them is taken too. Decided
+// together, a TakeAll is one atomic step, denied only when the bucket is
+// empty at that step: exactly 150 are admitted, whatever the interleaving,
+// and every window then holds exactly those 150 units. (A TakeAll the
+// joint path leaves to the general one keeps that count too: only the
+// bucket ever denies, so no unit of it is ever rolled back.) Nothing here
+// depends on timing. A joint path that commits the locked members when
+// the loaded one's CAS fails (a lost update there) fails it under -race.
+func TestTakeAllJointExactUnderReplacement(t *testing.T) {
+	for range 20 {
+		mk := clock.NewMock()
+		mk.Set(t0)
+		tcfg := tokenbucket.Config{Limit: 1, Window: time.Hour, Burst: 150, Name: "tb", Clock: mk}
+		fcfg := fixedwindow.Config{Limit: 1000, Window: time.Hour, Name: "fw", Clock: mk}
+		scfg := slidingwindow.Config{Limit: 1000, Window: time.Hour, Name: "sc", Clock: mk}
+		rcfg := rolling.Config{Limit: 1000, Window: time.Hour, Name: "ro", Clock: mk}
+		tb, err := tokenbucket.New(tcfg)
+		require.NoError(t, err)
+		fw, err := fixedwindow.New(fcfg)
+		require.NoError(t, err)
+		sc, err := slidingwindow.NewCounter(scfg)
+		require.NoError(t, err)
+		ro, err := rolling.New(rcfg)
+		require.NoError(t, err)
+		all := ratekit.AllOf(ro, fw, tb, sc)
+
+		var admitted atomic.Int64
+		var stop atomic.Bool
+		var wg, churn sync.WaitGroup
+		for g := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range 200 {
+					var d ratekit.Decision
+					switch g {
+					case 0:
+						d = ratekit.TakeAll(t0, 1, tb, fw, sc, ro)
+					case 1:
+						d = ratekit.TakeAll(t0, 1, sc, ro, fw, tb)
+					case 2:
+						d = all.Take(t0, 1)
+					default:
+						asks := []ratekit.Ask{{Limiter: fw, N: 1}, {Limiter: tb, N: 1}, {Limiter: ro, N: 1}, {Limiter: sc, N: 1}}
+						d, _ = ratekit.TakeEach(t0, asks)
+					}
+					if d.Allowed {
+						admitted.Add(1)
+					} else if d.Policy != "tb" {
+						t.Errorf("denied by %s, which had room: %v", d.Policy, d)
+					}
+				}
+			}()
+		}
+		churn.Add(1)
+		go func() {
+			defer churn.Done()
+			for !stop.Load() {
+				require.NoError(t, tb.Reconfigure(tcfg))
+				require.NoError(t, fw.Reconfigure(fcfg))
+				require.NoError(t, sc.Reconfigure(scfg))
+				require.NoError(t, ro.Reconfigure(rcfg))
+				if d := ratekit.PeekAll(t0, 0, fw, sc, ro); !d.Allowed {
+					t.Errorf("PeekAll of 0 denied: %v", d)
+				}
+			}
+		}()
+		churn.Add(1)
+		go func() {
+			// Each window alone: a unit taken and refunded at t0, so
+			// that the member a joint decision loads rather than locks
+			// changes under it and its CAS fails.
+			defer churn.Done()
+			for !stop.Load() {
+				for _, l := range []ratekit.Limiter{fw, sc, ro} {
+					if !l.Take(t0, 1).Allowed {
+						t.Errorf("%s alone denied", l.Peek(t0, 0).Policy)
+					}
+					l.Refund(t0, 1)
+				}
+			}
+		}()
+		wg.Wait()
+		stop.Store(true)
+		churn.Wait()
+		require.EqualValues(t, 150, admitted.Load())
+		require.Equal(t, 0, tb.Peek(t0, 0).Remaining)
+		for _, l := range []ratekit.Limiter{fw, sc, ro} {
+			require.Equal(t, 1000-150, l.Peek(t0, 0).Remaining, "%s", l.Peek(t0, 0).Policy)
+		}
+	}
+}
