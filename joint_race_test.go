@@ -113,3 +113,79 @@ func TestTakeAllJointExactUnderReplacement(t *testing.T) {
 		}
 	}
 }
+
+// TestTakeAllJointDenialUnderUnmarshal: TakeAlls at a frozen instant over
+// an empty token bucket and three windows each holding 3 units, from
+// several goroutines, while another restores every member from its own
+// snapshot (UnmarshalBinary replaces its block with the same state) over
+// and over. Every TakeAll is denied by the bucket, and a denial decided
+// together stores nothing: the windows hold exactly their 3 units after,
+// however the restores and the locks interleave, and no call waits
+// forever on a lock a replacement left behind. Nothing depends on timing.
+func TestTakeAllJointDenialUnderUnmarshal(t *testing.T) {
+	mk := clock.NewMock()
+	mk.Set(t0)
+	tb, err := tokenbucket.New(tokenbucket.Config{Limit: 1, Window: time.Hour, Burst: 2, Name: "tb", Clock: mk})
+	require.NoError(t, err)
+	fw, err := fixedwindow.New(fixedwindow.Config{Limit: 9, Window: time.Hour, Name: "fw", Clock: mk})
+	require.NoError(t, err)
+	sc, err := slidingwindow.NewCounter(slidingwindow.Config{Limit: 9, Window: time.Hour, Name: "sc", Clock: mk})
+	require.NoError(t, err)
+	ro, err := rolling.New(rolling.Config{Limit: 9, Window: time.Hour, Name: "ro", Clock: mk})
+	require.NoError(t, err)
+	require.True(t, tb.Take(t0, 2).Allowed)
+	members := []ratekit.Limiter{tb, fw, sc, ro}
+	type snapshotter interface {
+		ratekit.Limiter
+		MarshalBinary() ([]byte, error)
+		UnmarshalBinary([]byte) error
+	}
+	snaps := make([][]byte, len(members))
+	for i, m := range members {
+		if i > 0 {
+			require.True(t, m.Take(t0, 3).Allowed)
+		}
+		snaps[i], err = m.(snapshotter).MarshalBinary()
+		require.NoError(t, err)
+	}
+	var stop atomic.Bool
+	var wg, churn sync.WaitGroup
+	for g := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 300 {
+				var d ratekit.Decision
+				switch g {
+				case 0:
+					d = ratekit.TakeAll(t0, 1, ro, sc, fw, tb)
+				case 1:
+					d = ratekit.PeekAll(t0, 1, fw, tb, ro)
+				default:
+					d, _ = ratekit.TakeEach(t0, []ratekit.Ask{{Limiter: sc, N: 2}, {Limiter: tb, N: 1}, {Limiter: fw, N: 1}})
+				}
+				if d.Allowed || d.Policy != "tb" {
+					t.Errorf("call %d: %v; the empty bucket must deny", g, d)
+				}
+			}
+		}()
+	}
+	churn.Add(1)
+	go func() {
+		defer churn.Done()
+		for !stop.Load() {
+			for i, m := range members {
+				if err := m.(snapshotter).UnmarshalBinary(snaps[i]); err != nil {
+					t.Errorf("restore %d: %v", i, err)
+				}
+			}
+		}
+	}()
+	wg.Wait()
+	stop.Store(true)
+	churn.Wait()
+	require.False(t, tb.Peek(t0, 1).Allowed)
+	for _, l := range members[1:] {
+		require.Equal(t, 6, l.Peek(t0, 0).Remaining, "%s", l.Peek(t0, 0).Policy)
+	}
+}
