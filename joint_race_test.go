@@ -1,6 +1,7 @@
 package ratekit_test
 
 import (
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -187,5 +188,92 @@ func TestTakeAllJointDenialUnderUnmarshal(t *testing.T) {
 	require.False(t, tb.Peek(t0, 1).Allowed)
 	for _, l := range members[1:] {
 		require.Equal(t, 6, l.Peek(t0, 0).Remaining, "%s", l.Peek(t0, 0).Policy)
+	}
+}
+
+// TestTakeAllJointConservesUnits: goroutines run TakeAll, TakeEach and
+// AllOf over random overlapping subsets of five members in random orders
+// (so that a member is locked by some calls and loaded, the one stored by
+// CAS, by others), at a frozen instant, while another Reconfigures every
+// member to its own Config. Afterwards each member holds exactly the units
+// of the admitted calls it was in: a joint admission stores every
+// member's word or none, and a denial none, however the locks interleave.
+// Nothing depends on timing: the counts are the callers' own.
+func TestTakeAllJointConservesUnits(t *testing.T) {
+	mk := clock.NewMock()
+	mk.Set(t0)
+	t1cfg := tokenbucket.Config{Limit: 1, Window: time.Hour, Burst: 1000, Name: "tb1", Clock: mk}
+	t2cfg := tokenbucket.Config{Limit: 1, Window: time.Hour, Burst: 800, Name: "tb2", Clock: mk}
+	fcfg := fixedwindow.Config{Limit: 1500, Window: time.Hour, Name: "fw", Clock: mk}
+	scfg := slidingwindow.Config{Limit: 1200, Window: time.Hour, Name: "sc", Clock: mk}
+	rcfg := rolling.Config{Limit: 1300, Window: time.Hour, Name: "ro", Clock: mk}
+	tb1, err := tokenbucket.New(t1cfg)
+	require.NoError(t, err)
+	tb2, err := tokenbucket.New(t2cfg)
+	require.NoError(t, err)
+	fw, err := fixedwindow.New(fcfg)
+	require.NoError(t, err)
+	sc, err := slidingwindow.NewCounter(scfg)
+	require.NoError(t, err)
+	ro, err := rolling.New(rcfg)
+	require.NoError(t, err)
+	members := []ratekit.Limiter{tb1, tb2, fw, sc, ro}
+	capacity := []int{1000, 800, 1500, 1200, 1300}
+
+	const workers = 4
+	var taken [workers][5]int
+	var stop atomic.Bool
+	var wg, churn sync.WaitGroup
+	for g := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(g), 29))
+			for range 1500 {
+				perm := rng.Perm(len(members))[:2+rng.IntN(3)]
+				n := 1 + rng.IntN(2)
+				var ls []ratekit.Limiter
+				var asks []ratekit.Ask
+				for _, m := range perm {
+					ls = append(ls, members[m])
+					asks = append(asks, ratekit.Ask{Limiter: members[m], N: n})
+				}
+				var d ratekit.Decision
+				switch rng.IntN(3) {
+				case 0:
+					d = ratekit.TakeAll(t0, n, ls...)
+				case 1:
+					d, _ = ratekit.TakeEach(t0, asks)
+				default:
+					d = ratekit.AllOf(ls...).Take(t0, n)
+				}
+				if d.Allowed {
+					for _, m := range perm {
+						taken[g][m] += n
+					}
+				}
+			}
+		}()
+	}
+	churn.Add(1)
+	go func() {
+		defer churn.Done()
+		for !stop.Load() {
+			require.NoError(t, tb1.Reconfigure(t1cfg))
+			require.NoError(t, tb2.Reconfigure(t2cfg))
+			require.NoError(t, fw.Reconfigure(fcfg))
+			require.NoError(t, sc.Reconfigure(scfg))
+			require.NoError(t, ro.Reconfigure(rcfg))
+		}
+	}()
+	wg.Wait()
+	stop.Store(true)
+	churn.Wait()
+	for m, l := range members {
+		sum := 0
+		for g := range workers {
+			sum += taken[g][m]
+		}
+		require.Equal(t, capacity[m]-sum, l.Peek(t0, 0).Remaining, "%s: admitted calls took %d units", l.Peek(t0, 0).Policy, sum)
 	}
 }
