@@ -1,10 +1,12 @@
 package ratekit_test
 
 import (
+	"math"
 	"math/rand/v2"
 	"testing"
 	"time"
 
+	"github.com/benbjohnson/clock"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ratekit/ratekit"
@@ -24,20 +26,24 @@ type general struct{ ratekit.Limiter }
 // limits as rolling windows, and a rolling window of Limit 2^40, whose
 // block reaches 1 ms, so that nearly every window it opens needs a new
 // block, which the joint path leaves to the general one.
-func jointSet(t *testing.T) []ratekit.Limiter {
-	tb, err := tokenbucket.New(tokenbucket.Config{Limit: 5, Window: time.Second, Burst: 4, Name: "tb"})
+func jointSet(t *testing.T) []ratekit.Limiter { return jointSetOn(t, nil) }
+
+// jointSetOn is jointSet with the members' Clock clk (nil: the real one),
+// which New reads for their epoch.
+func jointSetOn(t *testing.T, clk clock.Clock) []ratekit.Limiter {
+	tb, err := tokenbucket.New(tokenbucket.Config{Limit: 5, Window: time.Second, Burst: 4, Name: "tb", Clock: clk})
 	require.NoError(t, err)
-	fw, err := fixedwindow.New(fixedwindow.Config{Limit: 7, Window: 2 * time.Second, Name: "fw"})
+	fw, err := fixedwindow.New(fixedwindow.Config{Limit: 7, Window: 2 * time.Second, Name: "fw", Clock: clk})
 	require.NoError(t, err)
-	sc, err := slidingwindow.NewCounter(slidingwindow.Config{Limit: 6, Window: time.Second, Name: "sc"})
+	sc, err := slidingwindow.NewCounter(slidingwindow.Config{Limit: 6, Window: time.Second, Name: "sc", Clock: clk})
 	require.NoError(t, err)
-	day, err := fixedwindow.New(fixedwindow.Config{Limit: 20, Window: 24 * time.Hour, Name: "day"})
+	day, err := fixedwindow.New(fixedwindow.Config{Limit: 20, Window: 24 * time.Hour, Name: "day", Clock: clk})
 	require.NoError(t, err)
-	user, err := rolling.New(rolling.Config{Limit: 9, Window: 3 * time.Second, Name: "user"})
+	user, err := rolling.New(rolling.Config{Limit: 9, Window: 3 * time.Second, Name: "user", Clock: clk})
 	require.NoError(t, err)
-	system, err := rolling.New(rolling.Config{Limit: 5, Window: time.Second, Name: "system"})
+	system, err := rolling.New(rolling.Config{Limit: 5, Window: time.Second, Name: "system", Clock: clk})
 	require.NoError(t, err)
-	wide, err := rolling.New(rolling.Config{Limit: 1 << 40, Window: 50 * time.Millisecond, Name: "wide"})
+	wide, err := rolling.New(rolling.Config{Limit: 1 << 40, Window: 50 * time.Millisecond, Name: "wide", Clock: clk})
 	require.NoError(t, err)
 	return []ratekit.Limiter{tb, fw, sc, day, user, system, wide}
 }
@@ -154,14 +160,25 @@ func TestTakeAllJointDenialLeavesAll(t *testing.T) {
 // FuzzTakeAllJoint is TestTakeAllJointMatchesGeneral driven by the fuzzer:
 // each three bytes are a call (a PeekAll, then a TakeAll), the time step in tens of milliseconds, which
 // members in which order (two to four of them, distinct, so that the joint
-// path decides), and n from -1 to 6. Joint and general twins must return
+// path decides), and n from -1 to 6 (bits 0-2 of the third byte), or the
+// least or greatest int (bits 4-5: 1, 2), at a time with a monotonic
+// reading (bit 3) or without. Joint and general twins must return
 // the same Decisions and be left in the same states.
 func FuzzTakeAllJoint(f *testing.F) {
 	f.Add([]byte{0, 0x1b, 1, 0, 0x1b, 5, 3, 0xe4, 2})
 	f.Add([]byte{0, 0x4e, 7, 0, 0x4e, 7, 100, 0x93, 0, 1, 0x39, 4})
 	f.Fuzz(func(t *testing.T, ops []byte) {
-		joint, gen := jointSet(t), jointSet(t)
+		// Epochs with no monotonic reading, so that a time with one is
+		// counted on the wall clock as the same time without one is:
+		// members made on the real clock count a time with a reading on
+		// the monotonic clock, which drifts from the wall clock by a few
+		// ns, and then a time would go back (see
+		// TestTakeAllJointMatchesGeneral).
+		mk := clock.NewMock()
+		mk.Set(t0)
+		joint, gen := jointSetOn(t, mk), jointSetOn(t, mk)
 		now := t0
+		mono := time.Now()
 		for len(ops) >= 3 {
 			step, sel, nb := ops[0], ops[1], ops[2]
 			ops = ops[3:]
@@ -176,6 +193,19 @@ func FuzzTakeAllJoint(f *testing.F) {
 				gs = append(gs, general{gen[m]})
 			}
 			n := int(nb%8) - 1
+			switch nb >> 4 & 3 {
+			case 1:
+				n = math.MinInt
+			case 2:
+				n = math.MaxInt
+			}
+			at := now
+			if nb&8 != 0 {
+				// The same instant with a monotonic reading: the
+				// members count it with Sub, not cell.Epoch.Since.
+				at = mono.Add(now.Sub(mono.Round(0)))
+			}
+			now := at
 			if pj, pg := ratekit.PeekAll(now, n, js...), ratekit.PeekAll(now, n, gs...); pj != pg {
 				t.Fatalf("PeekAll(+%v, %d) over %v: joint %v, general %v", now.Sub(t0), n, policies(js), pj, pg)
 			}
