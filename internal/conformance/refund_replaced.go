@@ -39,7 +39,9 @@ func (s Subject) refundReplacedWindow(t *testing.T) {
 			}
 		}
 	}
-	if compared == 0 {
+	if compared == 0 && !s.Holder {
+		// A Holder's units come back only by Release or Refund, so X, a
+		// Window after P took them all, is denied: nothing to compare.
 		t.Fatalf("X was denied in every case: the check compared nothing")
 	}
 }
