@@ -157,7 +157,7 @@ func (m *tbModel) refund(at int64, n int) {
 // at t while c > 0 and t < s + w. A stale t (before s) counts into the
 // open rolling window; a fixed window denies it. A window refunded to zero
 // keeps its start (set stays true): a rolling one is spent, and a stale t
-// before its start opens the next window at that start.
+// before its start is denied, as before a fixed window's start.
 type winModel struct {
 	base
 	aligned bool
@@ -172,7 +172,7 @@ type winModel struct {
 func (m *winModel) open(t int64) bool { return m.c > 0 && t < m.s+m.w }
 
 func (m *winModel) decide(now int64, n int, take bool) ratekit.Decision {
-	if m.aligned && m.set && now < m.s {
+	if m.set && now < m.s && (m.aligned || m.c == 0) {
 		until := m.s - now
 		reset := until
 		if m.c > 0 {
@@ -194,10 +194,6 @@ func (m *winModel) decide(now int64, n int, take bool) ratekit.Decision {
 		if m.aligned {
 			k := new(big.Int).Div(big.NewInt(now-m.offset), big.NewInt(m.w)).Int64()
 			s = k*m.w + m.offset
-		} else if m.set && now < m.s {
-			// Spent (refunded to zero): a stale Take opens its window at
-			// the spent window's start, so starts never move back.
-			s = m.s
 		}
 	}
 	span := s + m.w - now

@@ -304,7 +304,10 @@ end
 
 function win.decide(st, p, n, take)
   local L, W = p.limit, p.window
-  if p.alg == 'fw' and st.s and now < st.s then
+  -- Before a kept start: a fixed window denies it; so does a spent
+  -- rolling one (refunded to zero), as the embedded limiter does: the Take
+  -- that opened it may have replaced a window that still counts there.
+  if st.s and now < st.s and (p.alg == 'fw' or st.c == 0) then
     local until_ = st.s - now
     local reset = until_
     if st.c > 0 then reset = until_ + W end
@@ -316,9 +319,6 @@ function win.decide(st, p, n, take)
   local s, c, f = st.s, st.c, st.f
   if not winopen(st, W, now) then
     s, c, f = winstart(p), 0, 0
-    -- A rolling key closed with a start kept is spent (see refund): a
-    -- stale Take, before that start, opens its window there.
-    if p.alg == 'rw' and st.s and now < st.s then s = st.s end
   end
   if f == 0 and now > s then f = 1 end
   local span = s + W - now -- > 0: until the window ends
@@ -340,10 +340,11 @@ end
 -- fixed window so that stale times before it are still denied; a rolling
 -- one is then spent (rolling's spent word, "start 0 f"). Takes were made
 -- before it, stamped before its start, whose windows it replaced, and a
--- refund may yet concern them: so a Take stamped before the spent start
--- opens its window at that start, as a stale Take joins an open window,
--- not at its own stamp, where a refund of one of those older Takes would
--- give back its units (see win.decide). Window starts never move back.
+-- refund may yet concern them, and a window they opened may still count
+-- before that start: so a Take stamped before the spent start is denied
+-- (see win.decide), and opens no window at its own stamp, where a refund
+-- of one of those older Takes would give back its units. Window starts
+-- never move back.
 --
 -- A rolling window refunded at its start while units taken after the start
 -- remain (f == 1) is rolling.Limiter.Refund's case: the refunded Take may

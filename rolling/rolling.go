@@ -29,10 +29,14 @@
 //   - A window whose count falls back to zero through Refund is no longer
 //     open: every event that opened it was given back, so, as with a denied
 //     TakeAll, it never happened, and the next event opens a fresh window.
-//     But an event stamped before that window's start (a stale time) opens
-//     it at that start, as it would have joined the window: windows never
-//     move back in time, so that a refund of an event from a window before
-//     it cannot give back the units of events taken since at its instant.
+//     But an event stamped before that window's start (a stale time) is
+//     denied (Remaining 0, RetryAfter until that start): the event that
+//     opened the window may have replaced an older window that still
+//     counts at the stale time, whose count is not kept, and a window
+//     opened there would admit more than had the refunded event never
+//     happened. Windows never move back in time either, so that a refund
+//     of an event from a window before it cannot give back the units of
+//     events taken since at its instant. (This errs toward admitting less.)
 //   - A Take stamped before the open window's start (a stale time from a
 //     goroutine that read the clock before another opened the window) is
 //     counted into the open window, which then reports a ResetAfter longer
@@ -347,6 +351,7 @@ func (l *Limiter) Peek(now time.Time, n int) (dec ratekit.Decision) {
 // for the window it was taken in, gives nothing and cannot move the new one;
 // and a count that an older window held when the Take opened a new one is
 // forgotten, so stale times before the Take are judged by the new window
+// while it holds units, and once a refund empties it they admit nothing
 // (see Edge cases in the package documentation). Moving a window's start may
 // cost the allocation a window out of reach costs (see Performance).
 func (l *Limiter) Refund(at time.Time, n int) {

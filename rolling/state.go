@@ -220,10 +220,13 @@ type state struct {
 // spent reports whether no window is open because Refund took the window
 // that started at s.start to zero. Takes were made before it whose
 // windows it replaced, stamped before s.start, and a Refund may yet
-// concern them: so a Take stamped before s.start opens its window at
-// s.start, as a stale Take joins an open window, not at its own stamp
-// (where a refund of one of them would take its units); and a restore
-// marks them (see restoreMark). Window starts so never move back.
+// concern them; and a window they opened, replaced at s.start, may still
+// count at times before s.start, with a count the state no longer holds.
+// So a Take stamped before s.start is denied (a twin that never took the
+// refunded units may hold that older window full there; at s.start and
+// after the capacity is whole), no window opens at its own stamp (where a
+// refund of one of those Takes would take its units), and a restore marks
+// them (see restoreMark). Window starts so never move back.
 func (s state) spent() bool { return s.count == 0 && s.later }
 
 // open reports whether the window is open at t: it has units and t is
@@ -283,16 +286,29 @@ func (p *params) take(st state, t int64, n int) (verdict, state, action) {
 	// n is compared as int64 with values of at most MaxLimit: no sum below
 	// can overflow, since n <= limit is checked first.
 	n64 := int64(n)
+	if st.spent() && t < st.start {
+		// A stale time before a spent window's start admits nothing: the
+		// Take that opened the spent window replaced a window that may
+		// still count at t, and the refund that emptied it cannot give
+		// back what that older window counts (see refund). At the start,
+		// full capacity.
+		d := untilEnd(st.start, t, 0)
+		v := verdict{Reset: d}
+		switch {
+		case n == 0:
+			v.OK = true
+		case n64 < 0 || n64 > p.limit:
+			v.Retry = ratekit.Never
+		default:
+			v.Retry = d
+		}
+		return v, st, keep
+	}
 	if !st.open(t, p.window) {
-		// Full capacity; the first event opens a window at t, or, if t is
-		// before a spent window's start, there (see spent).
+		// Full capacity; the first event opens a window at t.
 		switch {
 		case uint64(n64-1) < uint64(p.limit): // 1 <= n <= limit
-			v, next := verdict{OK: true, Remaining: int(p.limit - n64), Reset: untilEnd(t, t, p.window)}, state{start: t, count: n64}
-			if st.later && t < st.start { // spent, at a stale time
-				next.start, v.Reset = st.start, untilEnd(st.start, t, p.window)
-			}
-			return v, next, write
+			return verdict{OK: true, Remaining: int(p.limit - n64), Reset: untilEnd(t, t, p.window)}, state{start: t, count: n64}, write
 		case n == 0:
 			return verdict{OK: true, Remaining: int(p.limit)}, st, keep
 		}

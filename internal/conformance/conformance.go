@@ -100,6 +100,7 @@ func Run(t *testing.T, s Subject) {
 	t.Run("RefundAcrossRestore", s.refundRestore)
 	t.Run("RefundAfterSpent", s.refundAfterSpent)
 	t.Run("RefundAcrossOwnRestore", s.refundAcrossOwnRestore)
+	t.Run("RefundReplacedWindow", s.refundReplacedWindow)
 	t.Run("RefundAcrossForeignRestore", s.refundForeignRestore)
 	t.Run("NeverOnlyUnfit", s.neverOnlyUnfit)
 	t.Run("ConcurrentTakeAtOneInstant", s.concurrentTake)

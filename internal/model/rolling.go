@@ -81,6 +81,20 @@ func (m *Rolling) Peek(now time.Time, n int) ratekit.Decision {
 
 func (m *Rolling) decide(now time.Time, n int, take bool) ratekit.Decision {
 	d := ratekit.Decision{Limit: m.limit, Window: m.window, Policy: m.name, Remaining: m.limit}
+	if m.spent && now.Before(m.start) {
+		// Before a spent window's start nothing is admitted: the window the
+		// refunded Take opened replaced one that may count there.
+		d.Remaining, d.ResetAfter = 0, m.start.Sub(now)
+		switch {
+		case n < 0 || n > m.limit:
+			d.RetryAfter = ratekit.Never
+		case n == 0:
+			d.Allowed = true
+		default:
+			d.RetryAfter = d.ResetAfter
+		}
+		return d
+	}
 	open := m.open(now)
 	if open {
 		d.Remaining = max(0, m.limit-m.count)
@@ -93,9 +107,6 @@ func (m *Rolling) decide(now time.Time, n int, take bool) ratekit.Decision {
 		d.Allowed = true
 	case !open:
 		start := now
-		if m.spent && now.Before(m.start) {
-			start = m.start
-		}
 		d.Allowed = true
 		d.Remaining = m.limit - n
 		d.ResetAfter = start.Add(m.window).Sub(now)
