@@ -76,12 +76,7 @@ func TestTakeAllJointEdgeTimes(t *testing.T) {
 	epochs := edgeEpochs()
 	mono := time.Now()
 	for _, base := range epochs {
-		// Members at this epoch and at every other: a call mixes them.
-		var joint, gen []ratekit.Limiter
-		for _, e := range epochs {
-			joint = append(joint, edgeSet(t, e)...)
-			gen = append(gen, edgeSet(t, e)...)
-		}
+		joint, gen := edgeTwins(t, epochs)
 		for i := range 400 {
 			now := edgeNow(rng, base, mono, i/2)
 			k := 2 + rng.IntN(3)
@@ -100,6 +95,17 @@ func TestTakeAllJointEdgeTimes(t *testing.T) {
 			}
 		}
 	}
+}
+
+// edgeTwins returns twin sets of edgeSet members at every epoch, one for
+// the joint path and one for the general: a call mixes members of
+// different epochs.
+func edgeTwins(t *testing.T, epochs []time.Time) (joint, gen []ratekit.Limiter) {
+	for _, e := range epochs {
+		joint = append(joint, edgeSet(t, e)...)
+		gen = append(gen, edgeSet(t, e)...)
+	}
+	return joint, gen
 }
 
 // edgeN returns a unit count for an edge-times call: mostly -1 to 5, and
@@ -128,11 +134,7 @@ func TestTakeEachJointEdgeTimes(t *testing.T) {
 	epochs := edgeEpochs()
 	mono := time.Now()
 	for _, base := range epochs {
-		var joint, gen []ratekit.Limiter
-		for _, e := range epochs {
-			joint = append(joint, edgeSet(t, e)...)
-			gen = append(gen, edgeSet(t, e)...)
-		}
+		joint, gen := edgeTwins(t, epochs)
 		for i := range 400 {
 			now := edgeNow(rng, base, mono, i/2)
 			var ja, ga []ratekit.Ask
