@@ -198,10 +198,10 @@ func (c Config) Validate() error {
 	return err
 }
 
-// Limiter is a GCRA token bucket. Create it with New (or a Template's New);
-// the zero Limiter is not usable (its methods panic). It is safe for
-// concurrent use: Take, Peek and Refund are lock-free, and Reconfigure and
-// UnmarshalBinary may run while other goroutines take.
+// Limiter is a GCRA token bucket. Create it with New; the zero Limiter is
+// not usable (its methods panic). It is safe for concurrent use: Take, Peek
+// and Refund are lock-free, and Reconfigure and UnmarshalBinary may run
+// while other goroutines take.
 //
 // A Limiter is 32 bytes, one allocation, holding its state inline (see
 // internal/cell): the limiters of equal Configs share one set of
