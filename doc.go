@@ -80,8 +80,9 @@
 // and allocate nothing. Limiters of equal Configs share their parameters,
 // so a factory that calls New per key is the one obvious way, and the
 // cheap one: a key's token bucket, fixed window, rolling window or sliding
-// counter is one 32-byte allocation, about 70 bytes with its place in the
-// Keyed. The packages' Templates are deprecated.
+// counter is one 32-byte allocation, plus its place in the Keyed
+// (bench/RESULTS.md, "Memory per key", has the bytes a key measured). The
+// packages' Templates are deprecated.
 //
 // Memory stays bounded. Sweep, or a background sweeper, drops the limiters
 // that are idle (back at full capacity, so that dropping them changes no
