@@ -124,8 +124,10 @@ type Config struct {
 	Burst int
 	// Name is reported as the Decision's Policy.
 	Name string
-	// Clock is read by Allow, AllowN, Wait and Reconfigure and sleeps Wait;
-	// nil is the real clock. Take, Peek and Refund never read it.
+	// Clock is read by Allow, AllowN, Wait and Reconfigure and sleeps Wait,
+	// and New reads it for the epoch of the Config's first limiter (see
+	// Time in the package documentation); nil is the real clock. Take, Peek
+	// and Refund never read it.
 	Clock clock.Clock
 }
 
