@@ -113,7 +113,8 @@
 // the writer it hands the handler (which records the status and links an
 // inner Middleware) is pooled. A request
 // refused by tier k costs a Take of tiers 1..k, the rollback of tiers
-// before k and a Peek of the tiers after it, plus, for the Sanity and IETF
+// before k (none when ratekit.TakeEach decides the tiers' limiters
+// together) and a Peek of the tiers after it, plus, for the Sanity and IETF
 // dialects and OnDecision, a Peek of each tier that did not refuse; its
 // problem document is written from pooled buffers. See BenchmarkMiddleware
 // here and BenchmarkHTTPMiddlewareRefusal in bench/.
