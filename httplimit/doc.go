@@ -68,13 +68,11 @@
 // RateLimit fields of draft-ietf-httpapi-ratelimit-headers, one item per
 // tier. A 401 that the FailureTier counts carries the FailureTier's budget.
 //
-// The IETF dialect follows the newest revision whose text could be read:
-// draft-12 (20 November 2026) is published, but only its front matter was
-// available, so field syntax, the quota-unit registry (requests,
+// The IETF dialect implements draft-11 (23 May 2026) and the working
+// group's editor's copy: field syntax, the quota-unit registry (requests,
 // content-bytes, concurrent-requests), the pk partition key (a Byte
-// Sequence) and the problem types (quota-exceeded, abnormal-usage-detected)
-// were checked against draft-11 (23 May 2026) and the working group's
-// editor's copy. Units outside the registry are sent as ratekit-unit, never
+// Sequence) and the problem types (quota-exceeded, abnormal-usage-detected).
+// It has not been checked against draft-12 (20 November 2026). Units outside the registry are sent as ratekit-unit, never
 // as qu. Config.PartitionKeys adds pk as a truncated HMAC-SHA256 of the
 // key, which never discloses it.
 //
