@@ -281,3 +281,169 @@ func keyedJointRun(t *testing.T, seed uint64) {
 		require.True(t, tables[j] != now[j], "table %d was never rebuilt", j)
 	}
 }
+
+// TestKeyedJointTwinScript: an AllOf planned once over a user's token
+// bucket and a system sliding Counter, each a key of its own Keyed, and
+// TakeAll, TakeEach and PeekAll over the limiters Get returns, decide
+// exactly as the same calls over lone twin limiters, step by step at
+// moving and stale times, while the script rebuilds both tables (each
+// rebuild moves both states into new slots), Reconfigures the bucket to
+// other Configs (its state out of line, then back in a slot once
+// Keyed.Take has found it outside often enough), restores both from their
+// twins' snapshots, and refunds admitted composites. A plan that kept a
+// member's old block or parameters, or a move that lost a word, shows as
+// a Decision unlike the twins'. Sequential: the seed replays it.
+func TestKeyedJointTwinScript(t *testing.T) {
+	seed := rand.Uint64()
+	t.Logf("seed %d", seed)
+	r := rand.New(rand.NewPCG(seed, 17))
+	tcfgs := []tokenbucket.Config{
+		{Limit: 6, Window: time.Second, Burst: 6, Name: "user"},
+		{Limit: 3, Window: time.Second, Burst: 8, Name: "user"},
+		{Limit: 12, Window: 2 * time.Second, Burst: 4, Name: "user-low"},
+	}
+	ccfg := slidingwindow.Config{Limit: 9, Window: time.Second, Name: "sys"}
+	kcfg := ratekit.KeyedConfig{MaxKeys: 64, Clock: fixedNow(t0)} // one shard each
+	users := ratekit.NewKeyed(func(string) *tokenbucket.Limiter {
+		c := tcfgs[0]
+		c.Clock = fixedNow(t0)
+		l, err := tokenbucket.New(c)
+		if err != nil {
+			panic(err)
+		}
+		return l
+	}, kcfg)
+	ctrs := ratekit.NewKeyed(func(int) *slidingwindow.Counter {
+		c := ccfg
+		c.Clock = fixedNow(t0)
+		l, err := slidingwindow.NewCounter(c)
+		if err != nil {
+			panic(err)
+		}
+		return l
+	}, kcfg)
+	tc := tcfgs[0]
+	tc.Clock = fixedNow(t0)
+	twinB, err := tokenbucket.New(tc)
+	require.NoError(t, err)
+	cc := ccfg
+	cc.Clock = fixedNow(t0)
+	twinC, err := slidingwindow.NewCounter(cc)
+	require.NoError(t, err)
+
+	ub, sc := users.Get("u"), ctrs.Get(7)
+	all, twinAll := ratekit.AllOf(ub, sc), ratekit.AllOf(twinB, twinC)
+	type taken struct {
+		at time.Time
+		n  int
+	}
+	var admitted []taken
+	now, other, moves := t0, 0, 0
+	rebuild := func() {
+		tu, tcs := ratekit.KeyedTableOf(users, "u"), ratekit.KeyedTableOf(ctrs, 7)
+		for ratekit.KeyedTableOf(users, "u") == tu || ratekit.KeyedTableOf(ctrs, 7) == tcs {
+			other++
+			users.Get(fmt.Sprint("o", other))
+			ctrs.Get(1000 + other)
+			if other > 4 {
+				users.Delete(fmt.Sprint("o", other-4))
+				ctrs.Delete(1000 + other - 4)
+			}
+		}
+		moves++
+	}
+	for step := range 1500 {
+		now = now.Add(time.Duration(r.IntN(120)) * time.Millisecond)
+		at := now
+		if r.IntN(5) == 0 {
+			at = now.Add(-time.Duration(r.IntN(400)) * time.Millisecond) // stale
+		}
+		n := r.IntN(4)
+		where := fmt.Sprintf("step %d (seed %d)", step, seed)
+		// Get's limiters never change: no key is dropped.
+		require.Same(t, ub, users.Get("u"), where)
+		require.Same(t, sc, ctrs.Get(7), where)
+		var got, want ratekit.Decision
+		switch x := r.IntN(24); {
+		case x < 5:
+			got, want = all.Take(at, n), twinAll.Take(at, n)
+		case x < 9:
+			got, want = ratekit.TakeAll(at, n, sc, ub), ratekit.TakeAll(at, n, twinC, twinB)
+		case x < 11:
+			m := r.IntN(3)
+			asks := []ratekit.Ask{{Limiter: ub, N: n}, {Limiter: sc, N: m}}
+			twinAsks := []ratekit.Ask{{Limiter: twinB, N: n}, {Limiter: twinC, N: m}}
+			got, _ = ratekit.TakeEach(at, asks)
+			want, _ = ratekit.TakeEach(at, twinAsks)
+			require.Equal(t, twinAsks[0].Verdict, asks[0].Verdict, where)
+			require.Equal(t, twinAsks[1].Verdict, asks[1].Verdict, where)
+			if want.Allowed && n == m {
+				admitted = append(admitted, taken{at, n})
+			}
+			require.Equal(t, want, got, where)
+			continue
+		case x < 13:
+			got, want = ratekit.PeekAll(at, n, ub, sc), ratekit.PeekAll(at, n, twinB, twinC)
+			require.Equal(t, want, got, where)
+			got, want = all.Peek(at, n), twinAll.Peek(at, n)
+			require.Equal(t, want, got, where)
+			continue
+		case x < 15:
+			// Through the slot (or, with the state out of line, the
+			// limiter): the user's bucket alone.
+			got, want = users.Take(at, "u", n), twinB.Take(at, n)
+			require.Equal(t, want, got, where)
+			continue
+		case x < 17:
+			if len(admitted) > 0 {
+				i := r.IntN(len(admitted))
+				a := admitted[i]
+				admitted = append(admitted[:i], admitted[i+1:]...)
+				all.Refund(a.at, a.n)
+				twinAll.Refund(a.at, a.n)
+			}
+			continue
+		case x < 19:
+			rebuild()
+			require.True(t, ratekit.KeyedStateInSlot(users, "u"), where)
+			require.True(t, ratekit.KeyedStateInSlot(ctrs, 7), where)
+			continue
+		case x < 21:
+			c := tcfgs[r.IntN(len(tcfgs))]
+			c.Clock = fixedNow(now)
+			require.NoError(t, twinB.Reconfigure(c), where)
+			require.NoError(t, ub.Reconfigure(c), where)
+			require.False(t, ratekit.KeyedStateInSlot(users, "u"), where)
+			if r.IntN(2) == 0 {
+				// Takes of nothing that find the state outside its slot
+				// rebuild the table (keyed_slot.go, Keyed.outside).
+				for range 17 {
+					require.Equal(t, twinB.Take(now, 0), users.Take(now, "u", 0), where)
+				}
+				require.True(t, ratekit.KeyedStateInSlot(users, "u"), where)
+			}
+			continue
+		default:
+			bs, err := twinB.MarshalBinary()
+			require.NoError(t, err)
+			cs, err := twinC.MarshalBinary()
+			require.NoError(t, err)
+			gotB, err := ub.MarshalBinary()
+			require.NoError(t, err)
+			gotC, err := sc.MarshalBinary()
+			require.NoError(t, err)
+			require.Equal(t, bs, gotB, where)
+			require.Equal(t, cs, gotC, where)
+			require.NoError(t, ub.UnmarshalBinary(bs), where)
+			require.NoError(t, sc.UnmarshalBinary(cs), where)
+			require.NoError(t, twinB.UnmarshalBinary(bs), where)
+			require.NoError(t, twinC.UnmarshalBinary(cs), where)
+			continue
+		}
+		require.Equal(t, want, got, where)
+		if want.Allowed && n > 0 {
+			admitted = append(admitted, taken{at, n})
+		}
+	}
+	require.Positive(t, moves)
+}
