@@ -2,6 +2,7 @@ package ratekit_test
 
 import (
 	"fmt"
+	"reflect"
 	"runtime"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/ratekit/ratekit"
 	"github.com/ratekit/ratekit/fixedwindow"
 	"github.com/ratekit/ratekit/internal/cell"
+	"github.com/ratekit/ratekit/rolling"
 	"github.com/ratekit/ratekit/slidingwindow"
 	"github.com/ratekit/ratekit/tokenbucket"
 )
@@ -39,17 +41,26 @@ func jointKeyed[L jointKeyLimiter](newL func() L) func(maxKeys int) *ratekit.Key
 }
 
 // jointKeyeds returns makers of Keyeds of each algorithm whose state a
-// Keyed keeps in its slots, of capacity 10 per hour.
+// Keyed keeps in its slots, of capacity 10 per hour, and of rolling, whose
+// state stays in the limiter (helping mode: a joint decision locks it with
+// cell.Locked, and nothing moves it).
 func jointKeyeds() (func(int) *ratekit.Keyed[string, *tokenbucket.Limiter],
-	func(int) *ratekit.Keyed[string, *fixedwindow.Limiter], func(int) *ratekit.Keyed[string, *slidingwindow.Counter]) {
+	func(int) *ratekit.Keyed[string, *fixedwindow.Limiter], func(int) *ratekit.Keyed[string, *slidingwindow.Counter],
+	func(int) *ratekit.Keyed[string, *rolling.Limiter]) {
 	mk := fixedNow(t0)
 	tcfg := tokenbucket.Config{Limit: 1, Window: time.Hour, Burst: 10, Name: "key", Clock: mk}
 	fcfg := fixedwindow.Config{Limit: 10, Window: time.Hour, Name: "key", Clock: mk}
 	scfg := slidingwindow.Config{Limit: 10, Window: time.Hour, Name: "key", Clock: mk}
+	rcfg := rolling.Config{Limit: 10, Window: time.Hour, Name: "key", Clock: mk}
 	return jointKeyed(func() *tokenbucket.Limiter { l, _ := tokenbucket.New(tcfg); return l }),
 		jointKeyed(func() *fixedwindow.Limiter { l, _ := fixedwindow.New(fcfg); return l }),
-		jointKeyed(func() *slidingwindow.Counter { l, _ := slidingwindow.NewCounter(scfg); return l })
+		jointKeyed(func() *slidingwindow.Counter { l, _ := slidingwindow.NewCounter(scfg); return l }),
+		jointKeyed(func() *rolling.Limiter { l, _ := rolling.New(rcfg); return l })
 }
+
+// slotted reports whether a Keyed keeps l's state in its table slots
+// (rolling's stays in the limiter: keyed_slot.go).
+func slotted(l any) bool { return cell.SlotterFor(reflect.TypeOf(l)) != nil }
 
 // lockJoint locks l's state as TakeAll does for a member it locks, deciding
 // a Take of n at t0, which must be admitted.
@@ -76,7 +87,7 @@ func lockJoint(t *testing.T, l jointKeyLimiter, n int) (cell.Hold, cell.Move) {
 // The Keyed here has one shard (MaxKeys 64), so the rebuild that the
 // seventh key's insert triggers moves the locked key.
 func TestKeyedJointMoveWaitsForLock(t *testing.T) {
-	tb, fw, sc := jointKeyeds()
+	tb, fw, sc, _ := jointKeyeds()
 	for _, how := range []string{"Delete", "Evict", "Rebuild"} {
 		t.Run("tokenbucket/"+how, func(t *testing.T) { moveUnderLock(t, tb, how) })
 		t.Run("fixedwindow/"+how, func(t *testing.T) { moveUnderLock(t, fw, how) })
@@ -170,11 +181,12 @@ func moveUnderLock[L jointKeyLimiter](t *testing.T, newKeyed func(int) *ratekit.
 // Deterministic: Sweep starts after the lock is taken, and its Idle waits
 // for the unlock.
 func TestKeyedJointSweepWaitsForLock(t *testing.T) {
-	tb, fw, sc := jointKeyeds()
+	tb, fw, sc, ro := jointKeyeds()
 	for _, commit := range []bool{true, false} {
 		t.Run(fmt.Sprint("tokenbucket/commit=", commit), func(t *testing.T) { sweepUnderLock(t, tb, commit) })
 		t.Run(fmt.Sprint("fixedwindow/commit=", commit), func(t *testing.T) { sweepUnderLock(t, fw, commit) })
 		t.Run(fmt.Sprint("counter/commit=", commit), func(t *testing.T) { sweepUnderLock(t, sc, commit) })
+		t.Run(fmt.Sprint("rolling/commit=", commit), func(t *testing.T) { sweepUnderLock(t, ro, commit) })
 	}
 }
 
@@ -197,13 +209,15 @@ func sweepUnderLock[L jointKeyLimiter](t *testing.T, newKeyed func(int) *ratekit
 		h.Commit(mv.Next, mv.Stamp)
 		require.Equal(t, 0, <-swept, "Sweep dropped a key a committed Take made busy")
 		require.Same(t, l, k.Get("u"))
-		require.True(t, ratekit.KeyedStateInSlot(k, "u"))
+		require.Equal(t, slotted(l), ratekit.KeyedStateInSlot(k, "u"))
 		require.Equal(t, 9, k.Get("u").Peek(t0, 0).Remaining)
 		return
 	}
 	h.Release()
 	require.Equal(t, 1, <-swept, "Sweep kept an idle key")
-	require.True(t, moverOf(t, l).OutOfLine(), "the swept key's state is still in the table")
+	if slotted(l) {
+		require.True(t, moverOf(t, l).OutOfLine(), "the swept key's state is still in the table")
+	}
 	require.NotSame(t, l, k.Get("u"))
 }
 
@@ -214,11 +228,12 @@ func sweepUnderLock[L jointKeyLimiter](t *testing.T, newKeyed func(int) *ratekit
 // next limiter starts fresh (the key is then limited by two limiters). An
 // AllOf planned before the drop keeps deciding on the limiter it was given.
 func TestKeyedJointDroppedMember(t *testing.T) {
-	tb, fw, sc := jointKeyeds()
+	tb, fw, sc, ro := jointKeyeds()
 	for _, how := range []string{"Delete", "Evict", "Sweep"} {
 		t.Run("tokenbucket/"+how, func(t *testing.T) { droppedMember(t, tb, how) })
 		t.Run("fixedwindow/"+how, func(t *testing.T) { droppedMember(t, fw, how) })
 		t.Run("counter/"+how, func(t *testing.T) { droppedMember(t, sc, how) })
+		t.Run("rolling/"+how, func(t *testing.T) { droppedMember(t, ro, how) })
 	}
 }
 
@@ -245,7 +260,9 @@ func droppedMember[L jointKeyLimiter](t *testing.T, newKeyed func(int) *ratekit.
 		require.Equal(t, 1, k.Sweep(t0))
 		require.True(t, ratekit.TakeAll(t0, 3, l, s).Allowed)
 	}
-	require.True(t, moverOf(t, l).OutOfLine(), "the dropped key's state is still in the table")
+	if slotted(l) {
+		require.True(t, moverOf(t, l).OutOfLine(), "the dropped key's state is still in the table")
+	}
 	nl := k.Get("u")
 	require.NotSame(t, l, nl, "the key kept its limiter")
 	require.Equal(t, 10, nl.Peek(t0, 0).Remaining, "the key's next limiter starts fresh")
