@@ -17,6 +17,7 @@ import (
 	"github.com/ratekit/ratekit"
 	"github.com/ratekit/ratekit/fixedwindow"
 	"github.com/ratekit/ratekit/internal/cell"
+	"github.com/ratekit/ratekit/rolling"
 	"github.com/ratekit/ratekit/slidingwindow"
 	"github.com/ratekit/ratekit/tokenbucket"
 )
@@ -55,22 +56,24 @@ func widenMoves(t *testing.T) {
 
 // TestKeyedJointConservesUnitsUnderMoves: TakeAll, TakeEach, an AllOf
 // planned once, and Keyed.Take by key, at one frozen instant, over a
-// user's token bucket from one Keyed and a system fixed window and sliding
-// Counter from two others, while other goroutines rebuild all three tables
-// (inserting and deleting other keys: every rebuild moves the hot keys'
-// states into new slots, each move widened by cell.MoveHook), Sweep them,
-// Reconfigure every hot limiter to its own Config (its state out of line;
-// Keyed.Take then rebuilds to bring it back), restore an empty user's
-// bucket from its own snapshot, and take and refund a unit of each system
-// window alone, by Get's limiter and by Keyed.Take (so the member a joint
-// decision loads, not locks, changes under it).
+// user's token bucket from one Keyed and a system fixed window, sliding
+// Counter and rolling window from three others (rolling's state stays in
+// its limiter, locked in helping mode), while other goroutines rebuild the
+// tables (inserting and deleting other keys: every rebuild moves the hot
+// keys' states into new slots, each move widened by cell.MoveHook), Sweep
+// them, Reconfigure every hot limiter to its own Config (its state out of
+// line; Keyed.Take then rebuilds to bring it back), restore an empty
+// user's bucket from its own snapshot, and take and refund a unit of each
+// system window alone, by Get's limiter and by Keyed.Take (so the member a
+// joint decision loads, not locks, changes under it).
 //
 // Only a user's bucket can deny (the windows have room for every unit the
 // buckets hold), so the counts are exact whatever the interleaving: each
 // user's bucket ends holding exactly the units its admitted calls took,
-// and each window exactly the joint admissions, none lost to a move, none
-// counted twice, none left behind by a denial. A key's limiter is the
-// same one throughout (hot keys are never idle, so Sweep keeps them).
+// and each window exactly the joint admissions (the rolling window takes
+// those of the TakeAll without it alone, after it), none lost to a move,
+// none counted twice, none left behind by a denial. A key's limiter is
+// the same one throughout (hot keys are never idle, so Sweep keeps them).
 // Nothing depends on timing: every count is the callers' own.
 func TestKeyedJointConservesUnitsUnderMoves(t *testing.T) {
 	widenMoves(t)
@@ -87,6 +90,7 @@ func keyedJointRun(t *testing.T, seed uint64) {
 	other := tokenbucket.Config{Limit: 1, Window: time.Hour, Burst: 5, Name: "other", Clock: mk}
 	wcfg := fixedwindow.Config{Limit: 1000, Window: time.Hour, Name: "sysw", Clock: mk}
 	ccfg := slidingwindow.Config{Limit: 1000, Window: time.Hour, Name: "sysc", Clock: mk}
+	rcfg := rolling.Config{Limit: 1000, Window: time.Hour, Name: "sysr", Clock: mk}
 	userCfg := func(key string) tokenbucket.Config {
 		switch {
 		case key == "frozen":
@@ -121,6 +125,15 @@ func keyedJointRun(t *testing.T, seed uint64) {
 		}
 		return l
 	}, kcfg)
+	// rolling keeps its state in the limiter (plain slot): nothing moves
+	// it, but a joint decision locks it in helping mode (cell.Locked).
+	rolls := ratekit.NewKeyed(func(string) *rolling.Limiter {
+		l, err := rolling.New(rcfg)
+		if err != nil {
+			panic(err)
+		}
+		return l
+	}, kcfg)
 	const sysKey = 1
 
 	names := []string{"u0", "u1", "u2", "u3", "frozen"}
@@ -136,11 +149,12 @@ func keyedJointRun(t *testing.T, seed uint64) {
 			n = 2
 		}
 		require.True(t, users.Take(t0, u, n).Allowed)
-		alls[i] = ratekit.AllOf(ctrs.Get("sys"), first[i], wins.Get(sysKey))
+		alls[i] = ratekit.AllOf(ctrs.Get("sys"), first[i], rolls.Get("sys"), wins.Get(sysKey))
 		require.True(t, ratekit.KeyedStateInSlot(users, u))
 	}
 	require.True(t, wins.Take(t0, sysKey, 1).Allowed)
 	require.True(t, ctrs.Take(t0, "sys", 1).Allowed)
+	require.True(t, rolls.Take(t0, "sys", 1).Allowed)
 	require.True(t, ratekit.KeyedStateInSlot(wins, sysKey))
 	require.True(t, ratekit.KeyedStateInSlot(ctrs, "sys"))
 	frozenSnap, err := users.Get("frozen").MarshalBinary()
@@ -158,7 +172,7 @@ func keyedJointRun(t *testing.T, seed uint64) {
 			for range 300 {
 				i := rng.IntN(len(names))
 				u := names[i]
-				ul, w, c := users.Get(u), wins.Get(sysKey), ctrs.Get("sys")
+				ul, w, c, ro := users.Get(u), wins.Get(sysKey), ctrs.Get("sys"), rolls.Get("sys")
 				if ul != first[i] {
 					t.Errorf("%s: Get returned another limiter: the key was dropped", u)
 					return
@@ -167,20 +181,27 @@ func keyedJointRun(t *testing.T, seed uint64) {
 				joint := true
 				switch rng.IntN(7) {
 				case 0:
-					d = ratekit.TakeAll(t0, 1, ul, w, c)
+					d = ratekit.TakeAll(t0, 1, ul, w, c, ro)
 				case 1:
-					d = ratekit.TakeAll(t0, 1, c, ul, w)
+					d = ratekit.TakeAll(t0, 1, c, ro, ul, w)
 				case 2:
 					d = ratekit.TakeAll(t0, 1, w, c, ul)
+					if d.Allowed {
+						// The rolling window too, alone, so that it
+						// counts every joint admission.
+						if !ro.Take(t0, 1).Allowed {
+							t.Error("the rolling window alone denied")
+						}
+					}
 				case 3:
 					d = alls[i].Take(t0, 1)
 				case 4:
-					asks := []ratekit.Ask{{Limiter: w, N: 1}, {Limiter: ul, N: 1}, {Limiter: c, N: 1}}
+					asks := []ratekit.Ask{{Limiter: w, N: 1}, {Limiter: ro, N: 1}, {Limiter: ul, N: 1}, {Limiter: c, N: 1}}
 					d, _ = ratekit.TakeEach(t0, asks)
 				case 5:
 					d, joint = users.Take(t0, u, 1), false
 				default:
-					if p := ratekit.PeekAll(t0, 0, ul, w, c); !p.Allowed {
+					if p := ratekit.PeekAll(t0, 0, ul, w, ro, c); !p.Allowed {
 						t.Errorf("PeekAll of 0 denied: %+v", p)
 					}
 					if p := alls[i].Peek(t0, 1); !p.Allowed && p.Policy != userCfg(u).Name {
@@ -232,6 +253,9 @@ func keyedJointRun(t *testing.T, seed uint64) {
 			if err := ctrs.Get("sys").Reconfigure(ccfg); err != nil {
 				t.Error(err)
 			}
+			if err := rolls.Get("sys").Reconfigure(rcfg); err != nil {
+				t.Error(err)
+			}
 			if err := users.Get("frozen").UnmarshalBinary(frozenSnap); err != nil {
 				t.Error(err)
 			}
@@ -244,8 +268,12 @@ func keyedJointRun(t *testing.T, seed uint64) {
 			if !wins.Get(sysKey).Take(t0, 1).Allowed || !ctrs.Take(t0, "sys", 1).Allowed {
 				t.Error("a system window alone denied")
 			}
+			if !rolls.Take(t0, "sys", 1).Allowed {
+				t.Error("the rolling window alone denied")
+			}
 			wins.Get(sysKey).Refund(t0, 1)
 			ctrs.Get("sys").Refund(t0, 1)
+			rolls.Get("sys").Refund(t0, 1)
 			if !wins.Take(t0, sysKey, 1).Allowed {
 				t.Error("the system window alone denied")
 			}
@@ -275,6 +303,7 @@ func keyedJointRun(t *testing.T, seed uint64) {
 	}
 	require.Equal(t, 999-sys, wins.Get(sysKey).Peek(t0, 0).Remaining, "fixed window: joint admissions %d", sys)
 	require.Equal(t, 999-sys, ctrs.Get("sys").Peek(t0, 0).Remaining, "counter: joint admissions %d", sys)
+	require.Equal(t, 999-sys, rolls.Get("sys").Peek(t0, 0).Remaining, "rolling: joint admissions %d", sys)
 	// The churn did move the hot keys: every table was rebuilt.
 	now := []weak.Pointer[byte]{ratekit.KeyedTableOf(users, "u0"), ratekit.KeyedTableOf(wins, sysKey), ratekit.KeyedTableOf(ctrs, "sys")}
 	for j := range tables {
