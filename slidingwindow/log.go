@@ -438,8 +438,13 @@ func (s *logState) decide(d *ratekit.Decision, w uint64, x int64, n int) int64 {
 		// > limit-n), so the wait is positive and bounded like reset.
 		d.Remaining = max(p.limit-count, 0)
 		d.ResetAfter = reset
-		// Not before a forgotten unit expires: an upper bound then.
-		d.RetryAfter = max(time.Duration(s.unit(head, p.limit-n)+p.window-x), lostEnd)
+		d.RetryAfter = time.Duration(s.unit(head, p.limit-n) + p.window - x)
+		if n > 0 {
+			// Not before a forgotten unit expires, which until then
+			// counts the log as full. A Take of 0 units (denied only
+			// in an over-full log) fits a full one: the ring decides.
+			d.RetryAfter = max(d.RetryAfter, lostEnd)
+		}
 	}
 	return t
 }

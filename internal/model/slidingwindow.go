@@ -174,7 +174,8 @@ func (m *SlidingLog) decide(now time.Duration, n int) (ratekit.Decision, time.Du
 		if j := len(m.units) - 1 - (m.Limit - n); j >= 0 {
 			d.RetryAfter = m.units[j] + m.Window - now
 		}
-		if lost {
+		if lost && n > 0 {
+			// A lost unit counts the log as full, which n == 0 fits.
 			d.RetryAfter = max(d.RetryAfter, m.lost+m.Window-now)
 		}
 	}
