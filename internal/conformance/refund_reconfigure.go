@@ -3,7 +3,6 @@ package conformance
 import (
 	"encoding"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -118,8 +117,6 @@ func (s Subject) refundReconfigureScript(t *testing.T, name string, script []rcO
 	}
 	l, twin := s.New(t), s.New(t)
 	var hist []string
-	// latest: the latest stamp of a Take
-	restored, latest := false, time.Duration(math.MinInt64)
 	var pending []take // admitted by l, to be refunded, never taken by twin
 	refund := func(i int) {
 		p := pending[i]
@@ -130,7 +127,6 @@ func (s Subject) refundReconfigureScript(t *testing.T, name string, script []rcO
 	for _, op := range script {
 		switch op.kind {
 		case rcTake:
-			latest = max(latest, op.at)
 			ok := l.Take(s.Start.Add(op.at), op.n).Allowed
 			if ok && !op.refund {
 				twin.Take(s.Start.Add(op.at), op.n)
@@ -154,7 +150,6 @@ func (s Subject) refundReconfigureScript(t *testing.T, name string, script []rcO
 				}
 			}
 			hist = append(hist, "restore own state")
-			restored = true
 		case rcRefund:
 			if len(pending) > 0 {
 				i := 0
@@ -172,16 +167,6 @@ func (s Subject) refundReconfigureScript(t *testing.T, name string, script []rcO
 	// read both states afresh at Start and hide what the refunds gave.
 	for q := -2 * w; q <= 5*w; q += w / 8 {
 		for _, e := range []time.Duration{-1, 0} {
-			if restored && q+e < latest {
-				// A restore of the limiter's own state does not keep what it
-				// counts at instants before the latest stamp it saw: the Log
-				// drops units expired at its newest instant, and a Counter
-				// whose windows were refunded to zero restores as a fresh one.
-				// A refunded Take stamped later than the others moves that
-				// instant; this check leaves those stale instants out (see
-				// RefundAcrossOwnRestore for restores and refunds).
-				continue
-			}
 			at := s.Start.Add(q + e)
 			if got, want := s.capacity(l, at), s.capacity(twin, at); got > want {
 				t.Fatalf("%s: at Start%s the limiter admits %d, its twin (no refunded Takes) %d\nwindow %v, capacity %d; script: %s",
