@@ -200,8 +200,9 @@ func (m *SlidingCounter) Reconfigure(limit int, name string) {
 }
 
 // Restore is UnmarshalBinary of the state saved, which has this counter's
-// Window: its window and counts; refunds stamped in that window or the
-// replaced one, or earlier, give nothing back from then on.
+// Window: its window and counts, and the most a window it no longer knows
+// may hold if that is above its Limit; refunds stamped in that window or
+// the replaced one, or earlier, give nothing back from then on.
 func (m *SlidingCounter) Restore(saved *SlidingCounter) {
 	for _, c := range []*SlidingCounter{m, saved} {
 		if !m.started && !m.marked {
@@ -212,6 +213,11 @@ func (m *SlidingCounter) Restore(saved *SlidingCounter) {
 		}
 	}
 	m.started, m.k, m.cur, m.prev = saved.started, saved.k, saved.cur, saved.prev
+	if saved.forgot > saved.Limit {
+		// Saved by a counter whose Limit went down: a forgotten window
+		// counts as it did there (slidingwindow's format version 3).
+		m.forgot = max(m.forgot, saved.forgot)
+	}
 }
 
 // Clone returns an independent copy of the model.
