@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/ratekit/ratekit/internal/conformance"
+	"github.com/ratekit/ratekit/internal/model"
 	"github.com/ratekit/ratekit/slidingwindow"
 )
 
@@ -92,6 +93,12 @@ func TestLogFormatV1Loads(t *testing.T) {
 	if err := r.UnmarshalBinary(v1); err != nil {
 		t.Fatalf("UnmarshalBinary of a version 1 state: %v", err)
 	}
+	// The model of the old rule says the same.
+	m := &model.SlidingLog{Limit: 10, Window: time.Minute}
+	m.Take(0, 3)
+	m.Take(30*time.Second, 2)
+	m.Take(70*time.Second, 4)
+	m.PersistV1()
 	for _, tc := range []struct {
 		at   time.Duration
 		want int
@@ -105,6 +112,11 @@ func TestLogFormatV1Loads(t *testing.T) {
 	} {
 		if got := capacityAt(r, t0.Add(tc.at), cfg.Limit); got != tc.want {
 			t.Errorf("restored from version 1: admits %d at Start+%v; want %d", got, tc.at, tc.want)
+		}
+		for n := 0; n <= cfg.Limit; n++ {
+			if got, want := r.Peek(t0.Add(tc.at), n), m.Peek(tc.at, n); got != want {
+				t.Errorf("restored from version 1: Peek(Start+%v, %d) = %v; the model (PersistV1) says %v", tc.at, n, got, want)
+			}
 		}
 	}
 	// Saved again, it is the same state, still version 1.
