@@ -157,9 +157,9 @@ func (m *SlidingLog) State() string {
 	return fmt.Sprintf("size=%d %s", m.size(), describeFields(m))
 }
 
-// Restore is UnmarshalBinary of the state saved (Persist's view of it: the
-// units that count at its clock, and the clock) into this log, under its
-// Limit and Window. The ring is rewritten in place, keeping its size, and
+// Restore is UnmarshalBinary of the state saved (Persist's view of it:
+// every unit it remembers, its clock and its lost mark) into this log,
+// under its Limit and Window. The ring is rewritten in place, keeping its size, and
 // grows only to hold more units than it has slots.
 func (m *SlidingLog) Restore(saved *SlidingLog) {
 	s := saved.Clone()
@@ -174,7 +174,7 @@ func (m *SlidingLog) Restore(saved *SlidingLog) {
 		}
 	}
 	m.units, m.clock, m.hasClock = s.units, s.clock, s.hasClock
-	m.hasLost = false // the restored units replace the ring whole
+	m.lost, m.hasLost = s.lost, s.hasLost // the restored state replaces the ring whole
 }
 
 // Clone returns an independent copy of the model.
