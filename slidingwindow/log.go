@@ -780,10 +780,12 @@ func (l *Log) install(next *logState, units []int64, clk, restored int64) {
 // ring holds is kept, and judged against the new Limit and Window. A Limit
 // lowered below the units that count leaves the log over-full: it admits
 // nothing until enough of them expire, and raising the Limit again gives
-// none back, at stale times too. To keep them, the ring holds max(Limit,
-// units held) slots: a unit that has expired at the log's clock still
-// counts at a stale time (see Take), where a Limit raised again would need
-// it, so lowering the Limit never shrinks the ring. A longer Window or a
+// none back, at stale times too. To keep them, the ring never shrinks: it
+// keeps the slots of the largest Limit the Log has had (or of the units it
+// held, if more), and so the memory that Limit needed. A unit that has
+// expired at the log's clock still counts at a stale time (see Take),
+// where a Limit raised again would need it, and a ring sized to the units
+// held would have to overwrite it at the next Takes. A longer Window or a
 // higher Limit than the ring was sized for does not bring back units the
 // log had already forgotten (it overwrites a unit only once it has
 // expired at the Take's time).
@@ -813,8 +815,8 @@ func (l *Log) Reconfigure(cfg Config) error {
 	w := old.word.Load()
 	head := headOf(w)
 	clk := max(old.unit(head, 0), old.floor.Load())
-	held := old.above(head, noFloor) // every slot that holds a unit
-	next := newLogState(np, max(np.limit, held))
+	held := old.above(head, noFloor)                       // every slot that holds a unit
+	next := newLogState(np, max(np.limit, len(old.slots))) // held <= len(old.slots)
 	next.lost().Store(old.lost().Load())
 	units := make([]int64, 0, held)
 	for j := held - 1; j >= 0; j-- {

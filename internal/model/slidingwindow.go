@@ -13,8 +13,8 @@ import (
 //
 // The log remembers the instants of the newest units up to its ring size,
 // oldest first, and its clock: the newest instant it ever recorded. The
-// ring size is Limit, or more when Reconfigure lowered the Limit below the
-// units it remembered, which are all kept. A unit at e counts at now while
+// ring size is Limit, or more when Reconfigure lowered the Limit: the ring
+// never shrinks, and every unit it remembered is kept. A unit at e counts at now while
 // now-e < Window, units after now included: every time, stale or not, is
 // judged by itself. A Take records its units at the clock (at now, unless
 // now is stale). A unit is dropped when ring-size newer ones are recorded;
@@ -132,10 +132,11 @@ func (m *SlidingLog) PersistV1() {
 	m.hasLost = false
 }
 
-// Reconfigure keeps every unit the log remembers (placeholders included):
-// the ring becomes max(limit, those units).
+// Reconfigure keeps every unit the log remembers (placeholders included),
+// and the ring never shrinks: it becomes max(limit, its size before).
 func (m *SlidingLog) Reconfigure(limit int, window time.Duration) {
-	m.Limit, m.Window, m.ring = limit, window, len(m.units)
+	m.ring = max(m.size(), len(m.units))
+	m.Limit, m.Window = limit, window
 }
 
 // live returns the units that count at t, oldest first.
