@@ -96,7 +96,7 @@ func TestTakeAllJoint(t *testing.T) {
 				l.Refund(t0.Add(in.At), in.N)
 			case in.Kind == opReconfigure:
 				c := jointWindows[in.Arg]
-				p.w.Reconfigure(c.Limit, c.Window, c.Offset, c.Name, false)
+				p.w.Reconfigure(now, c.Limit, c.Window, c.Offset, c.Name, false)
 			}
 			return output{}
 		}

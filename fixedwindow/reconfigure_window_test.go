@@ -1,0 +1,36 @@
+package fixedwindow_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ratekit/ratekit/fixedwindow"
+)
+
+// TestShorterWindowKeepsRecentUnits: an hour's window of 1000 with 100
+// taken from 13:29:30 to 13:30, switched at 13:30 to 60 a minute. The
+// limiter cannot tell when in the hour its 100 were taken: all of them may
+// be in the minute from 13:30, so that minute counts them. The count moved
+// to the minute that holds the hour's start (13:00), and the minute from
+// 13:30 began empty: 60 more admitted, 160 within a minute, where a limiter
+// of 60 a minute all along admits 10.
+func TestShorterWindowKeepsRecentUnits(t *testing.T) {
+	at := func(m, s int) time.Time { return time.Date(2026, 3, 18, 13, m, s, 0, time.UTC) }
+	hourly := fixedwindow.Config{Limit: 1000, Window: time.Hour, Clock: mockAt(at(0, 0))}
+	perMinute := fixedwindow.Config{Limit: 60, Window: time.Minute, Clock: mockAt(at(30, 0))}
+	l, twin := mustNew(t, hourly), mustNew(t, perMinute)
+	for _, tk := range []struct {
+		at time.Time
+		n  int
+	}{{at(29, 30), 25}, {at(29, 45), 25}, {at(30, 0), 50}} {
+		require.True(t, l.Take(tk.at, tk.n).Allowed)
+		require.True(t, twin.Take(tk.at, tk.n).Allowed)
+	}
+	require.NoError(t, l.Reconfigure(perMinute))
+	got, want := l.Peek(at(30, 10), 0).Remaining, twin.Peek(at(30, 10), 0).Remaining
+	require.LessOrEqual(t, got, want, "Remaining at 13:30:10, after the switch at 13:30; a limiter of 60 a minute all along")
+	require.Equal(t, 0, got, "100 counted in the minute from 13:30")
+	require.Equal(t, 60, l.Peek(at(31, 0), 0).Remaining, "the minute from 13:31 is empty")
+}
