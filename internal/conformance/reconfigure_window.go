@@ -174,7 +174,10 @@ func (s Subject) runWindowScript(t *testing.T, sc winScript) bool {
 func (s Subject) runWindowScriptAt(t *testing.T, sc winScript, r time.Time) bool {
 	t.Helper()
 	l, twin := s.New(t), s.New(t)
-	if err := s.ReconfigureWindow(twin, sc.window, sc.shift, r); err != nil {
+	// The twin is reconfigured long before every instant of the script: a
+	// fresh token bucket reconfigured at r would be full from r on only,
+	// emptier at stale instants than one of the new Config all along.
+	if err := s.ReconfigureWindow(twin, sc.window, sc.shift, r.Add(-4*s.window(t))); err != nil {
 		t.Fatalf("ReconfigureWindow(%v, shift %v) of a fresh limiter: %v", sc.window, sc.shift, err)
 	}
 	taken := 0
