@@ -353,9 +353,9 @@ func TestRolling(t *testing.T) {
 			c.Clock = fixedClock{t: t0.Add(now)}
 			return l.Reconfigure(c)
 		},
-		reconfigureModel: func(m *model.Rolling, arg int, _ time.Duration) {
+		reconfigureModel: func(m *model.Rolling, arg int, now time.Duration) {
 			c := rollingConfigs[arg]
-			m.Reconfigure(c.Limit, c.Window, c.Name, c.OnLimitReached != nil)
+			m.Reconfigure(t0.Add(now), c.Limit, c.Window, c.Name, c.OnLimitReached != nil)
 		},
 	}.check(t)
 }
