@@ -34,3 +34,26 @@ func TestShorterWindowKeepsRecentUnits(t *testing.T) {
 	require.Equal(t, 0, got, "100 counted in the minute from 13:30")
 	require.Equal(t, 60, l.Peek(at(31, 0), 0).Remaining, "the minute from 13:31 is empty")
 }
+
+// TestLongerWindowForgets is the ratekit package documentation's example
+// of what a longer Window does not bring back: windows of a second with a
+// Limit of 10, 5 taken at 13:00:00 and 1 at 13:00:01.1, switched then to
+// windows of 3 seconds, count the 1 (the second from 13:00:01 no longer
+// counts the 5) and admit 9 until 13:00:03, where windows of 3 seconds all
+// along count 6 and admit 4.
+func TestLongerWindowForgets(t *testing.T) {
+	at := func(ms int) time.Time {
+		return time.Date(2026, 3, 18, 13, 0, 0, 0, time.UTC).Add(time.Duration(ms) * time.Millisecond)
+	}
+	perSecond := fixedwindow.Config{Limit: 10, Window: time.Second, Clock: mockAt(at(0))}
+	per3s := fixedwindow.Config{Limit: 10, Window: 3 * time.Second, Clock: mockAt(at(1100))}
+	l, twin := mustNew(t, perSecond), mustNew(t, per3s)
+	for _, tk := range []struct{ ms, n int }{{0, 5}, {1100, 1}} {
+		require.True(t, l.Take(at(tk.ms), tk.n).Allowed)
+		require.True(t, twin.Take(at(tk.ms), tk.n).Allowed)
+	}
+	require.NoError(t, l.Reconfigure(per3s))
+	require.Equal(t, 9, l.Peek(at(2999), 0).Remaining)
+	require.Equal(t, 4, twin.Peek(at(2999), 0).Remaining)
+	require.Equal(t, 10, l.Peek(at(3000), 0).Remaining)
+}

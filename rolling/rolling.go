@@ -437,8 +437,12 @@ func (l *Limiter) Wait(ctx context.Context, n int) (ratekit.Decision, error) {
 // tell when in the old window its units were taken, and they may all be in
 // the window a limiter of the new Window all along would have open then.
 // An hour's window opened at 13:00, switched at 13:30 to a minute's, counts
-// its units until 13:31. Whether OnLimitReached has fired for the window
-// carries over too. Reconfigure allocates and may
+// its units until 13:31. Where this departs from the Reconfigure contract
+// (see the ratekit package documentation): a Take stamped within that
+// window joins it and closes with it, as a Take joining any open window
+// does, where a limiter of the new Window all along may have had no window
+// open then, and opened one at that Take's stamp. Whether OnLimitReached
+// has fired for the window carries over too. Reconfigure allocates and may
 // be slow; it is meant for occasional changes of policy. It changes this
 // Limiter alone, which gets parameters of its own (184 bytes, kept
 // on the epoch it measures time from); the limiters that shared its old
