@@ -81,7 +81,13 @@
 // window ends. Keys written by an older version of the script, which kept
 // neither that stamp nor (sliding counter) the Window, read as placed by
 // their window's start, and a token bucket written before its rate was
-// kept as it stands, until their next write.
+// kept as it stands, until their next write. The other way round does not
+// hold: an older script, still run by replicas during a deploy, cannot
+// parse the words this one adds. It fails on a fixed or rolling key this
+// one wrote, and reads a token bucket or sliding counter key as fresh (as
+// it did the words added before: the rate, and the counter's largest
+// Limit). Deploy the change where that is acceptable, or under a new
+// Options.Prefix.
 //
 // # Refunds
 //
