@@ -91,10 +91,11 @@ func TestConformanceWithHook(t *testing.T) {
 		New: func(tb testing.TB) ratekit.Limiter {
 			return mustNew(tb, rolling.Config{Limit: 4, Window: time.Hour, Name: "h", OnLimitReached: func(ratekit.Decision) {}})
 		},
-		Capacity:    4,
-		Policy:      "h",
-		Reconfigure: reconfigureLimit(rolling.Config{Limit: 4, Window: time.Hour, Name: "h", OnLimitReached: func(ratekit.Decision) {}}),
-		Anchored:    true,
+		Capacity:          4,
+		Policy:            "h",
+		Reconfigure:       reconfigureLimit(rolling.Config{Limit: 4, Window: time.Hour, Name: "h", OnLimitReached: func(ratekit.Decision) {}}),
+		ReconfigureWindow: reconfigureWindow(rolling.Config{Limit: 4, Window: time.Hour, Name: "h", OnLimitReached: func(ratekit.Decision) {}}),
+		Anchored:          true,
 		WithClock: func(tb testing.TB, c clock.Clock) ratekit.Limiter {
 			return mustNew(tb, rolling.Config{Limit: 4, Window: time.Hour, Name: "h", OnLimitReached: func(ratekit.Decision) {}, Clock: c})
 		},
