@@ -73,7 +73,7 @@ func (s Subject) reconfigureWindow(t *testing.T) {
 	}
 	w, c := s.window(t), s.Capacity
 	third := max(c/3, 1)
-	windows := []time.Duration{w / 60, w / 3, 2 * w / 7, w / 2, 3 * w / 4, w, 4 * w / 3, 2 * w, 5 * w / 2, 3 * w}
+	windows := []time.Duration{w / 60, w / 3, 2 * w / 7, w, 4 * w / 3, 5 * w / 2, 3 * w}
 	befores := [][]winTake{
 		{{0, c}},
 		{{-w / 2, third}, {-w / 100, third}, {0, c - 2*third}},
@@ -105,9 +105,9 @@ func (s Subject) reconfigureWindow(t *testing.T) {
 		t.Fatalf("no fixed script ran: the limiter forgot some unit of each before the Reconfigure, at every r tried")
 	}
 	rng := rand.New(rand.NewPCG(seed(t), 0x3140))
-	rounds := 150
+	rounds := 60
 	if testing.Short() {
-		rounds = 40
+		rounds = 20
 	}
 	factors := [][2]int64{{1, 60}, {1, 7}, {2, 7}, {1, 3}, {1, 2}, {3, 4}, {1, 1}, {4, 3}, {3, 2}, {2, 1}, {5, 2}, {7, 1}}
 	for range rounds {
@@ -225,8 +225,14 @@ func (s Subject) runWindowScriptAt(t *testing.T, sc winScript, r time.Time) bool
 		if l.Take(at, tk.N).Allowed {
 			twin.Take(at, tk.N)
 		}
-		for _, q := range sc.queries {
-			compare(q, fmt.Sprintf(", after Take %d after it", i))
+		// A third of the queries after each Take (all of them over
+		// three), and all after the last: Peeks of a log of a thousand
+		// units are not free under -race.
+		last := i == len(sc.after)-1
+		for j, q := range sc.queries {
+			if last || j%3 == i%3 {
+				compare(q, fmt.Sprintf(", after Take %d after it", i))
+			}
 		}
 	}
 	return true
