@@ -57,3 +57,31 @@ func TestLongerWindowForgets(t *testing.T) {
 	require.Equal(t, 4, twin.Peek(at(2999), 0).Remaining)
 	require.Equal(t, 10, l.Peek(at(3000), 0).Remaining)
 }
+
+// TestRestoreIntoShorterWindow: the state of an hour's window of 1000 with
+// 100 taken from 13:29:30 to 13:30, restored at 13:30 into a limiter of 60
+// a minute. The count went to the minute holding the hour's start (13:00),
+// and the minute from 13:30 was empty: 60 admitted at 13:30:10, where a
+// limiter of 60 a minute all along that took the same Takes admits 10. It
+// now goes to the minute holding the hour's last instant, 13:59.
+func TestRestoreIntoShorterWindow(t *testing.T) {
+	at := func(m, s int) time.Time { return time.Date(2026, 3, 18, 13, m, s, 0, time.UTC) }
+	hourly := fixedwindow.Config{Limit: 1000, Window: time.Hour, Clock: mockAt(at(0, 0))}
+	perMinute := fixedwindow.Config{Limit: 60, Window: time.Minute, Clock: mockAt(at(30, 0))}
+	l, twin := mustNew(t, hourly), mustNew(t, perMinute)
+	for _, tk := range []struct {
+		at time.Time
+		n  int
+	}{{at(29, 30), 25}, {at(29, 45), 25}, {at(30, 0), 50}} {
+		require.True(t, l.Take(tk.at, tk.n).Allowed)
+		require.True(t, twin.Take(tk.at, tk.n).Allowed)
+	}
+	b, err := l.MarshalBinary()
+	require.NoError(t, err)
+	restored := mustNew(t, perMinute)
+	require.NoError(t, restored.UnmarshalBinary(b))
+	got, want := restored.Peek(at(30, 10), 0).Remaining, twin.Peek(at(30, 10), 0).Remaining
+	require.LessOrEqual(t, got, want, "Remaining at 13:30:10; a limiter of 60 a minute all along")
+	require.False(t, restored.Peek(at(59, 30), 1).Allowed, "the minute from 13:59 counts the 100")
+	require.Equal(t, 60, restored.Peek(at(60, 0), 0).Remaining)
+}

@@ -247,11 +247,12 @@ func (l *Limiter) MarshalBinary() ([]byte, error) {
 // encoding.BinaryUnmarshaler.
 //
 // The saved window's count goes to the limiter's window that contains the
-// saved window's start. So a state restored after its window ended leaves
-// the limiter fresh for the current window. A state saved under another
-// Window or Offset is placed by its start too, not as Reconfigure places
-// a window (at the instant of the change), so a shorter or shifted window
-// may count fewer of its units than Reconfigure would. The count stands against the current
+// saved window's last instant: the saved window itself under the same
+// Window and Offset, so a state restored after its window ended leaves the
+// limiter fresh for the current window. A state saved under another Window
+// or Offset has no instant of a change to carry it to, as Reconfigure
+// does, and its units may all have been taken at that last instant; the
+// windows before the one that holds it are then stale (see Take). The count stands against the current
 // Limit even if it is higher (a lower limit applies to what was taken).
 // A state whose window is later than the times the limiter is then asked
 // about denies them, as a stale clock would be (see Take).
@@ -300,6 +301,9 @@ func (l *Limiter) UnmarshalBinary(b []byte) error {
 	}
 	if err := r.Err(); err != nil {
 		return err
+	}
+	if sv.has {
+		sv.start = sv.start.Add(sv.window - 1) // its last instant (see above)
 	}
 	for {
 		b, _ := l.c.Load() // not sealed; not nil: checked above, and never nil again once set
