@@ -21,11 +21,11 @@
 // carries what HTTP rate-limit headers need: Limit, Remaining, Window,
 // ResetAfter, RetryAfter and the Policy's name.
 //
-// Every limiter keeps the same rules: a denied Take changes no state; n == 0
-// is allowed and takes nothing; n < 0 and n larger than the limiter can ever
-// admit are denied with RetryAfter Never; Peek reports exactly what Take
-// would; Refund gives back what an allowed Take took. Take, Peek and Refund
-// are lock-free and allocate nothing.
+// Every limiter keeps the rules of the Limiter interface, which says them
+// once (a denial, n == 0, n < 0 and n beyond capacity, Peek, Refund);
+// each package documents only where it departs from them. Take, Peek and
+// Refund are lock-free and allocate nothing on their common paths (where
+// one allocates on a rare path, its package says so).
 //
 // # Time
 //
@@ -109,8 +109,9 @@
 // and allocate nothing. Limiters of equal Configs share their parameters,
 // so a factory that calls New per key is the one obvious way, and the
 // cheap one: a key's token bucket, fixed window, rolling window or sliding
-// counter is one 32-byte allocation, about 70 bytes with its place in the
-// Keyed. The packages' Templates are deprecated.
+// counter is one 32-byte allocation, plus its place in the Keyed
+// (bench/RESULTS.md, "Memory per key", has the bytes a key measured). The
+// packages' Templates are deprecated.
 //
 // Memory stays bounded. Sweep, or a background sweeper, drops the limiters
 // that are idle (back at full capacity, so that dropping them changes no

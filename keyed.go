@@ -76,8 +76,9 @@ const MinSweepInterval = time.Second
 // Take then goes through the limiter. That slot is 72 bytes for a string
 // key (8 for the hash and state bits, 16 for the key's header, 8 for the
 // limiter pointer, 16 for its bytes, 24 for the state: parameters pointer,
-// state word, auxiliary word), 48 for an 8-byte key; otherwise it is 8
-// bytes, the key and the limiter (32 for a string key and a pointer). For
+// state word, auxiliary word), 48 for an 8-byte key; otherwise it holds
+// the hash, the key and the limiter (32 bytes for a string key and a
+// pointer). For
 // other keys and limiters a Take reads the slot, then the limiter and, for
 // a key that is or holds a string or an interface, the key's bytes: two
 // dependent misses. BenchmarkKeyedMisses times each access.

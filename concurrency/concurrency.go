@@ -30,9 +30,11 @@
 //
 // Units come back when holders release them, not with time, so RetryAfter
 // and ResetAfter are estimates built from an estimate of the mean hold time
-// (see the Limiter doc for the estimator). They are always positive and
-// finite (between ratekit.MinRetry and 24 hours) and RetryAfter is never
-// Never except for requests that can never fit (n < 0 or n > Limit).
+// (see the Limiter doc for the estimator). They are 0 where there is nothing
+// to wait for (RetryAfter of an admission, ResetAfter of a decision that
+// leaves nothing held or queued), otherwise finite (between ratekit.MinRetry
+// and 24 hours), and RetryAfter is never Never except for requests that can
+// never fit (n < 0 or n > Limit).
 //
 // # Misuse
 //

@@ -6,6 +6,10 @@ import (
 	"github.com/benbjohnson/clock"
 )
 
+// MaxCount is the bound on a header's counts, which the reference model
+// shares.
+const MaxCount = maxCount
+
 // Hosts returns how many hosts' pacing states t keeps, for tests of the
 // MaxHosts bound.
 func (t *Transport) Hosts() int {

@@ -11,9 +11,11 @@ import (
 // one: every number is bounded here so that no later arithmetic on it can
 // overflow, and nothing a header says can panic the transport.
 const (
-	// maxCount bounds a Limit or Remaining. 2^40 requests is more than any
-	// quota, and count*100 (the PaceBelow test) stays far from overflow.
-	maxCount = 1 << 40
+	// maxCount bounds a Limit or Remaining: 2^40 requests where int has 64
+	// bits, more than any quota, and 2^24 (16,777,216) where it has 32, so
+	// that count*100 (the PaceBelow test) stays below 2^31 there. A larger
+	// count saturates, which only spreads requests sooner.
+	maxCount = 1 << (24 + 16*(^uint(0)>>63))
 	// maxSeconds is the most whole seconds a time.Duration holds (about 292
 	// years). Longer delays saturate at maxDuration.
 	maxSeconds  = int64(math.MaxInt64 / int64(time.Second))

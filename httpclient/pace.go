@@ -106,7 +106,7 @@ type bound struct {
 // a reset to spread it over, nor when pacing is off. An empty budget is low
 // too, so that "low" only grows as the budget shrinks, which makes dropping
 // a covered bound change no decision (see covers). budget*100 cannot
-// overflow: counts are bounded by maxCount (2^40).
+// overflow: counts are bounded by maxCount.
 func (b *bound) low(pace int) bool {
 	return !b.resetAt.IsZero() && pace > 0 &&
 		(b.limit == 0 || b.budget*100 <= b.limit*pace)

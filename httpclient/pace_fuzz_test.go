@@ -27,7 +27,7 @@ func FuzzPacing(f *testing.F) {
 
 func fuzzPacing(t *testing.T, ops []byte, pace int) {
 	real := httpclient.NewTestHost(pace)
-	m := &model.Pacer{Pace: pace, MaxCount: 1 << 40}
+	m := &model.Pacer{Pace: pace, MaxCount: httpclient.MaxCount}
 	start := time.Date(2026, 3, 18, 13, 1, 7, 0, time.UTC)
 	now := start
 	pending := 0          // paced requests not yet sent

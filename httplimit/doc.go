@@ -68,13 +68,11 @@
 // RateLimit fields of draft-ietf-httpapi-ratelimit-headers, one item per
 // tier. A 401 that the FailureTier counts carries the FailureTier's budget.
 //
-// The IETF dialect follows the newest revision whose text could be read:
-// draft-12 (20 November 2026) is published, but only its front matter was
-// available, so field syntax, the quota-unit registry (requests,
+// The IETF dialect implements draft-11 (23 May 2026) and the working
+// group's editor's copy: field syntax, the quota-unit registry (requests,
 // content-bytes, concurrent-requests), the pk partition key (a Byte
-// Sequence) and the problem types (quota-exceeded, abnormal-usage-detected)
-// were checked against draft-11 (23 May 2026) and the working group's
-// editor's copy. Units outside the registry are sent as ratekit-unit, never
+// Sequence) and the problem types (quota-exceeded, abnormal-usage-detected).
+// It has not been checked against draft-12 (20 November 2026). Units outside the registry are sent as ratekit-unit, never
 // as qu. Config.PartitionKeys adds pk as a truncated HMAC-SHA256 of the
 // key, which never discloses it.
 //
@@ -113,7 +111,8 @@
 // the writer it hands the handler (which records the status and links an
 // inner Middleware) is pooled. A request
 // refused by tier k costs a Take of tiers 1..k, the rollback of tiers
-// before k and a Peek of the tiers after it, plus, for the Sanity and IETF
+// before k (none when ratekit.TakeEach decides the tiers' limiters
+// together) and a Peek of the tiers after it, plus, for the Sanity and IETF
 // dialects and OnDecision, a Peek of each tier that did not refuse; its
 // problem document is written from pooled buffers. See BenchmarkMiddleware
 // here and BenchmarkHTTPMiddlewareRefusal in bench/.

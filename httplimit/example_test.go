@@ -62,8 +62,8 @@ func Example() {
 	// (an exact log, as the mail API's limit slides), a token bucket per API
 	// key, the IP's sliding second (as Sanity's 25 mutations per second per
 	// IP slide), and a rolling minute of authentication failures per IP. Each
-	// store's limiters come from templates, which share their parameters,
-	// and MaxKeys bounds memory under a flood of new keys (random
+	// store's factory calls New: limiters of equal Configs share their
+	// parameters. MaxKeys bounds memory under a flood of new keys (random
 	// addresses, say).
 	keyed := ratekit.KeyedConfig{MaxKeys: 100_000}
 	liveOrg := slidingwindow.Config{Limit: 600, Window: time.Minute, Name: "org"}

@@ -6,8 +6,8 @@ import (
 )
 
 // Problem types of the refusals the middleware writes (RFC 9457 "type"
-// members). Config.ProblemType replaces ProblemQuotaExceeded with a
-// service's own URI.
+// members). Config.ProblemType replaces ProblemQuotaExceeded and
+// ProblemAbnormalUsage (every 429) with a service's own URI.
 const (
 	// ProblemQuotaExceeded is the type of a 429: a tier (or the FailureTier)
 	// refused the request and it can be retried after Retry-After. It is the
@@ -42,9 +42,17 @@ const (
 //	 "detail": "Too many requests for this organization. Retry in 12 seconds.",
 //	 "retry_after": 12, "violated-policies": ["org"]}
 type Problem struct {
-	Type   string `json:"type"`
-	Title  string `json:"title"`
-	Status int    `json:"status"`
+	// Type is the problem type URI: Config.ProblemType or one of the
+	// Problem* constants.
+	Type string `json:"type"`
+	// Title is the type's short summary ("Rate limit exceeded" for a 429).
+	Title string `json:"title"`
+	// Status is the HTTP status code: 429, 413 or 401.
+	Status int `json:"status"`
+	// Detail explains this refusal. On a 429 it is the binding tier's
+	// Detail (default: "Too many requests for policy \"org\".") and
+	// "Retry in 12 seconds."; on a 413 and a 401 it names the tier and
+	// what is wrong with the request.
 	Detail string `json:"detail,omitempty"`
 	// RetryAfter is the Retry-After header's value in seconds (at least 1),
 	// or 0, and omitted, when there is nothing to wait for (413, 401).

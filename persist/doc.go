@@ -12,9 +12,12 @@
 //
 //	daily, _ := rolling.New(rolling.Config{Limit: 100_000, Window: 24 * time.Hour})
 //	orgs := ratekit.NewKeyed(newOrgLimiter, ratekit.KeyedConfig{MaxKeys: 1_000_000})
-//	err = store.Attach("daily", daily)                                 // restores its state
-//	err = persist.AttachKeyed(store, "orgs", orgs, persist.StringKey{}) // restores every key's
-//	if err != nil && !errors.Is(err, persist.ErrSkipped) {
+//	// Attach restores its state, AttachKeyed every key's. ErrSkipped: attached,
+//	// but a saved state could not be restored (the next checkpoint replaces it).
+//	if err := store.Attach("daily", daily); err != nil && !errors.Is(err, persist.ErrSkipped) {
+//		return err
+//	}
+//	if err := persist.AttachKeyed(store, "orgs", orgs, persist.StringKey{}); err != nil && !errors.Is(err, persist.ErrSkipped) {
 //		return err
 //	}
 //

@@ -58,25 +58,25 @@ var _ Keyed[string, Limiter] = (*ratekit.Keyed[string, Limiter])(nil)
 // saved key to a 63-bit hash of the state last written for it (and a bit
 // that marks the keys a checkpoint has seen). It costs a map slot of the
 // key and 8 bytes per saved key, with the map's spare slots: 25 to 60 bytes
-// for a string key (BenchmarkCheckpoint's side-B/key: 35 at 100,000 keys,
-// 56 at a million), whose bytes the map shares with the set's own copy.
+// for a string key (bench/RESULTS.md, "persist checkpoints"), whose bytes
+// the map shares with the set's own copy.
 // The table holds the keys themselves: with a key type holding pointers, a
 // key that left the set is kept alive until the next checkpoint deletes its
 // saved state.
 //
-// A checkpoint marshals every key's state (without allocating, for limiters
-// with AppendBinary), hashes it and looks it up, so its cost grows with the
-// number of keys, about 1µs of CPU per key (1.2s for a million rolling
-// windows, none changed); only changed states cost a write, about 4µs each
-// (3.7s for a million, all changed). While it runs it holds,
-// per changed key, the record to write and about 40 bytes, up to 64 MiB of
-// records (more changes are written in several rounds). Two different
+// A checkpoint marshals every key's state (see Limiter for the allocation
+// that costs), hashes it and looks it up, so its cost grows with the
+// number of keys, changed or not; only changed states cost a write, which
+// costs several times more than the look-up (BenchmarkCheckpoint; the
+// figures are in bench/RESULTS.md, "persist checkpoints"). While it runs
+// it holds, per changed key, the record to write and about 40 bytes, up to
+// 64 MiB of records (more changes are written in several rounds). Two different
 // states have the same hash with probability 2^-63, in which case the
 // change is not saved until the state changes again.
 //
 // On disk a key costs its encoded key, its state, 4 bytes of checksum and
-// bbolt's 16 bytes, in pages about half full: about 100 bytes for a rolling
-// window under a 12-byte key.
+// bbolt's 16 bytes, in pages partly full (bench/RESULTS.md, "persist
+// checkpoints", has the bytes a key measured).
 func AttachKeyed[K comparable, L Limiter](s *Store, name string, set Keyed[K, L], codec KeyCodec[K]) error {
 	if isNil(set) || isNil(codec) {
 		return core.Invalid("persist", "AttachKeyed(%q) with a nil set or codec", name)

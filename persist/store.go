@@ -72,7 +72,8 @@ var (
 // limiter unchanged, and must not keep b (it points into the store file's
 // memory map). A Limiter that also implements encoding.BinaryAppender is
 // marshalled through it, into a reused buffer, which saves an allocation per
-// key and checkpoint.
+// key and checkpoint. (ratekit's own algorithm limiters do not implement it:
+// a checkpoint of a keyed set of them allocates one state a key.)
 type Limiter interface {
 	ratekit.Limiter
 	encoding.BinaryMarshaler

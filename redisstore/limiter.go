@@ -231,10 +231,9 @@ func (l *Limiter) one(ctx context.Context, op, key string, n int, now string) (r
 }
 
 // Take admits n units for key at the server's time and takes them, or takes
-// nothing and denies, exactly as the embedded algorithm would (see the
-// package doc for the microsecond resolution). n == 0 is allowed and takes
-// nothing; n < 0 and n larger than Limit (Burst for a token bucket) are
-// denied with RetryAfter ratekit.Never. A denial writes nothing.
+// nothing and denies, exactly as the embedded algorithm would, edge cases
+// included: the package doc says them, and the microsecond resolution. The
+// capacity is Limit (Burst for a token bucket).
 //
 // The error is Redis's (connection, timeout, a key of the wrong type), with
 // the zero Decision; ctx bounds the round trip.

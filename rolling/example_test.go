@@ -38,8 +38,10 @@ func Example() {
 }
 
 // A user-defined limit and the system limit on one token, tracked
-// independently: whichever is hit first takes effect, and an event the
-// system limit refuses does not count against the user's daily quota.
+// independently: whichever is hit first takes effect, and an event that
+// one refuses counts against neither: the system limit's refusals leave
+// the user's daily quota alone, and the user limit's leave the system's
+// minute alone.
 func Example_userAndSystemLimits() {
 	user, _ := rolling.New(rolling.Config{Limit: 100_000, Window: 24 * time.Hour, Name: "user"})
 	system, _ := rolling.New(rolling.Config{Limit: 5_500, Window: time.Minute, Name: "system"})
@@ -58,9 +60,24 @@ func Example_userAndSystemLimits() {
 	}
 	fmt.Printf("admitted %d; refused by %q, retry in %v\n", admitted, last.Policy, last.RetryAfter)
 	fmt.Printf("daily quota left: %d\n", user.Peek(start.Add(10*time.Second), 0).Remaining)
+
+	// A staging token with a user-defined limit of 3 a day: the system
+	// limit is asked first and admits all 10 events, but the 7 that the
+	// user limit refuses are given back to it.
+	stagingUser, _ := rolling.New(rolling.Config{Limit: 3, Window: 24 * time.Hour, Name: "user"})
+	stagingSystem, _ := rolling.New(rolling.Config{Limit: 5_500, Window: time.Minute, Name: "system"})
+	admitted = 0
+	for range 10 {
+		if ratekit.TakeAll(start, 1, stagingSystem, stagingUser).Allowed {
+			admitted++
+		}
+	}
+	fmt.Printf("staging: admitted %d of 10; system limit left this minute: %d\n",
+		admitted, stagingSystem.Peek(start, 0).Remaining)
 	// Output:
 	// admitted 5500; refused by "system", retry in 50.001s
 	// daily quota left: 94500
+	// staging: admitted 3 of 10; system limit left this minute: 5497
 }
 
 // Rollbar posts a System Message when a token's limit is reached: once per

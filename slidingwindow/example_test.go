@@ -11,8 +11,8 @@ import (
 )
 
 // Sanity allows at most 25 mutations per second per IP, in any second: an
-// exact sliding log per IP. (ratekit.NewKeyed will hold one limiter per key
-// with bounded memory; a map does here.)
+// exact sliding log per IP. (A map holds them here, without bound; a
+// service uses ratekit.NewKeyed, as ExampleNewLog_perKey does.)
 func ExampleNewLog() {
 	perIP := map[string]*slidingwindow.Log{}
 	limiter := func(ip string) *slidingwindow.Log {

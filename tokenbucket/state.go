@@ -22,11 +22,17 @@ import (
 // until that unit and the next have refilled; raised back to 10 it holds 6,
 // as if it had never been lowered. A full bucket stays full, an empty one
 // empty, and a bucket 3 units in debt to Wait's reservations stays 3 units
-// in debt. Fractions of a unit are kept exactly where the new time scale can
-// hold them and otherwise rounded towards less capacity, never more; when
-// the rate changes (Limit or Window), a unit partly refilled counts as not
-// refilled at all, since a bucket of the new rate all along could not have
-// refilled it as far. A debt
+// in debt, at that instant: a Take stamped before it is stale to the new
+// state and finds the bucket emptier by the time between, a fresh bucket
+// included. So a limiter driven by times that are not cfg.Clock's (a
+// replay of old events, a test with time.Date and no clock.Mock) must be
+// given a Clock on the same timeline, or after Reconfigure it admits
+// nothing until its times reach the instant the Clock read. Fractions of a
+// unit are kept exactly where the new time scale can hold them and
+// otherwise rounded towards less capacity, never more; when the rate
+// changes (Limit or Window), a unit partly refilled counts as not refilled
+// at all, since a bucket of the new rate all along could not have refilled
+// it as far. A debt
 // longer than 3*2^60/q ns at the new rate (q the denominator of the new
 // Window/Limit in ns, in lowest terms: about 110 years at q = 1) is cut to
 // that; nothing shorter is forgiven. Waiters already asleep keep the times

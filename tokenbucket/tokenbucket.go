@@ -124,8 +124,10 @@ type Config struct {
 	Burst int
 	// Name is reported as the Decision's Policy.
 	Name string
-	// Clock is read by Allow, AllowN, Wait and Reconfigure and sleeps Wait;
-	// nil is the real clock. Take, Peek and Refund never read it.
+	// Clock is read by Allow, AllowN, Wait and Reconfigure and sleeps Wait,
+	// and New reads it for the epoch of the Config's first limiter (see
+	// Time in the package documentation); nil is the real clock. Take, Peek
+	// and Refund never read it.
 	Clock clock.Clock
 }
 
@@ -198,10 +200,10 @@ func (c Config) Validate() error {
 	return err
 }
 
-// Limiter is a GCRA token bucket. Create it with New (or a Template's New);
-// the zero Limiter is not usable (its methods panic). It is safe for
-// concurrent use: Take, Peek and Refund are lock-free, and Reconfigure and
-// UnmarshalBinary may run while other goroutines take.
+// Limiter is a GCRA token bucket. Create it with New; the zero Limiter is
+// not usable (its methods panic). It is safe for concurrent use: Take, Peek
+// and Refund are lock-free, and Reconfigure and UnmarshalBinary may run
+// while other goroutines take.
 //
 // A Limiter is 32 bytes, one allocation, holding its state inline (see
 // internal/cell): the limiters of equal Configs share one set of

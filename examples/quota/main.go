@@ -102,10 +102,10 @@ func run(w io.Writer, path string, events int, now time.Time) error {
 	if err := store.Close(); err != nil {
 		return err
 	}
-	fmt.Fprintln(w, "\nsaved. Run it again within the minute: the system window this run opened is still\n"+
-		"open and admits nothing, because its state survived the restart (a limiter kept only in\n"+
-		"memory would admit 25 again). Run it a minute later: a new system window opens, and the\n"+
-		"daily quota goes on shrinking.")
+	fmt.Fprintln(w, "\nsaved. Run it again within a minute of a token's first event: its system window is\n"+
+		"still open and admits nothing, because its state survived the restart (a limiter kept\n"+
+		"only in memory would admit 25 again). Run it a minute later: a new system window opens,\n"+
+		"and the daily quota goes on shrinking.")
 	return nil
 }
 

@@ -15,8 +15,11 @@ import (
 // The zero Slot is not a block: a table stores Sealed in W until a Move
 // publishes a block there (see Moving a block).
 type Slot struct {
-	p      unsafe.Pointer
-	w, aux uint64
+	p unsafe.Pointer
+	// Atomic types, as in Block: on 32-bit platforms a uint64 is only
+	// 4-aligned, which would put W at offset 4, apart from Block's W at 8,
+	// where a 64-bit atomic on it would fault.
+	w, aux atomic.Int64
 }
 
 // The layouts must agree: BlockOf reinterprets a *Slot.

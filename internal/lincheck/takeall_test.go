@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anishathalye/porcupine"
+
 	"github.com/ratekit/ratekit"
 	"github.com/ratekit/ratekit/fixedwindow"
 	"github.com/ratekit/ratekit/internal/model"
@@ -66,71 +68,81 @@ func TestTakeAllJoint(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		a := &modelOf[pair]{
-			clone: func(p pair) pair { return pair{p.w.Clone(), p.c.Clone()} },
-			desc:  func(p pair) string { return p.w.State() + " | " + p.c.State() },
-		}
-		a.apply = func(p pair, in input) output {
-			now := t0.Add(in.Now)
-			var l ratekit.Limiter = p.w
-			if in.Key == keyCounter {
-				l = p.c
-			}
-			switch {
-			case in.Kind == opTake && (in.Key == keyTakeAllWC || in.Key == keyTakeAllCW):
-				ms := p.members(in)
-				d := ratekit.PeekAll(now, in.N, ms...)
-				if d.Allowed {
-					for _, m := range ms {
-						m.Take(now, in.N)
-					}
-				}
-				return output{D: d}
-			case in.Kind == opTake:
-				return output{D: l.Take(now, in.N)}
-			case in.Kind == opPeek && (in.Key == keyTakeAllWC || in.Key == keyTakeAllCW):
-				return output{D: ratekit.PeekAll(now, in.N, p.members(in)...)}
-			case in.Kind == opPeek:
-				return output{D: l.Peek(now, in.N)}
-			case in.Kind == opRefund:
-				l.Refund(t0.Add(in.At), in.N)
-			case in.Kind == opReconfigure:
-				c := jointWindows[in.Arg]
-				p.w.Reconfigure(now, c.Limit, c.Window, c.Offset, c.Name, false)
-			}
-			return output{}
-		}
 		return &history{
 			do: jointDo(w, c, func(arg int, now time.Time) error {
 				cfg := jointWindows[arg]
 				cfg.Clock = fixedClock{t: now}
 				return w.Reconfigure(cfg)
 			}),
-			model: porcupineModel(func() state {
-				return a.state(pair{
-					model.NewFixedWindow(wcfg.Limit, wcfg.Window, wcfg.Offset, wcfg.Name, false),
-					&model.SlidingCounter{Limit: ccfg.Limit, Window: ccfg.Window, Name: ccfg.Name},
-				})
-			}),
-			next: func(g *goroutine) input {
-				in := input{Now: g.now(), N: g.units()}
-				switch k := g.r.IntN(20); {
-				case k < 8:
-					in.Kind, in.Key = opTake, pick(g.r, keyTakeAllWC, keyTakeAllCW)
-				case k < 12:
-					in.Kind, in.Key = opTake, pick(g.r, keyWindow, keyCounter)
-				case k < 15:
-					in.Kind, in.Key = opPeek, pick(g.r, keyWindow, keyCounter, keyTakeAllWC, keyTakeAllCW)
-				case k < 18:
-					in.Kind, in.Key = opRefund, pick(g.r, keyWindow, keyCounter)
-					in.At = g.refundAt(in.Now)
-				default:
-					in.Kind, in.Key, in.Arg = opReconfigure, keyWindow, g.r.IntN(len(jointWindows))
-				}
-				return in
-			},
+			model: pairModel(wcfg, ccfg),
+			next:  jointNext,
 		}
 	})
+}
+
+// pairModel is the model of a joint history over a fixed window of wcfg
+// and a sliding Counter of ccfg (see jointDo): a TakeAll applies at one
+// instant, PeekAll then a Take of each member if it admits.
+func pairModel(wcfg fixedwindow.Config, ccfg slidingwindow.Config) porcupine.Model {
+	a := &modelOf[pair]{
+		clone: func(p pair) pair { return pair{p.w.Clone(), p.c.Clone()} },
+		desc:  func(p pair) string { return p.w.State() + " | " + p.c.State() },
+	}
+	a.apply = func(p pair, in input) output {
+		now := t0.Add(in.Now)
+		var l ratekit.Limiter = p.w
+		if in.Key == keyCounter {
+			l = p.c
+		}
+		switch {
+		case in.Kind == opTake && (in.Key == keyTakeAllWC || in.Key == keyTakeAllCW):
+			ms := p.members(in)
+			d := ratekit.PeekAll(now, in.N, ms...)
+			if d.Allowed {
+				for _, m := range ms {
+					m.Take(now, in.N)
+				}
+			}
+			return output{D: d}
+		case in.Kind == opTake:
+			return output{D: l.Take(now, in.N)}
+		case in.Kind == opPeek && (in.Key == keyTakeAllWC || in.Key == keyTakeAllCW):
+			return output{D: ratekit.PeekAll(now, in.N, p.members(in)...)}
+		case in.Kind == opPeek:
+			return output{D: l.Peek(now, in.N)}
+		case in.Kind == opRefund:
+			l.Refund(t0.Add(in.At), in.N)
+		case in.Kind == opReconfigure:
+			c := jointWindows[in.Arg]
+			p.w.Reconfigure(now, c.Limit, c.Window, c.Offset, c.Name, false)
+		}
+		return output{}
+	}
+	return porcupineModel(func() state {
+		return a.state(pair{
+			model.NewFixedWindow(wcfg.Limit, wcfg.Window, wcfg.Offset, wcfg.Name, false),
+			&model.SlidingCounter{Limit: ccfg.Limit, Window: ccfg.Window, Name: ccfg.Name},
+		})
+	})
+}
+
+// jointNext is the next operation of a joint history (see jointDo).
+func jointNext(g *goroutine) input {
+	in := input{Now: g.now(), N: g.units()}
+	switch k := g.r.IntN(20); {
+	case k < 8:
+		in.Kind, in.Key = opTake, pick(g.r, keyTakeAllWC, keyTakeAllCW)
+	case k < 12:
+		in.Kind, in.Key = opTake, pick(g.r, keyWindow, keyCounter)
+	case k < 15:
+		in.Kind, in.Key = opPeek, pick(g.r, keyWindow, keyCounter, keyTakeAllWC, keyTakeAllCW)
+	case k < 18:
+		in.Kind, in.Key = opRefund, pick(g.r, keyWindow, keyCounter)
+		in.At = g.refundAt(in.Now)
+	default:
+		in.Kind, in.Key, in.Arg = opReconfigure, keyWindow, g.r.IntN(len(jointWindows))
+	}
+	return in
 }
 
 // jointDo runs one operation of a joint history on members w and c: a
