@@ -53,6 +53,35 @@
 // persist.Store deletes or overwrites the saved state at its next
 // checkpoint, so a restart does not bring the glitch back.
 //
+// # Reconfiguration
+//
+// Every algorithm limiter has Reconfigure(cfg): it takes effect at once,
+// for every call that starts after it returns, and is safe under
+// concurrent use. It reads cfg.Clock once, for the instant of the change.
+// Units taken stay counted whatever limits it sets and unsets: a lower
+// Limit applies to what was taken, so the limiter may stay full, or
+// over-full, until those units expire, and raising the Limit again gives
+// none back. A shorter Window keeps counting what was taken for at least
+// the new Window from the instant of the change, or from the end of the
+// window that counted it if that is earlier: the limiter cannot tell when
+// in its window the units were taken, and they may all be that recent. So
+// from the change on, it admits no more, at any instant, stale ones
+// included, than a limiter of the new Config all along that took the same
+// Takes, for every Take it still counted at the change; a Take stamped
+// after the instant of the change (a clock ahead of the Config's) counts
+// as if taken then. A limiter that switches at 13:30 from 1000 an hour to
+// 60 a minute, with 60 or more taken in the hour, admits nothing until
+// 13:31.
+//
+// A longer Window does not bring back what the limiter has already let go
+// of: none keeps a history beyond its window. Fixed windows of a second
+// with a Limit of 10, 5 taken at 13:00:00 and 1 at 13:00:01.1, switched
+// then to windows of 3 seconds, count the 1 and admit 9 until 13:00:03,
+// where windows of 3 seconds all along count 6 and admit 4. A token
+// bucket's Window is its rate's period: a unit partly refilled at the old
+// rate counts as not refilled at the new one. Each package's Reconfigure
+// says where it departs from this.
+//
 // # Composition
 //
 // Real quotas come in layers: a user-defined daily quota and a system

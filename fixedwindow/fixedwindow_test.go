@@ -53,6 +53,23 @@ func reconfigureLimit(cfg fixedwindow.Config) func(ratekit.Limiter, int) error {
 	}
 }
 
+// reconfigureWindow is a conformance Subject's ReconfigureWindow: cfg with
+// the given Window, its Offset moved by shift, read at now.
+func reconfigureWindow(cfg fixedwindow.Config) func(ratekit.Limiter, time.Duration, time.Duration, time.Time) error {
+	return func(l ratekit.Limiter, window, shift time.Duration, now time.Time) error {
+		c := cfg
+		c.Window, c.Offset, c.Clock = window, cfg.Offset+shift, mockAt(now)
+		return l.(*fixedwindow.Limiter).Reconfigure(c)
+	}
+}
+
+// mockAt returns a mock clock stopped at now.
+func mockAt(now time.Time) *clock.Mock {
+	m := clock.NewMock()
+	m.Set(now)
+	return m
+}
+
 func TestConformance(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -68,10 +85,11 @@ func TestConformance(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			conformance.Run(t, conformance.Subject{
-				New:         func(tb testing.TB) ratekit.Limiter { return mustNew(tb, tc.cfg) },
-				Capacity:    tc.cfg.Limit,
-				Policy:      tc.cfg.Name,
-				Reconfigure: reconfigureLimit(tc.cfg),
+				New:               func(tb testing.TB) ratekit.Limiter { return mustNew(tb, tc.cfg) },
+				Capacity:          tc.cfg.Limit,
+				Policy:            tc.cfg.Name,
+				Reconfigure:       reconfigureLimit(tc.cfg),
+				ReconfigureWindow: reconfigureWindow(tc.cfg),
 				NewWithHook: func(tb testing.TB, hook func(ratekit.Decision)) ratekit.Limiter {
 					c := tc.cfg
 					c.OnLimitReached = hook
@@ -403,11 +421,15 @@ func TestReconfigureLimit(t *testing.T) {
 func TestReconfigureWindow(t *testing.T) {
 	hour := time.Hour
 	at := func(h, m, s int) time.Time { return time.Date(2026, 3, 18, h, m, s, 0, time.UTC) }
+	// cfg at h:m:s: the Reconfigure's instant is read on the Config's Clock.
+	cfg := func(limit int, window, offset time.Duration, h, m, s int) fixedwindow.Config {
+		return fixedwindow.Config{Limit: limit, Window: window, Offset: offset, Clock: mockAt(at(h, m, s))}
+	}
 
 	// Minute to hour: the minute's count carries into the hour.
 	l := mustNew(t, fixedwindow.Config{Limit: 60, Window: time.Minute})
 	l.Take(at(13, 5, 10), 30)
-	require.NoError(t, l.Reconfigure(fixedwindow.Config{Limit: 100, Window: hour}))
+	require.NoError(t, l.Reconfigure(cfg(100, hour, 0, 13, 5, 20)))
 	d := l.Take(at(13, 5, 20), 1)
 	require.Equal(t, 69, d.Remaining)
 	require.Equal(t, at(14, 0, 0), at(13, 5, 20).Add(d.ResetAfter))
@@ -415,31 +437,40 @@ func TestReconfigureWindow(t *testing.T) {
 	// Hour to minute, in the hour's first minute: carried (and over the new limit).
 	l = mustNew(t, fixedwindow.Config{Limit: 1000, Window: hour})
 	l.Take(at(13, 0, 10), 500)
-	require.NoError(t, l.Reconfigure(fixedwindow.Config{Limit: 60, Window: time.Minute}))
+	require.NoError(t, l.Reconfigure(cfg(60, time.Minute, 0, 13, 0, 30)))
 	require.False(t, l.Take(at(13, 0, 30), 1).Allowed)
 	require.True(t, l.Take(at(13, 1, 0), 60).Allowed)
 
-	// Hour to minute, later in the hour: the current minute starts empty.
+	// Hour to minute, later in the hour: the units may all have been taken
+	// in the current minute, so it counts them; earlier minutes are stale.
 	l = mustNew(t, fixedwindow.Config{Limit: 1000, Window: hour})
 	l.Take(at(13, 20, 0), 500)
-	require.NoError(t, l.Reconfigure(fixedwindow.Config{Limit: 60, Window: time.Minute}))
-	require.Equal(t, 59, l.Take(at(13, 30, 0), 1).Remaining)
-	require.False(t, l.Take(at(12, 59, 0), 1).Allowed, "before the carried window: stale")
+	require.NoError(t, l.Reconfigure(cfg(60, time.Minute, 0, 13, 30, 0)))
+	require.False(t, l.Take(at(13, 30, 0), 1).Allowed)
+	require.Equal(t, 59, l.Take(at(13, 31, 0), 1).Remaining)
+	require.False(t, l.Take(at(13, 20, 0), 1).Allowed, "before the carried window: stale")
 
-	// Daily window moved from midnight UTC to midnight UTC+1 (23:00 UTC):
-	// the new day containing the old day's start is the current one.
+	// Hour to minute after the hour ended: its last minute counts it.
+	l = mustNew(t, fixedwindow.Config{Limit: 1000, Window: hour})
+	l.Take(at(13, 20, 0), 500)
+	require.NoError(t, l.Reconfigure(cfg(60, time.Minute, 0, 15, 0, 0)))
+	require.False(t, l.Take(at(13, 59, 30), 1).Allowed)
+	require.Equal(t, 59, l.Take(at(15, 0, 0), 1).Remaining)
+
+	// Daily window moved from midnight UTC to midnight UTC+1 (23:00 UTC)
+	// at 14:00: the new day holding 14:00 counts today's units.
 	l = mustNew(t, fixedwindow.Config{Limit: 100, Window: 24 * hour})
 	l.Take(at(13, 0, 0), 40)
-	require.NoError(t, l.Reconfigure(fixedwindow.Config{Limit: 100, Window: 24 * hour, Offset: hour}))
+	require.NoError(t, l.Reconfigure(cfg(100, 24*hour, hour, 14, 0, 0)))
 	d = l.Take(at(14, 0, 0), 1)
 	require.Equal(t, 59, d.Remaining)
 	require.Equal(t, at(23, 0, 0), at(14, 0, 0).Add(d.ResetAfter))
-	// Moved to midnight UTC-5 (05:00 UTC): the new day containing 00:00
-	// UTC ended at 05:00, so today's starts empty.
+	// Moved to midnight UTC-5 (05:00 UTC) at 14:00: so does the day from
+	// 05:00 UTC, though the old day began before it.
 	l = mustNew(t, fixedwindow.Config{Limit: 100, Window: 24 * hour})
 	l.Take(at(13, 0, 0), 40)
-	require.NoError(t, l.Reconfigure(fixedwindow.Config{Limit: 100, Window: 24 * hour, Offset: -5 * hour}))
-	require.Equal(t, 99, l.Take(at(14, 0, 0), 1).Remaining)
+	require.NoError(t, l.Reconfigure(cfg(100, 24*hour, -5*hour, 14, 0, 0)))
+	require.Equal(t, 59, l.Take(at(14, 0, 0), 1).Remaining)
 
 	// The OnLimitReached flag carries with the count.
 	calls := 0
@@ -447,7 +478,7 @@ func TestReconfigureWindow(t *testing.T) {
 	l = mustNew(t, fixedwindow.Config{Limit: 1, Window: time.Minute, OnLimitReached: hook})
 	l.Take(t0, 1)
 	l.Take(t0, 1)
-	require.NoError(t, l.Reconfigure(fixedwindow.Config{Limit: 1, Window: hour, OnLimitReached: hook}))
+	require.NoError(t, l.Reconfigure(fixedwindow.Config{Limit: 1, Window: hour, OnLimitReached: hook, Clock: atT0}))
 	l.Take(t0, 1)
 	require.Equal(t, 1, calls)
 }

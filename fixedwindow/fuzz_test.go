@@ -169,7 +169,7 @@ func fuzzFixedWindow(t *testing.T, data []byte) {
 			if err := l.Reconfigure(cfg); err != nil {
 				t.Fatalf("op %d: Reconfigure(%+v): %v", op, cfg, err)
 			}
-			m.Reconfigure(cfg.Limit, cfg.Window, cfg.Offset, cfg.Name, cfg.OnLimitReached != nil)
+			m.Reconfigure(cfg.Clock.Now(), cfg.Limit, cfg.Window, cfg.Offset, cfg.Name, cfg.OnLimitReached != nil)
 			logf("op %d: Reconfigure(%+v)", op, cfg)
 		case 6:
 			b, err := l.MarshalBinary()

@@ -40,6 +40,27 @@ func (p *params) save(s uint64) saved {
 	}
 }
 
+// carried returns sv as a change of Window or Offset at now carries it: at
+// the latest instant of its window that is not after now (its last instant
+// if now is before it), which the new window holding it counts from. The
+// Takes it counts were all stamped in its window, and as far as the
+// limiter can tell no later than now, so any of the new windows that
+// overlap the old one up to that instant may hold all of them; the latest
+// of them is the only one whose count cannot be too low later on, and the
+// earlier ones are then stale, denied as any window before the state's is.
+// With Window and Offset unchanged it is sv's own window.
+func (sv saved) carried(now time.Time) saved {
+	if !sv.has {
+		return sv
+	}
+	last := sv.start.Add(sv.window - 1)
+	if !now.Before(sv.start) && now.Before(last) {
+		last = now
+	}
+	sv.start = last
+	return sv
+}
+
 // start returns the start of window q, relative to the epoch window.
 func (p *params) start(q int64) time.Time {
 	return span(p.epoch, q, p.w)
@@ -130,16 +151,16 @@ func (l *Limiter) replace(b *block, np *params, restoring bool, conv func(saved)
 //   - If Window and Offset are unchanged, the count stands and the new Limit
 //     applies to it at once: lowering Limit below the count denies every
 //     Take until the window ends, and raising it admits the difference.
-//   - If Window or Offset change, the count moves to the new window that
-//     contains the start of the old one, and counts there. When the new
-//     windows are longer (a minute becomes an hour), that is the current
-//     window, and the count carries over. When they are shorter (an hour
-//     becomes a minute), the count carries over if the change happens in
-//     the first new window, and otherwise the next window begins empty:
-//     the new policy takes effect at once. Moving a daily window from UTC
-//     (Offset 0) to Paris in winter (Offset 1h, days from 23:00 UTC), the
-//     count carries over until 23:00 UTC; moving it to New York (Offset
-//     -5h, days from 05:00 UTC) after 05:00 UTC, today's window is empty.
+//   - If Window or Offset change, the whole count moves to the new window
+//     that holds the instant of the change (read on cfg.Clock), or, if the
+//     old window had ended by then, the new window that holds its last
+//     instant: the limiter cannot tell when in the old window its units
+//     were taken, and they may all be in that new window. Windows before it
+//     are stale from then on (see Take). An hour's window with 100 taken,
+//     switched at 13:30 to 60 a minute, counts the 100 in the minute from
+//     13:30 and admits nothing until 13:31. A daily window moved from UTC
+//     (Offset 0) to New York in winter (Offset -5h, days from 05:00 UTC) at
+//     14:00 UTC counts today's units in the day from 05:00 UTC.
 //
 // Whether OnLimitReached has been called for the window carries over with
 // the count. Name, Clock and OnLimitReached take effect at once too.
@@ -154,6 +175,7 @@ func (l *Limiter) Reconfigure(cfg Config) error {
 	if err != nil {
 		return err
 	}
+	now := core.Clock(cfg.Clock).Now()
 	for {
 		b := l.c.Cur()
 		if b == nil {
@@ -166,7 +188,7 @@ func (l *Limiter) Reconfigure(cfg Config) error {
 			continue
 		}
 		b, _ = l.c.Load()
-		if l.replace(b, np, false, func(old saved) saved { return old }) {
+		if l.replace(b, np, false, func(old saved) saved { return old.carried(now) }) {
 			return nil
 		}
 	}
@@ -224,11 +246,13 @@ func (l *Limiter) MarshalBinary() ([]byte, error) {
 // encoded, keeping the limiter's configuration. It implements
 // encoding.BinaryUnmarshaler.
 //
-// The saved window is placed as Reconfigure places a window: its count goes
-// to the limiter's window that contains the saved window's start. So a
-// state restored after its window ended leaves the limiter fresh for the
-// current window, and a state saved under another Window or Offset counts
-// where Reconfigure would count it. The count stands against the current
+// The saved window's count goes to the limiter's window that contains the
+// saved window's last instant: the saved window itself under the same
+// Window and Offset, so a state restored after its window ended leaves the
+// limiter fresh for the current window. A state saved under another Window
+// or Offset has no instant of a change to carry it to, as Reconfigure
+// does, and its units may all have been taken at that last instant; the
+// windows before the one that holds it are then stale (see Take). The count stands against the current
 // Limit even if it is higher (a lower limit applies to what was taken).
 // A state whose window is later than the times the limiter is then asked
 // about denies them, as a stale clock would be (see Take).
@@ -277,6 +301,9 @@ func (l *Limiter) UnmarshalBinary(b []byte) error {
 	}
 	if err := r.Err(); err != nil {
 		return err
+	}
+	if sv.has {
+		sv.start = sv.start.Add(sv.window - 1) // its last instant (see above)
 	}
 	for {
 		b, _ := l.c.Load() // not sealed; not nil: checked above, and never nil again once set

@@ -67,9 +67,27 @@
 //
 // Changing a policy is making a Limiter with the same Algorithm and Name
 // and a new Limit, Window, Burst or Offset: the keys' state carries over,
-// read under the new parameters (an open window keeps its start and ends
-// at start + the new Window; a count above a lowered Limit admits nothing
-// until its window ends).
+// read under the new parameters as the embedded Reconfigure carries it
+// (units taken stay counted; see the ratekit package documentation), with
+// one difference: there is no instant of the change, as every call reads
+// the state afresh under its own policy until a write keeps it, so the
+// latest stamp of a Take the state counts stands for it. A fixed window's
+// count moves to the new window that holds that stamp; a rolling window
+// that the new Window from its start has closed by that stamp starts
+// there; a token bucket's units not refilled at that stamp, rounded up to
+// whole ones, refill at the new rate from it; a sliding counter's two
+// windows count in the new window that holds the last instant of its
+// current one. A count above a lowered Limit admits nothing until its
+// window ends. Keys written by an older version of the script, which kept
+// neither that stamp nor (sliding counter) the Window, read as placed by
+// their window's start, and a token bucket written before its rate was
+// kept as it stands, until their next write. The other way round does not
+// hold: an older script, still run by replicas during a deploy, cannot
+// parse the words this one adds. It fails on a fixed or rolling key this
+// one wrote, and reads a token bucket or sliding counter key as fresh (as
+// it did the words added before: the rate, and the counter's largest
+// Limit). Deploy the change where that is acceptable, or under a new
+// Options.Prefix.
 //
 // # Refunds
 //

@@ -88,6 +88,18 @@ type tbModel struct {
 	// wrate, ww: the rate (Limit per Window µs) the tat was last written
 	// under (valid once tat != nil).
 	wrate, ww int64
+	y         int64 // the latest stamp of an admitted Take, which z may pass
+}
+
+// carried is the tat read under the current rate (the script's tbcarry):
+// if it was written under another, the units not refilled at y, rounded up
+// to whole ones at the old rate, refill from y at the new one.
+func (m *tbModel) carried() *big.Rat {
+	if !m.rerated() || m.tat.Cmp(rat(m.y)) <= 0 {
+		return m.tat
+	}
+	units := ceil(quo(sub(m.tat, rat(m.y)), frac(m.ww, m.wrate)))
+	return add(rat(m.y), mul(rat(units), frac(m.w, m.rate)))
 }
 
 // setRate changes the rate and Burst from the next call on, as a Limiter of
@@ -110,7 +122,7 @@ func (m *tbModel) decide(now int64, n int, take bool) ratekit.Decision {
 	capacity := mul(rat(m.burst), T)
 	debt := rat(0)
 	if m.tat != nil {
-		debt = maxr(sub(m.tat, rat(now)), rat(0))
+		debt = maxr(sub(m.carried(), rat(now)), rat(0))
 	}
 	remaining := int64(0)
 	if debt.Cmp(capacity) <= 0 {
@@ -128,6 +140,9 @@ func (m *tbModel) decide(now int64, n int, take bool) ratekit.Decision {
 		if take {
 			if m.tat == nil || now > m.z {
 				m.z = now
+			}
+			if m.tat == nil || now > m.y {
+				m.y = now
 			}
 			if m.rerated() {
 				m.z += ceil(capacity)

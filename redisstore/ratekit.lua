@@ -120,12 +120,18 @@ local tb = {}
 -- so that bounds them, and only makes a refund give less. A key written
 -- before the rate was kept ("q r z" or "q r") reads as written under
 -- another rate: Takes from before its next write get nothing back.
+--
+-- A sixth word, y, is the latest stamp of an admitted Take as it was: z
+-- itself, until a write under a new rate moves z on (see tb.save); a
+-- change of rate reads it (see tbcarry). A key written without it reads y
+-- as z.
 function tb.load(key)
   local v = call('GET', key)
   if not v then return {fresh = true} end
-  local q, r, z, l, w = match(v, '^(%-?%d+) (%-?%d+) (%-?%d+) (%d+) (%d+)$')
+  local q, r, z, l, w, y = match(v, '^(%-?%d+) (%-?%d+) (%-?%d+) (%d+) (%d+) (%-?%d+)$')
+  if not q then q, r, z, l, w = match(v, '^(%-?%d+) (%-?%d+) (%-?%d+) (%d+) (%d+)$') end
   if q then
-    return {q = tonumber(q), r = tonumber(r), z = tonumber(z), l = tonumber(l), w = tonumber(w)}
+    return {q = tonumber(q), r = tonumber(r), z = tonumber(z), l = tonumber(l), w = tonumber(w), y = tonumber(y or z)}
   end
   q, r, z = match(v, '^(%-?%d+) (%-?%d+) (%-?%d+)$')
   if not q then
@@ -147,6 +153,7 @@ end
 -- stamp raises z to at least t, the stamp of a Take being admitted.
 local function tbstamp(st, t)
   if not st.z or st.z < t then st.z = t end
+  if not st.y or st.y < t then st.y = t end
 end
 
 -- debt returns e, r: tat = at + e + r/L with e, r >= 0 (0, 0 when full).
@@ -186,8 +193,31 @@ local function tbunits(q, r, p)
   return q1 + fdiv(r1 + r, p.window)
 end
 
+-- tbcarry reads a bucket last written under another rate (Limit or
+-- Window) as p's, once per call: its debt at y, the latest stamp it
+-- admitted, counted in the old rate's units and rounded up to whole ones,
+-- refills from y at p's rate. It is tokenbucket.Limiter.Reconfigure's
+-- carry, with y for the instant of the change, the same at every call
+-- until a write keeps it: a bucket of p's rate all along that took the
+-- same Takes, all stamped by y, cannot have refilled more of them (a unit
+-- partly refilled at the old rate counts whole). A bucket full at y, or of
+-- an unknown rate (written before the rate was kept), is read as it is.
+-- The state keeps the rate it was written under until the next write (see
+-- tb.save).
+local function tbcarry(st, p)
+  if st.carried or not st.q or not st.l or (st.l == p.limit and st.w == p.window) then return end
+  st.carried = true
+  local c = st.y
+  if st.q < c or (st.q == c and st.r == 0) then return end
+  local uq, ur = muldiv(st.q - c, st.l, st.w) -- (q - c)·l = uq·w + ur
+  local units = uq + cdiv(ur + st.r, st.w)   -- ceil(debt / (w/l))
+  local dq, dr = muldiv(units, p.window, p.limit)
+  st.q, st.r = c + dq, dr
+end
+
 function tb.decide(st, p, n, take)
   local L, W, B = p.limit, p.window, p.p3
+  tbcarry(st, p)
   local Cq, Cr = muldiv(B, W, L) -- capacity B·T
   local e, r = tbdebt(st, now)
   local remaining = 0
@@ -257,7 +287,8 @@ function tb.save(key, st, p)
     st.l, st.w, st.fresh = p.limit, p.window, nil
   end
   st.z = z
-  call('SET', key, fmt(st.q) .. ' ' .. fmt(st.r) .. ' ' .. fmt(z) .. ' ' .. fmt(p.limit) .. ' ' .. fmt(p.window), 'PX', ttl(st.q - now + 1))
+  call('SET', key, fmt(st.q) .. ' ' .. fmt(st.r) .. ' ' .. fmt(z) .. ' ' .. fmt(p.limit) .. ' ' .. fmt(p.window) ..
+    ' ' .. fmt(st.y or st.q), 'PX', ttl(st.q - now + 1))
 end
 
 -- ---------------------------------------------------------------------
@@ -279,15 +310,48 @@ local win = {}
 -- a unit was taken after it, 2 once a refund at the start has moved the
 -- start. A rolling key written without it reads as 1, which only makes a
 -- refund at the start move the start, never give back more.
-function win.load(key)
+--
+-- The last word of both, m, is the latest stamp of a Take the window
+-- counts, which a change of Window or Offset reads (see winmove). A key
+-- written without it reads m as its start.
+function win.load(key, p)
   local v = call('GET', key)
   if not v then return {c = 0, f = 0} end
-  local s, c, f = match(v, '^(%-?%d+) (%-?%d+) ([012])$')
+  local s, c, f, m
+  if p.alg == 'rw' then
+    s, c, f, m = match(v, '^(%-?%d+) (%-?%d+) ([012]) (%-?%d+)$')
+    if not s then s, c, f = match(v, '^(%-?%d+) (%-?%d+) ([012])$') end
+  else
+    s, c, m = match(v, '^(%-?%d+) (%-?%d+) (%-?%d+)$')
+    f = 0
+  end
   if not s then
     s, c = split2(v)
-    return {s = s, c = c, f = 1}
+    return {s = s, c = c, f = 1, m = s}
   end
-  return {s = tonumber(s), c = tonumber(c), f = tonumber(f)}
+  s = tonumber(s)
+  return {s = s, c = tonumber(c), f = tonumber(f), m = tonumber(m) or s}
+end
+
+-- winmove places a counted window as p's Window and Offset place it, which
+-- may not be those it was written under (a policy changed by a Limiter of
+-- the same Algorithm and Name): the units it counts were all taken by m,
+-- its latest stamp, and may all be that recent. A fixed window's count
+-- moves to p's window that holds m (under the window's own Window and
+-- Offset, that is the window itself); a rolling window that p's Window
+-- from its start has closed by m starts at m, with every unit at or before
+-- its start (f 0). So the key admits no more, at any time, than one of p's
+-- policy all along would, given the same Takes (fixedwindow.Limiter and
+-- rolling.Limiter.Reconfigure's rule, with m for the instant of the
+-- change). It is idempotent, and the state is written only by a Take or a
+-- Refund.
+local function winmove(st, p)
+  if st.c == 0 or not st.m then return end
+  if p.alg == 'fw' then
+    st.s = fdiv(st.m - p.p3, p.window) * p.window + p.p3
+  elseif st.m >= st.s + p.window then
+    st.s, st.f = st.m, 0
+  end
 end
 
 local function winopen(st, W, t) return st.c > 0 and t < st.s + W end
@@ -304,6 +368,7 @@ end
 
 function win.decide(st, p, n, take)
   local L, W = p.limit, p.window
+  winmove(st, p)
   -- Before a kept start: a fixed window denies it; so does a spent
   -- rolling one (refunded to zero), as the embedded limiter does: the Take
   -- that opened it may have replaced a window that still counts there.
@@ -316,11 +381,12 @@ function win.decide(st, p, n, take)
     if st.c + n > L then return 0, 0, reset, until_ + W end
     return 0, 0, reset, until_
   end
-  local s, c, f = st.s, st.c, st.f
+  local s, c, f, m = st.s, st.c, st.f, st.m
   if not winopen(st, W, now) then
-    s, c, f = winstart(p), 0, 0
+    s, c, f, m = winstart(p), 0, 0, now
   end
   if f == 0 and now > s then f = 1 end
+  if not m or m < now then m = now end
   local span = s + W - now -- > 0: until the window ends
   local remaining = L - c
   if remaining < 0 then remaining = 0 end
@@ -329,7 +395,7 @@ function win.decide(st, p, n, take)
   if n < 0 or n > L then return 0, remaining, reset, NEVER end
   if n == 0 then return 1, remaining, reset, 0 end
   if c + n <= L then
-    if take then st.s, st.c, st.f, st.dirty = s, c + n, f, true end
+    if take then st.s, st.c, st.f, st.m, st.dirty = s, c + n, f, m, true end
     return 1, L - c - n, span, 0
   end
   return 0, remaining, span, span
@@ -355,6 +421,7 @@ end
 -- closes no sooner than it would have. After that a refund at the start is
 -- a plain one, as the embedded limiter's start is never on the µs grid.
 function win.refund(st, p, n, at, _, plain)
+  winmove(st, p)
   if st.c == 0 or at < st.s or not winopen(st, p.window, at) then return end
   local k = math.min(n, st.c)
   if p.alg == 'rw' and not plain and at == st.s and st.f == 1 and k < st.c then
@@ -367,6 +434,7 @@ end
 function win.save(key, st, p)
   local v = fmt(st.s) .. ' ' .. fmt(st.c)
   if p.alg == 'rw' then v = v .. ' ' .. fmt(st.f or 1) end
+  v = v .. ' ' .. fmt(st.m or st.s)
   call('SET', key, v, 'PX', ttl(st.s + p.window - now))
 end
 
@@ -683,16 +751,30 @@ end
 -- Limit and Window work. State "start cur prev" in one string.
 local sc = {}
 
--- The state is "s c pr m": the stored window's start, its count, the
--- previous window's count, and m, the largest Limit a Take on the key was
--- admitted under, which stale times read (see scstale). A key written
--- before m was kept ("s c pr") reads m as the call's Limit, as it decided.
+-- The state is "s c pr m w": the stored window's start, its count, the
+-- previous window's count, m, the largest Limit a Take on the key was
+-- admitted under, which stale times read (see scstale), and w, the Window
+-- (µs) it was written under (see sccarry). A key written before m was kept
+-- ("s c pr") reads m as the call's Limit, as it decided; one written before
+-- w was kept reads w as the call's Window.
 function sc.load(key)
   local v = call('GET', key)
   if not v then return {} end
-  local s, c, pr, m = match(v, '^(%-?%d+) (%d+) (%d+) (%d+)$')
+  local s, c, pr, m, w = match(v, '^(%-?%d+) (%d+) (%d+) (%d+) (%d+)$')
+  if not s then s, c, pr, m = match(v, '^(%-?%d+) (%d+) (%d+) (%d+)$') end
   if not s then s, c, pr = match(v, '^(%-?%d+) (%d+) (%d+)$') end
-  return {s = tonumber(s), c = tonumber(c), pr = tonumber(pr), m = tonumber(m)}
+  return {s = tonumber(s), c = tonumber(c), pr = tonumber(pr), m = tonumber(m), w = tonumber(w)}
+end
+
+-- sccarry reads a key written under another Window as p's:
+-- slidingwindow.Counter.Reconfigure's rule. The old windows do not map
+-- onto the new ones, so the units of both are counted in the new window
+-- that holds the last instant of the old current one, where they count at
+-- least as long as they did; earlier times are then stale (see scstale).
+local function sccarry(st, p)
+  if not st.s or not st.w or st.w == p.window then return end
+  local W = p.window
+  st.s, st.c, st.pr, st.w = fdiv(st.s + st.w - 1, W) * W, st.c + st.pr, 0, W
 end
 
 -- scmost is the most units the window before the stored ones may hold:
@@ -789,6 +871,7 @@ end
 
 function sc.decide(st, p, n, take)
   local L, W = p.limit, p.window
+  sccarry(st, p)
   if st.s and now < st.s then return scstale(st, p, n, take) end
   local s, el, c, pr = scview(st, W)
   local used = scused(pr, el, W)
@@ -826,6 +909,7 @@ end
 -- count the window it forgot as full (see scstale), as they did before the
 -- refunded Take; a deleted key would read as fresh.
 function sc.refund(st, p, n, at)
+  sccarry(st, p)
   if not st.s then return end
   local W = p.window
   if at >= st.s and at < st.s + W then
@@ -839,7 +923,8 @@ function sc.refund(st, p, n, at)
 end
 
 function sc.save(key, st, p)
-  call('SET', key, fmt(st.s) .. ' ' .. fmt(st.c) .. ' ' .. fmt(st.pr) .. ' ' .. fmt(st.m or p.limit), 'PX', ttl(st.s + 2 * p.window - now))
+  call('SET', key, fmt(st.s) .. ' ' .. fmt(st.c) .. ' ' .. fmt(st.pr) .. ' ' .. fmt(st.m or p.limit) .. ' ' .. fmt(p.window),
+    'PX', ttl(st.s + 2 * p.window - now))
 end
 
 -- ---------------------------------------------------------------------
@@ -1058,7 +1143,7 @@ local function run(KEYS, ARGV)
     local m = algs[p.alg]
     if not m then return redis.error_reply('ratekit: unknown algorithm ' .. tostring(p.alg)) end
     local key = KEYS[i]
-    if not cache[key] then cache[key] = m.load(key) end
+    if not cache[key] then cache[key] = m.load(key, p) end
     members[i] = {key = key, p = p, m = m, st = cache[key]}
   end
 

@@ -114,8 +114,8 @@ func TestRollingRefundAcrossOldKey(t *testing.T) {
 			t.Fatal(err)
 		}
 		f := strings.Fields(v)
-		if len(f) != 3 {
-			t.Fatalf("rolling key %q: want three words", v)
+		if len(f) != 4 {
+			t.Fatalf("rolling key %q: want four words", v)
 		}
 		if err := c.Set(ctx, l.Key(key), f[0]+" "+f[1], redis.KeepTTL).Err(); err != nil {
 			t.Fatal(err)

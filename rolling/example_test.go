@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/benbjohnson/clock"
+
 	"github.com/ratekit/ratekit"
 	"github.com/ratekit/ratekit/rolling"
 )
@@ -115,13 +117,16 @@ func ExampleLimiter_MarshalBinary() {
 }
 
 // "Changes to rate limits take effect immediately": the open window keeps
-// its start and its count, and the new Limit and Window apply to it.
+// its start and its count, and the new Limit and Window apply to it. The
+// change happens at 09:10, read on the Config's Clock.
 func ExampleLimiter_Reconfigure() {
 	token, _ := rolling.New(rolling.Config{Limit: 1000, Window: time.Hour})
 	opened := time.Date(2026, 3, 18, 9, 0, 0, 0, time.UTC)
 	token.Take(opened, 600)
 
-	_ = token.Reconfigure(rolling.Config{Limit: 500, Window: 30 * time.Minute})
+	now := clock.NewMock()
+	now.Set(opened.Add(10 * time.Minute))
+	_ = token.Reconfigure(rolling.Config{Limit: 500, Window: 30 * time.Minute, Clock: now})
 	d := token.Take(opened.Add(10*time.Minute), 1)
 	fmt.Printf("allowed=%v remaining=%d retry in %v\n", d.Allowed, d.Remaining, d.RetryAfter)
 	// Output:

@@ -149,7 +149,14 @@ func FuzzRolling(f *testing.F) {
 				if err := l.Reconfigure(cfg); err != nil {
 					t.Fatal(err)
 				}
-				m.Reconfigure(cfg.Limit, cfg.Window, cfg.Name, cfg.OnLimitReached != nil)
+				// The model reads the instant of the change as the limiter
+				// did (the real clock's reading differs by microseconds,
+				// nowhere near the fuzzer's times).
+				at := time.Now()
+				if cfg.Clock != nil {
+					at = cfg.Clock.Now()
+				}
+				m.Reconfigure(at, cfg.Limit, cfg.Window, cfg.Name, cfg.OnLimitReached != nil)
 			case 7:
 				// A restart: the state moves to a new Limiter, of another
 				// epoch if its clock is another.
@@ -173,8 +180,9 @@ func FuzzRolling(f *testing.F) {
 
 // fuzzClock returns the Clock a limiter reads its epoch from, by c: the
 // real clock, or a mock set a century before the fuzzer's times or two
-// after them. Decisions depend only on the times passed in, so they must
-// not change with the epoch; two centuries is more than the 146 years a
+// after them. Decisions depend only on the times passed in, and on a
+// Reconfigure's reading of it, so they must not change with the epoch
+// otherwise; two centuries is more than the 146 years a
 // Reconfigure keeps the limiter's epoch across, so the state's times are
 // then converted to the new epoch.
 func fuzzClock(c byte, now time.Time) clock.Clock {

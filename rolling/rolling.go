@@ -427,11 +427,22 @@ func (l *Limiter) Wait(ctx context.Context, n int) (ratekit.Decision, error) {
 // (Clock and OnLimitReached included), safely under concurrent use, or
 // returns an error wrapping ratekit.ErrInvalidConfig and changes nothing.
 // Takes in flight finish under either the old Config or the new one, never
-// a mix. An open window keeps its start and its count: its end moves to
-// start + the new Window (so a shorter Window may close it at once), and the
-// new Limit applies to the units it has already taken (a lower Limit may
-// leave it full, or over-full, until it closes). Whether OnLimitReached has
-// fired for the open window carries over too. Reconfigure allocates and may
+// a mix. The window keeps its count, and the new Limit applies to the units
+// it has already taken (a lower Limit may leave it full, or over-full,
+// until it closes). With a longer Window or the same it keeps its start too,
+// and closes at start + the new Window. With a shorter one it keeps its
+// start if the new Window from there would still be open at the instant of
+// the change (read on cfg.Clock; at the old window's last instant if that
+// is earlier), and otherwise starts at that instant: the limiter cannot
+// tell when in the old window its units were taken, and they may all be in
+// the window a limiter of the new Window all along would have open then.
+// An hour's window opened at 13:00, switched at 13:30 to a minute's, counts
+// its units until 13:31. Where this departs from the Reconfigure contract
+// (see the ratekit package documentation): a Take stamped within that
+// window joins it and closes with it, as a Take joining any open window
+// does, where a limiter of the new Window all along may have had no window
+// open then, and opened one at that Take's stamp. Whether OnLimitReached
+// has fired for the window carries over too. Reconfigure allocates and may
 // be slow; it is meant for occasional changes of policy. It changes this
 // Limiter alone, which gets parameters of its own (184 bytes, kept
 // on the epoch it measures time from); the limiters that shared its old
@@ -455,7 +466,7 @@ func (l *Limiter) Reconfigure(cfg Config) error {
 			q = q.withMark(q.since(p.epoch.Add(time.Duration(p.mark))))
 		}
 		st, base := rebase(p.decode(w, base), base, p, q)
-		return q.place(st, base)
+		return q.place(st.carried(q.since(at), p.window, q.window), base)
 	})
 	return nil
 }

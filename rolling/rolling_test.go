@@ -35,6 +35,24 @@ func reconfigureLimit(cfg rolling.Config) func(ratekit.Limiter, int) error {
 	}
 }
 
+// reconfigureWindow is a conformance Subject's ReconfigureWindow: cfg with
+// the given Window, read at now (rolling windows are not aligned: shift
+// is ignored).
+func reconfigureWindow(cfg rolling.Config) func(ratekit.Limiter, time.Duration, time.Duration, time.Time) error {
+	return func(l ratekit.Limiter, window, _ time.Duration, now time.Time) error {
+		c := cfg
+		c.Window, c.Clock = window, mockAt(now)
+		return l.(*rolling.Limiter).Reconfigure(c)
+	}
+}
+
+// mockAt returns a mock clock stopped at now.
+func mockAt(now time.Time) *clock.Mock {
+	m := clock.NewMock()
+	m.Set(now)
+	return m
+}
+
 func TestConformance(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
@@ -50,10 +68,11 @@ func TestConformance(t *testing.T) {
 				New: func(tb testing.TB) ratekit.Limiter {
 					return mustNew(tb, rolling.Config{Limit: tc.limit, Window: tc.window, Name: "api"})
 				},
-				Capacity:    tc.limit,
-				Policy:      "api",
-				Reconfigure: reconfigureLimit(rolling.Config{Limit: tc.limit, Window: tc.window, Name: "api"}),
-				Anchored:    true,
+				Capacity:          tc.limit,
+				Policy:            "api",
+				Reconfigure:       reconfigureLimit(rolling.Config{Limit: tc.limit, Window: tc.window, Name: "api"}),
+				ReconfigureWindow: reconfigureWindow(rolling.Config{Limit: tc.limit, Window: tc.window, Name: "api"}),
+				Anchored:          true,
 				NewWithHook: func(tb testing.TB, hook func(ratekit.Decision)) ratekit.Limiter {
 					return mustNew(tb, rolling.Config{Limit: tc.limit, Window: tc.window, Name: "api", OnLimitReached: hook})
 				},
@@ -72,10 +91,11 @@ func TestConformanceWithHook(t *testing.T) {
 		New: func(tb testing.TB) ratekit.Limiter {
 			return mustNew(tb, rolling.Config{Limit: 4, Window: time.Hour, Name: "h", OnLimitReached: func(ratekit.Decision) {}})
 		},
-		Capacity:    4,
-		Policy:      "h",
-		Reconfigure: reconfigureLimit(rolling.Config{Limit: 4, Window: time.Hour, Name: "h", OnLimitReached: func(ratekit.Decision) {}}),
-		Anchored:    true,
+		Capacity:          4,
+		Policy:            "h",
+		Reconfigure:       reconfigureLimit(rolling.Config{Limit: 4, Window: time.Hour, Name: "h", OnLimitReached: func(ratekit.Decision) {}}),
+		ReconfigureWindow: reconfigureWindow(rolling.Config{Limit: 4, Window: time.Hour, Name: "h", OnLimitReached: func(ratekit.Decision) {}}),
+		Anchored:          true,
 		WithClock: func(tb testing.TB, c clock.Clock) ratekit.Limiter {
 			return mustNew(tb, rolling.Config{Limit: 4, Window: time.Hour, Name: "h", OnLimitReached: func(ratekit.Decision) {}, Clock: c})
 		},
@@ -284,10 +304,14 @@ func TestReconfigure(t *testing.T) {
 	require.Equal(t, 0, d.Remaining)
 	require.Equal(t, 119*time.Minute, d.ResetAfter)
 
-	// A shorter Window may close it at once.
-	require.NoError(t, l.Reconfigure(rolling.Config{Limit: 8, Window: 30 * time.Second}))
-	require.True(t, l.Idle(t0.Add(time.Minute)))
-	require.True(t, l.Take(t0.Add(time.Minute), 8).Allowed)
+	// A shorter Window, closed at the instant of the change: the units,
+	// which may all have been taken then, count for the new Window from it.
+	require.NoError(t, l.Reconfigure(rolling.Config{Limit: 8, Window: 30 * time.Second, Clock: mockAt(t0.Add(time.Minute))}))
+	require.False(t, l.Idle(t0.Add(time.Minute)))
+	d = l.Peek(t0.Add(time.Minute), 1)
+	require.False(t, d.Allowed)
+	require.Equal(t, 30*time.Second, d.RetryAfter)
+	require.True(t, l.Take(t0.Add(time.Minute+30*time.Second), 8).Allowed)
 
 	// A bad Config changes nothing.
 	before := l.Peek(t0.Add(time.Minute), 1)

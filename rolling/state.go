@@ -236,6 +236,31 @@ func (s state) open(t, window int64) bool {
 	return s.count > 0 && !closed(s.start, t, window)
 }
 
+// carried returns st as a Reconfigure at t from a Window of old ns to one
+// of window ns carries it (see Limiter.Reconfigure). With a shorter window,
+// the units counted were stamped in [start, start+old), and as far as the
+// limiter can tell not after t: a limiter of the new window all along may
+// have a window open from any of those stamps, the latest at a, holding
+// all of them. If a window of the new length from start is still open at
+// a, it covers that; otherwise the window starts at a, which closes it no
+// sooner than any of those, and counts it at earlier times, as a stale
+// time is counted (see open). Units may be stamped either side of the new
+// start, so it has the later mark (see refund: a refund at the start
+// then keeps the window open longer, never shorter).
+func (st state) carried(t, old, window int64) state {
+	if st.count == 0 || window >= old {
+		return st
+	}
+	a := addSat(st.start, old-1) // the old window's last instant
+	if t >= st.start && t < a {
+		a = t
+	}
+	if closed(st.start, a, window) {
+		st.start, st.later = a, true
+	}
+	return st
+}
+
 // closed reports whether t >= start+window, without computing start+window,
 // which may overflow: both are arbitrary int64 values. When t >= start the
 // difference t-start is exact in uint64 (it is below 2^64).

@@ -42,6 +42,26 @@ func reconfigureLimit(cfg slidingwindow.Config) func(ratekit.Limiter, int) error
 	}
 }
 
+// reconfigureWindow is a conformance Subject's ReconfigureWindow for a Log
+// or a Counter: cfg with the given Window, read at now (sliding windows are
+// not aligned: shift is ignored).
+func reconfigureWindow(cfg slidingwindow.Config) func(ratekit.Limiter, time.Duration, time.Duration, time.Time) error {
+	return func(l ratekit.Limiter, window, _ time.Duration, now time.Time) error {
+		c := cfg
+		c.Window, c.Clock = window, mockAt(now)
+		return l.(interface {
+			Reconfigure(slidingwindow.Config) error
+		}).Reconfigure(c)
+	}
+}
+
+// mockAt returns a mock clock stopped at now.
+func mockAt(now time.Time) *clock.Mock {
+	m := clock.NewMock()
+	m.Set(now)
+	return m
+}
+
 func TestConformance(t *testing.T) {
 	for _, tc := range []struct {
 		limit  int
@@ -55,10 +75,11 @@ func TestConformance(t *testing.T) {
 		cfg := slidingwindow.Config{Limit: tc.limit, Window: tc.window, Name: "sliding"}
 		t.Run(fmt.Sprintf("Log/%d-per-%v", tc.limit, tc.window), func(t *testing.T) {
 			conformance.Run(t, conformance.Subject{
-				New:         func(tb testing.TB) ratekit.Limiter { return mustLog(tb, cfg) },
-				Capacity:    tc.limit,
-				Policy:      cfg.Name,
-				Reconfigure: reconfigureLimit(cfg),
+				New:               func(tb testing.TB) ratekit.Limiter { return mustLog(tb, cfg) },
+				Capacity:          tc.limit,
+				Policy:            cfg.Name,
+				Reconfigure:       reconfigureLimit(cfg),
+				ReconfigureWindow: reconfigureWindow(cfg),
 				NewWithHook: func(tb testing.TB, hook func(ratekit.Decision)) ratekit.Limiter {
 					c := cfg
 					c.OnLimitReached = hook
@@ -69,10 +90,11 @@ func TestConformance(t *testing.T) {
 		})
 		t.Run(fmt.Sprintf("Counter/%d-per-%v", tc.limit, tc.window), func(t *testing.T) {
 			conformance.Run(t, conformance.Subject{
-				New:         func(tb testing.TB) ratekit.Limiter { return mustCounter(tb, cfg) },
-				Capacity:    tc.limit,
-				Policy:      cfg.Name,
-				Reconfigure: reconfigureLimit(cfg),
+				New:               func(tb testing.TB) ratekit.Limiter { return mustCounter(tb, cfg) },
+				Capacity:          tc.limit,
+				Policy:            cfg.Name,
+				Reconfigure:       reconfigureLimit(cfg),
+				ReconfigureWindow: reconfigureWindow(cfg),
 				NewWithHook: func(tb testing.TB, hook func(ratekit.Decision)) ratekit.Limiter {
 					c := cfg
 					c.OnLimitReached = hook

@@ -785,10 +785,9 @@ func (l *Log) install(next *logState, units []int64, clk, restored int64) {
 // held, if more), and so the memory that Limit needed. A unit that has
 // expired at the log's clock still counts at a stale time (see Take),
 // where a Limit raised again would need it, and a ring sized to the units
-// held would have to overwrite it at the next Takes. A longer Window or a
-// higher Limit than the ring was sized for does not bring back units the
-// log had already forgotten (it overwrites a unit only once it has
-// expired at the Take's time).
+// held would have to overwrite it at the next Takes. The log forgets a
+// unit only when a Take overwrites it, once it has expired at the Take's
+// time; a longer Window or a higher Limit does not bring it back.
 //
 // A Take under a lowered Limit may overwrite a unit that a stale time
 // still counts, and that a Limit raised again would need there. The log

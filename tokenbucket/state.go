@@ -27,8 +27,12 @@ import (
 // included. So a limiter driven by times that are not cfg.Clock's (a
 // replay of old events, a test with time.Date and no clock.Mock) must be
 // given a Clock on the same timeline, or after Reconfigure it admits
-// nothing until its times reach the instant the Clock read. Fractions of a unit are kept exactly where the new time scale can
-// hold them and otherwise rounded towards less capacity, never more. A debt
+// nothing until its times reach the instant the Clock read. Fractions of a
+// unit are kept exactly where the new time scale can hold them and
+// otherwise rounded towards less capacity, never more; when the rate
+// changes (Limit or Window), a unit partly refilled counts as not refilled
+// at all, since a bucket of the new rate all along could not have refilled
+// it as far. A debt
 // longer than 3*2^60/q ns at the new rate (q the denominator of the new
 // Window/Limit in ns, in lowest terms: about 110 years at q = 1) is cut to
 // that; nothing shorter is forgiven. Waiters already asleep keep the times
@@ -105,11 +109,25 @@ func carry(old, ns, ns2 int64, p, np *params) int64 {
 	if num.Sign() <= 0 {
 		return s2
 	}
-	d2 := ceilDiv(num, big.NewInt(p.p))
+	var d2 *big.Int
+	if sameRate(p, np) {
+		d2 = ceilDiv(num, big.NewInt(p.p))
+	} else {
+		// A unit partly refilled at the old rate counts whole at the new
+		// one, which could not have refilled it as far (see Reconfigure).
+		d2 = new(big.Int).Mul(ceilDiv(big.NewInt(d), big.NewInt(p.p)), big.NewInt(np.p))
+	}
 	if !d2.IsInt64() || d2.Int64() > maxCarry {
 		return s2 + maxCarry // a debt beyond maxCarry is forgiven
 	}
 	return s2 + d2.Int64()
+}
+
+// sameRate reports whether p and np refill at the same rate: p.p/p.q and
+// np.p/np.q ns per unit, compared exactly.
+func sameRate(p, np *params) bool {
+	a := new(big.Int).Mul(big.NewInt(p.p), big.NewInt(np.q))
+	return a.Cmp(new(big.Int).Mul(big.NewInt(np.p), big.NewInt(p.q))) == 0
 }
 
 // maxCarry is the most a Reconfigure keeps of the empty part (and debt) of a

@@ -52,13 +52,16 @@ func TestReconfigureCarriesUnits(t *testing.T) {
 	d = l.Take(t0, 1)
 	require.Equal(t, ratekit.Decision{Limit: 5, Window: 7142857143, ResetAfter: 7142857143, RetryAfter: 1428571429, Policy: "slow"}, d)
 
-	// A fraction of a unit carries over exactly: 0.5 of the next unit at
-	// 10 per second is 0.5 unit at 7 per 10 s too.
+	// A fraction of a unit refilled at the old rate counts whole at a new
+	// one: 0.5 of the next unit back at 10 per second, switched to 7 per
+	// 10 s, waits a whole unit's 1.43 s. It carried over as 0.5 unit and
+	// came back after 0.71 s, where a bucket of 7 per 10 s all along, which
+	// had refilled 0.035 unit of it, waits 1.38 s.
 	l = mustNew(t, tokenbucket.Config{Limit: 10, Window: time.Second, Burst: 1, Clock: mock})
 	require.True(t, l.Take(t0, 1).Allowed)
 	mock.Add(50 * time.Millisecond) // half a unit back
 	require.NoError(t, l.Reconfigure(tokenbucket.Config{Limit: 7, Window: 10 * time.Second, Burst: 1, Clock: mock}))
-	require.Equal(t, time.Duration(714285715), l.Peek(mock.Now(), 1).RetryAfter) // ceil(0.5 * 10s/7)
+	require.Equal(t, time.Duration(1428571429), l.Peek(mock.Now(), 1).RetryAfter) // ceil(10s/7)
 
 	// Invalid: an error, and nothing changes.
 	before := l.Peek(mock.Now(), 1)

@@ -52,6 +52,20 @@ func reconfigureBurst(cfg tokenbucket.Config) func(ratekit.Limiter, int) error {
 	}
 }
 
+// reconfigureWindow is a conformance Subject's ReconfigureWindow: cfg with
+// the Window that makes a Decision report window (Burst·Window/Limit, the
+// time to refill Burst), read at now; a token bucket has no alignment, so
+// shift is ignored.
+func reconfigureWindow(cfg tokenbucket.Config) func(ratekit.Limiter, time.Duration, time.Duration, time.Time) error {
+	return func(l ratekit.Limiter, window, _ time.Duration, now time.Time) error {
+		c := cfg
+		w := new(big.Int).Mul(big.NewInt(int64(window)), big.NewInt(int64(cfg.Limit)))
+		c.Window = time.Duration(max(w.Quo(w, big.NewInt(int64(cfg.Burst))).Int64(), 1))
+		c.Clock = mockAt(now)
+		return l.(*tokenbucket.Limiter).Reconfigure(c)
+	}
+}
+
 func TestConformance(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -77,10 +91,11 @@ func TestConformance(t *testing.T) {
 					}
 					return mustNew(tb, cfg)
 				},
-				Capacity:    tc.cfg.Burst,
-				Policy:      tc.cfg.Name,
-				Reconfigure: reconfigureBurst(tc.cfg),
-				WithClock:   func(tb testing.TB, c clock.Clock) ratekit.Limiter { return mustNew(tb, withClock(tc.cfg, c)) },
+				Capacity:          tc.cfg.Burst,
+				Policy:            tc.cfg.Name,
+				Reconfigure:       reconfigureBurst(tc.cfg),
+				ReconfigureWindow: reconfigureWindow(tc.cfg),
+				WithClock:         func(tb testing.TB, c clock.Clock) ratekit.Limiter { return mustNew(tb, withClock(tc.cfg, c)) },
 			})
 		})
 	}

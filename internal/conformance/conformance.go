@@ -50,6 +50,13 @@ type Subject struct {
 	// whose members are reconfigured each on its own); with it set and
 	// Reconfigure nil, the Reconfigure checks are skipped with that reason.
 	NoReconfigure string
+	// ReconfigureWindow, for a limiter with a Window, sets l's Window so
+	// that a fresh limiter of the new Config reports window as its
+	// Decision.Window, and moves windows aligned to the clock by shift
+	// (fixedwindow: Offset + shift; others ignore shift), keeping every
+	// other parameter, with the limiter's own Reconfigure, reading the time,
+	// if it must, at now. nil skips the ReconfigureWindow check.
+	ReconfigureWindow func(l ratekit.Limiter, window, shift time.Duration, now time.Time) error
 	// Anchored marks limiters whose windows open at the first event
 	// (rolling). An admitted Take moves every later window, and once a
 	// window has opened on it no refund can move that back; nor can a
@@ -121,6 +128,7 @@ func Run(t *testing.T, s Subject) {
 	t.Run("ReconfigureStale", s.reconfigureStale)
 	t.Run("RefundAcrossReconfigure", s.refundReconfigure)
 	t.Run("RestoreStale", s.restoreStale)
+	t.Run("ReconfigureWindow", s.reconfigureWindow)
 	t.Run("AllowReadsClockOnce", s.allowReadsClockOnce)
 }
 

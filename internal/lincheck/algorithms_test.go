@@ -246,7 +246,7 @@ type wordAlg[L stateful, M any] struct {
 	clone            func(M) M
 	desc             func(M) string
 	reconfigure      func(l L, arg int, now time.Duration) error
-	reconfigureModel func(m M, arg int)
+	reconfigureModel func(m M, arg int, now time.Duration)
 }
 
 // check runs the linearizability check of w's histories.
@@ -272,7 +272,7 @@ func (w wordAlg[L, M]) check(t *testing.T) {
 			case opRefund:
 				w.refund(m, in.At, in.N)
 			case opReconfigure:
-				w.reconfigureModel(m, in.Arg)
+				w.reconfigureModel(m, in.Arg, in.Now)
 			case opRestore:
 				w.restore(m, snaps[in.Arg].m)
 			}
@@ -306,9 +306,9 @@ func TestFixedWindow(t *testing.T) {
 			c.Clock = fixedClock{t: t0.Add(now)}
 			return l.Reconfigure(c)
 		},
-		reconfigureModel: func(m *model.FixedWindow, arg int) {
+		reconfigureModel: func(m *model.FixedWindow, arg int, now time.Duration) {
 			c := windowConfigs[arg]
-			m.Reconfigure(c.Limit, c.Window, c.Offset, c.Name, c.OnLimitReached != nil)
+			m.Reconfigure(t0.Add(now), c.Limit, c.Window, c.Offset, c.Name, c.OnLimitReached != nil)
 		},
 	}.check(t)
 }
@@ -353,9 +353,9 @@ func TestRolling(t *testing.T) {
 			c.Clock = fixedClock{t: t0.Add(now)}
 			return l.Reconfigure(c)
 		},
-		reconfigureModel: func(m *model.Rolling, arg int) {
+		reconfigureModel: func(m *model.Rolling, arg int, now time.Duration) {
 			c := rollingConfigs[arg]
-			m.Reconfigure(c.Limit, c.Window, c.Name, c.OnLimitReached != nil)
+			m.Reconfigure(t0.Add(now), c.Limit, c.Window, c.Name, c.OnLimitReached != nil)
 		},
 	}.check(t)
 }
@@ -384,7 +384,7 @@ func TestSlidingLog(t *testing.T) {
 		reconfigure: func(l *slidingwindow.Log, arg int, _ time.Duration) error {
 			return l.Reconfigure(logConfigs[arg])
 		},
-		reconfigureModel: func(m *model.SlidingLog, arg int) {
+		reconfigureModel: func(m *model.SlidingLog, arg int, _ time.Duration) {
 			c := logConfigs[arg]
 			m.Reconfigure(c.Limit, c.Window)
 			m.Name = c.Name
@@ -422,7 +422,7 @@ func TestSlidingCounter(t *testing.T) {
 		reconfigure: func(l *slidingwindow.Counter, arg int, _ time.Duration) error {
 			return l.Reconfigure(counterConfigs[arg])
 		},
-		reconfigureModel: func(m *model.SlidingCounter, arg int) {
+		reconfigureModel: func(m *model.SlidingCounter, arg int, _ time.Duration) {
 			c := counterConfigs[arg]
 			m.Reconfigure(c.Limit, c.Name)
 		},

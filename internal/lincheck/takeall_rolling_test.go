@@ -83,7 +83,7 @@ func TestTakeAllJointRolling(t *testing.T) {
 				l.Refund(t0.Add(in.At), in.N)
 			case in.Kind == opReconfigure:
 				c := jointRolling[in.Arg]
-				p.w.Reconfigure(c.Limit, c.Window, c.Name, false)
+				p.w.Reconfigure(now, c.Limit, c.Window, c.Name, false)
 			}
 			return output{}
 		}

@@ -114,7 +114,7 @@ func pairModel(wcfg fixedwindow.Config, ccfg slidingwindow.Config) porcupine.Mod
 			l.Refund(t0.Add(in.At), in.N)
 		case in.Kind == opReconfigure:
 			c := jointWindows[in.Arg]
-			p.w.Reconfigure(c.Limit, c.Window, c.Offset, c.Name, false)
+			p.w.Reconfigure(now, c.Limit, c.Window, c.Offset, c.Name, false)
 		}
 		return output{}
 	}

@@ -158,14 +158,19 @@ func (m *FixedWindow) Idle(now time.Time) bool {
 	return c > 0 || c == 0 && m.count == 0 && !m.notified
 }
 
-// Reconfigure is fixedwindow.Limiter.Reconfigure: the counted window becomes
-// the new window that contains its start, with its count and flag.
-func (m *FixedWindow) Reconfigure(limit int, window, offset time.Duration, name string, hook bool) {
+// Reconfigure is fixedwindow.Limiter.Reconfigure at the instant at (read on
+// the new Config's Clock): the counted window becomes the new window that
+// contains at, or its own last instant if at is not within it, with its
+// count and flag.
+func (m *FixedWindow) Reconfigure(at time.Time, limit int, window, offset time.Duration, name string, hook bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var start, markEnd time.Time
 	if m.has {
-		start = m.startOf(m.win)
+		start = m.startOf(new(big.Int).Add(m.win, big.NewInt(1))).Add(-1)
+		if !at.Before(m.startOf(m.win)) && at.Before(start) {
+			start = at
+		}
 	}
 	if m.mark != nil {
 		markEnd = m.startOf(new(big.Int).Add(m.mark, big.NewInt(1))).Add(-1)

@@ -97,7 +97,7 @@ func (m *FixedWindow) Restore(saved *FixedWindow) {
 	}
 	m.has, m.count, m.notified, m.win = s.has, s.count, s.notified, nil
 	if s.has {
-		m.win = m.number(s.startOf(s.win))
+		m.win = m.number(s.startOf(new(big.Int).Add(s.win, big.NewInt(1))).Add(-1)) // its last instant
 		if marking {
 			m.raiseMark(m.startOf(m.win))
 		}

@@ -52,11 +52,23 @@ func NewRolling(limit int, window time.Duration, name string, hooked bool) *Roll
 	return &Rolling{limit: limit, window: window, name: name, hooked: hooked}
 }
 
-// Reconfigure changes the limit, window, name and hook at once; the open
-// window keeps its start, count and notified mark.
-func (m *Rolling) Reconfigure(limit int, window time.Duration, name string, hooked bool) {
+// Reconfigure changes the limit, window, name and hook at once, at the
+// instant at (read on the new Config's Clock); the window keeps its count
+// and notified mark, and its start unless the window is shorter and a
+// window of the new length from there is closed at a, the latest of at and
+// the old window's last instant: then it starts at a, with the later mark.
+func (m *Rolling) Reconfigure(at time.Time, limit int, window time.Duration, name string, hooked bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.count > 0 && window < m.window {
+		a := m.start.Add(m.window - 1)
+		if !at.Before(m.start) && at.Before(a) {
+			a = at
+		}
+		if !a.Before(m.start.Add(window)) {
+			m.start, m.later = a, true
+		}
+	}
 	m.limit, m.window, m.name, m.hooked = limit, window, name, hooked
 }
 

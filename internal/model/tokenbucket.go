@@ -194,6 +194,10 @@ func (m *TokenBucket) Reconfigure(now time.Time, limit int, window time.Duration
 	deficit := new(big.Rat).Quo(m.empty(at), m.t) // units taken, not yet refilled
 	oldT := m.t
 	m.set(limit, window, burst, name)
+	if m.t.Cmp(oldT) != 0 && !deficit.IsInt() {
+		// A unit partly refilled at the old rate counts whole at the new.
+		deficit.SetInt(new(big.Int).Add(new(big.Int).Quo(deficit.Num(), deficit.Denom()), big.NewInt(1)))
+	}
 	d2 := new(big.Rat).Mul(deficit, m.t)
 	q := m.t.Denom()
 	units, r := new(big.Int).DivMod(new(big.Int).Mul(d2.Num(), q), d2.Denom(), new(big.Int))
