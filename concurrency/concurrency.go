@@ -75,8 +75,9 @@ type Config struct {
 	Limit int
 	// Name is the policy name reported in every Decision.
 	Name string
-	// Clock is read by Allow, AllowN and Acquire, by TryAcquire once per
-	// 64 units it admits, and when a Release, a cancelled Acquire or a
+	// Clock is read by New (and a zero Limiter's first Reconfigure) for
+	// the estimator's epoch, by Allow, AllowN and Acquire, by TryAcquire
+	// once per 64 units it admits, and when a Release, a cancelled Acquire or a
 	// Reconfigure hands units to queued Acquire callers (to time the
 	// hold-time estimate); nil is the real clock.
 	// Take, Peek, Refund and Release with nobody queued never read it.
@@ -105,7 +106,8 @@ func (c Config) Validate() error {
 // (they deny at once) and Release takes a mutex to hand the units to the
 // queue.
 //
-// The zero Limiter has Limit 0 and admits only n == 0; use New.
+// The zero Limiter has Limit 0 and admits only n == 0; use New, or
+// Reconfigure it, which starts it as New would.
 //
 // # Hold-time estimate
 //
@@ -186,7 +188,7 @@ type Limiter struct {
 	// cfg holds the configurations in effect for the state word's last two
 	// gens, the one of gen g at cfg[g&1] (see config).
 	cfg   [2]atomic.Pointer[params]
-	epoch time.Time // time origin of the estimator; fixed at New
+	epoch time.Time // time origin of the estimator; fixed at New (a zero Limiter's: its first Reconfigure)
 
 	// mu guards the queue. While the state's waiting bit is set only mu's
 	// holder changes state (see Release), so the queue and the word change
@@ -621,6 +623,17 @@ func (l *Limiter) Reconfigure(cfg Config) error {
 	// until settle below moves it on.
 	g := (state(l.state.Load()).gen() + 1) & genMask
 	p := &params{limit: cfg.Limit, name: cfg.Name, clock: core.Clock(cfg.Clock), gen: g}
+	if l.cfg[0].Load() == nil && l.cfg[1].Load() == nil {
+		// The first configuration of a zero Limiter: start the estimator
+		// as New does. A zero epoch would put every time passed in 292
+		// years after it (now.Sub saturates), one instant, at which
+		// nothing is ever sampled and every admission would try-lock the
+		// sampler. Nothing reads epoch yet (a Limit of 0 admits nothing,
+		// so nothing samples) and the settle below publishes it: an
+		// admission that sees the new gen sees the epoch.
+		l.epoch = p.clock.Now()
+		l.next.Store(math.MinInt64)
+	}
 	l.cfg[g&1].Store(p) // the slot of gen g−1 stays as it is
 	l.lim.Store(limWord(cfg.Limit, g))
 	if h := reconfigureHook; h != nil {
