@@ -15,13 +15,21 @@ import (
 // The zero Slot is not a block: a table stores Sealed in W until a Move
 // publishes a block there (see Moving a block).
 type Slot struct {
-	p      unsafe.Pointer
+	p unsafe.Pointer
+	// w is 8-aligned, as Block's W is, on 32-bit platforms too (where a
+	// uint64 is 4-aligned): the zero-length atomic field aligns it, and
+	// the words' atomics through BlockOf need it.
+	_      [0]atomic.Int64
 	w, aux uint64
 }
 
 // The layouts must agree: BlockOf reinterprets a *Slot.
 var _ [unsafe.Sizeof(Slot{}) - unsafe.Sizeof(Block[int]{})]struct{}
 var _ [unsafe.Sizeof(Block[int]{}) - unsafe.Sizeof(Slot{})]struct{}
+var _ [unsafe.Offsetof(Slot{}.w) - unsafe.Offsetof(Block[int]{}.W)]struct{}
+var _ [unsafe.Offsetof(Block[int]{}.W) - unsafe.Offsetof(Slot{}.w)]struct{}
+var _ [unsafe.Alignof(Slot{}) - unsafe.Alignof(Block[int]{})]struct{}
+var _ [unsafe.Alignof(Block[int]{}) - unsafe.Alignof(Slot{})]struct{}
 
 // BlockOf returns s viewed as a block of parameters P. Only the algorithm
 // whose Ref publishes s (its Slotter) calls it.

@@ -50,8 +50,13 @@ func (s Subject) overflowCounts(rng *rand.Rand) []int {
 	ns := []int{
 		math.MaxInt, math.MaxInt - 1, math.MaxInt/2 + 1, math.MaxInt / 2,
 		math.MaxInt - c, math.MaxInt - c + 1, math.MaxInt - c + 2,
-		c + 1, 2 * c, 1 << 31, 1<<31 - 1, 1 << 32, 1<<32 - 1, 1 << 53, 1 << 62,
+		c + 1, 2 * c, 1<<31 - 1,
 		math.MinInt, math.MinInt + 1, math.MinInt / 2, -c, -1,
+	}
+	for _, n := range []uint64{1 << 31, 1 << 32, 1<<32 - 1, 1 << 53, 1 << 62} {
+		if n <= math.MaxInt { // all but 1<<31 - 1 are beyond a 32-bit int
+			ns = append(ns, int(n))
+		}
 	}
 	for range overflowSamples {
 		// A magnitude of a uniformly random bit length, so that small,
