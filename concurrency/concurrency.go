@@ -485,9 +485,14 @@ type verdict struct {
 // estimates, never whether a request is allowed.
 func (l *Limiter) decide(s state, p *params, n int, hold int64) verdict {
 	held, limit, waiting := s.held(), p.limit, s.waiting()
-	var queued int
+	// The queue's units in int64, and every sum with them too: held, n
+	// and limit are each below 2³¹, but queued is the sum of any number
+	// of callers' n, which an int of 32 bits would wrap (to an estimate at
+	// the floor). An int64 holds it: it would take 2³² callers queued, of
+	// 2³¹ units each, to come near its end.
+	var queued int64
 	if waiting {
-		queued = int(l.queued.Load())
+		queued = l.queued.Load()
 	}
 	remaining := 0
 	if !waiting && held < limit {
@@ -502,13 +507,13 @@ func (l *Limiter) decide(s state, p *params, n int, hold int64) verdict {
 		// Units that must come back first: the excess of everything
 		// wanted (held, the queue ahead, then n) over the limit. It is at
 		// least 1 when the word and the queue agree; estimate clamps it.
-		retry = estimate(hold, held+queued+n-limit, held)
+		retry = estimate(hold, int64(held)+queued+int64(n)-int64(limit), held)
 	default:
 		remaining -= n
 		held += n
 	}
 	if held > 0 {
-		reset = estimate(hold, held+queued, held)
+		reset = estimate(hold, int64(held)+queued, held)
 	}
 	return verdict{p: p, remaining: remaining, reset: reset, retry: retry}
 }
