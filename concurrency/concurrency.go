@@ -44,6 +44,15 @@
 // admit more than Limit. A count that keeps growing is a bug in the caller
 // (a double release, or a release without a Take) worth an alert.
 //
+// A Limiter must not be copied after first use (see ratekit.Limiter; go
+// vet reports a copy). A struct copy would share the original's queue of
+// Acquire callers and its mutexes as they were at the copy, so every call
+// that would touch them through the copy refuses instead: Acquire (when it
+// must wait), Reconfigure and UnmarshalBinary return ErrCopied, and a
+// Release that would hand units to the queue is refused as misuse. The
+// copy's Take, TryAcquire and Release otherwise count on a word of its
+// own: a second semaphore, which is not what anybody meant.
+//
 // # Persistence
 //
 // Held units belong to the process that holds them and are never saved:
@@ -53,6 +62,7 @@ package concurrency
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"sync"
@@ -68,6 +78,11 @@ import (
 // MaxLimit is the largest Limit a Config may set: 2³¹−1 units, so that
 // held plus any n that fits stays within the state word's 31 bits of held.
 const MaxLimit = 1<<31 - 1
+
+// ErrCopied is returned by Acquire, Reconfigure and UnmarshalBinary called
+// through a struct copy of a Limiter (see Misuse in the package
+// documentation).
+var ErrCopied = errors.New("concurrency: Limiter used through a copy of it")
 
 // Config configures a Limiter.
 type Config struct {
@@ -199,6 +214,20 @@ type Limiter struct {
 	// smu guards smp. Admissions only TryLock it: they never wait for it.
 	smu sync.Mutex
 	smp sampler
+
+	// self is the Limiter's own address, stored by New (a zero Limiter's:
+	// by its first Reconfigure), so that a struct copy, whose self is its
+	// original's, refuses to touch the queue and mutexes it shares (see
+	// copied).
+	self atomic.Pointer[Limiter]
+}
+
+// copied reports whether l is a struct copy of a Limiter that was in use
+// (see Misuse in the package documentation). Slow paths only: it guards
+// the queue and the mutexes, which the hot paths do not touch.
+func (l *Limiter) copied() bool {
+	s := l.self.Load()
+	return s != nil && s != l
 }
 
 // params is one configuration, immutable once published. Limit and Name
@@ -229,6 +258,7 @@ func New(cfg Config) (*Limiter, error) {
 	l.cfg[0].Store(&params{limit: cfg.Limit, name: cfg.Name, clock: clk})
 	l.lim.Store(limWord(cfg.Limit, 0))
 	l.next.Store(math.MinInt64)
+	l.self.Store(l)
 	return l, nil
 }
 
@@ -622,6 +652,9 @@ func (l *Limiter) Reconfigure(cfg Config) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	if l.copied() {
+		return ErrCopied // its mu may have been copied locked
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	// Only mu's holder changes gen, so the word's gen is the one in effect
@@ -638,6 +671,7 @@ func (l *Limiter) Reconfigure(cfg Config) error {
 		// admission that sees the new gen sees the epoch.
 		l.epoch = p.clock.Now()
 		l.next.Store(math.MinInt64)
+		l.self.Store(l)
 	}
 	l.cfg[g&1].Store(p) // the slot of gen g−1 stays as it is
 	l.lim.Store(limWord(cfg.Limit, g))
@@ -695,6 +729,9 @@ func (l *Limiter) UnmarshalBinary(b []byte) error {
 	}
 	if err := r.Err(); err != nil {
 		return err
+	}
+	if l.copied() {
+		return ErrCopied // its smu may have been copied locked
 	}
 	l.smu.Lock()
 	defer l.smu.Unlock()
