@@ -41,7 +41,7 @@ func (p *jointPlan) plan(members []Limiter, asks []Ask) bool {
 	if asks != nil {
 		count = len(asks)
 	}
-	var addr, state [maxJoint]uintptr
+	var state [maxJoint]uintptr
 	for i := range count {
 		// The member where the caller keeps it: its data word is read
 		// there, not from a copy the compiler would spill to the stack.
@@ -96,12 +96,14 @@ func (p *jointPlan) plan(members []Limiter, asks []Ask) bool {
 		case 0:
 			state[0] = st
 		}
-		// Insertion by address: k < maxJoint.
+		// Insertion by address, each placed member's read from the data
+		// word of its self (no array of addresses to zero and fill):
+		// k < maxJoint.
 		j := p.k
-		for ; j > 0 && addr[j-1] > a; j-- {
-			addr[j], p.ms[j], p.self[j], p.idx[j] = addr[j-1], p.ms[j-1], p.self[j-1], p.idx[j-1]
+		for ; j > 0 && uintptr((*[2]unsafe.Pointer)(unsafe.Pointer(&p.self[j-1]))[1]) > a; j-- {
+			p.ms[j], p.self[j], p.idx[j] = p.ms[j-1], p.self[j-1], p.idx[j-1]
 		}
-		addr[j], p.ms[j], p.self[j], p.idx[j] = a, jm, m, uint8(p.k)
+		p.ms[j], p.self[j], p.idx[j] = jm, m, uint8(p.k)
 		p.k++
 	}
 	return p.k >= 2 // one member's own Take is cheaper than a lock
