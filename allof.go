@@ -100,7 +100,7 @@ func (a *All) Release(n int) { ReleaseAll(n, a.members...) }
 //
 // Members that all keep their state in one word (token buckets, fixed
 // windows, rolling windows and sliding Counters, two to four of them, none
-// listed twice) are decided together instead, with no rollback: TakeAll
+// listed twice nor beside a copy of itself, see Limiter) are decided together instead, with no rollback: TakeAll
 // locks each member's word, decides every member on it, and stores all the
 // new words or none, so a concurrent caller never sees units that a denied
 // TakeAll took, and the TakeAll is one atomic step. Other members, and

@@ -28,8 +28,8 @@ type jointPlan struct {
 
 // plan fills p for members, or for TakeEach's asks when asks is not nil,
 // and reports whether they can be decided together: two to maxJoint
-// members that are not nil, every one a cell.Member and none listed twice
-// (its decisions would depend on the order it is asked in). Nil members
+// members that are not nil, every one a cell.Member and no state listed
+// twice (see below). Nil members
 // are skipped; nil asks take the general path (a nil member's Verdict is
 // TakeEach's to fill).
 //
@@ -41,7 +41,7 @@ func (p *jointPlan) plan(members []Limiter, asks []Ask) bool {
 	if asks != nil {
 		count = len(asks)
 	}
-	var addr [maxJoint]uintptr
+	var state [maxJoint]uintptr
 	for i := range count {
 		// The member where the caller keeps it: its data word is read
 		// there, not from a copy the compiler would spill to the stack.
@@ -51,7 +51,8 @@ func (p *jointPlan) plan(members []Limiter, asks []Ask) bool {
 		} else {
 			pm = &members[i]
 		}
-		a := uintptr((*[2]unsafe.Pointer)(unsafe.Pointer(pm))[1])
+		data := (*[2]unsafe.Pointer)(unsafe.Pointer(pm))[1]
+		a := uintptr(data)
 		m := *pm
 		if a == 0 {
 			// A nil data word: a nil member (see isNilLimiter), which
@@ -65,15 +66,44 @@ func (p *jointPlan) plan(members []Limiter, asks []Ask) bool {
 		if !ok || p.k >= maxJoint {
 			return false
 		}
-		// Insertion by address: k < maxJoint.
+		// A member listed twice, or beside a struct copy of itself, is one
+		// state word asked twice: its decisions would depend on the order
+		// it is asked in, and locking its word twice would wait for
+		// itself. So duplicates are told by the state in force, not by the
+		// limiter's address: a copy (which the Limiter contract forbids,
+		// and go vet flags) is at another address but shares its
+		// original's block. Each is compared with those before it,
+		// written out (a loop costs more than its compares, callgrind).
+		// Zero limiters, with no block, all compare equal: they take the
+		// general path anyway (see cell.Member).
+		st := cell.StateOf(data)
+		switch k := p.k; k {
+		case 3:
+			if state[2] == st {
+				return false
+			}
+			fallthrough
+		case 2:
+			if state[1] == st {
+				return false
+			}
+			fallthrough
+		case 1:
+			if state[0] == st {
+				return false
+			}
+			state[k] = st
+		case 0:
+			state[0] = st
+		}
+		// Insertion by address, each placed member's read from the data
+		// word of its self (no array of addresses to zero and fill):
+		// k < maxJoint.
 		j := p.k
-		for ; j > 0 && addr[j-1] > a; j-- {
-			addr[j], p.ms[j], p.self[j], p.idx[j] = addr[j-1], p.ms[j-1], p.self[j-1], p.idx[j-1]
+		for ; j > 0 && uintptr((*[2]unsafe.Pointer)(unsafe.Pointer(&p.self[j-1]))[1]) > a; j-- {
+			p.ms[j], p.self[j], p.idx[j] = p.ms[j-1], p.self[j-1], p.idx[j-1]
 		}
-		if j > 0 && addr[j-1] == a {
-			return false // listed twice
-		}
-		addr[j], p.ms[j], p.self[j], p.idx[j] = a, jm, m, uint8(p.k)
+		p.ms[j], p.self[j], p.idx[j] = jm, m, uint8(p.k)
 		p.k++
 	}
 	return p.k >= 2 // one member's own Take is cheaper than a lock

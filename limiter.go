@@ -96,6 +96,14 @@ var (
 // the hot path. Times may be stale or go backwards: a limiter never admits
 // more because of it. Implementations are safe for concurrent use.
 //
+// A limiter must not be copied after first use, as a sync.Mutex must not
+// (New returns a pointer: share that; go vet's copylocks check reports a
+// copy). A struct copy shares its original's state or parts of it: a
+// composite given both (TakeAll, PeekAll, TakeEach, AllOf) decides them as
+// one member listed twice, but anything else is undefined: the copy and
+// the original may part and admit twice, or wait for ever for a state the
+// other replaced.
+//
 // n == 0 is always allowed and takes nothing. n < 0, and n larger than the
 // limiter can ever admit at once, are denied with RetryAfter Never.
 type Limiter interface {

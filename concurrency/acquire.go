@@ -149,6 +149,9 @@ func (l *Limiter) releaser(n int) func() {
 // nobody is queued (a Release may have come in since Take), or else queue,
 // then block.
 func (l *Limiter) wait(ctx context.Context, n int) (func(), error) {
+	if l.copied() {
+		return noop, ErrCopied
+	}
 	w := &waiter{n: n, ready: make(chan struct{})}
 	l.mu.Lock()
 	for {
@@ -209,6 +212,10 @@ func (l *Limiter) wait(ctx context.Context, n int) (func(), error) {
 // releaseQueued is Release(n) when the waiting bit is set: the units go
 // back and to the queue under mu.
 func (l *Limiter) releaseQueued(n int) {
+	if l.copied() {
+		l.rejected.Add(1) // the queue is the original's (see copied)
+		return
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.settle(n, nil)

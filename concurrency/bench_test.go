@@ -75,3 +75,43 @@ func BenchmarkLimiter(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkZeroReconfigured is TakeRelease, and TryAcquire(1) with its
+// Release, on a Limiter from New ("new") and on a zero Limiter given the
+// same Config by Reconfigure ("zero"): the two must cost the same.
+func BenchmarkZeroReconfigured(b *testing.B) {
+	cfg := concurrency.Config{Limit: 100, Name: "bench"}
+	for _, from := range []string{"new", "zero"} {
+		setup := func(b *testing.B) *concurrency.Limiter {
+			l := new(concurrency.Limiter)
+			if from == "new" {
+				var err error
+				if l, err = concurrency.New(cfg); err != nil {
+					b.Fatal(err)
+				}
+			} else if err := l.Reconfigure(cfg); err != nil {
+				b.Fatal(err)
+			}
+			l.Take(t0, 50)
+			return l
+		}
+		b.Run(from+"/TakeRelease", func(b *testing.B) {
+			l := setup(b)
+			b.ReportAllocs()
+			for b.Loop() {
+				if l.Take(t0, 1).Allowed {
+					l.Release(1)
+				}
+			}
+		})
+		b.Run(from+"/TryAcquireRelease", func(b *testing.B) {
+			l := setup(b)
+			b.ReportAllocs()
+			for b.Loop() {
+				if l.TryAcquire(1) {
+					l.Release(1)
+				}
+			}
+		})
+	}
+}

@@ -46,6 +46,15 @@
 // admit more than Limit. A count that keeps growing is a bug in the caller
 // (a double release, or a release without a Take) worth an alert.
 //
+// A Limiter must not be copied after first use (see ratekit.Limiter; go
+// vet reports a copy). A struct copy would share the original's queue of
+// Acquire callers and its mutexes as they were at the copy, so every call
+// that would touch them through the copy refuses instead: Acquire (when it
+// must wait), Reconfigure and UnmarshalBinary return ErrCopied, and a
+// Release that would hand units to the queue is refused as misuse. The
+// copy's Take, TryAcquire and Release otherwise count on a word of its
+// own: a second semaphore, which is not what anybody meant.
+//
 // # Persistence
 //
 // Held units belong to the process that holds them and are never saved:
@@ -55,6 +64,7 @@ package concurrency
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"sync"
@@ -71,14 +81,20 @@ import (
 // held plus any n that fits stays within the state word's 31 bits of held.
 const MaxLimit = 1<<31 - 1
 
+// ErrCopied is returned by Acquire, Reconfigure and UnmarshalBinary called
+// through a struct copy of a Limiter (see Misuse in the package
+// documentation).
+var ErrCopied = errors.New("concurrency: Limiter used through a copy of it")
+
 // Config configures a Limiter.
 type Config struct {
 	// Limit is how many units may be held at once, 1 to MaxLimit.
 	Limit int
 	// Name is the policy name reported in every Decision.
 	Name string
-	// Clock is read by Allow, AllowN and Acquire, by TryAcquire once per
-	// 64 units it admits, and when a Release, a cancelled Acquire or a
+	// Clock is read by New (and a zero Limiter's first Reconfigure) for
+	// the estimator's epoch, by Allow, AllowN and Acquire, by TryAcquire
+	// once per 64 units it admits, and when a Release, a cancelled Acquire or a
 	// Reconfigure hands units to queued Acquire callers (to time the
 	// hold-time estimate); nil is the real clock.
 	// Take, Peek, Refund and Release with nobody queued never read it.
@@ -107,7 +123,8 @@ func (c Config) Validate() error {
 // (they deny at once) and Release takes a mutex to hand the units to the
 // queue.
 //
-// The zero Limiter has Limit 0 and admits only n == 0; use New.
+// The zero Limiter has Limit 0 and admits only n == 0; use New, or
+// Reconfigure it, which starts it as New would.
 //
 // # Hold-time estimate
 //
@@ -188,7 +205,7 @@ type Limiter struct {
 	// cfg holds the configurations in effect for the state word's last two
 	// gens, the one of gen g at cfg[g&1] (see config).
 	cfg   [2]atomic.Pointer[params]
-	epoch time.Time // time origin of the estimator; fixed at New
+	epoch time.Time // time origin of the estimator; fixed at New (a zero Limiter's: its first Reconfigure)
 
 	// mu guards the queue. While the state's waiting bit is set only mu's
 	// holder changes state (see Release), so the queue and the word change
@@ -199,6 +216,20 @@ type Limiter struct {
 	// smu guards smp. Admissions only TryLock it: they never wait for it.
 	smu sync.Mutex
 	smp sampler
+
+	// self is the Limiter's own address, stored by New (a zero Limiter's:
+	// by its first Reconfigure), so that a struct copy, whose self is its
+	// original's, refuses to touch the queue and mutexes it shares (see
+	// copied).
+	self atomic.Pointer[Limiter]
+}
+
+// copied reports whether l is a struct copy of a Limiter that was in use
+// (see Misuse in the package documentation). Slow paths only: it guards
+// the queue and the mutexes, which the hot paths do not touch.
+func (l *Limiter) copied() bool {
+	s := l.self.Load()
+	return s != nil && s != l
 }
 
 // params is one configuration, immutable once published. Limit and Name
@@ -229,6 +260,7 @@ func New(cfg Config) (*Limiter, error) {
 	l.cfg[0].Store(&params{limit: cfg.Limit, name: cfg.Name, clock: clk})
 	l.lim.Store(limWord(cfg.Limit, 0))
 	l.next.Store(math.MinInt64)
+	l.self.Store(l)
 	return l, nil
 }
 
@@ -485,9 +517,14 @@ type verdict struct {
 // estimates, never whether a request is allowed.
 func (l *Limiter) decide(s state, p *params, n int, hold int64) verdict {
 	held, limit, waiting := s.held(), p.limit, s.waiting()
-	var queued int
+	// The queue's units in int64, and every sum with them too: held, n
+	// and limit are each below 2³¹, but queued is the sum of any number
+	// of callers' n, which an int of 32 bits would wrap (to an estimate at
+	// the floor). An int64 holds it: it would take 2³² callers queued, of
+	// 2³¹ units each, to come near its end.
+	var queued int64
 	if waiting {
-		queued = int(l.queued.Load())
+		queued = l.queued.Load()
 	}
 	remaining := 0
 	if !waiting && held < limit {
@@ -502,13 +539,13 @@ func (l *Limiter) decide(s state, p *params, n int, hold int64) verdict {
 		// Units that must come back first: the excess of everything
 		// wanted (held, the queue ahead, then n) over the limit. It is at
 		// least 1 when the word and the queue agree; estimate clamps it.
-		retry = estimate(hold, held+queued+n-limit, held)
+		retry = estimate(hold, int64(held)+queued+int64(n)-int64(limit), held)
 	default:
 		remaining -= n
 		held += n
 	}
 	if held > 0 {
-		reset = estimate(hold, held+queued, held)
+		reset = estimate(hold, int64(held)+queued, held)
 	}
 	return verdict{p: p, remaining: remaining, reset: reset, retry: retry}
 }
@@ -617,12 +654,27 @@ func (l *Limiter) Reconfigure(cfg Config) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	if l.copied() {
+		return ErrCopied // its mu may have been copied locked
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	// Only mu's holder changes gen, so the word's gen is the one in effect
 	// until settle below moves it on.
 	g := (state(l.state.Load()).gen() + 1) & genMask
 	p := &params{limit: cfg.Limit, name: cfg.Name, clock: core.Clock(cfg.Clock), gen: g}
+	if l.cfg[0].Load() == nil && l.cfg[1].Load() == nil {
+		// The first configuration of a zero Limiter: start the estimator
+		// as New does. A zero epoch would put every time passed in 292
+		// years after it (now.Sub saturates), one instant, at which
+		// nothing is ever sampled and every admission would try-lock the
+		// sampler. Nothing reads epoch yet (a Limit of 0 admits nothing,
+		// so nothing samples) and the settle below publishes it: an
+		// admission that sees the new gen sees the epoch.
+		l.epoch = p.clock.Now()
+		l.next.Store(math.MinInt64)
+		l.self.Store(l)
+	}
 	l.cfg[g&1].Store(p) // the slot of gen g−1 stays as it is
 	l.lim.Store(limWord(cfg.Limit, g))
 	if h := reconfigureHook; h != nil {
@@ -679,6 +731,9 @@ func (l *Limiter) UnmarshalBinary(b []byte) error {
 	}
 	if err := r.Err(); err != nil {
 		return err
+	}
+	if l.copied() {
+		return ErrCopied // its smu may have been copied locked
 	}
 	l.smu.Lock()
 	defer l.smu.Unlock()

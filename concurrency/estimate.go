@@ -128,16 +128,17 @@ func holdSample(h int, dt, units uint64) int64 {
 // a non-positive answer. The result is clamped to [ratekit.MinRetry,
 // maxEstimate]: positive, finite and never ratekit.Never.
 //
-// hold < 2⁴⁷ and k < 2⁶³, so hold·k fits in 128 bits whatever the queue's
-// length; the division is formed only when the quotient fits in 64 bits
-// (hi < h), which is when Div64 cannot panic.
-func estimate(hold int64, k, h int) time.Duration {
+// k is an int64 whatever int's width: the queue's units in it are any
+// number of callers' n. hold < 2⁴⁷ and k < 2⁶³, so hold·k fits in 128
+// bits whatever the queue's length; the division is formed only when the
+// quotient fits in 64 bits (hi < h), which is when Div64 cannot panic.
+func estimate(hold, k int64, h int) time.Duration {
 	if hold <= 0 {
 		hold = defaultHold
 	}
 	k, h = max(k, 1), max(h, 1)
 	q := uint64(hold)
-	if k != h { // k == h, the usual ResetAfter, needs no division
+	if k != int64(h) { // k == h, the usual ResetAfter, needs no division
 		hi, lo := bits.Mul64(uint64(hold), uint64(k))
 		if hi >= uint64(h) {
 			return time.Duration(maxEstimate)

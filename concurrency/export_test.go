@@ -24,3 +24,8 @@ func SetCarryHook(h func()) (restore func()) {
 	carryHook = h
 	return func() { carryHook = nil }
 }
+
+// NextSample is the earliest time, in ns since the Limiter's epoch, at
+// which an admission samples the hold time (math.MinInt64: the next one);
+// an admission before it skips the sampler without try-locking it.
+func (l *Limiter) NextSample() int64 { return l.next.Load() }

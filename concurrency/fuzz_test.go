@@ -78,14 +78,18 @@ func fuzzN(a byte, wide int64, limit int) int {
 		return int(a)%(limit+3) - 1
 	}
 	edges := [...]int{math.MaxInt, math.MaxInt - 1, math.MaxInt/2 + 1, math.MaxInt - limit,
-		math.MaxInt - limit + 1, math.MinInt, math.MinInt + 1, 1 << 31, 1<<31 - 1,
-		1 << 32, 1<<32 - 1, -limit, math.MinInt + limit}
+		math.MaxInt - limit + 1, math.MinInt, math.MinInt + 1, asInt(1 << 31), 1<<31 - 1,
+		asInt(1 << 32), asInt(1<<32 - 1), -limit, math.MinInt + limit}
 	k := int(a - 0xe0)
 	if k < len(edges) {
 		return edges[k]
 	}
 	return int(bits.RotateLeft64(uint64(wide), 3*(k-len(edges))))
 }
+
+// asInt is int(v), wrapped to int's width at run time (the same value on
+// 64-bit platforms; on 32-bit ones, where v may not fit, its low bits).
+func asInt(v uint64) int { return int(v) }
 
 // fuzzCaller is an Acquire call in FuzzModel.
 type fuzzCaller struct {

@@ -12,9 +12,18 @@ import (
 )
 
 // hugeN are counts whose sum with a small held count wraps an int, or
-// lands in the bits of the state word above held.
-var hugeN = []int{math.MaxInt, math.MaxInt - 1, math.MaxInt - 9, math.MaxInt/2 + 1,
-	1 << 32, 1<<32 - 1, 1 << 31, concurrency.MaxLimit, math.MinInt, math.MinInt + 1, -1}
+// lands in the bits of the state word above held (those beyond int's
+// range on a 32-bit platform left out).
+var hugeN = func() []int {
+	ns := []int{math.MaxInt, math.MaxInt - 1, math.MaxInt - 9, math.MaxInt/2 + 1,
+		concurrency.MaxLimit, math.MinInt, math.MinInt + 1, -1}
+	for _, n := range []uint64{1 << 32, 1<<32 - 1, 1 << 31} {
+		if n <= math.MaxInt {
+			ns = append(ns, int(n))
+		}
+	}
+	return ns
+}()
 
 // TestTakeHugeNWithUnitsHeld is issue #16's first report: with units held,
 // held+n wrapped for n near MaxInt, the Take was admitted with a negative

@@ -103,11 +103,15 @@ func matchModels(t *testing.T, s *redisstore.Store, sd uint64) {
 			if cfg.Algorithm == redisstore.TokenBucket {
 				capacity = cfg.Burst
 			}
-			var limits []*redisstore.Limiter // the policy under each Limit
-			if cfg.Algorithm != redisstore.TokenBucket {
-				for _, limit := range []int{cfg.Limit, max(cfg.Limit/3, 1), min(2*cfg.Limit, redisstore.MaxLimit)} {
-					c := cfg
-					c.Limit = limit
+			// The policy under each Limit; for a token bucket, each rate
+			// (Limit per Window, at one Burst) that validates: its tat's
+			// fraction of a µs is kept in units of 1/Limit, which the script
+			// must read under another Limit as the model does.
+			var limits []*redisstore.Limiter
+			for _, limit := range []int{cfg.Limit, max(cfg.Limit/3, 1), min(2*cfg.Limit, redisstore.MaxLimit)} {
+				c := cfg
+				c.Limit = limit
+				if c.Validate() == nil {
 					limits = append(limits, mustLimiter(t, s, c))
 				}
 			}
@@ -123,7 +127,12 @@ func matchModels(t *testing.T, s *redisstore.Store, sd uint64) {
 				for i := range 150 {
 					if len(limits) > 0 && rng.IntN(10) < 1+3*(round%2) {
 						l = limits[rng.IntN(len(limits))]
-						m.setLimit(int64(l.Config().Limit))
+						if tm, ok := m.(*tbModel); ok {
+							k := l.Config()
+							tm.setRate(int64(k.Limit), k.Window, int64(k.Burst))
+						} else {
+							m.setLimit(int64(l.Config().Limit))
+						}
 					}
 					now = now.Add(st[rng.IntN(len(st))]).Truncate(time.Microsecond)
 					n := rng.IntN(min(capacity, 12) + 2)

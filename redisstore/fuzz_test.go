@@ -17,10 +17,11 @@ import (
 // operation (low 2 bits: Take, Take, Peek, Refund) and the time step (the
 // next bits, an index into steps, which include steps back); n (a signed
 // byte); and a flag that makes n the capacity or one below it (bit 0) and,
-// for the sliding log and counter, changes its Limit before the operation (bits 6-7:
-// 1 the config's, 2 a third of it, 3 twice it), as a Limiter of the same
-// Name with another Limit does; the other algorithms' Limit changes are
-// TestScriptMatchesModel's. Each input makes hundreds of round trips, so minimise
+// for the sliding log and counter and the token bucket, changes its Limit
+// before the operation (bits 6-7: 1 the config's, 2 a third of it, 3 twice
+// it; a token bucket's rate, if its refill time allows), as a Limiter of
+// the same Name with another Limit does; the window algorithms' Limit
+// changes are TestScriptMatchesModel's. Each input makes hundreds of round trips, so minimise
 // briefly: go test -run '^$' -fuzz FuzzScript -fuzztime 90s -fuzzminimizetime 3s
 func FuzzScript(f *testing.F) {
 	f.Add([]byte{0, 0, 0, 5, 0, 1, 5, 0, 3, 1, 2, 4, 2})
@@ -74,14 +75,20 @@ func FuzzScript(f *testing.F) {
 			if data[i+2]&1 == 1 && n >= 0 {
 				n = capacity - n%2
 			}
-			if lim := data[i+2] >> 6; lim > 0 && (cfg.Algorithm == redisstore.SlidingLog || cfg.Algorithm == redisstore.SlidingCounter) {
+			if lim := data[i+2] >> 6; lim > 0 && cfg.Algorithm != redisstore.FixedWindow && cfg.Algorithm != redisstore.Rolling {
 				c := cfg
 				c.Limit = []int{cfg.Limit, max(cfg.Limit/3, 1), min(2*cfg.Limit, redisstore.MaxLimit)}[lim-1]
-				l = mustLimiter(t, s, c)
-				if c.Limit == cfg.Limit {
-					l = base
+				if c.Validate() == nil { // a token bucket's refill time may not
+					l = mustLimiter(t, s, c)
+					if c.Limit == cfg.Limit {
+						l = base
+					}
+					if tm, ok := m.(*tbModel); ok {
+						tm.setRate(int64(c.Limit), c.Window, int64(c.Burst))
+					} else {
+						m.setLimit(int64(c.Limit))
+					}
 				}
-				m.setLimit(int64(c.Limit))
 			}
 			us := now.UnixMicro()
 			switch op {

@@ -117,12 +117,29 @@ func (m *tbModel) rerated() bool {
 	return m.tat != nil && (m.wrate != m.rate || m.ww != m.w)
 }
 
+// read returns the tat as a decision under the Limit in force reads it:
+// the script keeps the tat's fraction of a µs in units of 1/Limit of the
+// Limit it was written under, so under another Limit it reads the tat
+// rounded up to a multiple of 1/Limit µs (a bucket that much emptier: never
+// more admitted than the exact tat would admit). Under the Limit it was
+// written under, a tat is a multiple of 1/Limit µs already (every n·T is),
+// and so is one carried to the new rate (see carried).
+func (m *tbModel) read() *big.Rat {
+	tat := m.carried()
+	if tat == nil || m.wrate == m.rate {
+		return tat
+	}
+	x := mul(tat, rat(m.rate)) // beyond int64: Unix µs times a Limit
+	c := new(big.Int).Neg(new(big.Int).Div(new(big.Int).Neg(x.Num()), x.Denom()))
+	return new(big.Rat).SetFrac(c, big.NewInt(m.rate))
+}
+
 func (m *tbModel) decide(now int64, n int, take bool) ratekit.Decision {
 	T := frac(m.w, m.rate)
 	capacity := mul(rat(m.burst), T)
 	debt := rat(0)
-	if m.tat != nil {
-		debt = maxr(sub(m.carried(), rat(now)), rat(0))
+	if tat := m.read(); tat != nil {
+		debt = maxr(sub(tat, rat(now)), rat(0))
 	}
 	remaining := int64(0)
 	if debt.Cmp(capacity) <= 0 {

@@ -113,7 +113,8 @@ end
 -- the refill time B·T is at most 2^50 µs (validated).
 local tb = {}
 
--- The state is "q r z l w": the tat (q + r/L µs), z, the latest stamp
+-- The state is "q r z l w": the tat (q + r/l µs: r is in units of the
+-- Limit l it was written under, which tbgrid converts), z, the latest stamp
 -- (µs) of any Take admitted so far, which refund reads (see there), and
 -- the rate it was written under (Limit, Window µs). A key written before z
 -- was kept ("q r") reads z as q: every admitted stamp is before the tat,
@@ -131,7 +132,8 @@ function tb.load(key)
   local q, r, z, l, w, y = match(v, '^(%-?%d+) (%-?%d+) (%-?%d+) (%d+) (%d+) (%-?%d+)$')
   if not q then q, r, z, l, w = match(v, '^(%-?%d+) (%-?%d+) (%-?%d+) (%d+) (%d+)$') end
   if q then
-    return {q = tonumber(q), r = tonumber(r), z = tonumber(z), l = tonumber(l), w = tonumber(w), y = tonumber(y or z)}
+    l = tonumber(l)
+    return {q = tonumber(q), r = tonumber(r), z = tonumber(z), l = l, w = tonumber(w), y = tonumber(y or z), rl = l}
   end
   q, r, z = match(v, '^(%-?%d+) (%-?%d+) (%-?%d+)$')
   if not q then
@@ -148,6 +150,30 @@ end
 -- given (see tb.refund and tb.save).
 local function tbrerated(st, p)
   return st.q ~= nil and (st.l ~= p.limit or st.w ~= p.window)
+end
+
+-- tbgrid puts the tat's fraction r, kept in units of 1/rl µs (rl: the
+-- Limit it was written under), in units of 1/L for p's Limit L, which the
+-- pair arithmetic assumes: r·L/rl rounded up, so the tat read is never
+-- before the one written (a bucket at most 1/L µs emptier, never fuller),
+-- and carried into q at a whole µs. A key written before the rate was kept
+-- has no rl: its r, a fraction of a µs in unknown units, is read as it is,
+-- or as a whole µs if it is L or more. Only the words in the cached copy
+-- change; they are written only with a Take's new tat, in L's units.
+local function tbgrid(st, p)
+  local L = p.limit
+  if not st.q or st.rl == L then return end
+  if st.rl then
+    if st.r > 0 then
+      local g, rem = muldiv(st.r, L, st.rl)
+      if rem > 0 then g = g + 1 end
+      st.r = g
+    end
+  elseif st.r > L then
+    st.r = L
+  end
+  if st.r >= L then st.q, st.r = st.q + 1, st.r - L end
+  st.rl = L
 end
 
 -- stamp raises z to at least t, the stamp of a Take being admitted.
@@ -212,12 +238,21 @@ local function tbcarry(st, p)
   local uq, ur = muldiv(st.q - c, st.l, st.w) -- (q - c)·l = uq·w + ur
   local units = uq + cdiv(ur + st.r, st.w)   -- ceil(debt / (w/l))
   local dq, dr = muldiv(units, p.window, p.limit)
-  st.q, st.r = c + dq, dr
+  st.q, st.r, st.rl = c + dq, dr, p.limit
+end
+
+-- tbread puts a bucket written under another rate in p's terms, once per
+-- call (each step leaves what it did in st): tbcarry carries its debt past
+-- y to p's rate, and tbgrid puts the fraction of a bucket it left as it
+-- was in p's units.
+local function tbread(st, p)
+  tbcarry(st, p)
+  tbgrid(st, p)
 end
 
 function tb.decide(st, p, n, take)
   local L, W, B = p.limit, p.window, p.p3
-  tbcarry(st, p)
+  tbread(st, p)
   local Cq, Cr = muldiv(B, W, L) -- capacity B·T
   local e, r = tbdebt(st, now)
   local remaining = 0
@@ -1071,6 +1106,7 @@ end
 local function leaserefund(mb, rn, rat, rtok)
   local st, p = mb.st, mb.p
   if p.alg == 'tb' then
+    tbread(st, p) -- under another rate, q and r move and the token differs: forfeit
     if not st.q or rtok ~= fmt(st.q) .. ' ' .. fmt(st.r) then return end
     local nq, nr = muldiv(math.min(rn, p.p3), p.window, p.limit)
     st.q, st.r = psub(st.q, st.r, nq, nr, p.limit)
@@ -1087,6 +1123,7 @@ end
 local function lease(mb, n, want, life)
   local st, p = mb.st, mb.p
   if want > n and p.alg == 'tb' then
+    tbread(st, p) -- so that q0, r0 are in the units tb.decide leaves
     local q0, r0, z0 = st.q, st.r, st.z
     local e = now + life
     if not st.q or st.q < e then st.q, st.r = e, 0 end

@@ -97,11 +97,10 @@ func TestRefundAcrossReconfigureTwin(t *testing.T) {
 					for _, n := range []int{1, max(c/2, 1)} {
 						key, twin := fmt.Sprintf("rc-%d-%d-%d", ci, hi, n), fmt.Sprintf("rc-twin-%d-%d-%d", ci, hi, n)
 						alike := true
-						// The reference model follows the key where its
-						// exact tat and the script's words agree: rates
-						// whose emission intervals are whole µs, or one
-						// Limit (the script keeps the tat's fraction of a µs
-						// in units of 1/Limit, read under the new Limit).
+						// The reference model follows the key: it reads a
+						// tat written under another Limit rounded up to
+						// the new Limit's 1/Limit µs, as the script does
+						// (tbModel.read).
 						var m *tbModel
 						if cfg.Name == "tb" {
 							m = newModel(cfg).(*tbModel)

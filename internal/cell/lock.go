@@ -66,6 +66,10 @@ type Verdict struct {
 // one struct: Go returns them in registers and keeps each in registers in
 // the caller, where a struct of more than four words is copied through
 // the stack twice.
+//
+// A Member's value is a pointer to a struct whose first field is its Ref,
+// so that a composite can read the block in force with StateOf before it
+// locks anything.
 type Member interface {
 	// Joint locks the limiter's state (lock; else it loads it, for the
 	// member a composite stores by CAS, see Hold.CompareAndCommit), with
@@ -92,6 +96,17 @@ type Member interface {
 	// that binds (TakeEach: for each member).
 	JointPolicy(h Hold) (limit int, window time.Duration, name string)
 }
+
+// StateOf returns the address of the block in force of the Ref at m (nil:
+// none yet), m being the pointer a Member's value holds (see Member): the
+// identity of the state it decides on. A composite tells two members of
+// one state apart by it, before it locks either: a limiter listed twice,
+// and a struct copy of a limiter beside its original, which shares its
+// original's block at another address (the Ref must not be copied, see
+// Ref), so that locking both would wait for itself. An atomic load and
+// only compared: for a type that gains Member's methods by embedding a
+// limiter, whose Joint is Slow, it reads the type's first word.
+func StateOf(m unsafe.Pointer) uintptr { return (*atomic.Uintptr)(m).Load() }
 
 // Monotonic reports whether t carries a monotonic clock reading (as
 // time.Now's do, and times derived from them by Add), the one fact about

@@ -115,6 +115,7 @@ func Run(t *testing.T, s Subject) {
 	t.Run("TakeAllRollbackUnderContention", s.takeAllRollback)
 	t.Run("TakeAllDeniedLeavesMemberUnchanged", s.takeAllDenied)
 	t.Run("TakeAllHammer", s.takeAllHammer)
+	t.Run("CopyBesideOriginal", s.copiedBeside)
 	t.Run("ZeroAllocs", s.zeroAllocs)
 	t.Run("Idle", s.idle)
 	t.Run("IdleKeepsRestoreMark", s.idleMark)
