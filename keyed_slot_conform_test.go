@@ -75,8 +75,10 @@ func (v slotView[L]) rebuild() {
 }
 
 // slotSubject returns a Subject over a key of a Keyed of limiters that
-// newL makes, reconfigured by reconf (which sets the capacity).
-func slotSubject[L suiteLimiter](capacity int, policy string, newL func() L, reconf func(l L, limit int) error, churn bool) conformance.Subject {
+// newL makes, reconfigured by reconf (which sets the capacity) and rewin
+// (which sets the Window, its alignment moved by shift, read at now).
+func slotSubject[L suiteLimiter](capacity int, policy string, newL func() L, reconf func(l L, limit int) error,
+	rewin func(l L, window, shift time.Duration, now time.Time) error, churn bool) conformance.Subject {
 	view := func() slotView[L] {
 		cfg := ratekit.KeyedConfig{}
 		if churn {
@@ -101,7 +103,21 @@ func slotSubject[L suiteLimiter](capacity int, policy string, newL func() L, rec
 			v.rebuild()
 			return err
 		},
+		ReconfigureWindow: func(l ratekit.Limiter, window, shift time.Duration, now time.Time) error {
+			v := l.(slotView[L])
+			err := rewin(v.k.Get(v.key), window, shift, now)
+			v.rebuild()
+			return err
+		},
 	}
+}
+
+// clockAt returns a mock clock stopped at now, for a Reconfigure that
+// reads the time.
+func clockAt(now time.Time) *clock.Mock {
+	m := clock.NewMock()
+	m.Set(now)
+	return m
 }
 
 func TestKeyedSlotConforms(t *testing.T) {
@@ -128,6 +144,10 @@ func TestKeyedSlotConforms(t *testing.T) {
 					c.Burst = limit
 					c.Limit = limit
 					return l.Reconfigure(c)
+				}, func(l *tokenbucket.Limiter, window, _ time.Duration, now time.Time) error {
+					c := tb // Limit == Burst: the Window is the refill of a full bucket
+					c.Window, c.Clock = window, clockAt(now)
+					return l.Reconfigure(c)
 				}, mode.churn))
 			})
 			t.Run("fixedwindow", func(t *testing.T) {
@@ -141,6 +161,10 @@ func TestKeyedSlotConforms(t *testing.T) {
 					c := fw
 					c.Limit = limit
 					return l.Reconfigure(c)
+				}, func(l *fixedwindow.Limiter, window, shift time.Duration, now time.Time) error {
+					c := fw
+					c.Window, c.Offset, c.Clock = window, fw.Offset+shift, clockAt(now)
+					return l.Reconfigure(c)
 				}, mode.churn))
 			})
 			t.Run("counter", func(t *testing.T) {
@@ -153,6 +177,10 @@ func TestKeyedSlotConforms(t *testing.T) {
 				}, func(l *slidingwindow.Counter, limit int) error {
 					c := sw
 					c.Limit = limit
+					return l.Reconfigure(c)
+				}, func(l *slidingwindow.Counter, window, _ time.Duration, now time.Time) error {
+					c := sw
+					c.Window, c.Clock = window, clockAt(now)
 					return l.Reconfigure(c)
 				}, mode.churn))
 			})
@@ -169,6 +197,10 @@ func TestKeyedSlotConforms(t *testing.T) {
 				}, func(l *rolling.Limiter, limit int) error {
 					c := rl
 					c.Limit = limit
+					return l.Reconfigure(c)
+				}, func(l *rolling.Limiter, window, _ time.Duration, now time.Time) error {
+					c := rl
+					c.Window, c.Clock = window, clockAt(now)
 					return l.Reconfigure(c)
 				}, mode.churn)
 				s.Anchored = true
