@@ -110,7 +110,7 @@ func carry(old, ns, ns2 int64, p, np *params) int64 {
 		return s2
 	}
 	var d2 *big.Int
-	if sameRate(p, np) {
+	if !rateChanged(p, np) {
 		d2 = ceilDiv(num, big.NewInt(p.p))
 	} else {
 		// A unit partly refilled at the old rate counts whole at the new
@@ -121,13 +121,6 @@ func carry(old, ns, ns2 int64, p, np *params) int64 {
 		return s2 + maxCarry // a debt beyond maxCarry is forgiven
 	}
 	return s2 + d2.Int64()
-}
-
-// sameRate reports whether p and np refill at the same rate: p.p/p.q and
-// np.p/np.q ns per unit, compared exactly.
-func sameRate(p, np *params) bool {
-	a := new(big.Int).Mul(big.NewInt(p.p), big.NewInt(np.q))
-	return a.Cmp(new(big.Int).Mul(big.NewInt(np.p), big.NewInt(p.q))) == 0
 }
 
 // maxCarry is the most a Reconfigure keeps of the empty part (and debt) of a
