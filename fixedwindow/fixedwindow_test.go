@@ -84,7 +84,7 @@ func TestConformance(t *testing.T) {
 		{"RealClockEpoch", fixedwindow.Config{Limit: 5, Window: 30 * 24 * time.Hour, Clock: clock.New()}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			conformance.Run(t, conformance.Subject{
+			s := conformance.Subject{
 				New:               func(tb testing.TB) ratekit.Limiter { return mustNew(tb, tc.cfg) },
 				Capacity:          tc.cfg.Limit,
 				Policy:            tc.cfg.Name,
@@ -96,7 +96,9 @@ func TestConformance(t *testing.T) {
 					return mustNew(tb, c)
 				},
 				WithClock: func(tb testing.TB, c clock.Clock) ratekit.Limiter { return mustNew(tb, withClock(tc.cfg, c)) },
-			})
+			}
+			conformance.Run(t, s)
+			conformance.RestoreWindow(t, s)
 		})
 	}
 }
