@@ -893,11 +893,13 @@ func (p *counterParams) marshal(w uint64) []byte {
 // UnmarshalBinary replaces the Counter's state with one from MarshalBinary,
 // so that the time between the two counts as elapsed. It returns an error
 // wrapping ratekit.ErrInvalidState, and leaves the Counter unchanged, if b is
-// truncated, corrupt, of another algorithm or version, saved with another
-// Window, holds a count above MaxCounterLimit(Window), or a window more than
-// 73 years after the epoch of the Counter's parameters (the making of the
-// first Counter of its Config). A window more than 73 years before it
-// restores as a fresh state: nothing in it can count any more. The Counter
+// truncated, corrupt, of another algorithm or version, holds a count above
+// MaxCounterLimit of its Window, or a window more than 73 years after the
+// epoch of the Counter's parameters (the making of the first Counter of its
+// Config). A window more than 73 years before it restores as a fresh state:
+// nothing in it can count any more. A state saved with another Window is
+// carried as Reconfigure carries the Counter's windows to a new Window,
+// into the window that holds the last instant of the saved one. The Counter
 // keeps its parameters, shared or not, unless the state is of a Counter
 // whose Limit went down and judges a forgotten window as holding more than
 // this one does (version 3): then the Counter takes a private copy of its
