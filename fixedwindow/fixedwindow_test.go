@@ -78,6 +78,7 @@ func TestConformance(t *testing.T) {
 					return mustNew(tb, c)
 				},
 				WithClock: func(tb testing.TB, c clock.Clock) ratekit.Limiter { return mustNew(tb, withClock(tc.cfg, c)) },
+				Zero:      func() ratekit.Limiter { return new(fixedwindow.Limiter) },
 			})
 		})
 	}

@@ -60,6 +60,7 @@ func TestConformance(t *testing.T) {
 				WithClock: func(tb testing.TB, c clock.Clock) ratekit.Limiter {
 					return mustNew(tb, rolling.Config{Limit: tc.limit, Window: tc.window, Name: "api", Clock: c})
 				},
+				Zero: func() ratekit.Limiter { return new(rolling.Limiter) },
 			})
 		})
 	}
@@ -79,6 +80,7 @@ func TestConformanceWithHook(t *testing.T) {
 		WithClock: func(tb testing.TB, c clock.Clock) ratekit.Limiter {
 			return mustNew(tb, rolling.Config{Limit: 4, Window: time.Hour, Name: "h", OnLimitReached: func(ratekit.Decision) {}, Clock: c})
 		},
+		Zero: func() ratekit.Limiter { return new(rolling.Limiter) },
 	})
 }
 

@@ -65,6 +65,7 @@ func TestConformance(t *testing.T) {
 					return mustLog(tb, c)
 				},
 				WithClock: func(tb testing.TB, c clock.Clock) ratekit.Limiter { return mustLog(tb, withClock(cfg, c)) },
+				Zero:      func() ratekit.Limiter { return new(slidingwindow.Log) },
 			})
 		})
 		t.Run(fmt.Sprintf("Counter/%d-per-%v", tc.limit, tc.window), func(t *testing.T) {
@@ -79,6 +80,7 @@ func TestConformance(t *testing.T) {
 					return mustCounter(tb, c)
 				},
 				WithClock: func(tb testing.TB, c clock.Clock) ratekit.Limiter { return mustCounter(tb, withClock(cfg, c)) },
+				Zero:      func() ratekit.Limiter { return new(slidingwindow.Counter) },
 			})
 		})
 	}

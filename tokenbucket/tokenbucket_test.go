@@ -81,6 +81,7 @@ func TestConformance(t *testing.T) {
 				Policy:      tc.cfg.Name,
 				Reconfigure: reconfigureBurst(tc.cfg),
 				WithClock:   func(tb testing.TB, c clock.Clock) ratekit.Limiter { return mustNew(tb, withClock(tc.cfg, c)) },
+				Zero:        func() ratekit.Limiter { return new(tokenbucket.Limiter) },
 			})
 		})
 	}

@@ -68,6 +68,10 @@ type Subject struct {
 	// set for a limiter that has Allow and AllowN; nil for one that reads
 	// no clock of its own (a composite).
 	WithClock func(tb testing.TB, clk clock.Clock) ratekit.Limiter
+	// Zero returns the zero value of the algorithm's limiter (new(T)), for
+	// the check that it keeps the zero-value rule (see zerovalue.go). It
+	// must be set when WithClock is; nil for a composite or a view.
+	Zero func() ratekit.Limiter
 }
 
 // DefaultStart is the Start of a Subject that sets none: a Wednesday in 2026,
@@ -121,6 +125,7 @@ func Run(t *testing.T, s Subject) {
 	t.Run("ReconfigureStale", s.reconfigureStale)
 	t.Run("RefundAcrossReconfigure", s.refundReconfigure)
 	t.Run("AllowReadsClockOnce", s.allowReadsClockOnce)
+	t.Run("ZeroValue", s.zeroValue)
 }
 
 // Op is what a script Step does.
