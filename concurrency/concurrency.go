@@ -105,7 +105,7 @@ func (c Config) Validate() error {
 // (they deny at once) and Release takes a mutex to hand the units to the
 // queue.
 //
-// The zero Limiter has Limit 0 and admits only n == 0; use New.
+// The zero Limiter has Limit 0 until Reconfigure (see The zero value at ratekit.Limiter).
 //
 // # Hold-time estimate
 //

@@ -30,8 +30,9 @@ func mustNew(tb testing.TB, cfg rolling.Config) *rolling.Limiter {
 // given Limit.
 func reconfigureLimit(cfg rolling.Config) func(ratekit.Limiter, int) error {
 	return func(l ratekit.Limiter, limit int) error {
-		cfg.Limit = limit
-		return l.(*rolling.Limiter).Reconfigure(cfg)
+		c := cfg // a copy: the suite calls this from several goroutines at once
+		c.Limit = limit
+		return l.(*rolling.Limiter).Reconfigure(c)
 	}
 }
 

@@ -35,10 +35,11 @@ func mustCounter(tb testing.TB, cfg slidingwindow.Config) *slidingwindow.Counter
 // Counter: cfg with the given Limit.
 func reconfigureLimit(cfg slidingwindow.Config) func(ratekit.Limiter, int) error {
 	return func(l ratekit.Limiter, limit int) error {
-		cfg.Limit = limit
+		c := cfg // a copy: the suite calls this from several goroutines at once
+		c.Limit = limit
 		return l.(interface {
 			Reconfigure(slidingwindow.Config) error
-		}).Reconfigure(cfg)
+		}).Reconfigure(c)
 	}
 }
 

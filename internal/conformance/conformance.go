@@ -44,7 +44,8 @@ type Subject struct {
 	// limiter: a window's Limit, a token bucket's Burst) to limit, keeping
 	// every other parameter, with the limiter's own Reconfigure; it reads
 	// the time, if it must, at Start. Run fails the Reconfigure checks of
-	// a Subject without it unless NoReconfigure is set.
+	// a Subject without it unless NoReconfigure is set. It must be safe
+	// for concurrent use (ZeroValue races first configurations).
 	Reconfigure func(l ratekit.Limiter, limit int) error
 	// NoReconfigure says why the limiter has no Reconfigure (a composite,
 	// whose members are reconfigured each on its own); with it set and
