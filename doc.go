@@ -96,7 +96,10 @@
 //
 // Every algorithm limiter marshals its state in wall-clock terms
 // (MarshalBinary/UnmarshalBinary), so a 30-day quota survives a restart and
-// downtime counts as elapsed time. Restoring a bad or foreign state fails with
+// downtime counts as elapsed time. Restored into a limiter of the same
+// Config, a state decides, at every instant, stale ones included, no more
+// generously than the limiter that saved it (a concurrency limit saves no
+// held units: they belong to the process that holds them). Restoring a bad or foreign state fails with
 // an error wrapping ErrInvalidState and leaves the limiter unchanged. The
 // persist package keeps single and keyed limiters in an embedded bbolt file:
 // it restores them when they are attached, and checkpoints what changed

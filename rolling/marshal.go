@@ -19,7 +19,11 @@ import (
 // Unix nanoseconds cannot hold (before 1678 or after 2262-04-11, which a
 // Config.Clock may read): the start is two varints instead, Unix seconds
 // and a nanosecond within the second (0 to 999,999,999), and count is at
-// least 1. Every other state is version 1, as before version 2 existed.
+// least 1; or for a spent window (see state.spent: refunded to zero, no
+// window open), whatever its start: count 0, that start, and flags 0.
+// Every other state is version 1, as before version 2 existed. A build
+// before spent windows were saved refuses a spent state (version 2 with
+// count 0), as it refuses any version it does not know.
 const (
 	stateVersion = 1
 	wideVersion  = 2
@@ -31,12 +35,22 @@ const (
 // seconds and nanoseconds: version 2, see stateVersion). Restored by
 // UnmarshalBinary in another process, the window closes at the same
 // wall-clock instant, so downtime counts as elapsed time and a 30-day
-// window survives a restart. The Config is not part of the state. It never
-// returns an error.
+// window survives a restart. A window refunded to zero (spent) keeps its
+// start, before which a stale Take admits nothing (see Refund), as version
+// 2 with count 0. The Config is not part of the state. It never returns an
+// error.
 func (l *Limiter) MarshalBinary() ([]byte, error) {
 	blk, w := l.final()
 	p := blk.P
 	st := p.decode(w, blk.Aux.Load())
+	if st.spent() {
+		start := p.epoch.Add(time.Duration(st.start))
+		b := core.AppendHeader(make([]byte, 0, core.HeaderLen+4*binary.MaxVarintLen64), core.Rolling, wideVersion)
+		b = append(b, 0) // count
+		b = binary.AppendVarint(b, start.Unix())
+		b = binary.AppendUvarint(b, uint64(start.Nanosecond()))
+		return append(b, 0), nil // flags
+	}
 	if st.count == 0 {
 		b := core.AppendHeader(make([]byte, 0, core.HeaderLen+3), core.Rolling, stateVersion)
 		return append(b, 0, 0, 0), nil // count, start and flags 0
@@ -68,7 +82,9 @@ func (l *Limiter) MarshalBinary() ([]byte, error) {
 // encoded, here or in another process; the Config stays this Limiter's. A
 // window that closed while no process ran is closed; one still open keeps
 // its count, to which the current Limit applies (a count above it leaves
-// the window full until it closes).
+// the window full until it closes). A spent window keeps its start, so
+// that a stale Take before it admits nothing, in this process as in the
+// one that saved it.
 //
 // It reads format versions 1 and 2. Bytes that are truncated, corrupt, of
 // another algorithm or format version, or whose values are out of range (a count above MaxLimit) give
@@ -114,8 +130,8 @@ func (l *Limiter) UnmarshalBinary(b []byte) error {
 		r.Fail("count %d exceeds MaxLimit", count)
 	case flags > 1:
 		r.Fail("unknown flags %#x", flags)
-	case count == 0 && wide:
-		r.Fail("no window open in a version %d state", wideVersion)
+	case count == 0 && wide && flags != 0:
+		r.Fail("flags %#x set for a spent window", flags)
 	case count == 0 && (set || flags != 0):
 		r.Fail("no window open but start %d and flags %#x set", start.UnixNano(), flags)
 	}
@@ -136,6 +152,8 @@ func (l *Limiter) UnmarshalBinary(b []byte) error {
 			// they did, which only makes a Refund at the start move the
 			// window's start (see refund), never give back more.
 			st = state{start: p.since(start), count: int64(count), notified: flags == 1, later: true}
+		} else if wide {
+			st = state{start: p.since(start), later: true} // spent
 		}
 		return p.restoreMark(p.decode(w, base), st).place(st, base)
 	})

@@ -869,10 +869,13 @@ func (p *counterParams) carryMark(aux int64, old *counterParams) int64 {
 
 // counterFormat is the version of the Counter's MarshalBinary format;
 // counterCutFormat (2) is written only for a state with a cut count (see
-// full), which version 1 cannot carry.
+// full), which version 1 cannot carry, and counterForgotFormat (3) only
+// for a Counter whose Limit went down (forgot above it), which neither
+// can.
 const (
-	counterFormat    = 1
-	counterCutFormat = 2
+	counterFormat       = 1
+	counterCutFormat    = 2
+	counterForgotFormat = 3
 )
 
 // The bits of a version 2 state's cut flags: which counts are cut.
@@ -895,8 +898,16 @@ const (
 // field the units above the cut back. Such a state is version 2: version
 // 1's fields followed by a uvarint of cut flags (1: the current window's
 // count is cut, 2: the previous one's). A cut count restores as a full
-// field, as Reconfigure carries it. Every other state is version 1, as
-// before version 2 existed.
+// field, as Reconfigure carries it.
+//
+// A Counter whose Limit went down judges a window it no longer knows, at a
+// stale time, as holding the most an earlier Limit let it hold (see
+// Reconfigure); a Counter of the lowered Config restored from version 1
+// would judge it as its own Limit, and admit more there than the Counter
+// it was saved from. Such a state is version 3: version 2's fields (cut
+// flags 0 if no count is cut) followed by a uvarint of that most. Every
+// other state is version 1 or 2, as before version 3 existed, which builds
+// before it read.
 func (c *Counter) MarshalBinary() ([]byte, error) {
 	b, w := c.load()
 	return b.P.marshal(uint64(w)), nil
@@ -913,7 +924,10 @@ func (p *counterParams) marshal(w uint64) []byte {
 		cut |= cutPrev
 	}
 	version := byte(counterFormat)
-	if cut != 0 {
+	switch {
+	case p.forgot > uint64(p.limit):
+		version = counterForgotFormat
+	case cut != 0:
 		version = counterCutFormat
 	}
 	b := core.AppendHeader(make([]byte, 0, 32), core.SlidingCounter, version)
@@ -921,8 +935,11 @@ func (p *counterParams) marshal(w uint64) []byte {
 	b = binary.AppendVarint(b, (p.base+int64(rel))*p.window)
 	b = binary.AppendUvarint(b, cur)
 	b = binary.AppendUvarint(b, prev)
-	if cut != 0 {
+	if version >= counterCutFormat {
 		b = binary.AppendUvarint(b, cut)
+	}
+	if version == counterForgotFormat {
+		b = binary.AppendUvarint(b, p.forgot)
 	}
 	return b
 }
@@ -935,7 +952,11 @@ func (p *counterParams) marshal(w uint64) []byte {
 // 73 years after the epoch of the Counter's parameters (the making of the
 // first Counter of its Config). A window more than 73 years before it
 // restores as a fresh state: nothing in it can count any more. The Counter
-// keeps its parameters, shared or not.
+// keeps its parameters, shared or not, unless the state is of a Counter
+// whose Limit went down and judges a forgotten window as holding more than
+// this one does (version 3): then the Counter takes a private copy of its
+// parameters that judges it so (capped at MaxCounterLimit(Window)), as a
+// Reconfigure that lowers the Limit makes, and the restore allocates it.
 //
 // From then on, unless the Counter had never counted, a Refund stamped in
 // the restored fixed window or the one the Counter counted in before the
@@ -945,16 +966,36 @@ func (p *counterParams) marshal(w uint64) []byte {
 // internal/cell), which only Refund reads, and stores the word in place
 // with one CAS: it allocates nothing.
 func (c *Counter) UnmarshalBinary(b []byte) error {
+	// Versions 1 and 2 first: a version 1 restore allocates nothing (a
+	// refused version builds an error).
 	payload, cutFormat, err := core.ParseHeaders(b, core.SlidingCounter, counterFormat, counterCutFormat)
+	forgotFormat := false
 	if err != nil {
-		return err
+		var err3 error
+		if payload, err3 = core.ParseHeader(b, core.SlidingCounter, counterForgotFormat); err3 != nil {
+			if len(b) < core.HeaderLen {
+				return err
+			}
+			if _, other := core.ParseHeader(b, core.SlidingCounter, b[3]); other == nil {
+				return badCounterState("format version %d, this build reads 1, 2 and 3", b[3])
+			}
+			return err
+		}
+		forgotFormat = true
 	}
 	r := core.NewReader(core.SlidingCounter, payload)
 	window, start, cur, prev := r.Uint64(), r.Int64(), r.Uint64(), r.Uint64()
-	var cut uint64
-	if cutFormat {
-		if cut = r.Uint64(); cut == 0 || cut&^(cutCur|cutPrev) != 0 {
+	var cut, forgot uint64
+	if cutFormat || forgotFormat {
+		// Version 3 has the field whatever is cut; version 2 only if some
+		// count is.
+		if cut = r.Uint64(); cut == 0 && cutFormat || cut&^(cutCur|cutPrev) != 0 {
 			r.Fail("cut flags %#x", cut)
+		}
+	}
+	if forgotFormat {
+		if forgot = r.Uint64(); forgot == 0 {
+			r.Fail("a forgotten window's most of 0")
 		}
 	}
 	if err := r.Err(); err != nil {
@@ -969,6 +1010,19 @@ func (c *Counter) UnmarshalBinary(b []byte) error {
 		next, err := p.restore(window, start, p.uncut(cur, cut&cutCur != 0), p.uncut(prev, cut&cutPrev != 0))
 		if err != nil {
 			return err
+		}
+		if f := min(forgot, p.mask); f > p.forgot {
+			// Private parameters that judge a forgotten window as the
+			// saved Counter did, in a new block (the word's layout is
+			// p's: the Window was checked by restore).
+			cp := *p
+			cp.forgot = f
+			if c.c.Replace(blk, func(w, aux int64) (*counterParams, int64, int64) {
+				return &cp, int64(next), p.restoreAux(uint64(w), aux, next)
+			}) {
+				return nil
+			}
+			continue
 		}
 		if aux := blk.Aux.Load(); aux != 0 || uint64(w) != p.pack(0, 0, 0) {
 			// Counted (or restored before): mark the replaced window and
@@ -989,6 +1043,18 @@ func (c *Counter) UnmarshalBinary(b []byte) error {
 			return nil
 		}
 	}
+}
+
+// restoreAux is the Aux of a block whose word w (with Aux aux) a restore
+// replaces by next: the restore mark (see UnmarshalBinary), raised to the
+// later of the two words' windows unless the Counter never counted.
+func (p *counterParams) restoreAux(w uint64, aux int64, next uint64) int64 {
+	if aux == 0 && w == p.pack(0, 0, 0) {
+		return 0
+	}
+	oldRel, _, _ := p.unpack(w)
+	newRel, _, _ := p.unpack(next)
+	return max(aux, max(int64(oldRel), int64(newRel))+1)
 }
 
 // uncut is a saved count as restore reads it: a cut count (version 2) as

@@ -77,7 +77,7 @@
 // Counter). Instants are kept as nanoseconds from the epoch of the
 // limiter's parameters (Config.Clock's time when the first limiter of its
 // Config was made), clamped to 73 years either way. Both marshal their state in
-// Unix nanoseconds (MarshalBinary), so that a restart loses no units and
-// downtime counts as elapsed time, and both can be reconfigured at once
+// Unix nanoseconds (MarshalBinary), so that a restart loses no units (none
+// that a stale time still counts either) and downtime counts as elapsed time, and both can be reconfigured at once
 // (Reconfigure).
 package slidingwindow

@@ -446,8 +446,13 @@ func (s *logState) decide(d *ratekit.Decision, w uint64, x int64, n int) int64 {
 		// > limit-n), so the wait is positive and bounded like reset.
 		d.Remaining = max(p.limit-count, 0)
 		d.ResetAfter = reset
-		// Not before a forgotten unit expires: an upper bound then.
-		d.RetryAfter = max(time.Duration(s.unit(head, p.limit-n)+p.window-x), lostEnd)
+		d.RetryAfter = time.Duration(s.unit(head, p.limit-n) + p.window - x)
+		if n > 0 {
+			// Not before a forgotten unit expires, which until then
+			// counts the log as full. A Take of 0 units (denied only
+			// in an over-full log) fits a full one: the ring decides.
+			d.RetryAfter = max(d.RetryAfter, lostEnd)
+		}
 	}
 	return t
 }
@@ -674,11 +679,13 @@ func (s *logState) remove(head, p, k int) int {
 	return head
 }
 
-// snapshot returns a consistent copy of the units live at the log's clock,
-// oldest first, and the clock itself (the newest instant recorded; noFloor
-// for a log that never recorded one). Like every reader, it rereads Log.s on
-// each attempt: a state retired by Reconfigure stays locked for good.
-func (l *Log) snapshot() (units []int64, clk int64) {
+// snapshot returns a consistent copy of every unit the ring holds, oldest
+// first (those expired at the log's clock too: they still count at stale
+// times), the clock itself (the newest instant recorded; noFloor for a log
+// that never recorded one) and the lost mark (noFloor if none). Like every
+// reader, it rereads Log.s on each attempt: a state retired by Reconfigure
+// stays locked for good.
+func (l *Log) snapshot() (units []int64, clk, lost int64) {
 	for i := 0; ; i++ {
 		s := l.s.Load()
 		w := s.word.Load()
@@ -688,13 +695,14 @@ func (l *Log) snapshot() (units []int64, clk int64) {
 		}
 		head := headOf(w)
 		clk = max(s.unit(head, 0), s.floor.Load())
-		count := s.above(head, clk-s.p.window)
+		lost = dec(s.lost().Load())
+		count := s.above(head, noFloor) // every slot that holds a unit
 		units = units[:0]
 		for j := count - 1; j >= 0; j-- {
 			units = append(units, s.unit(head, j))
 		}
 		if s.word.Load() == w {
-			return units, clk
+			return units, clk, lost
 		}
 	}
 }
@@ -866,29 +874,45 @@ func (l *Log) Reconfigure(cfg Config) error {
 	return nil
 }
 
-// logFormat is the version of the Log's MarshalBinary format.
-const logFormat = 1
+// logFormat is the version of the Log's MarshalBinary format;
+// logLostFormat (2) is written only for a state with a lost mark (see
+// lost), which version 1 cannot carry.
+const (
+	logFormat     = 1
+	logLostFormat = 2
+)
 
-// MarshalBinary returns the log's state in wall-clock terms: the units that
-// still count at the newest instant it has recorded, and that instant, as
-// Unix nanoseconds. The format, after the 4-byte ratekit header, is: uvarint
-// unit count, uvarint 1 and a varint Unix instant if the log has recorded
-// any unit (else uvarint 0), then the units oldest first, the first as a
-// varint Unix instant and each next as a uvarint delta from the previous.
-// The configuration is not included. int64 Unix nanoseconds hold every
-// instant a Log records, whatever year its Config.Clock reads: its epoch
-// is within 146 years of 1970 and its times within 73 years of the epoch
-// (see the package documentation), so no instant is saturated and one
-// format suffices.
+// MarshalBinary returns the log's state in wall-clock terms: every unit its
+// ring holds, those expired at the newest instant it has recorded included
+// (they still count at staler times, which a restored log must judge as
+// strictly as this one), that instant, and the lost mark, as Unix
+// nanoseconds. It is at most a ring's worth of units, as a log at its
+// Limit saves anyway; units recorded at one instant take a byte each.
+//
+// The format, after the 4-byte ratekit header, is: uvarint unit count,
+// uvarint 1 and a varint Unix instant if the log has recorded any unit
+// (else uvarint 0), then the units oldest first, the first as a varint
+// Unix instant and each next as a uvarint delta from the previous. A state
+// with a lost mark is version 2: version 1's fields followed by a uvarint
+// of the clock minus the mark. Every other state is version 1, which
+// builds before version 2 read. The configuration is not included. int64
+// Unix nanoseconds hold every instant a Log records, whatever year its
+// Config.Clock reads: its epoch is within 146 years of 1970 and its times
+// within 73 years of the epoch (see the package documentation), so no
+// instant is saturated.
 func (l *Log) MarshalBinary() ([]byte, error) {
 	if l.s.Load() == nil {
 		// The zero Log: a log that never recorded a unit.
 		b := core.AppendHeader(make([]byte, 0, 6), core.SlidingLog, logFormat)
 		return binary.AppendUvarint(binary.AppendUvarint(b, 0), 0), nil
 	}
-	units, clk := l.snapshot()
+	units, clk, lost := l.snapshot()
 	epochUnix := l.s0.p.epochUnix // the same for every state of l
-	b := core.AppendHeader(make([]byte, 0, 16+3*len(units)), core.SlidingLog, logFormat)
+	version := byte(logFormat)
+	if lost != noFloor && clk != noFloor {
+		version = logLostFormat
+	}
+	b := core.AppendHeader(make([]byte, 0, 16+3*len(units)), core.SlidingLog, version)
 	b = binary.AppendUvarint(b, uint64(len(units)))
 	if clk == noFloor {
 		return binary.AppendUvarint(b, 0), nil
@@ -904,6 +928,11 @@ func (l *Log) MarshalBinary() ([]byte, error) {
 		}
 		prev = e
 	}
+	if version == logLostFormat {
+		// Every unit the ring overwrote was recorded at or before the
+		// clock, so the mark is too (max only guards the format).
+		b = binary.AppendUvarint(b, uint64(max(clk-lost, 0)))
+	}
 	return b, nil
 }
 
@@ -918,6 +947,10 @@ func (l *Log) MarshalBinary() ([]byte, error) {
 // A state with more units than the log's Limit (saved before the Limit was
 // lowered, or with a higher one) is restored whole: the log is over-full
 // until enough of them expire, as after a Reconfigure that lowered the Limit.
+// The lost mark (version 2) is restored too; a version 1 state has none,
+// and holds what MarshalBinary saved before version 2: the units that
+// count at its clock, so a state saved by such a build restores as it
+// did then.
 //
 // From then on, unless the log had never recorded a unit, a Refund stamped
 // at or before the newest instant it had recorded before the restore, or
@@ -930,7 +963,7 @@ func (l *Log) MarshalBinary() ([]byte, error) {
 // allocates a ring that holds them. The Log keeps its parameters, shared
 // or not.
 func (l *Log) UnmarshalBinary(b []byte) error {
-	payload, err := core.ParseHeader(b, core.SlidingLog, logFormat)
+	payload, lostFormat, err := core.ParseHeaders(b, core.SlidingLog, logFormat, logLostFormat)
 	if err != nil {
 		return err
 	}
@@ -986,6 +1019,20 @@ func (l *Log) UnmarshalBinary(b []byte) error {
 			units = append(units, max(u, lo)-epochUnix)
 		}
 	}
+	lost := int64(noFloor) // the lost mark, as an instant
+	if lostFormat {
+		// The clock minus the mark. A mark before lo moves up to it, as
+		// units do; c-lo < 2^62 when c > lo (both in [lo, hi]).
+		back := r.Uint64()
+		if hasClock != 1 {
+			r.Fail("lost mark without a clock")
+		}
+		lost = lo
+		if c > lo && back < uint64(c-lo) {
+			lost = c - int64(back)
+		}
+		lost -= epochUnix
+	}
 	if err := r.Err(); err != nil {
 		return err
 	}
@@ -1005,11 +1052,13 @@ func (l *Log) UnmarshalBinary(b []byte) error {
 			// was lowered, or is higher): a ring that keeps them all, as
 			// Reconfigure makes, replaces this one.
 			old := l.lock()
-			l.install(newLogState(old.p, len(units)), units, clk, old.restoreMark(clk))
+			next := newLogState(old.p, len(units))
+			next.lost().Store(enc(lost))
+			l.install(next, units, clk, old.restoreMark(clk))
 			return nil
 		}
 		if s.word.CompareAndSwap(w, w|lockedBit) {
-			s.rewrite(w, units, clk, s.restoreMark(clk))
+			s.rewrite(w, units, clk, lost, s.restoreMark(clk))
 			return nil
 		}
 	}
@@ -1029,10 +1078,10 @@ func (s *logState) restoreMark(clk int64) int64 {
 }
 
 // rewrite replaces the units of s by units (oldest first, at most
-// len(s.slots)), its floor by clk and its restored mark by restored, and
-// releases the lock the caller took from word w. Readers that overlap it
-// see the version move and read again.
-func (s *logState) rewrite(w uint64, units []int64, clk, restored int64) {
+// len(s.slots)), its floor by clk, its lost mark by lost (noFloor: none)
+// and its restored mark by restored, and releases the lock the caller took
+// from word w. Readers that overlap it see the version move and read again.
+func (s *logState) rewrite(w uint64, units []int64, clk, lost, restored int64) {
 	for i := range s.slots {
 		v := int64(0) // empty
 		if i < len(units) {
@@ -1044,9 +1093,9 @@ func (s *logState) rewrite(w uint64, units []int64, clk, restored int64) {
 	if head == len(s.slots) {
 		head = 0
 	}
-	// The units are replaced whole, lost mark included (a restore keeps
-	// only the units that count at its clock; see MarshalBinary).
-	s.lost().Store(0)
+	// The units are replaced whole, lost mark included: enc(noFloor) is 0,
+	// no mark.
+	s.lost().Store(enc(lost))
 	// As in install, the clock is kept whole.
 	s.floor.Store(clk)
 	s.restored.Store(restored)

@@ -49,7 +49,9 @@ func TestCounterReconfigureThroughHookKeepsUnits(t *testing.T) {
 // exact. Saved under the hooked Config and restored into a plain one, the
 // count read as itself gave back the units above the hooked field, which
 // the live Counter, reconfigured back, still counts. Version 1 cannot say
-// so (a count above a field is corrupt), so such a state is version 2.
+// so (a count above a field is corrupt), so such a state is version 2,
+// or version 3 (which carries the cut flags too) when, as here, the Limit
+// also went down.
 func TestCounterMarshalKeepsCutCount(t *testing.T) {
 	const window = 24 * time.Hour
 	big, small := slidingwindow.MaxCounterLimit(window), slidingwindow.MaxCounterLimitWithHook(window)
@@ -92,11 +94,12 @@ func TestCounterMarshalKeepsCutCount(t *testing.T) {
 	b3, err := p.MarshalBinary()
 	require.NoError(t, err)
 	require.Equal(t, byte(1), b3[3], "format version of an exact state")
-	require.Equal(t, byte(2), b[3], "format version of a cut state")
+	require.Equal(t, byte(3), b[3], "format version of a cut state whose Limit went down")
 }
 
 // TestCounterUnmarshalRejectsBadCut: a version 2 state must say which
-// counts are cut, with known flags; a version 3 is refused by name.
+// counts are cut, with known flags; a version 3 must have its field of
+// what a forgotten window holds; a version 4 is refused by name.
 func TestCounterUnmarshalRejectsBadCut(t *testing.T) {
 	clk := clock.NewMock()
 	clk.Set(fuzzStart)
@@ -124,8 +127,8 @@ func TestCounterUnmarshalRejectsBadCut(t *testing.T) {
 		require.ErrorIs(t, err, ratekit.ErrInvalidState, tc.name)
 		require.Equal(t, 9, l.Peek(fuzzStart, 0).Remaining, "%s: a rejected state changed the Counter", tc.name)
 	}
-	v3 := append(append([]byte{'r', 'k', good[2], 3}, good[4:]...), 1)
+	v4 := append(append([]byte{'r', 'k', good[2], 4}, good[4:]...), 1)
 	l, err := slidingwindow.NewCounter(cfg)
 	require.NoError(t, err)
-	require.ErrorContains(t, l.UnmarshalBinary(v3), "format version 3, this build reads 1 and 2")
+	require.ErrorContains(t, l.UnmarshalBinary(v4), "format version 4, this build reads 1, 2 and 3")
 }

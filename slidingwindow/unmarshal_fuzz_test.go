@@ -22,11 +22,11 @@ type restorable interface {
 // [0, Limit], admits at most Limit units at any one instant (a restored
 // state may be over-full, never more than empty), and whose MarshalBinary
 // is a fixed point: restored into a new limiter and marshalled again, it
-// is the same bytes. (Decisions are not compared across the round trip:
-// MarshalBinary keeps the units that count at the newest instant the
-// state recorded, so a time before an expired unit, which the live state
-// judges with every unit after it, may be judged with fewer after one.)
-// Seeds are real states, which the fuzzer mutates.
+// is the same bytes, and that limiter decides every Peek as the first does,
+// at stale instants too (the Log saves every unit its ring holds and its
+// lost mark, so a restore forgets nothing a stale time counts). Seeds are
+// real states, which the fuzzer mutates, a Log's with a lost mark (format
+// version 2) among them.
 func FuzzUnmarshalCrafted(f *testing.F) {
 	const limit, window = 5, time.Minute
 	cfg := slidingwindow.Config{Limit: limit, Window: window}
@@ -57,6 +57,16 @@ func FuzzUnmarshalCrafted(f *testing.F) {
 			f.Add(b, byte(1))
 		}
 	}
+	// A Log with a lost mark: its ring full at fuzzStart, one unit taken
+	// two windows on overwrites a unit, whose instant is the mark.
+	lost := newLog(f)
+	lost.Take(fuzzStart, limit)
+	lost.Take(fuzzStart.Add(2*window), 1)
+	b, err := lost.MarshalBinary()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b, byte(0))
 	instants := []time.Time{
 		fuzzStart, fuzzStart.Add(-window / 2), fuzzStart.Add(window / 3), fuzzStart.Add(2 * window),
 		fuzzStart.AddDate(-80, 0, 0), fuzzStart.AddDate(80, 0, 0), {},
@@ -88,6 +98,9 @@ func FuzzUnmarshalCrafted(f *testing.F) {
 				d := l.Peek(at, n)
 				if d.Remaining < 0 || d.Remaining > limit {
 					t.Fatalf("restored from %x: Peek(%v, %d) = %v: Remaining outside [0, %d]", b, at, n, d, limit)
+				}
+				if td := twin.Peek(at, n); td != d {
+					t.Fatalf("restored from %x: Peek(%v, %d) = %v; restored from its MarshalBinary %x, %v", b, at, n, d, saved, td)
 				}
 			}
 		}

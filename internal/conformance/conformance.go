@@ -125,6 +125,7 @@ func Run(t *testing.T, s Subject) {
 	t.Run("ReconfigureUntorn", s.reconfigureUntorn)
 	t.Run("ReconfigureStale", s.reconfigureStale)
 	t.Run("RefundAcrossReconfigure", s.refundReconfigure)
+	t.Run("RestoreStale", s.restoreStale)
 	t.Run("AllowReadsClockOnce", s.allowReadsClockOnce)
 	t.Run("ZeroValue", s.zeroValue)
 }

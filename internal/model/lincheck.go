@@ -157,9 +157,9 @@ func (m *SlidingLog) State() string {
 	return fmt.Sprintf("size=%d %s", m.size(), describeFields(m))
 }
 
-// Restore is UnmarshalBinary of the state saved (Persist's view of it: the
-// units that count at its clock, and the clock) into this log, under its
-// Limit and Window. The ring is rewritten in place, keeping its size, and
+// Restore is UnmarshalBinary of the state saved (Persist's view of it:
+// every unit it remembers, its clock and its lost mark) into this log,
+// under its Limit and Window. The ring is rewritten in place, keeping its size, and
 // grows only to hold more units than it has slots.
 func (m *SlidingLog) Restore(saved *SlidingLog) {
 	s := saved.Clone()
@@ -174,7 +174,7 @@ func (m *SlidingLog) Restore(saved *SlidingLog) {
 		}
 	}
 	m.units, m.clock, m.hasClock = s.units, s.clock, s.hasClock
-	m.hasLost = false // the restored units replace the ring whole
+	m.lost, m.hasLost = s.lost, s.hasLost // the restored state replaces the ring whole
 }
 
 // Clone returns an independent copy of the model.
@@ -200,8 +200,9 @@ func (m *SlidingCounter) Reconfigure(limit int, name string) {
 }
 
 // Restore is UnmarshalBinary of the state saved, which has this counter's
-// Window: its window and counts; refunds stamped in that window or the
-// replaced one, or earlier, give nothing back from then on.
+// Window: its window and counts, and the most a window it no longer knows
+// may hold if that is above its Limit; refunds stamped in that window or
+// the replaced one, or earlier, give nothing back from then on.
 func (m *SlidingCounter) Restore(saved *SlidingCounter) {
 	for _, c := range []*SlidingCounter{m, saved} {
 		if !m.started && !m.marked {
@@ -212,6 +213,11 @@ func (m *SlidingCounter) Restore(saved *SlidingCounter) {
 		}
 	}
 	m.started, m.k, m.cur, m.prev = saved.started, saved.k, saved.cur, saved.prev
+	if saved.forgot > saved.Limit {
+		// Saved by a counter whose Limit went down: a forgotten window
+		// counts as it did there (slidingwindow's format version 3).
+		m.forgot = max(m.forgot, saved.forgot)
+	}
 }
 
 // Clone returns an independent copy of the model.

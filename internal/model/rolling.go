@@ -148,12 +148,12 @@ func (m *Rolling) Refund(at time.Time, n int) {
 }
 
 // Restored is what rolling.Limiter's MarshalBinary and UnmarshalBinary do
-// to the state: everything is kept but whether units were taken after the
-// start, which is assumed.
+// to the state: everything is kept (a spent window's start too) but
+// whether units were taken after the start, which is assumed.
 func (m *Rolling) Restored() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.later, m.spent = m.count > 0, false
+	m.later = m.count > 0
 }
 
 // Idle reports whether no window is open at now, now is not before a

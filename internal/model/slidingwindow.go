@@ -113,15 +113,23 @@ func (m *SlidingLog) Idle(now time.Duration) bool {
 	return len(m.live(now)) == 0
 }
 
-// Persist keeps what slidingwindow.Log.MarshalBinary saves, the units that
-// count at the clock and the clock, restored into a new Log of the same
-// Config, whose ring grows to hold them all.
+// Persist keeps what slidingwindow.Log.MarshalBinary saves, every unit the
+// log remembers (placeholders included), the clock and the lost mark,
+// restored into a new Log of the same Config, whose ring grows to hold them
+// all.
 func (m *SlidingLog) Persist() {
+	m.ring = len(m.units)
+}
+
+// PersistV1 is Persist through slidingwindow.Log's format version 1, as
+// builds before version 2 wrote it: only the units that count at the clock,
+// and no lost mark.
+func (m *SlidingLog) PersistV1() {
 	if m.hasClock {
 		m.units = m.live(m.clock)
 	}
 	m.ring = len(m.units)
-	m.hasLost = false // a restored Log starts with no lost mark
+	m.hasLost = false
 }
 
 // Reconfigure keeps every unit the log remembers (placeholders included):
@@ -174,7 +182,8 @@ func (m *SlidingLog) decide(now time.Duration, n int) (ratekit.Decision, time.Du
 		if j := len(m.units) - 1 - (m.Limit - n); j >= 0 {
 			d.RetryAfter = m.units[j] + m.Window - now
 		}
-		if lost {
+		if lost && n > 0 {
+			// A lost unit counts the log as full, which n == 0 fits.
 			d.RetryAfter = max(d.RetryAfter, m.lost+m.Window-now)
 		}
 	}
