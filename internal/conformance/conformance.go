@@ -92,6 +92,7 @@ func Run(t *testing.T, s Subject) {
 		s.Start = DefaultStart
 	}
 	t.Run("ZeroUnits", s.zeroUnits)
+	t.Run("ZeroUnitsOverFull", s.zeroUnitsOverFull)
 	t.Run("NegativeUnits", s.negativeUnits)
 	t.Run("OverCapacity", s.overCapacity)
 	t.Run("FirstTake", s.firstTake)
