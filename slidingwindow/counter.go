@@ -410,11 +410,16 @@ func (p *counterParams) decide(w uint64, x int64, n int) (next uint64, store boo
 		return p.pack(vw.rel, cur, vw.prev), n > 0,
 			verdict{OK: true, Remaining: int(lim - cur - wp), Reset: p.reset(&vw, cur, x)}
 	}
-	// Denied because the limit is reached (n > 0: a Take of nothing is
-	// denied only in a window over-full since Reconfigure lowered the
-	// Limit). The first such denial of a run marks the word, by CAS; no
-	// other denial writes (see Config.OnLimitReached).
-	return w | p.fbit, n > 0 && w&p.fbit == 0 && p.fbit != 0,
+	if n == 0 {
+		// A window over-full since Reconfigure lowered the Limit: a Take
+		// of nothing is allowed there too, as everywhere, and nothing
+		// remains.
+		return 0, false, verdict{OK: true, Reset: p.reset(&vw, vw.cur, x)}
+	}
+	// Denied because the limit is reached. The first such denial of a run
+	// marks the word, by CAS; no other denial writes (see
+	// Config.OnLimitReached).
+	return w | p.fbit, w&p.fbit == 0 && p.fbit != 0,
 		verdict{Remaining: p.left(vw.cur, wp), Reset: p.reset(&vw, vw.cur, x),
 			Retry: time.Duration(p.admitAt(&vw, un) - x)}
 }
@@ -562,8 +567,6 @@ func (p *counterParams) since(now time.Time) int64 { return since(now, p.epoch) 
 // longer knows as full, and admitted units count in the Counter's window
 // (see Concurrency in the Counter documentation). A denial's RetryAfter is
 // the exact wait until the estimate admits n, if nothing more is taken.
-// Unlike ratekit.Limiter's rule, n == 0 is denied in a window over-full
-// since Reconfigure lowered the Limit (it counts nothing either way).
 func (c *Counter) Take(now time.Time, n int) (d ratekit.Decision) {
 	for {
 		// The hot path of internal/cell, spelled out, with the zero

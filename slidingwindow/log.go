@@ -428,31 +428,29 @@ func (s *logState) decide(d *ratekit.Decision, w uint64, x int64, n int) int64 {
 	}
 	// count may exceed the Limit after Reconfigure lowered it (the ring
 	// then holds more than Limit slots): the log is over-full, and admits
-	// nothing until enough units expire.
+	// nothing until enough units expire; n == 0, which takes nothing, is
+	// allowed there too, with nothing remaining.
 	switch {
 	case n < 0 || n > p.limit:
 		*d = core.Impossible(p.limit, max(p.limit-count, 0), d.Window, reset, p.name)
+	case n == 0:
+		d.Allowed = true
+		d.Remaining = max(p.limit-count, 0)
+		d.ResetAfter = reset
 	case count+n <= p.limit:
 		d.Allowed = true
 		d.Remaining = p.limit - count - n
-		d.ResetAfter = reset
-		if n > 0 {
-			d.ResetAfter = time.Duration(t + p.window - x)
-		}
+		d.ResetAfter = time.Duration(t + p.window - x)
 	default:
 		// Denied: count+n-limit units must expire first, the oldest ones.
 		// The newest of those is unit limit-n (counting from the newest):
 		// when it expires, at most limit-n units remain. It is live (count
-		// > limit-n), so the wait is positive and bounded like reset.
+		// > limit-n), so the wait is positive and bounded like reset; and
+		// not before a forgotten unit expires, which until then counts the
+		// log as full.
 		d.Remaining = max(p.limit-count, 0)
 		d.ResetAfter = reset
-		d.RetryAfter = time.Duration(s.unit(head, p.limit-n) + p.window - x)
-		if n > 0 {
-			// Not before a forgotten unit expires, which until then
-			// counts the log as full. A Take of 0 units (denied only
-			// in an over-full log) fits a full one: the ring decides.
-			d.RetryAfter = max(d.RetryAfter, lostEnd)
-		}
+		d.RetryAfter = max(time.Duration(s.unit(head, p.limit-n)+p.window-x), lostEnd)
 	}
 	return t
 }
