@@ -106,6 +106,23 @@ var (
 //
 // n == 0 is always allowed and takes nothing. n < 0, and n larger than the
 // limiter can ever admit at once, are denied with RetryAfter Never.
+//
+// # The zero value
+//
+// The zero value of every algorithm's limiter (tokenbucket.Limiter,
+// fixedwindow.Limiter, rolling.Limiter, slidingwindow.Log and Counter,
+// concurrency.Limiter) is usable and never panics: it is a limiter of Limit
+// 0, with the zero Config (Config returns it; Allow, AllowN and Wait read
+// the real clock). So it admits only n == 0 (Remaining 0) and denies every
+// other n with RetryAfter Never, and Wait returns ErrExceedsLimit for n > 0
+// at once; Refund does nothing and Idle is true; MarshalBinary encodes a
+// fresh state. Reconfigure gives it a configuration, and from then on it is
+// the limiter New would have made of it, safely under concurrent use.
+// UnmarshalBinary, which keeps the limiter's configuration, has none to
+// restore a state into and returns an error wrapping ErrInvalidState
+// (concurrency's state, a hold-time estimate, needs none, and is restored).
+// The zero value is for a limiter embedded in a struct and configured
+// later; New is the way to make one.
 type Limiter interface {
 	// Take admits n units at now and takes them, or takes nothing and
 	// denies. A denial changes no state.

@@ -123,8 +123,8 @@ func (c Config) Validate() error {
 // (they deny at once) and Release takes a mutex to hand the units to the
 // queue.
 //
-// The zero Limiter has Limit 0 and admits only n == 0; use New, or
-// Reconfigure it, which starts it as New would.
+// The zero Limiter has Limit 0 until Reconfigure, which starts it as New
+// would (see The zero value at ratekit.Limiter).
 //
 // # Hold-time estimate
 //

@@ -61,6 +61,7 @@ func TestConformance(t *testing.T) {
 				Reconfigure: func(l ratekit.Limiter, limit int) error {
 					return l.(*concurrency.Limiter).Reconfigure(concurrency.Config{Limit: limit, Name: "dataset-mutations"})
 				},
+				Zero: func() ratekit.Limiter { return new(concurrency.Limiter) },
 			})
 		})
 	}

@@ -48,8 +48,9 @@ func mustNew(tb testing.TB, cfg fixedwindow.Config) *fixedwindow.Limiter {
 // given Limit.
 func reconfigureLimit(cfg fixedwindow.Config) func(ratekit.Limiter, int) error {
 	return func(l ratekit.Limiter, limit int) error {
-		cfg.Limit = limit
-		return l.(*fixedwindow.Limiter).Reconfigure(cfg)
+		c := cfg // a copy: the suite calls this from several goroutines at once
+		c.Limit = limit
+		return l.(*fixedwindow.Limiter).Reconfigure(c)
 	}
 }
 
@@ -96,6 +97,7 @@ func TestConformance(t *testing.T) {
 					return mustNew(tb, c)
 				},
 				WithClock: func(tb testing.TB, c clock.Clock) ratekit.Limiter { return mustNew(tb, withClock(tc.cfg, c)) },
+				Zero:      func() ratekit.Limiter { return new(fixedwindow.Limiter) },
 			}
 			conformance.Run(t, s)
 			conformance.RestoreWindow(t, s)

@@ -12,9 +12,8 @@ import (
 )
 
 // Limiter admits at most Limit units per window, in windows aligned to the
-// clock. Create it with New. The zero Limiter has a Limit of 0: it admits
-// only n == 0, denies everything else with RetryAfter ratekit.Never, and
-// comes to life when Reconfigure gives it a configuration. Its state is
+// clock. Create it with New; the zero Limiter has Limit 0 until Reconfigure
+// (see The zero value at ratekit.Limiter). Its state is
 // one word, inline (see Concurrency and Many keys in the package
 // documentation).
 type Limiter struct {

@@ -144,7 +144,7 @@ func matchModels(t *testing.T, s *redisstore.Store, sd uint64) {
 					case rng.IntN(30) == 0:
 						n = capacity + 1
 					}
-					us := now.UnixMicro()
+					us := scriptMicros(now)
 					if os.Getenv("DBG") != "" && round == 1 {
 						t.Logf("step %d +%v n=%d", i, now.Sub(start), n)
 					}
@@ -155,7 +155,7 @@ func matchModels(t *testing.T, s *redisstore.Store, sd uint64) {
 						check(t, sd, round, i, "Peek", n, now, got, want, err)
 					case 1:
 						at := now.Add(-st[rng.IntN(len(st))] / 2).Truncate(time.Microsecond)
-						m.refund(at.UnixMicro(), n)
+						m.refund(scriptMicros(at), n)
 						if err := l.RefundAt(context.Background(), key, at, n); err != nil {
 							t.Fatal(err)
 						}

@@ -90,7 +90,7 @@ func FuzzScript(f *testing.F) {
 					}
 				}
 			}
-			us := now.UnixMicro()
+			us := scriptMicros(now)
 			switch op {
 			case 2:
 				got, err := l.PeekAt(ctx, key, now, n)

@@ -63,6 +63,13 @@ func (b base) d(allowed bool, remaining, reset, retry int64) ratekit.Decision {
 	return d
 }
 
+// scriptMicros is the instant, in Unix µs, that the script decides at for
+// the injected time t: TakeAt, PeekAt and RefundAt truncate t to the µs
+// and clamp it to [0, 2^52] (1970 to 2112; see micros in store.go), so the
+// models decide at the same instant. The randomized tests reach both ends
+// with the largest Windows: tb-max and sc-max step 400 days at a time.
+func scriptMicros(t time.Time) int64 { return min(max(t.UnixMicro(), 0), 1<<52) }
+
 func rat(a int64) *big.Rat        { return new(big.Rat).SetInt64(a) }
 func frac(a, b int64) *big.Rat    { return big.NewRat(a, b) }
 func add(a, b *big.Rat) *big.Rat  { return new(big.Rat).Add(a, b) }

@@ -125,12 +125,12 @@ func TestRefundAcrossReconfigureTwin(t *testing.T) {
 									t.Fatal(err)
 								}
 								if m != nil {
-									m.refund(at.UnixMicro(), n)
+									m.refund(scriptMicros(at), n)
 								}
 							default:
 								got, err := l.TakeAt(ctx, key, at, n)
 								if m != nil {
-									check(t, 0, hi, i, "Take", n, at, got, m.decide(at.UnixMicro(), n, true), err)
+									check(t, 0, hi, i, "Take", n, at, got, m.decide(scriptMicros(at), n, true), err)
 								} else if err != nil {
 									t.Fatal(err)
 								}
@@ -151,7 +151,7 @@ func TestRefundAcrossReconfigureTwin(t *testing.T) {
 								at := start.Add(q)
 								if m != nil {
 									got, err := l.PeekAt(ctx, key, at, 1)
-									check(t, 0, hi, -1, "Peek", 1, at, got, m.decide(at.UnixMicro(), 1, false), err)
+									check(t, 0, hi, -1, "Peek", 1, at, got, m.decide(scriptMicros(at), 1, false), err)
 								}
 								if got, want := capacityAt(t, l, key, at, caps[p]), capacityAt(t, l, twin, at, caps[p]); got > want {
 									t.Fatalf("policy %+v, then %+v; history %d (%+v), Takes of %d, X refunded: under policy %d the key admits %d at start%s; a twin that never saw X, %d",

@@ -106,9 +106,10 @@ const maxMicros = 1 << 52
 
 // micros converts an injected time to the script's clock: Unix
 // microseconds, truncated, clamped to [0, maxMicros]. The clamp moves only
-// absurd times (the zero time.Time, times before 1970), and only later or
-// earlier, never in a way that admits more than the true time would: a
-// limiter treats an earlier time as stale.
+// absurd times (the zero time.Time, times before 1970, after 2112), which
+// then decide as at the bound: a Take before 1970 after one at 1970 is not
+// stale. The clamp never moves two times further apart, so no interval of
+// true time sees more admitted than the Config allows.
 func micros(t time.Time) string {
 	us := t.UnixMicro()
 	us = min(max(us, 0), maxMicros)

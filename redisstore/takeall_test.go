@@ -17,12 +17,12 @@ import (
 type modelLimiter struct{ m model }
 
 func (l modelLimiter) Take(now time.Time, n int) ratekit.Decision {
-	return l.m.decide(now.UnixMicro(), n, true)
+	return l.m.decide(scriptMicros(now), n, true)
 }
 func (l modelLimiter) Peek(now time.Time, n int) ratekit.Decision {
-	return l.m.decide(now.UnixMicro(), n, false)
+	return l.m.decide(scriptMicros(now), n, false)
 }
-func (l modelLimiter) Refund(at time.Time, n int) { l.m.refund(at.UnixMicro(), n) }
+func (l modelLimiter) Refund(at time.Time, n int) { l.m.refund(scriptMicros(at), n) }
 
 // TestTakeAllMatchesEmbeddedTakeAll runs random events through one
 // all-or-none script over three members and through ratekit.TakeAll over

@@ -40,7 +40,7 @@ const (
 // 2 with count 0. The Config is not part of the state. It never returns an
 // error.
 func (l *Limiter) MarshalBinary() ([]byte, error) {
-	blk, w := l.c.Final()
+	blk, w := l.final()
 	p := blk.P
 	st := p.decode(w, blk.Aux.Load())
 	if st.spent() {
@@ -144,6 +144,9 @@ func (l *Limiter) UnmarshalBinary(b []byte) error {
 	}
 	if err := r.Err(); err != nil {
 		return err
+	}
+	if l.c.Cur() == nil {
+		return core.InvalidState(pkg, "the zero Limiter has no configuration to restore a state into; create it with New")
 	}
 	// The same parameters, unless a refund mark must be kept (see Refund):
 	// then a copy of them that carries it.

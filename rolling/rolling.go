@@ -179,8 +179,8 @@ func (c Config) Validate() error {
 // Limiter is a rolling-window limiter: Limit units per window of Window,
 // each window opened by the first event admitted while none is open.
 //
-// Create it with New; the zero Limiter is not usable (its methods panic).
-// It is safe for concurrent use by any number of goroutines: Take, Peek
+// Create it with New; the zero Limiter has Limit 0 until Reconfigure (see
+// The zero value at ratekit.Limiter). It is safe for concurrent use by any number of goroutines: Take, Peek
 // and Refund are lock-free and allocation-free (see the package
 // documentation for the one allocation a new window may cost), but for a
 // ratekit.TakeAll deciding the Limiter with others, whose few
@@ -192,8 +192,22 @@ func (c Config) Validate() error {
 // parameters, so a window per key costs 32 bytes a key.
 type Limiter struct {
 	// c is the state in force: parameters, base and word (see state.go),
-	// in internal/cell's helping mode.
+	// in internal/cell's helping mode. A zero Limiter's c has no block; it
+	// reads as zeroBlock until Reconfigure adopts one.
 	c cell.Ref[params]
+}
+
+// zeroBlock is the state of the zero Limiter: the zero Config, Limit 0, so
+// that no Take of n > 0 fits and nothing is ever written or published from
+// it, which is what lets every zero Limiter share it. No window is open.
+var zeroBlock = &block{P: newParams(Config{}, time.Unix(0, 0).UTC())}
+
+// final is cell's Final, with the zero Limiter's zeroBlock.
+func (l *Limiter) final() (*block, int64) {
+	if l.c.Cur() == nil {
+		return zeroBlock, 0
+	}
+	return l.c.Final()
 }
 
 var _ ratekit.Limiter = (*Limiter)(nil)
@@ -261,8 +275,12 @@ func (t *Template) Config() Config { return t.cfg }
 // allocate except, sometimes, when it opens a window (see the package
 // documentation).
 func (l *Limiter) Take(now time.Time, n int) (dec ratekit.Decision) {
-	// The hot path of internal/cell's helping mode, spelled out.
+	// The hot path of internal/cell's helping mode, spelled out, with the
+	// zero Limiter's nil block.
 	b := l.c.Cur()
+	if b == nil {
+		b = zeroBlock
+	}
 	p := b.P
 	t := p.since(now)
 	for {
@@ -322,7 +340,7 @@ func (l *Limiter) Take(now time.Time, n int) (dec ratekit.Decision) {
 // Peek is ratekit.Limiter's Peek. It never calls OnLimitReached. It is
 // lock-free and writes nothing.
 func (l *Limiter) Peek(now time.Time, n int) (dec ratekit.Decision) {
-	b, w := l.c.Final()
+	b, w := l.final()
 	p := b.P
 	v, _, _ := p.take(p.decode(w, b.Aux.Load()), p.since(now), n)
 	p.fill(&dec, v)
@@ -355,10 +373,10 @@ func (l *Limiter) Peek(now time.Time, n int) (dec ratekit.Decision) {
 // (see Edge cases in the package documentation). Moving a window's start may
 // cost the allocation a window out of reach costs (see Performance).
 func (l *Limiter) Refund(at time.Time, n int) {
-	if n <= 0 {
-		return
-	}
 	b := l.c.Cur()
+	if n <= 0 || b == nil {
+		return // the zero Limiter has taken nothing
+	}
 	p := b.P
 	t := p.since(at)
 	for {
@@ -400,7 +418,7 @@ func (l *Limiter) Refund(at time.Time, n int) {
 // give back: see Refund), so that the Limiter decides exactly as a fresh
 // one would and can be dropped. It is lock-free.
 func (l *Limiter) Idle(now time.Time) bool {
-	b, w := l.c.Final()
+	b, w := l.final()
 	p := b.P
 	st, t := p.decode(w, b.Aux.Load()), p.since(now)
 	if p.marked && t <= p.mark {
@@ -455,6 +473,12 @@ func (l *Limiter) Reconfigure(cfg Config) error {
 	// The present shared read on cfg.Clock, as an instant: the clock is
 	// read once.
 	at := np.epoch.Add(time.Duration(now))
+	// The zero Limiter, configured for the first time: a limiter as New
+	// makes. Its zeroBlock is never written, so there is nothing to seal;
+	// the CAS in Adopt orders racing first configurations.
+	if l.c.Cur() == nil && l.c.Adopt(np, 0, np.freshBase(now)) {
+		return nil
+	}
 	l.c.Renew(func(p *params, w, base int64) (*params, int64, int64) {
 		if np == p.natural {
 			// The same Config: a widened p stays as it is.
@@ -495,12 +519,12 @@ func (p *params) onEpochOf(old *params, at time.Time) *params {
 // Config returns the limiter's current configuration, as given to New or
 // the last successful Reconfigure.
 func (l *Limiter) Config() Config {
-	b, _ := l.c.Final()
+	b, _ := l.final()
 	return b.P.cfg
 }
 
 func (l *Limiter) clock() clock.Clock {
-	b, _ := l.c.Final()
+	b, _ := l.final()
 	return b.P.clock
 }
 

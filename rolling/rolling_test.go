@@ -30,8 +30,9 @@ func mustNew(tb testing.TB, cfg rolling.Config) *rolling.Limiter {
 // given Limit.
 func reconfigureLimit(cfg rolling.Config) func(ratekit.Limiter, int) error {
 	return func(l ratekit.Limiter, limit int) error {
-		cfg.Limit = limit
-		return l.(*rolling.Limiter).Reconfigure(cfg)
+		c := cfg // a copy: the suite calls this from several goroutines at once
+		c.Limit = limit
+		return l.(*rolling.Limiter).Reconfigure(c)
 	}
 }
 
@@ -79,6 +80,7 @@ func TestConformance(t *testing.T) {
 				WithClock: func(tb testing.TB, c clock.Clock) ratekit.Limiter {
 					return mustNew(tb, rolling.Config{Limit: tc.limit, Window: tc.window, Name: "api", Clock: c})
 				},
+				Zero: func() ratekit.Limiter { return new(rolling.Limiter) },
 			})
 		})
 	}
@@ -99,6 +101,7 @@ func TestConformanceWithHook(t *testing.T) {
 		WithClock: func(tb testing.TB, c clock.Clock) ratekit.Limiter {
 			return mustNew(tb, rolling.Config{Limit: 4, Window: time.Hour, Name: "h", OnLimitReached: func(ratekit.Decision) {}, Clock: c})
 		},
+		Zero: func() ratekit.Limiter { return new(rolling.Limiter) },
 	})
 }
 

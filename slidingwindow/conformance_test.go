@@ -35,10 +35,11 @@ func mustCounter(tb testing.TB, cfg slidingwindow.Config) *slidingwindow.Counter
 // Counter: cfg with the given Limit.
 func reconfigureLimit(cfg slidingwindow.Config) func(ratekit.Limiter, int) error {
 	return func(l ratekit.Limiter, limit int) error {
-		cfg.Limit = limit
+		c := cfg // a copy: the suite calls this from several goroutines at once
+		c.Limit = limit
 		return l.(interface {
 			Reconfigure(slidingwindow.Config) error
-		}).Reconfigure(cfg)
+		}).Reconfigure(c)
 	}
 }
 
@@ -86,6 +87,7 @@ func TestConformance(t *testing.T) {
 					return mustLog(tb, c)
 				},
 				WithClock: func(tb testing.TB, c clock.Clock) ratekit.Limiter { return mustLog(tb, withClock(cfg, c)) },
+				Zero:      func() ratekit.Limiter { return new(slidingwindow.Log) },
 			}
 			conformance.Run(t, s)
 			conformance.RestoreWindow(t, s)
@@ -103,6 +105,7 @@ func TestConformance(t *testing.T) {
 					return mustCounter(tb, c)
 				},
 				WithClock: func(tb testing.TB, c clock.Clock) ratekit.Limiter { return mustCounter(tb, withClock(cfg, c)) },
+				Zero:      func() ratekit.Limiter { return new(slidingwindow.Counter) },
 			}
 			conformance.Run(t, s)
 			conformance.RestoreWindow(t, s)

@@ -57,11 +57,41 @@ import (
 //
 // # Memory
 //
-// Build a Counter with NewCounter; the zero Counter is not usable (its
-// methods panic). Counters of equal Configs share one immutable parameter
-// set, so a Counter is 32 bytes, one allocation, its word inline.
+// Build a Counter with NewCounter; the zero Counter has Limit 0 until
+// Reconfigure (see The zero value at ratekit.Limiter). Counters of equal Configs share one immutable
+// parameter set, so a Counter is 32 bytes, one allocation, its word inline.
 type Counter struct {
-	c cell.Ref[counterParams] // W: the packed word (see counterParams.pack); Aux unused
+	c cell.Ref[counterParams] // W: the packed word (see counterParams.pack); Aux unused; no block: zeroCounter
+}
+
+// zeroCounter is the state of the zero Counter, which has no block of its
+// own until Reconfigure adopts one: Limit 0, so that no Take of n > 0 fits
+// and nothing is ever written to it, which lets every zero Counter share
+// it; fresh, with the real clock. Its arithmetic uses a 1ns window, which
+// no Decision reports: Take and Peek of a zero Counter answer from
+// zeroDecision, and Config is the zero Config.
+var zeroCounter = func() *cell.Block[counterParams] {
+	p := newCounterParams(Config{Window: 1}, epochAt(time.Unix(0, 0).UTC()))
+	b := &cell.Block[counterParams]{P: p}
+	b.W.Store(int64(p.pack(0, 0, 0)))
+	return b
+}()
+
+// zeroDecision is the Decision of the zero Counter (and Log): Limit 0, so
+// n == 0 is allowed and every other n can never be.
+func zeroDecision(n int) ratekit.Decision {
+	if n == 0 {
+		return ratekit.Decision{Allowed: true}
+	}
+	return ratekit.Decision{RetryAfter: ratekit.Never}
+}
+
+// load is cell's Load, with the zero Counter's zeroCounter.
+func (c *Counter) load() (*cell.Block[counterParams], int64) {
+	if b := c.c.Cur(); b == nil {
+		return zeroCounter, zeroCounter.W.Load()
+	}
+	return c.c.Load()
 }
 
 var _ ratekit.Limiter = (*Counter)(nil)
@@ -381,11 +411,16 @@ func (p *counterParams) decide(w uint64, x int64, n int) (next uint64, store boo
 		return p.pack(vw.rel, cur, vw.prev), n > 0,
 			verdict{OK: true, Remaining: int(lim - cur - wp), Reset: p.reset(&vw, cur, x)}
 	}
-	// Denied because the limit is reached (n > 0: a Take of nothing is
-	// denied only in a window over-full since Reconfigure lowered the
-	// Limit). The first such denial of a run marks the word, by CAS; no
-	// other denial writes (see Config.OnLimitReached).
-	return w | p.fbit, n > 0 && w&p.fbit == 0 && p.fbit != 0,
+	if n == 0 {
+		// A window over-full since Reconfigure lowered the Limit: a Take
+		// of nothing is allowed there too, as everywhere, and nothing
+		// remains.
+		return 0, false, verdict{OK: true, Reset: p.reset(&vw, vw.cur, x)}
+	}
+	// Denied because the limit is reached. The first such denial of a run
+	// marks the word, by CAS; no other denial writes (see
+	// Config.OnLimitReached).
+	return w | p.fbit, w&p.fbit == 0 && p.fbit != 0,
 		verdict{Remaining: p.left(vw.cur, wp), Reset: p.reset(&vw, vw.cur, x),
 			Retry: time.Duration(p.admitAt(&vw, un) - x)}
 }
@@ -533,12 +568,14 @@ func (p *counterParams) since(now time.Time) int64 { return since(now, p.epoch) 
 // longer knows as full, and admitted units count in the Counter's window
 // (see Concurrency in the Counter documentation). A denial's RetryAfter is
 // the exact wait until the estimate admits n, if nothing more is taken.
-// Unlike ratekit.Limiter's rule, n == 0 is denied in a window over-full
-// since Reconfigure lowered the Limit (it counts nothing either way).
 func (c *Counter) Take(now time.Time, n int) (d ratekit.Decision) {
 	for {
-		// The hot path of internal/cell, spelled out.
+		// The hot path of internal/cell, spelled out, with the zero
+		// Counter's nil block.
 		b := c.c.Cur()
+		if b == nil {
+			return zeroDecision(n)
+		}
 		w := b.W.Load()
 		if w == cell.Sealed {
 			b, w = c.c.Wait()
@@ -597,6 +634,9 @@ func (c *Counter) Take(now time.Time, n int) (d ratekit.Decision) {
 
 // Peek is ratekit.Limiter's Peek. It never writes.
 func (c *Counter) Peek(now time.Time, n int) (d ratekit.Decision) {
+	if c.c.Cur() == nil {
+		return zeroDecision(n)
+	}
 	b, w := c.c.Load()
 	p := b.P
 	_, _, v := p.decide(uint64(w), p.since(now), n)
@@ -627,7 +667,7 @@ func (c *Counter) Refund(at time.Time, n int) {
 		return
 	}
 	for {
-		b, w := c.c.Load()
+		b, w := c.load()
 		a := b.P.since(at)
 		if m := b.Aux.Load(); m != 0 && a < b.P.start0+m*b.P.window {
 			return // restored since: see UnmarshalBinary
@@ -663,7 +703,7 @@ func (p *counterParams) refund(w uint64, a int64, n uint64) (uint64, bool) {
 // see Refund). Dropping an idle Counter and making a fresh one changes no
 // decision at now or later.
 func (c *Counter) Idle(now time.Time) bool {
-	b, w := c.c.Load()
+	b, w := c.load()
 	x := b.P.since(now)
 	if m := b.Aux.Load(); m != 0 && x < b.P.start0+m*b.P.window {
 		return false // a refund stamped at now would find the mark
@@ -684,16 +724,24 @@ func (c *Counter) Allow() bool { return c.AllowN(1) }
 // takes them if so: Take(clock.Now(), n).Allowed. It is false for n < 0 and
 // n > Limit.
 func (c *Counter) AllowN(n int) bool {
-	return c.Take(c.c.Cur().P.clock.Now(), n).Allowed
+	b, _ := c.load()
+	return c.Take(b.P.clock.Now(), n).Allowed
 }
 
 // Wait is ratekit.Wait(ctx, clock, c, n) with Config.Clock.
 func (c *Counter) Wait(ctx context.Context, n int) (ratekit.Decision, error) {
-	return ratekit.Wait(ctx, c.c.Cur().P.clock, c, n)
+	b, _ := c.load()
+	return ratekit.Wait(ctx, b.P.clock, c, n)
 }
 
 // Config returns the configuration in effect.
-func (c *Counter) Config() Config { return c.c.Cur().P.config() }
+func (c *Counter) Config() Config {
+	b := c.c.Cur()
+	if b == nil {
+		return Config{}
+	}
+	return b.P.config()
+}
 
 // Reconfigure changes the configuration at once, keeping the counts, or
 // returns an error wrapping ratekit.ErrInvalidConfig and changes nothing.
@@ -720,6 +768,16 @@ func (c *Counter) Reconfigure(cfg Config) error {
 		return err
 	}
 	for {
+		if c.c.Cur() == nil {
+			// The zero Counter, configured for the first time: fresh, as
+			// NewCounter makes it. zeroCounter is never written, so there
+			// is nothing to seal; the CAS in Adopt orders racing first
+			// configurations.
+			if c.c.Adopt(np, int64(np.pack(0, 0, 0)), 0) {
+				return nil
+			}
+			continue
+		}
 		b, _ := c.c.Load()
 		mp := np
 		if f := np.forgotFrom(b.P); f > np.forgot {
@@ -855,7 +913,7 @@ const (
 // other state is version 1 or 2, as before version 3 existed, which builds
 // before it read.
 func (c *Counter) MarshalBinary() ([]byte, error) {
-	b, w := c.c.Load()
+	b, w := c.load()
 	return b.P.marshal(uint64(w)), nil
 }
 
@@ -953,6 +1011,9 @@ func (c *Counter) UnmarshalBinary(b []byte) error {
 	}
 	if err := r.Err(); err != nil {
 		return err
+	}
+	if c.c.Cur() == nil {
+		return core.InvalidState(pkg, "the zero Counter has no configuration to restore a state into; create it with NewCounter")
 	}
 	for {
 		blk, w := c.c.Load()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -28,7 +29,8 @@ import (
 // units are recorded at that newest instant, so a stale time never admits
 // more.
 //
-// Build a Log with NewLog; the zero Log is not usable (its methods panic).
+// Build a Log with NewLog; the zero Log has Limit 0 until Reconfigure (see
+// The zero value at ratekit.Limiter).
 // Take, Peek and Refund allocate nothing. Peek, and a Take that is denied,
 // only read: they write no shared memory
 // (but for OnLimitReached's mark) and never wait on a writer that is not
@@ -47,9 +49,14 @@ import (
 // immutable parameter set, so NewLog per key in a ratekit.Keyed factory
 // costs the ring and 64 bytes a key, in two allocations.
 type Log struct {
-	s0 logState // the first state, inline
-	s  atomic.Pointer[logState]
+	s0 logState                 // the first state, inline
+	s  atomic.Pointer[logState] // nil: the zero Log, whose s0 is unset
 }
+
+// firstLog serialises the first Reconfigure of zero Logs, which writes the
+// Log's inline first state before it publishes it in Log.s. Every method
+// loads Log.s before it reads s0, and a nil Log.s is the zero Log.
+var firstLog sync.Mutex
 
 var _ ratekit.Limiter = (*Log)(nil)
 
@@ -290,7 +297,8 @@ func (t *LogTemplate) Config() Config {
 
 // since returns now as an instant of l. Every state of l has the epoch of
 // its first, whose parameters s0.p are never written after init: reading
-// them needs no atomic load, and does not wait for the state in force.
+// them needs no atomic load, and does not wait for the state in force. The
+// caller has loaded a non-nil Log.s, which orders that read after init.
 func (l *Log) since(now time.Time) int64 { return since(now, l.s0.p.epoch) }
 
 // backoff is what a caller does after its i-th failed attempt to read or
@@ -420,31 +428,29 @@ func (s *logState) decide(d *ratekit.Decision, w uint64, x int64, n int) int64 {
 	}
 	// count may exceed the Limit after Reconfigure lowered it (the ring
 	// then holds more than Limit slots): the log is over-full, and admits
-	// nothing until enough units expire.
+	// nothing until enough units expire; n == 0, which takes nothing, is
+	// allowed there too, with nothing remaining.
 	switch {
 	case n < 0 || n > p.limit:
 		*d = core.Impossible(p.limit, max(p.limit-count, 0), d.Window, reset, p.name)
+	case n == 0:
+		d.Allowed = true
+		d.Remaining = max(p.limit-count, 0)
+		d.ResetAfter = reset
 	case count+n <= p.limit:
 		d.Allowed = true
 		d.Remaining = p.limit - count - n
-		d.ResetAfter = reset
-		if n > 0 {
-			d.ResetAfter = time.Duration(t + p.window - x)
-		}
+		d.ResetAfter = time.Duration(t + p.window - x)
 	default:
 		// Denied: count+n-limit units must expire first, the oldest ones.
 		// The newest of those is unit limit-n (counting from the newest):
 		// when it expires, at most limit-n units remain. It is live (count
-		// > limit-n), so the wait is positive and bounded like reset.
+		// > limit-n), so the wait is positive and bounded like reset; and
+		// not before a forgotten unit expires, which until then counts the
+		// log as full.
 		d.Remaining = max(p.limit-count, 0)
 		d.ResetAfter = reset
-		d.RetryAfter = time.Duration(s.unit(head, p.limit-n) + p.window - x)
-		if n > 0 {
-			// Not before a forgotten unit expires, which until then
-			// counts the log as full. A Take of 0 units (denied only
-			// in an over-full log) fits a full one: the ring decides.
-			d.RetryAfter = max(d.RetryAfter, lostEnd)
-		}
+		d.RetryAfter = max(time.Duration(s.unit(head, p.limit-n)+p.window-x), lostEnd)
 	}
 	return t
 }
@@ -459,6 +465,9 @@ func (s *logState) decide(d *ratekit.Decision, w uint64, x int64, n int) int64 {
 // An allowed Take of n units stores n instants, O(n); deciding costs
 // O(log Limit) loads.
 func (l *Log) Take(now time.Time, n int) (d ratekit.Decision) {
+	if l.s.Load() == nil {
+		return zeroDecision(n)
+	}
 	x := l.since(now)
 	for i := 0; ; i++ {
 		s := l.s.Load()
@@ -520,6 +529,9 @@ func (s *logState) forget(i int) {
 
 // Peek is ratekit.Limiter's Peek. It never writes shared memory.
 func (l *Log) Peek(now time.Time, n int) (d ratekit.Decision) {
+	if l.s.Load() == nil {
+		return zeroDecision(n)
+	}
 	x := l.since(now)
 	for i := 0; ; i++ {
 		s := l.s.Load()
@@ -571,8 +583,8 @@ func (l *Log) Peek(now time.Time, n int) (d ratekit.Decision) {
 // A Refund moves the units newer than the removed ones back, O(units
 // recorded since at).
 func (l *Log) Refund(at time.Time, n int) {
-	if n <= 0 {
-		return
+	if n <= 0 || l.s.Load() == nil {
+		return // the zero Log has taken nothing
 	}
 	a := l.since(at)
 	for i := 0; ; i++ {
@@ -701,6 +713,9 @@ func (l *Log) snapshot() (units []int64, clk, lost int64) {
 // log in its place would give back: see Refund). Dropping an idle log and
 // making a fresh one changes no decision at now or later.
 func (l *Log) Idle(now time.Time) bool {
+	if l.s.Load() == nil {
+		return true // the zero Log holds nothing
+	}
 	x := l.since(now)
 	for i := 0; ; i++ {
 		s := l.s.Load()
@@ -724,7 +739,7 @@ func (l *Log) Allow() bool { return l.AllowN(1) }
 // takes them if so: Take(clock.Now(), n).Allowed. It is false for n < 0 and
 // n > Limit.
 func (l *Log) AllowN(n int) bool {
-	return l.Take(l.s.Load().p.clock.Now(), n).Allowed
+	return l.Take(l.clock().Now(), n).Allowed
 }
 
 // Wait blocks until n units are admitted, and takes them, reading and
@@ -733,11 +748,26 @@ func (l *Log) AllowN(n int) bool {
 // matching context.DeadlineExceeded at once if the wait would outlast ctx's
 // deadline; nothing is taken when it returns an error.
 func (l *Log) Wait(ctx context.Context, n int) (ratekit.Decision, error) {
-	return ratekit.Wait(ctx, l.s.Load().p.clock, l, n)
+	return ratekit.Wait(ctx, l.clock(), l, n)
 }
 
 // Config returns the configuration in effect.
-func (l *Log) Config() Config { return l.s.Load().p.config() }
+func (l *Log) Config() Config {
+	s := l.s.Load()
+	if s == nil {
+		return Config{}
+	}
+	return s.p.config()
+}
+
+// clock returns Config.Clock, or the real clock.
+func (l *Log) clock() clock.Clock {
+	s := l.s.Load()
+	if s == nil {
+		return core.Clock(nil)
+	}
+	return s.p.clock
+}
 
 // lock takes the seqlock of the current state for good and returns the
 // state: it is about to be replaced. A replacer that comes second waits
@@ -806,6 +836,24 @@ func (l *Log) Reconfigure(cfg Config) error {
 	if err := cfg.validateLog(); err != nil {
 		return err
 	}
+	if l.s.Load() == nil {
+		// The zero Log, configured for the first time: an empty Log with
+		// the parameters NewLog would share, unless a racing first
+		// Reconfigure got in first (firstLog orders them).
+		p, err := sharedLog(cfg)
+		if err != nil {
+			return err
+		}
+		firstLog.Lock()
+		first := l.s.Load() == nil
+		if first {
+			l.init(p)
+		}
+		firstLog.Unlock()
+		if first {
+			return nil
+		}
+	}
 	p := l.s.Load().p
 	np := newLogParams(cfg, p.epoch) // the epoch of every state of l
 	old := l.lock()
@@ -852,6 +900,11 @@ const (
 // within 73 years of the epoch (see the package documentation), so no
 // instant is saturated.
 func (l *Log) MarshalBinary() ([]byte, error) {
+	if l.s.Load() == nil {
+		// The zero Log: a log that never recorded a unit.
+		b := core.AppendHeader(make([]byte, 0, 6), core.SlidingLog, logFormat)
+		return binary.AppendUvarint(binary.AppendUvarint(b, 0), 0), nil
+	}
 	units, clk, lost := l.snapshot()
 	epochUnix := l.s0.p.epochUnix // the same for every state of l
 	version := byte(logFormat)
@@ -912,6 +965,9 @@ func (l *Log) UnmarshalBinary(b []byte) error {
 	payload, lostFormat, err := core.ParseHeaders(b, core.SlidingLog, logFormat, logLostFormat)
 	if err != nil {
 		return err
+	}
+	if l.s.Load() == nil {
+		return core.InvalidState(pkg, "the zero Log has no configuration to restore a state into; create it with NewLog")
 	}
 	p := l.s.Load().p // its epoch is every state's; its limit bounds k until the recheck below
 	epochUnix := p.epochUnix

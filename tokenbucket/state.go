@@ -51,6 +51,15 @@ func (l *Limiter) Reconfigure(cfg Config) error {
 		return err
 	}
 	for {
+		if l.c.Cur() == nil {
+			// The zero Limiter, configured for the first time: nothing to
+			// carry. Its zeroBlock is never written, so there is nothing to
+			// seal; the CAS in Adopt orders racing first configurations.
+			if l.c.Adopt(np, minTAT, minTAT) {
+				return nil
+			}
+			continue
+		}
 		b, _ := l.c.Load()
 		p := b.P
 		ns := p.since(now)
@@ -233,7 +242,7 @@ const (
 // from the same Config (UnmarshalBinary into another rate keeps the instant
 // at which the bucket is full). It never fails.
 func (l *Limiter) MarshalBinary() ([]byte, error) {
-	blk, tat := l.c.Load()
+	blk, tat := l.load()
 	p := blk.P
 	if tat == minTAT {
 		b := core.AppendHeader(make([]byte, 0, core.HeaderLen+1), core.TokenBucket, stateVersion)
@@ -340,7 +349,9 @@ func (l *Limiter) UnmarshalBinary(b []byte) error {
 	if err := r.Err(); err != nil {
 		return err
 	}
-
+	if l.c.Cur() == nil {
+		return core.InvalidState(pkg, "the zero Limiter has no configuration to restore a state into; create it with New")
+	}
 	for {
 		b, _ := l.c.Load()
 		if done, err := l.restore(b, unix, num, den); done || err != nil {

@@ -200,8 +200,9 @@ func (c Config) Validate() error {
 	return err
 }
 
-// Limiter is a GCRA token bucket. Create it with New; the zero Limiter is
-// not usable (its methods panic). It is safe for concurrent use: Take, Peek
+// Limiter is a GCRA token bucket. Create it with New; the zero Limiter has
+// Burst 0 until Reconfigure (see The zero value at ratekit.Limiter). It is
+// safe for concurrent use: Take, Peek
 // and Refund are lock-free, and Reconfigure and UnmarshalBinary may run
 // while other goroutines take.
 //
@@ -209,7 +210,7 @@ func (c Config) Validate() error {
 // internal/cell): the limiters of equal Configs share one set of
 // parameters, so a bucket per key costs 32 bytes a key however it is made.
 type Limiter struct {
-	c cell.Ref[params] // W: the TAT; Aux: the bound on stamps (see Refund)
+	c cell.Ref[params] // W: the TAT; Aux: the bound on stamps (see Refund); no block: zeroBlock
 }
 
 var _ ratekit.Limiter = (*Limiter)(nil)
@@ -359,7 +360,37 @@ func (t *Template) New() *Limiter {
 func (t *Template) Config() Config { return t.cfg }
 
 // Config returns the configuration in force.
-func (l *Limiter) Config() Config { return l.c.Cur().P.cfg }
+func (l *Limiter) Config() Config {
+	b, _ := l.load()
+	return b.P.cfg
+}
+
+// load returns the block in force and its TAT, waiting out a replacement
+// in progress; the zero Limiter's is zeroBlock.
+func (l *Limiter) load() (*block, int64) {
+	if l.c.Cur() == nil {
+		return zeroBlock, minTAT
+	}
+	return l.c.Load()
+}
+
+// zeroBlock is the state of the zero Limiter, which has no block of its
+// own until Reconfigure adopts one: Burst 0, so that no Take of n > 0 fits,
+// none stores, and every zero Limiter can share it; full (minTAT) with the
+// zero Config, whose nil Clock is the real clock. Its scale is 1 unit a ns
+// and its epoch the Unix epoch; with Burst 0 no time changes a decision.
+var zeroBlock = func() *block {
+	epoch := time.Unix(0, 0).UTC()
+	b := &block{P: &params{
+		epoch: epoch, wall: cell.EpochOf(epoch), real: true,
+		q: 1, p: 1, rng: fastBound, maxNs: maxTAT,
+		divP: core.NewDivider(1), divQ: core.NewDivider(1),
+		clk: core.Clock(nil), mark: minTAT,
+	}}
+	b.W.Store(minTAT)
+	b.Aux.Store(minTAT)
+	return b
+}()
 
 // clamp converts ns, a time relative to the epoch, to units. A time more than
 // rng before the epoch is read as -rng, and behind is how far before that it
@@ -455,8 +486,12 @@ func (p *params) since(now time.Time) int64 { return int64(now.Sub(p.epoch)) }
 // 2^60/q ns past the epoch (see Bounds in the package documentation).
 func (l *Limiter) Take(now time.Time, n int) (dec ratekit.Decision) {
 	for {
-		// The hot path of internal/cell, spelled out.
+		// The hot path of internal/cell, spelled out, with the zero
+		// Limiter's nil block.
 		b := l.c.Cur()
+		if b == nil {
+			b = zeroBlock
+		}
 		tat := b.W.Load()
 		if tat == cell.Sealed {
 			b, tat = l.c.Wait()
@@ -525,6 +560,9 @@ func (p *params) admit(tat, ns int64, n int) (nd, next int64) {
 // Peek is ratekit.Limiter's Peek. It is lock-free and does not allocate.
 func (l *Limiter) Peek(now time.Time, n int) (dec ratekit.Decision) {
 	b := l.c.Cur()
+	if b == nil {
+		b = zeroBlock
+	}
 	tat := b.W.Load()
 	if tat == cell.Sealed {
 		b, tat = l.c.Wait()
@@ -590,7 +628,7 @@ func (l *Limiter) Refund(at time.Time, n int) {
 		return
 	}
 	for {
-		b, tat := l.c.Load()
+		b, tat := l.load()
 		p := b.P
 		if tat == minTAT {
 			return // full since forever: nothing was taken
@@ -626,7 +664,7 @@ func (p *params) refund(tat, z, ns int64, n int) (int64, bool) {
 // limiter and creating a fresh one in its place would change no decision
 // at now or later. It is lock-free and does not allocate.
 func (l *Limiter) Idle(now time.Time) bool {
-	b, tat := l.c.Load()
+	b, tat := l.load()
 	return b.P.idle(tat, b.P.since(now))
 }
 
@@ -652,6 +690,9 @@ func (l *Limiter) Allow() bool {
 	// floors"); a retry, or anything off the fast path, goes on in allowAt
 	// with the time already read.
 	b := l.c.Cur()
+	if b == nil {
+		b = zeroBlock
+	}
 	p := b.P
 	if !p.real {
 		return l.AllowN(1)
@@ -675,6 +716,9 @@ func (l *Limiter) Allow() bool {
 // the clock once per call, not once per retry of its compare-and-swap.
 func (l *Limiter) AllowN(n int) bool {
 	b := l.c.Cur()
+	if b == nil {
+		b = zeroBlock
+	}
 	p := b.P
 	var ns int64
 	if p.real {

@@ -47,8 +47,9 @@ func mustNew(tb testing.TB, cfg tokenbucket.Config) *tokenbucket.Limiter {
 // given Burst, read at t0 (the suite's Start) whatever clock New used.
 func reconfigureBurst(cfg tokenbucket.Config) func(ratekit.Limiter, int) error {
 	return func(l ratekit.Limiter, burst int) error {
-		cfg.Burst, cfg.Clock = burst, atT0()
-		return l.(*tokenbucket.Limiter).Reconfigure(cfg)
+		c := cfg // a copy: the suite calls this from several goroutines at once
+		c.Burst, c.Clock = burst, atT0()
+		return l.(*tokenbucket.Limiter).Reconfigure(c)
 	}
 }
 
@@ -96,6 +97,7 @@ func TestConformance(t *testing.T) {
 				Reconfigure:       reconfigureBurst(tc.cfg),
 				ReconfigureWindow: reconfigureWindow(tc.cfg),
 				WithClock:         func(tb testing.TB, c clock.Clock) ratekit.Limiter { return mustNew(tb, withClock(tc.cfg, c)) },
+				Zero:              func() ratekit.Limiter { return new(tokenbucket.Limiter) },
 			})
 		})
 	}

@@ -46,7 +46,7 @@ func (l *Limiter) Wait(ctx context.Context, n int) (ratekit.Decision, error) {
 		return ratekit.Decision{}, err
 	}
 	for {
-		b, tat := l.c.Load()
+		b, tat := l.load()
 		p := b.P
 		now := p.clk.Now()
 		ns := p.since(now)
@@ -143,7 +143,7 @@ func (p *params) sleep(ctx context.Context, d time.Duration) error {
 // being fuller than full at c.
 func (l *Limiter) cancel(rs *block, end int64, n int) {
 	for {
-		b, tat := l.c.Load()
+		b, tat := l.load()
 		if b != rs {
 			// Replaced since (Reconfigure, UnmarshalBinary, or a move of the
 			// epoch): the reservation is not expressed in the state in force.

@@ -313,8 +313,9 @@ func (r *Ref[P]) Init(p *P, w, aux int64) {
 
 // Adopt publishes the first block of a Ref on which Init was never called,
 // for an algorithm whose zero limiter is usable: one that reads a nil Cur
-// as a block of its own that nothing ever writes (fixedwindow's, of Limit
-// 0). The block, of parameters p and words w and aux, is out of line, as
+// as a block of its own that nothing ever writes (every algorithm's zero
+// limiter, of Limit 0; see ratekit.Limiter). In helping mode too: the
+// adopted block is then the first the helpers see. The block, of parameters p and words w and aux, is out of line, as
 // Replace's are. Adopt reports false, publishing nothing, if r already has
 // a block: Init was called, or another Adopt won. It is safe for
 // concurrent use, and needs no seal, since the nil block is never written.

@@ -44,7 +44,8 @@ type Subject struct {
 	// limiter: a window's Limit, a token bucket's Burst) to limit, keeping
 	// every other parameter, with the limiter's own Reconfigure; it reads
 	// the time, if it must, at Start. Run fails the Reconfigure checks of
-	// a Subject without it unless NoReconfigure is set.
+	// a Subject without it unless NoReconfigure is set. It must be safe
+	// for concurrent use (ZeroValue races first configurations).
 	Reconfigure func(l ratekit.Limiter, limit int) error
 	// NoReconfigure says why the limiter has no Reconfigure (a composite,
 	// whose members are reconfigured each on its own); with it set and
@@ -75,6 +76,10 @@ type Subject struct {
 	// set for a limiter that has Allow and AllowN; nil for one that reads
 	// no clock of its own (a composite).
 	WithClock func(tb testing.TB, clk clock.Clock) ratekit.Limiter
+	// Zero returns the zero value of the algorithm's limiter (new(T)), for
+	// the check that it keeps the zero-value rule (see zerovalue.go). It
+	// must be set when WithClock is; nil for a composite or a view.
+	Zero func() ratekit.Limiter
 }
 
 // DefaultStart is the Start of a Subject that sets none: a Wednesday in 2026,
@@ -94,6 +99,7 @@ func Run(t *testing.T, s Subject) {
 		s.Start = DefaultStart
 	}
 	t.Run("ZeroUnits", s.zeroUnits)
+	t.Run("ZeroUnitsOverFull", s.zeroUnitsOverFull)
 	t.Run("NegativeUnits", s.negativeUnits)
 	t.Run("OverCapacity", s.overCapacity)
 	t.Run("FirstTake", s.firstTake)
@@ -131,6 +137,7 @@ func Run(t *testing.T, s Subject) {
 	t.Run("RestoreStale", s.restoreStale)
 	t.Run("ReconfigureWindow", s.reconfigureWindow)
 	t.Run("AllowReadsClockOnce", s.allowReadsClockOnce)
+	t.Run("ZeroValue", s.zeroValue)
 }
 
 // Op is what a script Step does.

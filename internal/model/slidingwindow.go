@@ -171,20 +171,20 @@ func (m *SlidingLog) decide(now time.Duration, n int) (ratekit.Decision, time.Du
 	switch {
 	case n < 0 || n > m.Limit:
 		d.RetryAfter = ratekit.Never
+	case n == 0:
+		// Allowed always, an over-full log included (Remaining 0).
+		d.Allowed = true
 	case count+n <= m.Limit:
 		d.Allowed = true
 		d.Remaining -= n
-		if n > 0 {
-			d.ResetAfter = t + m.Window - now
-		}
+		d.ResetAfter = t + m.Window - now
 	default:
 		// The first count+n-Limit units, oldest first, must expire: unit
 		// Limit-n counting from the newest (and the lost mark).
 		if j := len(m.units) - 1 - (m.Limit - n); j >= 0 {
 			d.RetryAfter = m.units[j] + m.Window - now
 		}
-		if lost && n > 0 {
-			// A lost unit counts the log as full, which n == 0 fits.
+		if lost {
 			d.RetryAfter = max(d.RetryAfter, m.lost+m.Window-now)
 		}
 	}
@@ -279,7 +279,8 @@ func (m *SlidingCounter) Peek(now time.Time, n int) ratekit.Decision {
 	switch {
 	case n < 0 || n > m.Limit:
 		d.RetryAfter = ratekit.Never
-	case m.admits(e, cur, prev, n):
+	case n == 0 || m.admits(e, cur, prev, n):
+		// n == 0 is allowed always, an over-full window included.
 		d.Allowed = true
 		cur += n
 	default:
