@@ -128,7 +128,14 @@
 // downtime counts as elapsed time. Restored into a limiter of the same
 // Config, a state decides, at every instant, stale ones included, no more
 // generously than the limiter that saved it (a concurrency limit saves no
-// held units: they belong to the process that holds them). Restoring a bad or foreign state fails with
+// held units: they belong to the process that holds them). Restored into a
+// limiter of another Config (a redeploy with a longer or shorter Window, a
+// lower or higher Limit or Burst), a state is carried as Reconfigure
+// carries one (see Reconfiguration), with no instant of a change: its
+// units may all have been taken at the last instant its window counts.
+// The rolling and tokenbucket states record no Window or rate to carry
+// them by, and are restored as their own (their UnmarshalBinary says what
+// that admits). Restoring a bad or foreign state fails with
 // an error wrapping ErrInvalidState and leaves the limiter unchanged. The
 // persist package keeps single and keyed limiters in an embedded bbolt file:
 // it restores them when they are attached, and checkpoints what changed

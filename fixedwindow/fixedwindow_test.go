@@ -85,7 +85,7 @@ func TestConformance(t *testing.T) {
 		{"RealClockEpoch", fixedwindow.Config{Limit: 5, Window: 30 * 24 * time.Hour, Clock: clock.New()}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			conformance.Run(t, conformance.Subject{
+			s := conformance.Subject{
 				New:               func(tb testing.TB) ratekit.Limiter { return mustNew(tb, tc.cfg) },
 				Capacity:          tc.cfg.Limit,
 				Policy:            tc.cfg.Name,
@@ -98,7 +98,9 @@ func TestConformance(t *testing.T) {
 				},
 				WithClock: func(tb testing.TB, c clock.Clock) ratekit.Limiter { return mustNew(tb, withClock(tc.cfg, c)) },
 				Zero:      func() ratekit.Limiter { return new(fixedwindow.Limiter) },
-			})
+			}
+			conformance.Run(t, s)
+			conformance.RestoreWindow(t, s)
 		})
 	}
 }

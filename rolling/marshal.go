@@ -82,7 +82,14 @@ func (l *Limiter) MarshalBinary() ([]byte, error) {
 // encoded, here or in another process; the Config stays this Limiter's. A
 // window that closed while no process ran is closed; one still open keeps
 // its count, to which the current Limit applies (a count above it leaves
-// the window full until it closes). A spent window keeps its start, so
+// the window full until it closes), and closes at its start plus this
+// Limiter's Window. The state records no Window, so where this departs
+// from Persistence in the ratekit package documentation, a state saved
+// under a longer Window is not carried as Reconfigure carries it: its
+// window may close before a limiter of the new Window all along would let
+// go of its units (an hour's window opened at 13:00 with units taken up to
+// 13:30, restored into a minute's Window, is closed from 13:01 on). A
+// spent window keeps its start, so
 // that a stale Take before it admits nothing, in this process as in the
 // one that saved it.
 //

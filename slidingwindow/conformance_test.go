@@ -75,7 +75,7 @@ func TestConformance(t *testing.T) {
 	} {
 		cfg := slidingwindow.Config{Limit: tc.limit, Window: tc.window, Name: "sliding"}
 		t.Run(fmt.Sprintf("Log/%d-per-%v", tc.limit, tc.window), func(t *testing.T) {
-			conformance.Run(t, conformance.Subject{
+			s := conformance.Subject{
 				New:               func(tb testing.TB) ratekit.Limiter { return mustLog(tb, cfg) },
 				Capacity:          tc.limit,
 				Policy:            cfg.Name,
@@ -88,10 +88,12 @@ func TestConformance(t *testing.T) {
 				},
 				WithClock: func(tb testing.TB, c clock.Clock) ratekit.Limiter { return mustLog(tb, withClock(cfg, c)) },
 				Zero:      func() ratekit.Limiter { return new(slidingwindow.Log) },
-			})
+			}
+			conformance.Run(t, s)
+			conformance.RestoreWindow(t, s)
 		})
 		t.Run(fmt.Sprintf("Counter/%d-per-%v", tc.limit, tc.window), func(t *testing.T) {
-			conformance.Run(t, conformance.Subject{
+			s := conformance.Subject{
 				New:               func(tb testing.TB) ratekit.Limiter { return mustCounter(tb, cfg) },
 				Capacity:          tc.limit,
 				Policy:            cfg.Name,
@@ -104,7 +106,9 @@ func TestConformance(t *testing.T) {
 				},
 				WithClock: func(tb testing.TB, c clock.Clock) ratekit.Limiter { return mustCounter(tb, withClock(cfg, c)) },
 				Zero:      func() ratekit.Limiter { return new(slidingwindow.Counter) },
-			})
+			}
+			conformance.Run(t, s)
+			conformance.RestoreWindow(t, s)
 		})
 	}
 }

@@ -3,6 +3,7 @@ package slidingwindow
 import (
 	"context"
 	"encoding/binary"
+	"math"
 	"math/bits"
 	"time"
 
@@ -950,11 +951,13 @@ func (p *counterParams) marshal(w uint64) []byte {
 // UnmarshalBinary replaces the Counter's state with one from MarshalBinary,
 // so that the time between the two counts as elapsed. It returns an error
 // wrapping ratekit.ErrInvalidState, and leaves the Counter unchanged, if b is
-// truncated, corrupt, of another algorithm or version, saved with another
-// Window, holds a count above MaxCounterLimit(Window), or a window more than
-// 73 years after the epoch of the Counter's parameters (the making of the
-// first Counter of its Config). A window more than 73 years before it
-// restores as a fresh state: nothing in it can count any more. The Counter
+// truncated, corrupt, of another algorithm or version, holds a count above
+// MaxCounterLimit of its Window, or a window more than 73 years after the
+// epoch of the Counter's parameters (the making of the first Counter of its
+// Config). A window more than 73 years before it restores as a fresh state:
+// nothing in it can count any more. A state saved with another Window is
+// carried as Reconfigure carries the Counter's windows to a new Window,
+// into the window that holds the last instant of the saved one. The Counter
 // keeps its parameters, shared or not, unless the state is of a Counter
 // whose Limit went down and judges a forgotten window as holding more than
 // this one does (version 3): then the Counter takes a private copy of its
@@ -1001,6 +1004,11 @@ func (c *Counter) UnmarshalBinary(b []byte) error {
 			r.Fail("a forgotten window's most of 0")
 		}
 	}
+	if window == 0 || window > uint64(MaxWindow) {
+		r.Fail("Window of %d ns", window)
+	} else if m := uint64(MaxCounterLimit(time.Duration(window))); cur > m || prev > m {
+		r.Fail("counts %d and %d exceed %d, the most a Counter of a %v Window counts", cur, prev, m, time.Duration(window))
+	}
 	if err := r.Err(); err != nil {
 		return err
 	}
@@ -1010,6 +1018,11 @@ func (c *Counter) UnmarshalBinary(b []byte) error {
 	for {
 		blk, w := c.c.Load()
 		p := blk.P
+		if window != uint64(p.window) {
+			// Each window of the saved Counter held at most forgot, and
+			// one of p's meets at most ceil(p.window/window) of them.
+			forgot = forgotOver(forgot, window, p)
+		}
 		next, err := p.restore(window, start, p.uncut(cur, cut&cutCur != 0), p.uncut(prev, cut&cutPrev != 0))
 		if err != nil {
 			return err
@@ -1077,9 +1090,10 @@ func badCounterState(format string, args ...any) error {
 // restore returns the word of a state saved by MarshalBinary, if p can hold
 // it (see UnmarshalBinary).
 func (p *counterParams) restore(window uint64, start int64, cur, prev uint64) (uint64, error) {
+	if window != uint64(p.window) {
+		return p.restoreOther(int64(window), start, cur, prev)
+	}
 	switch {
-	case window != uint64(p.window):
-		return 0, badCounterState("state of a %v Window, this Counter's is %v", time.Duration(window), time.Duration(p.window))
 	case start%p.window != 0:
 		return 0, badCounterState("window start %d is not a multiple of the Window", start)
 	case cur > p.mask || prev > p.mask:
@@ -1095,4 +1109,46 @@ func (p *counterParams) restore(window uint64, start int64, cur, prev uint64) (u
 		return p.pack(0, 0, 0), nil
 	}
 	return p.pack(uint64(rel), cur, prev), nil
+}
+
+// restoreOther is restore of a state saved with another Window (window ns,
+// checked by UnmarshalBinary, as are the counts), carried as Reconfigure
+// carries a Counter's word to a new Window (see carry): the units of the
+// saved current and previous windows all count in p's window that holds
+// the last instant of the saved current one, capped at p's field.
+func (p *counterParams) restoreOther(window, start int64, cur, prev uint64) (uint64, error) {
+	switch {
+	case start%window != 0:
+		return 0, badCounterState("window start %d is not a multiple of the Window", start)
+	case start > math.MaxInt64-window:
+		return 0, badCounterState("window start %d is too far in the future", start)
+	}
+	if cur+prev == 0 {
+		return p.pack(0, 0, 0), nil
+	}
+	end := start + window - 1
+	r := floorDiv(end, p.window) - p.base
+	if r > int64(p.maxRel()) {
+		return 0, badCounterState("window start %d is too far in the future", start)
+	}
+	if r < 0 {
+		return p.pack(0, 0, 0), nil
+	}
+	return p.pack(uint64(r), min(cur+prev, p.mask), 0), nil
+}
+
+// forgotOver is the most a window of p before the word's previous one may
+// hold after a restore of a state saved with windows of window ns whose
+// forgotten windows held at most forgot (0: the state has no such field;
+// then p's own judgement stands), as forgotFrom says for a Reconfigure.
+func forgotOver(forgot, window uint64, p *counterParams) uint64 {
+	if forgot == 0 {
+		return 0
+	}
+	k := (uint64(p.window) + window - 1) / window
+	hi, f := bits.Mul64(forgot, k)
+	if hi != 0 || f > p.mask {
+		f = p.mask
+	}
+	return f
 }

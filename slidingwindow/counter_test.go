@@ -325,7 +325,9 @@ func TestCounterUnmarshal(t *testing.T) {
 	start := minute0.UnixNano()
 	far := time.Now().Add(100 * 365 * 24 * time.Hour).Truncate(time.Minute).UnixNano()
 	for name, b := range map[string][]byte{
-		"other window":      counterState(time.Second, start, 1, 0),
+		"other misaligned":  counterState(time.Second, start+1, 1, 0),
+		"zero window":       counterState(0, start, 1, 0),
+		"other over max":    counterState(time.Second, start, uint64(slidingwindow.MaxCounterLimit(time.Second))+1, 0),
 		"count over max":    counterState(time.Minute, start, uint64(slidingwindow.MaxCounterLimit(time.Minute))+1, 0),
 		"prev over max":     counterState(time.Minute, start, 0, 1<<40),
 		"misaligned":        counterState(time.Minute, start+1, 1, 0),

@@ -173,19 +173,14 @@ func TestTemplateLimitersAreIndependent(t *testing.T) {
 			}
 			// A state a template's limiter cannot hold is refused, and
 			// changes nothing.
-			var wide []byte
-			if tc.name == "Counter" {
-				// Saved with another Window.
-				wide, err = mustCounter(t, slidingwindow.Config{Limit: 3, Window: time.Second}).MarshalBinary()
-			} else {
-				// A Log restores any number of units (over-full if
-				// more than its Limit): a trailing byte is refused.
-				wide, err = a.MarshalBinary()
-				wide = append(wide, 0)
-			}
+			// Both restore any number of units (over-full if more than
+			// their Limit), and a Counter a state of another Window: a
+			// trailing byte is refused.
+			wide, err := a.MarshalBinary()
 			if err != nil {
 				t.Fatal(err)
 			}
+			wide = append(wide, 0)
 			before := c.Peek(at, 0)
 			if err := c.UnmarshalBinary(wide); !errors.Is(err, ratekit.ErrInvalidState) {
 				t.Fatalf("UnmarshalBinary of a state c cannot hold = %v", err)

@@ -2,6 +2,7 @@ package slidingwindow_test
 
 import (
 	"encoding"
+	"math"
 	"testing"
 	"time"
 
@@ -67,6 +68,23 @@ func FuzzUnmarshalCrafted(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(b, byte(0))
+	// Counter states of other Windows, which a restore carries as
+	// Reconfigure does: a second's and an hour's, and one whose window
+	// ends past the last int64 Unix nanosecond.
+	for _, w := range []time.Duration{time.Second, time.Hour} {
+		other, err := slidingwindow.NewCounter(slidingwindow.Config{Limit: 9, Window: w})
+		if err != nil {
+			f.Fatal(err)
+		}
+		other.Take(fuzzStart.Add(-w), 4)
+		other.Take(fuzzStart, 5)
+		b, err := other.MarshalBinary()
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b, byte(1))
+	}
+	f.Add(counterState(time.Second, math.MaxInt64/int64(time.Second)*int64(time.Second), 1, 0), byte(1))
 	instants := []time.Time{
 		fuzzStart, fuzzStart.Add(-window / 2), fuzzStart.Add(window / 3), fuzzStart.Add(2 * window),
 		fuzzStart.AddDate(-80, 0, 0), fuzzStart.AddDate(80, 0, 0), {},

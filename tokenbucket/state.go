@@ -302,6 +302,16 @@ func unixNano(t time.Time) *big.Int {
 // past the limiter's epoch (146 years at q = 1) moves the epoch forward, so
 // that the instant is kept in any year.
 //
+// The state records that instant, not the rate it was saved under, so a
+// state is restored as this limiter's own whatever Config saved it: where
+// this departs from Persistence in the ratekit package documentation, the
+// time until the instant is read at this limiter's rate. Restored into a
+// slower rate (a longer Window or a lower Limit), it counts fewer units
+// than were taken: 10 taken at once from a bucket of 10 a second, restored
+// into 10 per 2 seconds, count 5 at the save instant where a bucket of the
+// new rate all along counts 10. A Burst change at the same rate, and a
+// faster rate, count no fewer.
+//
 // Restoring into a Limiter that has taken (or was restored before) marks
 // the Takes it admitted: from then on a Refund stamped at or before the
 // latest of their stamps gives nothing back, since the restored state
