@@ -81,3 +81,27 @@ func TestReconfigureLowerLimitKeepsMergedWindow(t *testing.T) {
 	require.NoError(t, l.Reconfigure(fixedwindow.Config{Limit: 1 << 30, Window: time.Second, Clock: clk}))
 	require.False(t, l.Take(far, 1).Allowed, "2^30 taken at this instant, the Limit lowered to 2^30")
 }
+
+// TestReconfigureKeepsRestoreMarkOfMergedWindow: a restore marks the
+// windows a Refund may no longer give units back in, the merged one
+// included. Carried through a Reconfigure to parameters of another span,
+// the mark must still cover the far instant: a Refund of a Take stamped
+// there before the restore gives back units of the restored state, which
+// took them itself.
+func TestReconfigureKeepsRestoreMarkOfMergedWindow(t *testing.T) {
+	t0 := time.Date(2026, 3, 18, 13, 0, 0, 0, time.UTC)
+	far := t0.Add(40 * 8766 * time.Hour)
+	clk := mockAt(t0)
+	cfg := fixedwindow.Config{Limit: 1 << 31, Window: time.Second, Clock: clk}
+	l, other := mustNew(t, cfg), mustNew(t, cfg)
+	require.True(t, l.Take(far, 5).Allowed)
+	require.True(t, other.Take(far, 1<<31).Allowed)
+	b, err := other.MarshalBinary()
+	require.NoError(t, err)
+	require.NoError(t, l.UnmarshalBinary(b))
+
+	clk.Set(far)
+	require.NoError(t, l.Reconfigure(cfg))
+	l.Refund(far, 5) // the Take from before the restore
+	require.False(t, l.Take(far, 1).Allowed, "the restored state took 2^31 at this instant")
+}
