@@ -20,7 +20,17 @@ type saved struct {
 	// the Limit, as a count saturated by restore is; it may stand for
 	// more (see restore).
 	full bool
+	// last: the window is the last of its parameters' span, into which
+	// every later one merges (see MinSpan): it never ends, and its Takes
+	// may be stamped at any instant from its start on.
+	last bool
 }
+
+// endOfTime is the last instant of a window that never ends (see
+// saved.last), as carried and saved: the latest start a state can be
+// saved with, past the span of any parameters, so that the window holding
+// it is the last window of every span, as the one it stands for was.
+var endOfTime = time.Unix(maxSavedSec, 0)
 
 // save unpacks the state word s.
 func (p *params) save(s uint64) saved {
@@ -28,16 +38,27 @@ func (p *params) save(s uint64) saved {
 		return saved{}
 	}
 	count := s&p.cmask - 1
+	q := int64(s>>p.ishift) - p.bias
 	return saved{
 		has:      true,
-		start:    p.start(int64(s>>p.ishift) - p.bias),
+		start:    p.start(q),
 		window:   p.cfg.Window,
 		count:    count,
 		notified: s&p.flag != 0,
 		// Only a field as wide as the window allows saturates (fit
 		// widens any other to hold what it carries).
 		full: count >= p.maxc && count > p.limit && p.cbits == maxCountBits(p.w),
+		last: q >= p.hiQ,
 	}
+}
+
+// end returns the last instant of sv's window: endOfTime for the last
+// window of a span, which never ends.
+func (sv saved) end() time.Time {
+	if sv.last {
+		return endOfTime
+	}
+	return sv.start.Add(sv.window - 1)
 }
 
 // carried returns sv as a change of Window or Offset at now carries it: at
@@ -48,16 +69,19 @@ func (p *params) save(s uint64) saved {
 // overlap the old one up to that instant may hold all of them; the latest
 // of them is the only one whose count cannot be too low later on, and the
 // earlier ones are then stale, denied as any window before the state's is.
-// With Window and Offset unchanged it is sv's own window.
+// With Window and Offset unchanged it is sv's own window. The last window
+// of a span never ends (see MinSpan): parameters of another span may end
+// it anywhere after its start, so it is carried to now, or, if now is
+// before it, to endOfTime, the last window of every span, as it was.
 func (sv saved) carried(now time.Time) saved {
 	if !sv.has {
 		return sv
 	}
-	last := sv.start.Add(sv.window - 1)
+	last := sv.end()
 	if !now.Before(sv.start) && now.Before(last) {
 		last = now
 	}
-	sv.start = last
+	sv.start, sv.last = last, false
 	return sv
 }
 
@@ -125,7 +149,8 @@ func (l *Limiter) replace(b *block, np *params, restoring bool, conv func(saved)
 			mark = max(mark, idx+1)
 		}
 		if aux != 0 {
-			cover(b.P.start(aux - 1 - b.P.bias).Add(b.P.cfg.Window - 1))
+			q := aux - 1 - b.P.bias
+			cover(saved{start: b.P.start(q), window: b.P.cfg.Window, last: q >= b.P.hiQ}.end())
 		}
 		if restoring && (old.has || aux != 0) {
 			// (A limiter that never counted has no Take to refund.)
@@ -161,6 +186,12 @@ func (l *Limiter) replace(b *block, np *params, restoring bool, conv func(saved)
 //     13:30 and admits nothing until 13:31. A daily window moved from UTC
 //     (Offset 0) to New York in winter (Offset -5h, days from 05:00 UTC) at
 //     14:00 UTC counts today's units in the day from 05:00 UTC.
+//
+// The last window of the limiter's span (see MinSpan), which never ends,
+// is treated as one whose last instant is the end of time: under
+// parameters of another span its count moves to the window that holds the
+// instant of the change, or, if that is before it, to the new span's last
+// window.
 //
 // Whether OnLimitReached has been called for the window carries over with
 // the count. Name, Clock and OnLimitReached take effect at once too.
@@ -215,7 +246,10 @@ const (
 // day's window of a terabyte reconfigured to a second's), and so may stand
 // for more than it says, is saved as 2^62, the most the format carries:
 // restored under any Config, it fills the count's field, and the window
-// admits nothing more until it ends.
+// admits nothing more until it ends. The last window of the limiter's span,
+// which never ends (see MinSpan), is saved as the window of its length that
+// ends 2^62 seconds after 1970: restored, it is the last window of any
+// limiter's span, and every earlier instant is stale to it.
 func (l *Limiter) MarshalBinary() ([]byte, error) {
 	blk, w := l.load()
 	sv := blk.P.save(uint64(w))
@@ -228,6 +262,12 @@ func (l *Limiter) MarshalBinary() ([]byte, error) {
 		flags |= flagNotified
 	}
 	b = binary.AppendUvarint(b, flags)
+	if sv.last {
+		// The last window of the span never ends: saved as the window
+		// whose last instant is endOfTime, which restores into the last
+		// window of any limiter's span, stale before it (see carried).
+		sv.start = endOfTime.Add(1 - sv.window)
+	}
 	b = binary.AppendVarint(b, sv.start.Unix())
 	b = binary.AppendUvarint(b, uint64(sv.start.Nanosecond()))
 	b = binary.AppendUvarint(b, uint64(sv.window))

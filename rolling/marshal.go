@@ -37,14 +37,16 @@ const (
 // wall-clock instant, so downtime counts as elapsed time and a 30-day
 // window survives a restart. A window refunded to zero (spent) keeps its
 // start, before which a stale Take admits nothing (see Refund), as version
-// 2 with count 0. The Config is not part of the state. It never returns an
-// error.
+// 2 with count 0. A start saturated 292 years after the epoch (see Time in
+// the package documentation) is saved as the last instant time.Time holds,
+// so that it saturates in the limiter that restores it too. The Config is
+// not part of the state. It never returns an error.
 func (l *Limiter) MarshalBinary() ([]byte, error) {
 	blk, w := l.final()
 	p := blk.P
 	st := p.decode(w, blk.Aux.Load())
 	if st.spent() {
-		start := p.epoch.Add(time.Duration(st.start))
+		start := p.wallStart(st.start)
 		b := core.AppendHeader(make([]byte, 0, core.HeaderLen+4*binary.MaxVarintLen64), core.Rolling, wideVersion)
 		b = append(b, 0) // count
 		b = binary.AppendVarint(b, start.Unix())
@@ -59,7 +61,7 @@ func (l *Limiter) MarshalBinary() ([]byte, error) {
 	// times passed in carry it); the epoch's wall-clock reading, advanced
 	// by the start, is the start's wall-clock instant. time.Time holds it
 	// in any year; int64 Unix nanoseconds only from 1678 to 2262.
-	start := p.epoch.Add(time.Duration(st.start))
+	start := p.wallStart(st.start)
 	var flags uint64
 	if st.notified {
 		flags = 1
@@ -217,4 +219,15 @@ func subSat(a, b int64) int64 {
 		return math.MinInt64
 	}
 	return s
+}
+
+// wallStart returns the wall-clock instant of a window's start, relative
+// to p's epoch. A start saturated 292 years after the epoch stands for any
+// instant from there on (see rebase): it is the last instant time.Time
+// holds, which saturates in any limiter that restores it, as it did here.
+func (p *params) wallStart(start int64) time.Time {
+	if start == math.MaxInt64 {
+		return time.Unix(core.MaxUnixSec, 999_999_999)
+	}
+	return p.epoch.Add(time.Duration(start))
 }

@@ -521,11 +521,17 @@ func opens(prev, next state) bool {
 // relative to to's, through the instants they stand for (so exactly, with
 // epochs centuries apart too, unless an instant is more than 292 years
 // from to's epoch: then it saturates, as since does).
+//
+// A start saturated 292 years after from's epoch stays saturated: it
+// stands for any instant from there on (every later time saturates to it,
+// so its window never closes for them), and as the instant itself it
+// would be in the past of a later epoch, its window closed at the times
+// it counted.
 func rebase(st state, base int64, from, to *params) (state, int64) {
 	if from.epoch == to.epoch {
 		return st, base
 	}
-	if st.count > 0 || st.spent() {
+	if (st.count > 0 || st.spent()) && st.start != math.MaxInt64 {
 		st.start = to.since(from.epoch.Add(time.Duration(st.start)))
 	}
 	return st, to.since(from.epoch.Add(time.Duration(base)))

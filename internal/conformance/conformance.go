@@ -138,6 +138,7 @@ func Run(t *testing.T, s Subject) {
 	t.Run("ReconfigureWindow", s.reconfigureWindow)
 	t.Run("AllowReadsClockOnce", s.allowReadsClockOnce)
 	t.Run("ZeroValue", s.zeroValue)
+	t.Run("ZeroRace", s.zeroRace)
 }
 
 // Op is what a script Step does.
