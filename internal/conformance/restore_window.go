@@ -197,33 +197,11 @@ func (s Subject) runRestoreWindowAt(t *testing.T, sc winScript, ch rwChange, r t
 	l := s.New(t)
 	reconfigure(l)
 	restore(l, saved)
-	compare := func(q time.Duration, what string) {
+	s.compareAfter(t, sc, l, twin, r, func(what string, q time.Duration, got, want int) {
 		t.Helper()
-		at := r.Add(q)
-		if got, want := s.capacity(l, at), s.capacity(twin, at); got > want {
-			t.Fatalf("Takes (at r+, n) %v saved at r = Start%s, %v%s: the limiter admits %d at r%s; a twin of the new Config all along, %d",
-				sc.before, signed(r.Sub(s.Start)), ch, what, got, signed(q), want)
-		}
-	}
-	for _, q := range sc.queries {
-		compare(q, "")
-	}
-	for i, tk := range sc.after {
-		if s.Anchored && tk.At >= 0 && tk.At < sc.window {
-			continue // as in ReconfigureWindow
-		}
-		compare(tk.At, fmt.Sprintf(", before Take %v after it", tk))
-		at := r.Add(tk.At)
-		if l.Take(at, tk.N).Allowed {
-			twin.Take(at, tk.N)
-		}
-		last := i == len(sc.after)-1
-		for j, q := range sc.queries {
-			if last || j%3 == i%3 {
-				compare(q, fmt.Sprintf(", after Take %v after it", tk))
-			}
-		}
-	}
+		t.Fatalf("Takes (at r+, n) %v saved at r = Start%s, %v%s: the limiter admits %d at r%s; a twin of the new Config all along, %d",
+			sc.before, signed(r.Sub(s.Start)), ch, what, got, signed(q), want)
+	})
 	return true
 }
 
@@ -233,14 +211,6 @@ func (s Subject) runRestoreWindowAt(t *testing.T, sc winScript, ch rwChange, r t
 // formats carrying no Window or rate to carry it by.
 func RestoreWindow(t *testing.T, s Subject) {
 	t.Helper()
-	if s.New == nil || s.Capacity < 2 {
-		t.Fatalf("conformance: Subject needs New and a Capacity of at least 2 (got %d)", s.Capacity)
-	}
-	if s.Limit == 0 {
-		s.Limit = s.Capacity
-	}
-	if s.Start.IsZero() {
-		s.Start = DefaultStart
-	}
+	s = s.defaults(t)
 	t.Run("RestoreWindow", s.restoreWindow)
 }
