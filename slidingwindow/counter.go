@@ -720,9 +720,7 @@ func (p *counterParams) idle(w uint64, x int64) bool {
 // Allow is shorthand for AllowN(1).
 func (c *Counter) Allow() bool { return c.AllowN(1) }
 
-// AllowN reports whether n units may pass now, reading Config.Clock, and
-// takes them if so: Take(clock.Now(), n).Allowed. It is false for n < 0 and
-// n > Limit.
+// AllowN is shorthand for Take(clock.Now(), n).Allowed, with Config.Clock.
 func (c *Counter) AllowN(n int) bool {
 	b, _ := c.load()
 	return c.Take(b.P.clock.Now(), n).Allowed
