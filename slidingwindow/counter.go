@@ -266,11 +266,7 @@ func (t *CounterTemplate) New() *Counter {
 //
 // Deprecated: call NewCounter (see CounterTemplate), and the Counter's
 // Config.
-func (t *CounterTemplate) Config() Config {
-	c := t.cfg
-	c.Clock = core.Clock(c.Clock)
-	return c
-}
+func (t *CounterTemplate) Config() Config { return t.cfg.withClock() }
 
 // config returns the Config these parameters were made from, with the
 // Clock that Allow reads.

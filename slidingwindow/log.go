@@ -278,22 +278,14 @@ func NewLogTemplate(cfg Config) (*LogTemplate, error) {
 //
 // Deprecated: call NewLog.
 func (t *LogTemplate) New() *Log {
-	l, err := NewLog(t.cfg)
-	if err != nil {
-		panic("slidingwindow: a validated Config failed: " + err.Error()) // cannot happen
-	}
-	return l
+	return core.Must(NewLog(t.cfg))
 }
 
 // Config returns the configuration of the template's Logs, as their Config
 // method does (Clock is the real clock if the Config had none).
 //
 // Deprecated: call NewLog, and the Log's Config.
-func (t *LogTemplate) Config() Config {
-	c := t.cfg
-	c.Clock = core.Clock(c.Clock)
-	return c
-}
+func (t *LogTemplate) Config() Config { return t.cfg.withClock() }
 
 // since returns now as an instant of l. Every state of l has the epoch of
 // its first, whose parameters s0.p are never written after init: reading
