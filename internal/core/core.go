@@ -151,17 +151,25 @@ type Reader struct {
 func NewReader(alg Alg, payload []byte) *Reader { return &Reader{alg: alg, b: payload} }
 
 // Int64 reads a signed varint.
-func (r *Reader) Int64() int64 { return read(r, binary.Varint) }
-
-// Uint64 reads an unsigned varint.
-func (r *Reader) Uint64() uint64 { return read(r, binary.Uvarint) }
-
-// read reads one field with decode, binary.Varint or Uvarint.
-func read[T int64 | uint64](r *Reader, decode func([]byte) (T, int)) T {
+func (r *Reader) Int64() int64 {
 	if r.err != nil {
 		return 0
 	}
-	v, n := decode(r.b)
+	v, n := binary.Varint(r.b)
+	if n <= 0 {
+		r.err = InvalidState(r.alg.String(), "truncated or malformed field")
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+// Uint64 reads an unsigned varint.
+func (r *Reader) Uint64() uint64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(r.b)
 	if n <= 0 {
 		r.err = InvalidState(r.alg.String(), "truncated or malformed field")
 		return 0
