@@ -26,7 +26,13 @@ func Bearer(ctx context.Context, _ string) (string, bool) {
 	if len(vs) == 0 {
 		return "", false
 	}
-	return core.BearerKey(vs[0], httplimit.MaxKeyLen)
+	v := vs[0]
+	const scheme = "bearer"
+	if len(v) <= len(scheme) || !strings.EqualFold(v[:len(scheme)], scheme) || (v[len(scheme)] != ' ' && v[len(scheme)] != '\t') {
+		return "", false
+	}
+	tok := core.OwnKey(core.TrimOWS(v[len(scheme):]), v, httplimit.MaxKeyLen)
+	return tok, tok != ""
 }
 
 // Metadata returns a KeyFunc that uses the first value of the named
@@ -40,7 +46,7 @@ func Metadata(name string) KeyFunc {
 		if len(vs) == 0 {
 			return "", false
 		}
-		v := core.HeaderKey(vs[0], httplimit.MaxKeyLen)
+		v := core.OwnKey(core.TrimOWS(vs[0]), vs[0], httplimit.MaxKeyLen)
 		return v, v != ""
 	}
 }

@@ -31,7 +31,13 @@ func Bearer(r *http.Request) (string, bool) {
 	if len(vs) == 0 {
 		return "", false
 	}
-	return core.BearerKey(vs[0], MaxKeyLen)
+	v := vs[0]
+	const scheme = "bearer"
+	if len(v) <= len(scheme) || !strings.EqualFold(v[:len(scheme)], scheme) || (v[len(scheme)] != ' ' && v[len(scheme)] != '\t') {
+		return "", false
+	}
+	tok := core.OwnKey(core.TrimOWS(v[len(scheme):]), v, MaxKeyLen)
+	return tok, tok != ""
 }
 
 // Header returns a KeyFunc that uses the first value of the named request
@@ -46,7 +52,7 @@ func Header(name string) KeyFunc {
 		if len(vs) == 0 {
 			return "", false
 		}
-		v := core.HeaderKey(vs[0], MaxKeyLen)
+		v := core.OwnKey(core.TrimOWS(vs[0]), vs[0], MaxKeyLen)
 		return v, v != ""
 	}
 }
