@@ -25,6 +25,14 @@ import (
 // units come back when requests finish rather than with time. The
 // per-policy dialects (Sanity, IETF) describe every tier that applied to the
 // request.
+//
+// Every dialect reports a tier in its own Unit, and "least Remaining"
+// compares numbers, not units: beside a tier of 50 requests, a tier of 100
+// events charged 10 a request binds with 30 events left
+// (X-RateLimit-Remaining: 30) while it admits 3 more requests. Only IETF
+// names the unit; clients of the other dialects read it as requests. Put
+// tiers of other units behind a dialect that names them, or accept that
+// clients pacing by such headers draw 429s.
 type Dialect uint16
 
 // The header dialects.
