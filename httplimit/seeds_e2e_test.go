@@ -351,6 +351,20 @@ func TestSeedSentry(t *testing.T) {
 	if rs := load(t, srv.Client(), 1, 1, get); rs[0].status != 200 || intHeader(t, rs[0].header, "X-Sentry-Rate-Limit-Remaining") != 39 {
 		t.Fatalf("after Retry-After: %d, %v", rs[0].status, rs[0].header)
 	}
+	// A plan change at runtime, through the keyed store (whose slot holds
+	// a fixed window's state): the next request is judged by it.
+	if err := orgs.Get("sntrys_1").Reconfigure(fixedwindow.Config{Name: "org", Limit: 100, Window: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	rs = load(t, srv.Client(), 8, 8*100, get)
+	if got := statuses(rs); got[200] != 99 {
+		t.Fatalf("after raising the limit to 100 with 1 used: %v", got)
+	}
+	for _, r := range rs {
+		if intHeader(t, r.header, "X-Sentry-Rate-Limit-Limit") != 100 {
+			t.Fatalf("Limit %q after the change", r.header.Get("X-Sentry-Rate-Limit-Limit"))
+		}
+	}
 }
 
 // Rollbar: a system limit and a user-defined limit per access token, both
