@@ -660,3 +660,42 @@ func TestSeedSanity(t *testing.T) {
 		t.Fatalf("dataset after the mutations: %d free, want 10", d.Remaining)
 	}
 }
+
+// The IETF fields with partition keys, read by the independent parser: pk is
+// a 12-byte Byte Sequence, the same in RateLimit-Policy and RateLimit and
+// for every request of a key, different for another key, and never the key.
+func TestSeedIETFPartitionKeys(t *testing.T) {
+	orgs := newKeyed(func(string) *fixedwindow.Limiter { return newWindow("org", 600, time.Minute) })
+	m := mustNew(t, httplimit.Config{
+		Tiers:         []httplimit.Tier{{Name: "org", Key: httplimit.Header("X-Org"), Limiter: httplimit.Per(orgs.Get)}},
+		Headers:       httplimit.IETF,
+		Clock:         mockAt(t0),
+		PartitionKeys: true,
+	})
+	srv := httptest.NewServer(m.Wrap(ok))
+	defer srv.Close()
+	pkOf := func(org string) string {
+		rs := load(t, srv.Client(), 1, 1, func(int) *http.Request { return request(t, "GET", srv.URL, "X-Org", org) })
+		var pks []string
+		for _, f := range []string{"RateLimit-Policy", "RateLimit"} {
+			items, err := parseSFList(rs[0].header.Values(f))
+			if err != nil || len(items) != 1 {
+				t.Fatalf("%s %q: %v", f, rs[0].header.Values(f), err)
+			}
+			pk, _ := items[0].param("pk")
+			b, isBytes := pk.([]byte)
+			if !isBytes || len(b) != 12 || strings.Contains(string(b), org) {
+				t.Fatalf("%s pk %#v, want 12 bytes", f, pk)
+			}
+			pks = append(pks, string(b))
+		}
+		if pks[0] != pks[1] {
+			t.Fatalf("pk differs between RateLimit-Policy and RateLimit")
+		}
+		return pks[0]
+	}
+	a := pkOf("acme")
+	if pkOf("acme") != a || pkOf("globex") == a {
+		t.Fatal("pk is not one per key")
+	}
+}
