@@ -699,3 +699,38 @@ func TestSeedIETFPartitionKeys(t *testing.T) {
 		t.Fatal("pk is not one per key")
 	}
 }
+
+// The mail API's auth ceiling when the handler, not a key lookup, finds the
+// key invalid: each 401 it writes carries the failure budget after that
+// failure, and the ceiling then blocks the IP, valid keys included.
+func TestSeedHandler401(t *testing.T) {
+	tokens := newKeyed(func(string) *fixedwindow.Limiter { return newWindow("token", 600, time.Minute) })
+	fails := newKeyed(func(string) *slidingwindow.Log {
+		return mustLog(slidingwindow.Config{Name: "auth", Limit: 3, Window: time.Minute})
+	})
+	m := mustNew(t, httplimit.Config{
+		Tiers:   []httplimit.Tier{{Name: "token", Key: httplimit.Bearer, Limiter: httplimit.Per(tokens.Get)}},
+		Failure: &httplimit.FailureTier{Name: "auth", Key: proxied(t), Limiter: httplimit.Per(fails.Get)},
+		Clock:   mockAt(t0),
+	})
+	srv := httptest.NewServer(m.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if tok, _ := httplimit.Bearer(r); tok != "sk_live_1" {
+			w.WriteHeader(http.StatusUnauthorized)
+		}
+	})))
+	defer srv.Close()
+	send := func(tok string) reply {
+		return load(t, srv.Client(), 1, 1, func(int) *http.Request {
+			return request(t, "GET", srv.URL, "Authorization", "Bearer "+tok, "X-Forwarded-For", "10.9.0.1")
+		})[0]
+	}
+	for i := range 3 {
+		r := send("sk_guess_" + strconv.Itoa(i))
+		if r.status != 401 || intHeader(t, r.header, "X-RateLimit-Limit") != 3 || intHeader(t, r.header, "X-RateLimit-Remaining") != int64(2-i) {
+			t.Fatalf("guess %d: %d, Limit %q Remaining %q; want 401 with the failure budget", i, r.status, r.header.Get("X-RateLimit-Limit"), r.header.Get("X-RateLimit-Remaining"))
+		}
+	}
+	if r := send("sk_live_1"); r.status != 429 || problemOf(t, r)["type"] != httplimit.ProblemAbnormalUsage {
+		t.Fatalf("valid key from the blocked IP: %d %s", r.status, r.body)
+	}
+}
