@@ -428,7 +428,7 @@ func Per[L ratekit.Limiter](get func(key string) L) func(key string) ratekit.Lim
 		// slice allocates to become a ratekit.Limiter in any case).
 		return func(key string) ratekit.Limiter {
 			l := ratekit.Limiter(get(key))
-			if core.IsNil(l) {
+			if isNil(l) {
 				return nil
 			}
 			return l
@@ -439,10 +439,23 @@ func Per[L ratekit.Limiter](get func(key string) L) func(key string) ratekit.Lim
 }
 
 // typedNil reports whether l, not nil, holds a nil pointer, map, func,
-// slice or chan, as core.IsNil does, reflecting only when the interface's data
+// slice or chan, as isNil does, reflecting only when the interface's data
 // word is nil (as for every typed nil; see ratekit.All).
 func typedNil(l ratekit.Limiter) bool {
-	return (*[2]unsafe.Pointer)(unsafe.Pointer(&l))[1] == nil && core.IsNil(l)
+	return (*[2]unsafe.Pointer)(unsafe.Pointer(&l))[1] == nil && isNil(l)
+}
+
+// isNil reports whether l is nil or holds a nil pointer, map, func, slice
+// or chan. It allocates nothing: l is already an interface.
+func isNil(l ratekit.Limiter) bool {
+	if l == nil {
+		return true
+	}
+	switch v := reflect.ValueOf(l); v.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Func, reflect.Slice, reflect.Chan, reflect.UnsafePointer:
+		return v.IsNil()
+	}
+	return false
 }
 
 // Shared returns a Tier.Limiter that gives every key the same limiter l: a

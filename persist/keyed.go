@@ -78,7 +78,7 @@ var _ Keyed[string, Limiter] = (*ratekit.Keyed[string, Limiter])(nil)
 // bbolt's 16 bytes, in pages partly full (bench/RESULTS.md, "persist
 // checkpoints", has the bytes a key measured).
 func AttachKeyed[K comparable, L Limiter](s *Store, name string, set Keyed[K, L], codec KeyCodec[K]) error {
-	if core.IsNil(set) || core.IsNil(codec) {
+	if isNil(set) || isNil(codec) {
 		return core.Invalid("persist", "AttachKeyed(%q) with a nil set or codec", name)
 	}
 	s.mu.Lock()
@@ -201,7 +201,7 @@ func (a *keyed[K, L]) checkpoint() error {
 
 	// Collect the states that changed.
 	for k, l := range a.set.All() {
-		if core.IsNil(l) {
+		if isNil(l) {
 			// The set has no limiter for k (its Get made none): nothing to
 			// save, and the deletion pass below deletes what was saved.
 			continue
@@ -434,7 +434,7 @@ func (a *keyed[K, L]) restore(s *Store) (*SkipError, error) {
 			// it or deletes it.
 			a.side[key] = s.hash(state) | unseen
 			l := a.set.Get(key)
-			if core.IsNil(l) {
+			if isNil(l) {
 				add(fmt.Errorf("key %s: the set has no limiter for it", keyString(key)))
 				continue
 			}

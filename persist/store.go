@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -855,7 +856,7 @@ func appendState[L Limiter](b []byte, l L) ([]byte, error) {
 // ratekit.ErrInvalidConfig), a name already attached to this Store (as a
 // single limiter or a keyed set: one namespace), a nil l, or ErrClosed.
 func (s *Store) Attach(name string, l Limiter) error {
-	if core.IsNil(l) {
+	if isNil(l) {
 		return core.Invalid("persist", "Attach(%q) of a nil limiter", name)
 	}
 	s.mu.Lock()
@@ -1008,3 +1009,16 @@ func (e *SkipError) Error() string {
 
 // Unwrap returns ErrSkipped and the reasons.
 func (e *SkipError) Unwrap() []error { return append([]error{ErrSkipped}, e.Errs...) }
+
+// isNil reports whether v is nil or holds a nil pointer, map, slice,
+// channel or function.
+func isNil(v any) bool {
+	if v == nil {
+		return true
+	}
+	switch r := reflect.ValueOf(v); r.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Chan, reflect.Func, reflect.Interface:
+		return r.IsNil()
+	}
+	return false
+}
