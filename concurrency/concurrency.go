@@ -421,22 +421,17 @@ func (l *Limiter) config(s state) *params {
 }
 
 // Take takes n units at now if they fit under Limit and nobody is queued in
-// Acquire, and reports the decision; a denial takes nothing and changes no
-// state. The units stay taken until Release(n). now only times the
+// Acquire. The units stay taken until Release(n). now only times the
 // hold-time estimate: a concurrency limit admits the same whatever the
-// time, so stale or backward times cannot admit more.
-//
-// n == 0 is allowed and takes nothing. n < 0 and n > Limit are denied with
-// RetryAfter ratekit.Never. The Decision's Limit is the capacity, Remaining
-// the units still free after it (0 while callers are queued), Window 0,
-// ResetAfter and a denial's RetryAfter are estimates (see Limiter).
+// time. The Decision's Limit is the capacity, Remaining the units still
+// free after it (0 while callers are queued), Window 0, ResetAfter and a
+// denial's RetryAfter are estimates (see Limiter).
 //
 // Take is lock-free (an admission that samples the hold time try-locks the
 // estimator's mutex, and skips the sample rather than wait for it),
 // allocates nothing and never reads the Config's clock.
 func (l *Limiter) Take(now time.Time, n int) ratekit.Decision {
 	for {
-
 		s := state(l.state.Load())
 		p := l.config(s)
 		if p == nil {
@@ -478,8 +473,7 @@ func (l *Limiter) Take(now time.Time, n int) ratekit.Decision {
 	}
 }
 
-// Peek reports exactly what Take(now, n) would decide, Remaining included,
-// and takes nothing. It is lock-free and allocates nothing.
+// Peek is ratekit.Limiter's Peek. It is lock-free and allocates nothing.
 func (l *Limiter) Peek(now time.Time, n int) ratekit.Decision {
 	for {
 		s := state(l.state.Load())

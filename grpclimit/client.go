@@ -1,6 +1,7 @@
 package grpclimit
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -148,14 +149,10 @@ type Retrier struct {
 	idem        map[string]bool
 	isIdem      func(string) bool
 	maxAttempts int
-	baseDelay   time.Duration
-	maxWait     time.Duration
+	backoff     core.Backoff // BaseDelay and MaxWait, with Rand's jitter
 	clk         clock.Clock
 	onWait      func(string, int, time.Duration, *status.Status)
 	maxReplay   int
-
-	randMu sync.Mutex
-	rand   *rand.Rand // nil: the global source
 }
 
 // NewRetrier returns a Retrier for cfg, or an error wrapping
@@ -174,28 +171,16 @@ func NewRetrier(cfg RetryConfig) (*Retrier, error) {
 	}
 	r := &Retrier{
 		idem: make(map[string]bool, len(cfg.Idempotent)), isIdem: cfg.IsIdempotent,
-		maxAttempts: orDefault(cfg.MaxAttempts, DefaultMaxAttempts),
-		baseDelay:   orDefault(cfg.BaseDelay, DefaultBaseDelay),
-		maxWait:     orDefault(cfg.MaxWait, DefaultMaxWait),
+		maxAttempts: cmp.Or(cfg.MaxAttempts, DefaultMaxAttempts),
 		clk:         core.Clock(cfg.Clock),
 		onWait:      cfg.OnWait,
-		maxReplay:   orDefault(cfg.MaxReplayBytes, DefaultMaxReplayBytes),
+		maxReplay:   cmp.Or(cfg.MaxReplayBytes, DefaultMaxReplayBytes),
 	}
+	r.backoff.Init(cmp.Or(cfg.BaseDelay, DefaultBaseDelay), cmp.Or(cfg.MaxWait, DefaultMaxWait), cfg.Rand)
 	for _, m := range cfg.Idempotent {
 		r.idem[m] = true
 	}
-	if cfg.Rand != nil {
-		r.rand = rand.New(cfg.Rand)
-	}
 	return r, nil
-}
-
-func orDefault[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
 }
 
 // Unary returns the unary client interceptor.
@@ -228,15 +213,15 @@ func (r *Retrier) retry(ctx context.Context, method string, attempt int, err err
 		return err
 	}
 	re := &RetryError{FullMethod: method, Attempts: attempt, RetryDelay: delay, Status: st}
-	wait := r.backoff(attempt, delay, hasDelay)
+	wait := r.backoff.Wait(attempt, delay, hasDelay)
 	switch {
 	case !replayable:
 		re.Err = ErrReplayTooLarge
 	case attempt >= r.maxAttempts:
 		re.Err = ErrRetriesExhausted
-	case hasDelay && delay > r.maxWait:
+	case hasDelay && delay > r.backoff.Max:
 		re.Err = ErrWaitTooLong
-	case exceedsDeadline(ctx, r.clk.Now(), wait):
+	case core.ExceedsDeadline(ctx, r.clk.Now(), wait):
 		re.Err = ratekit.ErrWaitExceedsDeadline
 	}
 	if re.Err != nil {
@@ -266,43 +251,6 @@ func retryInfo(st *status.Status) (time.Duration, bool) {
 		}
 	}
 	return 0, false
-}
-
-// backoff returns the wait before retry number attempt.
-func (r *Retrier) backoff(attempt int, delay time.Duration, hasDelay bool) time.Duration {
-	e := r.baseDelay
-	for i := 1; i < attempt && e < r.maxWait; i++ {
-		e *= 2 // e < maxWait <= 10 years before doubling: no overflow
-	}
-	e = min(e, r.maxWait)
-	wait := e/2 + r.jitter(e/2)
-	if !hasDelay {
-		return wait
-	}
-	if delay > r.maxWait {
-		return delay // the caller gives up: ErrWaitTooLong
-	}
-	return max(min(delay+wait, r.maxWait), delay) // both at most 10 years: no overflow
-}
-
-// jitter returns a uniform random duration in [0, n].
-func (r *Retrier) jitter(n time.Duration) time.Duration {
-	if n <= 0 {
-		return 0
-	}
-	if r.rand == nil {
-		return time.Duration(rand.Int64N(int64(n) + 1))
-	}
-	r.randMu.Lock()
-	defer r.randMu.Unlock()
-	return time.Duration(r.rand.Int64N(int64(n) + 1))
-}
-
-// exceedsDeadline reports whether a wait of d from now ends after ctx's
-// deadline.
-func exceedsDeadline(ctx context.Context, now time.Time, d time.Duration) bool {
-	deadline, ok := ctx.Deadline()
-	return ok && deadline.Sub(now) < d
 }
 
 // sleep waits d on the Retrier's clock, or until ctx ends.

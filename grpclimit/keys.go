@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/peer"
 
 	"github.com/ratekit/ratekit/httplimit"
+	"github.com/ratekit/ratekit/internal/core"
 )
 
 // Bearer is the KeyFunc of the token in the call's "authorization"
@@ -30,7 +31,7 @@ func Bearer(ctx context.Context, _ string) (string, bool) {
 	if len(v) <= len(scheme) || !strings.EqualFold(v[:len(scheme)], scheme) || (v[len(scheme)] != ' ' && v[len(scheme)] != '\t') {
 		return "", false
 	}
-	tok := ownKey(strings.Trim(v[len(scheme):], " \t"), v)
+	tok := core.OwnKey(core.TrimOWS(v[len(scheme):]), v, httplimit.MaxKeyLen)
 	return tok, tok != ""
 }
 
@@ -45,7 +46,7 @@ func Metadata(name string) KeyFunc {
 		if len(vs) == 0 {
 			return "", false
 		}
-		v := ownKey(strings.Trim(vs[0], " \t"), vs[0])
+		v := core.OwnKey(core.TrimOWS(vs[0]), vs[0], httplimit.MaxKeyLen)
 		return v, v != ""
 	}
 }
@@ -88,14 +89,4 @@ func PeerIP(cfg httplimit.IPConfig) (KeyFunc, error) {
 		pool.Put(r)
 		return key, ok
 	}, nil
-}
-
-// ownKey returns key, a substring of a metadata value v, cloned when v is
-// longer than key by more than httplimit.MaxKeyLen, so that a keyed store
-// does not keep a long padded value alive through a short key.
-func ownKey(key, v string) string {
-	if len(v)-len(key) > httplimit.MaxKeyLen {
-		return strings.Clone(key)
-	}
-	return key
 }

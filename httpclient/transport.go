@@ -1,6 +1,7 @@
 package httpclient
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -199,17 +200,13 @@ type Transport struct {
 	base        http.RoundTripper
 	clk         clock.Clock
 	maxAttempts int
-	baseDelay   time.Duration
-	maxWait     time.Duration
+	backoff     core.Backoff // BaseDelay and MaxWait, with Rand's jitter
 	retryAll    bool
 	paceBelow   int
 	maxHosts    int
 	key         func(*http.Request) string
 	onWait      func(*http.Request, Reason, time.Duration)
 	onResponse  func(*http.Request, *http.Response, int)
-
-	randMu sync.Mutex
-	rand   *rand.Rand // nil: the global source
 
 	// hosts maps a key to its *host. Lookups, one per request, are
 	// lock-free (sync.Map suits keys written once and read many times);
@@ -239,27 +236,14 @@ func (t *Transport) configure(cfg Config) {
 		t.base = http.DefaultTransport
 	}
 	t.clk = core.Clock(cfg.Clock)
-	t.maxAttempts = orDefault(cfg.MaxAttempts, DefaultMaxAttempts)
-	t.baseDelay = orDefault(cfg.BaseDelay, DefaultBaseDelay)
-	t.maxWait = orDefault(cfg.MaxWait, DefaultMaxWait)
+	t.maxAttempts = cmp.Or(cfg.MaxAttempts, DefaultMaxAttempts)
+	t.backoff.Init(cmp.Or(cfg.BaseDelay, DefaultBaseDelay), cmp.Or(cfg.MaxWait, DefaultMaxWait), cfg.Rand)
 	t.retryAll = cfg.RetryNonIdempotent
-	t.paceBelow = orDefault(cfg.PaceBelow, DefaultPaceBelow)
-	t.maxHosts = orDefault(cfg.MaxHosts, DefaultMaxHosts)
+	t.paceBelow = cmp.Or(cfg.PaceBelow, DefaultPaceBelow)
+	t.maxHosts = cmp.Or(cfg.MaxHosts, DefaultMaxHosts)
 	t.key = cfg.Key
 	t.onWait = cfg.OnWait
 	t.onResponse = cfg.OnResponse
-	if cfg.Rand != nil {
-		t.rand = rand.New(cfg.Rand)
-	}
-}
-
-// orDefault returns v, or def if v is the zero value.
-func orDefault[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
 }
 
 // Client returns an http.Client that sends through t.
@@ -392,15 +376,18 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if req.URL != nil {
 			last.URL = req.URL.Redacted()
 		}
-		wait, reason := t.backoff(attempt, retryAfter, hasRA)
+		wait, reason := t.backoff.Wait(attempt, retryAfter, hasRA), ReasonBackoff
+		if hasRA {
+			reason = ReasonRetryAfter
+		}
 		switch {
 		case attempt >= t.maxAttempts:
 			last.Err = ErrRetriesExhausted
 		case !replayable:
 			last.Err = ErrBodyNotReplayable
-		case hasRA && retryAfter > t.maxWait:
+		case hasRA && retryAfter > t.backoff.Max:
 			last.Err = ErrWaitTooLong
-		case exceedsDeadline(ctx, now, wait):
+		case core.ExceedsDeadline(ctx, now, wait):
 			last.Err = ratekit.ErrWaitExceedsDeadline
 		}
 		last.Body = drain(resp.Body, last.Err != nil)
@@ -412,13 +399,6 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, last
 		}
 	}
-}
-
-// exceedsDeadline reports whether a wait of d from now ends after ctx's
-// deadline, both read on the transport's clock.
-func exceedsDeadline(ctx context.Context, now time.Time, d time.Duration) bool {
-	deadline, ok := ctx.Deadline()
-	return ok && deadline.Sub(now) < d
 }
 
 // drainLimit bounds how much of a retried response's body is read so its
@@ -440,39 +420,6 @@ func drain(body io.ReadCloser, keep bool) []byte {
 	return kept
 }
 
-// backoff returns the wait before retry number attempt (the attempt that
-// just failed) and its reason. See Transport: equal jitter, Retry-After as
-// a floor.
-func (t *Transport) backoff(attempt int, retryAfter time.Duration, hasRA bool) (time.Duration, Reason) {
-	e := t.baseDelay
-	for i := 1; i < attempt && e < t.maxWait; i++ {
-		e *= 2 // e < maxWait <= 10 years before doubling: no overflow
-	}
-	e = min(e, t.maxWait)
-	wait := e/2 + t.jitter(e/2)
-	if !hasRA {
-		return wait, ReasonBackoff
-	}
-	if retryAfter > t.maxWait {
-		return retryAfter, ReasonRetryAfter // the caller gives up: ErrWaitTooLong
-	}
-	// Both terms are at most maxWait, itself at most 10 years: no overflow.
-	return max(min(retryAfter+wait, t.maxWait), retryAfter), ReasonRetryAfter
-}
-
-// jitter returns a uniform random duration in [0, n].
-func (t *Transport) jitter(n time.Duration) time.Duration {
-	if n <= 0 {
-		return 0
-	}
-	if t.rand == nil {
-		return time.Duration(rand.Int64N(int64(n) + 1))
-	}
-	t.randMu.Lock()
-	defer t.randMu.Unlock()
-	return time.Duration(t.rand.Int64N(int64(n) + 1))
-}
-
 // admit waits until h lets req go, counts it as sent and returns the epoch
 // it was sent at. Every wait it makes is one the server asked for: a
 // hold-off, a reset, a pacing slot, or a response to a request in flight.
@@ -488,7 +435,7 @@ func (t *Transport) admit(ctx context.Context, req *http.Request, key string, h 
 		now := t.clk.Now()
 		// The longest wait this request may make: MaxWait, or less if the
 		// context's deadline comes first.
-		limit := t.maxWait
+		limit := t.backoff.Max
 		deadline, hasDeadline := ctx.Deadline()
 		if hasDeadline {
 			limit = max(min(limit, deadline.Sub(now)), 0)
@@ -529,7 +476,7 @@ func (t *Transport) admit(ctx context.Context, req *http.Request, key string, h 
 				h.cancel()
 			}
 			err := ErrWaitTooLong
-			if v.wait <= t.maxWait {
+			if v.wait <= t.backoff.Max {
 				err = ratekit.ErrWaitExceedsDeadline
 			}
 			return 0, &WaitError{Host: key, Reason: v.reason, Wait: v.wait, Err: err}
@@ -564,9 +511,9 @@ func (t *Transport) pace(ctx context.Context, req *http.Request, now time.Time, 
 		t.onWait(req, ReasonPacing, d)
 	}
 	wctx := ctx
-	if deadline, ok := ctx.Deadline(); !ok || deadline.Sub(now) > t.maxWait {
+	if deadline, ok := ctx.Deadline(); !ok || deadline.Sub(now) > t.backoff.Max {
 		var cancel context.CancelFunc
-		wctx, cancel = t.clk.WithDeadline(ctx, now.Add(t.maxWait))
+		wctx, cancel = t.clk.WithDeadline(ctx, now.Add(t.backoff.Max))
 		defer cancel()
 	}
 	if _, err := pacer.Wait(wctx, 1); err != nil {
@@ -585,7 +532,7 @@ func (t *Transport) pace(ctx context.Context, req *http.Request, now time.Time, 
 // ErrWaitExceedsDeadline if ctx's deadline is what it outlasts, else
 // ErrWaitTooLong.
 func (t *Transport) tooLong(ctx context.Context, now time.Time) error {
-	if deadline, ok := ctx.Deadline(); ok && deadline.Sub(now) <= t.maxWait {
+	if deadline, ok := ctx.Deadline(); ok && deadline.Sub(now) <= t.backoff.Max {
 		return ratekit.ErrWaitExceedsDeadline
 	}
 	return ErrWaitTooLong

@@ -36,7 +36,7 @@ func Bearer(r *http.Request) (string, bool) {
 	if len(v) <= len(scheme) || !strings.EqualFold(v[:len(scheme)], scheme) || (v[len(scheme)] != ' ' && v[len(scheme)] != '\t') {
 		return "", false
 	}
-	tok := ownKey(trimOWS(v[len(scheme):]), v)
+	tok := core.OwnKey(core.TrimOWS(v[len(scheme):]), v, MaxKeyLen)
 	return tok, tok != ""
 }
 
@@ -52,7 +52,7 @@ func Header(name string) KeyFunc {
 		if len(vs) == 0 {
 			return "", false
 		}
-		v := ownKey(trimOWS(vs[0]), vs[0])
+		v := core.OwnKey(core.TrimOWS(vs[0]), vs[0], MaxKeyLen)
 		return v, v != ""
 	}
 }
@@ -184,7 +184,7 @@ func (k *ipKey) isTrusted(a netip.Addr) bool {
 
 // parseHop parses one element of the forwarding header.
 func (k *ipKey) parseHop(elem string) (string, netip.Addr, bool) {
-	elem = trimOWS(elem)
+	elem = core.TrimOWS(elem)
 	if !k.forwarded {
 		// X-Forwarded-For holds bare addresses; some proxies add a port.
 		if a, ok := parseAddr(elem); ok {
@@ -201,7 +201,7 @@ func (k *ipKey) parseHop(elem string) (string, netip.Addr, bool) {
 		} else {
 			pair, elem = elem, ""
 		}
-		pair = trimOWS(pair)
+		pair = core.TrimOWS(pair)
 		if len(pair) < 4 || !strings.EqualFold(pair[:4], "for=") {
 			continue
 		}
@@ -263,16 +263,4 @@ func (k *ipKey) format(text string, a netip.Addr) string {
 	}
 	p, _ := a.Prefix(k.bits)
 	return p.String()
-}
-
-// trimOWS trims HTTP's optional whitespace (spaces and tabs) from both ends
-// of s. strings.Trim with a cutset would build the set on every call.
-func trimOWS(s string) string {
-	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
-		s = s[1:]
-	}
-	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
-		s = s[:len(s)-1]
-	}
-	return s
 }

@@ -3,7 +3,6 @@ package httplimit
 import (
 	"crypto/sha256"
 	"encoding/base64"
-	"strings"
 )
 
 // MaxKeyLen is the longest key, in bytes, that the middleware hands to a
@@ -44,15 +43,4 @@ func digestKey(key string) string {
 	copy(b, digestPrefix)
 	base64.RawURLEncoding.Encode(b[len(digestPrefix):], sum[:])
 	return string(b)
-}
-
-// ownKey returns key, a substring of a header value v, cloned when v is
-// longer than key by more than MaxKeyLen: a store that kept the substring
-// would keep all of v alive (a short token padded with 256 KiB of blanks).
-// Keys that are most of their header cost nothing.
-func ownKey(key, v string) string {
-	if len(v)-len(key) > MaxKeyLen {
-		return strings.Clone(key)
-	}
-	return key
 }

@@ -114,9 +114,7 @@ func newSource(m *Metrics, tiers []string, reject []bool, hasFailure, shadow boo
 		s.retryOpts = append(s.retryOpts, metric.WithAttributeSet(set))
 		s.reachedOpts[name] = metric.WithAttributeSet(set)
 	}
-	m.mu.Lock()
-	m.sources[s] = struct{}{}
-	m.mu.Unlock()
+	m.watch(s)
 	return s
 }
 

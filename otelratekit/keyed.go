@@ -37,14 +37,7 @@ func (m *Metrics) ObserveKeyed(name string, k KeyedStatser) (stop func()) {
 		evIdle: attribute.NewSet(AttrKeyed.String(name), AttrEviction.String("idle")),
 		evBusy: attribute.NewSet(AttrKeyed.String(name), AttrEviction.String("busy")),
 	}
-	m.mu.Lock()
-	m.keyeds[s] = struct{}{}
-	m.mu.Unlock()
-	return func() {
-		m.mu.Lock()
-		delete(m.keyeds, s)
-		m.mu.Unlock()
-	}
+	return m.watch(s)
 }
 
 func (s *keyedSource) collect(m *Metrics, emit func(metric.Int64Observable, attribute.Set, int64)) {

@@ -125,10 +125,8 @@ type Metrics struct {
 	reg metric.Registration
 
 	mu      sync.Mutex
-	sources map[*source]struct{} // InstrumentHTTP's and GRPCHooks' counts
-	keyeds  map[*keyedSource]struct{}
-	stores  map[*storeSource]struct{}
-	waitOpt sync.Map // waitKey -> metric.RecordOption
+	sources map[collector]struct{} // InstrumentHTTP's and GRPCHooks' counts, observed Keyeds and Stores
+	waitOpt sync.Map               // waitKey -> metric.RecordOption
 }
 
 // New makes the instruments in the scope ScopeName of cfg's MeterProvider and
@@ -148,9 +146,7 @@ func New(cfg Config) (*Metrics, error) {
 	meter := mp.Meter(ScopeName)
 	m := &Metrics{
 		cfg:     cfg,
-		sources: make(map[*source]struct{}),
-		keyeds:  make(map[*keyedSource]struct{}),
-		stores:  make(map[*storeSource]struct{}),
+		sources: make(map[collector]struct{}),
 	}
 	var errs []error
 	add := func(err error) {
@@ -222,6 +218,24 @@ func New(cfg Config) (*Metrics, error) {
 // did. It returns the provider's error.
 func (m *Metrics) Close() error { return m.reg.Unregister() }
 
+// collector is a source of observed counts: it emits them at collection.
+type collector interface {
+	collect(m *Metrics, emit func(metric.Int64Observable, attribute.Set, int64))
+}
+
+// watch adds s to the sources read at collection, and returns the func
+// that removes it.
+func (m *Metrics) watch(s collector) (stop func()) {
+	m.mu.Lock()
+	m.sources[s] = struct{}{}
+	m.mu.Unlock()
+	return func() {
+		m.mu.Lock()
+		delete(m.sources, s)
+		m.mu.Unlock()
+	}
+}
+
 // obsKey identifies one observed series: an instrument and its attribute
 // set. Series from sources with the same names (two middlewares with a tier
 // of the same name) add up.
@@ -242,12 +256,6 @@ func (m *Metrics) observe(_ context.Context, o metric.Observer) error {
 	}
 	m.mu.Lock()
 	for s := range m.sources {
-		s.collect(m, emit)
-	}
-	for s := range m.keyeds {
-		s.collect(m, emit)
-	}
-	for s := range m.stores {
 		s.collect(m, emit)
 	}
 	m.mu.Unlock()

@@ -61,14 +61,7 @@ func (m *Metrics) ObserveStore(name string, s StoreStatser) (stop func()) {
 		ok:     attribute.NewSet(AttrStore.String(name), AttrOutcome.String(OutcomeOK)),
 		failed: attribute.NewSet(AttrStore.String(name), AttrOutcome.String(OutcomeFailed)),
 	}
-	m.mu.Lock()
-	m.stores[src] = struct{}{}
-	m.mu.Unlock()
-	return func() {
-		m.mu.Lock()
-		delete(m.stores, src)
-		m.mu.Unlock()
-	}
+	return m.watch(src)
 }
 
 func (s *storeSource) collect(m *Metrics, emit func(metric.Int64Observable, attribute.Set, int64)) {

@@ -73,6 +73,13 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// withClock returns c with its Clock, or the real clock if it has none:
+// the Config a limiter made of c reports.
+func (c Config) withClock() Config {
+	c.Clock = core.Clock(c.Clock)
+	return c
+}
+
 func (c Config) validateLog() error {
 	if err := c.Validate(); err != nil {
 		return err

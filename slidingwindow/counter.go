@@ -266,11 +266,7 @@ func (t *CounterTemplate) New() *Counter {
 //
 // Deprecated: call NewCounter (see CounterTemplate), and the Counter's
 // Config.
-func (t *CounterTemplate) Config() Config {
-	c := t.cfg
-	c.Clock = core.Clock(c.Clock)
-	return c
-}
+func (t *CounterTemplate) Config() Config { return t.cfg.withClock() }
 
 // config returns the Config these parameters were made from, with the
 // Clock that Allow reads.
@@ -720,9 +716,7 @@ func (p *counterParams) idle(w uint64, x int64) bool {
 // Allow is shorthand for AllowN(1).
 func (c *Counter) Allow() bool { return c.AllowN(1) }
 
-// AllowN reports whether n units may pass now, reading Config.Clock, and
-// takes them if so: Take(clock.Now(), n).Allowed. It is false for n < 0 and
-// n > Limit.
+// AllowN is shorthand for Take(clock.Now(), n).Allowed, with Config.Clock.
 func (c *Counter) AllowN(n int) bool {
 	b, _ := c.load()
 	return c.Take(b.P.clock.Now(), n).Allowed
@@ -805,12 +799,7 @@ func (c *Counter) Reconfigure(cfg Config) error {
 // RefundAcrossReconfigure: 21 of a day's 500 admitted where the twin
 // admits 0).
 func (p *counterParams) forgotFrom(old *counterParams) uint64 {
-	k := uint64((p.window + old.window - 1) / old.window)
-	hi, f := bits.Mul64(old.forgot, k)
-	if hi != 0 || f > p.mask {
-		f = p.mask
-	}
-	return max(f, p.forgot)
+	return max(forgotOver(old.forgot, uint64(old.window), p), p.forgot)
 }
 
 // carry converts the word w of old into a word of p (see Reconfigure).
@@ -830,13 +819,17 @@ func (p *counterParams) carry(w uint64, old *counterParams) uint64 {
 	if cur+prev == 0 {
 		return p.pack(0, 0, 0)
 	}
-	end := (k+1)*old.window - 1 // Unix nanoseconds
-	r := min(max(floorDiv(end, p.window)-p.base, 0), int64(p.maxRel()))
 	sum := min(cur+prev, p.mask)
 	if old.full(cur) || old.full(prev) {
 		sum = p.mask
 	}
-	return p.pack(uint64(r), sum, 0)
+	return p.pack(p.relOf((k+1)*old.window-1), sum, 0)
+}
+
+// relOf is the rel of p's window that holds the instant of Unix
+// nanoseconds unix, clamped to p's windows.
+func (p *counterParams) relOf(unix int64) uint64 {
+	return uint64(min(max(floorDiv(unix, p.window)-p.base, 0), int64(p.maxRel())))
 }
 
 // capped is count, a count of old's field, in p's field: capped at p's
@@ -867,8 +860,7 @@ func (p *counterParams) carryMark(aux int64, old *counterParams) int64 {
 	if aux == 0 {
 		return 0
 	}
-	end := (old.base+aux)*old.window - 1 // Unix nanoseconds
-	return min(max(floorDiv(end, p.window)-p.base, 0), int64(p.maxRel())) + 1
+	return int64(p.relOf((old.base+aux)*old.window-1)) + 1
 }
 
 // counterFormat is the version of the Counter's MarshalBinary format;
@@ -1138,9 +1130,9 @@ func (p *counterParams) restoreOther(window, start int64, cur, prev uint64) (uin
 }
 
 // forgotOver is the most a window of p before the word's previous one may
-// hold after a restore of a state saved with windows of window ns whose
-// forgotten windows held at most forgot (0: the state has no such field;
-// then p's own judgement stands), as forgotFrom says for a Reconfigure.
+// hold after windows of window ns whose forgotten windows held at most
+// forgot (see forgotFrom; 0: a restored state has no such field, and p's
+// own judgement stands).
 func forgotOver(forgot, window uint64, p *counterParams) uint64 {
 	if forgot == 0 {
 		return 0

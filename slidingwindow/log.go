@@ -278,22 +278,14 @@ func NewLogTemplate(cfg Config) (*LogTemplate, error) {
 //
 // Deprecated: call NewLog.
 func (t *LogTemplate) New() *Log {
-	l, err := NewLog(t.cfg)
-	if err != nil {
-		panic("slidingwindow: a validated Config failed: " + err.Error()) // cannot happen
-	}
-	return l
+	return core.Must(NewLog(t.cfg))
 }
 
 // Config returns the configuration of the template's Logs, as their Config
 // method does (Clock is the real clock if the Config had none).
 //
 // Deprecated: call NewLog, and the Log's Config.
-func (t *LogTemplate) Config() Config {
-	c := t.cfg
-	c.Clock = core.Clock(c.Clock)
-	return c
-}
+func (t *LogTemplate) Config() Config { return t.cfg.withClock() }
 
 // since returns now as an instant of l. Every state of l has the epoch of
 // its first, whose parameters s0.p are never written after init: reading
@@ -735,18 +727,12 @@ func (l *Log) Idle(now time.Time) bool {
 // Allow is shorthand for AllowN(1).
 func (l *Log) Allow() bool { return l.AllowN(1) }
 
-// AllowN reports whether n units may pass now, reading Config.Clock, and
-// takes them if so: Take(clock.Now(), n).Allowed. It is false for n < 0 and
-// n > Limit.
+// AllowN is shorthand for Take(clock.Now(), n).Allowed, with Config.Clock.
 func (l *Log) AllowN(n int) bool {
 	return l.Take(l.clock().Now(), n).Allowed
 }
 
-// Wait blocks until n units are admitted, and takes them, reading and
-// sleeping on Config.Clock: ratekit.Wait(ctx, clock, l, n). It returns
-// ratekit.ErrExceedsLimit at once for n > Limit or n < 0, and an error
-// matching context.DeadlineExceeded at once if the wait would outlast ctx's
-// deadline; nothing is taken when it returns an error.
+// Wait is ratekit.Wait(ctx, clock, l, n) with Config.Clock.
 func (l *Log) Wait(ctx context.Context, n int) (ratekit.Decision, error) {
 	return ratekit.Wait(ctx, l.clock(), l, n)
 }

@@ -1,6 +1,7 @@
 // Package core holds the small pieces every ratekit algorithm package shares:
 // config and state errors, the versioned header of marshalled state, a
-// bounds-checked reader for it, and the default clock. It is not API.
+// bounds-checked reader for it, and the default clock; and the retry
+// schedule of the two clients, httpclient and grpclimit. It is not API.
 package core
 
 import (

@@ -3,6 +3,7 @@ package model
 import (
 	"fmt"
 	"math/big"
+	"sync"
 	"time"
 )
 
@@ -20,23 +21,32 @@ import (
 // are left out of State by name, and TestFieldsCovered checks every other
 // field changes the State and survives Clone.
 
-// Clone returns an independent copy of the model.
-func (m *TokenBucket) Clone() *TokenBucket {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	c := new(TokenBucket)
+// cloneOf returns a deep copy of *m (see copyFields), read with mu, m's
+// mutex, held (nil: m has none).
+func cloneOf[T any](mu *sync.Mutex, m *T) *T {
+	if mu != nil {
+		mu.Lock()
+		defer mu.Unlock()
+	}
+	c := new(T)
 	copyFields(c, m)
 	return c
 }
 
+// stateOf is describeFields(m, skip...), read with mu, m's mutex, held.
+func stateOf[T any](mu *sync.Mutex, m *T, skip ...string) string {
+	mu.Lock()
+	defer mu.Unlock()
+	return describeFields(m, skip...)
+}
+
+// Clone returns an independent copy of the model.
+func (m *TokenBucket) Clone() *TokenBucket { return cloneOf(&m.mu, m) }
+
 // State describes every field: the configuration, the TAT and the bound on
 // stamps (rational ns from the epoch; nil: full since forever, and no
 // stamp).
-func (m *TokenBucket) State() string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return describeFields(m)
-}
+func (m *TokenBucket) State() string { return stateOf(&m.mu, m) }
 
 // Restore is UnmarshalBinary of the state from saved: the instant at which
 // the bucket is full is kept, rounded up to this bucket's time scale (1/q ns,
@@ -67,21 +77,11 @@ func (m *TokenBucket) Restore(saved *TokenBucket) {
 }
 
 // Clone returns an independent copy of the model.
-func (m *FixedWindow) Clone() *FixedWindow {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	c := new(FixedWindow)
-	copyFields(c, m)
-	return c
-}
+func (m *FixedWindow) Clone() *FixedWindow { return cloneOf(&m.mu, m) }
 
 // State describes the configuration and the counted window. The count of
 // notices is left out: no decision depends on it.
-func (m *FixedWindow) State() string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return describeFields(m, "notices")
-}
+func (m *FixedWindow) State() string { return stateOf(&m.mu, m, "notices") }
 
 // Restore is UnmarshalBinary of the state from saved: its counted window is
 // placed as Reconfigure places it, in this model's window that contains its
@@ -105,21 +105,11 @@ func (m *FixedWindow) Restore(saved *FixedWindow) {
 }
 
 // Clone returns an independent copy of the model.
-func (m *Rolling) Clone() *Rolling {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	c := new(Rolling)
-	copyFields(c, m)
-	return c
-}
+func (m *Rolling) Clone() *Rolling { return cloneOf(&m.mu, m) }
 
 // State describes the configuration and the window. Notified, a count of
 // calls, is left out: no decision depends on it.
-func (m *Rolling) State() string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return describeFields(m, "Notified")
-}
+func (m *Rolling) State() string { return stateOf(&m.mu, m, "Notified") }
 
 // Restore is UnmarshalBinary of the state from saved: its window's start,
 // count and notified mark, under this model's configuration; whether units
@@ -145,11 +135,7 @@ func (m *Rolling) Restore(saved *Rolling) {
 }
 
 // Clone returns an independent copy of the model.
-func (m *SlidingLog) Clone() *SlidingLog {
-	c := new(SlidingLog)
-	copyFields(c, m)
-	return c
-}
+func (m *SlidingLog) Clone() *SlidingLog { return cloneOf(nil, m) }
 
 // State describes the configuration, the ring size, the units remembered
 // (placeholders included) and the clock.
@@ -178,11 +164,7 @@ func (m *SlidingLog) Restore(saved *SlidingLog) {
 }
 
 // Clone returns an independent copy of the model.
-func (m *SlidingCounter) Clone() *SlidingCounter {
-	c := new(SlidingCounter)
-	copyFields(c, m)
-	return c
-}
+func (m *SlidingCounter) Clone() *SlidingCounter { return cloneOf(nil, m) }
 
 // State describes the configuration and the two counts.
 func (m *SlidingCounter) State() string {
@@ -221,18 +203,8 @@ func (m *SlidingCounter) Restore(saved *SlidingCounter) {
 }
 
 // Clone returns an independent copy of the model.
-func (m *Concurrency) Clone() *Concurrency {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	c := new(Concurrency)
-	copyFields(c, m)
-	return c
-}
+func (m *Concurrency) Clone() *Concurrency { return cloneOf(&m.mu, m) }
 
 // State describes the limit, what is held and queued, and the estimator.
 // Epoch, fixed at construction, is left out.
-func (m *Concurrency) State() string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return describeFields(m, "Epoch")
-}
+func (m *Concurrency) State() string { return stateOf(&m.mu, m, "Epoch") }
