@@ -133,9 +133,12 @@
 // lower or higher Limit or Burst), a state is carried as Reconfigure
 // carries one (see Reconfiguration), with no instant of a change: its
 // units may all have been taken at the last instant its window counts.
-// The rolling and tokenbucket states record no Window or rate to carry
-// them by, and are restored as their own (their UnmarshalBinary says what
-// that admits). Restoring a bad or foreign state fails with
+// A token bucket's state records its rate and Burst, and is carried from
+// the instant the bucket was last empty (tokenbucket's UnmarshalBinary); one
+// saved by a build before that records none, and is restored as the
+// limiter's own. The rolling state records no Window to carry it by, and
+// is restored as its own (its UnmarshalBinary says what that admits).
+// Restoring a bad or foreign state fails with
 // an error wrapping ErrInvalidState and leaves the limiter unchanged. The
 // persist package keeps single and keyed limiters in an embedded bbolt file:
 // it restores them when they are attached, and checkpoints what changed
