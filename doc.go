@@ -133,11 +133,10 @@
 // lower or higher Limit or Burst), a state is carried as Reconfigure
 // carries one (see Reconfiguration), with no instant of a change: its
 // units may all have been taken at the last instant its window counts.
-// A token bucket's state records its rate and Burst, and is carried from
-// the instant the bucket was last empty (tokenbucket's UnmarshalBinary); one
-// saved by a build before that records none, and is restored as the
-// limiter's own. The rolling state records no Window to carry it by, and
-// is restored as its own (its UnmarshalBinary says what that admits).
+// A token bucket's state records its rate and Burst, and a rolling
+// window's its Window, to carry them by (a token bucket from the instant it
+// was last empty: see its UnmarshalBinary); states saved by builds before
+// they did record neither, and are restored as the limiter's own.
 // Restoring a bad or foreign state fails with
 // an error wrapping ErrInvalidState and leaves the limiter unchanged. The
 // persist package keeps single and keyed limiters in an embedded bbolt file:
