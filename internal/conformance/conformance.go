@@ -136,6 +136,7 @@ func Run(t *testing.T, s Subject) {
 	t.Run("RefundAcrossReconfigure", s.refundReconfigure)
 	t.Run("RestoreStale", s.restoreStale)
 	t.Run("ReconfigureWindow", s.reconfigureWindow)
+	t.Run("RestoreWindow", s.restoreWindow)
 	t.Run("AllowReadsClockOnce", s.allowReadsClockOnce)
 	t.Run("ZeroValue", s.zeroValue)
 	t.Run("ZeroRace", s.zeroRace)

@@ -244,21 +244,3 @@ func (s Subject) runRestoreWindowAt(t *testing.T, sc winScript, ch rwChange, r t
 	}
 	return true
 }
-
-// RestoreWindow runs the RestoreWindow check alone, as a subtest of t, for
-// the algorithms that keep it while Run does not run it for all: rolling
-// and tokenbucket restore a state under another Window as its own, their
-// formats carrying no Window or rate to carry it by.
-func RestoreWindow(t *testing.T, s Subject) {
-	t.Helper()
-	if s.New == nil || s.Capacity < 2 {
-		t.Fatalf("conformance: Subject needs New and a Capacity of at least 2 (got %d)", s.Capacity)
-	}
-	if s.Limit == 0 {
-		s.Limit = s.Capacity
-	}
-	if s.Start.IsZero() {
-		s.Start = DefaultStart
-	}
-	t.Run("RestoreWindow", s.restoreWindow)
-}
