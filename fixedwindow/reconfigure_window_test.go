@@ -9,6 +9,26 @@ import (
 	"github.com/ratekit/ratekit/fixedwindow"
 )
 
+// hourThenMinute returns the two shorter-Window tests' setup: at(m, s),
+// 13:m:s on a day in 2026; a Config of 60 a minute whose Clock reads 13:30;
+// a limiter of 1000 an hour and a twin of 60 a minute all along, each of
+// which took 25 at 13:29:30, 25 at 13:29:45 and 50 at 13:30.
+func hourThenMinute(t *testing.T) (at func(m, s int) time.Time, perMinute fixedwindow.Config, l, twin *fixedwindow.Limiter) {
+	t.Helper()
+	at = func(m, s int) time.Time { return time.Date(2026, 3, 18, 13, m, s, 0, time.UTC) }
+	hourly := fixedwindow.Config{Limit: 1000, Window: time.Hour, Clock: mockAt(at(0, 0))}
+	perMinute = fixedwindow.Config{Limit: 60, Window: time.Minute, Clock: mockAt(at(30, 0))}
+	l, twin = mustNew(t, hourly), mustNew(t, perMinute)
+	for _, tk := range []struct {
+		at time.Time
+		n  int
+	}{{at(29, 30), 25}, {at(29, 45), 25}, {at(30, 0), 50}} {
+		require.True(t, l.Take(tk.at, tk.n).Allowed)
+		require.True(t, twin.Take(tk.at, tk.n).Allowed)
+	}
+	return at, perMinute, l, twin
+}
+
 // TestShorterWindowKeepsRecentUnits: an hour's window of 1000 with 100
 // taken from 13:29:30 to 13:30, switched at 13:30 to 60 a minute. The
 // limiter cannot tell when in the hour its 100 were taken: all of them may
@@ -17,17 +37,7 @@ import (
 // 13:30 began empty: 60 more admitted, 160 within a minute, where a limiter
 // of 60 a minute all along admits 10.
 func TestShorterWindowKeepsRecentUnits(t *testing.T) {
-	at := func(m, s int) time.Time { return time.Date(2026, 3, 18, 13, m, s, 0, time.UTC) }
-	hourly := fixedwindow.Config{Limit: 1000, Window: time.Hour, Clock: mockAt(at(0, 0))}
-	perMinute := fixedwindow.Config{Limit: 60, Window: time.Minute, Clock: mockAt(at(30, 0))}
-	l, twin := mustNew(t, hourly), mustNew(t, perMinute)
-	for _, tk := range []struct {
-		at time.Time
-		n  int
-	}{{at(29, 30), 25}, {at(29, 45), 25}, {at(30, 0), 50}} {
-		require.True(t, l.Take(tk.at, tk.n).Allowed)
-		require.True(t, twin.Take(tk.at, tk.n).Allowed)
-	}
+	at, perMinute, l, twin := hourThenMinute(t)
 	require.NoError(t, l.Reconfigure(perMinute))
 	got, want := l.Peek(at(30, 10), 0).Remaining, twin.Peek(at(30, 10), 0).Remaining
 	require.LessOrEqual(t, got, want, "Remaining at 13:30:10, after the switch at 13:30; a limiter of 60 a minute all along")
@@ -65,17 +75,7 @@ func TestLongerWindowForgets(t *testing.T) {
 // limiter of 60 a minute all along that took the same Takes admits 10. It
 // now goes to the minute holding the hour's last instant, 13:59.
 func TestRestoreIntoShorterWindow(t *testing.T) {
-	at := func(m, s int) time.Time { return time.Date(2026, 3, 18, 13, m, s, 0, time.UTC) }
-	hourly := fixedwindow.Config{Limit: 1000, Window: time.Hour, Clock: mockAt(at(0, 0))}
-	perMinute := fixedwindow.Config{Limit: 60, Window: time.Minute, Clock: mockAt(at(30, 0))}
-	l, twin := mustNew(t, hourly), mustNew(t, perMinute)
-	for _, tk := range []struct {
-		at time.Time
-		n  int
-	}{{at(29, 30), 25}, {at(29, 45), 25}, {at(30, 0), 50}} {
-		require.True(t, l.Take(tk.at, tk.n).Allowed)
-		require.True(t, twin.Take(tk.at, tk.n).Allowed)
-	}
+	at, perMinute, l, twin := hourThenMinute(t)
 	b, err := l.MarshalBinary()
 	require.NoError(t, err)
 	restored := mustNew(t, perMinute)

@@ -86,8 +86,9 @@ type Subject struct {
 // 7.25 seconds past 13:01, so no window of a minute or longer is aligned to it.
 var DefaultStart = time.Date(2026, 3, 18, 13, 1, 7, 250_000_000, time.UTC)
 
-// Run runs the whole suite against s, each check as a subtest.
-func Run(t *testing.T, s Subject) {
+// defaults returns s with its zero Limit and Start filled in, failing t
+// for a Subject no check can run.
+func (s Subject) defaults(t *testing.T) Subject {
 	t.Helper()
 	if s.New == nil || s.Capacity < 2 {
 		t.Fatalf("conformance: Subject needs New and a Capacity of at least 2 (got %d)", s.Capacity)
@@ -98,6 +99,13 @@ func Run(t *testing.T, s Subject) {
 	if s.Start.IsZero() {
 		s.Start = DefaultStart
 	}
+	return s
+}
+
+// Run runs the whole suite against s, each check as a subtest.
+func Run(t *testing.T, s Subject) {
+	t.Helper()
+	s = s.defaults(t)
 	t.Run("ZeroUnits", s.zeroUnits)
 	t.Run("ZeroUnitsOverFull", s.zeroUnitsOverFull)
 	t.Run("NegativeUnits", s.negativeUnits)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ratekit/ratekit"
 )
 
 // This file holds the check of a Window change by Reconfigure: units taken
@@ -203,12 +205,25 @@ func (s Subject) runWindowScriptAt(t *testing.T, sc winScript, r time.Time) bool
 	if err := s.ReconfigureWindow(l, sc.window, sc.shift, r); err != nil {
 		t.Fatalf("ReconfigureWindow(%v, shift %v): %v", sc.window, sc.shift, err)
 	}
+	s.compareAfter(t, sc, l, twin, r, func(what string, q time.Duration, got, want int) {
+		t.Helper()
+		t.Fatalf("%v (r = Start%s)%s: the limiter admits %d at r%s; a twin with the new Window all along, %d",
+			sc, signed(r.Sub(s.Start)), what, got, signed(q), want)
+	})
+	return true
+}
+
+// compareAfter compares l with its twin at sc's query instants from r, then
+// takes sc's Takes after r on both, comparing before each and at the
+// queries after it, and calls fail where l admits more than the twin.
+func (s Subject) compareAfter(t *testing.T, sc winScript, l, twin ratekit.Limiter, r time.Time,
+	fail func(what string, q time.Duration, got, want int)) {
+	t.Helper()
 	compare := func(q time.Duration, what string) {
 		t.Helper()
 		at := r.Add(q)
 		if got, want := s.capacity(l, at), s.capacity(twin, at); got > want {
-			t.Fatalf("%v (r = Start%s)%s: the limiter admits %d at r%s; a twin with the new Window all along, %d",
-				sc, signed(r.Sub(s.Start)), what, got, signed(q), want)
+			fail(what, q, got, want)
 		}
 	}
 	for _, q := range sc.queries {
@@ -220,7 +235,7 @@ func (s Subject) runWindowScriptAt(t *testing.T, sc winScript, r time.Time) bool
 			// sooner than the window it may open for the twin.
 			continue
 		}
-		compare(tk.At, fmt.Sprintf(", before Take %d after it", i))
+		compare(tk.At, fmt.Sprintf(", before Take %d (%v) after it", i, tk))
 		at := r.Add(tk.At)
 		if l.Take(at, tk.N).Allowed {
 			twin.Take(at, tk.N)
@@ -231,9 +246,8 @@ func (s Subject) runWindowScriptAt(t *testing.T, sc winScript, r time.Time) bool
 		last := i == len(sc.after)-1
 		for j, q := range sc.queries {
 			if last || j%3 == i%3 {
-				compare(q, fmt.Sprintf(", after Take %d after it", i))
+				compare(q, fmt.Sprintf(", after Take %d (%v) after it", i, tk))
 			}
 		}
 	}
-	return true
 }

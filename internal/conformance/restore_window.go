@@ -215,32 +215,12 @@ func (s Subject) runRestoreWindowAt(t *testing.T, sc winScript, ch rwChange, r t
 	l := s.New(t)
 	reconfigure(l)
 	restore(l, saved)
-	compare := func(q time.Duration, what string) {
+	cmp := sc
+	cmp.window = skipped // compareAfter skips an Anchored limiter's Takes in [r, r+window)
+	s.compareAfter(t, cmp, l, twin, r, func(what string, q time.Duration, got, want int) {
 		t.Helper()
-		at := r.Add(q)
-		if got, want := s.capacity(l, at), s.capacity(twin, at); got > want {
-			t.Fatalf("Takes (at r+, n) %v saved at r = Start%s, %v%s: the limiter admits %d at r%s; a twin of the new Config all along, %d",
-				sc.before, signed(r.Sub(s.Start)), ch, what, got, signed(q), want)
-		}
-	}
-	for _, q := range sc.queries {
-		compare(q, "")
-	}
-	for i, tk := range sc.after {
-		if s.Anchored && tk.At >= 0 && tk.At < skipped {
-			continue // as in ReconfigureWindow, over the carried window
-		}
-		compare(tk.At, fmt.Sprintf(", before Take %v after it", tk))
-		at := r.Add(tk.At)
-		if l.Take(at, tk.N).Allowed {
-			twin.Take(at, tk.N)
-		}
-		last := i == len(sc.after)-1
-		for j, q := range sc.queries {
-			if last || j%3 == i%3 {
-				compare(q, fmt.Sprintf(", after Take %v after it", tk))
-			}
-		}
-	}
+		t.Fatalf("Takes (at r+, n) %v saved at r = Start%s, %v%s: the limiter admits %d at r%s; a twin of the new Config all along, %d",
+			sc.before, signed(r.Sub(s.Start)), ch, what, got, signed(q), want)
+	})
 	return true
 }
