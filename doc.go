@@ -135,8 +135,13 @@
 // units may all have been taken at the last instant its window counts.
 // A token bucket's state records its rate and Burst, and a rolling
 // window's its Window, to carry them by (a token bucket from the instant it
-// was last empty: see its UnmarshalBinary); states saved by builds before
-// they did record neither, and are restored as the limiter's own.
+// was last empty, not from a Clock's reading: see its UnmarshalBinary);
+// states saved by builds before they did record neither, and are restored
+// as the limiter's own. Those builds refuse a drained bucket's or an open
+// rolling window's state saved by this one (format version 3) with
+// ErrInvalidState, and persist then starts that key fresh: a rollback
+// across this change admits up to a full Burst or Limit again per such
+// key, once.
 // Restoring a bad or foreign state fails with
 // an error wrapping ErrInvalidState and leaves the limiter unchanged. The
 // persist package keeps single and keyed limiters in an embedded bbolt file:

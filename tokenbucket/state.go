@@ -325,7 +325,11 @@ func unixNano(t time.Time) *big.Int {
 // restored into 10 per 2 seconds, is full at r+2s, as a bucket of the new
 // rate all along; 1 taken at r (full at r+0.1s) is full at r+1.1s, as if
 // the Burst had been taken 0.9 s before r. A faster rate, or a Burst
-// change at the same rate, keeps the instant. A debt beyond the Burst (Wait's
+// change at the same rate, keeps the instant. The carry does not start at
+// the restoring Clock's reading, as Reconfigure's does: the time between
+// the save and that reading refilled the bucket at the old rate, which a
+// bucket of this rate all along would not have (10 taken at r restored at
+// r+0.5s would be full at r+1.5s, not r+2s). A debt beyond the Burst (Wait's
 // reservations, a Burst lowered by Reconfigure) is kept as time, not
 // carried as units, and a carry of more than 2^62/q ns is cut to that.
 // Version 1 and 2 states record no rate and are restored as this

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/benbjohnson/clock"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ratekit/ratekit"
@@ -209,6 +210,8 @@ func TestRestoreCarriesRate(t *testing.T) {
 	slow := tokenbucket.Config{Limit: 10, Window: 2 * s, Burst: 10, Clock: atT0()}
 	fast := tokenbucket.Config{Limit: 20, Window: s, Burst: 10, Clock: atT0()}
 	r := t0.Add(time.Hour)
+	after := clock.NewMock()
+	after.Set(r.Add(s / 2))
 	for _, tc := range []struct {
 		name  string
 		taken int
@@ -220,6 +223,12 @@ func TestRestoreCarriesRate(t *testing.T) {
 		{"AllTakenFaster", 10, fast, s},                      // the instant is kept
 		{"OneTakenFaster", 1, fast, 100 * time.Millisecond},
 		{"SameRate", 4, tokenbucket.Config{Limit: 10, Window: s, Burst: 3, Clock: atT0()}, 400 * time.Millisecond},
+		// Restored 0.5 s after the save on a Clock of the same timeline: the
+		// carry does not start at the Clock's reading, as Reconfigure's
+		// does, which would be full at r+1.5s (5 units refilled at the old
+		// rate in the downtime, carried as refilled) where a bucket of the
+		// new rate all along is full at r+2s.
+		{"AllTakenSlowerClockAfter", 10, withClock(slow, after), 2 * s},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			l := mustNew(t, old)
