@@ -65,7 +65,7 @@ func TestConformance(t *testing.T) {
 		{"1000Per30Days", 1000, 30 * 24 * time.Hour},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := conformance.Subject{
+			conformance.Run(t, conformance.Subject{
 				New: func(tb testing.TB) ratekit.Limiter {
 					return mustNew(tb, rolling.Config{Limit: tc.limit, Window: tc.window, Name: "api"})
 				},
@@ -81,8 +81,7 @@ func TestConformance(t *testing.T) {
 					return mustNew(tb, rolling.Config{Limit: tc.limit, Window: tc.window, Name: "api", Clock: c})
 				},
 				Zero: func() ratekit.Limiter { return new(rolling.Limiter) },
-			}
-			conformance.Run(t, s)
+			})
 		})
 	}
 }

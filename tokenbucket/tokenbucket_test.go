@@ -84,7 +84,7 @@ func TestConformance(t *testing.T) {
 		{"RealClockEpoch", tokenbucket.Config{Limit: 25, Window: time.Second, Burst: 25, Name: "sanity"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := conformance.Subject{
+			conformance.Run(t, conformance.Subject{
 				New: func(tb testing.TB) ratekit.Limiter {
 					cfg := tc.cfg
 					if tc.name != "RealClockEpoch" {
@@ -98,8 +98,7 @@ func TestConformance(t *testing.T) {
 				ReconfigureWindow: reconfigureWindow(tc.cfg),
 				WithClock:         func(tb testing.TB, c clock.Clock) ratekit.Limiter { return mustNew(tb, withClock(tc.cfg, c)) },
 				Zero:              func() ratekit.Limiter { return new(tokenbucket.Limiter) },
-			}
-			conformance.Run(t, s)
+			})
 		})
 	}
 }
