@@ -71,7 +71,8 @@
 // after the instant of the change (a clock ahead of the Config's) counts
 // as if taken then. A limiter that switches at 13:30 from 1000 an hour to
 // 60 a minute, with 60 or more taken in the hour, admits nothing until
-// 13:31.
+// 13:31. A Reconfigure to the Config in force changes no decision, at any
+// instant.
 //
 // A longer Window does not bring back what the limiter has already let go
 // of: none keeps a history beyond its window. Fixed windows of a second

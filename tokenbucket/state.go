@@ -21,14 +21,19 @@ import (
 // refill at the new rate. A bucket of Burst 10 with 4 taken, raised to Burst
 // 20, holds 16; lowered to Burst 3 it is 1 unit in debt, and admits nothing
 // until that unit and the next have refilled; raised back to 10 it holds 6,
-// as if it had never been lowered. A full bucket stays full, an empty one
-// empty, and a bucket 3 units in debt to Wait's reservations stays 3 units
-// in debt, at that instant: a Take stamped before it is stale to the new
-// state and finds the bucket emptier by the time between, a fresh bucket
-// included. So a limiter driven by times that are not cfg.Clock's (a
-// replay of old events, a test with time.Date and no clock.Mock) must be
-// given a Clock on the same timeline, or after Reconfigure it admits
-// nothing until its times reach the instant the Clock read. Fractions of a
+// as if it had never been lowered. An empty bucket stays empty, and a
+// bucket 3 units in debt to Wait's reservations stays 3 units in debt, at
+// that instant: a Take stamped before it is stale to the new state and
+// finds the bucket emptier by the time between. So a limiter driven by
+// times that are not cfg.Clock's (a replay of old events, a test with
+// time.Date and no clock.Mock) must be given a Clock on the same timeline,
+// or after Reconfigure it may admit nothing until its times reach the
+// instant the Clock read. A bucket full at that instant keeps the instant
+// it has been full since (a new one: every time), so that a Take stamped
+// before the change is decided as before it, and a Reconfigure to the
+// Config in force changes no decision at all; under a slower rate that
+// instant moves to the one the bucket was last empty plus Burst units of
+// the new rate, if that is later, and never past the change. Fractions of a
 // unit are kept exactly where the new time scale can hold them and
 // otherwise rounded towards less capacity, never more; when the rate
 // changes (Limit or Window), a unit partly refilled counts as not refilled
@@ -109,16 +114,18 @@ func paramsAt(cfg Config, now time.Time) (*params, error) {
 // most 2^59 (paramsAt), and d2 is capped at maxCarry, so the sum is a TAT
 // in range.
 func carry(old, ns, ns2 int64, p, np *params) int64 {
-	var d int64
-	if old != minTAT {
-		s, _ := p.clamp(ns)
-		d = max(old-s, 0)
+	if old <= -fastBound {
+		// Full since forever, or at every time p reads (see minTAT): so at
+		// every time, as a new limiter of np.
+		return minTAT
 	}
+	s, _ := p.clamp(ns)
+	d := old - s
 	s2 := ns2 * np.q
-	num := new(big.Int).Mul(big.NewInt(d), big.NewInt(np.p))
-	if num.Sign() <= 0 {
-		return s2
+	if d <= 0 {
+		return keptFull(old, s, s2, p, np)
 	}
+	num := new(big.Int).Mul(big.NewInt(d), big.NewInt(np.p))
 	var d2 *big.Int
 	if !rateChanged(p, np) {
 		d2 = ceilDiv(num, big.NewInt(p.p))
@@ -131,6 +138,39 @@ func carry(old, ns, ns2 int64, p, np *params) int64 {
 		return s2 + maxCarry // a debt beyond maxCarry is forgiven
 	}
 	return s2 + d2.Int64()
+}
+
+// keptFull is carry's TAT for a bucket full at the instant of the change
+// (old <= s, s the instant in p's units and s2 in np's): it keeps the
+// instant it was full at, so that a Take stamped before the change is
+// decided as before it (a Reconfigure to the Config in force changes no
+// decision). A slower rate moves that instant to the one the bucket was
+// last empty, old - tau, plus Burst units of np, if that is later (a
+// stale Take then finds no more than the old bucket held), but never past
+// s2: full at the change, as at any instant it is full. The instants are
+// converted as carrySeen converts a bound, relative to the change and
+// rounded up; one before np's fast range is minTAT, which decides the same.
+func keptFull(old, s, s2 int64, p, np *params) int64 {
+	conv := func(v int64) *big.Int {
+		// ceil((v - s) * q2 / q1) + s2; v - s within [-2^63, 0]: big
+		d := new(big.Int).Sub(big.NewInt(v), big.NewInt(s))
+		d = ceilDiv(d.Mul(d, big.NewInt(np.q)), big.NewInt(p.q))
+		return d.Add(d, big.NewInt(s2))
+	}
+	t := conv(old)
+	if e := conv(old - p.tau); rateChanged(p, np) {
+		e.Add(e, new(big.Int).Mul(big.NewInt(p.burst), big.NewInt(np.p)))
+		if e.Cmp(t) > 0 {
+			t = e
+		}
+	}
+	switch {
+	case t.Cmp(big.NewInt(s2)) > 0:
+		return s2
+	case t.Cmp(big.NewInt(-fastBound)) < 0:
+		return minTAT
+	}
+	return t.Int64()
 }
 
 // maxCarry is the most a Reconfigure keeps of the empty part (and debt) of a

@@ -145,6 +145,7 @@ func Run(t *testing.T, s Subject) {
 	t.Run("RestoreStale", s.restoreStale)
 	t.Run("ReconfigureWindow", s.reconfigureWindow)
 	t.Run("RestoreWindow", s.restoreWindow)
+	t.Run("ReconfigureSame", s.reconfigureSame)
 	t.Run("AllowReadsClockOnce", s.allowReadsClockOnce)
 	t.Run("ZeroValue", s.zeroValue)
 	t.Run("ZeroRace", s.zeroRace)
