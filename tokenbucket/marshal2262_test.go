@@ -222,6 +222,8 @@ func FuzzUnmarshal(f *testing.F) {
 	f.Add(ratedState(1, t0.Unix()+30, 0, 0, 1, 10e9, 3))              // 1 a 10 s, Burst 3: slower
 	f.Add(ratedState(1, maxUnixSec, 999_999_999, 0, 1, 1<<40, 1<<20)) // a carry past time.Time
 	f.Add(ratedState(1, far.Unix(), 0, 6, 7, 1<<30, 1<<30))           // tau 2^60
+	f.Add(ratedState(1, t0.Unix()-10*365*86400, 7, 3, 7, 10e9, 3))    // before the 5-year fast range: the epoch moves back
+	f.Add(ratedState(1, t0.Unix()-200*365*86400, 0, 0, 7, 10e9, 3))   // 200 years back
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c := cfg7per10s
 		c.Clock = atT0()

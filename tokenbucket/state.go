@@ -352,7 +352,13 @@ func unixNano(t time.Time) *big.Int {
 // time scale divides this limiter's (as it does for the same Config), and
 // otherwise rounded later (less capacity). An instant more than 2^62/q ns
 // past the limiter's epoch (146 years at q = 1) moves the epoch forward, so
-// that the instant is kept in any year.
+// that the instant is kept in any year; one more than 2^60/q ns before it
+// (36 years at q = 1, 1.15 s at q = 999999937: a restart long after the
+// save) moves the epoch back to the instant, up to 292 years, so that a
+// Take stamped at the saver's times is decided as the saver decided it,
+// not as at the fast range's bound (see Time in the package
+// documentation); a Take near the old epoch moves it forward again, as it
+// does in the saver. Either move gives the Limiter parameters of its own.
 //
 // A version 3 state records the rate and Burst it was saved under, and a
 // limiter of another rate carries it as Reconfigure does (Persistence in
@@ -462,7 +468,7 @@ var maxUnixNano = new(big.Int).Add(new(big.Int).Mul(big.NewInt(core.MaxUnixSec),
 func (l *Limiter) restore(b *block, unix *big.Int, num, den uint64, sr *savedRate) (bool, error) {
 	p := b.P
 	np, tat := p, int64(minTAT) // the same epoch keeps the parameters, which may be shared
-	var shift int64             // ns the epoch moves forward by, if it does
+	var shift int64             // ns the epoch moves forward (back, if negative) by, if it does
 	if unix != nil {
 		// v = ceil(((unix - epoch) + num/den) * q), in this limiter's units.
 		q := big.NewInt(p.q)
@@ -474,7 +480,22 @@ func (l *Limiter) restore(b *block, unix *big.Int, num, den uint64, sr *savedRat
 		}
 		switch {
 		case v.Cmp(big.NewInt(-fastBound)) < 0:
-			tat = minTAT // full at every time this limiter reads
+			// Before the fast range: move the epoch back by whole ns to the
+			// TAT (0 <= tat < q), so that the saver's times are read as
+			// exactly as the saver read them; a Take near this limiter's
+			// old epoch moves it forward again, as in the saver. More than
+			// 292 years back: full at every time this limiter reads.
+			by, rem := new(big.Int).DivMod(v, q, new(big.Int)) // Euclidean: rem >= 0
+			if !by.IsInt64() {
+				break
+			}
+			shift = by.Int64()
+			var err error
+			np, err = newParams(p.cfg, p.epoch.Add(time.Duration(shift)))
+			if err != nil {
+				return false, core.InvalidState(pkg, "%v", err) // cannot happen: p.cfg was validated
+			}
+			tat = rem.Int64()
 		case v.Cmp(big.NewInt(maxTAT)) <= 0:
 			tat = v.Int64()
 		default:
@@ -517,7 +538,17 @@ func (l *Limiter) restore(b *block, unix *big.Int, num, den uint64, sr *savedRat
 	// of 10, restored a state with 3 taken and refunded its 5 admitted 9.)
 	return l.c.Replace(b, func(_, seen int64) (*params, int64, int64) {
 		m := max(p.mark, seen)
-		if m != minTAT && np != p {
+		switch {
+		case m == minTAT || np == p:
+		case shift < 0:
+			// The epoch moved back: the mark moves on by as much, held at
+			// maxTAT (a later mark only gives back less).
+			if hi, lo := bits.Mul64(uint64(-shift), uint64(p.q)); hi != 0 || lo > uint64(maxTAT-m) {
+				m = maxTAT
+			} else {
+				m += int64(lo)
+			}
+		default:
 			m = max(shiftTAT(m, shift, p.q), -fastBound)
 		}
 		return np.withMark(m), tat, minTAT
