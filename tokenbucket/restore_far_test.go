@@ -54,3 +54,36 @@ func TestRestoreFarBeforeEpoch(t *testing.T) {
 		})
 	}
 }
+
+// TestRestoreFarBeforeEpochKeepsMark: restoring into a limiter that has
+// taken marks its Takes (a Refund of them gives nothing back, see
+// UnmarshalBinary), also when the restore moves the epoch back: the mark
+// moves on by as much (2 s on, at q = 999999937, within 3*2^60/q ns = 3.46
+// s). A day on, the mark cannot move that far: the epoch stays, and the
+// Refund still gives nothing back (the saver's times are then read at the
+// fast range's bound, as before the move existed).
+func TestRestoreFarBeforeEpochKeepsMark(t *testing.T) {
+	at := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	for _, later := range []time.Duration{2 * time.Second, 24 * time.Hour} {
+		mock := clock.NewMock()
+		mock.Set(at)
+		cfg := tokenbucket.Config{Limit: 999_999_937, Window: time.Second, Burst: 50, Name: "far", Clock: mock}
+		saver := mustNew(t, cfg)
+		require.True(t, saver.Take(at, 50).Allowed)
+		b, err := saver.MarshalBinary()
+		require.NoError(t, err)
+
+		then := at.Add(later)
+		mock.Set(then)
+		l := mustNew(t, cfg)
+		require.True(t, l.Take(then, 50).Allowed)
+		require.NoError(t, l.UnmarshalBinary(b))
+		require.Equal(t, 50, l.Peek(then, 0).Remaining, "+%v: the restored state is full then", later)
+		if later < 3*time.Second {
+			require.Equal(t, saver.Peek(at, 1), l.Peek(at, 1), "+%v: the saver's time, as the saver decides it", later)
+		}
+		require.True(t, l.Take(then, 50).Allowed)
+		l.Refund(then, 50) // stamped at the marked Take's instant: nothing back
+		require.Equal(t, 0, l.Peek(then, 0).Remaining, "+%v: a Refund of a Take before the restore", later)
+	}
+}

@@ -359,6 +359,9 @@ func unixNano(t time.Time) *big.Int {
 // not as at the fast range's bound (see Time in the package
 // documentation); a Take near the old epoch moves it forward again, as it
 // does in the saver. Either move gives the Limiter parameters of its own.
+// (Restored into a Limiter that has taken, the epoch moves back no more
+// than 3*2^60/q ns, which keeps the mark below in range; further back,
+// the instant is read as at the fast range's bound, full.)
 //
 // A version 3 state records the rate and Burst it was saved under, and a
 // limiter of another rate carries it as Reconfigure does (Persistence in
@@ -541,13 +544,16 @@ func (l *Limiter) restore(b *block, unix *big.Int, num, den uint64, sr *savedRat
 		switch {
 		case m == minTAT || np == p:
 		case shift < 0:
-			// The epoch moved back: the mark moves on by as much, held at
-			// maxTAT (a later mark only gives back less).
-			if hi, lo := bits.Mul64(uint64(-shift), uint64(p.q)); hi != 0 || lo > uint64(maxTAT-m) {
-				m = maxTAT
-			} else {
-				m += int64(lo)
+			// The epoch moves back: the mark moves on by as much. If it
+			// cannot (the Takes it marks are more than 3*2^60/q ns after
+			// the restored TAT), the epoch stays and the TAT is minTAT, as
+			// before the move existed: a Refund of those Takes must give
+			// nothing back, which is worth more than the stale times.
+			hi, lo := bits.Mul64(uint64(-shift), uint64(p.q))
+			if hi != 0 || lo > uint64(maxTAT-m) {
+				return p.withMark(m), minTAT, minTAT
 			}
+			m += int64(lo)
 		default:
 			m = max(shiftTAT(m, shift, p.q), -fastBound)
 		}
