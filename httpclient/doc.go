@@ -49,11 +49,10 @@
 // request to the host off until it has passed; Remaining and Reset bound how
 // many more requests go before the reset, spreading the last PaceBelow
 // percent of the limit evenly over the time left. Against a server that
-// enforces its limit and says so, the transport draws no 429 once it has
-// heard from the server (the first requests, sent before any response, go
-// blind): a test sends 1,000 requests over 20 goroutines against fixed,
-// rolling and sliding windows without one, where a client that retries
-// every quarter second draws thousands.
+// enforces its limit and says so in its headers, the transport draws no 429
+// once it has heard from the server; the first requests, sent before any
+// response, go blind and may draw some (TestBurstAgainstLimitingServer
+// compares it with a naive client, for every dialect httplimit writes).
 //
 // # Time
 //

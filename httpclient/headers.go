@@ -111,8 +111,9 @@ func binds(a, b Quota) bool {
 //     (draft-ietf-httpapi-ratelimit-headers-09 to -11: "name";q=100;w=60 and
 //     "name";r=50;t=30, several policies per field, names as strings or
 //     tokens), and the draft-07 dictionary "limit=100, remaining=50, reset=30".
-//     Policies whose quota unit (qu) is not "requests" are skipped: a client
-//     paces requests, not bytes or concurrency.
+//     Policies whose quota unit (qu, or httplimit's ratekit-unit when qu is
+//     absent) is not "requests" are skipped: a client paces requests, not
+//     bytes, events or concurrency.
 //
 // A reset is read by its shape: an RFC 3339 time (Sender) or an HTTP-date is
 // absolute; a number is delta seconds below 1e9, a Unix time in seconds from
@@ -293,7 +294,13 @@ func ietf(h http.Header, f func(Quota)) {
 			if ppk, ok := p.param("pk"); ok && pk.kind != 0 && ppk.str != pk.str {
 				continue // the same policy name for another partition
 			}
-			if qu, ok := p.param("qu"); ok && qu.str != "requests" {
+			// httplimit sends a unit outside the draft's registry as
+			// ratekit-unit, with no qu (which would default to requests).
+			qu, ok := p.param("qu")
+			if vu, vok := p.param("ratekit-unit"); vok && !ok {
+				qu, ok = vu, true
+			}
+			if ok && qu.str != "requests" {
 				q.Remaining = -1
 				break
 			}

@@ -61,20 +61,23 @@
 //
 // # Headers
 //
-// Every response, admitted or refused, carries the headers of the selected
-// Dialects: the X-RateLimit-* trio with Reset in delta seconds, Unix time or
+// Every response to a request that a limit applied to, admitted or refused
+// (413 included), carries the headers of the selected Dialects: the X-RateLimit-* trio with Reset in delta seconds, Unix time or
 // RFC 3339; Sentry's X-Sentry-Rate-Limit-*; Rollbar's X-Rate-Limit-*;
 // Sanity's per-policy X-RateLimit-Limit-<tier>; and the RateLimit-Policy and
 // RateLimit fields of draft-ietf-httpapi-ratelimit-headers, one item per
-// tier. A 401 that the FailureTier counts carries the FailureTier's budget.
+// tier. A 401 that the FailureTier counts carries the FailureTier's budget;
+// a request no limit applied to (every tier skipped or exempt, no
+// FailureTier) gets none.
 //
 // The IETF dialect implements draft-11 (23 May 2026) and the working
 // group's editor's copy: field syntax, the quota-unit registry (requests,
 // content-bytes, concurrent-requests), the pk partition key (a Byte
 // Sequence) and the problem types (quota-exceeded, abnormal-usage-detected).
-// It has not been checked against draft-12 (20 November 2026). Units outside the registry are sent as ratekit-unit, never
-// as qu. Config.PartitionKeys adds pk as a truncated HMAC-SHA256 of the
-// key, which never discloses it.
+// It has not been checked against draft-12 (20 November 2026). Units
+// outside the registry are sent as ratekit-unit, never as qu.
+// Config.PartitionKeys adds pk as a truncated HMAC-SHA256 of the key, which
+// never discloses it.
 //
 // # Composition
 //

@@ -25,6 +25,14 @@ import (
 // units come back when requests finish rather than with time. The
 // per-policy dialects (Sanity, IETF) describe every tier that applied to the
 // request.
+//
+// Every dialect reports a tier in its own Unit, and "least Remaining"
+// compares numbers, not units: beside a tier of 50 requests, a tier of 100
+// events charged 10 a request binds with 30 events left
+// (X-RateLimit-Remaining: 30) while it admits 3 more requests. Only IETF
+// names the unit; clients of the other dialects read it as requests. Put
+// tiers of other units behind a dialect that names them, or accept that
+// clients pacing by such headers draw 429s.
 type Dialect uint16
 
 // The header dialects.
@@ -50,9 +58,8 @@ const (
 	// reset in delta seconds.
 	Sanity
 	// IETF: the RateLimit-Policy and RateLimit fields of
-	// draft-ietf-httpapi-ratelimit-headers (draft-12 of 20 November 2026;
-	// see the package doc for what was checked against it), one list item
-	// per tier that applied:
+	// draft-ietf-httpapi-ratelimit-headers (the package doc says which
+	// draft), one list item per tier that applied:
 	//
 	//	RateLimit-Policy: "org";q=600;w=60, "ip";q=25;w=1
 	//	RateLimit: "org";r=412;t=37, "ip";r=24;t=1
@@ -60,13 +67,10 @@ const (
 	// q is the tier's Limit, w its Window in seconds rounded up (omitted, and
 	// qu="concurrent-requests" sent instead, for a concurrency limit, whose
 	// Window is 0), r the Remaining and t the Reset as for the other
-	// dialects. A Tier's Unit is sent as qu when the draft's registry has
-	// it (requests, content-bytes, concurrent-requests), and otherwise as
-	// the vendor parameter ratekit-unit, since qu admits only registered
-	// units. The optional pk (partition key) is sent only with
-	// Config.PartitionKeys, as a keyed hash that never discloses the key
-	// (an API token, an address). Behind an outer Middleware the items are
-	// added to the outer's as further field lines of the same lists.
+	// dialects; a Tier's Unit is sent as Tier.Unit says. The optional pk
+	// (partition key) is sent only with Config.PartitionKeys. Behind an
+	// outer Middleware the items are added to the outer's as further field
+	// lines of the same lists.
 	IETF
 
 	// NoHeaders sends no rate-limit headers. It cannot be combined with

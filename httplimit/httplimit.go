@@ -119,7 +119,7 @@ type FailureTier struct {
 // Config configures a Middleware. Only Tiers (or Failure) is required.
 type Config struct {
 	// Tiers are the limits every request is charged to, all or none
-	// (ratekit.TakeAll): a request that one tier refuses is charged to none.
+	// (ratekit.TakeEach): a request that one tier refuses is charged to none.
 	// Put the tier most likely to refuse first; it makes rollbacks rare.
 	Tiers []Tier
 

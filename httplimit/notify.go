@@ -22,7 +22,7 @@ const notifySlots = 1024
 // and a deadline still ahead is a repeat and is not reported; any other
 // denial claims the slot with a CAS and is reported, with the deadline set to
 // when the key is expected to be admitted again at full capacity (the
-// longer of RetryAfter and ResetAfter). Two keys sharing a slot evict each
+// longer of RetryAfter and ResetAfter), rounded down to the millisecond. Two keys sharing a slot evict each
 // other, which can only repeat a notice, never lose one, unless their
 // fingerprints also collide (1 in 2^24 of slot collisions).
 type notifier struct {
@@ -52,7 +52,10 @@ func (n *notifier) limitReached(now time.Time, tier int, name, key string, d rat
 	slot := &n.slots[h%notifySlots]
 	fp := (h >> 32) & (1<<(64-deadlineBits) - 1)
 	nowMs := toMillis(now.Sub(n.epoch))
-	until := min(nowMs+toMillis(max(d.RetryAfter, d.ResetAfter))+1, deadlineMask)
+	// Both terms round down, so the deadline is never later than the
+	// episode's true end: a denial in the next episode is always reported
+	// (one in the episode's last two milliseconds may be reported again).
+	until := min(nowMs+toMillis(max(d.RetryAfter, d.ResetAfter)), deadlineMask)
 	for {
 		old := slot.Load()
 		if old>>deadlineBits == fp && nowMs < old&deadlineMask {

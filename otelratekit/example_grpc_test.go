@@ -28,8 +28,8 @@ func ExampleMetrics_GRPCHooks() {
 	// Server side:
 	//
 	//	cfg := grpclimit.Config{Tiers: []grpclimit.Tier{
-	//		{Name: "org", Key: grpclimit.Metadata("x-org"), Limiter: orgs.Get},
-	//		{Name: "token", Key: grpclimit.Bearer, Missing: httplimit.MissingReject, Limiter: tokens.Get},
+	//		{Name: "org", Key: grpclimit.Metadata("x-org"), Limiter: httplimit.Per(orgs.Get)},
+	//		{Name: "token", Key: grpclimit.Bearer, Missing: httplimit.MissingReject, Limiter: httplimit.Per(tokens.Get)},
 	//	}}
 	//	cfg.OnDecision, cfg.OnLimitReached = h.OnDecision, h.OnLimitReached
 	//	cfg.TierDecisionsOnRefusal = h.TierDecisionsOnRefusal

@@ -206,11 +206,7 @@ type Options struct {
 // the last completed checkpoint, as if it had not left its set.) A clean
 // Close loses nothing.
 //
-// # Downtime
-//
-// The algorithms save state in wall-clock terms, so time that passes while
-// no process runs counts as elapsed: a window that ended during the
-// downtime is over when the state is restored.
+// Downtime counts as elapsed time (see Time in the package doc).
 //
 // A Store is safe for concurrent use. Close it: it checkpoints a last time
 // and releases the file.
