@@ -71,7 +71,8 @@
 // after the instant of the change (a clock ahead of the Config's) counts
 // as if taken then. A limiter that switches at 13:30 from 1000 an hour to
 // 60 a minute, with 60 or more taken in the hour, admits nothing until
-// 13:31.
+// 13:31. A Reconfigure to the Config in force changes no decision, at any
+// instant.
 //
 // A longer Window does not bring back what the limiter has already let go
 // of: none keeps a history beyond its window. Fixed windows of a second
@@ -133,9 +134,16 @@
 // lower or higher Limit or Burst), a state is carried as Reconfigure
 // carries one (see Reconfiguration), with no instant of a change: its
 // units may all have been taken at the last instant its window counts.
-// The rolling and tokenbucket states record no Window or rate to carry
-// them by, and are restored as their own (their UnmarshalBinary says what
-// that admits). Restoring a bad or foreign state fails with
+// A token bucket's state records its rate and Burst, and a rolling
+// window's its Window, to carry them by (a token bucket from the instant it
+// was last empty, not from a Clock's reading: see its UnmarshalBinary);
+// states saved by builds before they did record neither, and are restored
+// as the limiter's own. Those builds refuse a drained bucket's or an open
+// rolling window's state saved by this one (format version 3) with
+// ErrInvalidState, and persist then starts that key fresh: a rollback
+// across this change admits up to a full Burst or Limit again per such
+// key, once.
+// Restoring a bad or foreign state fails with
 // an error wrapping ErrInvalidState and leaves the limiter unchanged. The
 // persist package keeps single and keyed limiters in an embedded bbolt file:
 // it restores them when they are attached, and checkpoints what changed

@@ -25,12 +25,9 @@
 // them every Options.CheckpointInterval (10s by default) and on Close.
 // Limiters are saved by name, so a program may change their configuration
 // between runs: a restored state is judged by the current Config, its
-// units carried over as Reconfigure carries them (fixedwindow,
-// slidingwindow). rolling and tokenbucket states do not record the Window
-// or rate they were saved under, so after a change to a shorter Window
-// (rolling) or a slower rate (tokenbucket) a restored key may admit more
-// than a limiter of the new Config all along would; their UnmarshalBinary
-// docs say by how much.
+// units carried over as Reconfigure carries them (Persistence in package
+// ratekit; states saved by builds whose rolling and tokenbucket states did
+// not record the Window or rate are restored as the limiter's own).
 //
 // # Time
 //

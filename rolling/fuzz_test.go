@@ -211,6 +211,17 @@ func fuzzLimiter(t *testing.T, cfg rolling.Config, template bool) *rolling.Limit
 	return tmpl.New()
 }
 
+// windowState is a version 3 state: count, the start in Unix seconds and
+// nanoseconds, flags and the Window in ns; used gives the header's bytes.
+func windowState(used []byte, count uint64, sec int64, nsec, flags, window uint64) []byte {
+	b := []byte{used[0], used[1], used[2], 3}
+	b = binary.AppendUvarint(b, count)
+	b = binary.AppendVarint(b, sec)
+	b = binary.AppendUvarint(b, nsec)
+	b = binary.AppendUvarint(b, flags)
+	return binary.AppendUvarint(b, window)
+}
+
 // FuzzUnmarshal feeds UnmarshalBinary arbitrary bytes: it never panics,
 // rejects with ErrInvalidState leaving the limiter unchanged, and a state it
 // accepts is usable at any time and marshals to a fixed point.
@@ -221,7 +232,16 @@ func FuzzUnmarshal(f *testing.F) {
 	used, _ := l.MarshalBinary()
 	f.Add(fresh)
 	f.Add(used)
-	f.Add(append(used[:4:4], 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x40, 0x01, 0x00)) // MaxLimit
+	v1 := []byte{used[0], used[1], used[2], 1}
+	f.Add(append(v1, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x40, 0x01, 0x00)) // MaxLimit
+	// Version 1 as the code before version 3 wrote it: count 2, t0, flags 0.
+	f.Add(binary.AppendUvarint(binary.AppendVarint(binary.AppendUvarint(v1, 2), t0.UnixNano()), 0))
+	// Version 3: count 2 at t0 saved under a Window of a day, a minute, a
+	// nanosecond and 2^63-1 ns.
+	for _, w := range []uint64{24 * 3600e9, 60e9, 1, math.MaxInt64} {
+		f.Add(windowState(used, 2, t0.Unix(), uint64(t0.Nanosecond()), 0, w))
+	}
+	f.Add(windowState(used, 3, math.MaxInt64-62_135_596_800, 999_999_999, 1, math.MaxInt64)) // the last instant
 	// Version 2: count 1, a start of 2263-01-01 in Unix seconds, 5 ns, flags 1.
 	f.Add(binary.AppendUvarint(binary.AppendUvarint(binary.AppendVarint(binary.AppendUvarint(
 		[]byte{used[0], used[1], used[2], 2}, 1), time.Date(2263, 1, 1, 0, 0, 0, 0, time.UTC).Unix()), 5), 1))

@@ -21,26 +21,39 @@ import (
 // and a nanosecond within the second (0 to 999,999,999), and count is at
 // least 1; or for a spent window (see state.spent: refunded to zero, no
 // window open), whatever its start: count 0, that start, and flags 0.
-// Every other state is version 1, as before version 2 existed. A build
-// before spent windows were saved refuses a spent state (version 2 with
-// count 0), as it refuses any version it does not know.
+// A build before spent windows were saved refuses a spent state (version 2
+// with count 0), as it refuses any version it does not know.
+//
+// Version 3 (windowVersion) records the Window the state was saved under,
+// so that a limiter of a shorter Window can carry it (see UnmarshalBinary).
+// It is written for every open window (count at least 1); version 1 only
+// for no window open, and version 2 only for a spent window, which no
+// Window changes: builds that read versions 1 and 2 only still read those,
+// and refuse a version 3 state with an error wrapping
+// ratekit.ErrInvalidState ("format version 3"). Its payload:
+//
+//	count     uvarint  units taken in the open window, at least 1
+//	start     varint   the window's start: Unix seconds, then
+//	          uvarint  a nanosecond within the second
+//	flags     uvarint  1: OnLimitReached has fired for this window
+//	window    uvarint  the Window it was saved under, in ns, at least 1
 const (
-	stateVersion = 1
-	wideVersion  = 2
+	stateVersion  = 1
+	wideVersion   = 2
+	windowVersion = 3
 )
 
 // MarshalBinary encodes the Limiter's state in wall-clock terms: the open
-// window's start as Unix nanoseconds and its count (format version 1; a
-// start outside 1678 to 2262, which int64 nanoseconds cannot hold, as Unix
-// seconds and nanoseconds: version 2, see stateVersion). Restored by
+// window's start as Unix seconds and nanoseconds, its count and the Window
+// (format version 3; no window open: version 1, see stateVersion). Restored by
 // UnmarshalBinary in another process, the window closes at the same
 // wall-clock instant, so downtime counts as elapsed time and a 30-day
 // window survives a restart. A window refunded to zero (spent) keeps its
 // start, before which a stale Take admits nothing (see Refund), as version
 // 2 with count 0. A start saturated 292 years after the epoch (see Time in
 // the package documentation) is saved as the last instant time.Time holds,
-// so that it saturates in the limiter that restores it too. The Config is
-// not part of the state. It never returns an error.
+// so that it saturates in the limiter that restores it too. Of the Config,
+// only the Window is part of the state. It never returns an error.
 func (l *Limiter) MarshalBinary() ([]byte, error) {
 	blk, w := l.final()
 	p := blk.P
@@ -66,18 +79,13 @@ func (l *Limiter) MarshalBinary() ([]byte, error) {
 	if st.notified {
 		flags = 1
 	}
-	b := make([]byte, 0, core.HeaderLen+4*binary.MaxVarintLen64)
-	if ns := start.UnixNano(); time.Unix(0, ns).Equal(start) {
-		b = core.AppendHeader(b, core.Rolling, stateVersion)
-		b = binary.AppendUvarint(b, uint64(st.count))
-		b = binary.AppendVarint(b, ns)
-	} else {
-		b = core.AppendHeader(b, core.Rolling, wideVersion)
-		b = binary.AppendUvarint(b, uint64(st.count))
-		b = binary.AppendVarint(b, start.Unix())
-		b = binary.AppendUvarint(b, uint64(start.Nanosecond()))
-	}
-	return binary.AppendUvarint(b, flags), nil
+	b := make([]byte, 0, core.HeaderLen+5*binary.MaxVarintLen64)
+	b = core.AppendHeader(b, core.Rolling, windowVersion)
+	b = binary.AppendUvarint(b, uint64(st.count))
+	b = binary.AppendVarint(b, start.Unix())
+	b = binary.AppendUvarint(b, uint64(start.Nanosecond()))
+	b = binary.AppendUvarint(b, flags)
+	return binary.AppendUvarint(b, uint64(p.window)), nil
 }
 
 // UnmarshalBinary replaces the Limiter's state with one that MarshalBinary
@@ -85,17 +93,21 @@ func (l *Limiter) MarshalBinary() ([]byte, error) {
 // window that closed while no process ran is closed; one still open keeps
 // its count, to which the current Limit applies (a count above it leaves
 // the window full until it closes), and closes at its start plus this
-// Limiter's Window. The state records no Window, so where this departs
-// from Persistence in the ratekit package documentation, a state saved
-// under a longer Window is not carried as Reconfigure carries it: its
-// window may close before a limiter of the new Window all along would let
-// go of its units (an hour's window opened at 13:00 with units taken up to
-// 13:30, restored into a minute's Window, is closed from 13:01 on). A
-// spent window keeps its start, so
-// that a stale Take before it admits nothing, in this process as in the
-// one that saved it.
+// Limiter's Window. A version 3 state saved under a longer Window is
+// carried as Reconfigure carries one, with no instant of a change: its
+// units may all have been taken at the old window's last instant, so
+// unless this Window from its start is still open then, the window starts
+// at that instant (an hour's window opened at 13:00, restored into a
+// minute's Window, counts its units until 13:01 past 14:00, and at every
+// earlier time, as a stale time is counted). Version 1 and 2 states record
+// no Window and keep their start: one saved under a longer Window may
+// close before a limiter of the new Window all along would let go of its
+// units (an hour's window opened at 13:00 with units taken up to 13:30,
+// restored into a minute's Window, is closed from 13:01 on). A spent
+// window keeps its start, so that a stale Take before it admits nothing,
+// in this process as in the one that saved it.
 //
-// It reads format versions 1 and 2. Bytes that are truncated, corrupt, of
+// It reads format versions 1, 2 and 3. Bytes that are truncated, corrupt, of
 // another algorithm or format version, or whose values are out of range (a count above MaxLimit) give
 // an error wrapping ratekit.ErrInvalidState and leave the Limiter
 // unchanged. A window start in the future (the clock went back, or a
@@ -119,8 +131,16 @@ func (l *Limiter) MarshalBinary() ([]byte, error) {
 // bytes) until a window opens after it, and then shares its Config's
 // again.
 func (l *Limiter) UnmarshalBinary(b []byte) error {
-	payload, wide, err := core.ParseHeaders(b, core.Rolling, stateVersion, wideVersion)
-	if err != nil {
+	var wide, windowed bool
+	payload, err := core.ParseHeader(b, core.Rolling, windowVersion)
+	if err == nil {
+		wide, windowed = true, true
+	} else if payload, wide, err = core.ParseHeaders(b, core.Rolling, stateVersion, wideVersion); err != nil {
+		if len(b) >= core.HeaderLen {
+			if _, e := core.ParseHeader(b, core.Rolling, b[3]); e == nil {
+				return core.InvalidState(pkg, "format version %d, this build reads 1, 2 and 3", b[3])
+			}
+		}
 		return err
 	}
 	r := core.NewReader(core.Rolling, payload)
@@ -134,7 +154,15 @@ func (l *Limiter) UnmarshalBinary(b []byte) error {
 		start, set = time.Unix(0, ns), ns != 0
 	}
 	flags := r.Uint64()
+	var saved uint64 // the Window a version 3 state was saved under
+	if windowed {
+		saved = r.Uint64()
+	}
 	switch {
+	case windowed && count == 0:
+		r.Fail("no window open in a version %d state", windowVersion)
+	case windowed && (saved == 0 || saved > math.MaxInt64):
+		r.Fail("window %d ns outside [1, 2^63)", saved)
 	case count > MaxLimit:
 		r.Fail("count %d exceeds MaxLimit", count)
 	case flags > 1:
@@ -161,6 +189,9 @@ func (l *Limiter) UnmarshalBinary(b []byte) error {
 			// they did, which only makes a Refund at the start move the
 			// window's start (see refund), never give back more.
 			st = state{start: p.since(start), count: int64(count), notified: flags == 1, later: true}
+			if windowed {
+				st = st.carried(math.MaxInt64, int64(saved), p.window) // no instant of a change
+			}
 		} else if wide {
 			st = state{start: p.since(start), later: true} // spent
 		}

@@ -95,7 +95,7 @@ func TestUnmarshalUnknownVersionNamesBoth(t *testing.T) {
 	}
 	b[3] = 9
 	err = l.UnmarshalBinary(b)
-	if !errors.Is(err, ratekit.ErrInvalidState) || !strings.Contains(err.Error(), "reads 1 and 2") {
+	if !errors.Is(err, ratekit.ErrInvalidState) || !strings.Contains(err.Error(), "format version 9, this build reads 1, 2 and 3") {
 		t.Fatalf("UnmarshalBinary of version 9: %v", err)
 	}
 }

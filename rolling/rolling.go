@@ -74,10 +74,11 @@
 //
 // # Persistence
 //
-// MarshalBinary saves the open window's start in Unix nanoseconds and its
-// count; UnmarshalBinary restores them in another process, where downtime
-// counts as elapsed time: a 30-day window survives a restart, and one that
-// closed while the process was down is closed.
+// MarshalBinary saves the open window's start in Unix time, its count and
+// the Window; UnmarshalBinary restores them in another process, where
+// downtime counts as elapsed time: a 30-day window survives a restart, one
+// that closed while the process was down is closed, and one saved under a
+// longer Window is carried as Reconfigure carries it.
 //
 // # Many keys
 //

@@ -36,22 +36,43 @@ func wideState(kind uint64, sec int64, nsec, num, den uint64) []byte {
 	return binary.AppendUvarint(b, den)
 }
 
-// TestMarshalVersion1Unchanged: a TAT that int64 Unix nanoseconds hold is
-// written as version 1, byte for byte as before version 2 existed, and a
-// version 1 state at the last of those nanoseconds marshals back as it was.
+// ratedState is a version 3 state: wideState's fields, then the emission
+// interval's numerator p (Window/Limit = p/den ns) and Burst.
+func ratedState(kind uint64, sec int64, nsec, num, den, p, burst uint64) []byte {
+	b := wideState(kind, sec, nsec, num, den)
+	b[3] = 3
+	b = binary.AppendUvarint(b, p)
+	return binary.AppendUvarint(b, burst)
+}
+
+// TestMarshalVersion1Unchanged: a version 1 state, the bytes the code
+// before version 3 wrote for a TAT that int64 Unix nanoseconds hold, still
+// restores as it did (the limiter that wrote it decides alike), and marshals
+// back as version 3 with the same TAT; a version 1 state at the last of
+// those nanoseconds restores too.
 func TestMarshalVersion1Unchanged(t *testing.T) {
 	c := cfg7per10s
 	c.Clock = atT0()
 	l := mustNew(t, c)
 	require.True(t, l.Take(t0, 3).Allowed)
-	b, err := l.MarshalBinary()
-	require.NoError(t, err)
 	want := core.AppendHeader(nil, core.TokenBucket, 1)
 	want = binary.AppendUvarint(want, 1)
 	want = binary.AppendVarint(want, t0.UnixNano()+4285714285)
 	want = binary.AppendUvarint(want, 5)
 	want = binary.AppendUvarint(want, 7)
-	require.Equal(t, want, b)
+	old := mustNew(t, c)
+	require.NoError(t, old.UnmarshalBinary(want))
+	for _, d := range []time.Duration{-time.Second, 0, 1428571428, 1428571429, 4285714285, 4285714286} {
+		require.Equal(t, l.Peek(t0.Add(d), 1), old.Peek(t0.Add(d), 1), "+%v", d)
+	}
+	b, err := old.MarshalBinary()
+	require.NoError(t, err)
+	tat := t0.Add(4285714285)
+	require.Equal(t, ratedState(1, tat.Unix(), uint64(tat.Nanosecond()), 5, 7, 10e9, 3), b)
+	fresh, err := mustNew(t, c).MarshalBinary()
+	require.NoError(t, err)
+	require.Equal(t, binary.AppendUvarint(core.AppendHeader(nil, core.TokenBucket, 1), 0), fresh,
+		"a full bucket's state stays version 1, which older builds read")
 
 	last := core.AppendHeader(nil, core.TokenBucket, 1)
 	last = binary.AppendUvarint(last, 1)
@@ -62,7 +83,8 @@ func TestMarshalVersion1Unchanged(t *testing.T) {
 	require.NoError(t, r.UnmarshalBinary(last))
 	again, err := r.MarshalBinary()
 	require.NoError(t, err)
-	require.Equal(t, last, again, "a TAT at 2262-04-11 23:47:16.854775807 stays version 1")
+	require.Equal(t, ratedState(1, lastUnixNano.Unix(), uint64(lastUnixNano.Nanosecond()), 0, 7, 10e9, 3), again,
+		"a TAT at 2262-04-11 23:47:16.854775807")
 }
 
 // TestMarshalWideVersion: a bucket drained on a clock past 2262, or before
@@ -84,7 +106,12 @@ func TestMarshalWideVersion(t *testing.T) {
 		b, err := l.MarshalBinary()
 		require.NoError(t, err)
 		tat := at.Add(4285714285)
-		require.Equal(t, wideState(1, tat.Unix(), uint64(tat.Nanosecond()), 5, 7), b, "drained at %v", at)
+		require.Equal(t, ratedState(1, tat.Unix(), uint64(tat.Nanosecond()), 5, 7, 10e9, 3), b, "drained at %v", at)
+		r2 := mustNew(t, c)
+		require.NoError(t, r2.UnmarshalBinary(wideState(1, tat.Unix(), uint64(tat.Nanosecond()), 5, 7)), "version 2 at %v", at)
+		for _, d := range []time.Duration{0, 1428571428, 1428571429, 4285714285, 4285714286} {
+			require.Equal(t, l.Peek(at.Add(d), 1), r2.Peek(at.Add(d), 1), "version 2 drained at %v, +%v", at, d)
+		}
 
 		r := mustNew(t, c)
 		require.NoError(t, r.UnmarshalBinary(b), "at %v", at)
@@ -154,9 +181,23 @@ func TestUnmarshalWideRejects(t *testing.T) {
 	require.NoError(t, l.UnmarshalBinary(wideState(1, lastUnixNano.Unix()+1, 0, 0, 7)))
 	require.False(t, l.Peek(t0, 1).Allowed, "a bucket full only after 2262 is not full now")
 
-	err := l.UnmarshalBinary(core.AppendHeader(nil, core.TokenBucket, 3))
-	if !errors.Is(err, ratekit.ErrInvalidState) || !strings.Contains(err.Error(), "reads 1 and 2") {
-		t.Fatalf("UnmarshalBinary of version 3: %v", err)
+	before = l.Peek(t0, 1)
+	for name, b := range map[string][]byte{
+		"version 3, no TAT":        ratedState(0, 0, 0, 0, 7, 10e9, 3),
+		"version 3, zero p":        ratedState(1, 0, 0, 0, 7, 0, 3),
+		"version 3, p past 2^60":   ratedState(1, 0, 0, 0, 7, 1<<60+1, 1),
+		"version 3, zero Burst":    ratedState(1, 0, 0, 0, 7, 10e9, 0),
+		"version 3, tau past 2^60": ratedState(1, 0, 0, 0, 7, 1<<30, 1<<30+1),
+		"version 3, truncated":     ratedState(1, 0, 0, 0, 7, 10e9, 3)[:12],
+		"version 3, trailing":      append(ratedState(1, 0, 0, 0, 7, 10e9, 3), 0),
+	} {
+		err := l.UnmarshalBinary(b)
+		require.ErrorIs(t, err, ratekit.ErrInvalidState, name)
+		require.Equal(t, before, l.Peek(t0, 1), name)
+	}
+	err := l.UnmarshalBinary(core.AppendHeader(nil, core.TokenBucket, 4))
+	if !errors.Is(err, ratekit.ErrInvalidState) || !strings.Contains(err.Error(), "format version 4, this build reads 1, 2 and 3") {
+		t.Fatalf("UnmarshalBinary of version 4: %v", err)
 	}
 }
 
@@ -176,6 +217,13 @@ func FuzzUnmarshal(f *testing.F) {
 	f.Add(wideState(1, far.Unix(), 5, 3, 7))
 	f.Add(wideState(1, time.Date(1600, 1, 1, 0, 0, 0, 0, time.UTC).Unix(), 999_999_999, 6, 7))
 	f.Add(wideState(1, maxUnixSec, 0, 0, 1))
+	f.Add(ratedState(1, t0.Unix()+4, 285714285, 5, 7, 10e9, 3))       // its own rate
+	f.Add(ratedState(1, t0.Unix()+1, 0, 0, 1, 1e8, 10))               // 10 a second: faster
+	f.Add(ratedState(1, t0.Unix()+30, 0, 0, 1, 10e9, 3))              // 1 a 10 s, Burst 3: slower
+	f.Add(ratedState(1, maxUnixSec, 999_999_999, 0, 1, 1<<40, 1<<20)) // a carry past time.Time
+	f.Add(ratedState(1, far.Unix(), 0, 6, 7, 1<<30, 1<<30))           // tau 2^60
+	f.Add(ratedState(1, t0.Unix()-10*365*86400, 7, 3, 7, 10e9, 3))    // before the 5-year fast range: the epoch moves back
+	f.Add(ratedState(1, t0.Unix()-200*365*86400, 0, 0, 7, 10e9, 3))   // 200 years back
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c := cfg7per10s
 		c.Clock = atT0()

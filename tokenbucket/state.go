@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math"
 	"math/big"
+	"math/bits"
 	"time"
 
 	"github.com/ratekit/ratekit/internal/core"
@@ -20,14 +21,19 @@ import (
 // refill at the new rate. A bucket of Burst 10 with 4 taken, raised to Burst
 // 20, holds 16; lowered to Burst 3 it is 1 unit in debt, and admits nothing
 // until that unit and the next have refilled; raised back to 10 it holds 6,
-// as if it had never been lowered. A full bucket stays full, an empty one
-// empty, and a bucket 3 units in debt to Wait's reservations stays 3 units
-// in debt, at that instant: a Take stamped before it is stale to the new
-// state and finds the bucket emptier by the time between, a fresh bucket
-// included. So a limiter driven by times that are not cfg.Clock's (a
-// replay of old events, a test with time.Date and no clock.Mock) must be
-// given a Clock on the same timeline, or after Reconfigure it admits
-// nothing until its times reach the instant the Clock read. Fractions of a
+// as if it had never been lowered. An empty bucket stays empty, and a
+// bucket 3 units in debt to Wait's reservations stays 3 units in debt, at
+// that instant: a Take stamped before it is stale to the new state and
+// finds the bucket emptier by the time between. So a limiter driven by
+// times that are not cfg.Clock's (a replay of old events, a test with
+// time.Date and no clock.Mock) must be given a Clock on the same timeline,
+// or after Reconfigure it may admit nothing until its times reach the
+// instant the Clock read. A bucket full at that instant keeps the instant
+// it has been full since (a new one: every time), so that a Take stamped
+// before the change is decided as before it, and a Reconfigure to the
+// Config in force changes no decision at all; under a slower rate that
+// instant moves to the one the bucket was last empty plus Burst units of
+// the new rate, if that is later, and never past the change. Fractions of a
 // unit are kept exactly where the new time scale can hold them and
 // otherwise rounded towards less capacity, never more; when the rate
 // changes (Limit or Window), a unit partly refilled counts as not refilled
@@ -108,16 +114,18 @@ func paramsAt(cfg Config, now time.Time) (*params, error) {
 // most 2^59 (paramsAt), and d2 is capped at maxCarry, so the sum is a TAT
 // in range.
 func carry(old, ns, ns2 int64, p, np *params) int64 {
-	var d int64
-	if old != minTAT {
-		s, _ := p.clamp(ns)
-		d = max(old-s, 0)
+	if old <= -fastBound {
+		// Full since forever, or at every time p reads (see minTAT): so at
+		// every time, as a new limiter of np.
+		return minTAT
 	}
+	s, _ := p.clamp(ns)
+	d := old - s
 	s2 := ns2 * np.q
-	num := new(big.Int).Mul(big.NewInt(d), big.NewInt(np.p))
-	if num.Sign() <= 0 {
-		return s2
+	if d <= 0 {
+		return keptFull(old, s, s2, p, np)
 	}
+	num := new(big.Int).Mul(big.NewInt(d), big.NewInt(np.p))
 	var d2 *big.Int
 	if !rateChanged(p, np) {
 		d2 = ceilDiv(num, big.NewInt(p.p))
@@ -130,6 +138,39 @@ func carry(old, ns, ns2 int64, p, np *params) int64 {
 		return s2 + maxCarry // a debt beyond maxCarry is forgiven
 	}
 	return s2 + d2.Int64()
+}
+
+// keptFull is carry's TAT for a bucket full at the instant of the change
+// (old <= s, s the instant in p's units and s2 in np's): it keeps the
+// instant it was full at, so that a Take stamped before the change is
+// decided as before it (a Reconfigure to the Config in force changes no
+// decision). A slower rate moves that instant to the one the bucket was
+// last empty, old - tau, plus Burst units of np, if that is later (a
+// stale Take then finds no more than the old bucket held), but never past
+// s2: full at the change, as at any instant it is full. The instants are
+// converted as carrySeen converts a bound, relative to the change and
+// rounded up; one before np's fast range is minTAT, which decides the same.
+func keptFull(old, s, s2 int64, p, np *params) int64 {
+	conv := func(v int64) *big.Int {
+		// ceil((v - s) * q2 / q1) + s2; v - s within [-2^63, 0]: big
+		d := new(big.Int).Sub(big.NewInt(v), big.NewInt(s))
+		d = ceilDiv(d.Mul(d, big.NewInt(np.q)), big.NewInt(p.q))
+		return d.Add(d, big.NewInt(s2))
+	}
+	t := conv(old)
+	if e := conv(old - p.tau); rateChanged(p, np) {
+		e.Add(e, new(big.Int).Mul(big.NewInt(p.burst), big.NewInt(np.p)))
+		if e.Cmp(t) > 0 {
+			t = e
+		}
+	}
+	switch {
+	case t.Cmp(big.NewInt(s2)) > 0:
+		return s2
+	case t.Cmp(big.NewInt(-fastBound)) < 0:
+		return minTAT
+	}
+	return t.Int64()
 }
 
 // maxCarry is the most a Reconfigure keeps of the empty part (and debt) of a
@@ -226,21 +267,34 @@ func ceilDiv(a, b *big.Int) *big.Int {
 // nanoseconds cannot hold (before 1678 or after 2262-04-11, which a
 // Config.Clock may read): kind is 1, and the TAT's whole Unix nanoseconds
 // are two varints instead, Unix seconds and a nanosecond within the second
-// (0 to 999,999,999), followed by r and den as in version 1. Every other
-// state is version 1, as before version 2 existed.
+// (0 to 999,999,999), followed by r and den as in version 1.
+//
+// Version 3 (rateVersion) records the rate the state was saved under, so
+// that a limiter of another rate can carry it (see UnmarshalBinary); it is
+// written for every state with a TAT (kind 1), and version 1 only for a
+// full bucket (kind 0), which needs no rate: builds that read versions 1
+// and 2 only still read a new limiter's state, and refuse a version 3
+// state with an error wrapping ratekit.ErrInvalidState ("format version
+// 3"). Its payload:
+//
+//	uvarint kind: 1
+//	varint  the TAT's Unix seconds, uvarint its nanosecond within the second
+//	uvarint r and den, as in version 1
+//	uvarint the emission interval's numerator p: Window/Limit is p/den ns,
+//	        1 <= p <= 2^60
+//	uvarint Burst, 1 <= Burst, Burst*p <= 2^60
 const (
 	stateVersion = 1
 	wideVersion  = 2
+	rateVersion  = 3
 )
 
 // MarshalBinary encodes the bucket's state in wall-clock terms: the Unix
-// time, exact to the time scale, at which the bucket will be full (format
-// version 1; an instant outside 1678 to 2262, which int64 nanoseconds cannot
-// hold, as Unix seconds and nanoseconds: version 2, see stateVersion). A
-// limiter restored from it after downtime has refilled by the time that
-// passed. The configuration is not included: restore into a limiter built
-// from the same Config (UnmarshalBinary into another rate keeps the instant
-// at which the bucket is full). It never fails.
+// time, exact to the time scale, at which the bucket will be full, with the
+// rate and Burst it is full at (format version 3; a bucket full since
+// forever, a new limiter's: version 1, see stateVersion). A limiter
+// restored from it after downtime has refilled by the time that passed;
+// one of another rate carries it (see UnmarshalBinary). It never fails.
 func (l *Limiter) MarshalBinary() ([]byte, error) {
 	blk, tat := l.load()
 	p := blk.P
@@ -251,12 +305,8 @@ func (l *Limiter) MarshalBinary() ([]byte, error) {
 	whole, r := floorDivMod(tat, p.q)
 	unix := unixNano(p.epoch)
 	unix.Add(unix, big.NewInt(whole))
-	b := make([]byte, 0, core.HeaderLen+5*binary.MaxVarintLen64)
-	if unix.IsInt64() {
-		b = core.AppendHeader(b, core.TokenBucket, stateVersion)
-		b = binary.AppendUvarint(b, 1)
-		b = binary.AppendVarint(b, unix.Int64())
-	} else {
+	b := make([]byte, 0, core.HeaderLen+7*binary.MaxVarintLen64)
+	{
 		sec, nsec := new(big.Int).DivMod(unix, big.NewInt(int64(time.Second)), new(big.Int)) // Euclidean: nsec >= 0
 		switch {
 		case sec.Cmp(big.NewInt(core.MaxUnixSec)) > 0:
@@ -274,13 +324,15 @@ func (l *Limiter) MarshalBinary() ([]byte, error) {
 			nsec.SetInt64(0)
 			r = 0
 		}
-		b = core.AppendHeader(b, core.TokenBucket, wideVersion)
+		b = core.AppendHeader(b, core.TokenBucket, rateVersion)
 		b = binary.AppendUvarint(b, 1)
 		b = binary.AppendVarint(b, sec.Int64())
 		b = binary.AppendUvarint(b, nsec.Uint64())
 	}
 	b = binary.AppendUvarint(b, uint64(r))
-	return binary.AppendUvarint(b, uint64(p.q)), nil
+	b = binary.AppendUvarint(b, uint64(p.q))
+	b = binary.AppendUvarint(b, uint64(p.p))
+	return binary.AppendUvarint(b, uint64(p.burst)), nil
 }
 
 // unixNano returns t's wall clock in Unix ns, for any year.
@@ -291,7 +343,7 @@ func unixNano(t time.Time) *big.Int {
 }
 
 // UnmarshalBinary restores a state written by MarshalBinary, of format
-// version 1 or 2. Truncated, corrupt or foreign bytes, and decoded values
+// version 1, 2 or 3. Truncated, corrupt or foreign bytes, and decoded values
 // out of range (a version 2 instant past the last second time.Time holds),
 // return an error wrapping ratekit.ErrInvalidState and leave the limiter
 // unchanged. It is safe while other goroutines take.
@@ -300,17 +352,38 @@ func unixNano(t time.Time) *big.Int {
 // time scale divides this limiter's (as it does for the same Config), and
 // otherwise rounded later (less capacity). An instant more than 2^62/q ns
 // past the limiter's epoch (146 years at q = 1) moves the epoch forward, so
-// that the instant is kept in any year.
+// that the instant is kept in any year; one more than 2^60/q ns before it
+// (36 years at q = 1, 1.15 s at q = 999999937: a restart long after the
+// save) moves the epoch back to the instant, up to 292 years, so that a
+// Take stamped at the saver's times is decided as the saver decided it,
+// not as at the fast range's bound (see Time in the package
+// documentation); a Take near the old epoch moves it forward again, as it
+// does in the saver. Either move gives the Limiter parameters of its own.
+// (Restored into a Limiter that has taken, the epoch moves back no more
+// than 3*2^60/q ns, which keeps the mark below in range; further back,
+// the instant is read as at the fast range's bound, full.)
 //
-// The state records that instant, not the rate it was saved under, so a
-// state is restored as this limiter's own whatever Config saved it: where
-// this departs from Persistence in the ratekit package documentation, the
-// time until the instant is read at this limiter's rate. Restored into a
-// slower rate (a longer Window or a lower Limit), it counts fewer units
-// than were taken: 10 taken at once from a bucket of 10 a second, restored
-// into 10 per 2 seconds, count 5 at the save instant where a bucket of the
-// new rate all along counts 10. A Burst change at the same rate, and a
-// faster rate, count no fewer.
+// A version 3 state records the rate and Burst it was saved under, and a
+// limiter of another rate carries it as Reconfigure does (Persistence in
+// the ratekit package documentation), from the state's own instant: the
+// state does not record when it was saved, so its units may all have been
+// taken when the bucket was last empty, a Burst's refill before the
+// instant it is full. The bucket restored is full at the later of that
+// instant and Burst units of this rate after the one it was last empty:
+// 10 taken at once from a bucket of 10 a second at r (full at r+1s),
+// restored into 10 per 2 seconds, is full at r+2s, as a bucket of the new
+// rate all along; 1 taken at r (full at r+0.1s) is full at r+1.1s, as if
+// the Burst had been taken 0.9 s before r. A faster rate, or a Burst
+// change at the same rate, keeps the instant. The carry does not start at
+// the restoring Clock's reading, as Reconfigure's does: the time between
+// the save and that reading refilled the bucket at the old rate, which a
+// bucket of this rate all along would not have (10 taken at r restored at
+// r+0.5s would be full at r+1.5s, not r+2s). A debt beyond the Burst (Wait's
+// reservations, a Burst lowered by Reconfigure) is kept as time, not
+// carried as units, and a carry of more than 2^62/q ns is cut to that.
+// Version 1 and 2 states record no rate and are restored as this
+// limiter's own: restored into a slower rate, they count fewer units than
+// were taken.
 //
 // Restoring into a Limiter that has taken (or was restored before) marks
 // the Takes it admitted: from then on a Refund stamped at or before the
@@ -319,14 +392,23 @@ func unixNano(t time.Time) *big.Int {
 // own (a copy of its Config's, 240 bytes); a restore into a new
 // Limiter, as package persist does, keeps the shared ones.
 func (l *Limiter) UnmarshalBinary(b []byte) error {
-	payload, wide, err := core.ParseHeaders(b, core.TokenBucket, stateVersion, wideVersion)
-	if err != nil {
+	var wide, rated bool
+	payload, err := core.ParseHeader(b, core.TokenBucket, rateVersion)
+	if err == nil {
+		wide, rated = true, true
+	} else if payload, wide, err = core.ParseHeaders(b, core.TokenBucket, stateVersion, wideVersion); err != nil {
+		if len(b) >= core.HeaderLen {
+			if _, e := core.ParseHeader(b, core.TokenBucket, b[3]); e == nil {
+				return core.InvalidState(pkg, "format version %d, this build reads 1, 2 and 3", b[3])
+			}
+		}
 		return err
 	}
 	r := core.NewReader(core.TokenBucket, payload)
 	kind := r.Uint64()
 	var unix *big.Int // the TAT's whole Unix nanoseconds, if kind is 1
 	var num, den uint64
+	var sr *savedRate
 	switch {
 	case kind == 0 && !wide:
 	case kind == 1 && !wide:
@@ -334,7 +416,7 @@ func (l *Limiter) UnmarshalBinary(b []byte) error {
 	case kind == 1:
 		unix = unixNano(r.Unix("TAT"))
 	case kind == 0:
-		r.Fail("no TAT in a version %d state", wideVersion)
+		r.Fail("no TAT in a version %d or %d state", wideVersion, rateVersion)
 	default:
 		r.Fail("unknown state kind %d", kind)
 	}
@@ -346,6 +428,18 @@ func (l *Limiter) UnmarshalBinary(b []byte) error {
 			r.Fail("fraction %d/%d is not below 1", num, den)
 		}
 	}
+	if rated && unix != nil {
+		p, burst := r.Uint64(), r.Uint64()
+		hi, tau := bits.Mul64(p, burst)
+		switch {
+		case p == 0 || p > fastBound:
+			r.Fail("emission interval %d/%d ns: numerator outside [1, 2^60]", p, den)
+		case burst == 0 || hi != 0 || tau > fastBound:
+			r.Fail("Burst %d at %d/%d ns a unit: outside [1, 2^60/%d]", burst, p, den, p)
+		default:
+			sr = &savedRate{tau: tau, burst: burst}
+		}
+	}
 	if err := r.Err(); err != nil {
 		return err
 	}
@@ -354,28 +448,57 @@ func (l *Limiter) UnmarshalBinary(b []byte) error {
 	}
 	for {
 		b, _ := l.c.Load()
-		if done, err := l.restore(b, unix, num, den); done || err != nil {
+		if done, err := l.restore(b, unix, num, den, sr); done || err != nil {
 			return err
 		}
 	}
 }
 
+// savedRate is the rate a version 3 state was saved under: tau, the time
+// to refill its Burst from empty, in units of 1/den ns (den the state's
+// time scale), and the Burst.
+type savedRate struct {
+	tau, burst uint64
+}
+
+// maxUnixNano is the last Unix nanosecond time.Time holds.
+var maxUnixNano = new(big.Int).Add(new(big.Int).Mul(big.NewInt(core.MaxUnixSec), big.NewInt(int64(time.Second))), big.NewInt(int64(time.Second)-1))
+
 // restore replaces b, the block in force, by the state UnmarshalBinary
 // decoded, and reports whether it did (false: another replacement sealed b
-// first; the caller starts again).
-func (l *Limiter) restore(b *block, unix *big.Int, num, den uint64) (bool, error) {
+// first; the caller starts again). sr, if not nil, is the rate the state
+// was saved under.
+func (l *Limiter) restore(b *block, unix *big.Int, num, den uint64, sr *savedRate) (bool, error) {
 	p := b.P
 	np, tat := p, int64(minTAT) // the same epoch keeps the parameters, which may be shared
-	var shift int64             // ns the epoch moves forward by, if it does
+	var shift int64             // ns the epoch moves forward (back, if negative) by, if it does
 	if unix != nil {
 		// v = ceil(((unix - epoch) + num/den) * q), in this limiter's units.
 		q := big.NewInt(p.q)
-		v := new(big.Int).Sub(unix, unixNano(p.epoch))
-		v.Mul(v, q)
+		rel := new(big.Int).Sub(unix, unixNano(p.epoch))
+		v := new(big.Int).Mul(rel, q)
 		v.Add(v, ceilDiv(new(big.Int).Mul(new(big.Int).SetUint64(num), q), new(big.Int).SetUint64(den)))
+		if sr != nil {
+			v = carryRestored(v, rel, num, den, sr, p)
+		}
 		switch {
 		case v.Cmp(big.NewInt(-fastBound)) < 0:
-			tat = minTAT // full at every time this limiter reads
+			// Before the fast range: move the epoch back by whole ns to the
+			// TAT (0 <= tat < q), so that the saver's times are read as
+			// exactly as the saver read them; a Take near this limiter's
+			// old epoch moves it forward again, as in the saver. More than
+			// 292 years back: full at every time this limiter reads.
+			by, rem := new(big.Int).DivMod(v, q, new(big.Int)) // Euclidean: rem >= 0
+			if !by.IsInt64() {
+				break
+			}
+			shift = by.Int64()
+			var err error
+			np, err = newParams(p.cfg, p.epoch.Add(time.Duration(shift)))
+			if err != nil {
+				return false, core.InvalidState(pkg, "%v", err) // cannot happen: p.cfg was validated
+			}
+			tat = rem.Int64()
 		case v.Cmp(big.NewInt(maxTAT)) <= 0:
 			tat = v.Int64()
 		default:
@@ -418,11 +541,56 @@ func (l *Limiter) restore(b *block, unix *big.Int, num, den uint64) (bool, error
 	// of 10, restored a state with 3 taken and refunded its 5 admitted 9.)
 	return l.c.Replace(b, func(_, seen int64) (*params, int64, int64) {
 		m := max(p.mark, seen)
-		if m != minTAT && np != p {
+		switch {
+		case m == minTAT || np == p:
+		case shift < 0:
+			// The epoch moves back: the mark moves on by as much. If it
+			// cannot (the Takes it marks are more than 3*2^60/q ns after
+			// the restored TAT), the epoch stays and the TAT is minTAT, as
+			// before the move existed: a Refund of those Takes must give
+			// nothing back, which is worth more than the stale times.
+			hi, lo := bits.Mul64(uint64(-shift), uint64(p.q))
+			if hi != 0 || lo > uint64(maxTAT-m) {
+				return p.withMark(m), minTAT, minTAT
+			}
+			m += int64(lo)
+		default:
 			m = max(shiftTAT(m, shift, p.q), -fastBound)
 		}
 		return np.withMark(m), tat, minTAT
 	}), nil
+}
+
+// carryRestored returns the TAT v (this limiter's units, from p's epoch)
+// of a state saved under the rate sr, carried as Reconfigure carries one
+// (see carry) from the instant the bucket was last empty, the state's own
+// instant (see UnmarshalBinary): that instant, tau before the TAT
+// rel + num/den ns, rounded up, plus Burst emission intervals of p, cut at
+// maxCarry, if that is later than v; and never past the last instant
+// time.Time holds, unless v is.
+func carryRestored(v, rel *big.Int, num, den uint64, sr *savedRate, p *params) *big.Int {
+	// ceil(((rel*den + num - tau) * q) / den)
+	e := new(big.Int).Mul(rel, new(big.Int).SetUint64(den))
+	e.Add(e, new(big.Int).SetUint64(num))
+	e.Sub(e, new(big.Int).SetUint64(sr.tau))
+	e = ceilDiv(e.Mul(e, big.NewInt(p.q)), new(big.Int).SetUint64(den))
+	d := new(big.Int).Mul(new(big.Int).SetUint64(sr.burst), big.NewInt(p.p))
+	if d.Cmp(big.NewInt(maxCarry)) > 0 {
+		d.SetInt64(maxCarry)
+	}
+	c := e.Add(e, d)
+	if c.Cmp(v) <= 0 {
+		return v
+	}
+	last := new(big.Int).Sub(maxUnixNano, unixNano(p.epoch))
+	last.Mul(last, big.NewInt(p.q))
+	if c.Cmp(last) > 0 {
+		if last.Cmp(v) <= 0 {
+			return v
+		}
+		return last
+	}
+	return c
 }
 
 // floorDivMod returns a = whole*b + r with 0 <= r < b, for b > 0.

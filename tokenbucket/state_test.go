@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/benbjohnson/clock"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ratekit/ratekit"
@@ -196,4 +197,49 @@ func TestUnmarshalRejects(t *testing.T) {
 	// An instant 100 years ahead denies for 100 years, to the nanosecond.
 	require.NoError(t, l.UnmarshalBinary(state(1, t0.Add(100*365*day).UnixNano(), 0, 1)))
 	require.Equal(t, 100*365*day-time.Second, l.Peek(t0, 1).RetryAfter)
+}
+
+// TestRestoreCarriesRate: a state restored into a limiter of another rate
+// is carried from the instant the bucket was last empty (UnmarshalBinary's
+// examples). Before version 3 the state was restored as the limiter's own:
+// 10 taken at r from 10 a second, restored into 10 per 2 seconds, admitted
+// 5 at r+1s where a bucket of the new rate all along admits none.
+func TestRestoreCarriesRate(t *testing.T) {
+	s := time.Second
+	old := tokenbucket.Config{Limit: 10, Window: s, Burst: 10, Clock: atT0()}
+	slow := tokenbucket.Config{Limit: 10, Window: 2 * s, Burst: 10, Clock: atT0()}
+	fast := tokenbucket.Config{Limit: 20, Window: s, Burst: 10, Clock: atT0()}
+	r := t0.Add(time.Hour)
+	after := clock.NewMock()
+	after.Set(r.Add(s / 2))
+	for _, tc := range []struct {
+		name  string
+		taken int
+		into  tokenbucket.Config
+		full  time.Duration // after r: the restored bucket is full then, not before
+	}{
+		{"AllTakenSlower", 10, slow, 2 * s},
+		{"OneTakenSlower", 1, slow, 1100 * time.Millisecond}, // the Burst taken 0.9 s before r
+		{"AllTakenFaster", 10, fast, s},                      // the instant is kept
+		{"OneTakenFaster", 1, fast, 100 * time.Millisecond},
+		{"SameRate", 4, tokenbucket.Config{Limit: 10, Window: s, Burst: 3, Clock: atT0()}, 400 * time.Millisecond},
+		// Restored 0.5 s after the save on a Clock of the same timeline: the
+		// carry does not start at the Clock's reading, as Reconfigure's
+		// does, which would be full at r+1.5s (5 units refilled at the old
+		// rate in the downtime, carried as refilled) where a bucket of the
+		// new rate all along is full at r+2s.
+		{"AllTakenSlowerClockAfter", 10, withClock(slow, after), 2 * s},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := mustNew(t, old)
+			require.True(t, l.Take(r, tc.taken).Allowed)
+			b, err := l.MarshalBinary()
+			require.NoError(t, err)
+			n := mustNew(t, tc.into)
+			require.NoError(t, n.UnmarshalBinary(b))
+			require.Equal(t, tc.full, n.Peek(r, 0).ResetAfter, "ResetAfter at r")
+			require.Equal(t, tc.into.Burst, n.Peek(r.Add(tc.full), 0).Remaining, "full at r+%v", tc.full)
+			require.Less(t, n.Peek(r.Add(tc.full-1), 0).Remaining, tc.into.Burst, "not full 1 ns before")
+		})
+	}
 }

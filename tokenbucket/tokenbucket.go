@@ -80,7 +80,10 @@
 // to the latest time seen (the bug behind golang/go#71360 in x/time/rate
 // cannot occur). A time more than 2^60/q ns before the epoch is decided as at
 // that bound, so it is admitted at most what the bucket held then;
-// RetryAfter and ResetAfter are still measured from the time passed in.
+// RetryAfter and ResetAfter are still measured from the time passed in. A
+// restored state's instants are never before that bound: UnmarshalBinary
+// moves the epoch back to them (up to 292 years), so a restart long after
+// the save decides Takes stamped at the saver's times as the saver did.
 //
 // # Waiting
 //

@@ -187,13 +187,37 @@ func (m *TokenBucket) Idle(now time.Time) bool {
 // empty part is rounded up to the new rate's resolution, 1/q ns, where q is
 // the denominator of the new Window/Limit in lowest terms, and capped at
 // 3*2^60 of those units (a debt beyond that is forgiven, as in the real one).
+// A bucket full at now keeps the instant it is full since, moved as the
+// real one's keptFull moves it under a slower rate.
 func (m *TokenBucket) Reconfigure(now time.Time, limit int, window time.Duration, burst int, name string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	at := m.at(now)
 	deficit := new(big.Rat).Quo(m.empty(at), m.t) // units taken, not yet refilled
-	oldT := m.t
+	oldT, oldTau, oldBurst, oldTAT := m.t, m.tau, m.burst, m.tat
 	m.set(limit, window, burst, name)
+	if m.tat == nil || deficit.Sign() == 0 {
+		// Full at now: full since forever stays so; otherwise the instant
+		// it was full at is kept, under a slower rate moved to the instant
+		// it was last empty plus oldBurst units of the new rate if later,
+		// never past now, rounded up (the real one's keptFull).
+		if m.tat != nil {
+			t := oldTAT
+			if m.t.Cmp(oldT) > 0 {
+				e := new(big.Rat).Sub(oldTAT, oldTau)
+				e.Add(e, new(big.Rat).Mul(m.t, ratInt(int64(oldBurst))))
+				if e.Cmp(t) > 0 {
+					t = e
+				}
+			}
+			if t.Cmp(at) > 0 {
+				t = at
+			}
+			m.tat = roundUp(t, m.t.Denom())
+		}
+		m.carryBounds(at, oldT)
+		return
+	}
 	if m.t.Cmp(oldT) != 0 && !deficit.IsInt() {
 		// A unit partly refilled at the old rate counts whole at the new.
 		deficit.SetInt(new(big.Int).Add(new(big.Int).Quo(deficit.Num(), deficit.Denom()), big.NewInt(1)))
@@ -209,6 +233,13 @@ func (m *TokenBucket) Reconfigure(now time.Time, limit int, window time.Duration
 	}
 	d2.SetFrac(units, q)
 	m.tat = new(big.Rat).Add(at, d2)
+	m.carryBounds(at, oldT)
+}
+
+// carryBounds is Reconfigure's change at at, from the emission interval
+// oldT, of the bound on stamps and the restore mark.
+func (m *TokenBucket) carryBounds(at, oldT *big.Rat) {
+	q := m.t.Denom()
 	// The bound on stamps and the restore mark are kept at the new
 	// resolution, rounded up.
 	m.seen, m.mark = roundUp(m.seen, q), roundUp(m.mark, q)
