@@ -80,8 +80,12 @@
 // then to windows of 3 seconds, count the 1 and admit 9 until 13:00:03,
 // where windows of 3 seconds all along count 6 and admit 4. A token
 // bucket's Window is its rate's period: a unit partly refilled at the old
-// rate counts as not refilled at the new one. Each package's Reconfigure
-// says where it departs from this.
+// rate counts as not refilled at the new one. What a limiter has let go of
+// depends on its own Takes: one that moved its state past older windows
+// and was then refunded leaves them let go, so after a longer Window the
+// limiter may admit more than one that never saw the refunded Take (under
+// the Config in force a refund gives back no more than that Take took).
+// Each package's Reconfigure says where it departs from this.
 //
 // # Composition
 //
@@ -137,14 +141,13 @@
 // A token bucket's state records its rate and Burst, and a rolling
 // window's its Window, to carry them by (a token bucket from the instant it
 // was last empty, not from a Clock's reading: see its UnmarshalBinary);
-// states saved by builds before they did record neither, and are restored
-// as the limiter's own. Those builds refuse a drained bucket's or an open
-// rolling window's state saved by this one (format version 3) with
+// states saved by earlier builds record neither, and are restored as the
+// limiter's own. Those builds refuse a drained bucket's or an open rolling
+// window's state saved by this one (format version 3) with
 // ErrInvalidState, and persist then starts that key fresh: a rollback
 // across this change admits up to a full Burst or Limit again per such
-// key, once.
-// Restoring a bad or foreign state fails with
-// an error wrapping ErrInvalidState and leaves the limiter unchanged. The
+// key, once. Restoring a bad or foreign state fails with an error wrapping
+// ErrInvalidState and leaves the limiter unchanged. The
 // persist package keeps single and keyed limiters in an embedded bbolt file:
 // it restores them when they are attached, and checkpoints what changed
 // periodically and on Close, so a crash loses at most the admissions since
