@@ -1,7 +1,7 @@
 package ratekit_test
 
 import (
-	"fmt"
+	"strconv"
 	"testing"
 	"time"
 
@@ -67,8 +67,8 @@ func (v slotView[L]) rebuild() {
 			panic("16000 inserts and deletes did not bring the key's state back into its slot")
 		}
 		for j := range 16 {
-			v.k.Get(fmt.Sprintf("other-%d", *v.churn+16+j))
-			v.k.Delete(fmt.Sprintf("other-%d", *v.churn+j))
+			v.k.Get("other-" + strconv.Itoa(*v.churn+16+j))
+			v.k.Delete("other-" + strconv.Itoa(*v.churn+j))
 		}
 		*v.churn += 16
 	}

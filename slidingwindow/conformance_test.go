@@ -63,34 +63,43 @@ func mockAt(now time.Time) *clock.Mock {
 	return m
 }
 
+// TestConformance runs the suite for the Counter at every shape below and
+// for the Log at all but 600 per minute. The Log's Window enters only its
+// arithmetic (no reciprocal, unlike the Counter's), and its Limit only the
+// ring's length: 600 per minute is one more large ring between the windows
+// of a second and of a day, which the suite's probes (1 ms, 1 s, 1 h, 40
+// days) see as 1 s and 24 h do; under -race it cost CI 24 s.
 func TestConformance(t *testing.T) {
 	for _, tc := range []struct {
-		limit  int
-		window time.Duration
+		limit   int
+		window  time.Duration
+		counter bool // the Counter only
 	}{
-		{2, time.Second},
-		{25, time.Second},
-		{600, time.Minute},
-		{1000, 24 * time.Hour},
+		{2, time.Second, false},
+		{25, time.Second, false},
+		{600, time.Minute, true},
+		{1000, 24 * time.Hour, false},
 	} {
 		cfg := slidingwindow.Config{Limit: tc.limit, Window: tc.window, Name: "sliding"}
-		t.Run(fmt.Sprintf("Log/%d-per-%v", tc.limit, tc.window), func(t *testing.T) {
-			s := conformance.Subject{
-				New:               func(tb testing.TB) ratekit.Limiter { return mustLog(tb, cfg) },
-				Capacity:          tc.limit,
-				Policy:            cfg.Name,
-				Reconfigure:       reconfigureLimit(cfg),
-				ReconfigureWindow: reconfigureWindow(cfg),
-				NewWithHook: func(tb testing.TB, hook func(ratekit.Decision)) ratekit.Limiter {
-					c := cfg
-					c.OnLimitReached = hook
-					return mustLog(tb, c)
-				},
-				WithClock: func(tb testing.TB, c clock.Clock) ratekit.Limiter { return mustLog(tb, withClock(cfg, c)) },
-				Zero:      func() ratekit.Limiter { return new(slidingwindow.Log) },
-			}
-			conformance.Run(t, s)
-		})
+		if !tc.counter {
+			t.Run(fmt.Sprintf("Log/%d-per-%v", tc.limit, tc.window), func(t *testing.T) {
+				s := conformance.Subject{
+					New:               func(tb testing.TB) ratekit.Limiter { return mustLog(tb, cfg) },
+					Capacity:          tc.limit,
+					Policy:            cfg.Name,
+					Reconfigure:       reconfigureLimit(cfg),
+					ReconfigureWindow: reconfigureWindow(cfg),
+					NewWithHook: func(tb testing.TB, hook func(ratekit.Decision)) ratekit.Limiter {
+						c := cfg
+						c.OnLimitReached = hook
+						return mustLog(tb, c)
+					},
+					WithClock: func(tb testing.TB, c clock.Clock) ratekit.Limiter { return mustLog(tb, withClock(cfg, c)) },
+					Zero:      func() ratekit.Limiter { return new(slidingwindow.Log) },
+				}
+				conformance.Run(t, s)
+			})
+		}
 		t.Run(fmt.Sprintf("Counter/%d-per-%v", tc.limit, tc.window), func(t *testing.T) {
 			s := conformance.Subject{
 				New:               func(tb testing.TB) ratekit.Limiter { return mustCounter(tb, cfg) },

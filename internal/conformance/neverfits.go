@@ -30,7 +30,10 @@ func (s Subject) neverOnlyUnfit(t *testing.T) {
 		for _, at := range instants {
 			for _, n := range []int{1, s.Capacity} {
 				l := s.New(t)
-				for l.Take(used, 1).Allowed && s.capacity(l, used) > 0 {
+				// Drained one unit at a time until Peek denies one more
+				// (s.capacity(l, used) > 0 is Peek(used, 1) by its
+				// bisection, at log2(Capacity) Peeks a unit).
+				for l.Take(used, 1).Allowed && l.Peek(used, 1).Allowed {
 				}
 				never := false
 				for _, d := range []ratekit.Decision{l.Peek(at, n), l.Take(at, n)} {

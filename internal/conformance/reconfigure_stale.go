@@ -57,7 +57,7 @@ func (s Subject) reconfigureStale(t *testing.T) {
 					}
 					for _, q := range queries {
 						at := s.Start.Add(q)
-						if got, want := s.capacity(l, at), s.capacity(twin, at); got > want {
+						if got, want, more := s.admitsMore(l, twin, at); more {
 							t.Fatalf("takes %d of %d at %v, then the limit set to %v (a Take under each: %v): the limiter admits %d at Start%s; "+
 								"a twin never reconfigured, %d", hi, n, fmt.Sprint(h), cy, write, got, signed(q), want)
 						}

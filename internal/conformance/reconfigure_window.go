@@ -222,7 +222,7 @@ func (s Subject) compareAfter(t *testing.T, sc winScript, l, twin ratekit.Limite
 	compare := func(q time.Duration, what string) {
 		t.Helper()
 		at := r.Add(q)
-		if got, want := s.capacity(l, at), s.capacity(twin, at); got > want {
+		if got, want, more := s.admitsMore(l, twin, at); more {
 			fail(what, q, got, want)
 		}
 	}

@@ -211,7 +211,7 @@ func (s Subject) refundReconfigureScript(t *testing.T, name string, script []rcO
 	for q := -2 * w; q <= 5*w; q += w / 8 {
 		for _, e := range []time.Duration{-1, 0} {
 			at := s.Start.Add(q + e)
-			if got, want := s.capacity(l, at), s.capacity(twin, at); got > want {
+			if got, want, more := s.admitsMore(l, twin, at); more {
 				t.Fatalf("%s: at Start%s the limiter admits %d, its twin (no refunded Takes, but those refunded across a restore) %d\nwindow %v, capacity %d; script: %s",
 					name, signed(q+e), got, want, w, c, strings.Join(hist, ", "))
 			}

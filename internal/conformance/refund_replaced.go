@@ -33,7 +33,7 @@ func (s Subject) refundReplacedWindow(t *testing.T) {
 		l.Refund(x, n)
 		for _, q := range queries {
 			at := s.Start.Add(q)
-			if got, want := s.capacity(l, at), s.capacity(twin, at); got > want {
+			if got, want, more := s.admitsMore(l, twin, at); more {
 				t.Fatalf("P of %d at Start-3W/4, X of %d at Start+W refunded: the limiter admits %d at Start%s; a twin that never saw X, %d",
 					s.Capacity, n, got, signed(q), want)
 			}

@@ -70,7 +70,7 @@ func (s Subject) refundAcrossOwnRestore(t *testing.T) {
 					continue
 				}
 				at := s.Start.Add(q)
-				if got, want := s.capacity(l, at), s.capacity(twin, at); got > want {
+				if got, want, more := s.admitsMore(l, twin, at); more {
 					t.Fatalf("history %d (Takes of %d: %v), X refunded: the limiter admits %d at Start%s; "+
 						"a twin that never saw X, its own state restored alike, %d", hi, n, fmt.Sprint(h), got, signed(q), want)
 				}

@@ -156,7 +156,7 @@ func (s Subject) foreignRestoreCase(t *testing.T, name string, state []byte, bef
 	}
 	for _, q := range queries {
 		at := s.Start.Add(q)
-		if got, want := s.capacity(l, at), s.capacity(twin, at); got > want {
+		if got, want, more := s.admitsMore(l, twin, at); more {
 			t.Fatalf("%s state restored over takes %v (admitted %v), reconfigured to %d (0: not), then takes %v "+
 				"(before %d, after %d), then the admitted takes from before the restore refunded: the limiter "+
 				"admits %d at Start%s; its twin, restored alike, with the same takes after and no refund, %d",

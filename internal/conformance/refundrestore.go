@@ -111,7 +111,7 @@ func (s Subject) refundRestore(t *testing.T) {
 				}
 				for _, q := range queries {
 					at := s.Start.Add(q)
-					if got, want := s.capacity(l, at), s.capacity(twin, at); got > want {
+					if got, want, more := s.admitsMore(l, twin, at); more {
 						t.Fatalf("%s state, history %d (takes of %d at %v, pre: refunded before the restore; admitted and kept %v): "+
 							"after the restore and the refunds, the limiter admits %d at Start%s; its twin, restored alike and never refunded, %d",
 							src.name, hi, n, h.before, taken, got, signed(q), want)
