@@ -75,7 +75,8 @@ type Tier struct {
 	// of letters, digits and '-'. The IETF dialect sends a unit of the
 	// draft's registry (requests, content-bytes, concurrent-requests) as
 	// qu, and any other ("events") as the vendor parameter ratekit-unit,
-	// since qu admits only registered units.
+	// since qu admits only registered units. The dialects without a unit
+	// field count the tier in requests instead (see Dialect).
 	Unit string
 
 	// Cost returns how many units a request takes from this tier: the
@@ -289,8 +290,9 @@ type scratch struct {
 	pk      pkState
 	rec     recorder
 	link    link
-	hit     *refusal // the cached 429 this request is refused with
-	keep    bool     // cache the 429 this request is refused with, under rkey
+	view    ratekit.Decision // the binding decision in requests (Report.inRequests)
+	hit     *refusal         // the cached 429 this request is refused with
+	keep    bool             // cache the 429 this request is refused with, under rkey
 	rkey    refusalKey
 }
 

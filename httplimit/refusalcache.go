@@ -1,6 +1,10 @@
 package httplimit
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/ratekit/ratekit"
+)
 
 // A flood of refused requests is what a limiter exists to absorb, and in a
 // flood the refusals repeat: the same tier refuses, with the same Retry-After,
@@ -34,10 +38,10 @@ func (m *Middleware) cacheableRefusal() bool {
 	return m.problem == nil && m.dialect&perPolicy == 0 && len(m.tierHeaders) <= 64
 }
 
-// refusalKeyOf returns the key of rep's 429.
-func refusalKeyOf(rep *Report) refusalKey {
-	d := rep.Decision
-	reset := resetOf(d)
+// refusalKeyOf returns the key of rep's 429, whose binding decision in
+// requests (Report.inRequests) is d.
+func refusalKeyOf(rep *Report, d *ratekit.Decision) refusalKey {
+	reset := resetOf(*d)
 	k := refusalKey{
 		retry: retrySeconds(d.RetryAfter), reset: seconds(reset), resetAt: unixCeil(rep.Now, reset),
 		limit: d.Limit, remaining: d.Remaining,

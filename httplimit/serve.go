@@ -113,15 +113,16 @@ func (m *Middleware) report(w http.ResponseWriter, r *http.Request, s *scratch, 
 	rep, lk := s.rep, &s.link
 	lk.bind = nil
 	if m.hasPolicy(rep) {
-		lk.bind = &rep.Decision
+		s.view, lk.free = rep.inRequests()
+		lk.bind = &s.view
 	}
-	if outer != nil && outer.bind != nil && !refused && (lk.bind == nil || binds(*outer.bind, *lk.bind)) {
-		lk.bind = outer.bind
+	if outer != nil && outer.bind != nil && !refused && (lk.bind == nil || binds(outer.bind, outer.free, lk.bind, lk.free)) {
+		lk.bind, lk.free = outer.bind, outer.free
 	}
 	s.hit, s.keep = nil, false
 	rate := refused && (rep.Outcome == RefusedRate || rep.Outcome == RefusedFailure)
 	if rate && m.refusals != nil {
-		s.rkey = refusalKeyOf(rep)
+		s.rkey = refusalKeyOf(rep, &s.view)
 		s.hit = m.cachedRefusal(rep, s.rkey)
 		s.keep = s.hit == nil
 	}
@@ -147,9 +148,14 @@ func (m *Middleware) hasPolicy(rep *Report) bool {
 	return len(rep.asks) > 0
 }
 
-// binds reports whether the allowed decision a binds more tightly than b,
-// as ratekit.TakeAll judges: less Remaining, ties to the longer ResetAfter.
-func binds(a, b ratekit.Decision) bool {
+// binds reports whether the allowed decision a, in requests (see
+// Report.inRequests; free: of a tier the request cost nothing), binds more
+// tightly than b, as Policy judges its own tiers: fewer requests left,
+// ties to the longer ResetAfter; a free one binds only beside another.
+func binds(a *ratekit.Decision, aFree bool, b *ratekit.Decision, bFree bool) bool {
+	if aFree != bFree {
+		return bFree
+	}
 	if a.Remaining != b.Remaining {
 		return a.Remaining < b.Remaining
 	}
@@ -236,9 +242,11 @@ type link struct {
 	pol   *Policy
 	rep   *Report
 	outer *link
-	// bind is the binding decision reported so far, nil if none: this
-	// request's (its Report's) or an outer one's, which outlives it.
+	// bind is the binding decision reported so far, in requests (see
+	// Report.inRequests), nil if none: this request's or an outer one's,
+	// which outlives it. free: its tier's cost was 0.
 	bind *ratekit.Decision
+	free bool
 
 	// settled is set by whichever settles rep first: the serving
 	// middleware when its handler returns, or an inner one's rollback.
@@ -275,7 +283,8 @@ func (m *Middleware) WriteHeaders(h http.Header, rep *Report) {
 	s.rep = rep
 	s.hdr.reset()
 	refused := rep.Outcome != Admitted && !m.shadow
-	m.writeHeaders(&s.hdr, s, &rep.Decision, refused && (rep.Outcome == RefusedRate || rep.Outcome == RefusedFailure))
+	s.view, _ = rep.inRequests()
+	m.writeHeaders(&s.hdr, s, &s.view, refused && (rep.Outcome == RefusedRate || rep.Outcome == RefusedFailure))
 	s.hdr.flush(h, false)
 	s.rep = own
 	m.pool.Put(s)

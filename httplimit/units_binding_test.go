@@ -39,3 +39,66 @@ func TestRemainingCountsRequests(t *testing.T) {
 		t.Fatalf("X-RateLimit-Remaining: %d, but %d more requests were admitted", said, admitted)
 	}
 }
+
+// TestChainedBindsInRequests: behind an outer middleware, the inner one's
+// single-policy headers describe the policy of both that binds in
+// requests, not the least Remaining across units: the outer's 100 events
+// at 10 a request (after one: 9 requests, 90 events) bind before the
+// inner's 50 requests (49), and the inner's binds once it has fewer left.
+// A tier the request costs nothing (0 events) binds no count.
+func TestChainedBindsInRequests(t *testing.T) {
+	for _, tc := range []struct {
+		name             string
+		events, cost     int
+		requests         int
+		limit, remaining string
+	}{
+		{"outer events bind", 100, 10, 50, "10", "9"},
+		{"inner requests bind", 100, 10, 5, "5", "4"},
+		{"free outer tier binds nothing", 3, 0, 50, "50", "49"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cost := tc.cost
+			outer := mustNew(t, httplimit.Config{
+				Tiers: []httplimit.Tier{{Name: "events", Unit: "events", Limiter: httplimit.Shared(newWindow("events", tc.events, time.Minute)),
+					Cost: func(*http.Request) int { return cost }}},
+				Clock: mockAt(t0),
+			})
+			inner := mustNew(t, httplimit.Config{
+				Tiers: []httplimit.Tier{{Name: "requests", Limiter: httplimit.Shared(newWindow("requests", tc.requests, time.Minute))}},
+				Clock: mockAt(t0),
+			})
+			w := serve(outer.Wrap(inner.Wrap(ok)), newReq("192.0.2.1:1"))
+			wantHeaders(t, w.Header(), map[string]string{"X-RateLimit-Limit": tc.limit, "X-RateLimit-Remaining": tc.remaining})
+		})
+	}
+}
+
+// TestRefusalCacheCountsRequests: a cached 429 is reused only for a
+// refusal whose counts in requests are the same. Two refusals by the same
+// tier at the same instant, of requests costing 10 and then 25 events,
+// report Limit 10 and 4 (of 100 events a minute), not the first's twice.
+func TestRefusalCacheCountsRequests(t *testing.T) {
+	h := mustNew(t, httplimit.Config{
+		Tiers: []httplimit.Tier{{Name: "events", Unit: "events", Limiter: httplimit.Shared(newWindow("events", 100, time.Minute))}},
+		Cost: func(r *http.Request) int {
+			n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+			return n
+		},
+		Headers: httplimit.XRateLimit,
+		Clock:   mockAt(t0),
+	}).Wrap(ok)
+	get := func(n int) http.Header {
+		r := newReq("192.0.2.1:1")
+		r.URL.RawQuery = "n=" + strconv.Itoa(n)
+		w := serve(h, r)
+		if (w.Code == http.StatusOK) != (n == 95) {
+			t.Fatalf("cost %d: %d", n, w.Code)
+		}
+		return w.Header()
+	}
+	get(95)
+	for _, tc := range []struct{ n, limit int }{{10, 10}, {10, 10}, {25, 4}, {25, 4}} {
+		wantHeaders(t, get(tc.n), map[string]string{"X-RateLimit-Limit": strconv.Itoa(tc.limit), "X-RateLimit-Remaining": "0", "Retry-After": "12"})
+	}
+}
