@@ -9,12 +9,11 @@ import (
 	"github.com/ratekit/ratekit/httplimit"
 )
 
-// TestRemainingCountsRequests (FAILS: a larger defect, left on a side
-// branch): X-RateLimit-Remaining promises "how many more requests you can
-// make" (the mail API, Sender), but the binding tier is the one with the
-// least Remaining in its own unit. Beside a tier of 50 requests, a tier of
-// 100 events charged 10 a request reports 30 after 7 requests, when 3 more
-// are admitted.
+// TestRemainingCountsRequests: X-RateLimit-Remaining promises "how many
+// more requests you can make" (the mail API, Sender). Beside a tier of 50
+// requests, a tier of 100 events charged 10 a request binds after 7
+// requests with 3 more admitted; the binding tier was the one with the
+// least Remaining in its own unit, which said 30.
 func TestRemainingCountsRequests(t *testing.T) {
 	clk := mockAt(t0)
 	events := newWindow("events", 100, time.Minute)
