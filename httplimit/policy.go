@@ -316,7 +316,7 @@ func (p *Policy) take(rep *Report, tiers bool) {
 	}
 	if d.Allowed {
 		rep.taken = true
-		if k := bindInRequests(rep.asks); rep.askTier[k] != rep.bind {
+		if k := bindInRequests(rep.asks); k >= 0 && rep.askTier[k] != rep.bind {
 			rep.Decision, rep.bind = rep.asks[k].Verdict, rep.askTier[k]
 		}
 		if tiers {
@@ -346,8 +346,16 @@ func (p *Policy) take(rep *Report, tiers bool) {
 // compares numbers across units (30 events left at 10 a request against 43
 // requests); with every cost 1 the two agree. An ask of 0 units admits any
 // number of such requests, so it binds only when every ask is of 0 units,
-// by least Remaining. Every ask admitted: each Verdict is its Take.
+// by least Remaining. Every ask admitted: each Verdict is its Take. It
+// returns -1 when every ask is of 1 unit: TakeEach's choice is this one.
 func bindInRequests(asks []ratekit.Ask) int {
+	for k := range asks {
+		if asks[k].N != 1 {
+			goto units
+		}
+	}
+	return -1
+units:
 	bi := 0
 	for k := 1; k < len(asks); k++ {
 		a, b := &asks[k], &asks[bi]
@@ -380,11 +388,17 @@ func perRequest(v, cost int) int {
 // tier's cost (perRequest), and whether that cost is 0 (the tier bounds no
 // count of such requests; see bindInRequests). A request that can never be
 // admitted keeps its tier's units, as its problem detail does: no count of
-// such requests means anything.
-func (rep *Report) inRequests() (ratekit.Decision, bool) {
-	d, cost := rep.Decision, rep.cost(rep.bind)
-	d.Limit, d.Remaining = perRequest(d.Limit, cost), perRequest(d.Remaining, cost)
-	return d, cost == 0
+// such requests means anything. With a cost of 1 it is &rep.Decision;
+// otherwise view, filled in (a Decision is 8 words: not copied when it
+// need not be).
+func (rep *Report) inRequests(view *ratekit.Decision) (*ratekit.Decision, bool) {
+	cost := rep.cost(rep.bind)
+	if cost == 1 {
+		return &rep.Decision, false
+	}
+	*view = rep.Decision
+	view.Limit, view.Remaining = perRequest(view.Limit, cost), perRequest(view.Remaining, cost)
+	return view, cost == 0
 }
 
 // cost returns the cost by which the dialects without a unit field divide

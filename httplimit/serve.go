@@ -113,16 +113,16 @@ func (m *Middleware) report(w http.ResponseWriter, r *http.Request, s *scratch, 
 	rep, lk := s.rep, &s.link
 	lk.bind = nil
 	if m.hasPolicy(rep) {
-		s.view, lk.free = rep.inRequests()
-		lk.bind = &s.view
+		lk.bind, lk.free = rep.inRequests(&s.view)
 	}
+	own := lk.bind
 	if outer != nil && outer.bind != nil && !refused && (lk.bind == nil || binds(outer.bind, outer.free, lk.bind, lk.free)) {
 		lk.bind, lk.free = outer.bind, outer.free
 	}
 	s.hit, s.keep = nil, false
 	rate := refused && (rep.Outcome == RefusedRate || rep.Outcome == RefusedFailure)
 	if rate && m.refusals != nil {
-		s.rkey = refusalKeyOf(rep, &s.view)
+		s.rkey = refusalKeyOf(rep, own)
 		s.hit = m.cachedRefusal(rep, s.rkey)
 		s.keep = s.hit == nil
 	}
@@ -283,8 +283,8 @@ func (m *Middleware) WriteHeaders(h http.Header, rep *Report) {
 	s.rep = rep
 	s.hdr.reset()
 	refused := rep.Outcome != Admitted && !m.shadow
-	s.view, _ = rep.inRequests()
-	m.writeHeaders(&s.hdr, s, &s.view, refused && (rep.Outcome == RefusedRate || rep.Outcome == RefusedFailure))
+	d, _ := rep.inRequests(&s.view)
+	m.writeHeaders(&s.hdr, s, d, refused && (rep.Outcome == RefusedRate || rep.Outcome == RefusedFailure))
 	s.hdr.flush(h, false)
 	s.rep = own
 	m.pool.Put(s)
