@@ -101,3 +101,41 @@ func TestRefusalCacheCountsRequests(t *testing.T) {
 		wantHeaders(t, get(tc.n), map[string]string{"X-RateLimit-Limit": strconv.Itoa(tc.limit), "X-RateLimit-Remaining": "0", "Retry-After": "12"})
 	}
 }
+
+// TestUnitsAllocs: counting in requests allocates nothing more. An
+// admitted request through a tier in events at 10 a request and a tier in
+// requests makes the two allocations of its header values, as any
+// admission does, and a repeated 429 by the events tier (the cached one)
+// makes none.
+func TestUnitsAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under -race")
+	}
+	clk := mockAt(t0)
+	events := newWindow("events", 1<<30, time.Minute)
+	m := mustNew(t, httplimit.Config{
+		Tiers: []httplimit.Tier{
+			{Name: "events", Unit: "events", Limiter: httplimit.Shared(events), Cost: func(*http.Request) int { return 10 }},
+			{Name: "requests", Limiter: httplimit.Shared(newWindow("requests", 1<<30, time.Minute))},
+		},
+		Headers: httplimit.XRateLimit | httplimit.Sentry,
+		Clock:   clk,
+	})
+	h := m.Wrap(ok)
+	r := newReq("192.0.2.1:1")
+	w := &discard{h: make(http.Header)}
+	if got := testing.AllocsPerRun(200, func() {
+		clear(w.h)
+		h.ServeHTTP(w, r)
+	}); got != 2 || w.h.Get("X-RateLimit-Limit") != strconv.Itoa(1<<30/10) {
+		t.Errorf("admitted: %v allocations per request (X-RateLimit-Limit %q), want 2", got, w.h.Get("X-RateLimit-Limit"))
+	}
+	events.Take(t0, events.Peek(t0, 0).Remaining-5) // 5 events left: no request of 10
+	h.ServeHTTP(w, r)                               // the first refusal is rendered, and kept
+	if got := testing.AllocsPerRun(200, func() {
+		clear(w.h)
+		h.ServeHTTP(w, r)
+	}); got != 0 || w.h.Get("Retry-After") != "12" || w.h.Get("X-RateLimit-Remaining") != "0" {
+		t.Errorf("refused: %v allocations per request (Retry-After %q, X-RateLimit-Remaining %q), want 0", got, w.h.Get("Retry-After"), w.h.Get("X-RateLimit-Remaining"))
+	}
+}
