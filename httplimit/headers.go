@@ -222,18 +222,20 @@ func resetOf(d ratekit.Decision) time.Duration {
 	return d.ResetAfter
 }
 
-// writeHeaders appends the headers of the binding decision *d, in requests
-// (Report.inRequests), and the tiers that applied to b.
-func (m *Middleware) writeHeaders(b *headerBuf, s *scratch, d *ratekit.Decision, refused bool) {
+// writeHeaders appends the headers of the binding decision *d, of a tier
+// the request cost cost units of (the single-policy dialects count it in
+// requests: perRequest), and of the tiers that applied, to b.
+func (m *Middleware) writeHeaders(b *headerBuf, s *scratch, d *ratekit.Decision, cost int, refused bool) {
 	now, tiers := s.rep.Now, s.rep.Tiers
 	reset := resetOf(*d)
+	limit, remaining := int64(perRequest(d.Limit, cost)), int64(perRequest(d.Remaining, cost))
 	if refused && d.RetryAfter != ratekit.Never {
 		b.int(hRetryAfter, retrySeconds(d.RetryAfter))
 	}
 	dl := m.dialect
 	if dl&xrlMask != 0 {
-		b.int(hXRLLimit, int64(d.Limit))
-		b.int(hXRLRemaining, int64(d.Remaining))
+		b.int(hXRLLimit, limit)
+		b.int(hXRLRemaining, remaining)
 		switch {
 		case dl&XRateLimit != 0:
 			b.int(hXRLReset, seconds(reset))
@@ -245,13 +247,13 @@ func (m *Middleware) writeHeaders(b *headerBuf, s *scratch, d *ratekit.Decision,
 		}
 	}
 	if dl&Sentry != 0 {
-		b.int(hSentryLimit, int64(d.Limit))
-		b.int(hSentryRemain, int64(d.Remaining))
+		b.int(hSentryLimit, limit)
+		b.int(hSentryRemain, remaining)
 		b.int(hSentryReset, unixCeil(now, reset))
 	}
 	if dl&Rollbar != 0 {
-		b.int(hRollbarLimit, int64(d.Limit))
-		b.int(hRollbarRemain, int64(d.Remaining))
+		b.int(hRollbarLimit, limit)
+		b.int(hRollbarRemain, remaining)
 		b.int(hRollbarSeconds, seconds(reset))
 		b.int(hRollbarReset, unixCeil(now, reset))
 	}

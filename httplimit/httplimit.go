@@ -290,9 +290,8 @@ type scratch struct {
 	pk      pkState
 	rec     recorder
 	link    link
-	view    ratekit.Decision // the binding decision in requests, when it differs (Report.inRequests)
-	hit     *refusal         // the cached 429 this request is refused with
-	keep    bool             // cache the 429 this request is refused with, under rkey
+	hit     *refusal // the cached 429 this request is refused with
+	keep    bool     // cache the 429 this request is refused with, under rkey
 	rkey    refusalKey
 }
 

@@ -383,27 +383,12 @@ func perRequest(v, cost int) int {
 	return v
 }
 
-// inRequests returns rep's binding decision as the dialects without a unit
-// field report it: its Limit and Remaining in requests of the binding
-// tier's cost (perRequest), and whether that cost is 0 (the tier bounds no
-// count of such requests; see bindInRequests). A request that can never be
-// admitted keeps its tier's units, as its problem detail does: no count of
-// such requests means anything. With a cost of 1 it is &rep.Decision;
-// otherwise view, filled in (a Decision is 8 words: not copied when it
-// need not be).
-func (rep *Report) inRequests(view *ratekit.Decision) (*ratekit.Decision, bool) {
-	cost := rep.cost(rep.bind)
-	if cost == 1 {
-		return &rep.Decision, false
-	}
-	*view = rep.Decision
-	view.Limit, view.Remaining = perRequest(view.Limit, cost), perRequest(view.Remaining, cost)
-	return view, cost == 0
-}
-
 // cost returns the cost by which the dialects without a unit field divide
-// the units of tier entry i (-1: none) to count requests: its Cost, or 1
-// for none and for a request that can never be admitted (see inRequests).
+// the units of tier entry i (-1: none) to count requests (perRequest): its
+// Cost, or 1 for none. A request that can never be admitted keeps its
+// tiers' units, as its problem detail does (no count of such requests
+// means anything): 1 then too. A cost of 0 means the tier bounds no count
+// of such requests (see bindInRequests).
 func (rep *Report) cost(i int) int {
 	if i < 0 || rep.Outcome == RefusedNever {
 		return 1
