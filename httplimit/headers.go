@@ -17,25 +17,29 @@ import (
 // Sentry, Rollbar) describe the binding policy, and count requests, as
 // their fields promise ("how many more requests you can make"): on an
 // admitted request the tier that admits the fewest more requests (ties:
-// the longest ResetAfter), on a refused one the tier that refused it (the longest RetryAfter). A tier
-// whose Cost is c units a request counts Limit/c and Remaining/c requests,
-// rounded down: beside a tier of 50 requests, a tier of 100 events charged
-// 10 a request binds after 7 requests with 3 left (X-RateLimit-Remaining:
-// 3, X-RateLimit-Limit: 10), the number of requests it still admits. The
-// counts assume the next requests cost what this one did; a tier whose Cost
-// varies (bytes of an upload) reports how many more requests of this size
-// it admits, so a client sending larger ones is admitted fewer. A request
-// that can never be admitted (413) is answered with the tiers in their own
-// units, as its problem detail counts them. A tier this request
-// cost nothing (a Cost of 0) admits any number of such requests: it binds
-// only when every tier cost nothing, and it is reported in its units. Their
-// "Reset" is when the binding policy is back at full capacity
+// the longest ResetAfter), on a refused one the tier that refused it (the
+// longest RetryAfter). A tier whose Cost is c units a request counts
+// Limit/c and Remaining/c requests, rounded down: beside a tier of 50
+// requests, a tier of 100 events charged 10 a request binds after 7
+// requests with 3 left (X-RateLimit-Remaining: 3, X-RateLimit-Limit: 10),
+// the number of requests it still admits.
+//
+// The counts assume the next requests cost what this one did: a tier whose
+// Cost varies (bytes of an upload) reports how many more requests of this
+// size it admits, so a client sending larger ones is admitted fewer. A
+// tier this request cost nothing (a Cost of 0) admits any number of such
+// requests: it binds only when every tier cost nothing, and its counts are
+// its units. A request that can never be admitted (413) is answered with
+// its tiers in their own units, as its problem detail counts them: no
+// count of such requests means anything.
+//
+// Their "Reset" is when the binding policy is back at full capacity
 // (Decision.ResetAfter), or, on a refusal, when the request can be retried
 // (Decision.RetryAfter), as the mail API's docs promise; durations are
 // rounded up to whole seconds and instants to the next whole second, so a
 // client that obeys them is never early. A concurrency tier can be the
-// binding policy when it admits the fewest requests; its Reset is then 0, as
-// its units come back when requests finish rather than with time.
+// binding policy when it admits the fewest requests; its Reset is then 0,
+// as its units come back when requests finish rather than with time.
 //
 // The per-policy dialects (Sanity, IETF) describe every tier that applied
 // to the request. Sanity's X-RateLimit-Limit-<tier> and

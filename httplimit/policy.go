@@ -349,13 +349,16 @@ func (p *Policy) take(rep *Report, tiers bool) {
 // by least Remaining. Every ask admitted: each Verdict is its Take. It
 // returns -1 when every ask is of 1 unit: TakeEach's choice is this one.
 func bindInRequests(asks []ratekit.Ask) int {
+	ones := true
 	for k := range asks {
 		if asks[k].N != 1 {
-			goto units
+			ones = false
+			break
 		}
 	}
-	return -1
-units:
+	if ones {
+		return -1
+	}
 	bi := 0
 	for k := 1; k < len(asks); k++ {
 		a, b := &asks[k], &asks[bi]
