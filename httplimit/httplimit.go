@@ -82,7 +82,8 @@ type Tier struct {
 	// Cost returns how many units a request takes from this tier: the
 	// size of an upload for a bytes tier beside a request tier that costs
 	// 1. nil: Config.Cost. Costs are taken all or none across tiers, with
-	// the rules of Config.Cost.
+	// the rules of Config.Cost. The dialects without a unit field count
+	// the tier in requests of this cost (see Dialect).
 	Cost func(r *http.Request) int
 }
 
