@@ -64,6 +64,13 @@ func benchCases(tb testing.TB) []benchCase {
 		{"3tiers-IETF", func() *httplimit.Config {
 			return &httplimit.Config{Tiers: three(), Headers: httplimit.XRateLimit | httplimit.IETF}
 		}},
+		// The org tier counts events, 10 a request: the headers count the
+		// binding tier in requests (a division per tier of cost > 1).
+		{"3tiers-units", func() *httplimit.Config {
+			tiers := three()
+			tiers[0].Unit, tiers[0].Cost = "events", func(*http.Request) int { return 10 }
+			return &httplimit.Config{Tiers: tiers}
+		}},
 		{"3tiers-failure", func() *httplimit.Config {
 			return &httplimit.Config{Tiers: three(), Failure: &httplimit.FailureTier{
 				Name: "auth", Key: ipKey, Limiter: keyed("auth")}}
@@ -127,7 +134,7 @@ func TestAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts are meaningless under -race")
 	}
-	want := map[string]float64{"bare": 0, "1tier": 2, "3tiers": 2, "3tiers-OnDecision": 2, "3tiers-IETF": 2, "3tiers-failure": 2}
+	want := map[string]float64{"bare": 0, "1tier": 2, "3tiers": 2, "3tiers-OnDecision": 2, "3tiers-IETF": 2, "3tiers-units": 2, "3tiers-failure": 2}
 	for _, c := range benchCases(t) {
 		h := benchHandler(t, c)
 		r := newReq("203.0.113.9:4711", "Authorization", "Bearer sk_live_1", "X-Org", "acme")

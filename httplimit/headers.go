@@ -14,25 +14,39 @@ import (
 // sent on a 429).
 //
 // The single-policy dialects (XRateLimit, XRateLimitUnix, XRateLimitRFC3339,
-// Sentry, Rollbar) describe the binding policy: on an admitted request the
-// tier with the least Remaining, on a refused one the tier that refused it
-// (the longest RetryAfter). Their "Reset" is when that policy is back at full
-// capacity (Decision.ResetAfter), or, on a refusal, when the request can be
-// retried (Decision.RetryAfter), as the mail API's docs promise; durations
-// are rounded up to whole seconds and instants to the next whole second, so a
-// client that obeys them is never early. A concurrency tier can be the
-// binding policy when it has the least Remaining; its Reset is then 0, as its
-// units come back when requests finish rather than with time. The
-// per-policy dialects (Sanity, IETF) describe every tier that applied to the
-// request.
+// Sentry, Rollbar) describe the binding policy, and count requests, as
+// their fields promise ("how many more requests you can make"): on an
+// admitted request the tier that admits the fewest more requests (ties:
+// the longest ResetAfter), on a refused one the tier that refused it (the
+// longest RetryAfter). A tier whose Cost is c units a request counts
+// Limit/c and Remaining/c requests, rounded down: beside a tier of 50
+// requests, a tier of 100 events charged 10 a request binds after 7
+// requests with 3 left (X-RateLimit-Remaining: 3, X-RateLimit-Limit: 10),
+// the number of requests it still admits.
 //
-// Every dialect reports a tier in its own Unit, and "least Remaining"
-// compares numbers, not units: beside a tier of 50 requests, a tier of 100
-// events charged 10 a request binds with 30 events left
-// (X-RateLimit-Remaining: 30) while it admits 3 more requests. Only IETF
-// names the unit; clients of the other dialects read it as requests. Put
-// tiers of other units behind a dialect that names them, or accept that
-// clients pacing by such headers draw 429s.
+// The counts assume the next requests cost what this one did: a tier whose
+// Cost varies (bytes of an upload) reports how many more requests of this
+// size it admits, so a client sending larger ones is admitted fewer. A
+// tier this request cost nothing (a Cost of 0) admits any number of such
+// requests: it binds only when every tier cost nothing, and its counts are
+// its units. A request that can never be admitted (413) is answered with
+// its tiers in their own units, as its problem detail counts them: no
+// count of such requests means anything.
+//
+// Their "Reset" is when the binding policy is back at full capacity
+// (Decision.ResetAfter), or, on a refusal, when the request can be retried
+// (Decision.RetryAfter), as the mail API's docs promise; durations are
+// rounded up to whole seconds and instants to the next whole second, so a
+// client that obeys them is never early. A concurrency tier can be the
+// binding policy when it admits the fewest requests; its Reset is then 0,
+// as its units come back when requests finish rather than with time.
+//
+// The per-policy dialects (Sanity, IETF) describe every tier that applied
+// to the request. Sanity's X-RateLimit-Limit-<tier> and
+// X-RateLimit-Remaining-<tier> count requests as above (its docs: "how
+// many requests you have left"), and its RateLimit-Reset is the binding
+// policy's. IETF names each policy's unit, so it reports every tier in its
+// own: q and r in events or content-bytes where Tier.Unit says so.
 type Dialect uint16
 
 // The header dialects.
@@ -212,18 +226,20 @@ func resetOf(d ratekit.Decision) time.Duration {
 	return d.ResetAfter
 }
 
-// writeHeaders appends the headers of the binding decision *d and the
-// tiers that applied to b.
-func (m *Middleware) writeHeaders(b *headerBuf, s *scratch, d *ratekit.Decision, refused bool) {
+// writeHeaders appends the headers of the binding decision *d, of a tier
+// the request cost cost units of (the single-policy dialects count it in
+// requests: perRequest), and of the tiers that applied, to b.
+func (m *Middleware) writeHeaders(b *headerBuf, s *scratch, d *ratekit.Decision, cost int, refused bool) {
 	now, tiers := s.rep.Now, s.rep.Tiers
 	reset := resetOf(*d)
+	limit, remaining := int64(perRequest(d.Limit, cost)), int64(perRequest(d.Remaining, cost))
 	if refused && d.RetryAfter != ratekit.Never {
 		b.int(hRetryAfter, retrySeconds(d.RetryAfter))
 	}
 	dl := m.dialect
 	if dl&xrlMask != 0 {
-		b.int(hXRLLimit, int64(d.Limit))
-		b.int(hXRLRemaining, int64(d.Remaining))
+		b.int(hXRLLimit, limit)
+		b.int(hXRLRemaining, remaining)
 		switch {
 		case dl&XRateLimit != 0:
 			b.int(hXRLReset, seconds(reset))
@@ -235,22 +251,22 @@ func (m *Middleware) writeHeaders(b *headerBuf, s *scratch, d *ratekit.Decision,
 		}
 	}
 	if dl&Sentry != 0 {
-		b.int(hSentryLimit, int64(d.Limit))
-		b.int(hSentryRemain, int64(d.Remaining))
+		b.int(hSentryLimit, limit)
+		b.int(hSentryRemain, remaining)
 		b.int(hSentryReset, unixCeil(now, reset))
 	}
 	if dl&Rollbar != 0 {
-		b.int(hRollbarLimit, int64(d.Limit))
-		b.int(hRollbarRemain, int64(d.Remaining))
+		b.int(hRollbarLimit, limit)
+		b.int(hRollbarRemain, remaining)
 		b.int(hRollbarSeconds, seconds(reset))
 		b.int(hRollbarReset, unixCeil(now, reset))
 	}
 	if dl&Sanity != 0 {
 		for i := range tiers {
 			if td := &tiers[i]; td.report {
-				h := m.tierHeaders[td.index]
-				b.int(h.limit, int64(td.Decision.Limit))
-				b.int(h.remaining, int64(td.Decision.Remaining))
+				h, cost := m.tierHeaders[td.index], s.rep.cost(i)
+				b.int(h.limit, int64(perRequest(td.Decision.Limit, cost)))
+				b.int(h.remaining, int64(perRequest(td.Decision.Remaining, cost)))
 			}
 		}
 		b.int(hSanityReset, seconds(reset))

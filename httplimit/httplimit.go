@@ -75,13 +75,15 @@ type Tier struct {
 	// of letters, digits and '-'. The IETF dialect sends a unit of the
 	// draft's registry (requests, content-bytes, concurrent-requests) as
 	// qu, and any other ("events") as the vendor parameter ratekit-unit,
-	// since qu admits only registered units.
+	// since qu admits only registered units. The dialects without a unit
+	// field count the tier in requests instead (see Dialect).
 	Unit string
 
 	// Cost returns how many units a request takes from this tier: the
 	// size of an upload for a bytes tier beside a request tier that costs
 	// 1. nil: Config.Cost. Costs are taken all or none across tiers, with
-	// the rules of Config.Cost.
+	// the rules of Config.Cost. The dialects without a unit field count
+	// the tier in requests of this cost (see Dialect).
 	Cost func(r *http.Request) int
 }
 

@@ -87,8 +87,10 @@ func TestCost(t *testing.T) {
 		r.URL.RawQuery = fmt.Sprintf("n=%d", n)
 		return serve(h, r)
 	}
-	if w := get(60); w.Code != 200 || w.Header().Get("X-RateLimit-Remaining") != "40" {
-		t.Fatalf("cost 60: %d, remaining %q", w.Code, w.Header().Get("X-RateLimit-Remaining"))
+	// X-RateLimit-* count requests of this one's cost: the 40 events left
+	// admit no more request of 60; a request of 0 counts them as they are.
+	if w := get(60); w.Code != 200 || w.Header().Get("X-RateLimit-Remaining") != "0" || w.Header().Get("X-RateLimit-Limit") != "1" {
+		t.Fatalf("cost 60: %d, limit %q, remaining %q", w.Code, w.Header().Get("X-RateLimit-Limit"), w.Header().Get("X-RateLimit-Remaining"))
 	}
 	if w := get(0); w.Code != 200 || w.Header().Get("X-RateLimit-Remaining") != "40" {
 		t.Fatalf("cost 0: %d, remaining %q", w.Code, w.Header().Get("X-RateLimit-Remaining"))
@@ -102,12 +104,14 @@ func TestCost(t *testing.T) {
 	})
 
 	// More than the tier admits at once: 413, no Retry-After, its own
-	// problem type; nothing taken.
+	// problem type; nothing taken. No count of such requests means
+	// anything: the headers keep the tier's units, as the detail does.
 	w = get(101)
 	if w.Code != http.StatusRequestEntityTooLarge {
 		t.Fatalf("cost 101: status %d, want 413", w.Code)
 	}
-	wantHeaders(t, w.Header(), map[string]string{"Retry-After": "", "X-RateLimit-Limit": "100", "X-RateLimit-Remaining": "40"})
+	wantHeaders(t, w.Header(), map[string]string{"Retry-After": "", "X-RateLimit-Limit": "100", "X-RateLimit-Remaining": "40",
+		"RateLimit-Policy": `"events";q=100;w=60;ratekit-unit="events"`, "RateLimit": `"events";r=40;t=12`})
 	p := decodeProblem(t, w)
 	if p["type"] != httplimit.ProblemExceedsLimit || p["status"] != 413.0 || p["retry_after"] != nil ||
 		p["detail"] != `The request costs 101 units; policy "events" admits at most 100 at once.` {

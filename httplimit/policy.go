@@ -66,8 +66,11 @@ const (
 type Report struct {
 	// Outcome is the decision.
 	Outcome Outcome
-	// Decision is the binding decision: on an admission the tier with the
-	// least Remaining, on a refusal the refusing tier with the longest
+	// Decision is the binding decision, in the binding tier's own unit: on
+	// an admission the tier that admits the fewest more requests of this
+	// one's costs (Remaining divided by the tier's Cost, rounded down; ties:
+	// the longest ResetAfter; a tier this request cost nothing binds only
+	// when every tier did), on a refusal the refusing tier with the longest
 	// RetryAfter (the FailureTier's when it refused, or on a 401 when it
 	// applies). Zero when no limit applied.
 	Decision ratekit.Decision
@@ -313,6 +316,9 @@ func (p *Policy) take(rep *Report, tiers bool) {
 	}
 	if d.Allowed {
 		rep.taken = true
+		if k := bindInRequests(rep.asks); k >= 0 && rep.askTier[k] != rep.bind {
+			rep.Decision, rep.bind = rep.asks[k].Verdict, rep.askTier[k]
+		}
 		if tiers {
 			for k := range rep.asks {
 				rep.Tiers[rep.askTier[k]].Decision = rep.asks[k].Verdict
@@ -331,6 +337,66 @@ func (p *Policy) take(rep *Report, tiers bool) {
 	default:
 		rep.Outcome = RefusedRate
 	}
+}
+
+// bindInRequests returns the index of the ask that binds an admission in
+// requests: the one that admits the fewest more requests of this one's
+// costs (perRequest of its Remaining), ties to the longest ResetAfter, then
+// the first. TakeEach's binding member has the least Remaining, which
+// compares numbers across units (30 events left at 10 a request against 43
+// requests); with every cost 1 the two agree. An ask of 0 units admits any
+// number of such requests, so it binds only when every ask is of 0 units,
+// by least Remaining. Every ask admitted: each Verdict is its Take. It
+// returns -1 when every ask is of 1 unit: TakeEach's choice is this one.
+func bindInRequests(asks []ratekit.Ask) int {
+	ones := true
+	for k := range asks {
+		if asks[k].N != 1 {
+			ones = false
+			break
+		}
+	}
+	if ones {
+		return -1
+	}
+	bi := 0
+	for k := 1; k < len(asks); k++ {
+		a, b := &asks[k], &asks[bi]
+		if (a.N > 0) != (b.N > 0) {
+			if a.N > 0 {
+				bi = k
+			}
+			continue
+		}
+		ra, rb := perRequest(a.Verdict.Remaining, a.N), perRequest(b.Verdict.Remaining, b.N)
+		if ra < rb || ra == rb && a.Verdict.ResetAfter > b.Verdict.ResetAfter {
+			bi = k
+		}
+	}
+	return bi
+}
+
+// perRequest converts v units of a tier into requests that cost it cost
+// units each, rounded down: how many such requests v admits. A cost of 0
+// or 1 (or a negative one, which is never admitted) leaves v as it is.
+func perRequest(v, cost int) int {
+	if cost > 1 {
+		return v / cost
+	}
+	return v
+}
+
+// cost returns the cost by which the dialects without a unit field divide
+// the units of tier entry i (-1: none) to count requests (perRequest): its
+// Cost, or 1 for none. A request that can never be admitted keeps its
+// tiers' units, as its problem detail does (no count of such requests
+// means anything): 1 then too. A cost of 0 means the tier bounds no count
+// of such requests (see bindInRequests).
+func (rep *Report) cost(i int) int {
+	if i < 0 || rep.Outcome == RefusedNever {
+		return 1
+	}
+	return rep.Tiers[i].Cost
 }
 
 // peekUnknown fills in the state of the tiers whose verdict does not say

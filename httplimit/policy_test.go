@@ -71,8 +71,9 @@ func TestPolicyWithoutHTTP(t *testing.T) {
 	acme := map[string]string{"org": "acme", "peer": "10.0.0.1"}
 
 	// Admitted: each tier charged its own cost; conc is held during the
-	// call and released by Settle; the binding tier is the one with the
-	// least Remaining.
+	// call and released by Settle; the binding tier is the one that admits
+	// the fewest more calls of these costs: bytes (600 left, 1 call of 400)
+	// and conc (1) tie, and bytes resets later (org admits 4).
 	var during int
 	if p := grpcLike(pol, rep, t0, call{acme, 400}, func() bool {
 		during = conc.Peek(t0, 0).Remaining
@@ -86,8 +87,8 @@ func TestPolicyWithoutHTTP(t *testing.T) {
 	if got := [4]int{used(bytesL, t0), used(orgL, t0), during, conc.Peek(t0, 0).Remaining}; got != [4]int{400, 1, 1, 2} {
 		t.Fatalf("bytes used, org used, conc left during and after the call = %v, want [400 1 1 2]", got)
 	}
-	if rep.Decision.Policy != "conc" || rep.Decision.Remaining != 1 {
-		t.Errorf("binding decision %+v, want conc's with 1 remaining", rep.Decision)
+	if rep.Decision.Policy != "bytes" || rep.Decision.Remaining != 600 {
+		t.Errorf("binding decision %+v, want bytes' with 600 remaining", rep.Decision)
 	}
 	if d := rep.Tiers[0].Decision; !rep.Tiers[0].Applied || d.Remaining != 600 || rep.Tiers[0].Cost != 400 {
 		t.Errorf("bytes tier %+v, want applied, cost 400, 600 remaining", rep.Tiers[0])

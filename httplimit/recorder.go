@@ -260,6 +260,6 @@ func (m *Middleware) reportFailure(h http.Header, s *scratch, lk *link, status i
 	td.report = true
 	s.hdr.undo(h)
 	s.hdr.reset()
-	m.writeHeaders(&s.hdr, s, &td.Decision, false)
+	m.writeHeaders(&s.hdr, s, &td.Decision, 1, false)
 	s.hdr.flush(h, lk.outer != nil)
 }

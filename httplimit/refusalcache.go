@@ -34,13 +34,15 @@ func (m *Middleware) cacheableRefusal() bool {
 	return m.problem == nil && m.dialect&perPolicy == 0 && len(m.tierHeaders) <= 64
 }
 
-// refusalKeyOf returns the key of rep's 429.
+// refusalKeyOf returns the key of rep's 429. Its limit and remaining are
+// counted in requests, as the headers are: refusals by one tier of
+// requests of different costs differ.
 func refusalKeyOf(rep *Report) refusalKey {
-	d := rep.Decision
-	reset := resetOf(d)
+	d, cost := &rep.Decision, rep.cost(rep.bind)
+	reset := resetOf(*d)
 	k := refusalKey{
 		retry: retrySeconds(d.RetryAfter), reset: seconds(reset), resetAt: unixCeil(rep.Now, reset),
-		limit: d.Limit, remaining: d.Remaining,
+		limit: perRequest(d.Limit, cost), remaining: perRequest(d.Remaining, cost),
 	}
 	for i := range rep.Tiers {
 		if rep.Tiers[i].refused {

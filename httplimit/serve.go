@@ -111,12 +111,12 @@ func (m *Middleware) findKeys(r *http.Request, rep *Report) {
 // middleware to combine with its own.
 func (m *Middleware) report(w http.ResponseWriter, r *http.Request, s *scratch, outer *link, refused bool) {
 	rep, lk := s.rep, &s.link
-	lk.bind = nil
+	lk.bind, lk.cost = nil, 1
 	if m.hasPolicy(rep) {
-		lk.bind = &rep.Decision
+		lk.bind, lk.cost = &rep.Decision, rep.cost(rep.bind)
 	}
-	if outer != nil && outer.bind != nil && !refused && (lk.bind == nil || binds(*outer.bind, *lk.bind)) {
-		lk.bind = outer.bind
+	if outer != nil && outer.bind != nil && !refused && (lk.bind == nil || binds(outer.bind, outer.cost, lk.bind, lk.cost)) {
+		lk.bind, lk.cost = outer.bind, outer.cost
 	}
 	s.hit, s.keep = nil, false
 	rate := refused && (rep.Outcome == RefusedRate || rep.Outcome == RefusedFailure)
@@ -129,7 +129,7 @@ func (m *Middleware) report(w http.ResponseWriter, r *http.Request, s *scratch, 
 		writeRefusalHeaders(w.Header(), s.hit)
 	} else if lk.bind != nil {
 		s.hdr.reset()
-		m.writeHeaders(&s.hdr, s, lk.bind, rate)
+		m.writeHeaders(&s.hdr, s, lk.bind, lk.cost, rate)
 		s.hdr.flush(w.Header(), outer != nil)
 	}
 	if m.onDecision != nil {
@@ -147,11 +147,16 @@ func (m *Middleware) hasPolicy(rep *Report) bool {
 	return len(rep.asks) > 0
 }
 
-// binds reports whether the allowed decision a binds more tightly than b,
-// as ratekit.TakeAll judges: less Remaining, ties to the longer ResetAfter.
-func binds(a, b ratekit.Decision) bool {
-	if a.Remaining != b.Remaining {
-		return a.Remaining < b.Remaining
+// binds reports whether the allowed decision a, of a tier the request
+// cost ac units of, binds more tightly than b (bc), as Policy judges its
+// own tiers (bindInRequests): fewer requests left, ties to the longer
+// ResetAfter; one that cost nothing binds only beside another.
+func binds(a *ratekit.Decision, ac int, b *ratekit.Decision, bc int) bool {
+	if (ac == 0) != (bc == 0) {
+		return bc == 0
+	}
+	if ra, rb := perRequest(a.Remaining, ac), perRequest(b.Remaining, bc); ra != rb {
+		return ra < rb
 	}
 	return a.ResetAfter > b.ResetAfter
 }
@@ -237,8 +242,11 @@ type link struct {
 	rep   *Report
 	outer *link
 	// bind is the binding decision reported so far, nil if none: this
-	// request's (its Report's) or an outer one's, which outlives it.
+	// request's (its Report's) or an outer one's, which outlives it. cost
+	// is what the request cost its tier: the single-policy dialects count
+	// it in requests, perRequest(units, cost).
 	bind *ratekit.Decision
+	cost int
 
 	// settled is set by whichever settles rep first: the serving
 	// middleware when its handler returns, or an inner one's rollback.
@@ -275,7 +283,7 @@ func (m *Middleware) WriteHeaders(h http.Header, rep *Report) {
 	s.rep = rep
 	s.hdr.reset()
 	refused := rep.Outcome != Admitted && !m.shadow
-	m.writeHeaders(&s.hdr, s, &rep.Decision, refused && (rep.Outcome == RefusedRate || rep.Outcome == RefusedFailure))
+	m.writeHeaders(&s.hdr, s, &rep.Decision, rep.cost(rep.bind), refused && (rep.Outcome == RefusedRate || rep.Outcome == RefusedFailure))
 	s.hdr.flush(h, false)
 	s.rep = own
 	m.pool.Put(s)
