@@ -435,9 +435,9 @@ const scMost = 1<<47 - 1
 // carried is the state as read under the current Window (the script's
 // sccarry, slidingwindow.Counter.Reconfigure's rule): both windows written
 // under another Window count in the new window holding the last µs of the
-// written current one, and a window before them may hold what each of the
-// ceil(new/old) old windows it meets held (the Counter's forgotFrom), at
-// most scMost.
+// written current one, and a window the key forgets may hold what each of
+// the ceil(new/old) old windows it meets held (the Counter's forgotFrom)
+// or that carried count, if more; at most scMost.
 func (m *counterModel) carried() counterModel {
 	k := *m
 	if !k.set || k.ww == k.w {
@@ -446,7 +446,7 @@ func (m *counterModel) carried() counterModel {
 	r := (k.w + k.ww - 1) / k.ww
 	k.most = scMost
 	if m.most <= scMost/r {
-		k.most = min(m.most*r, scMost)
+		k.most = min(max(m.most*r, m.c+m.pr), scMost)
 	}
 	k.s = new(big.Int).Div(big.NewInt(k.s+k.ww-1), big.NewInt(k.w)).Int64() * k.w
 	k.c, k.pr, k.ww = k.c+k.pr, 0, k.w

@@ -789,8 +789,9 @@ local sc = {}
 -- The state is "s c pr m w": the stored window's start, its count, the
 -- previous window's count, m, the most a window before them may hold,
 -- which stale times read (see scstale): the largest Limit a Take on the key
--- was admitted under, times ceil(W/w) at each change of Window from w to W
--- (sccarry), and w, the Window (µs) it was written under. A key written before m was kept
+-- was admitted under, raised at each change of Window from w to W to
+-- ceil(W/w) times it or the count carried if more (sccarry), and w, the
+-- Window (µs) it was written under. A key written before m was kept
 -- ("s c pr") reads m as the call's Limit, as it decided; one written before
 -- w was kept reads w as the call's Window.
 function sc.load(key)
@@ -814,17 +815,18 @@ local SCMOST = 140737488355327
 -- onto the new ones, so the units of both are counted in the new window
 -- that holds the last instant of the old current one, where they count at
 -- least as long as they did; earlier times are then stale (see scstale).
--- A new window meets up to ceil(W/w) old ones, each of which held at most
--- m units, so m, what a forgotten window may hold, becomes m·ceil(W/w)
--- (Counter's forgotFrom): a window forgotten once a Take moves the key
--- ahead is counted as what it may have held, not as one old window's
--- worth, so refunding that Take leaves no stale time admitting more than
--- had it never happened.
+-- m, what a window the key forgets may hold, becomes the larger of
+-- m·ceil(W/w), as a new window meets up to ceil(W/w) old ones that each
+-- held at most m (Counter's forgotFrom), and the carried count, which a
+-- shorter Window puts in one window: a window forgotten once a Take moves
+-- the key ahead is counted as what it may hold, so refunding that Take
+-- leaves no stale time admitting more than had it never happened.
 local function sccarry(st, p)
   if not st.s or not st.w or st.w == p.window then return end
   local W = p.window
   if st.m then
     local m = st.m * cdiv(W, st.w)
+    if m < st.c + st.pr then m = st.c + st.pr end
     if m > SCMOST then m = SCMOST end
     st.m = m
   end
