@@ -79,7 +79,8 @@ func steps(w time.Duration) []time.Duration {
 // then (down to a third, up to twice, and back), as a Limiter of the same
 // Algorithm and Name with another Limit does to a key, for every algorithm
 // but the token bucket (whose Limit and Burst reshape its state; the
-// reference models have no rule for that). Odd rounds change it more often
+// reference models have no rule for that), and a sliding counter's Window
+// too (a third, three times). Odd rounds change it more often
 // and also step back by half a Window and a whole one, so that stale times
 // meet units that a lowered Limit trimmed (the sliding log's lost mark).
 func TestScriptMatchesModel(t *testing.T) {
@@ -107,12 +108,20 @@ func matchModels(t *testing.T, s *redisstore.Store, sd uint64) {
 			// (Limit per Window, at one Burst) that validates: its tat's
 			// fraction of a µs is kept in units of 1/Limit, which the script
 			// must read under another Limit as the model does.
+			// A sliding counter's also under each Window (a third, three
+			// times), as its state carries to another Window.
 			var limits []*redisstore.Limiter
-			for _, limit := range []int{cfg.Limit, max(cfg.Limit/3, 1), min(2*cfg.Limit, redisstore.MaxLimit)} {
-				c := cfg
-				c.Limit = limit
-				if c.Validate() == nil {
-					limits = append(limits, mustLimiter(t, s, c))
+			windows := []time.Duration{cfg.Window}
+			if cfg.Algorithm == redisstore.SlidingCounter {
+				windows = append(windows, max((cfg.Window/3).Truncate(time.Microsecond), time.Microsecond), 3*cfg.Window)
+			}
+			for _, window := range windows {
+				for _, limit := range []int{cfg.Limit, max(cfg.Limit/3, 1), min(2*cfg.Limit, redisstore.MaxLimit)} {
+					c := cfg
+					c.Limit, c.Window = limit, window
+					if c.Validate() == nil {
+						limits = append(limits, mustLimiter(t, s, c))
+					}
 				}
 			}
 			for round := range 6 {
@@ -132,6 +141,9 @@ func matchModels(t *testing.T, s *redisstore.Store, sd uint64) {
 							tm.setRate(int64(k.Limit), k.Window, int64(k.Burst))
 						} else {
 							m.setLimit(int64(l.Config().Limit))
+						}
+						if cm, ok := m.(*counterModel); ok {
+							cm.setWindow(l.Config().Window)
 						}
 					}
 					now = now.Add(st[rng.IntN(len(st))]).Truncate(time.Microsecond)

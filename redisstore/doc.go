@@ -86,8 +86,13 @@
 // parse the words this one adds. It fails on a fixed or rolling key this
 // one wrote, and reads a token bucket or sliding counter key as fresh (as
 // it did the words added before: the rate, and the counter's largest
-// Limit). Deploy the change where that is acceptable, or under a new
-// Options.Prefix.
+// Limit). A sliding counter key this version carried to another Window
+// may keep, where the largest Limit was, the most a window it forgets may
+// hold (see Stale times; at most 2^47-1): the previous version reads that
+// as its largest Limit and decides by it as this one does, but its own
+// carries do not raise it, so a key it carries during the deploy counts a
+// forgotten window at stale times as it did. Deploy the change where that
+// is acceptable, or under a new Options.Prefix.
 //
 // # Refunds
 //
@@ -146,10 +151,13 @@
 // has none until its next trim writes one. The sliding counter counts,
 // at a time in the window before its current one, both its windows' units
 // in full and the window before them, which it no longer knows, as Limit
-// units weighted as a previous window is (the largest Limit a Take on the
-// key was admitted under, if more: after a Limit was lowered that window
-// may hold more than the Limit, as slidingwindow.Counter keeps it);
-// earlier still, every n > 0 is denied. So no refund lets a stale time admit more than had the refunded
+// units weighted as a previous window is, or more where that window may
+// hold more: the largest Limit a Take on the key was admitted under, and
+// after a change of Window from w to W, ceil(W/w) times what an old window
+// may hold (as slidingwindow.Counter keeps it) or the units carried into
+// one window, if more (the Counter does not count those, and admits more
+// at such a time than had a refunded Take never happened); earlier still,
+// every n > 0 is denied. So no refund lets a stale time admit more than had the refunded
 // Take never happened. A key that has expired (see Memory) has forgotten
 // all of this, and a stale time on it is decided as on a fresh key.
 //

@@ -21,7 +21,9 @@ import (
 // before the operation (bits 6-7: 1 the config's, 2 a third of it, 3 twice
 // it; a token bucket's rate, if its refill time allows), as a Limiter of
 // the same Name with another Limit does; the window algorithms' Limit
-// changes are TestScriptMatchesModel's. Each input makes hundreds of round trips, so minimise
+// changes are TestScriptMatchesModel's. If the first byte is 0x80 or more,
+// bits 1-2 of the flag change a sliding counter's Window likewise (1 the
+// config's, 2 a third of it, 3 three times it). Each input makes hundreds of round trips, so minimise
 // briefly: go test -run '^$' -fuzz FuzzScript -fuzztime 90s -fuzzminimizetime 3s
 func FuzzScript(f *testing.F) {
 	f.Add([]byte{0, 0, 0, 5, 0, 1, 5, 0, 3, 1, 2, 4, 2})
@@ -46,6 +48,19 @@ func FuzzScript(f *testing.F) {
 	// it), refunded under Limit 200, then stale Peeks stepping back: the
 	// forgotten window counts as the 600 it held, not the lowered Limit.
 	f.Add([]byte{12, 0x00, 0, 1, 0x28, 0, 1, 0x03, 0, 0x81, 0x32, 1, 0, 0x32, 1, 0, 0x32, 1, 0, 0x32, 1, 0, 0x32, 1, 0, 0x30, 1, 0})
+	// A longer Window (sc; 0x80 turns Window changes on): 5 at start and
+	// 4 in the next 1s window, a Peek under a Window of 3s (the word's two
+	// windows count 9 in one of 3s), a Take a window and more on that
+	// moves the key past them, refunded, then stale Peeks stepping back
+	// into the window forgotten: it counts as 5·ceil(3s/1s), not as 5.
+	f.Add([]byte{0x83, 0x00, 0x00, 0x01, 0x20, 0x01, 0x00, 0x1c, 0x01, 0x00, 0x14, 0x01, 0x00, 0x00, 0x01, 0x00, 0x2a, 0x01, 0x06, 0x28, 0x01, 0x00,
+		0x03, 0x01, 0x00, 0x32, 0x01, 0x00, 0x32, 0x01, 0x00, 0x32, 0x01, 0x00, 0x32, 0x01, 0x00, 0x32, 0x01, 0x00, 0x32, 0x01, 0x00, 0x30, 0x01, 0x00})
+	// A shorter Window (sc, then a third of it): the same 9 units carried
+	// into one window of 333333µs, a Take two windows on, refunded, then
+	// stale Peeks in the window after the carried one: the window the key
+	// forgot counts as the 9 carried, not as the Limit.
+	f.Add([]byte{0x83, 0x00, 0x00, 0x01, 0x20, 0x01, 0x00, 0x1c, 0x01, 0x00, 0x14, 0x01, 0x00, 0x00, 0x01, 0x00, 0x1e, 0x01, 0x04, 0x14, 0x01, 0x00,
+		0x03, 0x01, 0x00, 0x32, 0x01, 0x00, 0x16, 0x01, 0x00, 0x32, 0x01, 0x00, 0x30, 0x01, 0x00})
 	s, _ := newStore(f)
 	var inputs int
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -53,6 +68,10 @@ func FuzzScript(f *testing.F) {
 			return
 		}
 		cfg := modelConfigs[int(data[0])%len(modelConfigs)]
+		cur := cfg // the policy in force
+		// The sliding counter's Window changes too if the first byte has
+		// its top bit set (older inputs do not).
+		rewindow := data[0] >= 0x80 && cfg.Algorithm == redisstore.SlidingCounter
 		l := mustLimiter(t, s, cfg)
 		base := l
 		m := newModel(cfg)
@@ -75,19 +94,26 @@ func FuzzScript(f *testing.F) {
 			if data[i+2]&1 == 1 && n >= 0 {
 				n = capacity - n%2
 			}
+			c := cur
 			if lim := data[i+2] >> 6; lim > 0 && cfg.Algorithm != redisstore.FixedWindow && cfg.Algorithm != redisstore.Rolling {
-				c := cfg
 				c.Limit = []int{cfg.Limit, max(cfg.Limit/3, 1), min(2*cfg.Limit, redisstore.MaxLimit)}[lim-1]
-				if c.Validate() == nil { // a token bucket's refill time may not
-					l = mustLimiter(t, s, c)
-					if c.Limit == cfg.Limit {
-						l = base
-					}
-					if tm, ok := m.(*tbModel); ok {
-						tm.setRate(int64(c.Limit), c.Window, int64(c.Burst))
-					} else {
-						m.setLimit(int64(c.Limit))
-					}
+			}
+			if win := data[i+2] >> 1 & 3; rewindow && win > 0 {
+				c.Window = []time.Duration{cfg.Window, max((cfg.Window / 3).Truncate(time.Microsecond), time.Microsecond), 3 * cfg.Window}[win-1]
+			}
+			if c != cur && c.Validate() == nil { // a token bucket's refill time may not
+				cur = c
+				l = mustLimiter(t, s, c)
+				if c == cfg {
+					l = base
+				}
+				if tm, ok := m.(*tbModel); ok {
+					tm.setRate(int64(c.Limit), c.Window, int64(c.Burst))
+				} else {
+					m.setLimit(int64(c.Limit))
+				}
+				if cm, ok := m.(*counterModel); ok {
+					cm.setWindow(c.Window)
 				}
 			}
 			us := scriptMicros(now)

@@ -420,7 +420,37 @@ type counterModel struct {
 	base
 	s, c, pr int64
 	set      bool
-	most     int64 // the largest Limit a Take was admitted under
+	most     int64 // the most the window before the stored ones may hold (see carried)
+	ww       int64 // the Window (µs) the state was written under (valid once set)
+}
+
+// setWindow changes the Window from the next call on, as a Limiter of the
+// same Algorithm and Name with another Window does: the state is read
+// under it (carried) at every call until a write keeps it.
+func (m *counterModel) setWindow(w time.Duration) { m.w, m.dwindow = w.Microseconds(), w }
+
+// scMost is the most the script counts a forgotten window as holding.
+const scMost = 1<<47 - 1
+
+// carried is the state as read under the current Window (the script's
+// sccarry, slidingwindow.Counter.Reconfigure's rule): both windows written
+// under another Window count in the new window holding the last µs of the
+// written current one, and a window the key forgets may hold what each of
+// the ceil(new/old) old windows it meets held (the Counter's forgotFrom)
+// or that carried count, if more; at most scMost.
+func (m *counterModel) carried() counterModel {
+	k := *m
+	if !k.set || k.ww == k.w {
+		return k
+	}
+	r := (k.w + k.ww - 1) / k.ww
+	k.most = scMost
+	if m.most <= scMost/r {
+		k.most = min(max(m.most*r, m.c+m.pr), scMost)
+	}
+	k.s = new(big.Int).Div(big.NewInt(k.s+k.ww-1), big.NewInt(k.w)).Int64() * k.w
+	k.c, k.pr, k.ww = k.c+k.pr, 0, k.w
+	return k
 }
 
 // forgot is the most units the window before the stored ones may hold: the
@@ -487,6 +517,13 @@ func (m *counterModel) reset(now, extra int64) int64 {
 }
 
 func (m *counterModel) decide(now int64, n int, take bool) ratekit.Decision {
+	k := m.carried()
+	return k.decideCarried(now, n, take, m)
+}
+
+// decideCarried decides on the carried state m; an admitted Take writes it,
+// as taken, to into.
+func (m *counterModel) decideCarried(now int64, n int, take bool, into *counterModel) ratekit.Decision {
 	switch {
 	case n < 0 || int64(n) > m.limit:
 		return m.d(false, m.remaining(now, 0), m.reset(now, 0), -1)
@@ -496,7 +533,8 @@ func (m *counterModel) decide(now int64, n int, take bool) ratekit.Decision {
 		d := m.d(true, m.remaining(now, int64(n)), m.reset(now, int64(n)), 0)
 		if take {
 			s, _, c, pr := m.view(now) // a stale now: the stored window
-			m.s, m.c, m.pr, m.set, m.most = s, c+int64(n), pr, true, m.forgot()
+			m.s, m.c, m.pr, m.set, m.most, m.ww = s, c+int64(n), pr, true, m.forgot(), m.w
+			*into = *m
 		}
 		return d
 	}
@@ -519,12 +557,16 @@ func (m *counterModel) refund(at int64, n int) {
 	if n <= 0 || !m.set {
 		return
 	}
+	k := m.carried() // written only if the refund gives something back
 	switch {
-	case at >= m.s && at < m.s+m.w:
-		m.c -= min(int64(n), m.c)
-	case at >= m.s-m.w && at < m.s:
-		m.pr -= min(int64(n), m.pr)
+	case at >= k.s && at < k.s+k.w:
+		k.c -= min(int64(n), k.c)
+	case at >= k.s-k.w && at < k.s:
+		k.pr -= min(int64(n), k.pr)
+	default:
+		return
 	}
+	*m = k
 	// An emptied key keeps its window (stale times before it stay judged
 	// against it).
 }

@@ -787,9 +787,11 @@ end
 local sc = {}
 
 -- The state is "s c pr m w": the stored window's start, its count, the
--- previous window's count, m, the largest Limit a Take on the key was
--- admitted under, which stale times read (see scstale), and w, the Window
--- (µs) it was written under (see sccarry). A key written before m was kept
+-- previous window's count, m, the most a window before them may hold,
+-- which stale times read (see scstale): the largest Limit a Take on the key
+-- was admitted under, raised at each change of Window from w to W to
+-- ceil(W/w) times it or the count carried if more (sccarry), and w, the
+-- Window (µs) it was written under. A key written before m was kept
 -- ("s c pr") reads m as the call's Limit, as it decided; one written before
 -- w was kept reads w as the call's Window.
 function sc.load(key)
@@ -801,19 +803,38 @@ function sc.load(key)
   return {s = tonumber(s), c = tonumber(c), pr = tonumber(pr), m = tonumber(m), w = tonumber(w)}
 end
 
+-- SCMOST is the most scmost counts a forgotten window as holding: 2^47 - 1,
+-- so that it stays a divisor muldiv takes (scstale), in this script and in
+-- the older one that reads m the same way. Above it, a stale time in the
+-- forgotten window would admit nothing anyway but in its last 2^-16 (the
+-- Limit is below 2^31); slidingwindow.Counter caps it at its count field.
+local SCMOST = 140737488355327
+
 -- sccarry reads a key written under another Window as p's:
 -- slidingwindow.Counter.Reconfigure's rule. The old windows do not map
 -- onto the new ones, so the units of both are counted in the new window
 -- that holds the last instant of the old current one, where they count at
 -- least as long as they did; earlier times are then stale (see scstale).
+-- m, what a window the key forgets may hold, becomes the larger of
+-- m·ceil(W/w), as a new window meets up to ceil(W/w) old ones that each
+-- held at most m (Counter's forgotFrom), and the carried count, which a
+-- shorter Window puts in one window: a window forgotten once a Take moves
+-- the key ahead is counted as what it may hold, so refunding that Take
+-- leaves no stale time admitting more than had it never happened.
 local function sccarry(st, p)
   if not st.s or not st.w or st.w == p.window then return end
   local W = p.window
+  if st.m then
+    local m = st.m * cdiv(W, st.w)
+    if m < st.c + st.pr then m = st.c + st.pr end
+    if m > SCMOST then m = SCMOST end
+    st.m = m
+  end
   st.s, st.c, st.pr, st.w = fdiv(st.s + st.w - 1, W) * W, st.c + st.pr, 0, W
 end
 
 -- scmost is the most units the window before the stored ones may hold:
--- the largest Limit a Take was admitted under, or the call's if larger.
+-- m (see sc.load and sccarry), or the call's Limit if larger.
 local function scmost(st, L)
   if st.m and st.m > L then return st.m end
   return L
@@ -853,11 +874,11 @@ end
 -- as a previous window is: cur + prev + ceil(F·(W-e)/W), e being now's
 -- offset into its window. Earlier still it is judged at that window's
 -- start, where the estimate is cur + prev + F: every n > 0 is denied.
--- An admitted stale Take is counted in s's window. F is the Limit, or the
--- largest one a Take was admitted under if that is more (scmost), as
--- slidingwindow.Counter's forgot: after a Limit was lowered, the window
--- forgotten may hold more than the Limit now (the key moved past it by a
--- Take since refunded, a twin that never saw that Take still counts it).
+-- An admitted stale Take is counted in s's window. F is the Limit, or m
+-- if that is more (scmost), as slidingwindow.Counter's forgot: after a
+-- Limit was lowered or the Window lengthened, the window forgotten may
+-- hold more than the Limit now (the key moved past it by a Take since
+-- refunded, a twin that never saw that Take still counts it).
 local function scstale(st, p, n, take)
   local L, W = p.limit, p.window
   local s, c, pr = st.s, st.c, st.pr
