@@ -164,19 +164,24 @@ func keyOf(c Config) cell.Key {
 // of it, so a Counter on a mock clock set to 2200 is as exact as one on the
 // real clock.
 func shared(cfg Config) (*counterParams, error) {
-	return interned.Get(keyOf(cfg), (*counterParams).near, func() (*counterParams, error) {
+	return sharedAt(cfg, core.Clock(cfg.Clock).Now())
+}
+
+// sharedAt is shared with cfg.Clock read already, as now.
+func sharedAt(cfg Config, now time.Time) (*counterParams, error) {
+	return interned.Get(keyOf(cfg), func(p *counterParams) bool { return p.near(now) }, func() (*counterParams, error) {
 		if err := cfg.validateCounter(); err != nil {
 			return nil, err
 		}
-		return newCounterParams(cfg, epochAt(core.Clock(cfg.Clock).Now())), nil
+		return newCounterParams(cfg, epochAt(now)), nil
 	})
 }
 
-// near reports whether p's clock reads a time within half p's range of its
-// epoch, so that a Counter made now with p still has 36 years of exact
-// instants either way.
-func (p *counterParams) near() bool {
-	x := p.since(p.clock.Now())
+// near reports whether now is within half p's range of its epoch, so that
+// a Counter made now with p still has 36 years of exact instants either
+// way.
+func (p *counterParams) near(now time.Time) bool {
+	x := p.since(now)
 	return x > minTime/2 && x < maxTime/2
 }
 
@@ -759,11 +764,17 @@ func (c *Counter) Config() Config {
 // keeps that window full under any Limit it allows). At a stale time, a
 // window the Counter no longer knows counts as the most any earlier Limit
 // let it hold, not the lowered one (a Counter reconfigured so keeps
-// parameters of its own). Concurrent calls wait
+// parameters of its own). The last window a Counter's parameters hold, 73
+// years past their epoch, never ends (every later instant falls in it, as
+// a clock glitch of a century does): if the instant of the change
+// (cfg.Clock's reading) is past its nominal end, its units count for the
+// new Window from that instant, in the new window that holds its last
+// nanosecond. Concurrent calls wait
 // (yielding the thread) for the few instructions the swap takes, then
 // carry on under the new configuration.
 func (c *Counter) Reconfigure(cfg Config) error {
-	np, err := shared(cfg)
+	now := core.Clock(cfg.Clock).Now()
+	np, err := sharedAt(cfg, now)
 	if err != nil {
 		return err
 	}
@@ -785,8 +796,9 @@ func (c *Counter) Reconfigure(cfg Config) error {
 			cp.forgot = f
 			mp = &cp
 		}
+		nowUnix := mp.epochUnix + mp.since(now) // within ±2^62.6: no overflow
 		if c.c.Replace(b, func(w, aux int64) (*counterParams, int64, int64) {
-			return mp, int64(mp.carry(uint64(w), b.P)), mp.carryMark(aux, b.P)
+			return mp, int64(mp.carry(uint64(w), b.P, nowUnix)), mp.carryMark(aux, b.P, nowUnix)
 		}) {
 			return nil
 		}
@@ -813,13 +825,15 @@ func (p *counterParams) forgotFrom(old *counterParams) uint64 {
 	return max(f, p.forgot)
 }
 
-// carry converts the word w of old into a word of p (see Reconfigure).
-// Windows are aligned to Unix time, so a window is the same whatever the
-// epoch its index counts from.
-func (p *counterParams) carry(w uint64, old *counterParams) uint64 {
+// carry converts the word w of old into a word of p at the instant now
+// (Unix nanoseconds; see Reconfigure). Windows are aligned to Unix time, so
+// a window is the same whatever the epoch its index counts from; but old's
+// last window never ends (see lastEnd).
+func (p *counterParams) carry(w uint64, old *counterParams, now int64) uint64 {
 	rel, cur, prev := old.unpack(w)
 	k := old.base + int64(rel) // the Unix index of old's current window
-	if p.window == old.window {
+	end, last := old.lastEnd(rel, now, p.window)
+	if p.window == old.window && !last {
 		// Same windows: the counts carry over, to the same window counted
 		// from p's base (capped at p's field, still above any Limit p
 		// allows, if p keeps a bit for the hook that old did not).
@@ -830,7 +844,6 @@ func (p *counterParams) carry(w uint64, old *counterParams) uint64 {
 	if cur+prev == 0 {
 		return p.pack(0, 0, 0)
 	}
-	end := (k+1)*old.window - 1 // Unix nanoseconds
 	r := min(max(floorDiv(end, p.window)-p.base, 0), int64(p.maxRel()))
 	sum := min(cur+prev, p.mask)
 	if old.full(cur) || old.full(prev) {
@@ -863,12 +876,28 @@ func (p *counterParams) full(count uint64) bool {
 
 // carryMark converts old's restore mark (see UnmarshalBinary) to p's: the
 // window of p that holds the last instant of old's marked window.
-func (p *counterParams) carryMark(aux int64, old *counterParams) int64 {
+func (p *counterParams) carryMark(aux int64, old *counterParams, now int64) int64 {
 	if aux == 0 {
 		return 0
 	}
-	end := (old.base+aux)*old.window - 1 // Unix nanoseconds
+	end, _ := old.lastEnd(uint64(aux-1), now, p.window)
 	return min(max(floorDiv(end, p.window)-p.base, 0), int64(p.maxRel())) + 1
+}
+
+// lastEnd returns the last instant (Unix nanoseconds) of p's window rel as
+// a carry at now (Unix nanoseconds) into windows of w counts it, and
+// whether rel is p's last window with now past its nominal end. Every
+// instant from the start of the last window (maxRel, the window of
+// maxTime) on falls in it, since reads clamp there: it never ends, and the
+// Takes it counts may be stamped at any instant up to now, so they count
+// for a new Window from now on (see Reconfigure in the ratekit package
+// documentation): the carry's window is the one that holds now + w - 1.
+func (p *counterParams) lastEnd(rel uint64, now, w int64) (int64, bool) {
+	end := (p.base+int64(rel)+1)*p.window - 1
+	if rel == p.maxRel() && now > end {
+		return now + w - 1, true // now <= 2^62 + 2^61, w <= MaxWindow: no overflow
+	}
+	return end, false
 }
 
 // counterFormat is the version of the Counter's MarshalBinary format;
