@@ -911,10 +911,13 @@ const (
 	counterForgotFormat = 3
 )
 
-// The bits of a version 2 state's cut flags: which counts are cut.
+// The bits of a version 2 state's cut flags: which counts are cut, and
+// whether the window is the last one its Counter's parameters hold, which
+// never ends (see lastEnd).
 const (
 	cutCur  = 1 << 0
 	cutPrev = 1 << 1
+	cutLast = 1 << 2
 )
 
 // MarshalBinary returns the Counter's state in wall-clock terms. The format,
@@ -932,6 +935,13 @@ const (
 // 1's fields followed by a uvarint of cut flags (1: the current window's
 // count is cut, 2: the previous one's). A cut count restores as a full
 // field, as Reconfigure carries it.
+//
+// The last window a Counter's parameters hold (73 years past their epoch:
+// a clock glitch of a century) never ends, since every later instant
+// falls in it. Such a state is version 2 with flag 4, which builds before
+// it refuse (a clear error); restored into a Counter whose clock reads past
+// the window's end, its units count for a Window from that reading on, as
+// Reconfigure carries them, rather than ending with the window saved.
 //
 // A Counter whose Limit went down judges a window it no longer knows, at a
 // stale time, as holding the most an earlier Limit let it hold (see
@@ -955,6 +965,9 @@ func (p *counterParams) marshal(w uint64) []byte {
 	}
 	if p.full(prev) {
 		cut |= cutPrev
+	}
+	if rel == p.maxRel() && cur+prev > 0 {
+		cut |= cutLast
 	}
 	version := byte(counterFormat)
 	switch {
@@ -983,7 +996,9 @@ func (p *counterParams) marshal(w uint64) []byte {
 // truncated, corrupt, of another algorithm or version, holds a count above
 // MaxCounterLimit of its Window, or a window more than 73 years after the
 // epoch of the Counter's parameters (the making of the first Counter of its
-// Config). A window more than 73 years before it restores as a fresh state:
+// Config), but for a window that never ends (see MarshalBinary), which
+// restores as this Counter's last. A window more than 73 years before it
+// restores as a fresh state:
 // nothing in it can count any more. A state saved with another Window is
 // carried as Reconfigure carries the Counter's windows to a new Window,
 // into the window that holds the last instant of the saved one. The Counter
@@ -1024,7 +1039,7 @@ func (c *Counter) UnmarshalBinary(b []byte) error {
 	if cutFormat || forgotFormat {
 		// Version 3 has the field whatever is cut; version 2 only if some
 		// count is.
-		if cut = r.Uint64(); cut == 0 && cutFormat || cut&^(cutCur|cutPrev) != 0 {
+		if cut = r.Uint64(); cut == 0 && cutFormat || cut&^(cutCur|cutPrev|cutLast) != 0 {
 			r.Fail("cut flags %#x", cut)
 		}
 	}
@@ -1052,7 +1067,7 @@ func (c *Counter) UnmarshalBinary(b []byte) error {
 			// one of p's meets at most ceil(p.window/window) of them.
 			forgot = forgotOver(forgot, window, p)
 		}
-		next, err := p.restore(window, start, p.uncut(cur, cut&cutCur != 0), p.uncut(prev, cut&cutPrev != 0))
+		next, err := p.restore(window, start, p.uncut(cur, cut&cutCur != 0), p.uncut(prev, cut&cutPrev != 0), cut&cutLast != 0)
 		if err != nil {
 			return err
 		}
@@ -1117,8 +1132,11 @@ func badCounterState(format string, args ...any) error {
 }
 
 // restore returns the word of a state saved by MarshalBinary, if p can hold
-// it (see UnmarshalBinary).
-func (p *counterParams) restore(window uint64, start int64, cur, prev uint64) (uint64, error) {
+// it (see UnmarshalBinary); last: the saved window never ends (cutLast).
+func (p *counterParams) restore(window uint64, start int64, cur, prev uint64, last bool) (uint64, error) {
+	if last {
+		return p.restoreLast(int64(window), start, cur, prev)
+	}
 	if window != uint64(p.window) {
 		return p.restoreOther(int64(window), start, cur, prev)
 	}
@@ -1163,6 +1181,29 @@ func (p *counterParams) restoreOther(window, start int64, cur, prev uint64) (uin
 	if r < 0 {
 		return p.pack(0, 0, 0), nil
 	}
+	return p.pack(uint64(r), min(cur+prev, p.mask), 0), nil
+}
+
+// restoreLast is restore of a saved window that never ends (cutLast; see
+// lastEnd): if p's clock reads past its nominal end, the units count for
+// p's Window from that reading, in the window of p that holds its last
+// nanosecond; else in the window that holds the saved one's end, as
+// restoreOther places it. A window past p's range is p's last, which
+// never ends either, rather than an error.
+func (p *counterParams) restoreLast(window, start int64, cur, prev uint64) (uint64, error) {
+	switch {
+	case start%window != 0:
+		return 0, badCounterState("window start %d is not a multiple of the Window", start)
+	case start > math.MaxInt64-window:
+		return 0, badCounterState("window start %d is too far in the future", start)
+	case cur+prev == 0:
+		return 0, badCounterState("a last window with nothing counted")
+	}
+	end := start + window - 1
+	if now := p.epochUnix + p.since(p.clock.Now()); now > end {
+		end = now + p.window - 1 // within ±2^62.6: no overflow
+	}
+	r := min(max(floorDiv(end, p.window)-p.base, 0), int64(p.maxRel()))
 	return p.pack(uint64(r), min(cur+prev, p.mask), 0), nil
 }
 

@@ -85,6 +85,14 @@ func FuzzUnmarshalCrafted(f *testing.F) {
 		f.Add(b, byte(1))
 	}
 	f.Add(counterState(time.Second, math.MaxInt64/int64(time.Second)*int64(time.Second), 1, 0), byte(1))
+	// A Counter's last window, which never ends (a Take 80 years ahead, a
+	// clock glitch): version 2 with flag 4 (cutLast).
+	glitch := newCounter(f)
+	glitch.Take(fuzzStart.AddDate(80, 0, 0), 3)
+	if b, err = glitch.MarshalBinary(); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b, byte(1))
 	instants := []time.Time{
 		fuzzStart, fuzzStart.Add(-window / 2), fuzzStart.Add(window / 3), fuzzStart.Add(2 * window),
 		fuzzStart.AddDate(-80, 0, 0), fuzzStart.AddDate(80, 0, 0), {},
