@@ -841,9 +841,12 @@ func (p *counterParams) carry(w uint64, old *counterParams, now int64) uint64 {
 			return p.pack(uint64(r), p.capped(cur, old), p.capped(prev, old))
 		}
 	}
-	if cur+prev == 0 {
-		return p.pack(0, 0, 0)
+	if w == old.pack(0, 0, 0) {
+		return p.pack(0, 0, 0) // fresh
 	}
+	// A word with nothing counted but moved ahead (its Takes refunded)
+	// keeps its place: stale times before it judge the windows it forgot
+	// as full, as they did before the change (see decideStale).
 	r := min(max(floorDiv(end, p.window)-p.base, 0), int64(p.maxRel()))
 	sum := min(cur+prev, p.mask)
 	if old.full(cur) || old.full(prev) {
@@ -1170,10 +1173,7 @@ func (p *counterParams) restoreOther(window, start int64, cur, prev uint64) (uin
 	case start > math.MaxInt64-window:
 		return 0, badCounterState("window start %d is too far in the future", start)
 	}
-	if cur+prev == 0 {
-		return p.pack(0, 0, 0), nil
-	}
-	end := start + window - 1
+	end := start + window - 1 // an empty window keeps its place too (see carry)
 	r := floorDiv(end, p.window) - p.base
 	if r > int64(p.maxRel()) {
 		return 0, badCounterState("window start %d is too far in the future", start)
