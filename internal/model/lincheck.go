@@ -51,7 +51,8 @@ func (m *TokenBucket) State() string { return stateOf(&m.mu, m) }
 // Restore is UnmarshalBinary of the state from saved: the instant at which
 // the bucket is full is kept, rounded up to this bucket's time scale (1/q ns,
 // q the denominator of Window/Limit in lowest terms), so exactly when
-// saved's scale divides it. Both must share the epoch. The Takes counted
+// saved's scale divides it; under a slower rate than saved's, moved to the
+// instant it was last empty plus saved's Burst at this rate. Both must share the epoch. The Takes counted
 // in the replaced state no longer count, and none of this bucket's is
 // counted in the restored one: the bound on their stamps (and the mark of
 // an earlier restore) becomes the restore mark, at or before which a Refund
@@ -69,11 +70,16 @@ func (m *TokenBucket) Restore(saved *TokenBucket) {
 		return
 	}
 	q := m.t.Denom()
-	units, r := new(big.Int).DivMod(new(big.Int).Mul(s.tat.Num(), q), s.tat.Denom(), new(big.Int))
-	if r.Sign() != 0 {
-		units.Add(units, big.NewInt(1))
+	m.tat = roundUp(s.tat, q)
+	// A state saved under another rate is carried from the instant it was
+	// last empty, a saved Burst's refill before it is full: full no sooner
+	// than that instant plus the saved Burst at this rate (tokenbucket's
+	// carryRestored; the same instant at the same rate).
+	e := roundUp(new(big.Rat).Sub(s.tat, s.tau), q)
+	e.Add(e, new(big.Rat).Mul(m.t, ratInt(int64(s.burst))))
+	if e.Cmp(m.tat) > 0 {
+		m.tat = e
 	}
-	m.tat = new(big.Rat).SetFrac(units, q)
 }
 
 // Clone returns an independent copy of the model.
