@@ -118,11 +118,21 @@ func (m *Rolling) Clone() *Rolling { return cloneOf(&m.mu, m) }
 func (m *Rolling) State() string { return stateOf(&m.mu, m, "Notified") }
 
 // Restore is UnmarshalBinary of the state from saved: its window's start,
-// count and notified mark, under this model's configuration; whether units
-// were taken after the start is not saved, and is assumed (Restored).
+// count and notified mark, under this model's configuration (saved under a
+// longer Window, its window starts at the old one's last instant unless
+// this Window from its start is still open then); whether units were taken
+// after the start is not saved, and is assumed (Restored).
 func (m *Rolling) Restore(saved *Rolling) {
 	s := saved.Clone()
 	m.mu.Lock()
+	if s.count > 0 && m.window < s.window {
+		// Saved under a longer Window: carried as Reconfigure carries it,
+		// with no instant of a change (its units may all have been taken
+		// at the old window's last instant).
+		if a := s.start.Add(s.window - 1); !a.Before(s.start.Add(m.window)) {
+			s.start = a
+		}
+	}
 	if m.count > 0 || m.spent || m.marked {
 		// The refund mark: the ends of the replaced (open or spent) and
 		// the restored window, in this model's Window.
