@@ -37,6 +37,15 @@
 // UTC). Wall-clock time is the point of aligned windows, so a step of the
 // system clock moves the windows with it.
 //
+// Reconfigure and MarshalBinary carry a window by its start, which they
+// hold exactly from 2^62-1 seconds before 1970 to 2^62-1 seconds after it
+// (146 billion years either way; a time.Time holds twice that). Past that,
+// a limiter whose Clock reads there (a mock) loses its count through them:
+// a window starting later is carried as the window holding the bound, and
+// the limiter admits up to Limit afresh at the instants its count was
+// taken; a window starting earlier is carried to the window holding the
+// bound, later than its own, and admits less.
+//
 // Take, Peek and Refund take the time as an argument. Times may be stale or
 // go backwards: a Take stamped in a window earlier than one the limiter has
 // already counted in is denied, because that earlier window's count is no

@@ -93,7 +93,20 @@
 // Config.Clock (shared by the limiters of a Config), on the monotonic
 // clock when both times carry a reading. A clock set far from the wall
 // clock, a mock in a test or a simulation, works as the real one does.
-// Times more than 292 years from the epoch saturate.
+// Times more than 292 years from the epoch saturate. One more than 292
+// years before it (the zero time.Time is one: a time long ago) is read as
+// that bound, later than it was: a window opened at one starts at the
+// bound and closes a Window after it, so a Take stamped within that
+// Window joins it, where a limiter whose epoch is near those times may
+// have closed that window already and opened one at the Take, which
+// closes later: between the two ends it may admit more than that limiter
+// (Limit 4 a year, 2 taken a year before the bound and 1 either side of
+// it: 4 left a year after the bound, where that limiter has 3). A
+// Reconfigure or restore whose clock reads near those
+// times does not undo it: it carries the window as this limiter counted
+// it. A time more than 292 years after the epoch is read as that bound
+// too, and a window opened there never closes for the times that read
+// the same (it errs on the side of admitting less).
 //
 // # Performance
 //

@@ -164,19 +164,24 @@ func keyOf(c Config) cell.Key {
 // of it, so a Counter on a mock clock set to 2200 is as exact as one on the
 // real clock.
 func shared(cfg Config) (*counterParams, error) {
-	return interned.Get(keyOf(cfg), (*counterParams).near, func() (*counterParams, error) {
+	return sharedAt(cfg, core.Clock(cfg.Clock).Now())
+}
+
+// sharedAt is shared with cfg.Clock read already, as now.
+func sharedAt(cfg Config, now time.Time) (*counterParams, error) {
+	return interned.Get(keyOf(cfg), func(p *counterParams) bool { return p.near(now) }, func() (*counterParams, error) {
 		if err := cfg.validateCounter(); err != nil {
 			return nil, err
 		}
-		return newCounterParams(cfg, epochAt(core.Clock(cfg.Clock).Now())), nil
+		return newCounterParams(cfg, epochAt(now)), nil
 	})
 }
 
-// near reports whether p's clock reads a time within half p's range of its
-// epoch, so that a Counter made now with p still has 36 years of exact
-// instants either way.
-func (p *counterParams) near() bool {
-	x := p.since(p.clock.Now())
+// near reports whether now is within half p's range of its epoch, so that
+// a Counter made now with p still has 36 years of exact instants either
+// way.
+func (p *counterParams) near(now time.Time) bool {
+	x := p.since(now)
 	return x > minTime/2 && x < maxTime/2
 }
 
@@ -753,11 +758,17 @@ func (c *Counter) Config() Config {
 // keeps that window full under any Limit it allows). At a stale time, a
 // window the Counter no longer knows counts as the most any earlier Limit
 // let it hold, not the lowered one (a Counter reconfigured so keeps
-// parameters of its own). Concurrent calls wait
+// parameters of its own). The last window a Counter's parameters hold, 73
+// years past their epoch, never ends (every later instant falls in it, as
+// a clock glitch of a century does): if the instant of the change
+// (cfg.Clock's reading) is past its nominal end, its units count for the
+// new Window from that instant, in the new window that holds its last
+// nanosecond. Concurrent calls wait
 // (yielding the thread) for the few instructions the swap takes, then
 // carry on under the new configuration.
 func (c *Counter) Reconfigure(cfg Config) error {
-	np, err := shared(cfg)
+	now := core.Clock(cfg.Clock).Now()
+	np, err := sharedAt(cfg, now)
 	if err != nil {
 		return err
 	}
@@ -779,8 +790,9 @@ func (c *Counter) Reconfigure(cfg Config) error {
 			cp.forgot = f
 			mp = &cp
 		}
+		nowUnix := mp.epochUnix + mp.since(now) // within ±2^62.6: no overflow
 		if c.c.Replace(b, func(w, aux int64) (*counterParams, int64, int64) {
-			return mp, int64(mp.carry(uint64(w), b.P)), mp.carryMark(aux, b.P)
+			return mp, int64(mp.carry(uint64(w), b.P, nowUnix)), mp.carryMark(aux, b.P, nowUnix)
 		}) {
 			return nil
 		}
@@ -802,13 +814,15 @@ func (p *counterParams) forgotFrom(old *counterParams) uint64 {
 	return max(forgotOver(old.forgot, uint64(old.window), p), p.forgot)
 }
 
-// carry converts the word w of old into a word of p (see Reconfigure).
-// Windows are aligned to Unix time, so a window is the same whatever the
-// epoch its index counts from.
-func (p *counterParams) carry(w uint64, old *counterParams) uint64 {
+// carry converts the word w of old into a word of p at the instant now
+// (Unix nanoseconds; see Reconfigure). Windows are aligned to Unix time, so
+// a window is the same whatever the epoch its index counts from; but old's
+// last window never ends (see lastEnd).
+func (p *counterParams) carry(w uint64, old *counterParams, now int64) uint64 {
 	rel, cur, prev := old.unpack(w)
 	k := old.base + int64(rel) // the Unix index of old's current window
-	if p.window == old.window {
+	end, last := old.lastEnd(rel, now, p.window)
+	if p.window == old.window && !last {
 		// Same windows: the counts carry over, to the same window counted
 		// from p's base (capped at p's field, still above any Limit p
 		// allows, if p keeps a bit for the hook that old did not).
@@ -816,14 +830,17 @@ func (p *counterParams) carry(w uint64, old *counterParams) uint64 {
 			return p.pack(uint64(r), p.capped(cur, old), p.capped(prev, old))
 		}
 	}
-	if cur+prev == 0 {
-		return p.pack(0, 0, 0)
+	if w == old.pack(0, 0, 0) {
+		return p.pack(0, 0, 0) // fresh
 	}
+	// A word with nothing counted but moved ahead (its Takes refunded)
+	// keeps its place: stale times before it judge the windows it forgot
+	// as full, as they did before the change (see decideStale).
 	sum := min(cur+prev, p.mask)
 	if old.full(cur) || old.full(prev) {
 		sum = p.mask
 	}
-	return p.pack(p.relOf((k+1)*old.window-1), sum, 0)
+	return p.pack(p.relOf(end), sum, 0)
 }
 
 // relOf is the rel of p's window that holds the instant of Unix
@@ -856,11 +873,28 @@ func (p *counterParams) full(count uint64) bool {
 
 // carryMark converts old's restore mark (see UnmarshalBinary) to p's: the
 // window of p that holds the last instant of old's marked window.
-func (p *counterParams) carryMark(aux int64, old *counterParams) int64 {
+func (p *counterParams) carryMark(aux int64, old *counterParams, now int64) int64 {
 	if aux == 0 {
 		return 0
 	}
-	return int64(p.relOf((old.base+aux)*old.window-1)) + 1
+	end, _ := old.lastEnd(uint64(aux-1), now, p.window)
+	return int64(p.relOf(end)) + 1
+}
+
+// lastEnd returns the last instant (Unix nanoseconds) of p's window rel as
+// a carry at now (Unix nanoseconds) into windows of w counts it, and
+// whether rel is p's last window with now past its nominal end. Every
+// instant from the start of the last window (maxRel, the window of
+// maxTime) on falls in it, since reads clamp there: it never ends, and the
+// Takes it counts may be stamped at any instant up to now, so they count
+// for a new Window from now on (see Reconfigure in the ratekit package
+// documentation): the carry's window is the one that holds now + w - 1.
+func (p *counterParams) lastEnd(rel uint64, now, w int64) (int64, bool) {
+	end := (p.base+int64(rel)+1)*p.window - 1
+	if rel == p.maxRel() && now > end {
+		return now + w - 1, true // now <= 2^62 + 2^61, w <= MaxWindow: no overflow
+	}
+	return end, false
 }
 
 // counterFormat is the version of the Counter's MarshalBinary format;
@@ -874,10 +908,13 @@ const (
 	counterForgotFormat = 3
 )
 
-// The bits of a version 2 state's cut flags: which counts are cut.
+// The bits of a version 2 state's cut flags: which counts are cut, and
+// whether the window is the last one its Counter's parameters hold, which
+// never ends (see lastEnd).
 const (
 	cutCur  = 1 << 0
 	cutPrev = 1 << 1
+	cutLast = 1 << 2
 )
 
 // MarshalBinary returns the Counter's state in wall-clock terms. The format,
@@ -895,6 +932,13 @@ const (
 // 1's fields followed by a uvarint of cut flags (1: the current window's
 // count is cut, 2: the previous one's). A cut count restores as a full
 // field, as Reconfigure carries it.
+//
+// The last window a Counter's parameters hold (73 years past their epoch:
+// a clock glitch of a century) never ends, since every later instant
+// falls in it. Such a state is version 2 with flag 4, which builds before
+// it refuse (a clear error); restored into a Counter whose clock reads past
+// the window's end, its units count for a Window from that reading on, as
+// Reconfigure carries them, rather than ending with the window saved.
 //
 // A Counter whose Limit went down judges a window it no longer knows, at a
 // stale time, as holding the most an earlier Limit let it hold (see
@@ -918,6 +962,9 @@ func (p *counterParams) marshal(w uint64) []byte {
 	}
 	if p.full(prev) {
 		cut |= cutPrev
+	}
+	if rel == p.maxRel() && cur+prev > 0 {
+		cut |= cutLast
 	}
 	version := byte(counterFormat)
 	switch {
@@ -946,7 +993,9 @@ func (p *counterParams) marshal(w uint64) []byte {
 // truncated, corrupt, of another algorithm or version, holds a count above
 // MaxCounterLimit of its Window, or a window more than 73 years after the
 // epoch of the Counter's parameters (the making of the first Counter of its
-// Config). A window more than 73 years before it restores as a fresh state:
+// Config), but for a window that never ends (see MarshalBinary), which
+// restores as this Counter's last. A window more than 73 years before it
+// restores as a fresh state:
 // nothing in it can count any more. A state saved with another Window is
 // carried as Reconfigure carries the Counter's windows to a new Window,
 // into the window that holds the last instant of the saved one. The Counter
@@ -987,7 +1036,7 @@ func (c *Counter) UnmarshalBinary(b []byte) error {
 	if cutFormat || forgotFormat {
 		// Version 3 has the field whatever is cut; version 2 only if some
 		// count is.
-		if cut = r.Uint64(); cut == 0 && cutFormat || cut&^(cutCur|cutPrev) != 0 {
+		if cut = r.Uint64(); cut == 0 && cutFormat || cut&^(cutCur|cutPrev|cutLast) != 0 {
 			r.Fail("cut flags %#x", cut)
 		}
 	}
@@ -1015,7 +1064,7 @@ func (c *Counter) UnmarshalBinary(b []byte) error {
 			// one of p's meets at most ceil(p.window/window) of them.
 			forgot = forgotOver(forgot, window, p)
 		}
-		next, err := p.restore(window, start, p.uncut(cur, cut&cutCur != 0), p.uncut(prev, cut&cutPrev != 0))
+		next, err := p.restore(window, start, p.uncut(cur, cut&cutCur != 0), p.uncut(prev, cut&cutPrev != 0), cut&cutLast != 0)
 		if err != nil {
 			return err
 		}
@@ -1080,8 +1129,11 @@ func badCounterState(format string, args ...any) error {
 }
 
 // restore returns the word of a state saved by MarshalBinary, if p can hold
-// it (see UnmarshalBinary).
-func (p *counterParams) restore(window uint64, start int64, cur, prev uint64) (uint64, error) {
+// it (see UnmarshalBinary); last: the saved window never ends (cutLast).
+func (p *counterParams) restore(window uint64, start int64, cur, prev uint64, last bool) (uint64, error) {
+	if last {
+		return p.restoreLast(int64(window), start, cur, prev)
+	}
 	if window != uint64(p.window) {
 		return p.restoreOther(int64(window), start, cur, prev)
 	}
@@ -1115,10 +1167,7 @@ func (p *counterParams) restoreOther(window, start int64, cur, prev uint64) (uin
 	case start > math.MaxInt64-window:
 		return 0, badCounterState("window start %d is too far in the future", start)
 	}
-	if cur+prev == 0 {
-		return p.pack(0, 0, 0), nil
-	}
-	end := start + window - 1
+	end := start + window - 1 // an empty window keeps its place too (see carry)
 	r := floorDiv(end, p.window) - p.base
 	if r > int64(p.maxRel()) {
 		return 0, badCounterState("window start %d is too far in the future", start)
@@ -1126,6 +1175,29 @@ func (p *counterParams) restoreOther(window, start int64, cur, prev uint64) (uin
 	if r < 0 {
 		return p.pack(0, 0, 0), nil
 	}
+	return p.pack(uint64(r), min(cur+prev, p.mask), 0), nil
+}
+
+// restoreLast is restore of a saved window that never ends (cutLast; see
+// lastEnd): if p's clock reads past its nominal end, the units count for
+// p's Window from that reading, in the window of p that holds its last
+// nanosecond; else in the window that holds the saved one's end, as
+// restoreOther places it. A window past p's range is p's last, which
+// never ends either, rather than an error.
+func (p *counterParams) restoreLast(window, start int64, cur, prev uint64) (uint64, error) {
+	switch {
+	case start%window != 0:
+		return 0, badCounterState("window start %d is not a multiple of the Window", start)
+	case start > math.MaxInt64-window:
+		return 0, badCounterState("window start %d is too far in the future", start)
+	case cur+prev == 0:
+		return 0, badCounterState("a last window with nothing counted")
+	}
+	end := start + window - 1
+	if now := p.epochUnix + p.since(p.clock.Now()); now > end {
+		end = now + p.window - 1 // within ±2^62.6: no overflow
+	}
+	r := min(max(floorDiv(end, p.window)-p.base, 0), int64(p.maxRel()))
 	return p.pack(uint64(r), min(cur+prev, p.mask), 0), nil
 }
 

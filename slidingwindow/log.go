@@ -861,10 +861,12 @@ func (l *Log) Reconfigure(cfg Config) error {
 
 // logFormat is the version of the Log's MarshalBinary format;
 // logLostFormat (2) is written only for a state with a lost mark (see
-// lost), which version 1 cannot carry.
+// lost), which version 1 cannot carry, and logLastFormat (3) only for a
+// state with units at the last instant the Log holds, which neither can.
 const (
 	logFormat     = 1
 	logLostFormat = 2
+	logLastFormat = 3
 )
 
 // MarshalBinary returns the log's state in wall-clock terms: every unit its
@@ -880,7 +882,17 @@ const (
 // Unix instant and each next as a uvarint delta from the previous. A state
 // with a lost mark is version 2: version 1's fields followed by a uvarint
 // of the clock minus the mark. Every other state is version 1, which
-// builds before version 2 read. The configuration is not included. int64
+// builds before version 2 read.
+//
+// A Log's instants end 73 years past its epoch: a Take stamped later (a
+// clock glitch of a century) is recorded at that last instant, where every
+// later time falls too, so it never expires. A state with such units is
+// version 3 (which builds before it refuse with a clear error): version
+// 1's fields, a uvarint of the clock minus the lost mark plus 1 (0: no
+// mark), and a uvarint of how many of the newest units are at the last
+// instant. Restored into a Log whose clock reads later, those units (and
+// the clock) move to that reading, within its own range, so they count
+// for a Window from the restore on. The configuration is not included. int64
 // Unix nanoseconds hold every instant a Log records, whatever year its
 // Config.Clock reads: its epoch is within 146 years of 1970 and its times
 // within 73 years of the epoch (see the package documentation), so no
@@ -893,8 +905,15 @@ func (l *Log) MarshalBinary() ([]byte, error) {
 	}
 	units, clk, lost := l.snapshot()
 	epochUnix := l.s0.p.epochUnix // the same for every state of l
+	last := 0                     // the newest units at the last instant, which never expire
+	for i := len(units) - 1; i >= 0 && units[i] == maxTime; i-- {
+		last++
+	}
 	version := byte(logFormat)
-	if lost != noFloor && clk != noFloor {
+	switch {
+	case last > 0:
+		version = logLastFormat
+	case lost != noFloor && clk != noFloor:
 		version = logLostFormat
 	}
 	b := core.AppendHeader(make([]byte, 0, 16+3*len(units)), core.SlidingLog, version)
@@ -913,10 +932,17 @@ func (l *Log) MarshalBinary() ([]byte, error) {
 		}
 		prev = e
 	}
-	if version == logLostFormat {
-		// Every unit the ring overwrote was recorded at or before the
-		// clock, so the mark is too (max only guards the format).
+	// Every unit the ring overwrote was recorded at or before the clock,
+	// so the mark is too (max only guards the format).
+	switch version {
+	case logLostFormat:
 		b = binary.AppendUvarint(b, uint64(max(clk-lost, 0)))
+	case logLastFormat:
+		m := uint64(0)
+		if lost != noFloor {
+			m = uint64(max(clk-lost, 0)) + 1
+		}
+		b = binary.AppendUvarint(binary.AppendUvarint(b, m), uint64(last))
 	}
 	return b, nil
 }
@@ -949,8 +975,18 @@ func (l *Log) MarshalBinary() ([]byte, error) {
 // or not.
 func (l *Log) UnmarshalBinary(b []byte) error {
 	payload, lostFormat, err := core.ParseHeaders(b, core.SlidingLog, logFormat, logLostFormat)
+	lastFormat := false
 	if err != nil {
-		return err
+		var err3 error
+		if payload, err3 = core.ParseHeader(b, core.SlidingLog, logLastFormat); err3 != nil {
+			if len(b) >= core.HeaderLen {
+				if _, other := core.ParseHeader(b, core.SlidingLog, b[3]); other == nil {
+					return core.InvalidState(core.SlidingLog.String(), "format version %d, this build reads 1, 2 and 3", b[3])
+				}
+			}
+			return err
+		}
+		lastFormat = true
 	}
 	if l.s.Load() == nil {
 		return core.InvalidState(pkg, "the zero Log has no configuration to restore a state into; create it with NewLog")
@@ -977,7 +1013,9 @@ func (l *Log) UnmarshalBinary(b []byte) error {
 	case hasClock == 0 && k > 0:
 		r.Fail("state holds %d units and no clock", k)
 	case hasClock == 1:
-		if c = r.Int64(); c > hi {
+		// A version 3 clock past hi is that of units at the saver's last
+		// instant, moved below (checked there).
+		if c = r.Int64(); c > hi && !lastFormat {
 			r.Fail("clock %d is more than 73 years after this log was made", c)
 		}
 		ok = true
@@ -1005,6 +1043,42 @@ func (l *Log) UnmarshalBinary(b []byte) error {
 		}
 	}
 	lost := int64(noFloor) // the lost mark, as an instant
+	if lastFormat {
+		// The clock minus the mark, plus 1 (0: no mark), then how many of
+		// the newest units are at the saver's last instant: they, and the
+		// clock, move to this Log's clock reading if later, within its
+		// range (where every later instant falls, as at the saver's).
+		m, last := r.Uint64(), r.Uint64()
+		switch {
+		case hasClock != 1:
+			r.Fail("last units without a clock")
+		case last == 0 || last > uint64(len(units)):
+			r.Fail("%d last units of %d", last, len(units))
+		case r.Err() == nil:
+			to := min(max(c, epochUnix+since(p.clock.Now(), p.epoch)), hi)
+			for i := len(units) - int(last); i < len(units); i++ {
+				if units[i]+epochUnix != c {
+					r.Fail("a last unit is not at the clock")
+					break
+				}
+				units[i] = to - epochUnix
+			}
+			if m > 0 {
+				lost = lo
+				if c > lo && m-1 < uint64(c-lo) {
+					lost = c - int64(m-1)
+				}
+				lost -= epochUnix
+			}
+			c = to
+		}
+		for _, u := range units {
+			if u+epochUnix > hi {
+				r.Fail("a unit is more than 73 years after this log was made")
+				break
+			}
+		}
+	}
 	if lostFormat {
 		// The clock minus the mark. A mark before lo moves up to it, as
 		// units do; c-lo < 2^62 when c > lo (both in [lo, hi]).

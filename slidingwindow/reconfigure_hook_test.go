@@ -117,7 +117,7 @@ func TestCounterUnmarshalRejectsBadCut(t *testing.T) {
 	}{
 		{"v2 without flags", append([]byte{'r', 'k', good[2], 2}, good[4:]...)},
 		{"v2 flags 0", append(append([]byte{'r', 'k', good[2], 2}, good[4:]...), 0)},
-		{"v2 flags 4", append(append([]byte{'r', 'k', good[2], 2}, good[4:]...), 4)},
+		{"v2 flags 8", append(append([]byte{'r', 'k', good[2], 2}, good[4:]...), 8)}, // 4 is cutLast
 		{"v3", append(append([]byte{'r', 'k', good[2], 3}, good[4:]...), 1)},
 	} {
 		l, err := slidingwindow.NewCounter(cfg)

@@ -85,6 +85,26 @@ func FuzzUnmarshalCrafted(f *testing.F) {
 		f.Add(b, byte(1))
 	}
 	f.Add(counterState(time.Second, math.MaxInt64/int64(time.Second)*int64(time.Second), 1, 0), byte(1))
+	// A Counter's last window, which never ends (a Take 80 years ahead, a
+	// clock glitch): version 2 with flag 4 (cutLast); a Log's units at its
+	// last instant: version 3, with and without a lost mark.
+	for i, mk := range []func(testing.TB) restorable{newLog, newCounter} {
+		glitch := mk(f)
+		glitch.Take(fuzzStart, 2)
+		glitch.Take(fuzzStart.AddDate(80, 0, 0), 3)
+		if b, err = glitch.MarshalBinary(); err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b, byte(i))
+	}
+	lostGlitch := newLog(f)
+	lostGlitch.Take(fuzzStart, limit)
+	lostGlitch.Take(fuzzStart.Add(2*window), 1)
+	lostGlitch.Take(fuzzStart.AddDate(80, 0, 0), 2)
+	if b, err = lostGlitch.MarshalBinary(); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b, byte(0))
 	instants := []time.Time{
 		fuzzStart, fuzzStart.Add(-window / 2), fuzzStart.Add(window / 3), fuzzStart.Add(2 * window),
 		fuzzStart.AddDate(-80, 0, 0), fuzzStart.AddDate(80, 0, 0), {},

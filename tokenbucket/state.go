@@ -41,7 +41,13 @@ import (
 // it as far. A debt
 // longer than 3*2^60/q ns at the new rate (q the denominator of the new
 // Window/Limit in ns, in lowest terms: about 110 years at q = 1) is cut to
-// that; nothing shorter is forgiven. Waiters already asleep keep the times
+// that, or to the instant the bucket was to be full at the old rate plus
+// the new Burst's refill, if that is later; nothing shorter is forgiven,
+// and a clock glitch (a Take far ahead) stays counted until its units
+// refill. The instant of the change is read exactly however far it is
+// from the limiter's epoch (a glitch moves that epoch), and a TAT past the
+// new parameters' range moves their epoch forward, as UnmarshalBinary
+// does. Waiters already asleep keep the times
 // they reserved; cancelling one of them after a Reconfigure gives nothing
 // back. A Refund of a Take from before the change gives back only what of it
 // was still empty at the change, and nothing at all if the change was to
@@ -66,21 +72,33 @@ func (l *Limiter) Reconfigure(cfg Config) error {
 			}
 			continue
 		}
-		b, _ := l.c.Load()
-		p := b.P
-		ns := p.since(now)
-		exact := ns >= -p.rng
-		ns = max(ns, -p.rng) // the instant decisions would read
-		ns2 := np.since(now) // now in np's terms: within np.rng/2
-		mp := np
-		if p.mark != minTAT {
-			// The restore mark carries over, rounded later as Z is; one
-			// before np's range is kept at its bound (see withMark).
-			mp = np.withMark(max(carrySeen(p.mark, ns, ns2, exact, p, np), -fastBound))
+		b, tat0 := l.c.Load()
+		c := newChange(b.P, np, now)
+		// Where the carried TAT lands decides the epoch: past np's range
+		// (the bucket full more than 2^62/q ns after np's epoch: a glitch
+		// taken at its word, or a debt of the old rate), the epoch moves
+		// forward as UnmarshalBinary moves it, so that the TAT is kept.
+		// The TAT read under the seal is the one carried; if it no longer
+		// fits (Takes moved it 3*2^60 units on meanwhile), the block is
+		// put back as it was and the change starts again.
+		mp, err := c.place(c.carry(tat0))
+		if err != nil {
+			return err
 		}
+		if p := b.P; p.mark != minTAT {
+			// The restore mark carries over, rounded later as Z is; one
+			// before mp's range is kept at its bound (see withMark).
+			mp = mp.withMark(max(c.in(c.seen(p.mark), maxTAT), -fastBound))
+		}
+		again := false
 		if l.c.Replace(b, func(tat, seen int64) (*params, int64, int64) {
-			return mp, carry(tat, ns, ns2, p, np), carryZ(seen, ns, ns2, exact, p, np)
-		}) {
+			v := c.carry(tat)
+			if v != nil && c.shifted(v).Cmp(big.NewInt(maxTAT)) > 0 {
+				again = true
+				return b.P, tat, seen
+			}
+			return mp, c.in(v, maxTAT), c.z(seen)
+		}) && !again {
 			return nil
 		}
 	}
@@ -100,88 +118,172 @@ func paramsAt(cfg Config, now time.Time) (*params, error) {
 	return newParams(cfg, now)
 }
 
-// carry converts the TAT old of p, read at ns (relative to p's epoch), into
-// a TAT of np read at ns2, the same instant relative to np's epoch. With
-// d = max(old - s, 0) the empty part of the bucket in p's units, d/p1 units
-// are taken and not yet refilled (more than Burst1 for a debt). Keeping that
-// many leaves empty
+// change is a Reconfigure from the parameters p to np at an instant, now:
+// s, now in p's units from p's epoch, exact at any distance from it (a
+// glitch moves p's epoch up to 292 years and more from the clock's
+// reading), and s2, now in np's (|s2| <= 2^59, see paramsAt). Its
+// conversions return values in np's units from np's epoch, as big.Int,
+// nil for minTAT; shift, set by place, is how many ns np's epoch then
+// moves forward, and in and shifted express a value from the moved epoch.
+type change struct {
+	p, np *params
+	s     *big.Int
+	s2    int64
+	shift *big.Int // ns; nil until place sets it
+}
+
+func newChange(p, np *params, now time.Time) *change {
+	ns := now.Sub(p.epoch)
+	rel := big.NewInt(int64(ns))
+	if ns == math.MinInt64 || ns == math.MaxInt64 {
+		// Sub saturated: more than 292 years apart, so the wall clock's
+		// (a monotonic reading spans no such time).
+		rel = new(big.Int).Sub(unixNano(now), unixNano(p.epoch))
+	}
+	return &change{p: p, np: np, s: rel.Mul(rel, big.NewInt(p.q)), s2: np.since(now) * np.q}
+}
+
+// carry converts the TAT old of p into a TAT of np, read at the instant of
+// the change. With d = max(old - s, 0) the empty part of the bucket in p's
+// units, d/p1 units are taken and not yet refilled (more than Burst1 for a
+// debt). Keeping that many leaves empty
 //
 //	d2 = d/p1 * p2 = d*p2 / p1
 //
 // units of np, rounded up: beyond np's tau (Burst2*p2) when Burst2 is below
-// the units taken, a debt that refills before anything is admitted. The
-// product reaches 2^94, hence math/big: this is a slow path. |ns2*q2| is at
-// most 2^59 (paramsAt), and d2 is capped at maxCarry, so the sum is a TAT
-// in range.
-func carry(old, ns, ns2 int64, p, np *params) int64 {
+// the units taken, a debt that refills before anything is admitted. (The
+// product reaches 2^94, hence math/big: this is a slow path.) A d2 over
+// maxCarry is cut to that, or, if later, to the instant the old bucket is
+// full plus a new Burst's refill, which cuts nothing when the rate stays:
+// so a glitch (a Take far ahead, see Time in the package documentation)
+// stays counted until then, and after a rate change the bucket holds
+// nothing until the instant the old one was to be full.
+func (c *change) carry(old int64) *big.Int {
+	p, np := c.p, c.np
 	if old <= -fastBound {
 		// Full since forever, or at every time p reads (see minTAT): so at
 		// every time, as a new limiter of np.
-		return minTAT
+		return nil
 	}
-	s, _ := p.clamp(ns)
-	d := old - s
-	s2 := ns2 * np.q
-	if d <= 0 {
-		return keptFull(old, s, s2, p, np)
+	d := new(big.Int).Sub(big.NewInt(old), c.s)
+	if d.Sign() <= 0 {
+		return c.keptFull(old)
 	}
-	num := new(big.Int).Mul(big.NewInt(d), big.NewInt(np.p))
 	var d2 *big.Int
 	if !rateChanged(p, np) {
-		d2 = ceilDiv(num, big.NewInt(p.p))
+		d2 = ceilDiv(new(big.Int).Mul(d, big.NewInt(np.p)), big.NewInt(p.p))
 	} else {
 		// A unit partly refilled at the old rate counts whole at the new
 		// one, which could not have refilled it as far (see Reconfigure).
-		d2 = new(big.Int).Mul(ceilDiv(big.NewInt(d), big.NewInt(p.p)), big.NewInt(np.p))
+		d2 = new(big.Int).Mul(ceilDiv(d, big.NewInt(p.p)), big.NewInt(np.p))
 	}
-	if !d2.IsInt64() || d2.Int64() > maxCarry {
-		return s2 + maxCarry // a debt beyond maxCarry is forgiven
+	if d2.Cmp(big.NewInt(maxCarry)) > 0 {
+		// The old bucket's own: the instant it is full, d from now, plus
+		// a new Burst's refill (at the same rate, more than d2).
+		own := ceilDiv(new(big.Int).Mul(d, big.NewInt(np.q)), big.NewInt(p.q))
+		own.Add(own, big.NewInt(np.tau))
+		if own.Cmp(big.NewInt(maxCarry)) < 0 {
+			own.SetInt64(maxCarry)
+		}
+		if d2.Cmp(own) > 0 {
+			d2 = own
+		}
 	}
-	return s2 + d2.Int64()
+	return d2.Add(d2, big.NewInt(c.s2))
 }
 
 // keptFull is carry's TAT for a bucket full at the instant of the change
-// (old <= s, s the instant in p's units and s2 in np's): it keeps the
-// instant it was full at, so that a Take stamped before the change is
-// decided as before it (a Reconfigure to the Config in force changes no
-// decision). A slower rate moves that instant to the one the bucket was
-// last empty, old - tau, plus Burst units of np, if that is later (a
-// stale Take then finds no more than the old bucket held), but never past
-// s2: full at the change, as at any instant it is full. The instants are
-// converted as carrySeen converts a bound, relative to the change and
-// rounded up; one before np's fast range is minTAT, which decides the same.
-func keptFull(old, s, s2 int64, p, np *params) int64 {
-	conv := func(v int64) *big.Int {
-		// ceil((v - s) * q2 / q1) + s2; v - s within [-2^63, 0]: big
-		d := new(big.Int).Sub(big.NewInt(v), big.NewInt(s))
-		d = ceilDiv(d.Mul(d, big.NewInt(np.q)), big.NewInt(p.q))
-		return d.Add(d, big.NewInt(s2))
-	}
-	t := conv(old)
-	if e := conv(old - p.tau); rateChanged(p, np) {
+// (old <= s): it keeps the instant it was full at, so that a Take stamped
+// before the change is decided as before it (a Reconfigure to the Config
+// in force changes no decision). A slower rate moves that instant to the
+// one the bucket was last empty, old - tau, plus Burst units of np, if
+// that is later (a stale Take then finds no more than the old bucket
+// held), but never past s2: full at the change, as at any instant it is
+// full. The instants are converted as seen converts a bound, relative to
+// the change and rounded up.
+func (c *change) keptFull(old int64) *big.Int {
+	p, np := c.p, c.np
+	t := c.seen(old)
+	if e := c.seen(old - p.tau); rateChanged(p, np) {
 		e.Add(e, new(big.Int).Mul(big.NewInt(p.burst), big.NewInt(np.p)))
 		if e.Cmp(t) > 0 {
 			t = e
 		}
 	}
-	switch {
-	case t.Cmp(big.NewInt(s2)) > 0:
+	if s2 := big.NewInt(c.s2); t.Cmp(s2) > 0 {
 		return s2
-	case t.Cmp(big.NewInt(-fastBound)) < 0:
+	}
+	return t
+}
+
+// seen converts v, an instant in p's units (a bound on stamps, a TAT),
+// into np's, relative to the change and rounded up (a higher bound only
+// makes refunds give back less): ceil((v - s) * q2 / q1) + s2.
+func (c *change) seen(v int64) *big.Int {
+	d := new(big.Int).Sub(big.NewInt(v), c.s)
+	d = ceilDiv(d.Mul(d, big.NewInt(c.np.q)), big.NewInt(c.p.q))
+	return d.Add(d, big.NewInt(c.s2))
+}
+
+// place returns np, or if v (carry's TAT, nil for minTAT) is past np's
+// range, private parameters of np's Config with the epoch moved forward by
+// whole ns until v is at most fastBound past it, as UnmarshalBinary moves
+// it; it sets shift. Times near the old epoch are then read at the fast
+// range's bound, which only denies: the bucket is empty until v.
+func (c *change) place(v *big.Int) (*params, error) {
+	np := c.np
+	c.shift = new(big.Int)
+	if v == nil || v.Cmp(big.NewInt(maxTAT)) <= 0 {
+		return np, nil
+	}
+	by := new(big.Int).Div(new(big.Int).Sub(v, big.NewInt(fastBound)), big.NewInt(np.q)) // Euclidean
+	by.Add(by, big.NewInt(1))
+	c.shift = by
+	var epoch time.Time
+	if by.IsInt64() {
+		epoch = np.epoch.Add(time.Duration(by.Int64()))
+	} else {
+		// More than 292 years: from the epoch's Unix time (v is before
+		// the TAT of p, a time.Time's instant, so the new epoch is one
+		// too). A monotonic reading cannot span that far.
+		sec, nsec := new(big.Int).DivMod(new(big.Int).Add(by, unixNano(np.epoch)), big.NewInt(int64(time.Second)), new(big.Int))
+		epoch = time.Unix(sec.Int64(), nsec.Int64())
+	}
+	return newParams(np.cfg, epoch)
+}
+
+// shifted returns v (not nil) in units from the epoch place chose.
+func (c *change) shifted(v *big.Int) *big.Int {
+	return new(big.Int).Sub(v, new(big.Int).Mul(c.shift, big.NewInt(c.np.q)))
+}
+
+// in returns v (nil for minTAT) as a word from the epoch place chose: one
+// before the fast range is minTAT, which decides the same (see minTAT), and
+// one past hi is hi.
+func (c *change) in(v *big.Int, hi int64) int64 {
+	if v == nil {
 		return minTAT
 	}
-	return t.Int64()
+	v = c.shifted(v)
+	switch {
+	case v.Cmp(big.NewInt(-fastBound)) < 0:
+		return minTAT
+	case v.Cmp(big.NewInt(hi)) > 0:
+		return hi
+	}
+	return v.Int64()
 }
 
 // maxCarry is the most a Reconfigure keeps of the empty part (and debt) of a
-// bucket, in units of the new scale: a bound relative to the instant of the
-// change, not to the parameters' epoch, so that what is forgiven does not
-// depend on when the parameters were made. s2 is within ±2^59 (paramsAt),
-// so s2 + maxCarry stays below maxTAT.
+// bucket, in units of the new scale, beyond what the old rate kept (see
+// carry): a bound relative to the instant of the change, not to the
+// parameters' epoch, so that what is forgiven does not depend on when the
+// parameters were made.
 const maxCarry = maxTAT - fastBound
 
-// carryZ is Reconfigure's new Z: carrySeen's, raised so that a Refund of a
-// Take from before the change gives back no more than the carry kept of it.
+// z is Reconfigure's new Z: seen's conversion of the old one, raised so
+// that a Refund of a Take from before the change gives back no more than
+// the carry kept of it.
 //
 // The carry reads the TAT at now, as a Take of 0 units stamped now would
 // (max(TAT, s)): what had refilled of a Take by now is forgotten, and a
@@ -199,51 +301,28 @@ const maxCarry = maxTAT - fastBound
 // within that time after it give back less, too. (TestRefundAcrossRateChange,
 // TestRefundAcrossRateChangeRandom and conformance's RefundAcrossReconfigure
 // failed without these raises.) A Z of minTAT (no Take admitted since the
-// last restore) stays.
-func carryZ(seen, ns, ns2 int64, exact bool, p, np *params) int64 {
-	z := carrySeen(seen, ns, ns2, exact, p, np)
-	if z == minTAT {
-		return z
+// last restore), or converted to before the fast range, is minTAT.
+func (c *change) z(seen int64) int64 {
+	if seen == minTAT {
+		return minTAT
 	}
-	z = max(z, ns2*np.q) // ns2*q within ±2^59 (paramsAt)
-	if rateChanged(p, np) {
-		z = min(z+np.tau, maxTAT) // z <= maxTAT, tau <= 2^60: no overflow
+	z := c.seen(seen)
+	if c.in(z, maxTAT) == minTAT {
+		return minTAT
 	}
-	return z
+	if s2 := big.NewInt(c.s2); z.Cmp(s2) < 0 {
+		z = s2
+	}
+	if rateChanged(c.p, c.np) {
+		z.Add(z, big.NewInt(c.np.tau))
+	}
+	return c.in(z, maxTAT)
 }
 
 // rateChanged reports whether the emission intervals in ns of p and np,
 // p.p/p.q and np.p/np.q, differ (the products reach 2^120: math/big).
 func rateChanged(p, np *params) bool {
 	return new(big.Int).Mul(big.NewInt(np.p), big.NewInt(p.q)).Cmp(new(big.Int).Mul(big.NewInt(p.p), big.NewInt(np.q))) != 0
-}
-
-// carrySeen converts seen, a bound on the stamps of admitted Takes in units
-// of p, into units of np, read at the instant ns of p and ns2 of np,
-// rounding up (a higher bound only makes refunds give back less). A bound
-// before np's fast range reads as minTAT, as shiftTAT's does, and one past
-// maxTAT as maxTAT. Unless exact (now was more than rng before p's epoch,
-// and ns is that bound, not now), the bound cannot be placed relative to
-// now: it becomes maxTAT, so that refunds of what came before give nothing
-// back.
-func carrySeen(seen, ns, ns2 int64, exact bool, p, np *params) int64 {
-	switch {
-	case seen == minTAT:
-		return minTAT
-	case !exact:
-		return maxTAT
-	}
-	// ceil((seen/q1 - ns) * q2) + ns2*q2 = ceil((seen - ns*q1) * q2 / q1) + ns2*q2
-	v := new(big.Int).Sub(big.NewInt(seen), new(big.Int).Mul(big.NewInt(ns), big.NewInt(p.q)))
-	v = ceilDiv(v.Mul(v, big.NewInt(np.q)), big.NewInt(p.q))
-	v.Add(v, big.NewInt(ns2*np.q))
-	switch {
-	case v.Cmp(big.NewInt(-fastBound)) < 0:
-		return minTAT
-	case v.Cmp(big.NewInt(maxTAT)) > 0:
-		return maxTAT
-	}
-	return v.Int64()
 }
 
 // ceilDiv returns ceil(a/b) for b > 0.

@@ -150,6 +150,8 @@ func Run(t *testing.T, s Subject) {
 	t.Run("AllowReadsClockOnce", s.allowReadsClockOnce)
 	t.Run("ZeroValue", s.zeroValue)
 	t.Run("ZeroRace", s.zeroRace)
+	t.Run("GlitchThroughReconfigure", s.glitchReconfigure)
+	t.Run("GlitchThroughRestore", s.glitchRestore)
 }
 
 // Op is what a script Step does.

@@ -51,7 +51,8 @@ func (m *TokenBucket) State() string { return stateOf(&m.mu, m) }
 // Restore is UnmarshalBinary of the state from saved: the instant at which
 // the bucket is full is kept, rounded up to this bucket's time scale (1/q ns,
 // q the denominator of Window/Limit in lowest terms), so exactly when
-// saved's scale divides it. Both must share the epoch. The Takes counted
+// saved's scale divides it; under a slower rate than saved's, moved to the
+// instant it was last empty plus saved's Burst at this rate. Both must share the epoch. The Takes counted
 // in the replaced state no longer count, and none of this bucket's is
 // counted in the restored one: the bound on their stamps (and the mark of
 // an earlier restore) becomes the restore mark, at or before which a Refund
@@ -69,11 +70,16 @@ func (m *TokenBucket) Restore(saved *TokenBucket) {
 		return
 	}
 	q := m.t.Denom()
-	units, r := new(big.Int).DivMod(new(big.Int).Mul(s.tat.Num(), q), s.tat.Denom(), new(big.Int))
-	if r.Sign() != 0 {
-		units.Add(units, big.NewInt(1))
+	m.tat = roundUp(s.tat, q)
+	// A state saved under another rate is carried from the instant it was
+	// last empty, a saved Burst's refill before it is full: full no sooner
+	// than that instant plus the saved Burst at this rate (tokenbucket's
+	// carryRestored; the same instant at the same rate).
+	e := roundUp(new(big.Rat).Sub(s.tat, s.tau), q)
+	e.Add(e, new(big.Rat).Mul(m.t, ratInt(int64(s.burst))))
+	if e.Cmp(m.tat) > 0 {
+		m.tat = e
 	}
-	m.tat = new(big.Rat).SetFrac(units, q)
 }
 
 // Clone returns an independent copy of the model.
@@ -112,11 +118,21 @@ func (m *Rolling) Clone() *Rolling { return cloneOf(&m.mu, m) }
 func (m *Rolling) State() string { return stateOf(&m.mu, m, "Notified") }
 
 // Restore is UnmarshalBinary of the state from saved: its window's start,
-// count and notified mark, under this model's configuration; whether units
-// were taken after the start is not saved, and is assumed (Restored).
+// count and notified mark, under this model's configuration (saved under a
+// longer Window, its window starts at the old one's last instant unless
+// this Window from its start is still open then); whether units were taken
+// after the start is not saved, and is assumed (Restored).
 func (m *Rolling) Restore(saved *Rolling) {
 	s := saved.Clone()
 	m.mu.Lock()
+	if s.count > 0 && m.window < s.window {
+		// Saved under a longer Window: carried as Reconfigure carries it,
+		// with no instant of a change (its units may all have been taken
+		// at the old window's last instant).
+		if a := s.start.Add(s.window - 1); !a.Before(s.start.Add(m.window)) {
+			s.start = a
+		}
+	}
 	if m.count > 0 || m.spent || m.marked {
 		// The refund mark: the ends of the replaced (open or spent) and
 		// the restored window, in this model's Window.

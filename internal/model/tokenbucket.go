@@ -186,7 +186,9 @@ func (m *TokenBucket) Idle(now time.Time) bool {
 // and not yet refilled (the empty part, a fraction, or a debt). The new
 // empty part is rounded up to the new rate's resolution, 1/q ns, where q is
 // the denominator of the new Window/Limit in lowest terms, and capped at
-// 3*2^60 of those units (a debt beyond that is forgiven, as in the real one).
+// 3*2^60 of those units or the time to the old bucket's TAT plus a new
+// Burst's refill, whichever is more (a debt beyond that is forgiven, as in
+// the real one).
 // A bucket full at now keeps the instant it is full since, moved as the
 // real one's keptFull moves it under a slower rate.
 func (m *TokenBucket) Reconfigure(now time.Time, limit int, window time.Duration, burst int, name string) {
@@ -229,7 +231,22 @@ func (m *TokenBucket) Reconfigure(now time.Time, limit int, window time.Duration
 		units.Add(units, big.NewInt(1))
 	}
 	if limit := big.NewInt(1<<62 - 1<<60); units.Cmp(limit) > 0 {
-		units = limit // the real one keeps at most 3*2^60 units (its maxCarry)
+		// The real one keeps at most 3*2^60 units (its maxCarry), or, if
+		// more, the time from now to the instant the old bucket is full,
+		// rounded up, plus a new Burst's refill: more than its own debt
+		// when the rate stays (tokenbucket's carry).
+		own := new(big.Rat).Mul(m.empty(at), new(big.Rat).SetInt(q))
+		ownUnits, r := new(big.Int).DivMod(own.Num(), own.Denom(), new(big.Int))
+		if r.Sign() != 0 {
+			ownUnits.Add(ownUnits, big.NewInt(1))
+		}
+		ownUnits.Add(ownUnits, new(big.Int).Mul(m.tau.Num(), new(big.Int).Quo(q, m.tau.Denom())))
+		if ownUnits.Cmp(limit) > 0 {
+			limit = ownUnits
+		}
+		if units.Cmp(limit) > 0 {
+			units = limit
+		}
 	}
 	d2.SetFrac(units, q)
 	m.tat = new(big.Rat).Add(at, d2)
