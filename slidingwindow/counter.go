@@ -757,7 +757,8 @@ func (c *Counter) Config() Config {
 // as long as they did (capped at MaxCounterLimit of the new Window, which
 // keeps that window full under any Limit it allows). At a stale time, a
 // window the Counter no longer knows counts as the most any earlier Limit
-// let it hold, not the lowered one (a Counter reconfigured so keeps
+// let it hold, not the lowered one, nor less than the units a change of
+// Window carried into one window (a Counter reconfigured so keeps
 // parameters of its own). The last window a Counter's parameters hold, 73
 // years past their epoch, never ends (every later instant falls in it, as
 // a clock glitch of a century does): if the instant of the change
@@ -792,7 +793,15 @@ func (c *Counter) Reconfigure(cfg Config) error {
 		}
 		nowUnix := mp.epochUnix + mp.since(now) // within ±2^62.6: no overflow
 		if c.c.Replace(b, func(w, aux int64) (*counterParams, int64, int64) {
-			return mp, int64(mp.carry(uint64(w), b.P, nowUnix)), mp.carryMark(aux, b.P, nowUnix)
+			next := mp.carry(uint64(w), b.P, nowUnix)
+			if _, cur, _ := mp.unpack(next); cur > mp.forgot {
+				// The carry put more in one window than mp judges a
+				// forgotten window to hold (see forgotFrom).
+				cp := *mp
+				cp.forgot = cur
+				return &cp, int64(next), cp.carryMark(aux, b.P, nowUnix)
+			}
+			return mp, int64(next), mp.carryMark(aux, b.P, nowUnix)
 		}) {
 			return nil
 		}
@@ -810,6 +819,15 @@ func (c *Counter) Reconfigure(cfg Config) error {
 // admitting more than had it never happened (conformance's
 // RefundAcrossReconfigure: 21 of a day's 500 admitted where the twin
 // admits 0).
+//
+// A carry to another Window also puts both of old's windows' units, up to
+// twice what one held, in one window of p (see carry), which a shorter
+// Window's ceil is 1 for: Reconfigure and UnmarshalBinary raise forgot to
+// the count carried as well, as redisstore's sccarry does, or a Take that
+// moved the word past that window, refunded, left the window after it
+// counting it as less (Limit 5, 3s -> 1s: 1, 2 and 3 admitted where the
+// twin that never took it admits 0, 0 and 2; conformance's
+// RefundThenShorterWindow).
 func (p *counterParams) forgotFrom(old *counterParams) uint64 {
 	return max(forgotOver(old.forgot, uint64(old.window), p), p.forgot)
 }
@@ -1001,9 +1019,11 @@ func (p *counterParams) marshal(w uint64) []byte {
 // into the window that holds the last instant of the saved one. The Counter
 // keeps its parameters, shared or not, unless the state is of a Counter
 // whose Limit went down and judges a forgotten window as holding more than
-// this one does (version 3): then the Counter takes a private copy of its
-// parameters that judges it so (capped at MaxCounterLimit(Window)), as a
-// Reconfigure that lowers the Limit makes, and the restore allocates it.
+// this one does (version 3), or of another Window and carries more units
+// into one window than this one's Limit: then the Counter takes a private
+// copy of its parameters that judges a forgotten window as holding that
+// many (capped at MaxCounterLimit(Window)), as Reconfigure does, and the
+// restore allocates it.
 //
 // From then on, unless the Counter had never counted, a Refund stamped in
 // the restored fixed window or the one the Counter counted in before the
@@ -1067,6 +1087,12 @@ func (c *Counter) UnmarshalBinary(b []byte) error {
 		next, err := p.restore(window, start, p.uncut(cur, cut&cutCur != 0), p.uncut(prev, cut&cutPrev != 0), cut&cutLast != 0)
 		if err != nil {
 			return err
+		}
+		if window != uint64(p.window) || cut&cutLast != 0 {
+			// Both saved windows' units in one of p's (see restoreOther):
+			// a forgotten window may hold that many (see forgotFrom).
+			_, sum, _ := p.unpack(next)
+			forgot = max(forgot, sum)
 		}
 		if f := min(forgot, p.mask); f > p.forgot {
 			// Private parameters that judge a forgotten window as the

@@ -142,6 +142,7 @@ func Run(t *testing.T, s Subject) {
 	t.Run("ReconfigureUntorn", s.reconfigureUntorn)
 	t.Run("ReconfigureStale", s.reconfigureStale)
 	t.Run("RefundAcrossReconfigure", s.refundReconfigure)
+	t.Run("RefundThenShorterWindow", s.refundThenShorterWindow)
 	t.Run("RestoreStale", s.restoreStale)
 	t.Run("ReconfigureWindow", s.reconfigureWindow)
 	t.Run("RestoreWindow", s.restoreWindow)
