@@ -361,7 +361,9 @@ func unixNano(t time.Time) *big.Int {
 // does in the saver. Either move gives the Limiter parameters of its own.
 // (Restored into a Limiter that has taken, the epoch moves back no more
 // than 3*2^60/q ns, which keeps the mark below in range; further back,
-// the instant is read as at the fast range's bound, full.)
+// every time before the fast range's bound is read as at the bound, and
+// the bucket is empty there and full Burst*Window/Limit later: the saver's
+// times admit nothing, never more than the saver admitted.)
 //
 // A version 3 state records the rate and Burst it was saved under, and a
 // limiter of another rate carries it as Reconfigure does (Persistence in
@@ -546,12 +548,16 @@ func (l *Limiter) restore(b *block, unix *big.Int, num, den uint64, sr *savedRat
 		case shift < 0:
 			// The epoch moves back: the mark moves on by as much. If it
 			// cannot (the Takes it marks are more than 3*2^60/q ns after
-			// the restored TAT), the epoch stays and the TAT is minTAT, as
-			// before the move existed: a Refund of those Takes must give
-			// nothing back, which is worth more than the stale times.
+			// the restored TAT), the epoch stays: a Refund of those Takes
+			// must give nothing back. The saver's times are then read at
+			// the fast range's bound, where the saver's bucket may have
+			// been empty, so the TAT is the bound plus tau: empty there,
+			// full tau later, and full at every time after, as restored
+			// (minTAT, full at the bound too, admitted a Burst at the
+			// saver's times where the saver admitted none).
 			hi, lo := bits.Mul64(uint64(-shift), uint64(p.q))
 			if hi != 0 || lo > uint64(maxTAT-m) {
-				return p.withMark(m), minTAT, minTAT
+				return p.withMark(m), -fastBound + p.tau, minTAT
 			}
 			m += int64(lo)
 		default:
