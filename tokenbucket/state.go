@@ -433,14 +433,16 @@ func unixNano(t time.Time) *big.Int {
 // past the limiter's epoch (146 years at q = 1) moves the epoch forward, so
 // that the instant is kept in any year; one more than 2^60/q ns before it
 // (36 years at q = 1, 1.15 s at q = 999999937: a restart long after the
-// save) moves the epoch back to the instant, up to 292 years, so that a
+// save) moves the epoch back to the instant, in any year, so that a
 // Take stamped at the saver's times is decided as the saver decided it,
 // not as at the fast range's bound (see Time in the package
 // documentation); a Take near the old epoch moves it forward again, as it
 // does in the saver. Either move gives the Limiter parameters of its own.
 // (Restored into a Limiter that has taken, the epoch moves back no more
 // than 3*2^60/q ns, which keeps the mark below in range; further back,
-// the instant is read as at the fast range's bound, full.)
+// every time before the fast range's bound is read as at the bound, and
+// the bucket is empty there and full Burst*Window/Limit later: the saver's
+// times admit nothing, never more than the saver admitted.)
 //
 // A version 3 state records the rate and Burst it was saved under, and a
 // limiter of another rate carries it as Reconfigure does (Persistence in
@@ -565,15 +567,23 @@ func (l *Limiter) restore(b *block, unix *big.Int, num, den uint64, sr *savedRat
 			// Before the fast range: move the epoch back by whole ns to the
 			// TAT (0 <= tat < q), so that the saver's times are read as
 			// exactly as the saver read them; a Take near this limiter's
-			// old epoch moves it forward again, as in the saver. More than
-			// 292 years back: full at every time this limiter reads.
+			// old epoch moves it forward again, as in the saver.
 			by, rem := new(big.Int).DivMod(v, q, new(big.Int)) // Euclidean: rem >= 0
-			if !by.IsInt64() {
-				break
+			var epoch time.Time
+			if by.IsInt64() {
+				shift = by.Int64()
+				epoch = p.epoch.Add(time.Duration(shift))
+			} else {
+				// More than 292 years back: from the epoch's Unix time, as
+				// below (full at every time this limiter read, the saver's
+				// drained instants admitted a Burst). shift is then a
+				// bound no mark can move by (see the Replace below).
+				shift = math.MinInt64
+				sec, nsec := new(big.Int).DivMod(by.Add(by, unixNano(p.epoch)), big.NewInt(int64(time.Second)), new(big.Int))
+				epoch = time.Unix(sec.Int64(), nsec.Int64())
 			}
-			shift = by.Int64()
 			var err error
-			np, err = newParams(p.cfg, p.epoch.Add(time.Duration(shift)))
+			np, err = newParams(p.cfg, epoch)
 			if err != nil {
 				return false, core.InvalidState(pkg, "%v", err) // cannot happen: p.cfg was validated
 			}
@@ -625,12 +635,16 @@ func (l *Limiter) restore(b *block, unix *big.Int, num, den uint64, sr *savedRat
 		case shift < 0:
 			// The epoch moves back: the mark moves on by as much. If it
 			// cannot (the Takes it marks are more than 3*2^60/q ns after
-			// the restored TAT), the epoch stays and the TAT is minTAT, as
-			// before the move existed: a Refund of those Takes must give
-			// nothing back, which is worth more than the stale times.
-			hi, lo := bits.Mul64(uint64(-shift), uint64(p.q))
+			// the restored TAT), the epoch stays: a Refund of those Takes
+			// must give nothing back. The saver's times are then read at
+			// the fast range's bound, where the saver's bucket may have
+			// been empty, so the TAT is the bound plus tau: empty there,
+			// full tau later, and full at every time after, as restored
+			// (minTAT, full at the bound too, admitted a Burst at the
+			// saver's times where the saver admitted none).
+			hi, lo := bits.Mul64(uint64(-shift), uint64(p.q)) // -MinInt64 wraps to 2^63 as a uint64: exact
 			if hi != 0 || lo > uint64(maxTAT-m) {
-				return p.withMark(m), minTAT, minTAT
+				return p.withMark(m), -fastBound + p.tau, minTAT
 			}
 			m += int64(lo)
 		default:

@@ -82,7 +82,7 @@
 // that bound, so it is admitted at most what the bucket held then;
 // RetryAfter and ResetAfter are still measured from the time passed in. A
 // restored state's instants are never before that bound: UnmarshalBinary
-// moves the epoch back to them (up to 292 years), so a restart long after
+// moves the epoch back to them (in any year), so a restart long after
 // the save decides Takes stamped at the saver's times as the saver did.
 //
 // # Waiting

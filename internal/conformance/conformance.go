@@ -148,6 +148,7 @@ func Run(t *testing.T, s Subject) {
 	t.Run("RestoreWindow", s.restoreWindow)
 	t.Run("ReconfigureSame", s.reconfigureSame)
 	t.Run("RestoreLater", s.restoreLater)
+	t.Run("RestoreLaterUsed", s.restoreLaterUsed)
 	t.Run("AllowReadsClockOnce", s.allowReadsClockOnce)
 	t.Run("ZeroValue", s.zeroValue)
 	t.Run("ZeroRace", s.zeroRace)
