@@ -9,19 +9,17 @@ import (
 	"github.com/ratekit/ratekit/redisstore"
 )
 
-// TestRefundLongerWindowSlidingLog (OPEN, fails on redissc ce67f4d): a
-// sliding log key, Limit 5, Window 1s, takes 5 at S; X, a Take at S+1s
-// (1 unit, or 5), moves its clock past them, so they go to the archive
-// (expired under 1s), and X is refunded; then Window 3s. The key admits 5
-// at S-1s ... S+2s, where a twin that never took X (its 5 still live)
-// admits 0, and so does slidingwindow.Log, key or twin, reconfigured the
-// same way. With X of 1 unit the key has let go of nothing (the sorted
-// set still holds the 5, "#A:5"): slcount's cut is clock - W under the
-// call's Window, so under 3s the archived entries are inside the cut
-// (not read by slarchived) but outside the live total: counted by neither.
-// Fixing it needs the cut (or the Window) the archive was made under kept
-// in the key (a change of the sorted set's marker, see the deploy rule),
-// and logModel to learn Window changes.
+// TestRefundLongerWindowSlidingLog: a sliding log key, Limit 5, Window 1s,
+// takes 5 at S; X, a Take at S+1s (1 unit, or 5), moves its clock past
+// them, so they go to the archive (expired under 1s), and X is refunded;
+// then Window 3s. A twin that never took X (its 5 still live) admits 0 at
+// S-1s ... S+2s, and so does slidingwindow.Log, key or twin, reconfigured
+// the same way. The key had not let go of the 5 (its sorted set still
+// holds them), but its cut was read as the clock less the call's Window:
+// under 3s the archived entries were after the cut (not read by the
+// archive) but not in the live total, counted by neither, and the key
+// admitted 5 at every such instant (X of 5: at S+1s and S+2s). The key
+// now keeps the Window its archive was cut under ("!w").
 func TestRefundLongerWindowSlidingLog(t *testing.T) {
 	s, _ := newStore(t)
 	ctx := context.Background()
