@@ -80,7 +80,10 @@
 // current one; a sliding log's entries count by the new Window, so those
 // a shorter one had expired count again under a longer one while the key
 // still holds them (the key keeps the Window it was last written under,
-// to tell its expired entries from its live ones). A count above a lowered Limit admits nothing until its
+// to tell its expired entries from its live ones; a key written before it
+// kept one reads as written under the call's Window, and under a longer
+// one still counts those entries neither live nor expired, until they
+// expire). A count above a lowered Limit admits nothing until its
 // window ends. Keys written by an older version of the script, which kept
 // neither that stamp nor (sliding counter) the Window, read as placed by
 // their window's start, and a token bucket written before its rate was
@@ -94,11 +97,12 @@
 // hold (see Stale times; at most 2^47-1): the previous version reads that
 // as its largest Limit and decides by it as this one does, but its own
 // carries do not raise it, so a key it carries during the deploy counts a
-// forgotten window at stale times as it did. A sliding log key keeps that
-// Window as a member "!w:W:m" scored -inf (m, the shortest Window it was
-// written under, bounds its lost mark), not in its "#A:a:f" marker: the
-// previous version matches that marker whole, and would read a longer one
-// as the live total and fail on the key. It skips "!w" as it skips every
+// forgotten window at stale times as it did. A sliding log key keeps the
+// Window it was last written under as a member "!w:W:m" scored -inf (m,
+// the shortest Window it was written under, bounds its lost mark), not in
+// its "#A:a:f" marker: the previous version matches that marker whole
+// (anchored), and would read a longer one as the live total and fail on
+// the key. It skips "!w" as it skips every
 // member that is not an entry, and leaves it as it was: a key it writes
 // under the Window this one recorded stays right for both, but a change
 // of Window it carries loses, as that version always did, the units a
