@@ -108,11 +108,11 @@ func matchModels(t *testing.T, s *redisstore.Store, sd uint64) {
 			// (Limit per Window, at one Burst) that validates: its tat's
 			// fraction of a µs is kept in units of 1/Limit, which the script
 			// must read under another Limit as the model does.
-			// A sliding counter's also under each Window (a third, three
-			// times), as its state carries to another Window.
+			// A sliding counter's and log's also under each Window (a third,
+			// three times), as their state carries to another Window.
 			var limits []*redisstore.Limiter
 			windows := []time.Duration{cfg.Window}
-			if cfg.Algorithm == redisstore.SlidingCounter {
+			if cfg.Algorithm == redisstore.SlidingCounter || cfg.Algorithm == redisstore.SlidingLog {
 				windows = append(windows, max((cfg.Window/3).Truncate(time.Microsecond), time.Microsecond), 3*cfg.Window)
 			}
 			for _, window := range windows {
@@ -142,8 +142,8 @@ func matchModels(t *testing.T, s *redisstore.Store, sd uint64) {
 						} else {
 							m.setLimit(int64(l.Config().Limit))
 						}
-						if cm, ok := m.(*counterModel); ok {
-							cm.setWindow(l.Config().Window)
+						if wm, ok := m.(interface{ setWindow(time.Duration) }); ok {
+							wm.setWindow(l.Config().Window)
 						}
 					}
 					now = now.Add(st[rng.IntN(len(st))]).Truncate(time.Microsecond)

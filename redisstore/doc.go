@@ -77,7 +77,13 @@
 // there; a token bucket's units not refilled at that stamp, rounded up to
 // whole ones, refill at the new rate from it; a sliding counter's two
 // windows count in the new window that holds the last instant of its
-// current one. A count above a lowered Limit admits nothing until its
+// current one; a sliding log's entries count by the new Window, so those
+// a shorter one had expired count again under a longer one while the key
+// still holds them (the key keeps the Window it was last written under,
+// to tell its expired entries from its live ones; a key written before it
+// kept one reads as written under the call's Window, and under a longer
+// one still counts those entries neither live nor expired, until they
+// expire). A count above a lowered Limit admits nothing until its
 // window ends. Keys written by an older version of the script, which kept
 // neither that stamp nor (sliding counter) the Window, read as placed by
 // their window's start, and a token bucket written before its rate was
@@ -91,8 +97,19 @@
 // hold (see Stale times; at most 2^47-1): the previous version reads that
 // as its largest Limit and decides by it as this one does, but its own
 // carries do not raise it, so a key it carries during the deploy counts a
-// forgotten window at stale times as it did. Deploy the change where that
-// is acceptable, or under a new Options.Prefix.
+// forgotten window at stale times as it did. A sliding log key keeps the
+// Window it was last written under as a member "!w:W:m" scored -inf (m,
+// the shortest Window it was written under, bounds its lost mark), not in
+// its "#A:a:f" marker: the previous version matches that marker whole
+// (anchored), and would read a longer one as the live total and fail on
+// the key. It skips "!w" as it skips every
+// member that is not an entry, and leaves it as it was: a key it writes
+// under the Window this one recorded stays right for both, but a change
+// of Window it carries loses, as that version always did, the units a
+// shorter Window had expired (counted neither live nor archived), and
+// this one reads the key as cut under the recorded Window until it writes
+// it again. Deploy the change where that is acceptable, or under a new
+// Options.Prefix.
 //
 // # Refunds
 //

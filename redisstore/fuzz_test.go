@@ -69,9 +69,9 @@ func FuzzScript(f *testing.F) {
 		}
 		cfg := modelConfigs[int(data[0])%len(modelConfigs)]
 		cur := cfg // the policy in force
-		// The sliding counter's Window changes too if the first byte has
-		// its top bit set (older inputs do not).
-		rewindow := data[0] >= 0x80 && cfg.Algorithm == redisstore.SlidingCounter
+		// A sliding counter's or log's Window changes too if the first
+		// byte has its top bit set (older inputs do not).
+		rewindow := data[0] >= 0x80 && (cfg.Algorithm == redisstore.SlidingCounter || cfg.Algorithm == redisstore.SlidingLog)
 		l := mustLimiter(t, s, cfg)
 		base := l
 		m := newModel(cfg)
@@ -112,8 +112,8 @@ func FuzzScript(f *testing.F) {
 				} else {
 					m.setLimit(int64(c.Limit))
 				}
-				if cm, ok := m.(*counterModel); ok {
-					cm.setWindow(c.Window)
+				if wm, ok := m.(interface{ setWindow(time.Duration) }); ok {
+					wm.setWindow(c.Window)
 				}
 			}
 			us := scriptMicros(now)

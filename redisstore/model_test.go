@@ -292,6 +292,12 @@ type logModel struct {
 
 type logEntry struct{ t, u int64 }
 
+// setWindow changes the Window from the next call on, as a Limiter of the
+// same Algorithm and Name with another Window does: every entry kept counts
+// by the new Window (an entry expired under the old one counts again while
+// the log still holds it).
+func (m *logModel) setWindow(w time.Duration) { m.w, m.dwindow = w.Microseconds(), w }
+
 func (m *logModel) clamp(now int64) int64 {
 	t := max(now, m.floor)
 	if len(m.es) > 0 {
@@ -401,6 +407,11 @@ func (m *logModel) refund(at int64, n int) {
 		bound := t - m.w
 		if len(m.es) > 0 {
 			bound = min(bound, m.es[0].t)
+		}
+		if m.hasLost {
+			// Every entry is at or after the lost mark: under a longer
+			// Window than it was trimmed under, t - w may be before it.
+			bound = max(bound, m.lost)
 		}
 		if len(kept) > 0 && kept[0].t == bound {
 			kept[0].u += int64(n) - left

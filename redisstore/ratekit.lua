@@ -497,8 +497,18 @@ end
 --            at most the clock less W, so only a stale time reads it. A key
 --            written before the mark was kept has none, and decides as it
 --            did (no mark) until its next trim writes one.
+--   "!w:W:m" (score -inf) is W, the Window (µs) the key was last written
+--            under: the cut is the clock less W, whatever the call's
+--            Window. Under a longer Window the cut moves back, and the
+--            archived entries after it count again (and return to N): a
+--            change of Window counts every entry the key holds by the new
+--            Window. m is the shortest Window the key was written under:
+--            the lost mark is at most the clock less m, so a fresh time
+--            reads it too under a longer Window. A key written before "!w"
+--            was kept reads W as the call's Window, and has no m.
 -- So the key holds the entries of at most about max(Limit, the units live
--- at a change of Limit) units, and four more members: "#N", "#A", "f", "!l".
+-- at a change of Limit) units, and five more members: "#N", "#A", "f",
+-- "!l", "!w".
 -- "!l" sorts before every entry of its score (as "f" sorts after), so a
 -- reader of the newest members, this script's or an older one's that does
 -- not know the mark, never takes it for the newest entry.
@@ -546,6 +556,14 @@ function sl.load(key)
   end
   -- A key written without the archive dropped its expired entries.
   if st.clock and not st.archm then st.forgot = true end
+  -- The Window the archive was cut under and the shortest this script
+  -- wrote the key under ("!w:W:m", score -inf).
+  if st.archm then
+    for _, m in ipairs(call('ZRANGEBYSCORE', key, '-inf', '-inf')) do
+      local w, mw = match(m, '^!w:(%d+):(%d+)$')
+      if w then st.wm, st.w, st.minw = m, tonumber(w), tonumber(mw) end
+    end
+  end
   return st
 end
 
@@ -561,24 +579,41 @@ local function slclock(st, at)
   return at
 end
 
--- cut0 is the loaded cut: the entries at or before it are the archive.
+-- cut is the cut under the call's Window W at the loaded clock: after
+-- slcount, the entries at or before it are the archive (at a stale now,
+-- the clock is the loaded one).
 local function slcut(st, W)
   if st.clock0 then return st.clock0 - W end
 end
 
+-- units sums the units of the entries with scores in (lo, hi].
+local function slunits(key, lo, hi)
+  local k = 0
+  local es = call('ZRANGEBYSCORE', key, lo, format('%d', hi), 'WITHSCORES')
+  for i = 1, #es, 2 do
+    local e = slentry(es[i], es[i + 1])
+    if e then k = k + e.u end
+  end
+  return k
+end
+
 -- count returns the live units at t >= the clock (once per script): N
--- less the units of the live entries that have expired by t.
+-- less the units of the live entries that have expired by t. The archive
+-- was cut at c0, the loaded clock less the Window it was written under
+-- (st.w; the call's if the key kept none). Under a longer Window than that
+-- the cut moves back: the archived entries after t - W count again and
+-- return to N (dead < 0), so units the key still holds are never counted
+-- by neither N nor the archive.
 local function slcount(key, st, W, t)
   if st.count then return st.count end
-  local dead, lo = 0, '-inf'
-  local c0 = slcut(st, W)
-  if c0 then lo = '(' .. format('%d', c0) end
-  if not c0 or t - W > c0 then
-    local es = call('ZRANGEBYSCORE', key, lo, format('%d', t - W), 'WITHSCORES')
-    for i = 1, #es, 2 do
-      local e = slentry(es[i], es[i + 1])
-      if e then dead = dead + e.u end
-    end
+  local dead = 0
+  local c0 = slcut(st, st.w or W)
+  if not c0 then
+    dead = slunits(key, '-inf', t - W)
+  elseif t - W > c0 then
+    dead = slunits(key, '(' .. format('%d', c0), t - W)
+  elseif t - W < c0 and st.arch > 0 then
+    dead = -slunits(key, '(' .. format('%d', t - W), c0)
   end
   st.count, st.dead = st.total - dead, dead
   if st.last and st.last.t <= t - W then st.last = nil end
@@ -589,14 +624,8 @@ end
 -- after x - W (every live one counts at x).
 local function slarchived(key, st, W, x)
   local c0 = slcut(st, W)
-  if st.arch == 0 or x - W >= c0 then return 0 end
-  local k = 0
-  local es = call('ZRANGEBYSCORE', key, '(' .. format('%d', x - W), format('%d', c0), 'WITHSCORES')
-  for i = 1, #es, 2 do
-    local e = slentry(es[i], es[i + 1])
-    if e then k = k + e.u end
-  end
-  return k
+  if st.arch + (st.dead or 0) <= 0 or x - W >= c0 then return 0 end
+  return slunits(key, '(' .. format('%d', x - W), c0)
 end
 
 -- walk calls f on the entries from `from` (inclusive) on, oldest first,
@@ -620,11 +649,15 @@ function sl.decide(st, p, n, take, key)
   local L, W = p.limit, p.window
   local t = slclock(st, now)
   local c = slcount(key, st, W, t)
-  -- lost: the lost mark counts at now (only ever at a stale now, as the
-  -- mark is at most the loaded clock less W).
+  -- lost: the lost mark counts at now.
   local lost
   if st.clock0 and now < st.clock0 then
     c = c + slarchived(key, st, W, now)
+  end
+  -- The mark is at most the clock less the Window it was trimmed under,
+  -- so at most the clock less the shortest Window the key was written
+  -- under: a fresh now reads it too under a longer Window than that.
+  if st.clock0 and (now < st.clock0 or (st.minw and st.minw < W)) then
     lost = sllost(key, st)
     if lost and now - W >= lost then lost = nil end
   end
@@ -687,7 +720,9 @@ end
 -- the forgotten ones count. So, as slidingwindow.Log leaves placeholders,
 -- the units removed are archived again at min(clock - W, the oldest entry):
 -- they never count at the clock or later, and count at a stale time
--- whenever the forgotten ones could.
+-- whenever the forgotten ones could. (Or at the lost mark, if later, which
+-- a longer Window than an earlier trim's allows: the mark already counts
+-- wherever they would, so every entry stays at or after it.)
 function sl.refund(st, p, n, at, key)
   local W = p.window
   local t = slclock(st, at)
@@ -705,18 +740,34 @@ function sl.refund(st, p, n, at, key)
   if #st.changed == 0 then return end
   st.count, st.clock, st.dirty = c, t, true
   if st.forgot and n0 > n then
+    -- Under a longer Window than the archive was trimmed under, t - W may
+    -- be before the lost mark: the units go to the mark, so that every
+    -- entry stays at or after it (the mark counts wherever they would).
     local ph = {t = t - W, u = n0 - n}
-    -- The oldest entry: among the first three members ("!l" and "f" may
-    -- come before it).
-    local first = call('ZRANGEBYSCORE', key, '-inf', '(+inf', 'WITHSCORES', 'LIMIT', 0, 3)
+    if st.minw and st.minw < W then
+      local l = sllost(key, st)
+      if l and l > ph.t then ph.t = l end
+    end
+    -- The oldest entry: among the first four members ("!w", "!l" and
+    -- "f" may come before it).
+    local first = call('ZRANGEBYSCORE', key, '-inf', '(+inf', 'WITHSCORES', 'LIMIT', 0, 4)
     for i = 1, #first, 2 do
       local e = slentry(first[i], first[i + 1])
       if e then
-        if e.t <= ph.t then ph.t, ph.m, ph.u = e.t, e.m, ph.u + e.u end
+        if e.t <= ph.t then
+          -- At the mark, the oldest entry may be one this refund changed:
+          -- its units left join ph, which save writes in its place.
+          for _, c in ipairs(st.changed) do
+            if c.m == e.m then e.u, c.u = c.u, 0 end
+          end
+          ph.t, ph.m, ph.u = e.t, e.m, ph.u + e.u
+        end
         break
       end
     end
-    st.ph, st.arch = ph, st.arch + n0 - n
+    -- At the mark, after t - W, the units are live.
+    st.ph = ph
+    if ph.t > t - W then st.count = st.count + n0 - n else st.arch = st.arch + n0 - n end
   end
 end
 
@@ -745,9 +796,9 @@ function sl.save(key, st, p)
   local arch, forgot = st.arch + (st.dead or 0), st.forgot
   local spare = st.count + arch - p.limit -- units the archive may drop
   while arch > 0 and spare > 0 do
-    -- Entries hold a unit at least: spare + 1 of them decide (and "f",
-    -- "!l").
-    local batch = math.min(spare + 3, 128)
+    -- Entries hold a unit at least: spare + 1 of them decide (and "!w",
+    -- "f", "!l").
+    local batch = math.min(spare + 4, 128)
     local es = call('ZRANGEBYSCORE', key, '-inf', format('%d', st.clock - W), 'WITHSCORES', 'LIMIT', 0, batch)
     local removed, stop = false, false
     for i = 1, #es, 2 do
@@ -772,6 +823,11 @@ function sl.save(key, st, p)
   local f = 0
   if forgot then f = 1 end
   call('ZADD', key, '+inf', '#A:' .. format('%d', arch) .. ':' .. format('%d', f))
+  local minw = math.min(st.minw or W, W)
+  if st.w ~= W or st.minw ~= minw then
+    if st.wm then call('ZREM', key, st.wm) end
+    call('ZADD', key, '-inf', '!w:' .. format('%d', W) .. ':' .. format('%d', minw))
+  end
   call('PEXPIRE', key, ttl(st.clock + W - now))
 end
 
