@@ -81,28 +81,11 @@ func TestConformance(t *testing.T) {
 		{1000, 24 * time.Hour, false},
 	} {
 		cfg := slidingwindow.Config{Limit: tc.limit, Window: tc.window, Name: "sliding"}
-		if !tc.counter {
-			t.Run(fmt.Sprintf("Log/%d-per-%v", tc.limit, tc.window), func(t *testing.T) {
-				s := conformance.Subject{
-					New:               func(tb testing.TB) ratekit.Limiter { return mustLog(tb, cfg) },
-					Capacity:          tc.limit,
-					Policy:            cfg.Name,
-					Reconfigure:       reconfigureLimit(cfg),
-					ReconfigureWindow: reconfigureWindow(cfg),
-					NewWithHook: func(tb testing.TB, hook func(ratekit.Decision)) ratekit.Limiter {
-						c := cfg
-						c.OnLimitReached = hook
-						return mustLog(tb, c)
-					},
-					WithClock: func(tb testing.TB, c clock.Clock) ratekit.Limiter { return mustLog(tb, withClock(cfg, c)) },
-					Zero:      func() ratekit.Limiter { return new(slidingwindow.Log) },
-				}
-				conformance.Run(t, s)
-			})
-		}
-		t.Run(fmt.Sprintf("Counter/%d-per-%v", tc.limit, tc.window), func(t *testing.T) {
-			s := conformance.Subject{
-				New:               func(tb testing.TB) ratekit.Limiter { return mustCounter(tb, cfg) },
+		// subject is the suite's Subject for the Log or the Counter of cfg,
+		// as mk makes one.
+		subject := func(mk func(testing.TB, slidingwindow.Config) ratekit.Limiter, zero func() ratekit.Limiter) conformance.Subject {
+			return conformance.Subject{
+				New:               func(tb testing.TB) ratekit.Limiter { return mk(tb, cfg) },
 				Capacity:          tc.limit,
 				Policy:            cfg.Name,
 				Reconfigure:       reconfigureLimit(cfg),
@@ -110,12 +93,23 @@ func TestConformance(t *testing.T) {
 				NewWithHook: func(tb testing.TB, hook func(ratekit.Decision)) ratekit.Limiter {
 					c := cfg
 					c.OnLimitReached = hook
-					return mustCounter(tb, c)
+					return mk(tb, c)
 				},
-				WithClock: func(tb testing.TB, c clock.Clock) ratekit.Limiter { return mustCounter(tb, withClock(cfg, c)) },
-				Zero:      func() ratekit.Limiter { return new(slidingwindow.Counter) },
+				WithClock: func(tb testing.TB, c clock.Clock) ratekit.Limiter { return mk(tb, withClock(cfg, c)) },
+				Zero:      zero,
 			}
-			conformance.Run(t, s)
+		}
+		if !tc.counter {
+			t.Run(fmt.Sprintf("Log/%d-per-%v", tc.limit, tc.window), func(t *testing.T) {
+				conformance.Run(t, subject(
+					func(tb testing.TB, c slidingwindow.Config) ratekit.Limiter { return mustLog(tb, c) },
+					func() ratekit.Limiter { return new(slidingwindow.Log) }))
+			})
+		}
+		t.Run(fmt.Sprintf("Counter/%d-per-%v", tc.limit, tc.window), func(t *testing.T) {
+			conformance.Run(t, subject(
+				func(tb testing.TB, c slidingwindow.Config) ratekit.Limiter { return mustCounter(tb, c) },
+				func() ratekit.Limiter { return new(slidingwindow.Counter) }))
 		})
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/benbjohnson/clock"
+
+	"github.com/ratekit/ratekit"
 )
 
 // This file holds the checks of a clock glitch through Reconfigure and
@@ -34,6 +36,19 @@ func glitchQueries(w time.Duration) []time.Duration {
 	return []time.Duration{-1, 0, 1, w / 2, w - 1}
 }
 
+// glitched returns a fresh limiter that has taken n, half the Capacity,
+// at g, ahead past Start.
+func (s Subject) glitched(t *testing.T, ahead time.Duration) (ratekit.Limiter, time.Time, int) {
+	t.Helper()
+	l := s.New(t)
+	g := s.Start.Add(ahead)
+	n := max(s.Capacity/2, 1)
+	if !l.Take(g, n).Allowed {
+		t.Fatalf("Take(Start+%v, %d) of a fresh limiter denied", ahead, n)
+	}
+	return l, g, n
+}
+
 // glitchReconfigure takes half the Capacity at a glitched instant g far
 // ahead of Start, then reconfigures the limiter to the Config in force
 // (ReconfigureWindow with its own Window and no shift), with the clock
@@ -47,12 +62,7 @@ func (s Subject) glitchReconfigure(t *testing.T) {
 	w := s.window(t)
 	for _, ahead := range glitchAheads {
 		for _, clockAt := range []string{"Start", "the glitch"} {
-			l := s.New(t)
-			g := s.Start.Add(ahead)
-			n := max(s.Capacity/2, 1)
-			if !l.Take(g, n).Allowed {
-				t.Fatalf("Take(Start+%v, %d) of a fresh limiter denied", ahead, n)
-			}
+			l, g, n := s.glitched(t, ahead)
 			qs := glitchQueries(w)
 			before := make([]int, len(qs))
 			for i, q := range qs {
@@ -90,12 +100,7 @@ func (s Subject) glitchRestore(t *testing.T) {
 	w := s.window(t)
 	for _, ahead := range glitchAheads {
 		for _, clockAt := range []string{"Start", "the glitch"} {
-			l := s.New(t)
-			g := s.Start.Add(ahead)
-			n := max(s.Capacity/2, 1)
-			if !l.Take(g, n).Allowed {
-				t.Fatalf("Take(Start+%v, %d) of a fresh limiter denied", ahead, n)
-			}
+			l, g, n := s.glitched(t, ahead)
 			clk := clock.NewMock()
 			clk.Set(s.Start)
 			if clockAt == "the glitch" {
