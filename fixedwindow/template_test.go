@@ -95,6 +95,7 @@ func TestTemplateOnLimitReachedPerLimiter(t *testing.T) {
 // parameters and nothing else, and Reconfigure or UnmarshalBinary of one
 // leaves the others, and the Template, as they were.
 func TestTemplateLimitersAreIndependent(t *testing.T) {
+	fixedwindow.ResetInterned()
 	cfg := fixedwindow.Config{Limit: 10, Window: time.Minute, Name: "api"}
 	tmpl := mustTemplate(t, cfg)
 	a, b, c := tmpl.New(), tmpl.New(), tmpl.New()
@@ -164,6 +165,7 @@ func TestTemplateUnmarshalWideCount(t *testing.T) {
 // one limiter racing Takes on it and on its siblings; the siblings see
 // none of it.
 func TestTemplateConcurrentReplacements(t *testing.T) {
+	fixedwindow.ResetInterned()
 	cfg := fixedwindow.Config{Limit: 40, Window: time.Hour}
 	tmpl := mustTemplate(t, cfg)
 	a, b := tmpl.New(), tmpl.New()

@@ -1,6 +1,10 @@
 package rolling
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+
+	"github.com/ratekit/ratekit/internal/cell"
+)
 
 // SameParams reports whether a and b decide with one parameter set, as the
 // limiters of equal Configs do until one of them is reconfigured.
@@ -23,4 +27,11 @@ func CountJointSteps() func() int64 {
 	var n atomic.Int64
 	jointSteps = &n
 	return func() int64 { jointSteps = nil; return n.Load() }
+}
+
+// ResetInterned empties the intern table, for a test that asserts which
+// limiters share parameters across Configs it makes: a table that other
+// tests left near cell.MaxInterned would start a new generation midway.
+func ResetInterned() {
+	interned = cell.Interner[cell.Key, params]{}
 }

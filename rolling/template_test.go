@@ -67,6 +67,7 @@ func TestTemplateBadConfig(t *testing.T) {
 // Reconfigure or UnmarshalBinary of one leaves the others, and the
 // Template, as they were.
 func TestTemplateLimitersAreIndependent(t *testing.T) {
+	rolling.ResetInterned()
 	var hits []string
 	cfg := rolling.Config{Limit: 3, Window: time.Minute, Name: "token",
 		OnLimitReached: func(d ratekit.Decision) { hits = append(hits, d.Policy) }}

@@ -1,6 +1,8 @@
 package slidingwindow
 
 import (
+	"github.com/ratekit/ratekit/internal/cell"
+
 	"math/bits"
 	"time"
 )
@@ -43,4 +45,12 @@ func WeightQuo(d, prev, e uint64) uint64 {
 	r := newRecip(d)
 	hi, lo := bits.Mul64(prev, e<<r.s)
 	return r.quo(hi, lo)
+}
+
+// ResetInterned empties the intern table, for a test that asserts which
+// limiters share parameters across Configs it makes: a table that other
+// tests left near cell.MaxInterned would start a new generation midway.
+func ResetInterned() {
+	interned = cell.Interner[cell.Key, counterParams]{}
+	internedLogs = cell.Interner[cell.Key, logParams]{}
 }

@@ -94,6 +94,7 @@ type templateLimiter interface {
 // leaves the others, and the template, as they were. UnmarshalBinary keeps
 // the shared parameters (a Keyed restored by persist stays compact).
 func TestTemplateLimitersAreIndependent(t *testing.T) {
+	slidingwindow.ResetInterned()
 	cfg := slidingwindow.Config{Limit: 3, Window: time.Minute, Name: "per-ip"}
 	ct := mustCounterTemplate(t, cfg)
 	lt := mustLogTemplate(t, cfg)

@@ -55,6 +55,7 @@ func TestTemplateBadConfig(t *testing.T) {
 // parameters and nothing else, and Reconfigure or UnmarshalBinary of one
 // leaves the others, and the Template, as they were.
 func TestTemplateLimitersAreIndependent(t *testing.T) {
+	tokenbucket.ResetInterned()
 	cfg := tokenbucket.Config{Limit: 60, Window: time.Minute, Burst: 3, Name: "per-ip", Clock: atT0()}
 	tmpl := mustTemplate(t, cfg)
 	a, b := tmpl.New(), tmpl.New()
