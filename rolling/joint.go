@@ -1,6 +1,7 @@
 package rolling
 
 import (
+	"math"
 	"sync/atomic"
 	"time"
 
@@ -46,6 +47,11 @@ func (l *Limiter) Joint(self any, lock bool, now time.Time, wall int64, n int) (
 			return h.Answer(next, cell.NoStamp, cell.Verdict{OK: true, Remaining: int(p.limit - count - n64), Reset: untilEnd(start, t, p.window)})
 		}
 	}
+	if t == math.MinInt64 || t == math.MaxInt64 {
+		// More than 292 years from the epoch: Take decides it exactly
+		// (see params.decide), and moves the epoch if it opens a window.
+		return h.Defer(lock)
+	}
 	prev := p.decode(w, base)
 	v, next, act := p.take(prev, t, n)
 	nw := w
@@ -55,7 +61,7 @@ func (l *Limiter) Joint(self any, lock bool, now time.Time, wall int64, n int) (
 		// the block's reach (or one that leaves widened parameters) needs
 		// a new block, which only the general path publishes.
 		var fits bool
-		if nw, fits = p.encode(next, base); !fits || p != p.natural && opens(prev, next) {
+		if nw, fits = p.encode(next, base); !fits || !p.holds(next) || p != p.natural && opens(prev, next) {
 			return h.Defer(lock)
 		}
 	case notify:

@@ -50,9 +50,7 @@ const (
 // wall-clock instant, so downtime counts as elapsed time and a 30-day
 // window survives a restart. A window refunded to zero (spent) keeps its
 // start, before which a stale Take admits nothing (see Refund), as version
-// 2 with count 0. A start saturated 292 years after the epoch (see Time in
-// the package documentation) is saved as the last instant time.Time holds,
-// so that it saturates in the limiter that restores it too. Of the Config,
+// 2 with count 0. Of the Config,
 // only the Window is part of the state. It never returns an error.
 func (l *Limiter) MarshalBinary() ([]byte, error) {
 	blk, w := l.final()
@@ -181,21 +179,28 @@ func (l *Limiter) UnmarshalBinary(b []byte) error {
 	// The same parameters, unless a refund mark must be kept (see Refund):
 	// then a copy of them that carries it.
 	l.c.Renew(func(p *params, w, base int64) (*params, int64, int64) {
-		st := state{}
-		if count > 0 {
+		st, q := state{}, p
+		if count > 0 || wide {
 			// The start relative to the epoch, on the wall clock (start has
-			// no monotonic reading), saturated 292 years either side.
+			// no monotonic reading); one more than 292 years from it moves
+			// the epoch there (see holds).
+			if s := p.since(start); s == math.MinInt64 || s == math.MaxInt64 {
+				q = p.movedTo(start)
+			}
+			st = state{start: q.since(start), later: true} // spent
+		}
+		if count > 0 {
 			// Whether units joined after the start is not saved: assume
 			// they did, which only makes a Refund at the start move the
 			// window's start (see refund), never give back more.
-			st = state{start: p.since(start), count: int64(count), notified: flags == 1, later: true}
+			st.count, st.notified = int64(count), flags == 1
 			if windowed {
-				st = st.carried(math.MaxInt64, int64(saved), p.window) // no instant of a change
+				st = st.carried(math.MaxInt64, int64(saved), q.window) // no instant of a change
 			}
-		} else if wide {
-			st = state{start: p.since(start), later: true} // spent
 		}
-		return p.restoreMark(p.decode(w, base), st).place(st, base)
+		q, st, _ = q.settle(st, 0)
+		old, base := rebase(p.decode(w, base), base, p, q)
+		return q.restoreMark(old, st).place(st, base)
 	})
 	return nil
 }
@@ -253,12 +258,7 @@ func subSat(a, b int64) int64 {
 }
 
 // wallStart returns the wall-clock instant of a window's start, relative
-// to p's epoch. A start saturated 292 years after the epoch stands for any
-// instant from there on (see rebase): it is the last instant time.Time
-// holds, which saturates in any limiter that restores it, as it did here.
+// to p's epoch (exact: see holds).
 func (p *params) wallStart(start int64) time.Time {
-	if start == math.MaxInt64 {
-		return time.Unix(core.MaxUnixSec, 999_999_999)
-	}
 	return p.epoch.Add(time.Duration(start))
 }

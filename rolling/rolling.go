@@ -135,6 +135,7 @@ package rolling
 
 import (
 	"context"
+	"math"
 	"time"
 
 	"github.com/benbjohnson/clock"
@@ -334,8 +335,8 @@ func (l *Limiter) Take(now time.Time, n int) (dec ratekit.Decision) {
 				continue
 			}
 		}
-		v, next, act := p.take(p.decode(w, base), t, n)
-		if act == keep || l.publish(b, w, next, t) {
+		v, next, act := p.decide(p.decode(w, base), t, now, n)
+		if act == keep || l.publishAt(b, w, next, t, now) {
 			p.fill(&dec, v)
 			if act == notify {
 				// After the write: the mark, in this limiter's word, is set,
@@ -356,7 +357,7 @@ func (l *Limiter) Take(now time.Time, n int) (dec ratekit.Decision) {
 func (l *Limiter) Peek(now time.Time, n int) (dec ratekit.Decision) {
 	b, w := l.final()
 	p := b.P
-	v, _, _ := p.take(p.decode(w, b.Aux.Load()), p.since(now), n)
+	v, _, _ := p.decide(p.decode(w, b.Aux.Load()), p.since(now), now, n)
 	p.fill(&dec, v)
 	return dec
 }
@@ -415,7 +416,17 @@ func (l *Limiter) Refund(at time.Time, n int) {
 			give = 0
 		}
 		next, ok := p.refund(p.decode(w, b.Aux.Load()), t, give)
-		if !ok || l.publish(b, w, next, t) {
+		if !ok {
+			return
+		}
+		if !p.holds(next) {
+			// The start moved within a Window of the last instant the
+			// epoch reads: the epoch moves to it (see holds).
+			q, st, _ := p.settle(next, 0)
+			if l.publishIn(b, w, q, st) {
+				return
+			}
+		} else if l.publish(b, w, next, t) {
 			return
 		}
 		nb := l.c.Cur()
@@ -498,13 +509,22 @@ func (l *Limiter) Reconfigure(cfg Config) error {
 			// The same Config: a widened p stays as it is.
 			return p.place(p.decode(w, base), base)
 		}
+		st := p.decode(w, base)
 		q := np.onEpochOf(p, at)
+		if st.count > 0 || st.spent() {
+			// q's epoch, centuries from p's, may read the window's start
+			// saturated: then it counts from that start (see holds).
+			if s := q.since(p.epoch.Add(time.Duration(st.start))); s == math.MinInt64 || s == math.MaxInt64 {
+				q = q.movedTo(p.epoch.Add(time.Duration(st.start)))
+			}
+		}
 		if p.marked {
 			// The refund mark carries over, to q's epoch.
 			q = q.withMark(q.since(p.epoch.Add(time.Duration(p.mark))))
 		}
-		st, base := rebase(p.decode(w, base), base, p, q)
-		return q.place(st.carried(q.since(at), p.window, q.window), base)
+		st, base = rebase(st, base, p, q)
+		q, st, base = q.settle(st.carried(q.since(at), p.window, q.window), base)
+		return q.place(st, base)
 	})
 	return nil
 }

@@ -195,6 +195,80 @@ func shared(cfg Config) (p *params, now int64, err error) {
 // exact for any int64 (see closed and untilEnd).
 func (p *params) since(now time.Time) int64 { return int64(now.Sub(p.epoch)) }
 
+// holds reports whether p's epoch holds st exactly, so that every decision
+// on it is exact at any time, saturated or not: no window (open or spent),
+// or one whose start is above math.MinInt64 and at most math.MaxInt64 less
+// p's window. Then a time since read as math.MinInt64 (more than 292 years
+// before the epoch) is before the start, as its instant is, and one read
+// as math.MaxInt64 (more than 292 years after) is at or after the window's
+// end, as its instant is; so whether the window is open at t, or t is
+// stale, is what it is at the instant. Every state a block holds keeps
+// this: a window that would not is stored with its epoch moved to its
+// start (see movedTo and settle).
+func (p *params) holds(st state) bool {
+	return st.count == 0 && !st.later || st.start != math.MinInt64 && st.start <= math.MaxInt64-p.window
+}
+
+// movedTo returns a private copy of p whose epoch is at: internal times
+// then count from there. Its refund mark is the same instant, as far as
+// the new epoch reads it (a mark more than 292 years from at saturates; it
+// concerns Refunds before every window the copy holds, or after every one,
+// and gives nothing back either way). A widened p moves with its natural
+// parameters, and marked ones with their unmarked ones (see successor).
+func (p *params) movedTo(at time.Time) *params {
+	move := func(x *params) *params {
+		y := *x
+		y.epoch, y.wall = at, cell.EpochOf(at)
+		y.natural = &y
+		return &y
+	}
+	nat := move(p.natural)
+	if nat.marked {
+		nat.mark = nat.since(p.epoch.Add(time.Duration(p.mark)))
+		nat.unmarked = move(nat.unmarked)
+	}
+	if p == p.natural {
+		return nat
+	}
+	q := move(p)
+	q.natural, q.mark, q.unmarked = nat, nat.mark, nat.unmarked
+	return q
+}
+
+// settle returns p, st and base if p holds st (see holds); otherwise p
+// moved to the instant of st's start (which is then 0) and st and base
+// converted to it. st's start must be exact relative to p's epoch (not a
+// saturated reading): a start that a Refund or a carried Reconfigure moved
+// within a Window of the bound, or one a Reconfigure read exactly.
+func (p *params) settle(st state, base int64) (*params, state, int64) {
+	if p.holds(st) {
+		return p, st, base
+	}
+	q := p.movedTo(p.epoch.Add(time.Duration(st.start)))
+	st, base = rebase(st, base, p, q)
+	return q, st, base
+}
+
+// decide is take at now, t being p.since(now), exact whatever the time:
+// with t read as math.MinInt64 (now more than 292 years before the epoch,
+// where since saturates) and a window open or spent, which holds (see
+// holds) puts after now, it decides in a frame at now, where the start is
+// its distance from now (saturated at math.MaxInt64, beyond which every
+// duration is capped anyway): Remaining as take's, and ResetAfter and
+// RetryAfter the exact distances. Only a window opened at an instant p's
+// epoch cannot hold (see holds) is then left to the caller, which moves
+// the epoch to now (see Limiter.Take).
+func (p *params) decide(st state, t int64, now time.Time, n int) (verdict, state, action) {
+	if t != math.MinInt64 || st.count == 0 && !st.later {
+		return p.take(st, t, n)
+	}
+	f := st
+	f.start = int64(p.epoch.Add(time.Duration(st.start)).Sub(now))
+	v, next, act := p.take(f, 0, n)
+	next.start = st.start // a join or a denial: the window stays where it is
+	return v, next, act
+}
+
 // freshBase is the base of a block made at t with no window open: a Window
 // before t (so that a Take stamped up to a Window before t, or a window
 // restored from before a restart that is still open at t, fits), but at
@@ -511,6 +585,31 @@ func (l *Limiter) publish(b *block, w int64, next state, t int64) bool {
 	return l.c.Help(b, np, nw, base)
 }
 
+// publishAt is publish, for a state that take decided at t, the time now
+// read on b's epoch: a window opened at an instant that epoch cannot hold
+// (see holds: now more than 292 years from it, or within a Window of the
+// last instant it reads) is published with the epoch moved to now, where
+// it starts at 0.
+func (l *Limiter) publishAt(b *block, w int64, next state, t int64, now time.Time) bool {
+	if b.P.holds(next) {
+		return l.publish(b, w, next, t)
+	}
+	q := b.P.movedTo(now)
+	next.start = q.since(now)
+	return l.publishIn(b, w, q, next)
+}
+
+// publishIn makes next, relative to q's epoch, the limiter's state in
+// place of b's state w, in a new block of q's Config (p moved: see
+// movedTo), as publish does when next is out of b's reach.
+func (l *Limiter) publishIn(b *block, w int64, q *params, next state) bool {
+	if w >= 0 && !cell.Seal(&b.W, w) {
+		return false
+	}
+	np, nw, base := q.successor(next, 0)
+	return l.c.Help(b, np, nw, base)
+}
+
 // opens reports whether next is a window other than prev's: one that a
 // Take opened.
 func opens(prev, next state) bool {
@@ -520,18 +619,13 @@ func opens(prev, next state) bool {
 // rebase converts st and base, times relative to from's epoch, to times
 // relative to to's, through the instants they stand for (so exactly, with
 // epochs centuries apart too, unless an instant is more than 292 years
-// from to's epoch: then it saturates, as since does).
-//
-// A start saturated 292 years after from's epoch stays saturated: it
-// stands for any instant from there on (every later time saturates to it,
-// so its window never closes for them), and as the instant itself it
-// would be in the past of a later epoch, its window closed at the times
-// it counted.
+// from to's epoch: then it saturates, as since does; the callers move the
+// epoch where a window's start would, see settle).
 func rebase(st state, base int64, from, to *params) (state, int64) {
 	if from.epoch == to.epoch {
 		return st, base
 	}
-	if (st.count > 0 || st.spent()) && st.start != math.MaxInt64 {
+	if st.count > 0 || st.spent() {
 		st.start = to.since(from.epoch.Add(time.Duration(st.start)))
 	}
 	return st, to.since(from.epoch.Add(time.Duration(base)))

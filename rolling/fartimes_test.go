@@ -1,0 +1,109 @@
+package rolling_test
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/ratekit/ratekit"
+	"github.com/ratekit/ratekit/rolling"
+)
+
+// TestFarTimesExact: a limiter decides times in any year exactly as a twin
+// whose clock reads near them: every Decision of a history of Takes,
+// Refunds and Peeks stamped around an anchor is the twin's, field for
+// field, and so is every Peek after a Reconfigure to the Config in force
+// on a clock at the anchor (which changes no decision) or a restore of the
+// state into a limiter on such a clock. The anchors are where
+// time.Time.Sub saturates from the limiter's epoch (292 years either
+// side), a nanosecond to a Window either side of that, and year 1 and
+// year 9999. Before the epoch moved to such times, a window opened a
+// Window before the bound held a Take stamped just after it, where the
+// twin had closed it and opened one at the Take (4 units left a Window on,
+// where the twin has 3).
+func TestFarTimesExact(t *testing.T) {
+	epoch := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	const year = 8766 * time.Hour
+	rng := rand.New(rand.NewPCG(292, 2026))
+	histories := 0
+	for _, w := range []time.Duration{2, time.Second, time.Hour, year} {
+		anchors := []time.Time{time.Time{}, time.Date(9999, 11, 30, 0, 0, 0, 0, time.UTC)}
+		for _, k := range []time.Duration{0, 1, -1, w / 2, -w / 2, w, -w} {
+			anchors = append(anchors, epoch.Add(math.MinInt64).Add(k), epoch.Add(math.MaxInt64).Add(k))
+		}
+		offs := []time.Duration{-2 * w, -w - 1, -w, -w + 1, -w / 2, -1, 0, 1, w / 2, w - 1, w, w + 1, 2 * w}
+		for _, a := range anchors {
+			for range 12 {
+				histories++
+				farExactHistory(t, rng, epoch, a, w, offs)
+			}
+		}
+	}
+	t.Logf("%d histories", histories)
+}
+
+// farExactHistory runs one random history around anchor a (see
+// TestFarTimesExact).
+func farExactHistory(t *testing.T, rng *rand.Rand, epoch, a time.Time, w time.Duration, offs []time.Duration) {
+	t.Helper()
+	limit := 1 + rng.IntN(4)
+	cfg := rolling.Config{Limit: limit, Window: w, Clock: fixedClock{at: epoch}}
+	l := mustNew(t, cfg)
+	tcfg := cfg
+	tcfg.Clock = fixedClock{at: a}
+	twin := mustNew(t, tcfg)
+	var log []string
+	fail := func(format string, args ...any) {
+		t.Helper()
+		t.Fatalf("Limit %d, Window %v, around %v (epoch %v): history %v: %s", limit, w, a, epoch, log, fmt.Sprintf(format, args...))
+	}
+	same := func(what string, got, want ratekit.Decision) {
+		t.Helper()
+		if got != want {
+			fail("%s = %+v; the twin: %+v", what, got, want)
+		}
+	}
+	for range 1 + rng.IntN(6) {
+		q := offs[rng.IntN(len(offs))]
+		n := rng.IntN(limit + 1)
+		now := a.Add(q)
+		switch rng.IntN(4) {
+		case 0:
+			log = append(log, fmt.Sprintf("refund %d@%v", n, q))
+			l.Refund(now, n)
+			twin.Refund(now, n)
+		case 1:
+			log = append(log, fmt.Sprintf("peek %d@%v", n, q))
+			same(log[len(log)-1], l.Peek(now, n), twin.Peek(now, n))
+		default:
+			log = append(log, fmt.Sprintf("take %d@%v", n, q))
+			same(log[len(log)-1], l.Take(now, n), twin.Take(now, n))
+		}
+	}
+	queries := append([]time.Duration{3 * w, -3 * w}, offs...)
+	check := func(r *rolling.Limiter, what string) {
+		t.Helper()
+		for _, q := range queries {
+			for _, n := range []int{0, 1, limit} {
+				same(fmt.Sprintf("%s: Peek(anchor%+v, %d)", what, q, n), r.Peek(a.Add(q), n), twin.Peek(a.Add(q), n))
+			}
+		}
+	}
+	check(l, "after the history")
+	b, err := l.MarshalBinary()
+	if err != nil {
+		fail("MarshalBinary: %v", err)
+	}
+	r := mustNew(t, tcfg)
+	if err := r.UnmarshalBinary(b); err != nil {
+		fail("UnmarshalBinary: %v", err)
+	}
+	check(r, "restored on a clock at the anchor")
+	cfg.Clock = fixedClock{at: a.Add(offs[rng.IntN(len(offs))])}
+	if err := l.Reconfigure(cfg); err != nil {
+		fail("Reconfigure: %v", err)
+	}
+	check(l, fmt.Sprintf("reconfigured to its Config on a clock at %v", cfg.Clock.Now()))
+}
