@@ -8,15 +8,18 @@ import (
 	"time"
 
 	"github.com/ratekit/ratekit"
+	"github.com/ratekit/ratekit/internal/model"
 	"github.com/ratekit/ratekit/rolling"
 )
 
 // TestFarTimesExact: a limiter decides times in any year exactly as a twin
 // whose clock reads near them: every Decision of a history of Takes,
-// Refunds and Peeks stamped around an anchor is the twin's, field for
-// field, and so is every Peek after a Reconfigure to the Config in force
-// on a clock at the anchor (which changes no decision) or a restore of the
-// state into a limiter on such a clock. The anchors are where
+// Refunds and Peeks stamped around an anchor is the twin's and the
+// reference model's, field for field, and so is every Peek after a restore
+// of the state into a limiter on a clock at the anchor, a Reconfigure to
+// the Config in force on a clock near the anchor or at the epoch (which
+// changes no decision), and a Reconfigure of both to a shorter Window on
+// that clock. The anchors are where
 // time.Time.Sub saturates from the limiter's epoch (292 years either
 // side), a nanosecond to a Window either side of that, and year 1 and
 // year 9999. Before the epoch moved to such times, a window opened a
@@ -54,15 +57,16 @@ func farExactHistory(t *testing.T, rng *rand.Rand, epoch, a time.Time, w time.Du
 	tcfg := cfg
 	tcfg.Clock = fixedClock{at: a}
 	twin := mustNew(t, tcfg)
+	m := model.NewRolling(limit, w, "", false) // exact in time.Time
 	var log []string
 	fail := func(format string, args ...any) {
 		t.Helper()
 		t.Fatalf("Limit %d, Window %v, around %v (epoch %v): history %v: %s", limit, w, a, epoch, log, fmt.Sprintf(format, args...))
 	}
-	same := func(what string, got, want ratekit.Decision) {
+	same := func(what string, got, want, exact ratekit.Decision) {
 		t.Helper()
-		if got != want {
-			fail("%s = %+v; the twin: %+v", what, got, want)
+		if got != want || want != exact {
+			fail("%s = %+v; the twin: %+v; the model: %+v", what, got, want, exact)
 		}
 	}
 	for range 1 + rng.IntN(6) {
@@ -74,12 +78,13 @@ func farExactHistory(t *testing.T, rng *rand.Rand, epoch, a time.Time, w time.Du
 			log = append(log, fmt.Sprintf("refund %d@%v", n, q))
 			l.Refund(now, n)
 			twin.Refund(now, n)
+			m.Refund(now, n)
 		case 1:
 			log = append(log, fmt.Sprintf("peek %d@%v", n, q))
-			same(log[len(log)-1], l.Peek(now, n), twin.Peek(now, n))
+			same(log[len(log)-1], l.Peek(now, n), twin.Peek(now, n), m.Peek(now, n))
 		default:
 			log = append(log, fmt.Sprintf("take %d@%v", n, q))
-			same(log[len(log)-1], l.Take(now, n), twin.Take(now, n))
+			same(log[len(log)-1], l.Take(now, n), twin.Take(now, n), m.Take(now, n))
 		}
 	}
 	queries := append([]time.Duration{3 * w, -3 * w}, offs...)
@@ -87,7 +92,7 @@ func farExactHistory(t *testing.T, rng *rand.Rand, epoch, a time.Time, w time.Du
 		t.Helper()
 		for _, q := range queries {
 			for _, n := range []int{0, 1, limit} {
-				same(fmt.Sprintf("%s: Peek(anchor%+v, %d)", what, q, n), r.Peek(a.Add(q), n), twin.Peek(a.Add(q), n))
+				same(fmt.Sprintf("%s: Peek(anchor%+v, %d)", what, q, n), r.Peek(a.Add(q), n), twin.Peek(a.Add(q), n), m.Peek(a.Add(q), n))
 			}
 		}
 	}
@@ -101,9 +106,25 @@ func farExactHistory(t *testing.T, rng *rand.Rand, epoch, a time.Time, w time.Du
 		fail("UnmarshalBinary: %v", err)
 	}
 	check(r, "restored on a clock at the anchor")
-	cfg.Clock = fixedClock{at: a.Add(offs[rng.IntN(len(offs))])}
+	at := a.Add(offs[rng.IntN(len(offs))])
+	if rng.IntN(2) == 0 {
+		at = epoch
+	}
+	cfg.Clock = fixedClock{at: at}
 	if err := l.Reconfigure(cfg); err != nil {
 		fail("Reconfigure: %v", err)
 	}
-	check(l, fmt.Sprintf("reconfigured to its Config on a clock at %v", cfg.Clock.Now()))
+	check(l, fmt.Sprintf("reconfigured to its Config on a clock at %v", at))
+	// A shorter Window, on a clock at the same instant for both: the
+	// window may restart there (see Limiter.Reconfigure), and both read it.
+	cfg.Window, tcfg.Window = max(w/2, 1), max(w/2, 1)
+	tcfg.Clock = cfg.Clock
+	if err := l.Reconfigure(cfg); err != nil {
+		fail("Reconfigure: %v", err)
+	}
+	if err := twin.Reconfigure(tcfg); err != nil {
+		fail("Reconfigure of the twin: %v", err)
+	}
+	m.Reconfigure(at, limit, cfg.Window, "", false)
+	check(l, fmt.Sprintf("both reconfigured to Window %v on a clock at %v", cfg.Window, at))
 }

@@ -113,7 +113,9 @@ func (l *Limiter) MarshalBinary() ([]byte, error) {
 // which never admits more. It is safe under concurrent use.
 //
 // The Limiter keeps its parameters, shared with the limiters of its Config
-// (unless the count is above Limit: then from its next window on), and
+// (unless the count is above Limit: then from its next window on; or the
+// window is more than 292 years from its epoch: see Time in the package
+// documentation), and
 // stays 32 bytes, the window restored in place, if the window started at
 // most a Window before the Limiter was made (and within half the reach;
 // see Performance in the package documentation). So a Keyed restored at
@@ -182,9 +184,10 @@ func (l *Limiter) UnmarshalBinary(b []byte) error {
 		st, q := state{}, p
 		if count > 0 || wide {
 			// The start relative to the epoch, on the wall clock (start has
-			// no monotonic reading); one more than 292 years from it moves
-			// the epoch there (see holds).
-			if s := p.since(start); s == math.MinInt64 || s == math.MaxInt64 {
+			// no monotonic reading); one the epoch does not hold (see
+			// holds), under the Window saved or this one, moves the epoch
+			// there.
+			if s := p.since(start); s == math.MinInt64 || s > math.MaxInt64-max(int64(saved), p.window) {
 				q = p.movedTo(start)
 			}
 			st = state{start: q.since(start), later: true} // spent

@@ -93,20 +93,13 @@
 // Config.Clock (shared by the limiters of a Config), on the monotonic
 // clock when both times carry a reading. A clock set far from the wall
 // clock, a mock in a test or a simulation, works as the real one does.
-// Times more than 292 years from the epoch saturate. One more than 292
-// years before it (the zero time.Time is one: a time long ago) is read as
-// that bound, later than it was: a window opened at one starts at the
-// bound and closes a Window after it, so a Take stamped within that
-// Window joins it, where a limiter whose epoch is near those times may
-// have closed that window already and opened one at the Take, which
-// closes later: between the two ends it may admit more than that limiter
-// (Limit 4 a year, 2 taken a year before the bound and 1 either side of
-// it: 4 left a year after the bound, where that limiter has 3). A
-// Reconfigure or restore whose clock reads near those
-// times does not undo it: it carries the window as this limiter counted
-// it. A time more than 292 years after the epoch is read as that bound
-// too, and a window opened there never closes for the times that read
-// the same (it errs on the side of admitting less).
+// A time more than 292 years from the epoch, where time.Time.Sub
+// saturates, is decided as exactly as one near it, in any year time.Time
+// spells (year 1, the zero time.Time, included): a window opened where the
+// epoch cannot hold its start moves the limiter's epoch to that start, so
+// a window's start is always an exact instant, and a time beyond the
+// epoch's reach is before every window start or after every window end,
+// as its instant is.
 //
 // # Performance
 //
@@ -125,7 +118,9 @@
 // Window before its creation (half the reach at most), so that its first
 // window opens in place even at a time read a little before it was made.
 // (Takes racing to open the same window out of reach may each allocate a
-// block; one is kept.)
+// block; one is kept.) A window opened more than 292 years from the epoch
+// (see Time) also allocates parameters of its own (184 bytes) with the
+// epoch moved there.
 //
 // # Caps
 //
@@ -512,10 +507,12 @@ func (l *Limiter) Reconfigure(cfg Config) error {
 		st := p.decode(w, base)
 		q := np.onEpochOf(p, at)
 		if st.count > 0 || st.spent() {
-			// q's epoch, centuries from p's, may read the window's start
-			// saturated: then it counts from that start (see holds).
-			if s := q.since(p.epoch.Add(time.Duration(st.start))); s == math.MinInt64 || s == math.MaxInt64 {
-				q = q.movedTo(p.epoch.Add(time.Duration(st.start)))
+			// q's epoch, centuries from p's, may not hold the window (see
+			// holds), under the old Window, which carried reads, or the
+			// new: then it counts from the window's start.
+			start := p.epoch.Add(time.Duration(st.start))
+			if s := q.since(start); s == math.MinInt64 || s > math.MaxInt64-max(p.window, q.window) {
+				q = q.movedTo(start)
 			}
 		}
 		if p.marked {

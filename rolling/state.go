@@ -192,7 +192,8 @@ func shared(cfg Config) (p *params, now int64, err error) {
 // since converts now to nanoseconds from the epoch. time.Time.Sub saturates
 // at ±292 years, so the zero time and absurd times become the extreme int64
 // values rather than overflowing; the arithmetic below is written to be
-// exact for any int64 (see closed and untilEnd).
+// exact for any int64 (see closed and untilEnd), and decisions on such a
+// reading to be exact (see holds and decide).
 func (p *params) since(now time.Time) int64 { return int64(now.Sub(p.epoch)) }
 
 // holds reports whether p's epoch holds st exactly, so that every decision
