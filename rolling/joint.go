@@ -48,8 +48,8 @@ func (l *Limiter) Joint(self any, lock bool, now time.Time, wall int64, n int) (
 		}
 	}
 	if t == math.MinInt64 || t == math.MaxInt64 {
-		// More than 292 years from the epoch: Take decides it exactly
-		// (see params.decide), and moves the epoch if it opens a window.
+		// More than 292 years from the epoch: Take decides it exactly,
+		// and moves the epoch if it opens a window (see farTake).
 		return h.Defer(lock)
 	}
 	prev := p.decode(w, base)
@@ -61,7 +61,7 @@ func (l *Limiter) Joint(self any, lock bool, now time.Time, wall int64, n int) (
 		// the block's reach (or one that leaves widened parameters) needs
 		// a new block, which only the general path publishes.
 		var fits bool
-		if nw, fits = p.encode(next, base); !fits || !p.holds(next) || p != p.natural && opens(prev, next) {
+		if nw, fits = p.encode(next, base); !fits || p != p.natural && opens(prev, next) {
 			return h.Defer(lock)
 		}
 	case notify:

@@ -330,8 +330,12 @@ func (l *Limiter) Take(now time.Time, n int) (dec ratekit.Decision) {
 				continue
 			}
 		}
-		v, next, act := p.decide(p.decode(w, base), t, now, n)
-		if act == keep || l.publishAt(b, w, next, t, now) {
+		if uint64(t)+(1<<63+1) <= 1 { // t is math.MinInt64 or math.MaxInt64
+			// More than 292 years from the epoch: see farTake.
+			if l.farTake(b, w, now, n, &dec) {
+				return dec
+			}
+		} else if v, next, act := p.take(p.decode(w, base), t, n); act == keep || l.publish(b, w, next, t) {
 			p.fill(&dec, v)
 			if act == notify {
 				// After the write: the mark, in this limiter's word, is set,
@@ -352,7 +356,13 @@ func (l *Limiter) Take(now time.Time, n int) (dec ratekit.Decision) {
 func (l *Limiter) Peek(now time.Time, n int) (dec ratekit.Decision) {
 	b, w := l.final()
 	p := b.P
-	v, _, _ := p.decide(p.decode(w, b.Aux.Load()), p.since(now), now, n)
+	st, t := p.decode(w, b.Aux.Load()), p.since(now)
+	var v verdict
+	if t == math.MinInt64 {
+		v, _, _ = p.farDecide(st, now, n)
+	} else {
+		v, _, _ = p.take(st, t, n)
+	}
 	p.fill(&dec, v)
 	return dec
 }
@@ -411,17 +421,7 @@ func (l *Limiter) Refund(at time.Time, n int) {
 			give = 0
 		}
 		next, ok := p.refund(p.decode(w, b.Aux.Load()), t, give)
-		if !ok {
-			return
-		}
-		if !p.holds(next) {
-			// The start moved within a Window of the last instant the
-			// epoch reads: the epoch moves to it (see holds).
-			q, st, _ := p.settle(next, 0)
-			if l.publishIn(b, w, q, st) {
-				return
-			}
-		} else if l.publish(b, w, next, t) {
+		if !ok || l.publish(b, w, next, t) {
 			return
 		}
 		nb := l.c.Cur()

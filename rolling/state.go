@@ -193,7 +193,7 @@ func shared(cfg Config) (p *params, now int64, err error) {
 // at ±292 years, so the zero time and absurd times become the extreme int64
 // values rather than overflowing; the arithmetic below is written to be
 // exact for any int64 (see closed and untilEnd), and decisions on such a
-// reading to be exact (see holds and decide).
+// reading to be exact (see holds and farDecide).
 func (p *params) since(now time.Time) int64 { return int64(now.Sub(p.epoch)) }
 
 // holds reports whether p's epoch holds st exactly, so that every decision
@@ -250,18 +250,16 @@ func (p *params) settle(st state, base int64) (*params, state, int64) {
 	return q, st, base
 }
 
-// decide is take at now, t being p.since(now), exact whatever the time:
-// with t read as math.MinInt64 (now more than 292 years before the epoch,
-// where since saturates) and a window open or spent, which holds (see
-// holds) puts after now, it decides in a frame at now, where the start is
-// its distance from now (saturated at math.MaxInt64, beyond which every
-// duration is capped anyway): Remaining as take's, and ResetAfter and
-// RetryAfter the exact distances. Only a window opened at an instant p's
-// epoch cannot hold (see holds) is then left to the caller, which moves
-// the epoch to now (see Limiter.Take).
-func (p *params) decide(st state, t int64, now time.Time, n int) (verdict, state, action) {
-	if t != math.MinInt64 || st.count == 0 && !st.later {
-		return p.take(st, t, n)
+// farDecide is take at now, which p.since reads as math.MinInt64 (more
+// than 292 years before the epoch, where time.Time.Sub saturates), exact:
+// with a window open or spent, which holds (see holds) puts after now, it
+// decides in a frame at now, where the start is its distance from now
+// (saturated at math.MaxInt64, beyond which every duration is capped
+// anyway); with none, as take at that reading, which opens a window there
+// (the caller moves the epoch to now: see farTake).
+func (p *params) farDecide(st state, now time.Time, n int) (verdict, state, action) {
+	if st.count == 0 && !st.later {
+		return p.take(st, math.MinInt64, n)
 	}
 	f := st
 	f.start = int64(p.epoch.Add(time.Duration(st.start)).Sub(now))
@@ -270,13 +268,52 @@ func (p *params) decide(st state, t int64, now time.Time, n int) (verdict, state
 	return v, next, act
 }
 
+// farTake is one attempt of Take(now, n) on b's word w, for a now that
+// p.since reads saturated, more than 292 years from the epoch: the Take
+// of a block, decided as farDecide decides it, and a window it opens is
+// published with the epoch moved to now (see holds), where it starts at 0.
+// It reports false if the state is no longer w (the caller decides
+// again), or fills dec and reports true. It is Take's cold path.
+func (l *Limiter) farTake(b *block, w int64, now time.Time, n int, dec *ratekit.Decision) bool {
+	p := b.P
+	t := p.since(now)
+	st := p.decode(w, b.Aux.Load())
+	var v verdict
+	var next state
+	var act action
+	if t == math.MinInt64 {
+		v, next, act = p.farDecide(st, now, n)
+	} else {
+		v, next, act = p.take(st, t, n) // at or after every window's end
+	}
+	if act != keep {
+		ok := false
+		if p.holds(next) {
+			ok = l.publish(b, w, next, t)
+		} else {
+			q := p.movedTo(now)
+			next.start = q.since(now)
+			ok = l.publishIn(b, w, q, next)
+		}
+		if !ok {
+			return false
+		}
+	}
+	p.fill(dec, v)
+	if act == notify {
+		p.cfg.OnLimitReached(*dec) // after the write, as in Take
+	}
+	return true
+}
+
 // freshBase is the base of a block made at t with no window open: a Window
 // before t (so that a Take stamped up to a Window before t, or a window
 // restored from before a restart that is still open at t, fits), but at
 // most half the reach before it, which leaves the rest ahead of t for the
-// windows to come.
+// windows to come; and above math.MinInt64, where no window starts (see
+// holds), so that encode refuses such a start.
 func (p *params) freshBase(t int64) int64 {
-	return subSat(t, min(int64(p.offMax/2), p.window))
+	return max(subSat(t, min(int64(p.offMax/2), p.window)), math.MinInt64+1)
 }
 
 // state is the logical state, unpacked: count 0 means no window is open
@@ -501,12 +538,14 @@ func (p *params) decode(w, base int64) state {
 
 // encode packs st for a block of p with base base, or reports false if it
 // does not fit: the start (of an open or spent window) is before base or
-// more than offMax after it, or the count is too wide.
+// more than offMax after it, or the count is too wide, or p's epoch does
+// not hold it (a start above math.MaxInt64 less the window: see holds;
+// one at math.MinInt64 is before every base, see freshBase).
 func (p *params) encode(st state, base int64) (int64, bool) {
 	if st.count == 0 && !st.later {
 		return 0, true
 	}
-	if st.start < base || st.count > p.cmask {
+	if st.start < base || st.count > p.cmask || st.start > math.MaxInt64-p.window {
 		return 0, false
 	}
 	off := uint64(st.start) - uint64(base) // exact: start >= base
@@ -582,26 +621,19 @@ func (l *Limiter) publish(b *block, w int64, next state, t int64) bool {
 		}
 	}
 	// b is sealed and its final state is w.
+	if !p.holds(next) {
+		// A start within a Window of the last instant the epoch reads
+		// (exact: see holds), which encode refuses: the epoch moves to it.
+		q, st, _ := p.settle(next, 0)
+		np, nw, base := q.successor(st, 0)
+		return l.c.Help(b, np, nw, base)
+	}
 	np, nw, base := p.successor(next, p.freshBase(t))
 	return l.c.Help(b, np, nw, base)
 }
 
-// publishAt is publish, for a state that take decided at t, the time now
-// read on b's epoch: a window opened at an instant that epoch cannot hold
-// (see holds: now more than 292 years from it, or within a Window of the
-// last instant it reads) is published with the epoch moved to now, where
-// it starts at 0.
-func (l *Limiter) publishAt(b *block, w int64, next state, t int64, now time.Time) bool {
-	if b.P.holds(next) {
-		return l.publish(b, w, next, t)
-	}
-	q := b.P.movedTo(now)
-	next.start = q.since(now)
-	return l.publishIn(b, w, q, next)
-}
-
 // publishIn makes next, relative to q's epoch, the limiter's state in
-// place of b's state w, in a new block of q's Config (p moved: see
+// place of b's state w, in a new block of q's Config (b's moved: see
 // movedTo), as publish does when next is out of b's reach.
 func (l *Limiter) publishIn(b *block, w int64, q *params, next state) bool {
 	if w >= 0 && !cell.Seal(&b.W, w) {
