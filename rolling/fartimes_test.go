@@ -128,3 +128,35 @@ func farExactHistory(t *testing.T, rng *rand.Rand, epoch, a time.Time, w time.Du
 	m.Reconfigure(at, limit, cfg.Window, "", false)
 	check(l, fmt.Sprintf("both reconfigured to Window %v on a clock at %v", cfg.Window, at))
 }
+
+// TestFarRestoreShorterWindow: a window saved a nanosecond to a Window
+// before the last instant its epoch reads (292 years on), restored into a
+// limiter of half the Window on a clock at the old epoch, is carried from
+// the saved window's last instant (see UnmarshalBinary), which that epoch
+// cannot read: the epoch moves to the window, and the limiter decides as
+// one restored on a clock at the window. (Read saturated, the carried
+// start closed the window up to half a Window early.)
+func TestFarRestoreShorterWindow(t *testing.T) {
+	epoch := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	for _, w := range []time.Duration{2, time.Second, time.Hour} {
+		for _, k := range []time.Duration{0, -1, -w / 2, -w, 1} {
+			a := epoch.Add(math.MaxInt64).Add(k)
+			l := mustNew(t, rolling.Config{Limit: 3, Window: w, Clock: fixedClock{at: a}})
+			l.Take(a, 2)
+			b, _ := l.MarshalBinary()
+			r := mustNew(t, rolling.Config{Limit: 3, Window: max(w/2, 1), Clock: fixedClock{at: epoch}})
+			twin := mustNew(t, rolling.Config{Limit: 3, Window: max(w/2, 1), Clock: fixedClock{at: a}})
+			if err := r.UnmarshalBinary(b); err != nil {
+				t.Fatal(err)
+			}
+			if err := twin.UnmarshalBinary(b); err != nil {
+				t.Fatal(err)
+			}
+			for _, q := range []time.Duration{-w, -1, 0, 1, w / 2, w - 1, w, w + w/2, 2 * w} {
+				if g, x := r.Peek(a.Add(q), 1), twin.Peek(a.Add(q), 1); g != x {
+					t.Errorf("w %v k %v q %v: %v vs twin %v", w, k, q, g, x)
+				}
+			}
+		}
+	}
+}
