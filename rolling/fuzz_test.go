@@ -174,11 +174,16 @@ func FuzzRolling(f *testing.F) {
 }
 
 // fuzzClock returns the Clock a limiter reads its epoch from, by c: a mock
-// at the fuzzer's present, a century before it or two after it. Decisions
-// depend only on the times passed in, and on a Reconfigure's reading of
-// it, so they must not change with the epoch otherwise; two centuries is
-// more than the 146 years a Reconfigure keeps the limiter's epoch across,
-// so the state's times are then converted to the new epoch. Never the real
+// at the fuzzer's present, a century before it or two after it; and, for c
+// from 24 on, one where time.Time.Sub from the epoch saturates at the
+// fuzzer's present (so a nanosecond earlier, or later, reads as that
+// bound) or three centuries either side of it (so every time the fuzzer
+// passes does). Decisions depend only on the times passed in, and on a
+// Reconfigure's reading of it, so they must not change with the epoch
+// otherwise; two centuries is more than the 146 years a Reconfigure keeps
+// the limiter's epoch across, so the state's times are then converted to
+// the new epoch, and the limiter moves its epoch to the windows that
+// three centuries put beyond its reading (see holds in state.go). Never the real
 // clock: a Reconfigure to a shorter Window may restart the window at the
 // instant it reads, so its reading decides, and the model must read the
 // same one (with the real clock, a window restarted at today's date made
@@ -186,6 +191,19 @@ func FuzzRolling(f *testing.F) {
 // reading missed the limiter's by microseconds).
 func fuzzClock(c byte, now time.Time) clock.Clock {
 	m := clock.NewMock()
+	if c >= 24 {
+		switch c % 4 {
+		case 0:
+			m.Set(now.Add(math.MaxInt64))
+		case 1:
+			m.Set(now.Add(math.MinInt64))
+		case 2:
+			m.Set(now.AddDate(-300, 0, 0))
+		default:
+			m.Set(now.AddDate(300, 0, 0))
+		}
+		return m
+	}
 	switch c % 3 {
 	case 1:
 		m.Set(now.AddDate(-100, 0, 0))

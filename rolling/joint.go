@@ -1,6 +1,7 @@
 package rolling
 
 import (
+	"math"
 	"sync/atomic"
 	"time"
 
@@ -45,6 +46,11 @@ func (l *Limiter) Joint(self any, lock bool, now time.Time, wall int64, n int) (
 			}
 			return h.Answer(next, cell.NoStamp, cell.Verdict{OK: true, Remaining: int(p.limit - count - n64), Reset: untilEnd(start, t, p.window)})
 		}
+	}
+	if t == math.MinInt64 || t == math.MaxInt64 {
+		// More than 292 years from the epoch: Take decides it exactly,
+		// and moves the epoch if it opens a window (see farTake).
+		return h.Defer(lock)
 	}
 	prev := p.decode(w, base)
 	v, next, act := p.take(prev, t, n)

@@ -50,9 +50,7 @@ const (
 // wall-clock instant, so downtime counts as elapsed time and a 30-day
 // window survives a restart. A window refunded to zero (spent) keeps its
 // start, before which a stale Take admits nothing (see Refund), as version
-// 2 with count 0. A start saturated 292 years after the epoch (see Time in
-// the package documentation) is saved as the last instant time.Time holds,
-// so that it saturates in the limiter that restores it too. Of the Config,
+// 2 with count 0. Of the Config,
 // only the Window is part of the state. It never returns an error.
 func (l *Limiter) MarshalBinary() ([]byte, error) {
 	blk, w := l.final()
@@ -115,7 +113,9 @@ func (l *Limiter) MarshalBinary() ([]byte, error) {
 // which never admits more. It is safe under concurrent use.
 //
 // The Limiter keeps its parameters, shared with the limiters of its Config
-// (unless the count is above Limit: then from its next window on), and
+// (unless the count is above Limit: then from its next window on; or the
+// window is more than 292 years from its epoch: see Time in the package
+// documentation), and
 // stays 32 bytes, the window restored in place, if the window started at
 // most a Window before the Limiter was made (and within half the reach;
 // see Performance in the package documentation). So a Keyed restored at
@@ -181,21 +181,29 @@ func (l *Limiter) UnmarshalBinary(b []byte) error {
 	// The same parameters, unless a refund mark must be kept (see Refund):
 	// then a copy of them that carries it.
 	l.c.Renew(func(p *params, w, base int64) (*params, int64, int64) {
-		st := state{}
-		if count > 0 {
+		st, q := state{}, p
+		if count > 0 || wide {
 			// The start relative to the epoch, on the wall clock (start has
-			// no monotonic reading), saturated 292 years either side.
+			// no monotonic reading); one the epoch does not hold (see
+			// holds), under the Window saved or this one, moves the epoch
+			// there.
+			if s := p.since(start); s == math.MinInt64 || s > math.MaxInt64-max(int64(saved), p.window) {
+				q = p.movedTo(start)
+			}
+			st = state{start: q.since(start), later: true} // spent
+		}
+		if count > 0 {
 			// Whether units joined after the start is not saved: assume
 			// they did, which only makes a Refund at the start move the
 			// window's start (see refund), never give back more.
-			st = state{start: p.since(start), count: int64(count), notified: flags == 1, later: true}
+			st.count, st.notified = int64(count), flags == 1
 			if windowed {
-				st = st.carried(math.MaxInt64, int64(saved), p.window) // no instant of a change
+				st = st.carried(math.MaxInt64, int64(saved), q.window) // no instant of a change
 			}
-		} else if wide {
-			st = state{start: p.since(start), later: true} // spent
 		}
-		return p.restoreMark(p.decode(w, base), st).place(st, base)
+		q, st, _ = q.settle(st, 0)
+		old, base := rebase(p.decode(w, base), base, p, q)
+		return q.restoreMark(old, st).place(st, base)
 	})
 	return nil
 }
@@ -253,12 +261,7 @@ func subSat(a, b int64) int64 {
 }
 
 // wallStart returns the wall-clock instant of a window's start, relative
-// to p's epoch. A start saturated 292 years after the epoch stands for any
-// instant from there on (see rebase): it is the last instant time.Time
-// holds, which saturates in any limiter that restores it, as it did here.
+// to p's epoch (exact: see holds).
 func (p *params) wallStart(start int64) time.Time {
-	if start == math.MaxInt64 {
-		return time.Unix(core.MaxUnixSec, 999_999_999)
-	}
 	return p.epoch.Add(time.Duration(start))
 }

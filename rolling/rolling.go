@@ -93,20 +93,13 @@
 // Config.Clock (shared by the limiters of a Config), on the monotonic
 // clock when both times carry a reading. A clock set far from the wall
 // clock, a mock in a test or a simulation, works as the real one does.
-// Times more than 292 years from the epoch saturate. One more than 292
-// years before it (the zero time.Time is one: a time long ago) is read as
-// that bound, later than it was: a window opened at one starts at the
-// bound and closes a Window after it, so a Take stamped within that
-// Window joins it, where a limiter whose epoch is near those times may
-// have closed that window already and opened one at the Take, which
-// closes later: between the two ends it may admit more than that limiter
-// (Limit 4 a year, 2 taken a year before the bound and 1 either side of
-// it: 4 left a year after the bound, where that limiter has 3). A
-// Reconfigure or restore whose clock reads near those
-// times does not undo it: it carries the window as this limiter counted
-// it. A time more than 292 years after the epoch is read as that bound
-// too, and a window opened there never closes for the times that read
-// the same (it errs on the side of admitting less).
+// A time more than 292 years from the epoch, where time.Time.Sub
+// saturates, is decided as exactly as one near it, in any year time.Time
+// spells (year 1, the zero time.Time, included): a window opened where the
+// epoch cannot hold its start moves the limiter's epoch to that start, so
+// a window's start is always an exact instant, and a time beyond the
+// epoch's reach is before every window start or after every window end,
+// as its instant is.
 //
 // # Performance
 //
@@ -125,7 +118,9 @@
 // Window before its creation (half the reach at most), so that its first
 // window opens in place even at a time read a little before it was made.
 // (Takes racing to open the same window out of reach may each allocate a
-// block; one is kept.)
+// block; one is kept.) A window opened more than 292 years from the epoch
+// (see Time) also allocates parameters of its own (184 bytes) with the
+// epoch moved there.
 //
 // # Caps
 //
@@ -135,6 +130,7 @@ package rolling
 
 import (
 	"context"
+	"math"
 	"time"
 
 	"github.com/benbjohnson/clock"
@@ -334,8 +330,12 @@ func (l *Limiter) Take(now time.Time, n int) (dec ratekit.Decision) {
 				continue
 			}
 		}
-		v, next, act := p.take(p.decode(w, base), t, n)
-		if act == keep || l.publish(b, w, next, t) {
+		if uint64(t)+(1<<63+1) <= 1 { // t is math.MinInt64 or math.MaxInt64
+			// More than 292 years from the epoch: see farTake.
+			if l.farTake(b, w, now, n, &dec) {
+				return dec
+			}
+		} else if v, next, act := p.take(p.decode(w, base), t, n); act == keep || l.publish(b, w, next, t) {
 			p.fill(&dec, v)
 			if act == notify {
 				// After the write: the mark, in this limiter's word, is set,
@@ -356,7 +356,13 @@ func (l *Limiter) Take(now time.Time, n int) (dec ratekit.Decision) {
 func (l *Limiter) Peek(now time.Time, n int) (dec ratekit.Decision) {
 	b, w := l.final()
 	p := b.P
-	v, _, _ := p.take(p.decode(w, b.Aux.Load()), p.since(now), n)
+	st, t := p.decode(w, b.Aux.Load()), p.since(now)
+	var v verdict
+	if t == math.MinInt64 {
+		v, _, _ = p.farDecide(st, now, n)
+	} else {
+		v, _, _ = p.take(st, t, n)
+	}
 	p.fill(&dec, v)
 	return dec
 }
@@ -498,13 +504,24 @@ func (l *Limiter) Reconfigure(cfg Config) error {
 			// The same Config: a widened p stays as it is.
 			return p.place(p.decode(w, base), base)
 		}
+		st := p.decode(w, base)
 		q := np.onEpochOf(p, at)
+		if st.count > 0 || st.spent() {
+			// q's epoch, centuries from p's, may not hold the window (see
+			// holds), under the old Window, which carried reads, or the
+			// new: then it counts from the window's start.
+			start := p.epoch.Add(time.Duration(st.start))
+			if s := q.since(start); s == math.MinInt64 || s > math.MaxInt64-max(p.window, q.window) {
+				q = q.movedTo(start)
+			}
+		}
 		if p.marked {
 			// The refund mark carries over, to q's epoch.
 			q = q.withMark(q.since(p.epoch.Add(time.Duration(p.mark))))
 		}
-		st, base := rebase(p.decode(w, base), base, p, q)
-		return q.place(st.carried(q.since(at), p.window, q.window), base)
+		st, base = rebase(st, base, p, q)
+		q, st, base = q.settle(st.carried(q.since(at), p.window, q.window), base)
+		return q.place(st, base)
 	})
 	return nil
 }

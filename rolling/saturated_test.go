@@ -11,13 +11,12 @@ import (
 	"github.com/ratekit/ratekit/rolling"
 )
 
-// Times more than 292 years from the epoch saturate (see Time in the
-// package documentation): a window opened at one starts at the saturated
-// instant, and every later time is that instant too, so the window never
-// closes for them. Reconfigure and a restore, which move the state to
-// another epoch, must keep it so: converted as the instant epoch+292y, it
-// lands in the past of the new epoch, and the same far instant admits a
-// Limit's worth again.
+// Times more than 292 years from the epoch are read by time.Time.Sub as
+// that bound (see Time in the package documentation, and
+// TestFarTimesExact). Reconfigure and a restore, which move the state to
+// another epoch, must keep a window opened at one: converted as the
+// instant epoch+292y, it landed in the past of the new epoch, and the same
+// far instant admitted a Limit's worth again.
 
 // TestReconfigureKeepsSaturatedWindow: a Limiter made in 2026, full at a
 // Take 300 years on, reconfigured to its own Config with its clock there

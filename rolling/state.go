@@ -192,16 +192,128 @@ func shared(cfg Config) (p *params, now int64, err error) {
 // since converts now to nanoseconds from the epoch. time.Time.Sub saturates
 // at ±292 years, so the zero time and absurd times become the extreme int64
 // values rather than overflowing; the arithmetic below is written to be
-// exact for any int64 (see closed and untilEnd).
+// exact for any int64 (see closed and untilEnd), and decisions on such a
+// reading to be exact (see holds and farDecide).
 func (p *params) since(now time.Time) int64 { return int64(now.Sub(p.epoch)) }
+
+// holds reports whether p's epoch holds st exactly, so that every decision
+// on it is exact at any time, saturated or not: no window (open or spent),
+// or one whose start is above math.MinInt64 and at most math.MaxInt64 less
+// p's window. Then a time since read as math.MinInt64 (more than 292 years
+// before the epoch) is before the start, as its instant is, and one read
+// as math.MaxInt64 (more than 292 years after) is at or after the window's
+// end, as its instant is; so whether the window is open at t, or t is
+// stale, is what it is at the instant. Every state a block holds keeps
+// this: a window that would not is stored with its epoch moved to its
+// start (see movedTo and settle).
+func (p *params) holds(st state) bool {
+	return st.count == 0 && !st.later || st.start != math.MinInt64 && st.start <= math.MaxInt64-p.window
+}
+
+// movedTo returns a private copy of p whose epoch is at: internal times
+// then count from there. Its refund mark is the same instant, as far as
+// the new epoch reads it (a mark more than 292 years from at saturates; it
+// concerns Refunds before every window the copy holds, or after every one,
+// and gives nothing back either way). A widened p moves with its natural
+// parameters, and marked ones with their unmarked ones (see successor).
+func (p *params) movedTo(at time.Time) *params {
+	move := func(x *params) *params {
+		y := *x
+		y.epoch, y.wall = at, cell.EpochOf(at)
+		y.natural = &y
+		return &y
+	}
+	nat := move(p.natural)
+	if nat.marked {
+		nat.mark = nat.since(p.epoch.Add(time.Duration(p.mark)))
+		nat.unmarked = move(nat.unmarked)
+	}
+	if p == p.natural {
+		return nat
+	}
+	q := move(p)
+	q.natural, q.mark, q.unmarked = nat, nat.mark, nat.unmarked
+	return q
+}
+
+// settle returns p, st and base if p holds st (see holds); otherwise p
+// moved to the instant of st's start (which is then 0) and st and base
+// converted to it. st's start must be exact relative to p's epoch (not a
+// saturated reading): a start that a Refund or a carried Reconfigure moved
+// within a Window of the bound, or one a Reconfigure read exactly.
+func (p *params) settle(st state, base int64) (*params, state, int64) {
+	if p.holds(st) {
+		return p, st, base
+	}
+	q := p.movedTo(p.epoch.Add(time.Duration(st.start)))
+	st, base = rebase(st, base, p, q)
+	return q, st, base
+}
+
+// farDecide is take at now, which p.since reads as math.MinInt64 (more
+// than 292 years before the epoch, where time.Time.Sub saturates), exact:
+// with a window open or spent, which holds (see holds) puts after now, it
+// decides in a frame at now, where the start is its distance from now
+// (saturated at math.MaxInt64, beyond which every duration is capped
+// anyway); with none, as take at that reading, which opens a window there
+// (the caller moves the epoch to now: see farTake).
+func (p *params) farDecide(st state, now time.Time, n int) (verdict, state, action) {
+	if st.count == 0 && !st.later {
+		return p.take(st, math.MinInt64, n)
+	}
+	f := st
+	f.start = int64(p.epoch.Add(time.Duration(st.start)).Sub(now))
+	v, next, act := p.take(f, 0, n)
+	next.start = st.start // a join or a denial: the window stays where it is
+	return v, next, act
+}
+
+// farTake is one attempt of Take(now, n) on b's word w, for a now that
+// p.since reads saturated, more than 292 years from the epoch: the Take
+// of a block, decided as farDecide decides it, and a window it opens is
+// published with the epoch moved to now (see holds), where it starts at 0.
+// It reports false if the state is no longer w (the caller decides
+// again), or fills dec and reports true. It is Take's cold path.
+func (l *Limiter) farTake(b *block, w int64, now time.Time, n int, dec *ratekit.Decision) bool {
+	p := b.P
+	t := p.since(now)
+	st := p.decode(w, b.Aux.Load())
+	var v verdict
+	var next state
+	var act action
+	if t == math.MinInt64 {
+		v, next, act = p.farDecide(st, now, n)
+	} else {
+		v, next, act = p.take(st, t, n) // at or after every window's end
+	}
+	if act != keep {
+		ok := false
+		if p.holds(next) {
+			ok = l.publish(b, w, next, t)
+		} else {
+			q := p.movedTo(now)
+			next.start = q.since(now)
+			ok = l.publishIn(b, w, q, next)
+		}
+		if !ok {
+			return false
+		}
+	}
+	p.fill(dec, v)
+	if act == notify {
+		p.cfg.OnLimitReached(*dec) // after the write, as in Take
+	}
+	return true
+}
 
 // freshBase is the base of a block made at t with no window open: a Window
 // before t (so that a Take stamped up to a Window before t, or a window
 // restored from before a restart that is still open at t, fits), but at
 // most half the reach before it, which leaves the rest ahead of t for the
-// windows to come.
+// windows to come; and above math.MinInt64, where no window starts (see
+// holds), so that encode refuses such a start.
 func (p *params) freshBase(t int64) int64 {
-	return subSat(t, min(int64(p.offMax/2), p.window))
+	return max(subSat(t, min(int64(p.offMax/2), p.window)), math.MinInt64+1)
 }
 
 // state is the logical state, unpacked: count 0 means no window is open
@@ -426,12 +538,14 @@ func (p *params) decode(w, base int64) state {
 
 // encode packs st for a block of p with base base, or reports false if it
 // does not fit: the start (of an open or spent window) is before base or
-// more than offMax after it, or the count is too wide.
+// more than offMax after it, or the count is too wide, or p's epoch does
+// not hold it (a start above math.MaxInt64 less the window: see holds;
+// one at math.MinInt64 is before every base, see freshBase).
 func (p *params) encode(st state, base int64) (int64, bool) {
 	if st.count == 0 && !st.later {
 		return 0, true
 	}
-	if st.start < base || st.count > p.cmask {
+	if st.start < base || st.count > p.cmask || st.start > math.MaxInt64-p.window {
 		return 0, false
 	}
 	off := uint64(st.start) - uint64(base) // exact: start >= base
@@ -507,7 +621,25 @@ func (l *Limiter) publish(b *block, w int64, next state, t int64) bool {
 		}
 	}
 	// b is sealed and its final state is w.
+	if !p.holds(next) {
+		// A start within a Window of the last instant the epoch reads
+		// (exact: see holds), which encode refuses: the epoch moves to it.
+		q, st, _ := p.settle(next, 0)
+		np, nw, base := q.successor(st, 0)
+		return l.c.Help(b, np, nw, base)
+	}
 	np, nw, base := p.successor(next, p.freshBase(t))
+	return l.c.Help(b, np, nw, base)
+}
+
+// publishIn makes next, relative to q's epoch, the limiter's state in
+// place of b's state w, in a new block of q's Config (b's moved: see
+// movedTo), as publish does when next is out of b's reach.
+func (l *Limiter) publishIn(b *block, w int64, q *params, next state) bool {
+	if w >= 0 && !cell.Seal(&b.W, w) {
+		return false
+	}
+	np, nw, base := q.successor(next, 0)
 	return l.c.Help(b, np, nw, base)
 }
 
@@ -520,18 +652,13 @@ func opens(prev, next state) bool {
 // rebase converts st and base, times relative to from's epoch, to times
 // relative to to's, through the instants they stand for (so exactly, with
 // epochs centuries apart too, unless an instant is more than 292 years
-// from to's epoch: then it saturates, as since does).
-//
-// A start saturated 292 years after from's epoch stays saturated: it
-// stands for any instant from there on (every later time saturates to it,
-// so its window never closes for them), and as the instant itself it
-// would be in the past of a later epoch, its window closed at the times
-// it counted.
+// from to's epoch: then it saturates, as since does; the callers move the
+// epoch where a window's start would, see settle).
 func rebase(st state, base int64, from, to *params) (state, int64) {
 	if from.epoch == to.epoch {
 		return st, base
 	}
-	if (st.count > 0 || st.spent()) && st.start != math.MaxInt64 {
+	if st.count > 0 || st.spent() {
 		st.start = to.since(from.epoch.Add(time.Duration(st.start)))
 	}
 	return st, to.since(from.epoch.Add(time.Duration(base)))

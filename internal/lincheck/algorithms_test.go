@@ -3,6 +3,7 @@ package lincheck
 import (
 	"fmt"
 	"hash/fnv"
+	"math"
 	"math/rand/v2"
 	"runtime"
 	"slices"
@@ -333,12 +334,26 @@ func newRollingModel(c rolling.Config) *model.Rolling {
 	return model.NewRolling(c.Limit, c.Window, c.Name, c.OnLimitReached != nil)
 }
 
-func TestRolling(t *testing.T) {
-	wordAlg[*rolling.Limiter, *model.Rolling]{
+func TestRolling(t *testing.T) { rollingAlg(t0).check(t) }
+
+// TestRollingFarEpoch: limiters whose epoch is a second more than 292
+// years after t0, so that time.Time.Sub reads every time in the first
+// second after t0 as the bound: a window opened there moves the epoch to
+// its start (see holds in rolling/state.go), under Takes, Refunds,
+// Reconfigures and restores racing it, and decides as the model does.
+func TestRollingFarEpoch(t *testing.T) {
+	rollingAlg(t0.Add(math.MaxInt64).Add(time.Second)).check(t)
+}
+
+// rollingAlg is the rolling limiter and its model, the limiter's first
+// epoch at epoch (a Reconfigure reads its clock at the instant of the
+// operation).
+func rollingAlg(epoch time.Time) wordAlg[*rolling.Limiter, *model.Rolling] {
+	return wordAlg[*rolling.Limiter, *model.Rolling]{
 		configs: len(rollingConfigs),
 		newLimiter: func() (*rolling.Limiter, error) {
 			c := rollingConfigs[0]
-			c.Clock = fixedClock{t: t0}
+			c.Clock = fixedClock{t: epoch}
 			return rolling.New(c)
 		},
 		newModel: func() *model.Rolling { return newRollingModel(rollingConfigs[0]) },
@@ -357,7 +372,7 @@ func TestRolling(t *testing.T) {
 			c := rollingConfigs[arg]
 			m.Reconfigure(t0.Add(now), c.Limit, c.Window, c.Name, c.OnLimitReached != nil)
 		},
-	}.check(t)
+	}
 }
 
 var logConfigs = []slidingwindow.Config{

@@ -96,7 +96,7 @@ func (m *Rolling) decide(now time.Time, n int, take bool) ratekit.Decision {
 	if m.spent && now.Before(m.start) {
 		// Before a spent window's start nothing is admitted: the window the
 		// refunded Take opened replaced one that may count there.
-		d.Remaining, d.ResetAfter = 0, m.start.Sub(now)
+		d.Remaining, d.ResetAfter = 0, until(m.start, now)
 		switch {
 		case n < 0 || n > m.limit:
 			d.RetryAfter = ratekit.Never
@@ -110,7 +110,7 @@ func (m *Rolling) decide(now time.Time, n int, take bool) ratekit.Decision {
 	open := m.open(now)
 	if open {
 		d.Remaining = max(0, m.limit-m.count)
-		d.ResetAfter = m.start.Add(m.window).Sub(now)
+		d.ResetAfter = until(m.start.Add(m.window), now)
 	}
 	switch {
 	case n < 0 || n > m.limit:
@@ -121,7 +121,7 @@ func (m *Rolling) decide(now time.Time, n int, take bool) ratekit.Decision {
 		start := now
 		d.Allowed = true
 		d.Remaining = m.limit - n
-		d.ResetAfter = start.Add(m.window).Sub(now)
+		d.ResetAfter = until(start.Add(m.window), now)
 		if take {
 			m.start, m.count, m.notified, m.later, m.spent = start, n, false, false, false
 		}
@@ -140,6 +140,13 @@ func (m *Rolling) decide(now time.Time, n int, take bool) ratekit.Decision {
 		}
 	}
 	return d
+}
+
+// until is end-now, capped one below ratekit.Never (which is for requests
+// that can never be admitted) as the limiter caps what it reports, where
+// time.Time.Sub saturates at Never: a stale time centuries before a window.
+func until(end, now time.Time) time.Duration {
+	return min(end.Sub(now), ratekit.Never-1)
 }
 
 // Refund gives back up to n units if at is within the open window.
