@@ -1,0 +1,290 @@
+package redisstore_test
+
+import (
+	"context"
+	_ "embed"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ratekit/ratekit/redisstore"
+)
+
+// A fleet is upgraded replica by replica, and may be rolled back, so for a
+// while replicas running the previous release's script and this one's
+// decide on the same keys. These tests run both against one Redis: a Store
+// of each, with one prefix, is two replicas of one fleet.
+
+// previousScript is ratekit.lua as released at 4933695, the version before
+// the sliding counter's carry bound (redissc) and the sliding log's "!w"
+// (redissl); see testdata/README.md.
+//
+//go:embed testdata/ratekit-4933695.lua
+var previousScript string
+
+// fleet is two replicas of one fleet mid-deploy: cur runs this package's
+// script, prev the previous release's (prevEval runs it as EVALSHA, as a
+// replica without functions does), all on one prefix.
+type fleet struct {
+	cur, prev, prevEval *redisstore.Store
+}
+
+func newFleet(tb testing.TB) fleet {
+	tb.Helper()
+	c := newClient(tb)
+	opts := redisstore.Options{Prefix: fmt.Sprintf("mixed%d:", prefixes.Add(1)), TTLSlack: time.Hour}
+	mk := func(prev, eval bool) *redisstore.Store {
+		o := opts
+		o.EvalOnly = eval
+		s, err := redisstore.New(c, o)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if prev {
+			redisstore.UseScript(s, previousScript)
+		}
+		return s
+	}
+	return fleet{cur: mk(false, false), prev: mk(true, false), prevEval: mk(true, true)}
+}
+
+// replicas returns, for cfg, a Limiter of each replica: cur's first.
+func (f fleet) replicas(tb testing.TB, cfg redisstore.Config) []*redisstore.Limiter {
+	tb.Helper()
+	return []*redisstore.Limiter{mustLimiter(tb, f.cur, cfg), mustLimiter(tb, f.prev, cfg), mustLimiter(tb, f.prevEval, cfg)}
+}
+
+// TestPreviousScriptLoads: the previous script runs beside this one (its
+// own function library, named by its hash) and is the script it claims to
+// be: a sliding log key it writes has no "!w", one this script writes has.
+func TestPreviousScriptLoads(t *testing.T) {
+	f := newFleet(t)
+	ctx := context.Background()
+	cfg := redisstore.Config{Algorithm: redisstore.SlidingLog, Name: "sl-load", Limit: 5, Window: time.Second}
+	c := newClient(t)
+	for i, l := range f.replicas(t, cfg) {
+		key := fmt.Sprint("k", i)
+		if !takeAt(t, l, key, start, 1) {
+			t.Fatalf("replica %d: a first Take denied", i)
+		}
+		ws, err := c.ZRangeByScore(ctx, l.Key(key), &redis.ZRangeBy{Min: "-inf", Max: "-inf"}).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := len(ws), map[bool]int{true: 1, false: 0}[i == 0]; got != want {
+			t.Errorf("replica %d wrote %q at -inf; want %d member(s)", i, ws, want)
+		}
+	}
+}
+
+// TestMixedFleetMatchesModel is TestScriptMatchesModel with every call
+// sent, at random, to a replica running this script or one running the
+// previous one (as a function or by EVALSHA), under Limits that change as
+// there but one Window: the fleet decides as the model does, Decision for
+// Decision, for every algorithm. Of the two scripts' differences, only the
+// sliding log's "!w" member is written without a change of Window, and
+// the previous script skips it (see the package doc, Changing a policy).
+func TestMixedFleetMatchesModel(t *testing.T) {
+	f := newFleet(t)
+	sd := seed(t)
+	for _, cfg := range modelConfigs {
+		t.Run(cfg.Name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(sd, uint64(len(cfg.Name))))
+			mixedHistories(t, f, cfg, []time.Duration{cfg.Window}, rng, sd)
+		})
+	}
+}
+
+// mixedHistories drives random Takes, Peeks and Refunds at injected
+// instants through the fleet's replicas, each call to one picked at
+// random, under the policies of cfg with each of windows and Limits of a
+// third and twice cfg's (not a token bucket's), and requires the model's
+// Decisions.
+func mixedHistories(t *testing.T, f fleet, cfg redisstore.Config, windows []time.Duration, rng *rand.Rand, sd uint64) {
+	t.Helper()
+	capacity := cfg.Limit
+	if cfg.Algorithm == redisstore.TokenBucket {
+		capacity = cfg.Burst
+	}
+	var policies [][]*redisstore.Limiter // per policy, one Limiter per replica
+	for _, window := range windows {
+		for _, limit := range []int{cfg.Limit, max(cfg.Limit/3, 1), min(2*cfg.Limit, redisstore.MaxLimit)} {
+			c := cfg
+			c.Limit, c.Window = limit, window
+			if c.Validate() == nil {
+				policies = append(policies, f.replicas(t, c))
+			}
+		}
+	}
+	ctx := context.Background()
+	hidden := 0
+	defer func() {
+		if hidden > 0 {
+			t.Logf("%d Refunds went to the current script: the previous one's would not have seen the oldest entry", hidden)
+		}
+	}()
+	for round := range 4 {
+		key := fmt.Sprint("k", round)
+		m := newModel(cfg)
+		pol := policies[0]
+		now := start
+		st := steps(cfg.Window)
+		if round%2 == 1 {
+			st = append(st, -cfg.Window/2, -cfg.Window)
+		}
+		for i := range 120 {
+			if rng.IntN(10) < 1+3*(round%2) {
+				pol = policies[rng.IntN(len(policies))]
+				k := pol[0].Config()
+				if tm, ok := m.(*tbModel); ok {
+					tm.setRate(int64(k.Limit), k.Window, int64(k.Burst))
+				} else {
+					m.setLimit(int64(k.Limit))
+				}
+				if wm, ok := m.(interface{ setWindow(time.Duration) }); ok {
+					wm.setWindow(k.Window)
+				}
+			}
+			l := pol[rng.IntN(len(pol))]
+			now = now.Add(st[rng.IntN(len(st))]).Truncate(time.Microsecond)
+			n := rng.IntN(min(capacity, 12) + 2)
+			switch {
+			case rng.IntN(8) == 0:
+				n = capacity - rng.IntN(2)
+			case rng.IntN(30) == 0:
+				n = -1
+			case rng.IntN(30) == 0:
+				n = capacity + 1
+			}
+			switch rng.IntN(5) {
+			case 0:
+				want := m.decide(scriptMicros(now), n, false)
+				got, err := l.PeekAt(ctx, key, now, n)
+				check(t, sd, round, i, "Peek on "+replicaName(pol, l), n, now, got, want, err)
+				continue
+			case 1:
+				at := now.Add(-st[rng.IntN(len(st))] / 2).Truncate(time.Microsecond)
+				if l != pol[0] && hidesOldest(t, l, key) {
+					// TestPreviousRefundBesideW pins what the previous
+					// script's Refund does then.
+					l = pol[0]
+					hidden++
+				}
+				m.refund(scriptMicros(at), n)
+				if err := l.RefundAt(ctx, key, at, n); err != nil {
+					t.Fatalf("seed %d round %d step %d: Refund on %s: %v", sd, round, i, replicaName(pol, l), err)
+				}
+				continue
+			}
+			want := m.decide(scriptMicros(now), n, true)
+			got, err := l.TakeAt(ctx, key, now, n)
+			check(t, sd, round, i, "Take on "+replicaName(pol, l), n, now, got, want, err)
+		}
+	}
+}
+
+// hidesOldest reports whether l's key is a sliding log whose first three
+// members, by score, are not entries while it has entries: "!w", "!l" and
+// a stale "f" before the oldest entry, which the previous script's Refund
+// then does not see (TestPreviousRefundBesideW).
+func hidesOldest(t *testing.T, l *redisstore.Limiter, key string) bool {
+	t.Helper()
+	if l.Config().Algorithm != redisstore.SlidingLog {
+		return false
+	}
+	ms, err := newClient(t).ZRangeByScore(context.Background(), l.Key(key), &redis.ZRangeBy{Min: "-inf", Max: "(+inf", Count: 4}).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	entry := func(m string) bool { return m != "" && m[0] >= '0' && m[0] <= '9' || m != "" && m[0] == '-' }
+	return len(ms) == 4 && !entry(ms[0]) && !entry(ms[1]) && !entry(ms[2])
+}
+
+func replicaName(pol []*redisstore.Limiter, l *redisstore.Limiter) string {
+	switch l {
+	case pol[0]:
+		return "current"
+	case pol[1]:
+		return "previous"
+	}
+	return "previous (EVALSHA)"
+}
+
+// TestPreviousRefundBesideW: the previous script's Refund finds the oldest
+// entry, to file its placeholder on, among the key's first three members.
+// This script's "!w" (scored -inf) takes one of them: where "!l" and a
+// stale "f" (the clock of an earlier Refund, passed by later Takes) also
+// come before the oldest entry, the previous script files the placeholder
+// at clock - W apart from it, and if that entry holds as many units as the
+// placeholder, under the same member name: the placeholder's units are
+// lost (the archive's total still counts them), and a stale time admits
+// them again.
+//
+// Limit 10, Window 1s: 10 at S (this script: "!w"), 10 at S+1s (S's 10
+// trimmed: "!l" at S), all 10 refunded at S+1s by the previous script
+// ("f" at S+1s, a placeholder of 10 at S), 2 at S+1.5s, 8 at S+2s (the
+// placeholder trimmed), 1 at S+2.5s, then 2 refunded at S+2s: the
+// placeholder of 2 goes to S+1.5s, where the oldest entry holds 2. A key
+// that this script alone decides counts 4 there, and admits 0 at stale
+// times from S+1s on; the previous script's Refund lost 2 of them, and
+// admitted 1.
+//
+// This script writes no stale "f" (a Take at or after it makes it
+// redundant), so the Takes between decided by it leave the previous
+// script's Refund nothing to miss. Takes decided by the previous script
+// (a rollback) still leave "f" behind, and lose the units as it always
+// would have: that case is pinned here as the package doc states it.
+func TestPreviousRefundBesideW(t *testing.T) {
+	f := newFleet(t)
+	ctx := context.Background()
+	cfg := redisstore.Config{Algorithm: redisstore.SlidingLog, Name: "sl-prev-refund", Limit: 10, Window: time.Second}
+	r := f.replicas(t, cfg)
+	cur, prev := r[0], r[1]
+	ms := func(d int) time.Time { return start.Add(time.Duration(d) * time.Millisecond) }
+	queries := []int{600, 1000, 1500, 2000, 2400}
+	// run plays the history on key: the Takes between the two Refunds by
+	// between, the last Refund by last; it returns the capacity at each
+	// query.
+	run := func(key string, between, last *redisstore.Limiter) []int {
+		for _, tk := range []struct {
+			l      *redisstore.Limiter
+			at, n  int
+			refund bool
+		}{
+			{cur, 0, 10, false}, {cur, 1000, 10, false}, {prev, 1000, 10, true},
+			{between, 1500, 2, false}, {between, 2000, 8, false}, {between, 2500, 1, false},
+			{last, 2000, 2, true},
+		} {
+			if tk.refund {
+				if err := tk.l.RefundAt(ctx, key, ms(tk.at), tk.n); err != nil {
+					t.Fatal(err)
+				}
+			} else if !takeAt(t, tk.l, key, ms(tk.at), tk.n) {
+				t.Fatalf("%s: %d at S+%dms denied", key, tk.n, tk.at)
+			}
+		}
+		var caps []int
+		for _, q := range queries {
+			caps = append(caps, capacityAt(t, cur, key, ms(q), cfg.Limit))
+		}
+		return caps
+	}
+	alone := run("alone", cur, cur)
+	for i, want := range []int{0, 0, 0, 0, 0} {
+		if alone[i] != want {
+			t.Fatalf("this script alone admits %v at S+%vms; want %v", alone, queries, want)
+		}
+	}
+	if got := run("mixed", cur, prev); fmt.Sprint(got) != fmt.Sprint(alone) {
+		t.Errorf("Takes by this script, the last Refund by the previous one: %v admitted at S+%vms; this script alone, %v", got, queries, alone)
+	}
+	// Rolled back: the Takes between by the previous script. Pinned: the
+	// 2 units lost count nowhere, 1 admitted from S+1s (where the oldest
+	// entry counts) until the clock.
+	if got, want := run("rollback", prev, prev), []int{0, 1, 1, 1, 1}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("Takes and the last Refund by the previous script: %v admitted at S+%vms; pinned %v", got, queries, want)
+	}
+}
