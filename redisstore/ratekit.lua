@@ -484,7 +484,7 @@ end
 --            or before the cut, and f = 1 once units were forgotten (the
 --            archive trimmed, or the key written by a script without it);
 --   "f"      (score: an instant) is the log's clock when a Refund has
---            removed the newest entry;
+--            removed the newest entry, until a Take records one at it;
 --   "!l"     (score: an instant) is the lost mark: the newest entry the
 --            archive trimmed. A time it counts at (now - W < l) admits
 --            nothing, as slidingwindow.Log's lost mark: after a Limit was
@@ -781,6 +781,11 @@ function sl.save(key, st, p)
     local e = st.last
     if e.m then call('ZREM', key, e.m) end
     call('ZADD', key, e.t, format('%d', e.t) .. ':' .. format('%d', e.u))
+    -- The entry is at the clock, so "f" is redundant: removed, as the
+    -- previous script (4933695) finds the oldest entry among the first
+    -- three members, and "!w", "!l" and a stale "f" would hide it (its
+    -- Refund would file a placeholder apart from it, or over it).
+    call('ZREM', key, 'f')
   else
     for _, e in ipairs(st.changed) do
       call('ZREM', key, e.m)
