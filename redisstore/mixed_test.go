@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -105,11 +106,25 @@ func TestMixedFleetMatchesModel(t *testing.T) {
 // Decisions.
 func mixedHistories(t *testing.T, f fleet, cfg redisstore.Config, windows []time.Duration, rng *rand.Rand, sd uint64) {
 	t.Helper()
-	capacity := cfg.Limit
-	if cfg.Algorithm == redisstore.TokenBucket {
-		capacity = cfg.Burst
+	policies := policiesOf(t, f, cfg, windows)
+	for round := range 4 {
+		h := newHistory(t, cfg, rng, sd, round)
+		h.setPolicy(policies[0])
+		for range 120 {
+			if rng.IntN(10) < 1+3*(round%2) {
+				h.setPolicy(policies[rng.IntN(len(policies))])
+			}
+			h.step(h.pol[rng.IntN(len(h.pol))])
+		}
+		h.report()
 	}
-	var policies [][]*redisstore.Limiter // per policy, one Limiter per replica
+}
+
+// policiesOf returns, for each of cfg's Limit (a third, twice: not a
+// token bucket's) under each of windows that validates, one Limiter per
+// replica of f, the current script's first.
+func policiesOf(t *testing.T, f fleet, cfg redisstore.Config, windows []time.Duration) [][]*redisstore.Limiter {
+	var policies [][]*redisstore.Limiter
 	for _, window := range windows {
 		for _, limit := range []int{cfg.Limit, max(cfg.Limit/3, 1), min(2*cfg.Limit, redisstore.MaxLimit)} {
 			c := cfg
@@ -119,70 +134,98 @@ func mixedHistories(t *testing.T, f fleet, cfg redisstore.Config, windows []time
 			}
 		}
 	}
-	ctx := context.Background()
-	hidden := 0
-	defer func() {
-		if hidden > 0 {
-			t.Logf("%d Refunds went to the current script: the previous one's would not have seen the oldest entry", hidden)
+	return policies
+}
+
+// history is one key's random history and its model.
+type history struct {
+	t        *testing.T
+	rng      *rand.Rand
+	sd       uint64
+	round, i int
+	key      string
+	m        model
+	pol      []*redisstore.Limiter // the policy in force, per replica
+	now      time.Time
+	st       []time.Duration
+	capacity int
+	hidden   int // Refunds sent to the current script (see hidesOldest)
+}
+
+func newHistory(t *testing.T, cfg redisstore.Config, rng *rand.Rand, sd uint64, round int) *history {
+	h := &history{t: t, rng: rng, sd: sd, round: round, key: fmt.Sprint("k", round), m: newModel(cfg),
+		now: start, st: steps(cfg.Window), capacity: cfg.Limit}
+	if cfg.Algorithm == redisstore.TokenBucket {
+		h.capacity = cfg.Burst
+	}
+	if round%2 == 1 {
+		h.st = append(h.st, -cfg.Window/2, -cfg.Window)
+	}
+	return h
+}
+
+// setPolicy makes pol the policy of the next calls, in the model too.
+func (h *history) setPolicy(pol []*redisstore.Limiter) {
+	h.pol = pol
+	k := pol[0].Config()
+	if tm, ok := h.m.(*tbModel); ok {
+		tm.setRate(int64(k.Limit), k.Window, int64(k.Burst))
+	} else {
+		h.m.setLimit(int64(k.Limit))
+	}
+	if wm, ok := h.m.(interface{ setWindow(time.Duration) }); ok {
+		wm.setWindow(k.Window)
+	}
+}
+
+// step makes one random call on l, a Limiter of h.pol, and checks its
+// Decision against the model's.
+func (h *history) step(l *redisstore.Limiter) {
+	t, rng, ctx := h.t, h.rng, context.Background()
+	t.Helper()
+	if h.pol == nil {
+		t.Fatal("no policy")
+	}
+	h.i++
+	st := h.st
+	h.now = h.now.Add(st[rng.IntN(len(st))]).Truncate(time.Microsecond)
+	now, capacity := h.now, h.capacity
+	n := rng.IntN(min(capacity, 12) + 2)
+	switch {
+	case rng.IntN(8) == 0:
+		n = capacity - rng.IntN(2)
+	case rng.IntN(30) == 0:
+		n = -1
+	case rng.IntN(30) == 0:
+		n = capacity + 1
+	}
+	switch rng.IntN(5) {
+	case 0:
+		want := h.m.decide(scriptMicros(now), n, false)
+		got, err := l.PeekAt(ctx, h.key, now, n)
+		check(t, h.sd, h.round, h.i, "Peek on "+replicaName(h.pol, l), n, now, got, want, err)
+	case 1:
+		at := now.Add(-st[rng.IntN(len(st))] / 2).Truncate(time.Microsecond)
+		if l != h.pol[0] && hidesOldest(t, l, h.key) {
+			// TestPreviousRefundBesideW pins what the previous script's
+			// Refund does then.
+			l = h.pol[0]
+			h.hidden++
 		}
-	}()
-	for round := range 4 {
-		key := fmt.Sprint("k", round)
-		m := newModel(cfg)
-		pol := policies[0]
-		now := start
-		st := steps(cfg.Window)
-		if round%2 == 1 {
-			st = append(st, -cfg.Window/2, -cfg.Window)
+		h.m.refund(scriptMicros(at), n)
+		if err := l.RefundAt(ctx, h.key, at, n); err != nil {
+			t.Fatalf("seed %d round %d step %d: Refund on %s: %v", h.sd, h.round, h.i, replicaName(h.pol, l), err)
 		}
-		for i := range 120 {
-			if rng.IntN(10) < 1+3*(round%2) {
-				pol = policies[rng.IntN(len(policies))]
-				k := pol[0].Config()
-				if tm, ok := m.(*tbModel); ok {
-					tm.setRate(int64(k.Limit), k.Window, int64(k.Burst))
-				} else {
-					m.setLimit(int64(k.Limit))
-				}
-				if wm, ok := m.(interface{ setWindow(time.Duration) }); ok {
-					wm.setWindow(k.Window)
-				}
-			}
-			l := pol[rng.IntN(len(pol))]
-			now = now.Add(st[rng.IntN(len(st))]).Truncate(time.Microsecond)
-			n := rng.IntN(min(capacity, 12) + 2)
-			switch {
-			case rng.IntN(8) == 0:
-				n = capacity - rng.IntN(2)
-			case rng.IntN(30) == 0:
-				n = -1
-			case rng.IntN(30) == 0:
-				n = capacity + 1
-			}
-			switch rng.IntN(5) {
-			case 0:
-				want := m.decide(scriptMicros(now), n, false)
-				got, err := l.PeekAt(ctx, key, now, n)
-				check(t, sd, round, i, "Peek on "+replicaName(pol, l), n, now, got, want, err)
-				continue
-			case 1:
-				at := now.Add(-st[rng.IntN(len(st))] / 2).Truncate(time.Microsecond)
-				if l != pol[0] && hidesOldest(t, l, key) {
-					// TestPreviousRefundBesideW pins what the previous
-					// script's Refund does then.
-					l = pol[0]
-					hidden++
-				}
-				m.refund(scriptMicros(at), n)
-				if err := l.RefundAt(ctx, key, at, n); err != nil {
-					t.Fatalf("seed %d round %d step %d: Refund on %s: %v", sd, round, i, replicaName(pol, l), err)
-				}
-				continue
-			}
-			want := m.decide(scriptMicros(now), n, true)
-			got, err := l.TakeAt(ctx, key, now, n)
-			check(t, sd, round, i, "Take on "+replicaName(pol, l), n, now, got, want, err)
-		}
+	default:
+		want := h.m.decide(scriptMicros(now), n, true)
+		got, err := l.TakeAt(ctx, h.key, now, n)
+		check(t, h.sd, h.round, h.i, "Take on "+replicaName(h.pol, l), n, now, got, want, err)
+	}
+}
+
+func (h *history) report() {
+	if h.hidden > 0 {
+		h.t.Logf("round %d: %d Refunds went to the current script: the previous one's would not have seen the oldest entry", h.round, h.hidden)
 	}
 }
 
@@ -286,5 +329,161 @@ func TestPreviousRefundBesideW(t *testing.T) {
 	// entry counts) until the clock.
 	if got, want := run("rollback", prev, prev), []int{0, 1, 1, 1, 1}; fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("Takes and the last Refund by the previous script: %v admitted at S+%vms; pinned %v", got, queries, want)
+	}
+}
+
+// TestRollbackMatchesModel: a key this script wrote under changing Limits
+// ("!w"; a counter's Window changing too, its most raised by a carry) is
+// then decided by the previous script alone (a rollback),
+// then by this one again (forward). The previous script decides under the
+// Window the key was last written under (a change of Window it carries is
+// TestMixedWindowChange's), Limits changing; every Decision of the three
+// phases is the model's, and no call fails.
+func TestRollbackMatchesModel(t *testing.T) {
+	f := newFleet(t)
+	sd := seed(t)
+	c := newClient(t)
+	for _, cfg := range modelConfigs {
+		t.Run(cfg.Name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(sd, uint64(len(cfg.Name))))
+			windows := []time.Duration{cfg.Window}
+			if cfg.Algorithm == redisstore.SlidingCounter || cfg.Algorithm == redisstore.SlidingLog {
+				windows = append(windows, max((cfg.Window/3).Truncate(time.Microsecond), time.Microsecond), 3*cfg.Window)
+			}
+			policies := policiesOf(t, f, cfg, windows)
+			// Before the rollback, a sliding log keeps its Window:
+			// TestPreviousGrownWindow has the previous script fail on a key
+			// whose Window grew.
+			before := policies
+			if cfg.Algorithm == redisstore.SlidingLog {
+				before = policiesOf(t, f, cfg, windows[:1])
+			}
+			for round := range 4 {
+				h := newHistory(t, cfg, rng, sd, round)
+				h.setPolicy(policies[0])
+				phase := func(steps int, pick func() []*redisstore.Limiter, replica func(pol []*redisstore.Limiter) *redisstore.Limiter) {
+					for range steps {
+						if rng.IntN(10) < 1+3*(round%2) {
+							h.setPolicy(pick())
+						}
+						h.step(replica(h.pol))
+					}
+				}
+				any := func() []*redisstore.Limiter { return policies[rng.IntN(len(policies))] }
+				current := func(pol []*redisstore.Limiter) *redisstore.Limiter { return pol[0] }
+				phase(60, func() []*redisstore.Limiter { return before[rng.IntN(len(before))] }, current)
+				// Rolled back: the previous script, under the Window the
+				// key was last written under.
+				w := recordedWindow(t, c, h.pol[0], h.key)
+				var same [][]*redisstore.Limiter
+				for _, pol := range policies {
+					if pol[0].Config().Window == w {
+						same = append(same, pol)
+					}
+				}
+				if len(same) == 0 {
+					t.Fatalf("round %d: the key records Window %v, none of the policies'", round, w)
+				}
+				h.setPolicy(same[rng.IntN(len(same))])
+				phase(60, func() []*redisstore.Limiter { return same[rng.IntN(len(same))] },
+					func(pol []*redisstore.Limiter) *redisstore.Limiter { return pol[1+rng.IntN(2)] })
+				// Forward again.
+				phase(60, any, current)
+				h.report()
+			}
+		})
+	}
+}
+
+// recordedWindow returns the Window l's key was last written under: a
+// sliding log's "!w", a sliding counter's word's last field; l's Window
+// if the key records none (or for the other algorithms).
+func recordedWindow(t *testing.T, c *redis.Client, l *redisstore.Limiter, key string) time.Duration {
+	t.Helper()
+	ctx := context.Background()
+	var us int64
+	switch l.Config().Algorithm {
+	case redisstore.SlidingLog:
+		ms, err := c.ZRangeByScore(ctx, l.Key(key), &redis.ZRangeBy{Min: "-inf", Max: "-inf"}).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range ms {
+			var mw int64
+			if _, err := fmt.Sscanf(m, "!w:%d:%d", &us, &mw); err != nil {
+				t.Fatalf("member %q at -inf: %v", m, err)
+			}
+		}
+	case redisstore.SlidingCounter:
+		v, err := c.Get(ctx, l.Key(key)).Result()
+		if err != nil && err != redis.Nil {
+			t.Fatal(err)
+		}
+		var s, cur, pr, m int64
+		if n, _ := fmt.Sscanf(v, "%d %d %d %d %d", &s, &cur, &pr, &m, &us); n != 5 {
+			us = 0
+		}
+	}
+	if us == 0 {
+		return l.Config().Window
+	}
+	return time.Duration(us) * time.Microsecond
+}
+
+// TestPreviousGrownWindow pins a fault of the previous script that a
+// fleet running it meets: it files a sliding log Refund's placeholder at
+// min(clock - W, the oldest entry), which under a Window longer than the
+// one a trim forgot units under is before the lost mark; once Refunds
+// leave only "f" and "!l" above the entries, it finds no newest entry, and
+// a call that counts units there fails with a Lua error. Limit 5: 5 at S
+// and 5 at S+1s under 1s (S's trimmed: "!l" at S); under 3s, 2 then 3 of
+// them refunded at S+1s (placeholders at S-2s); then a stale Take at
+// S+0.5s under 3s. It fails so on a key the previous script wrote alone
+// (a change of Window it carries), and on one this script wrote the first
+// Takes of (its "!w" records 1s then 3s, and the previous script runs
+// under 3s, the Window recorded: a rollback after a change of Window).
+// This script alone files the placeholders at the mark and decides.
+func TestPreviousGrownWindow(t *testing.T) {
+	f := newFleet(t)
+	ctx := context.Background()
+	cfg := redisstore.Config{Algorithm: redisstore.SlidingLog, Name: "sl-grown", Limit: 5, Window: time.Second}
+	short := f.replicas(t, cfg)
+	cfg.Window = 3 * time.Second
+	long := f.replicas(t, cfg)
+	ms := func(d int) time.Time { return start.Add(time.Duration(d) * time.Millisecond) }
+	for _, tc := range []struct {
+		name          string
+		first, refund int // replicas: 0 current, 1 previous
+		fails         bool
+	}{
+		{"previous alone", 1, 1, true},
+		{"rolled back", 0, 1, true},
+		{"current alone", 0, 0, false},
+	} {
+		key := tc.name
+		for _, at := range []int{0, 1000} {
+			if !takeAt(t, short[tc.first], key, ms(at), 5) {
+				t.Fatalf("%s: 5 at S+%dms denied", key, at)
+			}
+		}
+		m := newModel(redisstore.Config{Algorithm: redisstore.SlidingLog, Name: "sl-grown", Limit: 5, Window: time.Second})
+		m.decide(scriptMicros(ms(0)), 5, true)
+		m.decide(scriptMicros(ms(1000)), 5, true)
+		m.(*logModel).setWindow(3 * time.Second)
+		for _, n := range []int{2, 3} {
+			if err := long[tc.refund].RefundAt(ctx, key, ms(1000), n); err != nil {
+				t.Fatalf("%s: Refund of %d: %v", key, n, err)
+			}
+			m.refund(scriptMicros(ms(1000)), n)
+		}
+		got, err := long[tc.refund].TakeAt(ctx, key, ms(500), 1)
+		switch {
+		case tc.fails && err == nil:
+			t.Errorf("%s: the stale Take decided %v; pinned: a Lua error (attempt to index a nil value)", key, got)
+		case tc.fails && !strings.Contains(err.Error(), "attempt to index a nil value"):
+			t.Errorf("%s: %v; pinned: a Lua error (attempt to index a nil value)", key, err)
+		case !tc.fails:
+			check(t, 0, 0, 0, key+": Take", 1, ms(500), got, m.decide(scriptMicros(ms(500)), 1, true), err)
+		}
 	}
 }
