@@ -430,19 +430,21 @@ func recordedWindow(t *testing.T, c *redis.Client, l *redisstore.Limiter, key st
 	return time.Duration(us) * time.Microsecond
 }
 
-// TestPreviousGrownWindow pins a fault of the previous script that a
-// fleet running it meets: it files a sliding log Refund's placeholder at
-// min(clock - W, the oldest entry), which under a Window longer than the
-// one a trim forgot units under is before the lost mark; once Refunds
-// leave only "f" and "!l" above the entries, it finds no newest entry, and
-// a call that counts units there fails with a Lua error. Limit 5: 5 at S
-// and 5 at S+1s under 1s (S's trimmed: "!l" at S); under 3s, 2 then 3 of
-// them refunded at S+1s (placeholders at S-2s); then a stale Take at
-// S+0.5s under 3s. It fails so on a key the previous script wrote alone
-// (a change of Window it carries), and on one this script wrote the first
-// Takes of (its "!w" records 1s then 3s, and the previous script runs
-// under 3s, the Window recorded: a rollback after a change of Window).
-// This script alone files the placeholders at the mark and decides.
+// TestPreviousGrownWindow: the previous script files a sliding log
+// Refund's placeholder at min(clock - W, the oldest entry), which under a
+// Window longer than the one a trim forgot units under is before the lost
+// mark; once Refunds leave only "f" and "!l" above the entries, it finds
+// no newest entry, and a call that counts units fails with a Lua error.
+// Limit 5: 5 at S and 5 at S+1s under 1s (S's trimmed: "!l" at S); under
+// 3s, Refunds at S+1s (placeholders at S-2s), then a stale Take at S+0.5s
+// under 3s.
+//
+// Pinned: it fails so on a key it carries to the longer Window itself
+// (alone, or after this script's Takes under 1s). Rolled back after this
+// script wrote the key under 3s (a Refund of 1; "!w" records 3s), it runs
+// under the Window recorded and must not fail: this script keeps "!l" at
+// most its clock less the Window it writes under, the true mark in "!w".
+// This script alone decides as the model.
 func TestPreviousGrownWindow(t *testing.T) {
 	f := newFleet(t)
 	ctx := context.Background()
@@ -453,28 +455,40 @@ func TestPreviousGrownWindow(t *testing.T) {
 	ms := func(d int) time.Time { return start.Add(time.Duration(d) * time.Millisecond) }
 	for _, tc := range []struct {
 		name          string
-		first, refund int // replicas: 0 current, 1 previous
+		first, refund int  // replicas of the Takes and of the Refunds under 3s: 0 current, 1 previous
+		recorded      bool // the current script refunds 1 under 3s first
 		fails         bool
 	}{
-		{"previous alone", 1, 1, true},
-		{"rolled back", 0, 1, true},
-		{"current alone", 0, 0, false},
+		{"previous alone", 1, 1, false, true},
+		{"previous carries", 0, 1, false, true},
+		{"rolled back", 0, 1, true, false},
+		{"current alone", 0, 0, true, false},
 	} {
 		key := tc.name
+		m := newModel(redisstore.Config{Algorithm: redisstore.SlidingLog, Name: "sl-grown", Limit: 5, Window: time.Second})
 		for _, at := range []int{0, 1000} {
 			if !takeAt(t, short[tc.first], key, ms(at), 5) {
 				t.Fatalf("%s: 5 at S+%dms denied", key, at)
 			}
+			m.decide(scriptMicros(ms(at)), 5, true)
 		}
-		m := newModel(redisstore.Config{Algorithm: redisstore.SlidingLog, Name: "sl-grown", Limit: 5, Window: time.Second})
-		m.decide(scriptMicros(ms(0)), 5, true)
-		m.decide(scriptMicros(ms(1000)), 5, true)
 		m.(*logModel).setWindow(3 * time.Second)
-		for _, n := range []int{2, 3} {
-			if err := long[tc.refund].RefundAt(ctx, key, ms(1000), n); err != nil {
-				t.Fatalf("%s: Refund of %d: %v", key, n, err)
+		type refund struct{ at, n int }
+		refunds := []refund{{1000, 2}, {1000, 3}}
+		if tc.recorded {
+			if err := long[0].RefundAt(ctx, key, ms(1000), 1); err != nil {
+				t.Fatal(err)
 			}
-			m.refund(scriptMicros(ms(1000)), n)
+			m.refund(scriptMicros(ms(1000)), 1)
+			// The current script's placeholder is at the mark, S: the
+			// first Refund takes it back.
+			refunds = []refund{{0, 4}, {1000, 1}}
+		}
+		for _, r := range refunds {
+			if err := long[tc.refund].RefundAt(ctx, key, ms(r.at), r.n); err != nil {
+				t.Fatalf("%s: Refund of %d at S+%dms: %v", key, r.n, r.at, err)
+			}
+			m.refund(scriptMicros(ms(r.at)), r.n)
 		}
 		got, err := long[tc.refund].TakeAt(ctx, key, ms(500), 1)
 		switch {
