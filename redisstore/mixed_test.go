@@ -351,9 +351,10 @@ func TestRollbackMatchesModel(t *testing.T) {
 				windows = append(windows, max((cfg.Window/3).Truncate(time.Microsecond), time.Microsecond), 3*cfg.Window)
 			}
 			policies := policiesOf(t, f, cfg, windows)
-			// Before the rollback, a sliding log keeps its Window:
-			// TestPreviousGrownWindow has the previous script fail on a key
-			// whose Window grew.
+			// Before the rollback, a sliding log keeps its Window: on a
+			// key whose Window grew since a trim, the previous script
+			// reads the lost mark at stale times only (pinned by
+			// TestPreviousGrownWindow).
 			before := policies
 			if cfg.Algorithm == redisstore.SlidingLog {
 				before = policiesOf(t, f, cfg, windows[:1])
@@ -496,7 +497,32 @@ func TestPreviousGrownWindow(t *testing.T) {
 			t.Errorf("%s: the stale Take decided %v; pinned: a Lua error (attempt to index a nil value)", key, got)
 		case tc.fails && !strings.Contains(err.Error(), "attempt to index a nil value"):
 			t.Errorf("%s: %v; pinned: a Lua error (attempt to index a nil value)", key, err)
-		case !tc.fails:
+		case tc.fails:
+		case tc.name == "rolled back":
+			// Pinned: the previous script reads the lost mark at most its
+			// clock less 3s, S-2s, and at stale times only: it denies at
+			// S+0.5s as the model, but with a RetryAfter to S+1s, where
+			// the mark (S, under 3s until S+3s) still counts; a fresh
+			// time admits the Limit.
+			want := m.decide(scriptMicros(ms(500)), 1, true)
+			want.ResetAfter, want.RetryAfter = 500*time.Millisecond, 500*time.Millisecond
+			check(t, 0, 0, 0, key+": Take", 1, ms(500), got, want, err)
+			var caps []int
+			for _, q := range []int{1000, 2999, 3000} {
+				caps = append(caps, capacityAt(t, long[1], key, ms(q), 5))
+			}
+			if fmt.Sprint(caps) != "[5 5 5]" {
+				t.Errorf("%s: the previous script admits %v at S+[1000 2999 3000]ms; pinned [5 5 5]", key, caps)
+			}
+			// This script, forward again, reads the mark "!w" kept.
+			caps = caps[:0]
+			for _, q := range []int{1000, 2999, 3000} {
+				caps = append(caps, capacityAt(t, long[0], key, ms(q), 5))
+			}
+			if fmt.Sprint(caps) != "[0 0 5]" {
+				t.Errorf("%s: this script admits %v at S+[1000 2999 3000]ms; want [0 0 5], the mark at S counting under 3s", key, caps)
+			}
+		default:
 			check(t, 0, 0, 0, key+": Take", 1, ms(500), got, m.decide(scriptMicros(ms(500)), 1, true), err)
 		}
 	}

@@ -556,21 +556,28 @@ function sl.load(key)
   end
   -- A key written without the archive dropped its expired entries.
   if st.clock and not st.archm then st.forgot = true end
-  -- The Window the archive was cut under and the shortest this script
-  -- wrote the key under ("!w:W:m", score -inf).
+  -- The Window the archive was cut under, the shortest this script
+  -- wrote the key under, and the lost mark if after "!l" ("!w:W:m[:l]",
+  -- score -inf).
   if st.archm then
     for _, m in ipairs(call('ZRANGEBYSCORE', key, '-inf', '-inf')) do
-      local w, mw = match(m, '^!w:(%d+):(%d+)$')
-      if w then st.wm, st.w, st.minw = m, tonumber(w), tonumber(mw) end
+      local w, mw, l = match(m, '^!w:(%d+):(%d+)$')
+      if not w then w, mw, l = match(m, '^!w:(%d+):(%d+):(%-?%d+)$') end
+      if w then st.wm, st.w, st.minw, st.wl = m, tonumber(w), tonumber(mw), tonumber(l) end
     end
   end
   return st
 end
 
--- lost returns the lost mark ("!l"), nil if none; read once per script,
--- by a stale time only.
+-- lost returns the lost mark, nil if none: "!l", or the one "!w" keeps if
+-- later (see sl.save); read once per script, by a stale time, or a fresh
+-- one under a longer Window than the shortest the key was written under.
 local function sllost(key, st)
-  if st.lost == nil then st.lost = tonumber(call('ZSCORE', key, '!l')) or false end
+  if st.lost == nil then
+    st.l0 = tonumber(call('ZSCORE', key, '!l'))
+    st.lost = st.l0 or false
+    if st.wl and (not st.l0 or st.wl > st.l0) then st.lost = st.wl end
+  end
   return st.lost or nil
 end
 
@@ -819,7 +826,19 @@ function sl.save(key, st, p)
     end
     if stop or not removed or #es < 2 * batch then break end
   end
-  if st.lostw then call('ZADD', key, format('%d', st.lost), '!l') end
+  -- The previous script (4933695) takes "!l" for at most its clock less
+  -- the Window, as it is when the Window never grew: it files a Refund's
+  -- placeholder at min(clock - W, the oldest entry), which must not be
+  -- before "!l" (with "f" and "!l" above every entry, it fails). So "!l"
+  -- is at most the clock less W, and a later mark, which a longer Window
+  -- than a trim's leaves, is kept in "!w" (wl) for this script.
+  local wl = st.wl
+  if st.lost then
+    local l = st.lost
+    wl = nil
+    if l > st.clock - W then l, wl = st.clock - W, st.lost end
+    if st.lostw or l ~= st.l0 then call('ZADD', key, format('%d', l), '!l') end
+  end
   if st.totalm then call('ZREM', key, st.totalm) end
   if st.count > 0 then
     call('ZADD', key, '+inf', '#' .. format('%d', st.count))
@@ -829,9 +848,11 @@ function sl.save(key, st, p)
   if forgot then f = 1 end
   call('ZADD', key, '+inf', '#A:' .. format('%d', arch) .. ':' .. format('%d', f))
   local minw = math.min(st.minw or W, W)
-  if st.w ~= W or st.minw ~= minw then
+  if st.w ~= W or st.minw ~= minw or st.wl ~= wl then
     if st.wm then call('ZREM', key, st.wm) end
-    call('ZADD', key, '-inf', '!w:' .. format('%d', W) .. ':' .. format('%d', minw))
+    local m = '!w:' .. format('%d', W) .. ':' .. format('%d', minw)
+    if wl then m = m .. ':' .. format('%d', wl) end
+    call('ZADD', key, '-inf', m)
   end
   call('PEXPIRE', key, ttl(st.clock + W - now))
 end
