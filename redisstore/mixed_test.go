@@ -527,3 +527,103 @@ func TestPreviousGrownWindow(t *testing.T) {
 		}
 	}
 }
+
+// TestPreviousCarriesWindow pins the faults the previous script keeps when
+// it carries a key to another Window during a deploy, on the scenarios of
+// the tests that this script's fixes made pass: the key's Takes and the
+// refunded X by this script, the queries (Peeks) by either. A query by
+// this script admits what its twin does; one by the previous script
+// admits what it always did.
+func TestPreviousCarriesWindow(t *testing.T) {
+	f := newFleet(t)
+	ctx := context.Background()
+	sec := time.Second
+	t.Run("SlidingLog", func(t *testing.T) {
+		// TestRefundLongerWindowSlidingLog with X of 1: 5 at S and X at
+		// S+1s under 1s, X refunded; then Window 3s. The previous script
+		// cuts the archive at its clock less the call's 3s: the 5 at S,
+		// archived under 1s, count neither live nor archived.
+		cfg := redisstore.Config{Algorithm: redisstore.SlidingLog, Name: "sl-carry", Limit: 5, Window: sec}
+		short := f.replicas(t, cfg)
+		cfg.Window = 3 * sec
+		long := f.replicas(t, cfg)
+		at := func(d time.Duration) time.Time { return start.Add(d) }
+		for _, k := range []string{"key", "twin"} {
+			if !takeAt(t, short[0], k, at(0), 5) {
+				t.Fatal("5 at S denied")
+			}
+			if k == "key" {
+				if !takeAt(t, short[0], k, at(sec), 1) {
+					t.Fatal("X denied")
+				}
+				if err := short[0].RefundAt(ctx, k, at(sec), 1); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		qs := []time.Duration{-sec, 0, sec / 2, sec, 2 * sec}
+		for i, want := range [][]int{{0, 0, 0, 0, 0}, {5, 5, 5, 5, 5}} {
+			var got, twin []int
+			for _, q := range qs {
+				got = append(got, capacityAt(t, long[i], "key", at(q), 5))
+				twin = append(twin, capacityAt(t, long[0], "twin", at(q), 5))
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) || fmt.Sprint(twin) != "[0 0 0 0 0]" {
+				t.Errorf("%s under 3s admits %v at S+%v (twin %v); pinned %v", replicaName(long, long[i]), got, qs, twin, want)
+			}
+		}
+	})
+	t.Run("SlidingCounter", func(t *testing.T) {
+		// TestRefundAcrossWindowChangeSlidingCounter's "longer": 5 at
+		// S+3s, 4 at S+5s-1µs, 4 at S+6s-1µs under 1s; under 3s, X = 1 at
+		// S+9s, refunded. Carried by this script (X taken by it), the key
+		// keeps what the window it forgets may hold, 5·ceil(3s/1s), and
+		// either script reads that: no query admits more than the twin,
+		// which never took X. Carried by the previous script, the key
+		// counts that window as its largest Limit, 5, and admits up to 1
+		// more than the twin at stale times, whoever queries it.
+		cfg := redisstore.Config{Algorithm: redisstore.SlidingCounter, Name: "sc-carry", Limit: 5, Window: sec}
+		short := f.replicas(t, cfg)
+		cfg.Window = 3 * sec
+		long := f.replicas(t, cfg)
+		S := time.UnixMicro((start.UnixMicro()/(3*sec.Microseconds()) + 1) * 3 * sec.Microseconds())
+		at := func(d time.Duration) time.Time { return S.Add(d) }
+		for _, k := range []string{"by-current", "by-previous", "twin"} {
+			for _, tk := range []struct {
+				at time.Duration
+				n  int
+			}{{3 * sec, 5}, {5*sec - time.Microsecond, 4}, {6*sec - time.Microsecond, 4}} {
+				if !takeAt(t, short[0], k, at(tk.at), tk.n) {
+					t.Fatalf("%s: %d at S+%v denied", k, tk.n, tk.at)
+				}
+			}
+			x := map[string]int{"by-current": 0, "by-previous": 1}
+			if i, ok := x[k]; ok {
+				if !takeAt(t, long[i], k, at(9*sec), 1) {
+					t.Fatalf("%s: X denied", k)
+				}
+				if err := long[i].RefundAt(ctx, k, at(9*sec), 1); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		qs := []time.Duration{6 * sec, 7 * sec, 8 * sec, 8500 * time.Millisecond, 9*sec - time.Microsecond}
+		for _, tc := range []struct {
+			key  string
+			by   int
+			want string
+		}{
+			{"twin", 0, "[0 0 2 3 4]"}, {"twin", 1, "[0 0 2 3 4]"},
+			{"by-current", 0, "[0 0 0 2 4]"}, {"by-current", 1, "[0 0 0 2 4]"},
+			{"by-previous", 0, "[0 1 3 4 4]"}, {"by-previous", 1, "[0 1 3 4 4]"},
+		} {
+			var got []int
+			for _, q := range qs {
+				got = append(got, capacityAt(t, long[tc.by], tc.key, at(q), 5))
+			}
+			if fmt.Sprint(got) != tc.want {
+				t.Errorf("%s, queried by the %s script: %v admitted at S+%v; pinned %s", tc.key, replicaName(long, long[tc.by]), got, qs, tc.want)
+			}
+		}
+	})
+}
