@@ -627,3 +627,47 @@ func TestPreviousCarriesWindow(t *testing.T) {
 		}
 	})
 }
+
+// TestCurrentAfterPreviousCarried: a sliding log key this script wrote
+// under 1s ("!w" records 1s: 2 at S archived, 3 at S+1s live), which the
+// previous script then writes under 3s (1 at S+2s: it leaves "!w", and
+// its totals are cut at its clock less 3s... but keep the 2 archived),
+// read by this script under 3s. It took the key as cut under the 1s "!w"
+// records, moved the units of (S-1s, S+1s] from the archive back to the
+// live total, 3 of which the previous script had kept live already, and
+// wrote an archive of -3 units, which neither script can parse: every
+// later call on the key failed (a Lua error) until it expired. This
+// script now recounts the key's totals from its entries when it reads it
+// under another Window than "!w" records, so the key decides as the model
+// and stays readable.
+func TestCurrentAfterPreviousCarried(t *testing.T) {
+	f := newFleet(t)
+	cfg := redisstore.Config{Algorithm: redisstore.SlidingLog, Name: "sl-carried", Limit: 10, Window: time.Second}
+	short := f.replicas(t, cfg)
+	cfg.Window = 3 * time.Second
+	long := f.replicas(t, cfg)
+	m := newModel(redisstore.Config{Algorithm: redisstore.SlidingLog, Name: "sl-carried", Limit: 10, Window: time.Second})
+	sec := time.Second
+	at := func(d time.Duration) time.Time { return start.Add(d) }
+	for _, tk := range []struct {
+		l  *redisstore.Limiter
+		at time.Duration
+		n  int
+	}{{short[0], 0, 2}, {short[0], sec, 3}, {long[1], 2 * sec, 1}, {long[0], 2 * sec, 1}} {
+		if tk.l == long[1] {
+			m.(*logModel).setWindow(3 * sec)
+		}
+		want := m.decide(scriptMicros(at(tk.at)), tk.n, true)
+		got, err := tk.l.TakeAt(context.Background(), "key", at(tk.at), tk.n)
+		if tk.l != long[1] { // the previous script counts 4, not 6, under 3s
+			check(t, 0, 0, 0, "Take on "+replicaName(long, tk.l), tk.n, at(tk.at), got, want, err)
+		} else if err != nil || !got.Allowed {
+			t.Fatalf("the previous script's Take: %v, %v", got, err)
+		}
+	}
+	for _, l := range long {
+		want := m.decide(scriptMicros(at(2*sec)), 1, false)
+		got, err := l.PeekAt(context.Background(), "key", at(2*sec), 1)
+		check(t, 0, 0, 0, "Peek on "+replicaName(long, l), 1, at(2*sec), got, want, err)
+	}
+}
