@@ -604,23 +604,41 @@ local function slunits(key, lo, hi)
   return k
 end
 
+-- recount sets N and the archive's units from the entries, cut at the
+-- loaded clock less W, for a key read under another Window than the one
+-- it was written under: under a longer Window the cut moves back and the
+-- archived entries after it count again, so that units the key still
+-- holds are never counted by neither N nor the archive. The totals are
+-- recounted, not moved by the entries between the two cuts, because the
+-- previous script (4933695) leaves "!w" as it was when it writes the key
+-- under another Window: its totals may be cut under either. Work: every
+-- entry, once per change of Window.
+local function slrecount(key, st, W)
+  local c0, live, arch = st.clock0 - W, 0, 0
+  local es = call('ZRANGEBYSCORE', key, '-inf', '(+inf', 'WITHSCORES')
+  for i = 1, #es, 2 do
+    local e = slentry(es[i], es[i + 1])
+    if e then
+      if e.t > c0 then live = live + e.u else arch = arch + e.u end
+    end
+  end
+  st.total, st.arch, st.recounted = live, arch, true
+end
+
 -- count returns the live units at t >= the clock (once per script): N
 -- less the units of the live entries that have expired by t. The archive
 -- was cut at c0, the loaded clock less the Window it was written under
--- (st.w; the call's if the key kept none). Under a longer Window than that
--- the cut moves back: the archived entries after t - W count again and
--- return to N (dead < 0), so units the key still holds are never counted
--- by neither N nor the archive.
+-- (st.w; the call's if the key kept none); under another, the key is
+-- recounted first.
 local function slcount(key, st, W, t)
   if st.count then return st.count end
+  if st.clock0 and st.w and st.w ~= W and not st.recounted then slrecount(key, st, W) end
   local dead = 0
-  local c0 = slcut(st, st.w or W)
+  local c0 = slcut(st, W)
   if not c0 then
     dead = slunits(key, '-inf', t - W)
   elseif t - W > c0 then
     dead = slunits(key, '(' .. format('%d', c0), t - W)
-  elseif t - W < c0 and st.arch > 0 then
-    dead = -slunits(key, '(' .. format('%d', t - W), c0)
   end
   st.count, st.dead = st.total - dead, dead
   if st.last and st.last.t <= t - W then st.last = nil end
@@ -846,7 +864,9 @@ function sl.save(key, st, p)
   if st.archm then call('ZREM', key, st.archm) end
   local f = 0
   if forgot then f = 1 end
-  call('ZADD', key, '+inf', '#A:' .. format('%d', arch) .. ':' .. format('%d', f))
+  -- Never below 0: "#A:a:f" matches only digits, in both scripts, and
+  -- a key whose totals the previous script left wrong must stay readable.
+  call('ZADD', key, '+inf', '#A:' .. format('%d', math.max(arch, 0)) .. ':' .. format('%d', f))
   local minw = math.min(st.minw or W, W)
   if st.w ~= W or st.minw ~= minw or st.wl ~= wl then
     if st.wm then call('ZREM', key, st.wm) end
