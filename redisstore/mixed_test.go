@@ -4,6 +4,7 @@ import (
 	"context"
 	_ "embed"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/ratekit/ratekit"
 	"github.com/ratekit/ratekit/redisstore"
 )
 
@@ -149,7 +151,9 @@ type history struct {
 	now      time.Time
 	st       []time.Duration
 	capacity int
-	hidden   int // Refunds sent to the current script (see hidesOldest)
+	hidden   int  // Refunds sent to the current script (see hidesOldest)
+	free     bool // the previous script carried the key: Decisions unchecked
+	failed   int  // calls of the previous script that failed (see check)
 }
 
 func newHistory(t *testing.T, cfg redisstore.Config, rng *rand.Rand, sd uint64, round int) *history {
@@ -199,27 +203,47 @@ func (h *history) step(l *redisstore.Limiter) {
 	case rng.IntN(30) == 0:
 		n = capacity + 1
 	}
+	name := replicaName(h.pol, l)
 	switch rng.IntN(5) {
 	case 0:
 		want := h.m.decide(scriptMicros(now), n, false)
 		got, err := l.PeekAt(ctx, h.key, now, n)
-		check(t, h.sd, h.round, h.i, "Peek on "+replicaName(h.pol, l), n, now, got, want, err)
+		h.check("Peek on "+name, n, got, want, err)
 	case 1:
 		at := now.Add(-st[rng.IntN(len(st))] / 2).Truncate(time.Microsecond)
 		if l != h.pol[0] && hidesOldest(t, l, h.key) {
 			// TestPreviousRefundBesideW pins what the previous script's
 			// Refund does then.
-			l = h.pol[0]
+			l, name = h.pol[0], "current"
 			h.hidden++
 		}
 		h.m.refund(scriptMicros(at), n)
-		if err := l.RefundAt(ctx, h.key, at, n); err != nil {
-			t.Fatalf("seed %d round %d step %d: Refund on %s: %v", h.sd, h.round, h.i, replicaName(h.pol, l), err)
-		}
+		err := l.RefundAt(ctx, h.key, at, n)
+		h.check("Refund on "+name, n, ratekit.Decision{}, ratekit.Decision{}, err)
 	default:
 		want := h.m.decide(scriptMicros(now), n, true)
 		got, err := l.TakeAt(ctx, h.key, now, n)
-		check(t, h.sd, h.round, h.i, "Take on "+replicaName(h.pol, l), n, now, got, want, err)
+		h.check("Take on "+name, n, got, want, err)
+	}
+}
+
+// check requires the model's Decision, and no error; once h.free, only no
+// error from the current script, and from the previous one none but the
+// Lua errors TestPreviousGrownWindow and TestNegativeArchiveTotal pin
+// (counted in h.failed).
+func (h *history) check(op string, n int, got, want ratekit.Decision, err error) {
+	h.t.Helper()
+	if !h.free {
+		check(h.t, h.sd, h.round, h.i, op, n, h.now, got, want, err)
+		return
+	}
+	pinned := err != nil && (strings.Contains(err.Error(), "attempt to index a nil value") ||
+		strings.Contains(err.Error(), "attempt to perform arithmetic on field 'total'"))
+	if err != nil && (!strings.HasSuffix(op, "on previous") && !strings.HasSuffix(op, "(EVALSHA)") || !pinned) {
+		h.t.Fatalf("seed %d round %d step %d: %s(+%v, %d): %v", h.sd, h.round, h.i, op, h.now.Sub(start), n, err)
+	}
+	if err != nil {
+		h.failed++
 	}
 }
 
@@ -375,7 +399,7 @@ func TestRollbackMatchesModel(t *testing.T) {
 				phase(60, func() []*redisstore.Limiter { return before[rng.IntN(len(before))] }, current)
 				// Rolled back: the previous script, under the Window the
 				// key was last written under.
-				w := recordedWindow(t, c, h.pol[0], h.key)
+				w, _ := recordedWindow(t, c, h.pol[0], h.key)
 				var same [][]*redisstore.Limiter
 				for _, pol := range policies {
 					if pol[0].Config().Window == w {
@@ -396,13 +420,15 @@ func TestRollbackMatchesModel(t *testing.T) {
 	}
 }
 
-// recordedWindow returns the Window l's key was last written under: a
-// sliding log's "!w", a sliding counter's word's last field; l's Window
-// if the key records none (or for the other algorithms).
-func recordedWindow(t *testing.T, c *redis.Client, l *redisstore.Limiter, key string) time.Duration {
+// recordedWindow returns the Window l's key was last written under (a
+// sliding log's "!w", a sliding counter's word's last field) and the
+// shortest a sliding log's was written under (its "!w"'s second field; the
+// same for a sliding counter); l's Window if the key records none (or for
+// the other algorithms).
+func recordedWindow(t *testing.T, c *redis.Client, l *redisstore.Limiter, key string) (w, minw time.Duration) {
 	t.Helper()
 	ctx := context.Background()
-	var us int64
+	var us, mus int64
 	switch l.Config().Algorithm {
 	case redisstore.SlidingLog:
 		ms, err := c.ZRangeByScore(ctx, l.Key(key), &redis.ZRangeBy{Min: "-inf", Max: "-inf"}).Result()
@@ -410,8 +436,7 @@ func recordedWindow(t *testing.T, c *redis.Client, l *redisstore.Limiter, key st
 			t.Fatal(err)
 		}
 		for _, m := range ms {
-			var mw int64
-			if _, err := fmt.Sscanf(m, "!w:%d:%d", &us, &mw); err != nil {
+			if _, err := fmt.Sscanf(m, "!w:%d:%d", &us, &mus); err != nil {
 				t.Fatalf("member %q at -inf: %v", m, err)
 			}
 		}
@@ -424,11 +449,12 @@ func recordedWindow(t *testing.T, c *redis.Client, l *redisstore.Limiter, key st
 		if n, _ := fmt.Sscanf(v, "%d %d %d %d %d", &s, &cur, &pr, &m, &us); n != 5 {
 			us = 0
 		}
+		mus = us
 	}
 	if us == 0 {
-		return l.Config().Window
+		return l.Config().Window, l.Config().Window
 	}
-	return time.Duration(us) * time.Microsecond
+	return time.Duration(us) * time.Microsecond, time.Duration(mus) * time.Microsecond
 }
 
 // TestPreviousGrownWindow: the previous script files a sliding log
@@ -498,6 +524,13 @@ func TestPreviousGrownWindow(t *testing.T) {
 		case tc.fails && !strings.Contains(err.Error(), "attempt to index a nil value"):
 			t.Errorf("%s: %v; pinned: a Lua error (attempt to index a nil value)", key, err)
 		case tc.fails:
+			// This script reads the key the previous one left, whose
+			// newest entries are below "f" and "!l", without failing: the
+			// 5 units at S-2s count at S+0.5s under 3s.
+			got, err := long[0].TakeAt(ctx, key, ms(500), 1)
+			if err != nil || got.Allowed {
+				t.Errorf("%s: this script's stale Take: %v, %v; want a denial", key, got, err)
+			}
 		case tc.name == "rolled back":
 			// Pinned: the previous script reads the lost mark at most its
 			// clock less 3s, S-2s, and at stale times only: it denies at
@@ -669,5 +702,109 @@ func TestCurrentAfterPreviousCarried(t *testing.T) {
 		want := m.decide(scriptMicros(at(2*sec)), 1, false)
 		got, err := l.PeekAt(context.Background(), "key", at(2*sec), 1)
 		check(t, 0, 0, 0, "Peek on "+replicaName(long, l), 1, at(2*sec), got, want, err)
+	}
+}
+
+// TestMixedWindowChanges: a sliding log's and a sliding counter's Window
+// (a third, three times) and Limit change while calls go, at random, to
+// replicas running this script or the previous one. Until the previous
+// script decides a key under another Window than the one the key records,
+// or (sliding log) one longer than the shortest it was written under (a
+// trim may have left a lost mark), or the Window changes on a key the
+// previous script has decided, every Decision is the model's. From
+// then on the previous script keeps its faults (TestPreviousCarriesWindow
+// and TestPreviousGrownWindow pin them; the package doc bounds them), so
+// Decisions are not compared, but no call of this script fails, whatever
+// the previous one left in the key, and the previous script fails only as
+// TestPreviousGrownWindow pins.
+func TestMixedWindowChanges(t *testing.T) {
+	f := newFleet(t)
+	sd := seed(t)
+	c := newClient(t)
+	for _, cfg := range modelConfigs {
+		if cfg.Algorithm != redisstore.SlidingLog && cfg.Algorithm != redisstore.SlidingCounter {
+			continue
+		}
+		t.Run(cfg.Name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(sd, uint64(len(cfg.Name))))
+			windows := []time.Duration{cfg.Window, max((cfg.Window / 3).Truncate(time.Microsecond), time.Microsecond), 3 * cfg.Window}
+			policies := policiesOf(t, f, cfg, windows)
+			var carried, failed int
+			for round := range 6 {
+				h := newHistory(t, cfg, rng, sd, round)
+				h.setPolicy(policies[0])
+				prev := false // the previous script has decided on the key
+				for range 120 {
+					if rng.IntN(10) < 1+3*(round%2) {
+						p := policies[rng.IntN(len(policies))]
+						if prev && !h.free && p[0].Config().Window != h.pol[0].Config().Window {
+							// Which Window its totals were cut under the
+							// key may not record (see the package doc).
+							h.free = true
+							carried++
+						}
+						h.setPolicy(p)
+					}
+					l := h.pol[rng.IntN(len(h.pol))]
+					if l != h.pol[0] && !h.free {
+						prev = true
+						w, minw := recordedWindow(t, c, l, h.key)
+						if W := l.Config().Window; W != w || minw < W {
+							h.free = true
+							carried++
+						}
+					}
+					h.step(l)
+				}
+				failed += h.failed
+				h.report()
+			}
+			t.Logf("%d of 6 rounds carried by the previous script; %d of its calls failed", carried, failed)
+		})
+	}
+}
+
+// TestNegativeArchiveTotal: the previous script, refunding under a shorter
+// Window than a sliding log key's totals were cut under, merges units its
+// live total counts into the oldest entry, then trims that entry from its
+// archive total, which falls below 0: it writes "#A:-2:1" (found by
+// TestMixedWindowChanges), which its own pattern does not match, and fails
+// on the key from then on. Planted here: this script reads such a total as
+// 0, decides, and writes it back at least 0, which the previous script
+// reads again.
+func TestNegativeArchiveTotal(t *testing.T) {
+	f := newFleet(t)
+	c := newClient(t)
+	ctx := context.Background()
+	cfg := redisstore.Config{Algorithm: redisstore.SlidingLog, Name: "sl-negative", Limit: 10, Window: time.Second}
+	r := f.replicas(t, cfg)
+	ms := func(d int) time.Time { return start.Add(time.Duration(d) * time.Millisecond) }
+	for _, at := range []int{0, 1500} {
+		if !takeAt(t, r[0], "key", ms(at), 3) {
+			t.Fatalf("3 at S+%dms denied", at)
+		}
+	}
+	k := r[0].Key("key")
+	as, err := c.ZRangeByScore(ctx, k, &redis.ZRangeBy{Min: "+inf", Max: "+inf"}).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range as {
+		if strings.HasPrefix(m, "#A:") {
+			c.ZRem(ctx, k, m)
+		}
+	}
+	c.ZAdd(ctx, k, redis.Z{Score: math.Inf(1), Member: "#A:-2:1"})
+	if _, err := r[1].PeekAt(ctx, "key", ms(1500), 1); err == nil || !strings.Contains(err.Error(), "attempt to perform arithmetic on field 'total'") {
+		t.Fatalf("the previous script on \"#A:-2:1\": %v; pinned: a Lua error", err)
+	}
+	// The live 3 at S+1.5s count; the archive (3 at S) is read as 0.
+	d, err := r[0].TakeAt(ctx, "key", ms(1600), 7)
+	if err != nil || !d.Allowed || d.Remaining != 0 {
+		t.Fatalf("this script's Take of 7 at S+1.6s: %v, %v; want allowed, 0 remaining", d, err)
+	}
+	d, err = r[1].PeekAt(ctx, "key", ms(1600), 1)
+	if err != nil || d.Allowed {
+		t.Fatalf("the previous script's Peek after this script's write: %v, %v; want a denial", d, err)
 	}
 }
