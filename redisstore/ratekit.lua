@@ -537,8 +537,11 @@ end
 function sl.load(key)
   local st = {total = 0, arch = 0}
   -- The newest entry and "f" (the clock). "!l" is at most the newest
-  -- entry, and before it when they tie.
-  local top = call('ZREVRANGEBYSCORE', key, '(+inf', '-inf', 'WITHSCORES', 'LIMIT', 0, 2)
+  -- entry, and before it when they tie, in a key this script wrote; the
+  -- previous script (4933695), under a longer Window than a trim's, files
+  -- entries before "!l", so three members, as "f" and "!l" may both come
+  -- before the newest entry.
+  local top = call('ZREVRANGEBYSCORE', key, '(+inf', '-inf', 'WITHSCORES', 'LIMIT', 0, 3)
   for i = 1, #top, 2 do
     local score = tonumber(top[i + 1])
     if not st.clock or score > st.clock then st.clock = score end
@@ -547,9 +550,11 @@ function sl.load(key)
   st.clock0, st.newest = st.clock, st.last
   local tot = call('ZRANGEBYSCORE', key, '+inf', '+inf')
   for _, m in ipairs(tot) do
-    local a, f = match(m, '^#A:(%d+):([01])$')
+    -- The previous script may write a total below 0 (it trims under a
+    -- shorter Window entries its live total counts): read as 0.
+    local a, f = match(m, '^#A:(%-?%d+):([01])$')
     if a then
-      st.archm, st.arch, st.forgot = m, tonumber(a), f == '1'
+      st.archm, st.arch, st.forgot = m, math.max(tonumber(a), 0), f == '1'
     else
       st.totalm, st.total = m, tonumber(string.sub(m, 2))
     end
@@ -689,7 +694,10 @@ function sl.decide(st, p, n, take, key)
   local remaining = L - c
   if remaining < 0 then remaining = 0 end
   local reset = 0
-  if c > 0 then reset = (st.last or st.newest).t + W - now end
+  -- (No live entry with units counted: totals the previous script left
+  -- wrong, or a key it wrote without "!w" read under a shorter Window;
+  -- they expire by the clock.)
+  if c > 0 then reset = math.max((st.last or st.newest or {t = st.clock or now}).t + W - now, 0) end
   -- A unit forgotten at the mark counts at now, where the log does not
   -- know how many it forgot: now admits nothing until the mark expires.
   local real = c
