@@ -497,15 +497,20 @@ end
 --            at most the clock less W, so only a stale time reads it. A key
 --            written before the mark was kept has none, and decides as it
 --            did (no mark) until its next trim writes one.
---   "!w:W:m" (score -inf) is W, the Window (µs) the key was last written
---            under: the cut is the clock less W, whatever the call's
---            Window. Under a longer Window the cut moves back, and the
---            archived entries after it count again (and return to N): a
---            change of Window counts every entry the key holds by the new
---            Window. m is the shortest Window the key was written under:
---            the lost mark is at most the clock less m, so a fresh time
---            reads it too under a longer Window. A key written before "!w"
---            was kept reads W as the call's Window, and has no m.
+--   "!w:W:m[:l]" (score -inf) is W, the Window (µs) the key was last
+--            written under: the cut is the clock less W. A call under
+--            another Window recounts N and a from the entries, cut at the
+--            clock less its own (slrecount): under a longer one the
+--            archived entries after the cut count again, so a change of
+--            Window counts every entry the key holds by the new Window. m
+--            is the shortest Window the key was written under: the lost
+--            mark is at most the clock less m, so a fresh time reads it too
+--            under a longer Window. "!l" is kept at most the clock less W,
+--            as the previous script (4933695) assumes (it files Refund
+--            placeholders at min(clock - W, the oldest entry), never
+--            before "!l"); a later mark, which a grown Window leaves, is l.
+--            A key written before "!w" was kept reads W as the call's
+--            Window, and has no m.
 -- So the key holds the entries of at most about max(Limit, the units live
 -- at a change of Limit) units, and five more members: "#N", "#A", "f",
 -- "!l", "!w".
@@ -550,8 +555,9 @@ function sl.load(key)
   st.clock0, st.newest = st.clock, st.last
   local tot = call('ZRANGEBYSCORE', key, '+inf', '+inf')
   for _, m in ipairs(tot) do
-    -- The previous script may write a total below 0 (it trims under a
-    -- shorter Window entries its live total counts): read as 0.
+    -- The previous script (4933695) may write a total below 0 (after a
+    -- Refund under a shorter Window than the totals were cut under, it
+    -- trims from the archive units the live total counts): read as 0.
     local a, f = match(m, '^#A:(%-?%d+):([01])$')
     if a then
       st.archm, st.arch, st.forgot = m, math.max(tonumber(a), 0), f == '1'
