@@ -107,7 +107,8 @@
 // oldest entry among the key's first three members, to file its
 // placeholder on (see Refunds); "!w" is one of them, and where "!l" and a
 // stale "f" (the clock of a Refund, which a later Take of the previous
-// version leaves behind; this version's Takes remove it) both come before
+// version leaves behind; a Take of this version removes it, unless the
+// previous version's have recorded three newer entries) both come before
 // the oldest entry, it files the placeholder at its clock less the Window
 // instead. That counts at more stale times (admits less), unless an entry
 // of the same units is already there: the two merge, and a stale time

@@ -551,6 +551,7 @@ function sl.load(key)
     local score = tonumber(top[i + 1])
     if not st.clock or score > st.clock then st.clock = score end
     if not st.last then st.last = slentry(top[i], score) end
+    if top[i] == 'f' then st.f = true end
   end
   st.clock0, st.newest = st.clock, st.last
   local tot = call('ZRANGEBYSCORE', key, '+inf', '+inf')
@@ -820,11 +821,12 @@ function sl.save(key, st, p)
     local e = st.last
     if e.m then call('ZREM', key, e.m) end
     call('ZADD', key, e.t, format('%d', e.t) .. ':' .. format('%d', e.u))
-    -- The entry is at the clock, so "f" is redundant: removed, as the
-    -- previous script (4933695) finds the oldest entry among the first
-    -- three members, and "!w", "!l" and a stale "f" would hide it (its
-    -- Refund would file a placeholder apart from it, or over it).
-    call('ZREM', key, 'f')
+    -- The entry is at the clock, so "f" is redundant: removed if read, as
+    -- the previous script (4933695) finds the oldest entry among the
+    -- first three members, and "!w", "!l" and a stale "f" would hide it
+    -- (its Refund would file a placeholder apart from it, or over it).
+    -- Read unless the previous script has recorded three newer entries.
+    if st.f then call('ZREM', key, 'f') end
   else
     for _, e in ipairs(st.changed) do
       call('ZREM', key, e.m)
