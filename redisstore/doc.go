@@ -359,7 +359,9 @@
 // both and the lost mark, so that a fresh call reads only the entries that have
 // expired since the last write and, on a denial, the oldest that must: its
 // memory grows with Limit, its work per call does not; a stale call also
-// reads the archived entries of its Window); the semaphore a sorted set of leases and their total, read in
+// reads the archived entries of its Window, and a call under another
+// Window than the key was last written under every entry, until a write
+// records the new Window); the semaphore a sorted set of leases and their total, read in
 // the same way.
 //
 // # Memory
