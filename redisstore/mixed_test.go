@@ -89,7 +89,9 @@ func TestPreviousScriptLoads(t *testing.T) {
 // there but one Window: the fleet decides as the model does, Decision for
 // Decision, for every algorithm. Of the two scripts' differences, only the
 // sliding log's "!w" member is written without a change of Window, and
-// the previous script skips it (see the package doc, Changing a policy).
+// the previous script skips it (see the package doc, Deploys and
+// rollbacks); a Refund of the previous script that would not see the
+// oldest entry goes to this one (see hidesOldest).
 func TestMixedFleetMatchesModel(t *testing.T) {
 	f := newFleet(t)
 	sd := seed(t)
@@ -806,5 +808,64 @@ func TestNegativeArchiveTotal(t *testing.T) {
 	d, err = r[1].PeekAt(ctx, "key", ms(1600), 1)
 	if err != nil || d.Allowed {
 		t.Fatalf("the previous script's Peek after this script's write: %v, %v; want a denial", d, err)
+	}
+}
+
+// TestMixedFleetSemaphore: a Semaphore's Takes, Peeks, Releases and
+// Extends sent, at random, to a replica running this script or the
+// previous one (the two share the semaphore's code, and its keys) hold at
+// most Limit units per key, and each decides as a count of the leases held
+// does. Leases last MaxWindow, so none expires during the test (Release
+// reads the server's clock).
+func TestMixedFleetSemaphore(t *testing.T) {
+	f := newFleet(t)
+	sd := seed(t)
+	rng := rand.New(rand.NewPCG(sd, 7))
+	ctx := context.Background()
+	cfg := redisstore.SemaphoreConfig{Name: "cc-mixed", Limit: 7, Lease: redisstore.MaxWindow}
+	sems := []*redisstore.Semaphore{mustSemaphore(t, f.cur, cfg), mustSemaphore(t, f.prev, cfg), mustSemaphore(t, f.prevEval, cfg)}
+	names := []string{"current", "previous", "previous (EVALSHA)"}
+	held := map[string]int{}
+	live := map[string][]redisstore.Lease{}
+	now := time.Now().Truncate(time.Second)
+	for i := range 400 {
+		r := rng.IntN(len(sems))
+		m, key := sems[r], fmt.Sprint("k", rng.IntN(3))
+		now = now.Add(time.Duration(rng.IntN(1000)) * time.Microsecond)
+		n := rng.IntN(cfg.Limit+3) - 1
+		fail := func(op string, got any, want any) {
+			t.Fatalf("seed %d step %d: %s(%s, %d) on %s: got %v, want %v", sd, i, op, key, n, names[r], got, want)
+		}
+		switch op := rng.IntN(5); {
+		case op == 0:
+			d, err := m.PeekAt(ctx, key, now, n)
+			ok := n >= 0 && held[key]+n <= cfg.Limit
+			if err != nil || d.Allowed != ok || d.Remaining != cfg.Limit-held[key]-map[bool]int{true: n, false: 0}[ok] {
+				fail("Peek", fmt.Sprint(d, err), fmt.Sprint(ok, " with ", held[key], " held"))
+			}
+		case op == 1 && len(live[key]) > 0:
+			j := rng.IntN(len(live[key]))
+			l := live[key][j]
+			if err := m.Release(ctx, l); err != nil {
+				fail("Release", err, nil)
+			}
+			held[key] -= l.N
+			live[key] = append(live[key][:j], live[key][j+1:]...)
+		case op == 2 && len(live[key]) > 0:
+			l := live[key][rng.IntN(len(live[key]))]
+			if ok, err := m.ExtendAt(ctx, l, now); err != nil || !ok {
+				fail("Extend", fmt.Sprint(ok, err), true)
+			}
+		default:
+			l, d, err := m.TakeAt(ctx, key, now, n)
+			ok := n >= 0 && held[key]+n <= cfg.Limit
+			if err != nil || d.Allowed != ok {
+				fail("Take", fmt.Sprint(d, err), fmt.Sprint(ok, " with ", held[key], " held"))
+			}
+			if ok && n > 0 {
+				held[key] += n
+				live[key] = append(live[key], l)
+			}
+		}
 	}
 }
