@@ -117,13 +117,13 @@
 // Rolled back onto keys this version wrote, the previous version decides
 // as this one would, under the Window the key records (this version
 // carried to it), with the sliding counter's raised most (at most
-// 2^47-1, which its arithmetic takes) read as its largest Limit: except a sliding log whose Window grew since a trim
-// forgot units. This version keeps "!l" at most its clock less the
-// Window, as the previous one assumes, and a later lost mark in "!w"; the
-// previous version reads "!l" at stale times only, so until the later
-// mark expires it admits what the units forgotten leave free (as many as
-// the Limit at a fresh time). Forward again, this version reads the later
-// mark.
+// 2^47-1, which its arithmetic takes) read as its largest Limit; except a
+// sliding log whose Window grew since a trim forgot units. This version
+// keeps "!l" at most its clock less the Window, as the previous one
+// assumes, and a later lost mark in "!w"; the previous version reads "!l"
+// at stale times only, so until the later mark expires it admits what the
+// units forgotten leave free (as many as the Limit at a fresh time).
+// Forward again, this version reads the later mark.
 //
 // A change of Window that the previous version carries keeps that
 // version's faults. A sliding counter it carries counts a window it
@@ -137,12 +137,12 @@
 // this version reads the key under another Window than "!w" records
 // (which recounts the totals from the entries) or the key expires, the
 // fleet may admit that many more, or fewer, in each Window, for each
-// change of Window the previous version carries. It may also
-// file Refund placeholders before the lost mark, or write an archive total
-// below 0; it then fails (a Lua error: the call returns an error) on the
-// key until this version writes it. This version reads such keys and
-// decides on them. Deploy a change of a sliding log's Window when no
-// replica runs the previous version, or under a new Options.Prefix.
+// change of Window the previous version carries. It may also file Refund
+// placeholders before the lost mark, or write an archive total below 0,
+// and then fails on the key (a Lua error: the call returns an error);
+// this version decides on such keys, and writes archive totals of at
+// least 0. Deploy a change of a sliding log's Window when no replica runs
+// the previous version, or under a new Options.Prefix.
 //
 // # Refunds
 //
