@@ -87,29 +87,62 @@
 // window ends. Keys written by an older version of the script, which kept
 // neither that stamp nor (sliding counter) the Window, read as placed by
 // their window's start, and a token bucket written before its rate was
-// kept as it stands, until their next write. The other way round does not
-// hold: an older script, still run by replicas during a deploy, cannot
-// parse the words this one adds. It fails on a fixed or rolling key this
-// one wrote, and reads a token bucket or sliding counter key as fresh (as
-// it did the words added before: the rate, and the counter's largest
-// Limit). A sliding counter key this version carried to another Window
-// may keep, where the largest Limit was, the most a window it forgets may
-// hold (see Stale times; at most 2^47-1): the previous version reads that
-// as its largest Limit and decides by it as this one does, but its own
-// carries do not raise it, so a key it carries during the deploy counts a
-// forgotten window at stale times as it did. A sliding log key keeps the
-// Window it was last written under as a member "!w:W:m" scored -inf (m,
-// the shortest Window it was written under, bounds its lost mark), not in
-// its "#A:a:f" marker: the previous version matches that marker whole
-// (anchored), and would read a longer one as the live total and fail on
-// the key. It skips "!w" as it skips every
-// member that is not an entry, and leaves it as it was: a key it writes
-// under the Window this one recorded stays right for both, but a change
-// of Window it carries loses, as that version always did, the units a
-// shorter Window had expired (counted neither live nor archived), and
-// this one reads the key as cut under the recorded Window until it writes
-// it again. Deploy the change where that is acceptable, or under a new
-// Options.Prefix.
+// kept as it stands, until their next write. Scripts older than the
+// previous release cannot parse the words this one adds: they fail on a
+// fixed or rolling key this one wrote, and read a token bucket or sliding
+// counter key as fresh. The previous release: see Deploys and rollbacks.
+//
+// # Deploys and rollbacks
+//
+// During a rolling deploy, or after a rollback, replicas running this
+// version and the one before it (the script released at 4933695) decide on
+// the same keys. The tests run both scripts on one Redis, each call sent to
+// either at random, against the model of this one.
+//
+// Under one Window (Limits may change), the fleet decides exactly as this
+// version alone, every algorithm: the two scripts differ only in what a
+// change of Window does, and a sliding log key's "!w:W:m[:l]" member
+// (scored -inf), which the previous version skips and leaves as it was.
+// One exception: the previous version's sliding log Refund looks for the
+// oldest entry among the key's first three members, to file its
+// placeholder on (see Refunds); "!w" is one of them, and where "!l" and a
+// stale "f" (the clock of a Refund, which a later Take of the previous
+// version leaves behind; a Take of this version removes it, unless the
+// previous version's have recorded three newer entries) both come before
+// the oldest entry, it files the placeholder at its clock less the Window
+// instead. That counts at more stale times (admits less), unless an entry
+// of the same units is already there: the two merge, and a stale time
+// before that Refund's clock admits up to those units more.
+//
+// Rolled back onto keys this version wrote, the previous version decides
+// as this one would, under the Window the key records (this version
+// carried to it), with the sliding counter's raised most (at most
+// 2^47-1, which its arithmetic takes) read as its largest Limit; except a
+// sliding log whose Window grew since a trim forgot units. This version
+// keeps "!l" at most its clock less the Window, as the previous one
+// assumes, and a later lost mark in "!w"; the previous version reads "!l"
+// at stale times only, so until the later mark expires it admits what the
+// units forgotten leave free (as many as the Limit at a fresh time).
+// Forward again, this version reads the later mark.
+//
+// A change of Window that the previous version carries keeps that
+// version's faults. A sliding counter it carries counts a window it
+// forgets as its largest Limit, not as what it may hold (see Stale times),
+// whichever version reads it next: a stale time may admit more than had a
+// refunded Take never happened, at most the difference. A sliding log it
+// reads under a longer Window cuts its archive at its clock less that
+// Window, so the units a shorter one had archived count neither live nor
+// archived (at most the archive's units, about a Limit: as many more
+// admitted), and the totals it writes stay cut under its Window: until
+// this version reads the key under another Window than "!w" records
+// (which recounts the totals from the entries) or the key expires, the
+// fleet may admit that many more, or fewer, in each Window, for each
+// change of Window the previous version carries. It may also file Refund
+// placeholders before the lost mark, or write an archive total below 0,
+// and then fails on the key (a Lua error: the call returns an error);
+// this version decides on such keys, and writes archive totals of at
+// least 0. Deploy a change of a sliding log's Window when no replica runs
+// the previous version, or under a new Options.Prefix.
 //
 // # Refunds
 //
@@ -326,7 +359,9 @@
 // both and the lost mark, so that a fresh call reads only the entries that have
 // expired since the last write and, on a denial, the oldest that must: its
 // memory grows with Limit, its work per call does not; a stale call also
-// reads the archived entries of its Window); the semaphore a sorted set of leases and their total, read in
+// reads the archived entries of its Window, and a call under another
+// Window than the key was last written under every entry, until a write
+// records the new Window); the semaphore a sorted set of leases and their total, read in
 // the same way.
 //
 // # Memory

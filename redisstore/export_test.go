@@ -13,3 +13,9 @@ func SweeperDone(q *Local) <-chan struct{} {
 	}
 	return q.sweeper.done
 }
+
+// UseScript makes s run src, a version of ratekit.lua, instead of this
+// package's: tests of a fleet whose replicas run different versions give
+// one Store an older script (testdata/ratekit-*.lua) and another the
+// current one, over the same keys. Call it before s is used.
+func UseScript(s *Store, src string) { s.code = newCode(src) }

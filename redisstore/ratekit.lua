@@ -484,7 +484,7 @@ end
 --            or before the cut, and f = 1 once units were forgotten (the
 --            archive trimmed, or the key written by a script without it);
 --   "f"      (score: an instant) is the log's clock when a Refund has
---            removed the newest entry;
+--            removed the newest entry, until a Take records one at it;
 --   "!l"     (score: an instant) is the lost mark: the newest entry the
 --            archive trimmed. A time it counts at (now - W < l) admits
 --            nothing, as slidingwindow.Log's lost mark: after a Limit was
@@ -497,15 +497,20 @@ end
 --            at most the clock less W, so only a stale time reads it. A key
 --            written before the mark was kept has none, and decides as it
 --            did (no mark) until its next trim writes one.
---   "!w:W:m" (score -inf) is W, the Window (µs) the key was last written
---            under: the cut is the clock less W, whatever the call's
---            Window. Under a longer Window the cut moves back, and the
---            archived entries after it count again (and return to N): a
---            change of Window counts every entry the key holds by the new
---            Window. m is the shortest Window the key was written under:
---            the lost mark is at most the clock less m, so a fresh time
---            reads it too under a longer Window. A key written before "!w"
---            was kept reads W as the call's Window, and has no m.
+--   "!w:W:m[:l]" (score -inf) is W, the Window (µs) the key was last
+--            written under: the cut is the clock less W. A call under
+--            another Window recounts N and a from the entries, cut at the
+--            clock less its own (slrecount): under a longer one the
+--            archived entries after the cut count again, so a change of
+--            Window counts every entry the key holds by the new Window. m
+--            is the shortest Window the key was written under: the lost
+--            mark is at most the clock less m, so a fresh time reads it too
+--            under a longer Window. "!l" is kept at most the clock less W,
+--            as the previous script (4933695) assumes (it files Refund
+--            placeholders at min(clock - W, the oldest entry), never
+--            before "!l"); a later mark, which a grown Window leaves, is l.
+--            A key written before "!w" was kept reads W as the call's
+--            Window, and has no m.
 -- So the key holds the entries of at most about max(Limit, the units live
 -- at a change of Limit) units, and five more members: "#N", "#A", "f",
 -- "!l", "!w".
@@ -537,40 +542,54 @@ end
 function sl.load(key)
   local st = {total = 0, arch = 0}
   -- The newest entry and "f" (the clock). "!l" is at most the newest
-  -- entry, and before it when they tie.
-  local top = call('ZREVRANGEBYSCORE', key, '(+inf', '-inf', 'WITHSCORES', 'LIMIT', 0, 2)
+  -- entry, and before it when they tie, in a key this script wrote; the
+  -- previous script (4933695), under a longer Window than a trim's, files
+  -- entries before "!l", so three members, as "f" and "!l" may both come
+  -- before the newest entry.
+  local top = call('ZREVRANGEBYSCORE', key, '(+inf', '-inf', 'WITHSCORES', 'LIMIT', 0, 3)
   for i = 1, #top, 2 do
     local score = tonumber(top[i + 1])
     if not st.clock or score > st.clock then st.clock = score end
     if not st.last then st.last = slentry(top[i], score) end
+    if top[i] == 'f' then st.f = true end
   end
   st.clock0, st.newest = st.clock, st.last
   local tot = call('ZRANGEBYSCORE', key, '+inf', '+inf')
   for _, m in ipairs(tot) do
-    local a, f = match(m, '^#A:(%d+):([01])$')
+    -- The previous script (4933695) may write a total below 0 (after a
+    -- Refund under a shorter Window than the totals were cut under, it
+    -- trims from the archive units the live total counts): read as 0.
+    local a, f = match(m, '^#A:(%-?%d+):([01])$')
     if a then
-      st.archm, st.arch, st.forgot = m, tonumber(a), f == '1'
+      st.archm, st.arch, st.forgot = m, math.max(tonumber(a), 0), f == '1'
     else
       st.totalm, st.total = m, tonumber(string.sub(m, 2))
     end
   end
   -- A key written without the archive dropped its expired entries.
   if st.clock and not st.archm then st.forgot = true end
-  -- The Window the archive was cut under and the shortest this script
-  -- wrote the key under ("!w:W:m", score -inf).
+  -- The Window the archive was cut under, the shortest this script
+  -- wrote the key under, and the lost mark if after "!l" ("!w:W:m[:l]",
+  -- score -inf).
   if st.archm then
     for _, m in ipairs(call('ZRANGEBYSCORE', key, '-inf', '-inf')) do
-      local w, mw = match(m, '^!w:(%d+):(%d+)$')
-      if w then st.wm, st.w, st.minw = m, tonumber(w), tonumber(mw) end
+      local w, mw, l = match(m, '^!w:(%d+):(%d+)$')
+      if not w then w, mw, l = match(m, '^!w:(%d+):(%d+):(%-?%d+)$') end
+      if w then st.wm, st.w, st.minw, st.wl = m, tonumber(w), tonumber(mw), tonumber(l) end
     end
   end
   return st
 end
 
--- lost returns the lost mark ("!l"), nil if none; read once per script,
--- by a stale time only.
+-- lost returns the lost mark, nil if none: "!l", or the one "!w" keeps if
+-- later (see sl.save); read once per script, by a stale time, or a fresh
+-- one under a longer Window than the shortest the key was written under.
 local function sllost(key, st)
-  if st.lost == nil then st.lost = tonumber(call('ZSCORE', key, '!l')) or false end
+  if st.lost == nil then
+    st.l0 = tonumber(call('ZSCORE', key, '!l'))
+    st.lost = st.l0 or false
+    if st.wl and (not st.l0 or st.wl > st.l0) then st.lost = st.wl end
+  end
   return st.lost or nil
 end
 
@@ -597,23 +616,41 @@ local function slunits(key, lo, hi)
   return k
 end
 
+-- recount sets N and the archive's units from the entries, cut at the
+-- loaded clock less W, for a key read under another Window than the one
+-- it was written under: under a longer Window the cut moves back and the
+-- archived entries after it count again, so that units the key still
+-- holds are never counted by neither N nor the archive. The totals are
+-- recounted, not moved by the entries between the two cuts, because the
+-- previous script (4933695) leaves "!w" as it was when it writes the key
+-- under another Window: its totals may be cut under either. Work: every
+-- entry, once per change of Window.
+local function slrecount(key, st, W)
+  local c0, live, arch = st.clock0 - W, 0, 0
+  local es = call('ZRANGEBYSCORE', key, '-inf', '(+inf', 'WITHSCORES')
+  for i = 1, #es, 2 do
+    local e = slentry(es[i], es[i + 1])
+    if e then
+      if e.t > c0 then live = live + e.u else arch = arch + e.u end
+    end
+  end
+  st.total, st.arch, st.recounted = live, arch, true
+end
+
 -- count returns the live units at t >= the clock (once per script): N
 -- less the units of the live entries that have expired by t. The archive
 -- was cut at c0, the loaded clock less the Window it was written under
--- (st.w; the call's if the key kept none). Under a longer Window than that
--- the cut moves back: the archived entries after t - W count again and
--- return to N (dead < 0), so units the key still holds are never counted
--- by neither N nor the archive.
+-- (st.w; the call's if the key kept none); under another, the key is
+-- recounted first.
 local function slcount(key, st, W, t)
   if st.count then return st.count end
+  if st.clock0 and st.w and st.w ~= W and not st.recounted then slrecount(key, st, W) end
   local dead = 0
-  local c0 = slcut(st, st.w or W)
+  local c0 = slcut(st, W)
   if not c0 then
     dead = slunits(key, '-inf', t - W)
   elseif t - W > c0 then
     dead = slunits(key, '(' .. format('%d', c0), t - W)
-  elseif t - W < c0 and st.arch > 0 then
-    dead = -slunits(key, '(' .. format('%d', t - W), c0)
   end
   st.count, st.dead = st.total - dead, dead
   if st.last and st.last.t <= t - W then st.last = nil end
@@ -664,7 +701,10 @@ function sl.decide(st, p, n, take, key)
   local remaining = L - c
   if remaining < 0 then remaining = 0 end
   local reset = 0
-  if c > 0 then reset = (st.last or st.newest).t + W - now end
+  -- (No live entry with units counted: totals the previous script left
+  -- wrong, or a key it wrote without "!w" read under a shorter Window;
+  -- they expire by the clock.)
+  if c > 0 then reset = math.max((st.last or st.newest or {t = st.clock or now}).t + W - now, 0) end
   -- A unit forgotten at the mark counts at now, where the log does not
   -- know how many it forgot: now admits nothing until the mark expires.
   local real = c
@@ -781,6 +821,12 @@ function sl.save(key, st, p)
     local e = st.last
     if e.m then call('ZREM', key, e.m) end
     call('ZADD', key, e.t, format('%d', e.t) .. ':' .. format('%d', e.u))
+    -- The entry is at the clock, so "f" is redundant: removed if read, as
+    -- the previous script (4933695) finds the oldest entry among the
+    -- first three members, and "!w", "!l" and a stale "f" would hide it
+    -- (its Refund would file a placeholder apart from it, or over it).
+    -- Read unless the previous script has recorded three newer entries.
+    if st.f then call('ZREM', key, 'f') end
   else
     for _, e in ipairs(st.changed) do
       call('ZREM', key, e.m)
@@ -814,7 +860,19 @@ function sl.save(key, st, p)
     end
     if stop or not removed or #es < 2 * batch then break end
   end
-  if st.lostw then call('ZADD', key, format('%d', st.lost), '!l') end
+  -- The previous script (4933695) takes "!l" for at most its clock less
+  -- the Window, as it is when the Window never grew: it files a Refund's
+  -- placeholder at min(clock - W, the oldest entry), which must not be
+  -- before "!l" (with "f" and "!l" above every entry, it fails). So "!l"
+  -- is at most the clock less W, and a later mark, which a longer Window
+  -- than a trim's leaves, is kept in "!w" (wl) for this script.
+  local wl = st.wl
+  if st.lost then
+    local l = st.lost
+    wl = nil
+    if l > st.clock - W then l, wl = st.clock - W, st.lost end
+    if st.lostw or l ~= st.l0 then call('ZADD', key, format('%d', l), '!l') end
+  end
   if st.totalm then call('ZREM', key, st.totalm) end
   if st.count > 0 then
     call('ZADD', key, '+inf', '#' .. format('%d', st.count))
@@ -822,11 +880,15 @@ function sl.save(key, st, p)
   if st.archm then call('ZREM', key, st.archm) end
   local f = 0
   if forgot then f = 1 end
-  call('ZADD', key, '+inf', '#A:' .. format('%d', arch) .. ':' .. format('%d', f))
+  -- Never below 0: "#A:a:f" matches only digits, in both scripts, and
+  -- a key whose totals the previous script left wrong must stay readable.
+  call('ZADD', key, '+inf', '#A:' .. format('%d', math.max(arch, 0)) .. ':' .. format('%d', f))
   local minw = math.min(st.minw or W, W)
-  if st.w ~= W or st.minw ~= minw then
+  if st.w ~= W or st.minw ~= minw or st.wl ~= wl then
     if st.wm then call('ZREM', key, st.wm) end
-    call('ZADD', key, '-inf', '!w:' .. format('%d', W) .. ':' .. format('%d', minw))
+    local m = '!w:' .. format('%d', W) .. ':' .. format('%d', minw)
+    if wl then m = m .. ':' .. format('%d', wl) end
+    call('ZADD', key, '-inf', m)
   end
   call('PEXPIRE', key, ttl(st.clock + W - now))
 end

@@ -20,23 +20,36 @@ import (
 //go:embed ratekit.lua
 var scriptSource string
 
-// script is every algorithm and operation in one Lua script, run by
-// EVALSHA (one round trip) with a fallback to EVAL when the server does not
-// have it cached, as after a restart. It is used where Redis functions are
-// not (Options.EvalOnly, or a server before Redis 7).
-var script = redis.NewScript(scriptSource + "\nreturn run(KEYS, ARGV)\n")
+// code is one version of the script, in both forms a Store runs it in.
+type code struct {
+	// script is every algorithm and operation in one Lua script, run by
+	// EVALSHA (one round trip) with a fallback to EVAL when the server
+	// does not have it cached, as after a restart. It is used where Redis
+	// functions are not (Options.EvalOnly, or a server before Redis 7).
+	script *redis.Script
+	// The same source as a Redis 7 function library, loaded once per
+	// server: the script's function definitions then run at load, not on
+	// every call, which halves the server's work per decision. The names
+	// carry the source's hash, so that processes running different
+	// versions of this package side by side (a rolling deploy) each call
+	// their own.
+	funcName, library string
+}
 
-// The same source as a Redis 7 function library, loaded once per server:
-// the script's function definitions then run at load, not on every call,
-// which halves the server's work per decision. The names carry the
-// source's hash, so that processes running different versions of this
-// package side by side (a rolling deploy) each call their own.
-var (
-	libHash  = fmt.Sprintf("%x", sha1.Sum([]byte(scriptSource)))[:16]
-	funcName = "ratekit_" + libHash
-	library  = "#!lua name=ratekit_" + libHash + "\n" + scriptSource +
-		"\nredis.register_function('" + funcName + "', function(keys, args) return run(keys, args) end)\n"
-)
+func newCode(src string) *code {
+	hash := fmt.Sprintf("%x", sha1.Sum([]byte(src)))[:16]
+	name := "ratekit_" + hash
+	return &code{
+		script:   redis.NewScript(src + "\nreturn run(KEYS, ARGV)\n"),
+		funcName: name,
+		library: "#!lua name=" + name + "\n" + src +
+			"\nredis.register_function('" + name + "', function(keys, args) return run(keys, args) end)\n",
+	}
+}
+
+// current is this version's script, the one every Store runs (tests of a
+// rolling deploy give a Store an older one).
+var current = newCode(scriptSource)
 
 // DefaultPrefix is the key prefix of a Store whose Options set none.
 const DefaultPrefix = "ratekit:"
@@ -68,6 +81,7 @@ type Options struct {
 // usable.
 type Store struct {
 	rdb    redis.UniversalClient
+	code   *code // the script
 	prefix string
 	slack  int64 // µs
 	// eval is set when the Store runs the script with EVALSHA.
@@ -94,7 +108,7 @@ func New(rdb redis.UniversalClient, opts Options) (*Store, error) {
 	if opts.TTLSlack < 0 || opts.TTLSlack > MaxWindow {
 		return nil, invalid("TTLSlack %v is outside [0, %v]", opts.TTLSlack, MaxWindow)
 	}
-	s := &Store{rdb: rdb, prefix: p, slack: opts.TTLSlack.Microseconds()}
+	s := &Store{rdb: rdb, code: current, prefix: p, slack: opts.TTLSlack.Microseconds()}
 	s.eval.Store(opts.EvalOnly)
 	return s, nil
 }
@@ -161,9 +175,9 @@ func (s *Store) run(ctx context.Context, op string, n int, now string, ms []memb
 // restarted), or EVALSHA if the server has no functions.
 func (s *Store) call(ctx context.Context, keys []string, args []any) ([]int64, error) {
 	if s.eval.Load() {
-		return script.Run(ctx, s.rdb, keys, args...).Int64Slice()
+		return s.code.script.Run(ctx, s.rdb, keys, args...).Int64Slice()
 	}
-	v, err := s.rdb.FCall(ctx, funcName, keys, args...).Int64Slice()
+	v, err := s.rdb.FCall(ctx, s.code.funcName, keys, args...).Int64Slice()
 	if err == nil || !isRedisError(err) {
 		return v, err
 	}
@@ -171,14 +185,14 @@ func (s *Store) call(ctx context.Context, keys []string, args []any) ([]int64, e
 	case strings.Contains(msg, "unknown command"):
 		// Redis before 7: no functions. Use scripts from now on.
 		s.eval.Store(true)
-		return script.Run(ctx, s.rdb, keys, args...).Int64Slice()
+		return s.code.script.Run(ctx, s.rdb, keys, args...).Int64Slice()
 	case !strings.Contains(msg, "Function not found"):
 		return nil, err
 	}
 	if err := s.load(ctx); err != nil {
 		return nil, err
 	}
-	return s.rdb.FCall(ctx, funcName, keys, args...).Int64Slice()
+	return s.rdb.FCall(ctx, s.code.funcName, keys, args...).Int64Slice()
 }
 
 // load loads the library: on every shard of a cluster, since a function
@@ -186,7 +200,7 @@ func (s *Store) call(ctx context.Context, keys []string, args []any) ([]int64, e
 // having loaded the same version first.
 func (s *Store) load(ctx context.Context) error {
 	one := func(ctx context.Context, c *redis.Client) error {
-		err := c.FunctionLoad(ctx, library).Err()
+		err := c.FunctionLoad(ctx, s.code.library).Err()
 		if err != nil && strings.Contains(err.Error(), "already exists") {
 			return nil
 		}
@@ -198,7 +212,7 @@ func (s *Store) load(ctx context.Context) error {
 	case *redis.Client:
 		return one(ctx, c)
 	}
-	err := s.rdb.FunctionLoad(ctx, library).Err()
+	err := s.rdb.FunctionLoad(ctx, s.code.library).Err()
 	if err != nil && strings.Contains(err.Error(), "already exists") {
 		return nil
 	}
