@@ -11,6 +11,7 @@ import (
 
 	"github.com/ratekit/ratekit"
 	"github.com/ratekit/ratekit/fixedwindow"
+	"github.com/ratekit/ratekit/internal/conformance"
 	"github.com/ratekit/ratekit/rolling"
 	"github.com/ratekit/ratekit/slidingwindow"
 	"github.com/ratekit/ratekit/tokenbucket"
@@ -70,8 +71,7 @@ func edgeNow(rng *rand.Rand, base, mono time.Time, i int) time.Time {
 // Epoch.Since) where the general path calls Sub, and the two must agree
 // on every Decision and leave the same states.
 func TestTakeAllJointEdgeTimes(t *testing.T) {
-	seed := rand.Uint64()
-	t.Logf("seed %d", seed)
+	seed := conformance.Seed(t)
 	rng := rand.New(rand.NewPCG(seed, 23))
 	epochs := edgeEpochs()
 	mono := time.Now()
@@ -128,8 +128,7 @@ func edgeN(rng *rand.Rand) int {
 // with a cost per member (edgeN's): the same Decision, index, Verdicts and
 // states on the joint path as on the general one.
 func TestTakeEachJointEdgeTimes(t *testing.T) {
-	seed := rand.Uint64()
-	t.Logf("seed %d", seed)
+	seed := conformance.Seed(t)
 	rng := rand.New(rand.NewPCG(seed, 24))
 	epochs := edgeEpochs()
 	mono := time.Now()

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ratekit/ratekit"
+	"github.com/ratekit/ratekit/internal/conformance"
 )
 
 // farTimes are the instants TestTakeAllJointFarTimes draws from besides
@@ -41,8 +42,7 @@ func farTimes() []time.Time {
 // Take's stamp on (conformance's Subject.Anchored), and the joint path
 // leaves such a Take, which needs a new block, to the general path.)
 func TestTakeAllJointFarTimes(t *testing.T) {
-	seed := rand.Uint64()
-	t.Logf("seed %d", seed)
+	seed := conformance.Seed(t)
 	rng := rand.New(rand.NewPCG(seed, 19))
 	far := farTimes()
 	joint, twin := jointSet(t), jointSet(t)

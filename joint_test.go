@@ -11,6 +11,7 @@ import (
 
 	"github.com/ratekit/ratekit"
 	"github.com/ratekit/ratekit/fixedwindow"
+	"github.com/ratekit/ratekit/internal/conformance"
 	"github.com/ratekit/ratekit/rolling"
 	"github.com/ratekit/ratekit/slidingwindow"
 	"github.com/ratekit/ratekit/tokenbucket"
@@ -57,8 +58,7 @@ func jointSetOn(t *testing.T, clk clock.Clock) []ratekit.Limiter {
 // time a general-path rollback may give back less than it took, which the
 // joint path, having taken nothing, never has to.)
 func TestTakeAllJointMatchesGeneral(t *testing.T) {
-	seed := rand.Uint64()
-	t.Logf("seed %d", seed)
+	seed := conformance.Seed(t)
 	rng := rand.New(rand.NewPCG(seed, 17))
 	joint, gen := jointSet(t), jointSet(t)
 	now := t0
@@ -102,8 +102,7 @@ func distinct(ls []ratekit.Limiter) bool {
 // TestTakeEachJointMatchesGeneral is TestTakeAllJointMatchesGeneral for
 // TakeEach, with a cost per member: the same Verdicts, index and states.
 func TestTakeEachJointMatchesGeneral(t *testing.T) {
-	seed := rand.Uint64()
-	t.Logf("seed %d", seed)
+	seed := conformance.Seed(t)
 	rng := rand.New(rand.NewPCG(seed, 18))
 	joint, gen := jointSet(t), jointSet(t)
 	now := t0

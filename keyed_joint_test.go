@@ -17,6 +17,7 @@ import (
 	"github.com/ratekit/ratekit"
 	"github.com/ratekit/ratekit/fixedwindow"
 	"github.com/ratekit/ratekit/internal/cell"
+	"github.com/ratekit/ratekit/internal/conformance"
 	"github.com/ratekit/ratekit/rolling"
 	"github.com/ratekit/ratekit/slidingwindow"
 	"github.com/ratekit/ratekit/tokenbucket"
@@ -323,8 +324,7 @@ func keyedJointRun(t *testing.T, seed uint64) {
 // member's old block or parameters, or a move that lost a word, shows as
 // a Decision unlike the twins'. Sequential: the seed replays it.
 func TestKeyedJointTwinScript(t *testing.T) {
-	seed := rand.Uint64()
-	t.Logf("seed %d", seed)
+	seed := conformance.Seed(t)
 	r := rand.New(rand.NewPCG(seed, 17))
 	tcfgs := []tokenbucket.Config{
 		{Limit: 6, Window: time.Second, Burst: 6, Name: "user"},

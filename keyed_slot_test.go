@@ -15,6 +15,7 @@ import (
 
 	"github.com/ratekit/ratekit"
 	"github.com/ratekit/ratekit/fixedwindow"
+	"github.com/ratekit/ratekit/internal/conformance"
 	"github.com/ratekit/ratekit/slidingwindow"
 	"github.com/ratekit/ratekit/tokenbucket"
 )
@@ -85,8 +86,7 @@ func TestKeyedSlotScript(t *testing.T) {
 	configs := []tokenbucket.Config{slotBucket,
 		{Limit: 20, Window: time.Second, Burst: 8, Name: "b"},
 		{Limit: 3, Window: time.Second, Burst: 2, Name: "c"}}
-	seed := rand.Uint64()
-	t.Logf("seed %d", seed)
+	seed := conformance.Seed(t)
 	r := rand.New(rand.NewPCG(seed, 1))
 	for _, key := range []string{"hot", "a-key-longer-than-16-bytes"} {
 		k := newSlotKeyed[string](t)
@@ -234,8 +234,7 @@ func TestKeyedSlotAlgorithms(t *testing.T) {
 }
 
 func slotScript[L slotLimiter](t *testing.T, inSlot bool, mk func() L) {
-	seed := rand.Uint64()
-	t.Logf("seed %d", seed)
+	seed := conformance.Seed(t)
 	r := rand.New(rand.NewPCG(seed, 2))
 	k := ratekit.NewKeyed(func(string) L { return mk() }, ratekit.KeyedConfig{})
 	ref := mk()

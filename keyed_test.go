@@ -266,8 +266,7 @@ func TestKeyedManyKeysGrowAndShrink(t *testing.T) {
 // drops anything with the same random Takes, sweeping the Keyed between
 // them: every decision must agree.
 func TestKeyedSweepChangesNoDecision(t *testing.T) {
-	seed := rand.Uint64()
-	t.Logf("seed %d", seed)
+	seed := conformance.Seed(t)
 	rng := rand.New(rand.NewPCG(seed, 1))
 	k := ratekit.NewKeyed(perSecond[int](5), ratekit.KeyedConfig{})
 	keep := model.NewKeyed(perSecond[int](5))
@@ -561,7 +560,7 @@ func keysOf[K comparable, L ratekit.Limiter](k *ratekit.Keyed[K, L]) []K {
 func TestKeyedFloodSparesKeysInUse(t *testing.T) {
 	const maxKeys, hot, flood = 2000, 100, 40_000
 	k := ratekit.NewKeyed(perSecond[netip.Addr](1000), ratekit.KeyedConfig{MaxKeys: maxKeys})
-	rng := rand.New(rand.NewPCG(rand.Uint64(), 2))
+	rng := rand.New(rand.NewPCG(conformance.Seed(t), 2))
 	randomIP := func() netip.Addr {
 		var b [16]byte
 		binary.LittleEndian.PutUint64(b[:8], rng.Uint64())

@@ -36,15 +36,16 @@ import (
 // stores. The token buckets are in the row too: they are what most Go
 // users would pick for "N per hour".
 //
-// Allowing, it admits 2^40 an hour, which no benchmark reaches, in windows
-// that start a minute before the benchmark's start (Offset), so that no run
-// reaches a window's end; denying, one an hour. A window's end would fail the
-// parallel cases: a goroutine descheduled before it and resumed after the
-// others had moved the limiter into the next window brings a time in the
-// window before, and a time before the limiter's window is denied (its count
-// is gone: fixedwindow's stale rule, the contract), so a run that straddled
-// the hour (any lag, even one call) had a denial
-// (TestOwnTimeLagHeadroom).
+// Allowing, it admits 2^40 an hour, which no benchmark reaches; denying,
+// one an hour. Both in windows that start a minute before the benchmark's
+// start (Offset), so that no run reaches a window's end. Denying, a window's
+// end would admit the next call (TestNowDenyAcrossTheHour). Allowing, it
+// would fail the parallel cases: a goroutine descheduled before it and
+// resumed after the others had moved the limiter into the next window
+// brings a time in the window before, and a time before the limiter's
+// window is denied (its count is gone: fixedwindow's stale rule, the
+// contract), so a run that straddled the hour (any lag, even one call) had
+// a denial (TestOwnTimeLagHeadroom).
 var fixedwindowImpl = oneKey{
 	name: "ratekit-fixedwindow",
 	at: func(_ testing.TB, deny bool, t0 time.Time) explicit {
@@ -63,14 +64,16 @@ var fixedwindowImpl = oneKey{
 	},
 }
 
-// newFixedWindow returns a fixed window of 2^40 per hour whose windows start
-// a minute before start (an hour of margin, less that minute, for a run's
-// times; the minute for a time read before start), or of one an hour.
+// newFixedWindow returns a fixed window of 2^40 per hour, or of one an hour
+// if deny, whose windows start a minute before start (an hour of margin,
+// less that minute, for a run's times; the minute for a time read before
+// start).
 func newFixedWindow(deny bool, start time.Time) *fixedwindow.Limiter {
+	limit := 1 << 40
 	if deny {
-		return must(fixedwindow.New(fixedwindow.Config{Limit: 1, Window: time.Hour}))
+		limit = 1
 	}
 	// Windows start where Unix time plus Offset is a multiple of Window.
 	ws := start.Add(-time.Minute).UnixNano() % int64(time.Hour)
-	return must(fixedwindow.New(fixedwindow.Config{Limit: 1 << 40, Window: time.Hour, Offset: -time.Duration(ws)}))
+	return must(fixedwindow.New(fixedwindow.Config{Limit: limit, Window: time.Hour, Offset: -time.Duration(ws)}))
 }

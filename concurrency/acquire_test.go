@@ -14,6 +14,7 @@ import (
 
 	"github.com/ratekit/ratekit"
 	"github.com/ratekit/ratekit/concurrency"
+	"github.com/ratekit/ratekit/internal/conformance"
 )
 
 // acquirer runs Acquire(ctx, n) in a goroutine and records its outcome.
@@ -233,8 +234,7 @@ func TestAcquireAllocs(t *testing.T) {
 // is queued, and no goroutine is left behind.
 func TestStress(t *testing.T) {
 	baseline := runtime.NumGoroutine()
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
+	seed := conformance.Seed(t)
 
 	const limit, workers, rounds = 8, 12, 400
 	l, _ := mustNew(t, limit, "")

@@ -8,11 +8,11 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/ratekit/ratekit/concurrency"
+	"github.com/ratekit/ratekit/internal/conformance"
 )
 
 // TestStressTryAcquireReconfigure is TestStress for the lock-free paths
@@ -32,8 +32,7 @@ import (
 //     then returned ctx.Err() (granted, counted, and given back);
 //   - at the end nothing is held, nobody is queued, and all 8 units fit.
 func TestStressTryAcquireReconfigure(t *testing.T) {
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
+	seed := conformance.Seed(t)
 	const maxLimit, workers, rounds = 8, 8, 300
 	limits := []int{1, 3, maxLimit}
 	l, _ := mustNew(t, maxLimit, "s")

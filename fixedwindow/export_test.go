@@ -15,9 +15,10 @@ func Interned() int { return interned.Len() }
 // IsSealed reports whether l's block in force reads as sealed.
 func IsSealed(l *Limiter) bool { return l.c.Cur().W.Load() == cell.Sealed }
 
-// ResetInterned empties the intern table, for a test that asserts which
-// limiters share parameters across Configs it makes: a table that other
-// tests left near cell.MaxInterned would start a new generation midway.
+// ResetInterned empties the intern table (cell.Interner.Reset: under its
+// lock), for a test that asserts which limiters share parameters across
+// Configs it makes: a table that other tests left near cell.MaxInterned
+// would start a new generation midway.
 func ResetInterned() {
-	interned = cell.Interner[cell.Key, params]{}
+	interned.Reset()
 }

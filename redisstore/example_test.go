@@ -3,6 +3,7 @@ package redisstore_test
 import (
 	"context"
 	"fmt"
+	"log"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -84,7 +85,9 @@ func ExampleSemaphore() {
 
 // A Redis limiter as a ratekit.Limiter: composed with an embedded burst
 // limit, failing over to a local limiter (this replica's share of the
-// quota) while Redis is unreachable.
+// quota) while Redis is unreachable or slower than Timeout. Errors go to
+// the log, not to the output: whether Redis or the fallback decides, the
+// burst limit binds here.
 func ExampleLimiter_For() {
 	rdb := exampleClient()
 	defer rdb.Close()
@@ -96,7 +99,7 @@ func ExampleLimiter_For() {
 		Fallback:  local,
 		Timeout:   50 * time.Millisecond,
 		Cooldown:  time.Second,
-		OnError:   func(key string, err error) { fmt.Println("redis down for", key, err) },
+		OnError:   func(key string, err error) { log.Println("redis down for", key, err) },
 	})
 	defer perMinute.Reset(context.Background(), "org42")
 	burst, _ := rolling.New(rolling.Config{Name: "burst", Limit: 10, Window: time.Second})

@@ -3,6 +3,7 @@ package redisstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -85,7 +86,7 @@ func TestConfigValidate(t *testing.T) {
 // Redis memory stays bounded by the keys active within a window.
 func TestKeysExpireWhenIdle(t *testing.T) {
 	c := newClient(t)
-	s, err := redisstore.New(c, redisstore.Options{Prefix: "ttl:"})
+	s, err := redisstore.New(c, redisstore.Options{Prefix: fmt.Sprintf("ttl%d:", prefixes.Add(1))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package redisstore_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -34,7 +35,9 @@ func raceConfigs() []redisstore.Config {
 // connections, as replicas would have, sharing one prefix.
 func racingStores(t *testing.T) []*redisstore.Store {
 	needRedis(t)
-	prefix := "race" + t.Name() + ":"
+	// A prefix of its own: a key another run of the test in this process
+	// (go test -count=2) drained would still be drained.
+	prefix := fmt.Sprintf("race%d:", prefixes.Add(1))
 	stores := make([]*redisstore.Store, racers)
 	for i := range stores {
 		c := redis.NewClient(&redis.Options{Addr: sharedAddr, PoolSize: 2})

@@ -1,10 +1,6 @@
 package rolling
 
-import (
-	"sync/atomic"
-
-	"github.com/ratekit/ratekit/internal/cell"
-)
+import "sync/atomic"
 
 // SameParams reports whether a and b decide with one parameter set, as the
 // limiters of equal Configs do until one of them is reconfigured.
@@ -29,9 +25,10 @@ func CountJointSteps() func() int64 {
 	return func() int64 { jointSteps = nil; return n.Load() }
 }
 
-// ResetInterned empties the intern table, for a test that asserts which
-// limiters share parameters across Configs it makes: a table that other
-// tests left near cell.MaxInterned would start a new generation midway.
+// ResetInterned empties the intern table (cell.Interner.Reset: under its
+// lock), for a test that asserts which limiters share parameters across
+// Configs it makes: a table that other tests left near cell.MaxInterned
+// would start a new generation midway.
 func ResetInterned() {
-	interned = cell.Interner[cell.Key, params]{}
+	interned.Reset()
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ratekit/ratekit"
+	"github.com/ratekit/ratekit/internal/conformance"
 	"github.com/ratekit/ratekit/rolling"
 )
 
@@ -39,8 +40,7 @@ type raceEvent struct {
 // a ninth goroutine until the takers finish.
 func race(t *testing.T, l *rolling.Limiter, perTaker int, step, jitter time.Duration, n int, side func(stop <-chan struct{})) raceRun {
 	t.Helper()
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
+	seed := conformance.Seed(t)
 	var ticks, seq atomic.Int64
 	var mu sync.Mutex
 	run := raceRun{admitted: map[time.Time]int64{}, denied: map[time.Time]bool{}}

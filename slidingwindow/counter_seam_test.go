@@ -5,8 +5,6 @@ import (
 	"math"
 	"math/bits"
 	"math/rand/v2"
-	"os"
-	"strconv"
 	"testing"
 	"time"
 
@@ -21,13 +19,7 @@ import (
 // division on every dividend whose quotient fits 64 bits, at the edges of
 // the divisors a Counter has (a Window, 1 ns to MaxWindow) and beyond.
 func TestDivMod(t *testing.T) {
-	seed := uint64(time.Now().UnixNano())
-	if v := os.Getenv(conformance.SeedEnv); v != "" {
-		var err error
-		seed, err = strconv.ParseUint(v, 10, 64)
-		require.NoError(t, err)
-	}
-	t.Logf("%s=%d", conformance.SeedEnv, seed)
+	seed := conformance.Seed(t)
 	rng := rand.New(rand.NewPCG(seed, seed))
 	divisors := []uint64{1, 2, 3, 7, 1 << 20, 1<<20 + 1, uint64(time.Second), uint64(time.Minute),
 		uint64(24 * time.Hour), uint64(slidingwindow.MaxWindow), 1<<63 - 1, 1 << 63, math.MaxUint64}

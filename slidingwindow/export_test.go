@@ -1,8 +1,6 @@
 package slidingwindow
 
 import (
-	"github.com/ratekit/ratekit/internal/cell"
-
 	"math/bits"
 	"time"
 )
@@ -47,10 +45,11 @@ func WeightQuo(d, prev, e uint64) uint64 {
 	return r.quo(hi, lo)
 }
 
-// ResetInterned empties the intern table, for a test that asserts which
-// limiters share parameters across Configs it makes: a table that other
-// tests left near cell.MaxInterned would start a new generation midway.
+// ResetInterned empties the intern table (cell.Interner.Reset: under its
+// lock), for a test that asserts which limiters share parameters across
+// Configs it makes: a table that other tests left near cell.MaxInterned
+// would start a new generation midway.
 func ResetInterned() {
-	interned = cell.Interner[cell.Key, counterParams]{}
-	internedLogs = cell.Interner[cell.Key, logParams]{}
+	interned.Reset()
+	internedLogs.Reset()
 }

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/ratekit/ratekit/internal/conformance"
 	"github.com/ratekit/ratekit/slidingwindow"
 )
 
@@ -12,8 +13,7 @@ import (
 // dividend normalised by shifting e, is floor(prev·e/d) exactly, for
 // divisors from 1ns to MaxWindow and the extremes of prev and e.
 func TestWeightQuo(t *testing.T) {
-	seed := rand.Uint64()
-	t.Logf("seed %d", seed)
+	seed := conformance.Seed(t)
 	rng := rand.New(rand.NewPCG(seed, 17))
 	check := func(d, prev, e uint64) {
 		t.Helper()

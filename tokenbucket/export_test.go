@@ -1,7 +1,5 @@
 package tokenbucket
 
-import "github.com/ratekit/ratekit/internal/cell"
-
 // SameParams reports whether a and b decide with one parameter set, as the
 // limiters of equal Configs do until one of them is reconfigured.
 func SameParams(a, b *Limiter) bool { return a.c.Cur().P == b.c.Cur().P }
@@ -12,9 +10,10 @@ func Inline(l *Limiter) bool { return l.c.Cur() == l.c.First() }
 // Interned returns how many parameter sets New shares.
 func Interned() int { return interned.Len() }
 
-// ResetInterned empties the intern table, for a test that asserts which
-// limiters share parameters across Configs it makes: a table that other
-// tests left near cell.MaxInterned would start a new generation midway.
+// ResetInterned empties the intern table (cell.Interner.Reset: under its
+// lock), for a test that asserts which limiters share parameters across
+// Configs it makes: a table that other tests left near cell.MaxInterned
+// would start a new generation midway.
 func ResetInterned() {
-	interned = cell.Interner[Config, params]{}
+	interned.Reset()
 }

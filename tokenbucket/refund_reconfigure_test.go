@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ratekit/ratekit/internal/conformance"
 	"github.com/ratekit/ratekit/tokenbucket"
 )
 
@@ -79,8 +80,7 @@ func admits(l *tokenbucket.Limiter, now time.Time, most int) int {
 // before), against a twin that never took the refunded ones; at every
 // instant of a grid the refunded bucket admits no more than the twin.
 func TestRefundAcrossRateChangeRandom(t *testing.T) {
-	seed := rand.Uint64()
-	t.Logf("seed %d", seed)
+	seed := conformance.Seed(t)
 	rng := rand.New(rand.NewPCG(seed, 17))
 	rates := []tokenbucket.Config{
 		{Limit: 10, Window: time.Second, Burst: 10},

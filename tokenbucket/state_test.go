@@ -93,7 +93,12 @@ func TestReconfigureUnderTakes(t *testing.T) {
 				}
 			}()
 		}
-		go func() {
+		// The reconfiguring goroutine is joined before the checks: one
+		// still in its last Reconfigure could switch the burst back to 10
+		// after the final Reconfigure below, and one that outlived the
+		// test raced the next test's ResetInterned.
+		var rwg sync.WaitGroup
+		rwg.Go(func() {
 			c := cfg
 			for i := 0; ; i++ {
 				select {
@@ -103,12 +108,14 @@ func TestReconfigureUnderTakes(t *testing.T) {
 				}
 				c.Burst = 10 + 10*(i%2)
 				if err := l.Reconfigure(c); err != nil {
-					panic(err)
+					t.Error(err)
+					return
 				}
 			}
-		}()
+		})
 		wg.Wait()
 		close(stop)
+		rwg.Wait()
 		require.LessOrEqual(t, admitted.Load(), int64(20))
 		c := cfg
 		c.Burst = 20

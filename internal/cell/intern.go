@@ -90,6 +90,17 @@ func (t *Interner[K, P]) store(k K, p *P) {
 	t.m[k] = p
 }
 
+// Reset empties the table, for tests that assert which limiters share
+// parameters across Configs they make (a table that other tests left near
+// MaxInterned would start a new generation midway). It takes the write
+// lock, so it is safe beside concurrent Gets; limiters already made keep
+// their parameters.
+func (t *Interner[K, P]) Reset() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.m = nil
+}
+
 // Len returns how many parameter sets are interned, for tests.
 func (t *Interner[K, P]) Len() int {
 	t.mu.RLock()

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
-	"strconv"
 	"testing"
 	"time"
 
@@ -21,20 +19,10 @@ import (
 // new seed and logs it.
 const SeedEnv = "RATEKIT_SEED"
 
-// seed returns the seed of a randomized check, from SeedEnv or else drawn
-// afresh, and logs it so that a failure can be replayed.
+// seed is Seed, for the checks of Run.
 func seed(t *testing.T) uint64 {
 	t.Helper()
-	seed := rand.Uint64()
-	if v := os.Getenv(SeedEnv); v != "" {
-		s, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			t.Fatalf("%s=%q: %v", SeedEnv, v, err)
-		}
-		seed = s
-	}
-	t.Logf("seed %d (replay with %s=%d)", seed, SeedEnv, seed)
-	return seed
+	return Seed(t)
 }
 
 // overflowSamples is how many random counts the overflow check adds to
