@@ -73,7 +73,7 @@ func TestPreviousScriptLoads(t *testing.T) {
 		if !takeAt(t, l, key, start, 1) {
 			t.Fatalf("replica %d: a first Take denied", i)
 		}
-		ws, err := c.ZRangeByScore(ctx, l.Key(key), &redis.ZRangeBy{Min: "-inf", Max: "-inf"}).Result()
+		ws, err := c.ZRangeArgs(ctx, redis.ZRangeArgs{Key: l.Key(key), Start: "-inf", Stop: "-inf", ByScore: true}).Result()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -264,7 +264,7 @@ func hidesOldest(t *testing.T, l *redisstore.Limiter, key string) bool {
 	if l.Config().Algorithm != redisstore.SlidingLog {
 		return false
 	}
-	ms, err := newClient(t).ZRangeByScore(context.Background(), l.Key(key), &redis.ZRangeBy{Min: "-inf", Max: "(+inf", Count: 4}).Result()
+	ms, err := newClient(t).ZRangeArgs(context.Background(), redis.ZRangeArgs{Key: l.Key(key), Start: "-inf", Stop: "(+inf", ByScore: true, Count: 4}).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -433,7 +433,7 @@ func recordedWindow(t *testing.T, c *redis.Client, l *redisstore.Limiter, key st
 	var us, mus int64
 	switch l.Config().Algorithm {
 	case redisstore.SlidingLog:
-		ms, err := c.ZRangeByScore(ctx, l.Key(key), &redis.ZRangeBy{Min: "-inf", Max: "-inf"}).Result()
+		ms, err := c.ZRangeArgs(ctx, redis.ZRangeArgs{Key: l.Key(key), Start: "-inf", Stop: "-inf", ByScore: true}).Result()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -787,7 +787,7 @@ func TestNegativeArchiveTotal(t *testing.T) {
 		}
 	}
 	k := r[0].Key("key")
-	as, err := c.ZRangeByScore(ctx, k, &redis.ZRangeBy{Min: "+inf", Max: "+inf"}).Result()
+	as, err := c.ZRangeArgs(ctx, redis.ZRangeArgs{Key: k, Start: "+inf", Stop: "+inf", ByScore: true}).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
