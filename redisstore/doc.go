@@ -132,17 +132,23 @@
 // refunded Take never happened, at most the difference. A sliding log it
 // reads under a longer Window cuts its archive at its clock less that
 // Window, so the units a shorter one had archived count neither live nor
-// archived (at most the archive's units, about a Limit: as many more
-// admitted), and the totals it writes stay cut under its Window: until
-// this version reads the key under another Window than "!w" records
-// (which recounts the totals from the entries) or the key expires, the
-// fleet may admit that many more, or fewer, in each Window, for each
-// change of Window the previous version carries. It may also file Refund
-// placeholders before the lost mark, or write an archive total below 0,
-// and then fails on the key (a Lua error: the call returns an error);
-// this version decides on such keys, and writes archive totals of at
-// least 0. Deploy a change of a sliding log's Window when no replica runs
-// the previous version, or under a new Options.Prefix.
+// archived, and as many more are admitted. The archive keeps whole
+// entries, trimmed oldest first while Limit newer units remain, so it may
+// hold almost twice the largest Limit a Take on the key was admitted
+// under. The totals it writes stay cut under its Window, and the key
+// keeps the "!w" this version last wrote (or none): until this version
+// reads the key under another Window than "!w" records (which recounts
+// the totals from the entries) or the key expires, either version may
+// count the key's units short, or over. In all, while both versions
+// write a sliding log key, each change of its Window (a write under
+// another Window than the write before it, by either version) lets the
+// fleet admit fewer than twice that largest Limit more in any Window; the
+// tests hold random histories to this bound. The previous version may also
+// file Refund placeholders before the lost mark, or write an archive total
+// below 0, and then fails on the key (a Lua error: the call returns an
+// error); this version decides on such keys, and writes archive totals of
+// at least 0. Deploy a change of a sliding log's Window when no replica
+// runs the previous version, or under a new Options.Prefix.
 //
 // # Refunds
 //
