@@ -360,15 +360,19 @@
 // The token bucket, windows and sliding counter keep a short string per
 // key; the sliding log a sorted set of admission times (one entry per
 // distinct microsecond, the live ones and an archive of expired ones that
-// stale times read, at most about Limit units' worth in all (more only
-// while units taken under a higher Limit are live), running totals of
+// stale times read, at most Limit units' worth and one entry more in all
+// (more only while units taken under a higher Limit are live), running totals of
 // both and the lost mark, so that a fresh call reads only the entries that have
 // expired since the last write and, on a denial, the oldest that must: its
 // memory grows with Limit, its work per call does not; a stale call also
 // reads the archived entries of its Window, and a call under another
-// Window than the key was last written under every entry, until a write
-// records the new Window); the semaphore a sorted set of leases and their total, read in
-// the same way.
+// Window than the key was last written under the entries between the two
+// Windows' cuts (every entry, if the previous release's script wrote the
+// key since), until a write records the new Window); the semaphore a
+// sorted set of leases and their total, read in the same way. So while
+// replicas under an old and a new Window of a sliding log alternate on a
+// key, as during a rolling change of Window, every call reads the entries
+// between the two cuts, and its work grows with Limit.
 //
 // # Memory
 //
