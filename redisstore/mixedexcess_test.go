@@ -25,7 +25,7 @@ import (
 // and the archive keeps whole entries, so it may hold almost twice the
 // Limit. This script, under 1s and a Limit of 5: 5 at S, 3 at S+1s (the 5
 // archived, 3 live: 8 units, the trim keeps them), 1 at S+2.5s (the 3
-// archived too: the trim stops at the 5, more than the 3 units spare).
+// archived too: the trim stops at the 5, more than the 4 units spare).
 // The previous script under 3s at S+2.6s counts 1, where the 9 units all
 // count, and admits 4: 13 units in 3s, 8 beyond the Limit, 2·5-2 (the
 // package doc said "the archive's units, about a Limit"). This script,
