@@ -140,15 +140,17 @@
 // reads the key under another Window than "!w" records (which recounts
 // the totals from the entries) or the key expires, either version may
 // count the key's units short, or over. In all, while both versions
-// write a sliding log key, each change of its Window (a write under
-// another Window than the write before it, by either version) lets the
-// fleet admit fewer than twice that largest Limit more in any Window; the
-// tests hold random histories to this bound. The previous version may also
-// file Refund placeholders before the lost mark, or write an archive total
-// below 0, and then fails on the key (a Lua error: the call returns an
-// error); this version decides on such keys, and writes archive totals of
-// at least 0. Deploy a change of a sliding log's Window when no replica
-// runs the previous version, or under a new Options.Prefix.
+// write a sliding log key, the fleet admits in any Window, beyond the
+// Limit, fewer than twice that largest Limit for each change of the key's
+// Window so far (a write under another Window than the write before it,
+// by either version), and nothing while the Window stays (but for the
+// Refund above); the tests hold random histories to this bound. The
+// previous version may also file Refund placeholders before the lost
+// mark, or write an archive total below 0, and then fails on the key (a
+// Lua error: the call returns an error); this version decides on such
+// keys, and writes archive totals of at least 0. Deploy a change of a
+// sliding log's Window when no replica runs the previous version, or
+// under a new Options.Prefix.
 //
 // # Refunds
 //
