@@ -132,17 +132,25 @@
 // refunded Take never happened, at most the difference. A sliding log it
 // reads under a longer Window cuts its archive at its clock less that
 // Window, so the units a shorter one had archived count neither live nor
-// archived (at most the archive's units, about a Limit: as many more
-// admitted), and the totals it writes stay cut under its Window: until
-// this version reads the key under another Window than "!w" records
-// (which recounts the totals from the entries) or the key expires, the
-// fleet may admit that many more, or fewer, in each Window, for each
-// change of Window the previous version carries. It may also file Refund
-// placeholders before the lost mark, or write an archive total below 0,
-// and then fails on the key (a Lua error: the call returns an error);
-// this version decides on such keys, and writes archive totals of at
-// least 0. Deploy a change of a sliding log's Window when no replica runs
-// the previous version, or under a new Options.Prefix.
+// archived, and as many more are admitted. The archive keeps whole
+// entries, trimmed oldest first while Limit newer units remain, so it may
+// hold almost twice the largest Limit a Take on the key was admitted
+// under. The totals it writes stay cut under its Window, and the key
+// keeps the "!w" this version last wrote (or none): until this version
+// reads the key under another Window than "!w" records (which recounts
+// the totals from the entries) or the key expires, either version may
+// count the key's units short, or over. In all, while both versions
+// write a sliding log key, the fleet admits in any Window, beyond the
+// Limit, fewer than twice that largest Limit for each change of the key's
+// Window so far (a write under another Window than the write before it,
+// by either version), and nothing while the Window stays (but for the
+// Refund above); the tests hold random histories to this bound. The
+// previous version may also file Refund placeholders before the lost
+// mark, or write an archive total below 0, and then fails on the key (a
+// Lua error: the call returns an error); this version decides on such
+// keys, and writes archive totals of at least 0. Deploy a change of a
+// sliding log's Window when no replica runs the previous version, or
+// under a new Options.Prefix.
 //
 // # Refunds
 //
@@ -354,15 +362,19 @@
 // The token bucket, windows and sliding counter keep a short string per
 // key; the sliding log a sorted set of admission times (one entry per
 // distinct microsecond, the live ones and an archive of expired ones that
-// stale times read, at most about Limit units' worth in all (more only
-// while units taken under a higher Limit are live), running totals of
+// stale times read, at most Limit units' worth and one entry more in all
+// (more only while units taken under a higher Limit are live), running totals of
 // both and the lost mark, so that a fresh call reads only the entries that have
 // expired since the last write and, on a denial, the oldest that must: its
 // memory grows with Limit, its work per call does not; a stale call also
 // reads the archived entries of its Window, and a call under another
-// Window than the key was last written under every entry, until a write
-// records the new Window); the semaphore a sorted set of leases and their total, read in
-// the same way.
+// Window than the key was last written under the entries between the two
+// Windows' cuts (every entry, if the previous release's script wrote the
+// key since), until a write records the new Window); the semaphore a
+// sorted set of leases and their total, read in the same way. So while
+// replicas under an old and a new Window of a sliding log alternate on a
+// key, as during a rolling change of Window, every call reads the entries
+// between the two cuts, and its work grows with Limit.
 //
 // # Memory
 //

@@ -150,6 +150,7 @@ type history struct {
 	key      string
 	m        model
 	pol      []*redisstore.Limiter // the policy in force, per replica
+	c        *redis.Client         // reads the key (hidesOldest)
 	now      time.Time
 	st       []time.Duration
 	capacity int
@@ -160,7 +161,7 @@ type history struct {
 
 func newHistory(t *testing.T, cfg redisstore.Config, rng *rand.Rand, sd uint64, round int) *history {
 	h := &history{t: t, rng: rng, sd: sd, round: round, key: fmt.Sprint("k", round), m: newModel(cfg),
-		now: start, st: steps(cfg.Window), capacity: cfg.Limit}
+		c: newClient(t), now: start, st: steps(cfg.Window), capacity: cfg.Limit}
 	if cfg.Algorithm == redisstore.TokenBucket {
 		h.capacity = cfg.Burst
 	}
@@ -213,7 +214,7 @@ func (h *history) step(l *redisstore.Limiter) {
 		h.check("Peek on "+name, n, got, want, err)
 	case 1:
 		at := now.Add(-st[rng.IntN(len(st))] / 2).Truncate(time.Microsecond)
-		if l != h.pol[0] && hidesOldest(t, l, h.key) {
+		if l != h.pol[0] && hidesOldest(t, h.c, l, h.key) {
 			// TestPreviousRefundBesideW pins what the previous script's
 			// Refund does then.
 			l, name = h.pol[0], "current"
@@ -259,12 +260,12 @@ func (h *history) report() {
 // members, by score, are not entries while it has entries: "!w", "!l" and
 // a stale "f" before the oldest entry, which the previous script's Refund
 // then does not see (TestPreviousRefundBesideW).
-func hidesOldest(t *testing.T, l *redisstore.Limiter, key string) bool {
+func hidesOldest(t *testing.T, c *redis.Client, l *redisstore.Limiter, key string) bool {
 	t.Helper()
 	if l.Config().Algorithm != redisstore.SlidingLog {
 		return false
 	}
-	ms, err := newClient(t).ZRangeArgs(context.Background(), redis.ZRangeArgs{Key: l.Key(key), Start: "-inf", Stop: "(+inf", ByScore: true, Count: 4}).Result()
+	ms, err := c.ZRangeArgs(context.Background(), redis.ZRangeArgs{Key: l.Key(key), Start: "-inf", Stop: "(+inf", ByScore: true, Count: 4}).Result()
 	if err != nil {
 		t.Fatal(err)
 	}

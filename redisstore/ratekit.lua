@@ -482,7 +482,13 @@ end
 --            the cut, the log's clock less W, when it was last written;
 --   "#A:a:f" (score +inf) is a, the units of the archive, the entries at
 --            or before the cut, and f = 1 once units were forgotten (the
---            archive trimmed, or the key written by a script without it);
+--            archive trimmed, or the key written by a script without it).
+--            a has a leading 0 when this script knows the totals are cut
+--            under the Window "!w" records: it wrote them from a key that
+--            had the 0, or a fresh one, or recounted them. The previous
+--            script (4933695) reads the 0 as a number does, and writes a
+--            without one: it leaves "!w" as it was, whatever Window it
+--            cuts the totals under;
 --   "f"      (score: an instant) is the log's clock when a Refund has
 --            removed the newest entry, until a Take records one at it;
 --   "!l"     (score: an instant) is the lost mark: the newest entry the
@@ -562,6 +568,7 @@ function sl.load(key)
     local a, f = match(m, '^#A:(%-?%d+):([01])$')
     if a then
       st.archm, st.arch, st.forgot = m, math.max(tonumber(a), 0), f == '1'
+      st.cut = #a > 1 and string.sub(a, 1, 1) == '0'
     else
       st.totalm, st.total = m, tonumber(string.sub(m, 2))
     end
@@ -624,7 +631,8 @@ end
 -- recounted, not moved by the entries between the two cuts, because the
 -- previous script (4933695) leaves "!w" as it was when it writes the key
 -- under another Window: its totals may be cut under either. Work: every
--- entry, once per change of Window.
+-- entry, once per change of Window. A key whose totals this script cut
+-- under "!w"'s Window (st.cut) moves them instead (slcount).
 local function slrecount(key, st, W)
   local c0, live, arch = st.clock0 - W, 0, 0
   local es = call('ZRANGEBYSCORE', key, '-inf', '(+inf', 'WITHSCORES')
@@ -640,17 +648,28 @@ end
 -- count returns the live units at t >= the clock (once per script): N
 -- less the units of the live entries that have expired by t. The archive
 -- was cut at c0, the loaded clock less the Window it was written under
--- (st.w; the call's if the key kept none); under another, the key is
--- recounted first.
+-- (st.w; the call's if the key kept none). Under another, the totals move
+-- by the entries between the two cuts if this script cut them under st.w
+-- (st.cut): under a longer Window the cut moves back, the archived
+-- entries after t - W count again and return to N (dead < 0); else the
+-- key is recounted first (slrecount).
 local function slcount(key, st, W, t)
   if st.count then return st.count end
-  if st.clock0 and st.w and st.w ~= W and not st.recounted then slrecount(key, st, W) end
-  local dead = 0
   local c0 = slcut(st, W)
+  if st.clock0 and st.w and st.w ~= W then
+    if st.cut then
+      c0 = slcut(st, st.w)
+    elseif not st.recounted then
+      slrecount(key, st, W)
+    end
+  end
+  local dead = 0
   if not c0 then
     dead = slunits(key, '-inf', t - W)
   elseif t - W > c0 then
     dead = slunits(key, '(' .. format('%d', c0), t - W)
+  elseif t - W < c0 and st.arch > 0 then
+    dead = -slunits(key, '(' .. format('%d', t - W), c0)
   end
   st.count, st.dead = st.total - dead, dead
   if st.last and st.last.t <= t - W then st.last = nil end
@@ -882,7 +901,10 @@ function sl.save(key, st, p)
   if forgot then f = 1 end
   -- Never below 0: "#A:a:f" matches only digits, in both scripts, and
   -- a key whose totals the previous script left wrong must stay readable.
-  call('ZADD', key, '+inf', '#A:' .. format('%d', math.max(arch, 0)) .. ':' .. format('%d', f))
+  -- The leading 0: the totals are cut under the W "!w" records from here.
+  local cut = ''
+  if st.cut or st.recounted or not st.clock0 then cut = '0' end
+  call('ZADD', key, '+inf', '#A:' .. cut .. format('%d', math.max(arch, 0)) .. ':' .. format('%d', f))
   local minw = math.min(st.minw or W, W)
   if st.w ~= W or st.minw ~= minw or st.wl ~= wl then
     if st.wm then call('ZREM', key, st.wm) end
