@@ -81,23 +81,35 @@ func (l *Limiter) Reconfigure(cfg Config) error {
 		// The TAT read under the seal is the one carried; if it no longer
 		// fits (Takes moved it 3*2^60 units on meanwhile), the block is
 		// put back as it was and the change starts again.
-		mp, err := c.place(c.carry(tat0))
+		mp, err := c.place(c.carry(b.P.exactTAT(tat0)))
 		if err != nil {
 			return err
 		}
 		if p := b.P; p.mark != minTAT {
 			// The restore mark carries over, rounded later as Z is; one
 			// before mp's range is kept at its bound (see withMark).
-			mp = mp.withMark(max(c.in(c.seen(p.mark), maxTAT), -fastBound))
+			mp = mp.withMark(max(c.in(c.seen(big.NewInt(p.mark)), maxTAT), -fastBound))
 		}
 		again := false
 		if l.c.Replace(b, func(tat, seen int64) (*params, int64, int64) {
-			v := c.carry(tat)
+			v := c.carry(b.P.exactTAT(tat))
 			if v != nil && c.shifted(v).Cmp(big.NewInt(maxTAT)) > 0 {
 				again = true
 				return b.P, tat, seen
 			}
-			return mp, c.in(v, maxTAT), c.z(seen)
+			// A TAT or a stamp carried to before mp's range is kept in
+			// mp's past or pastZ (see far.go).
+			w, z := c.in(v, maxTAT), int64(minTAT)
+			var past, pastZ *big.Int
+			if w == minTAT && v != nil {
+				past = c.shifted(v)
+			}
+			if zv := c.z(b.P.exactZ(seen)); zv != nil {
+				if z = c.in(zv, maxTAT); z == minTAT {
+					pastZ = c.shifted(zv)
+				}
+			}
+			return mp.withPasts(past, pastZ), w, z
 		}) && !again {
 			return nil
 		}
@@ -158,14 +170,13 @@ func newChange(p, np *params, now time.Time) *change {
 // so a glitch (a Take far ahead, see Time in the package documentation)
 // stays counted until then, and after a rate change the bucket holds
 // nothing until the instant the old one was to be full.
-func (c *change) carry(old int64) *big.Int {
+func (c *change) carry(old *big.Int) *big.Int {
 	p, np := c.p, c.np
-	if old <= -fastBound {
-		// Full since forever, or at every time p reads (see minTAT): so at
-		// every time, as a new limiter of np.
+	if old == nil {
+		// Full since forever: so at every time, as a new limiter of np.
 		return nil
 	}
-	d := new(big.Int).Sub(big.NewInt(old), c.s)
+	d := new(big.Int).Sub(old, c.s)
 	if d.Sign() <= 0 {
 		return c.keptFull(old)
 	}
@@ -201,10 +212,10 @@ func (c *change) carry(old int64) *big.Int {
 // held), but never past s2: full at the change, as at any instant it is
 // full. The instants are converted as seen converts a bound, relative to
 // the change and rounded up.
-func (c *change) keptFull(old int64) *big.Int {
+func (c *change) keptFull(old *big.Int) *big.Int {
 	p, np := c.p, c.np
 	t := c.seen(old)
-	if e := c.seen(old - p.tau); rateChanged(p, np) {
+	if e := c.seen(new(big.Int).Sub(old, big.NewInt(p.tau))); rateChanged(p, np) {
 		e.Add(e, new(big.Int).Mul(big.NewInt(p.burst), big.NewInt(np.p)))
 		if e.Cmp(t) > 0 {
 			t = e
@@ -219,8 +230,8 @@ func (c *change) keptFull(old int64) *big.Int {
 // seen converts v, an instant in p's units (a bound on stamps, a TAT),
 // into np's, relative to the change and rounded up (a higher bound only
 // makes refunds give back less): ceil((v - s) * q2 / q1) + s2.
-func (c *change) seen(v int64) *big.Int {
-	d := new(big.Int).Sub(big.NewInt(v), c.s)
+func (c *change) seen(v *big.Int) *big.Int {
+	d := new(big.Int).Sub(v, c.s)
 	d = ceilDiv(d.Mul(d, big.NewInt(c.np.q)), big.NewInt(c.p.q))
 	return d.Add(d, big.NewInt(c.s2))
 }
@@ -300,23 +311,21 @@ const maxCarry = maxTAT - fastBound
 // at most Burst's refill less Z minus its stamp. Refunds of Takes stamped
 // within that time after it give back less, too. (TestRefundAcrossRateChange,
 // TestRefundAcrossRateChangeRandom and conformance's RefundAcrossReconfigure
-// failed without these raises.) A Z of minTAT (no Take admitted since the
-// last restore), or converted to before the fast range, is minTAT.
-func (c *change) z(seen int64) int64 {
-	if seen == minTAT {
-		return minTAT
+// failed without these raises.) Z is given and returned exactly (see
+// exactZ), in np's units from np's epoch before place moves it; nil (no
+// Take admitted since the last restore) stays nil.
+func (c *change) z(seen *big.Int) *big.Int {
+	if seen == nil {
+		return nil
 	}
 	z := c.seen(seen)
-	if c.in(z, maxTAT) == minTAT {
-		return minTAT
-	}
 	if s2 := big.NewInt(c.s2); z.Cmp(s2) < 0 {
 		z = s2
 	}
 	if rateChanged(c.p, c.np) {
 		z.Add(z, big.NewInt(c.np.tau))
 	}
-	return c.in(z, maxTAT)
+	return z
 }
 
 // rateChanged reports whether the emission intervals in ns of p and np,
@@ -377,13 +386,15 @@ const (
 func (l *Limiter) MarshalBinary() ([]byte, error) {
 	blk, tat := l.load()
 	p := blk.P
-	if tat == minTAT {
+	t := p.exactTAT(tat) // before the fast range, too (see past)
+	if t == nil {
 		b := core.AppendHeader(make([]byte, 0, core.HeaderLen+1), core.TokenBucket, stateVersion)
 		return binary.AppendUvarint(b, 0), nil
 	}
-	whole, r := floorDivMod(tat, p.q)
+	whole, rb := new(big.Int).DivMod(t, big.NewInt(p.q), new(big.Int)) // Euclidean: 0 <= r < q
+	r := rb.Int64()
 	unix := unixNano(p.epoch)
-	unix.Add(unix, big.NewInt(whole))
+	unix.Add(unix, whole)
 	b := make([]byte, 0, core.HeaderLen+7*binary.MaxVarintLen64)
 	{
 		sec, nsec := new(big.Int).DivMod(unix, big.NewInt(int64(time.Second)), new(big.Int)) // Euclidean: nsec >= 0
@@ -550,9 +561,11 @@ var maxUnixNano = new(big.Int).Add(new(big.Int).Mul(big.NewInt(core.MaxUnixSec),
 // first; the caller starts again). sr, if not nil, is the rate the state
 // was saved under.
 func (l *Limiter) restore(b *block, unix *big.Int, num, den uint64, sr *savedRate) (bool, error) {
-	p := b.P
-	np, tat := p, int64(minTAT) // the same epoch keeps the parameters, which may be shared
-	var shift int64             // ns the epoch moves forward (back, if negative) by, if it does
+	// The restored state keeps nothing of the TAT and the stamps before
+	// the fast range that p may hold (see past): p0 is p without them.
+	p, p0 := b.P, b.P.withPasts(nil, nil)
+	np, tat := p0, int64(minTAT) // the same epoch keeps the parameters, which may be shared
+	var shift int64              // ns the epoch moves forward (back, if negative) by, if it does
 	if unix != nil {
 		// v = ceil(((unix - epoch) + num/den) * q), in this limiter's units.
 		q := big.NewInt(p.q)
@@ -630,8 +643,11 @@ func (l *Limiter) restore(b *block, unix *big.Int, num, den uint64, sr *savedRat
 	// of 10, restored a state with 3 taken and refunded its 5 admitted 9.)
 	return l.c.Replace(b, func(_, seen int64) (*params, int64, int64) {
 		m := max(p.mark, seen)
+		if seen == minTAT && p.pastZ != nil {
+			m = max(m, -fastBound) // stamps before the range: marked at its bound, later
+		}
 		switch {
-		case m == minTAT || np == p:
+		case m == minTAT || np == p0:
 		case shift < 0:
 			// The epoch moves back: the mark moves on by as much. If it
 			// cannot (the Takes it marks are more than 3*2^60/q ns after
@@ -644,7 +660,7 @@ func (l *Limiter) restore(b *block, unix *big.Int, num, den uint64, sr *savedRat
 			// saver's times where the saver admitted none).
 			hi, lo := bits.Mul64(uint64(-shift), uint64(p.q)) // -MinInt64 wraps to 2^63 as a uint64: exact
 			if hi != 0 || lo > uint64(maxTAT-m) {
-				return p.withMark(m), -fastBound + p.tau, minTAT
+				return p0.withMark(m), -fastBound + p.tau, minTAT
 			}
 			m += int64(lo)
 		default:

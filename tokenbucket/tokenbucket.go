@@ -102,6 +102,7 @@ package tokenbucket
 
 import (
 	"math"
+	"math/big"
 	"math/bits"
 	"time"
 
@@ -255,6 +256,14 @@ type params struct {
 	// (see withMark). minTAT, below every stamp, is none: shared
 	// parameters never have one.
 	mark int64
+	// past is the TAT, in units from the epoch, for which the word holds
+	// minTAT: one before the fast range (below -fastBound), which a move
+	// of the epoch, a Reconfigure or a Refund left there, read only at
+	// the times before that range (see far.go); nil, as in shared
+	// parameters, is full since forever. At every time the fast range
+	// reads, both decide as full. pastZ is the same for Aux, the bound on
+	// stamps (nil: none). A replacement that stores minTAT sets them.
+	past, pastZ *big.Int
 }
 
 // withMark returns a private copy of p with the restore mark m (in p's
@@ -530,6 +539,14 @@ func (l *Limiter) Take(now time.Time, n int) (dec ratekit.Decision) {
 			l.rebase(b, now, p.rng)
 			continue
 		}
+		if ns < -p.rng {
+			// Before the range the epoch holds: decided exactly, and the
+			// epoch moves back to now if the Take stores (see far.go).
+			if dec, done := l.farTake(b, tat, now, ns, n); done {
+				return dec
+			}
+			continue
+		}
 		next, store, v := p.decide(tat, ns, n)
 		if store {
 			s, _ := p.clamp(ns)
@@ -571,7 +588,13 @@ func (l *Limiter) Peek(now time.Time, n int) (dec ratekit.Decision) {
 		b, tat = l.c.Wait()
 	}
 	p := b.P
-	_, _, v := p.decide(tat, p.since(now), n)
+	ns := p.since(now)
+	var v verdict
+	if ns < -p.rng {
+		_, v = p.farDecide(p.exactTAT(tat), p.units(now, ns), n) // see far.go
+	} else {
+		_, _, v = p.decide(tat, ns, n)
+	}
 	p.fill(&dec, v)
 	return dec
 }
@@ -633,10 +656,17 @@ func (l *Limiter) Refund(at time.Time, n int) {
 	for {
 		b, tat := l.load()
 		p := b.P
-		if tat == minTAT {
-			return // full since forever: nothing was taken
+		ns := p.since(at)
+		if ns < -p.rng {
+			if l.farRefund(b, tat, at, ns, n) { // see far.go
+				return
+			}
+			continue
 		}
-		next, ok := p.refund(tat, b.Aux.Load(), p.since(at), n)
+		if tat == minTAT {
+			return // full at every time from -fastBound: nothing was taken
+		}
+		next, ok := p.refund(tat, b.Aux.Load(), ns, n)
 		if !ok || b.W.CompareAndSwap(tat, next) {
 			return
 		}
@@ -668,7 +698,11 @@ func (p *params) refund(tat, z, ns int64, n int) (int64, bool) {
 // at now or later. It is lock-free and does not allocate.
 func (l *Limiter) Idle(now time.Time) bool {
 	b, tat := l.load()
-	return b.P.idle(tat, b.P.since(now))
+	p := b.P
+	if ns := p.since(now); ns < -p.rng {
+		return p.farIdle(tat, p.units(now, ns)) // see far.go
+	}
+	return p.idle(tat, p.since(now))
 }
 
 // idle is Idle's pure step: whether the TAT is at or before ns, and no
@@ -768,8 +802,8 @@ func (l *Limiter) allowAt(b *block, ns int64, n int) bool {
 // past it: for a Take at a time beyond the fast path's range (over = rng),
 // or a Wait whose reservation does not fit under maxTAT (over = 0). It keeps
 // every decision as it was: the TAT moves by exactly the epoch's shift,
-// except that a TAT left below -fastBound becomes minTAT, which decides the
-// same (see minTAT). If b has been replaced meanwhile it does nothing; the
+// and one left below -fastBound is the word minTAT with the TAT kept in
+// the new parameters' past (see far.go). If b has been replaced meanwhile it does nothing; the
 // caller, which loops, then finds the new block.
 func (l *Limiter) rebase(b *block, now time.Time, over int64) {
 	p := b.P
@@ -794,8 +828,19 @@ func (l *Limiter) rebase(b *block, now time.Time, over int64) {
 		// is kept at -fastBound (see withMark).
 		np = np.withMark(max(shiftTAT(p.mark, shift, p.q), -fastBound))
 	}
+	sh := p.units(now, shift) // the shift exactly, in p's units
 	l.c.Replace(b, func(tat, seen int64) (*params, int64, int64) {
-		return np, shiftTAT(tat, shift, p.q), shiftTAT(seen, shift, p.q)
+		// A TAT or a stamp left before np's range is kept exactly in
+		// np's past or pastZ, for the times before that range (see far.go).
+		var past, pastZ *big.Int
+		nt, nz := shiftTAT(tat, shift, p.q), shiftTAT(seen, shift, p.q)
+		if t := p.exactTAT(tat); nt == minTAT && t != nil {
+			past = t.Sub(t, sh)
+		}
+		if z := p.exactZ(seen); nz == minTAT && z != nil {
+			pastZ = z.Sub(z, sh)
+		}
+		return np.withPasts(past, pastZ), nt, nz
 	})
 }
 

@@ -98,8 +98,6 @@ func TestConformance(t *testing.T) {
 				ReconfigureWindow: reconfigureWindow(tc.cfg),
 				WithClock:         func(tb testing.TB, c clock.Clock) ratekit.Limiter { return mustNew(tb, withClock(tc.cfg, c)) },
 				Zero:              func() ratekit.Limiter { return new(tokenbucket.Limiter) },
-				// See Time in the package documentation.
-				FarPastAtBound: "a time more than 2^60/q ns before the epoch is decided as at that bound: Takes stamped there a second apart count as at one instant, so a stale one admits what a twin on a clock near them denies (not yet moving the epoch back, as UnmarshalBinary does)",
 			})
 		})
 	}

@@ -60,6 +60,13 @@ func (l *Limiter) Wait(ctx context.Context, n int) (ratekit.Decision, error) {
 			l.rebase(b, now, p.rng)
 			continue
 		}
+		if ns < -p.rng && n > 0 && l.moveBack(b, now, ns) {
+			// Before the fast range: decided at now, exactly, from an
+			// epoch moved back to it (see far.go). Not moved (a TAT over
+			// 2^62 units past now), the bucket is empty from the range's
+			// bound until then, and the clamped reading below is exact.
+			continue
+		}
 		next, store, v := p.decide(tat, ns, n)
 		p.fill(&dec, v)
 		if dec.Allowed { // available now: a plain Take

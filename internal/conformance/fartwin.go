@@ -61,8 +61,7 @@ type farStep struct {
 // history stops, as the two no longer saw the same Takes. Targeted
 // histories (a window opened a Window before Sub's bound, joined either
 // side of it) come first, then random ones; the seed is logged and read
-// back from SeedEnv. Limiters without a clock of their own are skipped, and
-// the anchors before Start for a Subject that sets FarPastAtBound.
+// back from SeedEnv. Limiters without a clock of their own are skipped.
 func (s Subject) farTwin(t *testing.T) {
 	if s.WithClock == nil {
 		t.Skip("no WithClock: the limiter reads no clock of its own")
@@ -82,9 +81,6 @@ func (s Subject) farTwin(t *testing.T) {
 	sizes := []int{1, half, c}
 	for _, a := range s.farAnchors() {
 		t.Run(a.name, func(t *testing.T) {
-			if a.past && s.FarPastAtBound != "" {
-				t.Skip(s.FarPastAtBound)
-			}
 			histories := append([][]farStep(nil), targeted...)
 			for range 24 {
 				h := make([]farStep, 1+rng.IntN(5))
