@@ -1,6 +1,7 @@
 package tokenbucket_test
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -54,6 +55,34 @@ type setClock struct {
 
 func (c *setClock) Now() time.Time { return c.now }
 
+// fuzzEpoch returns the clock reading a limiter takes its epoch from,
+// chosen by bits 1 to 3 of the input's first byte: the fuzzer's present,
+// t0; or one where time.Time.Sub from the epoch saturates at t0 (so a
+// nanosecond earlier, or later, reads as that bound); three centuries
+// either side of t0 (so every time the fuzzer passes does); or three
+// spans either side (every time is beyond the fast range, and the epoch
+// not far). Decisions depend only on the times passed in, and on the
+// clock's reading at a Reconfigure or a restart (t0 and later), so they
+// must not change with it: the limiter moves its epoch back to a Take
+// before its fast range, or forward to one after.
+func fuzzEpoch(first int, span time.Duration) time.Time {
+	switch (first >> 1) & 7 {
+	case 1:
+		return t0.Add(math.MaxInt64)
+	case 2:
+		return t0.Add(math.MinInt64)
+	case 3:
+		return t0.AddDate(300, 0, 0)
+	case 4:
+		return t0.AddDate(-300, 0, 0)
+	case 5:
+		return t0.Add(3 * span)
+	case 6:
+		return t0.Add(-3 * span)
+	}
+	return t0
+}
+
 // FuzzTokenBucket drives a Limiter and the exact model with the same
 // operations, decoded from the input, and requires identical Decisions from
 // Take and Peek and identical answers from Idle. Reconfigure and a
@@ -89,7 +118,7 @@ func checkTokenBucket(t *testing.T, data []byte) {
 	first := next()
 	class := fuzzClasses[first%len(fuzzClasses)]
 	cfg := class.cfgs[next()%len(class.cfgs)]
-	mock := &setClock{now: t0}
+	mock := &setClock{now: fuzzEpoch(first, class.span)}
 	cfg.Clock = mock
 	var l *tokenbucket.Limiter
 	if first&0x80 == 0 {
@@ -110,6 +139,7 @@ func checkTokenBucket(t *testing.T, data []byte) {
 		}
 		l = tmpl.New()
 	}
+	mock.now = t0 // the epoch read, the clock is the fuzzer's present
 	m := model.NewTokenBucket(cfg.Limit, cfg.Window, cfg.Burst, cfg.Name, t0)
 	now, latest := t0, t0 // latest: the clock, which never runs backwards
 	units := func() int {
