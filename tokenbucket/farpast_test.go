@@ -47,15 +47,15 @@ func newFarTwin(t *testing.T, at time.Time) *farTwin {
 func (f *farTwin) take(at time.Time, n int) ratekit.Decision {
 	f.t.Helper()
 	got, want := f.l.Take(at, n), f.m.Take(at, n)
-	require.Equal(f.t, want, got, "Take(t0%+v, %d)", at.Sub(t0), n)
+	require.Equal(f.t, want, got, "Take(t0 + %v, %d)", at.Sub(t0), n)
 	return got
 }
 
 // peek requires the limiter's Peek and Idle to answer as the model's.
 func (f *farTwin) peek(at time.Time, n int) {
 	f.t.Helper()
-	require.Equal(f.t, f.m.Peek(at, n), f.l.Peek(at, n), "Peek(t0%+v, %d)", at.Sub(t0), n)
-	require.Equal(f.t, f.m.Idle(at), f.l.Idle(at), "Idle(t0%+v)", at.Sub(t0))
+	require.Equal(f.t, f.m.Peek(at, n), f.l.Peek(at, n), "Peek(t0 + %v, %d)", at.Sub(t0), n)
+	require.Equal(f.t, f.m.Idle(at), f.l.Idle(at), "Idle(t0 + %v)", at.Sub(t0))
 }
 
 // TestFarPastThroughReconfigure: a Reconfigure 10 s after a drained
@@ -138,4 +138,30 @@ func TestFarPastTakeAll(t *testing.T) {
 	require.True(t, g.m.Take(t0.Add(30), 19).Allowed)
 	f.peek(t0.Add(30), 1)
 	g.peek(t0.Add(30), 31)
+}
+
+// TestFarPastRestoreMarked: a state drained at t0 restored, at t0 + 10 s,
+// into a limiter that took at t0 + 10 s, more than 3*2^60/q units after the
+// state's TAT (3.46 s): the epoch cannot move back to the TAT and keep the
+// restore mark in range, so it stays, and the TAT is kept before the fast
+// range, exactly: the saver's times admit what the saver's would (on main
+// they admitted nothing), and the marked Take's refund gives nothing.
+func TestFarPastRestoreMarked(t *testing.T) {
+	saver := newFarTwin(t, t0)
+	require.True(t, saver.take(t0, 50).Allowed)
+	b, err := saver.l.MarshalBinary()
+	require.NoError(t, err)
+	f := newFarTwin(t, t0.Add(10*time.Second))
+	require.True(t, f.take(t0.Add(10*time.Second), 1).Allowed)
+	require.NoError(t, f.l.UnmarshalBinary(b))
+	f.m.Restore(saver.m.Clone())
+	f.l.Refund(t0.Add(10*time.Second), 1)
+	f.m.Refund(t0.Add(10*time.Second), 1)
+	for _, at := range []time.Duration{0, 30, 50, 51} {
+		f.peek(t0.Add(at), 29)
+		f.peek(t0.Add(at), 50)
+	}
+	require.False(t, f.take(t0.Add(30), 31).Allowed)
+	require.True(t, f.take(t0.Add(30), 29).Allowed)
+	f.peek(t0.Add(10*time.Second), 50)
 }

@@ -239,8 +239,8 @@ func (c *change) seen(v *big.Int) *big.Int {
 // place returns np, or if v (carry's TAT, nil for minTAT) is past np's
 // range, private parameters of np's Config with the epoch moved forward by
 // whole ns until v is at most fastBound past it, as UnmarshalBinary moves
-// it; it sets shift. Times near the old epoch are then read at the fast
-// range's bound, which only denies: the bucket is empty until v.
+// it; it sets shift. Times near the old epoch are then before the fast
+// range, decided exactly there (see far.go): the bucket is empty until v.
 func (c *change) place(v *big.Int) (*params, error) {
 	np := c.np
 	c.shift = new(big.Int)
@@ -445,15 +445,14 @@ func unixNano(t time.Time) *big.Int {
 // that the instant is kept in any year; one more than 2^60/q ns before it
 // (36 years at q = 1, 1.15 s at q = 999999937: a restart long after the
 // save) moves the epoch back to the instant, in any year, so that a
-// Take stamped at the saver's times is decided as the saver decided it,
-// not as at the fast range's bound (see Time in the package
-// documentation); a Take near the old epoch moves it forward again, as it
-// does in the saver. Either move gives the Limiter parameters of its own.
-// (Restored into a Limiter that has taken, the epoch moves back no more
-// than 3*2^60/q ns, which keeps the mark below in range; further back,
-// every time before the fast range's bound is read as at the bound, and
-// the bucket is empty there and full Burst*Window/Limit later: the saver's
-// times admit nothing, never more than the saver admitted.)
+// Take stamped at the saver's times is decided on the fast path (see Time
+// in the package documentation); a Take near the old epoch moves it
+// forward again, as it does in the saver. Either move gives the Limiter
+// parameters of its own. (Restored into a Limiter that has taken, the
+// epoch moves back no more than 3*2^60/q ns, which keeps the mark below in
+// range; further back, the epoch stays and the TAT is kept exactly before
+// the fast range: the saver's times are decided as the saver decided
+// them, off the fast path.)
 //
 // A version 3 state records the rate and Burst it was saved under, and a
 // limiter of another rate carries it as Reconfigure does (Persistence in
@@ -566,6 +565,7 @@ func (l *Limiter) restore(b *block, unix *big.Int, num, den uint64, sr *savedRat
 	p, p0 := b.P, b.P.withPasts(nil, nil)
 	np, tat := p0, int64(minTAT) // the same epoch keeps the parameters, which may be shared
 	var shift int64              // ns the epoch moves forward (back, if negative) by, if it does
+	var far *big.Int             // the TAT in p's units, if before p's fast range
 	if unix != nil {
 		// v = ceil(((unix - epoch) + num/den) * q), in this limiter's units.
 		q := big.NewInt(p.q)
@@ -578,9 +578,10 @@ func (l *Limiter) restore(b *block, unix *big.Int, num, den uint64, sr *savedRat
 		switch {
 		case v.Cmp(big.NewInt(-fastBound)) < 0:
 			// Before the fast range: move the epoch back by whole ns to the
-			// TAT (0 <= tat < q), so that the saver's times are read as
-			// exactly as the saver read them; a Take near this limiter's
-			// old epoch moves it forward again, as in the saver.
+			// TAT (0 <= tat < q), so that the saver's times are on the
+			// fast path; a Take near this limiter's old epoch moves it
+			// forward again, as in the saver.
+			far = new(big.Int).Set(v)
 			by, rem := new(big.Int).DivMod(v, q, new(big.Int)) // Euclidean: rem >= 0
 			var epoch time.Time
 			if by.IsInt64() {
@@ -606,8 +607,8 @@ func (l *Limiter) restore(b *block, unix *big.Int, num, den uint64, sr *savedRat
 		default:
 			// Further ahead than the state holds: move the epoch forward by
 			// whole ns until the TAT is at most fastBound past it. (Times
-			// near the TAT are then read exactly; times near the old epoch
-			// may be read at the fast path's bound, which only denies.)
+			// near the TAT are on the fast path; times near the old epoch
+			// are before it, where the bucket is empty: see far.go.)
 			by, rem := new(big.Int).DivMod(new(big.Int).Sub(v, big.NewInt(fastBound)), q, new(big.Int))
 			by.Add(by, big.NewInt(1))
 			shift = math.MaxInt64 // beyond int64 ns: shiftTAT reads it as past everything
@@ -651,16 +652,14 @@ func (l *Limiter) restore(b *block, unix *big.Int, num, den uint64, sr *savedRat
 		case shift < 0:
 			// The epoch moves back: the mark moves on by as much. If it
 			// cannot (the Takes it marks are more than 3*2^60/q ns after
-			// the restored TAT), the epoch stays: a Refund of those Takes
-			// must give nothing back. The saver's times are then read at
-			// the fast range's bound, where the saver's bucket may have
-			// been empty, so the TAT is the bound plus tau: empty there,
-			// full tau later, and full at every time after, as restored
-			// (minTAT, full at the bound too, admitted a Burst at the
-			// saver's times where the saver admitted none).
+			// the restored TAT), the epoch stays, with the mark: a Refund
+			// of those Takes must give nothing back. The TAT, before the
+			// fast range, is kept exactly in past (see far.go), so the
+			// saver's times are decided as the saver decided them, off
+			// the fast path.
 			hi, lo := bits.Mul64(uint64(-shift), uint64(p.q)) // -MinInt64 wraps to 2^63 as a uint64: exact
 			if hi != 0 || lo > uint64(maxTAT-m) {
-				return p0.withMark(m), -fastBound + p.tau, minTAT
+				return p0.withMark(m).withPasts(far, nil), minTAT, minTAT
 			}
 			m += int64(lo)
 		default:

@@ -21,7 +21,7 @@
 // and a compare-and-swap when the stamp is new; Refund reads it). A denial
 // writes nothing, unless the Take first found room and lost its
 // compare-and-swap: its stamp then stays (see Limiter.Refund). They
-// allocate nothing.
+// allocate nothing at times within the epoch's fast range (see Time).
 // Allow, AllowN and Wait read the Config's Clock.
 //
 // # Many keys
@@ -67,23 +67,28 @@
 // The limiter measures time from an epoch, the instant it was created (read
 // on the Config's Clock), with time.Time.Sub: the monotonic clock when both
 // times carry a reading, the wall clock otherwise. It keeps |now - epoch| * q
-// within 2^60 units on its fast path. When a Take arrives later than that
-// (after 36 years at q = 1; after 1.15 s at q = 999999937, whose interval is
-// 1.00000006 ns), the limiter moves its epoch forward, sealing its state
-// while it does (other calls wait for it) and allocating new parameters;
-// decisions are unchanged by it.
+// within 2^60 units on its fast path, the fast range: 36 years either side
+// of the epoch at q = 1, 1.15 s at q = 999999937 (whose interval is
+// 1.00000006 ns). A time outside it takes a slower path, which allocates.
+// When a Take arrives later than the range, the limiter moves its epoch
+// forward to it, sealing its state while it does (other calls wait for it)
+// and allocating new parameters. A time before the range, in any year (the
+// wall clocks' Unix times are read where time.Time.Sub saturates, 292
+// years from the epoch), is decided exactly, in math/big, against the TAT
+// kept exactly (one a move left before the range too), and a Take there
+// that stores moves the epoch back to its time as a later one moves it
+// forward. Decisions are unchanged by the moves: Takes stamped a second
+// apart centuries before the epoch are a second apart, as they are to a
+// limiter whose clock reads near them.
 //
 // Times passed in may be stale, go backwards, or be the zero time.Time. A
 // time earlier than the TAT finds the bucket emptier, not fuller, and an
 // admitted Take moves the TAT forward from the TAT, never from the time, so
 // no ordering of stale times admits more than Burst plus what refilled up
 // to the latest time seen (the bug behind golang/go#71360 in x/time/rate
-// cannot occur). A time more than 2^60/q ns before the epoch is decided as at
-// that bound, so it is admitted at most what the bucket held then;
-// RetryAfter and ResetAfter are still measured from the time passed in. A
-// restored state's instants are never before that bound: UnmarshalBinary
-// moves the epoch back to them (in any year), so a restart long after
-// the save decides Takes stamped at the saver's times as the saver did.
+// cannot occur). RetryAfter and ResetAfter are measured from the time
+// passed in, and saturate one below ratekit.Never (centuries before the
+// TAT).
 //
 // # Waiting
 //
@@ -151,8 +156,9 @@ const (
 	maxTAT = 1 << 62
 	// minTAT is the TAT of a bucket that has been full since forever: a new
 	// limiter. Every stored TAT is minTAT or within [-fastBound, maxTAT]; a
-	// TAT below -fastBound is replaced by minTAT, which decides the same
-	// since no time is ever read as earlier than -fastBound.
+	// TAT below -fastBound is stored as minTAT, and kept exactly in the
+	// parameters' past for the times before -fastBound, the only ones at
+	// which the two differ (see far.go).
 	minTAT = -(1 << 62)
 	// (cell.Sealed, math.MinInt64, marks a retired block's TAT: it is below
 	// minTAT, so no real TAT is ever equal to it.)
@@ -410,7 +416,10 @@ var zeroBlock = func() *block {
 // which are then still measured from the time passed in. A time beyond +rng
 // is computed exactly while it fits under maxTAT and saturates there: any
 // later time sees every TAT, all being at most maxTAT, as past. Callers that
-// would store a TAT computed from a time beyond rng rebase first.
+// would store a TAT computed from a time beyond rng rebase first; Take,
+// Peek, Refund and Idle decide a time before -rng in far.go, exactly, and
+// Wait reads it clamped only where that is exact (a TAT past -rng + tau:
+// empty there) or gives back less (cancel).
 func (p *params) clamp(ns int64) (s, behind int64) {
 	switch {
 	case ns < -p.rng:
@@ -494,8 +503,8 @@ func (p *params) since(now time.Time) int64 { return int64(now.Sub(p.epoch)) }
 // earlier than the last one seen, the zero time included, finds the bucket
 // no fuller than it was then.
 //
-// Take is lock-free and does not allocate, except when now is more than
-// 2^60/q ns past the epoch (see Bounds in the package documentation).
+// Take is lock-free and does not allocate, except at a time outside the
+// epoch's fast range (see Time in the package documentation).
 func (l *Limiter) Take(now time.Time, n int) (dec ratekit.Decision) {
 	for {
 		// The hot path of internal/cell, spelled out, with the zero
@@ -577,7 +586,9 @@ func (p *params) admit(tat, ns int64, n int) (nd, next int64) {
 	return nd, s + nd
 }
 
-// Peek is ratekit.Limiter's Peek. It is lock-free and does not allocate.
+// Peek is ratekit.Limiter's Peek. It is lock-free and does not allocate,
+// except at a time before the epoch's fast range (see Time in the package
+// documentation).
 func (l *Limiter) Peek(now time.Time, n int) (dec ratekit.Decision) {
 	b := l.c.Cur()
 	if b == nil {
@@ -601,7 +612,8 @@ func (l *Limiter) Peek(now time.Time, n int) (dec ratekit.Decision) {
 
 // Refund gives back n units that an allowed Take at `at` took, for work that
 // did not happen. n is capped at Burst, the most one Take can take; n <= 0
-// does nothing. It is lock-free and does not allocate.
+// does nothing. It is lock-free and does not allocate, except at a time
+// before the epoch's fast range (see Time in the package documentation).
 //
 // What it gives back: with Z the latest stamp the Limiter has seen on a Take
 // (the Limiter keeps it; see below for which Takes count), it moves the TAT
@@ -695,7 +707,8 @@ func (p *params) refund(tat, z, ns int64, n int) (int64, bool) {
 
 // Idle reports whether the bucket is full at now, so that dropping the
 // limiter and creating a fresh one in its place would change no decision
-// at now or later. It is lock-free and does not allocate.
+// at now or later. It is lock-free and does not allocate, except at a time
+// before the epoch's fast range (see Time in the package documentation).
 func (l *Limiter) Idle(now time.Time) bool {
 	b, tat := l.load()
 	p := b.P
