@@ -124,3 +124,16 @@ func BenchmarkAllowParallel(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkTakeRefund takes a unit and refunds it at once, at one instant
+// a call: the refund gives back exactly what the Take took.
+func BenchmarkTakeRefund(b *testing.B) {
+	l := mustNew(b, benchCases[0].cfg)
+	now := time.Now()
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		now = now.Add(time.Microsecond)
+		l.Take(now, 1)
+		l.Refund(now, 1)
+	}
+}
