@@ -118,6 +118,14 @@ func (p *params) afterBig(x *big.Int) time.Duration {
 	return time.Duration(ns.Int64())
 }
 
+// farPeek is Peek at now, ns before the epoch by more than rng: decided
+// exactly, against the TAT exactly.
+func (p *params) farPeek(tat int64, now time.Time, ns int64, n int) (dec ratekit.Decision) {
+	_, v := p.farDecide(p.exactTAT(tat), p.units(now, ns), n)
+	p.fill(&dec, v)
+	return dec
+}
+
 // farTake is Take at now, ns before the epoch by more than rng: decided
 // exactly; admitted, the epoch moves to now and the Take stores there,
 // under the seal of b (see movedTo). It reports false, deciding nothing,

@@ -600,12 +600,28 @@ func (l *Limiter) Peek(now time.Time, n int) (dec ratekit.Decision) {
 	}
 	p := b.P
 	ns := p.since(now)
-	var v verdict
-	if ns < -p.rng {
-		_, v = p.farDecide(p.exactTAT(tat), p.units(now, ns), n) // see far.go
-	} else {
-		_, _, v = p.decide(tat, ns, n)
+	if p.fast(ns, n) {
+		// Take's fast case, spelled out as there, without the store: its
+		// one range test keeps the test for a time before the range (below)
+		// off this path.
+		nd, _ := p.admit(tat, ns, n)
+		dec.Limit, dec.Window, dec.Policy = p.limit, p.window, p.name
+		if nd <= p.tau {
+			dec.Allowed = true
+			dec.Remaining = int(p.burst - p.divP.Ceil(nd))
+			dec.ResetAfter = time.Duration(p.divQ.Ceil(nd))
+			return dec
+		}
+		d := nd - int64(n)*p.p
+		dec.Remaining = p.holds(d)
+		dec.ResetAfter = time.Duration(p.divQ.Ceil(d))
+		dec.RetryAfter = time.Duration(p.divQ.Ceil(nd - p.tau))
+		return dec
 	}
+	if ns < -p.rng {
+		return p.farPeek(tat, now, ns, n) // see far.go
+	}
+	_, _, v := p.decide(tat, ns, n)
 	p.fill(&dec, v)
 	return dec
 }
