@@ -1,6 +1,7 @@
 package tokenbucket_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -164,4 +165,18 @@ func TestFarPastRestoreMarked(t *testing.T) {
 	require.False(t, f.take(t0.Add(30), 31).Allowed)
 	require.True(t, f.take(t0.Add(30), 29).Allowed)
 	f.peek(t0.Add(10*time.Second), 50)
+}
+
+// TestFarPastWaitExceeds: Wait of more than Burst, its Clock reading a time
+// before the fast range (reconfiguredFar's, set back to t0 + 30 ns),
+// returns ErrExceedsLimit with the denial Take meets there: 19 remain,
+// full in 21 ns.
+func TestFarPastWaitExceeds(t *testing.T) {
+	f := reconfiguredFar(t)
+	f.clk.Set(t0.Add(30))
+	for _, n := range []int{41, -1} {
+		d, err := f.l.Wait(context.Background(), n)
+		require.ErrorIs(t, err, ratekit.ErrExceedsLimit)
+		require.Equal(t, f.m.Peek(t0.Add(30), n), d, "Wait(%d)", n)
+	}
 }

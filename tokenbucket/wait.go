@@ -52,6 +52,9 @@ func (l *Limiter) Wait(ctx context.Context, n int) (ratekit.Decision, error) {
 		ns := p.since(now)
 		var dec ratekit.Decision
 		if n < 0 || int64(n) > p.burst {
+			if ns < -p.rng {
+				return p.farPeek(tat, now, ns, n), ratekit.ErrExceedsLimit // see far.go
+			}
 			_, _, v := p.decide(tat, ns, n)
 			p.fill(&dec, v)
 			return dec, ratekit.ErrExceedsLimit
