@@ -180,3 +180,45 @@ func TestFarPastWaitExceeds(t *testing.T) {
 		require.Equal(t, f.m.Peek(t0.Add(30), n), d, "Wait(%d)", n)
 	}
 }
+
+// TestFarPastKeyed: Keyed.Take, which decides in the table's slot, defers
+// a time before the fast range to the Limiter's Take (TakeSlot declines
+// it). A key made at t0 + 10 s (by Get: a Take that makes the key is
+// the Limiter's own) takes 25 at t0 and then 25 at t0 - 1 s, a stale
+// time: the model denies the second (the bucket is empty from 1 s before
+// the first); a slot that read both times at the range's bound took them
+// as one instant and admitted it.
+func TestFarPastKeyed(t *testing.T) {
+	clk := clock.NewMock()
+	clk.Set(t0.Add(10 * time.Second))
+	cfg := fineCfg(clk)
+	k := ratekit.NewKeyed(func(string) *tokenbucket.Limiter { return mustNew(t, cfg) }, ratekit.KeyedConfig{})
+	k.Get("a")
+	m := model.NewTokenBucket(cfg.Limit, cfg.Window, cfg.Burst, cfg.Name, t0)
+	for _, st := range []struct {
+		at time.Duration
+		n  int
+	}{{0, 25}, {-time.Second, 25}, {-time.Second, 0}, {30, 26}, {30, 25}} {
+		at := t0.Add(st.at)
+		require.Equal(t, m.Take(at, st.n), k.Take(at, "a", st.n), "Take(t0%+v, %d)", st.at, st.n)
+	}
+}
+
+// TestFarPastRefundMarked: a Refund stamped before the fast range, of a
+// Take from before a restore (its own state, restored into it: the Takes
+// before are marked), gives nothing back, as one within the range does.
+// Given back, a Burst 50 drained at t0 was full again at t0 - 2 s and so
+// at t0 + 10 ns, where the model holds 9.
+func TestFarPastRefundMarked(t *testing.T) {
+	f := newFarTwin(t, t0)
+	require.True(t, f.take(t0, 50).Allowed)
+	b, err := f.l.MarshalBinary()
+	require.NoError(t, err)
+	require.NoError(t, f.l.UnmarshalBinary(b))
+	f.m.Restore(f.m.Clone())
+	f.l.Refund(t0.Add(-2*time.Second), 50)
+	f.m.Refund(t0.Add(-2*time.Second), 50)
+	f.peek(t0.Add(10), 9)
+	f.peek(t0.Add(10), 10)
+	require.True(t, f.take(t0.Add(10), 9).Allowed)
+}
