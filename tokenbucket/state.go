@@ -269,8 +269,8 @@ func (c *change) shifted(v *big.Int) *big.Int {
 }
 
 // in returns v (nil for minTAT) as a word from the epoch place chose: one
-// before the fast range is minTAT, which decides the same (see minTAT), and
-// one past hi is hi.
+// before the fast range is minTAT, whose TAT the caller keeps in the
+// parameters' past (see far.go), and one past hi is hi.
 func (c *change) in(v *big.Int, hi int64) int64 {
 	if v == nil {
 		return minTAT

@@ -66,20 +66,17 @@
 //
 // The limiter measures time from an epoch, the instant it was created (read
 // on the Config's Clock), with time.Time.Sub: the monotonic clock when both
-// times carry a reading, the wall clock otherwise. It keeps |now - epoch| * q
-// within 2^60 units on its fast path, the fast range: 36 years either side
-// of the epoch at q = 1, 1.15 s at q = 999999937 (whose interval is
-// 1.00000006 ns). A time outside it takes a slower path, which allocates.
-// When a Take arrives later than the range, the limiter moves its epoch
-// forward to it, sealing its state while it does (other calls wait for it)
-// and allocating new parameters. A time before the range, in any year (the
-// wall clocks' Unix times are read where time.Time.Sub saturates, 292
-// years from the epoch), is decided exactly, in math/big, against the TAT
-// kept exactly (one a move left before the range too), and a Take there
-// that stores moves the epoch back to its time as a later one moves it
-// forward. Decisions are unchanged by the moves: Takes stamped a second
-// apart centuries before the epoch are a second apart, as they are to a
-// limiter whose clock reads near them.
+// times carry a reading, the wall clock otherwise. Its fast path covers
+// the times within 2^60/q ns of the epoch, the fast range: 36 years either
+// side at q = 1, 1.15 s at q = 999999937 (whose interval is 1.00000006
+// ns). A time outside the range takes a slower path, which may allocate. A
+// Take later than the range moves the epoch forward to it. A time before
+// the range, in any year (where time.Time.Sub saturates, 292 years from
+// the epoch, the wall clocks' Unix times are read), is decided exactly in
+// math/big, and an admitted Take there moves the epoch back to it. A move
+// seals the state while it runs (other calls wait for it) and changes no
+// decision: Takes stamped a second apart centuries before the epoch are a
+// second apart, as they are to a limiter whose clock reads near them.
 //
 // Times passed in may be stale, go backwards, or be the zero time.Time. A
 // time earlier than the TAT finds the bucket emptier, not fuller, and an
@@ -305,7 +302,7 @@ var interned cell.Interner[Config, params]
 
 // shared returns the interned parameters of cfg, making them if there are
 // none, or if their epoch is too far from now to serve a new limiter:
-// limiters keep their fast path within rng ns of the epoch (see Bounds in
+// limiters keep their fast path within rng ns of the epoch (see Time in
 // the package documentation), 36 years at q = 1, where shared parameters
 // never go stale and the clock is not read; at finer time scales, once the
 // epoch is over half that range from cfg.Clock's time, the next New makes

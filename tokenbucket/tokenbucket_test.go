@@ -78,7 +78,7 @@ func TestConformance(t *testing.T) {
 		{"1e9PerSecond", tokenbucket.Config{Limit: 1e9, Window: time.Second, Burst: 100}},
 		// q = 999999937: the fast path covers 1.15 s either side of the
 		// epoch, so the suite's hour and 400-day steps rebase, and its
-		// ten-year-stale times are read at the bound.
+		// ten-year-stale times take the exact path before the range.
 		{"FineScale", tokenbucket.Config{Limit: 999_999_937, Window: time.Second, Burst: 50, Name: "fine"}},
 		// The real clock's epoch (now) is months after the suite's instants.
 		{"RealClockEpoch", tokenbucket.Config{Limit: 25, Window: time.Second, Burst: 25, Name: "sanity"}},

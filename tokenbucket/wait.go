@@ -35,7 +35,7 @@ import (
 // computed with it taken; giving it back would let a newcomer in ahead of
 // them, at the same instants. Nothing is given back once the reservation's
 // time has come, or if Reconfigure or UnmarshalBinary ran since, or the
-// limiter moved its epoch since (see Bounds in the package documentation:
+// limiter moved its epoch since (see Time in the package documentation:
 // at time scales finer than 1 ns, after a second or more).
 //
 // This is safe (never admits more than GCRA would) provided every Take that
