@@ -78,6 +78,7 @@ func BenchmarkPeek(b *testing.B) {
 	l := mustNew(b, benchCases[0].cfg)
 	now := time.Now()
 	b.ReportAllocs()
+	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		l.Peek(now, 1)
 	}
@@ -131,6 +132,7 @@ func BenchmarkTakeRefund(b *testing.B) {
 	l := mustNew(b, benchCases[0].cfg)
 	now := time.Now()
 	b.ReportAllocs()
+	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		now = now.Add(time.Microsecond)
 		l.Take(now, 1)
