@@ -270,8 +270,10 @@ type params struct {
 }
 
 // withMark returns a private copy of p with the restore mark m (in p's
-// units), or p itself if m is minTAT. A mark before the times p reads is
-// kept at -fastBound, the stamp of every such time (see clamp).
+// units), or p itself if m is minTAT. A mark before p's fast range is
+// kept at -fastBound, later than it is: before the range, a Refund of a
+// Take stamped between the two gives nothing back, and Idle reports false
+// until tau past the bound: both err on the safe side.
 func (p *params) withMark(m int64) *params {
 	if m == minTAT {
 		return p
