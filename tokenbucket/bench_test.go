@@ -78,6 +78,7 @@ func BenchmarkPeek(b *testing.B) {
 	l := mustNew(b, benchCases[0].cfg)
 	now := time.Now()
 	b.ReportAllocs()
+	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		l.Peek(now, 1)
 	}
@@ -123,4 +124,18 @@ func BenchmarkAllowParallel(b *testing.B) {
 			l.Allow()
 		}
 	})
+}
+
+// BenchmarkTakeRefund takes a unit and refunds it at once, at one instant
+// a call: the refund gives back exactly what the Take took.
+func BenchmarkTakeRefund(b *testing.B) {
+	l := mustNew(b, benchCases[0].cfg)
+	now := time.Now()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		now = now.Add(time.Microsecond)
+		l.Take(now, 1)
+		l.Refund(now, 1)
+	}
 }

@@ -36,9 +36,10 @@ func (l *Limiter) Joint(self any, lock bool, now time.Time, wall int64, n int) (
 		d := nd - int64(n)*p.p
 		return h.Answer(tat, cell.NoStamp, cell.Verdict{Remaining: p.holds(d), Reset: time.Duration(p.divQ.Ceil(d)), Retry: time.Duration(p.divQ.Ceil(nd - p.tau))})
 	}
-	if ns > p.rng && n > 0 && int64(n) <= p.burst {
-		// A time past the fast range needs a rebase, a replacement: the
-		// general path's Take does it.
+	if ns < -p.rng || ns > p.rng && n > 0 && int64(n) <= p.burst {
+		// A time past the fast range needs a rebase, a replacement, and
+		// one before it an exact decision and a move of the epoch: the
+		// general path's Take does them.
 		return h.Defer(lock)
 	}
 	next, store, v := p.decide(tat, ns, n)

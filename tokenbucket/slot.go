@@ -20,7 +20,8 @@ func (*slotter) Mover(l any) cell.Mover { return &l.(*Limiter).c }
 // TakeSlot is Take on the block in s, which a Limiter's Ref published there,
 // without the Limiter: it reports false, deciding nothing, when the block is
 // sealed (moved, replaced or locked: the Limiter's Take waits that out) or
-// the Take needs a rebase, which replaces the Limiter's block.
+// the Take needs a move of the epoch (a time outside the fast range), which
+// replaces the Limiter's block.
 func (*slotter) TakeSlot(s *cell.Slot, now time.Time, n int) (dec ratekit.Decision, ok bool) {
 	b := cell.BlockOf[params](s)
 	for {
@@ -50,8 +51,8 @@ func (*slotter) TakeSlot(s *cell.Slot, now time.Time, n int) (dec ratekit.Decisi
 			dec.RetryAfter = time.Duration(p.divQ.Ceil(nd - p.tau))
 			return dec, true
 		}
-		if ns > p.rng && n > 0 && int64(n) <= p.burst {
-			return dec, false // a rebase: the Limiter's Take replaces its block
+		if ns < -p.rng || ns > p.rng && n > 0 && int64(n) <= p.burst {
+			return dec, false // a move of the epoch: the Limiter's Take replaces its block
 		}
 		next, store, v := p.decide(tat, ns, n)
 		if store {

@@ -81,23 +81,35 @@ func (l *Limiter) Reconfigure(cfg Config) error {
 		// The TAT read under the seal is the one carried; if it no longer
 		// fits (Takes moved it 3*2^60 units on meanwhile), the block is
 		// put back as it was and the change starts again.
-		mp, err := c.place(c.carry(tat0))
+		mp, err := c.place(c.carry(b.P.exactTAT(tat0)))
 		if err != nil {
 			return err
 		}
 		if p := b.P; p.mark != minTAT {
 			// The restore mark carries over, rounded later as Z is; one
 			// before mp's range is kept at its bound (see withMark).
-			mp = mp.withMark(max(c.in(c.seen(p.mark), maxTAT), -fastBound))
+			mp = mp.withMark(max(c.in(c.seen(big.NewInt(p.mark)), maxTAT), -fastBound))
 		}
 		again := false
 		if l.c.Replace(b, func(tat, seen int64) (*params, int64, int64) {
-			v := c.carry(tat)
+			v := c.carry(b.P.exactTAT(tat))
 			if v != nil && c.shifted(v).Cmp(big.NewInt(maxTAT)) > 0 {
 				again = true
 				return b.P, tat, seen
 			}
-			return mp, c.in(v, maxTAT), c.z(seen)
+			// A TAT or a stamp carried to before mp's range is kept in
+			// mp's past or pastZ (see far.go).
+			w, z := c.in(v, maxTAT), int64(minTAT)
+			var past, pastZ *big.Int
+			if w == minTAT && v != nil {
+				past = c.shifted(v)
+			}
+			if zv := c.z(b.P.exactZ(seen)); zv != nil {
+				if z = c.in(zv, maxTAT); z == minTAT {
+					pastZ = c.shifted(zv)
+				}
+			}
+			return mp.withPasts(past, pastZ), w, z
 		}) && !again {
 			return nil
 		}
@@ -158,14 +170,13 @@ func newChange(p, np *params, now time.Time) *change {
 // so a glitch (a Take far ahead, see Time in the package documentation)
 // stays counted until then, and after a rate change the bucket holds
 // nothing until the instant the old one was to be full.
-func (c *change) carry(old int64) *big.Int {
+func (c *change) carry(old *big.Int) *big.Int {
 	p, np := c.p, c.np
-	if old <= -fastBound {
-		// Full since forever, or at every time p reads (see minTAT): so at
-		// every time, as a new limiter of np.
+	if old == nil {
+		// Full since forever: so at every time, as a new limiter of np.
 		return nil
 	}
-	d := new(big.Int).Sub(big.NewInt(old), c.s)
+	d := new(big.Int).Sub(old, c.s)
 	if d.Sign() <= 0 {
 		return c.keptFull(old)
 	}
@@ -201,10 +212,10 @@ func (c *change) carry(old int64) *big.Int {
 // held), but never past s2: full at the change, as at any instant it is
 // full. The instants are converted as seen converts a bound, relative to
 // the change and rounded up.
-func (c *change) keptFull(old int64) *big.Int {
+func (c *change) keptFull(old *big.Int) *big.Int {
 	p, np := c.p, c.np
 	t := c.seen(old)
-	if e := c.seen(old - p.tau); rateChanged(p, np) {
+	if e := c.seen(new(big.Int).Sub(old, big.NewInt(p.tau))); rateChanged(p, np) {
 		e.Add(e, new(big.Int).Mul(big.NewInt(p.burst), big.NewInt(np.p)))
 		if e.Cmp(t) > 0 {
 			t = e
@@ -219,8 +230,8 @@ func (c *change) keptFull(old int64) *big.Int {
 // seen converts v, an instant in p's units (a bound on stamps, a TAT),
 // into np's, relative to the change and rounded up (a higher bound only
 // makes refunds give back less): ceil((v - s) * q2 / q1) + s2.
-func (c *change) seen(v int64) *big.Int {
-	d := new(big.Int).Sub(big.NewInt(v), c.s)
+func (c *change) seen(v *big.Int) *big.Int {
+	d := new(big.Int).Sub(v, c.s)
 	d = ceilDiv(d.Mul(d, big.NewInt(c.np.q)), big.NewInt(c.p.q))
 	return d.Add(d, big.NewInt(c.s2))
 }
@@ -228,8 +239,8 @@ func (c *change) seen(v int64) *big.Int {
 // place returns np, or if v (carry's TAT, nil for minTAT) is past np's
 // range, private parameters of np's Config with the epoch moved forward by
 // whole ns until v is at most fastBound past it, as UnmarshalBinary moves
-// it; it sets shift. Times near the old epoch are then read at the fast
-// range's bound, which only denies: the bucket is empty until v.
+// it; it sets shift. Times near the old epoch are then before the fast
+// range, decided exactly there (see far.go): the bucket is empty until v.
 func (c *change) place(v *big.Int) (*params, error) {
 	np := c.np
 	c.shift = new(big.Int)
@@ -258,8 +269,8 @@ func (c *change) shifted(v *big.Int) *big.Int {
 }
 
 // in returns v (nil for minTAT) as a word from the epoch place chose: one
-// before the fast range is minTAT, which decides the same (see minTAT), and
-// one past hi is hi.
+// before the fast range is minTAT, whose TAT the caller keeps in the
+// parameters' past (see far.go), and one past hi is hi.
 func (c *change) in(v *big.Int, hi int64) int64 {
 	if v == nil {
 		return minTAT
@@ -300,23 +311,21 @@ const maxCarry = maxTAT - fastBound
 // at most Burst's refill less Z minus its stamp. Refunds of Takes stamped
 // within that time after it give back less, too. (TestRefundAcrossRateChange,
 // TestRefundAcrossRateChangeRandom and conformance's RefundAcrossReconfigure
-// failed without these raises.) A Z of minTAT (no Take admitted since the
-// last restore), or converted to before the fast range, is minTAT.
-func (c *change) z(seen int64) int64 {
-	if seen == minTAT {
-		return minTAT
+// failed without these raises.) Z is given and returned exactly (see
+// exactZ), in np's units from np's epoch before place moves it; nil (no
+// Take admitted since the last restore) stays nil.
+func (c *change) z(seen *big.Int) *big.Int {
+	if seen == nil {
+		return nil
 	}
 	z := c.seen(seen)
-	if c.in(z, maxTAT) == minTAT {
-		return minTAT
-	}
 	if s2 := big.NewInt(c.s2); z.Cmp(s2) < 0 {
 		z = s2
 	}
 	if rateChanged(c.p, c.np) {
 		z.Add(z, big.NewInt(c.np.tau))
 	}
-	return c.in(z, maxTAT)
+	return z
 }
 
 // rateChanged reports whether the emission intervals in ns of p and np,
@@ -377,13 +386,15 @@ const (
 func (l *Limiter) MarshalBinary() ([]byte, error) {
 	blk, tat := l.load()
 	p := blk.P
-	if tat == minTAT {
+	t := p.exactTAT(tat) // before the fast range, too (see past)
+	if t == nil {
 		b := core.AppendHeader(make([]byte, 0, core.HeaderLen+1), core.TokenBucket, stateVersion)
 		return binary.AppendUvarint(b, 0), nil
 	}
-	whole, r := floorDivMod(tat, p.q)
+	whole, rb := new(big.Int).DivMod(t, big.NewInt(p.q), new(big.Int)) // Euclidean: 0 <= r < q
+	r := rb.Int64()
 	unix := unixNano(p.epoch)
-	unix.Add(unix, big.NewInt(whole))
+	unix.Add(unix, whole)
 	b := make([]byte, 0, core.HeaderLen+7*binary.MaxVarintLen64)
 	{
 		sec, nsec := new(big.Int).DivMod(unix, big.NewInt(int64(time.Second)), new(big.Int)) // Euclidean: nsec >= 0
@@ -434,15 +445,14 @@ func unixNano(t time.Time) *big.Int {
 // that the instant is kept in any year; one more than 2^60/q ns before it
 // (36 years at q = 1, 1.15 s at q = 999999937: a restart long after the
 // save) moves the epoch back to the instant, in any year, so that a
-// Take stamped at the saver's times is decided as the saver decided it,
-// not as at the fast range's bound (see Time in the package
-// documentation); a Take near the old epoch moves it forward again, as it
-// does in the saver. Either move gives the Limiter parameters of its own.
-// (Restored into a Limiter that has taken, the epoch moves back no more
-// than 3*2^60/q ns, which keeps the mark below in range; further back,
-// every time before the fast range's bound is read as at the bound, and
-// the bucket is empty there and full Burst*Window/Limit later: the saver's
-// times admit nothing, never more than the saver admitted.)
+// Take stamped at the saver's times is decided on the fast path (see Time
+// in the package documentation); a Take near the old epoch moves it
+// forward again, as it does in the saver. Either move gives the Limiter
+// parameters of its own. (Restored into a Limiter that has taken, the
+// epoch moves back no more than 3*2^60/q ns, which keeps the mark below in
+// range; further back, the epoch stays and the TAT is kept exactly before
+// the fast range: the saver's times are decided as the saver decided
+// them, off the fast path.)
 //
 // A version 3 state records the rate and Burst it was saved under, and a
 // limiter of another rate carries it as Reconfigure does (Persistence in
@@ -550,9 +560,12 @@ var maxUnixNano = new(big.Int).Add(new(big.Int).Mul(big.NewInt(core.MaxUnixSec),
 // first; the caller starts again). sr, if not nil, is the rate the state
 // was saved under.
 func (l *Limiter) restore(b *block, unix *big.Int, num, den uint64, sr *savedRate) (bool, error) {
-	p := b.P
-	np, tat := p, int64(minTAT) // the same epoch keeps the parameters, which may be shared
-	var shift int64             // ns the epoch moves forward (back, if negative) by, if it does
+	// The restored state keeps nothing of the TAT and the stamps before
+	// the fast range that p may hold (see past): p0 is p without them.
+	p, p0 := b.P, b.P.withPasts(nil, nil)
+	np, tat := p0, int64(minTAT) // the same epoch keeps the parameters, which may be shared
+	var shift int64              // ns the epoch moves forward (back, if negative) by, if it does
+	var far *big.Int             // the TAT in p's units, if before p's fast range
 	if unix != nil {
 		// v = ceil(((unix - epoch) + num/den) * q), in this limiter's units.
 		q := big.NewInt(p.q)
@@ -565,9 +578,10 @@ func (l *Limiter) restore(b *block, unix *big.Int, num, den uint64, sr *savedRat
 		switch {
 		case v.Cmp(big.NewInt(-fastBound)) < 0:
 			// Before the fast range: move the epoch back by whole ns to the
-			// TAT (0 <= tat < q), so that the saver's times are read as
-			// exactly as the saver read them; a Take near this limiter's
-			// old epoch moves it forward again, as in the saver.
+			// TAT (0 <= tat < q), so that the saver's times are on the
+			// fast path; a Take near this limiter's old epoch moves it
+			// forward again, as in the saver.
+			far = new(big.Int).Set(v)
 			by, rem := new(big.Int).DivMod(v, q, new(big.Int)) // Euclidean: rem >= 0
 			var epoch time.Time
 			if by.IsInt64() {
@@ -593,8 +607,8 @@ func (l *Limiter) restore(b *block, unix *big.Int, num, den uint64, sr *savedRat
 		default:
 			// Further ahead than the state holds: move the epoch forward by
 			// whole ns until the TAT is at most fastBound past it. (Times
-			// near the TAT are then read exactly; times near the old epoch
-			// may be read at the fast path's bound, which only denies.)
+			// near the TAT are on the fast path; times near the old epoch
+			// are before it, where the bucket is empty: see far.go.)
 			by, rem := new(big.Int).DivMod(new(big.Int).Sub(v, big.NewInt(fastBound)), q, new(big.Int))
 			by.Add(by, big.NewInt(1))
 			shift = math.MaxInt64 // beyond int64 ns: shiftTAT reads it as past everything
@@ -630,21 +644,22 @@ func (l *Limiter) restore(b *block, unix *big.Int, num, den uint64, sr *savedRat
 	// of 10, restored a state with 3 taken and refunded its 5 admitted 9.)
 	return l.c.Replace(b, func(_, seen int64) (*params, int64, int64) {
 		m := max(p.mark, seen)
+		if seen == minTAT && p.pastZ != nil {
+			m = max(m, -fastBound) // stamps before the range: marked at its bound, later
+		}
 		switch {
-		case m == minTAT || np == p:
+		case m == minTAT || np == p0:
 		case shift < 0:
 			// The epoch moves back: the mark moves on by as much. If it
 			// cannot (the Takes it marks are more than 3*2^60/q ns after
-			// the restored TAT), the epoch stays: a Refund of those Takes
-			// must give nothing back. The saver's times are then read at
-			// the fast range's bound, where the saver's bucket may have
-			// been empty, so the TAT is the bound plus tau: empty there,
-			// full tau later, and full at every time after, as restored
-			// (minTAT, full at the bound too, admitted a Burst at the
-			// saver's times where the saver admitted none).
+			// the restored TAT), the epoch stays, with the mark: a Refund
+			// of those Takes must give nothing back. The TAT, before the
+			// fast range, is kept exactly in past (see far.go), so the
+			// saver's times are decided as the saver decided them, off
+			// the fast path.
 			hi, lo := bits.Mul64(uint64(-shift), uint64(p.q)) // -MinInt64 wraps to 2^63 as a uint64: exact
 			if hi != 0 || lo > uint64(maxTAT-m) {
-				return p.withMark(m), -fastBound + p.tau, minTAT
+				return p0.withMark(m).withPasts(far, nil), minTAT, minTAT
 			}
 			m += int64(lo)
 		default:

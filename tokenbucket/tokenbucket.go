@@ -21,7 +21,7 @@
 // and a compare-and-swap when the stamp is new; Refund reads it). A denial
 // writes nothing, unless the Take first found room and lost its
 // compare-and-swap: its stamp then stays (see Limiter.Refund). They
-// allocate nothing.
+// allocate nothing at times within the epoch's fast range (see Time).
 // Allow, AllowN and Wait read the Config's Clock.
 //
 // # Many keys
@@ -66,24 +66,26 @@
 //
 // The limiter measures time from an epoch, the instant it was created (read
 // on the Config's Clock), with time.Time.Sub: the monotonic clock when both
-// times carry a reading, the wall clock otherwise. It keeps |now - epoch| * q
-// within 2^60 units on its fast path. When a Take arrives later than that
-// (after 36 years at q = 1; after 1.15 s at q = 999999937, whose interval is
-// 1.00000006 ns), the limiter moves its epoch forward, sealing its state
-// while it does (other calls wait for it) and allocating new parameters;
-// decisions are unchanged by it.
+// times carry a reading, the wall clock otherwise. Its fast path covers
+// the times within 2^60/q ns of the epoch, the fast range: 36 years either
+// side at q = 1, 1.15 s at q = 999999937 (whose interval is 1.00000006
+// ns). A time outside the range takes a slower path, which may allocate. A
+// Take later than the range moves the epoch forward to it. A time before
+// the range, in any year (where time.Time.Sub saturates, 292 years from
+// the epoch, the wall clocks' Unix times are read), is decided exactly in
+// math/big, and an admitted Take there moves the epoch back to it. A move
+// seals the state while it runs (other calls wait for it) and changes no
+// decision: Takes stamped a second apart centuries before the epoch are a
+// second apart, as they are to a limiter whose clock reads near them.
 //
 // Times passed in may be stale, go backwards, or be the zero time.Time. A
 // time earlier than the TAT finds the bucket emptier, not fuller, and an
 // admitted Take moves the TAT forward from the TAT, never from the time, so
 // no ordering of stale times admits more than Burst plus what refilled up
 // to the latest time seen (the bug behind golang/go#71360 in x/time/rate
-// cannot occur). A time more than 2^60/q ns before the epoch is decided as at
-// that bound, so it is admitted at most what the bucket held then;
-// RetryAfter and ResetAfter are still measured from the time passed in. A
-// restored state's instants are never before that bound: UnmarshalBinary
-// moves the epoch back to them (in any year), so a restart long after
-// the save decides Takes stamped at the saver's times as the saver did.
+// cannot occur). RetryAfter and ResetAfter are measured from the time
+// passed in, and saturate one below ratekit.Never (centuries before the
+// TAT).
 //
 // # Waiting
 //
@@ -102,6 +104,7 @@ package tokenbucket
 
 import (
 	"math"
+	"math/big"
 	"math/bits"
 	"time"
 
@@ -150,8 +153,9 @@ const (
 	maxTAT = 1 << 62
 	// minTAT is the TAT of a bucket that has been full since forever: a new
 	// limiter. Every stored TAT is minTAT or within [-fastBound, maxTAT]; a
-	// TAT below -fastBound is replaced by minTAT, which decides the same
-	// since no time is ever read as earlier than -fastBound.
+	// TAT below -fastBound is stored as minTAT, and kept exactly in the
+	// parameters' past for the times before -fastBound, the only ones at
+	// which the two differ (see far.go).
 	minTAT = -(1 << 62)
 	// (cell.Sealed, math.MinInt64, marks a retired block's TAT: it is below
 	// minTAT, so no real TAT is ever equal to it.)
@@ -255,11 +259,21 @@ type params struct {
 	// (see withMark). minTAT, below every stamp, is none: shared
 	// parameters never have one.
 	mark int64
+	// past is the TAT, in units from the epoch, for which the word holds
+	// minTAT: one before the fast range (below -fastBound), which a move
+	// of the epoch, a Reconfigure or a Refund left there, read only at
+	// the times before that range (see far.go); nil, as in shared
+	// parameters, is full since forever. At every time the fast range
+	// reads, both decide as full. pastZ is the same for Aux, the bound on
+	// stamps (nil: none). A replacement that stores minTAT sets them.
+	past, pastZ *big.Int
 }
 
 // withMark returns a private copy of p with the restore mark m (in p's
-// units), or p itself if m is minTAT. A mark before the times p reads is
-// kept at -fastBound, the stamp of every such time (see clamp).
+// units), or p itself if m is minTAT. A mark before p's fast range is
+// kept at -fastBound, later than it is: before the range, a Refund of a
+// Take stamped between the two gives nothing back, and Idle reports false
+// until tau past the bound: both err on the safe side.
 func (p *params) withMark(m int64) *params {
 	if m == minTAT {
 		return p
@@ -290,7 +304,7 @@ var interned cell.Interner[Config, params]
 
 // shared returns the interned parameters of cfg, making them if there are
 // none, or if their epoch is too far from now to serve a new limiter:
-// limiters keep their fast path within rng ns of the epoch (see Bounds in
+// limiters keep their fast path within rng ns of the epoch (see Time in
 // the package documentation), 36 years at q = 1, where shared parameters
 // never go stale and the clock is not read; at finer time scales, once the
 // epoch is over half that range from cfg.Clock's time, the next New makes
@@ -401,7 +415,10 @@ var zeroBlock = func() *block {
 // which are then still measured from the time passed in. A time beyond +rng
 // is computed exactly while it fits under maxTAT and saturates there: any
 // later time sees every TAT, all being at most maxTAT, as past. Callers that
-// would store a TAT computed from a time beyond rng rebase first.
+// would store a TAT computed from a time beyond rng rebase first; Take,
+// Peek, Refund and Idle decide a time before -rng in far.go, exactly, and
+// Wait reads it clamped only where that is exact (a TAT past -rng + tau:
+// empty there) or gives back less (cancel).
 func (p *params) clamp(ns int64) (s, behind int64) {
 	switch {
 	case ns < -p.rng:
@@ -485,8 +502,8 @@ func (p *params) since(now time.Time) int64 { return int64(now.Sub(p.epoch)) }
 // earlier than the last one seen, the zero time included, finds the bucket
 // no fuller than it was then.
 //
-// Take is lock-free and does not allocate, except when now is more than
-// 2^60/q ns past the epoch (see Bounds in the package documentation).
+// Take is lock-free and does not allocate, except at a time outside the
+// epoch's fast range (see Time in the package documentation).
 func (l *Limiter) Take(now time.Time, n int) (dec ratekit.Decision) {
 	for {
 		// The hot path of internal/cell, spelled out, with the zero
@@ -530,6 +547,14 @@ func (l *Limiter) Take(now time.Time, n int) (dec ratekit.Decision) {
 			l.rebase(b, now, p.rng)
 			continue
 		}
+		if ns < -p.rng {
+			// Before the range the epoch holds: decided exactly, and the
+			// epoch moves back to now if the Take stores (see far.go).
+			if dec, done := l.farTake(b, tat, now, ns, n); done {
+				return dec
+			}
+			continue
+		}
 		next, store, v := p.decide(tat, ns, n)
 		if store {
 			s, _ := p.clamp(ns)
@@ -560,7 +585,9 @@ func (p *params) admit(tat, ns int64, n int) (nd, next int64) {
 	return nd, s + nd
 }
 
-// Peek is ratekit.Limiter's Peek. It is lock-free and does not allocate.
+// Peek is ratekit.Limiter's Peek. It is lock-free and does not allocate,
+// except at a time before the epoch's fast range (see Time in the package
+// documentation).
 func (l *Limiter) Peek(now time.Time, n int) (dec ratekit.Decision) {
 	b := l.c.Cur()
 	if b == nil {
@@ -571,14 +598,37 @@ func (l *Limiter) Peek(now time.Time, n int) (dec ratekit.Decision) {
 		b, tat = l.c.Wait()
 	}
 	p := b.P
-	_, _, v := p.decide(tat, p.since(now), n)
+	ns := p.since(now)
+	if p.fast(ns, n) {
+		// Take's fast case, spelled out as there, without the store: its
+		// one range test keeps the test for a time before the range (below)
+		// off this path.
+		nd, _ := p.admit(tat, ns, n)
+		dec.Limit, dec.Window, dec.Policy = p.limit, p.window, p.name
+		if nd <= p.tau {
+			dec.Allowed = true
+			dec.Remaining = int(p.burst - p.divP.Ceil(nd))
+			dec.ResetAfter = time.Duration(p.divQ.Ceil(nd))
+			return dec
+		}
+		d := nd - int64(n)*p.p
+		dec.Remaining = p.holds(d)
+		dec.ResetAfter = time.Duration(p.divQ.Ceil(d))
+		dec.RetryAfter = time.Duration(p.divQ.Ceil(nd - p.tau))
+		return dec
+	}
+	if ns < -p.rng {
+		return p.farPeek(tat, now, ns, n) // see far.go
+	}
+	_, _, v := p.decide(tat, ns, n)
 	p.fill(&dec, v)
 	return dec
 }
 
 // Refund gives back n units that an allowed Take at `at` took, for work that
 // did not happen. n is capped at Burst, the most one Take can take; n <= 0
-// does nothing. It is lock-free and does not allocate.
+// does nothing. It is lock-free and does not allocate, except at a time
+// before the epoch's fast range (see Time in the package documentation).
 //
 // What it gives back: with Z the latest stamp the Limiter has seen on a Take
 // (the Limiter keeps it; see below for which Takes count), it moves the TAT
@@ -633,10 +683,17 @@ func (l *Limiter) Refund(at time.Time, n int) {
 	for {
 		b, tat := l.load()
 		p := b.P
-		if tat == minTAT {
-			return // full since forever: nothing was taken
+		ns := p.since(at)
+		if ns < -p.rng {
+			if l.farRefund(b, tat, at, ns, n) { // see far.go
+				return
+			}
+			continue
 		}
-		next, ok := p.refund(tat, b.Aux.Load(), p.since(at), n)
+		if tat == minTAT {
+			return // full at every time from -fastBound: nothing was taken
+		}
+		next, ok := p.refund(tat, b.Aux.Load(), ns, n)
 		if !ok || b.W.CompareAndSwap(tat, next) {
 			return
 		}
@@ -665,10 +722,15 @@ func (p *params) refund(tat, z, ns int64, n int) (int64, bool) {
 
 // Idle reports whether the bucket is full at now, so that dropping the
 // limiter and creating a fresh one in its place would change no decision
-// at now or later. It is lock-free and does not allocate.
+// at now or later. It is lock-free and does not allocate, except at a time
+// before the epoch's fast range (see Time in the package documentation).
 func (l *Limiter) Idle(now time.Time) bool {
 	b, tat := l.load()
-	return b.P.idle(tat, b.P.since(now))
+	p := b.P
+	if ns := p.since(now); ns < -p.rng {
+		return p.farIdle(tat, p.units(now, ns)) // see far.go
+	}
+	return p.idle(tat, p.since(now))
 }
 
 // idle is Idle's pure step: whether the TAT is at or before ns, and no
@@ -768,8 +830,8 @@ func (l *Limiter) allowAt(b *block, ns int64, n int) bool {
 // past it: for a Take at a time beyond the fast path's range (over = rng),
 // or a Wait whose reservation does not fit under maxTAT (over = 0). It keeps
 // every decision as it was: the TAT moves by exactly the epoch's shift,
-// except that a TAT left below -fastBound becomes minTAT, which decides the
-// same (see minTAT). If b has been replaced meanwhile it does nothing; the
+// and one left below -fastBound is the word minTAT with the TAT kept in
+// the new parameters' past (see far.go). If b has been replaced meanwhile it does nothing; the
 // caller, which loops, then finds the new block.
 func (l *Limiter) rebase(b *block, now time.Time, over int64) {
 	p := b.P
@@ -794,8 +856,19 @@ func (l *Limiter) rebase(b *block, now time.Time, over int64) {
 		// is kept at -fastBound (see withMark).
 		np = np.withMark(max(shiftTAT(p.mark, shift, p.q), -fastBound))
 	}
+	sh := p.units(now, shift) // the shift exactly, in p's units
 	l.c.Replace(b, func(tat, seen int64) (*params, int64, int64) {
-		return np, shiftTAT(tat, shift, p.q), shiftTAT(seen, shift, p.q)
+		// A TAT or a stamp left before np's range is kept exactly in
+		// np's past or pastZ, for the times before that range (see far.go).
+		var past, pastZ *big.Int
+		nt, nz := shiftTAT(tat, shift, p.q), shiftTAT(seen, shift, p.q)
+		if t := p.exactTAT(tat); nt == minTAT && t != nil {
+			past = t.Sub(t, sh)
+		}
+		if z := p.exactZ(seen); nz == minTAT && z != nil {
+			pastZ = z.Sub(z, sh)
+		}
+		return np.withPasts(past, pastZ), nt, nz
 	})
 }
 

@@ -35,7 +35,7 @@ import (
 // computed with it taken; giving it back would let a newcomer in ahead of
 // them, at the same instants. Nothing is given back once the reservation's
 // time has come, or if Reconfigure or UnmarshalBinary ran since, or the
-// limiter moved its epoch since (see Bounds in the package documentation:
+// limiter moved its epoch since (see Time in the package documentation:
 // at time scales finer than 1 ns, after a second or more).
 //
 // This is safe (never admits more than GCRA would) provided every Take that
@@ -52,12 +52,22 @@ func (l *Limiter) Wait(ctx context.Context, n int) (ratekit.Decision, error) {
 		ns := p.since(now)
 		var dec ratekit.Decision
 		if n < 0 || int64(n) > p.burst {
+			if ns < -p.rng {
+				return p.farPeek(tat, now, ns, n), ratekit.ErrExceedsLimit // see far.go
+			}
 			_, _, v := p.decide(tat, ns, n)
 			p.fill(&dec, v)
 			return dec, ratekit.ErrExceedsLimit
 		}
 		if ns > p.rng && n > 0 {
 			l.rebase(b, now, p.rng)
+			continue
+		}
+		if ns < -p.rng && n > 0 && l.moveBack(b, now, ns) {
+			// Before the fast range: decided at now, exactly, from an
+			// epoch moved back to it (see far.go). Not moved (a TAT over
+			// 2^62 units past now), the bucket is empty from the range's
+			// bound until then, and the clamped reading below is exact.
 			continue
 		}
 		next, store, v := p.decide(tat, ns, n)

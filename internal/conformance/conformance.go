@@ -76,13 +76,6 @@ type Subject struct {
 	// set for a limiter that has Allow and AllowN; nil for one that reads
 	// no clock of its own (a composite).
 	WithClock func(tb testing.TB, clk clock.Clock) ratekit.Limiter
-	// FarPastAtBound, if set, says why the limiter decides a time far
-	// before its epoch as at a bound, a documented departure from "a stale
-	// time never admits more" that FarTimesTwin then skips with it: Takes
-	// stamped a Window apart beyond the bound are decided as one instant,
-	// and admit more than a twin whose clock reads near them. A defect to
-	// fix, not a decision to copy.
-	FarPastAtBound string
 	// Zero returns the zero value of the algorithm's limiter (new(T)), for
 	// the check that it keeps the zero-value rule (see zerovalue.go). It
 	// must be set when WithClock is; nil for a composite or a view.

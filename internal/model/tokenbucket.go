@@ -1,6 +1,7 @@
 package model
 
 import (
+	"math"
 	"math/big"
 	"sync"
 	"time"
@@ -10,9 +11,11 @@ import (
 
 // TokenBucket is the reference model of tokenbucket.Limiter: GCRA in exact
 // rational nanoseconds (math/big), under a mutex, with no bounds and no
-// cleverness. Its time is now.Sub(Epoch) in ns; it knows nothing of the real
-// limiter's fast-path range, so drive both with times within 2^60/q ns of the
-// epoch (where q is the denominator of Window/Limit in lowest terms).
+// cleverness. Its time is now - Epoch in ns, exactly in any year (where
+// time.Time.Sub saturates, 292 years apart, from the wall clocks' Unix
+// times); it knows nothing of the real limiter's epoch or fast-path range,
+// and the limiter decides every time as it does. The durations it reports
+// are capped one below ratekit.Never, as the limiter's are.
 type TokenBucket struct {
 	mu     sync.Mutex
 	burst  int
@@ -43,7 +46,33 @@ func (m *TokenBucket) set(limit int, window time.Duration, burst int, name strin
 
 func ratInt(v int64) *big.Rat { return new(big.Rat).SetInt64(v) }
 
-func (m *TokenBucket) at(now time.Time) *big.Rat { return ratInt(int64(now.Sub(m.epoch))) }
+func (m *TokenBucket) at(now time.Time) *big.Rat {
+	if d := now.Sub(m.epoch); d != math.MinInt64 && d != math.MaxInt64 {
+		return ratInt(int64(d))
+	}
+	return new(big.Rat).SetInt(new(big.Int).Sub(unixNano(now), unixNano(m.epoch))) // Sub saturated
+}
+
+// unixNano returns t's wall clock in Unix ns, for any year.
+func unixNano(t time.Time) *big.Int {
+	v := big.NewInt(t.Unix())
+	v.Mul(v, big.NewInt(int64(time.Second)))
+	return v.Add(v, big.NewInt(int64(t.Nanosecond())))
+}
+
+// dur is x ns rounded up, capped one below ratekit.Never (which is for
+// requests that can never be admitted), as the limiter caps what it
+// reports: a time centuries before the TAT.
+func dur(x *big.Rat) time.Duration {
+	q, r := new(big.Int).DivMod(x.Num(), x.Denom(), new(big.Int))
+	if r.Sign() != 0 {
+		q.Add(q, big.NewInt(1))
+	}
+	if !q.IsInt64() || q.Int64() > int64(ratekit.Never-1) {
+		return ratekit.Never - 1
+	}
+	return time.Duration(q.Int64())
+}
 
 // ceil rounds x up to an integer.
 func ceil(x *big.Rat) int64 {
@@ -95,7 +124,7 @@ func (m *TokenBucket) decide(nowT time.Time, n int, take bool) ratekit.Decision 
 	d := m.empty(now)
 	dec := ratekit.Decision{Limit: m.burst, Window: m.window, Policy: m.name}
 	dec.Remaining = m.holds(d)
-	dec.ResetAfter = time.Duration(ceil(d))
+	dec.ResetAfter = dur(d)
 	switch {
 	case n == 0:
 		dec.Allowed = true
@@ -106,12 +135,12 @@ func (m *TokenBucket) decide(nowT time.Time, n int, take bool) ratekit.Decision 
 	}
 	nd := new(big.Rat).Add(d, new(big.Rat).Mul(m.t, ratInt(int64(n))))
 	if nd.Cmp(m.tau) > 0 {
-		dec.RetryAfter = time.Duration(ceil(new(big.Rat).Sub(nd, m.tau)))
+		dec.RetryAfter = dur(new(big.Rat).Sub(nd, m.tau))
 		return dec
 	}
 	dec.Allowed = true
 	dec.Remaining = m.holds(nd)
-	dec.ResetAfter = time.Duration(ceil(nd))
+	dec.ResetAfter = dur(nd)
 	if take {
 		m.tat = new(big.Rat).Add(now, nd)
 		if m.seen == nil || now.Cmp(m.seen) > 0 {
