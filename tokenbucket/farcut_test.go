@@ -1,0 +1,74 @@
+package tokenbucket_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ratekit/ratekit/internal/model"
+	"github.com/ratekit/ratekit/tokenbucket"
+)
+
+// These tests hold the restore mark and the bound on stamps Z when the
+// epoch moves back (a Take before the fast range) or a Reconfigure places
+// it centuries before them: more than 2^62/q ns after the new epoch, they
+// were cut to that bound, and the next move of the epoch forward (a Take
+// near them) carried the cut value, below the Takes it stood for. A
+// Refund of one of those Takes then gave back units the model keeps.
+
+// yearMax is an instant in the last year time.Time spells, more than 292
+// years after t0 (time.Time.Sub saturates).
+var yearMax = time.Date(9999, 12, 31, 23, 0, 0, 0, time.UTC)
+
+// TestFarMoveKeepsRestoreMark: a limiter that took at yearMax restores a
+// full state (its mark: yearMax), then takes in year 1 (the epoch moves
+// back; the mark was cut to 4.6 s after year 1) and drains at yearMax +
+// 1 ns (the epoch moves forward again; the mark was put at the fast
+// range's bound, 1.15 s before). A Refund of the Take at yearMax, from
+// before the restore, must give nothing: before the fix it gave back all
+// but 1 ns of the drain (49.99 units), so the bucket was full at yearMax +
+// 2 ns, where the model admits none.
+func TestFarMoveKeepsRestoreMark(t *testing.T) {
+	f := newFarTwin(t, t0)
+	f.take(yearMax, 1)
+	full, err := mustNew(t, fineCfg(atT0())).MarshalBinary()
+	require.NoError(t, err)
+	require.NoError(t, f.l.UnmarshalBinary(full))
+	f.m.Restore(model.NewTokenBucket(999_999_937, time.Second, 50, "fine", t0))
+	require.True(t, f.take(time.Time{}, 1).Allowed)
+	require.True(t, f.take(yearMax.Add(1), 50).Allowed)
+	f.l.Refund(yearMax, 50)
+	f.m.Refund(yearMax, 50)
+	f.peek(yearMax.Add(2), 50)
+	f.peek(yearMax.Add(2), 1)
+	require.False(t, f.take(yearMax.Add(2), 1).Allowed, "drained at yearMax + 1 ns; the refunded Take was restored away")
+}
+
+// TestFarReconfigureKeepsStamps: a Take 300 years after t0, then a
+// Reconfigure to another rate with the clock in year 1: Z, the Take's
+// stamp plus the new Burst's refill (see carryZ), was cut to 4.6 s after
+// year 1. A drain 1 ns after the Take moved the epoch forward and Z with
+// it, to that drain's stamp, so a Refund of the Take from before the change
+// gave back all but 1 ns of the 7 units the drain took (the model: none, as
+// the change was to the rate): the bucket was full 2 ns after the Take,
+// where the model admits none.
+func TestFarReconfigureKeepsStamps(t *testing.T) {
+	cfg := tokenbucket.Config{Limit: 2, Window: 30 * day, Burst: 4, Name: "z", Clock: atT0()}
+	l := mustNew(t, cfg)
+	m := model.NewTokenBucket(cfg.Limit, cfg.Window, cfg.Burst, cfg.Name, t0)
+	far := t0.AddDate(300, 0, 0)
+	require.Equal(t, m.Take(far, 1), l.Take(far, 1))
+	fine := tokenbucket.Config{Limit: 999_999_937, Window: 3 * time.Second, Burst: 7, Name: "z", Clock: &setClock{now: time.Time{}}}
+	require.NoError(t, l.Reconfigure(fine))
+	m.Reconfigure(time.Time{}, fine.Limit, fine.Window, fine.Burst, fine.Name)
+	d := l.Take(far.Add(1), 7)
+	require.Equal(t, m.Take(far.Add(1), 7), d)
+	require.True(t, d.Allowed)
+	l.Refund(far, 7)
+	m.Refund(far, 7)
+	for _, n := range []int{1, 6, 7} {
+		require.Equal(t, m.Peek(far.Add(2), n), l.Peek(far.Add(2), n), "Peek(far + 2ns, %d)", n)
+	}
+	require.False(t, l.Take(far.Add(2), 1).Allowed, "drained at far + 1 ns; the refunded Take is from before the change of rate")
+}
