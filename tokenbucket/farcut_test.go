@@ -1,6 +1,7 @@
 package tokenbucket_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -71,4 +72,24 @@ func TestFarReconfigureKeepsStamps(t *testing.T) {
 		require.Equal(t, m.Peek(far.Add(2), n), l.Peek(far.Add(2), n), "Peek(far + 2ns, %d)", n)
 	}
 	require.False(t, l.Take(far.Add(2), 1).Allowed, "drained at far + 1 ns; the refunded Take is from before the change of rate")
+}
+
+// TestFarWaitKeepsRestoreMark is TestFarMoveKeepsRestoreMark with the
+// Take in year 1 made by Wait, on a clock there: it moved the epoch back
+// as Take did, cutting the mark alike.
+func TestFarWaitKeepsRestoreMark(t *testing.T) {
+	f := newFarTwin(t, t0)
+	f.take(yearMax, 1)
+	full, err := mustNew(t, fineCfg(atT0())).MarshalBinary()
+	require.NoError(t, err)
+	require.NoError(t, f.l.UnmarshalBinary(full))
+	f.m.Restore(model.NewTokenBucket(999_999_937, time.Second, 50, "fine", t0))
+	f.clk.Set(time.Time{})
+	d, err := f.l.Wait(context.Background(), 1)
+	require.NoError(t, err)
+	require.Equal(t, f.m.Take(time.Time{}, 1), d)
+	require.True(t, f.take(yearMax.Add(1), 50).Allowed)
+	f.l.Refund(yearMax, 50)
+	f.m.Refund(yearMax, 50)
+	f.peek(yearMax.Add(2), 1)
 }

@@ -74,26 +74,33 @@ func (l *Limiter) Reconfigure(cfg Config) error {
 		}
 		b, tat0 := l.c.Load()
 		c := newChange(b.P, np, now)
-		// Where the carried TAT lands decides the epoch: past np's range
-		// (the bucket full more than 2^62/q ns after np's epoch: a glitch
-		// taken at its word, or a debt of the old rate), the epoch moves
-		// forward as UnmarshalBinary moves it, so that the TAT is kept.
-		// The TAT read under the seal is the one carried; if it no longer
-		// fits (Takes moved it 3*2^60 units on meanwhile), the block is
-		// put back as it was and the change starts again.
-		mp, err := c.place(c.carry(b.P.exactTAT(tat0)))
+		// Where the carried TAT, Z and the restore mark land decides the
+		// epoch: past np's range (the bucket full more than 2^62/q ns
+		// after np's epoch: a glitch taken at its word, or a debt of the
+		// old rate; or Takes stamped that far after it), the epoch moves
+		// forward as UnmarshalBinary moves it, so that all three are kept
+		// (cut to maxTAT, Z or the mark would come back below the Takes
+		// they stand for when a later Take moves the epoch forward:
+		// TestFarReconfigureKeepsStamps). The TAT and Z read under the
+		// seal are the ones carried; if they no longer fit (Takes moved
+		// them on meanwhile), the block is put back as it was and the
+		// change starts again.
+		var mark *big.Int
+		if p := b.P; p.mark != minTAT {
+			mark = c.seen(big.NewInt(p.mark)) // rounded later, as Z is
+		}
+		mp, err := c.place(latest(c.carry(b.P.exactTAT(tat0)), c.z(b.P.exactZ(b.Aux.Load())), mark))
 		if err != nil {
 			return err
 		}
-		if p := b.P; p.mark != minTAT {
-			// The restore mark carries over, rounded later as Z is; one
-			// before mp's range is kept at its bound (see withMark).
-			mp = mp.withMark(max(c.in(c.seen(big.NewInt(p.mark)), maxTAT), -fastBound))
+		if mark != nil {
+			// One before mp's range is kept at its bound (see withMark).
+			mp = mp.withMark(max(c.in(mark, maxTAT), -fastBound))
 		}
 		again := false
 		if l.c.Replace(b, func(tat, seen int64) (*params, int64, int64) {
-			v := c.carry(b.P.exactTAT(tat))
-			if v != nil && c.shifted(v).Cmp(big.NewInt(maxTAT)) > 0 {
+			v, zv := c.carry(b.P.exactTAT(tat)), c.z(b.P.exactZ(seen))
+			if latest(v, zv) != nil && c.shifted(latest(v, zv)).Cmp(big.NewInt(maxTAT)) > 0 {
 				again = true
 				return b.P, tat, seen
 			}
@@ -104,7 +111,7 @@ func (l *Limiter) Reconfigure(cfg Config) error {
 			if w == minTAT && v != nil {
 				past = c.shifted(v)
 			}
-			if zv := c.z(b.P.exactZ(seen)); zv != nil {
+			if zv != nil {
 				if z = c.in(zv, maxTAT); z == minTAT {
 					pastZ = c.shifted(zv)
 				}
@@ -114,6 +121,17 @@ func (l *Limiter) Reconfigure(cfg Config) error {
 			return nil
 		}
 	}
+}
+
+// latest returns the latest of vs, nil ones left out (nil if all are).
+func latest(vs ...*big.Int) *big.Int {
+	var m *big.Int
+	for _, v := range vs {
+		if v != nil && (m == nil || v.Cmp(m) > 0) {
+			m = v
+		}
+	}
+	return m
 }
 
 // paramsAt returns parameters of cfg (valid) whose epoch is within half
@@ -236,8 +254,8 @@ func (c *change) seen(v *big.Int) *big.Int {
 	return d.Add(d, big.NewInt(c.s2))
 }
 
-// place returns np, or if v (carry's TAT, nil for minTAT) is past np's
-// range, private parameters of np's Config with the epoch moved forward by
+// place returns np, or if v (the latest of carry's TAT, Z and the restore
+// mark, nil if none: see Reconfigure) is past np's range, private parameters of np's Config with the epoch moved forward by
 // whole ns until v is at most fastBound past it, as UnmarshalBinary moves
 // it; it sets shift. Times near the old epoch are then before the fast
 // range, decided exactly there (see far.go): the bucket is empty until v.
