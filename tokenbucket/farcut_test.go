@@ -93,3 +93,55 @@ func TestFarWaitKeepsRestoreMark(t *testing.T) {
 	f.m.Refund(yearMax, 50)
 	f.peek(yearMax.Add(2), 1)
 }
+
+// These hold a restore mark that a move of the epoch forward leaves before
+// the fast range: it was kept at the range's bound, later than the Takes
+// it stands for, so a Refund of a Take stamped between the two, after the
+// restore, gave nothing back, and Idle said false at times the mark no
+// longer concerns; the model, exact, gives back and says true.
+
+// TestFarPastMarkRefund: a limiter took in year 1 (its mark once
+// restored), then restored a state drained 300 years after t0, which moved
+// its epoch there, the mark with it, to 36 years before; a Refund of a
+// Take stamped in 1770, after the mark, gives back an hour's unit (the
+// model), where it gave none.
+func TestFarPastMarkRefund(t *testing.T) {
+	cfg := tokenbucket.Config{Limit: 1, Window: time.Hour, Burst: 2, Name: "m", Clock: atT0()}
+	l, m := mustNew(t, cfg), model.NewTokenBucket(cfg.Limit, cfg.Window, cfg.Burst, cfg.Name, t0)
+	require.Equal(t, m.Take(time.Time{}, 1), l.Take(time.Time{}, 1))
+	far := t0.AddDate(300, 0, 0)
+	saver, sm := mustNew(t, cfg), model.NewTokenBucket(cfg.Limit, cfg.Window, cfg.Burst, cfg.Name, t0)
+	require.Equal(t, sm.Take(far, 2), saver.Take(far, 2))
+	state, err := saver.MarshalBinary()
+	require.NoError(t, err)
+	require.NoError(t, l.UnmarshalBinary(state))
+	m.Restore(sm)
+	at := time.Date(1770, 6, 20, 13, 12, 15, 0, time.UTC)
+	l.Refund(at, 1)
+	m.Refund(at, 1)
+	for _, now := range []time.Time{far, far.Add(time.Hour), at} {
+		require.Equal(t, m.Peek(now, 1), l.Peek(now, 1), "Peek(%v, 1)", now)
+	}
+}
+
+// TestFarPastMarkIdle: a limiter that took at t0 restores its own state
+// (the mark: t0) and is reconfigured with its clock 300 years on, which
+// moves its epoch there and the mark with it; at t0 + 1 day, full and a
+// day after the mark, it is idle (the model), where it said false.
+func TestFarPastMarkIdle(t *testing.T) {
+	cfg := tokenbucket.Config{Limit: 1, Window: time.Hour, Burst: 2, Name: "m", Clock: atT0()}
+	l, m := mustNew(t, cfg), model.NewTokenBucket(cfg.Limit, cfg.Window, cfg.Burst, cfg.Name, t0)
+	require.Equal(t, m.Take(t0, 1), l.Take(t0, 1))
+	state, err := l.MarshalBinary()
+	require.NoError(t, err)
+	require.NoError(t, l.UnmarshalBinary(state))
+	m.Restore(m.Clone())
+	far := t0.AddDate(300, 0, 0)
+	c := cfg
+	c.Clock = &setClock{now: far}
+	require.NoError(t, l.Reconfigure(c))
+	m.Reconfigure(far, c.Limit, c.Window, c.Burst, c.Name)
+	for _, now := range []time.Time{t0, t0.Add(time.Hour), t0.Add(2 * time.Hour), t0.Add(day), far} {
+		require.Equal(t, m.Idle(now), l.Idle(now), "Idle(%v)", now)
+	}
+}
