@@ -215,13 +215,11 @@ func (p *params) movedTo(now time.Time, ns int64, s *big.Int, w, aux int64) (np 
 			return nil, 0, 0, false
 		}
 	}
-	var mark int64 = minTAT
-	if p.mark != minTAT {
-		m := new(big.Int).Sub(big.NewInt(p.mark), s)
-		if m.Cmp(big.NewInt(maxTAT)) > 0 {
+	mark := p.exactMark()
+	if mark != nil {
+		if mark.Sub(mark, s).Cmp(big.NewInt(maxTAT)) > 0 {
 			return nil, 0, 0, false
 		}
-		mark = m.Int64()
 	}
 	epoch := p.epoch.Add(time.Duration(ns)) // keeps the epoch's monotonic reading, as rebase does
 	if ns == math.MinInt64 || ns == math.MaxInt64 {
@@ -231,6 +229,7 @@ func (p *params) movedTo(now time.Time, ns int64, s *big.Int, w, aux int64) (np 
 	if err != nil {
 		return nil, 0, 0, false // cannot happen: p.cfg was validated
 	}
+	np = np.withMark(mark) // private: past and pastZ are set on it below
 	nw = minTAT
 	switch {
 	case t == nil:
@@ -239,7 +238,6 @@ func (p *params) movedTo(now time.Time, ns int64, s *big.Int, w, aux int64) (np 
 	default:
 		nw = t.Int64()
 	}
-	np.mark = mark
 	naux = minTAT
 	switch {
 	case z == nil:
@@ -263,6 +261,9 @@ func (l *Limiter) farRefund(b *block, tat int64, at time.Time, ns int64, n int) 
 		return true
 	}
 	s := p.units(at, ns)
+	if p.pastMark != nil && s.Cmp(p.pastMark) <= 0 {
+		return true // a Take from before a restore
+	}
 	give := big.NewInt(min(int64(n), p.burst) * p.p)
 	z := b.Aux.Load()
 	if zv := p.exactZ(z); zv != nil {
@@ -298,8 +299,12 @@ func (l *Limiter) farRefund(b *block, tat int64, at time.Time, ns int64, n int) 
 }
 
 // farIdle is idle at ns before the epoch by more than rng, read exactly as
-// s: full at s, and no restore mark (one is at least -fastBound, after s).
+// s: full at s, and no restore mark within tau before s (one in the word
+// is at least -fastBound, after s; one before the range is in pastMark).
 func (p *params) farIdle(tat int64, s *big.Int) bool {
 	t := p.exactTAT(tat)
+	if p.pastMark != nil && new(big.Int).Sub(s, big.NewInt(p.tau)).Cmp(p.pastMark) < 0 {
+		return false
+	}
 	return p.mark == minTAT && (t == nil || t.Cmp(s) <= 0)
 }

@@ -86,16 +86,15 @@ func (l *Limiter) Reconfigure(cfg Config) error {
 		// them on meanwhile), the block is put back as it was and the
 		// change starts again.
 		var mark *big.Int
-		if p := b.P; p.mark != minTAT {
-			mark = c.seen(big.NewInt(p.mark)) // rounded later, as Z is
+		if m := b.P.exactMark(); m != nil {
+			mark = c.seen(m) // rounded later, as Z is
 		}
 		mp, err := c.place(latest(c.carry(b.P.exactTAT(tat0)), c.z(b.P.exactZ(b.Aux.Load())), mark))
 		if err != nil {
 			return err
 		}
 		if mark != nil {
-			// One before mp's range is kept at its bound (see withMark).
-			mp = mp.withMark(max(c.in(mark, maxTAT), -fastBound))
+			mp = mp.withMark(c.shifted(mark)) // one before mp's range is kept in pastMark
 		}
 		again := false
 		if l.c.Replace(b, func(tat, seen int64) (*params, int64, int64) {
@@ -255,10 +254,11 @@ func (c *change) seen(v *big.Int) *big.Int {
 }
 
 // place returns np, or if v (the latest of carry's TAT, Z and the restore
-// mark, nil if none: see Reconfigure) is past np's range, private parameters of np's Config with the epoch moved forward by
-// whole ns until v is at most fastBound past it, as UnmarshalBinary moves
-// it; it sets shift. Times near the old epoch are then before the fast
-// range, decided exactly there (see far.go): the bucket is empty until v.
+// mark, nil if none: see Reconfigure) is past np's range, private
+// parameters of np's Config with the epoch moved forward by whole ns until
+// v is at most fastBound past it, as UnmarshalBinary moves it; it sets
+// shift. Times near the old epoch are then before the fast range, decided
+// exactly there (see far.go).
 func (c *change) place(v *big.Int) (*params, error) {
 	np := c.np
 	c.shift = new(big.Int)
@@ -467,8 +467,8 @@ func unixNano(t time.Time) *big.Int {
 // in the package documentation); a Take near the old epoch moves it
 // forward again, as it does in the saver. Either move gives the Limiter
 // parameters of its own. (Restored into a Limiter that has taken, the
-// epoch moves back no more than 3*2^60/q ns, which keeps the mark below in
-// range; further back, the epoch stays and the TAT is kept exactly before
+// epoch moves back only as far as keeps the mark below within 2^62/q ns
+// after it; further back, the epoch stays and the TAT is kept exactly before
 // the fast range: the saver's times are decided as the saver decided
 // them, off the fast path.)
 //
@@ -582,7 +582,7 @@ func (l *Limiter) restore(b *block, unix *big.Int, num, den uint64, sr *savedRat
 	// the fast range that p may hold (see past): p0 is p without them.
 	p, p0 := b.P, b.P.withPasts(nil, nil)
 	np, tat := p0, int64(minTAT) // the same epoch keeps the parameters, which may be shared
-	var shift int64              // ns the epoch moves forward (back, if negative) by, if it does
+	var shift *big.Int           // ns the epoch moves forward (back, if negative) by, if it does
 	var far *big.Int             // the TAT in p's units, if before p's fast range
 	if unix != nil {
 		// v = ceil(((unix - epoch) + num/den) * q), in this limiter's units.
@@ -601,16 +601,14 @@ func (l *Limiter) restore(b *block, unix *big.Int, num, den uint64, sr *savedRat
 			// forward again, as in the saver.
 			far = new(big.Int).Set(v)
 			by, rem := new(big.Int).DivMod(v, q, new(big.Int)) // Euclidean: rem >= 0
+			shift = new(big.Int).Set(by)
 			var epoch time.Time
 			if by.IsInt64() {
-				shift = by.Int64()
-				epoch = p.epoch.Add(time.Duration(shift))
+				epoch = p.epoch.Add(time.Duration(by.Int64()))
 			} else {
 				// More than 292 years back: from the epoch's Unix time, as
 				// below (full at every time this limiter read, the saver's
-				// drained instants admitted a Burst). shift is then a
-				// bound no mark can move by (see the Replace below).
-				shift = math.MinInt64
+				// drained instants admitted a Burst).
 				sec, nsec := new(big.Int).DivMod(by.Add(by, unixNano(p.epoch)), big.NewInt(int64(time.Second)), new(big.Int))
 				epoch = time.Unix(sec.Int64(), nsec.Int64())
 			}
@@ -629,12 +627,11 @@ func (l *Limiter) restore(b *block, unix *big.Int, num, den uint64, sr *savedRat
 			// are before it, where the bucket is empty: see far.go.)
 			by, rem := new(big.Int).DivMod(new(big.Int).Sub(v, big.NewInt(fastBound)), q, new(big.Int))
 			by.Add(by, big.NewInt(1))
-			shift = math.MaxInt64 // beyond int64 ns: shiftTAT reads it as past everything
+			shift = new(big.Int).Set(by)
+			var epoch time.Time
 			if by.IsInt64() {
-				shift = by.Int64()
-			}
-			epoch := p.epoch.Add(time.Duration(shift))
-			if !by.IsInt64() {
+				epoch = p.epoch.Add(time.Duration(by.Int64()))
+			} else {
 				// More than 292 years: from the epoch's Unix time (the
 				// TAT is a time.Time's, so the new epoch, before it, is
 				// one too). A monotonic reading cannot span that far.
@@ -661,29 +658,23 @@ func (l *Limiter) restore(b *block, unix *big.Int, num, den uint64, sr *savedRat
 	// back units into a restored state with room: a limiter that took 5
 	// of 10, restored a state with 3 taken and refunded its 5 admitted 9.)
 	return l.c.Replace(b, func(_, seen int64) (*params, int64, int64) {
-		m := max(p.mark, seen)
-		if seen == minTAT && p.pastZ != nil {
-			m = max(m, -fastBound) // stamps before the range: marked at its bound, later
+		m := latest(p.exactMark(), p.exactZ(seen)) // exact, in p's units
+		if m == nil || shift == nil {
+			return np.withMark(m), tat, minTAT
 		}
-		switch {
-		case m == minTAT || np == p0:
-		case shift < 0:
-			// The epoch moves back: the mark moves on by as much. If it
-			// cannot (the Takes it marks are more than 3*2^60/q ns after
-			// the restored TAT), the epoch stays, with the mark: a Refund
-			// of those Takes must give nothing back. The TAT, before the
-			// fast range, is kept exactly in past (see far.go), so the
-			// saver's times are decided as the saver decided them, off
-			// the fast path.
-			hi, lo := bits.Mul64(uint64(-shift), uint64(p.q)) // -MinInt64 wraps to 2^63 as a uint64: exact
-			if hi != 0 || lo > uint64(maxTAT-m) {
-				return p0.withMark(m).withPasts(far, nil), minTAT, minTAT
-			}
-			m += int64(lo)
-		default:
-			m = max(shiftTAT(m, shift, p.q), -fastBound)
+		// The epoch moves: the mark moves by as much, exactly (one
+		// before np's range is kept in pastMark). If it moves back and
+		// the mark cannot follow (the Takes it marks are more than
+		// 2^62/q ns after the restored TAT), the epoch stays, with the
+		// mark: a Refund of those Takes must give nothing back. The TAT,
+		// before the fast range, is kept exactly in past (see far.go), so
+		// the saver's times are decided as the saver decided them, off
+		// the fast path.
+		mm := new(big.Int).Sub(m, new(big.Int).Mul(shift, big.NewInt(p.q)))
+		if mm.Cmp(big.NewInt(maxTAT)) > 0 {
+			return p0.withMark(m).withPasts(far, nil), minTAT, minTAT
 		}
-		return np.withMark(m), tat, minTAT
+		return np.withMark(mm), tat, minTAT
 	}), nil
 }
 

@@ -259,8 +259,8 @@ type params struct {
 	// mark is the restore mark: a Refund stamped at or before it (in
 	// units from the epoch) gives nothing back, since the Takes it could
 	// concern were counted in a state that an UnmarshalBinary replaced
-	// (see withMark). minTAT, below every stamp, is none: shared
-	// parameters never have one.
+	// (see withMark). minTAT, below every stamp, is none, or one before
+	// the fast range (see pastMark): shared parameters never have one.
 	mark int64
 	// past is the TAT, in units from the epoch, for which the word holds
 	// minTAT: one before the fast range (below -fastBound), which a move
@@ -270,18 +270,45 @@ type params struct {
 	// reads, both decide as full. pastZ is the same for Aux, the bound on
 	// stamps (nil: none). A replacement that stores minTAT sets them.
 	past, pastZ *big.Int
+	// pastMark is the restore mark when it is before the fast range
+	// (mark is then minTAT), kept exactly, in units from the epoch, for
+	// the Refunds and Idle at times before that range (see far.go); nil:
+	// none. markEnd is pastMark + tau, the first time at which it no
+	// longer keeps Idle false, or minTAT if that is before the range.
+	// (Kept at the range's bound instead, a mark later than the Takes it
+	// stands for made Refunds of Takes after them give nothing back:
+	// TestFarPastMarkRefund.)
+	pastMark *big.Int
+	markEnd  int64
 }
 
 // withMark returns a private copy of p with the restore mark m (in p's
-// units), or p itself if m is minTAT. A mark before the times p reads is
-// kept at -fastBound, the stamp of every such time (see clamp).
-func (p *params) withMark(m int64) *params {
-	if m == minTAT {
+// units, at most maxTAT), or p itself if m is nil. A mark before the fast
+// range is kept exactly in pastMark.
+func (p *params) withMark(m *big.Int) *params {
+	if m == nil {
 		return p
 	}
 	q := *p
-	q.mark = max(m, -fastBound)
+	q.mark, q.pastMark, q.markEnd = minTAT, nil, minTAT
+	if m.Cmp(big.NewInt(-fastBound)) >= 0 {
+		q.mark = m.Int64()
+		return &q
+	}
+	q.pastMark = m
+	if e := new(big.Int).Add(m, big.NewInt(p.tau)); e.Cmp(big.NewInt(-fastBound)) >= 0 {
+		q.markEnd = e.Int64()
+	}
 	return &q
+}
+
+// exactMark returns the restore mark of p exactly, in units from p's
+// epoch (nil: none). The result is the caller's to change.
+func (p *params) exactMark() *big.Int {
+	if p.mark != minTAT {
+		return big.NewInt(p.mark)
+	}
+	return copyInt(p.pastMark)
 }
 
 func newParams(cfg Config, epoch time.Time) (*params, error) {
@@ -295,7 +322,7 @@ func newParams(cfg Config, epoch time.Time) (*params, error) {
 		divP: core.NewDivider(uint64(p)), divQ: core.NewDivider(uint64(q)),
 		limit: cfg.Burst, window: time.Duration(core.NewDivider(uint64(q)).Ceil(tau)),
 		name: cfg.Name, cfg: cfg, clk: core.Clock(cfg.Clock), real: cfg.Clock == nil,
-		mark: minTAT,
+		mark: minTAT, markEnd: minTAT,
 	}, nil
 }
 
@@ -403,7 +430,7 @@ var zeroBlock = func() *block {
 		epoch: epoch, wall: cell.EpochOf(epoch), real: true,
 		q: 1, p: 1, rng: fastBound, maxNs: maxTAT,
 		divP: core.NewDivider(1), divQ: core.NewDivider(1),
-		clk: core.Clock(nil), mark: minTAT,
+		clk: core.Clock(nil), mark: minTAT, markEnd: minTAT,
 	}}
 	b.W.Store(minTAT)
 	b.Aux.Store(minTAT)
@@ -726,7 +753,7 @@ func (l *Limiter) Idle(now time.Time) bool {
 // with the mark).
 func (p *params) idle(tat, ns int64) bool {
 	s, _ := p.clamp(ns)
-	if p.mark != minTAT && s-p.tau < p.mark { // s >= -2^60, tau <= 2^60: no overflow
+	if p.mark != minTAT && s-p.tau < p.mark || s < p.markEnd { // s >= -2^60, tau <= 2^60: no overflow
 		return false
 	}
 	return tat == minTAT || tat <= s
@@ -836,12 +863,10 @@ func (l *Limiter) rebase(b *block, now time.Time, over int64) {
 	if err != nil {
 		return // cannot happen: p.cfg was validated
 	}
-	if p.mark != minTAT {
-		// shiftTAT's minTAT, a mark shifted before every time np reads,
-		// is kept at -fastBound (see withMark).
-		np = np.withMark(max(shiftTAT(p.mark, shift, p.q), -fastBound))
-	}
 	sh := p.units(now, shift) // the shift exactly, in p's units
+	if m := p.exactMark(); m != nil {
+		np = np.withMark(m.Sub(m, sh)) // one before np's range is kept in pastMark
+	}
 	l.c.Replace(b, func(tat, seen int64) (*params, int64, int64) {
 		// A TAT or a stamp left before np's range is kept exactly in
 		// np's past or pastZ, for the times before that range (see far.go).
