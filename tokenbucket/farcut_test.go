@@ -2,6 +2,7 @@ package tokenbucket_test
 
 import (
 	"context"
+	"math"
 	"testing"
 	"time"
 
@@ -143,5 +144,33 @@ func TestFarPastMarkIdle(t *testing.T) {
 	m.Reconfigure(far, c.Limit, c.Window, c.Burst, c.Name)
 	for _, now := range []time.Time{t0, t0.Add(time.Hour), t0.Add(2 * time.Hour), t0.Add(day), far} {
 		require.Equal(t, m.Idle(now), l.Idle(now), "Idle(%v)", now)
+	}
+}
+
+// TestFarAllowNAtClock: AllowN is Take(clock.Now(), n).Allowed at any
+// clock reading. Read 292 years and more from the epoch, since saturates,
+// and AllowN decided at the epoch plus the saturated reading (1733), not
+// at the clock's (year 1): a limiter holding, by a restore it could not
+// move its epoch back for (its mark, at t0), a bucket drained an hour into
+// year 1 admitted a Burst at year 1, where Take (and the model) deny it.
+func TestFarAllowNAtClock(t *testing.T) {
+	cfg := tokenbucket.Config{Limit: 1, Window: time.Minute, Burst: 3, Name: "c"}
+	clk := &setClock{now: t0}
+	cfg.Clock = clk
+	l, m := mustNew(t, cfg), model.NewTokenBucket(cfg.Limit, cfg.Window, cfg.Burst, cfg.Name, t0)
+	require.Equal(t, m.Take(t0, 1), l.Take(t0, 1))
+	y1 := time.Time{}.Add(time.Hour)
+	saver, sm := mustNew(t, cfg), model.NewTokenBucket(cfg.Limit, cfg.Window, cfg.Burst, cfg.Name, t0)
+	require.Equal(t, sm.Take(y1, 3), saver.Take(y1, 3))
+	state, err := saver.MarshalBinary()
+	require.NoError(t, err)
+	require.NoError(t, l.UnmarshalBinary(state))
+	m.Restore(sm)
+	clk.now = time.Time{}
+	require.Equal(t, m.Peek(clk.now, 3), l.Peek(clk.now, 3))
+	require.Equal(t, m.Take(clk.now, 3).Allowed, l.AllowN(3), "AllowN(3) with the clock in year 1, an hour before a drain")
+	require.Equal(t, m.Take(clk.now, 1).Allowed, l.Allow(), "Allow with the clock in year 1")
+	for _, at := range []time.Time{clk.now, y1, y1.Add(3 * time.Minute), t0.Add(math.MinInt64)} {
+		require.Equal(t, m.Peek(at, 3), l.Peek(at, 3), "Peek(%v, 3)", at)
 	}
 }
