@@ -804,7 +804,13 @@ func (l *Limiter) AllowN(n int) bool {
 		// only the monotonic clock: half the cost of time.Now.
 		ns = int64(time.Since(p.epoch))
 	} else {
-		ns = p.since(p.clk.Now())
+		now := p.clk.Now()
+		if ns = p.since(now); ns == math.MinInt64 || ns == math.MaxInt64 {
+			// since saturated (292 years and more from the epoch):
+			// epoch+ns is not now, which allowAt's Take needs back
+			// (TestFarAllowNAtClock).
+			return l.Take(now, n).Allowed
+		}
 	}
 	return l.allowAt(b, ns, n)
 }
@@ -817,9 +823,12 @@ func (l *Limiter) allowAt(b *block, ns int64, n int) bool {
 		tat := b.W.Load()
 		if tat == cell.Sealed {
 			// Replaced: the time read is relative to the old epoch.
+			now := p.epoch.Add(time.Duration(ns))
 			b, _ = l.c.Wait()
-			ns = int64(p.epoch.Add(time.Duration(ns)).Sub(b.P.epoch))
 			p = b.P
+			if ns = p.since(now); ns == math.MinInt64 || ns == math.MaxInt64 {
+				return l.Take(now, n).Allowed // the new epoch is 292 years or more from now
+			}
 			continue
 		}
 		if !p.fast(ns, n) {
