@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/ratekit/ratekit"
 	"github.com/ratekit/ratekit/internal/model"
 	"github.com/ratekit/ratekit/tokenbucket"
 )
@@ -154,6 +155,21 @@ func TestFarPastMarkIdle(t *testing.T) {
 // move its epoch back for (its mark, at t0), a bucket drained an hour into
 // year 1 admitted a Burst at year 1, where Take (and the model) deny it.
 func TestFarAllowNAtClock(t *testing.T) {
+	l, m, clk := drainedInYear1(t)
+	y1 := time.Time{}.Add(time.Hour)
+	require.Equal(t, m.Peek(clk.now, 3), l.Peek(clk.now, 3))
+	require.Equal(t, m.Take(clk.now, 3).Allowed, l.AllowN(3), "AllowN(3) with the clock in year 1, an hour before a drain")
+	require.Equal(t, m.Take(clk.now, 1).Allowed, l.Allow(), "Allow with the clock in year 1")
+	for _, at := range []time.Time{clk.now, y1, y1.Add(3 * time.Minute), t0.Add(math.MinInt64)} {
+		require.Equal(t, m.Peek(at, 3), l.Peek(at, 3), "Peek(%v, 3)", at)
+	}
+}
+
+// drainedInYear1 returns a limiter of Burst 3, one a minute, that took at
+// t0 and then restored a state drained at year 1 + 1 h, its model, and its
+// Config's clock, set to year 1: the mark (t0) keeps the epoch at t0, and
+// the TAT is kept exactly before the fast range (see past).
+func drainedInYear1(t *testing.T) (*tokenbucket.Limiter, *model.TokenBucket, *setClock) {
 	cfg := tokenbucket.Config{Limit: 1, Window: time.Minute, Burst: 3, Name: "c"}
 	clk := &setClock{now: t0}
 	cfg.Clock = clk
@@ -167,10 +183,20 @@ func TestFarAllowNAtClock(t *testing.T) {
 	require.NoError(t, l.UnmarshalBinary(state))
 	m.Restore(sm)
 	clk.now = time.Time{}
-	require.Equal(t, m.Peek(clk.now, 3), l.Peek(clk.now, 3))
-	require.Equal(t, m.Take(clk.now, 3).Allowed, l.AllowN(3), "AllowN(3) with the clock in year 1, an hour before a drain")
-	require.Equal(t, m.Take(clk.now, 1).Allowed, l.Allow(), "Allow with the clock in year 1")
-	for _, at := range []time.Time{clk.now, y1, y1.Add(3 * time.Minute), t0.Add(math.MinInt64)} {
-		require.Equal(t, m.Peek(at, 3), l.Peek(at, 3), "Peek(%v, 3)", at)
-	}
+	return l, m, clk
+}
+
+// TestFarWaitDecisions: Wait of 0 units, or of more than Burst, reports
+// what Take would at the clock's reading, exactly at a time before the
+// fast range too. It decided those at the range's bound, where the bucket
+// kept before it is full: Remaining 3 and ResetAfter 0 at year 1, an hour
+// before a drain, where the model says 0 and 1h3m.
+func TestFarWaitDecisions(t *testing.T) {
+	l, m, clk := drainedInYear1(t)
+	d, err := l.Wait(context.Background(), 0)
+	require.NoError(t, err)
+	require.Equal(t, m.Peek(clk.now, 0), d, "Wait(0)")
+	d, err = l.Wait(context.Background(), 4)
+	require.ErrorIs(t, err, ratekit.ErrExceedsLimit)
+	require.Equal(t, m.Peek(clk.now, 4), d, "Wait(4)")
 }
