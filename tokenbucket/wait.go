@@ -52,15 +52,16 @@ func (l *Limiter) Wait(ctx context.Context, n int) (ratekit.Decision, error) {
 		ns := p.since(now)
 		var dec ratekit.Decision
 		if n < 0 || int64(n) > p.burst {
-			_, _, v := p.decide(tat, ns, n)
-			p.fill(&dec, v)
-			return dec, ratekit.ErrExceedsLimit
+			return l.Peek(now, n), ratekit.ErrExceedsLimit // Take's denial, exact at any time
 		}
 		if ns > p.rng && n > 0 {
 			l.rebase(b, now, p.rng)
 			continue
 		}
-		if ns < -p.rng && n > 0 {
+		if ns < -p.rng {
+			if n == 0 {
+				return l.Peek(now, 0), nil // exact before the fast range (see far.go)
+			}
 			if l.moveBack(b, now, ns) {
 				// Before the fast range: decided at now, exactly, from
 				// an epoch moved back to it (see far.go).
