@@ -1,6 +1,7 @@
 package tokenbucket_test
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -95,6 +96,10 @@ func (o farOp) String() string {
 		return fmt.Sprintf("%d: Reconfigure at %v to %d/%v burst %d", o.k, o.clock, o.cfg.Limit, o.cfg.Window, o.cfg.Burst)
 	case o.op == 10:
 		return fmt.Sprintf("%d: restart at %v as %d/%v burst %d (template %v), restoring its state", o.k, o.clock, o.cfg.Limit, o.cfg.Window, o.cfg.Burst, o.tmpl)
+	case o.op == 13:
+		return fmt.Sprintf("%d: AllowN(%d) with the clock at %v", o.k, o.n, o.now)
+	case o.op == 14:
+		return fmt.Sprintf("%d: Wait(%d) with the clock at %v", o.k, o.n, o.now)
 	}
 	return fmt.Sprintf("%d: restore %d's state", o.k, o.from)
 }
@@ -154,7 +159,7 @@ func farMixRun(t *testing.T, seed uint64) (*farMix, string) {
 	base.Clock = &setClock{now: clockAt()}
 	f := newFarMix(t, base, rng.IntN(2) == 0)
 	for range 40 {
-		o := farOp{k: rng.IntN(2), op: rng.IntN(13)}
+		o := farOp{k: rng.IntN(2), op: rng.IntN(15)}
 		cfg := f.cfgs[o.k]
 		a := farMixAnchors[rng.IntN(len(farMixAnchors))]
 		iv := cfg.Window / time.Duration(cfg.Limit) // the emission interval, rounded down
@@ -216,7 +221,11 @@ func (f *farMix) step(o farOp) (msg string, end bool) {
 		}
 	case 3:
 		w0, w1 := f.ms[0].Peek(now, n), f.ms[1].Peek(now, n)
+		peeked := ratekit.PeekAll(now, n, f.ls[0], f.ls[1])
 		got := ratekit.TakeAll(now, n, f.ls[0], f.ls[1])
+		if peeked != got {
+			return fmt.Sprintf("PeekAll(%v, %d) = %v; TakeAll then %v", now, n, peeked, got), false
+		}
 		switch {
 		case w0.Allowed && w1.Allowed:
 			want := w0
@@ -265,6 +274,38 @@ func (f *farMix) step(o farOp) (msg string, end bool) {
 		if got, want := l.Idle(now), m.Idle(now); got != want {
 			return fmt.Sprintf("limiter %d: Idle(%v) = %v; model %v", k, now, got, want), false
 		}
+	case 13, 14:
+		// The limiter's own clock reads now: AllowN is
+		// Take(now, n).Allowed, and Wait, with a deadline of now, Take's
+		// Decision, with ErrWaitExceedsDeadline for a denial (or
+		// ErrExceedsLimit for n outside [0, Burst]).
+		want := m.Peek(now, n)
+		f.cfgs[k].Clock.(*setClock).now = now
+		var got ratekit.Decision
+		if o.op == 13 {
+			got = ratekit.Decision{Allowed: l.AllowN(n)}
+			want = ratekit.Decision{Allowed: want.Allowed}
+		} else {
+			var err error
+			got, err = l.Wait(deadlineAt(now), n)
+			wantErr := error(nil)
+			switch {
+			case n < 0 || n > f.cfgs[k].Burst:
+				wantErr = ratekit.ErrExceedsLimit
+			case !want.Allowed:
+				wantErr = ratekit.ErrWaitExceedsDeadline
+			}
+			if !errors.Is(err, wantErr) || (err == nil) != (wantErr == nil) {
+				return fmt.Sprintf("limiter %d: Wait(%d) at %v: %v; want %v", k, n, now, err, wantErr), false
+			}
+		}
+		m.Take(now, n)
+		if got != want {
+			return fmt.Sprintf("limiter %d: [op %d] at %v, %d: %v; model %v%s", k, o.op, now, n, got, want, farSide(got, want)), false
+		}
+		if got.Allowed && n > 0 {
+			f.taken[k] = append(f.taken[k], now)
+		}
 	case 9:
 		c := o.cfg
 		c.Clock = &setClock{now: o.clock}
@@ -273,7 +314,7 @@ func (f *farMix) step(o farOp) (msg string, end bool) {
 		}
 		f.cfgs[k] = c
 		m.Reconfigure(o.clock, c.Limit, c.Window, c.Burst, c.Name)
-	default: // 10: a restart, 11: into itself (its Takes are marked), 12: the other's state
+	case 10, 11, 12: // a restart; into itself (its Takes are marked); the other's state
 		state, err := f.ls[o.from].MarshalBinary()
 		if err != nil {
 			return fmt.Sprintf("MarshalBinary: %v", err), false
@@ -304,6 +345,16 @@ func (f *farMix) step(o farOp) (msg string, end bool) {
 	}
 	return "", false
 }
+
+// deadlineAt is a context that is never done, with the deadline at:
+// Wait reads it on the limiter's clock, which the tests set far from
+// the real one.
+type deadlineAt time.Time
+
+func (d deadlineAt) Deadline() (time.Time, bool) { return time.Time(d), true }
+func (deadlineAt) Done() <-chan struct{}         { return nil }
+func (deadlineAt) Err() error                    { return nil }
+func (deadlineAt) Value(any) any                 { return nil }
 
 // farSide says which side of the model a Decision that differs from it
 // falls on: fuller (it admits more, or sooner) or emptier.
