@@ -14,7 +14,8 @@ import (
 // they make anyway (fast's range test); it is decided exactly, in
 // math/big, against the TAT exactly (see past), and an admitted Take moves
 // the epoch to its time before it stores (see movedTo), as a Take past the
-// range moves it forward (rebase). Nothing here is on a hot path: it may
+// range moves it forward (rebase), or stores in place where the move would
+// not keep the state (see storedAt). Nothing here is on a hot path: it may
 // allocate.
 
 // units returns now - epoch in units of 1/q ns, exactly, for any now: ns
@@ -250,8 +251,9 @@ func (p *params) movedTo(now time.Time, ns int64, s *big.Int, w, aux int64) (np 
 }
 
 // farRefund is Refund of n units taken at `at`, ns before the epoch by
-// more than rng, read exactly (see Refund; the mark, if any, is at least
-// -fastBound, after `at`: nothing comes back). A TAT it leaves before the
+// more than rng, read exactly (see Refund; a mark in the word is at least
+// -fastBound, after `at`, and one in pastMark may be too: then nothing
+// comes back). A TAT it leaves before the
 // fast range is kept in past, in parameters of the limiter's own. It
 // reports false if the state changed under it: the caller loads again.
 func (l *Limiter) farRefund(b *block, tat int64, at time.Time, ns int64, n int) bool {

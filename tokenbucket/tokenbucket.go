@@ -77,7 +77,9 @@
 // years from the epoch), is decided exactly, in math/big, against the TAT
 // kept exactly (one a move left before the range too), and a Take there
 // that stores moves the epoch back to its time as a later one moves it
-// forward. Decisions are unchanged by the moves: Takes stamped a second
+// forward (unless the restore mark or the latest stamp would then be more
+// than 2^62/q ns after the epoch: it then stores there, exactly, and the
+// epoch stays). Decisions are unchanged by the moves: Takes stamped a second
 // apart centuries before the epoch are a second apart, as they are to a
 // limiter whose clock reads near them.
 //
