@@ -14,7 +14,8 @@ import (
 // they make anyway (fast's range test); it is decided exactly, in
 // math/big, against the TAT exactly (see past), and an admitted Take moves
 // the epoch to its time before it stores (see movedTo), as a Take past the
-// range moves it forward (rebase). Nothing here is on a hot path: it may
+// range moves it forward (rebase), or stores in place where the move would
+// not keep the state (see storedAt). Nothing here is on a hot path: it may
 // allocate.
 
 // units returns now - epoch in units of 1/q ns, exactly, for any now: ns
@@ -128,8 +129,10 @@ func (p *params) farPeek(tat int64, now time.Time, ns int64, n int) (dec ratekit
 
 // farTake is Take at now, ns before the epoch by more than rng: decided
 // exactly; admitted, the epoch moves to now and the Take stores there,
-// under the seal of b (see movedTo). It reports false, deciding nothing,
-// if another replacement sealed b first: the caller loads again.
+// under the seal of b (see movedTo), or, where the move would not keep the
+// state (see movedTo), the Take stores in place (see storedAt). It reports
+// false, deciding nothing, if another replacement sealed b first: the
+// caller loads again.
 func (l *Limiter) farTake(b *block, tat int64, now time.Time, ns int64, n int) (dec ratekit.Decision, done bool) {
 	p := b.P
 	s := p.units(now, ns)
@@ -143,9 +146,11 @@ func (l *Limiter) farTake(b *block, tat int64, now time.Time, ns int64, n int) (
 		// the one sealed.
 		np, nw, naux, ok := p.movedTo(now, ns, s, w, aux)
 		if !ok {
-			// The TAT is over 2^62 units past now: a denial.
-			_, v = p.farDecide(p.exactTAT(w), s, n)
-			return p, w, aux
+			next, v = p.farDecide(p.exactTAT(w), s, n)
+			if next == nil {
+				return p, w, aux
+			}
+			return p.storedAt(next, s, aux)
 		}
 		next, store, nv := np.decide(nw, 0, n)
 		v = nv
@@ -160,10 +165,26 @@ func (l *Limiter) farTake(b *block, tat int64, now time.Time, ns int64, n int) (
 	return dec, true
 }
 
+// storedAt returns the state that an admitted Take stamped at s (before
+// the fast range) leaves, as the TAT next and with aux, the bound on
+// stamps, in p's own units, the epoch staying: a TAT before the range is
+// kept in past (the word minTAT), and the stamp raises a bound kept in
+// pastZ (a bound in the range, or past it, is later than s already).
+func (p *params) storedAt(next, s *big.Int, aux int64) (*params, int64, int64) {
+	pastZ := p.pastZ
+	if aux == minTAT && (pastZ == nil || pastZ.Cmp(s) < 0) {
+		pastZ = s
+	}
+	if next.Cmp(big.NewInt(-fastBound)) >= 0 {
+		return p.withPasts(p.past, pastZ), next.Int64(), aux // next <= s + tau: in the range
+	}
+	return p.withPasts(next, pastZ), minTAT, aux
+}
+
 // moveBack moves the epoch of b back to now, ns before it by more than
 // rng, keeping every decision (see movedTo); it reports whether it did
-// (not if the TAT is over 2^62 units past now, or another replacement
-// sealed b first).
+// (not if the state does not fit from now, or another replacement sealed b
+// first).
 func (l *Limiter) moveBack(b *block, now time.Time, ns int64) bool {
 	p := b.P
 	s := p.units(now, ns)
@@ -182,16 +203,30 @@ func (l *Limiter) moveBack(b *block, now time.Time, ns int64) bool {
 // movedTo returns the state (w, aux) of p, with p's restore mark, moved to
 // parameters of p's Config whose epoch is now, where since read ns and
 // units s: every value moves by -s, exactly, and every decision stays as
-// it was. A TAT left before the fast range is kept in past; a bound on
-// stamps past maxTAT is cut to it, and the mark then set to maxTAT (no
-// Refund gives anything back: more than 2^62/q ns after now, the Takes it
-// bounds leave nothing a Refund could prove unused). It reports false if
-// the TAT does not fit (more than 2^62 units past now); nothing is moved.
+// it was. A TAT or a bound on stamps left before the fast range is kept in
+// past or pastZ. It reports false if the TAT, the bound on stamps or the
+// mark does not fit (more than 2^62 units past now); nothing is moved.
+// (Cut to the bound there, a mark or a bound on stamps would come back
+// below the Takes it stands for when a later Take moves the epoch forward
+// again: TestFarMoveKeepsRestoreMark.)
 func (p *params) movedTo(now time.Time, ns int64, s *big.Int, w, aux int64) (np *params, nw, naux int64, ok bool) {
 	var t *big.Int
 	if e := p.exactTAT(w); e != nil {
 		t = new(big.Int).Sub(e, s)
 		if t.Cmp(big.NewInt(maxTAT)) > 0 {
+			return nil, 0, 0, false
+		}
+	}
+	var z *big.Int
+	if e := p.exactZ(aux); e != nil {
+		z = new(big.Int).Sub(e, s)
+		if z.Cmp(big.NewInt(maxTAT)) > 0 {
+			return nil, 0, 0, false
+		}
+	}
+	mark := p.exactMark()
+	if mark != nil {
+		if mark.Sub(mark, s).Cmp(big.NewInt(maxTAT)) > 0 {
 			return nil, 0, 0, false
 		}
 	}
@@ -203,6 +238,7 @@ func (p *params) movedTo(now time.Time, ns int64, s *big.Int, w, aux int64) (np 
 	if err != nil {
 		return nil, 0, 0, false // cannot happen: p.cfg was validated
 	}
+	np = np.withMark(mark) // private: past and pastZ are set on it below
 	nw = minTAT
 	switch {
 	case t == nil:
@@ -211,36 +247,21 @@ func (p *params) movedTo(now time.Time, ns int64, s *big.Int, w, aux int64) (np 
 	default:
 		nw = t.Int64()
 	}
-	if p.mark != minTAT {
-		np.mark = moveWord(p.mark, s)
-	}
 	naux = minTAT
-	if z := p.exactZ(aux); z != nil {
-		switch zm := new(big.Int).Sub(z, s); {
-		case zm.Cmp(big.NewInt(maxTAT)) > 0:
-			naux, np.mark = maxTAT, maxTAT
-		case zm.Cmp(big.NewInt(-fastBound)) < 0:
-			np.pastZ = zm
-		default:
-			naux = zm.Int64()
-		}
+	switch {
+	case z == nil:
+	case z.Cmp(big.NewInt(-fastBound)) < 0:
+		np.pastZ = z
+	default:
+		naux = z.Int64()
 	}
 	return np, nw, naux, true
 }
 
-// moveWord returns v - s, for v a mark in [-fastBound, maxTAT] and s a
-// time before the fast range (so v - s > 0), cut at maxTAT.
-func moveWord(v int64, s *big.Int) int64 {
-	m := new(big.Int).Sub(big.NewInt(v), s)
-	if m.Cmp(big.NewInt(maxTAT)) > 0 {
-		return maxTAT
-	}
-	return m.Int64()
-}
-
 // farRefund is Refund of n units taken at `at`, ns before the epoch by
-// more than rng, read exactly (see Refund; the mark, if any, is at least
-// -fastBound, after `at`: nothing comes back). A TAT it leaves before the
+// more than rng, read exactly (see Refund; a mark in the word is at least
+// -fastBound, after `at`, and one in pastMark may be too: then nothing
+// comes back). A TAT it leaves before the
 // fast range is kept in past, in parameters of the limiter's own. It
 // reports false if the state changed under it: the caller loads again.
 func (l *Limiter) farRefund(b *block, tat int64, at time.Time, ns int64, n int) bool {
@@ -250,6 +271,9 @@ func (l *Limiter) farRefund(b *block, tat int64, at time.Time, ns int64, n int) 
 		return true
 	}
 	s := p.units(at, ns)
+	if p.pastMark != nil && s.Cmp(p.pastMark) <= 0 {
+		return true // a Take from before a restore
+	}
 	give := big.NewInt(min(int64(n), p.burst) * p.p)
 	z := b.Aux.Load()
 	if zv := p.exactZ(z); zv != nil {
@@ -285,8 +309,12 @@ func (l *Limiter) farRefund(b *block, tat int64, at time.Time, ns int64, n int) 
 }
 
 // farIdle is idle at ns before the epoch by more than rng, read exactly as
-// s: full at s, and no restore mark (one is at least -fastBound, after s).
+// s: full at s, and no restore mark within tau before s (one in the word
+// is at least -fastBound, after s; one before the range is in pastMark).
 func (p *params) farIdle(tat int64, s *big.Int) bool {
 	t := p.exactTAT(tat)
+	if p.pastMark != nil && new(big.Int).Sub(s, big.NewInt(p.tau)).Cmp(p.pastMark) < 0 {
+		return false
+	}
 	return p.mark == minTAT && (t == nil || t.Cmp(s) <= 0)
 }

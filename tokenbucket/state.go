@@ -74,26 +74,32 @@ func (l *Limiter) Reconfigure(cfg Config) error {
 		}
 		b, tat0 := l.c.Load()
 		c := newChange(b.P, np, now)
-		// Where the carried TAT lands decides the epoch: past np's range
-		// (the bucket full more than 2^62/q ns after np's epoch: a glitch
-		// taken at its word, or a debt of the old rate), the epoch moves
-		// forward as UnmarshalBinary moves it, so that the TAT is kept.
-		// The TAT read under the seal is the one carried; if it no longer
-		// fits (Takes moved it 3*2^60 units on meanwhile), the block is
-		// put back as it was and the change starts again.
-		mp, err := c.place(c.carry(b.P.exactTAT(tat0)))
+		// Where the carried TAT, Z and the restore mark land decides the
+		// epoch: past np's range (the bucket full more than 2^62/q ns
+		// after np's epoch: a glitch taken at its word, or a debt of the
+		// old rate; or Takes stamped that far after it), the epoch moves
+		// forward as UnmarshalBinary moves it, so that all three are kept
+		// (cut to maxTAT, Z or the mark would come back below the Takes
+		// they stand for when a later Take moves the epoch forward:
+		// TestFarReconfigureKeepsStamps). The TAT and Z read under the
+		// seal are the ones carried; if they no longer fit (Takes moved
+		// them on meanwhile), the block is put back as it was and the
+		// change starts again.
+		var mark *big.Int
+		if m := b.P.exactMark(); m != nil {
+			mark = c.seen(m) // rounded later, as Z is
+		}
+		mp, err := c.place(latest(c.carry(b.P.exactTAT(tat0)), c.z(b.P.exactZ(b.Aux.Load())), mark))
 		if err != nil {
 			return err
 		}
-		if p := b.P; p.mark != minTAT {
-			// The restore mark carries over, rounded later as Z is; one
-			// before mp's range is kept at its bound (see withMark).
-			mp = mp.withMark(max(c.in(c.seen(big.NewInt(p.mark)), maxTAT), -fastBound))
+		if mark != nil {
+			mp = mp.withMark(c.shifted(mark)) // one before mp's range is kept in pastMark
 		}
 		again := false
 		if l.c.Replace(b, func(tat, seen int64) (*params, int64, int64) {
-			v := c.carry(b.P.exactTAT(tat))
-			if v != nil && c.shifted(v).Cmp(big.NewInt(maxTAT)) > 0 {
+			v, zv := c.carry(b.P.exactTAT(tat)), c.z(b.P.exactZ(seen))
+			if latest(v, zv) != nil && c.shifted(latest(v, zv)).Cmp(big.NewInt(maxTAT)) > 0 {
 				again = true
 				return b.P, tat, seen
 			}
@@ -104,7 +110,7 @@ func (l *Limiter) Reconfigure(cfg Config) error {
 			if w == minTAT && v != nil {
 				past = c.shifted(v)
 			}
-			if zv := c.z(b.P.exactZ(seen)); zv != nil {
+			if zv != nil {
 				if z = c.in(zv, maxTAT); z == minTAT {
 					pastZ = c.shifted(zv)
 				}
@@ -114,6 +120,17 @@ func (l *Limiter) Reconfigure(cfg Config) error {
 			return nil
 		}
 	}
+}
+
+// latest returns the latest of vs, nil ones left out (nil if all are).
+func latest(vs ...*big.Int) *big.Int {
+	var m *big.Int
+	for _, v := range vs {
+		if v != nil && (m == nil || v.Cmp(m) > 0) {
+			m = v
+		}
+	}
+	return m
 }
 
 // paramsAt returns parameters of cfg (valid) whose epoch is within half
@@ -236,11 +253,12 @@ func (c *change) seen(v *big.Int) *big.Int {
 	return d.Add(d, big.NewInt(c.s2))
 }
 
-// place returns np, or if v (carry's TAT, nil for minTAT) is past np's
-// range, private parameters of np's Config with the epoch moved forward by
-// whole ns until v is at most fastBound past it, as UnmarshalBinary moves
-// it; it sets shift. Times near the old epoch are then before the fast
-// range, decided exactly there (see far.go): the bucket is empty until v.
+// place returns np, or if v (the latest of carry's TAT, Z and the restore
+// mark, nil if none: see Reconfigure) is past np's range, private
+// parameters of np's Config with the epoch moved forward by whole ns until
+// v is at most fastBound past it, as UnmarshalBinary moves it; it sets
+// shift. Times near the old epoch are then before the fast range, decided
+// exactly there (see far.go).
 func (c *change) place(v *big.Int) (*params, error) {
 	np := c.np
 	c.shift = new(big.Int)
@@ -449,8 +467,8 @@ func unixNano(t time.Time) *big.Int {
 // in the package documentation); a Take near the old epoch moves it
 // forward again, as it does in the saver. Either move gives the Limiter
 // parameters of its own. (Restored into a Limiter that has taken, the
-// epoch moves back no more than 3*2^60/q ns, which keeps the mark below in
-// range; further back, the epoch stays and the TAT is kept exactly before
+// epoch moves back only as far as keeps the mark below within 2^62/q ns
+// after it; further back, the epoch stays and the TAT is kept exactly before
 // the fast range: the saver's times are decided as the saver decided
 // them, off the fast path.)
 //
@@ -564,7 +582,7 @@ func (l *Limiter) restore(b *block, unix *big.Int, num, den uint64, sr *savedRat
 	// the fast range that p may hold (see past): p0 is p without them.
 	p, p0 := b.P, b.P.withPasts(nil, nil)
 	np, tat := p0, int64(minTAT) // the same epoch keeps the parameters, which may be shared
-	var shift int64              // ns the epoch moves forward (back, if negative) by, if it does
+	var shift *big.Int           // ns the epoch moves forward (back, if negative) by, if it does
 	var far *big.Int             // the TAT in p's units, if before p's fast range
 	if unix != nil {
 		// v = ceil(((unix - epoch) + num/den) * q), in this limiter's units.
@@ -583,16 +601,14 @@ func (l *Limiter) restore(b *block, unix *big.Int, num, den uint64, sr *savedRat
 			// forward again, as in the saver.
 			far = new(big.Int).Set(v)
 			by, rem := new(big.Int).DivMod(v, q, new(big.Int)) // Euclidean: rem >= 0
+			shift = new(big.Int).Set(by)
 			var epoch time.Time
 			if by.IsInt64() {
-				shift = by.Int64()
-				epoch = p.epoch.Add(time.Duration(shift))
+				epoch = p.epoch.Add(time.Duration(by.Int64()))
 			} else {
 				// More than 292 years back: from the epoch's Unix time, as
 				// below (full at every time this limiter read, the saver's
-				// drained instants admitted a Burst). shift is then a
-				// bound no mark can move by (see the Replace below).
-				shift = math.MinInt64
+				// drained instants admitted a Burst).
 				sec, nsec := new(big.Int).DivMod(by.Add(by, unixNano(p.epoch)), big.NewInt(int64(time.Second)), new(big.Int))
 				epoch = time.Unix(sec.Int64(), nsec.Int64())
 			}
@@ -611,12 +627,11 @@ func (l *Limiter) restore(b *block, unix *big.Int, num, den uint64, sr *savedRat
 			// are before it, where the bucket is empty: see far.go.)
 			by, rem := new(big.Int).DivMod(new(big.Int).Sub(v, big.NewInt(fastBound)), q, new(big.Int))
 			by.Add(by, big.NewInt(1))
-			shift = math.MaxInt64 // beyond int64 ns: shiftTAT reads it as past everything
+			shift = new(big.Int).Set(by)
+			var epoch time.Time
 			if by.IsInt64() {
-				shift = by.Int64()
-			}
-			epoch := p.epoch.Add(time.Duration(shift))
-			if !by.IsInt64() {
+				epoch = p.epoch.Add(time.Duration(by.Int64()))
+			} else {
 				// More than 292 years: from the epoch's Unix time (the
 				// TAT is a time.Time's, so the new epoch, before it, is
 				// one too). A monotonic reading cannot span that far.
@@ -643,29 +658,23 @@ func (l *Limiter) restore(b *block, unix *big.Int, num, den uint64, sr *savedRat
 	// back units into a restored state with room: a limiter that took 5
 	// of 10, restored a state with 3 taken and refunded its 5 admitted 9.)
 	return l.c.Replace(b, func(_, seen int64) (*params, int64, int64) {
-		m := max(p.mark, seen)
-		if seen == minTAT && p.pastZ != nil {
-			m = max(m, -fastBound) // stamps before the range: marked at its bound, later
+		m := latest(p.exactMark(), p.exactZ(seen)) // exact, in p's units
+		if m == nil || shift == nil {
+			return np.withMark(m), tat, minTAT
 		}
-		switch {
-		case m == minTAT || np == p0:
-		case shift < 0:
-			// The epoch moves back: the mark moves on by as much. If it
-			// cannot (the Takes it marks are more than 3*2^60/q ns after
-			// the restored TAT), the epoch stays, with the mark: a Refund
-			// of those Takes must give nothing back. The TAT, before the
-			// fast range, is kept exactly in past (see far.go), so the
-			// saver's times are decided as the saver decided them, off
-			// the fast path.
-			hi, lo := bits.Mul64(uint64(-shift), uint64(p.q)) // -MinInt64 wraps to 2^63 as a uint64: exact
-			if hi != 0 || lo > uint64(maxTAT-m) {
-				return p0.withMark(m).withPasts(far, nil), minTAT, minTAT
-			}
-			m += int64(lo)
-		default:
-			m = max(shiftTAT(m, shift, p.q), -fastBound)
+		// The epoch moves: the mark moves by as much, exactly (one
+		// before np's range is kept in pastMark). If it moves back and
+		// the mark cannot follow (the Takes it marks are more than
+		// 2^62/q ns after the restored TAT), the epoch stays, with the
+		// mark: a Refund of those Takes must give nothing back. The TAT,
+		// before the fast range, is kept exactly in past (see far.go), so
+		// the saver's times are decided as the saver decided them, off
+		// the fast path.
+		mm := new(big.Int).Sub(m, new(big.Int).Mul(shift, big.NewInt(p.q)))
+		if mm.Cmp(big.NewInt(maxTAT)) > 0 {
+			return p0.withMark(m).withPasts(far, nil), minTAT, minTAT
 		}
-		return np.withMark(m), tat, minTAT
+		return np.withMark(mm), tat, minTAT
 	}), nil
 }
 

@@ -73,10 +73,14 @@
 // Take later than the range moves the epoch forward to it. A time before
 // the range, in any year (where time.Time.Sub saturates, 292 years from
 // the epoch, the wall clocks' Unix times are read), is decided exactly in
-// math/big, and an admitted Take there moves the epoch back to it. A move
-// seals the state while it runs (other calls wait for it) and changes no
-// decision: Takes stamped a second apart centuries before the epoch are a
-// second apart, as they are to a limiter whose clock reads near them.
+// math/big, and an admitted Take there moves the epoch back to it, unless
+// the restore mark or the latest stamp would then lie more than 2^62/q ns
+// after the epoch: the Take is then stored exactly where it is and the
+// epoch stays, so such times keep the slower path until it can move. A
+// move seals the state while it runs (other calls wait for it) and
+// changes no decision: Takes stamped a second apart centuries before the
+// epoch are a second apart, as they are to a limiter whose clock reads
+// near them.
 //
 // Times passed in may be stale, go backwards, or be the zero time.Time. A
 // time earlier than the TAT finds the bucket emptier, not fuller, and an
@@ -256,8 +260,8 @@ type params struct {
 	// mark is the restore mark: a Refund stamped at or before it (in
 	// units from the epoch) gives nothing back, since the Takes it could
 	// concern were counted in a state that an UnmarshalBinary replaced
-	// (see withMark). minTAT, below every stamp, is none: shared
-	// parameters never have one.
+	// (see withMark). minTAT, below every stamp, is none, or one before
+	// the fast range (see pastMark): shared parameters never have one.
 	mark int64
 	// past is the TAT, in units from the epoch, for which the word holds
 	// minTAT: one before the fast range (below -fastBound), which a move
@@ -267,20 +271,45 @@ type params struct {
 	// reads, both decide as full. pastZ is the same for Aux, the bound on
 	// stamps (nil: none). A replacement that stores minTAT sets them.
 	past, pastZ *big.Int
+	// pastMark is the restore mark when it is before the fast range
+	// (mark is then minTAT), kept exactly, in units from the epoch, for
+	// the Refunds and Idle at times before that range (see far.go); nil:
+	// none. markEnd is pastMark + tau, the first time at which it no
+	// longer keeps Idle false, or minTAT if that is before the range.
+	// (Kept at the range's bound instead, a mark later than the Takes it
+	// stands for made Refunds of Takes after them give nothing back:
+	// TestFarPastMarkRefund.)
+	pastMark *big.Int
+	markEnd  int64
 }
 
 // withMark returns a private copy of p with the restore mark m (in p's
-// units), or p itself if m is minTAT. A mark before p's fast range is
-// kept at -fastBound, later than it is: before the range, a Refund of a
-// Take stamped between the two gives nothing back, and Idle reports false
-// until tau past the bound: both err on the safe side.
-func (p *params) withMark(m int64) *params {
-	if m == minTAT {
+// units, at most maxTAT), or p itself if m is nil. A mark before the fast
+// range is kept exactly in pastMark.
+func (p *params) withMark(m *big.Int) *params {
+	if m == nil {
 		return p
 	}
 	q := *p
-	q.mark = max(m, -fastBound)
+	q.mark, q.pastMark, q.markEnd = minTAT, nil, minTAT
+	if m.Cmp(big.NewInt(-fastBound)) >= 0 {
+		q.mark = m.Int64()
+		return &q
+	}
+	q.pastMark = m
+	if e := new(big.Int).Add(m, big.NewInt(p.tau)); e.Cmp(big.NewInt(-fastBound)) >= 0 {
+		q.markEnd = e.Int64()
+	}
 	return &q
+}
+
+// exactMark returns the restore mark of p exactly, in units from p's
+// epoch (nil: none). The result is the caller's to change.
+func (p *params) exactMark() *big.Int {
+	if p.mark != minTAT {
+		return big.NewInt(p.mark)
+	}
+	return copyInt(p.pastMark)
 }
 
 func newParams(cfg Config, epoch time.Time) (*params, error) {
@@ -294,7 +323,7 @@ func newParams(cfg Config, epoch time.Time) (*params, error) {
 		divP: core.NewDivider(uint64(p)), divQ: core.NewDivider(uint64(q)),
 		limit: cfg.Burst, window: time.Duration(core.NewDivider(uint64(q)).Ceil(tau)),
 		name: cfg.Name, cfg: cfg, clk: core.Clock(cfg.Clock), real: cfg.Clock == nil,
-		mark: minTAT,
+		mark: minTAT, markEnd: minTAT,
 	}, nil
 }
 
@@ -402,7 +431,7 @@ var zeroBlock = func() *block {
 		epoch: epoch, wall: cell.EpochOf(epoch), real: true,
 		q: 1, p: 1, rng: fastBound, maxNs: maxTAT,
 		divP: core.NewDivider(1), divQ: core.NewDivider(1),
-		clk: core.Clock(nil), mark: minTAT,
+		clk: core.Clock(nil), mark: minTAT, markEnd: minTAT,
 	}}
 	b.W.Store(minTAT)
 	b.Aux.Store(minTAT)
@@ -741,7 +770,7 @@ func (l *Limiter) Idle(now time.Time) bool {
 // with the mark).
 func (p *params) idle(tat, ns int64) bool {
 	s, _ := p.clamp(ns)
-	if p.mark != minTAT && s-p.tau < p.mark { // s >= -2^60, tau <= 2^60: no overflow
+	if p.mark != minTAT && s-p.tau < p.mark || s < p.markEnd { // s >= -2^60, tau <= 2^60: no overflow
 		return false
 	}
 	return tat == minTAT || tat <= s
@@ -792,7 +821,13 @@ func (l *Limiter) AllowN(n int) bool {
 		// only the monotonic clock: half the cost of time.Now.
 		ns = int64(time.Since(p.epoch))
 	} else {
-		ns = p.since(p.clk.Now())
+		now := p.clk.Now()
+		if ns = p.since(now); ns == math.MinInt64 || ns == math.MaxInt64 {
+			// since saturated (292 years and more from the epoch):
+			// epoch+ns is not now, which allowAt's Take needs back
+			// (TestFarAllowNAtClock).
+			return l.Take(now, n).Allowed
+		}
 	}
 	return l.allowAt(b, ns, n)
 }
@@ -805,9 +840,12 @@ func (l *Limiter) allowAt(b *block, ns int64, n int) bool {
 		tat := b.W.Load()
 		if tat == cell.Sealed {
 			// Replaced: the time read is relative to the old epoch.
+			now := p.epoch.Add(time.Duration(ns))
 			b, _ = l.c.Wait()
-			ns = int64(p.epoch.Add(time.Duration(ns)).Sub(b.P.epoch))
 			p = b.P
+			if ns = p.since(now); ns == math.MinInt64 || ns == math.MaxInt64 {
+				return l.Take(now, n).Allowed // the new epoch is 292 years or more from now
+			}
 			continue
 		}
 		if !p.fast(ns, n) {
@@ -851,12 +889,10 @@ func (l *Limiter) rebase(b *block, now time.Time, over int64) {
 	if err != nil {
 		return // cannot happen: p.cfg was validated
 	}
-	if p.mark != minTAT {
-		// shiftTAT's minTAT, a mark shifted before every time np reads,
-		// is kept at -fastBound (see withMark).
-		np = np.withMark(max(shiftTAT(p.mark, shift, p.q), -fastBound))
-	}
 	sh := p.units(now, shift) // the shift exactly, in p's units
+	if m := p.exactMark(); m != nil {
+		np = np.withMark(m.Sub(m, sh)) // one before np's range is kept in pastMark
+	}
 	l.c.Replace(b, func(tat, seen int64) (*params, int64, int64) {
 		// A TAT or a stamp left before np's range is kept exactly in
 		// np's past or pastZ, for the times before that range (see far.go).

@@ -52,22 +52,35 @@ func (l *Limiter) Wait(ctx context.Context, n int) (ratekit.Decision, error) {
 		ns := p.since(now)
 		var dec ratekit.Decision
 		if n < 0 || int64(n) > p.burst {
-			if ns < -p.rng {
-				return p.farPeek(tat, now, ns, n), ratekit.ErrExceedsLimit // see far.go
-			}
-			_, _, v := p.decide(tat, ns, n)
-			p.fill(&dec, v)
-			return dec, ratekit.ErrExceedsLimit
+			return l.Peek(now, n), ratekit.ErrExceedsLimit // Take's denial, exact at any time
 		}
 		if ns > p.rng && n > 0 {
 			l.rebase(b, now, p.rng)
 			continue
 		}
-		if ns < -p.rng && n > 0 && l.moveBack(b, now, ns) {
-			// Before the fast range: decided at now, exactly, from an
-			// epoch moved back to it (see far.go). Not moved (a TAT over
-			// 2^62 units past now), the bucket is empty from the range's
-			// bound until then, and the clamped reading below is exact.
+		if ns < -p.rng {
+			if n == 0 {
+				return l.Peek(now, 0), nil // exact before the fast range (see far.go)
+			}
+			if l.moveBack(b, now, ns) {
+				// Before the fast range: decided at now, exactly, from
+				// an epoch moved back to it (see far.go).
+				continue
+			}
+			// Not moved (the state does not fit from now, see movedTo):
+			// decided as Take decides, exactly; denied, nothing is
+			// reserved, as the state cannot hold a reservation from
+			// now: sleep the wait out and ask again.
+			dec := l.Take(now, n) // moveBack replaced b: Take loads again
+			if dec.Allowed {
+				return dec, nil
+			}
+			if deadline, ok := ctx.Deadline(); ok && deadline.Sub(now) < dec.RetryAfter {
+				return dec, ratekit.ErrWaitExceedsDeadline
+			}
+			if err := p.sleep(ctx, max(dec.RetryAfter, ratekit.MinRetry)); err != nil {
+				return dec, err
+			}
 			continue
 		}
 		next, store, v := p.decide(tat, ns, n)

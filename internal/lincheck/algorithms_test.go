@@ -120,7 +120,13 @@ var bucketConfigs = []tokenbucket.Config{
 
 func newBucket(t *testing.T, cfg tokenbucket.Config) *tokenbucket.Limiter {
 	t.Helper()
-	cfg.Clock = fixedClock{t: t0}
+	return newBucketAt(t, cfg, t0)
+}
+
+// newBucketAt is newBucket with its epoch read at epoch.
+func newBucketAt(t *testing.T, cfg tokenbucket.Config, epoch time.Time) *tokenbucket.Limiter {
+	t.Helper()
+	cfg.Clock = fixedClock{t: epoch}
 	l, err := tokenbucket.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -178,19 +184,34 @@ func bucketChecker(init func() *model.TokenBucket, apply func(*model.TokenBucket
 
 func TestTokenBucket(t *testing.T) {
 	mustCheck(t, 150*time.Millisecond, func(t *testing.T, r *rand.Rand) *history {
-		return tokenBucketHistory(t, r, func(l *tokenbucket.Limiter) stateful { return l })
+		return tokenBucketHistory(t, r, t0, func(l *tokenbucket.Limiter) stateful { return l })
 	})
 }
 
-// tokenBucketHistory is a history of a token bucket, with wrap choosing
-// what the goroutines call (the limiter itself, or a broken variant).
-func tokenBucketHistory(t *testing.T, r *rand.Rand, wrap func(*tokenbucket.Limiter) stateful) *history {
+// TestTokenBucketFarEpoch: limiters whose epoch is a second more than 292
+// years after t0, so that every time of a history is before the fast
+// range and time.Time.Sub reads it as that bound, and whose Reconfigures
+// read their clock there too: the first Takes after each, racing Refunds,
+// Peeks, other Reconfigures and restores, decide exactly off the fast path
+// and store there (past) or move the epoch back (tokenbucket/far.go), and
+// decide as the model does.
+func TestTokenBucketFarEpoch(t *testing.T) {
+	mustCheck(t, 150*time.Millisecond, func(t *testing.T, r *rand.Rand) *history {
+		return tokenBucketHistory(t, r, t0.Add(math.MaxInt64).Add(time.Second), func(l *tokenbucket.Limiter) stateful { return l })
+	})
+}
+
+// tokenBucketHistory is a history of a token bucket whose epoch is read at
+// epoch, and a Reconfigure's clock that far from t0 as its time, with wrap
+// choosing what the goroutines call (the limiter itself, or a broken
+// variant).
+func tokenBucketHistory(t *testing.T, r *rand.Rand, epoch time.Time, wrap func(*tokenbucket.Limiter) stateful) *history {
 	snaps := snapshots(t, r, nSnapshots, 150*time.Millisecond,
 		func() (*tokenbucket.Limiter, *model.TokenBucket) {
-			return newBucket(t, bucketConfigs[0]), newBucketModel(bucketConfigs[0])
+			return newBucketAt(t, bucketConfigs[0], epoch), newBucketModel(bucketConfigs[0])
 		},
 		func(m *model.TokenBucket, now time.Duration, n int) ratekit.Decision { return m.Take(t0.Add(now), n) })
-	l := newBucket(t, bucketConfigs[0])
+	l := newBucketAt(t, bucketConfigs[0], epoch)
 	w := wrap(l)
 	a := *bucketModel
 	a.apply = func(m *model.TokenBucket, in input) output {
@@ -203,7 +224,7 @@ func tokenBucketHistory(t *testing.T, r *rand.Rand, wrap func(*tokenbucket.Limit
 			m.Refund(t0.Add(in.At), in.N)
 		case opReconfigure:
 			c := bucketConfigs[in.Arg]
-			m.Reconfigure(t0.Add(in.Now), c.Limit, c.Window, c.Burst, c.Name)
+			m.Reconfigure(epoch.Add(in.Now), c.Limit, c.Window, c.Burst, c.Name)
 		case opRestore:
 			m.Restore(snaps[in.Arg].m)
 		}
@@ -212,7 +233,7 @@ func tokenBucketHistory(t *testing.T, r *rand.Rand, wrap func(*tokenbucket.Limit
 	return &history{
 		do: wordOps(w, snaps, func(in input) error {
 			c := bucketConfigs[in.Arg]
-			c.Clock = fixedClock{t: t0.Add(in.Now)}
+			c.Clock = fixedClock{t: epoch.Add(in.Now)}
 			return l.Reconfigure(c)
 		}),
 		model:      bucketChecker(func() *model.TokenBucket { return newBucketModel(bucketConfigs[0]) }, a.apply),
