@@ -709,12 +709,3 @@ func carryRestored(v, rel *big.Int, num, den uint64, sr *savedRate, p *params) *
 	}
 	return c
 }
-
-// floorDivMod returns a = whole*b + r with 0 <= r < b, for b > 0.
-func floorDivMod(a, b int64) (whole, r int64) {
-	whole, r = a/b, a%b
-	if r < 0 {
-		whole, r = whole-1, r+b
-	}
-	return whole, r
-}
