@@ -47,9 +47,11 @@
 //
 // # Bounds
 //
-// The state is one int64, so the units bound what a Config may ask for. New
-// and Reconfigure reject (with an error wrapping ratekit.ErrInvalidConfig
-// that names the bound):
+// The state is one int64, so the units bound what a Config may ask for.
+// Besides a Limit, Window or Burst that is not positive, New, Reconfigure
+// and Validate reject only these (with an error wrapping
+// ratekit.ErrInvalidConfig that names the bound, and for the second the
+// largest Burst that fits):
 //   - a time scale q above 2^32, that is a Limit sharing so few factors with
 //     Window that 1/q ns would be finer than 2^-32 ns;
 //   - Burst*p above 2^60 units: refilling Burst from empty must take at most
@@ -57,7 +59,8 @@
 //     1<<40 units at 1 per 30 days (a refill of 9e10 years) do not.
 //
 // Rates from 1 per 30 days to 1e9 per second and beyond, and bursts up to
-// 1<<40 at rates that refill them in under 36 years, are exact. Nothing
+// 1<<40 at rates that refill them in under 36 years, are exact: 10^9 a day
+// and 10^9 per 30 days, with a Burst of the whole quota, fit. Nothing
 // overflows for any time, n or state: sums are bounded as the comments in
 // the code show, and the rare products that could exceed 64 bits use
 // math/bits or math/big.
@@ -97,13 +100,6 @@
 // future and sleeps until they do, so waiters are served in the order they
 // arrive, each at the exact instant its units refill; a cancelled Wait gives
 // back what no later caller built on. See Limiter.Wait.
-//
-// # Caps
-//
-// A Config is refused (Validate says which bound and the largest Burst that
-// fits) only when Window/Limit in lowest terms needs a time scale finer than
-// 2^-32 ns, or refilling Burst from empty takes more than 2^60 time units:
-// 10^9 a day and 10^9 per 30 days, with a Burst of the whole quota, fit.
 package tokenbucket
 
 import (
