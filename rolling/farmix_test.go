@@ -2,7 +2,6 @@ package rolling_test
 
 import (
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -10,22 +9,14 @@ import (
 	"github.com/benbjohnson/clock"
 
 	"github.com/ratekit/ratekit"
+	"github.com/ratekit/ratekit/internal/conformance"
 	"github.com/ratekit/ratekit/internal/model"
 	"github.com/ratekit/ratekit/rolling"
 )
 
-// farMixAnchors are instants centuries apart that one history mixes: t0,
-// the bounds time.Time.Sub saturates at from t0, three centuries either
-// side, and the first and the last years time.Time spells.
-var farMixAnchors = []time.Time{
-	t0,
-	t0.Add(math.MaxInt64),
-	t0.Add(math.MinInt64),
-	t0.AddDate(300, 0, 0),
-	t0.AddDate(-300, 0, 0),
-	{},
-	time.Date(9999, 12, 31, 23, 0, 0, 0, time.UTC),
-}
+// farMixAnchors are the instants a history jumps between (see
+// conformance.FarMixTimes).
+var farMixAnchors = conformance.FarMixTimes(t0)
 
 // TestFarMixedHistories drives two limiters and their reference models
 // with histories whose times jump between instants centuries apart and

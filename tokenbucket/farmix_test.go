@@ -3,29 +3,20 @@ package tokenbucket_test
 import (
 	"errors"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"os"
 	"testing"
 	"time"
 
 	"github.com/ratekit/ratekit"
+	"github.com/ratekit/ratekit/internal/conformance"
 	"github.com/ratekit/ratekit/internal/model"
 	"github.com/ratekit/ratekit/tokenbucket"
 )
 
-// farMixAnchors are instants centuries apart that one history mixes: t0,
-// the bounds time.Time.Sub saturates at from t0, three centuries either
-// side, and the first and the last years time.Time spells.
-var farMixAnchors = []time.Time{
-	t0,
-	t0.Add(math.MaxInt64),
-	t0.Add(math.MinInt64),
-	t0.AddDate(300, 0, 0),
-	t0.AddDate(-300, 0, 0),
-	{},
-	time.Date(9999, 12, 31, 23, 0, 0, 0, time.UTC),
-}
+// farMixAnchors are the instants a history jumps between (see
+// conformance.FarMixTimes).
+var farMixAnchors = conformance.FarMixTimes(t0)
 
 // farMixCfgs are the Configs a history starts with and reconfigures to:
 // fast ranges (2^60/q ns either side of the epoch) of 36 years (q = 1),

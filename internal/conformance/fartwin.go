@@ -127,3 +127,20 @@ func (s Subject) farHistory(t *testing.T, anchor time.Time, w time.Duration, h [
 
 // String spells a farStep for a failure message.
 func (st farStep) String() string { return fmt.Sprintf("%d@%s", st.n, signed(st.at)) }
+
+// FarMixTimes returns the instants centuries apart that the far mixed
+// histories of an algorithm's package (TestFarMixedHistories) jump
+// between: t0, the bounds time.Time.Sub saturates at from t0, three
+// centuries either side, and the first and the last years time.Time
+// spells (the last within an hour of its end).
+func FarMixTimes(t0 time.Time) []time.Time {
+	return []time.Time{
+		t0,
+		t0.Add(math.MaxInt64),
+		t0.Add(math.MinInt64),
+		t0.AddDate(300, 0, 0),
+		t0.AddDate(-300, 0, 0),
+		{},
+		time.Date(9999, 12, 31, 23, 0, 0, 0, time.UTC),
+	}
+}
