@@ -44,7 +44,7 @@ func jointSetOn(t *testing.T, clk clock.Clock) []ratekit.Limiter {
 	require.NoError(t, err)
 	system, err := rolling.New(rolling.Config{Limit: 5, Window: time.Second, Name: "system", Clock: clk})
 	require.NoError(t, err)
-	wide, err := rolling.New(rolling.Config{Limit: 1 << 40, Window: 50 * time.Millisecond, Name: "wide", Clock: clk})
+	wide, err := rolling.New(rolling.Config{Limit: wide(1 << 40), Window: 50 * time.Millisecond, Name: "wide", Clock: clk})
 	require.NoError(t, err)
 	return []ratekit.Limiter{tb, fw, sc, day, user, system, wide}
 }

@@ -19,7 +19,7 @@ import (
 // allowed, so every Take writes (a CAS).
 
 // bucket is the Config of the benchmarks' limiters.
-var bucket = tokenbucket.Config{Limit: 1e9, Window: time.Second, Burst: 1 << 40}
+var bucket = tokenbucket.Config{Limit: 1e9, Window: time.Second, Burst: wide(1 << 40)}
 
 // benchStart is the time the benchmarks pass to Take: a reading of the real
 // clock, with its monotonic reading, as a server's time.Now() is. (The

@@ -43,7 +43,7 @@ func BenchmarkKeyedMisses(b *testing.B) {
 	if os.Getenv("RATEKIT_BENCH_LARGE") == "1" {
 		sizes = append(sizes, 1_000_000)
 	}
-	cfg := tokenbucket.Config{Limit: 1e9, Window: time.Second, Burst: 1 << 40}
+	cfg := tokenbucket.Config{Limit: 1e9, Window: time.Second, Burst: wide(1 << 40)}
 	for _, n := range sizes {
 		k, seq := missFixture(n, cfg)
 		name := fmt.Sprintf("keys=%d/", n)

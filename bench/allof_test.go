@@ -66,7 +66,7 @@ type allOfImpl struct {
 var allOfImpls = []allOfImpl{
 	{"ratekit", true, func(full bool, byRate *int) func(time.Time) bool {
 		sec := newTokenBucket(false)
-		day := must(rolling.New(rolling.Config{Limit: rolling.MaxLimit, Window: 24 * time.Hour}))
+		day := must(rolling.New(rolling.Config{Limit: wide(rolling.MaxLimit), Window: 24 * time.Hour}))
 		conc := must(concurrency.New(concurrency.Config{Limit: 100, Name: "concurrent"}))
 		if full {
 			conc.Take(time.Now(), 100)

@@ -69,7 +69,7 @@ var fixedwindowImpl = oneKey{
 // less that minute, for a run's times; the minute for a time read before
 // start).
 func newFixedWindow(deny bool, start time.Time) *fixedwindow.Limiter {
-	limit := 1 << 40
+	limit := wide(1 << 40)
 	if deny {
 		limit = 1
 	}

@@ -101,7 +101,7 @@ var keyedImpls = []keyedImpl{
 	}},
 	{"throttled", func() (func(string) bool, func()) {
 		st := must(memstore.New(0))
-		quota := throttled.RateQuota{MaxRate: throttled.PerSec(1e9), MaxBurst: 1 << 40}
+		quota := throttled.RateQuota{MaxRate: throttled.PerSec(1e9), MaxBurst: wide(1 << 40)}
 		l := must(throttled.NewGCRARateLimiterCtx(throttled.WrapStoreWithContext(st), quota))
 		l.SetMaxCASAttemptsLimit(1 << 30)
 		ctx := context.Background()

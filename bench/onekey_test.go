@@ -272,7 +272,7 @@ func newThrottled(tb testing.TB, deny bool, clk *fakeClock) func() bool {
 	if clk != nil {
 		st.SetTimeNow(clk.Now)
 	}
-	quota := throttled.RateQuota{MaxRate: throttled.PerSec(1e9), MaxBurst: 1 << 40}
+	quota := throttled.RateQuota{MaxRate: throttled.PerSec(1e9), MaxBurst: wide(1 << 40)}
 	if deny {
 		quota = throttled.RateQuota{MaxRate: throttled.PerHour(1), MaxBurst: 0}
 	}

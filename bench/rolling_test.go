@@ -41,7 +41,7 @@ var rollingImpl = oneKey{
 // newRolling returns a rolling window of MaxLimit (2^48) per hour, or of
 // one per hour.
 func newRolling(tb testing.TB, deny bool) *rolling.Limiter {
-	limit := rolling.MaxLimit
+	limit := wide(rolling.MaxLimit)
 	if deny {
 		limit = 1
 	}

@@ -39,7 +39,7 @@ func BenchmarkTakeAll(b *testing.B) {
 		{"ratekit", func() func(time.Time) bool {
 			all := ratekit.AllOf(
 				newTokenBucket(false),
-				must(fixedwindow.New(fixedwindow.Config{Limit: 1 << 40, Window: time.Hour})),
+				must(fixedwindow.New(fixedwindow.Config{Limit: wide(1 << 40), Window: time.Hour})),
 				must(slidingwindow.NewCounter(counterCfg)),
 			)
 			return func(t time.Time) bool { return all.Take(t, 1).Allowed }
@@ -50,7 +50,7 @@ func BenchmarkTakeAll(b *testing.B) {
 		}},
 		{"ratekit-members", func() func(time.Time) bool {
 			tb := newTokenBucket(false)
-			fw := must(fixedwindow.New(fixedwindow.Config{Limit: 1 << 40, Window: time.Hour}))
+			fw := must(fixedwindow.New(fixedwindow.Config{Limit: wide(1 << 40), Window: time.Hour}))
 			sc := must(slidingwindow.NewCounter(counterCfg))
 			return func(t time.Time) bool {
 				return tb.Take(t, 1).Allowed && fw.Take(t, 1).Allowed && sc.Take(t, 1).Allowed
@@ -80,8 +80,8 @@ func BenchmarkTakeAllRolling(b *testing.B) {
 		new  func() func(time.Time) bool
 	}{
 		{"ratekit", func() func(time.Time) bool {
-			user := must(rolling.New(rolling.Config{Limit: rolling.MaxLimit, Window: 24 * time.Hour, Name: "user"}))
-			system := must(rolling.New(rolling.Config{Limit: rolling.MaxLimit, Window: time.Hour, Name: "system"}))
+			user := must(rolling.New(rolling.Config{Limit: wide(rolling.MaxLimit), Window: 24 * time.Hour, Name: "user"}))
+			system := must(rolling.New(rolling.Config{Limit: wide(rolling.MaxLimit), Window: time.Hour, Name: "system"}))
 			return func(t time.Time) bool { return ratekit.TakeAll(t, 1, user, system).Allowed }
 		}},
 		{"ratekit-rolling", func() func(time.Time) bool {

@@ -44,4 +44,4 @@ func newTokenBucket(deny bool) *tokenbucket.Limiter {
 
 // tokenBucketConfig is the allowing bucket of newTokenBucket: it never
 // runs dry in a benchmark.
-var tokenBucketConfig = tokenbucket.Config{Limit: 1e9, Window: time.Second, Burst: 1 << 40}
+var tokenBucketConfig = tokenbucket.Config{Limit: 1e9, Window: time.Second, Burst: wide(1 << 40)}

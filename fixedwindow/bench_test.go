@@ -75,7 +75,7 @@ func BenchmarkParallel(b *testing.B) {
 		cfg  fixedwindow.Config
 		real bool
 	}{
-		{"allow-heavy", fixedwindow.Config{Limit: 1 << 40, Window: 30 * 24 * time.Hour}, false},
+		{"allow-heavy", fixedwindow.Config{Limit: wide(1 << 40), Window: 30 * 24 * time.Hour}, false},
 		{"deny-heavy", fixedwindow.Config{Limit: 1, Window: 24 * time.Hour}, false},
 		{"allow-real-clock", fixedwindow.Config{Limit: 1 << 30, Window: time.Second, Clock: clock.New()}, true},
 	} {

@@ -192,7 +192,8 @@ func TestAlignment(t *testing.T) {
 }
 
 func TestLimitOfTwoToThe31(t *testing.T) {
-	const big = 1 << 31
+	need64(t)
+	big := wide(1 << 31)
 	l := mustNew(t, fixedwindow.Config{Limit: big, Window: time.Second})
 	d := l.Take(t0, big)
 	require.True(t, d.Allowed)
@@ -204,8 +205,8 @@ func TestLimitOfTwoToThe31(t *testing.T) {
 	d = l.Take(t0.Add(time.Second), big)
 	require.True(t, d.Allowed, "next window: %v", d)
 	// The same holds with a daily window and the largest count field.
-	l = mustNew(t, fixedwindow.Config{Limit: 1<<40 + 3, Window: 24 * time.Hour})
-	require.True(t, l.Take(t0, 1<<40).Allowed)
+	l = mustNew(t, fixedwindow.Config{Limit: wide(1<<40 + 3), Window: 24 * time.Hour})
+	require.True(t, l.Take(t0, wide(1<<40)).Allowed)
 	require.Equal(t, 3, l.Take(t0, 0).Remaining)
 }
 
@@ -215,10 +216,14 @@ func TestValidate(t *testing.T) {
 		{Limit: -1, Window: time.Second},
 		{Limit: 1, Window: 0},
 		{Limit: 1, Window: -time.Second},
-		{Limit: math.MaxInt, Window: time.Second},
-		{Limit: 1 << 32, Window: time.Second},   // 2^29 windows of 1s: 17 years
-		{Limit: 1 << 62, Window: math.MaxInt64}, // no room at all
 		{Limit: 1 << 20, Window: time.Microsecond},
+	}
+	if math.MaxInt > 1<<40 { // 64-bit: an int holds these Limits
+		bad = append(bad,
+			fixedwindow.Config{Limit: math.MaxInt, Window: time.Second},     // on 32-bit, 2^31-1: valid
+			fixedwindow.Config{Limit: wide(1 << 32), Window: time.Second},   // 2^29 windows of 1s: 17 years
+			fixedwindow.Config{Limit: wide(1 << 62), Window: math.MaxInt64}, // no room at all
+		)
 	}
 	for _, cfg := range bad {
 		err := cfg.Validate()
@@ -227,12 +232,16 @@ func TestValidate(t *testing.T) {
 		require.ErrorIs(t, err, ratekit.ErrInvalidConfig, "%+v", cfg)
 	}
 	good := []fixedwindow.Config{
-		{Limit: 1, Window: 1},                         // 2^60 ns either side
-		{Limit: 1 << 31, Window: time.Second},         // 2^30 s: 34 years
-		{Limit: 1 << 32, Window: time.Minute},         // 2^29 min: 1000 years
-		{Limit: 1 << 40, Window: 30 * 24 * time.Hour}, //
+		{Limit: 1, Window: 1},                       // 2^60 ns either side
+		{Limit: wide(1 << 31), Window: time.Second}, // 2^30 s: 34 years
 		{Limit: 60, Window: math.MaxInt64, Offset: math.MinInt64},
-		{Limit: 1 << 61, Window: math.MaxInt64}, // one window either side
+	}
+	if math.MaxInt > 1<<40 { // 64-bit: an int holds these Limits
+		good = append(good,
+			fixedwindow.Config{Limit: wide(1 << 32), Window: time.Minute},         // 2^29 min: 1000 years
+			fixedwindow.Config{Limit: wide(1 << 40), Window: 30 * 24 * time.Hour}, //
+			fixedwindow.Config{Limit: wide(1 << 61), Window: math.MaxInt64},       // one window either side
+		)
 	}
 	for _, cfg := range good {
 		require.NoError(t, cfg.Validate(), "%+v", cfg)
@@ -252,12 +261,15 @@ func TestExtremeTimes(t *testing.T) {
 		time.Unix(1<<62, 0),
 		time.Unix(-1<<62, 0),
 	}
-	for _, cfg := range []fixedwindow.Config{
+	cfgs := []fixedwindow.Config{
 		{Limit: 3, Window: time.Minute},
-		{Limit: 1 << 31, Window: time.Second}, // the narrowest span: 34 years
 		{Limit: 1, Window: 1},
 		{Limit: 2, Window: math.MaxInt64},
-	} {
+	}
+	if math.MaxInt > 1<<40 { // 64-bit: 3*Limit below fits an int
+		cfgs = append(cfgs, fixedwindow.Config{Limit: wide(1 << 31), Window: time.Second}) // the narrowest span: 34 years
+	}
+	for _, cfg := range cfgs {
 		for _, at := range far {
 			l := mustNew(t, cfg)
 			require.True(t, l.Idle(at))
@@ -291,12 +303,13 @@ func TestExtremeTimes(t *testing.T) {
 // Past the span windows merge: the last one never ends, and the first lasts
 // until the span begins.
 func TestBeyondTheSpan(t *testing.T) {
+	need64(t)
 	mock := clock.NewMock()
 	mock.Set(t0)
-	l := mustNew(t, fixedwindow.Config{Limit: 1 << 31, Window: time.Second, Clock: mock})
+	l := mustNew(t, fixedwindow.Config{Limit: wide(1 << 31), Window: time.Second, Clock: mock})
 	later := t0.Add(40 * 8766 * time.Hour) // past 2^30 seconds
 	mock.Set(later)
-	d := l.Take(later, 1<<31)
+	d := l.Take(later, wide(1<<31))
 	require.True(t, d.Allowed)
 	require.Equal(t, ratekit.Never, d.ResetAfter)
 	d = l.Take(later.Add(10*time.Hour), 1)
@@ -305,14 +318,14 @@ func TestBeyondTheSpan(t *testing.T) {
 	_, err := l.Wait(context.Background(), 1)
 	require.ErrorIs(t, err, ratekit.ErrExceedsLimit)
 
-	l = mustNew(t, fixedwindow.Config{Limit: 1 << 31, Window: time.Second})
+	l = mustNew(t, fixedwindow.Config{Limit: wide(1 << 31), Window: time.Second})
 	earlier := t0.Add(-40 * 8766 * time.Hour)
 	d = l.Take(earlier, 1)
 	require.True(t, d.Allowed)
 	// The epoch is the second containing t0; 2^30 windows either side of it.
 	spanStart := t0.Truncate(time.Second).Add((1 - 1<<30) * time.Second)
 	require.Equal(t, spanStart, earlier.Add(d.ResetAfter), "the first window lasts until the span begins")
-	require.Equal(t, 1<<31-1, l.Peek(earlier.Add(time.Hour), 0).Remaining, "merged with later windows before the span")
+	require.Equal(t, wide(1<<31-1), l.Peek(earlier.Add(time.Hour), 0).Remaining, "merged with later windows before the span")
 }
 
 func TestOnLimitReachedOncePerWindowUnderRace(t *testing.T) {

@@ -46,7 +46,7 @@ var (
 	// With the epoch at t0, every Limit goes, up to 1<<31, and Windows of a
 	// second or more: the span is then at least 34 years either side, wider
 	// than the ±30 years the fuzzer's clock wanders.
-	nearLimits  = []int{1, 2, 3, 5, 60, 1000, 1 << 31}
+	nearLimits  = []int{1, 2, 3, 5, 60, 1000, wide(1 << 31)}
 	nearWindows = []time.Duration{time.Second, 1500 * time.Millisecond, time.Minute, 5 * time.Minute,
 		30 * time.Minute, time.Hour, day, 7 * day, 30 * day}
 	// With the epoch far away, Limits up to 1000 leave a span of 2^52

@@ -24,12 +24,13 @@ import (
 // Config in force takes parameters centred on the present (as New would),
 // which count the far window as a window of its own.
 func TestReconfigureSameConfigKeepsMergedWindow(t *testing.T) {
+	need64(t)
 	t0 := time.Date(2026, 3, 18, 13, 0, 0, 0, time.UTC)
 	far := t0.Add(40 * 8766 * time.Hour)
 	clk := mockAt(t0)
-	cfg := fixedwindow.Config{Limit: 1 << 31, Window: time.Second, Clock: clk}
+	cfg := fixedwindow.Config{Limit: wide(1 << 31), Window: time.Second, Clock: clk}
 	l := mustNew(t, cfg)
-	require.True(t, l.Take(far, 1<<31).Allowed)
+	require.True(t, l.Take(far, wide(1<<31)).Allowed)
 	d := l.Take(far, 1)
 	require.False(t, d.Allowed, "the merged window is full")
 	require.Equal(t, time.Duration(1<<63-1), d.RetryAfter, "the merged window never ends")
@@ -44,11 +45,12 @@ func TestReconfigureSameConfigKeepsMergedWindow(t *testing.T) {
 // 40 years later (New made them anew: the old ones no longer span MinSpan
 // around the present), must not admit at the instant the saver denied.
 func TestRestoreKeepsMergedWindow(t *testing.T) {
+	need64(t)
 	t0 := time.Date(2026, 3, 18, 13, 0, 0, 0, time.UTC)
 	far := t0.Add(40 * 8766 * time.Hour)
-	cfg := fixedwindow.Config{Limit: 1 << 31, Window: time.Second, Clock: mockAt(t0)}
+	cfg := fixedwindow.Config{Limit: wide(1 << 31), Window: time.Second, Clock: mockAt(t0)}
 	l := mustNew(t, cfg)
-	require.True(t, l.Take(far, 1<<31).Allowed)
+	require.True(t, l.Take(far, wide(1<<31)).Allowed)
 	b, err := l.MarshalBinary()
 	require.NoError(t, err)
 
@@ -72,10 +74,11 @@ func TestRestoreKeepsMergedWindow(t *testing.T) {
 // window of its own there. A Limit lowered to the count must deny every
 // Take until the window ends, and this one never ends.
 func TestReconfigureLowerLimitKeepsMergedWindow(t *testing.T) {
+	need64(t)
 	t0 := time.Date(2026, 3, 18, 13, 0, 0, 0, time.UTC)
 	far := t0.Add(40 * 8766 * time.Hour)
 	clk := mockAt(t0)
-	l := mustNew(t, fixedwindow.Config{Limit: 1 << 31, Window: time.Second, Clock: clk})
+	l := mustNew(t, fixedwindow.Config{Limit: wide(1 << 31), Window: time.Second, Clock: clk})
 	require.True(t, l.Take(far, 1<<30).Allowed)
 
 	require.NoError(t, l.Reconfigure(fixedwindow.Config{Limit: 1 << 30, Window: time.Second, Clock: clk}))
@@ -89,13 +92,14 @@ func TestReconfigureLowerLimitKeepsMergedWindow(t *testing.T) {
 // there before the restore gives back units of the restored state, which
 // took them itself.
 func TestReconfigureKeepsRestoreMarkOfMergedWindow(t *testing.T) {
+	need64(t)
 	t0 := time.Date(2026, 3, 18, 13, 0, 0, 0, time.UTC)
 	far := t0.Add(40 * 8766 * time.Hour)
 	clk := mockAt(t0)
-	cfg := fixedwindow.Config{Limit: 1 << 31, Window: time.Second, Clock: clk}
+	cfg := fixedwindow.Config{Limit: wide(1 << 31), Window: time.Second, Clock: clk}
 	l, other := mustNew(t, cfg), mustNew(t, cfg)
 	require.True(t, l.Take(far, 5).Allowed)
-	require.True(t, other.Take(far, 1<<31).Allowed)
+	require.True(t, other.Take(far, wide(1<<31)).Allowed)
 	b, err := other.MarshalBinary()
 	require.NoError(t, err)
 	require.NoError(t, l.UnmarshalBinary(b))

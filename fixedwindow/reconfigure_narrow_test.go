@@ -20,19 +20,20 @@ import (
 // again (4,294,967,298 here); now a capped count fills the day's field,
 // until the day ends.
 func TestReconfigureThroughNarrowWindowKeepsUnits(t *testing.T) {
+	need64(t)
 	mock := clock.NewMock()
 	mock.Set(t0)
-	daily := fixedwindow.Config{Limit: 1 << 40, Window: 24 * time.Hour, Clock: mock}
+	daily := fixedwindow.Config{Limit: wide(1 << 40), Window: 24 * time.Hour, Clock: mock}
 	perSecond := fixedwindow.Config{Limit: 10, Window: time.Second, Clock: mock}
 	l := mustNew(t, daily)
-	const taken = 1 << 33 // above a second's field
+	taken := wide(1 << 33) // above a second's field
 	require.True(t, l.Take(t0, taken).Allowed)
 	want := l.Peek(t0, 0).Remaining
 	require.NoError(t, l.Reconfigure(perSecond))
 	require.NoError(t, l.Reconfigure(daily))
 	require.LessOrEqual(t, l.Peek(t0, 0).Remaining, want,
 		"%d units taken in a day's window, reconfigured to a second's and back: Remaining", taken)
-	require.True(t, l.Peek(t0.Add(24*time.Hour), 1<<40).Allowed, "the next day's window is empty")
+	require.True(t, l.Peek(t0.Add(24*time.Hour), wide(1<<40)).Allowed, "the next day's window is empty")
 }
 
 // TestMarshalKeepsCutCount: a count cut to a narrower field by Reconfigure
@@ -42,12 +43,13 @@ func TestReconfigureThroughNarrowWindowKeepsUnits(t *testing.T) {
 // back the units above the second's field, which the live limiter,
 // reconfigured back to the day's window, still counts.
 func TestMarshalKeepsCutCount(t *testing.T) {
+	need64(t)
 	mock := clock.NewMock()
 	mock.Set(t0)
-	daily := fixedwindow.Config{Limit: 1 << 40, Window: 24 * time.Hour, Clock: mock}
+	daily := fixedwindow.Config{Limit: wide(1 << 40), Window: 24 * time.Hour, Clock: mock}
 	perSecond := fixedwindow.Config{Limit: 10, Window: time.Second, Clock: mock}
 	l := mustNew(t, daily)
-	require.True(t, l.Take(t0, 1<<33).Allowed)
+	require.True(t, l.Take(t0, wide(1<<33)).Allowed)
 	require.NoError(t, l.Reconfigure(perSecond))
 	b, err := l.MarshalBinary()
 	require.NoError(t, err)
@@ -62,7 +64,7 @@ func TestMarshalKeepsCutCount(t *testing.T) {
 	require.LessOrEqual(t, day.Peek(t0, 0).Remaining, l.Peek(t0, 0).Remaining,
 		"restored into a day's window: Remaining, against the live limiter reconfigured back")
 	require.Equal(t, l.Peek(t0, 1).Allowed, day.Peek(t0, 1).Allowed)
-	require.True(t, day.Peek(t0.Add(24*time.Hour), 1<<40).Allowed, "the next day's window is empty")
+	require.True(t, day.Peek(t0.Add(24*time.Hour), wide(1<<40)).Allowed, "the next day's window is empty")
 
 	// Saved again from the restored limiter, the count is still cut.
 	b2, err := second.MarshalBinary()

@@ -43,11 +43,12 @@ func TestInterning(t *testing.T) {
 // shared parameters' epoch for them to cover MinSpan either side of it
 // gets new parameters, centred on its time, which later News share.
 func TestNewRecentres(t *testing.T) {
+	need64(t)
 	mock := clock.NewMock()
 	mock.Set(t0)
 	// Limit 1<<31 with 1s windows: 2^30 windows either side, 34 years, so
 	// the present may stray about 4 years from the epoch.
-	cfg := fixedwindow.Config{Limit: 1 << 31, Window: time.Second, Clock: mock}
+	cfg := fixedwindow.Config{Limit: wide(1 << 31), Window: time.Second, Clock: mock}
 	a := mustNew(t, cfg)
 	mock.Add(365 * 24 * time.Hour)
 	b := mustNew(t, cfg)
@@ -59,7 +60,7 @@ func TestNewRecentres(t *testing.T) {
 	// c tells windows apart 30 years after its New; a cannot.
 	late := mock.Now().Add(fixedwindow.MinSpan)
 	require.True(t, c.Take(late, 1).Allowed)
-	require.True(t, c.Take(late.Add(time.Second), 1<<31).Allowed, "the next window is a window of its own")
+	require.True(t, c.Take(late.Add(time.Second), wide(1<<31)).Allowed, "the next window is a window of its own")
 }
 
 // TestNeverSealed: a Take refunded to nothing in the epoch window leaves a
@@ -69,7 +70,7 @@ func TestNeverSealed(t *testing.T) {
 	for _, cfg := range []fixedwindow.Config{
 		{Limit: 1, Window: time.Minute},
 		{Limit: 60, Window: time.Minute, OnLimitReached: func(ratekit.Decision) {}},
-		{Limit: 1 << 31, Window: time.Second},
+		{Limit: wide(1 << 31), Window: time.Second},
 		{Limit: 1 << 20, Window: time.Millisecond},
 	} {
 		l := mustNew(t, cfg)

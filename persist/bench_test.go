@@ -26,7 +26,7 @@ func benchKey(i int) string { return fmt.Sprintf("org-%07d", i) }
 
 // benchSet returns a set of n rolling limiters, each of which has taken once.
 func benchSet(b *testing.B, n int) set[string, *rolling.Limiter] {
-	s := rollingSet(b, 1<<40, 1000*time.Hour)
+	s := rollingSet(b, wide(1<<40), 1000*time.Hour)
 	for i := range n {
 		s.Take(t0, benchKey(i), 1)
 	}
@@ -162,7 +162,7 @@ func BenchmarkRestore(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				set := rollingSet(b, 1<<40, 1000*time.Hour)
+				set := rollingSet(b, wide(1<<40), 1000*time.Hour)
 				if err := persist.AttachKeyed(s, "orgs", set, persist.StringKey{}); err != nil {
 					b.Fatal(err)
 				}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -26,7 +27,6 @@ func TestConfigValidate(t *testing.T) {
 		"brace in name":      func(c *redisstore.Config) { c.Name = "a{b}" },
 		"colon in name":      func(c *redisstore.Config) { c.Name = "a:b" },
 		"zero limit":         func(c *redisstore.Config) { c.Limit = 0 },
-		"huge limit":         func(c *redisstore.Config) { c.Limit = redisstore.MaxLimit + 1 },
 		"zero window":        func(c *redisstore.Config) { c.Window = 0 },
 		"sub-µs window":      func(c *redisstore.Config) { c.Window = time.Second + 1 },
 		"long window":        func(c *redisstore.Config) { c.Window = redisstore.MaxWindow + time.Second },
@@ -35,6 +35,10 @@ func TestConfigValidate(t *testing.T) {
 		"offset on tb":       func(c *redisstore.Config) { c.Offset = time.Second },
 		"burst on fixed":     func(c *redisstore.Config) { c.Algorithm = redisstore.FixedWindow },
 		"sub-µs offset":      func(c *redisstore.Config) { c.Algorithm, c.Burst, c.Offset = redisstore.FixedWindow, 0, 1 },
+	}
+	// An int can pass MaxLimit (2^31-1) only on a 64-bit platform.
+	if math.MaxInt > redisstore.MaxLimit {
+		bad["huge limit"] = func(c *redisstore.Config) { c.Limit = int(min(redisstore.MaxLimit+1, math.MaxInt)) }
 	}
 	for name, f := range bad {
 		c := ok

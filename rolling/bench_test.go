@@ -18,7 +18,7 @@ func BenchmarkTake(b *testing.B) {
 		drain bool          // fill the window first: every Take is denied
 	}{
 		// Adds to an open window that never fills.
-		{name: "allow", cfg: rolling.Config{Limit: rolling.MaxLimit, Window: 30 * 24 * time.Hour}},
+		{name: "allow", cfg: rolling.Config{Limit: wide(rolling.MaxLimit), Window: 30 * 24 * time.Hour}},
 		// A full window: a denial writes nothing.
 		{name: "deny", cfg: rolling.Config{Limit: 100, Window: 30 * 24 * time.Hour}, drain: true},
 		// A full window with a hook, already notified: still writes nothing.
@@ -28,7 +28,7 @@ func BenchmarkTake(b *testing.B) {
 		{name: "open-window", cfg: rolling.Config{Limit: 1000, Window: time.Microsecond}, step: time.Microsecond},
 		// Every Take opens a new window out of the cell's reach (Limit 2^40
 		// leaves 2 ms; windows are 1 s): one allocation per window.
-		{name: "open-window-new-cell", cfg: rolling.Config{Limit: 1 << 40, Window: time.Second}, step: time.Second},
+		{name: "open-window-new-cell", cfg: rolling.Config{Limit: wide(1 << 40), Window: time.Second}, step: time.Second},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			l := mustNew(b, bc.cfg)
@@ -69,7 +69,7 @@ func BenchmarkTakeRefund(b *testing.B) {
 
 // BenchmarkAllow measures Allow on the real clock: Take(time.Now(), 1).
 func BenchmarkAllow(b *testing.B) {
-	l := mustNew(b, rolling.Config{Limit: rolling.MaxLimit, Window: 30 * 24 * time.Hour})
+	l := mustNew(b, rolling.Config{Limit: wide(rolling.MaxLimit), Window: 30 * 24 * time.Hour})
 	b.ReportAllocs()
 	for b.Loop() {
 		l.Allow()
@@ -85,7 +85,7 @@ func BenchmarkParallel(b *testing.B) {
 		limit int
 		drain bool
 	}{
-		{"allow-heavy", rolling.MaxLimit, false},
+		{"allow-heavy", wide(rolling.MaxLimit), false},
 		{"deny-heavy", 100, true},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
@@ -107,7 +107,7 @@ func BenchmarkParallel(b *testing.B) {
 // new key), and Takes on one from one goroutine and from b.RunParallel's
 // (its 32 bytes share a cache line with the word every admission writes).
 func BenchmarkTemplate(b *testing.B) {
-	tmpl, err := rolling.NewTemplate(rolling.Config{Limit: rolling.MaxLimit, Window: 30 * 24 * time.Hour})
+	tmpl, err := rolling.NewTemplate(rolling.Config{Limit: wide(rolling.MaxLimit), Window: 30 * 24 * time.Hour})
 	if err != nil {
 		b.Fatal(err)
 	}

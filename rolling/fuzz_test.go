@@ -21,7 +21,7 @@ import (
 // stale Take, a window of a microsecond, or a Reconfigure down that carries
 // a count above the new Limit into widened parameters leaves the reach.
 var (
-	fuzzLimits  = []int{1, 2, 3, 5, 8, 1 << 40, rolling.MaxLimit}
+	fuzzLimits  = []int{1, 2, 3, 5, 8, wide(1 << 40), wide(rolling.MaxLimit)}
 	fuzzWindows = []time.Duration{1, time.Microsecond, time.Millisecond, time.Second, time.Minute, 30 * 24 * time.Hour}
 )
 

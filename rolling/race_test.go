@@ -153,7 +153,7 @@ func TestRaceAtWindowEnds(t *testing.T) {
 	const limit, window = 50, 100 * time.Millisecond
 	l := mustNew(t, rolling.Config{Limit: limit, Window: window})
 	r := race(t, l, 2000, 100*time.Microsecond, 3*time.Millisecond, 1, nil)
-	r.check(t, limit, window)
+	r.check(t, int64(limit), window)
 }
 
 func TestRaceWithCellTurnover(t *testing.T) {
@@ -176,7 +176,7 @@ func TestRaceWithCellTurnover(t *testing.T) {
 	}{{time.Millisecond, false}, {reach - 20*time.Microsecond, false}, {3 * time.Millisecond, false}, {3 * time.Millisecond, true}} {
 		window := tc.window
 		t.Run(fmt.Sprintf("%v/template=%v", window, tc.template), func(t *testing.T) {
-			const limit = 1 << 40
+			limit := wide(1 << 40)
 			cfg := rolling.Config{Limit: limit, Window: window}
 			l := mustNew(t, cfg)
 			if tc.template {
@@ -211,7 +211,7 @@ func TestRaceWithCellTurnover(t *testing.T) {
 					l.Idle(t0)
 				}
 			})
-			r.check(t, limit, window)
+			r.check(t, int64(limit), window)
 		})
 	}
 }
@@ -229,7 +229,7 @@ func TestRaceOnLimitReachedOncePerWindow(t *testing.T) {
 			calls.Add(1)
 		}})
 	r := race(t, l, 1000, 5*time.Microsecond, 20*time.Microsecond, 1, nil)
-	r.check(t, limit, window)
+	r.check(t, int64(limit), window)
 	if got, want := calls.Load(), int64(len(r.denied)); got != want {
 		t.Fatalf("OnLimitReached called %d times; %d windows denied", got, want)
 	}

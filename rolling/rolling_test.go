@@ -132,15 +132,19 @@ func TestScript(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	for _, cfg := range []rolling.Config{
+	bad := []rolling.Config{
 		{},
 		{Limit: 0, Window: time.Second},
 		{Limit: -1, Window: time.Second},
 		{Limit: 1, Window: 0},
 		{Limit: 1, Window: -time.Second},
-		{Limit: rolling.MaxLimit + 1, Window: time.Second},
-		{Limit: math.MaxInt, Window: time.Second},
-	} {
+	}
+	if math.MaxInt > rolling.MaxLimit { // 64-bit: an int can exceed MaxLimit
+		bad = append(bad,
+			rolling.Config{Limit: wide(rolling.MaxLimit + 1), Window: time.Second},
+			rolling.Config{Limit: math.MaxInt, Window: time.Second})
+	}
+	for _, cfg := range bad {
 		require.ErrorIs(t, cfg.Validate(), ratekit.ErrInvalidConfig, "%+v", cfg)
 		l, err := rolling.New(cfg)
 		require.ErrorIs(t, err, ratekit.ErrInvalidConfig, "%+v", cfg)
@@ -148,7 +152,7 @@ func TestConfigValidate(t *testing.T) {
 	}
 	for _, cfg := range []rolling.Config{
 		{Limit: 1, Window: 1},
-		{Limit: rolling.MaxLimit, Window: 30 * 24 * time.Hour},
+		{Limit: wide(rolling.MaxLimit), Window: 30 * 24 * time.Hour},
 		{Limit: 1, Window: math.MaxInt64},
 	} {
 		require.NoError(t, cfg.Validate(), "%+v", cfg)
@@ -201,8 +205,9 @@ func TestRefundToZeroClosesWindow(t *testing.T) {
 }
 
 func TestLargeCounts(t *testing.T) {
-	// 30 days at 1000 events/s is 2.6e9; counts up to 1<<40 and beyond are exact.
-	const big = 1 << 40
+	// 30 days at 1000 events/s is 2.6e9; counts up to 1<<40 and beyond are
+	// exact (on 32-bit platforms, up to math.MaxInt).
+	big := wide(1 << 40)
 	l := mustNew(t, rolling.Config{Limit: big, Window: 30 * 24 * time.Hour})
 	require.True(t, l.Take(t0, big-1).Allowed)
 	d := l.Take(t0.Add(29*24*time.Hour), 1)
@@ -212,10 +217,11 @@ func TestLargeCounts(t *testing.T) {
 	require.False(t, l.Take(t0.Add(30*24*time.Hour-1), 1).Allowed)
 	require.True(t, l.Take(t0.Add(30*24*time.Hour), big).Allowed)
 
-	m := mustNew(t, rolling.Config{Limit: rolling.MaxLimit, Window: time.Second})
+	maxLimit := wide(rolling.MaxLimit)
+	m := mustNew(t, rolling.Config{Limit: maxLimit, Window: time.Second})
 	for i := 0; i < 100; i++ { // every window outside the cell's reach
 		now := t0.Add(time.Duration(i) * 1500 * time.Millisecond)
-		require.True(t, m.Take(now, rolling.MaxLimit).Allowed, "window %d", i)
+		require.True(t, m.Take(now, maxLimit).Allowed, "window %d", i)
 		require.False(t, m.Take(now.Add(999*time.Millisecond), 1).Allowed, "window %d", i)
 	}
 }
@@ -328,14 +334,15 @@ func TestReconfigureRaisesLimitPastCountWidth(t *testing.T) {
 	// The count field widens with the Limit; an open window carries over.
 	l := mustNew(t, rolling.Config{Limit: 3, Window: time.Hour})
 	require.True(t, l.Take(t0, 3).Allowed)
-	require.NoError(t, l.Reconfigure(rolling.Config{Limit: 1 << 40, Window: time.Hour}))
-	d := l.Take(t0.Add(time.Second), 1<<40-3)
+	big := wide(1 << 40)
+	require.NoError(t, l.Reconfigure(rolling.Config{Limit: big, Window: time.Hour}))
+	d := l.Take(t0.Add(time.Second), big-3)
 	require.True(t, d.Allowed)
 	require.Equal(t, 0, d.Remaining)
 	require.NoError(t, l.Reconfigure(rolling.Config{Limit: 2, Window: time.Hour}))
 	d = l.Peek(t0.Add(time.Second), 1)
 	require.False(t, d.Allowed)
-	l.Refund(t0.Add(time.Second), 1<<40-1)
+	l.Refund(t0.Add(time.Second), big-1)
 	require.True(t, l.Take(t0.Add(time.Second), 1).Allowed, "count 1 of 2 after the refund")
 }
 

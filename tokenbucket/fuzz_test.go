@@ -27,7 +27,7 @@ var fuzzClasses = []struct {
 			{Limit: 7, Window: 10 * time.Second, Burst: 3},
 			{Limit: 3, Window: 10, Burst: 2}, // 3 per 10 ns: an interval of 3.33 ns
 			{Limit: 1, Window: 30 * day, Burst: 4},
-			{Limit: 1e9, Window: time.Second, Burst: 1 << 40},
+			{Limit: 1e9, Window: time.Second, Burst: wide(1 << 40)},
 			{Limit: 7, Window: time.Minute, Burst: 1},
 			{Limit: 60, Window: time.Minute, Burst: 60},
 		},

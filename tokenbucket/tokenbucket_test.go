@@ -157,10 +157,11 @@ func TestExactOver30Days(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
-	for _, tc := range []struct {
+	type validateCase struct {
 		cfg  tokenbucket.Config
 		want string // "" for valid
-	}{
+	}
+	cases := []validateCase{
 		{tokenbucket.Config{Limit: 0, Window: time.Second, Burst: 1}, "Limit must be positive, got 0"},
 		{tokenbucket.Config{Limit: -3, Window: time.Second, Burst: 1}, "Limit must be positive, got -3"},
 		{tokenbucket.Config{Limit: 1, Window: 0, Burst: 1}, "Window must be positive"},
@@ -169,20 +170,27 @@ func TestValidate(t *testing.T) {
 		{tokenbucket.Config{}, "Limit must be positive"},
 		// The edges the issue names.
 		{tokenbucket.Config{Limit: 1, Window: 30 * day, Burst: 1}, ""},
-		{tokenbucket.Config{Limit: 1e9, Window: time.Second, Burst: 1 << 40}, ""},
-		{tokenbucket.Config{Limit: 1, Window: 30 * day, Burst: 1 << 40}, "Burst at most 444 at this rate"},
 		{tokenbucket.Config{Limit: 1, Window: 30 * day, Burst: 444}, ""},
 		{tokenbucket.Config{Limit: 1, Window: 30 * day, Burst: 445}, "must be at most 2^60/1 ns"},
-		{tokenbucket.Config{Limit: 1, Window: time.Second, Burst: 1 << 40}, "Burst at most 1152921504 at this rate"},
-		{tokenbucket.Config{Limit: math.MaxInt64, Window: math.MaxInt64, Burst: math.MaxInt64}, "Burst at most 1152921504606846976"},
 		{tokenbucket.Config{Limit: 1, Window: math.MaxInt64, Burst: 1}, "takes over 2^60/1 ns"},
 		{tokenbucket.Config{Limit: 1, Window: 1 << 60, Burst: 1}, ""},
-		// The time scale: Window/Limit = 1/2^32 ns fits, 1/(2^32+1) does not.
-		{tokenbucket.Config{Limit: 1 << 32, Window: 1, Burst: 1 << 40}, ""},
-		{tokenbucket.Config{Limit: 1<<32 + 1, Window: 1, Burst: 1}, "time scale of 1/4294967297 ns"},
-		{tokenbucket.Config{Limit: 3 << 32, Window: 3, Burst: 1}, ""},
 		{tokenbucket.Config{Limit: 7, Window: 10 * time.Second, Burst: 1}, ""},
-	} {
+	}
+	// The cases whose counts pass 2^31: an int holds them on 64-bit platforms.
+	if math.MaxInt > 1<<40 {
+		cases = append(cases,
+			// The edges the issue names.
+			validateCase{tokenbucket.Config{Limit: 1e9, Window: time.Second, Burst: wide(1 << 40)}, ""},
+			validateCase{tokenbucket.Config{Limit: 1, Window: 30 * day, Burst: wide(1 << 40)}, "Burst at most 444 at this rate"},
+			validateCase{tokenbucket.Config{Limit: 1, Window: time.Second, Burst: wide(1 << 40)}, "Burst at most 1152921504 at this rate"},
+			validateCase{tokenbucket.Config{Limit: wide(math.MaxInt64), Window: math.MaxInt64, Burst: wide(math.MaxInt64)}, "Burst at most 1152921504606846976"},
+			// The time scale: Window/Limit = 1/2^32 ns fits, 1/(2^32+1) does not.
+			validateCase{tokenbucket.Config{Limit: wide(1 << 32), Window: 1, Burst: wide(1 << 40)}, ""},
+			validateCase{tokenbucket.Config{Limit: wide(1<<32 + 1), Window: 1, Burst: 1}, "time scale of 1/4294967297 ns"},
+			validateCase{tokenbucket.Config{Limit: wide(3 << 32), Window: 3, Burst: 1}, ""},
+		)
+	}
+	for _, tc := range cases {
 		err := tc.cfg.Validate()
 		_, newErr := tokenbucket.New(tc.cfg)
 		if tc.want == "" {
@@ -199,19 +207,21 @@ func TestValidate(t *testing.T) {
 // TestEdges runs the extreme rates and bursts, checking exact values.
 func TestEdges(t *testing.T) {
 	t.Run("1e9PerSecondBurst2^40", func(t *testing.T) {
-		l := mustNew(t, tokenbucket.Config{Limit: 1e9, Window: time.Second, Burst: 1 << 40, Clock: atT0()})
-		d := l.Take(t0, 1<<40)
+		need64(t)
+		big := wide(1 << 40)
+		l := mustNew(t, tokenbucket.Config{Limit: 1e9, Window: time.Second, Burst: big, Clock: atT0()})
+		d := l.Take(t0, big)
 		require.True(t, d.Allowed)
-		require.Equal(t, ratekit.Decision{Allowed: true, Limit: 1 << 40, Window: 1 << 40, ResetAfter: 1 << 40}, d)
+		require.Equal(t, ratekit.Decision{Allowed: true, Limit: big, Window: 1 << 40, ResetAfter: 1 << 40}, d)
 		d = l.Take(t0, 1)
 		require.Equal(t, time.Duration(1), d.RetryAfter)
-		d = l.Take(t0.Add(1<<40), 1<<40)
+		d = l.Take(t0.Add(1<<40), big)
 		require.True(t, d.Allowed, "full again after 2^40 ns")
-		require.Equal(t, ratekit.Never, l.Take(t0, 1<<40+1).RetryAfter)
+		require.Equal(t, ratekit.Never, l.Take(t0, big+1).RetryAfter)
 		require.Equal(t, ratekit.Never, l.Take(t0, math.MaxInt).RetryAfter)
 		// Half refilled at +2^39 ns.
 		d = l.Peek(t0.Add(1<<40+1<<39), 1)
-		require.Equal(t, 1<<39-1, d.Remaining)
+		require.Equal(t, wide(1<<39-1), d.Remaining)
 	})
 	t.Run("1Per30DaysBurst444", func(t *testing.T) {
 		l := mustNew(t, tokenbucket.Config{Limit: 1, Window: 30 * day, Burst: 444, Clock: atT0()})
@@ -227,16 +237,17 @@ func TestEdges(t *testing.T) {
 		require.False(t, l.Take(t0.Add(30*day), 1).Allowed)
 	})
 	t.Run("2^32PerNs", func(t *testing.T) {
+		need64(t)
 		// The finest time scale: 2^32 units per ns, Burst 2^40: 256 ns to refill.
-		l := mustNew(t, tokenbucket.Config{Limit: 1 << 32, Window: 1, Burst: 1 << 40, Clock: atT0()})
-		d := l.Take(t0, 1<<40)
-		require.Equal(t, ratekit.Decision{Allowed: true, Limit: 1 << 40, Window: 256, ResetAfter: 256}, d)
-		d = l.Take(t0.Add(1), 1<<32)
+		l := mustNew(t, tokenbucket.Config{Limit: wide(1 << 32), Window: 1, Burst: wide(1 << 40), Clock: atT0()})
+		d := l.Take(t0, wide(1<<40))
+		require.Equal(t, ratekit.Decision{Allowed: true, Limit: wide(1 << 40), Window: 256, ResetAfter: 256}, d)
+		d = l.Take(t0.Add(1), wide(1<<32))
 		require.True(t, d.Allowed, "2^32 units refill per ns")
 		require.False(t, l.Take(t0.Add(1), 1).Allowed)
 		// Far from the epoch (2^28 ns at this scale) the limiter rebases.
 		for _, at := range []time.Duration{time.Second, time.Hour, 400 * day} {
-			require.True(t, l.Take(t0.Add(at), 1<<40).Allowed)
+			require.True(t, l.Take(t0.Add(at), wide(1<<40)).Allowed)
 			d = l.Take(t0.Add(at), 1)
 			require.Equal(t, time.Duration(1), d.RetryAfter)
 		}
@@ -244,8 +255,8 @@ func TestEdges(t *testing.T) {
 	t.Run("ExtremeTimes", func(t *testing.T) {
 		for _, cfg := range []tokenbucket.Config{
 			{Limit: 1, Window: 30 * day, Burst: 444},
-			{Limit: 1e9, Window: time.Second, Burst: 1 << 40},
-			{Limit: 1 << 32, Window: 1, Burst: 1 << 40},
+			{Limit: 1e9, Window: time.Second, Burst: wide(1 << 40)},
+			{Limit: wide(1 << 32), Window: 1, Burst: wide(1 << 40)},
 			{Limit: 7, Window: 10 * time.Second, Burst: 3},
 		} {
 			l := mustNew(t, tokenbucket.Config{Limit: cfg.Limit, Window: cfg.Window, Burst: cfg.Burst, Clock: atT0()})

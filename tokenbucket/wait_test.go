@@ -276,14 +276,15 @@ func TestWaitRacesTakes(t *testing.T) {
 // holds at the finest time scale (2^62 units of 2^-32 ns: 1.07 s): the last
 // waiter waits for room, then reserves its exact instant.
 func TestWaitQueueBeyondState(t *testing.T) {
+	need64(t)
 	synctest.Test(t, func(t *testing.T) {
 		// 2^32 units per ns, Burst 2^60 units: 2^28 ns (0.268 s) to refill.
-		l := mustNew(t, tokenbucket.Config{Limit: 1 << 32, Window: 1, Burst: 1 << 60})
+		l := mustNew(t, tokenbucket.Config{Limit: wide(1 << 32), Window: 1, Burst: wide(1 << 60)})
 		start := time.Now()
-		require.True(t, l.AllowN(1<<60))
+		require.True(t, l.AllowN(wide(1<<60)))
 		var waiters []<-chan waitResult
 		for i := 0; i < 4; i++ {
-			waiters = append(waiters, startWait(t.Context(), l, 1<<60, start))
+			waiters = append(waiters, startWait(t.Context(), l, wide(1<<60), start))
 		}
 		for i, w := range waiters {
 			r := <-w

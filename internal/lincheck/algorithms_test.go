@@ -347,8 +347,8 @@ var rollingConfigs = []rolling.Config{
 	{Limit: 3, Window: time.Second, Name: "b", OnLimitReached: yieldHook},
 	{Limit: 8, Window: 500 * time.Millisecond, Name: "a"},
 	{Limit: 4, Window: 2 * time.Second, Name: "c", OnLimitReached: yieldHook},
-	{Limit: rolling.MaxLimit, Window: time.Second, Name: "d"},
-	{Limit: 1 << 40, Window: 700 * time.Millisecond, Name: "a", OnLimitReached: yieldHook},
+	{Limit: wide(rolling.MaxLimit), Window: time.Second, Name: "d"},
+	{Limit: wide(1 << 40), Window: 700 * time.Millisecond, Name: "a", OnLimitReached: yieldHook},
 }
 
 func newRollingModel(c rolling.Config) *model.Rolling {

@@ -175,7 +175,7 @@ func movesHistory[K comparable](t *testing.T, r *rand.Rand, maxKeys int, churn b
 		stampBurst: bucketMaxBurst,
 		maxOps:     30,
 		background: func(stop <-chan struct{}) {
-			for key := 1 << 40; ; key++ {
+			for key := wide(1 << 40); ; key++ { // on 32-bit platforms, from math.MaxInt on: it wraps to negative keys, unrecorded all the same
 				select {
 				case <-stop:
 					return

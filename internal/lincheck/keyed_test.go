@@ -178,7 +178,7 @@ func keyedHistoryWith(t *testing.T, maxKeys int) (*history, *ratekit.Keyed[int, 
 		// New keys, unrecorded, inserting slots and growing the tables
 		// under the recorded Takes.
 		background: func(stop <-chan struct{}) {
-			for key := 1 << 40; ; key++ {
+			for key := wide(1 << 40); ; key++ { // on 32-bit platforms, from math.MaxInt on: it wraps to negative keys, unrecorded all the same
 				select {
 				case <-stop:
 					return

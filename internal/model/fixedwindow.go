@@ -81,7 +81,7 @@ func (m *FixedWindow) decide(now time.Time, n int, take bool) ratekit.Decision {
 			d.RetryAfter = ratekit.Never
 		case n == 0:
 			d.Allowed = true
-		case m.count+n <= m.limit:
+		case n <= m.limit-m.count: // count+n would overflow a 32-bit int
 			d.RetryAfter = untilStart
 		default:
 			d.RetryAfter = untilEnd
@@ -102,7 +102,7 @@ func (m *FixedWindow) decide(now time.Time, n int, take bool) ratekit.Decision {
 		d.RetryAfter = ratekit.Never
 	case n == 0:
 		d.Allowed = true
-	case count+n <= m.limit:
+	case n <= m.limit-count: // count+n would overflow a 32-bit int
 		d.Allowed = true
 		d.Remaining -= n
 		d.ResetAfter = toEnd
