@@ -1,9 +1,6 @@
 package bench
 
-import (
-	"math"
-)
+import "github.com/ratekit/ratekit/internal/conformance"
 
-// wide is n as an int, clamped to math.MaxInt: a count past 2^31 then
-// compiles on 32-bit platforms, and is exactly n on 64-bit ones.
-func wide(n int64) int { return int(min(n, math.MaxInt)) }
+// wide is conformance.Wide: a count past 2^31 that compiles on 32-bit.
+var wide = conformance.Wide
