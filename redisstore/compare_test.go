@@ -147,15 +147,7 @@ func matchModels(t *testing.T, s *redisstore.Store, sd uint64) {
 						}
 					}
 					now = now.Add(st[rng.IntN(len(st))]).Truncate(time.Microsecond)
-					n := rng.IntN(min(capacity, 12) + 2)
-					switch {
-					case rng.IntN(8) == 0:
-						n = capacity - rng.IntN(2)
-					case rng.IntN(30) == 0:
-						n = -1
-					case rng.IntN(30) == 0:
-						n = capacity + 1
-					}
+					n := drawN(rng, capacity)
 					us := scriptMicros(now)
 					if os.Getenv("DBG") != "" && round == 1 {
 						t.Logf("step %d +%v n=%d", i, now.Sub(start), n)
@@ -343,4 +335,20 @@ func TestSlidingLogLongWalk(t *testing.T) {
 		got, err := r.PeekAt(ctx, "k", now, n)
 		check(t, 0, 2, i, "Peek", n, now, got, e.Peek(now, n), err)
 	}
+}
+
+// drawN draws a call's n for a key of capacity units: mostly small, at
+// times the whole capacity or one less, and now and then -1 or one more
+// than the capacity (bad input the script must refuse).
+func drawN(rng *rand.Rand, capacity int) int {
+	n := rng.IntN(min(capacity, 12) + 2)
+	switch {
+	case rng.IntN(8) == 0:
+		n = capacity - rng.IntN(2)
+	case rng.IntN(30) == 0:
+		n = -1
+	case rng.IntN(30) == 0:
+		n = capacity + 1
+	}
+	return n
 }

@@ -197,15 +197,7 @@ func (h *history) step(l *redisstore.Limiter) {
 	st := h.st
 	h.now = h.now.Add(st[rng.IntN(len(st))]).Truncate(time.Microsecond)
 	now, capacity := h.now, h.capacity
-	n := rng.IntN(min(capacity, 12) + 2)
-	switch {
-	case rng.IntN(8) == 0:
-		n = capacity - rng.IntN(2)
-	case rng.IntN(30) == 0:
-		n = -1
-	case rng.IntN(30) == 0:
-		n = capacity + 1
-	}
+	n := drawN(rng, capacity)
 	name := replicaName(h.pol, l)
 	switch rng.IntN(5) {
 	case 0:
